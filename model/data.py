@@ -1,0 +1,124 @@
+"""ImageFolder splits (``train/ valid/ test/`` with one folder per class), transforms and loaders.
+
+Class names and indices come from the ``train`` folders; ``valid`` and ``test`` are read with the same mapping, so a
+class missing from one split cannot shift the labels of the others.
+
+Small data sets are decoded once: when batches are built in the training process (``workers`` 0), decoded images
+are kept in memory up to a budget, so later epochs pay only for augmentation.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset, Sampler
+from torchvision import transforms
+from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+SPLITS = ("train", "valid", "test")
+# Decoded-image cache per process; above it images are decoded from disk every epoch.
+CACHE_BUDGET_BYTES = 1 << 30
+# ImageNet evaluation convention: resize to size / 0.875, then centre-crop `size`.
+EVAL_RESIZE_RATIO = 256 / 224
+
+
+class DataError(ValueError):
+    """The data directory does not have the expected layout."""
+
+
+def train_transform(image_size: int) -> transforms.Compose:
+    """Mild augmentation: random crops keep most of the object, mirrored views double the poses."""
+    return transforms.Compose([
+        transforms.RandomResizedCrop(image_size, scale=(0.6, 1.0), antialias=True),
+        transforms.RandomHorizontalFlip(),
+        transforms.ToTensor(),
+        transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+    ])
+
+
+def eval_transform(image_size: int) -> transforms.Compose:
+    return transforms.Compose([
+        transforms.Resize(round(image_size * EVAL_RESIZE_RATIO), antialias=True),
+        transforms.CenterCrop(image_size),
+        transforms.ToTensor(),
+        transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+    ])
+
+
+class ImageSplit(Dataset):
+    """One split: (path, class index) pairs decoded to RGB and transformed on access."""
+
+    def __init__(self, samples: list[tuple[str, int]], transform, cache_budget_bytes: int = 0):
+        self.samples = samples
+        self.transform = transform
+        self._cache: dict[int, Image.Image] = {}
+        self._cache_room = cache_budget_bytes
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        path, label = self.samples[index]
+        image = self._cache.get(index)
+        if image is None:
+            with Image.open(path) as raw:
+                image = raw.convert("RGB")
+            size = image.width * image.height * 3
+            if size <= self._cache_room:
+                self._cache[index] = image
+                self._cache_room -= size
+        return self.transform(image), label
+
+
+def find_classes(train_dir: Path) -> list[str]:
+    classes = sorted(entry.name for entry in os.scandir(train_dir) if entry.is_dir() and not entry.name.startswith("."))
+    if not classes:
+        raise DataError(f"{train_dir} has no class folders")
+    return classes
+
+
+def load_splits(
+    data_dir: str | os.PathLike, image_size: int, cache: bool = True
+) -> tuple[dict[str, ImageSplit], list[str]]:
+    """The ``train``/``valid``/``test`` datasets that exist under ``data_dir`` (train and valid are required)."""
+    data_dir = Path(data_dir)
+    for required in ("train", "valid"):
+        if not (data_dir / required).is_dir():
+            raise DataError(f"data dir {data_dir} has no {required}/ folder (expected train/ valid/ [test/])")
+    class_names = find_classes(data_dir / "train")
+    class_to_idx = {name: index for index, name in enumerate(class_names)}
+    splits: dict[str, ImageSplit] = {}
+    for split in SPLITS:
+        folder = data_dir / split
+        if not folder.is_dir():
+            continue
+        unknown = sorted(set(find_classes(folder)) - set(class_names))
+        if unknown:
+            raise DataError(f"{folder} has class folders that train/ lacks: {', '.join(unknown[:5])}")
+        samples = make_dataset(str(folder), class_to_idx, extensions=IMG_EXTENSIONS, allow_empty=True)
+        if not samples:
+            raise DataError(f"{folder} has no images ({', '.join(IMG_EXTENSIONS[:4])}, ...)")
+        transform = train_transform(image_size) if split == "train" else eval_transform(image_size)
+        splits[split] = ImageSplit(samples, transform, CACHE_BUDGET_BYTES if cache else 0)
+    return splits, class_names
+
+
+def make_loader(
+    dataset: Dataset, batch_size: int, sampler: Sampler | None, workers: int, pin_memory: bool, shuffle: bool = False
+) -> DataLoader:
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle and sampler is None,
+        sampler=sampler,
+        num_workers=workers,
+        pin_memory=pin_memory,
+        persistent_workers=workers > 0,
+        prefetch_factor=4 if workers > 0 else None,
+        drop_last=False,
+    )
