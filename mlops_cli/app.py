@@ -1,0 +1,129 @@
+"""The `mlops` Typer app: global options, command registration and the one error boundary.
+
+Importing this module must stay cheap (no torch, boto3, botocore, pydantic): `mlops --help` starts fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, List, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from mlops_cli import __version__
+from mlops_cli.commands import (audit_iam, autoscale, concurrency, config_cmd, data, deploy, invoke, lambda_cmd,
+                                local, status, teardown, train, train_ec2)
+from mlops_cli.errors import MlopsError, OperationError
+from mlops_cli.render import Output
+from mlops_cli.state import AppState
+
+EXIT_INTERRUPTED = 130
+
+
+class ErrorBoundary(TyperGroup):
+    """Turns every expected failure into one line on stderr and the documented exit code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MlopsError as exc:
+            _fail(ctx, exc)
+        except KeyboardInterrupt:
+            Output().error("interrupted")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:
+            from mlops_cli.aws import is_aws_error, translate_error
+
+            if is_aws_error(exc):
+                _fail(ctx, translate_error(exc))
+            if _state(ctx).out.verbosity > 0:
+                raise
+            _fail(ctx, OperationError(f"internal error: {type(exc).__name__}: {exc}",
+                                      hint="re-run with --verbose for the traceback, and please report it"))
+
+
+def _state(ctx: Any) -> AppState:
+    root = ctx.find_root()
+    return root.obj if isinstance(root.obj, AppState) else AppState()
+
+
+def _fail(ctx: Any, exc: MlopsError) -> None:
+    _state(ctx).out.error(str(exc).replace("\n", " "), exc.hint)
+    raise typer.Exit(exc.exit_code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mlops {__version__}")
+        raise typer.Exit()
+
+
+app = typer.Typer(
+    cls=ErrorBoundary,
+    name="mlops",
+    help="From a folder of images to a secured, autoscaled PyTorch prediction service on AWS.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    config: Optional[List[str]] = typer.Option(
+        None, "--config", "-c", metavar="FILE", help="YAML config file; repeat to layer (later wins). Default: $MLOPS_CONFIG."),
+    profile: Optional[str] = typer.Option(None, "--profile", help="AWS profile (else AWS_PROFILE / config)."),
+    region: Optional[str] = typer.Option(None, "--region", help="AWS region (else AWS_REGION / config)."),
+    output: str = typer.Option(os.environ.get("MLOPS_OUTPUT", "table"), "--output", "-o",
+                               help="table or json (one JSON document on stdout).", case_sensitive=False),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the planned AWS requests as JSON; send nothing."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="More detail; tracebacks for internal errors."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only results and errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    from mlops_cli.config import default_config_files
+
+    output = output.lower()
+    if output not in ("table", "json"):
+        raise typer.BadParameter("must be 'table' or 'json'", param_hint="--output")
+    ctx.obj = AppState(
+        config_files=list(config) if config else default_config_files(),
+        profile=profile,
+        region=region,
+        dry_run=dry_run,
+        out=Output(output, verbosity=1 if verbose else (-1 if quiet else 0)),
+    )
+
+
+app.add_typer(config_cmd.app, name="config", help="Show or validate the effective configuration.")
+app.add_typer(local.app, name="local", help="The embedded local AWS (moto server + real local execution).")
+app.add_typer(data.app, name="data", help="Sample data and incremental, verified S3 upload.")
+app.command("train", help="Train on SageMaker (N > 1 instances = real torch DDP).")(train.train)
+app.command("train-ec2", help="Train the same model package on an EC2 instance (or this machine).")(
+    train_ec2.train_ec2)
+app.command("deploy", help="Create or blue/green-update the real-time endpoint, optionally with scaling.")(
+    deploy.deploy)
+app.command("autoscale", help="Target-tracking autoscaling on invocations per instance.")(autoscale.autoscale)
+app.command("invoke", help="Send an image (file or URL) to the endpoint and print the predictions.")(
+    invoke.invoke)
+app.add_typer(lambda_cmd.app, name="lambda", help="The Lambda function in front of the endpoint.")
+app.add_typer(concurrency.app, name="concurrency", help="Lambda reserved and provisioned concurrency.")
+app.command("audit-iam", help="Audit IAM: admin access, wildcards, privilege escalation, stale access.")(
+    audit_iam.audit_iam)
+app.command("status", help="The project's training jobs, endpoints (with cost per hour) and functions.")(
+    status.status)
+app.command("teardown", help="Delete what costs money: endpoints with their configs, models, scaling.")(
+    teardown.teardown)
+
+
+def main() -> None:
+    app(prog_name="mlops")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""The AWS client layer: the one place that makes boto3 sessions and clients, and translates botocore errors.
+
+Clients come from config (profile, region, endpoint URL) with adaptive retries. Against the embedded local
+AWS (a loopback endpoint_url) fixed dummy credentials are used, so real credentials never leave for it.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from mlops_cli.errors import MlopsError, OperationError, UsageError
+
+if TYPE_CHECKING:
+    from mlops_cli.config.schema import AwsConfig
+
+LOCAL_CREDENTIALS = {"aws_access_key_id": "mlops-local", "aws_secret_access_key": "mlops-local"}
+MAX_ATTEMPTS = 8
+THROTTLING_CODES = {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded",
+                    "SlowDown", "ProvisionedThroughputExceededException", "RequestThrottled"}
+ACCESS_DENIED_CODES = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError",
+                       "UnrecognizedClientException", "InvalidClientTokenId", "ExpiredToken", "ExpiredTokenException",
+                       "SignatureDoesNotMatch"}
+NOT_FOUND_CODES = {"NoSuchBucket", "NoSuchKey", "NoSuchEntity", "ResourceNotFound", "ResourceNotFoundException",
+                   "NotFound", "404", "NoSuchUpload", "ValidationException"}
+
+
+class AwsClients:
+    """Lazily-created boto3 clients sharing one session; pass `.client` to services."""
+
+    def __init__(self, aws: "AwsConfig"):
+        self.aws = aws
+        self._clients: dict[str, Any] = {}
+
+    @property
+    def is_local(self) -> bool:
+        from mlops_cli.config.urls import is_loopback_url
+
+        return bool(self.aws.endpoint_url) and is_loopback_url(self.aws.endpoint_url)
+
+    @cached_property
+    def session(self) -> Any:
+        import boto3
+
+        if self.is_local:
+            return boto3.Session(region_name=self.aws.region, **LOCAL_CREDENTIALS)
+        try:
+            return boto3.Session(profile_name=self.aws.profile, region_name=self.aws.region)
+        except Exception as exc:  # botocore.exceptions.ProfileNotFound and friends
+            raise translate_error(exc) from None
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            from botocore.config import Config as BotoConfig
+
+            from mlops_cli import __version__
+
+            config = BotoConfig(
+                retries={"mode": "adaptive", "max_attempts": MAX_ATTEMPTS},
+                connect_timeout=10,
+                read_timeout=70,
+                user_agent_extra=f"mlops/{__version__}",
+                max_pool_connections=32,
+            )
+            self._clients[service] = self.session.client(
+                service, endpoint_url=self.aws.endpoint_url, config=config
+            )
+        return self._clients[service]
+
+    @cached_property
+    def account_id(self) -> str:
+        return self.client("sts").get_caller_identity()["Account"]
+
+    @property
+    def partition(self) -> str:
+        return "aws-cn" if self.aws.region.startswith("cn-") else (
+            "aws-us-gov" if "-gov-" in self.aws.region else "aws")
+
+
+def _client_error_message(exc: Any) -> MlopsError:
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code", "Unknown"))
+    message = str(error.get("Message") or "").strip()
+    operation = getattr(exc, "operation_name", "the request")
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    if code in ACCESS_DENIED_CODES:
+        found = re.search(r"not authorized to perform:? ([\w:*-]+)(?: on resource:? (\S+))?", message)
+        if found:
+            action, resource = found.group(1), found.group(2)
+            detail = f"{action}" + (f" on {resource.rstrip('.,')}" if resource else "")
+        else:
+            detail = f"{operation}" + (f" ({message})" if message else "")
+        return OperationError(
+            f"access denied: not allowed to {detail}",
+            hint="grant that permission to your identity, or choose another with --profile",
+        )
+    if code in THROTTLING_CODES:
+        return OperationError(
+            f"AWS throttled {operation} and it still failed after {MAX_ATTEMPTS} attempts; try again later",
+        )
+    if code in NOT_FOUND_CODES and (code != "ValidationException" or re.search(
+            r"(could not find|does not exist|not found)", message, re.I)) or status == 404:
+        return OperationError(f"not found: {message or code} ({operation})")
+    return OperationError(f"{operation} failed: {code}: {message}" if message else f"{operation} failed: {code}")
+
+
+def translate_error(exc: BaseException) -> MlopsError:
+    """Turn a botocore/boto3 exception into a one-line MlopsError."""
+    name = type(exc).__name__
+    if hasattr(exc, "response") and isinstance(getattr(exc, "response"), dict):
+        return _client_error_message(exc)
+    if name in ("NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError"):
+        return UsageError(
+            "no AWS credentials found",
+            hint="run `aws configure`, set AWS_PROFILE or pass --profile, or use the embedded local AWS "
+            "(`-c configs/local.yaml`, `mlops local up`)",
+        )
+    if name == "ProfileNotFound":
+        return UsageError(f"{exc}", hint="check --profile / AWS_PROFILE against ~/.aws/config")
+    if name in ("EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError"):
+        url = getattr(exc, "kwargs", {}).get("endpoint_url", "")
+        return OperationError(
+            f"cannot reach {url or 'the AWS endpoint'}",
+            hint="is the local AWS running? start it with `mlops local up`" if "127.0.0.1" in url or
+            "localhost" in url else "check your network and --region",
+        )
+    if name == "ReadTimeoutError":
+        return OperationError(f"AWS did not answer in time: {exc}")
+    if name in ("NoRegionError",):
+        return UsageError("no AWS region set", hint="pass --region or set aws.region in the config")
+    if name == "ParamValidationError":
+        return UsageError(f"invalid request: {exc}".replace("\n", " "))
+    return OperationError(f"{name}: {exc}")
+
+
+def is_aws_error(exc: BaseException) -> bool:
+    return type(exc).__module__.split(".")[0] in ("botocore", "boto3", "s3transfer")

@@ -1,0 +1,9 @@
+"""`mlops audit-iam`: placeholder until its issue lands (exits 2 saying so)."""
+
+from __future__ import annotations
+
+from mlops_cli.errors import NotBuiltYet
+
+
+def audit_iam() -> None:
+    raise NotBuiltYet("audit-iam")

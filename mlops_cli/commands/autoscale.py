@@ -1,0 +1,9 @@
+"""`mlops autoscale`: placeholder until its issue lands (exits 2 saying so)."""
+
+from __future__ import annotations
+
+from mlops_cli.errors import NotBuiltYet
+
+
+def autoscale() -> None:
+    raise NotBuiltYet("autoscale")

@@ -1,0 +1,40 @@
+"""`mlops config show|validate`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from mlops_cli.commands._common import state
+
+app = typer.Typer(no_args_is_help=True)
+
+
+def _flat(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    rows: list[tuple[str, Any]] = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            rows.extend(_flat(value, f"{prefix}{key}."))
+        else:
+            rows.append((f"{prefix}{key}", value))
+    return rows
+
+
+@app.command("show", help="Print the effective config (all layers applied); --output json for tools.")
+def show(ctx: typer.Context) -> None:
+    from mlops_cli.render import key_value_table
+
+    app_state = state(ctx)
+    data = app_state.config.as_plain()
+    app_state.out.result(data, key_value_table("effective config", _flat(data)))
+
+
+@app.command("validate", help="Check the config; exit 2 with the file, key and problem if it is wrong.")
+def validate(ctx: typer.Context) -> None:
+    app_state = state(ctx)
+    config = app_state.config
+    files = app_state.config_files or ["(built-in defaults)"]
+    app_state.out.info(f"config OK: {', '.join(files)} (project {config.project})")
+    if app_state.out.json:
+        app_state.out.result({"valid": True, "files": app_state.config_files, "project": config.project})

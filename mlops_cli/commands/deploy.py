@@ -1,0 +1,9 @@
+"""`mlops deploy`: placeholder until its issue lands (exits 2 saying so)."""
+
+from __future__ import annotations
+
+from mlops_cli.errors import NotBuiltYet
+
+
+def deploy() -> None:
+    raise NotBuiltYet("deploy")

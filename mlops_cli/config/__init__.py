@@ -1,0 +1,202 @@
+"""Layered configuration: built-in defaults < YAML files (--config, later wins) < MLOPS_SECTION__KEY env < flags.
+
+Every error names where the bad value came from (file and line, env var, or flag), the key path and what
+was expected, as one line with exit code 2.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+from mlops_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from mlops_cli.config.schema import Config
+
+ENV_PREFIX = "MLOPS_"
+# AWS's own conventions, taken at the environment layer (an MLOPS_AWS__* variable wins over them).
+AWS_ENV = {"AWS_PROFILE": "aws.profile", "AWS_REGION": "aws.region", "AWS_DEFAULT_REGION": "aws.region",
+           "AWS_ENDPOINT_URL": "aws.endpoint_url"}
+# Variables read by the CLI itself, not config keys.
+RESERVED_ENV = {"MLOPS_CONFIG", "MLOPS_HOME", "MLOPS_OUTPUT"}
+
+
+@dataclass
+class Source:
+    """Where a key's value came from, for error messages."""
+
+    kind: str  # "file", "env", "flag"
+    name: str
+    line: int | None = None
+
+    def describe(self) -> str:
+        if self.kind == "file":
+            return f"{self.name}:{self.line}" if self.line else self.name
+        return f"{self.kind} {self.name}"
+
+
+@dataclass
+class Layers:
+    data: dict[str, Any] = field(default_factory=dict)
+    sources: dict[tuple[str, ...], Source] = field(default_factory=dict)
+
+    def set(self, path: tuple[str, ...], value: Any, source: Source) -> None:
+        node = self.data
+        for key in path[:-1]:
+            if not isinstance(node.get(key), dict):
+                node[key] = {}
+            node = node[key]
+        node[path[-1]] = value
+        self.sources[path] = source
+
+    def source_of(self, path: tuple[str, ...]) -> Source | None:
+        for end in range(len(path), 0, -1):
+            if path[:end] in self.sources:
+                return self.sources[path[:end]]
+        # A section-level error (e.g. min > max): blame the last layer that set a key inside it.
+        inside = [source for key, source in self.sources.items() if key[: len(path)] == path]
+        return inside[-1] if inside else None
+
+
+def _yaml_lines(text: str) -> dict[tuple[str, ...], int]:
+    """Map each key path of a YAML mapping document to its 1-based line."""
+    import yaml
+
+    lines: dict[tuple[str, ...], int] = {}
+
+    def walk(node: Any, path: tuple[str, ...]) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                key_path = path + (str(key_node.value),)
+                lines[key_path] = key_node.start_mark.line + 1
+                walk(value_node, key_path)
+
+    walk(yaml.compose(text), ())
+    return lines
+
+
+def _flatten(data: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> Iterable[tuple[tuple[str, ...], Any]]:
+    for key, value in data.items():
+        path = prefix + (str(key),)
+        if isinstance(value, Mapping) and value:
+            yield from _flatten(value, path)
+        else:
+            yield path, value
+
+
+def _read_yaml(path: Path, layers: Layers) -> None:
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read config file {path}: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+        lines = _yaml_lines(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UsageError(f"{where}: invalid YAML: {problem}") from None
+    if data is None:
+        return
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: expected a mapping of sections at the top level, got {type(data).__name__}")
+    for key_path, value in _flatten(data):
+        layers.set(key_path, value, Source("file", str(path), lines.get(key_path)))
+
+
+def _parse_scalar(text: str) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def env_key_path(name: str) -> tuple[str, ...]:
+    return tuple(part.lower() for part in name[len(ENV_PREFIX):].split("__"))
+
+
+def _read_env(env: Mapping[str, str], layers: Layers) -> None:
+    for name, key in AWS_ENV.items():
+        if env.get(name):
+            layers.set(tuple(key.split(".")), env[name], Source("env", name))
+    for name, value in sorted(env.items()):
+        if name.startswith(ENV_PREFIX) and name not in RESERVED_ENV:
+            layers.set(env_key_path(name), _parse_scalar(value), Source("env", name))
+
+
+def _closest(word: str, choices: Iterable[str]) -> str:
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def _fields_at(path: tuple[str, ...]) -> list[str]:
+    """The valid keys of the section at `path` (aliases as users write them)."""
+    from pydantic import BaseModel
+
+    from mlops_cli.config.schema import Config
+
+    model: Any = Config
+    for key in path:
+        names = {(f.alias or n): f for n, f in model.model_fields.items()}
+        annotation = names[key].annotation if key in names else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return [(f.alias or n) for n, f in model.model_fields.items()]
+
+
+def _describe_error(error: Mapping[str, Any], layers: Layers) -> str:
+    path = tuple(str(part) for part in error["loc"])
+    source = layers.source_of(path)
+    where = f"{source.describe()}: " if source else ""
+    dotted = ".".join(path) if path else "(top level)"
+    if error["type"] == "extra_forbidden":
+        return f"{where}unknown key '{dotted}'{_closest(path[-1], _fields_at(path[:-1]))}"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] not in ("value_error", "assertion_error") and "input" in error:
+        shown = repr(error["input"])
+        message += f" (got {shown[:60]})"
+    return f"{where}{dotted}: {message}"
+
+
+def load_config(
+    files: Iterable[str | Path] = (),
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> "Config":
+    """Build the config from all layers; raise UsageError naming the first problem."""
+    from pydantic import ValidationError
+
+    from mlops_cli.config.schema import Config
+
+    layers = Layers()
+    for file in files:
+        _read_yaml(Path(file), layers)
+    _read_env(os.environ if env is None else env, layers)
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            flag = "--" + dotted.split(".")[-1].replace("_", "-")
+            layers.set(tuple(dotted.split(".")), value, Source("flag", flag))
+    try:
+        return Config.model_validate(layers.data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        extra = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+        raise UsageError(_describe_error(errors[0], layers) + extra) from None
+
+
+def default_config_files(env: Mapping[str, str] | None = None) -> list[str]:
+    """Files used when no --config is given: $MLOPS_CONFIG (os.pathsep-separated), else none."""
+    value = (os.environ if env is None else env).get("MLOPS_CONFIG", "")
+    return [part for part in value.split(os.pathsep) if part]

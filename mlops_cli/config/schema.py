@@ -1,0 +1,189 @@
+"""The one schema for the whole YAML config. Defaults mirror the course project (ResNet50 transfer learning,
+133 dog breeds, ml.m5.xlarge training, ml.m5.large endpoint, scaling to 2 at 5 invocations/instance)."""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+SEVERITIES = ("critical", "high", "medium", "low")
+NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$"  # SageMaker/Lambda resource-name alphabet
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
+
+
+class AwsConfig(Section):
+    region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
+    profile: Optional[str] = None
+    endpoint_url: Optional[str] = Field(
+        None, description="one endpoint for every service (set by configs/local.yaml for the embedded local AWS)"
+    )
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint_is_safe(cls, value: Optional[str]) -> Optional[str]:
+        if value is None:
+            return value
+        from mlops_cli.config.urls import check_endpoint_url
+
+        return check_endpoint_url(value)
+
+
+class S3Config(Section):
+    bucket: str = Field("my-ml-bucket", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    prefix: str = Field("dog-breeds", pattern=r"^[A-Za-z0-9!_.*'()/-]*$")
+
+    @field_validator("prefix")
+    @classmethod
+    def _strip_slashes(cls, value: str) -> str:
+        return value.strip("/")
+
+
+class DataConfig(Section):
+    local_dir: str = "data/dogImages"
+    s3_prefix: str = Field("data", pattern=r"^[A-Za-z0-9!_.*'()/-]*$")
+
+
+class ModelConfig(Section):
+    arch: Literal[ARCHS] = "resnet50"  # type: ignore[valid-type]
+    pretrained: bool = True
+    pretrained_fallback: bool = Field(False, description="train from random init when weights cannot be fetched")
+    freeze_backbone: bool = True
+    hidden_units: int = Field(128, ge=0, le=8192)
+    num_classes: int = Field(133, ge=2, le=100_000)
+    image_size: int = Field(224, ge=16, le=1024)
+
+
+class Hyperparameters(Section):
+    epochs: int = Field(5, ge=1, le=10_000)
+    batch_size: int = Field(32, ge=1, le=65_536)
+    lr: float = Field(0.001, gt=0, le=10)
+    weight_decay: float = Field(0.0, ge=0)
+    lr_schedule: Literal["cosine", "step", "none"] = "cosine"
+    early_stopping_patience: int = Field(0, ge=0)
+    seed: int = 0
+
+
+class SageMakerTrainConfig(Section):
+    instance_type: str = Field("ml.m5.xlarge", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+    instance_count: int = Field(1, ge=1, le=100)
+    framework_version: str = Field("2.6", pattern=r"^\d+\.\d+(\.\d+)?$")
+    py_version: str = Field("py312", pattern=r"^py3\d+$")
+    role_arn: Optional[str] = Field(None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+    spot: bool = False
+    max_run_s: int = Field(3600, ge=60, le=28 * 24 * 3600)
+    max_wait_s: Optional[int] = Field(None, ge=60, description="spot only; defaults to 2 x max_run_s")
+    volume_gb: int = Field(30, ge=1, le=16_384)
+
+    @model_validator(mode="after")
+    def _wait_covers_run(self) -> "SageMakerTrainConfig":
+        if self.max_wait_s is not None and self.max_wait_s < self.max_run_s:
+            raise ValueError("max_wait_s must be >= max_run_s (SageMaker managed spot rule)")
+        return self
+
+
+class Ec2TrainConfig(Section):
+    instance_type: str = Field("m5.xlarge", pattern=r"^[a-z0-9]+\.[a-z0-9]+$")
+    ami_id: Optional[str] = Field(None, pattern=r"^ami-[0-9a-f]{8,17}$", description="null = look up a DLAMI")
+    subnet_id: Optional[str] = Field(None, pattern=r"^subnet-[0-9a-f]{8,17}$")
+    security_group_ids: list[str] = Field(default_factory=list)
+    key_name: Optional[str] = None
+    volume_gb: int = Field(100, ge=8, le=16_384)
+
+    @field_validator("security_group_ids")
+    @classmethod
+    def _sg_ids(cls, values: list[str]) -> list[str]:
+        import re
+
+        for value in values:
+            if not re.fullmatch(r"sg-[0-9a-f]{8,17}", value):
+                raise ValueError(f"'{value}' is not a security group id (sg-…)")
+        return values
+
+
+class TrainConfig(Section):
+    hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
+    sagemaker: SageMakerTrainConfig = Field(default_factory=SageMakerTrainConfig)
+    ec2: Ec2TrainConfig = Field(default_factory=Ec2TrainConfig)
+
+
+class DeployConfig(Section):
+    endpoint_name: Optional[str] = Field(None, max_length=63, pattern=NAME_PATTERN)
+    instance_type: str = Field("ml.m5.large", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+    instance_count: int = Field(1, ge=1, le=100)
+    variant_name: str = Field("AllTraffic", max_length=63, pattern=NAME_PATTERN)
+
+
+class AutoscaleConfig(Section):
+    min: int = Field(1, ge=1)
+    max: int = Field(2, ge=1)
+    target_invocations: float = Field(5, gt=0)
+    scale_in_cooldown_s: int = Field(30, ge=0)
+    scale_out_cooldown_s: int = Field(30, ge=0)
+
+    @model_validator(mode="after")
+    def _min_le_max(self) -> "AutoscaleConfig":
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) must be <= max ({self.max})")
+        return self
+
+
+class LambdaConfig(Section):
+    function_name: Optional[str] = Field(None, max_length=64, pattern=r"^[a-zA-Z0-9_-]+$")
+    memory_mb: int = Field(256, ge=128, le=10_240)
+    timeout_s: int = Field(30, ge=1, le=900)
+    alias: str = Field("live", pattern=r"^[a-zA-Z_-][a-zA-Z0-9_-]{0,127}$", description="not all digits (AWS rule)")
+    reserved_concurrency: int = Field(10, ge=0)
+    provisioned_concurrency: int = Field(1, ge=0)
+
+    @model_validator(mode="after")
+    def _provisioned_within_reserved(self) -> "LambdaConfig":
+        if self.reserved_concurrency and self.provisioned_concurrency > self.reserved_concurrency:
+            raise ValueError(
+                f"provisioned_concurrency ({self.provisioned_concurrency}) must be <= "
+                f"reserved_concurrency ({self.reserved_concurrency})"
+            )
+        return self
+
+
+class AuditConfig(Section):
+    unused_days: int = Field(90, ge=1)
+    key_age_days: int = Field(90, ge=1)
+    fail_on: Literal["critical", "high", "medium", "low", "never"] = "high"
+    ignore_file: Optional[str] = None
+
+
+class Config(Section):
+    project: str = Field("dog-breeds", min_length=1, max_length=32, pattern=r"^[a-z0-9](-?[a-z0-9])*$")
+    aws: AwsConfig = Field(default_factory=AwsConfig)
+    s3: S3Config = Field(default_factory=S3Config)
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    deploy: DeployConfig = Field(default_factory=DeployConfig)
+    autoscale: AutoscaleConfig = Field(default_factory=AutoscaleConfig)
+    lambda_: LambdaConfig = Field(default_factory=LambdaConfig, alias="lambda")
+    audit: AuditConfig = Field(default_factory=AuditConfig)
+
+    # Names derived from the project, so every resource carries it (and `teardown` can find them all).
+    @property
+    def endpoint_name(self) -> str:
+        return self.deploy.endpoint_name or f"{self.project}-endpoint"
+
+    @property
+    def function_name(self) -> str:
+        return self.lambda_.function_name or f"{self.project}-invoke"
+
+    @property
+    def s3_root(self) -> str:
+        return f"s3://{self.s3.bucket}/{self.s3.prefix}".rstrip("/")
+
+    def s3_uri(self, *parts: str) -> str:
+        return "/".join([self.s3_root, *(part.strip("/") for part in parts if part)])
+
+    def as_plain(self) -> dict:
+        return self.model_dump(mode="json", by_alias=True)

@@ -1,0 +1,148 @@
+"""Start, stop and check the embedded local AWS server (a background process with a pid file)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from mlops_cli.errors import OperationError, UsageError
+from mlops_cli.local.server import HEALTH_PATH
+
+DEFAULT_LOCAL_URL = "http://127.0.0.1:4599"
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 15.0
+
+
+def mlops_home() -> Path:
+    return Path(os.environ.get("MLOPS_HOME") or Path.home() / ".mlops")
+
+
+@dataclass
+class LocalServer:
+    url: str
+    running: bool
+    pid: int | None
+    state_dir: str
+    log_file: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _paths(url: str) -> tuple[Path, Path, Path]:
+    port = urlsplit(url).port
+    base = mlops_home() / "local" / str(port)
+    return base / "server.pid", base / "server.log", base / "state"
+
+
+def _check_url(url: str | None) -> str:
+    from mlops_cli.config.urls import is_loopback_url
+
+    url = url or DEFAULT_LOCAL_URL
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not is_loopback_url(url) or not parts.port:
+        raise UsageError(f"the local AWS runs on a loopback http URL with a port, not '{url}' "
+                         "(set aws.endpoint_url, e.g. with -c configs/local.yaml)")
+    return url
+
+
+def health(url: str, timeout: float = 1.0) -> dict | None:
+    try:
+        with urllib.request.urlopen(url + HEALTH_PATH, timeout=timeout) as response:  # noqa: S310 (loopback only)
+            return json.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def _read_pid(pid_file: Path) -> int | None:
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+def status(url: str | None) -> LocalServer:
+    url = _check_url(url)
+    pid_file, log_file, state_dir = _paths(url)
+    answer = health(url)
+    pid = answer.get("pid") if answer else _read_pid(pid_file)
+    return LocalServer(url, answer is not None, pid, str(state_dir), str(log_file))
+
+
+def up(url: str | None) -> tuple[LocalServer, bool]:
+    """Start the server unless it already answers; returns (server, started_now)."""
+    url = _check_url(url)
+    current = status(url)
+    if current.running:
+        return current, False
+    pid_file, log_file, state_dir = _paths(url)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    parts = urlsplit(url)
+    with open(log_file, "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mlops_cli.local.server", "--host", parts.hostname, "--port", str(parts.port),
+             "--state-dir", str(state_dir)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    pid_file.write_text(str(process.pid))
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pid_file.unlink(missing_ok=True)
+            tail = log_file.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            raise OperationError(f"local AWS exited during start-up: {tail[0]} (log: {log_file})")
+        if health(url, timeout=0.5):
+            return LocalServer(url, True, process.pid, str(state_dir), str(log_file)), True
+        time.sleep(0.1)
+    _terminate(process.pid)
+    pid_file.unlink(missing_ok=True)
+    raise OperationError(f"local AWS did not answer on {url} within {START_TIMEOUT_S:.0f} s (log: {log_file})")
+
+
+def _terminate(pid: int) -> None:
+    """SIGTERM the server's process group (its jobs and model servers too), SIGKILL if it lingers."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                break
+        except ChildProcessError:
+            pass
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def down(url: str | None) -> tuple[LocalServer, bool]:
+    """Stop the server; returns (server, stopped_now)."""
+    url = _check_url(url)
+    current = status(url)
+    pid_file = _paths(url)[0]
+    if current.pid is None:
+        pid_file.unlink(missing_ok=True)
+        return current, False
+    _terminate(current.pid)
+    pid_file.unlink(missing_ok=True)
+    return LocalServer(url, False, None, current.state_dir, current.log_file), True

@@ -1,0 +1,251 @@
+"""The embedded local AWS: moto's WSGI app behind a middleware that can answer chosen API calls itself.
+
+moto records most calls faithfully but only *records* some (a training job is `Completed` at once, an
+endpoint answers with a fixed body) and lacks others (`UpdateEndpoint`, `StopTrainingJob`, provisioned
+concurrency). Modules in `mlops_cli.local.hooks` register handlers for exactly those calls; everything else
+goes to moto unchanged. Run as `python -m mlops_cli.local.server --port N --state-dir DIR`
+(`mlops local up` does this).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import io
+import json
+import os
+import pkgutil
+import re
+import signal
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+from urllib.parse import parse_qs
+
+HEALTH_PATH = "/_mlops/health"
+DEFAULT_ACCOUNT = "123456789012"
+_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
+
+
+@dataclass
+class LocalRequest:
+    environ: dict[str, Any]
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+    service: str  # SigV4 signing name, e.g. "sagemaker", "s3", "lambda"
+    region: str
+    operation: str  # X-Amz-Target suffix or query Action; "" for REST calls
+
+    @property
+    def account(self) -> str:
+        return DEFAULT_ACCOUNT
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"{}")
+
+
+@dataclass
+class LocalResponse:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, data: Any, status: int = 200, content_type: str = "application/x-amz-json-1.1") -> "LocalResponse":
+        return cls(status, json.dumps(data, default=str).encode(), {"Content-Type": content_type})
+
+    @classmethod
+    def aws_error(cls, code: str, message: str, status: int = 400) -> "LocalResponse":
+        """An error in the JSON protocols' shape (botocore raises ClientError with this code)."""
+        return cls(status, json.dumps({"__type": code, "message": message}).encode(),
+                   {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": code})
+
+    def json_body(self) -> Any:
+        return json.loads(self.body or b"{}")
+
+
+Forward = Callable[[LocalRequest], LocalResponse]
+Handler = Callable[[LocalRequest, Forward], LocalResponse]
+
+
+@dataclass
+class ServerContext:
+    """What hooks may need: where to keep state, and the server's own URL (to call local AWS themselves)."""
+
+    state_dir: Path
+    endpoint_url: str
+    shutdown_callbacks: list[Callable[[], None]] = field(default_factory=list)
+
+    def on_shutdown(self, callback: Callable[[], None]) -> None:
+        self.shutdown_callbacks.append(callback)
+
+    def client(self, service: str, region: str = "us-east-1") -> Any:
+        """A boto3 client for this very server (hooks run real local work against local AWS)."""
+        import boto3
+
+        return boto3.client(service, region_name=region, endpoint_url=self.endpoint_url,
+                            aws_access_key_id="mlops-local", aws_secret_access_key="mlops-local")
+
+
+class Hooks:
+    """The registry: (service, operation) handlers for JSON/query APIs, (method, path regex) for REST."""
+
+    def __init__(self) -> None:
+        self.operations: dict[tuple[str, str], Handler] = {}
+        self.routes: list[tuple[str, re.Pattern[str], str | None, Handler]] = []
+
+    def operation(self, service: str, operation: str) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.operations[(service, operation)] = handler
+            return handler
+
+        return register
+
+    def route(self, method: str, pattern: str, service: str | None = None) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.routes.append((method.upper(), re.compile(pattern), service, handler))
+            return handler
+
+        return register
+
+    def find(self, request: LocalRequest) -> Handler | None:
+        if request.operation and (request.service, request.operation) in self.operations:
+            return self.operations[(request.service, request.operation)]
+        for method, pattern, service, handler in self.routes:
+            if method == request.method and (service is None or service == request.service) and \
+                    pattern.search(request.path):
+                return handler
+        return None
+
+
+def _parse(environ: dict[str, Any], body: bytes) -> LocalRequest:
+    headers = {key[5:].replace("_", "-").lower(): value for key, value in environ.items()
+               if key.startswith("HTTP_")}
+    if environ.get("CONTENT_TYPE"):
+        headers["content-type"] = environ["CONTENT_TYPE"]
+    scope = _SCOPE.search(headers.get("authorization", ""))
+    region, service = scope.groups() if scope else ("us-east-1", "")
+    operation = headers.get("x-amz-target", "").rpartition(".")[2]
+    if not operation and headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        operation = parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0]
+    return LocalRequest(environ, environ["REQUEST_METHOD"], environ.get("PATH_INFO", "/"),
+                        parse_qs(environ.get("QUERY_STRING", "")), headers, body, service, region, operation)
+
+
+class LocalAwsApp:
+    """WSGI middleware: hooked calls are answered here, the rest by moto."""
+
+    def __init__(self, hooks: Hooks, moto_app: Any):
+        self.hooks = hooks
+        self.moto_app = moto_app
+
+    def forward(self, request: LocalRequest) -> LocalResponse:
+        environ = dict(request.environ)
+        environ["wsgi.input"] = io.BytesIO(request.body)
+        environ["CONTENT_LENGTH"] = str(len(request.body))
+        captured: dict[str, Any] = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+            captured["status"] = int(status.split()[0])
+            captured["headers"] = dict(headers)
+
+        chunks = self.moto_app(environ, start_response)
+        try:
+            body = b"".join(chunks)
+        finally:
+            getattr(chunks, "close", lambda: None)()
+        return LocalResponse(captured["status"], body, captured["headers"])
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == HEALTH_PATH:
+            response = LocalResponse.json({"status": "ok", "pid": os.getpid()}, content_type="application/json")
+        else:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length else b""
+            request = _parse(environ, body)
+            handler = self.hooks.find(request)
+            response = handler(request, self.forward) if handler else self.forward(request)
+        headers = [(k, v) for k, v in response.headers.items() if k.lower() not in ("content-length",
+                                                                                   "transfer-encoding")]
+        headers.append(("Content-Length", str(len(response.body))))
+        start_response(f"{response.status} {_reason(response.status)}", headers)
+        return [response.body]
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+def configure_moto() -> None:
+    """moto settings for the embedded AWS: AWS managed policies loaded, Lambda without Docker."""
+    os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+    from moto.core.config import default_user_config
+
+    default_user_config["iam"]["load_aws_managed_policies"] = True
+    default_user_config["lambda"]["use_docker"] = False
+
+
+def load_hooks(context: ServerContext) -> Hooks:
+    """Every module in mlops_cli.local.hooks registers its handlers via `register(hooks, context)`."""
+    from mlops_cli.local import hooks as hooks_package
+
+    hooks = Hooks()
+    for module_info in sorted(pkgutil.iter_modules(hooks_package.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{hooks_package.__name__}.{module_info.name}")
+        module.register(hooks, context)
+    return hooks
+
+
+def build_app(context: ServerContext) -> LocalAwsApp:
+    configure_moto()
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    return LocalAwsApp(load_hooks(context), DomainDispatcherApplication(create_backend_app))
+
+
+def serve(host: str, port: int, state_dir: Path) -> None:
+    from werkzeug.serving import make_server
+
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    context = ServerContext(state_dir=state_dir, endpoint_url=f"http://{host}:{port}")
+    state_dir.mkdir(parents=True, exist_ok=True)
+    server = make_server(host, port, build_app(context), threaded=True, request_handler=MotoRequestHandler)
+
+    def stop(_signum: int, _frame: Any) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(f"mlops local AWS listening on {context.endpoint_url}", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        for callback in reversed(context.shutdown_callbacks):
+            try:
+                callback()
+            except Exception as exc:  # one failing cleanup must not keep the others from running
+                print(f"shutdown callback failed: {exc}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--state-dir", type=Path, required=True)
+    args = parser.parse_args(argv)
+    serve(args.host, args.port, args.state_dir)
+
+
+if __name__ == "__main__":
+    main()

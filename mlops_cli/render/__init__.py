@@ -1,0 +1,93 @@
+"""All terminal output goes through here: JSON documents on stdout, rich tables, and log lines on stderr.
+
+`--output json` prints exactly one JSON document on stdout; everything else (progress, logs) goes to stderr.
+NO_COLOR and non-TTY output are respected (rich does both).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+_consoles: dict[str, "Console"] = {}
+
+
+def console(stderr: bool = False) -> "Console":
+    """The shared rich console for stdout (results) or stderr (logs, progress)."""
+    key = "err" if stderr else "out"
+    stream = sys.stderr if stderr else sys.stdout
+    existing = _consoles.get(key)
+    # Re-create when the stream was swapped (CliRunner does this per invocation).
+    if existing is None or existing.file is not stream:
+        from rich.console import Console
+
+        _consoles[key] = Console(file=stream, stderr=stderr, highlight=False, soft_wrap=False)
+    return _consoles[key]
+
+
+class Output:
+    """How the current invocation renders: chosen once by the global flags."""
+
+    def __init__(self, fmt: str = "table", verbosity: int = 0):
+        self.fmt = fmt
+        self.verbosity = verbosity  # -1 quiet, 0 normal, 1 verbose
+
+    @property
+    def json(self) -> bool:
+        return self.fmt == "json"
+
+    def result(self, data: Any, table: Callable[["Console", Any], None] | None = None) -> None:
+        """Print a command's result: a JSON document, or a table/text via `table`."""
+        if self.json or table is None:
+            sys.stdout.write(json.dumps(data, indent=2, default=str, sort_keys=False) + "\n")
+            sys.stdout.flush()
+        else:
+            table(console(), data)
+
+    def info(self, message: str) -> None:
+        if self.verbosity >= 0:
+            console(stderr=True).print(message, markup=False)
+
+    def detail(self, message: str) -> None:
+        if self.verbosity > 0:
+            console(stderr=True).print(message, markup=False, style="dim")
+
+    def warn(self, message: str) -> None:
+        console(stderr=True).print(f"warning: {message}", markup=False, style="yellow")
+
+    def error(self, message: str, hint: str | None = None) -> None:
+        err = console(stderr=True)
+        err.print(f"error: {message}", markup=False, style="bold red")
+        if hint:
+            err.print(f"hint: {hint}", markup=False)
+
+    def plan(self, plan: Any) -> None:
+        """`--dry-run`: the exact requests, as JSON on stdout, in either output mode."""
+        sys.stdout.write(json.dumps({"dry_run": True, **plan.to_dict()}, indent=2, default=str) + "\n")
+
+    def progress(self, **kwargs: Any) -> Any:
+        """A rich Progress on stderr, hidden when quiet or not a TTY."""
+        from rich.progress import Progress
+
+        return Progress(*kwargs.pop("columns", ()), console=console(stderr=True),
+                        disable=self.verbosity < 0, transient=False, **kwargs)
+
+
+def key_value_table(title: str, rows: list[tuple[str, Any]]) -> Callable[["Console", Any], None]:
+    """A two-column table renderer for simple results."""
+
+    def draw(out: "Console", _data: Any) -> None:
+        from rich.table import Table
+
+        table = Table(title=title, show_header=False, title_justify="left")
+        table.add_column(style="bold")
+        table.add_column()
+        for key, value in rows:
+            table.add_row(key, "" if value is None else str(value))
+        out.print(table)
+
+    return draw
