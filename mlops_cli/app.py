@@ -22,8 +22,39 @@ from mlops_cli.state import AppState
 EXIT_INTERRUPTED = 130
 
 
+# Global options users may also write after the subcommand (`mlops status -o json`), with their arity.
+GLOBAL_OPTIONS = {"--output": 1, "-o": 1, "--profile": 1, "--region": 1, "--config": 1, "-c": 1,
+                  "--dry-run": 0, "--verbose": 0, "-v": 0, "--quiet": 0, "-q": 0}
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move global options found after the subcommand to the front, so they work in either place."""
+    hoisted: list[str] = []
+    rest: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            rest.extend(args[index:])
+            break
+        name = arg.split("=", 1)[0]
+        arity = GLOBAL_OPTIONS.get(name)
+        if arity is None:
+            rest.append(arg)
+        elif arity and "=" not in arg:
+            hoisted.extend(args[index:index + 2])
+            index += 1
+        else:
+            hoisted.append(arg)
+        index += 1
+    return hoisted + rest
+
+
 class ErrorBoundary(TyperGroup):
     """Turns every expected failure into one line on stderr and the documented exit code."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(list(args)))
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -33,9 +64,9 @@ class ErrorBoundary(TyperGroup):
         except KeyboardInterrupt:
             Output().error("interrupted")
             raise typer.Exit(EXIT_INTERRUPTED) from None
-        except (typer.Exit, typer.Abort):
-            raise
         except Exception as exc:
+            if isinstance(exc, (typer.Exit, typer.Abort)) or type(exc).__module__.startswith(("click", "typer")):
+                raise  # usage errors: the CLI framework prints them with exit code 2
             from mlops_cli.aws import is_aws_error, translate_error
 
             if is_aws_error(exc):

@@ -1,0 +1,61 @@
+"""Names and tags of every AWS resource the project creates, derived from the config in one place.
+
+Every resource carries the project tag so `mlops status`/`teardown` and `audit-iam` can find them.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mlops_cli.config.schema import Config
+
+PROJECT_TAG = "mlops:project"
+
+
+def tags(config: "Config", **extra: str) -> list[dict[str, str]]:
+    """Tags in the Key/Value list shape SageMaker, IAM and EC2 take."""
+    return [{"Key": PROJECT_TAG, "Value": config.project}] + [
+        {"Key": f"mlops:{key.replace('_', '-')}", "Value": value} for key, value in extra.items()
+    ]
+
+
+def tag_map(config: "Config", **extra: str) -> dict[str, str]:
+    """Tags in the plain-mapping shape Lambda and Application Auto Scaling take."""
+    return {item["Key"]: item["Value"] for item in tags(config, **extra)}
+
+
+def timestamped(config: "Config", kind: str = "", now: float | None = None) -> str:
+    """`<project>[-kind]-YYYYmmdd-HHMMSS`: unique per second, sortable, within SageMaker's 63 characters."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now if now is not None else time.time()))
+    return "-".join(part for part in (config.project, kind, stamp) if part)[:63]
+
+
+def sagemaker_role_name(config: "Config") -> str:
+    return f"{config.project}-sagemaker-execution"
+
+
+def lambda_role_name(config: "Config") -> str:
+    return f"{config.project}-lambda-invoke"
+
+
+def ec2_role_name(config: "Config") -> str:
+    return f"{config.project}-ec2-train"
+
+
+def code_prefix(config: "Config") -> str:
+    return config.s3_uri("code")
+
+
+def data_uri(config: "Config") -> str:
+    return config.s3_uri(config.data.s3_prefix)
+
+
+def output_uri(config: "Config") -> str:
+    """Where training jobs (SageMaker and EC2) write `<job>/output/model.tar.gz`."""
+    return config.s3_uri("models")
+
+
+def checkpoint_uri(config: "Config", job_name: str) -> str:
+    return config.s3_uri("checkpoints", job_name)
