@@ -1,0 +1,136 @@
+"""The `model/` package as a deterministic `sourcedir.tar.gz`, stored in S3 under a name made of its hash.
+
+The archive holds `model/...` (so `python model/train_sagemaker.py` or `python -m model.train_ec2` runs from the
+folder it is extracted into). Entries are sorted, with a fixed mtime, owner and mode, no `__pycache__`, `*.pyc`
+or hidden files, and the gzip header carries mtime 0 and no file name: the same sources always give the same
+bytes, so the same sha256, so the same S3 key (`<code prefix>/sourcedir-<sha12>.tar.gz`), and an unchanged
+package is never uploaded twice.
+
+API (used by `mlops train` and `mlops train-ec2`):
+    package = build_source_tarball()                 # SourcePackage(data, sha256, files)
+    uri = source_uri(package, naming.code_prefix(config))  # plan/dry-run: where it will live
+    upload = upload_source(s3_client, package, naming.code_prefix(config))  # SourceUpload(uri, uploaded)
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlops_cli.errors import UsageError
+
+PACKAGE_NAME = "model"
+# 1980-01-01T00:00:00Z: a fixed, valid timestamp for every entry (ZIP-era epoch; any constant would do).
+FIXED_MTIME = 315532800
+EXCLUDED_DIRS = {"__pycache__"}
+EXCLUDED_SUFFIXES = (".pyc", ".pyo")
+
+
+@dataclass(frozen=True)
+class SourcePackage:
+    """The archive bytes, their sha256 (hex) and the archived file paths (relative, `model/...`)."""
+
+    data: bytes
+    sha256: str
+    files: tuple[str, ...]
+
+    @property
+    def file_name(self) -> str:
+        return f"sourcedir-{self.sha256[:12]}.tar.gz"
+
+
+@dataclass(frozen=True)
+class SourceUpload:
+    uri: str  # s3://bucket/<code prefix>/sourcedir-<sha12>.tar.gz
+    uploaded: bool  # False: the same package was already there
+
+
+def package_dir() -> Path:
+    """Where the `model` package lives (found without importing it)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(PACKAGE_NAME)
+    if spec is None or not spec.submodule_search_locations:
+        raise UsageError(f"the '{PACKAGE_NAME}' package was not found; run mlops from its source checkout")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _included(relative: Path) -> bool:
+    return not any(part in EXCLUDED_DIRS or part.startswith(".") for part in relative.parts) and \
+        not relative.name.endswith(EXCLUDED_SUFFIXES)
+
+
+def _entry(name: str, *, is_dir: bool, size: int = 0) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.DIRTYPE if is_dir else tarfile.REGTYPE
+    info.mode = 0o755 if is_dir else 0o644
+    info.size = size
+    info.mtime = FIXED_MTIME
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+def build_source_tarball(source: Path | None = None) -> SourcePackage:
+    """Archive the package folder `source` (default: the `model` package) as `<source name>/...`."""
+    root = Path(source) if source is not None else package_dir()
+    if not root.is_dir():
+        raise UsageError(f"source folder '{root}' does not exist")
+    paths = sorted(
+        (path for path in root.rglob("*")
+         if not path.is_symlink() and (path.is_dir() or path.is_file()) and _included(path.relative_to(root))),
+        key=lambda path: path.relative_to(root).as_posix(),
+    )
+    raw = io.BytesIO()
+    files: list[str] = []
+    # GNU format, no PAX headers: nothing time- or host-dependent enters the archive.
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        tar.addfile(_entry(root.name, is_dir=True))
+        for path in paths:
+            name = f"{root.name}/{path.relative_to(root).as_posix()}"
+            if path.is_dir():
+                tar.addfile(_entry(name, is_dir=True))
+            else:
+                content = path.read_bytes()
+                tar.addfile(_entry(name, is_dir=False, size=len(content)), io.BytesIO(content))
+                files.append(name)
+    compressed = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, mtime=0, compresslevel=9) as gz:
+        gz.write(raw.getvalue())
+    data = compressed.getvalue()
+    return SourcePackage(data, hashlib.sha256(data).hexdigest(), tuple(files))
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """`s3://bucket/a/b` -> (`bucket`, `a/b`)."""
+    if not uri.startswith("s3://"):
+        raise UsageError(f"'{uri}' is not an s3:// URI")
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    return bucket, key
+
+
+def source_uri(package: SourcePackage, code_prefix_uri: str) -> str:
+    """The S3 URI the package is stored at under `code_prefix_uri` (e.g. `naming.code_prefix(config)`)."""
+    return f"{code_prefix_uri.rstrip('/')}/{package.file_name}"
+
+
+def upload_source(s3: Any, package: SourcePackage, code_prefix_uri: str) -> SourceUpload:
+    """Put the package under `code_prefix_uri` unless an object with its hash-derived key is already there."""
+    uri = source_uri(package, code_prefix_uri)
+    bucket, key = split_s3_uri(uri)
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+        if head.get("ContentLength") == len(package.data):
+            return SourceUpload(uri, uploaded=False)
+    except Exception as exc:  # botocore ClientError: 404 means "not there yet"; anything else is real
+        status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if status != 404:
+            raise
+    s3.put_object(Bucket=bucket, Key=key, Body=package.data, ContentType="application/gzip",
+                  Metadata={"sha256": package.sha256})
+    return SourceUpload(uri, uploaded=True)
