@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 LOCAL_CREDENTIALS = {"aws_access_key_id": "mlops-local", "aws_secret_access_key": "mlops-local"}
 MAX_ATTEMPTS = 8
+LOCAL_MAX_ATTEMPTS = 3  # a stopped local AWS should fail in a second, not after minutes of back-off
 THROTTLING_CODES = {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded",
                     "SlowDown", "ProvisionedThroughputExceededException", "RequestThrottled"}
 ACCESS_DENIED_CODES = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError",
@@ -57,7 +58,7 @@ class AwsClients:
             from mlops_cli import __version__
 
             config = BotoConfig(
-                retries={"mode": "adaptive", "max_attempts": MAX_ATTEMPTS},
+                retries={"mode": "adaptive", "max_attempts": LOCAL_MAX_ATTEMPTS if self.is_local else MAX_ATTEMPTS},
                 connect_timeout=10,
                 read_timeout=70,
                 user_agent_extra=f"mlops/{__version__}",

@@ -25,6 +25,7 @@ for _name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SE
     os.environ.pop(_name, None)
 for _name in [n for n in os.environ if n.startswith("MLOPS_") and "__" in n]:
     os.environ.pop(_name)
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"  # never reach 169.254.169.254 for credentials
 os.environ["AWS_CONFIG_FILE"] = os.devnull
 os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
 

@@ -164,6 +164,11 @@ def _describe_error(error: Mapping[str, Any], layers: Layers) -> str:
     if error["type"] == "extra_forbidden":
         return f"{where}unknown key '{dotted}'{_closest(path[-1], _fields_at(path[:-1]))}"
     message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "string_pattern_mismatch":
+        from mlops_cli.config.schema import PATTERN_MEANINGS
+
+        pattern = error.get("ctx", {}).get("pattern", "")
+        message = f"expected {PATTERN_MEANINGS.get(pattern, f'a value matching {pattern}')}"
     if error["type"] not in ("value_error", "assertion_error") and "input" in error:
         shown = repr(error["input"])
         message += f" (got {shown[:60]})"

@@ -10,6 +10,28 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 SEVERITIES = ("critical", "high", "medium", "low")
 NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$"  # SageMaker/Lambda resource-name alphabet
+REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$"
+BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+KEY_PATTERN = r"^[A-Za-z0-9!_.*'()/-]*$"
+ML_INSTANCE_PATTERN = r"^ml\.[a-z0-9]+\.[a-z0-9]+$"
+ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$"
+# What each pattern means, for error messages a person can act on.
+PATTERN_MEANINGS = {
+    NAME_PATTERN: "letters, digits and hyphens, starting and ending with a letter or digit",
+    REGION_PATTERN: "an AWS region such as us-east-1",
+    BUCKET_PATTERN: "an S3 bucket name: 3-63 lowercase letters, digits, dots and hyphens",
+    KEY_PATTERN: "S3 key characters (letters, digits, / ! _ . * ' ( ) -)",
+    ML_INSTANCE_PATTERN: "a SageMaker instance type such as ml.m5.xlarge",
+    ROLE_ARN_PATTERN: "an IAM role ARN such as arn:aws:iam::123456789012:role/name",
+    r"^[a-z0-9]+\.[a-z0-9]+$": "an EC2 instance type such as m5.xlarge",
+    r"^[a-z0-9](-?[a-z0-9])*$": "lowercase letters, digits and single hyphens",
+    r"^ami-[0-9a-f]{8,17}$": "an AMI id (ami-…)",
+    r"^subnet-[0-9a-f]{8,17}$": "a subnet id (subnet-…)",
+    r"^[a-zA-Z0-9_-]+$": "letters, digits, hyphens and underscores",
+    r"^[a-zA-Z_-][a-zA-Z0-9_-]{0,127}$": "letters, digits, hyphens and underscores, not starting with a digit",
+    r"^\d+\.\d+(\.\d+)?$": "a version such as 2.6",
+    r"^py3\d+$": "a Python version tag such as py312",
+}
 
 
 class Section(BaseModel):
@@ -17,7 +39,7 @@ class Section(BaseModel):
 
 
 class AwsConfig(Section):
-    region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
+    region: str = Field("us-east-1", pattern=REGION_PATTERN)
     profile: Optional[str] = None
     endpoint_url: Optional[str] = Field(
         None, description="one endpoint for every service (set by configs/local.yaml for the embedded local AWS)"
@@ -34,8 +56,8 @@ class AwsConfig(Section):
 
 
 class S3Config(Section):
-    bucket: str = Field("my-ml-bucket", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-    prefix: str = Field("dog-breeds", pattern=r"^[A-Za-z0-9!_.*'()/-]*$")
+    bucket: str = Field("my-ml-bucket", pattern=BUCKET_PATTERN)
+    prefix: str = Field("dog-breeds", pattern=KEY_PATTERN)
 
     @field_validator("prefix")
     @classmethod
@@ -45,7 +67,7 @@ class S3Config(Section):
 
 class DataConfig(Section):
     local_dir: str = "data/dogImages"
-    s3_prefix: str = Field("data", pattern=r"^[A-Za-z0-9!_.*'()/-]*$")
+    s3_prefix: str = Field("data", pattern=KEY_PATTERN)
 
 
 class ModelConfig(Section):
@@ -69,11 +91,11 @@ class Hyperparameters(Section):
 
 
 class SageMakerTrainConfig(Section):
-    instance_type: str = Field("ml.m5.xlarge", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+    instance_type: str = Field("ml.m5.xlarge", pattern=ML_INSTANCE_PATTERN)
     instance_count: int = Field(1, ge=1, le=100)
     framework_version: str = Field("2.6", pattern=r"^\d+\.\d+(\.\d+)?$")
     py_version: str = Field("py312", pattern=r"^py3\d+$")
-    role_arn: Optional[str] = Field(None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+    role_arn: Optional[str] = Field(None, pattern=ROLE_ARN_PATTERN)
     spot: bool = False
     max_run_s: int = Field(3600, ge=60, le=28 * 24 * 3600)
     max_wait_s: Optional[int] = Field(None, ge=60, description="spot only; defaults to 2 x max_run_s")
@@ -113,7 +135,7 @@ class TrainConfig(Section):
 
 class DeployConfig(Section):
     endpoint_name: Optional[str] = Field(None, max_length=63, pattern=NAME_PATTERN)
-    instance_type: str = Field("ml.m5.large", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+    instance_type: str = Field("ml.m5.large", pattern=ML_INSTANCE_PATTERN)
     instance_count: int = Field(1, ge=1, le=100)
     variant_name: str = Field("AllTraffic", max_length=63, pattern=NAME_PATTERN)
 

@@ -25,7 +25,7 @@ def console(stderr: bool = False) -> "Console":
     if existing is None or existing.file is not stream:
         from rich.console import Console
 
-        _consoles[key] = Console(file=stream, stderr=stderr, highlight=False, soft_wrap=False)
+        _consoles[key] = Console(file=stream, stderr=stderr, highlight=False, soft_wrap=True)
     return _consoles[key]
 
 

@@ -1,0 +1,101 @@
+"""The CLI surface: every mission command registered, fast imports, one error boundary, local AWS lifecycle."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+MISSION = ["data", "train", "train-ec2", "deploy", "autoscale", "lambda", "concurrency", "audit-iam", "config",
+           "local", "invoke", "status", "teardown"]
+HEAVY = ("torch", "torchvision", "boto3", "botocore", "sagemaker", "moto", "pydantic")
+
+
+def test_help_lists_every_mission_command(mlops):
+    result = mlops("--help", config=None)
+    assert result.exit_code == 0
+    for name in MISSION:
+        assert f" {name} " in result.stdout, name
+    assert "upload" in mlops("data", "--help", config=None).stdout
+    assert "deploy" in mlops("lambda", "--help", config=None).stdout
+    assert "set" in mlops("concurrency", "--help", config=None).stdout
+
+
+def test_importing_the_app_loads_nothing_heavy():
+    code = f"import sys, mlops_cli.app; print([m for m in {HEAVY!r} if m in sys.modules])"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
+
+
+def test_version(mlops):
+    from mlops_cli import __version__
+
+    result = mlops("--version", config=None)
+    assert result.exit_code == 0 and result.stdout.strip() == f"mlops {__version__}"
+
+
+def test_usage_error_exits_2_without_traceback(mlops):
+    result = mlops("config", "show", "--no-such-flag", config=None)
+    assert result.exit_code == 2 and "No such option" in result.output and "Traceback" not in result.output
+    result = mlops("-o", "yaml", "config", "show", config=None)
+    assert result.exit_code == 2 and "--output" in result.output
+
+
+def test_global_options_work_after_the_subcommand(mlops):
+    result = mlops("config", "show", "-o", "json", "--region", "eu-central-1", config=None)
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["aws"]["region"] == "eu-central-1"
+
+
+def test_shell_completion_is_offered(mlops):
+    result = mlops("--show-completion", "bash", config=None, env={"SHELL": "/bin/bash"})
+    assert result.exit_code == 0 and "_MLOPS_COMPLETE" in result.stdout
+
+
+def test_local_aws_lifecycle(tmp_path):
+    """up starts a health-checked background server with a pid file; up again is a no-op; down stops it."""
+    from tests.conftest import LOCAL_CONFIG, free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    env = {**os.environ, "MLOPS_HOME": str(tmp_path), "MLOPS_AWS__ENDPOINT_URL": url}
+    cli = [sys.executable, "-m", "mlops_cli", "-c", str(LOCAL_CONFIG), "-o", "json", "local"]
+
+    def run(verb: str) -> subprocess.CompletedProcess:
+        return subprocess.run(cli + [verb], env=env, capture_output=True, text=True, timeout=60)
+
+    assert run("status").returncode == 1
+    up = run("up")
+    assert up.returncode == 0 and "started" in up.stderr
+    server = json.loads(up.stdout)
+    assert server["running"] and server["pid"]
+    assert (tmp_path / "local" / url.rsplit(":", 1)[1] / "server.pid").read_text() == str(server["pid"])
+    with urllib.request.urlopen(url + "/_mlops/health", timeout=5) as response:
+        assert json.loads(response.read())["pid"] == server["pid"]
+    again = run("up")
+    assert again.returncode == 0 and "already running" in again.stderr
+    down = run("down")
+    assert down.returncode == 0 and "stopped" in down.stderr
+    with pytest.raises(OSError):
+        os.kill(server["pid"], 0)
+    assert run("status").returncode == 1
+
+
+def test_local_aws_refuses_non_loopback(mlops):
+    result = mlops("local", "up", config=None, env={"MLOPS_AWS__ENDPOINT_URL": "https://example.com"})
+    assert result.exit_code == 2 and "loopback" in result.stderr
+
+
+def test_not_yet_built_commands_exit_2_saying_so(mlops):
+    """A command whose issue has not landed says so with exit 2 (no stub that pretends)."""
+    from mlops_cli.errors import NotBuiltYet
+
+    error = NotBuiltYet("example")
+    assert error.exit_code == 2 and "not built yet" in str(error)
+    for args in (["train"], ["train-ec2"], ["deploy"], ["autoscale"], ["audit-iam"], ["lambda", "deploy"],
+                 ["concurrency", "set"], ["data", "upload"], ["status"], ["teardown"]):
+        result = mlops(*args, "--help", config=None)
+        assert result.exit_code == 0, args

@@ -1,0 +1,116 @@
+"""Config layering and validation, driven through the CLI (`config show` / `config validate`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def show(mlops, *files: Path, env: dict | None = None, extra: tuple[str, ...] = ()) -> dict:
+    args: list[str] = []
+    for file in files:
+        args += ["-c", str(file)]
+    result = mlops(*args, "-o", "json", *extra, "config", "show", config=None, env=env)
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_defaults_mirror_the_course_project(mlops):
+    config = show(mlops)
+    assert config["model"] == {"arch": "resnet50", "pretrained": True, "pretrained_fallback": False,
+                               "freeze_backbone": True, "hidden_units": 128, "num_classes": 133, "image_size": 224}
+    assert config["train"]["sagemaker"]["instance_type"] == "ml.m5.xlarge"
+    assert config["deploy"]["instance_type"] == "ml.m5.large"
+    assert config["autoscale"] == {"min": 1, "max": 2, "target_invocations": 5.0, "scale_in_cooldown_s": 30,
+                                   "scale_out_cooldown_s": 30}
+    assert config["lambda"]["reserved_concurrency"] == 10 and config["lambda"]["provisioned_concurrency"] == 1
+
+
+def test_precedence_defaults_files_env_flags(mlops, tmp_path):
+    first = write(tmp_path, "a.yaml", "project: alpha\ns3: {bucket: bucket-a, prefix: pa}\naws: {region: eu-west-1}\n")
+    second = write(tmp_path, "b.yaml", "s3: {bucket: bucket-b}\n")
+    config = show(mlops, first, second)
+    assert (config["project"], config["s3"]["bucket"], config["s3"]["prefix"]) == ("alpha", "bucket-b", "pa")
+    env = {"MLOPS_S3__BUCKET": "bucket-env", "MLOPS_TRAIN__SAGEMAKER__INSTANCE_COUNT": "3", "AWS_REGION": "us-west-2"}
+    config = show(mlops, first, second, env=env)
+    assert config["s3"]["bucket"] == "bucket-env"
+    assert config["train"]["sagemaker"]["instance_count"] == 3  # env values are typed like YAML scalars
+    assert config["aws"]["region"] == "us-west-2"  # AWS_REGION beats the file
+    config = show(mlops, first, second, env={**env, "MLOPS_AWS__REGION": "ap-south-1"}, extra=("--region", "sa-east-1"))
+    assert config["aws"]["region"] == "sa-east-1"  # the flag beats everything
+
+
+def test_mlops_config_env_names_default_files(mlops, tmp_path):
+    file = write(tmp_path, "x.yaml", "project: from-env-file\n")
+    assert show(mlops, env={"MLOPS_CONFIG": str(file)})["project"] == "from-env-file"
+
+
+def test_shipped_configs_are_valid(mlops):
+    repo = Path(__file__).resolve().parents[2]
+    for name in ("default.yaml", "local.yaml"):
+        result = mlops("config", "validate", config=repo / "configs" / name)
+        assert result.exit_code == 0, result.stderr
+
+
+BAD_CONFIGS = [
+    # (yaml text, env, words the one-line message must contain)
+    ("s3:\n  bucket: ok-bucket\n  prefx: a\n", {}, ["s3.prefx", "did you mean 'prefix'", ":3"]),
+    ("projcet: x\n", {}, ["projcet", "did you mean 'project'"]),
+    ("model:\n  arch: resnet9000\n", {}, ["model.arch", "resnet18"]),
+    ("train:\n  sagemaker:\n    instance_count: zero\n", {}, ["train.sagemaker.instance_count", "integer", ":3"]),
+    ("train:\n  sagemaker:\n    instance_count: 0\n", {}, ["train.sagemaker.instance_count", "greater than or equal"]),
+    ("train:\n  hyperparameters:\n    lr: -1\n", {}, ["train.hyperparameters.lr", "greater than 0"]),
+    ("autoscale:\n  min: 3\n  max: 2\n", {}, ["autoscale", "min (3) must be <= max (2)"]),
+    ("lambda:\n  reserved_concurrency: 1\n  provisioned_concurrency: 4\n", {}, ["lambda", "provisioned_concurrency"]),
+    ("s3:\n  bucket: Not_A_Bucket\n", {}, ["s3.bucket", "S3 bucket name"]),
+    ("aws:\n  endpoint_url: http://10.1.2.3:4566\n", {}, ["aws.endpoint_url", "loopback"]),
+    ("aws:\n  endpoint_url: ftp://127.0.0.1\n", {}, ["aws.endpoint_url", "http(s)"]),
+    ("aws:\n  region: moon-base-1a\n", {}, ["aws.region"]),
+    ("- just\n- a list\n", {}, ["expected a mapping"]),
+    ("model: [unclosed\n", {}, ["invalid YAML", ":2"]),
+    ("train:\n  sagemaker:\n    max_run_s: 7200\n    max_wait_s: 3600\n", {}, ["max_wait_s must be >= max_run_s"]),
+    ("train:\n  sagemaker:\n    role_arn: not-an-arn\n", {}, ["train.sagemaker.role_arn"]),
+    ("train:\n  ec2:\n    security_group_ids: [default]\n", {}, ["train.ec2.security_group_ids", "security group id"]),
+    ("audit:\n  fail_on: sometimes\n", {}, ["audit.fail_on", "'high'"]),
+    ("deploy:\n  endpoint_name: bad_name!\n", {}, ["deploy.endpoint_name"]),
+    ("model:\n  pretrained: maybe\n", {}, ["model.pretrained", "boolean"]),
+    ("", {"MLOPS_DEPLOY__INSTANCE_COUNT": "many"}, ["MLOPS_DEPLOY__INSTANCE_COUNT", "deploy.instance_count"]),
+    ("", {"MLOPS_LAMBDA__MEMORY": "512"}, ["MLOPS_LAMBDA__MEMORY", "lambda.memory", "did you mean 'memory_mb'"]),
+]
+
+
+@pytest.mark.parametrize("text,env,expected", BAD_CONFIGS, ids=[f"bad{i}" for i in range(len(BAD_CONFIGS))])
+def test_bad_config_exits_2_with_one_clear_line(mlops, tmp_path, text, env, expected):
+    file = write(tmp_path, "bad.yaml", text)
+    result = mlops("-c", str(file), "config", "validate", config=None, env=env)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith("error: ")
+    assert len([line for line in lines if line.startswith("error:")]) == 1
+    for word in expected:
+        assert word in lines[0], (word, lines[0])
+    if not env:
+        assert str(file) in lines[0] or "invalid YAML" in lines[0] or "mapping" in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_missing_config_file(mlops, tmp_path):
+    result = mlops("-c", str(tmp_path / "nope.yaml"), "config", "validate", config=None)
+    assert result.exit_code == 2 and "config file not found" in result.stderr
+
+
+def test_flag_error_names_the_flag(tmp_path):
+    """Command flags are validated by the same schema and blamed on the flag."""
+    from mlops_cli.config import load_config
+    from mlops_cli.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"flag --instance-count: train.sagemaker.instance_count"):
+        load_config([], env={}, overrides={"train.sagemaker.instance_count": 0})
