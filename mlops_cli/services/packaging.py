@@ -7,7 +7,7 @@ bytes, so the same sha256, so the same S3 key (`<code prefix>/sourcedir-<sha12>.
 package is never uploaded twice.
 
 API (used by `mlops train` and `mlops train-ec2`):
-    package = build_source_tarball()                 # SourcePackage(data, sha256, files)
+    package = build_source_tarball()                 # SourcePackage(data, sha256, files); .read(name)
     uri = source_uri(package, naming.code_prefix(config))  # plan/dry-run: where it will live
     upload = upload_source(s3_client, package, naming.code_prefix(config))  # SourceUpload(uri, uploaded)
 """
@@ -42,6 +42,14 @@ class SourcePackage:
     @property
     def file_name(self) -> str:
         return f"sourcedir-{self.sha256[:12]}.tar.gz"
+
+    def read(self, name: str) -> bytes:
+        """The content of one archived file, e.g. `model/train_sagemaker.py`."""
+        with tarfile.open(fileobj=io.BytesIO(self.data), mode="r:gz") as tar:
+            member = tar.extractfile(name)
+            if member is None:
+                raise KeyError(name)
+            return member.read()
 
 
 @dataclass(frozen=True)
