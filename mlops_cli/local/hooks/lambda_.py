@@ -1,0 +1,479 @@
+"""Lambda in the embedded AWS: functions really run here, and provisioned concurrency exists.
+
+moto (without Docker) answers `Invoke` with a canned string and has no provisioned concurrency or
+`GetAccountSettings`, and enforces no account concurrency limit. Here:
+
+- `Invoke` runs the function's handler from its zip (kept by moto) in a fresh Python process (a cold start
+  each time) with the function's environment plus this server as `AWS_ENDPOINT_URL` and dummy credentials,
+  the event on stdin; the answer has Lambda's shape (200, `X-Amz-Executed-Version`, `X-Amz-Function-Error:
+  Unhandled` with an error payload for init failures, exceptions and timeouts, `X-Amz-Log-Result` for
+  `LogType=Tail`), and the output goes to CloudWatch Logs `/aws/lambda/<name>` with START/END/REPORT lines;
+- provisioned concurrency (Put/Get/Delete/List) keeps state per function and qualifier, refuses what AWS
+  refuses at once (`$LATEST` or an alias on it, more than the reserved concurrency, the account's last 100
+  unreserved), and otherwise is IN_PROGRESS while the function's init really runs, then READY, or FAILED
+  with the init error as its StatusReason; moving an alias re-allocates, as on AWS;
+- `GetAccountSettings` and `PutFunctionConcurrency` apply an account limit of 1000 with 100 kept unreserved.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from mlops_cli.local.server import Forward, Hooks, LocalRequest, LocalResponse, ServerContext
+
+ACCOUNT_CONCURRENCY = 1000
+MIN_UNRESERVED = 100
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+INIT_LIMIT_S = 10  # Lambda's own limit on a function's initialisation
+TAIL_BYTES = 4096
+REST_ERROR_TYPE = "User"
+
+# Runs inside the function's process: imports the handler (the "init"), then calls it with the event read
+# from stdin and a Lambda-like context. Its own stdout carries only the one result document; everything
+# the function prints goes to stderr (the log).
+BOOTSTRAP = r"""
+import importlib, json, os, sys, time, traceback
+code_dir, handler_spec, mode, request_id, timeout_s, invoked_arn = sys.argv[1:7]
+deadline = time.monotonic() + float(timeout_s)
+result = os.fdopen(os.dup(1), "w")
+os.dup2(2, 1)
+sys.stdout = sys.stderr
+sys.path.insert(0, code_dir)
+os.chdir(code_dir)
+
+def emit(document):
+    result.write(json.dumps(document))
+    result.flush()
+    sys.exit(0)
+
+def failure(error_type, exc):
+    return {"errorMessage": str(exc), "errorType": error_type, "requestId": request_id,
+            "stackTrace": traceback.format_list(traceback.extract_tb(exc.__traceback__)[1:])}
+
+class Context:
+    function_name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
+    function_version = os.environ["AWS_LAMBDA_FUNCTION_VERSION"]
+    memory_limit_in_mb = os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]
+    log_group_name = os.environ["AWS_LAMBDA_LOG_GROUP_NAME"]
+    log_stream_name = os.environ["AWS_LAMBDA_LOG_STREAM_NAME"]
+    invoked_function_arn = invoked_arn
+    aws_request_id = request_id
+    identity = None
+    client_context = None
+
+    def get_remaining_time_in_millis(self):
+        return max(0, int((deadline - time.monotonic()) * 1000))
+
+module_name, _, function_name = handler_spec.rpartition(".")
+try:
+    handler = getattr(importlib.import_module(module_name), function_name)
+except ImportError as exc:
+    emit({"init_error": failure("Runtime.ImportModuleError",
+                                f"Unable to import module '{module_name}': {exc}")})
+except AttributeError as exc:
+    emit({"init_error": failure("Runtime.HandlerNotFound", f"Handler '{function_name}' missing on module '{module_name}'")})
+except BaseException as exc:
+    emit({"init_error": failure(type(exc).__name__, exc)})
+if mode == "init":
+    emit({"result": None})
+try:
+    event = json.loads(sys.stdin.buffer.read() or b"{}")
+    value = handler(event, Context())
+except BaseException as exc:
+    emit({"error": failure(type(exc).__name__, exc)})
+try:
+    emit({"result": json.loads(json.dumps(value))})
+except (TypeError, ValueError) as exc:
+    emit({"error": failure("Runtime.MarshalError", f"Unable to marshal response: {exc}")})
+"""
+
+
+@dataclass
+class Provisioned:
+    """One provisioned concurrency config (function + qualifier) and its allocation."""
+
+    function_arn: str
+    requested: int
+    version: str  # the version it was allocated for (an alias may move)
+    status: str = "IN_PROGRESS"
+    reason: str = ""
+    allocated: int = 0
+    last_modified: str = field(default_factory=lambda: _now())
+    generation: int = 0
+
+    def shape(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "RequestedProvisionedConcurrentExecutions": self.requested,
+            "AvailableProvisionedConcurrentExecutions": self.allocated,
+            "AllocatedProvisionedConcurrentExecutions": self.allocated,
+            "Status": self.status,
+            "LastModified": self.last_modified,
+        }
+        if self.reason:
+            data["StatusReason"] = self.reason
+        return data
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
+
+
+def _error(code: str, message: str, status: int) -> LocalResponse:
+    response = LocalResponse.aws_error(code, message, status)
+    response.body = json.dumps({"Type": REST_ERROR_TYPE, "message": message}).encode()
+    return response
+
+
+def _backend(request: LocalRequest) -> Any:
+    from moto.awslambda.utils import get_backend  # the Docker-less backend the server runs with
+
+    return get_backend(request.account, request.region)
+
+
+def _qualifier(request: LocalRequest) -> str | None:
+    values = request.query.get("Qualifier") or request.query.get("qualifier")
+    return values[0] if values else None
+
+
+class LocalLambda:
+    def __init__(self, context: ServerContext):
+        self.context = context
+        self.code_root = context.state_dir / "lambda-code"
+        self.provisioned: dict[tuple[str, str, str, str], Provisioned] = {}
+        self.lock = threading.Lock()
+        self.processes: set[subprocess.Popen] = set()
+        context.on_shutdown(self.stop_processes)
+
+    def stop_processes(self) -> None:
+        for process in list(self.processes):
+            process.kill()
+
+    # --- running the function ------------------------------------------------------------------------------
+
+    def code_dir(self, fn: Any) -> Path:
+        """The function's zip extracted once per code hash (moto keeps the zip bytes of every version)."""
+        target = self.code_root / fn.code_digest
+        if not target.exists():
+            self.code_root.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(dir=self.code_root, prefix=".extract-"))
+            with zipfile.ZipFile(io.BytesIO(fn.code_bytes)) as archive:
+                archive.extractall(staging)
+            try:
+                staging.rename(target)
+            except OSError:  # another request extracted the same code first
+                shutil.rmtree(staging, ignore_errors=True)
+        return target
+
+    def run(self, fn: Any, mode: str, event: bytes, request_id: str, invoked_arn: str,
+            log_stream: str) -> tuple[dict[str, Any], str, float]:
+        """(result document, log text, duration in ms) of one run of the function's process."""
+        region = fn.region
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONUNBUFFERED": "1",
+            **{str(key): str(value) for key, value in (fn.environment_vars or {}).items()},
+            "AWS_ENDPOINT_URL": self.context.endpoint_url,
+            "AWS_ACCESS_KEY_ID": "mlops-local",
+            "AWS_SECRET_ACCESS_KEY": "mlops-local",
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.run_time}",
+            "AWS_LAMBDA_FUNCTION_NAME": fn.function_name,
+            "AWS_LAMBDA_FUNCTION_VERSION": str(fn.version),
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
+            "AWS_LAMBDA_LOG_GROUP_NAME": fn.logs_group_name,
+            "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
+            "LAMBDA_TASK_ROOT": "",
+            "_HANDLER": fn.handler or "",
+        }
+        code_dir = self.code_dir(fn)
+        env["LAMBDA_TASK_ROOT"] = str(code_dir)
+        limit = INIT_LIMIT_S + (0 if mode == "init" else int(fn.timeout))
+        command = [sys.executable, "-c", BOOTSTRAP, str(code_dir), fn.handler or "", mode, request_id,
+                   str(fn.timeout), invoked_arn]
+        started = time.monotonic()
+        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   env=env, cwd=code_dir, start_new_session=True)
+        self.processes.add(process)
+        try:
+            out, err = process.communicate(event, timeout=limit)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            out, err = process.communicate()
+            duration = (time.monotonic() - started) * 1000
+            message = f"{_now()} {request_id} Task timed out after {float(fn.timeout):.2f} seconds"
+            return ({"error": {"errorMessage": message, "errorType": "Sandbox.Timedout"}},
+                    err.decode("utf-8", "replace"), duration)
+        finally:
+            self.processes.discard(process)
+        duration = (time.monotonic() - started) * 1000
+        logs = err.decode("utf-8", "replace")
+        try:
+            document = json.loads(out)
+        except ValueError:
+            document = {"error": {"errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
+                                                  f"exit status {process.returncode}",
+                                  "errorType": "Runtime.ExitError"}}
+        return document, logs, duration
+
+    def write_logs(self, fn: Any, log_stream: str, lines: list[str]) -> None:
+        """Into CloudWatch Logs of this same server; a logging failure never fails the invocation."""
+        try:
+            logs = self.context.client("logs", fn.region)
+            try:
+                logs.create_log_group(logGroupName=fn.logs_group_name)
+            except logs.exceptions.ResourceAlreadyExistsException:
+                pass
+            logs.create_log_stream(logGroupName=fn.logs_group_name, logStreamName=log_stream)
+            now = int(time.time() * 1000)
+            logs.put_log_events(logGroupName=fn.logs_group_name, logStreamName=log_stream,
+                                logEvents=[{"timestamp": now, "message": line} for line in lines if line])
+        except Exception as exc:
+            print(f"lambda hook: writing logs failed: {exc}", file=sys.stderr, flush=True)
+
+    def invoke(self, request: LocalRequest, forward: Forward) -> LocalResponse:
+        backend = _backend(request)
+        name = request.path.rstrip("/").split("/")[-2]
+        qualifier = _qualifier(request)
+        try:
+            fn = backend.get_function(name, qualifier)
+        except Exception:
+            return forward(request)  # moto answers the not-found error in Lambda's shape
+        if len(request.body) > MAX_PAYLOAD_BYTES:
+            return _error("RequestEntityTooLargeException",
+                          f"Request must be smaller than {MAX_PAYLOAD_BYTES} bytes for the Invoke operation", 413)
+        try:
+            json.loads(request.body or b"{}")
+        except ValueError:
+            return _error("InvalidRequestContentException", "Could not parse request body into json: "
+                          "Could not parse payload into json", 400)
+        invocation_type = request.headers.get("x-amz-invocation-type", "RequestResponse")
+        if invocation_type == "DryRun":
+            return LocalResponse(204, b"", {"X-Amz-Executed-Version": str(fn.version)})
+        request_id = str(uuid.uuid4())
+        unqualified_arn = fn.function_arn if fn.version == "$LATEST" else fn.function_arn.rsplit(":", 1)[0]
+        invoked_arn = f"{unqualified_arn}:{qualifier}" if qualifier else unqualified_arn
+        if invocation_type == "Event":
+            threading.Thread(target=self.execute, args=(fn, request.body, request_id, invoked_arn),
+                             daemon=True).start()
+            return LocalResponse(202, b"", {"X-Amzn-RequestId": request_id})
+        document, tail = self.execute(fn, request.body, request_id, invoked_arn)
+        headers = {"Content-Type": "application/json", "X-Amz-Executed-Version": str(fn.version),
+                   "X-Amzn-RequestId": request_id}
+        if request.headers.get("x-amz-log-type") == "Tail":
+            headers["X-Amz-Log-Result"] = base64.b64encode(tail.encode()[-TAIL_BYTES:]).decode()
+        if "result" in document:
+            return LocalResponse(200, json.dumps(document["result"]).encode(), headers)
+        error = document.get("init_error") or document.get("error") or {}
+        headers["X-Amz-Function-Error"] = "Unhandled"
+        return LocalResponse(200, json.dumps(error).encode(), headers)
+
+    def execute(self, fn: Any, event: bytes, request_id: str, invoked_arn: str) -> tuple[dict[str, Any], str]:
+        log_stream = f"{time.strftime('%Y/%m/%d')}/[{fn.version}]{uuid.uuid4().hex}"
+        document, logs, duration = self.run(fn, "invoke", event, request_id, invoked_arn, log_stream)
+        lines = [f"START RequestId: {request_id} Version: {fn.version}", *logs.splitlines()]
+        error = document.get("init_error") or document.get("error")
+        if error:
+            lines.append(json.dumps(error))
+        lines += [f"END RequestId: {request_id}",
+                  f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\t"
+                  f"Billed Duration: {int(duration) + 1} ms\tMemory Size: {fn.memory_size} MB"]
+        self.write_logs(fn, log_stream, lines)
+        return document, "\n".join(lines) + "\n"
+
+    # --- concurrency ---------------------------------------------------------------------------------------
+
+    def unreserved(self, backend: Any, excluding: str | None = None) -> int:
+        """The account's unreserved concurrency: what reservations and unreserved provisioning leave."""
+        used = 0
+        for fn in backend.list_functions():
+            if fn.function_name == excluding:
+                continue
+            if fn.reserved_concurrency is not None:
+                used += int(fn.reserved_concurrency)
+            else:
+                used += sum(config.requested for key, config in self.provisioned.items()
+                            if key[2] == fn.function_name)
+        return ACCOUNT_CONCURRENCY - used
+
+    def account_settings(self, request: LocalRequest, forward: Forward) -> LocalResponse:
+        backend = _backend(request)
+        functions = list(backend.list_functions())
+        with self.lock:
+            self.prune(request, backend)
+            unreserved = self.unreserved(backend)
+        return LocalResponse.json({
+            "AccountLimit": {"TotalCodeSize": 80530636800, "CodeSizeUnzipped": 262144000,
+                             "CodeSizeZipped": 52428800, "ConcurrentExecutions": ACCOUNT_CONCURRENCY,
+                             "UnreservedConcurrentExecutions": unreserved},
+            "AccountUsage": {"TotalCodeSize": sum(int(fn.code_size or 0) for fn in functions),
+                             "FunctionCount": len(functions)},
+        }, content_type="application/json")
+
+    def put_function_concurrency(self, request: LocalRequest, forward: Forward) -> LocalResponse:
+        backend = _backend(request)
+        name = request.path.rstrip("/").split("/")[-2]
+        try:
+            fn = backend.get_function(name)
+            wanted = int(request.json().get("ReservedConcurrentExecutions"))
+        except Exception:
+            return forward(request)
+        with self.lock:
+            self.prune(request, backend)
+            provisioned = sum(c.requested for key, c in self.provisioned.items() if key[2] == fn.function_name)
+            if self.unreserved(backend, excluding=fn.function_name) - wanted < MIN_UNRESERVED:
+                return _error("InvalidParameterValueException",
+                              "Specified ReservedConcurrentExecutions for function decreases account's "
+                              f"UnreservedConcurrentExecution below its minimum value of [{MIN_UNRESERVED}].", 400)
+            if wanted < provisioned:
+                return _error("InvalidParameterValueException",
+                              f"ReservedConcurrentExecutions {wanted} should not be lower than function's total "
+                              f"provisioned concurrency [{provisioned}].", 400)
+        return forward(request)
+
+    def key(self, request: LocalRequest, fn: Any, qualifier: str) -> tuple[str, str, str, str]:
+        return (request.account, request.region, fn.function_name, qualifier)
+
+    def resolve(self, backend: Any, name: str, qualifier: str) -> tuple[Any, str]:
+        """(the function's $LATEST, the version the qualifier means); raises KeyError/ValueError."""
+        latest = backend.get_function(name)
+        if qualifier.isdigit():
+            backend.get_function(latest.function_name, qualifier)
+            return latest, qualifier
+        version = backend.get_alias(qualifier, latest.function_name).function_version
+        return latest, str(version)
+
+    def prune(self, request: LocalRequest, backend: Any) -> None:
+        """Forget configs of deleted functions, versions or aliases (AWS deletes them with their target)."""
+        for key in list(self.provisioned):
+            if key[:2] != (request.account, request.region):
+                continue
+            try:
+                self.resolve(backend, key[2], key[3])
+            except Exception:
+                del self.provisioned[key]
+
+    def allocate(self, key: tuple[str, str, str, str], config: Provisioned, fn: Any) -> None:
+        """Run the version's init once, as provisioning does; READY if it succeeds, FAILED with its error."""
+        generation = config.generation
+        request_id = str(uuid.uuid4())
+        log_stream = f"{time.strftime('%Y/%m/%d')}/[{fn.version}]{uuid.uuid4().hex}"
+        document, logs, _ = self.run(fn, "init", b"", request_id, config.function_arn, log_stream)
+        self.write_logs(fn, log_stream, logs.splitlines())
+        with self.lock:
+            if self.provisioned.get(key) is not config or config.generation != generation:
+                return  # replaced or deleted meanwhile
+            error = document.get("init_error") or document.get("error")
+            if error:
+                config.status, config.allocated = "FAILED", 0
+                config.reason = (f"FUNCTION_ERROR_INIT_FAILURE: {error.get('errorType')}: "
+                                 f"{error.get('errorMessage')}")[:1000]
+            else:
+                config.status, config.allocated, config.reason = "READY", config.requested, ""
+
+    def start_allocation(self, key: tuple[str, str, str, str], config: Provisioned, version_fn: Any) -> None:
+        config.generation += 1
+        config.status, config.allocated, config.reason = "IN_PROGRESS", 0, ""
+        threading.Thread(target=self.allocate, args=(key, config, version_fn), daemon=True).start()
+
+    def provisioned_concurrency(self, request: LocalRequest, forward: Forward) -> LocalResponse:
+        backend = _backend(request)
+        name = request.path.rstrip("/").split("/")[-2]
+        qualifier = _qualifier(request)
+        try:
+            latest = backend.get_function(name)
+        except Exception:
+            return _error("ResourceNotFoundException", f"Function not found: {name}", 404)
+        if request.method == "GET" and request.query.get("List"):
+            return self.list_provisioned(request, backend, latest)
+        if not qualifier:
+            return _error("InvalidParameterValueException", "The Qualifier parameter is required.", 400)
+        if qualifier == "$LATEST":
+            return _error("InvalidParameterValueException",
+                          "Provisioned Concurrency Configs cannot be applied to unpublished function versions.", 400)
+        try:
+            _, version = self.resolve(backend, name, qualifier)
+        except Exception:
+            return _error("ResourceNotFoundException", f"Function not found: {latest.function_arn}:{qualifier}", 404)
+        key = self.key(request, latest, qualifier)
+        with self.lock:
+            self.prune(request, backend)
+            config = self.provisioned.get(key)
+            if request.method == "GET":
+                if config is None:
+                    return _error("ProvisionedConcurrencyConfigNotFoundException",
+                                  "No Provisioned Concurrency Config found for this function", 404)
+                if version != config.version and version != "$LATEST":  # the alias moved: allocate anew
+                    config.version = version
+                    self.start_allocation(key, config, backend.get_function(latest.function_name, version))
+                return LocalResponse.json(config.shape(), content_type="application/json")
+            if request.method == "DELETE":
+                if config is None:
+                    return _error("ProvisionedConcurrencyConfigNotFoundException",
+                                  "No Provisioned Concurrency Config found for this function", 404)
+                del self.provisioned[key]
+                return LocalResponse(204, b"", {})
+            return self.put_provisioned(request, backend, latest, qualifier, version, key, config)
+
+    def put_provisioned(self, request: LocalRequest, backend: Any, latest: Any, qualifier: str, version: str,
+                        key: tuple[str, str, str, str], config: Provisioned | None) -> LocalResponse:
+        if version == "$LATEST":
+            return _error("InvalidParameterValueException",
+                          "Provisioned Concurrency Configs cannot be applied to unpublished function versions.", 400)
+        try:
+            wanted = int(request.json()["ProvisionedConcurrentExecutions"])
+        except (KeyError, TypeError, ValueError):
+            return _error("InvalidParameterValueException", "ProvisionedConcurrentExecutions is required.", 400)
+        others = sum(c.requested for k, c in self.provisioned.items() if k[2] == latest.function_name and k != key)
+        if latest.reserved_concurrency is not None and others + wanted > int(latest.reserved_concurrency):
+            return _error("InvalidParameterValueException", "Requested Provisioned Concurrency should not be "
+                          "greater than the reservedConcurrentExecution for function", 400)
+        if latest.reserved_concurrency is None and \
+                self.unreserved(backend) + (config.requested if config else 0) - wanted < MIN_UNRESERVED:
+            return _error("InvalidParameterValueException", "Specified ConcurrentExecutions for function "
+                          f"decreases account's UnreservedConcurrentExecution below its minimum value of "
+                          f"[{MIN_UNRESERVED}].", 400)
+        arn = f"{latest.function_arn}:{qualifier}"
+        if config is None:
+            config = self.provisioned[key] = Provisioned(arn, wanted, version)
+        config.requested, config.version, config.last_modified = wanted, version, _now()
+        self.start_allocation(key, config, backend.get_function(latest.function_name, version))
+        return LocalResponse.json(config.shape(), status=202, content_type="application/json")
+
+    def list_provisioned(self, request: LocalRequest, backend: Any, latest: Any) -> LocalResponse:
+        with self.lock:
+            self.prune(request, backend)
+            items = [{"FunctionArn": config.function_arn, **config.shape()}
+                     for key, config in sorted(self.provisioned.items())
+                     if key[:3] == (request.account, request.region, latest.function_name)]
+        return LocalResponse.json({"ProvisionedConcurrencyConfigs": items}, content_type="application/json")
+
+
+def register(hooks: Hooks, context: ServerContext) -> None:
+    local = LocalLambda(context)
+    functions = r"^/\d{4}-\d{2}-\d{2}/functions/(?P<name>[^/]+)"
+    hooks.route("POST", functions + r"/invocations/?$", service="lambda")(local.invoke)
+    hooks.route("PUT", functions + r"/concurrency/?$", service="lambda")(local.put_function_concurrency)
+    for method in ("GET", "PUT", "DELETE"):
+        hooks.route(method, functions + r"/provisioned-concurrency/?$", service="lambda")(
+            local.provisioned_concurrency)
+    hooks.route("GET", r"^/\d{4}-\d{2}-\d{2}/account-settings/?$", service="lambda")(local.account_settings)
