@@ -1,0 +1,215 @@
+"""`mlops concurrency set`: reserved concurrency on the function, provisioned concurrency on its alias.
+
+Reserved concurrency caps the function and sets capacity aside for it; provisioned concurrency keeps that
+many execution environments initialised for a published version or an alias (never `$LATEST`) and comes
+out of the reservation. A value of 0 means "none": no reservation (the function uses the account's
+unreserved pool), no provisioned concurrency.
+
+Every rule is checked before anything is changed: values are integers >= 0, provisioned <= reserved when
+there is a reservation, and the reservation fits the account: AWS keeps 100 units of the account's
+concurrency unreserved, so a function may reserve at most UnreservedConcurrentExecutions (from
+GetAccountSettings) + what it already reserves - 100.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from mlops_cli.errors import OperationError, UsageError
+from mlops_cli.plan import Plan, Step, run_step
+
+MIN_UNRESERVED = 100  # AWS keeps this much of the account's concurrency unreserved
+WAIT_TIMEOUT_S = 30 * 60.0
+FIRST_POLL_S = 1.0
+MAX_POLL_S = 10.0
+
+StatusCallback = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class ConcurrencyState:
+    function_name: str
+    alias: str
+    alias_version: str
+    reserved: int | None  # None: no reservation
+    provisioned: dict[str, Any] | None  # GetProvisionedConcurrencyConfig's answer; None: none
+    account_limit: int
+    unreserved: int
+
+    @property
+    def provisioned_requested(self) -> int:
+        return int(self.provisioned["RequestedProvisionedConcurrentExecutions"]) if self.provisioned else 0
+
+    @property
+    def reservable(self) -> int:
+        """The most this function may reserve: what is unreserved plus its own reservation, less AWS's floor."""
+        return self.unreserved + (self.reserved or 0) - MIN_UNRESERVED
+
+    def to_dict(self) -> dict[str, Any]:
+        provisioned = self.provisioned or {}
+        return {
+            "function": self.function_name,
+            "alias": self.alias,
+            "alias_version": self.alias_version,
+            "reserved": self.reserved,
+            "provisioned": {
+                "requested": provisioned.get("RequestedProvisionedConcurrentExecutions", 0),
+                "allocated": provisioned.get("AllocatedProvisionedConcurrentExecutions", 0),
+                "available": provisioned.get("AvailableProvisionedConcurrentExecutions", 0),
+                "status": provisioned.get("Status"),
+                "status_reason": provisioned.get("StatusReason"),
+            },
+            "account": {"limit": self.account_limit, "unreserved": self.unreserved, "reservable": self.reservable},
+        }
+
+
+def _error_code(exc: Exception) -> str:
+    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+
+
+def read_provisioned(lam: Any, function_name: str, alias: str) -> dict[str, Any] | None:
+    try:
+        answer = lam.get_provisioned_concurrency_config(FunctionName=function_name, Qualifier=alias)
+    except Exception as exc:
+        if _error_code(exc) == "ProvisionedConcurrencyConfigNotFoundException":
+            return None
+        raise
+    answer.pop("ResponseMetadata", None)
+    return answer
+
+
+def read_state(lam: Any, function_name: str, alias: str) -> ConcurrencyState:
+    """Reads only: the function's reservation, the alias and its provisioned config, the account's capacity."""
+    try:
+        function = lam.get_function(FunctionName=function_name)
+        alias_info = lam.get_alias(FunctionName=function_name, Name=alias)
+    except Exception as exc:
+        if _error_code(exc) == "ResourceNotFoundException":
+            raise UsageError(f"Lambda function {function_name} or its alias '{alias}' does not exist",
+                             hint="deploy it first: mlops lambda deploy") from None
+        raise
+    reserved = (function.get("Concurrency") or {}).get("ReservedConcurrentExecutions")
+    limits = lam.get_account_settings()["AccountLimit"]
+    return ConcurrencyState(
+        function_name=function_name, alias=alias, alias_version=str(alias_info["FunctionVersion"]),
+        reserved=None if reserved is None else int(reserved),
+        provisioned=read_provisioned(lam, function_name, alias),
+        account_limit=int(limits["ConcurrentExecutions"]), unreserved=int(limits["UnreservedConcurrentExecutions"]),
+    )
+
+
+def check_values(reserved: int, provisioned: int) -> None:
+    """The rules that need no AWS state (checked before any request, even a read)."""
+    for flag, value in (("--reserved", reserved), ("--provisioned", provisioned)):
+        if type(value) is not int or value < 0:
+            raise UsageError(f"{flag} must be an integer >= 0 (0 = none), not {value!r}")
+    if reserved and provisioned > reserved:
+        raise UsageError(f"--provisioned {provisioned} is more than --reserved {reserved}: provisioned concurrency "
+                         "comes out of the function's reservation")
+
+
+def validate(state: ConcurrencyState, reserved: int, provisioned: int) -> None:
+    """Refuse (UsageError, exit 2) anything AWS would refuse or that cannot be satisfied; nothing sent yet."""
+    check_values(reserved, provisioned)
+    if provisioned and state.alias_version == "$LATEST":
+        raise UsageError(f"alias '{state.alias}' points at $LATEST; provisioned concurrency needs a published version",
+                         hint="publish one with `mlops lambda deploy`")
+    if reserved > state.reservable:
+        raise UsageError(
+            f"--reserved {reserved} does not fit the account: at most {max(state.reservable, 0)} can be reserved for "
+            f"{state.function_name} ({state.unreserved} unreserved + {state.reserved or 0} it holds - "
+            f"{MIN_UNRESERVED} AWS keeps unreserved)")
+    if not reserved and provisioned:
+        # What the function holds now (its reservation, or its provisioned concurrency) returns to the pool.
+        held = state.reserved if state.reserved is not None else state.provisioned_requested
+        spare = state.unreserved + held - MIN_UNRESERVED
+        if provisioned > spare:
+            raise UsageError(f"--provisioned {provisioned} does not fit the account's unreserved concurrency: at most "
+                             f"{max(spare, 0)} ({MIN_UNRESERVED} must stay unreserved)")
+
+
+def plan_set(state: ConcurrencyState, reserved: int, provisioned: int) -> Plan:
+    """The requests that take the function from `state` to the wanted values (none when already there)."""
+    validate(state, reserved, provisioned)
+    name, alias = state.function_name, state.alias
+    plan = Plan(f"concurrency of {name}: reserved {reserved or 'none'}, provisioned {provisioned or 'none'} on {alias}")
+    reserved_steps: list[Step] = []
+    if reserved and reserved != state.reserved:
+        reserved_steps.append(Step("lambda", "PutFunctionConcurrency",
+                                   {"FunctionName": name, "ReservedConcurrentExecutions": reserved}))
+    elif not reserved and state.reserved is not None:
+        reserved_steps.append(Step("lambda", "DeleteFunctionConcurrency", {"FunctionName": name},
+                                   note="0 = no reservation: the function uses the account's unreserved pool"))
+    provisioned_steps: list[Step] = []
+    status = (state.provisioned or {}).get("Status")
+    if provisioned and (provisioned != state.provisioned_requested or status == "FAILED"):
+        provisioned_steps.append(Step("lambda", "PutProvisionedConcurrencyConfig", {
+            "FunctionName": name, "Qualifier": alias, "ProvisionedConcurrentExecutions": provisioned},
+            note="retry of a FAILED allocation" if provisioned == state.provisioned_requested else ""))
+    elif not provisioned and state.provisioned:
+        provisioned_steps.append(Step("lambda", "DeleteProvisionedConcurrencyConfig",
+                                      {"FunctionName": name, "Qualifier": alias}))
+    # Lower the provisioned concurrency before the reservation under it shrinks; raise it after it grew.
+    if provisioned < state.provisioned_requested:
+        plan.steps += provisioned_steps + reserved_steps
+    else:
+        plan.steps += reserved_steps + provisioned_steps
+    return plan
+
+
+def plan_clear(state: ConcurrencyState) -> Plan:
+    plan = Plan(f"clear the concurrency settings of {state.function_name}")
+    if state.provisioned:
+        plan.add("lambda", "DeleteProvisionedConcurrencyConfig",
+                 {"FunctionName": state.function_name, "Qualifier": state.alias})
+    if state.reserved is not None:
+        plan.add("lambda", "DeleteFunctionConcurrency", {"FunctionName": state.function_name})
+    return plan
+
+
+def describe_changes(plan: Plan) -> list[str]:
+    """One line per request, e.g. `PutFunctionConcurrency digits-invoke = 10`."""
+    lines = []
+    for step in plan.steps:
+        params = step.params
+        target = params["FunctionName"] + (f":{params['Qualifier']}" if "Qualifier" in params else "")
+        value = params.get("ReservedConcurrentExecutions", params.get("ProvisionedConcurrentExecutions"))
+        lines.append(f"{step.operation} {target}" + (f" = {value}" if value is not None else ""))
+    return lines
+
+
+def wait_provisioned(lam: Any, function_name: str, alias: str, on_status: StatusCallback | None = None,
+                     timeout_s: float = WAIT_TIMEOUT_S) -> dict[str, Any]:
+    """Poll until the alias's provisioned concurrency is READY; FAILED raises with AWS's StatusReason."""
+    deadline = time.monotonic() + timeout_s
+    delay = FIRST_POLL_S
+    while True:
+        config = read_provisioned(lam, function_name, alias)
+        if config is None:
+            raise OperationError(f"the provisioned concurrency config of {function_name}:{alias} disappeared")
+        if on_status:
+            on_status(config)
+        if config["Status"] == "READY":
+            return config
+        if config["Status"] == "FAILED":
+            raise OperationError(f"provisioned concurrency on {function_name}:{alias} FAILED: "
+                                 f"{config.get('StatusReason') or 'no reason given'}",
+                                 hint=f"fix the cause, then re-run; or remove it: mlops concurrency set --clear")
+        if time.monotonic() >= deadline:
+            raise OperationError(f"provisioned concurrency on {function_name}:{alias} is still {config['Status']} "
+                                 f"after {timeout_s:.0f} s", hint="check later with: mlops concurrency set --show")
+        time.sleep(delay)
+        delay = min(delay * 1.5, MAX_POLL_S)
+
+
+def run_plan(plan: Plan, lam: Any, state: ConcurrencyState, on_status: StatusCallback | None = None,
+             wait: bool = True) -> ConcurrencyState:
+    """Send the plan's requests, wait for provisioned concurrency to be READY, and return the new state."""
+    for step in plan.steps:
+        run_step(step, lambda _service: lam)
+    after = read_state(lam, state.function_name, state.alias)
+    if wait and after.provisioned and after.provisioned.get("Status") != "READY":
+        after.provisioned = wait_provisioned(lam, state.function_name, state.alias, on_status)
+    return after
