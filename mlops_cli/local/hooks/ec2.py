@@ -1,0 +1,197 @@
+"""EC2 in the embedded local AWS: an instance launched with the project's bootstrap runs it for real, here.
+
+moto creates the instance; then the user data runs in a background process group in a sandbox
+`<state_dir>/ec2/<instance-id>/` with the venv's `aws` and `python` on PATH, `AWS_ENDPOINT_URL` pointing back at
+this server (dummy credentials stand in for the instance profile), and `MLOPS_WORKDIR` inside the sandbox instead
+of the real path. `shutdown` is a shim on PATH that records the request; when the script has exited the instance
+is stopped or terminated in moto according to its `InstanceInitiatedShutdownBehavior`, with the state reason AWS
+gives an instance-initiated shutdown. Terminating or stopping the instance through the API kills its bootstrap.
+
+The region's image list also gets one Amazon-owned "Deep Learning OSS Nvidia Driver AMI GPU PyTorch" image (x86_64)
+standing in for the real DLAMI, whose software here is this machine's venv; so the DLAMI lookup runs unchanged.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from urllib.parse import parse_qs
+
+from mlops_cli.local.server import DEFAULT_ACCOUNT, Forward, Hooks, LocalRequest, LocalResponse, ServerContext
+from mlops_cli.services.ec2_training import BOOTSTRAP_MARKER
+
+LOCAL_DLAMI_NAME = "Deep Learning OSS Nvidia Driver AMI GPU PyTorch 2.x (mlops local) 20250101"
+DLAMI_OWNER_ID = "898082745236"  # the account AWS publishes the DLAMIs from
+KILL_GRACE_S = 5.0
+SHUTDOWN_SHIM = """#!/bin/sh
+# Local stand-in for shutdown(8): record the request; the local AWS stops or terminates the instance when the
+# bootstrap has exited.
+echo "$*" >> "$MLOPS_SHUTDOWN_FILE"
+"""
+
+
+def _form(request: LocalRequest) -> dict[str, str]:
+    return {key: values[0] for key, values in parse_qs(request.body.decode("utf-8", "replace")).items()}
+
+
+def _backend(region: str):
+    from moto.ec2.models import ec2_backends
+
+    return ec2_backends[DEFAULT_ACCOUNT][region]
+
+
+def _ensure_local_dlami(region: str) -> None:
+    from moto.ec2.models.amis import Ami
+    from moto.ec2.utils import random_ami_id
+
+    backend = _backend(region)
+    if any(ami.name == LOCAL_DLAMI_NAME for ami in backend.amis.values()):
+        return
+    ami_id = random_ami_id()
+    backend.amis[ami_id] = Ami(
+        backend, ami_id, name=LOCAL_DLAMI_NAME, owner_id=DLAMI_OWNER_ID, owner_alias="amazon", public=True,
+        description="mlops local stand-in for the AWS Deep Learning AMI (PyTorch and the AWS CLI from the venv)",
+        architecture="x86_64", virtualization_type="hvm", root_device_type="ebs", root_device_name="/dev/sda1",
+        region_name=f"{region}a", hypervisor="xen",
+    )
+
+
+class Bootstraps:
+    """The running bootstrap processes, by instance id."""
+
+    def __init__(self, context: ServerContext):
+        self.root = context.state_dir / "ec2"
+        self.endpoint_url = context.endpoint_url
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.lock = threading.Lock()
+
+    def start(self, instance_id: str, region: str, script: str, shutdown_behavior: str) -> None:
+        sandbox = self.root / instance_id
+        bin_dir = sandbox / "bin"
+        bin_dir.mkdir(parents=True, exist_ok=True)
+        (sandbox / "home").mkdir(exist_ok=True)
+        shim = bin_dir / "shutdown"
+        shim.write_text(SHUTDOWN_SHIM)
+        shim.chmod(0o755)
+        user_data = sandbox / "user-data.sh"
+        user_data.write_text(script)
+        shutdown_file = sandbox / "shutdown-requested"
+        shutdown_file.unlink(missing_ok=True)
+        venv_bin = Path(sys.executable).parent
+        env = {
+            "PATH": os.pathsep.join([str(bin_dir), str(venv_bin), "/usr/local/bin", "/usr/bin", "/bin"]),
+            "HOME": str(sandbox / "home"),
+            "LANG": "C.UTF-8",
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_ACCESS_KEY_ID": "mlops-local",
+            "AWS_SECRET_ACCESS_KEY": "mlops-local",
+            "AWS_DEFAULT_REGION": region,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "MLOPS_WORKDIR": str(sandbox / "work"),
+            "MLOPS_PYTHON": sys.executable,
+            "MLOPS_SHUTDOWN_FILE": str(shutdown_file),
+            "OMP_NUM_THREADS": str(len(os.sched_getaffinity(0))),
+            "PYTHONUNBUFFERED": "1",
+            **{name: os.environ[name] for name in ("TORCH_HOME", "TMPDIR") if name in os.environ},
+        }
+        with open(sandbox / "console.log", "ab") as console:
+            process = subprocess.Popen(["bash", str(user_data)], cwd=sandbox, env=env, stdin=subprocess.DEVNULL,
+                                       stdout=console, stderr=subprocess.STDOUT, start_new_session=True)
+        with self.lock:
+            self.processes[instance_id] = process
+        threading.Thread(target=self._watch, args=(instance_id, region, process, shutdown_file, shutdown_behavior),
+                         name=f"ec2-bootstrap-{instance_id}", daemon=True).start()
+
+    def _watch(self, instance_id: str, region: str, process: subprocess.Popen, shutdown_file: Path,
+               shutdown_behavior: str) -> None:
+        process.wait()
+        with self.lock:
+            if self.processes.get(instance_id) is process:
+                del self.processes[instance_id]
+        if not shutdown_file.exists():
+            return  # like a real instance whose user data ended without shutting down: it keeps running
+        from moto.ec2.models.instances import StateReason
+
+        instance = _backend(region).get_instance(instance_id)
+        if instance.state in ("terminated", "stopped"):
+            return
+        if shutdown_behavior == "terminate":
+            instance.terminate()
+        else:
+            instance.stop()
+        instance.state_reason = StateReason("Client.InstanceInitiatedShutdown: Instance initiated shutdown",
+                                            "Client.InstanceInitiatedShutdown")
+
+    def kill(self, instance_ids: list[str]) -> None:
+        with self.lock:
+            processes = [self.processes.pop(iid) for iid in instance_ids if iid in self.processes]
+        for process in processes:
+            _kill_group(process)
+
+    def kill_all(self) -> None:
+        with self.lock:
+            ids = list(self.processes)
+        self.kill(ids)
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    """SIGTERM the bootstrap's process group (bash, aws, python), SIGKILL what is left after a grace period."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=KILL_GRACE_S)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _is_project_bootstrap(script: str) -> bool:
+    lines = script.splitlines()
+    return len(lines) > 1 and lines[1] == BOOTSTRAP_MARKER
+
+
+def _instance_ids(form: dict[str, str]) -> list[str]:
+    return [value for key, value in sorted(form.items()) if re.fullmatch(r"InstanceId\.\d+", key)]
+
+
+def register(hooks: Hooks, context: ServerContext) -> None:
+    bootstraps = Bootstraps(context)
+    context.on_shutdown(bootstraps.kill_all)
+
+    @hooks.operation("ec2", "DescribeImages")
+    def describe_images(request: LocalRequest, forward: Forward) -> LocalResponse:
+        _ensure_local_dlami(request.region)
+        return forward(request)
+
+    @hooks.operation("ec2", "RunInstances")
+    def run_instances(request: LocalRequest, forward: Forward) -> LocalResponse:
+        _ensure_local_dlami(request.region)
+        response = forward(request)
+        form = _form(request)
+        if response.status != 200 or "UserData" not in form:
+            return response
+        script = base64.b64decode(form["UserData"]).decode("utf-8", "replace")
+        if not _is_project_bootstrap(script) or form.get("DryRun") == "true":
+            return response
+        behavior = form.get("InstanceInitiatedShutdownBehavior", "stop")
+        for instance_id in re.findall(r"<instanceId>(i-[0-9a-f]+)</instanceId>", response.body.decode()):
+            bootstraps.start(instance_id, request.region, script, behavior)
+        return response
+
+    def stop_bootstraps(request: LocalRequest, forward: Forward) -> LocalResponse:
+        response = forward(request)
+        if response.status == 200:
+            bootstraps.kill(_instance_ids(_form(request)))
+        return response
+
+    hooks.operation("ec2", "TerminateInstances")(stop_bootstraps)
+    hooks.operation("ec2", "StopInstances")(stop_bootstraps)

@@ -1,0 +1,626 @@
+"""`mlops train-ec2`: the model package trained on one EC2 instance that cleans up after itself.
+
+The launch is a plan (see `build_plan`): the code tarball into S3, an instance role `<project>-ec2-train` that can
+read the code and data prefixes and write only this job's prefix under `models/`, and one `RunInstances` of the
+newest AWS Deep Learning AMI with a user-data bootstrap. The bootstrap (`user_data`) fetches code and data with
+the AWS CLI, runs `python -m model.train_ec2`, uploads `models/<job>/output/model.tar.gz`, and, whatever happened,
+writes `models/<job>/status.json` (and the log) from an EXIT trap before `shutdown -h now`; the instance is
+launched with `InstanceInitiatedShutdownBehavior=terminate`, so nothing keeps running or billing. The CLI follows
+a job by reading that status object and the instance state (`follow`).
+
+Write access is per job: each launch puts an inline policy `job-<job>` on the role granting `s3:PutObject` on
+that job's prefix only, and deletes the policies of jobs that have ended (`stale_job_policies`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from mlops_cli.errors import OperationError, UsageError
+from mlops_cli.plan import Plan, Step, run_step
+from mlops_cli.services import naming
+
+if TYPE_CHECKING:
+    from mlops_cli.config.schema import Config
+    from mlops_cli.services.packaging import SourcePackage
+
+# The first line after the shebang: the embedded local AWS recognises the project's bootstrap by it.
+BOOTSTRAP_MARKER = "# mlops train-ec2 bootstrap"
+DEFAULT_WORKDIR = "/opt/ml-ec2"
+STATUS_FILE = "status.json"
+LOG_FILE = "bootstrap.log"
+USER_DATA_LIMIT = 16 * 1024  # EC2's limit on raw user data
+JOB_POLICY_PREFIX = "job-"
+READ_POLICY_NAME = "read-code-and-data"
+
+# Only images owned by Amazon: a name filter alone would also match anyone's public look-alike AMI.
+DLAMI_OWNER = "amazon"
+# Both run on CPU and GPU instance types and ship PyTorch in /opt/pytorch (older ones: conda env `pytorch`) and the
+# AWS CLI. The Base DLAMIs are left out on purpose: they have no PyTorch for the entry point.
+DLAMI_NAME_PATTERNS = {
+    "x86_64": ["Deep Learning OSS Nvidia Driver AMI GPU PyTorch *", "Deep Learning AMI GPU PyTorch *"],
+    "arm64": ["Deep Learning ARM64 AMI OSS Nvidia Driver GPU PyTorch *"],
+}
+ENDED_STATES = ("shutting-down", "terminated", "stopping", "stopped")
+PROFILE_PROPAGATION_S = 60.0  # a new instance profile can take this long before RunInstances accepts it
+
+
+@dataclass(frozen=True)
+class Ec2Job:
+    """Where one EC2 training job reads and writes; everything is derived from the config and the job name."""
+
+    name: str
+    region: str
+    instance_type: str
+    code_uri: str  # the sourcedir tarball
+    data_uri: str
+    job_uri: str  # <models>/<job>: output/model.tar.gz, status.json, bootstrap.log
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def model_artifact(self) -> str:
+        return f"{self.job_uri}/output/model.tar.gz"
+
+    @property
+    def status_uri(self) -> str:
+        return f"{self.job_uri}/{STATUS_FILE}"
+
+    @property
+    def log_uri(self) -> str:
+        return f"{self.job_uri}/{LOG_FILE}"
+
+    @property
+    def policy_name(self) -> str:
+        return f"{JOB_POLICY_PREFIX}{self.name}"
+
+
+def hyperparameter_args(hyperparameters: dict[str, Any]) -> list[str]:
+    """`--name value` pairs; booleans as true/false (what the entry point parses)."""
+    args: list[str] = []
+    for name, value in hyperparameters.items():
+        args += [f"--{name}", str(value).lower() if isinstance(value, bool) else str(value)]
+    return args
+
+
+def new_job(config: "Config", name: str, code_uri: str) -> Ec2Job:
+    from mlops_cli.services.training import check_job_name, user_hyperparameters
+
+    return Ec2Job(
+        name=check_job_name(name),
+        region=config.aws.region,
+        instance_type=config.train.ec2.instance_type,
+        code_uri=code_uri,
+        data_uri=naming.data_uri(config),
+        job_uri=f"{naming.output_uri(config)}/{name}",
+        hyperparameters=user_hyperparameters(config),
+    )
+
+
+# --- the Deep Learning AMI -------------------------------------------------------------------------------------
+
+def architecture(instance_type: str) -> str:
+    """`arm64` for Graviton families (a `g` after the generation: m7g, c6gn, t4g, g5g; and a1), else `x86_64`."""
+    found = re.match(r"^([a-z-]+?)(\d+)([a-z-]*)\.", instance_type)
+    if instance_type.startswith("a1.") or (found and "g" in found.group(3)):
+        return "arm64"
+    return "x86_64"
+
+
+def dlami_query(instance_type: str) -> dict[str, Any]:
+    """The DescribeImages request that finds the candidate Deep Learning AMIs for this instance type."""
+    arch = architecture(instance_type)
+    return {
+        "Owners": [DLAMI_OWNER],
+        "Filters": [
+            {"Name": "name", "Values": DLAMI_NAME_PATTERNS[arch]},
+            {"Name": "architecture", "Values": [arch]},
+            {"Name": "state", "Values": ["available"]},
+        ],
+    }
+
+
+def newest_image(images: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The image with the latest CreationDate (ISO 8601 strings sort chronologically)."""
+    return max(images, key=lambda image: image.get("CreationDate", ""), default=None)
+
+
+def find_image(ec2: Any, instance_type: str, ami_id: str | None = None) -> dict[str, Any]:
+    """The configured AMI, or the newest Amazon-owned PyTorch DLAMI for the instance type's architecture."""
+    if ami_id:
+        try:
+            images = ec2.describe_images(ImageIds=[ami_id]).get("Images", [])
+        except Exception as exc:
+            if not _error_code(exc).startswith("InvalidAMIID"):
+                raise
+            images = []
+        if not images:
+            raise UsageError(f"train.ec2.ami_id '{ami_id}' was not found in this region")
+        return images[0]
+    query = dlami_query(instance_type)
+    image = newest_image(ec2.describe_images(**query).get("Images", []))
+    if image is None:
+        patterns = " or ".join(f"'{pattern}'" for pattern in query["Filters"][0]["Values"])
+        raise UsageError(
+            f"no Deep Learning AMI for {architecture(instance_type)} ({instance_type}) found: no available image "
+            f"owned by {DLAMI_OWNER} is named {patterns}",
+            hint="set train.ec2.ami_id to an AMI with PyTorch and the AWS CLI, or choose another --instance-type",
+        )
+    return image
+
+
+def root_volume(image: dict[str, Any] | None, volume_gb: int) -> dict[str, Any]:
+    """The root device mapping: encrypted gp3, deleted with the instance, at least as big as the AMI's snapshot."""
+    device = "<RootDeviceName of the AMI>"
+    size = volume_gb
+    if image is not None:
+        device = image.get("RootDeviceName", "/dev/sda1")
+        for mapping in image.get("BlockDeviceMappings", []):
+            if mapping.get("DeviceName") == device:
+                size = max(size, int(mapping.get("Ebs", {}).get("VolumeSize") or 0))
+    return {"DeviceName": device,
+            "Ebs": {"VolumeSize": size, "VolumeType": "gp3", "DeleteOnTermination": True, "Encrypted": True}}
+
+
+# --- IAM: the instance role ------------------------------------------------------------------------------------
+
+def trust_policy() -> dict[str, Any]:
+    from mlops_cli.services.iam_policies import assume_role_policy
+
+    return assume_role_policy("ec2.amazonaws.com")
+
+
+def _object_arn(partition: str, uri: str) -> str:
+    from mlops_cli.services.packaging import split_s3_uri
+
+    bucket, key = split_s3_uri(uri)
+    return f"arn:{partition}:s3:::{bucket}/{key}"
+
+
+def read_policy(config: "Config", partition: str = "aws") -> dict[str, Any]:
+    """Read the project's code and data prefixes: GetObject under them, ListBucket only for the data prefix."""
+    from mlops_cli.services.packaging import split_s3_uri
+
+    bucket, data_key = split_s3_uri(naming.data_uri(config))
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "ReadCodeAndData", "Effect": "Allow", "Action": "s3:GetObject",
+         "Resource": [_object_arn(partition, naming.code_prefix(config)) + "/*",
+                      _object_arn(partition, naming.data_uri(config)) + "/*"]},
+        {"Sid": "ListData", "Effect": "Allow", "Action": "s3:ListBucket",
+         "Resource": f"arn:{partition}:s3:::{bucket}",
+         "Condition": {"StringLike": {"s3:prefix": [f"{data_key}/*"]}}},
+    ]}
+
+
+def job_policy(job: Ec2Job, partition: str = "aws") -> dict[str, Any]:
+    """Write this job's prefix only (model, status, log); aborting its own multipart uploads included."""
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "WriteJobOutput", "Effect": "Allow", "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
+         "Resource": _object_arn(partition, job.job_uri) + "/*"},
+    ]}
+
+
+def role_steps(config: "Config", job: Ec2Job, partition: str) -> list[tuple[str, str, dict[str, Any], str]]:
+    """(service, operation, params, note) for the role and instance profile; creation steps run only if missing."""
+    role = naming.ec2_role_name(config)
+    return [
+        ("iam", "CreateRole", {"RoleName": role, "AssumeRolePolicyDocument": json.dumps(trust_policy()),
+                               "Description": f"mlops train-ec2 instances of {config.project}",
+                               "Tags": naming.tags(config)}, "only if the role does not exist"),
+        ("iam", "PutRolePolicy", {"RoleName": role, "PolicyName": READ_POLICY_NAME,
+                                  "PolicyDocument": json.dumps(read_policy(config, partition))}, ""),
+        ("iam", "PutRolePolicy", {"RoleName": role, "PolicyName": job.policy_name,
+                                  "PolicyDocument": json.dumps(job_policy(job, partition))},
+         "write access for this job only; removed once the job has ended"),
+        ("iam", "CreateInstanceProfile", {"InstanceProfileName": role, "Tags": naming.tags(config)},
+         "only if the instance profile does not exist"),
+        ("iam", "AddRoleToInstanceProfile", {"InstanceProfileName": role, "RoleName": role},
+         "only if the role is not in the profile yet"),
+    ]
+
+
+# --- the bootstrap ---------------------------------------------------------------------------------------------
+
+_BOOTSTRAP = r"""#!/bin/bash
+{marker}
+# Job {job}: fetch the code and data from S3, train, upload model.tar.gz, record the outcome in
+# {status_uri}, then shut down (the instance terminates on shutdown).
+# cloud-init runs this as root on a Deep Learning AMI; the embedded local AWS runs the same text with
+# MLOPS_WORKDIR, MLOPS_PYTHON and AWS_ENDPOINT_URL set.
+set -euo pipefail
+
+JOB_NAME={job_q}
+CODE_URI={code_uri}
+DATA_URI={data_uri}
+JOB_URI={job_uri}
+HYPERPARAMETERS=({hyperparameters})
+export AWS_DEFAULT_REGION={region}
+WORKDIR="${{MLOPS_WORKDIR:-{default_workdir}}}"
+LOG="$WORKDIR/{log_file}"
+STAGE="start"
+STARTED_AT="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+
+mkdir -p "$WORKDIR"
+: > "$LOG"
+# Everything goes to the console (cloud-init's log) and to $LOG, which is uploaded at the end.
+exec > >(tee -a "$LOG") 2>&1
+TEE_PID=$!
+
+finish() {{
+  local code=$?
+  trap - EXIT
+  set +e
+  exec >>"$LOG" 2>&1
+  wait "$TEE_PID" 2>/dev/null
+  STATUS=Completed
+  [ "$code" -eq 0 ] || STATUS=Failed
+  EXIT_CODE="$code" STATUS="$STATUS" STAGE="$STAGE" STARTED_AT="$STARTED_AT" JOB_NAME="$JOB_NAME" \
+    MODEL_ARTIFACT="$JOB_URI/output/model.tar.gz" LOG_URI="$JOB_URI/{log_file}" \
+    python3 - "$LOG" > "$WORKDIR/{status_file}" <<'PY'
+import json, os, sys, time
+lines = [line.rstrip() for line in open(sys.argv[1], errors="replace") if line.strip()]
+failed = os.environ["STATUS"] != "Completed"
+reason = ""
+if failed:
+    reason = "%s failed (exit %s)" % (os.environ["STAGE"], os.environ["EXIT_CODE"])
+    if lines:
+        reason += ": " + lines[-1][-300:]
+json.dump({{"job_name": os.environ["JOB_NAME"], "status": os.environ["STATUS"], "reason": reason,
+           "stage": os.environ["STAGE"], "exit_code": int(os.environ["EXIT_CODE"]),
+           "model_artifact": None if failed else os.environ["MODEL_ARTIFACT"], "log_uri": os.environ["LOG_URI"],
+           "log_tail": lines[-20:], "started_at": os.environ["STARTED_AT"],
+           "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}}, sys.stdout, indent=2)
+PY
+  aws s3 cp "$LOG" "$JOB_URI/{log_file}" --only-show-errors
+  aws s3 cp "$WORKDIR/{status_file}" "$JOB_URI/{status_file}" --only-show-errors --content-type application/json
+  shutdown -h now
+}}
+trap finish EXIT
+
+PYTHON="${{MLOPS_PYTHON:-}}"
+if [ -z "$PYTHON" ]; then
+  for candidate in /opt/pytorch/bin/python /opt/conda/envs/pytorch/bin/python python3; do
+    if command -v "$candidate" >/dev/null 2>&1; then PYTHON="$candidate"; break; fi
+  done
+fi
+
+STAGE="download code"
+aws s3 cp "$CODE_URI" "$WORKDIR/sourcedir.tar.gz" --only-show-errors
+rm -rf "$WORKDIR/code" "$WORKDIR/model"
+mkdir -p "$WORKDIR/code" "$WORKDIR/model"
+tar -xzf "$WORKDIR/sourcedir.tar.gz" -C "$WORKDIR/code"
+
+STAGE="download data"
+aws s3 sync "$DATA_URI/" "$WORKDIR/data" --only-show-errors
+if [ -z "$(ls -A "$WORKDIR/data")" ]; then
+  echo "no objects under $DATA_URI/ (upload the data first: mlops data upload)"
+  exit 1
+fi
+
+STAGE="training"
+cd "$WORKDIR/code"
+"$PYTHON" -m model.train_ec2 --data-dir "$WORKDIR/data" --model-dir "$WORKDIR/model" \
+  --checkpoint-dir "$WORKDIR/checkpoints" "${{HYPERPARAMETERS[@]}}"
+
+STAGE="upload model"
+tar -czf "$WORKDIR/model.tar.gz" -C "$WORKDIR/model" .
+aws s3 cp "$WORKDIR/model.tar.gz" "$JOB_URI/output/model.tar.gz" --only-show-errors
+echo "model artifact: $JOB_URI/output/model.tar.gz"
+"""
+
+
+def user_data(job: Ec2Job) -> str:
+    """The bootstrap script: plain bash, every value shell-quoted, one text for AWS and the local AWS."""
+    script = _BOOTSTRAP.format(
+        marker=BOOTSTRAP_MARKER, job=job.name, job_q=shlex.quote(job.name), status_uri=job.status_uri,
+        code_uri=shlex.quote(job.code_uri), data_uri=shlex.quote(job.data_uri), job_uri=shlex.quote(job.job_uri),
+        hyperparameters=" ".join(shlex.quote(arg) for arg in hyperparameter_args(job.hyperparameters)),
+        region=shlex.quote(job.region), default_workdir=DEFAULT_WORKDIR, log_file=LOG_FILE,
+        status_file=STATUS_FILE,
+    )
+    if len(script.encode()) > USER_DATA_LIMIT:
+        raise UsageError(f"the bootstrap script is {len(script.encode())} bytes, over EC2's {USER_DATA_LIMIT}-byte "
+                         "user-data limit; use fewer or shorter hyperparameters")
+    return script
+
+
+# --- RunInstances ----------------------------------------------------------------------------------------------
+
+def run_instances_request(config: "Config", job: Ec2Job, image: dict[str, Any] | None) -> dict[str, Any]:
+    """One instance, the DLAMI, the instance profile, IMDSv2 only, terminate on shutdown, tagged with the job."""
+    ec2 = config.train.ec2
+    job_tags = naming.tags(config, job=job.name)
+    request: dict[str, Any] = {
+        "ImageId": image["ImageId"] if image else "<newest image from DescribeImages>",
+        "InstanceType": job.instance_type,
+        "MinCount": 1,
+        "MaxCount": 1,
+        "IamInstanceProfile": {"Name": naming.ec2_role_name(config)},
+        "UserData": user_data(job),
+        "InstanceInitiatedShutdownBehavior": "terminate",
+        "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled", "HttpPutResponseHopLimit": 1},
+        "BlockDeviceMappings": [root_volume(image, ec2.volume_gb)],
+        "TagSpecifications": [
+            {"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": job.name}, *job_tags]},
+            {"ResourceType": "volume", "Tags": job_tags},
+        ],
+        "ClientToken": job.name,  # a retried launch of the same job never starts a second instance
+    }
+    if ec2.subnet_id:
+        request["SubnetId"] = ec2.subnet_id
+    if ec2.security_group_ids:
+        request["SecurityGroupIds"] = list(ec2.security_group_ids)
+    if ec2.key_name:
+        request["KeyName"] = ec2.key_name
+    return request
+
+
+def build_plan(config: "Config", job: Ec2Job, package: "SourcePackage", partition: str,
+               image: dict[str, Any] | None = None) -> Plan:
+    """Every request of a launch, in order. Without `image` the AMI is shown as the lookup that will pick it."""
+    from mlops_cli.services.packaging import split_s3_uri
+
+    plan = Plan(f"train-ec2 {job.name}")
+    bucket, key = split_s3_uri(job.code_uri)
+    plan.add("s3", "PutObject", {"Bucket": bucket, "Key": key, "ContentType": "application/gzip",
+                                 "Metadata": {"sha256": package.sha256},
+                                 "Body": f"<sourcedir.tar.gz: {len(package.data)} bytes, {len(package.files)} files>"},
+             "skipped when an object with this hash-derived key is already there")
+    for service, operation, params, note in role_steps(config, job, partition):
+        plan.add(service, operation, params, note)
+    plan.add("iam", "ListRolePolicies", {"RoleName": naming.ec2_role_name(config)},
+             "then DeleteRolePolicy for the job-* policies of jobs that have ended")
+    if image is None:
+        plan.add("ec2", "DescribeImages", dlami_query(job.instance_type) if not config.train.ec2.ami_id
+                 else {"ImageIds": [config.train.ec2.ami_id]}, "the newest match by CreationDate is the ImageId")
+    plan.add("ec2", "RunInstances", run_instances_request(config, job, image))
+    return plan
+
+
+# --- launching -------------------------------------------------------------------------------------------------
+
+@dataclass
+class Launch:
+    job: Ec2Job
+    instance_id: str
+    image_id: str
+    image_name: str
+    code_uploaded: bool
+    removed_policies: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"job_name": self.job.name, "instance_id": self.instance_id, "instance_type": self.job.instance_type,
+                "image_id": self.image_id, "image_name": self.image_name, "code_uri": self.job.code_uri,
+                "code_uploaded": self.code_uploaded, "data_uri": self.job.data_uri,
+                "model_artifact": self.job.model_artifact, "status_uri": self.job.status_uri,
+                "removed_stale_policies": self.removed_policies}
+
+
+def _error_code(exc: BaseException) -> str:
+    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+
+
+def _ensure_role(iam: Any, config: "Config", job: Ec2Job, partition: str) -> bool:
+    """Create what is missing, (re)write the inline policies; True when the instance profile is new."""
+    role = naming.ec2_role_name(config)
+    steps = [Step(*step) for step in role_steps(config, job, partition)]
+    create_role, put_read, put_job, create_profile, add_role = steps
+
+    def client(_service: str) -> Any:  # every step here is IAM
+        return iam
+
+    try:
+        iam.get_role(RoleName=role)
+    except Exception as exc:
+        if _error_code(exc) != "NoSuchEntity":
+            raise
+        run_step(create_role, client)
+    run_step(put_read, client)
+    run_step(put_job, client)
+    try:
+        profile = iam.get_instance_profile(InstanceProfileName=role)["InstanceProfile"]
+        created = False
+    except Exception as exc:
+        if _error_code(exc) != "NoSuchEntity":
+            raise
+        profile = run_step(create_profile, client)["InstanceProfile"]
+        created = True
+    if role not in [item["RoleName"] for item in profile.get("Roles", [])]:
+        run_step(add_role, client)
+        created = True
+    return created
+
+
+def read_status(s3: Any, status_uri: str) -> dict[str, Any] | None:
+    """The job's status object, or None while it does not exist yet."""
+    from mlops_cli.services.packaging import split_s3_uri
+
+    bucket, key = split_s3_uri(status_uri)
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except Exception as exc:
+        if _error_code(exc) in ("NoSuchKey", "404", "NotFound"):
+            return None
+        raise
+    try:
+        return json.loads(body)
+    except ValueError:
+        return {"status": "Failed", "reason": f"{status_uri} is not valid JSON"}
+
+
+def stale_job_policies(iam: Any, ec2: Any, s3: Any, config: "Config", keep: str) -> list[str]:
+    """`job-*` policies of jobs that have ended: their status object exists or their instance is gone.
+
+    A policy with neither sign may belong to a launch in progress elsewhere, so it stays.
+    """
+    role = naming.ec2_role_name(config)
+    names = [name for page in iam.get_paginator("list_role_policies").paginate(RoleName=role)
+             for name in page["PolicyNames"] if name.startswith(JOB_POLICY_PREFIX) and name != keep]
+    if not names:
+        return []
+    ended_jobs: set[str] = set()
+    filters = [{"Name": f"tag:{naming.PROJECT_TAG}", "Values": [config.project]},
+               {"Name": "instance-state-name", "Values": list(ENDED_STATES)}]
+    for page in ec2.get_paginator("describe_instances").paginate(Filters=filters):
+        for reservation in page["Reservations"]:
+            for instance in reservation["Instances"]:
+                tags = {tag["Key"]: tag["Value"] for tag in instance.get("Tags", [])}
+                if "mlops:job" in tags:
+                    ended_jobs.add(tags["mlops:job"])
+    stale = []
+    for name in names:
+        job_name = name[len(JOB_POLICY_PREFIX):]
+        if job_name in ended_jobs or read_status(s3, f"{naming.output_uri(config)}/{job_name}/{STATUS_FILE}"):
+            stale.append(name)
+    return stale
+
+
+def remove_job_policy(iam: Any, config: "Config", policy_name: str) -> None:
+    try:
+        iam.delete_role_policy(RoleName=naming.ec2_role_name(config), PolicyName=policy_name)
+    except Exception as exc:
+        if _error_code(exc) != "NoSuchEntity":
+            raise
+
+
+def _run_instance(ec2: Any, request: dict[str, Any], profile_is_new: bool,
+                  sleep: Callable[[float], None]) -> dict[str, Any]:
+    """RunInstances, retried while a just-created instance profile is not yet visible to EC2."""
+    deadline = time.monotonic() + (PROFILE_PROPAGATION_S if profile_is_new else 0)
+    while True:
+        try:
+            return ec2.run_instances(**request)["Instances"][0]
+        except Exception as exc:
+            retry = _error_code(exc) == "InvalidParameterValue" and "iamInstanceProfile" in str(exc)
+            if not retry or time.monotonic() >= deadline:
+                raise
+            sleep(5)
+
+
+def launch(client_for: Callable[[str], Any], config: "Config", job: Ec2Job, package: "SourcePackage",
+           partition: str, sleep: Callable[[float], None] = time.sleep) -> Launch:
+    """Run the plan: upload code if changed, converge the role, prune ended jobs' policies, start the instance."""
+    from mlops_cli.services.packaging import upload_source
+
+    s3, iam, ec2 = client_for("s3"), client_for("iam"), client_for("ec2")
+    image = find_image(ec2, job.instance_type, config.train.ec2.ami_id)  # before writing anything
+    upload = upload_source(s3, package, job.code_uri.rsplit("/", 1)[0])
+    profile_is_new = _ensure_role(iam, config, job, partition)
+    removed = stale_job_policies(iam, ec2, s3, config, keep=job.policy_name)
+    for name in removed:
+        remove_job_policy(iam, config, name)
+    try:
+        instance = _run_instance(ec2, run_instances_request(config, job, image), profile_is_new, sleep)
+    except Exception:
+        remove_job_policy(iam, config, job.policy_name)  # nothing will use it
+        raise
+    return Launch(job, instance["InstanceId"], image["ImageId"], image.get("Name", ""), upload.uploaded, removed)
+
+
+# --- following a job -------------------------------------------------------------------------------------------
+
+def instance_state(ec2: Any, instance_id: str) -> tuple[str, str]:
+    """(state name, state reason message); ("pending", "") while EC2 does not list a brand-new instance yet."""
+    try:
+        reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+    except Exception as exc:
+        if _error_code(exc) == "InvalidInstanceID.NotFound":
+            return "pending", ""
+        raise
+    instance = reservations[0]["Instances"][0]
+    return instance["State"]["Name"], instance.get("StateReason", {}).get("Message", "")
+
+
+def follow(ec2: Any, s3: Any, job: Ec2Job, instance_id: str, *, poll_s: float,
+           on_state: Callable[[str], None] = lambda state: None,
+           sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
+    """Wait for the job's status object; an instance that ended without one is a failure too."""
+    last_state = ""
+    ended_polls = 0
+    while True:
+        status = read_status(s3, job.status_uri)
+        if status is not None:
+            return status
+        state, reason = instance_state(ec2, instance_id)
+        if state != last_state:
+            on_state(state)
+            last_state = state
+        if state in ENDED_STATES:
+            ended_polls += 1
+            if ended_polls > 1:  # the status is written before shutdown: one more look, then give up
+                detail = f" ({reason})" if reason else ""
+                return {"job_name": job.name, "status": "Failed", "model_artifact": None, "log_tail": [],
+                        "reason": f"instance {instance_id} is {state}{detail} and the bootstrap recorded no "
+                                  f"status at {job.status_uri}; see `aws ec2 get-console-output --instance-id "
+                                  f"{instance_id}`"}
+        sleep(poll_s)
+
+
+def stop_hint(instance_id: str) -> str:
+    return f"aws ec2 terminate-instances --instance-ids {instance_id}"
+
+
+# --- --local: the entry point on this machine ------------------------------------------------------------------
+
+def check_data_dir(data_dir: Path) -> None:
+    if not (data_dir / "train").is_dir():
+        raise UsageError(f"data folder '{data_dir}' has no train/ split",
+                         hint="pass --data-dir, or write the sample set with `mlops data sample`")
+
+
+def local_command(job: Ec2Job, data_dir: Path, out_dir: Path) -> list[str]:
+    """The same entry point and arguments the bootstrap runs, with this machine's Python."""
+    import sys
+
+    return [sys.executable, "-m", "model.train_ec2", "--data-dir", str(data_dir), "--model-dir", str(out_dir / "model"),
+            "--checkpoint-dir", str(out_dir / "checkpoints"), *hyperparameter_args(job.hyperparameters)]
+
+
+def run_local(argv: list[str], on_line: Callable[[str], None]) -> tuple[int, list[str]]:
+    """Run the entry point from the source checkout, passing each output line on; (exit code, last lines)."""
+    import collections
+    import subprocess
+
+    from mlops_cli.services.packaging import package_dir
+
+    tail: collections.deque[str] = collections.deque(maxlen=20)
+    process = subprocess.Popen(argv, cwd=package_dir().parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL, text=True, errors="replace", bufsize=1)
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            line = line.rstrip("\n")
+            on_line(line)
+            if line.strip():
+                tail.append(line)
+        return process.wait(), list(tail)
+    except KeyboardInterrupt:
+        process.terminate()
+        process.wait()
+        raise
+
+
+def pack_model_dir(model_dir: Path, tar_path: Path) -> None:
+    """`model.tar.gz` with the model dir's contents at the top (what SageMaker and the bootstrap produce)."""
+    import tarfile
+
+    if not model_dir.is_dir() or not any(model_dir.iterdir()):
+        raise OperationError(f"the entry point left no model in '{model_dir}'")
+    partial = tar_path.with_name(tar_path.name + ".partial")
+    with tarfile.open(partial, "w:gz") as tar:
+        for path in sorted(model_dir.rglob("*")):
+            if "__pycache__" not in path.parts:
+                tar.add(path, arcname=path.relative_to(model_dir).as_posix(), recursive=False)
+    partial.replace(tar_path)
+
+
+def upload_artifact(s3: Any, tar_path: Path, uri: str) -> None:
+    from mlops_cli.services.packaging import split_s3_uri
+
+    bucket, key = split_s3_uri(uri)
+    s3.upload_file(str(tar_path), bucket, key, ExtraArgs={"ContentType": "application/gzip"})

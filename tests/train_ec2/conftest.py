@@ -1,0 +1,43 @@
+"""Fixtures for `mlops train-ec2`: the digits sample in the local S3 (through `mlops data upload`), the local config."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mlops_cli.config import load_config
+
+REPO = Path(__file__).resolve().parents[2]
+LOCAL_CONFIG = REPO / "configs" / "local.yaml"
+
+
+@pytest.fixture(scope="session")
+def local_config():
+    return load_config([LOCAL_CONFIG], env={})
+
+
+@pytest.fixture(scope="session")
+def digits_in_s3(local_aws: str, digits_dir: Path) -> str:
+    """The digits ImageFolder uploaded to the configured data prefix, as a user would do it."""
+    from typer.testing import CliRunner
+
+    from mlops_cli.app import app
+
+    result = CliRunner().invoke(app, ["-c", str(LOCAL_CONFIG), "-q", "data", "upload", str(digits_dir)])
+    assert result.exit_code == 0, result.output
+    return "s3://mlops-local/digits/data"
+
+
+@pytest.fixture
+def tiny_digits(digits_dir: Path, tmp_path: Path) -> Path:
+    """Two classes, a handful of images per split: enough for the entry point to run end to end in seconds."""
+    target = tmp_path / "tiny"
+    for split in ("train", "valid", "test"):
+        for class_dir in sorted((digits_dir / split).iterdir())[:2]:
+            dest = target / split / class_dir.name
+            dest.mkdir(parents=True)
+            for image in sorted(class_dir.iterdir())[:6]:
+                shutil.copy(image, dest / image.name)
+    return target

@@ -1,0 +1,124 @@
+"""The EC2 instance role: read the code and data prefixes, write this job's prefix, nothing else.
+
+The documents are checked exactly, then evaluated with a small IAM matcher (Allow statements, `*`/`?` wildcards in
+actions and resources, StringLike/StringEquals conditions; everything else is an implicit deny).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from typing import Any
+
+import pytest
+
+from mlops_cli.services import ec2_training
+
+JOB = "digits-ec2-20250101-000000"
+BUCKET = "arn:aws:s3:::mlops-local"
+
+
+def _wildcard(pattern: str, value: str, case_sensitive: bool = True) -> bool:
+    regex = fnmatch.translate(pattern)  # IAM wildcards: * any run, ? one character (no [] classes in IAM)
+    return re.match(regex, value, 0 if case_sensitive else re.IGNORECASE) is not None
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def allowed(documents: list[dict], action: str, resource: str, context: dict[str, str] | None = None) -> bool:
+    context = context or {}
+    for document in documents:
+        for statement in document["Statement"]:
+            assert statement["Effect"] == "Allow" and "NotAction" not in statement and "NotResource" not in statement
+            if not any(_wildcard(p, action, case_sensitive=False) for p in _as_list(statement["Action"])):
+                continue
+            if not any(_wildcard(p, resource) for p in _as_list(statement["Resource"])):
+                continue
+            conditions_met = True
+            for operator, keys in statement.get("Condition", {}).items():
+                for key, patterns in keys.items():
+                    if key not in context:
+                        conditions_met = False
+                    elif operator == "StringLike":
+                        conditions_met &= any(_wildcard(p, context[key]) for p in _as_list(patterns))
+                    elif operator == "StringEquals":
+                        conditions_met &= context[key] in _as_list(patterns)
+                    else:
+                        raise AssertionError(f"matcher does not know {operator}")
+            if conditions_met:
+                return True
+    return False
+
+
+@pytest.fixture(scope="module")
+def documents(local_config) -> list[dict]:
+    job = ec2_training.new_job(local_config, JOB, "s3://mlops-local/digits/code/sourcedir-0123456789ab.tar.gz")
+    return [ec2_training.read_policy(local_config), ec2_training.job_policy(job)]
+
+
+def test_policy_documents_are_exact(documents):
+    read, write = documents
+    assert read == {"Version": "2012-10-17", "Statement": [
+        {"Sid": "ReadCodeAndData", "Effect": "Allow", "Action": "s3:GetObject",
+         "Resource": [f"{BUCKET}/digits/code/*", f"{BUCKET}/digits/data/*"]},
+        {"Sid": "ListData", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": BUCKET,
+         "Condition": {"StringLike": {"s3:prefix": ["digits/data/*"]}}},
+    ]}
+    assert write == {"Version": "2012-10-17", "Statement": [
+        {"Sid": "WriteJobOutput", "Effect": "Allow", "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
+         "Resource": f"{BUCKET}/digits/models/{JOB}/*"},
+    ]}
+
+
+@pytest.mark.parametrize("action, resource, context", [
+    ("s3:GetObject", f"{BUCKET}/digits/data/train/001.zero/0001.png", None),
+    ("s3:GetObject", f"{BUCKET}/digits/code/sourcedir-0123456789ab.tar.gz", None),
+    ("s3:ListBucket", BUCKET, {"s3:prefix": "digits/data/"}),
+    ("s3:PutObject", f"{BUCKET}/digits/models/{JOB}/output/model.tar.gz", None),
+    ("s3:PutObject", f"{BUCKET}/digits/models/{JOB}/status.json", None),
+    ("s3:AbortMultipartUpload", f"{BUCKET}/digits/models/{JOB}/output/model.tar.gz", None),
+])
+def test_the_bootstrap_can_do_its_job(documents, action, resource, context):
+    assert allowed(documents, action, resource, context)
+
+
+@pytest.mark.parametrize("action, resource, context", [
+    # other prefixes of the project, other jobs, other projects, other buckets
+    ("s3:GetObject", f"{BUCKET}/digits/models/other-job/output/model.tar.gz", None),
+    ("s3:GetObject", f"{BUCKET}/digits/checkpoints/x", None),
+    ("s3:GetObject", f"{BUCKET}/other-project/data/train/x.png", None),
+    ("s3:GetObject", f"{BUCKET}/digits/database/x", None),  # "data" is a folder, not a name prefix
+    ("s3:GetObject", "arn:aws:s3:::another-bucket/digits/data/x.png", None),
+    ("s3:PutObject", f"{BUCKET}/digits/models/other-job/output/model.tar.gz", None),
+    ("s3:PutObject", f"{BUCKET}/digits/models/{JOB}-2/output/model.tar.gz", None),
+    ("s3:PutObject", f"{BUCKET}/digits/data/train/001.zero/evil.png", None),
+    ("s3:PutObject", f"{BUCKET}/digits/code/sourcedir-0123456789ab.tar.gz", None),
+    # listing outside the data prefix, or the whole bucket
+    ("s3:ListBucket", BUCKET, {"s3:prefix": ""}),
+    ("s3:ListBucket", BUCKET, {"s3:prefix": "digits/"}),
+    ("s3:ListBucket", BUCKET, {"s3:prefix": "digits/models/"}),
+    ("s3:ListBucket", BUCKET, None),
+    # other actions, even on its own prefix
+    ("s3:DeleteObject", f"{BUCKET}/digits/models/{JOB}/output/model.tar.gz", None),
+    ("s3:PutObjectAcl", f"{BUCKET}/digits/models/{JOB}/output/model.tar.gz", None),
+    ("s3:GetObject", f"{BUCKET}/digits/models/{JOB}/output/model.tar.gz", None),
+    ("s3:DeleteBucket", BUCKET, None),
+    ("iam:PassRole", "arn:aws:iam::123456789012:role/digits-ec2-train", None),
+    ("ec2:TerminateInstances", "*", None),
+])
+def test_everything_else_is_denied(documents, action, resource, context):
+    assert not allowed(documents, action, resource, context)
+
+
+def test_trust_policy_lets_only_ec2_assume_the_role():
+    statement, = ec2_training.trust_policy()["Statement"]
+    assert statement == {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
+                         "Action": "sts:AssumeRole"}
+
+
+def test_partition_follows_the_region(local_config):
+    job = ec2_training.new_job(local_config, JOB, "s3://mlops-local/digits/code/x.tar.gz")
+    resource = ec2_training.job_policy(job, partition="aws-cn")["Statement"][0]["Resource"]
+    assert resource.startswith("arn:aws-cn:s3:::mlops-local/")
