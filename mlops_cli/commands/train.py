@@ -1,9 +1,116 @@
-"""`mlops train`: placeholder until its issue lands (exits 2 saying so)."""
+"""`mlops train`: a SageMaker training job (N > 1 instances = real torch DDP), launched and followed."""
 
 from __future__ import annotations
 
-from mlops_cli.errors import NotBuiltYet
+import sys
+from collections import deque
+from typing import Any, List, Optional
+
+import typer
+
+from mlops_cli.commands._common import state
+
+EXIT_INTERRUPTED = 130
+LOCAL_POLL_S = 1.0
+AWS_POLL_S = 10.0
+FAILURE_TAIL_LINES = 10
 
 
-def train() -> None:
-    raise NotBuiltYet("train")
+def train(
+    ctx: typer.Context,
+    instance_count: Optional[int] = typer.Option(
+        None, "--instance-count", "--instances", metavar="N",
+        help="Instances; N > 1 trains one model with torch DDP across them. [config: train.sagemaker.instance_count]"),
+    instance_type: Optional[str] = typer.Option(
+        None, "--instance-type", metavar="TYPE", help="e.g. ml.m5.xlarge, ml.g5.xlarge (GPU image chosen for g/p)."),
+    spot: Optional[bool] = typer.Option(
+        None, "--spot/--no-spot", help="Managed spot training, resuming from S3 checkpoints after interruption."),
+    hp: Optional[List[str]] = typer.Option(
+        None, "--hp", metavar="KEY=VALUE", help="Override a hyperparameter (repeatable), e.g. --hp epochs=3."),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Follow the job: status, logs, metrics, result."),
+    job_name: Optional[str] = typer.Option(None, "--job-name", help="Default: <project>-train-<timestamp>."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="On Ctrl-C, stop the job without asking."),
+) -> None:
+    from mlops_cli.services import training
+
+    app_state = state(ctx)
+    overrides = training.hyperparameter_overrides(hp or [])  # bad --hp: exit 2 before any AWS call
+    app_state.override(**overrides, **{"train.sagemaker.instance_count": instance_count,
+                                       "train.sagemaker.instance_type": instance_type,
+                                       "train.sagemaker.spot": spot})
+    config = app_state.config
+    out = app_state.out
+    clients = app_state.clients
+    account = (lambda: training.ACCOUNT_PLACEHOLDER) if app_state.dry_run else (lambda: clients.account_id)
+    launch = training.plan_training(config, account_id=account, partition=clients.partition, job_name=job_name)
+    for warning in launch.warnings:
+        out.warn(warning)
+    if app_state.dry_run:
+        out.plan(launch.plan)
+        return
+
+    result = training.launch(launch, clients.client)
+    out.info(f"source package {result.source_uri} "
+             + ("uploaded" if result.source_uploaded else "unchanged, not re-uploaded"))
+    out.info(f"training job {result.job_name} created "
+             f"({config.train.sagemaker.instance_count} x {config.train.sagemaker.instance_type})")
+    sagemaker = clients.client("sagemaker")
+    if not wait:
+        out.info(f"not waiting; `mlops status` shows it, `{training.stop_command(result.job_name)}` stops it")
+        _show(out, training.describe_job(sagemaker, result.job_name))
+        return
+
+    description, log_tail = _follow(app_state, result.job_name, yes=yes)
+    _show(out, description)
+    if description["TrainingJobStatus"] != "Completed":
+        from mlops_cli.render.train import log_tail as show_log_tail
+
+        show_log_tail(log_tail)
+        raise training.failure_error(description)
+
+
+def _show(out: Any, description: dict[str, Any]) -> None:
+    from mlops_cli.render.train import job_table
+
+    out.result(description, job_table)
+
+
+def _follow(app_state: Any, job_name: str, *, yes: bool) -> tuple[dict[str, Any], list[str]]:
+    """Follow to the end; on Ctrl-C ask (or with --yes decide) whether to stop the job, then exit 130."""
+    from mlops_cli.render.train import event
+    from mlops_cli.services import training
+
+    clients = app_state.clients
+    poll_s = LOCAL_POLL_S if clients.is_local else AWS_POLL_S
+    tail: deque[str] = deque(maxlen=FAILURE_TAIL_LINES)
+    try:
+        for item in training.follow_job(clients.client("sagemaker"), clients.client("logs"), job_name,
+                                        poll_s=poll_s):
+            event(app_state.out, item)
+            if isinstance(item, (training.LogLine, training.MetricValues)):
+                line = item.line if isinstance(item, training.MetricValues) else item
+                tail.append(f"[{line.host}] {line.message}")
+            elif isinstance(item, training.JobFinished):
+                return item.description, list(tail)
+    except KeyboardInterrupt:
+        _interrupted(app_state, job_name, yes=yes)
+    raise AssertionError("follow_job ends with JobFinished")  # pragma: no cover
+
+
+def _interrupted(app_state: Any, job_name: str, *, yes: bool) -> None:
+    from mlops_cli.services import training
+
+    out = app_state.out
+    stop_hint = f"stop it later with: {training.stop_command(job_name)}"
+    try:
+        stop = yes or (sys.stdin.isatty() and typer.confirm(f"\nstop training job {job_name}?", default=False,
+                                                            err=True))
+    except (KeyboardInterrupt, typer.Abort):
+        stop = False
+    if not stop:
+        out.warn(f"training job {job_name} is still running in AWS; {stop_hint}")
+        raise typer.Exit(EXIT_INTERRUPTED)
+    training.stop_job(app_state.clients.client("sagemaker"), job_name)
+    out.warn(f"stop requested for training job {job_name}; it ends as Stopped "
+             f"(`aws sagemaker describe-training-job --training-job-name {job_name}` shows it)")
+    raise typer.Exit(EXIT_INTERRUPTED)

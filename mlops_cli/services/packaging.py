@@ -128,12 +128,13 @@ def source_uri(package: SourcePackage, code_prefix_uri: str) -> str:
 
 
 def upload_source(s3: Any, package: SourcePackage, code_prefix_uri: str) -> SourceUpload:
-    """Put the package under `code_prefix_uri` unless an object with its hash-derived key is already there."""
+    """Put the package under `code_prefix_uri` unless the object with its hash-derived key is already there
+    (recognised by the full sha256 stored in its metadata)."""
     uri = source_uri(package, code_prefix_uri)
     bucket, key = split_s3_uri(uri)
     try:
         head = s3.head_object(Bucket=bucket, Key=key)
-        if head.get("ContentLength") == len(package.data):
+        if head.get("Metadata", {}).get("sha256") == package.sha256:
             return SourceUpload(uri, uploaded=False)
     except Exception as exc:  # botocore ClientError: 404 means "not there yet"; anything else is real
         status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode")

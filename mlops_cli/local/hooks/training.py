@@ -1,0 +1,544 @@
+"""Training jobs that really run: CreateTrainingJob executes the entry point here, StopTrainingJob stops it.
+
+moto records the job (and would mark it Completed at once); this hook then drives moto's own job object through
+the real lifecycle, so DescribeTrainingJob and ListTrainingJobs answer with true states:
+
+    InProgress: Starting -> Downloading -> Training -> Uploading -> Completed | Failed | Stopped
+
+Each instance `algo-N` is one process group with a SageMaker-like layout under
+`<state dir>/jobs/<job>/algo-N/` (input/config/*.json, input/data/<channel>, model, output/data, checkpoints,
+code), the container's environment contract (SM_HOSTS, SM_CURRENT_HOST, SM_CHANNEL_<NAME>, SM_MODEL_DIR, ...)
+and the user hyperparameters as `--name value`. Host names do not resolve here, so MLOPS_HOST_ADDRESSES gives
+every host its own loopback address (algo-N -> 127.0.0.N) and the entry point's torchrun joins them: real DDP.
+Output goes line by line to CloudWatch Logs (`/aws/sagemaker/TrainingJobs`, stream `<job>/algo-N-<epoch>`),
+algo-1's model dir to `<output>/<job>/output/model.tar.gz`, checkpoints to CheckpointConfig.S3Uri.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from mlops_cli.local.server import Hooks, LocalRequest, LocalResponse, ServerContext
+from mlops_cli.services.packaging import split_s3_uri
+from mlops_cli.services.training import LOG_GROUP, decode_hyperparameters, metric_values
+
+STOP_GRACE_S = 10.0  # SageMaker gives 120 s between SIGTERM and SIGKILL; local jobs are small
+POLL_S = 0.2
+LOG_FLUSH_S = 0.5
+LOG_BATCH = 200
+TAIL_LINES = 40
+DOWNLOAD_THREADS = 8
+ERROR_WORDS = ("Error", "Exception", "error:", "Traceback")
+
+
+def register(hooks: Hooks, context: ServerContext) -> None:
+    runner = LocalTrainingRunner(context)
+    context.on_shutdown(runner.shutdown)
+
+    @hooks.operation("sagemaker", "CreateTrainingJob")
+    def create_training_job(request: LocalRequest, forward: Any) -> LocalResponse:
+        params = request.json()
+        name = params.get("TrainingJobName", "")
+        if name in _backend(request.account, request.region).training_jobs:
+            return LocalResponse.aws_error("ResourceInUse", f"Training job names must be unique within an AWS "
+                                                            f"account and region, and a training job with this "
+                                                            f"name already exists ({name})")
+        response = forward(request)
+        if response.status == 200:
+            runner.start(request.account, request.region, params)
+        return response
+
+    @hooks.operation("sagemaker", "StopTrainingJob")
+    def stop_training_job(request: LocalRequest, forward: Any) -> LocalResponse:
+        return runner.stop(request.account, request.region, request.json().get("TrainingJobName", ""))
+
+
+def _backend(account: str, region: str) -> Any:
+    from moto.sagemaker.models import sagemaker_backends
+
+    return sagemaker_backends[account][region]
+
+
+def _now() -> Any:
+    from moto.core.utils import utcnow
+
+    return utcnow()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def to_cmd_args(hyperparameters: dict[str, Any]) -> list[str]:
+    """The training toolkit's rule: sorted keys, `--name str(value)`."""
+    args: list[str] = []
+    for key in sorted(hyperparameters):
+        args += [f"--{key}" if len(key) > 1 else f"-{key}", str(hyperparameters[key])]
+    return args
+
+
+def _error_line(lines: list[str]) -> str:
+    for line in reversed(lines):
+        if any(word in line for word in ERROR_WORDS) and not line.startswith("Traceback"):
+            return line.strip()
+    return next((line.strip() for line in reversed(lines) if line.strip()), "no output")
+
+
+class JobStopped(Exception):
+    """StopTrainingJob (or max runtime) interrupted a phase."""
+
+
+class JobFailed(Exception):
+    """The job failed with this FailureReason."""
+
+
+class LogStream:
+    """One CloudWatch Logs stream, written in batches from the instance's output reader."""
+
+    def __init__(self, logs: Any, name: str):
+        self.logs = logs
+        self.name = name
+        self.pending: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        self.last_flush = time.monotonic()
+        logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=name)
+
+    def write(self, message: str) -> None:
+        with self.lock:
+            self.pending.append({"timestamp": int(time.time() * 1000), "message": message})
+            if len(self.pending) >= LOG_BATCH or time.monotonic() - self.last_flush >= LOG_FLUSH_S:
+                self._flush_locked()
+
+    def flush(self) -> None:
+        with self.lock:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        self.last_flush = time.monotonic()
+        if self.pending:
+            events, self.pending = self.pending, []
+            self.logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=self.name, logEvents=events)
+
+
+class Instance:
+    """One simulated training instance: its folders, its process group, its log stream."""
+
+    def __init__(self, job_dir: Path, index: int, count: int):
+        self.host = f"algo-{index}"
+        self.address = f"127.0.0.{index}"
+        self.root = job_dir / self.host
+        self.code = self.root / "code"
+        self.config_dir = self.root / "input" / "config"
+        self.data = self.root / "input" / "data"
+        self.model = self.root / "model"
+        self.output = self.root / "output"
+        self.output_data = self.output / "data"
+        self.checkpoints = self.root / "checkpoints"
+        for folder in (self.code, self.config_dir, self.data, self.model, self.output_data, self.checkpoints):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.reader: threading.Thread | None = None
+        self.tail: deque[str] = deque(maxlen=TAIL_LINES)
+        self.metrics: dict[str, float] = {}
+        self.log: LogStream | None = None
+
+
+class LocalTrainingJob:
+    """Runs one training job in a background thread and keeps moto's job object up to date."""
+
+    def __init__(self, context: ServerContext, account: str, region: str, request: dict[str, Any]):
+        self.context = context
+        self.region = region
+        self.request = request
+        self.name: str = request["TrainingJobName"]
+        self.job = _backend(account, region).training_jobs[self.name]
+        self.dir = context.state_dir / "jobs" / self.name
+        self.stop_requested = threading.Event()
+        self.stop_reason = "Stopped"
+        self.instances: list[Instance] = []
+        self.started_at: float | None = None
+        self.thread = threading.Thread(target=self.run, name=f"training-{self.name}", daemon=True)
+        self.hyperparameters = decode_hyperparameters(request.get("HyperParameters") or {})
+        # moto replaces the metric definitions with a fixed sample; the job keeps the ones it was given.
+        self.job.algorithm_specification = dict(request.get("AlgorithmSpecification") or {})
+        self.job.training_job_status = "InProgress"
+        self.job.secondary_status_transitions = []
+        self.job.final_metric_data_list = []
+        self.job.training_start_time = None
+        self.job.training_end_time = None
+        self._transition("Starting", "Launching requested ML instances")
+
+    # --- state shown by DescribeTrainingJob ---
+
+    def _transition(self, secondary: str, message: str, status: str | None = None) -> None:
+        now = _now()
+        transitions = self.job.secondary_status_transitions
+        if transitions and "EndTime" not in transitions[-1]:
+            transitions[-1]["EndTime"] = now
+        entry = {"Status": secondary, "StartTime": now, "StatusMessage": message}
+        if status in ("Completed", "Failed", "Stopped"):
+            entry["EndTime"] = now
+        transitions.append(entry)
+        self.job.secondary_status = secondary
+        if status:
+            self.job.training_job_status = status
+        self.job.last_modified_time = now
+
+    def request_stop(self) -> None:
+        self.job.training_job_status = "Stopping"
+        self._transition("Stopping", "Stopping the training job")
+        self.stop_requested.set()
+
+    # --- the job ---
+
+    def run(self) -> None:
+        try:
+            self._download()
+            self._train()
+            self._upload()
+            self._finish("Completed", "Completed", "Training job completed")
+        except JobStopped:
+            self._upload_after_stop()
+            secondary = "MaxRuntimeExceeded" if self.stop_reason == "MaxRuntimeExceeded" else "Stopped"
+            self._finish("Stopped", secondary, "Training job stopped" if secondary == "Stopped" else
+                         "Job stopped because it exceeded MaxRuntimeInSeconds")
+        except JobFailed as failure:
+            self._fail(str(failure))
+        except Exception as exc:  # the local runner itself broke: report it as SageMaker would, as a failure
+            self._fail(f"InternalServerError: local runner: {type(exc).__name__}: {exc}")
+        finally:
+            self._flush_logs()
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _check_stop(self) -> None:
+        if self.stop_requested.is_set():
+            raise JobStopped()
+
+    def _download(self) -> None:
+        self._check_stop()
+        count = int(self.request["ResourceConfig"]["InstanceCount"])
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.instances = [Instance(self.dir, index, count) for index in range(1, count + 1)]
+        self.started_at = time.time()
+        self.job.training_start_time = _now()
+        self._transition("Downloading", "Downloading input data")
+        s3 = self.context.client("s3", self.region)
+        source = self.hyperparameters.get("sagemaker_submit_directory")
+        if source:
+            bucket, key = split_s3_uri(str(source))
+            try:
+                archive = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            except Exception as exc:
+                raise JobFailed(f"ClientError: cannot download the source package {source}: {exc}") from None
+            for instance in self.instances:
+                with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+                    tar.extractall(instance.code, filter="data")
+        for channel in self.request.get("InputDataConfig") or []:
+            self._check_stop()
+            self._download_channel(s3, channel)
+        checkpoint_uri = (self.request.get("CheckpointConfig") or {}).get("S3Uri")
+        if checkpoint_uri:  # a restarted (spot) job resumes from what the last attempt saved
+            folder = checkpoint_uri.rstrip("/") + "/"
+            self._download_prefix(s3, folder, self._objects(s3, folder),
+                                  [instance.checkpoints for instance in self.instances])
+        self._write_configs()
+
+    @staticmethod
+    def _objects(s3: Any, uri: str) -> list[str]:
+        bucket, prefix = split_s3_uri(uri)
+        keys: list[str] = []
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys.extend(item["Key"] for item in page.get("Contents", []) if not item["Key"].endswith("/"))
+        return sorted(keys)
+
+    def _download_prefix(self, s3: Any, uri: str, keys: list[str], targets: list[Path]) -> None:
+        bucket, prefix = split_s3_uri(uri)
+
+        def fetch(key: str) -> None:
+            relative = key[len(prefix):].lstrip("/")
+            paths = [target / relative for target in targets]
+            content = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            for path in paths:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(content)
+
+        with ThreadPoolExecutor(DOWNLOAD_THREADS) as pool:
+            list(pool.map(fetch, keys))
+
+    def _download_channel(self, s3: Any, channel: dict[str, Any]) -> None:
+        name = channel["ChannelName"]
+        source = channel["DataSource"]["S3DataSource"]
+        uri = source["S3Uri"]
+        keys = self._objects(s3, uri)
+        if not keys:
+            bucket = split_s3_uri(uri)[0]
+            raise JobFailed(f"ClientError: No S3 objects found under S3 URL \"{uri}\" given in input data source. "
+                            f"Please ensure that the bucket exists in the selected region ({self.region}), that "
+                            f"objects exist under that S3 prefix, and that the role has \"s3:ListBucket\" "
+                            f"permissions on bucket \"{bucket}\".")
+        if source.get("S3DataDistributionType") == "ShardedByS3Key":
+            count = len(self.instances)
+            for position, instance in enumerate(self.instances):
+                self._download_prefix(s3, uri, keys[position::count], [instance.data / name])
+        else:
+            self._download_prefix(s3, uri, keys, [instance.data / name for instance in self.instances])
+
+    def _write_configs(self) -> None:
+        hosts = [instance.host for instance in self.instances]
+        channels = {channel["ChannelName"]: {"TrainingInputMode": channel.get("InputMode", "File"),
+                                             "S3DistributionType": channel["DataSource"]["S3DataSource"].get(
+                                                 "S3DataDistributionType", "FullyReplicated")}
+                    for channel in self.request.get("InputDataConfig") or []}
+        for instance in self.instances:
+            resource = {"current_host": instance.host, "hosts": hosts, "network_interface_name": "lo"}
+            (instance.config_dir / "resourceconfig.json").write_text(json.dumps(resource))
+            (instance.config_dir / "hyperparameters.json").write_text(
+                json.dumps(self.request.get("HyperParameters") or {}))
+            (instance.config_dir / "inputdataconfig.json").write_text(json.dumps(channels))
+
+    def _environment(self, instance: Instance, user_hps: dict[str, Any], master_port: int) -> dict[str, str]:
+        hosts = [each.host for each in self.instances]
+        channels = [channel["ChannelName"] for channel in self.request.get("InputDataConfig") or []]
+        threads = max(1, (os.cpu_count() or 1) // len(self.instances))
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": str(instance.code),
+            "SM_HOSTS": json.dumps(hosts),
+            "SM_CURRENT_HOST": instance.host,
+            "SM_NUM_GPUS": "0",
+            "SM_NUM_CPUS": str(threads),
+            "SM_CHANNELS": json.dumps(channels),
+            "SM_MODEL_DIR": str(instance.model),
+            "SM_OUTPUT_DIR": str(instance.output),
+            "SM_OUTPUT_DATA_DIR": str(instance.output_data),
+            "SM_INPUT_DIR": str(instance.root / "input"),
+            "SM_INPUT_CONFIG_DIR": str(instance.config_dir),
+            "SM_HPS": json.dumps(user_hps),
+            "SM_USER_ENTRY_POINT": str(self.hyperparameters.get("sagemaker_program", "")),
+            "SM_MODULE_DIR": str(self.hyperparameters.get("sagemaker_submit_directory", "")),
+            "SM_LOG_LEVEL": str(self.hyperparameters.get("sagemaker_container_log_level", 20)),
+            "SM_NETWORK_INTERFACE_NAME": "lo",
+            "MLOPS_HOST_ADDRESSES": json.dumps({each.host: each.address for each in self.instances}),
+            "MLOPS_MASTER_PORT": str(master_port),
+            "MLOPS_CHECKPOINT_DIR": str(instance.checkpoints),
+            "OMP_NUM_THREADS": str(threads),
+        }
+        env.update({f"SM_CHANNEL_{name.upper()}": str(instance.data / name) for name in channels})
+        return env
+
+    def _train(self) -> None:
+        self._check_stop()
+        self._transition("Training", "Training image download completed. Training in progress.")
+        program = str(self.hyperparameters.get("sagemaker_program", ""))
+        if not program or not (self.instances[0].code / program).is_file():
+            raise JobFailed(f"AlgorithmError: entry point '{program}' not found in sagemaker_submit_directory")
+        user_hps = {key: value for key, value in self.hyperparameters.items() if not key.startswith("sagemaker_")}
+        command = [sys.executable, program, *to_cmd_args(user_hps)]
+        logs = self.context.client("logs", self.region)
+        try:
+            logs.create_log_group(logGroupName=LOG_GROUP)
+        except logs.exceptions.ResourceAlreadyExistsException:
+            pass
+        master_port = _free_port()
+        epoch = int(time.time())
+        for instance in self.instances:
+            instance.log = LogStream(logs, f"{self.name}/{instance.host}-{epoch}")
+            instance.log.write(f"mlops local: {instance.host} ({instance.address}) invoking: "
+                               f"{' '.join(command[1:])}")
+            instance.process = subprocess.Popen(
+                command, cwd=instance.code, env=self._environment(instance, user_hps, master_port),
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            instance.reader = threading.Thread(target=self._read_output, args=(instance,), daemon=True)
+            instance.reader.start()
+        self._wait()
+
+    def _read_output(self, instance: Instance) -> None:
+        assert instance.process is not None and instance.process.stdout is not None and instance.log is not None
+        definitions = self.job.algorithm_specification.get("MetricDefinitions") or []
+        for raw in iter(instance.process.stdout.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            instance.tail.append(line)
+            instance.metrics.update(metric_values(line, definitions))
+            try:
+                instance.log.write(line)
+            except Exception as exc:  # never let a logging hiccup kill the reader (the pipe would fill up)
+                print(f"training {self.name}: log write failed: {exc}", file=sys.stderr, flush=True)
+
+    def _wait(self) -> None:
+        max_runtime = (self.request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
+        while True:
+            codes = [instance.process.poll() for instance in self.instances if instance.process]
+            failed = next((instance for instance, code in zip(self.instances, codes) if code not in (None, 0)), None)
+            if failed is not None:
+                self.kill_processes()
+                self._join_readers()
+                self._flush_logs()
+                assert failed.process is not None
+                raise JobFailed(f"AlgorithmError: ExecuteUserScriptError: ExitCode {failed.process.returncode} "
+                                f"ErrorMessage \"{_error_line(list(failed.tail))}\" ({failed.host})")
+            if all(code == 0 for code in codes):
+                self._join_readers()
+                self._flush_logs()  # every line is in CloudWatch before the next status shows
+                return
+            if max_runtime and self.started_at and time.time() - self.started_at > max_runtime:
+                self.stop_reason = "MaxRuntimeExceeded"
+                self.stop_requested.set()
+            if self.stop_requested.is_set():
+                self.kill_processes()
+                self._join_readers()
+                self._flush_logs()
+                raise JobStopped()
+            self._flush_logs()
+            time.sleep(POLL_S)
+
+    def _join_readers(self) -> None:
+        for instance in self.instances:
+            if instance.reader:
+                instance.reader.join(timeout=5)
+
+    def _flush_logs(self) -> None:
+        for instance in self.instances:
+            if instance.log:
+                try:
+                    instance.log.flush()
+                except Exception as exc:
+                    print(f"training {self.name}: log flush failed: {exc}", file=sys.stderr, flush=True)
+
+    def kill_processes(self, grace_s: float = STOP_GRACE_S) -> None:
+        """SIGTERM every instance's process group, SIGKILL what is left after the grace period."""
+        running = [instance.process for instance in self.instances if instance.process and
+                   instance.process.poll() is None]
+        for process in running:
+            _signal_group(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        for process in running:
+            try:
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        for process in running:
+            _signal_group(process.pid, signal.SIGKILL)  # the group's torchrun workers too
+            process.wait()
+
+    def _upload(self) -> None:
+        self._check_stop()
+        self._transition("Uploading", "Uploading generated training model")
+        s3 = self.context.client("s3", self.region)
+        leader = self.instances[0]  # rank 0 (algo-1) writes the model dir
+        base = f"{self.request['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{self.name}/output"
+        self._put_tarball(s3, leader.model, f"{base}/model.tar.gz")
+        if any(leader.output_data.iterdir()):
+            self._put_tarball(s3, leader.output_data, f"{base}/output.tar.gz")
+        self._upload_checkpoints(s3)
+
+    def _upload_after_stop(self) -> None:
+        """A stopped job keeps what it saved: the model dir if written, and the checkpoints."""
+        if not self.instances:
+            return
+        try:
+            s3 = self.context.client("s3", self.region)
+            leader = self.instances[0]
+            if any(leader.model.iterdir()):
+                base = f"{self.request['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{self.name}/output"
+                self._put_tarball(s3, leader.model, f"{base}/model.tar.gz")
+            self._upload_checkpoints(s3)
+        except Exception as exc:
+            print(f"training {self.name}: upload after stop failed: {exc}", file=sys.stderr, flush=True)
+
+    @staticmethod
+    def _put_tarball(s3: Any, folder: Path, uri: str) -> None:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            for path in sorted(folder.rglob("*")):
+                tar.add(path, arcname=path.relative_to(folder).as_posix(), recursive=False)
+        bucket, key = split_s3_uri(uri)
+        s3.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
+
+    def _upload_checkpoints(self, s3: Any) -> None:
+        checkpoint_uri = (self.request.get("CheckpointConfig") or {}).get("S3Uri")
+        if not checkpoint_uri:
+            return
+        bucket, prefix = split_s3_uri(checkpoint_uri.rstrip("/") + "/")
+        for instance in self.instances:
+            for path in sorted(instance.checkpoints.rglob("*")):
+                if path.is_file():
+                    s3.upload_file(str(path), bucket, prefix + path.relative_to(instance.checkpoints).as_posix())
+
+    def _finish(self, status: str, secondary: str, message: str) -> None:
+        end = time.time()
+        self.job.training_end_time = _now()
+        if self.started_at is not None:
+            seconds = max(1, math.ceil(end - self.started_at))
+            self.job.training_time_in_seconds = seconds
+            self.job.billable_time_in_seconds = seconds
+        if self.instances:
+            leader_metrics = self.instances[0].metrics
+            self.job.final_metric_data_list = [{"MetricName": name, "Value": value, "Timestamp": _now()}
+                                               for name, value in leader_metrics.items()]
+        self._transition(secondary, message, status=status)
+
+    def _fail(self, reason: str) -> None:
+        self.job.failure_reason = reason[:1024]
+        self._finish("Failed", "Failed", reason[:1024])
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class LocalTrainingRunner:
+    """The jobs this server runs, by name."""
+
+    def __init__(self, context: ServerContext):
+        self.context = context
+        self.jobs: dict[str, LocalTrainingJob] = {}
+        self.lock = threading.Lock()
+
+    def start(self, account: str, region: str, request: dict[str, Any]) -> None:
+        job = LocalTrainingJob(self.context, account, region, request)
+        with self.lock:
+            self.jobs[job.name] = job
+        job.thread.start()
+
+    def stop(self, account: str, region: str, name: str) -> LocalResponse:
+        training_jobs = _backend(account, region).training_jobs
+        if name not in training_jobs:
+            return LocalResponse.aws_error("ValidationException", "Requested resource not found.")
+        status = training_jobs[name].training_job_status
+        job = self.jobs.get(name)
+        if status != "InProgress" or job is None:
+            return LocalResponse.aws_error(
+                "ValidationException", f"The request was rejected because the training job is in status {status}.")
+        job.request_stop()
+        return LocalResponse.json({})
+
+    def shutdown(self) -> None:
+        with self.lock:
+            jobs = list(self.jobs.values())
+        for job in jobs:
+            if job.thread.is_alive():
+                job.stop_requested.set()
+                job.kill_processes(grace_s=2.0)
+        for job in jobs:
+            job.thread.join(timeout=10)

@@ -1,0 +1,79 @@
+"""Rendering for `mlops train`: the followed job's events on stderr and the final job table."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mlops_cli.render import Output, console
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from mlops_cli.services.training import JobEvent
+
+HOST_STYLES = ("cyan", "magenta", "green", "blue", "yellow")
+TAIL_LINE_CHARS = 300
+
+
+def _host_style(host: str) -> str:
+    digits = "".join(ch for ch in host if ch.isdigit())
+    return HOST_STYLES[(int(digits) - 1) % len(HOST_STYLES)] if digits else "white"
+
+
+def _format_value(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.4g}"
+
+
+def event(out: Output, item: "JobEvent") -> None:
+    """One line on stderr per event: status changes, `[algo-N] log line` (metric lines highlighted); nothing
+    when quiet."""
+    from mlops_cli.services.training import JobFinished, LogLine, MetricValues, StatusChange
+
+    if out.verbosity < 0 or isinstance(item, JobFinished):
+        return
+    err = console(stderr=True)
+    if isinstance(item, StatusChange):
+        message = f": {item.message}" if item.message else ""
+        err.print(f"{item.status} / {item.secondary}{message}", markup=False, style="bold")
+    elif isinstance(item, (LogLine, MetricValues)):
+        line = item.line if isinstance(item, MetricValues) else item
+        err.print(f"[{line.host}] ", style=_host_style(line.host), end="", markup=False)
+        # Metric lines stand out: they are what the job is for.
+        err.print(line.message, markup=False, highlight=False,
+                  style="bold green" if isinstance(item, MetricValues) else None)
+
+
+def log_tail(lines: list[str]) -> None:
+    """The last log lines of a failed job, on stderr even with --quiet (they are part of the error)."""
+    if not lines:
+        return
+    err = console(stderr=True)
+    err.print("last log lines:", markup=False, style="bold")
+    for line in lines:
+        err.print("  " + (line if len(line) <= TAIL_LINE_CHARS else line[:TAIL_LINE_CHARS] + "…"),
+                  markup=False, highlight=False)
+
+
+def job_table(out: "Console", description: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    resources = description.get("ResourceConfig", {})
+    metrics = {item["MetricName"]: item["Value"] for item in description.get("FinalMetricDataList") or []}
+    rows: list[tuple[str, Any]] = [
+        ("job", description.get("TrainingJobName")),
+        ("status", f"{description.get('TrainingJobStatus')} ({description.get('SecondaryStatus', '')})"),
+        ("instances", f"{resources.get('InstanceCount')} x {resources.get('InstanceType')}"
+                      + (" (spot)" if description.get("EnableManagedSpotTraining") else "")),
+        ("billable seconds", description.get("BillableTimeInSeconds")),
+        ("model artifact", (description.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
+         if description.get("TrainingJobStatus") == "Completed" else None),
+        ("failure reason", description.get("FailureReason")),
+    ]
+    rows += [(f"metric {name}", _format_value(value)) for name, value in metrics.items()]
+    table = Table(title="training job", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for key, value in rows:
+        if value is not None:
+            table.add_row(key, str(value))
+    out.print(table)

@@ -1,0 +1,103 @@
+"""Least-privilege IAM policies for the project's own roles, generated from the config in one place.
+
+The Lambda and training helpers create their roles with these documents, and `audit-iam` compares the live
+roles against the same documents (and prints them as the replacement when a role has drifted).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+from mlops_cli.services.naming import ec2_role_name, lambda_role_name, sagemaker_role_name
+
+if TYPE_CHECKING:
+    from mlops_cli.config.schema import Config
+
+VERSION = "2012-10-17"
+
+
+def _policy(*statements: dict[str, Any]) -> dict[str, Any]:
+    return {"Version": VERSION, "Statement": list(statements)}
+
+
+def _bucket_and_prefix(config: "Config", partition: str) -> tuple[str, str, str]:
+    """(bucket ARN, ARN of every object under the project prefix, the prefix) for the config's S3 root."""
+    bucket = f"arn:{partition}:s3:::{config.s3.bucket}"
+    prefix = config.s3.prefix.strip("/")
+    return bucket, f"{bucket}/{prefix}/*" if prefix else f"{bucket}/*", prefix
+
+
+def _s3_project_statements(config: "Config", partition: str) -> list[dict[str, Any]]:
+    bucket, objects, prefix = _bucket_and_prefix(config, partition)
+    listing: dict[str, Any] = {"Sid": "ListProjectPrefix", "Effect": "Allow",
+                               "Action": ["s3:ListBucket"], "Resource": bucket}
+    if prefix:
+        listing["Condition"] = {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}}
+    return [
+        {"Sid": "ProjectObjects", "Effect": "Allow",
+         "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+         "Resource": objects},
+        listing,
+        {"Sid": "BucketLocation", "Effect": "Allow", "Action": ["s3:GetBucketLocation"], "Resource": bucket},
+    ]
+
+
+def assume_role_policy(service: str) -> dict[str, Any]:
+    """Trust policy letting one AWS service (e.g. "lambda.amazonaws.com") assume the role."""
+    return _policy({"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"})
+
+
+def lambda_invoke_policy(config: "Config", account_id: str, partition: str = "aws") -> dict[str, Any]:
+    """The Lambda role: invoke the project's one endpoint and write the function's own logs."""
+    region = config.aws.region
+    # SageMaker lower-cases resource names in ARNs.
+    endpoint = f"arn:{partition}:sagemaker:{region}:{account_id}:endpoint/{config.endpoint_name.lower()}"
+    log_group = f"arn:{partition}:logs:{region}:{account_id}:log-group:/aws/lambda/{config.function_name}"
+    return _policy(
+        {"Sid": "InvokeProjectEndpoint", "Effect": "Allow", "Action": ["sagemaker:InvokeEndpoint"],
+         "Resource": endpoint},
+        {"Sid": "FunctionLogs", "Effect": "Allow",
+         "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+         "Resource": [log_group, f"{log_group}:*"]},
+    )
+
+
+def sagemaker_execution_policy(config: "Config", account_id: str, partition: str = "aws") -> dict[str, Any]:
+    """The SageMaker execution role (training jobs and endpoints): S3 under the project prefix only, its logs and
+    metrics, and pulling the AWS Deep Learning Container images."""
+    region = config.aws.region
+    return _policy(
+        *_s3_project_statements(config, partition),
+        {"Sid": "SageMakerLogs", "Effect": "Allow",
+         "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+         "Resource": f"arn:{partition}:logs:{region}:{account_id}:log-group:/aws/sagemaker/*"},
+        {"Sid": "SageMakerMetrics", "Effect": "Allow", "Action": ["cloudwatch:PutMetricData"], "Resource": "*",
+         "Condition": {"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*"]}}},
+        {"Sid": "PullDeepLearningContainers", "Effect": "Allow",
+         "Action": ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
+         "Resource": f"arn:{partition}:ecr:{region}:*:repository/pytorch-*"},
+        {"Sid": "EcrLogin", "Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*"},
+    )
+
+
+def ec2_train_policy(config: "Config", account_id: str, partition: str = "aws") -> dict[str, Any]:
+    """The EC2 training instance's role: S3 under the project prefix only."""
+    return _policy(*_s3_project_statements(config, partition))
+
+
+@dataclass(frozen=True)
+class ProjectRole:
+    name: str
+    service: str  # the principal its trust policy names
+    rule_id: str  # the audit rule that checks it
+    policy: Callable[["Config", str, str], dict[str, Any]]
+
+
+def project_roles(config: "Config") -> list[ProjectRole]:
+    """The roles the project creates, each with the least-privilege policy it should hold."""
+    return [
+        ProjectRole(lambda_role_name(config), "lambda.amazonaws.com", "IAM060", lambda_invoke_policy),
+        ProjectRole(sagemaker_role_name(config), "sagemaker.amazonaws.com", "IAM061", sagemaker_execution_policy),
+        ProjectRole(ec2_role_name(config), "ec2.amazonaws.com", "IAM062", ec2_train_policy),
+    ]

@@ -1,0 +1,428 @@
+"""SageMaker training jobs: the CreateTrainingJob request as data, launching it, following it, stopping it.
+
+The request is what the SageMaker Python SDK's PyTorch estimator would send, built without the SDK:
+script mode on the PyTorch Deep Learning Container (`sagemaker_program` = `model/train_sagemaker.py` inside
+`sagemaker_submit_directory`), every hyperparameter value JSON-encoded, metric definitions from `model/metrics.py`.
+Multi-instance jobs are real DDP: each instance gets the full data channel (FullyReplicated; the engine's
+DistributedSampler shards it) and the entry point launches torchrun across `SM_HOSTS`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from mlops_cli.errors import OperationError, UsageError
+from mlops_cli.plan import Plan
+from mlops_cli.services import naming
+
+if TYPE_CHECKING:
+    from mlops_cli.config.schema import Config
+    from mlops_cli.services.packaging import SourcePackage
+
+ENTRY_POINT = "model/train_sagemaker.py"
+CHANNEL = "training"
+CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
+LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+CONTAINER_LOG_LEVEL = 20  # logging.INFO, what the SDK sends
+TERMINAL_STATUSES = ("Completed", "Failed", "Stopped")
+ACCOUNT_PLACEHOLDER = "<account-id>"
+# Hyperparameters the entry point accepts, and the config section each one comes from.
+HYPERPARAMETER_SECTIONS = {
+    **{name: "train.hyperparameters" for name in
+       ("epochs", "batch_size", "lr", "weight_decay", "lr_schedule", "early_stopping_patience", "seed")},
+    **{name: "model" for name in
+       ("arch", "pretrained", "pretrained_fallback", "freeze_backbone", "hidden_units", "image_size")},
+}
+JOB_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+
+
+def hyperparameter_overrides(items: list[str]) -> dict[str, Any]:
+    """`--hp key=value` items -> config overrides (`train.hyperparameters.lr`: 0.01), validated by the schema."""
+    import difflib
+
+    import yaml
+    from pydantic import ValidationError
+
+    from mlops_cli.config.schema import Hyperparameters, ModelConfig
+
+    sections = {"train.hyperparameters": Hyperparameters, "model": ModelConfig}
+    overrides: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise UsageError(f"--hp expects key=value, got '{item}'")
+        if key not in HYPERPARAMETER_SECTIONS:
+            close = difflib.get_close_matches(key, list(HYPERPARAMETER_SECTIONS), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise UsageError(f"--hp {item}: unknown hyperparameter '{key}'{hint}; known: "
+                             f"{', '.join(sorted(HYPERPARAMETER_SECTIONS))}")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else raw
+        except yaml.YAMLError:
+            value = raw
+        section = HYPERPARAMETER_SECTIONS[key]
+        try:
+            validated = sections[section].model_validate({key: value})
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            raise UsageError(f"--hp {item}: {error['msg'].removeprefix('Value error, ')}") from None
+        overrides[f"{section}.{key}"] = getattr(validated, key)
+    return overrides
+
+
+def user_hyperparameters(config: "Config") -> dict[str, Any]:
+    """The entry point's hyperparameters from config (train.hyperparameters + the model section), plain values."""
+    plain = config.as_plain()
+    sources = {"train.hyperparameters": plain["train"]["hyperparameters"], "model": plain["model"]}
+    return {name: sources[section][name] for name, section in HYPERPARAMETER_SECTIONS.items()}
+
+
+def encode_hyperparameters(user: dict[str, Any], *, submit_directory: str, region: str,
+                           job_name: str) -> dict[str, str]:
+    """Every value `json.dumps`-encoded, plus the script-mode keys, exactly like the SageMaker SDK."""
+    values = {
+        **user,
+        "sagemaker_program": ENTRY_POINT,
+        "sagemaker_submit_directory": submit_directory,
+        "sagemaker_region": region,
+        "sagemaker_container_log_level": CONTAINER_LOG_LEVEL,
+        "sagemaker_job_name": job_name,
+    }
+    return {str(key): json.dumps(value) for key, value in values.items()}
+
+
+def decode_hyperparameters(encoded: dict[str, str]) -> dict[str, Any]:
+    """What the training container does: json-decode each value, keep the raw string where that fails."""
+    decoded: dict[str, Any] = {}
+    for key, value in encoded.items():
+        try:
+            decoded[key] = json.loads(value)
+        except (TypeError, ValueError):
+            decoded[key] = value
+    return decoded
+
+
+def metric_definitions() -> list[dict[str, str]]:
+    from model import metrics
+
+    return metrics.metric_definitions()
+
+
+def check_job_name(name: str) -> str:
+    if not JOB_NAME_PATTERN.fullmatch(name):
+        raise UsageError(f"--job-name '{name}': expected 1-63 letters, digits and hyphens, "
+                         "starting and ending with a letter or digit")
+    return name
+
+
+def execution_role_arn(config: "Config", account_id: Callable[[], str], partition: str = "aws") -> str:
+    """The role the job runs as: train.sagemaker.role_arn, else the project's generated execution role
+    (the account is looked up only then)."""
+    configured = config.train.sagemaker.role_arn
+    return configured or f"arn:{partition}:iam::{account_id()}:role/{naming.sagemaker_role_name(config)}"
+
+
+def training_request(config: "Config", *, job_name: str, image: str, role_arn: str,
+                     submit_directory: str) -> dict[str, Any]:
+    """The CreateTrainingJob parameters."""
+    sagemaker = config.train.sagemaker
+    stopping: dict[str, int] = {"MaxRuntimeInSeconds": sagemaker.max_run_s}
+    request: dict[str, Any] = {
+        "TrainingJobName": job_name,
+        "AlgorithmSpecification": {
+            "TrainingImage": image,
+            "TrainingInputMode": "File",
+            "MetricDefinitions": metric_definitions(),
+            "EnableSageMakerMetricsTimeSeries": True,
+        },
+        "RoleArn": role_arn,
+        "InputDataConfig": [{
+            "ChannelName": CHANNEL,
+            "DataSource": {"S3DataSource": {
+                "S3DataType": "S3Prefix",
+                # Trailing slash: the prefix `data` must not also match `data-old/...`.
+                "S3Uri": naming.data_uri(config) + "/",
+                # Every instance needs the whole set: the engine's DistributedSampler does the sharding.
+                "S3DataDistributionType": "FullyReplicated",
+            }},
+            "InputMode": "File",
+        }],
+        "OutputDataConfig": {"S3OutputPath": naming.output_uri(config)},
+        "ResourceConfig": {
+            "InstanceType": sagemaker.instance_type,
+            "InstanceCount": sagemaker.instance_count,
+            "VolumeSizeInGB": sagemaker.volume_gb,
+        },
+        "StoppingCondition": stopping,
+        "HyperParameters": encode_hyperparameters(
+            user_hyperparameters(config), submit_directory=submit_directory, region=config.aws.region,
+            job_name=job_name),
+        "EnableManagedSpotTraining": sagemaker.spot,
+        "Tags": naming.tags(config),
+    }
+    if sagemaker.spot:
+        stopping["MaxWaitTimeInSeconds"] = sagemaker.max_wait_s or 2 * sagemaker.max_run_s
+        # An interrupted spot job restarts with /opt/ml/checkpoints restored from here and resumes.
+        request["CheckpointConfig"] = {"S3Uri": naming.checkpoint_uri(config, job_name),
+                                       "LocalPath": CHECKPOINT_LOCAL_PATH}
+    return request
+
+
+def distribution_warnings(request: dict[str, Any], entry_point_source: str) -> list[str]:
+    """Reasons why N > 1 instances would not train one model together (N independent copies instead)."""
+    count = request["ResourceConfig"]["InstanceCount"]
+    if count < 2:
+        return []
+    warnings = []
+    program = json.loads(request["HyperParameters"]["sagemaker_program"])
+    if not re.search(r"torch\.distributed|torchrun|init_process_group", entry_point_source):
+        warnings.append(f"{count} instances would train {count} independent copies: the entry point {program} "
+                        "never starts torch.distributed")
+    for channel in request.get("InputDataConfig", []):
+        source = channel["DataSource"].get("S3DataSource", {})
+        if source.get("S3DataDistributionType") == "ShardedByS3Key":
+            warnings.append(f"channel '{channel['ChannelName']}' is ShardedByS3Key: each of the {count} instances "
+                            f"gets 1/{count} of the data and DistributedSampler shards it again; "
+                            "use FullyReplicated")
+    return warnings
+
+
+@dataclass
+class TrainingLaunch:
+    """Everything `mlops train` is about to do, built before anything is sent."""
+
+    plan: Plan
+    request: dict[str, Any]
+    package: "SourcePackage"
+    source_uri: str
+    code_prefix: str
+    warnings: list[str] = field(default_factory=list)
+    role_steps: int = 0  # leading plan steps that create/update the generated execution role
+
+    @property
+    def job_name(self) -> str:
+        return self.request["TrainingJobName"]
+
+
+def plan_training(config: "Config", *, account_id: Callable[[], str], partition: str = "aws",
+                  job_name: str | None = None) -> TrainingLaunch:
+    """Package the source, resolve the image and role, and build the plan; sends nothing but, when the project's
+    generated role is used, `account_id()` (pass one returning ACCOUNT_PLACEHOLDER for a dry run)."""
+    from mlops_cli.services import images, packaging
+
+    job = check_job_name(job_name) if job_name else naming.timestamped(config, "train")
+    sagemaker = config.train.sagemaker
+    image = images.image_uri(config.aws.region, sagemaker.framework_version, sagemaker.py_version,
+                             sagemaker.instance_type, "training")
+    package = packaging.build_source_tarball()
+    code_prefix = naming.code_prefix(config)
+    uri = packaging.source_uri(package, code_prefix)
+    role_arn = execution_role_arn(config, account_id, partition)
+    request = training_request(config, job_name=job, image=image, role_arn=role_arn, submit_directory=uri)
+
+    plan = Plan(f"train {job}")
+    role_steps = 0
+    if not sagemaker.role_arn:
+        from mlops_cli.services import iam_policies
+
+        for step in iam_policies.sagemaker_execution_role_steps(config, account_id=account_id(),
+                                                                partition=partition, image_uri=image):
+            plan.steps.append(step)
+            role_steps += 1
+    bucket, key = packaging.split_s3_uri(uri)
+    plan.add("s3", "PutObject", {"Bucket": bucket, "Key": key, "ContentType": "application/gzip",
+                                 "Metadata": {"sha256": package.sha256}},
+             note=f"sourcedir.tar.gz of model/ ({len(package.files)} files, {len(package.data)} bytes); "
+                  "skipped when this exact package is already there")
+    plan.add("sagemaker", "CreateTrainingJob", request)
+    entry_source = package.read(ENTRY_POINT).decode("utf-8", "replace") if ENTRY_POINT in package.files else ""
+    if not entry_source:
+        raise UsageError(f"the source package has no {ENTRY_POINT}")
+    return TrainingLaunch(plan, request, package, uri, code_prefix, distribution_warnings(request, entry_source),
+                          role_steps)
+
+
+@dataclass
+class LaunchResult:
+    job_name: str
+    job_arn: str
+    source_uri: str
+    source_uploaded: bool
+
+
+def launch(launch_: TrainingLaunch, client_for: Callable[[str], Any]) -> LaunchResult:
+    """Run the plan: role steps, the source upload (only when absent), CreateTrainingJob."""
+    from mlops_cli.plan import run_step
+    from mlops_cli.services import iam_policies, packaging
+
+    role_steps = launch_.plan.steps[:launch_.role_steps]
+    if role_steps:
+        iam_policies.apply_role_steps(role_steps, client_for("iam"))
+    upload = packaging.upload_source(client_for("s3"), launch_.package, launch_.code_prefix)
+    created = run_step(launch_.plan.steps[-1], client_for)
+    return LaunchResult(launch_.job_name, created["TrainingJobArn"], upload.uri, upload.uploaded)
+
+
+# --- following a job -------------------------------------------------------------------------------------
+
+
+@dataclass
+class StatusChange:
+    status: str  # InProgress, Completed, Failed, Stopping, Stopped
+    secondary: str  # Starting, Downloading, Training, Uploading, ...
+    message: str
+
+
+@dataclass
+class LogLine:
+    host: str  # algo-1, algo-2, ...
+    timestamp_ms: int
+    message: str
+
+
+@dataclass
+class MetricValues:
+    """A log line that carries metrics (matched by the job's MetricDefinitions), with their values."""
+
+    line: LogLine
+    values: dict[str, float]
+
+
+@dataclass
+class JobFinished:
+    description: dict[str, Any]
+
+
+JobEvent = StatusChange | LogLine | MetricValues | JobFinished
+
+
+def stream_host(stream_name: str) -> str:
+    """`<job>/algo-2-1700000000` -> `algo-2`."""
+    tail = stream_name.rsplit("/", 1)[-1]
+    found = re.match(r"(algo-\d+)", tail)
+    return found.group(1) if found else tail
+
+
+class JobLogReader:
+    """Reads every instance's CloudWatch log stream of a job, picking up where it left off."""
+
+    def __init__(self, logs: Any, job_name: str):
+        self.logs = logs
+        self.job_name = job_name
+        self.tokens: dict[str, str | None] = {}
+
+    def _streams(self) -> list[str]:
+        names: list[str] = []
+        kwargs: dict[str, Any] = {"logGroupName": LOG_GROUP, "logStreamNamePrefix": f"{self.job_name}/"}
+        while True:
+            try:
+                page = self.logs.describe_log_streams(**kwargs)
+            except Exception as exc:  # the group appears with the first instance's first line
+                if getattr(exc, "response", {}).get("Error", {}).get("Code") == "ResourceNotFoundException":
+                    return names
+                raise
+            names.extend(stream["logStreamName"] for stream in page.get("logStreams", []))
+            if not page.get("nextToken"):
+                return names
+            kwargs["nextToken"] = page["nextToken"]
+
+    def read_new(self) -> list[LogLine]:
+        """New lines of all streams, interleaved by time."""
+        lines: list[LogLine] = []
+        for stream in self._streams():
+            token = self.tokens.get(stream)
+            while True:
+                kwargs: dict[str, Any] = {"logGroupName": LOG_GROUP, "logStreamName": stream, "startFromHead": True}
+                if token:
+                    kwargs["nextToken"] = token
+                page = self.logs.get_log_events(**kwargs)
+                events = page.get("events", [])
+                lines.extend(LogLine(stream_host(stream), event["timestamp"], event["message"].rstrip("\n"))
+                             for event in events)
+                next_token = page.get("nextForwardToken")
+                if not events or next_token == token:
+                    token = next_token or token
+                    break
+                token = next_token
+            self.tokens[stream] = token
+        lines.sort(key=lambda line: (line.timestamp_ms, line.host))
+        return lines
+
+
+def metric_values(line: str, definitions: list[dict[str, str]]) -> dict[str, float]:
+    values: dict[str, float] = {}
+    for definition in definitions:
+        found = re.search(definition["Regex"], line)
+        if found:
+            try:
+                values[definition["Name"]] = float(found.group(1))
+            except (IndexError, ValueError):
+                continue
+    return values
+
+
+def describe_job(sagemaker: Any, job_name: str) -> dict[str, Any]:
+    """DescribeTrainingJob's answer without boto3's ResponseMetadata."""
+    description = sagemaker.describe_training_job(TrainingJobName=job_name)
+    description.pop("ResponseMetadata", None)
+    return description
+
+
+def _seconds(value: Any) -> float:
+    return value.timestamp() if hasattr(value, "timestamp") else float(value or 0)
+
+
+def follow_job(sagemaker: Any, logs: Any, job_name: str, *, poll_s: float = 10.0,
+               sleep: Callable[[float], None] = time.sleep) -> Iterator[JobEvent]:
+    """Status transitions, log lines of every instance and metrics as they appear (in time order), then
+    JobFinished with the final description."""
+    reader = JobLogReader(logs, job_name)
+    seen_transitions = 0
+    last_status: tuple[str, str] | None = None
+    while True:
+        description = describe_job(sagemaker, job_name)
+        status = description["TrainingJobStatus"]
+        timed: list[tuple[float, JobEvent]] = []
+        transitions = description.get("SecondaryStatusTransitions") or []
+        for index in range(seen_transitions, len(transitions)):
+            transition = transitions[index]
+            shown = status if index == len(transitions) - 1 else "InProgress"
+            timed.append((_seconds(transition.get("StartTime")),
+                          StatusChange(shown, transition["Status"], transition.get("StatusMessage", ""))))
+            last_status = (shown, transition["Status"])
+        seen_transitions = len(transitions)
+        current = (status, description.get("SecondaryStatus", ""))
+        if current != last_status:  # a status change without a new transition (e.g. Stopping)
+            timed.append((time.time(), StatusChange(status, current[1], "")))
+            last_status = current
+        definitions = description.get("AlgorithmSpecification", {}).get("MetricDefinitions", [])
+        for line in reader.read_new():
+            values = metric_values(line.message, definitions)
+            timed.append((line.timestamp_ms / 1000, MetricValues(line, values) if values else line))
+        timed.sort(key=lambda pair: pair[0])
+        yield from (item for _, item in timed)
+        if status in TERMINAL_STATUSES:
+            yield JobFinished(description)
+            return
+        sleep(poll_s)
+
+
+def failure_error(description: dict[str, Any]) -> OperationError:
+    """The one-line error for a job that ended Failed or Stopped, with its FailureReason."""
+    name = description["TrainingJobName"]
+    status = description["TrainingJobStatus"]
+    reason = (description.get("FailureReason") or description.get("SecondaryStatus") or "no reason given")
+    return OperationError(f"training job {name} {status.lower()}: {reason}".replace("\n", " "))
+
+
+def stop_job(sagemaker: Any, job_name: str) -> None:
+    sagemaker.stop_training_job(TrainingJobName=job_name)
+
+
+def stop_command(job_name: str) -> str:
+    return f"aws sagemaker stop-training-job --training-job-name {job_name}"
