@@ -6,8 +6,9 @@ function's `CodeSha256` when nothing changed and the code is not uploaded again.
 
 The execution role `<project>-lambda-invoke` trusts only `lambda.amazonaws.com`, for this account
 (`aws:SourceAccount`), and carries exactly one inline policy: `sagemaker:InvokeEndpoint` on the one endpoint
-and writing to the function's own log group. Any other policy found on it (attached managed policies such
-as a FullAccess one, other inline policies) is removed.
+and writing to the function's own log group (the document `audit-iam` checks the role against:
+`iam_policies.lambda_invoke_policy`). Any other policy found on it (attached managed policies such as a
+FullAccess one, other inline policies) is removed.
 
 Deploying reads what exists, then plans only the requests that change something: role, trust, policy,
 function code (when the sha256 differs), configuration, tags, a new version (only when the alias does not
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from mlops_cli.errors import OperationError, UsageError
 from mlops_cli.plan import Plan, Step, run_step
-from mlops_cli.services import naming
+from mlops_cli.services import iam_policies, naming
 from mlops_cli.services.packaging import FIXED_MTIME
 
 if TYPE_CHECKING:
@@ -99,37 +100,6 @@ def trust_policy(account: str) -> dict[str, Any]:
     }
 
 
-def endpoint_arn(partition: str, region: str, account: str, endpoint: str) -> str:
-    # SageMaker ARNs carry the endpoint name in lower case, whatever case it was created with.
-    return f"arn:{partition}:sagemaker:{region}:{account}:endpoint/{endpoint.lower()}"
-
-
-def log_group_arn(partition: str, region: str, account: str, function_name: str) -> str:
-    return f"arn:{partition}:logs:{region}:{account}:log-group:/aws/lambda/{function_name}"
-
-
-def execution_policy(partition: str, region: str, account: str, endpoint: str, function_name: str) -> dict[str, Any]:
-    """Invoke this one endpoint; create and write this function's own log group and its streams."""
-    group = log_group_arn(partition, region, account, function_name)
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "InvokeTheEndpoint",
-                "Effect": "Allow",
-                "Action": "sagemaker:InvokeEndpoint",
-                "Resource": endpoint_arn(partition, region, account, endpoint),
-            },
-            {
-                "Sid": "WriteOwnLogs",
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                "Resource": [group, f"{group}:*"],
-            },
-        ],
-    }
-
-
 def policy_json(document: dict[str, Any]) -> str:
     return json.dumps(document, separators=(",", ":"))
 
@@ -171,11 +141,13 @@ class LambdaSpec:
     account: str
     partition: str
     project: str
+    policy: dict[str, Any]  # the role's one inline policy
     tags: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: "Config", account: str, partition: str) -> "LambdaSpec":
         return cls(
+            policy=iam_policies.lambda_invoke_policy(config, account, partition),
             function_name=config.function_name,
             endpoint_name=config.endpoint_name,
             role_name=naming.lambda_role_name(config),
@@ -196,10 +168,6 @@ class LambdaSpec:
     @property
     def trust(self) -> dict[str, Any]:
         return trust_policy(self.account)
-
-    @property
-    def policy(self) -> dict[str, Any]:
-        return execution_policy(self.partition, self.region, self.account, self.endpoint_name, self.function_name)
 
     def configuration(self) -> dict[str, Any]:
         """The function configuration, in the request shape of Create/UpdateFunctionConfiguration."""
