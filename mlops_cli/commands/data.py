@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from mlops_cli.commands._common import state
-from mlops_cli.errors import NotBuiltYet
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -29,5 +29,47 @@ def sample(
 
 
 @app.command("upload", help="Incremental, verified, parallel upload of a local image folder to S3.")
-def upload() -> None:
-    raise NotBuiltYet("data upload")
+def upload(
+    ctx: typer.Context,
+    src: Optional[Path] = typer.Argument(None, help="Local folder (default: data.local_dir from the config)."),
+    to: Optional[str] = typer.Option(None, "--to", metavar="S3_URI",
+                                     help="s3://bucket/prefix (default: s3://<s3.bucket>/<s3.prefix>/<data.s3_prefix>)."),
+    delete: bool = typer.Option(False, "--delete", help="Delete remote objects under the prefix with no local file."),
+    create_bucket: bool = typer.Option(True, "--create-bucket/--no-create-bucket",
+                                       help="Create the bucket when it does not exist."),
+    multipart_threshold: str = typer.Option("8MiB", "--multipart-threshold", metavar="SIZE",
+                                            help="Files this large or larger go as multipart uploads (>= 5MiB)."),
+    jobs: int = typer.Option(16, "--jobs", "-j", min=1, max=64, help="Parallel transfers."),
+) -> None:
+    from mlops_cli.app import EXIT_INTERRUPTED
+    from mlops_cli.errors import UsageError
+    from mlops_cli.local.manager import mlops_home
+    from mlops_cli.render.upload import UploadProgress, summary_table
+    from mlops_cli.services import s3sync
+    from mlops_cli.services.naming import data_uri
+
+    app_state = state(ctx)
+    config = app_state.config
+    dest = s3sync.parse_s3_uri(to or data_uri(config))
+    threshold = s3sync.parse_size(multipart_threshold, "--multipart-threshold")
+    if not s3sync.MIN_PART_SIZE <= threshold <= s3sync.MAX_PUT_SIZE:
+        raise UsageError("--multipart-threshold must be between 5MiB (S3's smallest part) and 5GiB (its largest PUT)")
+    tree = s3sync.scan_source(src or Path(config.data.local_dir))
+    out = app_state.out
+    for link in tree.skipped_links:
+        out.warn(f"skipped symlink '{link}': it points outside the source folder or nowhere")
+    s3 = app_state.clients.client("s3")
+    with s3sync.SyncState(mlops_home(), config.aws.endpoint_url or "aws", dest.bucket) as sync_state:
+        plan = s3sync.plan_sync(s3, tree, dest, sync_state, delete=delete, create_bucket=create_bucket,
+                                multipart_threshold=threshold, jobs=jobs)
+        if app_state.dry_run:
+            out.plan(plan.to_plan())
+            return
+        # Nothing to send (a re-run with no change): no progress bar, and rich.progress is not even imported.
+        with UploadProgress(out) if plan.transfers else nullcontext() as progress:
+            result = s3sync.run_sync(s3, plan, sync_state, jobs=jobs, observer=progress).to_dict()
+    out.result(result, summary_table(result))
+    if result["interrupted"]:
+        out.error(f"interrupted: {result['uploaded']} files finished, {result['pending']} not sent",
+                  "re-run the same command to resume; finished files are not sent again")
+        raise typer.Exit(EXIT_INTERRUPTED)
