@@ -1,9 +1,77 @@
-"""`mlops deploy`: placeholder until its issue lands (exits 2 saying so)."""
+"""`mlops deploy`: create the endpoint, or update it blue/green, from a trained model; optionally with scaling."""
 
 from __future__ import annotations
 
-from mlops_cli.errors import NotBuiltYet
+from typing import Optional
+
+import typer
+
+from mlops_cli.commands._common import state
+from mlops_cli.errors import UsageError
 
 
-def deploy() -> None:
-    raise NotBuiltYet("deploy")
+def deploy(
+    ctx: typer.Context,
+    model: Optional[str] = typer.Option(None, "--model", metavar="S3_URI",
+                                        help="model.tar.gz to deploy (default: the latest completed training job)."),
+    job: Optional[str] = typer.Option(None, "--job", metavar="NAME", help="Deploy this training job's model."),
+    endpoint: Optional[str] = typer.Option(None, "--endpoint", metavar="NAME",
+                                           help="Endpoint name (default: deploy.endpoint_name or <project>-endpoint)."),
+    instance_type: Optional[str] = typer.Option(None, "--instance-type", metavar="TYPE",
+                                                help="e.g. ml.m5.large (default: deploy.instance_type)."),
+    instance_count: Optional[int] = typer.Option(None, "--instance-count", metavar="N",
+                                                 help="Initial instance count (default: deploy.instance_count)."),
+    autoscale: Optional[str] = typer.Option(
+        None, "--autoscale", metavar="max=2[,min=1,target=5,scale-in-cooldown=30,scale-out-cooldown=30]",
+        help="Apply target-tracking scaling once InService; unset keys come from the autoscale config."),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until the endpoint is InService."),
+) -> None:
+    from mlops_cli.render.deploy import deploy_table, endpoint_progress
+    from mlops_cli.services import autoscaling, images
+    from mlops_cli.services import deploy as service
+
+    app_state = state(ctx)
+    app_state.override(**{"deploy.endpoint_name": endpoint, "deploy.instance_type": instance_type,
+                          "deploy.instance_count": instance_count})
+    config = app_state.config
+    out = app_state.out
+    scaling = None
+    if autoscale is not None:
+        scaling = autoscaling.parse_spec(autoscale, autoscaling.ScalingSettings.from_config(config.autoscale))
+        if not wait:
+            raise UsageError("--autoscale is applied once the endpoint is InService, so it needs --wait")
+    if model and job:
+        raise UsageError("give --model or --job, not both")
+    if model:
+        service.split_s3_uri(model)
+    sagemaker = config.train.sagemaker
+    image = images.image_uri(config.aws.region, sagemaker.framework_version, sagemaker.py_version,
+                             config.deploy.instance_type, "inference")
+
+    clients = app_state.clients
+    artifact = service.resolve_artifact(clients.client("sagemaker"), clients.client("s3"), config.project, model, job)
+    role_arn = service.execution_role_arn(config, lambda: clients.account_id, clients.partition)
+    target = service.build_target(config, artifact, image, role_arn, scaling)
+    live = service.read_live(clients.client("sagemaker"), clients.client(autoscaling.SERVICE), target.endpoint,
+                             target.variant)
+    plan = service.plan_deploy(target, live)
+    if app_state.dry_run:
+        out.plan(plan.plan)
+        return
+    if plan.after and not wait:
+        raise UsageError("this update removes the variant's autoscaling while the instance type changes and "
+                         "re-applies it once InService, so it needs --wait")
+    out.info(f"{'creating' if plan.action == 'create' else 'updating (blue/green)'} endpoint {target.endpoint} "
+             f"with {artifact.uri} ({artifact.source})")
+    try:
+        with endpoint_progress(out, target.endpoint) as on_status:
+            result = service.run_deploy(plan, clients.client, wait, on_status)
+    except KeyboardInterrupt:
+        doing = "creation" if plan.action == "create" else \
+            f"update to {target.config_name} (the previous configuration serves until it completes)"
+        out.error(f"stopped waiting; the endpoint's {doing} continues in AWS"
+                  + ("; its autoscaling was removed for the update" if plan.restore else ""),
+                  f"follow it with `mlops status`; stop paying with `mlops teardown --endpoint {target.endpoint}`"
+                  + ("; re-apply scaling with `mlops autoscale`" if plan.restore else ""))
+        raise typer.Exit(130) from None
+    out.result(result, deploy_table)

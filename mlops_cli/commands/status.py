@@ -1,9 +1,15 @@
-"""`mlops status`: placeholder until its issue lands (exits 2 saying so)."""
+"""`mlops status`: the project's training jobs, endpoints (with cost per hour) and Lambda functions."""
 
 from __future__ import annotations
 
-from mlops_cli.errors import NotBuiltYet
+import typer
+
+from mlops_cli.commands._common import state
 
 
-def status() -> None:
-    raise NotBuiltYet("status")
+def status(ctx: typer.Context) -> None:
+    from mlops_cli.render.deploy import status_table
+    from mlops_cli.services.status import gather
+
+    app_state = state(ctx)
+    app_state.out.result(gather(app_state.clients.client, app_state.config), status_table)

@@ -1,9 +1,48 @@
-"""`mlops teardown`: placeholder until its issue lands (exits 2 saying so)."""
+"""`mlops teardown`: delete endpoints with their configurations, models and scaling (and Lambda functions)."""
 
 from __future__ import annotations
 
-from mlops_cli.errors import NotBuiltYet
+import sys
+from typing import Optional
+
+import typer
+
+from mlops_cli.commands._common import state
+from mlops_cli.errors import UsageError
 
 
-def teardown() -> None:
-    raise NotBuiltYet("teardown")
+def teardown(
+    ctx: typer.Context,
+    endpoint: Optional[str] = typer.Option(None, "--endpoint", metavar="NAME",
+                                           help="This endpoint (default: the project's endpoint)."),
+    everything: bool = typer.Option(False, "--all", help="Every endpoint, configuration, model and scaling target "
+                                                         "of the project."),
+    functions: bool = typer.Option(False, "--lambda", help="Also delete the project's Lambda functions."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    from mlops_cli.render import console
+    from mlops_cli.render.deploy import inventory_table, teardown_table
+    from mlops_cli.services import teardown as service
+
+    if endpoint and everything:
+        raise UsageError("give --endpoint NAME or --all, not both")
+    app_state = state(ctx)
+    if not (yes or app_state.dry_run or sys.stdin.isatty()):
+        raise UsageError("teardown deletes resources and cannot ask here (stdin is not a terminal); "
+                         "pass --yes to confirm")
+    config = app_state.config
+    out = app_state.out
+    inventory = service.find(app_state.clients.client, config, endpoint, everything, functions)
+    plan = service.plan_teardown(inventory)
+    if app_state.dry_run:
+        out.plan(plan)
+        return
+    if not inventory.empty and not yes:
+        inventory_table("to delete")(console(stderr=True), inventory.to_dict())
+        if not typer.confirm("Delete all of these?", default=False, err=True):
+            out.info("nothing deleted")
+            raise typer.Exit(1)
+    steps = service.run_teardown(plan, app_state.clients.client)
+    if not steps:
+        out.info("nothing to delete")
+    out.result({"steps": steps, "deleted": inventory.to_dict()}, teardown_table)

@@ -1,0 +1,431 @@
+"""Real endpoints in the local AWS: CreateEndpoint/UpdateEndpoint start a local model server, InvokeEndpoint
+reaches it, DeleteEndpoint stops it.
+
+moto keeps the record (DescribeEndpoint, ListEndpoints, tags) but marks every endpoint InService at once and
+answers InvokeEndpoint with a fixed body; it has no UpdateEndpoint. Here:
+
+- CreateEndpoint: moto records it, the status becomes Creating, and a model server process
+  (mlops_cli/local/model_server.py) starts for the configuration's first variant. InService once its /ping
+  answers; Failed with a FailureReason when the model cannot be loaded.
+- UpdateEndpoint (blue/green, as on AWS): status Updating while the new server starts; the old one keeps
+  answering. When the new one is healthy, traffic switches to it, then the old one drains and stops. When
+  it fails, the endpoint stays on the old configuration, InService, with a FailureReason. Like AWS, an update
+  that would change the instance type of (or remove) a variant registered as a scalable target is refused,
+  and RetainAllVariantProperties keeps the instance counts and weights.
+- InvokeEndpoint (`POST /endpoints/<name>/invocations`, sagemaker-runtime) is proxied to the serving model
+  server; model errors come back in SageMaker runtime's shape (ModelError, 424, with the model's message).
+- DeleteEndpoint stops the server and, like AWS, deregisters the endpoint's scalable targets.
+  DeregisterScalableTarget also deletes the target's scaling policies, as AWS does (moto keeps them).
+
+One model server per endpoint serves all of its instances: instance counts are bookkeeping here.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from mlops_cli.local.model_server import MODEL_DIR, STATUS_FILE
+from mlops_cli.local.server import Forward, Hooks, LocalRequest, LocalResponse, ServerContext
+
+START_TIMEOUT_S = 600.0
+INVOKE_TIMEOUT_S = 60.0  # SageMaker's limit for a real-time model response
+DRAIN_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 10.0
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+
+
+@dataclass
+class ModelServer:
+    """A running model server process and the requests in flight through it."""
+
+    endpoint: str
+    config_name: str
+    variant: str
+    process: subprocess.Popen
+    work_dir: Path
+    port: int = 0
+    in_flight: int = 0
+    condition: threading.Condition = field(default_factory=threading.Condition)
+
+    def acquire(self) -> None:
+        with self.condition:
+            self.in_flight += 1
+
+    def release(self) -> None:
+        with self.condition:
+            self.in_flight -= 1
+            self.condition.notify_all()
+
+    def stop(self, drain: bool = True) -> None:
+        """Wait for requests in flight (up to DRAIN_TIMEOUT_S), then SIGTERM (SIGKILL if it lingers); the
+        extracted model goes, the log stays."""
+        if drain:
+            with self.condition:
+                self.condition.wait_for(lambda: self.in_flight == 0, timeout=DRAIN_TIMEOUT_S)
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.work_dir / MODEL_DIR, ignore_errors=True)
+
+
+def _ping(port: int) -> bool:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", "/ping")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+def _last_line(log_file: Path) -> str:
+    try:
+        lines = [line for line in log_file.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "no output"
+    return lines[-1].strip() if lines else "no output"
+
+
+def _validation(message: str) -> LocalResponse:
+    return LocalResponse.aws_error("ValidationException", message)
+
+
+class Hosting:
+    """Endpoint name -> the model server answering for it, and the moto records kept in step."""
+
+    def __init__(self, context: ServerContext):
+        self.context = context
+        self.lock = threading.RLock()
+        self.serving: dict[str, ModelServer] = {}
+        self.starting: dict[str, ModelServer] = {}
+        self.generation: dict[str, int] = {}  # bumped by create/update/delete: a stale start stops itself
+
+    # -- moto's in-process state
+    @staticmethod
+    def sagemaker(request: LocalRequest) -> Any:
+        from moto.sagemaker.models import sagemaker_backends
+
+        return sagemaker_backends[request.account][request.region]
+
+    @staticmethod
+    def autoscaling(request: LocalRequest) -> Any:
+        from moto.applicationautoscaling.models import applicationautoscaling_backends
+
+        return applicationautoscaling_backends[request.account][request.region]
+
+    # -- SageMaker control plane
+    def create_endpoint(self, request: LocalRequest, forward: Forward) -> LocalResponse:
+        params = request.json()
+        name = params.get("EndpointName", "")
+        backend = self.sagemaker(request)
+        if name in backend.endpoints:
+            return _validation(f'Cannot create already existing endpoint "{backend.endpoints[name].arn}".')
+        response = forward(request)
+        if response.status != 200:
+            return response
+        with self.lock:
+            endpoint = backend.endpoints[name]
+            endpoint.endpoint_status = "Creating"
+            generation = self._bump(name)
+        self._launch(request, name, params["EndpointConfigName"], generation, update=None)
+        return response
+
+    def update_endpoint(self, request: LocalRequest, forward: Forward) -> LocalResponse:
+        params = request.json()
+        name, config_name = params.get("EndpointName", ""), params.get("EndpointConfigName", "")
+        backend = self.sagemaker(request)
+        with self.lock:
+            endpoint = backend.endpoints.get(name)
+            if endpoint is None:
+                return _validation(f'Could not find endpoint "{self._arn(request, "endpoint", name)}".')
+            new_config = backend.endpoint_configs.get(config_name)
+            if new_config is None:
+                return _validation(f'Could not find endpoint configuration '
+                                   f'"{self._arn(request, "endpoint-config", config_name)}".')
+            if endpoint.endpoint_status != "InService":
+                return _validation(f'Cannot update in-progress endpoint "{endpoint.arn}" '
+                                   f"(status {endpoint.endpoint_status}).")
+            blocked = self._scaling_blocks(request, endpoint, new_config)
+            if blocked:
+                return _validation(
+                    f"The variant(s) [{', '.join(blocked)}] of endpoint {name} are registered as scalable targets "
+                    "with Application Auto Scaling; an update may not change their instance type or remove them. "
+                    "Deregister them (DeregisterScalableTarget) before updating the endpoint.")
+            endpoint.endpoint_status = "Updating"
+            endpoint.failure_reason = None
+            endpoint.last_modified_time = _now()
+            generation = self._bump(name)
+        update = {"retain": bool(params.get("RetainAllVariantProperties")),
+                  "exclude": {item.get("VariantPropertyType")
+                              for item in params.get("ExcludeRetainedVariantProperties") or []}}
+        self._launch(request, name, config_name, generation, update=update)
+        return LocalResponse.json({"EndpointArn": endpoint.arn})
+
+    def delete_endpoint(self, request: LocalRequest, forward: Forward) -> LocalResponse:
+        name = request.json().get("EndpointName", "")
+        response = forward(request)
+        if response.status != 200:
+            return response
+        with self.lock:
+            self._bump(name)
+            servers = [s for s in (self.serving.pop(name, None), self.starting.pop(name, None)) if s]
+            self._deregister_endpoint_scaling(request, name)
+        for server in servers:
+            threading.Thread(target=server.stop, daemon=True).start()
+        return response
+
+    # -- Application Auto Scaling, where AWS does more than moto
+    def deregister_scalable_target(self, request: LocalRequest, forward: Forward) -> LocalResponse:
+        response = forward(request)
+        if response.status == 200:
+            params = request.json()
+            with self.lock:
+                self._delete_policies(request, params.get("ServiceNamespace"), params.get("ResourceId"))
+        return response
+
+    def register_scalable_target(self, request: LocalRequest, forward: Forward) -> LocalResponse:
+        params = request.json()
+        resource = params.get("ResourceId", "")
+        if params.get("ServiceNamespace") == "sagemaker":
+            parts = resource.split("/")
+            backend = self.sagemaker(request)
+            endpoint = backend.endpoints.get(parts[1]) if len(parts) == 4 and parts[0] == "endpoint" else None
+            variants = [v["VariantName"] for v in endpoint.production_variants] if endpoint else []
+            if endpoint is None or parts[3] not in variants:
+                return _validation(f"Unable to register scalable target: resource {resource} does not exist "
+                                   "(no such endpoint or variant).")
+        return forward(request)
+
+    # -- SageMaker runtime
+    def invoke_endpoint(self, request: LocalRequest, forward: Forward) -> LocalResponse:
+        name = request.path.split("/")[2]
+        backend = self.sagemaker(request)
+        with self.lock:
+            endpoint = backend.endpoints.get(name)
+            server = self.serving.get(name)
+            if endpoint is None:
+                return _runtime_error("ValidationError", f"Endpoint {name} of account {request.account} not found.")
+            if server is None:
+                return _runtime_error("ValidationError", f"Endpoint {endpoint.arn} is {endpoint.endpoint_status} "
+                                                         "and cannot be invoked.")
+            server.acquire()
+        try:
+            if len(request.body) > MAX_PAYLOAD_BYTES:
+                return _runtime_error("ValidationError", f"Request payload of {len(request.body)} bytes is larger "
+                                                         f"than the {MAX_PAYLOAD_BYTES} bytes allowed.", 413)
+            return self._proxy(request, server)
+        finally:
+            server.release()
+
+    def _proxy(self, request: LocalRequest, server: ModelServer) -> LocalResponse:
+        headers = {"Content-Type": request.headers.get("content-type", "application/octet-stream"),
+                   "Accept": request.headers.get("accept", "*/*")}
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=INVOKE_TIMEOUT_S)
+        try:
+            connection.request("POST", "/invocations", body=request.body, headers=headers)
+            answer = connection.getresponse()
+            body = answer.read()
+        except TimeoutError:
+            return _model_error(server, request, 408, "Your invocation timed out while waiting for a response "
+                                                      "from container primary.")
+        except OSError as exc:
+            return _model_error(server, request, 502, f"the model server is not answering: {exc}")
+        finally:
+            connection.close()
+        if answer.status != 200:
+            return _model_error(server, request, answer.status, body.decode("utf-8", "replace"))
+        return LocalResponse(200, body, {"Content-Type": answer.getheader("Content-Type", "application/json"),
+                                         "x-Amzn-Invoked-Production-Variant": server.variant})
+
+    # -- model servers
+    def _launch(self, request: LocalRequest, name: str, config_name: str, generation: int,
+                update: dict[str, Any] | None) -> None:
+        backend = self.sagemaker(request)
+        config = backend.endpoint_configs[config_name]
+        variant = config.production_variants[0]
+        model = backend._models.get(variant["ModelName"])
+        container = model.primary_container if model else {}
+        work_dir = self.context.state_dir / "endpoints" / name / config_name
+        shutil.rmtree(work_dir, ignore_errors=True)
+        work_dir.mkdir(parents=True)
+        log_file = work_dir / "server.log"
+        with open(log_file, "ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "mlops_cli.local.model_server", "--model-data",
+                 container.get("ModelDataUrl", ""), "--s3-endpoint-url", self.context.endpoint_url,
+                 "--work-dir", str(work_dir)],
+                cwd=work_dir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env={**os.environ, **(container.get("Environment") or {}), "PYTHONUNBUFFERED": "1",
+                     "AWS_REGION": request.region},
+            )
+        server = ModelServer(name, config_name, variant["VariantName"], process, work_dir)
+        with self.lock:
+            self.starting[name] = server
+        threading.Thread(target=self._await_ready, args=(request, server, work_dir, generation, update),
+                         name=f"endpoint-{name}", daemon=True).start()
+
+    def _await_ready(self, request: LocalRequest, server: ModelServer, work_dir: Path, generation: int,
+                     update: dict[str, Any] | None) -> None:
+        failure = None
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            status = _read_status(work_dir)
+            if "error" in status:
+                failure = status["error"]
+            elif "port" in status and _ping(status["port"]):
+                server.port = status["port"]
+            elif server.process.poll() is not None:
+                failure = f"the model server exited ({_last_line(work_dir / 'server.log')})"
+            elif time.monotonic() > deadline:
+                failure = f"the model server was not healthy within {START_TIMEOUT_S:.0f} s"
+            else:
+                time.sleep(0.2)
+                continue
+            break
+        with self.lock:
+            if self.starting.get(server.endpoint) is server:
+                del self.starting[server.endpoint]
+            endpoint = self.sagemaker(request).endpoints.get(server.endpoint)
+            if self.generation.get(server.endpoint) != generation or endpoint is None:
+                stale, previous = server, None  # deleted (or replaced) while starting
+            elif failure is not None:
+                stale, previous = server, None
+                endpoint.failure_reason = (f"The primary container for production variant {server.variant} did not "
+                                           f"pass the ping health check: {failure}")[:1024]
+                # A failed update leaves the old configuration serving, InService; a failed create is Failed.
+                endpoint.endpoint_status = "InService" if update is not None else "Failed"
+                endpoint.last_modified_time = _now()
+            else:
+                stale, previous = None, self.serving.get(server.endpoint)
+                self.serving[server.endpoint] = server
+                self._record_in_service(request, endpoint, server.config_name, update)
+        for done in (stale, previous):
+            if done is not None:
+                done.stop(drain=done is previous)
+
+    def _record_in_service(self, request: LocalRequest, endpoint: Any, config_name: str,
+                           update: dict[str, Any] | None) -> None:
+        backend = self.sagemaker(request)
+        config = backend.endpoint_configs.get(config_name)
+        variants = endpoint._process_production_variants(config.production_variants if config else [])
+        if update and update["retain"]:
+            old = {v["VariantName"]: v for v in endpoint.production_variants}
+            kept = {"DesiredInstanceCount": ("CurrentInstanceCount", "DesiredInstanceCount"),
+                    "DesiredWeight": ("CurrentWeight", "DesiredWeight")}
+            for variant in variants:
+                for prop, keys in kept.items():
+                    if variant["VariantName"] in old and prop not in update["exclude"]:
+                        for key in keys:
+                            if key in old[variant["VariantName"]]:
+                                variant[key] = old[variant["VariantName"]][key]
+        endpoint.production_variants = variants
+        endpoint.endpoint_config_name = config_name
+        endpoint.endpoint_status = "InService"
+        endpoint.failure_reason = None
+        endpoint.last_modified_time = _now()
+
+    def _scaling_blocks(self, request: LocalRequest, endpoint: Any, new_config: Any) -> list[str]:
+        """Variants that are scalable targets whose instance type the update would change (or that it removes)."""
+        backend = self.sagemaker(request)
+        old_config = backend.endpoint_configs.get(endpoint.endpoint_config_name)
+        old_types = {v["VariantName"]: v.get("InstanceType") for v in (old_config.production_variants
+                                                                        if old_config else [])}
+        new_types = {v["VariantName"]: v.get("InstanceType") for v in new_config.production_variants}
+        targets = self.autoscaling(request).targets.get(SCALABLE_DIMENSION, {})
+        prefix = f"endpoint/{endpoint.endpoint_name}/variant/"
+        blocked = []
+        for resource in targets:
+            if resource.startswith(prefix):
+                variant = resource[len(prefix):]
+                if variant not in new_types or new_types[variant] != old_types.get(variant):
+                    blocked.append(variant)
+        return blocked
+
+    def _deregister_endpoint_scaling(self, request: LocalRequest, name: str) -> None:
+        targets = self.autoscaling(request).targets.get(SCALABLE_DIMENSION, {})
+        for resource in [r for r in targets if r.startswith(f"endpoint/{name}/variant/")]:
+            del targets[resource]
+            self._delete_policies(request, "sagemaker", resource)
+
+    def _delete_policies(self, request: LocalRequest, namespace: str | None, resource: str | None) -> None:
+        policies = self.autoscaling(request).policies
+        for key in [k for k, p in policies.items() if p.service_namespace == namespace and p.resource_id == resource]:
+            del policies[key]
+
+    def _bump(self, name: str) -> int:
+        self.generation[name] = self.generation.get(name, 0) + 1
+        return self.generation[name]
+
+    @staticmethod
+    def _arn(request: LocalRequest, kind: str, name: str) -> str:
+        return f"arn:aws:sagemaker:{request.region}:{request.account}:{kind}/{name}"
+
+    def stop_all(self) -> None:
+        with self.lock:
+            servers = list(self.serving.values()) + list(self.starting.values())
+            self.serving.clear()
+            self.starting.clear()
+        for server in servers:
+            server.stop(drain=False)
+
+
+def _read_status(work_dir: Path) -> dict[str, Any]:
+    try:
+        return json.loads((work_dir / STATUS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _now() -> Any:
+    from moto.core.utils import utcnow
+
+    return utcnow()
+
+
+def _runtime_error(code: str, message: str, status: int = 400, **fields: Any) -> LocalResponse:
+    """An error in SageMaker runtime's REST-JSON shape (botocore reads the code from x-amzn-ErrorType)."""
+    return LocalResponse(status, json.dumps({"ErrorCode": code, "Message": message, **fields}).encode(),
+                         {"Content-Type": "application/json", "x-amzn-ErrorType": code})
+
+
+def _model_error(server: ModelServer, request: LocalRequest, status: int, message: str) -> LocalResponse:
+    kind = "client" if 400 <= status < 500 else "server"
+    log_group = f"/aws/sagemaker/Endpoints/{server.endpoint}"
+    return _runtime_error(
+        "ModelError",
+        f'Received {kind} error ({status}) from primary with message "{message}". See '
+        f"https://{request.region}.console.aws.amazon.com/cloudwatch/home?region={request.region}#logEventViewer:"
+        f"group={log_group} in account {request.account} for more information.",
+        424, OriginalStatusCode=status, OriginalMessage=message,
+        LogStreamArn=f"arn:aws:logs:{request.region}:{request.account}:log-group:{log_group}")
+
+
+def register(hooks: Hooks, context: ServerContext) -> None:
+    hosting = Hosting(context)
+    context.on_shutdown(hosting.stop_all)
+    operations: dict[tuple[str, str], Callable[[LocalRequest, Forward], LocalResponse]] = {
+        ("sagemaker", "CreateEndpoint"): hosting.create_endpoint,
+        ("sagemaker", "UpdateEndpoint"): hosting.update_endpoint,
+        ("sagemaker", "DeleteEndpoint"): hosting.delete_endpoint,
+        ("application-autoscaling", "RegisterScalableTarget"): hosting.register_scalable_target,
+        ("application-autoscaling", "DeregisterScalableTarget"): hosting.deregister_scalable_target,
+    }
+    for (service, operation), handler in operations.items():
+        hooks.operation(service, operation)(handler)
+    hooks.route("POST", r"^/endpoints/[^/]+/invocations$", service="sagemaker")(hosting.invoke_endpoint)

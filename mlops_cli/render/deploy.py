@@ -1,0 +1,134 @@
+"""Tables and progress for `mlops deploy`, `autoscale`, `invoke`, `status` and `teardown`."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from mlops_cli.render import Output, key_value_table
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def _scaling_text(scaling: dict[str, Any] | None) -> str:
+    if not scaling:
+        return "off"
+    text = f"{scaling['min']}-{scaling['max']} instances"
+    if scaling.get("target") is not None:
+        text += (f", target {scaling['target']:g} invocations/instance/min, cooldowns in "
+                 f"{scaling['scale_in_cooldown']} s / out {scaling['scale_out_cooldown']} s")
+    return text
+
+
+def deploy_table(console: "Console", data: dict[str, Any]) -> None:
+    verb = "created" if data["action"] == "create" else "updated (blue/green)"
+    rows = [("endpoint", f"{data['endpoint']} ({verb})"), ("status", data["status"]),
+            ("endpoint config", data["endpoint_config"]), ("previous config", data["previous_endpoint_config"]),
+            ("model", data["model"]), ("model data", f"{data['model_data']} ({data['artifact_source']})"),
+            ("image", data["image"]),
+            ("instances", f"{data['instance_count']} x {data['instance_type']} (variant {data['variant']})"),
+            ("autoscaling", _scaling_text(data["scaling"]) + (" (applied)" if data["scaling_changed"] else ""))]
+    key_value_table("deploy", [row for row in rows if row[1] is not None])(console, data)
+
+
+def autoscale_table(console: "Console", data: dict[str, Any]) -> None:
+    scaling = data["scaling"]
+    rows = [("endpoint", f"{scaling['endpoint']} (variant {scaling['variant']})"),
+            ("autoscaling", _scaling_text(scaling if scaling["enabled"] else None)),
+            ("changed", "yes" if data["changed"] else "no (already in place)")]
+    key_value_table("autoscale", rows)(console, data)
+
+
+def invoke_table(console: "Console", data: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{data['source']} -> {data['endpoint']}", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("label")
+    table.add_column("probability", justify="right")
+    for rank, prediction in enumerate(data["predictions"], start=1):
+        table.add_row(str(rank), str(prediction["label"]), f"{prediction['probability']:.4f}")
+    console.print(table)
+
+
+def status_table(console: "Console", data: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    jobs = Table(title=f"training jobs of {data['project']} (latest {len(data['training_jobs'])})",
+                 title_justify="left")
+    for column in ("name", "status", "created"):
+        jobs.add_column(column)
+    for job in data["training_jobs"]:
+        jobs.add_row(job["name"], job["status"], _time(job["created"]))
+    console.print(jobs)
+
+    endpoints = Table(title="endpoints", title_justify="left")
+    for column in ("name", "status", "instances", "autoscaling", "USD/hour"):
+        endpoints.add_column(column, justify="right" if column == "USD/hour" else "left")
+    for endpoint in data["endpoints"]:
+        instances = ", ".join(f"{v['instance_count']} x {v['instance_type'] or '?'}" for v in endpoint["variants"])
+        scaling = ", ".join(f"{v['scaling']['min']}-{v['scaling']['max']}" if v["scaling"] else "off"
+                            for v in endpoint["variants"])
+        cost = "n/a" if endpoint["usd_per_hour"] is None else f"{endpoint['usd_per_hour']:.3f}"
+        status = endpoint["status"] + (f" ({endpoint['failure_reason']})" if endpoint["failure_reason"] else "")
+        endpoints.add_row(endpoint["name"], status, instances, scaling, cost)
+    console.print(endpoints)
+    console.print(f"endpoints cost about {data['endpoints_usd_per_hour']:.3f} USD/hour ({data['prices']}"
+                  + (f"; no price known for {', '.join(data['unpriced_endpoints'])}" if data["unpriced_endpoints"]
+                     else "") + ")", markup=False)
+
+    functions = Table(title="Lambda functions", title_justify="left")
+    for column in ("name", "runtime", "memory MB", "state"):
+        functions.add_column(column)
+    for function in data["functions"]:
+        functions.add_row(function["name"], str(function["runtime"]), str(function["memory_mb"]),
+                          str(function["state"]))
+    console.print(functions)
+
+
+def inventory_table(title: str) -> Callable[["Console", Any], None]:
+    def draw(console: "Console", inventory: dict[str, list[str]]) -> None:
+        from rich.table import Table
+
+        table = Table(title=title, title_justify="left")
+        table.add_column("kind")
+        table.add_column("name")
+        for kind, names in inventory.items():
+            for name in names:
+                table.add_row(kind.replace("_", " ").rstrip("s"), name)
+        console.print(table)
+
+    return draw
+
+
+def teardown_table(console: "Console", data: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    if not data["steps"]:
+        console.print("nothing to delete", markup=False)
+        return
+    table = Table(title="teardown", title_justify="left")
+    for column in ("operation", "resource", "outcome"):
+        table.add_column(column)
+    for row in data["steps"]:
+        table.add_row(row["operation"], row["resource"], row["outcome"])
+    console.print(table)
+
+
+def _time(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if hasattr(value, "strftime") else str(value or "")
+
+
+@contextmanager
+def endpoint_progress(out: Output, endpoint: str) -> Iterator[Callable[[str, float], None]]:
+    """A spinner with the endpoint's status and the elapsed time; yields the waiter's status callback."""
+    from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with out.progress(columns=(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())) as progress:
+        task = progress.add_task(f"endpoint {endpoint}: waiting", total=None)
+
+        def update(status: str, _elapsed: float) -> None:
+            progress.update(task, description=f"endpoint {endpoint}: {status}")
+
+        yield update

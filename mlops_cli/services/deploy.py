@@ -1,0 +1,403 @@
+"""`mlops deploy`: a SageMaker model, a new endpoint configuration, then CreateEndpoint or a blue/green UpdateEndpoint.
+
+An update never deletes anything first: SageMaker starts the new fleet, shifts traffic once it is healthy and
+only then retires the old one; if the new fleet fails, the endpoint returns to InService on the old
+configuration with a FailureReason. Autoscaling is applied once the endpoint is InService. A variant that is
+a scalable target cannot have its instance type changed (or be removed) by UpdateEndpoint, so such an update
+deregisters the scaling first, updates with RetainAllVariantProperties, and re-applies the scaling after (or
+restores it on the old variant when the update fails). A model-only update keeps the scaling in place.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+from mlops_cli.errors import OperationError, UsageError
+from mlops_cli.plan import Plan, Step, run_step
+from mlops_cli.services import autoscaling, naming
+from mlops_cli.services.autoscaling import ScalingSettings, ScalingState
+
+if TYPE_CHECKING:
+    from mlops_cli.config.schema import Config
+
+ClientFor = Callable[[str], Any]
+StatusCallback = Callable[[str, float], None]
+
+TRANSITIONAL = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting", "OutOfService")
+S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)$")
+SUBMIT_DIRECTORY = "/opt/ml/model/code"
+WAIT_TIMEOUT_S = 3600.0
+# After UpdateEndpoint, a describe may briefly still show the old InService state before "Updating".
+UPDATE_GRACE_S = 30.0
+MAX_POLL_S = 15.0
+
+
+# ---------------------------------------------------------------------------------------------- the artifact
+
+
+@dataclass
+class Artifact:
+    uri: str
+    source: str  # how it was chosen, for the user: "--model", "job NAME", "latest completed job NAME"
+    job: str | None = None
+
+
+def split_s3_uri(uri: str, what: str = "--model") -> tuple[str, str]:
+    found = S3_URI.match(uri)
+    if not found:
+        raise UsageError(f"{what} must be an S3 URI like s3://bucket/path/model.tar.gz, not '{uri}'")
+    return found.group(1), found.group(2)
+
+
+def _check_exists(s3: Any, uri: str, what: str) -> None:
+    from botocore.exceptions import ClientError
+
+    bucket, key = split_s3_uri(uri, what)
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code"))
+        if code in ("404", "NoSuchKey", "NotFound", "NoSuchBucket"):
+            raise UsageError(f"{what} {uri} does not exist") from None
+        raise
+
+
+def _job_artifact(sm: Any, job: str) -> str:
+    from botocore.exceptions import ClientError
+
+    try:
+        described = sm.describe_training_job(TrainingJobName=job)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("ValidationException", "ResourceNotFound"):
+            raise UsageError(f"training job '{job}' not found") from None
+        raise
+    status = described["TrainingJobStatus"]
+    uri = (described.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
+    if status != "Completed" or not uri:
+        raise UsageError(f"training job '{job}' is {status}; only a Completed job's model can be deployed")
+    return uri
+
+
+def resolve_artifact(sm: Any, s3: Any, project: str, model_uri: str | None, job: str | None) -> Artifact:
+    """--model URI (checked to exist), --job NAME, or the project's latest completed training job."""
+    if model_uri and job:
+        raise UsageError("give --model or --job, not both")
+    if model_uri:
+        split_s3_uri(model_uri)
+        artifact = Artifact(model_uri, "--model")
+    elif job:
+        artifact = Artifact(_job_artifact(sm, job), f"job {job}", job)
+    else:
+        summaries = sm.list_training_jobs(NameContains=project, StatusEquals="Completed", SortBy="CreationTime",
+                                          SortOrder="Descending", MaxResults=100)["TrainingJobSummaries"]
+        ours = [s for s in summaries if s["TrainingJobName"].startswith(f"{project}-")]
+        if not ours:
+            raise UsageError(f"no completed training job of project '{project}' to deploy",
+                             hint="train one with `mlops train`, or pass --model s3://…/model.tar.gz")
+        latest = max(ours, key=lambda s: s["CreationTime"])["TrainingJobName"]
+        artifact = Artifact(_job_artifact(sm, latest), f"latest completed job {latest}", latest)
+    _check_exists(s3, artifact.uri, "model artifact" if not model_uri else "--model")
+    return artifact
+
+
+# ---------------------------------------------------------------------------------------- state and the plan
+
+
+@dataclass
+class DeployTarget:
+    """What this deploy asks for."""
+
+    endpoint: str
+    variant: str
+    instance_type: str
+    instance_count: int
+    image: str
+    artifact: Artifact
+    role_arn: str
+    region: str
+    scaling: ScalingSettings | None
+    tags: list[dict[str, str]]
+    model_name: str
+    config_name: str
+
+    @property
+    def tag_map(self) -> dict[str, str]:
+        return {tag["Key"]: tag["Value"] for tag in self.tags}
+
+
+def unique_name(config: "Config", kind: str) -> str:
+    """A timestamped name plus a short random suffix: two deploys in one second must not collide."""
+    return f"{naming.timestamped(config, kind)[:58]}-{secrets.token_hex(2)}"
+
+
+def build_target(config: "Config", artifact: Artifact, image: str, role_arn: str,
+                 scaling: ScalingSettings | None) -> DeployTarget:
+    endpoint = config.endpoint_name
+    return DeployTarget(
+        endpoint=endpoint, variant=config.deploy.variant_name, instance_type=config.deploy.instance_type,
+        instance_count=config.deploy.instance_count, image=image, artifact=artifact, role_arn=role_arn,
+        region=config.aws.region, scaling=scaling, tags=naming.tags(config, endpoint=endpoint),
+        model_name=unique_name(config, "model"), config_name=unique_name(config, "config"))
+
+
+def execution_role_arn(config: "Config", account_id: Callable[[], str], partition: str) -> str:
+    """The configured role, else the project's SageMaker execution role (account looked up only then)."""
+    configured = config.train.sagemaker.role_arn
+    return configured or f"arn:{partition}:iam::{account_id()}:role/{naming.sagemaker_role_name(config)}"
+
+
+@dataclass
+class LiveEndpoint:
+    """The endpoint as it is now: its description, its configuration and the scaling of our variant."""
+
+    description: dict[str, Any]
+    config: dict[str, Any]
+    scaling: ScalingState
+
+    @property
+    def status(self) -> str:
+        return self.description["EndpointStatus"]
+
+    @property
+    def config_name(self) -> str:
+        return self.description["EndpointConfigName"]
+
+    def variant(self, name: str) -> dict[str, Any] | None:
+        return next((v for v in self.config.get("ProductionVariants", []) if v["VariantName"] == name), None)
+
+
+def read_live(sm: Any, aas: Any, endpoint: str, variant: str) -> LiveEndpoint | None:
+    from botocore.exceptions import ClientError
+
+    try:
+        description = sm.describe_endpoint(EndpointName=endpoint)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("ValidationException", "ResourceNotFound"):
+            return None
+        raise
+    config = sm.describe_endpoint_config(EndpointConfigName=description["EndpointConfigName"])
+    # The scaling that matters is on the variant serving now (the configured one, else the live one).
+    names = [v["VariantName"] for v in config.get("ProductionVariants", [])]
+    live_variant = variant if variant in names or not names else names[0]
+    return LiveEndpoint(description, config, autoscaling.read_state(aas, endpoint, live_variant))
+
+
+@dataclass
+class DeployPlan:
+    plan: Plan
+    action: str  # "create" or "update"
+    target: DeployTarget
+    after_index: int  # plan.steps[after_index:] run once the endpoint is InService
+    restore: list[Step] = field(default_factory=list)  # a failed update that deregistered scaling puts it back
+    previous_config: str | None = None
+
+    @property
+    def rollout(self) -> list[Step]:
+        return self.plan.steps[:self.after_index]
+
+    @property
+    def after(self) -> list[Step]:
+        return self.plan.steps[self.after_index:]
+
+
+def reapply_steps(state: ScalingState, variant: str, tags: dict[str, str]) -> list[Step]:
+    """Re-create `state`'s scalable target and policies, as they were, on `variant`."""
+    if state.target is None:
+        return []
+    resource = autoscaling.resource_id(state.endpoint, variant)
+    steps = [Step(autoscaling.SERVICE, "RegisterScalableTarget", {
+        "ServiceNamespace": autoscaling.NAMESPACE, "ResourceId": resource, "ScalableDimension": autoscaling.DIMENSION,
+        "MinCapacity": state.target["MinCapacity"], "MaxCapacity": state.target["MaxCapacity"], "Tags": dict(tags),
+    }, note="re-register the scaling that was in place")]
+    for policy in state.policies:
+        params = {"PolicyName": policy["PolicyName"], "ServiceNamespace": autoscaling.NAMESPACE,
+                  "ResourceId": resource, "ScalableDimension": autoscaling.DIMENSION,
+                  "PolicyType": policy["PolicyType"]}
+        for key in ("TargetTrackingScalingPolicyConfiguration", "StepScalingPolicyConfiguration"):
+            if policy.get(key):
+                params[key] = policy[key]
+        steps.append(Step(autoscaling.SERVICE, "PutScalingPolicy", params, note="re-attach the policy"))
+    return steps
+
+
+def plan_deploy(target: DeployTarget, live: LiveEndpoint | None) -> DeployPlan:
+    tag_map = target.tag_map
+    steps = [
+        Step("sagemaker", "CreateModel", {
+            "ModelName": target.model_name,
+            "PrimaryContainer": {
+                "Image": target.image,
+                "ModelDataUrl": target.artifact.uri,
+                "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": SUBMIT_DIRECTORY,
+                                "SAGEMAKER_REGION": target.region},
+            },
+            "ExecutionRoleArn": target.role_arn,
+            "Tags": target.tags,
+        }, note=f"model from {target.artifact.source}"),
+        Step("sagemaker", "CreateEndpointConfig", {
+            "EndpointConfigName": target.config_name,
+            "ProductionVariants": [{
+                "VariantName": target.variant, "ModelName": target.model_name,
+                "InstanceType": target.instance_type, "InitialInstanceCount": target.instance_count,
+                "InitialVariantWeight": 1.0,
+            }],
+            "Tags": target.tags,
+        }),
+    ]
+    empty = ScalingState(target.endpoint, target.variant)
+    after: list[Step] = []
+    restore: list[Step] = []
+    if live is None:
+        action = "create"
+        steps.append(Step("sagemaker", "CreateEndpoint", {
+            "EndpointName": target.endpoint, "EndpointConfigName": target.config_name, "Tags": target.tags}))
+        if target.scaling:
+            after = autoscaling.apply_steps(empty, target.scaling, tag_map)
+    else:
+        action = "update"
+        _check_updatable(target.endpoint, live)
+        old_variant = live.variant(live.scaling.variant)
+        scaled = live.scaling.target is not None
+        update = Step("sagemaker", "UpdateEndpoint", {
+            "EndpointName": target.endpoint, "EndpointConfigName": target.config_name,
+            "RetainAllVariantProperties": scaled,
+        }, note="blue/green: the current fleet serves until the new one is InService" +
+           ("; keeps the instance count the autoscaler set" if scaled else ""))
+        blocked = scaled and (old_variant is None or old_variant.get("InstanceType") != target.instance_type
+                              or live.scaling.variant != target.variant)
+        if blocked:
+            steps += [replace_note(step, "AWS refuses to change the instance type of a scalable variant: "
+                                         "remove its scaling for the update") for step in
+                      autoscaling.off_steps(live.scaling)]
+            steps.append(update)
+            after = (autoscaling.apply_steps(empty, target.scaling, tag_map) if target.scaling
+                     else reapply_steps(live.scaling, target.variant, tag_map))
+            restore = reapply_steps(live.scaling, live.scaling.variant, tag_map)
+        else:
+            steps.append(update)
+            if target.scaling:
+                after = autoscaling.apply_steps(live.scaling, target.scaling, tag_map)
+    after = [replace_note(step, "after the endpoint is InService" + (f"; {step.note}" if step.note else ""))
+             for step in after]
+    verb = "create" if action == "create" else "update (blue/green)"
+    plan = Plan(f"deploy: {verb} endpoint {target.endpoint}", steps + after)
+    return DeployPlan(plan, action, target, len(steps), restore, live.config_name if live else None)
+
+
+def replace_note(step: Step, note: str) -> Step:
+    return Step(step.service, step.operation, step.params, note)
+
+
+def _check_updatable(endpoint: str, live: LiveEndpoint) -> None:
+    if live.status == "Failed":
+        reason = live.description.get("FailureReason") or "no reason given"
+        raise OperationError(f"endpoint '{endpoint}' failed earlier ({reason}) and serves nothing",
+                             hint=f"remove it with `mlops teardown --endpoint {endpoint}`, then deploy again")
+    if live.status != "InService":
+        raise OperationError(f"endpoint '{endpoint}' is {live.status}; wait until it is InService, then deploy",
+                             hint="see `mlops status`")
+
+
+# ------------------------------------------------------------------------------------------------ execution
+
+
+class EndpointFailed(OperationError):
+    def __init__(self, message: str, description: dict[str, Any]):
+        super().__init__(message)
+        self.description = description
+
+
+def wait_for_endpoint(sm: Any, endpoint: str, config_name: str, on_status: StatusCallback | None = None,
+                      timeout_s: float = WAIT_TIMEOUT_S, sleep: Callable[[float], None] = time.sleep,
+                      clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
+    """Poll DescribeEndpoint until it serves `config_name` (returns the description) or the deploy failed."""
+    start = clock()
+    delay = 0.5
+    seen_transition = False
+    while True:
+        described = sm.describe_endpoint(EndpointName=endpoint)
+        status = described["EndpointStatus"]
+        elapsed = clock() - start
+        if on_status:
+            on_status(status, elapsed)
+        if status in TRANSITIONAL:
+            seen_transition = True
+        elif status == "Failed":
+            raise EndpointFailed(described.get("FailureReason") or "no reason given", described)
+        elif status == "InService":
+            if described["EndpointConfigName"] == config_name:
+                return described
+            if seen_transition or elapsed > UPDATE_GRACE_S:  # back on the old configuration: the update failed
+                raise EndpointFailed(described.get("FailureReason") or "the update did not complete", described)
+        if elapsed > timeout_s:
+            raise OperationError(f"endpoint '{endpoint}' is still {status} after {timeout_s:.0f} s; "
+                                 "it keeps going in AWS", hint="watch it with `mlops status`")
+        sleep(delay)
+        delay = min(delay * 1.5, MAX_POLL_S)
+
+
+def run_deploy(deploy: DeployPlan, client_for: ClientFor, wait: bool = True,
+               on_status: StatusCallback | None = None) -> dict[str, Any]:
+    """Send the rollout, wait for InService, then the scaling steps. Failures raise OperationError."""
+    target = deploy.target
+    for step in deploy.rollout:
+        run_step(step, client_for)
+    if not wait:
+        return result(deploy, client_for("sagemaker").describe_endpoint(EndpointName=target.endpoint), None,
+                      scaling_changed=False)
+    try:
+        described = wait_for_endpoint(client_for("sagemaker"), target.endpoint, target.config_name, on_status)
+    except EndpointFailed as failure:
+        raise OperationError(_failure_message(deploy, failure, _restore(deploy, client_for))) from None
+    for step in deploy.after:
+        run_step(step, client_for)
+    scaling = autoscaling.read_state(client_for(autoscaling.SERVICE), target.endpoint, target.variant)
+    return result(deploy, described, scaling, scaling_changed=bool(deploy.after))
+
+
+def _restore(deploy: DeployPlan, client_for: ClientFor) -> str:
+    """Put back scaling removed for a failed update; a sentence for the error message."""
+    if not deploy.restore:
+        return ""
+    try:
+        for step in deploy.restore:
+            run_step(step, client_for)
+    except Exception as exc:  # the deploy already failed; say what is left to do instead of hiding the cause
+        return f"; restoring its autoscaling failed ({exc}): re-apply it with `mlops autoscale`"
+    return "; its autoscaling was restored"
+
+
+def _failure_message(deploy: DeployPlan, failure: EndpointFailed, restored: str) -> str:
+    target = deploy.target
+    if deploy.action == "create":
+        return f"endpoint '{target.endpoint}' failed to create: {failure}"
+    serving = failure.description.get("EndpointConfigName") or deploy.previous_config
+    return (f"update of endpoint '{target.endpoint}' to {target.config_name} failed: {failure}; "
+            f"the previous configuration {serving} keeps serving{restored}")
+
+
+def result(deploy: DeployPlan, described: dict[str, Any], scaling: ScalingState | None,
+           scaling_changed: bool) -> dict[str, Any]:
+    target = deploy.target
+    variants = described.get("ProductionVariants") or []
+    current = next((v for v in variants if v.get("VariantName") == target.variant), {})
+    return {
+        "endpoint": target.endpoint,
+        "action": deploy.action,
+        "status": described["EndpointStatus"],
+        "endpoint_config": target.config_name,
+        "previous_endpoint_config": deploy.previous_config,
+        "model": target.model_name,
+        "model_data": target.artifact.uri,
+        "artifact_source": target.artifact.source,
+        "image": target.image,
+        "variant": target.variant,
+        "instance_type": target.instance_type,
+        "instance_count": current.get("CurrentInstanceCount", target.instance_count),
+        "scaling": scaling.to_dict() if scaling and scaling.target else None,
+        "scaling_changed": scaling_changed,
+    }

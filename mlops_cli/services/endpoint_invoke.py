@@ -1,0 +1,109 @@
+"""`mlops invoke`: one image (a local file or an http(s) URL) to the endpoint, predictions back.
+
+A file goes as its bytes with the content type its magic bytes say (the endpoint never trusts the name);
+a URL goes as JSON `{"url": ...}` and the endpoint fetches it under its SSRF rules. The request and
+response shapes are model/inference.py's.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlops_cli.errors import OperationError, UsageError
+
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # SageMaker real-time InvokeEndpoint request limit
+DEFAULT_TOP_K = 5  # what the model answers for a bare image body
+MAX_TOP_K = 100
+JSON = "application/json"
+# (magic prefix, content type); GIF/BMP/WebP travel as the generic application/x-image.
+MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"), (b"GIF87a", "application/x-image"),
+         (b"GIF89a", "application/x-image"), (b"BM", "application/x-image"))
+URL = re.compile(r"^https?://", re.I)
+
+
+@dataclass
+class InvokeRequest:
+    source: str
+    body: bytes
+    content_type: str
+
+
+def sniff_content_type(data: bytes) -> str | None:
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "application/x-image"
+    return next((content_type for magic, content_type in MAGIC if data.startswith(magic)), None)
+
+
+def build_request(source: str, top_k: int = DEFAULT_TOP_K) -> InvokeRequest:
+    if not 1 <= top_k <= MAX_TOP_K:
+        raise UsageError(f"--top-k must be between 1 and {MAX_TOP_K} (got {top_k})")
+    if URL.match(source):
+        body = {"url": source} if top_k == DEFAULT_TOP_K else {"url": source, "top_k": top_k}
+        return InvokeRequest(source, json.dumps(body).encode(), JSON)
+    if "://" in source:
+        raise UsageError(f"only http:// and https:// URLs can be sent, not '{source}'")
+    path = Path(source)
+    if not path.is_file():
+        raise UsageError(f"no such image file: {source}")
+    if path.stat().st_size > MAX_PAYLOAD_BYTES:
+        raise UsageError(f"{source} is {path.stat().st_size} bytes; an endpoint request takes at most "
+                         f"{MAX_PAYLOAD_BYTES} bytes")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {source}: {exc.strerror}") from None
+    content_type = sniff_content_type(data)
+    if content_type is None:
+        raise UsageError(f"{source} is not a JPEG, PNG, GIF, BMP or WebP image")
+    if top_k == DEFAULT_TOP_K:
+        return InvokeRequest(source, data, content_type)
+    # A bare image body always gets the model's default top-k; another k travels in the JSON form.
+    body = json.dumps({"image_b64": base64.b64encode(data).decode(), "top_k": top_k}).encode()
+    if len(body) > MAX_PAYLOAD_BYTES:
+        raise UsageError(f"{source} is too large to send with --top-k {top_k} (base64 over {MAX_PAYLOAD_BYTES} "
+                         f"bytes); use the default --top-k {DEFAULT_TOP_K}")
+    return InvokeRequest(source, body, JSON)
+
+
+def invoke(runtime: Any, endpoint: str, request: InvokeRequest) -> dict[str, Any]:
+    """Send the request; the model's top-k predictions, most probable first."""
+    from botocore.exceptions import ClientError
+
+    try:
+        response = runtime.invoke_endpoint(EndpointName=endpoint, Body=request.body,
+                                           ContentType=request.content_type, Accept=JSON)
+    except ClientError as exc:
+        raise _invoke_error(endpoint, exc) from None
+    payload = response["Body"].read()
+    try:
+        predictions = json.loads(payload)["predictions"][0]["top_k"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise OperationError(f"endpoint '{endpoint}' answered something that is not a prediction: "
+                             f"{payload[:200]!r}") from None
+    return {"endpoint": endpoint, "source": request.source, "content_type": request.content_type,
+            "variant": response.get("InvokedProductionVariant"), "predictions": predictions}
+
+
+def _invoke_error(endpoint: str, exc: Any) -> OperationError:
+    from mlops_cli.aws import translate_error
+
+    error = exc.response.get("Error", {})
+    code = error.get("Code")
+    if code == "ModelError":
+        status = exc.response.get("OriginalStatusCode")
+        message = exc.response.get("OriginalMessage") or error.get("Message", "")
+        try:  # the model answers JSON errors; show their message, not the JSON
+            message = json.loads(message).get("error", message)
+        except (ValueError, AttributeError):
+            pass
+        return OperationError(f"endpoint '{endpoint}' refused the request ({status}): {message}")
+    if code in ("ValidationError", "ValidationException") and re.search(r"not found|could not find",
+                                                                        error.get("Message", ""), re.I):
+        return OperationError(f"endpoint '{endpoint}' not found", hint="deploy it with `mlops deploy`, or pass "
+                                                                       "--endpoint NAME")
+    return translate_error(exc)

@@ -1,0 +1,124 @@
+"""`mlops status`: the project's training jobs, endpoints (instances, scaling range, cost per hour) and functions.
+
+Resources belong to the project when they carry its `mlops:project` tag or their name starts with
+`<project>-` (or is the configured endpoint/function name).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+from mlops_cli.services import autoscaling
+from mlops_cli.services.naming import PROJECT_TAG
+
+if TYPE_CHECKING:
+    from mlops_cli.config.schema import Config
+
+ClientFor = Callable[[str], Any]
+
+# Approximate SageMaker real-time inference on-demand prices, USD per instance-hour, us-east-1, as the SageMaker
+# pricing page listed them in 2024. Other regions differ; the pricing page has the real numbers.
+PRICES_AS_OF = "2024"
+PRICES_REGION = "us-east-1"
+HOURLY_PRICES = {
+    "ml.t2.medium": 0.056, "ml.t2.large": 0.111, "ml.t2.xlarge": 0.223, "ml.t2.2xlarge": 0.445,
+    "ml.m5.large": 0.115, "ml.m5.xlarge": 0.23, "ml.m5.2xlarge": 0.461, "ml.m5.4xlarge": 0.922,
+    "ml.m5.12xlarge": 2.765, "ml.m5.24xlarge": 5.53,
+    "ml.c5.large": 0.102, "ml.c5.xlarge": 0.204, "ml.c5.2xlarge": 0.408, "ml.c5.4xlarge": 0.816,
+    "ml.c5.9xlarge": 1.836, "ml.c5.18xlarge": 3.672,
+    "ml.g4dn.xlarge": 0.736, "ml.g4dn.2xlarge": 0.94, "ml.g4dn.4xlarge": 1.505, "ml.g4dn.8xlarge": 2.72,
+    "ml.g5.xlarge": 1.408, "ml.g5.2xlarge": 1.515, "ml.g5.4xlarge": 2.03,
+    "ml.p3.2xlarge": 3.825,
+}
+TRAINING_JOBS_SHOWN = 10
+
+
+def hourly_price(instance_type: str) -> float | None:
+    return HOURLY_PRICES.get(instance_type)
+
+
+def is_project_resource(name: str, tags: Iterable[dict[str, str]] | dict[str, str], project: str,
+                        also: Iterable[str] = ()) -> bool:
+    tag_map = tags if isinstance(tags, dict) else {t["Key"]: t["Value"] for t in tags}
+    return tag_map.get(PROJECT_TAG) == project or name.startswith(f"{project}-") or name in set(also)
+
+
+def _sagemaker_tags(sm: Any, arn: str) -> list[dict[str, str]]:
+    return sm.list_tags(ResourceArn=arn).get("Tags", [])
+
+
+def project_endpoints(sm: Any, config: "Config") -> list[dict[str, Any]]:
+    """Summaries (ListEndpoints) of the project's endpoints."""
+    found = []
+    for page in sm.get_paginator("list_endpoints").paginate():
+        for summary in page["Endpoints"]:
+            if is_project_resource(summary["EndpointName"], _sagemaker_tags(sm, summary["EndpointArn"]),
+                                   config.project, [config.endpoint_name]):
+                found.append(summary)
+    return found
+
+
+def project_functions(lam: Any, config: "Config") -> list[dict[str, Any]]:
+    found = []
+    for page in lam.get_paginator("list_functions").paginate():
+        for function in page["Functions"]:
+            name = function["FunctionName"]
+            if name == config.function_name or name.startswith(f"{config.project}-") or \
+                    lam.list_tags(Resource=function["FunctionArn"]).get("Tags", {}).get(PROJECT_TAG) == config.project:
+                found.append(function)
+    return found
+
+
+def endpoint_status(sm: Any, aas: Any, name: str) -> dict[str, Any]:
+    described = sm.describe_endpoint(EndpointName=name)
+    from botocore.exceptions import ClientError
+
+    variants_config: dict[str, dict[str, Any]] = {}
+    try:
+        config = sm.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
+        variants_config = {v["VariantName"]: v for v in config.get("ProductionVariants", [])}
+    except ClientError:  # a deleted configuration must not hide an endpoint that still costs money
+        pass
+    variants = []
+    cost: float | None = 0.0
+    for variant in described.get("ProductionVariants") or []:
+        variant_name = variant["VariantName"]
+        configured = variants_config.get(variant_name, {})
+        instance_type = configured.get("InstanceType")
+        count = variant.get("CurrentInstanceCount", configured.get("InitialInstanceCount", 0))
+        price = hourly_price(instance_type) if instance_type else None
+        scaling = autoscaling.read_state(aas, name, variant_name)
+        variants.append({
+            "variant": variant_name, "model": configured.get("ModelName"), "instance_type": instance_type,
+            "instance_count": count,
+            "scaling": {"min": scaling.target["MinCapacity"], "max": scaling.target["MaxCapacity"]}
+            if scaling.target else None,
+            "usd_per_hour": round(price * count, 3) if price is not None else None,
+        })
+        cost = None if cost is None or price is None else cost + price * count
+    return {"name": name, "status": described["EndpointStatus"], "endpoint_config": described["EndpointConfigName"],
+            "failure_reason": described.get("FailureReason"), "variants": variants,
+            "usd_per_hour": round(cost, 3) if cost is not None else None,
+            "created": described.get("CreationTime")}
+
+
+def gather(client_for: ClientFor, config: "Config") -> dict[str, Any]:
+    sm = client_for("sagemaker")
+    jobs = sm.list_training_jobs(NameContains=config.project, SortBy="CreationTime", SortOrder="Descending",
+                                 MaxResults=100)["TrainingJobSummaries"]
+    jobs = [job for job in jobs if job["TrainingJobName"].startswith(f"{config.project}-")][:TRAINING_JOBS_SHOWN]
+    endpoints = [endpoint_status(sm, client_for(autoscaling.SERVICE), summary["EndpointName"])
+                 for summary in project_endpoints(sm, config)]
+    functions = project_functions(client_for("lambda"), config)
+    known = [e["usd_per_hour"] for e in endpoints]
+    return {
+        "project": config.project,
+        "training_jobs": [{"name": job["TrainingJobName"], "status": job["TrainingJobStatus"],
+                           "created": job.get("CreationTime"), "ended": job.get("TrainingEndTime")} for job in jobs],
+        "endpoints": endpoints,
+        "functions": [{"name": f["FunctionName"], "runtime": f.get("Runtime"), "memory_mb": f.get("MemorySize"),
+                       "state": f.get("State"), "last_modified": f.get("LastModified")} for f in functions],
+        "endpoints_usd_per_hour": round(sum(k for k in known if k is not None), 3),
+        "unpriced_endpoints": [e["name"] for e, k in zip(endpoints, known) if k is None],
+        "prices": f"approximate {PRICES_REGION} on-demand prices as of {PRICES_AS_OF}",
+    }

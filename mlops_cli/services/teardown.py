@@ -1,0 +1,156 @@
+"""`mlops teardown`: delete what costs money (endpoints) and what they leave behind.
+
+Per endpoint: its scaling policies and scalable targets, the endpoint, its endpoint configurations (the live
+one and every one deploy made for it, tagged `mlops:endpoint`) and their models. `--all` takes every endpoint,
+configuration, model and scalable target of the project (project tag or `<project>-` name prefix), including
+orphans of failed deploys; Lambda functions only when asked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+from mlops_cli.errors import UsageError
+from mlops_cli.plan import Plan, Step, run_step
+from mlops_cli.services import autoscaling
+from mlops_cli.services.autoscaling import ScalingState
+from mlops_cli.services.status import is_project_resource, project_endpoints, project_functions
+
+if TYPE_CHECKING:
+    from mlops_cli.config.schema import Config
+
+ClientFor = Callable[[str], Any]
+ENDPOINT_TAG = "mlops:endpoint"
+
+
+@dataclass
+class Inventory:
+    endpoints: list[str] = field(default_factory=list)
+    scaling: list[ScalingState] = field(default_factory=list)
+    endpoint_configs: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+    functions: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.endpoints or self.scaling or self.endpoint_configs or self.models or self.functions)
+
+    def to_dict(self) -> dict[str, list[str]]:
+        return {"endpoints": self.endpoints, "scalable_targets": [s.resource_id for s in self.scaling],
+                "endpoint_configs": self.endpoint_configs, "models": self.models, "functions": self.functions}
+
+
+def _tag_map(sm: Any, arn: str) -> dict[str, str]:
+    return {tag["Key"]: tag["Value"] for tag in sm.list_tags(ResourceArn=arn).get("Tags", [])}
+
+
+def _listed(sm: Any, operation: str, key: str) -> list[dict[str, Any]]:
+    return [item for page in sm.get_paginator(operation).paginate() for item in page[key]]
+
+
+def find(client_for: ClientFor, config: "Config", endpoint: str | None, everything: bool,
+         functions: bool) -> Inventory:
+    """What teardown would delete: `endpoint` (default: the configured one), or the whole project."""
+    from botocore.exceptions import ClientError
+
+    sm = client_for("sagemaker")
+    inventory = Inventory()
+    if everything:
+        inventory.endpoints = [e["EndpointName"] for e in project_endpoints(sm, config)]
+    else:
+        name = endpoint or config.endpoint_name
+        summary = next((e for e in _listed(sm, "list_endpoints", "Endpoints") if e["EndpointName"] == name), None)
+        if summary and not is_project_resource(name, _tag_map(sm, summary["EndpointArn"]), config.project,
+                                               [config.endpoint_name]):
+            raise UsageError(f"endpoint '{name}' does not belong to project '{config.project}' (no project tag, "
+                             "no project name prefix); not deleting it")
+        inventory.endpoints = [name] if summary else []
+    wanted = set(inventory.endpoints) if everything else {endpoint or config.endpoint_name}
+
+    live_configs = set()
+    for name in inventory.endpoints:
+        try:
+            live_configs.add(sm.describe_endpoint(EndpointName=name)["EndpointConfigName"])
+        except ClientError:  # deleted meanwhile
+            pass
+    for summary in _listed(sm, "list_endpoint_configs", "EndpointConfigs"):
+        name = summary["EndpointConfigName"]
+        tags = _tag_map(sm, summary["EndpointConfigArn"])
+        if name in live_configs or tags.get(ENDPOINT_TAG) in wanted or \
+                (everything and is_project_resource(name, tags, config.project)):
+            inventory.endpoint_configs.append(name)
+
+    config_models = set()
+    for name in inventory.endpoint_configs:
+        described = sm.describe_endpoint_config(EndpointConfigName=name)
+        config_models.update(v["ModelName"] for v in described.get("ProductionVariants", []))
+    for summary in _listed(sm, "list_models", "Models"):
+        name = summary["ModelName"]
+        tags = _tag_map(sm, summary["ModelArn"])
+        if name in config_models or tags.get(ENDPOINT_TAG) in wanted or \
+                (everything and is_project_resource(name, tags, config.project)):
+            inventory.models.append(name)
+
+    aas = client_for(autoscaling.SERVICE)
+    targets = [t for page in aas.get_paginator("describe_scalable_targets").paginate(
+        ServiceNamespace=autoscaling.NAMESPACE) for t in page["ScalableTargets"]]
+    for target in targets:
+        parts = target["ResourceId"].split("/")  # endpoint/<name>/variant/<variant>
+        if len(parts) != 4 or parts[0] != "endpoint":
+            continue
+        if parts[1] in wanted or (everything and is_project_resource(parts[1], {}, config.project,
+                                                                      [config.endpoint_name])):
+            inventory.scaling.append(autoscaling.read_state(aas, parts[1], parts[3]))
+
+    if functions:
+        inventory.functions = [f["FunctionName"] for f in project_functions(client_for("lambda"), config)]
+    return inventory
+
+
+def plan_teardown(inventory: Inventory) -> Plan:
+    plan = Plan("teardown")
+    for state in inventory.scaling:
+        plan.steps += autoscaling.off_steps(state)
+    for name in inventory.endpoints:
+        plan.add("sagemaker", "DeleteEndpoint", {"EndpointName": name}, note="stops the instances (and the bill)")
+    for name in inventory.endpoint_configs:
+        plan.add("sagemaker", "DeleteEndpointConfig", {"EndpointConfigName": name})
+    for name in inventory.models:
+        plan.add("sagemaker", "DeleteModel", {"ModelName": name})
+    for name in inventory.functions:
+        plan.add("lambda", "DeleteFunction", {"FunctionName": name}, note="with its versions and aliases")
+    return plan
+
+
+def run_teardown(plan: Plan, client_for: ClientFor) -> list[dict[str, Any]]:
+    """Send every step; a resource already gone counts as deleted. Returns one row per step."""
+    from botocore.exceptions import ClientError
+
+    done = []
+    for step in plan.steps:
+        try:
+            run_step(step, client_for)
+            outcome = "deleted"
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            if error.get("Code") not in ("ResourceNotFoundException", "ValidationException") or \
+                    not _looks_missing(error.get("Message", "")):
+                raise
+            outcome = "already gone"
+        done.append({"operation": step.operation, "resource": _resource(step), "outcome": outcome})
+    return done
+
+
+def _looks_missing(message: str) -> bool:
+    lowered = message.lower()
+    return any(words in lowered for words in ("could not find", "not found", "does not exist", "no scalable target",
+                                              "no scaling policy"))
+
+
+def _resource(step: Step) -> str:
+    for key in ("EndpointName", "EndpointConfigName", "ModelName", "FunctionName"):
+        if key in step.params:
+            return step.params[key]
+    resource = step.params.get("ResourceId", "")
+    return f"{resource} ({step.params['PolicyName']})" if "PolicyName" in step.params else resource
