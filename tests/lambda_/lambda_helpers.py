@@ -11,7 +11,9 @@ from types import ModuleType, SimpleNamespace
 
 import pytest
 
-HANDLER_FILE = Path(__file__).resolve().parents[2] / "mlops_cli" / "lambda_function" / "handler.py"
+REPO = Path(__file__).resolve().parents[2]
+HANDLER_FILE = REPO / "mlops_cli" / "lambda_function" / "handler.py"
+LOCAL_CONFIG = REPO / "configs" / "local.yaml"
 MISSING_ENDPOINT = "no-such-endpoint"
 
 # Values a leaking handler would copy from its context into a response.

@@ -256,8 +256,10 @@ class LocalLambda:
         qualifier = _qualifier(request)
         try:
             fn = backend.get_function(name, qualifier)
-        except Exception:
-            return forward(request)  # moto answers the not-found error in Lambda's shape
+        except Exception:  # moto's Docker-less backend would echo the payload even for a missing function
+            target = f"arn:aws:lambda:{request.region}:{request.account}:function:{name}"
+            return _error("ResourceNotFoundException",
+                          f"Function not found: {target}{':' + qualifier if qualifier else ''}", 404)
         if len(request.body) > MAX_PAYLOAD_BYTES:
             return _error("RequestEntityTooLargeException",
                           f"Request must be smaller than {MAX_PAYLOAD_BYTES} bytes for the Invoke operation", 413)
