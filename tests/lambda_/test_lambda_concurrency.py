@@ -1,0 +1,180 @@
+"""`mlops concurrency set` against the local AWS, checked with the AWS CLI and boto3."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT = "lconc"
+FUNCTION = f"{PROJECT}-invoke"
+ENV = {"MLOPS_PROJECT": PROJECT}
+
+
+@pytest.fixture(scope="module")
+def deployed(local_aws):
+    """One function with its `live` alias for this module's tests (deployed through the CLI)."""
+    from typer.testing import CliRunner
+
+    from lambda_helpers import LOCAL_CONFIG
+    from mlops_cli.app import app
+
+    result = CliRunner().invoke(app, ["-c", str(LOCAL_CONFIG), "lambda", "deploy"], env=ENV, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return FUNCTION
+
+
+def aws_cli(local_aws: str, *args: str) -> dict:
+    """The AWS CLI (from PyPI), pointed at the local AWS."""
+    executable = Path(sys.executable).with_name("aws")
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "mlops-local", "AWS_SECRET_ACCESS_KEY": "mlops-local",
+           "AWS_DEFAULT_REGION": "us-east-1"}
+    done = subprocess.run([str(executable), "--endpoint-url", local_aws, "--output", "json", *args],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout or "{}")
+
+
+def snapshot(lam) -> tuple:
+    """Everything `concurrency set` could change, with modification times."""
+    reserved = lam.get_function_concurrency(FunctionName=FUNCTION).get("ReservedConcurrentExecutions")
+    configs = lam.list_provisioned_concurrency_configs(FunctionName=FUNCTION)["ProvisionedConcurrencyConfigs"]
+    return reserved, json.dumps(configs, sort_keys=True, default=str)
+
+
+def concurrency(mlops, *args):
+    return mlops("concurrency", "set", "--function", FUNCTION, *args, env=ENV)
+
+
+def test_set_then_aws_cli_shows_both_then_rerun_is_unchanged(mlops, local_aws, deployed, boto_client):
+    result = concurrency(mlops, "--reserved", "10", "--provisioned", "1", "-o", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["changes"] == [f"PutFunctionConcurrency {FUNCTION} = 10",
+                               f"PutProvisionedConcurrencyConfig {FUNCTION}:live = 1"]
+    assert data["reserved"] == 10 and data["provisioned"]["status"] == "READY"
+    assert "IN_PROGRESS" in result.stderr and "READY" in result.stderr  # it waited for the allocation
+
+    assert aws_cli(local_aws, "lambda", "get-function-concurrency", "--function-name", FUNCTION) == \
+        {"ReservedConcurrentExecutions": 10}
+    provisioned = aws_cli(local_aws, "lambda", "get-provisioned-concurrency-config", "--function-name", FUNCTION,
+                          "--qualifier", "live")
+    assert provisioned["RequestedProvisionedConcurrentExecutions"] == 1
+    assert provisioned["AllocatedProvisionedConcurrentExecutions"] == 1 and provisioned["Status"] == "READY"
+
+    lam = boto_client("lambda")
+    before = snapshot(lam)
+    again = concurrency(mlops, "--reserved", "10", "--provisioned", "1")
+    assert again.exit_code == 0, again.output
+    assert "unchanged" in again.stderr and "nothing was sent" in again.stderr
+    assert "(unchanged)" in again.stdout
+    assert snapshot(lam) == before
+
+    # Defaults come from the config (lambda.reserved_concurrency 10, provisioned_concurrency 1): unchanged too.
+    defaults = concurrency(mlops, "-o", "json")
+    assert defaults.exit_code == 0 and json.loads(defaults.stdout)["changes"] == []
+
+    shown = concurrency(mlops, "--show", "-o", "json")
+    assert shown.exit_code == 0
+    assert json.loads(shown.stdout)["provisioned"]["requested"] == 1 and snapshot(lam) == before
+
+
+VALIDATION_ERRORS = {
+    "negative reserved": (("--reserved", "-1", "--provisioned", "0"), "--reserved must be an integer >= 0"),
+    "negative provisioned": (("--reserved", "5", "--provisioned", "-2"), "--provisioned must be an integer >= 0"),
+    "provisioned over reserved": (("--reserved", "2", "--provisioned", "3"), "--provisioned 3 is more than --reserved 2"),
+    "reserved over the account": (("--reserved", "100000", "--provisioned", "1"), "does not fit the account"),
+    "provisioned over the unreserved pool": (("--reserved", "0", "--provisioned", "100000"),
+                                             "does not fit the account's unreserved concurrency"),
+    "clear with values": (("--clear", "--reserved", "3"), "--clear takes no --reserved/--provisioned"),
+    "clear and show": (("--clear", "--show"), "cannot be combined"),
+    "not an integer": (("--reserved", "ten"), "Invalid value for '--reserved'"),
+}
+
+
+@pytest.mark.parametrize("name", VALIDATION_ERRORS)
+def test_validation_errors_exit_2_and_change_nothing(mlops, deployed, boto_client, name):
+    args, message = VALIDATION_ERRORS[name]
+    lam = boto_client("lambda")
+    before = snapshot(lam)
+    result = concurrency(mlops, *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert snapshot(lam) == before
+
+
+def test_reserved_capacity_counts_the_functions_own_reservation(mlops, deployed, boto_client):
+    """The most a function may reserve: unreserved + what it already holds - AWS's 100."""
+    lam = boto_client("lambda")
+    unreserved = lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"]
+    held = lam.get_function_concurrency(FunctionName=FUNCTION).get("ReservedConcurrentExecutions") or 0
+    provisioned = snapshot(lam)[1]
+    too_many = concurrency(mlops, "--reserved", str(unreserved + held - 99), "--provisioned", "1")
+    assert too_many.exit_code == 2 and f"at most {unreserved + held - 100} can be reserved" in too_many.stderr
+    assert snapshot(lam)[1] == provisioned
+
+
+def test_provisioned_needs_a_published_version(mlops, deployed, boto_client):
+    lam = boto_client("lambda")
+    lam.create_alias(FunctionName=FUNCTION, Name="latest", FunctionVersion="$LATEST")
+    result = concurrency(mlops, "--alias", "latest", "--reserved", "10", "--provisioned", "1")
+    assert result.exit_code == 2 and "points at $LATEST" in result.stderr
+    with pytest.raises(lam.exceptions.ProvisionedConcurrencyConfigNotFoundException):
+        lam.get_provisioned_concurrency_config(FunctionName=FUNCTION, Qualifier="latest")
+
+
+def test_dry_run_prints_the_requests_and_sends_nothing(mlops, deployed, boto_client):
+    lam = boto_client("lambda")
+    before = snapshot(lam)
+    result = concurrency(mlops, "--reserved", "7", "--provisioned", "2", "--dry-run")
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert {step["operation"]: step["params"].get("ReservedConcurrentExecutions",
+                                                  step["params"].get("ProvisionedConcurrentExecutions"))
+            for step in plan["steps"]}["PutProvisionedConcurrencyConfig"] == 2
+    assert snapshot(lam) == before
+
+
+def test_lowering_and_clearing(mlops, deployed, boto_client):
+    lam = boto_client("lambda")
+    assert concurrency(mlops, "--reserved", "4", "--provisioned", "2").exit_code == 0
+    # Provisioned goes down before the reservation under it shrinks (AWS refuses the other order).
+    lowered = concurrency(mlops, "--reserved", "1", "--provisioned", "1", "-o", "json")
+    assert lowered.exit_code == 0, lowered.output
+    assert json.loads(lowered.stdout)["changes"] == [f"PutProvisionedConcurrencyConfig {FUNCTION}:live = 1",
+                                                     f"PutFunctionConcurrency {FUNCTION} = 1"]
+    cleared = concurrency(mlops, "--clear", "-o", "json")
+    assert cleared.exit_code == 0, cleared.output
+    assert json.loads(cleared.stdout)["changes"] == [f"DeleteProvisionedConcurrencyConfig {FUNCTION}:live",
+                                                     f"DeleteFunctionConcurrency {FUNCTION}"]
+    assert snapshot(lam) == (None, "[]")
+    again = concurrency(mlops, "--clear")
+    assert again.exit_code == 0 and "unchanged" in again.stderr
+
+
+def test_failed_allocation_is_reported_with_its_reason(mlops, boto_client, project, project_env):
+    """Provisioning runs the function's init; a version whose init fails ends FAILED, and the CLI says why."""
+    assert mlops("lambda", "deploy", env=project_env).exit_code == 0
+    lam = boto_client("lambda")
+    function = f"{project}-invoke"
+    # A broken release: the endpoint name is gone from the environment, so the handler's init fails.
+    lam.update_function_configuration(FunctionName=function, Environment={"Variables": {}})
+    version = lam.publish_version(FunctionName=function)["Version"]
+    lam.update_alias(FunctionName=function, Name="live", FunctionVersion=version)
+
+    result = mlops("concurrency", "set", "--reserved", "3", "--provisioned", "1", env=project_env)
+    assert result.exit_code == 1, result.output
+    assert f"provisioned concurrency on {function}:live FAILED: FUNCTION_ERROR_INIT_FAILURE: KeyError: " \
+           "'ENDPOINT_NAME'" in result.stderr
+    status = lam.get_provisioned_concurrency_config(FunctionName=function, Qualifier="live")
+    assert status["Status"] == "FAILED" and "ENDPOINT_NAME" in status["StatusReason"]
+
+
+def test_missing_function_is_a_usage_error(mlops, local_aws):
+    result = mlops("concurrency", "set", "--function", "no-such-function", "--reserved", "1", "--provisioned", "1")
+    assert result.exit_code == 2 and "does not exist" in result.stderr
