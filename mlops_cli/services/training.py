@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from mlops_cli.errors import OperationError, UsageError
-from mlops_cli.plan import Plan
+from mlops_cli.plan import Plan, Step
 from mlops_cli.services import naming
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 CONTAINER_LOG_LEVEL = 20  # logging.INFO, what the SDK sends
 TERMINAL_STATUSES = ("Completed", "Failed", "Stopped")
 ACCOUNT_PLACEHOLDER = "<account-id>"
+EXECUTION_POLICY_NAME = "mlops-sagemaker-execution"
 # Hyperparameters the entry point accepts, and the config section each one comes from.
 HYPERPARAMETER_SECTIONS = {
     **{name: "train.hyperparameters" for name in
@@ -125,6 +126,54 @@ def execution_role_arn(config: "Config", account_id: Callable[[], str], partitio
     (the account is looked up only then)."""
     configured = config.train.sagemaker.role_arn
     return configured or f"arn:{partition}:iam::{account_id()}:role/{naming.sagemaker_role_name(config)}"
+
+
+def execution_trust_policy(account_id: str) -> dict[str, Any]:
+    """SageMaker may assume the execution role only on behalf of this account (confused-deputy guard)."""
+    from mlops_cli.services.iam_policies import assume_role_policy
+
+    policy = assume_role_policy("sagemaker.amazonaws.com")
+    for statement in policy["Statement"]:
+        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": account_id}}
+    return policy
+
+
+def execution_role_steps(config: "Config", *, account_id: str, partition: str) -> list[Step]:
+    """The project's SageMaker execution role: CreateRole when absent (else its trust policy is updated), and
+    its least-privilege inline policy (always rewritten, so it converges to what mlops_cli.services.iam_policies
+    generates and `audit-iam` checks)."""
+    from mlops_cli.services.iam_policies import sagemaker_execution_policy
+
+    role = naming.sagemaker_role_name(config)
+    return [
+        Step("iam", "CreateRole", {
+            "RoleName": role,
+            "AssumeRolePolicyDocument": json.dumps(execution_trust_policy(account_id)),
+            "Description": f"mlops: SageMaker training jobs and endpoints of {config.project}",
+            "Tags": naming.tags(config),
+        }, "only if the role does not exist (else UpdateAssumeRolePolicy with this trust policy)"),
+        Step("iam", "PutRolePolicy", {
+            "RoleName": role,
+            "PolicyName": EXECUTION_POLICY_NAME,
+            "PolicyDocument": json.dumps(sagemaker_execution_policy(config, account_id, partition)),
+        }),
+    ]
+
+
+def ensure_execution_role(steps: list[Step], iam: Any) -> None:
+    """Run `execution_role_steps`: create the role or update its trust policy, then put the inline policy."""
+    from mlops_cli.plan import run_step
+
+    create, put_policy = steps
+    try:
+        iam.get_role(RoleName=create.params["RoleName"])
+        iam.update_assume_role_policy(RoleName=create.params["RoleName"],
+                                      PolicyDocument=create.params["AssumeRolePolicyDocument"])
+    except Exception as exc:
+        if getattr(exc, "response", {}).get("Error", {}).get("Code") != "NoSuchEntity":
+            raise
+        run_step(create, lambda _service: iam)
+    run_step(put_policy, lambda _service: iam)
 
 
 def training_request(config: "Config", *, job_name: str, image: str, role_arn: str,
@@ -228,12 +277,8 @@ def plan_training(config: "Config", *, account_id: Callable[[], str], partition:
     plan = Plan(f"train {job}")
     role_steps = 0
     if not sagemaker.role_arn:
-        from mlops_cli.services import iam_policies
-
-        for step in iam_policies.sagemaker_execution_role_steps(config, account_id=account_id(),
-                                                                partition=partition, image_uri=image):
-            plan.steps.append(step)
-            role_steps += 1
+        plan.steps.extend(execution_role_steps(config, account_id=account_id(), partition=partition))
+        role_steps = len(plan.steps)
     bucket, key = packaging.split_s3_uri(uri)
     plan.add("s3", "PutObject", {"Bucket": bucket, "Key": key, "ContentType": "application/gzip",
                                  "Metadata": {"sha256": package.sha256}},
@@ -258,11 +303,11 @@ class LaunchResult:
 def launch(launch_: TrainingLaunch, client_for: Callable[[str], Any]) -> LaunchResult:
     """Run the plan: role steps, the source upload (only when absent), CreateTrainingJob."""
     from mlops_cli.plan import run_step
-    from mlops_cli.services import iam_policies, packaging
+    from mlops_cli.services import packaging
 
     role_steps = launch_.plan.steps[:launch_.role_steps]
     if role_steps:
-        iam_policies.apply_role_steps(role_steps, client_for("iam"))
+        ensure_execution_role(role_steps, client_for("iam"))
     upload = packaging.upload_source(client_for("s3"), launch_.package, launch_.code_prefix)
     created = run_step(launch_.plan.steps[-1], client_for)
     return LaunchResult(launch_.job_name, created["TrainingJobArn"], upload.uri, upload.uploaded)

@@ -340,6 +340,8 @@ class LocalTrainingJob:
             "MLOPS_MASTER_PORT": str(master_port),
             "MLOPS_CHECKPOINT_DIR": str(instance.checkpoints),
             "OMP_NUM_THREADS": str(threads),
+            # torchrun then logs its rendezvous result (ranks, world size) in every instance's stream.
+            "LOGLEVEL": os.environ.get("LOGLEVEL", "INFO"),
         }
         env.update({f"SM_CHANNEL_{name.upper()}": str(instance.data / name) for name in channels})
         return env

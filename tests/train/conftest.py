@@ -1,0 +1,58 @@
+"""Fixtures for `mlops train`: dry-run plans as JSON, the digits sample in the local S3, a broken data set."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+LOCAL_CONFIG = REPO / "configs" / "local.yaml"
+
+
+@pytest.fixture
+def dry_run(mlops):
+    """`mlops -o json train --dry-run ARGS` -> (CreateTrainingJob params, the whole plan, stderr)."""
+
+    def run(*args: str, env: dict | None = None):
+        result = mlops("-o", "json", "train", "--dry-run", *args, env=env)
+        assert result.exit_code == 0, result.output
+        plan = json.loads(result.stdout)
+        create = [step for step in plan["steps"] if step["operation"] == "CreateTrainingJob"]
+        assert len(create) == 1
+        return create[0]["params"], plan, result.stderr
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def digits_in_s3(local_aws: str, digits_dir: Path) -> str:
+    """The digits ImageFolder uploaded to the configured data prefix, as a user does it (`mlops data upload`)."""
+    from typer.testing import CliRunner
+
+    from mlops_cli.app import app
+
+    result = CliRunner().invoke(app, ["-c", str(LOCAL_CONFIG), "-q", "data", "upload", str(digits_dir)])
+    assert result.exit_code == 0, result.output
+    return "s3://mlops-local/digits/data"
+
+
+@pytest.fixture(scope="session")
+def broken_data_prefix(local_aws: str, digits_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A data prefix holding only train/ (no valid/ or test/): the entry point must fail on it."""
+    from typer.testing import CliRunner
+
+    from mlops_cli.app import app
+
+    source = tmp_path_factory.mktemp("broken")
+    for class_dir in sorted((digits_dir / "train").iterdir())[:2]:
+        dest = source / "train" / class_dir.name
+        dest.mkdir(parents=True)
+        for image in sorted(class_dir.iterdir())[:4]:
+            shutil.copy(image, dest / image.name)
+    result = CliRunner().invoke(app, ["-c", str(LOCAL_CONFIG), "-q", "data", "upload", str(source),
+                                      "--to", "s3://mlops-local/digits/broken-data"])
+    assert result.exit_code == 0, result.output
+    return "broken-data"
