@@ -1,0 +1,560 @@
+"""The one training loop behind every entry point: train, evaluate, checkpoint/resume, DDP, metrics.
+
+Distributed data parallel is switched on by the torchrun environment (``WORLD_SIZE`` > 1): gloo on CPU, nccl on
+GPU, a ``DistributedSampler`` gives each rank its share of the training set, and every rank evaluates its own
+shard of valid/test through the unwrapped module (no collective inside the forward pass, so uneven shards cannot
+deadlock) before one all-reduce of (loss sum, correct, count). Means are sums of per-sample values over the global
+count, never a floor-divided or per-batch average. Rank 0 alone logs, checkpoints and writes the model dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DistributedSampler, Subset
+
+from model import artifact, data, network
+from model.metrics import format_metrics
+
+CHECKPOINT_FILE = "checkpoint.pt"
+METRICS_FILE = "metrics.json"
+LR_SCHEDULES = ("cosine", "step", "none")
+
+
+class ConfigError(ValueError):
+    """A hyperparameter or path is invalid (exit code 2 at the entry points)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyperparameters shared by every entry point; names match the SageMaker hyperparameters."""
+
+    epochs: int = 5
+    batch_size: int = 32
+    lr: float = 0.001
+    arch: str = "resnet50"
+    pretrained: bool = True
+    freeze_backbone: bool = True
+    hidden_units: int = 128
+    image_size: int = 224
+    early_stopping_patience: int = 0  # epochs without a better valid loss before stopping; 0 = off
+    lr_schedule: str = "cosine"
+    weight_decay: float = 0.0
+    seed: int = 0
+    workers: int = -1  # DataLoader worker processes; -1 = automatic (0 on CPU, several per GPU)
+    pretrained_fallback: bool = False
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be at least 1")
+        for name in ("early_stopping_patience", "hidden_units", "seed", "weight_decay"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must not be negative")
+        if not self.lr > 0 or not math.isfinite(self.lr):
+            problems.append("lr must be a positive number")
+        if self.image_size < 16:
+            problems.append("image_size must be at least 16")
+        if self.workers < -1:
+            problems.append("workers must be -1 (automatic) or at least 0")
+        if self.arch not in network.ARCHS:
+            problems.append(f"arch must be one of {', '.join(network.ARCHS)}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            problems.append(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}")
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+
+# --- hyperparameter parsing ------------------------------------------------------------------------------------
+
+def parse_bool(text: str) -> bool:
+    value = _json_decoded(text)
+    if isinstance(value, bool):
+        return value
+    lowered = str(value).strip().lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false/1/0, got {text!r}")
+
+
+def _json_decoded(text: str) -> object:
+    """SageMaker JSON-encodes hyperparameter values (``"\\"resnet50\\""``, ``"0.001"``); plain text passes through."""
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        return text
+
+
+def _typed(kind: type) -> Callable[[str], object]:
+    def parse(text: str) -> object:
+        value = _json_decoded(text)
+        if kind is str:
+            return str(value)
+        if isinstance(value, bool) or (kind is int and isinstance(value, float) and not value.is_integer()):
+            raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}")
+        try:
+            return kind(value)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}") from None
+
+    return parse
+
+
+def _spellings(name: str) -> list[str]:
+    return sorted({f"--{name}", f"--{name.replace('_', '-')}"})
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """Errors are one line on stderr and exit code 2; ``--sagemaker_*`` framework arguments are ignored."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message}\n")
+
+    def parse_args(self, args=None, namespace=None):
+        namespace, unknown = self.parse_known_args(args, namespace)
+        unknown = _drop_framework_arguments(unknown)
+        if unknown:
+            self.error(f"unknown argument(s): {' '.join(unknown)}")
+        return namespace
+
+
+def _drop_framework_arguments(arguments: list[str]) -> list[str]:
+    kept, skip_value = [], False
+    for argument in arguments:
+        if skip_value:
+            skip_value = False
+        elif argument.startswith(("--sagemaker_", "--sagemaker-")):
+            skip_value = "=" not in argument
+        else:
+            kept.append(argument)
+    return kept
+
+
+def argument_parser(description: str) -> ArgumentParser:
+    """A parser with every hyperparameter as ``--name`` and ``--name-with-dashes``."""
+    parser = ArgumentParser(description=description)
+    for field in dataclasses.fields(TrainConfig):
+        kind = bool if field.type in ("bool", bool) else {"int": int, "float": float, "str": str}.get(field.type, field.type)
+        parse = parse_bool if kind is bool else _typed(kind)
+        parser.add_argument(*_spellings(field.name), dest=field.name, type=parse, default=None,
+                            metavar=kind.__name__.upper(), help=f"default {field.default}")
+    return parser
+
+
+def add_path_argument(parser: argparse.ArgumentParser, name: str, **kwargs) -> None:
+    parser.add_argument(*_spellings(name), dest=name, **kwargs)
+
+
+def config_from_args(namespace: argparse.Namespace, **defaults) -> TrainConfig:
+    """The TrainConfig from parsed arguments; ``defaults`` override the built-in defaults, given flags win."""
+    values = dict(defaults)
+    for field in dataclasses.fields(TrainConfig):
+        given = getattr(namespace, field.name, None)
+        if given is not None:
+            values[field.name] = given
+    return TrainConfig(**values)
+
+
+# --- runtime: processes, threads, devices ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Runtime:
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+    threads: int
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS
+        return os.cpu_count() or 1
+
+
+def threads_per_process(local_processes: int) -> int:
+    """OMP_NUM_THREADS when set, else this machine's cores shared evenly (oversubscription is ~3x slower)."""
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit() and int(os.environ["OMP_NUM_THREADS"]) > 0:
+        return int(os.environ["OMP_NUM_THREADS"])
+    return max(1, available_cores() // max(1, local_processes))
+
+
+def start_runtime() -> Runtime:
+    """Join the process group when launched by torchrun; pin threads and pick the device."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    threads = threads_per_process(int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    torch.set_num_threads(threads)
+    if torch.cuda.is_available():
+        device = torch.device("cuda", local_rank % torch.cuda.device_count())
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return Runtime(rank, world_size, local_rank, device, threads)
+
+
+def _all_reduce_sum(values: list[float], runtime: Runtime) -> list[float]:
+    tensor = torch.tensor(values, dtype=torch.float64, device=runtime.device)
+    if runtime.distributed:
+        dist.all_reduce(tensor)
+    return tensor.tolist()
+
+
+def _all_gather_int(value: int, runtime: Runtime) -> list[int]:
+    if not runtime.distributed:
+        return [value]
+    gathered: list[object] = [None] * runtime.world_size
+    dist.all_gather_object(gathered, value)
+    return [int(v) for v in gathered]
+
+
+def _broadcast_from_main(obj: object, runtime: Runtime) -> object:
+    if not runtime.distributed:
+        return obj
+    holder = [obj]
+    dist.broadcast_object_list(holder, src=0)
+    return holder[0]
+
+
+# --- metrics -------------------------------------------------------------------------------------------------
+
+@dataclass
+class SplitTotals:
+    """Sums over the samples of a split; the means are exact whatever the batch sizes or rank shards."""
+
+    loss_sum: float = 0.0
+    correct: float = 0.0
+    count: float = 0.0
+
+    @property
+    def loss(self) -> float:
+        return self.loss_sum / self.count if self.count else float("nan")
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.count if self.count else float("nan")
+
+    def reduced(self, runtime: Runtime) -> SplitTotals:
+        return SplitTotals(*_all_reduce_sum([self.loss_sum, self.correct, self.count], runtime))
+
+
+class EarlyStopping:
+    """Tracks the best valid loss; ``should_stop`` after ``patience`` epochs without improvement (0 = never)."""
+
+    def __init__(self, patience: int, best: float = math.inf, bad_epochs: int = 0):
+        self.patience = patience
+        self.best = best
+        self.bad_epochs = bad_epochs
+
+    def update(self, valid_loss: float) -> bool:
+        """Record an epoch's valid loss; True when it is the best so far."""
+        if valid_loss < self.best:
+            self.best, self.bad_epochs = valid_loss, 0
+            return True
+        self.bad_epochs += 1
+        return False
+
+    @property
+    def should_stop(self) -> bool:
+        return self.patience > 0 and self.bad_epochs >= self.patience
+
+    def state_dict(self) -> dict:
+        return {"best": self.best, "bad_epochs": self.bad_epochs}
+
+
+# --- the loop ------------------------------------------------------------------------------------------------
+
+class _Step:
+    """Forward/backward/update with the precision and memory format the device is best at."""
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, runtime: Runtime):
+        self.model, self.optimizer, self.device = model, optimizer, runtime.device
+        cuda = runtime.device.type == "cuda"
+        self.memory_format = torch.channels_last if cuda else torch.contiguous_format
+        self.amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else None
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+
+    def inputs(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return (images.to(self.device, non_blocking=True, memory_format=self.memory_format),
+                labels.to(self.device, non_blocking=True))
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
+
+    def train(self, images: torch.Tensor, labels: torch.Tensor, criterion: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+        with self.autocast():
+            logits = self.model(images)
+            loss = criterion(logits, labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return logits.detach(), loss.detach()
+
+
+def train_one_epoch(step: _Step, loader, runtime: Runtime) -> tuple[SplitTotals, float]:
+    """One pass over this rank's shard; returns this rank's totals and the wall time."""
+    network.set_train_mode(getattr(step.model, "module", step.model))
+    criterion = nn.CrossEntropyLoss()
+    # Accumulate on the device: a per-batch .item() would stall the GPU pipeline every step.
+    loss_sum = torch.zeros((), dtype=torch.float64, device=runtime.device)
+    correct = torch.zeros((), dtype=torch.int64, device=runtime.device)
+    count = 0
+    started = time.perf_counter()
+    for images, labels in loader:
+        images, labels = step.inputs(images, labels)
+        logits, loss = step.train(images, labels, criterion)
+        loss_sum += loss.double() * labels.size(0)
+        correct += (logits.argmax(1) == labels).sum()
+        count += labels.size(0)
+    if runtime.device.type == "cuda":
+        torch.cuda.synchronize(runtime.device)
+    return SplitTotals(loss_sum.item(), float(correct.item()), float(count)), time.perf_counter() - started
+
+
+@torch.inference_mode()
+def evaluate(step: _Step, loader) -> SplitTotals:
+    """This rank's totals over its shard, through the unwrapped module (no DDP collectives)."""
+    module = getattr(step.model, "module", step.model)
+    module.eval()
+    criterion = nn.CrossEntropyLoss(reduction="sum")
+    loss_sum = torch.zeros((), dtype=torch.float64, device=step.device)
+    correct = torch.zeros((), dtype=torch.int64, device=step.device)
+    count = 0
+    for images, labels in loader:
+        images, labels = step.inputs(images, labels)
+        with step.autocast():
+            logits = module(images)
+        loss_sum += criterion(logits.float(), labels).double()
+        correct += (logits.argmax(1) == labels).sum()
+        count += labels.size(0)
+    return SplitTotals(loss_sum.item(), float(correct.item()), float(count))
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
+    if config.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    if config.lr_schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, config.epochs // 3), gamma=0.1)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
+
+
+def _auto_workers(config: TrainConfig, runtime: Runtime) -> int:
+    if config.workers >= 0:
+        return config.workers
+    if runtime.device.type == "cpu":
+        # Decoding costs ~1-3% of a CPU training step, and a worker process would take cores from the model.
+        return 0
+    per_gpu = available_cores() // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    return max(1, min(8, per_gpu - 1))
+
+
+def _atomic_write_json(payload: dict, path: Path) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(payload, indent=2) + "\n")
+    os.replace(temporary, path)
+
+
+def _signature(config: TrainConfig, class_names: list[str]) -> dict:
+    """What a checkpoint must match to be resumed by this run."""
+    return {"arch": config.arch, "class_names": list(class_names), "hidden_units": config.hidden_units,
+            "freeze_backbone": config.freeze_backbone}
+
+
+def _load_checkpoint(checkpoint_dir: Path | None, signature: dict, runtime: Runtime) -> dict | None:
+    """Rank 0 reads the latest checkpoint and every rank receives it (hosts need not share the directory)."""
+    checkpoint = None
+    error = None
+    if runtime.is_main and checkpoint_dir is not None and (checkpoint_dir / CHECKPOINT_FILE).is_file():
+        path = checkpoint_dir / CHECKPOINT_FILE
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        if checkpoint.get("signature") != signature:
+            error = (f"checkpoint {path} was written for a different model ({checkpoint.get('signature')}); "
+                     "use another checkpoint dir or delete it")
+            checkpoint = None
+    checkpoint, error = _broadcast_from_main((checkpoint, error), runtime)
+    if error:
+        raise ConfigError(error)
+    return checkpoint
+
+
+def run_training(
+    config: TrainConfig,
+    data_dir: str | os.PathLike,
+    model_dir: str | os.PathLike | None = None,
+    output_dir: str | os.PathLike | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    log: Callable[[str], None] = lambda line: print(line, flush=True),
+) -> dict:
+    """Train ``config`` on ``data_dir``'s splits; rank 0 writes the model dir, checkpoints and metrics.json.
+
+    Returns the metrics document (the same on every rank).
+    """
+    runtime = start_runtime()
+    try:
+        return _run(config, Path(data_dir), model_dir, output_dir, checkpoint_dir, runtime,
+                    log if runtime.is_main else (lambda line: None))
+    finally:
+        if runtime.distributed and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _run(config, data_dir, model_dir, output_dir, checkpoint_dir, runtime: Runtime, log) -> dict:
+    torch.manual_seed(config.seed)
+    checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+    output_dir = Path(output_dir) if output_dir else None
+    workers = _auto_workers(config, runtime)
+    splits, class_names = data.load_splits(data_dir, config.image_size, cache=workers == 0)
+    pin = runtime.device.type == "cuda"
+    sampler = DistributedSampler(splits["train"], num_replicas=runtime.world_size, rank=runtime.rank,
+                                 shuffle=True, seed=config.seed)
+    train_loader = data.make_loader(splits["train"], config.batch_size, sampler, workers, pin)
+    # Evaluation shards are disjoint and unpadded, so every sample counts exactly once.
+    eval_loaders = {
+        split: data.make_loader(Subset(dataset, range(runtime.rank, len(dataset), runtime.world_size)),
+                                config.batch_size, None, workers, pin)
+        for split, dataset in splits.items() if split != "train"
+    }
+
+    model = network.build_model(config.arch, len(class_names), config.pretrained, config.freeze_backbone,
+                                config.hidden_units, config.pretrained_fallback)
+    model.to(runtime.device, memory_format=torch.channels_last if pin else torch.contiguous_format)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = _scheduler(optimizer, config)
+    stopping = EarlyStopping(config.early_stopping_patience)
+    signature = _signature(config, class_names)
+    history: list[dict] = []
+    best_epoch, best_state, start_epoch = 0, None, 0
+
+    checkpoint = _load_checkpoint(checkpoint_dir, signature, runtime)
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        stopping = EarlyStopping(config.early_stopping_patience, **checkpoint["early_stopping"])
+        history, best_epoch, start_epoch = checkpoint["history"], checkpoint["best_epoch"], checkpoint["epoch"]
+        best_state = checkpoint["best_model"]
+        if best_state is None and best_epoch == start_epoch:
+            best_state = _cpu_copy(checkpoint["model"])
+        log(f"resumed from checkpoint {checkpoint_dir / CHECKPOINT_FILE} at epoch={start_epoch}")
+
+    step_model = (nn.parallel.DistributedDataParallel(model, device_ids=[runtime.device] if pin else None)
+                  if runtime.distributed else model)
+    step = _Step(step_model, optimizer, runtime)
+    samples_per_rank = _all_gather_int(len(sampler), runtime)
+    log(f"world_size={runtime.world_size} backend={dist.get_backend() if runtime.distributed else 'none'} "
+        f"device={runtime.device.type} threads_per_process={runtime.threads} workers={workers} "
+        f"train_samples_per_rank={','.join(map(str, samples_per_rank))} classes={len(class_names)} "
+        f"arch={config.arch} image_size={config.image_size} epochs={config.epochs}")
+
+    document = {
+        "world_size": runtime.world_size,
+        "train_samples_per_rank": samples_per_rank,
+        "hyperparameters": dataclasses.asdict(config),
+        "class_names": class_names,
+        "resumed_from_epoch": start_epoch if checkpoint is not None else None,
+        "epochs": history,
+    }
+
+    def write_metrics() -> None:
+        if runtime.is_main and output_dir is not None:
+            output_dir.mkdir(parents=True, exist_ok=True)
+            _atomic_write_json(document, output_dir / METRICS_FILE)
+
+    stopped_early = stopping.should_stop
+    for epoch in range(start_epoch + 1, config.epochs + 1):
+        if stopped_early:
+            break
+        sampler.set_epoch(epoch)
+        lr = optimizer.param_groups[0]["lr"]
+        local_totals, seconds = train_one_epoch(step, train_loader, runtime)
+        train = local_totals.reduced(runtime)
+        seconds = max(_all_reduce_sum([seconds], runtime)[0] / runtime.world_size, 1e-9)
+        valid = evaluate(step, eval_loaders["valid"]).reduced(runtime)
+        scheduler.step()
+        if stopping.update(valid.loss):
+            best_epoch, best_state = epoch, _cpu_copy(model.state_dict())
+        row = {"epoch": epoch, "train_loss": train.loss, "train_acc": train.accuracy, "valid_loss": valid.loss,
+               "valid_acc": valid.accuracy, "lr": lr, "images_per_s": train.count / seconds}
+        history.append(row)
+        log(format_metrics(row))
+        stopped_early = stopping.should_stop
+        if runtime.is_main and checkpoint_dir is not None:
+            checkpoint_dir.mkdir(parents=True, exist_ok=True)
+            artifact.atomic_torch_save({
+                "epoch": epoch, "signature": signature, "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "early_stopping": stopping.state_dict(), "best_epoch": best_epoch,
+                # The best weights are stored apart only when they are not the latest ones.
+                "best_model": None if best_epoch == epoch else best_state,
+                "history": history,
+            }, checkpoint_dir / CHECKPOINT_FILE)
+        write_metrics()
+        if stopped_early:
+            log(f"early stopping after epoch={epoch}: valid_loss has not improved for "
+                f"{config.early_stopping_patience} epochs (best epoch={best_epoch})")
+
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    document["best_epoch"] = best_epoch
+    document["stopped_early"] = stopped_early
+    if "test" in eval_loaders:
+        test = evaluate(step, eval_loaders["test"]).reduced(runtime)
+        document.update(test_loss=test.loss, test_acc=test.accuracy, test_samples=int(test.count))
+        log(format_metrics({"test_loss": test.loss, "test_acc": test.accuracy}))
+    write_metrics()
+    if runtime.is_main and model_dir is not None:
+        artifact.save_model_dir(model_dir, model, arch=config.arch, class_names=class_names,
+                                image_size=config.image_size, hidden_units=config.hidden_units)
+        log(f"model saved to {model_dir} (weights of epoch={best_epoch})")
+    return document
+
+
+def _cpu_copy(state_dict: dict) -> dict:
+    return {name: tensor.detach().to("cpu", copy=True) for name, tensor in state_dict.items()}
+
+
+# --- entry-point plumbing --------------------------------------------------------------------------------------
+
+def run_entry_point(main: Callable[[], object]) -> int:
+    """Run an entry point's ``main``: bad input is one line on stderr and exit 2, unavailable weights exit 1."""
+    try:
+        main()
+    except (ConfigError, data.DataError) as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        return 2
+    except network.PretrainedWeightsUnavailable as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr, flush=True)
+        return 130
+    return 0
