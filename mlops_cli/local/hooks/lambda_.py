@@ -47,9 +47,9 @@ REST_ERROR_TYPE = "User"
 # from stdin and a Lambda-like context. Its own stdout carries only the one result document; everything
 # the function prints goes to stderr (the log).
 BOOTSTRAP = r"""
-import importlib, json, os, sys, time, traceback
+import importlib, json, os, signal, sys, time, traceback
 code_dir, handler_spec, mode, request_id, timeout_s, invoked_arn = sys.argv[1:7]
-deadline = time.monotonic() + float(timeout_s)
+deadline = time.monotonic() + float(timeout_s)  # set again once the init is done
 result = os.fdopen(os.dup(1), "w")
 os.dup2(2, 1)
 sys.stdout = sys.stderr
@@ -91,11 +91,24 @@ except BaseException as exc:
     emit({"init_error": failure(type(exc).__name__, exc)})
 if mode == "init":
     emit({"result": None})
+
+def timed_out(_signum, _frame):
+    result.write(json.dumps({"error": {"errorMessage": f"{request_id} Task timed out after "
+                                                       f"{float(timeout_s):.2f} seconds",
+                                       "errorType": "Sandbox.Timedout"}}))
+    result.flush()
+    os._exit(0)
+
+# The function's timeout counts from the invocation, not from the init (which has its own limit).
+deadline = time.monotonic() + float(timeout_s)
+signal.signal(signal.SIGALRM, timed_out)
+signal.setitimer(signal.ITIMER_REAL, float(timeout_s))
 try:
     event = json.loads(sys.stdin.buffer.read() or b"{}")
     value = handler(event, Context())
 except BaseException as exc:
     emit({"error": failure(type(exc).__name__, exc)})
+signal.setitimer(signal.ITIMER_REAL, 0)
 try:
     emit({"result": json.loads(json.dumps(value))})
 except (TypeError, ValueError) as exc:
@@ -207,7 +220,8 @@ class LocalLambda:
         }
         code_dir = self.code_dir(fn)
         env["LAMBDA_TASK_ROOT"] = str(code_dir)
-        limit = INIT_LIMIT_S + (0 if mode == "init" else int(fn.timeout))
+        # The function stops itself at its timeout; this only catches a process that cannot.
+        limit = INIT_LIMIT_S + (0 if mode == "init" else int(fn.timeout) + 5)
         command = [sys.executable, "-c", BOOTSTRAP, str(code_dir), fn.handler or "", mode, request_id,
                    str(fn.timeout), invoked_arn]
         started = time.monotonic()
