@@ -71,5 +71,5 @@ def summary_table(result: dict[str, Any]) -> Callable[["Console", Any], None]:
     if result["remote_only"]:
         rows.append(("remote only", f"{result['remote_only']} objects with no local file (kept; --delete removes)"))
     if result["interrupted"]:
-        rows.append(("interrupted", f"{result['pending']} files not uploaded; re-run the same command to resume"))
+        rows.append(("not sent (interrupted)", f"{result['pending']} files"))
     return key_value_table("data upload" + (" (interrupted)" if result["interrupted"] else ""), rows)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ from mlops_cli.services.s3sync.source import b64_sha256
 from mlops_cli.services.s3sync.state import RemoteRecord, SyncState
 
 SMALL_BODY = 1024 * 1024
+WAKE_S = 0.25
 # What S3 answers when a body does not match the checksum sent with it.
 CHECKSUM_MISMATCH_CODES = {"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch", "XAmzContentChecksumMismatch"}
 
@@ -83,20 +84,24 @@ class _Uploader:
         interrupted = False
         failure: BaseException | None = None
         # Files and parts use separate pools: a file waits on its parts, so they must never compete for threads.
-        with ThreadPoolExecutor(self.jobs, "upload") as files, ThreadPoolExecutor(self.jobs, "upload-part") as parts:
+        # The file pool is left first (it waits for the files in flight: each completes, or aborts its
+        # multipart upload), while the part pool still takes their parts.
+        with ThreadPoolExecutor(self.jobs, "upload-part") as parts, ThreadPoolExecutor(self.jobs, "upload") as files:
             self.parts = parts
             try:
                 for transfer in self.plan.transfers:
                     futures[files.submit(self.upload, transfer)] = transfer
-                for future in as_completed(futures):
-                    if future.exception() is not None:
-                        failure = future.exception()
-                        self._stop(futures)
-                        break
+                settled = self._settled_when_all_done_or_one_fails(list(futures))
+                # A timeout, so Ctrl-C is seen at once even when the signal reached a worker thread.
+                while not settled.wait(WAKE_S):
+                    pass
+                failure = next((future.exception() for future in futures if future.done()
+                                and future.exception() is not None), None)
+                if failure is not None:
+                    self._stop(futures)
             except KeyboardInterrupt:
                 interrupted = True
                 self._stop(futures)
-            # Leaving the pools waits for the files in flight: each completes, or aborts its multipart upload.
         finished = [transfer for future, transfer in futures.items()
                     if not future.cancelled() and future.exception() is None]
         if failure is None:
@@ -104,6 +109,24 @@ class _Uploader:
                             and future.exception() is not None and not isinstance(future.exception(), _Cancelled)),
                            None)
         return finished, failure, interrupted
+
+    @staticmethod
+    def _settled_when_all_done_or_one_fails(futures: list[Future]) -> threading.Event:
+        settled = threading.Event()
+        remaining = [len(futures)]
+        lock = threading.Lock()
+
+        def on_done(future: Future) -> None:
+            with lock:
+                remaining[0] -= 1
+                if not remaining[0] or (not future.cancelled() and future.exception() is not None):
+                    settled.set()
+
+        if not futures:
+            settled.set()
+        for future in futures:
+            future.add_done_callback(on_done)
+        return settled
 
     def _stop(self, futures: dict[Future, Transfer]) -> None:
         self.stop.set()

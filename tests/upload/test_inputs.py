@@ -1,0 +1,76 @@
+"""Bad input exits 2 with one line and no traceback, before anything is sent; the bucket is created (in the
+configured region) unless --no-create-bucket says not to."""
+
+from __future__ import annotations
+
+import pytest
+
+from upload_helpers import remote_objects, small_tree, write_tree
+
+
+@pytest.fixture
+def tree(tmp_path):
+    return small_tree(tmp_path / "tree", count=2)
+
+
+@pytest.mark.parametrize("to, expected", [
+    ("gs://bucket/prefix", "must be an s3://bucket/prefix URI"),
+    ("bucket/prefix", "must be an s3://bucket/prefix URI"),
+    ("s3://Upper-Case/p", "invalid bucket name 'Upper-Case'"),
+    ("s3://ab/p", "invalid bucket name 'ab'"),
+    ("s3://my_bucket/p", "invalid bucket name 'my_bucket'"),
+    ("s3://bad..dots/p", "no '..'"),
+    ("s3://192.168.1.10/p", "not an IP address"),
+    ("s3:///p", "invalid bucket name ''"),
+    ("s3://fine-bucket/a/../b", "no empty, '.' or '..' path segments"),
+    ("s3://fine-bucket/a//b", "no empty, '.' or '..' path segments"),
+])
+def test_bad_destination_exits_2(mlops, local_aws, tree, to, expected):
+    result = mlops("data", "upload", str(tree), "--to", to)
+
+    assert result.exit_code == 2 and expected in result.stderr and "Traceback" not in result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("make_source, expected", [
+    (lambda tmp: tmp / "missing", "does not exist"),
+    (lambda tmp: write_tree(tmp / "t", {"file.txt": b"x"}) / "file.txt", "is not a folder"),
+    (lambda tmp: write_tree(tmp / "t", {".only-hidden": b"x", ".git/config": b"y"}), "has no files to upload"),
+])
+def test_bad_source_exits_2(mlops, local_aws, tmp_path, make_source, expected):
+    result = mlops("data", "upload", str(make_source(tmp_path)), "--to", "s3://never-created/p")
+
+    assert result.exit_code == 2 and expected in result.stderr and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("threshold, expected", [
+    ("1MiB", "between 5MiB"), ("6GiB", "between 5MiB"), ("lots", "is not a size"),
+])
+def test_bad_multipart_threshold_exits_2(mlops, local_aws, tree, threshold, expected):
+    result = mlops("data", "upload", str(tree), "--to", "s3://never-created/p", "--multipart-threshold", threshold)
+
+    assert result.exit_code == 2 and expected in result.stderr and "Traceback" not in result.output
+
+
+def test_no_create_bucket_refuses_a_missing_bucket(mlops, local_aws, s3, bucket, tree):
+    result = mlops("data", "upload", str(tree), "--to", f"s3://{bucket}/p", "--no-create-bucket")
+
+    assert result.exit_code == 1 and f"bucket '{bucket}' does not exist" in result.stderr
+    assert "--no-create-bucket" in result.stderr and "Traceback" not in result.output
+    assert bucket not in {item["Name"] for item in s3.list_buckets()["Buckets"]}
+
+
+def test_no_create_bucket_uploads_into_an_existing_bucket(upload, s3, bucket, tree):
+    s3.create_bucket(Bucket=bucket)
+
+    code, summary, _ = upload(str(tree), "--to", f"s3://{bucket}/p", "--no-create-bucket")
+
+    assert code == 0 and summary["uploaded"] == 2 and summary["bucket_created"] is False
+
+
+def test_bucket_is_created_in_the_configured_region(upload, s3, bucket, tree):
+    code, summary, _ = upload(str(tree), "--to", f"s3://{bucket}/p", "--region", "eu-west-1")
+
+    assert code == 0 and summary["bucket_created"] is True
+    assert s3.get_bucket_location(Bucket=bucket)["LocationConstraint"] == "eu-west-1"
+    assert len(remote_objects(s3, bucket)) == 2
