@@ -31,7 +31,8 @@ def sample(
 @app.command("upload", help="Incremental, verified, parallel upload of a local image folder to S3.")
 def upload(
     ctx: typer.Context,
-    src: Optional[Path] = typer.Argument(None, help="Local folder (default: data.local_dir from the config)."),
+    src: Optional[Path] = typer.Argument(None, metavar="[SRC]",
+                                         help="Local folder (default: data.local_dir from the config)."),
     to: Optional[str] = typer.Option(None, "--to", metavar="S3_URI",
                                      help="s3://bucket/prefix (default: s3://<s3.bucket>/<s3.prefix>/<data.s3_prefix>)."),
     delete: bool = typer.Option(False, "--delete", help="Delete remote objects under the prefix with no local file."),
@@ -42,7 +43,6 @@ def upload(
     jobs: int = typer.Option(16, "--jobs", "-j", min=1, max=64, help="Parallel transfers."),
 ) -> None:
     from mlops_cli.app import EXIT_INTERRUPTED
-    from mlops_cli.errors import UsageError
     from mlops_cli.local.manager import mlops_home
     from mlops_cli.render.upload import UploadProgress, summary_table
     from mlops_cli.services import s3sync
@@ -51,9 +51,7 @@ def upload(
     app_state = state(ctx)
     config = app_state.config
     dest = s3sync.parse_s3_uri(to or data_uri(config))
-    threshold = s3sync.parse_size(multipart_threshold, "--multipart-threshold")
-    if not s3sync.MIN_PART_SIZE <= threshold <= s3sync.MAX_PUT_SIZE:
-        raise UsageError("--multipart-threshold must be between 5MiB (S3's smallest part) and 5GiB (its largest PUT)")
+    threshold = s3sync.parse_multipart_threshold(multipart_threshold)
     tree = s3sync.scan_source(src or Path(config.data.local_dir))
     out = app_state.out
     for link in tree.skipped_links:

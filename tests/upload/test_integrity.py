@@ -94,3 +94,20 @@ def test_corrupted_part_aborts_the_multipart_upload(upload, s3, bucket, big_tree
     assert "m/big/weights.bin" not in remote_objects(s3, bucket)
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
     assert state_count("SELECT COUNT(*) FROM multipart WHERE bucket = ?", bucket) == 0
+
+
+def test_a_file_that_cannot_be_read_exits_1_naming_it(upload, s3, bucket, tmp_path, monkeypatch):
+    root = write_tree(tmp_path / "tree", {"locked.txt": b"2"})
+    real_open = source.open_source
+
+    def open_source(path):
+        if path.name == "locked.txt":
+            raise PermissionError(13, "Permission denied")
+        return real_open(path)
+
+    monkeypatch.setattr(source, "open_source", open_source)
+
+    code, _, stderr = upload(str(root), "--to", f"s3://{bucket}/p")
+
+    assert code == 1 and "cannot read 'locked.txt': Permission denied" in stderr
+    assert remote_objects(s3, bucket) == {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 
 from upload_helpers import interrupt_cli, remote_objects, small_tree, state_count, write_tree
 
@@ -50,3 +51,21 @@ def test_interrupted_multipart_upload_is_aborted_and_resent_next_time(upload, s3
 
     assert code == 0 and (resumed["uploaded"], resumed["multipart"]) == (1, 1)
     assert remote_objects(s3, bucket) == {"r/model.bin": 40 * MIB}
+
+
+def test_multipart_upload_left_by_a_killed_run_is_aborted_by_the_next_run(upload, s3, bucket, tmp_path):
+    root = write_tree(tmp_path / "tree", {"model.bin": os.urandom(40 * MIB)})
+    args = ["data", "upload", str(root), "--to", f"s3://{bucket}/k", "--multipart-threshold", "5MiB", "--jobs", "1"]
+
+    killed = interrupt_cli(args, sig=signal.SIGKILL, ready=lambda: state_count(
+        "SELECT COUNT(*) FROM multipart WHERE bucket = ?", bucket) > 0)
+
+    assert killed.returncode == -signal.SIGKILL
+    assert len(s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])) == 1  # no chance to abort it
+    assert remote_objects(s3, bucket) == {}
+
+    code, summary, _ = upload(*args[2:])
+
+    assert code == 0 and summary["uploaded"] == 1
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    assert state_count("SELECT COUNT(*) FROM multipart WHERE bucket = ?", bucket) == 0

@@ -138,3 +138,14 @@ def test_default_source_and_destination_come_from_the_config(mlops, local_aws, s
 
     assert result.exit_code == 0, result.output
     assert f"digits/data/{name}" in remote_objects(s3, "mlops-local", "digits/data/")
+
+
+def test_keys_keep_spaces_and_unicode_and_a_rerun_skips_them(upload, s3, bucket, tmp_path):
+    root = write_tree(tmp_path / "tree", {"a b/ünï çødé.txt": b"u", "x/y/z+1%.png": b"p"})
+
+    code, summary, _ = upload(str(root), "--to", f"s3://{bucket}/p q")
+
+    assert code == 0 and summary["uploaded"] == 2
+    assert set(remote_objects(s3, bucket)) == {"p q/a b/ünï çødé.txt", "p q/x/y/z+1%.png"}
+    assert upload(str(root), "--to", f"s3://{bucket}/p q")[1]["skipped"] == 2
+

@@ -48,8 +48,9 @@ def state_count(query: str, *params) -> int:
             return 0
 
 
-def interrupt_cli(args: list[str], ready: Callable[[], bool], timeout: float = 60) -> subprocess.CompletedProcess:
-    """Run the CLI in its own process and press Ctrl-C (SIGINT) once `ready()` is true."""
+def interrupt_cli(args: list[str], ready: Callable[[], bool], timeout: float = 60,
+                  sig: int = signal.SIGINT) -> subprocess.CompletedProcess:
+    """Run the CLI in its own process and press Ctrl-C (or send `sig`) once `ready()` is true."""
     command = [sys.executable, "-m", "mlops_cli", "-c", str(LOCAL_CONFIG), "-o", "json", *args]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + timeout
@@ -57,6 +58,6 @@ def interrupt_cli(args: list[str], ready: Callable[[], bool], timeout: float = 6
         assert process.poll() is None, f"finished before the interrupt: {process.communicate()}"
         assert time.monotonic() < deadline, "never became ready to interrupt"
         time.sleep(0.005)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(sig)
     stdout, stderr = process.communicate(timeout=timeout)
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)

@@ -5,13 +5,11 @@ state, HeadObject only where needed: a SyncPlan, printable as a Plan for --dry-r
 `state` is this machine's memory between runs (hash cache, what was uploaded, multipart uploads in flight).
 """
 
-from mlops_cli.services.s3sync.location import S3Location, parse_s3_uri, parse_size
-from mlops_cli.services.s3sync.planner import (DEFAULT_JOBS, DEFAULT_MULTIPART_THRESHOLD, MAX_PUT_SIZE, MIN_PART_SIZE,
-                                               SyncPlan, plan_sync)
+from mlops_cli.services.s3sync.location import S3Location, parse_s3_uri
+from mlops_cli.services.s3sync.planner import SyncPlan, parse_multipart_threshold, plan_sync
 from mlops_cli.services.s3sync.source import scan_source
 from mlops_cli.services.s3sync.state import SyncState
 from mlops_cli.services.s3sync.transfer import SyncResult, TransferObserver, run_sync
 
-__all__ = ["DEFAULT_JOBS", "DEFAULT_MULTIPART_THRESHOLD", "MAX_PUT_SIZE", "MIN_PART_SIZE", "S3Location", "SyncPlan",
-           "SyncResult", "SyncState", "TransferObserver", "parse_s3_uri", "parse_size", "plan_sync", "run_sync",
-           "scan_source"]
+__all__ = ["S3Location", "SyncPlan", "SyncResult", "SyncState", "TransferObserver", "parse_multipart_threshold",
+           "parse_s3_uri", "plan_sync", "run_sync", "scan_source"]

@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlops_cli.errors import OperationError
+from mlops_cli.errors import OperationError, UsageError
 from mlops_cli.plan import Plan, Step
-from mlops_cli.services.s3sync.location import S3Location
+from mlops_cli.services.s3sync.location import S3Location, parse_size
 from mlops_cli.services.s3sync.source import LocalFile, SourceTree, b64_to_hex, hex_to_b64, sha256_file
 from mlops_cli.services.s3sync.state import PendingMultipart, RemoteRecord, SyncState
 
@@ -167,6 +167,20 @@ def recorded_sha256(s3: Any, bucket: str, key: str) -> str | None:
     return b64_to_hex(checksum) if checksum and "-" not in checksum else None
 
 
+def _hash(file: LocalFile) -> str:
+    try:
+        return sha256_file(file.path)
+    except OSError as exc:
+        raise OperationError(f"cannot read '{file.relative}': {exc.strerror or exc}") from None
+
+
+def parse_multipart_threshold(text: str) -> int:
+    threshold = parse_size(text, "--multipart-threshold")
+    if not MIN_PART_SIZE <= threshold <= MAX_PUT_SIZE:
+        raise UsageError("--multipart-threshold must be between 5MiB (S3's smallest part) and 5GiB (its largest PUT)")
+    return threshold
+
+
 def part_size_for(size: int, threshold: int) -> int:
     """0 (one PutObject) below the threshold; else parts of at least the threshold, 5 MiB, and size/10,000."""
     if size < threshold:
@@ -179,15 +193,15 @@ def plan_sync(s3: Any, tree: SourceTree, dest: S3Location, state: SyncState, *, 
               jobs: int = DEFAULT_JOBS) -> SyncPlan:
     """Read-only: ListObjectsV2, HeadObject where needed, and local hashing. Sends no change."""
     started_at = time.monotonic()
+    keyed = [(file, dest.key_for(file.relative)) for file in tree.files]  # bad names fail before any request
     remote = list_remote(s3, dest)
-    exists = remote is not None
+    bucket_missing = remote is None
     if remote is None:
         if not create_bucket:
             raise OperationError(f"bucket '{dest.bucket}' does not exist and --no-create-bucket forbids creating it")
         remote = {}
     known = state.uploaded(dest.list_prefix)
     state.fill_cached_hashes(tree.root, tree.files)
-    keyed = [(file, dest.key_for(file.relative)) for file in tree.files]
 
     remote_sha: dict[str, str | None] = {}
     to_head: list[str] = []
@@ -201,15 +215,18 @@ def plan_sync(s3: Any, tree: SourceTree, dest: S3Location, state: SyncState, *, 
             to_head.append(key)
     headed = set(to_head)
     to_hash = [file for file, _key in keyed if not file.sha256]
-    with ThreadPoolExecutor(jobs, thread_name_prefix="plan") as pool:
+    pool = ThreadPoolExecutor(jobs, thread_name_prefix="plan")
+    try:
         heads = pool.map(lambda key: recorded_sha256(s3, dest.bucket, key), to_head)
-        hashes = pool.map(lambda file: sha256_file(file.path), to_hash)
+        hashes = pool.map(_hash, to_hash)
         remote_sha.update(zip(to_head, heads))
         for file, digest in zip(to_hash, hashes):
             file.sha256 = digest
+    finally:
+        pool.shutdown(cancel_futures=True)  # on Ctrl-C or a failure, do not hash the rest first
 
-    plan = SyncPlan(tree, dest, s3.meta.region_name, not exists, [], 0, [], 0, state.orphaned_multipart(),
-                    started_at=started_at)
+    plan = SyncPlan(tree, dest, s3.meta.region_name, create_bucket=bucket_missing, transfers=[], skipped=0,
+                    deletes=[], remote_only=0, orphans=state.orphaned_multipart(), started_at=started_at)
     for file, key in keyed:
         if key in remote_sha and remote_sha[key] == file.sha256:
             plan.skipped += 1

@@ -64,10 +64,10 @@ class _Cancelled(Exception):
     """A worker saw the stop signal (Ctrl-C or another file's failure) before it finished."""
 
 
-def _read_failure(transfer: Transfer, dest_uri: str) -> OperationError:
+def _read_failure(transfer: Transfer, bucket: str) -> OperationError:
     return OperationError(f"'{transfer.file.relative}': the bytes read differ from the bytes hashed (the file "
                           f"changed while being read, or the read was corrupted); nothing was stored under "
-                          f"{dest_uri}")
+                          f"s3://{bucket}/{transfer.key}")
 
 
 class _Uploader:
@@ -152,7 +152,7 @@ class _Uploader:
 
         if error_code(exc) in CHECKSUM_MISMATCH_CODES:
             return OperationError(f"S3 rejected '{transfer.file.relative}': the body did not match its SHA-256 "
-                                  f"({error_code(exc)}); nothing was stored under {self.plan.dest.uri}")
+                                  f"({error_code(exc)}); nothing was stored under s3://{self.bucket}/{transfer.key}")
         error = translate_error(exc)
         return type(error)(f"uploading '{transfer.file.relative}': {error}", hint=error.hint)
 
@@ -160,7 +160,7 @@ class _Uploader:
         with source.open_source(transfer.file.path) as handle:
             body = handle.read(transfer.file.size + 1)  # one byte more: a file that grew is caught too
         if hashlib.sha256(body).hexdigest() != transfer.file.sha256:
-            raise _read_failure(transfer, self.plan.dest.uri)
+            raise _read_failure(transfer, self.bucket)
         response = self.s3.put_object(Body=body, **transfer.put_params(self.bucket))
         self.observer.sent(len(body))
         return response["ETag"]
@@ -198,7 +198,7 @@ class _Uploader:
                     futures.append(self.parts.submit(self._send_part, transfer, upload_id, number, chunk))
                 whole.update(handle.read(1))
             if whole.hexdigest() != transfer.file.sha256:
-                raise _read_failure(transfer, self.plan.dest.uri)
+                raise _read_failure(transfer, self.bucket)
             return [future.result() for future in futures]
         finally:
             wait(futures)  # no part may still be on its way when the upload is completed or aborted
@@ -229,7 +229,11 @@ def run_sync(s3: Any, plan: SyncPlan, state: SyncState, *, jobs: int = DEFAULT_J
     s3.meta.events.register("before-send.s3.PutObject", _skip_continue_for_small_bodies,
                             unique_id="mlops-upload-small-put")
     if plan.create_bucket:
-        s3.create_bucket(**plan.create_bucket_params())
+        try:
+            s3.create_bucket(**plan.create_bucket_params())
+        except Exception as exc:
+            if error_code(exc) != "BucketAlreadyOwnedByYou":  # created meanwhile by another run of ours
+                raise
     for orphan in plan.orphans:
         try:
             s3.abort_multipart_upload(**plan.abort_params(orphan))

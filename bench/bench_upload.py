@@ -1,0 +1,118 @@
+"""`mlops data upload` vs `aws s3 sync` on the same local server and the same tree of >= 2,000 files.
+
+Starts its own local AWS (a free port, MLOPS_HOME in a temporary folder) and stops it at the end. The tree is
+the digits sample (1,797 PNGs) plus small text files. Each round uploads to empty prefixes in fresh buckets (one
+per tool; `mlops` creates its bucket inside its timed run, `aws` gets one made beforehand), then re-runs both
+with no change. The tools alternate which goes first, so machine load hits both alike; medians and the ratio
+mlops/aws are printed (below 1.00 = mlops faster). Target: not slower than `aws s3 sync` on either run.
+
+    .venv/bin/python bench/bench_upload.py [--rounds 3] [--extra-files 253]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def make_tree(root: Path, extra_files: int) -> int:
+    from mlops_cli.services.sample_data import write_digits_imagefolder
+
+    write_digits_imagefolder(root)
+    for index in range(extra_files):
+        path = root / "extra" / f"{index % 10}" / f"note_{index:04d}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"extra file {index}\n" * (1 + index % 40))
+    return sum(1 for path in root.rglob("*") if path.is_file())
+
+
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
+    start = time.perf_counter()
+    done = subprocess.run(argv, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(argv[:4])} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+    return elapsed, done.stdout
+
+
+def count_objects(url: str, bucket: str) -> int:
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="bench",
+                      aws_secret_access_key="bench")
+    return sum(page.get("KeyCount", 0) for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--extra-files", type=int, default=253, help="added to the 1,797 digits (default: 2,050 files)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-upload-") as temp:
+        home, tree = Path(temp) / "home", Path(temp) / "tree"
+        url = f"http://127.0.0.1:{free_port()}"
+        env = {**os.environ, "MLOPS_HOME": str(home), "MLOPS_AWS__ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "bench",
+               "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull,
+               "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+        os.environ.update(MLOPS_HOME=str(home))
+        from mlops_cli.local import manager
+
+        files = make_tree(tree, args.extra_files)
+        manager.up(url)
+        try:
+            print(f"tree: {files} files, {sum(p.stat().st_size for p in tree.rglob('*') if p.is_file()):,} bytes; "
+                  f"server {url}; load average {os.getloadavg()[0]:.1f}; {os.cpu_count()} CPUs")
+            mlops = [str(BIN / "mlops"), "-q", "-o", "json", "-c", str(REPO / "configs/local.yaml"), "data", "upload",
+                     str(tree), "--to"]
+            aws = [str(BIN / "aws"), "--endpoint-url", url, "s3"]
+            times: dict[str, list[float]] = {"mlops first": [], "aws first": [], "mlops re-run": [], "aws re-run": []}
+            for round_index in range(args.rounds):
+                mlops_bucket, aws_bucket = f"bench-mlops-{round_index}", f"bench-aws-{round_index}"
+                timed(aws + ["mb", f"s3://{aws_bucket}"], env)
+                runs = {"mlops": mlops + [f"s3://{mlops_bucket}/data"],
+                        "aws": aws + ["sync", str(tree), f"s3://{aws_bucket}/data", "--only-show-errors"]}
+                order = ["mlops", "aws"] if round_index % 2 == 0 else ["aws", "mlops"]
+                for phase in ("first", "re-run"):
+                    for tool in order:
+                        elapsed, stdout = timed(runs[tool], env)
+                        times[f"{tool} {phase}"].append(elapsed)
+                        if tool == "mlops":
+                            summary = json.loads(stdout)
+                            expected = (files, 0) if phase == "first" else (0, files)
+                            assert (summary["uploaded"], summary["skipped"]) == expected, summary
+                assert count_objects(url, mlops_bucket) == count_objects(url, aws_bucket) == files
+                print(f"round {round_index + 1}: " + ", ".join(f"{name} {values[-1]:.2f}s"
+                                                              for name, values in times.items()))
+        finally:
+            manager.down(url)
+
+    print(f"\n{'run (median of ' + str(args.rounds) + ')':28} {'mlops s':>8} {'aws s':>8} {'mlops/aws':>10}")
+    verdicts = []
+    for phase in ("first", "re-run"):
+        ours, theirs = statistics.median(times[f"mlops {phase}"]), statistics.median(times[f"aws {phase}"])
+        print(f"{phase + ' (' + str(files) + ' files)':28} {ours:8.2f} {theirs:8.2f} {ours / theirs:10.2f}")
+        verdicts.append(ours <= theirs)
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
+    print("target: not slower than aws s3 sync on either run -> " + ("OK" if all(verdicts) else "SLOWER"))
+
+
+if __name__ == "__main__":
+    main()
