@@ -31,7 +31,7 @@ def sample(
 @app.command("upload", help="Incremental, verified, parallel upload of a local image folder to S3.")
 def upload(
     ctx: typer.Context,
-    src: Optional[Path] = typer.Argument(None, metavar="[SRC]",
+    src: Optional[Path] = typer.Argument(None, metavar="SRC",
                                          help="Local folder (default: data.local_dir from the config)."),
     to: Optional[str] = typer.Option(None, "--to", metavar="S3_URI",
                                      help="s3://bucket/prefix (default: s3://<s3.bucket>/<s3.prefix>/<data.s3_prefix>)."),
