@@ -89,15 +89,10 @@ def build_package(source: Path = HANDLER_SOURCE) -> ZipPayload:
 
 def trust_policy(account: str) -> dict[str, Any]:
     """Only the Lambda service may assume the role, and only for functions of this account."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Service": "lambda.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-            "Condition": {"StringEquals": {"aws:SourceAccount": account}},
-        }],
-    }
+    policy = iam_policies.assume_role_policy("lambda.amazonaws.com")
+    for statement in policy["Statement"]:
+        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": account}}
+    return policy
 
 
 def policy_json(document: dict[str, Any]) -> str:

@@ -1,0 +1,130 @@
+"""End to end in the local AWS: a trained model behind `mlops deploy`, the function from `mlops lambda deploy`,
+and `mlops lambda invoke` on digits test images returning the right labels through the endpoint."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from lambda_helpers import http_v2, rest_v1
+
+PROJECT = "le2e"
+ENV = {"MLOPS_PROJECT": PROJECT}
+FUNCTION = f"{PROJECT}-invoke"
+ENDPOINT = f"{PROJECT}-endpoint"
+BUCKET = "mlops-local"
+
+
+def label_of(folder: str) -> str:
+    return folder.split(".", 1)[1]  # "008.seven" -> "seven"
+
+
+@pytest.fixture(scope="module")
+def trained_model_dir(tmp_path_factory, digits_dir) -> Path:
+    """resnet18 trained by the engine for one epoch on the digits (32 px keeps it to seconds)."""
+    import torch
+
+    from model.engine import TrainConfig, run_training
+
+    model_dir = tmp_path_factory.mktemp("lambda-e2e-model")
+    threads = torch.get_num_threads()
+    config = TrainConfig(epochs=1, arch="resnet18", pretrained=False, freeze_backbone=False, hidden_units=0,
+                         image_size=32, batch_size=32, lr=0.003)
+    try:
+        run_training(config, digits_dir, model_dir, log=lambda line: None)
+    finally:
+        torch.set_num_threads(threads)
+    return model_dir
+
+
+@pytest.fixture(scope="module")
+def samples(trained_model_dir, digits_dir) -> dict[str, bytes]:
+    """One test image per class that the model itself (run here, in-process) labels correctly."""
+    from model.inference import input_fn, model_fn, output_fn, predict_fn
+
+    model = model_fn(str(trained_model_dir))
+    chosen = {}
+    for folder in sorted((digits_dir / "test").iterdir()):
+        for image in sorted(folder.glob("*.png")):
+            data = image.read_bytes()
+            body, _ = output_fn(predict_fn(input_fn(data, "image/png"), model), "application/json")
+            if json.loads(body)["predictions"][0]["top_k"][0]["label"] == label_of(folder.name):
+                chosen[label_of(folder.name)] = data
+                break
+    assert len(chosen) >= 8, f"the model is too weak for this test: {sorted(chosen)}"
+    return chosen
+
+
+@pytest.fixture(scope="module")
+def endpoint(mlops_home, local_aws, boto_client, trained_model_dir):
+    """The trained model as model.tar.gz in S3, served by an endpoint from `mlops deploy`."""
+    from typer.testing import CliRunner
+
+    from lambda_helpers import LOCAL_CONFIG
+    from mlops_cli.app import app
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path in sorted(trained_model_dir.rglob("*")):
+            tar.add(path, arcname=str(path.relative_to(trained_model_dir)), recursive=False)
+    s3 = boto_client("s3")
+    try:
+        s3.create_bucket(Bucket=BUCKET)
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    key = f"{PROJECT}/models/lambda-e2e/output/model.tar.gz"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=buffer.getvalue())
+    result = CliRunner().invoke(app, ["-c", str(LOCAL_CONFIG), "deploy", "--model", f"s3://{BUCKET}/{key}"],
+                                env=ENV, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    yield ENDPOINT
+    boto_client("sagemaker").delete_endpoint(EndpointName=ENDPOINT)  # stops its model server
+
+
+def test_lambda_invoke_returns_the_right_labels_through_the_endpoint(mlops, endpoint, samples, tmp_path):
+    deployed = mlops("-o", "json", "lambda", "deploy", env=ENV)
+    assert deployed.exit_code == 0, deployed.output
+    assert json.loads(deployed.stdout)["endpoint_status"] == "InService"
+    for label, data in samples.items():
+        image = tmp_path / f"{label}.png"
+        image.write_bytes(data)
+        result = mlops("-o", "json", "lambda", "invoke", str(image), "--top-k", "3", env=ENV)
+        assert result.exit_code == 0, result.output
+        answer = json.loads(result.stdout)
+        assert answer["alias"] == "live" and answer["version"] == "1"
+        ranked = answer["predictions"][0]["top_k"]
+        assert len(ranked) == 3 and ranked[0]["label"] == label, (label, ranked)
+    table = mlops("lambda", "invoke", str(tmp_path / f"{next(iter(samples))}.png"), env=ENV)
+    assert table.exit_code == 0 and "probability" in table.stdout and next(iter(samples)) in table.stdout
+
+
+def test_every_event_shape_through_the_deployed_function(endpoint, samples, boto_client, mlops):
+    assert mlops("lambda", "deploy", env=ENV).exit_code == 0
+    lam = boto_client("lambda")
+    label, data = next(iter(samples.items()))
+    encoded = base64.b64encode(data).decode()
+    events = {
+        "direct": {"image_b64": encoded, "top_k": 2},
+        "REST v1 JSON": rest_v1(json.dumps({"image_b64": encoded})),
+        "HTTP v2 raw PNG": http_v2(encoded, "image/png", encoded=True),
+        "function URL base64 JSON": http_v2(base64.b64encode(json.dumps({"image_b64": encoded}).encode()).decode(),
+                                            encoded=True, function_url=True),
+    }
+    for name, event in events.items():
+        answer = lam.invoke(FunctionName=FUNCTION, Qualifier="live", Payload=json.dumps(event).encode())
+        response = json.loads(answer["Payload"].read())
+        assert response["statusCode"] == 200, (name, response)
+        assert json.loads(response["body"])["predictions"][0]["top_k"][0]["label"] == label, name
+
+    # The model refuses what is not an image: its own 4xx and message come back, nothing of the account.
+    answer = lam.invoke(FunctionName=FUNCTION, Qualifier="live",
+                        Payload=json.dumps({"image_b64": base64.b64encode(b"not an image").decode()}).encode())
+    response = json.loads(answer["Payload"].read())
+    assert response["statusCode"] == 415, response
+    error = json.loads(response["body"])["error"]
+    assert "not an image" in error and "123456789012" not in error and "https://" not in error
