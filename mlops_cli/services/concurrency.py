@@ -196,7 +196,7 @@ def wait_provisioned(lam: Any, function_name: str, alias: str, on_status: Status
         if config["Status"] == "FAILED":
             raise OperationError(f"provisioned concurrency on {function_name}:{alias} FAILED: "
                                  f"{config.get('StatusReason') or 'no reason given'}",
-                                 hint=f"fix the cause, then re-run; or remove it: mlops concurrency set --clear")
+                                 hint="fix the cause, then re-run; or remove it: mlops concurrency set --clear")
         if time.monotonic() >= deadline:
             raise OperationError(f"provisioned concurrency on {function_name}:{alias} is still {config['Status']} "
                                  f"after {timeout_s:.0f} s", hint="check later with: mlops concurrency set --show")
