@@ -15,7 +15,9 @@ that has expired, or self-service credential actions limited to the caller.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -142,6 +144,11 @@ class Effective:
             return []
         return self.allows.get(action, [])
 
+    def allowed_actions(self) -> set[str]:
+        """The tabled actions some statement allows and no unconditional Deny (or boundary) removes."""
+        allowed = set(self.allows) - self.denied
+        return allowed & self.boundary.allowed_actions() if self.boundary is not None else allowed
+
     @property
     def is_admin(self) -> bool:
         """`*` on `*` with nothing that matters denied (IAM escalation actions all still allowed)."""
@@ -169,7 +176,7 @@ class _Context:
     def __init__(self, account: Account, settings: Settings):
         self.account = account
         self.settings = settings
-        self.arns_by_kind = {
+        arns_by_kind = {
             "user": [user.arn for user in account.users],
             "group": [group.arn for group in account.groups],
             "role": [role.arn for role in account.roles],
@@ -177,8 +184,13 @@ class _Context:
             "policy": [policy.arn for policy in account.policies.values() if policy.kind == "customer-managed"
                        and policy.arn],
         }
+        # Sorted by the resource part ("role/path/name"), so a pattern's literal prefix finds its candidates by
+        # bisection instead of a scan: restricted patterns differ per principal, and a scan would be quadratic.
+        self._by_resource = {kind: sorted((arn.split(":", 5)[-1], arn) for arn in arns)
+                             for kind, arns in arns_by_kind.items()}
         self.roles_by_arn = {role.arn: role for role in account.roles}
         self._targets: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+        self._any_resource: dict[tuple[int, str], bool] = {}
         self._effective: dict[int, Effective] = {}
         self._power: dict[str, str | None] = {}
 
@@ -202,7 +214,10 @@ class _Context:
     def escalations(self, principal: Principal | None, effective: Effective,
                     passable_roles_known: bool = True) -> list[_Escalation]:
         found = []
+        allowed = effective.allowed_actions()
         for method in ESCALATION_METHODS:
+            if not allowed.issuperset(method.actions):
+                continue
             worst, grants, targets, notes = 0, [], [], []
             for action in method.actions:
                 best = self._best_grant(principal, action, effective.grants(action), passable_roles_known)
@@ -221,7 +236,19 @@ class _Context:
         """The existing IAM resources of a kind that resource patterns match (memoised: patterns repeat)."""
         key = (kind, patterns)
         if key not in self._targets:
-            self._targets[key] = [arn for arn in self.arns_by_kind[kind] if any(glob_match(p, arn) for p in patterns)]
+            found: set[str] = set()
+            index = self._by_resource[kind]
+            for pattern in patterns:
+                resource = pattern.split(":", 5)[-1] if pattern.count(":") >= 5 else "*"
+                prefix = re.split(r"[*?]", resource, maxsplit=1)[0]
+                start = bisect.bisect_left(index, (prefix,))
+                for position in range(start, len(index)):
+                    name, arn = index[position]
+                    if not name.startswith(prefix):
+                        break
+                    if glob_match(pattern, arn):
+                        found.add(arn)
+            self._targets[key] = sorted(found)
         return self._targets[key]
 
     def _best_grant(self, principal: Principal | None, action: str, grants: list[Grant],
@@ -239,7 +266,10 @@ class _Context:
         condition; None when the narrowing leaves nothing to escalate with."""
         condition_steps = 2 if statement.conditional else 0
         note = f"only when {statement.condition}" if statement.conditional else ""
-        if statement.any_resource(action):
+        key = (id(statement), action)
+        if key not in self._any_resource:
+            self._any_resource[key] = statement.any_resource(action)
+        if self._any_resource[key]:
             return condition_steps, [], note
         kind = TARGET_KIND.get(action)
         if kind is None:

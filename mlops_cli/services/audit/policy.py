@@ -130,6 +130,7 @@ class Statement:
     not_resource: bool
     condition: dict | None  # what is left after dropping conditions that always hold today
     raw: dict
+    every_resource: bool  # Resource covers everything (`*`), or NotResource
 
     @property
     def conditional(self) -> bool:
@@ -144,8 +145,10 @@ class Statement:
         return _tabled_for(self.actions, self.not_action)
 
     def any_resource(self, action: str | None = None) -> bool:
-        """Every resource (NotResource counts: it grants all but a list)."""
-        return self.not_resource or any(is_any_resource(resource, action) for resource in self.resources)
+        """Every resource (NotResource counts: it grants all but a list), for one action or for any."""
+        if self.every_resource or action is None:
+            return self.every_resource
+        return any(is_any_resource(resource, action) for resource in self.resources)
 
     @property
     def is_full_admin(self) -> bool:
@@ -195,16 +198,18 @@ def parse_statements(document: dict, where: str, now: datetime | None = None) ->
         if dead:
             continue
         written = _strings(raw.get(action_key, []), place, action_key)
+        resources = _strings(raw.get(resource_key, "*"), place, resource_key)
         statements.append(Statement(
             index=index,
             allow=effect == "Allow",
             actions=tuple(action.lower() for action in written),
             written_actions=written,
             not_action=action_key == "NotAction",
-            resources=_strings(raw.get(resource_key, "*"), place, resource_key),
+            resources=resources,
             not_resource=resource_key == "NotResource",
             condition=remaining,
             raw=raw,
+            every_resource=resource_key == "NotResource" or any(is_any_resource(r) for r in resources),
         ))
     return tuple(statements)
 

@@ -12,9 +12,12 @@ SEVERITIES = ("critical", "high", "medium", "low")
 SEVERITY_RANK = {name: rank for rank, name in enumerate(reversed(SEVERITIES))}  # low 0 ... critical 3
 
 
+_POSITION = {name: position for position, name in enumerate(SEVERITIES)}
+
+
 def lower(severity: str, steps: int) -> str:
     """A severity `steps` levels lower, never below low."""
-    return SEVERITIES[min(SEVERITIES.index(severity) + steps, len(SEVERITIES) - 1)]
+    return SEVERITIES[min(_POSITION[severity] + steps, len(SEVERITIES) - 1)]
 
 
 @dataclass(frozen=True)
