@@ -378,9 +378,10 @@ def _policy_content(context: _Context) -> Iterable[Finding]:
                 continue
             rule = RULES[rule_id]
             held = _holders(policy)
+            owner = policy.holders[0] if policy.kind == "inline" and policy.holders else None
             yield Finding(rule_id, lower(rule.severity, steps),
                           f"{policy.kind} policy {policy.name}{held}: {rule.title.lower()}: {_listed(items)}",
-                          None, [policy], [(policy, statement) for statement in statements],
+                          owner, [policy], [(policy, statement) for statement in statements],
                           details={"actions": items, "holders": [h.arn for h in policy.holders],
                                    **({"note": "document assumed from AWS's published version"}
                                       if policy.assumed else {})})
