@@ -1,0 +1,145 @@
+"""The command's contract for CI: exit codes at --fail-on, the output formats and their schemas, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+
+from .builders import Account, allow, doc, sarif_schema
+
+
+@pytest.fixture
+def one_medium_one_low(tmp_path):
+    """An account with exactly one medium finding (IAM011) and one low finding (IAM013)."""
+    account = Account()
+    account.role("app", doc(allow("cloudwatch:*"),
+                            allow("ec2:StartInstances")))
+    return account.write(tmp_path / "account.json")
+
+
+@pytest.mark.parametrize("fail_on,code", [("critical", 0), ("high", 0), ("medium", 1), ("low", 1), ("never", 0)])
+def test_fail_on_sets_the_exit_code(mlops, one_medium_one_low, fail_on, code):
+    result = mlops("audit-iam", "--input", str(one_medium_one_low), "--fail-on", fail_on)
+    assert result.exit_code == code, result.stderr
+    assert "Traceback" not in result.output
+    if code:
+        assert "at or above" in result.stderr and f"--fail-on {fail_on}" in result.stderr
+    assert ("FAIL" if code else "pass" if fail_on != "never" else "not gated") in result.stdout
+
+
+def test_fail_on_defaults_to_config(mlops, one_medium_one_low):
+    assert mlops("audit-iam", "--input", str(one_medium_one_low)).exit_code == 0  # default: high
+    result = mlops("audit-iam", "--input", str(one_medium_one_low), env={"MLOPS_AUDIT__FAIL_ON": "medium"})
+    assert result.exit_code == 1
+    assert mlops("audit-iam", "--input", str(one_medium_one_low), "--fail-on", "bogus").exit_code == 2
+
+
+def test_min_severity_hides_and_ungates(audit, one_medium_one_low):
+    code, report, _ = audit(one_medium_one_low, "--min-severity", "medium", "--fail-on", "low")
+    assert [f["rule_id"] for f in report["findings"]] == ["IAM011"]
+    assert report["summary"]["below_min_severity"] == 1 and code == 1
+    code, report, _ = audit(one_medium_one_low, "--min-severity", "high", "--fail-on", "low")
+    assert report["findings"] == [] and code == 0
+
+
+def test_json_report_matches_its_schema(audit, one_medium_one_low):
+    from mlops_cli.services.audit import REPORT_SCHEMA, SCHEMA_VERSION
+
+    _, report, _ = audit(one_medium_one_low, "--fail-on", "never")
+    jsonschema.Draft202012Validator(REPORT_SCHEMA, format_checker=jsonschema.FormatChecker()).validate(report)
+    assert report["schema_version"] == SCHEMA_VERSION
+    assert report["summary"]["by_severity"] == {"critical": 0, "high": 0, "medium": 1, "low": 1}
+    # The schema is strict enough to catch a broken report.
+    report["findings"][0]["severity"] = "urgent"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(report, REPORT_SCHEMA)
+
+
+def test_global_output_json_is_honoured(mlops, one_medium_one_low):
+    result = mlops("-o", "json", "audit-iam", "--input", str(one_medium_one_low))
+    assert json.loads(result.stdout)["schema_version"]
+    result = mlops("audit-iam", "--input", str(one_medium_one_low), "-o", "json", "--format", "table")
+    assert json.loads(result.stdout)["findings"]  # -o json promises one JSON document
+
+
+def test_sarif_validates_against_the_sarif_2_1_0_schema(mlops, tmp_path):
+    from .builders import FIXTURES
+
+    result = mlops("audit-iam", "--input", str(FIXTURES / "example.json"), "--format", "sarif", "--fail-on", "never")
+    assert result.exit_code == 0, result.stderr
+    sarif = json.loads(result.stdout)
+    jsonschema.Draft4Validator(sarif_schema()).validate(sarif)
+    run = sarif["runs"][0]
+    rules = run["tool"]["driver"]["rules"]
+    assert all(rule["help"]["text"] and rule["properties"]["security-severity"] for rule in rules)
+    result_ = next(r for r in run["results"] if r["ruleId"] == "IAM020")
+    assert rules[result_["ruleIndex"]]["id"] == "IAM020"
+    location = result_["locations"][0]
+    logical = location["logicalLocations"][0]
+    assert logical["fullyQualifiedName"].startswith("arn:aws:iam::") and logical["kind"] in ("user", "role")
+    assert location["physicalLocation"]["artifactLocation"]["uri"] == \
+        f"aws/200611803367/iam/{logical['kind']}/{logical['name']}"
+    assert result_["partialFingerprints"]["mlopsFinding/v1"]
+
+
+def test_output_file_gets_the_document_and_the_terminal_the_table(mlops, one_medium_one_low, tmp_path):
+    target = tmp_path / "results.sarif"
+    result = mlops("audit-iam", "--input", str(one_medium_one_low), "--format", "sarif", "--output-file", str(target),
+                   "--fail-on", "never")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(target.read_text())["version"] == "2.1.0"
+    assert "MEDIUM (1)" in result.stdout and "IAM011" in result.stdout
+    assert mlops("audit-iam", "--input", str(one_medium_one_low), "--output-file", str(target)).exit_code == 2
+    assert mlops("audit-iam", "--input", str(one_medium_one_low), "-f", "json",
+                 "--output-file", str(tmp_path)).exit_code == 2
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left behind
+
+
+@pytest.mark.parametrize("content,expected", [
+    ("{not json", "not valid JSON (line 1"),
+    ("[]", "expected an object with UserDetailList"),
+    ('{"RoleDetailList": {}}', "RoleDetailList: expected a list"),
+    ('{"RoleDetailList": [{"RoleName": "r"}]}', "RoleDetailList[0]: missing Arn"),
+    ('{"UserDetailList": [{"UserName": "u", "Arn": "arn:aws:iam::1:user/u", "UserPolicyList": '
+     '[{"PolicyName": "p", "PolicyDocument": {"Statement": [{"Effect": "Maybe", "Action": "*", "Resource": "*"}]}}]}]}',
+     "UserPolicyList[0] (p).PolicyDocument: Statement[0].Effect must be Allow or Deny"),
+    ('{"Policies": [{"Arn": "arn:aws:iam::1:policy/p", "DefaultVersionId": "v2", "PolicyVersionList": '
+     '[{"VersionId": "v1", "IsDefaultVersion": false, "Document": {}}]}]}', "no default version"),
+    ('{"RoleDetailList": [{"RoleName": "r", "Arn": "arn:aws:iam::1:role/r", "CreateDate": "yesterday"}]}',
+     "RoleDetailList[0].CreateDate: not a date"),
+    ('{"GroupDetailList": [{"GroupName": "g", "Arn": "arn:aws:iam::1:group/g", "GroupPolicyList": '
+     '[{"PolicyName": "p", "PolicyDocument": "%7Bnot"}]}]}', "policy document is not valid JSON"),
+])
+def test_malformed_input_is_a_clear_usage_error(mlops, tmp_path, content, expected):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    result = mlops("audit-iam", "--input", str(path))
+    assert result.exit_code == 2, result.output
+    assert expected in result.stderr and str(path) in result.stderr
+    assert "Traceback" not in result.output and result.stdout == ""
+
+
+def test_missing_input_file_and_directory(mlops, tmp_path):
+    for path, expected in ((tmp_path / "absent.json", "input file not found"), (tmp_path, "is a directory")):
+        result = mlops("audit-iam", "--input", str(path))
+        assert result.exit_code == 2 and expected in result.stderr
+
+
+def test_url_encoded_documents_are_read(audit, tmp_path):
+    from urllib.parse import quote
+
+    account = Account()
+    account.role("app")
+    role = account.data["RoleDetailList"][0]
+    role["RolePolicyList"] = [{"PolicyName": "encoded",
+                               "PolicyDocument": quote(json.dumps(doc(allow("iam:PutRolePolicy"))))}]
+    role["AssumeRolePolicyDocument"] = quote(json.dumps(role["AssumeRolePolicyDocument"]))
+    _, report, _ = audit(account, "--fail-on", "never")
+    assert [f["rule_id"] for f in report["findings"] if f["rule_id"] == "IAM020"] == ["IAM020"]
+
+
+def test_save_input_only_for_live_reads(mlops, one_medium_one_low, tmp_path):
+    result = mlops("audit-iam", "--input", str(one_medium_one_low), "--save-input", str(tmp_path / "x.json"))
+    assert result.exit_code == 2 and "--save-input" in result.stderr
