@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections import deque
-from typing import Any, List, Optional
+from typing import Any, List, NoReturn, Optional
 
 import typer
 
@@ -50,17 +50,18 @@ def train(
         return
 
     result = training.launch(launch, clients.client)
-    out.info(f"source package {result.source_uri} "
-             + ("uploaded" if result.source_uploaded else "unchanged, not re-uploaded"))
-    out.info(f"training job {result.job_name} created "
-             f"({config.train.sagemaker.instance_count} x {config.train.sagemaker.instance_type})")
-    sagemaker = clients.client("sagemaker")
-    if not wait:
-        out.info(f"not waiting; `mlops status` shows it, `{training.stop_command(result.job_name)}` stops it")
-        _show(out, training.describe_job(sagemaker, result.job_name))
-        return
-
-    description, log_tail = _follow(app_state, result.job_name, yes=yes)
+    try:  # from here on a job runs in AWS: Ctrl-C must say so (and may stop it)
+        out.info(f"source package {result.source_uri} "
+                 + ("uploaded" if result.source_uploaded else "unchanged, not re-uploaded"))
+        out.info(f"training job {result.job_name} created "
+                 f"({config.train.sagemaker.instance_count} x {config.train.sagemaker.instance_type})")
+        if not wait:
+            out.info(f"not waiting; `mlops status` shows it, `{training.stop_command(result.job_name)}` stops it")
+            _show(out, training.describe_job(clients.client("sagemaker"), result.job_name))
+            return
+        description, log_tail = _follow(app_state, result.job_name)
+    except KeyboardInterrupt:
+        _interrupted(app_state, result.job_name, yes=yes)
     _show(out, description)
     if description["TrainingJobStatus"] != "Completed":
         from mlops_cli.render.train import log_tail as show_log_tail
@@ -75,29 +76,26 @@ def _show(out: Any, description: dict[str, Any]) -> None:
     out.result(description, job_table)
 
 
-def _follow(app_state: Any, job_name: str, *, yes: bool) -> tuple[dict[str, Any], list[str]]:
-    """Follow to the end; on Ctrl-C ask (or with --yes decide) whether to stop the job, then exit 130."""
+def _follow(app_state: Any, job_name: str) -> tuple[dict[str, Any], list[str]]:
+    """Render the job's events until it ends; returns its final description and the last log lines."""
     from mlops_cli.render.train import event
     from mlops_cli.services import training
 
     clients = app_state.clients
     poll_s = LOCAL_POLL_S if clients.is_local else AWS_POLL_S
     tail: deque[str] = deque(maxlen=FAILURE_TAIL_LINES)
-    try:
-        for item in training.follow_job(clients.client("sagemaker"), clients.client("logs"), job_name,
-                                        poll_s=poll_s):
-            event(app_state.out, item)
-            if isinstance(item, (training.LogLine, training.MetricValues)):
-                line = item.line if isinstance(item, training.MetricValues) else item
-                tail.append(f"[{line.host}] {line.message}")
-            elif isinstance(item, training.JobFinished):
-                return item.description, list(tail)
-    except KeyboardInterrupt:
-        _interrupted(app_state, job_name, yes=yes)
+    for item in training.follow_job(clients.client("sagemaker"), clients.client("logs"), job_name, poll_s=poll_s):
+        event(app_state.out, item)
+        if isinstance(item, (training.LogLine, training.MetricValues)):
+            line = item.line if isinstance(item, training.MetricValues) else item
+            tail.append(f"[{line.host}] {line.message}")
+        elif isinstance(item, training.JobFinished):
+            return item.description, list(tail)
     raise AssertionError("follow_job ends with JobFinished")  # pragma: no cover
 
 
-def _interrupted(app_state: Any, job_name: str, *, yes: bool) -> None:
+def _interrupted(app_state: Any, job_name: str, *, yes: bool) -> NoReturn:
+    """Ctrl-C while the job runs: ask (or with --yes decide) whether to stop it; exit 130 either way."""
     from mlops_cli.services import training
 
     out = app_state.out

@@ -272,6 +272,8 @@ class LocalTrainingJob:
         bucket, prefix = split_s3_uri(uri)
 
         def fetch(key: str) -> None:
+            if self.stop_requested.is_set():
+                return
             relative = key[len(prefix):].lstrip("/")
             paths = [target / relative for target in targets]
             content = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -281,6 +283,7 @@ class LocalTrainingJob:
 
         with ThreadPoolExecutor(DOWNLOAD_THREADS) as pool:
             list(pool.map(fetch, keys))
+        self._check_stop()
 
     def _download_channel(self, s3: Any, channel: dict[str, Any]) -> None:
         name = channel["ChannelName"]

@@ -1,0 +1,193 @@
+"""`mlops train` against the local AWS: real jobs (real DDP across two simulated instances), their logs in
+CloudWatch, the model in S3, failure, stopping, and the source package uploaded once.
+
+Runtime: one 2-instance run and one 1-instance run of one epoch, plus a job that fails at start and one that is
+stopped early (about 3-6 minutes on 2 shared cores).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from mlops_cli.services import packaging
+
+REPO = Path(__file__).resolve().parents[2]
+LOCAL_CONFIG = REPO / "configs" / "local.yaml"
+
+# One epoch reaches > 90 % with 16 images per step and a constant lr; with 2 instances x 8 images per rank the
+# global batch is the same 16.
+DDP_HPS = ["--hp", "batch_size=8", "--hp", "lr_schedule=none"]
+LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+DEADLINE_S = 120
+
+
+def stream_messages(logs, job: str) -> dict[str, list[str]]:
+    """Every log line of the job, by host (stream `<job>/algo-N-<epoch>`)."""
+    streams = logs.describe_log_streams(logGroupName=LOG_GROUP, logStreamNamePrefix=f"{job}/")["logStreams"]
+    messages: dict[str, list[str]] = {}
+    for stream in streams:
+        name = stream["logStreamName"]
+        host = name.split("/", 1)[1].rsplit("-", 1)[0]
+        events = logs.get_log_events(logGroupName=LOG_GROUP, logStreamName=name, startFromHead=True)["events"]
+        messages[host] = [event["message"] for event in events]
+    return messages
+
+
+def test_two_instances_train_one_model_with_ddp(mlops, digits_in_s3, digits_dir, boto_client, tmp_path):
+    import torch
+
+    from model import artifact, data
+
+    result = mlops("-o", "json", "train", "--instance-count", "2", "--wait", "--job-name", "ddp-two", *DDP_HPS)
+    assert result.exit_code == 0, result.output[-3000:]
+    description = json.loads(result.stdout)  # -o json: the DescribeTrainingJob answer
+    assert description["TrainingJobName"] == "ddp-two"
+    assert description["TrainingJobStatus"] == "Completed" and description["SecondaryStatus"] == "Completed"
+    assert description["ResourceConfig"]["InstanceCount"] == 2
+    assert [item["Status"] for item in description["SecondaryStatusTransitions"]] == [
+        "Starting", "Downloading", "Training", "Uploading", "Completed"]
+    assert description["BillableTimeInSeconds"] >= 1
+    final = {item["MetricName"]: item["Value"] for item in description["FinalMetricDataList"]}
+    assert final["epoch"] == 1 and final["test_acc"] >= 0.9
+    # Followed on stderr: transitions, both instances' logs with their prefix, the metric lines.
+    assert "InProgress / Training" in result.stderr and "Completed / Completed" in result.stderr
+    assert "[algo-1] world_size=2" in result.stderr and "[algo-2] " in result.stderr
+
+    # Real DDP: both instances' streams show a world of 2; rank 0 saw both ranks' shards of the training set.
+    messages = stream_messages(boto_client("logs"), "ddp-two")
+    assert sorted(messages) == ["algo-1", "algo-2"]
+    assert any("world_size=2" in line for line in messages["algo-1"])
+    assert any("global_world_sizes=[2]" in line for line in messages["algo-2"])
+    assert any("--nnodes=2 --node-rank=1" in line for line in messages["algo-2"])
+    assert any("train_samples_per_rank=719,719" in line for line in messages["algo-1"])
+
+    artifact_uri = description["ModelArtifacts"]["S3ModelArtifacts"]
+    assert artifact_uri == "s3://mlops-local/digits/models/ddp-two/output/model.tar.gz"
+    bucket, key = packaging.split_s3_uri(artifact_uri)
+    archive = boto_client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        tar.extractall(tmp_path / "model", filter="data")
+    model, meta = artifact.load_model_dir(tmp_path / "model")
+    splits, class_names = data.load_splits(digits_dir, meta["image_size"], cache=False)
+    assert class_names == meta["class_names"]
+    correct = 0
+    with torch.no_grad():
+        for images, labels in data.make_loader(splits["test"], 64, None, 0, False):
+            correct += int((model(images).argmax(dim=1) == labels).sum())
+    assert correct / len(splits["test"]) >= 0.90
+
+    # A finished job cannot be stopped (the local StopTrainingJob answers as SageMaker does).
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError, match="in status Completed"):
+        boto_client("sagemaker").stop_training_job(TrainingJobName="ddp-two")
+
+
+def test_one_instance_trains_without_torchrun_and_reuses_the_package(mlops, digits_in_s3, boto_client):
+    s3 = boto_client("s3")
+    package = packaging.build_source_tarball()
+    key = f"digits/code/{package.file_name}"
+    existed = bool(s3.list_objects_v2(Bucket="mlops-local", Prefix=key).get("KeyCount"))
+
+    result = mlops("train", "--instance-count", "1", "--job-name", "single-one")
+    assert result.exit_code == 0, result.output[-3000:]
+    expected = "unchanged, not re-uploaded" if existed else "uploaded"
+    assert f"source package s3://mlops-local/{key} {expected}" in result.stderr
+    stored = s3.head_object(Bucket="mlops-local", Key=key)["LastModified"]
+    assert "Completed" in result.stdout and "model artifact" in result.stdout  # the table
+
+    description = boto_client("sagemaker").describe_training_job(TrainingJobName="single-one")
+    assert description["TrainingJobStatus"] == "Completed"
+    messages = stream_messages(boto_client("logs"), "single-one")
+    assert sorted(messages) == ["algo-1"]
+    assert not any("launching torchrun" in line for line in messages["algo-1"])
+    assert any("world_size=1" in line for line in messages["algo-1"])
+    bucket, artifact_key = packaging.split_s3_uri(description["ModelArtifacts"]["S3ModelArtifacts"])
+    assert s3.head_object(Bucket=bucket, Key=artifact_key)
+
+    # Launching again with the same sources sends no new package.
+    again = mlops("train", "--no-wait", "--job-name", "single-again", "--hp", "epochs=1")
+    assert "unchanged, not re-uploaded" in again.stderr
+    assert s3.head_object(Bucket="mlops-local", Key=key)["LastModified"] == stored
+    boto_client("sagemaker").stop_training_job(TrainingJobName="single-again")
+
+
+def test_failing_script_exits_1_with_reason_and_log_tail(mlops, broken_data_prefix, boto_client):
+    result = mlops("train", "--job-name", "fails-fast", env={"MLOPS_DATA__S3_PREFIX": broken_data_prefix})
+    assert result.exit_code == 1, result.output[-3000:]
+    assert "error: training job fails-fast failed: AlgorithmError: ExecuteUserScriptError: ExitCode 2" in result.stderr
+    assert "has no valid/ folder" in result.stderr
+    assert "last log lines:" in result.stderr and "[algo-1] error: data dir" in result.stderr
+    assert "Traceback" not in result.stderr
+    description = boto_client("sagemaker").describe_training_job(TrainingJobName="fails-fast")
+    assert description["TrainingJobStatus"] == "Failed"
+    assert "has no valid/ folder" in description["FailureReason"]
+
+
+def test_empty_data_channel_fails_like_sagemaker(mlops, local_aws, boto_client):
+    result = mlops("-o", "json", "train", "--job-name", "no-data", env={"MLOPS_DATA__S3_PREFIX": "nothing-here"})
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["TrainingJobStatus"] == "Failed"
+    assert 'No S3 objects found under S3 URL "s3://mlops-local/digits/nothing-here/"' in result.stderr
+
+
+def test_ctrl_c_with_yes_stops_the_running_job(digits_in_s3, boto_client):
+    sagemaker = boto_client("sagemaker")
+    command = [sys.executable, "-m", "mlops_cli", "-c", str(LOCAL_CONFIG), "train", "--job-name", "stopped-one",
+               "--hp", "epochs=50", "--yes"]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "NO_COLOR": "1"})
+    try:
+        seen = []
+        assert process.stderr is not None
+        for line in process.stderr:  # wait until the instance's process writes to its log
+            seen.append(line)
+            if line.startswith("[algo-1] "):
+                break
+        process.send_signal(signal.SIGINT)
+        _, rest = process.communicate(timeout=DEADLINE_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, "".join(seen) + rest
+    assert "stop requested for training job stopped-one" in rest
+
+    deadline = time.monotonic() + DEADLINE_S
+    while (status := sagemaker.describe_training_job(TrainingJobName="stopped-one"))["TrainingJobStatus"] \
+            not in ("Stopped", "Failed", "Completed") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert status["TrainingJobStatus"] == "Stopped" and status["SecondaryStatus"] == "Stopped"
+    assert [item["Status"] for item in status["SecondaryStatusTransitions"]][-2:] == ["Stopping", "Stopped"]
+
+
+def test_ctrl_c_without_a_terminal_leaves_the_job_running_and_says_how_to_stop_it(digits_in_s3, boto_client):
+    command = [sys.executable, "-m", "mlops_cli", "-c", str(LOCAL_CONFIG), "train", "--job-name", "left-running",
+               "--hp", "epochs=50"]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               stdin=subprocess.DEVNULL, env={**os.environ, "NO_COLOR": "1"})
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if "training job left-running created" in line:
+                break
+        process.send_signal(signal.SIGINT)
+        _, rest = process.communicate(timeout=DEADLINE_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130
+    assert "training job left-running is still running in AWS" in rest
+    assert "aws sagemaker stop-training-job --training-job-name left-running" in rest
+    sagemaker = boto_client("sagemaker")
+    assert sagemaker.describe_training_job(TrainingJobName="left-running")["TrainingJobStatus"] == "InProgress"
+    sagemaker.stop_training_job(TrainingJobName="left-running")
