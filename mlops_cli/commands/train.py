@@ -49,7 +49,7 @@ def train(
         out.plan(launch.plan)
         return
 
-    result = training.launch(launch, clients.client)
+    result = training.start_training(launch, clients.client)
     try:  # from here on a job runs in AWS: Ctrl-C must say so (and may stop it)
         out.info(f"source package {result.source_uri} "
                  + ("uploaded" if result.source_uploaded else "unchanged, not re-uploaded"))

@@ -3,8 +3,8 @@
 The source of truth is the SageMaker SDK family's `image_uri_config/pytorch.json` (shipped in the
 `sagemaker-core` wheel as `sagemaker/core/image_uri_config/pytorch.json`). Installing that SDK costs minutes and
 pulls pandas/scipy, so a trimmed copy (the `training` and `inference` scopes, PyTorch >= 2.0) is committed as
-`pytorch_images.json` beside this module; `trim_sdk_table` makes it from the SDK file, and a test checks that the copy still
-matches the SDK's file wherever the SDK is installed.
+`pytorch_images.json` beside this module; `trim_sdk_table` makes it from the SDK file, and a test checks that the
+copy still matches the SDK's file wherever the SDK is installed.
 
     image_uri("us-east-1", "2.6", "py312", "ml.m5.xlarge", "training")
     -> "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.6.0-cpu-py312"

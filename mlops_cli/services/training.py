@@ -248,7 +248,6 @@ class TrainingLaunch:
     plan: Plan
     request: dict[str, Any]
     package: "SourcePackage"
-    source_uri: str
     code_prefix: str
     warnings: list[str] = field(default_factory=list)
     role_steps: int = 0  # leading plan steps that create/update the generated execution role
@@ -265,31 +264,29 @@ def plan_training(config: "Config", *, account_id: Callable[[], str], partition:
     from mlops_cli.services import images, packaging
 
     job = check_job_name(job_name) if job_name else naming.timestamped(config, "train")
+    package = packaging.build_source_tarball()
+    if ENTRY_POINT not in package.files:
+        raise UsageError(f"the source package has no {ENTRY_POINT}")
     sagemaker = config.train.sagemaker
     image = images.image_uri(config.aws.region, sagemaker.framework_version, sagemaker.py_version,
                              sagemaker.instance_type, "training")
-    package = packaging.build_source_tarball()
     code_prefix = naming.code_prefix(config)
     uri = packaging.source_uri(package, code_prefix)
-    role_arn = execution_role_arn(config, account_id, partition)
-    request = training_request(config, job_name=job, image=image, role_arn=role_arn, submit_directory=uri)
+    request = training_request(config, job_name=job, image=image, submit_directory=uri,
+                               role_arn=execution_role_arn(config, account_id, partition))
 
     plan = Plan(f"train {job}")
-    role_steps = 0
     if not sagemaker.role_arn:
         plan.steps.extend(execution_role_steps(config, account_id=account_id(), partition=partition))
-        role_steps = len(plan.steps)
+    role_steps = len(plan.steps)
     bucket, key = packaging.split_s3_uri(uri)
     plan.add("s3", "PutObject", {"Bucket": bucket, "Key": key, "ContentType": "application/gzip",
                                  "Metadata": {"sha256": package.sha256}},
              note=f"sourcedir.tar.gz of model/ ({len(package.files)} files, {len(package.data)} bytes); "
                   "skipped when this exact package is already there")
     plan.add("sagemaker", "CreateTrainingJob", request)
-    entry_source = package.read(ENTRY_POINT).decode("utf-8", "replace") if ENTRY_POINT in package.files else ""
-    if not entry_source:
-        raise UsageError(f"the source package has no {ENTRY_POINT}")
-    return TrainingLaunch(plan, request, package, uri, code_prefix, distribution_warnings(request, entry_source),
-                          role_steps)
+    warnings = distribution_warnings(request, package.read(ENTRY_POINT).decode("utf-8", "replace"))
+    return TrainingLaunch(plan, request, package, code_prefix, warnings, role_steps)
 
 
 @dataclass
@@ -300,17 +297,16 @@ class LaunchResult:
     source_uploaded: bool
 
 
-def launch(launch_: TrainingLaunch, client_for: Callable[[str], Any]) -> LaunchResult:
+def start_training(launch: TrainingLaunch, client_for: Callable[[str], Any]) -> LaunchResult:
     """Run the plan: role steps, the source upload (only when absent), CreateTrainingJob."""
     from mlops_cli.plan import run_step
     from mlops_cli.services import packaging
 
-    role_steps = launch_.plan.steps[:launch_.role_steps]
-    if role_steps:
-        ensure_execution_role(role_steps, client_for("iam"))
-    upload = packaging.upload_source(client_for("s3"), launch_.package, launch_.code_prefix)
-    created = run_step(launch_.plan.steps[-1], client_for)
-    return LaunchResult(launch_.job_name, created["TrainingJobArn"], upload.uri, upload.uploaded)
+    if launch.role_steps:
+        ensure_execution_role(launch.plan.steps[:launch.role_steps], client_for("iam"))
+    upload = packaging.upload_source(client_for("s3"), launch.package, launch.code_prefix)
+    created = run_step(launch.plan.steps[-1], client_for)
+    return LaunchResult(launch.job_name, created["TrainingJobArn"], upload.uri, upload.uploaded)
 
 
 # --- following a job -------------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ def test_major_x_and_latest_pick_the_newest_release_for_that_python():
 @pytest.mark.parametrize("args, message", [
     (("us-east-1", "1.4", "py312", "ml.m5.large", "training"), "no PyTorch training image for framework version '1.4'"),
     (("us-east-1", "2.6", "py38", "ml.m5.large", "training"), "built for py312, not py38"),
-    (("xx-nowhere-1", "2.6", "py312", "ml.m5.large", "training"), "training image is published in region 'xx-nowhere-1'"),
+    (("xx-nowhere-1", "2.6", "py312", "ml.m5.large", "training"), "image is published in region 'xx-nowhere-1'"),
     (("us-east-1", "2.6", "py312", "ml.inf2.xlarge", "inference"), "needs a Neuron image"),
     (("us-east-1", "2.6", "py312", "m5.large", "training"), "not a SageMaker instance type"),
     (("us-east-1", "3.x", "py312", "ml.m5.large", "training"), "no PyTorch training image for version '3.x'"),
