@@ -3,10 +3,11 @@
 Starts its own local AWS (a free port, MLOPS_HOME in a temporary folder) and stops it at the end. The tree is
 the digits sample (1,797 PNGs) plus small text files. Each round uploads to empty prefixes in fresh buckets (one
 per tool; `mlops` creates its bucket inside its timed run, `aws` gets one made beforehand), then re-runs both
-with no change. The tools alternate which goes first, so machine load hits both alike; medians and the ratio
-mlops/aws are printed (below 1.00 = mlops faster). Target: not slower than `aws s3 sync` on either run.
+with no change `--reruns` times. The tools alternate which goes first, so machine load hits both alike; medians
+and the ratio mlops/aws are printed (below 1.00 = mlops faster). Target: not slower than `aws s3 sync` on
+either run.
 
-    .venv/bin/python bench/bench_upload.py [--rounds 3] [--extra-files 253]
+    .venv/bin/python bench/bench_upload.py [--rounds 3] [--reruns 3] [--extra-files 253]
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def count_objects(url: str, bucket: str) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--reruns", type=int, default=3, help="no-change re-runs per tool and round")
     parser.add_argument("--extra-files", type=int, default=253, help="added to the 1,797 digits (default: 2,050 files)")
     args = parser.parse_args()
 
@@ -90,7 +92,8 @@ def main() -> None:
                 runs = {"mlops": mlops + [f"s3://{mlops_bucket}/data"],
                         "aws": aws + ["sync", str(tree), f"s3://{aws_bucket}/data", "--only-show-errors"]}
                 order = ["mlops", "aws"] if round_index % 2 == 0 else ["aws", "mlops"]
-                for phase in ("first", "re-run"):
+                for phase in ["first"] + ["re-run"] * args.reruns:
+                    order.reverse()
                     for tool in order:
                         elapsed, stdout = timed(runs[tool], env)
                         times[f"{tool} {phase}"].append(elapsed)
@@ -99,16 +102,18 @@ def main() -> None:
                             expected = (files, 0) if phase == "first" else (0, files)
                             assert (summary["uploaded"], summary["skipped"]) == expected, summary
                 assert count_objects(url, mlops_bucket) == count_objects(url, aws_bucket) == files
-                print(f"round {round_index + 1}: " + ", ".join(f"{name} {values[-1]:.2f}s"
-                                                              for name, values in times.items()))
+                print(f"round {round_index + 1}: " + ", ".join(
+                    f"{name} " + "/".join(f"{value:.2f}" for value in values[-(1 if 'first' in name else args.reruns):])
+                    + "s" for name, values in times.items()))
         finally:
             manager.down(url)
 
-    print(f"\n{'run (median of ' + str(args.rounds) + ')':28} {'mlops s':>8} {'aws s':>8} {'mlops/aws':>10}")
+    print(f"\n{'median of N runs':28} {'N':>3} {'mlops s':>8} {'aws s':>8} {'mlops/aws':>10}")
     verdicts = []
     for phase in ("first", "re-run"):
         ours, theirs = statistics.median(times[f"mlops {phase}"]), statistics.median(times[f"aws {phase}"])
-        print(f"{phase + ' (' + str(files) + ' files)':28} {ours:8.2f} {theirs:8.2f} {ours / theirs:10.2f}")
+        print(f"{phase + ' (' + str(files) + ' files)':28} {len(times[f'mlops {phase}']):3d} {ours:8.2f} "
+              f"{theirs:8.2f} {ours / theirs:10.2f}")
         verdicts.append(ours <= theirs)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
     print("target: not slower than aws s3 sync on either run -> " + ("OK" if all(verdicts) else "SLOWER"))

@@ -29,7 +29,8 @@ DEFAULT_JOBS = 16
 DELETE_BATCH = 1000  # DeleteObjects' limit
 SHA256_METADATA = "sha256"  # stored as x-amz-meta-sha256: the whole file's hex SHA-256
 MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
-_LAST_MODIFIED = re.compile(rb"<LastModified>[^<]*</LastModified>")
+# Listing fields the sync never reads (it needs Key, Size and ETag only).
+_UNUSED_LISTING_FIELDS = re.compile(rb"<(LastModified|StorageClass|ChecksumAlgorithm|ChecksumType)>[^<]*</\1>")
 
 
 @dataclass
@@ -92,6 +93,7 @@ class SyncPlan:
     remote_only: int  # remote keys with no local file, left alone without --delete
     orphans: list[PendingMultipart]  # multipart uploads a killed run left behind: aborted first
     verified: dict[str, RemoteRecord] = field(default_factory=dict)  # HeadObject answers worth remembering
+    hashed: list[LocalFile] = field(default_factory=list)  # files hashed now (not from the cache): to remember
     started_at: float = field(default_factory=time.monotonic)
 
     def create_bucket_params(self) -> dict[str, Any]:
@@ -128,17 +130,17 @@ def error_code(exc: BaseException) -> str:
     return str(response.get("Error", {}).get("Code", ""))
 
 
-def _drop_last_modified(response_dict: dict[str, Any], **_kwargs: Any) -> None:
-    """The sync never reads LastModified, and parsing its timestamps was most of a listing's client CPU."""
+def _drop_unused_listing_fields(response_dict: dict[str, Any], **_kwargs: Any) -> None:
+    """Removed before botocore parses the page: its timestamp parsing alone was most of a listing's client CPU."""
     if isinstance(response_dict.get("body"), bytes):
-        response_dict["body"] = _LAST_MODIFIED.sub(b"", response_dict["body"])
+        response_dict["body"] = _UNUSED_LISTING_FIELDS.sub(b"", response_dict["body"])
 
 
 def list_remote(s3: Any, dest: S3Location) -> dict[str, tuple[int, str]] | None:
     """key -> (size, ETag) of every object under the destination, in one paginated listing; None: no bucket."""
     remote: dict[str, tuple[int, str]] = {}
     event, handler_id = "before-parse.s3.ListObjectsV2", "mlops-upload-listing"
-    s3.meta.events.register(event, _drop_last_modified, unique_id=handler_id)
+    s3.meta.events.register(event, _drop_unused_listing_fields, unique_id=handler_id)
     try:
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=dest.bucket, Prefix=dest.list_prefix):
             for item in page.get("Contents", ()):
@@ -226,7 +228,8 @@ def plan_sync(s3: Any, tree: SourceTree, dest: S3Location, state: SyncState, *, 
         pool.shutdown(cancel_futures=True)  # on Ctrl-C or a failure, do not hash the rest first
 
     plan = SyncPlan(tree, dest, s3.meta.region_name, create_bucket=bucket_missing, transfers=[], skipped=0,
-                    deletes=[], remote_only=0, orphans=state.orphaned_multipart(), started_at=started_at)
+                    deletes=[], remote_only=0, orphans=state.orphaned_multipart(), hashed=to_hash,
+                    started_at=started_at)
     for file, key in keyed:
         if key in remote_sha and remote_sha[key] == file.sha256:
             plan.skipped += 1

@@ -243,7 +243,7 @@ def run_sync(s3: Any, plan: SyncPlan, state: SyncState, *, jobs: int = DEFAULT_J
         state.multipart_ended(orphan.upload_id)
     for key, record in plan.verified.items():
         state.record_upload(key, record)
-    state.remember_hashes(plan.tree.files)
+    state.remember_hashes(plan.hashed)
 
     observer.started(len(plan.transfers), sum(transfer.file.size for transfer in plan.transfers))
     finished, failure, interrupted = _Uploader(s3, plan, state, observer, jobs).run()
