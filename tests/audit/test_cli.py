@@ -143,3 +143,12 @@ def test_url_encoded_documents_are_read(audit, tmp_path):
 def test_save_input_only_for_live_reads(mlops, one_medium_one_low, tmp_path):
     result = mlops("audit-iam", "--input", str(one_medium_one_low), "--save-input", str(tmp_path / "x.json"))
     assert result.exit_code == 2 and "--save-input" in result.stderr
+
+
+def test_dry_run_prints_the_read_only_calls(mlops):
+    result = mlops("--dry-run", "audit-iam")
+    assert result.exit_code == 0, result.stderr
+    plan = json.loads(result.stdout)
+    operations = [step["operation"] for step in plan["steps"]]
+    assert plan["dry_run"] and operations[0] == "GetAccountAuthorizationDetails"
+    assert {"ListAccessKeys", "GetAccessKeyLastUsed", "GetLoginProfile", "ListMFADevices"} <= set(operations)

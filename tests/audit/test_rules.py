@@ -234,3 +234,17 @@ def test_project_finding_prints_the_replacement_policy(mlops, account, tmp_path)
     assert '"sagemaker:InvokeEndpoint"' in result.stdout
     assert replacement["Statement"][0]["Resource"] in result.stdout
     assert "arn:aws:sagemaker:us-east-1:123456789012:endpoint/digits-endpoint" == replacement["Statement"][0]["Resource"]
+
+
+def test_generated_project_roles_come_out_clean(audit):
+    """The policies the deploy/train helpers create are exactly what the audit holds them to: no finding at all."""
+    from mlops_cli.services import iam_policies
+
+    config = project_config()
+    account = Account()
+    for role in iam_policies.project_roles(config):
+        account.role(role.name, role.policy(config, ACCOUNT, "aws"),
+                     trusts=iam_policies.assume_role_policy(role.service))
+    code, report, stderr = audit(account)
+    assert code == 0, stderr
+    assert report["findings"] == []
