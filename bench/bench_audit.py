@@ -247,6 +247,11 @@ def main() -> None:
     parser.add_argument("--fixtures", type=Path, default=FIXTURES)
     parser.add_argument("--skip-fixtures", action="store_true")
     args = parser.parse_args()
+    floor = best_of(args.repeat, lambda: subprocess.run(
+        [str(BIN / "mlops"), "-c", str(REPO / "configs" / "local.yaml"), "config", "validate"], check=True,
+        stdout=subprocess.DEVNULL))
+    print(f"mlops start-up floor (`mlops config validate`): wall {floor[0]:.3f} s, CPU {floor[1]:.3f} s "
+          "(interpreter, typer, pydantic config: paid by every mlops command)")
     if not args.skip_fixtures:
         for path in sorted(args.fixtures.glob("*.json")):
             compare_fixture(path, args.repeat)
