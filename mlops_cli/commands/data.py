@@ -33,8 +33,8 @@ def upload(
     ctx: typer.Context,
     src: Optional[Path] = typer.Argument(None, metavar="SRC",
                                          help="Local folder (default: data.local_dir from the config)."),
-    to: Optional[str] = typer.Option(None, "--to", metavar="S3_URI",
-                                     help="s3://bucket/prefix (default: s3://<s3.bucket>/<s3.prefix>/<data.s3_prefix>)."),
+    to: Optional[str] = typer.Option(None, "--to", metavar="S3_URI", help="s3://bucket/prefix "
+                                     "(default: s3://<s3.bucket>/<s3.prefix>/<data.s3_prefix> from the config)."),
     delete: bool = typer.Option(False, "--delete", help="Delete remote objects under the prefix with no local file."),
     create_bucket: bool = typer.Option(True, "--create-bucket/--no-create-bucket",
                                        help="Create the bucket when it does not exist."),

@@ -47,7 +47,8 @@ def check_bucket_name(name: str) -> str:
     """S3's naming rules for general purpose buckets; the message says which one failed."""
     problem = None
     if not _BUCKET.match(name):
-        problem = "3-63 characters of lowercase letters, digits, '.' and '-', starting and ending with a letter or digit"
+        problem = ("3-63 characters of lowercase letters, digits, '.' and '-', starting and ending with a letter "
+                   "or digit")
     elif ".." in name or ".-" in name or "-." in name:
         problem = "no '..', '.-' or '-.'"
     elif name.startswith(("xn--", "sthree-")) or name.endswith(("-s3alias", "--ol-s3", "--x-s3")):
