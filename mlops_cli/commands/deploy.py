@@ -43,7 +43,7 @@ def deploy(
     if model and job:
         raise UsageError("give --model or --job, not both")
     if model:
-        service.split_s3_uri(model)
+        service.object_location(model)
     sagemaker = config.train.sagemaker
     image = images.image_uri(config.aws.region, sagemaker.framework_version, sagemaker.py_version,
                              config.deploy.instance_type, "inference")

@@ -10,7 +10,6 @@ restores it on the old variant when the update fails). A model-only update keeps
 
 from __future__ import annotations
 
-import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from mlops_cli.errors import OperationError, UsageError
 from mlops_cli.plan import Plan, Step, run_step
 from mlops_cli.services import autoscaling, naming
 from mlops_cli.services.autoscaling import ScalingSettings, ScalingState
+from mlops_cli.services.packaging import split_s3_uri
 
 if TYPE_CHECKING:
     from mlops_cli.config.schema import Config
@@ -28,7 +28,6 @@ ClientFor = Callable[[str], Any]
 StatusCallback = Callable[[str, float], None]
 
 TRANSITIONAL = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting", "OutOfService")
-S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)$")
 SUBMIT_DIRECTORY = "/opt/ml/model/code"
 WAIT_TIMEOUT_S = 3600.0
 # After UpdateEndpoint, a describe may briefly still show the old InService state before "Updating".
@@ -46,17 +45,18 @@ class Artifact:
     job: str | None = None
 
 
-def split_s3_uri(uri: str, what: str = "--model") -> tuple[str, str]:
-    found = S3_URI.match(uri)
-    if not found:
-        raise UsageError(f"{what} must be an S3 URI like s3://bucket/path/model.tar.gz, not '{uri}'")
-    return found.group(1), found.group(2)
+def object_location(uri: str, what: str = "--model") -> tuple[str, str]:
+    """(bucket, key) of an `s3://bucket/key` URI that names one object."""
+    bucket, key = split_s3_uri(uri) if uri.startswith("s3://") else ("", "")
+    if not bucket or not key or key.endswith("/"):
+        raise UsageError(f"{what} must be an S3 object URI like s3://bucket/path/model.tar.gz, not '{uri}'")
+    return bucket, key
 
 
 def _check_exists(s3: Any, uri: str, what: str) -> None:
     from botocore.exceptions import ClientError
 
-    bucket, key = split_s3_uri(uri, what)
+    bucket, key = object_location(uri, what)
     try:
         s3.head_object(Bucket=bucket, Key=key)
     except ClientError as exc:
@@ -87,7 +87,7 @@ def resolve_artifact(sm: Any, s3: Any, project: str, model_uri: str | None, job:
     if model_uri and job:
         raise UsageError("give --model or --job, not both")
     if model_uri:
-        split_s3_uri(model_uri)
+        object_location(model_uri)
         artifact = Artifact(model_uri, "--model")
     elif job:
         artifact = Artifact(_job_artifact(sm, job), f"job {job}", job)

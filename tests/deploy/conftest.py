@@ -1,0 +1,105 @@
+"""Fixtures for deploy/autoscale/invoke/status/teardown: one real training job per session, model artifacts in
+the local S3, the AWS CLI pointed at the local AWS."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+REPO = Path(__file__).resolve().parents[2]
+LOCAL_CONFIG = REPO / "configs" / "local.yaml"
+AWS_CLI = Path(sys.executable).with_name("aws")
+MODELS = "s3://mlops-local/digits/models/deploy-tests"
+
+
+def cli(*args: str, env: dict | None = None):
+    from mlops_cli.app import app
+
+    return CliRunner().invoke(app, ["-c", str(LOCAL_CONFIG), *args], env=env, catch_exceptions=False)
+
+
+@pytest.fixture(scope="session")
+def trained_job(local_aws: str, digits_dir: Path) -> dict:
+    """The session's one training: `mlops data upload` + `mlops train`, as a user does (real local job)."""
+    uploaded = cli("-q", "data", "upload", str(digits_dir))
+    assert uploaded.exit_code == 0, uploaded.output
+    trained = cli("-q", "-o", "json", "train")
+    assert trained.exit_code == 0, trained.output
+    job = json.loads(trained.stdout)
+    assert job["TrainingJobStatus"] == "Completed"
+    return job
+
+
+def _put(s3, uri: str, data: bytes) -> str:
+    bucket, key = uri[5:].split("/", 1)
+    s3.put_object(Bucket=bucket, Key=key, Body=data)
+    return uri
+
+
+def _tar(members: dict[str, bytes], code_from: tarfile.TarFile | None = None) -> bytes:
+    """A model.tar.gz holding `members` and, if given, the `code/` tree of another archive."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        if code_from is not None:
+            for member in code_from.getmembers():
+                if member.name.startswith("code"):
+                    tar.addfile(member, code_from.extractfile(member) if member.isfile() else None)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def artifacts(trained_job: dict, boto_client) -> dict[str, str]:
+    """S3 URIs: the trained model, the same weights with relabelled classes ("v2-zero"...) so a test can tell
+    which model answered, and a broken one (garbage weights, real serving code)."""
+    import torch
+
+    s3 = boto_client("s3")
+    trained = trained_job["ModelArtifacts"]["S3ModelArtifacts"]
+    bucket, key = trained[5:].split("/", 1)
+    original = tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()), mode="r:gz")
+    payload = torch.load(io.BytesIO(original.extractfile("model.pt").read()), weights_only=True)
+    payload["class_names"] = [name.replace(".", ".v2-", 1) for name in payload["class_names"]]
+    weights = io.BytesIO()
+    torch.save(payload, weights)
+    return {
+        "trained": trained,
+        "relabelled": _put(s3, f"{MODELS}/relabelled/model.tar.gz", _tar({"model.pt": weights.getvalue()}, original)),
+        "broken": _put(s3, f"{MODELS}/broken/model.tar.gz", _tar({"model.pt": b"not a torch file"}, original)),
+    }
+
+
+@pytest.fixture(scope="session")
+def aws_cli(local_aws: str):
+    """Run the AWS CLI (awscli from PyPI) against the local AWS; returns the parsed JSON answer."""
+
+    def run(*args: str) -> dict:
+        env = {**os.environ, "AWS_ACCESS_KEY_ID": "mlops-local", "AWS_SECRET_ACCESS_KEY": "mlops-local"}
+        done = subprocess.run([str(AWS_CLI), "--endpoint-url", local_aws, "--region", "us-east-1", "--output",
+                               "json", *args], env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout or "{}")
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def china_jpg(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real photo (scikit-learn's sample image), as JPEG."""
+    from PIL import Image
+    from sklearn.datasets import load_sample_image
+
+    path = tmp_path_factory.mktemp("photos") / "china.jpg"
+    Image.fromarray(load_sample_image("china.jpg")).save(path, quality=90)
+    return path

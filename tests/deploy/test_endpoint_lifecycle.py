@@ -1,0 +1,251 @@
+"""End to end against the local AWS, in order: deploy the trained model with scaling, invoke it, update it
+blue/green under load, change its instance type under scaling, fail an update, tune and remove scaling, report
+status, and tear everything down. Endpoints run as real local model servers."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+ENDPOINT = "digits-endpoint"
+RESOURCE = f"endpoint/{ENDPOINT}/variant/AllTraffic"
+DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+pytestmark = pytest.mark.usefixtures("local_aws")
+
+
+def as_json(result) -> dict:
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def scaling_seen_by_aws(aws_cli) -> tuple[list[dict], list[dict]]:
+    targets = aws_cli("application-autoscaling", "describe-scalable-targets", "--service-namespace", "sagemaker",
+                      "--resource-ids", RESOURCE)["ScalableTargets"]
+    policies = aws_cli("application-autoscaling", "describe-scaling-policies", "--service-namespace", "sagemaker",
+                       "--resource-id", RESOURCE)["ScalingPolicies"]
+    return targets, policies
+
+
+@pytest.fixture(scope="module")
+def created(trained_job, artifacts):
+    """`mlops deploy --autoscale max=2 --wait`: no --model, so the latest completed training job."""
+    from .conftest import cli
+
+    plan = cli("--dry-run", "deploy", "--autoscale", "max=2")
+    result = cli("-o", "json", "deploy", "--autoscale", "max=2", "--wait")
+    return json.loads(plan.stdout), as_json(result)
+
+
+def test_deploy_creates_the_endpoint_with_scaling(created, trained_job, aws_cli):
+    plan, result = created
+    assert [step["operation"] for step in plan["steps"]] == [
+        "CreateModel", "CreateEndpointConfig", "CreateEndpoint", "RegisterScalableTarget", "PutScalingPolicy"]
+    assert result["action"] == "create" and result["status"] == "InService"
+    assert result["model_data"] == trained_job["ModelArtifacts"]["S3ModelArtifacts"]
+    assert result["artifact_source"] == f"latest completed job {trained_job['TrainingJobName']}"
+
+    described = aws_cli("sagemaker", "describe-endpoint", "--endpoint-name", ENDPOINT)
+    assert described["EndpointStatus"] == "InService"
+    assert described["EndpointConfigName"] == result["endpoint_config"]
+    tags = aws_cli("sagemaker", "list-tags", "--resource-arn", described["EndpointArn"])["Tags"]
+    assert {"Key": "mlops:project", "Value": "digits"} in tags
+
+    targets, policies = scaling_seen_by_aws(aws_cli)
+    assert [(t["MinCapacity"], t["MaxCapacity"]) for t in targets] == [(1, 2)]
+    assert len(policies) == 1 and policies[0]["PolicyType"] == "TargetTrackingScaling"
+    assert policies[0]["TargetTrackingScalingPolicyConfiguration"] == {
+        "TargetValue": 5.0, "PredefinedMetricSpecification": {
+            "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+        "ScaleOutCooldown": 30, "ScaleInCooldown": 30}
+
+
+def test_invoke_a_photo_gives_a_valid_answer(created, mlops, china_jpg):
+    answer = as_json(mlops("-o", "json", "invoke", str(china_jpg)))
+    assert answer["content_type"] == "image/jpeg" and answer["variant"] == "AllTraffic"
+    probabilities = [p["probability"] for p in answer["predictions"]]
+    assert len(probabilities) == 5 and probabilities == sorted(probabilities, reverse=True)
+    assert 0 < sum(probabilities) <= 1.0001
+    assert {p["label"] for p in answer["predictions"]} <= set(DIGITS)
+    table = mlops("invoke", str(china_jpg), "--top-k", "3")
+    assert table.exit_code == 0 and "probability" in table.stdout
+    assert sum(label in table.stdout for label in DIGITS) == 3
+
+
+def test_invoke_digit_images_gives_the_right_label(created, mlops, digits_dir: Path):
+    images = [sorted((digits_dir / "test" / f"{index + 1:03d}.{name}").glob("*.png"))[0]
+              for index, name in enumerate(DIGITS)]
+    right = 0
+    for image, name in zip(images, DIGITS):
+        answer = as_json(mlops("-o", "json", "invoke", str(image), "--top-k", "1"))
+        assert answer["content_type"] == "application/json"  # another k than the default goes as JSON
+        assert len(answer["predictions"]) == 1
+        right += answer["predictions"][0]["label"] == name
+    assert right >= 8, f"{right}/10 digits right"
+
+
+def test_the_endpoint_refuses_unsafe_urls(created, mlops, local_aws):
+    # The endpoint's fetcher must never reach loopback (here: the local AWS itself).
+    result = mlops("invoke", f"{local_aws}/mlops-local/anything.png")
+    assert result.exit_code == 1
+    assert f"endpoint '{ENDPOINT}' refused the request (4" in result.output
+    assert "Traceback" not in result.output
+
+
+def invoke_in_a_loop(runtime, body: bytes, stop: threading.Event, answers: list, errors: list) -> None:
+    for _ in range(5000):  # bounded; ends when the update is done
+        if stop.is_set():
+            return
+        try:
+            response = runtime.invoke_endpoint(EndpointName=ENDPOINT, Body=body, ContentType="image/png")
+            answers.append(json.loads(response["Body"].read())["predictions"][0]["top_k"][0]["label"])
+        except Exception as exc:  # any failure during the update is what this test is about
+            errors.append(repr(exc))
+        stop.wait(0.05)
+
+
+def test_second_deploy_updates_blue_green_while_serving(created, mlops, artifacts, boto_client, aws_cli,
+                                                        digits_dir):
+    _, first = created
+    plan = json.loads(mlops("--dry-run", "deploy", "--model", artifacts["relabelled"]).stdout)
+    update = next(step for step in plan["steps"] if step["operation"] == "UpdateEndpoint")
+    assert update["params"]["RetainAllVariantProperties"] is True  # scaling in place, model-only change
+    assert "DeregisterScalableTarget" not in [step["operation"] for step in plan["steps"]]
+
+    image = sorted((digits_dir / "test" / "004.three").glob("*.png"))[0]
+    body = image.read_bytes()
+    stop, answers, errors = threading.Event(), [], []
+    loop = threading.Thread(target=invoke_in_a_loop, args=(boto_client("sagemaker-runtime"), body, stop, answers,
+                                                           errors))
+    loop.start()
+    try:
+        result = as_json(mlops("-o", "json", "deploy", "--model", artifacts["relabelled"]))
+    finally:
+        stop.set()
+        loop.join(60)
+    assert errors == []
+    assert result["action"] == "update" and result["previous_endpoint_config"] == first["endpoint_config"]
+    # The old model answered until the switch, the new one after (never back): nothing in between failed.
+    served_by_new = [label.startswith("v2-") for label in answers]
+    assert served_by_new and not served_by_new[0] and served_by_new == sorted(served_by_new)
+    after = as_json(mlops("-o", "json", "invoke", str(image)))
+    assert after["predictions"][0]["label"].startswith("v2-")
+    assert aws_cli("sagemaker", "describe-endpoint", "--endpoint-name", ENDPOINT)["EndpointConfigName"] == \
+        result["endpoint_config"]
+    targets, policies = scaling_seen_by_aws(aws_cli)
+    assert [(t["MinCapacity"], t["MaxCapacity"]) for t in targets] == [(1, 2)] and len(policies) == 1
+
+
+def test_instance_type_change_under_scaling_reregisters_it(created, mlops, artifacts, boto_client, aws_cli):
+    sm = boto_client("sagemaker")
+    current = sm.describe_endpoint_config(
+        EndpointConfigName=sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"])
+    variant = {**current["ProductionVariants"][0], "InstanceType": "ml.c5.large"}
+    sm.create_endpoint_config(EndpointConfigName="digits-direct-c5", ProductionVariants=[variant])
+    # Like AWS, the local AWS refuses a plain UpdateEndpoint that changes a scalable variant's instance type.
+    with pytest.raises(sm.exceptions.ClientError, match="registered as scalable targets"):
+        sm.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName="digits-direct-c5")
+
+    result = as_json(mlops("-o", "json", "deploy", "--model", artifacts["relabelled"], "--instance-type",
+                           "ml.c5.large"))
+    assert result["status"] == "InService" and result["instance_type"] == "ml.c5.large"
+    assert result["scaling"]["min"] == 1 and result["scaling"]["max"] == 2 and result["scaling"]["target"] == 5.0
+    config = aws_cli("sagemaker", "describe-endpoint-config", "--endpoint-config-name", result["endpoint_config"])
+    assert config["ProductionVariants"][0]["InstanceType"] == "ml.c5.large"
+    targets, policies = scaling_seen_by_aws(aws_cli)
+    assert len(targets) == 1 and len(policies) == 1
+
+
+def test_broken_artifact_fails_with_the_reason_and_the_old_model_keeps_answering(created, mlops, artifacts,
+                                                                                  aws_cli, china_jpg):
+    before = aws_cli("sagemaker", "describe-endpoint", "--endpoint-name", ENDPOINT)
+    result = mlops("deploy", "--model", artifacts["broken"], "--instance-type", "ml.c5.large")
+    assert result.exit_code == 1
+    message = " ".join(result.stderr.split())
+    assert "did not pass the ping health check: model_fn failed" in message
+    assert f"the previous configuration {before['EndpointConfigName']} keeps serving" in message
+    after = aws_cli("sagemaker", "describe-endpoint", "--endpoint-name", ENDPOINT)
+    assert after["EndpointStatus"] == "InService"
+    assert after["EndpointConfigName"] == before["EndpointConfigName"]
+    assert "model_fn failed" in after["FailureReason"]
+    answer = as_json(mlops("-o", "json", "invoke", str(china_jpg)))
+    assert answer["predictions"][0]["label"].startswith("v2-")
+
+
+def test_autoscale_is_idempotent_tunable_and_removable(created, mlops, aws_cli):
+    unchanged = mlops("-o", "json", "autoscale", "--max", "2")
+    assert as_json(unchanged) == {**as_json(unchanged), "changed": False, "requests": []}
+    assert "nothing changed" in unchanged.stderr
+
+    plan = json.loads(mlops("--dry-run", "autoscale", "--max", "4", "--target", "20").stdout)
+    assert [step["operation"] for step in plan["steps"]] == ["RegisterScalableTarget", "PutScalingPolicy"]
+    assert scaling_seen_by_aws(aws_cli)[0][0]["MaxCapacity"] == 2  # the dry run sent nothing
+
+    tuned = as_json(mlops("-o", "json", "autoscale", "--min", "1", "--max", "4", "--target", "20",
+                          "--scale-in-cooldown", "120", "--scale-out-cooldown", "15"))
+    assert tuned["changed"] is True
+    targets, policies = scaling_seen_by_aws(aws_cli)
+    assert (targets[0]["MinCapacity"], targets[0]["MaxCapacity"]) == (1, 4)
+    tracking = policies[0]["TargetTrackingScalingPolicyConfiguration"]
+    assert (tracking["TargetValue"], tracking["ScaleInCooldown"], tracking["ScaleOutCooldown"]) == (20.0, 120, 15)
+    shown = as_json(mlops("-o", "json", "autoscale", "--show"))["scaling"]
+    assert (shown["min"], shown["max"], shown["target"]) == (1, 4, 20.0)
+
+    off = as_json(mlops("-o", "json", "autoscale", "--off"))
+    assert off["requests"] == ["DeleteScalingPolicy", "DeregisterScalableTarget"]
+    assert scaling_seen_by_aws(aws_cli) == ([], [])
+    again = mlops("-o", "json", "autoscale", "--off")
+    assert as_json(again)["changed"] is False and "nothing changed" in again.stderr
+
+    back = as_json(mlops("-o", "json", "autoscale"))  # the config's values: 1-2 at 5
+    assert back["requests"] == ["RegisterScalableTarget", "PutScalingPolicy"]
+
+
+def test_status_lists_job_endpoint_cost_and_scaling(created, mlops, trained_job):
+    status = as_json(mlops("-o", "json", "status"))
+    assert trained_job["TrainingJobName"] in [job["name"] for job in status["training_jobs"]]
+    endpoint = next(e for e in status["endpoints"] if e["name"] == ENDPOINT)
+    assert endpoint["status"] == "InService"
+    assert endpoint["variants"] == [{"variant": "AllTraffic", "model": endpoint["variants"][0]["model"],
+                                     "instance_type": "ml.c5.large", "instance_count": 1,
+                                     "scaling": {"min": 1, "max": 2}, "usd_per_hour": 0.102}]
+    assert endpoint["usd_per_hour"] == 0.102 and "us-east-1" in status["prices"]
+    table = mlops("status")
+    assert table.exit_code == 0 and ENDPOINT in table.stdout and "USD/hour" in table.stdout
+
+
+def test_failed_create_is_reported_and_not_updated(created, mlops, artifacts, aws_cli, china_jpg):
+    result = mlops("deploy", "--endpoint", "digits-broken", "--model", artifacts["broken"])
+    assert result.exit_code == 1
+    assert "endpoint 'digits-broken' failed to create" in result.stderr
+    described = aws_cli("sagemaker", "describe-endpoint", "--endpoint-name", "digits-broken")
+    assert described["EndpointStatus"] == "Failed" and "model_fn failed" in described["FailureReason"]
+    again = mlops("deploy", "--endpoint", "digits-broken", "--model", artifacts["relabelled"])
+    assert again.exit_code == 1
+    assert "failed earlier" in again.stderr and "mlops teardown --endpoint digits-broken" in again.stderr
+    invoked = mlops("invoke", "--endpoint", "digits-broken", str(china_jpg))
+    assert invoked.exit_code == 1 and "is Failed and cannot be invoked" in invoked.stderr
+
+
+def test_teardown_all_leaves_nothing(created, mlops, aws_cli, boto_client, china_jpg):
+    plan = json.loads(mlops("--dry-run", "teardown", "--all").stdout)
+    deleting = {(step["operation"], json.dumps(step["params"], sort_keys=True)) for step in plan["steps"]}
+    assert ("DeleteEndpoint", json.dumps({"EndpointName": "digits-broken"})) in deleting
+    assert ("DeleteEndpoint", json.dumps({"EndpointName": ENDPOINT})) in deleting
+    assert aws_cli("sagemaker", "list-endpoints")["Endpoints"]  # the dry run deleted nothing
+
+    done = as_json(mlops("-o", "json", "teardown", "--all", "--yes"))
+    assert {row["outcome"] for row in done["steps"]} == {"deleted"}
+    assert "digits-direct-c5" in done["deleted"]["endpoint_configs"]
+    assert aws_cli("sagemaker", "list-endpoints")["Endpoints"] == []
+    assert aws_cli("sagemaker", "list-endpoint-configs")["EndpointConfigs"] == []
+    assert aws_cli("sagemaker", "list-models")["Models"] == []
+    assert scaling_seen_by_aws(aws_cli) == ([], [])
+    assert aws_cli("application-autoscaling", "describe-scalable-targets", "--service-namespace",
+                   "sagemaker")["ScalableTargets"] == []
+    gone = mlops("invoke", str(china_jpg))
+    assert gone.exit_code == 1 and f"endpoint '{ENDPOINT}' not found" in gone.stderr
+    assert as_json(mlops("-o", "json", "teardown", "--all", "--yes"))["steps"] == []
