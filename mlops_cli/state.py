@@ -21,10 +21,16 @@ class AppState:
     dry_run: bool = False
     out: Output = field(default_factory=Output)
     flag_overrides: dict[str, Any] = field(default_factory=dict)
+    flag_names: dict[str, str] = field(default_factory=dict)
 
-    def override(self, **dotted: Any) -> None:
-        """Command flags, highest precedence; call before first use of `.config`. Keys use '.' for nesting."""
+    def override(self, flags: dict[str, str] | None = None, **dotted: Any) -> None:
+        """Command flags, highest precedence; call before first use of `.config`. Keys use '.' for nesting.
+
+        `flags` maps a key to the flag that set it when their names differ (e.g. lambda.function_name: --name),
+        so a validation error names what the user typed.
+        """
         self.flag_overrides.update({key.replace("__", "."): value for key, value in dotted.items()})
+        self.flag_names.update(flags or {})
         self.__dict__.pop("config", None)
         self.__dict__.pop("clients", None)
 
@@ -33,7 +39,8 @@ class AppState:
         from mlops_cli.config import load_config
 
         overrides = {"aws.profile": self.profile, "aws.region": self.region, **self.flag_overrides}
-        return load_config(self.config_files, overrides=overrides)
+        flag_names = {"aws.profile": "--profile", "aws.region": "--region", **self.flag_names}
+        return load_config(self.config_files, overrides=overrides, flag_names=flag_names)
 
     @cached_property
     def clients(self) -> "AwsClients":

@@ -32,7 +32,8 @@ def set_concurrency(
     if (clear or show) and (reserved is not None or provisioned is not None):
         raise UsageError(f"--{'clear' if clear else 'show'} takes no --reserved/--provisioned")
     app_state = state(ctx)
-    app_state.override(**{"lambda.function_name": function, "lambda.alias": alias})
+    app_state.override(flags={"lambda.function_name": "--function"},
+                       **{"lambda.function_name": function, "lambda.alias": alias})
     config, out = app_state.config, app_state.out
     if not (clear or show):
         reserved = config.lambda_.reserved_concurrency if reserved is None else reserved

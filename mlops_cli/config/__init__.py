@@ -179,6 +179,7 @@ def load_config(
     files: Iterable[str | Path] = (),
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    flag_names: Mapping[str, str] | None = None,
 ) -> "Config":
     """Build the config from all layers; raise UsageError naming the first problem."""
     from pydantic import ValidationError
@@ -191,7 +192,7 @@ def load_config(
     _read_env(os.environ if env is None else env, layers)
     for dotted, value in (overrides or {}).items():
         if value is not None:
-            flag = "--" + dotted.split(".")[-1].replace("_", "-")
+            flag = (flag_names or {}).get(dotted) or "--" + dotted.split(".")[-1].replace("_", "-")
             layers.set(tuple(dotted.split(".")), value, Source("flag", flag))
     try:
         return Config.model_validate(layers.data)

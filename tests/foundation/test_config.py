@@ -114,3 +114,10 @@ def test_flag_error_names_the_flag(tmp_path):
 
     with pytest.raises(UsageError, match=r"flag --instance-count: train.sagemaker.instance_count"):
         load_config([], env={}, overrides={"train.sagemaker.instance_count": 0})
+
+
+def test_flag_error_names_the_flag_as_typed(mlops):
+    """`--name` sets lambda.function_name: the error names `--name`, not a flag the command lacks."""
+    result = mlops("lambda", "deploy", "--name", "bad name", "--dry-run")
+    assert result.exit_code == 2
+    assert "flag --name: lambda.function_name" in result.stderr and "Traceback" not in result.output
