@@ -74,9 +74,15 @@ def _train_on_ec2(app_state, service, name: str, wait: bool) -> None:
         return
     instance_id = launched.instance_id
     try:
-        status = service.follow(clients.client("ec2"), clients.client("s3"), job, instance_id,
-                                poll_s=1.0 if clients.is_local else 15.0,
-                                on_state=lambda state_name: out.info(f"instance {instance_id}: {state_name}"))
+        with out.progress(columns=_progress_columns()) as progress:
+            task = progress.add_task(f"{name}: launching", total=None)
+
+            def on_state(state_name: str) -> None:
+                out.info(f"instance {instance_id}: {state_name}")
+                progress.update(task, description=f"{name}: instance {instance_id} {state_name}")
+
+            status = service.follow(clients.client("ec2"), clients.client("s3"), job, instance_id,
+                                    poll_s=1.0 if clients.is_local else 15.0, on_state=on_state)
     except KeyboardInterrupt:
         out.warn(f"stopped waiting; instance {instance_id} keeps training and terminates itself when the job ends "
                  f"(status: {job.status_uri}). Stop it now with: {service.stop_hint(instance_id)}")
@@ -123,3 +129,9 @@ def _train_here(app_state, service, name: str, out_dir: Path, upload: bool) -> N
         service.upload_artifact(app_state.clients.client("s3"), tar_path, job.model_artifact)
         result["model_artifact"] = job.model_artifact
     out.result(result, render.local_run)
+
+
+def _progress_columns() -> tuple:
+    from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    return SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn()

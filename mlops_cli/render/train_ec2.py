@@ -24,7 +24,10 @@ def launched(out: "Console", data: dict[str, Any]) -> None:
 
 
 def finished(out: "Console", data: dict[str, Any]) -> None:
+    metrics = data.get("metrics") or {}
+    data = {**data, **{f"metrics.{key}": value for key, value in metrics.items()}}
     _draw(f"EC2 training job {data['job_name']}: {data['status']}", data, [
+        ("test accuracy", "metrics.test_acc"), ("test loss", "metrics.test_loss"),
         ("instance", "instance_id"), ("instance type", "instance_type"), ("image", "image_id"),
         ("started", "started_at"), ("finished", "finished_at"), ("log", "log_uri"),
         ("model artifact", "model_artifact")], out)

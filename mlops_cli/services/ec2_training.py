@@ -245,6 +245,15 @@ LOG="$WORKDIR/{log_file}"
 STAGE="start"
 STARTED_AT="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 
+# The DLAMI's PyTorch environment (older DLAMIs: a conda env); its bin/ is also where `aws` is looked for last.
+PYTHON="${{MLOPS_PYTHON:-}}"
+if [ -z "$PYTHON" ]; then
+  for candidate in /opt/pytorch/bin/python /opt/conda/envs/pytorch/bin/python python3; do
+    if command -v "$candidate" >/dev/null 2>&1; then PYTHON="$candidate"; break; fi
+  done
+fi
+export PATH="$PATH:$(dirname "$(command -v "$PYTHON")")"
+
 mkdir -p "$WORKDIR"
 : > "$LOG"
 # Everything goes to the console (cloud-init's log) and to $LOG, which is uploaded at the end.
@@ -261,9 +270,14 @@ finish() {{
   [ "$code" -eq 0 ] || STATUS=Failed
   EXIT_CODE="$code" STATUS="$STATUS" STAGE="$STAGE" STARTED_AT="$STARTED_AT" JOB_NAME="$JOB_NAME" \
     MODEL_ARTIFACT="$JOB_URI/output/model.tar.gz" LOG_URI="$JOB_URI/{log_file}" \
-    python3 - "$LOG" > "$WORKDIR/{status_file}" <<'PY'
+    python3 - "$LOG" "$WORKDIR/model/metrics.json" > "$WORKDIR/{status_file}" <<'PY'
 import json, os, sys, time
 lines = [line.rstrip() for line in open(sys.argv[1], errors="replace") if line.strip()]
+try:
+    metrics = json.load(open(sys.argv[2]))
+    metrics = {{key: metrics[key] for key in ("test_acc", "test_loss", "best_epoch") if key in metrics}}
+except (OSError, ValueError):
+    metrics = {{}}
 failed = os.environ["STATUS"] != "Completed"
 reason = ""
 if failed:
@@ -273,7 +287,7 @@ if failed:
 json.dump({{"job_name": os.environ["JOB_NAME"], "status": os.environ["STATUS"], "reason": reason,
            "stage": os.environ["STAGE"], "exit_code": int(os.environ["EXIT_CODE"]),
            "model_artifact": None if failed else os.environ["MODEL_ARTIFACT"], "log_uri": os.environ["LOG_URI"],
-           "log_tail": lines[-20:], "started_at": os.environ["STARTED_AT"],
+           "metrics": metrics, "log_tail": lines[-20:], "started_at": os.environ["STARTED_AT"],
            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}}, sys.stdout, indent=2)
 PY
   aws s3 cp "$LOG" "$JOB_URI/{log_file}" --only-show-errors
@@ -281,13 +295,6 @@ PY
   shutdown -h now
 }}
 trap finish EXIT
-
-PYTHON="${{MLOPS_PYTHON:-}}"
-if [ -z "$PYTHON" ]; then
-  for candidate in /opt/pytorch/bin/python /opt/conda/envs/pytorch/bin/python python3; do
-    if command -v "$candidate" >/dev/null 2>&1; then PYTHON="$candidate"; break; fi
-  done
-fi
 
 STAGE="download code"
 aws s3 cp "$CODE_URI" "$WORKDIR/sourcedir.tar.gz" --only-show-errors

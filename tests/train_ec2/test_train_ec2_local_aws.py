@@ -1,0 +1,173 @@
+"""`mlops train-ec2` end to end against the local AWS: the instance's bootstrap really runs (fetch code and data from
+S3, train, upload model.tar.gz, record the status, shut down); failures and API termination; `--local`."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from mlops_cli.services import ec2_training
+from tests.conftest import LOCAL_CONFIG
+
+BUCKET = "mlops-local"
+# The model package's measured one-epoch recipe for the digits sample on CPU (see tests/model).
+FAST = ["--hp", "batch_size=16", "--hp", "lr_schedule=none"]
+
+
+def _instance(ec2, job: str) -> dict:
+    reservations = ec2.describe_instances(Filters=[{"Name": "tag:mlops:job", "Values": [job]}])["Reservations"]
+    (instance,) = [instance for reservation in reservations for instance in reservation["Instances"]]
+    return instance
+
+
+def _test_accuracy(model_dir: Path, data_dir: Path) -> float:
+    import torch
+
+    from model import artifact, data
+
+    model, meta = artifact.load_model_dir(model_dir)
+    splits, class_names = data.load_splits(data_dir, meta["image_size"], cache=False)
+    assert class_names == meta["class_names"]
+    correct = 0
+    with torch.no_grad():
+        for images, labels in torch.utils.data.DataLoader(splits["test"], batch_size=64):
+            correct += int((model(images).argmax(1) == labels).sum())
+    return correct / len(splits["test"])
+
+
+def _bootstrap_running(instance_id: str) -> bool:
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if f"{instance_id}/user-data.sh" in cmdline:
+            return True
+    return False
+
+
+def test_wait_trains_on_the_instance_and_leaves_a_90_percent_model(mlops, digits_in_s3, boto_client, digits_dir,
+                                                                    tmp_path):
+    job = "digits-ec2-e2e"
+    result = mlops("-o", "json", "train-ec2", "--wait", "--job-name", job, *FAST)
+    assert result.exit_code == 0, result.output
+    outcome = json.loads(result.stdout)
+    artifact_uri = f"s3://{BUCKET}/digits/models/{job}/output/model.tar.gz"
+    assert outcome["status"] == "Completed" and outcome["model_artifact"] == artifact_uri
+    assert outcome["metrics"]["test_acc"] >= 0.9
+
+    s3 = boto_client("s3")
+    body = s3.get_object(Bucket=BUCKET, Key=f"digits/models/{job}/output/model.tar.gz")["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body)) as tar:
+        tar.extractall(tmp_path / "model", filter="data")
+    assert (tmp_path / "model" / "code" / "inference.py").is_file()
+    assert _test_accuracy(tmp_path / "model", digits_dir) >= 0.9
+
+    log = s3.get_object(Bucket=BUCKET, Key=f"digits/models/{job}/bootstrap.log")["Body"].read().decode()
+    assert "test_acc=" in log and "epoch=1 " in log
+    instance = _instance(boto_client("ec2"), job)
+    assert instance["InstanceId"] == outcome["instance_id"]
+    assert instance["State"]["Name"] == "terminated"  # it shut itself down, and shutdown means terminate
+    assert instance["StateReason"]["Code"] == "Client.InstanceInitiatedShutdown"
+    assert instance["IamInstanceProfile"]["Arn"].endswith(":instance-profile/digits-ec2-train")
+    iam = boto_client("iam")
+    policies = iam.list_role_policies(RoleName="digits-ec2-train")["PolicyNames"]
+    assert "read-code-and-data" in policies and f"job-{job}" not in policies  # write access ended with the job
+
+
+def test_failing_training_exits_1_with_the_reason_and_log_tail(mlops, local_aws, boto_client, tiny_digits):
+    s3 = boto_client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    for image in (tiny_digits / "train").rglob("*.png"):  # a data set without valid/
+        s3.upload_file(str(image), BUCKET, f"digits/broken/{image.relative_to(tiny_digits).as_posix()}")
+    job = "digits-ec2-broken"
+    result = mlops("train-ec2", "--wait", "--job-name", job, env={"MLOPS_DATA__S3_PREFIX": "broken"})
+    assert result.exit_code == 1, result.output
+    assert f"EC2 training job {job} failed: training failed (exit 2): error: data dir" in result.stderr
+    assert "has no valid/ folder" in result.stderr
+    assert "  | error: data dir" in result.stderr  # the log tail
+    assert "Traceback" not in result.output
+    status = json.loads(s3.get_object(Bucket=BUCKET, Key=f"digits/models/{job}/status.json")["Body"].read())
+    assert (status["status"], status["stage"], status["model_artifact"]) == ("Failed", "training", None)
+    assert _instance(boto_client("ec2"), job)["State"]["Name"] == "terminated"
+
+
+def test_terminating_the_instance_kills_its_bootstrap(mlops, digits_in_s3, boto_client):
+    job = "digits-ec2-terminated"
+    result = mlops("-o", "json", "train-ec2", "--no-wait", "--job-name", job)
+    assert result.exit_code == 0, result.output
+    launched = json.loads(result.stdout)
+    instance_id = launched["instance_id"]
+    assert launched["status_uri"] == f"s3://{BUCKET}/digits/models/{job}/status.json"
+    assert _bootstrap_running(instance_id)
+    ec2, s3 = boto_client("ec2"), boto_client("s3")
+    ec2.terminate_instances(InstanceIds=[instance_id])
+    assert not _bootstrap_running(instance_id)
+    job_spec = ec2_training.Ec2Job(job, "us-east-1", "m5.large", "", "", f"s3://{BUCKET}/digits/models/{job}")
+    outcome = ec2_training.follow(ec2, s3, job_spec, instance_id, poll_s=0, sleep=lambda _s: None)
+    assert outcome["status"] == "Failed"
+    assert f"instance {instance_id} is terminated" in outcome["reason"] and "recorded no status" in outcome["reason"]
+
+
+def test_ctrl_c_while_waiting_says_how_to_stop_the_instance(digits_in_s3, boto_client):
+    job = "digits-ec2-interrupted"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlops_cli", "-c", str(LOCAL_CONFIG), "train-ec2", "--wait", "--job-name", job],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stderr is not None
+        lines = []
+        for line in process.stderr:  # wait until it is following the instance
+            lines.append(line)
+            if "instance i-" in line:
+                break
+        process.send_signal(signal.SIGINT)
+        _, rest = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    stderr = "".join(lines) + rest
+    assert process.returncode == 130, stderr
+    instance_id = _instance(boto_client("ec2"), job)["InstanceId"]
+    assert f"instance {instance_id} keeps training and terminates itself when the job ends" in stderr
+    assert f"aws ec2 terminate-instances --instance-ids {instance_id}" in stderr
+    assert "Traceback" not in stderr
+    boto_client("ec2").terminate_instances(InstanceIds=[instance_id])
+
+
+def test_local_runs_the_entry_point_here_and_uploads(mlops, local_aws, boto_client, tiny_digits, tmp_path):
+    job = "digits-ec2-local"
+    out_dir = tmp_path / "run"
+    result = mlops("-o", "json", "train-ec2", "--local", "--data-dir", str(tiny_digits), "--out-dir", str(out_dir),
+                   "--job-name", job, "--hp", "image_size=32", "--hp", "batch_size=8")
+    assert result.exit_code == 0, result.output
+    outcome = json.loads(result.stdout)
+    assert outcome["model_artifact"] == f"s3://{BUCKET}/digits/models/{job}/output/model.tar.gz"
+    tar_path = out_dir / "model.tar.gz"
+    with tarfile.open(tar_path) as tar:
+        names = set(tar.getnames())
+    assert {"model.pt", "metrics.json", "code/inference.py", "code/model/inference.py"} <= names
+    uploaded = boto_client("s3").get_object(Bucket=BUCKET, Key=f"digits/models/{job}/output/model.tar.gz")
+    assert uploaded["Body"].read() == tar_path.read_bytes()
+    metrics = json.loads((out_dir / "model" / "metrics.json").read_text())
+    assert metrics["hyperparameters"]["image_size"] == 32 and metrics["hyperparameters"]["batch_size"] == 8
+
+
+def test_local_without_data_is_a_usage_error(mlops, tmp_path):
+    result = mlops("train-ec2", "--local", "--data-dir", str(tmp_path), "--no-upload")
+    assert result.exit_code == 2
+    assert f"data folder '{tmp_path}' has no train/ split" in result.stderr
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_partial_files(tmp_path):
+    yield
+    assert not list(tmp_path.rglob("*.partial"))
