@@ -7,6 +7,10 @@ with no change `--reruns` times. The tools alternate which goes first, so machin
 and the ratio mlops/aws are printed (below 1.00 = mlops faster). Target: not slower than `aws s3 sync` on
 either run.
 
+Both run as installed tools do: with bytecode caching on (PYTHONDONTWRITEBYTECODE is dropped for them, else
+`mlops` would recompile its own modules on every run while botocore and awscli load precompiled ones), after
+one untimed warm-up run each.
+
     .venv/bin/python bench/bench_upload.py [--rounds 3] [--reruns 3] [--extra-files 253]
 """
 
@@ -44,6 +48,12 @@ def make_tree(root: Path, extra_files: int) -> int:
     return sum(1 for path in root.rglob("*") if path.is_file())
 
 
+def make_warm_up_tree(root: Path) -> Path:
+    (root / "a").mkdir(parents=True)
+    (root / "a" / "warm-up.txt").write_text("warm-up\n")
+    return root
+
+
 def timed(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
     start = time.perf_counter()
     done = subprocess.run(argv, env=env, capture_output=True, text=True)
@@ -71,7 +81,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-upload-") as temp:
         home, tree = Path(temp) / "home", Path(temp) / "tree"
         url = f"http://127.0.0.1:{free_port()}"
-        env = {**os.environ, "MLOPS_HOME": str(home), "MLOPS_AWS__ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "bench",
+        env = {**{name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"},
+               "MLOPS_HOME": str(home), "MLOPS_AWS__ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "bench",
                "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull,
                "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
         os.environ.update(MLOPS_HOME=str(home))
@@ -86,6 +97,10 @@ def main() -> None:
                      str(tree), "--to"]
             aws = [str(BIN / "aws"), "--endpoint-url", url, "s3"]
             times: dict[str, list[float]] = {"mlops first": [], "aws first": [], "mlops re-run": [], "aws re-run": []}
+            warm_up = make_warm_up_tree(Path(temp) / "warm-up")
+            timed(aws + ["mb", "s3://bench-warm-up"], env)
+            timed(mlops[:-2] + [str(warm_up), "--to", "s3://bench-warm-up/mlops"], env)
+            timed(aws + ["sync", str(warm_up), "s3://bench-warm-up/aws", "--only-show-errors"], env)
             for round_index in range(args.rounds):
                 mlops_bucket, aws_bucket = f"bench-mlops-{round_index}", f"bench-aws-{round_index}"
                 timed(aws + ["mb", f"s3://{aws_bucket}"], env)
