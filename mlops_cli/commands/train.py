@@ -28,7 +28,8 @@ def train(
     hp: Optional[List[str]] = typer.Option(
         None, "--hp", metavar="KEY=VALUE", help="Override a hyperparameter (repeatable), e.g. --hp epochs=3."),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Follow the job: status, logs, metrics, result."),
-    job_name: Optional[str] = typer.Option(None, "--job-name", help="Default: <project>-train-<timestamp>."),
+    job_name: Optional[str] = typer.Option(None, "--job-name", metavar="NAME",
+                                           help="Default: <project>-train-<timestamp>."),
     yes: bool = typer.Option(False, "--yes", "-y", help="On Ctrl-C, stop the job without asking."),
 ) -> None:
     from mlops_cli.services import training
