@@ -25,6 +25,7 @@ import signal
 import sys
 import tarfile
 import threading
+import time
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -196,12 +197,21 @@ def serve(service: InferenceService, work_dir: Path) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    threading.Thread(target=_exit_with_parent, args=(server,), daemon=True).start()
     write_status(work_dir, {"port": server.server_address[1], "pid": os.getpid()})
     print(f"serving on 127.0.0.1:{server.server_address[1]}", file=sys.stderr, flush=True)
     try:
         server.serve_forever()
     finally:
         server.server_close()
+
+
+def _exit_with_parent(server: ThreadingHTTPServer) -> None:
+    """A model server outlives no local AWS: if that process dies (even by SIGKILL), stop serving."""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    server.shutdown()
 
 
 def main(argv: list[str] | None = None) -> int:

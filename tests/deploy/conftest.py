@@ -31,7 +31,8 @@ def trained_job(local_aws: str, digits_dir: Path) -> dict:
     """The session's one training: `mlops data upload` + `mlops train`, as a user does (real local job)."""
     uploaded = cli("-q", "data", "upload", str(digits_dir))
     assert uploaded.exit_code == 0, uploaded.output
-    trained = cli("-q", "-o", "json", "train")
+    # The model package's measured one-epoch recipe (> 90 % test accuracy on the digits at 64 px).
+    trained = cli("-q", "-o", "json", "train", "--hp", "batch_size=16", "--hp", "lr_schedule=none")
     assert trained.exit_code == 0, trained.output
     job = json.loads(trained.stdout)
     assert job["TrainingJobStatus"] == "Completed"
