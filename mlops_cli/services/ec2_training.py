@@ -102,6 +102,10 @@ def new_job(config: "Config", name: str, code_uri: str) -> Ec2Job:
     )
 
 
+def _error_code(exc: BaseException) -> str:
+    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+
+
 # --- the Deep Learning AMI -------------------------------------------------------------------------------------
 
 def architecture(instance_type: str) -> str:
@@ -405,11 +409,8 @@ class Launch:
                 "image_id": self.image_id, "image_name": self.image_name, "code_uri": self.job.code_uri,
                 "code_uploaded": self.code_uploaded, "data_uri": self.job.data_uri,
                 "model_artifact": self.job.model_artifact, "status_uri": self.job.status_uri,
+                "log_uri": self.job.log_uri,
                 "removed_stale_policies": self.removed_policies}
-
-
-def _error_code(exc: BaseException) -> str:
-    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
 
 
 def _ensure_role(iam: Any, config: "Config", job: Ec2Job, partition: str) -> bool:

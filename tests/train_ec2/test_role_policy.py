@@ -7,6 +7,7 @@ actions and resources, StringLike/StringEquals conditions; everything else is an
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 from typing import Any
 
@@ -122,3 +123,32 @@ def test_partition_follows_the_region(local_config):
     job = ec2_training.new_job(local_config, JOB, "s3://mlops-local/digits/code/x.tar.gz")
     resource = ec2_training.job_policy(job, partition="aws-cn")["Statement"][0]["Resource"]
     assert resource.startswith("arn:aws-cn:s3:::mlops-local/")
+
+
+def test_policies_of_ended_jobs_are_pruned_and_running_ones_kept(local_config, boto_client):
+    iam, ec2, s3 = boto_client("iam"), boto_client("ec2"), boto_client("s3")
+    role = "digits-ec2-train"
+    try:
+        iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(ec2_training.trust_policy()))
+    except iam.exceptions.EntityAlreadyExistsException:
+        pass
+    for job in ("prune-done", "prune-gone", "prune-running", "prune-elsewhere", "prune-launching"):
+        iam.put_role_policy(RoleName=role, PolicyName=f"job-{job}", PolicyDocument=json.dumps(
+            ec2_training.job_policy(ec2_training.new_job(local_config, job, "s3://mlops-local/digits/code/x"))))
+    s3.create_bucket(Bucket="mlops-local")
+    s3.put_object(Bucket="mlops-local", Key="digits/models/prune-done/status.json", Body=b'{"status": "Completed"}')
+    image = ec2_training.find_image(ec2, "m5.large")["ImageId"]
+    instances = {}
+    for job in ("prune-gone", "prune-running"):  # plain user data: nothing runs locally
+        instances[job] = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, TagSpecifications=[
+            {"ResourceType": "instance", "Tags": [{"Key": "mlops:project", "Value": "digits"},
+                                                  {"Key": "mlops:job", "Value": job}]}])["Instances"][0]["InstanceId"]
+    ec2.terminate_instances(InstanceIds=[instances["prune-gone"]])
+    stale = ec2_training.stale_job_policies(iam, ec2, s3, local_config, keep="job-prune-launching")
+    assert sorted(name for name in stale if name.startswith("job-prune-")) == ["job-prune-done", "job-prune-gone"]
+    for name in stale:
+        ec2_training.remove_job_policy(iam, local_config, name)
+    left = iam.list_role_policies(RoleName=role)["PolicyNames"]
+    assert {"job-prune-running", "job-prune-elsewhere", "job-prune-launching"} <= set(left)
+    assert not {"job-prune-done", "job-prune-gone"} & set(left)
+    ec2.terminate_instances(InstanceIds=[instances["prune-running"]])

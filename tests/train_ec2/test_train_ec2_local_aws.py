@@ -29,18 +29,19 @@ def _instance(ec2, job: str) -> dict:
 
 
 def _test_accuracy(model_dir: Path, data_dir: Path) -> float:
-    import torch
+    """Scored through the serving handlers (what an endpoint would answer), one batch of PNGs at a time."""
+    from model import inference
 
-    from model import artifact, data
-
-    model, meta = artifact.load_model_dir(model_dir)
-    splits, class_names = data.load_splits(data_dir, meta["image_size"], cache=False)
-    assert class_names == meta["class_names"]
+    loaded = inference.model_fn(str(model_dir))
+    samples = [(path, path.parent.name) for path in sorted((data_dir / "test").glob("*/*.png"))]
     correct = 0
-    with torch.no_grad():
-        for images, labels in torch.utils.data.DataLoader(splits["test"], batch_size=64):
-            correct += int((model(images).argmax(1) == labels).sum())
-    return correct / len(splits["test"])
+    for start in range(0, len(samples), inference.MAX_BATCH_SIZE):
+        batch = samples[start:start + inference.MAX_BATCH_SIZE]
+        answer = inference.predict_fn([inference.ImageRequest(path.read_bytes(), top_k=1) for path, _ in batch],
+                                      loaded)
+        correct += sum(prediction["top_k"][0]["label"] == inference.display_label(folder)
+                       for prediction, (_, folder) in zip(answer["predictions"], batch))
+    return correct / len(samples)
 
 
 def _bootstrap_running(instance_id: str) -> bool:
