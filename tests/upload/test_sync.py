@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 
-from upload_helpers import remote_objects, small_tree, write_tree
+from upload_helpers import remote_objects, server_requests, small_tree, write_tree
 
 SUMMARY_KEYS = {"source", "destination", "uploaded", "skipped", "deleted", "bytes", "seconds", "bucket_created",
                 "multipart", "remote_only", "interrupted", "pending"}
@@ -15,7 +15,7 @@ def local_files(root):
     return {path.relative_to(root).as_posix(): path for path in root.rglob("*") if path.is_file()}
 
 
-def test_digits_sample_uploads_every_file_then_a_rerun_sends_nothing(upload, s3, bucket, digits_dir):
+def test_digits_sample_uploads_every_file_then_a_rerun_sends_nothing(upload, s3, bucket, digits_dir, local_aws):
     files = local_files(digits_dir)
     assert len(files) == 1797
 
@@ -28,14 +28,19 @@ def test_digits_sample_uploads_every_file_then_a_rerun_sends_nothing(upload, s3,
     remote = remote_objects(s3, bucket)
     assert remote == {f"digits/data/{relative}": path.stat().st_size for relative, path in files.items()}
     sample = sorted(files)[0]
-    head = s3.head_object(Bucket=bucket, Key=f"digits/data/{sample}", ChecksumMode="ENABLED")
+    head = s3.head_object(Bucket=bucket, Key=f"digits/data/{sample}")
     assert head["Metadata"]["sha256"] == hashlib.sha256(files[sample].read_bytes()).hexdigest()
     assert head["ContentType"] == "image/png"
+
+    requests_before = {method: server_requests(local_aws, method, bucket) for method in ("GET", "HEAD", "PUT")}
 
     code, again, _ = upload(str(digits_dir), "--to", f"s3://{bucket}/digits/data")
 
     assert code == 0
     assert (again["uploaded"], again["bytes"], again["skipped"], again["bucket_created"]) == (0, 0, 1797, False)
+    # What keeps the no-change re-run fast: the listing's two pages, and no per-object request.
+    sent = {method: server_requests(local_aws, method, bucket) - count for method, count in requests_before.items()}
+    assert sent == {"GET": 2, "HEAD": 0, "PUT": 0}
 
 
 def test_a_changed_file_is_sent_again_alone(upload, s3, bucket, tmp_path):

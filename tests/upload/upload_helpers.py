@@ -61,3 +61,11 @@ def interrupt_cli(args: list[str], ready: Callable[[], bool], timeout: float = 6
     process.send_signal(sig)
     stdout, stderr = process.communicate(timeout=timeout)
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def server_requests(url: str, method: str, bucket: str) -> int:
+    """How many `method` requests for `bucket` the local AWS has logged so far."""
+    from mlops_cli.local import manager
+
+    log = Path(manager.status(url).log_file).read_text(errors="replace")
+    return log.count(f'"{method} /{bucket}/') + log.count(f'"{method} /{bucket}?')
