@@ -302,8 +302,11 @@ class _Step:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
 
     def inputs(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return (images.to(self.device, non_blocking=True, memory_format=self.memory_format),
-                labels.to(self.device, non_blocking=True))
+        """Batch to the device; uint8 batches (what the loaders yield) are normalised there."""
+        images = images.to(self.device, non_blocking=True)
+        if images.dtype == torch.uint8:
+            images = data.normalize(images)
+        return images.contiguous(memory_format=self.memory_format), labels.to(self.device, non_blocking=True)
 
     def autocast(self):
         return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
@@ -395,8 +398,11 @@ def _load_checkpoint(checkpoint_dir: Path | None, signature: dict, runtime: Runt
     if runtime.is_main and checkpoint_dir is not None and (checkpoint_dir / CHECKPOINT_FILE).is_file():
         path = checkpoint_dir / CHECKPOINT_FILE
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        if checkpoint.get("signature") != signature:
-            error = (f"checkpoint {path} was written for a different model ({checkpoint.get('signature')}); "
+        stored = checkpoint.get("signature") or {}
+        differences = [name if name == "class_names" else f"{name} {stored.get(name)} vs {value}"
+                       for name, value in signature.items() if stored.get(name) != value]
+        if differences:
+            error = (f"checkpoint {path} was written for a different model ({', '.join(differences)}); "
                      "use another checkpoint dir or delete it")
             checkpoint = None
     checkpoint, error = _broadcast_from_main((checkpoint, error), runtime)
@@ -443,8 +449,7 @@ def _run(config, data_dir, model_dir, output_dir, checkpoint_dir, runtime: Runti
         for split, dataset in splits.items() if split != "train"
     }
 
-    model = network.build_model(config.arch, len(class_names), config.pretrained, config.freeze_backbone,
-                                config.hidden_units, config.pretrained_fallback)
+    model = _build_model(config, len(class_names), runtime)
     model.to(runtime.device, memory_format=torch.channels_last if pin else torch.contiguous_format)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
@@ -464,7 +469,7 @@ def _run(config, data_dir, model_dir, output_dir, checkpoint_dir, runtime: Runti
         best_state = checkpoint["best_model"]
         if best_state is None and best_epoch == start_epoch:
             best_state = _cpu_copy(checkpoint["model"])
-        log(f"resumed from checkpoint {checkpoint_dir / CHECKPOINT_FILE} at epoch={start_epoch}")
+        log(f"resumed from checkpoint {checkpoint_dir / CHECKPOINT_FILE} after epoch {start_epoch}")
 
     step_model = (nn.parallel.DistributedDataParallel(model, device_ids=[runtime.device] if pin else None)
                   if runtime.distributed else model)
@@ -519,8 +524,8 @@ def _run(config, data_dir, model_dir, output_dir, checkpoint_dir, runtime: Runti
             }, checkpoint_dir / CHECKPOINT_FILE)
         write_metrics()
         if stopped_early:
-            log(f"early stopping after epoch={epoch}: valid_loss has not improved for "
-                f"{config.early_stopping_patience} epochs (best epoch={best_epoch})")
+            log(f"early stopping after epoch {epoch}: valid_loss has not improved for "
+                f"{config.early_stopping_patience} epochs (best: epoch {best_epoch})")
 
     if best_state is not None:
         model.load_state_dict(best_state)
@@ -534,8 +539,21 @@ def _run(config, data_dir, model_dir, output_dir, checkpoint_dir, runtime: Runti
     if runtime.is_main and model_dir is not None:
         artifact.save_model_dir(model_dir, model, arch=config.arch, class_names=class_names,
                                 image_size=config.image_size, hidden_units=config.hidden_units)
-        log(f"model saved to {model_dir} (weights of epoch={best_epoch})")
+        log(f"model saved to {model_dir} (weights from epoch {best_epoch}, the best valid_loss)")
     return document
+
+
+def _build_model(config: TrainConfig, num_classes: int, runtime: Runtime) -> nn.Module:
+    """Local rank 0 builds first, so a weight download happens once per host, not once per process."""
+    first = runtime.local_rank == 0
+    if runtime.distributed and not first:
+        dist.barrier()
+    try:
+        return network.build_model(config.arch, num_classes, config.pretrained, config.freeze_backbone,
+                                   config.hidden_units, config.pretrained_fallback)
+    finally:
+        if runtime.distributed and first:
+            dist.barrier()  # also when the build failed: the others then fail the same way instead of hanging
 
 
 def _cpu_copy(state_dict: dict) -> dict:

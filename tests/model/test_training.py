@@ -223,7 +223,7 @@ def test_ec2_entry_point_trains_from_plain_arguments(digits, tmp_path):
 def test_ec2_entry_point_bad_input_is_one_line_exit_2(argv, message, digits, tmp_path):
     argv = [part.format(tmp=tmp_path, digits=digits) for part in argv]
     result = subprocess.run([sys.executable, "-m", "model.train_ec2", *argv, *FAST], cwd=REPO, env=_env(),
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=600)
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "m").exists()
@@ -243,7 +243,7 @@ def test_sagemaker_entry_point_two_hosts_run_one_ddp_job(digits, tmp_path):
         )
         # Hyperparameters arrive JSON-encoded, as the SageMaker container passes them.
         argv = ["--epochs", "1", "--arch", '"resnet18"', "--pretrained", '"false"', "--freeze_backbone", "false",
-                "--image_size", "64", "--batch_size", "16", "--lr_schedule", '"none"']
+                "--image_size", "32", "--batch_size", "16", "--lr_schedule", '"none"']
         processes.append(subprocess.Popen(
             [sys.executable, str(REPO / "model" / "train_sagemaker.py"), *argv], cwd=tmp_path, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
@@ -268,7 +268,7 @@ def test_sagemaker_entry_point_two_hosts_run_one_ddp_job(digits, tmp_path):
 def test_killed_run_resumes_from_its_checkpoint(digits, tmp_path):
     checkpoint = tmp_path / "checkpoints" / "checkpoint.pt"
     command = [sys.executable, "-m", "model.train_ec2", "--data-dir", str(digits), "--model-dir",
-               str(tmp_path / "model"), "--checkpoint-dir", str(checkpoint.parent), "--epochs", "3",
+               str(tmp_path / "model"), "--checkpoint-dir", str(checkpoint.parent), "--epochs", "2",
                *FAST, "--image-size", "32"]
     first = subprocess.Popen(command, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 300
@@ -278,20 +278,20 @@ def test_killed_run_resumes_from_its_checkpoint(digits, tmp_path):
     first.communicate()
     assert first.returncode == -signal.SIGKILL, "training ended before it could be killed"
     saved_epoch = torch.load(checkpoint, weights_only=True)["epoch"]
-    assert 1 <= saved_epoch < 3
+    assert saved_epoch == 1
     assert not (tmp_path / "model" / "model.pt").exists()
 
     resumed = subprocess.run(command, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert f"resumed from checkpoint {checkpoint} at epoch={saved_epoch}" in resumed.stdout
-    assert _metric(resumed.stdout, "epoch") == list(range(saved_epoch + 1, 4))
+    assert f"resumed from checkpoint {checkpoint} after epoch {saved_epoch}" in resumed.stdout
+    assert _metric(resumed.stdout, "epoch") == [2]
     metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
-    assert [row["epoch"] for row in metrics["epochs"]] == [1, 2, 3]
-    assert metrics["resumed_from_epoch"] == saved_epoch
+    assert [row["epoch"] for row in metrics["epochs"]] == [1, 2]
+    assert metrics["resumed_from_epoch"] == 1
     artifact.load_model_dir(tmp_path / "model")
 
     # The checkpoint belongs to this model: another head is refused, with one line.
     other = subprocess.run([*command, "--hidden-units", "0"], cwd=REPO, env=_env(), capture_output=True, text=True,
-                           timeout=300)
+                           timeout=600)
     assert other.returncode == 2 and "was written for a different model" in other.stderr
     assert "Traceback" not in other.stderr
