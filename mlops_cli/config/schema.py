@@ -29,7 +29,7 @@ PATTERN_MEANINGS = {
     r"^subnet-[0-9a-f]{8,17}$": "a subnet id (subnet-…)",
     r"^[a-zA-Z0-9_-]+$": "letters, digits, hyphens and underscores",
     r"^[a-zA-Z_-][a-zA-Z0-9_-]{0,127}$": "letters, digits, hyphens and underscores, not starting with a digit",
-    r"^\d+\.\d+(\.\d+)?$": "a version such as 2.6",
+    r"^(\d+\.\d+(\.\d+)?|\d+\.x|latest)$": "a PyTorch version such as 2.6, 2.x or latest",
     r"^py3\d+$": "a Python version tag such as py312",
 }
 
@@ -93,7 +93,7 @@ class Hyperparameters(Section):
 class SageMakerTrainConfig(Section):
     instance_type: str = Field("ml.m5.xlarge", pattern=ML_INSTANCE_PATTERN)
     instance_count: int = Field(1, ge=1, le=100)
-    framework_version: str = Field("2.6", pattern=r"^\d+\.\d+(\.\d+)?$")
+    framework_version: str = Field("2.6", pattern=r"^(\d+\.\d+(\.\d+)?|\d+\.x|latest)$")
     py_version: str = Field("py312", pattern=r"^py3\d+$")
     role_arn: Optional[str] = Field(None, pattern=ROLE_ARN_PATTERN)
     spot: bool = False

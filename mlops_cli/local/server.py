@@ -170,9 +170,13 @@ class LocalAwsApp:
             request = _parse(environ, body)
             handler = self.hooks.find(request)
             response = handler(request, self.forward) if handler else self.forward(request)
-        headers = [(k, v) for k, v in response.headers.items() if k.lower() not in ("content-length",
-                                                                                   "transfer-encoding")]
-        headers.append(("Content-Length", str(len(response.body))))
+        # A HEAD answer has no body but reports the object's length: keep moto's Content-Length then.
+        keep_length = environ.get("REQUEST_METHOD") == "HEAD" and any(
+            k.lower() == "content-length" for k in response.headers)
+        headers = [(k, v) for k, v in response.headers.items()
+                   if k.lower() != "transfer-encoding" and (keep_length or k.lower() != "content-length")]
+        if not keep_length:
+            headers.append(("Content-Length", str(len(response.body))))
         start_response(f"{response.status} {_reason(response.status)}", headers)
         return [response.body]
 

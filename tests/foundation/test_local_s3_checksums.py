@@ -36,3 +36,10 @@ def test_bad_part_digest_refused(boto_client):
                        Body=b"x" * 1024, ChecksumSHA256=sha256_b64(b"y" * 1024))
     assert caught.value.response["Error"]["Code"] == "BadDigest"
     s3.abort_multipart_upload(Bucket="checksum-parts", Key="big", UploadId=upload["UploadId"])
+
+
+def test_head_object_reports_the_stored_length(boto_client):
+    s3 = boto_client("s3")
+    s3.create_bucket(Bucket="head-length")
+    s3.put_object(Bucket="head-length", Key="k", Body=b"12345")
+    assert s3.head_object(Bucket="head-length", Key="k")["ContentLength"] == 5
