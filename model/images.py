@@ -63,7 +63,7 @@ def decode_image(data: bytes, draft_short_side: int = 0) -> Image.Image:
         width, height = image.size
         if width * height > MAX_IMAGE_PIXELS:
             raise _too_many_pixels(width, height)
-        if draft_short_side and image.format == "JPEG":
+        if draft_short_side:  # a no-op for formats other than JPEG (and MPO, the JPEG of many cameras)
             scale = draft_short_side / min(width, height)
             image.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
         try:

@@ -212,7 +212,8 @@ def check_url(url: str, policy: FetchPolicy = DEFAULT_POLICY) -> CheckedTarget:
         raise UnsafeURLError(f"malformed url: {error}") from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
-        raise UnsafeURLError(f"url scheme {parts.scheme + ':' if parts.scheme else '(none)'} is not allowed; use http or https")
+        shown = f"{parts.scheme}:" if parts.scheme else "(none)"
+        raise UnsafeURLError(f"url scheme {shown} is not allowed; use http or https")
     if "@" in parts.netloc:
         raise UnsafeURLError("urls with credentials (user@host) are not allowed")
     port = port or (443 if scheme == "https" else 80)

@@ -13,6 +13,7 @@ import http.server
 import io
 import json
 import os
+import socket
 import struct
 import subprocess
 import sys
@@ -167,6 +168,7 @@ def assert_top_k(prediction: dict, k: int) -> None:
 PHOTO_BODIES = [(name, "JPEG", "image/jpeg") for name in sorted(PHOTOS)] + [
     ("china", "PNG", "image/png"), ("camera", "PNG", "image/png"), ("flower", "JPEG", "application/x-image"),
     ("coffee", "WEBP", "application/x-image"), ("astronaut", "BMP", "application/x-image"),
+    ("china", "MPO", "image/jpeg"),  # the JPEG variant many cameras write
 ]
 
 
@@ -275,8 +277,6 @@ def stand_in_policy(monkeypatch, photo_host):
     def connect(address, timeout):
         connections.append(address)
         assert address[0] == STAND_IN_PUBLIC, f"tests must not connect to {address[0]}"
-        import socket
-
         return socket.create_connection(address, timeout=timeout)
 
     policy = dataclasses.replace(
