@@ -230,22 +230,82 @@ def test_failed_create_is_reported_and_not_updated(created, mlops, artifacts, aw
     assert invoked.exit_code == 1 and "is Failed and cannot be invoked" in invoked.stderr
 
 
-def test_teardown_all_leaves_nothing(created, mlops, aws_cli, boto_client, china_jpg):
+def test_teardown_of_one_endpoint_takes_its_configs_and_models_only(created, mlops, aws_cli):
+    broken = aws_cli("sagemaker", "describe-endpoint", "--endpoint-name", "digits-broken")
+    done = as_json(mlops("-o", "json", "teardown", "--endpoint", "digits-broken", "--yes"))
+    assert done["deleted"]["endpoints"] == ["digits-broken"]
+    assert done["deleted"]["endpoint_configs"] == [broken["EndpointConfigName"]]  # the refused redeploy made none
+    assert len(done["deleted"]["models"]) == 1
+    assert done["deleted"]["scalable_targets"] == [] and done["deleted"]["functions"] == []
+    remaining = [e["EndpointName"] for e in aws_cli("sagemaker", "list-endpoints")["Endpoints"]]
+    assert remaining == [ENDPOINT]
+    assert aws_cli("sagemaker", "describe-endpoint", "--endpoint-name", ENDPOINT)["EndpointStatus"] == "InService"
+
+
+@pytest.fixture
+def foreign_endpoint(boto_client):
+    """An endpoint of someone else (no project tag, no project prefix); its model data does not exist."""
+    sm = boto_client("sagemaker")
+    sm.create_model(ModelName="other-model", ExecutionRoleArn="arn:aws:iam::123456789012:role/other",
+                    PrimaryContainer={"Image": "other", "ModelDataUrl": "s3://mlops-local/other/model.tar.gz"})
+    sm.create_endpoint_config(EndpointConfigName="other-config", ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": "other-model", "InstanceType": "ml.m5.large",
+        "InitialInstanceCount": 1}])
+    sm.create_endpoint(EndpointName="other-endpoint", EndpointConfigName="other-config")
+    yield "other-endpoint"
+    sm.delete_endpoint(EndpointName="other-endpoint")
+    sm.delete_endpoint_config(EndpointConfigName="other-config")
+    sm.delete_model(ModelName="other-model")
+
+
+@pytest.fixture
+def project_function(boto_client):
+    """The project's Lambda function (the name `mlops lambda deploy` gives it: <project>-invoke)."""
+    import io
+    import zipfile
+
+    iam, lam = boto_client("iam"), boto_client("lambda")
+    role = iam.create_role(RoleName="digits-teardown-test", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                                                "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("handler.py", "def handler(event, context):\n    return {}\n")
+    lam.create_function(FunctionName="digits-invoke", Runtime="python3.12", Role=role, Handler="handler.handler",
+                        Code={"ZipFile": code.getvalue()})
+    yield "digits-invoke"
+    iam.delete_role(RoleName="digits-teardown-test")
+
+
+def test_teardown_all_leaves_nothing_of_the_project(created, mlops, aws_cli, china_jpg, foreign_endpoint,
+                                                    project_function):
+    refused = mlops("teardown", "--endpoint", foreign_endpoint, "--yes")
+    assert refused.exit_code == 2 and "does not belong to project 'digits'" in refused.stderr
+    assert project_function in [f["name"] for f in as_json(mlops("-o", "json", "status"))["functions"]]
+
     plan = json.loads(mlops("--dry-run", "teardown", "--all").stdout)
-    deleting = {(step["operation"], json.dumps(step["params"], sort_keys=True)) for step in plan["steps"]}
-    assert ("DeleteEndpoint", json.dumps({"EndpointName": "digits-broken"})) in deleting
-    assert ("DeleteEndpoint", json.dumps({"EndpointName": ENDPOINT})) in deleting
-    assert aws_cli("sagemaker", "list-endpoints")["Endpoints"]  # the dry run deleted nothing
+    operations = [step["operation"] for step in plan["steps"]]
+    assert operations.index("DeregisterScalableTarget") < operations.index("DeleteEndpoint") < \
+        operations.index("DeleteEndpointConfig") < operations.index("DeleteModel")
+    assert {"EndpointName": ENDPOINT} in [step["params"] for step in plan["steps"]]
+    assert aws_cli("sagemaker", "describe-endpoint", "--endpoint-name", ENDPOINT)  # the dry run deleted nothing
 
     done = as_json(mlops("-o", "json", "teardown", "--all", "--yes"))
     assert {row["outcome"] for row in done["steps"]} == {"deleted"}
-    assert "digits-direct-c5" in done["deleted"]["endpoint_configs"]
-    assert aws_cli("sagemaker", "list-endpoints")["Endpoints"] == []
-    assert aws_cli("sagemaker", "list-endpoint-configs")["EndpointConfigs"] == []
-    assert aws_cli("sagemaker", "list-models")["Models"] == []
+    assert "digits-direct-c5" in done["deleted"]["endpoint_configs"]  # made outside deploy, found by prefix
+    assert [e["EndpointName"] for e in aws_cli("sagemaker", "list-endpoints")["Endpoints"]] == [foreign_endpoint]
+    assert [c["EndpointConfigName"] for c in aws_cli("sagemaker", "list-endpoint-configs")["EndpointConfigs"]] == \
+        ["other-config"]
+    assert [m["ModelName"] for m in aws_cli("sagemaker", "list-models")["Models"]] == ["other-model"]
     assert scaling_seen_by_aws(aws_cli) == ([], [])
     assert aws_cli("application-autoscaling", "describe-scalable-targets", "--service-namespace",
                    "sagemaker")["ScalableTargets"] == []
     gone = mlops("invoke", str(china_jpg))
     assert gone.exit_code == 1 and f"endpoint '{ENDPOINT}' not found" in gone.stderr
-    assert as_json(mlops("-o", "json", "teardown", "--all", "--yes"))["steps"] == []
+
+    # Lambda functions go only when asked.
+    assert project_function in [f["FunctionName"] for f in aws_cli("lambda", "list-functions")["Functions"]]
+    functions = as_json(mlops("-o", "json", "teardown", "--all", "--lambda", "--yes"))
+    assert [row["operation"] for row in functions["steps"]] == ["DeleteFunction"]
+    assert project_function not in [f["FunctionName"] for f in aws_cli("lambda", "list-functions")["Functions"]]
+    assert as_json(mlops("-o", "json", "teardown", "--all", "--lambda", "--yes"))["steps"] == []
