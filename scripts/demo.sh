@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The main job, end to end, on the embedded local AWS (no account, no Docker).
+# The main job, end to end, on the embedded local AWS (no account, no Docker):
+# sample data -> S3 -> 2-instance DDP training job -> autoscaled endpoint -> Lambda with concurrency -> IAM audit.
 set -euo pipefail
 export MLOPS_CONFIG="${MLOPS_CONFIG:-configs/local.yaml}"
 export MLOPS_HOME="${MLOPS_HOME:-$PWD/.mlops}"
@@ -7,6 +8,16 @@ export MLOPS_HOME="${MLOPS_HOME:-$PWD/.mlops}"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
 trap 'mlops local down >/dev/null 2>&1 || true' EXIT
 
-step "start the local AWS";      mlops local up
-step "write the sample data";    mlops data sample
-step "upload it to S3";          mlops data upload
+step "start the local AWS";                      mlops local up
+step "write the sample data (digits)";           mlops data sample
+step "upload it to S3";                          mlops data upload
+step "train on 2 instances (real DDP)";          mlops train --instance-count 2 --hp epochs=2 --wait
+step "deploy with autoscaling";                  mlops deploy --autoscale max=2 --wait
+image=$(find "$(mlops -o json config show | python -c 'import json,sys; print(json.load(sys.stdin)["data"]["local_dir"])')/test" -name '*.png' | sort | head -n 1)
+step "invoke the endpoint with $image";          mlops invoke "$image" --top-k 3
+step "deploy the Lambda function";               mlops lambda deploy
+step "invoke it";                                mlops lambda invoke "$image"
+step "reserved + provisioned concurrency";       mlops concurrency set --reserved 10 --provisioned 1
+step "audit IAM (the project's roles must be clean)"; mlops audit-iam
+step "what runs, and what it would cost";        mlops status
+step "tear it all down";                         mlops teardown --all --lambda --yes
