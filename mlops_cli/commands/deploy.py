@@ -27,7 +27,7 @@ def deploy(
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until the endpoint is InService."),
 ) -> None:
     from mlops_cli.render.deploy import deploy_table, endpoint_progress
-    from mlops_cli.services import autoscaling, images
+    from mlops_cli.services import autoscaling, images, naming
     from mlops_cli.services import deploy as service
 
     app_state = state(ctx)
@@ -50,7 +50,7 @@ def deploy(
 
     clients = app_state.clients
     artifact = service.resolve_artifact(clients.client("sagemaker"), clients.client("s3"), config.project, model, job)
-    role_arn = service.execution_role_arn(config, lambda: clients.account_id, clients.partition)
+    role_arn = naming.execution_role_arn(config, lambda: clients.account_id, clients.partition)
     target = service.build_target(config, artifact, image, role_arn, scaling)
     live = service.read_live(clients.client("sagemaker"), clients.client(autoscaling.SERVICE), target.endpoint,
                              target.variant)

@@ -144,12 +144,6 @@ def build_target(config: "Config", artifact: Artifact, image: str, role_arn: str
         model_name=unique_name(config, "model"), config_name=unique_name(config, "config"))
 
 
-def execution_role_arn(config: "Config", account_id: Callable[[], str], partition: str) -> str:
-    """The configured role, else the project's SageMaker execution role (account looked up only then)."""
-    configured = config.train.sagemaker.role_arn
-    return configured or f"arn:{partition}:iam::{account_id()}:role/{naming.sagemaker_role_name(config)}"
-
-
 @dataclass
 class LiveEndpoint:
     """The endpoint as it is now: its description, its configuration and the scaling of our variant."""

@@ -43,9 +43,13 @@ def _s3_project_statements(config: "Config", partition: str) -> list[dict[str, A
     ]
 
 
-def assume_role_policy(service: str) -> dict[str, Any]:
-    """Trust policy letting one AWS service (e.g. "lambda.amazonaws.com") assume the role."""
-    return _policy({"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"})
+def assume_role_policy(service: str, account_id: str | None = None) -> dict[str, Any]:
+    """Trust policy letting one AWS service (e.g. "lambda.amazonaws.com") assume the role; with `account_id`,
+    only on behalf of that account (the confused-deputy guard `aws:SourceAccount`)."""
+    statement: dict[str, Any] = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+    if account_id:
+        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": account_id}}
+    return _policy(statement)
 
 
 def lambda_invoke_policy(config: "Config", account_id: str, partition: str = "aws") -> dict[str, Any]:

@@ -87,14 +87,6 @@ def build_package(source: Path = HANDLER_SOURCE) -> ZipPayload:
 # ---------------------------------------------------------------------------------------------- the role
 
 
-def trust_policy(account: str) -> dict[str, Any]:
-    """Only the Lambda service may assume the role, and only for functions of this account."""
-    policy = iam_policies.assume_role_policy("lambda.amazonaws.com")
-    for statement in policy["Statement"]:
-        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": account}}
-    return policy
-
-
 def policy_json(document: dict[str, Any]) -> str:
     return json.dumps(document, separators=(",", ":"))
 
@@ -162,7 +154,7 @@ class LambdaSpec:
 
     @property
     def trust(self) -> dict[str, Any]:
-        return trust_policy(self.account)
+        return iam_policies.assume_role_policy("lambda.amazonaws.com", self.account)
 
     def configuration(self) -> dict[str, Any]:
         """The function configuration, in the request shape of Create/UpdateFunctionConfiguration."""

@@ -6,7 +6,7 @@ Every resource carries the project tag so `mlops status`/`teardown` and `audit-i
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
     from mlops_cli.config.schema import Config
@@ -34,6 +34,13 @@ def timestamped(config: "Config", kind: str = "", now: float | None = None) -> s
 
 def sagemaker_role_name(config: "Config") -> str:
     return f"{config.project}-sagemaker-execution"
+
+
+def execution_role_arn(config: "Config", account_id: Callable[[], str], partition: str = "aws") -> str:
+    """The role SageMaker jobs and models run as: train.sagemaker.role_arn, else the project's generated
+    execution role (the account is looked up only then)."""
+    configured = config.train.sagemaker.role_arn
+    return configured or f"arn:{partition}:iam::{account_id()}:role/{sagemaker_role_name(config)}"
 
 
 def lambda_role_name(config: "Config") -> str:

@@ -121,34 +121,17 @@ def check_job_name(name: str) -> str:
     return name
 
 
-def execution_role_arn(config: "Config", account_id: Callable[[], str], partition: str = "aws") -> str:
-    """The role the job runs as: train.sagemaker.role_arn, else the project's generated execution role
-    (the account is looked up only then)."""
-    configured = config.train.sagemaker.role_arn
-    return configured or f"arn:{partition}:iam::{account_id()}:role/{naming.sagemaker_role_name(config)}"
-
-
-def execution_trust_policy(account_id: str) -> dict[str, Any]:
-    """SageMaker may assume the execution role only on behalf of this account (confused-deputy guard)."""
-    from mlops_cli.services.iam_policies import assume_role_policy
-
-    policy = assume_role_policy("sagemaker.amazonaws.com")
-    for statement in policy["Statement"]:
-        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": account_id}}
-    return policy
-
-
 def execution_role_steps(config: "Config", *, account_id: str, partition: str) -> list[Step]:
     """The project's SageMaker execution role: CreateRole when absent (else its trust policy is updated), and
     its least-privilege inline policy (always rewritten, so it converges to what mlops_cli.services.iam_policies
     generates and `audit-iam` checks)."""
-    from mlops_cli.services.iam_policies import sagemaker_execution_policy
+    from mlops_cli.services.iam_policies import assume_role_policy, sagemaker_execution_policy
 
     role = naming.sagemaker_role_name(config)
     return [
         Step("iam", "CreateRole", {
             "RoleName": role,
-            "AssumeRolePolicyDocument": json.dumps(execution_trust_policy(account_id)),
+            "AssumeRolePolicyDocument": json.dumps(assume_role_policy("sagemaker.amazonaws.com", account_id)),
             "Description": f"mlops: SageMaker training jobs and endpoints of {config.project}",
             "Tags": naming.tags(config),
         }, "only if the role does not exist (else UpdateAssumeRolePolicy with this trust policy)"),
@@ -273,7 +256,7 @@ def plan_training(config: "Config", *, account_id: Callable[[], str], partition:
     code_prefix = naming.code_prefix(config)
     uri = packaging.source_uri(package, code_prefix)
     request = training_request(config, job_name=job, image=image, submit_directory=uri,
-                               role_arn=execution_role_arn(config, account_id, partition))
+                               role_arn=naming.execution_role_arn(config, account_id, partition))
 
     plan = Plan(f"train {job}")
     if not sagemaker.role_arn:
