@@ -25,7 +25,10 @@ def launched(out: "Console", data: dict[str, Any]) -> None:
 
 def finished(out: "Console", data: dict[str, Any]) -> None:
     metrics = data.get("metrics") or {}
-    data = {**data, **{f"metrics.{key}": value for key, value in metrics.items()}}
+    if "test_acc" in metrics:
+        data = {**data, "metrics.test_acc": f"{metrics['test_acc']:.1%}"}
+    if "test_loss" in metrics:
+        data = {**data, "metrics.test_loss": f"{metrics['test_loss']:.4f}"}
     _draw(f"EC2 training job {data['job_name']}: {data['status']}", data, [
         ("test accuracy", "metrics.test_acc"), ("test loss", "metrics.test_loss"),
         ("instance", "instance_id"), ("instance type", "instance_type"), ("image", "image_id"),
