@@ -7,7 +7,8 @@
 
 The model is a random-init model dir written by save_model_dir and loaded by model_fn, so the handlers run
 exactly as served. The variants are timed interleaved, in a shuffled order each round, so machine load
-hits them alike. Also printed: the median time of each handler stage, to show where the time goes.
+hits them alike; "paired" is the median over rounds of each variant's time over the bare forward pass of the
+same round. Also printed: the median time of each handler stage, to show where the time goes.
 
 Target: handler (small) p50 <= 1.15x bare forward p50.
 
@@ -108,11 +109,16 @@ def main() -> None:
           f"threads, {args.rounds} interleaved rounds; bodies: small {len(bodies['small'])} B "
           f"({Image.open(io.BytesIO(bodies['small'])).size[0]}x{Image.open(io.BytesIO(bodies['small'])).size[1]}), "
           f"photo {len(bodies['photo'])} B (640x427)")
-    bare_p50 = statistics.median(times["bare forward"])
-    print(f"{'':18} {'p50 ms':>8} {'p99 ms':>8} {'p50 x bare':>11}")
+    bare = times["bare forward"]
+    bare_p50 = statistics.median(bare)
+    # Also the median over rounds of (variant / bare forward of the same round): steadier when other
+    # processes load the machine unevenly over the run.
+    print(f"{'':18} {'p50 ms':>8} {'p99 ms':>8} {'p50 x bare':>11} {'paired x bare':>14}")
     for name, values in times.items():
         p50 = statistics.median(values)
-        print(f"{name:18} {p50 * 1e3:8.2f} {percentile(values, 0.99) * 1e3:8.2f} {p50 / bare_p50:11.3f}")
+        paired = statistics.median(value / base for value, base in zip(values, bare))
+        print(f"{name:18} {p50 * 1e3:8.2f} {percentile(values, 0.99) * 1e3:8.2f} {p50 / bare_p50:11.3f} "
+              f"{paired:14.3f}")
 
     print("handler stages (median ms):")
     for name, body in bodies.items():
