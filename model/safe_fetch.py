@@ -28,6 +28,7 @@ import ipaddress
 import re
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
@@ -257,10 +258,56 @@ def check_url(url: str, policy: FetchPolicy = DEFAULT_POLICY) -> CheckedTarget:
     return CheckedTarget(scheme, host, port, path, unique)
 
 
+class _Deadline:
+    """The total time limit of one fetch, redirects included.
+
+    Socket timeouts bound each read, not the sum: a server dripping a byte every few seconds would hold a
+    fetch for ever. At the deadline the socket in use is shut down, which wakes a read blocked on it.
+    """
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+        self.expired = False
+        self._sock: Optional[socket.socket] = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sock = sock
+            if self.expired:
+                _shut_down(sock)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def error(self) -> FetchError:
+        return FetchError(f"fetching the url took longer than {self.seconds:g} s")
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            if self._sock is not None:
+                _shut_down(self._sock)
+
+
+def _shut_down(sock: socket.socket) -> None:
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain-socket method: also right for TLS sockets
+    except OSError:
+        pass  # already closed
+
+
 class _PinnedConnection(http.client.HTTPConnection):
     """An HTTP connection to a checked address; ``host`` (the name) is used only for the Host header."""
 
-    def __init__(self, target: CheckedTarget, policy: FetchPolicy, deadline: float):
+    def __init__(self, target: CheckedTarget, policy: FetchPolicy, deadline: _Deadline):
         super().__init__(target.host, target.port, timeout=policy.connect_timeout_s)
         self._target = target
         self._policy = policy
@@ -269,9 +316,9 @@ class _PinnedConnection(http.client.HTTPConnection):
     def _checked_socket(self) -> socket.socket:
         last_error: Optional[OSError] = None
         for address in self._target.addresses:
-            remaining = self._deadline - time.monotonic()
+            remaining = self._deadline.remaining()
             if remaining <= 0:
-                break
+                raise self._deadline.error()
             try:
                 sock = self._policy.connect(
                     (address, self._target.port), timeout=min(self._policy.connect_timeout_s, remaining)
@@ -280,8 +327,9 @@ class _PinnedConnection(http.client.HTTPConnection):
                 last_error = error
                 continue
             sock.settimeout(self._policy.read_timeout_s)
+            self._deadline.watch(sock)
             return sock
-        raise FetchError(f"could not connect to {self._target.host!r}: {last_error or 'timed out'}")
+        raise FetchError(f"could not connect to {self._target.host!r}: {last_error}")
 
     def connect(self) -> None:
         self.sock = self._checked_socket()
@@ -298,19 +346,23 @@ class _PinnedTLSConnection(_PinnedConnection):
 
     def connect(self) -> None:
         # server_hostname = the original name: SNI and certificate checks are against it, not the IP.
-        self.sock = _tls_context().wrap_socket(self._checked_socket(), server_hostname=self._target.host)
+        self.sock = _tls_context().wrap_socket(
+            self._checked_socket(), server_hostname=self._target.host, do_handshake_on_connect=False
+        )
+        self._deadline.watch(self.sock)  # wrapping took over the socket: watch the new one, then shake hands
+        self.sock.do_handshake()
 
 
-def _read_limited(response: http.client.HTTPResponse, policy: FetchPolicy, deadline: float) -> bytes:
+def _read_limited(response: http.client.HTTPResponse, policy: FetchPolicy, deadline: _Deadline) -> bytes:
     declared = response.getheader("Content-Length")
     if declared and declared.strip().isdigit() and int(declared) > policy.max_bytes:
         raise FetchError(f"image at url is larger than {policy.max_bytes} bytes", status=413)
     chunks: list[bytes] = []
     received = 0
     while True:
-        if time.monotonic() > deadline:
-            raise FetchError(f"fetching the url took longer than {policy.total_timeout_s:g} s")
         chunk = response.read(64 * 1024)
+        if deadline.expired:  # the read may have ended only because the deadline cut the connection
+            raise deadline.error()
         if not chunk:
             return b"".join(chunks)
         received += len(chunk)
@@ -321,33 +373,38 @@ def _read_limited(response: http.client.HTTPResponse, policy: FetchPolicy, deadl
 
 def fetch(url: str, policy: FetchPolicy = DEFAULT_POLICY) -> bytes:
     """GET ``url`` under ``policy`` and return the body; raises :class:`InferenceInputError` subclasses."""
-    deadline = time.monotonic() + policy.total_timeout_s
-    for _hop in range(policy.max_redirects + 1):
-        target = check_url(url, policy)
-        connection_type = _PinnedTLSConnection if target.scheme == "https" else _PinnedConnection
-        connection = connection_type(target, policy, deadline)
-        try:
-            connection.request(
-                "GET",
-                target.path,
-                headers={"User-Agent": "mlops-inference", "Accept": "image/*", "Accept-Encoding": "identity"},
-            )
-            response = connection.getresponse()
-            if response.status in _REDIRECT_STATUSES:
-                location = response.getheader("Location")
-                if not location:
-                    raise FetchError(f"url answered HTTP {response.status} without a Location")
-                url = urljoin(url, location.strip())
-                continue
-            if response.status != 200:
-                raise FetchError(f"url answered HTTP {response.status} {response.reason}".rstrip())
-            return _read_limited(response, policy, deadline)
-        except ssl.SSLCertVerificationError as error:
-            raise FetchError(f"TLS certificate of {target.host!r} is not valid: {error.verify_message}") from None
-        except (socket.timeout, TimeoutError):
-            raise FetchError("fetching the url timed out") from None
-        except (OSError, http.client.HTTPException) as error:
-            raise FetchError(f"fetching the url failed: {error.__class__.__name__}: {error}".rstrip(": ")) from None
-        finally:
-            connection.close()
-    raise FetchError(f"url redirected more than {policy.max_redirects} times")
+    deadline = _Deadline(policy.total_timeout_s)
+    try:
+        for _hop in range(policy.max_redirects + 1):
+            target = check_url(url, policy)
+            connection_type = _PinnedTLSConnection if target.scheme == "https" else _PinnedConnection
+            connection = connection_type(target, policy, deadline)
+            try:
+                connection.request(
+                    "GET",
+                    target.path,
+                    headers={"User-Agent": "mlops-inference", "Accept": "image/*", "Accept-Encoding": "identity"},
+                )
+                response = connection.getresponse()
+                if response.status in _REDIRECT_STATUSES:
+                    location = response.getheader("Location")
+                    if not location:
+                        raise FetchError(f"url answered HTTP {response.status} without a Location")
+                    url = urljoin(url, location.strip())
+                    continue
+                if response.status != 200:
+                    raise FetchError(f"url answered HTTP {response.status} {response.reason}".rstrip())
+                return _read_limited(response, policy, deadline)
+            except ssl.SSLCertVerificationError as error:
+                raise FetchError(f"TLS certificate of {target.host!r} is not valid: {error.verify_message}") from None
+            except (OSError, http.client.HTTPException) as error:
+                if deadline.expired:
+                    raise deadline.error() from None
+                if isinstance(error, TimeoutError):  # socket.timeout is TimeoutError
+                    raise FetchError(f"url did not answer within {policy.read_timeout_s:g} s") from None
+                raise FetchError(f"fetching the url failed: {type(error).__name__}: {error}".rstrip(": ")) from None
+            finally:
+                connection.close()
+        raise FetchError(f"url redirected more than {policy.max_redirects} times")
+    finally:
+        deadline.cancel()

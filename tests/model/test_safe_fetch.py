@@ -276,6 +276,20 @@ class ImageHost(http.server.BaseHTTPRequestHandler):
             self.wfile.write(b"x")
             self.wfile.flush()
             type(self).release.wait(10)
+        elif self.path in ("/drip-headers", "/drip-body"):
+            # Each byte comes well within the read timeout, the whole never within the total timeout.
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            if self.path == "/drip-body":
+                self.wfile.write(b"Content-Length: 100000\r\n\r\n")
+            try:
+                for _ in range(400):
+                    self.wfile.write(b"X")
+                    self.wfile.flush()
+                    if type(self).release.wait(0.05):
+                        break
+            except OSError:
+                pass  # the client cut the connection
+            self.close_connection = True
         elif self.path == "/missing":
             self.send_error(404)
         else:
@@ -373,10 +387,62 @@ def test_a_streamed_body_is_cut_at_the_byte_limit(host_policy, image_host):
 
 
 def test_a_stalled_server_hits_the_read_timeout(host_policy, image_host):
-    with pytest.raises(FetchError, match="timed out"):
+    with pytest.raises(FetchError, match="did not answer within 0.3 s"):
         fetch(f"http://images.example:{image_host}/stall", dataclasses.replace(host_policy, read_timeout_s=0.3))
+
+
+@pytest.mark.parametrize("path", ["/drip-headers", "/drip-body"])
+def test_a_dripping_server_is_cut_at_the_total_timeout(host_policy, image_host, path):
+    policy = dataclasses.replace(host_policy, read_timeout_s=5.0, total_timeout_s=0.5)
+    with pytest.raises(FetchError, match="took longer than 0.5 s") as raised:
+        fetch(f"http://images.example:{image_host}{path}", policy)
+    assert raised.value.status == 400
 
 
 def test_http_errors_are_fetch_errors(host_policy, image_host):
     with pytest.raises(FetchError, match="HTTP 404"):
         fetch(f"http://images.example:{image_host}/missing", host_policy)
+
+
+def _self_signed_certificate(directory, host: str) -> tuple[str, str]:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
+
+
+def test_https_with_an_untrusted_certificate_is_refused(tmp_path, network):
+    import ssl
+
+    server = http.server.ThreadingHTTPServer((STAND_IN_PUBLIC, 0), ImageHost)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*_self_signed_certificate(tmp_path, "images.example"))
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        with pytest.raises(FetchError, match="TLS certificate of 'images.example' is not valid") as raised:
+            fetch(f"https://images.example:{port}/img.png", network.policy(allowed_ports=frozenset({port})))
+        assert "self-signed certificate" in str(raised.value)
+        assert network.connections == [(STAND_IN_PUBLIC, port)]
+    finally:
+        server.shutdown()
+        server.server_close()
