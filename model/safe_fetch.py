@@ -217,7 +217,8 @@ def check_url(url: str, policy: FetchPolicy = DEFAULT_POLICY) -> CheckedTarget:
         raise UnsafeURLError(f"url scheme {shown} is not allowed; use http or https")
     if "@" in parts.netloc:
         raise UnsafeURLError("urls with credentials (user@host) are not allowed")
-    port = port or (443 if scheme == "https" else 80)
+    if port is None:
+        port = 443 if scheme == "https" else 80
     if policy.allowed_ports is not None and port not in policy.allowed_ports:
         allowed = ", ".join(str(p) for p in sorted(policy.allowed_ports))
         raise UnsafeURLError(f"port {port} is not allowed (allowed: {allowed})")

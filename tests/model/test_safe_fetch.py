@@ -123,6 +123,7 @@ REFUSED_URLS = {
     # ports
     "http://images.example:22/": "port 22",
     "http://images.example:6379/": "port 6379",
+    "http://images.example:0/": "port 0",
     # literal addresses
     "http://127.0.0.1/": "127.0.0.1 is not a public address",
     "http://169.254.169.254/latest/meta-data/iam/security-credentials/": "169.254.169.254 is not a public",
