@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
-from torchvision import datasets  # noqa: E402
+from torchvision import datasets, transforms  # noqa: E402
 
 from mlops_cli.services.sample_data import write_digits_imagefolder  # noqa: E402
 from model import data, engine, network  # noqa: E402
@@ -56,7 +56,13 @@ def synthetic_rate(config: engine.TrainConfig, samples: int, classes: int) -> fl
 
 def course_rate(config: engine.TrainConfig, data_dir: Path, classes: int) -> tuple[float, float, float]:
     """(images/s, reported train loss, true mean train loss) of a course-project style epoch."""
-    dataset = datasets.ImageFolder(data_dir / "train", transform=data.train_transform(config.image_size))
+    # Per-image float conversion and normalisation, as the course project's transforms did.
+    transform = transforms.Compose([
+        transforms.RandomResizedCrop(config.image_size, scale=(0.8, 1.0), ratio=(0.9, 1.1)),
+        transforms.ToTensor(),
+        transforms.Normalize(data.IMAGENET_MEAN, data.IMAGENET_STD),
+    ])
+    dataset = datasets.ImageFolder(data_dir / "train", transform=transform)
     loader = torch.utils.data.DataLoader(dataset, batch_size=config.batch_size, shuffle=True)
     model = network.build_model(config.arch, classes, False, config.freeze_backbone, config.hidden_units)
     model.train()

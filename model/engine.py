@@ -55,6 +55,7 @@ class TrainConfig:
     seed: int = 0
     workers: int = -1  # DataLoader worker processes; -1 = automatic (0 on CPU, several per GPU)
     pretrained_fallback: bool = False
+    hflip: bool = False  # mirror training images; true for photos, false where mirroring changes the class
 
     def __post_init__(self) -> None:
         problems = []
@@ -294,8 +295,8 @@ class EarlyStopping:
 class _Step:
     """Forward/backward/update with the precision and memory format the device is best at."""
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, runtime: Runtime):
-        self.model, self.optimizer, self.device = model, optimizer, runtime.device
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, runtime: Runtime, scheduler=None):
+        self.model, self.optimizer, self.scheduler, self.device = model, optimizer, scheduler, runtime.device
         cuda = runtime.device.type == "cuda"
         self.memory_format = torch.channels_last if cuda else torch.contiguous_format
         self.amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else None
@@ -319,6 +320,8 @@ class _Step:
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        if self.scheduler is not None:
+            self.scheduler.step()
         return logits.detach(), loss.detach()
 
 
@@ -361,12 +364,14 @@ def evaluate(step: _Step, loader) -> SplitTotals:
     return SplitTotals(loss_sum.item(), float(correct.item()), float(count))
 
 
-def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
+def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int):
+    """Stepped every batch: cosine reaches zero at the last step of the last epoch, even with one epoch."""
     if config.lr_schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
-    if config.lr_schedule == "step":
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, config.epochs // 3), gamma=0.1)
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * steps_per_epoch)
+    if config.lr_schedule == "step":  # x0.1 every third of the epochs
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, config.epochs // 3) * steps_per_epoch,
+                                               gamma=0.1)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
 
 
 def _auto_workers(config: TrainConfig, runtime: Runtime) -> int:
@@ -437,7 +442,8 @@ def _run(config, data_dir, model_dir, output_dir, checkpoint_dir, runtime: Runti
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
     output_dir = Path(output_dir) if output_dir else None
     workers = _auto_workers(config, runtime)
-    splits, class_names = data.load_splits(data_dir, config.image_size, cache=workers == 0)
+    splits, class_names = data.load_splits(data_dir, config.image_size, cache=workers == 0,
+                                             hflip=config.hflip)
     pin = runtime.device.type == "cuda"
     sampler = DistributedSampler(splits["train"], num_replicas=runtime.world_size, rank=runtime.rank,
                                  shuffle=True, seed=config.seed)
@@ -453,7 +459,7 @@ def _run(config, data_dir, model_dir, output_dir, checkpoint_dir, runtime: Runti
     model.to(runtime.device, memory_format=torch.channels_last if pin else torch.contiguous_format)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = _scheduler(optimizer, config)
+    scheduler = _scheduler(optimizer, config, len(train_loader))
     stopping = EarlyStopping(config.early_stopping_patience)
     signature = _signature(config, class_names)
     history: list[dict] = []
@@ -473,7 +479,7 @@ def _run(config, data_dir, model_dir, output_dir, checkpoint_dir, runtime: Runti
 
     step_model = (nn.parallel.DistributedDataParallel(model, device_ids=[runtime.device] if pin else None)
                   if runtime.distributed else model)
-    step = _Step(step_model, optimizer, runtime)
+    step = _Step(step_model, optimizer, runtime, scheduler)
     samples_per_rank = _all_gather_int(len(sampler), runtime)
     log(f"world_size={runtime.world_size} backend={dist.get_backend() if runtime.distributed else 'none'} "
         f"device={runtime.device.type} threads_per_process={runtime.threads} workers={workers} "
@@ -504,7 +510,6 @@ def _run(config, data_dir, model_dir, output_dir, checkpoint_dir, runtime: Runti
         train = local_totals.reduced(runtime)
         seconds = max(_all_reduce_sum([seconds], runtime)[0] / runtime.world_size, 1e-9)
         valid = evaluate(step, eval_loaders["valid"]).reduced(runtime)
-        scheduler.step()
         if stopping.update(valid.loss):
             best_epoch, best_state = epoch, _cpu_copy(model.state_dict())
         row = {"epoch": epoch, "train_loss": train.loss, "train_acc": train.accuracy, "valid_loss": valid.loss,

@@ -25,11 +25,12 @@ from model import artifact, engine, network
 from model.metrics import METRIC_NAMES, format_metrics, metric_regex
 
 REPO = Path(__file__).resolve().parents[2]
-# Small enough for 2 shared cores, and still > 90 % test accuracy after one epoch.
+# Small enough for 2 shared cores, and still > 90 % test accuracy after one epoch (~95-97 % over seeds: the
+# per-batch cosine schedule anneals the lr to zero by the end of the single epoch; no mirroring of digits).
 FAST = ["--arch", "resnet18", "--pretrained", "false", "--freeze-backbone", "false", "--image-size", "64",
-        "--batch-size", "16", "--lr", "0.001", "--lr-schedule", "none"]
+        "--batch-size", "16", "--lr", "0.001", "--lr-schedule", "cosine"]
 FAST_CONFIG = engine.TrainConfig(arch="resnet18", pretrained=False, freeze_backbone=False, image_size=64,
-                                 batch_size=16, lr=0.001, lr_schedule="none", epochs=1)
+                                 batch_size=16, lr=0.001, lr_schedule="cosine", epochs=1)
 
 
 @pytest.fixture(scope="session")
@@ -106,12 +107,13 @@ def test_hyperparameters_accept_json_values_and_both_spellings():
     args = parser.parse_args([
         "--batch-size", "64", "--arch", '"resnet34"', "--pretrained", '"false"', "--lr", '"0.01"',
         "--freeze_backbone", "True", "--hidden_units", "0", "--early-stopping-patience", "3",
-        "--pretrained_fallback", "1", "--sagemaker_program", "train_sagemaker.py", "--sagemaker-region=us-east-1",
+        "--pretrained_fallback", "1", "--hflip", "true",
+        "--sagemaker_program", "train_sagemaker.py", "--sagemaker-region=us-east-1",
     ])
     config = engine.config_from_args(args)
     assert (config.batch_size, config.arch, config.pretrained, config.lr) == (64, "resnet34", False, 0.01)
     assert (config.freeze_backbone, config.hidden_units, config.early_stopping_patience) == (True, 0, 3)
-    assert config.pretrained_fallback is True
+    assert config.pretrained_fallback is True and config.hflip is True
     assert config.epochs == engine.TrainConfig().epochs
     assert engine.config_from_args(parser.parse_args(["--batch_size", "8"])).batch_size == 8
 
@@ -243,7 +245,7 @@ def test_sagemaker_entry_point_two_hosts_run_one_ddp_job(digits, tmp_path):
         )
         # Hyperparameters arrive JSON-encoded, as the SageMaker container passes them.
         argv = ["--epochs", "1", "--arch", '"resnet18"', "--pretrained", '"false"', "--freeze_backbone", "false",
-                "--image_size", "32", "--batch_size", "16", "--lr_schedule", '"none"']
+                "--image_size", "32", "--batch_size", "16", "--lr_schedule", '"cosine"']
         processes.append(subprocess.Popen(
             [sys.executable, str(REPO / "model" / "train_sagemaker.py"), *argv], cwd=tmp_path, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
