@@ -90,7 +90,8 @@ BAD_CONFIGS = [
 @pytest.mark.parametrize("text,env,expected", BAD_CONFIGS, ids=[f"bad{i}" for i in range(len(BAD_CONFIGS))])
 def test_bad_config_exits_2_with_one_clear_line(mlops, tmp_path, text, env, expected):
     file = write(tmp_path, "bad.yaml", text)
-    result = mlops("-c", str(file), "config", "validate", config=None, env=env)
+    # The session's local AWS sets MLOPS_AWS__ENDPOINT_URL, which would mask a bad endpoint in the file.
+    result = mlops("-c", str(file), "config", "validate", config=None, env={"MLOPS_AWS__ENDPOINT_URL": None, **env})
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert lines[0].startswith("error: ")
