@@ -30,7 +30,6 @@ def train_ec2(
     upload: bool = typer.Option(
         True, "--upload/--no-upload", help="With --local: upload model.tar.gz to <models>/<job>/output/."),
 ) -> None:
-    from mlops_cli.services import ec2_training as service
     from mlops_cli.services import naming, training
 
     app_state = state(ctx)
@@ -47,14 +46,15 @@ def train_ec2(
     config = app_state.config
     name = training.check_job_name(job_name or naming.timestamped(config, "ec2"))
     if local:
-        _train_here(app_state, service, name, out_dir or LOCAL_OUT_ROOT / name, upload)
+        _train_here(app_state, name, out_dir or LOCAL_OUT_ROOT / name, upload)
     else:
-        _train_on_ec2(app_state, service, name, wait)
+        _train_on_ec2(app_state, name, wait)
 
 
-def _train_on_ec2(app_state, service, name: str, wait: bool) -> None:
+def _train_on_ec2(app_state, name: str, wait: bool) -> None:
     from mlops_cli.render import console
     from mlops_cli.render import train_ec2 as render
+    from mlops_cli.services import ec2_training as service
     from mlops_cli.services import naming
     from mlops_cli.services.packaging import build_source_tarball, source_uri
 
@@ -98,9 +98,10 @@ def _train_on_ec2(app_state, service, name: str, wait: bool) -> None:
     out.result(result, render.finished)
 
 
-def _train_here(app_state, service, name: str, out_dir: Path, upload: bool) -> None:
+def _train_here(app_state, name: str, out_dir: Path, upload: bool) -> None:
     from mlops_cli.plan import Plan
     from mlops_cli.render import train_ec2 as render
+    from mlops_cli.services import ec2_training as service
     from mlops_cli.services.packaging import split_s3_uri
 
     config, out = app_state.config, app_state.out

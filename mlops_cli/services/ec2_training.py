@@ -270,8 +270,8 @@ finish() {{
   set +e
   exec >>"$LOG" 2>&1
   wait "$TEE_PID" 2>/dev/null
-  STATUS=Completed
-  [ "$code" -eq 0 ] || STATUS=Failed
+  STATUS=Failed
+  [ "$code" -eq 0 ] && [ "$STAGE" = "done" ] && STATUS=Completed
   EXIT_CODE="$code" STATUS="$STATUS" STAGE="$STAGE" STARTED_AT="$STARTED_AT" JOB_NAME="$JOB_NAME" \
     MODEL_ARTIFACT="$JOB_URI/output/model.tar.gz" LOG_URI="$JOB_URI/{log_file}" \
     python3 - "$LOG" "$WORKDIR/model/metrics.json" > "$WORKDIR/{status_file}" <<'PY'
@@ -286,7 +286,9 @@ failed = os.environ["STATUS"] != "Completed"
 reason = ""
 if failed:
     reason = "%s failed (exit %s)" % (os.environ["STAGE"], os.environ["EXIT_CODE"])
-    if lines:
+    if os.environ["EXIT_CODE"] == "143":
+        reason += ": SIGTERM, the instance was stopped or terminated"
+    elif lines:
         reason += ": " + lines[-1][-300:]
 json.dump({{"job_name": os.environ["JOB_NAME"], "status": os.environ["STATUS"], "reason": reason,
            "stage": os.environ["STAGE"], "exit_code": int(os.environ["EXIT_CODE"]),
@@ -299,6 +301,10 @@ PY
   shutdown -h now
 }}
 trap finish EXIT
+# Stopped or terminated from outside: a recorded failure, never a success. tee may be gone by then, so output
+# goes straight to the log and a closed pipe is no reason to die before the status is written.
+trap 'exec >>"$LOG" 2>&1; exit 143' TERM
+trap '' PIPE
 
 STAGE="download code"
 aws s3 cp "$CODE_URI" "$WORKDIR/sourcedir.tar.gz" --only-show-errors
@@ -322,6 +328,7 @@ STAGE="upload model"
 tar -czf "$WORKDIR/model.tar.gz" -C "$WORKDIR/model" .
 aws s3 cp "$WORKDIR/model.tar.gz" "$JOB_URI/output/model.tar.gz" --only-show-errors
 echo "model artifact: $JOB_URI/output/model.tar.gz"
+STAGE="done"
 """
 
 

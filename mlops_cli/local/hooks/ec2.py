@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -129,10 +130,19 @@ class Bootstraps:
                                             "Client.InstanceInitiatedShutdown")
 
     def kill(self, instance_ids: list[str]) -> None:
+        """SIGTERM the bootstraps' process groups (bash traps it and records the failure), SIGKILL what is left
+        after a grace period, as an instance's shutdown does."""
         with self.lock:
             processes = [self.processes.pop(iid) for iid in instance_ids if iid in self.processes]
         for process in processes:
-            _kill_group(process)
+            _signal_group(process, signal.SIGTERM)
+        deadline = time.monotonic() + KILL_GRACE_S
+        for process in processes:
+            try:
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(process, signal.SIGKILL)
+                process.wait()
 
     def kill_all(self) -> None:
         with self.lock:
@@ -140,18 +150,11 @@ class Bootstraps:
         self.kill(ids)
 
 
-def _kill_group(process: subprocess.Popen) -> None:
-    """SIGTERM the bootstrap's process group (bash, aws, python), SIGKILL what is left after a grace period."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=KILL_GRACE_S)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass
 
 
 def _is_project_bootstrap(script: str) -> bool:
