@@ -68,7 +68,7 @@ def torchrun_command(env: dict[str, str], argv: list[str], script: str) -> tuple
     child_env = dict(env)
     # Hosts mapped to local addresses are simulated on this machine: they share its cores.
     local_processes = processes * (len(hosts) if addresses else 1)
-    child_env.setdefault("OMP_NUM_THREADS", str(engine.threads_per_process(local_processes)))
+    child_env.setdefault("OMP_NUM_THREADS", str(max(1, engine.available_cores() // local_processes)))
     if addresses:
         child_env.setdefault("GLOO_SOCKET_IFNAME", "lo")  # keep simulated hosts on the loopback interface
     return [*command, script, *argv], child_env
@@ -79,13 +79,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = engine.argument_parser("SageMaker training entry point (hyperparameters as --name value).")
     config = engine.config_from_args(parser.parse_args(argv))
     env = dict(os.environ)
+    if "SM_CHANNEL_TRAINING" not in env:
+        raise engine.ConfigError("SM_CHANNEL_TRAINING is not set: the 'training' channel must hold train/ valid/ test/")
     relaunch = torchrun_command(env, argv, str(Path(__file__).resolve()))
     if relaunch is not None:
         command, child_env = relaunch
         print(f"launching torchrun: {' '.join(command[1:])}", flush=True)
         os.execve(sys.executable, command, child_env)
-    if "SM_CHANNEL_TRAINING" not in env:
-        raise engine.ConfigError("SM_CHANNEL_TRAINING is not set: the 'training' channel must hold train/ valid/ test/")
     checkpoint_dir = env.get("MLOPS_CHECKPOINT_DIR") or (
         DEFAULT_CHECKPOINT_DIR if os.path.isdir(DEFAULT_CHECKPOINT_DIR) else None)
     engine.run_training(

@@ -21,7 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from mlops_cli.services.sample_data import write_digits_imagefolder
-from model import artifact, engine, network
+from model import artifact, engine, network, train_sagemaker
 from model.metrics import METRIC_NAMES, format_metrics, metric_regex
 
 REPO = Path(__file__).resolve().parents[2]
@@ -182,6 +182,28 @@ def test_frozen_backbone_trains_only_the_head_and_keeps_batchnorm_statistics():
     assert model.fc.training and not model.layer1.training and not model.bn1.training
     linear = network.build_model("resnet50", 5, pretrained=False, freeze_backbone=False, hidden_units=0)
     assert isinstance(linear.fc, nn.Linear) and linear.fc.in_features == 2048
+
+
+def test_sagemaker_hosts_become_torchrun_nodes():
+    env = {"SM_HOSTS": '["algo-1", "algo-2", "algo-3"]', "SM_CURRENT_HOST": "algo-3", "SM_NUM_GPUS": "4"}
+    command, child_env = train_sagemaker.torchrun_command(env, ["--epochs", "2"], "/code/train_sagemaker.py")
+    for flag in ("--nnodes=3", "--node-rank=2", "--nproc-per-node=4", "--master-addr=algo-1", "--master-port=29500"):
+        assert flag in command
+    assert command[-3:] == ["/code/train_sagemaker.py", "--epochs", "2"]
+    assert not any(part.startswith("--local-addr") for part in command) and "GLOO_SOCKET_IFNAME" not in child_env
+    assert child_env["OMP_NUM_THREADS"] == str(max(1, engine.available_cores() // 4))
+
+    simulated = {"SM_HOSTS": '["algo-1", "algo-2"]', "SM_CURRENT_HOST": "algo-2", "MLOPS_MASTER_PORT": "29999",
+                 "MLOPS_HOST_ADDRESSES": '{"algo-1": "127.0.0.1", "algo-2": "127.0.0.2"}'}
+    command, child_env = train_sagemaker.torchrun_command(simulated, [], "t.py")
+    assert {"--master-addr=127.0.0.1", "--master-port=29999", "--local-addr=127.0.0.2"} <= set(command)
+    assert child_env["GLOO_SOCKET_IFNAME"] == "lo"  # both "hosts" share this machine's cores and loopback
+    assert child_env["OMP_NUM_THREADS"] == str(max(1, engine.available_cores() // 2))
+
+    assert train_sagemaker.torchrun_command({"SM_HOSTS": '["algo-1"]', "SM_CURRENT_HOST": "algo-1"}, [], "t") is None
+    assert train_sagemaker.torchrun_command({**env, "LOCAL_RANK": "0"}, [], "t") is None  # already a worker
+    with pytest.raises(engine.ConfigError, match="'algo-9' is not one of SM_HOSTS"):
+        train_sagemaker.torchrun_command({**env, "SM_CURRENT_HOST": "algo-9"}, [], "t")
 
 
 # --- real training ---------------------------------------------------------------------------------------------
