@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-from mlops_cli.errors import UsageError
+from mlops_cli.errors import UsageError, read_user_file
 
 if TYPE_CHECKING:
     from mlops_cli.config.schema import Config
@@ -91,12 +91,7 @@ def _flatten(data: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> Iterable[
 def _read_yaml(path: Path, layers: Layers) -> None:
     import yaml
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"config file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read config file {path}: {exc}") from None
+    text = read_user_file(path, "config file")
     try:
         data = yaml.safe_load(text)
         lines = _yaml_lines(text)

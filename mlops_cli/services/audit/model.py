@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mlops_cli.errors import UsageError
+from mlops_cli.errors import UsageError, read_user_file
 from mlops_cli.services.audit.actions import KNOWN_AWS_POLICY_DOCUMENTS, is_aws_managed
 from mlops_cli.services.audit.policy import PolicyFormatError, Statement, parse_document, parse_statements
 
@@ -167,14 +167,7 @@ class _Reader:
 def load_account_file(path: str | Path, now: datetime | None = None) -> Account:
     """Read and parse an authorization-details JSON file; malformed input raises UsageError (exit 2)."""
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"input file not found: {file}") from None
-    except IsADirectoryError:
-        raise UsageError(f"input is a directory, not a file: {file}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read input file {file}: {exc}") from None
+    text = read_user_file(file, "input file")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
