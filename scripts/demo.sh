@@ -11,7 +11,7 @@ trap 'mlops local down >/dev/null 2>&1 || true' EXIT
 step "start the local AWS";                      mlops local up
 step "write the sample data (digits)";           mlops data sample
 step "upload it to S3";                          mlops data upload
-step "train on 2 instances (real DDP)";          mlops train --instance-count 2 --hp epochs=2 --wait
+step "train on 2 instances (real DDP)";          mlops train --instance-count 2 --wait
 step "deploy with autoscaling";                  mlops deploy --autoscale max=2 --wait
 image=$(find "$(mlops -o json config show | python -c 'import json,sys; print(json.load(sys.stdin)["data"]["local_dir"])')/test" -name '*.png' | sort | head -n 1)
 step "invoke the endpoint with $image";          mlops invoke "$image" --top-k 3

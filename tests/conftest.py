@@ -1,4 +1,6 @@
-"""Shared fixtures: the embedded local AWS (a real moto server over HTTP) and a CLI runner.
+"""Shared fixtures: the embedded local AWS (a real moto server over HTTP), a CLI runner, the digits sample and
+the session's two real trainings (one by the engine in-process, one `mlops train` job), shared by every test
+that needs a trained model.
 
 The server is started once per test session on a free loopback port through `mlops local up`, with
 MLOPS_HOME in a temporary folder, and stopped at the end.
@@ -6,12 +8,14 @@ MLOPS_HOME in a temporary folder, and stopped at the end.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 from typer.testing import CliRunner
@@ -96,3 +100,70 @@ def digits_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("data") / "digits"
     write_digits_imagefolder(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def digits_in_s3(local_aws: str, digits_dir: Path) -> str:
+    """The digits sample uploaded to configs/local.yaml's data prefix, as a user does it (`mlops data upload`)."""
+    from mlops_cli.app import app
+
+    result = CliRunner().invoke(app, ["-c", str(LOCAL_CONFIG), "-q", "data", "upload", str(digits_dir)])
+    assert result.exit_code == 0, result.output
+    return "s3://mlops-local/digits/data"
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    model_dir: Path
+    output_dir: Path
+    checkpoint_dir: Path
+    metrics: dict[str, Any]  # what run_training returned
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory: pytest.TempPathFactory, digits_dir: Path) -> TrainedModel:
+    """The engine's run_training in-process with the tests' recipe (tests/recipe.py)."""
+    import torch
+
+    from model.engine import run_training
+    from tests.recipe import train_config
+
+    root = tmp_path_factory.mktemp("trained-model")
+    trained = TrainedModel(root / "model", root / "output", root / "checkpoints", {})
+    threads = torch.get_num_threads()  # the engine sizes the thread pool for itself; give the rest theirs back
+    try:
+        metrics = run_training(train_config(), digits_dir, trained.model_dir, output_dir=trained.output_dir,
+                               checkpoint_dir=trained.checkpoint_dir, log=lambda line: None)
+    finally:
+        torch.set_num_threads(threads)
+    trained.metrics.update(metrics)
+    return trained
+
+
+@dataclass(frozen=True)
+class TrainedJob:
+    result: Any  # the click Result of `mlops train` (table on stdout, progress on stderr)
+    description: dict[str, Any]  # DescribeTrainingJob
+
+    @property
+    def name(self) -> str:
+        return self.description["TrainingJobName"]
+
+    @property
+    def model_data(self) -> str:
+        return self.description["ModelArtifacts"]["S3ModelArtifacts"]
+
+
+@pytest.fixture(scope="session")
+def trained_job(digits_in_s3: str, boto_client) -> TrainedJob:
+    """The session's one `mlops train`: one instance, configs/local.yaml's recipe, a real local job whose model
+    the deploy tests serve (named like the project's jobs, so `mlops deploy` finds it as the latest)."""
+    from mlops_cli.app import app
+
+    name = "digits-session-model"
+    result = CliRunner().invoke(app, ["-c", str(LOCAL_CONFIG), "train", "--job-name", name], catch_exceptions=False)
+    assert result.exit_code == 0, result.output[-3000:]
+    description = boto_client("sagemaker").describe_training_job(TrainingJobName=name)
+    description.pop("ResponseMetadata", None)
+    assert description["TrainingJobStatus"] == "Completed", json.dumps(description, default=str)[-2000:]
+    return TrainedJob(result, description)

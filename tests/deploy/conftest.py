@@ -1,5 +1,5 @@
-"""Fixtures for deploy/autoscale/invoke/status/teardown: one real training job per session, model artifacts in
-the local S3, the AWS CLI pointed at the local AWS."""
+"""Fixtures for deploy/autoscale/invoke/status/teardown: model artifacts in the local S3 (the session's real
+training job, tests/conftest.py, and two variants of it), the AWS CLI pointed at the local AWS."""
 
 from __future__ import annotations
 
@@ -26,19 +26,6 @@ def cli(*args: str, env: dict | None = None):
     return CliRunner().invoke(app, ["-c", str(LOCAL_CONFIG), *args], env=env, catch_exceptions=False)
 
 
-@pytest.fixture(scope="session")
-def trained_job(local_aws: str, digits_dir: Path) -> dict:
-    """The session's one training: `mlops data upload` + `mlops train`, as a user does (real local job)."""
-    uploaded = cli("-q", "data", "upload", str(digits_dir))
-    assert uploaded.exit_code == 0, uploaded.output
-    # The model package's measured one-epoch recipe (> 90 % test accuracy on the digits at 64 px).
-    trained = cli("-q", "-o", "json", "train", "--hp", "batch_size=16", "--hp", "lr_schedule=none")
-    assert trained.exit_code == 0, trained.output
-    job = json.loads(trained.stdout)
-    assert job["TrainingJobStatus"] == "Completed"
-    return job
-
-
 def _put(s3, uri: str, data: bytes) -> str:
     bucket, key = uri[5:].split("/", 1)
     s3.put_object(Bucket=bucket, Key=key, Body=data)
@@ -61,13 +48,13 @@ def _tar(members: dict[str, bytes], code_from: tarfile.TarFile | None = None) ->
 
 
 @pytest.fixture(scope="session")
-def artifacts(trained_job: dict, boto_client) -> dict[str, str]:
+def artifacts(trained_job, boto_client) -> dict[str, str]:
     """S3 URIs: the trained model, the same weights with relabelled classes ("v2-zero"...) so a test can tell
     which model answered, and a broken one (garbage weights, real serving code)."""
     import torch
 
     s3 = boto_client("s3")
-    trained = trained_job["ModelArtifacts"]["S3ModelArtifacts"]
+    trained = trained_job.model_data
     bucket, key = trained[5:].split("/", 1)
     original = tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()), mode="r:gz")
     payload = torch.load(io.BytesIO(original.extractfile("model.pt").read()), weights_only=True)

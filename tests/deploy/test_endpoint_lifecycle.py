@@ -45,8 +45,8 @@ def test_deploy_creates_the_endpoint_with_scaling(created, trained_job, aws_cli)
     assert [step["operation"] for step in plan["steps"]] == [
         "CreateModel", "CreateEndpointConfig", "CreateEndpoint", "RegisterScalableTarget", "PutScalingPolicy"]
     assert result["action"] == "create" and result["status"] == "InService"
-    assert result["model_data"] == trained_job["ModelArtifacts"]["S3ModelArtifacts"]
-    assert result["artifact_source"] == f"latest completed job {trained_job['TrainingJobName']}"
+    assert result["model_data"] == trained_job.model_data
+    assert result["artifact_source"] == f"latest completed job {trained_job.name}"
 
     described = aws_cli("sagemaker", "describe-endpoint", "--endpoint-name", ENDPOINT)
     assert described["EndpointStatus"] == "InService"
@@ -206,7 +206,7 @@ def test_autoscale_is_idempotent_tunable_and_removable(created, mlops, aws_cli):
 
 def test_status_lists_job_endpoint_cost_and_scaling(created, mlops, trained_job):
     status = as_json(mlops("-o", "json", "status"))
-    assert trained_job["TrainingJobName"] in [job["name"] for job in status["training_jobs"]]
+    assert trained_job.name in [job["name"] for job in status["training_jobs"]]
     endpoint = next(e for e in status["endpoints"] if e["name"] == ENDPOINT)
     assert endpoint["status"] == "InService"
     assert endpoint["variants"] == [{"variant": "AllTraffic", "model": endpoint["variants"][0]["model"],

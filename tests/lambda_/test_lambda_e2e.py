@@ -7,7 +7,6 @@ import base64
 import io
 import json
 import tarfile
-from pathlib import Path
 
 import pytest
 
@@ -25,29 +24,11 @@ def label_of(folder: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def trained_model_dir(tmp_path_factory, digits_dir) -> Path:
-    """resnet18 trained by the engine for one epoch on the digits (32 px keeps it to seconds)."""
-    import torch
-
-    from model.engine import TrainConfig, run_training
-
-    model_dir = tmp_path_factory.mktemp("lambda-e2e-model")
-    threads = torch.get_num_threads()
-    config = TrainConfig(epochs=1, arch="resnet18", pretrained=False, freeze_backbone=False, hidden_units=0,
-                         image_size=32, batch_size=32, lr=0.003)
-    try:
-        run_training(config, digits_dir, model_dir, log=lambda line: None)
-    finally:
-        torch.set_num_threads(threads)
-    return model_dir
-
-
-@pytest.fixture(scope="module")
-def samples(trained_model_dir, digits_dir) -> dict[str, bytes]:
+def samples(trained_model, digits_dir) -> dict[str, bytes]:
     """One test image per class that the model itself (run here, in-process) labels correctly."""
     from model.inference import input_fn, model_fn, output_fn, predict_fn
 
-    model = model_fn(str(trained_model_dir))
+    model = model_fn(str(trained_model.model_dir))
     chosen = {}
     for folder in sorted((digits_dir / "test").iterdir()):
         for image in sorted(folder.glob("*.png")):
@@ -61,7 +42,7 @@ def samples(trained_model_dir, digits_dir) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def endpoint(mlops_home, local_aws, boto_client, trained_model_dir):
+def endpoint(mlops_home, local_aws, boto_client, trained_model):
     """The trained model as model.tar.gz in S3, served by an endpoint from `mlops deploy`."""
     from typer.testing import CliRunner
 
@@ -70,8 +51,8 @@ def endpoint(mlops_home, local_aws, boto_client, trained_model_dir):
 
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for path in sorted(trained_model_dir.rglob("*")):
-            tar.add(path, arcname=str(path.relative_to(trained_model_dir)), recursive=False)
+        for path in sorted(trained_model.model_dir.rglob("*")):
+            tar.add(path, arcname=str(path.relative_to(trained_model.model_dir)), recursive=False)
     s3 = boto_client("s3")
     try:
         s3.create_bucket(Bucket=BUCKET)

@@ -20,24 +20,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from mlops_cli.services.sample_data import write_digits_imagefolder
-from model import artifact, engine, network, train_sagemaker
+from model import artifact, engine, network, train_ec2, train_sagemaker
 from model.metrics import METRIC_NAMES, format_metrics, metric_regex
+from tests import recipe
 
 REPO = Path(__file__).resolve().parents[2]
-# Small enough for 2 shared cores, and still > 90 % test accuracy after one epoch (~95-97 % over seeds: the
-# per-batch cosine schedule anneals the lr to zero by the end of the single epoch; no mirroring of digits).
-FAST = ["--arch", "resnet18", "--pretrained", "false", "--freeze-backbone", "false", "--image-size", "64",
-        "--batch-size", "16", "--lr", "0.001", "--lr-schedule", "cosine"]
-FAST_CONFIG = engine.TrainConfig(arch="resnet18", pretrained=False, freeze_backbone=False, image_size=64,
-                                 batch_size=16, lr=0.001, lr_schedule="cosine", epochs=1)
-
-
-@pytest.fixture(scope="session")
-def digits(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("digits") / "data"
-    write_digits_imagefolder(root)
-    return root
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -208,32 +195,33 @@ def test_sagemaker_hosts_become_torchrun_nodes():
 
 # --- real training ---------------------------------------------------------------------------------------------
 
-def test_one_epoch_on_digits_reaches_90_percent_and_saves_a_loadable_model(digits, tmp_path):
-    document = engine.run_training(FAST_CONFIG, digits, model_dir=tmp_path / "model", output_dir=tmp_path / "out",
-                                   checkpoint_dir=tmp_path / "checkpoints")
-
-    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+def test_training_on_digits_reaches_90_percent_and_saves_a_loadable_model(trained_model):
+    # The session's in-process run_training with the recipe (tests/conftest.py), model, output and checkpoint dirs.
+    metrics = json.loads((trained_model.output_dir / "metrics.json").read_text())
     assert metrics["test_acc"] >= 0.90, metrics
-    assert metrics == json.loads(json.dumps(document))
-    assert [row["epoch"] for row in metrics["epochs"]] == [1]
+    assert metrics == json.loads(json.dumps(trained_model.metrics))
+    assert [row["epoch"] for row in metrics["epochs"]] == [1, 2]
     assert metrics["train_samples_per_rank"] == [1438] and metrics["test_samples"] == 179
-    raw = torch.load(tmp_path / "model" / "model.pt", weights_only=True)
-    assert raw["class_names"][0] == "001.zero" and raw["arch"] == "resnet18" and raw["image_size"] == 64
-    model, meta = artifact.load_model_dir(tmp_path / "model")
+    model_dir = trained_model.model_dir
+    raw = torch.load(model_dir / "model.pt", weights_only=True)
+    assert raw["class_names"][0] == "001.zero" and raw["arch"] == "resnet18" and raw["image_size"] == 32
+    model, meta = artifact.load_model_dir(model_dir)
     assert not model.training and meta["num_classes"] == 10 and "state_dict" not in meta
-    assert (tmp_path / "model" / "code" / "inference.py").read_text().count("from model.inference import") == 1
-    assert (tmp_path / "model" / "code" / "model" / "engine.py").is_file()
-    assert not list((tmp_path / "model" / "code").rglob("__pycache__"))
-    assert torch.load(tmp_path / "checkpoints" / "checkpoint.pt", weights_only=True)["epoch"] == 1
+    assert (model_dir / "code" / "inference.py").read_text().count("from model.inference import") == 1
+    assert (model_dir / "code" / "model" / "engine.py").is_file()
+    assert not list((model_dir / "code").rglob("__pycache__"))
+    assert torch.load(trained_model.checkpoint_dir / "checkpoint.pt", weights_only=True)["epoch"] == 2
 
 
-def test_ec2_entry_point_trains_from_plain_arguments(digits, tmp_path):
+def test_ec2_entry_point_trains_from_plain_arguments(digits_dir, tmp_path):
+    # One epoch: this checks the entry point's wiring; accuracy is the test above's.
     result = subprocess.run(
-        [sys.executable, "-m", "model.train_ec2", "--data-dir", str(digits), "--model-dir", str(tmp_path / "model"),
-         "--epochs", "1", *FAST], cwd=REPO, env=_env(), capture_output=True, text=True, timeout=600)
+        [sys.executable, "-m", "model.train_ec2", "--data-dir", str(digits_dir), "--model-dir",
+         str(tmp_path / "model"), *recipe.argv(epochs=1)],
+        cwd=REPO, env=_env(), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
-    assert metrics["test_acc"] >= 0.90
+    assert metrics["test_acc"] >= 0.5  # chance is 0.1
     assert _metric(result.stdout, "test_acc") == [pytest.approx(metrics["test_acc"], abs=1e-4)]
     assert _metric(result.stdout, "epoch") == [1]
     artifact.load_model_dir(tmp_path / "model")
@@ -244,30 +232,44 @@ def test_ec2_entry_point_trains_from_plain_arguments(digits, tmp_path):
     (["--data-dir", "{digits}", "--model-dir", "{tmp}/m", "--epochs", "0"], "epochs must be at least 1"),
     (["--model-dir", "{tmp}/m"], "the following arguments are required: --data-dir"),
 ])
-def test_ec2_entry_point_bad_input_is_one_line_exit_2(argv, message, digits, tmp_path):
-    argv = [part.format(tmp=tmp_path, digits=digits) for part in argv]
-    result = subprocess.run([sys.executable, "-m", "model.train_ec2", *argv, *FAST], cwd=REPO, env=_env(),
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 2
-    assert message in result.stderr and "Traceback" not in result.stderr
+def test_ec2_entry_point_bad_input_is_one_line_exit_2(argv, message, digits_dir, tmp_path, capsys):
+    argv = [part.format(tmp=tmp_path, digits=digits_dir) for part in argv]
+    # In-process (what `python -m model.train_ec2` runs; the test below runs one case as a real process).
+    try:
+        code = engine.run_entry_point(lambda: train_ec2.main([*recipe.argv(), *argv]))
+    except SystemExit as exit_info:  # argparse's own errors
+        code = exit_info.code
+    error = capsys.readouterr().err
+    assert code == 2
+    assert message in error and error.count("\n") == 1
     assert not (tmp_path / "m").exists()
 
 
-def test_sagemaker_entry_point_two_hosts_run_one_ddp_job(digits, tmp_path):
+def test_ec2_entry_point_process_exits_2_without_traceback(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "model.train_ec2", "--data-dir", str(tmp_path / "nowhere"),
+                             "--model-dir", str(tmp_path / "m")], cwd=REPO, env=_env(), capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert result.stderr.startswith("error: data dir") and result.stderr.count("\n") == 1
+    assert not (tmp_path / "m").exists()
+
+
+def test_sagemaker_entry_point_two_hosts_run_one_ddp_job(digits_dir, tmp_path):
     hosts = ["algo-1", "algo-2"]
     port = str(_free_port())
     processes = []
     for host in hosts:
         root = tmp_path / host
         env = _env(
-            SM_HOSTS=json.dumps(hosts), SM_CURRENT_HOST=host, SM_NUM_GPUS="0", SM_CHANNEL_TRAINING=str(digits),
+            SM_HOSTS=json.dumps(hosts), SM_CURRENT_HOST=host, SM_NUM_GPUS="0", SM_CHANNEL_TRAINING=str(digits_dir),
             SM_MODEL_DIR=str(root / "model"), SM_OUTPUT_DATA_DIR=str(root / "output"),
             MLOPS_CHECKPOINT_DIR=str(root / "checkpoints"), MLOPS_MASTER_PORT=port,
             MLOPS_HOST_ADDRESSES=json.dumps({"algo-1": "127.0.0.1", "algo-2": "127.0.0.2"}),
         )
         # Hyperparameters arrive JSON-encoded, as the SageMaker container passes them.
         argv = ["--epochs", "1", "--arch", '"resnet18"', "--pretrained", '"false"', "--freeze_backbone", "false",
-                "--image_size", "32", "--batch_size", "16", "--lr_schedule", '"cosine"']
+                "--hidden_units", "0", "--image_size", "32", "--batch_size", "32", "--lr", '"0.003"',
+                "--lr_schedule", '"cosine"']
         processes.append(subprocess.Popen(
             [sys.executable, str(REPO / "model" / "train_sagemaker.py"), *argv], cwd=tmp_path, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
@@ -289,11 +291,10 @@ def test_sagemaker_entry_point_two_hosts_run_one_ddp_job(digits, tmp_path):
     artifact.load_model_dir(tmp_path / "algo-1" / "model")
 
 
-def test_killed_run_resumes_from_its_checkpoint(digits, tmp_path):
+def test_killed_run_resumes_from_its_checkpoint(digits_dir, tmp_path):
     checkpoint = tmp_path / "checkpoints" / "checkpoint.pt"
-    command = [sys.executable, "-m", "model.train_ec2", "--data-dir", str(digits), "--model-dir",
-               str(tmp_path / "model"), "--checkpoint-dir", str(checkpoint.parent), "--epochs", "2",
-               *FAST, "--image-size", "32"]
+    command = [sys.executable, "-m", "model.train_ec2", "--data-dir", str(digits_dir), "--model-dir",
+               str(tmp_path / "model"), "--checkpoint-dir", str(checkpoint.parent), *recipe.argv(epochs=2)]
     first = subprocess.Popen(command, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 300
     while not checkpoint.exists() and first.poll() is None and time.monotonic() < deadline:
@@ -315,7 +316,7 @@ def test_killed_run_resumes_from_its_checkpoint(digits, tmp_path):
     artifact.load_model_dir(tmp_path / "model")
 
     # The checkpoint belongs to this model: another head is refused, with one line.
-    other = subprocess.run([*command, "--hidden-units", "0"], cwd=REPO, env=_env(), capture_output=True, text=True,
+    other = subprocess.run([*command, "--hidden-units", "64"], cwd=REPO, env=_env(), capture_output=True, text=True,
                            timeout=600)
     assert other.returncode == 2 and "was written for a different model" in other.stderr
     assert "Traceback" not in other.stderr

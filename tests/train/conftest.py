@@ -1,4 +1,5 @@
-"""Fixtures for `mlops train`: dry-run plans as JSON, the digits sample in the local S3, a broken data set."""
+"""Fixtures for `mlops train`: dry-run plans as JSON, a broken data set (the digits sample in S3 and the session's
+training job are tests/conftest.py's)."""
 
 from __future__ import annotations
 
@@ -25,18 +26,6 @@ def dry_run(mlops):
         return create[0]["params"], plan, result.stderr
 
     return run
-
-
-@pytest.fixture(scope="session")
-def digits_in_s3(local_aws: str, digits_dir: Path) -> str:
-    """The digits ImageFolder uploaded to the configured data prefix, as a user does it (`mlops data upload`)."""
-    from typer.testing import CliRunner
-
-    from mlops_cli.app import app
-
-    result = CliRunner().invoke(app, ["-c", str(LOCAL_CONFIG), "-q", "data", "upload", str(digits_dir)])
-    assert result.exit_code == 0, result.output
-    return "s3://mlops-local/digits/data"
 
 
 @pytest.fixture(scope="session")

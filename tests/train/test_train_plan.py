@@ -24,9 +24,9 @@ ENGINE_LINE = "epoch=2 train_loss=0.4123 train_acc=0.8811 valid_loss=0.3010 vali
 def expected_hyperparameters(job: str, **changes: str) -> dict[str, str]:
     """configs/local.yaml's hyperparameters, each value json.dumps-encoded as the SageMaker SDK does."""
     values = {
-        "epochs": "1", "batch_size": "16", "lr": "0.001", "weight_decay": "0.0", "lr_schedule": '"none"',
+        "epochs": "2", "batch_size": "32", "lr": "0.003", "weight_decay": "0.0", "lr_schedule": '"cosine"',
         "early_stopping_patience": "0", "seed": "0", "arch": '"resnet18"', "pretrained": "false",
-        "pretrained_fallback": "false", "freeze_backbone": "false", "hidden_units": "0", "image_size": "64",
+        "pretrained_fallback": "false", "freeze_backbone": "false", "hidden_units": "0", "image_size": "32",
         "sagemaker_program": '"model/train_sagemaker.py"', "sagemaker_submit_directory": json.dumps(SUBMIT_DIR),
         "sagemaker_region": '"us-east-1"', "sagemaker_container_log_level": "20",
         "sagemaker_job_name": json.dumps(job),

@@ -1,4 +1,5 @@
-"""Fixtures for `mlops train-ec2`: the digits sample in the local S3 (through `mlops data upload`), the local config."""
+"""Fixtures for `mlops train-ec2`: the local config, a tiny data set (the digits sample in S3 is
+tests/conftest.py's)."""
 
 from __future__ import annotations
 
@@ -16,18 +17,6 @@ LOCAL_CONFIG = REPO / "configs" / "local.yaml"
 @pytest.fixture(scope="session")
 def local_config():
     return load_config([LOCAL_CONFIG], env={})
-
-
-@pytest.fixture(scope="session")
-def digits_in_s3(local_aws: str, digits_dir: Path) -> str:
-    """The digits ImageFolder uploaded to the configured data prefix, as a user would do it."""
-    from typer.testing import CliRunner
-
-    from mlops_cli.app import app
-
-    result = CliRunner().invoke(app, ["-c", str(LOCAL_CONFIG), "-q", "data", "upload", str(digits_dir)])
-    assert result.exit_code == 0, result.output
-    return "s3://mlops-local/digits/data"
 
 
 @pytest.fixture

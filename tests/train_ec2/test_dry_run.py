@@ -74,7 +74,7 @@ def test_user_data_bootstrap(mlops):
     assert f"JOB_URI=s3://mlops-local/digits/models/{JOB}" in lines
     assert "trap finish EXIT" in lines
     hyperparameters = next(line for line in lines if line.startswith("HYPERPARAMETERS=("))
-    for expected in ("--epochs 3", "--lr 0.01", "--arch resnet18", "--pretrained false", "--image_size 64"):
+    for expected in ("--epochs 3", "--lr 0.01", "--arch resnet18", "--pretrained false", "--image_size 32"):
         assert expected in hyperparameters
     body = script[script.index("trap finish EXIT"):]
     assert '"$PYTHON" -m model.train_ec2 --data-dir "$WORKDIR/data" --model-dir "$WORKDIR/model"' in body

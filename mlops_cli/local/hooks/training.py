@@ -29,7 +29,6 @@ import tarfile
 import threading
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,6 @@ POLL_S = 0.2
 LOG_FLUSH_S = 0.5
 LOG_BATCH = 200
 TAIL_LINES = 40
-DOWNLOAD_THREADS = 8
 ERROR_WORDS = ("Error", "Exception", "error:", "Traceback")
 
 
@@ -99,6 +97,35 @@ def _error_line(lines: list[str]) -> str:
         if any(word in line for word in ERROR_WORDS) and not line.startswith("Traceback"):
             return line.strip()
     return next((line.strip() for line in reversed(lines) if line.strip()), "no output")
+
+
+class LocalS3:
+    """Reads objects straight from the local S3's store. A data channel is thousands of small files, and the
+    server fetching them from itself over HTTP costs ~6 ms a file under one GIL (11 s for the digits sample)."""
+
+    def __init__(self, account: str):
+        from moto.s3.models import s3_backends
+
+        self.backend = s3_backends[account]["aws"]
+
+    def keys(self, uri: str) -> list[str]:
+        """The object keys under an s3:// prefix, sorted, without folder markers; none if the bucket is missing."""
+        from moto.s3.exceptions import MissingBucket
+
+        bucket_name, prefix = split_s3_uri(uri)
+        try:
+            bucket = self.backend.get_bucket(bucket_name)
+        except MissingBucket:
+            return []
+        names = list(dict.keys(bucket.keys))  # one C-level copy: uploads may go on beside the job
+        return sorted(name for name in names if name.startswith(prefix) and not name.endswith("/"))
+
+    def read(self, uri: str) -> bytes:
+        bucket, key = split_s3_uri(uri)
+        found = self.backend.get_object(bucket, key)
+        if found is None:
+            raise KeyError(f"{uri} does not exist")
+        return found.value
 
 
 class JobStopped(Exception):
@@ -165,6 +192,7 @@ class LocalTrainingJob:
 
     def __init__(self, context: ServerContext, account: str, region: str, request: dict[str, Any]):
         self.context = context
+        self.account = account
         self.region = region
         self.request = request
         self.name: str = request["TrainingJobName"]
@@ -239,12 +267,11 @@ class LocalTrainingJob:
         self.started_at = time.time()
         self.job.training_start_time = _now()
         self._transition("Downloading", "Downloading input data")
-        s3 = self.context.client("s3", self.region)
+        s3 = LocalS3(self.account)
         source = self.hyperparameters.get("sagemaker_submit_directory")
         if source:
-            bucket, key = split_s3_uri(str(source))
             try:
-                archive = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+                archive = s3.read(str(source))
             except Exception as exc:
                 raise JobFailed(f"ClientError: cannot download the source package {source}: {exc}") from None
             for instance in self.instances:
@@ -256,40 +283,25 @@ class LocalTrainingJob:
         checkpoint_uri = (self.request.get("CheckpointConfig") or {}).get("S3Uri")
         if checkpoint_uri:  # a restarted (spot) job resumes from what the last attempt saved
             folder = checkpoint_uri.rstrip("/") + "/"
-            self._download_prefix(s3, folder, self._objects(s3, folder),
-                                  [instance.checkpoints for instance in self.instances])
+            self._download_prefix(s3, folder, s3.keys(folder), [instance.checkpoints for instance in self.instances])
         self._write_configs()
 
-    @staticmethod
-    def _objects(s3: Any, uri: str) -> list[str]:
+    def _download_prefix(self, s3: LocalS3, uri: str, keys: list[str], targets: list[Path]) -> None:
         bucket, prefix = split_s3_uri(uri)
-        keys: list[str] = []
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            keys.extend(item["Key"] for item in page.get("Contents", []) if not item["Key"].endswith("/"))
-        return sorted(keys)
-
-    def _download_prefix(self, s3: Any, uri: str, keys: list[str], targets: list[Path]) -> None:
-        bucket, prefix = split_s3_uri(uri)
-
-        def fetch(key: str) -> None:
-            if self.stop_requested.is_set():
-                return
+        for key in keys:
+            self._check_stop()
+            content = s3.read(f"s3://{bucket}/{key}")
             relative = key[len(prefix):].lstrip("/")
-            paths = [target / relative for target in targets]
-            content = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-            for path in paths:
+            for target in targets:
+                path = target / relative
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(content)
 
-        with ThreadPoolExecutor(DOWNLOAD_THREADS) as pool:
-            list(pool.map(fetch, keys))
-        self._check_stop()
-
-    def _download_channel(self, s3: Any, channel: dict[str, Any]) -> None:
+    def _download_channel(self, s3: LocalS3, channel: dict[str, Any]) -> None:
         name = channel["ChannelName"]
         source = channel["DataSource"]["S3DataSource"]
         uri = source["S3Uri"]
-        keys = self._objects(s3, uri)
+        keys = s3.keys(uri)
         if not keys:
             bucket = split_s3_uri(uri)[0]
             raise JobFailed(f"ClientError: No S3 objects found under S3 URL \"{uri}\" given in input data source. "
