@@ -88,6 +88,8 @@ class Hyperparameters(Section):
     lr_schedule: Literal["cosine", "step", "none"] = "cosine"
     early_stopping_patience: int = Field(0, ge=0)
     seed: int = 0
+    hflip: bool = Field(False, description="mirror training images: true for photos, false where mirroring "
+                                           "changes the class (digits, text)")
 
 
 class SageMakerTrainConfig(Section):

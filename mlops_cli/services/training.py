@@ -34,7 +34,7 @@ EXECUTION_POLICY_NAME = "mlops-sagemaker-execution"
 # Hyperparameters the entry point accepts, and the config section each one comes from.
 HYPERPARAMETER_SECTIONS = {
     **{name: "train.hyperparameters" for name in
-       ("epochs", "batch_size", "lr", "weight_decay", "lr_schedule", "early_stopping_patience", "seed")},
+       ("epochs", "batch_size", "lr", "weight_decay", "lr_schedule", "early_stopping_patience", "seed", "hflip")},
     **{name: "model" for name in
        ("arch", "pretrained", "pretrained_fallback", "freeze_backbone", "hidden_units", "image_size")},
 }

@@ -25,7 +25,8 @@ def expected_hyperparameters(job: str, **changes: str) -> dict[str, str]:
     """configs/local.yaml's hyperparameters, each value json.dumps-encoded as the SageMaker SDK does."""
     values = {
         "epochs": "2", "batch_size": "32", "lr": "0.003", "weight_decay": "0.0", "lr_schedule": '"cosine"',
-        "early_stopping_patience": "0", "seed": "0", "arch": '"resnet18"', "pretrained": "false",
+        "early_stopping_patience": "0", "seed": "0", "hflip": "false", "arch": '"resnet18"',
+        "pretrained": "false",
         "pretrained_fallback": "false", "freeze_backbone": "false", "hidden_units": "0", "image_size": "32",
         "sagemaker_program": '"model/train_sagemaker.py"', "sagemaker_submit_directory": json.dumps(SUBMIT_DIR),
         "sagemaker_region": '"us-east-1"', "sagemaker_container_log_level": "20",
@@ -121,9 +122,10 @@ def test_region_picks_that_regions_registry(dry_run):
 
 def test_hp_overrides_are_json_encoded(dry_run):
     request, _, _ = dry_run("--hp", "epochs=3", "--hp", "lr=0.01", "--hp", "arch=resnet34", "--hp",
-                            "pretrained=true", "--hp", "batch-size=16", "--job-name", "plan-hp")
+                            "pretrained=true", "--hp", "batch-size=16", "--hp", "hflip=yes",
+                            "--job-name", "plan-hp")
     assert request["HyperParameters"] == expected_hyperparameters(
-        "plan-hp", epochs="3", lr="0.01", arch='"resnet34"', pretrained="true", batch_size="16")
+        "plan-hp", epochs="3", lr="0.01", arch='"resnet34"', pretrained="true", batch_size="16", hflip="true")
 
 
 @pytest.mark.parametrize("item, message", [
@@ -134,6 +136,7 @@ def test_hp_overrides_are_json_encoded(dry_run):
     ("arch=vgg16", "--hp arch=vgg16: Input should be"),
     ("lr_schedule=linear", "--hp lr_schedule=linear: Input should be 'cosine', 'step' or 'none'"),
     ("epochs", "--hp expects key=value, got 'epochs'"),
+    ("hflip=sometimes", "--hp hflip=sometimes: Input should be a valid boolean"),
 ])
 def test_bad_hp_exits_2_before_any_aws_call(mlops, item, message):
     with socket.socket() as sock:
