@@ -173,53 +173,20 @@ def root_volume(image: dict[str, Any] | None, volume_gb: int) -> dict[str, Any]:
 
 # --- IAM: the instance role ------------------------------------------------------------------------------------
 
-def trust_policy() -> dict[str, Any]:
-    from mlops_cli.services.iam_policies import assume_role_policy
-
-    return assume_role_policy("ec2.amazonaws.com")
-
-
-def _object_arn(partition: str, uri: str) -> str:
-    from mlops_cli.services.packaging import split_s3_uri
-
-    bucket, key = split_s3_uri(uri)
-    return f"arn:{partition}:s3:::{bucket}/{key}"
-
-
-def read_policy(config: "Config", partition: str = "aws") -> dict[str, Any]:
-    """Read the project's code and data prefixes: GetObject under them, ListBucket only for the data prefix."""
-    from mlops_cli.services.packaging import split_s3_uri
-
-    bucket, data_key = split_s3_uri(naming.data_uri(config))
-    return {"Version": "2012-10-17", "Statement": [
-        {"Sid": "ReadCodeAndData", "Effect": "Allow", "Action": "s3:GetObject",
-         "Resource": [_object_arn(partition, naming.code_prefix(config)) + "/*",
-                      _object_arn(partition, naming.data_uri(config)) + "/*"]},
-        {"Sid": "ListData", "Effect": "Allow", "Action": "s3:ListBucket",
-         "Resource": f"arn:{partition}:s3:::{bucket}",
-         "Condition": {"StringLike": {"s3:prefix": [f"{data_key}/*"]}}},
-    ]}
-
-
-def job_policy(job: Ec2Job, partition: str = "aws") -> dict[str, Any]:
-    """Write this job's prefix only (model, status, log); aborting its own multipart uploads included."""
-    return {"Version": "2012-10-17", "Statement": [
-        {"Sid": "WriteJobOutput", "Effect": "Allow", "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
-         "Resource": _object_arn(partition, job.job_uri) + "/*"},
-    ]}
-
-
 def role_steps(config: "Config", job: Ec2Job, partition: str) -> list[tuple[str, str, dict[str, Any], str]]:
     """(service, operation, params, note) for the role and instance profile; creation steps run only if missing."""
+    from mlops_cli.services.iam_policies import assume_role_policy, ec2_job_policy, ec2_read_policy
+
     role = naming.ec2_role_name(config)
+    trust = json.dumps(assume_role_policy("ec2.amazonaws.com"))
     return [
-        ("iam", "CreateRole", {"RoleName": role, "AssumeRolePolicyDocument": json.dumps(trust_policy()),
+        ("iam", "CreateRole", {"RoleName": role, "AssumeRolePolicyDocument": trust,
                                "Description": f"mlops train-ec2 instances of {config.project}",
                                "Tags": naming.tags(config)}, "only if the role does not exist"),
         ("iam", "PutRolePolicy", {"RoleName": role, "PolicyName": READ_POLICY_NAME,
-                                  "PolicyDocument": json.dumps(read_policy(config, partition))}, ""),
+                                  "PolicyDocument": json.dumps(ec2_read_policy(config, partition))}, ""),
         ("iam", "PutRolePolicy", {"RoleName": role, "PolicyName": job.policy_name,
-                                  "PolicyDocument": json.dumps(job_policy(job, partition))},
+                                  "PolicyDocument": json.dumps(ec2_job_policy(job.job_uri, partition))},
          "write access for this job only; removed once the job has ended"),
         ("iam", "CreateInstanceProfile", {"InstanceProfileName": role, "Tags": naming.tags(config)},
          "only if the instance profile does not exist"),

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from mlops_cli.services.naming import ec2_role_name, lambda_role_name, sagemaker_role_name
+from mlops_cli.services.naming import (code_prefix, data_uri, ec2_role_name, lambda_role_name, output_uri,
+                                      sagemaker_role_name)
 
 if TYPE_CHECKING:
     from mlops_cli.config.schema import Config
@@ -85,9 +86,40 @@ def sagemaker_execution_policy(config: "Config", account_id: str, partition: str
     )
 
 
+def _object_arn(partition: str, uri: str) -> str:
+    from mlops_cli.services.packaging import split_s3_uri
+
+    bucket, key = split_s3_uri(uri)
+    return f"arn:{partition}:s3:::{bucket}/{key}"
+
+
+def ec2_read_policy(config: "Config", partition: str = "aws") -> dict[str, Any]:
+    """The EC2 training role's standing policy: read the project's code and data prefixes (GetObject under them,
+    ListBucket only for the data prefix)."""
+    from mlops_cli.services.packaging import split_s3_uri
+
+    bucket, data_key = split_s3_uri(data_uri(config))
+    return _policy(
+        {"Sid": "ReadCodeAndData", "Effect": "Allow", "Action": "s3:GetObject",
+         "Resource": [_object_arn(partition, code_prefix(config)) + "/*",
+                      _object_arn(partition, data_uri(config)) + "/*"]},
+        {"Sid": "ListData", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:{partition}:s3:::{bucket}",
+         "Condition": {"StringLike": {"s3:prefix": [f"{data_key}/*"]}}},
+    )
+
+
+def ec2_job_policy(job_uri: str, partition: str = "aws") -> dict[str, Any]:
+    """One EC2 job's write access, added for the job and removed once it has ended: its own prefix only (model,
+    status, log), aborting its own multipart uploads included."""
+    return _policy({"Sid": "WriteJobOutput", "Effect": "Allow", "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
+                    "Resource": _object_arn(partition, job_uri) + "/*"})
+
+
 def ec2_train_policy(config: "Config", account_id: str, partition: str = "aws") -> dict[str, Any]:
-    """The EC2 training instance's role: S3 under the project prefix only."""
-    return _policy(*_s3_project_statements(config, partition))
+    """The most the EC2 training role may hold at any time (what audit-iam compares it with): the standing read
+    policy plus the job policies of jobs still running, each under the project's models prefix."""
+    every_job = ec2_job_policy(output_uri(config), partition)["Statement"]  # <models>/* covers each <models>/<job>/*
+    return _policy(*ec2_read_policy(config, partition)["Statement"], *every_job)
 
 
 @dataclass(frozen=True)

@@ -248,3 +248,28 @@ def test_generated_project_roles_come_out_clean(audit):
     code, report, stderr = audit(account)
     assert code == 0, stderr
     assert report["findings"] == []
+
+
+def test_ec2_role_reference_is_what_train_ec2_grants(audit):
+    """IAM062 compares the EC2 role with train-ec2's own documents: its standing read policy and a job policy pass,
+    while project-wide object access (delete, overwrite data, read other jobs' models) is flagged action by action."""
+    from mlops_cli.services import ec2_training, iam_policies
+
+    config = project_config()
+    job = ec2_training.new_job(config, "digits-job-1", "s3://mlops-local/digits/code/x.tar.gz")
+    as_created = Account()
+    as_created.role("digits-ec2-train", iam_policies.ec2_read_policy(config),
+                    iam_policies.ec2_job_policy(job.job_uri), trusts=trust({"Service": "ec2.amazonaws.com"}))
+    _, report, _ = audit(as_created, "--fail-on", "never")
+    assert not findings(report, "IAM062")
+
+    project_wide = Account()
+    project_wide.role("digits-ec2-train", doc(allow(["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                                                    "arn:aws:s3:::mlops-local/digits/*")),
+                      trusts=trust({"Service": "ec2.amazonaws.com"}))
+    _, report, _ = audit(project_wide, "--fail-on", "never")
+    (finding,) = findings(report, "IAM062", "digits-ec2-train")
+    assert sorted(finding["details"]["excess"]) == [
+        "s3:DeleteObject on arn:aws:s3:::mlops-local/digits/*", "s3:GetObject on arn:aws:s3:::mlops-local/digits/*",
+        "s3:PutObject on arn:aws:s3:::mlops-local/digits/*"]
+    assert finding["details"]["replacement_policy"] == iam_policies.ec2_train_policy(config, ACCOUNT)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from mlops_cli.services import ec2_training
+from mlops_cli.services import ec2_training, iam_policies
 
 JOB = "digits-ec2-20250101-000000"
 BUCKET = "arn:aws:s3:::mlops-local"
@@ -56,7 +56,7 @@ def allowed(documents: list[dict], action: str, resource: str, context: dict[str
 @pytest.fixture(scope="module")
 def documents(local_config) -> list[dict]:
     job = ec2_training.new_job(local_config, JOB, "s3://mlops-local/digits/code/sourcedir-0123456789ab.tar.gz")
-    return [ec2_training.read_policy(local_config), ec2_training.job_policy(job)]
+    return [iam_policies.ec2_read_policy(local_config), iam_policies.ec2_job_policy(job.job_uri)]
 
 
 def test_policy_documents_are_exact(documents):
@@ -113,15 +113,18 @@ def test_everything_else_is_denied(documents, action, resource, context):
     assert not allowed(documents, action, resource, context)
 
 
-def test_trust_policy_lets_only_ec2_assume_the_role():
-    statement, = ec2_training.trust_policy()["Statement"]
+def test_trust_policy_lets_only_ec2_assume_the_role(local_config):
+    job = ec2_training.new_job(local_config, JOB, "s3://mlops-local/digits/code/x.tar.gz")
+    create_role = next(params for _, operation, params, _ in ec2_training.role_steps(local_config, job, "aws")
+                       if operation == "CreateRole")
+    statement, = json.loads(create_role["AssumeRolePolicyDocument"])["Statement"]
     assert statement == {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
                          "Action": "sts:AssumeRole"}
 
 
 def test_partition_follows_the_region(local_config):
     job = ec2_training.new_job(local_config, JOB, "s3://mlops-local/digits/code/x.tar.gz")
-    resource = ec2_training.job_policy(job, partition="aws-cn")["Statement"][0]["Resource"]
+    resource = iam_policies.ec2_job_policy(job.job_uri, partition="aws-cn")["Statement"][0]["Resource"]
     assert resource.startswith("arn:aws-cn:s3:::mlops-local/")
 
 
@@ -129,12 +132,13 @@ def test_policies_of_ended_jobs_are_pruned_and_running_ones_kept(local_config, b
     iam, ec2, s3 = boto_client("iam"), boto_client("ec2"), boto_client("s3")
     role = "digits-ec2-train"
     try:
-        iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(ec2_training.trust_policy()))
+        iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(
+            iam_policies.assume_role_policy("ec2.amazonaws.com")))
     except iam.exceptions.EntityAlreadyExistsException:
         pass
     for job in ("prune-done", "prune-gone", "prune-running", "prune-elsewhere", "prune-launching"):
         iam.put_role_policy(RoleName=role, PolicyName=f"job-{job}", PolicyDocument=json.dumps(
-            ec2_training.job_policy(ec2_training.new_job(local_config, job, "s3://mlops-local/digits/code/x"))))
+            iam_policies.ec2_job_policy(ec2_training.new_job(local_config, job, "s3://mlops-local/digits/code/x").job_uri)))
     s3.create_bucket(Bucket="mlops-local")
     s3.put_object(Bucket="mlops-local", Key="digits/models/prune-done/status.json", Body=b'{"status": "Completed"}')
     image = ec2_training.find_image(ec2, "m5.large")["ImageId"]

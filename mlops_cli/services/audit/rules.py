@@ -123,7 +123,7 @@ RULES = {rule.id: rule for rule in [
     Rule("IAM061", "Project SageMaker role reaches beyond the project", "high", "project",
          "Training and endpoints should read and write S3 only under the project's prefix.",
          "Replace the role's policies with the least-privilege policy shown."),
-    Rule("IAM062", "Project EC2 training role reaches beyond the project", "high", "project",
-         "The training instance's role should reach S3 only under the project's prefix.",
+    Rule("IAM062", "Project EC2 training role reaches beyond what train-ec2 grants", "high", "project",
+         "The training instance's role should only read the project's code and data and write job outputs.",
          "Replace the role's policies with the least-privilege policy shown."),
 ]}
