@@ -1,4 +1,5 @@
-"""`mlops teardown`: delete endpoints with their configurations, models and scaling (and Lambda functions)."""
+"""`mlops teardown`: delete endpoints with their configurations, models and scaling; `--all` also stops the
+project's running training; `--lambda` deletes its Lambda functions and their role."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ def teardown(
     endpoint: Optional[str] = typer.Option(None, "--endpoint", metavar="NAME",
                                            help="This endpoint (default: the project's endpoint)."),
     everything: bool = typer.Option(False, "--all", help="Every endpoint, configuration, model and scaling target "
-                                                         "of the project."),
-    functions: bool = typer.Option(False, "--lambda", help="Also delete the project's Lambda functions."),
+                                                         "of the project; stop its running training jobs and "
+                                                         "train-ec2 instances."),
+    functions: bool = typer.Option(False, "--lambda", help="Also delete the project's Lambda functions and their "
+                                                           "role."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
     from mlops_cli.render import console

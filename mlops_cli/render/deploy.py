@@ -63,6 +63,15 @@ def status_table(console: "Console", data: dict[str, Any]) -> None:
         jobs.add_row(job["name"], job["status"], _time(job["created"]))
     console.print(jobs)
 
+    if data["training_instances"]:  # train-ec2 instances bill until they terminate themselves
+        instances = Table(title="EC2 training instances", title_justify="left")
+        for column in ("instance", "job", "state", "type", "launched"):
+            instances.add_column(column, no_wrap=column == "instance")  # the id is what the user acts on
+        for instance in data["training_instances"]:
+            instances.add_row(instance["instance_id"], str(instance["job"]), instance["state"],
+                              str(instance["instance_type"]), _time(instance["launched"]))
+        console.print(instances)
+
     endpoints = Table(title="endpoints", title_justify="left")
     for column in ("name", "status", "instances", "autoscaling", "USD/hour"):
         endpoints.add_column(column, justify="right" if column == "USD/hour" else "left")

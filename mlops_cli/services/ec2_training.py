@@ -48,6 +48,7 @@ DLAMI_NAME_PATTERNS = {
     "arm64": ["Deep Learning ARM64 AMI OSS Nvidia Driver GPU PyTorch *"],
 }
 ENDED_STATES = ("shutting-down", "terminated", "stopping", "stopped")
+LIVE_STATES = ("pending", "running", "stopping", "stopped")  # not terminated: still billed (a stopped one: its volume)
 PROFILE_PROPAGATION_S = 60.0  # a new instance profile can take this long before RunInstances accepts it
 
 
@@ -452,14 +453,30 @@ def stale_job_policies(iam: Any, ec2: Any, s3: Any, config: "Config", keep: str)
         for reservation in page["Reservations"]:
             for instance in reservation["Instances"]:
                 tags = {tag["Key"]: tag["Value"] for tag in instance.get("Tags", [])}
-                if "mlops:job" in tags:
-                    ended_jobs.add(tags["mlops:job"])
+                if naming.JOB_TAG in tags:
+                    ended_jobs.add(tags[naming.JOB_TAG])
     stale = []
     for name in names:
         job_name = name[len(JOB_POLICY_PREFIX):]
         if job_name in ended_jobs or read_status(s3, f"{naming.output_uri(config)}/{job_name}/{STATUS_FILE}"):
             stale.append(name)
     return stale
+
+
+def live_instances(ec2: Any, config: "Config") -> list[dict[str, Any]]:
+    """The project's train-ec2 instances that are not terminated (a stopped one still bills for its volume)."""
+    filters = [{"Name": f"tag:{naming.PROJECT_TAG}", "Values": [config.project]},
+               {"Name": "tag-key", "Values": [naming.JOB_TAG]},
+               {"Name": "instance-state-name", "Values": list(LIVE_STATES)}]
+    found = []
+    for page in ec2.get_paginator("describe_instances").paginate(Filters=filters):
+        for reservation in page["Reservations"]:
+            for instance in reservation["Instances"]:
+                tags = {tag["Key"]: tag["Value"] for tag in instance.get("Tags", [])}
+                found.append({"instance_id": instance["InstanceId"], "job": tags.get(naming.JOB_TAG),
+                              "state": instance["State"]["Name"], "instance_type": instance.get("InstanceType"),
+                              "launched": instance.get("LaunchTime")})
+    return found
 
 
 def remove_job_policy(iam: Any, config: "Config", policy_name: str) -> None:

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from mlops_cli.config.schema import Config
 
 PROJECT_TAG = "mlops:project"
+JOB_TAG = "mlops:job"  # on train-ec2 instances: the job they run
 
 
 def tags(config: "Config", **extra: str) -> list[dict[str, str]]:

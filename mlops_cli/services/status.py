@@ -1,4 +1,5 @@
-"""`mlops status`: the project's training jobs, endpoints (instances, scaling range, cost per hour) and functions.
+"""`mlops status`: the project's training jobs and train-ec2 instances, endpoints (instances, scaling range, cost
+per hour) and functions.
 
 Resources belong to the project when they carry its `mlops:project` tag or their name starts with
 `<project>-` (or is the configured endpoint/function name).
@@ -102,11 +103,19 @@ def endpoint_status(sm: Any, aas: Any, name: str) -> dict[str, Any]:
             "created": described.get("CreationTime")}
 
 
-def gather(client_for: ClientFor, config: "Config") -> dict[str, Any]:
-    sm = client_for("sagemaker")
+def project_training_jobs(sm: Any, config: "Config", status: str | None = None) -> list[dict[str, Any]]:
+    """The project's SageMaker training jobs (`<project>-` names), newest first, at most 100."""
+    filters = {"StatusEquals": status} if status else {}
     jobs = sm.list_training_jobs(NameContains=config.project, SortBy="CreationTime", SortOrder="Descending",
-                                 MaxResults=100)["TrainingJobSummaries"]
-    jobs = [job for job in jobs if job["TrainingJobName"].startswith(f"{config.project}-")][:TRAINING_JOBS_SHOWN]
+                                 MaxResults=100, **filters)["TrainingJobSummaries"]
+    return [job for job in jobs if job["TrainingJobName"].startswith(f"{config.project}-")]
+
+
+def gather(client_for: ClientFor, config: "Config") -> dict[str, Any]:
+    from mlops_cli.services.ec2_training import live_instances
+
+    sm = client_for("sagemaker")
+    jobs = project_training_jobs(sm, config)[:TRAINING_JOBS_SHOWN]
     endpoints = [endpoint_status(sm, client_for(autoscaling.SERVICE), summary["EndpointName"])
                  for summary in project_endpoints(sm, config)]
     functions = project_functions(client_for("lambda"), config)
@@ -115,6 +124,7 @@ def gather(client_for: ClientFor, config: "Config") -> dict[str, Any]:
         "project": config.project,
         "training_jobs": [{"name": job["TrainingJobName"], "status": job["TrainingJobStatus"],
                            "created": job.get("CreationTime"), "ended": job.get("TrainingEndTime")} for job in jobs],
+        "training_instances": live_instances(client_for("ec2"), config),
         "endpoints": endpoints,
         "functions": [{"name": f["FunctionName"], "runtime": f.get("Runtime"), "memory_mb": f.get("MemorySize"),
                        "state": f.get("State"), "last_modified": f.get("LastModified")} for f in functions],

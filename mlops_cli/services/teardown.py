@@ -1,9 +1,10 @@
-"""`mlops teardown`: delete what costs money (endpoints) and what they leave behind.
+"""`mlops teardown`: stop what costs money (endpoints, running training) and delete what it leaves behind.
 
 Per endpoint: its scaling policies and scalable targets, the endpoint, its endpoint configurations (the live
 one and every one deploy made for it, tagged `mlops:endpoint`) and their models. `--all` takes every endpoint,
 configuration, model and scalable target of the project (project tag or `<project>-` name prefix), including
-orphans of failed deploys; Lambda functions only when asked.
+orphans of failed deploys, and stops its running SageMaker training jobs and terminates its train-ec2
+instances. Lambda functions and the Lambda role only when asked.
 """
 
 from __future__ import annotations
@@ -15,30 +16,48 @@ from mlops_cli.errors import UsageError
 from mlops_cli.plan import Plan, Step, run_step
 from mlops_cli.services import autoscaling
 from mlops_cli.services.autoscaling import ScalingState
-from mlops_cli.services.status import is_project_resource, project_endpoints, project_functions
+from mlops_cli.services.naming import lambda_role_name
+from mlops_cli.services.status import (is_project_resource, project_endpoints, project_functions,
+                                       project_training_jobs)
 
 if TYPE_CHECKING:
     from mlops_cli.config.schema import Config
 
 ClientFor = Callable[[str], Any]
 ENDPOINT_TAG = "mlops:endpoint"
+OUTCOMES = {"StopTrainingJob": "stopped", "TerminateInstances": "terminated"}  # else "deleted"
+# Codes of a resource that is gone already (or a job that ended meanwhile), when the message says so too.
+GONE_CODES = ("ResourceNotFoundException", "ValidationException", "ValidationError", "NoSuchEntity",
+              "InvalidInstanceID.NotFound")
+
+
+@dataclass
+class LambdaRole:
+    name: str
+    inline_policies: list[str]
+    attached_policies: list[str]  # ARNs
 
 
 @dataclass
 class Inventory:
+    training_jobs: list[str] = field(default_factory=list)  # InProgress SageMaker jobs
+    training_instances: list[str] = field(default_factory=list)  # train-ec2 instance ids
     endpoints: list[str] = field(default_factory=list)
     scaling: list[ScalingState] = field(default_factory=list)
     endpoint_configs: list[str] = field(default_factory=list)
     models: list[str] = field(default_factory=list)
     functions: list[str] = field(default_factory=list)
+    roles: list[LambdaRole] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not (self.endpoints or self.scaling or self.endpoint_configs or self.models or self.functions)
+        return not any(self.to_dict().values())
 
     def to_dict(self) -> dict[str, list[str]]:
-        return {"endpoints": self.endpoints, "scalable_targets": [s.resource_id for s in self.scaling],
-                "endpoint_configs": self.endpoint_configs, "models": self.models, "functions": self.functions}
+        return {"training_jobs": self.training_jobs, "training_instances": self.training_instances,
+                "endpoints": self.endpoints, "scalable_targets": [s.resource_id for s in self.scaling],
+                "endpoint_configs": self.endpoint_configs, "models": self.models, "functions": self.functions,
+                "roles": [role.name for role in self.roles]}
 
 
 def _tag_map(sm: Any, arn: str) -> dict[str, str]:
@@ -103,13 +122,37 @@ def find(client_for: ClientFor, config: "Config", endpoint: str | None, everythi
                                                                       [config.endpoint_name])):
             inventory.scaling.append(autoscaling.read_state(aas, parts[1], parts[3]))
 
+    if everything:
+        from mlops_cli.services.ec2_training import live_instances
+
+        inventory.training_jobs = [job["TrainingJobName"] for job in project_training_jobs(sm, config, "InProgress")]
+        inventory.training_instances = [i["instance_id"] for i in live_instances(client_for("ec2"), config)]
     if functions:
         inventory.functions = [f["FunctionName"] for f in project_functions(client_for("lambda"), config)]
+        inventory.roles = _lambda_role(client_for("iam"), config)
     return inventory
+
+
+def _lambda_role(iam: Any, config: "Config") -> list[LambdaRole]:
+    """The role `mlops lambda deploy` made for the project's functions, with what must go before it can."""
+    name = lambda_role_name(config)
+    try:
+        iam.get_role(RoleName=name)
+    except iam.exceptions.NoSuchEntityException:
+        return []
+    inline = [policy for page in iam.get_paginator("list_role_policies").paginate(RoleName=name)
+              for policy in page["PolicyNames"]]
+    attached = [policy["PolicyArn"] for page in iam.get_paginator("list_attached_role_policies").paginate(
+        RoleName=name) for policy in page["AttachedPolicies"]]
+    return [LambdaRole(name, inline, attached)]
 
 
 def plan_teardown(inventory: Inventory) -> Plan:
     plan = Plan("teardown")
+    for name in inventory.training_jobs:
+        plan.add("sagemaker", "StopTrainingJob", {"TrainingJobName": name}, note="ends as Stopped, keeping checkpoints")
+    for instance_id in inventory.training_instances:
+        plan.add("ec2", "TerminateInstances", {"InstanceIds": [instance_id]}, note="ends its train-ec2 job")
     for state in inventory.scaling:
         plan.steps += autoscaling.off_steps(state)
     for name in inventory.endpoints:
@@ -120,6 +163,12 @@ def plan_teardown(inventory: Inventory) -> Plan:
         plan.add("sagemaker", "DeleteModel", {"ModelName": name})
     for name in inventory.functions:
         plan.add("lambda", "DeleteFunction", {"FunctionName": name}, note="with its versions and aliases")
+    for role in inventory.roles:
+        for policy in role.inline_policies:
+            plan.add("iam", "DeleteRolePolicy", {"RoleName": role.name, "PolicyName": policy})
+        for arn in role.attached_policies:
+            plan.add("iam", "DetachRolePolicy", {"RoleName": role.name, "PolicyArn": arn})
+        plan.add("iam", "DeleteRole", {"RoleName": role.name}, note="the functions' execution role")
     return plan
 
 
@@ -131,11 +180,10 @@ def run_teardown(plan: Plan, client_for: ClientFor) -> list[dict[str, Any]]:
     for step in plan.steps:
         try:
             run_step(step, client_for)
-            outcome = "deleted"
+            outcome = OUTCOMES.get(step.operation, "deleted")
         except ClientError as exc:
             error = exc.response.get("Error", {})
-            if error.get("Code") not in ("ResourceNotFoundException", "ValidationException") or \
-                    not _looks_missing(error.get("Message", "")):
+            if error.get("Code") not in GONE_CODES or not _looks_missing(error.get("Message", "")):
                 raise
             outcome = "already gone"
         done.append({"operation": step.operation, "resource": _resource(step), "outcome": outcome})
@@ -145,12 +193,18 @@ def run_teardown(plan: Plan, client_for: ClientFor) -> list[dict[str, Any]]:
 def _looks_missing(message: str) -> bool:
     lowered = message.lower()
     return any(words in lowered for words in ("could not find", "not found", "does not exist", "no scalable target",
-                                              "no scaling policy"))
+                                              "no scaling policy", "cannot be found", "in status completed",
+                                              "in status failed", "in status stopped"))
 
 
 def _resource(step: Step) -> str:
-    for key in ("EndpointName", "EndpointConfigName", "ModelName", "FunctionName"):
+    for key in ("TrainingJobName", "EndpointName", "EndpointConfigName", "ModelName", "FunctionName"):
         if key in step.params:
             return step.params[key]
+    if "InstanceIds" in step.params:
+        return ", ".join(step.params["InstanceIds"])
+    if "RoleName" in step.params:
+        detail = step.params.get("PolicyName") or step.params.get("PolicyArn")
+        return f"{step.params['RoleName']} ({detail})" if detail else step.params["RoleName"]
     resource = step.params.get("ResourceId", "")
     return f"{resource} ({step.params['PolicyName']})" if "PolicyName" in step.params else resource
