@@ -117,7 +117,7 @@ def main_options(
                                help="table or json (one JSON document on stdout).", case_sensitive=False),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the planned AWS requests as JSON; send nothing."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="More detail; tracebacks for internal errors."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only results and errors."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only results, warnings and errors (no progress)."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:
     from mlops_cli.config import default_config_files
