@@ -68,6 +68,20 @@ def _listed(sm: Any, operation: str, key: str) -> list[dict[str, Any]]:
     return [item for page in sm.get_paginator(operation).paginate() for item in page[key]]
 
 
+def _chosen(sm: Any, kind: str, linked: set[str], wanted: set[str], everything: bool, project: str) -> list[str]:
+    """Names of the endpoint configurations or models (`kind`: "EndpointConfig" | "Model") to delete: those the
+    wanted endpoints use, those deploy tagged for them, and with --all every one of the project."""
+    operation = {"EndpointConfig": "list_endpoint_configs", "Model": "list_models"}[kind]
+    chosen = []
+    for summary in _listed(sm, operation, f"{kind}s"):
+        name = summary[f"{kind}Name"]
+        tags = _tag_map(sm, summary[f"{kind}Arn"])
+        if name in linked or tags.get(ENDPOINT_TAG) in wanted or \
+                (everything and is_project_resource(name, tags, project)):
+            chosen.append(name)
+    return chosen
+
+
 def find(client_for: ClientFor, config: "Config", endpoint: str | None, everything: bool,
          functions: bool) -> Inventory:
     """What teardown would delete: `endpoint` (default: the configured one), or the whole project."""
@@ -93,23 +107,13 @@ def find(client_for: ClientFor, config: "Config", endpoint: str | None, everythi
             live_configs.add(sm.describe_endpoint(EndpointName=name)["EndpointConfigName"])
         except ClientError:  # deleted meanwhile
             pass
-    for summary in _listed(sm, "list_endpoint_configs", "EndpointConfigs"):
-        name = summary["EndpointConfigName"]
-        tags = _tag_map(sm, summary["EndpointConfigArn"])
-        if name in live_configs or tags.get(ENDPOINT_TAG) in wanted or \
-                (everything and is_project_resource(name, tags, config.project)):
-            inventory.endpoint_configs.append(name)
+    inventory.endpoint_configs = _chosen(sm, "EndpointConfig", live_configs, wanted, everything, config.project)
 
     config_models = set()
     for name in inventory.endpoint_configs:
         described = sm.describe_endpoint_config(EndpointConfigName=name)
         config_models.update(v["ModelName"] for v in described.get("ProductionVariants", []))
-    for summary in _listed(sm, "list_models", "Models"):
-        name = summary["ModelName"]
-        tags = _tag_map(sm, summary["ModelArn"])
-        if name in config_models or tags.get(ENDPOINT_TAG) in wanted or \
-                (everything and is_project_resource(name, tags, config.project)):
-            inventory.models.append(name)
+    inventory.models = _chosen(sm, "Model", config_models, wanted, everything, config.project)
 
     aas = client_for(autoscaling.SERVICE)
     targets = [t for page in aas.get_paginator("describe_scalable_targets").paginate(

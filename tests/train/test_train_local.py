@@ -17,6 +17,7 @@ import sys
 import tarfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -39,6 +40,27 @@ def stream_messages(logs, job: str) -> dict[str, list[str]]:
         events = logs.get_log_events(logGroupName=LOG_GROUP, logStreamName=name, startFromHead=True)["events"]
         messages[host] = [event["message"] for event in events]
     return messages
+
+
+def interrupted(command: list[str], when: Callable[[str], bool], stdin: int | None = None
+                ) -> tuple[subprocess.Popen, str, str]:
+    """Run `command`, send SIGINT (Ctrl-C) after the first stderr line that `when` accepts; (process, stderr
+    up to that line, the rest)."""
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               stdin=stdin, env={**os.environ, "NO_COLOR": "1"})
+    seen = []
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:
+            seen.append(line)
+            if when(line):
+                break
+        process.send_signal(signal.SIGINT)
+        _, rest = process.communicate(timeout=DEADLINE_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return process, "".join(seen), rest
 
 
 def test_two_instances_train_one_model_with_ddp(mlops, digits_in_s3, digits_dir, boto_client, tmp_path):
@@ -145,21 +167,9 @@ def test_ctrl_c_with_yes_stops_the_running_job(digits_in_s3, boto_client):
     sagemaker = boto_client("sagemaker")
     command = [sys.executable, "-m", "mlops_cli", "-c", str(LOCAL_CONFIG), "train", "--job-name", "stopped-one",
                "--hp", "epochs=50", "--yes"]
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "NO_COLOR": "1"})
-    try:
-        seen = []
-        assert process.stderr is not None
-        for line in process.stderr:  # wait until the instance's process writes to its log
-            seen.append(line)
-            if line.startswith("[algo-1] "):
-                break
-        process.send_signal(signal.SIGINT)
-        _, rest = process.communicate(timeout=DEADLINE_S)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 130, "".join(seen) + rest
+    # Ctrl-C once the instance's process writes to its log.
+    process, seen, rest = interrupted(command, lambda line: line.startswith("[algo-1] "))
+    assert process.returncode == 130, seen + rest
     assert "stop requested for training job stopped-one" in rest
 
     deadline = time.monotonic() + DEADLINE_S
@@ -173,18 +183,8 @@ def test_ctrl_c_with_yes_stops_the_running_job(digits_in_s3, boto_client):
 def test_ctrl_c_without_a_terminal_leaves_the_job_running_and_says_how_to_stop_it(digits_in_s3, boto_client):
     command = [sys.executable, "-m", "mlops_cli", "-c", str(LOCAL_CONFIG), "train", "--job-name", "left-running",
                "--hp", "epochs=50"]
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               stdin=subprocess.DEVNULL, env={**os.environ, "NO_COLOR": "1"})
-    try:
-        assert process.stderr is not None
-        for line in process.stderr:
-            if "training job left-running created" in line:
-                break
-        process.send_signal(signal.SIGINT)
-        _, rest = process.communicate(timeout=DEADLINE_S)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    process, _, rest = interrupted(command, lambda line: "training job left-running created" in line,
+                                   stdin=subprocess.DEVNULL)
     assert process.returncode == 130
     assert "training job left-running is still running in AWS" in rest
     assert "aws sagemaker stop-training-job --training-job-name left-running" in rest
