@@ -10,6 +10,9 @@ import signal
 from upload_helpers import interrupt_cli, remote_objects, small_tree, state_count, write_tree
 
 MIB = 1024 * 1024
+# 32 parts of 5 MiB sent one at a time: about 2 s on loopback, so a test sees the upload in flight (8 parts were
+# sometimes done, 0.9 s, before the poll saw them).
+MULTIPART_BYTES = 160 * MIB
 
 
 def test_interrupted_upload_resumes_without_resending_finished_files(upload, s3, bucket, tmp_path):
@@ -35,7 +38,7 @@ def test_interrupted_upload_resumes_without_resending_finished_files(upload, s3,
 
 
 def test_interrupted_multipart_upload_is_aborted_and_resent_next_time(upload, s3, bucket, tmp_path):
-    root = write_tree(tmp_path / "tree", {"model.bin": os.urandom(40 * MIB)})  # 8 parts, one at a time
+    root = write_tree(tmp_path / "tree", {"model.bin": os.urandom(MULTIPART_BYTES)})
     args = ["data", "upload", str(root), "--to", f"s3://{bucket}/r", "--multipart-threshold", "5MiB", "--jobs", "1"]
 
     run = interrupt_cli(args, ready=lambda: state_count(
@@ -50,11 +53,11 @@ def test_interrupted_multipart_upload_is_aborted_and_resent_next_time(upload, s3
     code, resumed, _ = upload(*args[2:])
 
     assert code == 0 and (resumed["uploaded"], resumed["multipart"]) == (1, 1)
-    assert remote_objects(s3, bucket) == {"r/model.bin": 40 * MIB}
+    assert remote_objects(s3, bucket) == {"r/model.bin": MULTIPART_BYTES}
 
 
 def test_multipart_upload_left_by_a_killed_run_is_aborted_by_the_next_run(upload, s3, bucket, tmp_path):
-    root = write_tree(tmp_path / "tree", {"model.bin": os.urandom(40 * MIB)})
+    root = write_tree(tmp_path / "tree", {"model.bin": os.urandom(MULTIPART_BYTES)})
     args = ["data", "upload", str(root), "--to", f"s3://{bucket}/k", "--multipart-threshold", "5MiB", "--jobs", "1"]
 
     killed = interrupt_cli(args, sig=signal.SIGKILL, ready=lambda: state_count(
