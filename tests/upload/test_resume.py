@@ -16,7 +16,7 @@ MULTIPART_BYTES = 160 * MIB
 
 
 def test_interrupted_upload_resumes_without_resending_finished_files(upload, s3, bucket, tmp_path):
-    total = 120
+    total = 400  # ~1.5 s at 2 jobs: the interrupt after 20 lands well before the end
     root = small_tree(tmp_path / "tree", count=total)
     args = ["data", "upload", str(root), "--to", f"s3://{bucket}/r", "--jobs", "2"]
 
