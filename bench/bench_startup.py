@@ -4,7 +4,8 @@ Runs each command N times, interleaved (side by side, so machine load hits all a
 medians and ratios. Target: `mlops --help` under 0.35 s.
 
 The SageMaker SDK is not a dependency of mlops (about 1 GB with its own dependencies); its import is timed with
-the first interpreter that has it: `--sagemaker-python PATH`, else this venv's. Install it beside, e.g.:
+the first interpreter that has it: `--sagemaker-python PATH` (or $SAGEMAKER_PYTHON, e.g. for `make bench`), else
+this venv's. Install it beside, e.g.:
     python3.11 -m venv /tmp/sm-venv && /tmp/sm-venv/bin/pip install sagemaker
     python bench/bench_startup.py --sagemaker-python /tmp/sm-venv/bin/python
 """
@@ -12,6 +13,7 @@ the first interpreter that has it: `--sagemaker-python PATH`, else this venv's. 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -31,7 +33,7 @@ def sdk_version(python: str) -> str | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sagemaker-python", default=sys.executable,
+    parser.add_argument("--sagemaker-python", default=os.environ.get("SAGEMAKER_PYTHON", sys.executable),
                         help="an interpreter with the SageMaker SDK installed (default: this one)")
     args = parser.parse_args()
     commands = {
