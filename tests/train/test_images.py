@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,17 +57,25 @@ def test_bad_lookups_are_usage_errors(args, message):
         images.image_uri(*args)
 
 
+SDK_TABLES = ("core/image_uri_config/pytorch.json", "image_uri_config/pytorch.json")  # v3 (sagemaker-core), v2
+
+
 def _sdk_table() -> Path | None:
-    """The SageMaker SDK's own pytorch.json, where an SDK is installed (v3: sagemaker-core; v2: sagemaker)."""
-    spec = importlib.util.find_spec("sagemaker")
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        for relative in ("core/image_uri_config/pytorch.json", "image_uri_config/pytorch.json"):
-            if (Path(folder) / relative).is_file():
-                return Path(folder) / relative
-    return None
+    """The SageMaker SDK's own pytorch.json, where an SDK is installed: in this interpreter, or in the one
+    $SAGEMAKER_PYTHON names (the SDK is not a dependency of mlops; bench/bench_startup.py uses the same)."""
+    python = sys.executable if importlib.util.find_spec("sagemaker") else os.environ.get("SAGEMAKER_PYTHON")
+    if not python:
+        return None
+    finder = "import importlib.util, json; spec = importlib.util.find_spec('sagemaker'); " \
+             "print(json.dumps(list(spec.submodule_search_locations or []) if spec else []))"
+    found = subprocess.run([python, "-c", finder], capture_output=True, text=True)
+    folders = json.loads(found.stdout) if found.returncode == 0 else []
+    return next((Path(folder) / relative for folder in folders for relative in SDK_TABLES
+                 if (Path(folder) / relative).is_file()), None)
 
 
-@pytest.mark.skipif(_sdk_table() is None, reason="no SageMaker SDK installed to compare the committed table with")
+@pytest.mark.skipif(_sdk_table() is None, reason="no SageMaker SDK to compare the committed table with (pip install "
+                                                  "sagemaker here, or set SAGEMAKER_PYTHON to a python that has it)")
 def test_committed_table_matches_the_sdk():
     sdk = images.trim_sdk_table(json.loads(_sdk_table().read_text()))
     ours = images.table()
