@@ -110,9 +110,12 @@ app = typer.Typer(
 def main_options(
     ctx: typer.Context,
     config: Optional[List[str]] = typer.Option(
-        None, "--config", "-c", metavar="FILE", help="YAML config file; repeat to layer (later wins). Default: $MLOPS_CONFIG."),
-    profile: Optional[str] = typer.Option(None, "--profile", metavar="NAME", help="AWS profile (else AWS_PROFILE / config)."),
-    region: Optional[str] = typer.Option(None, "--region", metavar="REGION", help="AWS region (else AWS_REGION / config)."),
+        None, "--config", "-c", metavar="FILE",
+        help="YAML config file; repeat to layer (later wins). Default: $MLOPS_CONFIG."),
+    profile: Optional[str] = typer.Option(None, "--profile", metavar="NAME",
+                                          help="AWS profile (else AWS_PROFILE / config)."),
+    region: Optional[str] = typer.Option(None, "--region", metavar="REGION",
+                                         help="AWS region (else AWS_REGION / config)."),
     output: str = typer.Option(os.environ.get("MLOPS_OUTPUT", "table"), "--output", "-o", metavar="table|json",
                                help="table or json (one JSON document on stdout).", case_sensitive=False),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the planned AWS requests as JSON; send nothing."),

@@ -28,7 +28,8 @@ from model.network import build_model
 FORMAT = "mlops-model/1"
 WEIGHTS_FILE = "model.pt"
 CODE_DIR = "code"
-INFERENCE_SHIM = '"""SageMaker serving entry point: the handlers live in the model package."""\n\nfrom model.inference import model_fn, input_fn, predict_fn, output_fn  # noqa: F401\n'
+INFERENCE_SHIM = ('"""SageMaker serving entry point: the handlers live in the model package."""\n\n'
+                  "from model.inference import model_fn, input_fn, predict_fn, output_fn  # noqa: F401\n")
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 

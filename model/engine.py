@@ -150,7 +150,8 @@ def argument_parser(description: str) -> ArgumentParser:
     """A parser with every hyperparameter as ``--name`` and ``--name-with-dashes``."""
     parser = ArgumentParser(description=description)
     for field in dataclasses.fields(TrainConfig):
-        kind = bool if field.type in ("bool", bool) else {"int": int, "float": float, "str": str}.get(field.type, field.type)
+        types = {"int": int, "float": float, "str": str}
+        kind = bool if field.type in ("bool", bool) else types.get(field.type, field.type)
         parse = parse_bool if kind is bool else _typed(kind)
         parser.add_argument(*_spellings(field.name), dest=field.name, type=parse, default=None,
                             metavar=kind.__name__.upper(), help=f"default {field.default}")
@@ -312,7 +313,8 @@ class _Step:
     def autocast(self):
         return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
 
-    def train(self, images: torch.Tensor, labels: torch.Tensor, criterion: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    def train(self, images: torch.Tensor, labels: torch.Tensor,
+              criterion: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
         with self.autocast():
             logits = self.model(images)
             loss = criterion(logits, labels)

@@ -62,7 +62,8 @@ def summary_line(report: "Report") -> str:
     if summary["expired_ignores"]:
         extras.append(f"{summary['expired_ignores']} expired ignore entries")
     fail_on = report.settings.get("fail_on", "never")
-    verdict = "not gated" if fail_on == "never" else ("FAIL" if summary["failed"] else "pass") + f" at --fail-on {fail_on}"
+    verdict = "not gated" if fail_on == "never" else \
+        ("FAIL" if summary["failed"] else "pass") + f" at --fail-on {fail_on}"
     return (f"{summary['total']} findings ({counts})" + (f"; {', '.join(extras)}" if extras else "") +
             f" | {scanned['users']} users, {scanned['groups']} groups, {scanned['roles']} roles, "
             f"{scanned['policies']} policies in {summary['duration_s']:.2f} s | {verdict}")

@@ -293,7 +293,8 @@ def _plan_role(plan: Plan, spec: LambdaSpec, found: Observed) -> None:
     if found.role is None:
         plan.add("iam", "CreateRole", {
             "RoleName": spec.role_name, "AssumeRolePolicyDocument": policy_json(spec.trust),
-            "Description": f"Lambda {spec.function_name}: invoke SageMaker endpoint {spec.endpoint_name}, write its logs",
+            "Description": f"Lambda {spec.function_name}: invoke SageMaker endpoint {spec.endpoint_name}, "
+                           "write its logs",
             "Tags": iam_tags,
         }, note="trusts only lambda.amazonaws.com for this account")
     else:

@@ -86,7 +86,8 @@ except ImportError as exc:
     emit({"init_error": failure("Runtime.ImportModuleError",
                                 f"Unable to import module '{module_name}': {exc}")})
 except AttributeError as exc:
-    emit({"init_error": failure("Runtime.HandlerNotFound", f"Handler '{function_name}' missing on module '{module_name}'")})
+    emit({"init_error": failure("Runtime.HandlerNotFound",
+                                f"Handler '{function_name}' missing on module '{module_name}'")})
 except BaseException as exc:
     emit({"init_error": failure(type(exc).__name__, exc)})
 if mode == "init":

@@ -624,8 +624,8 @@ def _beyond(role: Principal, reference: tuple[Statement, ...]) -> tuple[list[str
             if statement.not_action or statement.not_resource:
                 items = [f"{'NotAction' if statement.not_action else 'NotResource'} statement in {policy.name}"]
             else:
-                items = [f"{action} on {resource}" for action in statement.written_actions for resource in statement.resources
-                         if not _covered(statement, action, resource, reference)]
+                items = [f"{action} on {resource}" for action in statement.written_actions
+                         for resource in statement.resources if not _covered(statement, action, resource, reference)]
             if items:
                 excess += [item for item in items if item not in excess]
                 grants.append((policy, statement))
