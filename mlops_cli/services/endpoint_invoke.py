@@ -101,7 +101,10 @@ def _invoke_error(endpoint: str, exc: Any) -> OperationError:
             message = json.loads(message).get("error", message)
         except (ValueError, AttributeError):
             pass
-        return OperationError(f"endpoint '{endpoint}' refused the request ({status}): {message}")
+        # A 5xx is the model's own failure: its traceback is in the endpoint's log group.
+        hint = f"the model server's output: CloudWatch Logs group /aws/sagemaker/Endpoints/{endpoint}" \
+            if isinstance(status, int) and status >= 500 else None
+        return OperationError(f"endpoint '{endpoint}' refused the request ({status}): {message}", hint=hint)
     if code in ("ValidationError", "ValidationException") and re.search(r"not found|could not find",
                                                                         error.get("Message", ""), re.I):
         return OperationError(f"endpoint '{endpoint}' not found", hint="deploy it with `mlops deploy`, or pass "

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,25 @@ def test_the_endpoint_refuses_unsafe_urls(created, mlops, local_aws):
     assert result.exit_code == 1
     assert f"endpoint '{ENDPOINT}' refused the request (4" in result.output
     assert "Traceback" not in result.output
+
+
+def test_the_model_servers_output_is_in_cloudwatch(created, mlops, aws_cli):
+    """Where SageMaker puts it, and where InvokeEndpoint's ModelError points: /aws/sagemaker/Endpoints/<name>."""
+    _, result = created
+    refused = mlops("invoke", "https://192.168.0.1/x.png")  # the model refuses it (400): a line of its own
+    assert refused.exit_code == 1, refused.output
+    stream = f"{result['variant']}/{result['endpoint_config']}"
+    deadline = time.monotonic() + 10  # lines are sent after at most 0.5 s of quiet
+    while True:
+        events = aws_cli("logs", "get-log-events", "--log-group-name", f"/aws/sagemaker/Endpoints/{ENDPOINT}",
+                         "--log-stream-name", stream)["events"]
+        messages = "\n".join(event["message"] for event in events)
+        if '"POST /invocations HTTP/1.1" 400' in messages or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert "serving on 127.0.0.1:" in messages
+    assert '"POST /invocations HTTP/1.1" 200' in messages, messages[-2000:]
+    assert '"POST /invocations HTTP/1.1" 400' in messages, messages[-2000:]
 
 
 def invoke_in_a_loop(runtime, body: bytes, stop: threading.Event, answers: list, errors: list) -> None:

@@ -185,3 +185,19 @@ def test_waiter_returns_once_the_new_config_serves_and_fails_on_failed():
                                       "FailureReason": "bad model"})
     with pytest.raises(deploy.EndpointFailed, match="bad model"):
         deploy.wait_for_endpoint(failed, "e", "new", sleep=lambda _: None)
+
+
+@pytest.mark.parametrize("status, hint", [
+    (500, "the model server's output: CloudWatch Logs group /aws/sagemaker/Endpoints/ep"),
+    (415, None),  # the caller's mistake, and the message says which
+])
+def test_model_errors_point_at_the_log_group_when_the_model_failed(status, hint):
+    from botocore.exceptions import ClientError
+
+    from mlops_cli.services.endpoint_invoke import _invoke_error
+
+    # The shape botocore gives a SageMaker runtime ModelError (its members next to "Error").
+    exc = ClientError({"Error": {"Code": "ModelError", "Message": "Received error"}, "OriginalStatusCode": status,
+                       "OriginalMessage": '{"error": "boom"}'}, "InvokeEndpoint")
+    error = _invoke_error("ep", exc)
+    assert str(error) == f"endpoint 'ep' refused the request ({status}): boom" and error.hint == hint

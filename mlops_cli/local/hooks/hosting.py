@@ -17,7 +17,9 @@ answers InvokeEndpoint with a fixed body; it has no UpdateEndpoint. Here:
 - DeleteEndpoint stops the server and, like AWS, deregisters the endpoint's scalable targets.
   DeregisterScalableTarget also deletes the target's scaling policies, as AWS does (moto keeps them).
 
-One model server per endpoint serves all of its instances: instance counts are bookkeeping here.
+One model server per endpoint serves all of its instances: instance counts are bookkeeping here. Its output goes
+to `server.log` in its work folder and, as on SageMaker, to CloudWatch Logs `/aws/sagemaker/Endpoints/<endpoint>`
+(stream `<variant>/<endpoint config>`), where InvokeEndpoint's ModelError points.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -34,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from mlops_cli.local.cloudwatch import FLUSH_S, LogStream
 from mlops_cli.local.model_server import MODEL_DIR, STATUS_FILE
 from mlops_cli.local.server import Forward, Hooks, LocalRequest, LocalResponse, ServerContext
 
@@ -54,6 +58,7 @@ class ModelServer:
     variant: str
     process: subprocess.Popen
     work_dir: Path
+    output: threading.Thread | None = None  # copies the process's output to server.log and CloudWatch
     port: int = 0
     in_flight: int = 0
     condition: threading.Condition = field(default_factory=threading.Condition)
@@ -81,6 +86,15 @@ class ModelServer:
                 self.process.kill()
                 self.process.wait()
         shutil.rmtree(self.work_dir / MODEL_DIR, ignore_errors=True)
+
+
+def _send(stream: LogStream | None, method: Callable[..., None], *args: Any) -> None:
+    if stream is None:
+        return
+    try:
+        method(stream, *args)
+    except Exception as exc:
+        print(f"log stream {stream.name}: {exc}", file=sys.stderr, flush=True)
 
 
 def _ping(port: int) -> bool:
@@ -264,21 +278,46 @@ class Hosting:
         work_dir = self.context.state_dir / "endpoints" / name / config_name
         shutil.rmtree(work_dir, ignore_errors=True)
         work_dir.mkdir(parents=True)
-        log_file = work_dir / "server.log"
-        with open(log_file, "ab") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "mlops_cli.local.model_server", "--model-data",
-                 container.get("ModelDataUrl", ""), "--s3-endpoint-url", self.context.endpoint_url,
-                 "--work-dir", str(work_dir)],
-                cwd=work_dir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env={**os.environ, **(container.get("Environment") or {}), "PYTHONUNBUFFERED": "1",
-                     "AWS_REGION": request.region},
-            )
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mlops_cli.local.model_server", "--model-data",
+             container.get("ModelDataUrl", ""), "--s3-endpoint-url", self.context.endpoint_url,
+             "--work-dir", str(work_dir)],
+            cwd=work_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, bufsize=0,
+            env={**os.environ, **(container.get("Environment") or {}), "PYTHONUNBUFFERED": "1",
+                 "AWS_REGION": request.region},
+        )
         server = ModelServer(name, config_name, variant["VariantName"], process, work_dir)
+        server.output = threading.Thread(target=self._copy_output, args=(request, server), daemon=True,
+                                         name=f"endpoint-{name}-output")
+        server.output.start()
         with self.lock:
             self.starting[name] = server
         threading.Thread(target=self._await_ready, args=(request, server, work_dir, generation, update),
                          name=f"endpoint-{name}", daemon=True).start()
+
+    def _copy_output(self, request: LocalRequest, server: ModelServer) -> None:
+        """The model server's output, line by line, into `server.log` and its CloudWatch stream; a line waits at
+        most FLUSH_S to be sent. A logging failure never touches the endpoint."""
+        stream = None
+        try:
+            stream = LogStream(self.context.client("logs", request.region),
+                               f"/aws/sagemaker/Endpoints/{server.endpoint}", f"{server.variant}/{server.config_name}")
+        except Exception as exc:
+            print(f"endpoint {server.endpoint}: no CloudWatch log stream: {exc}", file=sys.stderr, flush=True)
+        pipe = server.process.stdout
+        assert pipe is not None
+        with open(server.work_dir / "server.log", "ab") as log:
+            while True:
+                if not select.select([pipe], [], [], FLUSH_S)[0]:  # quiet for a while: send what is pending
+                    _send(stream, LogStream.flush)
+                    continue
+                line = pipe.readline()  # unbuffered pipe: select() sees every byte not read yet
+                if not line:
+                    break
+                log.write(line)
+                log.flush()
+                _send(stream, LogStream.write, line.decode("utf-8", "replace").rstrip("\r\n"))
+        _send(stream, LogStream.flush)
 
     def _await_ready(self, request: LocalRequest, server: ModelServer, work_dir: Path, generation: int,
                      update: dict[str, Any] | None) -> None:
@@ -291,6 +330,8 @@ class Hosting:
             elif "port" in status and _ping(status["port"]):
                 server.port = status["port"]
             elif server.process.poll() is not None:
+                if server.output is not None:
+                    server.output.join(timeout=5)  # its last lines say why
                 failure = f"the model server exited ({_last_line(work_dir / 'server.log')})"
             elif time.monotonic() > deadline:
                 failure = f"the model server was not healthy within {START_TIMEOUT_S:.0f} s"

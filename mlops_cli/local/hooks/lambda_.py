@@ -34,6 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from mlops_cli.local.cloudwatch import ensure_log_group
 from mlops_cli.local.server import Forward, Hooks, LocalRequest, LocalResponse, ServerContext
 
 ACCOUNT_CONCURRENCY = 1000
@@ -254,10 +255,7 @@ class LocalLambda:
         """Into CloudWatch Logs of this same server; a logging failure never fails the invocation."""
         try:
             logs = self.context.client("logs", fn.region)
-            try:
-                logs.create_log_group(logGroupName=fn.logs_group_name)
-            except logs.exceptions.ResourceAlreadyExistsException:
-                pass
+            ensure_log_group(logs, fn.logs_group_name)
             logs.create_log_stream(logGroupName=fn.logs_group_name, logStreamName=log_stream)
             now = int(time.time() * 1000)
             logs.put_log_events(logGroupName=fn.logs_group_name, logStreamName=log_stream,

@@ -32,14 +32,13 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from mlops_cli.local.cloudwatch import LogStream
 from mlops_cli.local.server import Hooks, LocalRequest, LocalResponse, ServerContext
 from mlops_cli.services.packaging import split_s3_uri
 from mlops_cli.services.training import LOG_GROUP, decode_hyperparameters, metric_values
 
 STOP_GRACE_S = 10.0  # SageMaker gives 120 s between SIGTERM and SIGKILL; local jobs are small
 POLL_S = 0.2
-LOG_FLUSH_S = 0.5
-LOG_BATCH = 200
 TAIL_LINES = 40
 ERROR_WORDS = ("Error", "Exception", "error:", "Traceback")
 
@@ -134,34 +133,6 @@ class JobStopped(Exception):
 
 class JobFailed(Exception):
     """The job failed with this FailureReason."""
-
-
-class LogStream:
-    """One CloudWatch Logs stream, written in batches from the instance's output reader."""
-
-    def __init__(self, logs: Any, name: str):
-        self.logs = logs
-        self.name = name
-        self.pending: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
-        self.last_flush = time.monotonic()
-        logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=name)
-
-    def write(self, message: str) -> None:
-        with self.lock:
-            self.pending.append({"timestamp": int(time.time() * 1000), "message": message})
-            if len(self.pending) >= LOG_BATCH or time.monotonic() - self.last_flush >= LOG_FLUSH_S:
-                self._flush_locked()
-
-    def flush(self) -> None:
-        with self.lock:
-            self._flush_locked()
-
-    def _flush_locked(self) -> None:
-        self.last_flush = time.monotonic()
-        if self.pending:
-            events, self.pending = self.pending, []
-            self.logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=self.name, logEvents=events)
 
 
 class Instance:
@@ -370,14 +341,10 @@ class LocalTrainingJob:
         user_hps = {key: value for key, value in self.hyperparameters.items() if not key.startswith("sagemaker_")}
         command = [sys.executable, program, *to_cmd_args(user_hps)]
         logs = self.context.client("logs", self.region)
-        try:
-            logs.create_log_group(logGroupName=LOG_GROUP)
-        except logs.exceptions.ResourceAlreadyExistsException:
-            pass
         master_port = _free_port()
         epoch = int(time.time())
         for instance in self.instances:
-            instance.log = LogStream(logs, f"{self.name}/{instance.host}-{epoch}")
+            instance.log = LogStream(logs, LOG_GROUP, f"{self.name}/{instance.host}-{epoch}")
             instance.log.write(f"mlops local: {instance.host} ({instance.address}) invoking: "
                                f"{' '.join(command[1:])}")
             instance.process = subprocess.Popen(
