@@ -13,7 +13,8 @@ step "write the sample data (digits)";           mlops data sample
 step "upload it to S3";                          mlops data upload
 step "train on 2 instances (real DDP)";          mlops train --instance-count 2 --wait
 step "deploy with autoscaling";                  mlops deploy --autoscale max=2 --wait
-image=$(find "$(mlops -o json config show | python -c 'import json,sys; print(json.load(sys.stdin)["data"]["local_dir"])')/test" -name '*.png' | sort | head -n 1)
+# The first test image; `sed -n 1p` reads to the end, so sort never dies of SIGPIPE (head would, under pipefail).
+image=$(find "$(mlops -o json config show | python -c 'import json,sys; print(json.load(sys.stdin)["data"]["local_dir"])')/test" -name '*.png' | sort | sed -n 1p)
 step "invoke the endpoint with $image";          mlops invoke "$image" --top-k 3
 step "deploy the Lambda function";               mlops lambda deploy
 step "invoke it";                                mlops lambda invoke "$image"
