@@ -3,6 +3,7 @@ SageMaker and Lambda put it, into this same server's Logs service."""
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from typing import Any
@@ -19,7 +20,9 @@ def ensure_log_group(logs: Any, group: str) -> None:
 
 
 class LogStream:
-    """One log stream, written line by line from an output reader and sent in batches."""
+    """One log stream, written line by line from an output reader and sent in batches. A batch that cannot be
+    sent is reported on the server's stderr and dropped: logging must never stop the reader (the process's pipe
+    would fill up) or fail the job or endpoint it describes."""
 
     def __init__(self, logs: Any, group: str, name: str):
         self.logs, self.group, self.name = logs, group, name
@@ -46,4 +49,8 @@ class LogStream:
         self.last_flush = time.monotonic()
         if self.pending:
             events, self.pending = self.pending, []
-            self.logs.put_log_events(logGroupName=self.group, logStreamName=self.name, logEvents=events)
+            try:
+                self.logs.put_log_events(logGroupName=self.group, logStreamName=self.name, logEvents=events)
+            except Exception as exc:
+                print(f"log stream {self.group} {self.name}: {len(events)} line(s) lost: {exc}", file=sys.stderr,
+                      flush=True)

@@ -20,7 +20,7 @@ import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from mlops_cli.errors import OperationError, UsageError
 from mlops_cli.plan import Plan, Step, run_step
@@ -446,15 +446,7 @@ def stale_job_policies(iam: Any, ec2: Any, s3: Any, config: "Config", keep: str)
              for name in page["PolicyNames"] if name.startswith(JOB_POLICY_PREFIX) and name != keep]
     if not names:
         return []
-    ended_jobs: set[str] = set()
-    filters = [{"Name": f"tag:{naming.PROJECT_TAG}", "Values": [config.project]},
-               {"Name": "instance-state-name", "Values": list(ENDED_STATES)}]
-    for page in ec2.get_paginator("describe_instances").paginate(Filters=filters):
-        for reservation in page["Reservations"]:
-            for instance in reservation["Instances"]:
-                tags = {tag["Key"]: tag["Value"] for tag in instance.get("Tags", [])}
-                if naming.JOB_TAG in tags:
-                    ended_jobs.add(tags[naming.JOB_TAG])
+    ended_jobs = {tags[naming.JOB_TAG] for _, tags in _job_instances(ec2, config, ENDED_STATES)}
     stale = []
     for name in names:
         job_name = name[len(JOB_POLICY_PREFIX):]
@@ -463,20 +455,22 @@ def stale_job_policies(iam: Any, ec2: Any, s3: Any, config: "Config", keep: str)
     return stale
 
 
-def live_instances(ec2: Any, config: "Config") -> list[dict[str, Any]]:
-    """The project's train-ec2 instances that are not terminated (a stopped one still bills for its volume)."""
+def _job_instances(ec2: Any, config: "Config", states: tuple[str, ...]) -> Iterator[tuple[dict[str, Any], dict]]:
+    """(instance, its tags as a dict) of the project's train-ec2 instances (tagged with a job) in one of `states`."""
     filters = [{"Name": f"tag:{naming.PROJECT_TAG}", "Values": [config.project]},
                {"Name": "tag-key", "Values": [naming.JOB_TAG]},
-               {"Name": "instance-state-name", "Values": list(LIVE_STATES)}]
-    found = []
+               {"Name": "instance-state-name", "Values": list(states)}]
     for page in ec2.get_paginator("describe_instances").paginate(Filters=filters):
         for reservation in page["Reservations"]:
             for instance in reservation["Instances"]:
-                tags = {tag["Key"]: tag["Value"] for tag in instance.get("Tags", [])}
-                found.append({"instance_id": instance["InstanceId"], "job": tags.get(naming.JOB_TAG),
-                              "state": instance["State"]["Name"], "instance_type": instance.get("InstanceType"),
-                              "launched": instance.get("LaunchTime")})
-    return found
+                yield instance, {tag["Key"]: tag["Value"] for tag in instance.get("Tags", [])}
+
+
+def live_instances(ec2: Any, config: "Config") -> list[dict[str, Any]]:
+    """The project's train-ec2 instances that are not terminated (a stopped one still bills for its volume)."""
+    return [{"instance_id": instance["InstanceId"], "job": tags[naming.JOB_TAG], "state": instance["State"]["Name"],
+             "instance_type": instance.get("InstanceType"), "launched": instance.get("LaunchTime")}
+            for instance, tags in _job_instances(ec2, config, LIVE_STATES)]
 
 
 def remove_job_policy(iam: Any, config: "Config", policy_name: str) -> None:

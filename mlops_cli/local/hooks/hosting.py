@@ -88,15 +88,6 @@ class ModelServer:
         shutil.rmtree(self.work_dir / MODEL_DIR, ignore_errors=True)
 
 
-def _send(stream: LogStream | None, method: Callable[..., None], *args: Any) -> None:
-    if stream is None:
-        return
-    try:
-        method(stream, *args)
-    except Exception as exc:
-        print(f"log stream {stream.name}: {exc}", file=sys.stderr, flush=True)
-
-
 def _ping(port: int) -> bool:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
@@ -298,26 +289,29 @@ class Hosting:
     def _copy_output(self, request: LocalRequest, server: ModelServer) -> None:
         """The model server's output, line by line, into `server.log` and its CloudWatch stream; a line waits at
         most FLUSH_S to be sent. A logging failure never touches the endpoint."""
-        stream = None
+        stream: LogStream | None = None
         try:
             stream = LogStream(self.context.client("logs", request.region),
                                f"/aws/sagemaker/Endpoints/{server.endpoint}", f"{server.variant}/{server.config_name}")
-        except Exception as exc:
+        except Exception as exc:  # server.log still gets every line
             print(f"endpoint {server.endpoint}: no CloudWatch log stream: {exc}", file=sys.stderr, flush=True)
         pipe = server.process.stdout
         assert pipe is not None
         with open(server.work_dir / "server.log", "ab") as log:
             while True:
                 if not select.select([pipe], [], [], FLUSH_S)[0]:  # quiet for a while: send what is pending
-                    _send(stream, LogStream.flush)
+                    if stream:
+                        stream.flush()
                     continue
                 line = pipe.readline()  # unbuffered pipe: select() sees every byte not read yet
                 if not line:
                     break
                 log.write(line)
                 log.flush()
-                _send(stream, LogStream.write, line.decode("utf-8", "replace").rstrip("\r\n"))
-        _send(stream, LogStream.flush)
+                if stream:
+                    stream.write(line.decode("utf-8", "replace").rstrip("\r\n"))
+        if stream:
+            stream.flush()
 
     def _await_ready(self, request: LocalRequest, server: ModelServer, work_dir: Path, generation: int,
                      update: dict[str, Any] | None) -> None:

@@ -361,10 +361,7 @@ class LocalTrainingJob:
             line = raw.decode("utf-8", "replace").rstrip("\r\n")
             instance.tail.append(line)
             instance.metrics.update(metric_values(line, definitions))
-            try:
-                instance.log.write(line)
-            except Exception as exc:  # never let a logging hiccup kill the reader (the pipe would fill up)
-                print(f"training {self.name}: log write failed: {exc}", file=sys.stderr, flush=True)
+            instance.log.write(line)
 
     def _wait(self) -> None:
         max_runtime = (self.request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
@@ -401,10 +398,7 @@ class LocalTrainingJob:
     def _flush_logs(self) -> None:
         for instance in self.instances:
             if instance.log:
-                try:
-                    instance.log.flush()
-                except Exception as exc:
-                    print(f"training {self.name}: log flush failed: {exc}", file=sys.stderr, flush=True)
+                instance.log.flush()
 
     def kill_processes(self, grace_s: float = STOP_GRACE_S) -> None:
         """SIGTERM every instance's process group, SIGKILL what is left after the grace period."""
