@@ -1,6 +1,7 @@
-"""`mlops audit-iam --input` beside cloudsplaining on the shared IAM fixtures, and a scaling run.
+"""`mlops audit-iam --input` beside cloudsplaining on IAM account dumps, and a scaling run.
 
-For each fixture (../shared/fixtures/iam/*.json) it prints:
+For each dump it prints (the public dumps in ../shared/fixtures/iam/ when they are beside the repo, always the
+project's own sample account from tests/audit/sample_account.py):
 - end-to-end wall time of both CLIs (`cloudsplaining scan` also writes its HTML report; best of --repeat runs),
 - in-process analysis time of both on the already-loaded JSON (cloudsplaining's `AuthorizationDetails(...).results`
   vs our parse + checks), and the speed ratios;
@@ -180,10 +181,9 @@ def _inline_policy(rng: random.Random, i: int) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": rng.choice(shapes)}
 
 
-def synthetic_account(roles: int, seed: int = 7) -> dict[str, Any]:
-    """An account of `roles` roles (plus roles/10 users, roles/100 groups) over the fixtures' managed policies."""
+def synthetic_account(roles: int, managed: list[dict[str, Any]], seed: int = 7) -> dict[str, Any]:
+    """An account of `roles` roles (plus roles/10 users, roles/100 groups) over the given managed policies."""
     rng = random.Random(seed)
-    managed = json.loads((FIXTURES / "example.json").read_text())["Policies"]
     now = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
     def attached() -> list[dict[str, str]]:
@@ -219,7 +219,7 @@ def synthetic_account(roles: int, seed: int = 7) -> dict[str, Any]:
     return {"UserDetailList": users, "GroupDetailList": groups, "RoleDetailList": role_list, "Policies": managed}
 
 
-def scaling(sizes: list[int]) -> None:
+def scaling(sizes: list[int], managed: list[dict[str, Any]]) -> None:
     from mlops_cli.services.audit import Settings, load_account_file, run_audit
 
     print("\n== scaling: synthetic accounts (file read + parse + every check, in-process)")
@@ -227,7 +227,7 @@ def scaling(sizes: list[int]) -> None:
           f"{'vs smallest':>12}")
     base = None
     for size in sizes:
-        data = synthetic_account(size)
+        data = synthetic_account(size, managed)
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
             json.dump(data, handle)
         wall, cpu, report = best_of(1, lambda: run_audit(load_account_file(handle.name),
@@ -252,10 +252,22 @@ def main() -> None:
         stdout=subprocess.DEVNULL))
     print(f"mlops start-up floor (`mlops config validate`): wall {floor[0]:.3f} s, CPU {floor[1]:.3f} s "
           "(interpreter, typer, pydantic config: paid by every mlops command)")
-    if not args.skip_fixtures:
-        for path in sorted(args.fixtures.glob("*.json")):
-            compare_fixture(path, args.repeat)
-    scaling([int(size) for size in args.sizes.split(",") if size])
+    with tempfile.TemporaryDirectory() as work:
+        dumps = account_dumps(args.fixtures, Path(work))
+        if not args.skip_fixtures:
+            for path in dumps:
+                compare_fixture(path, args.repeat)
+        managed = json.loads(dumps[0].read_text())["Policies"]
+    scaling([int(size) for size in args.sizes.split(",") if size], managed)
+
+
+def account_dumps(fixtures: Path, work: Path) -> list[Path]:
+    """The public dumps when they are there (an optional input), then the project's own sample account."""
+    sys.path.insert(0, str(REPO))
+    from tests.audit.sample_account import build
+
+    public = sorted(fixtures.glob("*.json")) if fixtures.is_dir() else []
+    return public + [build().account.write(work / "sample-account.json")]
 
 
 if __name__ == "__main__":

@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
-# CI clones the repo with ../shared beside it.
-FIXTURES = REPO / ".." / "shared" / "fixtures" / "iam"
 LOCAL_CONFIG = REPO / "configs" / "local.yaml"
 ACCOUNT = "123456789012"
 NOW = datetime.now(timezone.utc)

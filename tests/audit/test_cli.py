@@ -7,7 +7,7 @@ import json
 import jsonschema
 import pytest
 
-from .builders import Account, allow, doc, sarif_schema
+from .builders import ACCOUNT, Account, allow, doc, sarif_schema
 
 
 @pytest.fixture
@@ -65,9 +65,10 @@ def test_global_output_json_is_honoured(mlops, one_medium_one_low):
 
 
 def test_sarif_validates_against_the_sarif_2_1_0_schema(mlops, tmp_path):
-    from .builders import FIXTURES
+    from .sample_account import build
 
-    result = mlops("audit-iam", "--input", str(FIXTURES / "example.json"), "--format", "sarif", "--fail-on", "never")
+    dump = build().account.write(tmp_path / "sample-account.json")
+    result = mlops("audit-iam", "--input", str(dump), "--format", "sarif", "--fail-on", "never")
     assert result.exit_code == 0, result.stderr
     sarif = json.loads(result.stdout)
     jsonschema.Draft4Validator(sarif_schema()).validate(sarif)
@@ -80,7 +81,7 @@ def test_sarif_validates_against_the_sarif_2_1_0_schema(mlops, tmp_path):
     logical = location["logicalLocations"][0]
     assert logical["fullyQualifiedName"].startswith("arn:aws:iam::") and logical["kind"] in ("user", "role")
     assert location["physicalLocation"]["artifactLocation"]["uri"] == \
-        f"aws/200611803367/iam/{logical['kind']}/{logical['name']}"
+        f"aws/{ACCOUNT}/iam/{logical['kind']}/{logical['name']}"
     assert result_["partialFingerprints"]["mlopsFinding/v1"]
 
 

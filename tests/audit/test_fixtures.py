@@ -1,6 +1,6 @@
-"""The three shared account dumps: every privilege-escalation and admin case in them is found, the known false
-positives of IAM Vulnerable (fp1-fp5) stay quiet and its false negatives (fn1-fn4) are caught.
-Timing is measured in bench/bench_audit.py, not here."""
+"""The project's own account dump (tests/audit/sample_account.py): every admin, wildcard, privilege-escalation,
+trust and staleness case in it is found for the right principal, and the cases that must stay quiet do.
+The public dumps in ../shared are an optional input of bench/bench_audit.py only. Timing is measured there."""
 
 from __future__ import annotations
 
@@ -8,86 +8,90 @@ import json
 
 import pytest
 
-from .builders import FIXTURES, findings
+from mlops_cli.services.audit.actions import ESCALATION_METHODS
 
-ESCALATION = {"IAM020", "IAM021", "IAM022"}
-ADMIN = {"IAM001", "IAM003", "IAM010"}
-
-
-def principals_with(report: dict, rules: set[str]) -> set[str]:
-    return {f["principal"]["name"] for f in report["findings"] if f["rule_id"] in rules and f["principal"]}
+from .builders import findings
+from .sample_account import Sample, build, escalation_user
 
 
 @pytest.fixture(scope="module")
-def example(tmp_path_factory):
-    return FIXTURES / "example.json"
+def sample() -> Sample:
+    return build()
 
 
-def test_fixtures_are_beside_the_repo():
-    assert sorted(path.name for path in FIXTURES.glob("*.json")) == [
-        "example-authz-details.json", "example.json", "example_authz_v2.json"]
+@pytest.fixture(scope="module")
+def dump(sample, tmp_path_factory):
+    return sample.account.write(tmp_path_factory.mktemp("iam") / "sample-account.json")
 
 
-def test_iam_vulnerable_escalations_all_found(audit, example):
-    code, report, stderr = audit(example, "--fail-on", "never")
-    assert code == 0, stderr
-    data = json.loads(example.read_text())
-    escalating = principals_with(report, ESCALATION)
-    # Every privesc<N>/privesc-<service> test user and role of the dump, and the four false negatives.
-    expected = {item[key] for items, key in (("UserDetailList", "UserName"), ("RoleDetailList", "RoleName"))
-                for item in data[items]
-                if item[key].startswith(("privesc", "fn")) and "AssumeRole" not in item[key]
-                and item[key] not in ("privesc-permissive-role-trust", "privesc-high-priv-service-role")}
-    assert len(expected) == 68
-    missing = expected - escalating - principals_with(report, ADMIN)
+@pytest.fixture(scope="module")
+def report(dump):
+    from typer.testing import CliRunner
+
+    from mlops_cli.app import app
+
+    result = CliRunner().invoke(app, ["audit-iam", "--input", str(dump), "-f", "json", "--fail-on", "never"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def rules_by_principal(report: dict) -> dict[str, set[str]]:
+    raised: dict[str, set[str]] = {}
+    for finding in report["findings"]:
+        if finding["principal"]:
+            raised.setdefault(finding["principal"]["name"], set()).add(finding["rule_id"])
+    return raised
+
+
+def test_the_script_writes_the_dump(tmp_path):
+    from .sample_account import main
+
+    assert main([str(tmp_path / "out.json")]) == 0
+    data = json.loads((tmp_path / "out.json").read_text())
+    assert {"UserDetailList", "GroupDetailList", "RoleDetailList", "Policies"} <= data.keys()
+
+
+def test_every_expected_finding_is_raised(sample, report):
+    raised = rules_by_principal(report)
+    missing = {name: rules - raised.get(name, set()) for name, rules in sample.expected.items()
+               if rules - raised.get(name, set())}
     assert not missing, missing
-    # The high-privilege service role is admin: reported as such (its policy grants * on *) and by trust.
-    assert findings(report, "IAM010", "privesc-high-priv-service-policy")
-    assert findings(report, "IAM042", "privesc-high-priv-service-role")
 
 
-def test_iam_vulnerable_false_positives_stay_quiet(audit, example):
-    _, report, _ = audit(example, "--fail-on", "never")
-    flagged = principals_with(report, ESCALATION | ADMIN)
-    quiet = {name for name in flagged if name.startswith("fp")}
-    assert not quiet, quiet  # allow+deny, deny-all, deny iam, AWS-owned resource, expired condition
+def test_quiet_cases_stay_quiet(sample, report):
+    raised = rules_by_principal(report)
+    noisy = {name: rules & raised.get(name, set()) for name, rules in sample.quiet.items()
+             if rules & raised.get(name, set())}
+    assert not noisy, noisy  # allow+deny, deny-all, deny iam, self-service, AWS-owned and absent resources
 
 
-def test_combination_and_notaction_cases(audit, example):
-    _, report, _ = audit(example, "--fail-on", "never")
-    combined = findings(report, "IAM021", "fn1-privesc3-partial-user")
-    assert combined and {p["name"] for p in combined[0]["policies"]} == {"fn1-passrole-star", "fn1-privesc3-partial"}
-    not_action = findings(report, "IAM020", "fn4-exploitableNotAction-user")[0]
-    assert {"PutUserPolicy", "AddUserToGroup"} <= {m["method"] for m in not_action["details"]["methods"]}
-    assert "CreatePolicyVersion" not in {m["method"] for m in not_action["details"]["methods"]}
+@pytest.mark.parametrize("method", ESCALATION_METHODS, ids=lambda method: method.name)
+def test_each_escalation_path_is_named(report, method):
+    found = findings(report, method.rule_id, escalation_user(method.name))
+    assert found, f"{method.name} not reported"
+    assert method.name in {m["method"] for m in found[0]["details"]["methods"]}
 
 
-def test_admin_access_found_in_every_fixture(audit):
-    expected = {
-        "example.json": {"obama", "admin", "OrganizationAccountAccessRole", "AWS-QuickSetup-StackSet-Local-ExecutionRole",
-                         "stacksets-exec-b5520cb2730c2f54b523d6375a319abb",
-                         "AWSReservedSSO_AdministratorAccess_dc6414f7f2ab04fc"},
-        "example-authz-details.json": {"obama", "admin"},
-        # The v2 dump names AdministratorAccess on a group without including the policy: known by name.
-        "example_authz_v2.json": {"GOAT"},
-    }
-    for name, admins in expected.items():
-        code, report, stderr = audit(FIXTURES / name, "--fail-on", "never")
-        assert code == 0, stderr
-        assert {f["principal"]["name"] for f in findings(report, "IAM001")} == admins, name
+def test_split_and_not_action_and_conditional_cases(report):
+    split = findings(report, "IAM021", "split-passrole")[0]
+    assert {p["name"] for p in split["policies"]} == {"split-passrole-inline-0", "split-passrole-inline-1"}
+    not_action = findings(report, "IAM020", "not-action")[0]
+    methods = {m["method"] for m in not_action["details"]["methods"]}
+    assert {"PutUserPolicy", "AddUserToGroup"} <= methods and "CreatePolicyVersion" not in methods
+    conditional = findings(report, "IAM020", "conditional-attach")[0]
+    assert conditional["severity"] != "critical"  # narrowed by a condition: lowered, still reported
 
 
-def test_older_dump_escalations(audit):
-    _, report, _ = audit(FIXTURES / "example-authz-details.json", "--fail-on", "never")
-    assert findings(report, "IAM021", "biden")  # AWSLambdaFullAccess: PassRole + CreateFunction + Invoke
-    assert findings(report, "IAM020", "OverprivilegedEC2")  # inline SupYo: iam:CreateAccessKey on *
-    # Policies whose holders are not in the dump are judged alone.
-    alone = findings(report, "IAM020", "IAMFullAccess")
-    assert alone and alone[0]["principal"] is None
+def test_administrators_exactly(report):
+    assert {f["principal"]["name"] for f in findings(report, "IAM001")} == {"admin-attached", "admin-lambda"}
 
 
-def test_findings_have_stable_ids(audit):
-    first = audit(FIXTURES / "example.json", "--fail-on", "never")[1]
-    second = audit(FIXTURES / "example.json", "--fail-on", "never")[1]
-    assert [f["id"] for f in first["findings"]] == [f["id"] for f in second["findings"]]
-    assert len({f["id"] for f in first["findings"]}) == len(first["findings"])
+def test_findings_have_stable_ids(dump):
+    from typer.testing import CliRunner
+
+    from mlops_cli.app import app
+
+    runs = [json.loads(CliRunner().invoke(app, ["audit-iam", "--input", str(dump), "-f", "json", "--fail-on",
+                                                "never"]).stdout) for _ in range(2)]
+    ids = [[f["id"] for f in run["findings"]] for run in runs]
+    assert ids[0] == ids[1] and len(set(ids[0])) == len(ids[0])
