@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -135,6 +135,47 @@ class TrainConfig(Section):
     ec2: Ec2TrainConfig = Field(default_factory=Ec2TrainConfig)
 
 
+def _default_ranges() -> dict[str, Any]:
+    # Transfer learning on a pretrained backbone: small learning rates on a log scale, the usual batch sizes.
+    return {"lr": "0.0001:0.1:log", "batch_size": [16, 32, 64, 128], "weight_decay": "0.00001:0.01:log"}
+
+
+class TuneConfig(Section):
+    """`mlops tune`: a SageMaker hyperparameter tuning job over the training job `mlops train` runs."""
+
+    strategy: Literal["bayesian", "random", "grid", "hyperband"] = "bayesian"
+    objective: str = Field("valid_loss:min", description="a metric the training script reports, :min or :max")
+    max_jobs: int = Field(8, ge=1, le=10_000)
+    parallel: int = Field(2, ge=1, le=100)
+    early_stopping: Literal["auto", "off"] = Field("off", description="auto: stop trials by the median rule")
+    ranges: dict[str, Union[str, list[Union[bool, int, float, str]]]] = Field(
+        default_factory=_default_ranges,
+        description="name: LOW:HIGH[:log|:linear] (numbers) or a list of values (categorical)")
+
+    @field_validator("early_stopping", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        return {False: "off", True: "auto"}.get(value, value) if isinstance(value, bool) else value
+
+    @field_validator("objective")
+    @classmethod
+    def _objective(cls, value: str) -> str:
+        from mlops_cli.services.tuning_ranges import parse_objective
+
+        return parse_objective(value).spec
+
+    @field_validator("ranges")
+    @classmethod
+    def _ranges(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from mlops_cli.services.tuning_ranges import parse_range
+
+        if not value:
+            raise ValueError("at least one hyperparameter range is needed")
+        for name, spec in value.items():
+            parse_range(name, spec)
+        return value
+
+
 class DeployConfig(Section):
     endpoint_name: Optional[str] = Field(None, max_length=63, pattern=NAME_PATTERN)
     instance_type: str = Field("ml.m5.large", pattern=ML_INSTANCE_PATTERN)
@@ -188,6 +229,7 @@ class Config(Section):
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    tune: TuneConfig = Field(default_factory=TuneConfig)
     deploy: DeployConfig = Field(default_factory=DeployConfig)
     autoscale: AutoscaleConfig = Field(default_factory=AutoscaleConfig)
     lambda_: LambdaConfig = Field(default_factory=LambdaConfig, alias="lambda")

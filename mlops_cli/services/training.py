@@ -159,18 +159,18 @@ def ensure_execution_role(steps: list[Step], iam: Any) -> None:
     run_step(put_policy, lambda _service: iam)
 
 
-def training_request(config: "Config", *, job_name: str, image: str, role_arn: str,
-                     submit_directory: str) -> dict[str, Any]:
-    """The CreateTrainingJob parameters."""
+def job_definition(config: "Config", *, job_name: str, image: str, role_arn: str,
+                   submit_directory: str) -> dict[str, Any]:
+    """What every training job of the project runs as, in the members CreateTrainingJob and a tuning job's
+    TrainingJobDefinition share: image and metric definitions, role, data channel, output, instances, stopping
+    condition, spot and checkpoints, and all hyperparameters (encoded, script-mode keys included)."""
     sagemaker = config.train.sagemaker
     stopping: dict[str, int] = {"MaxRuntimeInSeconds": sagemaker.max_run_s}
-    request: dict[str, Any] = {
-        "TrainingJobName": job_name,
+    definition: dict[str, Any] = {
         "AlgorithmSpecification": {
             "TrainingImage": image,
             "TrainingInputMode": "File",
             "MetricDefinitions": metric_definitions(),
-            "EnableSageMakerMetricsTimeSeries": True,
         },
         "RoleArn": role_arn,
         "InputDataConfig": [{
@@ -195,13 +195,22 @@ def training_request(config: "Config", *, job_name: str, image: str, role_arn: s
             user_hyperparameters(config), submit_directory=submit_directory, region=config.aws.region,
             job_name=job_name),
         "EnableManagedSpotTraining": sagemaker.spot,
-        "Tags": naming.tags(config),
     }
     if sagemaker.spot:
         stopping["MaxWaitTimeInSeconds"] = sagemaker.max_wait_s or 2 * sagemaker.max_run_s
         # An interrupted spot job restarts with /opt/ml/checkpoints restored from here and resumes.
-        request["CheckpointConfig"] = {"S3Uri": naming.checkpoint_uri(config, job_name),
-                                       "LocalPath": CHECKPOINT_LOCAL_PATH}
+        definition["CheckpointConfig"] = {"S3Uri": naming.checkpoint_uri(config, job_name),
+                                          "LocalPath": CHECKPOINT_LOCAL_PATH}
+    return definition
+
+
+def training_request(config: "Config", *, job_name: str, image: str, role_arn: str,
+                     submit_directory: str) -> dict[str, Any]:
+    """The CreateTrainingJob parameters: the shared job definition, named and tagged."""
+    request = {"TrainingJobName": job_name, **job_definition(config, job_name=job_name, image=image,
+                                                             role_arn=role_arn, submit_directory=submit_directory),
+               "Tags": naming.tags(config)}
+    request["AlgorithmSpecification"]["EnableSageMakerMetricsTimeSeries"] = True
     return request
 
 
@@ -225,28 +234,23 @@ def distribution_warnings(request: dict[str, Any], entry_point_source: str) -> l
 
 
 @dataclass
-class TrainingLaunch:
-    """Everything `mlops train` is about to do, built before anything is sent."""
+class JobInputs:
+    """What every training job of the project needs before it can be requested: the source package (and the S3
+    URI its hash names), the training image, the execution role (and the steps that create it when generated)."""
 
-    plan: Plan
-    request: dict[str, Any]
     package: "SourcePackage"
     code_prefix: str
-    warnings: list[str] = field(default_factory=list)
-    role_steps: int = 0  # leading plan steps that create/update the generated execution role
-
-    @property
-    def job_name(self) -> str:
-        return self.request["TrainingJobName"]
+    source_uri: str
+    image: str
+    role_arn: str
+    role_steps: list[Step]
 
 
-def plan_training(config: "Config", *, account_id: Callable[[], str], partition: str = "aws",
-                  job_name: str | None = None) -> TrainingLaunch:
-    """Package the source, resolve the image and role, and build the plan; sends nothing but, when the project's
-    generated role is used, `account_id()` (pass one returning ACCOUNT_PLACEHOLDER for a dry run)."""
+def job_inputs(config: "Config", *, account_id: Callable[[], str], partition: str = "aws") -> JobInputs:
+    """Package the source, resolve the image and role; sends nothing but, when the project's generated role is
+    used, `account_id()` (pass one returning ACCOUNT_PLACEHOLDER for a dry run)."""
     from mlops_cli.services import images, packaging
 
-    job = check_job_name(job_name) if job_name else naming.timestamped(config, "train")
     package = packaging.build_source_tarball()
     if ENTRY_POINT not in package.files:
         raise UsageError(f"the source package has no {ENTRY_POINT}")
@@ -254,22 +258,56 @@ def plan_training(config: "Config", *, account_id: Callable[[], str], partition:
     image = images.image_uri(config.aws.region, sagemaker.framework_version, sagemaker.py_version,
                              sagemaker.instance_type, "training")
     code_prefix = naming.code_prefix(config)
-    uri = packaging.source_uri(package, code_prefix)
-    request = training_request(config, job_name=job, image=image, submit_directory=uri,
-                               role_arn=naming.execution_role_arn(config, account_id, partition))
+    role_steps = [] if sagemaker.role_arn else execution_role_steps(config, account_id=account_id(),
+                                                                    partition=partition)
+    return JobInputs(package, code_prefix, packaging.source_uri(package, code_prefix), image,
+                     naming.execution_role_arn(config, account_id, partition), role_steps)
 
-    plan = Plan(f"train {job}")
-    if not sagemaker.role_arn:
-        plan.steps.extend(execution_role_steps(config, account_id=account_id(), partition=partition))
-    role_steps = len(plan.steps)
-    bucket, key = packaging.split_s3_uri(uri)
+
+@dataclass
+class TrainingLaunch:
+    """Everything `mlops train` (or `mlops tune`) is about to do, built before anything is sent: the plan ends
+    with the one request that starts the job."""
+
+    plan: Plan
+    request: dict[str, Any]
+    package: "SourcePackage"
+    code_prefix: str
+    job_name: str
+    warnings: list[str] = field(default_factory=list)
+    role_steps: int = 0  # leading plan steps that create/update the generated execution role
+
+
+def plan_launch(inputs: JobInputs, *, title: str, operation: str, request: dict[str, Any], job_name: str,
+                warnings: list[str]) -> TrainingLaunch:
+    """The plan every job launch runs: the role steps, the source upload, then `operation` with `request`."""
+    from mlops_cli.services import packaging
+
+    plan = Plan(title)
+    plan.steps.extend(inputs.role_steps)
+    bucket, key = packaging.split_s3_uri(inputs.source_uri)
     plan.add("s3", "PutObject", {"Bucket": bucket, "Key": key, "ContentType": "application/gzip",
-                                 "Metadata": {"sha256": package.sha256}},
-             note=f"sourcedir.tar.gz of model/ ({len(package.files)} files, {len(package.data)} bytes); "
-                  "skipped when this exact package is already there")
-    plan.add("sagemaker", "CreateTrainingJob", request)
-    warnings = distribution_warnings(request, package.read(ENTRY_POINT).decode("utf-8", "replace"))
-    return TrainingLaunch(plan, request, package, code_prefix, warnings, role_steps)
+                                 "Metadata": {"sha256": inputs.package.sha256}},
+             note=f"sourcedir.tar.gz of model/ ({len(inputs.package.files)} files, {len(inputs.package.data)} "
+                  "bytes); skipped when this exact package is already there")
+    plan.add("sagemaker", operation, request)
+    return TrainingLaunch(plan, request, inputs.package, inputs.code_prefix, job_name, warnings,
+                          len(inputs.role_steps))
+
+
+def entry_point_warnings(definition: dict[str, Any], inputs: JobInputs) -> list[str]:
+    return distribution_warnings(definition, inputs.package.read(ENTRY_POINT).decode("utf-8", "replace"))
+
+
+def plan_training(config: "Config", *, account_id: Callable[[], str], partition: str = "aws",
+                  job_name: str | None = None) -> TrainingLaunch:
+    """The CreateTrainingJob launch of `mlops train` (see `job_inputs` for what is looked up)."""
+    job = check_job_name(job_name) if job_name else naming.timestamped(config, "train")
+    inputs = job_inputs(config, account_id=account_id, partition=partition)
+    request = training_request(config, job_name=job, image=inputs.image, submit_directory=inputs.source_uri,
+                               role_arn=inputs.role_arn)
+    return plan_launch(inputs, title=f"train {job}", operation="CreateTrainingJob", request=request, job_name=job,
+                       warnings=entry_point_warnings(request, inputs))
 
 
 @dataclass
@@ -280,15 +318,21 @@ class LaunchResult:
     source_uploaded: bool
 
 
-def start_training(launch: TrainingLaunch, client_for: Callable[[str], Any]) -> LaunchResult:
-    """Run the plan: role steps, the source upload (only when absent), CreateTrainingJob."""
+def send_launch(launch: TrainingLaunch, client_for: Callable[[str], Any]) -> tuple[dict[str, Any], Any]:
+    """Run a launch plan: role steps, the source upload (only when absent), the final request; returns its
+    answer and the upload result."""
     from mlops_cli.plan import run_step
     from mlops_cli.services import packaging
 
     if launch.role_steps:
         ensure_execution_role(launch.plan.steps[:launch.role_steps], client_for("iam"))
     upload = packaging.upload_source(client_for("s3"), launch.package, launch.code_prefix)
-    created = run_step(launch.plan.steps[-1], client_for)
+    return run_step(launch.plan.steps[-1], client_for), upload
+
+
+def start_training(launch: TrainingLaunch, client_for: Callable[[str], Any]) -> LaunchResult:
+    """Run the plan: role steps, the source upload (only when absent), CreateTrainingJob."""
+    created, upload = send_launch(launch, client_for)
     return LaunchResult(launch.job_name, created["TrainingJobArn"], upload.uri, upload.uploaded)
 
 

@@ -1,0 +1,186 @@
+"""Hyperparameter ranges and the objective of a tuning job: parsed from `tune:` config or flags, checked against the
+hyperparameter schema (type, bounds, log scale only above zero) and turned into SageMaker's ParameterRanges.
+
+A range is written `LOW:HIGH[:log|:linear]` (continuous for float hyperparameters, integer for int ones) or
+`a,b,c` (categorical, any type). Categorical values travel JSON-encoded, like every other hyperparameter value, so
+the container decodes `32` as a number and `"cosine"` as a string.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+SCALES = {"log": "Logarithmic", "linear": "Linear"}
+OBJECTIVE_TYPES = {"min": "Minimize", "max": "Maximize"}
+MAX_RANGES_PER_KIND = 30  # SageMaker's ParameterRanges limit for each kind
+MAX_CATEGORIES = 30
+
+
+class RangeError(ValueError):
+    """A range or objective that cannot be tuned; the message says why (the caller names the flag or key)."""
+
+
+@dataclass(frozen=True)
+class ParameterRange:
+    name: str
+    kind: str  # Continuous, Integer, Categorical
+    low: float = 0.0
+    high: float = 0.0
+    scale: str = "Auto"  # Auto, Linear, Logarithmic
+    values: tuple[Any, ...] = ()  # categorical: the validated values
+
+    def to_aws(self) -> dict[str, Any]:
+        if self.kind == "Categorical":
+            return {"Name": self.name, "Values": [json.dumps(value) for value in self.values]}
+        text = (lambda v: str(int(v))) if self.kind == "Integer" else (lambda v: repr(float(v)))
+        return {"Name": self.name, "MinValue": text(self.low), "MaxValue": text(self.high), "ScalingType": self.scale}
+
+    def contains(self, value: Any) -> bool:
+        if self.kind == "Categorical":
+            return value in self.values
+        return self.low <= float(value) <= self.high
+
+
+def _schema(name: str) -> tuple[Any, str]:
+    """The pydantic section model and field of a tunable hyperparameter."""
+    from mlops_cli.config.schema import Hyperparameters, ModelConfig
+    from mlops_cli.services.training import HYPERPARAMETER_SECTIONS
+
+    if name not in HYPERPARAMETER_SECTIONS:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(HYPERPARAMETER_SECTIONS), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise RangeError(f"unknown hyperparameter '{name}'{hint}; known: {', '.join(sorted(HYPERPARAMETER_SECTIONS))}")
+    model = Hyperparameters if HYPERPARAMETER_SECTIONS[name] == "train.hyperparameters" else ModelConfig
+    return model, name
+
+
+def _validated(name: str, value: Any) -> Any:
+    """`value` as the schema accepts it for `name`, or RangeError with the schema's reason."""
+    from pydantic import ValidationError
+
+    model, field = _schema(name)
+    try:
+        return getattr(model.model_validate({field: value}), field)
+    except ValidationError as exc:
+        raise RangeError(f"{name}={value!r}: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+
+
+def _scalar(text: str) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(text) if text.strip() else text
+    except yaml.YAMLError:
+        return text
+
+
+def parse_range(name: str, spec: Any) -> ParameterRange:
+    """`name` with `spec` ("LOW:HIGH[:log|:linear]", "a,b,c" or a list) -> a checked ParameterRange."""
+    name = name.strip().replace("-", "_")
+    model, field = _schema(name)
+    annotation = model.model_fields[field].annotation
+    if isinstance(spec, (list, tuple)):
+        items = list(spec)
+    elif isinstance(spec, str) and ":" not in spec:
+        items = [_scalar(item) for item in spec.split(",")]
+    elif isinstance(spec, str):
+        items = None
+    else:
+        raise RangeError(f"{name}: expected LOW:HIGH[:log|:linear] or a,b,c, got {spec!r}")
+    if items is not None:
+        if not items or any(item == "" for item in items):
+            raise RangeError(f"{name}: empty value in '{spec}'")
+        values = tuple(dict.fromkeys(_validated(name, item) for item in items))  # in order, without repeats
+        if len(values) > MAX_CATEGORIES:
+            raise RangeError(f"{name}: at most {MAX_CATEGORIES} categorical values (SageMaker's limit)")
+        return ParameterRange(name, "Categorical", values=values)
+
+    parts = spec.split(":")
+    if len(parts) not in (2, 3):
+        raise RangeError(f"{name}: expected LOW:HIGH[:log|:linear], got '{spec}'")
+    if annotation not in (int, float):
+        raise RangeError(f"{name}: a {getattr(annotation, '__name__', 'non-numeric')} hyperparameter takes "
+                         "categorical values (a,b,c), not LOW:HIGH")
+    scale = "Auto"
+    if len(parts) == 3:
+        if parts[2].strip() not in SCALES:
+            raise RangeError(f"{name}: scale '{parts[2]}' is not one of {', '.join(SCALES)}")
+        scale = SCALES[parts[2].strip()]
+    bounds = []
+    for part in parts[:2]:
+        try:
+            number = annotation(part.strip()) if annotation is int else float(part)
+        except ValueError:
+            raise RangeError(f"{name}: '{part}' is not {'an integer' if annotation is int else 'a number'}") from None
+        if not math.isfinite(number):
+            raise RangeError(f"{name}: bounds must be finite, got '{part}'")
+        bounds.append(_validated(name, number))
+    low, high = bounds
+    if not low < high:
+        raise RangeError(f"{name}: LOW ({low}) must be less than HIGH ({high})")
+    if scale == "Logarithmic" and low <= 0:
+        raise RangeError(f"{name}: log scale needs LOW > 0 (got {low})")
+    return ParameterRange(name, "Integer" if annotation is int else "Continuous", low, high, scale)
+
+
+def parse_range_flag(item: str) -> ParameterRange:
+    """One `--range NAME=SPEC` item."""
+    name, sep, spec = item.partition("=")
+    if not sep or not name.strip() or not spec.strip():
+        raise RangeError("expected NAME=LOW:HIGH[:log|:linear] or NAME=a,b,c")
+    return parse_range(name, spec.strip())
+
+
+def parameter_ranges(ranges: list[ParameterRange]) -> dict[str, list[dict[str, Any]]]:
+    """SageMaker's ParameterRanges: the three kinds' lists (empty ones left out)."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for item in ranges:
+        grouped.setdefault(f"{item.kind}ParameterRanges", []).append(item.to_aws())
+    for key, items in grouped.items():
+        if len(items) > MAX_RANGES_PER_KIND:
+            raise RangeError(f"at most {MAX_RANGES_PER_KIND} {key} (SageMaker's limit)")
+    return grouped
+
+
+def ranges_from_aws(parameter_ranges: dict[str, Any]) -> list[ParameterRange]:
+    """The inverse of `parameter_ranges`, for the local tuner (values stay as sent: JSON strings decoded)."""
+    found = []
+    for kind in ("Continuous", "Integer"):
+        for item in parameter_ranges.get(f"{kind}ParameterRanges") or []:
+            found.append(ParameterRange(item["Name"], kind, float(item["MinValue"]), float(item["MaxValue"]),
+                                        item.get("ScalingType") or "Auto"))
+    for item in parameter_ranges.get("CategoricalParameterRanges") or []:
+        found.append(ParameterRange(item["Name"], "Categorical", values=tuple(item["Values"])))
+    return found
+
+
+@dataclass(frozen=True)
+class Objective:
+    metric: str
+    type: str  # Minimize, Maximize
+
+    def to_aws(self) -> dict[str, str]:
+        return {"Type": self.type, "MetricName": self.metric}
+
+    @property
+    def spec(self) -> str:
+        return f"{self.metric}:{'min' if self.type == 'Minimize' else 'max'}"
+
+
+def parse_objective(spec: str) -> Objective:
+    """`valid_loss:min` -> Objective; the metric must be one the engine prints (model/metrics.py)."""
+    from model.metrics import METRIC_NAMES
+
+    metric, sep, direction = str(spec).partition(":")
+    if not sep or direction.strip() not in OBJECTIVE_TYPES:
+        raise RangeError(f"expected NAME:min or NAME:max, got '{spec}'")
+    metric = metric.strip()
+    choices = [name for name in METRIC_NAMES if name != "epoch"]
+    if metric not in choices:
+        raise RangeError(f"unknown metric '{metric}'; the training script reports {', '.join(choices)}")
+    return Objective(metric, OBJECTIVE_TYPES[direction.strip()])
