@@ -26,10 +26,13 @@ def _format_value(value: float) -> str:
 
 def event(out: Output, item: "JobEvent") -> None:
     """One line on stderr per event: status changes, `[algo-N] log line` (metric lines highlighted); nothing
-    when quiet."""
+    when quiet. The distributed runtime's own logging shows with -v only: it stays in the job's log stream, and
+    a failed job's log tail shows it."""
     from mlops_cli.services.training import JobFinished, LogLine, MetricValues, StatusChange
 
     if out.verbosity < 0 or isinstance(item, JobFinished):
+        return
+    if isinstance(item, LogLine) and item.from_distributed_runtime and out.verbosity < 1:
         return
     err = console(stderr=True)
     if isinstance(item, StatusChange):

@@ -346,11 +346,21 @@ class StatusChange:
     message: str
 
 
+# torchrun's and torch.distributed's own logging: glog-style "I1201 02:03:41.730000 123 torch/distributed/..." (torch
+# prefixes every line of a record, tracebacks included) or the classic "INFO:torch.distributed...".
+_DISTRIBUTED_RUNTIME_LOG = re.compile(r"^(?:[IWE]\d{4} [\d:.]+ +\d+ torch/distributed/|(?:INFO|WARNING|ERROR):torch\.distributed)")
+
+
 @dataclass
 class LogLine:
     host: str  # algo-1, algo-2, ...
     timestamp_ms: int
     message: str
+
+    @property
+    def from_distributed_runtime(self) -> bool:
+        """The launcher's own logging (rendezvous, worker groups, exit barrier), not the training script's."""
+        return bool(_DISTRIBUTED_RUNTIME_LOG.match(self.message))
 
 
 @dataclass
