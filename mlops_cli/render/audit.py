@@ -67,3 +67,13 @@ def summary_line(report: "Report") -> str:
     return (f"{summary['total']} findings ({counts})" + (f"; {', '.join(extras)}" if extras else "") +
             f" | {scanned['users']} users, {scanned['groups']} groups, {scanned['roles']} roles, "
             f"{scanned['policies']} policies in {summary['duration_s']:.2f} s | {verdict}")
+
+
+def rules_markdown() -> str:
+    """The rule catalog as the Markdown table docs/audit.md carries (scripts/update_docs.py writes it there)."""
+    from mlops_cli.services.audit.rules import RULES
+
+    rows = ["| ID | Severity | Category | Finding | Fix |", "|---|---|---|---|---|"]
+    rows += [f"| {rule.id} | {rule.severity} | {rule.category} | {rule.title} | {rule.fix} |"
+             for rule in RULES.values()]
+    return "\n".join(rows) + "\n"
