@@ -17,7 +17,7 @@ from typer.core import TyperGroup  # noqa: E402
 
 from mlops_cli import __version__  # noqa: E402
 from mlops_cli.commands import (audit_iam, autoscale, concurrency, config_cmd, data, deploy, invoke, lambda_cmd,
-                                local, status, teardown, train, train_ec2)  # noqa: E402
+                                loadtest, local, status, teardown, train, train_ec2)  # noqa: E402
 from mlops_cli.errors import MlopsError, OperationError  # noqa: E402
 from mlops_cli.render import Output  # noqa: E402
 from mlops_cli.state import AppState  # noqa: E402
@@ -148,6 +148,8 @@ app.command("deploy", help="Create or blue/green-update the real-time endpoint, 
 app.command("autoscale", help="Target-tracking autoscaling on invocations per instance.")(autoscale.autoscale)
 app.command("invoke", help="Send an image (file or URL) to the endpoint and print the predictions.")(
     invoke.invoke)
+app.command("loadtest", help="Open-loop load on the endpoint or Lambda: latency, errors, instances, plot.")(
+    loadtest.loadtest)
 app.add_typer(lambda_cmd.app, name="lambda", help="The Lambda function in front of the endpoint.")
 app.add_typer(concurrency.app, name="concurrency", help="Lambda reserved and provisioned concurrency.")
 app.command("audit-iam", help="Audit IAM: admin access, wildcards, privilege escalation, stale access.")(

@@ -69,6 +69,18 @@ class AwsClients:
             )
         return self._clients[service]
 
+    def load_client(self, service: str, pool_size: int) -> Any:
+        """A client for load generation: one attempt per request (throttling is counted, not retried away) and a
+        connection pool as large as the requests in flight (boto3 clients are thread-safe)."""
+        from botocore.config import Config as BotoConfig
+
+        from mlops_cli import __version__
+
+        config = BotoConfig(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=10,
+                            read_timeout=70, user_agent_extra=f"mlops/{__version__}",
+                            max_pool_connections=pool_size)
+        return self.session.client(service, endpoint_url=self.aws.endpoint_url, config=config)
+
     @cached_property
     def account_id(self) -> str:
         return self.client("sts").get_caller_identity()["Account"]

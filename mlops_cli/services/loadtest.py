@@ -1,0 +1,397 @@
+"""`mlops loadtest`: open-loop load against the endpoint or the Lambda function.
+
+Arrivals are scheduled in advance (a constant rate, or a linear ramp from R1 to R2 requests/s) and each one
+starts at its own time whatever the server does, so a slow server meets a growing queue, as it would from
+real users (a closed loop would slow down with it and hide the latency). A request that cannot start because
+`max_in_flight` requests are already waiting is not sent: it is counted as `dropped` (throttled by the
+client). Clients make one attempt per request (no retries), so throttling and errors are seen as they happen.
+
+While it runs, the endpoint's instance count is polled from DescribeEndpoint (CurrentInstanceCount); for a
+Lambda function the executions running at once are sampled from the client's side (AWS publishes
+ConcurrentExecutions only per minute). Lambda cold starts are told from warm ones by the `Init Duration` of
+the invocation's REPORT log line (`LogType=Tail`), as AWS writes it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from mlops_cli.errors import OperationError, UsageError
+from mlops_cli.services.endpoint_invoke import JSON, MAX_PAYLOAD_BYTES, sniff_content_type
+
+TARGETS = ("endpoint", "lambda")
+MAX_IMAGES = 500  # enough variety; every image is read into memory before the first request
+POLL_S = 1.0
+TICK_S = 0.5
+FAIL_ON = re.compile(r"^(p50|p90|p99|max|errors)\s*>\s*(\d+(?:\.\d+)?)$")
+INIT_DURATION = re.compile(r"Init Duration: ([\d.]+) ms")
+THROTTLING_CODES = {"TooManyRequestsException", "ThrottlingException", "Throttling"}
+
+
+@dataclass(frozen=True)
+class Payload:
+    body: bytes
+    content_type: str
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    target: str  # "endpoint" | "lambda"
+    name: str  # endpoint name, or function name (with qualifier as name:alias)
+    start_rate: float
+    end_rate: float
+    duration_s: float
+    max_in_flight: int
+    fail_on: dict[str, float] = field(default_factory=dict)  # p99 -> ms, errors -> percent
+
+
+@dataclass
+class Sample:
+    t: float  # seconds since the start, when the request was due
+    latency_ms: float | None  # None for a dropped request
+    outcome: str  # ok | 4xx | 5xx | throttled | dropped
+    cold: bool = False
+
+
+def parse_rate(rate: float | None, ramp: str | None) -> tuple[float, float]:
+    if rate is not None and ramp is not None:
+        raise UsageError("give --rate or --ramp, not both")
+    if ramp is not None:
+        found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*:\s*(\d+(?:\.\d+)?)\s*", ramp)
+        if not found:
+            raise UsageError(f"--ramp must be R1:R2 in requests per second, e.g. 1:20 (got '{ramp}')")
+        start, end = float(found.group(1)), float(found.group(2))
+    else:
+        start = end = 5.0 if rate is None else rate
+    if start <= 0 and end <= 0 or start < 0 or end < 0:
+        raise UsageError("the request rate must be > 0 requests per second")
+    return start, end
+
+
+def parse_fail_on(text: str | None) -> dict[str, float]:
+    """`p99>500,errors>1` -> {"p99": 500.0, "errors": 1.0} (latency in ms, errors in percent)."""
+    if not text:
+        return {}
+    limits: dict[str, float] = {}
+    for part in text.split(","):
+        found = FAIL_ON.match(part.strip())
+        if not found:
+            raise UsageError(f"--fail-on: '{part.strip()}' is not one of p50>MS, p90>MS, p99>MS, max>MS, "
+                             "errors>PERCENT")
+        limits[found.group(1)] = float(found.group(2))
+    return limits
+
+
+def check_spec(spec: LoadSpec) -> None:
+    if spec.target not in TARGETS:
+        raise UsageError(f"--target must be one of {', '.join(TARGETS)} (got '{spec.target}')")
+    if not 0 < spec.duration_s <= 24 * 3600:
+        raise UsageError("--duration must be between 1 second and 24 hours")
+    if not 1 <= spec.max_in_flight <= 1000:
+        raise UsageError("--max-in-flight must be between 1 and 1000")
+
+
+def load_images(folder: Path) -> list[Payload]:
+    """Up to MAX_IMAGES image files under `folder` (sorted, recursive), as the bodies to send."""
+    if not folder.is_dir():
+        raise UsageError(f"no such image folder: {folder}",
+                         hint="write the sample with `mlops data sample`, or pass --images DIR")
+    payloads = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        if len(payloads) == MAX_IMAGES:
+            break
+        try:
+            data = path.read_bytes() if path.stat().st_size <= MAX_PAYLOAD_BYTES else b""
+        except OSError:
+            continue
+        content_type = sniff_content_type(data)
+        if content_type:
+            payloads.append(Payload(data, content_type))
+    if not payloads:
+        raise UsageError(f"no JPEG, PNG, GIF, BMP or WebP image of at most {MAX_PAYLOAD_BYTES} bytes in {folder}")
+    return payloads
+
+
+def arrival_times(start_rate: float, end_rate: float, duration_s: float) -> list[float]:
+    """Send times of a rate that moves linearly from start_rate to end_rate over duration_s.
+
+    The k-th request is due when the expected count, start*t + (end-start)*t^2/(2*duration), reaches k.
+    """
+    slope = (end_rate - start_rate) / duration_s
+    total = int(start_rate * duration_s + slope * duration_s ** 2 / 2)
+    times = []
+    for k in range(total):
+        if abs(slope) < 1e-12:
+            times.append(k / start_rate)
+        else:
+            times.append((-start_rate + math.sqrt(start_rate ** 2 + 2 * slope * k)) / slope)
+    return times
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile of `values` (q in 0..100); None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def _status_of(exc: Exception) -> str:
+    """Sort a failed request: throttled (429 or a throttling code), 4xx, or 5xx (also unreachable)."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return "5xx"
+    code = response.get("Error", {}).get("Code", "")
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 500
+    if status == 429 or code in THROTTLING_CODES:
+        return "throttled"
+    original = response.get("OriginalStatusCode")  # SageMaker's ModelError (424) carries the model's status
+    if isinstance(original, int):
+        status = original
+    return "4xx" if 400 <= status < 500 else "5xx"
+
+
+class Sender:
+    """One request to the target; returns (outcome, cold start)."""
+
+    def __init__(self, spec: LoadSpec, client: Any):
+        self.spec = spec
+        self.client = client
+        if spec.target == "lambda":
+            name, _, qualifier = spec.name.partition(":")
+            self.function = {"FunctionName": name, **({"Qualifier": qualifier} if qualifier else {})}
+
+    def __call__(self, payload: Payload) -> tuple[str, bool]:
+        if self.spec.target == "endpoint":
+            response = self.client.invoke_endpoint(EndpointName=self.spec.name, Body=payload.body,
+                                                   ContentType=payload.content_type, Accept=JSON)
+            response["Body"].read()
+            return "ok", False
+        event = json.dumps({"image_b64": base64.b64encode(payload.body).decode()}).encode()
+        response = self.client.invoke(**self.function, Payload=event, LogType="Tail")
+        body = response["Payload"].read()
+        log = base64.b64decode(response.get("LogResult") or "").decode("utf-8", "replace")
+        cold = INIT_DURATION.search(log) is not None
+        if response.get("FunctionError"):
+            return "5xx", cold
+        try:
+            status = int(json.loads(body).get("statusCode", 200))
+        except (ValueError, AttributeError, TypeError):
+            status = 200
+        return ("ok" if status < 400 else "4xx" if status < 500 else "5xx"), cold
+
+
+class InstancePoller:
+    """The endpoint's instance count over time (DescribeEndpoint), recorded when it changes."""
+
+    def __init__(self, sagemaker: Any, endpoint: str):
+        self.sagemaker = sagemaker
+        self.endpoint = endpoint
+        self.points: list[dict[str, float]] = []
+        self.current: int | None = None
+
+    def poll(self, t: float) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            described = self.sagemaker.describe_endpoint(EndpointName=self.endpoint)
+        except (BotoCoreError, ClientError):
+            return  # a missed poll leaves the previous count standing
+        count = sum(int(v.get("CurrentInstanceCount") or 0) for v in described.get("ProductionVariants") or [])
+        if count != self.current or not self.points:
+            self.points.append({"t": round(t, 2), "count": count})
+        self.current = count
+
+
+@dataclass
+class Snapshot:
+    """What the live view shows, every TICK_S."""
+
+    elapsed_s: float
+    duration_s: float
+    rate: float  # requests due per second over the last second
+    in_flight: int
+    sent: int
+    p50_ms: float | None
+    p99_ms: float | None
+    errors: int
+    instances: int | None
+
+
+class LoadRun:
+    def __init__(self, spec: LoadSpec, sender: Callable[[Payload], tuple[str, bool]], payloads: list[Payload],
+                 poller: InstancePoller | None):
+        self.spec = spec
+        self.sender = sender
+        self.payloads = payloads
+        self.poller = poller
+        self.samples: list[Sample] = []
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.concurrency: list[dict[str, float]] = []  # lambda: executions at once, sampled
+        self.started = 0.0
+
+    def _one(self, due: float, payload: Payload) -> None:
+        began = time.monotonic()
+        try:
+            outcome, cold = self.sender(payload)
+        except Exception as exc:  # every failure is a data point, never the end of the run
+            outcome, cold = _status_of(exc), False
+        latency = (time.monotonic() - began) * 1000
+        with self.lock:
+            self.in_flight -= 1
+            self.samples.append(Sample(due, latency, outcome, cold))
+
+    def _watch(self, stop: threading.Event, on_tick: Callable[[Snapshot], None] | None) -> None:
+        next_poll = 0.0
+        while True:
+            elapsed = time.monotonic() - self.started
+            if self.poller and elapsed >= next_poll:
+                self.poller.poll(elapsed)
+                next_poll = elapsed + POLL_S
+            with self.lock:
+                in_flight = self.in_flight
+                recent = [s for s in self.samples if s.t >= elapsed - 5 and s.latency_ms is not None]
+                sent = len(self.samples) + in_flight
+                errors = sum(1 for s in self.samples if s.outcome != "ok")
+                due_last_second = sum(1 for s in self.samples if s.t >= elapsed - 1) + in_flight
+            if self.spec.target == "lambda":
+                if not self.concurrency or self.concurrency[-1]["count"] != in_flight:
+                    self.concurrency.append({"t": round(elapsed, 2), "count": in_flight})
+            if on_tick:
+                latencies = [s.latency_ms for s in recent if s.outcome == "ok"]
+                on_tick(Snapshot(elapsed, self.spec.duration_s, due_last_second, in_flight, sent,
+                                 percentile(latencies, 50), percentile(latencies, 99), errors,
+                                 self.poller.current if self.poller else in_flight))
+            if stop.wait(TICK_S):
+                return
+
+    def run(self, on_tick: Callable[[Snapshot], None] | None = None) -> None:
+        schedule = arrival_times(self.spec.start_rate, self.spec.end_rate, self.spec.duration_s)
+        stop = threading.Event()
+        self.started = time.monotonic()
+        watcher = threading.Thread(target=self._watch, args=(stop, on_tick), daemon=True, name="loadtest-watch")
+        watcher.start()
+        pool = ThreadPoolExecutor(max_workers=self.spec.max_in_flight, thread_name_prefix="loadtest")
+        try:
+            for index, due in enumerate(schedule):
+                delay = self.started + due - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                with self.lock:
+                    if self.in_flight >= self.spec.max_in_flight:
+                        self.samples.append(Sample(due, None, "dropped"))
+                        continue
+                    self.in_flight += 1
+                pool.submit(self._one, due, self.payloads[index % len(self.payloads)])
+            remaining = self.started + self.spec.duration_s - time.monotonic()
+            if remaining > 0:  # a ramp from 0 ends with a gap; the run still lasts its duration
+                time.sleep(remaining)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=False)
+            stop.set()
+            watcher.join()
+        if self.poller:
+            self.poller.poll(time.monotonic() - self.started)
+
+
+def timeline(samples: list[Sample], duration_s: float) -> list[dict[str, Any]]:
+    """Per-second buckets (by due time): requests due, ok, errors, latency p50/p99 of the ok ones."""
+    buckets: list[list[Sample]] = [[] for _ in range(max(1, math.ceil(duration_s)))]
+    for sample in samples:
+        buckets[min(int(sample.t), len(buckets) - 1)].append(sample)
+    rows = []
+    for second, bucket in enumerate(buckets):
+        ok = [s.latency_ms for s in bucket if s.outcome == "ok" and s.latency_ms is not None]
+        rows.append({"t": second, "requests": len(bucket), "ok": len(ok),
+                     "errors": len(bucket) - len(ok),
+                     "p50_ms": _round(percentile(ok, 50)), "p99_ms": _round(percentile(ok, 99))})
+    return rows
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def summarize(run: LoadRun) -> dict[str, Any]:
+    samples = sorted(run.samples, key=lambda s: s.t)
+    ok = [s.latency_ms for s in samples if s.outcome == "ok" and s.latency_ms is not None]
+    counts = {kind: sum(1 for s in samples if s.outcome == kind) for kind in ("4xx", "5xx", "throttled", "dropped")}
+    requests = len(samples)
+    failed = requests - len(ok)
+    result: dict[str, Any] = {
+        "target": run.spec.target, "name": run.spec.name,
+        "rate": {"start": run.spec.start_rate, "end": run.spec.end_rate},
+        "duration_s": run.spec.duration_s, "max_in_flight": run.spec.max_in_flight,
+        "requests": requests, "ok": len(ok), "dropped": counts["dropped"],
+        "latency_ms": {name: _round(percentile(ok, q)) for name, q in (("p50", 50), ("p90", 90), ("p99", 99))},
+        "errors": {"4xx": counts["4xx"], "5xx": counts["5xx"], "throttled": counts["throttled"]},
+        "error_percent": round(100 * failed / requests, 2) if requests else 0.0,
+        "instances": run.poller.points if run.poller else run.concurrency,
+        "instances_source": "DescribeEndpoint CurrentInstanceCount" if run.poller
+        else "executions in flight, seen by the client",
+        "timeline": timeline(samples, run.spec.duration_s),
+    }
+    result["latency_ms"]["max"] = _round(max(ok)) if ok else None
+    if run.spec.target == "lambda":
+        cold = [s.latency_ms for s in samples if s.outcome == "ok" and s.cold and s.latency_ms is not None]
+        warm = [s.latency_ms for s in samples if s.outcome == "ok" and not s.cold and s.latency_ms is not None]
+        result["cold_starts"] = {"count": len(cold), "p50_ms": _round(percentile(cold, 50)),
+                                 "max_ms": _round(max(cold)) if cold else None,
+                                 "warm_p50_ms": _round(percentile(warm, 50))}
+    return result
+
+
+def failed_limits(result: dict[str, Any], limits: dict[str, float]) -> list[str]:
+    """The --fail-on conditions the result breaks, as text ('p99 812.0 ms > 500 ms')."""
+    broken = []
+    for name, limit in limits.items():
+        if name == "errors":
+            if result["error_percent"] > limit:
+                broken.append(f"errors {result['error_percent']:g} % > {limit:g} %")
+            continue
+        value = result["latency_ms"].get(name)
+        if value is None or value > limit:  # no successful request at all fails a latency limit too
+            broken.append(f"{name} {'n/a' if value is None else f'{value:g} ms'} > {limit:g} ms")
+    return broken
+
+
+def run_load(spec: LoadSpec, client_for: Callable[[str], Any], payloads: list[Payload],
+             on_tick: Callable[[Snapshot], None] | None = None) -> dict[str, Any]:
+    """Run the load; the summary (see module doc). Fails before sending when the target does not exist."""
+    from botocore.exceptions import ClientError
+
+    check_spec(spec)
+    if spec.target == "endpoint":
+        sagemaker = client_for("sagemaker")
+        try:
+            status = sagemaker.describe_endpoint(EndpointName=spec.name)["EndpointStatus"]
+        except ClientError:
+            raise OperationError(f"endpoint '{spec.name}' not found",
+                                 hint="deploy it with `mlops deploy`, or pass --endpoint NAME") from None
+        if status not in ("InService", "Updating"):
+            raise OperationError(f"endpoint '{spec.name}' is {status}; it takes requests when InService")
+        sender = Sender(spec, client_for("sagemaker-runtime"))
+        poller: InstancePoller | None = InstancePoller(sagemaker, spec.name)
+    else:
+        name, _, qualifier = spec.name.partition(":")
+        lam = client_for("lambda")
+        try:
+            lam.get_function(FunctionName=name, **({"Qualifier": qualifier} if qualifier else {}))
+        except ClientError:
+            raise OperationError(f"Lambda function '{spec.name}' not found",
+                                 hint="deploy it with `mlops lambda deploy`, or pass --function NAME") from None
+        sender = Sender(spec, lam)
+        poller = None
+    run = LoadRun(spec, sender, payloads, poller)
+    run.run(on_tick)
+    return summarize(run)
