@@ -127,7 +127,11 @@ def main_options(
 
     output = output.lower()
     if output not in ("table", "json"):
-        raise typer.BadParameter("must be 'table' or 'json'", param_hint="--output")
+        # The default comes from MLOPS_OUTPUT: blame what the user actually set.
+        source = ctx.get_parameter_source("output")
+        from_env = getattr(source, "name", "") == "DEFAULT" and "MLOPS_OUTPUT" in os.environ
+        raise typer.BadParameter("must be 'table' or 'json'",
+                                 param_hint="env MLOPS_OUTPUT" if from_env else "--output")
     ctx.obj = AppState(
         config_files=list(config) if config else default_config_files(),
         profile=profile,

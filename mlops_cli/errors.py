@@ -30,16 +30,25 @@ class OperationError(MlopsError):
     exit_code = 1
 
 
-def read_user_file(path: "Path", what: str) -> str:
-    """Read a file the user named (a config, an input dump) as UTF-8, or fail with one line naming it."""
+def read_user_file(path: "Path", what: str, max_bytes: int | None = None) -> str:
+    """Read a file the user named (a config, an input dump) as UTF-8, or fail with one line naming it.
+
+    With `max_bytes`, never reads more than that (a device or a huge file is refused, not slurped).
+    """
     try:
-        return path.read_text(encoding="utf-8")
+        with open(path, "rb") as stream:
+            data = stream.read(-1 if max_bytes is None else max_bytes + 1)
+        if max_bytes is not None and len(data) > max_bytes:
+            raise UsageError(f"{path}: {what} larger than the {max_bytes}-byte limit")
+        return data.decode("utf-8")
     except FileNotFoundError:
         raise UsageError(f"{what} not found: {path}") from None
     except IsADirectoryError:
         raise UsageError(f"{what} is a directory, not a file: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {what} {path}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: {what} is not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
 
 
 class NotBuiltYet(UsageError):

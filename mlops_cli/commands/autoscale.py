@@ -36,7 +36,7 @@ def autoscale(
         flags = ", ".join(f"--{key.replace('_', '-')}" for key in given)
         raise UsageError(f"{flags} cannot be combined with {'--off' if off else '--show'}")
     app_state = state(ctx)
-    app_state.override(**{"deploy.endpoint_name": endpoint})
+    app_state.override(flags={"deploy.endpoint_name": "--endpoint"}, **{"deploy.endpoint_name": endpoint})
     config = app_state.config
     out = app_state.out
     desired = None

@@ -31,7 +31,8 @@ def deploy(
     from mlops_cli.services import deploy as service
 
     app_state = state(ctx)
-    app_state.override(**{"deploy.endpoint_name": endpoint, "deploy.instance_type": instance_type,
+    app_state.override(flags={"deploy.endpoint_name": "--endpoint"},
+                       **{"deploy.endpoint_name": endpoint, "deploy.instance_type": instance_type,
                           "deploy.instance_count": instance_count})
     config = app_state.config
     out = app_state.out

@@ -62,20 +62,19 @@ class Layers:
         return inside[-1] if inside else None
 
 
-def _yaml_lines(text: str) -> dict[tuple[str, ...], int]:
-    """Map each key path of a YAML mapping document to its 1-based line."""
+def _key_lines(root: Any) -> dict[tuple[str, ...], int]:
+    """Map each key path of a composed YAML mapping document to its 1-based line."""
     import yaml
 
     lines: dict[tuple[str, ...], int] = {}
-
-    def walk(node: Any, path: tuple[str, ...]) -> None:
+    stack = [(root, ())]
+    while stack:
+        node, path = stack.pop()
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
                 key_path = path + (str(key_node.value),)
                 lines[key_path] = key_node.start_mark.line + 1
-                walk(value_node, key_path)
-
-    walk(yaml.compose(text), ())
+                stack.append((value_node, key_path))
     return lines
 
 
@@ -89,31 +88,26 @@ def _flatten(data: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> Iterable[
 
 
 def _read_yaml(path: Path, layers: Layers) -> None:
-    import yaml
+    from mlops_cli import documents
 
-    text = read_user_file(path, "config file")
-    try:
-        data = yaml.safe_load(text)
-        lines = _yaml_lines(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UsageError(f"{where}: invalid YAML: {problem}") from None
+    text = read_user_file(path, "config file", documents.CONFIG.max_bytes)
+    data, root = documents.load_yaml(text, str(path), documents.CONFIG)
     if data is None:
         return
     if not isinstance(data, dict):
         raise UsageError(f"{path}: expected a mapping of sections at the top level, got {type(data).__name__}")
+    lines = _key_lines(root)
     for key_path, value in _flatten(data):
         layers.set(key_path, value, Source("file", str(path), lines.get(key_path)))
 
 
-def _parse_scalar(text: str) -> Any:
-    import yaml
+def _parse_env_value(name: str, text: str) -> Any:
+    """An env value is read as YAML (so MLOPS_…=5 is a number), bounded; what is not YAML stays a string."""
+    from mlops_cli import documents
 
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
+        return documents.load_yaml(text, f"env {name}", documents.ENV_VALUE)[0]
+    except documents.SyntaxProblem:
         return text
 
 
@@ -127,7 +121,7 @@ def _read_env(env: Mapping[str, str], layers: Layers) -> None:
             layers.set(tuple(key.split(".")), env[name], Source("env", name))
     for name, value in sorted(env.items()):
         if name.startswith(ENV_PREFIX) and name not in RESERVED_ENV:
-            layers.set(env_key_path(name), _parse_scalar(value), Source("env", name))
+            layers.set(env_key_path(name), _parse_env_value(name, value), Source("env", name))
 
 
 def _closest(word: str, choices: Iterable[str]) -> str:

@@ -7,19 +7,17 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from mlops_cli.config import aws_rules
+
 ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 SEVERITIES = ("critical", "high", "medium", "low")
 NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$"  # SageMaker/Lambda resource-name alphabet
-REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$"
-BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 KEY_PATTERN = r"^[A-Za-z0-9!_.*'()/-]*$"
 ML_INSTANCE_PATTERN = r"^ml\.[a-z0-9]+\.[a-z0-9]+$"
 ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$"
 # What each pattern means, for error messages a person can act on.
 PATTERN_MEANINGS = {
     NAME_PATTERN: "letters, digits and hyphens, starting and ending with a letter or digit",
-    REGION_PATTERN: "an AWS region such as us-east-1",
-    BUCKET_PATTERN: "an S3 bucket name: 3-63 lowercase letters, digits, dots and hyphens",
     KEY_PATTERN: "S3 key characters (letters, digits, / ! _ . * ' ( ) -)",
     ML_INSTANCE_PATTERN: "a SageMaker instance type such as ml.m5.xlarge",
     ROLE_ARN_PATTERN: "an IAM role ARN such as arn:aws:iam::123456789012:role/name",
@@ -35,15 +33,22 @@ PATTERN_MEANINGS = {
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
+    # strict: YAML `true` is not the integer 1, "5" is not a number; no .inf/.nan where a number is expected.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True, strict=True,
+                              allow_inf_nan=False)
 
 
 class AwsConfig(Section):
-    region: str = Field("us-east-1", pattern=REGION_PATTERN)
+    region: str = "us-east-1"
     profile: Optional[str] = None
     endpoint_url: Optional[str] = Field(
         None, description="one endpoint for every service (set by configs/local.yaml for the embedded local AWS)"
     )
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        return aws_rules.check_region(value)
 
     @field_validator("endpoint_url")
     @classmethod
@@ -56,18 +61,28 @@ class AwsConfig(Section):
 
 
 class S3Config(Section):
-    bucket: str = Field("my-ml-bucket", pattern=BUCKET_PATTERN)
+    bucket: str = "my-ml-bucket"
     prefix: str = Field("dog-breeds", pattern=KEY_PATTERN)
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket_rules(cls, value: str) -> str:
+        return aws_rules.check_bucket_name(value)
 
     @field_validator("prefix")
     @classmethod
     def _strip_slashes(cls, value: str) -> str:
-        return value.strip("/")
+        return aws_rules.check_prefix(value).strip("/")
 
 
 class DataConfig(Section):
     local_dir: str = "data/dogImages"
     s3_prefix: str = Field("data", pattern=KEY_PATTERN)
+
+    @field_validator("s3_prefix")
+    @classmethod
+    def _usable_prefix(cls, value: str) -> str:
+        return aws_rules.check_prefix(value)
 
 
 class ModelConfig(Section):
@@ -87,7 +102,7 @@ class Hyperparameters(Section):
     weight_decay: float = Field(0.0, ge=0)
     lr_schedule: Literal["cosine", "step", "none"] = "cosine"
     early_stopping_patience: int = Field(0, ge=0)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1)  # numpy's seed range
     hflip: bool = Field(False, description="mirror training images: true for photos, false where mirroring "
                                            "changes the class (digits, text)")
 
@@ -95,6 +110,12 @@ class Hyperparameters(Section):
 class SageMakerTrainConfig(Section):
     instance_type: str = Field("ml.m5.xlarge", pattern=ML_INSTANCE_PATTERN)
     instance_count: int = Field(1, ge=1, le=100)
+
+    @field_validator("instance_type")
+    @classmethod
+    def _offered(cls, value: str) -> str:
+        return aws_rules.check_instance_type(value, aws_rules.TRAINING_INSTANCE)
+
     framework_version: str = Field("2.6", pattern=r"^(\d+\.\d+(\.\d+)?|\d+\.x|latest)$")
     py_version: str = Field("py312", pattern=r"^py3\d+$")
     role_arn: Optional[str] = Field(None, pattern=ROLE_ARN_PATTERN)
@@ -117,6 +138,11 @@ class Ec2TrainConfig(Section):
     security_group_ids: list[str] = Field(default_factory=list)
     key_name: Optional[str] = None
     volume_gb: int = Field(100, ge=8, le=16_384)
+
+    @field_validator("instance_type")
+    @classmethod
+    def _offered(cls, value: str) -> str:
+        return aws_rules.check_instance_type(value, aws_rules.EC2_INSTANCE)
 
     @field_validator("security_group_ids")
     @classmethod
@@ -182,6 +208,11 @@ class DeployConfig(Section):
     instance_count: int = Field(1, ge=1, le=100)
     variant_name: str = Field("AllTraffic", max_length=63, pattern=NAME_PATTERN)
 
+    @field_validator("instance_type")
+    @classmethod
+    def _offered(cls, value: str) -> str:
+        return aws_rules.check_instance_type(value, aws_rules.HOSTING_INSTANCE)
+
 
 class AutoscaleConfig(Section):
     min: int = Field(1, ge=1)
@@ -207,7 +238,8 @@ class LambdaConfig(Section):
 
     @model_validator(mode="after")
     def _provisioned_within_reserved(self) -> "LambdaConfig":
-        if self.reserved_concurrency and self.provisioned_concurrency > self.reserved_concurrency:
+        # Reserved 0 means the function may not run at all, so no provisioned concurrency either.
+        if self.provisioned_concurrency > self.reserved_concurrency:
             raise ValueError(
                 f"provisioned_concurrency ({self.provisioned_concurrency}) must be <= "
                 f"reserved_concurrency ({self.reserved_concurrency})"

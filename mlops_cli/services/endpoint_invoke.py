@@ -48,8 +48,11 @@ def build_request(source: str, top_k: int = DEFAULT_TOP_K) -> InvokeRequest:
     if "://" in source:
         raise UsageError(f"only http:// and https:// URLs can be sent, not '{source}'")
     path = Path(source)
+    if path.is_dir():
+        raise UsageError(f"{source} is a directory, not an image file")
     if not path.is_file():
-        raise UsageError(f"no such image file: {source}")
+        raise UsageError(f"no such image file: {source}" if not path.exists() else
+                         f"{source} is not a regular file (a device, FIFO or socket), not an image file")
     if path.stat().st_size > MAX_PAYLOAD_BYTES:
         raise UsageError(f"{source} is {path.stat().st_size} bytes; an endpoint request takes at most "
                          f"{MAX_PAYLOAD_BYTES} bytes")

@@ -45,9 +45,9 @@ def hyperparameter_overrides(items: list[str]) -> dict[str, Any]:
     """`--hp key=value` items -> config overrides (`train.hyperparameters.lr`: 0.01), validated by the schema."""
     import difflib
 
-    import yaml
     from pydantic import ValidationError
 
+    from mlops_cli import documents
     from mlops_cli.config.schema import Hyperparameters, ModelConfig
 
     sections = {"train.hyperparameters": Hyperparameters, "model": ModelConfig}
@@ -63,8 +63,8 @@ def hyperparameter_overrides(items: list[str]) -> dict[str, Any]:
             raise UsageError(f"--hp {item}: unknown hyperparameter '{key}'{hint}; known: "
                              f"{', '.join(sorted(HYPERPARAMETER_SECTIONS))}")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else raw
-        except yaml.YAMLError:
+            value = documents.load_yaml(raw, f"--hp {key}", documents.ENV_VALUE)[0] if raw.strip() else raw
+        except documents.SyntaxProblem:
             value = raw
         section = HYPERPARAMETER_SECTIONS[key]
         try:

@@ -98,7 +98,7 @@ def test_suppressed_findings_are_sarif_suppressions(mlops, two_vendors, tmp_path
     ("- {rule: IAM001, arn: '*', reason: x, expires: soon}", "`expires` must be a date"),
     ("- {rule: IAM001, arn: '*', reason: x, owner: me}", "unknown key(s) owner"),
     ("rule: IAM001", "expected a list of entries"),
-    ("- [unclosed", "not valid YAML/JSON"),
+    ("- [unclosed", "invalid YAML"),
 ])
 def test_bad_ignore_file_is_a_usage_error(mlops, two_vendors, tmp_path, text, expected):
     result = mlops("audit-iam", "--input", str(two_vendors), "--ignore-file", write(tmp_path, text))

@@ -18,7 +18,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from mlops_cli.errors import UsageError
+from mlops_cli.errors import UsageError, read_user_file
 from mlops_cli.services.audit.checks import Finding
 from mlops_cli.services.audit.policy import glob_match
 from mlops_cli.services.audit.rules import RULES
@@ -52,19 +52,11 @@ class IgnoreOutcome:
 
 
 def load_ignore_file(path: str | Path) -> list[IgnoreEntry]:
-    import yaml
+    from mlops_cli import documents
 
     file = Path(path)
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"ignore file not found: {file}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read ignore file {file}: {exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        raise UsageError(f"{file}: not valid YAML/JSON{where}") from None
+    text = read_user_file(file, "ignore file", documents.IGNORE_FILE.max_bytes)
+    data = documents.load_yaml(text, str(file), documents.IGNORE_FILE)[0]
     if isinstance(data, dict) and set(data) == {"ignore"}:
         data = data["ignore"]
     if data is None:

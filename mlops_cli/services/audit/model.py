@@ -11,7 +11,6 @@ Where a user has no `AccessKeys` key (a plain CLI dump) the credential checks ar
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -167,12 +166,14 @@ class _Reader:
 def load_account_file(path: str | Path, now: datetime | None = None) -> Account:
     """Read and parse an authorization-details JSON file; malformed input raises UsageError (exit 2)."""
     file = Path(path)
-    text = read_user_file(file, "input file")
+    from mlops_cli import documents
+
+    text = read_user_file(file, "input file", documents.AUDIT_INPUT.max_bytes)
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{file}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
-                         hint="expected the JSON that `aws iam get-account-authorization-details` writes") from None
+        data = documents.load_json(text, str(file), documents.AUDIT_INPUT)
+    except documents.SyntaxProblem as exc:
+        raise UsageError(str(exc), hint="expected the JSON that `aws iam get-account-authorization-details` "
+                                        "writes") from None
     return parse_account(data, {"kind": "file", "path": str(file)}, now)
 
 
