@@ -66,8 +66,9 @@ def timed(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
 def count_objects(url: str, bucket: str) -> int:
     import boto3
 
-    s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="bench",
-                      aws_secret_access_key="bench")
+    from mlops_cli.local import credentials
+
+    s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1", **credentials.load(url).boto_kwargs())
     return sum(page.get("KeyCount", 0) for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket))
 
 
@@ -82,14 +83,15 @@ def main() -> None:
         home, tree = Path(temp) / "home", Path(temp) / "tree"
         url = f"http://127.0.0.1:{free_port()}"
         env = {**{name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"},
-               "MLOPS_HOME": str(home), "MLOPS_AWS__ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "bench",
-               "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull,
-               "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+               "MLOPS_HOME": str(home), "MLOPS_AWS__ENDPOINT_URL": url}
         os.environ.update(MLOPS_HOME=str(home))
         from mlops_cli.local import manager
 
         files = make_tree(tree, args.extra_files)
         manager.up(url)
+        from mlops_cli.local import credentials
+
+        env.update(credentials.process_env(url, "us-east-1", credentials.load(url)))  # for `aws s3 sync`
         try:
             print(f"tree: {files} files, {sum(p.stat().st_size for p in tree.rglob('*') if p.is_file()):,} bytes; "
                   f"server {url}; load average {os.getloadavg()[0]:.1f}; {os.cpu_count()} CPUs")

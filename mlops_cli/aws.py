@@ -1,7 +1,8 @@
 """The AWS client layer: the one place that makes boto3 sessions and clients, and translates botocore errors.
 
 Clients come from config (profile, region, endpoint URL) with adaptive retries. Against the embedded local
-AWS (a loopback endpoint_url) fixed dummy credentials are used, so real credentials never leave for it.
+AWS (a loopback endpoint_url) the instance's own credentials are used (mlops_cli.local.credentials), so real
+credentials never leave for it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from mlops_cli.errors import MlopsError, OperationError, UsageError
 if TYPE_CHECKING:
     from mlops_cli.config.schema import AwsConfig
 
-LOCAL_CREDENTIALS = {"aws_access_key_id": "mlops-local", "aws_secret_access_key": "mlops-local"}
+# Sent to a loopback endpoint this MLOPS_HOME never started: refused by a local AWS, never a real key.
+NOT_STARTED_CREDENTIALS = {"aws_access_key_id": "mlops-local-not-started", "aws_secret_access_key": "none"}
 MAX_ATTEMPTS = 8
 LOCAL_MAX_ATTEMPTS = 3  # a stopped local AWS should fail in a second, not after minutes of back-off
 THROTTLING_CODES = {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded",
@@ -45,7 +47,11 @@ class AwsClients:
         import boto3
 
         if self.is_local:
-            return boto3.Session(region_name=self.aws.region, **LOCAL_CREDENTIALS)
+            from mlops_cli.local import credentials as local_credentials
+
+            found = local_credentials.load(self.aws.endpoint_url)
+            return boto3.Session(region_name=self.aws.region,
+                                 **(found.boto_kwargs() if found else NOT_STARTED_CREDENTIALS))
         try:
             return boto3.Session(profile_name=self.aws.profile, region_name=self.aws.region)
         except Exception as exc:  # botocore.exceptions.ProfileNotFound and friends

@@ -81,13 +81,25 @@ def mlops(runner: CliRunner):
 
 
 @pytest.fixture(scope="session")
-def boto_client(local_aws: str):
-    """A boto3 client factory for the local AWS, to assert on the resulting state."""
+def local_env(local_aws: str) -> dict[str, str]:
+    """The AWS variables that point any AWS tool (the AWS CLI, boto3 in a subprocess) at the local AWS, with its
+    own credentials (what `mlops local env` prints)."""
+    from mlops_cli.local import credentials
+
+    found = credentials.load(local_aws)
+    assert found is not None, f"`mlops local up` wrote no credentials at {credentials.path(local_aws)}"
+    return credentials.process_env(local_aws, "us-east-1", found)
+
+
+@pytest.fixture(scope="session")
+def boto_client(local_aws: str, local_env: dict[str, str]):
+    """A boto3 client factory for the local AWS (signed with its credentials), to assert on the resulting state."""
     import boto3
 
     def make(service: str):
         return boto3.client(service, region_name="us-east-1", endpoint_url=local_aws,
-                            aws_access_key_id="mlops-local", aws_secret_access_key="mlops-local")
+                            aws_access_key_id=local_env["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=local_env["AWS_SECRET_ACCESS_KEY"])
 
     return make
 

@@ -1,4 +1,4 @@
-"""`mlops local up|down|status`: the embedded local AWS."""
+"""`mlops local up|down|env|status`: the embedded local AWS."""
 
 from __future__ import annotations
 
@@ -35,6 +35,18 @@ def down(ctx: typer.Context) -> None:
 
     server, stopped = manager.down(_url(ctx))
     _render(ctx, server, f"local AWS {'stopped' if stopped else 'was not running'} on {server.url}")
+
+
+@app.command("env", help='Print the shell lines that point any AWS tool at the local AWS: eval "$(mlops local env)".')
+def env(ctx: typer.Context) -> None:
+    from mlops_cli.local import manager
+    from mlops_cli.render import shell_exports
+
+    app_state = state(ctx)
+    variables = manager.shell_env(_url(ctx), app_state.config.aws.region)
+    if not manager.status(_url(ctx)).running:
+        app_state.out.warn(f"the local AWS on {variables['AWS_ENDPOINT_URL']} is not running (`mlops local up`)")
+    app_state.out.result(variables, shell_exports)
 
 
 @app.command("status", help="Is the local AWS running? Exit 1 if not.")

@@ -15,15 +15,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from mlops_cli.errors import OperationError, UsageError
+from mlops_cli.local import credentials as local_credentials
+from mlops_cli.local.credentials import instance_dir, mlops_home  # noqa: F401 (mlops_home: used via this module)
 from mlops_cli.local.server import HEALTH_PATH
 
 DEFAULT_LOCAL_URL = "http://127.0.0.1:4599"
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
-
-
-def mlops_home() -> Path:
-    return Path(os.environ.get("MLOPS_HOME") or Path.home() / ".mlops")
 
 
 @dataclass
@@ -39,8 +37,7 @@ class LocalServer:
 
 
 def _paths(url: str) -> tuple[Path, Path, Path]:
-    port = urlsplit(url).port
-    base = mlops_home() / "local" / str(port)
+    base = instance_dir(url)
     return base / "server.pid", base / "server.log", base / "state"
 
 
@@ -88,13 +85,15 @@ def up(url: str | None) -> tuple[LocalServer, bool]:
         return current, False
     pid_file, log_file, state_dir = _paths(url)
     state_dir.mkdir(parents=True, exist_ok=True)
+    local_credentials.ensure(url)
     parts = urlsplit(url)
     with open(log_file, "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "mlops_cli.local.server", "--host", parts.hostname, "--port", str(parts.port),
-             "--state-dir", str(state_dir)],
+             "--state-dir", str(state_dir), "--credentials-file", str(local_credentials.path(url))],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            # None of the caller's AWS settings: the server and what it runs use only the instance's credentials.
+            env={**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, "PYTHONUNBUFFERED": "1"},
         )
     pid_file.write_text(str(process.pid))
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -133,6 +132,17 @@ def _terminate(pid: int) -> None:
             os.killpg(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def shell_env(url: str | None, region: str) -> dict[str, str]:
+    """What points any AWS tool at the local AWS: endpoint, the instance's credentials, region."""
+    url = _check_url(url)
+    found = local_credentials.load(url)
+    if found is None:
+        raise OperationError(f"the local AWS on {url} has no credentials under {mlops_home()} yet",
+                             hint="start it with `mlops local up` (with the same MLOPS_HOME)")
+    return {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": found.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": found.secret_access_key, "AWS_DEFAULT_REGION": region}
 
 
 def down(url: str | None) -> tuple[LocalServer, bool]:

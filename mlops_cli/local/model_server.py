@@ -64,8 +64,8 @@ def download(model_data: str, endpoint_url: str, destination: Path) -> None:
     if not model_data.startswith("s3://") or "/" not in model_data[5:]:
         raise LoadError(f"ModelDataUrl {model_data!r} is not an s3://bucket/key URI")
     bucket, key = model_data[5:].split("/", 1)
-    s3 = boto3.client("s3", region_name=os.environ.get("AWS_REGION", "us-east-1"), endpoint_url=endpoint_url,
-                      aws_access_key_id="mlops-local", aws_secret_access_key="mlops-local")
+    # Credentials from the environment: the local AWS gives its model servers its own (ServerContext.process_env).
+    s3 = boto3.client("s3", region_name=os.environ.get("AWS_REGION", "us-east-1"), endpoint_url=endpoint_url)
     try:
         s3.download_file(bucket, key, str(destination))
     except (ClientError, BotoCoreError) as exc:

@@ -24,6 +24,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs
 
+from mlops_cli.local import credentials as local_credentials
+from mlops_cli.local.credentials import LocalCredentials
+
 HEALTH_PATH = "/_mlops/health"
 DEFAULT_ACCOUNT = "123456789012"
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
@@ -75,10 +78,12 @@ Handler = Callable[[LocalRequest, Forward], LocalResponse]
 
 @dataclass
 class ServerContext:
-    """What hooks may need: where to keep state, and the server's own URL (to call local AWS themselves)."""
+    """What hooks may need: where to keep state, the server's own URL and credentials (to call local AWS
+    themselves, and to hand to the processes they run)."""
 
     state_dir: Path
     endpoint_url: str
+    credentials: LocalCredentials
     shutdown_callbacks: list[Callable[[], None]] = field(default_factory=list)
 
     def on_shutdown(self, callback: Callable[[], None]) -> None:
@@ -89,7 +94,11 @@ class ServerContext:
         import boto3
 
         return boto3.client(service, region_name=region, endpoint_url=self.endpoint_url,
-                            aws_access_key_id="mlops-local", aws_secret_access_key="mlops-local")
+                            **self.credentials.boto_kwargs())
+
+    def process_env(self, region: str) -> dict[str, str]:
+        """The AWS variables of a local process (job, model server, function): this server and its credentials."""
+        return local_credentials.process_env(self.endpoint_url, region, self.credentials)
 
 
 class Hooks:
@@ -217,12 +226,15 @@ def build_app(context: ServerContext) -> LocalAwsApp:
     return LocalAwsApp(load_hooks(context), DomainDispatcherApplication(create_backend_app))
 
 
-def serve(host: str, port: int, state_dir: Path) -> None:
+def serve(host: str, port: int, state_dir: Path, credentials_file: Path) -> None:
     from werkzeug.serving import make_server
 
     from moto.moto_server.werkzeug_app import MotoRequestHandler
 
-    context = ServerContext(state_dir=state_dir, endpoint_url=f"http://{host}:{port}")
+    credentials = local_credentials.read(credentials_file)
+    if credentials is None:
+        raise SystemExit(f"no credentials in {credentials_file} (`mlops local up` writes them)")
+    context = ServerContext(state_dir=state_dir, endpoint_url=f"http://{host}:{port}", credentials=credentials)
     state_dir.mkdir(parents=True, exist_ok=True)
     server = make_server(host, port, build_app(context), threaded=True, request_handler=MotoRequestHandler)
 
@@ -247,8 +259,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument("--credentials-file", type=Path, required=True,
+                        help="JSON with aws_access_key_id and aws_secret_access_key: the only keys accepted")
     args = parser.parse_args(argv)
-    serve(args.host, args.port, args.state_dir)
+    serve(args.host, args.port, args.state_dir, args.credentials_file)
 
 
 if __name__ == "__main__":

@@ -77,6 +77,19 @@ class Output:
                         disable=self.verbosity < 0, transient=False, **kwargs)
 
 
+# The caller's session token or profile would otherwise ride along with the local keys.
+_SHADOWING_VARIABLES = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE")
+
+
+def shell_exports(_console: "Console", variables: dict[str, str]) -> None:
+    """`export NAME=value` lines for `eval "$(...)"` in sh/bash/zsh, values quoted; plain text, never wrapped."""
+    import shlex
+
+    sys.stdout.write(f"unset {' '.join(_SHADOWING_VARIABLES)}\n")
+    sys.stdout.write("".join(f"export {name}={shlex.quote(value)}\n" for name, value in variables.items()))
+    sys.stdout.flush()
+
+
 def key_value_table(title: str, rows: list[tuple[str, Any]]) -> Callable[["Console", Any], None]:
     """A two-column table renderer for simple results."""
 

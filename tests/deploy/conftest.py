@@ -69,11 +69,11 @@ def artifacts(trained_job, boto_client) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def aws_cli(local_aws: str):
+def aws_cli(local_aws: str, local_env: dict[str, str]):
     """Run the AWS CLI (awscli from PyPI) against the local AWS; returns the parsed JSON answer."""
 
     def run(*args: str) -> dict:
-        env = {**os.environ, "AWS_ACCESS_KEY_ID": "mlops-local", "AWS_SECRET_ACCESS_KEY": "mlops-local"}
+        env = {**os.environ, **local_env}
         done = subprocess.run([str(AWS_CLI), "--endpoint-url", local_aws, "--region", "us-east-1", "--output",
                                "json", *args], env=env, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr

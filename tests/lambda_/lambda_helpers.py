@@ -27,9 +27,10 @@ CONTEXT_VALUES = ("secret-function-name", "123456789012", "secretstream", "req-7
 
 def load_handler(monkeypatch: pytest.MonkeyPatch, local_aws: str, endpoint: str) -> ModuleType:
     """A fresh copy of the function's module, initialised as Lambda would (env, then import)."""
-    for name, value in {"ENDPOINT_NAME": endpoint, "AWS_ENDPOINT_URL": local_aws, "AWS_REGION": "us-east-1",
-                        "AWS_DEFAULT_REGION": "us-east-1",
-                        "AWS_ACCESS_KEY_ID": "mlops-local", "AWS_SECRET_ACCESS_KEY": "mlops-local"}.items():
+    from mlops_cli.local import credentials
+
+    local_env = credentials.process_env(local_aws, "us-east-1", credentials.load(local_aws))
+    for name, value in {"ENDPOINT_NAME": endpoint, **local_env}.items():
         monkeypatch.setenv(name, value)
     spec = importlib.util.spec_from_file_location(f"lambda_handler_{endpoint.replace('-', '_')}", HANDLER_FILE)
     module = importlib.util.module_from_spec(spec)

@@ -31,8 +31,9 @@ def deployed(local_aws):
 def aws_cli(local_aws: str, *args: str) -> dict:
     """The AWS CLI (from PyPI), pointed at the local AWS."""
     executable = Path(sys.executable).with_name("aws")
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "mlops-local", "AWS_SECRET_ACCESS_KEY": "mlops-local",
-           "AWS_DEFAULT_REGION": "us-east-1"}
+    from mlops_cli.local import credentials
+
+    env = {**os.environ, **credentials.process_env(local_aws, "us-east-1", credentials.load(local_aws))}
     done = subprocess.run([str(executable), "--endpoint-url", local_aws, "--output", "json", *args],
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -68,7 +68,7 @@ class Bootstraps:
 
     def __init__(self, context: ServerContext):
         self.root = context.state_dir / "ec2"
-        self.endpoint_url = context.endpoint_url
+        self.context = context
         self.processes: dict[str, subprocess.Popen] = {}
         self.lock = threading.Lock()
 
@@ -89,11 +89,7 @@ class Bootstraps:
             "PATH": os.pathsep.join([str(bin_dir), str(venv_bin), "/usr/local/bin", "/usr/bin", "/bin"]),
             "HOME": str(sandbox / "home"),
             "LANG": "C.UTF-8",
-            "AWS_ENDPOINT_URL": self.endpoint_url,
-            "AWS_ACCESS_KEY_ID": "mlops-local",
-            "AWS_SECRET_ACCESS_KEY": "mlops-local",
-            "AWS_DEFAULT_REGION": region,
-            "AWS_EC2_METADATA_DISABLED": "true",
+            **self.context.process_env(region),
             "MLOPS_WORKDIR": str(sandbox / "work"),
             "MLOPS_PYTHON": sys.executable,
             "MLOPS_SHUTDOWN_FILE": str(shutdown_file),

@@ -275,7 +275,7 @@ class Hosting:
              "--work-dir", str(work_dir)],
             cwd=work_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, bufsize=0,
             env={**os.environ, **(container.get("Environment") or {}), "PYTHONUNBUFFERED": "1",
-                 "AWS_REGION": request.region},
+                 **self.context.process_env(request.region)},
         )
         server = ModelServer(name, config_name, variant["VariantName"], process, work_dir)
         server.output = threading.Thread(target=self._copy_output, args=(request, server), daemon=True,

@@ -328,6 +328,7 @@ class LocalTrainingJob:
             "OMP_NUM_THREADS": str(threads),
             # torchrun then logs its rendezvous result (ranks, world size) in every instance's stream.
             "LOGLEVEL": os.environ.get("LOGLEVEL", "INFO"),
+            **self.context.process_env(self.region),
         }
         env.update({f"SM_CHANNEL_{name.upper()}": str(instance.data / name) for name in channels})
         return env
