@@ -56,6 +56,7 @@ def test_shell_completion_is_offered(mlops):
     assert result.exit_code == 0 and "_MLOPS_COMPLETE" in result.stdout
 
 
+@pytest.mark.integration  # a real subprocess server: make test only
 def test_local_aws_lifecycle(tmp_path):
     """up starts a health-checked background server with a pid file; up again is a no-op; down stops it."""
     from tests.conftest import LOCAL_CONFIG, free_port

@@ -459,6 +459,7 @@ for body, headers in json.load(sys.stdin):
 """
 
 
+@pytest.mark.integration  # a real subprocess server: make test only
 def test_handlers_answer_4xx_inside_the_sagemaker_inference_toolkit(random_model_dir):
     pytest.importorskip("sagemaker_inference")
     code_dir = random_model_dir / "code"

@@ -245,6 +245,7 @@ def test_ec2_entry_point_bad_input_is_one_line_exit_2(argv, message, digits_dir,
     assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.integration  # a real subprocess server: make test only
 def test_ec2_entry_point_process_exits_2_without_traceback(tmp_path):
     result = subprocess.run([sys.executable, "-m", "model.train_ec2", "--data-dir", str(tmp_path / "nowhere"),
                              "--model-dir", str(tmp_path / "m")], cwd=REPO, env=_env(), capture_output=True,
