@@ -67,6 +67,7 @@ def test_user_data_bootstrap(mlops):
     assert len(script.encode()) < 16 * 1024
     syntax = subprocess.run(["bash", "-n"], input=script, text=True, capture_output=True)
     assert syntax.returncode == 0, syntax.stderr
+    assert "@@" not in script  # every slot of the template filled
     lines = script.splitlines()
     assert "set -euo pipefail" in lines
     assert f"CODE_URI=s3://{code['Bucket']}/{code['Key']}" in lines
@@ -84,6 +85,16 @@ def test_user_data_bootstrap(mlops):
     assert 'aws s3 cp "$WORKDIR/status.json" "$JOB_URI/status.json"' in finish
     assert finish.rstrip().endswith("shutdown -h now\n}")
     assert 'WORKDIR="${MLOPS_WORKDIR:-/opt/ml-ec2}"' in lines
+
+
+def test_bootstrap_template_is_a_valid_shell_script():
+    from importlib.resources import files
+
+    from mlops_cli.services.ec2_training import BOOTSTRAP_TEMPLATE
+
+    template = files("mlops_cli.services") / BOOTSTRAP_TEMPLATE
+    syntax = subprocess.run(["bash", "-n", str(template)], text=True, capture_output=True)
+    assert syntax.returncode == 0, syntax.stderr
 
 
 def test_table_mode_prints_user_data_on_stderr(mlops):
