@@ -54,8 +54,8 @@ def upload(
     threshold = s3sync.parse_multipart_threshold(multipart_threshold)
     tree = s3sync.scan_source(src or Path(config.data.local_dir))
     out = app_state.out
-    for link in tree.skipped_links:
-        out.warn(f"skipped symlink '{link}': it points outside the source folder or nowhere")
+    for name, why in tree.skipped:
+        out.warn(f"skipped {ascii(name) if not name.isprintable() else repr(name)}: {why}")
     s3 = app_state.clients.client("s3")
     with s3sync.SyncState(mlops_home(), config.aws.endpoint_url or "aws", dest.bucket) as sync_state:
         plan = s3sync.plan_sync(s3, tree, dest, sync_state, delete=delete, create_bucket=create_bucket,

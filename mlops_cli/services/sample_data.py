@@ -6,48 +6,87 @@ command can be exercised end to end without downloading anything.
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
+
+from mlops_cli.errors import UsageError
 
 DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 SPLITS = (("train", 0.8), ("valid", 0.1), ("test", 0.1))
 IMAGE_SIZE = 32  # digits are 8x8; upscaled so the PNGs are viewable and survive JPEG-like resampling
+MARKER = ".mlops-sample"  # written into every folder this writes: the only folders it will write over
 
 
 def class_folder(index: int) -> str:
     return f"{index + 1:03d}.{DIGIT_NAMES[index]}"
 
 
+def check_destination(dest: Path) -> None:
+    """Refuse (exit 2, naming the folder) anything but a new or empty folder or this command's own output."""
+    if dest.is_symlink() or (dest.exists() and not dest.is_dir()):
+        raise UsageError(f"'{dest}' is not a folder: `mlops data sample` writes only into a new or empty folder")
+    if not dest.exists():
+        return
+    try:
+        entries = {entry.name for entry in os.scandir(dest)}
+    except OSError as exc:
+        raise UsageError(f"cannot read folder '{dest}': {exc.strerror or exc}") from None
+    if not entries:
+        return
+    if MARKER not in entries:
+        raise UsageError(f"'{dest}' is not empty and was not written by `mlops data sample`; nothing was changed "
+                         "(give a new or empty folder)")
+    foreign = sorted(entries - {MARKER, *(split for split, _ in SPLITS)})
+    if foreign:
+        raise UsageError(f"'{dest}' holds the sample data and also '{foreign[0]}', which `mlops data sample` did "
+                         "not write; nothing was changed")
+
+
 def write_digits_imagefolder(dest: Path, seed: int = 0) -> dict[str, int]:
     """Write the 1,797 digits as PNGs under ``dest/{train,valid,test}/NNN.name/``.
 
     Deterministic: the same seed gives byte-identical files. Returns images per split.
-    Written into a temporary sibling folder and renamed, so an interrupted run leaves nothing half-written.
+    `dest` must be new, empty, or this function's earlier output (recognised by its marker file); nothing
+    else is ever deleted or overwritten. The images are written into a temporary sibling folder and moved in
+    split by split, so an interrupted run leaves no half-written split.
     """
     import shutil
+    import tempfile
 
     import numpy as np
     from PIL import Image
     from sklearn.datasets import load_digits
 
+    check_destination(Path(dest))  # messages name the folder as the user typed it
+    dest = Path(dest).absolute()
+    dest.parent.mkdir(parents=True, exist_ok=True)
     digits = load_digits()
     order = np.random.default_rng(seed).permutation(len(digits.images))
     counts: dict[str, int] = {}
-    dest = Path(dest)
-    staging = dest.with_name(dest.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    start = 0
-    for split_index, (split, fraction) in enumerate(SPLITS):
-        end = len(order) if split_index == len(SPLITS) - 1 else start + round(fraction * len(order))
-        for position in order[start:end]:
-            label = int(digits.target[position])
-            pixels = (digits.images[position] * (255.0 / 16.0)).clip(0, 255).astype("uint8")
-            image = Image.fromarray(pixels).resize((IMAGE_SIZE, IMAGE_SIZE), Image.NEAREST)
-            folder = staging / split / class_folder(label)
-            folder.mkdir(parents=True, exist_ok=True)
-            image.save(folder / f"digit_{position:04d}.png", optimize=False)
-        counts[split] = end - start
-        start = end
-    if dest.exists():
-        shutil.rmtree(dest)
-    staging.rename(dest)
+    # Both scratch folders are made here, with unique names, so removing them touches only our own files.
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
+    replaced = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
+    try:
+        start = 0
+        for split_index, (split, fraction) in enumerate(SPLITS):
+            end = len(order) if split_index == len(SPLITS) - 1 else start + round(fraction * len(order))
+            for position in order[start:end]:
+                label = int(digits.target[position])
+                pixels = (digits.images[position] * (255.0 / 16.0)).clip(0, 255).astype("uint8")
+                image = Image.fromarray(pixels).resize((IMAGE_SIZE, IMAGE_SIZE), Image.NEAREST)
+                folder = staging / split / class_folder(label)
+                folder.mkdir(parents=True, exist_ok=True)
+                image.save(folder / f"digit_{position:04d}.png", optimize=False)
+            counts[split] = end - start
+            start = end
+        dest.mkdir(exist_ok=True)
+        (dest / MARKER).write_text(json.dumps({"written_by": "mlops data sample", "seed": seed}) + "\n")
+        for split, _ in SPLITS:
+            if (dest / split).exists():  # only when the marker says the folder is ours (checked above)
+                (dest / split).rename(replaced / split)
+            (staging / split).rename(dest / split)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(replaced, ignore_errors=True)
     return counts

@@ -16,14 +16,14 @@ def tree(tmp_path):
 @pytest.mark.parametrize("to, expected", [
     ("gs://bucket/prefix", "must be an s3://bucket/prefix URI"),
     ("bucket/prefix", "must be an s3://bucket/prefix URI"),
-    ("s3://Upper-Case/p", "invalid bucket name 'Upper-Case'"),
-    ("s3://ab/p", "invalid bucket name 'ab'"),
-    ("s3://my_bucket/p", "invalid bucket name 'my_bucket'"),
-    ("s3://bad..dots/p", "no '..'"),
-    ("s3://192.168.1.10/p", "not an IP address"),
-    ("s3:///p", "invalid bucket name ''"),
-    ("s3://fine-bucket/a/../b", "no empty, '.' or '..' path segments"),
-    ("s3://fine-bucket/a//b", "no empty, '.' or '..' path segments"),
+    ("s3://Upper-Case/p", "'Upper-Case' is not a valid S3 bucket name"),
+    ("s3://ab/p", "'ab' is not a valid S3 bucket name: it must be 3 to 63"),
+    ("s3://my_bucket/p", "'my_bucket' is not a valid S3 bucket name: only lowercase"),
+    ("s3://bad..dots/p", "two adjacent dots"),
+    ("s3://192.168.1.10/p", "formatted as an IP address"),
+    ("s3:///p", "'' is not a valid S3 bucket name"),
+    ("s3://fine-bucket/a/../b", "'.' or '..' segment"),
+    ("s3://fine-bucket/a//b", "empty segment"),
 ])
 def test_bad_destination_exits_2(mlops, local_aws, tree, to, expected):
     result = mlops("data", "upload", str(tree), "--to", to)

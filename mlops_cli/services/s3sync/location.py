@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 
 from mlops_cli.errors import UsageError
 
-MAX_KEY_BYTES = 1024
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?)(?:i?b)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
 
@@ -30,50 +27,28 @@ class S3Location:
 
     def key_for(self, relative: str) -> str:
         """The object key of a file at `relative` (a '/'-separated path inside the source folder)."""
-        parts = relative.split("/")
-        if any(part in ("", ".", "..") for part in parts):
-            raise UsageError(f"'{relative}' would not map to a key inside {self.uri}/")
+        from mlops_cli.config.aws_rules import key_problem
+
         key = self.list_prefix + relative
-        try:
-            size = len(key.encode("utf-8"))
-        except UnicodeEncodeError:
-            raise UsageError(f"'{relative}': the file name is not valid UTF-8, so it cannot be an S3 key") from None
-        if size > MAX_KEY_BYTES:
-            raise UsageError(f"'{relative}': its key would be {size} bytes, S3 allows {MAX_KEY_BYTES}")
+        problem = key_problem(key)
+        if problem:  # the scan skipped bad names; what is left is the key's length
+            raise UsageError(f"{relative!r} cannot be uploaded under {self.uri}/: {problem}")
         return key
-
-
-def check_bucket_name(name: str) -> str:
-    """S3's naming rules for general purpose buckets; the message says which one failed."""
-    problem = None
-    if not _BUCKET.match(name):
-        problem = ("3-63 characters of lowercase letters, digits, '.' and '-', starting and ending with a letter "
-                   "or digit")
-    elif ".." in name or ".-" in name or "-." in name:
-        problem = "no '..', '.-' or '-.'"
-    elif name.startswith(("xn--", "sthree-")) or name.endswith(("-s3alias", "--ol-s3", "--x-s3")):
-        problem = "no reserved prefix (xn--, sthree-) or suffix (-s3alias, --ol-s3, --x-s3)"
-    else:
-        try:
-            ipaddress.IPv4Address(name)
-            problem = "not an IP address"
-        except ValueError:
-            pass
-    if problem:
-        raise UsageError(f"invalid bucket name '{name}': expected {problem}")
-    return name
 
 
 def parse_s3_uri(uri: str) -> S3Location:
     """`s3://bucket[/prefix]` -> S3Location; exit 2 with what was wrong otherwise."""
     if not uri.startswith("s3://"):
         raise UsageError(f"--to must be an s3://bucket/prefix URI, not '{uri}'")
+    from mlops_cli.config import aws_rules
+
     bucket, _, prefix = uri[len("s3://"):].partition("/")
-    check_bucket_name(bucket)
-    prefix = prefix.strip("/")
-    if prefix and any(part in ("", ".", "..") for part in prefix.split("/")):
-        raise UsageError(f"invalid prefix in '{uri}': no empty, '.' or '..' path segments")
-    return S3Location(bucket, prefix)
+    try:
+        aws_rules.check_bucket_name(bucket)
+        aws_rules.check_prefix(prefix)
+    except ValueError as exc:
+        raise UsageError(f"--to: {exc}") from None
+    return S3Location(bucket, prefix.strip("/"))
 
 
 def parse_size(text: str, option: str) -> int:

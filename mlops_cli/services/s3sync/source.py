@@ -27,7 +27,9 @@ class LocalFile:
 class SourceTree:
     root: Path
     files: list[LocalFile]
-    skipped_links: list[str] = field(default_factory=list)  # symlinks that leave the folder or dangle
+    # (path inside the folder, why) for what is not uploaded and not hidden: symlinks that leave the folder,
+    # dangle or loop, FIFOs/devices/sockets, names that cannot be S3 keys (control characters, not UTF-8)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
 def open_source(path: Path) -> BinaryIO:
@@ -56,11 +58,25 @@ def b64_to_hex(b64_digest: str) -> str:
     return base64.b64decode(b64_digest).hex()
 
 
+def name_problem(name: str) -> str | None:
+    """Why a file or folder name cannot be part of an S3 key, or None. Checked once, at the scan, so the
+    dry-run plan and the upload list exactly the same keys."""
+    from mlops_cli.config.aws_rules import key_problem
+
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "its name is not valid UTF-8, so it cannot be an S3 key"
+    problem = key_problem(name)
+    return f"its name cannot be an S3 key: {problem}" if problem else None
+
+
 def scan_source(src: Path) -> SourceTree:
     """Every regular file under `src`, sorted, without hidden files/folders (name starts with '.').
 
     Symlinks are followed only while they stay inside `src` (and never back into a folder that contains
-    them, which would loop); the others are reported in `skipped_links`.
+    them, which would loop); the others, anything that is not a regular file or folder, and names that cannot
+    be keys are reported in `skipped`.
     """
     if not src.exists():
         raise UsageError(f"source folder '{src}' does not exist")
@@ -79,10 +95,22 @@ def scan_source(src: Path) -> SourceTree:
             if entry.name.startswith("."):
                 continue
             relative = prefix + entry.name
+            problem = name_problem(entry.name)
+            if problem:
+                tree.skipped.append((relative, problem))
+                continue
             if entry.is_symlink():
-                path = Path(entry.path).resolve()
-                if not path.exists() or not path.is_relative_to(root) or directory.is_relative_to(path):
-                    tree.skipped_links.append(relative)
+                try:
+                    path = Path(entry.path).resolve(strict=True)
+                except RuntimeError:  # Python 3.11 reports a symlink loop so
+                    tree.skipped.append((relative, "a symlink loop"))
+                    continue
+                except OSError:
+                    tree.skipped.append((relative, "a symlink that points nowhere"))
+                    continue
+                if not path.is_relative_to(root) or directory.is_relative_to(path):
+                    tree.skipped.append((relative, "a symlink that points outside the source folder (or back "
+                                                   "into a folder that contains it)"))
                     continue
                 is_dir, is_file = path.is_dir(), path.is_file()
             else:  # DirEntry answers these from the directory listing: no extra system calls
@@ -93,6 +121,8 @@ def scan_source(src: Path) -> SourceTree:
             elif is_file:
                 stat = path.stat() if entry.is_symlink() else entry.stat(follow_symlinks=False)
                 tree.files.append(LocalFile(relative, path, stat.st_size, stat.st_mtime_ns))
+            else:
+                tree.skipped.append((relative, "not a regular file (a FIFO, device or socket)"))
     if not tree.files:
         raise UsageError(f"source folder '{src}' has no files to upload (hidden files are never uploaded)")
     tree.files.sort(key=lambda item: item.relative)
