@@ -51,6 +51,16 @@ def read_user_file(path: "Path", what: str, max_bytes: int | None = None) -> str
         raise UsageError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
 
 
+def refused(status: object, message: str, *, hint: str | None = None) -> MlopsError:
+    """The one exit-code rule for an answer the remote side (the endpoint's model, the Lambda function) refused
+    with: a 4xx about the request's input is the user's input being wrong, exactly as if a local check had
+    caught it, so exit 2 (retrying the same input cannot help); a 5xx, or 408/429 (timeouts, throttling: not
+    about the input), is a failed operation, exit 1. `mlops invoke` and `mlops lambda invoke` both use it."""
+    if isinstance(status, int) and 400 <= status < 500 and status not in (408, 429):
+        return UsageError(message, hint=hint)
+    return OperationError(message, hint=hint)
+
+
 class NotBuiltYet(UsageError):
     """A mission command whose implementation has not landed yet."""
 

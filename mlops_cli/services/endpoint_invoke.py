@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops_cli.errors import OperationError, UsageError
+from mlops_cli.errors import MlopsError, OperationError, UsageError, refused
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # SageMaker real-time InvokeEndpoint request limit
 DEFAULT_TOP_K = 5  # what the model answers for a bare image body
@@ -92,7 +92,7 @@ def invoke(runtime: Any, endpoint: str, request: InvokeRequest) -> dict[str, Any
             "variant": response.get("InvokedProductionVariant"), "predictions": predictions}
 
 
-def _invoke_error(endpoint: str, exc: Any) -> OperationError:
+def _invoke_error(endpoint: str, exc: Any) -> MlopsError:
     from mlops_cli.aws import translate_error
 
     error = exc.response.get("Error", {})
@@ -107,7 +107,7 @@ def _invoke_error(endpoint: str, exc: Any) -> OperationError:
         # A 5xx is the model's own failure: its traceback is in the endpoint's log group.
         hint = f"the model server's output: CloudWatch Logs group /aws/sagemaker/Endpoints/{endpoint}" \
             if isinstance(status, int) and status >= 500 else None
-        return OperationError(f"endpoint '{endpoint}' refused the request ({status}): {message}", hint=hint)
+        return refused(status, f"endpoint '{endpoint}' refused the request ({status}): {message}", hint=hint)
     if code in ("ValidationError", "ValidationException") and re.search(r"not found|could not find",
                                                                         error.get("Message", ""), re.I):
         return OperationError(f"endpoint '{endpoint}' not found", hint="deploy it with `mlops deploy`, or pass "

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from mlops_cli.errors import OperationError, UsageError
+from mlops_cli.errors import OperationError, UsageError, refused
 from mlops_cli.plan import Plan, Step, run_step
 from mlops_cli.services import iam_policies, naming
 from mlops_cli.services.packaging import FIXED_MTIME
@@ -460,7 +460,6 @@ def invoke_function(lam: Any, function_name: str, alias: str, event: dict[str, A
         raise OperationError(f"the function's answer is not an HTTP-style response: {payload[:200]!r}") from None
     if status != 200:
         message = body.get("error") if isinstance(body, dict) else body
-        error_type = UsageError if 400 <= status < 500 else OperationError
-        raise error_type(f"the function answered {status}: {message}")
+        raise refused(status, f"the function answered {status}: {message}")
     return {"function": function_name, "alias": alias, "version": version, **(body if isinstance(body, dict)
                                                                                else {"predictions": body})}

@@ -91,7 +91,7 @@ def test_invoke_digit_images_gives_the_right_label(created, mlops, digits_dir: P
 def test_the_endpoint_refuses_unsafe_urls(created, mlops, local_aws):
     # The endpoint's fetcher must never reach loopback (here: the local AWS itself).
     result = mlops("invoke", f"{local_aws}/mlops-local/anything.png")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a 4xx refusal of the input: exit 2, like `mlops lambda invoke`
     assert f"endpoint '{ENDPOINT}' refused the request (4" in result.output
     assert "Traceback" not in result.output
 
@@ -100,7 +100,7 @@ def test_the_model_servers_output_is_in_cloudwatch(created, mlops, aws_cli):
     """Where SageMaker puts it, and where InvokeEndpoint's ModelError points: /aws/sagemaker/Endpoints/<name>."""
     _, result = created
     refused = mlops("invoke", "https://192.168.0.1/x.png")  # the model refuses it (400): a line of its own
-    assert refused.exit_code == 1, refused.output
+    assert refused.exit_code == 2, refused.output
     stream = f"{result['variant']}/{result['endpoint_config']}"
     deadline = time.monotonic() + 10  # lines are sent after at most 0.5 s of quiet
     while True:
