@@ -7,6 +7,7 @@ credentials never leave for it.
 
 from __future__ import annotations
 
+import os
 import re
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -52,8 +53,15 @@ class AwsClients:
             found = local_credentials.load(self.aws.endpoint_url)
             return boto3.Session(region_name=self.aws.region,
                                  **(found.boto_kwargs() if found else NOT_STARTED_CREDENTIALS))
+        import botocore.session
+
         try:
-            return boto3.Session(profile_name=self.aws.profile, region_name=self.aws.region)
+            core = botocore.session.Session(profile=self.aws.profile)
+            if not self.aws.endpoint_url:  # botocore then takes endpoints from the environment and the profile
+                check_configured_endpoints(core)
+            return boto3.Session(botocore_session=core, region_name=self.aws.region)
+        except MlopsError:
+            raise
         except Exception as exc:  # botocore.exceptions.ProfileNotFound and friends
             raise translate_error(exc) from None
 
@@ -95,6 +103,17 @@ class AwsClients:
     def partition(self) -> str:
         return "aws-cn" if self.aws.region.startswith("cn-") else (
             "aws-us-gov" if "-gov-" in self.aws.region else "aws")
+
+
+def check_configured_endpoints(botocore_session: Any) -> None:
+    """The config's https rule for endpoints named outside the config, before any request is sent."""
+    from mlops_cli.config.urls import check_endpoint_url, configured_endpoint_urls
+
+    for where, url in configured_endpoint_urls(botocore_session, os.environ):
+        try:
+            check_endpoint_url(url)
+        except ValueError as exc:
+            raise UsageError(f"{where}: {url}: {exc}") from None
 
 
 def _client_error_message(exc: Any) -> MlopsError:

@@ -31,6 +31,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from mlops_cli.local.names import InvalidRequest
+from mlops_cli.local.paths import confined
+
 CONTAINER_MODEL_DIR = "/opt/ml/model"
 STATUS_FILE = "server.json"
 MODEL_DIR = "opt_ml_model"  # under the work dir: what the container has at /opt/ml/model
@@ -88,8 +91,14 @@ def load_handlers(model_dir: Path, environment: dict[str, str]) -> Any:
     if not submit.startswith(CONTAINER_MODEL_DIR):
         raise LoadError(f"SAGEMAKER_SUBMIT_DIRECTORY {submit!r} is not inside {CONTAINER_MODEL_DIR}; the local "
                         "endpoint serves handlers packed in model.tar.gz only")
-    code_dir = model_dir / submit[len(CONTAINER_MODEL_DIR):].lstrip("/")
-    if not (code_dir / program).is_file():
+    relative = submit[len(CONTAINER_MODEL_DIR):].strip("/")
+    try:  # the handlers come from the model archive, never from elsewhere on this machine
+        code_dir = confined(model_dir, relative) if relative else model_dir
+        entry = confined(code_dir, program)
+    except InvalidRequest:
+        raise LoadError(f"SAGEMAKER_SUBMIT_DIRECTORY {submit!r} with SAGEMAKER_PROGRAM {program!r} leaves "
+                        f"{CONTAINER_MODEL_DIR}") from None
+    if not entry.is_file():
         raise LoadError(f"the model archive has no {Path(submit, program)} (SAGEMAKER_PROGRAM={program})")
     sys.path.insert(0, str(code_dir))
     try:

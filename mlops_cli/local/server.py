@@ -26,6 +26,7 @@ from urllib.parse import parse_qs
 
 from mlops_cli.local import credentials as local_credentials
 from mlops_cli.local.credentials import LocalCredentials
+from mlops_cli.local.names import NAMED_MEMBERS, InvalidRequest, check_names
 
 HEALTH_PATH = "/_mlops/health"
 DEFAULT_ACCOUNT = "123456789012"
@@ -170,6 +171,16 @@ class LocalAwsApp:
             getattr(chunks, "close", lambda: None)()
         return LocalResponse(captured["status"], body, captured["headers"])
 
+    def answer(self, request: LocalRequest) -> LocalResponse:
+        """A request breaking AWS's name rules, or naming a path outside the state directory, is refused."""
+        try:
+            if (request.service, request.operation) in NAMED_MEMBERS:
+                check_names(request.service, request.operation, request.json())
+            handler = self.hooks.find(request)
+            return handler(request, self.forward) if handler else self.forward(request)
+        except InvalidRequest as refused:
+            return LocalResponse.aws_error(refused.code, str(refused))
+
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == HEALTH_PATH:
             response = LocalResponse.json({"status": "ok", "pid": os.getpid()}, content_type="application/json")
@@ -177,8 +188,7 @@ class LocalAwsApp:
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = environ["wsgi.input"].read(length) if length else b""
             request = _parse(environ, body)
-            handler = self.hooks.find(request)
-            response = handler(request, self.forward) if handler else self.forward(request)
+            response = self.answer(request)
         # A HEAD answer has no body but reports the object's length: keep moto's Content-Length then.
         keep_length = environ.get("REQUEST_METHOD") == "HEAD" and any(
             k.lower() == "content-length" for k in response.headers)

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs
 
+from mlops_cli.local.paths import confined
 from mlops_cli.local.server import DEFAULT_ACCOUNT, Forward, Hooks, LocalRequest, LocalResponse, ServerContext
 from mlops_cli.services.ec2_training import BOOTSTRAP_MARKER
 
@@ -73,7 +74,7 @@ class Bootstraps:
         self.lock = threading.Lock()
 
     def start(self, instance_id: str, region: str, script: str, shutdown_behavior: str) -> None:
-        sandbox = self.root / instance_id
+        sandbox = confined(self.root, instance_id)
         bin_dir = sandbox / "bin"
         bin_dir.mkdir(parents=True, exist_ok=True)
         (sandbox / "home").mkdir(exist_ok=True)

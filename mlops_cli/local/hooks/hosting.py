@@ -39,6 +39,7 @@ from typing import Any, Callable
 
 from mlops_cli.local.cloudwatch import FLUSH_S, LogStream
 from mlops_cli.local.model_server import MODEL_DIR, STATUS_FILE
+from mlops_cli.local.paths import confined
 from mlops_cli.local.server import Forward, Hooks, LocalRequest, LocalResponse, ServerContext
 
 START_TIMEOUT_S = 600.0
@@ -141,6 +142,7 @@ class Hosting:
         backend = self.sagemaker(request)
         if name in backend.endpoints:
             return _validation(f'Cannot create already existing endpoint "{backend.endpoints[name].arn}".')
+        self.work_dir(name, params.get("EndpointConfigName", ""))
         response = forward(request)
         if response.status != 200:
             return response
@@ -166,6 +168,7 @@ class Hosting:
             if endpoint.endpoint_status != "InService":
                 return _validation(f'Cannot update in-progress endpoint "{endpoint.arn}" '
                                    f"(status {endpoint.endpoint_status}).")
+            self.work_dir(name, config_name)
             blocked = self._scaling_blocks(request, endpoint, new_config)
             if blocked:
                 return _validation(
@@ -266,7 +269,7 @@ class Hosting:
         variant = config.production_variants[0]
         model = backend._models.get(variant["ModelName"])
         container = model.primary_container if model else {}
-        work_dir = self.context.state_dir / "endpoints" / name / config_name
+        work_dir = self.work_dir(name, config_name)
         shutil.rmtree(work_dir, ignore_errors=True)
         work_dir.mkdir(parents=True)
         process = subprocess.Popen(
@@ -285,6 +288,10 @@ class Hosting:
             self.starting[name] = server
         threading.Thread(target=self._await_ready, args=(request, server, work_dir, generation, update),
                          name=f"endpoint-{name}", daemon=True).start()
+
+    def work_dir(self, endpoint: str, config_name: str) -> Path:
+        """The model server's folder for this endpoint and configuration; InvalidRequest if the names leave it."""
+        return confined(self.context.state_dir / "endpoints", endpoint, config_name)
 
     def _copy_output(self, request: LocalRequest, server: ModelServer) -> None:
         """The model server's output, line by line, into `server.log` and its CloudWatch stream; a line waits at

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_cli.local.cloudwatch import ensure_log_group
+from mlops_cli.local.paths import confined
 from mlops_cli.local.server import Forward, Hooks, LocalRequest, LocalResponse, ServerContext
 
 ACCOUNT_CONCURRENCY = 1000
@@ -182,7 +183,7 @@ class LocalLambda:
 
     def code_dir(self, fn: Any) -> Path:
         """The function's zip extracted once per code hash (moto keeps the zip bytes of every version)."""
-        target = self.code_root / fn.code_digest
+        target = confined(self.code_root, fn.code_digest)
         if not target.exists():
             self.code_root.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(dir=self.code_root, prefix=".extract-"))

@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from mlops_cli.local.cloudwatch import LogStream
+from mlops_cli.local.names import InvalidRequest
+from mlops_cli.local.paths import confined
 from mlops_cli.local.server import Hooks, LocalRequest, LocalResponse, ServerContext
 from mlops_cli.services.packaging import split_s3_uri
 from mlops_cli.services.training import LOG_GROUP, decode_hyperparameters, metric_values
@@ -51,6 +53,9 @@ def register(hooks: Hooks, context: ServerContext) -> None:
     def create_training_job(request: LocalRequest, forward: Any) -> LocalResponse:
         params = request.json()
         name = params.get("TrainingJobName", "")
+        job_dir = job_folder(context, name)
+        for channel in params.get("InputDataConfig") or []:
+            confined(job_dir, channel.get("ChannelName", ""))  # "." and ".." fit ChannelName's pattern
         if name in _backend(request.account, request.region).training_jobs:
             return LocalResponse.aws_error("ResourceInUse", f"Training job names must be unique within an AWS "
                                                             f"account and region, and a training job with this "
@@ -63,6 +68,10 @@ def register(hooks: Hooks, context: ServerContext) -> None:
     @hooks.operation("sagemaker", "StopTrainingJob")
     def stop_training_job(request: LocalRequest, forward: Any) -> LocalResponse:
         return runner.stop(request.account, request.region, request.json().get("TrainingJobName", ""))
+
+
+def job_folder(context: ServerContext, name: str) -> Path:
+    return confined(context.state_dir / "jobs", name)
 
 
 def _backend(account: str, region: str) -> Any:
@@ -168,7 +177,7 @@ class LocalTrainingJob:
         self.request = request
         self.name: str = request["TrainingJobName"]
         self.job = _backend(account, region).training_jobs[self.name]
-        self.dir = context.state_dir / "jobs" / self.name
+        self.dir = job_folder(context, self.name)
         self.stop_requested = threading.Event()
         self.stop_reason = "Stopped"
         self.instances: list[Instance] = []
@@ -258,13 +267,24 @@ class LocalTrainingJob:
         self._write_configs()
 
     def _download_prefix(self, s3: LocalS3, uri: str, keys: list[str], targets: list[Path]) -> None:
+        """Each object to its key's path below the prefix. A key whose '..' segments would leave the folder fails
+        the job before anything is written (SageMaker writes such a key literally, climbing out of the channel's
+        folder inside its container; here that folder is on the user's machine)."""
         bucket, prefix = split_s3_uri(uri)
-        for key in keys:
+        relatives = [key[len(prefix):].lstrip("/") for key in keys]
+        for key, relative in zip(keys, relatives):
+            for target in targets:
+                try:
+                    confined(target, relative)
+                except InvalidRequest:
+                    raise JobFailed(f"ClientError: the S3 object s3://{bucket}/{key} under {uri} would be written "
+                                    f"outside its folder ({target.name}/); the local AWS refuses keys with '..' "
+                                    "segments") from None
+        for key, relative in zip(keys, relatives):
             self._check_stop()
             content = s3.read(f"s3://{bucket}/{key}")
-            relative = key[len(prefix):].lstrip("/")
             for target in targets:
-                path = target / relative
+                path = confined(target, relative)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(content)
 
@@ -282,9 +302,9 @@ class LocalTrainingJob:
         if source.get("S3DataDistributionType") == "ShardedByS3Key":
             count = len(self.instances)
             for position, instance in enumerate(self.instances):
-                self._download_prefix(s3, uri, keys[position::count], [instance.data / name])
+                self._download_prefix(s3, uri, keys[position::count], [confined(instance.data, name)])
         else:
-            self._download_prefix(s3, uri, keys, [instance.data / name for instance in self.instances])
+            self._download_prefix(s3, uri, keys, [confined(instance.data, name) for instance in self.instances])
 
     def _write_configs(self) -> None:
         hosts = [instance.host for instance in self.instances]
@@ -337,7 +357,11 @@ class LocalTrainingJob:
         self._check_stop()
         self._transition("Training", "Training image download completed. Training in progress.")
         program = str(self.hyperparameters.get("sagemaker_program", ""))
-        if not program or not (self.instances[0].code / program).is_file():
+        try:
+            found = program and confined(self.instances[0].code, program).is_file()
+        except InvalidRequest:
+            found = False  # the entry point is a file inside the source package, never elsewhere
+        if not found:
             raise JobFailed(f"AlgorithmError: entry point '{program}' not found in sagemaker_submit_directory")
         user_hps = {key: value for key, value in self.hyperparameters.items() if not key.startswith("sagemaker_")}
         command = [sys.executable, program, *to_cmd_args(user_hps)]
@@ -458,7 +482,7 @@ class LocalTrainingJob:
         bucket, prefix = split_s3_uri(checkpoint_uri.rstrip("/") + "/")
         for instance in self.instances:
             for path in sorted(instance.checkpoints.rglob("*")):
-                if path.is_file():
+                if path.is_file() and not path.is_symlink():  # a link may point anywhere on this machine
                     s3.upload_file(str(path), bucket, prefix + path.relative_to(instance.checkpoints).as_posix())
 
     def _finish(self, status: str, secondary: str, message: str) -> None:

@@ -1,0 +1,187 @@
+"""Names and keys in requests to the local AWS never reach outside its state directory.
+
+Every attack here aims at a sentinel folder beside the state directory (what the names' `..` segments reach);
+after each one the sentinel is exactly as it was and the local AWS recorded nothing it refused.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from mlops_cli.local import manager
+from mlops_cli.local.model_server import LoadError, load_handlers
+from mlops_cli.local.names import InvalidRequest
+from mlops_cli.local.paths import confined
+
+BUCKET = "security-tests"
+IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.6.0-cpu-py312"
+ESCAPE = "../../sentinel"  # as state/jobs/<name> or state/endpoints/<name>: the sentinel beside state/
+
+
+@pytest.fixture(scope="module")
+def sentinel(local_aws: str) -> Path:
+    """A folder beside the local AWS's state directory, with one file in it."""
+    state_dir = Path(manager.status(local_aws).state_dir)
+    folder = state_dir.parent / "sentinel"
+    folder.mkdir(exist_ok=True)
+    (folder / "keep.txt").write_text("untouched")
+    return folder
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    return {str(path.relative_to(folder)): path.read_text() if path.is_file() else "<dir>"
+            for path in sorted(folder.rglob("*"))}
+
+
+@pytest.fixture(scope="module")
+def role_arn(boto_client) -> str:
+    iam = boto_client("iam")
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                     "Principal": {"Service": "sagemaker.amazonaws.com"}}]}
+    try:
+        return iam.create_role(RoleName="security-tests", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        return iam.get_role(RoleName="security-tests")["Role"]["Arn"]
+
+
+@pytest.fixture(scope="module")
+def s3(boto_client):
+    client = boto_client("s3")
+    try:
+        client.create_bucket(Bucket=BUCKET)
+    except client.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    return client
+
+
+def job_request(name: str, role_arn: str, channel: str = "train", data: str = f"s3://{BUCKET}/data/",
+                hyperparameters: dict[str, str] | None = None) -> dict:
+    return {
+        "TrainingJobName": name,
+        "AlgorithmSpecification": {"TrainingImage": IMAGE, "TrainingInputMode": "File"},
+        "RoleArn": role_arn,
+        "HyperParameters": hyperparameters or {},
+        "InputDataConfig": [{"ChannelName": channel, "DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": data, "S3DataDistributionType": "FullyReplicated"}}}],
+        "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/output"},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 120},
+    }
+
+
+def finished(sagemaker, name: str) -> dict:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        description = sagemaker.describe_training_job(TrainingJobName=name)
+        if description["TrainingJobStatus"] not in ("InProgress", "Stopping"):
+            return description
+        time.sleep(0.2)
+    raise AssertionError(f"training job {name} still {description['TrainingJobStatus']}")
+
+
+def refused(call, **params) -> str:
+    with pytest.raises(ClientError) as caught:
+        call(**params)
+    assert caught.value.response["Error"]["Code"] == "ValidationException"
+    return caught.value.response["Error"]["Message"]
+
+
+def test_training_job_and_channel_names_with_dots_are_refused(boto_client, sentinel, role_arn):
+    before = snapshot(sentinel)
+    sagemaker = boto_client("sagemaker")
+    message = refused(sagemaker.create_training_job, **job_request(ESCAPE, role_arn))
+    assert f"Value '{ESCAPE}' at 'trainingJobName' failed to satisfy constraint" in message
+    # ".." fits ChannelName's pattern ([A-Za-z0-9.\-_]+) but is no folder inside the job's.
+    refused(sagemaker.create_training_job, **job_request("dotdot-channel", role_arn, channel=".."))
+    names = [job["TrainingJobName"] for job in sagemaker.list_training_jobs(MaxResults=100)["TrainingJobSummaries"]]
+    assert ESCAPE not in names and "dotdot-channel" not in names
+    assert snapshot(sentinel) == before
+
+
+def test_hosting_names_with_dots_are_refused(boto_client, sentinel):
+    before = snapshot(sentinel)
+    sagemaker = boto_client("sagemaker")
+    message = refused(sagemaker.create_model, ModelName=ESCAPE, ExecutionRoleArn="arn:aws:iam::123456789012:role/x",
+                      PrimaryContainer={"Image": IMAGE, "ModelDataUrl": f"s3://{BUCKET}/model.tar.gz"})
+    assert "at 'modelName' failed to satisfy constraint: Member must satisfy regular expression pattern" in message
+    variant = {"VariantName": "AllTraffic", "ModelName": ESCAPE, "InitialInstanceCount": 1,
+               "InstanceType": "ml.m5.large"}
+    message = refused(sagemaker.create_endpoint_config, EndpointConfigName=ESCAPE, ProductionVariants=[variant])
+    assert "2 validation errors detected" in message and "'productionVariants.1.member.modelName'" in message
+    refused(sagemaker.create_endpoint, EndpointName="fine-name", EndpointConfigName=ESCAPE)
+    refused(sagemaker.create_endpoint, EndpointName=ESCAPE, EndpointConfigName="fine-name")
+    refused(sagemaker.update_endpoint, EndpointName="fine-name", EndpointConfigName=ESCAPE)
+    refused(sagemaker.delete_endpoint, EndpointName=ESCAPE)
+    assert not sagemaker.list_endpoints(NameContains="sentinel")["Endpoints"]
+    assert not sagemaker.list_endpoint_configs(NameContains="sentinel")["EndpointConfigs"]
+    assert snapshot(sentinel) == before
+
+
+def test_channel_key_with_dots_fails_the_job_and_writes_nothing(boto_client, s3, sentinel, role_arn):
+    before = snapshot(sentinel)
+    # From state/jobs/<job>/algo-1/input/data/train, seven '..' reach the sentinel's parent.
+    key = "climb/" + "../" * 7 + "sentinel/planted.txt"
+    s3.put_object(Bucket=BUCKET, Key="climb/ok.txt", Body=b"fine")
+    s3.put_object(Bucket=BUCKET, Key=key, Body=b"planted")
+    assert key in [item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET, Prefix="climb/")["Contents"]]
+    sagemaker = boto_client("sagemaker")
+    sagemaker.create_training_job(**job_request("climbing-key", role_arn, data=f"s3://{BUCKET}/climb/"))
+    description = finished(sagemaker, "climbing-key")
+    assert description["TrainingJobStatus"] == "Failed"
+    assert f"s3://{BUCKET}/{key}" in description["FailureReason"]
+    assert "would be written outside its folder (train/)" in description["FailureReason"]
+    assert snapshot(sentinel) == before
+
+
+def test_entry_point_outside_the_source_package_never_runs(boto_client, s3, sentinel, role_arn):
+    (sentinel / "run.py").write_text("open(__file__ + '.ran', 'w').write('ran')\n")
+    before = snapshot(sentinel)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo("train.py")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"\n"))
+    s3.put_object(Bucket=BUCKET, Key="code/source.tar.gz", Body=buffer.getvalue())
+    s3.put_object(Bucket=BUCKET, Key="data/one.txt", Body=b"1")
+    sagemaker = boto_client("sagemaker")
+    # From state/jobs/<job>/algo-1/code, five '..' reach the sentinel's parent.
+    hyperparameters = {"sagemaker_program": json.dumps("../../../../../sentinel/run.py"),
+                       "sagemaker_submit_directory": json.dumps(f"s3://{BUCKET}/code/source.tar.gz")}
+    sagemaker.create_training_job(**job_request("outside-entry", role_arn, hyperparameters=hyperparameters))
+    description = finished(sagemaker, "outside-entry")
+    assert description["TrainingJobStatus"] == "Failed"
+    assert "entry point '../../../../../sentinel/run.py' not found" in description["FailureReason"]
+    assert snapshot(sentinel) == before
+
+
+def test_model_server_loads_handlers_from_the_archive_only(tmp_path: Path):
+    model_dir = tmp_path / "model"
+    (model_dir / "code").mkdir(parents=True)
+    (tmp_path / "outside.py").write_text("raise SystemExit('imported from outside')\n")
+    for environment in ({"SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/..", "SAGEMAKER_PROGRAM": "outside.py"},
+                        {"SAGEMAKER_PROGRAM": "../../outside.py"},
+                        {"SAGEMAKER_PROGRAM": str(tmp_path / "outside.py")}):
+        with pytest.raises(LoadError, match="leaves /opt/ml/model"):
+            load_handlers(model_dir, environment)
+
+
+@pytest.mark.parametrize("parts", [("..",), ("a", "..", ".."), ("/etc",), (".",), ("",)])
+def test_confined_refuses_the_root_and_everything_outside(tmp_path: Path, parts):
+    with pytest.raises(InvalidRequest):
+        confined(tmp_path / "root", *parts)
+
+
+def test_confined_resolves_links_inside(tmp_path: Path):
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "link").symlink_to(tmp_path)
+    assert confined(root, "a", "..", "b") == (root / "b").resolve()
+    with pytest.raises(InvalidRequest):
+        confined(root, "link", "elsewhere")
