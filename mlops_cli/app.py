@@ -116,7 +116,7 @@ def main_options(
                                           help="AWS profile (else AWS_PROFILE / config)."),
     region: Optional[str] = typer.Option(None, "--region", metavar="REGION",
                                          help="AWS region (else AWS_REGION / config)."),
-    output: str = typer.Option(os.environ.get("MLOPS_OUTPUT", "table"), "--output", "-o", metavar="table|json",
+    output: str = typer.Option("table", "--output", "-o", envvar="MLOPS_OUTPUT", metavar="table|json",
                                help="table or json (one JSON document on stdout).", case_sensitive=False),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the planned AWS requests as JSON; send nothing."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="More detail; tracebacks for internal errors."),
@@ -127,9 +127,8 @@ def main_options(
 
     output = output.lower()
     if output not in ("table", "json"):
-        # The default comes from MLOPS_OUTPUT: blame what the user actually set.
-        source = ctx.get_parameter_source("output")
-        from_env = getattr(source, "name", "") == "DEFAULT" and "MLOPS_OUTPUT" in os.environ
+        # Blame what the user actually set: the flag or the variable.
+        from_env = getattr(ctx.get_parameter_source("output"), "name", "") == "ENVIRONMENT"
         raise typer.BadParameter("must be 'table' or 'json'",
                                  param_hint="env MLOPS_OUTPUT" if from_env else "--output")
     ctx.obj = AppState(

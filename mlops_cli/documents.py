@@ -59,18 +59,22 @@ def load_yaml(text: str, origin: str, limits: Limits) -> tuple[Any, "yaml.Node |
 
     if len(text.encode("utf-8", "surrogatepass")) > limits.max_bytes:
         raise DocumentError(f"{origin}: larger than the {limits.max_bytes}-byte limit")
-    loader = _bounded_loader_class()(text, origin, limits)
+    loader = None
     try:
+        loader = _bounded_loader_class()(text, origin, limits)  # PyYAML refuses control characters here
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except DocumentError:
         raise
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+        where = _where(origin, getattr(exc, "problem_mark", None))
+        if isinstance(exc, yaml.reader.ReaderError):
+            where = f"{origin}:{text.count(chr(10), 0, exc.position) + 1}"
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SyntaxProblem(f"{_where(origin, mark)}: invalid YAML: {problem}") from None
+        raise SyntaxProblem(f"{where}: invalid YAML: {problem}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return data, node
 
 
@@ -126,9 +130,26 @@ def _bounded_loader_class() -> type:
         return _LOADER
     import yaml
 
-    class BoundedLoader(yaml.SafeLoader):
+    # libyaml's parser (when PyYAML has it) emits the events several times faster; composing stays in Python.
+    try:
+        from yaml.cyaml import CParser
+
+        parsing: tuple[type, ...] = (CParser,)
+    except ImportError:
+        parsing = (yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser)
+
+    class BoundedLoader(yaml.composer.Composer, *parsing, yaml.constructor.SafeConstructor,  # type: ignore[misc]
+                        yaml.resolver.Resolver):
         def __init__(self, text: str, origin: str, limits: Limits):
-            super().__init__(text)
+            if len(parsing) == 1:
+                parsing[0].__init__(self, text)
+            else:
+                yaml.reader.Reader.__init__(self, text)
+                yaml.scanner.Scanner.__init__(self)
+                yaml.parser.Parser.__init__(self)
+            yaml.composer.Composer.__init__(self)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
             self.origin, self.limits = origin, limits
             self.path: list[str] = []
             self.values = self.aliases = 0

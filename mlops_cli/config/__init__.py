@@ -51,6 +51,7 @@ class Layers:
                 node[key] = {}
             node = node[key]
         node[path[-1]] = value
+        self.sources.pop(path, None)  # re-inserted: the order of `sources` is the order layers set keys
         self.sources[path] = source
 
     def source_of(self, path: tuple[str, ...]) -> Source | None:

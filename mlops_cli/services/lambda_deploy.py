@@ -420,8 +420,13 @@ def invocation_event(image: Path | None = None, url: str | None = None, top_k: i
     if url is not None:
         event["url"] = url
     else:
+        if image.is_dir():  # type: ignore[union-attr]
+            raise UsageError(f"{image} is a directory, not an image file")
+        if image.exists() and not image.is_file():  # type: ignore[union-attr]
+            raise UsageError(f"{image} is not a regular file (a device, FIFO or socket), not an image file")
         try:
-            data = image.read_bytes()  # type: ignore[union-attr]
+            with open(image, "rb") as stream:  # type: ignore[arg-type]
+                data = stream.read(MAX_INVOKE_PAYLOAD + 1)  # never more than can be sent
         except OSError as exc:
             raise UsageError(f"cannot read image {image}: {exc.strerror or exc}") from None
         if not data:

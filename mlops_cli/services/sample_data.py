@@ -51,6 +51,7 @@ def write_digits_imagefolder(dest: Path, seed: int = 0) -> dict[str, int]:
     else is ever deleted or overwritten. The images are written into a temporary sibling folder and moved in
     split by split, so an interrupted run leaves no half-written split.
     """
+    check_destination(Path(dest))  # first, before the slow imports; messages name the folder as typed
     import shutil
     import tempfile
 
@@ -58,7 +59,6 @@ def write_digits_imagefolder(dest: Path, seed: int = 0) -> dict[str, int]:
     from PIL import Image
     from sklearn.datasets import load_digits
 
-    check_destination(Path(dest))  # messages name the folder as the user typed it
     dest = Path(dest).absolute()
     dest.parent.mkdir(parents=True, exist_ok=True)
     digits = load_digits()
