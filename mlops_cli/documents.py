@@ -49,7 +49,7 @@ def _dotted(path: list[str]) -> str:
     return ".".join(part for part in path if part).replace(".[", "[") or "(top level)"
 
 
-def load_yaml(text: str, origin: str, limits: Limits) -> tuple[Any, "yaml.Node | None"]:
+def load_yaml(text: str, origin: str, limits: Limits) -> tuple[Any, yaml.Node | None]:
     """Parse one YAML document within `limits`; returns the data and its root node (for key lines).
 
     `origin` names the document in messages ("configs/x.yaml", "env MLOPS_…"). YAML syntax errors are
@@ -142,7 +142,7 @@ def _bounded_loader_class() -> type:
                         yaml.resolver.Resolver):
         def __init__(self, text: str, origin: str, limits: Limits):
             if len(parsing) == 1:
-                parsing[0].__init__(self, text)
+                CParser.__init__(self, text)
             else:
                 yaml.reader.Reader.__init__(self, text)
                 yaml.scanner.Scanner.__init__(self)

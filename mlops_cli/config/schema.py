@@ -26,7 +26,7 @@ PATTERN_MEANINGS = {
     r"^ami-[0-9a-f]{8,17}$": "an AMI id (ami-…)",
     r"^subnet-[0-9a-f]{8,17}$": "a subnet id (subnet-…)",
     r"^[a-zA-Z0-9_-]+$": "letters, digits, hyphens and underscores",
-    r"^[a-zA-Z_-][a-zA-Z0-9_-]{0,127}$": "letters, digits, hyphens and underscores, not starting with a digit",
+    r"^[a-zA-Z0-9_-]{1,128}$": "1-128 letters, digits, hyphens and underscores",
     r"^(\d+\.\d+(\.\d+)?|\d+\.x|latest)$": "a PyTorch version such as 2.6, 2.x or latest",
     r"^py3\d+$": "a Python version tag such as py312",
 }
@@ -232,9 +232,16 @@ class LambdaConfig(Section):
     function_name: Optional[str] = Field(None, max_length=64, pattern=r"^[a-zA-Z0-9_-]+$")
     memory_mb: int = Field(256, ge=128, le=10_240)
     timeout_s: int = Field(30, ge=1, le=900)
-    alias: str = Field("live", pattern=r"^[a-zA-Z_-][a-zA-Z0-9_-]{0,127}$", description="not all digits (AWS rule)")
+    alias: str = Field("live", pattern=r"^[a-zA-Z0-9_-]{1,128}$", description="not all digits (AWS rule)")
     reserved_concurrency: int = Field(10, ge=0)
     provisioned_concurrency: int = Field(1, ge=0)
+
+    @field_validator("alias")
+    @classmethod
+    def _not_a_version_number(cls, value: str) -> str:
+        if value.isdigit():
+            raise ValueError(f"'{value}' is all digits, which Lambda reads as a version number, not an alias")
+        return value
 
     @model_validator(mode="after")
     def _provisioned_within_reserved(self) -> "LambdaConfig":

@@ -178,7 +178,8 @@ def run_cli(case: dict, request: pytest.FixtureRequest, tmp_path: Path, monkeypa
     result = CliRunner().invoke(app, argv, env=env, input=case.get("input"), catch_exceptions=True)
     elapsed = time.monotonic() - started
 
-    shown = f"argv={[arg[:80] for arg in argv]}\nexit={result.exit_code}\nstdout={result.stdout[-1500:]}\nstderr={result.stderr[-1500:]}"
+    shown = (f"argv={[arg[:80] for arg in argv]}\nexit={result.exit_code}\n"
+             f"stdout={result.stdout[-1500:]}\nstderr={result.stderr[-1500:]}")
     assert result.exception is None or isinstance(result.exception, SystemExit), \
         f"{shown}\nraised {result.exception!r}"
     assert result.exit_code == case["exit"], shown

@@ -3,6 +3,8 @@ configured region) unless --no-create-bucket says not to."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from upload_helpers import remote_objects, small_tree, write_tree
@@ -74,3 +76,28 @@ def test_bucket_is_created_in_the_configured_region(upload, s3, bucket, tree):
     assert code == 0 and summary["bucket_created"] is True
     assert s3.get_bucket_location(Bucket=bucket)["LocationConstraint"] == "eu-west-1"
     assert len(remote_objects(s3, bucket)) == 2
+
+
+def test_what_cannot_be_a_key_is_skipped_by_name_and_the_plan_matches_the_upload(upload, s3, bucket, tmp_path):
+    """Symlink loops, FIFOs, dangling links and names with control characters or non-UTF-8 bytes are skipped
+    with a warning naming each, in the dry run and in the upload alike; the keys planned are the keys written."""
+    root = write_tree(tmp_path / "tree", {"ok/a.png": b"a", "ok/b c.png": b"bc", "new\nline.png": b"n",
+                                          "tab\tdir/x.png": b"t", "bell\x07.png": b"b"})
+    (root / "ok" / os.fsdecode(b"latin1-\xe9.png")).write_bytes(b"l")
+    os.mkfifo(root / "ok" / "fifo.png")
+    (root / "loop1").symlink_to(root / "loop2")
+    (root / "loop2").symlink_to(root / "loop1")
+    (root / "dangling.png").symlink_to(tmp_path / "nowhere.png")
+
+    dry_code, dry_plan, dry_stderr = upload("--dry-run", str(root), "--to", f"s3://{bucket}/p")
+    code, summary, stderr = upload(str(root), "--to", f"s3://{bucket}/p")
+
+    assert dry_code == 0 and code == 0, stderr
+    planned = {step["params"]["Key"] for step in dry_plan["steps"] if step["operation"] == "PutObject"}
+    assert planned == set(remote_objects(s3, bucket)) == {"p/ok/a.png", "p/ok/b c.png"}
+    for output in (dry_stderr, stderr):
+        warned = [line for line in output.splitlines() if line.startswith("warning: skipped")]
+        assert len(warned) == 8, output
+        for name in ("'new\\nline.png'", "'tab\\tdir'", "'bell\\x07.png'", "latin1-", "'ok/fifo.png'", "'loop1'",
+                     "'loop2'", "'dangling.png'"):
+            assert name in output, (name, output)
