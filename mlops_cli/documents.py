@@ -31,6 +31,8 @@ ENV_VALUE = Limits(max_bytes=4096, max_values=1_000, max_depth=8)
 IGNORE_FILE = Limits(max_bytes=1024 * 1024, max_values=100_000, max_depth=16)
 # `aws iam get-account-authorization-details` of a large account is tens of MB; policies nest a few levels.
 AUDIT_INPUT = Limits(max_bytes=256 * 1024 * 1024, max_values=0, max_depth=64)
+# A policy inside an audit input, often as URL-encoded JSON text (IAM's own limits are a few KB).
+POLICY_DOCUMENT = Limits(max_bytes=1024 * 1024, max_values=0, max_depth=32)
 
 
 class DocumentError(UsageError):

@@ -338,7 +338,7 @@ def read_status(s3: Any, status_uri: str) -> dict[str, Any] | None:
         raise
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {"status": "Failed", "reason": f"{status_uri} is not valid JSON"}
 
 

@@ -85,7 +85,7 @@ def invoke(runtime: Any, endpoint: str, request: InvokeRequest) -> dict[str, Any
     payload = response["Body"].read()
     try:
         predictions = json.loads(payload)["predictions"][0]["top_k"]
-    except (ValueError, KeyError, IndexError, TypeError):
+    except (ValueError, KeyError, IndexError, TypeError, RecursionError):  # whatever the remote side sends
         raise OperationError(f"endpoint '{endpoint}' answered something that is not a prediction: "
                              f"{payload[:200]!r}") from None
     return {"endpoint": endpoint, "source": request.source, "content_type": request.content_type,

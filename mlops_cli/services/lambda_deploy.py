@@ -96,7 +96,7 @@ def same_document(found: Any, wanted: dict[str, Any]) -> bool:
     if isinstance(found, str):
         try:
             found = json.loads(found)
-        except ValueError:
+        except (ValueError, RecursionError):
             return False
     return _canonical(found) == _canonical(wanted)
 
@@ -453,7 +453,7 @@ def invoke_function(lam: Any, function_name: str, alias: str, event: dict[str, A
         try:
             error = json.loads(payload)
             detail = f"{error.get('errorType')}: {error.get('errorMessage')}"
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             detail = payload[:300].decode("utf-8", "replace")
         raise OperationError(f"the function failed (version {version}): {detail}",
                              hint=f"see its log group /aws/lambda/{function_name}")
@@ -461,7 +461,7 @@ def invoke_function(lam: Any, function_name: str, alias: str, event: dict[str, A
         response = json.loads(payload)
         status = int(response["statusCode"])
         body = json.loads(response["body"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):  # whatever the function answers
         raise OperationError(f"the function's answer is not an HTTP-style response: {payload[:200]!r}") from None
     if status != 200:
         message = body.get("error") if isinstance(body, dict) else body

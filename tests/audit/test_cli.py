@@ -111,7 +111,7 @@ def test_output_file_gets_the_document_and_the_terminal_the_table(mlops, one_med
     ('{"RoleDetailList": [{"RoleName": "r", "Arn": "arn:aws:iam::1:role/r", "CreateDate": "yesterday"}]}',
      "RoleDetailList[0].CreateDate: not a date"),
     ('{"GroupDetailList": [{"GroupName": "g", "Arn": "arn:aws:iam::1:group/g", "GroupPolicyList": '
-     '[{"PolicyName": "p", "PolicyDocument": "%7Bnot"}]}]}', "policy document is not valid JSON"),
+     '[{"PolicyName": "p", "PolicyDocument": "%7Bnot"}]}]}', "policy document: not valid JSON"),
 ])
 def test_malformed_input_is_a_clear_usage_error(mlops, tmp_path, content, expected):
     path = tmp_path / "bad.json"

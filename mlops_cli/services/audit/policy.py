@@ -7,7 +7,6 @@ the same few hundred patterns repeat across thousands of policies.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -25,11 +24,13 @@ class PolicyFormatError(ValueError):
 def parse_document(value: Any, where: str) -> dict:
     """A policy document from a dump: a JSON object, or the URL-encoded JSON string the raw API returns."""
     if isinstance(value, str):
+        from mlops_cli import documents
+
         text = unquote(value) if value.lstrip().startswith("%") or "%22" in value or "%7B" in value else value
         try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise PolicyFormatError(f"{where}: policy document is not valid JSON ({exc.msg})") from None
+            value = documents.load_json(text, f"{where}: policy document", documents.POLICY_DOCUMENT)
+        except documents.DocumentError as exc:  # malformed, or nested/numbered past its limits
+            raise PolicyFormatError(str(exc)) from None
     if not isinstance(value, dict):
         raise PolicyFormatError(f"{where}: policy document must be a JSON object")
     return value
