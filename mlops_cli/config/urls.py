@@ -4,7 +4,8 @@ URL is named (the config, AWS_ENDPOINT_URL*, a profile in the AWS config file)."
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 

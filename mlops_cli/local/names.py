@@ -9,8 +9,9 @@ satisfy constraint: ..."). `service_model` is the one place that loads a botocor
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from functools import cache
-from typing import Any, Iterator
+from typing import Any
 
 # The members that name resources whose names the local AWS uses (as folders, or to find such resources).
 # A dotted path walks into structures and through lists.

@@ -19,9 +19,10 @@ import re
 import signal
 import sys
 import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 from urllib.parse import parse_qs
 
 from mlops_cli.local import credentials as local_credentials
@@ -97,9 +98,13 @@ class ServerContext:
         return boto3.client(service, region_name=region, endpoint_url=self.endpoint_url,
                             **self.credentials.boto_kwargs())
 
-    def process_env(self, region: str) -> dict[str, str]:
-        """The AWS variables of a local process (job, model server, function): this server and its credentials."""
-        return local_credentials.process_env(self.endpoint_url, region, self.credentials)
+    def process_env(self, region: str, variables: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The whole environment of a local process (job, model server, function, bootstrap): its `variables`
+        on an allow-listed base, with this server as AWS_ENDPOINT_URL and its credentials, none of the caller's."""
+        from mlops_cli.local.process_env import local_process_env
+
+        aws = local_credentials.process_env(self.endpoint_url, region, self.credentials)
+        return local_process_env(aws, variables or {})
 
 
 class Hooks:

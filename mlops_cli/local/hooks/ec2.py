@@ -2,7 +2,7 @@
 
 moto creates the instance; then the user data runs in a background process group in a sandbox
 `<state_dir>/ec2/<instance-id>/` with the venv's `aws` and `python` on PATH, `AWS_ENDPOINT_URL` pointing back at
-this server (dummy credentials stand in for the instance profile), and `MLOPS_WORKDIR` inside the sandbox instead
+this server (its own credentials stand in for the instance profile), and `MLOPS_WORKDIR` inside the sandbox instead
 of the real path. `shutdown` is a shim on PATH that records the request; when the script has exited the instance
 is stopped or terminated in moto according to its `InstanceInitiatedShutdownBehavior`, with the state reason AWS
 gives an instance-initiated shutdown. Terminating or stopping the instance through the API kills its bootstrap.
@@ -86,18 +86,16 @@ class Bootstraps:
         shutdown_file = sandbox / "shutdown-requested"
         shutdown_file.unlink(missing_ok=True)
         venv_bin = Path(sys.executable).parent
-        env = {
+        env = self.context.process_env(region, {
             "PATH": os.pathsep.join([str(bin_dir), str(venv_bin), "/usr/local/bin", "/usr/bin", "/bin"]),
             "HOME": str(sandbox / "home"),
             "LANG": "C.UTF-8",
-            **self.context.process_env(region),
             "MLOPS_WORKDIR": str(sandbox / "work"),
             "MLOPS_PYTHON": sys.executable,
             "MLOPS_SHUTDOWN_FILE": str(shutdown_file),
             "OMP_NUM_THREADS": str(len(os.sched_getaffinity(0))),
             "PYTHONUNBUFFERED": "1",
-            **{name: os.environ[name] for name in ("TORCH_HOME", "TMPDIR") if name in os.environ},
-        }
+        })
         with open(sandbox / "console.log", "ab") as console:
             process = subprocess.Popen(["bash", str(user_data)], cwd=sandbox, env=env, stdin=subprocess.DEVNULL,
                                        stdout=console, stderr=subprocess.STDOUT, start_new_session=True)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import select
 import shutil
 import subprocess
@@ -277,8 +276,8 @@ class Hosting:
              container.get("ModelDataUrl", ""), "--s3-endpoint-url", self.context.endpoint_url,
              "--work-dir", str(work_dir)],
             cwd=work_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, bufsize=0,
-            env={**os.environ, **(container.get("Environment") or {}), "PYTHONUNBUFFERED": "1",
-                 **self.context.process_env(request.region)},
+            env=self.context.process_env(request.region, {**(container.get("Environment") or {}),
+                                                          "PYTHONUNBUFFERED": "1"}),
         )
         server = ModelServer(name, config_name, variant["VariantName"], process, work_dir)
         server.output = threading.Thread(target=self._copy_output, args=(request, server), daemon=True,

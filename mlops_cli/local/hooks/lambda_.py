@@ -4,7 +4,7 @@ moto (without Docker) answers `Invoke` with a canned string and has no provision
 `GetAccountSettings`, and enforces no account concurrency limit. Here:
 
 - `Invoke` runs the function's handler from its zip (kept by moto) in a fresh Python process (a cold start
-  each time) with the function's environment plus this server as `AWS_ENDPOINT_URL` and dummy credentials,
+  each time) with the function's environment plus this server as `AWS_ENDPOINT_URL` and its own credentials,
   the event on stdin; the answer has Lambda's shape (200, `X-Amz-Executed-Version`, `X-Amz-Function-Error:
   Unhandled` with an error payload for init failures, exceptions and timeouts, `X-Amz-Log-Result` for
   `LogType=Tail`), and the output goes to CloudWatch Logs `/aws/lambda/<name>` with START/END/REPORT lines;
@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -198,25 +197,21 @@ class LocalLambda:
     def run(self, fn: Any, mode: str, event: bytes, request_id: str, invoked_arn: str,
             log_stream: str) -> tuple[dict[str, Any], str, float]:
         """(result document, log text, duration in ms) of one run of the function's process."""
-        region = fn.region
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        code_dir = self.code_dir(fn)
+        env = self.context.process_env(fn.region, {
             "LANG": "C.UTF-8",
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONUNBUFFERED": "1",
             **{str(key): str(value) for key, value in (fn.environment_vars or {}).items()},
-            **self.context.process_env(region),
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.run_time}",
             "AWS_LAMBDA_FUNCTION_NAME": fn.function_name,
             "AWS_LAMBDA_FUNCTION_VERSION": str(fn.version),
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
             "AWS_LAMBDA_LOG_GROUP_NAME": fn.logs_group_name,
             "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
-            "LAMBDA_TASK_ROOT": "",
+            "LAMBDA_TASK_ROOT": str(code_dir),
             "_HANDLER": fn.handler or "",
-        }
-        code_dir = self.code_dir(fn)
-        env["LAMBDA_TASK_ROOT"] = str(code_dir)
+        })
         # The function stops itself at its timeout; this only catches a process that cannot.
         limit = INIT_LIMIT_S + (0 if mode == "init" else int(fn.timeout) + 5)
         command = [sys.executable, "-c", BOOTSTRAP, str(code_dir), fn.handler or "", mode, request_id,

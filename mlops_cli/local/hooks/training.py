@@ -272,7 +272,7 @@ class LocalTrainingJob:
         folder inside its container; here that folder is on the user's machine)."""
         bucket, prefix = split_s3_uri(uri)
         relatives = [key[len(prefix):].lstrip("/") for key in keys]
-        for key, relative in zip(keys, relatives):
+        for key, relative in zip(keys, relatives, strict=True):
             for target in targets:
                 try:
                     confined(target, relative)
@@ -280,7 +280,7 @@ class LocalTrainingJob:
                     raise JobFailed(f"ClientError: the S3 object s3://{bucket}/{key} under {uri} would be written "
                                     f"outside its folder ({target.name}/); the local AWS refuses keys with '..' "
                                     "segments") from None
-        for key, relative in zip(keys, relatives):
+        for key, relative in zip(keys, relatives, strict=True):
             self._check_stop()
             content = s3.read(f"s3://{bucket}/{key}")
             for target in targets:
@@ -324,7 +324,6 @@ class LocalTrainingJob:
         channels = [channel["ChannelName"] for channel in self.request.get("InputDataConfig") or []]
         threads = max(1, (os.cpu_count() or 1) // len(self.instances))
         env = {
-            **os.environ,
             "PYTHONUNBUFFERED": "1",
             "PYTHONPATH": str(instance.code),
             "SM_HOSTS": json.dumps(hosts),
@@ -348,10 +347,9 @@ class LocalTrainingJob:
             "OMP_NUM_THREADS": str(threads),
             # torchrun then logs its rendezvous result (ranks, world size) in every instance's stream.
             "LOGLEVEL": os.environ.get("LOGLEVEL", "INFO"),
-            **self.context.process_env(self.region),
         }
         env.update({f"SM_CHANNEL_{name.upper()}": str(instance.data / name) for name in channels})
-        return env
+        return self.context.process_env(self.region, env)
 
     def _train(self) -> None:
         self._check_stop()
