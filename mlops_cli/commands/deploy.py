@@ -45,6 +45,10 @@ def deploy(
         raise UsageError("give --model or --job, not both")
     if model:
         service.object_location(model)
+    if job:
+        from mlops_cli.services.training import check_job_name
+
+        check_job_name(job, "--job")
     sagemaker = config.train.sagemaker
     image = images.image_uri(config.aws.region, sagemaker.framework_version, sagemaker.py_version,
                              config.deploy.instance_type, "inference")

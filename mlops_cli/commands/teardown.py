@@ -29,6 +29,8 @@ def teardown(
 
     if endpoint and everything:
         raise UsageError("give --endpoint NAME or --all, not both")
+    if endpoint:
+        _check_endpoint_name(endpoint)
     app_state = state(ctx)
     if not (yes or app_state.dry_run or sys.stdin.isatty()):
         raise UsageError("teardown deletes resources and cannot ask here (stdin is not a terminal); "
@@ -49,3 +51,14 @@ def teardown(
     if not steps:
         out.info("nothing to delete")
     out.result({"steps": steps, "deleted": inventory.to_dict()}, teardown_table)
+
+
+def _check_endpoint_name(name: str) -> None:
+    """SageMaker's EndpointName rule, before any request (not via the config: the project's own endpoint name
+    must stay what the ownership check compares with)."""
+    import re
+
+    from mlops_cli.config.schema import NAME_PATTERN, PATTERN_MEANINGS
+
+    if len(name) > 63 or not re.fullmatch(NAME_PATTERN, name):
+        raise UsageError(f"--endpoint '{name}': expected at most 63 {PATTERN_MEANINGS[NAME_PATTERN]}")

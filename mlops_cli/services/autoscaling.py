@@ -28,8 +28,8 @@ POLICY_TYPE = "TargetTrackingScaling"
 # How users spell each setting (`--autoscale max=2,...` keys and `mlops autoscale --max` flags) -> field.
 KEYS = {"min": "min", "max": "max", "target": "target", "scale-in-cooldown": "scale_in_cooldown",
         "scale-out-cooldown": "scale_out_cooldown"}
-_INTEGER = re.compile(r"^[0-9]+$")
-_NUMBER = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+_INTEGER = re.compile(r"^[0-9]{1,9}$")  # bounded: far above any limit, far below what makes int() slow or fail
+_NUMBER = re.compile(r"^[0-9]{1,9}(\.[0-9]{1,9})?$")
 
 
 @dataclass(frozen=True)

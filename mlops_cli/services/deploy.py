@@ -47,9 +47,18 @@ class Artifact:
 
 def object_location(uri: str, what: str = "--model") -> tuple[str, str]:
     """(bucket, key) of an `s3://bucket/key` URI that names one object."""
+    from mlops_cli.config import aws_rules
+
     bucket, key = split_s3_uri(uri) if uri.startswith("s3://") else ("", "")
     if not bucket or not key or key.endswith("/"):
         raise UsageError(f"{what} must be an S3 object URI like s3://bucket/path/model.tar.gz, not '{uri}'")
+    try:
+        aws_rules.check_bucket_name(bucket)
+    except ValueError as exc:
+        raise UsageError(f"{what}: {exc}") from None
+    problem = aws_rules.key_problem(key)
+    if problem:
+        raise UsageError(f"{what}: '{key}' is not a usable S3 key: {problem}")
     return bucket, key
 
 

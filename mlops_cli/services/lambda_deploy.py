@@ -22,6 +22,7 @@ import base64
 import hashlib
 import io
 import json
+import re
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -418,6 +419,8 @@ def invocation_event(image: Path | None = None, url: str | None = None, top_k: i
         raise UsageError("give either an IMAGE file or --url, not both and not neither")
     event: dict[str, Any] = {}
     if url is not None:
+        if not re.match(r"^https?://", url, re.IGNORECASE):  # what the function would refuse, refused here
+            raise UsageError(f"--url: only http:// and https:// URLs can be sent, not '{url}'")
         event["url"] = url
     else:
         if image.is_dir():  # type: ignore[union-attr]

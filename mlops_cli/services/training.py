@@ -114,9 +114,9 @@ def metric_definitions() -> list[dict[str, str]]:
     return metrics.metric_definitions()
 
 
-def check_job_name(name: str) -> str:
+def check_job_name(name: str, flag: str = "--job-name") -> str:
     if not JOB_NAME_PATTERN.fullmatch(name):
-        raise UsageError(f"--job-name '{name}': expected 1-63 letters, digits and hyphens, "
+        raise UsageError(f"{flag} '{name}': expected 1-63 letters, digits and hyphens, "
                          "starting and ending with a letter or digit")
     return name
 
