@@ -1,9 +1,9 @@
 """Code the local AWS runs gets the local AWS's credentials only, never the caller's.
 
 A local AWS of its own is started from a shell holding recognisable fake credentials: keys, a session token,
-a profile in its own config and credentials files, and a secret that is no AWS variable. A training job and a
-Lambda function then report their environment and what boto3 in them resolves: the local endpoint and
-credentials, and none of the caller's values.
+a profile in its own config and credentials files, and a secret that is no AWS variable. A training job, an
+endpoint's model server, a Lambda function and an EC2 bootstrap then report their environment and what boto3
+in them resolves: the local endpoint and credentials, and none of the caller's values.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ def report():
 def handler(event, context):
     return report()
 
-if __name__ == "__main__":
-    with open(os.path.join(os.environ["SM_MODEL_DIR"], "report.json"), "w") as out:
+if __name__ == "__main__":  # a training job's model dir, or an EC2 bootstrap's home
+    with open(os.path.join(os.environ.get("SM_MODEL_DIR") or os.environ["HOME"], "report.json"), "w") as out:
         json.dump(report(), out)
 '''
 
@@ -233,3 +233,21 @@ def test_endpoint_model_server_gets_local_credentials_only(leaky_local_aws, clie
         sagemaker.delete_endpoint(EndpointName="env-report")
     assert_local_only(report, leaky_local_aws, local_key.access_key_id, caller_files)
     assert report["environ"]["SAGEMAKER_PROGRAM"] == "inference.py"  # the model's own environment is kept
+
+
+def test_ec2_bootstrap_gets_local_credentials_only(leaky_local_aws, leaky_home, client, local_key, caller_files):
+    from mlops_cli.services.ec2_training import BOOTSTRAP_MARKER, find_image
+
+    ec2 = client("ec2")
+    script = (f"#!/bin/bash\n{BOOTSTRAP_MARKER}\n\"$MLOPS_PYTHON\" - <<'PY'\n{REPORT}\nPY\nshutdown -h now\n")
+    instance = ec2.run_instances(ImageId=find_image(ec2, "m5.large")["ImageId"], MinCount=1, MaxCount=1,
+                                 InstanceType="m5.large", UserData=script,
+                                 InstanceInitiatedShutdownBehavior="terminate")["Instances"][0]["InstanceId"]
+    deadline = time.monotonic() + 60
+    while (state := ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]["State"][
+            "Name"]) != "terminated" and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert state == "terminated"
+    report = json.loads((leaky_home / "state" / "ec2" / instance / "home" / "report.json").read_text())
+    assert_local_only(report, leaky_local_aws, local_key.access_key_id, caller_files)
+    assert report["environ"]["MLOPS_WORKDIR"].endswith(f"{instance}/work")
