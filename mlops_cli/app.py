@@ -17,7 +17,7 @@ from typer.core import TyperGroup  # noqa: E402
 
 from mlops_cli import __version__  # noqa: E402
 from mlops_cli.commands import (audit_iam, autoscale, concurrency, config_cmd, data, deploy, invoke, lambda_cmd,
-                                loadtest, local, status, teardown, train, train_ec2)  # noqa: E402
+                                loadtest, local, status, teardown, train, train_ec2, tune)  # noqa: E402
 from mlops_cli.errors import MlopsError, OperationError  # noqa: E402
 from mlops_cli.render import Output  # noqa: E402
 from mlops_cli.state import AppState  # noqa: E402
@@ -144,6 +144,8 @@ app.add_typer(config_cmd.app, name="config", help="Show or validate the effectiv
 app.add_typer(local.app, name="local", help="The embedded local AWS (moto server + real local execution).")
 app.add_typer(data.app, name="data", help="Sample data and incremental, verified S3 upload.")
 app.command("train", help="Train on SageMaker (N > 1 instances = real torch DDP).")(train.train)
+app.command("tune", help="Hyperparameter tuning: trials of the training job, the best values, a leaderboard.")(
+    tune.tune)
 app.command("train-ec2", help="Train the same model package on an EC2 instance (or this machine).")(
     train_ec2.train_ec2)
 app.command("deploy", help="Create or blue/green-update the real-time endpoint, optionally with scaling.")(

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job, end to end, on the embedded local AWS (no account, no Docker):
-# sample data -> S3 -> 2-instance DDP training job -> autoscaled endpoint -> Lambda with concurrency -> IAM audit.
+# sample data -> S3 -> hyperparameter tuning -> 2-instance DDP training job with the best values -> autoscaled endpoint -> Lambda with concurrency -> IAM audit.
 set -euo pipefail
 export MLOPS_CONFIG="${MLOPS_CONFIG:-configs/local.yaml}"
 export MLOPS_HOME="${MLOPS_HOME:-$PWD/.mlops}"
@@ -11,7 +11,10 @@ trap 'mlops local down >/dev/null 2>&1 || true' EXIT
 step "start the local AWS";                      mlops local up
 step "write the sample data (digits)";           mlops data sample
 step "upload it to S3";                          mlops data upload
-step "train on 2 instances (real DDP)";          mlops train --instance-count 2 --wait
+best="$MLOPS_HOME/best-hyperparameters.yaml"
+step "tune: 4 one-epoch trials, 2 at a time";    mlops tune --max-jobs 4 --parallel 2 --hp epochs=1 --write-best "$best"
+step "train on 2 instances (real DDP) with the best values"
+mlops -c "$MLOPS_CONFIG" -c "$best" train --instance-count 2 --wait
 step "deploy with autoscaling";                  mlops deploy --autoscale max=2 --wait
 # The first test image; `sed -n 1p` reads to the end, so sort never dies of SIGPIPE (head would, under pipefail).
 image=$(find "$(mlops -o json config show | python -c 'import json,sys; print(json.load(sys.stdin)["data"]["local_dir"])')/test" -name '*.png' | sort | sed -n 1p)

@@ -115,6 +115,21 @@ def boto_client(local_aws: str, local_env: dict[str, str]):
 
 
 @pytest.fixture(scope="session")
+def aws_cli(local_aws: str, local_env: dict[str, str]):
+    """Run the AWS CLI (awscli from PyPI) against the local AWS; returns the parsed JSON answer."""
+
+    def run(*args: str) -> dict:
+        env = {**os.environ, **local_env}
+        done = subprocess.run([str(Path(sys.executable).with_name("aws")), "--endpoint-url", local_aws, "--region",
+                               "us-east-1", "--output", "json", *args], env=env, capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout or "{}")
+
+    return run
+
+
+@pytest.fixture(scope="session")
 def digits_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The digits sample as an ImageFolder tree, written once per session."""
     from mlops_cli.services.sample_data import write_digits_imagefolder

@@ -15,6 +15,8 @@ def deploy(
     model: Optional[str] = typer.Option(None, "--model", metavar="S3_URI",
                                         help="model.tar.gz to deploy (default: the latest completed training job)."),
     job: Optional[str] = typer.Option(None, "--job", metavar="NAME", help="Deploy this training job's model."),
+    tuning_job: Optional[str] = typer.Option(None, "--tuning-job", metavar="NAME",
+                                             help="Deploy the model of this tuning job's best training job."),
     endpoint: Optional[str] = typer.Option(None, "--endpoint", metavar="NAME",
                                            help="Endpoint name (default: deploy.endpoint_name or <project>-endpoint)."),
     instance_type: Optional[str] = typer.Option(None, "--instance-type", metavar="TYPE",
@@ -43,6 +45,8 @@ def deploy(
             raise UsageError("--autoscale is applied once the endpoint is InService, so it needs --wait")
     if model and job:
         raise UsageError("give --model or --job, not both")
+    if tuning_job and (model or job):
+        raise UsageError("give --tuning-job alone, not with --model or --job")
     if model:
         service.object_location(model)
     if job:
@@ -54,7 +58,13 @@ def deploy(
                              config.deploy.instance_type, "inference")
 
     clients = app_state.clients
+    if tuning_job:
+        from mlops_cli.services.tuning import best_trial_name
+
+        job = best_trial_name(clients.client("sagemaker"), tuning_job)
     artifact = service.resolve_artifact(clients.client("sagemaker"), clients.client("s3"), config.project, model, job)
+    if tuning_job:
+        artifact.source = f"best training job {job} of tuning job {tuning_job}"
     role_arn = naming.execution_role_arn(config, lambda: clients.account_id, clients.partition)
     target = service.build_target(config, artifact, image, role_arn, scaling)
     live = service.read_live(clients.client("sagemaker"), clients.client(autoscaling.SERVICE), target.endpoint,

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from collections import deque
 from typing import Any, List, NoReturn, Optional
 
 import typer
 
-from mlops_cli.commands._common import state
+from mlops_cli.commands._common import interrupted_while_waiting, state
 
-EXIT_INTERRUPTED = 130
 LOCAL_POLL_S = 1.0
 AWS_POLL_S = 10.0
 FAILURE_TAIL_LINES = 10
@@ -96,20 +94,10 @@ def _follow(app_state: Any, job_name: str) -> tuple[dict[str, Any], list[str]]:
 
 
 def _interrupted(app_state: Any, job_name: str, *, yes: bool) -> NoReturn:
-    """Ctrl-C while the job runs: ask (or with --yes decide) whether to stop it; exit 130 either way."""
     from mlops_cli.services import training
 
-    out = app_state.out
-    stop_hint = f"stop it later with: {training.stop_command(job_name)}"
-    try:
-        stop = yes or (sys.stdin.isatty() and typer.confirm(f"\nstop training job {job_name}?", default=False,
-                                                            err=True))
-    except (KeyboardInterrupt, typer.Abort):
-        stop = False
-    if not stop:
-        out.warn(f"training job {job_name} is still running in AWS; {stop_hint}")
-        raise typer.Exit(EXIT_INTERRUPTED)
-    training.stop_job(app_state.clients.client("sagemaker"), job_name)
-    out.warn(f"stop requested for training job {job_name}; it ends as Stopped "
-             f"(`aws sagemaker describe-training-job --training-job-name {job_name}` shows it)")
-    raise typer.Exit(EXIT_INTERRUPTED)
+    interrupted_while_waiting(
+        app_state, "training job", job_name, yes=yes,
+        stop=lambda: training.stop_job(app_state.clients.client("sagemaker"), job_name),
+        stop_command=training.stop_command(job_name),
+        describe_command=f"aws sagemaker describe-training-job --training-job-name {job_name}")

@@ -63,6 +63,15 @@ def status_table(console: "Console", data: dict[str, Any]) -> None:
         jobs.add_row(job["name"], job["status"], _time(job["created"]))
     console.print(jobs)
 
+    if data.get("tuning_jobs"):
+        tuning = Table(title="tuning jobs", title_justify="left")
+        for column in ("name", "status", "strategy", "trials", "created"):
+            tuning.add_column(column)
+        for job in data["tuning_jobs"]:
+            trials = ", ".join(f"{count} {state}" for state, count in job["trials"].items() if count) or "none"
+            tuning.add_row(job["name"], job["status"], str(job["strategy"]), trials, _time(job["created"]))
+        console.print(tuning)
+
     if data["training_instances"]:  # train-ec2 instances bill until they terminate themselves
         instances = Table(title="EC2 training instances", title_justify="left")
         for column in ("instance", "job", "state", "type", "launched"):

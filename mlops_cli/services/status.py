@@ -111,6 +111,15 @@ def project_training_jobs(sm: Any, config: "Config", status: str | None = None) 
     return [job for job in jobs if job["TrainingJobName"].startswith(f"{config.project}-")]
 
 
+def project_tuning_jobs(sm: Any, config: "Config", status: str | None = None) -> list[dict[str, Any]]:
+    """The project's hyperparameter tuning jobs (`<project>-` names), newest first, at most 100."""
+    filters = {"StatusEquals": status} if status else {}
+    jobs = sm.list_hyper_parameter_tuning_jobs(NameContains=config.project, SortBy="CreationTime",
+                                               SortOrder="Descending", MaxResults=100,
+                                               **filters)["HyperParameterTuningJobSummaries"]
+    return [job for job in jobs if job["HyperParameterTuningJobName"].startswith(f"{config.project}-")]
+
+
 def gather(client_for: ClientFor, config: "Config") -> dict[str, Any]:
     from mlops_cli.services.ec2_training import live_instances
 
@@ -125,6 +134,10 @@ def gather(client_for: ClientFor, config: "Config") -> dict[str, Any]:
         "training_jobs": [{"name": job["TrainingJobName"], "status": job["TrainingJobStatus"],
                            "created": job.get("CreationTime"), "ended": job.get("TrainingEndTime")} for job in jobs],
         "training_instances": live_instances(client_for("ec2"), config),
+        "tuning_jobs": [{"name": job["HyperParameterTuningJobName"], "status": job["HyperParameterTuningJobStatus"],
+                         "strategy": job.get("Strategy"), "trials": job.get("TrainingJobStatusCounters", {}),
+                         "created": job.get("CreationTime"), "ended": job.get("HyperParameterTuningEndTime")}
+                        for job in project_tuning_jobs(sm, config)[:TRAINING_JOBS_SHOWN]],
         "endpoints": endpoints,
         "functions": [{"name": f["FunctionName"], "runtime": f.get("Runtime"), "memory_mb": f.get("MemorySize"),
                        "state": f.get("State"), "last_modified": f.get("LastModified")} for f in functions],

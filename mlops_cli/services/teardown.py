@@ -3,7 +3,7 @@
 Per endpoint: its scaling policies and scalable targets, the endpoint, its endpoint configurations (the live
 one and every one deploy made for it, tagged `mlops:endpoint`) and their models. `--all` takes every endpoint,
 configuration, model and scalable target of the project (project tag or `<project>-` name prefix), including
-orphans of failed deploys, and stops its running SageMaker training jobs and terminates its train-ec2
+orphans of failed deploys, and stops its running tuning jobs, SageMaker training jobs and terminates its train-ec2
 instances. Lambda functions and the Lambda role only when asked.
 """
 
@@ -18,14 +18,14 @@ from mlops_cli.services import autoscaling
 from mlops_cli.services.autoscaling import ScalingState
 from mlops_cli.services.naming import lambda_role_name
 from mlops_cli.services.status import (is_project_resource, project_endpoints, project_functions,
-                                       project_training_jobs)
+                                       project_training_jobs, project_tuning_jobs)
 
 if TYPE_CHECKING:
     from mlops_cli.config.schema import Config
 
 ClientFor = Callable[[str], Any]
 ENDPOINT_TAG = "mlops:endpoint"
-OUTCOMES = {"StopTrainingJob": "stopped", "TerminateInstances": "terminated"}  # else "deleted"
+OUTCOMES = {"StopHyperParameterTuningJob": "stopped", "StopTrainingJob": "stopped", "TerminateInstances": "terminated"}  # else "deleted"
 # Codes of a resource that is gone already (or a job that ended meanwhile), when the message says so too.
 GONE_CODES = ("ResourceNotFoundException", "ValidationException", "ValidationError", "NoSuchEntity",
               "InvalidInstanceID.NotFound")
@@ -40,6 +40,7 @@ class LambdaRole:
 
 @dataclass
 class Inventory:
+    tuning_jobs: list[str] = field(default_factory=list)  # InProgress tuning jobs (stopping one stops its trials)
     training_jobs: list[str] = field(default_factory=list)  # InProgress SageMaker jobs
     training_instances: list[str] = field(default_factory=list)  # train-ec2 instance ids
     endpoints: list[str] = field(default_factory=list)
@@ -54,7 +55,7 @@ class Inventory:
         return not any(self.to_dict().values())
 
     def to_dict(self) -> dict[str, list[str]]:
-        return {"training_jobs": self.training_jobs, "training_instances": self.training_instances,
+        return {"tuning_jobs": self.tuning_jobs, "training_jobs": self.training_jobs, "training_instances": self.training_instances,
                 "endpoints": self.endpoints, "scalable_targets": [s.resource_id for s in self.scaling],
                 "endpoint_configs": self.endpoint_configs, "models": self.models, "functions": self.functions,
                 "roles": [role.name for role in self.roles]}
@@ -129,7 +130,12 @@ def find(client_for: ClientFor, config: "Config", endpoint: str | None, everythi
     if everything:
         from mlops_cli.services.ec2_training import live_instances
 
-        inventory.training_jobs = [job["TrainingJobName"] for job in project_training_jobs(sm, config, "InProgress")]
+        inventory.tuning_jobs = [job["HyperParameterTuningJobName"]
+                                 for job in project_tuning_jobs(sm, config, "InProgress")]
+        # A tuning job's trials (`<tuning job>-NNN-xxxxxxxx`) stop with it.
+        inventory.training_jobs = [job["TrainingJobName"] for job in project_training_jobs(sm, config, "InProgress")
+                                   if not any(job["TrainingJobName"].startswith(f"{tuning}-")
+                                              for tuning in inventory.tuning_jobs)]
         inventory.training_instances = [i["instance_id"] for i in live_instances(client_for("ec2"), config)]
     if functions:
         inventory.functions = [f["FunctionName"] for f in project_functions(client_for("lambda"), config)]
@@ -153,6 +159,9 @@ def _lambda_role(iam: Any, config: "Config") -> list[LambdaRole]:
 
 def plan_teardown(inventory: Inventory) -> Plan:
     plan = Plan("teardown")
+    for name in inventory.tuning_jobs:
+        plan.add("sagemaker", "StopHyperParameterTuningJob", {"HyperParameterTuningJobName": name},
+                 note="stops its running trials; ends as Stopped")
     for name in inventory.training_jobs:
         plan.add("sagemaker", "StopTrainingJob", {"TrainingJobName": name}, note="ends as Stopped, keeping checkpoints")
     for instance_id in inventory.training_instances:
@@ -202,7 +211,7 @@ def _looks_missing(message: str) -> bool:
 
 
 def _resource(step: Step) -> str:
-    for key in ("TrainingJobName", "EndpointName", "EndpointConfigName", "ModelName", "FunctionName"):
+    for key in ("HyperParameterTuningJobName", "TrainingJobName", "EndpointName", "EndpointConfigName", "ModelName", "FunctionName"):
         if key in step.params:
             return step.params[key]
     if "InstanceIds" in step.params:

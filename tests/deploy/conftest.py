@@ -1,13 +1,10 @@
 """Fixtures for deploy/autoscale/invoke/status/teardown: model artifacts in the local S3 (the session's real
-training job, tests/conftest.py, and two variants of it), the AWS CLI pointed at the local AWS."""
+training job, tests/conftest.py, and two variants of it)."""
 
 from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
@@ -16,7 +13,6 @@ from typer.testing import CliRunner
 
 REPO = Path(__file__).resolve().parents[2]
 LOCAL_CONFIG = REPO / "configs" / "local.yaml"
-AWS_CLI = Path(sys.executable).with_name("aws")
 MODELS = "s3://mlops-local/digits/models/deploy-tests"
 
 
@@ -66,20 +62,6 @@ def artifacts(trained_job, boto_client) -> dict[str, str]:
         "relabelled": _put(s3, f"{MODELS}/relabelled/model.tar.gz", _tar({"model.pt": weights.getvalue()}, original)),
         "broken": _put(s3, f"{MODELS}/broken/model.tar.gz", _tar({"model.pt": b"not a torch file"}, original)),
     }
-
-
-@pytest.fixture(scope="session")
-def aws_cli(local_aws: str, local_env: dict[str, str]):
-    """Run the AWS CLI (awscli from PyPI) against the local AWS; returns the parsed JSON answer."""
-
-    def run(*args: str) -> dict:
-        env = {**os.environ, **local_env}
-        done = subprocess.run([str(AWS_CLI), "--endpoint-url", local_aws, "--region", "us-east-1", "--output",
-                               "json", *args], env=env, capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout or "{}")
-
-    return run
 
 
 @pytest.fixture(scope="session")

@@ -22,12 +22,12 @@ from typing import Callable
 import pytest
 
 from mlops_cli.services import packaging
+from tests.interrupt import DEADLINE_S, interrupted
 
 REPO = Path(__file__).resolve().parents[2]
 LOCAL_CONFIG = REPO / "configs" / "local.yaml"
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
-DEADLINE_S = 120
 
 
 def stream_messages(logs, job: str) -> dict[str, list[str]]:
@@ -40,27 +40,6 @@ def stream_messages(logs, job: str) -> dict[str, list[str]]:
         events = logs.get_log_events(logGroupName=LOG_GROUP, logStreamName=name, startFromHead=True)["events"]
         messages[host] = [event["message"] for event in events]
     return messages
-
-
-def interrupted(command: list[str], when: Callable[[str], bool], stdin: int | None = None
-                ) -> tuple[subprocess.Popen, str, str]:
-    """Run `command`, send SIGINT (Ctrl-C) after the first stderr line that `when` accepts; (process, stderr
-    up to that line, the rest)."""
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               stdin=stdin, env={**os.environ, "NO_COLOR": "1"})
-    seen = []
-    try:
-        assert process.stderr is not None
-        for line in process.stderr:
-            seen.append(line)
-            if when(line):
-                break
-        process.send_signal(signal.SIGINT)
-        _, rest = process.communicate(timeout=DEADLINE_S)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    return process, "".join(seen), rest
 
 
 def test_two_instances_train_one_model_with_ddp(mlops, digits_in_s3, digits_dir, boto_client, tmp_path):

@@ -30,7 +30,7 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from mlops_cli.local.cloudwatch import LogStream
 from mlops_cli.local.names import InvalidRequest
@@ -170,11 +170,13 @@ class Instance:
 class LocalTrainingJob:
     """Runs one training job in a background thread and keeps moto's job object up to date."""
 
-    def __init__(self, context: ServerContext, account: str, region: str, request: dict[str, Any]):
+    def __init__(self, context: ServerContext, account: str, region: str, request: dict[str, Any],
+                 running_instances: Callable[[], int] = lambda: 1):
         self.context = context
         self.account = account
         self.region = region
         self.request = request
+        self.running_instances = running_instances  # of every job running here: they share this machine's cores
         self.name: str = request["TrainingJobName"]
         self.job = _backend(account, region).training_jobs[self.name]
         self.dir = job_folder(context, self.name)
@@ -322,7 +324,9 @@ class LocalTrainingJob:
     def _environment(self, instance: Instance, user_hps: dict[str, Any], master_port: int) -> dict[str, str]:
         hosts = [each.host for each in self.instances]
         channels = [channel["ChannelName"] for channel in self.request.get("InputDataConfig") or []]
-        threads = max(1, (os.cpu_count() or 1) // len(self.instances))
+        # Simulated instances (of this job and of the others running, e.g. a tuning job's parallel trials) share
+        # this machine's cores: oversubscribing them is several times slower than splitting them.
+        threads = max(1, (os.cpu_count() or 1) // max(len(self.instances), self.running_instances()))
         env = {
             "PYTHONUNBUFFERED": "1",
             "PYTHONPATH": str(instance.code),
@@ -517,10 +521,16 @@ class LocalTrainingRunner:
         self.lock = threading.Lock()
 
     def start(self, account: str, region: str, request: dict[str, Any]) -> None:
-        job = LocalTrainingJob(self.context, account, region, request)
+        job = LocalTrainingJob(self.context, account, region, request, self.running_instances)
         with self.lock:
             self.jobs[job.name] = job
         job.thread.start()
+
+    def running_instances(self) -> int:
+        with self.lock:
+            jobs = list(self.jobs.values())
+        return sum(int((job.request.get("ResourceConfig") or {}).get("InstanceCount", 1)) for job in jobs
+                   if job.thread.is_alive())
 
     def stop(self, account: str, region: str, name: str) -> LocalResponse:
         training_jobs = _backend(account, region).training_jobs

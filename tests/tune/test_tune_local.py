@@ -1,0 +1,192 @@
+"""`mlops tune` against the local AWS: real tuning jobs whose trials are real local training jobs (configs/local.yaml's
+recipe, one epoch, a small slice of the digits), followed to the end, stopped early by the median rule, interrupted
+both ways, and their best model written as a config overlay, listed, torn down and deployed.
+
+Runtime: about 14 one-epoch trials of a few seconds each, most of them two at a time, and one endpoint start.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.interrupt import DEADLINE_S, interrupted
+
+REPO = Path(__file__).resolve().parents[2]
+LOCAL_CONFIG = REPO / "configs" / "local.yaml"
+JOB = "digits-tune-e2e"
+
+
+@dataclass
+class TuneRun:
+    document: dict
+    stderr: str
+    best_file: Path
+
+
+@pytest.fixture(scope="module")
+def tuned(small_digits_in_s3, tmp_path_factory) -> TuneRun:
+    """4 trials, 2 at a time, random values on a log-scale lr and a categorical batch size."""
+    from typer.testing import CliRunner
+
+    from mlops_cli.app import app
+
+    best_file = tmp_path_factory.mktemp("tune") / "best.yaml"
+    result = CliRunner().invoke(app, [
+        "-c", str(LOCAL_CONFIG), "-o", "json", "tune", "--job-name", JOB, "--strategy", "random", "--max-jobs", "4",
+        "--parallel", "2", "--range", "lr=0.0005:0.05:log", "--range", "batch_size=16,32", "--hp", "epochs=1",
+        "--write-best", str(best_file)], env=small_digits_in_s3, catch_exceptions=False)
+    assert result.exit_code == 0, result.output[-3000:]
+    return TuneRun(json.loads(result.stdout), result.stderr, best_file)
+
+
+def wait_until_ended(sagemaker, name: str) -> dict:
+    deadline = time.monotonic() + DEADLINE_S
+    while (described := sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name))[
+            "HyperParameterTuningJobStatus"] not in ("Completed", "Failed", "Stopped") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return described
+
+
+def test_four_trials_two_at_a_time_complete_with_the_best_found(tuned, boto_client, aws_cli):
+    document = tuned.document
+    assert document["tuning_job"] == JOB and document["status"] == "Completed"
+    trials = document["trials"]
+    assert len(trials) == 4 and {trial["status"] for trial in trials} == {"Completed"}
+    assert document["counts"]["training_jobs"]["Completed"] == 4
+    assert document["counts"]["objectives"]["Succeeded"] == 4
+
+    # Values lie in the ranges and differ.
+    assert all(0.0005 <= trial["values"]["lr"] <= 0.05 and trial["values"]["batch_size"] in (16, 32)
+               for trial in trials)
+    assert len({trial["values"]["lr"] for trial in trials}) == 4
+
+    # Never more than two trials at once, and two did run together.
+    sagemaker = boto_client("sagemaker")
+    spans = []
+    for trial in trials:
+        described = sagemaker.describe_training_job(TrainingJobName=trial["name"])
+        assert described["TrainingJobStatus"] == "Completed"
+        spans.append((described["CreationTime"], described["TrainingEndTime"]))
+    running_at_each_start = [sum(start <= moment < end for start, end in spans) for moment, _ in spans]
+    assert max(running_at_each_start) == 2
+
+    # The best job is the one with the best (lowest) objective; AWS's own answers agree.
+    best = min(trials, key=lambda trial: trial["objective"])
+    assert document["best"]["training_job"] == best["name"]
+    assert document["best"]["objective"] == {"name": "valid_loss", "value": best["objective"]}
+    assert document["best"]["hyperparameters"] == best["values"]
+    assert document["best"]["metrics"]["valid_loss"] == best["objective"]
+    described = aws_cli("sagemaker", "describe-hyper-parameter-tuning-job", "--hyper-parameter-tuning-job-name", JOB)
+    assert described["BestTrainingJob"]["TrainingJobName"] == best["name"]
+    assert described["TrainingJobStatusCounters"]["Completed"] == 4
+    listed = aws_cli("sagemaker", "list-training-jobs-for-hyper-parameter-tuning-job",
+                     "--hyper-parameter-tuning-job-name", JOB, "--sort-by", "FinalObjectiveMetricValue")
+    summaries = listed["TrainingJobSummaries"]
+    assert [item["TrainingJobName"] for item in summaries] == [trial["name"] for trial in
+                                                               sorted(trials, key=lambda t: t["objective"])]
+    assert all(item["TuningJobName"] == JOB and item["ObjectiveStatus"] == "Succeeded" for item in summaries)
+
+    # Followed without a terminal: one line per trial change.
+    assert f"trial {trials[0]['name']} Completed" in tuned.stderr
+
+
+def test_write_best_round_trips_into_train(tuned, mlops):
+    best = tuned.document["best"]["hyperparameters"]
+    overlay = yaml.safe_load(tuned.best_file.read_text())
+    assert overlay == {"train": {"hyperparameters": best}}
+    result = mlops("-c", str(tuned.best_file), "-o", "json", "--dry-run", "train", "--instance-count", "2")
+    assert result.exit_code == 0, result.output
+    hyperparameters = json.loads(result.stdout)["steps"][-1]["params"]["HyperParameters"]
+    assert {name: json.loads(hyperparameters[name]) for name in best} == best
+
+
+def test_status_lists_tuning_jobs(tuned, mlops):
+    result = mlops("-o", "json", "status")
+    assert result.exit_code == 0, result.output
+    listed = {job["name"]: job for job in json.loads(result.stdout)["tuning_jobs"]}
+    assert listed[JOB]["status"] == "Completed" and listed[JOB]["trials"]["Completed"] == 4
+
+
+def test_deploy_tuning_job_serves_the_best_model(tuned, mlops, boto_client, digits_dir):
+    endpoint = "digits-tuned"
+    best = boto_client("sagemaker").describe_training_job(TrainingJobName=tuned.document["best"]["training_job"])
+    result = mlops("-o", "json", "deploy", "--tuning-job", JOB, "--endpoint", endpoint)
+    try:
+        assert result.exit_code == 0, result.output
+        deployed = json.loads(result.stdout)
+        assert deployed["model_data"] == best["ModelArtifacts"]["S3ModelArtifacts"]
+        assert deployed["artifact_source"] == f"best training job {best['TrainingJobName']} of tuning job {JOB}"
+        image = next(iter(sorted((digits_dir / "test").glob("*/*"))))
+        answer = mlops("-o", "json", "invoke", "--endpoint", endpoint, str(image))
+        assert answer.exit_code == 0, answer.output
+        assert len(json.loads(answer.stdout)["predictions"]) == 5
+    finally:
+        mlops("teardown", "--endpoint", endpoint, "--yes")
+
+
+def test_deploy_tuning_job_without_a_best_trial_exits_2(mlops, local_aws):
+    result = mlops("deploy", "--tuning-job", "digits-no-such-tuning")
+    assert result.exit_code == 2 and "--tuning-job digits-no-such-tuning: no such tuning job" in result.stderr
+
+
+def test_early_stopping_stops_a_clearly_worse_trial(small_digits_in_s3, mlops, boto_client):
+    # One at a time, in grid order: a sane lr, then lr=5, whose first epoch is far worse than the median.
+    result = mlops("-o", "json", "tune", "--job-name", "digits-tune-stopping", "--strategy", "grid",
+                   "--range", "lr=0.003,5", "--parallel", "1", "--early-stopping", "auto", "--hp", "epochs=3",
+                   env=small_digits_in_s3)
+    assert result.exit_code == 0, result.output[-3000:]
+    document = json.loads(result.stdout)
+    sane, terrible = document["trials"]
+    assert (sane["values"]["lr"], sane["status"]) == (0.003, "Completed")
+    assert (terrible["values"]["lr"], terrible["status"]) == (5, "Stopped")
+    assert document["counts"]["training_jobs"]["Stopped"] == 1
+    assert document["best"]["training_job"] == sane["name"]
+    stopped = boto_client("sagemaker").describe_training_job(TrainingJobName=terrible["name"])
+    assert stopped["TrainingJobStatus"] == "Stopped"
+
+
+def test_ctrl_c_with_yes_stops_the_tuning_job_and_its_trials(small_digits_in_s3, boto_client):
+    command = [sys.executable, "-m", "mlops_cli", "-c", str(LOCAL_CONFIG), "tune", "--job-name", "digits-tune-stop",
+               "--max-jobs", "2", "--parallel", "2", "--hp", "epochs=50", "--yes"]
+    process, seen, rest = interrupted(command, lambda line: line.startswith("trial "), env=small_digits_in_s3)
+    assert process.returncode == 130, seen + rest
+    assert "stop requested for tuning job digits-tune-stop" in rest
+    sagemaker = boto_client("sagemaker")
+    described = wait_until_ended(sagemaker, "digits-tune-stop")
+    assert described["HyperParameterTuningJobStatus"] == "Stopped"
+    trials = sagemaker.list_training_jobs_for_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName="digits-tune-stop")["TrainingJobSummaries"]
+    assert trials and {trial["TrainingJobStatus"] for trial in trials} == {"Stopped"}
+    assert described["TrainingJobStatusCounters"]["Stopped"] == len(trials)
+
+
+def test_ctrl_c_without_a_terminal_leaves_it_running_and_teardown_all_stops_it(small_digits_in_s3, boto_client,
+                                                                                mlops):
+    project = {**small_digits_in_s3, "MLOPS_PROJECT": "tunetd"}  # its own project: teardown --all touches it only
+    command = [sys.executable, "-m", "mlops_cli", "-c", str(LOCAL_CONFIG), "tune", "--job-name", "tunetd-left",
+               "--max-jobs", "2", "--parallel", "2", "--hp", "epochs=50"]
+    process, _, rest = interrupted(command, lambda line: "tuning job tunetd-left created" in line,
+                                   stdin=subprocess.DEVNULL, env=project)
+    assert process.returncode == 130
+    assert "tuning job tunetd-left is still running in AWS" in rest
+    assert "aws sagemaker stop-hyper-parameter-tuning-job --hyper-parameter-tuning-job-name tunetd-left" in rest
+    sagemaker = boto_client("sagemaker")
+    assert sagemaker.describe_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName="tunetd-left")["HyperParameterTuningJobStatus"] == "InProgress"
+
+    status = json.loads(mlops("-o", "json", "status", env=project).stdout)
+    assert [(job["name"], job["status"]) for job in status["tuning_jobs"]] == [("tunetd-left", "InProgress")]
+    result = mlops("-o", "json", "teardown", "--all", "--yes", env=project)
+    assert result.exit_code == 0, result.output
+    steps = json.loads(result.stdout)["steps"]
+    assert {"operation": "StopHyperParameterTuningJob", "resource": "tunetd-left", "outcome": "stopped"} in steps
+    assert not [step for step in steps if step["operation"] == "StopTrainingJob"]  # its trials stop with it
+    assert wait_until_ended(sagemaker, "tunetd-left")["HyperParameterTuningJobStatus"] == "Stopped"
