@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test check setup bench clean
+.PHONY: demo test check setup bench clean browser
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
@@ -26,8 +26,16 @@ setup: $(VENV)/.installed-test
 demo: $(VENV)/.installed-local
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test browser
 	$(BIN)/python -m pytest -q
+
+# The drive-by test (tests/security) drives a real headless Chromium: Debian's package, installed where apt-get
+# runs as root (CI); elsewhere the test is skipped and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	{ if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "Chromium is not installed (needs root and apt-get): the browser test will be skipped"; fi; }
 
 # The fast gate: lint, format, types and the unit tier (no local AWS, no training), well under a minute.
 check: $(VENV)/.installed-test

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from mlops_cli.errors import OperationError, UsageError
 from mlops_cli.local import credentials as local_credentials
+from mlops_cli.local import pidfile
 from mlops_cli.local.credentials import instance_dir, mlops_home  # noqa: F401 (mlops_home: used via this module)
 from mlops_cli.local.server import HEALTH_PATH
 
@@ -27,10 +28,11 @@ STOP_TIMEOUT_S = 15.0
 @dataclass
 class LocalServer:
     url: str
-    running: bool
-    pid: int | None
+    running: bool  # something answers the health check on the URL
+    pid: int | None  # the server `local up` started, when it still runs (checked by start time and command)
     state_dir: str
     log_file: str
+    foreign_pid: int | None = None  # what a listener we did not start says its pid is (never signalled)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -60,42 +62,52 @@ def health(url: str, timeout: float = 1.0) -> dict | None:
         return None
 
 
-def _read_pid(pid_file: Path) -> int | None:
-    try:
-        pid = int(pid_file.read_text().strip())
-        os.kill(pid, 0)
-        return pid
-    except (OSError, ValueError):
-        return None
+def _own_pid(pid_file: Path) -> int | None:
+    """The pid of the server this MLOPS_HOME started on the port, if that very process still runs."""
+    record = pidfile.read(pid_file)
+    return record.pid if record and pidfile.alive(record) else None
 
 
 def status(url: str | None) -> LocalServer:
     url = _check_url(url)
     pid_file, log_file, state_dir = _paths(url)
     answer = health(url)
-    pid = answer.get("pid") if answer else _read_pid(pid_file)
-    return LocalServer(url, answer is not None, pid, str(state_dir), str(log_file))
+    pid = _own_pid(pid_file)
+    foreign = None
+    if answer is not None and (pid is None or answer.get("pid") != pid):
+        reported = answer.get("pid") if isinstance(answer, dict) else None
+        foreign = reported if isinstance(reported, int) and not isinstance(reported, bool) else -1
+    return LocalServer(url, answer is not None, pid, str(state_dir), str(log_file), foreign)
+
+
+def _foreign_listener(server: LocalServer) -> OperationError:
+    said = f" (it reports pid {server.foreign_pid})" if server.foreign_pid and server.foreign_pid > 0 else ""
+    return OperationError(f"something this tool did not start listens on {server.url}{said}; it was left alone",
+                          hint="stop it yourself, or use another port in aws.endpoint_url")
 
 
 def up(url: str | None) -> tuple[LocalServer, bool]:
     """Start the server unless it already answers; returns (server, started_now)."""
     url = _check_url(url)
     current = status(url)
+    if current.foreign_pid is not None:
+        raise _foreign_listener(current)
     if current.running:
         return current, False
     pid_file, log_file, state_dir = _paths(url)
     state_dir.mkdir(parents=True, exist_ok=True)
     local_credentials.ensure(url)
     parts = urlsplit(url)
+    command = [sys.executable, "-m", "mlops_cli.local.server", "--host", str(parts.hostname), "--port",
+               str(parts.port), "--state-dir", str(state_dir), "--credentials-file", str(local_credentials.path(url))]
     with open(log_file, "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "mlops_cli.local.server", "--host", parts.hostname, "--port", str(parts.port),
-             "--state-dir", str(state_dir), "--credentials-file", str(local_credentials.path(url))],
+            command,
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             # None of the caller's AWS settings: the server and what it runs use only the instance's credentials.
             env={**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, "PYTHONUNBUFFERED": "1"},
         )
-    pid_file.write_text(str(process.pid))
+    pidfile.write(pid_file, process.pid, command)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -146,12 +158,15 @@ def shell_env(url: str | None, region: str) -> dict[str, str]:
 
 
 def down(url: str | None) -> tuple[LocalServer, bool]:
-    """Stop the server; returns (server, stopped_now)."""
+    """Stop the server this MLOPS_HOME started; returns (server, stopped_now). A listener it did not start
+    (or cannot prove it started) is reported, never signalled."""
     url = _check_url(url)
     current = status(url)
     pid_file = _paths(url)[0]
     if current.pid is None:
         pid_file.unlink(missing_ok=True)
+        if current.foreign_pid is not None:
+            raise _foreign_listener(current)
         return current, False
     _terminate(current.pid)
     pid_file.unlink(missing_ok=True)

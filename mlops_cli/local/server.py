@@ -31,7 +31,6 @@ from mlops_cli.local.names import NAMED_MEMBERS, InvalidRequest, check_names
 
 HEALTH_PATH = "/_mlops/health"
 DEFAULT_ACCOUNT = "123456789012"
-_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
 
 
 @dataclass
@@ -143,8 +142,10 @@ def _parse(environ: dict[str, Any], body: bytes) -> LocalRequest:
                if key.startswith("HTTP_")}
     if environ.get("CONTENT_TYPE"):
         headers["content-type"] = environ["CONTENT_TYPE"]
-    scope = _SCOPE.search(headers.get("authorization", ""))
-    region, service = scope.groups() if scope else ("us-east-1", "")
+    from mlops_cli.local.sigv4 import scope_of
+
+    scope = scope_of(headers, environ.get("QUERY_STRING", ""))  # from the Authorization header or a presigned URL
+    region, service = scope or ("us-east-1", "")
     operation = headers.get("x-amz-target", "").rpartition(".")[2]
     if not operation and headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         operation = parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0]
@@ -215,8 +216,9 @@ def _reason(status: int) -> str:
 
 
 def configure_moto() -> None:
-    """moto settings for the embedded AWS: AWS managed policies loaded, Lambda without Docker."""
+    """moto settings for the embedded AWS: AWS managed policies loaded, Lambda without Docker, no CORS."""
     os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+    os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "true"  # web pages must not reach the local AWS
     from moto.core.config import default_user_config
 
     default_user_config["iam"]["load_aws_managed_policies"] = True
@@ -234,11 +236,18 @@ def load_hooks(context: ServerContext) -> Hooks:
     return hooks
 
 
-def build_app(context: ServerContext) -> LocalAwsApp:
+def build_app(context: ServerContext) -> Any:
+    """The hooks and moto behind the front door (mlops_cli.local.guard: Host/Origin, size limits, SigV4)."""
     configure_moto()
+    from urllib.parse import urlsplit
+
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    return LocalAwsApp(load_hooks(context), DomainDispatcherApplication(create_backend_app))
+    from mlops_cli.local.guard import Guard
+
+    address = urlsplit(context.endpoint_url)
+    return Guard(LocalAwsApp(load_hooks(context), DomainDispatcherApplication(create_backend_app)),
+                 context.credentials, str(address.hostname), int(address.port or 80), open_paths=(HEALTH_PATH,))
 
 
 def serve(host: str, port: int, state_dir: Path, credentials_file: Path) -> None:

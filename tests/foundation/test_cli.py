@@ -73,7 +73,7 @@ def test_local_aws_lifecycle(tmp_path):
     assert up.returncode == 0 and "started" in up.stderr
     server = json.loads(up.stdout)
     assert server["running"] and server["pid"]
-    assert (tmp_path / "local" / url.rsplit(":", 1)[1] / "server.pid").read_text() == str(server["pid"])
+    assert json.loads((tmp_path / "local" / url.rsplit(":", 1)[1] / "server.pid").read_text())["pid"] == server["pid"]
     with urllib.request.urlopen(url + "/_mlops/health", timeout=5) as response:
         assert json.loads(response.read())["pid"] == server["pid"]
     again = run("up")

@@ -64,8 +64,15 @@ def test_large_file_goes_multipart_and_is_skipped_next_time_even_without_local_s
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
     assert upload(str(big_tree), *to)[1]["uploaded"] == 0
-    # Another machine (no local state): HeadObject's x-amz-meta-sha256 proves the objects unchanged.
-    code, fresh, _ = upload(str(big_tree), *to, env={"MLOPS_HOME": str(tmp_path / "other-home")})
+    # Another machine (no local state, only the local AWS's credentials): HeadObject's x-amz-meta-sha256 proves
+    # the objects unchanged.
+    from mlops_cli.local import credentials
+
+    other_home = tmp_path / "other-home"
+    local_aws = os.environ["MLOPS_AWS__ENDPOINT_URL"]
+    credentials.write(other_home / credentials.path(local_aws).relative_to(credentials.mlops_home()),
+                      credentials.load(local_aws))
+    code, fresh, _ = upload(str(big_tree), *to, env={"MLOPS_HOME": str(other_home)})
     assert code == 0 and (fresh["uploaded"], fresh["skipped"]) == (0, 2)
 
 
