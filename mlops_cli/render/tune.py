@@ -46,8 +46,10 @@ def leaderboard(document: dict[str, Any]) -> Table:
             return (1, 0.0)
         return (0, value if minimize else -value)
 
+    best_value = (document.get("best") or {}).get("objective", {}).get("value")
     title = (f"tuning job {document['tuning_job']}: {document['status']} ({_counts(document)}); "
-             f"objective {document['objective']['name']} ({'min' if minimize else 'max'})")
+             f"objective {document['objective']['name']} ({'min' if minimize else 'max'}), "
+             f"best so far {_number(best_value)}")
     table = Table(title=title, title_justify="left")
     for column in ("trial", "tuned values", "status", document["objective"]["name"] or "objective", "best"):
         table.add_column(column, overflow="fold")

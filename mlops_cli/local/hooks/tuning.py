@@ -355,12 +355,14 @@ class LocalTuningJob:
             request["CheckpointConfig"] = {**checkpoint, "S3Uri": f"{checkpoint['S3Uri'].rstrip('/')}/{name}"}
         trial = Trial(name, values, token, JobLogReader(self.context.client("logs", self.region), name))
         self.trials.append(trial)
-        summary = self._summary(trial)
+        failure = None
         try:
             self.context.client("sagemaker", self.region).create_training_job(**request)
         except Exception as exc:  # refused (e.g. a value the algorithm rejects): a failed trial, as on AWS
-            trial.status = "Failed"
-            summary["FailureReason"] = str(exc)[:1024]
+            trial.status, failure = "Failed", str(exc)[:1024]
+        summary = self._summary(trial)  # listed once the training job exists (or was refused)
+        if failure:
+            summary["FailureReason"] = failure
         self._publish()
         return True
 
