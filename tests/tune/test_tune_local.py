@@ -190,3 +190,34 @@ def test_ctrl_c_without_a_terminal_leaves_it_running_and_teardown_all_stops_it(s
     assert {"operation": "StopHyperParameterTuningJob", "resource": "tunetd-left", "outcome": "stopped"} in steps
     assert not [step for step in steps if step["operation"] == "StopTrainingJob"]  # its trials stop with it
     assert wait_until_ended(sagemaker, "tunetd-left")["HyperParameterTuningJobStatus"] == "Stopped"
+
+
+def test_the_local_aws_refuses_tuning_requests_sagemaker_refuses(mlops, boto_client):
+    from botocore.exceptions import ClientError
+
+    plan = json.loads(mlops("-o", "json", "--dry-run", "tune", "--job-name", "digits-refused").stdout)
+    request = plan["steps"][-1]["params"]
+    sagemaker = boto_client("sagemaker")
+
+    def refused(change) -> str:
+        changed = json.loads(json.dumps(request))
+        change(changed)
+        with pytest.raises(ClientError) as caught:
+            sagemaker.create_hyper_parameter_tuning_job(**changed)
+        return caught.value.response["Error"]["Message"]
+
+    def both_static_and_tuned(changed):
+        changed["TrainingJobDefinition"]["StaticHyperParameters"]["lr"] = "0.1"
+
+    def grid_with_a_continuous_range(changed):
+        changed["HyperParameterTuningJobConfig"]["Strategy"] = "Grid"
+
+    def hyperband_with_early_stopping(changed):
+        changed["HyperParameterTuningJobConfig"].update(Strategy="Hyperband", TrainingJobEarlyStoppingType="Auto")
+
+    assert "both static and tunable" in refused(both_static_and_tuned)
+    assert "only categorical" in refused(grid_with_a_continuous_range)
+    assert "must be Off" in refused(hyperband_with_early_stopping)
+    with pytest.raises(ClientError) as caught:
+        sagemaker.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName="digits-refused")
+    assert caught.value.response["Error"]["Code"] == "ResourceNotFound"

@@ -79,7 +79,7 @@ def _now() -> Any:
 
 
 def request_problem(params: dict[str, Any]) -> str | None:
-    """SageMaker's rules that the service model alone does not carry."""
+    """SageMaker's rules that the service model alone does not carry (and what the local tuner needs)."""
     job_config = params.get("HyperParameterTuningJobConfig") or {}
     definition = params.get("TrainingJobDefinition")
     if not definition:
@@ -102,11 +102,12 @@ def request_problem(params: dict[str, Any]) -> str | None:
         return "Grid search strategy supports only categorical parameter ranges"
     if strategy == "Hyperband" and job_config.get("TrainingJobEarlyStoppingType") == "Auto":
         return "TrainingJobEarlyStoppingType must be Off when the Hyperband strategy is used"
+    # Limits of the local tuner, not AWS rules (AWS can also stop on completion criteria or a runtime).
     if strategy != "Grid" and not (job_config.get("ResourceLimits") or {}).get("MaxNumberOfTrainingJobs"):
-        return "MaxNumberOfTrainingJobs is required for the " + str(strategy) + " strategy"
+        return f"the local AWS needs ResourceLimits.MaxNumberOfTrainingJobs for the {strategy} strategy"
     objective = job_config.get("HyperParameterTuningJobObjective")
     if strategy != "Grid" and not objective:
-        return "HyperParameterTuningJobObjective is required"
+        return f"the local AWS needs a HyperParameterTuningJobObjective for the {strategy} strategy"
     if objective:
         names = {item.get("Name") for item in (definition.get("AlgorithmSpecification") or {}).get(
             "MetricDefinitions") or []}
