@@ -214,7 +214,7 @@ def run_inference(case: dict, request: pytest.FixtureRequest, tmp_path: Path,
     model_dir = str(request.getfixturevalue("trained_model").model_dir)
     if model_dir not in _models:
         _models[model_dir] = model_fn(model_dir)
-    body = make_value(case["body"])
+    body = _bytes(make_value(case["body"]))  # as the model server hands it over
     started = time.monotonic()
     try:
         output_fn(predict_fn(input_fn(body, case.get("content_type")), _models[model_dir]), "application/json")
