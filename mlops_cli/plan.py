@@ -31,6 +31,7 @@ class Step:
 class Plan:
     title: str
     steps: list[Step] = field(default_factory=list)
+    cost: dict[str, Any] | None = None  # services/cost.py's estimate, for plans that launch what is billed
 
     def add(self, service: str, operation: str, params: dict[str, Any] | None = None, note: str = "") -> Step:
         step = Step(service, operation, dict(params or {}), note)
@@ -38,7 +39,10 @@ class Plan:
         return step
 
     def to_dict(self) -> dict[str, Any]:
-        return {"plan": self.title, "steps": [step.to_dict() for step in self.steps]}
+        data: dict[str, Any] = {"plan": self.title, "steps": [step.to_dict() for step in self.steps]}
+        if self.cost is not None:
+            data["cost"] = self.cost
+        return data
 
     def run(self, client_for: Callable[[str], Any]) -> list[Any]:
         return [run_step(step, client_for) for step in self.steps]

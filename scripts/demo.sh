@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job, end to end, on the embedded local AWS (no account, no Docker):
-# sample data -> S3 -> hyperparameter tuning -> 2-instance DDP training job with the best values -> autoscaled endpoint -> Lambda with concurrency -> IAM audit.
+# sample data -> S3 -> hyperparameter tuning -> 2-instance DDP training job with the best values -> autoscaled endpoint
+# -> Lambda with concurrency -> IAM audit -> a load test whose plot it names at the end.
 set -euo pipefail
 export MLOPS_CONFIG="${MLOPS_CONFIG:-configs/local.yaml}"
 export MLOPS_HOME="${MLOPS_HOME:-$PWD/.mlops}"
@@ -24,4 +25,8 @@ step "invoke it";                                mlops lambda invoke "$image"
 step "reserved + provisioned concurrency";       mlops concurrency set --reserved 10 --provisioned 1
 step "audit IAM (the project's roles must be clean)"; mlops audit-iam
 step "what runs, and what it would cost";        mlops status
+plot="$MLOPS_HOME/loadtest.png"
+step "load test: 2 requests/s for 30 s (a local minute lasts 6 s: watch it scale out)"
+mlops loadtest --rate 2 --duration 30 --plot "$plot" --fail-on 'errors>1'
 step "tear it all down";                         mlops teardown --all --lambda --yes
+printf '\nload test plot: %s\n' "$plot"

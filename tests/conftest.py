@@ -61,7 +61,8 @@ def mlops_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def local_aws(mlops_home: Path) -> Iterator[str]:
     """URL of a running local AWS; MLOPS_AWS__ENDPOINT_URL points every CLI call at it."""
     url = f"http://127.0.0.1:{free_port()}"
-    env = {**os.environ, "MLOPS_AWS__ENDPOINT_URL": url}
+    # Real time: the suite's own traffic must not scale its endpoints (tests/ops runs a faster local AWS for that).
+    env = {**os.environ, "MLOPS_AWS__ENDPOINT_URL": url, "MLOPS_LOCAL__TIME_SCALE": "1"}
     cli = [sys.executable, "-m", "mlops_cli", "-c", str(LOCAL_CONFIG)]
     started = subprocess.run(cli + ["local", "up"], env=env, capture_output=True, text=True, timeout=90)
     assert started.returncode == 0, started.stderr

@@ -45,6 +45,10 @@ def set_concurrency(
         out.result(current.to_dict(), concurrency_table)
         return
     plan = service.plan_clear(current) if clear else service.plan_set(current, reserved, provisioned)
+    if not clear:
+        from mlops_cli.services import cost
+
+        plan.cost = cost.provisioned_cost(cost.shipped_prices(), config.lambda_.memory_mb, provisioned or 0)
     if app_state.dry_run:
         out.plan(plan)
         return

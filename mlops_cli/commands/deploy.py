@@ -27,8 +27,12 @@ def deploy(
         None, "--autoscale", metavar="max=2[,min=1,target=5,scale-in-cooldown=30,scale-out-cooldown=30]",
         help="Apply target-tracking scaling once InService; unset keys come from the autoscale config."),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until the endpoint is InService."),
+    max_cost: Optional[float] = typer.Option(
+        None, "--max-cost", metavar="USD",
+        help="Refuse to deploy when a month at the maximum instance count would cost more (exit 2)."),
 ) -> None:
     from mlops_cli.render.deploy import deploy_table, endpoint_progress
+    from mlops_cli.services.cost import summary as cost_summary
     from mlops_cli.services import autoscaling, images, naming
     from mlops_cli.services import deploy as service
 
@@ -70,12 +74,14 @@ def deploy(
     live = service.read_live(clients.client("sagemaker"), clients.client(autoscaling.SERVICE), target.endpoint,
                              target.variant)
     plan = service.plan_deploy(target, live)
+    plan.plan.cost = _cost(app_state, target, scaling, max_cost)
     if app_state.dry_run:
         out.plan(plan.plan)
         return
     if plan.after and not wait:
         raise UsageError("this update removes the variant's autoscaling while the instance type changes and "
                          "re-applies it once InService, so it needs --wait")
+    out.info(cost_summary(plan.plan.cost))
     out.info(f"{'creating' if plan.action == 'create' else 'updating (blue/green)'} endpoint {target.endpoint} "
              f"with {artifact.uri} ({artifact.source})")
     try:
@@ -90,3 +96,18 @@ def deploy(
                   + ("; re-apply scaling with `mlops autoscale`" if plan.restore else ""))
         raise typer.Exit(130) from None
     out.result(result, deploy_table)
+
+
+def _cost(app_state, target, scaling, max_cost: Optional[float]) -> dict:
+    """The endpoint per hour and month at its minimum and maximum instance counts; --max-cost checked here."""
+    from mlops_cli.services import cost
+
+    config, clients = app_state.config, app_state.clients
+    instance_type = config.deploy.instance_type
+    low = scaling.min if scaling else config.deploy.instance_count
+    high = max(scaling.max, low) if scaling else config.deploy.instance_count
+    prices = cost.load_prices(None if clients.is_local or app_state.dry_run else clients.session,
+                              config.aws.region, hosting_types=(instance_type,))
+    estimate = cost.endpoint_cost(prices, instance_type, low, high)
+    cost.check_budget(estimate, max_cost, f"endpoint {target.endpoint} ({high} x {instance_type})")
+    return estimate

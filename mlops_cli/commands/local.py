@@ -25,7 +25,7 @@ def _url(ctx: typer.Context) -> str | None:
 def up(ctx: typer.Context) -> None:
     from mlops_cli.local import manager
 
-    server, started = manager.up(_url(ctx))
+    server, started = manager.up(_url(ctx), state(ctx).config.local.time_scale)
     _render(ctx, server, f"local AWS {'started' if started else 'already running'} on {server.url}")
 
 

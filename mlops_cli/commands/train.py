@@ -29,8 +29,10 @@ def train(
     job_name: Optional[str] = typer.Option(None, "--job-name", metavar="NAME",
                                            help="Default: <project>-train-<timestamp>."),
     yes: bool = typer.Option(False, "--yes", "-y", help="On Ctrl-C, stop the job without asking."),
+    max_cost: Optional[float] = typer.Option(None, "--max-cost", metavar="USD",
+                                             help="Refuse to launch when the job could cost more (exit 2)."),
 ) -> None:
-    from mlops_cli.services import training
+    from mlops_cli.services import cost, training
 
     app_state = state(ctx)
     overrides = training.hyperparameter_overrides(hp or [])  # bad --hp: exit 2 before any AWS call
@@ -44,10 +46,18 @@ def train(
     launch = training.plan_training(config, account_id=account, partition=clients.partition, job_name=job_name)
     for warning in launch.warnings:
         out.warn(warning)
+    sagemaker = config.train.sagemaker
+    prices = cost.load_prices(None if clients.is_local or app_state.dry_run else clients.session,
+                              config.aws.region, training_types=(sagemaker.instance_type,))
+    launch.plan.cost = cost.training_cost(prices, sagemaker.instance_type, sagemaker.instance_count,
+                                          sagemaker.max_run_s, sagemaker.spot)
+    cost.check_budget(launch.plan.cost, max_cost, f"training job ({sagemaker.instance_count} x "
+                                                  f"{sagemaker.instance_type}, max {sagemaker.max_run_s} s)")
     if app_state.dry_run:
         out.plan(launch.plan)
         return
 
+    out.info(cost.summary(launch.plan.cost))
     result = training.start_training(launch, clients.client)
     try:  # from here on a job runs in AWS: Ctrl-C must say so (and may stop it)
         out.info(f"source package {result.source_uri} "

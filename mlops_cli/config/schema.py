@@ -261,6 +261,11 @@ class AuditConfig(Section):
     ignore_file: Optional[str] = None
 
 
+class LocalConfig(Section):
+    time_scale: float = Field(1.0, ge=1, le=3600, description="how much faster time runs in the embedded local "
+                                                              "AWS (autoscaling periods and cooldowns); 1 = real time")
+
+
 class Config(Section):
     project: str = Field("dog-breeds", min_length=1, max_length=32, pattern=r"^[a-z0-9](-?[a-z0-9])*$")
     aws: AwsConfig = Field(default_factory=AwsConfig)
@@ -273,6 +278,7 @@ class Config(Section):
     autoscale: AutoscaleConfig = Field(default_factory=AutoscaleConfig)
     lambda_: LambdaConfig = Field(default_factory=LambdaConfig, alias="lambda")
     audit: AuditConfig = Field(default_factory=AuditConfig)
+    local: LocalConfig = Field(default_factory=LocalConfig)
 
     # Names derived from the project, so every resource carries it (and `teardown` can find them all).
     @property

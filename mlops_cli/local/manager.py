@@ -18,6 +18,7 @@ from mlops_cli.errors import OperationError, UsageError
 from mlops_cli.local import credentials as local_credentials
 from mlops_cli.local import pidfile
 from mlops_cli.local.credentials import instance_dir, mlops_home  # noqa: F401 (mlops_home: used via this module)
+from mlops_cli.local.autoscaling import TIME_SCALE_ENV
 from mlops_cli.local.server import HEALTH_PATH
 
 DEFAULT_LOCAL_URL = "http://127.0.0.1:4599"
@@ -86,8 +87,9 @@ def _foreign_listener(server: LocalServer) -> OperationError:
                           hint="stop it yourself, or use another port in aws.endpoint_url")
 
 
-def up(url: str | None) -> tuple[LocalServer, bool]:
-    """Start the server unless it already answers; returns (server, started_now)."""
+def up(url: str | None, time_scale: float = 1.0) -> tuple[LocalServer, bool]:
+    """Start the server unless it already answers; returns (server, started_now). `time_scale` makes its clock
+    (autoscaling periods and cooldowns) run that much faster."""
     url = _check_url(url)
     current = status(url)
     if current.foreign_pid is not None:
@@ -105,7 +107,8 @@ def up(url: str | None) -> tuple[LocalServer, bool]:
             command,
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             # None of the caller's AWS settings: the server and what it runs use only the instance's credentials.
-            env={**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, "PYTHONUNBUFFERED": "1"},
+            env={**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, "PYTHONUNBUFFERED": "1",
+                 TIME_SCALE_ENV: str(time_scale)},
         )
     pidfile.write(pid_file, process.pid, command)
     deadline = time.monotonic() + START_TIMEOUT_S

@@ -57,10 +57,11 @@ def status_table(console: "Console", data: dict[str, Any]) -> None:
 
     jobs = Table(title=f"training jobs of {data['project']} (latest {len(data['training_jobs'])})",
                  title_justify="left")
-    for column in ("name", "status", "created"):
-        jobs.add_column(column)
+    for column in ("name", "status", "created", "USD/hour"):
+        jobs.add_column(column, justify="right" if column == "USD/hour" else "left")
     for job in data["training_jobs"]:
-        jobs.add_row(job["name"], job["status"], _time(job["created"]))
+        running = job.get("usd_per_hour")
+        jobs.add_row(job["name"], job["status"], _time(job["created"]), "" if running is None else f"{running:.3f}")
     console.print(jobs)
 
     if data.get("tuning_jobs"):

@@ -17,25 +17,14 @@ if TYPE_CHECKING:
 
 ClientFor = Callable[[str], Any]
 
-# Approximate SageMaker real-time inference on-demand prices, USD per instance-hour, us-east-1, as the SageMaker
-# pricing page listed them in 2024. Other regions differ; the pricing page has the real numbers.
-PRICES_AS_OF = "2024"
-PRICES_REGION = "us-east-1"
-HOURLY_PRICES = {
-    "ml.t2.medium": 0.056, "ml.t2.large": 0.111, "ml.t2.xlarge": 0.223, "ml.t2.2xlarge": 0.445,
-    "ml.m5.large": 0.115, "ml.m5.xlarge": 0.23, "ml.m5.2xlarge": 0.461, "ml.m5.4xlarge": 0.922,
-    "ml.m5.12xlarge": 2.765, "ml.m5.24xlarge": 5.53,
-    "ml.c5.large": 0.102, "ml.c5.xlarge": 0.204, "ml.c5.2xlarge": 0.408, "ml.c5.4xlarge": 0.816,
-    "ml.c5.9xlarge": 1.836, "ml.c5.18xlarge": 3.672,
-    "ml.g4dn.xlarge": 0.736, "ml.g4dn.2xlarge": 0.94, "ml.g4dn.4xlarge": 1.505, "ml.g4dn.8xlarge": 2.72,
-    "ml.g5.xlarge": 1.408, "ml.g5.2xlarge": 1.515, "ml.g5.4xlarge": 2.03,
-    "ml.p3.2xlarge": 3.825,
-}
 TRAINING_JOBS_SHOWN = 10
 
 
 def hourly_price(instance_type: str) -> float | None:
-    return HOURLY_PRICES.get(instance_type)
+    """Endpoint instance USD/hour from the one shipped price table (services/prices.json)."""
+    from mlops_cli.services.cost import shipped_prices
+
+    return shipped_prices().hosting.get(instance_type)
 
 
 def is_project_resource(name: str, tags: Iterable[dict[str, str]] | dict[str, str], project: str,
@@ -132,7 +121,8 @@ def gather(client_for: ClientFor, config: "Config") -> dict[str, Any]:
     return {
         "project": config.project,
         "training_jobs": [{"name": job["TrainingJobName"], "status": job["TrainingJobStatus"],
-                           "created": job.get("CreationTime"), "ended": job.get("TrainingEndTime")} for job in jobs],
+                           "created": job.get("CreationTime"), "ended": job.get("TrainingEndTime"),
+                           "usd_per_hour": _training_usd_per_hour(sm, job)} for job in jobs],
         "training_instances": live_instances(client_for("ec2"), config),
         "tuning_jobs": [{"name": job["HyperParameterTuningJobName"], "status": job["HyperParameterTuningJobStatus"],
                          "strategy": job.get("Strategy"), "trials": job.get("TrainingJobStatusCounters", {}),
@@ -143,5 +133,23 @@ def gather(client_for: ClientFor, config: "Config") -> dict[str, Any]:
                        "state": f.get("State"), "last_modified": f.get("LastModified")} for f in functions],
         "endpoints_usd_per_hour": round(sum(k for k in known if k is not None), 3),
         "unpriced_endpoints": [e["name"] for e, k in zip(endpoints, known) if k is None],
-        "prices": f"approximate {PRICES_REGION} on-demand prices as of {PRICES_AS_OF}",
+        "prices": _prices_text(),
     }
+
+
+def _prices_text() -> str:
+    from mlops_cli.services.cost import shipped_prices
+
+    prices = shipped_prices()
+    return f"{prices.region} on-demand list prices as of {prices.as_of} ({prices.source})"
+
+
+def _training_usd_per_hour(sm: Any, job: dict[str, Any]) -> float | None:
+    """What a running training job costs per hour (instances x the shipped table's price); None otherwise."""
+    if job["TrainingJobStatus"] != "InProgress":
+        return None
+    from mlops_cli.services.cost import shipped_prices
+
+    resources = sm.describe_training_job(TrainingJobName=job["TrainingJobName"]).get("ResourceConfig") or {}
+    price = shipped_prices().training.get(resources.get("InstanceType", ""))
+    return round(price * int(resources.get("InstanceCount") or 1), 3) if price is not None else None

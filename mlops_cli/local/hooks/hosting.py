@@ -17,7 +17,8 @@ answers InvokeEndpoint with a fixed body; it has no UpdateEndpoint. Here:
 - DeleteEndpoint stops the server and, like AWS, deregisters the endpoint's scalable targets.
   DeregisterScalableTarget also deletes the target's scaling policies, as AWS does (moto keeps them).
 
-One model server per endpoint serves all of its instances: instance counts are bookkeeping here. Its output goes
+Scaling (mlops_cli/local/autoscaling.py) adds and removes model servers behind an endpoint, one per instance,
+and spreads requests across them. A model server's output goes
 to `server.log` in its work folder and, as on SageMaker, to CloudWatch Logs `/aws/sagemaker/Endpoints/<endpoint>`
 (stream `<variant>/<endpoint config>`), where InvokeEndpoint's ModelError points.
 """
@@ -36,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from mlops_cli.local.autoscaling import Autoscaler
 from mlops_cli.local.cloudwatch import FLUSH_S, LogStream
 from mlops_cli.local.model_server import MODEL_DIR, STATUS_FILE
 from mlops_cli.local.paths import confined
@@ -120,6 +122,7 @@ class Hosting:
         self.serving: dict[str, ModelServer] = {}
         self.starting: dict[str, ModelServer] = {}
         self.generation: dict[str, int] = {}  # bumped by create/update/delete: a stale start stops itself
+        self.autoscaler = Autoscaler(self)  # more instances under load (mlops_cli/local/autoscaling.py)
 
     # -- moto's in-process state
     @staticmethod
@@ -192,6 +195,7 @@ class Hosting:
         with self.lock:
             self._bump(name)
             servers = [s for s in (self.serving.pop(name, None), self.starting.pop(name, None)) if s]
+            servers += self.autoscaler.forget(name)
             self._deregister_endpoint_scaling(request, name)
         for server in servers:
             threading.Thread(target=server.stop, daemon=True).start()
@@ -231,12 +235,18 @@ class Hosting:
             if server is None:
                 return _runtime_error("ValidationError", f"Endpoint {endpoint.arn} is {endpoint.endpoint_status} "
                                                          "and cannot be invoked.")
+            server = self.autoscaler.pick(name, server)
             server.acquire()
+        started = time.monotonic()
         try:
             if len(request.body) > MAX_PAYLOAD_BYTES:
                 return _runtime_error("ValidationError", f"Request payload of {len(request.body)} bytes is larger "
                                                          f"than the {MAX_PAYLOAD_BYTES} bytes allowed.", 413)
-            return self._proxy(request, server)
+            response = self._proxy(request, server)
+            self.autoscaler.record(request, server, time.monotonic() - started,
+                                   json.loads(response.body).get("OriginalStatusCode", 500)
+                                   if response.status != 200 else 200)
+            return response
         finally:
             server.release()
 
@@ -263,12 +273,20 @@ class Hosting:
     # -- model servers
     def _launch(self, request: LocalRequest, name: str, config_name: str, generation: int,
                 update: dict[str, Any] | None) -> None:
+        work_dir = self.work_dir(name, config_name)
+        server = self.spawn(request, name, config_name, work_dir)
+        with self.lock:
+            self.starting[name] = server
+        threading.Thread(target=self._await_ready, args=(request, server, work_dir, generation, update),
+                         name=f"endpoint-{name}", daemon=True).start()
+
+    def spawn(self, request: LocalRequest, name: str, config_name: str, work_dir: Path) -> ModelServer:
+        """Start one model server (one instance) of the configuration's first variant in a fresh work_dir."""
         backend = self.sagemaker(request)
         config = backend.endpoint_configs[config_name]
         variant = config.production_variants[0]
         model = backend._models.get(variant["ModelName"])
         container = model.primary_container if model else {}
-        work_dir = self.work_dir(name, config_name)
         shutil.rmtree(work_dir, ignore_errors=True)
         work_dir.mkdir(parents=True)
         process = subprocess.Popen(
@@ -283,10 +301,7 @@ class Hosting:
         server.output = threading.Thread(target=self._copy_output, args=(request, server), daemon=True,
                                          name=f"endpoint-{name}-output")
         server.output.start()
-        with self.lock:
-            self.starting[name] = server
-        threading.Thread(target=self._await_ready, args=(request, server, work_dir, generation, update),
-                         name=f"endpoint-{name}", daemon=True).start()
+        return server
 
     def work_dir(self, endpoint: str, config_name: str) -> Path:
         """The model server's folder for this endpoint and configuration; InvalidRequest if the names leave it."""
@@ -319,8 +334,9 @@ class Hosting:
         if stream:
             stream.flush()
 
-    def _await_ready(self, request: LocalRequest, server: ModelServer, work_dir: Path, generation: int,
-                     update: dict[str, Any] | None) -> None:
+    def wait_ready(self, server: ModelServer) -> str | None:
+        """Until the server answers /ping (None) or cannot (why not)."""
+        work_dir = server.work_dir
         failure = None
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
@@ -339,6 +355,11 @@ class Hosting:
                 time.sleep(0.2)
                 continue
             break
+        return failure
+
+    def _await_ready(self, request: LocalRequest, server: ModelServer, work_dir: Path, generation: int,
+                     update: dict[str, Any] | None) -> None:
+        failure = self.wait_ready(server)
         with self.lock:
             if self.starting.get(server.endpoint) is server:
                 del self.starting[server.endpoint]
@@ -418,6 +439,7 @@ class Hosting:
         return f"arn:aws:sagemaker:{request.region}:{request.account}:{kind}/{name}"
 
     def stop_all(self) -> None:
+        self.autoscaler.stop_all()
         with self.lock:
             servers = list(self.serving.values()) + list(self.starting.values())
             self.serving.clear()
@@ -466,6 +488,7 @@ def register(hooks: Hooks, context: ServerContext) -> None:
         ("sagemaker", "DeleteEndpoint"): hosting.delete_endpoint,
         ("application-autoscaling", "RegisterScalableTarget"): hosting.register_scalable_target,
         ("application-autoscaling", "DeregisterScalableTarget"): hosting.deregister_scalable_target,
+        ("application-autoscaling", "DescribeScalingActivities"): hosting.autoscaler.describe_scaling_activities,
     }
     for (service, operation), handler in operations.items():
         hooks.operation(service, operation)(handler)

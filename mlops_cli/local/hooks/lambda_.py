@@ -35,6 +35,7 @@ from typing import Any
 
 from mlops_cli.local.cloudwatch import ensure_log_group
 from mlops_cli.local.paths import confined
+from mlops_cli.local.lambda_concurrency import Environment, Executions, Throttle, WarmEnvironments
 from mlops_cli.local.server import Forward, Hooks, LocalRequest, LocalResponse, ServerContext
 
 ACCOUNT_CONCURRENCY = 1000
@@ -44,13 +45,16 @@ INIT_LIMIT_S = 10  # Lambda's own limit on a function's initialisation
 TAIL_BYTES = 4096
 REST_ERROR_TYPE = "User"
 
-# Runs inside the function's process: imports the handler (the "init"), then calls it with the event read
-# from stdin and a Lambda-like context. Its own stdout carries only the one result document; everything
-# the function prints goes to stderr (the log).
+# Runs inside the function's process (one execution environment): imports the handler (the "init"), says
+# {"ready": init ms} on its result channel, then waits for one invocation on stdin (a header line with the
+# request id and invoked ARN, then the event) and calls the handler with a Lambda-like context. A warm
+# (provisioned) environment is one that has said ready before its invocation came. Its own stdout carries only
+# those documents; everything the function prints goes to stderr (the log).
 BOOTSTRAP = r"""
 import importlib, json, os, signal, sys, time, traceback
-code_dir, handler_spec, mode, request_id, timeout_s, invoked_arn = sys.argv[1:7]
-deadline = time.monotonic() + float(timeout_s)  # set again once the init is done
+code_dir, handler_spec, mode, timeout_s = sys.argv[1:5]
+request_id = invoked_arn = ""  # known once the invocation arrives
+deadline = time.monotonic() + float(timeout_s)  # set again once the invocation arrives
 result = os.fdopen(os.dup(1), "w")
 os.dup2(2, 1)
 sys.stdout = sys.stderr
@@ -72,8 +76,6 @@ class Context:
     memory_limit_in_mb = os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]
     log_group_name = os.environ["AWS_LAMBDA_LOG_GROUP_NAME"]
     log_stream_name = os.environ["AWS_LAMBDA_LOG_STREAM_NAME"]
-    invoked_function_arn = invoked_arn
-    aws_request_id = request_id
     identity = None
     client_context = None
 
@@ -81,6 +83,7 @@ class Context:
         return max(0, int((deadline - time.monotonic()) * 1000))
 
 module_name, _, function_name = handler_spec.rpartition(".")
+init_started = time.monotonic()
 try:
     handler = getattr(importlib.import_module(module_name), function_name)
 except ImportError as exc:
@@ -91,8 +94,15 @@ except AttributeError as exc:
                                 f"Handler '{function_name}' missing on module '{module_name}'")})
 except BaseException as exc:
     emit({"init_error": failure(type(exc).__name__, exc)})
+init_ms = (time.monotonic() - init_started) * 1000
 if mode == "init":
     emit({"result": None})
+result.write(json.dumps({"ready": round(init_ms, 2)}) + "\n")
+result.flush()
+header = json.loads(sys.stdin.buffer.readline() or b"{}")
+request_id, invoked_arn = header.get("request_id", ""), header.get("invoked_arn", "")
+context = Context()
+context.aws_request_id, context.invoked_function_arn = request_id, invoked_arn
 
 def timed_out(_signum, _frame):
     result.write(json.dumps({"error": {"errorMessage": f"{request_id} Task timed out after "
@@ -107,7 +117,7 @@ signal.signal(signal.SIGALRM, timed_out)
 signal.setitimer(signal.ITIMER_REAL, float(timeout_s))
 try:
     event = json.loads(sys.stdin.buffer.read() or b"{}")
-    value = handler(event, Context())
+    value = handler(event, context)
 except BaseException as exc:
     emit({"error": failure(type(exc).__name__, exc)})
 signal.setitimer(signal.ITIMER_REAL, 0)
@@ -160,6 +170,11 @@ def _backend(request: LocalRequest) -> Any:
     return get_backend(request.account, request.region)
 
 
+def _log_stream(fn: Any) -> str:
+    """One log stream per execution environment, named like Lambda's."""
+    return f"{time.strftime('%Y/%m/%d')}/[{fn.version}]{uuid.uuid4().hex}"
+
+
 def _qualifier(request: LocalRequest) -> str | None:
     values = request.query.get("Qualifier") or request.query.get("qualifier")
     return values[0] if values else None
@@ -172,9 +187,12 @@ class LocalLambda:
         self.provisioned: dict[tuple[str, str, str, str], Provisioned] = {}
         self.lock = threading.Lock()
         self.processes: set[subprocess.Popen] = set()
+        self.executions = Executions()
+        self.warm = WarmEnvironments()
         context.on_shutdown(self.stop_processes)
 
     def stop_processes(self) -> None:
+        self.warm.stop_all()
         for process in list(self.processes):
             process.kill()
 
@@ -194,9 +212,8 @@ class LocalLambda:
                 shutil.rmtree(staging, ignore_errors=True)
         return target
 
-    def run(self, fn: Any, mode: str, event: bytes, request_id: str, invoked_arn: str,
-            log_stream: str) -> tuple[dict[str, Any], str, float]:
-        """(result document, log text, duration in ms) of one run of the function's process."""
+    def spawn(self, fn: Any, mode: str, log_stream: str) -> subprocess.Popen:
+        """A new execution environment of the function: its process starts the init at once."""
         code_dir = self.code_dir(fn)
         env = self.context.process_env(fn.region, {
             "LANG": "C.UTF-8",
@@ -212,41 +229,56 @@ class LocalLambda:
             "LAMBDA_TASK_ROOT": str(code_dir),
             "_HANDLER": fn.handler or "",
         })
-        # The function stops itself at its timeout; this only catches a process that cannot.
-        limit = INIT_LIMIT_S + (0 if mode == "init" else int(fn.timeout) + 5)
-        command = [sys.executable, "-c", BOOTSTRAP, str(code_dir), fn.handler or "", mode, request_id,
-                   str(fn.timeout), invoked_arn]
-        started = time.monotonic()
+        command = [sys.executable, "-c", BOOTSTRAP, str(code_dir), fn.handler or "", mode, str(fn.timeout)]
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    env=env, cwd=code_dir, start_new_session=True)
         self.processes.add(process)
+        return process
+
+    def run(self, fn: Any, mode: str, event: bytes, request_id: str, invoked_arn: str, log_stream: str,
+            environment: Environment | None = None) -> tuple[dict[str, Any], str, float, float | None]:
+        """(result document, log text, duration in ms, init duration in ms or None when the environment was
+        already warm) of one invocation (or, mode "init", one init) in a new or the given environment."""
+        started = time.monotonic()
+        process = environment.process if environment else self.spawn(fn, mode, log_stream)
+        # The function stops itself at its timeout; this only catches a process that cannot.
+        limit = (0 if environment else INIT_LIMIT_S) + (0 if mode == "init" else int(fn.timeout) + 5)
+        header = json.dumps({"request_id": request_id, "invoked_arn": invoked_arn}).encode() + b"\n"
         try:
-            out, err = process.communicate(event, timeout=limit)
+            out, err = process.communicate(header + event, timeout=limit)
         except subprocess.TimeoutExpired:
             process.kill()
             out, err = process.communicate()
             duration = (time.monotonic() - started) * 1000
             message = f"{_now()} {request_id} Task timed out after {float(fn.timeout):.2f} seconds"
             return ({"error": {"errorMessage": message, "errorType": "Sandbox.Timedout"}},
-                    err.decode("utf-8", "replace"), duration)
+                    err.decode("utf-8", "replace"), duration, None)
         finally:
             self.processes.discard(process)
         duration = (time.monotonic() - started) * 1000
         logs = err.decode("utf-8", "replace")
+        init_ms = None
         try:
-            document = json.loads(out)
-        except ValueError:
+            *ready, last = out.splitlines() or [b""]
+            if ready:
+                init_ms = float(json.loads(ready[0])["ready"])
+                duration = max(0.0, duration - init_ms)  # Lambda reports the init apart (Init Duration)
+            document = json.loads(last)
+        except (ValueError, KeyError, TypeError):
             document = {"error": {"errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
                                                   f"exit status {process.returncode}",
                                   "errorType": "Runtime.ExitError"}}
-        return document, logs, duration
+        return document, logs, duration, init_ms
 
     def write_logs(self, fn: Any, log_stream: str, lines: list[str]) -> None:
         """Into CloudWatch Logs of this same server; a logging failure never fails the invocation."""
         try:
             logs = self.context.client("logs", fn.region)
             ensure_log_group(logs, fn.logs_group_name)
-            logs.create_log_stream(logGroupName=fn.logs_group_name, logStreamName=log_stream)
+            try:  # a warm environment writes every invocation to its one stream
+                logs.create_log_stream(logGroupName=fn.logs_group_name, logStreamName=log_stream)
+            except logs.exceptions.ResourceAlreadyExistsException:
+                pass
             now = int(time.time() * 1000)
             logs.put_log_events(logGroupName=fn.logs_group_name, logStreamName=log_stream,
                                 logEvents=[{"timestamp": now, "message": line} for line in lines if line])
@@ -281,7 +313,16 @@ class LocalLambda:
             threading.Thread(target=self.execute, args=(fn, request.body, request_id, invoked_arn),
                              daemon=True).start()
             return LocalResponse(202, b"", {"X-Amzn-RequestId": request_id})
-        document, tail = self.execute(fn, request.body, request_id, invoked_arn)
+        throttled = self.admit(request, backend, fn)
+        if throttled is not None:
+            response = _error("TooManyRequestsException", throttled.message, 429)
+            response.body = json.dumps({"Reason": throttled.reason, "Type": REST_ERROR_TYPE,
+                                        "message": throttled.message}).encode()
+            return response
+        try:
+            document, tail = self.execute(fn, request.body, request_id, invoked_arn)
+        finally:
+            self.executions.release(request.account, request.region, fn.function_name)
         headers = {"Content-Type": "application/json", "X-Amz-Executed-Version": str(fn.version),
                    "X-Amzn-RequestId": request_id}
         if request.headers.get("x-amz-log-type") == "Tail":
@@ -292,16 +333,32 @@ class LocalLambda:
         headers["X-Amz-Function-Error"] = "Unhandled"
         return LocalResponse(200, json.dumps(error).encode(), headers)
 
+    def admit(self, request: LocalRequest, backend: Any, fn: Any) -> Throttle | None:
+        """Count the execution against the function's reserved (or the account's unreserved) concurrency."""
+        latest = backend.get_function(fn.function_name)
+        reserved = None if latest.reserved_concurrency is None else int(latest.reserved_concurrency)
+        reserving = {f.function_name for f in backend.list_functions() if f.reserved_concurrency is not None}
+
+        def unreserved() -> int:
+            with self.lock:
+                return self.unreserved(backend)
+
+        return self.executions.acquire(request.account, request.region, fn.function_name, reserved, unreserved,
+                                       reserving)
+
     def execute(self, fn: Any, event: bytes, request_id: str, invoked_arn: str) -> tuple[dict[str, Any], str]:
-        log_stream = f"{time.strftime('%Y/%m/%d')}/[{fn.version}]{uuid.uuid4().hex}"
-        document, logs, duration = self.run(fn, "invoke", event, request_id, invoked_arn, log_stream)
+        environment = self.warm.take((fn.account_id, fn.region, fn.function_name, str(fn.version)))
+        log_stream = environment.log_stream if environment else _log_stream(fn)
+        document, logs, duration, init_ms = self.run(fn, "invoke", event, request_id, invoked_arn, log_stream,
+                                                     environment)
         lines = [f"START RequestId: {request_id} Version: {fn.version}", *logs.splitlines()]
         error = document.get("init_error") or document.get("error")
         if error:
             lines.append(json.dumps(error))
         lines += [f"END RequestId: {request_id}",
                   f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\t"
-                  f"Billed Duration: {int(duration) + 1} ms\tMemory Size: {fn.memory_size} MB"]
+                  f"Billed Duration: {int(duration) + 1} ms\tMemory Size: {fn.memory_size} MB"
+                  + (f"\tInit Duration: {init_ms:.2f} ms" if init_ms is not None else "")]
         self.write_logs(fn, log_stream, lines)
         return document, "\n".join(lines) + "\n"
 
@@ -378,22 +435,46 @@ class LocalLambda:
                 del self.provisioned[key]
 
     def allocate(self, key: tuple[str, str, str, str], config: Provisioned, fn: Any) -> None:
-        """Run the version's init once, as provisioning does; READY if it succeeds, FAILED with its error."""
+        """Run the version's init once, as provisioning does, then start the environments it keeps warm: READY
+        once they wait initialised, FAILED with the init error."""
         generation = config.generation
         request_id = str(uuid.uuid4())
-        log_stream = f"{time.strftime('%Y/%m/%d')}/[{fn.version}]{uuid.uuid4().hex}"
-        document, logs, _ = self.run(fn, "init", b"", request_id, config.function_arn, log_stream)
+        log_stream = _log_stream(fn)
+        document, logs, _, _ = self.run(fn, "init", b"", request_id, config.function_arn, log_stream)
         self.write_logs(fn, log_stream, logs.splitlines())
+        error = document.get("init_error") or document.get("error")
         with self.lock:
             if self.provisioned.get(key) is not config or config.generation != generation:
                 return  # replaced or deleted meanwhile
-            error = document.get("init_error") or document.get("error")
             if error:
                 config.status, config.allocated = "FAILED", 0
                 config.reason = (f"FUNCTION_ERROR_INIT_FAILURE: {error.get('errorType')}: "
                                  f"{error.get('errorMessage')}")[:1000]
-            else:
+                return
+            version_key = self.keep_warm(key, fn)
+        self.warm.wait_ready(version_key, INIT_LIMIT_S * 2)
+        with self.lock:
+            if self.provisioned.get(key) is config and config.generation == generation:
                 config.status, config.allocated, config.reason = "READY", config.requested, ""
+
+    def keep_warm(self, key: tuple[str, str, str, str], fn: Any) -> tuple[str, str, str, str]:
+        """As many warm environments of the version as its provisioned configs ask for (called under lock)."""
+        version_key = (key[0], key[1], key[2], str(fn.version))
+
+        def environment() -> Environment:
+            log_stream = _log_stream(fn)
+            return Environment(self.spawn(fn, "invoke", log_stream), log_stream)
+
+        self.warm.provision(version_key, self.provisioned_total(key, str(fn.version)), environment)
+        return version_key
+
+    def provisioned_total(self, key: tuple[str, str, str, str], version: str) -> int:
+        return sum(c.requested for k, c in self.provisioned.items()
+                   if k[:3] == key[:3] and c.version == version and c.status != "FAILED")
+
+    def release_warm(self, key: tuple[str, str, str, str], version: str) -> None:
+        """The version lost (some of) its provisioned concurrency (called under lock)."""
+        self.warm.provision((key[0], key[1], key[2], version), self.provisioned_total(key, version))
 
     def start_allocation(self, key: tuple[str, str, str, str], config: Provisioned, version_fn: Any) -> None:
         config.generation += 1
@@ -428,7 +509,8 @@ class LocalLambda:
                     return _error("ProvisionedConcurrencyConfigNotFoundException",
                                   "No Provisioned Concurrency Config found for this function", 404)
                 if version != config.version and version != "$LATEST":  # the alias moved: allocate anew
-                    config.version = version
+                    moved_from, config.version = config.version, version
+                    self.release_warm(key, moved_from)
                     self.start_allocation(key, config, backend.get_function(latest.function_name, version))
                 return LocalResponse.json(config.shape(), content_type="application/json")
             if request.method == "DELETE":
@@ -436,6 +518,7 @@ class LocalLambda:
                     return _error("ProvisionedConcurrencyConfigNotFoundException",
                                   "No Provisioned Concurrency Config found for this function", 404)
                 del self.provisioned[key]
+                self.release_warm(key, config.version)
                 return LocalResponse(204, b"", {})
             return self.put_provisioned(request, backend, latest, qualifier, version, key, config)
 
@@ -460,7 +543,9 @@ class LocalLambda:
         arn = f"{latest.function_arn}:{qualifier}"
         if config is None:
             config = self.provisioned[key] = Provisioned(arn, wanted, version)
+        previous = config.version
         config.requested, config.version, config.last_modified = wanted, version, _now()
+        self.release_warm(key, previous)  # what this config kept warm is allocated anew
         self.start_allocation(key, config, backend.get_function(latest.function_name, version))
         return LocalResponse.json(config.shape(), status=202, content_type="application/json")
 

@@ -1,0 +1,380 @@
+"""Local endpoints scale for real: SageMaker's metrics, target tracking as Application Auto Scaling does it,
+more model servers on scale-out and a drained one less on scale-in.
+
+Metrics. Every invocation is counted per endpoint and variant; once per (local) minute the local AWS publishes,
+like SageMaker, `AWS/SageMaker` `Invocations`, `InvocationsPerInstance`, `ModelLatency` (microseconds) and
+`Invocation4XXErrors`/`Invocation5XXErrors` with the dimensions EndpointName and VariantName, by PutMetricData
+to its own CloudWatch. A minute without invocations has no datapoint, as on SageMaker.
+
+Target tracking (Application Auto Scaling User Guide, "How target tracking scaling works"): the policy's two
+alarms are evaluated on those datapoints. High: the metric above the target for 3 consecutive 1-minute
+datapoints scales out, in proportion (ceil(capacity x metric / target)); low: below 90 % of the target for 15
+consecutive datapoints scales in. Missing datapoints break a run, so an endpoint with no traffic at all does not
+scale in (the alarm has insufficient data, as on AWS). Capacity stays within the scalable target's min and
+max; a scale-out waits for the scale-out cooldown after the last one, a scale-in for the scale-in cooldown
+after any scaling. `DisableScaleIn` is honoured. Each scaling is recorded as an activity
+(DescribeScalingActivities) with AWS's wording.
+
+Instances. Each extra instance is one more model server process (hooks/hosting.py starts it the same way as
+the first) and requests go round-robin across the healthy ones of the endpoint's current configuration.
+DescribeEndpoint shows the variant's DesiredInstanceCount at once and its CurrentInstanceCount once the new
+server answers /ping; the endpoint is Updating meanwhile. Scale-in takes an instance out of rotation first,
+then lets its requests in flight finish before stopping it, so no request fails.
+
+Time. `MLOPS_LOCAL_TIME_SCALE` (set by `mlops local up` from the config's `local.time_scale`) makes a local
+minute last 60 / scale real seconds: periods and cooldowns shrink by that factor; timestamps stay real.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import sys
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlops_cli.local.hooks.hosting import Hosting, ModelServer
+    from mlops_cli.local.server import LocalRequest
+
+TIME_SCALE_ENV = "MLOPS_LOCAL_TIME_SCALE"
+MAX_TIME_SCALE = 3600.0
+PERIOD_S = 60  # the predefined metric's period
+SCALE_OUT_DATAPOINTS = 3
+SCALE_IN_DATAPOINTS = 15
+SCALE_IN_FRACTION = 0.9  # the low alarm's threshold, as a share of the target
+SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+METRIC_TYPE = "SageMakerVariantInvocationsPerInstance"
+MAX_ACTIVITIES = 1000  # per resource; AWS keeps six weeks of them
+
+
+def time_scale() -> float:
+    """How much faster local time runs (1 = real time); bad values fall back to 1."""
+    try:
+        scale = float(os.environ.get(TIME_SCALE_ENV) or 1)
+    except ValueError:
+        return 1.0
+    return min(max(scale, 1.0), MAX_TIME_SCALE) if math.isfinite(scale) else 1.0
+
+
+def _iso_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class VariantLoad:
+    """One variant's counters for the current period and its recent datapoints (None: no data)."""
+
+    account: str
+    region: str
+    endpoint: str
+    variant: str
+    invocations: int = 0
+    errors_4xx: int = 0
+    errors_5xx: int = 0
+    latency_us: float = 0.0
+    datapoints: deque = field(default_factory=lambda: deque(maxlen=SCALE_IN_DATAPOINTS))
+    last_scale_out: float = -math.inf  # local seconds
+    last_scale_in: float = -math.inf
+
+
+class Autoscaler:
+    """Replicas behind each endpoint, the metrics that drive them, and the recorded scaling activities."""
+
+    def __init__(self, hosting: "Hosting"):
+        self.hosting = hosting
+        self.scale = time_scale()
+        self.replicas: dict[str, list["ModelServer"]] = {}  # endpoint -> healthy extra instances
+        self.pending: dict[str, int] = {}  # endpoint -> instances being started
+        self.turn = itertools.count()
+        self.loads: dict[tuple[str, str, str, str], VariantLoad] = {}
+        self.activities: dict[tuple[str, str, str], list[dict[str, Any]]] = {}  # (account, region, resource)
+        self.requests: dict[str, "LocalRequest"] = {}  # endpoint -> a request of it (account, region, backend)
+        self.started = time.monotonic()
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    # -- local clock
+    def local_now(self) -> float:
+        return (time.monotonic() - self.started) * self.scale
+
+    # -- serving (called under hosting.lock)
+    def pick(self, endpoint: str, primary: "ModelServer") -> "ModelServer":
+        """Round-robin over the primary server and the healthy replicas of its configuration."""
+        fleet = [primary] + [r for r in self.replicas.get(endpoint, []) if r.config_name == primary.config_name]
+        return fleet[next(self.turn) % len(fleet)]
+
+    def record(self, request: "LocalRequest", server: "ModelServer", latency_s: float, status: int) -> None:
+        key = (request.account, request.region, server.endpoint, server.variant)
+        with self.hosting.lock:
+            load = self.loads.get(key)
+            if load is None:
+                load = self.loads[key] = VariantLoad(request.account, request.region, server.endpoint, server.variant)
+            self.requests[server.endpoint] = request
+            load.invocations += 1
+            load.latency_us += latency_s * 1e6
+            if 400 <= status < 500:
+                load.errors_4xx += 1
+            elif status >= 500:
+                load.errors_5xx += 1
+        self._ensure_running()
+
+    def forget(self, endpoint: str) -> list["ModelServer"]:
+        """The endpoint is gone: its replicas (for the caller to stop) and its counters."""
+        with self.hosting.lock:
+            self.pending.pop(endpoint, None)
+            self.requests.pop(endpoint, None)
+            for key in [k for k in self.loads if k[2] == endpoint]:
+                del self.loads[key]
+            return self.replicas.pop(endpoint, [])
+
+    def stop_all(self) -> None:
+        self.stop.set()
+        with self.hosting.lock:
+            servers = [s for group in self.replicas.values() for s in group]
+            self.replicas.clear()
+        for server in servers:
+            server.stop(drain=False)
+
+    # -- the period loop
+    def _ensure_running(self) -> None:
+        if self.thread is None:
+            with self.hosting.lock:
+                if self.thread is None:
+                    self.thread = threading.Thread(target=self._loop, name="local-autoscaling", daemon=True)
+                    self.thread.start()
+
+    def _loop(self) -> None:
+        while not self.stop.wait(PERIOD_S / self.scale):
+            try:
+                self.tick()
+            except Exception as exc:  # one bad period must not end scaling for good
+                print(f"local autoscaling: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+
+    def tick(self) -> None:
+        """Close the period: publish its datapoints, evaluate every endpoint's target-tracking policy."""
+        with self.hosting.lock:
+            self._replace_stale()
+            closed = []
+            for load in self.loads.values():
+                instances = self.current_count(load.endpoint)
+                datapoint = load.invocations / instances if load.invocations and instances else None
+                closed.append((load, load.invocations, datapoint, load.latency_us, load.errors_4xx,
+                               load.errors_5xx))
+                load.datapoints.append(datapoint)
+                load.invocations, load.latency_us, load.errors_4xx, load.errors_5xx = 0, 0.0, 0, 0
+        for load, invocations, datapoint, latency_us, errors_4xx, errors_5xx in closed:
+            if invocations:
+                self.publish(load, invocations, datapoint, latency_us / invocations, errors_4xx, errors_5xx)
+            self.evaluate(load)
+
+    def publish(self, load: VariantLoad, invocations: int, per_instance: float | None, latency_us: float,
+                errors_4xx: int, errors_5xx: int) -> None:
+        dimensions = [{"Name": "EndpointName", "Value": load.endpoint}, {"Name": "VariantName", "Value": load.variant}]
+        metrics = [("Invocations", invocations, "None"), ("InvocationsPerInstance", per_instance or 0.0, "None"),
+                   ("ModelLatency", latency_us, "Microseconds"), ("Invocation4XXErrors", errors_4xx, "None"),
+                   ("Invocation5XXErrors", errors_5xx, "None")]
+        try:
+            self.hosting.context.client("cloudwatch", load.region).put_metric_data(
+                Namespace="AWS/SageMaker",
+                MetricData=[{"MetricName": name, "Dimensions": dimensions, "Value": float(value), "Unit": unit,
+                             "Timestamp": _iso_now()} for name, value, unit in metrics])
+        except Exception as exc:  # metrics are best effort; scaling runs on the counts kept here
+            print(f"local autoscaling: PutMetricData failed: {exc}", file=sys.stderr, flush=True)
+
+    # -- the policy
+    def _scaling(self, load: VariantLoad) -> tuple[Any, Any] | None:
+        """(scalable target, target-tracking policy) of the variant, from moto's records."""
+        from moto.applicationautoscaling.models import applicationautoscaling_backends
+
+        backend = applicationautoscaling_backends[load.account][load.region]
+        resource = f"endpoint/{load.endpoint}/variant/{load.variant}"
+        target = backend.targets.get(SCALABLE_DIMENSION, {}).get(resource)
+        if target is None:
+            return None
+        policy = next((p for p in backend.policies.values()
+                       if p.service_namespace == "sagemaker" and p.resource_id == resource
+                       and p.policy_type == "TargetTrackingScaling"), None)
+        return target, policy
+
+    def evaluate(self, load: VariantLoad) -> None:
+        with self.hosting.lock:
+            scaling = self._scaling(load)
+            endpoint = self._endpoint(load)
+            if scaling is None or endpoint is None or endpoint.endpoint_status not in ("InService", "Updating") \
+                    or self.hosting.serving.get(load.endpoint) is None:
+                return
+            target, policy = scaling
+            desired = self.desired_count(load.endpoint)
+            low, high = int(target.min_capacity), int(target.max_capacity)
+            now = self.local_now()
+            resource = f"endpoint/{load.endpoint}/variant/{load.variant}"
+            if not low <= desired <= high:  # the range changed: AWS moves capacity into it at once
+                wanted = min(max(desired, low), high)
+                cause = (f"{'minimum' if wanted == low else 'maximum'} capacity was set to {wanted}")
+                self.scale_to(load, wanted, cause)
+                return
+            if policy is None or endpoint.endpoint_status != "InService":
+                return
+            config = policy.target_tracking_scaling_policy_configuration or {}
+            metric = (config.get("PredefinedMetricSpecification") or {}).get("PredefinedMetricType")
+            if metric != METRIC_TYPE:
+                return
+            goal = float(config.get("TargetValue") or 0)
+            points = list(load.datapoints)
+            recent = points[-SCALE_OUT_DATAPOINTS:]
+            alarm = f"TargetTracking-{resource}-Alarm"
+            if goal > 0 and len(recent) == SCALE_OUT_DATAPOINTS and all(p is not None and p > goal for p in recent):
+                wanted = min(high, math.ceil(desired * recent[-1] / goal))
+                if wanted > desired and now - load.last_scale_out >= float(config.get("ScaleOutCooldown") or 0):
+                    load.last_scale_out = now
+                    load.datapoints.clear()
+                    self.scale_to(load, wanted, f"monitor alarm {alarm}High in state ALARM triggered policy "
+                                                f"{policy.policy_name}")
+                return
+            if config.get("DisableScaleIn") or goal <= 0 or len(points) < SCALE_IN_DATAPOINTS:
+                return
+            if all(p is not None and p < SCALE_IN_FRACTION * goal for p in points):
+                wanted = max(low, math.ceil(desired * points[-1] / goal))
+                cooldown = float(config.get("ScaleInCooldown") or 0)
+                if wanted < desired and now - max(load.last_scale_in, load.last_scale_out) >= cooldown:
+                    load.last_scale_in = now
+                    load.datapoints.clear()
+                    self.scale_to(load, wanted, f"monitor alarm {alarm}Low in state ALARM triggered policy "
+                                                f"{policy.policy_name}")
+
+    # -- instances (called under hosting.lock)
+    def _endpoint(self, load: VariantLoad) -> Any:
+        from moto.sagemaker.models import sagemaker_backends
+
+        return sagemaker_backends[load.account][load.region].endpoints.get(load.endpoint)
+
+    def current_count(self, endpoint: str) -> int:
+        serving = 1 if self.hosting.serving.get(endpoint) is not None else 0
+        return serving + len(self.replicas.get(endpoint, []))
+
+    def desired_count(self, endpoint: str) -> int:
+        return self.current_count(endpoint) + self.pending.get(endpoint, 0)
+
+    def _set_counts(self, load: VariantLoad) -> None:
+        endpoint = self._endpoint(load)
+        if endpoint is None:
+            return
+        for variant in endpoint.production_variants:
+            if variant["VariantName"] == load.variant:
+                variant["CurrentInstanceCount"] = self.current_count(load.endpoint)
+                variant["DesiredInstanceCount"] = self.desired_count(load.endpoint)
+        busy = self.pending.get(load.endpoint, 0) > 0
+        if endpoint.endpoint_status in ("InService", "Updating") and load.endpoint not in self.hosting.starting:
+            endpoint.endpoint_status = "Updating" if busy else "InService"
+
+    def scale_to(self, load: VariantLoad, wanted: int, cause: str) -> None:
+        desired = self.desired_count(load.endpoint)
+        activity = self._activity(load, wanted, cause)
+        if wanted > desired:
+            primary = self.hosting.serving[load.endpoint]
+            self.pending[load.endpoint] = self.pending.get(load.endpoint, 0) + wanted - desired
+            for _ in range(wanted - desired):
+                threading.Thread(target=self._add_instance, args=(load, primary.config_name, activity),
+                                 name=f"endpoint-{load.endpoint}-scale-out", daemon=True).start()
+        else:
+            replicas = self.replicas.get(load.endpoint, [])
+            removed = [replicas.pop() for _ in range(min(desired - wanted, len(replicas)))]
+            for server in removed:  # out of rotation now; requests in flight finish before it stops
+                threading.Thread(target=server.stop, name=f"endpoint-{load.endpoint}-drain", daemon=True).start()
+            self._finish(activity, "Successful", f"Successfully set desired instance count to {wanted}. Change "
+                                                 "successfully fulfilled by sagemaker.")
+        self._set_counts(load)
+
+    def _replace_stale(self) -> None:
+        """After a blue/green update, instances of the old configuration give way to ones of the new."""
+        for endpoint, replicas in self.replicas.items():
+            primary = self.hosting.serving.get(endpoint)
+            stale = [r for r in replicas if primary is None or r.config_name != primary.config_name]
+            for server in stale:
+                replicas.remove(server)
+                threading.Thread(target=server.stop, name=f"endpoint-{endpoint}-drain", daemon=True).start()
+                load = next((l for l in self.loads.values() if l.endpoint == endpoint), None)
+                if primary is not None and load is not None:
+                    self.pending[endpoint] = self.pending.get(endpoint, 0) + 1
+                    threading.Thread(target=self._add_instance, args=(load, primary.config_name, None),
+                                     daemon=True).start()
+
+    def _add_instance(self, load: VariantLoad, config_name: str, activity: dict[str, Any] | None) -> None:
+        request = self.requests.get(load.endpoint)
+        server = failure = None
+        try:
+            work_dir = self.hosting.work_dir(load.endpoint, f"{config_name}-instance-{uuid.uuid4().hex[:8]}")
+            server = self.hosting.spawn(request, load.endpoint, config_name, work_dir)
+            failure = self.hosting.wait_ready(server)
+        except Exception as exc:
+            failure = f"{type(exc).__name__}: {exc}"
+        with self.hosting.lock:
+            self.pending[load.endpoint] = max(0, self.pending.get(load.endpoint, 0) - 1)
+            primary = self.hosting.serving.get(load.endpoint)
+            keep = failure is None and primary is not None and primary.config_name == config_name
+            if keep:
+                self.replicas.setdefault(load.endpoint, []).append(server)
+            self._set_counts(load)
+            if activity is not None and self.pending.get(load.endpoint, 0) == 0:
+                if failure is None:
+                    self._finish(activity, "Successful", f"Successfully set desired instance count to "
+                                                         f"{self.desired_count(load.endpoint)}. Change successfully "
+                                                         "fulfilled by sagemaker.")
+                else:
+                    self._finish(activity, "Failed", f"Failed to set desired instance count: {failure}")
+        if not keep and server is not None:
+            server.stop(drain=False)
+
+    def _activity(self, load: VariantLoad, wanted: int, cause: str) -> dict[str, Any]:
+        resource = f"endpoint/{load.endpoint}/variant/{load.variant}"
+        activity = {
+            "ActivityId": str(uuid.uuid4()), "ServiceNamespace": "sagemaker", "ResourceId": resource,
+            "ScalableDimension": SCALABLE_DIMENSION, "Description": f"Setting desired instance count to {wanted}.",
+            "Cause": cause, "StartTime": _iso_now(), "StatusCode": "InProgress",
+        }
+        history = self.activities.setdefault((load.account, load.region, resource), [])
+        history.insert(0, activity)
+        del history[MAX_ACTIVITIES:]
+        return activity
+
+    @staticmethod
+    def _finish(activity: dict[str, Any], status: str, message: str) -> None:
+        activity.update(StatusCode=status, StatusMessage=message, EndTime=_iso_now())
+
+    def describe_activities(self, account: str, region: str, namespace: str, resource: str | None,
+                            dimension: str | None) -> list[dict[str, Any]]:
+        """Newest first, as AWS lists them."""
+        with self.hosting.lock:
+            found = [dict(a) for (acc, reg, res), history in self.activities.items()
+                     if (acc, reg) == (account, region) and (resource is None or res == resource)
+                     for a in history
+                     if a["ServiceNamespace"] == namespace and dimension in (None, a["ScalableDimension"])]
+        return sorted(found, key=lambda a: a["StartTime"], reverse=True)
+
+    # -- the API
+    def describe_scaling_activities(self, request: "LocalRequest", forward: Any) -> Any:
+        """DescribeScalingActivities (moto lacks it): this server's activities, newest first, paginated."""
+        from mlops_cli.local.server import LocalResponse
+
+        params = request.json()
+        namespace = params.get("ServiceNamespace", "")
+        found = self.describe_activities(request.account, request.region, namespace, params.get("ResourceId"),
+                                         params.get("ScalableDimension"))
+        start = int(params.get("NextToken") or 0) if str(params.get("NextToken") or "0").isdigit() else 0
+        size = int(params.get("MaxResults") or 50)
+        page = found[start:start + size]
+        for activity in page:
+            for key in ("StartTime", "EndTime"):
+                if key in activity:
+                    activity[key] = activity[key].timestamp()
+        answer: dict[str, Any] = {"ScalingActivities": page}
+        if start + size < len(found):
+            answer["NextToken"] = str(start + size)
+        return LocalResponse.json(answer)

@@ -1,0 +1,212 @@
+"""What a launch will cost, before it is sent: training, tuning, endpoints, provisioned concurrency.
+
+Prices come from the AWS Price List API (the `pricing` client, which answers in us-east-1) when it is reachable
+and the run is against AWS; otherwise, and for every local run and dry run (which must work offline), from the
+table shipped with mlops (`prices.json`: AWS's on-demand list prices for us-east-1, with the date they were
+read). Other regions cost somewhat more or less; the document says which prices it used.
+
+Every estimate is one document: `{"currency", "max_usd", "items", "prices": {"source", "as_of", "region"}}`.
+`max_usd` is the most the launch can cost where such a maximum exists (a training job stops at its
+MaxRuntimeInSeconds, a tuning job after its max jobs); an endpoint or provisioned concurrency costs for as long
+as it runs, so they are priced per hour and per month instead (a month = 730 hours, as AWS's pricing pages count).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from mlops_cli.errors import UsageError
+
+HOURS_PER_MONTH = 730
+SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600
+PRICING_REGION = "us-east-1"  # the Price List API's own endpoint
+# Price List API attribute values for SageMaker instance usage (productFamily "ML Instance").
+PRICE_LIST_COMPONENTS = {"training": "Training", "hosting": "Hosting"}
+
+
+@dataclass
+class Prices:
+    source: str
+    as_of: str
+    currency: str
+    region: str
+    training: dict[str, float]
+    hosting: dict[str, float]
+    lambda_provisioned_gb_s: dict[str, float]
+    notes: list[str] = field(default_factory=list)
+
+    def describe(self) -> dict[str, Any]:
+        return {"source": self.source, "as_of": self.as_of, "region": self.region}
+
+
+def shipped_prices() -> Prices:
+    data = json.loads(resources.files("mlops_cli.services").joinpath("prices.json").read_text())
+    return Prices(data["source"], data["as_of"], data["currency"], data["region"],
+                  data["sagemaker_training_hourly"], data["sagemaker_hosting_hourly"],
+                  data["lambda_provisioned_gb_second"])
+
+
+def _price_list_hourly(pricing: Any, region: str, component: str, instance_type: str) -> float | None:
+    """The on-demand USD per hour of a SageMaker instance type from the Price List API, or None."""
+    filters = [{"Type": "TERM_MATCH", "Field": "regionCode", "Value": region},
+               {"Type": "TERM_MATCH", "Field": "instanceName", "Value": instance_type},
+               {"Type": "TERM_MATCH", "Field": "component", "Value": component}]
+    for raw in pricing.get_products(ServiceCode="AmazonSageMaker", Filters=filters, MaxResults=10)["PriceList"]:
+        product = json.loads(raw) if isinstance(raw, str) else raw
+        for term in product.get("terms", {}).get("OnDemand", {}).values():
+            for dimension in term.get("priceDimensions", {}).values():
+                usd = dimension.get("pricePerUnit", {}).get("USD")
+                if usd and float(usd) > 0 and dimension.get("unit", "").lower().startswith("hr"):
+                    return float(usd)
+    return None
+
+
+def load_prices(session: Any | None, region: str, training_types: tuple[str, ...] = (),
+                hosting_types: tuple[str, ...] = ()) -> Prices:
+    """Live prices for the given instance types when `session` (a boto3 session for AWS) is given and the Price
+    List API answers; the shipped table otherwise (and for any type the API does not price)."""
+    prices = shipped_prices()
+    if session is None:
+        return prices
+    from botocore.config import Config as BotoConfig
+
+    try:
+        pricing = session.client("pricing", region_name=PRICING_REGION,
+                                 config=BotoConfig(connect_timeout=3, read_timeout=5, retries={"total_max_attempts": 1}))
+        live: dict[str, dict[str, float]] = {"training": {}, "hosting": {}}
+        for kind, types in (("training", training_types), ("hosting", hosting_types)):
+            for instance_type in types:
+                found = _price_list_hourly(pricing, region, PRICE_LIST_COMPONENTS[kind], instance_type)
+                if found is not None:
+                    live[kind][instance_type] = found
+    except Exception as exc:  # unreachable, no permission (pricing:GetProducts), throttled: the table serves
+        prices.notes.append(f"Price List API not used ({type(exc).__name__}); prices from the shipped table")
+        return prices
+    if live["training"] or live["hosting"]:
+        from datetime import date
+
+        prices.training.update(live["training"])
+        prices.hosting.update(live["hosting"])
+        prices.source, prices.as_of, prices.region = "AWS Price List API", date.today().isoformat(), region
+    return prices
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def document(prices: Prices, items: list[dict[str, Any]], max_usd: float | None) -> dict[str, Any]:
+    cost: dict[str, Any] = {"currency": prices.currency, "max_usd": _round(max_usd), "items": items,
+                            "prices": prices.describe()}
+    if prices.notes:
+        cost["notes"] = list(prices.notes)
+    return cost
+
+
+def training_item(prices: Prices, instance_type: str, instances: int, max_run_s: int, spot: bool) -> dict[str, Any]:
+    hourly = prices.training.get(instance_type)
+    hours = max_run_s / 3600
+    item: dict[str, Any] = {
+        "item": "training job", "instance_type": instance_type, "instances": instances, "max_hours": round(hours, 3),
+        "usd_per_hour": _round(hourly * instances) if hourly is not None else None,
+        "max_usd": _round(hourly * instances * hours) if hourly is not None else None,
+    }
+    if spot:
+        # Managed spot bills at most MaxRuntimeInSeconds at no more than the on-demand price: the same ceiling,
+        # and usually far less (AWS quotes savings of up to 90 %).
+        item["spot"] = True
+        item["spot_ceiling_usd"] = item["max_usd"]
+    if hourly is None:
+        item["note"] = f"no price for {instance_type} in the table"
+    return item
+
+
+def training_cost(prices: Prices, instance_type: str, instances: int, max_run_s: int, spot: bool) -> dict[str, Any]:
+    """One training job: instances x hourly price x max runtime (and, with spot, its ceiling)."""
+    item = training_item(prices, instance_type, instances, max_run_s, spot)
+    return document(prices, [item], item["max_usd"])
+
+
+def tuning_cost(prices: Prices, instance_type: str, instances: int, max_run_s: int, max_jobs: int,
+                spot: bool = False) -> dict[str, Any]:
+    """A tuning job: at most `max_jobs` training jobs, each bounded like one training job."""
+    item = training_item(prices, instance_type, instances, max_run_s, spot)
+    item.update(item="tuning job", max_jobs=max_jobs)
+    for key in ("max_usd", "spot_ceiling_usd"):
+        if item.get(key) is not None:
+            item[key] = _round(item[key] * max_jobs)
+    return document(prices, [item], item["max_usd"])
+
+
+def endpoint_item(prices: Prices, instance_type: str, min_instances: int, max_instances: int) -> dict[str, Any]:
+    hourly = prices.hosting.get(instance_type)
+    item: dict[str, Any] = {"item": "endpoint", "instance_type": instance_type, "min_instances": min_instances,
+                            "max_instances": max_instances}
+    for name, count in (("min", min_instances), ("max", max_instances)):
+        item[f"usd_per_hour_at_{name}"] = _round(hourly * count) if hourly is not None else None
+        item[f"usd_per_month_at_{name}"] = _round(hourly * count * HOURS_PER_MONTH) if hourly is not None else None
+    if hourly is None:
+        item["note"] = f"no price for {instance_type} in the table"
+    return item
+
+
+def endpoint_cost(prices: Prices, instance_type: str, min_instances: int, max_instances: int) -> dict[str, Any]:
+    """An endpoint per hour and per month at its minimum and maximum instance counts (no maximum total)."""
+    return document(prices, [endpoint_item(prices, instance_type, min_instances, max_instances)], None)
+
+
+def provisioned_item(prices: Prices, memory_mb: int, provisioned: int, architecture: str = "arm64") -> dict[str, Any]:
+    per_gb_s = prices.lambda_provisioned_gb_s.get(architecture)
+    month = per_gb_s * memory_mb / 1024 * provisioned * SECONDS_PER_MONTH if per_gb_s is not None else None
+    return {"item": "provisioned concurrency", "environments": provisioned, "memory_mb": memory_mb,
+            "architecture": architecture, "usd_per_month": _round(month),
+            "usd_per_hour": _round(month / HOURS_PER_MONTH) if month is not None else None}
+
+
+def provisioned_cost(prices: Prices, memory_mb: int, provisioned: int, architecture: str = "arm64") -> dict[str, Any]:
+    """Provisioned concurrency per month (invocations are billed on top, per request and duration)."""
+    return document(prices, [provisioned_item(prices, memory_mb, provisioned, architecture)], None)
+
+
+def check_budget(cost: dict[str, Any], max_cost: float | None, what: str) -> None:
+    """Refuse (exit 2, before anything is sent) a launch whose estimate exceeds --max-cost. The estimate is
+    `max_usd` where a maximum exists, else one month at the maximum instance count."""
+    if max_cost is None:
+        return
+    if max_cost < 0:
+        raise UsageError(f"--max-cost must be >= 0 USD (got {max_cost:g})")
+    estimate, basis = cost.get("max_usd"), "at most"
+    if estimate is None:
+        months = [item.get("usd_per_month_at_max", item.get("usd_per_month")) for item in cost["items"]]
+        if any(value is None for value in months):
+            notes = "; ".join(item["note"] for item in cost["items"] if "note" in item)
+            raise UsageError(f"--max-cost: cannot estimate {what} ({notes or 'no price'}), so it is not launched")
+        estimate, basis = sum(months), "per month (730 hours) at the maximum instance count:"
+    if estimate > max_cost:
+        raise UsageError(f"--max-cost {max_cost:g} USD: {what} would cost {basis} {estimate:.2f} USD "
+                         f"({cost['prices']['source']}, {cost['prices']['as_of']}); nothing was sent")
+
+
+def summary(cost: dict[str, Any]) -> str:
+    """One line for the terminal before a launch."""
+    parts = []
+    for item in cost["items"]:
+        if item["item"] in ("training job", "tuning job"):
+            usd = item.get("max_usd")
+            jobs = f"{item['max_jobs']} jobs x " if item["item"] == "tuning job" else ""
+            parts.append(f"{item['item']}: at most {_usd(usd)} ({jobs}{item['instances']} x {item['instance_type']} "
+                         f"x {item['max_hours']:g} h{', spot: usually far less' if item.get('spot') else ''})")
+        elif item["item"] == "endpoint":
+            parts.append(f"endpoint: {_usd(item['usd_per_hour_at_min'])}/hour ({_usd(item['usd_per_month_at_min'])}"
+                         f"/month) at {item['min_instances']} x {item['instance_type']}, up to "
+                         f"{_usd(item['usd_per_month_at_max'])}/month at {item['max_instances']}")
+        else:
+            parts.append(f"{item['item']}: {_usd(item.get('usd_per_month'))}/month")
+    return f"estimated cost: {'; '.join(parts)} [{cost['prices']['source']}, {cost['prices']['as_of']}]"
+
+
+def _usd(value: float | None) -> str:
+    return "unknown" if value is None else f"${value:,.2f}"

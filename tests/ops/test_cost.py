@@ -1,0 +1,67 @@
+"""Cost before launch: every launching plan carries a `cost` estimate from the shipped price table, and
+`--max-cost` refuses a launch whose estimate exceeds it (exit 2, nothing sent)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mlops_cli.services import cost
+
+from .conftest import cli
+
+M5_LARGE = 0.115  # USD per hour in the shipped table (services/prices.json), training and hosting alike
+
+
+def test_training_plan_costs_instances_times_price_times_max_runtime():
+    plan = json.loads(cli("--dry-run", "train", "--instances", "2", "--spot").stdout)
+    estimate = plan["cost"]
+    assert estimate["currency"] == "USD"
+    assert estimate["prices"]["source"].startswith("shipped table") and estimate["prices"]["as_of"]
+    (item,) = estimate["items"]
+    assert (item["instances"], item["instance_type"], item["max_hours"]) == (2, "ml.m5.large", 1.0)
+    assert estimate["max_usd"] == pytest.approx(2 * M5_LARGE * 1.0)
+    assert item["spot"] is True and item["spot_ceiling_usd"] == estimate["max_usd"]
+
+
+def test_training_over_max_cost_is_refused_before_anything_is_sent(local_aws, boto_client):
+    sm = boto_client("sagemaker")
+    before = sm.list_training_jobs()["TrainingJobSummaries"]
+    result = cli("train", "--instances", "2", "--max-cost", "0.1")
+    assert result.exit_code == 2
+    assert "--max-cost 0.1 USD: training job (2 x ml.m5.large, max 3600 s) would cost at most 0.23 USD" in \
+        " ".join(result.stderr.split())
+    assert sm.list_training_jobs()["TrainingJobSummaries"] == before
+    assert cli("--dry-run", "train", "--max-cost", "0.2").exit_code == 0  # 0.115 fits
+
+
+def test_deploy_plan_costs_the_endpoint_per_hour_and_month_and_max_cost_refuses(local_aws, boto_client):
+    s3 = boto_client("s3")
+    if "mlops-local" not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
+        s3.create_bucket(Bucket="mlops-local")
+    s3.put_object(Bucket="mlops-local", Key="digits/models/cost-test/model.tar.gz", Body=b"x")
+    model = "s3://mlops-local/digits/models/cost-test/model.tar.gz"
+    plan = json.loads(cli("--dry-run", "deploy", "--model", model, "--endpoint", "digits-costly",
+                          "--autoscale", "max=3").stdout)
+    (item,) = plan["cost"]["items"]
+    assert plan["cost"]["max_usd"] is None  # an endpoint costs for as long as it runs
+    assert item["usd_per_hour_at_min"] == pytest.approx(M5_LARGE)
+    assert item["usd_per_month_at_max"] == pytest.approx(3 * M5_LARGE * 730)
+    refused = cli("deploy", "--model", model, "--endpoint", "digits-costly", "--autoscale", "max=3",
+                  "--max-cost", "100")
+    assert refused.exit_code == 2 and "per month (730 hours) at the maximum instance count" in refused.stderr
+    endpoints = boto_client("sagemaker").list_endpoints()["Endpoints"]
+    assert "digits-costly" not in [e["EndpointName"] for e in endpoints]
+
+
+def test_tuning_and_provisioned_concurrency_estimates():
+    prices = cost.shipped_prices()
+    tuning = cost.tuning_cost(prices, "ml.m5.large", 1, 1800, max_jobs=8)
+    assert tuning["max_usd"] == pytest.approx(8 * M5_LARGE * 0.5)
+    provisioned = cost.provisioned_cost(prices, memory_mb=1024, provisioned=2, architecture="arm64")
+    assert provisioned["items"][0]["usd_per_month"] == pytest.approx(2 * 0.0000033334 * 730 * 3600, rel=1e-3)
+    unknown = cost.training_cost(prices, "ml.zz9.huge", 1, 3600, False)
+    with pytest.raises(Exception, match="no price for ml.zz9.huge"):
+        cost.check_budget(cost.endpoint_cost(prices, "ml.zz9.huge", 1, 2), 10, "endpoint")
+    assert unknown["max_usd"] is None

@@ -1,0 +1,72 @@
+"""Lambda concurrency acts in the local AWS: reserved concurrency 2 throttles a burst with AWS's 429, provisioned
+concurrency keeps an environment warm, and `loadtest` reports cold starts apart from warm invocations."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from .conftest import cli
+
+FUNCTION = "digits-burst"
+SLOW = '''
+import time
+time.sleep(0.3)  # an init worth keeping warm
+
+
+def handler(event, context):
+    time.sleep(1.0)
+    return {"statusCode": 200, "body": "{}"}
+'''
+
+
+@pytest.fixture(scope="module")
+def burst_function(boto_client):
+    """A function whose invocations take a second, version 1 behind the alias `live`."""
+    from mlops_cli.services.iam_policies import assume_role_policy
+
+    iam, lam = boto_client("iam"), boto_client("lambda")
+    role = iam.create_role(RoleName="digits-burst-role",
+                           AssumeRolePolicyDocument=json.dumps(assume_role_policy("lambda.amazonaws.com")))["Role"]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("slow.py", SLOW)
+    lam.create_function(FunctionName=FUNCTION, Runtime="python3.12", Role=role["Arn"], Handler="slow.handler",
+                        Code={"ZipFile": buffer.getvalue()}, Timeout=10)
+    version = lam.publish_version(FunctionName=FUNCTION)["Version"]
+    lam.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion=version)
+    yield FUNCTION
+    lam.delete_function(FunctionName=FUNCTION)
+    iam.delete_role(RoleName="digits-burst-role")
+
+
+def test_reserved_concurrency_throttles_a_burst_and_provisioned_stays_warm(burst_function, boto_client,
+                                                                          digits_dir: Path):
+    plan = json.loads(cli("--dry-run", "concurrency", "set", "--function", FUNCTION, "--reserved", "2",
+                          "--provisioned", "1").stdout)
+    assert plan["cost"]["items"][0]["item"] == "provisioned concurrency"
+    assert plan["cost"]["items"][0]["usd_per_month"] > 0
+    done = cli("concurrency", "set", "--function", FUNCTION, "--reserved", "2", "--provisioned", "1")
+    assert done.exit_code == 0, done.output
+
+    # 10 requests within a second, each running a second: 2 run (the warm one and one cold start), 8 get 429.
+    result = cli("-o", "json", "loadtest", "--target", "lambda", "--function", f"{FUNCTION}:live", "--rate", "10",
+                 "--duration", "1", "--images", str(digits_dir / "test"))
+    assert result.exit_code == 0, result.output
+    load = json.loads(result.stdout)
+    assert load["requests"] == 10 and load["ok"] == 2
+    assert load["errors"] == {"4xx": 0, "5xx": 0, "throttled": 8}
+    assert load["cold_starts"]["count"] == 1 and load["cold_starts"]["warm_p50_ms"] is not None
+
+    # The refusal has Lambda's shape: 429 TooManyRequestsException with the reason.
+    lam = boto_client("lambda")
+    lam.delete_provisioned_concurrency_config(FunctionName=FUNCTION, Qualifier="live")
+    lam.put_function_concurrency(FunctionName=FUNCTION, ReservedConcurrentExecutions=0)
+    with pytest.raises(lam.exceptions.TooManyRequestsException) as refused:
+        lam.invoke(FunctionName=FUNCTION, Qualifier="live", Payload=b"{}")
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+    assert refused.value.response["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
