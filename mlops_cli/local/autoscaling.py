@@ -36,7 +36,7 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ def time_scale() -> float:
 
 
 def _iso_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -87,15 +87,15 @@ class VariantLoad:
 class Autoscaler:
     """Replicas behind each endpoint, the metrics that drive them, and the recorded scaling activities."""
 
-    def __init__(self, hosting: "Hosting"):
+    def __init__(self, hosting: Hosting):
         self.hosting = hosting
         self.scale = time_scale()
-        self.replicas: dict[str, list["ModelServer"]] = {}  # endpoint -> healthy extra instances
+        self.replicas: dict[str, list[ModelServer]] = {}  # endpoint -> healthy extra instances
         self.pending: dict[str, int] = {}  # endpoint -> instances being started
         self.turn = itertools.count()
         self.loads: dict[tuple[str, str, str, str], VariantLoad] = {}
         self.activities: dict[tuple[str, str, str], list[dict[str, Any]]] = {}  # (account, region, resource)
-        self.requests: dict[str, "LocalRequest"] = {}  # endpoint -> a request of it (account, region, backend)
+        self.requests: dict[str, LocalRequest] = {}  # endpoint -> a request of it (account, region, backend)
         self.started = time.monotonic()
         self.stop = threading.Event()
         self.thread: threading.Thread | None = None
@@ -105,12 +105,12 @@ class Autoscaler:
         return (time.monotonic() - self.started) * self.scale
 
     # -- serving (called under hosting.lock)
-    def pick(self, endpoint: str, primary: "ModelServer") -> "ModelServer":
+    def pick(self, endpoint: str, primary: ModelServer) -> ModelServer:
         """Round-robin over the primary server and the healthy replicas of its configuration."""
         fleet = [primary] + [r for r in self.replicas.get(endpoint, []) if r.config_name == primary.config_name]
         return fleet[next(self.turn) % len(fleet)]
 
-    def record(self, request: "LocalRequest", server: "ModelServer", latency_s: float, status: int) -> None:
+    def record(self, request: LocalRequest, server: ModelServer, latency_s: float, status: int) -> None:
         key = (request.account, request.region, server.endpoint, server.variant)
         with self.hosting.lock:
             load = self.loads.get(key)
@@ -125,7 +125,7 @@ class Autoscaler:
                 load.errors_5xx += 1
         self._ensure_running()
 
-    def forget(self, endpoint: str) -> list["ModelServer"]:
+    def forget(self, endpoint: str) -> list[ModelServer]:
         """The endpoint is gone: its replicas (for the caller to stop) and its counters."""
         with self.hosting.lock:
             self.pending.pop(endpoint, None)
@@ -300,7 +300,7 @@ class Autoscaler:
             for server in stale:
                 replicas.remove(server)
                 threading.Thread(target=server.stop, name=f"endpoint-{endpoint}-drain", daemon=True).start()
-                load = next((l for l in self.loads.values() if l.endpoint == endpoint), None)
+                load = next((item for item in self.loads.values() if item.endpoint == endpoint), None)
                 if primary is not None and load is not None:
                     self.pending[endpoint] = self.pending.get(endpoint, 0) + 1
                     threading.Thread(target=self._add_instance, args=(load, primary.config_name, None),
@@ -359,7 +359,7 @@ class Autoscaler:
         return sorted(found, key=lambda a: a["StartTime"], reverse=True)
 
     # -- the API
-    def describe_scaling_activities(self, request: "LocalRequest", forward: Any) -> Any:
+    def describe_scaling_activities(self, request: LocalRequest, forward: Any) -> Any:
         """DescribeScalingActivities (moto lacks it): this server's activities, newest first, paginated."""
         from mlops_cli.local.server import LocalResponse
 

@@ -15,8 +15,8 @@ import json
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 Key = tuple[str, str, str, str]  # account, region, function name, version
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import UsageError
 from mlops_cli.render import Output, console, key_value_table
@@ -23,7 +24,7 @@ def _ms(value: float | None) -> str:
 
 
 @contextmanager
-def live_view(out: Output, target: str) -> Iterator[Callable[["Snapshot"], None] | None]:
+def live_view(out: Output, target: str) -> Iterator[Callable[[Snapshot], None] | None]:
     """A one-line rich Live on stderr (rate, in flight, p50/p99, errors, instances); none when quiet or
     stderr is not a terminal."""
     err = console(stderr=True)
@@ -35,7 +36,7 @@ def live_view(out: Output, target: str) -> Iterator[Callable[["Snapshot"], None]
 
     label = "instances" if target == "endpoint" else "concurrency"
     with Live(Text("starting…"), console=err, refresh_per_second=4, transient=True) as live:
-        def show(s: "Snapshot") -> None:
+        def show(s: Snapshot) -> None:
             live.update(Text(
                 f"{s.elapsed_s:5.1f}/{s.duration_s:g} s  rate {s.rate:5.1f}/s  in flight {s.in_flight:3d}  "
                 f"sent {s.sent}  p50 {_ms(s.p50_ms)}  p99 {_ms(s.p99_ms)}  errors {s.errors}  "
@@ -100,7 +101,7 @@ def write_plot(result: dict[str, Any], path: Path) -> None:
         temporary.unlink(missing_ok=True)
 
 
-def loadtest_table(out: "Console", data: dict[str, Any]) -> None:
+def loadtest_table(out: Console, data: dict[str, Any]) -> None:
     latency = data["latency_ms"]
     errors = data["errors"]
     rate = data["rate"]

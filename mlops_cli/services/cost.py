@@ -74,8 +74,8 @@ def load_prices(session: Any | None, region: str, training_types: tuple[str, ...
     from botocore.config import Config as BotoConfig
 
     try:
-        pricing = session.client("pricing", region_name=PRICING_REGION,
-                                 config=BotoConfig(connect_timeout=3, read_timeout=5, retries={"total_max_attempts": 1}))
+        once = BotoConfig(connect_timeout=3, read_timeout=5, retries={"total_max_attempts": 1})
+        pricing = session.client("pricing", region_name=PRICING_REGION, config=once)
         live: dict[str, dict[str, float]] = {"training": {}, "hosting": {}}
         for kind, types in (("training", training_types), ("hosting", hosting_types)):
             for instance_type in types:

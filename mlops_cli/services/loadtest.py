@@ -20,10 +20,11 @@ import math
 import re
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from mlops_cli.errors import OperationError, UsageError
 from mlops_cli.services.endpoint_invoke import JSON, MAX_PAYLOAD_BYTES, sniff_content_type
