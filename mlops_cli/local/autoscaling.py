@@ -51,7 +51,10 @@ SCALE_IN_DATAPOINTS = 15
 SCALE_IN_FRACTION = 0.9  # the low alarm's threshold, as a share of the target
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 METRIC_TYPE = "SageMakerVariantInvocationsPerInstance"
-MAX_ACTIVITIES = 1000  # per resource; AWS keeps six weeks of them
+MAX_ACTIVITIES = 1000  # per account and region; AWS keeps six weeks of them
+# Where activities are kept: an attribute of moto's Application Auto Scaling backend, so whatever scales a target
+# locally records them in one place and DescribeScalingActivities answers from it.
+ACTIVITIES = "mlops_scaling_activities"
 
 
 def time_scale() -> float:
@@ -94,7 +97,6 @@ class Autoscaler:
         self.pending: dict[str, int] = {}  # endpoint -> instances being started
         self.turn = itertools.count()
         self.loads: dict[tuple[str, str, str, str], VariantLoad] = {}
-        self.activities: dict[tuple[str, str, str], list[dict[str, Any]]] = {}  # (account, region, resource)
         self.requests: dict[str, LocalRequest] = {}  # endpoint -> a request of it (account, region, backend)
         self.started = time.monotonic()
         self.stop = threading.Event()
@@ -333,48 +335,43 @@ class Autoscaler:
             server.stop(drain=False)
 
     def _activity(self, load: VariantLoad, wanted: int, cause: str) -> dict[str, Any]:
-        resource = f"endpoint/{load.endpoint}/variant/{load.variant}"
+        from moto.applicationautoscaling.models import applicationautoscaling_backends
+
         activity = {
-            "ActivityId": str(uuid.uuid4()), "ServiceNamespace": "sagemaker", "ResourceId": resource,
-            "ScalableDimension": SCALABLE_DIMENSION, "Description": f"Setting desired instance count to {wanted}.",
-            "Cause": cause, "StartTime": _iso_now(), "StatusCode": "InProgress",
+            "ActivityId": str(uuid.uuid4()), "ServiceNamespace": "sagemaker",
+            "ResourceId": f"endpoint/{load.endpoint}/variant/{load.variant}", "ScalableDimension": SCALABLE_DIMENSION,
+            "Description": f"Setting desired instance count to {wanted}.", "Cause": cause, "StartTime": time.time(),
+            "StatusCode": "InProgress",
         }
-        history = self.activities.setdefault((load.account, load.region, resource), [])
-        history.insert(0, activity)
-        del history[MAX_ACTIVITIES:]
+        backend = applicationautoscaling_backends[load.account][load.region]
+        history = getattr(backend, ACTIVITIES, None)
+        if history is None:
+            history = []
+            setattr(backend, ACTIVITIES, history)
+        history.append(activity)
+        del history[:-MAX_ACTIVITIES]
         return activity
 
     @staticmethod
     def _finish(activity: dict[str, Any], status: str, message: str) -> None:
-        activity.update(StatusCode=status, StatusMessage=message, EndTime=_iso_now())
+        activity.update(StatusCode=status, StatusMessage=message, EndTime=time.time())
 
-    def describe_activities(self, account: str, region: str, namespace: str, resource: str | None,
-                            dimension: str | None) -> list[dict[str, Any]]:
-        """Newest first, as AWS lists them."""
-        with self.hosting.lock:
-            found = [dict(a) for (acc, reg, res), history in self.activities.items()
-                     if (acc, reg) == (account, region) and (resource is None or res == resource)
-                     for a in history
-                     if a["ServiceNamespace"] == namespace and dimension in (None, a["ScalableDimension"])]
-        return sorted(found, key=lambda a: a["StartTime"], reverse=True)
 
-    # -- the API
-    def describe_scaling_activities(self, request: LocalRequest, forward: Any) -> Any:
-        """DescribeScalingActivities (moto lacks it): this server's activities, newest first, paginated."""
-        from mlops_cli.local.server import LocalResponse
+def describe_scaling_activities(request: LocalRequest, forward: Any) -> Any:
+    """DescribeScalingActivities (moto lacks it): the activities kept on moto's Application Auto Scaling backend
+    (oldest first, timestamps in epoch seconds), newest first, filtered and paginated as the API describes."""
+    from moto.applicationautoscaling.models import applicationautoscaling_backends
 
-        params = request.json()
-        namespace = params.get("ServiceNamespace", "")
-        found = self.describe_activities(request.account, request.region, namespace, params.get("ResourceId"),
-                                         params.get("ScalableDimension"))
-        start = int(params.get("NextToken") or 0) if str(params.get("NextToken") or "0").isdigit() else 0
-        size = int(params.get("MaxResults") or 50)
-        page = found[start:start + size]
-        for activity in page:
-            for key in ("StartTime", "EndTime"):
-                if key in activity:
-                    activity[key] = activity[key].timestamp()
-        answer: dict[str, Any] = {"ScalingActivities": page}
-        if start + size < len(found):
-            answer["NextToken"] = str(start + size)
-        return LocalResponse.json(answer)
+    from mlops_cli.local.server import LocalResponse
+
+    params = request.json()
+    wanted = {key: params[key] for key in ("ServiceNamespace", "ResourceId", "ScalableDimension") if params.get(key)}
+    backend = applicationautoscaling_backends[request.account][request.region]
+    found = [dict(a) for a in reversed(list(getattr(backend, ACTIVITIES, [])))
+             if all(a.get(key) == value for key, value in wanted.items())]
+    start = int(params["NextToken"]) if str(params.get("NextToken", "")).isdigit() else 0
+    size = int(params.get("MaxResults") or 50)
+    answer: dict[str, Any] = {"ScalingActivities": found[start:start + size]}
+    if start + size < len(found):
+        answer["NextToken"] = str(start + size)
+    return LocalResponse.json(answer)

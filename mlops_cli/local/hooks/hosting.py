@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from mlops_cli.local.autoscaling import Autoscaler
+from mlops_cli.local.autoscaling import Autoscaler, describe_scaling_activities
 from mlops_cli.local.cloudwatch import FLUSH_S, LogStream
 from mlops_cli.local.model_server import MODEL_DIR, STATUS_FILE
 from mlops_cli.local.paths import confined
@@ -488,7 +488,7 @@ def register(hooks: Hooks, context: ServerContext) -> None:
         ("sagemaker", "DeleteEndpoint"): hosting.delete_endpoint,
         ("application-autoscaling", "RegisterScalableTarget"): hosting.register_scalable_target,
         ("application-autoscaling", "DeregisterScalableTarget"): hosting.deregister_scalable_target,
-        ("application-autoscaling", "DescribeScalingActivities"): hosting.autoscaler.describe_scaling_activities,
+        ("application-autoscaling", "DescribeScalingActivities"): describe_scaling_activities,
     }
     for (service, operation), handler in operations.items():
         hooks.operation(service, operation)(handler)

@@ -432,7 +432,7 @@ class LocalLambda:
             try:
                 self.resolve(backend, key[2], key[3])
             except Exception:
-                del self.provisioned[key]
+                self.release_warm(key, self.provisioned.pop(key).version)
 
     def allocate(self, key: tuple[str, str, str, str], config: Provisioned, fn: Any) -> None:
         """Run the version's init once, as provisioning does, then start the environments it keeps warm: READY
