@@ -8,11 +8,14 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import LOCAL_CONFIG, free_port
-from tests.deploy.conftest import AWS_CLI, aws_cli, cli  # noqa: F401 (fixture re-exported)
+from tests.deploy.conftest import cli
+
+AWS_CLI = Path(sys.executable).with_name("aws")
 
 ENDPOINT = "digits-ops"
 FAST_TIME_SCALE = 60  # a local minute lasts one second
