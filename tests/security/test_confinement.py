@@ -10,6 +10,7 @@ import io
 import json
 import tarfile
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,42 @@ def test_confined_resolves_links_inside(tmp_path: Path):
     assert confined(root, "a", "..", "b") == (root / "b").resolve()
     with pytest.raises(InvalidRequest):
         confined(root, "link", "elsewhere")
+
+
+def test_source_package_member_outside_the_code_folder_fails_the_job(boto_client, s3, sentinel, role_arn):
+    before = snapshot(sentinel)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo("../../../../../sentinel/planted.py")  # from state/jobs/<job>/algo-1/code
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"\n"))
+    s3.put_object(Bucket=BUCKET, Key="code/climbing.tar.gz", Body=buffer.getvalue())
+    s3.put_object(Bucket=BUCKET, Key="data/one.txt", Body=b"1")
+    sagemaker = boto_client("sagemaker")
+    hyperparameters = {"sagemaker_program": json.dumps("train.py"),
+                       "sagemaker_submit_directory": json.dumps(f"s3://{BUCKET}/code/climbing.tar.gz")}
+    sagemaker.create_training_job(**job_request("climbing-source", role_arn, hyperparameters=hyperparameters))
+    description = finished(sagemaker, "climbing-source")
+    assert description["TrainingJobStatus"] == "Failed"
+    assert description["FailureReason"].startswith(
+        f"ClientError: cannot unpack the source package s3://{BUCKET}/code/climbing.tar.gz: ")
+    assert "outside the destination" in description["FailureReason"]
+    assert snapshot(sentinel) == before
+
+
+def test_function_zip_member_outside_its_folder_stays_inside(boto_client, sentinel):
+    """Lambda unpacks a function's zip like Python's zipfile: '..' segments are dropped, never followed."""
+    before = snapshot(sentinel)
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("handler.py", "def handler(event, context):\n    return 'ran'\n")
+        archive.writestr("../../../sentinel/planted.py", "planted\n")  # from state/lambda-code/<digest>
+    iam, lam = boto_client("iam"), boto_client("lambda")
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                     "Principal": {"Service": "lambda.amazonaws.com"}}]}
+    role = iam.create_role(RoleName="climbing-zip", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    lam.create_function(FunctionName="climbing-zip", Runtime="python3.12", Role=role, Handler="handler.handler",
+                        Code={"ZipFile": code.getvalue()})
+    answer = lam.invoke(FunctionName="climbing-zip", Payload=b"{}")
+    assert json.loads(answer["Payload"].read()) == "ran"
+    assert snapshot(sentinel) == before

@@ -257,8 +257,11 @@ class LocalTrainingJob:
             except Exception as exc:
                 raise JobFailed(f"ClientError: cannot download the source package {source}: {exc}") from None
             for instance in self.instances:
-                with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
-                    tar.extractall(instance.code, filter="data")
+                try:  # the "data" filter refuses members outside the code folder, links out of it, devices
+                    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+                        tar.extractall(instance.code, filter="data")
+                except (tarfile.TarError, EOFError, OSError) as exc:
+                    raise JobFailed(f"ClientError: cannot unpack the source package {source}: {exc}") from None
         for channel in self.request.get("InputDataConfig") or []:
             self._check_stop()
             self._download_channel(s3, channel)
