@@ -41,8 +41,10 @@ def tune(
     job_name: Optional[str] = typer.Option(None, "--job-name", metavar="NAME",
                                            help="1-32 characters. Default: <project>-<timestamp>."),
     yes: bool = typer.Option(False, "--yes", "-y", help="On Ctrl-C, stop the tuning job without asking."),
+    max_cost: Optional[float] = typer.Option(None, "--max-cost", metavar="USD",
+                                             help="Refuse to launch when the trials could cost more (exit 2)."),
 ) -> None:
-    from mlops_cli.services import training, tuning
+    from mlops_cli.services import cost, training, tuning
 
     app_state = state(ctx)
     overrides = training.hyperparameter_overrides(hp or [])  # bad flags: exit 2 before any AWS call
@@ -60,10 +62,20 @@ def tune(
                                 job_name=job_name)
     for warning in launch.warnings:
         out.warn(warning)
+    sagemaker_config = config.train.sagemaker
+    trials = tuning.grid_size(settings.ranges) if settings.strategy == "grid" else settings.max_jobs
+    prices = cost.load_prices(None if clients.is_local or app_state.dry_run else clients.session,
+                              config.aws.region, training_types=(sagemaker_config.instance_type,))
+    launch.plan.cost = cost.tuning_cost(prices, sagemaker_config.instance_type, sagemaker_config.instance_count,
+                                        sagemaker_config.max_run_s, trials, sagemaker_config.spot)
+    cost.check_budget(launch.plan.cost, max_cost, f"tuning job ({trials} trials of {sagemaker_config.instance_count}"
+                                                  f" x {sagemaker_config.instance_type}, max "
+                                                  f"{sagemaker_config.max_run_s} s each)")
     if app_state.dry_run:
         out.plan(launch.plan)
         return
 
+    out.info(cost.summary(launch.plan.cost))
     result = tuning.start_tuning(launch, clients.client)
     sagemaker = clients.client("sagemaker")
     try:  # from here on trials run in AWS: Ctrl-C must say so (and may stop them)

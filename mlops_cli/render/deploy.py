@@ -98,11 +98,13 @@ def status_table(console: "Console", data: dict[str, Any]) -> None:
                      else "") + ")", markup=False)
 
     functions = Table(title="Lambda functions", title_justify="left")
-    for column in ("name", "runtime", "memory MB", "state"):
-        functions.add_column(column)
+    for column in ("name", "runtime", "memory MB", "state", "provisioned", "USD/hour"):
+        functions.add_column(column, justify="right" if column == "USD/hour" else "left")
     for function in data["functions"]:
+        running = function.get("usd_per_hour")
         functions.add_row(function["name"], str(function["runtime"]), str(function["memory_mb"]),
-                          str(function["state"]))
+                          str(function["state"]), str(function.get("provisioned", 0)),
+                          "" if running is None else f"{running:.4f}")
     console.print(functions)
 
 

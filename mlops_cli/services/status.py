@@ -130,7 +130,8 @@ def gather(client_for: ClientFor, config: "Config") -> dict[str, Any]:
                         for job in project_tuning_jobs(sm, config)[:TRAINING_JOBS_SHOWN]],
         "endpoints": endpoints,
         "functions": [{"name": f["FunctionName"], "runtime": f.get("Runtime"), "memory_mb": f.get("MemorySize"),
-                       "state": f.get("State"), "last_modified": f.get("LastModified")} for f in functions],
+                       "state": f.get("State"), "last_modified": f.get("LastModified"),
+                       **_provisioned(client_for("lambda"), f)} for f in functions],
         "endpoints_usd_per_hour": round(sum(k for k in known if k is not None), 3),
         "unpriced_endpoints": [e["name"] for e, k in zip(endpoints, known) if k is None],
         "prices": _prices_text(),
@@ -153,3 +154,17 @@ def _training_usd_per_hour(sm: Any, job: dict[str, Any]) -> float | None:
     resources = sm.describe_training_job(TrainingJobName=job["TrainingJobName"]).get("ResourceConfig") or {}
     price = shipped_prices().training.get(resources.get("InstanceType", ""))
     return round(price * int(resources.get("InstanceCount") or 1), 3) if price is not None else None
+
+
+def _provisioned(lam: Any, function: dict[str, Any]) -> dict[str, Any]:
+    """The function's allocated provisioned concurrency and what it costs per hour (the shipped table)."""
+    from mlops_cli.services.cost import provisioned_item, shipped_prices
+
+    configs = lam.list_provisioned_concurrency_configs(FunctionName=function["FunctionName"]).get(
+        "ProvisionedConcurrencyConfigs", [])
+    allocated = sum(int(c.get("AllocatedProvisionedConcurrentExecutions") or 0) for c in configs)
+    if not allocated:
+        return {"provisioned": 0, "usd_per_hour": None}
+    architecture = (function.get("Architectures") or ["x86_64"])[0]
+    item = provisioned_item(shipped_prices(), int(function.get("MemorySize") or 128), allocated, architecture)
+    return {"provisioned": allocated, "usd_per_hour": item["usd_per_hour"]}

@@ -65,3 +65,12 @@ def test_tuning_and_provisioned_concurrency_estimates():
     with pytest.raises(Exception, match="no price for ml.zz9.huge"):
         cost.check_budget(cost.endpoint_cost(prices, "ml.zz9.huge", 1, 2), 10, "endpoint")
     assert unknown["max_usd"] is None
+
+
+def test_tuning_plan_costs_its_trials_and_max_cost_refuses():
+    plan = json.loads(cli("--dry-run", "tune", "--max-jobs", "4", "--parallel", "2").stdout)
+    (item,) = plan["cost"]["items"]
+    assert item["item"] == "tuning job" and item["max_jobs"] == 4
+    assert plan["cost"]["max_usd"] == pytest.approx(4 * M5_LARGE * 1.0)
+    refused = cli("--dry-run", "tune", "--max-jobs", "4", "--parallel", "2", "--max-cost", "0.3")
+    assert refused.exit_code == 2 and "tuning job (4 trials of 1 x ml.m5.large" in " ".join(refused.stderr.split())

@@ -62,6 +62,11 @@ def test_reserved_concurrency_throttles_a_burst_and_provisioned_stays_warm(burst
     assert load["errors"] == {"4xx": 0, "5xx": 0, "throttled": 8}
     assert load["cold_starts"]["count"] == 1 and load["cold_starts"]["warm_p50_ms"] is not None
 
+    # `status` prices what runs: one provisioned environment of 128 MB (the function's default), arm64 or not.
+    status = json.loads(cli("-o", "json", "status").stdout)
+    listed = next(f for f in status["functions"] if f["name"] == FUNCTION)
+    assert listed["provisioned"] == 1 and listed["usd_per_hour"] > 0
+
     # The refusal has Lambda's shape: 429 TooManyRequestsException with the reason.
     lam = boto_client("lambda")
     lam.delete_provisioned_concurrency_config(FunctionName=FUNCTION, Qualifier="live")
