@@ -11,6 +11,7 @@ from mlops_cli.commands._common import state
 from mlops_cli.errors import OperationError, UsageError
 
 LOCAL_OUT_ROOT = Path(".mlops") / "train-ec2"
+OUT_MARKER = ".mlops-train-ec2"  # marks an --out-dir as this command's own output
 
 
 def train_ec2(
@@ -102,9 +103,13 @@ def _train_here(app_state, name: str, out_dir: Path, upload: bool) -> None:
     from mlops_cli.plan import Plan
     from mlops_cli.render import train_ec2 as render
     from mlops_cli.services import ec2_training as service
+    from mlops_cli.services.owned_folder import check_owned, claim
     from mlops_cli.services.packaging import split_s3_uri
 
     config, out = app_state.config, app_state.out
+    # Its model/, checkpoints/ (a re-run resumes from them) and model.tar.gz; never a folder of the user's.
+    check_owned(out_dir, OUT_MARKER, "mlops train-ec2 --local", {"model", "checkpoints", "model.tar.gz",
+                                                                   "model.tar.gz.partial"})
     job = service.new_job(config, name, code_uri="")
     data = Path(config.data.local_dir)
     service.check_data_dir(data)
@@ -118,7 +123,7 @@ def _train_here(app_state, name: str, out_dir: Path, upload: bool) -> None:
             plan.add("s3", "PutObject", {"Bucket": bucket, "Key": key, "Body": f"<{tar_path}>"})
         out.plan(plan)
         return
-    out_dir.mkdir(parents=True, exist_ok=True)
+    claim(out_dir, OUT_MARKER, "mlops train-ec2 --local")
     out.info(f"training {name} here: {' '.join(argv[1:])}")
     code, tail = service.run_local(argv, out.info)
     if code != 0:

@@ -6,16 +6,15 @@ command can be exercised end to end without downloading anything.
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
-from mlops_cli.errors import UsageError
+from mlops_cli.services.owned_folder import check_owned, claim
 
 DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 SPLITS = (("train", 0.8), ("valid", 0.1), ("test", 0.1))
 IMAGE_SIZE = 32  # digits are 8x8; upscaled so the PNGs are viewable and survive JPEG-like resampling
 MARKER = ".mlops-sample"  # written into every folder this writes: the only folders it will write over
+COMMAND = "mlops data sample"
 
 
 def class_folder(index: int) -> str:
@@ -23,24 +22,8 @@ def class_folder(index: int) -> str:
 
 
 def check_destination(dest: Path) -> None:
-    """Refuse (exit 2, naming the folder) anything but a new or empty folder or this command's own output."""
-    if dest.is_symlink() or (dest.exists() and not dest.is_dir()):
-        raise UsageError(f"'{dest}' is not a folder: `mlops data sample` writes only into a new or empty folder")
-    if not dest.exists():
-        return
-    try:
-        entries = {entry.name for entry in os.scandir(dest)}
-    except OSError as exc:
-        raise UsageError(f"cannot read folder '{dest}': {exc.strerror or exc}") from None
-    if not entries:
-        return
-    if MARKER not in entries:
-        raise UsageError(f"'{dest}' is not empty and was not written by `mlops data sample`; nothing was changed "
-                         "(give a new or empty folder)")
-    foreign = sorted(entries - {MARKER, *(split for split, _ in SPLITS)})
-    if foreign:
-        raise UsageError(f"'{dest}' holds the sample data and also '{foreign[0]}', which `mlops data sample` did "
-                         "not write; nothing was changed")
+    """A new or empty folder, or this command's own earlier output; anything else is refused (exit 2)."""
+    check_owned(dest, MARKER, COMMAND, {split for split, _ in SPLITS})
 
 
 def write_digits_imagefolder(dest: Path, seed: int = 0) -> dict[str, int]:
@@ -80,8 +63,7 @@ def write_digits_imagefolder(dest: Path, seed: int = 0) -> dict[str, int]:
                 image.save(folder / f"digit_{position:04d}.png", optimize=False)
             counts[split] = end - start
             start = end
-        dest.mkdir(exist_ok=True)
-        (dest / MARKER).write_text(json.dumps({"written_by": "mlops data sample", "seed": seed}) + "\n")
+        claim(dest, MARKER, COMMAND)
         for split, _ in SPLITS:
             if (dest / split).exists():  # only when the marker says the folder is ours (checked above)
                 (dest / split).rename(replaced / split)
