@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import functools
 import hmac
 import json
 from collections.abc import Mapping
@@ -139,27 +140,39 @@ class _Context:
         self.context = {"timestamp": timestamp}
 
 
-def _signer(credentials: LocalCredentials, service: str, region: str, headers: list[str] | None = None,
-            payload_hash: str = "") -> Any:
+@functools.cache
+def _verifier_class(s3: bool) -> Any:
+    """botocore's signer, told which headers the client signed and the body's hash instead of choosing them."""
     from botocore.auth import S3SigV4Auth, SigV4Auth
-    from botocore.credentials import Credentials
+    from botocore.awsrequest import HTTPHeaders
 
-    base = S3SigV4Auth if service == "s3" else SigV4Auth  # S3 signs the path as sent, others normalise it
+    base = S3SigV4Auth if s3 else SigV4Auth  # S3 signs the path as sent, the others normalise it
 
     class Verifier(base):  # type: ignore[misc,valid-type]
+        signed_header_names: list[str] = []
+        payload_hash = ""
+
         def headers_to_sign(self, request: Any) -> Any:
             """Exactly the headers the client listed in SignedHeaders (botocore would pick its own set)."""
-            from botocore.awsrequest import HTTPHeaders
-
             chosen = HTTPHeaders()
-            for name in headers or []:
+            for name in self.signed_header_names:
                 chosen[name] = request.headers.get(name, "")
             return chosen
 
         def payload(self, request: Any) -> str:
-            return payload_hash
+            return self.payload_hash
 
-    return Verifier(Credentials(credentials.access_key_id, credentials.secret_access_key), service, region)
+    return Verifier
+
+
+def _signer(credentials: LocalCredentials, service: str, region: str, headers: list[str] | None = None,
+            payload_hash: str = "") -> Any:
+    from botocore.credentials import Credentials
+
+    signer = _verifier_class(service == "s3")(
+        Credentials(credentials.access_key_id, credentials.secret_access_key), service, region)
+    signer.signed_header_names, signer.payload_hash = headers or [], payload_hash
+    return signer
 
 
 def _verify_header(request: SignedRequest, credentials: LocalCredentials, now: datetime.datetime,

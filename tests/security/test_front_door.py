@@ -161,8 +161,9 @@ def test_local_env_json_has_exactly_the_four_variables(mlops, local_aws, local_e
                                          "AWS_DEFAULT_REGION": "us-east-1"}
 
 
-def test_the_cli_and_the_server_itself_use_the_instance_keys(mlops, boto_client, local_aws):
-    """`mlops data upload` (the CLI's own client) gets in without being told the keys."""
+def test_the_cli_uses_the_instance_keys_without_being_told(mlops, local_aws):
+    """`mlops status` (the CLI's own clients) gets in; the same call with moto's keys does not. (The server's calls
+    to itself and its jobs' calls are shown by the drive-by test's signed training job, which runs.)"""
     result = mlops("-o", "json", "status")
     assert result.exit_code == 0, result.output
     with pytest.raises(ClientError) as refused:
