@@ -30,6 +30,10 @@ _CODES: dict[str, dict[str, tuple[str, int]]] = {
                   "query": ("MalformedQueryString", 400), "ec2": ("InvalidParameterValue", 400)},
     "too-large": {"s3": ("EntityTooLarge", 400), "json": ("RequestEntityTooLargeException", 413),
                   "query": ("RequestEntityTooLarge", 413), "ec2": ("RequestEntityTooLarge", 413)},
+    "unknown-operation": {"s3": ("NotImplemented", 501), "json": ("UnknownOperationException", 400),
+                          "query": ("InvalidAction", 400), "ec2": ("InvalidAction", 400)},
+    "not-implemented": {"s3": ("NotImplemented", 501), "json": ("NotImplemented", 501),
+                        "query": ("NotImplemented", 501), "ec2": ("NotImplemented", 501)},
     "internal": {"s3": ("InternalError", 500), "json": ("InternalFailure", 500),
                  "query": ("InternalFailure", 500), "ec2": ("InternalError", 500)},
 }

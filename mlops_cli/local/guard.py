@@ -72,7 +72,7 @@ class Guard:
         protocol = aws_errors.protocol_of(service, headers, environ.get("PATH_INFO", "/"))
         try:
             self._admit(environ, headers, service)
-            return self.app(environ, _without_cors(start_response))
+            return self._forward(environ, start_response, protocol)
         except Refused as refused:
             return _answer(start_response, environ, *aws_errors.error(refused.kind, protocol, refused.message,
                                                                       refused.code))
@@ -80,11 +80,39 @@ class Guard:
             kind, message = "malformed", f"the request could not be parsed: {type(exc).__name__}"
             code = "InvalidRequestContentException" if _LAMBDA_INVOKE.match(environ.get("PATH_INFO", "")) else None
             return _answer(start_response, environ, *aws_errors.error(kind, protocol, message, code))
-        except Exception:  # the one place every other failure becomes AWS's 500 instead of an HTML page
+        except NotImplementedError as exc:  # moto's word for what it does not emulate
+            return _answer(start_response, environ, *aws_errors.error("not-implemented", protocol, str(exc)))
+        except Exception as exc:  # the one place every other failure becomes AWS's 500 instead of an HTML page
+            if type(exc).__name__ == "OperationNotFoundError":  # botocore's: no such operation in the service
+                return _answer(start_response, environ,
+                               *aws_errors.error("unknown-operation", protocol, f"unknown operation {exc}"))
             print(f"internal error on {environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}:\n"
                   f"{traceback.format_exc()}", file=sys.stderr, flush=True)
             return _answer(start_response, environ,
                            *aws_errors.error("internal", protocol, "We encountered an internal error."))
+
+    def _forward(self, environ: dict[str, Any], start_response: Callable[..., Any], protocol: str) -> list[bytes]:
+        """The app's answer without Access-Control-* headers (moto adds them to every answer), and its HTML error
+        pages (a path no API has) as AWS's error."""
+        answered: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+            answered.update(status=status, headers=headers)
+
+        chunks = self.app(environ, capture)
+        try:
+            body = b"".join(chunks)
+        finally:
+            getattr(chunks, "close", lambda: None)()
+        headers = [(name, value) for name, value in answered["headers"]
+                   if not name.lower().startswith("access-control-")]
+        html = any(name.lower() == "content-type" and value.startswith("text/html") for name, value in headers)
+        if html and int(answered["status"].split()[0]) >= 400:
+            return _answer(start_response, environ, *aws_errors.error(
+                "unknown-operation", protocol, f"no operation of this API answers {environ.get('REQUEST_METHOD')} "
+                                               f"{environ.get('PATH_INFO')}"))
+        start_response(answered["status"], headers)
+        return [body]
 
     def _admit(self, environ: dict[str, Any], headers: dict[str, str], service: str) -> None:
         """Raise Refused unless the request may reach a handler; on success the body is in wsgi.input."""
@@ -194,16 +222,6 @@ def _read_body(environ: dict[str, Any], limit: int, code: str | None = None) -> 
     environ["wsgi.input"] = spool
     environ["CONTENT_LENGTH"] = str(total)
     return digest.hexdigest()
-
-
-def _without_cors(start_response: Callable[..., Any]) -> Callable[..., Any]:
-    """No Access-Control-* header ever leaves (moto adds them to every answer)."""
-
-    def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        kept = [(name, value) for name, value in headers if not name.lower().startswith("access-control-")]
-        return start_response(status, kept, exc_info) if exc_info else start_response(status, kept)
-
-    return start
 
 
 def _answer(start_response: Callable[..., Any], environ: dict[str, Any], status: int, headers: dict[str, str],

@@ -43,6 +43,18 @@ def test_bad_xml_gets_malformed_xml(send, boto_client, body):
     assert response.status_code == 400 and "<Code>MalformedXML</Code>" in response.text
 
 
+@pytest.mark.parametrize("method, path, service, body, headers, code", [
+    ("POST", "/", "sagemaker", b"{}", {"X-Amz-Target": "SageMaker.NoSuchOperation",
+                                       "Content-Type": "application/x-amz-json-1.1"}, "UnknownOperationException"),
+    ("GET", "/no/api/has/this/path", "sagemaker", b"", {}, "UnknownOperationException"),
+    ("POST", "/", "sts", b"Action=NoSuchAction&Version=2011-06-15",
+     {"Content-Type": "application/x-www-form-urlencoded"}, "InvalidAction"),
+], ids=["unknown-target", "unknown-path", "unknown-query-action"])
+def test_unknown_operations_get_aws_errors_not_html(send, method, path, service, body, headers, code):
+    response = send(method, path, service, body=body, headers=headers)
+    assert response.status_code == 400 and code in response.text and "<html" not in response.text.lower()
+
+
 def raw_exchange(local_aws: str, head: str, body_chunks: list[bytes] = ()) -> bytes:
     """Send a request head (and maybe some body) over a socket, never finishing the body; the server's answer
     (head and its Content-Length of body: the connection stays open, the server would wait for the rest)."""
