@@ -172,3 +172,12 @@ def test_the_cli_uses_the_instance_keys_without_being_told(mlops, local_aws):
         boto3.client("s3", endpoint_url=local_aws, region_name="us-east-1", aws_access_key_id="testing",
                      aws_secret_access_key="testing").list_buckets()
     assert refused.value.response["Error"]["Code"] == "InvalidAccessKeyId"
+
+
+def test_local_env_before_local_up_says_to_start_it(mlops, tmp_path):
+    from tests.conftest import free_port
+
+    result = mlops("local", "env", env={"MLOPS_HOME": str(tmp_path),
+                                        "MLOPS_AWS__ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"})
+    assert result.exit_code == 1 and "no credentials" in result.stderr and "mlops local up" in result.stderr
+    assert result.stdout == ""
