@@ -122,7 +122,8 @@ def test_a_web_page_cannot_upload_code_or_start_a_training_job(local_aws, boto_c
     boto_client("iam").create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(TRUST))
     package = source_package(marker)
     page = (PAGE.replace("__AWS__", local_aws).replace("__BUCKET__", BUCKET).replace("__KEY__", key)
-            .replace("__TARBALL__", base64.b64encode(package).decode()).replace("__JOB__", json.dumps(training_job(name, key))))
+            .replace("__TARBALL__", base64.b64encode(package).decode())
+            .replace("__JOB__", json.dumps(training_job(name, key))))
     attacker = PageServer(page)
     process = subprocess.Popen([browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
                                 f"--user-data-dir={tmp_path / 'profile'}", attacker.url],
