@@ -77,6 +77,7 @@ def ensure(url: str) -> LocalCredentials:
     that ran `eval "$(mlops local env)"` keep working. Delete the file to get new ones at the next start."""
     existing = load(url)
     if existing is not None:
+        path(url).chmod(0o600)  # in case it was copied or loosened since: owner only
         return existing
     credentials = generate()
     write(path(url), credentials)
