@@ -106,7 +106,8 @@ class Guard:
             getattr(chunks, "close", lambda: None)()
         headers = [(name, value) for name, value in answered["headers"]
                    if not name.lower().startswith("access-control-")]
-        html = any(name.lower() == "content-type" and value.startswith("text/html") for name, value in headers)
+        # Flask's error pages; not moto's bodiless errors (a HEAD's 404), which it also labels text/html.
+        html = body.lstrip()[:15].lower() in (b"<!doctype html>", b"<html>") or body.lstrip().startswith(b"<html ")
         if html and int(answered["status"].split()[0]) >= 400:
             return _answer(start_response, environ, *aws_errors.error(
                 "unknown-operation", protocol, f"no operation of this API answers {environ.get('REQUEST_METHOD')} "

@@ -55,6 +55,17 @@ def test_unknown_operations_get_aws_errors_not_html(send, method, path, service,
     assert response.status_code == 400 and code in response.text and "<html" not in response.text.lower()
 
 
+def test_missing_objects_and_buckets_keep_their_404(boto_client):
+    """moto's bodiless 404 answers (HEAD) stay what botocore expects: code 404."""
+    s3 = boto_client("s3")
+    s3.create_bucket(Bucket="missing-things")
+    for call in (lambda: s3.head_object(Bucket="missing-things", Key="nope"),
+                 lambda: s3.head_bucket(Bucket="no-such-bucket-here")):
+        with pytest.raises(ClientError) as caught:
+            call()
+        assert caught.value.response["Error"]["Code"] == "404"
+
+
 def raw_exchange(local_aws: str, head: str, body_chunks: list[bytes] = ()) -> bytes:
     """Send a request head (and maybe some body) over a socket, never finishing the body; the server's answer
     (head and its Content-Length of body: the connection stays open, the server would wait for the rest)."""
