@@ -92,6 +92,8 @@ class LiveLeaderboard:
             return
         for trial in document["trials"]:
             state = (trial["status"], trial["objective_status"])
+            if trial["status"] in ("Completed", "Stopped") and trial["objective_status"] == "Pending":
+                continue  # ended, objective not evaluated yet: one line once it is
             if self.seen.get(trial["name"]) != state:
                 self.seen[trial["name"]] = state
                 objective = f" {document['objective']['name']}={_number(trial['objective'])}" \

@@ -226,6 +226,9 @@ class Trial:
     objective: float | None = None
     told: bool = False
     checked_epochs: int = 0  # epochs the median rule has looked at
+    listed: bool = False  # its training job exists (or was refused): ListTrainingJobsFor... shows it
+    failure: str | None = None  # CreateTrainingJob's refusal
+    stop_sent: bool = False
 
     @property
     def ended(self) -> bool:
@@ -283,19 +286,21 @@ class LocalTuningJob:
                 if self.strategy == "Bayesian" else RandomChooser(ranges, seed)
         self.definitions = (self.definition.get("AlgorithmSpecification") or {}).get("MetricDefinitions") or []
         self.trials: list[Trial] = []
+        self.best: Trial | None = None
         self.stop_requested = threading.Event()
         self.started = time.time()
         self.thread = threading.Thread(target=self.run, name=f"tuning-{self.name}", daemon=True)
         # moto marks the job Completed at once, with a made-up best trial: start from the truth instead.
-        self.job.hyper_parameter_tuning_job_status = "InProgress"
-        self.job.hyper_parameter_tuning_end_time = None
-        self.job.best_training_job = None
-        self.job.OverallBestTrainingJob = None
-        self.job.tuning_job_completion_details = None
-        self.job.consumed_resources = None
-        self.job.failure_reason = None
-        self.job.mlops_trials = []  # TrainingJobSummaries' own fields, read by list_training_jobs
+        self._save(hyper_parameter_tuning_job_status="InProgress", hyper_parameter_tuning_end_time=None,
+                   best_training_job=None, OverallBestTrainingJob=None, tuning_job_completion_details=None,
+                   consumed_resources=None, failure_reason=None,
+                   mlops_trials=[])  # TrainingJobSummaries' own fields, read by list_training_jobs
         self._publish()
+
+    def _save(self, **attributes: Any) -> None:
+        """The one place that changes moto's record of the tuning job (what Describe and List answer)."""
+        for name, value in attributes.items():
+            setattr(self.job, name, value)
 
     def _parent_history(self) -> list[tuple[dict[str, str], float]]:
         parents = (self.params.get("WarmStartConfig") or {}).get("ParentHyperParameterTuningJobs") or []
@@ -319,6 +324,7 @@ class LocalTuningJob:
                     if not running:
                         self._finish("Stopped")
                         return
+                    self._stop_running(only_new=True)  # a trial launched while the stop came in
                 elif len(self.trials) < self.max_jobs and len(running) < self.parallel:
                     if self._launch():
                         continue
@@ -332,8 +338,7 @@ class LocalTuningJob:
         except Exception as exc:  # the tuner itself broke: report it as SageMaker would, as a failed job
             self.stop_requested.set()
             self._stop_running()
-            self.job.failure_reason = f"InternalServerError: local tuner: {type(exc).__name__}: {exc}"[:1024]
-            self._finish("Failed")
+            self._finish("Failed", f"InternalServerError: local tuner: {type(exc).__name__}: {exc}"[:1024])
 
     def _launch(self) -> bool:
         """Start the next trial; False when the strategy has no more values (a finished grid)."""
@@ -356,14 +361,11 @@ class LocalTuningJob:
             request["CheckpointConfig"] = {**checkpoint, "S3Uri": f"{checkpoint['S3Uri'].rstrip('/')}/{name}"}
         trial = Trial(name, values, token, JobLogReader(self.context.client("logs", self.region), name))
         self.trials.append(trial)
-        failure = None
         try:
             self.context.client("sagemaker", self.region).create_training_job(**request)
         except Exception as exc:  # refused (e.g. a value the algorithm rejects): a failed trial, as on AWS
-            trial.status, failure = "Failed", str(exc)[:1024]
-        summary = self._summary(trial)  # listed once the training job exists (or was refused)
-        if failure:
-            summary["FailureReason"] = failure
+            trial.status, trial.failure = "Failed", str(exc)[:1024]
+        trial.listed = True
         self._publish()
         return True
 
@@ -381,6 +383,7 @@ class LocalTuningJob:
                     self.chooser.tell(trial.token, trial.objective)
                     trial.told = True
             elif self.early_stopping and trial.status == "InProgress" and self._median_stops(trial):
+                trial.stop_sent = True
                 try:
                     self.context.client("sagemaker", self.region).stop_training_job(TrainingJobName=trial.name)
                 except Exception:  # it ended meanwhile
@@ -411,78 +414,76 @@ class LocalTuningJob:
         earlier = self.trials[:self.trials.index(trial)]
         return median_rule_stops(trial, earlier, self.maximize)
 
-    def _stop_running(self) -> None:
-        client = self.context.client("sagemaker", self.region)
-        for trial in self.trials:
-            if not trial.ended:
-                try:
-                    client.stop_training_job(TrainingJobName=trial.name)
-                except Exception:
-                    pass
+    def _stop_running(self, only_new: bool = False) -> None:
+        """StopTrainingJob for every running trial (`only_new`: those not asked yet)."""
+        targets = [trial for trial in self.trials if not trial.ended and not (only_new and trial.stop_sent)]
+        if targets:
+            client = self.context.client("sagemaker", self.region)
+        for trial in targets:
+            trial.stop_sent = True
+            try:
+                client.stop_training_job(TrainingJobName=trial.name)
+            except Exception:  # it ended meanwhile
+                pass
 
     # --- what Describe/List answer ---
 
     def _summary(self, trial: Trial) -> dict[str, Any]:
-        for summary in self.job.mlops_trials:
-            if summary["TrainingJobName"] == trial.name:
-                return summary
-        summary = {"TrainingJobName": trial.name, "TunedHyperParameters": dict(trial.values),
-                   "TuningJobName": self.name}
-        self.job.mlops_trials.append(summary)
+        summary: dict[str, Any] = {"TrainingJobName": trial.name, "TunedHyperParameters": dict(trial.values),
+                                   "TuningJobName": self.name}
+        if trial.failure:
+            summary["FailureReason"] = trial.failure
+        if not trial.ended:
+            summary["ObjectiveStatus"] = "Pending"
+        elif trial.objective is None:
+            summary["ObjectiveStatus"] = "Failed"
+        else:
+            summary["ObjectiveStatus"] = "Succeeded"
+            summary["FinalHyperParameterTuningJobObjectiveMetric"] = {
+                "Type": "Maximize" if self.maximize else "Minimize", "MetricName": self.metric,
+                "Value": trial.objective}
         return summary
 
     def _publish(self) -> None:
+        """Counters, trial summaries and the best trial as DescribeHyperParameterTuningJob reports them."""
         counters = {"Completed": 0, "InProgress": 0, "RetryableError": 0, "NonRetryableError": 0, "Stopped": 0}
         objectives = {"Succeeded": 0, "Pending": 0, "Failed": 0}
         best: Trial | None = None
         for trial in self.trials:
-            summary = self._summary(trial)
             if trial.status in ("InProgress", "Stopping"):
                 counters["InProgress"] += 1
-                objectives["Pending"] += 1
             elif trial.status == "Failed":
                 counters["NonRetryableError"] += 1
             else:
                 counters[trial.status] += 1
-            if trial.ended:
-                if trial.objective is None:
-                    objectives["Failed"] += 1
-                    summary["ObjectiveStatus"] = "Failed"
-                else:
-                    objectives["Succeeded"] += 1
-                    summary["ObjectiveStatus"] = "Succeeded"
-                    summary["FinalHyperParameterTuningJobObjectiveMetric"] = {
-                        "Type": "Maximize" if self.maximize else "Minimize", "MetricName": self.metric,
-                        "Value": trial.objective}
-                    if best is None or worse(best.objective, trial.objective, self.maximize):  # type: ignore[arg-type]
-                        best = trial
+            if not trial.ended:
+                objectives["Pending"] += 1
+            elif trial.objective is None:
+                objectives["Failed"] += 1
             else:
-                summary["ObjectiveStatus"] = "Pending"
-        self.job.training_job_status_counters = counters
-        self.job.objective_status_counters = objectives
-        if best is not None:
-            self.job.best_training_job = list_summary(self.backend, self._summary(best))
-        self.job.last_modified_time = _now()
+                objectives["Succeeded"] += 1
+                if best is None or worse(best.objective, trial.objective, self.maximize):  # type: ignore[arg-type]
+                    best = trial
+        summaries = [self._summary(trial) for trial in self.trials if trial.listed]
+        self._save(training_job_status_counters=counters, objective_status_counters=objectives,
+                   mlops_trials=summaries, last_modified_time=_now(),
+                   best_training_job=list_summary(self.backend, self._summary(best)) if best else None)
+        self.best = best
 
     def _finish_by_results(self) -> None:
         if any(trial.objective is not None for trial in self.trials):
             self._finish("Completed")
         else:
-            self.job.failure_reason = "No training job succeeded: every trial failed or reported no objective metric"
-            self._finish("Failed")
+            self._finish("Failed", "No training job succeeded: every trial failed or reported no objective metric")
 
-    def _finish(self, status: str) -> None:
+    def _finish(self, status: str, failure_reason: str | None = None) -> None:
         self._publish()
-        ordered = [trial for trial in self.trials if trial.objective is not None]
-        best_index = max((index for index, trial in enumerate(ordered)
-                          if self.job.best_training_job and
-                          trial.name == self.job.best_training_job["TrainingJobName"]), default=0)
-        self.job.tuning_job_completion_details = {
-            "NumberOfTrainingJobsObjectiveNotImproving": max(0, len(ordered) - best_index - 1)}
-        self.job.consumed_resources = {"RuntimeInSeconds": max(1, math.ceil(time.time() - self.started))}
-        self.job.hyper_parameter_tuning_end_time = _now()
-        self.job.hyper_parameter_tuning_job_status = status
-        self.job.last_modified_time = _now()
+        scored = [trial for trial in self.trials if trial.objective is not None]
+        after_best = len(scored) - scored.index(self.best) - 1 if self.best in scored else 0
+        self._save(tuning_job_completion_details={"NumberOfTrainingJobsObjectiveNotImproving": after_best},
+                   consumed_resources={"RuntimeInSeconds": max(1, math.ceil(time.time() - self.started))},
+                   hyper_parameter_tuning_end_time=_now(), failure_reason=failure_reason,
+                   hyper_parameter_tuning_job_status=status, last_modified_time=_now())
 
 
 def list_summary(backend: Any, summary: dict[str, Any]) -> dict[str, Any]:
@@ -557,7 +558,7 @@ class LocalTuner:
         if status != "InProgress" or job is None:
             return LocalResponse.aws_error("ValidationException", f"The tuning job {name} is in status {status} "
                                                                   "and cannot be stopped")
-        job.job.hyper_parameter_tuning_job_status = "Stopping"
+        job._save(hyper_parameter_tuning_job_status="Stopping")
         job.stop_requested.set()
         job._stop_running()
         return LocalResponse.json({})
