@@ -1,10 +1,13 @@
-"""`mlops local up|down|env|status`: the embedded local AWS."""
+"""`mlops local up|down|env|status|reset`: the embedded local AWS."""
 
 from __future__ import annotations
+
+import sys
 
 import typer
 
 from mlops_cli.commands._common import state
+from mlops_cli.errors import UsageError
 from mlops_cli.render import key_value_table
 
 app = typer.Typer(no_args_is_help=True)
@@ -57,3 +60,23 @@ def status(ctx: typer.Context) -> None:
     _render(ctx, server, f"local AWS {'running' if server.running else 'not running'} on {server.url}")
     if not server.running:
         raise typer.Exit(1)
+
+
+@app.command("reset", help="Delete everything the stopped local AWS keeps (buckets, jobs, endpoints, functions, "
+                           "IAM...). Asks first unless --yes.")
+def reset(ctx: typer.Context,
+          yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")) -> None:
+    from mlops_cli.local import manager
+
+    url = _url(ctx)
+    if not (yes or sys.stdin.isatty()):
+        raise UsageError("reset deletes the local AWS's state and cannot ask here (stdin is not a terminal); "
+                         "pass --yes to confirm")
+    if not yes:
+        server = manager.status(url)
+        if not typer.confirm(f"Delete everything the local AWS on {server.url} keeps ({server.state_dir})?",
+                             default=False, err=True):
+            state(ctx).out.info("nothing deleted")
+            raise typer.Exit(1)
+    server, deleted = manager.reset(url)
+    _render(ctx, server, f"local AWS state {'deleted' if deleted else 'was empty'}: {server.state_dir}")

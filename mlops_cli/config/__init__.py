@@ -21,8 +21,8 @@ ENV_PREFIX = "MLOPS_"
 # AWS's own conventions, taken at the environment layer (an MLOPS_AWS__* variable wins over them).
 AWS_ENV = {"AWS_PROFILE": "aws.profile", "AWS_REGION": "aws.region", "AWS_DEFAULT_REGION": "aws.region",
            "AWS_ENDPOINT_URL": "aws.endpoint_url"}
-# Variables read by the CLI itself, not config keys.
-RESERVED_ENV = {"MLOPS_CONFIG", "MLOPS_HOME", "MLOPS_OUTPUT"}
+# Variables read by the CLI (or its local AWS server) itself, not config keys.
+RESERVED_ENV = {"MLOPS_CONFIG", "MLOPS_HOME", "MLOPS_OUTPUT", "MLOPS_LOCAL_JOURNAL"}
 
 
 @dataclass

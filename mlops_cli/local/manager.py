@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +25,8 @@ from mlops_cli.local.server import HEALTH_PATH
 DEFAULT_LOCAL_URL = "http://127.0.0.1:4599"
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
+# In every state folder `local up` makes; `local reset` deletes only a folder that has it.
+STATE_MARKER = ".mlops-local-state"
 
 
 @dataclass
@@ -97,7 +100,7 @@ def up(url: str | None, time_scale: float = 1.0) -> tuple[LocalServer, bool]:
     if current.running:
         return current, False
     pid_file, log_file, state_dir = _paths(url)
-    state_dir.mkdir(parents=True, exist_ok=True)
+    _make_state_dir(state_dir)
     local_credentials.ensure(url)
     parts = urlsplit(url)
     command = [sys.executable, "-m", "mlops_cli.local.server", "--host", str(parts.hostname), "--port",
@@ -123,6 +126,31 @@ def up(url: str | None, time_scale: float = 1.0) -> tuple[LocalServer, bool]:
     _terminate(process.pid)
     pid_file.unlink(missing_ok=True)
     raise OperationError(f"local AWS did not answer on {url} within {START_TIMEOUT_S:.0f} s (log: {log_file})")
+
+
+def _make_state_dir(state_dir: Path) -> None:
+    """The folder that keeps the local AWS's state across restarts, marked as made here when it is new."""
+    if not state_dir.exists() or (state_dir.is_dir() and not any(state_dir.iterdir())):
+        state_dir.mkdir(parents=True, exist_ok=True)
+        (state_dir / STATE_MARKER).write_text("made by `mlops local up`; `mlops local reset` deletes this folder\n")
+
+
+def reset(url: str | None) -> tuple[LocalServer, bool]:
+    """Delete the stopped local AWS's state folder (everything it kept); returns (server, deleted_now). Refuses
+    while it runs (its state lives in its memory too) and leaves a folder without the marker alone."""
+    url = _check_url(url)
+    current = status(url)
+    if current.running or current.pid is not None:
+        raise OperationError(f"the local AWS on {url} is running (pid {current.pid}); its state cannot be reset "
+                             "while it runs", hint="stop it first with `mlops local down`")
+    state_dir = Path(current.state_dir)
+    if not state_dir.exists() and not state_dir.is_symlink():
+        return current, False
+    if state_dir.is_symlink() or not (state_dir / STATE_MARKER).is_file():
+        raise OperationError(f"{state_dir} has no {STATE_MARKER} marker: `mlops local up` did not make it, so "
+                             "reset leaves it alone")
+    shutil.rmtree(state_dir)
+    return current, True
 
 
 def _terminate(pid: int) -> None:

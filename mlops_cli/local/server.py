@@ -86,6 +86,7 @@ class ServerContext:
     endpoint_url: str
     credentials: LocalCredentials
     shutdown_callbacks: list[Callable[[], None]] = field(default_factory=list)
+    store: Any = None  # the DurableStore (mlops_cli.local.store) that build_app puts in front of moto
 
     def on_shutdown(self, callback: Callable[[], None]) -> None:
         self.shutdown_callbacks.append(callback)
@@ -237,17 +238,23 @@ def load_hooks(context: ServerContext) -> Hooks:
 
 
 def build_app(context: ServerContext) -> Any:
-    """The hooks and moto behind the front door (mlops_cli.local.guard: Host/Origin, size limits, SigV4)."""
+    """The hooks, then the durable store (the state kept in the state dir, restored here), then moto, behind the
+    front door (mlops_cli.local.guard: Host/Origin, size limits, SigV4)."""
     configure_moto()
     from urllib.parse import urlsplit
 
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     from mlops_cli.local.guard import Guard
+    from mlops_cli.local.store import DurableStore, journaling_enabled
 
+    context.store = DurableStore(context.state_dir / "durable", DomainDispatcherApplication(create_backend_app),
+                                 enabled=journaling_enabled())
+    hooks = load_hooks(context)
+    context.store.recover()
     address = urlsplit(context.endpoint_url)
-    return Guard(LocalAwsApp(load_hooks(context), DomainDispatcherApplication(create_backend_app)),
-                 context.credentials, str(address.hostname), int(address.port or 80), open_paths=(HEALTH_PATH,))
+    return Guard(LocalAwsApp(hooks, context.store), context.credentials, str(address.hostname),
+                 int(address.port or 80), open_paths=(HEALTH_PATH,))
 
 
 def serve(host: str, port: int, state_dir: Path, credentials_file: Path) -> None:
@@ -268,6 +275,7 @@ def serve(host: str, port: int, state_dir: Path, credentials_file: Path) -> None
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     print(f"mlops local AWS listening on {context.endpoint_url}", flush=True)
+    context.store.resume()
     try:
         server.serve_forever()
     finally:
@@ -276,6 +284,7 @@ def serve(host: str, port: int, state_dir: Path, credentials_file: Path) -> None
                 callback()
             except Exception as exc:  # one failing cleanup must not keep the others from running
                 print(f"shutdown callback failed: {exc}", file=sys.stderr, flush=True)
+        context.store.close()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -48,12 +48,18 @@ def _backend(region: str):
     return ec2_backends[DEFAULT_ACCOUNT][region]
 
 
-def _ensure_local_dlami(region: str) -> None:
+def _has_local_dlami(region: str) -> bool:
+    return any(ami.name == LOCAL_DLAMI_NAME for ami in _backend(region).amis.values())
+
+
+def _add_local_dlami(data: dict[str, str]) -> None:
+    """A change the local AWS journals (its id is drawn from moto's seeded Random, so a replay makes the same)."""
     from moto.ec2.models.amis import Ami
     from moto.ec2.utils import random_ami_id
 
+    region = data["region"]
     backend = _backend(region)
-    if any(ami.name == LOCAL_DLAMI_NAME for ami in backend.amis.values()):
+    if _has_local_dlami(region):
         return
     ami_id = random_ami_id()
     backend.amis[ami_id] = Ami(
@@ -64,12 +70,27 @@ def _ensure_local_dlami(region: str) -> None:
     )
 
 
+def _shut_down(data: dict[str, str]) -> None:
+    """An instance-initiated shutdown: stopped or terminated by its shutdown behaviour (a journaled change)."""
+    from moto.ec2.models.instances import StateReason
+
+    instance = _backend(data["region"]).get_instance(data["instance_id"])
+    if instance.state in ("terminated", "stopped"):
+        return
+    if data["behavior"] == "terminate":
+        instance.terminate()
+    else:
+        instance.stop()
+    instance.state_reason = StateReason("Client.InstanceInitiatedShutdown: Instance initiated shutdown",
+                                        "Client.InstanceInitiatedShutdown")
+
+
 class Bootstraps:
     """The running bootstrap processes, by instance id."""
 
     def __init__(self, context: ServerContext):
-        self.root = context.state_dir / "ec2"
         self.context = context
+        self.root = context.state_dir / "ec2"
         self.processes: dict[str, subprocess.Popen] = {}
         self.lock = threading.Lock()
 
@@ -112,17 +133,8 @@ class Bootstraps:
                 del self.processes[instance_id]
         if not shutdown_file.exists():
             return  # like a real instance whose user data ended without shutting down: it keeps running
-        from moto.ec2.models.instances import StateReason
-
-        instance = _backend(region).get_instance(instance_id)
-        if instance.state in ("terminated", "stopped"):
-            return
-        if shutdown_behavior == "terminate":
-            instance.terminate()
-        else:
-            instance.stop()
-        instance.state_reason = StateReason("Client.InstanceInitiatedShutdown: Instance initiated shutdown",
-                                            "Client.InstanceInitiatedShutdown")
+        self.context.store.call("ec2.shutdown", {"region": region, "instance_id": instance_id,
+                                                 "behavior": shutdown_behavior})
 
     def kill(self, instance_ids: list[str]) -> None:
         """SIGTERM the bootstraps' process groups (bash traps it and records the failure), SIGKILL what is left
@@ -164,15 +176,21 @@ def _instance_ids(form: dict[str, str]) -> list[str]:
 def register(hooks: Hooks, context: ServerContext) -> None:
     bootstraps = Bootstraps(context)
     context.on_shutdown(bootstraps.kill_all)
+    context.store.register("ec2.local-dlami", _add_local_dlami)
+    context.store.register("ec2.shutdown", _shut_down)
+
+    def ensure_local_dlami(region: str) -> None:
+        if not _has_local_dlami(region):
+            context.store.call("ec2.local-dlami", {"region": region})
 
     @hooks.operation("ec2", "DescribeImages")
     def describe_images(request: LocalRequest, forward: Forward) -> LocalResponse:
-        _ensure_local_dlami(request.region)
+        ensure_local_dlami(request.region)
         return forward(request)
 
     @hooks.operation("ec2", "RunInstances")
     def run_instances(request: LocalRequest, forward: Forward) -> LocalResponse:
-        _ensure_local_dlami(request.region)
+        ensure_local_dlami(request.region)
         response = forward(request)
         form = _form(request)
         if response.status != 200 or "UserData" not in form:

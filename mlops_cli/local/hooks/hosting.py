@@ -64,6 +64,7 @@ class ModelServer:
     port: int = 0
     in_flight: int = 0
     condition: threading.Condition = field(default_factory=threading.Condition)
+    ready: threading.Event = field(default_factory=threading.Event)  # set when it serves, or failed to start
 
     def acquire(self) -> None:
         with self.condition:
@@ -149,8 +150,7 @@ class Hosting:
         if response.status != 200:
             return response
         with self.lock:
-            endpoint = backend.endpoints[name]
-            endpoint.endpoint_status = "Creating"
+            self._save(request, name, endpoint_status="Creating")
             generation = self._bump(name)
         self._launch(request, name, params["EndpointConfigName"], generation, update=None)
         return response
@@ -177,9 +177,7 @@ class Hosting:
                     f"The variant(s) [{', '.join(blocked)}] of endpoint {name} are registered as scalable targets "
                     "with Application Auto Scaling; an update may not change their instance type or remove them. "
                     "Deregister them (DeregisterScalableTarget) before updating the endpoint.")
-            endpoint.endpoint_status = "Updating"
-            endpoint.failure_reason = None
-            endpoint.last_modified_time = _now()
+            self._save(request, name, endpoint_status="Updating", failure_reason=None, last_modified_time=_now())
             generation = self._bump(name)
         update = {"retain": bool(params.get("RetainAllVariantProperties")),
                   "exclude": {item.get("VariantPropertyType")
@@ -227,6 +225,12 @@ class Hosting:
     def invoke_endpoint(self, request: LocalRequest, forward: Forward) -> LocalResponse:
         name = request.path.split("/")[2]
         backend = self.sagemaker(request)
+        with self.lock:
+            endpoint = backend.endpoints.get(name)
+            coming = self.starting.get(name) if endpoint is not None and name not in self.serving and \
+                endpoint.endpoint_status == "InService" else None
+        if coming is not None:  # hosted again after a restart: it answers once its model server is up
+            coming.ready.wait(INVOKE_TIMEOUT_S)
         with self.lock:
             endpoint = backend.endpoints.get(name)
             server = self.serving.get(name)
@@ -360,6 +364,13 @@ class Hosting:
     def _await_ready(self, request: LocalRequest, server: ModelServer, work_dir: Path, generation: int,
                      update: dict[str, Any] | None) -> None:
         failure = self.wait_ready(server)
+        try:
+            self._settle(request, server, generation, update, failure)
+        finally:
+            server.ready.set()
+
+    def _settle(self, request: LocalRequest, server: ModelServer, generation: int, update: dict[str, Any] | None,
+                failure: str | None) -> None:
         with self.lock:
             if self.starting.get(server.endpoint) is server:
                 del self.starting[server.endpoint]
@@ -368,15 +379,17 @@ class Hosting:
                 stale, previous = server, None  # deleted (or replaced) while starting
             elif failure is not None:
                 stale, previous = server, None
-                endpoint.failure_reason = (f"The primary container for production variant {server.variant} did not "
-                                           f"pass the ping health check: {failure}")[:1024]
-                # A failed update leaves the old configuration serving, InService; a failed create is Failed.
-                endpoint.endpoint_status = "InService" if update is not None else "Failed"
-                endpoint.last_modified_time = _now()
+                # A failed update leaves the old configuration serving, InService; a failed create (or a failed
+                # restart of an endpoint after the local AWS restarted) is Failed.
+                self._save(request, server.endpoint, last_modified_time=_now(),
+                           endpoint_status="InService" if update and not update.get("restore") else "Failed",
+                           failure_reason=(f"The primary container for production variant {server.variant} did "
+                                           f"not pass the ping health check: {failure}")[:1024])
             else:
                 stale, previous = None, self.serving.get(server.endpoint)
                 self.serving[server.endpoint] = server
-                self._record_in_service(request, endpoint, server.config_name, update)
+                if not (update and update.get("restore")):  # a restart changes nothing an API call could see
+                    self._record_in_service(request, endpoint, server.config_name, update)
         for done in (stale, previous):
             if done is not None:
                 done.stop(drain=done is previous)
@@ -396,11 +409,8 @@ class Hosting:
                         for key in keys:
                             if key in old[variant["VariantName"]]:
                                 variant[key] = old[variant["VariantName"]][key]
-        endpoint.production_variants = variants
-        endpoint.endpoint_config_name = config_name
-        endpoint.endpoint_status = "InService"
-        endpoint.failure_reason = None
-        endpoint.last_modified_time = _now()
+        self._save(request, endpoint.endpoint_name, production_variants=variants, endpoint_config_name=config_name,
+                   endpoint_status="InService", failure_reason=None, last_modified_time=_now())
 
     def _scaling_blocks(self, request: LocalRequest, endpoint: Any, new_config: Any) -> list[str]:
         """Variants that are scalable targets whose instance type the update would change (or that it removes)."""
@@ -422,13 +432,41 @@ class Hosting:
     def _deregister_endpoint_scaling(self, request: LocalRequest, name: str) -> None:
         targets = self.autoscaling(request).targets.get(SCALABLE_DIMENSION, {})
         for resource in [r for r in targets if r.startswith(f"endpoint/{name}/variant/")]:
-            del targets[resource]
+            self.context.store.call("moto.delete", {"path": ("application-autoscaling", request.account,
+                                                             request.region, "targets", SCALABLE_DIMENSION, resource)})
             self._delete_policies(request, "sagemaker", resource)
 
     def _delete_policies(self, request: LocalRequest, namespace: str | None, resource: str | None) -> None:
         policies = self.autoscaling(request).policies
         for key in [k for k, p in policies.items() if p.service_namespace == namespace and p.resource_id == resource]:
-            del policies[key]
+            self.context.store.call("moto.delete", {"path": ("application-autoscaling", request.account,
+                                                             request.region, "policies", key)})
+
+    def _save(self, request: LocalRequest, name: str, **attributes: Any) -> None:
+        """Change moto's endpoint record, durably (the local AWS's journal)."""
+        self.context.store.call("moto.set", {"path": ("sagemaker", request.account, request.region, "endpoints",
+                                                      name), "attributes": attributes})
+
+    def restore(self) -> None:
+        """After a restart: endpoints InService (or being created) get their model server back; one whose update
+        was cut off serves its previous configuration again, as after a failed update."""
+        from mlops_cli.local import moto_compat
+
+        for account, region, backend in moto_compat.backends("sagemaker"):
+            request = LocalRequest({}, "POST", "/", {}, {}, b"", "sagemaker", region, "")
+            if request.account != account:
+                continue
+            for name, endpoint in list(backend.endpoints.items()):
+                status = endpoint.endpoint_status
+                if status not in ("InService", "Creating", "Updating"):
+                    continue
+                if status == "Updating":
+                    self._save(request, name, endpoint_status="InService", last_modified_time=_now(),
+                               failure_reason="The update was interrupted: the local AWS restarted.")
+                with self.lock:
+                    generation = self._bump(name)
+                self._launch(request, name, endpoint.endpoint_config_name, generation,
+                             update=None if status == "Creating" else {"restore": True})
 
     def _bump(self, name: str) -> int:
         self.generation[name] = self.generation.get(name, 0) + 1
@@ -482,6 +520,7 @@ def _model_error(server: ModelServer, request: LocalRequest, status: int, messag
 def register(hooks: Hooks, context: ServerContext) -> None:
     hosting = Hosting(context)
     context.on_shutdown(hosting.stop_all)
+    context.store.on_resume(hosting.restore)
     operations: dict[tuple[str, str], Callable[[LocalRequest, Forward], LocalResponse]] = {
         ("sagemaker", "CreateEndpoint"): hosting.create_endpoint,
         ("sagemaker", "UpdateEndpoint"): hosting.update_endpoint,

@@ -190,6 +190,32 @@ class LocalLambda:
         self.executions = Executions()
         self.warm = WarmEnvironments()
         context.on_shutdown(self.stop_processes)
+        context.store.participant("lambda.provisioned", lambda: dict(self.provisioned), self.restore_provisioned)
+        context.store.on_resume(self.resume_allocations)
+
+    # --- durable state -------------------------------------------------------------------------------------
+
+    def save(self) -> None:
+        """Journal the provisioned concurrency configs (called with self.lock held, after each change)."""
+        self.context.store.record("lambda.provisioned", dict(self.provisioned))
+
+    def restore_provisioned(self, configs: dict[tuple[str, str, str, str], Provisioned]) -> None:
+        self.provisioned.clear()
+        self.provisioned.update(configs)
+
+    def resume_allocations(self) -> None:
+        """After a restart: allocations that were under way start again; READY ones stay READY and get their warm
+        environments back (their processes went with the server)."""
+        from moto.awslambda.utils import get_backend
+
+        with self.lock:
+            for key, config in list(self.provisioned.items()):
+                account, region, name, _ = key
+                version = get_backend(account, region).get_function(name, config.version)
+                if config.status == "IN_PROGRESS":
+                    self.start_allocation(key, config, version)
+                elif config.status == "READY":
+                    self.keep_warm(key, version)
 
     def stop_processes(self) -> None:
         self.warm.stop_all()
@@ -433,6 +459,7 @@ class LocalLambda:
                 self.resolve(backend, key[2], key[3])
             except Exception:
                 self.release_warm(key, self.provisioned.pop(key).version)
+                self.save()
 
     def allocate(self, key: tuple[str, str, str, str], config: Provisioned, fn: Any) -> None:
         """Run the version's init once, as provisioning does, then start the environments it keeps warm: READY
@@ -450,12 +477,14 @@ class LocalLambda:
                 config.status, config.allocated = "FAILED", 0
                 config.reason = (f"FUNCTION_ERROR_INIT_FAILURE: {error.get('errorType')}: "
                                  f"{error.get('errorMessage')}")[:1000]
+                self.save()
                 return
             version_key = self.keep_warm(key, fn)
         self.warm.wait_ready(version_key, INIT_LIMIT_S * 2)
         with self.lock:
             if self.provisioned.get(key) is config and config.generation == generation:
                 config.status, config.allocated, config.reason = "READY", config.requested, ""
+            self.save()
 
     def keep_warm(self, key: tuple[str, str, str, str], fn: Any) -> tuple[str, str, str, str]:
         """As many warm environments of the version as its provisioned configs ask for (called under lock)."""
@@ -479,6 +508,7 @@ class LocalLambda:
     def start_allocation(self, key: tuple[str, str, str, str], config: Provisioned, version_fn: Any) -> None:
         config.generation += 1
         config.status, config.allocated, config.reason = "IN_PROGRESS", 0, ""
+        self.save()
         threading.Thread(target=self.allocate, args=(key, config, version_fn), daemon=True).start()
 
     def provisioned_concurrency(self, request: LocalRequest, forward: Forward) -> LocalResponse:
@@ -519,6 +549,7 @@ class LocalLambda:
                                   "No Provisioned Concurrency Config found for this function", 404)
                 del self.provisioned[key]
                 self.release_warm(key, config.version)
+                self.save()
                 return LocalResponse(204, b"", {})
             return self.put_provisioned(request, backend, latest, qualifier, version, key, config)
 

@@ -48,6 +48,7 @@ ERROR_WORDS = ("Error", "Exception", "error:", "Traceback")
 def register(hooks: Hooks, context: ServerContext) -> None:
     runner = LocalTrainingRunner(context)
     context.on_shutdown(runner.shutdown)
+    context.store.on_restored(lambda: fail_interrupted_jobs(context))
 
     @hooks.operation("sagemaker", "CreateTrainingJob")
     def create_training_job(request: LocalRequest, forward: Any) -> LocalResponse:
@@ -187,33 +188,22 @@ class LocalTrainingJob:
         self.thread = threading.Thread(target=self.run, name=f"training-{self.name}", daemon=True)
         self.hyperparameters = decode_hyperparameters(request.get("HyperParameters") or {})
         # moto replaces the metric definitions with a fixed sample; the job keeps the ones it was given.
-        self.job.algorithm_specification = dict(request.get("AlgorithmSpecification") or {})
-        self.job.training_job_status = "InProgress"
-        self.job.secondary_status_transitions = []
-        self.job.final_metric_data_list = []
-        self.job.training_start_time = None
-        self.job.training_end_time = None
+        self._save(algorithm_specification=dict(request.get("AlgorithmSpecification") or {}),
+                   training_job_status="InProgress", secondary_status_transitions=[], final_metric_data_list=[],
+                   training_start_time=None, training_end_time=None)
         self._transition("Starting", "Launching requested ML instances")
 
     # --- state shown by DescribeTrainingJob ---
 
-    def _transition(self, secondary: str, message: str, status: str | None = None) -> None:
-        now = _now()
-        transitions = self.job.secondary_status_transitions
-        if transitions and "EndTime" not in transitions[-1]:
-            transitions[-1]["EndTime"] = now
-        entry = {"Status": secondary, "StartTime": now, "StatusMessage": message}
-        if status in ("Completed", "Failed", "Stopped"):
-            entry["EndTime"] = now
-        transitions.append(entry)
-        self.job.secondary_status = secondary
-        if status:
-            self.job.training_job_status = status
-        self.job.last_modified_time = now
+    def _save(self, **attributes: Any) -> None:
+        """Change moto's job record, durably (the local AWS's journal)."""
+        save_job(self.context, self.account, self.region, self.name, attributes)
+
+    def _transition(self, secondary: str, message: str, status: str | None = None, **attributes: Any) -> None:
+        self._save(**transition(self.job, secondary, message, status), **attributes)
 
     def request_stop(self) -> None:
-        self.job.training_job_status = "Stopping"
-        self._transition("Stopping", "Stopping the training job")
+        self._transition("Stopping", "Stopping the training job", status="Stopping")
         self.stop_requested.set()
 
     # --- the job ---
@@ -247,8 +237,7 @@ class LocalTrainingJob:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.instances = [Instance(self.dir, index, count) for index in range(1, count + 1)]
         self.started_at = time.time()
-        self.job.training_start_time = _now()
-        self._transition("Downloading", "Downloading input data")
+        self._transition("Downloading", "Downloading input data", training_start_time=_now())
         s3 = LocalS3(self.account)
         source = self.hyperparameters.get("sagemaker_submit_directory")
         if source:
@@ -490,22 +479,57 @@ class LocalTrainingJob:
                 if path.is_file() and not path.is_symlink():  # a link may point anywhere on this machine
                     s3.upload_file(str(path), bucket, prefix + path.relative_to(instance.checkpoints).as_posix())
 
-    def _finish(self, status: str, secondary: str, message: str) -> None:
+    def _finish(self, status: str, secondary: str, message: str, **attributes: Any) -> None:
         end = time.time()
-        self.job.training_end_time = _now()
+        attributes["training_end_time"] = _now()
         if self.started_at is not None:
             seconds = max(1, math.ceil(end - self.started_at))
-            self.job.training_time_in_seconds = seconds
-            self.job.billable_time_in_seconds = seconds
+            attributes["training_time_in_seconds"] = attributes["billable_time_in_seconds"] = seconds
         if self.instances:
             leader_metrics = self.instances[0].metrics
-            self.job.final_metric_data_list = [{"MetricName": name, "Value": value, "Timestamp": _now()}
-                                               for name, value in leader_metrics.items()]
-        self._transition(secondary, message, status=status)
+            attributes["final_metric_data_list"] = [{"MetricName": name, "Value": value, "Timestamp": _now()}
+                                                    for name, value in leader_metrics.items()]
+        self._transition(secondary, message, status=status, **attributes)
 
     def _fail(self, reason: str) -> None:
-        self.job.failure_reason = reason[:1024]
-        self._finish("Failed", "Failed", reason[:1024])
+        self._finish("Failed", "Failed", reason[:1024], failure_reason=reason[:1024])
+
+
+def transition(job: Any, secondary: str, message: str, status: str | None) -> dict[str, Any]:
+    """The changes to moto's job record for a new secondary status (and status, if given), as SageMaker shows
+    them: the previous transition ends now, the new one starts (and ends, if final)."""
+    now = _now()
+    transitions = [dict(entry) for entry in job.secondary_status_transitions or []]
+    if transitions and "EndTime" not in transitions[-1]:
+        transitions[-1]["EndTime"] = now
+    entry = {"Status": secondary, "StartTime": now, "StatusMessage": message}
+    if status in ("Completed", "Failed", "Stopped"):
+        entry["EndTime"] = now
+    transitions.append(entry)
+    changes = {"secondary_status_transitions": transitions, "secondary_status": secondary, "last_modified_time": now}
+    if status:
+        changes["training_job_status"] = status
+    return changes
+
+
+def save_job(context: ServerContext, account: str, region: str, name: str, attributes: dict[str, Any]) -> None:
+    context.store.call("moto.set", {"path": ("sagemaker", account, region, "training_jobs", name),
+                                    "attributes": attributes})
+
+
+def fail_interrupted_jobs(context: ServerContext) -> None:
+    """After a restart: a job that was running when the local AWS stopped or crashed has lost its processes.
+    SageMaker never leaves a job hanging: it is Failed, with the reason."""
+    from mlops_cli.local import moto_compat
+
+    reason = "InternalServerError: the local AWS restarted while the job was running"
+    for account, region, backend in moto_compat.backends("sagemaker"):
+        for name, job in list(backend.training_jobs.items()):
+            if job.training_job_status in ("InProgress", "Stopping"):
+                save_job(context, account, region, name, {
+                    **transition(job, "Failed", reason, "Failed"), "failure_reason": reason,
+                    "training_end_time": _now()})
+    shutil.rmtree(context.state_dir / "jobs", ignore_errors=True)  # their work folders (this hook made them)
 
 
 def _signal_group(pid: int, sig: int) -> None:

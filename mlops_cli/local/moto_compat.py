@@ -1,0 +1,294 @@
+"""The local AWS's reach into moto's internals (moto 5.2), kept in one place: what durability needs.
+
+- `dump_state`/`load_state`: every instantiated moto backend (`BackendDict`) pickled and restored in place.
+  Object bodies in S3 go to a content-addressed store instead of the pickle; the module-level `BackendDict`s
+  that moto's code refers to are pickled by reference, so restoring fills the live ones.
+- `seeded_at`: moto draws every generated id (access keys, role ids, revision ids, ...) from one seedable
+  `Random` and reads the time from `utcnow`/`time.time`; with the same seed and time a replayed request makes
+  the same ids and timestamps. `make_deterministic` covers what moto draws elsewhere (S3 upload ids from
+  `os.urandom`, a backend's own ids when it is created).
+- `locate`: a moto object (or collection) from a path such as ("sagemaker", account, region, "endpoints", name).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copyreg
+import importlib
+import io
+import os
+import pickle
+import sys
+import threading
+import time
+import types
+import weakref
+from collections import defaultdict
+from typing import Any, Iterator, Protocol
+
+# Service name as the local AWS calls it -> (module, BackendDict attribute)
+BACKENDS = {
+    "sagemaker": ("moto.sagemaker.models", "sagemaker_backends"),
+    "application-autoscaling": ("moto.applicationautoscaling.models", "applicationautoscaling_backends"),
+    "ec2": ("moto.ec2.models", "ec2_backends"),
+    "iam": ("moto.iam.models", "iam_backends"),
+}
+
+
+class Blobs(Protocol):
+    """What the pickler needs from a content-addressed body store."""
+
+    def put(self, body: bytes) -> str: ...
+
+    def get(self, digest: str) -> bytes: ...
+
+
+def _backend_dicts() -> list[Any]:
+    from moto.core.base_backend import BackendDict
+
+    return list(BackendDict._instances)
+
+
+def _key(backend_dict: Any) -> str:
+    cls = backend_dict.backend
+    return f"{cls.__module__}:{cls.__qualname__}:{backend_dict.service_name}"
+
+
+def _live(key: str) -> Any:
+    """The module-level BackendDict that moto's code uses for this key."""
+    from moto.core.base_backend import BackendDict
+
+    module_name, qualname, _ = key.split(":", 2)
+    module = importlib.import_module(module_name)
+    for value in vars(module).values():
+        if isinstance(value, BackendDict) and _key(value) == key:
+            return value
+    for candidate in _backend_dicts():
+        if _key(candidate) == key:
+            return candidate
+    raise KeyError(f"no moto backend {key}")
+
+
+_loading_blobs: list[Blobs] = []  # the blob store of the load in progress (a load runs before serving, alone)
+
+
+def _weak_values(items: dict[Any, Any]) -> weakref.WeakValueDictionary:
+    return weakref.WeakValueDictionary(items)
+
+
+def _default_dict(factory: type, items: dict[Any, Any]) -> defaultdict:
+    return defaultdict(factory, items)
+
+
+def _fake_key(cls: type, state: dict[str, Any], digest: str) -> Any:
+    key = cls.__new__(cls)
+    key.__setstate__({**state, "value": _loading_blobs[-1].get(digest)})
+    return key
+
+
+def _pickler(file: Any, blobs: Blobs, digests: set[str], inline_max: int) -> pickle.Pickler:
+    """A pickler for moto's backends. Its reducers are looked up by exact type in C (a reducer_override or
+    persistent_id would be a Python call for each of the ~500,000 objects IAM's managed policies alone make)."""
+    from moto.core.base_backend import BackendDict
+    from moto.s3.models import FakeKey
+
+    def fake_key(key: Any) -> Any:
+        if key.contentsize <= inline_max:
+            return key.__reduce_ex__(5)
+        state = key.__getstate__()  # a large body goes to the blob store, the pickle keeps its digest
+        value = state.pop("value")
+        digest = blobs.put(value.encode() if isinstance(value, str) else value)
+        digests.add(digest)
+        return _fake_key, (FakeKey, state, digest)
+
+    def default_dict(value: defaultdict) -> Any:
+        factory = value.default_factory
+        if getattr(factory, "__name__", "") == "<lambda>":  # moto's `defaultdict(lambda: {})` -> defaultdict(dict)
+            made = factory()  # type: ignore[misc]
+            if type(made) in (dict, list, set, int) and not made:
+                return _default_dict, (type(made), dict(value))
+        return value.__reduce_ex__(5)
+
+    pickler = pickle.Pickler(file, protocol=5)
+    pickler.dispatch_table = {
+        **copyreg.dispatch_table,  # this table replaces the global one: keep what it knows (re.Pattern, ...)
+        BackendDict: lambda value: (_live, (_key(value),)),  # moto's code refers to the live ones
+        FakeKey: fake_key,
+        weakref.WeakValueDictionary: lambda value: (_weak_values, (dict(value.items()),)),  # moto Lambda's index
+        defaultdict: default_dict,
+    }
+    return pickler
+
+
+def dump_state(extra: Any, blobs: Blobs, inline_max: int) -> tuple[bytes, set[str]]:
+    """(pickle of every moto backend plus `extra`, the blob digests it refers to); S3 bodies over `inline_max`
+    bytes go to `blobs`."""
+    digests: set[str] = set()
+    buffer = io.BytesIO()
+    state = {_key(backend_dict): dict(backend_dict) for backend_dict in _backend_dicts() if len(backend_dict)}
+    _pickler(buffer, blobs, digests, inline_max).dump({"moto": state, "extra": extra})
+    return buffer.getvalue(), digests
+
+
+def load_state(data: bytes, blobs: Blobs) -> Any:
+    """Fill moto's live backends from `dump_state`'s pickle; returns its `extra`."""
+    from moto.core.base_backend import BackendDict
+
+    _loading_blobs.append(blobs)
+    try:
+        loaded = pickle.loads(data)
+    finally:
+        _loading_blobs.pop()
+    for key, accounts in loaded["moto"].items():
+        live = _live(key)
+        dict.clear(live)
+        dict.update(live, accounts)
+        if live not in BackendDict._instances:
+            BackendDict._instances.append(live)
+    return loaded["extra"]
+
+
+def _random() -> Any:
+    from moto.moto_api._internal import mock_random
+
+    return mock_random
+
+
+class _UrandomFromMoto(types.ModuleType):
+    """`os` for moto's S3 models, with `urandom` drawn from moto's seedable Random (multipart upload ids)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(os, name)
+
+    @staticmethod
+    def urandom(size: int) -> bytes:
+        return _random().randbytes(size)
+
+
+_clock = threading.local()  # .at: the time moto reads in this thread, while a change is made or replayed
+
+
+class _ClockedTime(types.ModuleType):
+    """`time` for moto's modules: `time()` reads the thread's clock when it is set."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+    @staticmethod
+    def time() -> float:
+        at = getattr(_clock, "at", None)
+        return time.time() if at is None else at
+
+
+_CLOCKED_TIME = _ClockedTime("time")
+_clocked_modules = 0
+
+
+def _utcnow() -> Any:
+    import datetime
+
+    at = getattr(_clock, "at", None)
+    now = datetime.datetime.now(datetime.timezone.utc) if at is None else \
+        datetime.datetime.fromtimestamp(at, datetime.timezone.utc)
+    return now.replace(tzinfo=None)
+
+
+def _clock_moto_modules() -> None:
+    """Point every loaded moto module's `utcnow` and `time` at the thread's clock (moto imports a service's
+    modules on its first request, so this runs again whenever modules were added)."""
+    global _clocked_modules
+    if len(sys.modules) == _clocked_modules:
+        return
+    from moto.core import utils
+
+    original = utils.__dict__.get("_mlops_original_utcnow") or utils.utcnow
+    utils._mlops_original_utcnow = original  # type: ignore[attr-defined]
+    for name, module in list(sys.modules.items()):
+        if name.startswith("moto") and module is not None:
+            if getattr(module, "utcnow", None) is original:
+                module.utcnow = _utcnow  # type: ignore[attr-defined]
+            if getattr(module, "time", None) is time:
+                module.time = _CLOCKED_TIME  # type: ignore[attr-defined]
+    _clocked_modules = len(sys.modules)
+
+
+def make_deterministic() -> None:
+    """Make what moto generates a function of the seed and the clock: S3 upload ids from its Random, and a
+    backend (a service in a region: EC2's default VPC, IAM's managed policies...) created with a Random seeded
+    by its name, wherever its first use happens (a read, which is not journaled, or the replay of a write)."""
+    import moto.s3.models as s3_models
+    from moto.core.base_backend import AccountSpecificBackend
+
+    s3_models.os = _UrandomFromMoto("os")  # type: ignore[attr-defined]
+    if getattr(AccountSpecificBackend.__getitem__, "_mlops_seeded", False):
+        return
+    original = AccountSpecificBackend.__getitem__
+
+    def getitem(self: Any, region_name: str) -> Any:
+        key = "aws" if region_name == "global" else region_name
+        if dict.__contains__(self, key):
+            return original(self, region_name)
+        random = _random()
+        state = random.getstate()
+        random.seed(f"{self.service_name}/{self.account_id}/{key}")
+        try:
+            return original(self, region_name)
+        finally:
+            random.setstate(state)
+
+    getitem._mlops_seeded = True  # type: ignore[attr-defined]
+    AccountSpecificBackend.__getitem__ = getitem  # type: ignore[method-assign]
+
+
+def prepare(moto_app: Any, environ: dict[str, Any]) -> None:
+    """Let moto's server load the service a request is for (its modules, its backend) before the request's
+    seed and clock apply, then point the modules just loaded at the clock."""
+    body = environ["wsgi.input"].getvalue()
+    moto_app.get_application(environ)
+    environ["wsgi.input"] = io.BytesIO(body)  # it may have read the body to find the service
+    _clock_moto_modules()
+
+
+@contextlib.contextmanager
+def seeded_at(seed: int, at: float) -> Iterator[None]:
+    """moto's ids drawn from `seed`, its clock reading `at` (epoch seconds) in this thread, meanwhile."""
+    _clock_moto_modules()
+    _random().seed(seed)
+    _clock.at = at
+    try:
+        yield
+    finally:
+        _clock.at = None
+
+
+def backends(service: str) -> Iterator[tuple[str, str, Any]]:
+    """(account, region, backend) for every backend of the service that exists."""
+    module_name, attribute = BACKENDS[service]
+    yield from list(getattr(importlib.import_module(module_name), attribute).iter_backends())
+
+
+def backend(service: str, account: str, region: str) -> Any:
+    module_name, attribute = BACKENDS[service]
+    return getattr(importlib.import_module(module_name), attribute)[account][region]
+
+
+def locate(path: tuple[Any, ...]) -> tuple[Any, Any]:
+    """(container, key) for a path (service, account, region, attribute, key...): the last key in its container."""
+    service, account, region, attribute, *keys = path
+    container: Any = getattr(backend(service, account, region), attribute)
+    for key in keys[:-1]:
+        container = container[key]
+    return container, keys[-1]
+
+
+def set_attributes(path: tuple[Any, ...], attributes: dict[str, Any]) -> None:
+    container, key = locate(path)
+    target = container[key]
+    for name, value in attributes.items():
+        setattr(target, name, value)
+
+
+def delete(path: tuple[Any, ...]) -> None:
+    container, key = locate(path)
+    container.pop(key, None)
+
