@@ -23,8 +23,8 @@ from mlops_cli.local.autoscaling import TIME_SCALE_ENV
 from mlops_cli.local.server import HEALTH_PATH
 
 DEFAULT_LOCAL_URL = "http://127.0.0.1:4599"
-START_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 15.0
+START_TIMEOUT_S = 120.0  # a start loads the kept state: seconds for a few thousand objects, more under load
+STOP_TIMEOUT_S = 60.0  # a stop writes a snapshot of the state (a stop cut short only means a longer next start)
 # In every state folder `local up` makes; `local reset` deletes only a folder that has it.
 STATE_MARKER = ".mlops-local-state"
 

@@ -276,7 +276,8 @@ class DurableStore:
             self.snapshotting = False
 
     def snapshot(self) -> set[str]:
-        """Write the snapshot (holding the lock), then empty the journal; returns the blobs it refers to."""
+        """Write the snapshot (holding the lock), then empty the journal; returns the blobs it refers to. Blobs
+        nothing refers to are deleted at a clean stop only, when no request can be writing one."""
         assert self.journal is not None and self.blobs is not None
         with self.lock:
             extra = {"seq": self.seq, "participants": {name: get() for name, (get, _) in self.participants.items()}}
@@ -314,11 +315,13 @@ class DurableStore:
             self._replay(record)
         self.seq = max([self.seq, *(record["seq"] for record in replayed)])
         self.journal = Journal(self.root / JOURNAL)
+        self.since_snapshot = len(replayed)
         for callback in self.restored_callbacks:
             callback()
-        self.blobs.keep_only(self.snapshot())
-        if replayed:
+        if replayed:  # the next start loads them from a snapshot, written while the server already answers
             print(f"local AWS: state restored ({len(replayed)} journal record(s) replayed)", flush=True)
+            self.snapshotting = True
+            threading.Thread(target=self._snapshot_in_background, name="local-aws-snapshot", daemon=True).start()
 
     def _replay(self, record: dict[str, Any]) -> None:
         try:
