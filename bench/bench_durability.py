@@ -62,7 +62,7 @@ class Server:
         return elapsed
 
     def kill(self) -> None:
-        pid = int((self.home / "local" / self.url.rsplit(":", 1)[1] / "server.pid").read_text())
+        pid = json.loads((self.home / "local" / self.url.rsplit(":", 1)[1] / "server.pid").read_text())["pid"]
         os.kill(pid, signal.SIGKILL)
         time.sleep(0.2)
 

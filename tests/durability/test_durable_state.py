@@ -209,7 +209,7 @@ def test_every_kind_of_state_is_back_after_a_sigkill_mid_upload(aws, trained_job
                               stderr=subprocess.DEVNULL)
     seen = wait_for(lambda: (lambda keys: keys if len(keys) >= 100 else None)(listed(s3, DATA_PREFIX)),
                     "the upload to be under way")
-    server_pid = int((aws.instance_dir / "server.pid").read_text())
+    server_pid = json.loads((aws.instance_dir / "server.pid").read_text())["pid"]
     os.kill(server_pid, signal.SIGKILL)
     upload.kill()
     upload.wait()
