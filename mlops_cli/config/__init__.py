@@ -46,9 +46,10 @@ class Layers:
 
     def set(self, path: tuple[str, ...], value: Any, source: Source) -> None:
         node = self.data
-        for key in path[:-1]:
+        for depth, key in enumerate(path[:-1], 1):
             if not isinstance(node.get(key), dict):
                 node[key] = {}
+                self.sources.pop(path[:depth], None)  # the value it replaced is no longer what errors are about
             node = node[key]
         node[path[-1]] = value
         self.sources.pop(path, None)  # re-inserted: the order of `sources` is the order layers set keys

@@ -12,7 +12,9 @@ SUMMARY_KEYS = {"source", "destination", "uploaded", "skipped", "deleted", "byte
 
 
 def local_files(root):
-    return {path.relative_to(root).as_posix(): path for path in root.rglob("*") if path.is_file()}
+    """What an upload sends: every file, hidden ones (e.g. the sample's .mlops-sample marker) excepted."""
+    return {path.relative_to(root).as_posix(): path for path in root.rglob("*")
+            if path.is_file() and not any(part.startswith(".") for part in path.relative_to(root).parts)}
 
 
 def test_digits_sample_uploads_every_file_then_a_rerun_sends_nothing(upload, s3, bucket, digits_dir, local_aws):
