@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -36,6 +38,10 @@ def read_user_file(path: "Path", what: str, max_bytes: int | None = None) -> str
     With `max_bytes`, never reads more than that (a device or a huge file is refused, not slurped).
     """
     try:
+        # A named FIFO with no writer would block the open forever; a shell's <(…) is a pipe under /dev/fd.
+        if stat.S_ISFIFO(os.stat(path).st_mode) and not str(path).startswith(("/dev/fd/", "/proc/self/fd/",
+                                                                                "/dev/stdin")):
+            raise UsageError(f"{what} is a FIFO, not a file: {path}")
         with open(path, "rb") as stream:
             data = stream.read(-1 if max_bytes is None else max_bytes + 1)
         if max_bytes is not None and len(data) > max_bytes:
