@@ -8,10 +8,12 @@ Events it accepts:
   base64-encoded by the gateway), ``?top_k=N`` in the query string.
 
 It answers ``{"statusCode", "headers": {"Content-Type": "application/json"}, "body"}`` where ``body`` is the
-endpoint's JSON predictions, or ``{"error": message}``: 400 (413, 415, 405) for a bad request, the endpoint's
-own 4xx when it refused the image, 502 for other endpoint errors (its message, with account ids, ARNs and
-console links removed), 504 when it did not answer in time, 500 for anything unexpected (a generic message;
-details go to the log only). Nothing from the Lambda context or a stack trace is ever put in a response.
+endpoint's JSON predictions, or ``{"error": message}``: 400 (413, 415, 405) for a bad request (any event
+that is not one of the shapes above, however malformed), the endpoint's own 4xx when it refused the image,
+503 when its model server was busy, 502 for other endpoint errors, 504 when it did not answer in time, 500
+for anything unexpected (a generic message; details go to the log only). The model server's message is the
+first line of what it answered (the SageMaker inference toolkit puts a traceback after it), with account ids,
+ARNs and console links removed. Nothing from the Lambda context or a stack trace is ever put in a response.
 Each request logs one JSON line (never image data or full URLs).
 """
 
@@ -96,6 +98,8 @@ def http_method(event: dict) -> str:
 def decode_base64(text: object, what: str) -> bytes:
     if not isinstance(text, str):
         raise BadRequest(f"{what} must be a base64 string")
+    if len(text) > MAX_BODY_CHARS:  # refused before it is decoded
+        raise BadRequest(f"{what} is larger than {MAX_BODY_CHARS} characters", status=413)
     try:
         return base64.b64decode(text.strip(), validate=True)
     except (binascii.Error, ValueError):
@@ -103,7 +107,7 @@ def decode_base64(text: object, what: str) -> bytes:
 
 
 def parse_top_k(value: object) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 3:  # Python caps int()'s digits
         value = int(value)
     if type(value) is not int or not 1 <= value <= MAX_TOP_K:
         raise BadRequest(f'"top_k" must be an integer from 1 to {MAX_TOP_K}')
@@ -179,7 +183,9 @@ def parse_event(event: object) -> tuple[str, bytes, dict]:
     if media_type in ("", "application/json"):
         try:
             payload = json.loads(raw if raw is not None else body)
-        except (ValueError, UnicodeDecodeError):
+        except RecursionError:
+            raise BadRequest("the request body is nested too deeply") from None
+        except ValueError:  # also UnicodeDecodeError
             raise BadRequest("the request body is not valid JSON") from None
         request = request_from_json(payload)
         return "application/json", json.dumps(request).encode(), {"source": source, **describe(request)}
@@ -224,16 +230,17 @@ def sanitize(message: str) -> str:
 
 
 def model_message(original: str) -> str:
-    """The model server's own answer: its JSON "error"/"message" field, or its text."""
+    """The model server's message: the "message"/"error" of a JSON answer (TorchServe's own errors), else the
+    first line (the SageMaker inference toolkit answers "<message>\\n<traceback>")."""
     try:
         parsed = json.loads(original)
-    except ValueError:
-        return original
+    except (ValueError, RecursionError):
+        parsed = None
     if isinstance(parsed, dict):
-        for key in ("error", "message", "errorMessage"):
+        for key in ("message", "error", "errorMessage"):
             if isinstance(parsed.get(key), str):
                 return parsed[key]
-    return original
+    return original.strip().split("\n", 1)[0]
 
 
 def invoke_endpoint(content_type: str, body: bytes) -> object:
@@ -245,11 +252,13 @@ def invoke_endpoint(content_type: str, body: bytes) -> object:
     except ClientError as error:
         details = error.response.get("Error", {})
         original_status = error.response.get("OriginalStatusCode")
-        if details.get("Code") == "ModelError" and isinstance(original_status, int) and \
-                400 <= original_status < 500:
-            # The model refused the image (not an image, too large...): the caller's fault, its status.
-            message = model_message(str(error.response.get("OriginalMessage") or details.get("Message", "")))
-            raise EndpointFailure(sanitize(message), status=original_status) from None
+        if details.get("Code") == "ModelError" and isinstance(original_status, int):
+            message = sanitize(model_message(str(error.response.get("OriginalMessage") or "")))
+            if 400 <= original_status < 500:  # the model refused the image (not an image, too large...)
+                raise EndpointFailure(message, status=original_status) from None
+            # 503: the model server's queue was full; the caller may retry.
+            raise EndpointFailure(f"the model failed ({original_status}): {message}",
+                                  status=503 if original_status == 503 else 502) from None
         raise EndpointFailure(sanitize(f"{details.get('Code', 'Error')}: {details.get('Message', '')}")) from None
     except (ReadTimeoutError, ConnectTimeoutError):
         raise EndpointFailure("the endpoint did not answer in time", status=504) from None
@@ -257,7 +266,7 @@ def invoke_endpoint(content_type: str, body: bytes) -> object:
         raise EndpointFailure("the endpoint could not be reached") from None
     try:
         return json.loads(answer)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise EndpointFailure("the endpoint's answer is not JSON") from None
 
 

@@ -6,13 +6,22 @@ downloads `model.tar.gz` from (local) S3, extracts it (tarfile filter "data") in
 submit directory (`SAGEMAKER_SUBMIT_DIRECTORY`, `/opt/ml/model/…` mapped to `DIR/model/…`) first on
 sys.path, imports `SAGEMAKER_PROGRAM` and calls its `model_fn(model_dir)` once. Then it serves
 `GET /ping` and `POST /invocations` (input_fn -> predict_fn -> output_fn) on a free loopback port with a
-threaded HTTP server, and writes `DIR/server.json` = {"port", "pid"}. If anything before that fails it
+threaded HTTP server, and writes `DIR/server.json` = {"port", "pid", "workers"}. With `--model-dir DIR` instead
+of `--model-data`, it serves an already extracted model directory (benchmarks, tests). If anything before that fails it
 writes {"error": one line} there instead and exits 1. SIGTERM stops accepting, finishes the requests in
 flight and exits.
 
-Errors while serving: an exception carrying an HTTP `status` from 400 to 499 (model.inference's
-InferenceInputError) is answered with that status and {"error": message}; anything else is a 500 with a
-generic message (the traceback goes to the log, never into the response).
+Like the SageMaker PyTorch container, requests run through the SageMaker inference toolkit's Transformer
+(`sagemaker_inference`, the very code that calls the handlers on AWS), on a fixed pool of workers
+(SAGEMAKER_MODEL_SERVER_WORKERS, default: one per core) behind a bounded queue, as TorchServe does:
+
+- a handler's error is answered exactly as the toolkit answers it: its status (400-499 for the handlers'
+  InferenceInputError, 500 for anything else), the reason phrase it sets, no Content-Type, and the body
+  "<message>\n<traceback>";
+- when the queue already holds MAX_WAITING_JOBS jobs (TorchServe's default job_queue_size) or
+  MAX_WAITING_BYTES of request bodies, or MAX_CONNECTIONS connections are open, the answer is TorchServe's
+  503 ServiceUnavailableException JSON; SageMaker passes it on as a ModelError (503) and the client retries;
+- a body over MAX_BODY_BYTES is refused with 413 before it is read.
 """
 
 from __future__ import annotations
@@ -27,18 +36,23 @@ import tarfile
 import threading
 import time
 import traceback
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from mlops_cli.local.names import InvalidRequest
 from mlops_cli.local.paths import confined
+from mlops_cli.local.worker_pool import QueueFull, WorkerPool
 
 CONTAINER_MODEL_DIR = "/opt/ml/model"
 STATUS_FILE = "server.json"
 MODEL_DIR = "opt_ml_model"  # under the work dir: what the container has at /opt/ml/model
-DEFAULT_ACCEPT = "application/json"
 MAX_BODY_BYTES = 6 * 1024 * 1024  # what SageMaker real-time endpoints accept
+WORKERS_ENV = "SAGEMAKER_MODEL_SERVER_WORKERS"
+MAX_WAITING_JOBS = 100  # TorchServe's default job_queue_size
+MAX_WAITING_BYTES = 64 * 1024 * 1024  # request bodies waiting for a worker
+MAX_CONNECTIONS = 256
 
 
 MAX_REASON_CHARS = 400
@@ -112,94 +126,183 @@ def load_handlers(model_dir: Path, environment: dict[str, str]) -> Any:
     return module
 
 
+class RequestProcessor:
+    """The part of TorchServe's request context the toolkit reads: the request's headers."""
+
+    def __init__(self, headers: dict[str, str]):
+        self.headers = headers
+
+    def get_request_properties(self) -> dict[str, str]:
+        return self.headers
+
+
+class ToolkitContext:
+    """What TorchServe hands the toolkit with each request; it collects the status and content type set."""
+
+    def __init__(self, model_dir: Path, headers: dict[str, str]):
+        self.system_properties = {"model_dir": str(model_dir)}
+        self.request_processor = [RequestProcessor(headers)]
+        self.status, self.phrase, self.content_type = 200, None, None
+
+    def set_response_status(self, code: int, phrase: str) -> None:
+        self.status, self.phrase = code, phrase
+
+    def set_response_content_type(self, _index: int, content_type: str) -> None:
+        self.content_type = content_type
+
+
+@dataclass
+class Answer:
+    status: int
+    body: bytes
+    content_type: str | None
+    phrase: str | None = None
+
+
 class InferenceService:
-    def __init__(self, handlers: Any, model: Any, default_accept: str):
-        self.handlers = handlers
-        self.model = model
-        self.default_accept = default_accept
+    """The toolkit's Transformer over the imported handlers, initialised (model_fn) once."""
 
-    def transform(self, body: bytes, content_type: str | None, accept: str | None) -> tuple[bytes, str]:
-        if not accept or accept == "*/*":  # the toolkit's rule: no preference means the default accept type
-            accept = self.default_accept
-        data = self.handlers.input_fn(body, content_type)
-        prediction = self.handlers.predict_fn(data, self.model)
-        result = self.handlers.output_fn(prediction, accept)
-        response, response_type = result if isinstance(result, tuple) else (result, accept)
-        return (response.encode("utf-8") if isinstance(response, str) else bytes(response)), response_type
+    def __init__(self, model_dir: Path):
+        from sagemaker_inference.transformer import Transformer
+
+        self.model_dir = model_dir
+        self.transformer = Transformer()
+        self.transformer.validate_and_initialize(str(model_dir), ToolkitContext(model_dir, {}))
+
+    def invoke(self, body: bytes, headers: dict[str, str]) -> Answer:
+        context = ToolkitContext(self.model_dir, headers)
+        response = self.transformer.transform([{"body": body}], context)[0]
+        if isinstance(response, str):  # TorchServe sends text as UTF-8, other objects as JSON
+            response = response.encode("utf-8")
+        elif not isinstance(response, (bytes, bytearray)):
+            response = json.dumps(response).encode()
+        return Answer(context.status, bytes(response), context.content_type, context.phrase)
 
 
-def client_error_status(exc: BaseException) -> int | None:
-    status = getattr(exc, "status", None)
-    return status if isinstance(status, int) and 400 <= status < 500 else None
+def torchserve_error(status: int, kind: str, message: str) -> Answer:
+    """An error of TorchServe's own (not the handlers'): its JSON shape."""
+    body = json.dumps({"code": status, "type": kind, "message": message}, indent=2).encode()
+    return Answer(status, body, "application/json")
+
+
+def server_busy() -> Answer:
+    return torchserve_error(503, "ServiceUnavailableException", 'Model "model" has no worker to serve inference '
+                                                                "request. Please use scale workers API to add workers.")
+
+
+def worker_count(environment: dict[str, str]) -> int:
+    """SAGEMAKER_MODEL_SERVER_WORKERS as the SageMaker container reads it, else one worker per core."""
+    workers = environment.get(WORKERS_ENV, "").strip()
+    if workers.isdigit() and int(workers) > 0:
+        return int(workers)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class Handler(BaseHTTPRequestHandler):
     service: InferenceService  # set on the server's handler subclass
+    pool: WorkerPool
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         if self.path == "/ping":
-            self._send(200, b"", "text/plain")
+            self._answer(Answer(200, json.dumps({"status": "Healthy"}, indent=2).encode(), "application/json"))
         else:
-            self._send_json(404, {"error": f"no such path: {self.path}"})
+            self._answer(_not_found())
 
     def do_POST(self) -> None:  # noqa: N802
         if self.path != "/invocations":
-            self._send_json(404, {"error": f"no such path: {self.path}"})
+            self._answer(_not_found())
             return
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY_BYTES:
-            self._send_json(413, {"error": f"request body is {length} bytes; the limit is {MAX_BODY_BYTES}"})
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_BODY_BYTES:
+            self.close_connection = True  # the body is not read
+            self._answer(torchserve_error(413, "RequestEntityTooLarge", f"request body is {length} bytes; the "
+                                                                         f"limit is {MAX_BODY_BYTES}"))
             return
         body = self.rfile.read(length)
+        headers = dict(self.headers.items())
         try:
-            response, content_type = self.service.transform(body, self.headers.get("Content-Type"),
-                                                            self.headers.get("Accept"))
-        except Exception as exc:
-            status = client_error_status(exc)
-            if status is None:
-                traceback.print_exc()
-                self._send_json(500, {"error": "the model failed on this request (see the endpoint's log)"})
-            else:
-                self._send_json(status, {"error": str(exc)})
-            return
-        self._send(200, response, content_type)
+            answer = self.pool.run(lambda: self.service.invoke(body, headers), size=len(body))
+        except QueueFull:
+            answer = server_busy()
+        if answer.status >= 500:
+            print(answer.body.decode("utf-8", "replace"), file=sys.stderr, flush=True)
+        self._answer(answer)
 
-    def _send_json(self, status: int, payload: dict[str, Any]) -> None:
-        self._send(status, json.dumps(payload).encode(), "application/json")
-
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+    def _answer(self, answer: Answer) -> None:
+        self.send_response(answer.status, answer.phrase)
+        if answer.content_type:
+            self.send_header("Content-Type", answer.content_type)
+        self.send_header("Content-Length", str(len(answer.body)))
         self.end_headers()
-        self.wfile.write(body)
+        self.wfile.write(answer.body)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's signature)
         print(f"{self.address_string()} {format % args}", file=sys.stderr, flush=True)
 
 
+def _not_found() -> Answer:
+    return torchserve_error(404, "ResourceNotFoundException",
+                            "Requested resource is not found, please refer to API document.")
+
+
+class BoundedHTTPServer(ThreadingHTTPServer):
+    """A thread per connection, at most ``max_connections`` of them; beyond, a 503 and the connection is closed."""
+
+    daemon_threads = False  # server_close() waits for requests in flight
+    block_on_close = True
+
+    def __init__(self, address: tuple[str, int], handler: type[Handler], max_connections: int = MAX_CONNECTIONS):
+        super().__init__(address, handler)
+        self.connections = threading.BoundedSemaphore(max_connections)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.connections.acquire(blocking=False):
+            answer = server_busy()
+            try:
+                request.settimeout(1.0)
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                                b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(answer.body), answer.body))
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.connections.release()
+
+
 def prepare(model_data: str, endpoint_url: str, work_dir: Path) -> InferenceService:
-    environment = dict(os.environ)
     archive = work_dir / "model.tar.gz"
     model_dir = work_dir / MODEL_DIR
     download(model_data, endpoint_url, archive)
     extract(archive, model_dir)
     archive.unlink()
-    handlers = load_handlers(model_dir, environment)
+    return load_service(model_dir)
+
+
+def load_service(model_dir: Path) -> InferenceService:
+    """Import the handlers and run model_fn through the toolkit, as the container does before its first ping."""
+    load_handlers(model_dir, dict(os.environ))
     try:
-        model = handlers.model_fn(str(model_dir))
+        return InferenceService(model_dir)
     except Exception as exc:
         traceback.print_exc()
         raise LoadError(f"model_fn failed: {describe(exc)}") from None
-    return InferenceService(handlers, model, environment.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", DEFAULT_ACCEPT))
 
 
-def serve(service: InferenceService, work_dir: Path) -> None:
-    handler = type("BoundHandler", (Handler,), {"service": service})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = False  # server_close() waits for requests in flight
-    server.block_on_close = True
+def serve(service: InferenceService, work_dir: Path, workers: int, max_waiting_jobs: int = MAX_WAITING_JOBS,
+          max_connections: int = MAX_CONNECTIONS) -> None:
+    pool = WorkerPool(workers, max_waiting_jobs, MAX_WAITING_BYTES, name="model-worker")
+    handler = type("BoundHandler", (Handler,), {"service": service, "pool": pool})
+    server = BoundedHTTPServer(("127.0.0.1", 0), handler, max_connections)
 
     def stop(_signum: int, _frame: Any) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()
@@ -207,12 +310,14 @@ def serve(service: InferenceService, work_dir: Path) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     threading.Thread(target=_exit_with_parent, args=(server,), daemon=True).start()
-    write_status(work_dir, {"port": server.server_address[1], "pid": os.getpid()})
-    print(f"serving on 127.0.0.1:{server.server_address[1]}", file=sys.stderr, flush=True)
+    write_status(work_dir, {"port": server.server_address[1], "pid": os.getpid(), "workers": pool.workers})
+    print(f"serving on 127.0.0.1:{server.server_address[1]} with {pool.workers} workers", file=sys.stderr,
+          flush=True)
     try:
         server.serve_forever()
     finally:
         server.server_close()
+        pool.close()
 
 
 def _exit_with_parent(server: ThreadingHTTPServer) -> None:
@@ -225,18 +330,26 @@ def _exit_with_parent(server: ThreadingHTTPServer) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model-data", required=True)
-    parser.add_argument("--s3-endpoint-url", required=True)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model-data", help="s3:// URI of the model.tar.gz (with --s3-endpoint-url)")
+    source.add_argument("--model-dir", type=Path, help="an extracted model directory, served as it is")
+    parser.add_argument("--s3-endpoint-url")
     parser.add_argument("--work-dir", type=Path, required=True)
+    parser.add_argument("--workers", type=int, default=worker_count(dict(os.environ)))
+    parser.add_argument("--max-waiting-jobs", type=int, default=MAX_WAITING_JOBS)
+    parser.add_argument("--max-connections", type=int, default=MAX_CONNECTIONS)
     args = parser.parse_args(argv)
+    if args.model_data and not args.s3_endpoint_url:
+        parser.error("--model-data needs --s3-endpoint-url")
     args.work_dir.mkdir(parents=True, exist_ok=True)
     try:
-        service = prepare(args.model_data, args.s3_endpoint_url, args.work_dir)
+        service = load_service(args.model_dir) if args.model_dir else \
+            prepare(args.model_data, args.s3_endpoint_url, args.work_dir)
     except LoadError as exc:
         print(f"model server failed: {exc}", file=sys.stderr, flush=True)
         write_status(args.work_dir, {"error": str(exc)})
         return 1
-    serve(service, args.work_dir)
+    serve(service, args.work_dir, args.workers, args.max_waiting_jobs, args.max_connections)
     return 0
 
 

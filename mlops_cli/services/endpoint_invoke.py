@@ -92,6 +92,21 @@ def invoke(runtime: Any, endpoint: str, request: InvokeRequest) -> dict[str, Any
             "variant": response.get("InvokedProductionVariant"), "predictions": predictions}
 
 
+def model_error_message(original: str) -> str:
+    """The model server's message: the "message" of TorchServe's own JSON errors, else the first line of what the
+    SageMaker inference toolkit answered ("<message>\\n<traceback>"; the traceback is in the endpoint's log).
+    The Lambda function (a one-file package) reads it the same way."""
+    try:
+        parsed = json.loads(original)
+    except (ValueError, RecursionError):
+        parsed = None
+    if isinstance(parsed, dict):
+        for key in ("message", "error"):
+            if isinstance(parsed.get(key), str):
+                return parsed[key]
+    return original.strip().split("\n", 1)[0]
+
+
 def _invoke_error(endpoint: str, exc: Any) -> MlopsError:
     from mlops_cli.aws import translate_error
 
@@ -99,11 +114,7 @@ def _invoke_error(endpoint: str, exc: Any) -> MlopsError:
     code = error.get("Code")
     if code == "ModelError":
         status = exc.response.get("OriginalStatusCode")
-        message = exc.response.get("OriginalMessage") or error.get("Message", "")
-        try:  # the model answers JSON errors; show their message, not the JSON
-            message = json.loads(message).get("error", message)
-        except (ValueError, AttributeError):
-            pass
+        message = model_error_message(str(exc.response.get("OriginalMessage") or error.get("Message", "")))
         # A 5xx is the model's own failure: its traceback is in the endpoint's log group.
         hint = f"the model server's output: CloudWatch Logs group /aws/sagemaker/Endpoints/{endpoint}" \
             if isinstance(status, int) and status >= 500 else None

@@ -109,3 +109,4 @@ def test_every_event_shape_through_the_deployed_function(endpoint, samples, boto
     assert response["statusCode"] == 415, response
     error = json.loads(response["body"])["error"]
     assert "not an image" in error and "123456789012" not in error and "https://" not in error
+    assert "\n" not in error and "Traceback" not in error  # the toolkit's traceback stays in the endpoint's log

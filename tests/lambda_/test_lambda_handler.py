@@ -88,6 +88,14 @@ BAD_EVENTS = {
     "proxy raw image not base64-encoded": (http_v2("\x89PNG...", "image/png"), "base64-encoded"),
     "proxy ?top_k not a number": (rest_v1(b64(IMAGE), "image/png", encoded=True, query={"top_k": "many"}),
                                   '"top_k" must be an integer'),
+    "proxy body nested 100000 deep": (rest_v1("[" * 100_000 + "]" * 100_000), "nested too deeply"),
+    "proxy base64 body not UTF-8": (rest_v1(b64(b"\xff\xfe{}"), encoded=True), "not valid JSON"),
+    "proxy body is an object": ({**http_v2(""), "body": {"url": URL}}, "body must be a string"),
+    "proxy body is a number": ({**rest_v1(""), "body": 7}, "body must be a string"),
+    "URL is a nested list": ({"url": [[[[URL]]]]}, "non-empty string"),
+    "image not ASCII": ({"image_b64": "é" * 12}, "not valid base64"),
+    "top_k a float": ({"url": URL, "top_k": 2.5}, '"top_k" must be an integer'),
+    "top_k a huge number string": ({"url": URL, "top_k": "9" * 5000}, '"top_k" must be an integer'),
 }
 
 
@@ -108,6 +116,7 @@ def test_other_refusals_have_their_own_status(handler):
         ({"image_b64": b64(too_big)}, 413, f"the limit is {handler.MAX_IMAGE_BYTES}"),
         (http_v2(b64(too_big), "image/png", encoded=True), 413, "the limit is"),
         (rest_v1("x" * (handler.MAX_BODY_CHARS + 1)), 413, "request body is larger"),
+        ({"image_b64": "A" * (handler.MAX_BODY_CHARS + 4)}, 413, '"image_b64" is larger than'),
         (rest_v1("a=1", "application/x-www-form-urlencoded"), 415, "unsupported Content-Type"),
         (http_v2(json.dumps({"url": URL}), method="GET"), 405, "use POST"),
     ]
@@ -172,3 +181,39 @@ def test_the_function_needs_its_endpoint_name_at_init(handler, monkeypatch):
     spec = importlib.util.spec_from_file_location("lambda_handler_without_endpoint", HANDLER_FILE)
     with pytest.raises(KeyError, match="ENDPOINT_NAME"):
         spec.loader.exec_module(importlib.util.module_from_spec(spec))
+
+
+# --- the model server's errors: only their message line ----------------------------------------------------
+
+TOOLKIT_ANSWER = (
+    "data is not an image in an accepted format (JPEG, PNG)\nTraceback (most recent call last):\n"
+    '  File "/opt/ml/model/code/model/inference.py", line 102, in wrapper\n'
+    "sagemaker_inference.errors.GenericInferenceToolkitError: (415, 'data is not an image', 'Unsupported')\n"
+)
+TORCHSERVE_BUSY = json.dumps({"code": 503, "type": "ServiceUnavailableException",
+                              "message": 'Model "model" has no worker to serve inference request.'}, indent=2)
+
+
+def test_model_message_is_the_first_line_or_torchserves_message(handler):
+    assert handler.model_message(TOOLKIT_ANSWER) == "data is not an image in an accepted format (JPEG, PNG)"
+    assert handler.model_message(TORCHSERVE_BUSY) == 'Model "model" has no worker to serve inference request.'
+    assert handler.model_message("[" * 100_000) == "[" * 100_000
+
+
+@pytest.mark.parametrize("original_status, original, status, expected", [
+    (415, TOOLKIT_ANSWER, 415, "data is not an image in an accepted format (JPEG, PNG)"),
+    (503, TORCHSERVE_BUSY, 503, 'the model failed (503): Model "model" has no worker to serve inference request.'),
+    (500, "boom\nTraceback (most recent call last):\n  File x", 502, "the model failed (500): boom"),
+])
+def test_model_errors_answer_their_message_line_only(handler, original_status, original, status, expected):
+    # SageMaker runtime's ModelError, stubbed with botocore's Stubber: only a real endpoint raises it (the
+    # 4xx path through a local endpoint is in test_lambda_e2e.py).
+    from botocore.stub import Stubber
+
+    with Stubber(handler.RUNTIME) as stub:
+        stub.add_client_error("invoke_endpoint", "ModelError", "Received an error from primary", 424,
+                              modeled_fields={"OriginalStatusCode": original_status, "OriginalMessage": original})
+        response = handler.lambda_handler({"url": URL}, CONTEXT)
+    assert response["statusCode"] == status
+    assert body_of(response) == {"error": expected}
+    assert "Traceback" not in response["body"]

@@ -326,7 +326,7 @@ class LocalLambda:
                           f"Request must be smaller than {MAX_PAYLOAD_BYTES} bytes for the Invoke operation", 413)
         try:
             json.loads(request.body or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError):  # AWS's parser has a nesting limit too
             return _error("InvalidRequestContentException", "Could not parse request body into json: "
                           "Could not parse payload into json", 400)
         invocation_type = request.headers.get("x-amz-invocation-type", "RequestResponse")
