@@ -19,6 +19,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision import transforms
 from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
 
+from model.images import to_rgb
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 SPLITS = ("train", "valid", "test")
@@ -97,7 +99,7 @@ class ImageSplit(Dataset):
         if cached is not None:
             return (cached if self.deterministic else self.transform(cached)), label
         with Image.open(path) as raw:
-            image = raw.convert("RGB")
+            image = to_rgb(raw)  # the conversion inference applies too
         output = self.transform(image)
         keep = output if self.deterministic else image
         size = output.numel() if self.deterministic else image.width * image.height * 3
