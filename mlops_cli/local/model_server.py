@@ -222,15 +222,29 @@ class Handler(BaseHTTPRequestHandler):
             self._answer(torchserve_error(413, "RequestEntityTooLarge", f"request body is {length} bytes; the "
                                                                          f"limit is {MAX_BODY_BYTES}"))
             return
-        body = self.rfile.read(length)
-        headers = dict(self.headers.items())
         try:
-            answer = self.pool.run(lambda: self.service.invoke(body, headers), size=len(body))
+            job = self.pool.admit(length)  # before the body is read: waiting bodies are bounded
         except QueueFull:
-            answer = server_busy()
+            self._drain(length)  # read and dropped, so the client gets the answer rather than a reset
+            self._answer(server_busy())
+            return
+        try:
+            body = self.rfile.read(length)
+        except OSError:
+            self.pool.cancel(job)
+            raise
+        headers = dict(self.headers.items())
+        answer = self.pool.run(job, lambda: self.service.invoke(body, headers))
         if answer.status >= 500:
             print(answer.body.decode("utf-8", "replace"), file=sys.stderr, flush=True)
         self._answer(answer)
+
+    def _drain(self, length: int) -> None:
+        while length > 0:
+            chunk = self.rfile.read(min(length, 64 * 1024))
+            if not chunk:
+                break
+            length -= len(chunk)
 
     def _answer(self, answer: Answer) -> None:
         self.send_response(answer.status, answer.phrase)
@@ -254,6 +268,7 @@ class BoundedHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = False  # server_close() waits for requests in flight
     block_on_close = True
+    request_queue_size = 128  # the listen backlog: a burst of connections waits for accept() rather than a reset
 
     def __init__(self, address: tuple[str, int], handler: type[Handler], max_connections: int = MAX_CONNECTIONS):
         super().__init__(address, handler)

@@ -3,7 +3,8 @@
 TorchServe (the model server of the SageMaker PyTorch container) hands each request to one of a fixed number of
 workers through a job queue of bounded length and answers 503 when that queue is full, rather than queueing
 without limit. Here the queue is bounded by its number of jobs and by the bytes of the request bodies it holds,
-so a flood of large requests is refused before it can exhaust memory.
+so a flood of large requests is refused before it can exhaust memory: a request is admitted (its bytes counted)
+before its body is read.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ class QueueFull(Exception):
 
 @dataclass
 class _Job:
-    function: Callable[[], Any]
     size: int
+    function: Callable[[], Any] | None = None
     done: threading.Event = field(default_factory=threading.Event)
     result: Any = None
     error: BaseException | None = None
@@ -45,15 +46,22 @@ class WorkerPool:
         for thread in self._threads:
             thread.start()
 
-    def run(self, function: Callable[[], Any], size: int = 0) -> Any:
-        """Run ``function`` on a worker and return its result (or raise its exception); :class:`QueueFull` if
-        the job cannot wait. ``size``: the bytes the job holds while it waits (its request body)."""
-        job = _Job(function, size)
+    def admit(self, size: int = 0) -> _Job:
+        """A place in the queue for a job holding ``size`` bytes (its request body, which may be read only
+        now); :class:`QueueFull` if there is none. Hand it to :meth:`run`, or give it back with :meth:`cancel`."""
         with self._lock:
             if self._waiting_jobs >= self.max_waiting_jobs or self._waiting_bytes + size > self.max_waiting_bytes:
                 raise QueueFull()
             self._waiting_jobs += 1
             self._waiting_bytes += size
+        return _Job(size)
+
+    def cancel(self, job: _Job) -> None:
+        self._leave_queue(job)
+
+    def run(self, job: _Job, function: Callable[[], Any]) -> Any:
+        """Run ``function`` on a worker in the admitted ``job``'s place; its result, or its exception."""
+        job.function = function
         self._queue.put(job)
         job.done.wait()
         if job.error is not None:
@@ -72,12 +80,16 @@ class WorkerPool:
             job = self._queue.get()
             if job is None:
                 return
-            with self._lock:
-                self._waiting_jobs -= 1
-                self._waiting_bytes -= job.size
+            self._leave_queue(job)
             try:
+                assert job.function is not None
                 job.result = job.function()
             except BaseException as error:  # handed to the caller, which decides what it means
                 job.error = error
             finally:
                 job.done.set()
+
+    def _leave_queue(self, job: _Job) -> None:
+        with self._lock:
+            self._waiting_jobs -= 1
+            self._waiting_bytes -= job.size

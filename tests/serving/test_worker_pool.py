@@ -28,33 +28,36 @@ def test_jobs_beyond_the_workers_and_the_queue_are_refused_not_queued():
         release.wait(10)
         return "first"
 
-    first = threading.Thread(target=lambda: results.append(pool.run(blocking)))
+    first = threading.Thread(target=lambda: results.append(pool.run(pool.admit(), blocking)))
     first.start()
     assert started.wait(10)  # the only worker is busy
-    second = threading.Thread(target=lambda: results.append(pool.run(lambda: "second", size=10)))
+    second = threading.Thread(target=lambda: results.append(pool.run(pool.admit(10), lambda: "second")))
     second.start()
     wait_until(lambda: pool._waiting_jobs == 1)  # the queue holds one job: full
     with pytest.raises(QueueFull):
-        pool.run(lambda: "third")
+        pool.admit()
     release.set()
     first.join(10)
     second.join(10)
-    assert results == ["first", "second"]
-    assert pool.run(lambda: "again") == "again"  # room again once the queue drained
+    assert sorted(results) == ["first", "second"]
+    assert pool.run(pool.admit(), lambda: "again") == "again"  # room again once the queue drained
     pool.close()
 
 
 def test_the_queue_is_bounded_by_the_bytes_it_holds():
     pool = WorkerPool(workers=1, max_waiting_jobs=100, max_waiting_bytes=1000)
     started, release = threading.Event(), threading.Event()
-    busy = threading.Thread(target=pool.run, args=(lambda: (started.set(), release.wait(10)),))
+    busy = threading.Thread(target=lambda: pool.run(pool.admit(), lambda: (started.set(), release.wait(10))))
     busy.start()
     assert started.wait(10)
-    waiting = threading.Thread(target=pool.run, args=(lambda: None, 800))
+    waiting = threading.Thread(target=lambda: pool.run(pool.admit(800), lambda: None))
     waiting.start()
     wait_until(lambda: pool._waiting_bytes == 800)
     with pytest.raises(QueueFull):
-        pool.run(lambda: None, size=201)
+        pool.admit(201)
+    admitted = pool.admit(200)  # admitted before its body is read; given back if reading fails
+    pool.cancel(admitted)
+    assert pool._waiting_bytes == 800
     release.set()
     busy.join(10)
     waiting.join(10)
@@ -64,6 +67,6 @@ def test_the_queue_is_bounded_by_the_bytes_it_holds():
 def test_a_jobs_exception_reaches_its_caller():
     pool = WorkerPool(workers=2, max_waiting_jobs=4, max_waiting_bytes=1000)
     with pytest.raises(ZeroDivisionError):
-        pool.run(lambda: 1 / 0)
-    assert pool.run(lambda: 42) == 42
+        pool.run(pool.admit(), lambda: 1 / 0)
+    assert pool.run(pool.admit(), lambda: 42) == 42
     pool.close()
