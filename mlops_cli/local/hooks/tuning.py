@@ -45,6 +45,7 @@ DEFAULT_LIST_RESULTS = 10
 def register(hooks: Hooks, context: ServerContext) -> None:
     tuner = LocalTuner(context)
     context.on_shutdown(tuner.shutdown)
+    context.store.on_restored(lambda: fail_interrupted_tuning_jobs(context))
 
     @hooks.operation("sagemaker", "CreateHyperParameterTuningJob")
     def create(request: LocalRequest, forward: Any) -> LocalResponse:
@@ -64,6 +65,25 @@ def register(hooks: Hooks, context: ServerContext) -> None:
     @hooks.operation("sagemaker", "ListTrainingJobsForHyperParameterTuningJob")
     def list_trials(request: LocalRequest, forward: Any) -> LocalResponse:
         return list_training_jobs(request.account, request.region, request.json())
+
+
+def save_tuning_job(context: ServerContext, account: str, region: str, name: str, attributes: dict[str, Any]) -> None:
+    context.store.call("moto.set", {"path": ("sagemaker", account, region, "hyper_parameter_tuning_jobs", name),
+                                    "attributes": attributes})
+
+
+def fail_interrupted_tuning_jobs(context: ServerContext) -> None:
+    """After a restart: a tuning job that was running lost its tuner (and its trials their processes, which
+    hooks/training.py fails); it is Failed with the reason, as a job is never left hanging."""
+    from mlops_cli.local import moto_compat
+
+    for account, region, backend in moto_compat.backends("sagemaker"):
+        for name, job in list(backend.hyper_parameter_tuning_jobs.items()):
+            if job.hyper_parameter_tuning_job_status in ("InProgress", "Stopping"):
+                save_tuning_job(context, account, region, name, {
+                    "hyper_parameter_tuning_job_status": "Failed", "hyper_parameter_tuning_end_time": _now(),
+                    "last_modified_time": _now(),
+                    "failure_reason": "InternalServerError: the local AWS restarted while the tuning job was running"})
 
 
 def _backend(account: str, region: str) -> Any:
@@ -260,6 +280,7 @@ def median_rule_stops(trial: Trial, earlier: list[Trial], maximize: bool) -> boo
 class LocalTuningJob:
     def __init__(self, context: ServerContext, account: str, region: str, params: dict[str, Any]):
         self.context = context
+        self.account = account
         self.region = region
         self.name: str = params["HyperParameterTuningJobName"]
         self.job = _backend(account, region).hyper_parameter_tuning_jobs[self.name]
@@ -298,9 +319,9 @@ class LocalTuningJob:
         self._publish()
 
     def _save(self, **attributes: Any) -> None:
-        """The one place that changes moto's record of the tuning job (what Describe and List answer)."""
-        for name, value in attributes.items():
-            setattr(self.job, name, value)
+        """The one place that changes moto's record of the tuning job (what Describe and List answer), durably
+        (the local AWS's journal)."""
+        save_tuning_job(self.context, self.account, self.region, self.name, attributes)
 
     def _parent_history(self) -> list[tuple[dict[str, str], float]]:
         parents = (self.params.get("WarmStartConfig") or {}).get("ParentHyperParameterTuningJobs") or []
