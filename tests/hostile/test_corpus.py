@@ -13,7 +13,8 @@ Each case file names its kind and lists cases as data:
   does); asserts the response's status and its one-line JSON error.
 
 Values may be generated instead of written out (see `make_value`): ``{repeat: "[", times: 100000}``,
-``{b64: <value>}``, ``{png: [w, h]}``, ``{concat: [<value>, ...]}``, ``{json: <data>}``, ``{hex: "ff00"}``.
+``{b64: <value>}``, ``{png: [w, h], mode: "I;16", cut: 3000}``, ``{concat: [<value>, ...]}``, ``{json: <data>}``,
+``{hex: "ff00"}``.
 """
 
 from __future__ import annotations
@@ -90,9 +91,9 @@ def make_value(spec: Any, **places: str) -> Any:
     if "hex" in spec:
         return bytes.fromhex(spec["hex"])
     if "png" in spec:
-        return _image(spec["png"], "PNG", spec.get("cut"))
+        return _image(spec["png"], "PNG", spec.get("cut"), spec.get("mode", "RGB"))
     if "jpeg" in spec:
-        return _image(spec["jpeg"], "JPEG", spec.get("cut"))
+        return _image(spec["jpeg"], "JPEG", spec.get("cut"), spec.get("mode", "RGB"))
     return {key: make_value(value, **places) for key, value in spec.items()}
 
 
@@ -100,11 +101,13 @@ def _bytes(value: Any) -> bytes:
     return value if isinstance(value, bytes) else str(value).encode("utf-8", "surrogateescape")
 
 
-def _image(size: list[int], image_format: str, cut: int | None) -> bytes:
+def _image(size: list[int], image_format: str, cut: int | None, mode: str) -> bytes:
     from PIL import Image
 
     buffer = io.BytesIO()
-    Image.effect_noise(tuple(size), 64).convert("RGB").save(buffer, image_format)
+    noise = Image.effect_noise(tuple(size), 64)
+    (noise.point(lambda value: value * 256).convert("I;16") if mode == "I;16" else noise.convert(mode)).save(
+        buffer, image_format)
     data = buffer.getvalue()
     return data[:cut] if cut else data
 
