@@ -320,8 +320,11 @@ class LocalTuningJob:
 
     def _save(self, **attributes: Any) -> None:
         """The one place that changes moto's record of the tuning job (what Describe and List answer), durably
-        (the local AWS's journal)."""
-        save_tuning_job(self.context, self.account, self.region, self.name, attributes)
+        (the local AWS's journal), and only when something changed: the tuner publishes every poll."""
+        changed = {name: value for name, value in attributes.items()
+                   if name == "last_modified_time" or getattr(self.job, name, None) != value}
+        if set(changed) - {"last_modified_time"}:
+            save_tuning_job(self.context, self.account, self.region, self.name, changed)
 
     def _parent_history(self) -> list[tuple[dict[str, str], float]]:
         parents = (self.params.get("WarmStartConfig") or {}).get("ParentHyperParameterTuningJobs") or []
