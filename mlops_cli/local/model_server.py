@@ -142,7 +142,9 @@ class ToolkitContext:
     def __init__(self, model_dir: Path, headers: dict[str, str]):
         self.system_properties = {"model_dir": str(model_dir)}
         self.request_processor = [RequestProcessor(headers)]
-        self.status, self.phrase, self.content_type = 200, None, None
+        self.status = 200
+        self.phrase: str | None = None
+        self.content_type: str | None = None
 
     def set_response_status(self, code: int, phrase: str) -> None:
         self.status, self.phrase = code, phrase
