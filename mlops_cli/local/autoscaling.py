@@ -12,8 +12,8 @@ datapoints scales out, in proportion (ceil(capacity x metric / target)); low: be
 consecutive datapoints scales in. Missing datapoints break a run, so an endpoint with no traffic at all does not
 scale in (the alarm has insufficient data, as on AWS). Capacity stays within the scalable target's min and
 max; a scale-out waits for the scale-out cooldown after the last one, a scale-in for the scale-in cooldown
-after any scaling. `DisableScaleIn` is honoured. Each scaling is recorded as an activity
-(DescribeScalingActivities) with AWS's wording.
+after any scaling. `DisableScaleIn` is honoured. The two alarms exist in CloudWatch (scaling_alarms.py) and
+follow the evaluation. Each scaling is recorded as an activity (DescribeScalingActivities) with AWS's wording.
 
 Instances. Each extra instance is one more model server process (hooks/hosting.py starts it the same way as
 the first) and requests go round-robin across the healthy ones of the endpoint's current configuration.
@@ -38,6 +38,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from mlops_cli.local import scaling_alarms
 
 if TYPE_CHECKING:
     from mlops_cli.local.hooks.hosting import Hosting, ModelServer
@@ -216,7 +218,6 @@ class Autoscaler:
             desired = self.desired_count(load.endpoint)
             low, high = int(target.min_capacity), int(target.max_capacity)
             now = self.local_now()
-            resource = f"endpoint/{load.endpoint}/variant/{load.variant}"
             if not low <= desired <= high:  # the range changed: AWS moves capacity into it at once
                 wanted = min(max(desired, low), high)
                 cause = (f"{'minimum' if wanted == low else 'maximum'} capacity was set to {wanted}")
@@ -231,25 +232,36 @@ class Autoscaler:
             goal = float(config.get("TargetValue") or 0)
             points = list(load.datapoints)
             recent = points[-SCALE_OUT_DATAPOINTS:]
-            alarm = f"TargetTracking-{resource}-Alarm"
-            if goal > 0 and len(recent) == SCALE_OUT_DATAPOINTS and all(p is not None and p > goal for p in recent):
+            high_alarm = goal > 0 and len(recent) == SCALE_OUT_DATAPOINTS and \
+                all(p is not None and p > goal for p in recent)
+            low_alarm = goal > 0 and len(points) == SCALE_IN_DATAPOINTS and \
+                all(p is not None and p < SCALE_IN_FRACTION * goal for p in points)
+            self._show_alarms(policy, points, high_alarm, low_alarm)
+            if high_alarm:
                 wanted = min(high, math.ceil(desired * recent[-1] / goal))
                 if wanted > desired and now - load.last_scale_out >= float(config.get("ScaleOutCooldown") or 0):
                     load.last_scale_out = now
                     load.datapoints.clear()
-                    self.scale_to(load, wanted, f"monitor alarm {alarm}High in state ALARM triggered policy "
-                                                f"{policy.policy_name}")
+                    self.scale_to(load, wanted, f"monitor alarm {scaling_alarms.name(policy, 'High')} in state "
+                                                f"ALARM triggered policy {policy.policy_name}")
                 return
-            if config.get("DisableScaleIn") or goal <= 0 or len(points) < SCALE_IN_DATAPOINTS:
-                return
-            if all(p is not None and p < SCALE_IN_FRACTION * goal for p in points):
+            if low_alarm and not config.get("DisableScaleIn"):
                 wanted = max(low, math.ceil(desired * points[-1] / goal))
                 cooldown = float(config.get("ScaleInCooldown") or 0)
                 if wanted < desired and now - max(load.last_scale_in, load.last_scale_out) >= cooldown:
                     load.last_scale_in = now
                     load.datapoints.clear()
-                    self.scale_to(load, wanted, f"monitor alarm {alarm}Low in state ALARM triggered policy "
-                                                f"{policy.policy_name}")
+                    self.scale_to(load, wanted, f"monitor alarm {scaling_alarms.name(policy, 'Low')} in state "
+                                                f"ALARM triggered policy {policy.policy_name}")
+
+    @staticmethod
+    def _show_alarms(policy: Any, points: list[float | None], high: bool, low: bool) -> None:
+        """The policy's alarms in CloudWatch follow the evaluation: ALARM, OK, or INSUFFICIENT_DATA without data."""
+        last = points[-1] if points else None
+        for kind, breaching in (("High", high), ("Low", low)):
+            state = "ALARM" if breaching else "INSUFFICIENT_DATA" if last is None else "OK"
+            scaling_alarms.set_state(policy, kind, state, f"Threshold {'crossed' if breaching else 'not crossed'}: "
+                                                          f"last datapoint {last}")
 
     # -- instances (called under hosting.lock)
     def _endpoint(self, load: VariantLoad) -> Any:
@@ -334,6 +346,34 @@ class Autoscaler:
         if not keep and server is not None:
             server.stop(drain=False)
 
+    # -- the policy's alarms
+    def put_scaling_policy(self, request: LocalRequest, forward: Any) -> Any:
+        """PutScalingPolicy, and for a target-tracking policy on a SageMaker variant its two CloudWatch alarms."""
+        from moto.applicationautoscaling.models import applicationautoscaling_backends
+
+        params = request.json()
+        backend = applicationautoscaling_backends[request.account][request.region]
+
+        def policy() -> Any:
+            return next((p for p in backend.policies.values() if p.service_namespace == params.get("ServiceNamespace")
+                         and p.resource_id == params.get("ResourceId") and p.policy_name == params.get("PolicyName")),
+                        None)
+
+        with self.hosting.lock:
+            before = policy()
+            response = forward(request)
+            if response.status != 200:
+                return response
+            if before is not None:  # an updated policy gets new alarms
+                scaling_alarms.delete(before)
+            after = policy()
+            target = (params.get("TargetTrackingScalingPolicyConfiguration") or {}).get("TargetValue")
+            if after is not None and params.get("ServiceNamespace") == "sagemaker" and target is not None and \
+                    params.get("PolicyType") == "TargetTrackingScaling":
+                scaling_alarms.create(after, float(target))
+        return response
+
+    # -- activities
     def _activity(self, load: VariantLoad, wanted: int, cause: str) -> dict[str, Any]:
         from moto.applicationautoscaling.models import applicationautoscaling_backends
 

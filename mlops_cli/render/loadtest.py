@@ -38,9 +38,9 @@ def live_view(out: Output, target: str) -> Iterator[Callable[[Snapshot], None] |
     with Live(Text("starting…"), console=err, refresh_per_second=4, transient=True) as live:
         def show(s: Snapshot) -> None:
             live.update(Text(
-                f"{s.elapsed_s:5.1f}/{s.duration_s:g} s  rate {s.rate:5.1f}/s  in flight {s.in_flight:3d}  "
-                f"sent {s.sent}  p50 {_ms(s.p50_ms)}  p99 {_ms(s.p99_ms)}  errors {s.errors}  "
-                f"{label} {'-' if s.instances is None else s.instances}"))
+                f"{s.elapsed_s:.0f}/{s.duration_s:g} s | {s.rate:.1f}/s | in flight {s.in_flight} | "
+                f"p50 {_ms(s.p50_ms)} p99 {_ms(s.p99_ms)} | errors {s.errors} | "
+                f"{label} {'-' if s.instances is None else s.instances}", no_wrap=True, overflow="ellipsis"))
 
         yield show
 

@@ -221,7 +221,6 @@ class Snapshot:
     duration_s: float
     rate: float  # requests due per second over the last second
     in_flight: int
-    sent: int
     p50_ms: float | None
     p99_ms: float | None
     errors: int
@@ -262,7 +261,6 @@ class LoadRun:
             with self.lock:
                 in_flight = self.in_flight
                 recent = [s for s in self.samples if s.t >= elapsed - 5 and s.latency_ms is not None]
-                sent = len(self.samples) + in_flight
                 errors = sum(1 for s in self.samples if s.outcome != "ok")
                 due_last_second = sum(1 for s in self.samples if s.t >= elapsed - 1) + in_flight
             if self.spec.target == "lambda":
@@ -270,7 +268,7 @@ class LoadRun:
                     self.concurrency.append({"t": round(elapsed, 2), "count": in_flight})
             if on_tick:
                 latencies = [s.latency_ms for s in recent if s.outcome == "ok"]
-                on_tick(Snapshot(elapsed, self.spec.duration_s, due_last_second, in_flight, sent,
+                on_tick(Snapshot(elapsed, self.spec.duration_s, due_last_second, in_flight,
                                  percentile(latencies, 50), percentile(latencies, 99), errors,
                                  self.poller.current if self.poller else in_flight))
             if stop.wait(TICK_S):

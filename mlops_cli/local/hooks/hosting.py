@@ -439,6 +439,7 @@ class Hosting:
     def _delete_policies(self, request: LocalRequest, namespace: str | None, resource: str | None) -> None:
         policies = self.autoscaling(request).policies
         for key in [k for k, p in policies.items() if p.service_namespace == namespace and p.resource_id == resource]:
+            policies[key].delete_alarms(request.account, request.region)  # AWS deletes a policy's alarms too
             self.context.store.call("moto.delete", {"path": ("application-autoscaling", request.account,
                                                              request.region, "policies", key)})
 
@@ -528,6 +529,7 @@ def register(hooks: Hooks, context: ServerContext) -> None:
         ("application-autoscaling", "RegisterScalableTarget"): hosting.register_scalable_target,
         ("application-autoscaling", "DeregisterScalableTarget"): hosting.deregister_scalable_target,
         ("application-autoscaling", "DescribeScalingActivities"): describe_scaling_activities,
+        ("application-autoscaling", "PutScalingPolicy"): hosting.autoscaler.put_scaling_policy,
     }
     for (service, operation), handler in operations.items():
         hooks.operation(service, operation)(handler)

@@ -1,0 +1,66 @@
+"""The CloudWatch alarms of a target-tracking policy on a SageMaker variant, as Application Auto Scaling makes them.
+
+AWS creates two alarms per target-tracking policy and deletes them with it ("Do not edit or delete the CloudWatch
+alarms that are configured for the target tracking scaling policy", Application Auto Scaling User Guide): a high
+alarm (metric above the target for 3 of 3 one-minute periods: scale out) and a low alarm (below 90 % of the target
+for 15 of 15: scale in). moto makes them for DynamoDB and ECS only; here they exist for SageMaker variants too,
+so `describe-scaling-policies` lists them and `describe-alarms` shows their state, which the local autoscaler
+sets as it evaluates each period.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+NAMESPACE = "AWS/SageMaker"
+METRIC = "InvocationsPerInstance"
+HIGH_PERIODS = 3
+LOW_PERIODS = 15
+LOW_FRACTION = 0.9
+
+
+def _cloudwatch(account: str, region: str) -> Any:
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    return cloudwatch_backends[account][region]
+
+
+def create(policy: Any, target_value: float) -> None:
+    """Replace the policy's alarms with the high and low alarm for its target."""
+    delete(policy)
+    endpoint, variant = policy.resource_id.split("/")[1], policy.resource_id.split("/")[3]
+    cloudwatch = _cloudwatch(policy.account_id, policy.region_name)
+    alarms = []
+    for kind, operator, periods, threshold in (
+            ("High", "GreaterThanThreshold", HIGH_PERIODS, target_value),
+            ("Low", "LessThanThreshold", LOW_PERIODS, LOW_FRACTION * target_value)):
+        alarms.append(cloudwatch.put_metric_alarm(
+            name=f"TargetTracking-{policy.resource_id}-Alarm{kind}-{uuid.uuid4()}", namespace=NAMESPACE,
+            metric_name=METRIC, comparison_operator=operator, evaluation_periods=periods, datapoints_to_alarm=periods,
+            period=60, threshold=threshold, statistic="Sum",
+            description=f"DO NOT EDIT OR DELETE. For TargetTrackingScaling policy {policy.policy_arn}.",
+            dimensions=[{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}],
+            alarm_actions=[policy.policy_arn]))
+    policy.alarms = alarms
+    for kind in ("High", "Low"):  # a new alarm has no data yet (moto starts it at OK)
+        set_state(policy, kind, "INSUFFICIENT_DATA", "Unchecked: Initial alarm creation")
+
+
+def delete(policy: Any) -> None:
+    if getattr(policy, "alarms", None):
+        _cloudwatch(policy.account_id, policy.region_name).delete_alarms([alarm.name for alarm in policy.alarms])
+    policy.alarms = []
+
+
+def name(policy: Any, kind: str) -> str:
+    """The policy's High or Low alarm name (the name AWS would give when the alarm is missing)."""
+    found = [alarm.name for alarm in getattr(policy, "alarms", []) if f"-Alarm{kind}-" in alarm.name]
+    return found[0] if found else f"TargetTracking-{policy.resource_id}-Alarm{kind}"
+
+
+def set_state(policy: Any, kind: str, state: str, reason: str) -> None:
+    """Move the alarm to ALARM, OK or INSUFFICIENT_DATA (only when it changes, so its history stays readable)."""
+    alarm = next((a for a in getattr(policy, "alarms", []) if f"-Alarm{kind}-" in a.name), None)
+    if alarm is not None and alarm.state_value != state:
+        _cloudwatch(policy.account_id, policy.region_name).set_alarm_state(alarm.name, reason, "{}", state)
