@@ -348,29 +348,17 @@ class Autoscaler:
 
     # -- the policy's alarms
     def put_scaling_policy(self, request: LocalRequest, forward: Any) -> Any:
-        """PutScalingPolicy, and for a target-tracking policy on a SageMaker variant its two CloudWatch alarms."""
-        from moto.applicationautoscaling.models import applicationautoscaling_backends
-
+        """PutScalingPolicy, and for a target-tracking policy on a SageMaker variant its two CloudWatch alarms
+        (a journaled change of the local AWS, so they survive a restart with the same names)."""
+        response = forward(request)
         params = request.json()
-        backend = applicationautoscaling_backends[request.account][request.region]
-
-        def policy() -> Any:
-            return next((p for p in backend.policies.values() if p.service_namespace == params.get("ServiceNamespace")
-                         and p.resource_id == params.get("ResourceId") and p.policy_name == params.get("PolicyName")),
-                        None)
-
-        with self.hosting.lock:
-            before = policy()
-            response = forward(request)
-            if response.status != 200:
-                return response
-            if before is not None:  # an updated policy gets new alarms
-                scaling_alarms.delete(before)
-            after = policy()
-            target = (params.get("TargetTrackingScalingPolicyConfiguration") or {}).get("TargetValue")
-            if after is not None and params.get("ServiceNamespace") == "sagemaker" and target is not None and \
-                    params.get("PolicyType") == "TargetTrackingScaling":
-                scaling_alarms.create(after, float(target))
+        if response.status == 200 and params.get("ServiceNamespace") == "sagemaker":
+            tracking = params.get("TargetTrackingScalingPolicyConfiguration") or {}
+            target = tracking.get("TargetValue") if params.get("PolicyType") == "TargetTrackingScaling" else None
+            with self.hosting.lock:
+                self.hosting.context.store.call(scaling_alarms.CHANGE, {
+                    "account": request.account, "region": request.region, "resource": params.get("ResourceId", ""),
+                    "policy": params.get("PolicyName", ""), "target": target})
         return response
 
     # -- activities

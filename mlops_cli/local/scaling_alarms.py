@@ -10,7 +10,6 @@ sets as it evaluates each period.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 NAMESPACE = "AWS/SageMaker"
@@ -26,31 +25,43 @@ def _cloudwatch(account: str, region: str) -> Any:
     return cloudwatch_backends[account][region]
 
 
-def create(policy: Any, target_value: float) -> None:
-    """Replace the policy's alarms with the high and low alarm for its target."""
-    delete(policy)
-    endpoint, variant = policy.resource_id.split("/")[1], policy.resource_id.split("/")[3]
-    cloudwatch = _cloudwatch(policy.account_id, policy.region_name)
-    alarms = []
+CHANGE = "autoscaling.alarms"  # the local AWS's journal replays alarm changes by this name (store.register)
+
+
+def apply(data: dict[str, Any]) -> None:
+    """The named change: drop the target-tracking alarms of `data["resource"]` and, when `data["target"]` is a
+    number, create the high and low alarm of its policy `data["policy"]`. Ids come from moto's seeded random, so
+    the journal's replay gives the same names."""
+    from moto.applicationautoscaling.models import applicationautoscaling_backends
+    from moto.moto_api._internal import mock_random
+
+    account, region, resource = data["account"], data["region"], data["resource"]
+    cloudwatch = _cloudwatch(account, region)
+    prefix = f"TargetTracking-{resource}-Alarm"
+    cloudwatch.delete_alarms([name for name in list(cloudwatch.alarms) if name.startswith(prefix)])
+    backend = applicationautoscaling_backends[account][region]
+    policy = next((p for p in backend.policies.values() if p.service_namespace == "sagemaker"
+                   and p.resource_id == resource and p.policy_name == data["policy"]), None)
+    if policy is None:
+        return
+    policy.alarms = []
+    if data.get("target") is None:
+        return
+    target_value = float(data["target"])
+    endpoint, variant = resource.split("/")[1], resource.split("/")[3]
     for kind, operator, periods, threshold in (
             ("High", "GreaterThanThreshold", HIGH_PERIODS, target_value),
             ("Low", "LessThanThreshold", LOW_PERIODS, LOW_FRACTION * target_value)):
-        alarms.append(cloudwatch.put_metric_alarm(
-            name=f"TargetTracking-{policy.resource_id}-Alarm{kind}-{uuid.uuid4()}", namespace=NAMESPACE,
-            metric_name=METRIC, comparison_operator=operator, evaluation_periods=periods, datapoints_to_alarm=periods,
-            period=60, threshold=threshold, statistic="Sum",
+        alarm = cloudwatch.put_metric_alarm(
+            name=f"{prefix}{kind}-{mock_random.uuid4()}", namespace=NAMESPACE, metric_name=METRIC,
+            comparison_operator=operator, evaluation_periods=periods, datapoints_to_alarm=periods, period=60,
+            threshold=threshold, statistic="Sum",
             description=f"DO NOT EDIT OR DELETE. For TargetTrackingScaling policy {policy.policy_arn}.",
             dimensions=[{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}],
-            alarm_actions=[policy.policy_arn]))
-    policy.alarms = alarms
-    for kind in ("High", "Low"):  # a new alarm has no data yet (moto starts it at OK)
-        set_state(policy, kind, "INSUFFICIENT_DATA", "Unchecked: Initial alarm creation")
-
-
-def delete(policy: Any) -> None:
-    if getattr(policy, "alarms", None):
-        _cloudwatch(policy.account_id, policy.region_name).delete_alarms([alarm.name for alarm in policy.alarms])
-    policy.alarms = []
+            alarm_actions=[policy.policy_arn])
+        policy.alarms.append(alarm)
+        # A new alarm has no data yet (moto starts it at OK).
+        cloudwatch.set_alarm_state(alarm.name, "Unchecked: Initial alarm creation", "{}", "INSUFFICIENT_DATA")
 
 
 def name(policy: Any, kind: str) -> str:

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from mlops_cli.local import scaling_alarms
 from mlops_cli.local.autoscaling import Autoscaler, describe_scaling_activities
 from mlops_cli.local.cloudwatch import FLUSH_S, LogStream
 from mlops_cli.local.model_server import MODEL_DIR, STATUS_FILE
@@ -439,7 +440,9 @@ class Hosting:
     def _delete_policies(self, request: LocalRequest, namespace: str | None, resource: str | None) -> None:
         policies = self.autoscaling(request).policies
         for key in [k for k, p in policies.items() if p.service_namespace == namespace and p.resource_id == resource]:
-            policies[key].delete_alarms(request.account, request.region)  # AWS deletes a policy's alarms too
+            self.context.store.call(scaling_alarms.CHANGE, {  # AWS deletes a policy's alarms with it
+                "account": request.account, "region": request.region, "resource": resource,
+                "policy": policies[key].policy_name, "target": None})
             self.context.store.call("moto.delete", {"path": ("application-autoscaling", request.account,
                                                              request.region, "policies", key)})
 
@@ -522,6 +525,7 @@ def register(hooks: Hooks, context: ServerContext) -> None:
     hosting = Hosting(context)
     context.on_shutdown(hosting.stop_all)
     context.store.on_resume(hosting.restore)
+    context.store.register(scaling_alarms.CHANGE, scaling_alarms.apply)
     operations: dict[tuple[str, str], Callable[[LocalRequest, Forward], LocalResponse]] = {
         ("sagemaker", "CreateEndpoint"): hosting.create_endpoint,
         ("sagemaker", "UpdateEndpoint"): hosting.update_endpoint,
