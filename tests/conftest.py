@@ -29,6 +29,9 @@ for _name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SE
     os.environ.pop(_name, None)
 for _name in [n for n in os.environ if n.startswith("MLOPS_") and "__" in n]:
     os.environ.pop(_name)
+# The local AWS makes a new IAM role unassumable for a few seconds, as IAM's propagation does; the suite's
+# shared server does not (tests/strict starts one that does).
+os.environ["MLOPS_LOCAL_IAM_PROPAGATION_S"] = "0"
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"  # never reach 169.254.169.254 for credentials
 os.environ["AWS_CONFIG_FILE"] = os.devnull
 os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull

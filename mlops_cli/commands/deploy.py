@@ -33,7 +33,7 @@ def deploy(
 ) -> None:
     from mlops_cli.render.deploy import deploy_table, endpoint_progress
     from mlops_cli.services.cost import summary as cost_summary
-    from mlops_cli.services import autoscaling, images, naming
+    from mlops_cli.services import autoscaling, images, naming, sagemaker_roles
     from mlops_cli.services import deploy as service
 
     app_state = state(ctx)
@@ -69,11 +69,13 @@ def deploy(
     artifact = service.resolve_artifact(clients.client("sagemaker"), clients.client("s3"), config.project, model, job)
     if tuning_job:
         artifact.source = f"best training job {job} of tuning job {tuning_job}"
-    role_arn = naming.execution_role_arn(config, lambda: clients.account_id, clients.partition)
+    role_arn = naming.endpoint_role_arn(config, lambda: clients.account_id, clients.partition)
+    role_steps = [] if sagemaker.role_arn else sagemaker_roles.role_steps(
+        sagemaker_roles.endpoint_role(), config, account_id=clients.account_id, partition=clients.partition)
     target = service.build_target(config, artifact, image, role_arn, scaling)
     live = service.read_live(clients.client("sagemaker"), clients.client(autoscaling.SERVICE), target.endpoint,
                              target.variant)
-    plan = service.plan_deploy(target, live)
+    plan = service.plan_deploy(target, live, role_steps)
     plan.plan.cost = _cost(app_state, target, scaling, max_cost)
     if app_state.dry_run:
         out.plan(plan.plan)
@@ -86,7 +88,7 @@ def deploy(
              f"with {artifact.uri} ({artifact.source})")
     try:
         with endpoint_progress(out, target.endpoint) as on_status:
-            result = service.run_deploy(plan, clients.client, wait, on_status)
+            result = service.run_deploy(plan, clients.client, wait, on_status, on_wait=out.info)
     except KeyboardInterrupt:
         doing = "creation" if plan.action == "create" else \
             f"update to {target.config_name} (the previous configuration serves until it completes)"

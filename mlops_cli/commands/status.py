@@ -12,4 +12,8 @@ def status(ctx: typer.Context) -> None:
     from mlops_cli.services.status import gather
 
     app_state = state(ctx)
-    app_state.out.result(gather(app_state.clients.client, app_state.config), status_table)
+    found = gather(app_state.clients.client, app_state.config)
+    app_state.out.result(found, status_table)
+    for problem in found["unreadable"]:
+        app_state.out.warn(f"could not read {problem['kind']} {problem['name']} ({problem['error']}); "
+                           "the rest is shown")

@@ -58,7 +58,7 @@ def train(
         return
 
     out.info(cost.summary(launch.plan.cost))
-    result = training.start_training(launch, clients.client)
+    result = training.start_training(launch, clients.client, on_wait=out.info)
     try:  # from here on a job runs in AWS: Ctrl-C must say so (and may stop it)
         out.info(f"source package {result.source_uri} "
                  + ("uploaded" if result.source_uploaded else "unchanged, not re-uploaded"))

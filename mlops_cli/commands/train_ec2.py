@@ -62,6 +62,9 @@ def _train_on_ec2(app_state, name: str, wait: bool) -> None:
     config, out, clients = app_state.config, app_state.out, app_state.clients
     package = build_source_tarball()
     job = service.new_job(config, name, source_uri(package, naming.code_prefix(config)))
+    warning = service.unsupported_type_warning(job.instance_type, config.train.ec2.ami_id)
+    if warning:
+        out.warn(warning)
     if app_state.dry_run:
         out.plan(service.build_plan(config, job, package, clients.partition))
         if not out.json:

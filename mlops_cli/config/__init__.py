@@ -22,7 +22,8 @@ ENV_PREFIX = "MLOPS_"
 AWS_ENV = {"AWS_PROFILE": "aws.profile", "AWS_REGION": "aws.region", "AWS_DEFAULT_REGION": "aws.region",
            "AWS_ENDPOINT_URL": "aws.endpoint_url"}
 # Variables read by the CLI (or its local AWS server) itself, not config keys.
-RESERVED_ENV = {"MLOPS_CONFIG", "MLOPS_HOME", "MLOPS_OUTPUT", "MLOPS_LOCAL_JOURNAL"}
+RESERVED_ENV = {"MLOPS_CONFIG", "MLOPS_HOME", "MLOPS_OUTPUT", "MLOPS_LOCAL_JOURNAL", "MLOPS_LOCAL_IAM_PROPAGATION_S",
+                "MLOPS_LOCAL_STRICT"}
 
 
 @dataclass

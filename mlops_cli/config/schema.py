@@ -132,7 +132,8 @@ class SageMakerTrainConfig(Section):
 
 
 class Ec2TrainConfig(Section):
-    instance_type: str = Field("m5.xlarge", pattern=r"^[a-z0-9]+\.[a-z0-9]+$")
+    # A GPU type the PyTorch Deep Learning AMI supports (mlops_cli.services.ec2_training.DLAMI_FAMILIES).
+    instance_type: str = Field("g4dn.xlarge", pattern=r"^[a-z0-9]+\.[a-z0-9]+$")
     ami_id: Optional[str] = Field(None, pattern=r"^ami-[0-9a-f]{8,17}$", description="null = look up a DLAMI")
     subnet_id: Optional[str] = Field(None, pattern=r"^subnet-[0-9a-f]{8,17}$")
     security_group_ids: list[str] = Field(default_factory=list)

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import os
 import re
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
@@ -44,10 +46,25 @@ JSON_HEADERS = {"Content-Type": "application/json"}
 # Initialisation, once per execution environment (and ahead of requests with provisioned concurrency):
 # a missing endpoint name fails the init loudly instead of every request.
 ENDPOINT_NAME = os.environ["ENDPOINT_NAME"]
-RUNTIME = boto3.client(
-    "sagemaker-runtime",
-    config=Config(connect_timeout=5, read_timeout=60, retries={"mode": "standard", "max_attempts": 2}),
-)
+# The endpoint call must give up while the function can still answer 504: one attempt, connecting and reading
+# within the invocation's remaining time less ANSWER_MARGIN_MS (to log and return).
+CONNECT_TIMEOUT_S = 2
+ANSWER_MARGIN_MS = 1500
+
+
+def endpoint_timeouts(context: object) -> tuple[int, int]:
+    """(connect, read) timeouts in whole seconds that fit in this invocation's remaining time (1 s each at least)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    budget_s = ((remaining() if callable(remaining) else 30_000) - ANSWER_MARGIN_MS) // 1000
+    connect = min(CONNECT_TIMEOUT_S, max(1, budget_s // 2))
+    return connect, max(1, budget_s - connect)
+
+
+@functools.lru_cache(maxsize=4)  # invocations of one function have about the same time left: one client
+def runtime_for(connect_timeout: int, read_timeout: int) -> Any:
+    return boto3.client("sagemaker-runtime", config=Config(
+        connect_timeout=connect_timeout, read_timeout=read_timeout,
+        retries={"mode": "standard", "total_max_attempts": 1}))
 
 
 class BadRequest(Exception):
@@ -243,9 +260,9 @@ def model_message(original: str) -> str:
     return original.strip().split("\n", 1)[0]
 
 
-def invoke_endpoint(content_type: str, body: bytes) -> object:
+def invoke_endpoint(content_type: str, body: bytes, timeouts: tuple[int, int]) -> object:
     try:
-        response = RUNTIME.invoke_endpoint(
+        response = runtime_for(*timeouts).invoke_endpoint(
             EndpointName=ENDPOINT_NAME, ContentType=content_type, Accept="application/json", Body=body
         )
         answer = response["Body"].read()
@@ -279,7 +296,7 @@ def lambda_handler(event: object, context: object) -> dict:
     try:
         content_type, body, described = parse_event(event)
         log.update(described)
-        response = respond(200, invoke_endpoint(content_type, body))
+        response = respond(200, invoke_endpoint(content_type, body, endpoint_timeouts(context)))
     except (BadRequest, EndpointFailure) as error:
         log["error"] = str(error)
         response = respond(error.status, {"error": str(error)})

@@ -3,14 +3,12 @@
 The local AWS turns some names into folders (a training job's, an endpoint's, a channel's), so a name is
 checked against the length and pattern AWS enforces before anything uses it; a request breaking them gets the
 ValidationException AWS answers with ("1 validation error detected: Value ... at 'trainingJobName' failed to
-satisfy constraint: ..."). `service_model` is the one place that loads a botocore service model.
+satisfy constraint: ..."), with the strict gate's checks (mlops_cli.local.validate, which loads the models).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
-from functools import cache
 from typing import Any
 
 # The members that name resources whose names the local AWS uses (as folders, or to find such resources).
@@ -32,21 +30,11 @@ class InvalidRequest(Exception):
     code = "ValidationException"
 
 
-@cache
 def service_model(service: str) -> Any:
-    """botocore's model of an AWS service (the API's shapes, their lengths and patterns)."""
-    import botocore.session
+    """botocore's model of an AWS service (the API's shapes, their lengths and patterns): the strict gate's."""
+    from mlops_cli.local.validate import service_model as model
 
-    return botocore.session.get_session().get_service_model(service)
-
-
-@cache
-def _pattern(pattern: str) -> re.Pattern[str] | None:
-    """AWS matches the whole value (Java's `matches`); None for Java-only syntax Python's re cannot read."""
-    try:
-        return re.compile(pattern)
-    except re.error:
-        return None
+    return model(service)
 
 
 def _aws_member_name(name: str) -> str:
@@ -54,20 +42,13 @@ def _aws_member_name(name: str) -> str:
 
 
 def violations(shape: Any, value: Any, where: str) -> list[str]:
-    """AWS's constraint messages for one string value of `shape` ('' when it is fine)."""
+    """AWS's constraint messages for one string value of `shape` (none when it is fine): the strict gate's check
+    (mlops_cli.local.validate), which the name confinement must not depend on the gate being on for."""
     if shape.type_name != "string" or not isinstance(value, str):
         return []
-    rules = shape.metadata
-    found = []
-    if "min" in rules and len(value) < rules["min"]:
-        found.append(f"Member must have length greater than or equal to {rules['min']}")
-    if "max" in rules and len(value) > rules["max"]:
-        found.append(f"Member must have length less than or equal to {rules['max']}")
-    compiled = _pattern(rules["pattern"]) if "pattern" in rules else None
-    if compiled is not None and not compiled.fullmatch(value):
-        found.append(f"Member must satisfy regular expression pattern: {rules['pattern']}")
-    shown = value if len(value) <= 256 else value[:256] + "..."
-    return [f"Value '{shown}' at '{where}' failed to satisfy constraint: {each}" for each in found]
+    from mlops_cli.local.validate import string_violations
+
+    return string_violations(shape, value, where)
 
 
 def _walk(shape: Any, value: Any, path: list[str], where: str) -> Iterator[tuple[Any, Any, str]]:

@@ -157,9 +157,10 @@ def _parse(environ: dict[str, Any], body: bytes) -> LocalRequest:
 class LocalAwsApp:
     """WSGI middleware: hooked calls are answered here, the rest by moto."""
 
-    def __init__(self, hooks: Hooks, moto_app: Any):
+    def __init__(self, hooks: Hooks, moto_app: Any, gate: Any = None):
         self.hooks = hooks
         self.moto_app = moto_app
+        self.gate = gate  # mlops_cli.local.strict.StrictGate: refuses what AWS refuses before hooks or moto
 
     def forward(self, request: LocalRequest) -> LocalResponse:
         environ = dict(request.environ)
@@ -179,7 +180,12 @@ class LocalAwsApp:
         return LocalResponse(captured["status"], body, captured["headers"])
 
     def answer(self, request: LocalRequest) -> LocalResponse:
-        """A request breaking AWS's name rules, or naming a path outside the state directory, is refused."""
+        """A request AWS would refuse (the strict gate: its service model and behaviours), or breaking AWS's name
+        rules, or naming a path outside the state directory, is refused."""
+        refused = self.gate.check(request.environ, request.body, request.service, request.headers) \
+            if self.gate else None
+        if refused:
+            return LocalResponse(*refused)
         try:
             if (request.service, request.operation) in NAMED_MEMBERS:
                 check_names(request.service, request.operation, request.json())
@@ -247,13 +253,14 @@ def build_app(context: ServerContext) -> Any:
 
     from mlops_cli.local.guard import Guard
     from mlops_cli.local.store import DurableStore, journaling_enabled
+    from mlops_cli.local.strict import gate_from_env
 
     context.store = DurableStore(context.state_dir / "durable", DomainDispatcherApplication(create_backend_app),
                                  enabled=journaling_enabled())
     hooks = load_hooks(context)
     context.store.recover()
     address = urlsplit(context.endpoint_url)
-    return Guard(LocalAwsApp(hooks, context.store), context.credentials, str(address.hostname),
+    return Guard(LocalAwsApp(hooks, context.store, gate_from_env()), context.credentials, str(address.hostname),
                  int(address.port or 80), open_paths=(HEALTH_PATH,))
 
 

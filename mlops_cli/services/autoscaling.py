@@ -116,6 +116,7 @@ class ScalingState:
     variant: str
     target: dict[str, Any] | None = None
     policies: list[dict[str, Any]] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)  # the target's tags
 
     @property
     def resource_id(self) -> str:
@@ -160,6 +161,8 @@ def read_state(aas: Any, endpoint: str, variant: str) -> ScalingState:
     targets = aas.describe_scalable_targets(ServiceNamespace=NAMESPACE, ResourceIds=[state.resource_id],
                                             ScalableDimension=DIMENSION)["ScalableTargets"]
     state.target = targets[0] if targets else None
+    if state.target is not None and state.target.get("ScalableTargetARN"):
+        state.tags = aas.list_tags_for_resource(ResourceARN=state.target["ScalableTargetARN"]).get("Tags", {})
     policies = aas.describe_scaling_policies(ServiceNamespace=NAMESPACE, ResourceId=state.resource_id,
                                              ScalableDimension=DIMENSION)["ScalingPolicies"]
     # The API matches resource ids loosely in some implementations; keep exact matches only.
@@ -168,15 +171,25 @@ def read_state(aas: Any, endpoint: str, variant: str) -> ScalingState:
 
 
 def apply_steps(state: ScalingState, desired: ScalingSettings, tags: dict[str, str]) -> list[Step]:
-    """The requests that bring `state` to `desired` (none when it is already there)."""
+    """The requests that bring `state` to `desired` (none when it is already there). Tags go with
+    RegisterScalableTarget only when it creates the target: AWS refuses them for an existing one ("The scalable
+    target that you tried to tag already exists"; API Reference, RegisterScalableTarget `Tags`), so an existing
+    target missing them gets TagResource."""
     steps: list[Step] = []
     current = state.settings()
     target = state.target
     if target is None or (int(target["MinCapacity"]), int(target["MaxCapacity"])) != (desired.min, desired.max):
-        steps.append(Step(SERVICE, "RegisterScalableTarget", {
+        register: dict[str, Any] = {
             "ServiceNamespace": NAMESPACE, "ResourceId": state.resource_id, "ScalableDimension": DIMENSION,
-            "MinCapacity": desired.min, "MaxCapacity": desired.max, "Tags": dict(tags),
-        }, note=f"instances between {desired.min} and {desired.max}"))
+            "MinCapacity": desired.min, "MaxCapacity": desired.max}
+        if target is None:
+            register["Tags"] = dict(tags)
+        steps.append(Step(SERVICE, "RegisterScalableTarget", register,
+                          note=f"instances between {desired.min} and {desired.max}"))
+    missing = {key: value for key, value in tags.items() if state.tags.get(key) != value}
+    if target is not None and missing and target.get("ScalableTargetARN"):
+        steps.append(Step(SERVICE, "TagResource", {"ResourceARN": target["ScalableTargetARN"], "Tags": missing},
+                          note="tags of an existing scalable target"))
     if current is None or (current.target, current.scale_in_cooldown, current.scale_out_cooldown) != (
             desired.target, desired.scale_in_cooldown, desired.scale_out_cooldown) or \
             state.policy.get("PolicyName") != policy_name(state.endpoint):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, Callable
 
 from mlops_cli.errors import OperationError, UsageError
@@ -197,10 +198,11 @@ class DeployPlan:
     after_index: int  # plan.steps[after_index:] run once the endpoint is InService
     restore: list[Step] = field(default_factory=list)  # a failed update that deregistered scaling puts it back
     previous_config: str | None = None
+    role_steps: int = 0  # leading steps that converge the generated endpoint role
 
     @property
     def rollout(self) -> list[Step]:
-        return self.plan.steps[:self.after_index]
+        return self.plan.steps[self.role_steps:self.after_index]
 
     @property
     def after(self) -> list[Step]:
@@ -227,9 +229,12 @@ def reapply_steps(state: ScalingState, variant: str, tags: dict[str, str]) -> li
     return steps
 
 
-def plan_deploy(target: DeployTarget, live: LiveEndpoint | None) -> DeployPlan:
+def plan_deploy(target: DeployTarget, live: LiveEndpoint | None, role_steps: list[Step] | None = None) -> DeployPlan:
+    """The deploy's requests; `role_steps` (mlops_cli.services.sagemaker_roles) come first when the project's
+    generated endpoint role is used."""
     tag_map = target.tag_map
     steps = [
+        *(role_steps or []),
         Step("sagemaker", "CreateModel", {
             "ModelName": target.model_name,
             "PrimaryContainer": {
@@ -288,7 +293,8 @@ def plan_deploy(target: DeployTarget, live: LiveEndpoint | None) -> DeployPlan:
              for step in after]
     verb = "create" if action == "create" else "update (blue/green)"
     plan = Plan(f"deploy: {verb} endpoint {target.endpoint}", steps + after)
-    return DeployPlan(plan, action, target, len(steps), restore, live.config_name if live else None)
+    return DeployPlan(plan, action, target, len(steps), restore, live.config_name if live else None,
+                      len(role_steps or []))
 
 
 def replace_note(step: Step, note: str) -> Step:
@@ -344,11 +350,22 @@ def wait_for_endpoint(sm: Any, endpoint: str, config_name: str, on_status: Statu
 
 
 def run_deploy(deploy: DeployPlan, client_for: ClientFor, wait: bool = True,
-               on_status: StatusCallback | None = None) -> dict[str, Any]:
-    """Send the rollout, wait for InService, then the scaling steps. Failures raise OperationError."""
+               on_status: StatusCallback | None = None, on_wait: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Converge the endpoint role, send the rollout (CreateModel retried while a role this deploy converged
+    propagates; `on_wait` hears that it waits), wait for InService, then the scaling steps. Failures raise
+    OperationError."""
+    from mlops_cli.services.propagation import ROLE_PROPAGATION_S, retry_while_propagating, sagemaker_cannot_assume
+    from mlops_cli.services.sagemaker_roles import ensure_role
+
     target = deploy.target
+    if deploy.role_steps:
+        ensure_role(deploy.plan.steps[:deploy.role_steps], client_for("iam"))
     for step in deploy.rollout:
-        run_step(step, client_for)
+        if step.operation == "CreateModel":
+            retry_while_propagating(partial(run_step, step, client_for), sagemaker_cannot_assume,
+                                    wait_s=ROLE_PROPAGATION_S if deploy.role_steps else 0, on_wait=on_wait)
+        else:
+            run_step(step, client_for)
     if not wait:
         return result(deploy, client_for("sagemaker").describe_endpoint(EndpointName=target.endpoint), None,
                       scaling_changed=False)

@@ -48,6 +48,12 @@ DLAMI_NAME_PATTERNS = {
     "x86_64": ["Deep Learning OSS Nvidia Driver AMI GPU PyTorch *", "Deep Learning AMI GPU PyTorch *"],
     "arm64": ["Deep Learning ARM64 AMI OSS Nvidia Driver GPU PyTorch *"],
 }
+# The instance types the PyTorch DLAMIs document ("Supported EC2 instances" in the AWS Deep Learning AMI release notes
+# of "Deep Learning OSS Nvidia Driver AMI GPU PyTorch" and its ARM64 twin): GPU families only.
+DLAMI_FAMILIES = {
+    "x86_64": ("g4dn", "g5", "g6", "g6e", "gr6", "p4d", "p4de", "p5", "p5e", "p5en"),
+    "arm64": ("g5g",),
+}
 ENDED_STATES = ("shutting-down", "terminated", "stopping", "stopped")
 LIVE_STATES = ("pending", "running", "stopping", "stopped")  # not terminated: still billed (a stopped one: its volume)
 PROFILE_PROPAGATION_S = 60.0  # a new instance profile can take this long before RunInstances accepts it
@@ -134,6 +140,15 @@ def dlami_query(instance_type: str) -> dict[str, Any]:
 def newest_image(images: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The image with the latest CreationDate (ISO 8601 strings sort chronologically)."""
     return max(images, key=lambda image: image.get("CreationDate", ""), default=None)
+
+
+def unsupported_type_warning(instance_type: str, ami_id: str | None) -> str | None:
+    """A warning when the looked-up DLAMI does not document `instance_type` (it boots, but unsupported)."""
+    families = DLAMI_FAMILIES[architecture(instance_type)]
+    if ami_id or instance_type.split(".")[0] in families:
+        return None
+    return (f"{instance_type} is not among the instance types the PyTorch Deep Learning AMI supports "
+            f"({', '.join(families)}); choose one of those, or set train.ec2.ami_id to an AMI made for it")
 
 
 def find_image(ec2: Any, instance_type: str, ami_id: str | None = None) -> dict[str, Any]:
@@ -390,15 +405,10 @@ def remove_job_policy(iam: Any, config: "Config", policy_name: str) -> None:
 def _run_instance(ec2: Any, request: dict[str, Any], profile_is_new: bool,
                   sleep: Callable[[float], None]) -> dict[str, Any]:
     """RunInstances, retried while a just-created instance profile is not yet visible to EC2."""
-    deadline = time.monotonic() + (PROFILE_PROPAGATION_S if profile_is_new else 0)
-    while True:
-        try:
-            return ec2.run_instances(**request)["Instances"][0]
-        except Exception as exc:
-            retry = _error_code(exc) == "InvalidParameterValue" and "iamInstanceProfile" in str(exc)
-            if not retry or time.monotonic() >= deadline:
-                raise
-            sleep(5)
+    from mlops_cli.services.propagation import ec2_profile_unknown, retry_while_propagating
+
+    return retry_while_propagating(lambda: ec2.run_instances(**request)["Instances"][0], ec2_profile_unknown,
+                                   wait_s=PROFILE_PROPAGATION_S if profile_is_new else 0, sleep=sleep)
 
 
 def launch(client_for: Callable[[str], Any], config: "Config", job: Ec2Job, package: "SourcePackage",

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from mlops_cli.services.naming import (code_prefix, data_uri, ec2_role_name, lambda_role_name, output_uri,
-                                      sagemaker_role_name)
+                                      sagemaker_endpoint_role_name, sagemaker_role_name)
 
 if TYPE_CHECKING:
     from mlops_cli.config.schema import Config
@@ -20,28 +20,6 @@ VERSION = "2012-10-17"
 
 def _policy(*statements: dict[str, Any]) -> dict[str, Any]:
     return {"Version": VERSION, "Statement": list(statements)}
-
-
-def _bucket_and_prefix(config: "Config", partition: str) -> tuple[str, str, str]:
-    """(bucket ARN, ARN of every object under the project prefix, the prefix) for the config's S3 root."""
-    bucket = f"arn:{partition}:s3:::{config.s3.bucket}"
-    prefix = config.s3.prefix.strip("/")
-    return bucket, f"{bucket}/{prefix}/*" if prefix else f"{bucket}/*", prefix
-
-
-def _s3_project_statements(config: "Config", partition: str) -> list[dict[str, Any]]:
-    bucket, objects, prefix = _bucket_and_prefix(config, partition)
-    listing: dict[str, Any] = {"Sid": "ListProjectPrefix", "Effect": "Allow",
-                               "Action": ["s3:ListBucket"], "Resource": bucket}
-    if prefix:
-        listing["Condition"] = {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}}
-    return [
-        {"Sid": "ProjectObjects", "Effect": "Allow",
-         "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
-         "Resource": objects},
-        listing,
-        {"Sid": "BucketLocation", "Effect": "Allow", "Action": ["s3:GetBucketLocation"], "Resource": bucket},
-    ]
 
 
 def assume_role_policy(service: str, account_id: str | None = None) -> dict[str, Any]:
@@ -68,21 +46,62 @@ def lambda_invoke_policy(config: "Config", account_id: str, partition: str = "aw
     )
 
 
-def sagemaker_execution_policy(config: "Config", account_id: str, partition: str = "aws") -> dict[str, Any]:
-    """The SageMaker execution role (training jobs and endpoints): S3 under the project prefix only, its logs and
-    metrics, and pulling the AWS Deep Learning Container images."""
+def _dlc_repositories(region: str, partition: str) -> list[str]:
+    """The PyTorch Deep Learning Container repositories of the region, in the accounts AWS publishes them from
+    (the image table's registries), never in any other account."""
+    from mlops_cli.services import images
+
+    return [f"arn:{partition}:ecr:{region}:{account}:repository/pytorch-*" for account in images.registries(region)]
+
+
+def _sagemaker_service_statements(config: "Config", account_id: str, partition: str,
+                                  log_groups: str) -> list[dict[str, Any]]:
+    """What every SageMaker container needs: its logs, its metrics, pulling the Deep Learning Container image."""
     region = config.aws.region
-    return _policy(
-        *_s3_project_statements(config, partition),
+    return [
         {"Sid": "SageMakerLogs", "Effect": "Allow",
          "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-         "Resource": f"arn:{partition}:logs:{region}:{account_id}:log-group:/aws/sagemaker/*"},
+         "Resource": f"arn:{partition}:logs:{region}:{account_id}:log-group:/aws/sagemaker/{log_groups}"},
         {"Sid": "SageMakerMetrics", "Effect": "Allow", "Action": ["cloudwatch:PutMetricData"], "Resource": "*",
          "Condition": {"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*"]}}},
         {"Sid": "PullDeepLearningContainers", "Effect": "Allow",
          "Action": ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
-         "Resource": f"arn:{partition}:ecr:{region}:*:repository/pytorch-*"},
+         "Resource": _dlc_repositories(region, partition)},
         {"Sid": "EcrLogin", "Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*"},
+    ]
+
+
+def sagemaker_execution_policy(config: "Config", account_id: str, partition: str = "aws") -> dict[str, Any]:
+    """The SageMaker training role: read the project's code, data and checkpoints, write job outputs and
+    checkpoints (nothing else in S3, no deletes), its logs and metrics, and pull the Deep Learning Containers."""
+    from mlops_cli.services.packaging import split_s3_uri
+
+    bucket, data_key = split_s3_uri(data_uri(config))
+    _, checkpoint_key = split_s3_uri(config.s3_uri("checkpoints"))
+    objects = {name: _object_arn(partition, uri) + "/*" for name, uri in (
+        ("code", code_prefix(config)), ("data", data_uri(config)), ("models", output_uri(config)),
+        ("checkpoints", config.s3_uri("checkpoints")))}
+    return _policy(
+        {"Sid": "ReadCodeDataAndCheckpoints", "Effect": "Allow", "Action": ["s3:GetObject"],
+         "Resource": [objects["code"], objects["data"], objects["checkpoints"]]},
+        {"Sid": "WriteOutputsAndCheckpoints", "Effect": "Allow",
+         "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
+         "Resource": [objects["models"], objects["checkpoints"]]},
+        {"Sid": "ListDataAndCheckpoints", "Effect": "Allow", "Action": ["s3:ListBucket"],
+         "Resource": f"arn:{partition}:s3:::{bucket}",
+         "Condition": {"StringLike": {"s3:prefix": [data_key, f"{data_key}/*", checkpoint_key,
+                                                    f"{checkpoint_key}/*"]}}},
+        *_sagemaker_service_statements(config, account_id, partition, "TrainingJobs*"),
+    )
+
+
+def sagemaker_endpoint_policy(config: "Config", account_id: str, partition: str = "aws") -> dict[str, Any]:
+    """The SageMaker endpoint role: read the model artifacts it serves (the project's model.tar.gz files), write
+    nothing in S3; its logs and metrics, and pull the Deep Learning Containers."""
+    return _policy(
+        {"Sid": "ReadModelArtifacts", "Effect": "Allow", "Action": ["s3:GetObject"],
+         "Resource": _object_arn(partition, output_uri(config)) + "/*/model.tar.gz"},
+        *_sagemaker_service_statements(config, account_id, partition, "Endpoints/*"),
     )
 
 
@@ -135,5 +154,7 @@ def project_roles(config: "Config") -> list[ProjectRole]:
     return [
         ProjectRole(lambda_role_name(config), "lambda.amazonaws.com", "IAM060", lambda_invoke_policy),
         ProjectRole(sagemaker_role_name(config), "sagemaker.amazonaws.com", "IAM061", sagemaker_execution_policy),
+        ProjectRole(sagemaker_endpoint_role_name(config), "sagemaker.amazonaws.com", "IAM063",
+                    sagemaker_endpoint_policy),
         ProjectRole(ec2_role_name(config), "ec2.amazonaws.com", "IAM062", ec2_train_policy),
     ]

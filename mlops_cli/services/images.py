@@ -30,6 +30,9 @@ TABLE_FILE = Path(__file__).with_name("pytorch_images.json")
 MIN_VERSION = (2, 0)
 # Instance families the CPU/GPU table cannot serve (they need the Neuron images, not in this table).
 NEURON_FAMILIES = ("inf", "trn")
+# AWS Graviton (arm64) families: a generation digit then "g" (ml.c7g, ml.m6gd, ml.r8g, ml.c6gn). The table's images
+# are x86_64; the SDK keeps arm64 PyTorch images in a separate `inference_graviton` scope, not trimmed in here.
+GRAVITON_FAMILY = re.compile(r"[a-z]+\d+g[a-z]*")
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -66,6 +69,9 @@ def processor(instance_type: str) -> str:
     if family.startswith(NEURON_FAMILIES):
         raise UsageError(f"instance type '{instance_type}' needs a Neuron image, which mlops does not resolve; "
                          "choose a CPU (ml.m*/ml.c*) or GPU (ml.g*/ml.p*) instance type")
+    if GRAVITON_FAMILY.fullmatch(family):
+        raise UsageError(f"instance type '{instance_type}' is AWS Graviton (arm64) and the PyTorch images mlops "
+                         "resolves are x86_64; choose an x86 type such as ml.m5.large or ml.c5.xlarge")
     return "gpu" if family[0] in ("g", "p") else "cpu"
 
 
@@ -90,6 +96,12 @@ def resolve_version(scope: str, framework_version: str, py_version: str) -> str:
         raise UsageError(f"no PyTorch {scope} image for framework version '{framework_version}'; "
                          f"known: {', '.join(known)}, or 2.x / latest")
     return exact
+
+
+def registries(region: str) -> list[str]:
+    """The accounts the PyTorch Deep Learning Container images of `region` are published from."""
+    return sorted({entry["registries"][region] for scope in SCOPES for entry in table()[scope]["versions"].values()
+                   if region in entry["registries"]})
 
 
 def _dns_suffix(region: str) -> str:

@@ -47,9 +47,8 @@ RUNTIME = "python3.12"
 # The code is pure Python (boto3 comes with the runtime): Graviton is the cheaper architecture for it.
 ARCHITECTURE = "arm64"
 POLICY_NAME = "invoke-endpoint-and-write-logs"
-PUBLISHED_VERSION = "<Version returned by PublishVersion>"
-# A new IAM role takes a few seconds before Lambda may assume it.
-ROLE_PROPAGATION_S = 90.0
+# Stands for the version PublishVersion returns; versions start at 1, so "0" is a valid shape no real version has.
+PUBLISHED_VERSION = "0"
 # The configuration compared with $LATEST's; a published version's Description is only a label (and
 # PublishVersion returns the last version unchanged when nothing changed), so versions are compared without it.
 COMPARED_CONFIG = ("Runtime", "Role", "Handler", "Timeout", "MemorySize", "Environment", "Description")
@@ -285,7 +284,8 @@ def plan_deploy(spec: LambdaSpec, package: ZipPayload, found: Observed) -> Plan:
         }, note="a version is immutable: the alias points at it")
         operation = "UpdateAlias" if found.alias else "CreateAlias"
         plan.add("lambda", operation, {"FunctionName": spec.function_name, "Name": spec.alias,
-                                       "FunctionVersion": PUBLISHED_VERSION})
+                                       "FunctionVersion": PUBLISHED_VERSION},
+                 f"FunctionVersion {PUBLISHED_VERSION} stands for the version PublishVersion returns")
     return plan
 
 
@@ -367,15 +367,10 @@ def _wait_updated(lam: Any, function_name: str, active: bool = False) -> None:
 
 def _create_function(lam: Any, step: Step, role_is_new: bool) -> Any:
     """CreateFunction, retried while a just-created role is not yet assumable (IAM is eventually consistent)."""
-    deadline = time.monotonic() + (ROLE_PROPAGATION_S if role_is_new else 0)
-    while True:
-        try:
-            return run_step(step, lambda _service: lam)
-        except Exception as exc:
-            retryable = _error_code(exc) == "InvalidParameterValueException" and "role" in str(exc).lower()
-            if not retryable or time.monotonic() >= deadline:
-                raise
-            time.sleep(3)
+    from mlops_cli.services.propagation import ROLE_PROPAGATION_S, lambda_cannot_assume, retry_while_propagating
+
+    return retry_while_propagating(lambda: run_step(step, lambda _service: lam), lambda_cannot_assume,
+                                   wait_s=ROLE_PROPAGATION_S if role_is_new else 0)
 
 
 def run_deploy(plan: Plan, client_for: ClientFor, spec: LambdaSpec, found: Observed, package: ZipPayload,

@@ -37,11 +37,22 @@ def sagemaker_role_name(config: "Config") -> str:
     return f"{config.project}-sagemaker-execution"
 
 
+def sagemaker_endpoint_role_name(config: "Config") -> str:
+    return f"{config.project}-sagemaker-endpoint"
+
+
 def execution_role_arn(config: "Config", account_id: Callable[[], str], partition: str = "aws") -> str:
-    """The role SageMaker jobs and models run as: train.sagemaker.role_arn, else the project's generated
-    execution role (the account is looked up only then)."""
+    """The role SageMaker training jobs run as: train.sagemaker.role_arn, else the project's generated training
+    role (the account is looked up only then)."""
     configured = config.train.sagemaker.role_arn
     return configured or f"arn:{partition}:iam::{account_id()}:role/{sagemaker_role_name(config)}"
+
+
+def endpoint_role_arn(config: "Config", account_id: Callable[[], str], partition: str = "aws") -> str:
+    """The role SageMaker models (endpoints) run as: train.sagemaker.role_arn, else the project's generated
+    endpoint role, which only reads model artifacts."""
+    configured = config.train.sagemaker.role_arn
+    return configured or f"arn:{partition}:iam::{account_id()}:role/{sagemaker_endpoint_role_name(config)}"
 
 
 def lambda_role_name(config: "Config") -> str:

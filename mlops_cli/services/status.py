@@ -7,7 +7,8 @@ Resources belong to the project when they carry its `mlops:project` tag or their
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from functools import partial
+from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
 
 from mlops_cli.services import autoscaling
 from mlops_cli.services.naming import PROJECT_TAG
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from mlops_cli.config.schema import Config
 
 ClientFor = Callable[[str], Any]
+T = TypeVar("T")
 
 TRAINING_JOBS_SHOWN = 10
 
@@ -33,28 +35,56 @@ def is_project_resource(name: str, tags: Iterable[dict[str, str]] | dict[str, st
     return tag_map.get(PROJECT_TAG) == project or name.startswith(f"{project}-") or name in set(also)
 
 
+Unreadable = list[dict[str, str]]
+
+
+def attempt(unreadable: Unreadable | None, kind: str, name: str, read: Callable[[], T], default: T) -> T:
+    """`read()`; with `unreadable` given, an AWS error is noted there (kind, name, error) and `default` returned, so
+    one resource that cannot be read does not hide the others."""
+    if unreadable is None:
+        return read()
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return read()
+    except (ClientError, BotoCoreError) as exc:
+        error = getattr(exc, "response", {}).get("Error", {})
+        reason = f"{error.get('Code')}: {error.get('Message', '')}" if error else str(exc)
+        unreadable.append({"kind": kind, "name": name, "error": reason.strip()})
+        return default
+
+
 def _sagemaker_tags(sm: Any, arn: str) -> list[dict[str, str]]:
     return sm.list_tags(ResourceArn=arn).get("Tags", [])
 
 
-def project_endpoints(sm: Any, config: "Config") -> list[dict[str, Any]]:
-    """Summaries (ListEndpoints) of the project's endpoints."""
+def _function_tags(lam: Any, arn: str) -> dict[str, str]:
+    return lam.list_tags(Resource=arn).get("Tags", {})
+
+
+def project_endpoints(sm: Any, config: "Config", unreadable: Unreadable | None = None) -> list[dict[str, Any]]:
+    """Summaries (ListEndpoints) of the project's endpoints (by name, else by tag)."""
     found = []
     for page in sm.get_paginator("list_endpoints").paginate():
         for summary in page["Endpoints"]:
-            if is_project_resource(summary["EndpointName"], _sagemaker_tags(sm, summary["EndpointArn"]),
-                                   config.project, [config.endpoint_name]):
+            name = summary["EndpointName"]
+            if is_project_resource(name, {}, config.project, [config.endpoint_name]) or is_project_resource(
+                    name, attempt(unreadable, "endpoint tags", name,
+                                  partial(_sagemaker_tags, sm, summary["EndpointArn"]), list[dict[str, str]]()),
+                    config.project):
                 found.append(summary)
     return found
 
 
-def project_functions(lam: Any, config: "Config") -> list[dict[str, Any]]:
+def project_functions(lam: Any, config: "Config", unreadable: Unreadable | None = None) -> list[dict[str, Any]]:
     found = []
     for page in lam.get_paginator("list_functions").paginate():
         for function in page["Functions"]:
             name = function["FunctionName"]
-            if name == config.function_name or name.startswith(f"{config.project}-") or \
-                    lam.list_tags(Resource=function["FunctionArn"]).get("Tags", {}).get(PROJECT_TAG) == config.project:
+            if name == config.function_name or name.startswith(f"{config.project}-") or attempt(
+                    unreadable, "function tags", name, partial(_function_tags, lam, function["FunctionArn"]),
+                    dict[str, str](),
+            ).get(PROJECT_TAG) == config.project:
                 found.append(function)
     return found
 
@@ -110,31 +140,47 @@ def project_tuning_jobs(sm: Any, config: "Config", status: str | None = None) ->
 
 
 def gather(client_for: ClientFor, config: "Config") -> dict[str, Any]:
+    """Everything status shows; what cannot be read is listed under `unreadable` and the rest still shown."""
     from mlops_cli.services.ec2_training import live_instances
 
+    unreadable: Unreadable = []
+    none: list[dict[str, Any]] = []
     sm = client_for("sagemaker")
-    jobs = project_training_jobs(sm, config)[:TRAINING_JOBS_SHOWN]
-    endpoints = [endpoint_status(sm, client_for(autoscaling.SERVICE), summary["EndpointName"])
-                 for summary in project_endpoints(sm, config)]
-    functions = project_functions(client_for("lambda"), config)
+    jobs = attempt(unreadable, "training jobs", config.project, partial(project_training_jobs, sm, config), none)
+    summaries = attempt(unreadable, "endpoints", config.project, partial(project_endpoints, sm, config, unreadable),
+                        none)
+    read = [attempt(unreadable, "endpoint", summary["EndpointName"],
+                    partial(endpoint_status, sm, client_for(autoscaling.SERVICE), summary["EndpointName"]), None)
+            for summary in summaries]
+    endpoints = [endpoint for endpoint in read if endpoint is not None]
+    functions = attempt(unreadable, "functions", config.project,
+                        partial(project_functions, client_for("lambda"), config, unreadable), none)
+    instances = attempt(unreadable, "training instances", config.project,
+                        partial(live_instances, client_for("ec2"), config), none)
     known = [e["usd_per_hour"] for e in endpoints]
     return {
         "project": config.project,
         "training_jobs": [{"name": job["TrainingJobName"], "status": job["TrainingJobStatus"],
                            "created": job.get("CreationTime"), "ended": job.get("TrainingEndTime"),
-                           "usd_per_hour": _training_usd_per_hour(sm, job)} for job in jobs],
-        "training_instances": live_instances(client_for("ec2"), config),
+                           "usd_per_hour": attempt(unreadable, "training job", job["TrainingJobName"],
+                                                   partial(_training_usd_per_hour, sm, job), None)}
+                          for job in jobs[:TRAINING_JOBS_SHOWN]],
+        "training_instances": instances,
         "tuning_jobs": [{"name": job["HyperParameterTuningJobName"], "status": job["HyperParameterTuningJobStatus"],
                          "strategy": job.get("Strategy"), "trials": job.get("TrainingJobStatusCounters", {}),
                          "created": job.get("CreationTime"), "ended": job.get("HyperParameterTuningEndTime")}
-                        for job in project_tuning_jobs(sm, config)[:TRAINING_JOBS_SHOWN]],
+                        for job in attempt(unreadable, "tuning jobs", config.project,
+                                           partial(project_tuning_jobs, sm, config), none)[:TRAINING_JOBS_SHOWN]],
         "endpoints": endpoints,
         "functions": [{"name": f["FunctionName"], "runtime": f.get("Runtime"), "memory_mb": f.get("MemorySize"),
                        "state": f.get("State"), "last_modified": f.get("LastModified"),
-                       **_provisioned(client_for("lambda"), f)} for f in functions],
+                       **attempt(unreadable, "function", f["FunctionName"],
+                                 partial(_provisioned, client_for("lambda"), f),
+                                 {"provisioned": None, "usd_per_hour": None})} for f in functions],
         "endpoints_usd_per_hour": round(sum(k for k in known if k is not None), 3),
         "unpriced_endpoints": [e["name"] for e, k in zip(endpoints, known) if k is None],
         "prices": _prices_text(),
+        "unreadable": unreadable,
     }
 
 

@@ -29,8 +29,8 @@ CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 CONTAINER_LOG_LEVEL = 20  # logging.INFO, what the SDK sends
 TERMINAL_STATUSES = ("Completed", "Failed", "Stopped")
-ACCOUNT_PLACEHOLDER = "<account-id>"
-EXECUTION_POLICY_NAME = "mlops-sagemaker-execution"
+# A dry run assumes an account where nothing exists yet; a 12-digit placeholder keeps every ARN valid.
+ACCOUNT_PLACEHOLDER = "000000000000"
 # Hyperparameters the entry point accepts, and the config section each one comes from.
 HYPERPARAMETER_SECTIONS = {
     **{name: "train.hyperparameters" for name in
@@ -122,41 +122,11 @@ def check_job_name(name: str, flag: str = "--job-name") -> str:
 
 
 def execution_role_steps(config: "Config", *, account_id: str, partition: str) -> list[Step]:
-    """The project's SageMaker execution role: CreateRole when absent (else its trust policy is updated), and
-    its least-privilege inline policy (always rewritten, so it converges to what mlops_cli.services.iam_policies
-    generates and `audit-iam` checks)."""
-    from mlops_cli.services.iam_policies import assume_role_policy, sagemaker_execution_policy
+    """The project's SageMaker training role: CreateRole when absent, and its least-privilege inline policy."""
+    from mlops_cli.services import sagemaker_roles
 
-    role = naming.sagemaker_role_name(config)
-    return [
-        Step("iam", "CreateRole", {
-            "RoleName": role,
-            "AssumeRolePolicyDocument": json.dumps(assume_role_policy("sagemaker.amazonaws.com", account_id)),
-            "Description": f"mlops: SageMaker training jobs and endpoints of {config.project}",
-            "Tags": naming.tags(config),
-        }, "only if the role does not exist (else UpdateAssumeRolePolicy with this trust policy)"),
-        Step("iam", "PutRolePolicy", {
-            "RoleName": role,
-            "PolicyName": EXECUTION_POLICY_NAME,
-            "PolicyDocument": json.dumps(sagemaker_execution_policy(config, account_id, partition)),
-        }),
-    ]
-
-
-def ensure_execution_role(steps: list[Step], iam: Any) -> None:
-    """Run `execution_role_steps`: create the role or update its trust policy, then put the inline policy."""
-    from mlops_cli.plan import run_step
-
-    create, put_policy = steps
-    try:
-        iam.get_role(RoleName=create.params["RoleName"])
-        iam.update_assume_role_policy(RoleName=create.params["RoleName"],
-                                      PolicyDocument=create.params["AssumeRolePolicyDocument"])
-    except Exception as exc:
-        if getattr(exc, "response", {}).get("Error", {}).get("Code") != "NoSuchEntity":
-            raise
-        run_step(create, lambda _service: iam)
-    run_step(put_policy, lambda _service: iam)
+    return sagemaker_roles.role_steps(sagemaker_roles.training_role(), config, account_id=account_id,
+                                      partition=partition)
 
 
 def job_definition(config: "Config", *, job_name: str, image: str, role_arn: str,
@@ -318,21 +288,28 @@ class LaunchResult:
     source_uploaded: bool
 
 
-def send_launch(launch: TrainingLaunch, client_for: Callable[[str], Any]) -> tuple[dict[str, Any], Any]:
-    """Run a launch plan: role steps, the source upload (only when absent), the final request; returns its
-    answer and the upload result."""
+def send_launch(launch: TrainingLaunch, client_for: Callable[[str], Any],
+                on_wait: Callable[[str], None] | None = None) -> tuple[dict[str, Any], Any]:
+    """Run a launch plan: role steps, the source upload (only when absent), the final request (retried while a
+    role this plan converged propagates; `on_wait` hears that it waits); returns its answer and the upload
+    result."""
     from mlops_cli.plan import run_step
     from mlops_cli.services import packaging
+    from mlops_cli.services.propagation import ROLE_PROPAGATION_S, retry_while_propagating, sagemaker_cannot_assume
+    from mlops_cli.services.sagemaker_roles import ensure_role
 
     if launch.role_steps:
-        ensure_execution_role(launch.plan.steps[:launch.role_steps], client_for("iam"))
+        ensure_role(launch.plan.steps[:launch.role_steps], client_for("iam"))
     upload = packaging.upload_source(client_for("s3"), launch.package, launch.code_prefix)
-    return run_step(launch.plan.steps[-1], client_for), upload
+    answer = retry_while_propagating(lambda: run_step(launch.plan.steps[-1], client_for), sagemaker_cannot_assume,
+                                     wait_s=ROLE_PROPAGATION_S if launch.role_steps else 0, on_wait=on_wait)
+    return answer, upload
 
 
-def start_training(launch: TrainingLaunch, client_for: Callable[[str], Any]) -> LaunchResult:
+def start_training(launch: TrainingLaunch, client_for: Callable[[str], Any],
+                   on_wait: Callable[[str], None] | None = None) -> LaunchResult:
     """Run the plan: role steps, the source upload (only when absent), CreateTrainingJob."""
-    created, upload = send_launch(launch, client_for)
+    created, upload = send_launch(launch, client_for, on_wait)
     return LaunchResult(launch.job_name, created["TrainingJobArn"], upload.uri, upload.uploaded)
 
 

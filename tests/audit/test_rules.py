@@ -127,6 +127,13 @@ CASES: list[tuple[str, str, Build, Build]] = [
                       trusts=trust({"Service": "sagemaker.amazonaws.com"})),
      lambda a: a.role("digits-sagemaker-execution", _generated("sagemaker_execution_policy"),
                       trusts=trust({"Service": "sagemaker.amazonaws.com"}))),
+    ("IAM063", "digits-sagemaker-endpoint",
+     # Writing the training code is what a compromised inference container must not be able to do.
+     lambda a: a.role("digits-sagemaker-endpoint", _generated("sagemaker_endpoint_policy"),
+                      doc(allow("s3:PutObject", "arn:aws:s3:::mlops-local/digits/code/*")),
+                      trusts=trust({"Service": "sagemaker.amazonaws.com"})),
+     lambda a: a.role("digits-sagemaker-endpoint", _generated("sagemaker_endpoint_policy"),
+                      trusts=trust({"Service": "sagemaker.amazonaws.com"}))),
     ("IAM062", "digits-ec2-train",
      lambda a: a.role("digits-ec2-train", doc(allow("s3:ListBucket", "arn:aws:s3:::mlops-local")),
                       trusts=trust({"Service": "ec2.amazonaws.com"})),

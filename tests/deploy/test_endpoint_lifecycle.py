@@ -44,6 +44,7 @@ def created(trained_job, artifacts):
 def test_deploy_creates_the_endpoint_with_scaling(created, trained_job, aws_cli):
     plan, result = created
     assert [step["operation"] for step in plan["steps"]] == [
+        "CreateRole", "PutRolePolicy",  # the endpoint's own role, converged first
         "CreateModel", "CreateEndpointConfig", "CreateEndpoint", "RegisterScalableTarget", "PutScalingPolicy"]
     assert result["action"] == "create" and result["status"] == "InService"
     assert result["model_data"] == trained_job.model_data
@@ -265,8 +266,11 @@ def test_teardown_of_one_endpoint_takes_its_configs_and_models_only(created, mlo
 @pytest.fixture
 def foreign_endpoint(boto_client):
     """An endpoint of someone else (no project tag, no project prefix); its model data does not exist."""
-    sm = boto_client("sagemaker")
-    sm.create_model(ModelName="other-model", ExecutionRoleArn="arn:aws:iam::123456789012:role/other",
+    sm, iam = boto_client("sagemaker"), boto_client("iam")
+    role = iam.create_role(RoleName="other", AssumeRolePolicyDocument=json.dumps({  # SageMaker must be able to assume
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"},
+                                                "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    sm.create_model(ModelName="other-model", ExecutionRoleArn=role,
                     PrimaryContainer={"Image": "other", "ModelDataUrl": "s3://mlops-local/other/model.tar.gz"})
     sm.create_endpoint_config(EndpointConfigName="other-config", ProductionVariants=[{
         "VariantName": "AllTraffic", "ModelName": "other-model", "InstanceType": "ml.m5.large",
@@ -276,6 +280,7 @@ def foreign_endpoint(boto_client):
     sm.delete_endpoint(EndpointName="other-endpoint")
     sm.delete_endpoint_config(EndpointConfigName="other-config")
     sm.delete_model(ModelName="other-model")
+    iam.delete_role(RoleName="other")
 
 
 @pytest.fixture

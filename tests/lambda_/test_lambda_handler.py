@@ -150,7 +150,7 @@ def test_sanitize_removes_arns_accounts_and_console_links(handler):
 
 def test_unexpected_error_is_a_generic_500(handler, monkeypatch, capsys):
     # The SageMaker runtime client replaced by something unusable: an error nobody planned for.
-    monkeypatch.setattr(handler, "RUNTIME", None)
+    monkeypatch.setattr(handler, "runtime_for", lambda *timeouts: None)
     response = handler.lambda_handler({"url": URL}, CONTEXT)
     assert response["statusCode"] == 500
     assert body_of(response) == {"error": "internal error; see the function's log"}
@@ -210,7 +210,7 @@ def test_model_errors_answer_their_message_line_only(handler, original_status, o
     # 4xx path through a local endpoint is in test_lambda_e2e.py).
     from botocore.stub import Stubber
 
-    with Stubber(handler.RUNTIME) as stub:
+    with Stubber(handler.runtime_for(*handler.endpoint_timeouts(CONTEXT))) as stub:  # the client this call uses
         stub.add_client_error("invoke_endpoint", "ModelError", "Received an error from primary", 424,
                               modeled_fields={"OriginalStatusCode": original_status, "OriginalMessage": original})
         response = handler.lambda_handler({"url": URL}, CONTEXT)

@@ -178,29 +178,30 @@ def test_generated_execution_role_is_created_then_converged(boto_client):
     from mlops_cli.config import load_config
     from mlops_cli.services import training
     from mlops_cli.services.iam_policies import sagemaker_execution_policy
+    from mlops_cli.services.sagemaker_roles import ensure_role
 
     config = load_config([LOCAL_CONFIG], env={"MLOPS_PROJECT": "trainrole", "MLOPS_TRAIN__SAGEMAKER__ROLE_ARN": "null"})
     iam = boto_client("iam")
     account = boto_client("sts").get_caller_identity()["Account"]
     steps = training.execution_role_steps(config, account_id=account, partition="aws")
-    training.ensure_execution_role(steps, iam)
+    ensure_role(steps, iam)
 
     role = iam.get_role(RoleName="trainrole-sagemaker-execution")["Role"]
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Condition"] == {
         "StringEquals": {"aws:SourceAccount": account}}
     assert {"Key": "mlops:project", "Value": "trainrole"} in role["Tags"]
     wanted = sagemaker_execution_policy(config, account, "aws")
-    stored = iam.get_role_policy(RoleName=role["RoleName"], PolicyName=training.EXECUTION_POLICY_NAME)
+    stored = iam.get_role_policy(RoleName=role["RoleName"], PolicyName="mlops-sagemaker-execution")
     assert stored["PolicyDocument"] == wanted
 
     # Someone widens the role by hand: the next launch puts it back.
-    iam.put_role_policy(RoleName=role["RoleName"], PolicyName=training.EXECUTION_POLICY_NAME, PolicyDocument=json.dumps(
+    iam.put_role_policy(RoleName=role["RoleName"], PolicyName="mlops-sagemaker-execution", PolicyDocument=json.dumps(
         {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
     iam.update_assume_role_policy(RoleName=role["RoleName"], PolicyDocument=json.dumps(
         {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"},
                                                  "Action": "sts:AssumeRole"}]}))
-    training.ensure_execution_role(steps, iam)
-    stored = iam.get_role_policy(RoleName=role["RoleName"], PolicyName=training.EXECUTION_POLICY_NAME)
+    ensure_role(steps, iam)
+    stored = iam.get_role_policy(RoleName=role["RoleName"], PolicyName="mlops-sagemaker-execution")
     assert stored["PolicyDocument"] == wanted
     trust = iam.get_role(RoleName=role["RoleName"])["Role"]["AssumeRolePolicyDocument"]
     assert trust["Statement"][0]["Condition"] == {"StringEquals": {"aws:SourceAccount": account}}

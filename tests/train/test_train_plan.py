@@ -45,7 +45,7 @@ def test_single_instance_request_is_exact(dry_run):
             "MetricDefinitions": request["AlgorithmSpecification"]["MetricDefinitions"],
             "EnableSageMakerMetricsTimeSeries": True,
         },
-        "RoleArn": "arn:aws:iam::123456789012:role/digits-sagemaker-execution",
+        "RoleArn": "arn:aws:iam::000000000000:role/digits-sagemaker-execution",
         "InputDataConfig": [{
             "ChannelName": "training",
             "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://mlops-local/digits/data/",
@@ -62,10 +62,10 @@ def test_single_instance_request_is_exact(dry_run):
     # Every value the container receives decodes as JSON, like the SDK's.
     assert all(isinstance(json.loads(value), (int, float, str, bool))
                for value in request["HyperParameters"].values())
-    # The source package goes first, to the key its hash names; the role is configured, so no IAM steps.
+    # The generated role first, then the source package to the key its hash names.
     assert [(step["service"], step["operation"]) for step in plan["steps"]] == [
-        ("s3", "PutObject"), ("sagemaker", "CreateTrainingJob")]
-    assert plan["steps"][0]["params"]["Key"] == f"digits/code/sourcedir-{SHA12}.tar.gz"
+        ("iam", "CreateRole"), ("iam", "PutRolePolicy"), ("s3", "PutObject"), ("sagemaker", "CreateTrainingJob")]
+    assert plan["steps"][2]["params"]["Key"] == f"digits/code/sourcedir-{SHA12}.tar.gz"
     assert "warning" not in stderr
 
 
@@ -165,16 +165,16 @@ def test_generated_execution_role_is_least_privilege(dry_run):
     steps = plan["steps"]
     assert [(step["service"], step["operation"]) for step in steps] == [
         ("iam", "CreateRole"), ("iam", "PutRolePolicy"), ("s3", "PutObject"), ("sagemaker", "CreateTrainingJob")]
-    assert steps[3]["params"]["RoleArn"] == "arn:aws:iam::<account-id>:role/digits-sagemaker-execution"
+    assert steps[3]["params"]["RoleArn"] == "arn:aws:iam::000000000000:role/digits-sagemaker-execution"
     assert steps[0]["params"]["RoleName"] == steps[1]["params"]["RoleName"] == "digits-sagemaker-execution"
     trust = json.loads(steps[0]["params"]["AssumeRolePolicyDocument"])
     assert trust["Statement"] == [{
         "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole",
-        "Condition": {"StringEquals": {"aws:SourceAccount": "<account-id>"}}}]
+        "Condition": {"StringEquals": {"aws:SourceAccount": "000000000000"}}}]
     policy = json.loads(steps[1]["params"]["PolicyDocument"])
     # The very document `audit-iam` holds the live role to.
     config = load_config([LOCAL_CONFIG], env={})
-    assert policy == sagemaker_execution_policy(config, "<account-id>", "aws")
+    assert policy == sagemaker_execution_policy(config, "000000000000", "aws")
     for statement in policy["Statement"]:
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]

@@ -588,7 +588,7 @@ def _staleness(context: _Context) -> Iterable[Finding]:
             yield Finding("IAM054", "high", f"user {user.name} can sign in to the console without MFA", user)
 
 
-# --- IAM060-062: the project's own roles ---------------------------------------------------------------------------
+# --- IAM060-063: the project's own roles ---------------------------------------------------------------------------
 
 
 def _project_roles(context: _Context) -> Iterable[Finding]:

@@ -120,8 +120,13 @@ RULES = {rule.id: rule for rule in [
          "The function's role should only call sagemaker:InvokeEndpoint on its one endpoint and write its logs; "
          "anything more is reachable by whoever can run code in the function.",
          "Replace the role's policies with the least-privilege policy shown."),
-    Rule("IAM061", "Project SageMaker role reaches beyond the project", "high", "project",
-         "Training and endpoints should read and write S3 only under the project's prefix.",
+    Rule("IAM061", "Project SageMaker training role reaches beyond what training needs", "high", "project",
+         "Training jobs should read the project's code, data and checkpoints and write only their outputs and "
+         "checkpoints.",
+         "Replace the role's policies with the least-privilege policy shown."),
+    Rule("IAM063", "Project SageMaker endpoint role reaches beyond reading model artifacts", "high", "project",
+         "An endpoint runs code that answers the internet; its role should only read the model artifacts it "
+         "serves and write nothing in S3.",
          "Replace the role's policies with the least-privilege policy shown."),
     Rule("IAM062", "Project EC2 training role reaches beyond what train-ec2 grants", "high", "project",
          "The training instance's role should only read the project's code and data and write job outputs.",

@@ -75,7 +75,10 @@ class Transfer:
                               f"bytes {start}-{end - 1}, with the ChecksumSHA256 of the part as read"))
         steps.append(Step("s3", "CompleteMultipartUpload",
                           {"Bucket": bucket, "Key": self.key, "UploadId": upload_id,
-                           "MultipartUpload": {"Parts": "<PartNumber, ETag, ChecksumSHA256 of each part>"}},
+                           "MultipartUpload": {"Parts": [
+                               {"PartNumber": number, "ETag": f"<ETag UploadPart {number} returns>",
+                                "ChecksumSHA256": f"<ChecksumSHA256 of part {number}>"}
+                               for number in range(1, self.part_count + 1)]}},
                           "only when every part succeeded and the whole file's SHA-256 still matches; "
                           "AbortMultipartUpload otherwise"))
         return steps
