@@ -192,12 +192,15 @@ def test_ctrl_c_without_a_terminal_leaves_it_running_and_teardown_all_stops_it(s
     assert wait_until_ended(sagemaker, "tunetd-left")["HyperParameterTuningJobStatus"] == "Stopped"
 
 
-def test_the_local_aws_refuses_tuning_requests_sagemaker_refuses(mlops, boto_client):
+def test_the_local_aws_refuses_tuning_requests_sagemaker_refuses(tuned, mlops, boto_client):
     from botocore.exceptions import ClientError
 
     plan = json.loads(mlops("-o", "json", "--dry-run", "tune", "--job-name", "digits-refused").stdout)
     request = plan["steps"][-1]["params"]
     sagemaker = boto_client("sagemaker")
+    # The dry run assumes an account where nothing exists yet: use the role the real tuning job was given.
+    request["TrainingJobDefinition"]["RoleArn"] = sagemaker.describe_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=JOB)["TrainingJobDefinition"]["RoleArn"]
 
     def refused(change) -> str:
         changed = json.loads(json.dumps(request))
