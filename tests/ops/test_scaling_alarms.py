@@ -13,8 +13,13 @@ DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 @pytest.fixture
 def endpoint_record(boto_client):
     """An endpoint record to scale (its model never loads: only the scaling records matter here)."""
-    sm = boto_client("sagemaker")
-    sm.create_model(ModelName="digits-alarms-model", ExecutionRoleArn="arn:aws:iam::123456789012:role/other",
+    import json
+
+    sm, iam = boto_client("sagemaker"), boto_client("iam")
+    role = iam.create_role(RoleName="digits-alarms-role", AssumeRolePolicyDocument=json.dumps({  # SageMaker assumes it
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"},
+                                                "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    sm.create_model(ModelName="digits-alarms-model", ExecutionRoleArn=role,
                     PrimaryContainer={"Image": "other", "ModelDataUrl": "s3://mlops-local/none/model.tar.gz"})
     sm.create_endpoint_config(EndpointConfigName="digits-alarms-config", ProductionVariants=[{
         "VariantName": "AllTraffic", "ModelName": "digits-alarms-model", "InstanceType": "ml.m5.large",
@@ -24,6 +29,7 @@ def endpoint_record(boto_client):
     sm.delete_endpoint(EndpointName=ENDPOINT)
     sm.delete_endpoint_config(EndpointConfigName="digits-alarms-config")
     sm.delete_model(ModelName="digits-alarms-model")
+    iam.delete_role(RoleName="digits-alarms-role")
 
 
 def _policy(aas, target: float) -> None:
