@@ -42,9 +42,13 @@ def model_errors(service: str, operation: str, params: dict) -> str:
 
 
 def test_real_aws_plan_is_a_valid_request_by_botocores_model(tune_plan):
+    from mlops_cli.local.validate import check_params
+
     request, plan = tune_plan("--job-name", "dog-breeds-tune", config=DEFAULT_CONFIG)
     for step in plan["steps"]:
         assert model_errors(step["service"], step["operation"], step["params"]) == "", step["operation"]
+        # Enums, patterns and lengths too, as AWS's validation layer checks them (the strict local AWS's checker).
+        assert check_params(step["service"], step["operation"], step["params"]) == [], step["operation"]
     job_config = request["HyperParameterTuningJobConfig"]
     assert job_config["Strategy"] == "Bayesian"
     assert job_config["HyperParameterTuningJobObjective"] == {"Type": "Minimize", "MetricName": "valid_loss"}
