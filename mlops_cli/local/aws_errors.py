@@ -60,14 +60,19 @@ def protocol_of(service: str, headers: Mapping[str, str], path: str) -> str:
 def error(kind: str, protocol: str, message: str, code: str | None = None) -> tuple[int, dict[str, str], bytes]:
     """(status, headers, body) of AWS's error for `kind` in `protocol`; `code` overrides the usual code."""
     usual, status = _CODES[kind][protocol]
-    code = code or usual
+    return (status, *shaped(protocol, code or usual, message, status))
+
+
+def shaped(protocol: str, code: str, message: str, status: int = 400) -> tuple[dict[str, str], bytes]:
+    """(headers, body) of an error in a protocol's shape, what botocore's parsers read the code and message from.
+    Protocols as botocore's models name them ("json", "rest-json", "query", "ec2", "rest-xml"), or "s3"."""
     request_id = str(uuid.uuid4())
-    if protocol == "json":
+    if protocol in ("json", "rest-json"):
         body = json.dumps({"__type": code, "message": message}).encode()
-        return status, {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": code,
-                        "x-amzn-RequestId": request_id}, body
+        content_type = "application/json" if protocol == "rest-json" else "application/x-amz-json-1.1"
+        return {"Content-Type": content_type, "x-amzn-ErrorType": code, "x-amzn-RequestId": request_id}, body
     code_xml, message_xml = escape(code), escape(message)
-    if protocol == "s3":
+    if protocol in ("s3", "rest-xml"):
         text = (f"<Error><Code>{code_xml}</Code><Message>{message_xml}</Message>"
                 f"<RequestId>{request_id}</RequestId></Error>")
     elif protocol == "ec2":
@@ -78,4 +83,4 @@ def error(kind: str, protocol: str, message: str, code: str | None = None) -> tu
         text = (f"<ErrorResponse><Error><Type>{kind_xml}</Type><Code>{code_xml}</Code>"
                 f"<Message>{message_xml}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>")
     body = f'<?xml version="1.0" encoding="UTF-8"?>\n{text}'.encode()
-    return status, {"Content-Type": "application/xml", "x-amz-request-id": request_id}, body
+    return {"Content-Type": "application/xml", "x-amz-request-id": request_id, "x-amzn-RequestId": request_id}, body

@@ -22,11 +22,11 @@ import datetime
 import functools
 import io
 import json
-import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
-from xml.sax.saxutils import escape
+
+from mlops_cli.local.aws_errors import shaped
 
 # The services the tool calls and the local AWS emulates; requests to others pass unchecked.
 SERVICES = ("sagemaker", "sagemaker-runtime", "application-autoscaling", "logs", "iam", "ec2", "s3", "lambda",
@@ -322,24 +322,9 @@ def refusal_for(call: Call, errors: list[str]) -> Refusal:
 
 
 def error_body(protocol: str, refusal: Refusal) -> tuple[bytes, dict[str, str]]:
-    """The refusal in the protocol's error shape (what botocore's parsers read the code and message from)."""
-    request_id = str(uuid.uuid4())
-    code, message = escape(refusal.code), escape(refusal.message)
-    if protocol in ("json", "rest-json"):
-        body = json.dumps({"__type": refusal.code, "message": refusal.message}).encode()
-        content_type = "application/x-amz-json-1.1" if protocol == "json" else "application/json"
-        return body, {"Content-Type": content_type, "x-amzn-ErrorType": refusal.code,
-                      "x-amzn-RequestId": request_id}
-    if protocol == "ec2":
-        text = (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{code}</Code>"
-                f"<Message>{message}</Message></Error></Errors><RequestID>{request_id}</RequestID></Response>")
-    elif protocol == "query":
-        text = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message>"
-                f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>")
-    else:
-        text = (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}"
-                f"</Message><RequestId>{request_id}</RequestId></Error>")
-    return text.encode(), {"Content-Type": "text/xml", "x-amzn-RequestId": request_id}
+    """The refusal in the protocol's error shape."""
+    headers, body = shaped(protocol, refusal.code, refusal.message, refusal.status)
+    return body, headers
 
 
 def check_request(call: Call) -> Refusal | None:
