@@ -38,7 +38,7 @@ os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
 
 
 # Tests that use these (directly or through other fixtures) are integration tests: `make check` leaves them out.
-INTEGRATION_FIXTURES = {"local_aws", "trained_model", "trained_job", "digits_dir"}
+INTEGRATION_FIXTURES = {"local_aws", "trained_model", "trained_job", "digits_dir", "delayed_aws"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

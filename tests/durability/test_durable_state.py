@@ -27,6 +27,8 @@ from typer.testing import CliRunner
 
 from tests.conftest import LOCAL_CONFIG, free_port
 
+pytestmark = pytest.mark.integration  # starts its own local AWS
+
 PROJECT = "dur"
 BUCKET = "mlops-local"
 DATA_PREFIX = "digits/data/"
@@ -250,13 +252,22 @@ def test_every_kind_of_state_is_back_after_a_sigkill_mid_upload(aws, trained_job
 
 
 def test_state_is_back_after_down_and_up(aws):
-    s3 = aws.client("s3")
-    keys = listed(s3, DATA_PREFIX)
-    before = {"objects": bodies(s3, keys), "roles": aws.client("iam").get_role(RoleName=ROLE)["Role"]}
+    s3, iam = aws.client("s3"), aws.client("iam")
+    # Its own state, so the test stands alone; beside whatever the module's earlier tests left.
+    if BUCKET not in {bucket["Name"] for bucket in s3.list_buckets()["Buckets"]}:
+        s3.create_bucket(Bucket=BUCKET)
+    for index in range(3):
+        s3.put_object(Bucket=BUCKET, Key=f"down-up/{index}.bin", Body=os.urandom(1000 * (index + 1)))
+    role = "down-up-role"
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                      "Principal": {"Service": "sagemaker.amazonaws.com"}}]}
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))
+    keys = listed(s3, "")
+    before = {"objects": bodies(s3, keys), "roles": iam.get_role(RoleName=role)["Role"]}
     assert aws.local("down").returncode == 0
     assert aws.local("up").returncode == 0
     s3 = aws.client("s3")
-    assert {"objects": bodies(s3, keys), "roles": aws.client("iam").get_role(RoleName=ROLE)["Role"]} == before
+    assert {"objects": bodies(s3, keys), "roles": aws.client("iam").get_role(RoleName=role)["Role"]} == before
 
 
 def test_reset_asks_refuses_while_running_and_deletes_only_its_state(aws, tmp_path):

@@ -49,7 +49,10 @@ def load_cases() -> list[Any]:
         ids = [case["id"] for case in document["cases"]]
         assert len(ids) == len(set(ids)), f"{file.name}: duplicate case ids"
         for case in document["cases"]:
-            params.append(pytest.param(document["kind"], case, id=f"{file.stem}:{case['id']}"))
+            # Endpoint bodies and Lambda events need the session's trained model or local AWS: make test only.
+            slow = document["kind"] in ("inference", "lambda") or case.get("needs") == "local_aws"
+            params.append(pytest.param(document["kind"], case, id=f"{file.stem}:{case['id']}",
+                                       marks=[pytest.mark.integration] if slow else []))
     return params
 
 

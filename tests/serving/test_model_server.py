@@ -20,6 +20,8 @@ from PIL import Image
 
 from mlops_cli.local.model_server import MAX_BODY_BYTES, STATUS_FILE
 
+pytestmark = pytest.mark.integration  # starts its own model server process
+
 MAX_CONNECTIONS = 3
 
 
