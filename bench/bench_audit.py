@@ -24,9 +24,10 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / ".." / "shared" / "fixtures" / "iam"
@@ -34,8 +35,10 @@ BIN = Path(sys.executable).parent
 sys.path.insert(0, str(REPO))
 
 CLOUDSPLAINING_CATEGORIES = {
-    "PrivilegeEscalation": "privilege-escalation", "ResourceExposure": "resource-exposure",
-    "DataExfiltration": "data-exfiltration", "CredentialsExposure": "credentials-exposure",
+    "PrivilegeEscalation": "privilege-escalation",
+    "ResourceExposure": "resource-exposure",
+    "DataExfiltration": "data-exfiltration",
+    "CredentialsExposure": "credentials-exposure",
     "InfrastructureModification": "infrastructure-modification",
 }
 # Our rules that put a policy in each of cloudsplaining's categories. Admin statements (IAM010) and
@@ -69,15 +72,41 @@ def best_of(repeat: int, run: Callable[[], Any]) -> tuple[float, float, Any]:
 
 
 def cloudsplaining_cli(path: Path, out_dir: Path) -> dict[str, Any]:
-    subprocess.run([str(BIN / "cloudsplaining"), "scan", "--input-file", str(path), "--output", str(out_dir),
-                    "--skip-open-report"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            str(BIN / "cloudsplaining"),
+            "scan",
+            "--input-file",
+            str(path),
+            "--output",
+            str(out_dir),
+            "--skip-open-report",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return json.loads((out_dir / f"iam-results-{path.stem}.json").read_text())
 
 
 def mlops_cli(path: Path) -> dict[str, Any]:
-    done = subprocess.run([str(BIN / "mlops"), "-c", str(REPO / "configs" / "local.yaml"), "audit-iam", "--input",
-                           str(path), "--format", "json", "--fail-on", "never"],
-                          check=True, capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            str(BIN / "mlops"),
+            "-c",
+            str(REPO / "configs" / "local.yaml"),
+            "audit-iam",
+            "--input",
+            str(path),
+            "--format",
+            "json",
+            "--fail-on",
+            "never",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(done.stdout)
 
 
@@ -110,8 +139,10 @@ def why_not_flagged(path: Path, policy_name: str) -> str:
     for policy in policies:
         holders = policy.holders
         if holders and all(Effective(h.effective_policies()).denies_all(["*"]) for h in holders):
-            return (f"every holder ({', '.join(h.name for h in holders)}) also has an unconditional Deny of all "
-                    "actions: nobody gets these permissions")
+            return (
+                f"every holder ({', '.join(h.name for h in holders)}) also has an unconditional Deny of all "
+                "actions: nobody gets these permissions"
+            )
         if not holders and policy.attachment_count == 0:
             return "not attached to anyone"
     return "UNEXPLAINED"
@@ -128,18 +159,27 @@ def compare_fixture(path: Path, repeat: int) -> None:
         cs_cli = best_of(max(1, repeat - 1), lambda: cloudsplaining_cli(path, Path(out_dir)))
     our_cli = best_of(repeat, lambda: mlops_cli(path))
     cs_api = best_of(max(1, repeat - 1), lambda: AuthorizationDetails(data, exclusions=DEFAULT_EXCLUSIONS).results)
-    our_api = best_of(repeat, lambda: run_audit(parse_account(data, {"kind": "file", "path": path.name}),
-                                                Settings(now=datetime.now(timezone.utc))))
-    print(f"\n== {path.name}: {len(data.get('UserDetailList', []))} users, {len(data.get('GroupDetailList', []))} "
-          f"groups, {len(data.get('RoleDetailList', []))} roles, {len(data.get('Policies', []))} policies")
+    our_api = best_of(
+        repeat,
+        lambda: run_audit(parse_account(data, {"kind": "file", "path": path.name}), Settings(now=datetime.now(UTC))),
+    )
+    print(
+        f"\n== {path.name}: {len(data.get('UserDetailList', []))} users, {len(data.get('GroupDetailList', []))} "
+        f"groups, {len(data.get('RoleDetailList', []))} roles, {len(data.get('Policies', []))} policies"
+    )
     print(f"   {'seconds (best of runs)':28} {'cloudsplaining':>15} {'mlops audit-iam':>16} {'speed-up':>9}")
     for label, theirs_time, ours_time in [
-            ("CLI end to end, wall", cs_cli[0], our_cli[0]), ("CLI end to end, CPU", cs_cli[1], our_cli[1]),
-            ("analysis in-process, wall", cs_api[0], our_api[0]), ("analysis in-process, CPU", cs_api[1], our_api[1])]:
+        ("CLI end to end, wall", cs_cli[0], our_cli[0]),
+        ("CLI end to end, CPU", cs_cli[1], our_cli[1]),
+        ("analysis in-process, wall", cs_api[0], our_api[0]),
+        ("analysis in-process, CPU", cs_api[1], our_api[1]),
+    ]:
         print(f"   {label:28} {theirs_time:15.4f} {ours_time:16.4f} {theirs_time / max(ours_time, 1e-6):8.1f}x")
     cs_results, our_report = cs_cli[2], our_cli[2]
     theirs, ours = cloudsplaining_flagged(cs_results), our_flagged(our_report)
-    print(f"   {'flagged policies':30} {'cloudsplaining':>14} {'mlops':>6} {'both':>5} {'only cs':>8} {'only mlops':>11}")
+    print(
+        f"   {'flagged policies':30} {'cloudsplaining':>14} {'mlops':>6} {'both':>5} {'only cs':>8} {'only mlops':>11}"
+    )
     for category in CLOUDSPLAINING_CATEGORIES.values():
         cs, us = theirs[category], ours[category]
         print(f"   {category:30} {len(cs):14} {len(us):6} {len(cs & us):5} {len(cs - us):8} {len(us - cs):11}")
@@ -165,18 +205,33 @@ def _inline_policy(rng: random.Random, i: int) -> dict[str, Any]:
     """One of a few realistic shapes, with per-role resource names so documents differ."""
     bucket = f"arn:aws:s3:::app-{i}-data"
     shapes = [
-        [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": f"{bucket}/*"},
-         {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket}],
-        [{"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-          "Resource": f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/app/{i}:*"}],
-        [{"Effect": "Allow", "Action": ["iam:PassRole"], "Resource": f"arn:aws:iam::{ACCOUNT}:role/app-{i}-*"},
-         {"Effect": "Allow", "Action": ["lambda:CreateFunction", "lambda:InvokeFunction"], "Resource": "*"}],
+        [
+            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": f"{bucket}/*"},
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket},
+        ],
+        [
+            {
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/app/{i}:*",
+            }
+        ],
+        [
+            {"Effect": "Allow", "Action": ["iam:PassRole"], "Resource": f"arn:aws:iam::{ACCOUNT}:role/app-{i}-*"},
+            {"Effect": "Allow", "Action": ["lambda:CreateFunction", "lambda:InvokeFunction"], "Resource": "*"},
+        ],
         [{"Effect": "Allow", "Action": ["dynamodb:*"], "Resource": f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/t{i}"}],
         [{"Effect": "Allow", "Action": ["s3:*", "sqs:SendMessage"], "Resource": "*"}],
         [{"Effect": "Allow", "NotAction": ["iam:*"], "Resource": "*"}],
         [{"Effect": "Allow", "Action": "iam:CreatePolicyVersion", "Resource": f"arn:aws:iam::*:policy/app-{i}-*"}],
-        [{"Effect": "Allow", "Action": ["ssm:GetParameter*"], "Resource": "*",
-          "Condition": {"StringEquals": {"aws:ResourceTag/app": str(i)}}}],
+        [
+            {
+                "Effect": "Allow",
+                "Action": ["ssm:GetParameter*"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:ResourceTag/app": str(i)}},
+            }
+        ],
     ]
     return {"Version": "2012-10-17", "Statement": rng.choice(shapes)}
 
@@ -184,38 +239,77 @@ def _inline_policy(rng: random.Random, i: int) -> dict[str, Any]:
 def synthetic_account(roles: int, managed: list[dict[str, Any]], seed: int = 7) -> dict[str, Any]:
     """An account of `roles` roles (plus roles/10 users, roles/100 groups) over the given managed policies."""
     rng = random.Random(seed)
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
 
     def attached() -> list[dict[str, str]]:
-        return [{"PolicyName": p.get("PolicyName", p["Arn"].rsplit("/", 1)[-1]), "PolicyArn": p["Arn"]}
-                for p in rng.sample(managed, rng.randint(0, 2))]
+        return [
+            {"PolicyName": p.get("PolicyName", p["Arn"].rsplit("/", 1)[-1]), "PolicyArn": p["Arn"]}
+            for p in rng.sample(managed, rng.randint(0, 2))
+        ]
 
-    groups = [{"Path": "/", "GroupName": f"group-{g}", "GroupId": f"G{g}", "Arn": f"arn:aws:iam::{ACCOUNT}:group/group-{g}",
-               "CreateDate": "2020-01-01T00:00:00Z", "GroupPolicyList": [], "AttachedManagedPolicies": attached()}
-              for g in range(max(1, roles // 100))]
+    groups = [
+        {
+            "Path": "/",
+            "GroupName": f"group-{g}",
+            "GroupId": f"G{g}",
+            "Arn": f"arn:aws:iam::{ACCOUNT}:group/group-{g}",
+            "CreateDate": "2020-01-01T00:00:00Z",
+            "GroupPolicyList": [],
+            "AttachedManagedPolicies": attached(),
+        }
+        for g in range(max(1, roles // 100))
+    ]
     role_list = []
     for i in range(roles):
-        trust = rng.choice([{"Service": rng.choice(SERVICES)}, {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-                            {"AWS": "arn:aws:iam::999988887777:root"}])
+        trust = rng.choice(
+            [
+                {"Service": rng.choice(SERVICES)},
+                {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                {"AWS": "arn:aws:iam::999988887777:root"},
+            ]
+        )
         used = now - timedelta(days=rng.randint(0, 400))
-        role_list.append({
-            "Path": "/", "RoleName": f"app-{i}-role", "RoleId": f"R{i}", "Arn": f"arn:aws:iam::{ACCOUNT}:role/app-{i}-role",
-            "CreateDate": (used - timedelta(days=30)).isoformat(),
-            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [
-                {"Effect": "Allow", "Principal": trust, "Action": "sts:AssumeRole"}]},
-            "InstanceProfileList": [], "RolePolicyList": [{"PolicyName": f"inline-{i}",
-                                                          "PolicyDocument": _inline_policy(rng, i)}],
-            "AttachedManagedPolicies": attached(), "Tags": [],
-            "RoleLastUsed": {"LastUsedDate": used.isoformat(), "Region": "us-east-1"} if rng.random() < 0.8 else {},
-        })
-    users = [{"Path": "/", "UserName": f"user-{u}", "UserId": f"U{u}", "Arn": f"arn:aws:iam::{ACCOUNT}:user/user-{u}",
-              "CreateDate": "2021-01-01T00:00:00Z", "GroupList": [rng.choice(groups)["GroupName"]],
-              "AttachedManagedPolicies": attached(), "Tags": [],
-              "UserPolicyList": [{"PolicyName": f"user-inline-{u}", "PolicyDocument": _inline_policy(rng, 10**6 + u)}],
-              "AccessKeys": [{"AccessKeyId": f"AKIA{u:016d}", "Status": "Active",
-                              "CreateDate": (now - timedelta(days=rng.randint(1, 500))).isoformat()}],
-              "LoginProfile": None, "MFADevices": []}
-             for u in range(max(1, roles // 10))]
+        role_list.append(
+            {
+                "Path": "/",
+                "RoleName": f"app-{i}-role",
+                "RoleId": f"R{i}",
+                "Arn": f"arn:aws:iam::{ACCOUNT}:role/app-{i}-role",
+                "CreateDate": (used - timedelta(days=30)).isoformat(),
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Principal": trust, "Action": "sts:AssumeRole"}],
+                },
+                "InstanceProfileList": [],
+                "RolePolicyList": [{"PolicyName": f"inline-{i}", "PolicyDocument": _inline_policy(rng, i)}],
+                "AttachedManagedPolicies": attached(),
+                "Tags": [],
+                "RoleLastUsed": {"LastUsedDate": used.isoformat(), "Region": "us-east-1"} if rng.random() < 0.8 else {},
+            }
+        )
+    users = [
+        {
+            "Path": "/",
+            "UserName": f"user-{u}",
+            "UserId": f"U{u}",
+            "Arn": f"arn:aws:iam::{ACCOUNT}:user/user-{u}",
+            "CreateDate": "2021-01-01T00:00:00Z",
+            "GroupList": [rng.choice(groups)["GroupName"]],
+            "AttachedManagedPolicies": attached(),
+            "Tags": [],
+            "UserPolicyList": [{"PolicyName": f"user-inline-{u}", "PolicyDocument": _inline_policy(rng, 10**6 + u)}],
+            "AccessKeys": [
+                {
+                    "AccessKeyId": f"AKIA{u:016d}",
+                    "Status": "Active",
+                    "CreateDate": (now - timedelta(days=rng.randint(1, 500))).isoformat(),
+                }
+            ],
+            "LoginProfile": None,
+            "MFADevices": [],
+        }
+        for u in range(max(1, roles // 10))
+    ]
     return {"UserDetailList": users, "GroupDetailList": groups, "RoleDetailList": role_list, "Policies": managed}
 
 
@@ -223,20 +317,25 @@ def scaling(sizes: list[int], managed: list[dict[str, Any]]) -> None:
     from mlops_cli.services.audit import Settings, load_account_file, run_audit
 
     print("\n== scaling: synthetic accounts (file read + parse + every check, in-process)")
-    print(f"   {'roles':>7} {'users':>6} {'findings':>9} {'wall s':>7} {'CPU s':>7} {'CPU us/role':>12} "
-          f"{'vs smallest':>12}")
+    print(
+        f"   {'roles':>7} {'users':>6} {'findings':>9} {'wall s':>7} {'CPU s':>7} {'CPU us/role':>12} "
+        f"{'vs smallest':>12}"
+    )
     base = None
     for size in sizes:
         data = synthetic_account(size, managed)
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
             json.dump(data, handle)
-        wall, cpu, report = best_of(1, lambda: run_audit(load_account_file(handle.name),
-                                                         Settings(now=datetime(2026, 1, 1, tzinfo=timezone.utc))))
+        wall, cpu, report = best_of(
+            1, lambda: run_audit(load_account_file(handle.name), Settings(now=datetime(2026, 1, 1, tzinfo=UTC)))
+        )
         Path(handle.name).unlink()
         per_role = cpu / size * 1e6
         base = base or per_role
-        print(f"   {size:7} {len(data['UserDetailList']):6} {len(report.findings):9} {wall:7.2f} {cpu:7.2f} "
-              f"{per_role:12.0f} {per_role / base:11.2f}x")
+        print(
+            f"   {size:7} {len(data['UserDetailList']):6} {len(report.findings):9} {wall:7.2f} {cpu:7.2f} "
+            f"{per_role:12.0f} {per_role / base:11.2f}x"
+        )
     print("   (CPU time per role stays flat when the run is linear in the account size)")
 
 
@@ -247,11 +346,18 @@ def main() -> None:
     parser.add_argument("--fixtures", type=Path, default=FIXTURES)
     parser.add_argument("--skip-fixtures", action="store_true")
     args = parser.parse_args()
-    floor = best_of(args.repeat, lambda: subprocess.run(
-        [str(BIN / "mlops"), "-c", str(REPO / "configs" / "local.yaml"), "config", "validate"], check=True,
-        stdout=subprocess.DEVNULL))
-    print(f"mlops start-up floor (`mlops config validate`): wall {floor[0]:.3f} s, CPU {floor[1]:.3f} s "
-          "(interpreter, typer, pydantic config: paid by every mlops command)")
+    floor = best_of(
+        args.repeat,
+        lambda: subprocess.run(
+            [str(BIN / "mlops"), "-c", str(REPO / "configs" / "local.yaml"), "config", "validate"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        ),
+    )
+    print(
+        f"mlops start-up floor (`mlops config validate`): wall {floor[0]:.3f} s, CPU {floor[1]:.3f} s "
+        "(interpreter, typer, pydantic config: paid by every mlops command)"
+    )
     with tempfile.TemporaryDirectory() as work:
         dumps = account_dumps(args.fixtures, Path(work))
         if not args.skip_fixtures:

@@ -48,9 +48,12 @@ class Server:
         self.name = name
         self.url = f"http://127.0.0.1:{free_port()}"
         self.home = root / name
-        self.env = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
-                    "MLOPS_HOME": str(self.home), "MLOPS_AWS__ENDPOINT_URL": self.url,
-                    "MLOPS_LOCAL_JOURNAL": "on" if journal else "off"}
+        self.env = {
+            **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+            "MLOPS_HOME": str(self.home),
+            "MLOPS_AWS__ENDPOINT_URL": self.url,
+            "MLOPS_LOCAL_JOURNAL": "on" if journal else "off",
+        }
         self.cli = [str(BIN / "mlops"), "-q", "-o", "json", "-c", str(REPO / "configs/local.yaml")]
 
     def local(self, command: str) -> float:
@@ -83,8 +86,10 @@ def main() -> None:
         for server in servers:
             server.local("up")
         try:
-            print(f"{files} files, {sum(p.stat().st_size for p in tree.rglob('*') if p.is_file()):,} bytes; "
-                  f"load average {os.getloadavg()[0]:.1f}; {os.cpu_count()} CPUs")
+            print(
+                f"{files} files, {sum(p.stat().st_size for p in tree.rglob('*') if p.is_file()):,} bytes; "
+                f"load average {os.getloadavg()[0]:.1f}; {os.cpu_count()} CPUs"
+            )
             for server in servers:  # warm-up: bytecode, the S3 backend, the first bucket
                 server.upload(tree, "bench-warm-up")
             for index in range(args.rounds):
@@ -93,8 +98,11 @@ def main() -> None:
                     times[server.name].append(server.upload(tree, f"bench-{index}"))
                 print(f"round {index + 1}: " + ", ".join(f"{name} {values[-1]:.2f}s" for name, values in times.items()))
             durable, baseline = servers
-            starts = {"baseline up (nothing kept)": [], "durable up after down (snapshot)": [],
-                      "durable up after SIGKILL (journal replay)": []}
+            starts = {
+                "baseline up (nothing kept)": [],
+                "durable up after down (snapshot)": [],
+                "durable up after SIGKILL (journal replay)": [],
+            }
             for _ in range(3):
                 baseline.local("down")
                 starts["baseline up (nothing kept)"].append(baseline.local("up"))

@@ -105,8 +105,19 @@ def start_server(model_dir: Path, work_dir: Path) -> tuple[subprocess.Popen, int
     env = {**os.environ, "SAGEMAKER_PROGRAM": "inference.py"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH")]))
     process = subprocess.Popen(
-        [sys.executable, "-m", "mlops_cli.local.model_server", "--model-dir", str(model_dir), "--work-dir",
-         str(work_dir)], env=env, stdout=subprocess.DEVNULL, stderr=open(work_dir / "server.log", "wb"))
+        [
+            sys.executable,
+            "-m",
+            "mlops_cli.local.model_server",
+            "--model-dir",
+            str(model_dir),
+            "--work-dir",
+            str(work_dir),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(work_dir / "server.log", "wb"),
+    )
     deadline = time.monotonic() + 300
     while not (work_dir / STATUS_FILE).exists():
         if process.poll() is not None or time.monotonic() > deadline:
@@ -128,8 +139,14 @@ def main() -> None:
         work_dir.mkdir()
         torch.manual_seed(0)
         network = build_model("resnet18", 10, pretrained=False, freeze_backbone=False, hidden_units=0)
-        save_model_dir(model_dir, network, arch="resnet18", class_names=[f"{i + 1:03d}.c{i}" for i in range(10)],
-                       image_size=64, hidden_units=0)
+        save_model_dir(
+            model_dir,
+            network,
+            arch="resnet18",
+            class_names=[f"{i + 1:03d}.c{i}" for i in range(10)],
+            image_size=64,
+            hidden_units=0,
+        )
         process, port, workers = start_server(model_dir, work_dir)
         try:
             small = encode(Image.new("RGB", (64, 64), (90, 120, 150)), "JPEG")
@@ -188,10 +205,17 @@ def main() -> None:
         other = sum(count for status, count in counts.items() if status not in (200, 503))
         p50 = sorted(latencies[kind])[len(latencies[kind]) // 2] if latencies[kind] else float("nan")
         print(f"{kind:16} {len(body) / 1e6:8.2f}M {counts[200]:6} {counts[503]:6} {other:6} {p50:12.2f}")
-    unexpected = sum((Counter({status: count for status, count in counter.items() if status not in (200, 503)})
-                      for counter in statuses.values()), Counter())
-    print(f"RSS idle {idle / GIB:.2f} GiB, peak {peak / GIB:.2f} GiB, peak - idle {(peak - idle) / GIB:.2f} GiB "
-          f"(target <= {TARGET_BYTES / GIB:.0f} GiB); statuses other than 200/503: {dict(unexpected) or 'none'}")
+    unexpected = sum(
+        (
+            Counter({status: count for status, count in counter.items() if status not in (200, 503)})
+            for counter in statuses.values()
+        ),
+        Counter(),
+    )
+    print(
+        f"RSS idle {idle / GIB:.2f} GiB, peak {peak / GIB:.2f} GiB, peak - idle {(peak - idle) / GIB:.2f} GiB "
+        f"(target <= {TARGET_BYTES / GIB:.0f} GiB); statuses other than 200/503: {dict(unexpected) or 'none'}"
+    )
     verdict = "OK" if peak - idle <= TARGET_BYTES and not unexpected else "OVER TARGET"
     print(f"target: peak <= idle + 1 GiB, no 5xx but 503 -> {verdict}")
 

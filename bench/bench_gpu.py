@@ -40,9 +40,17 @@ def measure(args: argparse.Namespace) -> dict:
         write_digits_imagefolder(root / "digits")
         train_images = sum(1 for path in (root / "digits" / "train").rglob("*") if path.is_file())
         epochs = max(1, math.ceil(args.steps / math.ceil(train_images / args.batch_size)))
-        config = engine.TrainConfig(epochs=epochs, batch_size=args.batch_size, arch=args.arch, pretrained=False,
-                                    freeze_backbone=False, hidden_units=0, image_size=args.image_size,
-                                    lr_schedule="cosine", lr=0.003)
+        config = engine.TrainConfig(
+            epochs=epochs,
+            batch_size=args.batch_size,
+            arch=args.arch,
+            pretrained=False,
+            freeze_backbone=False,
+            hidden_units=0,
+            image_size=args.image_size,
+            lr_schedule="cosine",
+            lr=0.003,
+        )
         metrics = engine.run_training(config, root / "digits", root / "model", log=lambda line: None)
         rates = [row["images_per_s"] for row in metrics["epochs"]]
         model = inference.model_fn(str(root / "model"))
@@ -51,8 +59,7 @@ def measure(args: argparse.Namespace) -> dict:
         body = buffer.getvalue()
 
         def handle() -> None:
-            inference.output_fn(inference.predict_fn(inference.input_fn(body, "image/jpeg"), model),
-                                "application/json")
+            inference.output_fn(inference.predict_fn(inference.input_fn(body, "image/jpeg"), model), "application/json")
             if model.device.type == "cuda":
                 torch.cuda.synchronize(model.device)
 
@@ -63,19 +70,36 @@ def measure(args: argparse.Namespace) -> dict:
             start = time.perf_counter()
             handle()
             latencies.append(time.perf_counter() - start)
-    return {"device": str(model.device), "name": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
-            "epochs": epochs, "images_per_s": statistics.median(rates[1:] or rates),
-            "test_accuracy": metrics.get("test_acc"),
-            "handler_p50_ms": statistics.median(latencies) * 1e3,
-            "handler_p99_ms": sorted(latencies)[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))] * 1e3}
+    return {
+        "device": str(model.device),
+        "name": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+        "epochs": epochs,
+        "images_per_s": statistics.median(rates[1:] or rates),
+        "test_accuracy": metrics.get("test_acc"),
+        "handler_p50_ms": statistics.median(latencies) * 1e3,
+        "handler_p99_ms": sorted(latencies)[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))] * 1e3,
+    }
 
 
 def child(args: argparse.Namespace, cpu: bool) -> dict:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     if cpu:
         env["CUDA_VISIBLE_DEVICES"] = ""
-    argv = [sys.executable, __file__, "--child", "--steps", str(args.steps), "--image-size", str(args.image_size),
-            "--batch-size", str(args.batch_size), "--arch", args.arch, "--requests", str(args.requests)]
+    argv = [
+        sys.executable,
+        __file__,
+        "--child",
+        "--steps",
+        str(args.steps),
+        "--image-size",
+        str(args.image_size),
+        "--batch-size",
+        str(args.batch_size),
+        "--arch",
+        args.arch,
+        "--requests",
+        str(args.requests),
+    ]
     done = subprocess.run(argv, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"the {'CPU' if cpu else 'GPU'} run failed: {done.stderr.strip()[-2000:]}")
@@ -97,19 +121,27 @@ def main() -> None:
     import torch
 
     if not torch.cuda.is_available():
-        print("no GPU: CUDA is not available here, so there is nothing to measure (the CPU figures are in "
-              "bench_training.py and bench_inference.py)")
+        print(
+            "no GPU: CUDA is not available here, so there is nothing to measure (the CPU figures are in "
+            "bench_training.py and bench_inference.py)"
+        )
         return
     gpu, cpu = child(args, cpu=False), child(args, cpu=True)
-    print(f"{args.arch} at {args.image_size} px, batch {args.batch_size}, ~{args.steps} steps ({gpu['epochs']} epochs "
-          f"of the digits sample); GPU: {gpu['name']}")
+    print(
+        f"{args.arch} at {args.image_size} px, batch {args.batch_size}, ~{args.steps} steps ({gpu['epochs']} epochs "
+        f"of the digits sample); GPU: {gpu['name']}"
+    )
     print(f"{'':10} {'train images/s':>15} {'handler p50 ms':>15} {'handler p99 ms':>15} {'test acc':>9}")
     for label, figures in (("GPU", gpu), ("CPU", cpu)):
         accuracy = figures["test_accuracy"]
-        print(f"{label:10} {figures['images_per_s']:15.0f} {figures['handler_p50_ms']:15.2f} "
-              f"{figures['handler_p99_ms']:15.2f} {accuracy if accuracy is None else f'{accuracy:.3f}':>9}")
-    print(f"GPU/CPU: training {gpu['images_per_s'] / cpu['images_per_s']:.1f}x, handler latency "
-          f"{cpu['handler_p50_ms'] / gpu['handler_p50_ms']:.1f}x faster")
+        print(
+            f"{label:10} {figures['images_per_s']:15.0f} {figures['handler_p50_ms']:15.2f} "
+            f"{figures['handler_p99_ms']:15.2f} {accuracy if accuracy is None else f'{accuracy:.3f}':>9}"
+        )
+    print(
+        f"GPU/CPU: training {gpu['images_per_s'] / cpu['images_per_s']:.1f}x, handler latency "
+        f"{cpu['handler_p50_ms'] / gpu['handler_p50_ms']:.1f}x faster"
+    )
 
 
 if __name__ == "__main__":

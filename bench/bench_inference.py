@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import random
 import statistics
 import sys
@@ -75,8 +76,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as model_dir:
         network = build_model(args.arch, NUM_CLASSES, pretrained=False, freeze_backbone=False, hidden_units=0)
         classes = [f"{index + 1:03d}.class_{index}" for index in range(NUM_CLASSES)]
-        save_model_dir(model_dir, network, arch=args.arch, class_names=classes, image_size=args.image_size,
-                       hidden_units=0)
+        save_model_dir(
+            model_dir, network, arch=args.arch, class_names=classes, image_size=args.image_size, hidden_units=0
+        )
         model = inference.model_fn(model_dir)
 
     bodies = jpeg_bodies(args.image_size)
@@ -88,12 +90,15 @@ def main() -> None:
 
     def handler(body: bytes):
         def run() -> None:
-            inference.output_fn(inference.predict_fn(inference.input_fn(body, "image/jpeg"), model),
-                                "application/json")
+            inference.output_fn(inference.predict_fn(inference.input_fn(body, "image/jpeg"), model), "application/json")
+
         return run
 
-    variants = {"bare forward": bare, "handler (small)": handler(bodies["small"]),
-                "handler (photo)": handler(bodies["photo"])}
+    variants = {
+        "bare forward": bare,
+        "handler (small)": handler(bodies["small"]),
+        "handler (photo)": handler(bodies["photo"]),
+    }
     times: dict[str, list[float]] = {name: [] for name in variants}
     order = list(variants)
     for round_index in range(args.warmup + args.rounds):
@@ -105,10 +110,12 @@ def main() -> None:
             if round_index >= args.warmup:
                 times[name].append(elapsed)
 
-    print(f"{args.arch} at {args.image_size} px, {NUM_CLASSES} classes, batch 1, {torch.get_num_threads()} torch "
-          f"threads, {args.rounds} interleaved rounds; bodies: small {len(bodies['small'])} B "
-          f"({Image.open(io.BytesIO(bodies['small'])).size[0]}x{Image.open(io.BytesIO(bodies['small'])).size[1]}), "
-          f"photo {len(bodies['photo'])} B (640x427)")
+    print(
+        f"{args.arch} at {args.image_size} px, {NUM_CLASSES} classes, batch 1, {torch.get_num_threads()} torch "
+        f"threads, {args.rounds} interleaved rounds; bodies: small {len(bodies['small'])} B "
+        f"({Image.open(io.BytesIO(bodies['small'])).size[0]}x{Image.open(io.BytesIO(bodies['small'])).size[1]}), "
+        f"photo {len(bodies['photo'])} B (640x427)"
+    )
     bare = times["bare forward"]
     bare_p50 = statistics.median(bare)
     # Also the median over rounds of (variant / bare forward of the same round): steadier when other
@@ -116,9 +123,8 @@ def main() -> None:
     print(f"{'':18} {'p50 ms':>8} {'p99 ms':>8} {'p50 x bare':>11} {'paired x bare':>14}")
     for name, values in times.items():
         p50 = statistics.median(values)
-        paired = statistics.median(value / base for value, base in zip(values, bare))
-        print(f"{name:18} {p50 * 1e3:8.2f} {percentile(values, 0.99) * 1e3:8.2f} {p50 / bare_p50:11.3f} "
-              f"{paired:14.3f}")
+        paired = statistics.median(value / base for value, base in zip(values, bare, strict=True))
+        print(f"{name:18} {p50 * 1e3:8.2f} {percentile(values, 0.99) * 1e3:8.2f} {p50 / bare_p50:11.3f} {paired:14.3f}")
 
     print("handler stages (median ms):")
     for name, body in bodies.items():
@@ -130,8 +136,13 @@ def main() -> None:
 
 def stage_medians(model, body: bytes, rounds: int = 100) -> list[tuple[str, float]]:
     """The handler's work split by stage (input_fn, decode, transform, forward+rank, output_fn)."""
-    stages: dict[str, list[float]] = {"input_fn": [], "decode": [], "transform": [], "forward+rank": [],
-                                      "output_fn": []}
+    stages: dict[str, list[float]] = {
+        "input_fn": [],
+        "decode": [],
+        "transform": [],
+        "forward+rank": [],
+        "output_fn": [],
+    }
     for _ in range(rounds):
         marks = [time.perf_counter()]
         requests = inference.input_fn(body, "image/jpeg")
@@ -144,9 +155,9 @@ def stage_medians(model, body: bytes, rounds: int = 100) -> list[tuple[str, floa
         marks.append(time.perf_counter())
         inference.output_fn(prediction, "application/json")
         marks.append(time.perf_counter())
-        durations = [b - a for a, b in zip(marks, marks[1:])]
+        durations = [b - a for a, b in itertools.pairwise(marks)]
         durations[3] -= durations[1] + durations[2]
-        for stage, duration in zip(stages, durations):
+        for stage, duration in zip(stages, durations, strict=True):
             stages[stage].append(duration)
     return [(stage, statistics.median(values) * 1e3) for stage, values in stages.items()]
 

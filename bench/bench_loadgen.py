@@ -48,10 +48,14 @@ def client(url: str, pool: int):
     import boto3
     from botocore.config import Config
 
-    return boto3.client("sagemaker-runtime", region_name="us-east-1", endpoint_url=url,
-                        aws_access_key_id="bench", aws_secret_access_key="bench",
-                        config=Config(retries={"mode": "standard", "total_max_attempts": 1},
-                                      max_pool_connections=pool))
+    return boto3.client(
+        "sagemaker-runtime",
+        region_name="us-east-1",
+        endpoint_url=url,
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}, max_pool_connections=pool),
+    )
 
 
 def closed_loop(runtime, threads: int, seconds: float, payload: loadtest.Payload) -> float:
@@ -62,7 +66,8 @@ def closed_loop(runtime, threads: int, seconds: float, payload: loadtest.Payload
     def work(index: int) -> None:
         while time.monotonic() < stop:
             runtime.invoke_endpoint(EndpointName="bench", Body=payload.body, ContentType=payload.content_type)[
-                "Body"].read()
+                "Body"
+            ].read()
             count[index] += 1
 
     workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
@@ -88,8 +93,10 @@ def main() -> None:
     closed_loop(runtime, 2, 1.0, payload)  # warm the connection pool
     baseline = closed_loop(runtime, args.max_in_flight, args.duration, payload)
     print(f"baseline: closed loop, {args.max_in_flight} threads, same client: {baseline:.0f} requests/s")
-    print(f"{'offered/s':>10} {'achieved/s':>11} {'x offered':>10} {'x baseline':>11} {'dropped':>8} "
-          f"{'p50 ms':>7} {'p99 ms':>7}")
+    print(
+        f"{'offered/s':>10} {'achieved/s':>11} {'x offered':>10} {'x baseline':>11} {'dropped':>8} "
+        f"{'p50 ms':>7} {'p99 ms':>7}"
+    )
     ceiling = 0.0
     for rate in (float(r) for r in args.rates.split(",")):
         spec = loadtest.LoadSpec("endpoint", "bench", rate, rate, args.duration, args.max_in_flight)
@@ -99,8 +106,10 @@ def main() -> None:
         achieved = result["ok"] / args.duration
         if result["dropped"] == 0 and achieved >= 0.95 * rate:
             ceiling = rate
-        print(f"{rate:10.0f} {achieved:11.1f} {achieved / rate:10.2f} {achieved / baseline:11.2f} "
-              f"{result['dropped']:8d} {result['latency_ms']['p50']:7.1f} {result['latency_ms']['p99']:7.1f}")
+        print(
+            f"{rate:10.0f} {achieved:11.1f} {achieved / rate:10.2f} {achieved / baseline:11.2f} "
+            f"{result['dropped']:8d} {result['latency_ms']['p50']:7.1f} {result['latency_ms']['p99']:7.1f}"
+        )
     print(f"ceiling: {ceiling:.0f} requests/s offered and met (>= 95 % completed, none dropped)")
     server.shutdown()
 

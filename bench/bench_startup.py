@@ -26,15 +26,21 @@ BIN = Path(sys.executable).parent
 
 def sdk_version(python: str) -> str | None:
     """The SageMaker SDK's version in that interpreter, or None where it is not installed."""
-    found = subprocess.run([python, "-c", "from importlib.metadata import version; print(version('sagemaker'))"],
-                           capture_output=True, text=True)
+    found = subprocess.run(
+        [python, "-c", "from importlib.metadata import version; print(version('sagemaker'))"],
+        capture_output=True,
+        text=True,
+    )
     return found.stdout.strip() if found.returncode == 0 else None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sagemaker-python", default=os.environ.get("SAGEMAKER_PYTHON", sys.executable),
-                        help="an interpreter with the SageMaker SDK installed (default: this one)")
+    parser.add_argument(
+        "--sagemaker-python",
+        default=os.environ.get("SAGEMAKER_PYTHON", sys.executable),
+        help="an interpreter with the SageMaker SDK installed (default: this one)",
+    )
     args = parser.parse_args()
     commands = {
         "mlops --help": [str(BIN / "mlops"), "--help"],
@@ -44,8 +50,11 @@ def main() -> None:
     version = sdk_version(args.sagemaker_python)
     if version:
         # v3's `sagemaker` is a bare namespace; what a user imports to launch training is the real cost.
-        trainer = "from sagemaker.train import ModelTrainer" if int(version.split(".")[0]) >= 3 else \
-            "from sagemaker.pytorch import PyTorch"
+        trainer = (
+            "from sagemaker.train import ModelTrainer"
+            if int(version.split(".")[0]) >= 3
+            else "from sagemaker.pytorch import PyTorch"
+        )
         for statement in ("import sagemaker", trainer):
             commands[f"{statement} ({version})"] = [args.sagemaker_python, "-c", statement]
     else:

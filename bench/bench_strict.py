@@ -49,28 +49,63 @@ def gate_micro(repeat: int = 300) -> dict[str, float]:
     gate = StrictGate(delay_s=0)
     signed = "AWS4-HMAC-SHA256 Credential=x/20260101/us-east-1/{}/aws4_request, SignedHeaders=host, Signature=0"
     png = b"\x89PNG" + b"\x00" * 1500
-    training = {"TrainingJobName": "bench", "RoleArn": "arn:aws:iam::123456789012:role/r",
-                "AlgorithmSpecification": {"TrainingImage": "x", "TrainingInputMode": "File"},
-                "OutputDataConfig": {"S3OutputPath": "s3://b/p"},
-                "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 30},
-                "StoppingCondition": {"MaxRuntimeInSeconds": 60}, "Tags": [{"Key": "k", "Value": "v"}]}
+    training = {
+        "TrainingJobName": "bench",
+        "RoleArn": "arn:aws:iam::123456789012:role/r",
+        "AlgorithmSpecification": {"TrainingImage": "x", "TrainingInputMode": "File"},
+        "OutputDataConfig": {"S3OutputPath": "s3://b/p"},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 30},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 60},
+        "Tags": [{"Key": "k", "Value": "v"}],
+    }
     cases = {
-        "s3 PutObject (1.5 KB PNG)": ("PUT", "/bench-bucket/data/train/001/x.png", "", png,
-                                      {"HTTP_AUTHORIZATION": signed.format("s3"), "CONTENT_TYPE": "image/png",
-                                       "HTTP_X_AMZ_CHECKSUM_SHA256": "AAAA"}),
-        "s3 ListObjectsV2": ("GET", "/bench-bucket", "list-type=2&prefix=data/", b"",
-                             {"HTTP_AUTHORIZATION": signed.format("s3")}),
-        "sagemaker CreateTrainingJob": ("POST", "/", "", json.dumps(training).encode(), {
-            "HTTP_AUTHORIZATION": signed.format("sagemaker"), "CONTENT_TYPE": "application/x-amz-json-1.1",
-            "HTTP_X_AMZ_TARGET": "SageMaker.CreateTrainingJob"}),
+        "s3 PutObject (1.5 KB PNG)": (
+            "PUT",
+            "/bench-bucket/data/train/001/x.png",
+            "",
+            png,
+            {
+                "HTTP_AUTHORIZATION": signed.format("s3"),
+                "CONTENT_TYPE": "image/png",
+                "HTTP_X_AMZ_CHECKSUM_SHA256": "AAAA",
+            },
+        ),
+        "s3 ListObjectsV2": (
+            "GET",
+            "/bench-bucket",
+            "list-type=2&prefix=data/",
+            b"",
+            {"HTTP_AUTHORIZATION": signed.format("s3")},
+        ),
+        "sagemaker CreateTrainingJob": (
+            "POST",
+            "/",
+            "",
+            json.dumps(training).encode(),
+            {
+                "HTTP_AUTHORIZATION": signed.format("sagemaker"),
+                "CONTENT_TYPE": "application/x-amz-json-1.1",
+                "HTTP_X_AMZ_TARGET": "SageMaker.CreateTrainingJob",
+            },
+        ),
     }
     timings = {}
     for name, (method, path, query, body, extra) in cases.items():
-        environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query, "SERVER_NAME": "127.0.0.1",
-                   "SERVER_PORT": "4599", "HTTP_HOST": "127.0.0.1:4599", "wsgi.url_scheme": "http",
-                   "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body)), **extra}
-        headers = {key[5:].replace("_", "-").lower(): value for key, value in environ.items()
-                   if key.startswith("HTTP_")}
+        environ = {
+            "REQUEST_METHOD": method,
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "4599",
+            "HTTP_HOST": "127.0.0.1:4599",
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(body),
+            "CONTENT_LENGTH": str(len(body)),
+            **extra,
+        }
+        headers = {
+            key[5:].replace("_", "-").lower(): value for key, value in environ.items() if key.startswith("HTTP_")
+        }
         service = extra["HTTP_AUTHORIZATION"].split("/")[3]
         gate.check(environ, body, service, headers)  # warm: models loaded, patterns compiled
         start = time.perf_counter()

@@ -42,9 +42,13 @@ def synthetic_rate(config: engine.TrainConfig, samples: int, classes: int) -> fl
     network.set_train_mode(model)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr)
     criterion = nn.CrossEntropyLoss()
-    batches = [(torch.randn(min(config.batch_size, samples - start), 3, config.image_size, config.image_size),
-                torch.randint(0, classes, (min(config.batch_size, samples - start),)))
-               for start in range(0, samples, config.batch_size)]
+    batches = [
+        (
+            torch.randn(min(config.batch_size, samples - start), 3, config.image_size, config.image_size),
+            torch.randint(0, classes, (min(config.batch_size, samples - start),)),
+        )
+        for start in range(0, samples, config.batch_size)
+    ]
     started = time.perf_counter()
     for images, labels in batches:
         loss = criterion(model(images), labels)
@@ -57,11 +61,13 @@ def synthetic_rate(config: engine.TrainConfig, samples: int, classes: int) -> fl
 def course_rate(config: engine.TrainConfig, data_dir: Path, classes: int) -> tuple[float, float, float]:
     """(images/s, reported train loss, true mean train loss) of a course-project style epoch."""
     # Per-image float conversion and normalisation, as the course project's transforms did.
-    transform = transforms.Compose([
-        transforms.RandomResizedCrop(config.image_size, scale=(0.8, 1.0), ratio=(0.9, 1.1)),
-        transforms.ToTensor(),
-        transforms.Normalize(data.IMAGENET_MEAN, data.IMAGENET_STD),
-    ])
+    transform = transforms.Compose(
+        [
+            transforms.RandomResizedCrop(config.image_size, scale=(0.8, 1.0), ratio=(0.9, 1.1)),
+            transforms.ToTensor(),
+            transforms.Normalize(data.IMAGENET_MEAN, data.IMAGENET_STD),
+        ]
+    )
     dataset = datasets.ImageFolder(data_dir / "train", transform=transform)
     loader = torch.utils.data.DataLoader(dataset, batch_size=config.batch_size, shuffle=True)
     model = network.build_model(config.arch, classes, False, config.freeze_backbone, config.hidden_units)
@@ -92,8 +98,15 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     args = parser.parse_args()
 
-    config = engine.TrainConfig(arch=args.arch, pretrained=False, freeze_backbone=False, image_size=args.image_size,
-                                batch_size=args.batch_size, lr_schedule="none", epochs=args.epochs)
+    config = engine.TrainConfig(
+        arch=args.arch,
+        pretrained=False,
+        freeze_backbone=False,
+        image_size=args.image_size,
+        batch_size=args.batch_size,
+        lr_schedule="none",
+        epochs=args.epochs,
+    )
     with tempfile.TemporaryDirectory() as scratch:
         data_dir = Path(scratch) / "digits"
         counts = write_digits_imagefolder(data_dir)
@@ -106,19 +119,27 @@ def main() -> None:
             rate, reported, true_mean = course_rate(config, data_dir, classes)
             rates["course"].append(rate)
             course_losses.append((reported, true_mean))
-            print(f"round {round_index + 1}: " + "  ".join(f"{name}={values[-1]:.1f}" for name, values in rates.items()),
-                  flush=True)
+            print(
+                f"round {round_index + 1}: " + "  ".join(f"{name}={values[-1]:.1f}" for name, values in rates.items()),
+                flush=True,
+            )
 
     median = {name: statistics.median(values) for name, values in rates.items()}
-    print(f"\n{args.arch} {args.image_size}px batch {args.batch_size}, {counts['train']} training images, "
-          f"{torch.get_num_threads()} threads, {args.rounds} rounds (median images/s)")
+    print(
+        f"\n{args.arch} {args.image_size}px batch {args.batch_size}, {counts['train']} training images, "
+        f"{torch.get_num_threads()} threads, {args.rounds} rounds (median images/s)"
+    )
     print(f"{'method':<10} {'images/s':>9} {'vs synthetic':>13} {'vs course':>10}")
     for name in ("engine", "synthetic", "course"):
-        print(f"{name:<10} {median[name]:>9.1f} {median[name] / median['synthetic']:>12.2f}x "
-              f"{median[name] / median['course']:>9.2f}x")
+        print(
+            f"{name:<10} {median[name]:>9.1f} {median[name] / median['synthetic']:>12.2f}x "
+            f"{median[name] / median['course']:>9.2f}x"
+        )
     reported, true_mean = course_losses[-1]
-    print(f"\ncourse loop's reported train loss (summed batch means // samples): {reported:.4f}; "
-          f"true per-sample mean: {true_mean:.4f}")
+    print(
+        f"\ncourse loop's reported train loss (summed batch means // samples): {reported:.4f}; "
+        f"true per-sample mean: {true_mean:.4f}"
+    )
     target = median["engine"] / median["synthetic"]
     print(f"target engine >= 0.90x synthetic: {'met' if target >= 0.9 else 'NOT met'} ({target:.2f}x)")
 

@@ -75,9 +75,15 @@ def measure(method: str, tag: str, trials: list[dict], epochs: int, env: dict[st
             run(train_argv(f"digits-bench-{tag}-seq-{index}", values, epochs), env)
     else:
         for pair in range(0, len(trials), 2):
-            running = [subprocess.Popen(train_argv(f"digits-bench-{tag}-pair-{index}", trials[index], epochs),
-                                        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                       for index in range(pair, min(pair + 2, len(trials)))]
+            running = [
+                subprocess.Popen(
+                    train_argv(f"digits-bench-{tag}-pair-{index}", trials[index], epochs),
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                for index in range(pair, min(pair + 2, len(trials)))
+            ]
             if any(process.wait() != 0 for process in running):
                 sys.exit("a parallel `mlops train` failed")
     return time.perf_counter() - started
@@ -101,8 +107,10 @@ def main() -> None:
             data = Path(temp) / "digits"
             run(mlops("-q", "data", "sample", str(data)), env)
             run(mlops("-q", "data", "upload", str(data)), env)
-            print(f"machine: {os.cpu_count()} CPUs ({cpu_model()}), {platform.system()} {platform.release()}; "
-                  f"load average {os.getloadavg()[0]:.1f} at start")
+            print(
+                f"machine: {os.cpu_count()} CPUs ({cpu_model()}), {platform.system()} {platform.release()}; "
+                f"load average {os.getloadavg()[0]:.1f} at start"
+            )
 
             times: dict[str, list[float]] = {"sequential": [], "pairs": [], "tune": []}
             for round_index in range(args.rounds):
@@ -110,8 +118,24 @@ def main() -> None:
                 # at a time: the two compared run back to back.
                 tag = f"r{round_index}"
                 started = time.perf_counter()
-                tuned = run(mlops("-o", "json", "tune", "--job-name", f"digits-bench-{tag}", "--strategy", "random",
-                                  "--max-jobs", "4", "--parallel", "2", "--hp", f"epochs={args.epochs}"), env)
+                tuned = run(
+                    mlops(
+                        "-o",
+                        "json",
+                        "tune",
+                        "--job-name",
+                        f"digits-bench-{tag}",
+                        "--strategy",
+                        "random",
+                        "--max-jobs",
+                        "4",
+                        "--parallel",
+                        "2",
+                        "--hp",
+                        f"epochs={args.epochs}",
+                    ),
+                    env,
+                )
                 times["tune"].append(time.perf_counter() - started)
                 trials = [trial["values"] for trial in json.loads(tuned.stdout)["trials"]]
                 for method in ("pairs", "sequential"):
@@ -124,8 +148,10 @@ def main() -> None:
     speed_up = sequential_s / pairs_s
     allowed = TARGET * sequential_s / speed_up
     ratio = tune_s / (sequential_s / speed_up)
-    print(f"4 trials x {args.epochs} epoch(s) on the digits, {args.rounds} round(s), medians; "
-          f"load average {os.getloadavg()[0]:.1f} at the end")
+    print(
+        f"4 trials x {args.epochs} epoch(s) on the digits, {args.rounds} round(s), medians; "
+        f"load average {os.getloadavg()[0]:.1f} at the end"
+    )
     print(f"  sequential  4 x mlops train, one at a time   {sequential_s:7.1f} s")
     print(f"  pairs       4 x mlops train, two at a time   {pairs_s:7.1f} s   (speed-up {speed_up:.2f}x)")
     print(f"  tune        mlops tune --parallel 2          {tune_s:7.1f} s")

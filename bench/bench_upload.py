@@ -82,8 +82,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-upload-") as temp:
         home, tree = Path(temp) / "home", Path(temp) / "tree"
         url = f"http://127.0.0.1:{free_port()}"
-        env = {**{name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"},
-               "MLOPS_HOME": str(home), "MLOPS_AWS__ENDPOINT_URL": url}
+        env = {
+            **{name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"},
+            "MLOPS_HOME": str(home),
+            "MLOPS_AWS__ENDPOINT_URL": url,
+        }
         os.environ.update(MLOPS_HOME=str(home))
         from mlops_cli.local import manager
 
@@ -93,10 +96,22 @@ def main() -> None:
 
         env.update(credentials.process_env(url, "us-east-1", credentials.load(url)))  # for `aws s3 sync`
         try:
-            print(f"tree: {files} files, {sum(p.stat().st_size for p in tree.rglob('*') if p.is_file()):,} bytes; "
-                  f"server {url}; load average {os.getloadavg()[0]:.1f}; {os.cpu_count()} CPUs")
-            mlops = [str(BIN / "mlops"), "-q", "-o", "json", "-c", str(REPO / "configs/local.yaml"), "data", "upload",
-                     str(tree), "--to"]
+            print(
+                f"tree: {files} files, {sum(p.stat().st_size for p in tree.rglob('*') if p.is_file()):,} bytes; "
+                f"server {url}; load average {os.getloadavg()[0]:.1f}; {os.cpu_count()} CPUs"
+            )
+            mlops = [
+                str(BIN / "mlops"),
+                "-q",
+                "-o",
+                "json",
+                "-c",
+                str(REPO / "configs/local.yaml"),
+                "data",
+                "upload",
+                str(tree),
+                "--to",
+            ]
             aws = [str(BIN / "aws"), "--endpoint-url", url, "s3"]
             times: dict[str, list[float]] = {"mlops first": [], "aws first": [], "mlops re-run": [], "aws re-run": []}
             warm_up = make_warm_up_tree(Path(temp) / "warm-up")
@@ -106,8 +121,10 @@ def main() -> None:
             for round_index in range(args.rounds):
                 mlops_bucket, aws_bucket = f"bench-mlops-{round_index}", f"bench-aws-{round_index}"
                 timed(aws + ["mb", f"s3://{aws_bucket}"], env)
-                runs = {"mlops": mlops + [f"s3://{mlops_bucket}/data"],
-                        "aws": aws + ["sync", str(tree), f"s3://{aws_bucket}/data", "--only-show-errors"]}
+                runs = {
+                    "mlops": mlops + [f"s3://{mlops_bucket}/data"],
+                    "aws": aws + ["sync", str(tree), f"s3://{aws_bucket}/data", "--only-show-errors"],
+                }
                 order = ["mlops", "aws"] if round_index % 2 == 0 else ["aws", "mlops"]
                 for phase in ["first"] + ["re-run"] * args.reruns:
                     order.reverse()
@@ -119,9 +136,15 @@ def main() -> None:
                             expected = (files, 0) if phase == "first" else (0, files)
                             assert (summary["uploaded"], summary["skipped"]) == expected, summary
                 assert count_objects(url, mlops_bucket) == count_objects(url, aws_bucket) == files
-                print(f"round {round_index + 1}: " + ", ".join(
-                    f"{name} " + "/".join(f"{value:.2f}" for value in values[-(1 if 'first' in name else args.reruns):])
-                    + "s" for name, values in times.items()))
+                print(
+                    f"round {round_index + 1}: "
+                    + ", ".join(
+                        f"{name} "
+                        + "/".join(f"{value:.2f}" for value in values[-(1 if "first" in name else args.reruns) :])
+                        + "s"
+                        for name, values in times.items()
+                    )
+                )
         finally:
             manager.down(url)
 
@@ -129,8 +152,10 @@ def main() -> None:
     verdicts = []
     for phase in ("first", "re-run"):
         ours, theirs = statistics.median(times[f"mlops {phase}"]), statistics.median(times[f"aws {phase}"])
-        print(f"{phase + ' (' + str(files) + ' files)':28} {len(times[f'mlops {phase}']):3d} {ours:8.2f} "
-              f"{theirs:8.2f} {ours / theirs:10.2f}")
+        print(
+            f"{phase + ' (' + str(files) + ' files)':28} {len(times[f'mlops {phase}']):3d} {ours:8.2f} "
+            f"{theirs:8.2f} {ours / theirs:10.2f}"
+        )
         verdicts.append(ours <= theirs)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
     print("target: not slower than aws s3 sync on either run -> " + ("OK" if all(verdicts) else "SLOWER"))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, List, Optional
+from typing import Any
 
 # Plain click help: rich-formatted help costs ~150 ms of imports on every `mlops --help`.
 os.environ.setdefault("TYPER_USE_RICH", "0")
@@ -16,8 +16,23 @@ import typer  # noqa: E402
 from typer.core import TyperGroup  # noqa: E402
 
 from mlops_cli import __version__  # noqa: E402
-from mlops_cli.commands import (audit_iam, autoscale, concurrency, config_cmd, data, deploy, invoke, lambda_cmd,
-                                loadtest, local, status, teardown, train, train_ec2, tune)  # noqa: E402
+from mlops_cli.commands import (
+    audit_iam,
+    autoscale,
+    concurrency,
+    config_cmd,
+    data,
+    deploy,
+    invoke,
+    lambda_cmd,
+    loadtest,  # noqa: E402
+    local,
+    status,
+    teardown,
+    train,
+    train_ec2,
+    tune,
+)
 from mlops_cli.errors import MlopsError, OperationError  # noqa: E402
 from mlops_cli.render import Output  # noqa: E402
 from mlops_cli.state import AppState  # noqa: E402
@@ -26,8 +41,19 @@ EXIT_INTERRUPTED = 130
 
 
 # Global options users may also write after the subcommand (`mlops status -o json`), with their arity.
-GLOBAL_OPTIONS = {"--output": 1, "-o": 1, "--profile": 1, "--region": 1, "--config": 1, "-c": 1,
-                  "--dry-run": 0, "--verbose": 0, "-v": 0, "--quiet": 0, "-q": 0}
+GLOBAL_OPTIONS = {
+    "--output": 1,
+    "-o": 1,
+    "--profile": 1,
+    "--region": 1,
+    "--config": 1,
+    "-c": 1,
+    "--dry-run": 0,
+    "--verbose": 0,
+    "-v": 0,
+    "--quiet": 0,
+    "-q": 0,
+}
 
 
 def hoist_global_options(args: list[str]) -> list[str]:
@@ -45,7 +71,7 @@ def hoist_global_options(args: list[str]) -> list[str]:
         if arity is None:
             rest.append(arg)
         elif arity and "=" not in arg:
-            hoisted.extend(args[index:index + 2])
+            hoisted.extend(args[index : index + 2])
             index += 1
         else:
             hoisted.append(arg)
@@ -76,8 +102,13 @@ class ErrorBoundary(TyperGroup):
                 _fail(ctx, translate_error(exc))
             if _state(ctx).out.verbosity > 0:
                 raise
-            _fail(ctx, OperationError(f"internal error: {type(exc).__name__}: {exc}",
-                                      hint="re-run with --verbose for the traceback, and please report it"))
+            _fail(
+                ctx,
+                OperationError(
+                    f"internal error: {type(exc).__name__}: {exc}",
+                    hint="re-run with --verbose for the traceback, and please report it",
+                ),
+            )
 
 
 def _state(ctx: Any) -> AppState:
@@ -109,15 +140,28 @@ app = typer.Typer(
 @app.callback()
 def main_options(
     ctx: typer.Context,
-    config: Optional[List[str]] = typer.Option(
-        None, "--config", "-c", metavar="FILE",
-        help="YAML config file; repeat to layer (later wins). Default: $MLOPS_CONFIG."),
-    profile: Optional[str] = typer.Option(None, "--profile", metavar="NAME",
-                                          help="AWS profile (else AWS_PROFILE / config)."),
-    region: Optional[str] = typer.Option(None, "--region", metavar="REGION",
-                                         help="AWS region (else AWS_REGION / config)."),
-    output: str = typer.Option("table", "--output", "-o", envvar="MLOPS_OUTPUT", metavar="table|json",
-                               help="table or json (one JSON document on stdout).", case_sensitive=False),
+    config: list[str] | None = typer.Option(
+        None,
+        "--config",
+        "-c",
+        metavar="FILE",
+        help="YAML config file; repeat to layer (later wins). Default: $MLOPS_CONFIG.",
+    ),
+    profile: str | None = typer.Option(
+        None, "--profile", metavar="NAME", help="AWS profile (else AWS_PROFILE / config)."
+    ),
+    region: str | None = typer.Option(
+        None, "--region", metavar="REGION", help="AWS region (else AWS_REGION / config)."
+    ),
+    output: str = typer.Option(
+        "table",
+        "--output",
+        "-o",
+        envvar="MLOPS_OUTPUT",
+        metavar="table|json",
+        help="table or json (one JSON document on stdout).",
+        case_sensitive=False,
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the planned AWS requests as JSON; send nothing."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="More detail; tracebacks for internal errors."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only results, warnings and errors (no progress)."),
@@ -129,8 +173,7 @@ def main_options(
     if output not in ("table", "json"):
         # Blame what the user actually set: the flag or the variable.
         from_env = getattr(ctx.get_parameter_source("output"), "name", "") == "ENVIRONMENT"
-        raise typer.BadParameter("must be 'table' or 'json'",
-                                 param_hint="env MLOPS_OUTPUT" if from_env else "--output")
+        raise typer.BadParameter("must be 'table' or 'json'", param_hint="env MLOPS_OUTPUT" if from_env else "--output")
     ctx.obj = AppState(
         config_files=list(config) if config else default_config_files(),
         profile=profile,
@@ -145,24 +188,26 @@ app.add_typer(local.app, name="local", help="The embedded local AWS (moto server
 app.add_typer(data.app, name="data", help="Sample data and incremental, verified S3 upload.")
 app.command("train", help="Train on SageMaker (N > 1 instances = real torch DDP).")(train.train)
 app.command("tune", help="Hyperparameter tuning: trials of the training job, the best values, a leaderboard.")(
-    tune.tune)
-app.command("train-ec2", help="Train the same model package on an EC2 instance (or this machine).")(
-    train_ec2.train_ec2)
+    tune.tune
+)
+app.command("train-ec2", help="Train the same model package on an EC2 instance (or this machine).")(train_ec2.train_ec2)
 app.command("deploy", help="Create or blue/green-update the real-time endpoint, optionally with scaling.")(
-    deploy.deploy)
+    deploy.deploy
+)
 app.command("autoscale", help="Target-tracking autoscaling on invocations per instance.")(autoscale.autoscale)
-app.command("invoke", help="Send an image (file or URL) to the endpoint and print the predictions.")(
-    invoke.invoke)
+app.command("invoke", help="Send an image (file or URL) to the endpoint and print the predictions.")(invoke.invoke)
 app.command("loadtest", help="Open-loop load on the endpoint or Lambda: latency, errors, instances, plot.")(
-    loadtest.loadtest)
+    loadtest.loadtest
+)
 app.add_typer(lambda_cmd.app, name="lambda", help="The Lambda function in front of the endpoint.")
 app.add_typer(concurrency.app, name="concurrency", help="Lambda reserved and provisioned concurrency.")
 app.command("audit-iam", help="Audit IAM: admin access, wildcards, privilege escalation, stale access.")(
-    audit_iam.audit_iam)
-app.command("status", help="The project's training jobs, endpoints (with cost per hour) and functions.")(
-    status.status)
+    audit_iam.audit_iam
+)
+app.command("status", help="The project's training jobs, endpoints (with cost per hour) and functions.")(status.status)
 app.command("teardown", help="Delete what costs money: endpoints with their configs, models, scaling.")(
-    teardown.teardown)
+    teardown.teardown
+)
 
 
 def main() -> None:

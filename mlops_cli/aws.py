@@ -21,19 +21,43 @@ if TYPE_CHECKING:
 NOT_STARTED_CREDENTIALS = {"aws_access_key_id": "mlops-local-not-started", "aws_secret_access_key": "none"}
 MAX_ATTEMPTS = 8
 LOCAL_MAX_ATTEMPTS = 3  # a stopped local AWS should fail in a second, not after minutes of back-off
-THROTTLING_CODES = {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded",
-                    "SlowDown", "ProvisionedThroughputExceededException", "RequestThrottled"}
-ACCESS_DENIED_CODES = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError",
-                       "UnrecognizedClientException", "InvalidClientTokenId", "ExpiredToken", "ExpiredTokenException",
-                       "SignatureDoesNotMatch"}
-NOT_FOUND_CODES = {"NoSuchBucket", "NoSuchKey", "NoSuchEntity", "ResourceNotFound", "ResourceNotFoundException",
-                   "NotFound", "404", "NoSuchUpload", "ValidationException"}
+THROTTLING_CODES = {
+    "Throttling",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "SlowDown",
+    "ProvisionedThroughputExceededException",
+    "RequestThrottled",
+}
+ACCESS_DENIED_CODES = {
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "AuthorizationError",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "SignatureDoesNotMatch",
+}
+NOT_FOUND_CODES = {
+    "NoSuchBucket",
+    "NoSuchKey",
+    "NoSuchEntity",
+    "ResourceNotFound",
+    "ResourceNotFoundException",
+    "NotFound",
+    "404",
+    "NoSuchUpload",
+    "ValidationException",
+}
 
 
 class AwsClients:
     """Lazily-created boto3 clients sharing one session; pass `.client` to services."""
 
-    def __init__(self, aws: "AwsConfig"):
+    def __init__(self, aws: AwsConfig):
         self.aws = aws
         self._clients: dict[str, Any] = {}
 
@@ -51,8 +75,9 @@ class AwsClients:
             from mlops_cli.local import credentials as local_credentials
 
             found = local_credentials.load(self.aws.endpoint_url)
-            return boto3.Session(region_name=self.aws.region,
-                                 **(found.boto_kwargs() if found else NOT_STARTED_CREDENTIALS))
+            return boto3.Session(
+                region_name=self.aws.region, **(found.boto_kwargs() if found else NOT_STARTED_CREDENTIALS)
+            )
         import botocore.session
 
         try:
@@ -78,9 +103,7 @@ class AwsClients:
                 user_agent_extra=f"mlops/{__version__}",
                 max_pool_connections=32,
             )
-            self._clients[service] = self.session.client(
-                service, endpoint_url=self.aws.endpoint_url, config=config
-            )
+            self._clients[service] = self.session.client(service, endpoint_url=self.aws.endpoint_url, config=config)
         return self._clients[service]
 
     def load_client(self, service: str, pool_size: int) -> Any:
@@ -90,9 +113,13 @@ class AwsClients:
 
         from mlops_cli import __version__
 
-        config = BotoConfig(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=10,
-                            read_timeout=70, user_agent_extra=f"mlops/{__version__}",
-                            max_pool_connections=pool_size)
+        config = BotoConfig(
+            retries={"mode": "standard", "total_max_attempts": 1},
+            connect_timeout=10,
+            read_timeout=70,
+            user_agent_extra=f"mlops/{__version__}",
+            max_pool_connections=pool_size,
+        )
         return self.session.client(service, endpoint_url=self.aws.endpoint_url, config=config)
 
     @cached_property
@@ -101,8 +128,9 @@ class AwsClients:
 
     @property
     def partition(self) -> str:
-        return "aws-cn" if self.aws.region.startswith("cn-") else (
-            "aws-us-gov" if "-gov-" in self.aws.region else "aws")
+        return (
+            "aws-cn" if self.aws.region.startswith("cn-") else ("aws-us-gov" if "-gov-" in self.aws.region else "aws")
+        )
 
 
 def check_configured_endpoints(botocore_session: Any) -> None:
@@ -137,8 +165,11 @@ def _client_error_message(exc: Any) -> MlopsError:
         return OperationError(
             f"AWS throttled {operation} and it still failed after {MAX_ATTEMPTS} attempts; try again later",
         )
-    if code in NOT_FOUND_CODES and (code != "ValidationException" or re.search(
-            r"(could not find|does not exist|not found)", message, re.I)) or status == 404:
+    if (
+        code in NOT_FOUND_CODES
+        and (code != "ValidationException" or re.search(r"(could not find|does not exist|not found)", message, re.I))
+        or status == 404
+    ):
         return OperationError(f"not found: {message or code} ({operation})")
     return OperationError(f"{operation} failed: {code}: {message}" if message else f"{operation} failed: {code}")
 
@@ -146,7 +177,7 @@ def _client_error_message(exc: Any) -> MlopsError:
 def translate_error(exc: BaseException) -> MlopsError:
     """Turn a botocore/boto3 exception into a one-line MlopsError."""
     name = type(exc).__name__
-    if hasattr(exc, "response") and isinstance(getattr(exc, "response"), dict):
+    if hasattr(exc, "response") and isinstance(exc.response, dict):
         return _client_error_message(exc)
     if name in ("NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError"):
         return UsageError(
@@ -160,8 +191,9 @@ def translate_error(exc: BaseException) -> MlopsError:
         url = getattr(exc, "kwargs", {}).get("endpoint_url", "")
         return OperationError(
             f"cannot reach {url or 'the AWS endpoint'}",
-            hint="is the local AWS running? start it with `mlops local up`" if "127.0.0.1" in url or
-            "localhost" in url else "check your network and --region",
+            hint="is the local AWS running? start it with `mlops local up`"
+            if "127.0.0.1" in url or "localhost" in url
+            else "check your network and --region",
         )
     if name == "ReadTimeoutError":
         return OperationError(f"AWS did not answer in time: {exc}")

@@ -91,8 +91,9 @@ def load_json(text: str, origin: str, limits: Limits) -> Any:
 
     def bounded_int(digits: str) -> int:
         if len(digits) > limits.max_number_chars:
-            raise DocumentError(f"{line_of(digits)}: a number of {len(digits)} digits "
-                                f"(the limit is {limits.max_number_chars})")
+            raise DocumentError(
+                f"{line_of(digits)}: a number of {len(digits)} digits (the limit is {limits.max_number_chars})"
+            )
         return int(digits)
 
     def no_constant(name: str) -> Any:
@@ -114,8 +115,9 @@ def _check_depth(data: Any, origin: str, max_depth: int) -> None:
     while stack:
         value, path = stack.pop()
         if len(path) > max_depth:
-            raise DocumentError(f"{origin}: {_dotted(path[:max_depth])}: nested deeper than the "
-                                f"{max_depth}-level limit")
+            raise DocumentError(
+                f"{origin}: {_dotted(path[:max_depth])}: nested deeper than the {max_depth}-level limit"
+            )
         if isinstance(value, dict):
             stack.extend((item, path + [str(key)]) for key, item in value.items())
         elif isinstance(value, list):
@@ -140,8 +142,12 @@ def _bounded_loader_class() -> type:
     except ImportError:
         parsing = (yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser)
 
-    class BoundedLoader(yaml.composer.Composer, *parsing, yaml.constructor.SafeConstructor,  # type: ignore[misc]
-                        yaml.resolver.Resolver):
+    class BoundedLoader(
+        yaml.composer.Composer,
+        *parsing,
+        yaml.constructor.SafeConstructor,  # type: ignore[misc]
+        yaml.resolver.Resolver,
+    ):
         def __init__(self, text: str, origin: str, limits: Limits):
             if len(parsing) == 1:
                 CParser.__init__(self, text)
@@ -167,8 +173,9 @@ def _bounded_loader_class() -> type:
                 if self.check_event(yaml.AliasEvent):
                     return self._compose_alias()
                 if len(self.path) > self.limits.max_depth:
-                    raise self.fail(self.peek_event().start_mark,
-                                    f"nested deeper than the {self.limits.max_depth}-level limit")
+                    raise self.fail(
+                        self.peek_event().start_mark, f"nested deeper than the {self.limits.max_depth}-level limit"
+                    )
                 node = super().compose_node(parent, index)
                 self._count(1, node.start_mark)
                 if isinstance(node, yaml.ScalarNode):
@@ -204,16 +211,18 @@ def _bounded_loader_class() -> type:
                 raise self.fail(event.start_mark, f"more than {self.limits.max_aliases} aliases (the limit)")
             values, depth = self._expanded(node)
             if len(self.path) - 1 + depth > self.limits.max_depth:
-                raise self.fail(event.start_mark, f"alias *{event.anchor} nests deeper than the "
-                                                  f"{self.limits.max_depth}-level limit")
+                raise self.fail(
+                    event.start_mark, f"alias *{event.anchor} nests deeper than the {self.limits.max_depth}-level limit"
+                )
             self._count(values, event.start_mark)
             return node
 
         def _count(self, values: int, mark: Any) -> None:
             self.values += values
             if self.values > self.limits.max_values:
-                raise self.fail(mark, f"more than {self.limits.max_values} values once aliases are expanded "
-                                      "(the limit)")
+                raise self.fail(
+                    mark, f"more than {self.limits.max_values} values once aliases are expanded (the limit)"
+                )
 
         def _expanded(self, node: Any) -> tuple[int, int]:
             known = self.expanded.get(id(node))
@@ -222,27 +231,32 @@ def _bounded_loader_class() -> type:
             if isinstance(node, yaml.ScalarNode):
                 result = (1, 0)
             else:
-                children = [part for item in node.value
-                            for part in (item if isinstance(item, tuple) else (item,))]
+                children = [part for item in node.value for part in (item if isinstance(item, tuple) else (item,))]
                 sizes = [self._expanded(child) for child in children]
                 result = (1 + sum(size for size, _ in sizes), 1 + max((depth for _, depth in sizes), default=0))
             self.expanded[id(node)] = result
             return result
 
         def _check_number(self, node: Any) -> None:
-            if node.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float") and \
-                    len(node.value) > self.limits.max_number_chars:
-                raise self.fail(node.start_mark, f"a number of {len(node.value)} characters "
-                                                 f"(the limit is {self.limits.max_number_chars})")
+            if (
+                node.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+                and len(node.value) > self.limits.max_number_chars
+            ):
+                raise self.fail(
+                    node.start_mark,
+                    f"a number of {len(node.value)} characters (the limit is {self.limits.max_number_chars})",
+                )
 
         def _check_duplicates(self, node: Any) -> None:
             seen: dict[str, Any] = {}
             for key, _ in node.value:
                 if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
                     if key.value in seen:
-                        raise DocumentError(f"{_where(self.origin, key.start_mark)}: "
-                                            f"{_dotted(self.path + [key.value])}: duplicate key (first on line "
-                                            f"{seen[key.value].line + 1})")
+                        raise DocumentError(
+                            f"{_where(self.origin, key.start_mark)}: "
+                            f"{_dotted(self.path + [key.value])}: duplicate key (first on line "
+                            f"{seen[key.value].line + 1})"
+                        )
                     seen[key.value] = key.start_mark
 
     _LOADER = BoundedLoader

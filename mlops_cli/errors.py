@@ -32,15 +32,16 @@ class OperationError(MlopsError):
     exit_code = 1
 
 
-def read_user_file(path: "Path", what: str, max_bytes: int | None = None) -> str:
+def read_user_file(path: Path, what: str, max_bytes: int | None = None) -> str:
     """Read a file the user named (a config, an input dump) as UTF-8, or fail with one line naming it.
 
     With `max_bytes`, never reads more than that (a device or a huge file is refused, not slurped).
     """
     try:
         # A named FIFO with no writer would block the open forever; a shell's <(…) is a pipe under /dev/fd.
-        if stat.S_ISFIFO(os.stat(path).st_mode) and not str(path).startswith(("/dev/fd/", "/proc/self/fd/",
-                                                                                "/dev/stdin")):
+        if stat.S_ISFIFO(os.stat(path).st_mode) and not str(path).startswith(
+            ("/dev/fd/", "/proc/self/fd/", "/dev/stdin")
+        ):
             raise UsageError(f"{what} is a FIFO, not a file: {path}")
         with open(path, "rb") as stream:
             data = stream.read(-1 if max_bytes is None else max_bytes + 1)

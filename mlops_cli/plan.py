@@ -9,8 +9,9 @@ in ordinary Python, so a plan printed by `--dry-run` shows placeholders only whe
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass

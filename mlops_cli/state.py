@@ -35,7 +35,7 @@ class AppState:
         self.__dict__.pop("clients", None)
 
     @cached_property
-    def config(self) -> "Config":
+    def config(self) -> Config:
         from mlops_cli.config import load_config
 
         overrides = {"aws.profile": self.profile, "aws.region": self.region, **self.flag_overrides}
@@ -43,7 +43,7 @@ class AppState:
         return load_config(self.config_files, overrides=overrides, flag_names=flag_names)
 
     @cached_property
-    def clients(self) -> "AwsClients":
+    def clients(self) -> AwsClients:
         from mlops_cli.aws import AwsClients
 
         return AwsClients(self.config.aws)

@@ -28,8 +28,10 @@ from model.network import build_model
 FORMAT = "mlops-model/1"
 WEIGHTS_FILE = "model.pt"
 CODE_DIR = "code"
-INFERENCE_SHIM = ('"""SageMaker serving entry point: the handlers live in the model package."""\n\n'
-                  "from model.inference import model_fn, input_fn, predict_fn, output_fn  # noqa: F401\n")
+INFERENCE_SHIM = (
+    '"""SageMaker serving entry point: the handlers live in the model package."""\n\n'
+    "from model.inference import model_fn, input_fn, predict_fn, output_fn  # noqa: F401\n"
+)
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -72,7 +74,10 @@ def load_model_dir(model_dir: str | os.PathLike, map_location: str | torch.devic
         raise ValueError(f"{path} is not an {FORMAT} file")
     state_dict = payload.pop("state_dict")
     model = build_model(
-        payload["arch"], payload["num_classes"], pretrained=False, freeze_backbone=False,
+        payload["arch"],
+        payload["num_classes"],
+        pretrained=False,
+        freeze_backbone=False,
         hidden_units=payload["hidden_units"],
     )
     model.load_state_dict(state_dict)

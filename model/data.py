@@ -48,21 +48,25 @@ def train_transform(image_size: int, hflip: bool = False) -> transforms.Compose:
 
 def eval_geometry(image_size: int) -> transforms.Compose:
     """Resize and centre-crop to uint8 CHW tensors: ``eval_transform`` without the normalisation."""
-    return transforms.Compose([
-        transforms.Resize(round(image_size * EVAL_RESIZE_RATIO), antialias=True),
-        transforms.CenterCrop(image_size),
-        transforms.PILToTensor(),
-    ])
+    return transforms.Compose(
+        [
+            transforms.Resize(round(image_size * EVAL_RESIZE_RATIO), antialias=True),
+            transforms.CenterCrop(image_size),
+            transforms.PILToTensor(),
+        ]
+    )
 
 
 def eval_transform(image_size: int) -> transforms.Compose:
     """One PIL image to the normalised float tensor the model expects (what inference uses)."""
-    return transforms.Compose([
-        transforms.Resize(round(image_size * EVAL_RESIZE_RATIO), antialias=True),
-        transforms.CenterCrop(image_size),
-        transforms.ToTensor(),
-        transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
-    ])
+    return transforms.Compose(
+        [
+            transforms.Resize(round(image_size * EVAL_RESIZE_RATIO), antialias=True),
+            transforms.CenterCrop(image_size),
+            transforms.ToTensor(),
+            transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
+    )
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:
@@ -82,8 +86,9 @@ class ImageSplit(Dataset):
     image and re-augments it every epoch; a deterministic one (evaluation) caches the finished tensor.
     """
 
-    def __init__(self, samples: list[tuple[str, int]], transform, cache_budget_bytes: int = 0,
-                 deterministic: bool = False):
+    def __init__(
+        self, samples: list[tuple[str, int]], transform, cache_budget_bytes: int = 0, deterministic: bool = False
+    ):
         self.samples = samples
         self.transform = transform
         self.deterministic = deterministic

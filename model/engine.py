@@ -16,9 +16,9 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.distributed as dist
@@ -80,6 +80,7 @@ class TrainConfig:
 
 
 # --- hyperparameter parsing ------------------------------------------------------------------------------------
+
 
 def parse_bool(text: str) -> bool:
     value = _json_decoded(text)
@@ -153,8 +154,14 @@ def argument_parser(description: str) -> ArgumentParser:
         types = {"int": int, "float": float, "str": str}
         kind = bool if field.type in ("bool", bool) else types.get(field.type, field.type)
         parse = parse_bool if kind is bool else _typed(kind)
-        parser.add_argument(*_spellings(field.name), dest=field.name, type=parse, default=None,
-                            metavar=kind.__name__.upper(), help=f"default {field.default}")
+        parser.add_argument(
+            *_spellings(field.name),
+            dest=field.name,
+            type=parse,
+            default=None,
+            metavar=kind.__name__.upper(),
+            help=f"default {field.default}",
+        )
     return parser
 
 
@@ -173,6 +180,7 @@ def config_from_args(namespace: argparse.Namespace, **defaults) -> TrainConfig:
 
 
 # --- runtime: processes, threads, devices ----------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Runtime:
@@ -247,6 +255,7 @@ def _broadcast_from_main(obj: object, runtime: Runtime) -> object:
 
 # --- metrics -------------------------------------------------------------------------------------------------
 
+
 @dataclass
 class SplitTotals:
     """Sums over the samples of a split; the means are exact whatever the batch sizes or rank shards."""
@@ -293,6 +302,7 @@ class EarlyStopping:
 
 # --- the loop ------------------------------------------------------------------------------------------------
 
+
 class _Step:
     """Forward/backward/update with the precision and memory format the device is best at."""
 
@@ -313,8 +323,9 @@ class _Step:
     def autocast(self):
         return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
 
-    def train(self, images: torch.Tensor, labels: torch.Tensor,
-              criterion: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    def train(
+        self, images: torch.Tensor, labels: torch.Tensor, criterion: nn.Module
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         with self.autocast():
             logits = self.model(images)
             loss = criterion(logits, labels)
@@ -371,8 +382,9 @@ def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_
     if config.lr_schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * steps_per_epoch)
     if config.lr_schedule == "step":  # x0.1 every third of the epochs
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, config.epochs // 3) * steps_per_epoch,
-                                               gamma=0.1)
+        return torch.optim.lr_scheduler.StepLR(
+            optimizer, step_size=max(1, config.epochs // 3) * steps_per_epoch, gamma=0.1
+        )
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
 
 
@@ -394,8 +406,12 @@ def _atomic_write_json(payload: dict, path: Path) -> None:
 
 def _signature(config: TrainConfig, class_names: list[str]) -> dict:
     """What a checkpoint must match to be resumed by this run."""
-    return {"arch": config.arch, "class_names": list(class_names), "hidden_units": config.hidden_units,
-            "freeze_backbone": config.freeze_backbone}
+    return {
+        "arch": config.arch,
+        "class_names": list(class_names),
+        "hidden_units": config.hidden_units,
+        "freeze_backbone": config.freeze_backbone,
+    }
 
 
 def _load_checkpoint(checkpoint_dir: Path | None, signature: dict, runtime: Runtime) -> dict | None:
@@ -406,11 +422,16 @@ def _load_checkpoint(checkpoint_dir: Path | None, signature: dict, runtime: Runt
         path = checkpoint_dir / CHECKPOINT_FILE
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
         stored = checkpoint.get("signature") or {}
-        differences = [name if name == "class_names" else f"{name} {stored.get(name)} vs {value}"
-                       for name, value in signature.items() if stored.get(name) != value]
+        differences = [
+            name if name == "class_names" else f"{name} {stored.get(name)} vs {value}"
+            for name, value in signature.items()
+            if stored.get(name) != value
+        ]
         if differences:
-            error = (f"checkpoint {path} was written for a different model ({', '.join(differences)}); "
-                     "use another checkpoint dir or delete it")
+            error = (
+                f"checkpoint {path} was written for a different model ({', '.join(differences)}); "
+                "use another checkpoint dir or delete it"
+            )
             checkpoint = None
     checkpoint, error = _broadcast_from_main((checkpoint, error), runtime)
     if error:
@@ -432,8 +453,15 @@ def run_training(
     """
     runtime = start_runtime()
     try:
-        return _run(config, Path(data_dir), model_dir, output_dir, checkpoint_dir, runtime,
-                    log if runtime.is_main else (lambda line: None))
+        return _run(
+            config,
+            Path(data_dir),
+            model_dir,
+            output_dir,
+            checkpoint_dir,
+            runtime,
+            log if runtime.is_main else (lambda line: None),
+        )
     finally:
         if runtime.distributed and dist.is_initialized():
             dist.destroy_process_group()
@@ -444,17 +472,23 @@ def _run(config, data_dir, model_dir, output_dir, checkpoint_dir, runtime: Runti
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
     output_dir = Path(output_dir) if output_dir else None
     workers = _auto_workers(config, runtime)
-    splits, class_names = data.load_splits(data_dir, config.image_size, cache=workers == 0,
-                                             hflip=config.hflip)
+    splits, class_names = data.load_splits(data_dir, config.image_size, cache=workers == 0, hflip=config.hflip)
     pin = runtime.device.type == "cuda"
-    sampler = DistributedSampler(splits["train"], num_replicas=runtime.world_size, rank=runtime.rank,
-                                 shuffle=True, seed=config.seed)
+    sampler = DistributedSampler(
+        splits["train"], num_replicas=runtime.world_size, rank=runtime.rank, shuffle=True, seed=config.seed
+    )
     train_loader = data.make_loader(splits["train"], config.batch_size, sampler, workers, pin)
     # Evaluation shards are disjoint and unpadded, so every sample counts exactly once.
     eval_loaders = {
-        split: data.make_loader(Subset(dataset, range(runtime.rank, len(dataset), runtime.world_size)),
-                                config.batch_size, None, workers, pin)
-        for split, dataset in splits.items() if split != "train"
+        split: data.make_loader(
+            Subset(dataset, range(runtime.rank, len(dataset), runtime.world_size)),
+            config.batch_size,
+            None,
+            workers,
+            pin,
+        )
+        for split, dataset in splits.items()
+        if split != "train"
     }
 
     model = _build_model(config, len(class_names), runtime)
@@ -479,14 +513,19 @@ def _run(config, data_dir, model_dir, output_dir, checkpoint_dir, runtime: Runti
             best_state = _cpu_copy(checkpoint["model"])
         log(f"resumed from checkpoint {checkpoint_dir / CHECKPOINT_FILE} after epoch {start_epoch}")
 
-    step_model = (nn.parallel.DistributedDataParallel(model, device_ids=[runtime.device] if pin else None)
-                  if runtime.distributed else model)
+    step_model = (
+        nn.parallel.DistributedDataParallel(model, device_ids=[runtime.device] if pin else None)
+        if runtime.distributed
+        else model
+    )
     step = _Step(step_model, optimizer, runtime, scheduler)
     samples_per_rank = _all_gather_int(len(sampler), runtime)
-    log(f"world_size={runtime.world_size} backend={dist.get_backend() if runtime.distributed else 'none'} "
+    log(
+        f"world_size={runtime.world_size} backend={dist.get_backend() if runtime.distributed else 'none'} "
         f"device={runtime.device.type} threads_per_process={runtime.threads} workers={workers} "
         f"train_samples_per_rank={','.join(map(str, samples_per_rank))} classes={len(class_names)} "
-        f"arch={config.arch} image_size={config.image_size} epochs={config.epochs}")
+        f"arch={config.arch} image_size={config.image_size} epochs={config.epochs}"
+    )
 
     document = {
         "world_size": runtime.world_size,
@@ -514,25 +553,41 @@ def _run(config, data_dir, model_dir, output_dir, checkpoint_dir, runtime: Runti
         valid = evaluate(step, eval_loaders["valid"]).reduced(runtime)
         if stopping.update(valid.loss):
             best_epoch, best_state = epoch, _cpu_copy(model.state_dict())
-        row = {"epoch": epoch, "train_loss": train.loss, "train_acc": train.accuracy, "valid_loss": valid.loss,
-               "valid_acc": valid.accuracy, "lr": lr, "images_per_s": train.count / seconds}
+        row = {
+            "epoch": epoch,
+            "train_loss": train.loss,
+            "train_acc": train.accuracy,
+            "valid_loss": valid.loss,
+            "valid_acc": valid.accuracy,
+            "lr": lr,
+            "images_per_s": train.count / seconds,
+        }
         history.append(row)
         log(format_metrics(row))
         stopped_early = stopping.should_stop
         if runtime.is_main and checkpoint_dir is not None:
             checkpoint_dir.mkdir(parents=True, exist_ok=True)
-            artifact.atomic_torch_save({
-                "epoch": epoch, "signature": signature, "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "early_stopping": stopping.state_dict(), "best_epoch": best_epoch,
-                # The best weights are stored apart only when they are not the latest ones.
-                "best_model": None if best_epoch == epoch else best_state,
-                "history": history,
-            }, checkpoint_dir / CHECKPOINT_FILE)
+            artifact.atomic_torch_save(
+                {
+                    "epoch": epoch,
+                    "signature": signature,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "early_stopping": stopping.state_dict(),
+                    "best_epoch": best_epoch,
+                    # The best weights are stored apart only when they are not the latest ones.
+                    "best_model": None if best_epoch == epoch else best_state,
+                    "history": history,
+                },
+                checkpoint_dir / CHECKPOINT_FILE,
+            )
         write_metrics()
         if stopped_early:
-            log(f"early stopping after epoch {epoch}: valid_loss has not improved for "
-                f"{config.early_stopping_patience} epochs (best: epoch {best_epoch})")
+            log(
+                f"early stopping after epoch {epoch}: valid_loss has not improved for "
+                f"{config.early_stopping_patience} epochs (best: epoch {best_epoch})"
+            )
 
     if best_state is not None:
         model.load_state_dict(best_state)
@@ -544,8 +599,14 @@ def _run(config, data_dir, model_dir, output_dir, checkpoint_dir, runtime: Runti
         log(format_metrics({"test_loss": test.loss, "test_acc": test.accuracy}))
     write_metrics()
     if runtime.is_main and model_dir is not None:
-        artifact.save_model_dir(model_dir, model, arch=config.arch, class_names=class_names,
-                                image_size=config.image_size, hidden_units=config.hidden_units)
+        artifact.save_model_dir(
+            model_dir,
+            model,
+            arch=config.arch,
+            class_names=class_names,
+            image_size=config.image_size,
+            hidden_units=config.hidden_units,
+        )
         log(f"model saved to {model_dir} (weights from epoch {best_epoch}, the best valid_loss)")
     return document
 
@@ -556,8 +617,14 @@ def _build_model(config: TrainConfig, num_classes: int, runtime: Runtime) -> nn.
     if runtime.distributed and not first:
         dist.barrier()
     try:
-        return network.build_model(config.arch, num_classes, config.pretrained, config.freeze_backbone,
-                                   config.hidden_units, config.pretrained_fallback)
+        return network.build_model(
+            config.arch,
+            num_classes,
+            config.pretrained,
+            config.freeze_backbone,
+            config.hidden_units,
+            config.pretrained_fallback,
+        )
     finally:
         if runtime.distributed and first:
             dist.barrier()  # also when the build failed: the others then fail the same way instead of hanging
@@ -568,6 +635,7 @@ def _cpu_copy(state_dict: dict) -> dict:
 
 
 # --- entry-point plumbing --------------------------------------------------------------------------------------
+
 
 def run_entry_point(main: Callable[[], object]) -> int:
     """Run an entry point's ``main``: bad input is one line on stderr and exit 2, unavailable weights exit 1."""

@@ -34,10 +34,10 @@ import json
 import os
 import re
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Callable
 
 import torch
 
@@ -183,9 +183,7 @@ def _parse_json_request(body: bytes) -> list[ImageRequest]:
     if not items:
         raise InferenceInputError("request has no images (empty list)", status=400)
     if len(items) > MAX_BATCH_SIZE:
-        raise InferenceInputError(
-            f"batch has {len(items)} images; at most {MAX_BATCH_SIZE} per request", status=413
-        )
+        raise InferenceInputError(f"batch has {len(items)} images; at most {MAX_BATCH_SIZE} per request", status=413)
     parsed = [_with_item_context(_parse_item, item, index=index, batch=batch) for index, item in enumerate(items)]
     urls = [(index, url) for index, (url, _request) in enumerate(parsed) if url is not None]
     fetched: dict[int, bytes] = {}
@@ -218,9 +216,7 @@ def _parse_item(item: object) -> tuple[str | None, ImageRequest]:
         )
     unknown = sorted(set(item) - set(REQUEST_FIELDS))
     if unknown:
-        raise InferenceInputError(
-            f"unknown field {unknown[0]!r}; expected {', '.join(REQUEST_FIELDS)}", status=400
-        )
+        raise InferenceInputError(f"unknown field {unknown[0]!r}; expected {', '.join(REQUEST_FIELDS)}", status=400)
     if ("url" in item) == ("image_b64" in item):
         raise InferenceInputError('give exactly one of "url" or "image_b64"', status=400)
     top_k = item.get("top_k", DEFAULT_TOP_K)
@@ -255,10 +251,12 @@ def _decode_base64(value: object) -> bytes:
 def predict_fn(requests: list[ImageRequest], model: LoadedModel) -> dict:
     """Decode and preprocess each image like validation data, run one batched forward pass, rank classes."""
     batch = len(requests) > 1
-    pixels = torch.stack([
-        _with_item_context(_preprocess, request.data, model, index=index, batch=batch)
-        for index, request in enumerate(requests)
-    ]).to(model.device)
+    pixels = torch.stack(
+        [
+            _with_item_context(_preprocess, request.data, model, index=index, batch=batch)
+            for index, request in enumerate(requests)
+        ]
+    ).to(model.device)
     top_k = min(max(request.top_k for request in requests), len(model.labels))
     with torch.inference_mode():
         logits = model.network(pixels).float()
@@ -269,7 +267,7 @@ def predict_fn(requests: list[ImageRequest], model: LoadedModel) -> dict:
         prediction: dict = {
             "top_k": [
                 {"label": model.labels[index], "index": index, "probability": round(probability, 6)}
-                for probability, index in zip(top_probabilities[row][:count], top_indices[row][:count])
+                for probability, index in zip(top_probabilities[row][:count], top_indices[row][:count], strict=True)
             ]
         }
         if request.logits:

@@ -7,7 +7,15 @@ No metric name is a suffix of another, so ``name=`` never matches inside a longe
 from __future__ import annotations
 
 METRIC_NAMES = (
-    "epoch", "train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc", "lr", "images_per_s",
+    "epoch",
+    "train_loss",
+    "train_acc",
+    "valid_loss",
+    "valid_acc",
+    "test_loss",
+    "test_acc",
+    "lr",
+    "images_per_s",
 )
 _VALUE = r"([-+]?(?:[0-9]+\.?[0-9]*(?:[eE][-+]?[0-9]+)?|nan|inf))"
 

@@ -101,8 +101,11 @@ def _pretrained_state_dict(arch: str, fallback: bool) -> dict | None:
                 f"{message}; copy the file there (the cache dir follows TORCH_HOME), or set pretrained=false, "
                 "or pretrained_fallback=true to train from random init"
             ) from None
-        print(f"WARNING: {message}; pretrained_fallback=true: training {arch} from random init", file=sys.stderr,
-              flush=True)
+        print(
+            f"WARNING: {message}; pretrained_fallback=true: training {arch} from random init",
+            file=sys.stderr,
+            flush=True,
+        )
         return None
     finally:
         socket.setdefaulttimeout(previous_timeout)

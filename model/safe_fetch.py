@@ -30,11 +30,11 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Union
 from urllib.parse import quote, urljoin, urlsplit
 
-IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class InferenceInputError(ValueError):
@@ -123,7 +123,7 @@ class FetchPolicy:
     """Limits of :func:`fetch`. ``resolve``, ``is_allowed_address`` and ``connect`` are injectable so
     tests can stand a loopback server in for a public host without touching real DNS or the network."""
 
-    allowed_ports: Optional[frozenset] = frozenset({80, 443})  # None = any port
+    allowed_ports: frozenset | None = frozenset({80, 443})  # None = any port
     max_bytes: int = 10 * 1024 * 1024
     max_redirects: int = 3
     max_url_length: int = 2048
@@ -154,7 +154,7 @@ _NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
 _REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 
 
-def _parse_legacy_ipv4(host: str) -> Optional[ipaddress.IPv4Address]:
+def _parse_legacy_ipv4(host: str) -> ipaddress.IPv4Address | None:
     """The address a browser or ``inet_aton`` would read from a numeric host like ``0x7f.1``.
 
     None when the host is not numeric (an ordinary name); raises for numeric hosts that are invalid.
@@ -183,7 +183,7 @@ def _parse_legacy_ipv4(host: str) -> Optional[ipaddress.IPv4Address]:
     return ipaddress.IPv4Address(value)
 
 
-def _literal_address(host: str) -> Optional[IPAddress]:
+def _literal_address(host: str) -> IPAddress | None:
     """The IP address a host literally names, or None for a DNS name."""
     if ":" in host:
         if "%" in host:
@@ -270,7 +270,7 @@ class _Deadline:
         self.seconds = seconds
         self.at = time.monotonic() + seconds
         self.expired = False
-        self._sock: Optional[socket.socket] = None
+        self._sock: socket.socket | None = None
         self._lock = threading.Lock()
         self._timer = threading.Timer(seconds, self._expire)
         self._timer.daemon = True
@@ -315,7 +315,7 @@ class _PinnedConnection(http.client.HTTPConnection):
         self._deadline = deadline
 
     def _checked_socket(self) -> socket.socket:
-        last_error: Optional[OSError] = None
+        last_error: OSError | None = None
         for address in self._target.addresses:
             remaining = self._deadline.remaining()
             if remaining <= 0:

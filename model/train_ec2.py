@@ -21,13 +21,22 @@ def main(argv: list[str] | None = None) -> None:
     parser = engine.argument_parser("Train the image classifier on a local train/ valid/ test/ image folder.")
     engine.add_path_argument(parser, "data_dir", required=True, help="folder with train/ valid/ [test/]")
     engine.add_path_argument(parser, "model_dir", required=True, help="where the deployable model dir is written")
-    engine.add_path_argument(parser, "checkpoint_dir", default=None,
-                             help="checkpoint every epoch here and resume from it (default: no checkpoints)")
+    engine.add_path_argument(
+        parser,
+        "checkpoint_dir",
+        default=None,
+        help="checkpoint every epoch here and resume from it (default: no checkpoints)",
+    )
     engine.add_path_argument(parser, "output_dir", default=None, help="where metrics.json goes (default: model dir)")
     args = parser.parse_args(argv)
     config = engine.config_from_args(args)
-    engine.run_training(config, data_dir=args.data_dir, model_dir=args.model_dir,
-                        output_dir=args.output_dir or args.model_dir, checkpoint_dir=args.checkpoint_dir)
+    engine.run_training(
+        config,
+        data_dir=args.data_dir,
+        model_dir=args.model_dir,
+        output_dir=args.output_dir or args.model_dir,
+        checkpoint_dir=args.checkpoint_dir,
+    )
 
 
 if __name__ == "__main__":

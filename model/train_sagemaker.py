@@ -59,10 +59,17 @@ def torchrun_command(env: dict[str, str], argv: list[str], script: str) -> tuple
         addresses = json.loads(env.get("MLOPS_HOST_ADDRESSES", "{}"))
     except ValueError:
         raise engine.ConfigError("MLOPS_HOST_ADDRESSES is not a JSON object of host -> address") from None
-    command = [sys.executable, "-m", "torch.distributed.run", f"--nnodes={len(hosts)}",
-               f"--node-rank={hosts.index(current)}", f"--nproc-per-node={processes}",
-               f"--master-addr={addresses.get(hosts[0], hosts[0])}",
-               f"--master-port={env.get('MLOPS_MASTER_PORT', DEFAULT_MASTER_PORT)}", "--max-restarts=0"]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        f"--nnodes={len(hosts)}",
+        f"--node-rank={hosts.index(current)}",
+        f"--nproc-per-node={processes}",
+        f"--master-addr={addresses.get(hosts[0], hosts[0])}",
+        f"--master-port={env.get('MLOPS_MASTER_PORT', DEFAULT_MASTER_PORT)}",
+        "--max-restarts=0",
+    ]
     if current in addresses:
         command.append(f"--local-addr={addresses[current]}")
     child_env = dict(env)
@@ -87,7 +94,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"launching torchrun: {' '.join(command[1:])}", flush=True)
         os.execve(sys.executable, command, child_env)
     checkpoint_dir = env.get("MLOPS_CHECKPOINT_DIR") or (
-        DEFAULT_CHECKPOINT_DIR if os.path.isdir(DEFAULT_CHECKPOINT_DIR) else None)
+        DEFAULT_CHECKPOINT_DIR if os.path.isdir(DEFAULT_CHECKPOINT_DIR) else None
+    )
     engine.run_training(
         config,
         data_dir=env["SM_CHANNEL_TRAINING"],

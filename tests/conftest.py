@@ -13,9 +13,10 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -24,8 +25,16 @@ REPO = Path(__file__).resolve().parents[1]
 LOCAL_CONFIG = REPO / "configs" / "local.yaml"
 
 # Never let a test reach real AWS: no credentials, profiles or endpoints from the developer's shell.
-for _name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-              "AWS_ENDPOINT_URL", "MLOPS_CONFIG", "MLOPS_OUTPUT"):
+for _name in (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_ENDPOINT_URL",
+    "MLOPS_CONFIG",
+    "MLOPS_OUTPUT",
+):
     os.environ.pop(_name, None)
 for _name in [n for n in os.environ if n.startswith("MLOPS_") and "__" in n]:
     os.environ.pop(_name)
@@ -111,9 +120,13 @@ def boto_client(local_aws: str, local_env: dict[str, str]):
     import boto3
 
     def make(service: str):
-        return boto3.client(service, region_name="us-east-1", endpoint_url=local_aws,
-                            aws_access_key_id=local_env["AWS_ACCESS_KEY_ID"],
-                            aws_secret_access_key=local_env["AWS_SECRET_ACCESS_KEY"])
+        return boto3.client(
+            service,
+            region_name="us-east-1",
+            endpoint_url=local_aws,
+            aws_access_key_id=local_env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=local_env["AWS_SECRET_ACCESS_KEY"],
+        )
 
     return make
 
@@ -124,9 +137,22 @@ def aws_cli(local_aws: str, local_env: dict[str, str]):
 
     def run(*args: str) -> dict:
         env = {**os.environ, **local_env}
-        done = subprocess.run([str(Path(sys.executable).with_name("aws")), "--endpoint-url", local_aws, "--region",
-                               "us-east-1", "--output", "json", *args], env=env, capture_output=True, text=True,
-                              timeout=60)
+        done = subprocess.run(
+            [
+                str(Path(sys.executable).with_name("aws")),
+                "--endpoint-url",
+                local_aws,
+                "--region",
+                "us-east-1",
+                "--output",
+                "json",
+                *args,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout or "{}")
 
@@ -173,8 +199,14 @@ def trained_model(tmp_path_factory: pytest.TempPathFactory, digits_dir: Path) ->
     trained = TrainedModel(root / "model", root / "output", root / "checkpoints", {})
     threads = torch.get_num_threads()  # the engine sizes the thread pool for itself; give the rest theirs back
     try:
-        metrics = run_training(train_config(), digits_dir, trained.model_dir, output_dir=trained.output_dir,
-                               checkpoint_dir=trained.checkpoint_dir, log=lambda line: None)
+        metrics = run_training(
+            train_config(),
+            digits_dir,
+            trained.model_dir,
+            output_dir=trained.output_dir,
+            checkpoint_dir=trained.checkpoint_dir,
+            log=lambda line: None,
+        )
     finally:
         torch.set_num_threads(threads)
     trained.metrics.update(metrics)

@@ -12,12 +12,20 @@ REPO = Path(__file__).resolve().parents[1]
 DEADLINE_S = 120
 
 
-def interrupted(command: list[str], when: Callable[[str], bool], stdin: int | None = None,
-                env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str, str]:
+def interrupted(
+    command: list[str], when: Callable[[str], bool], stdin: int | None = None, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, str, str]:
     """Run `command`, send SIGINT (Ctrl-C) after the first stderr line that `when` accepts; (process, stderr
     up to that line, the rest)."""
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               stdin=stdin, env={**os.environ, "NO_COLOR": "1", **(env or {})})
+    process = subprocess.Popen(
+        command,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=stdin,
+        env={**os.environ, "NO_COLOR": "1", **(env or {})},
+    )
     seen = []
     try:
         assert process.stderr is not None

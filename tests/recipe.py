@@ -14,8 +14,7 @@ import yaml
 LOCAL_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "local.yaml"
 _LOCAL = yaml.safe_load(LOCAL_CONFIG.read_text())
 HYPERPARAMETERS: dict[str, Any] = {
-    **{name: _LOCAL["model"][name] for name in ("arch", "pretrained", "freeze_backbone", "hidden_units",
-                                                  "image_size")},
+    **{name: _LOCAL["model"][name] for name in ("arch", "pretrained", "freeze_backbone", "hidden_units", "image_size")},
     **_LOCAL["train"]["hyperparameters"],
 }
 
@@ -30,5 +29,8 @@ def train_config(**overrides: Any):
 def argv(**overrides: Any) -> list[str]:
     """The recipe as an entry point's command-line arguments."""
     values = {**HYPERPARAMETERS, **overrides}
-    return [part for name, value in values.items()
-            for part in (f"--{name.replace('_', '-')}", str(value).lower() if isinstance(value, bool) else str(value))]
+    return [
+        part
+        for name, value in values.items()
+        for part in (f"--{name.replace('_', '-')}", str(value).lower() if isinstance(value, bool) else str(value))
+    ]

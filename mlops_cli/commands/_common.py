@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import Callable, NoReturn
+from collections.abc import Callable
+from typing import NoReturn
 
 import typer
 
@@ -17,8 +18,16 @@ def state(ctx: typer.Context) -> AppState:
     return root.obj
 
 
-def interrupted_while_waiting(app_state: AppState, kind: str, name: str, *, stop: Callable[[], None],
-                              stop_command: str, describe_command: str, yes: bool) -> NoReturn:
+def interrupted_while_waiting(
+    app_state: AppState,
+    kind: str,
+    name: str,
+    *,
+    stop: Callable[[], None],
+    stop_command: str,
+    describe_command: str,
+    yes: bool,
+) -> NoReturn:
     """Ctrl-C while a job runs in AWS: ask (or with --yes decide) whether to stop it; exit 130 either way."""
     from mlops_cli.app import EXIT_INTERRUPTED
 

@@ -6,8 +6,9 @@ import json
 import os
 import tempfile
 import time
+from datetime import UTC
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -18,7 +19,7 @@ FORMATS = ("table", "json", "sarif")
 SEVERITY_CHOICES = ("critical", "high", "medium", "low")
 
 
-def _choice(value: Optional[str], choices: tuple[str, ...], flag: str) -> Optional[str]:
+def _choice(value: str | None, choices: tuple[str, ...], flag: str) -> str | None:
     if value is not None and value.lower() not in choices:
         raise typer.BadParameter(f"must be one of {', '.join(choices)}", param_hint=flag)
     return value.lower() if value is not None else None
@@ -26,28 +27,46 @@ def _choice(value: Optional[str], choices: tuple[str, ...], flag: str) -> Option
 
 def audit_iam(
     ctx: typer.Context,
-    input_file: Optional[Path] = typer.Option(
-        None, "--input", "-i", metavar="FILE",
-        help="Audit a saved `aws iam get-account-authorization-details` JSON instead of the live account."),
-    fmt: Optional[str] = typer.Option(
-        None, "--format", "-f", metavar="FORMAT", help="table, json or sarif (default: table; json with -o json)."),
-    fail_on: Optional[str] = typer.Option(
-        None, "--fail-on", metavar="SEVERITY",
-        help="Exit 1 when a finding is at or above: critical, high, medium, low or never. [config: audit.fail_on]"),
-    min_severity: str = typer.Option("low", "--min-severity", metavar="SEVERITY",
-                                     help="Hide findings below: critical, high, medium or low."),
-    ignore_file: Optional[Path] = typer.Option(
-        None, "--ignore-file", metavar="FILE",
-        help="YAML/JSON of accepted findings (rule, arn glob, reason, expires). [config: audit.ignore_file]"),
-    unused_days: Optional[int] = typer.Option(None, "--unused-days", min=1, metavar="N",
-                                              help="Roles and keys unused for N days. [config: audit.unused_days]"),
-    key_age_days: Optional[int] = typer.Option(None, "--key-age-days", min=1, metavar="N",
-                                               help="Access keys older than N days. [config: audit.key_age_days]"),
-    output_file: Optional[Path] = typer.Option(
-        None, "--output-file", metavar="FILE",
-        help="Write the json/sarif document here (the table still goes to the terminal)."),
-    save_input: Optional[Path] = typer.Option(
-        None, "--save-input", metavar="FILE", help="Live mode: also save what was read, to re-audit with --input."),
+    input_file: Path | None = typer.Option(
+        None,
+        "--input",
+        "-i",
+        metavar="FILE",
+        help="Audit a saved `aws iam get-account-authorization-details` JSON instead of the live account.",
+    ),
+    fmt: str | None = typer.Option(
+        None, "--format", "-f", metavar="FORMAT", help="table, json or sarif (default: table; json with -o json)."
+    ),
+    fail_on: str | None = typer.Option(
+        None,
+        "--fail-on",
+        metavar="SEVERITY",
+        help="Exit 1 when a finding is at or above: critical, high, medium, low or never. [config: audit.fail_on]",
+    ),
+    min_severity: str = typer.Option(
+        "low", "--min-severity", metavar="SEVERITY", help="Hide findings below: critical, high, medium or low."
+    ),
+    ignore_file: Path | None = typer.Option(
+        None,
+        "--ignore-file",
+        metavar="FILE",
+        help="YAML/JSON of accepted findings (rule, arn glob, reason, expires). [config: audit.ignore_file]",
+    ),
+    unused_days: int | None = typer.Option(
+        None, "--unused-days", min=1, metavar="N", help="Roles and keys unused for N days. [config: audit.unused_days]"
+    ),
+    key_age_days: int | None = typer.Option(
+        None, "--key-age-days", min=1, metavar="N", help="Access keys older than N days. [config: audit.key_age_days]"
+    ),
+    output_file: Path | None = typer.Option(
+        None,
+        "--output-file",
+        metavar="FILE",
+        help="Write the json/sarif document here (the table still goes to the terminal).",
+    ),
+    save_input: Path | None = typer.Option(
+        None, "--save-input", metavar="FILE", help="Live mode: also save what was read, to re-audit with --input."
+    ),
 ) -> None:
     from mlops_cli.services import audit
 
@@ -60,9 +79,14 @@ def audit_iam(
     if output_file is not None and fmt in (None, "table"):
         raise UsageError("--output-file needs --format json or --format sarif")
     app_state = state(ctx)
-    app_state.override(**{"audit.fail_on": fail_on, "audit.unused_days": unused_days,
-                          "audit.key_age_days": key_age_days,
-                          "audit.ignore_file": str(ignore_file) if ignore_file else None})
+    app_state.override(
+        **{
+            "audit.fail_on": fail_on,
+            "audit.unused_days": unused_days,
+            "audit.key_age_days": key_age_days,
+            "audit.ignore_file": str(ignore_file) if ignore_file else None,
+        }
+    )
     config = app_state.config
     out = app_state.out
     ignores_path = config.audit.ignore_file
@@ -83,28 +107,44 @@ def audit_iam(
             out.info(f"saved what was read to {save_input} (re-audit it with --input)")
         account = audit.parse_account(data, {"kind": "live"})
         partition = clients.partition
-    for note in account.notes + ([] if account.has_credential_data or not account.users else
-                                 ["the input has no access-key/console/MFA data: IAM051-054 were not checked"]):
+    for note in account.notes + (
+        []
+        if account.has_credential_data or not account.users
+        else ["the input has no access-key/console/MFA data: IAM051-054 were not checked"]
+    ):
         out.warn(note)
 
-    settings = audit.Settings(now=_now(), unused_days=config.audit.unused_days,
-                              key_age_days=config.audit.key_age_days, config=config, partition=partition)
-    report = audit.run_audit(account, settings, ignores=ignores, fail_on=config.audit.fail_on,
-                             min_severity=min_severity, ignore_file=ignores_path, started=started)
+    settings = audit.Settings(
+        now=_now(),
+        unused_days=config.audit.unused_days,
+        key_age_days=config.audit.key_age_days,
+        config=config,
+        partition=partition,
+    )
+    report = audit.run_audit(
+        account,
+        settings,
+        ignores=ignores,
+        fail_on=config.audit.fail_on,
+        min_severity=min_severity,
+        ignore_file=ignores_path,
+        started=started,
+    )
     _print(app_state, report, fmt, output_file)
     failing = report.at_or_above(config.audit.fail_on)
     if failing:
-        raise OperationError(f"{len(failing)} finding(s) at or above {config.audit.fail_on} "
-                             f"(--fail-on {config.audit.fail_on})")
+        raise OperationError(
+            f"{len(failing)} finding(s) at or above {config.audit.fail_on} (--fail-on {config.audit.fail_on})"
+        )
 
 
 def _now() -> Any:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
-def _print(app_state: Any, report: Any, fmt: Optional[str], output_file: Optional[Path]) -> None:
+def _print(app_state: Any, report: Any, fmt: str | None, output_file: Path | None) -> None:
     from mlops_cli.render.audit import report_table
 
     out = app_state.out

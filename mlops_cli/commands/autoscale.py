@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Optional
 
 import typer
 
@@ -13,23 +12,34 @@ from mlops_cli.errors import UsageError
 
 def autoscale(
     ctx: typer.Context,
-    endpoint: Optional[str] = typer.Option(None, "--endpoint", metavar="NAME", help="Default: the project's endpoint."),
-    min_: Optional[int] = typer.Option(None, "--min", metavar="N", help="Fewest instances (default: autoscale.min)."),
-    max_: Optional[int] = typer.Option(None, "--max", metavar="N", help="Most instances (default: autoscale.max)."),
-    target: Optional[float] = typer.Option(None, "--target", metavar="N",
-                                           help="Invocations per instance per minute to keep (default: "
-                                                "autoscale.target_invocations)."),
-    scale_in_cooldown: Optional[int] = typer.Option(None, "--scale-in-cooldown", metavar="SECONDS"),
-    scale_out_cooldown: Optional[int] = typer.Option(None, "--scale-out-cooldown", metavar="SECONDS"),
+    endpoint: str | None = typer.Option(None, "--endpoint", metavar="NAME", help="Default: the project's endpoint."),
+    min_: int | None = typer.Option(None, "--min", metavar="N", help="Fewest instances (default: autoscale.min)."),
+    max_: int | None = typer.Option(None, "--max", metavar="N", help="Most instances (default: autoscale.max)."),
+    target: float | None = typer.Option(
+        None,
+        "--target",
+        metavar="N",
+        help="Invocations per instance per minute to keep (default: autoscale.target_invocations).",
+    ),
+    scale_in_cooldown: int | None = typer.Option(None, "--scale-in-cooldown", metavar="SECONDS"),
+    scale_out_cooldown: int | None = typer.Option(None, "--scale-out-cooldown", metavar="SECONDS"),
     off: bool = typer.Option(False, "--off", help="Remove the scaling policy and the scalable target."),
     show: bool = typer.Option(False, "--show", help="Show the scaling in place; change nothing."),
 ) -> None:
     from mlops_cli.render.deploy import autoscale_table
     from mlops_cli.services import autoscaling, naming
 
-    given = {key: value for key, value in (("min", min_), ("max", max_), ("target", target),
-                                           ("scale_in_cooldown", scale_in_cooldown),
-                                           ("scale_out_cooldown", scale_out_cooldown)) if value is not None}
+    given = {
+        key: value
+        for key, value in (
+            ("min", min_),
+            ("max", max_),
+            ("target", target),
+            ("scale_in_cooldown", scale_in_cooldown),
+            ("scale_out_cooldown", scale_out_cooldown),
+        )
+        if value is not None
+    }
     if off and show:
         raise UsageError("give --off or --show, not both")
     if (off or show) and given:
@@ -58,8 +68,13 @@ def autoscale(
         return
     plan.run(clients.client)
     if not plan.steps:
-        out.info(f"no autoscaling on {current.resource_id}; nothing changed" if off else
-                 f"autoscaling of {current.resource_id} is already as requested; nothing changed")
+        out.info(
+            f"no autoscaling on {current.resource_id}; nothing changed"
+            if off
+            else f"autoscaling of {current.resource_id} is already as requested; nothing changed"
+        )
     after = autoscaling.read_state(aas, name, variant)
-    out.result({"scaling": after.to_dict(), "changed": bool(plan.steps),
-                "requests": [step.operation for step in plan.steps]}, autoscale_table)
+    out.result(
+        {"scaling": after.to_dict(), "changed": bool(plan.steps), "requests": [step.operation for step in plan.steps]},
+        autoscale_table,
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -15,11 +15,12 @@ app = typer.Typer(no_args_is_help=True)
 @app.command("set", help="Set reserved (function) and provisioned (alias) concurrency; 0 = none.")
 def set_concurrency(
     ctx: typer.Context,
-    function: Optional[str] = typer.Option(None, "--function", help="Function name (default: lambda.function_name)."),
-    reserved: Optional[int] = typer.Option(None, "--reserved", help="Reserved concurrency (default: config)."),
-    provisioned: Optional[int] = typer.Option(None, "--provisioned",
-                                              help="Provisioned concurrency on the alias (default: config)."),
-    alias: Optional[str] = typer.Option(None, "--alias", help="Alias for provisioned concurrency (default: live)."),
+    function: str | None = typer.Option(None, "--function", help="Function name (default: lambda.function_name)."),
+    reserved: int | None = typer.Option(None, "--reserved", help="Reserved concurrency (default: config)."),
+    provisioned: int | None = typer.Option(
+        None, "--provisioned", help="Provisioned concurrency on the alias (default: config)."
+    ),
+    alias: str | None = typer.Option(None, "--alias", help="Alias for provisioned concurrency (default: live)."),
     clear: bool = typer.Option(False, "--clear", help="Remove the reservation and the provisioned concurrency."),
     show: bool = typer.Option(False, "--show", help="Only show the current settings."),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until provisioned concurrency is READY."),
@@ -32,8 +33,9 @@ def set_concurrency(
     if (clear or show) and (reserved is not None or provisioned is not None):
         raise UsageError(f"--{'clear' if clear else 'show'} takes no --reserved/--provisioned")
     app_state = state(ctx)
-    app_state.override(flags={"lambda.function_name": "--function"},
-                       **{"lambda.function_name": function, "lambda.alias": alias})
+    app_state.override(
+        flags={"lambda.function_name": "--function"}, **{"lambda.function_name": function, "lambda.alias": alias}
+    )
     config, out = app_state.config, app_state.out
     if not (clear or show):
         reserved = config.lambda_.reserved_concurrency if reserved is None else reserved
@@ -60,18 +62,24 @@ def set_concurrency(
         if reported and reported[-1] == seen:
             return
         reported.append(seen)
-        out.info(f"provisioned concurrency on {config.function_name}:{config.lambda_.alias}: {status['Status']} "
-                 f"({status.get('AllocatedProvisionedConcurrentExecutions', 0)}/"
-                 f"{status['RequestedProvisionedConcurrentExecutions']} allocated)")
+        out.info(
+            f"provisioned concurrency on {config.function_name}:{config.lambda_.alias}: {status['Status']} "
+            f"({status.get('AllocatedProvisionedConcurrentExecutions', 0)}/"
+            f"{status['RequestedProvisionedConcurrentExecutions']} allocated)"
+        )
 
     try:
         after = service.run_plan(plan, lam, current, on_status=report, wait=wait)
     except KeyboardInterrupt:
-        out.error("interrupted: AWS goes on allocating the provisioned concurrency; check it with "
-                  "`mlops concurrency set --show`, remove it with `mlops concurrency set --clear`")
+        out.error(
+            "interrupted: AWS goes on allocating the provisioned concurrency; check it with "
+            "`mlops concurrency set --show`, remove it with `mlops concurrency set --clear`"
+        )
         raise typer.Exit(130) from None
     changes = service.describe_changes(plan)
     if not changes:
-        out.info(f"unchanged: {config.function_name} already has reserved {after.reserved or 'none'} and "
-                 f"provisioned {after.provisioned_requested or 'none'} on alias {after.alias}; nothing was sent")
+        out.info(
+            f"unchanged: {config.function_name} already has reserved {after.reserved or 'none'} and "
+            f"provisioned {after.provisioned_requested or 'none'} on alias {after.alias}; nothing was sent"
+        )
     out.result({**after.to_dict(), "changes": changes}, concurrency_table)

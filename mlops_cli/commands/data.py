@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -16,7 +15,7 @@ app = typer.Typer(no_args_is_help=True)
 @app.command("sample", help="Write the offline sample set (scikit-learn digits) as train/valid/test ImageFolder.")
 def sample(
     ctx: typer.Context,
-    dest: Optional[Path] = typer.Argument(None, help="Target folder (default: data.local_dir from the config)."),
+    dest: Path | None = typer.Argument(None, help="Target folder (default: data.local_dir from the config)."),
 ) -> None:
     from mlops_cli.render import key_value_table
     from mlops_cli.services.sample_data import write_digits_imagefolder
@@ -31,15 +30,25 @@ def sample(
 @app.command("upload", help="Incremental, verified, parallel upload of a local image folder to S3.")
 def upload(
     ctx: typer.Context,
-    src: Optional[Path] = typer.Argument(None, metavar="SRC",
-                                         help="Local folder (default: data.local_dir from the config)."),
-    to: Optional[str] = typer.Option(None, "--to", metavar="S3_URI", help="s3://bucket/prefix "
-                                     "(default: s3://<s3.bucket>/<s3.prefix>/<data.s3_prefix> from the config)."),
+    src: Path | None = typer.Argument(
+        None, metavar="SRC", help="Local folder (default: data.local_dir from the config)."
+    ),
+    to: str | None = typer.Option(
+        None,
+        "--to",
+        metavar="S3_URI",
+        help="s3://bucket/prefix (default: s3://<s3.bucket>/<s3.prefix>/<data.s3_prefix> from the config).",
+    ),
     delete: bool = typer.Option(False, "--delete", help="Delete remote objects under the prefix with no local file."),
-    create_bucket: bool = typer.Option(True, "--create-bucket/--no-create-bucket",
-                                       help="Create the bucket when it does not exist."),
-    multipart_threshold: str = typer.Option("8MiB", "--multipart-threshold", metavar="SIZE",
-                                            help="Files this large or larger go as multipart uploads (>= 5MiB)."),
+    create_bucket: bool = typer.Option(
+        True, "--create-bucket/--no-create-bucket", help="Create the bucket when it does not exist."
+    ),
+    multipart_threshold: str = typer.Option(
+        "8MiB",
+        "--multipart-threshold",
+        metavar="SIZE",
+        help="Files this large or larger go as multipart uploads (>= 5MiB).",
+    ),
     jobs: int = typer.Option(16, "--jobs", "-j", min=1, max=64, help="Parallel transfers."),
 ) -> None:
     from mlops_cli.app import EXIT_INTERRUPTED
@@ -58,8 +67,16 @@ def upload(
         out.warn(f"skipped {ascii(name) if not name.isprintable() else repr(name)}: {why}")
     s3 = app_state.clients.client("s3")
     with s3sync.SyncState(mlops_home(), config.aws.endpoint_url or "aws", dest.bucket) as sync_state:
-        plan = s3sync.plan_sync(s3, tree, dest, sync_state, delete=delete, create_bucket=create_bucket,
-                                multipart_threshold=threshold, jobs=jobs)
+        plan = s3sync.plan_sync(
+            s3,
+            tree,
+            dest,
+            sync_state,
+            delete=delete,
+            create_bucket=create_bucket,
+            multipart_threshold=threshold,
+            jobs=jobs,
+        )
         if app_state.dry_run:
             out.plan(plan.to_plan())
             return
@@ -68,6 +85,8 @@ def upload(
             result = s3sync.run_sync(s3, plan, sync_state, jobs=jobs, observer=progress).to_dict()
     out.result(result, summary_table(result))
     if result["interrupted"]:
-        out.error(f"interrupted: {result['uploaded']} files finished, {result['pending']} not sent",
-                  "re-run the same command to resume; finished files are not sent again")
+        out.error(
+            f"interrupted: {result['uploaded']} files finished, {result['pending']} not sent",
+            "re-run the same command to resume; finished files are not sent again",
+        )
         raise typer.Exit(EXIT_INTERRUPTED)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 from mlops_cli.commands._common import state
@@ -12,7 +10,7 @@ from mlops_cli.commands._common import state
 def invoke(
     ctx: typer.Context,
     source: str = typer.Argument(..., metavar="IMAGE_PATH|URL", help="An image file, or a URL the endpoint fetches."),
-    endpoint: Optional[str] = typer.Option(None, "--endpoint", metavar="NAME", help="Default: the project's endpoint."),
+    endpoint: str | None = typer.Option(None, "--endpoint", metavar="NAME", help="Default: the project's endpoint."),
     top_k: int = typer.Option(5, "--top-k", metavar="K", help="How many labels to show (1-100)."),
 ) -> None:
     from mlops_cli.plan import Plan
@@ -25,9 +23,16 @@ def invoke(
     name = app_state.config.endpoint_name
     if app_state.dry_run:
         plan = Plan(f"invoke endpoint {name}")
-        plan.add("sagemaker-runtime", "InvokeEndpoint", {
-            "EndpointName": name, "ContentType": request.content_type, "Accept": endpoint_invoke.JSON,
-            "Body": f"<{len(request.body)} bytes from {source}>"})
+        plan.add(
+            "sagemaker-runtime",
+            "InvokeEndpoint",
+            {
+                "EndpointName": name,
+                "ContentType": request.content_type,
+                "Accept": endpoint_invoke.JSON,
+                "Body": f"<{len(request.body)} bytes from {source}>",
+            },
+        )
         app_state.out.plan(plan)
         return
     result = endpoint_invoke.invoke(app_state.clients.client("sagemaker-runtime"), name, request)

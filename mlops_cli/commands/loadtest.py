@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -14,22 +13,27 @@ from mlops_cli.errors import OperationError
 def loadtest(
     ctx: typer.Context,
     target: str = typer.Option("endpoint", "--target", metavar="endpoint|lambda", help="What to load."),
-    rate: Optional[float] = typer.Option(None, "--rate", metavar="R", help="Requests per second (default 5)."),
-    ramp: Optional[str] = typer.Option(None, "--ramp", metavar="R1:R2",
-                                       help="Rate rising (or falling) linearly from R1 to R2 requests/s."),
+    rate: float | None = typer.Option(None, "--rate", metavar="R", help="Requests per second (default 5)."),
+    ramp: str | None = typer.Option(
+        None, "--ramp", metavar="R1:R2", help="Rate rising (or falling) linearly from R1 to R2 requests/s."
+    ),
     duration: float = typer.Option(60, "--duration", metavar="S", help="Seconds of load."),
-    images: Optional[Path] = typer.Option(None, "--images", metavar="DIR",
-                                          help="Images to send (default: the data set's test split)."),
-    max_in_flight: int = typer.Option(32, "--max-in-flight", metavar="C",
-                                      help="Requests waiting at once; arrivals beyond are dropped and counted."),
-    plot: Optional[Path] = typer.Option(None, "--plot", metavar="FILE.png",
-                                        help="Write latency, rate and instances over time to a PNG."),
-    fail_on: Optional[str] = typer.Option(None, "--fail-on", metavar="p99>MS,errors>PCT",
-                                          help="Exit 1 when a limit is broken (CI gate)."),
-    endpoint: Optional[str] = typer.Option(None, "--endpoint", metavar="NAME",
-                                           help="Default: the project's endpoint."),
-    function: Optional[str] = typer.Option(None, "--function", metavar="NAME[:ALIAS]",
-                                           help="Default: the project's function and lambda.alias."),
+    images: Path | None = typer.Option(
+        None, "--images", metavar="DIR", help="Images to send (default: the data set's test split)."
+    ),
+    max_in_flight: int = typer.Option(
+        32, "--max-in-flight", metavar="C", help="Requests waiting at once; arrivals beyond are dropped and counted."
+    ),
+    plot: Path | None = typer.Option(
+        None, "--plot", metavar="FILE.png", help="Write latency, rate and instances over time to a PNG."
+    ),
+    fail_on: str | None = typer.Option(
+        None, "--fail-on", metavar="p99>MS,errors>PCT", help="Exit 1 when a limit is broken (CI gate)."
+    ),
+    endpoint: str | None = typer.Option(None, "--endpoint", metavar="NAME", help="Default: the project's endpoint."),
+    function: str | None = typer.Option(
+        None, "--function", metavar="NAME[:ALIAS]", help="Default: the project's function and lambda.alias."
+    ),
 ) -> None:
     from mlops_cli.plan import Plan
     from mlops_cli.render.loadtest import check_plot_path, live_view, loadtest_table, write_plot
@@ -42,8 +46,9 @@ def loadtest(
     app_state = state(ctx)
     app_state.override(**{"deploy.endpoint_name": endpoint})
     config = app_state.config
-    name = config.endpoint_name if target == "endpoint" else \
-        function or f"{config.function_name}:{config.lambda_.alias}"
+    name = (
+        config.endpoint_name if target == "endpoint" else function or f"{config.function_name}:{config.lambda_.alias}"
+    )
     spec = service.LoadSpec(target, name, start_rate, end_rate, duration, max_in_flight, limits)
     service.check_spec(spec)
     payloads = service.load_images(images or Path(config.data.local_dir) / "test")
@@ -51,11 +56,19 @@ def loadtest(
         count = len(service.arrival_times(start_rate, end_rate, duration))
         step = Plan(f"load test {target} {name}")
         if target == "endpoint":
-            step.add("sagemaker-runtime", "InvokeEndpoint", {"EndpointName": name, "Body": f"<{len(payloads)} images>"},
-                     note=f"{count} requests over {duration:g} s")
+            step.add(
+                "sagemaker-runtime",
+                "InvokeEndpoint",
+                {"EndpointName": name, "Body": f"<{len(payloads)} images>"},
+                note=f"{count} requests over {duration:g} s",
+            )
         else:
-            step.add("lambda", "Invoke", {"FunctionName": name, "Payload": f"<{len(payloads)} images>"},
-                     note=f"{count} requests over {duration:g} s")
+            step.add(
+                "lambda",
+                "Invoke",
+                {"FunctionName": name, "Payload": f"<{len(payloads)} images>"},
+                note=f"{count} requests over {duration:g} s",
+            )
         app_state.out.plan(step)
         return
     clients = app_state.clients

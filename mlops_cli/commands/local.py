@@ -62,20 +62,26 @@ def status(ctx: typer.Context) -> None:
         raise typer.Exit(1)
 
 
-@app.command("reset", help="Delete everything the stopped local AWS keeps (buckets, jobs, endpoints, functions, "
-                           "IAM...). Asks first unless --yes.")
-def reset(ctx: typer.Context,
-          yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")) -> None:
+@app.command(
+    "reset",
+    help="Delete everything the stopped local AWS keeps (buckets, jobs, endpoints, functions, "
+    "IAM...). Asks first unless --yes.",
+)
+def reset(
+    ctx: typer.Context, yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")
+) -> None:
     from mlops_cli.local import manager
 
     url = _url(ctx)
     if not (yes or sys.stdin.isatty()):
-        raise UsageError("reset deletes the local AWS's state and cannot ask here (stdin is not a terminal); "
-                         "pass --yes to confirm")
+        raise UsageError(
+            "reset deletes the local AWS's state and cannot ask here (stdin is not a terminal); pass --yes to confirm"
+        )
     if not yes:
         server = manager.status(url)
-        if not typer.confirm(f"Delete everything the local AWS on {server.url} keeps ({server.state_dir})?",
-                             default=False, err=True):
+        if not typer.confirm(
+            f"Delete everything the local AWS on {server.url} keeps ({server.state_dir})?", default=False, err=True
+        ):
             state(ctx).out.info("nothing deleted")
             raise typer.Exit(1)
     server, deleted = manager.reset(url)

@@ -15,5 +15,6 @@ def status(ctx: typer.Context) -> None:
     found = gather(app_state.clients.client, app_state.config)
     app_state.out.result(found, status_table)
     for problem in found["unreadable"]:
-        app_state.out.warn(f"could not read {problem['kind']} {problem['name']} ({problem['error']}); "
-                           "the rest is shown")
+        app_state.out.warn(
+            f"could not read {problem['kind']} {problem['name']} ({problem['error']}); the rest is shown"
+        )

@@ -4,7 +4,6 @@ project's running training; `--lambda` deletes its Lambda functions and their ro
 from __future__ import annotations
 
 import sys
-from typing import Optional
 
 import typer
 
@@ -14,13 +13,19 @@ from mlops_cli.errors import UsageError
 
 def teardown(
     ctx: typer.Context,
-    endpoint: Optional[str] = typer.Option(None, "--endpoint", metavar="NAME",
-                                           help="This endpoint (default: the project's endpoint)."),
-    everything: bool = typer.Option(False, "--all", help="Every endpoint, configuration, model and scaling target "
-                                                         "of the project; stop its running training jobs and "
-                                                         "train-ec2 instances."),
-    functions: bool = typer.Option(False, "--lambda", help="Also delete the project's Lambda functions and their "
-                                                           "role."),
+    endpoint: str | None = typer.Option(
+        None, "--endpoint", metavar="NAME", help="This endpoint (default: the project's endpoint)."
+    ),
+    everything: bool = typer.Option(
+        False,
+        "--all",
+        help="Every endpoint, configuration, model and scaling target "
+        "of the project; stop its running training jobs and "
+        "train-ec2 instances.",
+    ),
+    functions: bool = typer.Option(
+        False, "--lambda", help="Also delete the project's Lambda functions and their role."
+    ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
     from mlops_cli.render import console
@@ -33,8 +38,9 @@ def teardown(
         _check_endpoint_name(endpoint)
     app_state = state(ctx)
     if not (yes or app_state.dry_run or sys.stdin.isatty()):
-        raise UsageError("teardown deletes resources and cannot ask here (stdin is not a terminal); "
-                         "pass --yes to confirm")
+        raise UsageError(
+            "teardown deletes resources and cannot ask here (stdin is not a terminal); pass --yes to confirm"
+        )
     config = app_state.config
     out = app_state.out
     inventory = service.find(app_state.clients.client, config, endpoint, everything, functions)

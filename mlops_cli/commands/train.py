@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, List, NoReturn, Optional
+from typing import Any, NoReturn
 
 import typer
 
@@ -16,29 +16,43 @@ FAILURE_TAIL_LINES = 10
 
 def train(
     ctx: typer.Context,
-    instance_count: Optional[int] = typer.Option(
-        None, "--instance-count", "--instances", metavar="N",
-        help="Instances; N > 1 trains one model with torch DDP across them. [config: train.sagemaker.instance_count]"),
-    instance_type: Optional[str] = typer.Option(
-        None, "--instance-type", metavar="TYPE", help="e.g. ml.m5.xlarge, ml.g5.xlarge (GPU image chosen for g/p)."),
-    spot: Optional[bool] = typer.Option(
-        None, "--spot/--no-spot", help="Managed spot training, resuming from S3 checkpoints after interruption."),
-    hp: Optional[List[str]] = typer.Option(
-        None, "--hp", metavar="KEY=VALUE", help="Override a hyperparameter (repeatable), e.g. --hp epochs=3."),
+    instance_count: int | None = typer.Option(
+        None,
+        "--instance-count",
+        "--instances",
+        metavar="N",
+        help="Instances; N > 1 trains one model with torch DDP across them. [config: train.sagemaker.instance_count]",
+    ),
+    instance_type: str | None = typer.Option(
+        None, "--instance-type", metavar="TYPE", help="e.g. ml.m5.xlarge, ml.g5.xlarge (GPU image chosen for g/p)."
+    ),
+    spot: bool | None = typer.Option(
+        None, "--spot/--no-spot", help="Managed spot training, resuming from S3 checkpoints after interruption."
+    ),
+    hp: list[str] | None = typer.Option(
+        None, "--hp", metavar="KEY=VALUE", help="Override a hyperparameter (repeatable), e.g. --hp epochs=3."
+    ),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Follow the job: status, logs, metrics, result."),
-    job_name: Optional[str] = typer.Option(None, "--job-name", metavar="NAME",
-                                           help="Default: <project>-train-<timestamp>."),
+    job_name: str | None = typer.Option(
+        None, "--job-name", metavar="NAME", help="Default: <project>-train-<timestamp>."
+    ),
     yes: bool = typer.Option(False, "--yes", "-y", help="On Ctrl-C, stop the job without asking."),
-    max_cost: Optional[float] = typer.Option(None, "--max-cost", metavar="USD",
-                                             help="Refuse to launch when the job could cost more (exit 2)."),
+    max_cost: float | None = typer.Option(
+        None, "--max-cost", metavar="USD", help="Refuse to launch when the job could cost more (exit 2)."
+    ),
 ) -> None:
     from mlops_cli.services import cost, training
 
     app_state = state(ctx)
     overrides = training.hyperparameter_overrides(hp or [])  # bad --hp: exit 2 before any AWS call
-    app_state.override(**overrides, **{"train.sagemaker.instance_count": instance_count,
-                                       "train.sagemaker.instance_type": instance_type,
-                                       "train.sagemaker.spot": spot})
+    app_state.override(
+        **overrides,
+        **{
+            "train.sagemaker.instance_count": instance_count,
+            "train.sagemaker.instance_type": instance_type,
+            "train.sagemaker.spot": spot,
+        },
+    )
     config = app_state.config
     out = app_state.out
     clients = app_state.clients
@@ -47,12 +61,19 @@ def train(
     for warning in launch.warnings:
         out.warn(warning)
     sagemaker = config.train.sagemaker
-    prices = cost.load_prices(None if clients.is_local or app_state.dry_run else clients.session,
-                              config.aws.region, training_types=(sagemaker.instance_type,))
-    launch.plan.cost = cost.training_cost(prices, sagemaker.instance_type, sagemaker.instance_count,
-                                          sagemaker.max_run_s, sagemaker.spot)
-    cost.check_budget(launch.plan.cost, max_cost, f"training job ({sagemaker.instance_count} x "
-                                                  f"{sagemaker.instance_type}, max {sagemaker.max_run_s} s)")
+    prices = cost.load_prices(
+        None if clients.is_local or app_state.dry_run else clients.session,
+        config.aws.region,
+        training_types=(sagemaker.instance_type,),
+    )
+    launch.plan.cost = cost.training_cost(
+        prices, sagemaker.instance_type, sagemaker.instance_count, sagemaker.max_run_s, sagemaker.spot
+    )
+    cost.check_budget(
+        launch.plan.cost,
+        max_cost,
+        f"training job ({sagemaker.instance_count} x {sagemaker.instance_type}, max {sagemaker.max_run_s} s)",
+    )
     if app_state.dry_run:
         out.plan(launch.plan)
         return
@@ -60,10 +81,14 @@ def train(
     out.info(cost.summary(launch.plan.cost))
     result = training.start_training(launch, clients.client, on_wait=out.info)
     try:  # from here on a job runs in AWS: Ctrl-C must say so (and may stop it)
-        out.info(f"source package {result.source_uri} "
-                 + ("uploaded" if result.source_uploaded else "unchanged, not re-uploaded"))
-        out.info(f"training job {result.job_name} created "
-                 f"({config.train.sagemaker.instance_count} x {config.train.sagemaker.instance_type})")
+        out.info(
+            f"source package {result.source_uri} "
+            + ("uploaded" if result.source_uploaded else "unchanged, not re-uploaded")
+        )
+        out.info(
+            f"training job {result.job_name} created "
+            f"({config.train.sagemaker.instance_count} x {config.train.sagemaker.instance_type})"
+        )
         if not wait:
             out.info(f"not waiting; `mlops status` shows it, `{training.stop_command(result.job_name)}` stops it")
             _show(out, training.describe_job(clients.client("sagemaker"), result.job_name))
@@ -107,7 +132,11 @@ def _interrupted(app_state: Any, job_name: str, *, yes: bool) -> NoReturn:
     from mlops_cli.services import training
 
     interrupted_while_waiting(
-        app_state, "training job", job_name, yes=yes,
+        app_state,
+        "training job",
+        job_name,
+        yes=yes,
         stop=lambda: training.stop_job(app_state.clients.client("sagemaker"), job_name),
         stop_command=training.stop_command(job_name),
-        describe_command=f"aws sagemaker describe-training-job --training-job-name {job_name}")
+        describe_command=f"aws sagemaker describe-training-job --training-job-name {job_name}",
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -16,20 +15,26 @@ OUT_MARKER = ".mlops-train-ec2"  # marks an --out-dir as this command's own outp
 
 def train_ec2(
     ctx: typer.Context,
-    instance_type: Optional[str] = typer.Option(
-        None, "--instance-type", help="EC2 instance type (default: train.ec2.instance_type)."),
+    instance_type: str | None = typer.Option(
+        None, "--instance-type", help="EC2 instance type (default: train.ec2.instance_type)."
+    ),
     wait: bool = typer.Option(False, "--wait/--no-wait", help="Follow the job to its end; failure exits 1."),
-    job_name: Optional[str] = typer.Option(None, "--job-name", help="Default: <project>-ec2-<UTC timestamp>."),
-    hp: Optional[List[str]] = typer.Option(
-        None, "--hp", metavar="NAME=VALUE", help="Hyperparameter over the config (repeatable), e.g. --hp epochs=3."),
+    job_name: str | None = typer.Option(None, "--job-name", help="Default: <project>-ec2-<UTC timestamp>."),
+    hp: list[str] | None = typer.Option(
+        None, "--hp", metavar="NAME=VALUE", help="Hyperparameter over the config (repeatable), e.g. --hp epochs=3."
+    ),
     local: bool = typer.Option(
-        False, "--local", help="Run the EC2 entry point on this machine (e.g. when you are on the instance)."),
-    data_dir: Optional[Path] = typer.Option(
-        None, "--data-dir", help="With --local: the train/valid/test image folder (default: data.local_dir)."),
-    out_dir: Optional[Path] = typer.Option(
-        None, "--out-dir", help="With --local: where model/ and model.tar.gz go (default: .mlops/train-ec2/<job>)."),
+        False, "--local", help="Run the EC2 entry point on this machine (e.g. when you are on the instance)."
+    ),
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="With --local: the train/valid/test image folder (default: data.local_dir)."
+    ),
+    out_dir: Path | None = typer.Option(
+        None, "--out-dir", help="With --local: where model/ and model.tar.gz go (default: .mlops/train-ec2/<job>)."
+    ),
     upload: bool = typer.Option(
-        True, "--upload/--no-upload", help="With --local: upload model.tar.gz to <models>/<job>/output/."),
+        True, "--upload/--no-upload", help="With --local: upload model.tar.gz to <models>/<job>/output/."
+    ),
 ) -> None:
     from mlops_cli.services import naming, training
 
@@ -71,8 +76,10 @@ def _train_on_ec2(app_state, name: str, wait: bool) -> None:
             render.user_data(console(stderr=True), service.user_data(job))
         return
     launched = service.launch(clients.client, config, job, package, clients.partition)
-    out.info(f"launched {launched.instance_id} ({job.instance_type}, {launched.image_name or launched.image_id}) "
-             f"for job {name}")
+    out.info(
+        f"launched {launched.instance_id} ({job.instance_type}, {launched.image_name or launched.image_id}) "
+        f"for job {name}"
+    )
     if not wait:
         out.result(launched.to_dict(), render.launched)
         return
@@ -85,11 +92,19 @@ def _train_on_ec2(app_state, name: str, wait: bool) -> None:
                 out.info(f"instance {instance_id}: {state_name}")
                 progress.update(task, description=f"{name}: instance {instance_id} {state_name}")
 
-            status = service.follow(clients.client("ec2"), clients.client("s3"), job, instance_id,
-                                    poll_s=1.0 if clients.is_local else 15.0, on_state=on_state)
+            status = service.follow(
+                clients.client("ec2"),
+                clients.client("s3"),
+                job,
+                instance_id,
+                poll_s=1.0 if clients.is_local else 15.0,
+                on_state=on_state,
+            )
     except KeyboardInterrupt:
-        out.warn(f"stopped waiting; instance {instance_id} keeps training and terminates itself when the job ends "
-                 f"(status: {job.status_uri}). Stop it now with: {service.stop_hint(instance_id)}")
+        out.warn(
+            f"stopped waiting; instance {instance_id} keeps training and terminates itself when the job ends "
+            f"(status: {job.status_uri}). Stop it now with: {service.stop_hint(instance_id)}"
+        )
         raise
     service.remove_job_policy(clients.client("iam"), config, job.policy_name)
     result = {**launched.to_dict(), **status}
@@ -111,8 +126,9 @@ def _train_here(app_state, name: str, out_dir: Path, upload: bool) -> None:
 
     config, out = app_state.config, app_state.out
     # Its model/, checkpoints/ (a re-run resumes from them) and model.tar.gz; never a folder of the user's.
-    check_owned(out_dir, OUT_MARKER, "mlops train-ec2 --local", {"model", "checkpoints", "model.tar.gz",
-                                                                   "model.tar.gz.partial"})
+    check_owned(
+        out_dir, OUT_MARKER, "mlops train-ec2 --local", {"model", "checkpoints", "model.tar.gz", "model.tar.gz.partial"}
+    )
     job = service.new_job(config, name, code_uri="")
     data = Path(config.data.local_dir)
     service.check_data_dir(data)
@@ -132,8 +148,13 @@ def _train_here(app_state, name: str, out_dir: Path, upload: bool) -> None:
     if code != 0:
         raise OperationError(f"training failed (exit {code}): {tail[-1] if tail else 'no output'}")
     service.pack_model_dir(out_dir / "model", tar_path)
-    result = {"job_name": name, "data_dir": str(data), "model_dir": str(out_dir / "model"), "model_tar": str(tar_path),
-              "model_artifact": None}
+    result = {
+        "job_name": name,
+        "data_dir": str(data),
+        "model_dir": str(out_dir / "model"),
+        "model_tar": str(tar_path),
+        "model_artifact": None,
+    }
     if upload:
         service.upload_artifact(app_state.clients.client("s3"), tar_path, job.model_artifact)
         result["model_artifact"] = job.model_artifact

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import UsageError, read_user_file
 
@@ -19,11 +20,21 @@ if TYPE_CHECKING:
 
 ENV_PREFIX = "MLOPS_"
 # AWS's own conventions, taken at the environment layer (an MLOPS_AWS__* variable wins over them).
-AWS_ENV = {"AWS_PROFILE": "aws.profile", "AWS_REGION": "aws.region", "AWS_DEFAULT_REGION": "aws.region",
-           "AWS_ENDPOINT_URL": "aws.endpoint_url"}
+AWS_ENV = {
+    "AWS_PROFILE": "aws.profile",
+    "AWS_REGION": "aws.region",
+    "AWS_DEFAULT_REGION": "aws.region",
+    "AWS_ENDPOINT_URL": "aws.endpoint_url",
+}
 # Variables read by the CLI (or its local AWS server) itself, not config keys.
-RESERVED_ENV = {"MLOPS_CONFIG", "MLOPS_HOME", "MLOPS_OUTPUT", "MLOPS_LOCAL_JOURNAL", "MLOPS_LOCAL_IAM_PROPAGATION_S",
-                "MLOPS_LOCAL_STRICT"}
+RESERVED_ENV = {
+    "MLOPS_CONFIG",
+    "MLOPS_HOME",
+    "MLOPS_OUTPUT",
+    "MLOPS_LOCAL_JOURNAL",
+    "MLOPS_LOCAL_IAM_PROPAGATION_S",
+    "MLOPS_LOCAL_STRICT",
+}
 
 
 @dataclass
@@ -115,7 +126,7 @@ def _parse_env_value(name: str, text: str) -> Any:
 
 
 def env_key_path(name: str) -> tuple[str, ...]:
-    return tuple(part.lower() for part in name[len(ENV_PREFIX):].split("__"))
+    return tuple(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
 
 
 def _read_env(env: Mapping[str, str], layers: Layers) -> None:
@@ -172,7 +183,7 @@ def load_config(
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
     flag_names: Mapping[str, str] | None = None,
-) -> "Config":
+) -> Config:
     """Build the config from all layers; raise UsageError naming the first problem."""
     from pydantic import ValidationError
 

@@ -47,8 +47,9 @@ def _aws_values() -> dict[str, list[str]]:
     values: dict[str, list[str]] = {}
     for service, shape, _ in (TRAINING_INSTANCE, HOSTING_INSTANCE, EC2_INSTANCE):
         values[f"{service}.{shape}"] = loader.load_service_model(service, "service-2")["shapes"][shape]["enum"]
-    values["regions"] = [region for partition in loader.load_data("endpoints")["partitions"]
-                         for region in partition["regions"]]
+    values["regions"] = [
+        region for partition in loader.load_data("endpoints")["partitions"] for region in partition["regions"]
+    ]
     try:  # written whole, then renamed: concurrent runs never read half a file
         cache.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=cache.parent, prefix=".aws-values.")
@@ -67,8 +68,9 @@ def check_instance_type(value: str, kind: tuple[str, str, str]) -> str:
     service, shape, use = kind
     known = frozenset(_aws_values()[f"{service}.{shape}"])
     if value not in known:
-        raise ValueError(f"'{value}' is not a {use} instance type (botocore's {service} {shape})"
-                         f"{_did_you_mean(value, known)}")
+        raise ValueError(
+            f"'{value}' is not a {use} instance type (botocore's {service} {shape}){_did_you_mean(value, known)}"
+        )
     return value
 
 

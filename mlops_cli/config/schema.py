@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -34,14 +34,15 @@ PATTERN_MEANINGS = {
 
 class Section(BaseModel):
     # strict: YAML `true` is not the integer 1, "5" is not a number; no .inf/.nan where a number is expected.
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True, strict=True,
-                              allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, populate_by_name=True, strict=True, allow_inf_nan=False
+    )
 
 
 class AwsConfig(Section):
     region: str = "us-east-1"
-    profile: Optional[str] = None
-    endpoint_url: Optional[str] = Field(
+    profile: str | None = None
+    endpoint_url: str | None = Field(
         None, description="one endpoint for every service (set by configs/local.yaml for the embedded local AWS)"
     )
 
@@ -52,7 +53,7 @@ class AwsConfig(Section):
 
     @field_validator("endpoint_url")
     @classmethod
-    def _endpoint_is_safe(cls, value: Optional[str]) -> Optional[str]:
+    def _endpoint_is_safe(cls, value: str | None) -> str | None:
         if value is None:
             return value
         from mlops_cli.config.urls import check_endpoint_url
@@ -103,8 +104,10 @@ class Hyperparameters(Section):
     lr_schedule: Literal["cosine", "step", "none"] = "cosine"
     early_stopping_patience: int = Field(0, ge=0)
     seed: int = Field(0, ge=0, le=2**32 - 1)  # numpy's seed range
-    hflip: bool = Field(False, description="mirror training images: true for photos, false where mirroring "
-                                           "changes the class (digits, text)")
+    hflip: bool = Field(
+        False,
+        description="mirror training images: true for photos, false where mirroring changes the class (digits, text)",
+    )
 
 
 class SageMakerTrainConfig(Section):
@@ -118,14 +121,14 @@ class SageMakerTrainConfig(Section):
 
     framework_version: str = Field("2.6", pattern=r"^(\d+\.\d+(\.\d+)?|\d+\.x|latest)$")
     py_version: str = Field("py312", pattern=r"^py3\d+$")
-    role_arn: Optional[str] = Field(None, pattern=ROLE_ARN_PATTERN)
+    role_arn: str | None = Field(None, pattern=ROLE_ARN_PATTERN)
     spot: bool = False
     max_run_s: int = Field(3600, ge=60, le=28 * 24 * 3600)
-    max_wait_s: Optional[int] = Field(None, ge=60, description="spot only; defaults to 2 x max_run_s")
+    max_wait_s: int | None = Field(None, ge=60, description="spot only; defaults to 2 x max_run_s")
     volume_gb: int = Field(30, ge=1, le=16_384)
 
     @model_validator(mode="after")
-    def _wait_covers_run(self) -> "SageMakerTrainConfig":
+    def _wait_covers_run(self) -> SageMakerTrainConfig:
         if self.max_wait_s is not None and self.max_wait_s < self.max_run_s:
             raise ValueError("max_wait_s must be >= max_run_s (SageMaker managed spot rule)")
         return self
@@ -134,10 +137,10 @@ class SageMakerTrainConfig(Section):
 class Ec2TrainConfig(Section):
     # A GPU type the PyTorch Deep Learning AMI supports (mlops_cli.services.ec2_training.DLAMI_FAMILIES).
     instance_type: str = Field("g4dn.xlarge", pattern=r"^[a-z0-9]+\.[a-z0-9]+$")
-    ami_id: Optional[str] = Field(None, pattern=r"^ami-[0-9a-f]{8,17}$", description="null = look up a DLAMI")
-    subnet_id: Optional[str] = Field(None, pattern=r"^subnet-[0-9a-f]{8,17}$")
+    ami_id: str | None = Field(None, pattern=r"^ami-[0-9a-f]{8,17}$", description="null = look up a DLAMI")
+    subnet_id: str | None = Field(None, pattern=r"^subnet-[0-9a-f]{8,17}$")
     security_group_ids: list[str] = Field(default_factory=list)
-    key_name: Optional[str] = None
+    key_name: str | None = None
     volume_gb: int = Field(100, ge=8, le=16_384)
 
     @field_validator("instance_type")
@@ -175,9 +178,10 @@ class TuneConfig(Section):
     max_jobs: int = Field(8, ge=1, le=10_000)
     parallel: int = Field(2, ge=1, le=100)
     early_stopping: Literal["auto", "off"] = Field("off", description="auto: stop trials by the median rule")
-    ranges: dict[str, Union[str, list[Union[bool, int, float, str]]]] = Field(
+    ranges: dict[str, str | list[bool | int | float | str]] = Field(
         default_factory=_default_ranges,
-        description="name: LOW:HIGH[:log|:linear] (numbers) or a list of values (categorical)")
+        description="name: LOW:HIGH[:log|:linear] (numbers) or a list of values (categorical)",
+    )
 
     @field_validator("early_stopping", mode="before")
     @classmethod
@@ -204,7 +208,7 @@ class TuneConfig(Section):
 
 
 class DeployConfig(Section):
-    endpoint_name: Optional[str] = Field(None, max_length=63, pattern=NAME_PATTERN)
+    endpoint_name: str | None = Field(None, max_length=63, pattern=NAME_PATTERN)
     instance_type: str = Field("ml.m5.large", pattern=ML_INSTANCE_PATTERN)
     instance_count: int = Field(1, ge=1, le=100)
     variant_name: str = Field("AllTraffic", max_length=63, pattern=NAME_PATTERN)
@@ -223,14 +227,14 @@ class AutoscaleConfig(Section):
     scale_out_cooldown_s: int = Field(30, ge=0)
 
     @model_validator(mode="after")
-    def _min_le_max(self) -> "AutoscaleConfig":
+    def _min_le_max(self) -> AutoscaleConfig:
         if self.min > self.max:
             raise ValueError(f"min ({self.min}) must be <= max ({self.max})")
         return self
 
 
 class LambdaConfig(Section):
-    function_name: Optional[str] = Field(None, max_length=64, pattern=r"^[a-zA-Z0-9_-]+$")
+    function_name: str | None = Field(None, max_length=64, pattern=r"^[a-zA-Z0-9_-]+$")
     memory_mb: int = Field(256, ge=128, le=10_240)
     timeout_s: int = Field(30, ge=1, le=900)
     alias: str = Field("live", pattern=r"^[a-zA-Z0-9_-]{1,128}$", description="not all digits (AWS rule)")
@@ -245,7 +249,7 @@ class LambdaConfig(Section):
         return value
 
     @model_validator(mode="after")
-    def _provisioned_within_reserved(self) -> "LambdaConfig":
+    def _provisioned_within_reserved(self) -> LambdaConfig:
         # Reserved 0 means the function may not run at all, so no provisioned concurrency either.
         if self.provisioned_concurrency > self.reserved_concurrency:
             raise ValueError(
@@ -259,12 +263,17 @@ class AuditConfig(Section):
     unused_days: int = Field(90, ge=1)
     key_age_days: int = Field(90, ge=1)
     fail_on: Literal["critical", "high", "medium", "low", "never"] = "high"
-    ignore_file: Optional[str] = None
+    ignore_file: str | None = None
 
 
 class LocalConfig(Section):
-    time_scale: float = Field(1.0, ge=1, le=3600, description="how much faster time runs in the embedded local "
-                                                              "AWS (autoscaling periods and cooldowns); 1 = real time")
+    time_scale: float = Field(
+        1.0,
+        ge=1,
+        le=3600,
+        description="how much faster time runs in the embedded local "
+        "AWS (autoscaling periods and cooldowns); 1 = real time",
+    )
 
 
 class Config(Section):

@@ -36,8 +36,11 @@ def configured_endpoint_urls(botocore_session: Any, environ: Mapping[str, str]) 
     `services` section. None when the user told botocore to ignore them."""
     if str(botocore_session.get_config_variable("ignore_configured_endpoint_urls")).lower() == "true":
         return []
-    found = [(f"env {name}", value) for name, value in sorted(environ.items())
-             if (name == "AWS_ENDPOINT_URL" or name.startswith("AWS_ENDPOINT_URL_")) and value]
+    found = [
+        (f"env {name}", value)
+        for name, value in sorted(environ.items())
+        if (name == "AWS_ENDPOINT_URL" or name.startswith("AWS_ENDPOINT_URL_")) and value
+    ]
     profile = botocore_session.profile or "default"
     config_file = botocore_session.get_config_variable("config_file")
     scoped = botocore_session.get_scoped_config()
@@ -47,6 +50,7 @@ def configured_endpoint_urls(botocore_session: Any, environ: Mapping[str, str]) 
     services = botocore_session.full_config.get("services", {}).get(section, {}) if section else {}
     for service, settings in sorted(services.items()):
         if isinstance(settings, dict) and settings.get("endpoint_url"):
-            found.append((f"services '{section}' ({service}) of profile '{profile}' in {config_file}",
-                          settings["endpoint_url"]))
+            found.append(
+                (f"services '{section}' ({service}) of profile '{profile}' in {config_file}", settings["endpoint_url"])
+            )
     return found

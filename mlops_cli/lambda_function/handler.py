@@ -62,9 +62,14 @@ def endpoint_timeouts(context: object) -> tuple[int, int]:
 
 @functools.lru_cache(maxsize=4)  # invocations of one function have about the same time left: one client
 def runtime_for(connect_timeout: int, read_timeout: int) -> Any:
-    return boto3.client("sagemaker-runtime", config=Config(
-        connect_timeout=connect_timeout, read_timeout=read_timeout,
-        retries={"mode": "standard", "total_max_attempts": 1}))
+    return boto3.client(
+        "sagemaker-runtime",
+        config=Config(
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            retries={"mode": "standard", "total_max_attempts": 1},
+        ),
+    )
 
 
 class BadRequest(Exception):
@@ -218,8 +223,7 @@ def parse_event(event: object) -> tuple[str, bytes, dict]:
             return "application/json", json.dumps(request).encode(), log
         content_type = media_type if media_type in ENDPOINT_IMAGE_TYPES else "application/x-image"
         return content_type, image, log
-    raise BadRequest(f"unsupported Content-Type {media_type[:100]!r}; send application/json or image/*",
-                     status=415)
+    raise BadRequest(f"unsupported Content-Type {media_type[:100]!r}; send application/json or image/*", status=415)
 
 
 def describe(request: dict) -> dict:
@@ -274,8 +278,9 @@ def invoke_endpoint(content_type: str, body: bytes, timeouts: tuple[int, int]) -
             if 400 <= original_status < 500:  # the model refused the image (not an image, too large...)
                 raise EndpointFailure(message, status=original_status) from None
             # 503: the model server's queue was full; the caller may retry.
-            raise EndpointFailure(f"the model failed ({original_status}): {message}",
-                                  status=503 if original_status == 503 else 502) from None
+            raise EndpointFailure(
+                f"the model failed ({original_status}): {message}", status=503 if original_status == 503 else 502
+            ) from None
         raise EndpointFailure(sanitize(f"{details.get('Code', 'Error')}: {details.get('Message', '')}")) from None
     except (ReadTimeoutError, ConnectTimeoutError):
         raise EndpointFailure("the endpoint did not answer in time", status=504) from None

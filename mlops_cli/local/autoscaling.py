@@ -169,8 +169,7 @@ class Autoscaler:
             for load in self.loads.values():
                 instances = self.current_count(load.endpoint)
                 datapoint = load.invocations / instances if load.invocations and instances else None
-                closed.append((load, load.invocations, datapoint, load.latency_us, load.errors_4xx,
-                               load.errors_5xx))
+                closed.append((load, load.invocations, datapoint, load.latency_us, load.errors_4xx, load.errors_5xx))
                 load.datapoints.append(datapoint)
                 load.invocations, load.latency_us, load.errors_4xx, load.errors_5xx = 0, 0.0, 0, 0
         for load, invocations, datapoint, latency_us, errors_4xx, errors_5xx in closed:
@@ -178,17 +177,37 @@ class Autoscaler:
                 self.publish(load, invocations, datapoint, latency_us / invocations, errors_4xx, errors_5xx)
             self.evaluate(load)
 
-    def publish(self, load: VariantLoad, invocations: int, per_instance: float | None, latency_us: float,
-                errors_4xx: int, errors_5xx: int) -> None:
+    def publish(
+        self,
+        load: VariantLoad,
+        invocations: int,
+        per_instance: float | None,
+        latency_us: float,
+        errors_4xx: int,
+        errors_5xx: int,
+    ) -> None:
         dimensions = [{"Name": "EndpointName", "Value": load.endpoint}, {"Name": "VariantName", "Value": load.variant}]
-        metrics = [("Invocations", invocations, "None"), ("InvocationsPerInstance", per_instance or 0.0, "None"),
-                   ("ModelLatency", latency_us, "Microseconds"), ("Invocation4XXErrors", errors_4xx, "None"),
-                   ("Invocation5XXErrors", errors_5xx, "None")]
+        metrics = [
+            ("Invocations", invocations, "None"),
+            ("InvocationsPerInstance", per_instance or 0.0, "None"),
+            ("ModelLatency", latency_us, "Microseconds"),
+            ("Invocation4XXErrors", errors_4xx, "None"),
+            ("Invocation5XXErrors", errors_5xx, "None"),
+        ]
         try:
             self.hosting.context.client("cloudwatch", load.region).put_metric_data(
                 Namespace="AWS/SageMaker",
-                MetricData=[{"MetricName": name, "Dimensions": dimensions, "Value": float(value), "Unit": unit,
-                             "Timestamp": _iso_now()} for name, value, unit in metrics])
+                MetricData=[
+                    {
+                        "MetricName": name,
+                        "Dimensions": dimensions,
+                        "Value": float(value),
+                        "Unit": unit,
+                        "Timestamp": _iso_now(),
+                    }
+                    for name, value, unit in metrics
+                ],
+            )
         except Exception as exc:  # metrics are best effort; scaling runs on the counts kept here
             print(f"local autoscaling: PutMetricData failed: {exc}", file=sys.stderr, flush=True)
 
@@ -202,17 +221,28 @@ class Autoscaler:
         target = backend.targets.get(SCALABLE_DIMENSION, {}).get(resource)
         if target is None:
             return None
-        policy = next((p for p in backend.policies.values()
-                       if p.service_namespace == "sagemaker" and p.resource_id == resource
-                       and p.policy_type == "TargetTrackingScaling"), None)
+        policy = next(
+            (
+                p
+                for p in backend.policies.values()
+                if p.service_namespace == "sagemaker"
+                and p.resource_id == resource
+                and p.policy_type == "TargetTrackingScaling"
+            ),
+            None,
+        )
         return target, policy
 
     def evaluate(self, load: VariantLoad) -> None:
         with self.hosting.lock:
             scaling = self._scaling(load)
             endpoint = self._endpoint(load)
-            if scaling is None or endpoint is None or endpoint.endpoint_status not in ("InService", "Updating") \
-                    or self.hosting.serving.get(load.endpoint) is None:
+            if (
+                scaling is None
+                or endpoint is None
+                or endpoint.endpoint_status not in ("InService", "Updating")
+                or self.hosting.serving.get(load.endpoint) is None
+            ):
                 return
             target, policy = scaling
             desired = self.desired_count(load.endpoint)
@@ -220,7 +250,7 @@ class Autoscaler:
             now = self.local_now()
             if not low <= desired <= high:  # the range changed: AWS moves capacity into it at once
                 wanted = min(max(desired, low), high)
-                cause = (f"{'minimum' if wanted == low else 'maximum'} capacity was set to {wanted}")
+                cause = f"{'minimum' if wanted == low else 'maximum'} capacity was set to {wanted}"
                 self.scale_to(load, wanted, cause)
                 return
             if policy is None or endpoint.endpoint_status != "InService":
@@ -232,18 +262,26 @@ class Autoscaler:
             goal = float(config.get("TargetValue") or 0)
             points = list(load.datapoints)
             recent = points[-SCALE_OUT_DATAPOINTS:]
-            high_alarm = goal > 0 and len(recent) == SCALE_OUT_DATAPOINTS and \
-                all(p is not None and p > goal for p in recent)
-            low_alarm = goal > 0 and len(points) == SCALE_IN_DATAPOINTS and \
-                all(p is not None and p < SCALE_IN_FRACTION * goal for p in points)
+            high_alarm = (
+                goal > 0 and len(recent) == SCALE_OUT_DATAPOINTS and all(p is not None and p > goal for p in recent)
+            )
+            low_alarm = (
+                goal > 0
+                and len(points) == SCALE_IN_DATAPOINTS
+                and all(p is not None and p < SCALE_IN_FRACTION * goal for p in points)
+            )
             self._show_alarms(policy, points, high_alarm, low_alarm)
             if high_alarm:
                 wanted = min(high, math.ceil(desired * recent[-1] / goal))
                 if wanted > desired and now - load.last_scale_out >= float(config.get("ScaleOutCooldown") or 0):
                     load.last_scale_out = now
                     load.datapoints.clear()
-                    self.scale_to(load, wanted, f"monitor alarm {scaling_alarms.name(policy, 'High')} in state "
-                                                f"ALARM triggered policy {policy.policy_name}")
+                    self.scale_to(
+                        load,
+                        wanted,
+                        f"monitor alarm {scaling_alarms.name(policy, 'High')} in state "
+                        f"ALARM triggered policy {policy.policy_name}",
+                    )
                 return
             if low_alarm and not config.get("DisableScaleIn"):
                 wanted = max(low, math.ceil(desired * points[-1] / goal))
@@ -251,8 +289,12 @@ class Autoscaler:
                 if wanted < desired and now - max(load.last_scale_in, load.last_scale_out) >= cooldown:
                     load.last_scale_in = now
                     load.datapoints.clear()
-                    self.scale_to(load, wanted, f"monitor alarm {scaling_alarms.name(policy, 'Low')} in state "
-                                                f"ALARM triggered policy {policy.policy_name}")
+                    self.scale_to(
+                        load,
+                        wanted,
+                        f"monitor alarm {scaling_alarms.name(policy, 'Low')} in state "
+                        f"ALARM triggered policy {policy.policy_name}",
+                    )
 
     @staticmethod
     def _show_alarms(policy: Any, points: list[float | None], high: bool, low: bool) -> None:
@@ -260,8 +302,9 @@ class Autoscaler:
         last = points[-1] if points else None
         for kind, breaching in (("High", high), ("Low", low)):
             state = "ALARM" if breaching else "INSUFFICIENT_DATA" if last is None else "OK"
-            scaling_alarms.set_state(policy, kind, state, f"Threshold {'crossed' if breaching else 'not crossed'}: "
-                                                          f"last datapoint {last}")
+            scaling_alarms.set_state(
+                policy, kind, state, f"Threshold {'crossed' if breaching else 'not crossed'}: last datapoint {last}"
+            )
 
     # -- instances (called under hosting.lock)
     def _endpoint(self, load: VariantLoad) -> Any:
@@ -295,15 +338,22 @@ class Autoscaler:
             primary = self.hosting.serving[load.endpoint]
             self.pending[load.endpoint] = self.pending.get(load.endpoint, 0) + wanted - desired
             for _ in range(wanted - desired):
-                threading.Thread(target=self._add_instance, args=(load, primary.config_name, activity),
-                                 name=f"endpoint-{load.endpoint}-scale-out", daemon=True).start()
+                threading.Thread(
+                    target=self._add_instance,
+                    args=(load, primary.config_name, activity),
+                    name=f"endpoint-{load.endpoint}-scale-out",
+                    daemon=True,
+                ).start()
         else:
             replicas = self.replicas.get(load.endpoint, [])
             removed = [replicas.pop() for _ in range(min(desired - wanted, len(replicas)))]
             for server in removed:  # out of rotation now; requests in flight finish before it stops
                 threading.Thread(target=server.stop, name=f"endpoint-{load.endpoint}-drain", daemon=True).start()
-            self._finish(activity, "Successful", f"Successfully set desired instance count to {wanted}. Change "
-                                                 "successfully fulfilled by sagemaker.")
+            self._finish(
+                activity,
+                "Successful",
+                f"Successfully set desired instance count to {wanted}. Change successfully fulfilled by sagemaker.",
+            )
         self._set_counts(load)
 
     def _replace_stale(self) -> None:
@@ -317,8 +367,9 @@ class Autoscaler:
                 load = next((item for item in self.loads.values() if item.endpoint == endpoint), None)
                 if primary is not None and load is not None:
                     self.pending[endpoint] = self.pending.get(endpoint, 0) + 1
-                    threading.Thread(target=self._add_instance, args=(load, primary.config_name, None),
-                                     daemon=True).start()
+                    threading.Thread(
+                        target=self._add_instance, args=(load, primary.config_name, None), daemon=True
+                    ).start()
 
     def _add_instance(self, load: VariantLoad, config_name: str, activity: dict[str, Any] | None) -> None:
         request = self.requests.get(load.endpoint)
@@ -338,9 +389,13 @@ class Autoscaler:
             self._set_counts(load)
             if activity is not None and self.pending.get(load.endpoint, 0) == 0:
                 if failure is None:
-                    self._finish(activity, "Successful", f"Successfully set desired instance count to "
-                                                         f"{self.desired_count(load.endpoint)}. Change successfully "
-                                                         "fulfilled by sagemaker.")
+                    self._finish(
+                        activity,
+                        "Successful",
+                        f"Successfully set desired instance count to "
+                        f"{self.desired_count(load.endpoint)}. Change successfully "
+                        "fulfilled by sagemaker.",
+                    )
                 else:
                     self._finish(activity, "Failed", f"Failed to set desired instance count: {failure}")
         if not keep and server is not None:
@@ -356,9 +411,16 @@ class Autoscaler:
             tracking = params.get("TargetTrackingScalingPolicyConfiguration") or {}
             target = tracking.get("TargetValue") if params.get("PolicyType") == "TargetTrackingScaling" else None
             with self.hosting.lock:
-                self.hosting.context.store.call(scaling_alarms.CHANGE, {
-                    "account": request.account, "region": request.region, "resource": params.get("ResourceId", ""),
-                    "policy": params.get("PolicyName", ""), "target": target})
+                self.hosting.context.store.call(
+                    scaling_alarms.CHANGE,
+                    {
+                        "account": request.account,
+                        "region": request.region,
+                        "resource": params.get("ResourceId", ""),
+                        "policy": params.get("PolicyName", ""),
+                        "target": target,
+                    },
+                )
         return response
 
     # -- activities
@@ -366,9 +428,13 @@ class Autoscaler:
         from moto.applicationautoscaling.models import applicationautoscaling_backends
 
         activity = {
-            "ActivityId": str(uuid.uuid4()), "ServiceNamespace": "sagemaker",
-            "ResourceId": f"endpoint/{load.endpoint}/variant/{load.variant}", "ScalableDimension": SCALABLE_DIMENSION,
-            "Description": f"Setting desired instance count to {wanted}.", "Cause": cause, "StartTime": time.time(),
+            "ActivityId": str(uuid.uuid4()),
+            "ServiceNamespace": "sagemaker",
+            "ResourceId": f"endpoint/{load.endpoint}/variant/{load.variant}",
+            "ScalableDimension": SCALABLE_DIMENSION,
+            "Description": f"Setting desired instance count to {wanted}.",
+            "Cause": cause,
+            "StartTime": time.time(),
             "StatusCode": "InProgress",
         }
         backend = applicationautoscaling_backends[load.account][load.region]
@@ -395,11 +461,14 @@ def describe_scaling_activities(request: LocalRequest, forward: Any) -> Any:
     params = request.json()
     wanted = {key: params[key] for key in ("ServiceNamespace", "ResourceId", "ScalableDimension") if params.get(key)}
     backend = applicationautoscaling_backends[request.account][request.region]
-    found = [dict(a) for a in reversed(list(getattr(backend, ACTIVITIES, [])))
-             if all(a.get(key) == value for key, value in wanted.items())]
+    found = [
+        dict(a)
+        for a in reversed(list(getattr(backend, ACTIVITIES, [])))
+        if all(a.get(key) == value for key, value in wanted.items())
+    ]
     start = int(params["NextToken"]) if str(params.get("NextToken", "")).isdigit() else 0
     size = int(params.get("MaxResults") or 50)
-    answer: dict[str, Any] = {"ScalingActivities": found[start:start + size]}
+    answer: dict[str, Any] = {"ScalingActivities": found[start : start + size]}
     if start + size < len(found):
         answer["NextToken"] = str(start + size)
     return LocalResponse.json(answer)

@@ -12,37 +12,85 @@ from xml.sax.saxutils import escape
 
 # Which code AWS answers with, per protocol, for each reason the local AWS refuses a request itself.
 _CODES: dict[str, dict[str, tuple[str, int]]] = {
-    "missing": {"s3": ("AccessDenied", 403), "json": ("MissingAuthenticationTokenException", 403),
-                "query": ("MissingAuthenticationToken", 403), "ec2": ("AuthFailure", 401)},
-    "unknown-key": {"s3": ("InvalidAccessKeyId", 403), "json": ("UnrecognizedClientException", 403),
-                    "query": ("InvalidClientTokenId", 403), "ec2": ("AuthFailure", 401)},
-    "signature": {"s3": ("SignatureDoesNotMatch", 403), "json": ("InvalidSignatureException", 403),
-                  "query": ("SignatureDoesNotMatch", 403), "ec2": ("AuthFailure", 401)},
-    "expired": {"s3": ("AccessDenied", 403), "json": ("InvalidSignatureException", 403),
-                "query": ("SignatureDoesNotMatch", 403), "ec2": ("AuthFailure", 401)},
-    "body-hash": {"s3": ("XAmzContentSHA256Mismatch", 400), "json": ("InvalidSignatureException", 403),
-                  "query": ("SignatureDoesNotMatch", 403), "ec2": ("AuthFailure", 401)},
-    "policy": {"s3": ("AccessDenied", 403), "json": ("AccessDeniedException", 403),
-               "query": ("AccessDenied", 403), "ec2": ("UnauthorizedOperation", 403)},
-    "forbidden": {"s3": ("AccessDenied", 403), "json": ("AccessDeniedException", 403),
-                  "query": ("AccessDenied", 403), "ec2": ("UnauthorizedOperation", 403)},
-    "malformed": {"s3": ("MalformedXML", 400), "json": ("SerializationException", 400),
-                  "query": ("MalformedQueryString", 400), "ec2": ("InvalidParameterValue", 400)},
-    "too-large": {"s3": ("EntityTooLarge", 400), "json": ("RequestEntityTooLargeException", 413),
-                  "query": ("RequestEntityTooLarge", 413), "ec2": ("RequestEntityTooLarge", 413)},
-    "unknown-operation": {"s3": ("NotImplemented", 501), "json": ("UnknownOperationException", 400),
-                          "query": ("InvalidAction", 400), "ec2": ("InvalidAction", 400)},
-    "not-implemented": {"s3": ("NotImplemented", 501), "json": ("NotImplemented", 501),
-                        "query": ("NotImplemented", 501), "ec2": ("NotImplemented", 501)},
-    "internal": {"s3": ("InternalError", 500), "json": ("InternalFailure", 500),
-                 "query": ("InternalFailure", 500), "ec2": ("InternalError", 500)},
+    "missing": {
+        "s3": ("AccessDenied", 403),
+        "json": ("MissingAuthenticationTokenException", 403),
+        "query": ("MissingAuthenticationToken", 403),
+        "ec2": ("AuthFailure", 401),
+    },
+    "unknown-key": {
+        "s3": ("InvalidAccessKeyId", 403),
+        "json": ("UnrecognizedClientException", 403),
+        "query": ("InvalidClientTokenId", 403),
+        "ec2": ("AuthFailure", 401),
+    },
+    "signature": {
+        "s3": ("SignatureDoesNotMatch", 403),
+        "json": ("InvalidSignatureException", 403),
+        "query": ("SignatureDoesNotMatch", 403),
+        "ec2": ("AuthFailure", 401),
+    },
+    "expired": {
+        "s3": ("AccessDenied", 403),
+        "json": ("InvalidSignatureException", 403),
+        "query": ("SignatureDoesNotMatch", 403),
+        "ec2": ("AuthFailure", 401),
+    },
+    "body-hash": {
+        "s3": ("XAmzContentSHA256Mismatch", 400),
+        "json": ("InvalidSignatureException", 403),
+        "query": ("SignatureDoesNotMatch", 403),
+        "ec2": ("AuthFailure", 401),
+    },
+    "policy": {
+        "s3": ("AccessDenied", 403),
+        "json": ("AccessDeniedException", 403),
+        "query": ("AccessDenied", 403),
+        "ec2": ("UnauthorizedOperation", 403),
+    },
+    "forbidden": {
+        "s3": ("AccessDenied", 403),
+        "json": ("AccessDeniedException", 403),
+        "query": ("AccessDenied", 403),
+        "ec2": ("UnauthorizedOperation", 403),
+    },
+    "malformed": {
+        "s3": ("MalformedXML", 400),
+        "json": ("SerializationException", 400),
+        "query": ("MalformedQueryString", 400),
+        "ec2": ("InvalidParameterValue", 400),
+    },
+    "too-large": {
+        "s3": ("EntityTooLarge", 400),
+        "json": ("RequestEntityTooLargeException", 413),
+        "query": ("RequestEntityTooLarge", 413),
+        "ec2": ("RequestEntityTooLarge", 413),
+    },
+    "unknown-operation": {
+        "s3": ("NotImplemented", 501),
+        "json": ("UnknownOperationException", 400),
+        "query": ("InvalidAction", 400),
+        "ec2": ("InvalidAction", 400),
+    },
+    "not-implemented": {
+        "s3": ("NotImplemented", 501),
+        "json": ("NotImplemented", 501),
+        "query": ("NotImplemented", 501),
+        "ec2": ("NotImplemented", 501),
+    },
+    "internal": {
+        "s3": ("InternalError", 500),
+        "json": ("InternalFailure", 500),
+        "query": ("InternalFailure", 500),
+        "ec2": ("InternalError", 500),
+    },
 }
 _REST_JSON_PATH = re.compile(r"^/(\d{4}-\d{2}-\d{2}/|endpoints/)")  # Lambda's dated API paths, InvokeEndpoint
 _QUERY_SERVICES = {"sts", "iam", "autoscaling", "cloudformation", "sns", "sqs", "elasticloadbalancing", "rds"}
 
 
 def protocol_of(service: str, headers: Mapping[str, str], path: str) -> str:
-    """"s3", "query", "ec2" or "json" (awsJson and restJson errors are both JSON) for a request."""
+    """ "s3", "query", "ec2" or "json" (awsJson and restJson errors are both JSON) for a request."""
     content_type = headers.get("content-type", "")
     if service == "s3":
         return "s3"
@@ -73,14 +121,19 @@ def shaped(protocol: str, code: str, message: str, status: int = 400) -> tuple[d
         return {"Content-Type": content_type, "x-amzn-ErrorType": code, "x-amzn-RequestId": request_id}, body
     code_xml, message_xml = escape(code), escape(message)
     if protocol in ("s3", "rest-xml"):
-        text = (f"<Error><Code>{code_xml}</Code><Message>{message_xml}</Message>"
-                f"<RequestId>{request_id}</RequestId></Error>")
+        text = (
+            f"<Error><Code>{code_xml}</Code><Message>{message_xml}</Message><RequestId>{request_id}</RequestId></Error>"
+        )
     elif protocol == "ec2":
-        text = (f"<Response><Errors><Error><Code>{code_xml}</Code><Message>{message_xml}</Message></Error>"
-                f"</Errors><RequestID>{request_id}</RequestID></Response>")
+        text = (
+            f"<Response><Errors><Error><Code>{code_xml}</Code><Message>{message_xml}</Message></Error>"
+            f"</Errors><RequestID>{request_id}</RequestID></Response>"
+        )
     else:
         kind_xml = "Receiver" if status >= 500 else "Sender"
-        text = (f"<ErrorResponse><Error><Type>{kind_xml}</Type><Code>{code_xml}</Code>"
-                f"<Message>{message_xml}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>")
+        text = (
+            f"<ErrorResponse><Error><Type>{kind_xml}</Type><Code>{code_xml}</Code>"
+            f"<Message>{message_xml}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+        )
     body = f'<?xml version="1.0" encoding="UTF-8"?>\n{text}'.encode()
     return {"Content-Type": "application/xml", "x-amz-request-id": request_id, "x-amzn-RequestId": request_id}, body

@@ -52,5 +52,8 @@ class LogStream:
             try:
                 self.logs.put_log_events(logGroupName=self.group, logStreamName=self.name, logEvents=events)
             except Exception as exc:
-                print(f"log stream {self.group} {self.name}: {len(events)} line(s) lost: {exc}", file=sys.stderr,
-                      flush=True)
+                print(
+                    f"log stream {self.group} {self.name}: {len(events)} line(s) lost: {exc}",
+                    file=sys.stderr,
+                    flush=True,
+                )

@@ -59,8 +59,10 @@ def write(file: Path, credentials: LocalCredentials) -> None:
     temporary.unlink(missing_ok=True)
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as handle:
-        json.dump({"aws_access_key_id": credentials.access_key_id,
-                   "aws_secret_access_key": credentials.secret_access_key}, handle)
+        json.dump(
+            {"aws_access_key_id": credentials.access_key_id, "aws_secret_access_key": credentials.secret_access_key},
+            handle,
+        )
     os.replace(temporary, file)
 
 

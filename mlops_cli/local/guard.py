@@ -27,7 +27,7 @@ from xml.etree.ElementTree import ParseError
 from mlops_cli.local import aws_errors, sigv4
 from mlops_cli.local.credentials import LocalCredentials
 
-GiB, MiB = 1024 ** 3, 1024 ** 2
+GiB, MiB = 1024**3, 1024**2
 # AWS's own request size limits:
 S3_MAX_BODY = 5 * GiB  # PutObject / UploadPart / POST upload: 5 GiB in one request (S3 User Guide, "Uploading objects")
 LAMBDA_INVOKE_MAX_BODY = 6 * MiB  # synchronous Invoke payload: 6 MB (Lambda Developer Guide, "Lambda quotas")
@@ -57,8 +57,9 @@ class Refused(Exception):
 class Guard:
     """Wraps the local AWS app; `open_paths` (the health check) skip authentication, not the Host/Origin rule."""
 
-    def __init__(self, app: WsgiApp, credentials: LocalCredentials, host: str, port: int,
-                 open_paths: tuple[str, ...] = ()):
+    def __init__(
+        self, app: WsgiApp, credentials: LocalCredentials, host: str, port: int, open_paths: tuple[str, ...] = ()
+    ):
         self.app = app
         self.credentials = credentials
         # Clients name the server by its address or as localhost; any other name is a rebinding attempt.
@@ -74,8 +75,9 @@ class Guard:
             self._admit(environ, headers, service)
             return self._forward(environ, start_response, protocol)
         except Refused as refused:
-            return _answer(start_response, environ, *aws_errors.error(refused.kind, protocol, refused.message,
-                                                                      refused.code))
+            return _answer(
+                start_response, environ, *aws_errors.error(refused.kind, protocol, refused.message, refused.code)
+            )
         except MALFORMED as exc:
             kind, message = "malformed", f"the request could not be parsed: {type(exc).__name__}"
             code = "InvalidRequestContentException" if _LAMBDA_INVOKE.match(environ.get("PATH_INFO", "")) else None
@@ -84,12 +86,20 @@ class Guard:
             return _answer(start_response, environ, *aws_errors.error("not-implemented", protocol, str(exc)))
         except Exception as exc:  # the one place every other failure becomes AWS's 500 instead of an HTML page
             if type(exc).__name__ == "OperationNotFoundError":  # botocore's: no such operation in the service
-                return _answer(start_response, environ,
-                               *aws_errors.error("unknown-operation", protocol, f"unknown operation {exc}"))
-            print(f"internal error on {environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}:\n"
-                  f"{traceback.format_exc()}", file=sys.stderr, flush=True)
-            return _answer(start_response, environ,
-                           *aws_errors.error("internal", protocol, "We encountered an internal error."))
+                return _answer(
+                    start_response,
+                    environ,
+                    *aws_errors.error("unknown-operation", protocol, f"unknown operation {exc}"),
+                )
+            print(
+                f"internal error on {environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}:\n"
+                f"{traceback.format_exc()}",
+                file=sys.stderr,
+                flush=True,
+            )
+            return _answer(
+                start_response, environ, *aws_errors.error("internal", protocol, "We encountered an internal error.")
+            )
 
     def _forward(self, environ: dict[str, Any], start_response: Callable[..., Any], protocol: str) -> list[bytes]:
         """The app's answer without Access-Control-* headers (moto adds them to every answer), and its HTML error
@@ -104,14 +114,21 @@ class Guard:
             body = b"".join(chunks)
         finally:
             getattr(chunks, "close", lambda: None)()
-        headers = [(name, value) for name, value in answered["headers"]
-                   if not name.lower().startswith("access-control-")]
+        headers = [
+            (name, value) for name, value in answered["headers"] if not name.lower().startswith("access-control-")
+        ]
         # Flask's error pages; not moto's bodiless errors (a HEAD's 404), which it also labels text/html.
         html = body.lstrip()[:15].lower() in (b"<!doctype html>", b"<html>") or body.lstrip().startswith(b"<html ")
         if html and int(answered["status"].split()[0]) >= 400:
-            return _answer(start_response, environ, *aws_errors.error(
-                "unknown-operation", protocol, f"no operation of this API answers {environ.get('REQUEST_METHOD')} "
-                                               f"{environ.get('PATH_INFO')}"))
+            return _answer(
+                start_response,
+                environ,
+                *aws_errors.error(
+                    "unknown-operation",
+                    protocol,
+                    f"no operation of this API answers {environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}",
+                ),
+            )
         start_response(answered["status"], headers)
         return [body]
 
@@ -123,10 +140,14 @@ class Guard:
             raise Refused("forbidden", "cross-origin requests (from a web page) are not accepted")
         if environ.get("PATH_INFO") in self.open_paths:
             return
-        form_post = environ["REQUEST_METHOD"] == "POST" and "authorization" not in headers and \
-            headers.get("content-type", "").startswith("multipart/form-data")
-        request = sigv4.SignedRequest(environ["REQUEST_METHOD"], _raw_path(environ), environ.get("QUERY_STRING", ""),
-                                      headers, "")
+        form_post = (
+            environ["REQUEST_METHOD"] == "POST"
+            and "authorization" not in headers
+            and headers.get("content-type", "").startswith("multipart/form-data")
+        )
+        request = sigv4.SignedRequest(
+            environ["REQUEST_METHOD"], _raw_path(environ), environ.get("QUERY_STRING", ""), headers, ""
+        )
         refusal = None if form_post else sigv4.precheck(request, self.credentials)  # before reading any body
         if refusal is None:
             body_sha256 = _read_body(environ, *_body_limit(service, environ.get("PATH_INFO", "/")))
@@ -136,8 +157,11 @@ class Guard:
                 refusal = sigv4.verify(dataclasses.replace(request, body_sha256=body_sha256), self.credentials)
         if refusal is not None:
             raise Refused(refusal.kind, refusal.message)
-        if _LAMBDA_INVOKE.match(environ.get("PATH_INFO", "")) or "x-amz-target" in headers or \
-                "json" in headers.get("content-type", ""):
+        if (
+            _LAMBDA_INVOKE.match(environ.get("PATH_INFO", ""))
+            or "x-amz-target" in headers
+            or "json" in headers.get("content-type", "")
+        ):
             body = environ["wsgi.input"].read()  # within the API's limit, and the request is the user's own
             environ["wsgi.input"].seek(0)
             if body.strip():
@@ -156,8 +180,9 @@ class Guard:
 
 
 def _headers(environ: dict[str, Any]) -> dict[str, str]:
-    headers = {key[5:].replace("_", "-").lower(): str(value) for key, value in environ.items()
-               if key.startswith("HTTP_")}
+    headers = {
+        key[5:].replace("_", "-").lower(): str(value) for key, value in environ.items() if key.startswith("HTTP_")
+    }
     for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
         if environ.get(key):
             headers[key.replace("_", "-").lower()] = str(environ[key])
@@ -179,8 +204,11 @@ def _body_limit(service: str, path: str) -> tuple[int, str | None]:
     if service == "s3" or not service:
         return S3_MAX_BODY, None
     if service == "lambda":
-        return (LAMBDA_INVOKE_MAX_BODY, "RequestTooLargeException") if _LAMBDA_INVOKE.match(path) else \
-            (LAMBDA_MAX_BODY, None)
+        return (
+            (LAMBDA_INVOKE_MAX_BODY, "RequestTooLargeException")
+            if _LAMBDA_INVOKE.match(path)
+            else (LAMBDA_MAX_BODY, None)
+        )
     if service == "sagemaker" and _SAGEMAKER_INVOKE.match(path):
         return SAGEMAKER_INVOKE_MAX_BODY, None
     return OTHER_MAX_BODY, None
@@ -201,8 +229,11 @@ def _read_body(environ: dict[str, Any], limit: int, code: str | None = None) -> 
         if remaining < 0:
             raise Refused("malformed", f"Content-Length {declared!r} is not a number")
         if remaining > limit:
-            raise Refused("too-large", f"the request body ({remaining:,} bytes) is above this API's limit of "
-                                       f"{limit:,} bytes", code)
+            raise Refused(
+                "too-large",
+                f"the request body ({remaining:,} bytes) is above this API's limit of {limit:,} bytes",
+                code,
+            )
     elif not (environ.get("wsgi.input_terminated") or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()):
         remaining = 0
     spool = tempfile.SpooledTemporaryFile(max_size=_READ_CHUNK)
@@ -225,12 +256,12 @@ def _read_body(environ: dict[str, Any], limit: int, code: str | None = None) -> 
     return digest.hexdigest()
 
 
-def _answer(start_response: Callable[..., Any], environ: dict[str, Any], status: int, headers: dict[str, str],
-            body: bytes) -> list[bytes]:
+def _answer(
+    start_response: Callable[..., Any], environ: dict[str, Any], status: int, headers: dict[str, str], body: bytes
+) -> list[bytes]:
     from http import HTTPStatus
 
     if environ.get("REQUEST_METHOD") == "HEAD":
         body = b""
-    start_response(f"{status} {HTTPStatus(status).phrase}",
-                   [*headers.items(), ("Content-Length", str(len(body)))])
+    start_response(f"{status} {HTTPStatus(status).phrase}", [*headers.items(), ("Content-Length", str(len(body)))])
     return [body]

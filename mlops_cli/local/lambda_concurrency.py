@@ -34,8 +34,15 @@ class Executions:
         self.lock = threading.Lock()
         self.running: dict[tuple[str, str, str], int] = {}
 
-    def acquire(self, account: str, region: str, function: str, reserved: int | None,
-                unreserved: Callable[[], int], reserved_functions: set[str]) -> Throttle | None:
+    def acquire(
+        self,
+        account: str,
+        region: str,
+        function: str,
+        reserved: int | None,
+        unreserved: Callable[[], int],
+        reserved_functions: set[str],
+    ) -> Throttle | None:
         """Count one more execution, or say why it is throttled. `unreserved` gives the account's unreserved
         concurrency; functions named in `reserved_functions` do not draw on it."""
         with self.lock:
@@ -43,8 +50,11 @@ class Executions:
                 if self.running.get((account, region, function), 0) >= reserved:
                     return Throttle("ReservedFunctionConcurrentInvocationLimitExceeded")
             else:
-                shared = sum(count for (acc, reg, name), count in self.running.items()
-                             if (acc, reg) == (account, region) and name not in reserved_functions)
+                shared = sum(
+                    count
+                    for (acc, reg, name), count in self.running.items()
+                    if (acc, reg) == (account, region) and name not in reserved_functions
+                )
                 if shared >= unreserved():
                     return Throttle("ConcurrentInvocationLimitExceeded")
             key = (account, region, function)

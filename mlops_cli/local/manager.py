@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 from mlops_cli.errors import OperationError, UsageError
 from mlops_cli.local import credentials as local_credentials
 from mlops_cli.local import pidfile
-from mlops_cli.local.credentials import instance_dir, mlops_home  # noqa: F401 (mlops_home: used via this module)
 from mlops_cli.local.autoscaling import TIME_SCALE_ENV
+from mlops_cli.local.credentials import instance_dir, mlops_home  # noqa: F401 (mlops_home: used via this module)
 from mlops_cli.local.server import HEALTH_PATH
 
 DEFAULT_LOCAL_URL = "http://127.0.0.1:4599"
@@ -53,8 +53,10 @@ def _check_url(url: str | None) -> str:
     url = url or DEFAULT_LOCAL_URL
     parts = urlsplit(url)
     if parts.scheme != "http" or not is_loopback_url(url) or not parts.port:
-        raise UsageError(f"the local AWS runs on a loopback http URL with a port, not '{url}' "
-                         "(set aws.endpoint_url, e.g. with -c configs/local.yaml)")
+        raise UsageError(
+            f"the local AWS runs on a loopback http URL with a port, not '{url}' "
+            "(set aws.endpoint_url, e.g. with -c configs/local.yaml)"
+        )
     return url
 
 
@@ -86,8 +88,10 @@ def status(url: str | None) -> LocalServer:
 
 def _foreign_listener(server: LocalServer) -> OperationError:
     said = f" (it reports pid {server.foreign_pid})" if server.foreign_pid and server.foreign_pid > 0 else ""
-    return OperationError(f"something this tool did not start listens on {server.url}{said}; it was left alone",
-                          hint="stop it yourself, or use another port in aws.endpoint_url")
+    return OperationError(
+        f"something this tool did not start listens on {server.url}{said}; it was left alone",
+        hint="stop it yourself, or use another port in aws.endpoint_url",
+    )
 
 
 def up(url: str | None, time_scale: float = 1.0) -> tuple[LocalServer, bool]:
@@ -103,15 +107,32 @@ def up(url: str | None, time_scale: float = 1.0) -> tuple[LocalServer, bool]:
     _make_state_dir(state_dir)
     local_credentials.ensure(url)
     parts = urlsplit(url)
-    command = [sys.executable, "-m", "mlops_cli.local.server", "--host", str(parts.hostname), "--port",
-               str(parts.port), "--state-dir", str(state_dir), "--credentials-file", str(local_credentials.path(url))]
+    command = [
+        sys.executable,
+        "-m",
+        "mlops_cli.local.server",
+        "--host",
+        str(parts.hostname),
+        "--port",
+        str(parts.port),
+        "--state-dir",
+        str(state_dir),
+        "--credentials-file",
+        str(local_credentials.path(url)),
+    ]
     with open(log_file, "ab") as log:
         process = subprocess.Popen(
             command,
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
             # None of the caller's AWS settings: the server and what it runs use only the instance's credentials.
-            env={**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, "PYTHONUNBUFFERED": "1",
-                 TIME_SCALE_ENV: str(time_scale)},
+            env={
+                **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+                "PYTHONUNBUFFERED": "1",
+                TIME_SCALE_ENV: str(time_scale),
+            },
         )
     pidfile.write(pid_file, process.pid, command)
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -141,14 +162,17 @@ def reset(url: str | None) -> tuple[LocalServer, bool]:
     url = _check_url(url)
     current = status(url)
     if current.running or current.pid is not None:
-        raise OperationError(f"the local AWS on {url} is running (pid {current.pid}); its state cannot be reset "
-                             "while it runs", hint="stop it first with `mlops local down`")
+        raise OperationError(
+            f"the local AWS on {url} is running (pid {current.pid}); its state cannot be reset while it runs",
+            hint="stop it first with `mlops local down`",
+        )
     state_dir = Path(current.state_dir)
     if not state_dir.exists() and not state_dir.is_symlink():
         return current, False
     if state_dir.is_symlink() or not (state_dir / STATE_MARKER).is_file():
-        raise OperationError(f"{state_dir} has no {STATE_MARKER} marker: `mlops local up` did not make it, so "
-                             "reset leaves it alone")
+        raise OperationError(
+            f"{state_dir} has no {STATE_MARKER} marker: `mlops local up` did not make it, so reset leaves it alone"
+        )
     shutil.rmtree(state_dir)
     return current, True
 
@@ -182,10 +206,16 @@ def shell_env(url: str | None, region: str) -> dict[str, str]:
     url = _check_url(url)
     found = local_credentials.load(url)
     if found is None:
-        raise OperationError(f"the local AWS on {url} has no credentials under {mlops_home()} yet",
-                             hint="start it with `mlops local up` (with the same MLOPS_HOME)")
-    return {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": found.access_key_id,
-            "AWS_SECRET_ACCESS_KEY": found.secret_access_key, "AWS_DEFAULT_REGION": region}
+        raise OperationError(
+            f"the local AWS on {url} has no credentials under {mlops_home()} yet",
+            hint="start it with `mlops local up` (with the same MLOPS_HOME)",
+        )
+    return {
+        "AWS_ENDPOINT_URL": url,
+        "AWS_ACCESS_KEY_ID": found.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": found.secret_access_key,
+        "AWS_DEFAULT_REGION": region,
+    }
 
 
 def down(url: str | None) -> tuple[LocalServer, bool]:

@@ -65,7 +65,7 @@ class LoadError(Exception):
 def describe(exc: BaseException) -> str:
     """`Type: message` on one line, cut to MAX_REASON_CHARS (the log has the whole traceback)."""
     text = " ".join(f"{type(exc).__name__}: {exc}".split())
-    return text if len(text) <= MAX_REASON_CHARS else text[:MAX_REASON_CHARS - 1] + "…"
+    return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 1] + "…"
 
 
 def write_status(work_dir: Path, status: dict[str, Any]) -> None:
@@ -103,15 +103,18 @@ def load_handlers(model_dir: Path, environment: dict[str, str]) -> Any:
     program = environment.get("SAGEMAKER_PROGRAM", "inference.py")
     submit = environment.get("SAGEMAKER_SUBMIT_DIRECTORY", f"{CONTAINER_MODEL_DIR}/code")
     if not submit.startswith(CONTAINER_MODEL_DIR):
-        raise LoadError(f"SAGEMAKER_SUBMIT_DIRECTORY {submit!r} is not inside {CONTAINER_MODEL_DIR}; the local "
-                        "endpoint serves handlers packed in model.tar.gz only")
-    relative = submit[len(CONTAINER_MODEL_DIR):].strip("/")
+        raise LoadError(
+            f"SAGEMAKER_SUBMIT_DIRECTORY {submit!r} is not inside {CONTAINER_MODEL_DIR}; the local "
+            "endpoint serves handlers packed in model.tar.gz only"
+        )
+    relative = submit[len(CONTAINER_MODEL_DIR) :].strip("/")
     try:  # the handlers come from the model archive, never from elsewhere on this machine
         code_dir = confined(model_dir, relative) if relative else model_dir
         entry = confined(code_dir, program)
     except InvalidRequest:
-        raise LoadError(f"SAGEMAKER_SUBMIT_DIRECTORY {submit!r} with SAGEMAKER_PROGRAM {program!r} leaves "
-                        f"{CONTAINER_MODEL_DIR}") from None
+        raise LoadError(
+            f"SAGEMAKER_SUBMIT_DIRECTORY {submit!r} with SAGEMAKER_PROGRAM {program!r} leaves {CONTAINER_MODEL_DIR}"
+        ) from None
     if not entry.is_file():
         raise LoadError(f"the model archive has no {Path(submit, program)} (SAGEMAKER_PROGRAM={program})")
     sys.path.insert(0, str(code_dir))
@@ -188,8 +191,11 @@ def torchserve_error(status: int, kind: str, message: str) -> Answer:
 
 
 def server_busy() -> Answer:
-    return torchserve_error(503, "ServiceUnavailableException", 'Model "model" has no worker to serve inference '
-                                                                "request. Please use scale workers API to add workers.")
+    return torchserve_error(
+        503,
+        "ServiceUnavailableException",
+        'Model "model" has no worker to serve inference request. Please use scale workers API to add workers.',
+    )
 
 
 def worker_count(environment: dict[str, str]) -> int:
@@ -221,8 +227,11 @@ class Handler(BaseHTTPRequestHandler):
             length = -1
         if not 0 <= length <= MAX_BODY_BYTES:
             self.close_connection = True  # the body is not read
-            self._answer(torchserve_error(413, "RequestEntityTooLarge", f"request body is {length} bytes; the "
-                                                                         f"limit is {MAX_BODY_BYTES}"))
+            self._answer(
+                torchserve_error(
+                    413, "RequestEntityTooLarge", f"request body is {length} bytes; the limit is {MAX_BODY_BYTES}"
+                )
+            )
             return
         try:
             job = self.pool.admit(length)  # before the body is read: waiting bodies are bounded
@@ -261,8 +270,9 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def _not_found() -> Answer:
-    return torchserve_error(404, "ResourceNotFoundException",
-                            "Requested resource is not found, please refer to API document.")
+    return torchserve_error(
+        404, "ResourceNotFoundException", "Requested resource is not found, please refer to API document."
+    )
 
 
 class BoundedHTTPServer(ThreadingHTTPServer):
@@ -281,8 +291,10 @@ class BoundedHTTPServer(ThreadingHTTPServer):
             answer = server_busy()
             try:
                 request.settimeout(1.0)
-                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                                b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(answer.body), answer.body))
+                request.sendall(
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(answer.body), answer.body)
+                )
             except OSError:
                 pass
             self.shutdown_request(request)
@@ -315,8 +327,13 @@ def load_service(model_dir: Path) -> InferenceService:
         raise LoadError(f"model_fn failed: {describe(exc)}") from None
 
 
-def serve(service: InferenceService, work_dir: Path, workers: int, max_waiting_jobs: int = MAX_WAITING_JOBS,
-          max_connections: int = MAX_CONNECTIONS) -> None:
+def serve(
+    service: InferenceService,
+    work_dir: Path,
+    workers: int,
+    max_waiting_jobs: int = MAX_WAITING_JOBS,
+    max_connections: int = MAX_CONNECTIONS,
+) -> None:
     pool = WorkerPool(workers, max_waiting_jobs, MAX_WAITING_BYTES, name="model-worker")
     handler = type("BoundHandler", (Handler,), {"service": service, "pool": pool})
     server = BoundedHTTPServer(("127.0.0.1", 0), handler, max_connections)
@@ -328,8 +345,7 @@ def serve(service: InferenceService, work_dir: Path, workers: int, max_waiting_j
     signal.signal(signal.SIGINT, stop)
     threading.Thread(target=_exit_with_parent, args=(server,), daemon=True).start()
     write_status(work_dir, {"port": server.server_address[1], "pid": os.getpid(), "workers": pool.workers})
-    print(f"serving on 127.0.0.1:{server.server_address[1]} with {pool.workers} workers", file=sys.stderr,
-          flush=True)
+    print(f"serving on 127.0.0.1:{server.server_address[1]} with {pool.workers} workers", file=sys.stderr, flush=True)
     try:
         server.serve_forever()
     finally:
@@ -360,8 +376,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--model-data needs --s3-endpoint-url")
     args.work_dir.mkdir(parents=True, exist_ok=True)
     try:
-        service = load_service(args.model_dir) if args.model_dir else \
-            prepare(args.model_data, args.s3_endpoint_url, args.work_dir)
+        service = (
+            load_service(args.model_dir)
+            if args.model_dir
+            else prepare(args.model_data, args.s3_endpoint_url, args.work_dir)
+        )
     except LoadError as exc:
         print(f"model server failed: {exc}", file=sys.stderr, flush=True)
         write_status(args.work_dir, {"error": str(exc)})

@@ -24,7 +24,8 @@ import time
 import types
 import weakref
 from collections import defaultdict
-from typing import Any, Iterator, Protocol
+from collections.abc import Iterator
+from typing import Any, Protocol
 
 # Service name as the local AWS calls it -> (module, BackendDict attribute)
 BACKENDS = {
@@ -188,8 +189,7 @@ def _utcnow() -> Any:
     import datetime
 
     at = getattr(_clock, "at", None)
-    now = datetime.datetime.now(datetime.timezone.utc) if at is None else \
-        datetime.datetime.fromtimestamp(at, datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC) if at is None else datetime.datetime.fromtimestamp(at, datetime.UTC)
     return now.replace(tzinfo=None)
 
 
@@ -291,4 +291,3 @@ def set_attributes(path: tuple[Any, ...], attributes: dict[str, Any]) -> None:
 def delete(path: tuple[Any, ...]) -> None:
     container, key = locate(path)
     container.pop(key, None)
-

@@ -59,8 +59,7 @@ def _walk(shape: Any, value: Any, path: list[str], where: str) -> Iterator[tuple
     if shape.type_name == "list" and isinstance(value, list):
         for index, item in enumerate(value, start=1):
             yield from _walk(shape.member, item, path, f"{where}.{index}.member")
-    elif shape.type_name == "structure" and isinstance(value, dict) and path[0] in shape.members and \
-            path[0] in value:
+    elif shape.type_name == "structure" and isinstance(value, dict) and path[0] in shape.members and path[0] in value:
         label = _aws_member_name(path[0])
         yield from _walk(shape.members[path[0]], value[path[0]], path[1:], f"{where}.{label}" if where else label)
 
@@ -71,9 +70,12 @@ def check_names(service: str, operation: str, params: Any) -> None:
     if not members or not isinstance(params, dict):
         return
     input_shape = service_model(service).operation_model(operation).input_shape
-    found = [message for member in members
-             for shape, value, where in _walk(input_shape, params, member.split("."), "")
-             for message in violations(shape, value, where)]
+    found = [
+        message
+        for member in members
+        for shape, value, where in _walk(input_shape, params, member.split("."), "")
+        for message in violations(shape, value, where)
+    ]
     if found:
         count = len(found)
         raise InvalidRequest(f"{count} validation error{'s' if count > 1 else ''} detected: " + "; ".join(found))

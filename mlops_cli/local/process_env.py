@@ -15,19 +15,36 @@ from collections.abc import Mapping
 
 # What a process needs from the machine it runs on: the locale, where programs, Python packages, temporary
 # files and caches are, and the thread and device limits the user set.
-INHERITED = frozenset({
-    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP",
-    "PYTHONPATH", "TORCH_HOME", "XDG_CACHE_HOME",
-    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES", "LOGLEVEL",
-})
+INHERITED = frozenset(
+    {
+        "PATH",
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "LANG",
+        "LANGUAGE",
+        "TZ",
+        "TMPDIR",
+        "TEMP",
+        "TMP",
+        "PYTHONPATH",
+        "TORCH_HOME",
+        "XDG_CACHE_HOME",
+        "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "CUDA_VISIBLE_DEVICES",
+        "LOGLEVEL",
+    }
+)
 INHERITED_PREFIXES = ("LC_",)
 
 
 def local_process_env(aws: Mapping[str, str], variables: Mapping[str, str]) -> dict[str, str]:
     """The allow-listed part of this process's environment, then the process's own `variables`, then `aws` (the
     local AWS's endpoint and credentials, which nothing overrides)."""
-    env = {name: value for name, value in os.environ.items()
-           if name in INHERITED or name.startswith(INHERITED_PREFIXES)}
+    env = {
+        name: value for name, value in os.environ.items() if name in INHERITED or name.startswith(INHERITED_PREFIXES)
+    }
     env.update(variables)
     env.update(aws)
     return env

@@ -40,8 +40,14 @@ def apply(data: dict[str, Any]) -> None:
     prefix = f"TargetTracking-{resource}-Alarm"
     cloudwatch.delete_alarms([name for name in list(cloudwatch.alarms) if name.startswith(prefix)])
     backend = applicationautoscaling_backends[account][region]
-    policy = next((p for p in backend.policies.values() if p.service_namespace == "sagemaker"
-                   and p.resource_id == resource and p.policy_name == data["policy"]), None)
+    policy = next(
+        (
+            p
+            for p in backend.policies.values()
+            if p.service_namespace == "sagemaker" and p.resource_id == resource and p.policy_name == data["policy"]
+        ),
+        None,
+    )
     if policy is None:
         return
     policy.alarms = []
@@ -50,15 +56,23 @@ def apply(data: dict[str, Any]) -> None:
     target_value = float(data["target"])
     endpoint, variant = resource.split("/")[1], resource.split("/")[3]
     for kind, operator, periods, threshold in (
-            ("High", "GreaterThanThreshold", HIGH_PERIODS, target_value),
-            ("Low", "LessThanThreshold", LOW_PERIODS, LOW_FRACTION * target_value)):
+        ("High", "GreaterThanThreshold", HIGH_PERIODS, target_value),
+        ("Low", "LessThanThreshold", LOW_PERIODS, LOW_FRACTION * target_value),
+    ):
         alarm = cloudwatch.put_metric_alarm(
-            name=f"{prefix}{kind}-{mock_random.uuid4()}", namespace=NAMESPACE, metric_name=METRIC,
-            comparison_operator=operator, evaluation_periods=periods, datapoints_to_alarm=periods, period=60,
-            threshold=threshold, statistic="Sum",
+            name=f"{prefix}{kind}-{mock_random.uuid4()}",
+            namespace=NAMESPACE,
+            metric_name=METRIC,
+            comparison_operator=operator,
+            evaluation_periods=periods,
+            datapoints_to_alarm=periods,
+            period=60,
+            threshold=threshold,
+            statistic="Sum",
             description=f"DO NOT EDIT OR DELETE. For TargetTrackingScaling policy {policy.policy_arn}.",
             dimensions=[{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}],
-            alarm_actions=[policy.policy_arn])
+            alarm_actions=[policy.policy_arn],
+        )
         policy.alarms.append(alarm)
         # A new alarm has no data yet (moto starts it at OK).
         cloudwatch.set_alarm_state(alarm.name, "Unchecked: Initial alarm creation", "{}", "INSUFFICIENT_DATA")

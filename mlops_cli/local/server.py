@@ -60,14 +60,17 @@ class LocalResponse:
     headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def json(cls, data: Any, status: int = 200, content_type: str = "application/x-amz-json-1.1") -> "LocalResponse":
+    def json(cls, data: Any, status: int = 200, content_type: str = "application/x-amz-json-1.1") -> LocalResponse:
         return cls(status, json.dumps(data, default=str).encode(), {"Content-Type": content_type})
 
     @classmethod
-    def aws_error(cls, code: str, message: str, status: int = 400) -> "LocalResponse":
+    def aws_error(cls, code: str, message: str, status: int = 400) -> LocalResponse:
         """An error in the JSON protocols' shape (botocore raises ClientError with this code)."""
-        return cls(status, json.dumps({"__type": code, "message": message}).encode(),
-                   {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": code})
+        return cls(
+            status,
+            json.dumps({"__type": code, "message": message}).encode(),
+            {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": code},
+        )
 
     def json_body(self) -> Any:
         return json.loads(self.body or b"{}")
@@ -95,8 +98,9 @@ class ServerContext:
         """A boto3 client for this very server (hooks run real local work against local AWS)."""
         import boto3
 
-        return boto3.client(service, region_name=region, endpoint_url=self.endpoint_url,
-                            **self.credentials.boto_kwargs())
+        return boto3.client(
+            service, region_name=region, endpoint_url=self.endpoint_url, **self.credentials.boto_kwargs()
+        )
 
     def process_env(self, region: str, variables: Mapping[str, str] | None = None) -> dict[str, str]:
         """The whole environment of a local process (job, model server, function, bootstrap): its `variables`
@@ -132,15 +136,17 @@ class Hooks:
         if request.operation and (request.service, request.operation) in self.operations:
             return self.operations[(request.service, request.operation)]
         for method, pattern, service, handler in self.routes:
-            if method == request.method and (service is None or service == request.service) and \
-                    pattern.search(request.path):
+            if (
+                method == request.method
+                and (service is None or service == request.service)
+                and pattern.search(request.path)
+            ):
                 return handler
         return None
 
 
 def _parse(environ: dict[str, Any], body: bytes) -> LocalRequest:
-    headers = {key[5:].replace("_", "-").lower(): value for key, value in environ.items()
-               if key.startswith("HTTP_")}
+    headers = {key[5:].replace("_", "-").lower(): value for key, value in environ.items() if key.startswith("HTTP_")}
     if environ.get("CONTENT_TYPE"):
         headers["content-type"] = environ["CONTENT_TYPE"]
     from mlops_cli.local.sigv4 import scope_of
@@ -150,8 +156,17 @@ def _parse(environ: dict[str, Any], body: bytes) -> LocalRequest:
     operation = headers.get("x-amz-target", "").rpartition(".")[2]
     if not operation and headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         operation = parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0]
-    return LocalRequest(environ, environ["REQUEST_METHOD"], environ.get("PATH_INFO", "/"),
-                        parse_qs(environ.get("QUERY_STRING", "")), headers, body, service, region, operation)
+    return LocalRequest(
+        environ,
+        environ["REQUEST_METHOD"],
+        environ.get("PATH_INFO", "/"),
+        parse_qs(environ.get("QUERY_STRING", "")),
+        headers,
+        body,
+        service,
+        region,
+        operation,
+    )
 
 
 class LocalAwsApp:
@@ -182,8 +197,9 @@ class LocalAwsApp:
     def answer(self, request: LocalRequest) -> LocalResponse:
         """A request AWS would refuse (the strict gate: its service model and behaviours), or breaking AWS's name
         rules, or naming a path outside the state directory, is refused."""
-        refused = self.gate.check(request.environ, request.body, request.service, request.headers) \
-            if self.gate else None
+        refused = (
+            self.gate.check(request.environ, request.body, request.service, request.headers) if self.gate else None
+        )
         if refused:
             return LocalResponse(*refused)
         try:
@@ -204,9 +220,13 @@ class LocalAwsApp:
             response = self.answer(request)
         # A HEAD answer has no body but reports the object's length: keep moto's Content-Length then.
         keep_length = environ.get("REQUEST_METHOD") == "HEAD" and any(
-            k.lower() == "content-length" for k in response.headers)
-        headers = [(k, v) for k, v in response.headers.items()
-                   if k.lower() != "transfer-encoding" and (keep_length or k.lower() != "content-length")]
+            k.lower() == "content-length" for k in response.headers
+        )
+        headers = [
+            (k, v)
+            for k, v in response.headers.items()
+            if k.lower() != "transfer-encoding" and (keep_length or k.lower() != "content-length")
+        ]
         if not keep_length:
             headers.append(("Content-Length", str(len(response.body))))
         start_response(f"{response.status} {_reason(response.status)}", headers)
@@ -255,19 +275,24 @@ def build_app(context: ServerContext) -> Any:
     from mlops_cli.local.store import DurableStore, journaling_enabled
     from mlops_cli.local.strict import gate_from_env
 
-    context.store = DurableStore(context.state_dir / "durable", DomainDispatcherApplication(create_backend_app),
-                                 enabled=journaling_enabled())
+    context.store = DurableStore(
+        context.state_dir / "durable", DomainDispatcherApplication(create_backend_app), enabled=journaling_enabled()
+    )
     hooks = load_hooks(context)
     context.store.recover()
     address = urlsplit(context.endpoint_url)
-    return Guard(LocalAwsApp(hooks, context.store, gate_from_env()), context.credentials, str(address.hostname),
-                 int(address.port or 80), open_paths=(HEALTH_PATH,))
+    return Guard(
+        LocalAwsApp(hooks, context.store, gate_from_env()),
+        context.credentials,
+        str(address.hostname),
+        int(address.port or 80),
+        open_paths=(HEALTH_PATH,),
+    )
 
 
 def serve(host: str, port: int, state_dir: Path, credentials_file: Path) -> None:
-    from werkzeug.serving import make_server
-
     from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug.serving import make_server
 
     credentials = local_credentials.read(credentials_file)
     if credentials is None:
@@ -299,8 +324,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--state-dir", type=Path, required=True)
-    parser.add_argument("--credentials-file", type=Path, required=True,
-                        help="JSON with aws_access_key_id and aws_secret_access_key: the only keys accepted")
+    parser.add_argument(
+        "--credentials-file",
+        type=Path,
+        required=True,
+        help="JSON with aws_access_key_id and aws_secret_access_key: the only keys accepted",
+    )
     args = parser.parse_args(argv)
     serve(args.host, args.port, args.state_dir, args.credentials_file)
 

@@ -71,14 +71,16 @@ def precheck(request: SignedRequest, credentials: LocalCredentials) -> Refusal |
 
 def scope_of(headers: Mapping[str, str], raw_query: str) -> tuple[str, str] | None:
     """(region, service) a request was signed for, from its Authorization header or its presigned query."""
-    credential = _auth_fields(headers.get("authorization", "")).get("Credential") or \
-        _query_params(raw_query).get("X-Amz-Credential", "")
+    credential = _auth_fields(headers.get("authorization", "")).get("Credential") or _query_params(raw_query).get(
+        "X-Amz-Credential", ""
+    )
     parts = credential.split("/")
     return (parts[2], parts[3]) if len(parts) == 5 else None
 
 
-def verify(request: SignedRequest, credentials: LocalCredentials,
-           now: datetime.datetime | None = None) -> Refusal | None:
+def verify(
+    request: SignedRequest, credentials: LocalCredentials, now: datetime.datetime | None = None
+) -> Refusal | None:
     """None when the request is signed with `credentials`; otherwise why not."""
     now = now or datetime.datetime.now(datetime.UTC)
     authorization = request.headers.get("authorization", "")
@@ -92,8 +94,13 @@ def verify(request: SignedRequest, credentials: LocalCredentials,
     return Refusal("missing", "the request is not signed (every request needs this local AWS's credentials)")
 
 
-def verify_post_policy(fields: Mapping[str, str], credentials: LocalCredentials, bucket: str, file_size: int,
-                       now: datetime.datetime | None = None) -> Refusal | None:
+def verify_post_policy(
+    fields: Mapping[str, str],
+    credentials: LocalCredentials,
+    bucket: str,
+    file_size: int,
+    now: datetime.datetime | None = None,
+) -> Refusal | None:
     """An S3 browser form POST: the policy must be signed with `credentials`, unexpired, and the form must meet
     its conditions (https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-HTTPPOSTConstructPolicy.html)."""
     now = now or datetime.datetime.now(datetime.UTC)
@@ -165,18 +172,21 @@ def _verifier_class(s3: bool) -> Any:
     return Verifier
 
 
-def _signer(credentials: LocalCredentials, service: str, region: str, headers: list[str] | None = None,
-            payload_hash: str = "") -> Any:
+def _signer(
+    credentials: LocalCredentials, service: str, region: str, headers: list[str] | None = None, payload_hash: str = ""
+) -> Any:
     from botocore.credentials import Credentials
 
     signer = _verifier_class(service == "s3")(
-        Credentials(credentials.access_key_id, credentials.secret_access_key), service, region)
+        Credentials(credentials.access_key_id, credentials.secret_access_key), service, region
+    )
     signer.signed_header_names, signer.payload_hash = headers or [], payload_hash
     return signer
 
 
-def _verify_header(request: SignedRequest, credentials: LocalCredentials, now: datetime.datetime,
-                   authorization: str) -> Refusal | None:
+def _verify_header(
+    request: SignedRequest, credentials: LocalCredentials, now: datetime.datetime, authorization: str
+) -> Refusal | None:
     if not authorization.startswith(ALGORITHM + " "):
         return Refusal("signature", "only AWS4-HMAC-SHA256 (SigV4) signatures are accepted")
     fields = _auth_fields(authorization)
@@ -195,15 +205,25 @@ def _verify_header(request: SignedRequest, credentials: LocalCredentials, now: d
         return Refusal("expired", "Signature expired: the request time is more than 15 minutes from the server's")
     stated = request.headers.get("x-amz-content-sha256")
     payload_hash = stated or request.body_sha256
-    refusal = _compare(request, credentials, service, region, signed, payload_hash, timestamp,
-                       _canonical_query(request.raw_query), fields["Signature"])
+    refusal = _compare(
+        request,
+        credentials,
+        service,
+        region,
+        signed,
+        payload_hash,
+        timestamp,
+        _canonical_query(request.raw_query),
+        fields["Signature"],
+    )
     if refusal is None and stated and len(stated) == 64 and stated != request.body_sha256:
         return Refusal("body-hash", "the x-amz-content-sha256 you provided does not match the body")
     return refusal
 
 
-def _verify_presigned(request: SignedRequest, credentials: LocalCredentials, now: datetime.datetime,
-                      query: dict[str, str]) -> Refusal | None:
+def _verify_presigned(
+    request: SignedRequest, credentials: LocalCredentials, now: datetime.datetime, query: dict[str, str]
+) -> Refusal | None:
     if query.get("X-Amz-Algorithm") != ALGORITHM:
         return Refusal("signature", "only AWS4-HMAC-SHA256 (SigV4) presigned URLs are accepted")
     scope = _parse_credential(query.get("X-Amz-Credential", ""))
@@ -226,12 +246,22 @@ def _verify_presigned(request: SignedRequest, credentials: LocalCredentials, now
     # S3 presigned URLs sign no payload; other services' presigned (GET) requests hash the (empty) body.
     payload_hash = UNSIGNED_PAYLOAD if service == "s3" else request.body_sha256
     canonical_query = _canonical_query(request.raw_query, drop="X-Amz-Signature")
-    return _compare(request, credentials, service, region, signed, payload_hash, timestamp, canonical_query,
-                    query["X-Amz-Signature"])
+    return _compare(
+        request,
+        credentials,
+        service,
+        region,
+        signed,
+        payload_hash,
+        timestamp,
+        canonical_query,
+        query["X-Amz-Signature"],
+    )
 
 
-def _verify_presigned_v2(request: SignedRequest, credentials: LocalCredentials, now: datetime.datetime,
-                         query: dict[str, str]) -> Refusal | None:
+def _verify_presigned_v2(
+    request: SignedRequest, credentials: LocalCredentials, now: datetime.datetime, query: dict[str, str]
+) -> Refusal | None:
     """S3's older presigned URLs (AWSAccessKeyId, Expires, Signature): what boto3's generate_presigned_url and
     `aws s3 presign` still make for S3 unless told to use s3v4."""
     from urllib.parse import urlsplit
@@ -263,27 +293,41 @@ def _verify_presigned_v2(request: SignedRequest, credentials: LocalCredentials, 
     split = urlsplit(f"http://local{request.raw_path}?{request.raw_query}")
     expected = verifier.sign_string(verifier.canonical_string(request.method, split, headers))
     if not hmac.compare_digest(expected, query.get("Signature", "")):
-        return Refusal("signature", "The request signature we calculated does not match the signature you "
-                                    "provided. Check your AWS Secret Access Key and signing method.")
+        return Refusal(
+            "signature",
+            "The request signature we calculated does not match the signature you "
+            "provided. Check your AWS Secret Access Key and signing method.",
+        )
     return None
 
 
-def _compare(request: SignedRequest, credentials: LocalCredentials, service: str, region: str, signed: list[str],
-             payload_hash: str, timestamp: str, canonical_query: str, given: str) -> Refusal | None:
+def _compare(
+    request: SignedRequest,
+    credentials: LocalCredentials,
+    service: str,
+    region: str,
+    signed: list[str],
+    payload_hash: str,
+    timestamp: str,
+    canonical_query: str,
+    given: str,
+) -> Refusal | None:
     from botocore.awsrequest import AWSRequest
 
     signer = _signer(credentials, service, region, signed, payload_hash)
     headers = {name: request.headers.get(name, "") for name in signed}
-    aws_request = AWSRequest(method=request.method, url=f"http://{headers['host']}{request.raw_path}",
-                             headers=headers)
+    aws_request = AWSRequest(method=request.method, url=f"http://{headers['host']}{request.raw_path}", headers=headers)
     aws_request.context["timestamp"] = timestamp
     signer.canonical_query_string = lambda _request: canonical_query
     # canonical_request takes the body hash from X-Amz-Content-SHA256 when it was signed; else from payload().
     canonical = signer.canonical_request(aws_request)
     expected = signer.signature(signer.string_to_sign(aws_request, canonical), aws_request)
     if not hmac.compare_digest(expected, given.strip()):
-        return Refusal("signature", "The request signature we calculated does not match the signature you "
-                                    "provided. Check your AWS Secret Access Key and signing method.")
+        return Refusal(
+            "signature",
+            "The request signature we calculated does not match the signature you "
+            "provided. Check your AWS Secret Access Key and signing method.",
+        )
     return None
 
 
@@ -352,7 +396,11 @@ def _check_conditions(conditions: list[Any], fields: dict[str, str], file_size: 
                     return Refusal("policy", f"the file's size is outside the policy's {condition}")
                 continue
             actual = fields.get(str(name).lstrip("$").lower(), "")
-            if operator == "eq" and actual != str(value) or operator == "starts-with" and \
-                    not actual.startswith(str(value)):
+            if (
+                operator == "eq"
+                and actual != str(value)
+                or operator == "starts-with"
+                and not actual.startswith(str(value))
+            ):
                 return Refusal("policy", f"Invalid according to Policy: Policy Condition failed: {condition}")
     return None

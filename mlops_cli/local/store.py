@@ -25,8 +25,9 @@ import sys
 import threading
 import time
 import zlib
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 from urllib.parse import parse_qs
 
 from mlops_cli.local import moto_compat
@@ -36,8 +37,19 @@ SNAPSHOT = "snapshot.pickle"
 BLOBS = "blobs"
 INLINE_MAX = 16 * 1024  # bodies above this go to the blob store, not into the journal or snapshot
 SNAPSHOT_EVERY = 5_000  # journal records; bounds the replay after a crash (~1,800 records took 22 s under load)
-READ_OPERATIONS = ("Describe", "List", "Get", "Head", "Search", "Lookup", "Filter", "Simulate", "Query", "Scan",
-                   "BatchGet")
+READ_OPERATIONS = (
+    "Describe",
+    "List",
+    "Get",
+    "Head",
+    "Search",
+    "Lookup",
+    "Filter",
+    "Simulate",
+    "Query",
+    "Scan",
+    "BatchGet",
+)
 _HEADER = struct.Struct("<II")  # payload length, crc32
 JOURNAL_OFF_ENV = "MLOPS_LOCAL_JOURNAL"  # "off": nothing is kept (the baseline of bench/bench_durability.py)
 
@@ -118,7 +130,7 @@ class Journal:
         records, offset = [], 0
         while offset + _HEADER.size <= len(data):
             length, crc = _HEADER.unpack_from(data, offset)
-            payload = data[offset + _HEADER.size: offset + _HEADER.size + length]
+            payload = data[offset + _HEADER.size : offset + _HEADER.size + length]
             if len(payload) < length or zlib.crc32(payload) != crc:
                 break
             records.append(pickle.loads(payload))
@@ -153,8 +165,11 @@ def changes_state(environ: dict[str, Any], body: bytes) -> bool:
 
 def _replayable(environ: dict[str, Any]) -> dict[str, str]:
     """What of a WSGI environ moto reads: the CGI variables and headers (no streams, no server objects)."""
-    return {key: value for key, value in environ.items()
-            if isinstance(value, str) and (not key.startswith(("wsgi.", "werkzeug.")) or key == "wsgi.url_scheme")}
+    return {
+        key: value
+        for key, value in environ.items()
+        if isinstance(value, str) and (not key.startswith(("wsgi.", "werkzeug.")) or key == "wsgi.url_scheme")
+    }
 
 
 class DurableStore:
@@ -241,8 +256,16 @@ class DurableStore:
                 finally:
                     getattr(chunks, "close", lambda: None)()
             if journaled and 200 <= int(captured["status"].split()[0]) < 300:
-                self._append({"kind": "request", "environ": _replayable(environ), "seed": seed, "time": now,
-                              "body": None if blob else body, "blob": blob})
+                self._append(
+                    {
+                        "kind": "request",
+                        "environ": _replayable(environ),
+                        "seed": seed,
+                        "time": now,
+                        "body": None if blob else body,
+                        "blob": blob,
+                    }
+                )
             end = self.journal.written if self.journal else 0
         self._sync(end)  # a read too: what anyone was shown is on disk (it may show a change still syncing)
         start_response(captured["status"], captured["headers"])
@@ -330,20 +353,34 @@ class DurableStore:
                     self.changes[record["name"]](record["data"])
                 return
             body = record["body"] if record["blob"] is None else self.blobs.get(record["blob"])  # type: ignore
-            environ = {**record["environ"], "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr,
-                       "wsgi.version": (1, 0), "wsgi.multithread": False, "wsgi.multiprocess": False,
-                       "wsgi.run_once": False, "CONTENT_LENGTH": str(len(body))}
+            environ = {
+                **record["environ"],
+                "wsgi.input": io.BytesIO(body),
+                "wsgi.errors": sys.stderr,
+                "wsgi.version": (1, 0),
+                "wsgi.multithread": False,
+                "wsgi.multiprocess": False,
+                "wsgi.run_once": False,
+                "CONTENT_LENGTH": str(len(body)),
+            }
             status: list[str] = []
             moto_compat.prepare(self.moto_app, environ)
             with moto_compat.seeded_at(record["seed"], record["time"]):
                 chunks = self.moto_app(environ, lambda line, headers, exc_info=None: status.append(line))
                 b"".join(chunks)
             if not status or not status[0].startswith("2"):
-                print(f"local AWS: replaying {environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')} "
-                      f"answered {status[:1]}", file=sys.stderr, flush=True)
+                print(
+                    f"local AWS: replaying {environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')} "
+                    f"answered {status[:1]}",
+                    file=sys.stderr,
+                    flush=True,
+                )
         except Exception as exc:  # one record that no longer applies must not keep the rest from coming back
-            print(f"local AWS: journal record {record['seq']} not replayed: {type(exc).__name__}: {exc}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"local AWS: journal record {record['seq']} not replayed: {type(exc).__name__}: {exc}",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def resume(self) -> None:
         for callback in self.resume_callbacks:
@@ -367,4 +404,3 @@ class DurableStore:
 
 def journaling_enabled() -> bool:
     return os.environ.get(JOURNAL_OFF_ENV, "").lower() != "off"
-

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import unquote
 
 from mlops_cli.local.validate import Call, Refusal
@@ -48,23 +49,29 @@ def _sagemaker_refusal(arn: str) -> Refusal:
     # SageMaker API Reference, CreateTrainingJob/CreateModel errors; the message AWS returns is
     # "Could not assume role <arn>. Please ensure that the role exists and allows principal
     # 'sagemaker.amazonaws.com' to assume the role."
-    return Refusal(400, "ValidationException", f"Could not assume role {arn}. Please ensure that the role exists "
-                                                "and allows principal 'sagemaker.amazonaws.com' to assume the role.")
+    return Refusal(
+        400,
+        "ValidationException",
+        f"Could not assume role {arn}. Please ensure that the role exists "
+        "and allows principal 'sagemaker.amazonaws.com' to assume the role.",
+    )
 
 
 def _lambda_refusal(arn: str) -> Refusal:
     # Lambda API Reference, CreateFunction errors: InvalidParameterValueException, "The role defined for the
     # function cannot be assumed by Lambda."
-    return Refusal(400, "InvalidParameterValueException", "The role defined for the function cannot be assumed "
-                                                          "by Lambda.")
+    return Refusal(
+        400, "InvalidParameterValueException", "The role defined for the function cannot be assumed by Lambda."
+    )
 
 
 SAGEMAKER = "sagemaker.amazonaws.com"
 ROLE_USES: dict[tuple[str, str], RoleUse] = {
     ("sagemaker", "CreateTrainingJob"): RoleUse(("RoleArn",), SAGEMAKER, _sagemaker_refusal),
     ("sagemaker", "CreateModel"): RoleUse(("ExecutionRoleArn",), SAGEMAKER, _sagemaker_refusal),
-    ("sagemaker", "CreateHyperParameterTuningJob"): RoleUse(("TrainingJobDefinition", "RoleArn"), SAGEMAKER,
-                                                            _sagemaker_refusal),
+    ("sagemaker", "CreateHyperParameterTuningJob"): RoleUse(
+        ("TrainingJobDefinition", "RoleArn"), SAGEMAKER, _sagemaker_refusal
+    ),
     ("lambda", "CreateFunction"): RoleUse(("Role",), "lambda.amazonaws.com", _lambda_refusal),
     ("lambda", "UpdateFunctionConfiguration"): RoleUse(("Role",), "lambda.amazonaws.com", _lambda_refusal),
 }
@@ -86,13 +93,19 @@ def _trusts(document: Any, principal: str) -> bool:
             return False
     statements = (document or {}).get("Statement", [])
     for statement in statements if isinstance(statements, list) else [statements]:
-        services = (statement.get("Principal") or {}).get("Service", []) \
-            if isinstance(statement.get("Principal"), dict) else []
+        services = (
+            (statement.get("Principal") or {}).get("Service", [])
+            if isinstance(statement.get("Principal"), dict)
+            else []
+        )
         actions = statement.get("Action", [])
         services = [services] if isinstance(services, str) else services
         actions = [actions] if isinstance(actions, str) else actions
-        if statement.get("Effect") == "Allow" and principal in services and \
-                any(action in ("sts:AssumeRole", "sts:*", "*") for action in actions):
+        if (
+            statement.get("Effect") == "Allow"
+            and principal in services
+            and any(action in ("sts:AssumeRole", "sts:*", "*") for action in actions)
+        ):
             return True
     return False
 
@@ -129,7 +142,7 @@ def check_role(call: Call, delay_s: float) -> Refusal | None:
     return None
 
 
-def gate_from_env() -> "StrictGate | None":
+def gate_from_env() -> StrictGate | None:
     return None if os.environ.get(STRICT_ENV, "1").strip() == "0" else StrictGate()
 
 
@@ -139,8 +152,9 @@ class StrictGate:
     def __init__(self, delay_s: float | None = None):
         self.delay_s = propagation_s() if delay_s is None else delay_s
 
-    def check(self, environ: dict[str, Any], body: bytes, signing_name: str,
-              headers: dict[str, str]) -> tuple[int, bytes, dict[str, str]] | None:
+    def check(
+        self, environ: dict[str, Any], body: bytes, signing_name: str, headers: dict[str, str]
+    ) -> tuple[int, bytes, dict[str, str]] | None:
         from mlops_cli.local import validate
 
         try:

@@ -29,8 +29,7 @@ from typing import Any, cast
 from mlops_cli.local.aws_errors import shaped
 
 # The services the tool calls and the local AWS emulates; requests to others pass unchecked.
-SERVICES = ("sagemaker", "sagemaker-runtime", "application-autoscaling", "logs", "iam", "ec2", "s3", "lambda",
-            "sts")
+SERVICES = ("sagemaker", "sagemaker-runtime", "application-autoscaling", "logs", "iam", "ec2", "s3", "lambda", "sts")
 PATTERN_TIMEOUT_S = 0.05
 ENUM_SHOWN = 12  # AWS prints the whole set; instance-type enums have hundreds of members
 
@@ -89,8 +88,13 @@ def _compiled(pattern: str) -> Any:
 
 
 def _shown(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str) if isinstance(value, (dict, list)) \
+    text = (
+        value
+        if isinstance(value, str)
+        else json.dumps(value, default=str)
+        if isinstance(value, (dict, list))
         else str(value)
+    )
     return text if len(text) <= 200 else text[:200] + "..."
 
 
@@ -113,8 +117,9 @@ class _Checker:
         self.errors.append(f"Value {shown} at '{path}' failed to satisfy constraint: {constraint}")
 
     def wrong_type(self, value: Any, path: str, expected: str) -> None:
-        self.errors.append(f"Value '{_shown(value)}' at '{path}' must be of type {expected}, "
-                           f"not {type(value).__name__}")
+        self.errors.append(
+            f"Value '{_shown(value)}' at '{path}' must be of type {expected}, not {type(value).__name__}"
+        )
 
     def check(self, shape: Any, value: Any, path: str) -> None:
         handler = getattr(self, f"_{shape.type_name}", None)
@@ -131,8 +136,9 @@ class _Checker:
                 self.fail(None, _path(path, name), "Member must not be null")
         for name, member in value.items():
             if name not in shape.members:
-                self.errors.append(f"Unknown parameter '{_path(path, name)}': must be one of "
-                                   f"{', '.join(shape.members)}")
+                self.errors.append(
+                    f"Unknown parameter '{_path(path, name)}': must be one of {', '.join(shape.members)}"
+                )
             elif member is not None:
                 self.check(shape.members[name], member, _path(path, name))
         return None
@@ -279,9 +285,16 @@ def parse(environ: dict[str, Any], body: bytes, signing_name: str, headers: dict
     rest = protocol.startswith("rest")
     parser = PROTOCOL_PARSERS[protocol](operation)
     try:
-        params = parser.parse({"method": request.method, "values": request.args if rest else request.values,
-                               "headers": cast(Any, _Headers(headers.items())), "body": body,
-                               "url_path": request.path, "url_params": uri_params})
+        params = parser.parse(
+            {
+                "method": request.method,
+                "values": request.args if rest else request.values,
+                "headers": cast(Any, _Headers(headers.items())),
+                "body": body,
+                "url_path": request.path,
+                "url_params": uri_params,
+            }
+        )
     except Exception as exc:  # moto's parsers raise what int()/json/XML raise on a body that is not the shape
         raise ValueError(str(exc) or type(exc).__name__) from None
     return Call(service, operation.name, params, protocol)
@@ -337,6 +350,11 @@ def malformed(signing_name: str, headers: dict[str, str], detail: str) -> tuple[
     malformed-input error."""
     service = _service_of(signing_name, headers)
     protocol = service_model(service).protocol if service else "json"
-    code = {"json": "SerializationException", "rest-json": "SerializationException", "ec2": "InvalidParameterValue",
-            "query": "MalformedInput", "rest-xml": "MalformedXML"}.get(protocol, "SerializationException")
+    code = {
+        "json": "SerializationException",
+        "rest-json": "SerializationException",
+        "ec2": "InvalidParameterValue",
+        "query": "MalformedInput",
+        "rest-xml": "MalformedXML",
+    }.get(protocol, "SerializationException")
     return error_body(protocol, Refusal(400, code, f"the request could not be read: {detail}"))

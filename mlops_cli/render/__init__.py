@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-_consoles: dict[str, "Console"] = {}
+_consoles: dict[str, Console] = {}
 
 
-def console(stderr: bool = False) -> "Console":
+def console(stderr: bool = False) -> Console:
     """The shared rich console for stdout (results) or stderr (logs, progress)."""
     key = "err" if stderr else "out"
     stream = sys.stderr if stderr else sys.stdout
@@ -40,7 +41,7 @@ class Output:
     def json(self) -> bool:
         return self.fmt == "json"
 
-    def result(self, data: Any, table: Callable[["Console", Any], None] | None = None) -> None:
+    def result(self, data: Any, table: Callable[[Console, Any], None] | None = None) -> None:
         """Print a command's result: a JSON document, or a table/text via `table`."""
         if self.json or table is None:
             sys.stdout.write(json.dumps(data, indent=2, default=str, sort_keys=False) + "\n")
@@ -73,15 +74,20 @@ class Output:
         """A rich Progress on stderr, hidden when quiet or not a TTY."""
         from rich.progress import Progress
 
-        return Progress(*kwargs.pop("columns", ()), console=console(stderr=True),
-                        disable=self.verbosity < 0, transient=False, **kwargs)
+        return Progress(
+            *kwargs.pop("columns", ()),
+            console=console(stderr=True),
+            disable=self.verbosity < 0,
+            transient=False,
+            **kwargs,
+        )
 
 
 # The caller's session token or profile would otherwise ride along with the local keys.
 _SHADOWING_VARIABLES = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE")
 
 
-def shell_exports(_console: "Console", variables: dict[str, str]) -> None:
+def shell_exports(_console: Console, variables: dict[str, str]) -> None:
     """`export NAME=value` lines for `eval "$(...)"` in sh/bash/zsh, values quoted; plain text, never wrapped."""
     import shlex
 
@@ -90,10 +96,10 @@ def shell_exports(_console: "Console", variables: dict[str, str]) -> None:
     sys.stdout.flush()
 
 
-def key_value_table(title: str, rows: list[tuple[str, Any]]) -> Callable[["Console", Any], None]:
+def key_value_table(title: str, rows: list[tuple[str, Any]]) -> Callable[[Console, Any], None]:
     """A two-column table renderer for simple results."""
 
-    def draw(out: "Console", _data: Any) -> None:
+    def draw(out: Console, _data: Any) -> None:
         from rich.table import Table
 
         table = Table(title=title, show_header=False, title_justify="left")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from mlops_cli.render import Output, key_value_table
 
@@ -16,31 +17,40 @@ def _scaling_text(scaling: dict[str, Any] | None) -> str:
         return "off"
     text = f"{scaling['min']}-{scaling['max']} instances"
     if scaling.get("target") is not None:
-        text += (f", target {scaling['target']:g} invocations/instance/min, cooldowns in "
-                 f"{scaling['scale_in_cooldown']} s / out {scaling['scale_out_cooldown']} s")
+        text += (
+            f", target {scaling['target']:g} invocations/instance/min, cooldowns in "
+            f"{scaling['scale_in_cooldown']} s / out {scaling['scale_out_cooldown']} s"
+        )
     return text
 
 
-def deploy_table(console: "Console", data: dict[str, Any]) -> None:
+def deploy_table(console: Console, data: dict[str, Any]) -> None:
     verb = "created" if data["action"] == "create" else "updated (blue/green)"
-    rows = [("endpoint", f"{data['endpoint']} ({verb})"), ("status", data["status"]),
-            ("endpoint config", data["endpoint_config"]), ("previous config", data["previous_endpoint_config"]),
-            ("model", data["model"]), ("model data", f"{data['model_data']} ({data['artifact_source']})"),
-            ("image", data["image"]),
-            ("instances", f"{data['instance_count']} x {data['instance_type']} (variant {data['variant']})"),
-            ("autoscaling", _scaling_text(data["scaling"]) + (" (applied)" if data["scaling_changed"] else ""))]
+    rows = [
+        ("endpoint", f"{data['endpoint']} ({verb})"),
+        ("status", data["status"]),
+        ("endpoint config", data["endpoint_config"]),
+        ("previous config", data["previous_endpoint_config"]),
+        ("model", data["model"]),
+        ("model data", f"{data['model_data']} ({data['artifact_source']})"),
+        ("image", data["image"]),
+        ("instances", f"{data['instance_count']} x {data['instance_type']} (variant {data['variant']})"),
+        ("autoscaling", _scaling_text(data["scaling"]) + (" (applied)" if data["scaling_changed"] else "")),
+    ]
     key_value_table("deploy", [row for row in rows if row[1] is not None])(console, data)
 
 
-def autoscale_table(console: "Console", data: dict[str, Any]) -> None:
+def autoscale_table(console: Console, data: dict[str, Any]) -> None:
     scaling = data["scaling"]
-    rows = [("endpoint", f"{scaling['endpoint']} (variant {scaling['variant']})"),
-            ("autoscaling", _scaling_text(scaling if scaling["enabled"] else None)),
-            ("changed", "yes" if data["changed"] else "no (already in place)")]
+    rows = [
+        ("endpoint", f"{scaling['endpoint']} (variant {scaling['variant']})"),
+        ("autoscaling", _scaling_text(scaling if scaling["enabled"] else None)),
+        ("changed", "yes" if data["changed"] else "no (already in place)"),
+    ]
     key_value_table("autoscale", rows)(console, data)
 
 
-def invoke_table(console: "Console", data: dict[str, Any]) -> None:
+def invoke_table(console: Console, data: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(title=f"{data['source']} -> {data['endpoint']}", title_justify="left")
@@ -52,11 +62,12 @@ def invoke_table(console: "Console", data: dict[str, Any]) -> None:
     console.print(table)
 
 
-def status_table(console: "Console", data: dict[str, Any]) -> None:
+def status_table(console: Console, data: dict[str, Any]) -> None:
     from rich.table import Table
 
-    jobs = Table(title=f"training jobs of {data['project']} (latest {len(data['training_jobs'])})",
-                 title_justify="left")
+    jobs = Table(
+        title=f"training jobs of {data['project']} (latest {len(data['training_jobs'])})", title_justify="left"
+    )
     for column in ("name", "status", "created", "USD/hour"):
         jobs.add_column(column, justify="right" if column == "USD/hour" else "left")
     for job in data["training_jobs"]:
@@ -78,8 +89,13 @@ def status_table(console: "Console", data: dict[str, Any]) -> None:
         for column in ("instance", "job", "state", "type", "launched"):
             instances.add_column(column, no_wrap=column == "instance")  # the id is what the user acts on
         for instance in data["training_instances"]:
-            instances.add_row(instance["instance_id"], str(instance["job"]), instance["state"],
-                              str(instance["instance_type"]), _time(instance["launched"]))
+            instances.add_row(
+                instance["instance_id"],
+                str(instance["job"]),
+                instance["state"],
+                str(instance["instance_type"]),
+                _time(instance["launched"]),
+            )
         console.print(instances)
 
     endpoints = Table(title="endpoints", title_justify="left")
@@ -87,29 +103,38 @@ def status_table(console: "Console", data: dict[str, Any]) -> None:
         endpoints.add_column(column, justify="right" if column == "USD/hour" else "left")
     for endpoint in data["endpoints"]:
         instances = ", ".join(f"{v['instance_count']} x {v['instance_type'] or '?'}" for v in endpoint["variants"])
-        scaling = ", ".join(f"{v['scaling']['min']}-{v['scaling']['max']}" if v["scaling"] else "off"
-                            for v in endpoint["variants"])
+        scaling = ", ".join(
+            f"{v['scaling']['min']}-{v['scaling']['max']}" if v["scaling"] else "off" for v in endpoint["variants"]
+        )
         cost = "n/a" if endpoint["usd_per_hour"] is None else f"{endpoint['usd_per_hour']:.3f}"
         status = endpoint["status"] + (f" ({endpoint['failure_reason']})" if endpoint["failure_reason"] else "")
         endpoints.add_row(endpoint["name"], status, instances, scaling, cost)
     console.print(endpoints)
-    console.print(f"endpoints cost about {data['endpoints_usd_per_hour']:.3f} USD/hour ({data['prices']}"
-                  + (f"; no price known for {', '.join(data['unpriced_endpoints'])}" if data["unpriced_endpoints"]
-                     else "") + ")", markup=False)
+    console.print(
+        f"endpoints cost about {data['endpoints_usd_per_hour']:.3f} USD/hour ({data['prices']}"
+        + (f"; no price known for {', '.join(data['unpriced_endpoints'])}" if data["unpriced_endpoints"] else "")
+        + ")",
+        markup=False,
+    )
 
     functions = Table(title="Lambda functions", title_justify="left")
     for column in ("name", "runtime", "memory MB", "state", "provisioned", "USD/hour"):
         functions.add_column(column, justify="right" if column == "USD/hour" else "left")
     for function in data["functions"]:
         running = function.get("usd_per_hour")
-        functions.add_row(function["name"], str(function["runtime"]), str(function["memory_mb"]),
-                          str(function["state"]), str(function.get("provisioned", 0)),
-                          "" if running is None else f"{running:.4f}")
+        functions.add_row(
+            function["name"],
+            str(function["runtime"]),
+            str(function["memory_mb"]),
+            str(function["state"]),
+            str(function.get("provisioned", 0)),
+            "" if running is None else f"{running:.4f}",
+        )
     console.print(functions)
 
 
-def inventory_table(title: str) -> Callable[["Console", Any], None]:
-    def draw(console: "Console", inventory: dict[str, list[str]]) -> None:
+def inventory_table(title: str) -> Callable[[Console, Any], None]:
+    def draw(console: Console, inventory: dict[str, list[str]]) -> None:
         from rich.table import Table
 
         table = Table(title=title, title_justify="left")
@@ -123,7 +148,7 @@ def inventory_table(title: str) -> Callable[["Console", Any], None]:
     return draw
 
 
-def teardown_table(console: "Console", data: dict[str, Any]) -> None:
+def teardown_table(console: Console, data: dict[str, Any]) -> None:
     from rich.table import Table
 
     if not data["steps"]:

@@ -10,26 +10,32 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
-def deploy_table(console: "Console", data: dict[str, Any]) -> None:
+def deploy_table(console: Console, data: dict[str, Any]) -> None:
     title = "Lambda function deployed" if data["changed"] else "Lambda function unchanged"
-    key_value_table(title, [
-        ("function", data["function"]),
-        ("alias", f"{data['alias']} -> version {data['version']}"),
-        ("endpoint", f"{data['endpoint']} ({data['endpoint_status'] or 'not found'})"),
-        ("role", data["role_arn"]),
-        ("code sha256", data["code_sha256"]),
-        ("changes", "\n".join(data["changes"]) or "none"),
-    ])(console, data)
+    key_value_table(
+        title,
+        [
+            ("function", data["function"]),
+            ("alias", f"{data['alias']} -> version {data['version']}"),
+            ("endpoint", f"{data['endpoint']} ({data['endpoint_status'] or 'not found'})"),
+            ("role", data["role_arn"]),
+            ("code sha256", data["code_sha256"]),
+            ("changes", "\n".join(data["changes"]) or "none"),
+        ],
+    )(console, data)
 
 
-def predictions_table(console: "Console", data: dict[str, Any]) -> None:
+def predictions_table(console: Console, data: dict[str, Any]) -> None:
     """One table per image: label and probability, most probable first."""
     from rich.table import Table
 
     for number, prediction in enumerate(data.get("predictions") or [], start=1):
         ranked = prediction.get("top_k", []) if isinstance(prediction, dict) else []
-        table = Table(title=f"{data['function']}:{data['alias']} (version {data['version']})"
-                      + (f", image {number}" if len(data["predictions"]) > 1 else ""), title_justify="left")
+        table = Table(
+            title=f"{data['function']}:{data['alias']} (version {data['version']})"
+            + (f", image {number}" if len(data["predictions"]) > 1 else ""),
+            title_justify="left",
+        )
         table.add_column("label")
         table.add_column("probability", justify="right")
         for entry in ranked:
@@ -37,20 +43,32 @@ def predictions_table(console: "Console", data: dict[str, Any]) -> None:
         console.print(table)
 
 
-def concurrency_table(console: "Console", data: dict[str, Any]) -> None:
+def concurrency_table(console: Console, data: dict[str, Any]) -> None:
     provisioned = data["provisioned"]
     status = provisioned["status"] or "none"
     if provisioned["status_reason"]:
         status += f": {provisioned['status_reason']}"
     account = data["account"]
-    title = f"concurrency of {data['function']}" + ("" if data.get("changes") is None else
-                                                   (" (changed)" if data["changes"] else " (unchanged)"))
-    key_value_table(title, [
-        ("reserved", data["reserved"] if data["reserved"] is not None else "none (unreserved pool)"),
-        ("provisioned", f"{provisioned['requested']} on alias {data['alias']} (version {data['alias_version']}), "
-                        f"{provisioned['allocated']} allocated" if provisioned["requested"] else "none"),
-        ("provisioned status", status),
-        ("account", f"limit {account['limit']}, unreserved {account['unreserved']}, "
-                    f"reservable for this function {account['reservable']}"),
-        ("changes", "\n".join(data.get("changes") or []) or "none"),
-    ])(console, data)
+    title = f"concurrency of {data['function']}" + (
+        "" if data.get("changes") is None else (" (changed)" if data["changes"] else " (unchanged)")
+    )
+    key_value_table(
+        title,
+        [
+            ("reserved", data["reserved"] if data["reserved"] is not None else "none (unreserved pool)"),
+            (
+                "provisioned",
+                f"{provisioned['requested']} on alias {data['alias']} (version {data['alias_version']}), "
+                f"{provisioned['allocated']} allocated"
+                if provisioned["requested"]
+                else "none",
+            ),
+            ("provisioned status", status),
+            (
+                "account",
+                f"limit {account['limit']}, unreserved {account['unreserved']}, "
+                f"reservable for this function {account['reservable']}",
+            ),
+            ("changes", "\n".join(data.get("changes") or []) or "none"),
+        ],
+    )(console, data)

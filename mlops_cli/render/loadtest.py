@@ -36,11 +36,17 @@ def live_view(out: Output, target: str) -> Iterator[Callable[[Snapshot], None] |
 
     label = "instances" if target == "endpoint" else "concurrency"
     with Live(Text("starting…"), console=err, refresh_per_second=4, transient=True) as live:
+
         def show(s: Snapshot) -> None:
-            live.update(Text(
-                f"{s.elapsed_s:.0f}/{s.duration_s:g} s | {s.rate:.1f}/s | in flight {s.in_flight} | "
-                f"p50 {_ms(s.p50_ms)} p99 {_ms(s.p99_ms)} | errors {s.errors} | "
-                f"{label} {'-' if s.instances is None else s.instances}", no_wrap=True, overflow="ellipsis"))
+            live.update(
+                Text(
+                    f"{s.elapsed_s:.0f}/{s.duration_s:g} s | {s.rate:.1f}/s | in flight {s.in_flight} | "
+                    f"p50 {_ms(s.p50_ms)} p99 {_ms(s.p99_ms)} | errors {s.errors} | "
+                    f"{label} {'-' if s.instances is None else s.instances}",
+                    no_wrap=True,
+                    overflow="ellipsis",
+                )
+            )
 
         yield show
 
@@ -73,12 +79,20 @@ def write_plot(result: dict[str, Any], path: Path) -> None:
     latency.plot(seconds, [row["p99_ms"] for row in rows], label="p99")
     latency.set_ylabel("latency (ms)")
     latency.legend(loc="upper left")
-    latency.set_title(f"{result['target']} {result['name']}: {result['requests']} requests, "
-                      f"errors 4xx {result['errors']['4xx']} / 5xx {result['errors']['5xx']} / "
-                      f"throttled {result['errors']['throttled']} / dropped {result['dropped']}")
+    latency.set_title(
+        f"{result['target']} {result['name']}: {result['requests']} requests, "
+        f"errors 4xx {result['errors']['4xx']} / 5xx {result['errors']['5xx']} / "
+        f"throttled {result['errors']['throttled']} / dropped {result['dropped']}"
+    )
     rate.bar(seconds, [row["ok"] for row in rows], width=0.9, label="ok / s", color="tab:blue")
-    rate.bar(seconds, [row["errors"] for row in rows], width=0.9, bottom=[row["ok"] for row in rows],
-             label="errors / s", color="tab:red")
+    rate.bar(
+        seconds,
+        [row["errors"] for row in rows],
+        width=0.9,
+        bottom=[row["ok"] for row in rows],
+        label="errors / s",
+        color="tab:red",
+    )
     rate.set_ylabel("requests / s")
     rate.set_xlabel("seconds since start")
     rate.legend(loc="upper left")
@@ -87,8 +101,13 @@ def write_plot(result: dict[str, Any], path: Path) -> None:
         count = rate.twinx()
         times = [p["t"] for p in points] + [max(result["duration_s"], points[-1]["t"])]
         counts = [p["count"] for p in points] + [points[-1]["count"]]
-        count.step(times, counts, where="post", color="black", label="instances"
-                   if result["target"] == "endpoint" else "concurrency")
+        count.step(
+            times,
+            counts,
+            where="post",
+            color="black",
+            label="instances" if result["target"] == "endpoint" else "concurrency",
+        )
         count.set_ylabel("instances" if result["target"] == "endpoint" else "executions at once")
         count.set_ylim(0, max(counts) + 1)
         count.legend(loc="upper right")
@@ -108,21 +127,37 @@ def loadtest_table(out: Console, data: dict[str, Any]) -> None:
     points = data["instances"]
     rows: list[tuple[str, Any]] = [
         ("target", f"{data['target']} {data['name']}"),
-        ("load", f"{rate['start']:g} requests/s for {data['duration_s']:g} s" if rate["start"] == rate["end"]
-         else f"{rate['start']:g} -> {rate['end']:g} requests/s over {data['duration_s']:g} s"),
+        (
+            "load",
+            f"{rate['start']:g} requests/s for {data['duration_s']:g} s"
+            if rate["start"] == rate["end"]
+            else f"{rate['start']:g} -> {rate['end']:g} requests/s over {data['duration_s']:g} s",
+        ),
         ("requests", f"{data['requests']} ({data['ok']} ok)"),
-        ("latency", f"p50 {_ms(latency['p50'])}, p90 {_ms(latency['p90'])}, p99 {_ms(latency['p99'])}, "
-                    f"max {_ms(latency['max'])}"),
-        ("errors", f"4xx {errors['4xx']}, 5xx {errors['5xx']}, throttled {errors['throttled']} "
-                   f"({data['error_percent']:g} %)"),
+        (
+            "latency",
+            f"p50 {_ms(latency['p50'])}, p90 {_ms(latency['p90'])}, p99 {_ms(latency['p99'])}, "
+            f"max {_ms(latency['max'])}",
+        ),
+        (
+            "errors",
+            f"4xx {errors['4xx']}, 5xx {errors['5xx']}, throttled {errors['throttled']} ({data['error_percent']:g} %)",
+        ),
         ("dropped", f"{data['dropped']} (over --max-in-flight {data['max_in_flight']})"),
-        ("instances" if data["target"] == "endpoint" else "concurrency",
-         " -> ".join(f"{p['count']} at {p['t']:g} s" for p in points) or "-"),
+        (
+            "instances" if data["target"] == "endpoint" else "concurrency",
+            " -> ".join(f"{p['count']} at {p['t']:g} s" for p in points) or "-",
+        ),
     ]
     cold = data.get("cold_starts")
     if cold:
-        rows.append(("cold starts", f"{cold['count']}, p50 {_ms(cold['p50_ms'])}, max {_ms(cold['max_ms'])} "
-                                    f"(warm p50 {_ms(cold['warm_p50_ms'])})"))
+        rows.append(
+            (
+                "cold starts",
+                f"{cold['count']}, p50 {_ms(cold['p50_ms'])}, max {_ms(cold['max_ms'])} "
+                f"(warm p50 {_ms(cold['warm_p50_ms'])})",
+            )
+        )
     if data.get("plot"):
         rows.append(("plot", data["plot"]))
     key_value_table("load test", rows)(out, data)

@@ -24,7 +24,7 @@ def _format_value(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:.4g}"
 
 
-def event(out: Output, item: "JobEvent") -> None:
+def event(out: Output, item: JobEvent) -> None:
     """One line on stderr per event: status changes, `[algo-N] log line` (metric lines highlighted); nothing
     when quiet. The distributed runtime's own logging shows with -v only: it stays in the job's log stream, and
     a failed job's log tail shows it."""
@@ -42,8 +42,9 @@ def event(out: Output, item: "JobEvent") -> None:
         line = item.line if isinstance(item, MetricValues) else item
         err.print(f"[{line.host}] ", style=_host_style(line.host), end="", markup=False)
         # Metric lines stand out: they are what the job is for.
-        err.print(line.message, markup=False, highlight=False,
-                  style="bold green" if isinstance(item, MetricValues) else None)
+        err.print(
+            line.message, markup=False, highlight=False, style="bold green" if isinstance(item, MetricValues) else None
+        )
 
 
 def log_tail(lines: list[str]) -> None:
@@ -53,11 +54,14 @@ def log_tail(lines: list[str]) -> None:
     err = console(stderr=True)
     err.print("last log lines:", markup=False, style="bold")
     for line in lines:
-        err.print("  " + (line if len(line) <= TAIL_LINE_CHARS else line[:TAIL_LINE_CHARS] + "…"),
-                  markup=False, highlight=False)
+        err.print(
+            "  " + (line if len(line) <= TAIL_LINE_CHARS else line[:TAIL_LINE_CHARS] + "…"),
+            markup=False,
+            highlight=False,
+        )
 
 
-def job_table(out: "Console", description: dict[str, Any]) -> None:
+def job_table(out: Console, description: dict[str, Any]) -> None:
     from rich.table import Table
 
     resources = description.get("ResourceConfig", {})
@@ -65,11 +69,18 @@ def job_table(out: "Console", description: dict[str, Any]) -> None:
     rows: list[tuple[str, Any]] = [
         ("job", description.get("TrainingJobName")),
         ("status", f"{description.get('TrainingJobStatus')} ({description.get('SecondaryStatus', '')})"),
-        ("instances", f"{resources.get('InstanceCount')} x {resources.get('InstanceType')}"
-                      + (" (spot)" if description.get("EnableManagedSpotTraining") else "")),
+        (
+            "instances",
+            f"{resources.get('InstanceCount')} x {resources.get('InstanceType')}"
+            + (" (spot)" if description.get("EnableManagedSpotTraining") else ""),
+        ),
         ("billable seconds", description.get("BillableTimeInSeconds")),
-        ("model artifact", (description.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
-         if description.get("TrainingJobStatus") == "Completed" else None),
+        (
+            "model artifact",
+            (description.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
+            if description.get("TrainingJobStatus") == "Completed"
+            else None,
+        ),
         ("failure reason", description.get("FailureReason")),
     ]
     rows += [(f"metric {name}", _format_value(value)) for name, value in metrics.items()]

@@ -12,8 +12,7 @@ if TYPE_CHECKING:
 
     from mlops_cli.services.tuning import TuningSnapshot
 
-STATUS_STYLES = {"Completed": "green", "InProgress": "cyan", "Failed": "red", "Stopped": "yellow",
-                 "Stopping": "yellow"}
+STATUS_STYLES = {"Completed": "green", "InProgress": "cyan", "Failed": "red", "Stopped": "yellow", "Stopping": "yellow"}
 
 
 def _number(value: Any) -> str:
@@ -47,16 +46,22 @@ def leaderboard(document: dict[str, Any]) -> Table:
         return (0, value if minimize else -value)
 
     best_value = (document.get("best") or {}).get("objective", {}).get("value")
-    title = (f"tuning job {document['tuning_job']}: {document['status']} ({_counts(document)}); "
-             f"objective {document['objective']['name']} ({'min' if minimize else 'max'}), "
-             f"best so far {_number(best_value)}")
+    title = (
+        f"tuning job {document['tuning_job']}: {document['status']} ({_counts(document)}); "
+        f"objective {document['objective']['name']} ({'min' if minimize else 'max'}), "
+        f"best so far {_number(best_value)}"
+    )
     table = Table(title=title, title_justify="left")
     for column in ("trial", "tuned values", "status", document["objective"]["name"] or "objective", "best"):
         table.add_column(column, overflow="fold")
     for trial in sorted(document["trials"], key=order):
-        table.add_row(trial["name"], _values(trial["values"]),
-                      f"[{STATUS_STYLES.get(trial['status'], 'white')}]{trial['status']}[/]",
-                      _number(trial["objective"]), "*" if trial["name"] == best else "")
+        table.add_row(
+            trial["name"],
+            _values(trial["values"]),
+            f"[{STATUS_STYLES.get(trial['status'], 'white')}]{trial['status']}[/]",
+            _number(trial["objective"]),
+            "*" if trial["name"] == best else "",
+        )
     return table
 
 
@@ -96,10 +101,16 @@ class LiveLeaderboard:
                 continue  # ended, objective not evaluated yet: one line once it is
             if self.seen.get(trial["name"]) != state:
                 self.seen[trial["name"]] = state
-                objective = f" {document['objective']['name']}={_number(trial['objective'])}" \
-                    if trial["objective"] is not None else ""
-                self.err.print(f"trial {trial['name']} {trial['status']}: {_values(trial['values'])}{objective}",
-                               markup=False, highlight=False)
+                objective = (
+                    f" {document['objective']['name']}={_number(trial['objective'])}"
+                    if trial["objective"] is not None
+                    else ""
+                )
+                self.err.print(
+                    f"trial {trial['name']} {trial['status']}: {_values(trial['values'])}{objective}",
+                    markup=False,
+                    highlight=False,
+                )
 
 
 def result_table(out: Console, document: dict[str, Any]) -> None:

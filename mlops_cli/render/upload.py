@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from mlops_cli.render import Output, key_value_table
 from mlops_cli.services.s3sync.transfer import TransferObserver
@@ -26,14 +27,21 @@ class UploadProgress(TransferObserver):
     def __init__(self, out: Output):
         from rich.progress import BarColumn, DownloadColumn, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
-        self._bar = out.progress(columns=(TextColumn("upload"), BarColumn(), TextColumn("{task.fields[files]}"),
-                                          DownloadColumn(binary_units=True), TransferSpeedColumn(),
-                                          TimeRemainingColumn()))
+        self._bar = out.progress(
+            columns=(
+                TextColumn("upload"),
+                BarColumn(),
+                TextColumn("{task.fields[files]}"),
+                DownloadColumn(binary_units=True),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+            )
+        )
         self._lock = threading.Lock()
         self._task: Any = None
         self._files = self._done = 0
 
-    def __enter__(self) -> "UploadProgress":
+    def __enter__(self) -> UploadProgress:
         self._bar.start()
         return self
 
@@ -54,13 +62,16 @@ class UploadProgress(TransferObserver):
             self._bar.update(self._task, files=f"{self._done}/{self._files} files")
 
 
-def summary_table(result: dict[str, Any]) -> Callable[["Console", Any], None]:
+def summary_table(result: dict[str, Any]) -> Callable[[Console, Any], None]:
     seconds = result["seconds"]
     rows: list[tuple[str, Any]] = [
         ("source", result["source"]),
         ("destination", result["destination"]),
-        ("uploaded", f"{result['uploaded']} files, {human_bytes(result['bytes'])}"
-                     + (f" ({result['multipart']} multipart)" if result["multipart"] else "")),
+        (
+            "uploaded",
+            f"{result['uploaded']} files, {human_bytes(result['bytes'])}"
+            + (f" ({result['multipart']} multipart)" if result["multipart"] else ""),
+        ),
         ("skipped (unchanged)", result["skipped"]),
         ("deleted", result["deleted"]),
         ("seconds", f"{seconds:.2f}"),

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import OperationError, UsageError
 from mlops_cli.plan import Plan, Step
@@ -26,8 +27,13 @@ METRIC = "SageMakerVariantInvocationsPerInstance"
 POLICY_TYPE = "TargetTrackingScaling"
 
 # How users spell each setting (`--autoscale max=2,...` keys and `mlops autoscale --max` flags) -> field.
-KEYS = {"min": "min", "max": "max", "target": "target", "scale-in-cooldown": "scale_in_cooldown",
-        "scale-out-cooldown": "scale_out_cooldown"}
+KEYS = {
+    "min": "min",
+    "max": "max",
+    "target": "target",
+    "scale-in-cooldown": "scale_in_cooldown",
+    "scale-out-cooldown": "scale_out_cooldown",
+}
 _INTEGER = re.compile(r"^[0-9]{1,9}$")  # bounded: far above any limit, far below what makes int() slow or fail
 _NUMBER = re.compile(r"^[0-9]{1,9}(\.[0-9]{1,9})?$")
 
@@ -41,9 +47,14 @@ class ScalingSettings:
     scale_out_cooldown: int
 
     @classmethod
-    def from_config(cls, autoscale: "AutoscaleConfig") -> "ScalingSettings":
-        return cls(autoscale.min, autoscale.max, float(autoscale.target_invocations), autoscale.scale_in_cooldown_s,
-                   autoscale.scale_out_cooldown_s)
+    def from_config(cls, autoscale: AutoscaleConfig) -> ScalingSettings:
+        return cls(
+            autoscale.min,
+            autoscale.max,
+            float(autoscale.target_invocations),
+            autoscale.scale_in_cooldown_s,
+            autoscale.scale_out_cooldown_s,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,8 +77,9 @@ def validate(settings: ScalingSettings, label: Callable[[str], str] = flag_label
     if settings.min > settings.max:
         raise UsageError(f"{label('min')} ({settings.min}) must be <= {label('max')} ({settings.max})")
     if not (math.isfinite(settings.target) and settings.target > 0):
-        raise UsageError(f"{label('target')} must be a number > 0 (invocations per instance per minute), "
-                         f"got {settings.target:g}")
+        raise UsageError(
+            f"{label('target')} must be a number > 0 (invocations per instance per minute), got {settings.target:g}"
+        )
     for key in ("scale-in-cooldown", "scale-out-cooldown"):
         value = getattr(settings, KEYS[key])
         if value < 0:
@@ -135,20 +147,28 @@ class ScalingState:
         if self.target is None or policy is None:
             return None
         tracking = policy.get("TargetTrackingScalingPolicyConfiguration", {})
-        return ScalingSettings(int(self.target["MinCapacity"]), int(self.target["MaxCapacity"]),
-                               float(tracking.get("TargetValue", 0)), int(tracking.get("ScaleInCooldown", 0)),
-                               int(tracking.get("ScaleOutCooldown", 0)))
+        return ScalingSettings(
+            int(self.target["MinCapacity"]),
+            int(self.target["MaxCapacity"]),
+            float(tracking.get("TargetValue", 0)),
+            int(tracking.get("ScaleInCooldown", 0)),
+            int(tracking.get("ScaleOutCooldown", 0)),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         settings = self.settings()
-        return {"endpoint": self.endpoint, "variant": self.variant, "resource_id": self.resource_id,
-                "enabled": self.target is not None,
-                "min": self.target["MinCapacity"] if self.target else None,
-                "max": self.target["MaxCapacity"] if self.target else None,
-                "target": settings.target if settings else None,
-                "scale_in_cooldown": settings.scale_in_cooldown if settings else None,
-                "scale_out_cooldown": settings.scale_out_cooldown if settings else None,
-                "policies": [p["PolicyName"] for p in self.policies]}
+        return {
+            "endpoint": self.endpoint,
+            "variant": self.variant,
+            "resource_id": self.resource_id,
+            "enabled": self.target is not None,
+            "min": self.target["MinCapacity"] if self.target else None,
+            "max": self.target["MaxCapacity"] if self.target else None,
+            "target": settings.target if settings else None,
+            "scale_in_cooldown": settings.scale_in_cooldown if settings else None,
+            "scale_out_cooldown": settings.scale_out_cooldown if settings else None,
+            "policies": [p["PolicyName"] for p in self.policies],
+        }
 
 
 def _metric(policy: dict[str, Any]) -> str | None:
@@ -158,13 +178,15 @@ def _metric(policy: dict[str, Any]) -> str | None:
 
 def read_state(aas: Any, endpoint: str, variant: str) -> ScalingState:
     state = ScalingState(endpoint, variant)
-    targets = aas.describe_scalable_targets(ServiceNamespace=NAMESPACE, ResourceIds=[state.resource_id],
-                                            ScalableDimension=DIMENSION)["ScalableTargets"]
+    targets = aas.describe_scalable_targets(
+        ServiceNamespace=NAMESPACE, ResourceIds=[state.resource_id], ScalableDimension=DIMENSION
+    )["ScalableTargets"]
     state.target = targets[0] if targets else None
     if state.target is not None and state.target.get("ScalableTargetARN"):
         state.tags = aas.list_tags_for_resource(ResourceARN=state.target["ScalableTargetARN"]).get("Tags", {})
-    policies = aas.describe_scaling_policies(ServiceNamespace=NAMESPACE, ResourceId=state.resource_id,
-                                             ScalableDimension=DIMENSION)["ScalingPolicies"]
+    policies = aas.describe_scaling_policies(
+        ServiceNamespace=NAMESPACE, ResourceId=state.resource_id, ScalableDimension=DIMENSION
+    )["ScalingPolicies"]
     # The API matches resource ids loosely in some implementations; keep exact matches only.
     state.policies = [p for p in policies if p.get("ResourceId") == state.resource_id]
     return state
@@ -180,40 +202,79 @@ def apply_steps(state: ScalingState, desired: ScalingSettings, tags: dict[str, s
     target = state.target
     if target is None or (int(target["MinCapacity"]), int(target["MaxCapacity"])) != (desired.min, desired.max):
         register: dict[str, Any] = {
-            "ServiceNamespace": NAMESPACE, "ResourceId": state.resource_id, "ScalableDimension": DIMENSION,
-            "MinCapacity": desired.min, "MaxCapacity": desired.max}
+            "ServiceNamespace": NAMESPACE,
+            "ResourceId": state.resource_id,
+            "ScalableDimension": DIMENSION,
+            "MinCapacity": desired.min,
+            "MaxCapacity": desired.max,
+        }
         if target is None:
             register["Tags"] = dict(tags)
-        steps.append(Step(SERVICE, "RegisterScalableTarget", register,
-                          note=f"instances between {desired.min} and {desired.max}"))
+        steps.append(
+            Step(SERVICE, "RegisterScalableTarget", register, note=f"instances between {desired.min} and {desired.max}")
+        )
     missing = {key: value for key, value in tags.items() if state.tags.get(key) != value}
     if target is not None and missing and target.get("ScalableTargetARN"):
-        steps.append(Step(SERVICE, "TagResource", {"ResourceARN": target["ScalableTargetARN"], "Tags": missing},
-                          note="tags of an existing scalable target"))
-    if current is None or (current.target, current.scale_in_cooldown, current.scale_out_cooldown) != (
-            desired.target, desired.scale_in_cooldown, desired.scale_out_cooldown) or \
-            state.policy.get("PolicyName") != policy_name(state.endpoint):
-        steps.append(Step(SERVICE, "PutScalingPolicy", {
-            "PolicyName": policy_name(state.endpoint), "ServiceNamespace": NAMESPACE,
-            "ResourceId": state.resource_id, "ScalableDimension": DIMENSION, "PolicyType": POLICY_TYPE,
-            "TargetTrackingScalingPolicyConfiguration": {
-                "TargetValue": desired.target,
-                "PredefinedMetricSpecification": {"PredefinedMetricType": METRIC},
-                "ScaleInCooldown": desired.scale_in_cooldown,
-                "ScaleOutCooldown": desired.scale_out_cooldown,
-            },
-        }, note=f"keep about {desired.target:g} invocations per instance per minute"))
+        steps.append(
+            Step(
+                SERVICE,
+                "TagResource",
+                {"ResourceARN": target["ScalableTargetARN"], "Tags": missing},
+                note="tags of an existing scalable target",
+            )
+        )
+    if (
+        current is None
+        or (current.target, current.scale_in_cooldown, current.scale_out_cooldown)
+        != (desired.target, desired.scale_in_cooldown, desired.scale_out_cooldown)
+        or state.policy.get("PolicyName") != policy_name(state.endpoint)
+    ):
+        steps.append(
+            Step(
+                SERVICE,
+                "PutScalingPolicy",
+                {
+                    "PolicyName": policy_name(state.endpoint),
+                    "ServiceNamespace": NAMESPACE,
+                    "ResourceId": state.resource_id,
+                    "ScalableDimension": DIMENSION,
+                    "PolicyType": POLICY_TYPE,
+                    "TargetTrackingScalingPolicyConfiguration": {
+                        "TargetValue": desired.target,
+                        "PredefinedMetricSpecification": {"PredefinedMetricType": METRIC},
+                        "ScaleInCooldown": desired.scale_in_cooldown,
+                        "ScaleOutCooldown": desired.scale_out_cooldown,
+                    },
+                },
+                note=f"keep about {desired.target:g} invocations per instance per minute",
+            )
+        )
     return steps
 
 
 def off_steps(state: ScalingState) -> list[Step]:
     """Delete every policy on the variant, then deregister it (none when there is no scaling)."""
-    steps = [Step(SERVICE, "DeleteScalingPolicy", {
-        "PolicyName": policy["PolicyName"], "ServiceNamespace": NAMESPACE, "ResourceId": state.resource_id,
-        "ScalableDimension": DIMENSION}) for policy in state.policies]
+    steps = [
+        Step(
+            SERVICE,
+            "DeleteScalingPolicy",
+            {
+                "PolicyName": policy["PolicyName"],
+                "ServiceNamespace": NAMESPACE,
+                "ResourceId": state.resource_id,
+                "ScalableDimension": DIMENSION,
+            },
+        )
+        for policy in state.policies
+    ]
     if state.target is not None:
-        steps.append(Step(SERVICE, "DeregisterScalableTarget", {
-            "ServiceNamespace": NAMESPACE, "ResourceId": state.resource_id, "ScalableDimension": DIMENSION}))
+        steps.append(
+            Step(
+                SERVICE,
+                "DeregisterScalableTarget",
+                {"ServiceNamespace": NAMESPACE, "ResourceId": state.resource_id, "ScalableDimension": DIMENSION},
+            )
+        )
     return steps
 
 
@@ -226,16 +287,21 @@ def check_variant(sm: Any, endpoint: str, variant: str, need_in_service: bool = 
         described = sm.describe_endpoint(EndpointName=endpoint)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("ValidationException", "ResourceNotFound"):
-            raise OperationError(f"endpoint '{endpoint}' not found",
-                                 hint="deploy it first with `mlops deploy`, or pass --endpoint NAME") from None
+            raise OperationError(
+                f"endpoint '{endpoint}' not found", hint="deploy it first with `mlops deploy`, or pass --endpoint NAME"
+            ) from None
         raise
     variants = [v["VariantName"] for v in described.get("ProductionVariants", [])]
     if variants and variant not in variants:
-        raise OperationError(f"endpoint '{endpoint}' has no variant '{variant}' (it has: {', '.join(variants)})",
-                             hint="set deploy.variant_name in the config")
+        raise OperationError(
+            f"endpoint '{endpoint}' has no variant '{variant}' (it has: {', '.join(variants)})",
+            hint="set deploy.variant_name in the config",
+        )
     if need_in_service and described["EndpointStatus"] != "InService":
-        raise OperationError(f"endpoint '{endpoint}' is {described['EndpointStatus']}; scaling can be set once it "
-                             "is InService", hint="see `mlops status`")
+        raise OperationError(
+            f"endpoint '{endpoint}' is {described['EndpointStatus']}; scaling can be set once it is InService",
+            hint="see `mlops status`",
+        )
     return described
 
 

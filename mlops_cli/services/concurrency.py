@@ -14,8 +14,9 @@ GetAccountSettings) + what it already reserves - 100.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from mlops_cli.errors import OperationError, UsageError
 from mlops_cli.plan import Plan, Step, run_step
@@ -87,16 +88,21 @@ def read_state(lam: Any, function_name: str, alias: str) -> ConcurrencyState:
         alias_info = lam.get_alias(FunctionName=function_name, Name=alias)
     except Exception as exc:
         if _error_code(exc) == "ResourceNotFoundException":
-            raise UsageError(f"Lambda function {function_name} or its alias '{alias}' does not exist",
-                             hint="deploy it first: mlops lambda deploy") from None
+            raise UsageError(
+                f"Lambda function {function_name} or its alias '{alias}' does not exist",
+                hint="deploy it first: mlops lambda deploy",
+            ) from None
         raise
     reserved = (function.get("Concurrency") or {}).get("ReservedConcurrentExecutions")
     limits = lam.get_account_settings()["AccountLimit"]
     return ConcurrencyState(
-        function_name=function_name, alias=alias, alias_version=str(alias_info["FunctionVersion"]),
+        function_name=function_name,
+        alias=alias,
+        alias_version=str(alias_info["FunctionVersion"]),
         reserved=None if reserved is None else int(reserved),
         provisioned=read_provisioned(lam, function_name, alias),
-        account_limit=int(limits["ConcurrentExecutions"]), unreserved=int(limits["UnreservedConcurrentExecutions"]),
+        account_limit=int(limits["ConcurrentExecutions"]),
+        unreserved=int(limits["UnreservedConcurrentExecutions"]),
     )
 
 
@@ -106,28 +112,35 @@ def check_values(reserved: int, provisioned: int) -> None:
         if type(value) is not int or value < 0:
             raise UsageError(f"{flag} must be an integer >= 0 (0 = none), not {value!r}")
     if reserved and provisioned > reserved:
-        raise UsageError(f"--provisioned {provisioned} is more than --reserved {reserved}: provisioned concurrency "
-                         "comes out of the function's reservation")
+        raise UsageError(
+            f"--provisioned {provisioned} is more than --reserved {reserved}: provisioned concurrency "
+            "comes out of the function's reservation"
+        )
 
 
 def validate(state: ConcurrencyState, reserved: int, provisioned: int) -> None:
     """Refuse (UsageError, exit 2) anything AWS would refuse or that cannot be satisfied; nothing sent yet."""
     check_values(reserved, provisioned)
     if provisioned and state.alias_version == "$LATEST":
-        raise UsageError(f"alias '{state.alias}' points at $LATEST; provisioned concurrency needs a published version",
-                         hint="publish one with `mlops lambda deploy`")
+        raise UsageError(
+            f"alias '{state.alias}' points at $LATEST; provisioned concurrency needs a published version",
+            hint="publish one with `mlops lambda deploy`",
+        )
     if reserved > state.reservable:
         raise UsageError(
             f"--reserved {reserved} does not fit the account: at most {max(state.reservable, 0)} can be reserved for "
             f"{state.function_name} ({state.unreserved} unreserved + {state.reserved or 0} it holds - "
-            f"{MIN_UNRESERVED} AWS keeps unreserved)")
+            f"{MIN_UNRESERVED} AWS keeps unreserved)"
+        )
     if not reserved and provisioned:
         # What the function holds now (its reservation, or its provisioned concurrency) returns to the pool.
         held = state.reserved if state.reserved is not None else state.provisioned_requested
         spare = state.unreserved + held - MIN_UNRESERVED
         if provisioned > spare:
-            raise UsageError(f"--provisioned {provisioned} does not fit the account's unreserved concurrency: at most "
-                             f"{max(spare, 0)} ({MIN_UNRESERVED} must stay unreserved)")
+            raise UsageError(
+                f"--provisioned {provisioned} does not fit the account's unreserved concurrency: at most "
+                f"{max(spare, 0)} ({MIN_UNRESERVED} must stay unreserved)"
+            )
 
 
 def plan_set(state: ConcurrencyState, reserved: int, provisioned: int) -> Plan:
@@ -137,20 +150,33 @@ def plan_set(state: ConcurrencyState, reserved: int, provisioned: int) -> Plan:
     plan = Plan(f"concurrency of {name}: reserved {reserved or 'none'}, provisioned {provisioned or 'none'} on {alias}")
     reserved_steps: list[Step] = []
     if reserved and reserved != state.reserved:
-        reserved_steps.append(Step("lambda", "PutFunctionConcurrency",
-                                   {"FunctionName": name, "ReservedConcurrentExecutions": reserved}))
+        reserved_steps.append(
+            Step("lambda", "PutFunctionConcurrency", {"FunctionName": name, "ReservedConcurrentExecutions": reserved})
+        )
     elif not reserved and state.reserved is not None:
-        reserved_steps.append(Step("lambda", "DeleteFunctionConcurrency", {"FunctionName": name},
-                                   note="0 = no reservation: the function uses the account's unreserved pool"))
+        reserved_steps.append(
+            Step(
+                "lambda",
+                "DeleteFunctionConcurrency",
+                {"FunctionName": name},
+                note="0 = no reservation: the function uses the account's unreserved pool",
+            )
+        )
     provisioned_steps: list[Step] = []
     status = (state.provisioned or {}).get("Status")
     if provisioned and (provisioned != state.provisioned_requested or status == "FAILED"):
-        provisioned_steps.append(Step("lambda", "PutProvisionedConcurrencyConfig", {
-            "FunctionName": name, "Qualifier": alias, "ProvisionedConcurrentExecutions": provisioned},
-            note="retry of a FAILED allocation" if provisioned == state.provisioned_requested else ""))
+        provisioned_steps.append(
+            Step(
+                "lambda",
+                "PutProvisionedConcurrencyConfig",
+                {"FunctionName": name, "Qualifier": alias, "ProvisionedConcurrentExecutions": provisioned},
+                note="retry of a FAILED allocation" if provisioned == state.provisioned_requested else "",
+            )
+        )
     elif not provisioned and state.provisioned:
-        provisioned_steps.append(Step("lambda", "DeleteProvisionedConcurrencyConfig",
-                                      {"FunctionName": name, "Qualifier": alias}))
+        provisioned_steps.append(
+            Step("lambda", "DeleteProvisionedConcurrencyConfig", {"FunctionName": name, "Qualifier": alias})
+        )
     # Lower the provisioned concurrency before the reservation under it shrinks; raise it after it grew.
     if provisioned < state.provisioned_requested:
         plan.steps += provisioned_steps + reserved_steps
@@ -162,8 +188,11 @@ def plan_set(state: ConcurrencyState, reserved: int, provisioned: int) -> Plan:
 def plan_clear(state: ConcurrencyState) -> Plan:
     plan = Plan(f"clear the concurrency settings of {state.function_name}")
     if state.provisioned:
-        plan.add("lambda", "DeleteProvisionedConcurrencyConfig",
-                 {"FunctionName": state.function_name, "Qualifier": state.alias})
+        plan.add(
+            "lambda",
+            "DeleteProvisionedConcurrencyConfig",
+            {"FunctionName": state.function_name, "Qualifier": state.alias},
+        )
     if state.reserved is not None:
         plan.add("lambda", "DeleteFunctionConcurrency", {"FunctionName": state.function_name})
     return plan
@@ -180,8 +209,9 @@ def describe_changes(plan: Plan) -> list[str]:
     return lines
 
 
-def wait_provisioned(lam: Any, function_name: str, alias: str, on_status: StatusCallback | None = None,
-                     timeout_s: float = WAIT_TIMEOUT_S) -> dict[str, Any]:
+def wait_provisioned(
+    lam: Any, function_name: str, alias: str, on_status: StatusCallback | None = None, timeout_s: float = WAIT_TIMEOUT_S
+) -> dict[str, Any]:
     """Poll until the alias's provisioned concurrency is READY; FAILED raises with AWS's StatusReason."""
     deadline = time.monotonic() + timeout_s
     delay = FIRST_POLL_S
@@ -194,18 +224,24 @@ def wait_provisioned(lam: Any, function_name: str, alias: str, on_status: Status
         if config["Status"] == "READY":
             return config
         if config["Status"] == "FAILED":
-            raise OperationError(f"provisioned concurrency on {function_name}:{alias} FAILED: "
-                                 f"{config.get('StatusReason') or 'no reason given'}",
-                                 hint="fix the cause, then re-run; or remove it: mlops concurrency set --clear")
+            raise OperationError(
+                f"provisioned concurrency on {function_name}:{alias} FAILED: "
+                f"{config.get('StatusReason') or 'no reason given'}",
+                hint="fix the cause, then re-run; or remove it: mlops concurrency set --clear",
+            )
         if time.monotonic() >= deadline:
-            raise OperationError(f"provisioned concurrency on {function_name}:{alias} is still {config['Status']} "
-                                 f"after {timeout_s:.0f} s", hint="check later with: mlops concurrency set --show")
+            raise OperationError(
+                f"provisioned concurrency on {function_name}:{alias} is still {config['Status']} "
+                f"after {timeout_s:.0f} s",
+                hint="check later with: mlops concurrency set --show",
+            )
         time.sleep(delay)
         delay = min(delay * 1.5, MAX_POLL_S)
 
 
-def run_plan(plan: Plan, lam: Any, state: ConcurrencyState, on_status: StatusCallback | None = None,
-             wait: bool = True) -> ConcurrencyState:
+def run_plan(
+    plan: Plan, lam: Any, state: ConcurrencyState, on_status: StatusCallback | None = None, wait: bool = True
+) -> ConcurrencyState:
     """Send the plan's requests, wait for provisioned concurrency to be READY, and return the new state."""
     for step in plan.steps:
         run_step(step, lambda _service: lam)

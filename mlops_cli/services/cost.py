@@ -44,16 +44,24 @@ class Prices:
 
 def shipped_prices() -> Prices:
     data = json.loads(resources.files("mlops_cli.services").joinpath("prices.json").read_text())
-    return Prices(data["source"], data["as_of"], data["currency"], data["region"],
-                  data["sagemaker_training_hourly"], data["sagemaker_hosting_hourly"],
-                  data["lambda_provisioned_gb_second"])
+    return Prices(
+        data["source"],
+        data["as_of"],
+        data["currency"],
+        data["region"],
+        data["sagemaker_training_hourly"],
+        data["sagemaker_hosting_hourly"],
+        data["lambda_provisioned_gb_second"],
+    )
 
 
 def _price_list_hourly(pricing: Any, region: str, component: str, instance_type: str) -> float | None:
     """The on-demand USD per hour of a SageMaker instance type from the Price List API, or None."""
-    filters = [{"Type": "TERM_MATCH", "Field": "regionCode", "Value": region},
-               {"Type": "TERM_MATCH", "Field": "instanceName", "Value": instance_type},
-               {"Type": "TERM_MATCH", "Field": "component", "Value": component}]
+    filters = [
+        {"Type": "TERM_MATCH", "Field": "regionCode", "Value": region},
+        {"Type": "TERM_MATCH", "Field": "instanceName", "Value": instance_type},
+        {"Type": "TERM_MATCH", "Field": "component", "Value": component},
+    ]
     for raw in pricing.get_products(ServiceCode="AmazonSageMaker", Filters=filters, MaxResults=10)["PriceList"]:
         product = json.loads(raw) if isinstance(raw, str) else raw
         for term in product.get("terms", {}).get("OnDemand", {}).values():
@@ -64,8 +72,9 @@ def _price_list_hourly(pricing: Any, region: str, component: str, instance_type:
     return None
 
 
-def load_prices(session: Any | None, region: str, training_types: tuple[str, ...] = (),
-                hosting_types: tuple[str, ...] = ()) -> Prices:
+def load_prices(
+    session: Any | None, region: str, training_types: tuple[str, ...] = (), hosting_types: tuple[str, ...] = ()
+) -> Prices:
     """Live prices for the given instance types when `session` (a boto3 session for AWS) is given and the Price
     List API answers; the shipped table otherwise (and for any type the API does not price)."""
     prices = shipped_prices()
@@ -99,8 +108,12 @@ def _round(value: float | None) -> float | None:
 
 
 def document(prices: Prices, items: list[dict[str, Any]], max_usd: float | None) -> dict[str, Any]:
-    cost: dict[str, Any] = {"currency": prices.currency, "max_usd": _round(max_usd), "items": items,
-                            "prices": prices.describe()}
+    cost: dict[str, Any] = {
+        "currency": prices.currency,
+        "max_usd": _round(max_usd),
+        "items": items,
+        "prices": prices.describe(),
+    }
     if prices.notes:
         cost["notes"] = list(prices.notes)
     return cost
@@ -110,7 +123,10 @@ def training_item(prices: Prices, instance_type: str, instances: int, max_run_s:
     hourly = prices.training.get(instance_type)
     hours = max_run_s / 3600
     item: dict[str, Any] = {
-        "item": "training job", "instance_type": instance_type, "instances": instances, "max_hours": round(hours, 3),
+        "item": "training job",
+        "instance_type": instance_type,
+        "instances": instances,
+        "max_hours": round(hours, 3),
         "usd_per_hour": _round(hourly * instances) if hourly is not None else None,
         "max_usd": _round(hourly * instances * hours) if hourly is not None else None,
     }
@@ -130,8 +146,9 @@ def training_cost(prices: Prices, instance_type: str, instances: int, max_run_s:
     return document(prices, [item], item["max_usd"])
 
 
-def tuning_cost(prices: Prices, instance_type: str, instances: int, max_run_s: int, max_jobs: int,
-                spot: bool = False) -> dict[str, Any]:
+def tuning_cost(
+    prices: Prices, instance_type: str, instances: int, max_run_s: int, max_jobs: int, spot: bool = False
+) -> dict[str, Any]:
     """A tuning job: at most `max_jobs` training jobs, each bounded like one training job."""
     item = training_item(prices, instance_type, instances, max_run_s, spot)
     item.update(item="tuning job", max_jobs=max_jobs)
@@ -143,8 +160,12 @@ def tuning_cost(prices: Prices, instance_type: str, instances: int, max_run_s: i
 
 def endpoint_item(prices: Prices, instance_type: str, min_instances: int, max_instances: int) -> dict[str, Any]:
     hourly = prices.hosting.get(instance_type)
-    item: dict[str, Any] = {"item": "endpoint", "instance_type": instance_type, "min_instances": min_instances,
-                            "max_instances": max_instances}
+    item: dict[str, Any] = {
+        "item": "endpoint",
+        "instance_type": instance_type,
+        "min_instances": min_instances,
+        "max_instances": max_instances,
+    }
     for name, count in (("min", min_instances), ("max", max_instances)):
         item[f"usd_per_hour_at_{name}"] = _round(hourly * count) if hourly is not None else None
         item[f"usd_per_month_at_{name}"] = _round(hourly * count * HOURS_PER_MONTH) if hourly is not None else None
@@ -161,9 +182,14 @@ def endpoint_cost(prices: Prices, instance_type: str, min_instances: int, max_in
 def provisioned_item(prices: Prices, memory_mb: int, provisioned: int, architecture: str = "arm64") -> dict[str, Any]:
     per_gb_s = prices.lambda_provisioned_gb_s.get(architecture)
     month = per_gb_s * memory_mb / 1024 * provisioned * SECONDS_PER_MONTH if per_gb_s is not None else None
-    return {"item": "provisioned concurrency", "environments": provisioned, "memory_mb": memory_mb,
-            "architecture": architecture, "usd_per_month": _round(month),
-            "usd_per_hour": _round(month / HOURS_PER_MONTH) if month is not None else None}
+    return {
+        "item": "provisioned concurrency",
+        "environments": provisioned,
+        "memory_mb": memory_mb,
+        "architecture": architecture,
+        "usd_per_month": _round(month),
+        "usd_per_hour": _round(month / HOURS_PER_MONTH) if month is not None else None,
+    }
 
 
 def provisioned_cost(prices: Prices, memory_mb: int, provisioned: int, architecture: str = "arm64") -> dict[str, Any]:
@@ -186,8 +212,10 @@ def check_budget(cost: dict[str, Any], max_cost: float | None, what: str) -> Non
             raise UsageError(f"--max-cost: cannot estimate {what} ({notes or 'no price'}), so it is not launched")
         estimate, basis = sum(months), "per month (730 hours) at the maximum instance count:"
     if estimate > max_cost:
-        raise UsageError(f"--max-cost {max_cost:g} USD: {what} would cost {basis} {estimate:.2f} USD "
-                         f"({cost['prices']['source']}, {cost['prices']['as_of']}); nothing was sent")
+        raise UsageError(
+            f"--max-cost {max_cost:g} USD: {what} would cost {basis} {estimate:.2f} USD "
+            f"({cost['prices']['source']}, {cost['prices']['as_of']}); nothing was sent"
+        )
 
 
 def summary(cost: dict[str, Any]) -> str:
@@ -197,12 +225,16 @@ def summary(cost: dict[str, Any]) -> str:
         if item["item"] in ("training job", "tuning job"):
             usd = item.get("max_usd")
             jobs = f"{item['max_jobs']} jobs x " if item["item"] == "tuning job" else ""
-            parts.append(f"{item['item']}: at most {_usd(usd)} ({jobs}{item['instances']} x {item['instance_type']} "
-                         f"x {item['max_hours']:g} h{', spot: usually far less' if item.get('spot') else ''})")
+            parts.append(
+                f"{item['item']}: at most {_usd(usd)} ({jobs}{item['instances']} x {item['instance_type']} "
+                f"x {item['max_hours']:g} h{', spot: usually far less' if item.get('spot') else ''})"
+            )
         elif item["item"] == "endpoint":
-            parts.append(f"endpoint: {_usd(item['usd_per_hour_at_min'])}/hour ({_usd(item['usd_per_month_at_min'])}"
-                         f"/month) at {item['min_instances']} x {item['instance_type']}, up to "
-                         f"{_usd(item['usd_per_month_at_max'])}/month at {item['max_instances']}")
+            parts.append(
+                f"endpoint: {_usd(item['usd_per_hour_at_min'])}/hour ({_usd(item['usd_per_month_at_min'])}"
+                f"/month) at {item['min_instances']} x {item['instance_type']}, up to "
+                f"{_usd(item['usd_per_month_at_max'])}/month at {item['max_instances']}"
+            )
         else:
             parts.append(f"{item['item']}: {_usd(item.get('usd_per_month'))}/month")
     return f"estimated cost: {'; '.join(parts)} [{cost['prices']['source']}, {cost['prices']['as_of']}]"

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import OperationError, UsageError
 from mlops_cli.plan import Plan, Step, run_step
@@ -102,12 +103,19 @@ def resolve_artifact(sm: Any, s3: Any, project: str, model_uri: str | None, job:
     elif job:
         artifact = Artifact(_job_artifact(sm, job), f"job {job}", job)
     else:
-        summaries = sm.list_training_jobs(NameContains=project, StatusEquals="Completed", SortBy="CreationTime",
-                                          SortOrder="Descending", MaxResults=100)["TrainingJobSummaries"]
+        summaries = sm.list_training_jobs(
+            NameContains=project,
+            StatusEquals="Completed",
+            SortBy="CreationTime",
+            SortOrder="Descending",
+            MaxResults=100,
+        )["TrainingJobSummaries"]
         ours = [s for s in summaries if s["TrainingJobName"].startswith(f"{project}-")]
         if not ours:
-            raise UsageError(f"no completed training job of project '{project}' to deploy",
-                             hint="train one with `mlops train`, or pass --model s3://…/model.tar.gz")
+            raise UsageError(
+                f"no completed training job of project '{project}' to deploy",
+                hint="train one with `mlops train`, or pass --model s3://…/model.tar.gz",
+            )
         latest = max(ours, key=lambda s: s["CreationTime"])["TrainingJobName"]
         artifact = Artifact(_job_artifact(sm, latest), f"latest completed job {latest}", latest)
     _check_exists(s3, artifact.uri, "model artifact" if not model_uri else "--model")
@@ -139,19 +147,29 @@ class DeployTarget:
         return {tag["Key"]: tag["Value"] for tag in self.tags}
 
 
-def unique_name(config: "Config", kind: str) -> str:
+def unique_name(config: Config, kind: str) -> str:
     """A timestamped name plus a short random suffix: two deploys in one second must not collide."""
     return f"{naming.timestamped(config, kind)[:58]}-{secrets.token_hex(2)}"
 
 
-def build_target(config: "Config", artifact: Artifact, image: str, role_arn: str,
-                 scaling: ScalingSettings | None) -> DeployTarget:
+def build_target(
+    config: Config, artifact: Artifact, image: str, role_arn: str, scaling: ScalingSettings | None
+) -> DeployTarget:
     endpoint = config.endpoint_name
     return DeployTarget(
-        endpoint=endpoint, variant=config.deploy.variant_name, instance_type=config.deploy.instance_type,
-        instance_count=config.deploy.instance_count, image=image, artifact=artifact, role_arn=role_arn,
-        region=config.aws.region, scaling=scaling, tags=naming.tags(config, endpoint=endpoint),
-        model_name=unique_name(config, "model"), config_name=unique_name(config, "config"))
+        endpoint=endpoint,
+        variant=config.deploy.variant_name,
+        instance_type=config.deploy.instance_type,
+        instance_count=config.deploy.instance_count,
+        image=image,
+        artifact=artifact,
+        role_arn=role_arn,
+        region=config.aws.region,
+        scaling=scaling,
+        tags=naming.tags(config, endpoint=endpoint),
+        model_name=unique_name(config, "model"),
+        config_name=unique_name(config, "config"),
+    )
 
 
 @dataclass
@@ -202,11 +220,11 @@ class DeployPlan:
 
     @property
     def rollout(self) -> list[Step]:
-        return self.plan.steps[self.role_steps:self.after_index]
+        return self.plan.steps[self.role_steps : self.after_index]
 
     @property
     def after(self) -> list[Step]:
-        return self.plan.steps[self.after_index:]
+        return self.plan.steps[self.after_index :]
 
 
 def reapply_steps(state: ScalingState, variant: str, tags: dict[str, str]) -> list[Step]:
@@ -214,14 +232,29 @@ def reapply_steps(state: ScalingState, variant: str, tags: dict[str, str]) -> li
     if state.target is None:
         return []
     resource = autoscaling.resource_id(state.endpoint, variant)
-    steps = [Step(autoscaling.SERVICE, "RegisterScalableTarget", {
-        "ServiceNamespace": autoscaling.NAMESPACE, "ResourceId": resource, "ScalableDimension": autoscaling.DIMENSION,
-        "MinCapacity": state.target["MinCapacity"], "MaxCapacity": state.target["MaxCapacity"], "Tags": dict(tags),
-    }, note="re-register the scaling that was in place")]
+    steps = [
+        Step(
+            autoscaling.SERVICE,
+            "RegisterScalableTarget",
+            {
+                "ServiceNamespace": autoscaling.NAMESPACE,
+                "ResourceId": resource,
+                "ScalableDimension": autoscaling.DIMENSION,
+                "MinCapacity": state.target["MinCapacity"],
+                "MaxCapacity": state.target["MaxCapacity"],
+                "Tags": dict(tags),
+            },
+            note="re-register the scaling that was in place",
+        )
+    ]
     for policy in state.policies:
-        params = {"PolicyName": policy["PolicyName"], "ServiceNamespace": autoscaling.NAMESPACE,
-                  "ResourceId": resource, "ScalableDimension": autoscaling.DIMENSION,
-                  "PolicyType": policy["PolicyType"]}
+        params = {
+            "PolicyName": policy["PolicyName"],
+            "ServiceNamespace": autoscaling.NAMESPACE,
+            "ResourceId": resource,
+            "ScalableDimension": autoscaling.DIMENSION,
+            "PolicyType": policy["PolicyType"],
+        }
         for key in ("TargetTrackingScalingPolicyConfiguration", "StepScalingPolicyConfiguration"):
             if policy.get(key):
                 params[key] = policy[key]
@@ -235,34 +268,55 @@ def plan_deploy(target: DeployTarget, live: LiveEndpoint | None, role_steps: lis
     tag_map = target.tag_map
     steps = [
         *(role_steps or []),
-        Step("sagemaker", "CreateModel", {
-            "ModelName": target.model_name,
-            "PrimaryContainer": {
-                "Image": target.image,
-                "ModelDataUrl": target.artifact.uri,
-                "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": SUBMIT_DIRECTORY,
-                                "SAGEMAKER_REGION": target.region},
+        Step(
+            "sagemaker",
+            "CreateModel",
+            {
+                "ModelName": target.model_name,
+                "PrimaryContainer": {
+                    "Image": target.image,
+                    "ModelDataUrl": target.artifact.uri,
+                    "Environment": {
+                        "SAGEMAKER_PROGRAM": "inference.py",
+                        "SAGEMAKER_SUBMIT_DIRECTORY": SUBMIT_DIRECTORY,
+                        "SAGEMAKER_REGION": target.region,
+                    },
+                },
+                "ExecutionRoleArn": target.role_arn,
+                "Tags": target.tags,
             },
-            "ExecutionRoleArn": target.role_arn,
-            "Tags": target.tags,
-        }, note=f"model from {target.artifact.source}"),
-        Step("sagemaker", "CreateEndpointConfig", {
-            "EndpointConfigName": target.config_name,
-            "ProductionVariants": [{
-                "VariantName": target.variant, "ModelName": target.model_name,
-                "InstanceType": target.instance_type, "InitialInstanceCount": target.instance_count,
-                "InitialVariantWeight": 1.0,
-            }],
-            "Tags": target.tags,
-        }),
+            note=f"model from {target.artifact.source}",
+        ),
+        Step(
+            "sagemaker",
+            "CreateEndpointConfig",
+            {
+                "EndpointConfigName": target.config_name,
+                "ProductionVariants": [
+                    {
+                        "VariantName": target.variant,
+                        "ModelName": target.model_name,
+                        "InstanceType": target.instance_type,
+                        "InitialInstanceCount": target.instance_count,
+                        "InitialVariantWeight": 1.0,
+                    }
+                ],
+                "Tags": target.tags,
+            },
+        ),
     ]
     empty = ScalingState(target.endpoint, target.variant)
     after: list[Step] = []
     restore: list[Step] = []
     if live is None:
         action = "create"
-        steps.append(Step("sagemaker", "CreateEndpoint", {
-            "EndpointName": target.endpoint, "EndpointConfigName": target.config_name, "Tags": target.tags}))
+        steps.append(
+            Step(
+                "sagemaker",
+                "CreateEndpoint",
+                {"EndpointName": target.endpoint, "EndpointConfigName": target.config_name, "Tags": target.tags},
+            )
+        )
         if target.scaling:
             after = autoscaling.apply_steps(empty, target.scaling, tag_map)
     else:
@@ -270,31 +324,50 @@ def plan_deploy(target: DeployTarget, live: LiveEndpoint | None, role_steps: lis
         _check_updatable(target.endpoint, live)
         old_variant = live.variant(live.scaling.variant)
         scaled = live.scaling.target is not None
-        update = Step("sagemaker", "UpdateEndpoint", {
-            "EndpointName": target.endpoint, "EndpointConfigName": target.config_name,
-            "RetainAllVariantProperties": scaled,
-        }, note="blue/green: the current fleet serves until the new one is InService" +
-           ("; keeps the instance count the autoscaler set" if scaled else ""))
-        blocked = scaled and (old_variant is None or old_variant.get("InstanceType") != target.instance_type
-                              or live.scaling.variant != target.variant)
+        update = Step(
+            "sagemaker",
+            "UpdateEndpoint",
+            {
+                "EndpointName": target.endpoint,
+                "EndpointConfigName": target.config_name,
+                "RetainAllVariantProperties": scaled,
+            },
+            note="blue/green: the current fleet serves until the new one is InService"
+            + ("; keeps the instance count the autoscaler set" if scaled else ""),
+        )
+        blocked = scaled and (
+            old_variant is None
+            or old_variant.get("InstanceType") != target.instance_type
+            or live.scaling.variant != target.variant
+        )
         if blocked:
-            steps += [replace_note(step, "AWS refuses to change the instance type of a scalable variant: "
-                                         "remove its scaling for the update") for step in
-                      autoscaling.off_steps(live.scaling)]
+            steps += [
+                replace_note(
+                    step,
+                    "AWS refuses to change the instance type of a scalable variant: remove its scaling for the update",
+                )
+                for step in autoscaling.off_steps(live.scaling)
+            ]
             steps.append(update)
-            after = (autoscaling.apply_steps(empty, target.scaling, tag_map) if target.scaling
-                     else reapply_steps(live.scaling, target.variant, tag_map))
+            after = (
+                autoscaling.apply_steps(empty, target.scaling, tag_map)
+                if target.scaling
+                else reapply_steps(live.scaling, target.variant, tag_map)
+            )
             restore = reapply_steps(live.scaling, live.scaling.variant, tag_map)
         else:
             steps.append(update)
             if target.scaling:
                 after = autoscaling.apply_steps(live.scaling, target.scaling, tag_map)
-    after = [replace_note(step, "after the endpoint is InService" + (f"; {step.note}" if step.note else ""))
-             for step in after]
+    after = [
+        replace_note(step, "after the endpoint is InService" + (f"; {step.note}" if step.note else ""))
+        for step in after
+    ]
     verb = "create" if action == "create" else "update (blue/green)"
     plan = Plan(f"deploy: {verb} endpoint {target.endpoint}", steps + after)
-    return DeployPlan(plan, action, target, len(steps), restore, live.config_name if live else None,
-                      len(role_steps or []))
+    return DeployPlan(
+        plan, action, target, len(steps), restore, live.config_name if live else None, len(role_steps or [])
+    )
 
 
 def replace_note(step: Step, note: str) -> Step:
@@ -304,11 +377,15 @@ def replace_note(step: Step, note: str) -> Step:
 def _check_updatable(endpoint: str, live: LiveEndpoint) -> None:
     if live.status == "Failed":
         reason = live.description.get("FailureReason") or "no reason given"
-        raise OperationError(f"endpoint '{endpoint}' failed earlier ({reason}) and serves nothing",
-                             hint=f"remove it with `mlops teardown --endpoint {endpoint}`, then deploy again")
+        raise OperationError(
+            f"endpoint '{endpoint}' failed earlier ({reason}) and serves nothing",
+            hint=f"remove it with `mlops teardown --endpoint {endpoint}`, then deploy again",
+        )
     if live.status != "InService":
-        raise OperationError(f"endpoint '{endpoint}' is {live.status}; wait until it is InService, then deploy",
-                             hint="see `mlops status`")
+        raise OperationError(
+            f"endpoint '{endpoint}' is {live.status}; wait until it is InService, then deploy",
+            hint="see `mlops status`",
+        )
 
 
 # ------------------------------------------------------------------------------------------------ execution
@@ -320,9 +397,15 @@ class EndpointFailed(OperationError):
         self.description = description
 
 
-def wait_for_endpoint(sm: Any, endpoint: str, config_name: str, on_status: StatusCallback | None = None,
-                      timeout_s: float = WAIT_TIMEOUT_S, sleep: Callable[[float], None] = time.sleep,
-                      clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
+def wait_for_endpoint(
+    sm: Any,
+    endpoint: str,
+    config_name: str,
+    on_status: StatusCallback | None = None,
+    timeout_s: float = WAIT_TIMEOUT_S,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, Any]:
     """Poll DescribeEndpoint until it serves `config_name` (returns the description) or the deploy failed."""
     start = clock()
     delay = 0.5
@@ -343,14 +426,21 @@ def wait_for_endpoint(sm: Any, endpoint: str, config_name: str, on_status: Statu
             if seen_transition or elapsed > UPDATE_GRACE_S:  # back on the old configuration: the update failed
                 raise EndpointFailed(described.get("FailureReason") or "the update did not complete", described)
         if elapsed > timeout_s:
-            raise OperationError(f"endpoint '{endpoint}' is still {status} after {timeout_s:.0f} s; "
-                                 "it keeps going in AWS", hint="watch it with `mlops status`")
+            raise OperationError(
+                f"endpoint '{endpoint}' is still {status} after {timeout_s:.0f} s; it keeps going in AWS",
+                hint="watch it with `mlops status`",
+            )
         sleep(delay)
         delay = min(delay * 1.5, MAX_POLL_S)
 
 
-def run_deploy(deploy: DeployPlan, client_for: ClientFor, wait: bool = True,
-               on_status: StatusCallback | None = None, on_wait: Callable[[str], None] | None = None) -> dict[str, Any]:
+def run_deploy(
+    deploy: DeployPlan,
+    client_for: ClientFor,
+    wait: bool = True,
+    on_status: StatusCallback | None = None,
+    on_wait: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """Converge the endpoint role, send the rollout (CreateModel retried while a role this deploy converged
     propagates; `on_wait` hears that it waits), wait for InService, then the scaling steps. Failures raise
     OperationError."""
@@ -359,16 +449,21 @@ def run_deploy(deploy: DeployPlan, client_for: ClientFor, wait: bool = True,
 
     target = deploy.target
     if deploy.role_steps:
-        ensure_role(deploy.plan.steps[:deploy.role_steps], client_for("iam"))
+        ensure_role(deploy.plan.steps[: deploy.role_steps], client_for("iam"))
     for step in deploy.rollout:
         if step.operation == "CreateModel":
-            retry_while_propagating(partial(run_step, step, client_for), sagemaker_cannot_assume,
-                                    wait_s=ROLE_PROPAGATION_S if deploy.role_steps else 0, on_wait=on_wait)
+            retry_while_propagating(
+                partial(run_step, step, client_for),
+                sagemaker_cannot_assume,
+                wait_s=ROLE_PROPAGATION_S if deploy.role_steps else 0,
+                on_wait=on_wait,
+            )
         else:
             run_step(step, client_for)
     if not wait:
-        return result(deploy, client_for("sagemaker").describe_endpoint(EndpointName=target.endpoint), None,
-                      scaling_changed=False)
+        return result(
+            deploy, client_for("sagemaker").describe_endpoint(EndpointName=target.endpoint), None, scaling_changed=False
+        )
     try:
         described = wait_for_endpoint(client_for("sagemaker"), target.endpoint, target.config_name, on_status)
     except EndpointFailed as failure:
@@ -396,12 +491,15 @@ def _failure_message(deploy: DeployPlan, failure: EndpointFailed, restored: str)
     if deploy.action == "create":
         return f"endpoint '{target.endpoint}' failed to create: {failure}"
     serving = failure.description.get("EndpointConfigName") or deploy.previous_config
-    return (f"update of endpoint '{target.endpoint}' to {target.config_name} failed: {failure}; "
-            f"the previous configuration {serving} keeps serving{restored}")
+    return (
+        f"update of endpoint '{target.endpoint}' to {target.config_name} failed: {failure}; "
+        f"the previous configuration {serving} keeps serving{restored}"
+    )
 
 
-def result(deploy: DeployPlan, described: dict[str, Any], scaling: ScalingState | None,
-           scaling_changed: bool) -> dict[str, Any]:
+def result(
+    deploy: DeployPlan, described: dict[str, Any], scaling: ScalingState | None, scaling_changed: bool
+) -> dict[str, Any]:
     target = deploy.target
     variants = described.get("ProductionVariants") or []
     current = next((v for v in variants if v.get("VariantName") == target.variant), {})

@@ -18,9 +18,10 @@ import json
 import re
 import shlex
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import OperationError, UsageError
 from mlops_cli.plan import Plan, Step, run_step
@@ -96,7 +97,7 @@ def hyperparameter_args(hyperparameters: dict[str, Any]) -> list[str]:
     return args
 
 
-def new_job(config: "Config", name: str, code_uri: str) -> Ec2Job:
+def new_job(config: Config, name: str, code_uri: str) -> Ec2Job:
     from mlops_cli.services.training import check_job_name, user_hyperparameters
 
     return Ec2Job(
@@ -115,6 +116,7 @@ def _error_code(exc: BaseException) -> str:
 
 
 # --- the Deep Learning AMI -------------------------------------------------------------------------------------
+
 
 def architecture(instance_type: str) -> str:
     """`arm64` for Graviton families (a `g` after the generation: m7g, c6gn, t4g, g5g; and a1), else `x86_64`."""
@@ -147,8 +149,10 @@ def unsupported_type_warning(instance_type: str, ami_id: str | None) -> str | No
     families = DLAMI_FAMILIES[architecture(instance_type)]
     if ami_id or instance_type.split(".")[0] in families:
         return None
-    return (f"{instance_type} is not among the instance types the PyTorch Deep Learning AMI supports "
-            f"({', '.join(families)}); choose one of those, or set train.ec2.ami_id to an AMI made for it")
+    return (
+        f"{instance_type} is not among the instance types the PyTorch Deep Learning AMI supports "
+        f"({', '.join(families)}); choose one of those, or set train.ec2.ami_id to an AMI made for it"
+    )
 
 
 def find_image(ec2: Any, instance_type: str, ami_id: str | None = None) -> dict[str, Any]:
@@ -184,31 +188,65 @@ def root_volume(image: dict[str, Any] | None, volume_gb: int) -> dict[str, Any]:
         for mapping in image.get("BlockDeviceMappings", []):
             if mapping.get("DeviceName") == device:
                 size = max(size, int(mapping.get("Ebs", {}).get("VolumeSize") or 0))
-    return {"DeviceName": device,
-            "Ebs": {"VolumeSize": size, "VolumeType": "gp3", "DeleteOnTermination": True, "Encrypted": True}}
+    return {
+        "DeviceName": device,
+        "Ebs": {"VolumeSize": size, "VolumeType": "gp3", "DeleteOnTermination": True, "Encrypted": True},
+    }
 
 
 # --- IAM: the instance role ------------------------------------------------------------------------------------
 
-def role_steps(config: "Config", job: Ec2Job, partition: str) -> list[tuple[str, str, dict[str, Any], str]]:
+
+def role_steps(config: Config, job: Ec2Job, partition: str) -> list[tuple[str, str, dict[str, Any], str]]:
     """(service, operation, params, note) for the role and instance profile; creation steps run only if missing."""
     from mlops_cli.services.iam_policies import assume_role_policy, ec2_job_policy, ec2_read_policy
 
     role = naming.ec2_role_name(config)
     trust = json.dumps(assume_role_policy("ec2.amazonaws.com"))
     return [
-        ("iam", "CreateRole", {"RoleName": role, "AssumeRolePolicyDocument": trust,
-                               "Description": f"mlops train-ec2 instances of {config.project}",
-                               "Tags": naming.tags(config)}, "only if the role does not exist"),
-        ("iam", "PutRolePolicy", {"RoleName": role, "PolicyName": READ_POLICY_NAME,
-                                  "PolicyDocument": json.dumps(ec2_read_policy(config, partition))}, ""),
-        ("iam", "PutRolePolicy", {"RoleName": role, "PolicyName": job.policy_name,
-                                  "PolicyDocument": json.dumps(ec2_job_policy(job.job_uri, partition))},
-         "write access for this job only; removed once the job has ended"),
-        ("iam", "CreateInstanceProfile", {"InstanceProfileName": role, "Tags": naming.tags(config)},
-         "only if the instance profile does not exist"),
-        ("iam", "AddRoleToInstanceProfile", {"InstanceProfileName": role, "RoleName": role},
-         "only if the role is not in the profile yet"),
+        (
+            "iam",
+            "CreateRole",
+            {
+                "RoleName": role,
+                "AssumeRolePolicyDocument": trust,
+                "Description": f"mlops train-ec2 instances of {config.project}",
+                "Tags": naming.tags(config),
+            },
+            "only if the role does not exist",
+        ),
+        (
+            "iam",
+            "PutRolePolicy",
+            {
+                "RoleName": role,
+                "PolicyName": READ_POLICY_NAME,
+                "PolicyDocument": json.dumps(ec2_read_policy(config, partition)),
+            },
+            "",
+        ),
+        (
+            "iam",
+            "PutRolePolicy",
+            {
+                "RoleName": role,
+                "PolicyName": job.policy_name,
+                "PolicyDocument": json.dumps(ec2_job_policy(job.job_uri, partition)),
+            },
+            "write access for this job only; removed once the job has ended",
+        ),
+        (
+            "iam",
+            "CreateInstanceProfile",
+            {"InstanceProfileName": role, "Tags": naming.tags(config)},
+            "only if the instance profile does not exist",
+        ),
+        (
+            "iam",
+            "AddRoleToInstanceProfile",
+            {"InstanceProfileName": role, "RoleName": role},
+            "only if the role is not in the profile yet",
+        ),
     ]
 
 
@@ -221,24 +259,33 @@ def user_data(job: Ec2Job) -> str:
     from importlib.resources import files
 
     values = {
-        "MARKER": BOOTSTRAP_MARKER, "JOB": job.name, "JOB_Q": shlex.quote(job.name), "STATUS_URI": job.status_uri,
-        "CODE_URI": shlex.quote(job.code_uri), "DATA_URI": shlex.quote(job.data_uri),
+        "MARKER": BOOTSTRAP_MARKER,
+        "JOB": job.name,
+        "JOB_Q": shlex.quote(job.name),
+        "STATUS_URI": job.status_uri,
+        "CODE_URI": shlex.quote(job.code_uri),
+        "DATA_URI": shlex.quote(job.data_uri),
         "JOB_URI": shlex.quote(job.job_uri),
         "HYPERPARAMETERS": " ".join(shlex.quote(arg) for arg in hyperparameter_args(job.hyperparameters)),
-        "REGION": shlex.quote(job.region), "DEFAULT_WORKDIR": DEFAULT_WORKDIR, "LOG_FILE": LOG_FILE,
+        "REGION": shlex.quote(job.region),
+        "DEFAULT_WORKDIR": DEFAULT_WORKDIR,
+        "LOG_FILE": LOG_FILE,
         "STATUS_FILE": STATUS_FILE,
     }
     template = (files("mlops_cli.services") / BOOTSTRAP_TEMPLATE).read_text()
     script = re.sub(r"@@([A-Z_]+)@@", lambda slot: values[slot.group(1)], template)
     if len(script.encode()) > USER_DATA_LIMIT:
-        raise UsageError(f"the bootstrap script is {len(script.encode())} bytes, over EC2's {USER_DATA_LIMIT}-byte "
-                         "user-data limit; use fewer or shorter hyperparameters")
+        raise UsageError(
+            f"the bootstrap script is {len(script.encode())} bytes, over EC2's {USER_DATA_LIMIT}-byte "
+            "user-data limit; use fewer or shorter hyperparameters"
+        )
     return script
 
 
 # --- RunInstances ----------------------------------------------------------------------------------------------
 
-def run_instances_request(config: "Config", job: Ec2Job, image: dict[str, Any] | None) -> dict[str, Any]:
+
+def run_instances_request(config: Config, job: Ec2Job, image: dict[str, Any] | None) -> dict[str, Any]:
     """One instance, the DLAMI, the instance profile, IMDSv2 only, terminate on shutdown, tagged with the job."""
     ec2 = config.train.ec2
     job_tags = naming.tags(config, job=job.name)
@@ -267,29 +314,47 @@ def run_instances_request(config: "Config", job: Ec2Job, image: dict[str, Any] |
     return request
 
 
-def build_plan(config: "Config", job: Ec2Job, package: "SourcePackage", partition: str,
-               image: dict[str, Any] | None = None) -> Plan:
+def build_plan(
+    config: Config, job: Ec2Job, package: SourcePackage, partition: str, image: dict[str, Any] | None = None
+) -> Plan:
     """Every request of a launch, in order. Without `image` the AMI is shown as the lookup that will pick it."""
     from mlops_cli.services.packaging import split_s3_uri
 
     plan = Plan(f"train-ec2 {job.name}")
     bucket, key = split_s3_uri(job.code_uri)
-    plan.add("s3", "PutObject", {"Bucket": bucket, "Key": key, "ContentType": "application/gzip",
-                                 "Metadata": {"sha256": package.sha256},
-                                 "Body": f"<sourcedir.tar.gz: {len(package.data)} bytes, {len(package.files)} files>"},
-             "skipped when an object with this hash-derived key is already there")
+    plan.add(
+        "s3",
+        "PutObject",
+        {
+            "Bucket": bucket,
+            "Key": key,
+            "ContentType": "application/gzip",
+            "Metadata": {"sha256": package.sha256},
+            "Body": f"<sourcedir.tar.gz: {len(package.data)} bytes, {len(package.files)} files>",
+        },
+        "skipped when an object with this hash-derived key is already there",
+    )
     for service, operation, params, note in role_steps(config, job, partition):
         plan.add(service, operation, params, note)
-    plan.add("iam", "ListRolePolicies", {"RoleName": naming.ec2_role_name(config)},
-             "then DeleteRolePolicy for the job-* policies of jobs that have ended")
+    plan.add(
+        "iam",
+        "ListRolePolicies",
+        {"RoleName": naming.ec2_role_name(config)},
+        "then DeleteRolePolicy for the job-* policies of jobs that have ended",
+    )
     if image is None:
-        plan.add("ec2", "DescribeImages", dlami_query(job.instance_type) if not config.train.ec2.ami_id
-                 else {"ImageIds": [config.train.ec2.ami_id]}, "the newest match by CreationDate is the ImageId")
+        plan.add(
+            "ec2",
+            "DescribeImages",
+            dlami_query(job.instance_type) if not config.train.ec2.ami_id else {"ImageIds": [config.train.ec2.ami_id]},
+            "the newest match by CreationDate is the ImageId",
+        )
     plan.add("ec2", "RunInstances", run_instances_request(config, job, image))
     return plan
 
 
 # --- launching -------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Launch:
@@ -301,15 +366,23 @@ class Launch:
     removed_policies: list[str]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"job_name": self.job.name, "instance_id": self.instance_id, "instance_type": self.job.instance_type,
-                "image_id": self.image_id, "image_name": self.image_name, "code_uri": self.job.code_uri,
-                "code_uploaded": self.code_uploaded, "data_uri": self.job.data_uri,
-                "model_artifact": self.job.model_artifact, "status_uri": self.job.status_uri,
-                "log_uri": self.job.log_uri,
-                "removed_stale_policies": self.removed_policies}
+        return {
+            "job_name": self.job.name,
+            "instance_id": self.instance_id,
+            "instance_type": self.job.instance_type,
+            "image_id": self.image_id,
+            "image_name": self.image_name,
+            "code_uri": self.job.code_uri,
+            "code_uploaded": self.code_uploaded,
+            "data_uri": self.job.data_uri,
+            "model_artifact": self.job.model_artifact,
+            "status_uri": self.job.status_uri,
+            "log_uri": self.job.log_uri,
+            "removed_stale_policies": self.removed_policies,
+        }
 
 
-def _ensure_role(iam: Any, config: "Config", job: Ec2Job, partition: str) -> bool:
+def _ensure_role(iam: Any, config: Config, job: Ec2Job, partition: str) -> bool:
     """Create what is missing, (re)write the inline policies; True when the instance profile is new."""
     role = naming.ec2_role_name(config)
     steps = [Step(*step) for step in role_steps(config, job, partition)]
@@ -357,44 +430,57 @@ def read_status(s3: Any, status_uri: str) -> dict[str, Any] | None:
         return {"status": "Failed", "reason": f"{status_uri} is not valid JSON"}
 
 
-def stale_job_policies(iam: Any, ec2: Any, s3: Any, config: "Config", keep: str) -> list[str]:
+def stale_job_policies(iam: Any, ec2: Any, s3: Any, config: Config, keep: str) -> list[str]:
     """`job-*` policies of jobs that have ended: their status object exists or their instance is gone.
 
     A policy with neither sign may belong to a launch in progress elsewhere, so it stays.
     """
     role = naming.ec2_role_name(config)
-    names = [name for page in iam.get_paginator("list_role_policies").paginate(RoleName=role)
-             for name in page["PolicyNames"] if name.startswith(JOB_POLICY_PREFIX) and name != keep]
+    names = [
+        name
+        for page in iam.get_paginator("list_role_policies").paginate(RoleName=role)
+        for name in page["PolicyNames"]
+        if name.startswith(JOB_POLICY_PREFIX) and name != keep
+    ]
     if not names:
         return []
     ended_jobs = {tags[naming.JOB_TAG] for _, tags in _job_instances(ec2, config, ENDED_STATES)}
     stale = []
     for name in names:
-        job_name = name[len(JOB_POLICY_PREFIX):]
+        job_name = name[len(JOB_POLICY_PREFIX) :]
         if job_name in ended_jobs or read_status(s3, f"{naming.output_uri(config)}/{job_name}/{STATUS_FILE}"):
             stale.append(name)
     return stale
 
 
-def _job_instances(ec2: Any, config: "Config", states: tuple[str, ...]) -> Iterator[tuple[dict[str, Any], dict]]:
+def _job_instances(ec2: Any, config: Config, states: tuple[str, ...]) -> Iterator[tuple[dict[str, Any], dict]]:
     """(instance, its tags as a dict) of the project's train-ec2 instances (tagged with a job) in one of `states`."""
-    filters = [{"Name": f"tag:{naming.PROJECT_TAG}", "Values": [config.project]},
-               {"Name": "tag-key", "Values": [naming.JOB_TAG]},
-               {"Name": "instance-state-name", "Values": list(states)}]
+    filters = [
+        {"Name": f"tag:{naming.PROJECT_TAG}", "Values": [config.project]},
+        {"Name": "tag-key", "Values": [naming.JOB_TAG]},
+        {"Name": "instance-state-name", "Values": list(states)},
+    ]
     for page in ec2.get_paginator("describe_instances").paginate(Filters=filters):
         for reservation in page["Reservations"]:
             for instance in reservation["Instances"]:
                 yield instance, {tag["Key"]: tag["Value"] for tag in instance.get("Tags", [])}
 
 
-def live_instances(ec2: Any, config: "Config") -> list[dict[str, Any]]:
+def live_instances(ec2: Any, config: Config) -> list[dict[str, Any]]:
     """The project's train-ec2 instances that are not terminated (a stopped one still bills for its volume)."""
-    return [{"instance_id": instance["InstanceId"], "job": tags[naming.JOB_TAG], "state": instance["State"]["Name"],
-             "instance_type": instance.get("InstanceType"), "launched": instance.get("LaunchTime")}
-            for instance, tags in _job_instances(ec2, config, LIVE_STATES)]
+    return [
+        {
+            "instance_id": instance["InstanceId"],
+            "job": tags[naming.JOB_TAG],
+            "state": instance["State"]["Name"],
+            "instance_type": instance.get("InstanceType"),
+            "launched": instance.get("LaunchTime"),
+        }
+        for instance, tags in _job_instances(ec2, config, LIVE_STATES)
+    ]
 
 
-def remove_job_policy(iam: Any, config: "Config", policy_name: str) -> None:
+def remove_job_policy(iam: Any, config: Config, policy_name: str) -> None:
     try:
         iam.delete_role_policy(RoleName=naming.ec2_role_name(config), PolicyName=policy_name)
     except Exception as exc:
@@ -402,17 +488,28 @@ def remove_job_policy(iam: Any, config: "Config", policy_name: str) -> None:
             raise
 
 
-def _run_instance(ec2: Any, request: dict[str, Any], profile_is_new: bool,
-                  sleep: Callable[[float], None]) -> dict[str, Any]:
+def _run_instance(
+    ec2: Any, request: dict[str, Any], profile_is_new: bool, sleep: Callable[[float], None]
+) -> dict[str, Any]:
     """RunInstances, retried while a just-created instance profile is not yet visible to EC2."""
     from mlops_cli.services.propagation import ec2_profile_unknown, retry_while_propagating
 
-    return retry_while_propagating(lambda: ec2.run_instances(**request)["Instances"][0], ec2_profile_unknown,
-                                   wait_s=PROFILE_PROPAGATION_S if profile_is_new else 0, sleep=sleep)
+    return retry_while_propagating(
+        lambda: ec2.run_instances(**request)["Instances"][0],
+        ec2_profile_unknown,
+        wait_s=PROFILE_PROPAGATION_S if profile_is_new else 0,
+        sleep=sleep,
+    )
 
 
-def launch(client_for: Callable[[str], Any], config: "Config", job: Ec2Job, package: "SourcePackage",
-           partition: str, sleep: Callable[[float], None] = time.sleep) -> Launch:
+def launch(
+    client_for: Callable[[str], Any],
+    config: Config,
+    job: Ec2Job,
+    package: SourcePackage,
+    partition: str,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Launch:
     """Run the plan: upload code if changed, converge the role, prune ended jobs' policies, start the instance."""
     from mlops_cli.services.packaging import upload_source
 
@@ -433,6 +530,7 @@ def launch(client_for: Callable[[str], Any], config: "Config", job: Ec2Job, pack
 
 # --- following a job -------------------------------------------------------------------------------------------
 
+
 def instance_state(ec2: Any, instance_id: str) -> tuple[str, str]:
     """(state name, state reason message); ("pending", "") while EC2 does not list a brand-new instance yet."""
     try:
@@ -445,9 +543,16 @@ def instance_state(ec2: Any, instance_id: str) -> tuple[str, str]:
     return instance["State"]["Name"], instance.get("StateReason", {}).get("Message", "")
 
 
-def follow(ec2: Any, s3: Any, job: Ec2Job, instance_id: str, *, poll_s: float,
-           on_state: Callable[[str], None] = lambda state: None,
-           sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
+def follow(
+    ec2: Any,
+    s3: Any,
+    job: Ec2Job,
+    instance_id: str,
+    *,
+    poll_s: float,
+    on_state: Callable[[str], None] = lambda state: None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
     """Wait for the job's status object; an instance that ended without one is a failure too."""
     last_state = ""
     ended_polls = 0
@@ -463,10 +568,15 @@ def follow(ec2: Any, s3: Any, job: Ec2Job, instance_id: str, *, poll_s: float,
             ended_polls += 1
             if ended_polls > 1:  # the status is written before shutdown: one more look, then give up
                 detail = f" ({reason})" if reason else ""
-                return {"job_name": job.name, "status": "Failed", "model_artifact": None, "log_tail": [],
-                        "reason": f"instance {instance_id} is {state}{detail} and the bootstrap recorded no "
-                                  f"status at {job.status_uri}; see `aws ec2 get-console-output --instance-id "
-                                  f"{instance_id}`"}
+                return {
+                    "job_name": job.name,
+                    "status": "Failed",
+                    "model_artifact": None,
+                    "log_tail": [],
+                    "reason": f"instance {instance_id} is {state}{detail} and the bootstrap recorded no "
+                    f"status at {job.status_uri}; see `aws ec2 get-console-output --instance-id "
+                    f"{instance_id}`",
+                }
         sleep(poll_s)
 
 
@@ -476,18 +586,31 @@ def stop_hint(instance_id: str) -> str:
 
 # --- --local: the entry point on this machine ------------------------------------------------------------------
 
+
 def check_data_dir(data_dir: Path) -> None:
     if not (data_dir / "train").is_dir():
-        raise UsageError(f"data folder '{data_dir}' has no train/ split",
-                         hint="pass --data-dir, or write the sample set with `mlops data sample`")
+        raise UsageError(
+            f"data folder '{data_dir}' has no train/ split",
+            hint="pass --data-dir, or write the sample set with `mlops data sample`",
+        )
 
 
 def local_command(job: Ec2Job, data_dir: Path, out_dir: Path) -> list[str]:
     """The same entry point and arguments the bootstrap runs, with this machine's Python."""
     import sys
 
-    return [sys.executable, "-m", "model.train_ec2", "--data-dir", str(data_dir), "--model-dir", str(out_dir / "model"),
-            "--checkpoint-dir", str(out_dir / "checkpoints"), *hyperparameter_args(job.hyperparameters)]
+    return [
+        sys.executable,
+        "-m",
+        "model.train_ec2",
+        "--data-dir",
+        str(data_dir),
+        "--model-dir",
+        str(out_dir / "model"),
+        "--checkpoint-dir",
+        str(out_dir / "checkpoints"),
+        *hyperparameter_args(job.hyperparameters),
+    ]
 
 
 def run_local(argv: list[str], on_line: Callable[[str], None]) -> tuple[int, list[str]]:
@@ -498,8 +621,16 @@ def run_local(argv: list[str], on_line: Callable[[str], None]) -> tuple[int, lis
     from mlops_cli.services.packaging import package_dir
 
     tail: collections.deque[str] = collections.deque(maxlen=20)
-    process = subprocess.Popen(argv, cwd=package_dir().parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               stdin=subprocess.DEVNULL, text=True, errors="replace", bufsize=1)
+    process = subprocess.Popen(
+        argv,
+        cwd=package_dir().parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        errors="replace",
+        bufsize=1,
+    )
     try:
         assert process.stdout is not None
         for line in process.stdout:

@@ -21,8 +21,13 @@ DEFAULT_TOP_K = 5  # what the model answers for a bare image body
 MAX_TOP_K = 100
 JSON = "application/json"
 # (magic prefix, content type); GIF/BMP/WebP travel as the generic application/x-image.
-MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"), (b"GIF87a", "application/x-image"),
-         (b"GIF89a", "application/x-image"), (b"BM", "application/x-image"))
+MAGIC = (
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"GIF87a", "application/x-image"),
+    (b"GIF89a", "application/x-image"),
+    (b"BM", "application/x-image"),
+)
 URL = re.compile(r"^https?://", re.I)
 
 
@@ -51,11 +56,15 @@ def build_request(source: str, top_k: int = DEFAULT_TOP_K) -> InvokeRequest:
     if path.is_dir():
         raise UsageError(f"{source} is a directory, not an image file")
     if not path.is_file():
-        raise UsageError(f"no such image file: {source}" if not path.exists() else
-                         f"{source} is not a regular file (a device, FIFO or socket), not an image file")
+        raise UsageError(
+            f"no such image file: {source}"
+            if not path.exists()
+            else f"{source} is not a regular file (a device, FIFO or socket), not an image file"
+        )
     if path.stat().st_size > MAX_PAYLOAD_BYTES:
-        raise UsageError(f"{source} is {path.stat().st_size} bytes; an endpoint request takes at most "
-                         f"{MAX_PAYLOAD_BYTES} bytes")
+        raise UsageError(
+            f"{source} is {path.stat().st_size} bytes; an endpoint request takes at most {MAX_PAYLOAD_BYTES} bytes"
+        )
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -68,8 +77,10 @@ def build_request(source: str, top_k: int = DEFAULT_TOP_K) -> InvokeRequest:
     # A bare image body always gets the model's default top-k; another k travels in the JSON form.
     body = json.dumps({"image_b64": base64.b64encode(data).decode(), "top_k": top_k}).encode()
     if len(body) > MAX_PAYLOAD_BYTES:
-        raise UsageError(f"{source} is too large to send with --top-k {top_k} (base64 over {MAX_PAYLOAD_BYTES} "
-                         f"bytes); use the default --top-k {DEFAULT_TOP_K}")
+        raise UsageError(
+            f"{source} is too large to send with --top-k {top_k} (base64 over {MAX_PAYLOAD_BYTES} "
+            f"bytes); use the default --top-k {DEFAULT_TOP_K}"
+        )
     return InvokeRequest(source, body, JSON)
 
 
@@ -78,18 +89,25 @@ def invoke(runtime: Any, endpoint: str, request: InvokeRequest) -> dict[str, Any
     from botocore.exceptions import ClientError
 
     try:
-        response = runtime.invoke_endpoint(EndpointName=endpoint, Body=request.body,
-                                           ContentType=request.content_type, Accept=JSON)
+        response = runtime.invoke_endpoint(
+            EndpointName=endpoint, Body=request.body, ContentType=request.content_type, Accept=JSON
+        )
     except ClientError as exc:
         raise _invoke_error(endpoint, exc) from None
     payload = response["Body"].read()
     try:
         predictions = json.loads(payload)["predictions"][0]["top_k"]
     except (ValueError, KeyError, IndexError, TypeError, RecursionError):  # whatever the remote side sends
-        raise OperationError(f"endpoint '{endpoint}' answered something that is not a prediction: "
-                             f"{payload[:200]!r}") from None
-    return {"endpoint": endpoint, "source": request.source, "content_type": request.content_type,
-            "variant": response.get("InvokedProductionVariant"), "predictions": predictions}
+        raise OperationError(
+            f"endpoint '{endpoint}' answered something that is not a prediction: {payload[:200]!r}"
+        ) from None
+    return {
+        "endpoint": endpoint,
+        "source": request.source,
+        "content_type": request.content_type,
+        "variant": response.get("InvokedProductionVariant"),
+        "predictions": predictions,
+    }
 
 
 def model_error_message(original: str) -> str:
@@ -116,11 +134,16 @@ def _invoke_error(endpoint: str, exc: Any) -> MlopsError:
         status = exc.response.get("OriginalStatusCode")
         message = model_error_message(str(exc.response.get("OriginalMessage") or error.get("Message", "")))
         # A 5xx is the model's own failure: its traceback is in the endpoint's log group.
-        hint = f"the model server's output: CloudWatch Logs group /aws/sagemaker/Endpoints/{endpoint}" \
-            if isinstance(status, int) and status >= 500 else None
+        hint = (
+            f"the model server's output: CloudWatch Logs group /aws/sagemaker/Endpoints/{endpoint}"
+            if isinstance(status, int) and status >= 500
+            else None
+        )
         return refused(status, f"endpoint '{endpoint}' refused the request ({status}): {message}", hint=hint)
-    if code in ("ValidationError", "ValidationException") and re.search(r"not found|could not find",
-                                                                        error.get("Message", ""), re.I):
-        return OperationError(f"endpoint '{endpoint}' not found", hint="deploy it with `mlops deploy`, or pass "
-                                                                       "--endpoint NAME")
+    if code in ("ValidationError", "ValidationException") and re.search(
+        r"not found|could not find", error.get("Message", ""), re.I
+    ):
+        return OperationError(
+            f"endpoint '{endpoint}' not found", hint="deploy it with `mlops deploy`, or pass --endpoint NAME"
+        )
     return translate_error(exc)

@@ -44,12 +44,16 @@ def trim_sdk_table(sdk: dict[str, Any]) -> dict[str, Any]:
     trimmed: dict[str, Any] = {}
     for scope in SCOPES:
         section = sdk[scope]
-        versions = {version: section["versions"][version] for version in section["versions"]
-                    if _version_key(version)[:2] >= MIN_VERSION}
+        versions = {
+            version: section["versions"][version]
+            for version in section["versions"]
+            if _version_key(version)[:2] >= MIN_VERSION
+        }
         trimmed[scope] = {
             "processors": section["processors"],
-            "version_aliases": {alias: target for alias, target in section.get("version_aliases", {}).items()
-                                if target in versions},
+            "version_aliases": {
+                alias: target for alias, target in section.get("version_aliases", {}).items() if target in versions
+            },
             "versions": versions,
         }
     return trimmed
@@ -67,11 +71,15 @@ def processor(instance_type: str) -> str:
         raise UsageError(f"'{instance_type}' is not a SageMaker instance type (ml.<family>.<size>)")
     family = found.group(1)
     if family.startswith(NEURON_FAMILIES):
-        raise UsageError(f"instance type '{instance_type}' needs a Neuron image, which mlops does not resolve; "
-                         "choose a CPU (ml.m*/ml.c*) or GPU (ml.g*/ml.p*) instance type")
+        raise UsageError(
+            f"instance type '{instance_type}' needs a Neuron image, which mlops does not resolve; "
+            "choose a CPU (ml.m*/ml.c*) or GPU (ml.g*/ml.p*) instance type"
+        )
     if GRAVITON_FAMILY.fullmatch(family):
-        raise UsageError(f"instance type '{instance_type}' is AWS Graviton (arm64) and the PyTorch images mlops "
-                         "resolves are x86_64; choose an x86 type such as ml.m5.large or ml.c5.xlarge")
+        raise UsageError(
+            f"instance type '{instance_type}' is AWS Graviton (arm64) and the PyTorch images mlops "
+            "resolves are x86_64; choose an x86 type such as ml.m5.large or ml.c5.xlarge"
+        )
     return "gpu" if family[0] in ("g", "p") else "cpu"
 
 
@@ -84,24 +92,37 @@ def resolve_version(scope: str, framework_version: str, py_version: str) -> str:
     wanted = framework_version.strip().lower()
     if wanted == "latest" or re.fullmatch(r"\d+\.x", wanted):
         major = None if wanted == "latest" else int(wanted.split(".")[0])
-        candidates = [version for version, entry in versions.items()
-                      if (major is None or _version_key(version)[0] == major) and py_version in entry["py_versions"]]
+        candidates = [
+            version
+            for version, entry in versions.items()
+            if (major is None or _version_key(version)[0] == major) and py_version in entry["py_versions"]
+        ]
         if not candidates:
-            raise UsageError(f"no PyTorch {scope} image for version '{framework_version}' with {py_version}; "
-                             f"known versions: {', '.join(sorted(versions, key=_version_key))}")
+            raise UsageError(
+                f"no PyTorch {scope} image for version '{framework_version}' with {py_version}; "
+                f"known versions: {', '.join(sorted(versions, key=_version_key))}"
+            )
         return max(candidates, key=_version_key)
     exact = section["version_aliases"].get(wanted, wanted)
     if exact not in versions:
         known = sorted(set(versions) | set(section["version_aliases"]), key=_version_key)
-        raise UsageError(f"no PyTorch {scope} image for framework version '{framework_version}'; "
-                         f"known: {', '.join(known)}, or 2.x / latest")
+        raise UsageError(
+            f"no PyTorch {scope} image for framework version '{framework_version}'; "
+            f"known: {', '.join(known)}, or 2.x / latest"
+        )
     return exact
 
 
 def registries(region: str) -> list[str]:
     """The accounts the PyTorch Deep Learning Container images of `region` are published from."""
-    return sorted({entry["registries"][region] for scope in SCOPES for entry in table()[scope]["versions"].values()
-                   if region in entry["registries"]})
+    return sorted(
+        {
+            entry["registries"][region]
+            for scope in SCOPES
+            for entry in table()[scope]["versions"].values()
+            if region in entry["registries"]
+        }
+    )
 
 
 def _dns_suffix(region: str) -> str:
@@ -123,8 +144,10 @@ def image_uri(region: str, framework_version: str, py_version: str, instance_typ
     version = resolve_version(scope, framework_version, py_version)
     entry = table()[scope]["versions"][version]
     if py_version not in entry["py_versions"]:
-        raise UsageError(f"PyTorch {version} {scope} images are built for {', '.join(entry['py_versions'])}, "
-                         f"not {py_version} (set train.sagemaker.py_version)")
+        raise UsageError(
+            f"PyTorch {version} {scope} images are built for {', '.join(entry['py_versions'])}, "
+            f"not {py_version} (set train.sagemaker.py_version)"
+        )
     account = entry["registries"].get(region)
     if account is None:
         raise UsageError(f"no PyTorch {version} {scope} image is published in region '{region}'")

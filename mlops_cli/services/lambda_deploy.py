@@ -25,9 +25,10 @@ import json
 import re
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import OperationError, UsageError, refused
 from mlops_cli.plan import Plan, Step, run_step
@@ -132,7 +133,7 @@ class LambdaSpec:
     tags: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_config(cls, config: "Config", account: str, partition: str) -> "LambdaSpec":
+    def from_config(cls, config: Config, account: str, partition: str) -> LambdaSpec:
         return cls(
             policy=iam_policies.lambda_invoke_policy(config, account, partition),
             function_name=config.function_name,
@@ -208,22 +209,27 @@ def observe(client_for: ClientFor, spec: LambdaSpec) -> Observed:
         found.role = role["Role"]
         for page in iam.get_paginator("list_role_policies").paginate(RoleName=spec.role_name):
             for name in page["PolicyNames"]:
-                found.inline_policies[name] = iam.get_role_policy(
-                    RoleName=spec.role_name, PolicyName=name)["PolicyDocument"]
+                found.inline_policies[name] = iam.get_role_policy(RoleName=spec.role_name, PolicyName=name)[
+                    "PolicyDocument"
+                ]
         for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=spec.role_name):
             found.attached_policies += [policy["PolicyArn"] for policy in page["AttachedPolicies"]]
     function = _absent_on(("ResourceNotFoundException",), lambda: lam.get_function(FunctionName=spec.function_name))
     if function:
         found.function = function["Configuration"]
         found.function_tags = function.get("Tags") or {}
-        alias = _absent_on(("ResourceNotFoundException",),
-                           lambda: lam.get_alias(FunctionName=spec.function_name, Name=spec.alias))
+        alias = _absent_on(
+            ("ResourceNotFoundException",), lambda: lam.get_alias(FunctionName=spec.function_name, Name=spec.alias)
+        )
         if alias:
             found.alias = alias
             found.alias_configuration = lam.get_function_configuration(
-                FunctionName=spec.function_name, Qualifier=alias["FunctionVersion"])
-    endpoint = _absent_on(("ValidationException", "ResourceNotFound"),
-                          lambda: sagemaker.describe_endpoint(EndpointName=spec.endpoint_name))
+                FunctionName=spec.function_name, Qualifier=alias["FunctionVersion"]
+            )
+    endpoint = _absent_on(
+        ("ValidationException", "ResourceNotFound"),
+        lambda: sagemaker.describe_endpoint(EndpointName=spec.endpoint_name),
+    )
     found.endpoint_status = endpoint["EndpointStatus"] if endpoint else None
     return found
 
@@ -243,9 +249,12 @@ def _config_differences(current: dict[str, Any], wanted: dict[str, Any], ignore:
 
 def matches(configuration: dict[str, Any] | None, spec: LambdaSpec, sha256: str) -> bool:
     """Whether a function version has exactly the desired code, configuration and architecture."""
-    return configuration is not None and configuration.get("CodeSha256") == sha256 and \
-        configuration.get("Architectures", ["x86_64"]) == [ARCHITECTURE] and \
-        not _config_differences(configuration, spec.configuration(), ignore=VERSION_LABELS)
+    return (
+        configuration is not None
+        and configuration.get("CodeSha256") == sha256
+        and configuration.get("Architectures", ["x86_64"]) == [ARCHITECTURE]
+        and not _config_differences(configuration, spec.configuration(), ignore=VERSION_LABELS)
+    )
 
 
 # ---------------------------------------------------------------------------------------------- the plan
@@ -258,66 +267,117 @@ def plan_deploy(spec: LambdaSpec, package: ZipPayload, found: Observed) -> Plan:
     configuration = spec.configuration()
     function_changes = False
     if found.function is None:
-        plan.add("lambda", "CreateFunction", {
-            "FunctionName": spec.function_name, **configuration, "Code": {"ZipFile": package},
-            "Architectures": [ARCHITECTURE], "PackageType": "Zip", "Publish": False, "Tags": spec.tags,
-        }, note="new function")
+        plan.add(
+            "lambda",
+            "CreateFunction",
+            {
+                "FunctionName": spec.function_name,
+                **configuration,
+                "Code": {"ZipFile": package},
+                "Architectures": [ARCHITECTURE],
+                "PackageType": "Zip",
+                "Publish": False,
+                "Tags": spec.tags,
+            },
+            note="new function",
+        )
         function_changes = True
     else:
         if found.function.get("CodeSha256") != sha256 or found.function.get("Architectures") != [ARCHITECTURE]:
-            plan.add("lambda", "UpdateFunctionCode", {
-                "FunctionName": spec.function_name, "ZipFile": package, "Architectures": [ARCHITECTURE],
-            }, note=f"code sha256 {found.function.get('CodeSha256')} -> {sha256}")
+            plan.add(
+                "lambda",
+                "UpdateFunctionCode",
+                {
+                    "FunctionName": spec.function_name,
+                    "ZipFile": package,
+                    "Architectures": [ARCHITECTURE],
+                },
+                note=f"code sha256 {found.function.get('CodeSha256')} -> {sha256}",
+            )
             function_changes = True
         differences = _config_differences(found.function, configuration)
         if differences:
-            plan.add("lambda", "UpdateFunctionConfiguration", {"FunctionName": spec.function_name, **configuration},
-                     note="changed: " + ", ".join(differences))
+            plan.add(
+                "lambda",
+                "UpdateFunctionConfiguration",
+                {"FunctionName": spec.function_name, **configuration},
+                note="changed: " + ", ".join(differences),
+            )
             function_changes = True
         missing_tags = {key: value for key, value in spec.tags.items() if found.function_tags.get(key) != value}
         if missing_tags:
-            plan.add("lambda", "TagResource", {"Resource": found.function["FunctionArn"].split(":$LATEST")[0],
-                                               "Tags": missing_tags})
+            plan.add(
+                "lambda",
+                "TagResource",
+                {"Resource": found.function["FunctionArn"].split(":$LATEST")[0], "Tags": missing_tags},
+            )
     if function_changes or not matches(found.alias_configuration, spec, sha256):
-        plan.add("lambda", "PublishVersion", {
-            "FunctionName": spec.function_name, "CodeSha256": sha256,
-        }, note="a version is immutable: the alias points at it")
+        plan.add(
+            "lambda",
+            "PublishVersion",
+            {
+                "FunctionName": spec.function_name,
+                "CodeSha256": sha256,
+            },
+            note="a version is immutable: the alias points at it",
+        )
         operation = "UpdateAlias" if found.alias else "CreateAlias"
-        plan.add("lambda", operation, {"FunctionName": spec.function_name, "Name": spec.alias,
-                                       "FunctionVersion": PUBLISHED_VERSION},
-                 f"FunctionVersion {PUBLISHED_VERSION} stands for the version PublishVersion returns")
+        plan.add(
+            "lambda",
+            operation,
+            {"FunctionName": spec.function_name, "Name": spec.alias, "FunctionVersion": PUBLISHED_VERSION},
+            f"FunctionVersion {PUBLISHED_VERSION} stands for the version PublishVersion returns",
+        )
     return plan
 
 
 def _plan_role(plan: Plan, spec: LambdaSpec, found: Observed) -> None:
     iam_tags = [{"Key": key, "Value": value} for key, value in spec.tags.items()]
     if found.role is None:
-        plan.add("iam", "CreateRole", {
-            "RoleName": spec.role_name, "AssumeRolePolicyDocument": policy_json(spec.trust),
-            "Description": f"Lambda {spec.function_name}: invoke SageMaker endpoint {spec.endpoint_name}, "
-                           "write its logs",
-            "Tags": iam_tags,
-        }, note="trusts only lambda.amazonaws.com for this account")
+        plan.add(
+            "iam",
+            "CreateRole",
+            {
+                "RoleName": spec.role_name,
+                "AssumeRolePolicyDocument": policy_json(spec.trust),
+                "Description": f"Lambda {spec.function_name}: invoke SageMaker endpoint {spec.endpoint_name}, "
+                "write its logs",
+                "Tags": iam_tags,
+            },
+            note="trusts only lambda.amazonaws.com for this account",
+        )
     else:
         if not same_document(found.role.get("AssumeRolePolicyDocument"), spec.trust):
-            plan.add("iam", "UpdateAssumeRolePolicy", {"RoleName": spec.role_name,
-                                                       "PolicyDocument": policy_json(spec.trust)})
+            plan.add(
+                "iam", "UpdateAssumeRolePolicy", {"RoleName": spec.role_name, "PolicyDocument": policy_json(spec.trust)}
+            )
         have_tags = {tag["Key"]: tag["Value"] for tag in found.role.get("Tags") or []}
         missing = [tag for tag in iam_tags if have_tags.get(tag["Key"]) != tag["Value"]]
         if missing:
             plan.add("iam", "TagRole", {"RoleName": spec.role_name, "Tags": missing})
     for arn in found.attached_policies:
-        plan.add("iam", "DetachRolePolicy", {"RoleName": spec.role_name, "PolicyArn": arn},
-                 note="the role keeps only its one least-privilege inline policy")
+        plan.add(
+            "iam",
+            "DetachRolePolicy",
+            {"RoleName": spec.role_name, "PolicyArn": arn},
+            note="the role keeps only its one least-privilege inline policy",
+        )
     for name in sorted(found.inline_policies):
         if name != POLICY_NAME:
-            plan.add("iam", "DeleteRolePolicy", {"RoleName": spec.role_name, "PolicyName": name},
-                     note="the role keeps only its one least-privilege inline policy")
+            plan.add(
+                "iam",
+                "DeleteRolePolicy",
+                {"RoleName": spec.role_name, "PolicyName": name},
+                note="the role keeps only its one least-privilege inline policy",
+            )
     current = found.inline_policies.get(POLICY_NAME)
     if current is None or not same_document(current, spec.policy):
-        plan.add("iam", "PutRolePolicy", {"RoleName": spec.role_name, "PolicyName": POLICY_NAME,
-                                          "PolicyDocument": policy_json(spec.policy)},
-                 note="sagemaker:InvokeEndpoint on the endpoint; logs on the function's own log group")
+        plan.add(
+            "iam",
+            "PutRolePolicy",
+            {"RoleName": spec.role_name, "PolicyName": POLICY_NAME, "PolicyDocument": policy_json(spec.policy)},
+            note="sagemaker:InvokeEndpoint on the endpoint; logs on the function's own log group",
+        )
 
 
 # ---------------------------------------------------------------------------------------------- running it
@@ -337,16 +397,32 @@ class DeployResult:
     changes: list[str]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"function": self.function_name, "function_arn": self.function_arn, "alias": self.alias,
-                "alias_arn": self.alias_arn, "version": self.version, "endpoint": self.endpoint,
-                "endpoint_status": self.endpoint_status, "role_arn": self.role_arn,
-                "code_sha256": self.code_sha256, "changed": bool(self.changes), "changes": self.changes}
+        return {
+            "function": self.function_name,
+            "function_arn": self.function_arn,
+            "alias": self.alias,
+            "alias_arn": self.alias_arn,
+            "version": self.version,
+            "endpoint": self.endpoint,
+            "endpoint_status": self.endpoint_status,
+            "role_arn": self.role_arn,
+            "code_sha256": self.code_sha256,
+            "changed": bool(self.changes),
+            "changes": self.changes,
+        }
 
 
 def describe_step(step: Step) -> str:
     params = step.params
-    target = params.get("PolicyName") or params.get("PolicyArn") or params.get("Name") or \
-        params.get("RoleName") or params.get("FunctionName") or params.get("Resource") or ""
+    target = (
+        params.get("PolicyName")
+        or params.get("PolicyArn")
+        or params.get("Name")
+        or params.get("RoleName")
+        or params.get("FunctionName")
+        or params.get("Resource")
+        or ""
+    )
     return f"{step.operation} {target}".strip()
 
 
@@ -360,26 +436,38 @@ def _wait_updated(lam: Any, function_name: str, active: bool = False) -> None:
     except WaiterError:
         configuration = lam.get_function_configuration(FunctionName=function_name)
         reason = configuration.get("LastUpdateStatusReason") or configuration.get("StateReason") or "no reason given"
-        raise OperationError(f"Lambda function {function_name} did not become ready "
-                             f"(State {configuration.get('State')}, LastUpdateStatus "
-                             f"{configuration.get('LastUpdateStatus')}): {reason}") from None
+        raise OperationError(
+            f"Lambda function {function_name} did not become ready "
+            f"(State {configuration.get('State')}, LastUpdateStatus "
+            f"{configuration.get('LastUpdateStatus')}): {reason}"
+        ) from None
 
 
 def _create_function(lam: Any, step: Step, role_is_new: bool) -> Any:
     """CreateFunction, retried while a just-created role is not yet assumable (IAM is eventually consistent)."""
     from mlops_cli.services.propagation import ROLE_PROPAGATION_S, lambda_cannot_assume, retry_while_propagating
 
-    return retry_while_propagating(lambda: run_step(step, lambda _service: lam), lambda_cannot_assume,
-                                   wait_s=ROLE_PROPAGATION_S if role_is_new else 0)
+    return retry_while_propagating(
+        lambda: run_step(step, lambda _service: lam),
+        lambda_cannot_assume,
+        wait_s=ROLE_PROPAGATION_S if role_is_new else 0,
+    )
 
 
-def run_deploy(plan: Plan, client_for: ClientFor, spec: LambdaSpec, found: Observed, package: ZipPayload,
-               on_status: StatusCallback | None = None) -> DeployResult:
+def run_deploy(
+    plan: Plan,
+    client_for: ClientFor,
+    spec: LambdaSpec,
+    found: Observed,
+    package: ZipPayload,
+    on_status: StatusCallback | None = None,
+) -> DeployResult:
     lam = client_for("lambda")
     role_is_new = found.role is None
     published: str | None = None
-    if found.function is not None and any(step.service == "lambda" and step.operation.startswith("Update")
-                                          for step in plan.steps):
+    if found.function is not None and any(
+        step.service == "lambda" and step.operation.startswith("Update") for step in plan.steps
+    ):
         _wait_updated(lam, spec.function_name)  # an earlier update may still be in progress
     for step in plan.steps:
         if on_status:
@@ -398,9 +486,15 @@ def run_deploy(plan: Plan, client_for: ClientFor, spec: LambdaSpec, found: Obser
     function = lam.get_function_configuration(FunctionName=spec.function_name)
     alias = lam.get_alias(FunctionName=spec.function_name, Name=spec.alias)
     return DeployResult(
-        function_name=spec.function_name, function_arn=function["FunctionArn"], alias=spec.alias,
-        alias_arn=alias["AliasArn"], version=str(alias["FunctionVersion"]), endpoint=spec.endpoint_name,
-        endpoint_status=found.endpoint_status, role_arn=spec.role_arn, code_sha256=code_sha256(package),
+        function_name=spec.function_name,
+        function_arn=function["FunctionArn"],
+        alias=spec.alias,
+        alias_arn=alias["AliasArn"],
+        version=str(alias["FunctionVersion"]),
+        endpoint=spec.endpoint_name,
+        endpoint_status=found.endpoint_status,
+        role_arn=spec.role_arn,
+        code_sha256=code_sha256(package),
         changes=[describe_step(step) for step in plan.steps],
     )
 
@@ -433,18 +527,23 @@ def invocation_event(image: Path | None = None, url: str | None = None, top_k: i
     if top_k is not None:
         event["top_k"] = top_k
     if len(json.dumps(event)) > MAX_INVOKE_PAYLOAD:
-        raise UsageError(f"image {image} is too large for a Lambda invocation "
-                         f"(the event must stay under {MAX_INVOKE_PAYLOAD} bytes once base64-encoded)")
+        raise UsageError(
+            f"image {image} is too large for a Lambda invocation "
+            f"(the event must stay under {MAX_INVOKE_PAYLOAD} bytes once base64-encoded)"
+        )
     return event
 
 
 def invoke_function(lam: Any, function_name: str, alias: str, event: dict[str, Any]) -> dict[str, Any]:
     """Invoke the alias and return the predictions; the function's error answers become one-line errors."""
-    answer = _absent_on(("ResourceNotFoundException",), lambda: lam.invoke(
-        FunctionName=function_name, Qualifier=alias, Payload=json.dumps(event).encode()))
+    answer = _absent_on(
+        ("ResourceNotFoundException",),
+        lambda: lam.invoke(FunctionName=function_name, Qualifier=alias, Payload=json.dumps(event).encode()),
+    )
     if answer is None:
-        raise UsageError(f"Lambda function {function_name} (alias {alias}) not found",
-                         hint="deploy it first: mlops lambda deploy")
+        raise UsageError(
+            f"Lambda function {function_name} (alias {alias}) not found", hint="deploy it first: mlops lambda deploy"
+        )
     payload = answer["Payload"].read()
     version = answer.get("ExecutedVersion")
     if answer.get("FunctionError"):
@@ -453,8 +552,9 @@ def invoke_function(lam: Any, function_name: str, alias: str, event: dict[str, A
             detail = f"{error.get('errorType')}: {error.get('errorMessage')}"
         except (ValueError, AttributeError, RecursionError):
             detail = payload[:300].decode("utf-8", "replace")
-        raise OperationError(f"the function failed (version {version}): {detail}",
-                             hint=f"see its log group /aws/lambda/{function_name}")
+        raise OperationError(
+            f"the function failed (version {version}): {detail}", hint=f"see its log group /aws/lambda/{function_name}"
+        )
     try:
         response = json.loads(payload)
         status = int(response["statusCode"])
@@ -464,5 +564,9 @@ def invoke_function(lam: Any, function_name: str, alias: str, event: dict[str, A
     if status != 200:
         message = body.get("error") if isinstance(body, dict) else body
         raise refused(status, f"the function answered {status}: {message}")
-    return {"function": function_name, "alias": alias, "version": version, **(body if isinstance(body, dict)
-                                                                               else {"predictions": body})}
+    return {
+        "function": function_name,
+        "alias": alias,
+        "version": version,
+        **(body if isinstance(body, dict) else {"predictions": body}),
+    }

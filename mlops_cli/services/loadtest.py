@@ -86,8 +86,9 @@ def parse_fail_on(text: str | None) -> dict[str, float]:
     for part in text.split(","):
         found = FAIL_ON.match(part.strip())
         if not found:
-            raise UsageError(f"--fail-on: '{part.strip()}' is not one of p50>MS, p90>MS, p99>MS, max>MS, "
-                             "errors>PERCENT")
+            raise UsageError(
+                f"--fail-on: '{part.strip()}' is not one of p50>MS, p90>MS, p99>MS, max>MS, errors>PERCENT"
+            )
         limits[found.group(1)] = float(found.group(2))
     return limits
 
@@ -104,8 +105,9 @@ def check_spec(spec: LoadSpec) -> None:
 def load_images(folder: Path) -> list[Payload]:
     """Up to MAX_IMAGES image files under `folder` (sorted, recursive), as the bodies to send."""
     if not folder.is_dir():
-        raise UsageError(f"no such image folder: {folder}",
-                         hint="write the sample with `mlops data sample`, or pass --images DIR")
+        raise UsageError(
+            f"no such image folder: {folder}", hint="write the sample with `mlops data sample`, or pass --images DIR"
+        )
     payloads = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
         if len(payloads) == MAX_IMAGES:
@@ -128,13 +130,13 @@ def arrival_times(start_rate: float, end_rate: float, duration_s: float) -> list
     The k-th request is due when the expected count, start*t + (end-start)*t^2/(2*duration), reaches k.
     """
     slope = (end_rate - start_rate) / duration_s
-    total = int(start_rate * duration_s + slope * duration_s ** 2 / 2)
+    total = int(start_rate * duration_s + slope * duration_s**2 / 2)
     times = []
     for k in range(total):
         if abs(slope) < 1e-12:
             times.append(k / start_rate)
         else:
-            times.append((-start_rate + math.sqrt(start_rate ** 2 + 2 * slope * k)) / slope)
+            times.append((-start_rate + math.sqrt(start_rate**2 + 2 * slope * k)) / slope)
     return times
 
 
@@ -173,8 +175,9 @@ class Sender:
 
     def __call__(self, payload: Payload) -> tuple[str, bool]:
         if self.spec.target == "endpoint":
-            response = self.client.invoke_endpoint(EndpointName=self.spec.name, Body=payload.body,
-                                                   ContentType=payload.content_type, Accept=JSON)
+            response = self.client.invoke_endpoint(
+                EndpointName=self.spec.name, Body=payload.body, ContentType=payload.content_type, Accept=JSON
+            )
             response["Body"].read()
             return "ok", False
         event = json.dumps({"image_b64": base64.b64encode(payload.body).decode()}).encode()
@@ -228,8 +231,13 @@ class Snapshot:
 
 
 class LoadRun:
-    def __init__(self, spec: LoadSpec, sender: Callable[[Payload], tuple[str, bool]], payloads: list[Payload],
-                 poller: InstancePoller | None):
+    def __init__(
+        self,
+        spec: LoadSpec,
+        sender: Callable[[Payload], tuple[str, bool]],
+        payloads: list[Payload],
+        poller: InstancePoller | None,
+    ):
         self.spec = spec
         self.sender = sender
         self.payloads = payloads
@@ -268,9 +276,18 @@ class LoadRun:
                     self.concurrency.append({"t": round(elapsed, 2), "count": in_flight})
             if on_tick:
                 latencies = [s.latency_ms for s in recent if s.outcome == "ok"]
-                on_tick(Snapshot(elapsed, self.spec.duration_s, due_last_second, in_flight,
-                                 percentile(latencies, 50), percentile(latencies, 99), errors,
-                                 self.poller.current if self.poller else in_flight))
+                on_tick(
+                    Snapshot(
+                        elapsed,
+                        self.spec.duration_s,
+                        due_last_second,
+                        in_flight,
+                        percentile(latencies, 50),
+                        percentile(latencies, 99),
+                        errors,
+                        self.poller.current if self.poller else in_flight,
+                    )
+                )
             if stop.wait(TICK_S):
                 return
 
@@ -311,9 +328,16 @@ def timeline(samples: list[Sample], duration_s: float) -> list[dict[str, Any]]:
     rows = []
     for second, bucket in enumerate(buckets):
         ok = [s.latency_ms for s in bucket if s.outcome == "ok" and s.latency_ms is not None]
-        rows.append({"t": second, "requests": len(bucket), "ok": len(ok),
-                     "errors": len(bucket) - len(ok),
-                     "p50_ms": _round(percentile(ok, 50)), "p99_ms": _round(percentile(ok, 99))})
+        rows.append(
+            {
+                "t": second,
+                "requests": len(bucket),
+                "ok": len(ok),
+                "errors": len(bucket) - len(ok),
+                "p50_ms": _round(percentile(ok, 50)),
+                "p99_ms": _round(percentile(ok, 99)),
+            }
+        )
     return rows
 
 
@@ -328,15 +352,20 @@ def summarize(run: LoadRun) -> dict[str, Any]:
     requests = len(samples)
     failed = requests - len(ok)
     result: dict[str, Any] = {
-        "target": run.spec.target, "name": run.spec.name,
+        "target": run.spec.target,
+        "name": run.spec.name,
         "rate": {"start": run.spec.start_rate, "end": run.spec.end_rate},
-        "duration_s": run.spec.duration_s, "max_in_flight": run.spec.max_in_flight,
-        "requests": requests, "ok": len(ok), "dropped": counts["dropped"],
+        "duration_s": run.spec.duration_s,
+        "max_in_flight": run.spec.max_in_flight,
+        "requests": requests,
+        "ok": len(ok),
+        "dropped": counts["dropped"],
         "latency_ms": {name: _round(percentile(ok, q)) for name, q in (("p50", 50), ("p90", 90), ("p99", 99))},
         "errors": {"4xx": counts["4xx"], "5xx": counts["5xx"], "throttled": counts["throttled"]},
         "error_percent": round(100 * failed / requests, 2) if requests else 0.0,
         "instances": run.poller.points if run.poller else run.concurrency,
-        "instances_source": "DescribeEndpoint CurrentInstanceCount" if run.poller
+        "instances_source": "DescribeEndpoint CurrentInstanceCount"
+        if run.poller
         else "executions in flight, seen by the client",
         "timeline": timeline(samples, run.spec.duration_s),
     }
@@ -344,9 +373,12 @@ def summarize(run: LoadRun) -> dict[str, Any]:
     if run.spec.target == "lambda":
         cold = [s.latency_ms for s in samples if s.outcome == "ok" and s.cold and s.latency_ms is not None]
         warm = [s.latency_ms for s in samples if s.outcome == "ok" and not s.cold and s.latency_ms is not None]
-        result["cold_starts"] = {"count": len(cold), "p50_ms": _round(percentile(cold, 50)),
-                                 "max_ms": _round(max(cold)) if cold else None,
-                                 "warm_p50_ms": _round(percentile(warm, 50))}
+        result["cold_starts"] = {
+            "count": len(cold),
+            "p50_ms": _round(percentile(cold, 50)),
+            "max_ms": _round(max(cold)) if cold else None,
+            "warm_p50_ms": _round(percentile(warm, 50)),
+        }
     return result
 
 
@@ -364,8 +396,12 @@ def failed_limits(result: dict[str, Any], limits: dict[str, float]) -> list[str]
     return broken
 
 
-def run_load(spec: LoadSpec, client_for: Callable[[str], Any], payloads: list[Payload],
-             on_tick: Callable[[Snapshot], None] | None = None) -> dict[str, Any]:
+def run_load(
+    spec: LoadSpec,
+    client_for: Callable[[str], Any],
+    payloads: list[Payload],
+    on_tick: Callable[[Snapshot], None] | None = None,
+) -> dict[str, Any]:
     """Run the load; the summary (see module doc). Fails before sending when the target does not exist."""
     from botocore.exceptions import ClientError
 
@@ -375,8 +411,9 @@ def run_load(spec: LoadSpec, client_for: Callable[[str], Any], payloads: list[Pa
         try:
             status = sagemaker.describe_endpoint(EndpointName=spec.name)["EndpointStatus"]
         except ClientError:
-            raise OperationError(f"endpoint '{spec.name}' not found",
-                                 hint="deploy it with `mlops deploy`, or pass --endpoint NAME") from None
+            raise OperationError(
+                f"endpoint '{spec.name}' not found", hint="deploy it with `mlops deploy`, or pass --endpoint NAME"
+            ) from None
         if status not in ("InService", "Updating"):
             raise OperationError(f"endpoint '{spec.name}' is {status}; it takes requests when InService")
         sender = Sender(spec, client_for("sagemaker-runtime"))
@@ -387,8 +424,10 @@ def run_load(spec: LoadSpec, client_for: Callable[[str], Any], payloads: list[Pa
         try:
             lam.get_function(FunctionName=name, **({"Qualifier": qualifier} if qualifier else {}))
         except ClientError:
-            raise OperationError(f"Lambda function '{spec.name}' not found",
-                                 hint="deploy it with `mlops lambda deploy`, or pass --function NAME") from None
+            raise OperationError(
+                f"Lambda function '{spec.name}' not found",
+                hint="deploy it with `mlops lambda deploy`, or pass --function NAME",
+            ) from None
         sender = Sender(spec, lam)
         poller = None
     run = LoadRun(spec, sender, payloads, poller)

@@ -24,12 +24,16 @@ def check_owned(folder: Path, marker: str, command: str, own_entries: set[str]) 
     if not entries:
         return
     if marker not in entries:
-        raise UsageError(f"'{folder}' is not empty and was not written by `{command}`; nothing was changed "
-                         "(give a new or empty folder)")
+        raise UsageError(
+            f"'{folder}' is not empty and was not written by `{command}`; nothing was changed "
+            "(give a new or empty folder)"
+        )
     foreign = sorted(entries - {marker, *own_entries})
     if foreign:
-        raise UsageError(f"'{folder}' holds the output of `{command}` and also '{foreign[0]}', which it did not "
-                         "write; nothing was changed")
+        raise UsageError(
+            f"'{folder}' holds the output of `{command}` and also '{foreign[0]}', which it did not "
+            "write; nothing was changed"
+        )
 
 
 def claim(folder: Path, marker: str, command: str) -> None:

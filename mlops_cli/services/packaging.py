@@ -69,8 +69,9 @@ def package_dir() -> Path:
 
 
 def _included(relative: Path) -> bool:
-    return not any(part in EXCLUDED_DIRS or part.startswith(".") for part in relative.parts) and \
-        not relative.name.endswith(EXCLUDED_SUFFIXES)
+    return not any(
+        part in EXCLUDED_DIRS or part.startswith(".") for part in relative.parts
+    ) and not relative.name.endswith(EXCLUDED_SUFFIXES)
 
 
 def _entry(name: str, *, is_dir: bool, size: int = 0) -> tarfile.TarInfo:
@@ -90,8 +91,11 @@ def build_source_tarball(source: Path | None = None) -> SourcePackage:
     if not root.is_dir():
         raise UsageError(f"source folder '{root}' does not exist")
     paths = sorted(
-        (path for path in root.rglob("*")
-         if not path.is_symlink() and (path.is_dir() or path.is_file()) and _included(path.relative_to(root))),
+        (
+            path
+            for path in root.rglob("*")
+            if not path.is_symlink() and (path.is_dir() or path.is_file()) and _included(path.relative_to(root))
+        ),
         key=lambda path: path.relative_to(root).as_posix(),
     )
     raw = io.BytesIO()
@@ -118,7 +122,7 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     """`s3://bucket/a/b` -> (`bucket`, `a/b`)."""
     if not uri.startswith("s3://"):
         raise UsageError(f"'{uri}' is not an s3:// URI")
-    bucket, _, key = uri[len("s3://"):].partition("/")
+    bucket, _, key = uri[len("s3://") :].partition("/")
     return bucket, key
 
 
@@ -140,6 +144,7 @@ def upload_source(s3: Any, package: SourcePackage, code_prefix_uri: str) -> Sour
         status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
         if status != 404:
             raise
-    s3.put_object(Bucket=bucket, Key=key, Body=package.data, ContentType="application/gzip",
-                  Metadata={"sha256": package.sha256})
+    s3.put_object(
+        Bucket=bucket, Key=key, Body=package.data, ContentType="application/gzip", Metadata={"sha256": package.sha256}
+    )
     return SourceUpload(uri, uploaded=True)

@@ -11,7 +11,8 @@ make are not always immediately visible". Every caller that creates a role and t
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 ROLE_PROPAGATION_S = 90.0
 FIRST_DELAY_S = 1.0
@@ -36,10 +37,15 @@ def ec2_profile_unknown(exc: BaseException) -> bool:
     return error_code(exc) == "InvalidParameterValue" and "iamInstanceProfile" in str(exc)
 
 
-def retry_while_propagating(call: Callable[[], T], propagating: Callable[[BaseException], bool], *,
-                            wait_s: float = ROLE_PROPAGATION_S, on_wait: Callable[[str], None] | None = None,
-                            sleep: Callable[[float], None] = time.sleep,
-                            clock: Callable[[], float] = time.monotonic) -> T:
+def retry_while_propagating(
+    call: Callable[[], T],
+    propagating: Callable[[BaseException], bool],
+    *,
+    wait_s: float = ROLE_PROPAGATION_S,
+    on_wait: Callable[[str], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> T:
     """`call()`, retried with exponential backoff (1 s doubling to 10 s) for up to `wait_s` seconds while it fails
     with an error `propagating` recognises; `on_wait` hears once that it waits, and why. Other errors, and the
     last one once the time is up, are raised."""
@@ -53,8 +59,10 @@ def retry_while_propagating(call: Callable[[], T], propagating: Callable[[BaseEx
             if not propagating(exc) or clock() + delay > deadline:
                 raise
             if on_wait is not None and not told:
-                on_wait(f"the new IAM role is not assumable yet ({_first_line(exc)}); IAM takes a few seconds to "
-                        f"propagate: retrying with backoff for up to {wait_s:.0f} s")
+                on_wait(
+                    f"the new IAM role is not assumable yet ({_first_line(exc)}); IAM takes a few seconds to "
+                    f"propagate: retrying with backoff for up to {wait_s:.0f} s"
+                )
                 told = True
             sleep(delay)
             delay = min(delay * 2, MAX_DELAY_S)

@@ -10,8 +10,9 @@ propagates (mlops_cli.services.propagation).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from mlops_cli.plan import Step, run_step
 from mlops_cli.services import naming
@@ -24,43 +25,57 @@ PRINCIPAL = "sagemaker.amazonaws.com"
 
 @dataclass(frozen=True)
 class SageMakerRole:
-    name: Callable[["Config"], str]
+    name: Callable[[Config], str]
     policy_name: str
-    policy: Callable[["Config", str, str], dict[str, Any]]
+    policy: Callable[[Config, str, str], dict[str, Any]]
     serves: str  # for the role's description
 
 
 def training_role() -> SageMakerRole:
     from mlops_cli.services.iam_policies import sagemaker_execution_policy
 
-    return SageMakerRole(naming.sagemaker_role_name, "mlops-sagemaker-execution", sagemaker_execution_policy,
-                         "SageMaker training jobs")
+    return SageMakerRole(
+        naming.sagemaker_role_name, "mlops-sagemaker-execution", sagemaker_execution_policy, "SageMaker training jobs"
+    )
 
 
 def endpoint_role() -> SageMakerRole:
     from mlops_cli.services.iam_policies import sagemaker_endpoint_policy
 
-    return SageMakerRole(naming.sagemaker_endpoint_role_name, "mlops-sagemaker-endpoint", sagemaker_endpoint_policy,
-                         "SageMaker endpoints")
+    return SageMakerRole(
+        naming.sagemaker_endpoint_role_name,
+        "mlops-sagemaker-endpoint",
+        sagemaker_endpoint_policy,
+        "SageMaker endpoints",
+    )
 
 
-def role_steps(role: SageMakerRole, config: "Config", *, account_id: str, partition: str) -> list[Step]:
+def role_steps(role: SageMakerRole, config: Config, *, account_id: str, partition: str) -> list[Step]:
     """CreateRole (only when absent; else UpdateAssumeRolePolicy with the same trust policy) and PutRolePolicy."""
     from mlops_cli.services.iam_policies import assume_role_policy
 
     name = role.name(config)
     return [
-        Step("iam", "CreateRole", {
-            "RoleName": name,
-            "AssumeRolePolicyDocument": json.dumps(assume_role_policy(PRINCIPAL, account_id)),
-            "Description": f"mlops: {role.serves} of {config.project}",
-            "Tags": naming.tags(config),
-        }, "only if the role does not exist (else UpdateAssumeRolePolicy with this trust policy)"),
-        Step("iam", "PutRolePolicy", {
-            "RoleName": name,
-            "PolicyName": role.policy_name,
-            "PolicyDocument": json.dumps(role.policy(config, account_id, partition)),
-        }),
+        Step(
+            "iam",
+            "CreateRole",
+            {
+                "RoleName": name,
+                "AssumeRolePolicyDocument": json.dumps(assume_role_policy(PRINCIPAL, account_id)),
+                "Description": f"mlops: {role.serves} of {config.project}",
+                "Tags": naming.tags(config),
+            },
+            "only if the role does not exist (else UpdateAssumeRolePolicy with this trust policy)",
+        ),
+        Step(
+            "iam",
+            "PutRolePolicy",
+            {
+                "RoleName": name,
+                "PolicyName": role.policy_name,
+                "PolicyDocument": json.dumps(role.policy(config, account_id, partition)),
+            },
+        ),
     ]
 
 
@@ -71,8 +86,9 @@ def ensure_role(steps: list[Step], iam: Any) -> None:
     create, put_policy = steps
     try:
         iam.get_role(RoleName=create.params["RoleName"])
-        iam.update_assume_role_policy(RoleName=create.params["RoleName"],
-                                      PolicyDocument=create.params["AssumeRolePolicyDocument"])
+        iam.update_assume_role_policy(
+            RoleName=create.params["RoleName"], PolicyDocument=create.params["AssumeRolePolicyDocument"]
+        )
     except Exception as exc:
         if error_code(exc) != "NoSuchEntity":
             raise

@@ -7,8 +7,9 @@ Resources belong to the project when they carry its `mlops:project` tag or their
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from functools import partial
-from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlops_cli.services import autoscaling
 from mlops_cli.services.naming import PROJECT_TAG
@@ -29,8 +30,9 @@ def hourly_price(instance_type: str) -> float | None:
     return shipped_prices().hosting.get(instance_type)
 
 
-def is_project_resource(name: str, tags: Iterable[dict[str, str]] | dict[str, str], project: str,
-                        also: Iterable[str] = ()) -> bool:
+def is_project_resource(
+    name: str, tags: Iterable[dict[str, str]] | dict[str, str], project: str, also: Iterable[str] = ()
+) -> bool:
     tag_map = tags if isinstance(tags, dict) else {t["Key"]: t["Value"] for t in tags}
     return tag_map.get(PROJECT_TAG) == project or name.startswith(f"{project}-") or name in set(also)
 
@@ -62,29 +64,44 @@ def _function_tags(lam: Any, arn: str) -> dict[str, str]:
     return lam.list_tags(Resource=arn).get("Tags", {})
 
 
-def project_endpoints(sm: Any, config: "Config", unreadable: Unreadable | None = None) -> list[dict[str, Any]]:
+def project_endpoints(sm: Any, config: Config, unreadable: Unreadable | None = None) -> list[dict[str, Any]]:
     """Summaries (ListEndpoints) of the project's endpoints (by name, else by tag)."""
     found = []
     for page in sm.get_paginator("list_endpoints").paginate():
         for summary in page["Endpoints"]:
             name = summary["EndpointName"]
             if is_project_resource(name, {}, config.project, [config.endpoint_name]) or is_project_resource(
-                    name, attempt(unreadable, "endpoint tags", name,
-                                  partial(_sagemaker_tags, sm, summary["EndpointArn"]), list[dict[str, str]]()),
-                    config.project):
+                name,
+                attempt(
+                    unreadable,
+                    "endpoint tags",
+                    name,
+                    partial(_sagemaker_tags, sm, summary["EndpointArn"]),
+                    list[dict[str, str]](),
+                ),
+                config.project,
+            ):
                 found.append(summary)
     return found
 
 
-def project_functions(lam: Any, config: "Config", unreadable: Unreadable | None = None) -> list[dict[str, Any]]:
+def project_functions(lam: Any, config: Config, unreadable: Unreadable | None = None) -> list[dict[str, Any]]:
     found = []
     for page in lam.get_paginator("list_functions").paginate():
         for function in page["Functions"]:
             name = function["FunctionName"]
-            if name == config.function_name or name.startswith(f"{config.project}-") or attempt(
-                    unreadable, "function tags", name, partial(_function_tags, lam, function["FunctionArn"]),
+            if (
+                name == config.function_name
+                or name.startswith(f"{config.project}-")
+                or attempt(
+                    unreadable,
+                    "function tags",
+                    name,
+                    partial(_function_tags, lam, function["FunctionArn"]),
                     dict[str, str](),
-            ).get(PROJECT_TAG) == config.project:
+                ).get(PROJECT_TAG)
+                == config.project
+            ):
                 found.append(function)
     return found
 
@@ -108,38 +125,49 @@ def endpoint_status(sm: Any, aas: Any, name: str) -> dict[str, Any]:
         count = variant.get("CurrentInstanceCount", configured.get("InitialInstanceCount", 0))
         price = hourly_price(instance_type) if instance_type else None
         scaling = autoscaling.read_state(aas, name, variant_name)
-        variants.append({
-            "variant": variant_name, "model": configured.get("ModelName"), "instance_type": instance_type,
-            "instance_count": count,
-            "scaling": {"min": scaling.target["MinCapacity"], "max": scaling.target["MaxCapacity"]}
-            if scaling.target else None,
-            "usd_per_hour": round(price * count, 3) if price is not None else None,
-        })
+        variants.append(
+            {
+                "variant": variant_name,
+                "model": configured.get("ModelName"),
+                "instance_type": instance_type,
+                "instance_count": count,
+                "scaling": {"min": scaling.target["MinCapacity"], "max": scaling.target["MaxCapacity"]}
+                if scaling.target
+                else None,
+                "usd_per_hour": round(price * count, 3) if price is not None else None,
+            }
+        )
         cost = None if cost is None or price is None else cost + price * count
-    return {"name": name, "status": described["EndpointStatus"], "endpoint_config": described["EndpointConfigName"],
-            "failure_reason": described.get("FailureReason"), "variants": variants,
-            "usd_per_hour": round(cost, 3) if cost is not None else None,
-            "created": described.get("CreationTime")}
+    return {
+        "name": name,
+        "status": described["EndpointStatus"],
+        "endpoint_config": described["EndpointConfigName"],
+        "failure_reason": described.get("FailureReason"),
+        "variants": variants,
+        "usd_per_hour": round(cost, 3) if cost is not None else None,
+        "created": described.get("CreationTime"),
+    }
 
 
-def project_training_jobs(sm: Any, config: "Config", status: str | None = None) -> list[dict[str, Any]]:
+def project_training_jobs(sm: Any, config: Config, status: str | None = None) -> list[dict[str, Any]]:
     """The project's SageMaker training jobs (`<project>-` names), newest first, at most 100."""
     filters = {"StatusEquals": status} if status else {}
-    jobs = sm.list_training_jobs(NameContains=config.project, SortBy="CreationTime", SortOrder="Descending",
-                                 MaxResults=100, **filters)["TrainingJobSummaries"]
+    jobs = sm.list_training_jobs(
+        NameContains=config.project, SortBy="CreationTime", SortOrder="Descending", MaxResults=100, **filters
+    )["TrainingJobSummaries"]
     return [job for job in jobs if job["TrainingJobName"].startswith(f"{config.project}-")]
 
 
-def project_tuning_jobs(sm: Any, config: "Config", status: str | None = None) -> list[dict[str, Any]]:
+def project_tuning_jobs(sm: Any, config: Config, status: str | None = None) -> list[dict[str, Any]]:
     """The project's hyperparameter tuning jobs (`<project>-` names), newest first, at most 100."""
     filters = {"StatusEquals": status} if status else {}
-    jobs = sm.list_hyper_parameter_tuning_jobs(NameContains=config.project, SortBy="CreationTime",
-                                               SortOrder="Descending", MaxResults=100,
-                                               **filters)["HyperParameterTuningJobSummaries"]
+    jobs = sm.list_hyper_parameter_tuning_jobs(
+        NameContains=config.project, SortBy="CreationTime", SortOrder="Descending", MaxResults=100, **filters
+    )["HyperParameterTuningJobSummaries"]
     return [job for job in jobs if job["HyperParameterTuningJobName"].startswith(f"{config.project}-")]
 
 
-def gather(client_for: ClientFor, config: "Config") -> dict[str, Any]:
+def gather(client_for: ClientFor, config: Config) -> dict[str, Any]:
     """Everything status shows; what cannot be read is listed under `unreadable` and the rest still shown."""
     from mlops_cli.services.ec2_training import live_instances
 
@@ -147,38 +175,79 @@ def gather(client_for: ClientFor, config: "Config") -> dict[str, Any]:
     none: list[dict[str, Any]] = []
     sm = client_for("sagemaker")
     jobs = attempt(unreadable, "training jobs", config.project, partial(project_training_jobs, sm, config), none)
-    summaries = attempt(unreadable, "endpoints", config.project, partial(project_endpoints, sm, config, unreadable),
-                        none)
-    read = [attempt(unreadable, "endpoint", summary["EndpointName"],
-                    partial(endpoint_status, sm, client_for(autoscaling.SERVICE), summary["EndpointName"]), None)
-            for summary in summaries]
+    summaries = attempt(
+        unreadable, "endpoints", config.project, partial(project_endpoints, sm, config, unreadable), none
+    )
+    read = [
+        attempt(
+            unreadable,
+            "endpoint",
+            summary["EndpointName"],
+            partial(endpoint_status, sm, client_for(autoscaling.SERVICE), summary["EndpointName"]),
+            None,
+        )
+        for summary in summaries
+    ]
     endpoints = [endpoint for endpoint in read if endpoint is not None]
-    functions = attempt(unreadable, "functions", config.project,
-                        partial(project_functions, client_for("lambda"), config, unreadable), none)
-    instances = attempt(unreadable, "training instances", config.project,
-                        partial(live_instances, client_for("ec2"), config), none)
+    functions = attempt(
+        unreadable,
+        "functions",
+        config.project,
+        partial(project_functions, client_for("lambda"), config, unreadable),
+        none,
+    )
+    instances = attempt(
+        unreadable, "training instances", config.project, partial(live_instances, client_for("ec2"), config), none
+    )
     known = [e["usd_per_hour"] for e in endpoints]
     return {
         "project": config.project,
-        "training_jobs": [{"name": job["TrainingJobName"], "status": job["TrainingJobStatus"],
-                           "created": job.get("CreationTime"), "ended": job.get("TrainingEndTime"),
-                           "usd_per_hour": attempt(unreadable, "training job", job["TrainingJobName"],
-                                                   partial(_training_usd_per_hour, sm, job), None)}
-                          for job in jobs[:TRAINING_JOBS_SHOWN]],
+        "training_jobs": [
+            {
+                "name": job["TrainingJobName"],
+                "status": job["TrainingJobStatus"],
+                "created": job.get("CreationTime"),
+                "ended": job.get("TrainingEndTime"),
+                "usd_per_hour": attempt(
+                    unreadable, "training job", job["TrainingJobName"], partial(_training_usd_per_hour, sm, job), None
+                ),
+            }
+            for job in jobs[:TRAINING_JOBS_SHOWN]
+        ],
         "training_instances": instances,
-        "tuning_jobs": [{"name": job["HyperParameterTuningJobName"], "status": job["HyperParameterTuningJobStatus"],
-                         "strategy": job.get("Strategy"), "trials": job.get("TrainingJobStatusCounters", {}),
-                         "created": job.get("CreationTime"), "ended": job.get("HyperParameterTuningEndTime")}
-                        for job in attempt(unreadable, "tuning jobs", config.project,
-                                           partial(project_tuning_jobs, sm, config), none)[:TRAINING_JOBS_SHOWN]],
+        "tuning_jobs": [
+            {
+                "name": job["HyperParameterTuningJobName"],
+                "status": job["HyperParameterTuningJobStatus"],
+                "strategy": job.get("Strategy"),
+                "trials": job.get("TrainingJobStatusCounters", {}),
+                "created": job.get("CreationTime"),
+                "ended": job.get("HyperParameterTuningEndTime"),
+            }
+            for job in attempt(
+                unreadable, "tuning jobs", config.project, partial(project_tuning_jobs, sm, config), none
+            )[:TRAINING_JOBS_SHOWN]
+        ],
         "endpoints": endpoints,
-        "functions": [{"name": f["FunctionName"], "runtime": f.get("Runtime"), "memory_mb": f.get("MemorySize"),
-                       "state": f.get("State"), "last_modified": f.get("LastModified"),
-                       **attempt(unreadable, "function", f["FunctionName"],
-                                 partial(_provisioned, client_for("lambda"), f),
-                                 {"provisioned": None, "usd_per_hour": None})} for f in functions],
+        "functions": [
+            {
+                "name": f["FunctionName"],
+                "runtime": f.get("Runtime"),
+                "memory_mb": f.get("MemorySize"),
+                "state": f.get("State"),
+                "last_modified": f.get("LastModified"),
+                **attempt(
+                    unreadable,
+                    "function",
+                    f["FunctionName"],
+                    partial(_provisioned, client_for("lambda"), f),
+                    {"provisioned": None, "usd_per_hour": None},
+                ),
+            }
+            for f in functions
+        ],
         "endpoints_usd_per_hour": round(sum(k for k in known if k is not None), 3),
-        "unpriced_endpoints": [e["name"] for e, k in zip(endpoints, known) if k is None],
+        "unpriced_endpoints": [e["name"] for e, k in zip(endpoints, known, strict=True) if k is None],
         "prices": _prices_text(),
         "unreadable": unreadable,
     }
@@ -207,7 +276,8 @@ def _provisioned(lam: Any, function: dict[str, Any]) -> dict[str, Any]:
     from mlops_cli.services.cost import provisioned_item, shipped_prices
 
     configs = lam.list_provisioned_concurrency_configs(FunctionName=function["FunctionName"]).get(
-        "ProvisionedConcurrencyConfigs", [])
+        "ProvisionedConcurrencyConfigs", []
+    )
     allocated = sum(int(c.get("AllocatedProvisionedConcurrentExecutions") or 0) for c in configs)
     if not allocated:
         return {"provisioned": 0, "usd_per_hour": None}

@@ -9,26 +9,41 @@ instances. Lambda functions and the Lambda role only when asked.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import UsageError
 from mlops_cli.plan import Plan, Step, run_step
 from mlops_cli.services import autoscaling
 from mlops_cli.services.autoscaling import ScalingState
 from mlops_cli.services.naming import lambda_role_name
-from mlops_cli.services.status import (is_project_resource, project_endpoints, project_functions,
-                                       project_training_jobs, project_tuning_jobs)
+from mlops_cli.services.status import (
+    is_project_resource,
+    project_endpoints,
+    project_functions,
+    project_training_jobs,
+    project_tuning_jobs,
+)
 
 if TYPE_CHECKING:
     from mlops_cli.config.schema import Config
 
 ClientFor = Callable[[str], Any]
 ENDPOINT_TAG = "mlops:endpoint"
-OUTCOMES = {"StopHyperParameterTuningJob": "stopped", "StopTrainingJob": "stopped", "TerminateInstances": "terminated"}  # else "deleted"
+OUTCOMES = {
+    "StopHyperParameterTuningJob": "stopped",
+    "StopTrainingJob": "stopped",
+    "TerminateInstances": "terminated",
+}  # else "deleted"
 # Codes of a resource that is gone already (or a job that ended meanwhile), when the message says so too.
-GONE_CODES = ("ResourceNotFoundException", "ValidationException", "ValidationError", "NoSuchEntity",
-              "InvalidInstanceID.NotFound")
+GONE_CODES = (
+    "ResourceNotFoundException",
+    "ValidationException",
+    "ValidationError",
+    "NoSuchEntity",
+    "InvalidInstanceID.NotFound",
+)
 
 
 @dataclass
@@ -55,10 +70,17 @@ class Inventory:
         return not any(self.to_dict().values())
 
     def to_dict(self) -> dict[str, list[str]]:
-        return {"tuning_jobs": self.tuning_jobs, "training_jobs": self.training_jobs, "training_instances": self.training_instances,
-                "endpoints": self.endpoints, "scalable_targets": [s.resource_id for s in self.scaling],
-                "endpoint_configs": self.endpoint_configs, "models": self.models, "functions": self.functions,
-                "roles": [role.name for role in self.roles]}
+        return {
+            "tuning_jobs": self.tuning_jobs,
+            "training_jobs": self.training_jobs,
+            "training_instances": self.training_instances,
+            "endpoints": self.endpoints,
+            "scalable_targets": [s.resource_id for s in self.scaling],
+            "endpoint_configs": self.endpoint_configs,
+            "models": self.models,
+            "functions": self.functions,
+            "roles": [role.name for role in self.roles],
+        }
 
 
 def _tag_map(sm: Any, arn: str) -> dict[str, str]:
@@ -77,14 +99,16 @@ def _chosen(sm: Any, kind: str, linked: set[str], wanted: set[str], everything: 
     for summary in _listed(sm, operation, f"{kind}s"):
         name = summary[f"{kind}Name"]
         tags = _tag_map(sm, summary[f"{kind}Arn"])
-        if name in linked or tags.get(ENDPOINT_TAG) in wanted or \
-                (everything and is_project_resource(name, tags, project)):
+        if (
+            name in linked
+            or tags.get(ENDPOINT_TAG) in wanted
+            or (everything and is_project_resource(name, tags, project))
+        ):
             chosen.append(name)
     return chosen
 
 
-def find(client_for: ClientFor, config: "Config", endpoint: str | None, everything: bool,
-         functions: bool) -> Inventory:
+def find(client_for: ClientFor, config: Config, endpoint: str | None, everything: bool, functions: bool) -> Inventory:
     """What teardown would delete: `endpoint` (default: the configured one), or the whole project."""
     from botocore.exceptions import ClientError
 
@@ -95,10 +119,13 @@ def find(client_for: ClientFor, config: "Config", endpoint: str | None, everythi
     else:
         name = endpoint or config.endpoint_name
         summary = next((e for e in _listed(sm, "list_endpoints", "Endpoints") if e["EndpointName"] == name), None)
-        if summary and not is_project_resource(name, _tag_map(sm, summary["EndpointArn"]), config.project,
-                                               [config.endpoint_name]):
-            raise UsageError(f"endpoint '{name}' does not belong to project '{config.project}' (no project tag, "
-                             "no project name prefix); not deleting it")
+        if summary and not is_project_resource(
+            name, _tag_map(sm, summary["EndpointArn"]), config.project, [config.endpoint_name]
+        ):
+            raise UsageError(
+                f"endpoint '{name}' does not belong to project '{config.project}' (no project tag, "
+                "no project name prefix); not deleting it"
+            )
         inventory.endpoints = [name] if summary else []
     wanted = set(inventory.endpoints) if everything else {endpoint or config.endpoint_name}
 
@@ -117,25 +144,32 @@ def find(client_for: ClientFor, config: "Config", endpoint: str | None, everythi
     inventory.models = _chosen(sm, "Model", config_models, wanted, everything, config.project)
 
     aas = client_for(autoscaling.SERVICE)
-    targets = [t for page in aas.get_paginator("describe_scalable_targets").paginate(
-        ServiceNamespace=autoscaling.NAMESPACE) for t in page["ScalableTargets"]]
+    targets = [
+        t
+        for page in aas.get_paginator("describe_scalable_targets").paginate(ServiceNamespace=autoscaling.NAMESPACE)
+        for t in page["ScalableTargets"]
+    ]
     for target in targets:
         parts = target["ResourceId"].split("/")  # endpoint/<name>/variant/<variant>
         if len(parts) != 4 or parts[0] != "endpoint":
             continue
-        if parts[1] in wanted or (everything and is_project_resource(parts[1], {}, config.project,
-                                                                      [config.endpoint_name])):
+        if parts[1] in wanted or (
+            everything and is_project_resource(parts[1], {}, config.project, [config.endpoint_name])
+        ):
             inventory.scaling.append(autoscaling.read_state(aas, parts[1], parts[3]))
 
     if everything:
         from mlops_cli.services.ec2_training import live_instances
 
-        inventory.tuning_jobs = [job["HyperParameterTuningJobName"]
-                                 for job in project_tuning_jobs(sm, config, "InProgress")]
+        inventory.tuning_jobs = [
+            job["HyperParameterTuningJobName"] for job in project_tuning_jobs(sm, config, "InProgress")
+        ]
         # A tuning job's trials (`<tuning job>-NNN-xxxxxxxx`) stop with it.
-        inventory.training_jobs = [job["TrainingJobName"] for job in project_training_jobs(sm, config, "InProgress")
-                                   if not any(job["TrainingJobName"].startswith(f"{tuning}-")
-                                              for tuning in inventory.tuning_jobs)]
+        inventory.training_jobs = [
+            job["TrainingJobName"]
+            for job in project_training_jobs(sm, config, "InProgress")
+            if not any(job["TrainingJobName"].startswith(f"{tuning}-") for tuning in inventory.tuning_jobs)
+        ]
         inventory.training_instances = [i["instance_id"] for i in live_instances(client_for("ec2"), config)]
     if functions:
         inventory.functions = [f["FunctionName"] for f in project_functions(client_for("lambda"), config)]
@@ -143,25 +177,35 @@ def find(client_for: ClientFor, config: "Config", endpoint: str | None, everythi
     return inventory
 
 
-def _lambda_role(iam: Any, config: "Config") -> list[LambdaRole]:
+def _lambda_role(iam: Any, config: Config) -> list[LambdaRole]:
     """The role `mlops lambda deploy` made for the project's functions, with what must go before it can."""
     name = lambda_role_name(config)
     try:
         iam.get_role(RoleName=name)
     except iam.exceptions.NoSuchEntityException:
         return []
-    inline = [policy for page in iam.get_paginator("list_role_policies").paginate(RoleName=name)
-              for policy in page["PolicyNames"]]
-    attached = [policy["PolicyArn"] for page in iam.get_paginator("list_attached_role_policies").paginate(
-        RoleName=name) for policy in page["AttachedPolicies"]]
+    inline = [
+        policy
+        for page in iam.get_paginator("list_role_policies").paginate(RoleName=name)
+        for policy in page["PolicyNames"]
+    ]
+    attached = [
+        policy["PolicyArn"]
+        for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=name)
+        for policy in page["AttachedPolicies"]
+    ]
     return [LambdaRole(name, inline, attached)]
 
 
 def plan_teardown(inventory: Inventory) -> Plan:
     plan = Plan("teardown")
     for name in inventory.tuning_jobs:
-        plan.add("sagemaker", "StopHyperParameterTuningJob", {"HyperParameterTuningJobName": name},
-                 note="stops its running trials; ends as Stopped")
+        plan.add(
+            "sagemaker",
+            "StopHyperParameterTuningJob",
+            {"HyperParameterTuningJobName": name},
+            note="stops its running trials; ends as Stopped",
+        )
     for name in inventory.training_jobs:
         plan.add("sagemaker", "StopTrainingJob", {"TrainingJobName": name}, note="ends as Stopped, keeping checkpoints")
     for instance_id in inventory.training_instances:
@@ -205,13 +249,31 @@ def run_teardown(plan: Plan, client_for: ClientFor) -> list[dict[str, Any]]:
 
 def _looks_missing(message: str) -> bool:
     lowered = message.lower()
-    return any(words in lowered for words in ("could not find", "not found", "does not exist", "no scalable target",
-                                              "no scaling policy", "cannot be found", "in status completed",
-                                              "in status failed", "in status stopped"))
+    return any(
+        words in lowered
+        for words in (
+            "could not find",
+            "not found",
+            "does not exist",
+            "no scalable target",
+            "no scaling policy",
+            "cannot be found",
+            "in status completed",
+            "in status failed",
+            "in status stopped",
+        )
+    )
 
 
 def _resource(step: Step) -> str:
-    for key in ("HyperParameterTuningJobName", "TrainingJobName", "EndpointName", "EndpointConfigName", "ModelName", "FunctionName"):
+    for key in (
+        "HyperParameterTuningJobName",
+        "TrainingJobName",
+        "EndpointName",
+        "EndpointConfigName",
+        "ModelName",
+        "FunctionName",
+    ):
         if key in step.params:
             return step.params[key]
     if "InstanceIds" in step.params:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import OperationError, UsageError
 from mlops_cli.plan import Plan, Step
@@ -33,10 +34,23 @@ TERMINAL_STATUSES = ("Completed", "Failed", "Stopped")
 ACCOUNT_PLACEHOLDER = "000000000000"
 # Hyperparameters the entry point accepts, and the config section each one comes from.
 HYPERPARAMETER_SECTIONS = {
-    **{name: "train.hyperparameters" for name in
-       ("epochs", "batch_size", "lr", "weight_decay", "lr_schedule", "early_stopping_patience", "seed", "hflip")},
-    **{name: "model" for name in
-       ("arch", "pretrained", "pretrained_fallback", "freeze_backbone", "hidden_units", "image_size")},
+    **{
+        name: "train.hyperparameters"
+        for name in (
+            "epochs",
+            "batch_size",
+            "lr",
+            "weight_decay",
+            "lr_schedule",
+            "early_stopping_patience",
+            "seed",
+            "hflip",
+        )
+    },
+    **{
+        name: "model"
+        for name in ("arch", "pretrained", "pretrained_fallback", "freeze_backbone", "hidden_units", "image_size")
+    },
 }
 JOB_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
@@ -60,8 +74,10 @@ def hyperparameter_overrides(items: list[str]) -> dict[str, Any]:
         if key not in HYPERPARAMETER_SECTIONS:
             close = difflib.get_close_matches(key, list(HYPERPARAMETER_SECTIONS), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise UsageError(f"--hp {item}: unknown hyperparameter '{key}'{hint}; known: "
-                             f"{', '.join(sorted(HYPERPARAMETER_SECTIONS))}")
+            raise UsageError(
+                f"--hp {item}: unknown hyperparameter '{key}'{hint}; known: "
+                f"{', '.join(sorted(HYPERPARAMETER_SECTIONS))}"
+            )
         try:
             value = documents.load_yaml(raw, f"--hp {key}", documents.ENV_VALUE)[0] if raw.strip() else raw
         except documents.SyntaxProblem:
@@ -76,15 +92,16 @@ def hyperparameter_overrides(items: list[str]) -> dict[str, Any]:
     return overrides
 
 
-def user_hyperparameters(config: "Config") -> dict[str, Any]:
+def user_hyperparameters(config: Config) -> dict[str, Any]:
     """The entry point's hyperparameters from config (train.hyperparameters + the model section), plain values."""
     plain = config.as_plain()
     sources = {"train.hyperparameters": plain["train"]["hyperparameters"], "model": plain["model"]}
     return {name: sources[section][name] for name, section in HYPERPARAMETER_SECTIONS.items()}
 
 
-def encode_hyperparameters(user: dict[str, Any], *, submit_directory: str, region: str,
-                           job_name: str) -> dict[str, str]:
+def encode_hyperparameters(
+    user: dict[str, Any], *, submit_directory: str, region: str, job_name: str
+) -> dict[str, str]:
     """Every value `json.dumps`-encoded, plus the script-mode keys, exactly like the SageMaker SDK."""
     values = {
         **user,
@@ -116,21 +133,24 @@ def metric_definitions() -> list[dict[str, str]]:
 
 def check_job_name(name: str, flag: str = "--job-name") -> str:
     if not JOB_NAME_PATTERN.fullmatch(name):
-        raise UsageError(f"{flag} '{name}': expected 1-63 letters, digits and hyphens, "
-                         "starting and ending with a letter or digit")
+        raise UsageError(
+            f"{flag} '{name}': expected 1-63 letters, digits and hyphens, starting and ending with a letter or digit"
+        )
     return name
 
 
-def execution_role_steps(config: "Config", *, account_id: str, partition: str) -> list[Step]:
+def execution_role_steps(config: Config, *, account_id: str, partition: str) -> list[Step]:
     """The project's SageMaker training role: CreateRole when absent, and its least-privilege inline policy."""
     from mlops_cli.services import sagemaker_roles
 
-    return sagemaker_roles.role_steps(sagemaker_roles.training_role(), config, account_id=account_id,
-                                      partition=partition)
+    return sagemaker_roles.role_steps(
+        sagemaker_roles.training_role(), config, account_id=account_id, partition=partition
+    )
 
 
-def job_definition(config: "Config", *, job_name: str, image: str, role_arn: str,
-                   submit_directory: str) -> dict[str, Any]:
+def job_definition(
+    config: Config, *, job_name: str, image: str, role_arn: str, submit_directory: str
+) -> dict[str, Any]:
     """What every training job of the project runs as, in the members CreateTrainingJob and a tuning job's
     TrainingJobDefinition share: image and metric definitions, role, data channel, output, instances, stopping
     condition, spot and checkpoints, and all hyperparameters (encoded, script-mode keys included)."""
@@ -143,17 +163,21 @@ def job_definition(config: "Config", *, job_name: str, image: str, role_arn: str
             "MetricDefinitions": metric_definitions(),
         },
         "RoleArn": role_arn,
-        "InputDataConfig": [{
-            "ChannelName": CHANNEL,
-            "DataSource": {"S3DataSource": {
-                "S3DataType": "S3Prefix",
-                # Trailing slash: the prefix `data` must not also match `data-old/...`.
-                "S3Uri": naming.data_uri(config) + "/",
-                # Every instance needs the whole set: the engine's DistributedSampler does the sharding.
-                "S3DataDistributionType": "FullyReplicated",
-            }},
-            "InputMode": "File",
-        }],
+        "InputDataConfig": [
+            {
+                "ChannelName": CHANNEL,
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        # Trailing slash: the prefix `data` must not also match `data-old/...`.
+                        "S3Uri": naming.data_uri(config) + "/",
+                        # Every instance needs the whole set: the engine's DistributedSampler does the sharding.
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+                "InputMode": "File",
+            }
+        ],
         "OutputDataConfig": {"S3OutputPath": naming.output_uri(config)},
         "ResourceConfig": {
             "InstanceType": sagemaker.instance_type,
@@ -162,24 +186,29 @@ def job_definition(config: "Config", *, job_name: str, image: str, role_arn: str
         },
         "StoppingCondition": stopping,
         "HyperParameters": encode_hyperparameters(
-            user_hyperparameters(config), submit_directory=submit_directory, region=config.aws.region,
-            job_name=job_name),
+            user_hyperparameters(config), submit_directory=submit_directory, region=config.aws.region, job_name=job_name
+        ),
         "EnableManagedSpotTraining": sagemaker.spot,
     }
     if sagemaker.spot:
         stopping["MaxWaitTimeInSeconds"] = sagemaker.max_wait_s or 2 * sagemaker.max_run_s
         # An interrupted spot job restarts with /opt/ml/checkpoints restored from here and resumes.
-        definition["CheckpointConfig"] = {"S3Uri": naming.checkpoint_uri(config, job_name),
-                                          "LocalPath": CHECKPOINT_LOCAL_PATH}
+        definition["CheckpointConfig"] = {
+            "S3Uri": naming.checkpoint_uri(config, job_name),
+            "LocalPath": CHECKPOINT_LOCAL_PATH,
+        }
     return definition
 
 
-def training_request(config: "Config", *, job_name: str, image: str, role_arn: str,
-                     submit_directory: str) -> dict[str, Any]:
+def training_request(
+    config: Config, *, job_name: str, image: str, role_arn: str, submit_directory: str
+) -> dict[str, Any]:
     """The CreateTrainingJob parameters: the shared job definition, named and tagged."""
-    request = {"TrainingJobName": job_name, **job_definition(config, job_name=job_name, image=image,
-                                                             role_arn=role_arn, submit_directory=submit_directory),
-               "Tags": naming.tags(config)}
+    request = {
+        "TrainingJobName": job_name,
+        **job_definition(config, job_name=job_name, image=image, role_arn=role_arn, submit_directory=submit_directory),
+        "Tags": naming.tags(config),
+    }
     request["AlgorithmSpecification"]["EnableSageMakerMetricsTimeSeries"] = True
     return request
 
@@ -192,14 +221,18 @@ def distribution_warnings(request: dict[str, Any], entry_point_source: str) -> l
     warnings = []
     program = json.loads(request["HyperParameters"]["sagemaker_program"])
     if not re.search(r"torch\.distributed|torchrun|init_process_group", entry_point_source):
-        warnings.append(f"{count} instances would train {count} independent copies: the entry point {program} "
-                        "never starts torch.distributed")
+        warnings.append(
+            f"{count} instances would train {count} independent copies: the entry point {program} "
+            "never starts torch.distributed"
+        )
     for channel in request.get("InputDataConfig", []):
         source = channel["DataSource"].get("S3DataSource", {})
         if source.get("S3DataDistributionType") == "ShardedByS3Key":
-            warnings.append(f"channel '{channel['ChannelName']}' is ShardedByS3Key: each of the {count} instances "
-                            f"gets 1/{count} of the data and DistributedSampler shards it again; "
-                            "use FullyReplicated")
+            warnings.append(
+                f"channel '{channel['ChannelName']}' is ShardedByS3Key: each of the {count} instances "
+                f"gets 1/{count} of the data and DistributedSampler shards it again; "
+                "use FullyReplicated"
+            )
     return warnings
 
 
@@ -208,7 +241,7 @@ class JobInputs:
     """What every training job of the project needs before it can be requested: the source package (and the S3
     URI its hash names), the training image, the execution role (and the steps that create it when generated)."""
 
-    package: "SourcePackage"
+    package: SourcePackage
     code_prefix: str
     source_uri: str
     image: str
@@ -216,7 +249,7 @@ class JobInputs:
     role_steps: list[Step]
 
 
-def job_inputs(config: "Config", *, account_id: Callable[[], str], partition: str = "aws") -> JobInputs:
+def job_inputs(config: Config, *, account_id: Callable[[], str], partition: str = "aws") -> JobInputs:
     """Package the source, resolve the image and role; sends nothing but, when the project's generated role is
     used, `account_id()` (pass one returning ACCOUNT_PLACEHOLDER for a dry run)."""
     from mlops_cli.services import images, packaging
@@ -225,13 +258,21 @@ def job_inputs(config: "Config", *, account_id: Callable[[], str], partition: st
     if ENTRY_POINT not in package.files:
         raise UsageError(f"the source package has no {ENTRY_POINT}")
     sagemaker = config.train.sagemaker
-    image = images.image_uri(config.aws.region, sagemaker.framework_version, sagemaker.py_version,
-                             sagemaker.instance_type, "training")
+    image = images.image_uri(
+        config.aws.region, sagemaker.framework_version, sagemaker.py_version, sagemaker.instance_type, "training"
+    )
     code_prefix = naming.code_prefix(config)
-    role_steps = [] if sagemaker.role_arn else execution_role_steps(config, account_id=account_id(),
-                                                                    partition=partition)
-    return JobInputs(package, code_prefix, packaging.source_uri(package, code_prefix), image,
-                     naming.execution_role_arn(config, account_id, partition), role_steps)
+    role_steps = (
+        [] if sagemaker.role_arn else execution_role_steps(config, account_id=account_id(), partition=partition)
+    )
+    return JobInputs(
+        package,
+        code_prefix,
+        packaging.source_uri(package, code_prefix),
+        image,
+        naming.execution_role_arn(config, account_id, partition),
+        role_steps,
+    )
 
 
 @dataclass
@@ -241,43 +282,59 @@ class TrainingLaunch:
 
     plan: Plan
     request: dict[str, Any]
-    package: "SourcePackage"
+    package: SourcePackage
     code_prefix: str
     job_name: str
     warnings: list[str] = field(default_factory=list)
     role_steps: int = 0  # leading plan steps that create/update the generated execution role
 
 
-def plan_launch(inputs: JobInputs, *, title: str, operation: str, request: dict[str, Any], job_name: str,
-                warnings: list[str]) -> TrainingLaunch:
+def plan_launch(
+    inputs: JobInputs, *, title: str, operation: str, request: dict[str, Any], job_name: str, warnings: list[str]
+) -> TrainingLaunch:
     """The plan every job launch runs: the role steps, the source upload, then `operation` with `request`."""
     from mlops_cli.services import packaging
 
     plan = Plan(title)
     plan.steps.extend(inputs.role_steps)
     bucket, key = packaging.split_s3_uri(inputs.source_uri)
-    plan.add("s3", "PutObject", {"Bucket": bucket, "Key": key, "ContentType": "application/gzip",
-                                 "Metadata": {"sha256": inputs.package.sha256}},
-             note=f"sourcedir.tar.gz of model/ ({len(inputs.package.files)} files, {len(inputs.package.data)} "
-                  "bytes); skipped when this exact package is already there")
+    plan.add(
+        "s3",
+        "PutObject",
+        {
+            "Bucket": bucket,
+            "Key": key,
+            "ContentType": "application/gzip",
+            "Metadata": {"sha256": inputs.package.sha256},
+        },
+        note=f"sourcedir.tar.gz of model/ ({len(inputs.package.files)} files, {len(inputs.package.data)} "
+        "bytes); skipped when this exact package is already there",
+    )
     plan.add("sagemaker", operation, request)
-    return TrainingLaunch(plan, request, inputs.package, inputs.code_prefix, job_name, warnings,
-                          len(inputs.role_steps))
+    return TrainingLaunch(plan, request, inputs.package, inputs.code_prefix, job_name, warnings, len(inputs.role_steps))
 
 
 def entry_point_warnings(definition: dict[str, Any], inputs: JobInputs) -> list[str]:
     return distribution_warnings(definition, inputs.package.read(ENTRY_POINT).decode("utf-8", "replace"))
 
 
-def plan_training(config: "Config", *, account_id: Callable[[], str], partition: str = "aws",
-                  job_name: str | None = None) -> TrainingLaunch:
+def plan_training(
+    config: Config, *, account_id: Callable[[], str], partition: str = "aws", job_name: str | None = None
+) -> TrainingLaunch:
     """The CreateTrainingJob launch of `mlops train` (see `job_inputs` for what is looked up)."""
     job = check_job_name(job_name) if job_name else naming.timestamped(config, "train")
     inputs = job_inputs(config, account_id=account_id, partition=partition)
-    request = training_request(config, job_name=job, image=inputs.image, submit_directory=inputs.source_uri,
-                               role_arn=inputs.role_arn)
-    return plan_launch(inputs, title=f"train {job}", operation="CreateTrainingJob", request=request, job_name=job,
-                       warnings=entry_point_warnings(request, inputs))
+    request = training_request(
+        config, job_name=job, image=inputs.image, submit_directory=inputs.source_uri, role_arn=inputs.role_arn
+    )
+    return plan_launch(
+        inputs,
+        title=f"train {job}",
+        operation="CreateTrainingJob",
+        request=request,
+        job_name=job,
+        warnings=entry_point_warnings(request, inputs),
+    )
 
 
 @dataclass
@@ -288,8 +345,9 @@ class LaunchResult:
     source_uploaded: bool
 
 
-def send_launch(launch: TrainingLaunch, client_for: Callable[[str], Any],
-                on_wait: Callable[[str], None] | None = None) -> tuple[dict[str, Any], Any]:
+def send_launch(
+    launch: TrainingLaunch, client_for: Callable[[str], Any], on_wait: Callable[[str], None] | None = None
+) -> tuple[dict[str, Any], Any]:
     """Run a launch plan: role steps, the source upload (only when absent), the final request (retried while a
     role this plan converged propagates; `on_wait` hears that it waits); returns its answer and the upload
     result."""
@@ -299,15 +357,20 @@ def send_launch(launch: TrainingLaunch, client_for: Callable[[str], Any],
     from mlops_cli.services.sagemaker_roles import ensure_role
 
     if launch.role_steps:
-        ensure_role(launch.plan.steps[:launch.role_steps], client_for("iam"))
+        ensure_role(launch.plan.steps[: launch.role_steps], client_for("iam"))
     upload = packaging.upload_source(client_for("s3"), launch.package, launch.code_prefix)
-    answer = retry_while_propagating(lambda: run_step(launch.plan.steps[-1], client_for), sagemaker_cannot_assume,
-                                     wait_s=ROLE_PROPAGATION_S if launch.role_steps else 0, on_wait=on_wait)
+    answer = retry_while_propagating(
+        lambda: run_step(launch.plan.steps[-1], client_for),
+        sagemaker_cannot_assume,
+        wait_s=ROLE_PROPAGATION_S if launch.role_steps else 0,
+        on_wait=on_wait,
+    )
     return answer, upload
 
 
-def start_training(launch: TrainingLaunch, client_for: Callable[[str], Any],
-                   on_wait: Callable[[str], None] | None = None) -> LaunchResult:
+def start_training(
+    launch: TrainingLaunch, client_for: Callable[[str], Any], on_wait: Callable[[str], None] | None = None
+) -> LaunchResult:
     """Run the plan: role steps, the source upload (only when absent), CreateTrainingJob."""
     created, upload = send_launch(launch, client_for, on_wait)
     return LaunchResult(launch.job_name, created["TrainingJobArn"], upload.uri, upload.uploaded)
@@ -325,7 +388,9 @@ class StatusChange:
 
 # torchrun's and torch.distributed's own logging: glog-style "I1201 02:03:41.730000 123 torch/distributed/..." (torch
 # prefixes every line of a record, tracebacks included) or the classic "INFO:torch.distributed...".
-_DISTRIBUTED_RUNTIME_LOG = re.compile(r"^(?:[IWE]\d{4} [\d:.]+ +\d+ torch/distributed/|(?:INFO|WARNING|ERROR):torch\.distributed)")
+_DISTRIBUTED_RUNTIME_LOG = re.compile(
+    r"^(?:[IWE]\d{4} [\d:.]+ +\d+ torch/distributed/|(?:INFO|WARNING|ERROR):torch\.distributed)"
+)
 
 
 @dataclass
@@ -397,8 +462,9 @@ class JobLogReader:
                     kwargs["nextToken"] = token
                 page = self.logs.get_log_events(**kwargs)
                 events = page.get("events", [])
-                lines.extend(LogLine(stream_host(stream), event["timestamp"], event["message"].rstrip("\n"))
-                             for event in events)
+                lines.extend(
+                    LogLine(stream_host(stream), event["timestamp"], event["message"].rstrip("\n")) for event in events
+                )
                 next_token = page.get("nextForwardToken")
                 if not events or next_token == token:
                     token = next_token or token
@@ -432,8 +498,9 @@ def _seconds(value: Any) -> float:
     return value.timestamp() if hasattr(value, "timestamp") else float(value or 0)
 
 
-def follow_job(sagemaker: Any, logs: Any, job_name: str, *, poll_s: float = 10.0,
-               sleep: Callable[[float], None] = time.sleep) -> Iterator[JobEvent]:
+def follow_job(
+    sagemaker: Any, logs: Any, job_name: str, *, poll_s: float = 10.0, sleep: Callable[[float], None] = time.sleep
+) -> Iterator[JobEvent]:
     """Status transitions, log lines of every instance and metrics as they appear (in time order), then
     JobFinished with the final description."""
     reader = JobLogReader(logs, job_name)
@@ -447,8 +514,12 @@ def follow_job(sagemaker: Any, logs: Any, job_name: str, *, poll_s: float = 10.0
         for index in range(seen_transitions, len(transitions)):
             transition = transitions[index]
             shown = status if index == len(transitions) - 1 else "InProgress"
-            timed.append((_seconds(transition.get("StartTime")),
-                          StatusChange(shown, transition["Status"], transition.get("StatusMessage", ""))))
+            timed.append(
+                (
+                    _seconds(transition.get("StartTime")),
+                    StatusChange(shown, transition["Status"], transition.get("StatusMessage", "")),
+                )
+            )
             last_status = (shown, transition["Status"])
         seen_transitions = len(transitions)
         current = (status, description.get("SecondaryStatus", ""))
@@ -471,7 +542,7 @@ def failure_error(description: dict[str, Any]) -> OperationError:
     """The one-line error for a job that ended Failed or Stopped, with its FailureReason."""
     name = description["TrainingJobName"]
     status = description["TrainingJobStatus"]
-    reason = (description.get("FailureReason") or description.get("SecondaryStatus") or "no reason given")
+    reason = description.get("FailureReason") or description.get("SecondaryStatus") or "no reason given"
     return OperationError(f"training job {name} {status.lower()}: {reason}".replace("\n", " "))
 
 

@@ -52,9 +52,17 @@ class TuneSettings:
     warm_start: list[str]
 
 
-def settings(config: Config, *, strategy: str | None = None, objective: str | None = None,
-             max_jobs: int | None = None, parallel: int | None = None, early_stopping: str | None = None,
-             ranges: list[str] | None = None, warm_start: list[str] | None = None) -> TuneSettings:
+def settings(
+    config: Config,
+    *,
+    strategy: str | None = None,
+    objective: str | None = None,
+    max_jobs: int | None = None,
+    parallel: int | None = None,
+    early_stopping: str | None = None,
+    ranges: list[str] | None = None,
+    warm_start: list[str] | None = None,
+) -> TuneSettings:
     """Config's `tune:` section overridden by flags; a bad flag is a UsageError naming it (exit 2)."""
     tune = config.tune
     if strategy is not None and strategy not in STRATEGIES:
@@ -79,9 +87,15 @@ def settings(config: Config, *, strategy: str | None = None, objective: str | No
         chosen_ranges = list(chosen.values())
     else:
         chosen_ranges = [parse_range(name, spec) for name, spec in tune.ranges.items()]
-    result = TuneSettings(strategy or tune.strategy, chosen_objective, max_jobs or tune.max_jobs,
-                          parallel or tune.parallel, early_stopping or tune.early_stopping, chosen_ranges,
-                          list(warm_start or []))
+    result = TuneSettings(
+        strategy or tune.strategy,
+        chosen_objective,
+        max_jobs or tune.max_jobs,
+        parallel or tune.parallel,
+        early_stopping or tune.early_stopping,
+        chosen_ranges,
+        list(warm_start or []),
+    )
     _check_strategy(result)
     for parent in result.warm_start:
         check_tuning_name(parent, "--warm-start")
@@ -95,26 +109,30 @@ def _check_strategy(tune: TuneSettings) -> None:
     if tune.strategy == "grid":
         numeric = [item.name for item in tune.ranges if item.kind != "Categorical"]
         if numeric:
-            raise UsageError(f"--strategy grid: every range must be categorical (a,b,c); "
-                             f"{', '.join(numeric)} is LOW:HIGH")
+            raise UsageError(
+                f"--strategy grid: every range must be categorical (a,b,c); {', '.join(numeric)} is LOW:HIGH"
+            )
     if tune.strategy == "hyperband" and tune.early_stopping == "auto":
-        raise UsageError("--early-stopping auto: the hyperband strategy stops trials itself; use --early-stopping "
-                         "off with it")
+        raise UsageError(
+            "--early-stopping auto: the hyperband strategy stops trials itself; use --early-stopping off with it"
+        )
     if tune.parallel > tune.max_jobs and tune.strategy != "grid":
         raise UsageError(f"--parallel {tune.parallel}: more than --max-jobs ({tune.max_jobs})")
 
 
 def check_tuning_name(name: str, flag: str = "--job-name") -> str:
     if len(name) > 32 or not TUNING_NAME_PATTERN.fullmatch(name):
-        raise UsageError(f"{flag} '{name}': a tuning job name is 1-32 letters, digits and hyphens, starting and "
-                         "ending with a letter or digit")
+        raise UsageError(
+            f"{flag} '{name}': a tuning job name is 1-32 letters, digits and hyphens, starting and "
+            "ending with a letter or digit"
+        )
     return name
 
 
 def default_name(config: Config, now: float | None = None) -> str:
     """`<project>-YYmmddHHMMSS` within the 32 characters SageMaker allows tuning job names."""
     stamp = time.strftime("%y%m%d%H%M%S", time.gmtime(now if now is not None else time.time()))
-    return f"{config.project[:32 - len(stamp) - 1].rstrip('-')}-{stamp}"
+    return f"{config.project[: 32 - len(stamp) - 1].rstrip('-')}-{stamp}"
 
 
 def grid_size(ranges: list[ParameterRange]) -> int:
@@ -141,8 +159,9 @@ def tuning_request(config: Config, tune: TuneSettings, *, job_name: str, definit
         "TrainingJobEarlyStoppingType": EARLY_STOPPING[tune.early_stopping],
     }
     if tune.strategy == "hyperband":  # the resource is epochs: the engine reports the objective every epoch
-        job_config["StrategyConfig"] = {"HyperbandStrategyConfig": {
-            "MinResource": 1, "MaxResource": config.train.hyperparameters.epochs}}
+        job_config["StrategyConfig"] = {
+            "HyperbandStrategyConfig": {"MinResource": 1, "MaxResource": config.train.hyperparameters.epochs}
+        }
     request: dict[str, Any] = {
         "HyperParameterTuningJobName": job_name,
         "HyperParameterTuningJobConfig": job_config,
@@ -152,27 +171,39 @@ def tuning_request(config: Config, tune: TuneSettings, *, job_name: str, definit
     if tune.warm_start:
         request["WarmStartConfig"] = {
             "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": name} for name in tune.warm_start],
-            "WarmStartType": "IdenticalDataAndAlgorithm"}
+            "WarmStartType": "IdenticalDataAndAlgorithm",
+        }
     return request
 
 
-def plan_tuning(config: Config, tune: TuneSettings, *, account_id: Callable[[], str], partition: str = "aws",
-                job_name: str | None = None) -> training.TrainingLaunch:
+def plan_tuning(
+    config: Config,
+    tune: TuneSettings,
+    *,
+    account_id: Callable[[], str],
+    partition: str = "aws",
+    job_name: str | None = None,
+) -> training.TrainingLaunch:
     """The tuning launch: the same role steps and source upload as `mlops train`, then the tuning job."""
     name = check_tuning_name(job_name) if job_name else default_name(config)
     inputs = training.job_inputs(config, account_id=account_id, partition=partition)
-    definition = training.job_definition(config, job_name=name, image=inputs.image, role_arn=inputs.role_arn,
-                                         submit_directory=inputs.source_uri)
+    definition = training.job_definition(
+        config, job_name=name, image=inputs.image, role_arn=inputs.role_arn, submit_directory=inputs.source_uri
+    )
     request = tuning_request(config, tune, job_name=name, definition=definition)
-    return training.plan_launch(inputs, title=f"tune {name}", operation="CreateHyperParameterTuningJob",
-                                request=request, job_name=name,
-                                warnings=training.entry_point_warnings(definition, inputs))
+    return training.plan_launch(
+        inputs,
+        title=f"tune {name}",
+        operation="CreateHyperParameterTuningJob",
+        request=request,
+        job_name=name,
+        warnings=training.entry_point_warnings(definition, inputs),
+    )
 
 
 def start_tuning(launch: training.TrainingLaunch, client_for: Callable[[str], Any]) -> training.LaunchResult:
     created, upload = training.send_launch(launch, client_for)
-    return training.LaunchResult(launch.job_name, created["HyperParameterTuningJobArn"], upload.uri,
-                                 upload.uploaded)
+    return training.LaunchResult(launch.job_name, created["HyperParameterTuningJobArn"], upload.uri, upload.uploaded)
 
 
 # --- following a tuning job ------------------------------------------------------------------------------
@@ -187,8 +218,12 @@ def describe_tuning(sagemaker: Any, name: str) -> dict[str, Any]:
 def list_trials(sagemaker: Any, name: str) -> list[dict[str, Any]]:
     """Every training job the tuning job launched (ListTrainingJobsForHyperParameterTuningJob, all pages)."""
     trials: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"HyperParameterTuningJobName": name, "MaxResults": LIST_PAGE, "SortBy": "CreationTime",
-                              "SortOrder": "Ascending"}
+    kwargs: dict[str, Any] = {
+        "HyperParameterTuningJobName": name,
+        "MaxResults": LIST_PAGE,
+        "SortBy": "CreationTime",
+        "SortOrder": "Ascending",
+    }
     while True:
         page = sagemaker.list_training_jobs_for_hyper_parameter_tuning_job(**kwargs)
         trials.extend(page.get("TrainingJobSummaries", []))
@@ -215,8 +250,9 @@ def snapshot(sagemaker: Any, name: str) -> TuningSnapshot:
     return TuningSnapshot(describe_tuning(sagemaker, name), list_trials(sagemaker, name))
 
 
-def follow_tuning(sagemaker: Any, name: str, *, poll_s: float = 10.0,
-                  sleep: Callable[[float], None] = time.sleep) -> Iterator[TuningSnapshot]:
+def follow_tuning(
+    sagemaker: Any, name: str, *, poll_s: float = 10.0, sleep: Callable[[float], None] = time.sleep
+) -> Iterator[TuningSnapshot]:
     """The tuning job and its trials every `poll_s` until it ends (the last snapshot is the final one)."""
     while True:
         current = snapshot(sagemaker, name)
@@ -232,10 +268,14 @@ def _decoded(values: dict[str, str] | None) -> dict[str, Any]:
 
 def trial_row(summary: dict[str, Any]) -> dict[str, Any]:
     final = summary.get("FinalHyperParameterTuningJobObjectiveMetric") or {}
-    return {"name": summary["TrainingJobName"], "status": summary["TrainingJobStatus"],
-            "values": _decoded(summary.get("TunedHyperParameters")),
-            "objective": final.get("Value"), "objective_status": summary.get("ObjectiveStatus"),
-            "failure_reason": summary.get("FailureReason") or None}
+    return {
+        "name": summary["TrainingJobName"],
+        "status": summary["TrainingJobStatus"],
+        "values": _decoded(summary.get("TunedHyperParameters")),
+        "objective": final.get("Value"),
+        "objective_status": summary.get("ObjectiveStatus"),
+        "failure_reason": summary.get("FailureReason") or None,
+    }
 
 
 def result_document(current: TuningSnapshot, best_description: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -249,8 +289,10 @@ def result_document(current: TuningSnapshot, best_description: dict[str, Any] | 
         "status": current.status,
         "strategy": job_config.get("Strategy"),
         "objective": {"name": objective.get("MetricName"), "type": objective.get("Type")},
-        "counts": {"training_jobs": description.get("TrainingJobStatusCounters", {}),
-                   "objectives": description.get("ObjectiveStatusCounters", {})},
+        "counts": {
+            "training_jobs": description.get("TrainingJobStatusCounters", {}),
+            "objectives": description.get("ObjectiveStatusCounters", {}),
+        },
         "best": None,
         "trials": [trial_row(summary) for summary in current.trials],
     }
@@ -262,8 +304,9 @@ def result_document(current: TuningSnapshot, best_description: dict[str, Any] | 
             "training_job": best["TrainingJobName"],
             "objective": {"name": final.get("MetricName", objective.get("MetricName")), "value": final.get("Value")},
             "hyperparameters": _decoded(best.get("TunedHyperParameters")),
-            "metrics": {item["MetricName"]: item["Value"]
-                        for item in (best_description or {}).get("FinalMetricDataList") or []},
+            "metrics": {
+                item["MetricName"]: item["Value"] for item in (best_description or {}).get("FinalMetricDataList") or []
+            },
             "model_artifact": ((best_description or {}).get("ModelArtifacts") or {}).get("S3ModelArtifacts"),
         }
     return document
@@ -281,8 +324,10 @@ def best_trial_name(sagemaker: Any, name: str) -> str:
         raise
     best = description.get("BestTrainingJob")
     if not best:
-        raise UsageError(f"--tuning-job {name}: no trial has finished with an objective yet "
-                         f"(status {description['HyperParameterTuningJobStatus']})")
+        raise UsageError(
+            f"--tuning-job {name}: no trial has finished with an objective yet "
+            f"(status {description['HyperParameterTuningJobStatus']})"
+        )
     return best["TrainingJobName"]
 
 
@@ -334,6 +379,6 @@ def write_overlay(path: Path, job: str, values: dict[str, Any]) -> None:
 def check_overlay_target(path: Path) -> None:
     """Before launching: a `--write-best` target we may not replace fails now, not after the tuning job."""
     if path.exists() and (not path.is_file() or not path.read_text(errors="replace").startswith(OVERLAY_MARK)):
-        raise UsageError(f"--write-best {path}: exists and was not written by `mlops tune --write-best`; "
-                         "choose another file")
-
+        raise UsageError(
+            f"--write-best {path}: exists and was not written by `mlops tune --write-best`; choose another file"
+        )

@@ -104,8 +104,10 @@ def parse_range(name: str, spec: Any) -> ParameterRange:
     if len(parts) not in (2, 3):
         raise RangeError(f"{name}: expected LOW:HIGH[:log|:linear], got '{spec}'")
     if annotation not in (int, float):
-        raise RangeError(f"{name}: a {getattr(annotation, '__name__', 'non-numeric')} hyperparameter takes "
-                         "categorical values (a,b,c), not LOW:HIGH")
+        raise RangeError(
+            f"{name}: a {getattr(annotation, '__name__', 'non-numeric')} hyperparameter takes "
+            "categorical values (a,b,c), not LOW:HIGH"
+        )
     scale = "Auto"
     if len(parts) == 3:
         if parts[2].strip() not in SCALES:
@@ -152,8 +154,15 @@ def ranges_from_aws(parameter_ranges: dict[str, Any]) -> list[ParameterRange]:
     found = []
     for kind in ("Continuous", "Integer"):
         for item in parameter_ranges.get(f"{kind}ParameterRanges") or []:
-            found.append(ParameterRange(item["Name"], kind, float(item["MinValue"]), float(item["MaxValue"]),
-                                        item.get("ScalingType") or "Auto"))
+            found.append(
+                ParameterRange(
+                    item["Name"],
+                    kind,
+                    float(item["MinValue"]),
+                    float(item["MaxValue"]),
+                    item.get("ScalingType") or "Auto",
+                )
+            )
     for item in parameter_ranges.get("CategoricalParameterRanges") or []:
         found.append(ParameterRange(item["Name"], "Categorical", values=tuple(item["Values"])))
     return found

@@ -74,11 +74,20 @@ def _wildcards(sample: Sample) -> None:
     sample.expect("data", "IAM004")
     account.role("s3-everything", doc(allow("s3:*", "arn:aws:s3:::project-bucket/*")))
     sample.expect("s3-everything", "IAM011")
-    account.user("not-action", doc({"Effect": "Allow", "NotAction": ["iam:CreatePolicyVersion", "s3:*"],
-                                    "Resource": "*"}))
+    account.user(
+        "not-action", doc({"Effect": "Allow", "NotAction": ["iam:CreatePolicyVersion", "s3:*"], "Resource": "*"})
+    )
     sample.expect("not-action", "IAM014", "IAM020")
-    account.user("not-resource", doc({"Effect": "Allow", "Action": "dynamodb:PutItem",
-                                      "NotResource": f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/audit"}))
+    account.user(
+        "not-resource",
+        doc(
+            {
+                "Effect": "Allow",
+                "Action": "dynamodb:PutItem",
+                "NotResource": f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/audit",
+            }
+        ),
+    )
     sample.expect("not-resource", "IAM015")
     account.role("bucket-policies", doc(allow("s3:PutBucketPolicy")))
     sample.expect("bucket-policies", "IAM012")
@@ -97,12 +106,15 @@ def _escalations(sample: Sample) -> None:
         account.user(name, doc(allow(list(method.actions))))
         sample.expect(name, method.rule_id)
     # One path split over two policies (PassRole in one, CreateFunction + Invoke in the other).
-    account.user("split-passrole", doc(allow("iam:PassRole")),
-                 doc(allow(["lambda:CreateFunction", "lambda:InvokeFunction"])))
+    account.user(
+        "split-passrole", doc(allow("iam:PassRole")), doc(allow(["lambda:CreateFunction", "lambda:InvokeFunction"]))
+    )
     sample.expect("split-passrole", "IAM021")
     # Narrowed by a condition: still found, at a lower severity.
-    account.user("conditional-attach", doc(allow("iam:AttachUserPolicy",
-                                                 Condition={"Bool": {"aws:MultiFactorAuthPresent": "true"}})))
+    account.user(
+        "conditional-attach",
+        doc(allow("iam:AttachUserPolicy", Condition={"Bool": {"aws:MultiFactorAuthPresent": "true"}})),
+    )
     sample.expect("conditional-attach", "IAM020")
 
 
@@ -112,12 +124,20 @@ def _cancelled(sample: Sample) -> None:
     account.user("allow-then-deny", doc(allow("iam:AttachUserPolicy"), deny("iam:AttachUserPolicy")))
     account.user("deny-everything", doc(allow("iam:*"), deny("*")))
     account.user("deny-iam", doc(allow(["iam:PutUserPolicy", "iam:CreateAccessKey"]), deny("iam:*")))
-    account.user("own-keys-only", doc(allow(["iam:CreateAccessKey", "iam:CreateLoginProfile"],
-                                            f"arn:aws:iam::{ACCOUNT}:user/${{aws:username}}")))
+    account.user(
+        "own-keys-only",
+        doc(allow(["iam:CreateAccessKey", "iam:CreateLoginProfile"], f"arn:aws:iam::{ACCOUNT}:user/${{aws:username}}")),
+    )
     account.user("aws-owned-policy", doc(allow("iam:CreatePolicyVersion", "arn:aws:iam::aws:policy/*")))
     account.user("nonexistent-user", doc(allow("iam:PutUserPolicy", f"arn:aws:iam::{ACCOUNT}:user/nobody")))
-    for name in ("allow-then-deny", "deny-everything", "deny-iam", "own-keys-only", "aws-owned-policy",
-                 "nonexistent-user"):
+    for name in (
+        "allow-then-deny",
+        "deny-everything",
+        "deny-iam",
+        "own-keys-only",
+        "aws-owned-policy",
+        "nonexistent-user",
+    ):
         sample.stays_quiet(name, *ESCALATION_RULES, *ADMIN_RULES)
 
 
@@ -127,17 +147,27 @@ def _trust(sample: Sample) -> None:
     sample.expect("public-trust", "IAM040")
     account.role("cross-account", trusts=trust({"AWS": f"arn:aws:iam::{OTHER_ACCOUNT}:root"}))
     sample.expect("cross-account", "IAM041")
-    account.role("vendor-with-external-id", trusts=trust({"AWS": f"arn:aws:iam::{OTHER_ACCOUNT}:root"},
-                                                        Condition={"StringEquals": {"sts:ExternalId": "x-123"}}))
+    account.role(
+        "vendor-with-external-id",
+        trusts=trust(
+            {"AWS": f"arn:aws:iam::{OTHER_ACCOUNT}:root"}, Condition={"StringEquals": {"sts:ExternalId": "x-123"}}
+        ),
+    )
     sample.stays_quiet("vendor-with-external-id", "IAM040", "IAM041")
-    account.role("github-any-repo", trusts=trust(
-        {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"},
-        "sts:AssumeRoleWithWebIdentity",
-        Condition={"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}}))
+    account.role(
+        "github-any-repo",
+        trusts=trust(
+            {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"},
+            "sts:AssumeRoleWithWebIdentity",
+            Condition={"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}},
+        ),
+    )
     sample.expect("github-any-repo", "IAM043")
-    account.role("admin-lambda", trusts=trust({"Service": "lambda.amazonaws.com"}),
-                 attached=[{"PolicyName": "AdministratorAccess",
-                            "PolicyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}])
+    account.role(
+        "admin-lambda",
+        trusts=trust({"Service": "lambda.amazonaws.com"}),
+        attached=[{"PolicyName": "AdministratorAccess", "PolicyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}],
+    )
     sample.expect("admin-lambda", "IAM042", "IAM001")
 
 
@@ -149,14 +179,32 @@ def _staleness(sample: Sample) -> None:
     sample.expect("never-used-role", "IAM050")
     account.role("busy-role", created=days_ago(400), last_used=days_ago(1))
     sample.stays_quiet("busy-role", "IAM050")
-    account.user("old-key", keys=[{"AccessKeyId": "AKIAOLDKEY", "Status": "Active", "CreateDate": days_ago(200),
-                                   "LastUsedDate": days_ago(1)}])
+    account.user(
+        "old-key",
+        keys=[
+            {"AccessKeyId": "AKIAOLDKEY", "Status": "Active", "CreateDate": days_ago(200), "LastUsedDate": days_ago(1)}
+        ],
+    )
     sample.expect("old-key", "IAM051")
-    account.user("idle-key", keys=[{"AccessKeyId": "AKIAIDLEKEY", "Status": "Active", "CreateDate": days_ago(30),
-                                    "LastUsedDate": days_ago(120)}])
+    account.user(
+        "idle-key",
+        keys=[
+            {
+                "AccessKeyId": "AKIAIDLEKEY",
+                "Status": "Active",
+                "CreateDate": days_ago(30),
+                "LastUsedDate": days_ago(120),
+            }
+        ],
+    )
     sample.expect("idle-key", "IAM052")
-    account.user("two-keys", keys=[{"AccessKeyId": f"AKIATWO{i}", "Status": "Active", "CreateDate": days_ago(5),
-                                    "LastUsedDate": days_ago(1)} for i in range(2)])
+    account.user(
+        "two-keys",
+        keys=[
+            {"AccessKeyId": f"AKIATWO{i}", "Status": "Active", "CreateDate": days_ago(5), "LastUsedDate": days_ago(1)}
+            for i in range(2)
+        ],
+    )
     sample.expect("two-keys", "IAM053")
     account.user("console-no-mfa", keys=[], console=True, mfa=0)
     sample.expect("console-no-mfa", "IAM054")

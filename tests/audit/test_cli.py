@@ -14,8 +14,7 @@ from .builders import ACCOUNT, Account, allow, doc, sarif_schema
 def one_medium_one_low(tmp_path):
     """An account with exactly one medium finding (IAM011) and one low finding (IAM013)."""
     account = Account()
-    account.role("app", doc(allow("cloudwatch:*"),
-                            allow("ec2:StartInstances")))
+    account.role("app", doc(allow("cloudwatch:*"), allow("ec2:StartInstances")))
     return account.write(tmp_path / "account.json")
 
 
@@ -80,39 +79,66 @@ def test_sarif_validates_against_the_sarif_2_1_0_schema(mlops, tmp_path):
     location = result_["locations"][0]
     logical = location["logicalLocations"][0]
     assert logical["fullyQualifiedName"].startswith("arn:aws:iam::") and logical["kind"] in ("user", "role")
-    assert location["physicalLocation"]["artifactLocation"]["uri"] == \
-        f"aws/{ACCOUNT}/iam/{logical['kind']}/{logical['name']}"
+    assert (
+        location["physicalLocation"]["artifactLocation"]["uri"]
+        == f"aws/{ACCOUNT}/iam/{logical['kind']}/{logical['name']}"
+    )
     assert result_["partialFingerprints"]["mlopsFinding/v1"]
 
 
 def test_output_file_gets_the_document_and_the_terminal_the_table(mlops, one_medium_one_low, tmp_path):
     target = tmp_path / "results.sarif"
-    result = mlops("audit-iam", "--input", str(one_medium_one_low), "--format", "sarif", "--output-file", str(target),
-                   "--fail-on", "never")
+    result = mlops(
+        "audit-iam",
+        "--input",
+        str(one_medium_one_low),
+        "--format",
+        "sarif",
+        "--output-file",
+        str(target),
+        "--fail-on",
+        "never",
+    )
     assert result.exit_code == 0, result.stderr
     assert json.loads(target.read_text())["version"] == "2.1.0"
     assert "MEDIUM (1)" in result.stdout and "IAM011" in result.stdout
     assert mlops("audit-iam", "--input", str(one_medium_one_low), "--output-file", str(target)).exit_code == 2
-    assert mlops("audit-iam", "--input", str(one_medium_one_low), "-f", "json",
-                 "--output-file", str(tmp_path)).exit_code == 2
+    assert (
+        mlops("audit-iam", "--input", str(one_medium_one_low), "-f", "json", "--output-file", str(tmp_path)).exit_code
+        == 2
+    )
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left behind
 
 
-@pytest.mark.parametrize("content,expected", [
-    ("{not json", "not valid JSON (line 1"),
-    ("[]", "expected an object with UserDetailList"),
-    ('{"RoleDetailList": {}}', "RoleDetailList: expected a list"),
-    ('{"RoleDetailList": [{"RoleName": "r"}]}', "RoleDetailList[0]: missing Arn"),
-    ('{"UserDetailList": [{"UserName": "u", "Arn": "arn:aws:iam::1:user/u", "UserPolicyList": '
-     '[{"PolicyName": "p", "PolicyDocument": {"Statement": [{"Effect": "Maybe", "Action": "*", "Resource": "*"}]}}]}]}',
-     "UserPolicyList[0] (p).PolicyDocument: Statement[0].Effect must be Allow or Deny"),
-    ('{"Policies": [{"Arn": "arn:aws:iam::1:policy/p", "DefaultVersionId": "v2", "PolicyVersionList": '
-     '[{"VersionId": "v1", "IsDefaultVersion": false, "Document": {}}]}]}', "no default version"),
-    ('{"RoleDetailList": [{"RoleName": "r", "Arn": "arn:aws:iam::1:role/r", "CreateDate": "yesterday"}]}',
-     "RoleDetailList[0].CreateDate: not a date"),
-    ('{"GroupDetailList": [{"GroupName": "g", "Arn": "arn:aws:iam::1:group/g", "GroupPolicyList": '
-     '[{"PolicyName": "p", "PolicyDocument": "%7Bnot"}]}]}', "policy document: not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "content,expected",
+    [
+        ("{not json", "not valid JSON (line 1"),
+        ("[]", "expected an object with UserDetailList"),
+        ('{"RoleDetailList": {}}', "RoleDetailList: expected a list"),
+        ('{"RoleDetailList": [{"RoleName": "r"}]}', "RoleDetailList[0]: missing Arn"),
+        (
+            '{"UserDetailList": [{"UserName": "u", "Arn": "arn:aws:iam::1:user/u", "UserPolicyList": '
+            '[{"PolicyName": "p", "PolicyDocument": {"Statement": '
+            '[{"Effect": "Maybe", "Action": "*", "Resource": "*"}]}}]}]}',
+            "UserPolicyList[0] (p).PolicyDocument: Statement[0].Effect must be Allow or Deny",
+        ),
+        (
+            '{"Policies": [{"Arn": "arn:aws:iam::1:policy/p", "DefaultVersionId": "v2", "PolicyVersionList": '
+            '[{"VersionId": "v1", "IsDefaultVersion": false, "Document": {}}]}]}',
+            "no default version",
+        ),
+        (
+            '{"RoleDetailList": [{"RoleName": "r", "Arn": "arn:aws:iam::1:role/r", "CreateDate": "yesterday"}]}',
+            "RoleDetailList[0].CreateDate: not a date",
+        ),
+        (
+            '{"GroupDetailList": [{"GroupName": "g", "Arn": "arn:aws:iam::1:group/g", "GroupPolicyList": '
+            '[{"PolicyName": "p", "PolicyDocument": "%7Bnot"}]}]}',
+            "policy document: not valid JSON",
+        ),
+    ],
+)
 def test_malformed_input_is_a_clear_usage_error(mlops, tmp_path, content, expected):
     path = tmp_path / "bad.json"
     path.write_text(content)
@@ -134,8 +160,9 @@ def test_url_encoded_documents_are_read(audit, tmp_path):
     account = Account()
     account.role("app")
     role = account.data["RoleDetailList"][0]
-    role["RolePolicyList"] = [{"PolicyName": "encoded",
-                               "PolicyDocument": quote(json.dumps(doc(allow("iam:PutRolePolicy"))))}]
+    role["RolePolicyList"] = [
+        {"PolicyName": "encoded", "PolicyDocument": quote(json.dumps(doc(allow("iam:PutRolePolicy"))))}
+    ]
     role["AssumeRolePolicyDocument"] = quote(json.dumps(role["AssumeRolePolicyDocument"]))
     _, report, _ = audit(account, "--fail-on", "never")
     assert [f["rule_id"] for f in report["findings"] if f["rule_id"] == "IAM020"] == ["IAM020"]

@@ -53,15 +53,19 @@ def test_the_script_writes_the_dump(tmp_path):
 
 def test_every_expected_finding_is_raised(sample, report):
     raised = rules_by_principal(report)
-    missing = {name: rules - raised.get(name, set()) for name, rules in sample.expected.items()
-               if rules - raised.get(name, set())}
+    missing = {
+        name: rules - raised.get(name, set())
+        for name, rules in sample.expected.items()
+        if rules - raised.get(name, set())
+    }
     assert not missing, missing
 
 
 def test_quiet_cases_stay_quiet(sample, report):
     raised = rules_by_principal(report)
-    noisy = {name: rules & raised.get(name, set()) for name, rules in sample.quiet.items()
-             if rules & raised.get(name, set())}
+    noisy = {
+        name: rules & raised.get(name, set()) for name, rules in sample.quiet.items() if rules & raised.get(name, set())
+    }
     assert not noisy, noisy  # allow+deny, deny-all, deny iam, self-service, AWS-owned and absent resources
 
 
@@ -91,7 +95,11 @@ def test_findings_have_stable_ids(dump):
 
     from mlops_cli.app import app
 
-    runs = [json.loads(CliRunner().invoke(app, ["audit-iam", "--input", str(dump), "-f", "json", "--fail-on",
-                                                "never"]).stdout) for _ in range(2)]
+    runs = [
+        json.loads(
+            CliRunner().invoke(app, ["audit-iam", "--input", str(dump), "-f", "json", "--fail-on", "never"]).stdout
+        )
+        for _ in range(2)
+    ]
     ids = [[f["id"] for f in run["findings"]] for run in runs]
     assert ids[0] == ids[1] and len(set(ids[0])) == len(ids[0])

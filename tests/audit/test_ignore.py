@@ -17,8 +17,9 @@ def two_vendors(tmp_path):
     account = Account()
     for name in ("vendor-a", "vendor-b"):
         account.role(name, trusts=trust({"AWS": "arn:aws:iam::999999999999:root"}))
-    account.role("admin", attached=[aws_policy("AdministratorAccess")],
-                 trusts=trust({"AWS": "arn:aws:iam::123456789012:root"}))
+    account.role(
+        "admin", attached=[aws_policy("AdministratorAccess")], trusts=trust({"AWS": "arn:aws:iam::123456789012:root"})
+    )
     return account.write(tmp_path / "account.json")
 
 
@@ -29,12 +30,15 @@ def write(tmp_path, text: str):
 
 
 def test_matching_entry_suppresses_with_reason(audit, two_vendors, tmp_path):
-    ignore = write(tmp_path, """
+    ignore = write(
+        tmp_path,
+        """
 ignore:
   - rule: IAM041
     arn: "arn:aws:iam::*:role/vendor-a"
     reason: "vendor integration, reviewed by security"
-""")
+""",
+    )
     code, report, _ = audit(two_vendors, "--ignore-file", ignore, "--fail-on", "medium")
     active = [(f["rule_id"], f["principal"]["name"]) for f in report["findings"]]
     assert ("IAM041", "vendor-b") in active and ("IAM041", "vendor-a") not in active
@@ -45,11 +49,16 @@ ignore:
 
 
 def test_rule_globs_and_gate(audit, two_vendors, tmp_path):
-    ignore = write(tmp_path, json.dumps([
-        {"rule": "IAM04*", "arn": "arn:aws:iam::123456789012:role/vendor-*", "reason": "both vendors accepted"},
-        {"rule": "IAM001", "arn": "*:role/admin", "reason": "break-glass role"},
-        {"rule": "IAM020", "arn": "*", "reason": "matches nothing here"},
-    ]))
+    ignore = write(
+        tmp_path,
+        json.dumps(
+            [
+                {"rule": "IAM04*", "arn": "arn:aws:iam::123456789012:role/vendor-*", "reason": "both vendors accepted"},
+                {"rule": "IAM001", "arn": "*:role/admin", "reason": "break-glass role"},
+                {"rule": "IAM020", "arn": "*", "reason": "matches nothing here"},
+            ]
+        ),
+    )
     code, report, _ = audit(two_vendors, "--ignore-file", ignore, "--fail-on", "low")
     assert report["findings"] == [] and code == 0
     assert [entry["rule"] for entry in report["ignore"]["unused"]] == ["IAM020"]
@@ -57,7 +66,9 @@ def test_rule_globs_and_gate(audit, two_vendors, tmp_path):
 
 def test_expired_entry_is_reported_and_no_longer_suppresses(mlops, audit, two_vendors, tmp_path):
     yesterday = (date.today() - timedelta(days=1)).isoformat()
-    ignore = write(tmp_path, f"""
+    ignore = write(
+        tmp_path,
+        f"""
 - rule: IAM001
   arn: "*:role/admin"
   reason: "temporary admin for the migration"
@@ -66,11 +77,13 @@ def test_expired_entry_is_reported_and_no_longer_suppresses(mlops, audit, two_ve
   arn: "*:role/vendor-*"
   reason: "accepted until the end of the year"
   expires: {(date.today() + timedelta(days=30)).isoformat()}
-""")
+""",
+    )
     code, report, _ = audit(two_vendors, "--ignore-file", ignore)
     assert [f["rule_id"] for f in report["findings"]] == ["IAM001"] and code == 1
-    assert report["ignore"]["expired"] == [{"rule": "IAM001", "arn": "*:role/admin", "expires": yesterday,
-                                            "reason": "temporary admin for the migration"}]
+    assert report["ignore"]["expired"] == [
+        {"rule": "IAM001", "arn": "*:role/admin", "expires": yesterday, "reason": "temporary admin for the migration"}
+    ]
     table = mlops("audit-iam", "--input", str(two_vendors), "--ignore-file", ignore, "--fail-on", "never")
     assert "expired ignore entry (no longer suppresses): IAM001" in table.stdout
     assert "2 suppressed" in table.stdout and "1 expired ignore entries" in table.stdout
@@ -84,22 +97,26 @@ def test_config_names_the_default_ignore_file(audit, two_vendors, tmp_path):
 
 def test_suppressed_findings_are_sarif_suppressions(mlops, two_vendors, tmp_path):
     ignore = write(tmp_path, "- {rule: IAM001, arn: '*', reason: break-glass}\n")
-    result = mlops("audit-iam", "--input", str(two_vendors), "--ignore-file", ignore, "-f", "sarif",
-                   "--fail-on", "never")
+    result = mlops(
+        "audit-iam", "--input", str(two_vendors), "--ignore-file", ignore, "-f", "sarif", "--fail-on", "never"
+    )
     sarif = json.loads(result.stdout)
     jsonschema.Draft4Validator(sarif_schema()).validate(sarif)
     suppressed = [r for r in sarif["runs"][0]["results"] if r.get("suppressions")]
     assert [(r["ruleId"], r["suppressions"][0]["justification"]) for r in suppressed] == [("IAM001", "break-glass")]
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("- {rule: IAM999, arn: '*', reason: x}", "matches no rule ID"),
-    ("- {rule: IAM001, arn: '*'}", "`reason` is required"),
-    ("- {rule: IAM001, arn: '*', reason: x, expires: soon}", "`expires` must be a date"),
-    ("- {rule: IAM001, arn: '*', reason: x, owner: me}", "unknown key(s) owner"),
-    ("rule: IAM001", "expected a list of entries"),
-    ("- [unclosed", "invalid YAML"),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("- {rule: IAM999, arn: '*', reason: x}", "matches no rule ID"),
+        ("- {rule: IAM001, arn: '*'}", "`reason` is required"),
+        ("- {rule: IAM001, arn: '*', reason: x, expires: soon}", "`expires` must be a date"),
+        ("- {rule: IAM001, arn: '*', reason: x, owner: me}", "unknown key(s) owner"),
+        ("rule: IAM001", "expected a list of entries"),
+        ("- [unclosed", "invalid YAML"),
+    ],
+)
 def test_bad_ignore_file_is_a_usage_error(mlops, two_vendors, tmp_path, text, expected):
     result = mlops("audit-iam", "--input", str(two_vendors), "--ignore-file", write(tmp_path, text))
     assert result.exit_code == 2 and expected in result.stderr, result.stderr

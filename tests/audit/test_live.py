@@ -21,8 +21,12 @@ SAGEMAKER_FULL = "arn:aws:iam::aws:policy/AmazonSageMakerFullAccess"
 
 
 def trust(principal: dict) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}]})
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}],
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -32,19 +36,39 @@ def ml_account(local_aws, boto_client, tmp_path_factory):
     from mlops_cli.services.iam_policies import ec2_train_policy
 
     config_path = tmp_path_factory.mktemp("audit-live") / "config.yaml"
-    config_path.write_text(LOCAL_CONFIG.read_text().replace("project: digits", f"project: {PROJECT}")
-                           .replace("prefix: digits", f"prefix: {PROJECT}"))
+    config_path.write_text(
+        LOCAL_CONFIG.read_text()
+        .replace("project: digits", f"project: {PROJECT}")
+        .replace("prefix: digits", f"prefix: {PROJECT}")
+    )
     config = load_config([config_path], env={})
     iam = boto_client("iam")
     account_id = boto_client("sts").get_caller_identity()["Account"]
     roles = {
         f"{PROJECT}-sagemaker-execution": (trust({"Service": "sagemaker.amazonaws.com"}), None, [SAGEMAKER_FULL]),
-        f"{PROJECT}-lambda-invoke": (trust({"Service": "lambda.amazonaws.com"}), {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": ["sagemaker:*", "iam:PassRole"], "Resource": "*"}]}, []),
+        f"{PROJECT}-lambda-invoke": (
+            trust({"Service": "lambda.amazonaws.com"}),
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": ["sagemaker:*", "iam:PassRole"], "Resource": "*"}],
+            },
+            [],
+        ),
         f"{PROJECT}-open-admin": (trust({"AWS": "*"}), None, [ADMIN]),
-        f"{PROJECT}-vendor-access": (trust({"AWS": "arn:aws:iam::999999999999:root"}), {
-            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
-                                                    "Resource": f"arn:aws:s3:::mlops-local/{PROJECT}/reports/*"}]}, []),
+        f"{PROJECT}-vendor-access": (
+            trust({"AWS": "arn:aws:iam::999999999999:root"}),
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "s3:GetObject",
+                        "Resource": f"arn:aws:s3:::mlops-local/{PROJECT}/reports/*",
+                    }
+                ],
+            },
+            [],
+        ),
         # The least-privilege role: exactly what the project generates for its EC2 training instances.
         f"{PROJECT}-ec2-train": (trust({"Service": "ec2.amazonaws.com"}), ec2_train_policy(config, account_id), []),
     }
@@ -56,9 +80,18 @@ def ml_account(local_aws, boto_client, tmp_path_factory):
             iam.attach_role_policy(RoleName=name, PolicyArn=arn)
     user = f"{PROJECT}-ci"
     iam.create_user(UserName=user)
-    iam.put_user_policy(UserName=user, PolicyName="deploy", PolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": ["iam:AttachUserPolicy", "iam:CreatePolicyVersion"], "Resource": "*"}]}))
+    iam.put_user_policy(
+        UserName=user,
+        PolicyName="deploy",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": ["iam:AttachUserPolicy", "iam:CreatePolicyVersion"], "Resource": "*"}
+                ],
+            }
+        ),
+    )
     key = iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
     yield config_path, {"user": user, "key": key, **{name.removeprefix(f"{PROJECT}-"): name for name in roles}}
     for name, (_, inline, managed) in roles.items():
@@ -81,8 +114,11 @@ def live(ml_account, tmp_path_factory):
 
     config_path, names = ml_account
     snapshot = tmp_path_factory.mktemp("audit-snapshot") / "account.json"
-    result = CliRunner().invoke(app, ["-c", str(config_path), "audit-iam", "-f", "json", "--fail-on", "never",
-                                      "--save-input", str(snapshot)], catch_exceptions=False)
+    result = CliRunner().invoke(
+        app,
+        ["-c", str(config_path), "audit-iam", "-f", "json", "--fail-on", "never", "--save-input", str(snapshot)],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.stderr
     return json.loads(result.stdout), snapshot, names
 
@@ -132,8 +168,9 @@ def test_live_json_and_sarif_validate(live, ml_account):
     assert result.exit_code == 1  # critical findings fail the default gate (high)
     sarif = json.loads(result.stdout)
     jsonschema.Draft4Validator(sarif_schema()).validate(sarif)
-    names_in_results = {loc["logicalLocations"][0]["name"] for r in sarif["runs"][0]["results"]
-                        for loc in r["locations"]}
+    names_in_results = {
+        loc["logicalLocations"][0]["name"] for r in sarif["runs"][0]["results"] for loc in r["locations"]
+    }
     assert names["open-admin"] in names_in_results and names["ec2-train"] not in names_in_results
 
 

@@ -3,27 +3,37 @@ today, policy variables and the access-level heuristic."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from mlops_cli.services.audit.actions import PERMISSIONS, READ, TAGGING, WRITE, access_levels
-from mlops_cli.services.audit.policy import (glob_match, is_any_resource, parse_document, parse_statements,
-                                             simplify_condition, substitute_variables, tabled_actions)
+from mlops_cli.services.audit.policy import (
+    glob_match,
+    is_any_resource,
+    parse_document,
+    parse_statements,
+    simplify_condition,
+    substitute_variables,
+    tabled_actions,
+)
 
-NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("pattern,value,ignore_case,expected", [
-    ("iam:Attach*", "iam:attachuserpolicy", True, True),
-    ("iam:Attach*", "iam:detachuserpolicy", True, False),
-    ("s3:Get?bject", "s3:GetObject", False, True),
-    ("*Policy", "iam:PutRolePolicy", False, True),
-    ("arn:aws:iam::*:role/app-*", "arn:aws:iam::123:role/app-1", False, True),
-    ("arn:aws:iam::*:role/app-*", "arn:aws:iam::123:role/App-1", False, False),  # ARNs are case-sensitive
-    ("a*b*c", "axxbyyc", False, True),
-    ("a*b*c", "axxbyy", False, False),
-])
+@pytest.mark.parametrize(
+    "pattern,value,ignore_case,expected",
+    [
+        ("iam:Attach*", "iam:attachuserpolicy", True, True),
+        ("iam:Attach*", "iam:detachuserpolicy", True, False),
+        ("s3:Get?bject", "s3:GetObject", False, True),
+        ("*Policy", "iam:PutRolePolicy", False, True),
+        ("arn:aws:iam::*:role/app-*", "arn:aws:iam::123:role/app-1", False, True),
+        ("arn:aws:iam::*:role/app-*", "arn:aws:iam::123:role/App-1", False, False),  # ARNs are case-sensitive
+        ("a*b*c", "axxbyyc", False, True),
+        ("a*b*c", "axxbyy", False, False),
+    ],
+)
 def test_glob_match(pattern, value, ignore_case, expected):
     assert glob_match(pattern, value, ignore_case) is expected
 
@@ -35,32 +45,53 @@ def test_tabled_actions_resolve_wildcards():
 
 
 def test_not_action_statement_covers_everything_else():
-    [statement] = parse_statements({"Statement": {"Effect": "Allow", "NotAction": ["iam:Create*", "iam:Attach*"],
-                                                  "Resource": "*"}}, "p", NOW)
+    [statement] = parse_statements(
+        {"Statement": {"Effect": "Allow", "NotAction": ["iam:Create*", "iam:Attach*"], "Resource": "*"}}, "p", NOW
+    )
     tabled = statement.tabled()
     assert "iam:putuserpolicy" in tabled and "iam:createaccesskey" not in tabled
     assert statement.matches_action("s3:GetObject") and not statement.matches_action("iam:AttachRolePolicy")
 
 
-@pytest.mark.parametrize("condition,dead,remaining", [
-    ({"DateLessThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}}, True, None),
-    ({"DateGreaterThan": {"aws:TokenIssueTime": "2020-01-01T00:00:00Z"}}, False, None),
-    ({"DateGreaterThan": {"aws:CurrentTime": "2030-01-01T00:00:00Z"}}, False,
-     {"DateGreaterThan": {"aws:CurrentTime": "2030-01-01T00:00:00Z"}}),
-    ({"Bool": {"aws:SecureTransport": "true"}}, False, None),
-    ({"Bool": {"aws:SecureTransport": "true", "aws:MultiFactorAuthPresent": "true"}}, False,
-     {"Bool": {"aws:MultiFactorAuthPresent": "true"}}),
-    ({"StringEquals": {"aws:PrincipalOrgID": "o-123"}}, False, {"StringEquals": {"aws:PrincipalOrgID": "o-123"}}),
-])
+@pytest.mark.parametrize(
+    "condition,dead,remaining",
+    [
+        ({"DateLessThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}}, True, None),
+        ({"DateGreaterThan": {"aws:TokenIssueTime": "2020-01-01T00:00:00Z"}}, False, None),
+        (
+            {"DateGreaterThan": {"aws:CurrentTime": "2030-01-01T00:00:00Z"}},
+            False,
+            {"DateGreaterThan": {"aws:CurrentTime": "2030-01-01T00:00:00Z"}},
+        ),
+        ({"Bool": {"aws:SecureTransport": "true"}}, False, None),
+        (
+            {"Bool": {"aws:SecureTransport": "true", "aws:MultiFactorAuthPresent": "true"}},
+            False,
+            {"Bool": {"aws:MultiFactorAuthPresent": "true"}},
+        ),
+        ({"StringEquals": {"aws:PrincipalOrgID": "o-123"}}, False, {"StringEquals": {"aws:PrincipalOrgID": "o-123"}}),
+    ],
+)
 def test_conditions_decided_today(condition, dead, remaining):
     assert simplify_condition(condition, NOW) == (dead, remaining)
 
 
 def test_dead_statements_are_dropped():
-    statements = parse_statements({"Statement": [
-        {"Effect": "Allow", "Action": "*", "Resource": "*",
-         "Condition": {"DateLessThanEquals": {"aws:CurrentTime": 1577836800}}},
-        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}, "p", NOW)
+    statements = parse_statements(
+        {
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "*",
+                    "Resource": "*",
+                    "Condition": {"DateLessThanEquals": {"aws:CurrentTime": 1577836800}},
+                },
+                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"},
+            ]
+        },
+        "p",
+        NOW,
+    )
     assert [s.index for s in statements] == [1]
 
 
@@ -82,13 +113,25 @@ def test_documents_may_be_url_encoded_strings():
     assert parse_document(encoded, "p")["Statement"][0]["Action"] == "*"
 
 
-@pytest.mark.parametrize("pattern,levels", [
-    ("s3:GetObject", {READ}), ("s3:getobject", {READ}), ("ec2:DescribeTags", {READ}),
-    ("s3:PutObject", {WRITE}), ("ec2:CreateTags", {TAGGING}), ("s3:PutObjectTagging", {TAGGING}),
-    ("s3:PutBucketPolicy", {WRITE, PERMISSIONS}), ("kms:CreateGrant", {WRITE, PERMISSIONS}),
-    ("iam:CreateUser", {WRITE, PERMISSIONS}), ("s3:Put*", {WRITE, PERMISSIONS}), ("ec2:Describe*", {READ}),
-    ("s3:*", {READ, WRITE, TAGGING, PERMISSIONS}), ("s3:P*", {READ, WRITE, TAGGING, PERMISSIONS}),
-    ("dynamodb:BatchGetItem", {READ}), ("dynamodb:BatchWriteItem", {WRITE}),
-])
+@pytest.mark.parametrize(
+    "pattern,levels",
+    [
+        ("s3:GetObject", {READ}),
+        ("s3:getobject", {READ}),
+        ("ec2:DescribeTags", {READ}),
+        ("s3:PutObject", {WRITE}),
+        ("ec2:CreateTags", {TAGGING}),
+        ("s3:PutObjectTagging", {TAGGING}),
+        ("s3:PutBucketPolicy", {WRITE, PERMISSIONS}),
+        ("kms:CreateGrant", {WRITE, PERMISSIONS}),
+        ("iam:CreateUser", {WRITE, PERMISSIONS}),
+        ("s3:Put*", {WRITE, PERMISSIONS}),
+        ("ec2:Describe*", {READ}),
+        ("s3:*", {READ, WRITE, TAGGING, PERMISSIONS}),
+        ("s3:P*", {READ, WRITE, TAGGING, PERMISSIONS}),
+        ("dynamodb:BatchGetItem", {READ}),
+        ("dynamodb:BatchWriteItem", {WRITE}),
+    ],
+)
 def test_access_level_heuristic(pattern, levels):
     assert access_levels(pattern) == levels

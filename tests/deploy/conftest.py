@@ -4,7 +4,6 @@ training job, tests/conftest.py, and two variants of it)."""
 from __future__ import annotations
 
 import io
-import json
 import tarfile
 from pathlib import Path
 

@@ -24,10 +24,22 @@ def as_json(result) -> dict:
 
 
 def scaling_seen_by_aws(aws_cli) -> tuple[list[dict], list[dict]]:
-    targets = aws_cli("application-autoscaling", "describe-scalable-targets", "--service-namespace", "sagemaker",
-                      "--resource-ids", RESOURCE)["ScalableTargets"]
-    policies = aws_cli("application-autoscaling", "describe-scaling-policies", "--service-namespace", "sagemaker",
-                       "--resource-id", RESOURCE)["ScalingPolicies"]
+    targets = aws_cli(
+        "application-autoscaling",
+        "describe-scalable-targets",
+        "--service-namespace",
+        "sagemaker",
+        "--resource-ids",
+        RESOURCE,
+    )["ScalableTargets"]
+    policies = aws_cli(
+        "application-autoscaling",
+        "describe-scaling-policies",
+        "--service-namespace",
+        "sagemaker",
+        "--resource-id",
+        RESOURCE,
+    )["ScalingPolicies"]
     return targets, policies
 
 
@@ -44,8 +56,14 @@ def created(trained_job, artifacts):
 def test_deploy_creates_the_endpoint_with_scaling(created, trained_job, aws_cli):
     plan, result = created
     assert [step["operation"] for step in plan["steps"]] == [
-        "CreateRole", "PutRolePolicy",  # the endpoint's own role, converged first
-        "CreateModel", "CreateEndpointConfig", "CreateEndpoint", "RegisterScalableTarget", "PutScalingPolicy"]
+        "CreateRole",
+        "PutRolePolicy",  # the endpoint's own role, converged first
+        "CreateModel",
+        "CreateEndpointConfig",
+        "CreateEndpoint",
+        "RegisterScalableTarget",
+        "PutScalingPolicy",
+    ]
     assert result["action"] == "create" and result["status"] == "InService"
     assert result["model_data"] == trained_job.model_data
     assert result["artifact_source"] == f"latest completed job {trained_job.name}"
@@ -60,9 +78,11 @@ def test_deploy_creates_the_endpoint_with_scaling(created, trained_job, aws_cli)
     assert [(t["MinCapacity"], t["MaxCapacity"]) for t in targets] == [(1, 2)]
     assert len(policies) == 1 and policies[0]["PolicyType"] == "TargetTrackingScaling"
     assert policies[0]["TargetTrackingScalingPolicyConfiguration"] == {
-        "TargetValue": 5.0, "PredefinedMetricSpecification": {
-            "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
-        "ScaleOutCooldown": 30, "ScaleInCooldown": 30}
+        "TargetValue": 5.0,
+        "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+        "ScaleOutCooldown": 30,
+        "ScaleInCooldown": 30,
+    }
 
 
 def test_invoke_a_photo_gives_a_valid_answer(created, mlops, china_jpg):
@@ -78,10 +98,11 @@ def test_invoke_a_photo_gives_a_valid_answer(created, mlops, china_jpg):
 
 
 def test_invoke_digit_images_gives_the_right_label(created, mlops, digits_dir: Path):
-    images = [sorted((digits_dir / "test" / f"{index + 1:03d}.{name}").glob("*.png"))[0]
-              for index, name in enumerate(DIGITS)]
+    images = [
+        sorted((digits_dir / "test" / f"{index + 1:03d}.{name}").glob("*.png"))[0] for index, name in enumerate(DIGITS)
+    ]
     right = 0
-    for image, name in zip(images, DIGITS):
+    for image, name in zip(images, DIGITS, strict=True):
         answer = as_json(mlops("-o", "json", "invoke", str(image), "--top-k", "1"))
         assert answer["content_type"] == "application/json"  # another k than the default goes as JSON
         assert len(answer["predictions"]) == 1
@@ -105,8 +126,14 @@ def test_the_model_servers_output_is_in_cloudwatch(created, mlops, aws_cli):
     stream = f"{result['variant']}/{result['endpoint_config']}"
     deadline = time.monotonic() + 10  # lines are sent after at most 0.5 s of quiet
     while True:
-        events = aws_cli("logs", "get-log-events", "--log-group-name", f"/aws/sagemaker/Endpoints/{ENDPOINT}",
-                         "--log-stream-name", stream)["events"]
+        events = aws_cli(
+            "logs",
+            "get-log-events",
+            "--log-group-name",
+            f"/aws/sagemaker/Endpoints/{ENDPOINT}",
+            "--log-stream-name",
+            stream,
+        )["events"]
         messages = "\n".join(event["message"] for event in events)
         if '"POST /invocations HTTP/1.1" 400' in messages or time.monotonic() > deadline:
             break
@@ -128,8 +155,7 @@ def invoke_in_a_loop(runtime, body: bytes, stop: threading.Event, answers: list,
         stop.wait(0.05)
 
 
-def test_second_deploy_updates_blue_green_while_serving(created, mlops, artifacts, boto_client, aws_cli,
-                                                        digits_dir):
+def test_second_deploy_updates_blue_green_while_serving(created, mlops, artifacts, boto_client, aws_cli, digits_dir):
     _, first = created
     plan = json.loads(mlops("--dry-run", "deploy", "--model", artifacts["relabelled"]).stdout)
     update = next(step for step in plan["steps"] if step["operation"] == "UpdateEndpoint")
@@ -139,8 +165,9 @@ def test_second_deploy_updates_blue_green_while_serving(created, mlops, artifact
     image = sorted((digits_dir / "test" / "004.three").glob("*.png"))[0]
     body = image.read_bytes()
     stop, answers, errors = threading.Event(), [], []
-    loop = threading.Thread(target=invoke_in_a_loop, args=(boto_client("sagemaker-runtime"), body, stop, answers,
-                                                           errors))
+    loop = threading.Thread(
+        target=invoke_in_a_loop, args=(boto_client("sagemaker-runtime"), body, stop, answers, errors)
+    )
     loop.start()
     try:
         result = as_json(mlops("-o", "json", "deploy", "--model", artifacts["relabelled"]))
@@ -154,8 +181,10 @@ def test_second_deploy_updates_blue_green_while_serving(created, mlops, artifact
     assert served_by_new and not served_by_new[0] and served_by_new == sorted(served_by_new)
     after = as_json(mlops("-o", "json", "invoke", str(image)))
     assert after["predictions"][0]["label"].startswith("v2-")
-    assert aws_cli("sagemaker", "describe-endpoint", "--endpoint-name", ENDPOINT)["EndpointConfigName"] == \
-        result["endpoint_config"]
+    assert (
+        aws_cli("sagemaker", "describe-endpoint", "--endpoint-name", ENDPOINT)["EndpointConfigName"]
+        == result["endpoint_config"]
+    )
     targets, policies = scaling_seen_by_aws(aws_cli)
     assert [(t["MinCapacity"], t["MaxCapacity"]) for t in targets] == [(1, 2)] and len(policies) == 1
 
@@ -163,15 +192,17 @@ def test_second_deploy_updates_blue_green_while_serving(created, mlops, artifact
 def test_instance_type_change_under_scaling_reregisters_it(created, mlops, artifacts, boto_client, aws_cli):
     sm = boto_client("sagemaker")
     current = sm.describe_endpoint_config(
-        EndpointConfigName=sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"])
+        EndpointConfigName=sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"]
+    )
     variant = {**current["ProductionVariants"][0], "InstanceType": "ml.c5.large"}
     sm.create_endpoint_config(EndpointConfigName="digits-direct-c5", ProductionVariants=[variant])
     # Like AWS, the local AWS refuses a plain UpdateEndpoint that changes a scalable variant's instance type.
     with pytest.raises(sm.exceptions.ClientError, match="registered as scalable targets"):
         sm.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName="digits-direct-c5")
 
-    result = as_json(mlops("-o", "json", "deploy", "--model", artifacts["relabelled"], "--instance-type",
-                           "ml.c5.large"))
+    result = as_json(
+        mlops("-o", "json", "deploy", "--model", artifacts["relabelled"], "--instance-type", "ml.c5.large")
+    )
     assert result["status"] == "InService" and result["instance_type"] == "ml.c5.large"
     assert result["scaling"]["min"] == 1 and result["scaling"]["max"] == 2 and result["scaling"]["target"] == 5.0
     config = aws_cli("sagemaker", "describe-endpoint-config", "--endpoint-config-name", result["endpoint_config"])
@@ -180,8 +211,9 @@ def test_instance_type_change_under_scaling_reregisters_it(created, mlops, artif
     assert len(targets) == 1 and len(policies) == 1
 
 
-def test_broken_artifact_fails_with_the_reason_and_the_old_model_keeps_answering(created, mlops, artifacts,
-                                                                                  aws_cli, china_jpg):
+def test_broken_artifact_fails_with_the_reason_and_the_old_model_keeps_answering(
+    created, mlops, artifacts, aws_cli, china_jpg
+):
     before = aws_cli("sagemaker", "describe-endpoint", "--endpoint-name", ENDPOINT)
     result = mlops("deploy", "--model", artifacts["broken"], "--instance-type", "ml.c5.large")
     assert result.exit_code == 1
@@ -205,8 +237,23 @@ def test_autoscale_is_idempotent_tunable_and_removable(created, mlops, aws_cli):
     assert [step["operation"] for step in plan["steps"]] == ["RegisterScalableTarget", "PutScalingPolicy"]
     assert scaling_seen_by_aws(aws_cli)[0][0]["MaxCapacity"] == 2  # the dry run sent nothing
 
-    tuned = as_json(mlops("-o", "json", "autoscale", "--min", "1", "--max", "4", "--target", "20",
-                          "--scale-in-cooldown", "120", "--scale-out-cooldown", "15"))
+    tuned = as_json(
+        mlops(
+            "-o",
+            "json",
+            "autoscale",
+            "--min",
+            "1",
+            "--max",
+            "4",
+            "--target",
+            "20",
+            "--scale-in-cooldown",
+            "120",
+            "--scale-out-cooldown",
+            "15",
+        )
+    )
     assert tuned["changed"] is True
     targets, policies = scaling_seen_by_aws(aws_cli)
     assert (targets[0]["MinCapacity"], targets[0]["MaxCapacity"]) == (1, 4)
@@ -230,9 +277,16 @@ def test_status_lists_job_endpoint_cost_and_scaling(created, mlops, trained_job)
     assert trained_job.name in [job["name"] for job in status["training_jobs"]]
     endpoint = next(e for e in status["endpoints"] if e["name"] == ENDPOINT)
     assert endpoint["status"] == "InService"
-    assert endpoint["variants"] == [{"variant": "AllTraffic", "model": endpoint["variants"][0]["model"],
-                                     "instance_type": "ml.c5.large", "instance_count": 1,
-                                     "scaling": {"min": 1, "max": 2}, "usd_per_hour": 0.102}]
+    assert endpoint["variants"] == [
+        {
+            "variant": "AllTraffic",
+            "model": endpoint["variants"][0]["model"],
+            "instance_type": "ml.c5.large",
+            "instance_count": 1,
+            "scaling": {"min": 1, "max": 2},
+            "usd_per_hour": 0.102,
+        }
+    ]
     assert endpoint["usd_per_hour"] == 0.102 and "us-east-1" in status["prices"]
     table = mlops("status")
     assert table.exit_code == 0 and ENDPOINT in table.stdout and "USD/hour" in table.stdout
@@ -267,14 +321,33 @@ def test_teardown_of_one_endpoint_takes_its_configs_and_models_only(created, mlo
 def foreign_endpoint(boto_client):
     """An endpoint of someone else (no project tag, no project prefix); its model data does not exist."""
     sm, iam = boto_client("sagemaker"), boto_client("iam")
-    role = iam.create_role(RoleName="other", AssumeRolePolicyDocument=json.dumps({  # SageMaker must be able to assume
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"},
-                                                "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
-    sm.create_model(ModelName="other-model", ExecutionRoleArn=role,
-                    PrimaryContainer={"Image": "other", "ModelDataUrl": "s3://mlops-local/other/model.tar.gz"})
-    sm.create_endpoint_config(EndpointConfigName="other-config", ProductionVariants=[{
-        "VariantName": "AllTraffic", "ModelName": "other-model", "InstanceType": "ml.m5.large",
-        "InitialInstanceCount": 1}])
+    role = iam.create_role(
+        RoleName="other",
+        AssumeRolePolicyDocument=json.dumps(
+            {  # SageMaker must be able to assume
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+    sm.create_model(
+        ModelName="other-model",
+        ExecutionRoleArn=role,
+        PrimaryContainer={"Image": "other", "ModelDataUrl": "s3://mlops-local/other/model.tar.gz"},
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName="other-config",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "other-model",
+                "InstanceType": "ml.m5.large",
+                "InitialInstanceCount": 1,
+            }
+        ],
+    )
     sm.create_endpoint(EndpointName="other-endpoint", EndpointConfigName="other-config")
     yield "other-endpoint"
     sm.delete_endpoint(EndpointName="other-endpoint")
@@ -290,28 +363,46 @@ def project_function(boto_client):
     import zipfile
 
     iam, lam = boto_client("iam"), boto_client("lambda")
-    role = iam.create_role(RoleName="digits-teardown-test", AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                                                "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    role = iam.create_role(
+        RoleName="digits-teardown-test",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as archive:
         archive.writestr("handler.py", "def handler(event, context):\n    return {}\n")
-    lam.create_function(FunctionName="digits-invoke", Runtime="python3.12", Role=role, Handler="handler.handler",
-                        Code={"ZipFile": code.getvalue()})
+    lam.create_function(
+        FunctionName="digits-invoke",
+        Runtime="python3.12",
+        Role=role,
+        Handler="handler.handler",
+        Code={"ZipFile": code.getvalue()},
+    )
     yield "digits-invoke"
     iam.delete_role(RoleName="digits-teardown-test")
 
 
-def test_teardown_all_leaves_nothing_of_the_project(created, mlops, aws_cli, china_jpg, foreign_endpoint,
-                                                    project_function):
+def test_teardown_all_leaves_nothing_of_the_project(
+    created, mlops, aws_cli, china_jpg, foreign_endpoint, project_function
+):
     refused = mlops("teardown", "--endpoint", foreign_endpoint, "--yes")
     assert refused.exit_code == 2 and "does not belong to project 'digits'" in refused.stderr
     assert project_function in [f["name"] for f in as_json(mlops("-o", "json", "status"))["functions"]]
 
     plan = json.loads(mlops("--dry-run", "teardown", "--all").stdout)
     operations = [step["operation"] for step in plan["steps"]]
-    assert operations.index("DeregisterScalableTarget") < operations.index("DeleteEndpoint") < \
-        operations.index("DeleteEndpointConfig") < operations.index("DeleteModel")
+    assert (
+        operations.index("DeregisterScalableTarget")
+        < operations.index("DeleteEndpoint")
+        < operations.index("DeleteEndpointConfig")
+        < operations.index("DeleteModel")
+    )
     assert {"EndpointName": ENDPOINT} in [step["params"] for step in plan["steps"]]
     assert aws_cli("sagemaker", "describe-endpoint", "--endpoint-name", ENDPOINT)  # the dry run deleted nothing
 
@@ -319,12 +410,17 @@ def test_teardown_all_leaves_nothing_of_the_project(created, mlops, aws_cli, chi
     assert {row["outcome"] for row in done["steps"]} == {"deleted"}
     assert "digits-direct-c5" in done["deleted"]["endpoint_configs"]  # made outside deploy, found by prefix
     assert [e["EndpointName"] for e in aws_cli("sagemaker", "list-endpoints")["Endpoints"]] == [foreign_endpoint]
-    assert [c["EndpointConfigName"] for c in aws_cli("sagemaker", "list-endpoint-configs")["EndpointConfigs"]] == \
-        ["other-config"]
+    assert [c["EndpointConfigName"] for c in aws_cli("sagemaker", "list-endpoint-configs")["EndpointConfigs"]] == [
+        "other-config"
+    ]
     assert [m["ModelName"] for m in aws_cli("sagemaker", "list-models")["Models"]] == ["other-model"]
     assert scaling_seen_by_aws(aws_cli) == ([], [])
-    assert aws_cli("application-autoscaling", "describe-scalable-targets", "--service-namespace",
-                   "sagemaker")["ScalableTargets"] == []
+    assert (
+        aws_cli("application-autoscaling", "describe-scalable-targets", "--service-namespace", "sagemaker")[
+            "ScalableTargets"
+        ]
+        == []
+    )
     gone = mlops("invoke", str(china_jpg))
     assert gone.exit_code == 1 and f"endpoint '{ENDPOINT}' not found" in gone.stderr
 

@@ -30,23 +30,35 @@ def scaling_state(settings: ScalingSettings | None) -> ScalingState:
     state = ScalingState("digits-endpoint", "AllTraffic")
     if settings:
         state.target = {"ResourceId": RESOURCE, "MinCapacity": settings.min, "MaxCapacity": settings.max}
-        state.policies = [{
-            "PolicyName": autoscaling.policy_name("digits-endpoint"), "ResourceId": RESOURCE,
-            "PolicyType": "TargetTrackingScaling",
-            "TargetTrackingScalingPolicyConfiguration": {
-                "TargetValue": settings.target, "ScaleInCooldown": settings.scale_in_cooldown,
-                "ScaleOutCooldown": settings.scale_out_cooldown,
-                "PredefinedMetricSpecification": {"PredefinedMetricType": autoscaling.METRIC}}}]
+        state.policies = [
+            {
+                "PolicyName": autoscaling.policy_name("digits-endpoint"),
+                "ResourceId": RESOURCE,
+                "PolicyType": "TargetTrackingScaling",
+                "TargetTrackingScalingPolicyConfiguration": {
+                    "TargetValue": settings.target,
+                    "ScaleInCooldown": settings.scale_in_cooldown,
+                    "ScaleOutCooldown": settings.scale_out_cooldown,
+                    "PredefinedMetricSpecification": {"PredefinedMetricType": autoscaling.METRIC},
+                },
+            }
+        ]
     return state
 
 
-def live(settings: ScalingSettings | None = None, status: str = "InService",
-         instance_type: str = "ml.m5.large") -> deploy.LiveEndpoint:
+def live(
+    settings: ScalingSettings | None = None, status: str = "InService", instance_type: str = "ml.m5.large"
+) -> deploy.LiveEndpoint:
     return deploy.LiveEndpoint(
-        {"EndpointName": "digits-endpoint", "EndpointStatus": status, "EndpointConfigName": "digits-config-old",
-         "FailureReason": "model_fn failed" if status == "Failed" else None},
+        {
+            "EndpointName": "digits-endpoint",
+            "EndpointStatus": status,
+            "EndpointConfigName": "digits-config-old",
+            "FailureReason": "model_fn failed" if status == "Failed" else None,
+        },
         {"ProductionVariants": [{"VariantName": "AllTraffic", "InstanceType": instance_type, "ModelName": "m"}]},
-        scaling_state(settings))
+        scaling_state(settings),
+    )
 
 
 def operations(steps) -> list[str]:
@@ -60,25 +72,46 @@ def test_create_plan_models_configures_creates_then_scales():
     assert operations(plan.after) == ["RegisterScalableTarget", "PutScalingPolicy"]
     model, config, endpoint = (step.params for step in plan.rollout)
     assert model["PrimaryContainer"] == {
-        "Image": "image:cpu", "ModelDataUrl": "s3://mlops-local/digits/models/job/output/model.tar.gz",
-        "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
-                        "SAGEMAKER_REGION": "us-east-1"}}
+        "Image": "image:cpu",
+        "ModelDataUrl": "s3://mlops-local/digits/models/job/output/model.tar.gz",
+        "Environment": {
+            "SAGEMAKER_PROGRAM": "inference.py",
+            "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+            "SAGEMAKER_REGION": "us-east-1",
+        },
+    }
     assert model["ExecutionRoleArn"] == "arn:aws:iam::123456789012:role/r"
-    assert config["ProductionVariants"] == [{"VariantName": "AllTraffic", "ModelName": model["ModelName"],
-                                             "InstanceType": "ml.m5.large", "InitialInstanceCount": 1,
-                                             "InitialVariantWeight": 1.0}]
-    assert endpoint == {"EndpointName": "digits-endpoint", "EndpointConfigName": config["EndpointConfigName"],
-                        "Tags": PROJECT_TAGS}
+    assert config["ProductionVariants"] == [
+        {
+            "VariantName": "AllTraffic",
+            "ModelName": model["ModelName"],
+            "InstanceType": "ml.m5.large",
+            "InitialInstanceCount": 1,
+            "InitialVariantWeight": 1.0,
+        }
+    ]
+    assert endpoint == {
+        "EndpointName": "digits-endpoint",
+        "EndpointConfigName": config["EndpointConfigName"],
+        "Tags": PROJECT_TAGS,
+    }
     assert model["Tags"] == config["Tags"] == PROJECT_TAGS
     register, policy = (step.params for step in plan.after)
-    assert register == {"ServiceNamespace": "sagemaker", "ResourceId": RESOURCE,
-                        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount", "MinCapacity": 1,
-                        "MaxCapacity": 2, "Tags": {"mlops:project": "digits", "mlops:endpoint": "digits-endpoint"}}
+    assert register == {
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": RESOURCE,
+        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+        "MinCapacity": 1,
+        "MaxCapacity": 2,
+        "Tags": {"mlops:project": "digits", "mlops:endpoint": "digits-endpoint"},
+    }
     assert policy["PolicyType"] == "TargetTrackingScaling"
     assert policy["TargetTrackingScalingPolicyConfiguration"] == {
-        "TargetValue": 5.0, "PredefinedMetricSpecification": {
-            "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
-        "ScaleInCooldown": 30, "ScaleOutCooldown": 30}
+        "TargetValue": 5.0,
+        "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+        "ScaleInCooldown": 30,
+        "ScaleOutCooldown": 30,
+    }
 
 
 def test_every_deploy_makes_new_names():
@@ -113,8 +146,13 @@ def test_model_only_update_with_new_autoscale_values_changes_only_what_differs()
 
 def test_instance_type_change_of_a_scaled_variant_deregisters_updates_and_reregisters():
     plan = deploy.plan_deploy(target(instance_type="ml.c5.large"), live(SETTINGS))
-    assert operations(plan.rollout) == ["CreateModel", "CreateEndpointConfig", "DeleteScalingPolicy",
-                                        "DeregisterScalableTarget", "UpdateEndpoint"]
+    assert operations(plan.rollout) == [
+        "CreateModel",
+        "CreateEndpointConfig",
+        "DeleteScalingPolicy",
+        "DeregisterScalableTarget",
+        "UpdateEndpoint",
+    ]
     assert plan.rollout[-1].params["RetainAllVariantProperties"] is True
     # Re-applied as it was, once InService; put back on the old variant if the update fails.
     assert operations(plan.after) == operations(plan.restore) == ["RegisterScalableTarget", "PutScalingPolicy"]
@@ -133,9 +171,14 @@ def test_instance_type_change_with_new_autoscale_values_applies_those():
     assert (restore_register["MinCapacity"], restore_register["MaxCapacity"]) == (1, 2)
 
 
-@pytest.mark.parametrize("status, message", [("Failed", "failed earlier (model_fn failed) and serves nothing"),
-                                             ("Updating", "is Updating; wait until it is InService"),
-                                             ("Creating", "is Creating")])
+@pytest.mark.parametrize(
+    "status, message",
+    [
+        ("Failed", "failed earlier (model_fn failed) and serves nothing"),
+        ("Updating", "is Updating; wait until it is InService"),
+        ("Creating", "is Creating"),
+    ],
+)
 def test_endpoint_not_in_service_is_not_updated(status, message):
     with pytest.raises(OperationError, match=message.replace("(", r"\(").replace(")", r"\)")):
         deploy.plan_deploy(target(), live(status=status))
@@ -170,7 +213,8 @@ def test_waiter_ignores_the_old_in_service_state_right_after_update_then_reports
     answers = DescribeEndpointAnswers(
         {"EndpointStatus": "InService", "EndpointConfigName": "old"},
         {"EndpointStatus": "Updating", "EndpointConfigName": "old"},
-        {"EndpointStatus": "InService", "EndpointConfigName": "old", "FailureReason": "ping health check failed"})
+        {"EndpointStatus": "InService", "EndpointConfigName": "old", "FailureReason": "ping health check failed"},
+    )
     seen = []
     with pytest.raises(deploy.EndpointFailed, match="ping health check failed"):
         deploy.wait_for_endpoint(answers, "e", "new", lambda status, _: seen.append(status), sleep=lambda _: None)
@@ -178,26 +222,38 @@ def test_waiter_ignores_the_old_in_service_state_right_after_update_then_reports
 
 
 def test_waiter_returns_once_the_new_config_serves_and_fails_on_failed():
-    answers = DescribeEndpointAnswers({"EndpointStatus": "Creating", "EndpointConfigName": "new"},
-                                      {"EndpointStatus": "InService", "EndpointConfigName": "new"})
+    answers = DescribeEndpointAnswers(
+        {"EndpointStatus": "Creating", "EndpointConfigName": "new"},
+        {"EndpointStatus": "InService", "EndpointConfigName": "new"},
+    )
     assert deploy.wait_for_endpoint(answers, "e", "new", sleep=lambda _: None)["EndpointStatus"] == "InService"
-    failed = DescribeEndpointAnswers({"EndpointStatus": "Failed", "EndpointConfigName": "new",
-                                      "FailureReason": "bad model"})
+    failed = DescribeEndpointAnswers(
+        {"EndpointStatus": "Failed", "EndpointConfigName": "new", "FailureReason": "bad model"}
+    )
     with pytest.raises(deploy.EndpointFailed, match="bad model"):
         deploy.wait_for_endpoint(failed, "e", "new", sleep=lambda _: None)
 
 
-@pytest.mark.parametrize("status, hint", [
-    (500, "the model server's output: CloudWatch Logs group /aws/sagemaker/Endpoints/ep"),
-    (415, None),  # the caller's mistake, and the message says which
-])
+@pytest.mark.parametrize(
+    "status, hint",
+    [
+        (500, "the model server's output: CloudWatch Logs group /aws/sagemaker/Endpoints/ep"),
+        (415, None),  # the caller's mistake, and the message says which
+    ],
+)
 def test_model_errors_point_at_the_log_group_when_the_model_failed(status, hint):
     from botocore.exceptions import ClientError
 
     from mlops_cli.services.endpoint_invoke import _invoke_error
 
     # The shape botocore gives a SageMaker runtime ModelError (its members next to "Error").
-    exc = ClientError({"Error": {"Code": "ModelError", "Message": "Received error"}, "OriginalStatusCode": status,
-                       "OriginalMessage": '{"error": "boom"}'}, "InvokeEndpoint")
+    exc = ClientError(
+        {
+            "Error": {"Code": "ModelError", "Message": "Received error"},
+            "OriginalStatusCode": status,
+            "OriginalMessage": '{"error": "boom"}',
+        },
+        "InvokeEndpoint",
+    )
     error = _invoke_error("ep", exc)
     assert str(error) == f"endpoint 'ep' refused the request ({status}): boom" and error.hint == hint

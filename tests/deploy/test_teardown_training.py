@@ -16,9 +16,18 @@ DEADLINE_S = 60
 def _launch(ec2, project: str, job: str) -> str:
     """An instance tagged like train-ec2's (plain user data: nothing runs on it locally)."""
     image = ec2_training.find_image(ec2, "m5.large")["ImageId"]
-    return ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="m5.large", TagSpecifications=[
-        {"ResourceType": "instance", "Tags": [{"Key": "mlops:project", "Value": project},
-                                              {"Key": "mlops:job", "Value": job}]}])["Instances"][0]["InstanceId"]
+    return ec2.run_instances(
+        ImageId=image,
+        MinCount=1,
+        MaxCount=1,
+        InstanceType="m5.large",
+        TagSpecifications=[
+            {
+                "ResourceType": "instance",
+                "Tags": [{"Key": "mlops:project", "Value": project}, {"Key": "mlops:job", "Value": job}],
+            }
+        ],
+    )["Instances"][0]["InstanceId"]
 
 
 def _state(ec2, instance_id: str) -> str:
@@ -38,22 +47,28 @@ def test_status_shows_running_training_and_teardown_all_stops_it(mlops, digits_i
     status = json.loads(mlops("-o", "json", "status", env=ENV).stdout)
     assert {"name": job, "status": "InProgress"}.items() <= status["training_jobs"][0].items()
     assert [(i["instance_id"], i["job"], i["state"]) for i in status["training_instances"]] == [
-        (ours, f"{PROJECT}-ec2-job", "running")]
+        (ours, f"{PROJECT}-ec2-job", "running")
+    ]
     table = mlops("status", env=ENV).stdout
     assert "EC2 training instances" in table and ours in table, table
 
     plan = json.loads(mlops("--dry-run", "teardown", "--all", env=ENV).stdout)
     assert [(step["operation"], step["params"]) for step in plan["steps"]] == [
-        ("StopTrainingJob", {"TrainingJobName": job}), ("TerminateInstances", {"InstanceIds": [ours]})]
+        ("StopTrainingJob", {"TrainingJobName": job}),
+        ("TerminateInstances", {"InstanceIds": [ours]}),
+    ]
     assert _state(ec2, ours) == "running"  # the dry run sent nothing
 
     done = json.loads(mlops("-o", "json", "teardown", "--all", "--yes", env=ENV).stdout)
     assert [(row["operation"], row["resource"], row["outcome"]) for row in done["steps"]] == [
-        ("StopTrainingJob", job, "stopped"), ("TerminateInstances", ours, "terminated")]
+        ("StopTrainingJob", job, "stopped"),
+        ("TerminateInstances", ours, "terminated"),
+    ]
     assert _state(ec2, ours) == "terminated" and _state(ec2, others) == "running"
     deadline = time.monotonic() + DEADLINE_S
-    while sm.describe_training_job(TrainingJobName=job)["TrainingJobStatus"] != "Stopped" and \
-            time.monotonic() < deadline:
+    while (
+        sm.describe_training_job(TrainingJobName=job)["TrainingJobStatus"] != "Stopped" and time.monotonic() < deadline
+    ):
         time.sleep(0.2)
     assert sm.describe_training_job(TrainingJobName=job)["TrainingJobStatus"] == "Stopped"
     assert json.loads(mlops("-o", "json", "status", env=ENV).stdout)["training_instances"] == []
@@ -65,12 +80,27 @@ def test_status_shows_running_training_and_teardown_all_stops_it(mlops, digits_i
 def test_teardown_lambda_deletes_the_functions_role_with_its_policies(mlops, boto_client):
     iam = boto_client("iam")
     role = f"{PROJECT}-lambda-invoke"  # the name `mlops lambda deploy` gives it
-    iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                                                "Action": "sts:AssumeRole"}]}))
-    iam.put_role_policy(RoleName=role, PolicyName="invoke", PolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sagemaker:InvokeEndpoint",
-                                                "Resource": "*"}]}))
+    iam.create_role(
+        RoleName=role,
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+    )
+    iam.put_role_policy(
+        RoleName=role,
+        PolicyName="invoke",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "sagemaker:InvokeEndpoint", "Resource": "*"}],
+            }
+        ),
+    )
     managed = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
     iam.attach_role_policy(RoleName=role, PolicyArn=managed)
 
@@ -79,5 +109,8 @@ def test_teardown_lambda_deletes_the_functions_role_with_its_policies(mlops, bot
 
     done = json.loads(mlops("-o", "json", "teardown", "--lambda", "--yes", env=ENV).stdout)
     assert [(row["operation"], row["resource"]) for row in done["steps"]] == [
-        ("DeleteRolePolicy", f"{role} (invoke)"), ("DetachRolePolicy", f"{role} ({managed})"), ("DeleteRole", role)]
+        ("DeleteRolePolicy", f"{role} (invoke)"),
+        ("DetachRolePolicy", f"{role} ({managed})"),
+        ("DeleteRole", role),
+    ]
     assert role not in [r["RoleName"] for r in iam.list_roles()["Roles"]]

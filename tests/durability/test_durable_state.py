@@ -18,9 +18,10 @@ import subprocess
 import sys
 import tarfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -58,14 +59,20 @@ class DurableAws:
     def cli(self, *args: str, input: str | None = None) -> Any:
         from mlops_cli.app import app
 
-        return CliRunner().invoke(app, ["-c", str(LOCAL_CONFIG), *args], env=self.env, input=input,
-                                  catch_exceptions=False)
+        return CliRunner().invoke(
+            app, ["-c", str(LOCAL_CONFIG), *args], env=self.env, input=input, catch_exceptions=False
+        )
 
     def local(self, *args: str, stdin: Any = None) -> subprocess.CompletedProcess:
         """`mlops local ...` in its own process, as a user runs it."""
-        return subprocess.run([sys.executable, "-m", "mlops_cli", "-c", str(LOCAL_CONFIG), "local", *args],
-                              env={**os.environ, **self.env}, capture_output=True, text=True, timeout=120,
-                              stdin=stdin)
+        return subprocess.run(
+            [sys.executable, "-m", "mlops_cli", "-c", str(LOCAL_CONFIG), "local", *args],
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=stdin,
+        )
 
     def client(self, service: str) -> Any:
         import boto3
@@ -114,17 +121,24 @@ def wait_for(condition: Callable[[], Any], what: str, timeout: float = 120) -> A
 
 
 def start_training_job(aws: DurableAws, name: str, source_uri: str, role_arn: str, *extra: str) -> None:
-    hyperparameters = {"sagemaker_program": "train.py", "sagemaker_submit_directory": source_uri,
-                       **{flag: "1" for flag in extra}}
+    hyperparameters = {
+        "sagemaker_program": "train.py",
+        "sagemaker_submit_directory": source_uri,
+        **{flag: "1" for flag in extra},
+    }
     aws.client("sagemaker").create_training_job(
-        TrainingJobName=name, RoleArn=role_arn,
-        AlgorithmSpecification={"TrainingImage": "pytorch-training:2.5-cpu-py311", "TrainingInputMode": "File",
-                                "MetricDefinitions": [{"Name": "valid:accuracy",
-                                                       "Regex": r"valid_accuracy=([0-9.]+)"}]},
+        TrainingJobName=name,
+        RoleArn=role_arn,
+        AlgorithmSpecification={
+            "TrainingImage": "pytorch-training:2.5-cpu-py311",
+            "TrainingInputMode": "File",
+            "MetricDefinitions": [{"Name": "valid:accuracy", "Regex": r"valid_accuracy=([0-9.]+)"}],
+        },
         HyperParameters={key: json.dumps(value) for key, value in hyperparameters.items()},
         OutputDataConfig={"S3OutputPath": f"s3://{BUCKET}/{PROJECT}/jobs"},
         ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
-        StoppingCondition={"MaxRuntimeInSeconds": 900})
+        StoppingCondition={"MaxRuntimeInSeconds": 900},
+    )
 
 
 def observe(aws: DurableAws) -> dict[str, Any]:
@@ -132,30 +146,37 @@ def observe(aws: DurableAws) -> dict[str, Any]:
     iam, lam, sm = aws.client("iam"), aws.client("lambda"), aws.client("sagemaker")
     aas, logs = aws.client("application-autoscaling"), aws.client("logs")
     job = sm.describe_training_job(TrainingJobName=f"{PROJECT}-done")
-    stream = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
-                                       logStreamNamePrefix=f"{PROJECT}-done/")["logStreams"][0]["logStreamName"]
+    stream = logs.describe_log_streams(
+        logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=f"{PROJECT}-done/"
+    )["logStreams"][0]["logStreamName"]
     state = {
         "role": iam.get_role(RoleName=ROLE)["Role"],
         "user": iam.get_user(UserName=f"{PROJECT}-user")["User"],
         "keys": iam.list_access_keys(UserName=f"{PROJECT}-user")["AccessKeyMetadata"],
         "user_policies": iam.list_attached_user_policies(UserName=f"{PROJECT}-user")["AttachedPolicies"],
-        "function_role": iam.get_role(RoleName=lam.get_function(FunctionName=FUNCTION)["Configuration"]["Role"]
-                                      .rsplit("/", 1)[1])["Role"],
+        "function_role": iam.get_role(
+            RoleName=lam.get_function(FunctionName=FUNCTION)["Configuration"]["Role"].rsplit("/", 1)[1]
+        )["Role"],
         "function": lam.get_function(FunctionName=FUNCTION)["Configuration"],
         "versions": lam.list_versions_by_function(FunctionName=FUNCTION)["Versions"],
         "aliases": lam.list_aliases(FunctionName=FUNCTION)["Aliases"],
         "reserved": lam.get_function_concurrency(FunctionName=FUNCTION).get("ReservedConcurrentExecutions"),
-        "provisioned": lam.list_provisioned_concurrency_configs(FunctionName=FUNCTION)
-        ["ProvisionedConcurrencyConfigs"],
-        "model": sm.describe_model(ModelName=sm.describe_endpoint_config(
-            EndpointConfigName=sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"])
-            ["ProductionVariants"][0]["ModelName"]),
+        "provisioned": lam.list_provisioned_concurrency_configs(FunctionName=FUNCTION)["ProvisionedConcurrencyConfigs"],
+        "model": sm.describe_model(
+            ModelName=sm.describe_endpoint_config(
+                EndpointConfigName=sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"]
+            )["ProductionVariants"][0]["ModelName"]
+        ),
         "endpoint": sm.describe_endpoint(EndpointName=ENDPOINT),
         "targets": aas.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"],
         "policies": aas.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"],
         "job": job,
-        "log": [event["message"] for event in logs.get_log_events(
-            logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream, startFromHead=True)["events"]],
+        "log": [
+            event["message"]
+            for event in logs.get_log_events(
+                logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream, startFromHead=True
+            )["events"]
+        ],
     }
     for value in state.values():
         if isinstance(value, dict):
@@ -170,14 +191,24 @@ def test_every_kind_of_state_is_back_after_a_sigkill_mid_upload(aws, trained_job
     model = boto_client("s3").get_object(Bucket=BUCKET, Key=trained_job.model_data.split("/", 3)[3])["Body"].read()
     s3.put_object(Bucket=BUCKET, Key=MODEL_URI.split("/", 3)[3], Body=model)
     # IAM: a role SageMaker may assume, a user with an access key and a managed policy of ours.
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                     "Principal": {"Service": "sagemaker.amazonaws.com"}}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "sagemaker.amazonaws.com"}}
+        ],
+    }
     role_arn = iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
     iam.create_user(UserName=f"{PROJECT}-user")
     secret = iam.create_access_key(UserName=f"{PROJECT}-user")["AccessKey"]
-    policy = iam.create_policy(PolicyName=f"{PROJECT}-read", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
-                                                  "Resource": f"arn:aws:s3:::{BUCKET}/*"}]}))["Policy"]["Arn"]
+    policy = iam.create_policy(
+        PolicyName=f"{PROJECT}-read",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{BUCKET}/*"}],
+            }
+        ),
+    )["Policy"]["Arn"]
     iam.attach_user_policy(UserName=f"{PROJECT}-user", PolicyArn=policy)
     deployed = aws.cli("deploy", "--model", MODEL_URI, "--autoscale", "max=2")
     assert deployed.exit_code == 0, deployed.output
@@ -195,28 +226,40 @@ def test_every_kind_of_state_is_back_after_a_sigkill_mid_upload(aws, trained_job
     sm = aws.client("sagemaker")
     start_training_job(aws, f"{PROJECT}-done", source_uri, role_arn)
     start_training_job(aws, f"{PROJECT}-running", source_uri, role_arn, "wait")
-    wait_for(lambda: sm.describe_training_job(TrainingJobName=f"{PROJECT}-done")["TrainingJobStatus"] == "Completed",
-             "the first training job")
-    wait_for(lambda: sm.describe_training_job(TrainingJobName=f"{PROJECT}-running")["SecondaryStatus"] == "Training",
-             "the second training job to run")
-    wait_for(lambda: aws.client("lambda").get_provisioned_concurrency_config(
-        FunctionName=FUNCTION, Qualifier="live")["Status"] == "READY", "provisioned concurrency")
+    wait_for(
+        lambda: sm.describe_training_job(TrainingJobName=f"{PROJECT}-done")["TrainingJobStatus"] == "Completed",
+        "the first training job",
+    )
+    wait_for(
+        lambda: sm.describe_training_job(TrainingJobName=f"{PROJECT}-running")["SecondaryStatus"] == "Training",
+        "the second training job to run",
+    )
+    wait_for(
+        lambda: (
+            aws.client("lambda").get_provisioned_concurrency_config(FunctionName=FUNCTION, Qualifier="live")["Status"]
+            == "READY"
+        ),
+        "provisioned concurrency",
+    )
     before = observe(aws)
     assert before["job"]["FinalMetricDataList"][0]["Value"] == 0.75
     assert any("valid_accuracy=0.75" in line for line in before["log"])
 
     # SIGKILL the server while `mlops data upload` runs (and the upload with it).
-    upload = subprocess.Popen([sys.executable, "-m", "mlops_cli", "-c", str(LOCAL_CONFIG), "-q", "data", "upload",
-                               str(digits_dir)], env={**os.environ, **aws.env}, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    seen = wait_for(lambda: (lambda keys: keys if len(keys) >= 100 else None)(listed(s3, DATA_PREFIX)),
-                    "the upload to be under way")
+    upload = subprocess.Popen(
+        [sys.executable, "-m", "mlops_cli", "-c", str(LOCAL_CONFIG), "-q", "data", "upload", str(digits_dir)],
+        env={**os.environ, **aws.env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    seen = wait_for(
+        lambda: (lambda keys: keys if len(keys) >= 100 else None)(listed(s3, DATA_PREFIX)), "the upload to be under way"
+    )
     server_pid = json.loads((aws.instance_dir / "server.pid").read_text())["pid"]
     os.kill(server_pid, signal.SIGKILL)
     upload.kill()
     upload.wait()
-    local_files = {DATA_PREFIX + path.relative_to(digits_dir).as_posix(): path
-                   for path in digits_dir.rglob("*.png")}
+    local_files = {DATA_PREFIX + path.relative_to(digits_dir).as_posix(): path for path in digits_dir.rglob("*.png")}
     assert len(seen) < len(local_files), "the upload finished before the kill: nothing was killed mid-work"
 
     restarted = aws.local("up")
@@ -230,8 +273,9 @@ def test_every_kind_of_state_is_back_after_a_sigkill_mid_upload(aws, trained_job
     assert after["keys"][0]["AccessKeyId"] == secret["AccessKeyId"]
     # The endpoint is hosted again and answers.
     image = next((digits_dir / "test").rglob("*.png")).read_bytes()
-    answer = aws.client("sagemaker-runtime").invoke_endpoint(EndpointName=ENDPOINT, Body=image,
-                                                             ContentType="image/png", Accept="application/json")
+    answer = aws.client("sagemaker-runtime").invoke_endpoint(
+        EndpointName=ENDPOINT, Body=image, ContentType="image/png", Accept="application/json"
+    )
     assert json.loads(answer["Body"].read())["predictions"][0]["top_k"]
     # The job that was running is Failed, with the reason; its processes went with the server.
     interrupted = sm.describe_training_job(TrainingJobName=f"{PROJECT}-running")
@@ -242,7 +286,9 @@ def test_every_kind_of_state_is_back_after_a_sigkill_mid_upload(aws, trained_job
     assert status.exit_code == 0, status.output
     shown = json.loads(status.stdout)
     assert {job["name"]: job["status"] for job in shown["training_jobs"]} == {
-        f"{PROJECT}-done": "Completed", f"{PROJECT}-running": "Failed"}
+        f"{PROJECT}-done": "Completed",
+        f"{PROJECT}-running": "Failed",
+    }
     assert [(e["name"], e["status"]) for e in shown["endpoints"]] == [(ENDPOINT, "InService")]
     assert [f["name"] for f in shown["functions"]] == [FUNCTION]
     again = aws.cli("-q", "data", "upload", str(digits_dir))
@@ -259,8 +305,12 @@ def test_state_is_back_after_down_and_up(aws):
     for index in range(3):
         s3.put_object(Bucket=BUCKET, Key=f"down-up/{index}.bin", Body=os.urandom(1000 * (index + 1)))
     role = "down-up-role"
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                      "Principal": {"Service": "sagemaker.amazonaws.com"}}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "sagemaker.amazonaws.com"}}
+        ],
+    }
     iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))
     keys = listed(s3, "")
     before = {"objects": bodies(s3, keys), "roles": iam.get_role(RoleName=role)["Role"]}
@@ -282,8 +332,13 @@ def test_reset_asks_refuses_while_running_and_deletes_only_its_state(aws, tmp_pa
     foreign = aws.home / "local" / "1" / "state"
     (foreign / "keep").mkdir(parents=True)
     foreign_env = {**aws.env, "MLOPS_AWS__ENDPOINT_URL": "http://127.0.0.1:1"}
-    kept = subprocess.run([sys.executable, "-m", "mlops_cli", "-c", str(LOCAL_CONFIG), "local", "reset", "--yes"],
-                          env={**os.environ, **foreign_env}, capture_output=True, text=True, timeout=60)
+    kept = subprocess.run(
+        [sys.executable, "-m", "mlops_cli", "-c", str(LOCAL_CONFIG), "local", "reset", "--yes"],
+        env={**os.environ, **foreign_env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert kept.returncode == 1 and "marker" in kept.stderr and (foreign / "keep").is_dir()
     assert answer_on_a_terminal(aws, "y\n").returncode == 0
     assert not state_dir.exists()

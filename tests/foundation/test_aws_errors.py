@@ -15,8 +15,9 @@ from mlops_cli.errors import OperationError, UsageError
 def aws_error(code: str, message: str, operation: str, status: int = 400):
     from botocore.exceptions import ClientError
 
-    return ClientError({"Error": {"Code": code, "Message": message},
-                        "ResponseMetadata": {"HTTPStatusCode": status}}, operation)
+    return ClientError(
+        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}, operation
+    )
 
 
 def test_missing_credentials_names_the_fix(monkeypatch):
@@ -55,11 +56,15 @@ def test_not_found_from_the_local_aws(local_aws):
 
 def test_access_denied_names_action_and_resource():
     # The message format AWS returns for IAM-denied calls (cannot be produced without a real account).
-    error = translate_error(aws_error(
-        "AccessDeniedException",
-        "User: arn:aws:iam::111122223333:user/ci is not authorized to perform: sagemaker:CreateTrainingJob "
-        "on resource: arn:aws:sagemaker:us-east-1:111122223333:training-job/digits-1 because no "
-        "identity-based policy allows the sagemaker:CreateTrainingJob action", "CreateTrainingJob"))
+    error = translate_error(
+        aws_error(
+            "AccessDeniedException",
+            "User: arn:aws:iam::111122223333:user/ci is not authorized to perform: sagemaker:CreateTrainingJob "
+            "on resource: arn:aws:sagemaker:us-east-1:111122223333:training-job/digits-1 because no "
+            "identity-based policy allows the sagemaker:CreateTrainingJob action",
+            "CreateTrainingJob",
+        )
+    )
     assert isinstance(error, OperationError)
     assert "sagemaker:CreateTrainingJob on arn:aws:sagemaker:us-east-1:111122223333:training-job/digits-1" in str(error)
     assert "--profile" in error.hint

@@ -16,19 +16,25 @@ def shape(service: str, name: str) -> dict:
     return LOADER.load_service_model(service, "service-2")["shapes"][name]
 
 
-@pytest.mark.parametrize("section, field, kind", [
-    (schema.SageMakerTrainConfig, "instance_type", aws_rules.TRAINING_INSTANCE),
-    (schema.DeployConfig, "instance_type", aws_rules.HOSTING_INSTANCE),
-    (schema.Ec2TrainConfig, "instance_type", aws_rules.EC2_INSTANCE),
-])
+@pytest.mark.parametrize(
+    "section, field, kind",
+    [
+        (schema.SageMakerTrainConfig, "instance_type", aws_rules.TRAINING_INSTANCE),
+        (schema.DeployConfig, "instance_type", aws_rules.HOSTING_INSTANCE),
+        (schema.Ec2TrainConfig, "instance_type", aws_rules.EC2_INSTANCE),
+    ],
+)
 def test_default_instance_types_are_in_the_service_model_enums(section, field, kind):
     assert section.model_fields[field].default in shape(kind[0], kind[1])["enum"]
 
 
-@pytest.mark.parametrize("section, field, service, name", [
-    (schema.DeployConfig, "endpoint_name", "sagemaker", "EndpointName"),
-    (schema.DeployConfig, "variant_name", "sagemaker", "VariantName"),
-])
+@pytest.mark.parametrize(
+    "section, field, service, name",
+    [
+        (schema.DeployConfig, "endpoint_name", "sagemaker", "EndpointName"),
+        (schema.DeployConfig, "variant_name", "sagemaker", "VariantName"),
+    ],
+)
 def test_name_patterns_are_the_service_models(section, field, service, name):
     model = shape(service, name)
     constraints = {type(item).__name__: item for item in section.model_fields[field].metadata}

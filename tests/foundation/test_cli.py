@@ -10,8 +10,21 @@ import urllib.request
 
 import pytest
 
-MISSION = ["data", "train", "train-ec2", "deploy", "autoscale", "lambda", "concurrency", "audit-iam", "config",
-           "local", "invoke", "status", "teardown"]
+MISSION = [
+    "data",
+    "train",
+    "train-ec2",
+    "deploy",
+    "autoscale",
+    "lambda",
+    "concurrency",
+    "audit-iam",
+    "config",
+    "local",
+    "invoke",
+    "status",
+    "teardown",
+]
 HEAVY = ("torch", "torchvision", "boto3", "botocore", "sagemaker", "moto", "pydantic")
 
 
@@ -96,7 +109,17 @@ def test_not_yet_built_commands_exit_2_saying_so(mlops):
 
     error = NotBuiltYet("example")
     assert error.exit_code == 2 and "not built yet" in str(error)
-    for args in (["train"], ["train-ec2"], ["deploy"], ["autoscale"], ["audit-iam"], ["lambda", "deploy"],
-                 ["concurrency", "set"], ["data", "upload"], ["status"], ["teardown"]):
+    for args in (
+        ["train"],
+        ["train-ec2"],
+        ["deploy"],
+        ["autoscale"],
+        ["audit-iam"],
+        ["lambda", "deploy"],
+        ["concurrency", "set"],
+        ["data", "upload"],
+        ["status"],
+        ["teardown"],
+    ):
         result = mlops(*args, "--help", config=None)
         assert result.exit_code == 0, args

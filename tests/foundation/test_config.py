@@ -25,12 +25,24 @@ def show(mlops, *files: Path, env: dict | None = None, extra: tuple[str, ...] = 
 
 def test_defaults_mirror_the_course_project(mlops):
     config = show(mlops)
-    assert config["model"] == {"arch": "resnet50", "pretrained": True, "pretrained_fallback": False,
-                               "freeze_backbone": True, "hidden_units": 128, "num_classes": 133, "image_size": 224}
+    assert config["model"] == {
+        "arch": "resnet50",
+        "pretrained": True,
+        "pretrained_fallback": False,
+        "freeze_backbone": True,
+        "hidden_units": 128,
+        "num_classes": 133,
+        "image_size": 224,
+    }
     assert config["train"]["sagemaker"]["instance_type"] == "ml.m5.xlarge"
     assert config["deploy"]["instance_type"] == "ml.m5.large"
-    assert config["autoscale"] == {"min": 1, "max": 2, "target_invocations": 5.0, "scale_in_cooldown_s": 30,
-                                   "scale_out_cooldown_s": 30}
+    assert config["autoscale"] == {
+        "min": 1,
+        "max": 2,
+        "target_invocations": 5.0,
+        "scale_in_cooldown_s": 30,
+        "scale_out_cooldown_s": 30,
+    }
     assert config["lambda"]["reserved_concurrency"] == 10 and config["lambda"]["provisioned_concurrency"] == 1
 
 

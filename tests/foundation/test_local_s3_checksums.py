@@ -32,8 +32,14 @@ def test_bad_part_digest_refused(boto_client):
     s3.create_bucket(Bucket="checksum-parts")
     upload = s3.create_multipart_upload(Bucket="checksum-parts", Key="big", ChecksumAlgorithm="SHA256")
     with pytest.raises(ClientError) as caught:
-        s3.upload_part(Bucket="checksum-parts", Key="big", UploadId=upload["UploadId"], PartNumber=1,
-                       Body=b"x" * 1024, ChecksumSHA256=sha256_b64(b"y" * 1024))
+        s3.upload_part(
+            Bucket="checksum-parts",
+            Key="big",
+            UploadId=upload["UploadId"],
+            PartNumber=1,
+            Body=b"x" * 1024,
+            ChecksumSHA256=sha256_b64(b"y" * 1024),
+        )
     assert caught.value.response["Error"]["Code"] == "BadDigest"
     s3.abort_multipart_upload(Bucket="checksum-parts", Key="big", UploadId=upload["UploadId"])
 

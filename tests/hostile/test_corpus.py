@@ -51,8 +51,14 @@ def load_cases() -> list[Any]:
         for case in document["cases"]:
             # Endpoint bodies and Lambda events need the session's trained model or local AWS: make test only.
             slow = document["kind"] in ("inference", "lambda") or case.get("needs") == "local_aws"
-            params.append(pytest.param(document["kind"], case, id=f"{file.stem}:{case['id']}",
-                                       marks=[pytest.mark.integration] if slow else []))
+            params.append(
+                pytest.param(
+                    document["kind"],
+                    case,
+                    id=f"{file.stem}:{case['id']}",
+                    marks=[pytest.mark.integration] if slow else [],
+                )
+            )
     return params
 
 
@@ -64,12 +70,14 @@ def test_the_corpus_is_large_enough():
 
 
 @pytest.mark.parametrize("kind, case", ALL_CASES)
-def test_hostile_case(kind: str, case: dict, request: pytest.FixtureRequest, tmp_path: Path,
-                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hostile_case(
+    kind: str, case: dict, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     {"cli": run_cli, "inference": run_inference, "lambda": run_lambda}[kind](case, request, tmp_path, monkeypatch)
 
 
 # --- values ------------------------------------------------------------------------------------------------
+
 
 def make_value(spec: Any, **places: str) -> Any:
     """A case's value: plain data (strings get {dir}/{repo} filled in), or one generator mapping."""
@@ -85,8 +93,7 @@ def make_value(spec: Any, **places: str) -> Any:
         return make_value(spec["repeat"], **places) * spec["times"]
     if "concat" in spec:
         parts = [make_value(part, **places) for part in spec["concat"]]
-        return b"".join(_bytes(part) for part in parts) if any(isinstance(p, bytes) for p in parts) else \
-            "".join(parts)
+        return b"".join(_bytes(part) for part in parts) if any(isinstance(p, bytes) for p in parts) else "".join(parts)
     if "b64" in spec:
         return base64.b64encode(_bytes(make_value(spec["b64"], **places))).decode()
     if "json" in spec:
@@ -110,12 +117,14 @@ def _image(size: list[int], image_format: str, cut: int | None, mode: str) -> by
     buffer = io.BytesIO()
     noise = Image.effect_noise(tuple(size), 64)
     (noise.point(lambda value: value * 256).convert("I;16") if mode == "I;16" else noise.convert(mode)).save(
-        buffer, image_format)
+        buffer, image_format
+    )
     data = buffer.getvalue()
     return data[:cut] if cut else data
 
 
 # --- cli cases ---------------------------------------------------------------------------------------------
+
 
 def plant(root: Path, files: dict[str, Any]) -> None:
     """Write a case's files; a value may also be {fifo: true}, {symlink: target} or {dir: true}."""
@@ -158,7 +167,7 @@ def error_lines(stderr: str) -> list[str]:
     found = [line for line in lines if line.lower().startswith("error")]
     for start, line in enumerate(lines):
         if line.startswith("╭─ Error"):
-            body = [text.strip("│ ") for text in lines[start + 1:] if not text.startswith("╰")][:1]
+            body = [text.strip("│ ") for text in lines[start + 1 :] if not text.startswith("╰")][:1]
             found.append("Error: " + " ".join(body))
     return found
 
@@ -187,10 +196,11 @@ def run_cli(case: dict, request: pytest.FixtureRequest, tmp_path: Path, monkeypa
     result = CliRunner().invoke(app, argv, env=env, input=case.get("input"), catch_exceptions=True)
     elapsed = time.monotonic() - started
 
-    shown = (f"argv={[arg[:80] for arg in argv]}\nexit={result.exit_code}\n"
-             f"stdout={result.stdout[-1500:]}\nstderr={result.stderr[-1500:]}")
-    assert result.exception is None or isinstance(result.exception, SystemExit), \
-        f"{shown}\nraised {result.exception!r}"
+    shown = (
+        f"argv={[arg[:80] for arg in argv]}\nexit={result.exit_code}\n"
+        f"stdout={result.stdout[-1500:]}\nstderr={result.stderr[-1500:]}"
+    )
+    assert result.exception is None or isinstance(result.exception, SystemExit), f"{shown}\nraised {result.exception!r}"
     assert result.exit_code == case["exit"], shown
     assert "Traceback" not in result.output and "internal error" not in result.output, shown
     errors = error_lines(result.stderr)
@@ -216,8 +226,7 @@ def run_cli(case: dict, request: pytest.FixtureRequest, tmp_path: Path, monkeypa
 _models: dict[str, Any] = {}
 
 
-def run_inference(case: dict, request: pytest.FixtureRequest, tmp_path: Path,
-                  monkeypatch: pytest.MonkeyPatch) -> None:
+def run_inference(case: dict, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from model.inference import InferenceInputError, input_fn, model_fn, output_fn, predict_fn
 
     model_dir = str(request.getfixturevalue("trained_model").model_dir)

@@ -6,7 +6,6 @@ import itertools
 from types import ModuleType
 
 import pytest
-
 from lambda_helpers import MISSING_ENDPOINT, load_handler
 
 _projects = itertools.count(1)

@@ -18,9 +18,9 @@ ENV = {"MLOPS_PROJECT": PROJECT}
 @pytest.fixture(scope="module")
 def deployed(local_aws):
     """One function with its `live` alias for this module's tests (deployed through the CLI)."""
+    from lambda_helpers import LOCAL_CONFIG
     from typer.testing import CliRunner
 
-    from lambda_helpers import LOCAL_CONFIG
     from mlops_cli.app import app
 
     result = CliRunner().invoke(app, ["-c", str(LOCAL_CONFIG), "lambda", "deploy"], env=ENV, catch_exceptions=False)
@@ -34,8 +34,13 @@ def aws_cli(local_aws: str, *args: str) -> dict:
     from mlops_cli.local import credentials
 
     env = {**os.environ, **credentials.process_env(local_aws, "us-east-1", credentials.load(local_aws))}
-    done = subprocess.run([str(executable), "--endpoint-url", local_aws, "--output", "json", *args],
-                          capture_output=True, text=True, env=env, timeout=120)
+    done = subprocess.run(
+        [str(executable), "--endpoint-url", local_aws, "--output", "json", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout or "{}")
 
@@ -55,15 +60,19 @@ def test_set_then_aws_cli_shows_both_then_rerun_is_unchanged(mlops, local_aws, d
     result = concurrency(mlops, "--reserved", "10", "--provisioned", "1", "-o", "json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["changes"] == [f"PutFunctionConcurrency {FUNCTION} = 10",
-                               f"PutProvisionedConcurrencyConfig {FUNCTION}:live = 1"]
+    assert data["changes"] == [
+        f"PutFunctionConcurrency {FUNCTION} = 10",
+        f"PutProvisionedConcurrencyConfig {FUNCTION}:live = 1",
+    ]
     assert data["reserved"] == 10 and data["provisioned"]["status"] == "READY"
     assert "IN_PROGRESS" in result.stderr and "READY" in result.stderr  # it waited for the allocation
 
-    assert aws_cli(local_aws, "lambda", "get-function-concurrency", "--function-name", FUNCTION) == \
-        {"ReservedConcurrentExecutions": 10}
-    provisioned = aws_cli(local_aws, "lambda", "get-provisioned-concurrency-config", "--function-name", FUNCTION,
-                          "--qualifier", "live")
+    assert aws_cli(local_aws, "lambda", "get-function-concurrency", "--function-name", FUNCTION) == {
+        "ReservedConcurrentExecutions": 10
+    }
+    provisioned = aws_cli(
+        local_aws, "lambda", "get-provisioned-concurrency-config", "--function-name", FUNCTION, "--qualifier", "live"
+    )
     assert provisioned["RequestedProvisionedConcurrentExecutions"] == 1
     assert provisioned["AllocatedProvisionedConcurrentExecutions"] == 1 and provisioned["Status"] == "READY"
 
@@ -87,10 +96,15 @@ def test_set_then_aws_cli_shows_both_then_rerun_is_unchanged(mlops, local_aws, d
 VALIDATION_ERRORS = {
     "negative reserved": (("--reserved", "-1", "--provisioned", "0"), "--reserved must be an integer >= 0"),
     "negative provisioned": (("--reserved", "5", "--provisioned", "-2"), "--provisioned must be an integer >= 0"),
-    "provisioned over reserved": (("--reserved", "2", "--provisioned", "3"), "--provisioned 3 is more than --reserved 2"),
+    "provisioned over reserved": (
+        ("--reserved", "2", "--provisioned", "3"),
+        "--provisioned 3 is more than --reserved 2",
+    ),
     "reserved over the account": (("--reserved", "100000", "--provisioned", "1"), "does not fit the account"),
-    "provisioned over the unreserved pool": (("--reserved", "0", "--provisioned", "100000"),
-                                             "does not fit the account's unreserved concurrency"),
+    "provisioned over the unreserved pool": (
+        ("--reserved", "0", "--provisioned", "100000"),
+        "does not fit the account's unreserved concurrency",
+    ),
     "clear with values": (("--clear", "--reserved", "3"), "--clear takes no --reserved/--provisioned"),
     "clear and show": (("--clear", "--show"), "cannot be combined"),
     "not an integer": (("--reserved", "ten"), "Invalid value for '--reserved'"),
@@ -135,9 +149,12 @@ def test_dry_run_prints_the_requests_and_sends_nothing(mlops, deployed, boto_cli
     result = concurrency(mlops, "--reserved", "7", "--provisioned", "2", "--dry-run")
     assert result.exit_code == 0, result.output
     plan = json.loads(result.stdout)
-    assert {step["operation"]: step["params"].get("ReservedConcurrentExecutions",
-                                                  step["params"].get("ProvisionedConcurrentExecutions"))
-            for step in plan["steps"]}["PutProvisionedConcurrencyConfig"] == 2
+    assert {
+        step["operation"]: step["params"].get(
+            "ReservedConcurrentExecutions", step["params"].get("ProvisionedConcurrentExecutions")
+        )
+        for step in plan["steps"]
+    }["PutProvisionedConcurrencyConfig"] == 2
     assert snapshot(lam) == before
 
 
@@ -147,12 +164,16 @@ def test_lowering_and_clearing(mlops, deployed, boto_client):
     # Provisioned goes down before the reservation under it shrinks (AWS refuses the other order).
     lowered = concurrency(mlops, "--reserved", "1", "--provisioned", "1", "-o", "json")
     assert lowered.exit_code == 0, lowered.output
-    assert json.loads(lowered.stdout)["changes"] == [f"PutProvisionedConcurrencyConfig {FUNCTION}:live = 1",
-                                                     f"PutFunctionConcurrency {FUNCTION} = 1"]
+    assert json.loads(lowered.stdout)["changes"] == [
+        f"PutProvisionedConcurrencyConfig {FUNCTION}:live = 1",
+        f"PutFunctionConcurrency {FUNCTION} = 1",
+    ]
     cleared = concurrency(mlops, "--clear", "-o", "json")
     assert cleared.exit_code == 0, cleared.output
-    assert json.loads(cleared.stdout)["changes"] == [f"DeleteProvisionedConcurrencyConfig {FUNCTION}:live",
-                                                     f"DeleteFunctionConcurrency {FUNCTION}"]
+    assert json.loads(cleared.stdout)["changes"] == [
+        f"DeleteProvisionedConcurrencyConfig {FUNCTION}:live",
+        f"DeleteFunctionConcurrency {FUNCTION}",
+    ]
     assert snapshot(lam) == (None, "[]")
     again = concurrency(mlops, "--clear")
     assert again.exit_code == 0 and "unchanged" in again.stderr
@@ -170,8 +191,10 @@ def test_failed_allocation_is_reported_with_its_reason(mlops, boto_client, proje
 
     result = mlops("concurrency", "set", "--reserved", "3", "--provisioned", "1", env=project_env)
     assert result.exit_code == 1, result.output
-    assert f"provisioned concurrency on {function}:live FAILED: FUNCTION_ERROR_INIT_FAILURE: KeyError: " \
-           "'ENDPOINT_NAME'" in result.stderr
+    assert (
+        f"provisioned concurrency on {function}:live FAILED: FUNCTION_ERROR_INIT_FAILURE: KeyError: "
+        "'ENDPOINT_NAME'" in result.stderr
+    )
     status = lam.get_provisioned_concurrency_config(FunctionName=function, Qualifier="live")
     assert status["Status"] == "FAILED" and "ENDPOINT_NAME" in status["StatusReason"]
 

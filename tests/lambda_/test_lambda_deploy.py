@@ -9,7 +9,6 @@ import json
 import zipfile
 
 import pytest
-
 from lambda_helpers import HANDLER_FILE, LOCAL_CONFIG
 
 ACCOUNT = "123456789012"
@@ -24,15 +23,16 @@ def deploy(mlops, env, *args):
 def expected_policy(project: str, function: str | None = None) -> dict:
     function = function or f"{project}-invoke"
     group = f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/lambda/{function}"
-    return {"sagemaker": f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:endpoint/{project}-endpoint",
-            "logs": sorted([group, f"{group}:*"])}
+    return {
+        "sagemaker": f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:endpoint/{project}-endpoint",
+        "logs": sorted([group, f"{group}:*"]),
+    }
 
 
 def role_documents(iam, project: str) -> tuple[dict, dict[str, dict], list[str]]:
     role = iam.get_role(RoleName=f"{project}-lambda-invoke")["Role"]
     names = iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"]
-    inline = {name: iam.get_role_policy(RoleName=role["RoleName"], PolicyName=name)["PolicyDocument"]
-              for name in names}
+    inline = {name: iam.get_role_policy(RoleName=role["RoleName"], PolicyName=name)["PolicyDocument"] for name in names}
     attached = [p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=role["RoleName"])["AttachedPolicies"]]
     return role, inline, attached
 
@@ -55,25 +55,38 @@ def assert_least_privilege(iam, project: str) -> None:
         for action in as_list(statement["Action"]):
             granted[action] = sorted(as_list(statement["Resource"]))
     expected = expected_policy(project)
-    assert granted == {"sagemaker:InvokeEndpoint": [expected["sagemaker"]],
-                       "logs:CreateLogGroup": expected["logs"], "logs:CreateLogStream": expected["logs"],
-                       "logs:PutLogEvents": expected["logs"]}
+    assert granted == {
+        "sagemaker:InvokeEndpoint": [expected["sagemaker"]],
+        "logs:CreateLogGroup": expected["logs"],
+        "logs:CreateLogStream": expected["logs"],
+        "logs:PutLogEvents": expected["logs"],
+    }
 
 
 def test_deploy_creates_role_function_version_and_alias(mlops, local_aws, boto_client, project, project_env):
     data, stderr = deploy(mlops, project_env)
     function = f"{project}-invoke"
     assert data["changed"] and data["version"] == "1" and data["alias"] == "live"
-    assert data["changes"] == [f"CreateRole {project}-lambda-invoke", "PutRolePolicy invoke-endpoint-and-write-logs",
-                               f"CreateFunction {function}", f"PublishVersion {function}", "CreateAlias live"]
+    assert data["changes"] == [
+        f"CreateRole {project}-lambda-invoke",
+        "PutRolePolicy invoke-endpoint-and-write-logs",
+        f"CreateFunction {function}",
+        f"PublishVersion {function}",
+        "CreateAlias live",
+    ]
     assert "does not exist (yet)" in stderr  # no endpoint deployed in this project
     assert_least_privilege(boto_client("iam"), project)
 
     lam = boto_client("lambda")
     got = lam.get_function(FunctionName=function)
     config = got["Configuration"]
-    assert (config["Runtime"], config["Handler"], config["MemorySize"], config["Timeout"], config["Architectures"]) == \
-        ("python3.12", "handler.lambda_handler", 256, 30, ["arm64"])
+    assert (config["Runtime"], config["Handler"], config["MemorySize"], config["Timeout"], config["Architectures"]) == (
+        "python3.12",
+        "handler.lambda_handler",
+        256,
+        30,
+        ["arm64"],
+    )
     assert config["Environment"]["Variables"] == {"ENDPOINT_NAME": f"{project}-endpoint"}
     assert config["Role"] == f"arn:aws:iam::{ACCOUNT}:role/{project}-lambda-invoke"
     assert got["Tags"] == {"mlops:project": project}
@@ -122,8 +135,11 @@ def test_flags_update_the_function_and_point_another_alias(mlops, boto_client, p
     deploy(mlops, project_env)
     data, _ = deploy(mlops, project_env, "--memory", "512", "--timeout", "20", "--alias", "canary")
     function = f"{project}-invoke"
-    assert data["changes"] == [f"UpdateFunctionConfiguration {function}", f"PublishVersion {function}",
-                               "CreateAlias canary"]
+    assert data["changes"] == [
+        f"UpdateFunctionConfiguration {function}",
+        f"PublishVersion {function}",
+        "CreateAlias canary",
+    ]
     lam = boto_client("lambda")
     assert lam.get_alias(FunctionName=function, Name="canary")["FunctionVersion"] == "2"
     assert lam.get_alias(FunctionName=function, Name="live")["FunctionVersion"] == "1"
@@ -154,21 +170,37 @@ def test_drift_is_repaired(mlops, boto_client, project, project_env):
     function = f"{project}-invoke"
     # What the course project did, and more: a FullAccess policy, a broad inline policy, an open trust.
     iam.attach_role_policy(RoleName=role, PolicyArn="arn:aws:iam::aws:policy/AmazonSageMakerFullAccess")
-    iam.put_role_policy(RoleName=role, PolicyName="everything", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
-    iam.update_assume_role_policy(RoleName=role, PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"},
-                                                 "Action": "sts:AssumeRole"}]}))
+    iam.put_role_policy(
+        RoleName=role,
+        PolicyName="everything",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+        ),
+    )
+    iam.update_assume_role_policy(
+        RoleName=role,
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
+            }
+        ),
+    )
     lam.update_function_configuration(FunctionName=function, Environment={"Variables": {"ENDPOINT_NAME": "x"}})
 
     data, _ = deploy(mlops, project_env)
     assert data["changes"] == [
-        f"UpdateAssumeRolePolicy {role}", "DetachRolePolicy arn:aws:iam::aws:policy/AmazonSageMakerFullAccess",
-        "DeleteRolePolicy everything", f"UpdateFunctionConfiguration {function}", f"PublishVersion {function}",
-        "UpdateAlias live"]
+        f"UpdateAssumeRolePolicy {role}",
+        "DetachRolePolicy arn:aws:iam::aws:policy/AmazonSageMakerFullAccess",
+        "DeleteRolePolicy everything",
+        f"UpdateFunctionConfiguration {function}",
+        f"PublishVersion {function}",
+        "UpdateAlias live",
+    ]
     assert_least_privilege(iam, project)
-    assert lam.get_function_configuration(FunctionName=function, Qualifier="live")["Environment"]["Variables"] == \
-        {"ENDPOINT_NAME": f"{project}-endpoint"}
+    assert lam.get_function_configuration(FunctionName=function, Qualifier="live")["Environment"]["Variables"] == {
+        "ENDPOINT_NAME": f"{project}-endpoint"
+    }
     assert deploy(mlops, project_env)[0]["changes"] == []
 
 
@@ -194,8 +226,14 @@ def test_dry_run_prints_every_request_and_sends_nothing(mlops, boto_client, proj
 
 def test_changed_code_is_uploaded_once_and_published(mlops, local_aws, boto_client, project, project_env, tmp_path):
     from mlops_cli.config import load_config
-    from mlops_cli.services.lambda_deploy import (LambdaSpec, build_package, code_sha256, observe, plan_deploy,
-                                                  run_deploy)
+    from mlops_cli.services.lambda_deploy import (
+        LambdaSpec,
+        build_package,
+        code_sha256,
+        observe,
+        plan_deploy,
+        run_deploy,
+    )
 
     deploy(mlops, project_env)
     config = load_config([LOCAL_CONFIG], env={"MLOPS_PROJECT": project, "MLOPS_AWS__ENDPOINT_URL": local_aws})
@@ -210,8 +248,9 @@ def test_changed_code_is_uploaded_once_and_published(mlops, local_aws, boto_clie
     result = run_deploy(plan, boto_client, spec, found, package)
     assert result.version == "2"
     lam = boto_client("lambda")
-    assert lam.get_function_configuration(FunctionName=spec.function_name, Qualifier="live")["CodeSha256"] == \
-        code_sha256(package)
+    assert lam.get_function_configuration(FunctionName=spec.function_name, Qualifier="live")[
+        "CodeSha256"
+    ] == code_sha256(package)
     # The same package again: nothing to send.
     assert plan_deploy(spec, package, observe(boto_client, spec)).steps == []
 
@@ -222,25 +261,33 @@ def test_invoke_runs_the_function_and_reports_its_answers(mlops, boto_client, pr
     function = f"{project}-invoke"
     missing = mlops("lambda", "invoke", "--url", "https://example.com/7.png", env=project_env)
     assert missing.exit_code == 1
-    assert f"the function answered 502: ValidationError: Endpoint {project}-endpoint of account <account> " \
-           "not found." in missing.stderr
+    assert (
+        f"the function answered 502: ValidationError: Endpoint {project}-endpoint of account <account> "
+        "not found." in missing.stderr
+    )
     refused = mlops("lambda", "invoke", "--url", "http:///7.png", env=project_env)  # the function refuses it
     assert refused.exit_code == 2 and "answered 400: " in refused.stderr and "no host" in refused.stderr
     # The function's one log line per request is in its own log group.
     logs = boto_client("logs")
-    lines = [event["message"] for stream in logs.describe_log_streams(logGroupName=f"/aws/lambda/{function}")[
-        "logStreams"] for event in logs.get_log_events(logGroupName=f"/aws/lambda/{function}",
-                                                       logStreamName=stream["logStreamName"])["events"]]
+    lines = [
+        event["message"]
+        for stream in logs.describe_log_streams(logGroupName=f"/aws/lambda/{function}")["logStreams"]
+        for event in logs.get_log_events(logGroupName=f"/aws/lambda/{function}", logStreamName=stream["logStreamName"])[
+            "events"
+        ]
+    ]
     requests = [json.loads(line) for line in lines if line.startswith("{")]
     assert sorted(r["status"] for r in requests) == [400, 502]
     assert any(line.startswith("REPORT RequestId:") for line in lines)
 
     empty = tmp_path / "empty.png"
     empty.write_bytes(b"")
-    for args, message in [((), "give either an IMAGE file or --url"),
-                          ((str(empty), "--url", "https://e.com/a.png"), "give either an IMAGE file or --url"),
-                          ((str(empty),), "is empty"),
-                          ((str(tmp_path / "absent.png"),), "cannot read image"),
-                          (("--url", "https://e.com/a.png", "--name", f"{project}-absent"), "not found")]:
+    for args, message in [
+        ((), "give either an IMAGE file or --url"),
+        ((str(empty), "--url", "https://e.com/a.png"), "give either an IMAGE file or --url"),
+        ((str(empty),), "is empty"),
+        ((str(tmp_path / "absent.png"),), "cannot read image"),
+        (("--url", "https://e.com/a.png", "--name", f"{project}-absent"), "not found"),
+    ]:
         result = mlops("lambda", "invoke", *args, env=project_env)
         assert result.exit_code == 2 and message in result.stderr, (args, result.output)

@@ -9,7 +9,6 @@ import json
 import tarfile
 
 import pytest
-
 from lambda_helpers import http_v2, rest_v1
 
 PROJECT = "le2e"
@@ -44,9 +43,9 @@ def samples(trained_model, digits_dir) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def endpoint(mlops_home, local_aws, boto_client, trained_model):
     """The trained model as model.tar.gz in S3, served by an endpoint from `mlops deploy`."""
+    from lambda_helpers import LOCAL_CONFIG
     from typer.testing import CliRunner
 
-    from lambda_helpers import LOCAL_CONFIG
     from mlops_cli.app import app
 
     buffer = io.BytesIO()
@@ -60,8 +59,9 @@ def endpoint(mlops_home, local_aws, boto_client, trained_model):
         pass
     key = f"{PROJECT}/models/lambda-e2e/output/model.tar.gz"
     s3.put_object(Bucket=BUCKET, Key=key, Body=buffer.getvalue())
-    result = CliRunner().invoke(app, ["-c", str(LOCAL_CONFIG), "deploy", "--model", f"s3://{BUCKET}/{key}"],
-                                env=ENV, catch_exceptions=False)
+    result = CliRunner().invoke(
+        app, ["-c", str(LOCAL_CONFIG), "deploy", "--model", f"s3://{BUCKET}/{key}"], env=ENV, catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
     yield ENDPOINT
     boto_client("sagemaker").delete_endpoint(EndpointName=ENDPOINT)  # stops its model server
@@ -93,8 +93,9 @@ def test_every_event_shape_through_the_deployed_function(endpoint, samples, boto
         "direct": {"image_b64": encoded, "top_k": 2},
         "REST v1 JSON": rest_v1(json.dumps({"image_b64": encoded})),
         "HTTP v2 raw PNG": http_v2(encoded, "image/png", encoded=True),
-        "function URL base64 JSON": http_v2(base64.b64encode(json.dumps({"image_b64": encoded}).encode()).decode(),
-                                            encoded=True, function_url=True),
+        "function URL base64 JSON": http_v2(
+            base64.b64encode(json.dumps({"image_b64": encoded}).encode()).decode(), encoded=True, function_url=True
+        ),
     }
     for name, event in events.items():
         answer = lam.invoke(FunctionName=FUNCTION, Qualifier="live", Payload=json.dumps(event).encode())
@@ -103,8 +104,11 @@ def test_every_event_shape_through_the_deployed_function(endpoint, samples, boto
         assert json.loads(response["body"])["predictions"][0]["top_k"][0]["label"] == label, name
 
     # The model refuses what is not an image: its own 4xx and message come back, nothing of the account.
-    answer = lam.invoke(FunctionName=FUNCTION, Qualifier="live",
-                        Payload=json.dumps({"image_b64": base64.b64encode(b"not an image").decode()}).encode())
+    answer = lam.invoke(
+        FunctionName=FUNCTION,
+        Qualifier="live",
+        Payload=json.dumps({"image_b64": base64.b64encode(b"not an image").decode()}).encode(),
+    )
     response = json.loads(answer["Payload"].read())
     assert response["statusCode"] == 415, response
     error = json.loads(response["body"])["error"]

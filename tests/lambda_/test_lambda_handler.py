@@ -11,9 +11,17 @@ import base64
 import json
 
 import pytest
-
-from lambda_helpers import (CONTEXT, HANDLER_FILE, MISSING_ENDPOINT, assert_no_leak, b64, body_of, http_v2, png_bytes,
-                            rest_v1)
+from lambda_helpers import (
+    CONTEXT,
+    HANDLER_FILE,
+    MISSING_ENDPOINT,
+    assert_no_leak,
+    b64,
+    body_of,
+    http_v2,
+    png_bytes,
+    rest_v1,
+)
 
 IMAGE = png_bytes()
 URL = "https://images.example.com/digits/7.png"
@@ -23,23 +31,39 @@ URL = "https://images.example.com/digits/7.png"
 
 ACCEPTED = {
     "direct url": ({"url": URL}, "application/json", {"url": URL}),
-    "direct image_b64 with top_k": ({"image_b64": b64(IMAGE), "top_k": 3}, "application/json",
-                                    {"image_b64": b64(IMAGE), "top_k": 3}),
-    "REST v1 JSON body": (rest_v1(json.dumps({"url": URL, "top_k": 2})), "application/json",
-                          {"url": URL, "top_k": 2}),
+    "direct image_b64 with top_k": (
+        {"image_b64": b64(IMAGE), "top_k": 3},
+        "application/json",
+        {"image_b64": b64(IMAGE), "top_k": 3},
+    ),
+    "REST v1 JSON body": (rest_v1(json.dumps({"url": URL, "top_k": 2})), "application/json", {"url": URL, "top_k": 2}),
     "REST v1 base64-encoded JSON body": (
-        rest_v1(b64(json.dumps({"image_b64": b64(IMAGE)}).encode()), encoded=True), "application/json",
-        {"image_b64": b64(IMAGE)}),
-    "REST v1 JSON with charset": (rest_v1(json.dumps({"url": URL}), "application/json; charset=utf-8"),
-                                  "application/json", {"url": URL}),
+        rest_v1(b64(json.dumps({"image_b64": b64(IMAGE)}).encode()), encoded=True),
+        "application/json",
+        {"image_b64": b64(IMAGE)},
+    ),
+    "REST v1 JSON with charset": (
+        rest_v1(json.dumps({"url": URL}), "application/json; charset=utf-8"),
+        "application/json",
+        {"url": URL},
+    ),
     "HTTP API v2 JSON body": (http_v2(json.dumps({"url": URL})), "application/json", {"url": URL}),
     "HTTP API v2 raw PNG": (http_v2(b64(IMAGE), "image/png", encoded=True), "image/png", IMAGE),
-    "function URL raw JPEG type": (http_v2(b64(IMAGE), "image/jpeg", encoded=True, function_url=True),
-                                   "image/jpeg", IMAGE),
-    "function URL raw image/webp": (http_v2(b64(IMAGE), "image/webp", encoded=True, function_url=True),
-                                    "application/x-image", IMAGE),
-    "raw image with ?top_k": (rest_v1(b64(IMAGE), "image/png", encoded=True, query={"top_k": "4"}),
-                              "application/json", {"image_b64": b64(IMAGE), "top_k": 4}),
+    "function URL raw JPEG type": (
+        http_v2(b64(IMAGE), "image/jpeg", encoded=True, function_url=True),
+        "image/jpeg",
+        IMAGE,
+    ),
+    "function URL raw image/webp": (
+        http_v2(b64(IMAGE), "image/webp", encoded=True, function_url=True),
+        "application/x-image",
+        IMAGE,
+    ),
+    "raw image with ?top_k": (
+        rest_v1(b64(IMAGE), "image/png", encoded=True, query={"top_k": "4"}),
+        "application/json",
+        {"image_b64": b64(IMAGE), "top_k": 4},
+    ),
 }
 
 
@@ -86,8 +110,10 @@ BAD_EVENTS = {
     "proxy body is a JSON list": (http_v2(json.dumps([{"url": URL}])), "JSON object"),
     "proxy bad base64 body": (rest_v1("%%%", encoded=True), "not valid base64"),
     "proxy raw image not base64-encoded": (http_v2("\x89PNG...", "image/png"), "base64-encoded"),
-    "proxy ?top_k not a number": (rest_v1(b64(IMAGE), "image/png", encoded=True, query={"top_k": "many"}),
-                                  '"top_k" must be an integer'),
+    "proxy ?top_k not a number": (
+        rest_v1(b64(IMAGE), "image/png", encoded=True, query={"top_k": "many"}),
+        '"top_k" must be an integer',
+    ),
     "proxy body nested 100000 deep": (rest_v1("[" * 100_000 + "]" * 100_000), "nested too deeply"),
     "proxy base64 body not UTF-8": (rest_v1(b64(b"\xff\xfe{}"), encoded=True), "not valid JSON"),
     "proxy body is an object": ({**http_v2(""), "body": {"url": URL}}, "body must be a string"),
@@ -140,10 +166,12 @@ def test_endpoint_error_is_502_with_the_endpoints_message_sanitized(handler):
 
 
 def test_sanitize_removes_arns_accounts_and_console_links(handler):
-    message = ('Received client error (415) from primary with message "not an image". See https://us-east-1.'
-               'console.aws.amazon.com/cloudwatch/home?region=us-east-1#logEventViewer:group=/aws/sagemaker/'
-               'Endpoints/e in account 123456789012 for more information. arn:aws:sagemaker:us-east-1:'
-               '123456789012:endpoint/e')
+    message = (
+        'Received client error (415) from primary with message "not an image". See https://us-east-1.'
+        "console.aws.amazon.com/cloudwatch/home?region=us-east-1#logEventViewer:group=/aws/sagemaker/"
+        "Endpoints/e in account 123456789012 for more information. arn:aws:sagemaker:us-east-1:"
+        "123456789012:endpoint/e"
+    )
     cleaned = handler.sanitize(message)
     assert cleaned == 'Received client error (415) from primary with message "not an image". <arn>'
 
@@ -190,8 +218,14 @@ TOOLKIT_ANSWER = (
     '  File "/opt/ml/model/code/model/inference.py", line 102, in wrapper\n'
     "sagemaker_inference.errors.GenericInferenceToolkitError: (415, 'data is not an image', 'Unsupported')\n"
 )
-TORCHSERVE_BUSY = json.dumps({"code": 503, "type": "ServiceUnavailableException",
-                              "message": 'Model "model" has no worker to serve inference request.'}, indent=2)
+TORCHSERVE_BUSY = json.dumps(
+    {
+        "code": 503,
+        "type": "ServiceUnavailableException",
+        "message": 'Model "model" has no worker to serve inference request.',
+    },
+    indent=2,
+)
 
 
 def test_model_message_is_the_first_line_or_torchserves_message(handler):
@@ -200,19 +234,27 @@ def test_model_message_is_the_first_line_or_torchserves_message(handler):
     assert handler.model_message("[" * 100_000) == "[" * 100_000
 
 
-@pytest.mark.parametrize("original_status, original, status, expected", [
-    (415, TOOLKIT_ANSWER, 415, "data is not an image in an accepted format (JPEG, PNG)"),
-    (503, TORCHSERVE_BUSY, 503, 'the model failed (503): Model "model" has no worker to serve inference request.'),
-    (500, "boom\nTraceback (most recent call last):\n  File x", 502, "the model failed (500): boom"),
-])
+@pytest.mark.parametrize(
+    "original_status, original, status, expected",
+    [
+        (415, TOOLKIT_ANSWER, 415, "data is not an image in an accepted format (JPEG, PNG)"),
+        (503, TORCHSERVE_BUSY, 503, 'the model failed (503): Model "model" has no worker to serve inference request.'),
+        (500, "boom\nTraceback (most recent call last):\n  File x", 502, "the model failed (500): boom"),
+    ],
+)
 def test_model_errors_answer_their_message_line_only(handler, original_status, original, status, expected):
     # SageMaker runtime's ModelError, stubbed with botocore's Stubber: only a real endpoint raises it (the
     # 4xx path through a local endpoint is in test_lambda_e2e.py).
     from botocore.stub import Stubber
 
     with Stubber(handler.runtime_for(*handler.endpoint_timeouts(CONTEXT))) as stub:  # the client this call uses
-        stub.add_client_error("invoke_endpoint", "ModelError", "Received an error from primary", 424,
-                              modeled_fields={"OriginalStatusCode": original_status, "OriginalMessage": original})
+        stub.add_client_error(
+            "invoke_endpoint",
+            "ModelError",
+            "Received an error from primary",
+            424,
+            modeled_fields={"OriginalStatusCode": original_status, "OriginalMessage": original},
+        )
         response = handler.lambda_handler({"url": URL}, CONTEXT)
     assert response["statusCode"] == status
     assert body_of(response) == {"error": expected}

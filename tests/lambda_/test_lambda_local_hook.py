@@ -10,7 +10,7 @@ import zipfile
 
 import pytest
 
-TOY = '''
+TOY = """
 import os, time
 print("init of", os.environ["AWS_LAMBDA_FUNCTION_NAME"])
 if os.environ.get("FAIL_INIT"):
@@ -24,7 +24,7 @@ def handler(event, context):
         time.sleep(event["sleep"])
     return {"n": event.get("n"), "arn": context.invoked_function_arn, "env": os.environ.get("GREETING"),
             "endpoint": os.environ.get("AWS_ENDPOINT_URL", "")[:16]}
-'''
+"""
 
 
 def toy_zip() -> bytes:
@@ -38,15 +38,31 @@ def toy_zip() -> bytes:
 def toy(boto_client):
     """A function with versions 1 and 2 (2 fails its init) and an alias `live` on 1."""
     iam, lam = boto_client("iam"), boto_client("lambda")
-    role = iam.create_role(RoleName="toy-hook-role", AssumeRolePolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                                                 "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
-    lam.create_function(FunctionName="toy-hook", Runtime="python3.12", Role=role, Handler="toy.handler",
-                        Code={"ZipFile": toy_zip()}, Timeout=1, Environment={"Variables": {"GREETING": "hi"}})
+    role = iam.create_role(
+        RoleName="toy-hook-role",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+    lam.create_function(
+        FunctionName="toy-hook",
+        Runtime="python3.12",
+        Role=role,
+        Handler="toy.handler",
+        Code={"ZipFile": toy_zip()},
+        Timeout=1,
+        Environment={"Variables": {"GREETING": "hi"}},
+    )
     lam.publish_version(FunctionName="toy-hook")
     lam.create_alias(FunctionName="toy-hook", Name="live", FunctionVersion="1")
-    lam.update_function_configuration(FunctionName="toy-hook",
-                                      Environment={"Variables": {"GREETING": "hi", "FAIL_INIT": "1"}})
+    lam.update_function_configuration(
+        FunctionName="toy-hook", Environment={"Variables": {"GREETING": "hi", "FAIL_INIT": "1"}}
+    )
     lam.publish_version(FunctionName="toy-hook")
     return "toy-hook"
 
@@ -61,8 +77,12 @@ def test_invoke_runs_the_handler_with_its_environment(toy, boto_client, local_aw
     answer, payload = invoke(lam, {"n": 7}, Qualifier="live", LogType="Tail")
     assert answer["StatusCode"] == 200 and "FunctionError" not in answer
     assert answer["ExecutedVersion"] == "1"
-    assert payload == {"n": 7, "arn": "arn:aws:lambda:us-east-1:123456789012:function:toy-hook:live",
-                       "env": "hi", "endpoint": local_aws[:16]}
+    assert payload == {
+        "n": 7,
+        "arn": "arn:aws:lambda:us-east-1:123456789012:function:toy-hook:live",
+        "env": "hi",
+        "endpoint": local_aws[:16],
+    }
     log = base64.b64decode(answer["LogResult"]).decode()
     assert "init of toy-hook" in log and "handling 7" in log and "REPORT RequestId:" in log
 
@@ -105,13 +125,16 @@ def test_provisioned_concurrency_lifecycle(toy, boto_client):
     lam = boto_client("lambda")
     lam.put_function_concurrency(FunctionName="toy-hook", ReservedConcurrentExecutions=5)
     with pytest.raises(lam.exceptions.InvalidParameterValueException, match="unpublished function versions"):
-        lam.put_provisioned_concurrency_config(FunctionName="toy-hook", Qualifier="$LATEST",
-                                               ProvisionedConcurrentExecutions=1)
+        lam.put_provisioned_concurrency_config(
+            FunctionName="toy-hook", Qualifier="$LATEST", ProvisionedConcurrentExecutions=1
+        )
     with pytest.raises(lam.exceptions.InvalidParameterValueException, match="reservedConcurrentExecution"):
-        lam.put_provisioned_concurrency_config(FunctionName="toy-hook", Qualifier="live",
-                                               ProvisionedConcurrentExecutions=6)
-    put = lam.put_provisioned_concurrency_config(FunctionName="toy-hook", Qualifier="live",
-                                                 ProvisionedConcurrentExecutions=2)
+        lam.put_provisioned_concurrency_config(
+            FunctionName="toy-hook", Qualifier="live", ProvisionedConcurrentExecutions=6
+        )
+    put = lam.put_provisioned_concurrency_config(
+        FunctionName="toy-hook", Qualifier="live", ProvisionedConcurrentExecutions=2
+    )
     assert put["ResponseMetadata"]["HTTPStatusCode"] == 202 and put["Status"] == "IN_PROGRESS"
     assert put["AllocatedProvisionedConcurrentExecutions"] == 0
     ready = wait_status(lam, "live")

@@ -24,7 +24,8 @@ def photo(height: int = 96, width: int = 128, mode: str = "RGB") -> Image.Image:
     y, x = np.mgrid[0:height, 0:width]
     base = np.stack([x * 255 // (width - 1), y * 255 // (height - 1), (x + y) * 127 // (width + height)], -1)
     return Image.fromarray(np.clip(base + rng.integers(0, 40, (height, width, 3)), 0, 255).astype("uint8")).convert(
-        mode)
+        mode
+    )
 
 
 def encode(image: Image.Image, fmt: str = "JPEG", **options) -> bytes:
@@ -101,8 +102,9 @@ def test_a_large_valid_progressive_jpeg_near_the_pixel_limit_is_accepted():
     assert image.getpixel((0, 0)) == pytest.approx((120, 130, 140), abs=2)
 
 
-@pytest.mark.parametrize("fmt, end_marker", [("PNG", b"\x00\x00\x00\x00IEND\xaeB`\x82"), ("GIF", b"\x3b"),
-                                             ("BMP", b""), ("WEBP", b"")])
+@pytest.mark.parametrize(
+    "fmt, end_marker", [("PNG", b"\x00\x00\x00\x00IEND\xaeB`\x82"), ("GIF", b"\x3b"), ("BMP", b""), ("WEBP", b"")]
+)
 def test_other_formats_cut_short_are_refused(fmt, end_marker):
     data = encode(photo(), fmt)
     error = refusal(data[: len(data) // 2] + end_marker)
@@ -127,10 +129,14 @@ def test_a_16_bit_greyscale_png_is_scaled_not_binarised():
     assert grey_rgb(decode_image(data)) == SCALED
 
 
-@pytest.mark.parametrize("image", [
-    Image.frombytes("I;16B", (5, 1), SIXTEEN_BIT.astype(">u2").tobytes()),
-    Image.fromarray(SIXTEEN_BIT.astype(np.int32), "I"),
-], ids=["I;16B", "I"])
+@pytest.mark.parametrize(
+    "image",
+    [
+        Image.frombytes("I;16B", (5, 1), SIXTEEN_BIT.astype(">u2").tobytes()),
+        Image.fromarray(SIXTEEN_BIT.astype(np.int32), "I"),
+    ],
+    ids=["I;16B", "I"],
+)
 def test_other_16_bit_modes_are_scaled_the_same(image):
     assert grey_rgb(to_rgb(image)) == SCALED
 
@@ -155,14 +161,19 @@ MODES = {
     "palette BMP": (encode(palette_image(), "BMP"), [(10, 20, 30), (200, 100, 50)]),
     "greyscale PNG": (encode(Image.frombytes("L", (2, 1), bytes([0, 77])), "PNG"), [(0, 0, 0), (77, 77, 77)]),
     "greyscale with alpha PNG": (
-        encode(Image.frombytes("LA", (2, 1), bytes([9, 0, 77, 255])), "PNG"), [(9, 9, 9), (77, 77, 77)]),
+        encode(Image.frombytes("LA", (2, 1), bytes([9, 0, 77, 255])), "PNG"),
+        [(9, 9, 9), (77, 77, 77)],
+    ),
     "bilevel PNG": (encode(Image.frombytes("1", (2, 1), bytes([0b01000000])), "PNG"), [(0, 0, 0), (255, 255, 255)]),
     "bilevel BMP": (encode(Image.frombytes("1", (2, 1), bytes([0b01000000])), "BMP"), [(0, 0, 0), (255, 255, 255)]),
     "RGBA PNG": (
-        encode(Image.frombytes("RGBA", (2, 1), bytes([1, 2, 3, 0, 4, 5, 6, 255])), "PNG"), [(1, 2, 3), (4, 5, 6)]),
+        encode(Image.frombytes("RGBA", (2, 1), bytes([1, 2, 3, 0, 4, 5, 6, 255])), "PNG"),
+        [(1, 2, 3), (4, 5, 6)],
+    ),
     "RGBA WebP lossless": (
         encode(Image.frombytes("RGBA", (2, 1), bytes([1, 2, 3, 9, 4, 5, 6, 255])), "WEBP", lossless=True, exact=True),
-        [(1, 2, 3), (4, 5, 6)]),
+        [(1, 2, 3), (4, 5, 6)],
+    ),
 }
 
 

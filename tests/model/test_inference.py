@@ -56,11 +56,11 @@ def encode(image: Image.Image | np.ndarray, image_format: str, **options) -> byt
 
 
 def _photos() -> dict[str, np.ndarray]:
-    from sklearn.datasets import load_sample_images
     from skimage import data
+    from sklearn.datasets import load_sample_images
 
     sample = load_sample_images()
-    photos = {Path(name).stem: image for name, image in zip(sample.filenames, sample.images)}
+    photos = {Path(name).stem: image for name, image in zip(sample.filenames, sample.images, strict=True)}
     photos.update(astronaut=data.astronaut(), coffee=data.coffee(), camera=data.camera())  # camera: grayscale
     return photos
 
@@ -90,6 +90,7 @@ def model(random_model_dir):
 
 
 # --- model_fn ---------------------------------------------------------------------------------------------
+
 
 def test_model_fn_loads_once_in_eval_mode_with_display_labels(model):
     assert model.network.training is False
@@ -131,6 +132,7 @@ def test_inference_runs_under_inference_mode(model):
 
 # --- real photos --------------------------------------------------------------------------------------------
 
+
 def assert_top_k(prediction: dict, k: int) -> None:
     ranked = prediction["top_k"]
     assert len(ranked) == k
@@ -143,8 +145,11 @@ def assert_top_k(prediction: dict, k: int) -> None:
 
 
 PHOTO_BODIES = [(name, "JPEG", "image/jpeg") for name in sorted(PHOTOS)] + [
-    ("china", "PNG", "image/png"), ("camera", "PNG", "image/png"), ("flower", "JPEG", "application/x-image"),
-    ("coffee", "WEBP", "application/x-image"), ("astronaut", "BMP", "application/x-image"),
+    ("china", "PNG", "image/png"),
+    ("camera", "PNG", "image/png"),
+    ("flower", "JPEG", "application/x-image"),
+    ("coffee", "WEBP", "application/x-image"),
+    ("astronaut", "BMP", "application/x-image"),
     ("china", "MPO", "image/jpeg"),  # the JPEG variant many cameras write
 ]
 
@@ -186,7 +191,7 @@ def test_json_batch_with_per_image_options(model):
     assert second["top_k"][0]["index"] == int(probabilities.argmax())
     assert second["top_k"][0]["probability"] == pytest.approx(float(probabilities.max()), abs=1e-5)
     # Batching does not change an image's answer.
-    for body, prediction in zip(bodies, (first, second, third)):
+    for body, prediction in zip(bodies, (first, second, third), strict=True):
         single = handle(model, body, "image/jpeg")["predictions"][0]["top_k"]
         assert [entry["index"] for entry in single[:2]] == [entry["index"] for entry in prediction["top_k"][:2]]
         assert single[0]["probability"] == pytest.approx(prediction["top_k"][0]["probability"], abs=1e-4)
@@ -217,6 +222,7 @@ def test_large_jpegs_are_decoded_at_reduced_scale_with_a_negligible_change_of_th
 
 # --- URLs ---------------------------------------------------------------------------------------------------
 
+
 class PhotoHost(http.server.BaseHTTPRequestHandler):
     photo = encode(PHOTOS["china"], "JPEG")
 
@@ -228,8 +234,12 @@ class PhotoHost(http.server.BaseHTTPRequestHandler):
             self.wfile.write(self.photo)
         else:
             self.send_response(302)
-            self.send_header("Location", {"/to-metadata": "http://169.254.169.254/latest/meta-data/",
-                                          "/to-private": "http://10.0.0.1/"}.get(self.path, "/china.jpg"))
+            self.send_header(
+                "Location",
+                {"/to-metadata": "http://169.254.169.254/latest/meta-data/", "/to-private": "http://10.0.0.1/"}.get(
+                    self.path, "/china.jpg"
+                ),
+            )
             self.end_headers()
 
     def log_message(self, *args):
@@ -267,8 +277,11 @@ def stand_in_policy(monkeypatch, photo_host):
 
 
 def test_urls_are_fetched_and_classified_like_uploaded_bytes(model, photo_host, stand_in_policy):
-    request = [{"url": f"{photo_host}/china.jpg"}, {"url": f"{photo_host}/redirect-to-photo"},
-               {"image_b64": base64.b64encode(PhotoHost.photo).decode()}]
+    request = [
+        {"url": f"{photo_host}/china.jpg"},
+        {"url": f"{photo_host}/redirect-to-photo"},
+        {"image_b64": base64.b64encode(PhotoHost.photo).decode()},
+    ]
     by_url, by_redirect, by_bytes = handle(model, json.dumps(request), "application/json")["predictions"]
     assert by_url == by_bytes == by_redirect
     assert len(stand_in_policy) == 3
@@ -276,14 +289,18 @@ def test_urls_are_fetched_and_classified_like_uploaded_bytes(model, photo_host, 
 
 # --- correctness on the digits ------------------------------------------------------------------------------
 
+
 def test_trained_digits_model_classifies_test_pngs_through_the_handlers(trained_model, digits_dir):
     metrics = trained_model.metrics  # the session's engine run (tests/conftest.py)
     served = model_fn(str(trained_model.model_dir))
     correct = total = 0
     for class_index, class_name in enumerate(DIGITS):
         paths = sorted((digits_dir / "test" / class_name).glob("*.png"))
-        response = handle(served, json.dumps([{"image_b64": base64.b64encode(path.read_bytes()).decode(),
-                                               "top_k": 1} for path in paths]), "application/json")
+        response = handle(
+            served,
+            json.dumps([{"image_b64": base64.b64encode(path.read_bytes()).decode(), "top_k": 1} for path in paths]),
+            "application/json",
+        )
         for prediction in response["predictions"]:
             top = prediction["top_k"][0]
             assert top["label"] == DIGIT_LABELS[top["index"]]
@@ -297,6 +314,7 @@ def test_trained_digits_model_classifies_test_pngs_through_the_handlers(trained_
 
 # --- bad inputs ---------------------------------------------------------------------------------------------
 
+
 def _png_declaring(width: int, height: int) -> bytes:
     """A tiny PNG whose header claims ``width`` x ``height`` (a decompression bomb's signature)."""
     png = bytearray(encode(Image.new("L", (1, 1)), "PNG"))
@@ -308,7 +326,7 @@ def _png_declaring(width: int, height: int) -> bytes:
 
 
 def _corrupted(data: bytes, at: int) -> bytes:
-    return data[:at] + bytes(byte ^ 0xFF for byte in data[at:at + 64]) + data[at + 64:]
+    return data[:at] + bytes(byte ^ 0xFF for byte in data[at : at + 64]) + data[at + 64 :]
 
 
 def _jpeg() -> bytes:
@@ -326,8 +344,7 @@ BAD_INPUTS = {
     "truncated png": (encode(PHOTOS["flower"], "PNG")[:30_000], "image/png", 400, "truncated"),
     "corrupt png data": (_corrupted(encode(PHOTOS["flower"], "PNG"), at=5000), "image/png", 400, "corrupt"),
     "huge declared dimensions": (_png_declaring(100_000, 100_000), "image/png", 413, "too large"),
-    "decompression bomb": (encode(Image.new("1", (8000, 8000)), "PNG", optimize=True), "image/png", 413,
-                           "too large"),
+    "decompression bomb": (encode(Image.new("1", (8000, 8000)), "PNG", optimize=True), "image/png", 413, "too large"),
     "unsupported format tiff": (encode(PHOTOS["coffee"], "TIFF"), "image/png", 415, "accepted format"),
     "oversized body": (b"\xff\xd8" + bytes(MAX_ENCODED_BYTES), "image/jpeg", 413, "the limit is"),
     "empty body": (b"", "image/jpeg", 400, "empty"),
@@ -339,15 +356,22 @@ BAD_INPUTS = {
     "non-utf8 json": (b'{"url": "\xff"}', "application/json", 400, "not valid JSON"),
     "json string": ('"http://example.com/a.jpg"', "application/json", 400, "must be a JSON object"),
     "empty batch": ("[]", "application/json", 400, "no images"),
-    "oversized batch": (json.dumps([{"image_b64": "AAAA"}] * (MAX_BATCH_SIZE + 1)), "application/json", 413,
-                        "at most 32"),
+    "oversized batch": (
+        json.dumps([{"image_b64": "AAAA"}] * (MAX_BATCH_SIZE + 1)),
+        "application/json",
+        413,
+        "at most 32",
+    ),
     "bad base64": ('{"image_b64": "not*base64!"}', "application/json", 400, "not valid base64"),
     "empty base64": ('{"image_b64": ""}', "application/json", 400, "empty"),
-    "base64 of garbage": (json.dumps({"image_b64": _b64(b"hello world")}), "application/json", 415,
-                          "not an image"),
+    "base64 of garbage": (json.dumps({"image_b64": _b64(b"hello world")}), "application/json", 415, "not an image"),
     "base64 not a string": ('{"image_b64": 12}', "application/json", 400, "must be a base64 string"),
-    "url and image_b64": (json.dumps({"url": "http://a.example/", "image_b64": "AAAA"}), "application/json",
-                          400, "exactly one"),
+    "url and image_b64": (
+        json.dumps({"url": "http://a.example/", "image_b64": "AAAA"}),
+        "application/json",
+        400,
+        "exactly one",
+    ),
     "neither url nor image": ('{"top_k": 3}', "application/json", 400, "exactly one"),
     "unknown field": ('{"image_b64": "AAAA", "topk": 3}', "application/json", 400, "unknown field 'topk'"),
     "top_k zero": (json.dumps({"image_b64": "AAAA", "top_k": 0}), "application/json", 400, "top_k"),
@@ -356,10 +380,18 @@ BAD_INPUTS = {
     "top_k too big": (json.dumps({"image_b64": "AAAA", "top_k": 101}), "application/json", 400, "top_k"),
     "logits not bool": (json.dumps({"image_b64": "AAAA", "logits": "yes"}), "application/json", 400, "logits"),
     "url not a string": ('{"url": ["http://a.example/"]}', "application/json", 400, "must be a string"),
-    "bad item in a batch": (json.dumps([{"image_b64": _b64(_jpeg())}, {"image_b64": "%%%"}]),
-                            "application/json", 400, "item 1: \"image_b64\" is not valid base64"),
-    "bad image in a batch": (json.dumps([{"image_b64": _b64(_jpeg())}, {"image_b64": _b64(_jpeg()[:9000])}]),
-                             "application/json", 400, "item 1: image data is corrupt or truncated"),
+    "bad item in a batch": (
+        json.dumps([{"image_b64": _b64(_jpeg())}, {"image_b64": "%%%"}]),
+        "application/json",
+        400,
+        'item 1: "image_b64" is not valid base64',
+    ),
+    "bad image in a batch": (
+        json.dumps([{"image_b64": _b64(_jpeg())}, {"image_b64": _b64(_jpeg()[:9000])}]),
+        "application/json",
+        400,
+        "item 1: image data is corrupt or truncated",
+    ),
 }
 
 SSRF_URLS = {
@@ -405,8 +437,10 @@ def test_ssrf_urls_are_refused(model, case):
         assert str(raised.value).startswith("item 1: ") == isinstance(document, list)
 
 
-@pytest.mark.parametrize("path, message", [("/to-metadata", "169.254.169.254 is not a public address"),
-                                           ("/to-private", "10.0.0.1 is not a public address")])
+@pytest.mark.parametrize(
+    "path, message",
+    [("/to-metadata", "169.254.169.254 is not a public address"), ("/to-private", "10.0.0.1 is not a public address")],
+)
 def test_redirects_to_private_addresses_are_refused(model, photo_host, stand_in_policy, path, message):
     with pytest.raises(UnsafeURLError, match=message):
         handle(model, json.dumps({"url": photo_host + path}), "application/json")
@@ -474,7 +508,12 @@ def test_handlers_answer_4xx_inside_the_sagemaker_inference_toolkit(random_model
     env.update(SAGEMAKER_PROGRAM="inference.py")
     result = subprocess.run(
         [sys.executable, "-c", TOOLKIT_SCRIPT, str(random_model_dir), str(code_dir)],
-        input=json.dumps(requests), capture_output=True, text=True, cwd=code_dir, env=env, timeout=300,
+        input=json.dumps(requests),
+        capture_output=True,
+        text=True,
+        cwd=code_dir,
+        env=env,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     answers = [json.loads(line) for line in result.stdout.splitlines()]

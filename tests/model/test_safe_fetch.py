@@ -81,20 +81,63 @@ def network() -> Network:
 # --- address classification --------------------------------------------------------------------------------
 
 NOT_PUBLIC = [
-    "127.0.0.1", "127.255.255.254", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.0.1",
-    "169.254.169.254", "169.254.0.1", "100.64.0.1", "100.127.255.255", "0.0.0.0", "0.1.2.3",
-    "224.0.0.1", "239.255.255.250", "240.0.0.1", "255.255.255.255", "192.0.0.170", "192.0.2.1",
-    "198.18.0.1", "198.51.100.7", "203.0.113.9", "192.88.99.1",
-    "::", "::1", "fe80::1", "fc00::1", "fd12:3456::1", "fec0::1", "ff02::1", "2001:db8::1", "100::1",
-    "2001::1", "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo
-    "::ffff:127.0.0.1", "::ffff:169.254.169.254", "::ffff:10.0.0.1",  # IPv4-mapped
-    "::127.0.0.1", "::8.8.8.8",  # IPv4-compatible (deprecated)
-    "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe", "64:ff9b:1::1",  # NAT64
-    "2002:7f00:1::1", "2002:a9fe:a9fe::1", "2002:c0a8:101::1",  # 6to4 of loopback, metadata, private
-    "3fff::1", "5f00::1",
+    "127.0.0.1",
+    "127.255.255.254",
+    "10.1.2.3",
+    "172.16.0.1",
+    "172.31.255.255",
+    "192.168.0.1",
+    "169.254.169.254",
+    "169.254.0.1",
+    "100.64.0.1",
+    "100.127.255.255",
+    "0.0.0.0",
+    "0.1.2.3",
+    "224.0.0.1",
+    "239.255.255.250",
+    "240.0.0.1",
+    "255.255.255.255",
+    "192.0.0.170",
+    "192.0.2.1",
+    "198.18.0.1",
+    "198.51.100.7",
+    "203.0.113.9",
+    "192.88.99.1",
+    "::",
+    "::1",
+    "fe80::1",
+    "fc00::1",
+    "fd12:3456::1",
+    "fec0::1",
+    "ff02::1",
+    "2001:db8::1",
+    "100::1",
+    "2001::1",
+    "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo
+    "::ffff:127.0.0.1",
+    "::ffff:169.254.169.254",
+    "::ffff:10.0.0.1",  # IPv4-mapped
+    "::127.0.0.1",
+    "::8.8.8.8",  # IPv4-compatible (deprecated)
+    "64:ff9b::7f00:1",
+    "64:ff9b::a9fe:a9fe",
+    "64:ff9b:1::1",  # NAT64
+    "2002:7f00:1::1",
+    "2002:a9fe:a9fe::1",
+    "2002:c0a8:101::1",  # 6to4 of loopback, metadata, private
+    "3fff::1",
+    "5f00::1",
 ]
-PUBLIC = ["8.8.8.8", "1.1.1.1", "93.184.215.14", "2606:4700:4700::1111", "2a00:1450:4001::1",
-          "::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::1"]
+PUBLIC = [
+    "8.8.8.8",
+    "1.1.1.1",
+    "93.184.215.14",
+    "2606:4700:4700::1111",
+    "2a00:1450:4001::1",
+    "::ffff:8.8.8.8",
+    "64:ff9b::808:808",
+    "2002:808:808::1",
+]
 
 
 @pytest.mark.parametrize("address", NOT_PUBLIC)
@@ -206,8 +249,10 @@ def test_a_public_name_is_pinned_to_the_address_it_was_checked_at(network):
 
 
 def test_unicode_host_names_are_idna_encoded(network):
-    target = check_url("http://bücher.example/x", network.policy(
-        resolve=lambda host, port: [PUBLIC_EXAMPLE] if host == "xn--bcher-kva.example" else []))
+    target = check_url(
+        "http://bücher.example/x",
+        network.policy(resolve=lambda host, port: [PUBLIC_EXAMPLE] if host == "xn--bcher-kva.example" else []),
+    )
     assert target.host == "xn--bcher-kva.example"
 
 
@@ -229,6 +274,7 @@ def test_a_connection_failure_is_a_clean_fetch_error(network):
 
 
 # --- against a real HTTP server on loopback -----------------------------------------------------------------
+
 
 class ImageHost(http.server.BaseHTTPRequestHandler):
     """Routes: /img.png, redirects to forbidden places, oversized and stalling bodies."""
@@ -259,7 +305,7 @@ class ImageHost(http.server.BaseHTTPRequestHandler):
             self._send(IMAGE_BYTES)
         elif self.path == "/declared-too-big":
             self.send_response(200)
-            self.send_header("Content-Length", str(10 ** 9))
+            self.send_header("Content-Length", str(10**9))
             self.end_headers()
         elif self.path == "/streamed-too-big":
             self.send_response(200)
@@ -351,8 +397,7 @@ def test_relative_redirects_are_followed(host_policy, image_host):
         ("/to-file", "scheme file:"),
     ],
 )
-def test_redirects_to_forbidden_places_are_refused_before_connecting(path, message, host_policy, network,
-                                                                     image_host):
+def test_redirects_to_forbidden_places_are_refused_before_connecting(path, message, host_policy, network, image_host):
     with pytest.raises(UnsafeURLError) as raised:
         fetch(f"http://images.example:{image_host}{path}", host_policy)
     assert message in str(raised.value)
@@ -415,18 +460,23 @@ def _self_signed_certificate(directory, host: str) -> tuple[str, str]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return str(cert_path), str(key_path)
 
 

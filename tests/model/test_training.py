@@ -28,8 +28,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("SM_", "MLOPS_", "RANK", "WORLD_SIZE", "LOCAL_", "MASTER_"))}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("SM_", "MLOPS_", "RANK", "WORLD_SIZE", "LOCAL_", "MASTER_"))
+    }
     env.update(PYTHONPATH=str(REPO), **extra)
     return env
 
@@ -45,6 +48,7 @@ def _metric(text: str, name: str) -> list[float]:
 
 
 # --- units -----------------------------------------------------------------------------------------------------
+
 
 def test_split_means_are_per_sample_means_over_uneven_batches():
     torch.manual_seed(0)
@@ -66,7 +70,10 @@ def test_split_means_are_per_sample_means_over_uneven_batches():
         assert totals.loss == pytest.approx(expected_loss, rel=1e-6)
         assert totals.accuracy == pytest.approx(expected_acc)
     # The course project's report: summed batch-mean losses floor-divided by the sample count.
-    assert sum(nn.functional.cross_entropy(logits[i:i + 3], labels[i:i + 3]).item() for i in range(0, 10, 3)) // 10 == 0
+    assert (
+        sum(nn.functional.cross_entropy(logits[i : i + 3], labels[i : i + 3]).item() for i in range(0, 10, 3)) // 10
+        == 0
+    )
 
 
 def test_split_totals_mean_is_exact_and_empty_split_is_nan():
@@ -91,12 +98,31 @@ def test_early_stopping_counts_epochs_without_improvement():
 
 def test_hyperparameters_accept_json_values_and_both_spellings():
     parser = engine.argument_parser("test")
-    args = parser.parse_args([
-        "--batch-size", "64", "--arch", '"resnet34"', "--pretrained", '"false"', "--lr", '"0.01"',
-        "--freeze_backbone", "True", "--hidden_units", "0", "--early-stopping-patience", "3",
-        "--pretrained_fallback", "1", "--hflip", "true",
-        "--sagemaker_program", "train_sagemaker.py", "--sagemaker-region=us-east-1",
-    ])
+    args = parser.parse_args(
+        [
+            "--batch-size",
+            "64",
+            "--arch",
+            '"resnet34"',
+            "--pretrained",
+            '"false"',
+            "--lr",
+            '"0.01"',
+            "--freeze_backbone",
+            "True",
+            "--hidden_units",
+            "0",
+            "--early-stopping-patience",
+            "3",
+            "--pretrained_fallback",
+            "1",
+            "--hflip",
+            "true",
+            "--sagemaker_program",
+            "train_sagemaker.py",
+            "--sagemaker-region=us-east-1",
+        ]
+    )
     config = engine.config_from_args(args)
     assert (config.batch_size, config.arch, config.pretrained, config.lr) == (64, "resnet34", False, 0.01)
     assert (config.freeze_backbone, config.hidden_units, config.early_stopping_patience) == (True, 0, 3)
@@ -105,12 +131,15 @@ def test_hyperparameters_accept_json_values_and_both_spellings():
     assert engine.config_from_args(parser.parse_args(["--batch_size", "8"])).batch_size == 8
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--epochs", "two"], "argument --epochs: expected int, got 'two'"),
-    (["--pretrained", "maybe"], "expected true/false/1/0"),
-    (["--batchsize", "3"], "unknown argument(s): --batchsize 3"),
-    (["--lr", "1.5e"], "expected float"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--epochs", "two"], "argument --epochs: expected int, got 'two'"),
+        (["--pretrained", "maybe"], "expected true/false/1/0"),
+        (["--batchsize", "3"], "unknown argument(s): --batchsize 3"),
+        (["--lr", "1.5e"], "expected float"),
+    ],
+)
 def test_bad_hyperparameters_exit_2_with_one_line(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         engine.argument_parser("test").parse_args(argv)
@@ -180,8 +209,12 @@ def test_sagemaker_hosts_become_torchrun_nodes():
     assert not any(part.startswith("--local-addr") for part in command) and "GLOO_SOCKET_IFNAME" not in child_env
     assert child_env["OMP_NUM_THREADS"] == str(max(1, engine.available_cores() // 4))
 
-    simulated = {"SM_HOSTS": '["algo-1", "algo-2"]', "SM_CURRENT_HOST": "algo-2", "MLOPS_MASTER_PORT": "29999",
-                 "MLOPS_HOST_ADDRESSES": '{"algo-1": "127.0.0.1", "algo-2": "127.0.0.2"}'}
+    simulated = {
+        "SM_HOSTS": '["algo-1", "algo-2"]',
+        "SM_CURRENT_HOST": "algo-2",
+        "MLOPS_MASTER_PORT": "29999",
+        "MLOPS_HOST_ADDRESSES": '{"algo-1": "127.0.0.1", "algo-2": "127.0.0.2"}',
+    }
     command, child_env = train_sagemaker.torchrun_command(simulated, [], "t.py")
     assert {"--master-addr=127.0.0.1", "--master-port=29999", "--local-addr=127.0.0.2"} <= set(command)
     assert child_env["GLOO_SOCKET_IFNAME"] == "lo"  # both "hosts" share this machine's cores and loopback
@@ -194,6 +227,7 @@ def test_sagemaker_hosts_become_torchrun_nodes():
 
 
 # --- real training ---------------------------------------------------------------------------------------------
+
 
 def test_training_on_digits_reaches_90_percent_and_saves_a_loadable_model(trained_model):
     # The session's in-process run_training with the recipe (tests/conftest.py), model, output and checkpoint dirs.
@@ -216,9 +250,22 @@ def test_training_on_digits_reaches_90_percent_and_saves_a_loadable_model(traine
 def test_ec2_entry_point_trains_from_plain_arguments(digits_dir, tmp_path):
     # One epoch: this checks the entry point's wiring; accuracy is the test above's.
     result = subprocess.run(
-        [sys.executable, "-m", "model.train_ec2", "--data-dir", str(digits_dir), "--model-dir",
-         str(tmp_path / "model"), *recipe.argv(epochs=1)],
-        cwd=REPO, env=_env(), capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "model.train_ec2",
+            "--data-dir",
+            str(digits_dir),
+            "--model-dir",
+            str(tmp_path / "model"),
+            *recipe.argv(epochs=1),
+        ],
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
     assert metrics["test_acc"] >= 0.5  # chance is 0.1
@@ -227,11 +274,14 @@ def test_ec2_entry_point_trains_from_plain_arguments(digits_dir, tmp_path):
     artifact.load_model_dir(tmp_path / "model")
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--data-dir", "{tmp}/nowhere", "--model-dir", "{tmp}/m"], "has no train/ folder"),
-    (["--data-dir", "{digits}", "--model-dir", "{tmp}/m", "--epochs", "0"], "epochs must be at least 1"),
-    (["--model-dir", "{tmp}/m"], "the following arguments are required: --data-dir"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--data-dir", "{tmp}/nowhere", "--model-dir", "{tmp}/m"], "has no train/ folder"),
+        (["--data-dir", "{digits}", "--model-dir", "{tmp}/m", "--epochs", "0"], "epochs must be at least 1"),
+        (["--model-dir", "{tmp}/m"], "the following arguments are required: --data-dir"),
+    ],
+)
 def test_ec2_entry_point_bad_input_is_one_line_exit_2(argv, message, digits_dir, tmp_path, capsys):
     argv = [part.format(tmp=tmp_path, digits=digits_dir) for part in argv]
     # In-process (what `python -m model.train_ec2` runs; the test below runs one case as a real process).
@@ -247,9 +297,22 @@ def test_ec2_entry_point_bad_input_is_one_line_exit_2(argv, message, digits_dir,
 
 @pytest.mark.integration  # a real subprocess server: make test only
 def test_ec2_entry_point_process_exits_2_without_traceback(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "model.train_ec2", "--data-dir", str(tmp_path / "nowhere"),
-                             "--model-dir", str(tmp_path / "m")], cwd=REPO, env=_env(), capture_output=True,
-                            text=True, timeout=600)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "model.train_ec2",
+            "--data-dir",
+            str(tmp_path / "nowhere"),
+            "--model-dir",
+            str(tmp_path / "m"),
+        ],
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 2, result.stderr[-3000:]
     assert result.stderr.startswith("error: data dir") and result.stderr.count("\n") == 1
     assert not (tmp_path / "m").exists()
@@ -262,20 +325,49 @@ def test_sagemaker_entry_point_two_hosts_run_one_ddp_job(digits_dir, tmp_path):
     for host in hosts:
         root = tmp_path / host
         env = _env(
-            SM_HOSTS=json.dumps(hosts), SM_CURRENT_HOST=host, SM_NUM_GPUS="0", SM_CHANNEL_TRAINING=str(digits_dir),
-            SM_MODEL_DIR=str(root / "model"), SM_OUTPUT_DATA_DIR=str(root / "output"),
-            MLOPS_CHECKPOINT_DIR=str(root / "checkpoints"), MLOPS_MASTER_PORT=port,
+            SM_HOSTS=json.dumps(hosts),
+            SM_CURRENT_HOST=host,
+            SM_NUM_GPUS="0",
+            SM_CHANNEL_TRAINING=str(digits_dir),
+            SM_MODEL_DIR=str(root / "model"),
+            SM_OUTPUT_DATA_DIR=str(root / "output"),
+            MLOPS_CHECKPOINT_DIR=str(root / "checkpoints"),
+            MLOPS_MASTER_PORT=port,
             MLOPS_HOST_ADDRESSES=json.dumps({"algo-1": "127.0.0.1", "algo-2": "127.0.0.2"}),
         )
         # Hyperparameters arrive JSON-encoded, as the SageMaker container passes them.
-        argv = ["--epochs", "1", "--arch", '"resnet18"', "--pretrained", '"false"', "--freeze_backbone", "false",
-                "--hidden_units", "0", "--image_size", "32", "--batch_size", "32", "--lr", '"0.003"',
-                "--lr_schedule", '"cosine"']
-        processes.append(subprocess.Popen(
-            [sys.executable, str(REPO / "model" / "train_sagemaker.py"), *argv], cwd=tmp_path, env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        argv = [
+            "--epochs",
+            "1",
+            "--arch",
+            '"resnet18"',
+            "--pretrained",
+            '"false"',
+            "--freeze_backbone",
+            "false",
+            "--hidden_units",
+            "0",
+            "--image_size",
+            "32",
+            "--batch_size",
+            "32",
+            "--lr",
+            '"0.003"',
+            "--lr_schedule",
+            '"cosine"',
+        ]
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, str(REPO / "model" / "train_sagemaker.py"), *argv],
+                cwd=tmp_path,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
     outputs = [process.communicate(timeout=600)[0] for process in processes]
-    for process, output in zip(processes, outputs):
+    for process, output in zip(processes, outputs, strict=True):
         assert process.returncode == 0, output[-4000:]
         assert "torch.distributed.run --nnodes=2" in output
     assert "--node-rank=0" in outputs[0] and "--node-rank=1" in outputs[1]
@@ -294,8 +386,18 @@ def test_sagemaker_entry_point_two_hosts_run_one_ddp_job(digits_dir, tmp_path):
 
 def test_killed_run_resumes_from_its_checkpoint(digits_dir, tmp_path):
     checkpoint = tmp_path / "checkpoints" / "checkpoint.pt"
-    command = [sys.executable, "-m", "model.train_ec2", "--data-dir", str(digits_dir), "--model-dir",
-               str(tmp_path / "model"), "--checkpoint-dir", str(checkpoint.parent), *recipe.argv(epochs=2)]
+    command = [
+        sys.executable,
+        "-m",
+        "model.train_ec2",
+        "--data-dir",
+        str(digits_dir),
+        "--model-dir",
+        str(tmp_path / "model"),
+        "--checkpoint-dir",
+        str(checkpoint.parent),
+        *recipe.argv(epochs=2),
+    ]
     first = subprocess.Popen(command, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 300
     while not checkpoint.exists() and first.poll() is None and time.monotonic() < deadline:
@@ -317,7 +419,8 @@ def test_killed_run_resumes_from_its_checkpoint(digits_dir, tmp_path):
     artifact.load_model_dir(tmp_path / "model")
 
     # The checkpoint belongs to this model: another head is refused, with one line.
-    other = subprocess.run([*command, "--hidden-units", "64"], cwd=REPO, env=_env(), capture_output=True, text=True,
-                           timeout=600)
+    other = subprocess.run(
+        [*command, "--hidden-units", "64"], cwd=REPO, env=_env(), capture_output=True, text=True, timeout=600
+    )
     assert other.returncode == 2 and "was written for a different model" in other.stderr
     assert "Traceback" not in other.stderr

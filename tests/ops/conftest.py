@@ -24,8 +24,9 @@ FAST_TIME_SCALE = 60  # a local minute lasts one second
 @pytest.fixture(scope="module")
 def ops_endpoint(trained_job, local_aws):
     """The trained model on its own endpoint with `--autoscale max=2`; torn down after the module."""
-    result = cli("-o", "json", "deploy", "--job", trained_job.name, "--endpoint", ENDPOINT, "--autoscale", "max=2",
-                 "--wait")
+    result = cli(
+        "-o", "json", "deploy", "--job", trained_job.name, "--endpoint", ENDPOINT, "--autoscale", "max=2", "--wait"
+    )
     assert result.exit_code == 0, result.output
     yield json.loads(result.stdout)
     cli("teardown", "--endpoint", ENDPOINT, "--yes")
@@ -56,8 +57,10 @@ def fast_aws(trained_job, boto_client, mlops_home):
         model = boto_client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
         client("s3").create_bucket(Bucket=bucket)
         client("s3").put_object(Bucket=bucket, Key=key, Body=model)
-        client("iam").create_role(RoleName="digits-sagemaker-execution",
-                                  AssumeRolePolicyDocument=json.dumps(assume_role_policy("sagemaker.amazonaws.com")))
+        client("iam").create_role(
+            RoleName="digits-sagemaker-execution",
+            AssumeRolePolicyDocument=json.dumps(assume_role_policy("sagemaker.amazonaws.com")),
+        )
         yield url, trained_job.model_data, credentials.process_env(url, "us-east-1", keys)
     finally:
         subprocess.run(command + ["down"], env=env, capture_output=True, text=True, timeout=60)
@@ -73,8 +76,13 @@ def fast_cli(fast_aws):
 
     def run_aws(*args: str) -> dict:
         env = {**os.environ, **aws_env}
-        done = subprocess.run([str(AWS_CLI), "--endpoint-url", url, "--region", "us-east-1", "--output", "json",
-                               *args], env=env, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [str(AWS_CLI), "--endpoint-url", url, "--region", "us-east-1", "--output", "json", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout or "{}")
 

@@ -19,15 +19,37 @@ def test_load_scales_the_endpoint_out_and_back_in(fast_aws, fast_cli, digits_dir
     model = fast_aws[1]
     deployed = mlops("deploy", "--model", model, "--endpoint", ENDPOINT, "--autoscale", "max=2", "--wait")
     assert deployed.exit_code == 0, deployed.output
-    assert aws("application-autoscaling", "describe-scaling-activities", "--service-namespace", "sagemaker",
-               "--resource-id", RESOURCE)["ScalingActivities"] == []
+    assert (
+        aws(
+            "application-autoscaling",
+            "describe-scaling-activities",
+            "--service-namespace",
+            "sagemaker",
+            "--resource-id",
+            RESOURCE,
+        )["ScalingActivities"]
+        == []
+    )
 
     # Target 5 invocations per instance per minute = 5 requests/s on one instance here. The load falls from
     # 10/s to 1/s: above the target for the first half (scale-out after 3 datapoints), then 2 instances share
     # it at under 90 % of the target (scale-in after 15 datapoints) while requests still arrive.
     plot = tmp_path / "scaling.png"
-    result = mlops("-o", "json", "loadtest", "--endpoint", ENDPOINT, "--ramp", "10:1", "--duration", "60",
-                   "--images", str(digits_dir / "test"), "--plot", str(plot))
+    result = mlops(
+        "-o",
+        "json",
+        "loadtest",
+        "--endpoint",
+        ENDPOINT,
+        "--ramp",
+        "10:1",
+        "--duration",
+        "60",
+        "--images",
+        str(digits_dir / "test"),
+        "--plot",
+        str(plot),
+    )
     assert result.exit_code == 0, result.output
     load = json.loads(result.stdout)
     assert load["errors"] == {"4xx": 0, "5xx": 0, "throttled": 0} and load["dropped"] == 0
@@ -36,14 +58,26 @@ def test_load_scales_the_endpoint_out_and_back_in(fast_aws, fast_cli, digits_dir
     assert plot.read_bytes().startswith(b"\x89PNG")
 
     deadline = time.monotonic() + 30
-    while aws("sagemaker", "describe-endpoint", "--endpoint-name", ENDPOINT)["ProductionVariants"][0][
-            "CurrentInstanceCount"] != 1:
+    while (
+        aws("sagemaker", "describe-endpoint", "--endpoint-name", ENDPOINT)["ProductionVariants"][0][
+            "CurrentInstanceCount"
+        ]
+        != 1
+    ):
         assert time.monotonic() < deadline, "the endpoint did not scale back in to 1 instance"
         time.sleep(0.5)
-    activities = aws("application-autoscaling", "describe-scaling-activities", "--service-namespace", "sagemaker",
-                     "--resource-id", RESOURCE)["ScalingActivities"]
-    assert [a["Description"] for a in activities] == ["Setting desired instance count to 1.",
-                                                      "Setting desired instance count to 2."]
+    activities = aws(
+        "application-autoscaling",
+        "describe-scaling-activities",
+        "--service-namespace",
+        "sagemaker",
+        "--resource-id",
+        RESOURCE,
+    )["ScalingActivities"]
+    assert [a["Description"] for a in activities] == [
+        "Setting desired instance count to 1.",
+        "Setting desired instance count to 2.",
+    ]
     assert all(a["StatusCode"] == "Successful" for a in activities)
     assert f"monitor alarm TargetTracking-{RESOURCE}-AlarmHigh-" in activities[1]["Cause"]
     assert f"monitor alarm TargetTracking-{RESOURCE}-AlarmLow-" in activities[0]["Cause"]
@@ -51,8 +85,14 @@ def test_load_scales_the_endpoint_out_and_back_in(fast_aws, fast_cli, digits_dir
     alarms = aws("cloudwatch", "describe-alarms", "--alarm-name-prefix", f"TargetTracking-{RESOURCE}-")["MetricAlarms"]
     assert sorted(a["AlarmName"] in activities[1]["Cause"] + activities[0]["Cause"] for a in alarms) == [True, True]
 
-    metrics = aws("cloudwatch", "list-metrics", "--namespace", "AWS/SageMaker",
-                  "--dimensions", f"Name=EndpointName,Value={ENDPOINT}")["Metrics"]
+    metrics = aws(
+        "cloudwatch",
+        "list-metrics",
+        "--namespace",
+        "AWS/SageMaker",
+        "--dimensions",
+        f"Name=EndpointName,Value={ENDPOINT}",
+    )["Metrics"]
     assert {"Invocations", "InvocationsPerInstance", "ModelLatency"} <= {m["MetricName"] for m in metrics}
     assert mlops("teardown", "--endpoint", ENDPOINT, "--yes").exit_code == 0
     assert FAST_TIME_SCALE == 60  # the numbers above assume a one-second local minute

@@ -30,8 +30,9 @@ def test_training_over_max_cost_is_refused_before_anything_is_sent(local_aws, bo
     before = sm.list_training_jobs()["TrainingJobSummaries"]
     result = cli("train", "--instances", "2", "--max-cost", "0.1")
     assert result.exit_code == 2
-    assert "--max-cost 0.1 USD: training job (2 x ml.m5.large, max 3600 s) would cost at most 0.23 USD" in \
-        " ".join(result.stderr.split())
+    assert "--max-cost 0.1 USD: training job (2 x ml.m5.large, max 3600 s) would cost at most 0.23 USD" in " ".join(
+        result.stderr.split()
+    )
     assert sm.list_training_jobs()["TrainingJobSummaries"] == before
     assert cli("--dry-run", "train", "--max-cost", "0.2").exit_code == 0  # 0.115 fits
 
@@ -42,14 +43,16 @@ def test_deploy_plan_costs_the_endpoint_per_hour_and_month_and_max_cost_refuses(
         s3.create_bucket(Bucket="mlops-local")
     s3.put_object(Bucket="mlops-local", Key="digits/models/cost-test/model.tar.gz", Body=b"x")
     model = "s3://mlops-local/digits/models/cost-test/model.tar.gz"
-    plan = json.loads(cli("--dry-run", "deploy", "--model", model, "--endpoint", "digits-costly",
-                          "--autoscale", "max=3").stdout)
+    plan = json.loads(
+        cli("--dry-run", "deploy", "--model", model, "--endpoint", "digits-costly", "--autoscale", "max=3").stdout
+    )
     (item,) = plan["cost"]["items"]
     assert plan["cost"]["max_usd"] is None  # an endpoint costs for as long as it runs
     assert item["usd_per_hour_at_min"] == pytest.approx(M5_LARGE)
     assert item["usd_per_month_at_max"] == pytest.approx(3 * M5_LARGE * 730)
-    refused = cli("deploy", "--model", model, "--endpoint", "digits-costly", "--autoscale", "max=3",
-                  "--max-cost", "100")
+    refused = cli(
+        "deploy", "--model", model, "--endpoint", "digits-costly", "--autoscale", "max=3", "--max-cost", "100"
+    )
     assert refused.exit_code == 2 and "per month (730 hours) at the maximum instance count" in refused.stderr
     endpoints = boto_client("sagemaker").list_endpoints()["Endpoints"]
     assert "digits-costly" not in [e["EndpointName"] for e in endpoints]

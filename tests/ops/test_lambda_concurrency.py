@@ -13,7 +13,7 @@ import pytest
 from .conftest import cli
 
 FUNCTION = "digits-burst"
-SLOW = '''
+SLOW = """
 import time
 time.sleep(0.3)  # an init worth keeping warm
 
@@ -21,7 +21,7 @@ time.sleep(0.3)  # an init worth keeping warm
 def handler(event, context):
     time.sleep(1.0)
     return {"statusCode": 200, "body": "{}"}
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -30,13 +30,20 @@ def burst_function(boto_client):
     from mlops_cli.services.iam_policies import assume_role_policy
 
     iam, lam = boto_client("iam"), boto_client("lambda")
-    role = iam.create_role(RoleName="digits-burst-role",
-                           AssumeRolePolicyDocument=json.dumps(assume_role_policy("lambda.amazonaws.com")))["Role"]
+    role = iam.create_role(
+        RoleName="digits-burst-role", AssumeRolePolicyDocument=json.dumps(assume_role_policy("lambda.amazonaws.com"))
+    )["Role"]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("slow.py", SLOW)
-    lam.create_function(FunctionName=FUNCTION, Runtime="python3.12", Role=role["Arn"], Handler="slow.handler",
-                        Code={"ZipFile": buffer.getvalue()}, Timeout=10)
+    lam.create_function(
+        FunctionName=FUNCTION,
+        Runtime="python3.12",
+        Role=role["Arn"],
+        Handler="slow.handler",
+        Code={"ZipFile": buffer.getvalue()},
+        Timeout=10,
+    )
     version = lam.publish_version(FunctionName=FUNCTION)["Version"]
     lam.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion=version)
     yield FUNCTION
@@ -44,18 +51,33 @@ def burst_function(boto_client):
     iam.delete_role(RoleName="digits-burst-role")
 
 
-def test_reserved_concurrency_throttles_a_burst_and_provisioned_stays_warm(burst_function, boto_client,
-                                                                          digits_dir: Path):
-    plan = json.loads(cli("--dry-run", "concurrency", "set", "--function", FUNCTION, "--reserved", "2",
-                          "--provisioned", "1").stdout)
+def test_reserved_concurrency_throttles_a_burst_and_provisioned_stays_warm(
+    burst_function, boto_client, digits_dir: Path
+):
+    plan = json.loads(
+        cli("--dry-run", "concurrency", "set", "--function", FUNCTION, "--reserved", "2", "--provisioned", "1").stdout
+    )
     assert plan["cost"]["items"][0]["item"] == "provisioned concurrency"
     assert plan["cost"]["items"][0]["usd_per_month"] > 0
     done = cli("concurrency", "set", "--function", FUNCTION, "--reserved", "2", "--provisioned", "1")
     assert done.exit_code == 0, done.output
 
     # 10 requests within a second, each running a second: 2 run (the warm one and one cold start), 8 get 429.
-    result = cli("-o", "json", "loadtest", "--target", "lambda", "--function", f"{FUNCTION}:live", "--rate", "10",
-                 "--duration", "1", "--images", str(digits_dir / "test"))
+    result = cli(
+        "-o",
+        "json",
+        "loadtest",
+        "--target",
+        "lambda",
+        "--function",
+        f"{FUNCTION}:live",
+        "--rate",
+        "10",
+        "--duration",
+        "1",
+        "--images",
+        str(digits_dir / "test"),
+    )
     assert result.exit_code == 0, result.output
     load = json.loads(result.stdout)
     assert load["requests"] == 10 and load["ok"] == 2

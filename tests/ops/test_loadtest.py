@@ -11,14 +11,17 @@ import pytest
 from .conftest import ENDPOINT, cli
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--rate", "2", "--ramp", "1:3"], "--rate or --ramp"),
-    (["--ramp", "fast"], "--ramp must be R1:R2"),
-    (["--fail-on", "p98>3"], "'p98>3' is not one of"),
-    (["--target", "queue"], "--target must be one of"),
-    (["--plot", "out.svg"], "name it *.png"),
-    (["--images", "/nonexistent-folder"], "no such image folder"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--rate", "2", "--ramp", "1:3"], "--rate or --ramp"),
+        (["--ramp", "fast"], "--ramp must be R1:R2"),
+        (["--fail-on", "p98>3"], "'p98>3' is not one of"),
+        (["--target", "queue"], "--target must be one of"),
+        (["--plot", "out.svg"], "name it *.png"),
+        (["--images", "/nonexistent-folder"], "no such image folder"),
+    ],
+)
 def test_bad_flags_exit_2_with_one_line(args, message):
     result = cli("loadtest", *args)
     assert result.exit_code == 2
@@ -39,8 +42,23 @@ def test_a_missing_endpoint_fails_before_any_load(local_aws, digits_dir: Path):
 
 def test_load_gives_summary_json_plot_and_gate(ops_endpoint, digits_dir: Path, tmp_path: Path):
     plot = tmp_path / "load.png"
-    result = cli("-o", "json", "loadtest", "--endpoint", ENDPOINT, "--rate", "4", "--duration", "3",
-                 "--images", str(digits_dir / "test"), "--plot", str(plot), "--fail-on", "p99>0.001,errors>50")
+    result = cli(
+        "-o",
+        "json",
+        "loadtest",
+        "--endpoint",
+        ENDPOINT,
+        "--rate",
+        "4",
+        "--duration",
+        "3",
+        "--images",
+        str(digits_dir / "test"),
+        "--plot",
+        str(plot),
+        "--fail-on",
+        "p99>0.001,errors>50",
+    )
     assert result.exit_code == 1  # no endpoint answers in a microsecond: the gate fails the run
     assert "--fail-on: p99" in result.stderr
     data = json.loads(result.stdout)

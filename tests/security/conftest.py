@@ -18,8 +18,15 @@ def send(local_aws: str, local_env: dict[str, str]) -> Callable[..., requests.Re
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
-    def run(method: str, path: str, service: str, body: bytes = b"", headers: dict | None = None,
-            keys: tuple[str, str] | str | None = None, host: str | None = None) -> requests.Response:
+    def run(
+        method: str,
+        path: str,
+        service: str,
+        body: bytes = b"",
+        headers: dict | None = None,
+        keys: tuple[str, str] | str | None = None,
+        host: str | None = None,
+    ) -> requests.Response:
         netloc = host or local_aws.split("://", 1)[1]
         request = AWSRequest(method=method, url=f"http://{netloc}{path}", data=body, headers=dict(headers or {}))
         if keys != "unsigned":
@@ -32,7 +39,8 @@ def send(local_aws: str, local_env: dict[str, str]) -> Callable[..., requests.Re
             signer.add_auth(request)
         prepared = request.prepare()
         sent_headers = {**dict(prepared.headers), "Host": netloc}
-        return requests.request(method, local_aws + prepared.url.split(netloc, 1)[1], data=body,
-                                headers=sent_headers, timeout=30)
+        return requests.request(
+            method, local_aws + prepared.url.split(netloc, 1)[1], data=body, headers=sent_headers, timeout=30
+        )
 
     return run

@@ -21,8 +21,10 @@ from botocore.exceptions import ClientError
 
 BUCKET = "mlops-local"  # configs/local.yaml's project bucket
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.6.0-cpu-py312"
-TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"},
-                                                "Action": "sts:AssumeRole"}]}
+TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+}
 
 PAGE = """<!doctype html><html><body>
 <iframe name="sink"></iframe>
@@ -78,8 +80,10 @@ def training_job(name: str, key: str) -> dict:
         "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/driveby/models"},
         "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 30},
         "StoppingCondition": {"MaxRuntimeInSeconds": 600},
-        "HyperParameters": {"sagemaker_program": json.dumps("train.py"),
-                            "sagemaker_submit_directory": json.dumps(f"s3://{BUCKET}/{key}")},
+        "HyperParameters": {
+            "sagemaker_program": json.dumps("train.py"),
+            "sagemaker_submit_directory": json.dumps(f"s3://{BUCKET}/{key}"),
+        },
     }
 
 
@@ -121,13 +125,27 @@ def test_a_web_page_cannot_upload_code_or_start_a_training_job(local_aws, boto_c
     s3.create_bucket(Bucket=BUCKET)
     boto_client("iam").create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(TRUST))
     package = source_package(marker)
-    page = (PAGE.replace("__AWS__", local_aws).replace("__BUCKET__", BUCKET).replace("__KEY__", key)
-            .replace("__TARBALL__", base64.b64encode(package).decode())
-            .replace("__JOB__", json.dumps(training_job(name, key))))
+    page = (
+        PAGE.replace("__AWS__", local_aws)
+        .replace("__BUCKET__", BUCKET)
+        .replace("__KEY__", key)
+        .replace("__TARBALL__", base64.b64encode(package).decode())
+        .replace("__JOB__", json.dumps(training_job(name, key)))
+    )
     attacker = PageServer(page)
-    process = subprocess.Popen([browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                                f"--user-data-dir={tmp_path / 'profile'}", attacker.url],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            browser,
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            attacker.url,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 90
         while not attacker.reports:

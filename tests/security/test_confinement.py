@@ -37,15 +37,21 @@ def sentinel(local_aws: str) -> Path:
 
 
 def snapshot(folder: Path) -> dict[str, str]:
-    return {str(path.relative_to(folder)): path.read_text() if path.is_file() else "<dir>"
-            for path in sorted(folder.rglob("*"))}
+    return {
+        str(path.relative_to(folder)): path.read_text() if path.is_file() else "<dir>"
+        for path in sorted(folder.rglob("*"))
+    }
 
 
 @pytest.fixture(scope="module")
 def role_arn(boto_client) -> str:
     iam = boto_client("iam")
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                     "Principal": {"Service": "sagemaker.amazonaws.com"}}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "sagemaker.amazonaws.com"}}
+        ],
+    }
     try:
         return iam.create_role(RoleName="security-tests", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
     except iam.exceptions.EntityAlreadyExistsException:
@@ -62,15 +68,30 @@ def s3(boto_client):
     return client
 
 
-def job_request(name: str, role_arn: str, channel: str = "train", data: str = f"s3://{BUCKET}/data/",
-                hyperparameters: dict[str, str] | None = None) -> dict:
+def job_request(
+    name: str,
+    role_arn: str,
+    channel: str = "train",
+    data: str = f"s3://{BUCKET}/data/",
+    hyperparameters: dict[str, str] | None = None,
+) -> dict:
     return {
         "TrainingJobName": name,
         "AlgorithmSpecification": {"TrainingImage": IMAGE, "TrainingInputMode": "File"},
         "RoleArn": role_arn,
         "HyperParameters": hyperparameters or {},
-        "InputDataConfig": [{"ChannelName": channel, "DataSource": {"S3DataSource": {
-            "S3DataType": "S3Prefix", "S3Uri": data, "S3DataDistributionType": "FullyReplicated"}}}],
+        "InputDataConfig": [
+            {
+                "ChannelName": channel,
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": data,
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+            }
+        ],
         "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/output"},
         "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
         "StoppingCondition": {"MaxRuntimeInSeconds": 120},
@@ -109,11 +130,19 @@ def test_training_job_and_channel_names_with_dots_are_refused(boto_client, senti
 def test_hosting_names_with_dots_are_refused(boto_client, sentinel):
     before = snapshot(sentinel)
     sagemaker = boto_client("sagemaker")
-    message = refused(sagemaker.create_model, ModelName=ESCAPE, ExecutionRoleArn="arn:aws:iam::123456789012:role/x",
-                      PrimaryContainer={"Image": IMAGE, "ModelDataUrl": f"s3://{BUCKET}/model.tar.gz"})
+    message = refused(
+        sagemaker.create_model,
+        ModelName=ESCAPE,
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/x",
+        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": f"s3://{BUCKET}/model.tar.gz"},
+    )
     assert "at 'modelName' failed to satisfy constraint: Member must satisfy regular expression pattern" in message
-    variant = {"VariantName": "AllTraffic", "ModelName": ESCAPE, "InitialInstanceCount": 1,
-               "InstanceType": "ml.m5.large"}
+    variant = {
+        "VariantName": "AllTraffic",
+        "ModelName": ESCAPE,
+        "InitialInstanceCount": 1,
+        "InstanceType": "ml.m5.large",
+    }
     message = refused(sagemaker.create_endpoint_config, EndpointConfigName=ESCAPE, ProductionVariants=[variant])
     assert "2 validation errors detected" in message and "'productionVariants.1.member.modelName'" in message
     refused(sagemaker.create_endpoint, EndpointName="fine-name", EndpointConfigName=ESCAPE)
@@ -153,8 +182,10 @@ def test_entry_point_outside_the_source_package_never_runs(boto_client, s3, sent
     s3.put_object(Bucket=BUCKET, Key="data/one.txt", Body=b"1")
     sagemaker = boto_client("sagemaker")
     # From state/jobs/<job>/algo-1/code, five '..' reach the sentinel's parent.
-    hyperparameters = {"sagemaker_program": json.dumps("../../../../../sentinel/run.py"),
-                       "sagemaker_submit_directory": json.dumps(f"s3://{BUCKET}/code/source.tar.gz")}
+    hyperparameters = {
+        "sagemaker_program": json.dumps("../../../../../sentinel/run.py"),
+        "sagemaker_submit_directory": json.dumps(f"s3://{BUCKET}/code/source.tar.gz"),
+    }
     sagemaker.create_training_job(**job_request("outside-entry", role_arn, hyperparameters=hyperparameters))
     description = finished(sagemaker, "outside-entry")
     assert description["TrainingJobStatus"] == "Failed"
@@ -166,9 +197,11 @@ def test_model_server_loads_handlers_from_the_archive_only(tmp_path: Path):
     model_dir = tmp_path / "model"
     (model_dir / "code").mkdir(parents=True)
     (tmp_path / "outside.py").write_text("raise SystemExit('imported from outside')\n")
-    for environment in ({"SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/..", "SAGEMAKER_PROGRAM": "outside.py"},
-                        {"SAGEMAKER_PROGRAM": "../../outside.py"},
-                        {"SAGEMAKER_PROGRAM": str(tmp_path / "outside.py")}):
+    for environment in (
+        {"SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/..", "SAGEMAKER_PROGRAM": "outside.py"},
+        {"SAGEMAKER_PROGRAM": "../../outside.py"},
+        {"SAGEMAKER_PROGRAM": str(tmp_path / "outside.py")},
+    ):
         with pytest.raises(LoadError, match="leaves /opt/ml/model"):
             load_handlers(model_dir, environment)
 
@@ -198,13 +231,16 @@ def test_source_package_member_outside_the_code_folder_fails_the_job(boto_client
     s3.put_object(Bucket=BUCKET, Key="code/climbing.tar.gz", Body=buffer.getvalue())
     s3.put_object(Bucket=BUCKET, Key="data/one.txt", Body=b"1")
     sagemaker = boto_client("sagemaker")
-    hyperparameters = {"sagemaker_program": json.dumps("train.py"),
-                       "sagemaker_submit_directory": json.dumps(f"s3://{BUCKET}/code/climbing.tar.gz")}
+    hyperparameters = {
+        "sagemaker_program": json.dumps("train.py"),
+        "sagemaker_submit_directory": json.dumps(f"s3://{BUCKET}/code/climbing.tar.gz"),
+    }
     sagemaker.create_training_job(**job_request("climbing-source", role_arn, hyperparameters=hyperparameters))
     description = finished(sagemaker, "climbing-source")
     assert description["TrainingJobStatus"] == "Failed"
     assert description["FailureReason"].startswith(
-        f"ClientError: cannot unpack the source package s3://{BUCKET}/code/climbing.tar.gz: ")
+        f"ClientError: cannot unpack the source package s3://{BUCKET}/code/climbing.tar.gz: "
+    )
     assert "outside the destination" in description["FailureReason"]
     assert snapshot(sentinel) == before
 
@@ -217,11 +253,20 @@ def test_function_zip_member_outside_its_folder_stays_inside(boto_client, sentin
         archive.writestr("handler.py", "def handler(event, context):\n    return 'ran'\n")
         archive.writestr("../../../sentinel/planted.py", "planted\n")  # from state/lambda-code/<digest>
     iam, lam = boto_client("iam"), boto_client("lambda")
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                     "Principal": {"Service": "lambda.amazonaws.com"}}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "lambda.amazonaws.com"}}
+        ],
+    }
     role = iam.create_role(RoleName="climbing-zip", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-    lam.create_function(FunctionName="climbing-zip", Runtime="python3.12", Role=role, Handler="handler.handler",
-                        Code={"ZipFile": code.getvalue()})
+    lam.create_function(
+        FunctionName="climbing-zip",
+        Runtime="python3.12",
+        Role=role,
+        Handler="handler.handler",
+        Code={"ZipFile": code.getvalue()},
+    )
     answer = lam.invoke(FunctionName="climbing-zip", Payload=b"{}")
     assert json.loads(answer["Payload"].read()) == "ran"
     assert snapshot(sentinel) == before

@@ -27,13 +27,20 @@ runpy.run_module("mlops_cli", run_name="__main__")
 
 
 def mlops_offline(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    clean = {name: value for name, value in os.environ.items()
-             if not name.startswith(("AWS_", "MLOPS_AWS__"))}
-    full = {**clean, "AWS_ACCESS_KEY_ID": "AKIAEXAMPLEEXAMPLE00", "AWS_SECRET_ACCESS_KEY": "example",
-            "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
-            "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull, **env}
-    return subprocess.run([sys.executable, "-c", NO_CONNECTIONS, *args], env=full, capture_output=True, text=True,
-                          timeout=120)
+    clean = {name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "MLOPS_AWS__"))}
+    full = {
+        **clean,
+        "AWS_ACCESS_KEY_ID": "AKIAEXAMPLEEXAMPLE00",
+        "AWS_SECRET_ACCESS_KEY": "example",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-c", NO_CONNECTIONS, *args], env=full, capture_output=True, text=True, timeout=120
+    )
 
 
 def assert_refused(result: subprocess.CompletedProcess, where: str) -> None:
@@ -55,12 +62,14 @@ def test_global_endpoint_variable_over_http_is_refused():
 
 def write_profiles(tmp_path: Path) -> Path:
     config = tmp_path / "aws-config"
-    config.write_text("[profile global]\nendpoint_url = http://192.0.2.1\n\n"
-                      "[profile per-service]\nservices = lab\n\n"
-                      "[services lab]\ns3 =\n  endpoint_url = https://192.0.2.1\n"
-                      "sagemaker =\n  endpoint_url = http://192.0.2.1:8080\n\n"
-                      "[profile loopback]\nendpoint_url = http://127.0.0.1:9\n"
-                      "aws_access_key_id = AKIAEXAMPLEEXAMPLE00\naws_secret_access_key = example\n")
+    config.write_text(
+        "[profile global]\nendpoint_url = http://192.0.2.1\n\n"
+        "[profile per-service]\nservices = lab\n\n"
+        "[services lab]\ns3 =\n  endpoint_url = https://192.0.2.1\n"
+        "sagemaker =\n  endpoint_url = http://192.0.2.1:8080\n\n"
+        "[profile loopback]\nendpoint_url = http://127.0.0.1:9\n"
+        "aws_access_key_id = AKIAEXAMPLEEXAMPLE00\naws_secret_access_key = example\n"
+    )
     return config
 
 
@@ -81,4 +90,3 @@ def test_plain_http_to_loopback_is_allowed(tmp_path: Path):
     config = write_profiles(tmp_path)
     result = mlops_offline("status", env={"AWS_CONFIG_FILE": str(config), "AWS_PROFILE": "loopback"})
     assert result.returncode == 99 and "connection attempted to ('127.0.0.1', 9)" in result.stderr, result.stderr
-

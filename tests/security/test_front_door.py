@@ -42,30 +42,50 @@ def test_credentials_are_random_owner_only_and_not_the_old_fixed_ones(local_aws,
     assert len(local_env["AWS_SECRET_ACCESS_KEY"]) >= 40
 
 
-@pytest.mark.parametrize("keys", [("testing", "testing"), ("mlops-local", "mlops-local"), "right id, wrong secret",
-                                  "unsigned"], ids=["moto-testing-keys", "old-fixed-keys", "wrong-secret", "unsigned"])
+@pytest.mark.parametrize(
+    "keys",
+    [("testing", "testing"), ("mlops-local", "mlops-local"), "right id, wrong secret", "unsigned"],
+    ids=["moto-testing-keys", "old-fixed-keys", "wrong-secret", "unsigned"],
+)
 def test_wrongly_signed_requests_create_nothing(send, boto_client, local_env, bucket, keys):
     if keys == "right id, wrong secret":
         keys = (local_env["AWS_ACCESS_KEY_ID"], "x" * 40)
     name, key = f"refused-{uuid.uuid4().hex[:8]}", f"refused/{uuid.uuid4().hex[:8]}"
     created = send("PUT", f"/{name}", "s3", keys=keys)
     put = send("PUT", f"/{bucket}/{key}", "s3", body=b"payload", keys=keys)
-    job = send("POST", "/", "sagemaker", body=json.dumps({"TrainingJobName": name}).encode(), keys=keys,
-               headers={"X-Amz-Target": "SageMaker.CreateTrainingJob", "Content-Type": "application/x-amz-json-1.1"})
+    job = send(
+        "POST",
+        "/",
+        "sagemaker",
+        body=json.dumps({"TrainingJobName": name}).encode(),
+        keys=keys,
+        headers={"X-Amz-Target": "SageMaker.CreateTrainingJob", "Content-Type": "application/x-amz-json-1.1"},
+    )
     for response in (created, put):
         assert response.status_code == 403 and response.headers["Content-Type"] == "application/xml"
-        assert any(f"<Code>{code}</Code>" in response.text
-                   for code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"))
+        assert any(
+            f"<Code>{code}</Code>" in response.text
+            for code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied")
+        )
     assert job.status_code == 403 and job.json()["__type"] in (
-        "UnrecognizedClientException", "InvalidSignatureException", "MissingAuthenticationTokenException")
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "MissingAuthenticationTokenException",
+    )
     assert not bucket_exists(boto_client, name)
     assert not object_exists(boto_client, bucket, key)
     assert boto_client("sagemaker").list_training_jobs(NameContains=name)["TrainingJobSummaries"] == []
 
 
 def test_json_and_query_protocols_get_their_own_error_shape(send):
-    sts = send("POST", "/", "sts", body=b"Action=GetCallerIdentity&Version=2011-06-15", keys=("testing", "testing"),
-               headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+    sts = send(
+        "POST",
+        "/",
+        "sts",
+        body=b"Action=GetCallerIdentity&Version=2011-06-15",
+        keys=("testing", "testing"),
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+    )
     assert sts.status_code == 403 and "<Code>InvalidClientTokenId</Code>" in sts.text and "<ErrorResponse>" in sts.text
     lam = send("GET", "/2015-03-31/functions", "lambda", keys="unsigned")
     assert lam.status_code == 403 and lam.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
@@ -80,30 +100,51 @@ def test_presigned_urls_work_when_signed_and_not_when_tampered(local_aws, boto_c
     for version in ("s3v4", None):  # None: boto3's default for S3 presigning (the older query signature)
         import boto3
 
-        s3 = boto3.client("s3", endpoint_url=local_aws, region_name="us-east-1",
-                          config=Config(signature_version=version) if version else None, **env.boto_kwargs())
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=local_aws,
+            region_name="us-east-1",
+            config=Config(signature_version=version) if version else None,
+            **env.boto_kwargs(),
+        )
         url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "shared.txt"})
         assert requests.get(url, timeout=10).content == b"shared"
         tampered = url.replace("shared.txt", "other.txt")
         assert requests.get(tampered, timeout=10).status_code == 403
-        put_url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "shared.txt"},
-                                            ExpiresIn=1)
-        expired = put_url.replace("X-Amz-Expires=1", "X-Amz-Expires=0") if version else \
-            put_url.split("&Expires=")[0] + "&Expires=1000000000"
+        put_url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "shared.txt"}, ExpiresIn=1)
+        expired = (
+            put_url.replace("X-Amz-Expires=1", "X-Amz-Expires=0")
+            if version
+            else put_url.split("&Expires=")[0] + "&Expires=1000000000"
+        )
         assert requests.put(expired, data=b"overwritten", timeout=10).status_code == 403
     assert boto_client("s3").get_object(Bucket=bucket, Key="shared.txt")["Body"].read() == b"shared"
 
 
 def test_cross_origin_preflight_gets_no_cors_headers(send, bucket):
-    preflight = send("OPTIONS", f"/{bucket}/x", "s3", keys="unsigned", headers={
-        "Origin": "http://127.0.0.1:1", "Access-Control-Request-Method": "PUT",
-        "Access-Control-Request-Headers": "x-amz-target,content-type"})
+    preflight = send(
+        "OPTIONS",
+        f"/{bucket}/x",
+        "s3",
+        keys="unsigned",
+        headers={
+            "Origin": "http://127.0.0.1:1",
+            "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": "x-amz-target,content-type",
+        },
+    )
     assert preflight.status_code == 403
     assert not [name for name in preflight.headers if name.lower().startswith("access-control-")]
-    create_job = send("OPTIONS", "/", "sagemaker", keys="unsigned", headers={
-        "Origin": "http://evil.example", "Access-Control-Request-Method": "POST"})
-    assert create_job.status_code == 403 and "access-control-allow-origin" not in \
-        {name.lower() for name in create_job.headers}
+    create_job = send(
+        "OPTIONS",
+        "/",
+        "sagemaker",
+        keys="unsigned",
+        headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert create_job.status_code == 403 and "access-control-allow-origin" not in {
+        name.lower() for name in create_job.headers
+    }
 
 
 def test_a_cross_origin_request_creates_nothing_even_when_signed(send, boto_client):
@@ -141,12 +182,24 @@ def test_health_tells_nothing_secret(local_aws, local_env):
 def test_the_aws_cli_works_after_eval_local_env(local_aws, boto_client, bucket):
     """The README's promise: any AWS tool works against the local AWS once the shell has its variables."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
-    env.update(PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", AWS_ACCESS_KEY_ID="AKIAREALKEYDONOTSEND",
-               AWS_SECRET_ACCESS_KEY="real-secret", AWS_SESSION_TOKEN="real-token")  # replaced by the eval
-    script = ('eval "$(mlops -c configs/local.yaml local env)" && aws s3 ls && aws s3api list-buckets --output json '
-              '&& aws sts get-caller-identity --output json')
-    done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=120,
-                          cwd=Path(__file__).resolve().parents[2])
+    env.update(
+        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        AWS_ACCESS_KEY_ID="AKIAREALKEYDONOTSEND",
+        AWS_SECRET_ACCESS_KEY="real-secret",
+        AWS_SESSION_TOKEN="real-token",
+    )  # replaced by the eval
+    script = (
+        'eval "$(mlops -c configs/local.yaml local env)" && aws s3 ls && aws s3api list-buckets --output json '
+        "&& aws sts get-caller-identity --output json"
+    )
+    done = subprocess.run(
+        ["bash", "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert done.returncode == 0, done.stderr
     assert bucket in done.stdout
     assert '"Account": "123456789012"' in done.stdout
@@ -155,10 +208,12 @@ def test_the_aws_cli_works_after_eval_local_env(local_aws, boto_client, bucket):
 def test_local_env_json_has_exactly_the_four_variables(mlops, local_aws, local_env):
     result = mlops("-o", "json", "local", "env")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"AWS_ENDPOINT_URL": local_aws,
-                                         "AWS_ACCESS_KEY_ID": local_env["AWS_ACCESS_KEY_ID"],
-                                         "AWS_SECRET_ACCESS_KEY": local_env["AWS_SECRET_ACCESS_KEY"],
-                                         "AWS_DEFAULT_REGION": "us-east-1"}
+    assert json.loads(result.stdout) == {
+        "AWS_ENDPOINT_URL": local_aws,
+        "AWS_ACCESS_KEY_ID": local_env["AWS_ACCESS_KEY_ID"],
+        "AWS_SECRET_ACCESS_KEY": local_env["AWS_SECRET_ACCESS_KEY"],
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
 
 
 def test_the_cli_uses_the_instance_keys_without_being_told(mlops, local_aws):
@@ -169,15 +224,21 @@ def test_the_cli_uses_the_instance_keys_without_being_told(mlops, local_aws):
     with pytest.raises(ClientError) as refused:
         import boto3
 
-        boto3.client("s3", endpoint_url=local_aws, region_name="us-east-1", aws_access_key_id="testing",
-                     aws_secret_access_key="testing").list_buckets()
+        boto3.client(
+            "s3",
+            endpoint_url=local_aws,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        ).list_buckets()
     assert refused.value.response["Error"]["Code"] == "InvalidAccessKeyId"
 
 
 def test_local_env_before_local_up_says_to_start_it(mlops, tmp_path):
     from tests.conftest import free_port
 
-    result = mlops("local", "env", env={"MLOPS_HOME": str(tmp_path),
-                                        "MLOPS_AWS__ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"})
+    result = mlops(
+        "local", "env", env={"MLOPS_HOME": str(tmp_path), "MLOPS_AWS__ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}
+    )
     assert result.exit_code == 1 and "no credentials" in result.stderr and "mlops local up" in result.stderr
     assert result.stdout == ""

@@ -37,8 +37,9 @@ def test_local_down_leaves_a_foreign_listener_and_the_pid_it_names_alive(tmp_pat
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"], start_new_session=True)
-    listener = subprocess.Popen([sys.executable, "-c", FOREIGN_SERVER, str(port), str(victim.pid)],
-                                start_new_session=True)
+    listener = subprocess.Popen(
+        [sys.executable, "-c", FOREIGN_SERVER, str(port), str(victim.pid)], start_new_session=True
+    )
     try:
         deadline = time.monotonic() + 30
         while True:  # until the foreign server answers
@@ -52,8 +53,11 @@ def test_local_down_leaves_a_foreign_listener_and_the_pid_it_names_alive(tmp_pat
         # A pid file naming the victim, as a stale or forged one would: its identity does not match.
         instance = tmp_path / "local" / str(port)
         instance.mkdir(parents=True)
-        (instance / "server.pid").write_text(json.dumps({
-            "pid": victim.pid, "start_time": "1", "command": [sys.executable, "-m", "mlops_cli.local.server"]}))
+        (instance / "server.pid").write_text(
+            json.dumps(
+                {"pid": victim.pid, "start_time": "1", "command": [sys.executable, "-m", "mlops_cli.local.server"]}
+            )
+        )
         env = {**os.environ, "MLOPS_HOME": str(tmp_path), "MLOPS_AWS__ENDPOINT_URL": url}
         cli = [sys.executable, "-m", "mlops_cli", "-c", str(LOCAL_CONFIG), "local"]
         down = subprocess.run(cli + ["down"], env=env, capture_output=True, text=True, timeout=60)

@@ -26,7 +26,7 @@ from tests.conftest import free_port
 pytestmark = pytest.mark.integration  # a local AWS of its own, a training job, an endpoint, a function, an instance
 MARK = "LEAKYCALLER"  # in every fake value the caller's shell holds
 BUCKET = "env-report"
-REPORT = '''
+REPORT = """
 import json, os
 import boto3
 
@@ -43,19 +43,27 @@ def handler(event, context):
 if __name__ == "__main__":  # a training job's model dir, or an EC2 bootstrap's home
     with open(os.path.join(os.environ.get("SM_MODEL_DIR") or os.environ["HOME"], "report.json"), "w") as out:
         json.dump(report(), out)
-'''
+"""
 
 
 def trust(service: str) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": f"{service}.amazonaws.com"}}]})
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": f"{service}.amazonaws.com"}}
+            ],
+        }
+    )
 
 
 @pytest.fixture(scope="module")
 def caller_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     folder = tmp_path_factory.mktemp("caller-aws")
-    profile = (f"aws_access_key_id = AKIA{MARK}PROFILE\naws_secret_access_key = {MARK}-profile-secret\n"
-               f"aws_session_token = {MARK}-profile-token\n")
+    profile = (
+        f"aws_access_key_id = AKIA{MARK}PROFILE\naws_secret_access_key = {MARK}-profile-secret\n"
+        f"aws_session_token = {MARK}-profile-token\n"
+    )
     (folder / "config").write_text(f"[profile {MARK.lower()}]\nregion = us-east-1\n{profile}")
     (folder / "credentials").write_text(f"[{MARK.lower()}]\n{profile}")
     return {"AWS_CONFIG_FILE": str(folder / "config"), "AWS_SHARED_CREDENTIALS_FILE": str(folder / "credentials")}
@@ -79,13 +87,33 @@ def leaky_local_aws(leaky_home: Path, caller_files: dict[str, str]) -> Iterator[
     from mlops_cli.local.manager import health
 
     url, home = f"http://127.0.0.1:{free_port()}", leaky_home
-    env = {**os.environ, **caller_files, "AWS_ACCESS_KEY_ID": f"AKIA{MARK}", "AWS_SECRET_ACCESS_KEY": f"{MARK}-secret",
-           "AWS_SESSION_TOKEN": f"{MARK}-token", "AWS_PROFILE": MARK.lower(), "GITHUB_TOKEN": f"{MARK}-github"}
+    env = {
+        **os.environ,
+        **caller_files,
+        "AWS_ACCESS_KEY_ID": f"AKIA{MARK}",
+        "AWS_SECRET_ACCESS_KEY": f"{MARK}-secret",
+        "AWS_SESSION_TOKEN": f"{MARK}-token",
+        "AWS_PROFILE": MARK.lower(),
+        "GITHUB_TOKEN": f"{MARK}-github",
+    }
     with open(home / "server.log", "wb") as log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "mlops_cli.local.server", "--port", url.rsplit(":", 1)[1], "--state-dir",
-             str(home / "state"), "--credentials-file", str(home / "credentials.json")],
-            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "mlops_cli.local.server",
+                "--port",
+                url.rsplit(":", 1)[1],
+                "--state-dir",
+                str(home / "state"),
+                "--credentials-file",
+                str(home / "credentials.json"),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
     try:
         deadline = time.monotonic() + 60
         while not health(url, timeout=0.5):
@@ -112,8 +140,7 @@ def client(leaky_local_aws: str, local_key):
     import boto3
 
     def make(service: str):
-        return boto3.client(service, region_name="us-east-1", endpoint_url=leaky_local_aws,
-                            **local_key.boto_kwargs())
+        return boto3.client(service, region_name="us-east-1", endpoint_url=leaky_local_aws, **local_key.boto_kwargs())
 
     make("s3").create_bucket(Bucket=BUCKET)
     return make
@@ -153,19 +180,29 @@ def test_training_job_gets_local_credentials_only(leaky_local_aws, client, sagem
     s3.put_object(Bucket=BUCKET, Key="data/one.txt", Body=b"1")
     sagemaker.create_training_job(
         TrainingJobName="env-report",
-        AlgorithmSpecification={"TrainingImage": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:"
-                                                 "2.6.0-cpu-py312", "TrainingInputMode": "File"},
+        AlgorithmSpecification={
+            "TrainingImage": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.6.0-cpu-py312",
+            "TrainingInputMode": "File",
+        },
         RoleArn=sagemaker_role,
-        HyperParameters={"sagemaker_program": json.dumps("report.py"),
-                         "sagemaker_submit_directory": json.dumps(f"s3://{BUCKET}/code/source.tar.gz")},
-        InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
-            "S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/data/"}}}],
+        HyperParameters={
+            "sagemaker_program": json.dumps("report.py"),
+            "sagemaker_submit_directory": json.dumps(f"s3://{BUCKET}/code/source.tar.gz"),
+        },
+        InputDataConfig=[
+            {
+                "ChannelName": "train",
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/data/"}},
+            }
+        ],
         OutputDataConfig={"S3OutputPath": f"s3://{BUCKET}/output"},
         ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
-        StoppingCondition={"MaxRuntimeInSeconds": 120})
+        StoppingCondition={"MaxRuntimeInSeconds": 120},
+    )
     deadline = time.monotonic() + 180
-    while (description := sagemaker.describe_training_job(TrainingJobName="env-report"))["TrainingJobStatus"] \
-            == "InProgress" and time.monotonic() < deadline:
+    while (description := sagemaker.describe_training_job(TrainingJobName="env-report"))[
+        "TrainingJobStatus"
+    ] == "InProgress" and time.monotonic() < deadline:
         time.sleep(0.3)
     assert description["TrainingJobStatus"] == "Completed", description.get("FailureReason")
     archive = s3.get_object(Bucket=BUCKET, Key="output/env-report/output/model.tar.gz")["Body"].read()
@@ -181,8 +218,14 @@ def test_lambda_function_gets_local_credentials_only(leaky_local_aws, client, lo
         archive.writestr("report.py", REPORT)
     role = client("iam").create_role(RoleName="env-report-lambda", AssumeRolePolicyDocument=trust("lambda"))
     lam = client("lambda")
-    lam.create_function(FunctionName="env-report", Runtime="python3.12", Role=role["Role"]["Arn"],
-                        Handler="report.handler", Code={"ZipFile": code.getvalue()}, Timeout=30)
+    lam.create_function(
+        FunctionName="env-report",
+        Runtime="python3.12",
+        Role=role["Role"]["Arn"],
+        Handler="report.handler",
+        Code={"ZipFile": code.getvalue()},
+        Timeout=30,
+    )
     answer = lam.invoke(FunctionName="env-report", Payload=b"{}")
     report = json.loads(answer["Payload"].read())
     assert "FunctionError" not in answer, report
@@ -208,27 +251,44 @@ def output_fn(prediction, accept):
 """
 
 
-def test_endpoint_model_server_gets_local_credentials_only(leaky_local_aws, client, sagemaker_role, local_key,
-                                                           caller_files):
-    client("s3").put_object(Bucket=BUCKET, Key="model/model.tar.gz",
-                            Body=tar_gz({"code/report.py": REPORT, "code/inference.py": INFERENCE}))
+def test_endpoint_model_server_gets_local_credentials_only(
+    leaky_local_aws, client, sagemaker_role, local_key, caller_files
+):
+    client("s3").put_object(
+        Bucket=BUCKET, Key="model/model.tar.gz", Body=tar_gz({"code/report.py": REPORT, "code/inference.py": INFERENCE})
+    )
     sagemaker = client("sagemaker")
-    sagemaker.create_model(ModelName="env-report", ExecutionRoleArn=sagemaker_role, PrimaryContainer={
-        "Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.6.0-cpu-py312",
-        "ModelDataUrl": f"s3://{BUCKET}/model/model.tar.gz",
-        "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"}})
-    sagemaker.create_endpoint_config(EndpointConfigName="env-report", ProductionVariants=[{
-        "VariantName": "AllTraffic", "ModelName": "env-report", "InitialInstanceCount": 1,
-        "InstanceType": "ml.m5.large"}])
+    sagemaker.create_model(
+        ModelName="env-report",
+        ExecutionRoleArn=sagemaker_role,
+        PrimaryContainer={
+            "Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.6.0-cpu-py312",
+            "ModelDataUrl": f"s3://{BUCKET}/model/model.tar.gz",
+            "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"},
+        },
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName="env-report",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "env-report",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+            }
+        ],
+    )
     sagemaker.create_endpoint(EndpointName="env-report", EndpointConfigName="env-report")
     deadline = time.monotonic() + 120
-    while (description := sagemaker.describe_endpoint(EndpointName="env-report"))["EndpointStatus"] \
-            == "Creating" and time.monotonic() < deadline:
+    while (description := sagemaker.describe_endpoint(EndpointName="env-report"))[
+        "EndpointStatus"
+    ] == "Creating" and time.monotonic() < deadline:
         time.sleep(0.3)
     assert description["EndpointStatus"] == "InService", description.get("FailureReason")
     try:
-        answer = client("sagemaker-runtime").invoke_endpoint(EndpointName="env-report", Body=b"{}",
-                                                             ContentType="application/json")
+        answer = client("sagemaker-runtime").invoke_endpoint(
+            EndpointName="env-report", Body=b"{}", ContentType="application/json"
+        )
         report = json.loads(answer["Body"].read())
     finally:
         sagemaker.delete_endpoint(EndpointName="env-report")
@@ -240,13 +300,19 @@ def test_ec2_bootstrap_gets_local_credentials_only(leaky_local_aws, leaky_home, 
     from mlops_cli.services.ec2_training import BOOTSTRAP_MARKER, find_image
 
     ec2 = client("ec2")
-    script = (f"#!/bin/bash\n{BOOTSTRAP_MARKER}\n\"$MLOPS_PYTHON\" - <<'PY'\n{REPORT}\nPY\nshutdown -h now\n")
-    instance = ec2.run_instances(ImageId=find_image(ec2, "m5.large")["ImageId"], MinCount=1, MaxCount=1,
-                                 InstanceType="m5.large", UserData=script,
-                                 InstanceInitiatedShutdownBehavior="terminate")["Instances"][0]["InstanceId"]
+    script = f"#!/bin/bash\n{BOOTSTRAP_MARKER}\n\"$MLOPS_PYTHON\" - <<'PY'\n{REPORT}\nPY\nshutdown -h now\n"
+    instance = ec2.run_instances(
+        ImageId=find_image(ec2, "m5.large")["ImageId"],
+        MinCount=1,
+        MaxCount=1,
+        InstanceType="m5.large",
+        UserData=script,
+        InstanceInitiatedShutdownBehavior="terminate",
+    )["Instances"][0]["InstanceId"]
     deadline = time.monotonic() + 60
-    while (state := ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]["State"][
-            "Name"]) != "terminated" and time.monotonic() < deadline:
+    while (
+        state := ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]["State"]["Name"]
+    ) != "terminated" and time.monotonic() < deadline:
         time.sleep(0.3)
     assert state == "terminated"
     report = json.loads((leaky_home / "state" / "ec2" / instance / "home" / "report.json").read_text())

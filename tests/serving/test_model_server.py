@@ -35,8 +35,9 @@ def model_dir(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     network = build_model("resnet18", 3, pretrained=False, freeze_backbone=False, hidden_units=0)
     path = tmp_path_factory.mktemp("random-model")
-    save_model_dir(path, network, arch="resnet18", class_names=["001.a", "002.b", "003.c"], image_size=32,
-                   hidden_units=0)
+    save_model_dir(
+        path, network, arch="resnet18", class_names=["001.a", "002.b", "003.c"], image_size=32, hidden_units=0
+    )
     return path
 
 
@@ -46,9 +47,22 @@ def server(model_dir, tmp_path_factory) -> Iterator[int]:
     work_dir = tmp_path_factory.mktemp("model-server")
     env = {**os.environ, "SAGEMAKER_PROGRAM": "inference.py"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "mlops_cli.local.model_server", "--model-dir", str(model_dir),
-         "--work-dir", str(work_dir), "--workers", "1", "--max-connections", str(MAX_CONNECTIONS)],
-        env=env, stdout=subprocess.DEVNULL, stderr=open(work_dir / "server.log", "wb"),
+        [
+            sys.executable,
+            "-m",
+            "mlops_cli.local.model_server",
+            "--model-dir",
+            str(model_dir),
+            "--work-dir",
+            str(work_dir),
+            "--workers",
+            "1",
+            "--max-connections",
+            str(MAX_CONNECTIONS),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(work_dir / "server.log", "wb"),
     )
     status_file = work_dir / STATUS_FILE
     deadline = time.monotonic() + 120
@@ -87,15 +101,27 @@ def test_a_valid_image_gets_predictions(server):
     assert {entry["label"] for entry in json.loads(body)["predictions"][0]["top_k"]} == {"a", "b", "c"}
 
 
-@pytest.mark.parametrize("body, content_type, status, reason, message", [
-    (b"not an image", "image/png", 415, "Unsupported Media Type",
-     "data is not an image in an accepted format (JPEG, PNG, BMP, GIF, WEBP)"),
-    (b'{"url": "http://169.254.169.254/latest/meta-data"}', "application/json", 400, "Bad Request",
-     "address 169.254.169.254 is not a public address; refused"),
-    (b"x", "text/csv", 415, "Unsupported Media Type", "content type 'text/csv' is not supported"),
-])
-def test_handler_errors_are_the_toolkits_message_newline_traceback(server, body, content_type, status, reason,
-                                                                   message):
+@pytest.mark.parametrize(
+    "body, content_type, status, reason, message",
+    [
+        (
+            b"not an image",
+            "image/png",
+            415,
+            "Unsupported Media Type",
+            "data is not an image in an accepted format (JPEG, PNG, BMP, GIF, WEBP)",
+        ),
+        (
+            b'{"url": "http://169.254.169.254/latest/meta-data"}',
+            "application/json",
+            400,
+            "Bad Request",
+            "address 169.254.169.254 is not a public address; refused",
+        ),
+        (b"x", "text/csv", 415, "Unsupported Media Type", "content type 'text/csv' is not supported"),
+    ],
+)
+def test_handler_errors_are_the_toolkits_message_newline_traceback(server, body, content_type, status, reason, message):
     answer_status, answer_reason, answer_type, answer = post(server, body, content_type)
     assert (answer_status, answer_reason, answer_type) == (status, reason, None)  # the toolkit sets no type
     first, rest = answer.decode().split("\n", 1)
@@ -133,8 +159,13 @@ def test_connections_beyond_the_limit_get_503_at_once(server):
             answer = extra.makefile("rb").read()
         head, body = answer.split(b"\r\n\r\n", 1)
         assert head.startswith(b"HTTP/1.1 503 ")
-        assert json.loads(body) == {"code": 503, "type": "ServiceUnavailableException", "message": (
-            'Model "model" has no worker to serve inference request. Please use scale workers API to add workers.')}
+        assert json.loads(body) == {
+            "code": 503,
+            "type": "ServiceUnavailableException",
+            "message": (
+                'Model "model" has no worker to serve inference request. Please use scale workers API to add workers.'
+            ),
+        }
     finally:
         for connection in idle:
             connection.close()

@@ -7,8 +7,8 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -30,8 +30,13 @@ def make_client(url: str, service: str, **config):
 
     from mlops_cli.local import credentials
 
-    return boto3.client(service, region_name="us-east-1", endpoint_url=url, **credentials.load(url).boto_kwargs(),
-                        config=Config(retries={"max_attempts": 1}, **config))
+    return boto3.client(
+        service,
+        region_name="us-east-1",
+        endpoint_url=url,
+        **credentials.load(url).boto_kwargs(),
+        config=Config(retries={"max_attempts": 1}, **config),
+    )
 
 
 @pytest.fixture(scope="session")

@@ -18,8 +18,12 @@ NAMESPACE = "sagemaker"
 
 
 def trust(service: str) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]})
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+        }
+    )
 
 
 def error_of(call, **params) -> dict:
@@ -34,8 +38,11 @@ def error_of(call, **params) -> dict:
 def test_tags_on_an_existing_scalable_target_are_refused(boto_client):
     """The rule holds for every namespace; a DynamoDB table's target needs no endpoint behind it here."""
     aas = boto_client("application-autoscaling")
-    target = {"ServiceNamespace": "dynamodb", "ResourceId": "table/strict-tags",
-              "ScalableDimension": "dynamodb:table:ReadCapacityUnits"}
+    target = {
+        "ServiceNamespace": "dynamodb",
+        "ResourceId": "table/strict-tags",
+        "ScalableDimension": "dynamodb:table:ReadCapacityUnits",
+    }
     arn = aas.register_scalable_target(**target, MinCapacity=1, MaxCapacity=2, Tags={"team": "a"})["ScalableTargetARN"]
     error = error_of(aas.register_scalable_target, **target, MinCapacity=1, MaxCapacity=3, Tags={"team": "a"})
     assert error["Code"] == "ValidationException"
@@ -51,8 +58,9 @@ def test_tags_on_an_existing_scalable_target_are_refused(boto_client):
 
 def test_describe_scaling_activities_answers_in_the_api_shape(boto_client, raw_client):
     aas = boto_client("application-autoscaling")
-    answer = aas.describe_scaling_activities(ServiceNamespace=NAMESPACE,
-                                             ResourceId="endpoint/strict-none/variant/AllTraffic")
+    answer = aas.describe_scaling_activities(
+        ServiceNamespace=NAMESPACE, ResourceId="endpoint/strict-none/variant/AllTraffic"
+    )
     assert answer["ScalingActivities"] == []
     error = error_of(raw_client("application-autoscaling").describe_scaling_activities)
     assert "at 'serviceNamespace' failed to satisfy constraint: Member must not be null" in error["Message"]
@@ -67,19 +75,28 @@ def test_sagemaker_refuses_a_role_that_is_missing_or_does_not_trust_it(boto_clie
     container = {"Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.6.0-cpu-py312"}
     for role in ("strict-missing", "strict-ec2-only"):
         arn = f"arn:aws:iam::{ACCOUNT}:role/{role}"
-        error = error_of(sagemaker.create_model, ModelName=f"{role}-model", PrimaryContainer=container,
-                         ExecutionRoleArn=arn)
+        error = error_of(
+            sagemaker.create_model, ModelName=f"{role}-model", PrimaryContainer=container, ExecutionRoleArn=arn
+        )
         assert error["Code"] == "ValidationException"
-        assert error["Message"] == (f"Could not assume role {arn}. Please ensure that the role exists and allows "
-                                    "principal 'sagemaker.amazonaws.com' to assume the role.")
+        assert error["Message"] == (
+            f"Could not assume role {arn}. Please ensure that the role exists and allows "
+            "principal 'sagemaker.amazonaws.com' to assume the role."
+        )
 
 
 def test_lambda_refuses_a_role_that_does_not_trust_it(boto_client):
-    boto_client("iam").create_role(RoleName="strict-sagemaker-only",
-                                   AssumeRolePolicyDocument=trust("sagemaker.amazonaws.com"))
-    error = error_of(boto_client("lambda").create_function, FunctionName="strict-untrusted", Runtime="python3.12",
-                     Role=f"arn:aws:iam::{ACCOUNT}:role/strict-sagemaker-only", Handler="handler.handler",
-                     Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18})
+    boto_client("iam").create_role(
+        RoleName="strict-sagemaker-only", AssumeRolePolicyDocument=trust("sagemaker.amazonaws.com")
+    )
+    error = error_of(
+        boto_client("lambda").create_function,
+        FunctionName="strict-untrusted",
+        Runtime="python3.12",
+        Role=f"arn:aws:iam::{ACCOUNT}:role/strict-sagemaker-only",
+        Handler="handler.handler",
+        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+    )
     assert error["Code"] == "InvalidParameterValueException"
     assert error["Message"] == "The role defined for the function cannot be assumed by Lambda."
 
@@ -87,8 +104,9 @@ def test_lambda_refuses_a_role_that_does_not_trust_it(boto_client):
 def test_a_configured_role_that_does_not_exist_fails_train_at_once(mlops, digits_in_s3):
     """A role the user configured is not waited for: one line naming the refusal, exit 1."""
     missing = f"arn:aws:iam::{ACCOUNT}:role/strict-nobody"
-    result = mlops("train", "--no-wait", "--job-name", "strict-missing-role",
-                   env={"MLOPS_TRAIN__SAGEMAKER__ROLE_ARN": missing})
+    result = mlops(
+        "train", "--no-wait", "--job-name", "strict-missing-role", env={"MLOPS_TRAIN__SAGEMAKER__ROLE_ARN": missing}
+    )
     assert result.exit_code == 1, result.output
     assert f"Could not assume role {missing}" in result.stderr.strip().splitlines()[-1]
     assert "retrying" not in result.stderr
@@ -125,7 +143,9 @@ def test_first_train_and_deploy_wait_for_their_new_roles(mlops, delayed_aws):
     plan = mlops("-o", "json", "deploy", "--dry-run", "--model", model, env=env)
     steps = json.loads(plan.stdout)["steps"]
     assert [(s["operation"], s["params"].get("RoleName")) for s in steps[:2]] == [
-        ("CreateRole", "digits-sagemaker-endpoint"), ("PutRolePolicy", "digits-sagemaker-endpoint")]
+        ("CreateRole", "digits-sagemaker-endpoint"),
+        ("PutRolePolicy", "digits-sagemaker-endpoint"),
+    ]
 
     deploy = mlops("deploy", "--no-wait", "--model", model, env=env)
     assert deploy.exit_code == 0, deploy.output

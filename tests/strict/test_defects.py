@@ -23,13 +23,17 @@ def test_tags_go_with_the_scalable_target_only_when_it_is_created():
     assert [(step.operation, step.params.get("Tags")) for step in new[:1]] == [("RegisterScalableTarget", tags)]
 
     arn = "arn:aws:application-autoscaling:us-east-1:123456789012:scalable-target/abc"
-    existing = autoscaling.ScalingState("e", "AllTraffic", target={"MinCapacity": 1, "MaxCapacity": 2,
-                                                                   "ScalableTargetARN": arn}, tags=tags)
+    existing = autoscaling.ScalingState(
+        "e", "AllTraffic", target={"MinCapacity": 1, "MaxCapacity": 2, "ScalableTargetARN": arn}, tags=tags
+    )
     changed = autoscaling.apply_steps(existing, desired, tags)
     assert changed[0].operation == "RegisterScalableTarget" and "Tags" not in changed[0].params
     untagged = autoscaling.ScalingState("e", "AllTraffic", target=existing.target)
-    assert [(step.operation, step.params.get("Tags")) for step in autoscaling.apply_steps(untagged, desired, tags)
-            if step.operation != "PutScalingPolicy"] == [("RegisterScalableTarget", None), ("TagResource", tags)]
+    assert [
+        (step.operation, step.params.get("Tags"))
+        for step in autoscaling.apply_steps(untagged, desired, tags)
+        if step.operation != "PutScalingPolicy"
+    ] == [("RegisterScalableTarget", None), ("TagResource", tags)]
 
 
 def test_lambda_gives_up_on_the_endpoint_while_it_can_still_answer(monkeypatch, local_aws):
@@ -47,8 +51,14 @@ def test_graviton_types_are_refused_with_a_clear_message(mlops):
     """Endpoints may run on Graviton (ml.c7g...), but the PyTorch images mlops resolves are x86_64: refused before
     anything is sent, instead of an x86 image on an arm64 instance. (Training has no Graviton types at all; the
     config check refuses them.)"""
-    result = mlops("deploy", "--dry-run", "--model", "s3://mlops-local/digits/models/x/output/model.tar.gz",
-                   "--instance-type", "ml.c7g.xlarge")
+    result = mlops(
+        "deploy",
+        "--dry-run",
+        "--model",
+        "s3://mlops-local/digits/models/x/output/model.tar.gz",
+        "--instance-type",
+        "ml.c7g.xlarge",
+    )
     assert result.exit_code == 2, result.output
     assert "'ml.c7g.xlarge' is AWS Graviton (arm64)" in result.stderr and "x86_64" in result.stderr
 
@@ -86,8 +96,10 @@ def test_endpoints_read_only_model_artifacts_and_training_writes_only_outputs_an
     assert endpoint["s3:GetObject"] == ["arn:aws:s3:::mlops-local/digits/models/*/model.tar.gz"]
     assert not [action for action in endpoint if action.startswith("s3:") and action != "s3:GetObject"]
     training = _actions(sagemaker_execution_policy(config, "123456789012"))
-    assert sorted(training["s3:PutObject"]) == ["arn:aws:s3:::mlops-local/digits/checkpoints/*",
-                                                "arn:aws:s3:::mlops-local/digits/models/*"]
+    assert sorted(training["s3:PutObject"]) == [
+        "arn:aws:s3:::mlops-local/digits/checkpoints/*",
+        "arn:aws:s3:::mlops-local/digits/models/*",
+    ]
     assert "s3:DeleteObject" not in training
     for policy in (endpoint, training):  # the Deep Learning Containers' own account and region only
         assert policy["ecr:BatchGetImage"] == ["arn:aws:ecr:us-east-1:763104351884:repository/pytorch-*"]
@@ -103,28 +115,36 @@ def test_audit_iam_finds_nothing_wrong_with_the_roles_the_project_generates(mlop
     from .conftest import LOCAL_CONFIG
 
     config_path = tmp_path / "config.yaml"
-    config_path.write_text(LOCAL_CONFIG.read_text().replace("project: digits", "project: strictaudit")
-                           .replace("prefix: digits", "prefix: strictaudit"))
+    config_path.write_text(
+        LOCAL_CONFIG.read_text()
+        .replace("project: digits", "project: strictaudit")
+        .replace("prefix: digits", "prefix: strictaudit")
+    )
     config = load_config([config_path], env={})
     iam = boto_client("iam")
     account = "123456789012"
     for role in (sagemaker_roles.training_role(), sagemaker_roles.endpoint_role()):
-        sagemaker_roles.ensure_role(sagemaker_roles.role_steps(role, config, account_id=account, partition="aws"),
-                                    iam)
+        sagemaker_roles.ensure_role(sagemaker_roles.role_steps(role, config, account_id=account, partition="aws"), iam)
     generated = iam_policies.project_roles(config)
     for role in generated:  # the Lambda and EC2 roles: their documents as the Lambda and EC2 helpers write them
         if role.service in ("lambda.amazonaws.com", "ec2.amazonaws.com"):
-            iam.create_role(RoleName=role.name, AssumeRolePolicyDocument=json.dumps(
-                assume_role_policy(role.service, account if role.service.startswith("lambda") else None)))
-            iam.put_role_policy(RoleName=role.name, PolicyName="generated",
-                                PolicyDocument=json.dumps(role.policy(config, account, "aws")))
+            iam.create_role(
+                RoleName=role.name,
+                AssumeRolePolicyDocument=json.dumps(
+                    assume_role_policy(role.service, account if role.service.startswith("lambda") else None)
+                ),
+            )
+            iam.put_role_policy(
+                RoleName=role.name,
+                PolicyName="generated",
+                PolicyDocument=json.dumps(role.policy(config, account, "aws")),
+            )
     result = mlops("-o", "json", "audit-iam", config=config_path)
     assert result.exit_code in (0, 1), result.output
     report = json.loads(result.stdout)
     names = {role.name for role in generated}
     assert len(names) == 4
-    flagged = [finding for finding in report["findings"]
-               if any(name in json.dumps(finding) for name in names)]
+    flagged = [finding for finding in report["findings"] if any(name in json.dumps(finding) for name in names)]
     assert flagged == []
 
 
@@ -144,27 +164,46 @@ def test_status_reports_a_resource_it_cannot_read_and_goes_on(boto_client):
 
     config = load_config([LOCAL_CONFIG], env={"MLOPS_PROJECT": "strictstatus"})
     iam, lam = boto_client("iam"), boto_client("lambda")
-    role = iam.create_role(RoleName="strictstatus-fn", AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                                                "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    role = iam.create_role(
+        RoleName="strictstatus-fn",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
     package = io.BytesIO()
     with zipfile.ZipFile(package, "w") as archive:
         archive.writestr("handler.py", "def handler(event, context):\n    return event\n")
     for name in ("strictstatus-fn", "strict-unreadable-fn"):
-        lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="handler.handler",
-                            Code={"ZipFile": package.getvalue()})
+        lam.create_function(
+            FunctionName=name,
+            Runtime="python3.12",
+            Role=role,
+            Handler="handler.handler",
+            Code={"ZipFile": package.getvalue()},
+        )
 
     def deny_tags(params, **_):
         if "strict-unreadable-fn" in params["url_path"]:
             return AWSResponse("", 403, {}, None), {
                 "Error": {"Code": "AccessDeniedException", "Message": "not authorized to perform: lambda:ListTags"},
-                "ResponseMetadata": {"HTTPStatusCode": 403}}
+                "ResponseMetadata": {"HTTPStatusCode": 403},
+            }
         return None
 
     lam.meta.events.register("before-call.lambda.ListTags", deny_tags)
     found = status.gather(lambda service: lam if service == "lambda" else boto_client(service), config)
     assert [f["name"] for f in found["functions"]] == ["strictstatus-fn"]
-    assert found["unreadable"] == [{"kind": "function tags", "name": "strict-unreadable-fn",
-                                    "error": "AccessDeniedException: not authorized to perform: lambda:ListTags"}]
+    assert found["unreadable"] == [
+        {
+            "kind": "function tags",
+            "name": "strict-unreadable-fn",
+            "error": "AccessDeniedException: not authorized to perform: lambda:ListTags",
+        }
+    ]
     for name in ("strictstatus-fn", "strict-unreadable-fn"):
         lam.delete_function(FunctionName=name)

@@ -20,9 +20,12 @@ def refused(call, **params) -> dict:
 
 def training_request(**changes) -> dict:
     request = {
-        "TrainingJobName": "strict-model", "RoleArn": ROLE,
-        "AlgorithmSpecification": {"TrainingImage": "763104351884.dkr.ecr.us-east-1.amazonaws.com/x:1",
-                                   "TrainingInputMode": "File"},
+        "TrainingJobName": "strict-model",
+        "RoleArn": ROLE,
+        "AlgorithmSpecification": {
+            "TrainingImage": "763104351884.dkr.ecr.us-east-1.amazonaws.com/x:1",
+            "TrainingInputMode": "File",
+        },
         "OutputDataConfig": {"S3OutputPath": "s3://mlops-local/strict"},
         "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 30},
         "StoppingCondition": {"MaxRuntimeInSeconds": 60},
@@ -33,18 +36,29 @@ def training_request(**changes) -> dict:
 
 def test_json_protocol_enum_pattern_range_in_one_validation_exception(raw_client):
     sagemaker = raw_client("sagemaker")
-    error = refused(sagemaker.create_training_job, **training_request(
-        TrainingJobName="bad_name", StoppingCondition={"MaxRuntimeInSeconds": 0},
-        ResourceConfig={"InstanceType": "ml.m5.huge", "InstanceCount": 1, "VolumeSizeInGB": 30}))
+    error = refused(
+        sagemaker.create_training_job,
+        **training_request(
+            TrainingJobName="bad_name",
+            StoppingCondition={"MaxRuntimeInSeconds": 0},
+            ResourceConfig={"InstanceType": "ml.m5.huge", "InstanceCount": 1, "VolumeSizeInGB": 30},
+        ),
+    )
     assert error["Code"] == "ValidationException"
     message = error["Message"]
     assert message.startswith("3 validation errors detected: ")
-    assert "Value 'bad_name' at 'trainingJobName' failed to satisfy constraint: Member must satisfy regular " \
-           "expression pattern" in message
-    assert "Value 'ml.m5.huge' at 'resourceConfig.instanceType' failed to satisfy constraint: Member must " \
-           "satisfy enum value set: [" in message
-    assert "Value '0' at 'stoppingCondition.maxRuntimeInSeconds' failed to satisfy constraint: Member must have " \
-           "value greater than or equal to 1" in message
+    assert (
+        "Value 'bad_name' at 'trainingJobName' failed to satisfy constraint: Member must satisfy regular "
+        "expression pattern" in message
+    )
+    assert (
+        "Value 'ml.m5.huge' at 'resourceConfig.instanceType' failed to satisfy constraint: Member must "
+        "satisfy enum value set: [" in message
+    )
+    assert (
+        "Value '0' at 'stoppingCondition.maxRuntimeInSeconds' failed to satisfy constraint: Member must have "
+        "value greater than or equal to 1" in message
+    )
 
 
 def test_missing_members_lengths_and_types(raw_client):
@@ -58,8 +72,12 @@ def test_missing_members_lengths_and_types(raw_client):
     error = refused(raw_client("logs").create_log_group, logGroupName="g" * 513)
     assert "Member must have length less than or equal to 512" in error["Message"]
     # A body that is not the operation's shape at all.
-    error = refused(sagemaker.create_training_job, **training_request(
-        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": "many", "VolumeSizeInGB": 30}))
+    error = refused(
+        sagemaker.create_training_job,
+        **training_request(
+            ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": "many", "VolumeSizeInGB": 30}
+        ),
+    )
     assert error["Code"] == "SerializationException"
 
 
@@ -90,8 +108,10 @@ def test_rest_json_lambda_uri_and_body_members(raw_client):
     assert error["Code"] == "ValidationException"
     assert "Value 'not a name!' at 'functionName' failed to satisfy constraint" in error["Message"]
     error = refused(lam.put_function_concurrency, FunctionName="strict-fn", ReservedConcurrentExecutions=-1)
-    assert "at 'reservedConcurrentExecutions' failed to satisfy constraint: Member must have value greater than " \
-           "or equal to 0" in error["Message"]
+    assert (
+        "at 'reservedConcurrentExecutions' failed to satisfy constraint: Member must have value greater than "
+        "or equal to 0" in error["Message"]
+    )
 
 
 def test_rest_xml_s3(raw_client):

@@ -54,8 +54,9 @@ def large_file_dir(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("name", COMMANDS)
-def test_every_planned_request_is_valid_by_the_service_model(name, mlops, model_artifact, digits_dir,
-                                                             large_file_dir, tmp_path):
+def test_every_planned_request_is_valid_by_the_service_model(
+    name, mlops, model_artifact, digits_dir, large_file_dir, tmp_path
+):
     if name == "concurrency set":  # it plans for a function that exists: the project's, deployed for real
         deployed = mlops("lambda", "deploy", config=DEFAULT_CONFIG)
         assert deployed.exit_code == 0, deployed.output

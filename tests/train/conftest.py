@@ -41,7 +41,9 @@ def broken_data_prefix(local_aws: str, digits_dir: Path, tmp_path_factory: pytes
         dest.mkdir(parents=True)
         for image in sorted(class_dir.iterdir())[:4]:
             shutil.copy(image, dest / image.name)
-    result = CliRunner().invoke(app, ["-c", str(LOCAL_CONFIG), "-q", "data", "upload", str(source),
-                                      "--to", "s3://mlops-local/digits/broken-data"])
+    result = CliRunner().invoke(
+        app,
+        ["-c", str(LOCAL_CONFIG), "-q", "data", "upload", str(source), "--to", "s3://mlops-local/digits/broken-data"],
+    )
     assert result.exit_code == 0, result.output
     return "broken-data"

@@ -12,11 +12,16 @@ from mlops_cli.services.training import LogLine
 RUNTIME_LINES = [
     "I1201 02:03:41.730000 12292 torch/distributed/launcher/api.py:257] Starting elastic_operator with launch configs:",
     "I1201 02:03:41.742000 12292 torch/distributed/elastic/agent/server/api.py:553]   global_world_sizes=[2]",
-    "E1201 02:03:45.564000 12292 torch/distributed/elastic/agent/server/api.py:1001] Traceback (most recent call last):",
+    "E1201 02:03:45.564000 12292 torch/distributed/elastic/agent/server/api.py:1001] "
+    "Traceback (most recent call last):",
     "WARNING:torch.distributed.run:Setting OMP_NUM_THREADS environment variable for each process",
 ]
-SCRIPT_LINES = ["epoch=1 train_loss=0.4210 valid_loss=0.2100 valid_acc=0.9410", "world_size=2 rank=0",
-                "launching torchrun: -m torch.distributed.run --nnodes=2", "Traceback (most recent call last):"]
+SCRIPT_LINES = [
+    "epoch=1 train_loss=0.4210 valid_loss=0.2100 valid_acc=0.9410",
+    "world_size=2 rank=0",
+    "launching torchrun: -m torch.distributed.run --nnodes=2",
+    "Traceback (most recent call last):",
+]
 
 
 @pytest.mark.parametrize("message", RUNTIME_LINES)

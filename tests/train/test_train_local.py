@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
 import tarfile
 import time
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -56,7 +53,12 @@ def test_two_instances_train_one_model_with_ddp(mlops, digits_in_s3, digits_dir,
     assert description["TrainingJobStatus"] == "Completed" and description["SecondaryStatus"] == "Completed"
     assert description["ResourceConfig"]["InstanceCount"] == 2
     assert [item["Status"] for item in description["SecondaryStatusTransitions"]] == [
-        "Starting", "Downloading", "Training", "Uploading", "Completed"]
+        "Starting",
+        "Downloading",
+        "Training",
+        "Uploading",
+        "Completed",
+    ]
     assert description["BillableTimeInSeconds"] >= 1
     final = {item["MetricName"]: item["Value"] for item in description["FinalMetricDataList"]}
     assert final["epoch"] == 2 and final["test_acc"] >= 0.9
@@ -83,13 +85,14 @@ def test_two_instances_train_one_model_with_ddp(mlops, digits_in_s3, digits_dir,
     model, meta = artifact.load_model_dir(tmp_path / "model")
     # Scored the way inference sees images: each test PNG through the model's own eval transform.
     transform = data.eval_transform(meta["image_size"])
-    samples = [(path, meta["class_names"].index(path.parent.name))
-               for path in sorted((digits_dir / "test").glob("*/*.png"))]
+    samples = [
+        (path, meta["class_names"].index(path.parent.name)) for path in sorted((digits_dir / "test").glob("*/*.png"))
+    ]
     assert len(samples) == 179
     with torch.no_grad():
         batch = torch.stack([transform(Image.open(path).convert("RGB")) for path, _ in samples])
         predicted = model(batch).argmax(dim=1).tolist()
-    accuracy = sum(guess == label for guess, (_, label) in zip(predicted, samples)) / len(samples)
+    accuracy = sum(guess == label for guess, (_, label) in zip(predicted, samples, strict=True)) / len(samples)
     assert accuracy >= 0.90
 
     # A finished job cannot be stopped (the local StopTrainingJob answers as SageMaker does).
@@ -146,26 +149,51 @@ def test_empty_data_channel_fails_like_sagemaker(mlops, local_aws, boto_client):
 
 def test_ctrl_c_with_yes_stops_the_running_job(digits_in_s3, boto_client):
     sagemaker = boto_client("sagemaker")
-    command = [sys.executable, "-m", "mlops_cli", "-c", str(LOCAL_CONFIG), "train", "--job-name", "stopped-one",
-               "--hp", "epochs=50", "--yes"]
+    command = [
+        sys.executable,
+        "-m",
+        "mlops_cli",
+        "-c",
+        str(LOCAL_CONFIG),
+        "train",
+        "--job-name",
+        "stopped-one",
+        "--hp",
+        "epochs=50",
+        "--yes",
+    ]
     # Ctrl-C once the instance's process writes to its log.
     process, seen, rest = interrupted(command, lambda line: line.startswith("[algo-1] "))
     assert process.returncode == 130, seen + rest
     assert "stop requested for training job stopped-one" in rest
 
     deadline = time.monotonic() + DEADLINE_S
-    while (status := sagemaker.describe_training_job(TrainingJobName="stopped-one"))["TrainingJobStatus"] \
-            not in ("Stopped", "Failed", "Completed") and time.monotonic() < deadline:
+    while (status := sagemaker.describe_training_job(TrainingJobName="stopped-one"))["TrainingJobStatus"] not in (
+        "Stopped",
+        "Failed",
+        "Completed",
+    ) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert status["TrainingJobStatus"] == "Stopped" and status["SecondaryStatus"] == "Stopped"
     assert [item["Status"] for item in status["SecondaryStatusTransitions"]][-2:] == ["Stopping", "Stopped"]
 
 
 def test_ctrl_c_without_a_terminal_leaves_the_job_running_and_says_how_to_stop_it(digits_in_s3, boto_client):
-    command = [sys.executable, "-m", "mlops_cli", "-c", str(LOCAL_CONFIG), "train", "--job-name", "left-running",
-               "--hp", "epochs=50"]
-    process, _, rest = interrupted(command, lambda line: "training job left-running created" in line,
-                                   stdin=subprocess.DEVNULL)
+    command = [
+        sys.executable,
+        "-m",
+        "mlops_cli",
+        "-c",
+        str(LOCAL_CONFIG),
+        "train",
+        "--job-name",
+        "left-running",
+        "--hp",
+        "epochs=50",
+    ]
+    process, _, rest = interrupted(
+        command, lambda line: "training job left-running created" in line, stdin=subprocess.DEVNULL
+    )
     assert process.returncode == 130
     assert "training job left-running is still running in AWS" in rest
     assert "aws sagemaker stop-training-job --training-job-name left-running" in rest
@@ -188,18 +216,32 @@ def test_generated_execution_role_is_created_then_converged(boto_client):
 
     role = iam.get_role(RoleName="trainrole-sagemaker-execution")["Role"]
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Condition"] == {
-        "StringEquals": {"aws:SourceAccount": account}}
+        "StringEquals": {"aws:SourceAccount": account}
+    }
     assert {"Key": "mlops:project", "Value": "trainrole"} in role["Tags"]
     wanted = sagemaker_execution_policy(config, account, "aws")
     stored = iam.get_role_policy(RoleName=role["RoleName"], PolicyName="mlops-sagemaker-execution")
     assert stored["PolicyDocument"] == wanted
 
     # Someone widens the role by hand: the next launch puts it back.
-    iam.put_role_policy(RoleName=role["RoleName"], PolicyName="mlops-sagemaker-execution", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
-    iam.update_assume_role_policy(RoleName=role["RoleName"], PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"},
-                                                 "Action": "sts:AssumeRole"}]}))
+    iam.put_role_policy(
+        RoleName=role["RoleName"],
+        PolicyName="mlops-sagemaker-execution",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+        ),
+    )
+    iam.update_assume_role_policy(
+        RoleName=role["RoleName"],
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+    )
     ensure_role(steps, iam)
     stored = iam.get_role_policy(RoleName=role["RoleName"], PolicyName="mlops-sagemaker-execution")
     assert stored["PolicyDocument"] == wanted

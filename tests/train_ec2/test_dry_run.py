@@ -23,31 +23,57 @@ def _step(plan: dict, operation: str) -> dict:
 
 
 def test_run_instances_request(mlops):
-    plan = _dry_run(mlops, "--instance-type", "g5.xlarge", env={
-        "MLOPS_TRAIN__EC2__SUBNET_ID": "subnet-0123456789abcdef0",
-        "MLOPS_TRAIN__EC2__SECURITY_GROUP_IDS": '["sg-0123456789abcdef0"]',
-        "MLOPS_TRAIN__EC2__KEY_NAME": "me"})
+    plan = _dry_run(
+        mlops,
+        "--instance-type",
+        "g5.xlarge",
+        env={
+            "MLOPS_TRAIN__EC2__SUBNET_ID": "subnet-0123456789abcdef0",
+            "MLOPS_TRAIN__EC2__SECURITY_GROUP_IDS": '["sg-0123456789abcdef0"]',
+            "MLOPS_TRAIN__EC2__KEY_NAME": "me",
+        },
+    )
     assert [(s["service"], s["operation"]) for s in plan["steps"]] == [
-        ("s3", "PutObject"), ("iam", "CreateRole"), ("iam", "PutRolePolicy"), ("iam", "PutRolePolicy"),
-        ("iam", "CreateInstanceProfile"), ("iam", "AddRoleToInstanceProfile"), ("iam", "ListRolePolicies"),
-        ("ec2", "DescribeImages"), ("ec2", "RunInstances")]
+        ("s3", "PutObject"),
+        ("iam", "CreateRole"),
+        ("iam", "PutRolePolicy"),
+        ("iam", "PutRolePolicy"),
+        ("iam", "CreateInstanceProfile"),
+        ("iam", "AddRoleToInstanceProfile"),
+        ("iam", "ListRolePolicies"),
+        ("ec2", "DescribeImages"),
+        ("ec2", "RunInstances"),
+    ]
     request = _step(plan, "RunInstances")["params"]
     user_data = request.pop("UserData")
     assert request == {
         "ImageId": "<newest image from DescribeImages>",
         "InstanceType": "g5.xlarge",
-        "MinCount": 1, "MaxCount": 1,
+        "MinCount": 1,
+        "MaxCount": 1,
         "IamInstanceProfile": {"Name": "digits-ec2-train"},
         "InstanceInitiatedShutdownBehavior": "terminate",
         "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled", "HttpPutResponseHopLimit": 1},
-        "BlockDeviceMappings": [{"DeviceName": "<RootDeviceName of the AMI>", "Ebs": {
-            "VolumeSize": 100, "VolumeType": "gp3", "DeleteOnTermination": True, "Encrypted": True}}],
+        "BlockDeviceMappings": [
+            {
+                "DeviceName": "<RootDeviceName of the AMI>",
+                "Ebs": {"VolumeSize": 100, "VolumeType": "gp3", "DeleteOnTermination": True, "Encrypted": True},
+            }
+        ],
         "TagSpecifications": [
-            {"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": JOB},
-                                                  {"Key": "mlops:project", "Value": "digits"},
-                                                  {"Key": "mlops:job", "Value": JOB}]},
-            {"ResourceType": "volume", "Tags": [{"Key": "mlops:project", "Value": "digits"},
-                                                {"Key": "mlops:job", "Value": JOB}]}],
+            {
+                "ResourceType": "instance",
+                "Tags": [
+                    {"Key": "Name", "Value": JOB},
+                    {"Key": "mlops:project", "Value": "digits"},
+                    {"Key": "mlops:job", "Value": JOB},
+                ],
+            },
+            {
+                "ResourceType": "volume",
+                "Tags": [{"Key": "mlops:project", "Value": "digits"}, {"Key": "mlops:job", "Value": JOB}],
+            },
+        ],
         "ClientToken": JOB,
         "SubnetId": "subnet-0123456789abcdef0",
         "SecurityGroupIds": ["sg-0123456789abcdef0"],
@@ -77,10 +103,10 @@ def test_user_data_bootstrap(mlops):
     hyperparameters = next(line for line in lines if line.startswith("HYPERPARAMETERS=("))
     for expected in ("--epochs 3", "--lr 0.01", "--arch resnet18", "--pretrained false", "--image_size 32"):
         assert expected in hyperparameters
-    body = script[script.index("trap finish EXIT"):]
+    body = script[script.index("trap finish EXIT") :]
     assert '"$PYTHON" -m model.train_ec2 --data-dir "$WORKDIR/data" --model-dir "$WORKDIR/model"' in body
     assert 'aws s3 cp "$WORKDIR/model.tar.gz" "$JOB_URI/output/model.tar.gz"' in body
-    finish = script[script.index("finish() {"):script.index("trap finish EXIT")]
+    finish = script[script.index("finish() {") : script.index("trap finish EXIT")]
     # The status object and the shutdown happen in the EXIT trap: a failure is recorded and still terminates.
     assert 'aws s3 cp "$WORKDIR/status.json" "$JOB_URI/status.json"' in finish
     assert finish.rstrip().endswith("shutdown -h now\n}")
@@ -98,16 +124,28 @@ def test_bootstrap_template_is_a_valid_shell_script():
 
 
 def test_table_mode_prints_user_data_on_stderr(mlops):
-    result = mlops("train-ec2", "--dry-run", "--job-name", JOB,
-                   env={"MLOPS_AWS__ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"})
+    result = mlops(
+        "train-ec2", "--dry-run", "--job-name", JOB, env={"MLOPS_AWS__ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["plan"] == f"train-ec2 {JOB}"
     assert "# mlops train-ec2 bootstrap" in result.stderr
 
 
 def test_local_dry_run_shows_entry_point_and_upload(mlops, tiny_digits):
-    result = mlops("-o", "json", "train-ec2", "--local", "--dry-run", "--job-name", JOB,
-                   "--data-dir", str(tiny_digits), "--out-dir", "/tmp/nowhere")
+    result = mlops(
+        "-o",
+        "json",
+        "train-ec2",
+        "--local",
+        "--dry-run",
+        "--job-name",
+        JOB,
+        "--data-dir",
+        str(tiny_digits),
+        "--out-dir",
+        "/tmp/nowhere",
+    )
     assert result.exit_code == 0, result.output
     run, put = json.loads(result.stdout)["steps"]
     assert run["params"]["argv"][1:4] == ["-m", "model.train_ec2", "--data-dir"]

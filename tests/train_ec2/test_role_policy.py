@@ -61,65 +61,92 @@ def documents(local_config) -> list[dict]:
 
 def test_policy_documents_are_exact(documents):
     read, write = documents
-    assert read == {"Version": "2012-10-17", "Statement": [
-        {"Sid": "ReadCodeAndData", "Effect": "Allow", "Action": "s3:GetObject",
-         "Resource": [f"{BUCKET}/digits/code/*", f"{BUCKET}/digits/data/*"]},
-        {"Sid": "ListData", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": BUCKET,
-         "Condition": {"StringLike": {"s3:prefix": ["digits/data/*"]}}},
-    ]}
-    assert write == {"Version": "2012-10-17", "Statement": [
-        {"Sid": "WriteJobOutput", "Effect": "Allow", "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
-         "Resource": f"{BUCKET}/digits/models/{JOB}/*"},
-    ]}
+    assert read == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ReadCodeAndData",
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": [f"{BUCKET}/digits/code/*", f"{BUCKET}/digits/data/*"],
+            },
+            {
+                "Sid": "ListData",
+                "Effect": "Allow",
+                "Action": "s3:ListBucket",
+                "Resource": BUCKET,
+                "Condition": {"StringLike": {"s3:prefix": ["digits/data/*"]}},
+            },
+        ],
+    }
+    assert write == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "WriteJobOutput",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
+                "Resource": f"{BUCKET}/digits/models/{JOB}/*",
+            },
+        ],
+    }
 
 
-@pytest.mark.parametrize("action, resource, context", [
-    ("s3:GetObject", f"{BUCKET}/digits/data/train/001.zero/0001.png", None),
-    ("s3:GetObject", f"{BUCKET}/digits/code/sourcedir-0123456789ab.tar.gz", None),
-    ("s3:ListBucket", BUCKET, {"s3:prefix": "digits/data/"}),
-    ("s3:PutObject", f"{BUCKET}/digits/models/{JOB}/output/model.tar.gz", None),
-    ("s3:PutObject", f"{BUCKET}/digits/models/{JOB}/status.json", None),
-    ("s3:AbortMultipartUpload", f"{BUCKET}/digits/models/{JOB}/output/model.tar.gz", None),
-])
+@pytest.mark.parametrize(
+    "action, resource, context",
+    [
+        ("s3:GetObject", f"{BUCKET}/digits/data/train/001.zero/0001.png", None),
+        ("s3:GetObject", f"{BUCKET}/digits/code/sourcedir-0123456789ab.tar.gz", None),
+        ("s3:ListBucket", BUCKET, {"s3:prefix": "digits/data/"}),
+        ("s3:PutObject", f"{BUCKET}/digits/models/{JOB}/output/model.tar.gz", None),
+        ("s3:PutObject", f"{BUCKET}/digits/models/{JOB}/status.json", None),
+        ("s3:AbortMultipartUpload", f"{BUCKET}/digits/models/{JOB}/output/model.tar.gz", None),
+    ],
+)
 def test_the_bootstrap_can_do_its_job(documents, action, resource, context):
     assert allowed(documents, action, resource, context)
 
 
-@pytest.mark.parametrize("action, resource, context", [
-    # other prefixes of the project, other jobs, other projects, other buckets
-    ("s3:GetObject", f"{BUCKET}/digits/models/other-job/output/model.tar.gz", None),
-    ("s3:GetObject", f"{BUCKET}/digits/checkpoints/x", None),
-    ("s3:GetObject", f"{BUCKET}/other-project/data/train/x.png", None),
-    ("s3:GetObject", f"{BUCKET}/digits/database/x", None),  # "data" is a folder, not a name prefix
-    ("s3:GetObject", "arn:aws:s3:::another-bucket/digits/data/x.png", None),
-    ("s3:PutObject", f"{BUCKET}/digits/models/other-job/output/model.tar.gz", None),
-    ("s3:PutObject", f"{BUCKET}/digits/models/{JOB}-2/output/model.tar.gz", None),
-    ("s3:PutObject", f"{BUCKET}/digits/data/train/001.zero/evil.png", None),
-    ("s3:PutObject", f"{BUCKET}/digits/code/sourcedir-0123456789ab.tar.gz", None),
-    # listing outside the data prefix, or the whole bucket
-    ("s3:ListBucket", BUCKET, {"s3:prefix": ""}),
-    ("s3:ListBucket", BUCKET, {"s3:prefix": "digits/"}),
-    ("s3:ListBucket", BUCKET, {"s3:prefix": "digits/models/"}),
-    ("s3:ListBucket", BUCKET, None),
-    # other actions, even on its own prefix
-    ("s3:DeleteObject", f"{BUCKET}/digits/models/{JOB}/output/model.tar.gz", None),
-    ("s3:PutObjectAcl", f"{BUCKET}/digits/models/{JOB}/output/model.tar.gz", None),
-    ("s3:GetObject", f"{BUCKET}/digits/models/{JOB}/output/model.tar.gz", None),
-    ("s3:DeleteBucket", BUCKET, None),
-    ("iam:PassRole", "arn:aws:iam::123456789012:role/digits-ec2-train", None),
-    ("ec2:TerminateInstances", "*", None),
-])
+@pytest.mark.parametrize(
+    "action, resource, context",
+    [
+        # other prefixes of the project, other jobs, other projects, other buckets
+        ("s3:GetObject", f"{BUCKET}/digits/models/other-job/output/model.tar.gz", None),
+        ("s3:GetObject", f"{BUCKET}/digits/checkpoints/x", None),
+        ("s3:GetObject", f"{BUCKET}/other-project/data/train/x.png", None),
+        ("s3:GetObject", f"{BUCKET}/digits/database/x", None),  # "data" is a folder, not a name prefix
+        ("s3:GetObject", "arn:aws:s3:::another-bucket/digits/data/x.png", None),
+        ("s3:PutObject", f"{BUCKET}/digits/models/other-job/output/model.tar.gz", None),
+        ("s3:PutObject", f"{BUCKET}/digits/models/{JOB}-2/output/model.tar.gz", None),
+        ("s3:PutObject", f"{BUCKET}/digits/data/train/001.zero/evil.png", None),
+        ("s3:PutObject", f"{BUCKET}/digits/code/sourcedir-0123456789ab.tar.gz", None),
+        # listing outside the data prefix, or the whole bucket
+        ("s3:ListBucket", BUCKET, {"s3:prefix": ""}),
+        ("s3:ListBucket", BUCKET, {"s3:prefix": "digits/"}),
+        ("s3:ListBucket", BUCKET, {"s3:prefix": "digits/models/"}),
+        ("s3:ListBucket", BUCKET, None),
+        # other actions, even on its own prefix
+        ("s3:DeleteObject", f"{BUCKET}/digits/models/{JOB}/output/model.tar.gz", None),
+        ("s3:PutObjectAcl", f"{BUCKET}/digits/models/{JOB}/output/model.tar.gz", None),
+        ("s3:GetObject", f"{BUCKET}/digits/models/{JOB}/output/model.tar.gz", None),
+        ("s3:DeleteBucket", BUCKET, None),
+        ("iam:PassRole", "arn:aws:iam::123456789012:role/digits-ec2-train", None),
+        ("ec2:TerminateInstances", "*", None),
+    ],
+)
 def test_everything_else_is_denied(documents, action, resource, context):
     assert not allowed(documents, action, resource, context)
 
 
 def test_trust_policy_lets_only_ec2_assume_the_role(local_config):
     job = ec2_training.new_job(local_config, JOB, "s3://mlops-local/digits/code/x.tar.gz")
-    create_role = next(params for _, operation, params, _ in ec2_training.role_steps(local_config, job, "aws")
-                       if operation == "CreateRole")
-    statement, = json.loads(create_role["AssumeRolePolicyDocument"])["Statement"]
-    assert statement == {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
-                         "Action": "sts:AssumeRole"}
+    create_role = next(
+        params
+        for _, operation, params, _ in ec2_training.role_steps(local_config, job, "aws")
+        if operation == "CreateRole"
+    )
+    (statement,) = json.loads(create_role["AssumeRolePolicyDocument"])["Statement"]
+    assert statement == {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
 
 
 def test_partition_follows_the_region(local_config):
@@ -132,21 +159,37 @@ def test_policies_of_ended_jobs_are_pruned_and_running_ones_kept(local_config, b
     iam, ec2, s3 = boto_client("iam"), boto_client("ec2"), boto_client("s3")
     role = "digits-ec2-train"
     try:
-        iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(
-            iam_policies.assume_role_policy("ec2.amazonaws.com")))
+        iam.create_role(
+            RoleName=role, AssumeRolePolicyDocument=json.dumps(iam_policies.assume_role_policy("ec2.amazonaws.com"))
+        )
     except iam.exceptions.EntityAlreadyExistsException:
         pass
     for job in ("prune-done", "prune-gone", "prune-running", "prune-elsewhere", "prune-launching"):
-        iam.put_role_policy(RoleName=role, PolicyName=f"job-{job}", PolicyDocument=json.dumps(
-            iam_policies.ec2_job_policy(ec2_training.new_job(local_config, job, "s3://mlops-local/digits/code/x").job_uri)))
+        iam.put_role_policy(
+            RoleName=role,
+            PolicyName=f"job-{job}",
+            PolicyDocument=json.dumps(
+                iam_policies.ec2_job_policy(
+                    ec2_training.new_job(local_config, job, "s3://mlops-local/digits/code/x").job_uri
+                )
+            ),
+        )
     s3.create_bucket(Bucket="mlops-local")
     s3.put_object(Bucket="mlops-local", Key="digits/models/prune-done/status.json", Body=b'{"status": "Completed"}')
     image = ec2_training.find_image(ec2, "m5.large")["ImageId"]
     instances = {}
     for job in ("prune-gone", "prune-running"):  # plain user data: nothing runs locally
-        instances[job] = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, TagSpecifications=[
-            {"ResourceType": "instance", "Tags": [{"Key": "mlops:project", "Value": "digits"},
-                                                  {"Key": "mlops:job", "Value": job}]}])["Instances"][0]["InstanceId"]
+        instances[job] = ec2.run_instances(
+            ImageId=image,
+            MinCount=1,
+            MaxCount=1,
+            TagSpecifications=[
+                {
+                    "ResourceType": "instance",
+                    "Tags": [{"Key": "mlops:project", "Value": "digits"}, {"Key": "mlops:job", "Value": job}],
+                }
+            ],
+        )["Instances"][0]["InstanceId"]
     ec2.terminate_instances(InstanceIds=[instances["prune-gone"]])
     stale = ec2_training.stale_job_policies(iam, ec2, s3, local_config, keep="job-prune-launching")
     assert sorted(name for name in stale if name.startswith("job-prune-")) == ["job-prune-done", "job-prune-gone"]

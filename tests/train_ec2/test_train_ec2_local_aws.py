@@ -44,11 +44,12 @@ def _test_accuracy(model_dir: Path, data_dir: Path) -> float:
     samples = [(path, path.parent.name) for path in sorted((data_dir / "test").glob("*/*.png"))]
     correct = 0
     for start in range(0, len(samples), inference.MAX_BATCH_SIZE):
-        batch = samples[start:start + inference.MAX_BATCH_SIZE]
-        answer = inference.predict_fn([inference.ImageRequest(path.read_bytes(), top_k=1) for path, _ in batch],
-                                      loaded)
-        correct += sum(prediction["top_k"][0]["label"] == inference.display_label(folder)
-                       for prediction, (_, folder) in zip(answer["predictions"], batch))
+        batch = samples[start : start + inference.MAX_BATCH_SIZE]
+        answer = inference.predict_fn([inference.ImageRequest(path.read_bytes(), top_k=1) for path, _ in batch], loaded)
+        correct += sum(
+            prediction["top_k"][0]["label"] == inference.display_label(folder)
+            for prediction, (_, folder) in zip(answer["predictions"], batch, strict=True)
+        )
     return correct / len(samples)
 
 
@@ -63,8 +64,9 @@ def _bootstrap_running(instance_id: str) -> bool:
     return False
 
 
-def test_wait_trains_on_the_instance_and_leaves_a_90_percent_model(mlops, digits_in_s3, boto_client, digits_dir,
-                                                                    tmp_path):
+def test_wait_trains_on_the_instance_and_leaves_a_90_percent_model(
+    mlops, digits_in_s3, boto_client, digits_dir, tmp_path
+):
     job = "digits-ec2-e2e"
     # configs/local.yaml's own training settings (the two-epoch recipe of tests/recipe.py).
     result = mlops("-o", "json", "train-ec2", "--wait", "--job-name", job)
@@ -128,15 +130,20 @@ def test_terminating_the_instance_kills_its_bootstrap(mlops, digits_in_s3, boto_
     outcome = ec2_training.follow(ec2, s3, job_spec, instance_id, poll_s=0, sleep=lambda _s: None)
     # Killed mid-way: the bootstrap's TERM trap records the failure if it gets to, else the instance state tells.
     assert outcome["status"] == "Failed" and outcome.get("model_artifact") is None
-    assert "SIGTERM, the instance was stopped or terminated" in outcome["reason"] or \
-        f"instance {instance_id} is terminated" in outcome["reason"]
+    assert (
+        "SIGTERM, the instance was stopped or terminated" in outcome["reason"]
+        or f"instance {instance_id} is terminated" in outcome["reason"]
+    )
 
 
 def test_ctrl_c_while_waiting_says_how_to_stop_the_instance(digits_in_s3, boto_client):
     job = "digits-ec2-interrupted"
     process = subprocess.Popen(
         [sys.executable, "-m", "mlops_cli", "-c", str(LOCAL_CONFIG), "train-ec2", "--wait", "--job-name", job],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert process.stderr is not None
         lines = []
@@ -161,8 +168,22 @@ def test_ctrl_c_while_waiting_says_how_to_stop_the_instance(digits_in_s3, boto_c
 def test_local_runs_the_entry_point_here_and_uploads(mlops, local_aws, boto_client, tiny_digits, tmp_path):
     job = "digits-ec2-local"
     out_dir = tmp_path / "run"
-    result = mlops("-o", "json", "train-ec2", "--local", "--data-dir", str(tiny_digits), "--out-dir", str(out_dir),
-                   "--job-name", job, "--hp", "image_size=32", "--hp", "batch_size=8")
+    result = mlops(
+        "-o",
+        "json",
+        "train-ec2",
+        "--local",
+        "--data-dir",
+        str(tiny_digits),
+        "--out-dir",
+        str(out_dir),
+        "--job-name",
+        job,
+        "--hp",
+        "image_size=32",
+        "--hp",
+        "batch_size=8",
+    )
     assert result.exit_code == 0, result.output
     outcome = json.loads(result.stdout)
     assert outcome["model_artifact"] == f"s3://{BUCKET}/digits/models/{job}/output/model.tar.gz"

@@ -29,7 +29,9 @@ def small_digits_in_s3(local_aws: str, digits_dir: Path, tmp_path_factory: pytes
             dest.mkdir(parents=True)
             for image in sorted(class_dir.iterdir())[:count]:
                 shutil.copy(image, dest / image.name)
-    result = CliRunner().invoke(app, ["-c", str(LOCAL_CONFIG), "-q", "data", "upload", str(source),
-                                      "--to", f"s3://mlops-local/digits/{TUNE_DATA}"])
+    result = CliRunner().invoke(
+        app,
+        ["-c", str(LOCAL_CONFIG), "-q", "data", "upload", str(source), "--to", f"s3://mlops-local/digits/{TUNE_DATA}"],
+    )
     assert result.exit_code == 0, result.output
     return {"MLOPS_DATA__S3_PREFIX": TUNE_DATA}

@@ -39,10 +39,34 @@ def tuned(small_digits_in_s3, tmp_path_factory) -> TuneRun:
     from mlops_cli.app import app
 
     best_file = tmp_path_factory.mktemp("tune") / "best.yaml"
-    result = CliRunner().invoke(app, [
-        "-c", str(LOCAL_CONFIG), "-o", "json", "tune", "--job-name", JOB, "--strategy", "random", "--max-jobs", "4",
-        "--parallel", "2", "--range", "lr=0.0005:0.05:log", "--range", "batch_size=16,32", "--hp", "epochs=1",
-        "--write-best", str(best_file)], env=small_digits_in_s3, catch_exceptions=False)
+    result = CliRunner().invoke(
+        app,
+        [
+            "-c",
+            str(LOCAL_CONFIG),
+            "-o",
+            "json",
+            "tune",
+            "--job-name",
+            JOB,
+            "--strategy",
+            "random",
+            "--max-jobs",
+            "4",
+            "--parallel",
+            "2",
+            "--range",
+            "lr=0.0005:0.05:log",
+            "--range",
+            "batch_size=16,32",
+            "--hp",
+            "epochs=1",
+            "--write-best",
+            str(best_file),
+        ],
+        env=small_digits_in_s3,
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output[-3000:]
     return TuneRun(json.loads(result.stdout), result.stderr, best_file)
 
@@ -50,7 +74,8 @@ def tuned(small_digits_in_s3, tmp_path_factory) -> TuneRun:
 def wait_until_ended(sagemaker, name: str) -> dict:
     deadline = time.monotonic() + DEADLINE_S
     while (described := sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name))[
-            "HyperParameterTuningJobStatus"] not in ("Completed", "Failed", "Stopped") and time.monotonic() < deadline:
+        "HyperParameterTuningJobStatus"
+    ] not in ("Completed", "Failed", "Stopped") and time.monotonic() < deadline:
         time.sleep(0.5)
     return described
 
@@ -64,8 +89,9 @@ def test_four_trials_two_at_a_time_complete_with_the_best_found(tuned, boto_clie
     assert document["counts"]["objectives"]["Succeeded"] == 4
 
     # Values lie in the ranges and differ.
-    assert all(0.0005 <= trial["values"]["lr"] <= 0.05 and trial["values"]["batch_size"] in (16, 32)
-               for trial in trials)
+    assert all(
+        0.0005 <= trial["values"]["lr"] <= 0.05 and trial["values"]["batch_size"] in (16, 32) for trial in trials
+    )
     assert len({trial["values"]["lr"] for trial in trials}) == 4
 
     # Never more than two trials at once, and two did run together.
@@ -87,11 +113,18 @@ def test_four_trials_two_at_a_time_complete_with_the_best_found(tuned, boto_clie
     described = aws_cli("sagemaker", "describe-hyper-parameter-tuning-job", "--hyper-parameter-tuning-job-name", JOB)
     assert described["BestTrainingJob"]["TrainingJobName"] == best["name"]
     assert described["TrainingJobStatusCounters"]["Completed"] == 4
-    listed = aws_cli("sagemaker", "list-training-jobs-for-hyper-parameter-tuning-job",
-                     "--hyper-parameter-tuning-job-name", JOB, "--sort-by", "FinalObjectiveMetricValue")
+    listed = aws_cli(
+        "sagemaker",
+        "list-training-jobs-for-hyper-parameter-tuning-job",
+        "--hyper-parameter-tuning-job-name",
+        JOB,
+        "--sort-by",
+        "FinalObjectiveMetricValue",
+    )
     summaries = listed["TrainingJobSummaries"]
-    assert [item["TrainingJobName"] for item in summaries] == [trial["name"] for trial in
-                                                               sorted(trials, key=lambda t: t["objective"])]
+    assert [item["TrainingJobName"] for item in summaries] == [
+        trial["name"] for trial in sorted(trials, key=lambda t: t["objective"])
+    ]
     assert all(item["TuningJobName"] == JOB and item["ObjectiveStatus"] == "Succeeded" for item in summaries)
 
     # Followed without a terminal: one line per trial change.
@@ -139,9 +172,24 @@ def test_deploy_tuning_job_without_a_best_trial_exits_2(mlops, local_aws):
 
 def test_early_stopping_stops_a_clearly_worse_trial(small_digits_in_s3, mlops, boto_client):
     # One at a time, in grid order: a sane lr, then lr=5, whose first epoch is far worse than the median.
-    result = mlops("-o", "json", "tune", "--job-name", "digits-tune-stopping", "--strategy", "grid",
-                   "--range", "lr=0.003,5", "--parallel", "1", "--early-stopping", "auto", "--hp", "epochs=3",
-                   env=small_digits_in_s3)
+    result = mlops(
+        "-o",
+        "json",
+        "tune",
+        "--job-name",
+        "digits-tune-stopping",
+        "--strategy",
+        "grid",
+        "--range",
+        "lr=0.003,5",
+        "--parallel",
+        "1",
+        "--early-stopping",
+        "auto",
+        "--hp",
+        "epochs=3",
+        env=small_digits_in_s3,
+    )
     assert result.exit_code == 0, result.output[-3000:]
     document = json.loads(result.stdout)
     sane, terrible = document["trials"]
@@ -154,8 +202,23 @@ def test_early_stopping_stops_a_clearly_worse_trial(small_digits_in_s3, mlops, b
 
 
 def test_ctrl_c_with_yes_stops_the_tuning_job_and_its_trials(small_digits_in_s3, boto_client):
-    command = [sys.executable, "-m", "mlops_cli", "-c", str(LOCAL_CONFIG), "tune", "--job-name", "digits-tune-stop",
-               "--max-jobs", "2", "--parallel", "2", "--hp", "epochs=50", "--yes"]
+    command = [
+        sys.executable,
+        "-m",
+        "mlops_cli",
+        "-c",
+        str(LOCAL_CONFIG),
+        "tune",
+        "--job-name",
+        "digits-tune-stop",
+        "--max-jobs",
+        "2",
+        "--parallel",
+        "2",
+        "--hp",
+        "epochs=50",
+        "--yes",
+    ]
     process, seen, rest = interrupted(command, lambda line: line.startswith("trial "), env=small_digits_in_s3)
     assert process.returncode == 130, seen + rest
     assert "stop requested for tuning job digits-tune-stop" in rest
@@ -163,24 +226,43 @@ def test_ctrl_c_with_yes_stops_the_tuning_job_and_its_trials(small_digits_in_s3,
     described = wait_until_ended(sagemaker, "digits-tune-stop")
     assert described["HyperParameterTuningJobStatus"] == "Stopped"
     trials = sagemaker.list_training_jobs_for_hyper_parameter_tuning_job(
-        HyperParameterTuningJobName="digits-tune-stop")["TrainingJobSummaries"]
+        HyperParameterTuningJobName="digits-tune-stop"
+    )["TrainingJobSummaries"]
     assert trials and {trial["TrainingJobStatus"] for trial in trials} == {"Stopped"}
     assert described["TrainingJobStatusCounters"]["Stopped"] == len(trials)
 
 
-def test_ctrl_c_without_a_terminal_leaves_it_running_and_teardown_all_stops_it(small_digits_in_s3, boto_client,
-                                                                                mlops):
+def test_ctrl_c_without_a_terminal_leaves_it_running_and_teardown_all_stops_it(small_digits_in_s3, boto_client, mlops):
     project = {**small_digits_in_s3, "MLOPS_PROJECT": "tunetd"}  # its own project: teardown --all touches it only
-    command = [sys.executable, "-m", "mlops_cli", "-c", str(LOCAL_CONFIG), "tune", "--job-name", "tunetd-left",
-               "--max-jobs", "2", "--parallel", "2", "--hp", "epochs=50"]
-    process, _, rest = interrupted(command, lambda line: "tuning job tunetd-left created" in line,
-                                   stdin=subprocess.DEVNULL, env=project)
+    command = [
+        sys.executable,
+        "-m",
+        "mlops_cli",
+        "-c",
+        str(LOCAL_CONFIG),
+        "tune",
+        "--job-name",
+        "tunetd-left",
+        "--max-jobs",
+        "2",
+        "--parallel",
+        "2",
+        "--hp",
+        "epochs=50",
+    ]
+    process, _, rest = interrupted(
+        command, lambda line: "tuning job tunetd-left created" in line, stdin=subprocess.DEVNULL, env=project
+    )
     assert process.returncode == 130
     assert "tuning job tunetd-left is still running in AWS" in rest
     assert "aws sagemaker stop-hyper-parameter-tuning-job --hyper-parameter-tuning-job-name tunetd-left" in rest
     sagemaker = boto_client("sagemaker")
-    assert sagemaker.describe_hyper_parameter_tuning_job(
-        HyperParameterTuningJobName="tunetd-left")["HyperParameterTuningJobStatus"] == "InProgress"
+    assert (
+        sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="tunetd-left")[
+            "HyperParameterTuningJobStatus"
+        ]
+        == "InProgress"
+    )
 
     status = json.loads(mlops("-o", "json", "status", env=project).stdout)
     assert [(job["name"], job["status"]) for job in status["tuning_jobs"]] == [("tunetd-left", "InProgress")]
@@ -200,7 +282,8 @@ def test_the_local_aws_refuses_tuning_requests_sagemaker_refuses(tuned, mlops, b
     sagemaker = boto_client("sagemaker")
     # The dry run assumes an account where nothing exists yet: use the role the real tuning job was given.
     request["TrainingJobDefinition"]["RoleArn"] = sagemaker.describe_hyper_parameter_tuning_job(
-        HyperParameterTuningJobName=JOB)["TrainingJobDefinition"]["RoleArn"]
+        HyperParameterTuningJobName=JOB
+    )["TrainingJobDefinition"]["RoleArn"]
 
     def refused(change) -> str:
         changed = json.loads(json.dumps(request))

@@ -56,27 +56,37 @@ def test_real_aws_plan_is_a_valid_request_by_botocores_model(tune_plan):
     assert job_config["ParameterRanges"] == {
         "ContinuousParameterRanges": [
             {"Name": "lr", "MinValue": "0.0001", "MaxValue": "0.1", "ScalingType": "Logarithmic"},
-            {"Name": "weight_decay", "MinValue": "1e-05", "MaxValue": "0.01", "ScalingType": "Logarithmic"}],
-        "CategoricalParameterRanges": [{"Name": "batch_size", "Values": ["16", "32", "64", "128"]}]}
+            {"Name": "weight_decay", "MinValue": "1e-05", "MaxValue": "0.01", "ScalingType": "Logarithmic"},
+        ],
+        "CategoricalParameterRanges": [{"Name": "batch_size", "Values": ["16", "32", "64", "128"]}],
+    }
     # The role is generated (no role_arn in default.yaml): created before the tuning job, as for `train`.
     assert [step["operation"] for step in plan["steps"]] == [
-        "CreateRole", "PutRolePolicy", "PutObject", "CreateHyperParameterTuningJob"]
+        "CreateRole",
+        "PutRolePolicy",
+        "PutObject",
+        "CreateHyperParameterTuningJob",
+    ]
 
 
 def test_trials_are_the_training_job_train_builds_with_hyperparameters_split(tune_plan, mlops):
-    request, _ = tune_plan("--job-name", "digits-split", "--range", "lr=0.001:0.01:log", "--range",
-                           "batch_size=32,64")
+    request, _ = tune_plan("--job-name", "digits-split", "--range", "lr=0.001:0.01:log", "--range", "batch_size=32,64")
     trained = json.loads(mlops("-o", "json", "--dry-run", "train", "--job-name", "digits-split").stdout)
     train_request = trained["steps"][-1]["params"]
     definition = dict(request["TrainingJobDefinition"])
     static = definition.pop("StaticHyperParameters")
-    expected = {key: value for key, value in train_request.items()
-                if key not in ("TrainingJobName", "Tags", "HyperParameters")}
-    expected["AlgorithmSpecification"] = {key: value for key, value in expected["AlgorithmSpecification"].items()
-                                          if key != "EnableSageMakerMetricsTimeSeries"}
+    expected = {
+        key: value for key, value in train_request.items() if key not in ("TrainingJobName", "Tags", "HyperParameters")
+    }
+    expected["AlgorithmSpecification"] = {
+        key: value
+        for key, value in expected["AlgorithmSpecification"].items()
+        if key != "EnableSageMakerMetricsTimeSeries"
+    }
     assert definition == expected
-    assert static == {key: value for key, value in train_request["HyperParameters"].items()
-                      if key not in ("lr", "batch_size")}
+    assert static == {
+        key: value for key, value in train_request["HyperParameters"].items() if key not in ("lr", "batch_size")
+    }
     assert request["Tags"] == train_request["Tags"]
 
 
@@ -89,42 +99,65 @@ def test_strategies_and_their_rules(tune_plan):
     request, _ = tune_plan("--strategy", "grid", "--range", "batch_size=16,32", "--range", "lr=0.001,0.01")
     job_config = request["HyperParameterTuningJobConfig"]
     assert job_config["ResourceLimits"] == {"MaxParallelTrainingJobs": 2}  # grid counts the combinations itself
-    assert job_config["ParameterRanges"] == {"CategoricalParameterRanges": [
-        {"Name": "batch_size", "Values": ["16", "32"]}, {"Name": "lr", "Values": ["0.001", "0.01"]}]}
+    assert job_config["ParameterRanges"] == {
+        "CategoricalParameterRanges": [
+            {"Name": "batch_size", "Values": ["16", "32"]},
+            {"Name": "lr", "Values": ["0.001", "0.01"]},
+        ]
+    }
 
-    request, _ = tune_plan("--strategy", "random", "--early-stopping", "auto", "--objective", "valid_acc:max",
-                           "--warm-start", "digits-earlier", "--max-jobs", "6", "--parallel", "3", "--spot")
+    request, _ = tune_plan(
+        "--strategy",
+        "random",
+        "--early-stopping",
+        "auto",
+        "--objective",
+        "valid_acc:max",
+        "--warm-start",
+        "digits-earlier",
+        "--max-jobs",
+        "6",
+        "--parallel",
+        "3",
+        "--spot",
+    )
     job_config = request["HyperParameterTuningJobConfig"]
     assert job_config["TrainingJobEarlyStoppingType"] == "Auto"
     assert job_config["HyperParameterTuningJobObjective"] == {"Type": "Maximize", "MetricName": "valid_acc"}
     assert job_config["ResourceLimits"] == {"MaxNumberOfTrainingJobs": 6, "MaxParallelTrainingJobs": 3}
-    assert request["WarmStartConfig"] == {"ParentHyperParameterTuningJobs": [
-        {"HyperParameterTuningJobName": "digits-earlier"}], "WarmStartType": "IdenticalDataAndAlgorithm"}
+    assert request["WarmStartConfig"] == {
+        "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": "digits-earlier"}],
+        "WarmStartType": "IdenticalDataAndAlgorithm",
+    }
     assert request["TrainingJobDefinition"]["EnableManagedSpotTraining"] is True
     assert request["TrainingJobDefinition"]["CheckpointConfig"]["S3Uri"].endswith(
-        "/checkpoints/" + request["HyperParameterTuningJobName"])
+        "/checkpoints/" + request["HyperParameterTuningJobName"]
+    )
 
 
-@pytest.mark.parametrize("args, flag, reason", [
-    (["--range", "lr=0:0.1:log"], "--range lr=0:0.1:log", "greater than 0"),
-    (["--range", "weight_decay=0:0.1:log"], "--range weight_decay=0:0.1:log", "log scale needs LOW > 0"),
-    (["--range", "lr=0.1:0.01"], "--range lr=0.1:0.01", "LOW (0.1) must be less than HIGH (0.01)"),
-    (["--range", "lr=0.001:20"], "--range lr=0.001:20", "less than or equal to 10"),
-    (["--range", "batch_size=0:64"], "--range batch_size=0:64", "greater than or equal to 1"),
-    (["--range", "batch_size=8.5:64"], "--range batch_size=8.5:64", "is not an integer"),
-    (["--range", "lr_schedule=cosine,sawtooth"], "--range lr_schedule=cosine,sawtooth", "cosine"),
-    (["--range", "arch=1:2"], "--range arch=1:2", "takes categorical values"),
-    (["--range", "lr=0.001:0.1:cubic"], "--range lr=0.001:0.1:cubic", "scale 'cubic'"),
-    (["--range", "learning_rate=0.001:0.1"], "--range learning_rate=0.001:0.1", "unknown hyperparameter"),
-    (["--range", "lr"], "--range lr", "expected NAME="),
-    (["--objective", "valid_loss:down"], "--objective valid_loss:down", "expected NAME:min or NAME:max"),
-    (["--objective", "accuracy:max"], "--objective accuracy:max", "unknown metric 'accuracy'"),
-    (["--strategy", "grid", "--range", "lr=0.001:0.1"], "--strategy grid", "lr is LOW:HIGH"),
-    (["--strategy", "hyperband", "--early-stopping", "auto"], "--early-stopping auto", "hyperband"),
-    (["--strategy", "annealing"], "--strategy annealing", "expected one of"),
-    (["--max-jobs", "2", "--parallel", "3"], "--parallel 3", "more than --max-jobs"),
-    (["--job-name", "a-name-longer-than-thirty-two-chars"], "--job-name", "1-32"),
-])
+@pytest.mark.parametrize(
+    "args, flag, reason",
+    [
+        (["--range", "lr=0:0.1:log"], "--range lr=0:0.1:log", "greater than 0"),
+        (["--range", "weight_decay=0:0.1:log"], "--range weight_decay=0:0.1:log", "log scale needs LOW > 0"),
+        (["--range", "lr=0.1:0.01"], "--range lr=0.1:0.01", "LOW (0.1) must be less than HIGH (0.01)"),
+        (["--range", "lr=0.001:20"], "--range lr=0.001:20", "less than or equal to 10"),
+        (["--range", "batch_size=0:64"], "--range batch_size=0:64", "greater than or equal to 1"),
+        (["--range", "batch_size=8.5:64"], "--range batch_size=8.5:64", "is not an integer"),
+        (["--range", "lr_schedule=cosine,sawtooth"], "--range lr_schedule=cosine,sawtooth", "cosine"),
+        (["--range", "arch=1:2"], "--range arch=1:2", "takes categorical values"),
+        (["--range", "lr=0.001:0.1:cubic"], "--range lr=0.001:0.1:cubic", "scale 'cubic'"),
+        (["--range", "learning_rate=0.001:0.1"], "--range learning_rate=0.001:0.1", "unknown hyperparameter"),
+        (["--range", "lr"], "--range lr", "expected NAME="),
+        (["--objective", "valid_loss:down"], "--objective valid_loss:down", "expected NAME:min or NAME:max"),
+        (["--objective", "accuracy:max"], "--objective accuracy:max", "unknown metric 'accuracy'"),
+        (["--strategy", "grid", "--range", "lr=0.001:0.1"], "--strategy grid", "lr is LOW:HIGH"),
+        (["--strategy", "hyperband", "--early-stopping", "auto"], "--early-stopping auto", "hyperband"),
+        (["--strategy", "annealing"], "--strategy annealing", "expected one of"),
+        (["--max-jobs", "2", "--parallel", "3"], "--parallel 3", "more than --max-jobs"),
+        (["--job-name", "a-name-longer-than-thirty-two-chars"], "--job-name", "1-32"),
+    ],
+)
 def test_bad_ranges_and_objectives_exit_2_naming_the_flag(mlops, args, flag, reason):
     result = mlops("--dry-run", "tune", *args)
     assert result.exit_code == 2, result.output
@@ -172,13 +205,13 @@ def test_random_and_bayesian_values_respect_the_scale():
     assert abs(math.log10(statistics.median(log_values)) + 2.5) < 0.1
     assert abs(statistics.median(linear_values) - 0.05) < 0.005
 
-    bayesian = BayesianChooser(as_received(lr="0.0001:0.1:log", batch_size=[16, 32]), seed=1, maximize=False,
-                               history=[])
+    bayesian = BayesianChooser(
+        as_received(lr="0.0001:0.1:log", batch_size=[16, 32]), seed=1, maximize=False, history=[]
+    )
     asked = [bayesian.ask() for _ in range(40)]
     for values, token in asked:
         bayesian.tell(token, abs(math.log10(float(values["lr"])) + 3))  # best near lr = 0.001
-    assert all(0.0001 <= float(values["lr"]) <= 0.1 and values["batch_size"] in ("16", "32")
-               for values, _ in asked)
+    assert all(0.0001 <= float(values["lr"]) <= 0.1 and values["batch_size"] in ("16", "32") for values, _ in asked)
     assert abs(math.log10(statistics.median(float(values["lr"]) for values, _ in asked)) + 2.5) < 0.5
 
 
@@ -191,7 +224,8 @@ def test_grid_runs_every_combination_once():
         seen.append(chosen[0])
     assert chooser.size == 6 and len(seen) == 6
     assert {(item["batch_size"], item["lr_schedule"]) for item in seen} == {
-        (size, schedule) for size in ("16", "32") for schedule in ('"cosine"', '"step"', '"none"')}
+        (size, schedule) for size in ("16", "32") for schedule in ('"cosine"', '"step"', '"none"')
+    }
 
 
 def test_median_rule_stops_a_trial_worse_than_the_median_of_earlier_running_averages():

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from upload_helpers import remote_objects, small_tree, write_tree
 
 
@@ -15,18 +14,21 @@ def tree(tmp_path):
     return small_tree(tmp_path / "tree", count=2)
 
 
-@pytest.mark.parametrize("to, expected", [
-    ("gs://bucket/prefix", "must be an s3://bucket/prefix URI"),
-    ("bucket/prefix", "must be an s3://bucket/prefix URI"),
-    ("s3://Upper-Case/p", "'Upper-Case' is not a valid S3 bucket name"),
-    ("s3://ab/p", "'ab' is not a valid S3 bucket name: it must be 3 to 63"),
-    ("s3://my_bucket/p", "'my_bucket' is not a valid S3 bucket name: only lowercase"),
-    ("s3://bad..dots/p", "two adjacent dots"),
-    ("s3://192.168.1.10/p", "formatted as an IP address"),
-    ("s3:///p", "'' is not a valid S3 bucket name"),
-    ("s3://fine-bucket/a/../b", "'.' or '..' segment"),
-    ("s3://fine-bucket/a//b", "empty segment"),
-])
+@pytest.mark.parametrize(
+    "to, expected",
+    [
+        ("gs://bucket/prefix", "must be an s3://bucket/prefix URI"),
+        ("bucket/prefix", "must be an s3://bucket/prefix URI"),
+        ("s3://Upper-Case/p", "'Upper-Case' is not a valid S3 bucket name"),
+        ("s3://ab/p", "'ab' is not a valid S3 bucket name: it must be 3 to 63"),
+        ("s3://my_bucket/p", "'my_bucket' is not a valid S3 bucket name: only lowercase"),
+        ("s3://bad..dots/p", "two adjacent dots"),
+        ("s3://192.168.1.10/p", "formatted as an IP address"),
+        ("s3:///p", "'' is not a valid S3 bucket name"),
+        ("s3://fine-bucket/a/../b", "'.' or '..' segment"),
+        ("s3://fine-bucket/a//b", "empty segment"),
+    ],
+)
 def test_bad_destination_exits_2(mlops, local_aws, tree, to, expected):
     result = mlops("data", "upload", str(tree), "--to", to)
 
@@ -34,20 +36,28 @@ def test_bad_destination_exits_2(mlops, local_aws, tree, to, expected):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("make_source, expected", [
-    (lambda tmp: tmp / "missing", "does not exist"),
-    (lambda tmp: write_tree(tmp / "t", {"file.txt": b"x"}) / "file.txt", "is not a folder"),
-    (lambda tmp: write_tree(tmp / "t", {".only-hidden": b"x", ".git/config": b"y"}), "has no files to upload"),
-])
+@pytest.mark.parametrize(
+    "make_source, expected",
+    [
+        (lambda tmp: tmp / "missing", "does not exist"),
+        (lambda tmp: write_tree(tmp / "t", {"file.txt": b"x"}) / "file.txt", "is not a folder"),
+        (lambda tmp: write_tree(tmp / "t", {".only-hidden": b"x", ".git/config": b"y"}), "has no files to upload"),
+    ],
+)
 def test_bad_source_exits_2(mlops, local_aws, tmp_path, make_source, expected):
     result = mlops("data", "upload", str(make_source(tmp_path)), "--to", "s3://never-created/p")
 
     assert result.exit_code == 2 and expected in result.stderr and "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("threshold, expected", [
-    ("1MiB", "between 5MiB"), ("6GiB", "between 5MiB"), ("lots", "is not a size"),
-])
+@pytest.mark.parametrize(
+    "threshold, expected",
+    [
+        ("1MiB", "between 5MiB"),
+        ("6GiB", "between 5MiB"),
+        ("lots", "is not a size"),
+    ],
+)
 def test_bad_multipart_threshold_exits_2(mlops, local_aws, tree, threshold, expected):
     result = mlops("data", "upload", str(tree), "--to", "s3://never-created/p", "--multipart-threshold", threshold)
 
@@ -81,8 +91,10 @@ def test_bucket_is_created_in_the_configured_region(upload, s3, bucket, tree):
 def test_what_cannot_be_a_key_is_skipped_by_name_and_the_plan_matches_the_upload(upload, s3, bucket, tmp_path):
     """Symlink loops, FIFOs, dangling links and names with control characters or non-UTF-8 bytes are skipped
     with a warning naming each, in the dry run and in the upload alike; the keys planned are the keys written."""
-    root = write_tree(tmp_path / "tree", {"ok/a.png": b"a", "ok/b c.png": b"bc", "new\nline.png": b"n",
-                                          "tab\tdir/x.png": b"t", "bell\x07.png": b"b"})
+    root = write_tree(
+        tmp_path / "tree",
+        {"ok/a.png": b"a", "ok/b c.png": b"bc", "new\nline.png": b"n", "tab\tdir/x.png": b"t", "bell\x07.png": b"b"},
+    )
     (root / "ok" / os.fsdecode(b"latin1-\xe9.png")).write_bytes(b"l")
     os.mkfifo(root / "ok" / "fifo.png")
     (root / "loop1").symlink_to(root / "loop2")
@@ -98,6 +110,14 @@ def test_what_cannot_be_a_key_is_skipped_by_name_and_the_plan_matches_the_upload
     for output in (dry_stderr, stderr):
         warned = [line for line in output.splitlines() if line.startswith("warning: skipped")]
         assert len(warned) == 8, output
-        for name in ("'new\\nline.png'", "'tab\\tdir'", "'bell\\x07.png'", "latin1-", "'ok/fifo.png'", "'loop1'",
-                     "'loop2'", "'dangling.png'"):
+        for name in (
+            "'new\\nline.png'",
+            "'tab\\tdir'",
+            "'bell\\x07.png'",
+            "latin1-",
+            "'ok/fifo.png'",
+            "'loop1'",
+            "'loop2'",
+            "'dangling.png'",
+        ):
             assert name in output, (name, output)

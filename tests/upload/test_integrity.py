@@ -9,9 +9,9 @@ import io
 import os
 
 import pytest
+from upload_helpers import remote_objects, state_count, write_tree
 
 from mlops_cli.services.s3sync import source
-from upload_helpers import remote_objects, state_count, write_tree
 
 MIB = 1024 * 1024
 
@@ -49,8 +49,9 @@ def test_every_object_carries_its_sha256_as_checksum_and_metadata(upload, s3, bu
     assert head["Metadata"]["sha256"] == hashlib.sha256(content).hexdigest()
 
 
-def test_large_file_goes_multipart_and_is_skipped_next_time_even_without_local_state(upload, s3, bucket,
-                                                                                      big_tree, tmp_path):
+def test_large_file_goes_multipart_and_is_skipped_next_time_even_without_local_state(
+    upload, s3, bucket, big_tree, tmp_path
+):
     data = (big_tree / "big/weights.bin").read_bytes()
     to = ("--to", f"s3://{bucket}/m", "--multipart-threshold", "5MiB")
 
@@ -70,8 +71,9 @@ def test_large_file_goes_multipart_and_is_skipped_next_time_even_without_local_s
 
     other_home = tmp_path / "other-home"
     local_aws = os.environ["MLOPS_AWS__ENDPOINT_URL"]
-    credentials.write(other_home / credentials.path(local_aws).relative_to(credentials.mlops_home()),
-                      credentials.load(local_aws))
+    credentials.write(
+        other_home / credentials.path(local_aws).relative_to(credentials.mlops_home()), credentials.load(local_aws)
+    )
     code, fresh, _ = upload(str(big_tree), *to, env={"MLOPS_HOME": str(other_home)})
     assert code == 0 and (fresh["uploaded"], fresh["skipped"]) == (0, 2)
 

@@ -20,8 +20,7 @@ def test_interrupted_upload_resumes_without_resending_finished_files(upload, s3,
     root = small_tree(tmp_path / "tree", count=total)
     args = ["data", "upload", str(root), "--to", f"s3://{bucket}/r", "--jobs", "2"]
 
-    run = interrupt_cli(args, ready=lambda: state_count(
-        "SELECT COUNT(*) FROM uploaded WHERE bucket = ?", bucket) >= 20)
+    run = interrupt_cli(args, ready=lambda: state_count("SELECT COUNT(*) FROM uploaded WHERE bucket = ?", bucket) >= 20)
 
     assert run.returncode == 130, run.stderr
     summary = json.loads(run.stdout)
@@ -41,8 +40,7 @@ def test_interrupted_multipart_upload_is_aborted_and_resent_next_time(upload, s3
     root = write_tree(tmp_path / "tree", {"model.bin": os.urandom(MULTIPART_BYTES)})
     args = ["data", "upload", str(root), "--to", f"s3://{bucket}/r", "--multipart-threshold", "5MiB", "--jobs", "1"]
 
-    run = interrupt_cli(args, ready=lambda: state_count(
-        "SELECT COUNT(*) FROM multipart WHERE bucket = ?", bucket) > 0)
+    run = interrupt_cli(args, ready=lambda: state_count("SELECT COUNT(*) FROM multipart WHERE bucket = ?", bucket) > 0)
 
     assert run.returncode == 130, run.stderr
     assert json.loads(run.stdout)["uploaded"] == 0
@@ -60,8 +58,11 @@ def test_multipart_upload_left_by_a_killed_run_is_aborted_by_the_next_run(upload
     root = write_tree(tmp_path / "tree", {"model.bin": os.urandom(MULTIPART_BYTES)})
     args = ["data", "upload", str(root), "--to", f"s3://{bucket}/k", "--multipart-threshold", "5MiB", "--jobs", "1"]
 
-    killed = interrupt_cli(args, sig=signal.SIGKILL, ready=lambda: state_count(
-        "SELECT COUNT(*) FROM multipart WHERE bucket = ?", bucket) > 0)
+    killed = interrupt_cli(
+        args,
+        sig=signal.SIGKILL,
+        ready=lambda: state_count("SELECT COUNT(*) FROM multipart WHERE bucket = ?", bucket) > 0,
+    )
 
     assert killed.returncode == -signal.SIGKILL
     assert len(s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])) == 1  # no chance to abort it

@@ -7,14 +7,29 @@ import os
 
 from upload_helpers import remote_objects, server_requests, small_tree, write_tree
 
-SUMMARY_KEYS = {"source", "destination", "uploaded", "skipped", "deleted", "bytes", "seconds", "bucket_created",
-                "multipart", "remote_only", "interrupted", "pending"}
+SUMMARY_KEYS = {
+    "source",
+    "destination",
+    "uploaded",
+    "skipped",
+    "deleted",
+    "bytes",
+    "seconds",
+    "bucket_created",
+    "multipart",
+    "remote_only",
+    "interrupted",
+    "pending",
+}
 
 
 def local_files(root):
     """What an upload sends: every file, hidden ones (e.g. the sample's .mlops-sample marker) excepted."""
-    return {path.relative_to(root).as_posix(): path for path in root.rglob("*")
-            if path.is_file() and not any(part.startswith(".") for part in path.relative_to(root).parts)}
+    return {
+        path.relative_to(root).as_posix(): path
+        for path in root.rglob("*")
+        if path.is_file() and not any(part.startswith(".") for part in path.relative_to(root).parts)
+    }
 
 
 def test_digits_sample_uploads_every_file_then_a_rerun_sends_nothing(upload, s3, bucket, digits_dir, local_aws):
@@ -58,8 +73,10 @@ def test_a_changed_file_is_sent_again_alone(upload, s3, bucket, tmp_path):
     assert code == 0
     assert (summary["uploaded"], summary["bytes"], summary["skipped"]) == (1, len(content), 11)
     assert s3.get_object(Bucket=bucket, Key="p/train/c1/f0001.bin")["Body"].read() == content
-    assert s3.head_object(Bucket=bucket, Key="p/train/c1/f0001.bin")["Metadata"]["sha256"] == \
-        hashlib.sha256(content).hexdigest()
+    assert (
+        s3.head_object(Bucket=bucket, Key="p/train/c1/f0001.bin")["Metadata"]["sha256"]
+        == hashlib.sha256(content).hexdigest()
+    )
 
 
 def test_delete_removes_remote_extras_under_the_prefix_only(upload, s3, bucket, tmp_path):
@@ -105,7 +122,9 @@ def test_dry_run_on_a_synced_prefix_plans_only_the_difference(upload, s3, bucket
 
     assert code == 0
     assert [(step["operation"], step["params"].get("Key")) for step in plan["steps"]] == [
-        ("PutObject", "p/test/c0/f0000.bin"), ("DeleteObjects", None)]
+        ("PutObject", "p/test/c0/f0000.bin"),
+        ("DeleteObjects", None),
+    ]
     assert plan["steps"][1]["params"]["Delete"]["Objects"] == [{"Key": "p/train/c1/f0001.bin"}]
     assert s3.head_object(Bucket=bucket, Key="p/test/c0/f0000.bin")["ETag"] == before
     assert "p/train/c1/f0001.bin" in remote_objects(s3, bucket)
@@ -113,8 +132,10 @@ def test_dry_run_on_a_synced_prefix_plans_only_the_difference(upload, s3, bucket
 
 def test_hidden_files_and_symlinks_leaving_the_folder_are_not_uploaded(upload, s3, bucket, tmp_path):
     outside = write_tree(tmp_path / "outside", {"secret.txt": b"not for upload"})
-    root = write_tree(tmp_path / "tree", {"a/one.txt": b"1", ".hidden": b"h", ".git/config": b"g",
-                                          "a/.cache/x": b"x", "b/two.txt": b"22"})
+    root = write_tree(
+        tmp_path / "tree",
+        {"a/one.txt": b"1", ".hidden": b"h", ".git/config": b"g", "a/.cache/x": b"x", "b/two.txt": b"22"},
+    )
     (root / "out.txt").symlink_to(outside / "secret.txt")
     (root / "outdir").symlink_to(outside)
     (root / "again.txt").symlink_to(root / "a/one.txt")  # inside the folder: uploaded as its own key
@@ -155,4 +176,3 @@ def test_keys_keep_spaces_and_unicode_and_a_rerun_skips_them(upload, s3, bucket,
     assert code == 0 and summary["uploaded"] == 2
     assert set(remote_objects(s3, bucket)) == {"p q/a b/ünï çødé.txt", "p q/x/y/z+1%.png"}
     assert upload(str(root), "--to", f"s3://{bucket}/p q")[1]["skipped"] == 2
-

@@ -8,8 +8,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 LOCAL_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "local.yaml"
 
@@ -24,8 +24,10 @@ def write_tree(root: Path, files: dict[str, bytes]) -> Path:
 
 def small_tree(root: Path, count: int = 12) -> Path:
     """`count` files of distinct sizes and contents in two folders."""
-    return write_tree(root, {f"{'train' if i % 2 else 'test'}/c{i % 3}/f{i:04d}.bin": bytes([i % 251]) * (100 + i)
-                             for i in range(count)})
+    return write_tree(
+        root,
+        {f"{'train' if i % 2 else 'test'}/c{i % 3}/f{i:04d}.bin": bytes([i % 251]) * (100 + i) for i in range(count)},
+    )
 
 
 def remote_objects(s3, bucket: str, prefix: str = "") -> dict[str, int]:
@@ -48,8 +50,9 @@ def state_count(query: str, *params) -> int:
             return 0
 
 
-def interrupt_cli(args: list[str], ready: Callable[[], bool], timeout: float = 60,
-                  sig: int = signal.SIGINT) -> subprocess.CompletedProcess:
+def interrupt_cli(
+    args: list[str], ready: Callable[[], bool], timeout: float = 60, sig: int = signal.SIGINT
+) -> subprocess.CompletedProcess:
     """Run the CLI in its own process and press Ctrl-C (or send `sig`) once `ready()` is true."""
     command = [sys.executable, "-m", "mlops_cli", "-c", str(LOCAL_CONFIG), "-o", "json", *args]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

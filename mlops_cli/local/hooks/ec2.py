@@ -63,10 +63,19 @@ def _add_local_dlami(data: dict[str, str]) -> None:
         return
     ami_id = random_ami_id()
     backend.amis[ami_id] = Ami(
-        backend, ami_id, name=LOCAL_DLAMI_NAME, owner_id=DLAMI_OWNER_ID, owner_alias="amazon", public=True,
+        backend,
+        ami_id,
+        name=LOCAL_DLAMI_NAME,
+        owner_id=DLAMI_OWNER_ID,
+        owner_alias="amazon",
+        public=True,
         description="mlops local stand-in for the AWS Deep Learning AMI (PyTorch and the AWS CLI from the venv)",
-        architecture="x86_64", virtualization_type="hvm", root_device_type="ebs", root_device_name="/dev/sda1",
-        region_name=f"{region}a", hypervisor="xen",
+        architecture="x86_64",
+        virtualization_type="hvm",
+        root_device_type="ebs",
+        root_device_name="/dev/sda1",
+        region_name=f"{region}a",
+        hypervisor="xen",
     )
 
 
@@ -81,8 +90,9 @@ def _shut_down(data: dict[str, str]) -> None:
         instance.terminate()
     else:
         instance.stop()
-    instance.state_reason = StateReason("Client.InstanceInitiatedShutdown: Instance initiated shutdown",
-                                        "Client.InstanceInitiatedShutdown")
+    instance.state_reason = StateReason(
+        "Client.InstanceInitiatedShutdown: Instance initiated shutdown", "Client.InstanceInitiatedShutdown"
+    )
 
 
 class Bootstraps:
@@ -107,34 +117,50 @@ class Bootstraps:
         shutdown_file = sandbox / "shutdown-requested"
         shutdown_file.unlink(missing_ok=True)
         venv_bin = Path(sys.executable).parent
-        env = self.context.process_env(region, {
-            "PATH": os.pathsep.join([str(bin_dir), str(venv_bin), "/usr/local/bin", "/usr/bin", "/bin"]),
-            "HOME": str(sandbox / "home"),
-            "LANG": "C.UTF-8",
-            "MLOPS_WORKDIR": str(sandbox / "work"),
-            "MLOPS_PYTHON": sys.executable,
-            "MLOPS_SHUTDOWN_FILE": str(shutdown_file),
-            "OMP_NUM_THREADS": str(len(os.sched_getaffinity(0))),
-            "PYTHONUNBUFFERED": "1",
-        })
+        env = self.context.process_env(
+            region,
+            {
+                "PATH": os.pathsep.join([str(bin_dir), str(venv_bin), "/usr/local/bin", "/usr/bin", "/bin"]),
+                "HOME": str(sandbox / "home"),
+                "LANG": "C.UTF-8",
+                "MLOPS_WORKDIR": str(sandbox / "work"),
+                "MLOPS_PYTHON": sys.executable,
+                "MLOPS_SHUTDOWN_FILE": str(shutdown_file),
+                "OMP_NUM_THREADS": str(len(os.sched_getaffinity(0))),
+                "PYTHONUNBUFFERED": "1",
+            },
+        )
         with open(sandbox / "console.log", "ab") as console:
-            process = subprocess.Popen(["bash", str(user_data)], cwd=sandbox, env=env, stdin=subprocess.DEVNULL,
-                                       stdout=console, stderr=subprocess.STDOUT, start_new_session=True)
+            process = subprocess.Popen(
+                ["bash", str(user_data)],
+                cwd=sandbox,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         with self.lock:
             self.processes[instance_id] = process
-        threading.Thread(target=self._watch, args=(instance_id, region, process, shutdown_file, shutdown_behavior),
-                         name=f"ec2-bootstrap-{instance_id}", daemon=True).start()
+        threading.Thread(
+            target=self._watch,
+            args=(instance_id, region, process, shutdown_file, shutdown_behavior),
+            name=f"ec2-bootstrap-{instance_id}",
+            daemon=True,
+        ).start()
 
-    def _watch(self, instance_id: str, region: str, process: subprocess.Popen, shutdown_file: Path,
-               shutdown_behavior: str) -> None:
+    def _watch(
+        self, instance_id: str, region: str, process: subprocess.Popen, shutdown_file: Path, shutdown_behavior: str
+    ) -> None:
         process.wait()
         with self.lock:
             if self.processes.get(instance_id) is process:
                 del self.processes[instance_id]
         if not shutdown_file.exists():
             return  # like a real instance whose user data ended without shutting down: it keeps running
-        self.context.store.call("ec2.shutdown", {"region": region, "instance_id": instance_id,
-                                                 "behavior": shutdown_behavior})
+        self.context.store.call(
+            "ec2.shutdown", {"region": region, "instance_id": instance_id, "behavior": shutdown_behavior}
+        )
 
     def kill(self, instance_ids: list[str]) -> None:
         """SIGTERM the bootstraps' process groups (bash traps it and records the failure), SIGKILL what is left

@@ -33,9 +33,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from mlops_cli.local import scaling_alarms
 from mlops_cli.local.autoscaling import Autoscaler, describe_scaling_activities
@@ -166,23 +167,29 @@ class Hosting:
                 return _validation(f'Could not find endpoint "{self._arn(request, "endpoint", name)}".')
             new_config = backend.endpoint_configs.get(config_name)
             if new_config is None:
-                return _validation(f'Could not find endpoint configuration '
-                                   f'"{self._arn(request, "endpoint-config", config_name)}".')
+                return _validation(
+                    f'Could not find endpoint configuration "{self._arn(request, "endpoint-config", config_name)}".'
+                )
             if endpoint.endpoint_status != "InService":
-                return _validation(f'Cannot update in-progress endpoint "{endpoint.arn}" '
-                                   f"(status {endpoint.endpoint_status}).")
+                return _validation(
+                    f'Cannot update in-progress endpoint "{endpoint.arn}" (status {endpoint.endpoint_status}).'
+                )
             self.work_dir(name, config_name)
             blocked = self._scaling_blocks(request, endpoint, new_config)
             if blocked:
                 return _validation(
                     f"The variant(s) [{', '.join(blocked)}] of endpoint {name} are registered as scalable targets "
                     "with Application Auto Scaling; an update may not change their instance type or remove them. "
-                    "Deregister them (DeregisterScalableTarget) before updating the endpoint.")
+                    "Deregister them (DeregisterScalableTarget) before updating the endpoint."
+                )
             self._save(request, name, endpoint_status="Updating", failure_reason=None, last_modified_time=_now())
             generation = self._bump(name)
-        update = {"retain": bool(params.get("RetainAllVariantProperties")),
-                  "exclude": {item.get("VariantPropertyType")
-                              for item in params.get("ExcludeRetainedVariantProperties") or []}}
+        update = {
+            "retain": bool(params.get("RetainAllVariantProperties")),
+            "exclude": {
+                item.get("VariantPropertyType") for item in params.get("ExcludeRetainedVariantProperties") or []
+            },
+        }
         self._launch(request, name, config_name, generation, update=update)
         return LocalResponse.json({"EndpointArn": endpoint.arn})
 
@@ -218,8 +225,10 @@ class Hosting:
             endpoint = backend.endpoints.get(parts[1]) if len(parts) == 4 and parts[0] == "endpoint" else None
             variants = [v["VariantName"] for v in endpoint.production_variants] if endpoint else []
             if endpoint is None or parts[3] not in variants:
-                return _validation(f"Unable to register scalable target: resource {resource} does not exist "
-                                   "(no such endpoint or variant).")
+                return _validation(
+                    f"Unable to register scalable target: resource {resource} does not exist "
+                    "(no such endpoint or variant)."
+                )
         return forward(request)
 
     # -- SageMaker runtime
@@ -228,8 +237,11 @@ class Hosting:
         backend = self.sagemaker(request)
         with self.lock:
             endpoint = backend.endpoints.get(name)
-            coming = self.starting.get(name) if endpoint is not None and name not in self.serving and \
-                endpoint.endpoint_status == "InService" else None
+            coming = (
+                self.starting.get(name)
+                if endpoint is not None and name not in self.serving and endpoint.endpoint_status == "InService"
+                else None
+            )
         if coming is not None:  # hosted again after a restart: it answers once its model server is up
             coming.ready.wait(INVOKE_TIMEOUT_S)
         with self.lock:
@@ -238,52 +250,74 @@ class Hosting:
             if endpoint is None:
                 return _runtime_error("ValidationError", f"Endpoint {name} of account {request.account} not found.")
             if server is None:
-                return _runtime_error("ValidationError", f"Endpoint {endpoint.arn} is {endpoint.endpoint_status} "
-                                                         "and cannot be invoked.")
+                return _runtime_error(
+                    "ValidationError", f"Endpoint {endpoint.arn} is {endpoint.endpoint_status} and cannot be invoked."
+                )
             server = self.autoscaler.pick(name, server)
             server.acquire()
         started = time.monotonic()
         try:
             if len(request.body) > MAX_PAYLOAD_BYTES:
-                return _runtime_error("ValidationError", f"Request payload of {len(request.body)} bytes is larger "
-                                                         f"than the {MAX_PAYLOAD_BYTES} bytes allowed.", 413)
+                return _runtime_error(
+                    "ValidationError",
+                    f"Request payload of {len(request.body)} bytes is larger "
+                    f"than the {MAX_PAYLOAD_BYTES} bytes allowed.",
+                    413,
+                )
             response = self._proxy(request, server)
-            self.autoscaler.record(request, server, time.monotonic() - started,
-                                   json.loads(response.body).get("OriginalStatusCode", 500)
-                                   if response.status != 200 else 200)
+            self.autoscaler.record(
+                request,
+                server,
+                time.monotonic() - started,
+                json.loads(response.body).get("OriginalStatusCode", 500) if response.status != 200 else 200,
+            )
             return response
         finally:
             server.release()
 
     def _proxy(self, request: LocalRequest, server: ModelServer) -> LocalResponse:
-        headers = {"Content-Type": request.headers.get("content-type", "application/octet-stream"),
-                   "Accept": request.headers.get("accept", "*/*")}
+        headers = {
+            "Content-Type": request.headers.get("content-type", "application/octet-stream"),
+            "Accept": request.headers.get("accept", "*/*"),
+        }
         connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=INVOKE_TIMEOUT_S)
         try:
             connection.request("POST", "/invocations", body=request.body, headers=headers)
             answer = connection.getresponse()
             body = answer.read()
         except TimeoutError:
-            return _model_error(server, request, 408, "Your invocation timed out while waiting for a response "
-                                                      "from container primary.")
+            return _model_error(
+                server, request, 408, "Your invocation timed out while waiting for a response from container primary."
+            )
         except OSError as exc:
             return _model_error(server, request, 502, f"the model server is not answering: {exc}")
         finally:
             connection.close()
         if answer.status != 200:
             return _model_error(server, request, answer.status, body.decode("utf-8", "replace"))
-        return LocalResponse(200, body, {"Content-Type": answer.getheader("Content-Type", "application/json"),
-                                         "x-Amzn-Invoked-Production-Variant": server.variant})
+        return LocalResponse(
+            200,
+            body,
+            {
+                "Content-Type": answer.getheader("Content-Type", "application/json"),
+                "x-Amzn-Invoked-Production-Variant": server.variant,
+            },
+        )
 
     # -- model servers
-    def _launch(self, request: LocalRequest, name: str, config_name: str, generation: int,
-                update: dict[str, Any] | None) -> None:
+    def _launch(
+        self, request: LocalRequest, name: str, config_name: str, generation: int, update: dict[str, Any] | None
+    ) -> None:
         work_dir = self.work_dir(name, config_name)
         server = self.spawn(request, name, config_name, work_dir)
         with self.lock:
             self.starting[name] = server
-        threading.Thread(target=self._await_ready, args=(request, server, work_dir, generation, update),
-                         name=f"endpoint-{name}", daemon=True).start()
+        threading.Thread(
+            target=self._await_ready,
+            args=(request, server, work_dir, generation, update),
+            name=f"endpoint-{name}",
+            daemon=True,
+        ).start()
 
     def spawn(self, request: LocalRequest, name: str, config_name: str, work_dir: Path) -> ModelServer:
         """Start one model server (one instance) of the configuration's first variant in a fresh work_dir."""
@@ -295,16 +329,30 @@ class Hosting:
         shutil.rmtree(work_dir, ignore_errors=True)
         work_dir.mkdir(parents=True)
         process = subprocess.Popen(
-            [sys.executable, "-m", "mlops_cli.local.model_server", "--model-data",
-             container.get("ModelDataUrl", ""), "--s3-endpoint-url", self.context.endpoint_url,
-             "--work-dir", str(work_dir)],
-            cwd=work_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, bufsize=0,
-            env=self.context.process_env(request.region, {**(container.get("Environment") or {}),
-                                                          "PYTHONUNBUFFERED": "1"}),
+            [
+                sys.executable,
+                "-m",
+                "mlops_cli.local.model_server",
+                "--model-data",
+                container.get("ModelDataUrl", ""),
+                "--s3-endpoint-url",
+                self.context.endpoint_url,
+                "--work-dir",
+                str(work_dir),
+            ],
+            cwd=work_dir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            bufsize=0,
+            env=self.context.process_env(
+                request.region, {**(container.get("Environment") or {}), "PYTHONUNBUFFERED": "1"}
+            ),
         )
         server = ModelServer(name, config_name, variant["VariantName"], process, work_dir)
-        server.output = threading.Thread(target=self._copy_output, args=(request, server), daemon=True,
-                                         name=f"endpoint-{name}-output")
+        server.output = threading.Thread(
+            target=self._copy_output, args=(request, server), daemon=True, name=f"endpoint-{name}-output"
+        )
         server.output.start()
         return server
 
@@ -317,8 +365,11 @@ class Hosting:
         most FLUSH_S to be sent. A logging failure never touches the endpoint."""
         stream: LogStream | None = None
         try:
-            stream = LogStream(self.context.client("logs", request.region),
-                               f"/aws/sagemaker/Endpoints/{server.endpoint}", f"{server.variant}/{server.config_name}")
+            stream = LogStream(
+                self.context.client("logs", request.region),
+                f"/aws/sagemaker/Endpoints/{server.endpoint}",
+                f"{server.variant}/{server.config_name}",
+            )
         except Exception as exc:  # server.log still gets every line
             print(f"endpoint {server.endpoint}: no CloudWatch log stream: {exc}", file=sys.stderr, flush=True)
         pipe = server.process.stdout
@@ -362,16 +413,23 @@ class Hosting:
             break
         return failure
 
-    def _await_ready(self, request: LocalRequest, server: ModelServer, work_dir: Path, generation: int,
-                     update: dict[str, Any] | None) -> None:
+    def _await_ready(
+        self, request: LocalRequest, server: ModelServer, work_dir: Path, generation: int, update: dict[str, Any] | None
+    ) -> None:
         failure = self.wait_ready(server)
         try:
             self._settle(request, server, generation, update, failure)
         finally:
             server.ready.set()
 
-    def _settle(self, request: LocalRequest, server: ModelServer, generation: int, update: dict[str, Any] | None,
-                failure: str | None) -> None:
+    def _settle(
+        self,
+        request: LocalRequest,
+        server: ModelServer,
+        generation: int,
+        update: dict[str, Any] | None,
+        failure: str | None,
+    ) -> None:
         with self.lock:
             if self.starting.get(server.endpoint) is server:
                 del self.starting[server.endpoint]
@@ -382,10 +440,16 @@ class Hosting:
                 stale, previous = server, None
                 # A failed update leaves the old configuration serving, InService; a failed create (or a failed
                 # restart of an endpoint after the local AWS restarted) is Failed.
-                self._save(request, server.endpoint, last_modified_time=_now(),
-                           endpoint_status="InService" if update and not update.get("restore") else "Failed",
-                           failure_reason=(f"The primary container for production variant {server.variant} did "
-                                           f"not pass the ping health check: {failure}")[:1024])
+                self._save(
+                    request,
+                    server.endpoint,
+                    last_modified_time=_now(),
+                    endpoint_status="InService" if update and not update.get("restore") else "Failed",
+                    failure_reason=(
+                        f"The primary container for production variant {server.variant} did "
+                        f"not pass the ping health check: {failure}"
+                    )[:1024],
+                )
             else:
                 stale, previous = None, self.serving.get(server.endpoint)
                 self.serving[server.endpoint] = server
@@ -395,37 +459,48 @@ class Hosting:
             if done is not None:
                 done.stop(drain=done is previous)
 
-    def _record_in_service(self, request: LocalRequest, endpoint: Any, config_name: str,
-                           update: dict[str, Any] | None) -> None:
+    def _record_in_service(
+        self, request: LocalRequest, endpoint: Any, config_name: str, update: dict[str, Any] | None
+    ) -> None:
         backend = self.sagemaker(request)
         config = backend.endpoint_configs.get(config_name)
         variants = endpoint._process_production_variants(config.production_variants if config else [])
         if update and update["retain"]:
             old = {v["VariantName"]: v for v in endpoint.production_variants}
-            kept = {"DesiredInstanceCount": ("CurrentInstanceCount", "DesiredInstanceCount"),
-                    "DesiredWeight": ("CurrentWeight", "DesiredWeight")}
+            kept = {
+                "DesiredInstanceCount": ("CurrentInstanceCount", "DesiredInstanceCount"),
+                "DesiredWeight": ("CurrentWeight", "DesiredWeight"),
+            }
             for variant in variants:
                 for prop, keys in kept.items():
                     if variant["VariantName"] in old and prop not in update["exclude"]:
                         for key in keys:
                             if key in old[variant["VariantName"]]:
                                 variant[key] = old[variant["VariantName"]][key]
-        self._save(request, endpoint.endpoint_name, production_variants=variants, endpoint_config_name=config_name,
-                   endpoint_status="InService", failure_reason=None, last_modified_time=_now())
+        self._save(
+            request,
+            endpoint.endpoint_name,
+            production_variants=variants,
+            endpoint_config_name=config_name,
+            endpoint_status="InService",
+            failure_reason=None,
+            last_modified_time=_now(),
+        )
 
     def _scaling_blocks(self, request: LocalRequest, endpoint: Any, new_config: Any) -> list[str]:
         """Variants that are scalable targets whose instance type the update would change (or that it removes)."""
         backend = self.sagemaker(request)
         old_config = backend.endpoint_configs.get(endpoint.endpoint_config_name)
-        old_types = {v["VariantName"]: v.get("InstanceType") for v in (old_config.production_variants
-                                                                        if old_config else [])}
+        old_types = {
+            v["VariantName"]: v.get("InstanceType") for v in (old_config.production_variants if old_config else [])
+        }
         new_types = {v["VariantName"]: v.get("InstanceType") for v in new_config.production_variants}
         targets = self.autoscaling(request).targets.get(SCALABLE_DIMENSION, {})
         prefix = f"endpoint/{endpoint.endpoint_name}/variant/"
         blocked = []
         for resource in targets:
             if resource.startswith(prefix):
-                variant = resource[len(prefix):]
+                variant = resource[len(prefix) :]
                 if variant not in new_types or new_types[variant] != old_types.get(variant):
                     blocked.append(variant)
         return blocked
@@ -433,23 +508,44 @@ class Hosting:
     def _deregister_endpoint_scaling(self, request: LocalRequest, name: str) -> None:
         targets = self.autoscaling(request).targets.get(SCALABLE_DIMENSION, {})
         for resource in [r for r in targets if r.startswith(f"endpoint/{name}/variant/")]:
-            self.context.store.call("moto.delete", {"path": ("application-autoscaling", request.account,
-                                                             request.region, "targets", SCALABLE_DIMENSION, resource)})
+            self.context.store.call(
+                "moto.delete",
+                {
+                    "path": (
+                        "application-autoscaling",
+                        request.account,
+                        request.region,
+                        "targets",
+                        SCALABLE_DIMENSION,
+                        resource,
+                    )
+                },
+            )
             self._delete_policies(request, "sagemaker", resource)
 
     def _delete_policies(self, request: LocalRequest, namespace: str | None, resource: str | None) -> None:
         policies = self.autoscaling(request).policies
         for key in [k for k, p in policies.items() if p.service_namespace == namespace and p.resource_id == resource]:
-            self.context.store.call(scaling_alarms.CHANGE, {  # AWS deletes a policy's alarms with it
-                "account": request.account, "region": request.region, "resource": resource,
-                "policy": policies[key].policy_name, "target": None})
-            self.context.store.call("moto.delete", {"path": ("application-autoscaling", request.account,
-                                                             request.region, "policies", key)})
+            self.context.store.call(
+                scaling_alarms.CHANGE,
+                {  # AWS deletes a policy's alarms with it
+                    "account": request.account,
+                    "region": request.region,
+                    "resource": resource,
+                    "policy": policies[key].policy_name,
+                    "target": None,
+                },
+            )
+            self.context.store.call(
+                "moto.delete", {"path": ("application-autoscaling", request.account, request.region, "policies", key)}
+            )
 
     def _save(self, request: LocalRequest, name: str, **attributes: Any) -> None:
         """Change moto's endpoint record, durably (the local AWS's journal)."""
-        self.context.store.call("moto.set", {"path": ("sagemaker", request.account, request.region, "endpoints",
-                                                      name), "attributes": attributes})
+        self.context.store.call(
+            "moto.set",
+            {"path": ("sagemaker", request.account, request.region, "endpoints", name), "attributes": attributes},
+        )
 
     def restore(self) -> None:
         """After a restart: endpoints InService (or being created) get their model server back; one whose update
@@ -465,12 +561,22 @@ class Hosting:
                 if status not in ("InService", "Creating", "Updating"):
                     continue
                 if status == "Updating":
-                    self._save(request, name, endpoint_status="InService", last_modified_time=_now(),
-                               failure_reason="The update was interrupted: the local AWS restarted.")
+                    self._save(
+                        request,
+                        name,
+                        endpoint_status="InService",
+                        last_modified_time=_now(),
+                        failure_reason="The update was interrupted: the local AWS restarted.",
+                    )
                 with self.lock:
                     generation = self._bump(name)
-                self._launch(request, name, endpoint.endpoint_config_name, generation,
-                             update=None if status == "Creating" else {"restore": True})
+                self._launch(
+                    request,
+                    name,
+                    endpoint.endpoint_config_name,
+                    generation,
+                    update=None if status == "Creating" else {"restore": True},
+                )
 
     def _bump(self, name: str) -> int:
         self.generation[name] = self.generation.get(name, 0) + 1
@@ -505,8 +611,11 @@ def _now() -> Any:
 
 def _runtime_error(code: str, message: str, status: int = 400, **fields: Any) -> LocalResponse:
     """An error in SageMaker runtime's REST-JSON shape (botocore reads the code from x-amzn-ErrorType)."""
-    return LocalResponse(status, json.dumps({"ErrorCode": code, "Message": message, **fields}).encode(),
-                         {"Content-Type": "application/json", "x-amzn-ErrorType": code})
+    return LocalResponse(
+        status,
+        json.dumps({"ErrorCode": code, "Message": message, **fields}).encode(),
+        {"Content-Type": "application/json", "x-amzn-ErrorType": code},
+    )
 
 
 def _model_error(server: ModelServer, request: LocalRequest, status: int, message: str) -> LocalResponse:
@@ -517,8 +626,11 @@ def _model_error(server: ModelServer, request: LocalRequest, status: int, messag
         f'Received {kind} error ({status}) from primary with message "{message}". See '
         f"https://{request.region}.console.aws.amazon.com/cloudwatch/home?region={request.region}#logEventViewer:"
         f"group={log_group} in account {request.account} for more information.",
-        424, OriginalStatusCode=status, OriginalMessage=message,
-        LogStreamArn=f"arn:aws:logs:{request.region}:{request.account}:log-group:{log_group}")
+        424,
+        OriginalStatusCode=status,
+        OriginalMessage=message,
+        LogStreamArn=f"arn:aws:logs:{request.region}:{request.account}:log-group:{log_group}",
+    )
 
 
 def register(hooks: Hooks, context: ServerContext) -> None:

@@ -29,13 +29,13 @@ import time
 import uuid
 import zipfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from mlops_cli.local.cloudwatch import ensure_log_group
-from mlops_cli.local.paths import confined
 from mlops_cli.local.lambda_concurrency import Environment, Executions, Throttle, WarmEnvironments
+from mlops_cli.local.paths import confined
 from mlops_cli.local.server import Forward, Hooks, LocalRequest, LocalResponse, ServerContext
 
 ACCOUNT_CONCURRENCY = 1000
@@ -155,7 +155,7 @@ class Provisioned:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
 
 
 def _error(code: str, message: str, status: int) -> LocalResponse:
@@ -241,28 +241,46 @@ class LocalLambda:
     def spawn(self, fn: Any, mode: str, log_stream: str) -> subprocess.Popen:
         """A new execution environment of the function: its process starts the init at once."""
         code_dir = self.code_dir(fn)
-        env = self.context.process_env(fn.region, {
-            "LANG": "C.UTF-8",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "PYTHONUNBUFFERED": "1",
-            **{str(key): str(value) for key, value in (fn.environment_vars or {}).items()},
-            "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.run_time}",
-            "AWS_LAMBDA_FUNCTION_NAME": fn.function_name,
-            "AWS_LAMBDA_FUNCTION_VERSION": str(fn.version),
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
-            "AWS_LAMBDA_LOG_GROUP_NAME": fn.logs_group_name,
-            "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
-            "LAMBDA_TASK_ROOT": str(code_dir),
-            "_HANDLER": fn.handler or "",
-        })
+        env = self.context.process_env(
+            fn.region,
+            {
+                "LANG": "C.UTF-8",
+                "PYTHONDONTWRITEBYTECODE": "1",
+                "PYTHONUNBUFFERED": "1",
+                **{str(key): str(value) for key, value in (fn.environment_vars or {}).items()},
+                "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.run_time}",
+                "AWS_LAMBDA_FUNCTION_NAME": fn.function_name,
+                "AWS_LAMBDA_FUNCTION_VERSION": str(fn.version),
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
+                "AWS_LAMBDA_LOG_GROUP_NAME": fn.logs_group_name,
+                "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
+                "LAMBDA_TASK_ROOT": str(code_dir),
+                "_HANDLER": fn.handler or "",
+            },
+        )
         command = [sys.executable, "-c", BOOTSTRAP, str(code_dir), fn.handler or "", mode, str(fn.timeout)]
-        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   env=env, cwd=code_dir, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=code_dir,
+            start_new_session=True,
+        )
         self.processes.add(process)
         return process
 
-    def run(self, fn: Any, mode: str, event: bytes, request_id: str, invoked_arn: str, log_stream: str,
-            environment: Environment | None = None) -> tuple[dict[str, Any], str, float, float | None]:
+    def run(
+        self,
+        fn: Any,
+        mode: str,
+        event: bytes,
+        request_id: str,
+        invoked_arn: str,
+        log_stream: str,
+        environment: Environment | None = None,
+    ) -> tuple[dict[str, Any], str, float, float | None]:
         """(result document, log text, duration in ms, init duration in ms or None when the environment was
         already warm) of one invocation (or, mode "init", one init) in a new or the given environment."""
         started = time.monotonic()
@@ -277,8 +295,12 @@ class LocalLambda:
             out, err = process.communicate()
             duration = (time.monotonic() - started) * 1000
             message = f"{_now()} {request_id} Task timed out after {float(fn.timeout):.2f} seconds"
-            return ({"error": {"errorMessage": message, "errorType": "Sandbox.Timedout"}},
-                    err.decode("utf-8", "replace"), duration, None)
+            return (
+                {"error": {"errorMessage": message, "errorType": "Sandbox.Timedout"}},
+                err.decode("utf-8", "replace"),
+                duration,
+                None,
+            )
         finally:
             self.processes.discard(process)
         duration = (time.monotonic() - started) * 1000
@@ -291,9 +313,13 @@ class LocalLambda:
                 duration = max(0.0, duration - init_ms)  # Lambda reports the init apart (Init Duration)
             document = json.loads(last)
         except (ValueError, KeyError, TypeError):
-            document = {"error": {"errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
-                                                  f"exit status {process.returncode}",
-                                  "errorType": "Runtime.ExitError"}}
+            document = {
+                "error": {
+                    "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
+                    f"exit status {process.returncode}",
+                    "errorType": "Runtime.ExitError",
+                }
+            }
         return document, logs, duration, init_ms
 
     def write_logs(self, fn: Any, log_stream: str, lines: list[str]) -> None:
@@ -306,8 +332,11 @@ class LocalLambda:
             except logs.exceptions.ResourceAlreadyExistsException:
                 pass
             now = int(time.time() * 1000)
-            logs.put_log_events(logGroupName=fn.logs_group_name, logStreamName=log_stream,
-                                logEvents=[{"timestamp": now, "message": line} for line in lines if line])
+            logs.put_log_events(
+                logGroupName=fn.logs_group_name,
+                logStreamName=log_stream,
+                logEvents=[{"timestamp": now, "message": line} for line in lines if line],
+            )
         except Exception as exc:
             print(f"lambda hook: writing logs failed: {exc}", file=sys.stderr, flush=True)
 
@@ -319,16 +348,23 @@ class LocalLambda:
             fn = backend.get_function(name, qualifier)
         except Exception:  # moto's Docker-less backend would echo the payload even for a missing function
             target = f"arn:aws:lambda:{request.region}:{request.account}:function:{name}"
-            return _error("ResourceNotFoundException",
-                          f"Function not found: {target}{':' + qualifier if qualifier else ''}", 404)
+            return _error(
+                "ResourceNotFoundException", f"Function not found: {target}{':' + qualifier if qualifier else ''}", 404
+            )
         if len(request.body) > MAX_PAYLOAD_BYTES:
-            return _error("RequestEntityTooLargeException",
-                          f"Request must be smaller than {MAX_PAYLOAD_BYTES} bytes for the Invoke operation", 413)
+            return _error(
+                "RequestEntityTooLargeException",
+                f"Request must be smaller than {MAX_PAYLOAD_BYTES} bytes for the Invoke operation",
+                413,
+            )
         try:
             json.loads(request.body or b"{}")
         except (ValueError, RecursionError):  # AWS's parser has a nesting limit too
-            return _error("InvalidRequestContentException", "Could not parse request body into json: "
-                          "Could not parse payload into json", 400)
+            return _error(
+                "InvalidRequestContentException",
+                "Could not parse request body into json: Could not parse payload into json",
+                400,
+            )
         invocation_type = request.headers.get("x-amz-invocation-type", "RequestResponse")
         if invocation_type == "DryRun":
             return LocalResponse(204, b"", {"X-Amz-Executed-Version": str(fn.version)})
@@ -336,21 +372,24 @@ class LocalLambda:
         unqualified_arn = fn.function_arn if fn.version == "$LATEST" else fn.function_arn.rsplit(":", 1)[0]
         invoked_arn = f"{unqualified_arn}:{qualifier}" if qualifier else unqualified_arn
         if invocation_type == "Event":
-            threading.Thread(target=self.execute, args=(fn, request.body, request_id, invoked_arn),
-                             daemon=True).start()
+            threading.Thread(target=self.execute, args=(fn, request.body, request_id, invoked_arn), daemon=True).start()
             return LocalResponse(202, b"", {"X-Amzn-RequestId": request_id})
         throttled = self.admit(request, backend, fn)
         if throttled is not None:
             response = _error("TooManyRequestsException", throttled.message, 429)
-            response.body = json.dumps({"Reason": throttled.reason, "Type": REST_ERROR_TYPE,
-                                        "message": throttled.message}).encode()
+            response.body = json.dumps(
+                {"Reason": throttled.reason, "Type": REST_ERROR_TYPE, "message": throttled.message}
+            ).encode()
             return response
         try:
             document, tail = self.execute(fn, request.body, request_id, invoked_arn)
         finally:
             self.executions.release(request.account, request.region, fn.function_name)
-        headers = {"Content-Type": "application/json", "X-Amz-Executed-Version": str(fn.version),
-                   "X-Amzn-RequestId": request_id}
+        headers = {
+            "Content-Type": "application/json",
+            "X-Amz-Executed-Version": str(fn.version),
+            "X-Amzn-RequestId": request_id,
+        }
         if request.headers.get("x-amz-log-type") == "Tail":
             headers["X-Amz-Log-Result"] = base64.b64encode(tail.encode()[-TAIL_BYTES:]).decode()
         if "result" in document:
@@ -369,22 +408,26 @@ class LocalLambda:
             with self.lock:
                 return self.unreserved(backend)
 
-        return self.executions.acquire(request.account, request.region, fn.function_name, reserved, unreserved,
-                                       reserving)
+        return self.executions.acquire(
+            request.account, request.region, fn.function_name, reserved, unreserved, reserving
+        )
 
     def execute(self, fn: Any, event: bytes, request_id: str, invoked_arn: str) -> tuple[dict[str, Any], str]:
         environment = self.warm.take((fn.account_id, fn.region, fn.function_name, str(fn.version)))
         log_stream = environment.log_stream if environment else _log_stream(fn)
-        document, logs, duration, init_ms = self.run(fn, "invoke", event, request_id, invoked_arn, log_stream,
-                                                     environment)
+        document, logs, duration, init_ms = self.run(
+            fn, "invoke", event, request_id, invoked_arn, log_stream, environment
+        )
         lines = [f"START RequestId: {request_id} Version: {fn.version}", *logs.splitlines()]
         error = document.get("init_error") or document.get("error")
         if error:
             lines.append(json.dumps(error))
-        lines += [f"END RequestId: {request_id}",
-                  f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\t"
-                  f"Billed Duration: {int(duration) + 1} ms\tMemory Size: {fn.memory_size} MB"
-                  + (f"\tInit Duration: {init_ms:.2f} ms" if init_ms is not None else "")]
+        lines += [
+            f"END RequestId: {request_id}",
+            f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\t"
+            f"Billed Duration: {int(duration) + 1} ms\tMemory Size: {fn.memory_size} MB"
+            + (f"\tInit Duration: {init_ms:.2f} ms" if init_ms is not None else ""),
+        ]
         self.write_logs(fn, log_stream, lines)
         return document, "\n".join(lines) + "\n"
 
@@ -399,8 +442,7 @@ class LocalLambda:
             if fn.reserved_concurrency is not None:
                 used += int(fn.reserved_concurrency)
             else:
-                used += sum(config.requested for key, config in self.provisioned.items()
-                            if key[2] == fn.function_name)
+                used += sum(config.requested for key, config in self.provisioned.items() if key[2] == fn.function_name)
         return ACCOUNT_CONCURRENCY - used
 
     def account_settings(self, request: LocalRequest, forward: Forward) -> LocalResponse:
@@ -409,13 +451,22 @@ class LocalLambda:
         with self.lock:
             self.prune(request, backend)
             unreserved = self.unreserved(backend)
-        return LocalResponse.json({
-            "AccountLimit": {"TotalCodeSize": 80530636800, "CodeSizeUnzipped": 262144000,
-                             "CodeSizeZipped": 52428800, "ConcurrentExecutions": ACCOUNT_CONCURRENCY,
-                             "UnreservedConcurrentExecutions": unreserved},
-            "AccountUsage": {"TotalCodeSize": sum(int(fn.code_size or 0) for fn in functions),
-                             "FunctionCount": len(functions)},
-        }, content_type="application/json")
+        return LocalResponse.json(
+            {
+                "AccountLimit": {
+                    "TotalCodeSize": 80530636800,
+                    "CodeSizeUnzipped": 262144000,
+                    "CodeSizeZipped": 52428800,
+                    "ConcurrentExecutions": ACCOUNT_CONCURRENCY,
+                    "UnreservedConcurrentExecutions": unreserved,
+                },
+                "AccountUsage": {
+                    "TotalCodeSize": sum(int(fn.code_size or 0) for fn in functions),
+                    "FunctionCount": len(functions),
+                },
+            },
+            content_type="application/json",
+        )
 
     def put_function_concurrency(self, request: LocalRequest, forward: Forward) -> LocalResponse:
         backend = _backend(request)
@@ -429,13 +480,19 @@ class LocalLambda:
             self.prune(request, backend)
             provisioned = sum(c.requested for key, c in self.provisioned.items() if key[2] == fn.function_name)
             if self.unreserved(backend, excluding=fn.function_name) - wanted < MIN_UNRESERVED:
-                return _error("InvalidParameterValueException",
-                              "Specified ReservedConcurrentExecutions for function decreases account's "
-                              f"UnreservedConcurrentExecution below its minimum value of [{MIN_UNRESERVED}].", 400)
+                return _error(
+                    "InvalidParameterValueException",
+                    "Specified ReservedConcurrentExecutions for function decreases account's "
+                    f"UnreservedConcurrentExecution below its minimum value of [{MIN_UNRESERVED}].",
+                    400,
+                )
             if wanted < provisioned:
-                return _error("InvalidParameterValueException",
-                              f"ReservedConcurrentExecutions {wanted} should not be lower than function's total "
-                              f"provisioned concurrency [{provisioned}].", 400)
+                return _error(
+                    "InvalidParameterValueException",
+                    f"ReservedConcurrentExecutions {wanted} should not be lower than function's total "
+                    f"provisioned concurrency [{provisioned}].",
+                    400,
+                )
         return forward(request)
 
     def key(self, request: LocalRequest, fn: Any, qualifier: str) -> tuple[str, str, str, str]:
@@ -475,8 +532,9 @@ class LocalLambda:
                 return  # replaced or deleted meanwhile
             if error:
                 config.status, config.allocated = "FAILED", 0
-                config.reason = (f"FUNCTION_ERROR_INIT_FAILURE: {error.get('errorType')}: "
-                                 f"{error.get('errorMessage')}")[:1000]
+                config.reason = (f"FUNCTION_ERROR_INIT_FAILURE: {error.get('errorType')}: {error.get('errorMessage')}")[
+                    :1000
+                ]
                 self.save()
                 return
             version_key = self.keep_warm(key, fn)
@@ -498,8 +556,11 @@ class LocalLambda:
         return version_key
 
     def provisioned_total(self, key: tuple[str, str, str, str], version: str) -> int:
-        return sum(c.requested for k, c in self.provisioned.items()
-                   if k[:3] == key[:3] and c.version == version and c.status != "FAILED")
+        return sum(
+            c.requested
+            for k, c in self.provisioned.items()
+            if k[:3] == key[:3] and c.version == version and c.status != "FAILED"
+        )
 
     def release_warm(self, key: tuple[str, str, str, str], version: str) -> None:
         """The version lost (some of) its provisioned concurrency (called under lock)."""
@@ -524,8 +585,11 @@ class LocalLambda:
         if not qualifier:
             return _error("InvalidParameterValueException", "The Qualifier parameter is required.", 400)
         if qualifier == "$LATEST":
-            return _error("InvalidParameterValueException",
-                          "Provisioned Concurrency Configs cannot be applied to unpublished function versions.", 400)
+            return _error(
+                "InvalidParameterValueException",
+                "Provisioned Concurrency Configs cannot be applied to unpublished function versions.",
+                400,
+            )
         try:
             _, version = self.resolve(backend, name, qualifier)
         except Exception:
@@ -536,8 +600,11 @@ class LocalLambda:
             config = self.provisioned.get(key)
             if request.method == "GET":
                 if config is None:
-                    return _error("ProvisionedConcurrencyConfigNotFoundException",
-                                  "No Provisioned Concurrency Config found for this function", 404)
+                    return _error(
+                        "ProvisionedConcurrencyConfigNotFoundException",
+                        "No Provisioned Concurrency Config found for this function",
+                        404,
+                    )
                 if version != config.version and version != "$LATEST":  # the alias moved: allocate anew
                     moved_from, config.version = config.version, version
                     self.release_warm(key, moved_from)
@@ -545,32 +612,56 @@ class LocalLambda:
                 return LocalResponse.json(config.shape(), content_type="application/json")
             if request.method == "DELETE":
                 if config is None:
-                    return _error("ProvisionedConcurrencyConfigNotFoundException",
-                                  "No Provisioned Concurrency Config found for this function", 404)
+                    return _error(
+                        "ProvisionedConcurrencyConfigNotFoundException",
+                        "No Provisioned Concurrency Config found for this function",
+                        404,
+                    )
                 del self.provisioned[key]
                 self.release_warm(key, config.version)
                 self.save()
                 return LocalResponse(204, b"", {})
             return self.put_provisioned(request, backend, latest, qualifier, version, key, config)
 
-    def put_provisioned(self, request: LocalRequest, backend: Any, latest: Any, qualifier: str, version: str,
-                        key: tuple[str, str, str, str], config: Provisioned | None) -> LocalResponse:
+    def put_provisioned(
+        self,
+        request: LocalRequest,
+        backend: Any,
+        latest: Any,
+        qualifier: str,
+        version: str,
+        key: tuple[str, str, str, str],
+        config: Provisioned | None,
+    ) -> LocalResponse:
         if version == "$LATEST":
-            return _error("InvalidParameterValueException",
-                          "Provisioned Concurrency Configs cannot be applied to unpublished function versions.", 400)
+            return _error(
+                "InvalidParameterValueException",
+                "Provisioned Concurrency Configs cannot be applied to unpublished function versions.",
+                400,
+            )
         try:
             wanted = int(request.json()["ProvisionedConcurrentExecutions"])
         except (KeyError, TypeError, ValueError):
             return _error("InvalidParameterValueException", "ProvisionedConcurrentExecutions is required.", 400)
         others = sum(c.requested for k, c in self.provisioned.items() if k[2] == latest.function_name and k != key)
         if latest.reserved_concurrency is not None and others + wanted > int(latest.reserved_concurrency):
-            return _error("InvalidParameterValueException", "Requested Provisioned Concurrency should not be "
-                          "greater than the reservedConcurrentExecution for function", 400)
-        if latest.reserved_concurrency is None and \
-                self.unreserved(backend) + (config.requested if config else 0) - wanted < MIN_UNRESERVED:
-            return _error("InvalidParameterValueException", "Specified ConcurrentExecutions for function "
-                          f"decreases account's UnreservedConcurrentExecution below its minimum value of "
-                          f"[{MIN_UNRESERVED}].", 400)
+            return _error(
+                "InvalidParameterValueException",
+                "Requested Provisioned Concurrency should not be "
+                "greater than the reservedConcurrentExecution for function",
+                400,
+            )
+        if (
+            latest.reserved_concurrency is None
+            and self.unreserved(backend) + (config.requested if config else 0) - wanted < MIN_UNRESERVED
+        ):
+            return _error(
+                "InvalidParameterValueException",
+                "Specified ConcurrentExecutions for function "
+                f"decreases account's UnreservedConcurrentExecution below its minimum value of "
+                f"[{MIN_UNRESERVED}].",
+                400,
+            )
         arn = f"{latest.function_arn}:{qualifier}"
         if config is None:
             config = self.provisioned[key] = Provisioned(arn, wanted, version)
@@ -583,9 +674,11 @@ class LocalLambda:
     def list_provisioned(self, request: LocalRequest, backend: Any, latest: Any) -> LocalResponse:
         with self.lock:
             self.prune(request, backend)
-            items = [{"FunctionArn": config.function_arn, **config.shape()}
-                     for key, config in sorted(self.provisioned.items())
-                     if key[:3] == (request.account, request.region, latest.function_name)]
+            items = [
+                {"FunctionArn": config.function_arn, **config.shape()}
+                for key, config in sorted(self.provisioned.items())
+                if key[:3] == (request.account, request.region, latest.function_name)
+            ]
         return LocalResponse.json({"ProvisionedConcurrencyConfigs": items}, content_type="application/json")
 
 
@@ -595,6 +688,5 @@ def register(hooks: Hooks, context: ServerContext) -> None:
     hooks.route("POST", functions + r"/invocations/?$", service="lambda")(local.invoke)
     hooks.route("PUT", functions + r"/concurrency/?$", service="lambda")(local.put_function_concurrency)
     for method in ("GET", "PUT", "DELETE"):
-        hooks.route(method, functions + r"/provisioned-concurrency/?$", service="lambda")(
-            local.provisioned_concurrency)
+        hooks.route(method, functions + r"/provisioned-concurrency/?$", service="lambda")(local.provisioned_concurrency)
     hooks.route("GET", r"^/\d{4}-\d{2}-\d{2}/account-settings/?$", service="lambda")(local.account_settings)

@@ -11,8 +11,10 @@ import hashlib
 
 from mlops_cli.local.server import Forward, Hooks, LocalRequest, LocalResponse, ServerContext
 
-BAD_DIGEST = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>BadDigest</Code>'
-              b"<Message>The SHA256 you specified did not match the calculated checksum.</Message></Error>")
+BAD_DIGEST = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>BadDigest</Code>'
+    b"<Message>The SHA256 you specified did not match the calculated checksum.</Message></Error>"
+)
 
 
 def verify_sha256(request: LocalRequest, forward: Forward) -> LocalResponse:

@@ -30,14 +30,24 @@ def _target(backend: Any, resource_id: str, dimension: str) -> Any:
 
 
 def _target_by_arn(backend: Any, arn: str) -> Any:
-    return next((target for by_id in backend.targets.values() for target in by_id.values() if target.arn == arn),
-                None)
+    return next((target for by_id in backend.targets.values() for target in by_id.values() if target.arn == arn), None)
 
 
 def _set_tags(context: ServerContext, request: LocalRequest, target: Any, tags: dict[str, str]) -> None:
-    context.store.call("moto.set", {"path": (SERVICE, request.account, request.region, "targets",
-                                             target.scalable_dimension, target.resource_id),
-                                    "attributes": {"mlops_tags": tags}})
+    context.store.call(
+        "moto.set",
+        {
+            "path": (
+                SERVICE,
+                request.account,
+                request.region,
+                "targets",
+                target.scalable_dimension,
+                target.resource_id,
+            ),
+            "attributes": {"mlops_tags": tags},
+        },
+    )
 
 
 def register(hooks: Hooks, context: ServerContext) -> None:
@@ -49,21 +59,28 @@ def register(hooks: Hooks, context: ServerContext) -> None:
         backend = _backend(request)
         exists = _target(backend, params.get("ResourceId", ""), params.get("ScalableDimension", "")) is not None
         if exists and params.get("Tags"):
-            return LocalResponse.aws_error("ValidationException",
-                                           "The scalable target that you tried to tag already exists. To update "
-                                           "tags on an existing scalable target, use the TagResource operation.")
+            return LocalResponse.aws_error(
+                "ValidationException",
+                "The scalable target that you tried to tag already exists. To update "
+                "tags on an existing scalable target, use the TagResource operation.",
+            )
         response = registered_before(request, forward) if registered_before else forward(request)
         if response.status == 200 and params.get("Tags"):
-            _set_tags(context, request, _target(backend, params["ResourceId"], params["ScalableDimension"]),
-                      dict(params["Tags"]))
+            _set_tags(
+                context,
+                request,
+                _target(backend, params["ResourceId"], params["ScalableDimension"]),
+                dict(params["Tags"]),
+            )
         return response
 
     def found(request: LocalRequest) -> Any:
         return _target_by_arn(_backend(request), request.json().get("ResourceARN", ""))
 
     def not_found(request: LocalRequest) -> LocalResponse:
-        return LocalResponse.aws_error("ResourceNotFoundException",
-                                       f"No scalable target found for {request.json().get('ResourceARN', '')}")
+        return LocalResponse.aws_error(
+            "ResourceNotFoundException", f"No scalable target found for {request.json().get('ResourceARN', '')}"
+        )
 
     @hooks.operation(SERVICE, "TagResource")
     def tag_resource(request: LocalRequest, forward: Forward) -> LocalResponse:
@@ -79,8 +96,9 @@ def register(hooks: Hooks, context: ServerContext) -> None:
         if target is None:
             return not_found(request)
         removed = set(request.json().get("TagKeys", []))
-        _set_tags(context, request, target,
-                  {k: v for k, v in getattr(target, "mlops_tags", {}).items() if k not in removed})
+        _set_tags(
+            context, request, target, {k: v for k, v in getattr(target, "mlops_tags", {}).items() if k not in removed}
+        )
         return LocalResponse.json({})
 
     @hooks.operation(SERVICE, "ListTagsForResource")

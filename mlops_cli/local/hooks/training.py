@@ -29,8 +29,9 @@ import tarfile
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from mlops_cli.local.cloudwatch import LogStream
 from mlops_cli.local.names import InvalidRequest
@@ -58,9 +59,12 @@ def register(hooks: Hooks, context: ServerContext) -> None:
         for channel in params.get("InputDataConfig") or []:
             confined(job_dir, channel.get("ChannelName", ""))  # "." and ".." fit ChannelName's pattern
         if name in _backend(request.account, request.region).training_jobs:
-            return LocalResponse.aws_error("ResourceInUse", f"Training job names must be unique within an AWS "
-                                                            f"account and region, and a training job with this "
-                                                            f"name already exists ({name})")
+            return LocalResponse.aws_error(
+                "ResourceInUse",
+                f"Training job names must be unique within an AWS "
+                f"account and region, and a training job with this "
+                f"name already exists ({name})",
+            )
         response = forward(request)
         if response.status == 200:
             runner.start(request.account, request.region, params)
@@ -171,8 +175,14 @@ class Instance:
 class LocalTrainingJob:
     """Runs one training job in a background thread and keeps moto's job object up to date."""
 
-    def __init__(self, context: ServerContext, account: str, region: str, request: dict[str, Any],
-                 running_instances: Callable[[], int] = lambda: 1):
+    def __init__(
+        self,
+        context: ServerContext,
+        account: str,
+        region: str,
+        request: dict[str, Any],
+        running_instances: Callable[[], int] = lambda: 1,
+    ):
         self.context = context
         self.account = account
         self.region = region
@@ -188,9 +198,14 @@ class LocalTrainingJob:
         self.thread = threading.Thread(target=self.run, name=f"training-{self.name}", daemon=True)
         self.hyperparameters = decode_hyperparameters(request.get("HyperParameters") or {})
         # moto replaces the metric definitions with a fixed sample; the job keeps the ones it was given.
-        self._save(algorithm_specification=dict(request.get("AlgorithmSpecification") or {}),
-                   training_job_status="InProgress", secondary_status_transitions=[], final_metric_data_list=[],
-                   training_start_time=None, training_end_time=None)
+        self._save(
+            algorithm_specification=dict(request.get("AlgorithmSpecification") or {}),
+            training_job_status="InProgress",
+            secondary_status_transitions=[],
+            final_metric_data_list=[],
+            training_start_time=None,
+            training_end_time=None,
+        )
         self._transition("Starting", "Launching requested ML instances")
 
     # --- state shown by DescribeTrainingJob ---
@@ -217,8 +232,13 @@ class LocalTrainingJob:
         except JobStopped:
             self._upload_after_stop()
             secondary = "MaxRuntimeExceeded" if self.stop_reason == "MaxRuntimeExceeded" else "Stopped"
-            self._finish("Stopped", secondary, "Training job stopped" if secondary == "Stopped" else
-                         "Job stopped because it exceeded MaxRuntimeInSeconds")
+            self._finish(
+                "Stopped",
+                secondary,
+                "Training job stopped"
+                if secondary == "Stopped"
+                else "Job stopped because it exceeded MaxRuntimeInSeconds",
+            )
         except JobFailed as failure:
             self._fail(str(failure))
         except Exception as exc:  # the local runner itself broke: report it as SageMaker would, as a failure
@@ -265,15 +285,17 @@ class LocalTrainingJob:
         the job before anything is written (SageMaker writes such a key literally, climbing out of the channel's
         folder inside its container; here that folder is on the user's machine)."""
         bucket, prefix = split_s3_uri(uri)
-        relatives = [key[len(prefix):].lstrip("/") for key in keys]
+        relatives = [key[len(prefix) :].lstrip("/") for key in keys]
         for key, relative in zip(keys, relatives, strict=True):
             for target in targets:
                 try:
                     confined(target, relative)
                 except InvalidRequest:
-                    raise JobFailed(f"ClientError: the S3 object s3://{bucket}/{key} under {uri} would be written "
-                                    f"outside its folder ({target.name}/); the local AWS refuses keys with '..' "
-                                    "segments") from None
+                    raise JobFailed(
+                        f"ClientError: the S3 object s3://{bucket}/{key} under {uri} would be written "
+                        f"outside its folder ({target.name}/); the local AWS refuses keys with '..' "
+                        "segments"
+                    ) from None
         for key, relative in zip(keys, relatives, strict=True):
             self._check_stop()
             content = s3.read(f"s3://{bucket}/{key}")
@@ -289,10 +311,12 @@ class LocalTrainingJob:
         keys = s3.keys(uri)
         if not keys:
             bucket = split_s3_uri(uri)[0]
-            raise JobFailed(f"ClientError: No S3 objects found under S3 URL \"{uri}\" given in input data source. "
-                            f"Please ensure that the bucket exists in the selected region ({self.region}), that "
-                            f"objects exist under that S3 prefix, and that the role has \"s3:ListBucket\" "
-                            f"permissions on bucket \"{bucket}\".")
+            raise JobFailed(
+                f'ClientError: No S3 objects found under S3 URL "{uri}" given in input data source. '
+                f"Please ensure that the bucket exists in the selected region ({self.region}), that "
+                f'objects exist under that S3 prefix, and that the role has "s3:ListBucket" '
+                f'permissions on bucket "{bucket}".'
+            )
         if source.get("S3DataDistributionType") == "ShardedByS3Key":
             count = len(self.instances)
             for position, instance in enumerate(self.instances):
@@ -302,15 +326,21 @@ class LocalTrainingJob:
 
     def _write_configs(self) -> None:
         hosts = [instance.host for instance in self.instances]
-        channels = {channel["ChannelName"]: {"TrainingInputMode": channel.get("InputMode", "File"),
-                                             "S3DistributionType": channel["DataSource"]["S3DataSource"].get(
-                                                 "S3DataDistributionType", "FullyReplicated")}
-                    for channel in self.request.get("InputDataConfig") or []}
+        channels = {
+            channel["ChannelName"]: {
+                "TrainingInputMode": channel.get("InputMode", "File"),
+                "S3DistributionType": channel["DataSource"]["S3DataSource"].get(
+                    "S3DataDistributionType", "FullyReplicated"
+                ),
+            }
+            for channel in self.request.get("InputDataConfig") or []
+        }
         for instance in self.instances:
             resource = {"current_host": instance.host, "hosts": hosts, "network_interface_name": "lo"}
             (instance.config_dir / "resourceconfig.json").write_text(json.dumps(resource))
             (instance.config_dir / "hyperparameters.json").write_text(
-                json.dumps(self.request.get("HyperParameters") or {}))
+                json.dumps(self.request.get("HyperParameters") or {})
+            )
             (instance.config_dir / "inputdataconfig.json").write_text(json.dumps(channels))
 
     def _environment(self, instance: Instance, user_hps: dict[str, Any], master_port: int) -> dict[str, str]:
@@ -364,11 +394,16 @@ class LocalTrainingJob:
         epoch = int(time.time())
         for instance in self.instances:
             instance.log = LogStream(logs, LOG_GROUP, f"{self.name}/{instance.host}-{epoch}")
-            instance.log.write(f"mlops local: {instance.host} ({instance.address}) invoking: "
-                               f"{' '.join(command[1:])}")
+            instance.log.write(f"mlops local: {instance.host} ({instance.address}) invoking: {' '.join(command[1:])}")
             instance.process = subprocess.Popen(
-                command, cwd=instance.code, env=self._environment(instance, user_hps, master_port),
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+                command,
+                cwd=instance.code,
+                env=self._environment(instance, user_hps, master_port),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
             instance.reader = threading.Thread(target=self._read_output, args=(instance,), daemon=True)
             instance.reader.start()
         self._wait()
@@ -385,15 +420,18 @@ class LocalTrainingJob:
     def _wait(self) -> None:
         max_runtime = (self.request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
         while True:
-            codes = [instance.process.poll() for instance in self.instances if instance.process]
-            failed = next((instance for instance, code in zip(self.instances, codes) if code not in (None, 0)), None)
+            polled = [(instance, instance.process.poll()) for instance in self.instances if instance.process]
+            codes = [code for _, code in polled]
+            failed = next((instance for instance, code in polled if code not in (None, 0)), None)
             if failed is not None:
                 self.kill_processes()
                 self._join_readers()
                 self._flush_logs()
                 assert failed.process is not None
-                raise JobFailed(f"AlgorithmError: ExecuteUserScriptError: ExitCode {failed.process.returncode} "
-                                f"ErrorMessage \"{_error_line(list(failed.tail))}\" ({failed.host})")
+                raise JobFailed(
+                    f"AlgorithmError: ExecuteUserScriptError: ExitCode {failed.process.returncode} "
+                    f'ErrorMessage "{_error_line(list(failed.tail))}" ({failed.host})'
+                )
             if all(code == 0 for code in codes):
                 self._join_readers()
                 self._flush_logs()  # every line is in CloudWatch before the next status shows
@@ -421,8 +459,9 @@ class LocalTrainingJob:
 
     def kill_processes(self, grace_s: float = STOP_GRACE_S) -> None:
         """SIGTERM every instance's process group, SIGKILL what is left after the grace period."""
-        running = [instance.process for instance in self.instances if instance.process and
-                   instance.process.poll() is None]
+        running = [
+            instance.process for instance in self.instances if instance.process and instance.process.poll() is None
+        ]
         for process in running:
             _signal_group(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + grace_s
@@ -487,8 +526,9 @@ class LocalTrainingJob:
             attributes["training_time_in_seconds"] = attributes["billable_time_in_seconds"] = seconds
         if self.instances:
             leader_metrics = self.instances[0].metrics
-            attributes["final_metric_data_list"] = [{"MetricName": name, "Value": value, "Timestamp": _now()}
-                                                    for name, value in leader_metrics.items()]
+            attributes["final_metric_data_list"] = [
+                {"MetricName": name, "Value": value, "Timestamp": _now()} for name, value in leader_metrics.items()
+            ]
         self._transition(secondary, message, status=status, **attributes)
 
     def _fail(self, reason: str) -> None:
@@ -513,8 +553,9 @@ def transition(job: Any, secondary: str, message: str, status: str | None) -> di
 
 
 def save_job(context: ServerContext, account: str, region: str, name: str, attributes: dict[str, Any]) -> None:
-    context.store.call("moto.set", {"path": ("sagemaker", account, region, "training_jobs", name),
-                                    "attributes": attributes})
+    context.store.call(
+        "moto.set", {"path": ("sagemaker", account, region, "training_jobs", name), "attributes": attributes}
+    )
 
 
 def fail_interrupted_jobs(context: ServerContext) -> None:
@@ -526,9 +567,17 @@ def fail_interrupted_jobs(context: ServerContext) -> None:
     for account, region, backend in moto_compat.backends("sagemaker"):
         for name, job in list(backend.training_jobs.items()):
             if job.training_job_status in ("InProgress", "Stopping"):
-                save_job(context, account, region, name, {
-                    **transition(job, "Failed", reason, "Failed"), "failure_reason": reason,
-                    "training_end_time": _now()})
+                save_job(
+                    context,
+                    account,
+                    region,
+                    name,
+                    {
+                        **transition(job, "Failed", reason, "Failed"),
+                        "failure_reason": reason,
+                        "training_end_time": _now(),
+                    },
+                )
     shutil.rmtree(context.state_dir / "jobs", ignore_errors=True)  # their work folders (this hook made them)
 
 
@@ -556,8 +605,11 @@ class LocalTrainingRunner:
     def running_instances(self) -> int:
         with self.lock:
             jobs = list(self.jobs.values())
-        return sum(int((job.request.get("ResourceConfig") or {}).get("InstanceCount", 1)) for job in jobs
-                   if job.thread.is_alive())
+        return sum(
+            int((job.request.get("ResourceConfig") or {}).get("InstanceCount", 1))
+            for job in jobs
+            if job.thread.is_alive()
+        )
 
     def stop(self, account: str, region: str, name: str) -> LocalResponse:
         training_jobs = _backend(account, region).training_jobs
@@ -567,7 +619,8 @@ class LocalTrainingRunner:
         job = self.jobs.get(name)
         if status != "InProgress" or job is None:
             return LocalResponse.aws_error(
-                "ValidationException", f"The request was rejected because the training job is in status {status}.")
+                "ValidationException", f"The request was rejected because the training job is in status {status}."
+            )
         job.request_stop()
         return LocalResponse.json({})
 

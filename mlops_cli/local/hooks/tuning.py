@@ -36,9 +36,19 @@ from mlops_cli.services.tuning_ranges import ParameterRange, ranges_from_aws
 POLL_S = 1.0  # each poll reads every running trial's log: keep the server's own load small
 TRIAL_TERMINAL = ("Completed", "Failed", "Stopped")
 # Members of a tuning job's TrainingJobDefinition that CreateTrainingJob takes as they are.
-TRAINING_MEMBERS = ("RoleArn", "InputDataConfig", "VpcConfig", "OutputDataConfig", "ResourceConfig",
-                    "StoppingCondition", "EnableNetworkIsolation", "EnableInterContainerTrafficEncryption",
-                    "EnableManagedSpotTraining", "RetryStrategy", "Environment")
+TRAINING_MEMBERS = (
+    "RoleArn",
+    "InputDataConfig",
+    "VpcConfig",
+    "OutputDataConfig",
+    "ResourceConfig",
+    "StoppingCondition",
+    "EnableNetworkIsolation",
+    "EnableInterContainerTrafficEncryption",
+    "EnableManagedSpotTraining",
+    "RetryStrategy",
+    "Environment",
+)
 DEFAULT_LIST_RESULTS = 10
 
 
@@ -68,8 +78,10 @@ def register(hooks: Hooks, context: ServerContext) -> None:
 
 
 def save_tuning_job(context: ServerContext, account: str, region: str, name: str, attributes: dict[str, Any]) -> None:
-    context.store.call("moto.set", {"path": ("sagemaker", account, region, "hyper_parameter_tuning_jobs", name),
-                                    "attributes": attributes})
+    context.store.call(
+        "moto.set",
+        {"path": ("sagemaker", account, region, "hyper_parameter_tuning_jobs", name), "attributes": attributes},
+    )
 
 
 def fail_interrupted_tuning_jobs(context: ServerContext) -> None:
@@ -80,10 +92,20 @@ def fail_interrupted_tuning_jobs(context: ServerContext) -> None:
     for account, region, backend in moto_compat.backends("sagemaker"):
         for name, job in list(backend.hyper_parameter_tuning_jobs.items()):
             if job.hyper_parameter_tuning_job_status in ("InProgress", "Stopping"):
-                save_tuning_job(context, account, region, name, {
-                    "hyper_parameter_tuning_job_status": "Failed", "hyper_parameter_tuning_end_time": _now(),
-                    "last_modified_time": _now(),
-                    "failure_reason": "InternalServerError: the local AWS restarted while the tuning job was running"})
+                save_tuning_job(
+                    context,
+                    account,
+                    region,
+                    name,
+                    {
+                        "hyper_parameter_tuning_job_status": "Failed",
+                        "hyper_parameter_tuning_end_time": _now(),
+                        "last_modified_time": _now(),
+                        "failure_reason": (
+                            "InternalServerError: the local AWS restarted while the tuning job was running"
+                        ),
+                    },
+                )
 
 
 def _backend(account: str, region: str) -> Any:
@@ -129,8 +151,9 @@ def request_problem(params: dict[str, Any]) -> str | None:
     if strategy != "Grid" and not objective:
         return f"the local AWS needs a HyperParameterTuningJobObjective for the {strategy} strategy"
     if objective:
-        names = {item.get("Name") for item in (definition.get("AlgorithmSpecification") or {}).get(
-            "MetricDefinitions") or []}
+        names = {
+            item.get("Name") for item in (definition.get("AlgorithmSpecification") or {}).get("MetricDefinitions") or []
+        }
         if objective.get("MetricName") not in names:
             return f"The objective metric {objective.get('MetricName')} is not among the MetricDefinitions"
     return None
@@ -185,15 +208,21 @@ class GridChooser:
 class BayesianChooser:
     """Optuna's TPE sampler (ask/tell), minimising or maximising the objective."""
 
-    def __init__(self, ranges: list[ParameterRange], seed: int | None, maximize: bool,
-                 history: list[tuple[dict[str, str], float]]):
+    def __init__(
+        self,
+        ranges: list[ParameterRange],
+        seed: int | None,
+        maximize: bool,
+        history: list[tuple[dict[str, str], float]],
+    ):
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.optuna = optuna
         self.ranges = ranges
-        self.study = optuna.create_study(direction="maximize" if maximize else "minimize",
-                                         sampler=optuna.samplers.TPESampler(seed=seed))
+        self.study = optuna.create_study(
+            direction="maximize" if maximize else "minimize", sampler=optuna.samplers.TPESampler(seed=seed)
+        )
         distributions = {item.name: self._distribution(item) for item in ranges}
         for values, objective in history:  # warm start: the parents' trials inform the sampler
             params = {}
@@ -203,10 +232,13 @@ class BayesianChooser:
                 raw = values[item.name]
                 params[item.name] = raw if item.kind == "Categorical" else float(raw)
             else:
-                if all(distributions[name]._contains(distributions[name].to_internal_repr(value))
-                       for name, value in params.items()):
-                    self.study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions,
-                                                                   value=objective))
+                if all(
+                    distributions[name]._contains(distributions[name].to_internal_repr(value))
+                    for name, value in params.items()
+                ):
+                    self.study.add_trial(
+                        optuna.trial.create_trial(params=params, distributions=distributions, value=objective)
+                    )
 
     def _distribution(self, item: ParameterRange) -> Any:
         distributions = self.optuna.distributions
@@ -256,7 +288,7 @@ class Trial:
 
 
 def running_averages(history: list[float]) -> list[float]:
-    return [sum(history[:index + 1]) / (index + 1) for index in range(len(history))]
+    return [sum(history[: index + 1]) / (index + 1) for index in range(len(history))]
 
 
 def worse(value: float, than: float, maximize: bool) -> bool:
@@ -295,16 +327,18 @@ class LocalTuningJob:
         ranges = ranges_from_aws(job_config.get("ParameterRanges") or {})
         limits = job_config["ResourceLimits"]
         self.parallel = int(limits["MaxParallelTrainingJobs"])
-        self.early_stopping = job_config.get("TrainingJobEarlyStoppingType") == "Auto" or \
-            self.strategy == "Hyperband"
+        self.early_stopping = job_config.get("TrainingJobEarlyStoppingType") == "Auto" or self.strategy == "Hyperband"
         seed = job_config.get("RandomSeed")
         if self.strategy == "Grid":
             self.chooser: Any = GridChooser(ranges)
             self.max_jobs = min(self.chooser.size, int(limits.get("MaxNumberOfTrainingJobs") or self.chooser.size))
         else:
             self.max_jobs = int(limits["MaxNumberOfTrainingJobs"])
-            self.chooser = BayesianChooser(ranges, seed, self.maximize, self._parent_history()) \
-                if self.strategy == "Bayesian" else RandomChooser(ranges, seed)
+            self.chooser = (
+                BayesianChooser(ranges, seed, self.maximize, self._parent_history())
+                if self.strategy == "Bayesian"
+                else RandomChooser(ranges, seed)
+            )
         self.definitions = (self.definition.get("AlgorithmSpecification") or {}).get("MetricDefinitions") or []
         self.trials: list[Trial] = []
         self.best: Trial | None = None
@@ -312,17 +346,26 @@ class LocalTuningJob:
         self.started = time.time()
         self.thread = threading.Thread(target=self.run, name=f"tuning-{self.name}", daemon=True)
         # moto marks the job Completed at once, with a made-up best trial: start from the truth instead.
-        self._save(hyper_parameter_tuning_job_status="InProgress", hyper_parameter_tuning_end_time=None,
-                   best_training_job=None, OverallBestTrainingJob=None, tuning_job_completion_details=None,
-                   consumed_resources=None, failure_reason=None,
-                   mlops_trials=[])  # TrainingJobSummaries' own fields, read by list_training_jobs
+        self._save(
+            hyper_parameter_tuning_job_status="InProgress",
+            hyper_parameter_tuning_end_time=None,
+            best_training_job=None,
+            OverallBestTrainingJob=None,
+            tuning_job_completion_details=None,
+            consumed_resources=None,
+            failure_reason=None,
+            mlops_trials=[],
+        )  # TrainingJobSummaries' own fields, read by list_training_jobs
         self._publish()
 
     def _save(self, **attributes: Any) -> None:
         """The one place that changes moto's record of the tuning job (what Describe and List answer), durably
         (the local AWS's journal), and only when something changed: the tuner publishes every poll."""
-        changed = {name: value for name, value in attributes.items()
-                   if name == "last_modified_time" or getattr(self.job, name, None) != value}
+        changed = {
+            name: value
+            for name, value in attributes.items()
+            if name == "last_modified_time" or getattr(self.job, name, None) != value
+        }
         if set(changed) - {"last_modified_time"}:
             save_tuning_job(self.context, self.account, self.region, self.name, changed)
 
@@ -374,8 +417,9 @@ class LocalTuningJob:
         name = f"{self.name}-{len(self.trials) + 1:03d}-{secrets.token_hex(4)}"
         request: dict[str, Any] = {
             "TrainingJobName": name,
-            "AlgorithmSpecification": {key: value for key, value in
-                                       (self.definition.get("AlgorithmSpecification") or {}).items()},
+            "AlgorithmSpecification": {
+                key: value for key, value in (self.definition.get("AlgorithmSpecification") or {}).items()
+            },
             "HyperParameters": {**(self.definition.get("StaticHyperParameters") or {}), **values},
             **{key: self.definition[key] for key in TRAINING_MEMBERS if key in self.definition},
             "Tags": self.params.get("Tags") or [],
@@ -435,7 +479,7 @@ class LocalTuningJob:
         if len(trial.history) <= trial.checked_epochs:
             return False
         trial.checked_epochs = len(trial.history)
-        earlier = self.trials[:self.trials.index(trial)]
+        earlier = self.trials[: self.trials.index(trial)]
         return median_rule_stops(trial, earlier, self.maximize)
 
     def _stop_running(self, only_new: bool = False) -> None:
@@ -453,8 +497,11 @@ class LocalTuningJob:
     # --- what Describe/List answer ---
 
     def _summary(self, trial: Trial) -> dict[str, Any]:
-        summary: dict[str, Any] = {"TrainingJobName": trial.name, "TunedHyperParameters": dict(trial.values),
-                                   "TuningJobName": self.name}
+        summary: dict[str, Any] = {
+            "TrainingJobName": trial.name,
+            "TunedHyperParameters": dict(trial.values),
+            "TuningJobName": self.name,
+        }
         if trial.failure:
             summary["FailureReason"] = trial.failure
         if not trial.ended:
@@ -464,8 +511,10 @@ class LocalTuningJob:
         else:
             summary["ObjectiveStatus"] = "Succeeded"
             summary["FinalHyperParameterTuningJobObjectiveMetric"] = {
-                "Type": "Maximize" if self.maximize else "Minimize", "MetricName": self.metric,
-                "Value": trial.objective}
+                "Type": "Maximize" if self.maximize else "Minimize",
+                "MetricName": self.metric,
+                "Value": trial.objective,
+            }
         return summary
 
     def _publish(self) -> None:
@@ -489,9 +538,13 @@ class LocalTuningJob:
                 if best is None or worse(best.objective, trial.objective, self.maximize):  # type: ignore[arg-type]
                     best = trial
         summaries = [self._summary(trial) for trial in self.trials if trial.listed]
-        self._save(training_job_status_counters=counters, objective_status_counters=objectives,
-                   mlops_trials=summaries, last_modified_time=_now(),
-                   best_training_job=list_summary(self.backend, self._summary(best)) if best else None)
+        self._save(
+            training_job_status_counters=counters,
+            objective_status_counters=objectives,
+            mlops_trials=summaries,
+            last_modified_time=_now(),
+            best_training_job=list_summary(self.backend, self._summary(best)) if best else None,
+        )
         self.best = best
 
     def _finish_by_results(self) -> None:
@@ -504,10 +557,14 @@ class LocalTuningJob:
         self._publish()
         scored = [trial for trial in self.trials if trial.objective is not None]
         after_best = len(scored) - scored.index(self.best) - 1 if self.best in scored else 0
-        self._save(tuning_job_completion_details={"NumberOfTrainingJobsObjectiveNotImproving": after_best},
-                   consumed_resources={"RuntimeInSeconds": max(1, math.ceil(time.time() - self.started))},
-                   hyper_parameter_tuning_end_time=_now(), failure_reason=failure_reason,
-                   hyper_parameter_tuning_job_status=status, last_modified_time=_now())
+        self._save(
+            tuning_job_completion_details={"NumberOfTrainingJobsObjectiveNotImproving": after_best},
+            consumed_resources={"RuntimeInSeconds": max(1, math.ceil(time.time() - self.started))},
+            hyper_parameter_tuning_end_time=_now(),
+            failure_reason=failure_reason,
+            hyper_parameter_tuning_job_status=status,
+            last_modified_time=_now(),
+        )
 
 
 def list_summary(backend: Any, summary: dict[str, Any]) -> dict[str, Any]:
@@ -515,14 +572,23 @@ def list_summary(backend: Any, summary: dict[str, Any]) -> dict[str, Any]:
     job = backend.training_jobs.get(summary["TrainingJobName"])
     result = dict(summary)
     if job is None:  # CreateTrainingJob refused it
-        result.update({"TrainingJobArn": f"arn:aws:sagemaker:{backend.region_name}:{backend.account_id}:"
-                                         f"training-job/{summary['TrainingJobName']}",
-                       "CreationTime": _now(), "TrainingJobStatus": "Failed"})
+        result.update(
+            {
+                "TrainingJobArn": f"arn:aws:sagemaker:{backend.region_name}:{backend.account_id}:"
+                f"training-job/{summary['TrainingJobName']}",
+                "CreationTime": _now(),
+                "TrainingJobStatus": "Failed",
+            }
+        )
         return result
-    result.update({"TrainingJobArn": job.arn, "CreationTime": job.creation_time,
-                   "TrainingJobStatus": job.training_job_status})
-    for key, attribute in (("TrainingStartTime", "training_start_time"), ("TrainingEndTime", "training_end_time"),
-                           ("FailureReason", "failure_reason")):
+    result.update(
+        {"TrainingJobArn": job.arn, "CreationTime": job.creation_time, "TrainingJobStatus": job.training_job_status}
+    )
+    for key, attribute in (
+        ("TrainingStartTime", "training_start_time"),
+        ("TrainingEndTime", "training_end_time"),
+        ("FailureReason", "failure_reason"),
+    ):
         value = getattr(job, attribute, None)
         if value:
             result[key] = value
@@ -538,23 +604,30 @@ def list_training_jobs(account: str, region: str, params: dict[str, Any]) -> Loc
     job = backend.hyper_parameter_tuning_jobs.get(params.get("HyperParameterTuningJobName", ""))
     if job is None:
         return LocalResponse.aws_error(
-            "ResourceNotFound", f"Amazon SageMaker can't find a tuning job with name "
-                                f"{params.get('HyperParameterTuningJobName', '')}")
+            "ResourceNotFound",
+            f"Amazon SageMaker can't find a tuning job with name {params.get('HyperParameterTuningJobName', '')}",
+        )
     summaries = [list_summary(backend, summary) for summary in getattr(job, "mlops_trials", [])]
     if params.get("StatusEquals"):
         summaries = [item for item in summaries if item["TrainingJobStatus"] == params["StatusEquals"]]
     sort_by = params.get("SortBy") or "Name"
     if sort_by == "FinalObjectiveMetricValue":
         summaries = [item for item in summaries if "FinalHyperParameterTuningJobObjectiveMetric" in item]
-    keys = {"Name": lambda item: item["TrainingJobName"], "CreationTime": lambda item: _epoch(item["CreationTime"]),
-            "Status": lambda item: item["TrainingJobStatus"],
-            "FinalObjectiveMetricValue": lambda item: item["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]}
+    keys = {
+        "Name": lambda item: item["TrainingJobName"],
+        "CreationTime": lambda item: _epoch(item["CreationTime"]),
+        "Status": lambda item: item["TrainingJobStatus"],
+        "FinalObjectiveMetricValue": lambda item: item["FinalHyperParameterTuningJobObjectiveMetric"]["Value"],
+    }
     summaries.sort(key=keys[sort_by], reverse=params.get("SortOrder") == "Descending")
     start = int(params["NextToken"]) if str(params.get("NextToken") or "").isdigit() else 0
     size = int(params.get("MaxResults") or DEFAULT_LIST_RESULTS)
-    page = summaries[start:start + size]
-    answer: dict[str, Any] = {"TrainingJobSummaries": [
-        {key: _epoch(value) if key.endswith("Time") else value for key, value in item.items()} for item in page]}
+    page = summaries[start : start + size]
+    answer: dict[str, Any] = {
+        "TrainingJobSummaries": [
+            {key: _epoch(value) if key.endswith("Time") else value for key, value in item.items()} for item in page
+        ]
+    }
     if start + size < len(summaries):
         answer["NextToken"] = str(start + size)
     return LocalResponse.json(answer)
@@ -575,13 +648,15 @@ class LocalTuner:
     def stop(self, account: str, region: str, name: str) -> LocalResponse:
         tuning_jobs = _backend(account, region).hyper_parameter_tuning_jobs
         if name not in tuning_jobs:
-            return LocalResponse.aws_error("ResourceNotFound", f"Amazon SageMaker can't find a tuning job with "
-                                                               f"name {name}")
+            return LocalResponse.aws_error(
+                "ResourceNotFound", f"Amazon SageMaker can't find a tuning job with name {name}"
+            )
         job = self.jobs.get(name)
         status = tuning_jobs[name].hyper_parameter_tuning_job_status
         if status != "InProgress" or job is None:
-            return LocalResponse.aws_error("ValidationException", f"The tuning job {name} is in status {status} "
-                                                                  "and cannot be stopped")
+            return LocalResponse.aws_error(
+                "ValidationException", f"The tuning job {name} is in status {status} and cannot be stopped"
+            )
         job._save(hyper_parameter_tuning_job_status="Stopping")
         job.stop_requested.set()
         job._stop_running()

@@ -11,7 +11,7 @@ Modules: `model` (input -> normalized account), `collect` (live AWS), `policy` (
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from mlops_cli.services.audit.checks import Finding, Settings, run_checks
 from mlops_cli.services.audit.collect import collect_account
@@ -20,13 +20,34 @@ from mlops_cli.services.audit.model import Account, load_account_file, parse_acc
 from mlops_cli.services.audit.report import REPORT_SCHEMA, SCHEMA_VERSION, Report
 from mlops_cli.services.audit.rules import RULES, SEVERITIES, SEVERITY_RANK
 
-__all__ = ["Account", "Finding", "IgnoreEntry", "REPORT_SCHEMA", "RULES", "Report", "SCHEMA_VERSION", "SEVERITIES",
-           "Settings", "collect_account", "load_account_file", "load_ignore_file", "parse_account", "run_audit"]
+__all__ = [
+    "Account",
+    "Finding",
+    "IgnoreEntry",
+    "REPORT_SCHEMA",
+    "RULES",
+    "Report",
+    "SCHEMA_VERSION",
+    "SEVERITIES",
+    "Settings",
+    "collect_account",
+    "load_account_file",
+    "load_ignore_file",
+    "parse_account",
+    "run_audit",
+]
 
 
-def run_audit(account: Account, settings: Settings, *, ignores: list[IgnoreEntry] | None = None,
-              fail_on: str = "high", min_severity: str = "low", ignore_file: str | None = None,
-              started: float | None = None) -> Report:
+def run_audit(
+    account: Account,
+    settings: Settings,
+    *,
+    ignores: list[IgnoreEntry] | None = None,
+    fail_on: str = "high",
+    min_severity: str = "low",
+    ignore_file: str | None = None,
+    started: float | None = None,
+) -> Report:
     """Run every check, apply the ignore entries, drop what is below `min_severity`."""
     started = time.perf_counter() if started is None else started
     outcome = apply_ignores(run_checks(account, settings), ignores or [], settings.now.date())
@@ -38,8 +59,13 @@ def run_audit(account: Account, settings: Settings, *, ignores: list[IgnoreEntry
         expired_ignores=outcome.expired,
         unused_ignores=outcome.unused,
         below_min_severity=len(outcome.active) - len(shown),
-        settings={"fail_on": fail_on, "min_severity": min_severity, "unused_days": settings.unused_days,
-                  "key_age_days": settings.key_age_days, "ignore_file": ignore_file},
-        generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        settings={
+            "fail_on": fail_on,
+            "min_severity": min_severity,
+            "unused_days": settings.unused_days,
+            "key_age_days": settings.key_age_days,
+            "ignore_file": ignore_file,
+        },
+        generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
         duration_s=time.perf_counter() - started,
     )

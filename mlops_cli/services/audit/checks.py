@@ -19,16 +19,27 @@ import bisect
 import hashlib
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
-from mlops_cli.services.audit.actions import (ADMIN_POLICY_RULES, CREDENTIAL_ACTIONS, DATA_EXFILTRATION_ACTIONS,
-                                              ESCALATION_METHODS, IAM_METHODS, PERMISSIONS, SELF_SERVICE_ACTIONS,
-                                              TAGGING, TARGET_KIND, WRITE, Method, access_levels)
+from mlops_cli.services.audit.actions import (
+    ADMIN_POLICY_RULES,
+    CREDENTIAL_ACTIONS,
+    DATA_EXFILTRATION_ACTIONS,
+    ESCALATION_METHODS,
+    IAM_METHODS,
+    PERMISSIONS,
+    SELF_SERVICE_ACTIONS,
+    TAGGING,
+    TARGET_KIND,
+    WRITE,
+    Method,
+    access_levels,
+)
 from mlops_cli.services.audit.model import Account, Policy, Principal
-from mlops_cli.services.audit.policy import (Statement, glob_match, has_wildcard, parse_statements,
-                                             substitute_variables)
+from mlops_cli.services.audit.policy import Statement, glob_match, has_wildcard, parse_statements, substitute_variables
 from mlops_cli.services.audit.rules import RULES, SEVERITY_RANK, lower
 
 if TYPE_CHECKING:
@@ -51,8 +62,7 @@ class Finding:
     @property
     def arns(self) -> list[str]:
         """What an ignore entry's ARN glob is matched against: the principal, then the policies."""
-        return ([self.principal.arn] if self.principal else []) + [policy.arn or policy.key for policy in
-                                                                   self.policies]
+        return ([self.principal.arn] if self.principal else []) + [policy.arn or policy.key for policy in self.policies]
 
     @property
     def fingerprint(self) -> str:
@@ -72,8 +82,10 @@ class Finding:
             "message": self.message,
             "principal": self.principal.ref() if self.principal else None,
             "policies": [policy.ref() for policy in self.policies],
-            "statements": [{"policy": policy.name, "index": statement.index, "statement": statement.raw}
-                           for policy, statement in self.statements],
+            "statements": [
+                {"policy": policy.name, "index": statement.index, "statement": statement.raw}
+                for policy, statement in self.statements
+            ],
             "details": self.details,
             "why": rule.why,
             "fix": rule.fix,
@@ -85,7 +97,7 @@ class Settings:
     now: datetime
     unused_days: int = 90
     key_age_days: int = 90
-    config: "Config | None" = None  # enables the project-role checks
+    config: Config | None = None  # enables the project-role checks
     partition: str = "aws"
 
 
@@ -152,15 +164,13 @@ class Effective:
     @property
     def is_admin(self) -> bool:
         """`*` on `*` with nothing that matters denied (IAM escalation actions all still allowed)."""
-        if not self.admin_grants or any(action in self.denied for method in IAM_METHODS for action in
-                                        method.actions):
+        if not self.admin_grants or any(action in self.denied for method in IAM_METHODS for action in method.actions):
             return False
         return self.boundary is None or self.boundary.is_admin
 
     def denies_all(self, patterns: Iterable[str]) -> bool:
         """Whether unconditional Deny statements cover every one of these action patterns."""
-        return all(any(statement.matches_action(pattern) for statement in self.deny_statements)
-                   for pattern in patterns)
+        return all(any(statement.matches_action(pattern) for statement in self.deny_statements) for pattern in patterns)
 
 
 @dataclass
@@ -181,13 +191,15 @@ class _Context:
             "group": [group.arn for group in account.groups],
             "role": [role.arn for role in account.roles],
             # Only customer managed policies can be changed by anyone.
-            "policy": [policy.arn for policy in account.policies.values() if policy.kind == "customer-managed"
-                       and policy.arn],
+            "policy": [
+                policy.arn for policy in account.policies.values() if policy.kind == "customer-managed" and policy.arn
+            ],
         }
         # Sorted by the resource part ("role/path/name"), so a pattern's literal prefix finds its candidates by
         # bisection instead of a scan: restricted patterns differ per principal, and a scan would be quadratic.
-        self._by_resource = {kind: sorted((arn.split(":", 5)[-1], arn) for arn in arns)
-                             for kind, arns in arns_by_kind.items()}
+        self._by_resource = {
+            kind: sorted((arn.split(":", 5)[-1], arn) for arn in arns) for kind, arns in arns_by_kind.items()
+        }
         self.roles_by_arn = {role.arn: role for role in account.roles}
         self._targets: dict[tuple[str, tuple[str, ...]], list[str]] = {}
         self._any_resource: dict[tuple[int, str], bool] = {}
@@ -211,8 +223,9 @@ class _Context:
                 self._power[role.arn] = "escalation"
         return self._power[role.arn]
 
-    def escalations(self, principal: Principal | None, effective: Effective,
-                    passable_roles_known: bool = True) -> list[_Escalation]:
+    def escalations(
+        self, principal: Principal | None, effective: Effective, passable_roles_known: bool = True
+    ) -> list[_Escalation]:
         found = []
         allowed = effective.allowed_actions()
         for method in ESCALATION_METHODS:
@@ -251,8 +264,9 @@ class _Context:
             self._targets[key] = sorted(found)
         return self._targets[key]
 
-    def _best_grant(self, principal: Principal | None, action: str, grants: list[Grant],
-                    passable_roles_known: bool) -> tuple[int, Grant, list[str], str] | None:
+    def _best_grant(
+        self, principal: Principal | None, action: str, grants: list[Grant], passable_roles_known: bool
+    ) -> tuple[int, Grant, list[str], str] | None:
         best = None
         for policy, statement in grants:
             outcome = self._grant_steps(principal, action, statement, passable_roles_known)
@@ -260,8 +274,9 @@ class _Context:
                 best = (outcome[0], (policy, statement), outcome[1], outcome[2])
         return best
 
-    def _grant_steps(self, principal: Principal | None, action: str, statement: Statement,
-                     passable_roles_known: bool) -> tuple[int, list[str], str] | None:
+    def _grant_steps(
+        self, principal: Principal | None, action: str, statement: Statement, passable_roles_known: bool
+    ) -> tuple[int, list[str], str] | None:
         """Severity steps for one grant: 0 on every resource, 1 narrowed to some existing resources, +2 under a
         condition; None when the narrowing leaves nothing to escalate with."""
         condition_steps = 2 if statement.conditional else 0
@@ -275,8 +290,11 @@ class _Context:
         if kind is None:
             return 1 + condition_steps, [], (note or f"limited to {_listed(statement.resources)}")
         username = principal.name if principal is not None and principal.kind == "user" else None
-        patterns = tuple(resolved for resource in statement.resources
-                         if (resolved := substitute_variables(resource, username)) is not None)
+        patterns = tuple(
+            resolved
+            for resource in statement.resources
+            if (resolved := substitute_variables(resource, username)) is not None
+        )
         targets = self.targets(kind, patterns)
         own = _own_arns(principal)
         if action in SELF_SERVICE_ACTIONS and principal is not None:
@@ -314,9 +332,14 @@ def _admin_attachments(context: _Context) -> Iterable[Finding]:
             if rule_id is None:
                 continue
             members = f" (members: {_listed(m.name for m in principal.members)})" if principal.members else ""
-            yield Finding(rule_id, RULES[rule_id].severity,
-                          f"{principal.kind} {principal.name} has {policy.name} attached{members}",
-                          principal, [policy], details={"members": [m.arn for m in principal.members]})
+            yield Finding(
+                rule_id,
+                RULES[rule_id].severity,
+                f"{principal.kind} {principal.name} has {policy.name} attached{members}",
+                principal,
+                [policy],
+                details={"members": [m.arn for m in principal.members]},
+            )
 
 
 # --- IAM010-015, IAM030, IAM031: what each policy grants ----------------------------------------------------------
@@ -331,11 +354,12 @@ def _policy_content(context: _Context) -> Iterable[Finding]:
 
         def add(rule_id: str, statement: Statement, items: Iterable[str], steps: int = 0) -> None:
             """Collect per rule; the finding takes the severity of its most severe statement."""
-            statements, listed, least = found.get(rule_id, ([], [], steps))
+            # add() only runs within this iteration, so it sees this policy's `found`.
+            statements, listed, least = found.get(rule_id, ([], [], steps))  # noqa: B023
             if statement not in statements:
                 statements.append(statement)
             listed.extend(item for item in items if item not in listed)
-            found[rule_id] = (statements, listed, min(least, steps))
+            found[rule_id] = (statements, listed, min(least, steps))  # noqa: B023
 
         for statement in policy.statements:
             if not statement.allow:
@@ -346,8 +370,12 @@ def _policy_content(context: _Context) -> Iterable[Finding]:
                     add("IAM010", statement, ["*"], conditional)
                 continue
             if statement.not_action:
-                add("IAM014", statement, [f"all but {_listed(statement.written_actions)}"],
-                    conditional + (0 if statement.any_resource() else 1))
+                add(
+                    "IAM014",
+                    statement,
+                    [f"all but {_listed(statement.written_actions)}"],
+                    conditional + (0 if statement.any_resource() else 1),
+                )
                 continue
             if statement.not_resource:
                 add("IAM015", statement, [f"all but {_listed(statement.resources)}"], conditional)
@@ -379,12 +407,19 @@ def _policy_content(context: _Context) -> Iterable[Finding]:
             rule = RULES[rule_id]
             held = _holders(policy)
             owner = policy.holders[0] if policy.kind == "inline" and policy.holders else None
-            yield Finding(rule_id, lower(rule.severity, steps),
-                          f"{policy.kind} policy {policy.name}{held}: {rule.title.lower()}: {_listed(items)}",
-                          owner, [policy], [(policy, statement) for statement in statements],
-                          details={"actions": items, "holders": [h.arn for h in policy.holders],
-                                   **({"note": "document assumed from AWS's published version"}
-                                      if policy.assumed else {})})
+            yield Finding(
+                rule_id,
+                lower(rule.severity, steps),
+                f"{policy.kind} policy {policy.name}{held}: {rule.title.lower()}: {_listed(items)}",
+                owner,
+                [policy],
+                [(policy, statement) for statement in statements],
+                details={
+                    "actions": items,
+                    "holders": [h.arn for h in policy.holders],
+                    **({"note": "document assumed from AWS's published version"} if policy.assumed else {}),
+                },
+            )
 
 
 def _holders(policy: Policy) -> str:
@@ -421,8 +456,9 @@ def _privilege_escalation(context: _Context) -> Iterable[Finding]:
                 yield from _escalation_findings(None, policy, context.escalations(None, effective))
 
 
-def _escalation_findings(principal: Principal | None, policy: Policy | None,
-                         escalations: list[_Escalation]) -> Iterable[Finding]:
+def _escalation_findings(
+    principal: Principal | None, policy: Policy | None, escalations: list[_Escalation]
+) -> Iterable[Finding]:
     by_rule: dict[str, list[_Escalation]] = defaultdict(list)
     for escalation in escalations:
         by_rule[escalation.method.rule_id].append(escalation)
@@ -431,30 +467,57 @@ def _escalation_findings(principal: Principal | None, policy: Policy | None,
         severity = lower(rule.severity, min(item.steps for item in items))
         grants = list(dict.fromkeys(grant for item in items for grant in item.grants))
         policies = list(dict.fromkeys(grant[0] for grant in grants))
-        who = f"{principal.kind} {principal.name}" if principal else \
-            f"policy {policy.name} (attached to {policy.attachment_count} principal(s) not in the input)"
+        who = (
+            f"{principal.kind} {principal.name}"
+            if principal
+            else f"policy {policy.name} (attached to {policy.attachment_count} principal(s) not in the input)"
+        )
         yield Finding(
-            rule_id, severity, f"{who} can escalate privileges: {_listed(item.method.name for item in items)}",
-            principal, policies if principal else [policy], grants,
-            details={"methods": [{"method": item.method.name, "how": item.method.summary,
-                                  "actions": list(item.method.actions),
-                                  "severity": lower(rule.severity, item.steps),
-                                  "targets": item.targets[:20], "notes": item.notes}
-                                 for item in items]})
+            rule_id,
+            severity,
+            f"{who} can escalate privileges: {_listed(item.method.name for item in items)}",
+            principal,
+            policies if principal else [policy],
+            grants,
+            details={
+                "methods": [
+                    {
+                        "method": item.method.name,
+                        "how": item.method.summary,
+                        "actions": list(item.method.actions),
+                        "severity": lower(rule.severity, item.steps),
+                        "targets": item.targets[:20],
+                        "notes": item.notes,
+                    }
+                    for item in items
+                ]
+            },
+        )
 
 
 # --- IAM040-043: trust policies ------------------------------------------------------------------------------------
 
 _ASSUME_ACTIONS = ("sts:assumerole", "sts:assumerolewithsaml", "sts:assumerolewithwebidentity")
-_ORG_OR_EXTERNAL_ID = {"sts:externalid", "aws:principalorgid", "aws:principalorgpaths", "aws:sourceorgid",
-                       "aws:sourceorgpaths", "aws:resourceorgid"}
-_NARROWING_ANYONE = _ORG_OR_EXTERNAL_ID | {"aws:principalaccount", "aws:principalarn", "aws:sourceaccount",
-                                           "aws:sourcearn", "aws:userid", "aws:sourceidentity"}
+_ORG_OR_EXTERNAL_ID = {
+    "sts:externalid",
+    "aws:principalorgid",
+    "aws:principalorgpaths",
+    "aws:sourceorgid",
+    "aws:sourceorgpaths",
+    "aws:resourceorgid",
+}
+_NARROWING_ANYONE = _ORG_OR_EXTERNAL_ID | {
+    "aws:principalaccount",
+    "aws:principalarn",
+    "aws:sourceaccount",
+    "aws:sourcearn",
+    "aws:userid",
+    "aws:sourceidentity",
+}
 
 
 def _condition_keys(statement: Statement) -> set[str]:
-    return {key.lower() for block in (statement.condition or {}).values() if isinstance(block, dict)
-            for key in block}
+    return {key.lower() for block in (statement.condition or {}).values() if isinstance(block, dict) for key in block}
 
 
 def _trusted(statement: Statement) -> list[tuple[str, str]]:
@@ -504,47 +567,86 @@ def _trust(context: _Context) -> Iterable[Finding]:
         if power:
             names = list(dict.fromkeys(name for name, _ in services))
             trust_policy = _trust_policy(role)
-            yield Finding("IAM042", RULES["IAM042"].severity,
-                          f"role {role.name} is assumable by {_listed(names)} and holds {power}-level permissions",
-                          role, [trust_policy], [(trust_policy, st) for st in dict.fromkeys(st for _, st in services)],
-                          details={"services": names, "role_power": power})
+            yield Finding(
+                "IAM042",
+                RULES["IAM042"].severity,
+                f"role {role.name} is assumable by {_listed(names)} and holds {power}-level permissions",
+                role,
+                [trust_policy],
+                [(trust_policy, st) for st in dict.fromkeys(st for _, st in services)],
+                details={"services": names, "role_power": power},
+            )
 
 
 def _trust_policy(role: Principal) -> Policy:
     """The role's trust policy, named like a policy so findings can point at it."""
-    return Policy(key=f"{role.arn}#trust", name="AssumeRolePolicyDocument", arn=None, kind="trust",
-                  statements=role.trust, holders=[role])
+    return Policy(
+        key=f"{role.arn}#trust",
+        name="AssumeRolePolicyDocument",
+        arn=None,
+        kind="trust",
+        statements=role.trust,
+        holders=[role],
+    )
 
 
-def _trust_finding(context: _Context, role: Principal, statement: Statement, kind: str, value: str,
-                   keys: set[str], own_account: str | None) -> Finding | None:
+def _trust_finding(
+    context: _Context,
+    role: Principal,
+    statement: Statement,
+    kind: str,
+    value: str,
+    keys: set[str],
+    own_account: str | None,
+) -> Finding | None:
     def finding(rule_id: str, severity: str, message: str, **details: Any) -> Finding:
         trust_policy = _trust_policy(role)
-        return Finding(rule_id, severity, message, role, [trust_policy], [(trust_policy, statement)],
-                       details={"trusted": value, **details}, identity=value)
+        return Finding(
+            rule_id,
+            severity,
+            message,
+            role,
+            [trust_policy],
+            [(trust_policy, statement)],
+            details={"trusted": value, **details},
+            identity=value,
+        )
 
     if kind == "AWS" and value == "*":
         narrowed = bool(keys & _NARROWING_ANYONE)
-        return finding("IAM040", "medium" if narrowed else "critical",
-                       f"role {role.name} can be assumed by any AWS principal" +
-                       (" (a condition narrows it: review it)" if narrowed else ""),
-                       conditions=statement.condition)
+        return finding(
+            "IAM040",
+            "medium" if narrowed else "critical",
+            f"role {role.name} can be assumed by any AWS principal"
+            + (" (a condition narrows it: review it)" if narrowed else ""),
+            conditions=statement.condition,
+        )
     if kind == "AWS":
         account = _account_of(value)
         if account and own_account and account != own_account and not keys & _ORG_OR_EXTERNAL_ID:
             power = context.power(role)
-            return finding("IAM041", "high" if power else RULES["IAM041"].severity,
-                           f"role {role.name} trusts account {account} ({value}) without sts:ExternalId or an "
-                           f"organization condition" + (f"; the role is {power}-level" if power else ""),
-                           account=account, role_power=power)
-    if kind == "Federated" and statement.matches_action("sts:assumerolewithwebidentity") and "saml-provider/" \
-            not in value:
+            return finding(
+                "IAM041",
+                "high" if power else RULES["IAM041"].severity,
+                f"role {role.name} trusts account {account} ({value}) without sts:ExternalId or an "
+                f"organization condition" + (f"; the role is {power}-level" if power else ""),
+                account=account,
+                role_power=power,
+            )
+    if (
+        kind == "Federated"
+        and statement.matches_action("sts:assumerolewithwebidentity")
+        and "saml-provider/" not in value
+    ):
         provider = value.split("oidc-provider/", 1)[-1]
         needed = ":aud" if provider == "cognito-identity.amazonaws.com" else ":sub"
         if not any(key.endswith(needed) for key in keys):
-            return finding("IAM043", RULES["IAM043"].severity,
-                           f"role {role.name} trusts every identity of {provider} (no `{provider}{needed}` "
-                           f"condition)", provider=provider)
+            return finding(
+                "IAM043",
+                RULES["IAM043"].severity,
+                f"role {role.name} trusts every identity of {provider} (no `{provider}{needed}` condition)",
+                provider=provider,
+            )
     return None
 
 
@@ -557,33 +659,62 @@ def _staleness(context: _Context) -> Iterable[Finding]:
         if role.reserved or not role.last_used_known:
             continue
         if role.last_used is not None and _days(settings, role.last_used) > settings.unused_days:
-            yield Finding("IAM050", "low", f"role {role.name} last used {_days(settings, role.last_used)} days ago",
-                          role, details={"last_used": role.last_used.isoformat()})
+            yield Finding(
+                "IAM050",
+                "low",
+                f"role {role.name} last used {_days(settings, role.last_used)} days ago",
+                role,
+                details={"last_used": role.last_used.isoformat()},
+            )
         elif role.last_used is None and role.created and _days(settings, role.created) > settings.unused_days:
-            yield Finding("IAM050", "low",
-                          f"role {role.name} never used since it was created {_days(settings, role.created)} "
-                          "days ago", role, details={"created": role.created.isoformat(), "last_used": None})
+            yield Finding(
+                "IAM050",
+                "low",
+                f"role {role.name} never used since it was created {_days(settings, role.created)} days ago",
+                role,
+                details={"created": role.created.isoformat(), "last_used": None},
+            )
     for user in context.account.users:
         if user.access_keys is None:
             continue
         active = [key for key in user.access_keys if key.active]
         for key in active:
             if key.created and _days(settings, key.created) > settings.key_age_days:
-                yield Finding("IAM051", "medium", f"user {user.name}: access key {key.key_id} is "
-                              f"{_days(settings, key.created)} days old (limit {settings.key_age_days})", user,
-                              details={"access_key_id": key.key_id, "created": key.created.isoformat()},
-                              identity=key.key_id)
+                yield Finding(
+                    "IAM051",
+                    "medium",
+                    f"user {user.name}: access key {key.key_id} is "
+                    f"{_days(settings, key.created)} days old (limit {settings.key_age_days})",
+                    user,
+                    details={"access_key_id": key.key_id, "created": key.created.isoformat()},
+                    identity=key.key_id,
+                )
             reference = key.last_used or key.created
             if reference and _days(settings, reference) > settings.unused_days:
-                when = f"last used {_days(settings, key.last_used)} days ago" if key.last_used else \
-                    f"never used in {_days(settings, key.created)} days"
-                yield Finding("IAM052", "medium", f"user {user.name}: active access key {key.key_id} {when}",
-                              user, details={"access_key_id": key.key_id,
-                                             "last_used": key.last_used.isoformat() if key.last_used else None},
-                              identity=key.key_id)
+                when = (
+                    f"last used {_days(settings, key.last_used)} days ago"
+                    if key.last_used
+                    else f"never used in {_days(settings, key.created)} days"
+                )
+                yield Finding(
+                    "IAM052",
+                    "medium",
+                    f"user {user.name}: active access key {key.key_id} {when}",
+                    user,
+                    details={
+                        "access_key_id": key.key_id,
+                        "last_used": key.last_used.isoformat() if key.last_used else None,
+                    },
+                    identity=key.key_id,
+                )
         if len(active) > 1:
-            yield Finding("IAM053", "low", f"user {user.name} has {len(active)} active access keys", user,
-                          details={"access_key_ids": [key.key_id for key in active]})
+            yield Finding(
+                "IAM053",
+                "low",
+                f"user {user.name} has {len(active)} active access keys",
+                user,
+                details={"access_key_ids": [key.key_id for key in active]},
+            )
         if user.console and not user.mfa_devices:
             yield Finding("IAM054", "high", f"user {user.name} can sign in to the console without MFA", user)
 
@@ -607,10 +738,16 @@ def _project_roles(context: _Context) -> Iterable[Finding]:
         reference = parse_statements(expected, "least-privilege policy", context.settings.now)
         excess, grants = _beyond(role, reference)
         if excess:
-            yield Finding(project_role.rule_id, RULES[project_role.rule_id].severity,
-                          f"role {role.name} allows {len(excess)} permission(s) beyond its least-privilege policy: "
-                          f"{_listed(excess)}", role, list(dict.fromkeys(p for p, _ in grants)), grants,
-                          details={"excess": excess, "replacement_policy": expected})
+            yield Finding(
+                project_role.rule_id,
+                RULES[project_role.rule_id].severity,
+                f"role {role.name} allows {len(excess)} permission(s) beyond its least-privilege policy: "
+                f"{_listed(excess)}",
+                role,
+                list(dict.fromkeys(p for p, _ in grants)),
+                grants,
+                details={"excess": excess, "replacement_policy": expected},
+            )
 
 
 def _beyond(role: Principal, reference: tuple[Statement, ...]) -> tuple[list[str], list[Grant]]:
@@ -624,8 +761,12 @@ def _beyond(role: Principal, reference: tuple[Statement, ...]) -> tuple[list[str
             if statement.not_action or statement.not_resource:
                 items = [f"{'NotAction' if statement.not_action else 'NotResource'} statement in {policy.name}"]
             else:
-                items = [f"{action} on {resource}" for action in statement.written_actions
-                         for resource in statement.resources if not _covered(statement, action, resource, reference)]
+                items = [
+                    f"{action} on {resource}"
+                    for action in statement.written_actions
+                    for resource in statement.resources
+                    if not _covered(statement, action, resource, reference)
+                ]
             if items:
                 excess += [item for item in items if item not in excess]
                 grants.append((policy, statement))
@@ -634,9 +775,11 @@ def _beyond(role: Principal, reference: tuple[Statement, ...]) -> tuple[list[str
 
 def _covered(statement: Statement, action: str, resource: str, reference: tuple[Statement, ...]) -> bool:
     for allowed in reference:
-        if any(glob_match(pattern, action, ignore_case=True) for pattern in allowed.actions) and \
-                any(glob_match(pattern, resource) for pattern in allowed.resources) and \
-                _condition_within(statement.condition, allowed.condition):
+        if (
+            any(glob_match(pattern, action, ignore_case=True) for pattern in allowed.actions)
+            and any(glob_match(pattern, resource) for pattern in allowed.resources)
+            and _condition_within(statement.condition, allowed.condition)
+        ):
             return True
     return False
 
@@ -658,7 +801,9 @@ def _condition_within(actual: dict | None, required: dict | None) -> bool:
                 for actual_key, actual_values in (actual.get(candidate) or {}).items():
                     if actual_key.lower() == key.lower():
                         values = actual_values if isinstance(actual_values, list) else [actual_values]
-            if values is None or not all(any(glob_match(str(a), str(v)) if operator in _LIKE else str(a) == str(v)
-                                             for a in allowed) for v in values):
+            if values is None or not all(
+                any(glob_match(str(a), str(v)) if operator in _LIKE else str(a) == str(v) for a in allowed)
+                for v in values
+            ):
                 return False
     return True

@@ -8,9 +8,10 @@ details on AWS; `GetRole` is called only for roles whose details lack it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, date, datetime
+from typing import Any
 
 WORKERS = 8
 
@@ -18,7 +19,7 @@ WORKERS = 8
 def _plain(value: Any) -> Any:
     """boto3 answers with datetimes; the saved format has ISO strings (UTC)."""
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).isoformat()
+        return value.astimezone(UTC).isoformat()
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, dict):
@@ -42,8 +43,14 @@ def collect_account(iam: Any, account_id: Callable[[], str] | None = None, worke
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(lambda user: _user_credentials(iam, user), data["UserDetailList"]))
         missing_last_used = [role for role in data["RoleDetailList"] if "RoleLastUsed" not in role]
-        list(pool.map(lambda role: role.update(RoleLastUsed=iam.get_role(RoleName=role["RoleName"])["Role"]
-                                                .get("RoleLastUsed", {})), missing_last_used))
+        list(
+            pool.map(
+                lambda role: role.update(
+                    RoleLastUsed=iam.get_role(RoleName=role["RoleName"])["Role"].get("RoleLastUsed", {})
+                ),
+                missing_last_used,
+            )
+        )
     data = _plain(data)
     arns = [item["Arn"] for key in ("UserDetailList", "RoleDetailList", "GroupDetailList") for item in data[key]]
     data["AccountId"] = arns[0].split(":")[4] if arns else (account_id() if account_id else None)

@@ -35,12 +35,17 @@ class IgnoreEntry:
     index: int
 
     def matches(self, finding: Finding) -> bool:
-        return glob_match(self.rule, finding.rule_id, ignore_case=True) and \
-            any(glob_match(self.arn, arn) for arn in finding.arns)
+        return glob_match(self.rule, finding.rule_id, ignore_case=True) and any(
+            glob_match(self.arn, arn) for arn in finding.arns
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule, "arn": self.arn, "reason": self.reason,
-                "expires": self.expires.isoformat() if self.expires else None}
+        return {
+            "rule": self.rule,
+            "arn": self.arn,
+            "reason": self.reason,
+            "expires": self.expires.isoformat() if self.expires else None,
+        }
 
 
 @dataclass
@@ -72,16 +77,22 @@ def _entry(file: Path, index: int, item: Any) -> IgnoreEntry:
         raise UsageError(f"{where}: expected a mapping with rule, arn, reason (and optional expires)")
     unknown = set(item) - FIELDS
     if unknown:
-        raise UsageError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; "
-                         f"expected {', '.join(sorted(FIELDS))}")
+        raise UsageError(
+            f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; expected {', '.join(sorted(FIELDS))}"
+        )
     for key in ("rule", "arn", "reason"):
         if not isinstance(item.get(key), str) or not item[key].strip():
             raise UsageError(f"{where}: `{key}` is required and must be a non-empty string")
     rule = item["rule"].strip()
     if not any(glob_match(rule, rule_id, ignore_case=True) for rule_id in RULES):
         raise UsageError(f"{where}: rule {rule!r} matches no rule ID (known: {min(RULES)}..{max(RULES)})")
-    return IgnoreEntry(rule=rule, arn=item["arn"].strip(), reason=item["reason"].strip(),
-                       expires=_expiry(where, item.get("expires")), index=index)
+    return IgnoreEntry(
+        rule=rule,
+        arn=item["arn"].strip(),
+        reason=item["reason"].strip(),
+        expires=_expiry(where, item.get("expires")),
+        index=index,
+    )
 
 
 def _expiry(where: str, value: Any) -> date | None:

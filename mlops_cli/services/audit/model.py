@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ class Policy:
     kind: str  # "aws-managed", "customer-managed" or "inline"
     statements: tuple[Statement, ...]
     attachment_count: int = 0
-    holders: list["Principal"] = field(default_factory=list)
+    holders: list[Principal] = field(default_factory=list)
     missing: bool = False  # attached but absent from the input: content unknown
     assumed: bool = False  # absent from the input; AWS's published document used instead
 
@@ -71,8 +71,8 @@ class Principal:
     inline: list[Policy] = field(default_factory=list)
     attached: list[Policy] = field(default_factory=list)
     boundary: Policy | None = None
-    groups: list["Principal"] = field(default_factory=list)  # a user's groups
-    members: list["Principal"] = field(default_factory=list)  # a group's users
+    groups: list[Principal] = field(default_factory=list)  # a user's groups
+    members: list[Principal] = field(default_factory=list)  # a group's users
     trust: tuple[Statement, ...] = ()
     trust_document: dict | None = None
     last_used: datetime | None = None
@@ -129,8 +129,10 @@ class _Reader:
         self.origin = origin
 
     def fail(self, where: str, problem: str) -> UsageError:
-        return UsageError(f"{self.origin}: {where}: {problem}",
-                          hint="expected the JSON that `aws iam get-account-authorization-details` writes")
+        return UsageError(
+            f"{self.origin}: {where}: {problem}",
+            hint="expected the JSON that `aws iam get-account-authorization-details` writes",
+        )
 
     def field(self, item: dict, key: str, where: str, kind: type | tuple = str, required: bool = True) -> Any:
         if key not in item or item[key] is None:
@@ -154,7 +156,7 @@ class _Reader:
                 moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
             except ValueError:
                 raise self.fail(f"{where}.{key}", f"not a date: {value!r}") from None
-        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
     def statements(self, value: Any, where: str, now: datetime) -> tuple[Statement, ...]:
         try:
@@ -172,14 +174,15 @@ def load_account_file(path: str | Path, now: datetime | None = None) -> Account:
     try:
         data = documents.load_json(text, str(file), documents.AUDIT_INPUT)
     except documents.SyntaxProblem as exc:
-        raise UsageError(str(exc), hint="expected the JSON that `aws iam get-account-authorization-details` "
-                                        "writes") from None
+        raise UsageError(
+            str(exc), hint="expected the JSON that `aws iam get-account-authorization-details` writes"
+        ) from None
     return parse_account(data, {"kind": "file", "path": str(file)}, now)
 
 
 def parse_account(data: Any, source: dict[str, Any], now: datetime | None = None) -> Account:
     """Build the account model from authorization-details data (a file's JSON or the live collector's)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     read = _Reader(source.get("path") or "live account data")
     if not isinstance(data, dict) or not any(key in data for key in LISTS):
         raise read.fail("top level", f"expected an object with {', '.join(LISTS)}")
@@ -192,8 +195,7 @@ def parse_account(data: Any, source: dict[str, Any], now: datetime | None = None
         policy = _managed_policy(read, item, f"Policies[{index}]", now)
         policies[policy.key] = policy
 
-    account = Account(account_id=data.get("AccountId"), users=[], groups=[], roles=[], policies=policies,
-                      source=source)
+    account = Account(account_id=data.get("AccountId"), users=[], groups=[], roles=[], policies=policies, source=source)
     groups_by_name: dict[str, Principal] = {}
     for index, item in enumerate(data.get("GroupDetailList", [])):
         group = _principal(read, account, item, "group", f"GroupDetailList[{index}]", now)
@@ -228,8 +230,10 @@ def parse_account(data: Any, source: dict[str, Any], now: datetime | None = None
     account.account_id = account.account_id or _most_common_account(account)
     missing = [policy.name for policy in policies.values() if policy.missing]
     if missing:
-        account.notes.append(f"{len(missing)} attached managed policies are not in the input, their content was "
-                             f"not audited: {', '.join(sorted(missing)[:5])}" + (" ..." if len(missing) > 5 else ""))
+        account.notes.append(
+            f"{len(missing)} attached managed policies are not in the input, their content was "
+            f"not audited: {', '.join(sorted(missing)[:5])}" + (" ..." if len(missing) > 5 else "")
+        )
     return account
 
 
@@ -248,16 +252,23 @@ def _managed_policy(read: _Reader, item: Any, where: str, now: datetime) -> Poli
     name = read.field(item, "PolicyName", where, required=False) or arn.rsplit("/", 1)[-1]
     versions = read.field(item, "PolicyVersionList", where, list)
     default_id = item.get("DefaultVersionId")
-    default = next((v for v in versions if isinstance(v, dict) and v.get("IsDefaultVersion") is True), None) or \
-        next((v for v in versions if isinstance(v, dict) and v.get("VersionId") == default_id), None)
+    default = next((v for v in versions if isinstance(v, dict) and v.get("IsDefaultVersion") is True), None) or next(
+        (v for v in versions if isinstance(v, dict) and v.get("VersionId") == default_id), None
+    )
     if default is None:
         raise read.fail(f"{where}.PolicyVersionList", f"no default version for {arn}")
     doc_where = f"{where} ({name}).PolicyVersionList[{versions.index(default)}].Document"
-    statements = read.statements(read.field(default, "Document", doc_where.rsplit(".", 1)[0], (dict, str)),
-                                 doc_where, now)
-    return Policy(key=arn, name=name, arn=arn, kind="aws-managed" if is_aws_managed(arn) else "customer-managed",
-                  statements=statements,
-                  attachment_count=read.field(item, "AttachmentCount", where, int, required=False) or 0)
+    statements = read.statements(
+        read.field(default, "Document", doc_where.rsplit(".", 1)[0], (dict, str)), doc_where, now
+    )
+    return Policy(
+        key=arn,
+        name=name,
+        arn=arn,
+        kind="aws-managed" if is_aws_managed(arn) else "customer-managed",
+        statements=statements,
+        attachment_count=read.field(item, "AttachmentCount", where, int, required=False) or 0,
+    )
 
 
 def _attached(read: _Reader, account: Account, item: dict, where: str, now: datetime) -> list[Policy]:
@@ -276,9 +287,15 @@ def _absent_policy(account: Account, arn: str, name: str | None, now: datetime) 
     """An attachment to a policy the input does not contain: AWS's known admin documents are assumed."""
     name = name or arn.rsplit("/", 1)[-1]
     known = KNOWN_AWS_POLICY_DOCUMENTS.get(name) if is_aws_managed(arn) else None
-    policy = Policy(key=arn, name=name, arn=arn, kind="aws-managed" if is_aws_managed(arn) else "customer-managed",
-                    statements=parse_statements(known, name, now) if known else (),
-                    missing=known is None, assumed=known is not None)
+    policy = Policy(
+        key=arn,
+        name=name,
+        arn=arn,
+        kind="aws-managed" if is_aws_managed(arn) else "customer-managed",
+        statements=parse_statements(known, name, now) if known else (),
+        missing=known is None,
+        assumed=known is not None,
+    )
     account.policies[arn] = policy
     return policy
 
@@ -286,20 +303,34 @@ def _absent_policy(account: Account, arn: str, name: str | None, now: datetime) 
 def _principal(read: _Reader, account: Account, item: Any, kind: str, where: str, now: datetime) -> Principal:
     if not isinstance(item, dict):
         raise read.fail(where, "expected an object")
-    name_key, inline_key = {"user": ("UserName", "UserPolicyList"), "group": ("GroupName", "GroupPolicyList"),
-                            "role": ("RoleName", "RolePolicyList")}[kind]
-    principal = Principal(kind=kind, name=read.field(item, name_key, where), arn=read.field(item, "Arn", where),
-                          path=read.field(item, "Path", where, required=False) or "/",
-                          created=read.date(item, "CreateDate", where))
+    name_key, inline_key = {
+        "user": ("UserName", "UserPolicyList"),
+        "group": ("GroupName", "GroupPolicyList"),
+        "role": ("RoleName", "RolePolicyList"),
+    }[kind]
+    principal = Principal(
+        kind=kind,
+        name=read.field(item, name_key, where),
+        arn=read.field(item, "Arn", where),
+        path=read.field(item, "Path", where, required=False) or "/",
+        created=read.date(item, "CreateDate", where),
+    )
     for index, entry in enumerate(read.field(item, inline_key, where, list, required=False) or []):
         place = f"{where}.{inline_key}[{index}]"
         if not isinstance(entry, dict):
             raise read.fail(place, "expected an object")
         policy_name = read.field(entry, "PolicyName", place)
-        statements = read.statements(read.field(entry, "PolicyDocument", place, (dict, str)),
-                                     f"{place} ({policy_name}).PolicyDocument", now)
-        policy = Policy(key=f"{principal.arn}#{policy_name}", name=policy_name, arn=None, kind="inline",
-                        statements=statements, holders=[principal])
+        statements = read.statements(
+            read.field(entry, "PolicyDocument", place, (dict, str)), f"{place} ({policy_name}).PolicyDocument", now
+        )
+        policy = Policy(
+            key=f"{principal.arn}#{policy_name}",
+            name=policy_name,
+            arn=None,
+            kind="inline",
+            statements=statements,
+            holders=[principal],
+        )
         principal.inline.append(policy)
     principal.attached = _attached(read, account, item, where, now)
     for policy in principal.attached:
@@ -321,15 +352,18 @@ def _credentials(read: _Reader, user: Principal, item: dict, where: str) -> None
         place = f"{where}.AccessKeys[{index}]"
         if not isinstance(key, dict):
             raise read.fail(place, "expected an object")
-        user.access_keys.append(AccessKey(key_id=read.field(key, "AccessKeyId", place),
-                                          active=read.field(key, "Status", place) == "Active",
-                                          created=read.date(key, "CreateDate", place),
-                                          last_used=read.date(key, "LastUsedDate", place)))
+        user.access_keys.append(
+            AccessKey(
+                key_id=read.field(key, "AccessKeyId", place),
+                active=read.field(key, "Status", place) == "Active",
+                created=read.date(key, "CreateDate", place),
+                last_used=read.date(key, "LastUsedDate", place),
+            )
+        )
     user.console = bool(read.field(item, "LoginProfile", where, dict, required=False))
     user.mfa_devices = len(read.field(item, "MFADevices", where, list, required=False) or [])
 
 
 def _most_common_account(account: Account) -> str | None:
-    owners = Counter(principal.arn.split(":")[4] for principal in account.principals
-                     if principal.arn.count(":") >= 5)
+    owners = Counter(principal.arn.split(":")[4] for principal in account.principals if principal.arn.count(":") >= 5)
     return owners.most_common(1)[0][0] if owners else None

@@ -8,10 +8,11 @@ the same few hundred patterns repeat across thousands of policies.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import unquote
 
 from mlops_cli.services.audit.actions import TARGET_KIND, UNIVERSE
@@ -154,14 +155,14 @@ class Statement:
     @property
     def is_full_admin(self) -> bool:
         """`Action: *` on every resource."""
-        return not self.not_action and any(pattern in ("*", "*:*") for pattern in self.actions) and \
-            self.any_resource()
+        return not self.not_action and any(pattern in ("*", "*:*") for pattern in self.actions) and self.any_resource()
 
 
 @lru_cache(maxsize=65536)
 def _tabled_for(actions: tuple[str, ...], not_action: bool) -> frozenset[str]:
-    matched: frozenset[str] = frozenset().union(*(tabled_actions(pattern) for pattern in actions)) if actions \
-        else frozenset()
+    matched: frozenset[str] = (
+        frozenset().union(*(tabled_actions(pattern) for pattern in actions)) if actions else frozenset()
+    )
     return UNIVERSE - matched if not_action else matched
 
 
@@ -195,31 +196,37 @@ def parse_statements(document: dict, where: str, now: datetime | None = None) ->
         condition = raw.get("Condition")
         if condition is not None and not isinstance(condition, dict):
             raise PolicyFormatError(f"{place}.Condition must be an object")
-        dead, remaining = simplify_condition(condition, now or datetime.now(timezone.utc))
+        dead, remaining = simplify_condition(condition, now or datetime.now(UTC))
         if dead:
             continue
         written = _strings(raw.get(action_key, []), place, action_key)
         resources = _strings(raw.get(resource_key, "*"), place, resource_key)
-        statements.append(Statement(
-            index=index,
-            allow=effect == "Allow",
-            actions=tuple(action.lower() for action in written),
-            written_actions=written,
-            not_action=action_key == "NotAction",
-            resources=resources,
-            not_resource=resource_key == "NotResource",
-            condition=remaining,
-            raw=raw,
-            every_resource=resource_key == "NotResource" or any(is_any_resource(r) for r in resources),
-        ))
+        statements.append(
+            Statement(
+                index=index,
+                allow=effect == "Allow",
+                actions=tuple(action.lower() for action in written),
+                written_actions=written,
+                not_action=action_key == "NotAction",
+                resources=resources,
+                not_resource=resource_key == "NotResource",
+                condition=remaining,
+                raw=raw,
+                every_resource=resource_key == "NotResource" or any(is_any_resource(r) for r in resources),
+            )
+        )
     return tuple(statements)
 
 
 # --- conditions that can be decided today ------------------------------------------------------------------------
 
 _TIME_KEYS = {"aws:currenttime", "aws:tokenissuetime"}
-_DATE_OPERATORS = {"DateLessThan": lambda a, b: a < b, "DateLessThanEquals": lambda a, b: a <= b,
-                   "DateGreaterThan": lambda a, b: a > b, "DateGreaterThanEquals": lambda a, b: a >= b}
+_DATE_OPERATORS = {
+    "DateLessThan": lambda a, b: a < b,
+    "DateLessThanEquals": lambda a, b: a <= b,
+    "DateGreaterThan": lambda a, b: a > b,
+    "DateGreaterThanEquals": lambda a, b: a >= b,
+}
 # Conditions any caller can satisfy at will: they restrict nothing an attacker cares about.
 _NO_RESTRICTION = {("Bool", "aws:securetransport")}
 
@@ -227,9 +234,9 @@ _NO_RESTRICTION = {("Bool", "aws:securetransport")}
 def _as_datetime(value: Any) -> datetime | None:
     try:
         if isinstance(value, (int, float)) or (isinstance(value, str) and value.isdigit()):
-            return datetime.fromtimestamp(int(value), timezone.utc)
+            return datetime.fromtimestamp(int(value), UTC)
         moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     except (ValueError, OverflowError, OSError):
         return None
 

@@ -59,8 +59,12 @@ class Report:
             "below_min_severity": self.below_min_severity,
             "expired_ignores": len(self.expired_ignores),
             "failed": bool(self.at_or_above(self.settings.get("fail_on", "never"))),
-            "scanned": {"users": len(account.users), "groups": len(account.groups), "roles": len(account.roles),
-                        "policies": len(account.audited_policies())},
+            "scanned": {
+                "users": len(account.users),
+                "groups": len(account.groups),
+                "roles": len(account.roles),
+                "policies": len(account.audited_policies()),
+            },
             "duration_s": round(self.duration_s, 4),
             "notes": list(account.notes),
         }
@@ -74,12 +78,17 @@ class Report:
             "settings": self.settings,
             "summary": self.summary(),
             "findings": [finding.to_dict() for finding in self.findings],
-            "suppressed": [{"finding": finding.to_dict(), "ignore": entry.to_dict()}
-                           for finding, entry in self.suppressed],
-            "ignore": {"expired": [entry.to_dict() for entry in self.expired_ignores],
-                       "unused": [entry.to_dict() for entry in self.unused_ignores]},
-            "rules": [{"id": rule.id, "title": rule.title, "severity": rule.severity, "category": rule.category}
-                      for rule in RULES.values()],
+            "suppressed": [
+                {"finding": finding.to_dict(), "ignore": entry.to_dict()} for finding, entry in self.suppressed
+            ],
+            "ignore": {
+                "expired": [entry.to_dict() for entry in self.expired_ignores],
+                "unused": [entry.to_dict() for entry in self.unused_ignores],
+            },
+            "rules": [
+                {"id": rule.id, "title": rule.title, "severity": rule.severity, "category": rule.category}
+                for rule in RULES.values()
+            ],
         }
 
     def to_sarif(self) -> dict[str, Any]:
@@ -89,15 +98,27 @@ class Report:
         return {
             "$schema": SARIF_SCHEMA_URI,
             "version": "2.1.0",
-            "runs": [{
-                "tool": {"driver": {"name": TOOL_NAME, "version": __version__,
-                                    "rules": [_sarif_rule(rule_id) for rule_id in rule_ids]}},
-                "automationDetails": {"id": f"mlops-audit-iam/{self.account.account_id or 'unknown'}/"},
-                "invocations": [{"executionSuccessful": True,
-                                 "toolExecutionNotifications": [{"level": "note", "message": {"text": note}}
-                                                                for note in self.account.notes]}],
-                "results": results,
-            }],
+            "runs": [
+                {
+                    "tool": {
+                        "driver": {
+                            "name": TOOL_NAME,
+                            "version": __version__,
+                            "rules": [_sarif_rule(rule_id) for rule_id in rule_ids],
+                        }
+                    },
+                    "automationDetails": {"id": f"mlops-audit-iam/{self.account.account_id or 'unknown'}/"},
+                    "invocations": [
+                        {
+                            "executionSuccessful": True,
+                            "toolExecutionNotifications": [
+                                {"level": "note", "message": {"text": note}} for note in self.account.notes
+                            ],
+                        }
+                    ],
+                    "results": results,
+                }
+            ],
         }
 
 
@@ -108,51 +129,86 @@ def _sarif_rule(rule_id: str) -> dict[str, Any]:
         "name": "".join(word.capitalize() for word in rule.category.split("-")) + rule.id,
         "shortDescription": {"text": rule.title},
         "fullDescription": {"text": rule.why},
-        "help": {"text": f"{rule.why}\n\nFix: {rule.fix}",
-                 "markdown": f"**{rule.title}** ({rule.id}, {rule.severity})\n\n{rule.why}\n\n**Fix:** {rule.fix}"},
+        "help": {
+            "text": f"{rule.why}\n\nFix: {rule.fix}",
+            "markdown": f"**{rule.title}** ({rule.id}, {rule.severity})\n\n{rule.why}\n\n**Fix:** {rule.fix}",
+        },
         "defaultConfiguration": {"level": SARIF_LEVEL[rule.severity]},
-        "properties": {"tags": ["security", "iam", rule.category], "security-severity":
-                       SECURITY_SEVERITY[rule.severity], "precision": "high"},
+        "properties": {
+            "tags": ["security", "iam", rule.category],
+            "security-severity": SECURITY_SEVERITY[rule.severity],
+            "precision": "high",
+        },
     }
 
 
-def _sarif_result(account: Account, finding: Finding, rule_ids: list[str],
-                  suppression: IgnoreEntry | None = None) -> dict[str, Any]:
+def _sarif_result(
+    account: Account, finding: Finding, rule_ids: list[str], suppression: IgnoreEntry | None = None
+) -> dict[str, Any]:
     if finding.principal is not None:
         kind, name, arn = finding.principal.kind, finding.principal.name, finding.principal.arn
     else:
         policy = finding.policies[0]
         kind, name, arn = "policy", policy.name, policy.arn or policy.key
     logical = [{"name": name, "fullyQualifiedName": arn, "kind": kind}]
-    logical += [{"name": policy.name, "fullyQualifiedName": policy.arn or policy.key, "kind": "policy"}
-                for policy in finding.policies if finding.principal is not None]
+    logical += [
+        {"name": policy.name, "fullyQualifiedName": policy.arn or policy.key, "kind": "policy"}
+        for policy in finding.policies
+        if finding.principal is not None
+    ]
     result: dict[str, Any] = {
         "ruleId": finding.rule_id,
         "ruleIndex": rule_ids.index(finding.rule_id),
         "level": SARIF_LEVEL[finding.severity],
         "message": {"text": finding.message},
-        "locations": [{
-            "physicalLocation": {"artifactLocation": {"uri": f"aws/{account.account_id or 'unknown'}/iam/"
-                                                             f"{kind}/{name.replace(' ', '_')}"},
-                                 "region": {"startLine": 1}},
-            "logicalLocations": logical,
-        }],
+        "locations": [
+            {
+                "physicalLocation": {
+                    "artifactLocation": {
+                        "uri": f"aws/{account.account_id or 'unknown'}/iam/{kind}/{name.replace(' ', '_')}"
+                    },
+                    "region": {"startLine": 1},
+                },
+                "logicalLocations": logical,
+            }
+        ],
         "partialFingerprints": {"mlopsFinding/v1": finding.fingerprint},
-        "properties": {"severity": finding.severity, "security-severity": SECURITY_SEVERITY[finding.severity],
-                       "details": finding.details},
+        "properties": {
+            "severity": finding.severity,
+            "security-severity": SECURITY_SEVERITY[finding.severity],
+            "details": finding.details,
+        },
     }
     if suppression is not None:
         result["suppressions"] = [{"kind": "external", "justification": suppression.reason}]
     return result
 
 
-_REF = {"type": "object", "required": ["name", "arn", "kind"],
-        "properties": {"name": {"type": "string"}, "arn": {"type": ["string", "null"]},
-                       "kind": {"enum": ["aws-managed", "customer-managed", "inline", "trust"]}}}
+_REF = {
+    "type": "object",
+    "required": ["name", "arn", "kind"],
+    "properties": {
+        "name": {"type": "string"},
+        "arn": {"type": ["string", "null"]},
+        "kind": {"enum": ["aws-managed", "customer-managed", "inline", "trust"]},
+    },
+}
 _FINDING = {
     "type": "object",
-    "required": ["id", "rule_id", "title", "category", "severity", "message", "principal", "policies",
-                 "statements", "details", "why", "fix"],
+    "required": [
+        "id",
+        "rule_id",
+        "title",
+        "category",
+        "severity",
+        "message",
+        "principal",
+        "policies",
+        "statements",
+        "details",
+        "why",
+        "fix",
+    ],
     "properties": {
         "id": {"type": "string", "pattern": "^[0-9a-f]{16}$"},
         "rule_id": {"enum": list(RULES)},
@@ -160,63 +216,141 @@ _FINDING = {
         "category": {"type": "string"},
         "severity": {"enum": list(SEVERITIES)},
         "message": {"type": "string", "minLength": 1},
-        "principal": {"oneOf": [{"type": "null"}, {
-            "type": "object", "required": ["type", "name", "arn"],
-            "properties": {"type": {"enum": ["user", "group", "role"]}, "name": {"type": "string"},
-                           "arn": {"type": "string", "pattern": "^arn:"}}}]},
+        "principal": {
+            "oneOf": [
+                {"type": "null"},
+                {
+                    "type": "object",
+                    "required": ["type", "name", "arn"],
+                    "properties": {
+                        "type": {"enum": ["user", "group", "role"]},
+                        "name": {"type": "string"},
+                        "arn": {"type": "string", "pattern": "^arn:"},
+                    },
+                },
+            ]
+        },
         "policies": {"type": "array", "items": _REF},
-        "statements": {"type": "array", "items": {
-            "type": "object", "required": ["policy", "index", "statement"],
-            "properties": {"policy": {"type": "string"}, "index": {"type": "integer", "minimum": 0},
-                           "statement": {"type": "object"}}}},
+        "statements": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["policy", "index", "statement"],
+                "properties": {
+                    "policy": {"type": "string"},
+                    "index": {"type": "integer", "minimum": 0},
+                    "statement": {"type": "object"},
+                },
+            },
+        },
         "details": {"type": "object"},
         "why": {"type": "string"},
         "fix": {"type": "string"},
     },
 }
-_IGNORE_ENTRY = {"type": "object", "required": ["rule", "arn", "reason", "expires"],
-                 "properties": {"rule": {"type": "string"}, "arn": {"type": "string"}, "reason": {"type": "string"},
-                                "expires": {"type": ["string", "null"]}}}
+_IGNORE_ENTRY = {
+    "type": "object",
+    "required": ["rule", "arn", "reason", "expires"],
+    "properties": {
+        "rule": {"type": "string"},
+        "arn": {"type": "string"},
+        "reason": {"type": "string"},
+        "expires": {"type": ["string", "null"]},
+    },
+}
 _COUNT = {"type": "integer", "minimum": 0}
 
 REPORT_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "mlops audit-iam report",
     "type": "object",
-    "required": ["schema_version", "tool", "generated_at", "source", "settings", "summary", "findings",
-                 "suppressed", "ignore", "rules"],
+    "required": [
+        "schema_version",
+        "tool",
+        "generated_at",
+        "source",
+        "settings",
+        "summary",
+        "findings",
+        "suppressed",
+        "ignore",
+        "rules",
+    ],
     "properties": {
         "schema_version": {"const": SCHEMA_VERSION},
         "tool": {"type": "object", "required": ["name", "version"]},
         "generated_at": {"type": "string", "format": "date-time"},
-        "source": {"type": "object", "required": ["kind", "account_id"],
-                   "properties": {"kind": {"enum": ["file", "live"]}, "path": {"type": "string"},
-                                  "account_id": {"type": ["string", "null"]}}},
-        "settings": {"type": "object", "required": ["fail_on", "min_severity", "unused_days", "key_age_days"],
-                     "properties": {"fail_on": {"enum": [*SEVERITIES, "never"]},
-                                    "min_severity": {"enum": list(SEVERITIES)},
-                                    "unused_days": _COUNT, "key_age_days": _COUNT,
-                                    "ignore_file": {"type": ["string", "null"]}}},
-        "summary": {"type": "object",
-                    "required": ["total", "by_severity", "suppressed", "below_min_severity", "expired_ignores",
-                                 "failed", "scanned", "duration_s", "notes"],
-                    "properties": {
-                        "total": _COUNT,
-                        "by_severity": {"type": "object", "required": list(SEVERITIES),
-                                        "properties": {s: _COUNT for s in SEVERITIES},
-                                        "additionalProperties": False},
-                        "suppressed": _COUNT, "below_min_severity": _COUNT, "expired_ignores": _COUNT,
-                        "failed": {"type": "boolean"},
-                        "scanned": {"type": "object", "required": ["users", "groups", "roles", "policies"],
-                                    "properties": {k: _COUNT for k in ("users", "groups", "roles", "policies")}},
-                        "duration_s": {"type": "number", "minimum": 0},
-                        "notes": {"type": "array", "items": {"type": "string"}}}},
+        "source": {
+            "type": "object",
+            "required": ["kind", "account_id"],
+            "properties": {
+                "kind": {"enum": ["file", "live"]},
+                "path": {"type": "string"},
+                "account_id": {"type": ["string", "null"]},
+            },
+        },
+        "settings": {
+            "type": "object",
+            "required": ["fail_on", "min_severity", "unused_days", "key_age_days"],
+            "properties": {
+                "fail_on": {"enum": [*SEVERITIES, "never"]},
+                "min_severity": {"enum": list(SEVERITIES)},
+                "unused_days": _COUNT,
+                "key_age_days": _COUNT,
+                "ignore_file": {"type": ["string", "null"]},
+            },
+        },
+        "summary": {
+            "type": "object",
+            "required": [
+                "total",
+                "by_severity",
+                "suppressed",
+                "below_min_severity",
+                "expired_ignores",
+                "failed",
+                "scanned",
+                "duration_s",
+                "notes",
+            ],
+            "properties": {
+                "total": _COUNT,
+                "by_severity": {
+                    "type": "object",
+                    "required": list(SEVERITIES),
+                    "properties": {s: _COUNT for s in SEVERITIES},
+                    "additionalProperties": False,
+                },
+                "suppressed": _COUNT,
+                "below_min_severity": _COUNT,
+                "expired_ignores": _COUNT,
+                "failed": {"type": "boolean"},
+                "scanned": {
+                    "type": "object",
+                    "required": ["users", "groups", "roles", "policies"],
+                    "properties": {k: _COUNT for k in ("users", "groups", "roles", "policies")},
+                },
+                "duration_s": {"type": "number", "minimum": 0},
+                "notes": {"type": "array", "items": {"type": "string"}},
+            },
+        },
         "findings": {"type": "array", "items": _FINDING},
-        "suppressed": {"type": "array", "items": {"type": "object", "required": ["finding", "ignore"],
-                                                  "properties": {"finding": _FINDING, "ignore": _IGNORE_ENTRY}}},
-        "ignore": {"type": "object", "required": ["expired", "unused"],
-                   "properties": {"expired": {"type": "array", "items": _IGNORE_ENTRY},
-                                  "unused": {"type": "array", "items": _IGNORE_ENTRY}}},
+        "suppressed": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["finding", "ignore"],
+                "properties": {"finding": _FINDING, "ignore": _IGNORE_ENTRY},
+            },
+        },
+        "ignore": {
+            "type": "object",
+            "required": ["expired", "unused"],
+            "properties": {
+                "expired": {"type": "array", "items": _IGNORE_ENTRY},
+                "unused": {"type": "array", "items": _IGNORE_ENTRY},
+            },
+        },
         "rules": {"type": "array", "items": {"type": "object", "required": ["id", "title", "severity", "category"]}},
     },
 }

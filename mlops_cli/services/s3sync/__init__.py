@@ -11,5 +11,15 @@ from mlops_cli.services.s3sync.source import scan_source
 from mlops_cli.services.s3sync.state import SyncState
 from mlops_cli.services.s3sync.transfer import SyncResult, TransferObserver, run_sync
 
-__all__ = ["S3Location", "SyncPlan", "SyncResult", "SyncState", "TransferObserver", "parse_multipart_threshold",
-           "parse_s3_uri", "plan_sync", "run_sync", "scan_source"]
+__all__ = [
+    "S3Location",
+    "SyncPlan",
+    "SyncResult",
+    "SyncState",
+    "TransferObserver",
+    "parse_multipart_threshold",
+    "parse_s3_uri",
+    "plan_sync",
+    "run_sync",
+    "scan_source",
+]

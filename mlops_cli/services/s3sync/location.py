@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from mlops_cli.errors import UsageError
 
 _SIZE = re.compile(r"^\s*(\d{1,19})\s*([kmg]?)(?:i?b)?\s*$", re.IGNORECASE)  # 19 digits: int() stays cheap
-_UNITS = {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
+_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ def parse_s3_uri(uri: str) -> S3Location:
         raise UsageError(f"--to must be an s3://bucket/prefix URI, not '{uri}'")
     from mlops_cli.config import aws_rules
 
-    bucket, _, prefix = uri[len("s3://"):].partition("/")
+    bucket, _, prefix = uri[len("s3://") :].partition("/")
     try:
         aws_rules.check_bucket_name(bucket)
         aws_rules.check_prefix(prefix)

@@ -48,8 +48,13 @@ class Transfer:
 
     def _object_params(self, bucket: str) -> dict[str, Any]:
         content_type = mimetypes.guess_type(self.file.relative)[0] or "application/octet-stream"
-        return {"Bucket": bucket, "Key": self.key, "ContentType": content_type, "ChecksumAlgorithm": "SHA256",
-                "Metadata": {SHA256_METADATA: self.file.sha256}}
+        return {
+            "Bucket": bucket,
+            "Key": self.key,
+            "ContentType": content_type,
+            "ChecksumAlgorithm": "SHA256",
+            "Metadata": {SHA256_METADATA: self.file.sha256},
+        }
 
     def put_params(self, bucket: str) -> dict[str, Any]:
         """PutObject without the body: S3 refuses the object unless the body's SHA-256 is ChecksumSHA256."""
@@ -59,8 +64,13 @@ class Transfer:
         return self._object_params(bucket)
 
     def part_params(self, bucket: str, upload_id: str, number: int) -> dict[str, Any]:
-        return {"Bucket": bucket, "Key": self.key, "UploadId": upload_id, "PartNumber": number,
-                "ChecksumAlgorithm": "SHA256"}
+        return {
+            "Bucket": bucket,
+            "Key": self.key,
+            "UploadId": upload_id,
+            "PartNumber": number,
+            "ChecksumAlgorithm": "SHA256",
+        }
 
     def steps(self, bucket: str) -> list[Step]:
         note = f"{self.file.relative}: {self.file.size} bytes, {self.reason}"
@@ -71,16 +81,37 @@ class Transfer:
         for number in range(1, self.part_count + 1):
             start = (number - 1) * self.part_size
             end = min(self.file.size, start + self.part_size)
-            steps.append(Step("s3", "UploadPart", self.part_params(bucket, upload_id, number),
-                              f"bytes {start}-{end - 1}, with the ChecksumSHA256 of the part as read"))
-        steps.append(Step("s3", "CompleteMultipartUpload",
-                          {"Bucket": bucket, "Key": self.key, "UploadId": upload_id,
-                           "MultipartUpload": {"Parts": [
-                               {"PartNumber": number, "ETag": f"<ETag UploadPart {number} returns>",
-                                "ChecksumSHA256": f"<ChecksumSHA256 of part {number}>"}
-                               for number in range(1, self.part_count + 1)]}},
-                          "only when every part succeeded and the whole file's SHA-256 still matches; "
-                          "AbortMultipartUpload otherwise"))
+            steps.append(
+                Step(
+                    "s3",
+                    "UploadPart",
+                    self.part_params(bucket, upload_id, number),
+                    f"bytes {start}-{end - 1}, with the ChecksumSHA256 of the part as read",
+                )
+            )
+        steps.append(
+            Step(
+                "s3",
+                "CompleteMultipartUpload",
+                {
+                    "Bucket": bucket,
+                    "Key": self.key,
+                    "UploadId": upload_id,
+                    "MultipartUpload": {
+                        "Parts": [
+                            {
+                                "PartNumber": number,
+                                "ETag": f"<ETag UploadPart {number} returns>",
+                                "ChecksumSHA256": f"<ChecksumSHA256 of part {number}>",
+                            }
+                            for number in range(1, self.part_count + 1)
+                        ]
+                    },
+                },
+                "only when every part succeeded and the whole file's SHA-256 still matches; "
+                "AbortMultipartUpload otherwise",
+            )
+        )
         return steps
 
 
@@ -109,14 +140,22 @@ class SyncPlan:
         return {"Bucket": self.dest.bucket, "Key": orphan.key, "UploadId": orphan.upload_id}
 
     def delete_batches(self) -> list[dict[str, Any]]:
-        return [{"Bucket": self.dest.bucket, "Delete": {"Objects": [{"Key": key} for key in
-                                                                    self.deletes[start:start + DELETE_BATCH]],
-                                                        "Quiet": True}}
-                for start in range(0, len(self.deletes), DELETE_BATCH)]
+        return [
+            {
+                "Bucket": self.dest.bucket,
+                "Delete": {
+                    "Objects": [{"Key": key} for key in self.deletes[start : start + DELETE_BATCH]],
+                    "Quiet": True,
+                },
+            }
+            for start in range(0, len(self.deletes), DELETE_BATCH)
+        ]
 
     def to_plan(self) -> Plan:
-        plan = Plan(f"upload {self.tree.root} -> {self.dest.uri}: {len(self.transfers)} to upload, "
-                    f"{self.skipped} unchanged, {len(self.deletes)} to delete")
+        plan = Plan(
+            f"upload {self.tree.root} -> {self.dest.uri}: {len(self.transfers)} to upload, "
+            f"{self.skipped} unchanged, {len(self.deletes)} to delete"
+        )
         if self.create_bucket:
             plan.add("s3", "CreateBucket", self.create_bucket_params(), "the bucket does not exist yet")
         for orphan in self.orphans:
@@ -193,9 +232,17 @@ def part_size_for(size: int, threshold: int) -> int:
     return max(threshold, MIN_PART_SIZE, -(-size // MAX_PARTS))
 
 
-def plan_sync(s3: Any, tree: SourceTree, dest: S3Location, state: SyncState, *, delete: bool = False,
-              create_bucket: bool = True, multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
-              jobs: int = DEFAULT_JOBS) -> SyncPlan:
+def plan_sync(
+    s3: Any,
+    tree: SourceTree,
+    dest: S3Location,
+    state: SyncState,
+    *,
+    delete: bool = False,
+    create_bucket: bool = True,
+    multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
+    jobs: int = DEFAULT_JOBS,
+) -> SyncPlan:
     """Read-only: ListObjectsV2, HeadObject where needed, and local hashing. Sends no change."""
     started_at = time.monotonic()
     keyed = [(file, dest.key_for(file.relative)) for file in tree.files]  # bad names fail before any request
@@ -224,23 +271,34 @@ def plan_sync(s3: Any, tree: SourceTree, dest: S3Location, state: SyncState, *, 
     try:
         heads = pool.map(lambda key: recorded_sha256(s3, dest.bucket, key), to_head)
         hashes = pool.map(_hash, to_hash)
-        remote_sha.update(zip(to_head, heads))
-        for file, digest in zip(to_hash, hashes):
+        remote_sha.update(zip(to_head, heads, strict=True))
+        for file, digest in zip(to_hash, hashes, strict=True):
             file.sha256 = digest
     finally:
         pool.shutdown(cancel_futures=True)  # on Ctrl-C or a failure, do not hash the rest first
 
-    plan = SyncPlan(tree, dest, s3.meta.region_name, create_bucket=bucket_missing, transfers=[], skipped=0,
-                    deletes=[], remote_only=0, orphans=state.orphaned_multipart(), hashed=to_hash,
-                    started_at=started_at)
+    plan = SyncPlan(
+        tree,
+        dest,
+        s3.meta.region_name,
+        create_bucket=bucket_missing,
+        transfers=[],
+        skipped=0,
+        deletes=[],
+        remote_only=0,
+        orphans=state.orphaned_multipart(),
+        hashed=to_hash,
+        started_at=started_at,
+    )
     for file, key in keyed:
         if key in remote_sha and remote_sha[key] == file.sha256:
             plan.skipped += 1
             if key in headed:
                 plan.verified[key] = RemoteRecord(file.sha256, *remote[key])
             continue
-        plan.transfers.append(Transfer(file, key, "changed" if key in remote else "new",
-                                       part_size_for(file.size, multipart_threshold)))
+        plan.transfers.append(
+            Transfer(file, key, "changed" if key in remote else "new", part_size_for(file.size, multipart_threshold))
+        )
     extras = sorted(set(remote) - {key for _file, key in keyed})
     if delete:
         plan.deletes = extras

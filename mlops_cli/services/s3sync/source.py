@@ -109,8 +109,12 @@ def scan_source(src: Path) -> SourceTree:
                     tree.skipped.append((relative, "a symlink that points nowhere"))
                     continue
                 if not path.is_relative_to(root) or directory.is_relative_to(path):
-                    tree.skipped.append((relative, "a symlink that points outside the source folder (or back "
-                                                   "into a folder that contains it)"))
+                    tree.skipped.append(
+                        (
+                            relative,
+                            "a symlink that points outside the source folder (or back into a folder that contains it)",
+                        )
+                    )
                     continue
                 is_dir, is_file = path.is_dir(), path.is_file()
             else:  # DirEntry answers these from the directory listing: no extra system calls

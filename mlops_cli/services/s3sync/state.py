@@ -16,8 +16,9 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, NamedTuple
+from typing import NamedTuple
 
 from mlops_cli.services.s3sync.source import LocalFile
 
@@ -70,7 +71,7 @@ class SyncState:
         with self._lock:
             self._db.close()
 
-    def __enter__(self) -> "SyncState":
+    def __enter__(self) -> SyncState:
         return self
 
     def __exit__(self, *_exc: object) -> None:
@@ -79,8 +80,10 @@ class SyncState:
     def fill_cached_hashes(self, root: Path, files: Iterable[LocalFile]) -> None:
         """Set `sha256` on every file whose (path, size, mtime_ns) matches a remembered hash."""
         with self._lock:
-            rows = self._db.execute("SELECT path, size, mtime_ns, sha256 FROM file_hashes WHERE path >= ? AND "
-                                    "path < ?", _prefix_range(f"{root}/")).fetchall()
+            rows = self._db.execute(
+                "SELECT path, size, mtime_ns, sha256 FROM file_hashes WHERE path >= ? AND path < ?",
+                _prefix_range(f"{root}/"),
+            ).fetchall()
         known = {path: (size, mtime_ns, sha256) for path, size, mtime_ns, sha256 in rows}
         for file in files:
             cached = known.get(str(file.path))
@@ -97,24 +100,31 @@ class SyncState:
         with self._lock:
             rows = self._db.execute(
                 "SELECT key, sha256, size, etag FROM uploaded WHERE endpoint = ? AND bucket = ? AND key >= ? AND "
-                "key < ?", (self.endpoint, self.bucket, *_prefix_range(prefix))).fetchall()
+                "key < ?",
+                (self.endpoint, self.bucket, *_prefix_range(prefix)),
+            ).fetchall()
         return {key: RemoteRecord(sha256, size, etag) for key, sha256, size, etag in rows}
 
     def record_upload(self, key: str, record: RemoteRecord) -> None:
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO uploaded VALUES (?, ?, ?, ?, ?, ?)",
-                             (self.endpoint, self.bucket, key, *record))
+            self._db.execute(
+                "INSERT OR REPLACE INTO uploaded VALUES (?, ?, ?, ?, ?, ?)", (self.endpoint, self.bucket, key, *record)
+            )
 
     def forget(self, keys: Iterable[str]) -> None:
         with self._lock, self._db:
             self._db.execute("BEGIN")
-            self._db.executemany("DELETE FROM uploaded WHERE endpoint = ? AND bucket = ? AND key = ?",
-                                 [(self.endpoint, self.bucket, key) for key in keys])
+            self._db.executemany(
+                "DELETE FROM uploaded WHERE endpoint = ? AND bucket = ? AND key = ?",
+                [(self.endpoint, self.bucket, key) for key in keys],
+            )
 
     def multipart_started(self, key: str, upload_id: str) -> None:
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO multipart VALUES (?, ?, ?, ?, ?)",
-                             (self.endpoint, self.bucket, key, upload_id, os.getpid()))
+            self._db.execute(
+                "INSERT OR REPLACE INTO multipart VALUES (?, ?, ?, ?, ?)",
+                (self.endpoint, self.bucket, key, upload_id, os.getpid()),
+            )
 
     def multipart_ended(self, upload_id: str) -> None:
         with self._lock:
@@ -123,6 +133,8 @@ class SyncState:
     def orphaned_multipart(self) -> list[PendingMultipart]:
         """Multipart uploads started by a process that is gone without completing or aborting them."""
         with self._lock:
-            rows = self._db.execute("SELECT key, upload_id, pid FROM multipart WHERE endpoint = ? AND bucket = ?",
-                                    (self.endpoint, self.bucket)).fetchall()
+            rows = self._db.execute(
+                "SELECT key, upload_id, pid FROM multipart WHERE endpoint = ? AND bucket = ?",
+                (self.endpoint, self.bucket),
+            ).fetchall()
         return [PendingMultipart(key, upload_id) for key, upload_id, pid in rows if not _alive(pid)]

@@ -65,9 +65,11 @@ class _Cancelled(Exception):
 
 
 def _read_failure(transfer: Transfer, bucket: str) -> OperationError:
-    return OperationError(f"'{transfer.file.relative}': the bytes read differ from the bytes hashed (the file "
-                          f"changed while being read, or the read was corrupted); nothing was stored under "
-                          f"s3://{bucket}/{transfer.key}")
+    return OperationError(
+        f"'{transfer.file.relative}': the bytes read differ from the bytes hashed (the file "
+        f"changed while being read, or the read was corrupted); nothing was stored under "
+        f"s3://{bucket}/{transfer.key}"
+    )
 
 
 class _Uploader:
@@ -95,19 +97,28 @@ class _Uploader:
                 # A timeout, so Ctrl-C is seen at once even when the signal reached a worker thread.
                 while not settled.wait(WAKE_S):
                     pass
-                failure = next((future.exception() for future in futures if future.done()
-                                and future.exception() is not None), None)
+                failure = next(
+                    (future.exception() for future in futures if future.done() and future.exception() is not None), None
+                )
                 if failure is not None:
                     self._stop(futures)
             except KeyboardInterrupt:
                 interrupted = True
                 self._stop(futures)
-        finished = [transfer for future, transfer in futures.items()
-                    if not future.cancelled() and future.exception() is None]
+        finished = [
+            transfer for future, transfer in futures.items() if not future.cancelled() and future.exception() is None
+        ]
         if failure is None:
-            failure = next((future.exception() for future in futures if not future.cancelled()
-                            and future.exception() is not None and not isinstance(future.exception(), _Cancelled)),
-                           None)
+            failure = next(
+                (
+                    future.exception()
+                    for future in futures
+                    if not future.cancelled()
+                    and future.exception() is not None
+                    and not isinstance(future.exception(), _Cancelled)
+                ),
+                None,
+            )
         return finished, failure, interrupted
 
     @staticmethod
@@ -151,8 +162,10 @@ class _Uploader:
         from mlops_cli.aws import translate_error
 
         if error_code(exc) in CHECKSUM_MISMATCH_CODES:
-            return OperationError(f"S3 rejected '{transfer.file.relative}': the body did not match its SHA-256 "
-                                  f"({error_code(exc)}); nothing was stored under s3://{self.bucket}/{transfer.key}")
+            return OperationError(
+                f"S3 rejected '{transfer.file.relative}': the body did not match its SHA-256 "
+                f"({error_code(exc)}); nothing was stored under s3://{self.bucket}/{transfer.key}"
+            )
         error = translate_error(exc)
         return type(error)(f"uploading '{transfer.file.relative}': {error}", hint=error.hint)
 
@@ -170,8 +183,9 @@ class _Uploader:
         self.state.multipart_started(transfer.key, upload_id)
         try:
             parts = self._send_parts(transfer, upload_id)
-            response = self.s3.complete_multipart_upload(Bucket=self.bucket, Key=transfer.key, UploadId=upload_id,
-                                                         MultipartUpload={"Parts": parts})
+            response = self.s3.complete_multipart_upload(
+                Bucket=self.bucket, Key=transfer.key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            )
         except BaseException:
             try:
                 self.s3.abort_multipart_upload(Bucket=self.bucket, Key=transfer.key, UploadId=upload_id)
@@ -208,8 +222,9 @@ class _Uploader:
             if self.stop.is_set():
                 raise _Cancelled()
             checksum = b64_sha256(chunk)
-            response = self.s3.upload_part(Body=chunk, ChecksumSHA256=checksum,
-                                           **transfer.part_params(self.bucket, upload_id, number))
+            response = self.s3.upload_part(
+                Body=chunk, ChecksumSHA256=checksum, **transfer.part_params(self.bucket, upload_id, number)
+            )
             self.observer.sent(len(chunk))
             return {"PartNumber": number, "ETag": response["ETag"], "ChecksumSHA256": checksum}
         finally:
@@ -222,12 +237,14 @@ def _skip_continue_for_small_bodies(request: Any, **_kwargs: Any) -> None:
         request.headers.pop("Expect", None)
 
 
-def run_sync(s3: Any, plan: SyncPlan, state: SyncState, *, jobs: int = DEFAULT_JOBS,
-             observer: TransferObserver | None = None) -> SyncResult:
+def run_sync(
+    s3: Any, plan: SyncPlan, state: SyncState, *, jobs: int = DEFAULT_JOBS, observer: TransferObserver | None = None
+) -> SyncResult:
     """Send the plan. Raises OperationError naming the first file that failed (the others finished are kept)."""
     observer = observer or TransferObserver()
-    s3.meta.events.register("before-send.s3.PutObject", _skip_continue_for_small_bodies,
-                            unique_id="mlops-upload-small-put")
+    s3.meta.events.register(
+        "before-send.s3.PutObject", _skip_continue_for_small_bodies, unique_id="mlops-upload-small-put"
+    )
     if plan.create_bucket:
         try:
             s3.create_bucket(**plan.create_bucket_params())
@@ -259,14 +276,24 @@ def run_sync(s3: Any, plan: SyncPlan, state: SyncState, *, jobs: int = DEFAULT_J
             response = s3.delete_objects(**params)
             if response.get("Errors"):
                 first = response["Errors"][0]
-                raise OperationError(f"could not delete s3://{plan.dest.bucket}/{first.get('Key')}: "
-                                     f"{first.get('Code')}: {first.get('Message')}")
+                raise OperationError(
+                    f"could not delete s3://{plan.dest.bucket}/{first.get('Key')}: "
+                    f"{first.get('Code')}: {first.get('Message')}"
+                )
             keys = [item["Key"] for item in params["Delete"]["Objects"]]
             state.forget(keys)
             deleted += len(keys)
     return SyncResult(
-        source=str(plan.tree.root), destination=plan.dest.uri, uploaded=len(finished), skipped=plan.skipped,
-        deleted=deleted, bytes=sum(transfer.file.size for transfer in finished),
-        seconds=round(time.monotonic() - plan.started_at, 3), bucket_created=plan.create_bucket,
-        multipart=sum(1 for transfer in finished if transfer.part_size), remote_only=plan.remote_only,
-        interrupted=interrupted, pending=len(plan.transfers) - len(finished))
+        source=str(plan.tree.root),
+        destination=plan.dest.uri,
+        uploaded=len(finished),
+        skipped=plan.skipped,
+        deleted=deleted,
+        bytes=sum(transfer.file.size for transfer in finished),
+        seconds=round(time.monotonic() - plan.started_at, 3),
+        bucket_created=plan.create_bucket,
+        multipart=sum(1 for transfer in finished if transfer.part_size),
+        remote_only=plan.remote_only,
+        interrupted=interrupted,
+        pending=len(plan.transfers) - len(finished),
+    )
