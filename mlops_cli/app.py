@@ -6,7 +6,6 @@ Importing this module must stay cheap (no torch, boto3, botocore, pydantic): `ml
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
 # Plain click help: rich-formatted help costs ~150 ms of imports on every `mlops --help`.
@@ -215,4 +214,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

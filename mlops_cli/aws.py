@@ -62,19 +62,25 @@ class AwsClients:
         self._clients: dict[str, Any] = {}
 
     @property
-    def is_local(self) -> bool:
+    def local_endpoint(self) -> str | None:
+        """The endpoint URL when it is the local AWS on this machine, else None."""
         from mlops_cli.config.urls import is_loopback_url
 
-        return bool(self.aws.endpoint_url) and is_loopback_url(self.aws.endpoint_url)
+        url = self.aws.endpoint_url
+        return url if url and is_loopback_url(url) else None
+
+    @property
+    def is_local(self) -> bool:
+        return self.local_endpoint is not None
 
     @cached_property
     def session(self) -> Any:
         import boto3
 
-        if self.is_local:
+        if local_endpoint := self.local_endpoint:
             from mlops_cli.local import credentials as local_credentials
 
-            found = local_credentials.load(self.aws.endpoint_url)
+            found = local_credentials.load(local_endpoint)
             return boto3.Session(
                 region_name=self.aws.region, **(found.boto_kwargs() if found else NOT_STARTED_CREDENTIALS)
             )

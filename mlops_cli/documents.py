@@ -144,8 +144,8 @@ def _bounded_loader_class() -> type:
 
     class BoundedLoader(
         yaml.composer.Composer,
-        *parsing,
-        yaml.constructor.SafeConstructor,  # type: ignore[misc]
+        *parsing,  # type: ignore[misc]  # the parser bases are chosen at run time (libyaml's when present)
+        yaml.constructor.SafeConstructor,
         yaml.resolver.Resolver,
     ):
         def __init__(self, text: str, origin: str, limits: Limits):

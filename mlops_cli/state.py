@@ -23,13 +23,13 @@ class AppState:
     flag_overrides: dict[str, Any] = field(default_factory=dict)
     flag_names: dict[str, str] = field(default_factory=dict)
 
-    def override(self, flags: dict[str, str] | None = None, **dotted: Any) -> None:
+    def override(self, values: dict[str, Any], flags: dict[str, str] | None = None) -> None:
         """Command flags, highest precedence; call before first use of `.config`. Keys use '.' for nesting.
 
         `flags` maps a key to the flag that set it when their names differ (e.g. lambda.function_name: --name),
         so a validation error names what the user typed.
         """
-        self.flag_overrides.update({key.replace("__", "."): value for key, value in dotted.items()})
+        self.flag_overrides.update(values)
         self.flag_names.update(flags or {})
         self.__dict__.pop("config", None)
         self.__dict__.pop("clients", None)

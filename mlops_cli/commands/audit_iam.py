@@ -80,7 +80,7 @@ def audit_iam(
         raise UsageError("--output-file needs --format json or --format sarif")
     app_state = state(ctx)
     app_state.override(
-        **{
+        {
             "audit.fail_on": fail_on,
             "audit.unused_days": unused_days,
             "audit.key_age_days": key_age_days,

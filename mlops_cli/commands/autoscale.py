@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import typer
 
@@ -29,7 +30,7 @@ def autoscale(
     from mlops_cli.render.deploy import autoscale_table
     from mlops_cli.services import autoscaling, naming
 
-    given = {
+    given: dict[str, Any] = {
         key: value
         for key, value in (
             ("min", min_),
@@ -46,7 +47,7 @@ def autoscale(
         flags = ", ".join(f"--{key.replace('_', '-')}" for key in given)
         raise UsageError(f"{flags} cannot be combined with {'--off' if off else '--show'}")
     app_state = state(ctx)
-    app_state.override(flags={"deploy.endpoint_name": "--endpoint"}, **{"deploy.endpoint_name": endpoint})
+    app_state.override({"deploy.endpoint_name": endpoint}, flags={"deploy.endpoint_name": "--endpoint"})
     config = app_state.config
     out = app_state.out
     desired = None

@@ -34,12 +34,12 @@ def set_concurrency(
         raise UsageError(f"--{'clear' if clear else 'show'} takes no --reserved/--provisioned")
     app_state = state(ctx)
     app_state.override(
-        flags={"lambda.function_name": "--function"}, **{"lambda.function_name": function, "lambda.alias": alias}
+        {"lambda.function_name": function, "lambda.alias": alias}, flags={"lambda.function_name": "--function"}
     )
     config, out = app_state.config, app_state.out
+    reserved = config.lambda_.reserved_concurrency if reserved is None else reserved
+    provisioned = config.lambda_.provisioned_concurrency if provisioned is None else provisioned
     if not (clear or show):
-        reserved = config.lambda_.reserved_concurrency if reserved is None else reserved
-        provisioned = config.lambda_.provisioned_concurrency if provisioned is None else provisioned
         service.check_values(reserved, provisioned)
     lam = app_state.clients.client("lambda")
     current = service.read_state(lam, config.function_name, config.lambda_.alias)

@@ -47,12 +47,12 @@ def deploy(
 
     app_state = state(ctx)
     app_state.override(
-        flags={"deploy.endpoint_name": "--endpoint"},
-        **{
+        {
             "deploy.endpoint_name": endpoint,
             "deploy.instance_type": instance_type,
             "deploy.instance_count": instance_count,
         },
+        flags={"deploy.endpoint_name": "--endpoint"},
     )
     config = app_state.config
     out = app_state.out

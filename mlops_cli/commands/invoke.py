@@ -19,7 +19,7 @@ def invoke(
 
     request = endpoint_invoke.build_request(source, top_k)
     app_state = state(ctx)
-    app_state.override(flags={"deploy.endpoint_name": "--endpoint"}, **{"deploy.endpoint_name": endpoint})
+    app_state.override({"deploy.endpoint_name": endpoint}, flags={"deploy.endpoint_name": "--endpoint"})
     name = app_state.config.endpoint_name
     if app_state.dry_run:
         plan = Plan(f"invoke endpoint {name}")

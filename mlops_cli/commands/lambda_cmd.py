@@ -25,14 +25,14 @@ def deploy(
 
     app_state = state(ctx)
     app_state.override(
-        flags={"deploy.endpoint_name": "--endpoint", "lambda.function_name": "--name"},
-        **{
+        {
             "deploy.endpoint_name": endpoint,
             "lambda.function_name": name,
             "lambda.memory_mb": memory,
             "lambda.timeout_s": timeout,
             "lambda.alias": alias,
         },
+        flags={"deploy.endpoint_name": "--endpoint", "lambda.function_name": "--name"},
     )
     config, clients, out = app_state.config, app_state.clients, app_state.out
     spec = LambdaSpec.from_config(config, clients.account_id, clients.partition)
@@ -81,9 +81,7 @@ def invoke(
     from mlops_cli.services.lambda_deploy import invocation_event, invoke_function
 
     app_state = state(ctx)
-    app_state.override(
-        flags={"lambda.function_name": "--name"}, **{"lambda.function_name": name, "lambda.alias": alias}
-    )
+    app_state.override({"lambda.function_name": name, "lambda.alias": alias}, flags={"lambda.function_name": "--name"})
     event = invocation_event(image, url, top_k)
     config = app_state.config
     result = invoke_function(app_state.clients.client("lambda"), config.function_name, config.lambda_.alias, event)

@@ -44,7 +44,7 @@ def loadtest(
     if plot is not None:
         check_plot_path(plot)
     app_state = state(ctx)
-    app_state.override(**{"deploy.endpoint_name": endpoint})
+    app_state.override({"deploy.endpoint_name": endpoint})
     config = app_state.config
     name = (
         config.endpoint_name if target == "endpoint" else function or f"{config.function_name}:{config.lambda_.alias}"

@@ -46,12 +46,12 @@ def train(
     app_state = state(ctx)
     overrides = training.hyperparameter_overrides(hp or [])  # bad --hp: exit 2 before any AWS call
     app_state.override(
-        **overrides,
-        **{
+        {
+            **overrides,
             "train.sagemaker.instance_count": instance_count,
             "train.sagemaker.instance_type": instance_type,
             "train.sagemaker.spot": spot,
-        },
+        }
     )
     config = app_state.config
     out = app_state.out

@@ -48,7 +48,7 @@ def train_ec2(
         overrides["train.ec2.instance_type"] = instance_type
     if data_dir:
         overrides["data.local_dir"] = str(data_dir)
-    app_state.override(flags={"data.local_dir": "--data-dir"}, **overrides)
+    app_state.override(overrides, flags={"data.local_dir": "--data-dir"})
     config = app_state.config
     name = training.check_job_name(job_name or naming.timestamped(config, "ec2"))
     if local:

@@ -69,7 +69,7 @@ def tune(
 
     app_state = state(ctx)
     overrides = training.hyperparameter_overrides(hp or [])  # bad flags: exit 2 before any AWS call
-    app_state.override(**overrides, **{"train.sagemaker.spot": spot})
+    app_state.override({**overrides, "train.sagemaker.spot": spot})
     config = app_state.config
     settings = tuning.settings(
         config,

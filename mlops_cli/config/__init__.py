@@ -81,7 +81,7 @@ def _key_lines(root: Any) -> dict[tuple[str, ...], int]:
     import yaml
 
     lines: dict[tuple[str, ...], int] = {}
-    stack = [(root, ())]
+    stack: list[tuple[Any, tuple[str, ...]]] = [(root, ())]
     while stack:
         node, path = stack.pop()
         if isinstance(node, yaml.MappingNode):

@@ -375,6 +375,8 @@ class Autoscaler:
         request = self.requests.get(load.endpoint)
         server = failure = None
         try:
+            if request is None:
+                raise LookupError(f"no CreateEndpoint request recorded for {load.endpoint}")
             work_dir = self.hosting.work_dir(load.endpoint, f"{config_name}-instance-{uuid.uuid4().hex[:8]}")
             server = self.hosting.spawn(request, load.endpoint, config_name, work_dir)
             failure = self.hosting.wait_ready(server)
@@ -384,7 +386,7 @@ class Autoscaler:
             self.pending[load.endpoint] = max(0, self.pending.get(load.endpoint, 0) - 1)
             primary = self.hosting.serving.get(load.endpoint)
             keep = failure is None and primary is not None and primary.config_name == config_name
-            if keep:
+            if keep and server is not None:
                 self.replicas.setdefault(load.endpoint, []).append(server)
             self._set_counts(load)
             if activity is not None and self.pending.get(load.endpoint, 0) == 0:

@@ -128,14 +128,15 @@ class WarmEnvironments:
         environment = None
         try:
             environment = spawn()
-            line = environment.process.stdout.readline()  # the bootstrap's {"ready": init_ms} after its init
+            stdout = environment.process.stdout
+            line = stdout.readline() if stdout else b""  # the bootstrap's {"ready": init_ms} after its init
             ready = "ready" in json.loads(line or b"{}")
         except (OSError, ValueError):
             ready = False
         with self.lock:
             self.starting[key] = max(0, self.starting.get(key, 0) - 1)
             keep = ready and len(self.ready.get(key, [])) < self.wanted.get(key, 0)
-            if keep:
+            if keep and environment is not None:
                 self.ready.setdefault(key, []).append(environment)
         if not keep and environment is not None:
             environment.process.kill()

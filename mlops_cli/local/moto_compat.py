@@ -44,10 +44,15 @@ class Blobs(Protocol):
     def get(self, digest: str) -> bytes: ...
 
 
-def _backend_dicts() -> list[Any]:
+def _registry() -> list[Any]:
+    """moto's class-level list of every BackendDict (declared on a generic class, so read through its vars)."""
     from moto.core.base_backend import BackendDict
 
-    return list(BackendDict._instances)
+    return vars(BackendDict)["_instances"]
+
+
+def _backend_dicts() -> list[Any]:
+    return list(_registry())
 
 
 def _key(backend_dict: Any) -> str:
@@ -82,7 +87,7 @@ def _default_dict(factory: type, items: dict[Any, Any]) -> defaultdict:
 
 
 def _fake_key(cls: type, state: dict[str, Any], digest: str) -> Any:
-    key = cls.__new__(cls)
+    key: Any = object.__new__(cls)  # as unpickling does: no __init__, the state comes next
     key.__setstate__({**state, "value": _loading_blobs[-1].get(digest)})
     return key
 
@@ -133,8 +138,6 @@ def dump_state(extra: Any, blobs: Blobs, inline_max: int) -> tuple[bytes, set[st
 
 def load_state(data: bytes, blobs: Blobs) -> Any:
     """Fill moto's live backends from `dump_state`'s pickle; returns its `extra`."""
-    from moto.core.base_backend import BackendDict
-
     _loading_blobs.append(blobs)
     try:
         loaded = pickle.loads(data)
@@ -144,8 +147,8 @@ def load_state(data: bytes, blobs: Blobs) -> Any:
         live = _live(key)
         dict.clear(live)
         dict.update(live, accounts)
-        if live not in BackendDict._instances:
-            BackendDict._instances.append(live)
+        if live not in _registry():
+            _registry().append(live)
     return loaded["extra"]
 
 
@@ -219,7 +222,7 @@ def make_deterministic() -> None:
     import moto.s3.models as s3_models
     from moto.core.base_backend import AccountSpecificBackend
 
-    s3_models.os = _UrandomFromMoto("os")  # type: ignore[attr-defined]
+    s3_models.os = _UrandomFromMoto("os")
     if getattr(AccountSpecificBackend.__getitem__, "_mlops_seeded", False):
         return
     original = AccountSpecificBackend.__getitem__

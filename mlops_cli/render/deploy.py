@@ -102,13 +102,13 @@ def status_table(console: Console, data: dict[str, Any]) -> None:
     for column in ("name", "status", "instances", "autoscaling", "USD/hour"):
         endpoints.add_column(column, justify="right" if column == "USD/hour" else "left")
     for endpoint in data["endpoints"]:
-        instances = ", ".join(f"{v['instance_count']} x {v['instance_type'] or '?'}" for v in endpoint["variants"])
+        sizes = ", ".join(f"{v['instance_count']} x {v['instance_type'] or '?'}" for v in endpoint["variants"])
         scaling = ", ".join(
             f"{v['scaling']['min']}-{v['scaling']['max']}" if v["scaling"] else "off" for v in endpoint["variants"]
         )
         cost = "n/a" if endpoint["usd_per_hour"] is None else f"{endpoint['usd_per_hour']:.3f}"
         status = endpoint["status"] + (f" ({endpoint['failure_reason']})" if endpoint["failure_reason"] else "")
-        endpoints.add_row(endpoint["name"], status, instances, scaling, cost)
+        endpoints.add_row(endpoint["name"], status, sizes, scaling, cost)
     console.print(endpoints)
     console.print(
         f"endpoints cost about {data['endpoints_usd_per_hour']:.3f} USD/hour ({data['prices']}"

@@ -59,12 +59,12 @@ def hyperparameter_overrides(items: list[str]) -> dict[str, Any]:
     """`--hp key=value` items -> config overrides (`train.hyperparameters.lr`: 0.01), validated by the schema."""
     import difflib
 
-    from pydantic import ValidationError
+    from pydantic import BaseModel, ValidationError
 
     from mlops_cli import documents
     from mlops_cli.config.schema import Hyperparameters, ModelConfig
 
-    sections = {"train.hyperparameters": Hyperparameters, "model": ModelConfig}
+    sections: dict[str, type[BaseModel]] = {"train.hyperparameters": Hyperparameters, "model": ModelConfig}
     overrides: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
