@@ -320,16 +320,23 @@ class Autoscaler:
         return self.current_count(endpoint) + self.pending.get(endpoint, 0)
 
     def _set_counts(self, load: VariantLoad) -> None:
+        """The variant's instance counts (and the endpoint's status) in moto's record, through the local AWS's
+        journal: after a restart `restore` hosts as many instances as DesiredInstanceCount says."""
         endpoint = self._endpoint(load)
         if endpoint is None:
             return
-        for variant in endpoint.production_variants:
+        variants = [dict(variant) for variant in endpoint.production_variants]
+        for variant in variants:
             if variant["VariantName"] == load.variant:
                 variant["CurrentInstanceCount"] = self.current_count(load.endpoint)
                 variant["DesiredInstanceCount"] = self.desired_count(load.endpoint)
-        busy = self.pending.get(load.endpoint, 0) > 0
-        if endpoint.endpoint_status in ("InService", "Updating") and load.endpoint not in self.hosting.starting:
-            endpoint.endpoint_status = "Updating" if busy else "InService"
+        status = endpoint.endpoint_status
+        if status in ("InService", "Updating") and load.endpoint not in self.hosting.starting:
+            status = "Updating" if self.pending.get(load.endpoint, 0) > 0 else "InService"
+        if variants != endpoint.production_variants or status != endpoint.endpoint_status:
+            self.hosting.save_endpoint(
+                load.account, load.region, load.endpoint, production_variants=variants, endpoint_status=status
+            )
 
     def scale_to(self, load: VariantLoad, wanted: int, cause: str) -> None:
         desired = self.desired_count(load.endpoint)
@@ -371,7 +378,28 @@ class Autoscaler:
                         target=self._add_instance, args=(load, primary.config_name, None), daemon=True
                     ).start()
 
-    def _add_instance(self, load: VariantLoad, config_name: str, activity: dict[str, Any] | None) -> None:
+    def rehost(self, request: LocalRequest, primary: ModelServer, extra: int) -> None:
+        """After a restart, once the first instance serves again: the other `extra` instances the journaled
+        DesiredInstanceCount counts come back too. The record keeps its counts meanwhile (a restart changes nothing
+        an API call could see); only an instance that cannot start again changes them."""
+        key = (request.account, request.region, primary.endpoint, primary.variant)
+        with self.hosting.lock:
+            load = self.loads.get(key)
+            if load is None:
+                load = self.loads[key] = VariantLoad(*key)
+            self.requests[primary.endpoint] = request
+            self.pending[primary.endpoint] = self.pending.get(primary.endpoint, 0) + extra
+        for _ in range(extra):
+            threading.Thread(
+                target=self._add_instance,
+                args=(load, primary.config_name, None, True),
+                name=f"endpoint-{primary.endpoint}-rehost",
+                daemon=True,
+            ).start()
+
+    def _add_instance(
+        self, load: VariantLoad, config_name: str, activity: dict[str, Any] | None, restoring: bool = False
+    ) -> None:
         request = self.requests.get(load.endpoint)
         server = failure = None
         try:
@@ -388,7 +416,8 @@ class Autoscaler:
             keep = failure is None and primary is not None and primary.config_name == config_name
             if keep and server is not None:
                 self.replicas.setdefault(load.endpoint, []).append(server)
-            self._set_counts(load)
+            if not restoring or self.pending.get(load.endpoint, 0) == 0:
+                self._set_counts(load)
             if activity is not None and self.pending.get(load.endpoint, 0) == 0:
                 if failure is None:
                     self._finish(

@@ -141,6 +141,28 @@ def start_training_job(aws: DurableAws, name: str, source_uri: str, role_arn: st
     )
 
 
+def invoke(aws: DurableAws, image: bytes) -> dict[str, Any]:
+    answer = aws.client("sagemaker-runtime").invoke_endpoint(
+        EndpointName=ENDPOINT, Body=image, ContentType="image/png", Accept="application/json"
+    )
+    return json.loads(answer["Body"].read())
+
+
+def model_servers(aws: DurableAws) -> list[int]:
+    """The model server processes (one per endpoint instance) of the running local AWS."""
+    server_pid = json.loads((aws.instance_dir / "server.pid").read_text())["pid"]
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        if parent == server_pid and b"mlops_cli.local.model_server" in command:
+            found.append(int(pid))
+    return found
+
+
 def observe(aws: DurableAws) -> dict[str, Any]:
     """What the APIs say about every kind of state the test made (minus per-request metadata)."""
     iam, lam, sm = aws.client("iam"), aws.client("lambda"), aws.client("sagemaker")
@@ -241,6 +263,21 @@ def test_every_kind_of_state_is_back_after_a_sigkill_mid_upload(aws, trained_job
         ),
         "provisioned concurrency",
     )
+    # The endpoint at two instances: a minimum of 2 moves its capacity there at the next period, as AWS does.
+    aws.client("application-autoscaling").register_scalable_target(
+        ServiceNamespace="sagemaker",
+        ResourceId=f"endpoint/{ENDPOINT}/variant/AllTraffic",
+        ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+        MinCapacity=2,
+        MaxCapacity=2,
+    )
+    image = next((digits_dir / "test").rglob("*.png")).read_bytes()
+    invoke(aws, image)  # the endpoint's first invocation starts the local scaling periods
+    wait_for(
+        lambda: sm.describe_endpoint(EndpointName=ENDPOINT)["ProductionVariants"][0]["CurrentInstanceCount"] == 2,
+        "the endpoint to scale to 2 instances",
+    )
+    assert len(model_servers(aws)) == 2
     before = observe(aws)
     assert before["job"]["FinalMetricDataList"][0]["Value"] == 0.75
     assert any("valid_accuracy=0.75" in line for line in before["log"])
@@ -271,12 +308,9 @@ def test_every_kind_of_state_is_back_after_a_sigkill_mid_upload(aws, trained_job
     after = observe(aws)
     assert after == before
     assert after["keys"][0]["AccessKeyId"] == secret["AccessKeyId"]
-    # The endpoint is hosted again and answers.
-    image = next((digits_dir / "test").rglob("*.png")).read_bytes()
-    answer = aws.client("sagemaker-runtime").invoke_endpoint(
-        EndpointName=ENDPOINT, Body=image, ContentType="image/png", Accept="application/json"
-    )
-    assert json.loads(answer["Body"].read())["predictions"][0]["top_k"]
+    # The endpoint is hosted again, on both its instances, and answers.
+    assert invoke(aws, image)["predictions"][0]["top_k"]
+    wait_for(lambda: len(model_servers(aws)) == 2, "both instances of the endpoint to be hosted again")
     # The job that was running is Failed, with the reason; its processes went with the server.
     interrupted = sm.describe_training_job(TrainingJobName=f"{PROJECT}-running")
     assert interrupted["TrainingJobStatus"] == "Failed"

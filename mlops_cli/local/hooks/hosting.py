@@ -455,6 +455,17 @@ class Hosting:
                 self.serving[server.endpoint] = server
                 if not (update and update.get("restore")):  # a restart changes nothing an API call could see
                     self._record_in_service(request, endpoint, server.config_name, update)
+                else:  # ... and every instance the endpoint had comes back
+                    desired = next(
+                        (
+                            int(v.get("DesiredInstanceCount") or 1)
+                            for v in endpoint.production_variants
+                            if v["VariantName"] == server.variant
+                        ),
+                        1,
+                    )
+                    if desired > 1:
+                        self.autoscaler.rehost(request, server, desired - 1)
         for done in (stale, previous):
             if done is not None:
                 done.stop(drain=done is previous)
@@ -541,15 +552,18 @@ class Hosting:
             )
 
     def _save(self, request: LocalRequest, name: str, **attributes: Any) -> None:
+        self.save_endpoint(request.account, request.region, name, **attributes)
+
+    def save_endpoint(self, account: str, region: str, name: str, **attributes: Any) -> None:
         """Change moto's endpoint record, durably (the local AWS's journal)."""
         self.context.store.call(
-            "moto.set",
-            {"path": ("sagemaker", request.account, request.region, "endpoints", name), "attributes": attributes},
+            "moto.set", {"path": ("sagemaker", account, region, "endpoints", name), "attributes": attributes}
         )
 
     def restore(self) -> None:
-        """After a restart: endpoints InService (or being created) get their model server back; one whose update
-        was cut off serves its previous configuration again, as after a failed update."""
+        """After a restart: endpoints InService (or being created) get their model servers back, as many as the
+        variant's journaled DesiredInstanceCount; one whose update was cut off serves its previous configuration
+        again, as after a failed update."""
         from mlops_cli.local import moto_compat
 
         for account, region, backend in moto_compat.backends("sagemaker"):
