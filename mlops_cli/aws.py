@@ -1,8 +1,9 @@
 """The AWS client layer: the one place that makes boto3 sessions and clients, and translates botocore errors.
 
-Clients come from config (profile, region, endpoint URL) with adaptive retries. Against the embedded local
-AWS (a loopback endpoint_url) the instance's own credentials are used (mlops_cli.local.credentials), so real
-credentials never leave for it.
+Clients come from config (profile, region, endpoint URL) with botocore's standard retries: throttling and 5xx
+answers are retried with jittered exponential back-off (botocore.retries.standard), access denied never is.
+Against the embedded local AWS (a loopback endpoint_url) the instance's own credentials are used
+(mlops_cli.local.credentials), so real credentials never leave for it.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ if TYPE_CHECKING:
 
 # Sent to a loopback endpoint this MLOPS_HOME never started: refused by a local AWS, never a real key.
 NOT_STARTED_CREDENTIALS = {"aws_access_key_id": "mlops-local-not-started", "aws_secret_access_key": "none"}
+# Attempts per request, the first included: on AWS, back-off up to 20 s apiece rides out a throttled burst; locally
+# a stopped local AWS should fail in a second (connection errors back off 50 ms at first), not after minutes.
 MAX_ATTEMPTS = 8
-LOCAL_MAX_ATTEMPTS = 3  # a stopped local AWS should fail in a second, not after minutes of back-off
+LOCAL_MAX_ATTEMPTS = 4
 THROTTLING_CODES = {
     "Throttling",
     "ThrottlingException",
@@ -103,7 +106,10 @@ class AwsClients:
             from mlops_cli import __version__
 
             config = BotoConfig(
-                retries={"mode": "adaptive", "max_attempts": LOCAL_MAX_ATTEMPTS if self.is_local else MAX_ATTEMPTS},
+                retries={
+                    "mode": "standard",
+                    "total_max_attempts": LOCAL_MAX_ATTEMPTS if self.is_local else MAX_ATTEMPTS,
+                },
                 connect_timeout=10,
                 read_timeout=70,
                 user_agent_extra=f"mlops/{__version__}",
@@ -156,6 +162,7 @@ def _client_error_message(exc: Any) -> MlopsError:
     message = str(error.get("Message") or "").strip()
     operation = getattr(exc, "operation_name", "the request")
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    attempts = 1 + int(exc.response.get("ResponseMetadata", {}).get("RetryAttempts") or 0)
     if code in ACCESS_DENIED_CODES:
         found = re.search(r"not authorized to perform:? ([\w:*-]+)(?: on resource:? (\S+))?", message)
         if found:
@@ -169,7 +176,8 @@ def _client_error_message(exc: Any) -> MlopsError:
         )
     if code in THROTTLING_CODES:
         return OperationError(
-            f"AWS throttled {operation} and it still failed after {MAX_ATTEMPTS} attempts; try again later",
+            f"AWS throttled {operation} ({code}) and it still failed after {attempts} attempt"
+            f"{'s' if attempts > 1 else ''}; try again later",
         )
     if (
         code in NOT_FOUND_CODES
@@ -177,7 +185,10 @@ def _client_error_message(exc: Any) -> MlopsError:
         or status == 404
     ):
         return OperationError(f"not found: {message or code} ({operation})")
-    return OperationError(f"{operation} failed: {code}: {message}" if message else f"{operation} failed: {code}")
+    failed = f"{operation} failed: {code}: {message}" if message else f"{operation} failed: {code}"
+    if isinstance(status, int) and status >= 500 and attempts > 1:  # botocore retried every one of them
+        failed += f" (AWS answered {status} to all {attempts} attempts)"
+    return OperationError(failed)
 
 
 def translate_error(exc: BaseException) -> MlopsError:

@@ -28,7 +28,8 @@ def _url(ctx: typer.Context) -> str | None:
 def up(ctx: typer.Context) -> None:
     from mlops_cli.local import manager
 
-    server, started = manager.up(_url(ctx), state(ctx).config.local.time_scale)
+    local = state(ctx).config.local
+    server, started = manager.up(_url(ctx), local.time_scale, local.faults)
     _render(ctx, server, f"local AWS {'started' if started else 'already running'} on {server.url}")
 
 

@@ -274,6 +274,18 @@ class LocalConfig(Section):
         description="how much faster time runs in the embedded local "
         "AWS (autoscaling periods and cooldowns); 1 = real time",
     )
+    faults: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="errors the local AWS answers on demand (docs/local-aws.md, Faults on demand), e.g. "
+        "[{operation: 'sagemaker:CreateEndpoint', error: AccessDenied, on_call: 1}]",
+    )
+
+    @field_validator("faults")
+    @classmethod
+    def _faults(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from mlops_cli.local.faults import parse_rules
+
+        return [rule.to_dict() for rule in parse_rules(value, "")]
 
 
 class Config(Section):

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from mlops_cli.local.faults import LOCAL_APP_ID
+
 FILE_NAME = "credentials.json"
 # AWS key ids are 20 upper-case letters and digits, secrets 40 characters; local ones look the same,
 # with a prefix no real key has, so a leaked one is recognisable.
@@ -106,4 +108,5 @@ def process_env(endpoint_url: str, region: str, credentials: LocalCredentials) -
         "AWS_CONFIG_FILE": os.devnull,
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_SDK_UA_APP_ID": LOCAL_APP_ID,  # the local AWS's own work, which its fault rules leave alone
     }

@@ -20,6 +20,7 @@ from mlops_cli.local import credentials as local_credentials
 from mlops_cli.local import pidfile
 from mlops_cli.local.autoscaling import TIME_SCALE_ENV
 from mlops_cli.local.credentials import instance_dir, mlops_home  # noqa: F401 (mlops_home: used via this module)
+from mlops_cli.local.faults import CONTROL_PATH, FAULTS_ENV
 from mlops_cli.local.server import HEALTH_PATH
 
 DEFAULT_LOCAL_URL = "http://127.0.0.1:4599"
@@ -94,9 +95,10 @@ def _foreign_listener(server: LocalServer) -> OperationError:
     )
 
 
-def up(url: str | None, time_scale: float = 1.0) -> tuple[LocalServer, bool]:
+def up(url: str | None, time_scale: float = 1.0, faults: list[dict] | None = None) -> tuple[LocalServer, bool]:
     """Start the server unless it already answers; returns (server, started_now). `time_scale` makes its clock
-    (autoscaling periods and cooldowns) run that much faster."""
+    (autoscaling periods and cooldowns) run that much faster; `faults` (rules of mlops_cli.local.faults) replace
+    MLOPS_LOCAL_FAULTS when given."""
     url = _check_url(url)
     current = status(url)
     if current.foreign_pid is not None:
@@ -132,6 +134,7 @@ def up(url: str | None, time_scale: float = 1.0) -> tuple[LocalServer, bool]:
                 **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
                 "PYTHONUNBUFFERED": "1",
                 TIME_SCALE_ENV: str(time_scale),
+                **({FAULTS_ENV: json.dumps(faults)} if faults else {}),
             },
         )
     pidfile.write(pid_file, process.pid, command)
@@ -232,3 +235,37 @@ def down(url: str | None) -> tuple[LocalServer, bool]:
     _terminate(current.pid)
     pid_file.unlink(missing_ok=True)
     return LocalServer(url, False, None, current.state_dir, current.log_file), True
+
+
+def set_faults(url: str | None, rules: list[dict] | None) -> dict:
+    """Replace the running local AWS's fault rules (None or []: none); returns what it reports: its rules, the
+    calls it counted since and the ones it answered with an error. A signed request, like any other."""
+    return _control_faults(url, "PUT" if rules else "DELETE", rules)
+
+
+def fault_report(url: str | None) -> dict:
+    """The running local AWS's fault rules, the calls it counted since they were set and those it faulted."""
+    return _control_faults(url, "GET", None)
+
+
+def _control_faults(url: str | None, method: str, rules: list[dict] | None) -> dict:
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    url = _check_url(url)
+    found = local_credentials.load(url)
+    if found is None:
+        raise OperationError(f"the local AWS on {url} has no credentials under {mlops_home()} yet")
+    body = json.dumps(rules).encode() if rules else b""
+    request = AWSRequest(method, url + CONTROL_PATH, data=body, headers={"Content-Type": "application/json"})
+    SigV4Auth(Credentials(found.access_key_id, found.secret_access_key), "mlops", "us-east-1").add_auth(request)
+    prepared = request.prepare()
+    call = urllib.request.Request(prepared.url, data=body or None, headers=dict(prepared.headers), method=method)
+    try:
+        with urllib.request.urlopen(call, timeout=10) as response:  # noqa: S310 (loopback only)
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        raise OperationError(f"the local AWS refused the fault rules: {exc.read().decode(errors='replace')}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise OperationError(f"cannot reach the local AWS on {url}: {exc}") from None

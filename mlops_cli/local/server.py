@@ -27,6 +27,16 @@ from urllib.parse import parse_qs
 
 from mlops_cli.local import credentials as local_credentials
 from mlops_cli.local.credentials import LocalCredentials
+from mlops_cli.local.faults import (
+    CONTROL_PATH,
+    LOCAL_APP_ID,
+    FaultError,
+    Faults,
+    is_local_work,
+    parse_rules,
+    rules_from_env,
+)
+from mlops_cli.local.faults import answer as fault_answer
 from mlops_cli.local.names import NAMED_MEMBERS, InvalidRequest, check_names
 
 HEALTH_PATH = "/_mlops/health"
@@ -97,9 +107,14 @@ class ServerContext:
     def client(self, service: str, region: str = "us-east-1") -> Any:
         """A boto3 client for this very server (hooks run real local work against local AWS)."""
         import boto3
+        from botocore.config import Config
 
         return boto3.client(
-            service, region_name=region, endpoint_url=self.endpoint_url, **self.credentials.boto_kwargs()
+            service,
+            region_name=region,
+            endpoint_url=self.endpoint_url,
+            config=Config(user_agent_appid=LOCAL_APP_ID),  # its own work: never faulted
+            **self.credentials.boto_kwargs(),
         )
 
     def process_env(self, region: str, variables: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -172,10 +187,11 @@ def _parse(environ: dict[str, Any], body: bytes) -> LocalRequest:
 class LocalAwsApp:
     """WSGI middleware: hooked calls are answered here, the rest by moto."""
 
-    def __init__(self, hooks: Hooks, moto_app: Any, gate: Any = None):
+    def __init__(self, hooks: Hooks, moto_app: Any, gate: Any = None, faults: Faults | None = None):
         self.hooks = hooks
         self.moto_app = moto_app
         self.gate = gate  # mlops_cli.local.strict.StrictGate: refuses what AWS refuses before hooks or moto
+        self.faults = faults or Faults()  # errors on demand (mlops_cli.local.faults), before anything else
 
     def forward(self, request: LocalRequest) -> LocalResponse:
         environ = dict(request.environ)
@@ -194,9 +210,42 @@ class LocalAwsApp:
             getattr(chunks, "close", lambda: None)()
         return LocalResponse(captured["status"], body, captured["headers"])
 
+    def fault(self, request: LocalRequest) -> LocalResponse | None:
+        """The error a fault rule answers this call with, if one strikes it (never the local AWS's own work)."""
+        if not self.faults.active or is_local_work(request.headers.get("user-agent", "")):
+            return None
+        from mlops_cli.local.aws_errors import protocol_of, shaped
+        from mlops_cli.local.validate import operation_of
+
+        called = operation_of(request.environ, request.body, request.service, request.headers)
+        rule = self.faults.strike(*called) if called else None
+        if rule is None or called is None:
+            return None
+        protocol = protocol_of(request.service, request.headers, request.path)
+        code, status, message = fault_answer(rule, *called, protocol, request.account)
+        headers, body = shaped(protocol, code, message, status)
+        return LocalResponse(status, body, headers)
+
+    def control_faults(self, request: LocalRequest) -> LocalResponse:
+        """CONTROL_PATH: GET the rules and what they struck, PUT new rules (a JSON list), DELETE them all."""
+        if request.method == "PUT":
+            try:
+                self.faults.replace(parse_rules(request.json()))
+            except (FaultError, ValueError) as exc:
+                return LocalResponse.aws_error("ValidationException", str(exc))
+        elif request.method == "DELETE":
+            self.faults.replace([])
+        elif request.method != "GET":
+            return LocalResponse.aws_error("ValidationException", f"{request.method} is not GET, PUT or DELETE", 405)
+        return LocalResponse.json(self.faults.report(), content_type="application/json")
+
     def answer(self, request: LocalRequest) -> LocalResponse:
-        """A request AWS would refuse (the strict gate: its service model and behaviours), or breaking AWS's name
-        rules, or naming a path outside the state directory, is refused."""
+        """A call a fault rule strikes gets its error; a request AWS would refuse (the strict gate: its service
+        model and behaviours), or breaking AWS's name rules, or naming a path outside the state directory, is
+        refused."""
+        faulted = self.fault(request)
+        if faulted is not None:
+            return faulted
         refused = (
             self.gate.check(request.environ, request.body, request.service, request.headers) if self.gate else None
         )
@@ -217,7 +266,7 @@ class LocalAwsApp:
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = environ["wsgi.input"].read(length) if length else b""
             request = _parse(environ, body)
-            response = self.answer(request)
+            response = self.control_faults(request) if request.path == CONTROL_PATH else self.answer(request)
         # A HEAD answer has no body but reports the object's length: keep moto's Content-Length then.
         keep_length = environ.get("REQUEST_METHOD") == "HEAD" and any(
             k.lower() == "content-length" for k in response.headers
@@ -282,7 +331,7 @@ def build_app(context: ServerContext) -> Any:
     context.store.recover()
     address = urlsplit(context.endpoint_url)
     return Guard(
-        LocalAwsApp(hooks, context.store, gate_from_env()),
+        LocalAwsApp(hooks, context.store, gate_from_env(), Faults(rules_from_env())),
         context.credentials,
         str(address.hostname),
         int(address.port or 80),
@@ -299,7 +348,11 @@ def serve(host: str, port: int, state_dir: Path, credentials_file: Path) -> None
         raise SystemExit(f"no credentials in {credentials_file} (`mlops local up` writes them)")
     context = ServerContext(state_dir=state_dir, endpoint_url=f"http://{host}:{port}", credentials=credentials)
     state_dir.mkdir(parents=True, exist_ok=True)
-    server = make_server(host, port, build_app(context), threaded=True, request_handler=MotoRequestHandler)
+    try:
+        app = build_app(context)
+    except FaultError as exc:  # a bad MLOPS_LOCAL_FAULTS: one line in the log, which `local up` quotes
+        raise SystemExit(str(exc)) from None
+    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
 
     def stop(_signum: int, _frame: Any) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()

@@ -262,26 +262,44 @@ def _service_of(signing_name: str, headers: dict[str, str]) -> str | None:
     return None
 
 
-def parse(environ: dict[str, Any], body: bytes, signing_name: str, headers: dict[str, str]) -> Call | None:
-    """The request as (service, operation, params); None when it is not a call of a checked service (or is not
-    recognised as an operation: moto answers it as before). Raises ValueError on a body that does not parse."""
-    from moto.core.parse import PROTOCOL_PARSERS
+def _route(environ: dict[str, Any], body: bytes, signing_name: str, headers: dict[str, str]) -> Any:
+    """(service, operation model, URI parameters, protocol, moto request) of a call of a checked service, by
+    moto's own router; None when it is not one (or not recognised as an operation)."""
     from moto.core.request import Request, determine_request_protocol
     from moto.core.routing import NotFound, get_service_router
 
     service = _service_of(signing_name, headers)
     if service is None:
         return None
-    model = service_model(service)
     routing_environ = dict(environ)
     routing_environ["wsgi.input"] = io.BytesIO(body)
     routing_environ["CONTENT_LENGTH"] = str(len(body))
     request = Request(routing_environ)
     try:
         operation, uri_params = get_service_router(service).match(request)
-        protocol = determine_request_protocol(model, request.content_type)
+        protocol = determine_request_protocol(service_model(service), request.content_type)
     except (NotFound, NotImplementedError):  # no operation of the model: moto answers it as it always did
         return None
+    return service, operation, uri_params, protocol, request
+
+
+def operation_of(
+    environ: dict[str, Any], body: bytes, signing_name: str, headers: dict[str, str]
+) -> tuple[str, str] | None:
+    """(service, operation name) of a call of a checked service, or None; its parameters are not read."""
+    routed = _route(environ, body, signing_name, headers)
+    return (routed[0], routed[1].name) if routed else None
+
+
+def parse(environ: dict[str, Any], body: bytes, signing_name: str, headers: dict[str, str]) -> Call | None:
+    """The request as (service, operation, params); None when it is not a call of a checked service (or is not
+    recognised as an operation: moto answers it as before). Raises ValueError on a body that does not parse."""
+    from moto.core.parse import PROTOCOL_PARSERS
+
+    routed = _route(environ, body, signing_name, headers)
+    if routed is None:
+        return None
+    service, operation, uri_params, protocol, request = routed
     rest = protocol.startswith("rest")
     parser = PROTOCOL_PARSERS[protocol](operation)
     try:

@@ -12,12 +12,11 @@ from mlops_cli.config.schema import AwsConfig
 from mlops_cli.errors import OperationError, UsageError
 
 
-def aws_error(code: str, message: str, operation: str, status: int = 400):
+def aws_error(code: str, message: str, operation: str, status: int = 400, retries: int = 0):
     from botocore.exceptions import ClientError
 
-    return ClientError(
-        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}, operation
-    )
+    metadata = {"HTTPStatusCode": status, "RetryAttempts": retries}
+    return ClientError({"Error": {"Code": code, "Message": message}, "ResponseMetadata": metadata}, operation)
 
 
 def test_missing_credentials_names_the_fix(monkeypatch):
@@ -73,8 +72,13 @@ def test_access_denied_names_action_and_resource():
 
 
 def test_throttling_after_retries():
-    error = translate_error(aws_error("ThrottlingException", "Rate exceeded", "DescribeEndpoint"))
-    assert "throttled DescribeEndpoint" in str(error) and "attempts" in str(error)
+    error = translate_error(aws_error("ThrottlingException", "Rate exceeded", "DescribeEndpoint", retries=3))
+    assert "throttled DescribeEndpoint" in str(error) and "after 4 attempts" in str(error)
+
+
+def test_server_errors_after_retries_say_so():
+    error = translate_error(aws_error("InternalFailure", "unknown error", "CreateModel", 500, retries=3))
+    assert str(error) == "CreateModel failed: InternalFailure: unknown error (AWS answered 500 to all 4 attempts)"
 
 
 def test_other_client_errors_keep_code_and_message():
