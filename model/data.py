@@ -101,8 +101,10 @@ class ImageSplit(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         path, label = self.samples[index]
         cached = self._cache.get(index)
-        if cached is not None:
-            return (cached if self.deterministic else self.transform(cached)), label
+        if isinstance(cached, torch.Tensor):  # a deterministic transform's finished tensor
+            return cached, label
+        if cached is not None:  # the decoded image, augmented afresh
+            return self.transform(cached), label
         with Image.open(path) as raw:
             image = to_rgb(raw)  # the conversion inference applies too
         output = self.transform(image)

@@ -16,9 +16,11 @@ import math
 import os
 import sys
 import time
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -27,6 +29,8 @@ from torch.utils.data import DistributedSampler, Subset
 
 from model import artifact, data, network
 from model.metrics import format_metrics
+
+T = TypeVar("T")
 
 CHECKPOINT_FILE = "checkpoint.pt"
 METRICS_FILE = "metrics.json"
@@ -150,9 +154,9 @@ def _drop_framework_arguments(arguments: list[str]) -> list[str]:
 def argument_parser(description: str) -> ArgumentParser:
     """A parser with every hyperparameter as ``--name`` and ``--name-with-dashes``."""
     parser = ArgumentParser(description=description)
+    kinds = typing.get_type_hints(TrainConfig)  # the annotations are strings under `from __future__ import annotations`
     for field in dataclasses.fields(TrainConfig):
-        types = {"int": int, "float": float, "str": str}
-        kind = bool if field.type in ("bool", bool) else types.get(field.type, field.type)
+        kind = kinds[field.name]
         parse = parse_bool if kind is bool else _typed(kind)
         parser.add_argument(
             *_spellings(field.name),
@@ -240,12 +244,12 @@ def _all_reduce_sum(values: list[float], runtime: Runtime) -> list[float]:
 def _all_gather_int(value: int, runtime: Runtime) -> list[int]:
     if not runtime.distributed:
         return [value]
-    gathered: list[object] = [None] * runtime.world_size
+    gathered: list[Any] = [None] * runtime.world_size  # all_gather_object fills it in place
     dist.all_gather_object(gathered, value)
     return [int(v) for v in gathered]
 
 
-def _broadcast_from_main(obj: object, runtime: Runtime) -> object:
+def _broadcast_from_main(obj: T, runtime: Runtime) -> T:
     if not runtime.distributed:
         return obj
     holder = [obj]
@@ -474,7 +478,7 @@ def _run(config, data_dir, model_dir, output_dir, checkpoint_dir, runtime: Runti
     workers = _auto_workers(config, runtime)
     splits, class_names = data.load_splits(data_dir, config.image_size, cache=workers == 0, hflip=config.hflip)
     pin = runtime.device.type == "cuda"
-    sampler = DistributedSampler(
+    sampler: DistributedSampler[Any] = DistributedSampler(
         splits["train"], num_replicas=runtime.world_size, rank=runtime.rank, shuffle=True, seed=config.seed
     )
     train_loader = data.make_loader(splits["train"], config.batch_size, sampler, workers, pin)
@@ -492,7 +496,8 @@ def _run(config, data_dir, model_dir, output_dir, checkpoint_dir, runtime: Runti
     }
 
     model = _build_model(config, len(class_names), runtime)
-    model.to(runtime.device, memory_format=torch.channels_last if pin else torch.contiguous_format)
+    model.to(runtime.device)
+    model.to(memory_format=torch.channels_last if pin else torch.contiguous_format)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
     scheduler = _scheduler(optimizer, config, len(train_loader))

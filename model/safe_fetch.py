@@ -115,7 +115,7 @@ def is_public_address(address: IPAddress) -> bool:
 def resolve_host(host: str, port: int) -> list[str]:
     """Every address the system resolver gives for ``host`` (the default resolver of the policy)."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
-    return [info[4][0] for info in infos]
+    return [str(info[4][0]) for info in infos]
 
 
 @dataclass(frozen=True)

@@ -139,7 +139,7 @@ class ScalingState:
         """Our policy (by name), else any target-tracking policy on the invocations metric."""
         ours = [p for p in self.policies if p.get("PolicyName") == policy_name(self.endpoint)]
         theirs = [p for p in self.policies if p.get("PolicyType") == POLICY_TYPE and _metric(p) == METRIC]
-        return (ours or theirs or [None])[0]
+        return next(iter(ours or theirs), None)
 
     def settings(self) -> ScalingSettings | None:
         """The settings in place, or None when there is no target or no invocations policy."""
@@ -223,11 +223,13 @@ def apply_steps(state: ScalingState, desired: ScalingSettings, tags: dict[str, s
                 note="tags of an existing scalable target",
             )
         )
+    policy = state.policy
     if (
         current is None
+        or policy is None
         or (current.target, current.scale_in_cooldown, current.scale_out_cooldown)
         != (desired.target, desired.scale_in_cooldown, desired.scale_out_cooldown)
-        or state.policy.get("PolicyName") != policy_name(state.endpoint)
+        or policy.get("PolicyName") != policy_name(state.endpoint)
     ):
         steps.append(
             Step(

@@ -502,7 +502,7 @@ def result(
 ) -> dict[str, Any]:
     target = deploy.target
     variants = described.get("ProductionVariants") or []
-    current = next((v for v in variants if v.get("VariantName") == target.variant), {})
+    current: dict[str, Any] = next((v for v in variants if v.get("VariantName") == target.variant), {})
     return {
         "endpoint": target.endpoint,
         "action": deploy.action,

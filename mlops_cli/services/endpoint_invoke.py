@@ -48,8 +48,8 @@ def build_request(source: str, top_k: int = DEFAULT_TOP_K) -> InvokeRequest:
     if not 1 <= top_k <= MAX_TOP_K:
         raise UsageError(f"--top-k must be between 1 and {MAX_TOP_K} (got {top_k})")
     if URL.match(source):
-        body = {"url": source} if top_k == DEFAULT_TOP_K else {"url": source, "top_k": top_k}
-        return InvokeRequest(source, json.dumps(body).encode(), JSON)
+        event = {"url": source} if top_k == DEFAULT_TOP_K else {"url": source, "top_k": top_k}
+        return InvokeRequest(source, json.dumps(event).encode(), JSON)
     if "://" in source:
         raise UsageError(f"only http:// and https:// URLs can be sent, not '{source}'")
     path = Path(source)

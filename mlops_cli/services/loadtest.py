@@ -108,7 +108,7 @@ def load_images(folder: Path) -> list[Payload]:
         raise UsageError(
             f"no such image folder: {folder}", hint="write the sample with `mlops data sample`, or pass --images DIR"
         )
-    payloads = []
+    payloads: list[Payload] = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
         if len(payloads) == MAX_IMAGES:
             break
@@ -275,7 +275,7 @@ class LoadRun:
                 if not self.concurrency or self.concurrency[-1]["count"] != in_flight:
                     self.concurrency.append({"t": round(elapsed, 2), "count": in_flight})
             if on_tick:
-                latencies = [s.latency_ms for s in recent if s.outcome == "ok"]
+                latencies = [s.latency_ms for s in recent if s.outcome == "ok" and s.latency_ms is not None]
                 on_tick(
                     Snapshot(
                         elapsed,

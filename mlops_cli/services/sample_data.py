@@ -57,7 +57,7 @@ def write_digits_imagefolder(dest: Path, seed: int = 0) -> dict[str, int]:
             for position in order[start:end]:
                 label = int(digits.target[position])
                 pixels = (digits.images[position] * (255.0 / 16.0)).clip(0, 255).astype("uint8")
-                image = Image.fromarray(pixels).resize((IMAGE_SIZE, IMAGE_SIZE), Image.NEAREST)
+                image = Image.fromarray(pixels).resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.NEAREST)
                 folder = staging / split / class_folder(label)
                 folder.mkdir(parents=True, exist_ok=True)
                 image.save(folder / f"digit_{position:04d}.png", optimize=False)

@@ -137,7 +137,7 @@ def find(client_for: ClientFor, config: Config, endpoint: str | None, everything
             pass
     inventory.endpoint_configs = _chosen(sm, "EndpointConfig", live_configs, wanted, everything, config.project)
 
-    config_models = set()
+    config_models: set[str] = set()
     for name in inventory.endpoint_configs:
         described = sm.describe_endpoint_config(EndpointConfigName=name)
         config_models.update(v["ModelName"] for v in described.get("ProductionVariants", []))

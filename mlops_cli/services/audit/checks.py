@@ -447,18 +447,17 @@ def _privilege_escalation(context: _Context) -> Iterable[Finding]:
         effective = context.effective(principal)
         if effective.is_admin:
             continue  # already an administrator: IAM001/IAM010 report it
-        yield from _escalation_findings(principal, None, context.escalations(principal, effective))
+        yield from _escalation_findings(principal, context.escalations(principal, effective))
     # Policies attached to principals the input does not contain: judged alone.
     for policy in context.account.policies.values():
         if not policy.holders and policy.attachment_count > 0 and not policy.missing:
             effective = Effective([policy])
             if not effective.is_admin:
-                yield from _escalation_findings(None, policy, context.escalations(None, effective))
+                yield from _escalation_findings(policy, context.escalations(None, effective))
 
 
-def _escalation_findings(
-    principal: Principal | None, policy: Policy | None, escalations: list[_Escalation]
-) -> Iterable[Finding]:
+def _escalation_findings(subject: Principal | Policy, escalations: list[_Escalation]) -> Iterable[Finding]:
+    """Findings for a principal, or for a policy attached only to principals the input lacks (judged alone)."""
     by_rule: dict[str, list[_Escalation]] = defaultdict(list)
     for escalation in escalations:
         by_rule[escalation.method.rule_id].append(escalation)
@@ -467,17 +466,18 @@ def _escalation_findings(
         severity = lower(rule.severity, min(item.steps for item in items))
         grants = list(dict.fromkeys(grant for item in items for grant in item.grants))
         policies = list(dict.fromkeys(grant[0] for grant in grants))
-        who = (
-            f"{principal.kind} {principal.name}"
-            if principal
-            else f"policy {policy.name} (attached to {policy.attachment_count} principal(s) not in the input)"
-        )
+        principal: Principal | None = None
+        if isinstance(subject, Principal):
+            who, principal = f"{subject.kind} {subject.name}", subject
+        else:
+            who = f"policy {subject.name} (attached to {subject.attachment_count} principal(s) not in the input)"
+            principal, policies = None, [subject]
         yield Finding(
             rule_id,
             severity,
             f"{who} can escalate privileges: {_listed(item.method.name for item in items)}",
             principal,
-            policies if principal else [policy],
+            policies,
             grants,
             details={
                 "methods": [
@@ -694,7 +694,7 @@ def _staleness(context: _Context) -> Iterable[Finding]:
                 when = (
                     f"last used {_days(settings, key.last_used)} days ago"
                     if key.last_used
-                    else f"never used in {_days(settings, key.created)} days"
+                    else f"never used in {_days(settings, reference)} days"
                 )
                 yield Finding(
                     "IAM052",

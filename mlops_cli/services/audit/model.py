@@ -205,12 +205,12 @@ def parse_account(data: Any, source: dict[str, Any], now: datetime | None = None
         where = f"UserDetailList[{index}]"
         user = _principal(read, account, item, "user", where, now)
         for name in read.field(item, "GroupList", where, list, required=False) or []:
-            group = groups_by_name.get(name)
-            if group is None:
+            member_of = groups_by_name.get(name)
+            if member_of is None:
                 account.notes.append(f"user {user.name} is in group {name}, which is not in the input")
                 continue
-            user.groups.append(group)
-            group.members.append(user)
+            user.groups.append(member_of)
+            member_of.members.append(user)
         _credentials(read, user, item, where)
         account.has_credential_data |= user.access_keys is not None
         account.users.append(user)

@@ -199,6 +199,9 @@ class _Uploader:
 
     def _send_parts(self, transfer: Transfer, upload_id: str) -> list[dict[str, Any]]:
         """Read the parts in order (hashing the whole file as read) and send them in parallel."""
+        parts = self.parts
+        if parts is None:
+            raise RuntimeError("parts are sent only while run() holds the part pool")
         whole = hashlib.sha256()
         futures: list[Future] = []
         try:
@@ -209,7 +212,7 @@ class _Uploader:
                     chunk = handle.read(transfer.part_size)
                     whole.update(chunk)
                     self.part_slots.acquire()
-                    futures.append(self.parts.submit(self._send_part, transfer, upload_id, number, chunk))
+                    futures.append(parts.submit(self._send_part, transfer, upload_id, number, chunk))
                 whole.update(handle.read(1))
             if whole.hexdigest() != transfer.file.sha256:
                 raise _read_failure(transfer, self.bucket)
