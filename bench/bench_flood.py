@@ -1,6 +1,6 @@
 """Flood a local model server with worst-case valid requests; its peak memory against its idle memory.
 
-The server is the local endpoint's (mlops_cli/local/model_server.py, started directly on a random-init model
+The server is the local endpoint's (mlops_cli/local/sagemaker/model_server.py, started directly on a random-init model
 directory, with its default worker count: one per core). Clients keep many more requests in flight than it has
 workers, each request one of the most expensive a client may validly send:
 
@@ -36,7 +36,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mlops_cli.local.model_server import MAX_BODY_BYTES, STATUS_FILE  # noqa: E402
+from mlops_cli.local.sagemaker.model_server import MAX_BODY_BYTES, STATUS_FILE  # noqa: E402
 from model.artifact import save_model_dir  # noqa: E402
 from model.images import MAX_IMAGE_PIXELS  # noqa: E402
 from model.inference import MAX_BATCH_SIZE  # noqa: E402
@@ -108,7 +108,7 @@ def start_server(model_dir: Path, work_dir: Path) -> tuple[subprocess.Popen, int
         [
             sys.executable,
             "-m",
-            "mlops_cli.local.model_server",
+            "mlops_cli.local.sagemaker.model_server",
             "--model-dir",
             str(model_dir),
             "--work-dir",

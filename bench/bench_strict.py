@@ -44,7 +44,7 @@ def run(argv: list[str], env: dict[str, str]) -> float:
 
 def gate_micro(repeat: int = 300) -> dict[str, float]:
     """Microseconds per request for the gate alone."""
-    from mlops_cli.local.strict import StrictGate
+    from mlops_cli.local.core.strict import StrictGate
 
     gate = StrictGate(delay_s=0)
     signed = "AWS4-HMAC-SHA256 Credential=x/20260101/us-east-1/{}/aws4_request, SignedHeaders=host, Signature=0"

@@ -100,7 +100,7 @@ def main() -> None:
         url = f"http://127.0.0.1:{free_port()}"
         env = {**os.environ, "MLOPS_HOME": str(home), "MLOPS_AWS__ENDPOINT_URL": url, "NO_COLOR": "1"}
         os.environ.update(MLOPS_HOME=str(home))
-        from mlops_cli.local import manager
+        from mlops_cli.local.core import manager
 
         manager.up(url)
         try:

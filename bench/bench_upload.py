@@ -66,7 +66,7 @@ def timed(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
 def count_objects(url: str, bucket: str) -> int:
     import boto3
 
-    from mlops_cli.local import credentials
+    from mlops_cli.local.core import credentials
 
     s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1", **credentials.load(url).boto_kwargs())
     return sum(page.get("KeyCount", 0) for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket))
@@ -88,11 +88,11 @@ def main() -> None:
             "MLOPS_AWS__ENDPOINT_URL": url,
         }
         os.environ.update(MLOPS_HOME=str(home))
-        from mlops_cli.local import manager
+        from mlops_cli.local.core import manager
 
         files = make_tree(tree, args.extra_files)
         manager.up(url)
-        from mlops_cli.local import credentials
+        from mlops_cli.local.core import credentials
 
         env.update(credentials.process_env(url, "us-east-1", credentials.load(url)))  # for `aws s3 sync`
         try:

@@ -3,7 +3,7 @@
 Clients come from config (profile, region, endpoint URL) with botocore's standard retries: throttling and 5xx
 answers are retried with jittered exponential back-off (botocore.retries.standard), access denied never is.
 Against the embedded local AWS (a loopback endpoint_url) the instance's own credentials are used
-(mlops_cli.local.credentials), so real credentials never leave for it.
+(mlops_cli.local.core.credentials), so real credentials never leave for it.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ class AwsClients:
         import boto3
 
         if local_endpoint := self.local_endpoint:
-            from mlops_cli.local import credentials as local_credentials
+            from mlops_cli.local.core import credentials as local_credentials
 
             found = local_credentials.load(local_endpoint)
             return boto3.Session(

@@ -107,7 +107,7 @@ def mlops(runner: CliRunner):
 def local_env(local_aws: str) -> dict[str, str]:
     """The AWS variables that point any AWS tool (the AWS CLI, boto3 in a subprocess) at the local AWS, with its
     own credentials (what `mlops local env` prints)."""
-    from mlops_cli.local import credentials
+    from mlops_cli.local.core import credentials
 
     found = credentials.load(local_aws)
     assert found is not None, f"`mlops local up` wrote no credentials at {credentials.path(local_aws)}"

@@ -52,7 +52,7 @@ def upload(
     jobs: int = typer.Option(16, "--jobs", "-j", min=1, max=64, help="Parallel transfers."),
 ) -> None:
     from mlops_cli.app import EXIT_INTERRUPTED
-    from mlops_cli.local.manager import mlops_home
+    from mlops_cli.local.core.manager import mlops_home
     from mlops_cli.render.upload import UploadProgress, summary_table
     from mlops_cli.services import s3sync
     from mlops_cli.services.naming import data_uri

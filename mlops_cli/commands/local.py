@@ -26,7 +26,7 @@ def _url(ctx: typer.Context) -> str | None:
 
 @app.command("up", help="Start the local AWS in the background (no-op if it already runs).")
 def up(ctx: typer.Context) -> None:
-    from mlops_cli.local import manager
+    from mlops_cli.local.core import manager
 
     local = state(ctx).config.local
     server, started = manager.up(_url(ctx), local.time_scale, local.faults)
@@ -35,7 +35,7 @@ def up(ctx: typer.Context) -> None:
 
 @app.command("down", help="Stop the local AWS and everything it runs (jobs, model servers).")
 def down(ctx: typer.Context) -> None:
-    from mlops_cli.local import manager
+    from mlops_cli.local.core import manager
 
     server, stopped = manager.down(_url(ctx))
     _render(ctx, server, f"local AWS {'stopped' if stopped else 'was not running'} on {server.url}")
@@ -43,7 +43,7 @@ def down(ctx: typer.Context) -> None:
 
 @app.command("env", help='Print the shell lines that point any AWS tool at the local AWS: eval "$(mlops local env)".')
 def env(ctx: typer.Context) -> None:
-    from mlops_cli.local import manager
+    from mlops_cli.local.core import manager
     from mlops_cli.render import shell_exports
 
     app_state = state(ctx)
@@ -55,7 +55,7 @@ def env(ctx: typer.Context) -> None:
 
 @app.command("status", help="Is the local AWS running? Exit 1 if not.")
 def status(ctx: typer.Context) -> None:
-    from mlops_cli.local import manager
+    from mlops_cli.local.core import manager
 
     server = manager.status(_url(ctx))
     _render(ctx, server, f"local AWS {'running' if server.running else 'not running'} on {server.url}")
@@ -71,7 +71,7 @@ def status(ctx: typer.Context) -> None:
 def reset(
     ctx: typer.Context, yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")
 ) -> None:
-    from mlops_cli.local import manager
+    from mlops_cli.local.core import manager
 
     url = _url(ctx)
     if not (yes or sys.stdin.isatty()):

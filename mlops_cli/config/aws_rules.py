@@ -34,7 +34,7 @@ def _aws_values() -> dict[str, list[str]]:
     import tempfile
     from importlib.metadata import version
 
-    from mlops_cli.local.manager import mlops_home
+    from mlops_cli.local.core.manager import mlops_home
 
     cache = mlops_home() / "cache" / f"aws-values-botocore-{version('botocore')}.json"
     try:

@@ -283,7 +283,7 @@ class LocalConfig(Section):
     @field_validator("faults")
     @classmethod
     def _faults(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        from mlops_cli.local.faults import parse_rules
+        from mlops_cli.local.core.faults import parse_rules
 
         return [rule.to_dict() for rule in parse_rules(value, "")]
 

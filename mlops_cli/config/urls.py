@@ -3,20 +3,11 @@ URL is named (the config, AWS_ENDPOINT_URL*, a profile in the AWS config file)."
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-
-def is_loopback_url(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+from mlops_cli.local.core.urls import is_loopback_url
 
 
 def check_endpoint_url(url: str) -> str:

@@ -1,4 +1,12 @@
-"""The local AWS's reach into moto's internals (moto 5.2), kept in one place: what durability needs.
+"""The local AWS's reach into moto's internals (moto 5.2, pinned in pyproject.toml), kept in one place: no other
+module imports moto.
+
+- `server_app`/`server_request_handler`: moto's own WSGI app and request handler, configured for the embedded AWS.
+- `backend`/`backends`: a service's in-process state (moto's `BackendDict`s); `lambda_backend` the Docker-less one.
+- `service_model`/`route`/`parse_params`: botocore's service model as moto loads it, and a request matched to
+  its operation by moto's router and parsed by its protocol parsers.
+- `utcnow`, `random`, `new_ami`, `instance_shutdown_reason`, `MISSING_BUCKET`: moto's clock, its seedable Random
+  and the few model classes the local services create.
 
 - `dump_state`/`load_state`: every instantiated moto backend (`BackendDict`) pickled and restored in place.
   Object bodies in S3 go to a content-addressed store instead of the pickle; the module-level `BackendDict`s
@@ -29,6 +37,8 @@ from typing import Any, Protocol
 
 # Service name as the local AWS calls it -> (module, BackendDict attribute)
 BACKENDS = {
+    "s3": ("moto.s3.models", "s3_backends"),
+    "cloudwatch": ("moto.cloudwatch.models", "cloudwatch_backends"),
     "sagemaker": ("moto.sagemaker.models", "sagemaker_backends"),
     "application-autoscaling": ("moto.applicationautoscaling.models", "applicationautoscaling_backends"),
     "ec2": ("moto.ec2.models", "ec2_backends"),
@@ -270,6 +280,12 @@ def backends(service: str) -> Iterator[tuple[str, str, Any]]:
     yield from list(getattr(importlib.import_module(module_name), attribute).iter_backends())
 
 
+def has_account(service: str, account: str) -> bool:
+    """Whether the service has state for the account yet (looking it up would create it)."""
+    module_name, attribute = BACKENDS[service]
+    return account in getattr(importlib.import_module(module_name), attribute)
+
+
 def backend(service: str, account: str, region: str) -> Any:
     module_name, attribute = BACKENDS[service]
     return getattr(importlib.import_module(module_name), attribute)[account][region]
@@ -294,3 +310,123 @@ def set_attributes(path: tuple[Any, ...], attributes: dict[str, Any]) -> None:
 def delete(path: tuple[Any, ...]) -> None:
     container, key = locate(path)
     container.pop(key, None)
+
+
+def lambda_backend(account: str, region: str) -> Any:
+    """moto's Lambda backend for the account and region (the Docker-less one the server runs with)."""
+    from moto.awslambda.utils import get_backend
+
+    return get_backend(account, region)
+
+
+def utcnow() -> Any:
+    """moto's clock (naive UTC), the one its records are stamped with."""
+    from moto.core.utils import utcnow as moto_utcnow
+
+    return moto_utcnow()
+
+
+def random() -> Any:
+    """moto's seedable Random: ids drawn from it are the same when the journal replays a change."""
+    return _random()
+
+
+def configure() -> None:
+    """moto settings for the embedded AWS: AWS managed policies loaded, Lambda without Docker, no CORS."""
+    os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+    os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "true"  # web pages must not reach the local AWS
+    from moto.core.config import default_user_config
+
+    default_user_config["iam"]["load_aws_managed_policies"] = True
+    default_user_config["lambda"]["use_docker"] = False
+
+
+def server_app() -> Any:
+    """moto's server as a WSGI app (every service, dispatched by host and path), configured by `configure`."""
+    configure()
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    return DomainDispatcherApplication(create_backend_app)
+
+
+def server_request_handler() -> Any:
+    """moto's werkzeug request handler (it keeps the raw request line moto's S3 needs)."""
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    return MotoRequestHandler
+
+
+def service_model(service: str) -> Any:
+    """botocore's service model of `service`, as moto loads it."""
+    from moto.core.utils import get_service_model
+
+    return get_service_model(service)
+
+
+def route(service: str, environ: dict[str, Any], body: bytes) -> tuple[Any, dict[str, Any], str, Any] | None:
+    """(operation model, URI parameters, protocol, moto request) of a request to `service`, by moto's own router;
+    None when it is no operation of the service model."""
+    from moto.core.request import Request, determine_request_protocol
+    from moto.core.routing import NotFound, get_service_router
+
+    routing_environ = dict(environ)
+    routing_environ["wsgi.input"] = io.BytesIO(body)
+    routing_environ["CONTENT_LENGTH"] = str(len(body))
+    request = Request(routing_environ)
+    try:
+        operation, uri_params = get_service_router(service).match(request)
+        protocol = determine_request_protocol(service_model(service), request.content_type)
+    except (NotFound, NotImplementedError):  # no operation of the model: moto answers it as it always did
+        return None
+    return operation, uri_params, protocol, request
+
+
+def parse_params(routed: tuple[Any, dict[str, Any], str, Any], body: bytes, headers: Any) -> dict[str, Any]:
+    """The parameters of a `route`d request, by moto's protocol parsers; ValueError on a body that does not parse."""
+    from moto.core.parse import PROTOCOL_PARSERS
+
+    operation, uri_params, protocol, request = routed
+    rest = protocol.startswith("rest")
+    parser = PROTOCOL_PARSERS[protocol](operation)
+    try:
+        return parser.parse(
+            {
+                "method": request.method,
+                "values": request.args if rest else request.values,
+                "headers": headers,
+                "body": body,
+                "url_path": request.path,
+                "url_params": uri_params,
+            }
+        )
+    except Exception as exc:  # moto's parsers raise what int()/json/XML raise on a body that is not the shape
+        raise ValueError(str(exc) or type(exc).__name__) from None
+
+
+def bucket_keys(account: str, bucket_name: str) -> list[str] | None:
+    """The object keys of a bucket in the local S3 (one C-level copy: uploads may go on beside); None if the
+    bucket does not exist."""
+    from moto.s3.exceptions import MissingBucket
+
+    try:
+        bucket = backend("s3", account, "aws").get_bucket(bucket_name)
+    except MissingBucket:
+        return None
+    return list(dict.keys(bucket.keys))
+
+
+def new_ami(backend: Any, **attributes: Any) -> str:
+    """Add an image to an EC2 backend; its id drawn from moto's seeded Random. Returns the id."""
+    from moto.ec2.models.amis import Ami
+    from moto.ec2.utils import random_ami_id
+
+    ami_id = random_ami_id()
+    backend.amis[ami_id] = Ami(backend, ami_id, **attributes)
+    return ami_id
+
+
+def instance_shutdown_reason(message: str, code: str) -> Any:
+    """An EC2 instance's state reason, as moto models it."""
+    from moto.ec2.models.instances import StateReason
+
+    return StateReason(message, code)

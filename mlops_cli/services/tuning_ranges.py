@@ -149,25 +149,6 @@ def parameter_ranges(ranges: list[ParameterRange]) -> dict[str, list[dict[str, A
     return grouped
 
 
-def ranges_from_aws(parameter_ranges: dict[str, Any]) -> list[ParameterRange]:
-    """The inverse of `parameter_ranges`, for the local tuner (values stay as sent: JSON strings decoded)."""
-    found = []
-    for kind in ("Continuous", "Integer"):
-        for item in parameter_ranges.get(f"{kind}ParameterRanges") or []:
-            found.append(
-                ParameterRange(
-                    item["Name"],
-                    kind,
-                    float(item["MinValue"]),
-                    float(item["MaxValue"]),
-                    item.get("ScalingType") or "Auto",
-                )
-            )
-    for item in parameter_ranges.get("CategoricalParameterRanges") or []:
-        found.append(ParameterRange(item["Name"], "Categorical", values=tuple(item["Values"])))
-    return found
-
-
 @dataclass(frozen=True)
 class Objective:
     metric: str

@@ -77,7 +77,7 @@ class DurableAws:
     def client(self, service: str) -> Any:
         import boto3
 
-        from mlops_cli.local import credentials
+        from mlops_cli.local.core import credentials
 
         keys = credentials.read(self.instance_dir / credentials.FILE_NAME)
         assert keys is not None, "`mlops local up` wrote no credentials"
@@ -158,7 +158,7 @@ def model_servers(aws: DurableAws) -> list[int]:
             parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
         except (OSError, IndexError, ValueError):
             continue  # gone meanwhile
-        if parent == server_pid and b"mlops_cli.local.model_server" in command:
+        if parent == server_pid and b"mlops_cli.local.sagemaker.model_server" in command:
             found.append(int(pid))
     return found
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlops_cli.local.store import Journal
+from mlops_cli.local.core.store import Journal
 
 
 def write_records(path: Path, count: int) -> bytes:

@@ -10,8 +10,8 @@ import urllib.request
 
 import pytest
 
-from mlops_cli.local import manager
-from mlops_cli.local.faults import CONTROL_PATH, FaultError, parse_rules, parse_spec
+from mlops_cli.local.core import manager
+from mlops_cli.local.core.faults import CONTROL_PATH, FaultError, parse_rules, parse_spec
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def one_attempt(local_aws: str, service: str):
     import boto3
     from botocore.config import Config
 
-    from mlops_cli.local import credentials
+    from mlops_cli.local.core import credentials
 
     return boto3.client(
         service,

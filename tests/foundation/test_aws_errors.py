@@ -95,7 +95,7 @@ def test_insecure_remote_endpoint_refused():
 def test_local_endpoint_never_gets_real_credentials(monkeypatch, local_aws):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAREALKEYDONOTSEND")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "real-secret")
-    from mlops_cli.local import credentials as local_credentials
+    from mlops_cli.local.core import credentials as local_credentials
 
     credentials = AwsClients(AwsConfig(endpoint_url=local_aws)).session.get_credentials()
     assert credentials.access_key == local_credentials.load(local_aws).access_key_id

@@ -32,7 +32,7 @@ CONTEXT_VALUES = ("secret-function-name", "123456789012", "secretstream", "req-7
 
 def load_handler(monkeypatch: pytest.MonkeyPatch, local_aws: str, endpoint: str) -> ModuleType:
     """A fresh copy of the function's module, initialised as Lambda would (env, then import)."""
-    from mlops_cli.local import credentials
+    from mlops_cli.local.core import credentials
 
     local_env = credentials.process_env(local_aws, "us-east-1", credentials.load(local_aws))
     for name, value in {"ENDPOINT_NAME": endpoint, **local_env}.items():

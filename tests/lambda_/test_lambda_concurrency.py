@@ -31,7 +31,7 @@ def deployed(local_aws):
 def aws_cli(local_aws: str, *args: str) -> dict:
     """The AWS CLI (from PyPI), pointed at the local AWS."""
     executable = Path(sys.executable).with_name("aws")
-    from mlops_cli.local import credentials
+    from mlops_cli.local.core import credentials
 
     env = {**os.environ, **credentials.process_env(local_aws, "us-east-1", credentials.load(local_aws))}
     done = subprocess.run(

@@ -38,7 +38,7 @@ def fast_aws(trained_job, boto_client, mlops_home):
     project's SageMaker role; yields (url, model S3 URI, the AWS variables that reach it)."""
     import boto3
 
-    from mlops_cli.local import credentials
+    from mlops_cli.local.core import credentials
     from mlops_cli.services.iam_policies import assume_role_policy
 
     url = f"http://127.0.0.1:{free_port()}"

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from mlops_cli.local import manager
-from mlops_cli.local.model_server import LoadError, load_handlers
-from mlops_cli.local.names import InvalidRequest
-from mlops_cli.local.paths import confined
+from mlops_cli.local.core import manager
+from mlops_cli.local.core.names import InvalidRequest
+from mlops_cli.local.core.paths import confined
+from mlops_cli.local.sagemaker.model_server import LoadError, load_handlers
 
 BUCKET = "security-tests"
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.6.0-cpu-py312"

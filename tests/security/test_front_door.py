@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from mlops_cli.local import credentials
+from mlops_cli.local.core import credentials
 
 BIN = Path(sys.executable).parent
 

@@ -55,7 +55,7 @@ def test_local_down_leaves_a_foreign_listener_and_the_pid_it_names_alive(tmp_pat
         instance.mkdir(parents=True)
         (instance / "server.pid").write_text(
             json.dumps(
-                {"pid": victim.pid, "start_time": "1", "command": [sys.executable, "-m", "mlops_cli.local.server"]}
+                {"pid": victim.pid, "start_time": "1", "command": [sys.executable, "-m", "mlops_cli.local.core.server"]}
             )
         )
         env = {**os.environ, "MLOPS_HOME": str(tmp_path), "MLOPS_AWS__ENDPOINT_URL": url}

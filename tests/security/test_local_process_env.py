@@ -72,7 +72,7 @@ def caller_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def leaky_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The server's folder: its credentials file (what `mlops local up` writes), state and log."""
-    from mlops_cli.local import credentials
+    from mlops_cli.local.core import credentials
 
     home = tmp_path_factory.mktemp("leaky-home")
     credentials.write(home / "credentials.json", credentials.generate())
@@ -84,7 +84,7 @@ def leaky_local_aws(leaky_home: Path, caller_files: dict[str, str]) -> Iterator[
     """A local AWS server whose own environment holds the caller's (fake) credentials, profile and a non-AWS
     secret. `mlops local up` already starts it without the caller's AWS_* variables; this runs the server
     module directly, so what is checked is the environment the server builds for the code it runs."""
-    from mlops_cli.local.manager import health
+    from mlops_cli.local.core.manager import health
 
     url, home = f"http://127.0.0.1:{free_port()}", leaky_home
     env = {
@@ -101,7 +101,7 @@ def leaky_local_aws(leaky_home: Path, caller_files: dict[str, str]) -> Iterator[
             [
                 sys.executable,
                 "-m",
-                "mlops_cli.local.server",
+                "mlops_cli.local.core.server",
                 "--port",
                 url.rsplit(":", 1)[1],
                 "--state-dir",
@@ -128,7 +128,7 @@ def leaky_local_aws(leaky_home: Path, caller_files: dict[str, str]) -> Iterator[
 @pytest.fixture(scope="module")
 def local_key(leaky_home: Path):
     """The credentials this local AWS accepts."""
-    from mlops_cli.local import credentials
+    from mlops_cli.local.core import credentials
 
     found = credentials.read(leaky_home / "credentials.json")
     assert found is not None

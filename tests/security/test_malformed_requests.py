@@ -11,7 +11,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from mlops_cli.local import guard
+from mlops_cli.local.core import guard
 
 NESTED = b"[" * 5000 + b"]" * 5000
 
@@ -158,7 +158,7 @@ def test_a_chunked_body_is_bounded_too(local_aws, local_env):
 
 def test_an_unexpected_failure_is_an_aws_shaped_500_not_html():
     """The guard's last resort, driven through a WSGI app that fails: InternalFailure JSON, no HTML page."""
-    from mlops_cli.local.credentials import LocalCredentials
+    from mlops_cli.local.core.credentials import LocalCredentials
 
     def broken(environ, start_response):
         raise KeyError("a bug")

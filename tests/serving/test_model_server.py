@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from mlops_cli.local.model_server import MAX_BODY_BYTES, STATUS_FILE
+from mlops_cli.local.sagemaker.model_server import MAX_BODY_BYTES, STATUS_FILE
 
 pytestmark = pytest.mark.integration  # starts its own model server process
 
@@ -50,7 +50,7 @@ def server(model_dir, tmp_path_factory) -> Iterator[int]:
         [
             sys.executable,
             "-m",
-            "mlops_cli.local.model_server",
+            "mlops_cli.local.sagemaker.model_server",
             "--model-dir",
             str(model_dir),
             "--work-dir",

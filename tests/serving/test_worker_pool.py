@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from mlops_cli.local.worker_pool import QueueFull, WorkerPool
+from mlops_cli.local.sagemaker.worker_pool import QueueFull, WorkerPool
 
 
 def wait_until(condition, timeout: float = 10.0) -> None:

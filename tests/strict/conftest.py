@@ -28,7 +28,7 @@ def make_client(url: str, service: str, **config):
     import boto3
     from botocore.config import Config
 
-    from mlops_cli.local import credentials
+    from mlops_cli.local.core import credentials
 
     return boto3.client(
         service,

@@ -1,6 +1,6 @@
 """The dry-run contract: every request of every `--dry-run -o json` plan, for every mutating command with
 configs/default.yaml, is valid by botocore's service model (required members, types, enums, patterns, lengths,
-ranges), checked by the very validator the local AWS runs on each request (mlops_cli.local.validate).
+ranges), checked by the very validator the local AWS runs on each request (mlops_cli.local.core.validate).
 
 The plans read state from the local AWS (an account where nothing of the project exists yet, apart from a model
 artifact for `deploy`). `mlops autoscale` plans nothing without an InService endpoint; its requests are checked
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_cli.local.validate import SERVICES, check_params
+from mlops_cli.local.core.validate import SERVICES, check_params
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO / "configs" / "default.yaml"

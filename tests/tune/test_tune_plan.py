@@ -42,7 +42,7 @@ def model_errors(service: str, operation: str, params: dict) -> str:
 
 
 def test_real_aws_plan_is_a_valid_request_by_botocores_model(tune_plan):
-    from mlops_cli.local.validate import check_params
+    from mlops_cli.local.core.validate import check_params
 
     request, plan = tune_plan("--job-name", "dog-breeds-tune", config=DEFAULT_CONFIG)
     for step in plan["steps"]:
@@ -186,13 +186,14 @@ def test_write_best_never_replaces_a_file_it_did_not_write(mlops, tmp_path):
 
 def as_received(**specs):
     """Ranges as the local tuner gets them: parsed, sent as ParameterRanges, read back."""
-    from mlops_cli.services.tuning_ranges import parameter_ranges, parse_range, ranges_from_aws
+    from mlops_cli.local.sagemaker.ranges import ranges_from_request
+    from mlops_cli.services.tuning_ranges import parameter_ranges, parse_range
 
-    return ranges_from_aws(parameter_ranges([parse_range(name, spec) for name, spec in specs.items()]))
+    return ranges_from_request(parameter_ranges([parse_range(name, spec) for name, spec in specs.items()]))
 
 
 def test_random_and_bayesian_values_respect_the_scale():
-    from mlops_cli.local.hooks.tuning import BayesianChooser, RandomChooser
+    from mlops_cli.local.sagemaker.tuning import BayesianChooser, RandomChooser
 
     [log_range] = as_received(lr="0.0001:0.1:log")
     [linear_range] = as_received(lr="0.0001:0.1:linear")
@@ -216,7 +217,7 @@ def test_random_and_bayesian_values_respect_the_scale():
 
 
 def test_grid_runs_every_combination_once():
-    from mlops_cli.local.hooks.tuning import GridChooser
+    from mlops_cli.local.sagemaker.tuning import GridChooser
 
     chooser = GridChooser(as_received(batch_size="16,32", lr_schedule="cosine,step,none"))
     seen = []
@@ -229,7 +230,7 @@ def test_grid_runs_every_combination_once():
 
 
 def test_median_rule_stops_a_trial_worse_than_the_median_of_earlier_running_averages():
-    from mlops_cli.local.hooks.tuning import Trial, median_rule_stops
+    from mlops_cli.local.sagemaker.tuning import Trial, median_rule_stops
 
     def trial(*history: float) -> Trial:
         return Trial("t", {}, None, None, list(history))  # type: ignore[arg-type]

@@ -67,7 +67,7 @@ def test_large_file_goes_multipart_and_is_skipped_next_time_even_without_local_s
     assert upload(str(big_tree), *to)[1]["uploaded"] == 0
     # Another machine (no local state, only the local AWS's credentials): HeadObject's x-amz-meta-sha256 proves
     # the objects unchanged.
-    from mlops_cli.local import credentials
+    from mlops_cli.local.core import credentials
 
     other_home = tmp_path / "other-home"
     local_aws = os.environ["MLOPS_AWS__ENDPOINT_URL"]

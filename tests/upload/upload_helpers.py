@@ -68,7 +68,7 @@ def interrupt_cli(
 
 def server_requests(url: str, method: str, bucket: str) -> int:
     """How many `method` requests for `bucket` the local AWS has logged so far."""
-    from mlops_cli.local import manager
+    from mlops_cli.local.core import manager
 
     log = Path(manager.status(url).log_file).read_text(errors="replace")
     return log.count(f'"{method} /{bucket}/') + log.count(f'"{method} /{bucket}?')

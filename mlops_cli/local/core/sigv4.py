@@ -22,7 +22,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
-from mlops_cli.local.credentials import LocalCredentials
+from mlops_cli.local.core.credentials import LocalCredentials
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_SKEW = datetime.timedelta(minutes=15)  # AWS refuses header-signed requests further off than 15 minutes

@@ -33,10 +33,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mlops_cli.local.cloudwatch import ensure_log_group
-from mlops_cli.local.lambda_concurrency import Environment, Executions, Throttle, WarmEnvironments
-from mlops_cli.local.paths import confined
-from mlops_cli.local.server import Forward, Hooks, LocalRequest, LocalResponse, ServerContext
+from mlops_cli.local.core.paths import confined
+from mlops_cli.local.core.server import Forward, LocalRequest, LocalResponse, ServerContext
+from mlops_cli.local.lambda_.concurrency import Environment, Executions, Throttle, WarmEnvironments
+from mlops_cli.local.logs.streams import ensure_log_group
 
 ACCOUNT_CONCURRENCY = 1000
 MIN_UNRESERVED = 100
@@ -165,9 +165,9 @@ def _error(code: str, message: str, status: int) -> LocalResponse:
 
 
 def _backend(request: LocalRequest) -> Any:
-    from moto.awslambda.utils import get_backend  # the Docker-less backend the server runs with
+    from mlops_cli.local import moto_compat
 
-    return get_backend(request.account, request.region)
+    return moto_compat.lambda_backend(request.account, request.region)
 
 
 def _log_stream(fn: Any) -> str:
@@ -206,12 +206,12 @@ class LocalLambda:
     def resume_allocations(self) -> None:
         """After a restart: allocations that were under way start again; READY ones stay READY and get their warm
         environments back (their processes went with the server)."""
-        from moto.awslambda.utils import get_backend
+        from mlops_cli.local import moto_compat
 
         with self.lock:
             for key, config in list(self.provisioned.items()):
                 account, region, name, _ = key
-                version = get_backend(account, region).get_function(name, config.version)
+                version = moto_compat.lambda_backend(account, region).get_function(name, config.version)
                 if config.status == "IN_PROGRESS":
                     self.start_allocation(key, config, version)
                 elif config.status == "READY":
@@ -680,13 +680,3 @@ class LocalLambda:
                 if key[:3] == (request.account, request.region, latest.function_name)
             ]
         return LocalResponse.json({"ProvisionedConcurrencyConfigs": items}, content_type="application/json")
-
-
-def register(hooks: Hooks, context: ServerContext) -> None:
-    local = LocalLambda(context)
-    functions = r"^/\d{4}-\d{2}-\d{2}/functions/(?P<name>[^/]+)"
-    hooks.route("POST", functions + r"/invocations/?$", service="lambda")(local.invoke)
-    hooks.route("PUT", functions + r"/concurrency/?$", service="lambda")(local.put_function_concurrency)
-    for method in ("GET", "PUT", "DELETE"):
-        hooks.route(method, functions + r"/provisioned-concurrency/?$", service="lambda")(local.provisioned_concurrency)
-    hooks.route("GET", r"^/\d{4}-\d{2}-\d{2}/account-settings/?$", service="lambda")(local.account_settings)

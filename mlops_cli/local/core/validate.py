@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import datetime
 import functools
-import io
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from mlops_cli.local.aws_errors import shaped
+from mlops_cli.local.core.aws_errors import shaped
 
 # The services the tool calls and the local AWS emulates; requests to others pass unchecked.
 SERVICES = ("sagemaker", "sagemaker-runtime", "application-autoscaling", "logs", "iam", "ec2", "s3", "lambda", "sts")
@@ -56,9 +55,9 @@ class Refusal:
 
 @functools.cache
 def service_model(service: str) -> Any:
-    from moto.core.utils import get_service_model
+    from mlops_cli.local import moto_compat
 
-    return get_service_model(service)
+    return moto_compat.service_model(service)
 
 
 @functools.cache
@@ -263,58 +262,36 @@ def _service_of(signing_name: str, headers: dict[str, str]) -> str | None:
 
 
 def _route(environ: dict[str, Any], body: bytes, signing_name: str, headers: dict[str, str]) -> Any:
-    """(service, operation model, URI parameters, protocol, moto request) of a call of a checked service, by
-    moto's own router; None when it is not one (or not recognised as an operation)."""
-    from moto.core.request import Request, determine_request_protocol
-    from moto.core.routing import NotFound, get_service_router
+    """(service, moto's routing of the call) of a call of a checked service, by moto's own router; None when it is
+    not one (or not recognised as an operation)."""
+    from mlops_cli.local import moto_compat
 
     service = _service_of(signing_name, headers)
     if service is None:
         return None
-    routing_environ = dict(environ)
-    routing_environ["wsgi.input"] = io.BytesIO(body)
-    routing_environ["CONTENT_LENGTH"] = str(len(body))
-    request = Request(routing_environ)
-    try:
-        operation, uri_params = get_service_router(service).match(request)
-        protocol = determine_request_protocol(service_model(service), request.content_type)
-    except (NotFound, NotImplementedError):  # no operation of the model: moto answers it as it always did
-        return None
-    return service, operation, uri_params, protocol, request
+    routed = moto_compat.route(service, environ, body)
+    return (service, routed) if routed else None
 
 
 def operation_of(
     environ: dict[str, Any], body: bytes, signing_name: str, headers: dict[str, str]
 ) -> tuple[str, str] | None:
     """(service, operation name) of a call of a checked service, or None; its parameters are not read."""
-    routed = _route(environ, body, signing_name, headers)
-    return (routed[0], routed[1].name) if routed else None
+    found = _route(environ, body, signing_name, headers)
+    return (found[0], found[1][0].name) if found else None
 
 
 def parse(environ: dict[str, Any], body: bytes, signing_name: str, headers: dict[str, str]) -> Call | None:
     """The request as (service, operation, params); None when it is not a call of a checked service (or is not
     recognised as an operation: moto answers it as before). Raises ValueError on a body that does not parse."""
-    from moto.core.parse import PROTOCOL_PARSERS
+    from mlops_cli.local import moto_compat
 
-    routed = _route(environ, body, signing_name, headers)
-    if routed is None:
+    found = _route(environ, body, signing_name, headers)
+    if found is None:
         return None
-    service, operation, uri_params, protocol, request = routed
-    rest = protocol.startswith("rest")
-    parser = PROTOCOL_PARSERS[protocol](operation)
-    try:
-        params = parser.parse(
-            {
-                "method": request.method,
-                "values": request.args if rest else request.values,
-                "headers": cast(Any, _Headers(headers.items())),
-                "body": body,
-                "url_path": request.path,
-                "url_params": uri_params,
-            }
-        )
-    except Exception as exc:  # moto's parsers raise what int()/json/XML raise on a body that is not the shape
-        raise ValueError(str(exc) or type(exc).__name__) from None
+    service, routed = found
+    operation, _, protocol, _ = routed
+    params = moto_compat.parse_params(routed, body, _Headers(headers.items()))
     return Call(service, operation.name, params, protocol)
 
 

@@ -3,7 +3,7 @@
 The local AWS turns some names into folders (a training job's, an endpoint's, a channel's), so a name is
 checked against the length and pattern AWS enforces before anything uses it; a request breaking them gets the
 ValidationException AWS answers with ("1 validation error detected: Value ... at 'trainingJobName' failed to
-satisfy constraint: ..."), with the strict gate's checks (mlops_cli.local.validate, which loads the models).
+satisfy constraint: ..."), with the strict gate's checks (mlops_cli.local.core.validate, which loads the models).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class InvalidRequest(Exception):
 
 def service_model(service: str) -> Any:
     """botocore's model of an AWS service (the API's shapes, their lengths and patterns): the strict gate's."""
-    from mlops_cli.local.validate import service_model as model
+    from mlops_cli.local.core.validate import service_model as model
 
     return model(service)
 
@@ -43,10 +43,10 @@ def _aws_member_name(name: str) -> str:
 
 def violations(shape: Any, value: Any, where: str) -> list[str]:
     """AWS's constraint messages for one string value of `shape` (none when it is fine): the strict gate's check
-    (mlops_cli.local.validate), which the name confinement must not depend on the gate being on for."""
+    (mlops_cli.local.core.validate), which the name confinement must not depend on the gate being on for."""
     if shape.type_name != "string" or not isinstance(value, str):
         return []
-    from mlops_cli.local.validate import string_violations
+    from mlops_cli.local.core.validate import string_violations
 
     return string_violations(shape, value, where)
 

@@ -20,9 +20,9 @@ LOW_FRACTION = 0.9
 
 
 def _cloudwatch(account: str, region: str) -> Any:
-    from moto.cloudwatch.models import cloudwatch_backends
+    from mlops_cli.local import moto_compat
 
-    return cloudwatch_backends[account][region]
+    return moto_compat.backend("cloudwatch", account, region)
 
 
 CHANGE = "autoscaling.alarms"  # the local AWS's journal replays alarm changes by this name (store.register)
@@ -32,14 +32,13 @@ def apply(data: dict[str, Any]) -> None:
     """The named change: drop the target-tracking alarms of `data["resource"]` and, when `data["target"]` is a
     number, create the high and low alarm of its policy `data["policy"]`. Ids come from moto's seeded random, so
     the journal's replay gives the same names."""
-    from moto.applicationautoscaling.models import applicationautoscaling_backends
-    from moto.moto_api._internal import mock_random
+    from mlops_cli.local import moto_compat
 
     account, region, resource = data["account"], data["region"], data["resource"]
     cloudwatch = _cloudwatch(account, region)
     prefix = f"TargetTracking-{resource}-Alarm"
     cloudwatch.delete_alarms([name for name in list(cloudwatch.alarms) if name.startswith(prefix)])
-    backend = applicationautoscaling_backends[account][region]
+    backend = moto_compat.backend("application-autoscaling", account, region)
     policy = next(
         (
             p
@@ -60,7 +59,7 @@ def apply(data: dict[str, Any]) -> None:
         ("Low", "LessThanThreshold", LOW_PERIODS, LOW_FRACTION * target_value),
     ):
         alarm = cloudwatch.put_metric_alarm(
-            name=f"{prefix}{kind}-{mock_random.uuid4()}",
+            name=f"{prefix}{kind}-{moto_compat.random().uuid4()}",
             namespace=NAMESPACE,
             metric_name=METRIC,
             comparison_operator=operator,

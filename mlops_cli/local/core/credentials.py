@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from mlops_cli.local.faults import LOCAL_APP_ID
+from mlops_cli.local.core.faults import LOCAL_APP_ID
 
 FILE_NAME = "credentials.json"
 # AWS key ids are 20 upper-case letters and digits, secrets 40 characters; local ones look the same,

@@ -5,7 +5,7 @@ moto keeps the record (DescribeEndpoint, ListEndpoints, tags) but marks every en
 answers InvokeEndpoint with a fixed body; it has no UpdateEndpoint. Here:
 
 - CreateEndpoint: moto records it, the status becomes Creating, and a model server process
-  (mlops_cli/local/model_server.py) starts for the configuration's first variant. InService once its /ping
+  (mlops_cli/local/sagemaker/model_server.py) starts for the configuration's first variant. InService once its /ping
   answers; Failed with a FailureReason when the model cannot be loaded.
 - UpdateEndpoint (blue/green, as on AWS): status Updating while the new server starts; the old one keeps
   answering. When the new one is healthy, traffic switches to it, then the old one drains and stops. When
@@ -17,7 +17,7 @@ answers InvokeEndpoint with a fixed body; it has no UpdateEndpoint. Here:
 - DeleteEndpoint stops the server and, like AWS, deregisters the endpoint's scalable targets.
   DeregisterScalableTarget also deletes the target's scaling policies, as AWS does (moto keeps them).
 
-Scaling (mlops_cli/local/autoscaling.py) adds and removes model servers behind an endpoint, one per instance,
+Scaling (mlops_cli/local/autoscaling/autoscaler.py) adds and removes model servers behind an endpoint, one per instance,
 and spreads requests across them. A model server's output goes
 to `server.log` in its work folder and, as on SageMaker, to CloudWatch Logs `/aws/sagemaker/Endpoints/<endpoint>`
 (stream `<variant>/<endpoint config>`), where InvokeEndpoint's ModelError points.
@@ -33,17 +33,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlops_cli.local import scaling_alarms
-from mlops_cli.local.autoscaling import Autoscaler, describe_scaling_activities
-from mlops_cli.local.cloudwatch import FLUSH_S, LogStream
-from mlops_cli.local.model_server import MODEL_DIR, STATUS_FILE
-from mlops_cli.local.paths import confined
-from mlops_cli.local.server import Forward, Hooks, LocalRequest, LocalResponse, ServerContext
+from mlops_cli.local.autoscaling import alarms as scaling_alarms
+from mlops_cli.local.autoscaling.autoscaler import Autoscaler
+from mlops_cli.local.core.paths import confined
+from mlops_cli.local.core.server import Forward, LocalRequest, LocalResponse, ServerContext
+from mlops_cli.local.logs.streams import FLUSH_S, LogStream
+from mlops_cli.local.sagemaker.model_server import MODEL_DIR, STATUS_FILE
 
 START_TIMEOUT_S = 600.0
 INVOKE_TIMEOUT_S = 60.0  # SageMaker's limit for a real-time model response
@@ -125,20 +124,20 @@ class Hosting:
         self.serving: dict[str, ModelServer] = {}
         self.starting: dict[str, ModelServer] = {}
         self.generation: dict[str, int] = {}  # bumped by create/update/delete: a stale start stops itself
-        self.autoscaler = Autoscaler(self)  # more instances under load (mlops_cli/local/autoscaling.py)
+        self.autoscaler = Autoscaler(self)  # more instances under load (mlops_cli/local/autoscaling/autoscaler.py)
 
     # -- moto's in-process state
     @staticmethod
     def sagemaker(request: LocalRequest) -> Any:
-        from moto.sagemaker.models import sagemaker_backends
+        from mlops_cli.local import moto_compat
 
-        return sagemaker_backends[request.account][request.region]
+        return moto_compat.backend("sagemaker", request.account, request.region)
 
     @staticmethod
     def autoscaling(request: LocalRequest) -> Any:
-        from moto.applicationautoscaling.models import applicationautoscaling_backends
+        from mlops_cli.local import moto_compat
 
-        return applicationautoscaling_backends[request.account][request.region]
+        return moto_compat.backend("application-autoscaling", request.account, request.region)
 
     # -- SageMaker control plane
     def create_endpoint(self, request: LocalRequest, forward: Forward) -> LocalResponse:
@@ -332,7 +331,7 @@ class Hosting:
             [
                 sys.executable,
                 "-m",
-                "mlops_cli.local.model_server",
+                "mlops_cli.local.sagemaker.model_server",
                 "--model-data",
                 container.get("ModelDataUrl", ""),
                 "--s3-endpoint-url",
@@ -618,9 +617,9 @@ def _read_status(work_dir: Path) -> dict[str, Any]:
 
 
 def _now() -> Any:
-    from moto.core.utils import utcnow
+    from mlops_cli.local import moto_compat
 
-    return utcnow()
+    return moto_compat.utcnow()
 
 
 def _runtime_error(code: str, message: str, status: int = 400, **fields: Any) -> LocalResponse:
@@ -645,22 +644,3 @@ def _model_error(server: ModelServer, request: LocalRequest, status: int, messag
         OriginalMessage=message,
         LogStreamArn=f"arn:aws:logs:{request.region}:{request.account}:log-group:{log_group}",
     )
-
-
-def register(hooks: Hooks, context: ServerContext) -> None:
-    hosting = Hosting(context)
-    context.on_shutdown(hosting.stop_all)
-    context.store.on_resume(hosting.restore)
-    context.store.register(scaling_alarms.CHANGE, scaling_alarms.apply)
-    operations: dict[tuple[str, str], Callable[[LocalRequest, Forward], LocalResponse]] = {
-        ("sagemaker", "CreateEndpoint"): hosting.create_endpoint,
-        ("sagemaker", "UpdateEndpoint"): hosting.update_endpoint,
-        ("sagemaker", "DeleteEndpoint"): hosting.delete_endpoint,
-        ("application-autoscaling", "RegisterScalableTarget"): hosting.register_scalable_target,
-        ("application-autoscaling", "DeregisterScalableTarget"): hosting.deregister_scalable_target,
-        ("application-autoscaling", "DescribeScalingActivities"): describe_scaling_activities,
-        ("application-autoscaling", "PutScalingPolicy"): hosting.autoscaler.put_scaling_policy,
-    }
-    for (service, operation), handler in operations.items():
-        hooks.operation(service, operation)(handler)
-    hooks.route("POST", r"^/endpoints/[^/]+/invocations$", service="sagemaker")(hosting.invoke_endpoint)

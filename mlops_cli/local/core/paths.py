@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlops_cli.local.names import InvalidRequest
+from mlops_cli.local.core.names import InvalidRequest
 
 
 def confined(root: Path, *parts: str) -> Path:

@@ -2,9 +2,10 @@
 
 moto records most calls faithfully but only *records* some (a training job is `Completed` at once, an
 endpoint answers with a fixed body) and lacks others (`UpdateEndpoint`, `StopTrainingJob`, provisioned
-concurrency). Modules in `mlops_cli.local.hooks` register handlers for exactly those calls; everything else
-goes to moto unchanged. Run as `python -m mlops_cli.local.server --port N --state-dir DIR`
-(`mlops local up` does this).
+concurrency). Each emulated service is a package beside this one (`mlops_cli.local.<service>`, laid out like
+moto's) whose `routes.register(hooks, context)` registers handlers for exactly those calls; everything else goes
+to moto unchanged. Run as `python -m mlops_cli.local.core.server --port N --state-dir DIR` (`mlops local up` does
+this).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import importlib
 import io
 import json
 import os
-import pkgutil
 import re
 import signal
 import sys
@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from mlops_cli.local import credentials as local_credentials
-from mlops_cli.local.credentials import LocalCredentials
-from mlops_cli.local.faults import (
+from mlops_cli.local.core import credentials as local_credentials
+from mlops_cli.local.core.credentials import LocalCredentials
+from mlops_cli.local.core.faults import (
     CONTROL_PATH,
     LOCAL_APP_ID,
     FaultError,
@@ -36,8 +36,8 @@ from mlops_cli.local.faults import (
     parse_rules,
     rules_from_env,
 )
-from mlops_cli.local.faults import answer as fault_answer
-from mlops_cli.local.names import NAMED_MEMBERS, InvalidRequest, check_names
+from mlops_cli.local.core.faults import answer as fault_answer
+from mlops_cli.local.core.names import NAMED_MEMBERS, InvalidRequest, check_names
 
 HEALTH_PATH = "/_mlops/health"
 DEFAULT_ACCOUNT = "123456789012"
@@ -99,7 +99,9 @@ class ServerContext:
     endpoint_url: str
     credentials: LocalCredentials
     shutdown_callbacks: list[Callable[[], None]] = field(default_factory=list)
-    store: Any = None  # the DurableStore (mlops_cli.local.store) that build_app puts in front of moto
+    store: Any = None  # the DurableStore (mlops_cli.local.core.store) that build_app puts in front of moto
+    # The endpoints the sagemaker package serves (sagemaker.hosting.Hosting), which the autoscaling package scales.
+    hosting: Any = None
 
     def on_shutdown(self, callback: Callable[[], None]) -> None:
         self.shutdown_callbacks.append(callback)
@@ -120,36 +122,30 @@ class ServerContext:
     def process_env(self, region: str, variables: Mapping[str, str] | None = None) -> dict[str, str]:
         """The whole environment of a local process (job, model server, function, bootstrap): its `variables`
         on an allow-listed base, with this server as AWS_ENDPOINT_URL and its credentials, none of the caller's."""
-        from mlops_cli.local.process_env import local_process_env
+        from mlops_cli.local.core.process_env import local_process_env
 
         aws = local_credentials.process_env(self.endpoint_url, region, self.credentials)
         return local_process_env(aws, variables or {})
 
 
 class Hooks:
-    """The registry: (service, operation) handlers for JSON/query APIs, (method, path regex) for REST."""
+    """The registry, filled the same way by every service package: `operation(service, name, handler)` for the
+    JSON and query APIs, `route(method, pattern, handler, service)` for REST paths. Handlers registered for the same
+    operation stack in order: each one's `forward` reaches the next, the last one's reaches moto."""
 
     def __init__(self) -> None:
-        self.operations: dict[tuple[str, str], Handler] = {}
+        self.operations: dict[tuple[str, str], list[Handler]] = {}
         self.routes: list[tuple[str, re.Pattern[str], str | None, Handler]] = []
 
-    def operation(self, service: str, operation: str) -> Callable[[Handler], Handler]:
-        def register(handler: Handler) -> Handler:
-            self.operations[(service, operation)] = handler
-            return handler
+    def operation(self, service: str, operation: str, handler: Handler) -> None:
+        self.operations.setdefault((service, operation), []).append(handler)
 
-        return register
-
-    def route(self, method: str, pattern: str, service: str | None = None) -> Callable[[Handler], Handler]:
-        def register(handler: Handler) -> Handler:
-            self.routes.append((method.upper(), re.compile(pattern), service, handler))
-            return handler
-
-        return register
+    def route(self, method: str, pattern: str, handler: Handler, service: str | None = None) -> None:
+        self.routes.append((method.upper(), re.compile(pattern), service, handler))
 
     def find(self, request: LocalRequest) -> Handler | None:
         if request.operation and (request.service, request.operation) in self.operations:
-            return self.operations[(request.service, request.operation)]
+            return _stacked(self.operations[(request.service, request.operation)])
         for method, pattern, service, handler in self.routes:
             if (
                 method == request.method
@@ -160,11 +156,18 @@ class Hooks:
         return None
 
 
+def _stacked(handlers: list[Handler]) -> Handler:
+    if len(handlers) == 1:
+        return handlers[0]
+    first, rest = handlers[0], _stacked(handlers[1:])
+    return lambda request, forward: first(request, lambda inner: rest(inner, forward))
+
+
 def _parse(environ: dict[str, Any], body: bytes) -> LocalRequest:
     headers = {key[5:].replace("_", "-").lower(): value for key, value in environ.items() if key.startswith("HTTP_")}
     if environ.get("CONTENT_TYPE"):
         headers["content-type"] = environ["CONTENT_TYPE"]
-    from mlops_cli.local.sigv4 import scope_of
+    from mlops_cli.local.core.sigv4 import scope_of
 
     scope = scope_of(headers, environ.get("QUERY_STRING", ""))  # from the Authorization header or a presigned URL
     region, service = scope or ("us-east-1", "")
@@ -190,8 +193,8 @@ class LocalAwsApp:
     def __init__(self, hooks: Hooks, moto_app: Any, gate: Any = None, faults: Faults | None = None):
         self.hooks = hooks
         self.moto_app = moto_app
-        self.gate = gate  # mlops_cli.local.strict.StrictGate: refuses what AWS refuses before hooks or moto
-        self.faults = faults or Faults()  # errors on demand (mlops_cli.local.faults), before anything else
+        self.gate = gate  # mlops_cli.local.core.strict.StrictGate: refuses what AWS refuses before hooks or moto
+        self.faults = faults or Faults()  # errors on demand (mlops_cli.local.core.faults), before anything else
 
     def forward(self, request: LocalRequest) -> LocalResponse:
         environ = dict(request.environ)
@@ -214,8 +217,8 @@ class LocalAwsApp:
         """The error a fault rule answers this call with, if one strikes it (never the local AWS's own work)."""
         if not self.faults.active or is_local_work(request.headers.get("user-agent", "")):
             return None
-        from mlops_cli.local.aws_errors import protocol_of, shaped
-        from mlops_cli.local.validate import operation_of
+        from mlops_cli.local.core.aws_errors import protocol_of, shaped
+        from mlops_cli.local.core.validate import operation_of
 
         called = operation_of(request.environ, request.body, request.service, request.headers)
         rule = self.faults.strike(*called) if called else None
@@ -291,42 +294,30 @@ def _reason(status: int) -> str:
         return "Unknown"
 
 
-def configure_moto() -> None:
-    """moto settings for the embedded AWS: AWS managed policies loaded, Lambda without Docker, no CORS."""
-    os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-    os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "true"  # web pages must not reach the local AWS
-    from moto.core.config import default_user_config
-
-    default_user_config["iam"]["load_aws_managed_policies"] = True
-    default_user_config["lambda"]["use_docker"] = False
+# The emulated services, in the order their handlers stack (a later package's handler for the same operation runs
+# inside an earlier one's): autoscaling acts on the endpoints the sagemaker package hosts.
+SERVICES = ("s3", "ec2", "sagemaker", "autoscaling", "lambda_")
 
 
 def load_hooks(context: ServerContext) -> Hooks:
-    """Every module in mlops_cli.local.hooks registers its handlers via `register(hooks, context)`."""
-    from mlops_cli.local import hooks as hooks_package
-
+    """Every service package registers its handlers via `routes.register(hooks, context)`."""
     hooks = Hooks()
-    for module_info in sorted(pkgutil.iter_modules(hooks_package.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{hooks_package.__name__}.{module_info.name}")
-        module.register(hooks, context)
+    for service in SERVICES:
+        importlib.import_module(f"mlops_cli.local.{service}.routes").register(hooks, context)
     return hooks
 
 
 def build_app(context: ServerContext) -> Any:
     """The hooks, then the durable store (the state kept in the state dir, restored here), then moto, behind the
-    front door (mlops_cli.local.guard: Host/Origin, size limits, SigV4)."""
-    configure_moto()
+    front door (mlops_cli.local.core.guard: Host/Origin, size limits, SigV4)."""
     from urllib.parse import urlsplit
 
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from mlops_cli.local import moto_compat
+    from mlops_cli.local.core.guard import Guard
+    from mlops_cli.local.core.store import DurableStore, journaling_enabled
+    from mlops_cli.local.core.strict import gate_from_env
 
-    from mlops_cli.local.guard import Guard
-    from mlops_cli.local.store import DurableStore, journaling_enabled
-    from mlops_cli.local.strict import gate_from_env
-
-    context.store = DurableStore(
-        context.state_dir / "durable", DomainDispatcherApplication(create_backend_app), enabled=journaling_enabled()
-    )
+    context.store = DurableStore(context.state_dir / "durable", moto_compat.server_app(), enabled=journaling_enabled())
     hooks = load_hooks(context)
     context.store.recover()
     address = urlsplit(context.endpoint_url)
@@ -340,8 +331,9 @@ def build_app(context: ServerContext) -> Any:
 
 
 def serve(host: str, port: int, state_dir: Path, credentials_file: Path) -> None:
-    from moto.moto_server.werkzeug_app import MotoRequestHandler
     from werkzeug.serving import make_server
+
+    from mlops_cli.local import moto_compat
 
     credentials = local_credentials.read(credentials_file)
     if credentials is None:
@@ -352,7 +344,7 @@ def serve(host: str, port: int, state_dir: Path, credentials_file: Path) -> None
         app = build_app(context)
     except FaultError as exc:  # a bad MLOPS_LOCAL_FAULTS: one line in the log, which `local up` quotes
         raise SystemExit(str(exc)) from None
-    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    server = make_server(host, port, app, threaded=True, request_handler=moto_compat.server_request_handler())
 
     def stop(_signum: int, _frame: Any) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()

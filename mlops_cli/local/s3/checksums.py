@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from mlops_cli.local.server import Forward, Hooks, LocalRequest, LocalResponse, ServerContext
+from mlops_cli.local.core.server import Forward, LocalRequest, LocalResponse
 
 BAD_DIGEST = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>BadDigest</Code>'
@@ -25,7 +25,3 @@ def verify_sha256(request: LocalRequest, forward: Forward) -> LocalResponse:
         if actual != claimed:
             return LocalResponse(400, BAD_DIGEST, {"Content-Type": "application/xml"})
     return forward(request)
-
-
-def register(hooks: Hooks, context: ServerContext) -> None:
-    hooks.route("PUT", r"^/[^/]+/.+", service="s3")(verify_sha256)

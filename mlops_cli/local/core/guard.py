@@ -5,7 +5,7 @@ In order, before any handler runs: the Host must be the server's own loopback ad
 rebinding), there must be no Origin header (browsers send one on every cross-origin request: no web page gets
 in, and no CORS header ever leaves), the body must be within AWS's own size limit (checked on Content-Length
 before reading; a chunked body is read only up to the limit), and the request must be SigV4-signed with the
-instance's credentials (mlops_cli.local.sigv4). Malformed bodies get the protocol's 4xx, anything unexpected
+instance's credentials (mlops_cli.local.core.sigv4). Malformed bodies get the protocol's 4xx, anything unexpected
 an InternalFailure 500, never werkzeug's HTML page.
 """
 
@@ -24,8 +24,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from xml.etree.ElementTree import ParseError
 
-from mlops_cli.local import aws_errors, sigv4
-from mlops_cli.local.credentials import LocalCredentials
+from mlops_cli.local.core import aws_errors, sigv4
+from mlops_cli.local.core.credentials import LocalCredentials
 
 GiB, MiB = 1024**3, 1024**2
 # AWS's own request size limits:

@@ -1,6 +1,6 @@
 """The strict gate in front of moto: the service model's constraints, then the AWS behaviours the tool relies on.
 
-Every request of a checked service is parsed and validated (mlops_cli.local.validate) before hooks or moto
+Every request of a checked service is parsed and validated (mlops_cli.local.core.validate) before hooks or moto
 see it; then the rules below, each naming the AWS source it follows, refuse what AWS refuses and moto
 accepts. Scalable-target tags live in hooks/scaling_targets.py.
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from mlops_cli.local.validate import Call, Refusal
+from mlops_cli.local.core.validate import Call, Refusal
 
 PROPAGATION_ENV = "MLOPS_LOCAL_IAM_PROPAGATION_S"
 DEFAULT_PROPAGATION_S = 3.0
@@ -111,21 +111,23 @@ def _trusts(document: Any, principal: str) -> bool:
 
 
 def _role(arn: str) -> Any:
-    from moto.iam.models import iam_backends
+    from mlops_cli.local import moto_compat
 
     parts = arn.split(":")
     if len(parts) < 6 or parts[2] != "iam":
         return None
     account = parts[4]
-    if account not in iam_backends:
+    if not moto_compat.has_account("iam", account):
         return None
-    return next((role for role in iam_backends[account]["global"].roles.values() if role.arn == arn), None)
+    return next(
+        (role for role in moto_compat.backend("iam", account, "global").roles.values() if role.arn == arn), None
+    )
 
 
 def _seconds_since(created: Any) -> float:
-    from moto.core.utils import utcnow
+    from mlops_cli.local import moto_compat
 
-    return (utcnow() - created).total_seconds()
+    return (moto_compat.utcnow() - created).total_seconds()
 
 
 def check_role(call: Call, delay_s: float) -> Refusal | None:
@@ -155,7 +157,7 @@ class StrictGate:
     def check(
         self, environ: dict[str, Any], body: bytes, signing_name: str, headers: dict[str, str]
     ) -> tuple[int, bytes, dict[str, str]] | None:
-        from mlops_cli.local import validate
+        from mlops_cli.local.core import validate
 
         try:
             call = validate.parse(environ, body, signing_name, headers)

@@ -1,7 +1,7 @@
 """One local "inference container": serves a model.tar.gz the way the SageMaker PyTorch container does.
 
 Run by the local AWS (hooks/hosting.py) as
-`python -m mlops_cli.local.model_server --model-data s3://… --s3-endpoint-url URL --work-dir DIR`:
+`python -m mlops_cli.local.sagemaker.model_server --model-data s3://… --s3-endpoint-url URL --work-dir DIR`:
 downloads `model.tar.gz` from (local) S3, extracts it (tarfile filter "data") into `DIR/model`, puts the
 submit directory (`SAGEMAKER_SUBMIT_DIRECTORY`, `/opt/ml/model/…` mapped to `DIR/model/…`) first on
 sys.path, imports `SAGEMAKER_PROGRAM` and calls its `model_fn(model_dir)` once. Then it serves
@@ -41,9 +41,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from mlops_cli.local.names import InvalidRequest
-from mlops_cli.local.paths import confined
-from mlops_cli.local.worker_pool import QueueFull, WorkerPool
+from mlops_cli.local.core.names import InvalidRequest
+from mlops_cli.local.core.paths import confined
+from mlops_cli.local.sagemaker.worker_pool import QueueFull, WorkerPool
 
 CONTAINER_MODEL_DIR = "/opt/ml/model"
 STATUS_FILE = "server.json"

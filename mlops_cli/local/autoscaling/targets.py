@@ -4,8 +4,8 @@
   (Application Auto Scaling API Reference, RegisterScalableTarget, `Tags`: "Use this parameter to tag the
   scalable target when it is created. To tag an existing scalable target, use the TagResource operation.";
   AWS answers ValidationException "The scalable target that you tried to tag already exists."). Tags given at
-  creation are kept. This wraps the RegisterScalableTarget hook of hooks/hosting.py (the target's endpoint must
-  exist), which this module's name sorts after, so that one registers first.
+  creation are kept. This check runs before the one of sagemaker/hosting.py (the target's endpoint must exist):
+  autoscaling/routes.py stacks them in that order.
 - TagResource, UntagResource and ListTagsForResource on a target's ARN (moto has none of them); the tags live on
   moto's target object, set through the durable store's journal like every change a hook makes.
 """
@@ -14,15 +14,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlops_cli.local.server import Forward, Hooks, LocalRequest, LocalResponse, ServerContext
+from mlops_cli.local.core.server import Forward, LocalRequest, LocalResponse, ServerContext
 
 SERVICE = "application-autoscaling"
 
 
 def _backend(request: LocalRequest) -> Any:
-    from moto.applicationautoscaling.models import applicationautoscaling_backends
+    from mlops_cli.local import moto_compat
 
-    return applicationautoscaling_backends[request.account][request.region]
+    return moto_compat.backend("application-autoscaling", request.account, request.region)
 
 
 def _target(backend: Any, resource_id: str, dimension: str) -> Any:
@@ -50,11 +50,13 @@ def _set_tags(context: ServerContext, request: LocalRequest, target: Any, tags: 
     )
 
 
-def register(hooks: Hooks, context: ServerContext) -> None:
-    registered_before = hooks.operations.get((SERVICE, "RegisterScalableTarget"))
+class TargetTags:
+    """The tag calls on scalable targets, and the tag rule of RegisterScalableTarget."""
 
-    @hooks.operation(SERVICE, "RegisterScalableTarget")
-    def register_scalable_target(request: LocalRequest, forward: Forward) -> LocalResponse:
+    def __init__(self, context: ServerContext):
+        self.context = context
+
+    def register_scalable_target(self, request: LocalRequest, forward: Forward) -> LocalResponse:
         params = request.json()
         backend = _backend(request)
         exists = _target(backend, params.get("ResourceId", ""), params.get("ScalableDimension", "")) is not None
@@ -64,46 +66,45 @@ def register(hooks: Hooks, context: ServerContext) -> None:
                 "The scalable target that you tried to tag already exists. To update "
                 "tags on an existing scalable target, use the TagResource operation.",
             )
-        response = registered_before(request, forward) if registered_before else forward(request)
+        response = forward(request)
         if response.status == 200 and params.get("Tags"):
             _set_tags(
-                context,
+                self.context,
                 request,
                 _target(backend, params["ResourceId"], params["ScalableDimension"]),
                 dict(params["Tags"]),
             )
         return response
 
-    def found(request: LocalRequest) -> Any:
-        return _target_by_arn(_backend(request), request.json().get("ResourceARN", ""))
-
-    def not_found(request: LocalRequest) -> LocalResponse:
-        return LocalResponse.aws_error(
-            "ResourceNotFoundException", f"No scalable target found for {request.json().get('ResourceARN', '')}"
-        )
-
-    @hooks.operation(SERVICE, "TagResource")
-    def tag_resource(request: LocalRequest, forward: Forward) -> LocalResponse:
-        target = found(request)
+    def tag_resource(self, request: LocalRequest, forward: Forward) -> LocalResponse:
+        target = _found(request)
         if target is None:
-            return not_found(request)
-        _set_tags(context, request, target, {**getattr(target, "mlops_tags", {}), **request.json().get("Tags", {})})
+            return _not_found(request)
+        tags = {**getattr(target, "mlops_tags", {}), **request.json().get("Tags", {})}
+        _set_tags(self.context, request, target, tags)
         return LocalResponse.json({})
 
-    @hooks.operation(SERVICE, "UntagResource")
-    def untag_resource(request: LocalRequest, forward: Forward) -> LocalResponse:
-        target = found(request)
+    def untag_resource(self, request: LocalRequest, forward: Forward) -> LocalResponse:
+        target = _found(request)
         if target is None:
-            return not_found(request)
+            return _not_found(request)
         removed = set(request.json().get("TagKeys", []))
-        _set_tags(
-            context, request, target, {k: v for k, v in getattr(target, "mlops_tags", {}).items() if k not in removed}
-        )
+        tags = {k: v for k, v in getattr(target, "mlops_tags", {}).items() if k not in removed}
+        _set_tags(self.context, request, target, tags)
         return LocalResponse.json({})
 
-    @hooks.operation(SERVICE, "ListTagsForResource")
-    def list_tags_for_resource(request: LocalRequest, forward: Forward) -> LocalResponse:
-        target = found(request)
+    def list_tags_for_resource(self, request: LocalRequest, forward: Forward) -> LocalResponse:
+        target = _found(request)
         if target is None:
-            return not_found(request)
+            return _not_found(request)
         return LocalResponse.json({"Tags": getattr(target, "mlops_tags", {})})
+
+
+def _found(request: LocalRequest) -> Any:
+    return _target_by_arn(_backend(request), request.json().get("ResourceARN", ""))
+
+
+def _not_found(request: LocalRequest) -> LocalResponse:
+    return LocalResponse.aws_error(
+        "ResourceNotFoundException", f"No scalable target found for {request.json().get('ResourceARN', '')}"
+    )

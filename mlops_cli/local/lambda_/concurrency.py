@@ -125,7 +125,7 @@ class WarmEnvironments:
             threading.Thread(target=self._start, args=(key, spawn), daemon=True, name="lambda-warm").start()
 
     def _start(self, key: Key, spawn: Callable[[], Environment]) -> None:
-        environment = None
+        environment: Environment | None = None
         try:
             environment = spawn()
             stdout = environment.process.stdout

@@ -39,11 +39,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from mlops_cli.local import scaling_alarms
+from mlops_cli.local.autoscaling import alarms as scaling_alarms
 
 if TYPE_CHECKING:
-    from mlops_cli.local.hooks.hosting import Hosting, ModelServer
-    from mlops_cli.local.server import LocalRequest
+    from mlops_cli.local.core.server import LocalRequest
+    from mlops_cli.local.sagemaker.hosting import Hosting, ModelServer
 
 TIME_SCALE_ENV = "MLOPS_LOCAL_TIME_SCALE"
 MAX_TIME_SCALE = 3600.0
@@ -214,9 +214,9 @@ class Autoscaler:
     # -- the policy
     def _scaling(self, load: VariantLoad) -> tuple[Any, Any] | None:
         """(scalable target, target-tracking policy) of the variant, from moto's records."""
-        from moto.applicationautoscaling.models import applicationautoscaling_backends
+        from mlops_cli.local import moto_compat
 
-        backend = applicationautoscaling_backends[load.account][load.region]
+        backend = moto_compat.backend("application-autoscaling", load.account, load.region)
         resource = f"endpoint/{load.endpoint}/variant/{load.variant}"
         target = backend.targets.get(SCALABLE_DIMENSION, {}).get(resource)
         if target is None:
@@ -308,9 +308,9 @@ class Autoscaler:
 
     # -- instances (called under hosting.lock)
     def _endpoint(self, load: VariantLoad) -> Any:
-        from moto.sagemaker.models import sagemaker_backends
+        from mlops_cli.local import moto_compat
 
-        return sagemaker_backends[load.account][load.region].endpoints.get(load.endpoint)
+        return moto_compat.backend("sagemaker", load.account, load.region).endpoints.get(load.endpoint)
 
     def current_count(self, endpoint: str) -> int:
         serving = 1 if self.hosting.serving.get(endpoint) is not None else 0
@@ -456,7 +456,7 @@ class Autoscaler:
 
     # -- activities
     def _activity(self, load: VariantLoad, wanted: int, cause: str) -> dict[str, Any]:
-        from moto.applicationautoscaling.models import applicationautoscaling_backends
+        from mlops_cli.local import moto_compat
 
         activity = {
             "ActivityId": str(uuid.uuid4()),
@@ -468,7 +468,7 @@ class Autoscaler:
             "StartTime": time.time(),
             "StatusCode": "InProgress",
         }
-        backend = applicationautoscaling_backends[load.account][load.region]
+        backend = moto_compat.backend("application-autoscaling", load.account, load.region)
         history = getattr(backend, ACTIVITIES, None)
         if history is None:
             history = []
@@ -485,13 +485,12 @@ class Autoscaler:
 def describe_scaling_activities(request: LocalRequest, forward: Any) -> Any:
     """DescribeScalingActivities (moto lacks it): the activities kept on moto's Application Auto Scaling backend
     (oldest first, timestamps in epoch seconds), newest first, filtered and paginated as the API describes."""
-    from moto.applicationautoscaling.models import applicationautoscaling_backends
-
-    from mlops_cli.local.server import LocalResponse
+    from mlops_cli.local import moto_compat
+    from mlops_cli.local.core.server import LocalResponse
 
     params = request.json()
     wanted = {key: params[key] for key in ("ServiceNamespace", "ResourceId", "ScalableDimension") if params.get(key)}
-    backend = applicationautoscaling_backends[request.account][request.region]
+    backend = moto_compat.backend("application-autoscaling", request.account, request.region)
     found = [
         dict(a)
         for a in reversed(list(getattr(backend, ACTIVITIES, [])))

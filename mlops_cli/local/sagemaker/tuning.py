@@ -3,7 +3,7 @@
 moto records CreateHyperParameterTuningJob and answers Describe/List with a fixed, finished job (a fake best
 trial); it has no ListTrainingJobsForHyperParameterTuningJob or StopHyperParameterTuningJob. Here a tuner thread
 per tuning job drives moto's own object through the real lifecycle (InProgress -> Completed | Failed | Stopping ->
-Stopped) and launches the trials through this server's own CreateTrainingJob (hooks/training.py runs them), at most
+Stopped) and launches the trials through this server's own CreateTrainingJob (sagemaker/training.py runs them), at most
 MaxParallelTrainingJobs at a time, up to MaxNumberOfTrainingJobs:
 
 - values: Random and Grid exactly as SageMaker documents them; Bayesian by Optuna's TPE sampler (warm start
@@ -29,9 +29,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlops_cli.local.server import Hooks, LocalRequest, LocalResponse, ServerContext
-from mlops_cli.services.training import JobLogReader, metric_values
-from mlops_cli.services.tuning_ranges import ParameterRange, ranges_from_aws
+from mlops_cli.local.core.server import Forward, LocalRequest, LocalResponse, ServerContext
+from mlops_cli.local.logs.reader import JobLogReader
+from mlops_cli.local.sagemaker.ranges import ParameterRange, ranges_from_request
+from mlops_cli.local.sagemaker.script_mode import LOG_GROUP, metric_values
 
 POLL_S = 1.0  # each poll reads every running trial's log: keep the server's own load small
 TRIAL_TERMINAL = ("Completed", "Failed", "Stopped")
@@ -52,28 +53,26 @@ TRAINING_MEMBERS = (
 DEFAULT_LIST_RESULTS = 10
 
 
-def register(hooks: Hooks, context: ServerContext) -> None:
-    tuner = LocalTuner(context)
-    context.on_shutdown(tuner.shutdown)
-    context.store.on_restored(lambda: fail_interrupted_tuning_jobs(context))
+class TuningJobs:
+    """CreateHyperParameterTuningJob runs the tuner here; Stop stops it; the trials are listed from its records."""
 
-    @hooks.operation("sagemaker", "CreateHyperParameterTuningJob")
-    def create(request: LocalRequest, forward: Any) -> LocalResponse:
+    def __init__(self, context: ServerContext):
+        self.tuner = LocalTuner(context)
+
+    def create(self, request: LocalRequest, forward: Forward) -> LocalResponse:
         params = request.json()
         problem = request_problem(params)
         if problem:
             return LocalResponse.aws_error("ValidationException", problem)
         response = forward(request)  # moto records it (and refuses a name in use)
         if response.status == 200:
-            tuner.start(request.account, request.region, params)
+            self.tuner.start(request.account, request.region, params)
         return response
 
-    @hooks.operation("sagemaker", "StopHyperParameterTuningJob")
-    def stop(request: LocalRequest, forward: Any) -> LocalResponse:
-        return tuner.stop(request.account, request.region, request.json().get("HyperParameterTuningJobName", ""))
+    def stop(self, request: LocalRequest, forward: Forward) -> LocalResponse:
+        return self.tuner.stop(request.account, request.region, request.json().get("HyperParameterTuningJobName", ""))
 
-    @hooks.operation("sagemaker", "ListTrainingJobsForHyperParameterTuningJob")
-    def list_trials(request: LocalRequest, forward: Any) -> LocalResponse:
+    def list_trials(self, request: LocalRequest, forward: Forward) -> LocalResponse:
         return list_training_jobs(request.account, request.region, request.json())
 
 
@@ -86,7 +85,7 @@ def save_tuning_job(context: ServerContext, account: str, region: str, name: str
 
 def fail_interrupted_tuning_jobs(context: ServerContext) -> None:
     """After a restart: a tuning job that was running lost its tuner (and its trials their processes, which
-    hooks/training.py fails); it is Failed with the reason, as a job is never left hanging."""
+    sagemaker/training.py fails); it is Failed with the reason, as a job is never left hanging."""
     from mlops_cli.local import moto_compat
 
     for account, region, backend in moto_compat.backends("sagemaker"):
@@ -109,15 +108,15 @@ def fail_interrupted_tuning_jobs(context: ServerContext) -> None:
 
 
 def _backend(account: str, region: str) -> Any:
-    from moto.sagemaker.models import sagemaker_backends
+    from mlops_cli.local import moto_compat
 
-    return sagemaker_backends[account][region]
+    return moto_compat.backend("sagemaker", account, region)
 
 
 def _now() -> Any:
-    from moto.core.utils import utcnow
+    from mlops_cli.local import moto_compat
 
-    return utcnow()
+    return moto_compat.utcnow()
 
 
 def request_problem(params: dict[str, Any]) -> str | None:
@@ -127,7 +126,7 @@ def request_problem(params: dict[str, Any]) -> str | None:
     if not definition:
         return "TrainingJobDefinition is required (TrainingJobDefinitions is not supported by the local AWS)"
     try:
-        ranges = ranges_from_aws(job_config.get("ParameterRanges") or {})
+        ranges = ranges_from_request(job_config.get("ParameterRanges") or {})
     except (KeyError, TypeError, ValueError) as exc:
         return f"ParameterRanges: {exc}"
     static = definition.get("StaticHyperParameters") or {}
@@ -324,7 +323,7 @@ class LocalTuningJob:
         self.metric: str | None = objective.get("MetricName")
         self.maximize = objective.get("Type") == "Maximize"
         self.strategy = job_config["Strategy"]
-        ranges = ranges_from_aws(job_config.get("ParameterRanges") or {})
+        ranges = ranges_from_request(job_config.get("ParameterRanges") or {})
         limits = job_config["ResourceLimits"]
         self.parallel = int(limits["MaxParallelTrainingJobs"])
         self.early_stopping = job_config.get("TrainingJobEarlyStoppingType") == "Auto" or self.strategy == "Hyperband"
@@ -427,7 +426,7 @@ class LocalTuningJob:
         checkpoint = self.definition.get("CheckpointConfig")
         if checkpoint:  # each trial its own checkpoint folder: trials must not resume each other
             request["CheckpointConfig"] = {**checkpoint, "S3Uri": f"{checkpoint['S3Uri'].rstrip('/')}/{name}"}
-        trial = Trial(name, values, token, JobLogReader(self.context.client("logs", self.region), name))
+        trial = Trial(name, values, token, JobLogReader(self.context.client("logs", self.region), LOG_GROUP, name))
         self.trials.append(trial)
         try:
             self.context.client("sagemaker", self.region).create_training_job(**request)

@@ -16,12 +16,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from mlops_cli.errors import OperationError, UsageError
-from mlops_cli.local import credentials as local_credentials
-from mlops_cli.local import pidfile
-from mlops_cli.local.autoscaling import TIME_SCALE_ENV
-from mlops_cli.local.credentials import instance_dir, mlops_home  # noqa: F401 (mlops_home: used via this module)
-from mlops_cli.local.faults import CONTROL_PATH, FAULTS_ENV
-from mlops_cli.local.server import HEALTH_PATH
+from mlops_cli.local.autoscaling.autoscaler import TIME_SCALE_ENV
+from mlops_cli.local.core import credentials as local_credentials
+from mlops_cli.local.core import pidfile
+from mlops_cli.local.core.credentials import instance_dir, mlops_home  # noqa: F401 (mlops_home: used via this module)
+from mlops_cli.local.core.faults import CONTROL_PATH, FAULTS_ENV
+from mlops_cli.local.core.server import HEALTH_PATH
+from mlops_cli.local.core.urls import is_loopback_url
 
 DEFAULT_LOCAL_URL = "http://127.0.0.1:4599"
 START_TIMEOUT_S = 120.0  # a start loads the kept state: seconds for a few thousand objects, more under load
@@ -49,8 +50,6 @@ def _paths(url: str) -> tuple[Path, Path, Path]:
 
 
 def _check_url(url: str | None) -> str:
-    from mlops_cli.config.urls import is_loopback_url
-
     url = url or DEFAULT_LOCAL_URL
     parts = urlsplit(url)
     if parts.scheme != "http" or not is_loopback_url(url) or not parts.port:
@@ -97,7 +96,7 @@ def _foreign_listener(server: LocalServer) -> OperationError:
 
 def up(url: str | None, time_scale: float = 1.0, faults: list[dict] | None = None) -> tuple[LocalServer, bool]:
     """Start the server unless it already answers; returns (server, started_now). `time_scale` makes its clock
-    (autoscaling periods and cooldowns) run that much faster; `faults` (rules of mlops_cli.local.faults) replace
+    (autoscaling periods and cooldowns) run that much faster; `faults` (rules of mlops_cli.local.core.faults) replace
     MLOPS_LOCAL_FAULTS when given."""
     url = _check_url(url)
     current = status(url)
@@ -112,7 +111,7 @@ def up(url: str | None, time_scale: float = 1.0, faults: list[dict] | None = Non
     command = [
         sys.executable,
         "-m",
-        "mlops_cli.local.server",
+        "mlops_cli.local.core.server",
         "--host",
         str(parts.hostname),
         "--port",

@@ -24,13 +24,15 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs
 
-from mlops_cli.local.paths import confined
-from mlops_cli.local.server import DEFAULT_ACCOUNT, Forward, Hooks, LocalRequest, LocalResponse, ServerContext
-from mlops_cli.services.ec2_training import BOOTSTRAP_MARKER
+from mlops_cli.local.core.paths import confined
+from mlops_cli.local.core.server import DEFAULT_ACCOUNT, Forward, LocalRequest, LocalResponse, ServerContext
 
 LOCAL_DLAMI_NAME = "Deep Learning OSS Nvidia Driver AMI GPU PyTorch 2.x (mlops local) 20250101"
 DLAMI_OWNER_ID = "898082745236"  # the account AWS publishes the DLAMIs from
 KILL_GRACE_S = 5.0
+# The second line of the bootstrap `mlops train-ec2` sends as user data (its template's marker): the emulator keeps
+# its own copy, so a drift on either side fails the local EC2 tests instead of passing unnoticed.
+BOOTSTRAP_MARKER = "# mlops train-ec2 bootstrap"
 SHUTDOWN_SHIM = """#!/bin/sh
 # Local stand-in for shutdown(8): record the request; the local AWS stops or terminates the instance when the
 # bootstrap has exited.
@@ -43,28 +45,25 @@ def _form(request: LocalRequest) -> dict[str, str]:
 
 
 def _backend(region: str):
-    from moto.ec2.models import ec2_backends
+    from mlops_cli.local import moto_compat
 
-    return ec2_backends[DEFAULT_ACCOUNT][region]
+    return moto_compat.backend("ec2", DEFAULT_ACCOUNT, region)
 
 
 def _has_local_dlami(region: str) -> bool:
     return any(ami.name == LOCAL_DLAMI_NAME for ami in _backend(region).amis.values())
 
 
-def _add_local_dlami(data: dict[str, str]) -> None:
+def add_local_dlami(data: dict[str, str]) -> None:
     """A change the local AWS journals (its id is drawn from moto's seeded Random, so a replay makes the same)."""
-    from moto.ec2.models.amis import Ami
-    from moto.ec2.utils import random_ami_id
+    from mlops_cli.local import moto_compat
 
     region = data["region"]
     backend = _backend(region)
     if _has_local_dlami(region):
         return
-    ami_id = random_ami_id()
-    backend.amis[ami_id] = Ami(
+    moto_compat.new_ami(
         backend,
-        ami_id,
         name=LOCAL_DLAMI_NAME,
         owner_id=DLAMI_OWNER_ID,
         owner_alias="amazon",
@@ -79,9 +78,9 @@ def _add_local_dlami(data: dict[str, str]) -> None:
     )
 
 
-def _shut_down(data: dict[str, str]) -> None:
+def shut_down(data: dict[str, str]) -> None:
     """An instance-initiated shutdown: stopped or terminated by its shutdown behaviour (a journaled change)."""
-    from moto.ec2.models.instances import StateReason
+    from mlops_cli.local import moto_compat
 
     instance = _backend(data["region"]).get_instance(data["instance_id"])
     if instance.state in ("terminated", "stopped"):
@@ -90,7 +89,7 @@ def _shut_down(data: dict[str, str]) -> None:
         instance.terminate()
     else:
         instance.stop()
-    instance.state_reason = StateReason(
+    instance.state_reason = moto_compat.instance_shutdown_reason(
         "Client.InstanceInitiatedShutdown: Instance initiated shutdown", "Client.InstanceInitiatedShutdown"
     )
 
@@ -199,24 +198,24 @@ def _instance_ids(form: dict[str, str]) -> list[str]:
     return [value for key, value in sorted(form.items()) if re.fullmatch(r"InstanceId\.\d+", key)]
 
 
-def register(hooks: Hooks, context: ServerContext) -> None:
-    bootstraps = Bootstraps(context)
-    context.on_shutdown(bootstraps.kill_all)
-    context.store.register("ec2.local-dlami", _add_local_dlami)
-    context.store.register("ec2.shutdown", _shut_down)
+class Instances:
+    """The EC2 calls answered here: the local DLAMI in every region's images, and an instance launched with the
+    project's bootstrap running it (stopping or terminating the instance kills it)."""
 
-    def ensure_local_dlami(region: str) -> None:
+    def __init__(self, context: ServerContext):
+        self.context = context
+        self.bootstraps = Bootstraps(context)
+
+    def _ensure_local_dlami(self, region: str) -> None:
         if not _has_local_dlami(region):
-            context.store.call("ec2.local-dlami", {"region": region})
+            self.context.store.call("ec2.local-dlami", {"region": region})
 
-    @hooks.operation("ec2", "DescribeImages")
-    def describe_images(request: LocalRequest, forward: Forward) -> LocalResponse:
-        ensure_local_dlami(request.region)
+    def describe_images(self, request: LocalRequest, forward: Forward) -> LocalResponse:
+        self._ensure_local_dlami(request.region)
         return forward(request)
 
-    @hooks.operation("ec2", "RunInstances")
-    def run_instances(request: LocalRequest, forward: Forward) -> LocalResponse:
-        ensure_local_dlami(request.region)
+    def run_instances(self, request: LocalRequest, forward: Forward) -> LocalResponse:
+        self._ensure_local_dlami(request.region)
         response = forward(request)
         form = _form(request)
         if response.status != 200 or "UserData" not in form:
@@ -226,14 +225,12 @@ def register(hooks: Hooks, context: ServerContext) -> None:
             return response
         behavior = form.get("InstanceInitiatedShutdownBehavior", "stop")
         for instance_id in re.findall(r"<instanceId>(i-[0-9a-f]+)</instanceId>", response.body.decode()):
-            bootstraps.start(instance_id, request.region, script, behavior)
+            self.bootstraps.start(instance_id, request.region, script, behavior)
         return response
 
-    def stop_bootstraps(request: LocalRequest, forward: Forward) -> LocalResponse:
+    def stop_instances(self, request: LocalRequest, forward: Forward) -> LocalResponse:
+        """StopInstances and TerminateInstances: moto's answer, and the instances' bootstraps killed."""
         response = forward(request)
         if response.status == 200:
-            bootstraps.kill(_instance_ids(_form(request)))
+            self.bootstraps.kill(_instance_ids(_form(request)))
         return response
-
-    hooks.operation("ec2", "TerminateInstances")(stop_bootstraps)
-    hooks.operation("ec2", "StopInstances")(stop_bootstraps)

@@ -33,12 +33,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mlops_cli.local.cloudwatch import LogStream
-from mlops_cli.local.names import InvalidRequest
-from mlops_cli.local.paths import confined
-from mlops_cli.local.server import Hooks, LocalRequest, LocalResponse, ServerContext
-from mlops_cli.services.packaging import split_s3_uri
-from mlops_cli.services.training import LOG_GROUP, decode_hyperparameters, metric_values
+from mlops_cli.local.core.names import InvalidRequest
+from mlops_cli.local.core.paths import confined
+from mlops_cli.local.core.server import Forward, LocalRequest, LocalResponse, ServerContext
+from mlops_cli.local.logs.streams import LogStream
+from mlops_cli.local.s3.uris import split_s3_uri
+from mlops_cli.local.sagemaker.script_mode import LOG_GROUP, decode_hyperparameters, metric_values
 
 STOP_GRACE_S = 10.0  # SageMaker gives 120 s between SIGTERM and SIGKILL; local jobs are small
 POLL_S = 0.2
@@ -46,16 +46,17 @@ TAIL_LINES = 40
 ERROR_WORDS = ("Error", "Exception", "error:", "Traceback")
 
 
-def register(hooks: Hooks, context: ServerContext) -> None:
-    runner = LocalTrainingRunner(context)
-    context.on_shutdown(runner.shutdown)
-    context.store.on_restored(lambda: fail_interrupted_jobs(context))
+class TrainingJobs:
+    """CreateTrainingJob runs the job here (moto keeps its record); StopTrainingJob stops it."""
 
-    @hooks.operation("sagemaker", "CreateTrainingJob")
-    def create_training_job(request: LocalRequest, forward: Any) -> LocalResponse:
+    def __init__(self, context: ServerContext):
+        self.context = context
+        self.runner = LocalTrainingRunner(context)
+
+    def create(self, request: LocalRequest, forward: Forward) -> LocalResponse:
         params = request.json()
         name = params.get("TrainingJobName", "")
-        job_dir = job_folder(context, name)
+        job_dir = job_folder(self.context, name)
         for channel in params.get("InputDataConfig") or []:
             confined(job_dir, channel.get("ChannelName", ""))  # "." and ".." fit ChannelName's pattern
         if name in _backend(request.account, request.region).training_jobs:
@@ -67,12 +68,11 @@ def register(hooks: Hooks, context: ServerContext) -> None:
             )
         response = forward(request)
         if response.status == 200:
-            runner.start(request.account, request.region, params)
+            self.runner.start(request.account, request.region, params)
         return response
 
-    @hooks.operation("sagemaker", "StopTrainingJob")
-    def stop_training_job(request: LocalRequest, forward: Any) -> LocalResponse:
-        return runner.stop(request.account, request.region, request.json().get("TrainingJobName", ""))
+    def stop(self, request: LocalRequest, forward: Forward) -> LocalResponse:
+        return self.runner.stop(request.account, request.region, request.json().get("TrainingJobName", ""))
 
 
 def job_folder(context: ServerContext, name: str) -> Path:
@@ -80,15 +80,15 @@ def job_folder(context: ServerContext, name: str) -> Path:
 
 
 def _backend(account: str, region: str) -> Any:
-    from moto.sagemaker.models import sagemaker_backends
+    from mlops_cli.local import moto_compat
 
-    return sagemaker_backends[account][region]
+    return moto_compat.backend("sagemaker", account, region)
 
 
 def _now() -> Any:
-    from moto.core.utils import utcnow
+    from mlops_cli.local import moto_compat
 
-    return utcnow()
+    return moto_compat.utcnow()
 
 
 def _free_port() -> int:
@@ -117,20 +117,17 @@ class LocalS3:
     server fetching them from itself over HTTP costs ~6 ms a file under one GIL (11 s for the digits sample)."""
 
     def __init__(self, account: str):
-        from moto.s3.models import s3_backends
+        from mlops_cli.local import moto_compat
 
-        self.backend = s3_backends[account]["aws"]
+        self.account = account
+        self.backend = moto_compat.backend("s3", account, "aws")
 
     def keys(self, uri: str) -> list[str]:
         """The object keys under an s3:// prefix, sorted, without folder markers; none if the bucket is missing."""
-        from moto.s3.exceptions import MissingBucket
+        from mlops_cli.local import moto_compat
 
         bucket_name, prefix = split_s3_uri(uri)
-        try:
-            bucket = self.backend.get_bucket(bucket_name)
-        except MissingBucket:
-            return []
-        names = list(dict.keys(bucket.keys))  # one C-level copy: uploads may go on beside the job
+        names = moto_compat.bucket_keys(self.account, bucket_name) or []
         return sorted(name for name in names if name.startswith(prefix) and not name.endswith("/"))
 
     def read(self, uri: str) -> bytes:

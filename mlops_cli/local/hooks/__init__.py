@@ -1,1 +1,0 @@
-"""Handlers for the API calls the embedded local AWS executes for real (each module has `register`)."""

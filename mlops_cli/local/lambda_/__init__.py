@@ -1,0 +1,1 @@
+"""Lambda in the local AWS: functions run in local processes, with reserved and provisioned concurrency."""

@@ -1,0 +1,1 @@
+"""S3 in the local AWS: what moto does not check."""

@@ -1,0 +1,32 @@
+"""The SageMaker calls the local AWS answers itself (moto answers and records the rest): training and tuning jobs
+run here, endpoints are served here."""
+
+from __future__ import annotations
+
+from mlops_cli.local.core.server import Hooks, ServerContext
+from mlops_cli.local.sagemaker.hosting import Hosting
+from mlops_cli.local.sagemaker.training import TrainingJobs, fail_interrupted_jobs
+from mlops_cli.local.sagemaker.tuning import TuningJobs, fail_interrupted_tuning_jobs
+
+
+def register(hooks: Hooks, context: ServerContext) -> None:
+    training = TrainingJobs(context)
+    context.on_shutdown(training.runner.shutdown)
+    context.store.on_restored(lambda: fail_interrupted_jobs(context))
+    hooks.operation("sagemaker", "CreateTrainingJob", training.create)
+    hooks.operation("sagemaker", "StopTrainingJob", training.stop)
+
+    tuning = TuningJobs(context)
+    context.on_shutdown(tuning.tuner.shutdown)
+    context.store.on_restored(lambda: fail_interrupted_tuning_jobs(context))
+    hooks.operation("sagemaker", "CreateHyperParameterTuningJob", tuning.create)
+    hooks.operation("sagemaker", "StopHyperParameterTuningJob", tuning.stop)
+    hooks.operation("sagemaker", "ListTrainingJobsForHyperParameterTuningJob", tuning.list_trials)
+
+    hosting = context.hosting = Hosting(context)
+    context.on_shutdown(hosting.stop_all)
+    context.store.on_resume(hosting.restore)
+    hooks.operation("sagemaker", "CreateEndpoint", hosting.create_endpoint)
+    hooks.operation("sagemaker", "UpdateEndpoint", hosting.update_endpoint)
+    hooks.operation("sagemaker", "DeleteEndpoint", hosting.delete_endpoint)
+    hooks.route("POST", r"^/endpoints/[^/]+/invocations$", hosting.invoke_endpoint, service="sagemaker")
