@@ -1,4 +1,4 @@
-"""`mlops config show|validate`."""
+"""`mlops config show|validate|permissions`."""
 
 from __future__ import annotations
 
@@ -38,3 +38,27 @@ def validate(ctx: typer.Context) -> None:
     app_state.out.info(f"config OK: {', '.join(files)} (project {config.project})")
     if app_state.out.json:
         app_state.out.result({"valid": True, "files": app_state.config_files, "project": config.project})
+
+
+@app.command(
+    "permissions",
+    help="The least-privilege IAM policy that running COMMANDs needs (default: every command), e.g. "
+    "`mlops config permissions train deploy lambda deploy`; -o json prints the policy document alone.",
+)
+def permissions(
+    ctx: typer.Context,
+    commands: list[str] | None = typer.Argument(None, metavar="[COMMAND]...", show_default=False),
+    account: str | None = typer.Option(
+        None, "--account", metavar="ID", help="The AWS account the ARNs name (default: the caller's, from STS)."
+    ),
+) -> None:
+    from mlops_cli.render.permissions import policy_table
+    from mlops_cli.services import permissions as service
+
+    app_state = state(ctx)
+    chosen = service.parse_commands(commands or [])
+    if account is not None:
+        service.check_account(account)
+    clients = app_state.clients
+    scope = service.Scope.from_config(app_state.config, account or clients.account_id, clients.partition)
+    app_state.out.result(service.policy(scope, chosen), policy_table)

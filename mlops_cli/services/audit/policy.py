@@ -218,6 +218,21 @@ def parse_statements(document: dict, where: str, now: datetime | None = None) ->
     return tuple(statements)
 
 
+def allows(statements: tuple[Statement, ...], action: str, resource: str) -> bool:
+    """Whether the statements let `action` on `resource` through: an Allow matches and no Deny does. Conditions
+    count as met (the caller asks what the policy could ever allow)."""
+
+    def applies(statement: Statement) -> bool:
+        if not statement.matches_action(action):
+            return False
+        named = any(glob_match(pattern, resource) for pattern in statement.resources)
+        return named != statement.not_resource
+
+    if any(applies(statement) for statement in statements if not statement.allow):
+        return False
+    return any(applies(statement) for statement in statements if statement.allow)
+
+
 # --- conditions that can be decided today ------------------------------------------------------------------------
 
 _TIME_KEYS = {"aws:currenttime", "aws:tokenissuetime"}

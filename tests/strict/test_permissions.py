@@ -1,0 +1,173 @@
+"""`mlops config permissions`: the policy names real IAM actions for real API operations, scopes them to the
+project, and allows every call the commands really make (recorded while they run against the local AWS and
+checked with the audit's policy engine), so the command lists cannot fall behind the code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlops_cli.services import permissions
+from mlops_cli.services.audit.policy import allows, parse_statements
+from tests.helpers import AwsCall, recorded_aws_calls
+
+ACCOUNT = "123456789012"
+PROJECT = "perms"
+ENV = {"MLOPS_PROJECT": PROJECT, "MLOPS_S3__PREFIX": PROJECT}
+
+
+def statements(document: dict[str, Any]) -> tuple:
+    return parse_statements(document, "generated policy")
+
+
+def test_every_operation_is_botocore_s_and_every_action_is_iam_s():
+    import botocore.session
+    from policy_sentry.querying.actions import get_actions_for_service
+
+    session = botocore.session.get_session()
+    for command, services in permissions.COMMANDS.items():
+        for service, operations in services.items():
+            model = session.get_service_model(service)
+            for operation in operations:
+                assert operation in model.operation_names, f"{command}: {service} has no operation {operation}"
+                prefix, name = permissions.iam_action(service, operation).split(":")
+                known = {action.lower() for action in get_actions_for_service(prefix)}
+                assert f"{prefix}:{name}".lower() in known, f"{command}: {prefix}:{name} is not an IAM action"
+
+
+@pytest.mark.parametrize(
+    "service, operation, action",
+    [
+        ("s3", "HeadObject", "s3:GetObject"),
+        ("s3", "ListObjectsV2", "s3:ListBucket"),
+        ("s3", "UploadPart", "s3:PutObject"),
+        ("s3", "CreateMultipartUpload", "s3:PutObject"),
+        ("s3", "ListMultipartUploads", "s3:ListBucketMultipartUploads"),
+        ("lambda", "Invoke", "lambda:InvokeFunction"),
+        ("sagemaker-runtime", "InvokeEndpoint", "sagemaker:InvokeEndpoint"),
+        ("sagemaker", "CreateTrainingJob", "sagemaker:CreateTrainingJob"),
+    ],
+)
+def test_operations_become_iam_s_action_names(service, operation, action):
+    assert permissions.iam_action(service, operation) == action
+
+
+def test_policy_is_scoped_to_the_project_and_passes_roles_to_one_service(mlops):
+    result = mlops("-o", "json", "config", "permissions", "train", "lambda", "deploy", "--account", ACCOUNT)
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    parsed = statements(document)
+    assert not any(pattern == "*" or pattern.endswith(":*") for s in parsed for pattern in s.actions)
+    arn = f"arn:aws:iam::{ACCOUNT}:role"
+    s3 = "arn:aws:s3:::mlops-local"
+    assert allows(parsed, "s3:PutObject", f"{s3}/digits/code/source.tar.gz")
+    assert not allows(parsed, "s3:PutObject", "arn:aws:s3:::another-bucket/digits/x")
+    assert not allows(parsed, "s3:PutObject", f"{s3}/elsewhere/x")
+    assert allows(parsed, "sagemaker:CreateTrainingJob", f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:training-job/digits-1")
+    assert not allows(parsed, "sagemaker:CreateTrainingJob", f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:training-job/x")
+    assert allows(parsed, "iam:PassRole", f"{arn}/digits-sagemaker-execution")
+    assert allows(parsed, "iam:PassRole", f"{arn}/digits-lambda-invoke")
+    assert not allows(parsed, "iam:PassRole", f"{arn}/digits-ec2-train")  # train-ec2 was not asked for
+    assert not allows(parsed, "iam:PassRole", f"{arn}/admin")
+    assert not allows(
+        parsed, "sagemaker:DeleteEndpoint", f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:endpoint/digits-endpoint"
+    )
+    passes = [s for s in document["Statement"] if s["Action"] == "iam:PassRole"]
+    services = {s["Condition"]["StringEquals"]["iam:PassedToService"]: s["Resource"] for s in passes}
+    assert services == {
+        "sagemaker.amazonaws.com": [f"{arn}/digits-sagemaker-execution"],
+        "lambda.amazonaws.com": [f"{arn}/digits-lambda-invoke"],
+    }
+
+
+def test_table_form_and_bad_input(mlops):
+    table = mlops("config", "permissions", "invoke", "--account", ACCOUNT)
+    assert table.exit_code == 0, table.output
+    assert "  action     sagemaker:InvokeEndpoint\n" in table.stdout
+    assert f"  resource   arn:aws:sagemaker:us-east-1:{ACCOUNT}:endpoint/digits-*\n" in table.stdout
+    unknown = mlops("config", "permissions", "lambda")
+    assert unknown.exit_code == 2
+    assert "no AWS permissions are known for 'lambda'" in unknown.stderr and "lambda deploy" in unknown.stderr
+    assert "Traceback" not in unknown.output
+    bad = mlops("config", "permissions", "train", "--account", "12345")
+    assert bad.exit_code == 2 and "12 digits" in bad.stderr
+
+
+# --- the drift test: what the commands send is what the policy allows --------------------------------------------
+
+
+def resource_of(call: AwsCall, account: str) -> str:
+    """The ARN IAM authorises a call against, from its parameters ("*" for calls on no one resource)."""
+    params, region = call.params, "us-east-1"
+    if call.service == "s3":
+        bucket = f"arn:aws:s3:::{params['Bucket']}" if "Bucket" in params else "*"
+        return f"{bucket}/{params['Key']}" if "Key" in params else bucket
+    if call.service in ("sagemaker", "sagemaker-runtime"):
+        if "ResourceArn" in params:
+            return params["ResourceArn"]
+        for member, kind in (
+            ("HyperParameterTuningJobName", "hyper-parameter-tuning-job"),
+            ("TrainingJobName", "training-job"),
+            ("EndpointConfigName", "endpoint-config"),
+            ("EndpointName", "endpoint"),
+            ("ModelName", "model"),
+        ):
+            if member in params:
+                return f"arn:aws:sagemaker:{region}:{account}:{kind}/{params[member].lower()}"
+        return "*"
+    if call.service == "iam":
+        if "InstanceProfileName" in params:
+            return f"arn:aws:iam::{account}:instance-profile/{params['InstanceProfileName']}"
+        return f"arn:aws:iam::{account}:role/{params['RoleName']}" if "RoleName" in params else "*"
+    if call.service == "lambda":
+        if "FunctionName" not in params:
+            return "*"
+        name = params["FunctionName"]
+        arn = name if name.startswith("arn:") else f"arn:aws:lambda:{region}:{account}:function:{name}"
+        return f"{arn}:{params['Qualifier']}" if params.get("Qualifier") else arn
+    if call.service == "logs" and "logGroupName" in params:
+        stream = params.get("logStreamName", "")
+        return f"arn:aws:logs:{region}:{account}:log-group:{params['logGroupName']}:log-stream:{stream}"
+    return "*"
+
+
+@pytest.fixture
+def tiny_images(digits_dir: Path, tmp_path: Path) -> Path:
+    """Three images of the sample, in its layout: enough for every kind of upload request but the multipart."""
+    folder = tmp_path / "tiny"
+    for image in sorted((digits_dir / "train").rglob("*.png"))[:3]:
+        target = folder / "train" / image.parent.name / image.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(image.read_bytes())
+    return folder
+
+
+def test_every_call_the_commands_make_is_allowed_by_their_policy(mlops, local_aws, tiny_images):
+    runs = [
+        ("data upload", ["data", "upload", str(tiny_images)]),
+        ("lambda deploy", ["lambda", "deploy"]),
+        ("concurrency set", ["concurrency", "set", "--reserved", "2", "--provisioned", "0"]),
+        ("status", ["status"]),
+        ("teardown", ["teardown", "--lambda", "--yes"]),
+    ]
+    made: dict[str, list[AwsCall]] = {}
+    for command, args in runs:
+        with recorded_aws_calls() as calls:
+            result = mlops("-q", *args, env=ENV)
+        assert result.exit_code == 0, f"{command}: {result.output[-2000:]}"
+        made[command] = list(calls)
+    assert all(made[command] for command, _ in runs), "a command made no AWS call: the test would check nothing"
+
+    for command, calls in made.items():
+        result = mlops("-o", "json", "config", "permissions", command, env=ENV)
+        assert result.exit_code == 0, result.output
+        policy = statements(json.loads(result.stdout))
+        refused = {
+            (call.operation, permissions.iam_action(call.service, call.operation), resource_of(call, ACCOUNT))
+            for call in calls
+            if not allows(policy, permissions.iam_action(call.service, call.operation), resource_of(call, ACCOUNT))
+        }
+        assert not refused, f"`mlops {command}` made calls its policy does not allow: {sorted(refused)}"
