@@ -60,14 +60,14 @@ def train_ec2(
 def _train_on_ec2(app_state, name: str, wait: bool) -> None:
     from mlops_cli.render import console
     from mlops_cli.render import train_ec2 as render
+    from mlops_cli.services import ec2_follow, ec2_images, ec2_job, ec2_roles, naming
     from mlops_cli.services import ec2_training as service
-    from mlops_cli.services import naming
     from mlops_cli.services.packaging import build_source_tarball, source_uri
 
     config, out, clients = app_state.config, app_state.out, app_state.clients
     package = build_source_tarball()
-    job = service.new_job(config, name, source_uri(package, naming.code_prefix(config)))
-    warning = service.unsupported_type_warning(job.instance_type, config.train.ec2.ami_id)
+    job = ec2_job.new_job(config, name, source_uri(package, naming.code_prefix(config)))
+    warning = ec2_images.unsupported_type_warning(job.instance_type, config.train.ec2.ami_id)
     if warning:
         out.warn(warning)
     if app_state.dry_run:
@@ -92,7 +92,7 @@ def _train_on_ec2(app_state, name: str, wait: bool) -> None:
                 out.info(f"instance {instance_id}: {state_name}")
                 progress.update(task, description=f"{name}: instance {instance_id} {state_name}")
 
-            status = service.follow(
+            status = ec2_follow.follow(
                 clients.client("ec2"),
                 clients.client("s3"),
                 job,
@@ -103,10 +103,10 @@ def _train_on_ec2(app_state, name: str, wait: bool) -> None:
     except KeyboardInterrupt:
         out.warn(
             f"stopped waiting; instance {instance_id} keeps training and terminates itself when the job ends "
-            f"(status: {job.status_uri}). Stop it now with: {service.stop_hint(instance_id)}"
+            f"(status: {job.status_uri}). Stop it now with: {ec2_follow.stop_hint(instance_id)}"
         )
         raise
-    service.remove_job_policy(clients.client("iam"), config, job.policy_name)
+    ec2_roles.remove_job_policy(clients.client("iam"), config, job.policy_name)
     result = {**launched.to_dict(), **status}
     if status.get("status") != "Completed":
         for line in status.get("log_tail", [])[-10:]:
@@ -120,7 +120,7 @@ def _train_on_ec2(app_state, name: str, wait: bool) -> None:
 def _train_here(app_state, name: str, out_dir: Path, upload: bool) -> None:
     from mlops_cli.plan import Plan
     from mlops_cli.render import train_ec2 as render
-    from mlops_cli.services import ec2_training as service
+    from mlops_cli.services import ec2_job, ec2_local
     from mlops_cli.services.owned_folder import check_owned, claim
     from mlops_cli.services.packaging import split_s3_uri
 
@@ -129,10 +129,10 @@ def _train_here(app_state, name: str, out_dir: Path, upload: bool) -> None:
     check_owned(
         out_dir, OUT_MARKER, "mlops train-ec2 --local", {"model", "checkpoints", "model.tar.gz", "model.tar.gz.partial"}
     )
-    job = service.new_job(config, name, code_uri="")
+    job = ec2_job.new_job(config, name, code_uri="")
     data = Path(config.data.local_dir)
-    service.check_data_dir(data)
-    argv = service.local_command(job, data, out_dir)
+    ec2_local.check_data_dir(data)
+    argv = ec2_local.local_command(job, data, out_dir)
     tar_path = out_dir / "model.tar.gz"
     if app_state.dry_run:
         plan = Plan(f"train-ec2 --local {name}")
@@ -144,10 +144,10 @@ def _train_here(app_state, name: str, out_dir: Path, upload: bool) -> None:
         return
     claim(out_dir, OUT_MARKER, "mlops train-ec2 --local")
     out.info(f"training {name} here: {' '.join(argv[1:])}")
-    code, tail = service.run_local(argv, out.info)
+    code, tail = ec2_local.run_local(argv, out.info)
     if code != 0:
         raise OperationError(f"training failed (exit {code}): {tail[-1] if tail else 'no output'}")
-    service.pack_model_dir(out_dir / "model", tar_path)
+    ec2_local.pack_model_dir(out_dir / "model", tar_path)
     result = {
         "job_name": name,
         "data_dir": str(data),
@@ -156,7 +156,7 @@ def _train_here(app_state, name: str, out_dir: Path, upload: bool) -> None:
         "model_artifact": None,
     }
     if upload:
-        service.upload_artifact(app_state.clients.client("s3"), tar_path, job.model_artifact)
+        ec2_local.upload_artifact(app_state.clients.client("s3"), tar_path, job.model_artifact)
         result["model_artifact"] = job.model_artifact
     out.result(result, render.local_run)
 

@@ -169,7 +169,7 @@ def project_tuning_jobs(sm: Any, config: Config, status: str | None = None) -> l
 
 def gather(client_for: ClientFor, config: Config) -> dict[str, Any]:
     """Everything status shows; what cannot be read is listed under `unreadable` and the rest still shown."""
-    from mlops_cli.services.ec2_training import live_instances
+    from mlops_cli.services.ec2_follow import live_instances
 
     unreadable: Unreadable = []
     none: list[dict[str, Any]] = []

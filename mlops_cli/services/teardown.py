@@ -159,7 +159,7 @@ def find(client_for: ClientFor, config: Config, endpoint: str | None, everything
             inventory.scaling.append(autoscaling.read_state(aas, parts[1], parts[3]))
 
     if everything:
-        from mlops_cli.services.ec2_training import live_instances
+        from mlops_cli.services.ec2_follow import live_instances
 
         inventory.tuning_jobs = [
             job["HyperParameterTuningJobName"] for job in project_tuning_jobs(sm, config, "InProgress")

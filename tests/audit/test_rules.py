@@ -456,10 +456,10 @@ def test_generated_project_roles_come_out_clean(audit):
 def test_ec2_role_reference_is_what_train_ec2_grants(audit):
     """IAM062 compares the EC2 role with train-ec2's own documents: its standing read policy and a job policy pass,
     while project-wide object access (delete, overwrite data, read other jobs' models) is flagged action by action."""
-    from mlops_cli.services import ec2_training, iam_policies
+    from mlops_cli.services import ec2_job, iam_policies
 
     config = project_config()
-    job = ec2_training.new_job(config, "digits-job-1", "s3://mlops-local/digits/code/x.tar.gz")
+    job = ec2_job.new_job(config, "digits-job-1", "s3://mlops-local/digits/code/x.tar.gz")
     as_created = Account()
     as_created.role(
         "digits-ec2-train",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 
-from mlops_cli.services import ec2_training
+from mlops_cli.services import ec2_images
 
 PROJECT = "tdown"
 ENV = {"MLOPS_PROJECT": PROJECT}
@@ -15,7 +15,7 @@ DEADLINE_S = 60
 
 def _launch(ec2, project: str, job: str) -> str:
     """An instance tagged like train-ec2's (plain user data: nothing runs on it locally)."""
-    image = ec2_training.find_image(ec2, "m5.large")["ImageId"]
+    image = ec2_images.find_image(ec2, "m5.large")["ImageId"]
     return ec2.run_instances(
         ImageId=image,
         MinCount=1,

@@ -65,10 +65,10 @@ def test_graviton_types_are_refused_with_a_clear_message(mlops):
 
 def test_train_ec2_defaults_to_a_type_the_deep_learning_ami_supports(mlops):
     from mlops_cli.config.schema import Ec2TrainConfig
-    from mlops_cli.services import ec2_training
+    from mlops_cli.services import ec2_images
 
     default = Ec2TrainConfig().instance_type
-    assert ec2_training.unsupported_type_warning(default, None) is None
+    assert ec2_images.unsupported_type_warning(default, None) is None
     result = mlops("train-ec2", "--dry-run", "--instance-type", "m5.xlarge")
     assert result.exit_code == 0, result.output
     assert "m5.xlarge is not among the instance types the PyTorch Deep Learning AMI supports" in result.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mlops_cli.errors import UsageError
-from mlops_cli.services import ec2_training
+from mlops_cli.services import ec2_images
 
 
 @pytest.mark.parametrize(
@@ -27,7 +27,7 @@ from mlops_cli.services import ec2_training
     ],
 )
 def test_architecture_of_instance_types(instance_type, arch):
-    assert ec2_training.architecture(instance_type) == arch
+    assert ec2_images.architecture(instance_type) == arch
 
 
 def test_newest_image_by_creation_date():
@@ -36,8 +36,8 @@ def test_newest_image_by_creation_date():
         {"ImageId": "ami-2", "CreationDate": "2025-03-01T09:00:00.000Z"},
         {"ImageId": "ami-3", "CreationDate": "2025-02-28T23:59:59.000Z"},
     ]
-    assert ec2_training.newest_image(images)["ImageId"] == "ami-2"
-    assert ec2_training.newest_image([]) is None
+    assert ec2_images.newest_image(images)["ImageId"] == "ami-2"
+    assert ec2_images.newest_image([]) is None
 
 
 def test_root_volume_is_never_smaller_than_the_image_snapshot():
@@ -48,11 +48,11 @@ def test_root_volume_is_never_smaller_than_the_image_snapshot():
             {"DeviceName": "/dev/sdb", "Ebs": {"VolumeSize": 900}},
         ],
     }
-    assert ec2_training.root_volume(image, 100) == {
+    assert ec2_images.root_volume(image, 100) == {
         "DeviceName": "/dev/xvda",
         "Ebs": {"VolumeSize": 140, "VolumeType": "gp3", "DeleteOnTermination": True, "Encrypted": True},
     }
-    assert ec2_training.root_volume(image, 200)["Ebs"]["VolumeSize"] == 200
+    assert ec2_images.root_volume(image, 200)["Ebs"]["VolumeSize"] == 200
 
 
 def test_lookup_finds_an_amazon_dlami_and_ignores_look_alikes(boto_client):
@@ -63,7 +63,7 @@ def test_lookup_finds_an_amazon_dlami_and_ignores_look_alikes(boto_client):
         Architecture="x86_64",
         RootDeviceName="/dev/sda1",
     )["ImageId"]
-    image = ec2_training.find_image(ec2, "m5.large")
+    image = ec2_images.find_image(ec2, "m5.large")
     assert image["ImageId"] != fake
     assert image["Name"].startswith("Deep Learning OSS Nvidia Driver AMI GPU PyTorch")
     assert image["Architecture"] == "x86_64" and image["State"] == "available"
@@ -72,9 +72,9 @@ def test_lookup_finds_an_amazon_dlami_and_ignores_look_alikes(boto_client):
 def test_configured_ami_id_overrides_the_lookup(boto_client):
     ec2 = boto_client("ec2")
     own = ec2.register_image(Name="my-pytorch-image", Architecture="x86_64")["ImageId"]
-    assert ec2_training.find_image(ec2, "m5.large", ami_id=own)["ImageId"] == own
+    assert ec2_images.find_image(ec2, "m5.large", ami_id=own)["ImageId"] == own
     with pytest.raises(UsageError, match="ami-0123456789abcdef0.*not found"):
-        ec2_training.find_image(ec2, "m5.large", ami_id="ami-0123456789abcdef0")
+        ec2_images.find_image(ec2, "m5.large", ami_id="ami-0123456789abcdef0")
 
 
 def test_no_matching_ami_is_a_clear_error_and_launches_nothing(mlops, boto_client):

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from mlops_cli.services import ec2_training, iam_policies
+from mlops_cli.services import ec2_images, ec2_job, ec2_roles, iam_policies
 
 JOB = "digits-ec2-20250101-000000"
 BUCKET = "arn:aws:s3:::mlops-local"
@@ -55,7 +55,7 @@ def allowed(documents: list[dict], action: str, resource: str, context: dict[str
 
 @pytest.fixture(scope="module")
 def documents(local_config) -> list[dict]:
-    job = ec2_training.new_job(local_config, JOB, "s3://mlops-local/digits/code/sourcedir-0123456789ab.tar.gz")
+    job = ec2_job.new_job(local_config, JOB, "s3://mlops-local/digits/code/sourcedir-0123456789ab.tar.gz")
     return [iam_policies.ec2_read_policy(local_config), iam_policies.ec2_job_policy(job.job_uri)]
 
 
@@ -139,10 +139,10 @@ def test_everything_else_is_denied(documents, action, resource, context):
 
 
 def test_trust_policy_lets_only_ec2_assume_the_role(local_config):
-    job = ec2_training.new_job(local_config, JOB, "s3://mlops-local/digits/code/x.tar.gz")
+    job = ec2_job.new_job(local_config, JOB, "s3://mlops-local/digits/code/x.tar.gz")
     create_role = next(
         params
-        for _, operation, params, _ in ec2_training.role_steps(local_config, job, "aws")
+        for _, operation, params, _ in ec2_roles.role_steps(local_config, job, "aws")
         if operation == "CreateRole"
     )
     (statement,) = json.loads(create_role["AssumeRolePolicyDocument"])["Statement"]
@@ -150,7 +150,7 @@ def test_trust_policy_lets_only_ec2_assume_the_role(local_config):
 
 
 def test_partition_follows_the_region(local_config):
-    job = ec2_training.new_job(local_config, JOB, "s3://mlops-local/digits/code/x.tar.gz")
+    job = ec2_job.new_job(local_config, JOB, "s3://mlops-local/digits/code/x.tar.gz")
     resource = iam_policies.ec2_job_policy(job.job_uri, partition="aws-cn")["Statement"][0]["Resource"]
     assert resource.startswith("arn:aws-cn:s3:::mlops-local/")
 
@@ -170,13 +170,13 @@ def test_policies_of_ended_jobs_are_pruned_and_running_ones_kept(local_config, b
             PolicyName=f"job-{job}",
             PolicyDocument=json.dumps(
                 iam_policies.ec2_job_policy(
-                    ec2_training.new_job(local_config, job, "s3://mlops-local/digits/code/x").job_uri
+                    ec2_job.new_job(local_config, job, "s3://mlops-local/digits/code/x").job_uri
                 )
             ),
         )
     s3.create_bucket(Bucket="mlops-local")
     s3.put_object(Bucket="mlops-local", Key="digits/models/prune-done/status.json", Body=b'{"status": "Completed"}')
-    image = ec2_training.find_image(ec2, "m5.large")["ImageId"]
+    image = ec2_images.find_image(ec2, "m5.large")["ImageId"]
     instances = {}
     for job in ("prune-gone", "prune-running"):  # plain user data: nothing runs locally
         instances[job] = ec2.run_instances(
@@ -191,10 +191,10 @@ def test_policies_of_ended_jobs_are_pruned_and_running_ones_kept(local_config, b
             ],
         )["Instances"][0]["InstanceId"]
     ec2.terminate_instances(InstanceIds=[instances["prune-gone"]])
-    stale = ec2_training.stale_job_policies(iam, ec2, s3, local_config, keep="job-prune-launching")
+    stale = ec2_roles.stale_job_policies(iam, ec2, s3, local_config, keep="job-prune-launching")
     assert sorted(name for name in stale if name.startswith("job-prune-")) == ["job-prune-done", "job-prune-gone"]
     for name in stale:
-        ec2_training.remove_job_policy(iam, local_config, name)
+        ec2_roles.remove_job_policy(iam, local_config, name)
     left = iam.list_role_policies(RoleName=role)["PolicyNames"]
     assert {"job-prune-running", "job-prune-elsewhere", "job-prune-launching"} <= set(left)
     assert not {"job-prune-done", "job-prune-gone"} & set(left)

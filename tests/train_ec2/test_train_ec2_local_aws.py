@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_cli.services import ec2_training
+from mlops_cli.services import ec2_follow, ec2_job
 from tests.conftest import LOCAL_CONFIG
 
 BUCKET = "mlops-local"
@@ -126,8 +126,8 @@ def test_terminating_the_instance_kills_its_bootstrap(mlops, digits_in_s3, boto_
     assert instance["MetadataOptions"]["HttpTokens"] == "required"
     ec2.terminate_instances(InstanceIds=[instance_id])
     assert not _bootstrap_running(instance_id)
-    job_spec = ec2_training.Ec2Job(job, "us-east-1", "m5.large", "", "", f"s3://{BUCKET}/digits/models/{job}")
-    outcome = ec2_training.follow(ec2, s3, job_spec, instance_id, poll_s=0, sleep=lambda _s: None)
+    job_spec = ec2_job.Ec2Job(job, "us-east-1", "m5.large", "", "", f"s3://{BUCKET}/digits/models/{job}")
+    outcome = ec2_follow.follow(ec2, s3, job_spec, instance_id, poll_s=0, sleep=lambda _s: None)
     # Killed mid-way: the bootstrap's TERM trap records the failure if it gets to, else the instance state tells.
     assert outcome["status"] == "Failed" and outcome.get("model_artifact") is None
     assert (

@@ -1,0 +1,102 @@
+"""The instance role of `mlops train-ec2`: read access to code and data, and write access per job (an inline policy
+`job-<job>` on that job's prefix only, deleted once the job has ended)."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from mlops_cli.services import naming
+from mlops_cli.services.ec2_follow import ENDED_STATES, job_instances, read_status
+from mlops_cli.services.ec2_job import JOB_POLICY_PREFIX, STATUS_FILE
+from mlops_cli.services.propagation import error_code
+
+if TYPE_CHECKING:
+    from mlops_cli.config.schema import Config
+    from mlops_cli.services.ec2_job import Ec2Job
+
+READ_POLICY_NAME = "read-code-and-data"
+
+
+def role_steps(config: Config, job: Ec2Job, partition: str) -> list[tuple[str, str, dict[str, Any], str]]:
+    """(service, operation, params, note) for the role and instance profile; creation steps run only if missing."""
+    from mlops_cli.services.iam_policies import assume_role_policy, ec2_job_policy, ec2_read_policy
+
+    role = naming.ec2_role_name(config)
+    trust = json.dumps(assume_role_policy("ec2.amazonaws.com"))
+    return [
+        (
+            "iam",
+            "CreateRole",
+            {
+                "RoleName": role,
+                "AssumeRolePolicyDocument": trust,
+                "Description": f"mlops train-ec2 instances of {config.project}",
+                "Tags": naming.tags(config),
+            },
+            "only if the role does not exist",
+        ),
+        (
+            "iam",
+            "PutRolePolicy",
+            {
+                "RoleName": role,
+                "PolicyName": READ_POLICY_NAME,
+                "PolicyDocument": json.dumps(ec2_read_policy(config, partition)),
+            },
+            "",
+        ),
+        (
+            "iam",
+            "PutRolePolicy",
+            {
+                "RoleName": role,
+                "PolicyName": job.policy_name,
+                "PolicyDocument": json.dumps(ec2_job_policy(job.job_uri, partition)),
+            },
+            "write access for this job only; removed once the job has ended",
+        ),
+        (
+            "iam",
+            "CreateInstanceProfile",
+            {"InstanceProfileName": role, "Tags": naming.tags(config)},
+            "only if the instance profile does not exist",
+        ),
+        (
+            "iam",
+            "AddRoleToInstanceProfile",
+            {"InstanceProfileName": role, "RoleName": role},
+            "only if the role is not in the profile yet",
+        ),
+    ]
+
+
+def stale_job_policies(iam: Any, ec2: Any, s3: Any, config: Config, keep: str) -> list[str]:
+    """`job-*` policies of jobs that have ended: their status object exists or their instance is gone.
+
+    A policy with neither sign may belong to a launch in progress elsewhere, so it stays.
+    """
+    role = naming.ec2_role_name(config)
+    names = [
+        name
+        for page in iam.get_paginator("list_role_policies").paginate(RoleName=role)
+        for name in page["PolicyNames"]
+        if name.startswith(JOB_POLICY_PREFIX) and name != keep
+    ]
+    if not names:
+        return []
+    ended_jobs = {tags[naming.JOB_TAG] for _, tags in job_instances(ec2, config, ENDED_STATES)}
+    stale = []
+    for name in names:
+        job_name = name[len(JOB_POLICY_PREFIX) :]
+        if job_name in ended_jobs or read_status(s3, f"{naming.output_uri(config)}/{job_name}/{STATUS_FILE}"):
+            stale.append(name)
+    return stale
+
+
+def remove_job_policy(iam: Any, config: Config, policy_name: str) -> None:
+    try:
+        iam.delete_role_policy(RoleName=naming.ec2_role_name(config), PolicyName=policy_name)
+    except Exception as exc:
+        if error_code(exc) != "NoSuchEntity":
+            raise
