@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import os
 import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlops_cli.errors import MlopsError, OperationError, UsageError
 
 if TYPE_CHECKING:
     from mlops_cli.config.schema import AwsConfig
+
+T = TypeVar("T")
 
 # Sent to a loopback endpoint this MLOPS_HOME never started: refused by a local AWS, never a real key.
 NOT_STARTED_CREDENTIALS = {"aws_access_key_id": "mlops-local-not-started", "aws_secret_access_key": "none"}
@@ -223,3 +228,70 @@ def translate_error(exc: BaseException) -> MlopsError:
 
 def is_aws_error(exc: BaseException) -> bool:
     return type(exc).__module__.split(".")[0] in ("botocore", "boto3", "s3transfer")
+
+
+# ---------------------------------------------------------------------------------------------- error codes
+# The one place that reads AWS error codes off exceptions: plans name codes (absent-on, retry-while), this
+# module matches them.
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ClientError ("" for anything else)."""
+    response = getattr(exc, "response", None)
+    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
+
+
+@dataclass(frozen=True)
+class ErrorMatch:
+    """An AWS error by code, and optionally by a phrase of its message (case-insensitive)."""
+
+    code: str
+    phrase: str = ""
+
+    def __call__(self, exc: BaseException) -> bool:
+        return error_code(exc) == self.code and self.phrase.lower() in str(exc).lower()
+
+    def __str__(self) -> str:
+        return self.code + (f" ({self.phrase})" if self.phrase else "")
+
+
+def absent_on(codes: tuple[str, ...] | frozenset[str], call: Callable[[], T]) -> T | None:
+    """`call()`, or None when AWS answers with one of `codes` (the thing does not exist)."""
+    try:
+        return call()
+    except Exception as exc:
+        if error_code(exc) in codes:
+            return None
+        raise
+
+
+FIRST_RETRY_DELAY_S = 1.0
+MAX_RETRY_DELAY_S = 10.0
+
+
+def retry_while(
+    call: Callable[[], T],
+    matches: Callable[[BaseException], bool],
+    *,
+    wait_s: float,
+    on_wait: Callable[[BaseException], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> T:
+    """`call()`, retried with exponential backoff (1 s doubling to 10 s) for up to `wait_s` seconds while it fails
+    with an error `matches` recognises; `on_wait` hears the first such error. Other errors, and the last one once
+    the time is up, are raised."""
+    deadline = clock() + wait_s
+    delay = FIRST_RETRY_DELAY_S
+    told = False
+    while True:
+        try:
+            return call()
+        except Exception as exc:
+            if not matches(exc) or clock() + delay > deadline:
+                raise
+            if on_wait is not None and not told:
+                on_wait(exc)
+                told = True
+            sleep(delay)
+            delay = min(delay * 2, MAX_RETRY_DELAY_S)

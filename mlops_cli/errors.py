@@ -73,3 +73,9 @@ class NotBuiltYet(UsageError):
 
     def __init__(self, command: str):
         super().__init__(f"`mlops {command}` is not built yet in this version; see the README's roadmap.")
+
+
+class Interrupted(MlopsError):
+    """Ctrl-C: exit code 130, with what still goes on in AWS and how to stop or finish it."""
+
+    exit_code = 130

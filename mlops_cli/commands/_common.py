@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
+from mlops_cli.errors import Interrupted
 from mlops_cli.state import AppState
+
+if TYPE_CHECKING:
+    from mlops_cli.plan.planned import Planned
 
 
 def state(ctx: typer.Context) -> AppState:
@@ -16,6 +20,29 @@ def state(ctx: typer.Context) -> AppState:
     if not isinstance(root.obj, AppState):
         root.obj = AppState()
     return root.obj
+
+
+def run(app_state: AppState, planned: Planned) -> Any:
+    """The one way a command runs its plan: `--dry-run` shows it (and the command ends there, exit 0); otherwise
+    the executor sends it and the use case's result is returned. Ctrl-C meanwhile: exit 130 with what goes on."""
+    from mlops_cli.plan import Executor
+    from mlops_cli.render.plan import progress
+
+    out = app_state.out
+    for warning in planned.warnings:
+        out.warn(warning)
+    if app_state.dry_run:
+        out.plan(planned.plan)
+        raise typer.Exit(0)
+    for notice in planned.notices:
+        out.warn(notice)
+    try:
+        with progress(out) as on_event:
+            answers = planned.execute(Executor(app_state.clients.client, on_event=on_event))
+        return planned.finish(answers)
+    except KeyboardInterrupt:
+        message, hint = planned.interrupted or ("interrupted", None)
+        raise Interrupted(message, hint=hint) from None
 
 
 def interrupted_while_waiting(

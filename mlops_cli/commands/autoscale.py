@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from mlops_cli.commands._common import state
+from mlops_cli.commands._common import run, state
 from mlops_cli.errors import UsageError
 
 
@@ -27,6 +27,7 @@ def autoscale(
     off: bool = typer.Option(False, "--off", help="Remove the scaling policy and the scalable target."),
     show: bool = typer.Option(False, "--show", help="Show the scaling in place; change nothing."),
 ) -> None:
+    from mlops_cli.plan.planned import Planned
     from mlops_cli.render.deploy import autoscale_table
     from mlops_cli.services import autoscaling, naming
 
@@ -64,17 +65,13 @@ def autoscale(
         out.result({"scaling": current.to_dict(), "changed": False, "requests": []}, autoscale_table)
         return
     plan = autoscaling.plan_autoscale(current, desired, naming.tag_map(config, endpoint=name))
-    if app_state.dry_run:
-        out.plan(plan)
-        return
-    plan.run(clients.client)
+    after = run(app_state, Planned(plan, finish=lambda _answers: autoscaling.read_state(aas, name, variant)))
     if not plan.steps:
         out.info(
             f"no autoscaling on {current.resource_id}; nothing changed"
             if off
             else f"autoscaling of {current.resource_id} is already as requested; nothing changed"
         )
-    after = autoscaling.read_state(aas, name, variant)
     out.result(
         {"scaling": after.to_dict(), "changed": bool(plan.steps), "requests": [step.operation for step in plan.steps]},
         autoscale_table,

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import typer
 
-from mlops_cli.commands._common import state
+from mlops_cli.commands._common import run, state
 from mlops_cli.errors import UsageError
 
 app = typer.Typer(no_args_is_help=True)
@@ -46,40 +44,15 @@ def set_concurrency(
     if show:
         out.result(current.to_dict(), concurrency_table)
         return
-    plan = service.plan_clear(current) if clear else service.plan_set(current, reserved, provisioned)
+    plan = service.plan_clear(current) if clear else service.plan_set(current, reserved, provisioned, wait)
     if not clear:
         from mlops_cli.services import cost
 
         plan.cost = cost.provisioned_cost(cost.shipped_prices(), config.lambda_.memory_mb, provisioned or 0)
-    if app_state.dry_run:
-        out.plan(plan)
-        return
-
-    reported: list[tuple[Any, ...]] = []
-
-    def report(status: dict[str, Any]) -> None:
-        seen = (status["Status"], status.get("AllocatedProvisionedConcurrentExecutions"))
-        if reported and reported[-1] == seen:
-            return
-        reported.append(seen)
+    result = run(app_state, service.planned_set(lam, plan, current))
+    if not result["changes"]:
         out.info(
-            f"provisioned concurrency on {config.function_name}:{config.lambda_.alias}: {status['Status']} "
-            f"({status.get('AllocatedProvisionedConcurrentExecutions', 0)}/"
-            f"{status['RequestedProvisionedConcurrentExecutions']} allocated)"
+            f"unchanged: {config.function_name} already has reserved {result['reserved'] or 'none'} and "
+            f"provisioned {result['provisioned']['requested'] or 'none'} on alias {result['alias']}; nothing was sent"
         )
-
-    try:
-        after = service.run_plan(plan, lam, current, on_status=report, wait=wait)
-    except KeyboardInterrupt:
-        out.error(
-            "interrupted: AWS goes on allocating the provisioned concurrency; check it with "
-            "`mlops concurrency set --show`, remove it with `mlops concurrency set --clear`"
-        )
-        raise typer.Exit(130) from None
-    changes = service.describe_changes(plan)
-    if not changes:
-        out.info(
-            f"unchanged: {config.function_name} already has reserved {after.reserved or 'none'} and "
-            f"provisioned {after.provisioned_requested or 'none'} on alias {after.alias}; nothing was sent"
-        )
-    out.result({**after.to_dict(), "changes": changes}, concurrency_table)
+    out.result(result, concurrency_table)

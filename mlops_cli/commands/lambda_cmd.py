@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from mlops_cli.commands._common import state
+from mlops_cli.commands._common import run, state
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -20,8 +20,8 @@ def deploy(
     timeout: int | None = typer.Option(None, "--timeout", min=1, max=900, help="Timeout in seconds."),
     alias: str | None = typer.Option(None, "--alias", help="Alias to point at the new version (default: live)."),
 ) -> None:
-    from mlops_cli.render.lambda_ import deploy_table
-    from mlops_cli.services.lambda_deploy import LambdaSpec, build_package, observe, plan_deploy, run_deploy
+    from mlops_cli.render.lambda_ import deploy_summary, deploy_table
+    from mlops_cli.services.lambda_deploy import planned_deploy
 
     app_state = state(ctx)
     app_state.override(
@@ -34,38 +34,11 @@ def deploy(
         },
         flags={"deploy.endpoint_name": "--endpoint", "lambda.function_name": "--name"},
     )
-    config, clients, out = app_state.config, app_state.clients, app_state.out
-    spec = LambdaSpec.from_config(config, clients.account_id, clients.partition)
-    package = build_package()
-    found = observe(clients.client, spec)
-    plan = plan_deploy(spec, package, found)
-    if app_state.dry_run:
-        out.plan(plan)
-        return
-    if found.endpoint_status is None:
-        out.warn(
-            f"endpoint {spec.endpoint_name} does not exist (yet): the function answers 502 until "
-            "`mlops deploy` creates it"
-        )
-    try:
-        result = run_deploy(plan, clients.client, spec, found, package, on_status=out.detail)
-    except KeyboardInterrupt:
-        out.error(
-            f"interrupted: a started update of {spec.function_name} goes on in AWS; re-run "
-            "`mlops lambda deploy` to finish (it only does what is still missing)"
-        )
-        raise typer.Exit(130) from None
-    if result.changes:
-        out.info(
-            f"deployed {spec.function_name}: alias {spec.alias} -> version {result.version} "
-            f"({len(result.changes)} change{'s' if len(result.changes) != 1 else ''})"
-        )
-    else:
-        out.info(
-            f"unchanged: {spec.function_name} alias {spec.alias} -> version {result.version} is already "
-            "up to date; nothing was sent"
-        )
-    out.result(result.to_dict(), deploy_table)
+    clients = app_state.clients
+    planned = planned_deploy(app_state.config, clients.client, clients.account_id, clients.partition)
+    result = run(app_state, planned).to_dict()
+    app_state.out.info(deploy_summary(result))
+    app_state.out.result(result, deploy_table)
 
 
 @app.command("invoke", help="Invoke the Lambda function with an image file or a URL and print the predictions.")
@@ -78,11 +51,11 @@ def invoke(
     top_k: int | None = typer.Option(None, "--top-k", min=1, max=100, help="How many labels to return."),
 ) -> None:
     from mlops_cli.render.lambda_ import predictions_table
-    from mlops_cli.services.lambda_deploy import invocation_event, invoke_function
+    from mlops_cli.services.lambda_deploy import invocation_event, planned_invoke
 
     app_state = state(ctx)
     app_state.override({"lambda.function_name": name, "lambda.alias": alias}, flags={"lambda.function_name": "--name"})
     event = invocation_event(image, url, top_k)
     config = app_state.config
-    result = invoke_function(app_state.clients.client("lambda"), config.function_name, config.lambda_.alias, event)
+    result = run(app_state, planned_invoke(config.function_name, config.lambda_.alias, event))
     app_state.out.result(result, predictions_table)

@@ -67,8 +67,10 @@ class Output:
             err.print(f"hint: {hint}", markup=False)
 
     def plan(self, plan: Any) -> None:
-        """`--dry-run`: the exact requests, as JSON on stdout, in either output mode."""
-        sys.stdout.write(json.dumps({"dry_run": True, **plan.to_dict()}, indent=2, default=str) + "\n")
+        """`--dry-run`: the plan for people (table mode) or its exact requests (JSON); see render/plan.py."""
+        from mlops_cli.render.plan import show
+
+        show(self, plan)
 
     def progress(self, **kwargs: Any) -> Any:
         """A rich Progress on stderr, hidden when quiet or not a TTY."""

@@ -25,6 +25,20 @@ def deploy_table(console: Console, data: dict[str, Any]) -> None:
     )(console, data)
 
 
+def deploy_summary(data: dict[str, Any]) -> str:
+    """The one line said after a deploy."""
+    count = len(data["changes"])
+    if count:
+        return (
+            f"deployed {data['function']}: alias {data['alias']} -> version {data['version']} "
+            f"({count} change{'s' if count != 1 else ''})"
+        )
+    return (
+        f"unchanged: {data['function']} alias {data['alias']} -> version {data['version']} is already "
+        "up to date; nothing was sent"
+    )
+
+
 def predictions_table(console: Console, data: dict[str, Any]) -> None:
     """One table per image: label and probability, most probable first."""
     from rich.table import Table

@@ -18,15 +18,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mlops_cli.aws import absent_on, error_code
 from mlops_cli.errors import OperationError, UsageError
-from mlops_cli.plan import Plan, Step, run_step
+from mlops_cli.plan import Plan, Poll, Step
+from mlops_cli.plan.planned import Planned
 
 MIN_UNRESERVED = 100  # AWS keeps this much of the account's concurrency unreserved
 WAIT_TIMEOUT_S = 30 * 60.0
 FIRST_POLL_S = 1.0
 MAX_POLL_S = 10.0
-
-StatusCallback = Callable[[dict[str, Any]], None]
 
 
 @dataclass
@@ -66,18 +66,13 @@ class ConcurrencyState:
         }
 
 
-def _error_code(exc: Exception) -> str:
-    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-
-
 def read_provisioned(lam: Any, function_name: str, alias: str) -> dict[str, Any] | None:
-    try:
-        answer = lam.get_provisioned_concurrency_config(FunctionName=function_name, Qualifier=alias)
-    except Exception as exc:
-        if _error_code(exc) == "ProvisionedConcurrencyConfigNotFoundException":
-            return None
-        raise
-    answer.pop("ResponseMetadata", None)
+    answer = absent_on(
+        ("ProvisionedConcurrencyConfigNotFoundException",),
+        lambda: lam.get_provisioned_concurrency_config(FunctionName=function_name, Qualifier=alias),
+    )
+    if answer is not None:
+        answer.pop("ResponseMetadata", None)
     return answer
 
 
@@ -87,7 +82,7 @@ def read_state(lam: Any, function_name: str, alias: str) -> ConcurrencyState:
         function = lam.get_function(FunctionName=function_name)
         alias_info = lam.get_alias(FunctionName=function_name, Name=alias)
     except Exception as exc:
-        if _error_code(exc) == "ResourceNotFoundException":
+        if error_code(exc) == "ResourceNotFoundException":
             raise UsageError(
                 f"Lambda function {function_name} or its alias '{alias}' does not exist",
                 hint="deploy it first: mlops lambda deploy",
@@ -143,8 +138,9 @@ def validate(state: ConcurrencyState, reserved: int, provisioned: int) -> None:
             )
 
 
-def plan_set(state: ConcurrencyState, reserved: int, provisioned: int) -> Plan:
-    """The requests that take the function from `state` to the wanted values (none when already there)."""
+def plan_set(state: ConcurrencyState, reserved: int, provisioned: int, wait: bool = True) -> Plan:
+    """The requests that take the function from `state` to the wanted values (none when already there); with
+    `wait`, until the provisioned concurrency is READY."""
     validate(state, reserved, provisioned)
     name, alias = state.function_name, state.alias
     plan = Plan(f"concurrency of {name}: reserved {reserved or 'none'}, provisioned {provisioned or 'none'} on {alias}")
@@ -164,6 +160,7 @@ def plan_set(state: ConcurrencyState, reserved: int, provisioned: int) -> Plan:
         )
     provisioned_steps: list[Step] = []
     status = (state.provisioned or {}).get("Status")
+    ready = Poll(lambda client_for, report: wait_provisioned(client_for("lambda"), name, alias, report), "READY")
     if provisioned and (provisioned != state.provisioned_requested or status == "FAILED"):
         provisioned_steps.append(
             Step(
@@ -171,6 +168,17 @@ def plan_set(state: ConcurrencyState, reserved: int, provisioned: int) -> Plan:
                 "PutProvisionedConcurrencyConfig",
                 {"FunctionName": name, "Qualifier": alias, "ProvisionedConcurrentExecutions": provisioned},
                 note="retry of a FAILED allocation" if provisioned == state.provisioned_requested else "",
+                wait=ready if wait else None,
+            )
+        )
+    elif provisioned and wait and status != "READY":
+        provisioned_steps.append(
+            Step(
+                "lambda",
+                "GetProvisionedConcurrencyConfig",
+                {"FunctionName": name, "Qualifier": alias},
+                note=f"the requested provisioned concurrency is {status}",
+                wait=ready,
             )
         )
     elif not provisioned and state.provisioned:
@@ -199,9 +207,11 @@ def plan_clear(state: ConcurrencyState) -> Plan:
 
 
 def describe_changes(plan: Plan) -> list[str]:
-    """One line per request, e.g. `PutFunctionConcurrency digits-invoke = 10`."""
+    """One line per change, e.g. `PutFunctionConcurrency digits-invoke = 10`."""
     lines = []
     for step in plan.steps:
+        if step.kind == "read":
+            continue
         params = step.params
         target = params["FunctionName"] + (f":{params['Qualifier']}" if "Qualifier" in params else "")
         value = params.get("ReservedConcurrentExecutions", params.get("ProvisionedConcurrentExecutions"))
@@ -210,7 +220,7 @@ def describe_changes(plan: Plan) -> list[str]:
 
 
 def wait_provisioned(
-    lam: Any, function_name: str, alias: str, on_status: StatusCallback | None = None, timeout_s: float = WAIT_TIMEOUT_S
+    lam: Any, function_name: str, alias: str, report: Callable[[str], None], timeout_s: float = WAIT_TIMEOUT_S
 ) -> dict[str, Any]:
     """Poll until the alias's provisioned concurrency is READY; FAILED raises with AWS's StatusReason."""
     deadline = time.monotonic() + timeout_s
@@ -219,8 +229,10 @@ def wait_provisioned(
         config = read_provisioned(lam, function_name, alias)
         if config is None:
             raise OperationError(f"the provisioned concurrency config of {function_name}:{alias} disappeared")
-        if on_status:
-            on_status(config)
+        report(
+            f"{config['Status']} ({config.get('AllocatedProvisionedConcurrentExecutions', 0)}/"
+            f"{config['RequestedProvisionedConcurrentExecutions']} allocated)"
+        )
         if config["Status"] == "READY":
             return config
         if config["Status"] == "FAILED":
@@ -239,13 +251,18 @@ def wait_provisioned(
         delay = min(delay * 1.5, MAX_POLL_S)
 
 
-def run_plan(
-    plan: Plan, lam: Any, state: ConcurrencyState, on_status: StatusCallback | None = None, wait: bool = True
-) -> ConcurrencyState:
-    """Send the plan's requests, wait for provisioned concurrency to be READY, and return the new state."""
-    for step in plan.steps:
-        run_step(step, lambda _service: lam)
-    after = read_state(lam, state.function_name, state.alias)
-    if wait and after.provisioned and after.provisioned.get("Status") != "READY":
-        after.provisioned = wait_provisioned(lam, state.function_name, state.alias, on_status)
-    return after
+def planned_set(lam: Any, plan: Plan, state: ConcurrencyState) -> Planned:
+    """Run `plan` (from `plan_set` or `plan_clear`); the result is the function's settings afterwards."""
+
+    def finish(_answers: Any) -> dict[str, Any]:
+        after = read_state(lam, state.function_name, state.alias)
+        return {**after.to_dict(), "changes": describe_changes(plan)}
+
+    return Planned(
+        plan,
+        finish=finish,
+        interrupted=(
+            "interrupted: AWS goes on allocating the provisioned concurrency",
+            "check it with `mlops concurrency set --show`, remove it with `mlops concurrency set --clear`",
+        ),
+    )

@@ -30,16 +30,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_cli.aws import absent_on
 from mlops_cli.errors import OperationError, UsageError, refused
-from mlops_cli.plan import Plan, Step, run_step
+from mlops_cli.plan import Plan, Ref, Retry, Step, Waiter
+from mlops_cli.plan.planned import Planned
 from mlops_cli.services import iam_policies, naming
 from mlops_cli.services.packaging import FIXED_MTIME
+from mlops_cli.services.propagation import ROLE_PROPAGATION_S, lambda_cannot_assume
 
 if TYPE_CHECKING:
     from mlops_cli.config.schema import Config
 
 ClientFor = Callable[[str], Any]
-StatusCallback = Callable[[str], None]
 
 HANDLER_SOURCE = Path(__file__).resolve().parents[1] / "lambda_function" / "handler.py"
 ZIP_ENTRY = "handler.py"
@@ -49,7 +51,7 @@ RUNTIME = "python3.12"
 ARCHITECTURE = "arm64"
 POLICY_NAME = "invoke-endpoint-and-write-logs"
 # Stands for the version PublishVersion returns; versions start at 1, so "0" is a valid shape no real version has.
-PUBLISHED_VERSION = "0"
+PUBLISHED_VERSION = Ref("version", "Version", placeholder="0")
 # The configuration compared with $LATEST's; a published version's Description is only a label (and
 # PublishVersion returns the last version unchanged when nothing changed), so versions are compared without it.
 COMPARED_CONFIG = ("Runtime", "Role", "Handler", "Timeout", "MemorySize", "Environment", "Description")
@@ -187,24 +189,10 @@ class Observed:
     endpoint_status: str | None = None  # None: the endpoint does not exist (yet)
 
 
-def _error_code(exc: Exception) -> str:
-    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-
-
-def _absent_on(codes: tuple[str, ...], call: Callable[[], Any]) -> Any:
-    """`call()`, or None when AWS answers that the thing does not exist."""
-    try:
-        return call()
-    except Exception as exc:
-        if _error_code(exc) in codes:
-            return None
-        raise
-
-
 def observe(client_for: ClientFor, spec: LambdaSpec) -> Observed:
     iam, lam, sagemaker = client_for("iam"), client_for("lambda"), client_for("sagemaker")
     found = Observed()
-    role = _absent_on(("NoSuchEntity",), lambda: iam.get_role(RoleName=spec.role_name))
+    role = absent_on(("NoSuchEntity",), lambda: iam.get_role(RoleName=spec.role_name))
     if role:
         found.role = role["Role"]
         for page in iam.get_paginator("list_role_policies").paginate(RoleName=spec.role_name):
@@ -214,11 +202,11 @@ def observe(client_for: ClientFor, spec: LambdaSpec) -> Observed:
                 ]
         for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=spec.role_name):
             found.attached_policies += [policy["PolicyArn"] for policy in page["AttachedPolicies"]]
-    function = _absent_on(("ResourceNotFoundException",), lambda: lam.get_function(FunctionName=spec.function_name))
+    function = absent_on(("ResourceNotFoundException",), lambda: lam.get_function(FunctionName=spec.function_name))
     if function:
         found.function = function["Configuration"]
         found.function_tags = function.get("Tags") or {}
-        alias = _absent_on(
+        alias = absent_on(
             ("ResourceNotFoundException",), lambda: lam.get_alias(FunctionName=spec.function_name, Name=spec.alias)
         )
         if alias:
@@ -226,7 +214,7 @@ def observe(client_for: ClientFor, spec: LambdaSpec) -> Observed:
             found.alias_configuration = lam.get_function_configuration(
                 FunctionName=spec.function_name, Qualifier=alias["FunctionVersion"]
             )
-    endpoint = _absent_on(
+    endpoint = absent_on(
         ("ValidationException", "ResourceNotFound"),
         lambda: sagemaker.describe_endpoint(EndpointName=spec.endpoint_name),
     )
@@ -267,12 +255,14 @@ def plan_deploy(spec: LambdaSpec, package: ZipPayload, found: Observed) -> Plan:
     configuration = spec.configuration()
     function_changes = False
     if found.function is None:
+        role_is_new = found.role is None
         plan.add(
             "lambda",
             "CreateFunction",
             {
                 "FunctionName": spec.function_name,
                 **configuration,
+                "Role": Ref("role", "Role", "Arn", placeholder=spec.role_arn) if role_is_new else spec.role_arn,
                 "Code": {"ZipFile": package},
                 "Architectures": [ARCHITECTURE],
                 "PackageType": "Zip",
@@ -280,10 +270,24 @@ def plan_deploy(spec: LambdaSpec, package: ZipPayload, found: Observed) -> Plan:
                 "Tags": spec.tags,
             },
             note="new function",
+            retry=Retry(lambda_cannot_assume, ROLE_PROPAGATION_S, "the new role is not assumable by Lambda yet")
+            if role_is_new
+            else None,
+            wait=_ready(spec.function_name, "function_active_v2"),
         )
         function_changes = True
     else:
-        if found.function.get("CodeSha256") != sha256 or found.function.get("Architectures") != [ARCHITECTURE]:
+        updating = found.function.get("CodeSha256") != sha256 or found.function.get("Architectures") != [ARCHITECTURE]
+        differences = _config_differences(found.function, configuration)
+        if updating or differences:
+            plan.add(
+                "lambda",
+                "GetFunctionConfiguration",
+                {"FunctionName": spec.function_name},
+                note="an earlier update must have finished first",
+                wait=_ready(spec.function_name, "function_updated_v2"),
+            )
+        if updating:
             plan.add(
                 "lambda",
                 "UpdateFunctionCode",
@@ -293,15 +297,16 @@ def plan_deploy(spec: LambdaSpec, package: ZipPayload, found: Observed) -> Plan:
                     "Architectures": [ARCHITECTURE],
                 },
                 note=f"code sha256 {found.function.get('CodeSha256')} -> {sha256}",
+                wait=_ready(spec.function_name, "function_updated_v2"),
             )
             function_changes = True
-        differences = _config_differences(found.function, configuration)
         if differences:
             plan.add(
                 "lambda",
                 "UpdateFunctionConfiguration",
                 {"FunctionName": spec.function_name, **configuration},
                 note="changed: " + ", ".join(differences),
+                wait=_ready(spec.function_name, "function_updated_v2"),
             )
             function_changes = True
         missing_tags = {key: value for key, value in spec.tags.items() if found.function_tags.get(key) != value}
@@ -320,15 +325,32 @@ def plan_deploy(spec: LambdaSpec, package: ZipPayload, found: Observed) -> Plan:
                 "CodeSha256": sha256,
             },
             note="a version is immutable: the alias points at it",
+            name="version",
         )
         operation = "UpdateAlias" if found.alias else "CreateAlias"
         plan.add(
             "lambda",
             operation,
             {"FunctionName": spec.function_name, "Name": spec.alias, "FunctionVersion": PUBLISHED_VERSION},
-            f"FunctionVersion {PUBLISHED_VERSION} stands for the version PublishVersion returns",
+            "the alias points at the version just published",
         )
     return plan
+
+
+def _ready(function_name: str, waiter: str) -> Waiter:
+    """Until the function's creation (`function_active_v2`) or last update (`function_updated_v2`) finished."""
+    return Waiter(waiter, {"FunctionName": function_name}, "lambda", explain=_not_ready)
+
+
+def _not_ready(client_for: ClientFor, params: dict[str, Any]) -> OperationError:
+    """Why the function did not become ready, from its configuration."""
+    configuration = client_for("lambda").get_function_configuration(**params)
+    reason = configuration.get("LastUpdateStatusReason") or configuration.get("StateReason") or "no reason given"
+    return OperationError(
+        f"Lambda function {params['FunctionName']} did not become ready "
+        f"(State {configuration.get('State')}, LastUpdateStatus "
+        f"{configuration.get('LastUpdateStatus')}): {reason}"
+    )
 
 
 def _plan_role(plan: Plan, spec: LambdaSpec, found: Observed) -> None:
@@ -337,7 +359,8 @@ def _plan_role(plan: Plan, spec: LambdaSpec, found: Observed) -> None:
         plan.add(
             "iam",
             "CreateRole",
-            {
+            name="role",
+            params={
                 "RoleName": spec.role_name,
                 "AssumeRolePolicyDocument": policy_json(spec.trust),
                 "Description": f"Lambda {spec.function_name}: invoke SageMaker endpoint {spec.endpoint_name}, "
@@ -377,6 +400,7 @@ def _plan_role(plan: Plan, spec: LambdaSpec, found: Observed) -> None:
             "PutRolePolicy",
             {"RoleName": spec.role_name, "PolicyName": POLICY_NAME, "PolicyDocument": policy_json(spec.policy)},
             note="sagemaker:InvokeEndpoint on the endpoint; logs on the function's own log group",
+            action="create" if current is None else "update",
         )
 
 
@@ -426,63 +450,38 @@ def describe_step(step: Step) -> str:
     return f"{step.operation} {target}".strip()
 
 
-def _wait_updated(lam: Any, function_name: str, active: bool = False) -> None:
-    """Until the function's last update (or creation) finished; its reason when it failed."""
-    from botocore.exceptions import WaiterError
-
-    waiter = lam.get_waiter("function_active_v2" if active else "function_updated_v2")
-    try:
-        waiter.wait(FunctionName=function_name, WaiterConfig={"Delay": 2, "MaxAttempts": 300})
-    except WaiterError:
-        configuration = lam.get_function_configuration(FunctionName=function_name)
-        reason = configuration.get("LastUpdateStatusReason") or configuration.get("StateReason") or "no reason given"
-        raise OperationError(
-            f"Lambda function {function_name} did not become ready "
-            f"(State {configuration.get('State')}, LastUpdateStatus "
-            f"{configuration.get('LastUpdateStatus')}): {reason}"
-        ) from None
+def changes(plan: Plan) -> list[str]:
+    """The plan's changes, one line each (what it reads first is not a change)."""
+    return [describe_step(step) for step in plan.steps if step.kind != "read"]
 
 
-def _create_function(lam: Any, step: Step, role_is_new: bool) -> Any:
-    """CreateFunction, retried while a just-created role is not yet assumable (IAM is eventually consistent)."""
-    from mlops_cli.services.propagation import ROLE_PROPAGATION_S, lambda_cannot_assume, retry_while_propagating
-
-    return retry_while_propagating(
-        lambda: run_step(step, lambda _service: lam),
-        lambda_cannot_assume,
-        wait_s=ROLE_PROPAGATION_S if role_is_new else 0,
+def planned_deploy(config: Config, client_for: ClientFor, account: str, partition: str) -> Planned:
+    """`mlops lambda deploy`: read what exists, plan what differs, and how the result is read once it ran."""
+    spec = LambdaSpec.from_config(config, account, partition)
+    package = build_package()
+    found = observe(client_for, spec)
+    plan = plan_deploy(spec, package, found)
+    return Planned(
+        plan,
+        finish=lambda _answers: deploy_result(client_for, spec, found, package, plan),
+        notices=[]
+        if found.endpoint_status is not None
+        else [
+            f"endpoint {spec.endpoint_name} does not exist (yet): the function answers 502 until "
+            "`mlops deploy` creates it"
+        ],
+        interrupted=(
+            f"interrupted: a started update of {spec.function_name} goes on in AWS",
+            "re-run `mlops lambda deploy` to finish (it only does what is still missing)",
+        ),
     )
 
 
-def run_deploy(
-    plan: Plan,
-    client_for: ClientFor,
-    spec: LambdaSpec,
-    found: Observed,
-    package: ZipPayload,
-    on_status: StatusCallback | None = None,
+def deploy_result(
+    client_for: ClientFor, spec: LambdaSpec, found: Observed, package: ZipPayload, plan: Plan
 ) -> DeployResult:
+    """What the function and its alias are once the plan ran."""
     lam = client_for("lambda")
-    role_is_new = found.role is None
-    published: str | None = None
-    if found.function is not None and any(
-        step.service == "lambda" and step.operation.startswith("Update") for step in plan.steps
-    ):
-        _wait_updated(lam, spec.function_name)  # an earlier update may still be in progress
-    for step in plan.steps:
-        if on_status:
-            on_status(describe_step(step))
-        if step.params.get("FunctionVersion") == PUBLISHED_VERSION:
-            step = Step(step.service, step.operation, {**step.params, "FunctionVersion": published}, step.note)
-        if step.operation == "CreateFunction":
-            _create_function(lam, step, role_is_new)
-            _wait_updated(lam, spec.function_name, active=True)
-            continue
-        answer = run_step(step, client_for)
-        if step.operation in ("UpdateFunctionCode", "UpdateFunctionConfiguration"):
-            _wait_updated(lam, spec.function_name)
-        elif step.operation == "PublishVersion":
-            published = str(answer["Version"])
     function = lam.get_function_configuration(FunctionName=spec.function_name)
     alias = lam.get_alias(FunctionName=spec.function_name, Name=spec.alias)
     return DeployResult(
@@ -495,7 +494,7 @@ def run_deploy(
         endpoint_status=found.endpoint_status,
         role_arn=spec.role_arn,
         code_sha256=code_sha256(package),
-        changes=[describe_step(step) for step in plan.steps],
+        changes=changes(plan),
     )
 
 
@@ -534,12 +533,30 @@ def invocation_event(image: Path | None = None, url: str | None = None, top_k: i
     return event
 
 
-def invoke_function(lam: Any, function_name: str, alias: str, event: dict[str, Any]) -> dict[str, Any]:
-    """Invoke the alias and return the predictions; the function's error answers become one-line errors."""
-    answer = _absent_on(
-        ("ResourceNotFoundException",),
-        lambda: lam.invoke(FunctionName=function_name, Qualifier=alias, Payload=json.dumps(event).encode()),
+class EventPayload(bytes):
+    """An invocation event's JSON, shown in a printed plan in full when short, else as a summary."""
+
+    def __str__(self) -> str:
+        text = self.decode("utf-8", "replace")
+        return text if len(text) <= 300 else f"<event JSON: {len(self)} bytes, starts {text[:120]}...>"
+
+
+def planned_invoke(function_name: str, alias: str, event: dict[str, Any]) -> Planned:
+    """`mlops lambda invoke`: one Invoke of the alias; the result is the function's predictions."""
+    plan = Plan(f"invoke Lambda function {function_name} (alias {alias})")
+    plan.add(
+        "lambda",
+        "Invoke",
+        {"FunctionName": function_name, "Qualifier": alias, "Payload": EventPayload(json.dumps(event).encode())},
+        name="answer",
+        absent_ok=("ResourceNotFoundException",),
+        action="invoke",
     )
+    return Planned(plan, finish=lambda answers: invocation_result(function_name, alias, answers["answer"]))
+
+
+def invocation_result(function_name: str, alias: str, answer: dict[str, Any] | None) -> dict[str, Any]:
+    """The predictions from Invoke's answer; the function's error answers become one-line errors."""
     if answer is None:
         raise UsageError(
             f"Lambda function {function_name} (alias {alias}) not found", hint="deploy it first: mlops lambda deploy"

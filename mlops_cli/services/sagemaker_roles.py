@@ -81,7 +81,7 @@ def role_steps(role: SageMakerRole, config: Config, *, account_id: str, partitio
 
 def ensure_role(steps: list[Step], iam: Any) -> None:
     """Run `role_steps`: create the role or update its trust policy, then put the inline policy."""
-    from mlops_cli.services.propagation import error_code
+    from mlops_cli.aws import error_code
 
     create, put_policy = steps
     try:

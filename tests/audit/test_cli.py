@@ -174,7 +174,7 @@ def test_save_input_only_for_live_reads(mlops, one_medium_one_low, tmp_path):
 
 
 def test_dry_run_prints_the_read_only_calls(mlops):
-    result = mlops("--dry-run", "audit-iam")
+    result = mlops("-o", "json", "--dry-run", "audit-iam")
     assert result.exit_code == 0, result.stderr
     plan = json.loads(result.stdout)
     operations = [step["operation"] for step in plan["steps"]]

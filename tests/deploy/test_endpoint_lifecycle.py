@@ -48,7 +48,7 @@ def created(trained_job, artifacts):
     """`mlops deploy --autoscale max=2 --wait`: no --model, so the latest completed training job."""
     from .conftest import cli
 
-    plan = cli("--dry-run", "deploy", "--autoscale", "max=2")
+    plan = cli("-o", "json", "--dry-run", "deploy", "--autoscale", "max=2")
     result = cli("-o", "json", "deploy", "--autoscale", "max=2", "--wait")
     return json.loads(plan.stdout), as_json(result)
 
@@ -157,7 +157,7 @@ def invoke_in_a_loop(runtime, body: bytes, stop: threading.Event, answers: list,
 
 def test_second_deploy_updates_blue_green_while_serving(created, mlops, artifacts, boto_client, aws_cli, digits_dir):
     _, first = created
-    plan = json.loads(mlops("--dry-run", "deploy", "--model", artifacts["relabelled"]).stdout)
+    plan = json.loads(mlops("-o", "json", "--dry-run", "deploy", "--model", artifacts["relabelled"]).stdout)
     update = next(step for step in plan["steps"] if step["operation"] == "UpdateEndpoint")
     assert update["params"]["RetainAllVariantProperties"] is True  # scaling in place, model-only change
     assert "DeregisterScalableTarget" not in [step["operation"] for step in plan["steps"]]
@@ -233,7 +233,7 @@ def test_autoscale_is_idempotent_tunable_and_removable(created, mlops, aws_cli):
     assert as_json(unchanged) == {**as_json(unchanged), "changed": False, "requests": []}
     assert "nothing changed" in unchanged.stderr
 
-    plan = json.loads(mlops("--dry-run", "autoscale", "--max", "4", "--target", "20").stdout)
+    plan = json.loads(mlops("-o", "json", "--dry-run", "autoscale", "--max", "4", "--target", "20").stdout)
     assert [step["operation"] for step in plan["steps"]] == ["RegisterScalableTarget", "PutScalingPolicy"]
     assert scaling_seen_by_aws(aws_cli)[0][0]["MaxCapacity"] == 2  # the dry run sent nothing
 
@@ -395,7 +395,7 @@ def test_teardown_all_leaves_nothing_of_the_project(
     assert refused.exit_code == 2 and "does not belong to project 'digits'" in refused.stderr
     assert project_function in [f["name"] for f in as_json(mlops("-o", "json", "status"))["functions"]]
 
-    plan = json.loads(mlops("--dry-run", "teardown", "--all").stdout)
+    plan = json.loads(mlops("-o", "json", "--dry-run", "teardown", "--all").stdout)
     operations = [step["operation"] for step in plan["steps"]]
     assert (
         operations.index("DeregisterScalableTarget")

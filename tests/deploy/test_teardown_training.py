@@ -52,7 +52,7 @@ def test_status_shows_running_training_and_teardown_all_stops_it(mlops, digits_i
     table = mlops("status", env=ENV).stdout
     assert "EC2 training instances" in table and ours in table, table
 
-    plan = json.loads(mlops("--dry-run", "teardown", "--all", env=ENV).stdout)
+    plan = json.loads(mlops("-o", "json", "--dry-run", "teardown", "--all", env=ENV).stdout)
     assert [(step["operation"], step["params"]) for step in plan["steps"]] == [
         ("StopTrainingJob", {"TrainingJobName": job}),
         ("TerminateInstances", {"InstanceIds": [ours]}),

@@ -146,7 +146,7 @@ def test_provisioned_needs_a_published_version(mlops, deployed, boto_client):
 def test_dry_run_prints_the_requests_and_sends_nothing(mlops, deployed, boto_client):
     lam = boto_client("lambda")
     before = snapshot(lam)
-    result = concurrency(mlops, "--reserved", "7", "--provisioned", "2", "--dry-run")
+    result = concurrency(mlops, "--reserved", "7", "--provisioned", "2", "--dry-run", "-o", "json")
     assert result.exit_code == 0, result.output
     plan = json.loads(result.stdout)
     assert {

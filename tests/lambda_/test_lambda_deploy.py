@@ -205,7 +205,7 @@ def test_drift_is_repaired(mlops, boto_client, project, project_env):
 
 
 def test_dry_run_prints_every_request_and_sends_nothing(mlops, boto_client, project, project_env):
-    result = mlops("lambda", "deploy", "--dry-run", env=project_env)
+    result = mlops("-o", "json", "lambda", "deploy", "--dry-run", env=project_env)
     assert result.exit_code == 0, result.output
     plan = json.loads(result.stdout)
     assert plan["dry_run"] is True
@@ -217,6 +217,14 @@ def test_dry_run_prints_every_request_and_sends_nothing(mlops, boto_client, proj
     assert expected_policy(project)["sagemaker"] in json.dumps(policy)
     assert steps["CreateFunction"]["Code"]["ZipFile"].startswith("<zip of handler.py:")
     assert steps["CreateAlias"]["FunctionVersion"] == "0"  # stands for the version PublishVersion returns
+    refs = {step["operation"]: step.get("refs") for step in plan["steps"]}
+    assert refs["CreateAlias"] == {"FunctionVersion": "version.Version"}
+    assert refs["CreateFunction"] == {"Role": "role.Role.Arn"}
+    table = mlops("lambda", "deploy", "--dry-run", env=project_env)
+    assert table.exit_code == 0, table.output
+    assert f"  + lambda CreateFunction  {project}-invoke" in table.stdout
+    assert "FunctionVersion = (known after version.Version)" in table.stdout
+    assert "Plan: 5 to create, 0 to update, 0 to delete." in table.stdout
     iam, lam = boto_client("iam"), boto_client("lambda")
     with pytest.raises(iam.exceptions.NoSuchEntityException):
         iam.get_role(RoleName=f"{project}-lambda-invoke")
@@ -226,13 +234,14 @@ def test_dry_run_prints_every_request_and_sends_nothing(mlops, boto_client, proj
 
 def test_changed_code_is_uploaded_once_and_published(mlops, local_aws, boto_client, project, project_env, tmp_path):
     from mlops_cli.config import load_config
+    from mlops_cli.plan import Executor
     from mlops_cli.services.lambda_deploy import (
         LambdaSpec,
         build_package,
         code_sha256,
+        deploy_result,
         observe,
         plan_deploy,
-        run_deploy,
     )
 
     deploy(mlops, project_env)
@@ -244,8 +253,14 @@ def test_changed_code_is_uploaded_once_and_published(mlops, local_aws, boto_clie
 
     found = observe(boto_client, spec)
     plan = plan_deploy(spec, package, found)
-    assert [step.operation for step in plan.steps] == ["UpdateFunctionCode", "PublishVersion", "UpdateAlias"]
-    result = run_deploy(plan, boto_client, spec, found, package)
+    assert [step.operation for step in plan.steps] == [
+        "GetFunctionConfiguration",  # waits until an earlier update finished
+        "UpdateFunctionCode",
+        "PublishVersion",
+        "UpdateAlias",
+    ]
+    Executor(boto_client).execute(plan)
+    result = deploy_result(boto_client, spec, found, package, plan)
     assert result.version == "2"
     lam = boto_client("lambda")
     assert lam.get_function_configuration(FunctionName=spec.function_name, Qualifier="live")[
@@ -291,3 +306,13 @@ def test_invoke_runs_the_function_and_reports_its_answers(mlops, boto_client, pr
     ]:
         result = mlops("lambda", "invoke", *args, env=project_env)
         assert result.exit_code == 2 and message in result.stderr, (args, result.output)
+
+
+def test_invoke_dry_run_prints_the_request_and_sends_nothing(mlops, project, project_env):
+    """No function exists in this project: a sent Invoke would fail with "not found" (exit 2)."""
+    result = mlops("-o", "json", "lambda", "invoke", "--url", "https://example.com/7.png", "--dry-run", env=project_env)
+    assert result.exit_code == 0, result.output
+    [step] = json.loads(result.stdout)["steps"]
+    assert (step["service"], step["operation"]) == ("lambda", "Invoke")
+    assert step["params"]["FunctionName"] == f"{project}-invoke" and step["params"]["Qualifier"] == "live"
+    assert json.loads(step["params"]["Payload"]) == {"url": "https://example.com/7.png"}

@@ -15,7 +15,7 @@ M5_LARGE = 0.115  # USD per hour in the shipped table (services/prices.json), tr
 
 
 def test_training_plan_costs_instances_times_price_times_max_runtime():
-    plan = json.loads(cli("--dry-run", "train", "--instances", "2", "--spot").stdout)
+    plan = json.loads(cli("-o", "json", "--dry-run", "train", "--instances", "2", "--spot").stdout)
     estimate = plan["cost"]
     assert estimate["currency"] == "USD"
     assert estimate["prices"]["source"].startswith("shipped table") and estimate["prices"]["as_of"]
@@ -44,7 +44,9 @@ def test_deploy_plan_costs_the_endpoint_per_hour_and_month_and_max_cost_refuses(
     s3.put_object(Bucket="mlops-local", Key="digits/models/cost-test/model.tar.gz", Body=b"x")
     model = "s3://mlops-local/digits/models/cost-test/model.tar.gz"
     plan = json.loads(
-        cli("--dry-run", "deploy", "--model", model, "--endpoint", "digits-costly", "--autoscale", "max=3").stdout
+        cli(
+            "-o", "json", "--dry-run", "deploy", "--model", model, "--endpoint", "digits-costly", "--autoscale", "max=3"
+        ).stdout
     )
     (item,) = plan["cost"]["items"]
     assert plan["cost"]["max_usd"] is None  # an endpoint costs for as long as it runs
@@ -71,7 +73,7 @@ def test_tuning_and_provisioned_concurrency_estimates():
 
 
 def test_tuning_plan_costs_its_trials_and_max_cost_refuses():
-    plan = json.loads(cli("--dry-run", "tune", "--max-jobs", "4", "--parallel", "2").stdout)
+    plan = json.loads(cli("-o", "json", "--dry-run", "tune", "--max-jobs", "4", "--parallel", "2").stdout)
     (item,) = plan["cost"]["items"]
     assert item["item"] == "tuning job" and item["max_jobs"] == 4
     assert plan["cost"]["max_usd"] == pytest.approx(4 * M5_LARGE * 1.0)

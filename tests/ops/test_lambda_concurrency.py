@@ -55,7 +55,19 @@ def test_reserved_concurrency_throttles_a_burst_and_provisioned_stays_warm(
     burst_function, boto_client, digits_dir: Path
 ):
     plan = json.loads(
-        cli("--dry-run", "concurrency", "set", "--function", FUNCTION, "--reserved", "2", "--provisioned", "1").stdout
+        cli(
+            "-o",
+            "json",
+            "--dry-run",
+            "concurrency",
+            "set",
+            "--function",
+            FUNCTION,
+            "--reserved",
+            "2",
+            "--provisioned",
+            "1",
+        ).stdout
     )
     assert plan["cost"]["items"][0]["item"] == "provisioned concurrency"
     assert plan["cost"]["items"][0]["usd_per_month"] > 0

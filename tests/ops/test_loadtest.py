@@ -29,7 +29,9 @@ def test_bad_flags_exit_2_with_one_line(args, message):
 
 
 def test_dry_run_prints_the_requests_it_would_send(digits_dir: Path):
-    result = cli("--dry-run", "loadtest", "--rate", "4", "--duration", "5", "--images", str(digits_dir / "test"))
+    result = cli(
+        "-o", "json", "--dry-run", "loadtest", "--rate", "4", "--duration", "5", "--images", str(digits_dir / "test")
+    )
     assert result.exit_code == 0, result.output
     step = json.loads(result.stdout)["steps"][0]
     assert step["operation"] == "InvokeEndpoint" and step["note"] == "20 requests over 5 s"

@@ -128,7 +128,8 @@ def test_table_mode_prints_user_data_on_stderr(mlops):
         "train-ec2", "--dry-run", "--job-name", JOB, env={"MLOPS_AWS__ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}
     )
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["plan"] == f"train-ec2 {JOB}"
+    assert f"train-ec2 {JOB} (dry run: nothing is sent)" in result.stdout  # the plan for people
+    assert "+ ec2 RunInstances" in result.stdout and "Plan: " in result.stdout
     assert "# mlops train-ec2 bootstrap" in result.stderr
 
 

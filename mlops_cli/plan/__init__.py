@@ -1,0 +1,23 @@
+"""Plans of AWS requests (steps.py) and the executors that run or display them (executor.py)."""
+
+from mlops_cli.plan.executor import Answers, DisplayOnlyExecutor, Event, Executor
+from mlops_cli.plan.steps import Plan, Poll, Ref, Retry, Step, Waiter, snake_case
+
+__all__ = [
+    "Answers",
+    "DisplayOnlyExecutor",
+    "Event",
+    "Executor",
+    "Plan",
+    "Poll",
+    "Ref",
+    "Retry",
+    "Step",
+    "Waiter",
+    "snake_case",
+]
+
+
+def run_step(step: Step, client_for) -> object:  # type: ignore[no-untyped-def]
+    """One step outside a plan (services not yet on the executor)."""
+    return Executor(client_for).run_step(step, Answers())

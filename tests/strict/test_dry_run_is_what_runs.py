@@ -1,0 +1,71 @@
+"""`--dry-run` shows what runs: the requests of a dry-run plan are, in order and parameter for parameter, the
+changes the local AWS receives when the same command runs for real (refs compared as "some value": their
+placeholders stand for what AWS answers at run time). The requests are captured on the CLI side through
+botocore's event hooks (`before-parameter-build`), the way every boto3 call goes out."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+
+READS = ("Describe", "Get", "List", "Head")
+_projects = itertools.count(1)
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """Every (service, operation, params) the CLI's boto3 clients send, in order."""
+    from mlops_cli.aws import AwsClients
+
+    calls: list[tuple[str, str, dict]] = []
+    made = AwsClients.client
+
+    def client(self, service):
+        new = service not in self._clients
+        made_client = made(self, service)
+        if new:
+
+            def record(params, model, **_kwargs):
+                calls.append((model.service_model.service_name, model.name, dict(params)))
+
+            made_client.meta.events.register("before-parameter-build", record)
+        return made_client
+
+    monkeypatch.setattr(AwsClients, "client", client)
+    return calls
+
+
+def comparable(value, refs: set[str], path: str = ""):
+    """`value` as JSON shows it, with the parameters at the paths of refs replaced by a marker."""
+    if path.rstrip(".") in refs:
+        return "<ref>"
+    if isinstance(value, dict):
+        return {key: comparable(item, refs, f"{path}{key}.") for key, item in value.items()}
+    if isinstance(value, list):
+        return [comparable(item, refs, f"{path}{index}.") for index, item in enumerate(value)]
+    return json.loads(json.dumps(value, default=str))
+
+
+def changes(calls) -> list[tuple[str, str, dict]]:
+    return [(service, operation, params) for service, operation, params in calls if not operation.startswith(READS)]
+
+
+@pytest.mark.parametrize("command", [["lambda", "deploy"]])
+def test_dry_run_plan_is_the_requests_a_real_run_sends(command, mlops, local_aws, sent):
+    env = {"MLOPS_PROJECT": f"plan-is-run{next(_projects)}"}
+    shown = mlops("-o", "json", *command, "--dry-run", env=env)
+    assert shown.exit_code == 0, shown.output
+    assert not changes(sent), "a dry run sent a change"
+    planned = json.loads(shown.stdout)["steps"]
+
+    del sent[:]
+    ran = mlops("-o", "json", *command, env=env)
+    assert ran.exit_code == 0, ran.output
+    received = changes(sent)
+    planned_changes = [step for step in planned if not step["operation"].startswith(READS)]
+    assert [(s, o) for s, o, _ in received] == [(step["service"], step["operation"]) for step in planned_changes]
+    for step, (_, _, params) in zip(planned_changes, received, strict=True):
+        refs = set(step.get("refs", {}))
+        assert comparable(params, refs) == comparable(step["params"], refs), step["operation"]
