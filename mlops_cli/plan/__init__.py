@@ -1,5 +1,8 @@
 """Plans of AWS requests (steps.py) and the executors that run or display them (executor.py)."""
 
+from collections.abc import Callable
+from typing import Any
+
 from mlops_cli.plan.executor import Answers, DisplayOnlyExecutor, Event, Executor
 from mlops_cli.plan.steps import Plan, Poll, Ref, Retry, Step, Waiter, snake_case
 
@@ -18,6 +21,6 @@ __all__ = [
 ]
 
 
-def run_step(step: Step, client_for) -> object:  # type: ignore[no-untyped-def]
+def run_step(step: Step, client_for: Callable[[str], Any]) -> Any:
     """One step outside a plan (services not yet on the executor)."""
     return Executor(client_for).run_step(step, Answers())

@@ -10,6 +10,7 @@ make are not always immediately visible". A plan step that uses a role it create
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -38,8 +39,9 @@ def retry_while_propagating(
     *,
     wait_s: float = ROLE_PROPAGATION_S,
     on_wait: Callable[[str], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> T:
     """`call()`, retried while it fails with an error `propagating` recognises, for up to `wait_s` seconds;
     `on_wait` hears once that it waits, and why."""
     told = None if on_wait is None else (lambda exc: on_wait(waiting_message(exc, wait_s)))
-    return retry_while(call, propagating, wait_s=wait_s, on_wait=told)
+    return retry_while(call, propagating, wait_s=wait_s, on_wait=told, sleep=sleep)
