@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from mlops_cli.local.validate import check_params
+from mlops_cli.local.core.validate import check_params
 from mlops_cli.plan import Plan, Ref, Retry, Waiter
 from mlops_cli.render import Output
 from mlops_cli.render.plan import show
