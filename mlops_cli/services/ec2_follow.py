@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from mlops_cli.aws import error_code
 from mlops_cli.services import naming
-from mlops_cli.services.propagation import error_code
 
 if TYPE_CHECKING:
     from mlops_cli.config.schema import Config

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from mlops_cli.aws import error_code
 from mlops_cli.errors import UsageError
-from mlops_cli.services.propagation import error_code
 
 # Only images owned by Amazon: a name filter alone would also match anyone's public look-alike AMI.
 DLAMI_OWNER = "amazon"

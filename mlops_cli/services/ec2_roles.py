@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from mlops_cli.aws import error_code
 from mlops_cli.services import naming
 from mlops_cli.services.ec2_follow import ENDED_STATES, job_instances, read_status
 from mlops_cli.services.ec2_job import JOB_POLICY_PREFIX, STATUS_FILE
-from mlops_cli.services.propagation import error_code
 
 if TYPE_CHECKING:
     from mlops_cli.config.schema import Config

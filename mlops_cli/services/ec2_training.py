@@ -21,13 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mlops_cli.aws import error_code
 from mlops_cli.errors import UsageError
 from mlops_cli.plan import Plan, Step, run_step
 from mlops_cli.services import naming
 from mlops_cli.services.ec2_images import dlami_query, find_image, root_volume
 from mlops_cli.services.ec2_job import LOG_FILE, STATUS_FILE, Ec2Job, hyperparameter_args
 from mlops_cli.services.ec2_roles import remove_job_policy, role_steps, stale_job_policies
-from mlops_cli.services.propagation import error_code
 
 if TYPE_CHECKING:
     from mlops_cli.config.schema import Config
