@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +18,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-REPO = Path(__file__).resolve().parents[1]
-LOCAL_CONFIG = REPO / "configs" / "local.yaml"
+from tests.helpers import LOCAL_CONFIG, aws_cli, local_aws_server, local_client
 
 # Never let a test reach real AWS: no credentials, profiles or endpoints from the developer's shell.
 for _name in (
@@ -56,12 +52,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def mlops_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("mlops-home")
@@ -72,18 +62,13 @@ def mlops_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def local_aws(mlops_home: Path) -> Iterator[str]:
     """URL of a running local AWS; MLOPS_AWS__ENDPOINT_URL points every CLI call at it."""
-    url = f"http://127.0.0.1:{free_port()}"
     # Real time: the suite's own traffic must not scale its endpoints (tests/ops runs a faster local AWS for that).
-    env = {**os.environ, "MLOPS_AWS__ENDPOINT_URL": url, "MLOPS_LOCAL__TIME_SCALE": "1"}
-    cli = [sys.executable, "-m", "mlops_cli", "-c", str(LOCAL_CONFIG)]
-    started = subprocess.run(cli + ["local", "up"], env=env, capture_output=True, text=True, timeout=90)
-    assert started.returncode == 0, started.stderr
-    os.environ["MLOPS_AWS__ENDPOINT_URL"] = url
-    try:
-        yield url
-    finally:
-        subprocess.run(cli + ["local", "down"], env=env, capture_output=True, text=True, timeout=60)
-        os.environ.pop("MLOPS_AWS__ENDPOINT_URL", None)
+    with local_aws_server({"MLOPS_LOCAL__TIME_SCALE": "1"}) as url:
+        os.environ["MLOPS_AWS__ENDPOINT_URL"] = url
+        try:
+            yield url
+        finally:
+            os.environ.pop("MLOPS_AWS__ENDPOINT_URL", None)
 
 
 @pytest.fixture
@@ -115,48 +100,15 @@ def local_env(local_aws: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def boto_client(local_aws: str, local_env: dict[str, str]):
+def boto_client(local_aws: str):
     """A boto3 client factory for the local AWS (signed with its credentials), to assert on the resulting state."""
-    import boto3
-
-    def make(service: str):
-        return boto3.client(
-            service,
-            region_name="us-east-1",
-            endpoint_url=local_aws,
-            aws_access_key_id=local_env["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=local_env["AWS_SECRET_ACCESS_KEY"],
-        )
-
-    return make
+    return lambda service: local_client(local_aws, service)
 
 
-@pytest.fixture(scope="session")
-def aws_cli(local_aws: str, local_env: dict[str, str]):
+@pytest.fixture(scope="session", name="aws_cli")
+def aws_cli_fixture(local_aws: str):
     """Run the AWS CLI (awscli from PyPI) against the local AWS; returns the parsed JSON answer."""
-
-    def run(*args: str) -> dict:
-        env = {**os.environ, **local_env}
-        done = subprocess.run(
-            [
-                str(Path(sys.executable).with_name("aws")),
-                "--endpoint-url",
-                local_aws,
-                "--region",
-                "us-east-1",
-                "--output",
-                "json",
-                *args,
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout or "{}")
-
-    return run
+    return lambda *args: aws_cli(local_aws, *args)
 
 
 @pytest.fixture(scope="session")

@@ -3,10 +3,79 @@ record of the AWS calls the CLI makes in-process. Fixtures live in tests/conftes
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+LOCAL_CONFIG = REPO / "configs" / "local.yaml"
+AWS_CLI = Path(sys.executable).with_name("aws")  # awscli from PyPI, in the test extras
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (closed again on return: a request there cannot connect)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def closed_url() -> str:
+    """An endpoint URL where nothing listens: any AWS call there fails with "cannot reach"."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+@contextmanager
+def local_aws_server(env: dict[str, str] | None = None, config: Path = LOCAL_CONFIG) -> Iterator[str]:
+    """`mlops local up` on a free port (with `env` over os.environ: MLOPS_HOME, time scale, ...); yields its URL
+    and runs `mlops local down` on the way out."""
+    url = f"http://127.0.0.1:{free_port()}"
+    full_env = {**os.environ, **(env or {}), "MLOPS_AWS__ENDPOINT_URL": url}
+    command = [sys.executable, "-m", "mlops_cli", "-c", str(config), "local"]
+    started = subprocess.run(command + ["up"], env=full_env, capture_output=True, text=True, timeout=90)
+    assert started.returncode == 0, started.stderr
+    try:
+        yield url
+    finally:
+        subprocess.run(command + ["down"], env=full_env, capture_output=True, text=True, timeout=60)
+
+
+def local_client(url: str, service: str, **config: Any) -> Any:
+    """A boto3 client for the local AWS at `url`, signed with its credentials; `config`: botocore Config options."""
+    import boto3
+    from botocore.config import Config
+
+    from mlops_cli.local.core import credentials
+
+    keys = credentials.load(url)
+    assert keys is not None, f"`mlops local up` wrote no credentials at {credentials.path(url)}"
+    return boto3.client(
+        service, region_name="us-east-1", endpoint_url=url, **keys.boto_kwargs(), config=Config(**config)
+    )
+
+
+def aws_cli(url: str, *args: str, timeout: float = 60) -> dict:
+    """The AWS CLI against the local AWS at `url` (its credentials); the parsed JSON answer."""
+    from mlops_cli.local.core import credentials
+
+    keys = credentials.load(url)
+    assert keys is not None, f"`mlops local up` wrote no credentials at {credentials.path(url)}"
+    env = {**os.environ, **credentials.process_env(url, "us-east-1", keys)}
+    done = subprocess.run(
+        [str(AWS_CLI), "--endpoint-url", url, "--region", "us-east-1", "--output", "json", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout or "{}")
 
 
 @dataclass(frozen=True)

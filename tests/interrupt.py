@@ -6,9 +6,9 @@ import os
 import signal
 import subprocess
 from collections.abc import Callable
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers import REPO
+
 DEADLINE_S = 120
 
 

@@ -6,12 +6,12 @@ resnet18 from random init at 32 px (the sample's own size), two epochs at batch 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-LOCAL_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "local.yaml"
+from tests.helpers import LOCAL_CONFIG
+
 _LOCAL = yaml.safe_load(LOCAL_CONFIG.read_text())
 HYPERPARAMETERS: dict[str, Any] = {
     **{name: _LOCAL["model"][name] for name in ("arch", "pretrained", "freeze_backbone", "hidden_units", "image_size")},

@@ -7,8 +7,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-LOCAL_CONFIG = REPO / "configs" / "local.yaml"
 ACCOUNT = "123456789012"
 NOW = datetime.now(UTC)
 

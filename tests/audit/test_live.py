@@ -13,7 +13,9 @@ import json
 import jsonschema
 import pytest
 
-from .builders import LOCAL_CONFIG, days_ago, findings, sarif_schema
+from tests.helpers import LOCAL_CONFIG
+
+from .builders import days_ago, findings, sarif_schema
 
 PROJECT = "mlaudit"  # its own project name, so the roles never collide with other tests' digits-* roles
 ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"

@@ -7,7 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
-from .builders import ACCOUNT, LOCAL_CONFIG, Account, allow, aws_policy, days_ago, deny, doc, findings, trust
+from tests.helpers import LOCAL_CONFIG
+
+from .builders import ACCOUNT, Account, allow, aws_policy, days_ago, deny, doc, findings, trust
 
 LAMBDA_TRUST = trust({"Service": "lambda.amazonaws.com"})
 

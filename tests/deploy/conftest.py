@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-REPO = Path(__file__).resolve().parents[2]
-LOCAL_CONFIG = REPO / "configs" / "local.yaml"
+from tests.helpers import LOCAL_CONFIG
+
 MODELS = "s3://mlops-local/digits/models/deploy-tests"
 
 

@@ -10,8 +10,7 @@ from mlops_cli.config import load_config
 from mlops_cli.errors import OperationError
 from mlops_cli.services import autoscaling, deploy
 from mlops_cli.services.autoscaling import ScalingSettings, ScalingState
-
-from .conftest import LOCAL_CONFIG
+from tests.helpers import LOCAL_CONFIG
 
 CONFIG = load_config([LOCAL_CONFIG], env={})
 SETTINGS = ScalingSettings(min=1, max=2, target=5.0, scale_in_cooldown=30, scale_out_cooldown=30)

@@ -4,23 +4,16 @@ AWS call. The AWS endpoint is a closed loopback port here, so any call would fai
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from mlops_cli.services.autoscaling import ScalingSettings, parse_spec
-
-
-def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+from tests.helpers import closed_url
 
 
 @pytest.fixture
 def offline(mlops):
     """The CLI with every AWS call bound to fail: exit 2 plus our message proves none was made."""
-    env = {"MLOPS_AWS__ENDPOINT_URL": closed_port_url()}
+    env = {"MLOPS_AWS__ENDPOINT_URL": closed_url()}
 
     def run(*args: str, input: str | None = None):
         result = mlops(*args, env=env, input=input)

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import LOCAL_CONFIG, free_port
+from tests.helpers import LOCAL_CONFIG, free_port
 
 pytestmark = pytest.mark.integration  # starts its own local AWS
 

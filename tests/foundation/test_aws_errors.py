@@ -3,13 +3,12 @@ error shapes where only a real account could produce them (AccessDenied, throttl
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from mlops_cli.aws import AwsClients, translate_error
 from mlops_cli.config.schema import AwsConfig
 from mlops_cli.errors import OperationError, UsageError
+from tests.helpers import free_port
 
 
 def aws_error(code: str, message: str, operation: str, status: int = 400, retries: int = 0):
@@ -31,9 +30,7 @@ def test_missing_credentials_names_the_fix(monkeypatch):
 
 
 def test_unreachable_local_endpoint_says_start_it():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed again when the block ends: nothing listens there
+    port = free_port()  # nothing listens there
     clients = AwsClients(AwsConfig(endpoint_url=f"http://127.0.0.1:{port}"))
     with pytest.raises(Exception) as caught:
         clients.client("s3").list_buckets()

@@ -72,7 +72,7 @@ def test_shell_completion_is_offered(mlops):
 @pytest.mark.integration  # a real subprocess server: make test only
 def test_local_aws_lifecycle(tmp_path):
     """up starts a health-checked background server with a pid file; up again is a no-op; down stops it."""
-    from tests.conftest import LOCAL_CONFIG, free_port
+    from tests.helpers import LOCAL_CONFIG, free_port
 
     url = f"http://127.0.0.1:{free_port()}"
     env = {**os.environ, "MLOPS_HOME": str(tmp_path), "MLOPS_AWS__ENDPOINT_URL": url}

@@ -32,9 +32,9 @@ from typing import Any
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import LOCAL_CONFIG, REPO
+
 CASES = Path(__file__).parent / "cases"
-LOCAL_CONFIG = REPO / "configs" / "local.yaml"
 CLOSED_PORT = "http://127.0.0.1:9"  # discard: nothing listens, so any request fails fast
 # A hang guard, not a timing measurement: every refusal here takes well under a second on an idle machine (an
 # unbounded billion-laughs config took minutes); cases that do real work (exit 0) get longer.

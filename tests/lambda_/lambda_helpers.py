@@ -6,14 +6,13 @@ import base64
 import importlib.util
 import io
 import json
-from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import REPO
+
 HANDLER_FILE = REPO / "mlops_cli" / "lambda_function" / "handler.py"
-LOCAL_CONFIG = REPO / "configs" / "local.yaml"
 MISSING_ENDPOINT = "no-such-endpoint"
 
 # Values a leaking handler would copy from its context into a response.

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+
+from tests.helpers import aws_cli
 
 PROJECT = "lconc"
 FUNCTION = f"{PROJECT}-invoke"
@@ -18,31 +16,14 @@ ENV = {"MLOPS_PROJECT": PROJECT}
 @pytest.fixture(scope="module")
 def deployed(local_aws):
     """One function with its `live` alias for this module's tests (deployed through the CLI)."""
-    from lambda_helpers import LOCAL_CONFIG
     from typer.testing import CliRunner
 
     from mlops_cli.app import app
+    from tests.helpers import LOCAL_CONFIG
 
     result = CliRunner().invoke(app, ["-c", str(LOCAL_CONFIG), "lambda", "deploy"], env=ENV, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return FUNCTION
-
-
-def aws_cli(local_aws: str, *args: str) -> dict:
-    """The AWS CLI (from PyPI), pointed at the local AWS."""
-    executable = Path(sys.executable).with_name("aws")
-    from mlops_cli.local.core import credentials
-
-    env = {**os.environ, **credentials.process_env(local_aws, "us-east-1", credentials.load(local_aws))}
-    done = subprocess.run(
-        [str(executable), "--endpoint-url", local_aws, "--output", "json", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout or "{}")
 
 
 def snapshot(lam) -> tuple:

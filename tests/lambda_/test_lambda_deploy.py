@@ -9,7 +9,9 @@ import json
 import zipfile
 
 import pytest
-from lambda_helpers import HANDLER_FILE, LOCAL_CONFIG
+from lambda_helpers import HANDLER_FILE
+
+from tests.helpers import LOCAL_CONFIG
 
 ACCOUNT = "123456789012"
 

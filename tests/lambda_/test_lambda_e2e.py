@@ -43,10 +43,10 @@ def samples(trained_model, digits_dir) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def endpoint(mlops_home, local_aws, boto_client, trained_model):
     """The trained model as model.tar.gz in S3, served by an endpoint from `mlops deploy`."""
-    from lambda_helpers import LOCAL_CONFIG
     from typer.testing import CliRunner
 
     from mlops_cli.app import app
+    from tests.helpers import LOCAL_CONFIG
 
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:

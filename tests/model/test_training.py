@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -23,8 +22,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from model import artifact, engine, network, train_ec2, train_sagemaker
 from model.metrics import METRIC_NAMES, format_metrics, metric_regex
 from tests import recipe
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import REPO, free_port
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -35,12 +33,6 @@ def _env(**extra: str) -> dict[str, str]:
     }
     env.update(PYTHONPATH=str(REPO), **extra)
     return env
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _metric(text: str, name: str) -> list[float]:
@@ -320,7 +312,7 @@ def test_ec2_entry_point_process_exits_2_without_traceback(tmp_path):
 
 def test_sagemaker_entry_point_two_hosts_run_one_ddp_job(digits_dir, tmp_path):
     hosts = ["algo-1", "algo-2"]
-    port = str(_free_port())
+    port = str(free_port())
     processes = []
     for host in hosts:
         root = tmp_path / host

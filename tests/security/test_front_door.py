@@ -235,7 +235,7 @@ def test_the_cli_uses_the_instance_keys_without_being_told(mlops, local_aws):
 
 
 def test_local_env_before_local_up_says_to_start_it(mlops, tmp_path):
-    from tests.conftest import free_port
+    from tests.helpers import free_port
 
     result = mlops(
         "local", "env", env={"MLOPS_HOME": str(tmp_path), "MLOPS_AWS__ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LOCAL_CONFIG, free_port
+from tests.helpers import LOCAL_CONFIG, free_port
 
 FOREIGN_SERVER = """
 import http.server, json, sys

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.integration  # a local AWS of its own, a training job, an endpoint, a function, an instance
 MARK = "LEAKYCALLER"  # in every fake value the caller's shell holds

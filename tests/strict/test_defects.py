@@ -88,8 +88,7 @@ def _actions(policy: dict) -> dict[str, list[str]]:
 def test_endpoints_read_only_model_artifacts_and_training_writes_only_outputs_and_checkpoints():
     from mlops_cli.config import load_config
     from mlops_cli.services.iam_policies import sagemaker_endpoint_policy, sagemaker_execution_policy
-
-    from .conftest import LOCAL_CONFIG
+    from tests.helpers import LOCAL_CONFIG
 
     config = load_config([LOCAL_CONFIG], env={})
     endpoint = _actions(sagemaker_endpoint_policy(config, "123456789012"))
@@ -111,8 +110,7 @@ def test_audit_iam_finds_nothing_wrong_with_the_roles_the_project_generates(mlop
     from mlops_cli.config import load_config
     from mlops_cli.services import iam_policies, sagemaker_roles
     from mlops_cli.services.iam_policies import assume_role_policy
-
-    from .conftest import LOCAL_CONFIG
+    from tests.helpers import LOCAL_CONFIG
 
     config_path = tmp_path / "config.yaml"
     config_path.write_text(
@@ -159,8 +157,7 @@ def test_status_reports_a_resource_it_cannot_read_and_goes_on(boto_client):
 
     from mlops_cli.config import load_config
     from mlops_cli.services import status
-
-    from .conftest import LOCAL_CONFIG
+    from tests.helpers import LOCAL_CONFIG
 
     config = load_config([LOCAL_CONFIG], env={"MLOPS_PROJECT": "strictstatus"})
     iam, lam = boto_client("iam"), boto_client("lambda")

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from mlops_cli.local.core.validate import SERVICES, check_params
+from tests.helpers import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO / "configs" / "default.yaml"
 MODEL = "s3://my-ml-bucket/dog-breeds/models/contract/output/model.tar.gz"
 NOT_AWS = {"local"}  # plan steps that run on this machine (train-ec2 --local)

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-LOCAL_CONFIG = REPO / "configs" / "local.yaml"
+from tests.helpers import LOCAL_CONFIG
 
 
 @pytest.fixture

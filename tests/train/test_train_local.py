@@ -14,15 +14,12 @@ import subprocess
 import sys
 import tarfile
 import time
-from pathlib import Path
 
 import pytest
 
 from mlops_cli.services import packaging
+from tests.helpers import LOCAL_CONFIG
 from tests.interrupt import DEADLINE_S, interrupted
-
-REPO = Path(__file__).resolve().parents[2]
-LOCAL_CONFIG = REPO / "configs" / "local.yaml"
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-from pathlib import Path
 
 import pytest
 
 from mlops_cli.services import packaging, training
-
-LOCAL_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "local.yaml"
+from tests.helpers import LOCAL_CONFIG, closed_url
 
 SHA12 = packaging.build_source_tarball().sha256[:12]
 SUBMIT_DIR = f"s3://mlops-local/digits/code/sourcedir-{SHA12}.tar.gz"
@@ -190,11 +187,8 @@ def test_hp_overrides_are_json_encoded(dry_run):
     ],
 )
 def test_bad_hp_exits_2_before_any_aws_call(mlops, item, message):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        free_port = sock.getsockname()[1]
     # Nothing listens there: any AWS call would fail with exit 1 ("cannot reach"), not 2.
-    closed = {"MLOPS_AWS__ENDPOINT_URL": f"http://127.0.0.1:{free_port}"}
+    closed = {"MLOPS_AWS__ENDPOINT_URL": closed_url()}
     result = mlops("train", "--hp", item, env=closed)
     assert result.exit_code == 2, result.output
     assert message in result.stderr

@@ -9,9 +9,7 @@ from pathlib import Path
 import pytest
 
 from mlops_cli.config import load_config
-
-REPO = Path(__file__).resolve().parents[2]
-LOCAL_CONFIG = REPO / "configs" / "local.yaml"
+from tests.helpers import LOCAL_CONFIG
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 JOB = "digits-ec2-dryrun"
 

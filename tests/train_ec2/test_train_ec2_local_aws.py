@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from mlops_cli.services import ec2_follow, ec2_job
-from tests.conftest import LOCAL_CONFIG
+from tests.helpers import LOCAL_CONFIG
 
 BUCKET = "mlops-local"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-LOCAL_CONFIG = REPO / "configs" / "local.yaml"
+from tests.helpers import LOCAL_CONFIG
+
 TUNE_DATA = "tune-data"
 IMAGES_PER_CLASS = {"train": 16, "valid": 8, "test": 4}
 

@@ -17,10 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.helpers import LOCAL_CONFIG
 from tests.interrupt import DEADLINE_S, interrupted
 
-REPO = Path(__file__).resolve().parents[2]
-LOCAL_CONFIG = REPO / "configs" / "local.yaml"
 JOB = "digits-tune-e2e"
 
 

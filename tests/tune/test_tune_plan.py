@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import REPO
+
 DEFAULT_CONFIG = REPO / "configs" / "default.yaml"
 
 

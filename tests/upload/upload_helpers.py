@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-LOCAL_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "local.yaml"
+from tests.helpers import LOCAL_CONFIG
 
 
 def write_tree(root: Path, files: dict[str, bytes]) -> Path:
