@@ -132,7 +132,7 @@ def our_flagged(report: dict[str, Any]) -> dict[str, set[str]]:
 def why_not_flagged(path: Path, policy_name: str) -> str:
     """The deliberate reason a policy cloudsplaining flags for escalation is not ours to flag."""
     from mlops_cli.services.audit import load_account_file
-    from mlops_cli.services.audit.checks import Effective
+    from mlops_cli.services.audit.effective import Effective
 
     account = load_account_file(path)
     policies = [p for p in account.audited_policies() if p.name == policy_name]

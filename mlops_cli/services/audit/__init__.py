@@ -5,7 +5,8 @@
     report.to_json() / report.to_sarif() / report.at_or_above("high")
 
 Modules: `model` (input -> normalized account), `collect` (live AWS), `policy` (matching, conditions),
-`actions` (compact action tables), `rules` (the catalog), `checks` (the findings), `ignore`, `report`.
+`actions` (compact action tables), `rules` (the catalog), `findings` (what a check reports), `effective`
+(effective permissions and escalation paths), `checks` (the findings), `ignore`, `report`.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from mlops_cli.services.audit.checks import Finding, Settings, run_checks
+from mlops_cli.services.audit.checks import run_checks
 from mlops_cli.services.audit.collect import collect_account
+from mlops_cli.services.audit.findings import Finding, Settings
 from mlops_cli.services.audit.ignore import IgnoreEntry, apply_ignores, load_ignore_file
 from mlops_cli.services.audit.model import Account, load_account_file, parse_account
 from mlops_cli.services.audit.report import REPORT_SCHEMA, SCHEMA_VERSION, Report

@@ -8,101 +8,35 @@ Two views, as a reviewer needs both:
   escalate are caught, and a Deny in one policy removes what another allows.
 
 Grants narrowed by a resource pattern or a condition are reported one or two severity levels lower (see
-`_grant_steps`), never silently dropped, except where the narrowing provably removes the risk: a resource
-pattern matching nothing that exists (e.g. AWS's own policies, which nobody can modify), a date condition
-that has expired, or self-service credential actions limited to the caller.
+`Context._grant_steps` in effective.py), never silently dropped, except where the narrowing provably removes the
+risk: a resource pattern matching nothing that exists (e.g. AWS's own policies, which nobody can modify), a date
+condition that has expired, or self-service credential actions limited to the caller.
 """
 
 from __future__ import annotations
 
-import bisect
-import hashlib
-import re
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mlops_cli.services.audit.actions import (
     ADMIN_POLICY_RULES,
     CREDENTIAL_ACTIONS,
     DATA_EXFILTRATION_ACTIONS,
-    ESCALATION_METHODS,
-    IAM_METHODS,
     PERMISSIONS,
-    SELF_SERVICE_ACTIONS,
     TAGGING,
-    TARGET_KIND,
     WRITE,
-    Method,
     access_levels,
 )
+from mlops_cli.services.audit.effective import Context, Effective, Escalation, Grant
+from mlops_cli.services.audit.findings import Finding, Settings, days, listed
 from mlops_cli.services.audit.model import Account, Policy, Principal
-from mlops_cli.services.audit.policy import Statement, glob_match, has_wildcard, parse_statements, substitute_variables
+from mlops_cli.services.audit.policy import Statement, glob_match, has_wildcard, parse_statements
 from mlops_cli.services.audit.rules import RULES, SEVERITY_RANK, lower
-
-if TYPE_CHECKING:
-    from mlops_cli.config.schema import Config
-
-MAX_LISTED = 8  # items named in a one-line message; details carry the full list
-
-
-@dataclass(eq=False)
-class Finding:
-    rule_id: str
-    severity: str
-    message: str
-    principal: Principal | None = None
-    policies: list[Policy] = field(default_factory=list)
-    statements: list[tuple[Policy, Statement]] = field(default_factory=list)
-    details: dict[str, Any] = field(default_factory=dict)
-    identity: str = ""  # extra discriminator for the fingerprint (e.g. an access key id)
-
-    @property
-    def arns(self) -> list[str]:
-        """What an ignore entry's ARN glob is matched against: the principal, then the policies."""
-        return ([self.principal.arn] if self.principal else []) + [policy.arn or policy.key for policy in self.policies]
-
-    @property
-    def fingerprint(self) -> str:
-        subject = self.principal.arn if self.principal else ""
-        keys = ",".join(sorted(policy.key for policy in self.policies))
-        digest = hashlib.sha256(f"{self.rule_id}|{subject}|{keys}|{self.identity}".encode()).hexdigest()
-        return digest[:16]
-
-    def to_dict(self) -> dict[str, Any]:
-        rule = RULES[self.rule_id]
-        return {
-            "id": self.fingerprint,
-            "rule_id": self.rule_id,
-            "title": rule.title,
-            "category": rule.category,
-            "severity": self.severity,
-            "message": self.message,
-            "principal": self.principal.ref() if self.principal else None,
-            "policies": [policy.ref() for policy in self.policies],
-            "statements": [
-                {"policy": policy.name, "index": statement.index, "statement": statement.raw}
-                for policy, statement in self.statements
-            ],
-            "details": self.details,
-            "why": rule.why,
-            "fix": rule.fix,
-        }
-
-
-@dataclass
-class Settings:
-    now: datetime
-    unused_days: int = 90
-    key_age_days: int = 90
-    config: Config | None = None  # enables the project-role checks
-    partition: str = "aws"
 
 
 def run_checks(account: Account, settings: Settings) -> list[Finding]:
-    context = _Context(account, settings)
+    context = Context(account, settings)
     findings = [
         *_admin_attachments(context),
         *_policy_content(context),
@@ -114,214 +48,10 @@ def run_checks(account: Account, settings: Settings) -> list[Finding]:
     return sorted(findings, key=lambda f: (-SEVERITY_RANK[f.severity], f.rule_id, f.arns))
 
 
-def _listed(items: Iterable[str]) -> str:
-    items = list(items)
-    shown = ", ".join(items[:MAX_LISTED])
-    return shown + (f" (+{len(items) - MAX_LISTED} more)" if len(items) > MAX_LISTED else "")
-
-
-def _days(settings: Settings, moment: datetime) -> int:
-    return (settings.now - moment).days
-
-
-# --- effective permissions -------------------------------------------------------------------------------------
-
-Grant = tuple[Policy, Statement]
-
-
-class Effective:
-    """What a set of policies allows, for the tabled actions, after unconditional Deny statements."""
-
-    def __init__(self, policies: list[Policy], boundary: Policy | None = None):
-        self.allows: dict[str, list[Grant]] = defaultdict(list)
-        self.denied: set[str] = set()
-        self.deny_statements: list[Statement] = []
-        self.admin_grants: list[Grant] = []
-        for policy in policies:
-            for statement in policy.statements:
-                if statement.allow:
-                    for action in statement.tabled():
-                        self.allows[action].append((policy, statement))
-                    if statement.is_full_admin and not statement.conditional:
-                        self.admin_grants.append((policy, statement))
-                elif not statement.conditional and statement.any_resource() and not statement.not_resource:
-                    # Only unconditional Deny on every resource is certain to apply; narrower ones are ignored,
-                    # which can over-report but never hides a finding.
-                    self.denied |= statement.tabled()
-                    self.deny_statements.append(statement)
-        self.boundary = Effective([boundary]) if boundary is not None and not boundary.missing else None
-
-    def grants(self, action: str) -> list[Grant]:
-        if action in self.denied or (self.boundary is not None and not self.boundary.grants(action)):
-            return []
-        return self.allows.get(action, [])
-
-    def allowed_actions(self) -> set[str]:
-        """The tabled actions some statement allows and no unconditional Deny (or boundary) removes."""
-        allowed = set(self.allows) - self.denied
-        return allowed & self.boundary.allowed_actions() if self.boundary is not None else allowed
-
-    @property
-    def is_admin(self) -> bool:
-        """`*` on `*` with nothing that matters denied (IAM escalation actions all still allowed)."""
-        if not self.admin_grants or any(action in self.denied for method in IAM_METHODS for action in method.actions):
-            return False
-        return self.boundary is None or self.boundary.is_admin
-
-    def denies_all(self, patterns: Iterable[str]) -> bool:
-        """Whether unconditional Deny statements cover every one of these action patterns."""
-        return all(any(statement.matches_action(pattern) for statement in self.deny_statements) for pattern in patterns)
-
-
-@dataclass
-class _Escalation:
-    method: Method
-    steps: int  # severity steps below the rule's default
-    grants: list[Grant]
-    targets: list[str]
-    notes: list[str]
-
-
-class _Context:
-    def __init__(self, account: Account, settings: Settings):
-        self.account = account
-        self.settings = settings
-        arns_by_kind = {
-            "user": [user.arn for user in account.users],
-            "group": [group.arn for group in account.groups],
-            "role": [role.arn for role in account.roles],
-            # Only customer managed policies can be changed by anyone.
-            "policy": [
-                policy.arn for policy in account.policies.values() if policy.kind == "customer-managed" and policy.arn
-            ],
-        }
-        # Sorted by the resource part ("role/path/name"), so a pattern's literal prefix finds its candidates by
-        # bisection instead of a scan: restricted patterns differ per principal, and a scan would be quadratic.
-        self._by_resource = {
-            kind: sorted((arn.split(":", 5)[-1], arn) for arn in arns) for kind, arns in arns_by_kind.items()
-        }
-        self.roles_by_arn = {role.arn: role for role in account.roles}
-        self._targets: dict[tuple[str, tuple[str, ...]], list[str]] = {}
-        self._any_resource: dict[tuple[int, str], bool] = {}
-        self._effective: dict[int, Effective] = {}
-        self._power: dict[str, str | None] = {}
-
-    def effective(self, principal: Principal) -> Effective:
-        key = id(principal)
-        if key not in self._effective:
-            self._effective[key] = Effective(principal.effective_policies(), principal.boundary)
-        return self._effective[key]
-
-    def power(self, role: Principal) -> str | None:
-        """'admin', 'escalation' (holds a privilege-escalation path) or None: what passing the role gives."""
-        if role.arn not in self._power:
-            self._power[role.arn] = None  # guards against cycles while evaluating
-            effective = self.effective(role)
-            if effective.is_admin:
-                self._power[role.arn] = "admin"
-            elif self.escalations(role, effective, passable_roles_known=False):
-                self._power[role.arn] = "escalation"
-        return self._power[role.arn]
-
-    def escalations(
-        self, principal: Principal | None, effective: Effective, passable_roles_known: bool = True
-    ) -> list[_Escalation]:
-        found = []
-        allowed = effective.allowed_actions()
-        for method in ESCALATION_METHODS:
-            if not allowed.issuperset(method.actions):
-                continue
-            worst, grants, targets, notes = 0, [], [], []
-            for action in method.actions:
-                best = self._best_grant(principal, action, effective.grants(action), passable_roles_known)
-                if best is None:
-                    break
-                steps, grant, action_targets, note = best
-                worst = max(worst, steps)
-                grants.append(grant)
-                targets += action_targets
-                notes += [note] if note else []
-            else:
-                found.append(_Escalation(method, worst, grants, sorted(set(targets)), notes))
-        return found
-
-    def targets(self, kind: str, patterns: tuple[str, ...]) -> list[str]:
-        """The existing IAM resources of a kind that resource patterns match (memoised: patterns repeat)."""
-        key = (kind, patterns)
-        if key not in self._targets:
-            found: set[str] = set()
-            index = self._by_resource[kind]
-            for pattern in patterns:
-                resource = pattern.split(":", 5)[-1] if pattern.count(":") >= 5 else "*"
-                prefix = re.split(r"[*?]", resource, maxsplit=1)[0]
-                start = bisect.bisect_left(index, (prefix,))
-                for position in range(start, len(index)):
-                    name, arn = index[position]
-                    if not name.startswith(prefix):
-                        break
-                    if glob_match(pattern, arn):
-                        found.add(arn)
-            self._targets[key] = sorted(found)
-        return self._targets[key]
-
-    def _best_grant(
-        self, principal: Principal | None, action: str, grants: list[Grant], passable_roles_known: bool
-    ) -> tuple[int, Grant, list[str], str] | None:
-        best = None
-        for policy, statement in grants:
-            outcome = self._grant_steps(principal, action, statement, passable_roles_known)
-            if outcome is not None and (best is None or outcome[0] < best[0]):
-                best = (outcome[0], (policy, statement), outcome[1], outcome[2])
-        return best
-
-    def _grant_steps(
-        self, principal: Principal | None, action: str, statement: Statement, passable_roles_known: bool
-    ) -> tuple[int, list[str], str] | None:
-        """Severity steps for one grant: 0 on every resource, 1 narrowed to some existing resources, +2 under a
-        condition; None when the narrowing leaves nothing to escalate with."""
-        condition_steps = 2 if statement.conditional else 0
-        note = f"only when {statement.condition}" if statement.conditional else ""
-        key = (id(statement), action)
-        if key not in self._any_resource:
-            self._any_resource[key] = statement.any_resource(action)
-        if self._any_resource[key]:
-            return condition_steps, [], note
-        kind = TARGET_KIND.get(action)
-        if kind is None:
-            return 1 + condition_steps, [], (note or f"limited to {_listed(statement.resources)}")
-        username = principal.name if principal is not None and principal.kind == "user" else None
-        patterns = tuple(
-            resolved
-            for resource in statement.resources
-            if (resolved := substitute_variables(resource, username)) is not None
-        )
-        targets = self.targets(kind, patterns)
-        own = _own_arns(principal)
-        if action in SELF_SERVICE_ACTIONS and principal is not None:
-            targets = [arn for arn in targets if arn != principal.arn]
-        if action == "iam:passrole":
-            if not passable_roles_known:
-                return None
-            targets = [arn for arn in targets if self.power(self.roles_by_arn[arn])]
-        if not targets:
-            return None
-        steps = 0 if own.intersection(targets) else 1
-        return steps + condition_steps, targets, note
-
-
-def _own_arns(principal: Principal | None) -> set[str]:
-    """Resources whose change escalates the principal itself: itself, its groups, its customer policies."""
-    if principal is None:
-        return set()
-    groups = principal.groups
-    policies = principal.effective_policies()
-    return {principal.arn} | {group.arn for group in groups} | {p.arn for p in policies if p.arn}
-
-
 # --- IAM001-004: admin and FullAccess managed policies attached ---------------------------------------------------
 
 
-def _admin_attachments(context: _Context) -> Iterable[Finding]:
+def _admin_attachments(context: Context) -> Iterable[Finding]:
     for principal in context.account.principals:
         if principal.service_linked:
             continue
@@ -331,7 +61,7 @@ def _admin_attachments(context: _Context) -> Iterable[Finding]:
             rule_id = ADMIN_POLICY_RULES.get(policy.name) or ("IAM004" if policy.name.endswith("FullAccess") else None)
             if rule_id is None:
                 continue
-            members = f" (members: {_listed(m.name for m in principal.members)})" if principal.members else ""
+            members = f" (members: {listed(m.name for m in principal.members)})" if principal.members else ""
             yield Finding(
                 rule_id,
                 RULES[rule_id].severity,
@@ -348,7 +78,7 @@ _EXFILTRATION = frozenset(DATA_EXFILTRATION_ACTIONS)
 _CREDENTIALS = frozenset(CREDENTIAL_ACTIONS)
 
 
-def _policy_content(context: _Context) -> Iterable[Finding]:
+def _policy_content(context: Context) -> Iterable[Finding]:
     for policy in context.account.audited_policies():
         found: dict[str, tuple[list[Statement], list[str], int]] = {}
 
@@ -373,12 +103,12 @@ def _policy_content(context: _Context) -> Iterable[Finding]:
                 add(
                     "IAM014",
                     statement,
-                    [f"all but {_listed(statement.written_actions)}"],
+                    [f"all but {listed(statement.written_actions)}"],
                     conditional + (0 if statement.any_resource() else 1),
                 )
                 continue
             if statement.not_resource:
-                add("IAM015", statement, [f"all but {_listed(statement.resources)}"], conditional)
+                add("IAM015", statement, [f"all but {listed(statement.resources)}"], conditional)
             wildcards = [p for p in statement.written_actions if p.endswith(":*") and not has_wildcard(p[:-2])]
             if wildcards:
                 add("IAM011", statement, wildcards, conditional + (0 if statement.any_resource() else 1))
@@ -410,7 +140,7 @@ def _policy_content(context: _Context) -> Iterable[Finding]:
             yield Finding(
                 rule_id,
                 lower(rule.severity, steps),
-                f"{policy.kind} policy {policy.name}{held}: {rule.title.lower()}: {_listed(items)}",
+                f"{policy.kind} policy {policy.name}{held}: {rule.title.lower()}: {listed(items)}",
                 owner,
                 [policy],
                 [(policy, statement) for statement in statements],
@@ -426,11 +156,11 @@ def _holders(policy: Policy) -> str:
     if policy.kind == "inline":
         return f" (inline on {policy.holders[0].kind} {policy.holders[0].name})" if policy.holders else ""
     if policy.holders:
-        return f" (attached to {_listed(h.name for h in policy.holders)})"
+        return f" (attached to {listed(h.name for h in policy.holders)})"
     return f" (attached to {policy.attachment_count} principal(s) not in the input)"
 
 
-def _silenced_for_every_holder(context: _Context, policy: Policy, patterns: list[str]) -> bool:
+def _silenced_for_every_holder(context: Context, policy: Policy, patterns: list[str]) -> bool:
     """True when every holder of the policy has an unconditional Deny covering all these actions."""
     if not policy.holders:
         return Effective([policy]).denies_all(patterns)
@@ -440,7 +170,7 @@ def _silenced_for_every_holder(context: _Context, policy: Policy, patterns: list
 # --- IAM020-022: privilege escalation, per principal -------------------------------------------------------------
 
 
-def _privilege_escalation(context: _Context) -> Iterable[Finding]:
+def _privilege_escalation(context: Context) -> Iterable[Finding]:
     subjects = [p for p in context.account.users + context.account.roles if not p.service_linked]
     subjects += [group for group in context.account.groups if not group.members]
     for principal in subjects:
@@ -456,9 +186,9 @@ def _privilege_escalation(context: _Context) -> Iterable[Finding]:
                 yield from _escalation_findings(policy, context.escalations(None, effective))
 
 
-def _escalation_findings(subject: Principal | Policy, escalations: list[_Escalation]) -> Iterable[Finding]:
+def _escalation_findings(subject: Principal | Policy, escalations: list[Escalation]) -> Iterable[Finding]:
     """Findings for a principal, or for a policy attached only to principals the input lacks (judged alone)."""
-    by_rule: dict[str, list[_Escalation]] = defaultdict(list)
+    by_rule: dict[str, list[Escalation]] = defaultdict(list)
     for escalation in escalations:
         by_rule[escalation.method.rule_id].append(escalation)
     for rule_id, items in by_rule.items():
@@ -475,7 +205,7 @@ def _escalation_findings(subject: Principal | Policy, escalations: list[_Escalat
         yield Finding(
             rule_id,
             severity,
-            f"{who} can escalate privileges: {_listed(item.method.name for item in items)}",
+            f"{who} can escalate privileges: {listed(item.method.name for item in items)}",
             principal,
             policies,
             grants,
@@ -544,7 +274,7 @@ def _account_of(value: str) -> str | None:
     return parts[4] if len(parts) > 5 and parts[0] == "arn" and parts[4].isdigit() else None
 
 
-def _trust(context: _Context) -> Iterable[Finding]:
+def _trust(context: Context) -> Iterable[Finding]:
     own_account = context.account.account_id
     for role in context.account.roles:
         if role.service_linked:
@@ -570,7 +300,7 @@ def _trust(context: _Context) -> Iterable[Finding]:
             yield Finding(
                 "IAM042",
                 RULES["IAM042"].severity,
-                f"role {role.name} is assumable by {_listed(names)} and holds {power}-level permissions",
+                f"role {role.name} is assumable by {listed(names)} and holds {power}-level permissions",
                 role,
                 [trust_policy],
                 [(trust_policy, st) for st in dict.fromkeys(st for _, st in services)],
@@ -591,7 +321,7 @@ def _trust_policy(role: Principal) -> Policy:
 
 
 def _trust_finding(
-    context: _Context,
+    context: Context,
     role: Principal,
     statement: Statement,
     kind: str,
@@ -653,24 +383,24 @@ def _trust_finding(
 # --- IAM050-054: unused roles, old and unused keys, MFA ------------------------------------------------------------
 
 
-def _staleness(context: _Context) -> Iterable[Finding]:
+def _staleness(context: Context) -> Iterable[Finding]:
     settings = context.settings
     for role in context.account.roles:
         if role.reserved or not role.last_used_known:
             continue
-        if role.last_used is not None and _days(settings, role.last_used) > settings.unused_days:
+        if role.last_used is not None and days(settings, role.last_used) > settings.unused_days:
             yield Finding(
                 "IAM050",
                 "low",
-                f"role {role.name} last used {_days(settings, role.last_used)} days ago",
+                f"role {role.name} last used {days(settings, role.last_used)} days ago",
                 role,
                 details={"last_used": role.last_used.isoformat()},
             )
-        elif role.last_used is None and role.created and _days(settings, role.created) > settings.unused_days:
+        elif role.last_used is None and role.created and days(settings, role.created) > settings.unused_days:
             yield Finding(
                 "IAM050",
                 "low",
-                f"role {role.name} never used since it was created {_days(settings, role.created)} days ago",
+                f"role {role.name} never used since it was created {days(settings, role.created)} days ago",
                 role,
                 details={"created": role.created.isoformat(), "last_used": None},
             )
@@ -679,22 +409,22 @@ def _staleness(context: _Context) -> Iterable[Finding]:
             continue
         active = [key for key in user.access_keys if key.active]
         for key in active:
-            if key.created and _days(settings, key.created) > settings.key_age_days:
+            if key.created and days(settings, key.created) > settings.key_age_days:
                 yield Finding(
                     "IAM051",
                     "medium",
                     f"user {user.name}: access key {key.key_id} is "
-                    f"{_days(settings, key.created)} days old (limit {settings.key_age_days})",
+                    f"{days(settings, key.created)} days old (limit {settings.key_age_days})",
                     user,
                     details={"access_key_id": key.key_id, "created": key.created.isoformat()},
                     identity=key.key_id,
                 )
             reference = key.last_used or key.created
-            if reference and _days(settings, reference) > settings.unused_days:
+            if reference and days(settings, reference) > settings.unused_days:
                 when = (
-                    f"last used {_days(settings, key.last_used)} days ago"
+                    f"last used {days(settings, key.last_used)} days ago"
                     if key.last_used
-                    else f"never used in {_days(settings, reference)} days"
+                    else f"never used in {days(settings, reference)} days"
                 )
                 yield Finding(
                     "IAM052",
@@ -722,7 +452,7 @@ def _staleness(context: _Context) -> Iterable[Finding]:
 # --- IAM060-063: the project's own roles ---------------------------------------------------------------------------
 
 
-def _project_roles(context: _Context) -> Iterable[Finding]:
+def _project_roles(context: Context) -> Iterable[Finding]:
     from mlops_cli.services.iam_policies import project_roles
 
     config = context.settings.config
@@ -742,7 +472,7 @@ def _project_roles(context: _Context) -> Iterable[Finding]:
                 project_role.rule_id,
                 RULES[project_role.rule_id].severity,
                 f"role {role.name} allows {len(excess)} permission(s) beyond its least-privilege policy: "
-                f"{_listed(excess)}",
+                f"{listed(excess)}",
                 role,
                 list(dict.fromkeys(p for p, _ in grants)),
                 grants,

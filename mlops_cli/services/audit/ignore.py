@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_cli.errors import UsageError, read_user_file
-from mlops_cli.services.audit.checks import Finding
+from mlops_cli.services.audit.findings import Finding
 from mlops_cli.services.audit.policy import glob_match
 from mlops_cli.services.audit.rules import RULES
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlops_cli import __version__
-from mlops_cli.services.audit.checks import Finding
+from mlops_cli.services.audit.findings import Finding
 from mlops_cli.services.audit.ignore import IgnoreEntry
 from mlops_cli.services.audit.model import Account
 from mlops_cli.services.audit.rules import RULES, SEVERITIES, SEVERITY_RANK
