@@ -35,6 +35,7 @@ from typing import Any
 
 from mlops_cli.local.core.paths import confined
 from mlops_cli.local.core.server import Forward, LocalRequest, LocalResponse, ServerContext
+from mlops_cli.local.lambda_ import runtime
 from mlops_cli.local.lambda_.concurrency import Environment, Executions, Throttle, WarmEnvironments
 from mlops_cli.local.logs.streams import ensure_log_group
 
@@ -45,87 +46,7 @@ INIT_LIMIT_S = 10  # Lambda's own limit on a function's initialisation
 TAIL_BYTES = 4096
 REST_ERROR_TYPE = "User"
 
-# Runs inside the function's process (one execution environment): imports the handler (the "init"), says
-# {"ready": init ms} on its result channel, then waits for one invocation on stdin (a header line with the
-# request id and invoked ARN, then the event) and calls the handler with a Lambda-like context. A warm
-# (provisioned) environment is one that has said ready before its invocation came. Its own stdout carries only
-# those documents; everything the function prints goes to stderr (the log).
-BOOTSTRAP = r"""
-import importlib, json, os, signal, sys, time, traceback
-code_dir, handler_spec, mode, timeout_s = sys.argv[1:5]
-request_id = invoked_arn = ""  # known once the invocation arrives
-deadline = time.monotonic() + float(timeout_s)  # set again once the invocation arrives
-result = os.fdopen(os.dup(1), "w")
-os.dup2(2, 1)
-sys.stdout = sys.stderr
-sys.path.insert(0, code_dir)
-os.chdir(code_dir)
-
-def emit(document):
-    result.write(json.dumps(document))
-    result.flush()
-    sys.exit(0)
-
-def failure(error_type, exc):
-    return {"errorMessage": str(exc), "errorType": error_type, "requestId": request_id,
-            "stackTrace": traceback.format_list(traceback.extract_tb(exc.__traceback__)[1:])}
-
-class Context:
-    function_name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
-    function_version = os.environ["AWS_LAMBDA_FUNCTION_VERSION"]
-    memory_limit_in_mb = os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]
-    log_group_name = os.environ["AWS_LAMBDA_LOG_GROUP_NAME"]
-    log_stream_name = os.environ["AWS_LAMBDA_LOG_STREAM_NAME"]
-    identity = None
-    client_context = None
-
-    def get_remaining_time_in_millis(self):
-        return max(0, int((deadline - time.monotonic()) * 1000))
-
-module_name, _, function_name = handler_spec.rpartition(".")
-init_started = time.monotonic()
-try:
-    handler = getattr(importlib.import_module(module_name), function_name)
-except ImportError as exc:
-    emit({"init_error": failure("Runtime.ImportModuleError",
-                                f"Unable to import module '{module_name}': {exc}")})
-except AttributeError as exc:
-    emit({"init_error": failure("Runtime.HandlerNotFound",
-                                f"Handler '{function_name}' missing on module '{module_name}'")})
-except BaseException as exc:
-    emit({"init_error": failure(type(exc).__name__, exc)})
-init_ms = (time.monotonic() - init_started) * 1000
-if mode == "init":
-    emit({"result": None})
-result.write(json.dumps({"ready": round(init_ms, 2)}) + "\n")
-result.flush()
-header = json.loads(sys.stdin.buffer.readline() or b"{}")
-request_id, invoked_arn = header.get("request_id", ""), header.get("invoked_arn", "")
-context = Context()
-context.aws_request_id, context.invoked_function_arn = request_id, invoked_arn
-
-def timed_out(_signum, _frame):
-    result.write(json.dumps({"error": {"errorMessage": f"{request_id} Task timed out after "
-                                                       f"{float(timeout_s):.2f} seconds",
-                                       "errorType": "Sandbox.Timedout"}}))
-    result.flush()
-    os._exit(0)
-
-# The function's timeout counts from the invocation, not from the init (which has its own limit).
-deadline = time.monotonic() + float(timeout_s)
-signal.signal(signal.SIGALRM, timed_out)
-signal.setitimer(signal.ITIMER_REAL, float(timeout_s))
-try:
-    event = json.loads(sys.stdin.buffer.read() or b"{}")
-    value = handler(event, context)
-except BaseException as exc:
-    emit({"error": failure(type(exc).__name__, exc)})
-signal.setitimer(signal.ITIMER_REAL, 0)
-try:
-    emit({"result": json.loads(json.dumps(value))})
-except (TypeError, ValueError) as exc:
-    emit({"error": failure("Runtime.MarshalError", f"Unable to marshal response: {exc}")})
-"""
+RUNTIME = Path(runtime.__file__)  # the program an execution environment runs (by path: see runtime.py)
 
 
 @dataclass
@@ -258,7 +179,7 @@ class LocalLambda:
                 "_HANDLER": fn.handler or "",
             },
         )
-        command = [sys.executable, "-c", BOOTSTRAP, str(code_dir), fn.handler or "", mode, str(fn.timeout)]
+        command = [sys.executable, str(RUNTIME), str(code_dir), fn.handler or "", mode, str(fn.timeout)]
         process = subprocess.Popen(
             command,
             stdin=subprocess.PIPE,
