@@ -14,6 +14,7 @@ import dataclasses
 import json
 import math
 import os
+import random
 import sys
 import time
 import typing
@@ -551,6 +552,7 @@ def _run(config, data_dir, model_dir, output_dir, checkpoint_dir, runtime: Runti
         if stopped_early:
             break
         sampler.set_epoch(epoch)
+        torch.manual_seed(_epoch_seed(config.seed, epoch, runtime.rank))
         lr = optimizer.param_groups[0]["lr"]
         local_totals, seconds = train_one_epoch(step, train_loader, runtime)
         train = local_totals.reduced(runtime)
@@ -633,6 +635,13 @@ def _build_model(config: TrainConfig, num_classes: int, runtime: Runtime) -> nn.
     finally:
         if runtime.distributed and first:
             dist.barrier()  # also when the build failed: the others then fail the same way instead of hanging
+
+
+def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
+    """The seed of one rank's epoch (its random augmentations): it follows from the run's seed alone, so a run
+    resumed from a checkpoint (a spot job restarted, a killed run started again) draws what an uninterrupted run
+    draws. random.Random hashes a str seed the same way on every run and platform."""
+    return random.Random(f"{seed}/{epoch}/{rank}").getrandbits(63)
 
 
 def _cpu_copy(state_dict: dict) -> dict:

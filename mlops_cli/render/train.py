@@ -61,10 +61,23 @@ def log_tail(lines: list[str]) -> None:
         )
 
 
+def _billable(description: dict[str, Any]) -> str | None:
+    """Billable seconds; for managed spot with the savings, as DescribeTrainingJob defines them:
+    (1 - BillableTimeInSeconds / TrainingTimeInSeconds) x 100."""
+    billable, training = description.get("BillableTimeInSeconds"), description.get("TrainingTimeInSeconds")
+    if billable is None:
+        return None
+    if description.get("EnableManagedSpotTraining") and training:
+        return f"{billable} (managed spot savings {(1 - billable / training) * 100:.0f} %)"
+    return str(billable)
+
+
 def job_table(out: Console, description: dict[str, Any]) -> None:
     from rich.table import Table
 
     resources = description.get("ResourceConfig", {})
+    transitions = description.get("SecondaryStatusTransitions") or []
+    interruptions = sum(1 for item in transitions if item.get("Status") == "Interrupted")
     metrics = {item["MetricName"]: item["Value"] for item in description.get("FinalMetricDataList") or []}
     rows: list[tuple[str, Any]] = [
         ("job", description.get("TrainingJobName")),
@@ -74,7 +87,9 @@ def job_table(out: Console, description: dict[str, Any]) -> None:
             f"{resources.get('InstanceCount')} x {resources.get('InstanceType')}"
             + (" (spot)" if description.get("EnableManagedSpotTraining") else ""),
         ),
-        ("billable seconds", description.get("BillableTimeInSeconds")),
+        ("spot interruptions", interruptions or None),
+        ("training seconds", description.get("TrainingTimeInSeconds")),
+        ("billable seconds", _billable(description)),
         (
             "model artifact",
             (description.get("ModelArtifacts") or {}).get("S3ModelArtifacts")

@@ -1,5 +1,5 @@
-"""Fixtures for `mlops train`: dry-run plans as JSON, a broken data set (the digits sample in S3 and the session's
-training job are tests/conftest.py's)."""
+"""Fixtures for `mlops train`: dry-run plans as JSON, a broken data set, the one uninterrupted 2-instance job (the
+digits sample in S3 and the session's 1-instance training job are tests/conftest.py's)."""
 
 from __future__ import annotations
 
@@ -46,3 +46,21 @@ def broken_data_prefix(local_aws: str, digits_dir: Path, tmp_path_factory: pytes
     )
     assert result.exit_code == 0, result.output
     return "broken-data"
+
+
+@pytest.fixture(scope="session")
+def ddp_job(digits_in_s3: str):
+    """`mlops -o json train --instance-count 2` with configs/local.yaml's recipe, uninterrupted: the click Result
+    (the DescribeTrainingJob answer on stdout, the progress on stderr). The DDP test checks it; the spot test
+    compares its interrupted and resumed run with it."""
+    from typer.testing import CliRunner
+
+    from mlops_cli.app import app
+
+    result = CliRunner().invoke(
+        app,
+        ["-c", str(LOCAL_CONFIG), "-o", "json", "train", "--instance-count", "2", "--wait", "--job-name", "ddp-two"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output[-3000:]
+    return result

@@ -36,15 +36,14 @@ def stream_messages(logs, job: str) -> dict[str, list[str]]:
     return messages
 
 
-def test_two_instances_train_one_model_with_ddp(mlops, digits_in_s3, digits_dir, boto_client, tmp_path):
+def test_two_instances_train_one_model_with_ddp(ddp_job, digits_dir, boto_client, tmp_path):
     import torch
     from PIL import Image
 
     from model import artifact, data
 
     # configs/local.yaml's recipe, batch 32 per rank: 0.955 test accuracy measured here.
-    result = mlops("-o", "json", "train", "--instance-count", "2", "--wait", "--job-name", "ddp-two")
-    assert result.exit_code == 0, result.output[-3000:]
+    result = ddp_job
     description = json.loads(result.stdout)  # -o json: the DescribeTrainingJob answer
     assert description["TrainingJobName"] == "ddp-two"
     assert description["TrainingJobStatus"] == "Completed" and description["SecondaryStatus"] == "Completed"

@@ -5,13 +5,18 @@ the real lifecycle, so DescribeTrainingJob and ListTrainingJobs answer with true
 
     InProgress: Starting -> Downloading -> Training -> Uploading -> Completed | Failed | Stopped
 
+and, for a managed spot job that the local AWS interrupts (sagemaker/spot.py says when and why),
+Training -> Interrupted -> Starting -> Downloading -> Training again, on fresh instances with the checkpoints
+copied back.
+
 Each instance `algo-N` is one process group with a SageMaker-like layout under
 `<state dir>/jobs/<job>/algo-N/` (input/config/*.json, input/data/<channel>, model, output/data, checkpoints,
 code), the container's environment contract (SM_HOSTS, SM_CURRENT_HOST, SM_CHANNEL_<NAME>, SM_MODEL_DIR, ...)
 and the user hyperparameters as `--name value`. Host names do not resolve here, so MLOPS_HOST_ADDRESSES gives
 every host its own loopback address (algo-N -> 127.0.0.N) and the entry point's torchrun joins them: real DDP.
 Output goes line by line to CloudWatch Logs (`/aws/sagemaker/TrainingJobs`, stream `<job>/algo-N-<epoch>`),
-algo-1's model dir to `<output>/<job>/output/model.tar.gz`, checkpoints to CheckpointConfig.S3Uri.
+algo-1's model dir to `<output>/<job>/output/model.tar.gz`, and every host's checkpoints folder is synced to
+CheckpointConfig.S3Uri while the job runs (and copied from there into each instance's folder at its start).
 """
 
 from __future__ import annotations
@@ -38,20 +43,31 @@ from mlops_cli.local.core.paths import confined
 from mlops_cli.local.core.server import Forward, LocalRequest, LocalResponse, ServerContext
 from mlops_cli.local.logs.streams import LogStream
 from mlops_cli.local.s3.uris import split_s3_uri
+from mlops_cli.local.sagemaker import spot
 from mlops_cli.local.sagemaker.script_mode import LOG_GROUP, decode_hyperparameters, metric_values
 
 STOP_GRACE_S = 10.0  # SageMaker gives 120 s between SIGTERM and SIGKILL; local jobs are small
 POLL_S = 0.2
 TAIL_LINES = 40
 ERROR_WORDS = ("Error", "Exception", "error:", "Traceback")
+STOP_MESSAGES = {  # SecondaryStatus of a Stopped job -> its status message
+    "Stopped": "Training job stopped",
+    "MaxRuntimeExceeded": "Job stopped because it exceeded MaxRuntimeInSeconds",
+    "MaxWaitTimeExceeded": "Job stopped because it exceeded MaxWaitTimeInSeconds (waiting for spot capacity "
+    "plus training)",
+}
 
 
 class TrainingJobs:
     """CreateTrainingJob runs the job here (moto keeps its record); StopTrainingJob stops it."""
 
     def __init__(self, context: ServerContext):
+        try:
+            interruptions = spot.from_env()
+        except ValueError as exc:  # the server does not start: `mlops local up` shows this line
+            raise SystemExit(f"local AWS: {exc}") from None
         self.context = context
-        self.runner = LocalTrainingRunner(context)
+        self.runner = LocalTrainingRunner(context, interruptions)
 
     def create(self, request: LocalRequest, forward: Forward) -> LocalResponse:
         params = request.json()
@@ -146,6 +162,65 @@ class JobFailed(Exception):
     """The job failed with this FailureReason."""
 
 
+class SpotInterrupted(Exception):
+    """EC2 took the managed spot instances back (the local AWS's MLOPS_LOCAL_SPOT_INTERRUPTIONS said when)."""
+
+    def __init__(self, interruption: spot.Interruption):
+        super().__init__("managed spot instances interrupted")
+        self.interruption = interruption
+
+
+class CheckpointSync:
+    """Every host's checkpoints folder -> CheckpointConfig.S3Uri while the job runs, as SageMaker syncs it. A file
+    goes up once it is complete (unchanged since the previous look, or the run is over) and again whenever it
+    changes, read through one open handle (a checkpoint replaced meanwhile cannot mix into it). Hidden files (a
+    checkpoint being written under a temporary name) and symlinks (they may point anywhere on this machine) stay
+    local. Every host writes to the same prefix, as on SageMaker."""
+
+    def __init__(self, s3: Any, uri: str):
+        self.s3 = s3
+        self.bucket, self.prefix = split_s3_uri(uri.rstrip("/") + "/")
+        self.seen: dict[Path, tuple[int, int]] = {}
+        self.sent: dict[Path, tuple[int, int]] = {}
+
+    @staticmethod
+    def _files(folders: list[Path]) -> list[tuple[Path, str, tuple[int, int]]]:
+        found = []
+        for folder in folders:
+            for path in sorted(folder.rglob("*")):
+                relative = path.relative_to(folder)
+                if path.is_symlink() or any(part.startswith(".") for part in relative.parts):
+                    continue
+                try:
+                    stat = path.stat()
+                except FileNotFoundError:  # renamed or deleted meanwhile
+                    continue
+                if path.is_file():
+                    found.append((path, relative.as_posix(), (stat.st_size, stat.st_mtime_ns)))
+        return found
+
+    def restored(self, folders: list[Path]) -> None:
+        """What was just copied down from the checkpoint URI is there already."""
+        for path, _, signature in self._files(folders):
+            self.seen[path] = self.sent[path] = signature
+
+    def sync(self, folders: list[Path], settled: bool = False) -> int:
+        """Upload what is new or changed and complete (everything when `settled`); how many files went up."""
+        uploaded = 0
+        for path, relative, signature in self._files(folders):
+            previous, self.seen[path] = self.seen.get(path), signature
+            if self.sent.get(path) == signature or (previous != signature and not settled):
+                continue
+            try:
+                with open(path, "rb") as handle:
+                    self.s3.upload_fileobj(handle, self.bucket, self.prefix + relative)
+            except FileNotFoundError:
+                continue
+            self.sent[path] = signature
+            uploaded += 1
+        return uploaded
+
+
 class Instance:
     """One simulated training instance: its folders, its process group, its log stream."""
 
@@ -179,6 +254,7 @@ class LocalTrainingJob:
         region: str,
         request: dict[str, Any],
         running_instances: Callable[[], int] = lambda: 1,
+        interruptions: list[spot.Interruption] | None = None,
     ):
         self.context = context
         self.account = account
@@ -189,9 +265,22 @@ class LocalTrainingJob:
         self.job = _backend(account, region).training_jobs[self.name]
         self.dir = job_folder(context, self.name)
         self.stop_requested = threading.Event()
-        self.stop_reason = "Stopped"
+        self.stop_reason = "Stopped"  # or MaxRuntimeExceeded, MaxWaitTimeExceeded (STOP_MESSAGES)
         self.instances: list[Instance] = []
+        self.created_at = time.time()
         self.started_at: float | None = None
+        limits = request.get("StoppingCondition") or {}
+        self.max_runtime_s = limits.get("MaxRuntimeInSeconds")
+        self.spot = bool(request.get("EnableManagedSpotTraining"))
+        # Only a managed spot job waits for capacity and can be interrupted; MaxWaitTimeInSeconds bounds both.
+        self.max_wait_s = limits.get("MaxWaitTimeInSeconds") if self.spot else None
+        self.interruptions = list(interruptions or []) if self.spot else []
+        self.interrupted = 0  # runs interrupted so far
+        self.idle_s = 0.0  # time without instances (interrupted, waiting for spot capacity): not billable
+        self.run_started = 0.0
+        self.stream_epoch = 0
+        self.checkpoint_uri: str | None = (request.get("CheckpointConfig") or {}).get("S3Uri")
+        self.checkpoints: CheckpointSync | None = None
         self.thread = threading.Thread(target=self.run, name=f"training-{self.name}", daemon=True)
         self.hyperparameters = decode_hyperparameters(request.get("HyperParameters") or {})
         # moto replaces the metric definitions with a fixed sample; the job keeps the ones it was given.
@@ -222,20 +311,18 @@ class LocalTrainingJob:
 
     def run(self) -> None:
         try:
-            self._download()
-            self._train()
+            while True:
+                self._download()
+                try:
+                    self._train()
+                    break
+                except SpotInterrupted as interrupted:
+                    self._await_capacity(interrupted.interruption)
             self._upload()
             self._finish("Completed", "Completed", "Training job completed")
         except JobStopped:
             self._upload_after_stop()
-            secondary = "MaxRuntimeExceeded" if self.stop_reason == "MaxRuntimeExceeded" else "Stopped"
-            self._finish(
-                "Stopped",
-                secondary,
-                "Training job stopped"
-                if secondary == "Stopped"
-                else "Job stopped because it exceeded MaxRuntimeInSeconds",
-            )
+            self._finish("Stopped", self.stop_reason, STOP_MESSAGES[self.stop_reason])
         except JobFailed as failure:
             self._fail(str(failure))
         except Exception as exc:  # the local runner itself broke: report it as SageMaker would, as a failure
@@ -248,13 +335,30 @@ class LocalTrainingJob:
         if self.stop_requested.is_set():
             raise JobStopped()
 
+    def _check_limits(self) -> None:
+        """MaxRuntimeInSeconds counts the time instances ran; a spot job's MaxWaitTimeInSeconds counts from its
+        creation, waiting for capacity included (StoppingCondition, SageMaker API Reference). Past either, the job
+        stops."""
+        now = time.time()
+        if self.max_runtime_s and self.started_at and now - self.started_at - self.idle_s > self.max_runtime_s:
+            self.stop_reason = "MaxRuntimeExceeded"
+            self.stop_requested.set()
+        if self.max_wait_s and now - self.created_at > self.max_wait_s:
+            self.stop_reason = "MaxWaitTimeExceeded"
+            self.stop_requested.set()
+
     def _download(self) -> None:
         self._check_stop()
         count = int(self.request["ResourceConfig"]["InstanceCount"])
+        for instance in self.instances:  # a restart runs on new instances: nothing of the last run's disks is left
+            shutil.rmtree(instance.root, ignore_errors=True)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.instances = [Instance(self.dir, index, count) for index in range(1, count + 1)]
-        self.started_at = time.time()
-        self._transition("Downloading", "Downloading input data", training_start_time=_now())
+        if self.started_at is None:
+            self.started_at = time.time()
+            self._transition("Downloading", "Downloading input data", training_start_time=_now())
+        else:
+            self._transition("Downloading", "Downloading input data")
         s3 = LocalS3(self.account)
         source = self.hyperparameters.get("sagemaker_submit_directory")
         if source:
@@ -271,10 +375,13 @@ class LocalTrainingJob:
         for channel in self.request.get("InputDataConfig") or []:
             self._check_stop()
             self._download_channel(s3, channel)
-        checkpoint_uri = (self.request.get("CheckpointConfig") or {}).get("S3Uri")
-        if checkpoint_uri:  # a restarted (spot) job resumes from what the last attempt saved
-            folder = checkpoint_uri.rstrip("/") + "/"
-            self._download_prefix(s3, folder, s3.keys(folder), [instance.checkpoints for instance in self.instances])
+        if self.checkpoint_uri:  # a restarted (spot) job resumes from what its last run saved
+            folder = self.checkpoint_uri.rstrip("/") + "/"
+            folders = [instance.checkpoints for instance in self.instances]
+            self._download_prefix(s3, folder, s3.keys(folder), folders)
+            if self.checkpoints is None:
+                self.checkpoints = CheckpointSync(self.context.client("s3", self.region), self.checkpoint_uri)
+            self.checkpoints.restored(folders)
         self._write_configs()
 
     def _download_prefix(self, s3: LocalS3, uri: str, keys: list[str], targets: list[Path]) -> None:
@@ -388,9 +495,10 @@ class LocalTrainingJob:
         command = [sys.executable, program, *to_cmd_args(user_hps)]
         logs = self.context.client("logs", self.region)
         master_port = _free_port()
-        epoch = int(time.time())
+        self.stream_epoch = max(int(time.time()), self.stream_epoch + 1)  # a restarted run gets new streams
+        self.run_started = time.time()
         for instance in self.instances:
-            instance.log = LogStream(logs, LOG_GROUP, f"{self.name}/{instance.host}-{epoch}")
+            instance.log = LogStream(logs, LOG_GROUP, f"{self.name}/{instance.host}-{self.stream_epoch}")
             instance.log.write(f"mlops local: {instance.host} ({instance.address}) invoking: {' '.join(command[1:])}")
             instance.process = subprocess.Popen(
                 command,
@@ -415,7 +523,7 @@ class LocalTrainingJob:
             instance.log.write(line)
 
     def _wait(self) -> None:
-        max_runtime = (self.request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
+        checkpointed = False  # a checkpoint of this run has reached the checkpoint URI
         while True:
             polled = [(instance, instance.process.poll()) for instance in self.instances if instance.process]
             codes = [code for _, code in polled]
@@ -433,16 +541,47 @@ class LocalTrainingJob:
                 self._join_readers()
                 self._flush_logs()  # every line is in CloudWatch before the next status shows
                 return
-            if max_runtime and self.started_at and time.time() - self.started_at > max_runtime:
-                self.stop_reason = "MaxRuntimeExceeded"
-                self.stop_requested.set()
+            self._check_limits()
             if self.stop_requested.is_set():
                 self.kill_processes()
                 self._join_readers()
                 self._flush_logs()
                 raise JobStopped()
+            checkpointed = self._sync_checkpoints() > 0 or checkpointed
+            interruption = self.interruptions[self.interrupted] if self.interrupted < len(self.interruptions) else None
+            if interruption is not None and interruption.due(time.time() - self.run_started, checkpointed):
+                # EC2 reclaims the instances after its notice; what they had checkpointed is in S3.
+                self.kill_processes(grace_s=spot.NOTICE_S)
+                self._join_readers()
+                self._flush_logs()
+                self._sync_checkpoints(settled=True)
+                raise SpotInterrupted(interruption)
             self._flush_logs()
             time.sleep(POLL_S)
+
+    def _sync_checkpoints(self, settled: bool = False) -> int:
+        if self.checkpoints is None:
+            return 0
+        return self.checkpoints.sync([instance.checkpoints for instance in self.instances], settled)
+
+    def _await_capacity(self, interruption: spot.Interruption) -> None:
+        """Interrupted until spot capacity returns (or MaxWaitTimeInSeconds passes, or StopTrainingJob), then the
+        job starts again; the time between is not billable."""
+        interrupted_at = time.time()
+        self.interrupted += 1
+        self._transition(
+            "Interrupted",
+            "Training job interrupted: the managed spot instances were reclaimed. It starts again when spot "
+            "capacity is available, with its checkpoints copied back.",
+        )
+        while time.time() - interrupted_at < interruption.capacity_wait_s:
+            self._check_limits()
+            self._check_stop()
+            time.sleep(POLL_S)
+        self.idle_s += time.time() - interrupted_at
+        self._transition(
+            "Starting", f"Launching requested ML instances (restart {self.interrupted} after a spot interruption)"
+        )
 
     def _join_readers(self) -> None:
         for instance in self.instances:
@@ -480,7 +619,7 @@ class LocalTrainingJob:
         self._put_tarball(s3, leader.model, f"{base}/model.tar.gz")
         if any(leader.output_data.iterdir()):
             self._put_tarball(s3, leader.output_data, f"{base}/output.tar.gz")
-        self._upload_checkpoints(s3)
+        self._sync_checkpoints(settled=True)
 
     def _upload_after_stop(self) -> None:
         """A stopped job keeps what it saved: the model dir if written, and the checkpoints."""
@@ -492,7 +631,7 @@ class LocalTrainingJob:
             if any(leader.model.iterdir()):
                 base = f"{self.request['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{self.name}/output"
                 self._put_tarball(s3, leader.model, f"{base}/model.tar.gz")
-            self._upload_checkpoints(s3)
+            self._sync_checkpoints(settled=True)
         except Exception as exc:
             print(f"training {self.name}: upload after stop failed: {exc}", file=sys.stderr, flush=True)
 
@@ -505,22 +644,15 @@ class LocalTrainingJob:
         bucket, key = split_s3_uri(uri)
         s3.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
 
-    def _upload_checkpoints(self, s3: Any) -> None:
-        checkpoint_uri = (self.request.get("CheckpointConfig") or {}).get("S3Uri")
-        if not checkpoint_uri:
-            return
-        bucket, prefix = split_s3_uri(checkpoint_uri.rstrip("/") + "/")
-        for instance in self.instances:
-            for path in sorted(instance.checkpoints.rglob("*")):
-                if path.is_file() and not path.is_symlink():  # a link may point anywhere on this machine
-                    s3.upload_file(str(path), bucket, prefix + path.relative_to(instance.checkpoints).as_posix())
-
     def _finish(self, status: str, secondary: str, message: str, **attributes: Any) -> None:
         end = time.time()
         attributes["training_end_time"] = _now()
         if self.started_at is not None:
-            seconds = max(1, math.ceil(end - self.started_at))
-            attributes["training_time_in_seconds"] = attributes["billable_time_in_seconds"] = seconds
+            # Billable: the time instances ran, without the time waiting for spot capacity (DescribeTrainingJob:
+            # managed spot savings = 1 - BillableTimeInSeconds / TrainingTimeInSeconds). Spot capacity costs what
+            # on-demand does here, so the savings come from that time alone.
+            attributes["training_time_in_seconds"] = max(1, math.ceil(end - self.started_at))
+            attributes["billable_time_in_seconds"] = max(1, math.ceil(end - self.started_at - self.idle_s))
         if self.instances:
             leader_metrics = self.instances[0].metrics
             attributes["final_metric_data_list"] = [
@@ -588,13 +720,14 @@ def _signal_group(pid: int, sig: int) -> None:
 class LocalTrainingRunner:
     """The jobs this server runs, by name."""
 
-    def __init__(self, context: ServerContext):
+    def __init__(self, context: ServerContext, interruptions: list[spot.Interruption] | None = None):
         self.context = context
+        self.interruptions = interruptions or []  # of every managed spot job (spot.py)
         self.jobs: dict[str, LocalTrainingJob] = {}
         self.lock = threading.Lock()
 
     def start(self, account: str, region: str, request: dict[str, Any]) -> None:
-        job = LocalTrainingJob(self.context, account, region, request, self.running_instances)
+        job = LocalTrainingJob(self.context, account, region, request, self.running_instances, self.interruptions)
         with self.lock:
             self.jobs[job.name] = job
         job.thread.start()
