@@ -103,6 +103,13 @@ def test_local_aws_refuses_non_loopback(mlops):
     assert result.exit_code == 2 and "loopback" in result.stderr
 
 
+def test_local_aws_refuses_an_unknown_spot_interruption(mlops):
+    result = mlops("local", "up", config=None, env={"MLOPS_LOCAL_SPOT_INTERRUPTIONS": "checkpoint,sometimes"})
+    assert result.exit_code == 2
+    assert "MLOPS_LOCAL_SPOT_INTERRUPTIONS: 'sometimes' is not an interruption" in result.stderr
+    assert "Traceback" not in result.output
+
+
 def test_not_yet_built_commands_exit_2_saying_so(mlops):
     """A command whose issue has not landed says so with exit 2 (no stub that pretends)."""
     from mlops_cli.errors import NotBuiltYet

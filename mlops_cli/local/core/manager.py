@@ -23,6 +23,7 @@ from mlops_cli.local.core.credentials import instance_dir, mlops_home  # noqa: F
 from mlops_cli.local.core.faults import CONTROL_PATH, FAULTS_ENV
 from mlops_cli.local.core.server import HEALTH_PATH
 from mlops_cli.local.core.urls import is_loopback_url
+from mlops_cli.local.sagemaker import spot
 
 DEFAULT_LOCAL_URL = "http://127.0.0.1:4599"
 START_TIMEOUT_S = 120.0  # a start loads the kept state: seconds for a few thousand objects, more under load
@@ -99,6 +100,10 @@ def up(url: str | None, time_scale: float = 1.0, faults: list[dict] | None = Non
     (autoscaling periods and cooldowns) run that much faster; `faults` (rules of mlops_cli.local.core.faults) replace
     MLOPS_LOCAL_FAULTS when given."""
     url = _check_url(url)
+    try:
+        spot.from_env()  # the server would refuse to start with it: say why before starting one
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     current = status(url)
     if current.foreign_pid is not None:
         raise _foreign_listener(current)
