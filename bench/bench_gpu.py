@@ -34,13 +34,14 @@ def measure(args: argparse.Namespace) -> dict:
 
     from mlops_cli.services.sample_data import write_digits_imagefolder
     from model import engine, inference
+    from model.hyperparameters import TrainConfig
 
     with tempfile.TemporaryDirectory(prefix="bench-gpu-") as tmp:
         root = Path(tmp)
         write_digits_imagefolder(root / "digits")
         train_images = sum(1 for path in (root / "digits" / "train").rglob("*") if path.is_file())
         epochs = max(1, math.ceil(args.steps / math.ceil(train_images / args.batch_size)))
-        config = engine.TrainConfig(
+        config = TrainConfig(
             epochs=epochs,
             batch_size=args.batch_size,
             arch=args.arch,

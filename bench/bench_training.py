@@ -29,15 +29,16 @@ from torchvision import datasets, transforms  # noqa: E402
 
 from mlops_cli.services.sample_data import write_digits_imagefolder  # noqa: E402
 from model import data, engine, network  # noqa: E402
+from model.hyperparameters import TrainConfig  # noqa: E402
 
 
-def engine_rate(config: engine.TrainConfig, data_dir: Path, epochs: int) -> float:
+def engine_rate(config: TrainConfig, data_dir: Path, epochs: int) -> float:
     """images/s of the engine's training epochs (the engine times each epoch's train pass, data included)."""
     document = engine.run_training(engine.dataclasses.replace(config, epochs=epochs), data_dir, log=lambda line: None)
     return statistics.median(row["images_per_s"] for row in document["epochs"])
 
 
-def synthetic_rate(config: engine.TrainConfig, samples: int, classes: int) -> float:
+def synthetic_rate(config: TrainConfig, samples: int, classes: int) -> float:
     model = network.build_model(config.arch, classes, False, config.freeze_backbone, config.hidden_units)
     network.set_train_mode(model)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr)
@@ -58,7 +59,7 @@ def synthetic_rate(config: engine.TrainConfig, samples: int, classes: int) -> fl
     return samples / (time.perf_counter() - started)
 
 
-def course_rate(config: engine.TrainConfig, data_dir: Path, classes: int) -> tuple[float, float, float]:
+def course_rate(config: TrainConfig, data_dir: Path, classes: int) -> tuple[float, float, float]:
     """(images/s, reported train loss, true mean train loss) of a course-project style epoch."""
     # Per-image float conversion and normalisation, as the course project's transforms did.
     transform = transforms.Compose(
@@ -98,7 +99,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     args = parser.parse_args()
 
-    config = engine.TrainConfig(
+    config = TrainConfig(
         arch=args.arch,
         pretrained=False,
         freeze_backbone=False,

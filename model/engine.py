@@ -9,7 +9,6 @@ count, never a floor-divided or per-batch average. Rank 0 alone logs, checkpoint
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -17,11 +16,10 @@ import os
 import random
 import sys
 import time
-import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -29,233 +27,19 @@ from torch import nn
 from torch.utils.data import DistributedSampler, Subset
 
 from model import artifact, data, network
+from model.distributed import (
+    Runtime,
+    all_gather_int,
+    all_reduce_sum,
+    available_cores,
+    broadcast_from_main,
+    start_runtime,
+)
+from model.hyperparameters import ConfigError, TrainConfig
 from model.metrics import format_metrics
-
-T = TypeVar("T")
 
 CHECKPOINT_FILE = "checkpoint.pt"
 METRICS_FILE = "metrics.json"
-LR_SCHEDULES = ("cosine", "step", "none")
-
-
-class ConfigError(ValueError):
-    """A hyperparameter or path is invalid (exit code 2 at the entry points)."""
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Hyperparameters shared by every entry point; names match the SageMaker hyperparameters."""
-
-    epochs: int = 5
-    batch_size: int = 32
-    lr: float = 0.001
-    arch: str = "resnet50"
-    pretrained: bool = True
-    freeze_backbone: bool = True
-    hidden_units: int = 128
-    image_size: int = 224
-    early_stopping_patience: int = 0  # epochs without a better valid loss before stopping; 0 = off
-    lr_schedule: str = "cosine"
-    weight_decay: float = 0.0
-    seed: int = 0
-    workers: int = -1  # DataLoader worker processes; -1 = automatic (0 on CPU, several per GPU)
-    pretrained_fallback: bool = False
-    hflip: bool = False  # mirror training images; true for photos, false where mirroring changes the class
-
-    def __post_init__(self) -> None:
-        problems = []
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be at least 1")
-        for name in ("early_stopping_patience", "hidden_units", "seed", "weight_decay"):
-            if getattr(self, name) < 0:
-                problems.append(f"{name} must not be negative")
-        if not self.lr > 0 or not math.isfinite(self.lr):
-            problems.append("lr must be a positive number")
-        if self.image_size < 16:
-            problems.append("image_size must be at least 16")
-        if self.workers < -1:
-            problems.append("workers must be -1 (automatic) or at least 0")
-        if self.arch not in network.ARCHS:
-            problems.append(f"arch must be one of {', '.join(network.ARCHS)}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            problems.append(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}")
-        if problems:
-            raise ConfigError("; ".join(problems))
-
-
-# --- hyperparameter parsing ------------------------------------------------------------------------------------
-
-
-def parse_bool(text: str) -> bool:
-    value = _json_decoded(text)
-    if isinstance(value, bool):
-        return value
-    lowered = str(value).strip().lower()
-    if lowered in ("true", "1", "yes"):
-        return True
-    if lowered in ("false", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true/false/1/0, got {text!r}")
-
-
-def _json_decoded(text: str) -> object:
-    """SageMaker JSON-encodes hyperparameter values (``"\\"resnet50\\""``, ``"0.001"``); plain text passes through."""
-    try:
-        return json.loads(text)
-    except (TypeError, ValueError):
-        return text
-
-
-def _typed(kind: type) -> Callable[[str], object]:
-    def parse(text: str) -> object:
-        value = _json_decoded(text)
-        if kind is str:
-            return str(value)
-        if isinstance(value, bool) or (kind is int and isinstance(value, float) and not value.is_integer()):
-            raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}")
-        try:
-            return kind(value)
-        except (TypeError, ValueError):
-            raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}") from None
-
-    return parse
-
-
-def _spellings(name: str) -> list[str]:
-    return sorted({f"--{name}", f"--{name.replace('_', '-')}"})
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """Errors are one line on stderr and exit code 2; ``--sagemaker_*`` framework arguments are ignored."""
-
-    def error(self, message: str):
-        self.exit(2, f"error: {message}\n")
-
-    def parse_args(self, args=None, namespace=None):
-        namespace, unknown = self.parse_known_args(args, namespace)
-        unknown = _drop_framework_arguments(unknown)
-        if unknown:
-            self.error(f"unknown argument(s): {' '.join(unknown)}")
-        return namespace
-
-
-def _drop_framework_arguments(arguments: list[str]) -> list[str]:
-    kept, skip_value = [], False
-    for argument in arguments:
-        if skip_value:
-            skip_value = False
-        elif argument.startswith(("--sagemaker_", "--sagemaker-")):
-            skip_value = "=" not in argument
-        else:
-            kept.append(argument)
-    return kept
-
-
-def argument_parser(description: str) -> ArgumentParser:
-    """A parser with every hyperparameter as ``--name`` and ``--name-with-dashes``."""
-    parser = ArgumentParser(description=description)
-    kinds = typing.get_type_hints(TrainConfig)  # the annotations are strings under `from __future__ import annotations`
-    for field in dataclasses.fields(TrainConfig):
-        kind = kinds[field.name]
-        parse = parse_bool if kind is bool else _typed(kind)
-        parser.add_argument(
-            *_spellings(field.name),
-            dest=field.name,
-            type=parse,
-            default=None,
-            metavar=kind.__name__.upper(),
-            help=f"default {field.default}",
-        )
-    return parser
-
-
-def add_path_argument(parser: argparse.ArgumentParser, name: str, **kwargs) -> None:
-    parser.add_argument(*_spellings(name), dest=name, **kwargs)
-
-
-def config_from_args(namespace: argparse.Namespace, **defaults) -> TrainConfig:
-    """The TrainConfig from parsed arguments; ``defaults`` override the built-in defaults, given flags win."""
-    values = dict(defaults)
-    for field in dataclasses.fields(TrainConfig):
-        given = getattr(namespace, field.name, None)
-        if given is not None:
-            values[field.name] = given
-    return TrainConfig(**values)
-
-
-# --- runtime: processes, threads, devices ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Runtime:
-    rank: int
-    world_size: int
-    local_rank: int
-    device: torch.device
-    threads: int
-
-    @property
-    def distributed(self) -> bool:
-        return self.world_size > 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS
-        return os.cpu_count() or 1
-
-
-def threads_per_process(local_processes: int) -> int:
-    """OMP_NUM_THREADS when set, else this machine's cores shared evenly (oversubscription is ~3x slower)."""
-    if os.environ.get("OMP_NUM_THREADS", "").isdigit() and int(os.environ["OMP_NUM_THREADS"]) > 0:
-        return int(os.environ["OMP_NUM_THREADS"])
-    return max(1, available_cores() // max(1, local_processes))
-
-
-def start_runtime() -> Runtime:
-    """Join the process group when launched by torchrun; pin threads and pick the device."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    threads = threads_per_process(int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
-    torch.set_num_threads(threads)
-    if torch.cuda.is_available():
-        device = torch.device("cuda", local_rank % torch.cuda.device_count())
-        torch.cuda.set_device(device)
-    else:
-        device = torch.device("cpu")
-    if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return Runtime(rank, world_size, local_rank, device, threads)
-
-
-def _all_reduce_sum(values: list[float], runtime: Runtime) -> list[float]:
-    tensor = torch.tensor(values, dtype=torch.float64, device=runtime.device)
-    if runtime.distributed:
-        dist.all_reduce(tensor)
-    return tensor.tolist()
-
-
-def _all_gather_int(value: int, runtime: Runtime) -> list[int]:
-    if not runtime.distributed:
-        return [value]
-    gathered: list[Any] = [None] * runtime.world_size  # all_gather_object fills it in place
-    dist.all_gather_object(gathered, value)
-    return [int(v) for v in gathered]
-
-
-def _broadcast_from_main(obj: T, runtime: Runtime) -> T:
-    if not runtime.distributed:
-        return obj
-    holder = [obj]
-    dist.broadcast_object_list(holder, src=0)
-    return holder[0]
 
 
 # --- metrics -------------------------------------------------------------------------------------------------
@@ -278,7 +62,7 @@ class SplitTotals:
         return self.correct / self.count if self.count else float("nan")
 
     def reduced(self, runtime: Runtime) -> SplitTotals:
-        return SplitTotals(*_all_reduce_sum([self.loss_sum, self.correct, self.count], runtime))
+        return SplitTotals(*all_reduce_sum([self.loss_sum, self.correct, self.count], runtime))
 
 
 class EarlyStopping:
@@ -438,7 +222,7 @@ def _load_checkpoint(checkpoint_dir: Path | None, signature: dict, runtime: Runt
                 "use another checkpoint dir or delete it"
             )
             checkpoint = None
-    checkpoint, error = _broadcast_from_main((checkpoint, error), runtime)
+    checkpoint, error = broadcast_from_main((checkpoint, error), runtime)
     if error:
         raise ConfigError(error)
     return checkpoint
@@ -525,7 +309,7 @@ def _run(config, data_dir, model_dir, output_dir, checkpoint_dir, runtime: Runti
         else model
     )
     step = _Step(step_model, optimizer, runtime, scheduler)
-    samples_per_rank = _all_gather_int(len(sampler), runtime)
+    samples_per_rank = all_gather_int(len(sampler), runtime)
     log(
         f"world_size={runtime.world_size} backend={dist.get_backend() if runtime.distributed else 'none'} "
         f"device={runtime.device.type} threads_per_process={runtime.threads} workers={workers} "
@@ -556,7 +340,7 @@ def _run(config, data_dir, model_dir, output_dir, checkpoint_dir, runtime: Runti
         lr = optimizer.param_groups[0]["lr"]
         local_totals, seconds = train_one_epoch(step, train_loader, runtime)
         train = local_totals.reduced(runtime)
-        seconds = max(_all_reduce_sum([seconds], runtime)[0] / runtime.world_size, 1e-9)
+        seconds = max(all_reduce_sum([seconds], runtime)[0] / runtime.world_size, 1e-9)
         valid = evaluate(step, eval_loaders["valid"]).reduced(runtime)
         if stopping.update(valid.loss):
             best_epoch, best_state = epoch, _cpu_copy(model.state_dict())

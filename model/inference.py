@@ -43,7 +43,7 @@ import torch
 
 from model.artifact import load_model_dir
 from model.data import EVAL_RESIZE_RATIO, eval_transform
-from model.engine import threads_per_process
+from model.distributed import threads_per_process
 from model.images import MAX_ENCODED_BYTES, decode_image
 from model.safe_fetch import DEFAULT_POLICY, FetchPolicy, InferenceInputError, fetch
 

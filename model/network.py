@@ -17,8 +17,9 @@ import torch
 from torch import nn
 from torchvision import models
 
+from model.hyperparameters import ARCHS
+
 # Every supported backbone is a torchvision ResNet, so the head is always `model.fc`.
-ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "wide_resnet50_2")
 HEAD = "fc"
 # Seconds without progress before a weight download is abandoned (connect and each read).
 DOWNLOAD_TIMEOUT_S = 30.0

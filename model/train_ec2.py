@@ -15,21 +15,22 @@ if __package__ in (None, ""):  # run as a script: make the folder holding `model
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from model import engine  # noqa: E402
+from model.arguments import add_path_argument, argument_parser, config_from_args  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = engine.argument_parser("Train the image classifier on a local train/ valid/ test/ image folder.")
-    engine.add_path_argument(parser, "data_dir", required=True, help="folder with train/ valid/ [test/]")
-    engine.add_path_argument(parser, "model_dir", required=True, help="where the deployable model dir is written")
-    engine.add_path_argument(
+    parser = argument_parser("Train the image classifier on a local train/ valid/ test/ image folder.")
+    add_path_argument(parser, "data_dir", required=True, help="folder with train/ valid/ [test/]")
+    add_path_argument(parser, "model_dir", required=True, help="where the deployable model dir is written")
+    add_path_argument(
         parser,
         "checkpoint_dir",
         default=None,
         help="checkpoint every epoch here and resume from it (default: no checkpoints)",
     )
-    engine.add_path_argument(parser, "output_dir", default=None, help="where metrics.json goes (default: model dir)")
+    add_path_argument(parser, "output_dir", default=None, help="where metrics.json goes (default: model dir)")
     args = parser.parse_args(argv)
-    config = engine.config_from_args(args)
+    config = config_from_args(args)
     engine.run_training(
         config,
         data_dir=args.data_dir,

@@ -22,6 +22,9 @@ if __package__ in (None, ""):  # run as a script: make the folder holding `model
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from model import engine  # noqa: E402
+from model.arguments import argument_parser, config_from_args  # noqa: E402
+from model.distributed import available_cores  # noqa: E402
+from model.hyperparameters import ConfigError  # noqa: E402
 
 DEFAULT_CHECKPOINT_DIR = "/opt/ml/checkpoints"
 RESOURCE_CONFIG = "/opt/ml/input/config/resourceconfig.json"
@@ -41,9 +44,9 @@ def cluster(env: dict[str, str]) -> tuple[list[str], str]:
         else:
             return ["algo-1"], "algo-1"
     except (ValueError, KeyError, IndexError) as error:
-        raise engine.ConfigError(f"cannot read the SageMaker host list (SM_HOSTS): {error}") from None
+        raise ConfigError(f"cannot read the SageMaker host list (SM_HOSTS): {error}") from None
     if not isinstance(hosts, list) or not hosts or current not in hosts:
-        raise engine.ConfigError(f"SM_CURRENT_HOST {current!r} is not one of SM_HOSTS {hosts!r}")
+        raise ConfigError(f"SM_CURRENT_HOST {current!r} is not one of SM_HOSTS {hosts!r}")
     return [str(host) for host in hosts], str(current)
 
 
@@ -58,7 +61,7 @@ def torchrun_command(env: dict[str, str], argv: list[str], script: str) -> tuple
     try:
         addresses = json.loads(env.get("MLOPS_HOST_ADDRESSES", "{}"))
     except ValueError:
-        raise engine.ConfigError("MLOPS_HOST_ADDRESSES is not a JSON object of host -> address") from None
+        raise ConfigError("MLOPS_HOST_ADDRESSES is not a JSON object of host -> address") from None
     command = [
         sys.executable,
         "-m",
@@ -75,7 +78,7 @@ def torchrun_command(env: dict[str, str], argv: list[str], script: str) -> tuple
     child_env = dict(env)
     # Hosts mapped to local addresses are simulated on this machine: they share its cores.
     local_processes = processes * (len(hosts) if addresses else 1)
-    child_env.setdefault("OMP_NUM_THREADS", str(max(1, engine.available_cores() // local_processes)))
+    child_env.setdefault("OMP_NUM_THREADS", str(max(1, available_cores() // local_processes)))
     if addresses:
         child_env.setdefault("GLOO_SOCKET_IFNAME", "lo")  # keep simulated hosts on the loopback interface
     return [*command, script, *argv], child_env
@@ -83,11 +86,11 @@ def torchrun_command(env: dict[str, str], argv: list[str], script: str) -> tuple
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    parser = engine.argument_parser("SageMaker training entry point (hyperparameters as --name value).")
-    config = engine.config_from_args(parser.parse_args(argv))
+    parser = argument_parser("SageMaker training entry point (hyperparameters as --name value).")
+    config = config_from_args(parser.parse_args(argv))
     env = dict(os.environ)
     if "SM_CHANNEL_TRAINING" not in env:
-        raise engine.ConfigError("SM_CHANNEL_TRAINING is not set: the 'training' channel must hold train/ valid/ test/")
+        raise ConfigError("SM_CHANNEL_TRAINING is not set: the 'training' channel must hold train/ valid/ test/")
     relaunch = torchrun_command(env, argv, str(Path(__file__).resolve()))
     if relaunch is not None:
         command, child_env = relaunch

@@ -8,8 +8,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mlops_cli.config import aws_rules
+from model import hyperparameters
+from model.hyperparameters import ARCHS, LR_SCHEDULES
 
-ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 SEVERITIES = ("critical", "high", "medium", "low")
 NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$"  # SageMaker/Lambda resource-name alphabet
 KEY_PATTERN = r"^[A-Za-z0-9!_.*'()/-]*$"
@@ -86,28 +87,41 @@ class DataConfig(Section):
         return aws_rules.check_prefix(value)
 
 
+def _declared(name: str) -> Any:
+    """The field of hyperparameter `name` as model/hyperparameters.py declares it (default, bounds, help): the
+    schema names each one with its type, for type checkers; a test holds names and types to the declaration."""
+    rule = hyperparameters.rule_of(_DECLARED[name])
+    return Field(
+        hyperparameters.default_of(_DECLARED[name]),
+        ge=rule.minimum,
+        le=rule.maximum,
+        gt=0 if rule.positive else None,
+        description=rule.help,
+    )
+
+
+_DECLARED = {spec.name: spec for spec in hyperparameters.declared()}
+
+
 class ModelConfig(Section):
-    arch: Literal[ARCHS] = "resnet50"  # type: ignore[valid-type]
-    pretrained: bool = True
-    pretrained_fallback: bool = Field(False, description="train from random init when weights cannot be fetched")
-    freeze_backbone: bool = True
-    hidden_units: int = Field(128, ge=0, le=8192)
+    arch: Literal[ARCHS] = _declared("arch")  # type: ignore[valid-type]
+    pretrained: bool = _declared("pretrained")
+    pretrained_fallback: bool = _declared("pretrained_fallback")
+    freeze_backbone: bool = _declared("freeze_backbone")
+    hidden_units: int = _declared("hidden_units")
     num_classes: int = Field(133, ge=2, le=100_000)
-    image_size: int = Field(224, ge=16, le=1024)
+    image_size: int = _declared("image_size")
 
 
 class Hyperparameters(Section):
-    epochs: int = Field(5, ge=1, le=10_000)
-    batch_size: int = Field(32, ge=1, le=65_536)
-    lr: float = Field(0.001, gt=0, le=10)
-    weight_decay: float = Field(0.0, ge=0)
-    lr_schedule: Literal["cosine", "step", "none"] = "cosine"
-    early_stopping_patience: int = Field(0, ge=0)
-    seed: int = Field(0, ge=0, le=2**32 - 1)  # numpy's seed range
-    hflip: bool = Field(
-        False,
-        description="mirror training images: true for photos, false where mirroring changes the class (digits, text)",
-    )
+    epochs: int = _declared("epochs")
+    batch_size: int = _declared("batch_size")
+    lr: float = _declared("lr")
+    weight_decay: float = _declared("weight_decay")
+    lr_schedule: Literal[LR_SCHEDULES] = _declared("lr_schedule")  # type: ignore[valid-type]
+    early_stopping_patience: int = _declared("early_stopping_patience")
+    seed: int = _declared("seed")
+    hflip: bool = _declared("hflip")
 
 
 class SageMakerTrainConfig(Section):

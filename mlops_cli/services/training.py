@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from mlops_cli.errors import OperationError, UsageError
 from mlops_cli.plan import Plan, Step
 from mlops_cli.services import naming
+from model import hyperparameters
 
 if TYPE_CHECKING:
     from mlops_cli.config.schema import Config
@@ -33,25 +34,7 @@ TERMINAL_STATUSES = ("Completed", "Failed", "Stopped")
 # A dry run assumes an account where nothing exists yet; a 12-digit placeholder keeps every ARN valid.
 ACCOUNT_PLACEHOLDER = "000000000000"
 # Hyperparameters the entry point accepts, and the config section each one comes from.
-HYPERPARAMETER_SECTIONS = {
-    **{
-        name: "train.hyperparameters"
-        for name in (
-            "epochs",
-            "batch_size",
-            "lr",
-            "weight_decay",
-            "lr_schedule",
-            "early_stopping_patience",
-            "seed",
-            "hflip",
-        )
-    },
-    **{
-        name: "model"
-        for name in ("arch", "pretrained", "pretrained_fallback", "freeze_backbone", "hidden_units", "image_size")
-    },
-}
+HYPERPARAMETER_SECTIONS = hyperparameters.sections()  # name -> config section, from model/hyperparameters.py
 JOB_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
 

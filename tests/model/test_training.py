@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from model import artifact, engine, network, train_ec2, train_sagemaker
+from model import arguments, artifact, distributed, engine, hyperparameters, network, train_ec2, train_sagemaker
 from model.metrics import METRIC_NAMES, format_metrics, metric_regex
 from tests import recipe
 from tests.helpers import REPO, free_port
@@ -46,7 +46,7 @@ def test_split_means_are_per_sample_means_over_uneven_batches():
     torch.manual_seed(0)
     inputs, labels = torch.randn(10, 4), torch.randint(0, 3, (10,))
     model = nn.Linear(4, 3)
-    runtime = engine.Runtime(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"), threads=1)
+    runtime = distributed.Runtime(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"), threads=1)
     step = engine._Step(model, torch.optim.SGD(model.parameters(), lr=0.0), runtime)
     loader = DataLoader(TensorDataset(inputs, labels), batch_size=3)  # batches of 3, 3, 3, 1
     with torch.no_grad():
@@ -89,7 +89,7 @@ def test_early_stopping_counts_epochs_without_improvement():
 
 
 def test_hyperparameters_accept_json_values_and_both_spellings():
-    parser = engine.argument_parser("test")
+    parser = arguments.argument_parser("test")
     args = parser.parse_args(
         [
             "--batch-size",
@@ -115,12 +115,12 @@ def test_hyperparameters_accept_json_values_and_both_spellings():
             "--sagemaker-region=us-east-1",
         ]
     )
-    config = engine.config_from_args(args)
+    config = arguments.config_from_args(args)
     assert (config.batch_size, config.arch, config.pretrained, config.lr) == (64, "resnet34", False, 0.01)
     assert (config.freeze_backbone, config.hidden_units, config.early_stopping_patience) == (True, 0, 3)
     assert config.pretrained_fallback is True and config.hflip is True
-    assert config.epochs == engine.TrainConfig().epochs
-    assert engine.config_from_args(parser.parse_args(["--batch_size", "8"])).batch_size == 8
+    assert config.epochs == hyperparameters.TrainConfig().epochs
+    assert arguments.config_from_args(parser.parse_args(["--batch_size", "8"])).batch_size == 8
 
 
 @pytest.mark.parametrize(
@@ -134,15 +134,15 @@ def test_hyperparameters_accept_json_values_and_both_spellings():
 )
 def test_bad_hyperparameters_exit_2_with_one_line(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        engine.argument_parser("test").parse_args(argv)
+        arguments.argument_parser("test").parse_args(argv)
     error = capsys.readouterr().err
     assert exit_info.value.code == 2
     assert message in error and error.count("\n") == 1
 
 
 def test_invalid_config_values_are_named():
-    with pytest.raises(engine.ConfigError, match="epochs must be at least 1; lr_schedule must be one of"):
-        engine.TrainConfig(epochs=0, lr_schedule="linear")
+    with pytest.raises(hyperparameters.ConfigError, match="epochs must be at least 1; lr_schedule must be one of"):
+        hyperparameters.TrainConfig(epochs=0, lr_schedule="linear")
 
 
 def test_metric_lines_parse_with_the_sagemaker_regexes():
@@ -199,7 +199,7 @@ def test_sagemaker_hosts_become_torchrun_nodes():
         assert flag in command
     assert command[-3:] == ["/code/train_sagemaker.py", "--epochs", "2"]
     assert not any(part.startswith("--local-addr") for part in command) and "GLOO_SOCKET_IFNAME" not in child_env
-    assert child_env["OMP_NUM_THREADS"] == str(max(1, engine.available_cores() // 4))
+    assert child_env["OMP_NUM_THREADS"] == str(max(1, distributed.available_cores() // 4))
 
     simulated = {
         "SM_HOSTS": '["algo-1", "algo-2"]',
@@ -210,11 +210,11 @@ def test_sagemaker_hosts_become_torchrun_nodes():
     command, child_env = train_sagemaker.torchrun_command(simulated, [], "t.py")
     assert {"--master-addr=127.0.0.1", "--master-port=29999", "--local-addr=127.0.0.2"} <= set(command)
     assert child_env["GLOO_SOCKET_IFNAME"] == "lo"  # both "hosts" share this machine's cores and loopback
-    assert child_env["OMP_NUM_THREADS"] == str(max(1, engine.available_cores() // 2))
+    assert child_env["OMP_NUM_THREADS"] == str(max(1, distributed.available_cores() // 2))
 
     assert train_sagemaker.torchrun_command({"SM_HOSTS": '["algo-1"]', "SM_CURRENT_HOST": "algo-1"}, [], "t") is None
     assert train_sagemaker.torchrun_command({**env, "LOCAL_RANK": "0"}, [], "t") is None  # already a worker
-    with pytest.raises(engine.ConfigError, match="'algo-9' is not one of SM_HOSTS"):
+    with pytest.raises(hyperparameters.ConfigError, match="'algo-9' is not one of SM_HOSTS"):
         train_sagemaker.torchrun_command({**env, "SM_CURRENT_HOST": "algo-9"}, [], "t")
 
 
