@@ -21,7 +21,7 @@ HYPERPARAMETERS: dict[str, Any] = {
 
 def train_config(**overrides: Any):
     """The recipe as the engine's TrainConfig."""
-    from model.engine import TrainConfig
+    from model.hyperparameters import TrainConfig
 
     return TrainConfig(**{**HYPERPARAMETERS, **overrides})
 

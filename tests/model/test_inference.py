@@ -100,7 +100,7 @@ def test_model_fn_loads_once_in_eval_mode_with_display_labels(model):
 
 
 def test_model_fn_shares_the_cores_among_model_server_workers(random_model_dir, monkeypatch):
-    from model.engine import available_cores
+    from model.distributed import available_cores
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     cores, threads = available_cores(), torch.get_num_threads()
