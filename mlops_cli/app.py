@@ -32,12 +32,9 @@ from mlops_cli.commands import (
     train_ec2,
     tune,
 )
-from mlops_cli.errors import MlopsError, OperationError  # noqa: E402
+from mlops_cli.errors import Interrupted, MlopsError, OperationError  # noqa: E402
 from mlops_cli.render import Output  # noqa: E402
 from mlops_cli.state import AppState  # noqa: E402
-
-EXIT_INTERRUPTED = 130
-
 
 # Global options users may also write after the subcommand (`mlops status -o json`), with their arity.
 GLOBAL_OPTIONS = {
@@ -90,8 +87,7 @@ class ErrorBoundary(TyperGroup):
         except MlopsError as exc:
             _fail(ctx, exc)
         except KeyboardInterrupt:
-            Output().error("interrupted")
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+            _fail(ctx, Interrupted("interrupted"))
         except Exception as exc:
             if isinstance(exc, (typer.Exit, typer.Abort)) or type(exc).__module__.startswith(("click", "typer")):
                 raise  # usage errors: the CLI framework prints them with exit code 2

@@ -62,12 +62,42 @@ NOT_FOUND_CODES = {
 }
 
 
+# Why a dry run plans offline: AWS cannot be reached, or no credentials exist.
+UNREACHABLE_OR_NO_CREDENTIALS = {
+    "NoCredentialsError",
+    "PartialCredentialsError",
+    "CredentialRetrievalError",
+    "EndpointConnectionError",
+    "ConnectTimeoutError",
+    "ConnectionClosedError",
+    "ReadTimeoutError",
+}
+
+
 class AwsClients:
     """Lazily-created boto3 clients sharing one session; pass `.client` to services."""
 
-    def __init__(self, aws: AwsConfig):
+    def __init__(self, aws: AwsConfig, dry_run: bool = False):
         self.aws = aws
+        self.dry_run = dry_run
         self._clients: dict[str, Any] = {}
+
+    @cached_property
+    def offline(self) -> bool:
+        """A dry run where AWS cannot be reached or no credentials exist: plans are then made for an account
+        where nothing exists yet (mlops_cli.aws_offline). Asked once, with one quick identity call."""
+        if not self.dry_run:
+            return False
+        from botocore.config import Config as BotoConfig
+
+        probe = BotoConfig(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=3, read_timeout=10)
+        try:
+            self.session.client("sts", endpoint_url=self.aws.endpoint_url, config=probe).get_caller_identity()
+        except Exception as exc:
+            if type(exc).__name__ in UNREACHABLE_OR_NO_CREDENTIALS:
+                return True
+            raise translate_error(exc) from None
+        return False
 
     @property
     def local_endpoint(self) -> str | None:
@@ -105,6 +135,13 @@ class AwsClients:
             raise translate_error(exc) from None
 
     def client(self, service: str) -> Any:
+        if service not in self._clients and self.offline:
+            import boto3
+
+            from mlops_cli import aws_offline
+
+            session = boto3.Session(region_name=self.aws.region, **NOT_STARTED_CREDENTIALS)
+            self._clients[service] = aws_offline.install(session.client(service, endpoint_url=self.aws.endpoint_url))
         if service not in self._clients:
             from botocore.config import Config as BotoConfig
 
@@ -241,6 +278,12 @@ def error_code(exc: BaseException) -> str:
     return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
 
 
+def error_message(exc: BaseException) -> str:
+    """The AWS error message of a botocore ClientError ("" for anything else)."""
+    response = getattr(exc, "response", None)
+    return str(response.get("Error", {}).get("Message") or "") if isinstance(response, dict) else ""
+
+
 @dataclass(frozen=True)
 class ErrorMatch:
     """An AWS error by code, and optionally by a phrase of its message (case-insensitive)."""
@@ -255,12 +298,13 @@ class ErrorMatch:
         return self.code + (f" ({self.phrase})" if self.phrase else "")
 
 
-def absent_on(codes: tuple[str, ...] | frozenset[str], call: Callable[[], T]) -> T | None:
-    """`call()`, or None when AWS answers with one of `codes` (the thing does not exist)."""
+def absent_on(gone: tuple[str, ...] | Callable[[BaseException], bool], call: Callable[[], T]) -> T | None:
+    """`call()`, or None when AWS answers that the thing does not exist: with one of the codes `gone`, or an
+    error the predicate `gone` recognises."""
     try:
         return call()
     except Exception as exc:
-        if error_code(exc) in codes:
+        if gone(exc) if callable(gone) else error_code(exc) in gone:
             return None
         raise
 

@@ -46,4 +46,4 @@ class AppState:
     def clients(self) -> AwsClients:
         from mlops_cli.aws import AwsClients
 
-        return AwsClients(self.config.aws)
+        return AwsClients(self.config.aws, dry_run=self.dry_run)

@@ -32,10 +32,13 @@ def run(app_state: AppState, planned: Planned) -> Any:
     for warning in planned.warnings:
         out.warn(warning)
     if app_state.dry_run:
+        planned.plan.assumed_empty = app_state.clients.offline
         out.plan(planned.plan)
         raise typer.Exit(0)
     for notice in planned.notices:
         out.warn(notice)
+    for line in planned.announce:
+        out.info(line)
     try:
         with progress(out) as on_event:
             answers = planned.execute(Executor(app_state.clients.client, on_event=on_event))
@@ -56,16 +59,11 @@ def interrupted_while_waiting(
     yes: bool,
 ) -> NoReturn:
     """Ctrl-C while a job runs in AWS: ask (or with --yes decide) whether to stop it; exit 130 either way."""
-    from mlops_cli.app import EXIT_INTERRUPTED
-
-    out = app_state.out
     try:
         chosen = yes or (sys.stdin.isatty() and typer.confirm(f"\nstop {kind} {name}?", default=False, err=True))
     except (KeyboardInterrupt, typer.Abort):
         chosen = False
     if not chosen:
-        out.warn(f"{kind} {name} is still running in AWS; stop it later with: {stop_command}")
-        raise typer.Exit(EXIT_INTERRUPTED)
+        raise Interrupted(f"{kind} {name} is still running in AWS", hint=f"stop it later with: {stop_command}")
     stop()
-    out.warn(f"stop requested for {kind} {name}; it ends as Stopped (`{describe_command}` shows it)")
-    raise typer.Exit(EXIT_INTERRUPTED)
+    raise Interrupted(f"stop requested for {kind} {name}; it ends as Stopped (`{describe_command}` shows it)")

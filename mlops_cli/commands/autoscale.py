@@ -58,7 +58,7 @@ def autoscale(
     name, variant = config.endpoint_name, config.deploy.variant_name
     clients = app_state.clients
     aas = clients.client(autoscaling.SERVICE)
-    if not off:
+    if not off and not clients.offline:  # offline: the endpoint as `mlops deploy` creates it
         autoscaling.check_variant(clients.client("sagemaker"), name, variant, need_in_service=desired is not None)
     current = autoscaling.read_state(aas, name, variant)
     if show:

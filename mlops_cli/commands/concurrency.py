@@ -40,7 +40,11 @@ def set_concurrency(
     if not (clear or show):
         service.check_values(reserved, provisioned)
     lam = app_state.clients.client("lambda")
-    current = service.read_state(lam, config.function_name, config.lambda_.alias)
+    current = (
+        service.fresh_state(config.function_name, config.lambda_.alias)
+        if app_state.clients.offline
+        else service.read_state(lam, config.function_name, config.lambda_.alias)
+    )
     if show:
         out.result(current.to_dict(), concurrency_table)
         return

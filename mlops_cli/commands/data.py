@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from mlops_cli.commands._common import state
+from mlops_cli.errors import Interrupted
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -51,7 +52,6 @@ def upload(
     ),
     jobs: int = typer.Option(16, "--jobs", "-j", min=1, max=64, help="Parallel transfers."),
 ) -> None:
-    from mlops_cli.app import EXIT_INTERRUPTED
     from mlops_cli.local.core.manager import mlops_home
     from mlops_cli.render.upload import UploadProgress, summary_table
     from mlops_cli.services import s3sync
@@ -77,16 +77,17 @@ def upload(
             multipart_threshold=threshold,
             jobs=jobs,
         )
-        if app_state.dry_run:
-            out.plan(plan.to_plan())
+        if app_state.dry_run:  # the transfers run in parallel, resumable (s3sync.run_sync), not step by step
+            shown = plan.to_plan()
+            shown.assumed_empty = app_state.clients.offline
+            out.plan(shown)
             return
         # Nothing to send (a re-run with no change): no progress bar, and rich.progress is not even imported.
         with UploadProgress(out) if plan.transfers else nullcontext() as progress:
             result = s3sync.run_sync(s3, plan, sync_state, jobs=jobs, observer=progress).to_dict()
     out.result(result, summary_table(result))
     if result["interrupted"]:
-        out.error(
+        raise Interrupted(
             f"interrupted: {result['uploaded']} files finished, {result['pending']} not sent",
-            "re-run the same command to resume; finished files are not sent again",
+            hint="re-run the same command to resume; finished files are not sent again",
         )
-        raise typer.Exit(EXIT_INTERRUPTED)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mlops_cli.commands._common import state
+from mlops_cli.commands._common import run, state
 
 
 def invoke(
@@ -13,28 +13,11 @@ def invoke(
     endpoint: str | None = typer.Option(None, "--endpoint", metavar="NAME", help="Default: the project's endpoint."),
     top_k: int = typer.Option(5, "--top-k", metavar="K", help="How many labels to show (1-100)."),
 ) -> None:
-    from mlops_cli.plan import Plan
     from mlops_cli.render.deploy import invoke_table
     from mlops_cli.services import endpoint_invoke
 
     request = endpoint_invoke.build_request(source, top_k)
     app_state = state(ctx)
     app_state.override({"deploy.endpoint_name": endpoint}, flags={"deploy.endpoint_name": "--endpoint"})
-    name = app_state.config.endpoint_name
-    if app_state.dry_run:
-        plan = Plan(f"invoke endpoint {name}")
-        plan.add(
-            "sagemaker-runtime",
-            "InvokeEndpoint",
-            {
-                "EndpointName": name,
-                "ContentType": request.content_type,
-                "Accept": endpoint_invoke.JSON,
-                "Body": f"<{len(request.body)} bytes from {source}>",
-            },
-        )
-        app_state.out.plan(plan)
-        return
-    result = endpoint_invoke.invoke(app_state.clients.client("sagemaker-runtime"), name, request)
-    result["predictions"] = result["predictions"][:top_k]
+    result = run(app_state, endpoint_invoke.planned_invoke(app_state.config.endpoint_name, request, top_k))
     app_state.out.result(result, invoke_table)

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from mlops_cli.commands._common import state
+from mlops_cli.commands._common import run, state
 from mlops_cli.errors import UsageError
 
 
@@ -28,6 +28,7 @@ def teardown(
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
+    from mlops_cli.plan.planned import Planned
     from mlops_cli.render import console
     from mlops_cli.render.deploy import inventory_table, teardown_table
     from mlops_cli.services import teardown as service
@@ -45,15 +46,12 @@ def teardown(
     out = app_state.out
     inventory = service.find(app_state.clients.client, config, endpoint, everything, functions)
     plan = service.plan_teardown(inventory)
-    if app_state.dry_run:
-        out.plan(plan)
-        return
-    if not inventory.empty and not yes:
+    if not (app_state.dry_run or inventory.empty or yes):  # a dry run asks nothing
         inventory_table("to delete")(console(stderr=True), inventory.to_dict())
         if not typer.confirm("Delete all of these?", default=False, err=True):
             out.info("nothing deleted")
             raise typer.Exit(1)
-    steps = service.run_teardown(plan, app_state.clients.client)
+    steps = run(app_state, Planned(plan, finish=lambda answers: service.outcomes(plan, answers)))
     if not steps:
         out.info("nothing to delete")
     out.result({"steps": steps, "deleted": inventory.to_dict()}, teardown_table)

@@ -7,7 +7,7 @@ from typing import Any, NoReturn
 
 import typer
 
-from mlops_cli.commands._common import interrupted_while_waiting, state
+from mlops_cli.commands._common import interrupted_while_waiting, run, state
 
 LOCAL_POLL_S = 1.0
 AWS_POLL_S = 10.0
@@ -41,6 +41,7 @@ def train(
         None, "--max-cost", metavar="USD", help="Refuse to launch when the job could cost more (exit 2)."
     ),
 ) -> None:
+    from mlops_cli.plan.planned import Planned
     from mlops_cli.services import cost, training
 
     app_state = state(ctx)
@@ -58,8 +59,6 @@ def train(
     clients = app_state.clients
     account = (lambda: training.ACCOUNT_PLACEHOLDER) if app_state.dry_run else (lambda: clients.account_id)
     launch = training.plan_training(config, account_id=account, partition=clients.partition, job_name=job_name)
-    for warning in launch.warnings:
-        out.warn(warning)
     sagemaker = config.train.sagemaker
     prices = cost.load_prices(
         None if clients.is_local or app_state.dry_run else clients.session,
@@ -74,12 +73,13 @@ def train(
         max_cost,
         f"training job ({sagemaker.instance_count} x {sagemaker.instance_type}, max {sagemaker.max_run_s} s)",
     )
-    if app_state.dry_run:
-        out.plan(launch.plan)
-        return
-
-    out.info(cost.summary(launch.plan.cost))
-    result = training.start_training(launch, clients.client, on_wait=out.info)
+    planned = Planned(
+        launch.plan,
+        finish=lambda answers: training.launch_result(launch, answers, "TrainingJobArn"),
+        warnings=launch.warnings,
+        announce=[cost.summary(launch.plan.cost)],
+    )
+    result = run(app_state, planned)
     try:  # from here on a job runs in AWS: Ctrl-C must say so (and may stop it)
         out.info(
             f"source package {result.source_uri} "

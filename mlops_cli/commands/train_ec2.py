@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from mlops_cli.commands._common import state
-from mlops_cli.errors import OperationError, UsageError
+from mlops_cli.commands._common import run, state
+from mlops_cli.errors import Interrupted, OperationError, UsageError
 
 LOCAL_OUT_ROOT = Path(".mlops") / "train-ec2"
 OUT_MARKER = ".mlops-train-ec2"  # marks an --out-dir as this command's own output
@@ -70,12 +70,10 @@ def _train_on_ec2(app_state, name: str, wait: bool) -> None:
     warning = ec2_images.unsupported_type_warning(job.instance_type, config.train.ec2.ami_id)
     if warning:
         out.warn(warning)
-    if app_state.dry_run:
-        out.plan(service.build_plan(config, job, package, clients.partition))
-        if not out.json:
-            render.user_data(console(stderr=True), service.user_data(job))
-        return
-    launched = service.launch(clients.client, config, job, package, clients.partition)
+    if app_state.dry_run and not out.json:  # the bootstrap the instance runs, readable
+        render.user_data(console(stderr=True), service.user_data(job))
+    planned = service.planned_launch(clients.client, config, job, package, clients.partition, clients.offline)
+    launched = run(app_state, planned)
     out.info(
         f"launched {launched.instance_id} ({job.instance_type}, {launched.image_name or launched.image_id}) "
         f"for job {name}"
@@ -101,11 +99,11 @@ def _train_on_ec2(app_state, name: str, wait: bool) -> None:
                 on_state=on_state,
             )
     except KeyboardInterrupt:
-        out.warn(
+        raise Interrupted(
             f"stopped waiting; instance {instance_id} keeps training and terminates itself when the job ends "
-            f"(status: {job.status_uri}). Stop it now with: {ec2_follow.stop_hint(instance_id)}"
-        )
-        raise
+            f"(status: {job.status_uri})",
+            hint=f"stop it now with: {ec2_follow.stop_hint(instance_id)}",
+        ) from None
     ec2_roles.remove_job_policy(clients.client("iam"), config, job.policy_name)
     result = {**launched.to_dict(), **status}
     if status.get("status") != "Completed":

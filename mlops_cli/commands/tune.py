@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from mlops_cli.commands._common import interrupted_while_waiting, state
+from mlops_cli.commands._common import interrupted_while_waiting, run, state
 
 LOCAL_POLL_S = 1.0
 AWS_POLL_S = 15.0
@@ -65,6 +65,7 @@ def tune(
         None, "--max-cost", metavar="USD", help="Refuse to launch when the trials could cost more (exit 2)."
     ),
 ) -> None:
+    from mlops_cli.plan.planned import Planned
     from mlops_cli.services import cost, training, tuning
 
     app_state = state(ctx)
@@ -87,8 +88,6 @@ def tune(
     clients = app_state.clients
     account = (lambda: training.ACCOUNT_PLACEHOLDER) if app_state.dry_run else (lambda: clients.account_id)
     launch = tuning.plan_tuning(config, settings, account_id=account, partition=clients.partition, job_name=job_name)
-    for warning in launch.warnings:
-        out.warn(warning)
     sagemaker_config = config.train.sagemaker
     trials = tuning.grid_size(settings.ranges) if settings.strategy == "grid" else settings.max_jobs
     prices = cost.load_prices(
@@ -111,12 +110,13 @@ def tune(
         f" x {sagemaker_config.instance_type}, max "
         f"{sagemaker_config.max_run_s} s each)",
     )
-    if app_state.dry_run:
-        out.plan(launch.plan)
-        return
-
-    out.info(cost.summary(launch.plan.cost))
-    result = tuning.start_tuning(launch, clients.client)
+    planned = Planned(
+        launch.plan,
+        finish=lambda answers: training.launch_result(launch, answers, "HyperParameterTuningJobArn"),
+        warnings=launch.warnings,
+        announce=[cost.summary(launch.plan.cost)],
+    )
+    result = run(app_state, planned)
     sagemaker = clients.client("sagemaker")
     try:  # from here on trials run in AWS: Ctrl-C must say so (and may stop them)
         out.info(

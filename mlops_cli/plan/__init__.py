@@ -4,18 +4,20 @@ from collections.abc import Callable
 from typing import Any
 
 from mlops_cli.plan.executor import Answers, DisplayOnlyExecutor, Event, Executor
-from mlops_cli.plan.steps import Plan, Poll, Ref, Retry, Step, Waiter, snake_case
+from mlops_cli.plan.steps import Instead, Plan, Poll, Ref, Retry, Step, Unless, Waiter, snake_case
 
 __all__ = [
     "Answers",
     "DisplayOnlyExecutor",
     "Event",
     "Executor",
+    "Instead",
     "Plan",
     "Poll",
     "Ref",
     "Retry",
     "Step",
+    "Unless",
     "Waiter",
     "snake_case",
 ]

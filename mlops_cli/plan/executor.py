@@ -2,7 +2,7 @@
 
 Both walk the same steps in the same order, so `--dry-run` shows by construction what a real run sends.
 The executor resolves refs to earlier answers, retries a step while AWS answers with the error its `retry`
-names, treats the codes of `absent_ok` as done, waits after a step that has a `wait`, and reports what it
+names, treats the codes of `ok_on` as done, waits after a step that has a `wait`, and reports what it
 does through `on_event` (services and the executor never print).
 """
 
@@ -61,18 +61,29 @@ class Executor:
         return answers
 
     def run_step(self, step: Step, answers: Answers) -> Any:
-        from mlops_cli.aws import absent_on, retry_while
+        from mlops_cli.aws import absent_on, error_code, retry_while
 
         def resolve(value: Any) -> Any:
             return resolve_refs(value, lambda ref: _answer(ref, answers))
 
         params = resolve(step.params)
+        if step.unless is not None and step.unless.holds(self.client_for):
+            self.on_event(Event("skip", step, f"{step.operation} {step.target}: {step.unless.describe()}"))
+            return None
         self.on_event(Event("send", step, f"{step.operation} {step.target}".strip()))
         method = getattr(self.client_for(step.service), snake_case(step.operation))
 
         def call() -> Any:
-            if step.absent_ok:
-                return absent_on(step.absent_ok, lambda: method(**params))
+            if step.ok_on:
+                return absent_on(step.ok_on, lambda: method(**params))
+            if step.instead is not None:
+                instead = step.instead
+                try:
+                    return method(**params)
+                except Exception as exc:
+                    if error_code(exc) != instead.code:
+                        raise
+                return self.run_step(instead.step, answers)
             return method(**params)
 
         if step.retry is not None:

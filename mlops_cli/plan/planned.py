@@ -17,7 +17,8 @@ class Planned:
     plan: Plan
     finish: Callable[[Answers], Any]  # the command's result once the plan ran
     warnings: list[str] = field(default_factory=list)  # said before anything runs, dry run included
-    notices: list[str] = field(default_factory=list)  # said before a real run only
+    notices: list[str] = field(default_factory=list)  # warnings said before a real run only
+    announce: list[str] = field(default_factory=list)  # info lines said before a real run only
     interrupted: tuple[str, str | None] | None = None  # (message, hint) for Ctrl-C during the run
     run: Callable[[Executor, Plan], Answers] | None = None  # a run with its own failure handling
 

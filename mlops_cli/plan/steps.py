@@ -4,7 +4,7 @@ A mutating use case builds a `Plan`: an ordered list of steps, each a service, a
 and its parameters. A parameter AWS must answer first (the version PublishVersion returns, the ARN of a role
 CreateRole made) is a `Ref` to the earlier step's answer, resolved when the plan runs. Waiting until AWS is done
 (`wait`), retrying while AWS still refuses for a known reason (`retry`) and treating "already gone" as done
-(`absent_ok`) are properties of a step. One executor runs every plan and a display-only executor shows the same
+(`ok_on`) are properties of a step. One executor runs every plan and a display-only executor shows the same
 plan for `--dry-run` (mlops_cli.plan.executor), so what a dry run prints is by construction what runs.
 """
 
@@ -53,26 +53,35 @@ RESOURCE_KEYS = (
 @dataclass(frozen=True)
 class Ref:
     """A parameter value an earlier step's answer gives: `Ref("publish", "Version")` is the `Version` of the
-    answer of the step named `publish`. `placeholder` stands for it in a dry run: a value the service model
-    accepts (the request stays valid), never sent."""
+    answer of the step named `publish`; with `pick`, of `pick(answer)` (e.g. the newest of the images a
+    DescribeImages found; `what` then says what it picks). `placeholder` stands for it in a dry run: a value the
+    service model accepts (the request stays valid), never sent."""
 
     step: str
     path: tuple[str, ...]
     placeholder: Any
+    pick: Callable[[Any], Any] | None
+    what: str
 
-    def __init__(self, step: str, *path: str, placeholder: Any):
+    def __init__(
+        self, step: str, *path: str, placeholder: Any, pick: Callable[[Any], Any] | None = None, what: str = ""
+    ):
         object.__setattr__(self, "step", step)
         object.__setattr__(self, "path", tuple(path))
         object.__setattr__(self, "placeholder", placeholder)
+        object.__setattr__(self, "pick", pick)
+        object.__setattr__(self, "what", what)
 
     def resolve(self, answers: dict[str, Any]) -> Any:
         value = answers[self.step]
+        if self.pick is not None:
+            value = self.pick(value)
         for key in self.path:
             value = value[key]
         return value
 
     def __str__(self) -> str:
-        return f"{self.step}.{'.'.join(self.path)}"
+        return ".".join((self.step, *([self.what] if self.what else []), *self.path))
 
 
 class Wait(Protocol):
@@ -138,6 +147,28 @@ class Retry:
         return f"retries while {self.while_} for up to {self.for_s:.0f} s" + (f" ({self.why})" if self.why else "")
 
 
+@dataclass(frozen=True)
+class Unless:
+    """Skip the step when `holds(client_for)` says what it would do is done already (`what` says what)."""
+
+    holds: Callable[[ClientFor], bool]
+    what: str
+
+    def describe(self) -> str:
+        return f"skipped when {self.what}"
+
+
+@dataclass(frozen=True)
+class Instead:
+    """When AWS refuses the step with error `code` (e.g. EntityAlreadyExists), `step` is sent in its place."""
+
+    code: str
+    step: Step
+
+    def describe(self) -> str:
+        return f"on {self.code}: {self.step.service} {self.step.operation} instead"
+
+
 @dataclass
 class Step:
     service: str
@@ -147,7 +178,11 @@ class Step:
     name: str = ""  # later steps refer to this step's answer by this name
     wait: Wait | None = None
     retry: Retry | None = None
-    absent_ok: tuple[str, ...] = ()  # error codes meaning "already gone": the step is done
+    # Error codes (or a predicate on the error) meaning what the step does holds already (a resource already
+    # gone, or already there): the step is done, its answer None.
+    ok_on: tuple[str, ...] | Callable[[BaseException], bool] = ()
+    unless: Unless | None = None
+    instead: Instead | None = None
     action: str = ""  # create/update/delete/read; from the operation when not given
     resource: str = ""  # what it acts on, for people; from the parameters when not given
 
@@ -194,6 +229,10 @@ class Step:
             data["wait"] = self.wait.describe()
         if self.retry is not None:
             data["retry"] = self.retry.describe()
+        if self.unless is not None:
+            data["unless"] = self.unless.describe()
+        if self.instead is not None:
+            data["instead"] = {**self.instead.step.to_dict(), "on": self.instead.code}
         return data
 
 
@@ -212,8 +251,14 @@ class Plan:
         return step
 
     def operations(self) -> list[tuple[str, str, str]]:
-        """(service, operation, resource) of every request the plan sends: what the caller needs permission for."""
-        return [(step.service, step.operation, step.target) for step in self.steps]
+        """(service, operation, resource) of every request the plan may send (a step's `instead` included): what
+        the caller needs permission for. The reads around a plan (observing what exists, waiters, `unless`
+        checks) are the use case's, not listed here."""
+        found = []
+        for step in self.steps:
+            for sent in (step, *([step.instead.step] if step.instead is not None else [])):
+                found.append((sent.service, sent.operation, sent.target))
+        return found
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"plan": self.title, "steps": [step.to_dict() for step in self.steps]}

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from mlops_cli.render import Output, key_value_table
+from mlops_cli.render import key_value_table
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -164,17 +163,3 @@ def teardown_table(console: Console, data: dict[str, Any]) -> None:
 
 def _time(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if hasattr(value, "strftime") else str(value or "")
-
-
-@contextmanager
-def endpoint_progress(out: Output, endpoint: str) -> Iterator[Callable[[str, float], None]]:
-    """A spinner with the endpoint's status and the elapsed time; yields the waiter's status callback."""
-    from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    with out.progress(columns=(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())) as progress:
-        task = progress.add_task(f"endpoint {endpoint}: waiting", total=None)
-
-        def update(status: str, _elapsed: float) -> None:
-            progress.update(task, description=f"endpoint {endpoint}: {status}")
-
-        yield update

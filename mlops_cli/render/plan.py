@@ -22,6 +22,8 @@ def show(out: Output, plan: Plan) -> None:
     from mlops_cli.plan import DisplayOnlyExecutor
 
     shown = DisplayOnlyExecutor().execute(plan)
+    if plan.assumed_empty:
+        out.info(OFFLINE)
     if out.json:
         sys.stdout.write(json.dumps({"dry_run": True, **shown}, indent=2, default=str) + "\n")
         sys.stdout.flush()
@@ -31,8 +33,6 @@ def show(out: Output, plan: Plan) -> None:
     from mlops_cli.render import console
 
     terminal = console()
-    if plan.assumed_empty:
-        out.warn(OFFLINE)
     terminal.print(Text(f"{plan.title} (dry run: nothing is sent)", style="bold"))
     counts = dict.fromkeys(SYMBOLS, 0)
     for step, request in zip(plan.steps, shown["steps"], strict=True):
@@ -48,9 +48,11 @@ def show(out: Output, plan: Plan) -> None:
         terminal.print(line)
         for path, ref in (request.get("refs") or {}).items():
             terminal.print(Text(f"      {path} = (known after {ref})", style="dim"))
-        for key in ("wait", "retry"):
+        for key in ("unless", "wait", "retry"):
             if request.get(key):
                 terminal.print(Text(f"      {request[key]}", style="dim"))
+        if step.instead is not None:
+            terminal.print(Text(f"      {step.instead.describe()}", style="dim"))
     terminal.print(summary(counts))
     if plan.cost is not None:
         from mlops_cli.services.cost import summary as cost_summary

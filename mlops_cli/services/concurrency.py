@@ -101,6 +101,12 @@ def read_state(lam: Any, function_name: str, alias: str) -> ConcurrencyState:
     )
 
 
+def fresh_state(function_name: str, alias: str) -> ConcurrencyState:
+    """The function as `mlops lambda deploy` leaves it in a fresh account (version 1 behind the alias, no
+    concurrency settings) under AWS's default account quota: what an offline dry run plans against."""
+    return ConcurrencyState(function_name, alias, "1", None, None, account_limit=1000, unreserved=1000)
+
+
 def check_values(reserved: int, provisioned: int) -> None:
     """The rules that need no AWS state (checked before any request, even a read)."""
     for flag, value in (("--reserved", reserved), ("--provisioned", provisioned)):

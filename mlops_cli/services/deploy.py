@@ -10,18 +10,20 @@ restores it on the old variant when the update fails). A model-only update keeps
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import OperationError, UsageError
-from mlops_cli.plan import Plan, Step, run_step
+from mlops_cli.plan import Answers, Executor, Plan, Poll, Retry, Step
+from mlops_cli.plan.planned import Planned
 from mlops_cli.services import autoscaling, naming
 from mlops_cli.services.autoscaling import ScalingSettings, ScalingState
 from mlops_cli.services.packaging import split_s3_uri
+from mlops_cli.services.propagation import ROLE_PROPAGATION_S, sagemaker_cannot_assume
 
 if TYPE_CHECKING:
     from mlops_cli.config.schema import Config
@@ -120,6 +122,14 @@ def resolve_artifact(sm: Any, s3: Any, project: str, model_uri: str | None, job:
         artifact = Artifact(_job_artifact(sm, latest), f"latest completed job {latest}", latest)
     _check_exists(s3, artifact.uri, "model artifact" if not model_uri else "--model")
     return artifact
+
+
+def assumed_artifact(config: Config, model_uri: str | None, job: str | None) -> Artifact:
+    """Offline (nothing can be read): --model as given, else where `job` (or a latest job) would have put it."""
+    if model_uri:
+        return Artifact(model_uri, "--model (offline: not checked)")
+    name = job or f"{config.project}-train-latest"
+    return Artifact(f"{naming.output_uri(config)}/{name}/output/model.tar.gz", f"job {name} (offline: assumed)", name)
 
 
 # ---------------------------------------------------------------------------------------- state and the plan
@@ -262,10 +272,23 @@ def reapply_steps(state: ScalingState, variant: str, tags: dict[str, str]) -> li
     return steps
 
 
-def plan_deploy(target: DeployTarget, live: LiveEndpoint | None, role_steps: list[Step] | None = None) -> DeployPlan:
+def plan_deploy(
+    target: DeployTarget, live: LiveEndpoint | None, role_steps: list[Step] | None = None, wait: bool = True
+) -> DeployPlan:
     """The deploy's requests; `role_steps` (mlops_cli.services.sagemaker_roles) come first when the project's
-    generated endpoint role is used."""
+    generated endpoint role is used. With `wait`, the endpoint step waits until it serves the new configuration
+    (the scaling steps after it need that)."""
     tag_map = target.tag_map
+    in_service = (
+        Poll(
+            lambda client_for, report: wait_for_endpoint(
+                client_for("sagemaker"), target.endpoint, target.config_name, lambda status, _s: report(status)
+            ),
+            f"endpoint {target.endpoint} InService on {target.config_name}",
+        )
+        if wait
+        else None
+    )
     steps = [
         *(role_steps or []),
         Step(
@@ -286,6 +309,10 @@ def plan_deploy(target: DeployTarget, live: LiveEndpoint | None, role_steps: lis
                 "Tags": target.tags,
             },
             note=f"model from {target.artifact.source}",
+            # A role this plan converged may not be assumable yet (IAM propagation).
+            retry=Retry(sagemaker_cannot_assume, ROLE_PROPAGATION_S, "the new IAM role is not assumable yet")
+            if role_steps
+            else None,
         ),
         Step(
             "sagemaker",
@@ -315,6 +342,8 @@ def plan_deploy(target: DeployTarget, live: LiveEndpoint | None, role_steps: lis
                 "sagemaker",
                 "CreateEndpoint",
                 {"EndpointName": target.endpoint, "EndpointConfigName": target.config_name, "Tags": target.tags},
+                name="endpoint",
+                wait=in_service,
             )
         )
         if target.scaling:
@@ -334,6 +363,8 @@ def plan_deploy(target: DeployTarget, live: LiveEndpoint | None, role_steps: lis
             },
             note="blue/green: the current fleet serves until the new one is InService"
             + ("; keeps the instance count the autoscaler set" if scaled else ""),
+            name="endpoint",
+            wait=in_service,
         )
         blocked = scaled and (
             old_variant is None
@@ -371,7 +402,7 @@ def plan_deploy(target: DeployTarget, live: LiveEndpoint | None, role_steps: lis
 
 
 def replace_note(step: Step, note: str) -> Step:
-    return Step(step.service, step.operation, step.params, note)
+    return dataclasses.replace(step, note=note)
 
 
 def _check_updatable(endpoint: str, live: LiveEndpoint) -> None:
@@ -434,53 +465,53 @@ def wait_for_endpoint(
         delay = min(delay * 1.5, MAX_POLL_S)
 
 
-def run_deploy(
-    deploy: DeployPlan,
-    client_for: ClientFor,
-    wait: bool = True,
-    on_status: StatusCallback | None = None,
-    on_wait: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
-    """Converge the endpoint role, send the rollout (CreateModel retried while a role this deploy converged
-    propagates; `on_wait` hears that it waits), wait for InService, then the scaling steps. Failures raise
-    OperationError."""
-    from mlops_cli.services.propagation import ROLE_PROPAGATION_S, retry_while_propagating, sagemaker_cannot_assume
-    from mlops_cli.services.sagemaker_roles import ensure_role
-
+def planned_deploy(deploy: DeployPlan, client_for: ClientFor, wait: bool = True) -> Planned:
+    """Run the plan: the endpoint role, the rollout (CreateModel retried while a role this deploy converged
+    propagates), the wait for InService, then the scaling steps; a failed update puts removed scaling back."""
     target = deploy.target
-    if deploy.role_steps:
-        ensure_role(deploy.plan.steps[: deploy.role_steps], client_for("iam"))
-    for step in deploy.rollout:
-        if step.operation == "CreateModel":
-            retry_while_propagating(
-                partial(run_step, step, client_for),
-                sagemaker_cannot_assume,
-                wait_s=ROLE_PROPAGATION_S if deploy.role_steps else 0,
-                on_wait=on_wait,
-            )
-        else:
-            run_step(step, client_for)
-    if not wait:
-        return result(
-            deploy, client_for("sagemaker").describe_endpoint(EndpointName=target.endpoint), None, scaling_changed=False
-        )
-    try:
-        described = wait_for_endpoint(client_for("sagemaker"), target.endpoint, target.config_name, on_status)
-    except EndpointFailed as failure:
-        raise OperationError(_failure_message(deploy, failure, _restore(deploy, client_for))) from None
-    for step in deploy.after:
-        run_step(step, client_for)
-    scaling = autoscaling.read_state(client_for(autoscaling.SERVICE), target.endpoint, target.variant)
-    return result(deploy, described, scaling, scaling_changed=bool(deploy.after))
+
+    def run(executor: Executor, plan: Plan) -> Answers:
+        try:
+            return executor.execute(plan)
+        except EndpointFailed as failure:
+            raise OperationError(_failure_message(deploy, failure, _restore(deploy, executor))) from None
+
+    def finish(answers: Answers) -> dict[str, Any]:
+        described = answers.waited.get("endpoint")
+        if described is None:  # --no-wait
+            described = client_for("sagemaker").describe_endpoint(EndpointName=target.endpoint)
+            return result(deploy, described, None, scaling_changed=False)
+        scaling = autoscaling.read_state(client_for(autoscaling.SERVICE), target.endpoint, target.variant)
+        return result(deploy, described, scaling, scaling_changed=bool(deploy.after))
+
+    doing = (
+        "creation"
+        if deploy.action == "create"
+        else f"update to {target.config_name} (the previous configuration serves until it completes)"
+    )
+    return Planned(
+        deploy.plan,
+        finish=finish,
+        run=run,
+        announce=[
+            f"{'creating' if deploy.action == 'create' else 'updating (blue/green)'} endpoint {target.endpoint} "
+            f"with {target.artifact.uri} ({target.artifact.source})"
+        ],
+        interrupted=(
+            f"stopped waiting; the endpoint's {doing} continues in AWS"
+            + ("; its autoscaling was removed for the update" if deploy.restore else ""),
+            f"follow it with `mlops status`; stop paying with `mlops teardown --endpoint {target.endpoint}`"
+            + ("; re-apply scaling with `mlops autoscale`" if deploy.restore else ""),
+        ),
+    )
 
 
-def _restore(deploy: DeployPlan, client_for: ClientFor) -> str:
+def _restore(deploy: DeployPlan, executor: Executor) -> str:
     """Put back scaling removed for a failed update; a sentence for the error message."""
     if not deploy.restore:
         return ""
     try:
-        for step in deploy.restore:
-            run_step(step, client_for)
+        executor.execute(Plan(f"restore the autoscaling of {deploy.target.endpoint}", deploy.restore))
     except Exception as exc:  # the deploy already failed; say what is left to do instead of hiding the cause
         return f"; restoring its autoscaling failed ({exc}): re-apply it with `mlops autoscale`"
     return "; its autoscaling was restored"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mlops_cli.aws import error_code
+from mlops_cli.aws import absent_on, error_code
 from mlops_cli.errors import UsageError
 
 # Only images owned by Amazon: a name filter alone would also match anyone's public look-alike AMI.
@@ -64,19 +64,21 @@ def unsupported_type_warning(instance_type: str, ami_id: str | None) -> str | No
 
 def find_image(ec2: Any, instance_type: str, ami_id: str | None = None) -> dict[str, Any]:
     """The configured AMI, or the newest Amazon-owned PyTorch DLAMI for the instance type's architecture."""
+    query = {"ImageIds": [ami_id]} if ami_id else dlami_query(instance_type)
+    answer = absent_on(lambda exc: error_code(exc).startswith("InvalidAMIID"), lambda: ec2.describe_images(**query))
+    return pick_image(answer or {}, instance_type, ami_id)
+
+
+def pick_image(answer: dict[str, Any], instance_type: str, ami_id: str | None = None) -> dict[str, Any]:
+    """The image a DescribeImages answer (of `find_image`'s query) gives: the configured one, else the newest."""
+    images = answer.get("Images", [])
     if ami_id:
-        try:
-            images = ec2.describe_images(ImageIds=[ami_id]).get("Images", [])
-        except Exception as exc:
-            if not error_code(exc).startswith("InvalidAMIID"):
-                raise
-            images = []
         if not images:
             raise UsageError(f"train.ec2.ami_id '{ami_id}' was not found in this region")
         return images[0]
-    query = dlami_query(instance_type)
-    image = newest_image(ec2.describe_images(**query).get("Images", []))
+    image = newest_image(images)
     if image is None:
+        query = dlami_query(instance_type)
         patterns = " or ".join(f"'{pattern}'" for pattern in query["Filters"][0]["Values"])
         raise UsageError(
             f"no Deep Learning AMI for {architecture(instance_type)} ({instance_type}) found: no available image "

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from mlops_cli.aws import error_code
+from mlops_cli.aws import absent_on, error_code
+from mlops_cli.plan import Step
 from mlops_cli.services import naming
 from mlops_cli.services.ec2_follow import ENDED_STATES, job_instances, read_status
 from mlops_cli.services.ec2_job import JOB_POLICY_PREFIX, STATUS_FILE
@@ -18,14 +19,17 @@ if TYPE_CHECKING:
 READ_POLICY_NAME = "read-code-and-data"
 
 
-def role_steps(config: Config, job: Ec2Job, partition: str) -> list[tuple[str, str, dict[str, Any], str]]:
-    """(service, operation, params, note) for the role and instance profile; creation steps run only if missing."""
+def role_steps(config: Config, job: Ec2Job, partition: str) -> list[Step]:
+    """The role and its instance profile: created when missing (EntityAlreadyExists: there already), the
+    inline policies always rewritten, the role added to the profile when it is not in it."""
+    from mlops_cli.plan import Unless
     from mlops_cli.services.iam_policies import assume_role_policy, ec2_job_policy, ec2_read_policy
 
     role = naming.ec2_role_name(config)
     trust = json.dumps(assume_role_policy("ec2.amazonaws.com"))
+    exists = ("EntityAlreadyExists",)
     return [
-        (
+        Step(
             "iam",
             "CreateRole",
             {
@@ -34,9 +38,10 @@ def role_steps(config: Config, job: Ec2Job, partition: str) -> list[tuple[str, s
                 "Description": f"mlops train-ec2 instances of {config.project}",
                 "Tags": naming.tags(config),
             },
-            "only if the role does not exist",
+            "kept when it exists",
+            ok_on=exists,
         ),
-        (
+        Step(
             "iam",
             "PutRolePolicy",
             {
@@ -44,9 +49,8 @@ def role_steps(config: Config, job: Ec2Job, partition: str) -> list[tuple[str, s
                 "PolicyName": READ_POLICY_NAME,
                 "PolicyDocument": json.dumps(ec2_read_policy(config, partition)),
             },
-            "",
         ),
-        (
+        Step(
             "iam",
             "PutRolePolicy",
             {
@@ -55,20 +59,27 @@ def role_steps(config: Config, job: Ec2Job, partition: str) -> list[tuple[str, s
                 "PolicyDocument": json.dumps(ec2_job_policy(job.job_uri, partition)),
             },
             "write access for this job only; removed once the job has ended",
+            action="create",
         ),
-        (
+        Step(
             "iam",
             "CreateInstanceProfile",
             {"InstanceProfileName": role, "Tags": naming.tags(config)},
-            "only if the instance profile does not exist",
+            "kept when it exists",
+            ok_on=exists,
         ),
-        (
+        Step(
             "iam",
             "AddRoleToInstanceProfile",
             {"InstanceProfileName": role, "RoleName": role},
-            "only if the role is not in the profile yet",
+            unless=Unless(lambda client_for: _in_profile(client_for("iam"), role), "the role is in the profile"),
         ),
     ]
+
+
+def _in_profile(iam: Any, role: str) -> bool:
+    profile = absent_on(("NoSuchEntity",), lambda: iam.get_instance_profile(InstanceProfileName=role))
+    return profile is not None and role in [item["RoleName"] for item in profile["InstanceProfile"].get("Roles", [])]
 
 
 def stale_job_policies(iam: Any, ec2: Any, s3: Any, config: Config, keep: str) -> list[str]:
@@ -77,9 +88,10 @@ def stale_job_policies(iam: Any, ec2: Any, s3: Any, config: Config, keep: str) -
     A policy with neither sign may belong to a launch in progress elsewhere, so it stays.
     """
     role = naming.ec2_role_name(config)
+    pages = absent_on(("NoSuchEntity",), lambda: list(iam.get_paginator("list_role_policies").paginate(RoleName=role)))
     names = [
         name
-        for page in iam.get_paginator("list_role_policies").paginate(RoleName=role)
+        for page in pages or []
         for name in page["PolicyNames"]
         if name.startswith(JOB_POLICY_PREFIX) and name != keep
     ]

@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import re
 import shlex
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlops_cli.aws import error_code
 from mlops_cli.errors import UsageError
-from mlops_cli.plan import Plan, Step, run_step
+from mlops_cli.plan import Answers, Executor, Plan, Ref
+from mlops_cli.plan.planned import Planned
 from mlops_cli.services import naming
-from mlops_cli.services.ec2_images import dlami_query, find_image, root_volume
+from mlops_cli.services.ec2_images import dlami_query, pick_image, root_volume
 from mlops_cli.services.ec2_job import LOG_FILE, STATUS_FILE, Ec2Job, hyperparameter_args
 from mlops_cli.services.ec2_roles import remove_job_policy, role_steps, stale_job_policies
 
@@ -70,20 +69,28 @@ def user_data(job: Ec2Job) -> str:
     return script
 
 
-def run_instances_request(config: Config, job: Ec2Job, image: dict[str, Any] | None) -> dict[str, Any]:
-    """One instance, the DLAMI, the instance profile, IMDSv2 only, terminate on shutdown, tagged with the job."""
+def run_instances_request(config: Config, job: Ec2Job, image: Any) -> dict[str, Any]:
+    """One instance, the DLAMI (`image`: a Ref to the newest image DescribeImages found), the instance profile,
+    IMDSv2 only, terminate on shutdown, tagged with the job."""
     ec2 = config.train.ec2
     job_tags = naming.tags(config, job=job.name)
     request: dict[str, Any] = {
-        "ImageId": image["ImageId"] if image else "<newest image from DescribeImages>",
+        "ImageId": Ref("image", "ImageId", placeholder="<newest image from DescribeImages>", pick=image, what="newest"),
         "InstanceType": job.instance_type,
         "MinCount": 1,
         "MaxCount": 1,
         "IamInstanceProfile": {"Name": naming.ec2_role_name(config)},
-        "UserData": user_data(job),
         "InstanceInitiatedShutdownBehavior": "terminate",
+        "UserData": user_data(job),
         "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled", "HttpPutResponseHopLimit": 1},
-        "BlockDeviceMappings": [root_volume(image, ec2.volume_gb)],
+        "BlockDeviceMappings": [
+            Ref(
+                "image",
+                placeholder=root_volume(None, ec2.volume_gb),
+                pick=lambda answer: root_volume(image(answer), ec2.volume_gb),
+                what="root volume",
+            )
+        ],
         "TagSpecifications": [
             {"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": job.name}, *job_tags]},
             {"ResourceType": "volume", "Tags": job_tags},
@@ -99,42 +106,39 @@ def run_instances_request(config: Config, job: Ec2Job, image: dict[str, Any] | N
     return request
 
 
-def build_plan(
-    config: Config, job: Ec2Job, package: SourcePackage, partition: str, image: dict[str, Any] | None = None
-) -> Plan:
-    """Every request of a launch, in order. Without `image` the AMI is shown as the lookup that will pick it."""
-    from mlops_cli.services.packaging import split_s3_uri
+def build_plan(config: Config, job: Ec2Job, package: SourcePackage, partition: str, stale: list[str]) -> Plan:
+    """Every request of a launch, in order: the AMI lookup (before anything is written), the code, the role,
+    the policies of ended jobs (`stale`) removed, the instance."""
+    from mlops_cli.plan import Retry
+    from mlops_cli.services.packaging import upload_step
+    from mlops_cli.services.propagation import ec2_profile_unknown
 
+    ami_id = config.train.ec2.ami_id
     plan = Plan(f"train-ec2 {job.name}")
-    bucket, key = split_s3_uri(job.code_uri)
     plan.add(
-        "s3",
-        "PutObject",
-        {
-            "Bucket": bucket,
-            "Key": key,
-            "ContentType": "application/gzip",
-            "Metadata": {"sha256": package.sha256},
-            "Body": f"<sourcedir.tar.gz: {len(package.data)} bytes, {len(package.files)} files>",
-        },
-        "skipped when an object with this hash-derived key is already there",
+        "ec2",
+        "DescribeImages",
+        {"ImageIds": [ami_id]} if ami_id else dlami_query(job.instance_type),
+        "the configured AMI" if ami_id else "the newest match by CreationDate is the ImageId",
+        name="image",
     )
-    for service, operation, params, note in role_steps(config, job, partition):
-        plan.add(service, operation, params, note)
-    plan.add(
-        "iam",
-        "ListRolePolicies",
-        {"RoleName": naming.ec2_role_name(config)},
-        "then DeleteRolePolicy for the job-* policies of jobs that have ended",
-    )
-    if image is None:
+    plan.steps.append(upload_step(package, job.code_uri.rsplit("/", 1)[0]))
+    plan.steps.extend(role_steps(config, job, partition))
+    for name in stale:
         plan.add(
-            "ec2",
-            "DescribeImages",
-            dlami_query(job.instance_type) if not config.train.ec2.ami_id else {"ImageIds": [config.train.ec2.ami_id]},
-            "the newest match by CreationDate is the ImageId",
+            "iam",
+            "DeleteRolePolicy",
+            {"RoleName": naming.ec2_role_name(config), "PolicyName": name},
+            "the write access of a job that has ended",
+            ok_on=("NoSuchEntity",),
         )
-    plan.add("ec2", "RunInstances", run_instances_request(config, job, image))
+    plan.add(
+        "ec2",
+        "RunInstances",
+        run_instances_request(config, job, lambda answer: pick_image(answer, job.instance_type, ami_id)),
+        name="instance",
+        retry=Retry(ec2_profile_unknown, PROFILE_PROPAGATION_S, "the new instance profile is not visible to EC2 yet"),
+    )
     return plan
 
 
@@ -164,72 +168,36 @@ class Launch:
         }
 
 
-def _ensure_role(iam: Any, config: Config, job: Ec2Job, partition: str) -> bool:
-    """Create what is missing, (re)write the inline policies; True when the instance profile is new."""
-    role = naming.ec2_role_name(config)
-    steps = [Step(*step) for step in role_steps(config, job, partition)]
-    create_role, put_read, put_job, create_profile, add_role = steps
-
-    def client(_service: str) -> Any:  # every step here is IAM
-        return iam
-
-    try:
-        iam.get_role(RoleName=role)
-    except Exception as exc:
-        if error_code(exc) != "NoSuchEntity":
-            raise
-        run_step(create_role, client)
-    run_step(put_read, client)
-    run_step(put_job, client)
-    try:
-        profile = iam.get_instance_profile(InstanceProfileName=role)["InstanceProfile"]
-        created = False
-    except Exception as exc:
-        if error_code(exc) != "NoSuchEntity":
-            raise
-        profile = run_step(create_profile, client)["InstanceProfile"]
-        created = True
-    if role not in [item["RoleName"] for item in profile.get("Roles", [])]:
-        run_step(add_role, client)
-        created = True
-    return created
-
-
-def _run_instance(
-    ec2: Any, request: dict[str, Any], profile_is_new: bool, sleep: Callable[[float], None]
-) -> dict[str, Any]:
-    """RunInstances, retried while a just-created instance profile is not yet visible to EC2."""
-    from mlops_cli.services.propagation import ec2_profile_unknown, retry_while_propagating
-
-    return retry_while_propagating(
-        lambda: ec2.run_instances(**request)["Instances"][0],
-        ec2_profile_unknown,
-        wait_s=PROFILE_PROPAGATION_S if profile_is_new else 0,
-        sleep=sleep,
+def planned_launch(
+    client_for: Callable[[str], Any], config: Config, job: Ec2Job, package: SourcePackage, partition: str, offline: bool
+) -> Planned:
+    """`mlops train-ec2`: the launch plan (policies of ended jobs found first; offline: none), and the launch it
+    results in. A failed RunInstances removes this job's policy again (nothing will use it)."""
+    stale = (
+        []
+        if offline
+        else stale_job_policies(client_for("iam"), client_for("ec2"), client_for("s3"), config, job.policy_name)
     )
+    plan = build_plan(config, job, package, partition, stale)
 
+    def run(executor: Executor, plan: Plan) -> Answers:
+        try:
+            return executor.execute(plan)
+        except Exception:
+            if any(step.operation == "PutRolePolicy" for step in plan.steps):
+                remove_job_policy(client_for("iam"), config, job.policy_name)
+            raise
 
-def launch(
-    client_for: Callable[[str], Any],
-    config: Config,
-    job: Ec2Job,
-    package: SourcePackage,
-    partition: str,
-    sleep: Callable[[float], None] = time.sleep,
-) -> Launch:
-    """Run the plan: upload code if changed, converge the role, prune ended jobs' policies, start the instance."""
-    from mlops_cli.services.packaging import upload_source
+    def finish(answers: Answers) -> Launch:
+        image = pick_image(answers["image"], job.instance_type, config.train.ec2.ami_id)
+        instance = answers["instance"]["Instances"][0]
+        return Launch(
+            job,
+            instance["InstanceId"],
+            image["ImageId"],
+            image.get("Name", ""),
+            answers.get("upload") is not None,
+            stale,
+        )
 
-    s3, iam, ec2 = client_for("s3"), client_for("iam"), client_for("ec2")
-    image = find_image(ec2, job.instance_type, config.train.ec2.ami_id)  # before writing anything
-    upload = upload_source(s3, package, job.code_uri.rsplit("/", 1)[0])
-    profile_is_new = _ensure_role(iam, config, job, partition)
-    removed = stale_job_policies(iam, ec2, s3, config, keep=job.policy_name)
-    for name in removed:
-        remove_job_policy(iam, config, name)
-    try:
-        instance = _run_instance(ec2, run_instances_request(config, job, image), profile_is_new, sleep)
-    except Exception:
-        remove_job_policy(iam, config, job.policy_name)  # nothing will use it
-        raise
-    return Launch(job, instance["InstanceId"], image["ImageId"], image.get("Name", ""), upload.uploaded, removed)
+    return Planned(plan, finish=finish, run=run)

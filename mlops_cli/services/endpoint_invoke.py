@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from mlops_cli.errors import MlopsError, OperationError, UsageError, refused
+from mlops_cli.plan import Answers, Executor, Plan
+from mlops_cli.plan.planned import Planned
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # SageMaker real-time InvokeEndpoint request limit
 DEFAULT_TOP_K = 5  # what the model answers for a bare image body
@@ -84,16 +86,50 @@ def build_request(source: str, top_k: int = DEFAULT_TOP_K) -> InvokeRequest:
     return InvokeRequest(source, body, JSON)
 
 
-def invoke(runtime: Any, endpoint: str, request: InvokeRequest) -> dict[str, Any]:
-    """Send the request; the model's top-k predictions, most probable first."""
+class RequestBody(bytes):
+    """The request body, shown in a printed plan as a summary (its source and size)."""
+
+    source: str
+
+    def __new__(cls, data: bytes, source: str) -> RequestBody:
+        body = super().__new__(cls, data)
+        body.source = source
+        return body
+
+    def __str__(self) -> str:
+        return f"<{len(self)} bytes from {self.source}>"
+
+
+def planned_invoke(endpoint: str, request: InvokeRequest, top_k: int) -> Planned:
+    """`mlops invoke`: one InvokeEndpoint; the result is the model's top-k predictions, most probable first."""
     from botocore.exceptions import ClientError
 
-    try:
-        response = runtime.invoke_endpoint(
-            EndpointName=endpoint, Body=request.body, ContentType=request.content_type, Accept=JSON
-        )
-    except ClientError as exc:
-        raise _invoke_error(endpoint, exc) from None
+    body = RequestBody(request.body, request.source)
+    plan = Plan(f"invoke endpoint {endpoint}")
+    plan.add(
+        "sagemaker-runtime",
+        "InvokeEndpoint",
+        {"EndpointName": endpoint, "ContentType": request.content_type, "Accept": JSON, "Body": body},
+        name="answer",
+        action="invoke",
+    )
+
+    def run(executor: Executor, plan: Plan) -> Answers:
+        try:
+            return executor.execute(plan)
+        except ClientError as exc:
+            raise _invoke_error(endpoint, exc) from None
+
+    def finish(answers: Answers) -> dict[str, Any]:
+        result = predictions(endpoint, request, answers["answer"])
+        result["predictions"] = result["predictions"][:top_k]
+        return result
+
+    return Planned(plan, finish=finish, run=run)
+
+
+def predictions(endpoint: str, request: InvokeRequest, response: dict[str, Any]) -> dict[str, Any]:
+    """The model's top-k predictions from InvokeEndpoint's answer."""
     payload = response["Body"].read()
     try:
         predictions = json.loads(payload)["predictions"][0]["top_k"]

@@ -270,7 +270,7 @@ def plan_deploy(spec: LambdaSpec, package: ZipPayload, found: Observed) -> Plan:
                 "Tags": spec.tags,
             },
             note="new function",
-            retry=Retry(lambda_cannot_assume, ROLE_PROPAGATION_S, "the new role is not assumable by Lambda yet")
+            retry=Retry(lambda_cannot_assume, ROLE_PROPAGATION_S, "the new IAM role is not assumable yet")
             if role_is_new
             else None,
             wait=_ready(spec.function_name, "function_active_v2"),
@@ -549,7 +549,7 @@ def planned_invoke(function_name: str, alias: str, event: dict[str, Any]) -> Pla
         "Invoke",
         {"FunctionName": function_name, "Qualifier": alias, "Payload": EventPayload(json.dumps(event).encode())},
         name="answer",
-        absent_ok=("ResourceNotFoundException",),
+        ok_on=("ResourceNotFoundException",),
         action="invoke",
     )
     return Planned(plan, finish=lambda answers: invocation_result(function_name, alias, answers["answer"]))

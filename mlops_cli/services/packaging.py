@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_cli.errors import UsageError
+from mlops_cli.plan.steps import Step, Unless
 
 PACKAGE_NAME = "model"
 # 1980-01-01T00:00:00Z: a fixed, valid timestamp for every entry (ZIP-era epoch; any constant would do).
@@ -131,20 +132,46 @@ def source_uri(package: SourcePackage, code_prefix_uri: str) -> str:
     return f"{code_prefix_uri.rstrip('/')}/{package.file_name}"
 
 
-def upload_source(s3: Any, package: SourcePackage, code_prefix_uri: str) -> SourceUpload:
-    """Put the package under `code_prefix_uri` unless the object with its hash-derived key is already there
-    (recognised by the full sha256 stored in its metadata)."""
+class PackageBody(bytes):
+    """The package's bytes, shown in a printed plan as a short summary."""
+
+    def __str__(self) -> str:
+        return f"<sourcedir.tar.gz: {len(self)} bytes, sha256 {hashlib.sha256(self).hexdigest()[:12]}...>"
+
+
+def source_present(s3: Any, package: SourcePackage, uri: str) -> bool:
+    """Whether the object at `uri` is this package (recognised by the full sha256 stored in its metadata)."""
+    from mlops_cli.aws import absent_on
+
+    bucket, key = split_s3_uri(uri)
+    head = absent_on(("404", "NoSuchKey", "NotFound"), lambda: s3.head_object(Bucket=bucket, Key=key))
+    return head is not None and head.get("Metadata", {}).get("sha256") == package.sha256
+
+
+def upload_step(package: SourcePackage, code_prefix_uri: str) -> Step:
+    """PutObject of the package under `code_prefix_uri`, skipped when the object with its hash-derived key is
+    already there."""
     uri = source_uri(package, code_prefix_uri)
     bucket, key = split_s3_uri(uri)
-    try:
-        head = s3.head_object(Bucket=bucket, Key=key)
-        if head.get("Metadata", {}).get("sha256") == package.sha256:
-            return SourceUpload(uri, uploaded=False)
-    except Exception as exc:  # botocore ClientError: 404 means "not there yet"; anything else is real
-        status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if status != 404:
-            raise
-    s3.put_object(
-        Bucket=bucket, Key=key, Body=package.data, ContentType="application/gzip", Metadata={"sha256": package.sha256}
+    return Step(
+        "s3",
+        "PutObject",
+        {
+            "Bucket": bucket,
+            "Key": key,
+            "Body": PackageBody(package.data),
+            "ContentType": "application/gzip",
+            "Metadata": {"sha256": package.sha256},
+        },
+        note=f"sourcedir.tar.gz of model/ ({len(package.files)} files, {len(package.data)} bytes)",
+        unless=Unless(lambda client_for: source_present(client_for("s3"), package, uri), "this exact package is there"),
+        name="upload",
     )
-    return SourceUpload(uri, uploaded=True)
+
+
+def upload_source(s3: Any, package: SourcePackage, code_prefix_uri: str) -> SourceUpload:
+    """Put the package under `code_prefix_uri` unless this exact package is already there."""
+    from mlops_cli.plan import Answers, Executor
+
+    answer = Executor(lambda _service: s3).run_step(upload_step(package, code_prefix_uri), Answers())
+    return SourceUpload(source_uri(package, code_prefix_uri), uploaded=answer is not None)

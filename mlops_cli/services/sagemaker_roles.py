@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlops_cli.plan import Step, run_step
+from mlops_cli.plan import Step
+from mlops_cli.plan.steps import Instead
 from mlops_cli.services import naming
 
 if TYPE_CHECKING:
@@ -51,21 +52,27 @@ def endpoint_role() -> SageMakerRole:
 
 
 def role_steps(role: SageMakerRole, config: Config, *, account_id: str, partition: str) -> list[Step]:
-    """CreateRole (only when absent; else UpdateAssumeRolePolicy with the same trust policy) and PutRolePolicy."""
+    """CreateRole (when the role exists already: UpdateAssumeRolePolicy with the same trust policy instead), then
+    PutRolePolicy: the role ends with exactly the trust and the inline policy the project generates."""
     from mlops_cli.services.iam_policies import assume_role_policy
 
     name = role.name(config)
+    trust = json.dumps(assume_role_policy(PRINCIPAL, account_id))
     return [
         Step(
             "iam",
             "CreateRole",
             {
                 "RoleName": name,
-                "AssumeRolePolicyDocument": json.dumps(assume_role_policy(PRINCIPAL, account_id)),
+                "AssumeRolePolicyDocument": trust,
                 "Description": f"mlops: {role.serves} of {config.project}",
                 "Tags": naming.tags(config),
             },
-            "only if the role does not exist (else UpdateAssumeRolePolicy with this trust policy)",
+            "trusts only SageMaker, for this account",
+            instead=Instead(
+                "EntityAlreadyExists",
+                Step("iam", "UpdateAssumeRolePolicy", {"RoleName": name, "PolicyDocument": trust}),
+            ),
         ),
         Step(
             "iam",
@@ -75,22 +82,16 @@ def role_steps(role: SageMakerRole, config: Config, *, account_id: str, partitio
                 "PolicyName": role.policy_name,
                 "PolicyDocument": json.dumps(role.policy(config, account_id, partition)),
             },
+            "least privilege, as audit-iam checks it",
         ),
     ]
 
 
-def ensure_role(steps: list[Step], iam: Any) -> None:
-    """Run `role_steps`: create the role or update its trust policy, then put the inline policy."""
-    from mlops_cli.aws import error_code
+def converge(
+    role: SageMakerRole, config: Config, client_for: Callable[[str], Any], *, account_id: str, partition: str
+) -> None:
+    """Create the role, or put its trust and policy back to what the project generates (outside a plan)."""
+    from mlops_cli.plan import Executor, Plan
 
-    create, put_policy = steps
-    try:
-        iam.get_role(RoleName=create.params["RoleName"])
-        iam.update_assume_role_policy(
-            RoleName=create.params["RoleName"], PolicyDocument=create.params["AssumeRolePolicyDocument"]
-        )
-    except Exception as exc:
-        if error_code(exc) != "NoSuchEntity":
-            raise
-        run_step(create, lambda _service: iam)
-    run_step(put_policy, lambda _service: iam)
+    steps = role_steps(role, config, account_id=account_id, partition=partition)
+    Executor(client_for).execute(Plan(f"converge role {role.name(config)}", steps))

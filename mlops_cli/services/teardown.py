@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import UsageError
-from mlops_cli.plan import Plan, Step, run_step
+from mlops_cli.plan import Answers, Plan, Step
 from mlops_cli.services import autoscaling
 from mlops_cli.services.autoscaling import ScalingState
 from mlops_cli.services.naming import lambda_role_name
@@ -226,25 +226,28 @@ def plan_teardown(inventory: Inventory) -> Plan:
         for arn in role.attached_policies:
             plan.add("iam", "DetachRolePolicy", {"RoleName": role.name, "PolicyArn": arn})
         plan.add("iam", "DeleteRole", {"RoleName": role.name}, note="the functions' execution role")
+    for step in plan.steps:
+        step.ok_on = gone
     return plan
 
 
-def run_teardown(plan: Plan, client_for: ClientFor) -> list[dict[str, Any]]:
-    """Send every step; a resource already gone counts as deleted. Returns one row per step."""
-    from botocore.exceptions import ClientError
+def gone(exc: BaseException) -> bool:
+    """AWS's answer for a resource already gone (or a job that ended meanwhile)."""
+    from mlops_cli.aws import error_code, error_message
 
-    done = []
-    for step in plan.steps:
-        try:
-            run_step(step, client_for)
-            outcome = OUTCOMES.get(step.operation, "deleted")
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            if error.get("Code") not in GONE_CODES or not _looks_missing(error.get("Message", "")):
-                raise
-            outcome = "already gone"
-        done.append({"operation": step.operation, "resource": _resource(step), "outcome": outcome})
-    return done
+    return error_code(exc) in GONE_CODES and _looks_missing(error_message(exc))
+
+
+def outcomes(plan: Plan, answers: Answers) -> list[dict[str, Any]]:
+    """One row per step: what happened to its resource (a resource already gone counts as deleted)."""
+    return [
+        {
+            "operation": step.operation,
+            "resource": _resource(step),
+            "outcome": "already gone" if answer is None else OUTCOMES.get(step.operation, "deleted"),
+        }
+        for step, answer in zip(plan.steps, answers.ordered, strict=True)
+    ]
 
 
 def _looks_missing(message: str) -> bool:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import OperationError, UsageError
-from mlops_cli.plan import Plan, Step
+from mlops_cli.plan import Answers, Plan, Step
 from mlops_cli.services import naming
 from model import hyperparameters
 
@@ -276,24 +276,23 @@ def plan_launch(
     inputs: JobInputs, *, title: str, operation: str, request: dict[str, Any], job_name: str, warnings: list[str]
 ) -> TrainingLaunch:
     """The plan every job launch runs: the role steps, the source upload, then `operation` with `request`."""
+    from mlops_cli.plan import Retry
     from mlops_cli.services import packaging
+    from mlops_cli.services.propagation import ROLE_PROPAGATION_S, sagemaker_cannot_assume
 
     plan = Plan(title)
     plan.steps.extend(inputs.role_steps)
-    bucket, key = packaging.split_s3_uri(inputs.source_uri)
+    plan.steps.append(packaging.upload_step(inputs.package, inputs.code_prefix))
     plan.add(
-        "s3",
-        "PutObject",
-        {
-            "Bucket": bucket,
-            "Key": key,
-            "ContentType": "application/gzip",
-            "Metadata": {"sha256": inputs.package.sha256},
-        },
-        note=f"sourcedir.tar.gz of model/ ({len(inputs.package.files)} files, {len(inputs.package.data)} "
-        "bytes); skipped when this exact package is already there",
+        "sagemaker",
+        operation,
+        request,
+        name="launch",
+        # A role this plan converged may not be assumable yet (IAM propagation).
+        retry=Retry(sagemaker_cannot_assume, ROLE_PROPAGATION_S, "the new IAM role is not assumable yet")
+        if inputs.role_steps
+        else None,
     )
-    plan.add("sagemaker", operation, request)
     return TrainingLaunch(plan, request, inputs.package, inputs.code_prefix, job_name, warnings, len(inputs.role_steps))
 
 
@@ -328,35 +327,16 @@ class LaunchResult:
     source_uploaded: bool
 
 
-def send_launch(
-    launch: TrainingLaunch, client_for: Callable[[str], Any], on_wait: Callable[[str], None] | None = None
-) -> tuple[dict[str, Any], Any]:
-    """Run a launch plan: role steps, the source upload (only when absent), the final request (retried while a
-    role this plan converged propagates; `on_wait` hears that it waits); returns its answer and the upload
-    result."""
-    from mlops_cli.plan import run_step
-    from mlops_cli.services import packaging
-    from mlops_cli.services.propagation import ROLE_PROPAGATION_S, retry_while_propagating, sagemaker_cannot_assume
-    from mlops_cli.services.sagemaker_roles import ensure_role
+def launch_result(launch: TrainingLaunch, answers: Answers, arn_key: str) -> LaunchResult:
+    """What a launch plan's run answered: the job's ARN (under `arn_key`) and whether the source was uploaded."""
+    from mlops_cli.services.packaging import source_uri
 
-    if launch.role_steps:
-        ensure_role(launch.plan.steps[: launch.role_steps], client_for("iam"))
-    upload = packaging.upload_source(client_for("s3"), launch.package, launch.code_prefix)
-    answer = retry_while_propagating(
-        lambda: run_step(launch.plan.steps[-1], client_for),
-        sagemaker_cannot_assume,
-        wait_s=ROLE_PROPAGATION_S if launch.role_steps else 0,
-        on_wait=on_wait,
+    return LaunchResult(
+        launch.job_name,
+        answers["launch"][arn_key],
+        source_uri(launch.package, launch.code_prefix),
+        answers.get("upload") is not None,
     )
-    return answer, upload
-
-
-def start_training(
-    launch: TrainingLaunch, client_for: Callable[[str], Any], on_wait: Callable[[str], None] | None = None
-) -> LaunchResult:
-    """Run the plan: role steps, the source upload (only when absent), CreateTrainingJob."""
-    created, upload = send_launch(launch, client_for, on_wait)
-    return LaunchResult(launch.job_name, created["TrainingJobArn"], upload.uri, upload.uploaded)
 
 
 # --- following a job -------------------------------------------------------------------------------------

@@ -201,11 +201,6 @@ def plan_tuning(
     )
 
 
-def start_tuning(launch: training.TrainingLaunch, client_for: Callable[[str], Any]) -> training.LaunchResult:
-    created, upload = training.send_launch(launch, client_for)
-    return training.LaunchResult(launch.job_name, created["HyperParameterTuningJobArn"], upload.uri, upload.uploaded)
-
-
 # --- following a tuning job ------------------------------------------------------------------------------
 
 

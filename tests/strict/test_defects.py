@@ -122,7 +122,7 @@ def test_audit_iam_finds_nothing_wrong_with_the_roles_the_project_generates(mlop
     iam = boto_client("iam")
     account = "123456789012"
     for role in (sagemaker_roles.training_role(), sagemaker_roles.endpoint_role()):
-        sagemaker_roles.ensure_role(sagemaker_roles.role_steps(role, config, account_id=account, partition="aws"), iam)
+        sagemaker_roles.converge(role, config, boto_client, account_id=account, partition="aws")
     generated = iam_policies.project_roles(config)
     for role in generated:  # the Lambda and EC2 roles: their documents as the Lambda and EC2 helpers write them
         if role.service in ("lambda.amazonaws.com", "ec2.amazonaws.com"):

@@ -52,20 +52,29 @@ def changes(calls) -> list[tuple[str, str, dict]]:
     return [(service, operation, params) for service, operation, params in calls if not operation.startswith(READS)]
 
 
-@pytest.mark.parametrize("command", [["lambda", "deploy"]])
-def test_dry_run_plan_is_the_requests_a_real_run_sends(command, mlops, local_aws, sent):
-    env = {"MLOPS_PROJECT": f"plan-is-run{next(_projects)}"}
-    shown = mlops("-o", "json", *command, "--dry-run", env=env)
-    assert shown.exit_code == 0, shown.output
-    assert not changes(sent), "a dry run sent a change"
-    planned = json.loads(shown.stdout)["steps"]
+# In this order, in one project: each runs first as a dry run, then for real.
+COMMANDS = [
+    (["lambda", "deploy"], []),
+    (["concurrency", "set", "--reserved", "5", "--provisioned", "1"], []),
+    (["teardown", "--lambda"], ["--yes"]),
+]
 
-    del sent[:]
-    ran = mlops("-o", "json", *command, env=env)
-    assert ran.exit_code == 0, ran.output
-    received = changes(sent)
-    planned_changes = [step for step in planned if not step["operation"].startswith(READS)]
-    assert [(s, o) for s, o, _ in received] == [(step["service"], step["operation"]) for step in planned_changes]
-    for step, (_, _, params) in zip(planned_changes, received, strict=True):
-        refs = set(step.get("refs", {}))
-        assert comparable(params, refs) == comparable(step["params"], refs), step["operation"]
+
+def test_dry_run_plans_are_the_requests_real_runs_send(mlops, local_aws, sent):
+    env = {"MLOPS_PROJECT": f"plan-is-run{next(_projects)}"}
+    for command, confirm in COMMANDS:
+        del sent[:]
+        shown = mlops("-o", "json", *command, "--dry-run", env=env)
+        assert shown.exit_code == 0, shown.output
+        assert not changes(sent), f"a dry run of {command} sent a change"
+        planned = [step for step in json.loads(shown.stdout)["steps"] if not step["operation"].startswith(READS)]
+        assert planned, f"{command}: a plan with no change checks nothing"
+
+        del sent[:]
+        ran = mlops("-o", "json", *command, *confirm, env=env)
+        assert ran.exit_code == 0, ran.output
+        received = changes(sent)
+        assert [(s, o) for s, o, _ in received] == [(step["service"], step["operation"]) for step in planned], command
+        for step, (_, _, params) in zip(planned, received, strict=True):
+            refs = set(step.get("refs", {}))
+            assert comparable(params, refs) == comparable(step["params"], refs), (command, step["operation"])

@@ -34,16 +34,20 @@ def test_run_instances_request(mlops):
         },
     )
     assert [(s["service"], s["operation"]) for s in plan["steps"]] == [
+        ("ec2", "DescribeImages"),  # the AMI first: nothing is written when there is none
         ("s3", "PutObject"),
         ("iam", "CreateRole"),
         ("iam", "PutRolePolicy"),
         ("iam", "PutRolePolicy"),
         ("iam", "CreateInstanceProfile"),
         ("iam", "AddRoleToInstanceProfile"),
-        ("iam", "ListRolePolicies"),
-        ("ec2", "DescribeImages"),
         ("ec2", "RunInstances"),
     ]
+    assert plan["offline"] is True  # nobody listens at the endpoint: planned for a fresh account
+    assert _step(plan, "RunInstances")["refs"] == {
+        "ImageId": "image.newest.ImageId",
+        "BlockDeviceMappings.0": "image.root volume",
+    }
     request = _step(plan, "RunInstances")["params"]
     user_data = request.pop("UserData")
     assert request == {

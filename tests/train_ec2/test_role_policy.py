@@ -141,9 +141,7 @@ def test_everything_else_is_denied(documents, action, resource, context):
 def test_trust_policy_lets_only_ec2_assume_the_role(local_config):
     job = ec2_job.new_job(local_config, JOB, "s3://mlops-local/digits/code/x.tar.gz")
     create_role = next(
-        params
-        for _, operation, params, _ in ec2_roles.role_steps(local_config, job, "aws")
-        if operation == "CreateRole"
+        step.params for step in ec2_roles.role_steps(local_config, job, "aws") if step.operation == "CreateRole"
     )
     (statement,) = json.loads(create_role["AssumeRolePolicyDocument"])["Statement"]
     assert statement == {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}

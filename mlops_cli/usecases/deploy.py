@@ -1,0 +1,117 @@
+"""`mlops deploy`: the model to serve, the endpoint as it is, and the plan from one to the other."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mlops_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from mlops_cli.aws import AwsClients
+    from mlops_cli.config.schema import Config
+    from mlops_cli.plan.planned import Planned
+    from mlops_cli.services.autoscaling import ScalingSettings
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    """What the flags ask for (the endpoint name, instance type and count arrive through the config)."""
+
+    model: str | None = None
+    job: str | None = None
+    tuning_job: str | None = None
+    autoscale: str | None = None  # "max=2[,min=1,...]"
+    wait: bool = True
+    max_cost: float | None = None
+
+
+def planned_deploy(config: Config, clients: AwsClients, request: DeployRequest) -> Planned:
+    """Check the request (exit 2 before any AWS call), find the artifact, read the live endpoint, plan."""
+    from mlops_cli.services import autoscaling, images, naming, sagemaker_roles
+    from mlops_cli.services import deploy as service
+    from mlops_cli.services.cost import summary as cost_summary
+
+    scaling = _check(config, request)
+    sagemaker = config.train.sagemaker
+    image = images.image_uri(
+        config.aws.region, sagemaker.framework_version, sagemaker.py_version, config.deploy.instance_type, "inference"
+    )
+    job = request.job
+    if request.tuning_job:
+        from mlops_cli.services.tuning import best_trial_name
+
+        job = best_trial_name(clients.client("sagemaker"), request.tuning_job)
+    artifact = (
+        service.assumed_artifact(config, request.model, job)
+        if clients.offline
+        else service.resolve_artifact(
+            clients.client("sagemaker"), clients.client("s3"), config.project, request.model, job
+        )
+    )
+    if request.tuning_job:
+        artifact.source = f"best training job {job} of tuning job {request.tuning_job}"
+    role_arn = naming.endpoint_role_arn(config, lambda: clients.account_id, clients.partition)
+    role_steps = (
+        []
+        if sagemaker.role_arn
+        else sagemaker_roles.role_steps(
+            sagemaker_roles.endpoint_role(), config, account_id=clients.account_id, partition=clients.partition
+        )
+    )
+    target = service.build_target(config, artifact, image, role_arn, scaling)
+    live = service.read_live(
+        clients.client("sagemaker"), clients.client(autoscaling.SERVICE), target.endpoint, target.variant
+    )
+    plan = service.plan_deploy(target, live, role_steps, request.wait)
+    plan.plan.cost = _cost(config, clients, target.endpoint, scaling, request.max_cost)
+    if plan.after and not request.wait:
+        raise UsageError(
+            "this update removes the variant's autoscaling while the instance type changes and "
+            "re-applies it once InService, so it needs --wait"
+        )
+    planned = service.planned_deploy(plan, clients.client, request.wait)
+    planned.announce.insert(0, cost_summary(plan.plan.cost))
+    return planned
+
+
+def _check(config: Config, request: DeployRequest) -> ScalingSettings | None:
+    """The flags' rules; the scaling settings asked for, if any."""
+    from mlops_cli.services import autoscaling
+    from mlops_cli.services import deploy as service
+
+    scaling = None
+    if request.autoscale is not None:
+        scaling = autoscaling.parse_spec(request.autoscale, autoscaling.ScalingSettings.from_config(config.autoscale))
+        if not request.wait:
+            raise UsageError("--autoscale is applied once the endpoint is InService, so it needs --wait")
+    if request.model and request.job:
+        raise UsageError("give --model or --job, not both")
+    if request.tuning_job and (request.model or request.job):
+        raise UsageError("give --tuning-job alone, not with --model or --job")
+    if request.model:
+        service.object_location(request.model)
+    if request.job:
+        from mlops_cli.services.training import check_job_name
+
+        check_job_name(request.job, "--job")
+    return scaling
+
+
+def _cost(
+    config: Config, clients: AwsClients, endpoint: str, scaling: ScalingSettings | None, max_cost: float | None
+) -> dict[str, Any]:
+    """The endpoint per hour and month at its minimum and maximum instance counts; --max-cost checked here."""
+    from mlops_cli.services import cost
+
+    instance_type = config.deploy.instance_type
+    low = scaling.min if scaling else config.deploy.instance_count
+    high = max(scaling.max, low) if scaling else config.deploy.instance_count
+    prices = cost.load_prices(
+        None if clients.is_local or clients.dry_run else clients.session,
+        config.aws.region,
+        hosting_types=(instance_type,),
+    )
+    estimate = cost.endpoint_cost(prices, instance_type, low, high)
+    cost.check_budget(estimate, max_cost, f"endpoint {endpoint} ({high} x {instance_type})")
+    return estimate
