@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mlops_cli.local.core.validate import check_params
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO / "configs" / "default.yaml"
