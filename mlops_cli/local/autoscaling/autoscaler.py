@@ -12,10 +12,10 @@ datapoints scales out, in proportion (ceil(capacity x metric / target)); low: be
 consecutive datapoints scales in. Missing datapoints break a run, so an endpoint with no traffic at all does not
 scale in (the alarm has insufficient data, as on AWS). Capacity stays within the scalable target's min and
 max; a scale-out waits for the scale-out cooldown after the last one, a scale-in for the scale-in cooldown
-after any scaling. `DisableScaleIn` is honoured. The two alarms exist in CloudWatch (scaling_alarms.py) and
+after any scaling. `DisableScaleIn` is honoured. The two alarms exist in CloudWatch (alarms.py) and
 follow the evaluation. Each scaling is recorded as an activity (DescribeScalingActivities) with AWS's wording.
 
-Instances. Each extra instance is one more model server process (hooks/hosting.py starts it the same way as
+Instances. Each extra instance is one more model server process (sagemaker/hosting.py starts it the same way as
 the first) and requests go round-robin across the healthy ones of the endpoint's current configuration.
 DescribeEndpoint shows the variant's DesiredInstanceCount at once and its CurrentInstanceCount once the new
 server answers /ping; the endpoint is Updating meanwhile. Scale-in takes an instance out of rotation first,

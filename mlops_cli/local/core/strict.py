@@ -2,7 +2,7 @@
 
 Every request of a checked service is parsed and validated (mlops_cli.local.core.validate) before hooks or moto
 see it; then the rules below, each naming the AWS source it follows, refuse what AWS refuses and moto
-accepts. Scalable-target tags live in hooks/scaling_targets.py.
+accepts. Scalable-target tags live in autoscaling/targets.py.
 
 `MLOPS_LOCAL_STRICT=0` turns the gate off (to measure what it costs: bench/bench_strict.py).
 

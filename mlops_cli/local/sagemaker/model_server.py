@@ -1,6 +1,6 @@
 """One local "inference container": serves a model.tar.gz the way the SageMaker PyTorch container does.
 
-Run by the local AWS (hooks/hosting.py) as
+Run by the local AWS (sagemaker/hosting.py) as
 `python -m mlops_cli.local.sagemaker.model_server --model-data s3://… --s3-endpoint-url URL --work-dir DIR`:
 downloads `model.tar.gz` from (local) S3, extracts it (tarfile filter "data") into `DIR/model`, puts the
 submit directory (`SAGEMAKER_SUBMIT_DIRECTORY`, `/opt/ml/model/…` mapped to `DIR/model/…`) first on
