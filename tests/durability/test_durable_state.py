@@ -192,6 +192,7 @@ def observe(aws: DurableAws) -> dict[str, Any]:
         "endpoint": sm.describe_endpoint(EndpointName=ENDPOINT),
         "targets": aas.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"],
         "policies": aas.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"],
+        "activities": aas.describe_scaling_activities(ServiceNamespace="sagemaker")["ScalingActivities"],
         "job": job,
         "log": [
             event["message"]

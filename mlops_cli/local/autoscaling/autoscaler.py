@@ -57,6 +57,7 @@ MAX_ACTIVITIES = 1000  # per account and region; AWS keeps six weeks of them
 # Where activities are kept: an attribute of moto's Application Auto Scaling backend, so whatever scales a target
 # locally records them in one place and DescribeScalingActivities answers from it.
 ACTIVITIES = "mlops_scaling_activities"
+ACTIVITY_CHANGE = "autoscaling.activity"  # the local AWS's journal replays activity records by this name
 
 
 def time_scale() -> float:
@@ -357,6 +358,7 @@ class Autoscaler:
             for server in removed:  # out of rotation now; requests in flight finish before it stops
                 threading.Thread(target=server.stop, name=f"endpoint-{load.endpoint}-drain", daemon=True).start()
             self._finish(
+                load,
                 activity,
                 "Successful",
                 f"Successfully set desired instance count to {wanted}. Change successfully fulfilled by sagemaker.",
@@ -421,6 +423,7 @@ class Autoscaler:
             if activity is not None and self.pending.get(load.endpoint, 0) == 0:
                 if failure is None:
                     self._finish(
+                        load,
                         activity,
                         "Successful",
                         f"Successfully set desired instance count to "
@@ -428,7 +431,7 @@ class Autoscaler:
                         "fulfilled by sagemaker.",
                     )
                 else:
-                    self._finish(activity, "Failed", f"Failed to set desired instance count: {failure}")
+                    self._finish(load, activity, "Failed", f"Failed to set desired instance count: {failure}")
         if not keep and server is not None:
             server.stop(drain=False)
 
@@ -456,7 +459,6 @@ class Autoscaler:
 
     # -- activities
     def _activity(self, load: VariantLoad, wanted: int, cause: str) -> dict[str, Any]:
-        from mlops_cli.local import moto_compat
 
         activity = {
             "ActivityId": str(uuid.uuid4()),
@@ -468,18 +470,37 @@ class Autoscaler:
             "StartTime": time.time(),
             "StatusCode": "InProgress",
         }
-        backend = moto_compat.backend("application-autoscaling", load.account, load.region)
-        history = getattr(backend, ACTIVITIES, None)
-        if history is None:
-            history = []
-            setattr(backend, ACTIVITIES, history)
-        history.append(activity)
-        del history[:-MAX_ACTIVITIES]
+        self._record(load, activity)
         return activity
 
-    @staticmethod
-    def _finish(activity: dict[str, Any], status: str, message: str) -> None:
+    def _finish(self, load: VariantLoad, activity: dict[str, Any], status: str, message: str) -> None:
         activity.update(StatusCode=status, StatusMessage=message, EndTime=time.time())
+        self._record(load, activity)
+
+    def _record(self, load: VariantLoad, activity: dict[str, Any]) -> None:
+        """The activity as it is now, through the local AWS's journal (DescribeScalingActivities after a restart)."""
+        self.hosting.context.store.call(
+            ACTIVITY_CHANGE, {"account": load.account, "region": load.region, "activity": dict(activity)}
+        )
+
+
+def record_activity(data: dict[str, Any]) -> None:
+    """The named change: `data["activity"]` into its account and region's activities, in place of an older record
+    of the same activity (ActivityId), the oldest dropped past MAX_ACTIVITIES."""
+    from mlops_cli.local import moto_compat
+
+    backend = moto_compat.backend("application-autoscaling", data["account"], data["region"])
+    history = getattr(backend, ACTIVITIES, None)
+    if history is None:
+        history = []
+        setattr(backend, ACTIVITIES, history)
+    activity = dict(data["activity"])
+    for index, kept in enumerate(history):
+        if kept["ActivityId"] == activity["ActivityId"]:
+            history[index] = activity
+            return
+    history.append(activity)
+    del history[:-MAX_ACTIVITIES]
 
 
 def describe_scaling_activities(request: LocalRequest, forward: Any) -> Any:

@@ -5,7 +5,7 @@ policies' CloudWatch alarms and the scaling activities."""
 from __future__ import annotations
 
 from mlops_cli.local.autoscaling import alarms
-from mlops_cli.local.autoscaling.autoscaler import describe_scaling_activities
+from mlops_cli.local.autoscaling.autoscaler import ACTIVITY_CHANGE, describe_scaling_activities, record_activity
 from mlops_cli.local.autoscaling.targets import SERVICE, TargetTags
 from mlops_cli.local.core.server import Hooks, ServerContext
 
@@ -14,6 +14,7 @@ def register(hooks: Hooks, context: ServerContext) -> None:
     tags = TargetTags(context)
     hosting = context.hosting  # registered before: the endpoints these targets scale
     context.store.register(alarms.CHANGE, alarms.apply)
+    context.store.register(ACTIVITY_CHANGE, record_activity)
     hooks.operation(SERVICE, "RegisterScalableTarget", tags.register_scalable_target)  # first: tags on a new target
     hooks.operation(SERVICE, "RegisterScalableTarget", hosting.register_scalable_target)  # then: the variant exists
     hooks.operation(SERVICE, "DeregisterScalableTarget", hosting.deregister_scalable_target)
