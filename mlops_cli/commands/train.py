@@ -41,8 +41,8 @@ def train(
         None, "--max-cost", metavar="USD", help="Refuse to launch when the job could cost more (exit 2)."
     ),
 ) -> None:
-    from mlops_cli.plan.planned import Planned
-    from mlops_cli.services import cost, training
+    from mlops_cli.services import training
+    from mlops_cli.usecases.training import planned_training
 
     app_state = state(ctx)
     overrides = training.hyperparameter_overrides(hp or [])  # bad --hp: exit 2 before any AWS call
@@ -57,28 +57,7 @@ def train(
     config = app_state.config
     out = app_state.out
     clients = app_state.clients
-    account = (lambda: training.ACCOUNT_PLACEHOLDER) if app_state.dry_run else (lambda: clients.account_id)
-    launch = training.plan_training(config, account_id=account, partition=clients.partition, job_name=job_name)
-    sagemaker = config.train.sagemaker
-    prices = cost.load_prices(
-        None if clients.is_local or app_state.dry_run else clients.session,
-        config.aws.region,
-        training_types=(sagemaker.instance_type,),
-    )
-    launch.plan.cost = cost.training_cost(
-        prices, sagemaker.instance_type, sagemaker.instance_count, sagemaker.max_run_s, sagemaker.spot
-    )
-    cost.check_budget(
-        launch.plan.cost,
-        max_cost,
-        f"training job ({sagemaker.instance_count} x {sagemaker.instance_type}, max {sagemaker.max_run_s} s)",
-    )
-    planned = Planned(
-        launch.plan,
-        finish=lambda answers: training.launch_result(launch, answers, "TrainingJobArn"),
-        warnings=launch.warnings,
-        announce=[cost.summary(launch.plan.cost)],
-    )
+    planned = planned_training(config, clients, job_name, max_cost)
     result = run(app_state, planned)
     try:  # from here on a job runs in AWS: Ctrl-C must say so (and may stop it)
         out.info(

@@ -65,8 +65,8 @@ def tune(
         None, "--max-cost", metavar="USD", help="Refuse to launch when the trials could cost more (exit 2)."
     ),
 ) -> None:
-    from mlops_cli.plan.planned import Planned
-    from mlops_cli.services import cost, training, tuning
+    from mlops_cli.services import training, tuning
+    from mlops_cli.usecases.training import planned_tuning
 
     app_state = state(ctx)
     overrides = training.hyperparameter_overrides(hp or [])  # bad flags: exit 2 before any AWS call
@@ -86,36 +86,7 @@ def tune(
         tuning.check_overlay_target(write_best)
     out = app_state.out
     clients = app_state.clients
-    account = (lambda: training.ACCOUNT_PLACEHOLDER) if app_state.dry_run else (lambda: clients.account_id)
-    launch = tuning.plan_tuning(config, settings, account_id=account, partition=clients.partition, job_name=job_name)
-    sagemaker_config = config.train.sagemaker
-    trials = tuning.grid_size(settings.ranges) if settings.strategy == "grid" else settings.max_jobs
-    prices = cost.load_prices(
-        None if clients.is_local or app_state.dry_run else clients.session,
-        config.aws.region,
-        training_types=(sagemaker_config.instance_type,),
-    )
-    launch.plan.cost = cost.tuning_cost(
-        prices,
-        sagemaker_config.instance_type,
-        sagemaker_config.instance_count,
-        sagemaker_config.max_run_s,
-        trials,
-        sagemaker_config.spot,
-    )
-    cost.check_budget(
-        launch.plan.cost,
-        max_cost,
-        f"tuning job ({trials} trials of {sagemaker_config.instance_count}"
-        f" x {sagemaker_config.instance_type}, max "
-        f"{sagemaker_config.max_run_s} s each)",
-    )
-    planned = Planned(
-        launch.plan,
-        finish=lambda answers: training.launch_result(launch, answers, "HyperParameterTuningJobArn"),
-        warnings=launch.warnings,
-        announce=[cost.summary(launch.plan.cost)],
-    )
+    planned = planned_tuning(config, clients, settings, job_name, max_cost)
     result = run(app_state, planned)
     sagemaker = clients.client("sagemaker")
     try:  # from here on trials run in AWS: Ctrl-C must say so (and may stop them)
