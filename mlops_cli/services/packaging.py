@@ -166,6 +166,7 @@ def upload_step(package: SourcePackage, code_prefix_uri: str) -> Step:
         note=f"sourcedir.tar.gz of model/ ({len(package.files)} files, {len(package.data)} bytes)",
         unless=Unless(lambda client_for: source_present(client_for("s3"), package, uri), "this exact package is there"),
         name="upload",
+        action="create",
     )
 
 
