@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from tests.helpers import LOCAL_CONFIG, aws_cli, local_aws_server, local_client
+from tests.helpers import LOCAL_CONFIG, SERVED_ENDPOINT, SERVED_PROJECT, aws_cli, local_aws_server, local_client
 
 # Never let a test reach real AWS: no credentials, profiles or endpoints from the developer's shell.
 for _name in (
@@ -193,3 +193,34 @@ def trained_job(digits_in_s3: str, boto_client) -> TrainedJob:
     description.pop("ResponseMetadata", None)
     assert description["TrainingJobStatus"] == "Completed", json.dumps(description, default=str)[-2000:]
     return TrainedJob(result, description)
+
+
+@pytest.fixture(scope="session")
+def served_model(local_aws: str, boto_client, trained_model: TrainedModel) -> Iterator[str]:
+    """The engine's trained model as model.tar.gz in S3, behind an endpoint from `mlops deploy` in a project of its
+    own (SERVED_ENDPOINT): one model server for the tests that need an endpoint that answers with that model."""
+    import io
+    import tarfile
+
+    from mlops_cli.app import app
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path in sorted(trained_model.model_dir.rglob("*")):
+            tar.add(path, arcname=str(path.relative_to(trained_model.model_dir)), recursive=False)
+    s3 = boto_client("s3")
+    try:
+        s3.create_bucket(Bucket="mlops-local")
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    key = f"{SERVED_PROJECT}/models/session/output/model.tar.gz"
+    s3.put_object(Bucket="mlops-local", Key=key, Body=buffer.getvalue())
+    result = CliRunner().invoke(
+        app,
+        ["-c", str(LOCAL_CONFIG), "deploy", "--model", f"s3://mlops-local/{key}", "--endpoint", SERVED_ENDPOINT],
+        env={"MLOPS_PROJECT": SERVED_PROJECT},
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    yield SERVED_ENDPOINT
+    boto_client("sagemaker").delete_endpoint(EndpointName=SERVED_ENDPOINT)  # stops its model server

@@ -17,6 +17,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 LOCAL_CONFIG = REPO / "configs" / "local.yaml"
 AWS_CLI = Path(sys.executable).with_name("aws")  # awscli from PyPI, in the test extras
+SERVED_PROJECT = "served"
+SERVED_ENDPOINT = f"{SERVED_PROJECT}-endpoint"  # the session's `served_model` endpoint (tests/conftest.py)
 
 
 def free_port() -> int:

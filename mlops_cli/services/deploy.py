@@ -36,7 +36,8 @@ SUBMIT_DIRECTORY = "/opt/ml/model/code"
 WAIT_TIMEOUT_S = 3600.0
 # After UpdateEndpoint, a describe may briefly still show the old InService state before "Updating".
 UPDATE_GRACE_S = 30.0
-MAX_POLL_S = 15.0
+MAX_POLL_S = 15.0  # AWS takes minutes to create an endpoint
+LOCAL_MAX_POLL_S = 1.0  # the local AWS takes seconds: a 15 s poll would add more than it saves
 
 
 # ---------------------------------------------------------------------------------------------- the artifact
@@ -273,16 +274,24 @@ def reapply_steps(state: ScalingState, variant: str, tags: dict[str, str]) -> li
 
 
 def plan_deploy(
-    target: DeployTarget, live: LiveEndpoint | None, role_steps: list[Step] | None = None, wait: bool = True
+    target: DeployTarget,
+    live: LiveEndpoint | None,
+    role_steps: list[Step] | None = None,
+    wait: bool = True,
+    max_poll_s: float = MAX_POLL_S,
 ) -> DeployPlan:
     """The deploy's requests; `role_steps` (mlops_cli.services.sagemaker_roles) come first when the project's
     generated endpoint role is used. With `wait`, the endpoint step waits until it serves the new configuration
-    (the scaling steps after it need that)."""
+    (the scaling steps after it need that), polling at most `max_poll_s` apart."""
     tag_map = target.tag_map
     in_service = (
         Poll(
             lambda client_for, report: wait_for_endpoint(
-                client_for("sagemaker"), target.endpoint, target.config_name, lambda status, _s: report(status)
+                client_for("sagemaker"),
+                target.endpoint,
+                target.config_name,
+                lambda status, _s: report(status),
+                max_poll_s=max_poll_s,
             ),
             f"endpoint {target.endpoint} InService on {target.config_name}",
         )
@@ -436,6 +445,7 @@ def wait_for_endpoint(
     timeout_s: float = WAIT_TIMEOUT_S,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    max_poll_s: float = MAX_POLL_S,
 ) -> dict[str, Any]:
     """Poll DescribeEndpoint until it serves `config_name` (returns the description) or the deploy failed."""
     start = clock()
@@ -462,7 +472,7 @@ def wait_for_endpoint(
                 hint="watch it with `mlops status`",
             )
         sleep(delay)
-        delay = min(delay * 1.5, MAX_POLL_S)
+        delay = min(delay * 1.5, max_poll_s)
 
 
 def planned_deploy(deploy: DeployPlan, client_for: ClientFor, wait: bool = True) -> Planned:

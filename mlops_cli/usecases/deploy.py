@@ -63,7 +63,8 @@ def planned_deploy(config: Config, clients: AwsClients, request: DeployRequest) 
     live = service.read_live(
         clients.client("sagemaker"), clients.client(autoscaling.SERVICE), target.endpoint, target.variant
     )
-    plan = service.plan_deploy(target, live, role_steps, request.wait)
+    max_poll_s = service.LOCAL_MAX_POLL_S if clients.is_local else service.MAX_POLL_S
+    plan = service.plan_deploy(target, live, role_steps, request.wait, max_poll_s)
     plan.plan.cost = _cost(config, clients, target.endpoint, scaling, request.max_cost)
     if plan.after and not request.wait:
         raise UsageError(

@@ -11,11 +11,19 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import SERVED_PROJECT
+
 ENDPOINT = "digits-endpoint"
 RESOURCE = f"endpoint/{ENDPOINT}/variant/AllTraffic"
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 pytestmark = pytest.mark.usefixtures("local_aws")
+
+
+def listed(aws_cli, kind: str, name: str) -> list[str]:
+    """`aws sagemaker list-<kind>` names, less the session's served model (another project's, alive all session)."""
+    items = aws_cli("sagemaker", f"list-{kind}")[name.removesuffix("Name") + "s"]  # EndpointName -> Endpoints
+    return [item[name] for item in items if not item[name].startswith(f"{SERVED_PROJECT}-")]
 
 
 def as_json(result) -> dict:
@@ -312,8 +320,7 @@ def test_teardown_of_one_endpoint_takes_its_configs_and_models_only(created, mlo
     assert done["deleted"]["endpoint_configs"] == [broken["EndpointConfigName"]]  # the refused redeploy made none
     assert len(done["deleted"]["models"]) == 1
     assert done["deleted"]["scalable_targets"] == [] and done["deleted"]["functions"] == []
-    remaining = [e["EndpointName"] for e in aws_cli("sagemaker", "list-endpoints")["Endpoints"]]
-    assert remaining == [ENDPOINT]
+    assert listed(aws_cli, "endpoints", "EndpointName") == [ENDPOINT]
     assert aws_cli("sagemaker", "describe-endpoint", "--endpoint-name", ENDPOINT)["EndpointStatus"] == "InService"
 
 
@@ -409,11 +416,9 @@ def test_teardown_all_leaves_nothing_of_the_project(
     done = as_json(mlops("-o", "json", "teardown", "--all", "--yes"))
     assert {row["outcome"] for row in done["steps"]} == {"deleted"}
     assert "digits-direct-c5" in done["deleted"]["endpoint_configs"]  # made outside deploy, found by prefix
-    assert [e["EndpointName"] for e in aws_cli("sagemaker", "list-endpoints")["Endpoints"]] == [foreign_endpoint]
-    assert [c["EndpointConfigName"] for c in aws_cli("sagemaker", "list-endpoint-configs")["EndpointConfigs"]] == [
-        "other-config"
-    ]
-    assert [m["ModelName"] for m in aws_cli("sagemaker", "list-models")["Models"]] == ["other-model"]
+    assert listed(aws_cli, "endpoints", "EndpointName") == [foreign_endpoint]
+    assert listed(aws_cli, "endpoint-configs", "EndpointConfigName") == ["other-config"]
+    assert listed(aws_cli, "models", "ModelName") == ["other-model"]
     assert scaling_seen_by_aws(aws_cli) == ([], [])
     assert (
         aws_cli("application-autoscaling", "describe-scalable-targets", "--service-namespace", "sagemaker")[

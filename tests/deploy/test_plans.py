@@ -233,6 +233,18 @@ def test_waiter_returns_once_the_new_config_serves_and_fails_on_failed():
         deploy.wait_for_endpoint(failed, "e", "new", sleep=lambda _: None)
 
 
+def test_waiter_backs_off_to_15_s_on_aws_and_1_s_locally():
+    creating = [{"EndpointStatus": "Creating", "EndpointConfigName": "new"}] * 12
+    served = {"EndpointStatus": "InService", "EndpointConfigName": "new"}
+    waits: dict[float, list[float]] = {deploy.MAX_POLL_S: [], deploy.LOCAL_MAX_POLL_S: []}
+    for cap, slept in waits.items():
+        deploy.wait_for_endpoint(
+            DescribeEndpointAnswers(*creating, served), "e", "new", sleep=slept.append, max_poll_s=cap
+        )
+    assert max(waits[deploy.MAX_POLL_S]) == 15.0 and waits[deploy.MAX_POLL_S][0] == 0.5
+    assert max(waits[deploy.LOCAL_MAX_POLL_S]) == 1.0 and len(waits[deploy.LOCAL_MAX_POLL_S]) == 12
+
+
 @pytest.mark.parametrize(
     "status, hint",
     [

@@ -4,18 +4,16 @@ and `mlops lambda invoke` on digits test images returning the right labels throu
 from __future__ import annotations
 
 import base64
-import io
 import json
-import tarfile
 
 import pytest
 from lambda_helpers import http_v2, rest_v1
 
+from tests.helpers import SERVED_ENDPOINT
+
 PROJECT = "le2e"
-ENV = {"MLOPS_PROJECT": PROJECT}
+ENV = {"MLOPS_PROJECT": PROJECT, "MLOPS_DEPLOY__ENDPOINT_NAME": SERVED_ENDPOINT}  # the session's served model
 FUNCTION = f"{PROJECT}-invoke"
-ENDPOINT = f"{PROJECT}-endpoint"
-BUCKET = "mlops-local"
 
 
 def label_of(folder: str) -> str:
@@ -40,34 +38,7 @@ def samples(trained_model, digits_dir) -> dict[str, bytes]:
     return chosen
 
 
-@pytest.fixture(scope="module")
-def endpoint(mlops_home, local_aws, boto_client, trained_model):
-    """The trained model as model.tar.gz in S3, served by an endpoint from `mlops deploy`."""
-    from typer.testing import CliRunner
-
-    from mlops_cli.app import app
-    from tests.helpers import LOCAL_CONFIG
-
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for path in sorted(trained_model.model_dir.rglob("*")):
-            tar.add(path, arcname=str(path.relative_to(trained_model.model_dir)), recursive=False)
-    s3 = boto_client("s3")
-    try:
-        s3.create_bucket(Bucket=BUCKET)
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        pass
-    key = f"{PROJECT}/models/lambda-e2e/output/model.tar.gz"
-    s3.put_object(Bucket=BUCKET, Key=key, Body=buffer.getvalue())
-    result = CliRunner().invoke(
-        app, ["-c", str(LOCAL_CONFIG), "deploy", "--model", f"s3://{BUCKET}/{key}"], env=ENV, catch_exceptions=False
-    )
-    assert result.exit_code == 0, result.output
-    yield ENDPOINT
-    boto_client("sagemaker").delete_endpoint(EndpointName=ENDPOINT)  # stops its model server
-
-
-def test_lambda_invoke_returns_the_right_labels_through_the_endpoint(mlops, endpoint, samples, tmp_path):
+def test_lambda_invoke_returns_the_right_labels_through_the_endpoint(mlops, served_model, samples, tmp_path):
     deployed = mlops("-o", "json", "lambda", "deploy", env=ENV)
     assert deployed.exit_code == 0, deployed.output
     assert json.loads(deployed.stdout)["endpoint_status"] == "InService"
@@ -84,7 +55,7 @@ def test_lambda_invoke_returns_the_right_labels_through_the_endpoint(mlops, endp
     assert table.exit_code == 0 and "probability" in table.stdout and next(iter(samples)) in table.stdout
 
 
-def test_every_event_shape_through_the_deployed_function(endpoint, samples, boto_client, mlops):
+def test_every_event_shape_through_the_deployed_function(served_model, samples, boto_client, mlops):
     assert mlops("lambda", "deploy", env=ENV).exit_code == 0
     lam = boto_client("lambda")
     label, data = next(iter(samples.items()))

@@ -1,6 +1,6 @@
-"""Fixtures for the operations tests: the session's trained model deployed as its own endpoint (`mlops deploy`,
-like a user does), the AWS CLI pointed at the local AWS, and a second local AWS whose clock runs 60x faster
-(the session's runs in real time, so the suite's own traffic never scales its endpoints)."""
+"""Fixtures for the operations tests: the AWS CLI pointed at the local AWS, and a second local AWS whose clock runs
+60x faster (the session's runs in real time, so the suite's own traffic never scales its endpoints). Tests that
+only need an endpoint that answers use the session's `served_model`."""
 
 from __future__ import annotations
 
@@ -11,19 +11,7 @@ import pytest
 from tests.deploy.conftest import cli
 from tests.helpers import aws_cli, local_aws_server, local_client
 
-ENDPOINT = "digits-ops"
 FAST_TIME_SCALE = 60  # a local minute lasts one second
-
-
-@pytest.fixture(scope="module")
-def ops_endpoint(trained_job, local_aws):
-    """The trained model on its own endpoint with `--autoscale max=2`; torn down after the module."""
-    result = cli(
-        "-o", "json", "deploy", "--job", trained_job.name, "--endpoint", ENDPOINT, "--autoscale", "max=2", "--wait"
-    )
-    assert result.exit_code == 0, result.output
-    yield json.loads(result.stdout)
-    cli("teardown", "--endpoint", ENDPOINT, "--yes")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ENDPOINT, cli
+from .conftest import cli
 
 
 @pytest.mark.parametrize(
@@ -42,14 +42,14 @@ def test_a_missing_endpoint_fails_before_any_load(local_aws, digits_dir: Path):
     assert result.exit_code == 1 and "endpoint 'digits-nowhere' not found" in result.stderr
 
 
-def test_load_gives_summary_json_plot_and_gate(ops_endpoint, digits_dir: Path, tmp_path: Path):
+def test_load_gives_summary_json_plot_and_gate(served_model, digits_dir: Path, tmp_path: Path):
     plot = tmp_path / "load.png"
     result = cli(
         "-o",
         "json",
         "loadtest",
         "--endpoint",
-        ENDPOINT,
+        served_model,
         "--rate",
         "4",
         "--duration",
