@@ -176,7 +176,7 @@ COMMANDS: dict[str, dict[str, tuple[str, ...]]] = {
             "DescribeEndpointConfig",
             "ListTags",
         ),
-        "application-autoscaling": ("DescribeScalableTargets",),
+        "application-autoscaling": ("DescribeScalableTargets", "DescribeScalingPolicies"),
         "ec2": ("DescribeInstances",),
         "lambda": ("ListFunctions", "ListTags", "ListProvisionedConcurrencyConfigs"),
     },
@@ -345,6 +345,8 @@ def _sagemaker_resources(scope: Scope, operation: str) -> list[str]:
     if operation.startswith("List") and operation not in ("ListTags", "ListTrainingJobsForHyperParameterTuningJob"):
         return ["*"]
     kinds = [kind for noun, kind in _SAGEMAKER_NOUNS if noun in operation][:1] or list(names)
+    if operation in ("CreateEndpoint", "UpdateEndpoint"):  # IAM checks the endpoint config they name too
+        kinds.append("endpoint-config")
     return [scope.arn("sagemaker", f"{kind}/{name.lower()}") for kind in kinds for name in names[kind]]
 
 
