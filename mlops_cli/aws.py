@@ -206,7 +206,8 @@ def _client_error_message(exc: Any) -> MlopsError:
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     attempts = 1 + int(exc.response.get("ResponseMetadata", {}).get("RetryAttempts") or 0)
     if code in ACCESS_DENIED_CODES:
-        found = re.search(r"not authorized to perform:? ([\w:*-]+)(?: on resource:? (\S+))?", message)
+        # AWS's wording names the IAM action (EC2 first says "not authorized to perform this operation").
+        found = re.search(r"not authorized to perform:? ([\w-]+:[\w*-]+)(?: on resource:? (\S+))?", message)
         if found:
             action, resource = found.group(1), found.group(2)
             detail = f"{action}" + (f" on {resource.rstrip('.,')}" if resource else "")

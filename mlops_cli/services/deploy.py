@@ -481,10 +481,21 @@ def planned_deploy(deploy: DeployPlan, client_for: ClientFor, wait: bool = True)
     target = deploy.target
 
     def run(executor: Executor, plan: Plan) -> Answers:
+        from botocore.exceptions import ClientError
+
+        answers = Answers()
         try:
-            return executor.execute(plan)
+            return executor.execute(plan, answers)
         except EndpointFailed as failure:
             raise OperationError(_failure_message(deploy, failure, _restore(deploy, executor))) from None
+        except ClientError as refused:
+            undone = _undo_refused_rollout(deploy, plan, len(answers.ordered), refused, executor)
+            if undone is None:
+                raise
+            from mlops_cli.aws import translate_error
+
+            error = translate_error(refused)
+            raise OperationError(f"{error}{undone}", hint=error.hint) from None
 
     def finish(answers: Answers) -> dict[str, Any]:
         described = answers.waited.get("endpoint")
@@ -514,6 +525,40 @@ def planned_deploy(deploy: DeployPlan, client_for: ClientFor, wait: bool = True)
             + ("; re-apply scaling with `mlops autoscale`" if deploy.restore else ""),
         ),
     )
+
+
+def _undo_refused_rollout(
+    deploy: DeployPlan, plan: Plan, failed_at: int, refused: Exception, executor: Executor
+) -> str | None:
+    """When AWS refused a rollout request itself (so it did nothing), delete the model and endpoint config this
+    deploy created before it and put back the scaling it removed; a sentence for the error message. None when the
+    failure is elsewhere (the role, a wait, the scaling after InService): nothing is undone then. The converged
+    role stays: running the deploy again uses it."""
+    failed = plan.steps[failed_at] if failed_at < len(plan.steps) else None
+    if (
+        failed is None
+        or not deploy.role_steps <= failed_at < deploy.after_index
+        or getattr(refused, "operation_name", "") != failed.operation
+    ):
+        return None
+    sent = plan.steps[deploy.role_steps : failed_at]
+    made = {step.operation for step in sent}
+    undo = []
+    if "CreateEndpointConfig" in made:
+        undo.append(Step("sagemaker", "DeleteEndpointConfig", {"EndpointConfigName": deploy.target.config_name}))
+    if "CreateModel" in made:
+        undo.append(Step("sagemaker", "DeleteModel", {"ModelName": deploy.target.model_name}))
+    left = []
+    for step in undo:
+        try:
+            executor.execute(Plan(f"undo: {step.operation}", [step]))
+        except Exception:  # the deploy already failed; name what is left instead of hiding the cause
+            left.append(step.params.get("EndpointConfigName") or step.params["ModelName"])
+    descaled = any(step.service == autoscaling.SERVICE for step in sent)
+    restored = _restore(deploy, executor) if descaled else ""
+    if left:
+        return f"; left behind (delete with `mlops teardown`): {', '.join(left)}{restored}"
+    return ("; undone: this deploy's model and endpoint config deleted" if undo else "") + restored
 
 
 def _restore(deploy: DeployPlan, executor: Executor) -> str:

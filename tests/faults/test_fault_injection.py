@@ -11,7 +11,14 @@ import urllib.request
 import pytest
 
 from mlops_cli.local.core import manager
-from mlops_cli.local.core.faults import CONTROL_PATH, FaultError, parse_rules, parse_spec
+from mlops_cli.local.core.faults import (
+    CONTROL_PATH,
+    FAULTS_ENV,
+    FaultError,
+    parse_rules,
+    parse_spec,
+    rules_from_env,
+)
 
 
 @pytest.fixture
@@ -145,6 +152,16 @@ def test_control_route_refuses_unsigned_and_foreign_requests(local_aws, faults):
             urllib.request.urlopen(request, timeout=10)
         assert refused.value.code == 403
     assert manager.fault_report(local_aws)["rules"] == []  # nothing was installed
+
+
+def test_rules_from_the_servers_environment(monkeypatch):
+    monkeypatch.setenv(FAULTS_ENV, json.dumps([{"operation": "lambda:Invoke", "error": "Throttling", "calls": [1, 2]}]))
+    assert [rule.to_dict() for rule in rules_from_env()] == [
+        {"operation": "lambda:Invoke", "error": "Throttling", "calls": (1, 2)}
+    ]
+    monkeypatch.setenv(FAULTS_ENV, "s3:PutObject=Teapot@1")
+    with pytest.raises(FaultError, match=r"MLOPS_LOCAL_FAULTS\[0\]\.error"):
+        rules_from_env()
 
 
 def test_bad_rules_are_refused_with_the_key():
