@@ -17,9 +17,8 @@ import pytest
 from typer.testing import CliRunner
 
 from mlops_cli.local.core import manager
+from tests.helpers import LOCAL_CONFIG, REPO
 
-REPO = Path(__file__).resolve().parents[2]
-LOCAL_CONFIG = REPO / "configs" / "local.yaml"
 PROJECT = "faulty"
 ENDPOINT = f"{PROJECT}-endpoint"
 ENV = {"MLOPS_PROJECT": PROJECT}
@@ -32,10 +31,10 @@ struck: set[str] = set()  # and those it answered with an error
 planned: set[str] = set()  # the steps of the --dry-run plans of the commands run here
 
 
-def mlops(*args: str):
+def mlops(*args: str, env: dict[str, str] | None = None):
     from mlops_cli.app import app
 
-    return CliRunner().invoke(app, ["-c", str(LOCAL_CONFIG), *args], env=ENV, catch_exceptions=False)
+    return CliRunner().invoke(app, ["-c", str(LOCAL_CONFIG), *args], env={**ENV, **(env or {})}, catch_exceptions=False)
 
 
 def ok(*args: str):
@@ -138,7 +137,13 @@ def test_access_denied_before_a_launch_leaves_only_what_a_rerun_uses(faults, bot
     sagemaker = boto_client("sagemaker")
     assert sagemaker.list_training_jobs(NameContains=PROJECT)["TrainingJobSummaries"] == []
     assert sagemaker.list_hyper_parameter_tuning_jobs(NameContains=PROJECT)["HyperParameterTuningJobSummaries"] == []
-    from mlops_cli.services.ec2_training import JOB_POLICY_PREFIX
+    from mlops_cli.services.ec2_job import JOB_POLICY_PREFIX
+
+    # A job that fails in its first second (its data channel is empty), so `train` follows it to the end, reading
+    # its status and logs, under a fault on the first call of each operation too.
+    faults(EVERY_FIRST_CALL)
+    failed = mlops("train", env={"MLOPS_DATA__S3_PREFIX": "nothing-here"})
+    one_line_failure(failed, "failed: ClientError: No S3 objects found")
 
     iam = boto_client("iam")
     roles = [role["RoleName"] for role in iam.list_roles()["Roles"] if role["RoleName"].startswith(PROJECT)]

@@ -19,6 +19,7 @@ from mlops_cli.local.core.faults import (
     parse_spec,
     rules_from_env,
 )
+from tests.helpers import local_client
 
 
 @pytest.fixture
@@ -36,18 +37,7 @@ def faults(local_aws: str):
 
 def one_attempt(local_aws: str, service: str):
     """A boto3 client that does not retry: what the local AWS answered, as botocore parsed it."""
-    import boto3
-    from botocore.config import Config
-
-    from mlops_cli.local.core import credentials
-
-    return boto3.client(
-        service,
-        region_name="us-east-1",
-        endpoint_url=local_aws,
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
-        **credentials.load(local_aws).boto_kwargs(),
-    )
+    return local_client(local_aws, service, retries={"mode": "standard", "total_max_attempts": 1})
 
 
 def answered(call) -> tuple[str, int, str]:
