@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 from mlops_cli.commands._common import run, state
-from mlops_cli.errors import UsageError
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -24,36 +23,19 @@ def set_concurrency(
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until provisioned concurrency is READY."),
 ) -> None:
     from mlops_cli.render.lambda_ import concurrency_table
-    from mlops_cli.services import concurrency as service
+    from mlops_cli.usecases.concurrency import ConcurrencyRequest, check_flags, current_state, planned_concurrency
 
-    if clear and show:
-        raise UsageError("--clear and --show cannot be combined")
-    if (clear or show) and (reserved is not None or provisioned is not None):
-        raise UsageError(f"--{'clear' if clear else 'show'} takes no --reserved/--provisioned")
+    check_flags(reserved, provisioned, clear, show)
     app_state = state(ctx)
     app_state.override(
         {"lambda.function_name": function, "lambda.alias": alias}, flags={"lambda.function_name": "--function"}
     )
     config, out = app_state.config, app_state.out
-    reserved = config.lambda_.reserved_concurrency if reserved is None else reserved
-    provisioned = config.lambda_.provisioned_concurrency if provisioned is None else provisioned
-    if not (clear or show):
-        service.check_values(reserved, provisioned)
-    lam = app_state.clients.client("lambda")
-    current = (
-        service.fresh_state(config.function_name, config.lambda_.alias)
-        if app_state.clients.offline
-        else service.read_state(lam, config.function_name, config.lambda_.alias)
-    )
     if show:
-        out.result(current.to_dict(), concurrency_table)
+        out.result(current_state(config, app_state.clients).to_dict(), concurrency_table)
         return
-    plan = service.plan_clear(current) if clear else service.plan_set(current, reserved, provisioned, wait)
-    if not clear:
-        from mlops_cli.services import cost
-
-        plan.cost = cost.provisioned_cost(cost.shipped_prices(), config.lambda_.memory_mb, provisioned or 0)
-    result = run(app_state, service.planned_set(lam, plan, current))
+    request = ConcurrencyRequest(reserved, provisioned, clear, wait)
+    result = run(app_state, planned_concurrency(config, app_state.clients, request))
     if not result["changes"]:
         out.info(
             f"unchanged: {config.function_name} already has reserved {result['reserved'] or 'none'} and "

@@ -28,41 +28,25 @@ def teardown(
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
-    from mlops_cli.plan.planned import Planned
     from mlops_cli.render import console
     from mlops_cli.render.deploy import inventory_table, teardown_table
-    from mlops_cli.services import teardown as service
+    from mlops_cli.usecases.teardown import TeardownRequest, check_flags, planned_teardown
 
-    if endpoint and everything:
-        raise UsageError("give --endpoint NAME or --all, not both")
-    if endpoint:
-        _check_endpoint_name(endpoint)
+    request = TeardownRequest(endpoint, everything, functions)
+    check_flags(request)
     app_state = state(ctx)
     if not (yes or app_state.dry_run or sys.stdin.isatty()):
         raise UsageError(
             "teardown deletes resources and cannot ask here (stdin is not a terminal); pass --yes to confirm"
         )
-    config = app_state.config
     out = app_state.out
-    inventory = service.find(app_state.clients.client, config, endpoint, everything, functions)
-    plan = service.plan_teardown(inventory)
+    inventory, planned = planned_teardown(app_state.config, app_state.clients, request)
     if not (app_state.dry_run or inventory.empty or yes):  # a dry run asks nothing
         inventory_table("to delete")(console(stderr=True), inventory.to_dict())
         if not typer.confirm("Delete all of these?", default=False, err=True):
             out.info("nothing deleted")
             raise typer.Exit(1)
-    steps = run(app_state, Planned(plan, finish=lambda answers: service.outcomes(plan, answers)))
+    steps = run(app_state, planned)
     if not steps:
         out.info("nothing to delete")
     out.result({"steps": steps, "deleted": inventory.to_dict()}, teardown_table)
-
-
-def _check_endpoint_name(name: str) -> None:
-    """SageMaker's EndpointName rule, before any request (not via the config: the project's own endpoint name
-    must stay what the ownership check compares with)."""
-    import re
-
-    from mlops_cli.config.schema import NAME_PATTERN, PATTERN_MEANINGS
-
-    if len(name) > 63 or not re.fullmatch(NAME_PATTERN, name):
-        raise UsageError(f"--endpoint '{name}': expected at most 63 {PATTERN_MEANINGS[NAME_PATTERN]}")

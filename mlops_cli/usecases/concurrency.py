@@ -1,0 +1,58 @@
+"""`mlops concurrency set`: the function's concurrency as it is, and the plan to the requested values with its cost."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mlops_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from mlops_cli.aws import AwsClients
+    from mlops_cli.config.schema import Config
+    from mlops_cli.plan.planned import Planned
+    from mlops_cli.services.concurrency import ConcurrencyState
+
+
+@dataclass(frozen=True)
+class ConcurrencyRequest:
+    """What the flags ask for (function name and alias arrive through the config); None: the config's value."""
+
+    reserved: int | None = None
+    provisioned: int | None = None
+    clear: bool = False
+    wait: bool = True
+
+
+def check_flags(reserved: int | None, provisioned: int | None, clear: bool, show: bool) -> None:
+    if clear and show:
+        raise UsageError("--clear and --show cannot be combined")
+    if (clear or show) and (reserved is not None or provisioned is not None):
+        raise UsageError(f"--{'clear' if clear else 'show'} takes no --reserved/--provisioned")
+
+
+def current_state(config: Config, clients: AwsClients) -> ConcurrencyState:
+    """Reads only; offline (a dry run without AWS), the function as a fresh account would have it."""
+    from mlops_cli.services import concurrency as service
+
+    if clients.offline:
+        return service.fresh_state(config.function_name, config.lambda_.alias)
+    return service.read_state(clients.client("lambda"), config.function_name, config.lambda_.alias)
+
+
+def planned_concurrency(config: Config, clients: AwsClients, request: ConcurrencyRequest) -> Planned:
+    """Check the values (exit 2 before any change), read the function's state, plan set or clear, price it."""
+    from mlops_cli.services import concurrency as service
+    from mlops_cli.services import cost
+
+    reserved = config.lambda_.reserved_concurrency if request.reserved is None else request.reserved
+    provisioned = config.lambda_.provisioned_concurrency if request.provisioned is None else request.provisioned
+    if not request.clear:
+        service.check_values(reserved, provisioned)
+    current = current_state(config, clients)
+    if request.clear:
+        plan = service.plan_clear(current)
+    else:
+        plan = service.plan_set(current, reserved, provisioned, request.wait)
+        plan.cost = cost.provisioned_cost(cost.shipped_prices(), config.lambda_.memory_mb, provisioned or 0)
+    return service.planned_set(clients.client("lambda"), plan, current)
