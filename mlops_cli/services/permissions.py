@@ -323,6 +323,8 @@ def resources(scope: Scope, service: str, operation: str, command: str) -> list[
     if service == "lambda":
         if operation in ("GetAccountSettings", "ListFunctions"):
             return ["*"]
+        if operation == "ListTags":  # status and teardown find the project's functions by tag, whatever their name
+            return [scope.arn("lambda", "function:*")]
         function = scope.arn("lambda", f"function:{scope.function}")
         return [function, f"{function}:*"]
     if service == "logs":  # the training jobs' logs, followed by train and tune
@@ -344,6 +346,8 @@ def _sagemaker_resources(scope: Scope, operation: str) -> list[str]:
     }
     if operation.startswith("List") and operation not in ("ListTags", "ListTrainingJobsForHyperParameterTuningJob"):
         return ["*"]
+    if operation == "ListTags":  # ownership is read from the tags of resources whose names do not say it
+        return [scope.arn("sagemaker", f"{kind}/*") for kind in names]
     kinds = [kind for noun, kind in _SAGEMAKER_NOUNS if noun in operation][:1] or list(names)
     if operation in ("CreateEndpoint", "UpdateEndpoint"):  # IAM checks the endpoint config they name too
         kinds.append("endpoint-config")

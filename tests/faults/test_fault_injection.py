@@ -9,6 +9,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+import yaml
 
 from mlops_cli.local.core import manager
 from mlops_cli.local.core.faults import (
@@ -19,7 +20,7 @@ from mlops_cli.local.core.faults import (
     parse_spec,
     rules_from_env,
 )
-from tests.helpers import local_client
+from tests.helpers import LOCAL_CONFIG, local_aws_server, local_client
 
 
 @pytest.fixture
@@ -171,3 +172,15 @@ def test_bad_rules_are_refused_with_the_key():
         "rate": 0.25,
         "seed": 3,
     }
+
+
+@pytest.mark.integration  # starts a local AWS of its own
+def test_rules_from_the_config_reach_the_server_local_up_starts(tmp_path, mlops_home):
+    config = yaml.safe_load(LOCAL_CONFIG.read_text())
+    config.setdefault("local", {})["faults"] = [{"operation": "s3:ListBuckets", "error": "AccessDenied", "on_call": 1}]
+    path = tmp_path / "faulty.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with local_aws_server(config=path) as url:
+        s3 = one_attempt(url, "s3")
+        assert answered(s3.list_buckets)[:2] == ("AccessDenied", 403)
+        assert "Buckets" in s3.list_buckets()  # on_call 1 only: the second call goes through

@@ -131,6 +131,8 @@ def resources_of(call: AwsCall, account: str) -> list[str]:
             return [f"arn:aws:iam::{account}:instance-profile/{params['InstanceProfileName']}"]
         return [f"arn:aws:iam::{account}:role/{params['RoleName']}" if "RoleName" in params else "*"]
     if call.service == "lambda":
+        if "Resource" in params:  # ListTags names the function by ARN
+            return [params["Resource"]]
         if "FunctionName" not in params:
             return ["*"]
         name = params["FunctionName"]
