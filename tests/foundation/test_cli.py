@@ -64,9 +64,16 @@ def test_global_options_work_after_the_subcommand(mlops):
     assert json.loads(result.stdout)["aws"]["region"] == "eu-central-1"
 
 
-def test_shell_completion_is_offered(mlops):
-    result = mlops("--show-completion", "bash", config=None, env={"SHELL": "/bin/bash"})
-    assert result.exit_code == 0 and "_MLOPS_COMPLETE" in result.stdout
+def test_shell_completion_is_offered(runner):
+    """The protocol a shell's completion script speaks: the script itself, then the words it completes. (Not
+    `--show-completion`: that detects the shell from the process tree, which differs between a terminal and CI.)"""
+    from mlops_cli.app import app
+
+    script = runner.invoke(app, [], prog_name="mlops", env={"_MLOPS_COMPLETE": "source_bash"})
+    assert script.exit_code == 0 and "_MLOPS_COMPLETE=complete_bash" in script.stdout
+    words = {"_MLOPS_COMPLETE": "complete_bash", "COMP_WORDS": "mlops dep", "COMP_CWORD": "1"}
+    completed = runner.invoke(app, [], prog_name="mlops", env=words)
+    assert completed.exit_code == 0 and completed.stdout.split() == ["deploy"]
 
 
 @pytest.mark.integration  # a real subprocess server: make test only
