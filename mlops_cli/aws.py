@@ -1,7 +1,8 @@
 """The AWS client layer: the one place that makes boto3 sessions and clients, and translates botocore errors.
 
 Clients come from config (profile, region, endpoint URL) with botocore's standard retries: throttling and 5xx
-answers are retried with jittered exponential back-off (botocore.retries.standard), access denied never is.
+answers are retried with jittered exponential back-off (botocore.retries.standard), access denied never is; a
+user's own AWS_MAX_ATTEMPTS / AWS_RETRY_MODE (or the profile's max_attempts / retry_mode) win.
 Against the embedded local AWS (a loopback endpoint_url) the instance's own credentials are used
 (mlops_cli.local.core.credentials), so real credentials never leave for it.
 """
@@ -148,10 +149,7 @@ class AwsClients:
             from mlops_cli import __version__
 
             config = BotoConfig(
-                retries={
-                    "mode": "standard",
-                    "total_max_attempts": LOCAL_MAX_ATTEMPTS if self.is_local else MAX_ATTEMPTS,
-                },
+                retries=self._retries(),
                 connect_timeout=10,
                 read_timeout=70,
                 user_agent_extra=f"mlops/{__version__}",
@@ -159,6 +157,21 @@ class AwsClients:
             )
             self._clients[service] = self.session.client(service, endpoint_url=self.aws.endpoint_url, config=config)
         return self._clients[service]
+
+    def _retries(self) -> dict[str, Any]:
+        """Standard retries with this tool's attempt count, unless the user chose their own (AWS_RETRY_MODE and
+        AWS_MAX_ATTEMPTS, or retry_mode and max_attempts in their AWS config profile): a client Config would
+        override those, so a key the user set is left out of it and botocore applies theirs, as the AWS CLI does."""
+        chosen = {
+            name: self.session._session.get_config_variable(name, methods=("env", "config"))
+            for name in ("retry_mode", "max_attempts")
+        }
+        retries: dict[str, Any] = {}
+        if chosen["retry_mode"] is None:
+            retries["mode"] = "standard"
+        if chosen["max_attempts"] is None:
+            retries["total_max_attempts"] = LOCAL_MAX_ATTEMPTS if self.is_local else MAX_ATTEMPTS
+        return retries
 
     def load_client(self, service: str, pool_size: int) -> Any:
         """A client for load generation: one attempt per request (throttling is counted, not retried away) and a

@@ -121,6 +121,16 @@ def test_retries_that_run_out_end_in_one_line(faults, image):
     one_line_failure(mlops("autoscale", "--max", "3"), "throttled DescribeEndpoint", "after 4 attempts")
 
 
+def test_the_users_own_retry_settings_win(faults):
+    """AWS_MAX_ATTEMPTS (or max_attempts in the AWS config profile) is the user's to set, as for the AWS CLI."""
+    faults({"operation": "sagemaker:DescribeEndpoint", "error": "Throttling", "calls": [1, 2]})
+    one_line_failure(
+        mlops("autoscale", "--max", "3", env={"AWS_MAX_ATTEMPTS": "2"}),
+        "throttled DescribeEndpoint",
+        "after 2 attempts",
+    )
+
+
 def test_access_denied_before_a_launch_leaves_only_what_a_rerun_uses(faults, boto_client, digits_in_s3):
     plan_of("train")
     plan_of("train-ec2")
