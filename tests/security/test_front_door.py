@@ -165,6 +165,16 @@ def test_a_foreign_host_is_refused_dns_rebinding(send, boto_client, local_aws):
     assert health.status_code == 403
 
 
+def test_motos_control_api_is_not_reachable_even_signed(send, boto_client):
+    """moto's /moto-api/reset would wipe every resource behind the journal's back; AWS has no such path."""
+    name = f"kept-{uuid.uuid4().hex[:8]}"
+    boto_client("s3").create_bucket(Bucket=name)
+    for method, path in (("POST", "/moto-api/reset"), ("GET", "/moto-api/data.json"), ("GET", "/moto-api/")):
+        response = send(method, path, "s3")
+        assert response.status_code == 404 and "is not part of AWS" in response.text, (path, response.text[:200])
+    assert bucket_exists(boto_client, name)
+
+
 def test_answers_never_carry_cors_headers(send):
     response = send("GET", "/", "s3")
     assert response.status_code == 200

@@ -40,6 +40,7 @@ from mlops_cli.local.core.faults import answer as fault_answer
 from mlops_cli.local.core.names import NAMED_MEMBERS, InvalidRequest, check_names
 
 HEALTH_PATH = "/_mlops/health"
+MOTO_API = "moto-api"  # the first path segment of moto's control API
 DEFAULT_ACCOUNT = "123456789012"
 
 
@@ -269,7 +270,14 @@ class LocalAwsApp:
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = environ["wsgi.input"].read(length) if length else b""
             request = _parse(environ, body)
-            response = self.control_faults(request) if request.path == CONTROL_PATH else self.answer(request)
+            if request.path == CONTROL_PATH:
+                response = self.control_faults(request)
+            elif request.path.lstrip("/").split("/")[0] == MOTO_API:
+                # moto's own control API (reset, seed, state dumps) would change state behind the journal's back,
+                # and AWS has no such thing.
+                response = LocalResponse.aws_error("NotFound", f"/{MOTO_API} is not part of AWS", 404)
+            else:
+                response = self.answer(request)
         # A HEAD answer has no body but reports the object's length: keep moto's Content-Length then.
         keep_length = environ.get("REQUEST_METHOD") == "HEAD" and any(
             k.lower() == "content-length" for k in response.headers
