@@ -82,6 +82,16 @@ class AwsClients:
         self.aws = aws
         self.dry_run = dry_run
         self._clients: dict[str, Any] = {}
+        self._record: Callable[[str, str], None] | None = None
+
+    @classmethod
+    def planning_only(cls, aws: AwsConfig, record: Callable[[str, str], None]) -> AwsClients:
+        """Dry-run clients for an account where nothing exists yet, whatever AWS is reachable, that tell
+        `record(service, operation)` every request asked of them (`config permissions` derives from them)."""
+        clients = cls(aws, dry_run=True)
+        clients._record = record
+        clients.__dict__["offline"] = True  # the cached answer: never probed
+        return clients
 
     @cached_property
     def offline(self) -> bool:
@@ -142,7 +152,9 @@ class AwsClients:
             from mlops_cli import aws_offline
 
             session = boto3.Session(region_name=self.aws.region, **NOT_STARTED_CREDENTIALS)
-            self._clients[service] = aws_offline.install(session.client(service, endpoint_url=self.aws.endpoint_url))
+            self._clients[service] = aws_offline.install(
+                session.client(service, endpoint_url=self.aws.endpoint_url), record=self._record
+            )
         if service not in self._clients:
             from botocore.config import Config as BotoConfig
 

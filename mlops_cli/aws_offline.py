@@ -9,6 +9,7 @@ never sends a change, offline least of all.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from mlops_cli.plan.steps import snake_case
@@ -39,12 +40,16 @@ ACCOUNT_ANSWERS: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
-def install(client: Any) -> Any:
-    """Make `client` answer as a fresh account would, without sending anything."""
+def install(client: Any, record: Callable[[str, str], None] | None = None) -> Any:
+    """Make `client` answer as a fresh account would, without sending anything; `record(service, operation)` is
+    told of each request first."""
     service = client.meta.service_model.service_name
 
     def answer(model: Any, **_kwargs: Any) -> tuple[Any, dict[str, Any]]:
         from botocore.awsrequest import AWSResponse
+
+        if record is not None:
+            record(service, model.name)
 
         ok = AWSResponse("offline", 200, {}, None)
 

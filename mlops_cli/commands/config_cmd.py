@@ -53,12 +53,8 @@ def permissions(
     ),
 ) -> None:
     from mlops_cli.render.permissions import policy_table
-    from mlops_cli.services import permissions as service
+    from mlops_cli.usecases.permissions import permissions_policy
 
     app_state = state(ctx)
-    chosen = service.parse_commands(commands or [])
-    if account is not None:
-        service.check_account(account)
-    clients = app_state.clients
-    scope = service.Scope.from_config(app_state.config, account or clients.account_id, clients.partition)
-    app_state.out.result(service.policy(scope, chosen), policy_table)
+    document = permissions_policy(app_state.config, app_state.clients, commands or [], account)
+    app_state.out.result(document, policy_table)

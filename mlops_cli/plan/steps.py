@@ -13,7 +13,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Protocol
+
+from mlops_cli.plan.sends import Operation, sent_by
 
 ClientFor = Callable[[str], Any]
 Report = Callable[[str], None]
@@ -89,6 +92,8 @@ class Wait(Protocol):
 
     def describe(self) -> str: ...
 
+    def operations(self) -> tuple[Operation, ...]: ...
+
     def run(self, client_for: ClientFor, resolve: Callable[[Any], Any], report: Report) -> Any: ...
 
 
@@ -107,6 +112,11 @@ class Waiter:
     def describe(self) -> str:
         return f"waits: {self.service} {self.name}"
 
+    def operations(self) -> tuple[Operation, ...]:
+        """The operation the waiter polls (from botocore's waiter model), and what `explain` sends."""
+        polled = (self.service, _waiter_operations(self.service)[self.name])
+        return (polled, *(sent_by(self.explain) if self.explain is not None else ()))
+
     def run(self, client_for: ClientFor, resolve: Callable[[Any], Any], report: Report) -> Any:
         from botocore.exceptions import WaiterError
 
@@ -122,13 +132,19 @@ class Waiter:
 
 @dataclass(frozen=True)
 class Poll:
-    """A wait of our own: `until(client_for, report)` polls until done and returns the last answer."""
+    """A wait of our own: `until(client_for, report)` polls until done and returns the last answer; `sends` is
+    what it polls with (mlops_cli.plan.sends: `sent_by` the function behind `until`; undeclared, it is granted
+    nothing and tests/strict/test_permissions.py finds the call refused)."""
 
     until: Callable[[ClientFor, Report], Any]
     what: str
+    sends: tuple[Operation, ...] = ()
 
     def describe(self) -> str:
         return f"waits: {self.what}"
+
+    def operations(self) -> tuple[Operation, ...]:
+        return self.sends
 
     def run(self, client_for: ClientFor, resolve: Callable[[Any], Any], report: Report) -> Any:
         return self.until(client_for, report)
@@ -149,10 +165,12 @@ class Retry:
 
 @dataclass(frozen=True)
 class Unless:
-    """Skip the step when `holds(client_for)` says what it would do is done already (`what` says what)."""
+    """Skip the step when `holds(client_for)` says what it would do is done already (`what` says what); `sends`
+    is what the check reads (`sent_by` the function behind `holds`; as for `Poll.sends`)."""
 
     holds: Callable[[ClientFor], bool]
     what: str
+    sends: tuple[Operation, ...] = ()
 
     def describe(self) -> str:
         return f"skipped when {self.what}"
@@ -251,13 +269,15 @@ class Plan:
         return step
 
     def operations(self) -> list[tuple[str, str, str]]:
-        """(service, operation, resource) of every request the plan may send (a step's `instead` included): what
-        the caller needs permission for. The reads around a plan (observing what exists, waiters, `unless`
-        checks) are the use case's, not listed here."""
+        """(service, operation, resource) of every request running the plan may send: each step, the step sent
+        `instead` of it, what its `unless` check reads and what its `wait` polls with. What the caller needs
+        permission for (mlops_cli.services.permissions); the reads made while planning are the use case's."""
         found = []
         for step in self.steps:
             for sent in (step, *([step.instead.step] if step.instead is not None else [])):
                 found.append((sent.service, sent.operation, sent.target))
+                around = (*(sent.unless.sends if sent.unless else ()), *(sent.wait.operations() if sent.wait else ()))
+                found += [(service, operation, sent.target) for service, operation in around]
         return found
 
     def to_dict(self) -> dict[str, Any]:
@@ -306,3 +326,13 @@ def _plain(value: Any) -> str:
 def snake_case(operation: str) -> str:
     """`CreateTrainingJob` -> `create_training_job` (boto3's method name for an API operation)."""
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", operation).lower()
+
+
+@cache
+def _waiter_operations(service: str) -> dict[str, str]:
+    """boto3's waiter names of `service` -> the operation each polls, from botocore's waiter model."""
+    import botocore.session
+    from botocore import xform_name
+
+    model = botocore.session.get_session().get_waiter_model(service)
+    return {xform_name(name): model.get_waiter(name).operation for name in model.waiter_names}

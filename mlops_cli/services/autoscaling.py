@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import OperationError, UsageError
 from mlops_cli.plan import Plan, Step
+from mlops_cli.plan.sends import sends
 
 if TYPE_CHECKING:
     from mlops_cli.config.schema import AutoscaleConfig
@@ -176,6 +177,7 @@ def _metric(policy: dict[str, Any]) -> str | None:
     return (tracking.get("PredefinedMetricSpecification") or {}).get("PredefinedMetricType")
 
 
+@sends(SERVICE, "DescribeScalableTargets", "ListTagsForResource", "DescribeScalingPolicies")
 def read_state(aas: Any, endpoint: str, variant: str) -> ScalingState:
     state = ScalingState(endpoint, variant)
     targets = aas.describe_scalable_targets(
@@ -280,6 +282,7 @@ def off_steps(state: ScalingState) -> list[Step]:
     return steps
 
 
+@sends("sagemaker", "DescribeEndpoint")
 def check_variant(sm: Any, endpoint: str, variant: str, need_in_service: bool = False) -> dict[str, Any]:
     """The endpoint's description; raises when the endpoint or the variant does not exist (or, with
     `need_in_service`, when the endpoint is not InService: scaling cannot be registered before)."""

@@ -22,6 +22,7 @@ from mlops_cli.aws import absent_on, error_code
 from mlops_cli.errors import OperationError, UsageError
 from mlops_cli.plan import Plan, Poll, Step
 from mlops_cli.plan.planned import Planned
+from mlops_cli.plan.sends import sends, sends_via, sent_by
 
 MIN_UNRESERVED = 100  # AWS keeps this much of the account's concurrency unreserved
 WAIT_TIMEOUT_S = 30 * 60.0
@@ -66,6 +67,7 @@ class ConcurrencyState:
         }
 
 
+@sends("lambda", "GetProvisionedConcurrencyConfig")
 def read_provisioned(lam: Any, function_name: str, alias: str) -> dict[str, Any] | None:
     answer = absent_on(
         ("ProvisionedConcurrencyConfigNotFoundException",),
@@ -76,6 +78,8 @@ def read_provisioned(lam: Any, function_name: str, alias: str) -> dict[str, Any]
     return answer
 
 
+@sends("lambda", "GetFunction", "GetAlias", "GetAccountSettings")
+@sends_via(read_provisioned)
 def read_state(lam: Any, function_name: str, alias: str) -> ConcurrencyState:
     """Reads only: the function's reservation, the alias and its provisioned config, the account's capacity."""
     try:
@@ -166,7 +170,11 @@ def plan_set(state: ConcurrencyState, reserved: int, provisioned: int, wait: boo
         )
     provisioned_steps: list[Step] = []
     status = (state.provisioned or {}).get("Status")
-    ready = Poll(lambda client_for, report: wait_provisioned(client_for("lambda"), name, alias, report), "READY")
+    ready = Poll(
+        lambda client_for, report: wait_provisioned(client_for("lambda"), name, alias, report),
+        "READY",
+        sends=sent_by(wait_provisioned),
+    )
     if provisioned and (provisioned != state.provisioned_requested or status == "FAILED"):
         provisioned_steps.append(
             Step(
@@ -225,6 +233,7 @@ def describe_changes(plan: Plan) -> list[str]:
     return lines
 
 
+@sends_via(read_provisioned)
 def wait_provisioned(
     lam: Any, function_name: str, alias: str, report: Callable[[str], None], timeout_s: float = WAIT_TIMEOUT_S
 ) -> dict[str, Any]:
@@ -257,6 +266,7 @@ def wait_provisioned(
         delay = min(delay * 1.5, MAX_POLL_S)
 
 
+@sends_via(read_state)  # the settings afterwards
 def planned_set(lam: Any, plan: Plan, state: ConcurrencyState) -> Planned:
     """Run `plan` (from `plan_set` or `plan_clear`); the result is the function's settings afterwards."""
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from mlops_cli.errors import OperationError, UsageError
 from mlops_cli.plan import Answers, Executor, Plan, Poll, Retry, Step
 from mlops_cli.plan.planned import Planned
+from mlops_cli.plan.sends import sends, sends_via, sent_by
 from mlops_cli.services import autoscaling, naming
 from mlops_cli.services.autoscaling import ScalingSettings, ScalingState
 from mlops_cli.services.packaging import split_s3_uri
@@ -67,6 +68,7 @@ def object_location(uri: str, what: str = "--model") -> tuple[str, str]:
     return bucket, key
 
 
+@sends("s3", "HeadObject")
 def _check_exists(s3: Any, uri: str, what: str) -> None:
     from botocore.exceptions import ClientError
 
@@ -80,6 +82,7 @@ def _check_exists(s3: Any, uri: str, what: str) -> None:
         raise
 
 
+@sends("sagemaker", "DescribeTrainingJob")
 def _job_artifact(sm: Any, job: str) -> str:
     from botocore.exceptions import ClientError
 
@@ -96,6 +99,8 @@ def _job_artifact(sm: Any, job: str) -> str:
     return uri
 
 
+@sends("sagemaker", "ListTrainingJobs")
+@sends_via(_job_artifact, _check_exists)
 def resolve_artifact(sm: Any, s3: Any, project: str, model_uri: str | None, job: str | None) -> Artifact:
     """--model URI (checked to exist), --job NAME, or the project's latest completed training job."""
     if model_uri and job:
@@ -203,6 +208,8 @@ class LiveEndpoint:
         return next((v for v in self.config.get("ProductionVariants", []) if v["VariantName"] == name), None)
 
 
+@sends("sagemaker", "DescribeEndpoint", "DescribeEndpointConfig")
+@sends_via(autoscaling.read_state)
 def read_live(sm: Any, aas: Any, endpoint: str, variant: str) -> LiveEndpoint | None:
     from botocore.exceptions import ClientError
 
@@ -294,6 +301,7 @@ def plan_deploy(
                 max_poll_s=max_poll_s,
             ),
             f"endpoint {target.endpoint} InService on {target.config_name}",
+            sends=sent_by(wait_for_endpoint),
         )
         if wait
         else None
@@ -437,6 +445,7 @@ class EndpointFailed(OperationError):
         self.description = description
 
 
+@sends("sagemaker", "DescribeEndpoint")
 def wait_for_endpoint(
     sm: Any,
     endpoint: str,
@@ -475,6 +484,11 @@ def wait_for_endpoint(
         delay = min(delay * 1.5, max_poll_s)
 
 
+# Around the plan: the result is read (DescribeEndpoint without --wait, the scaling with it); a rollout AWS refused
+# deletes the model and endpoint config it made; scaling removed for a failed update is put back.
+@sends("sagemaker", "DescribeEndpoint", "DeleteEndpointConfig", "DeleteModel")
+@sends("application-autoscaling", "RegisterScalableTarget", "PutScalingPolicy")
+@sends_via(autoscaling.read_state)
 def planned_deploy(deploy: DeployPlan, client_for: ClientFor, wait: bool = True) -> Planned:
     """Run the plan: the endpoint role, the rollout (CreateModel retried while a role this deploy converged
     propagates), the wait for InService, then the scaling steps; a failed update puts removed scaling back."""

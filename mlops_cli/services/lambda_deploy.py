@@ -34,6 +34,7 @@ from mlops_cli.aws import absent_on
 from mlops_cli.errors import OperationError, UsageError, refused
 from mlops_cli.plan import Plan, Ref, Retry, Step, Waiter
 from mlops_cli.plan.planned import Planned
+from mlops_cli.plan.sends import sends
 from mlops_cli.services import iam_policies, naming
 from mlops_cli.services.packaging import FIXED_MTIME
 from mlops_cli.services.propagation import ROLE_PROPAGATION_S, lambda_cannot_assume
@@ -189,6 +190,9 @@ class Observed:
     endpoint_status: str | None = None  # None: the endpoint does not exist (yet)
 
 
+@sends("iam", "GetRole", "ListRolePolicies", "GetRolePolicy", "ListAttachedRolePolicies")
+@sends("lambda", "GetFunction", "GetAlias", "GetFunctionConfiguration")
+@sends("sagemaker", "DescribeEndpoint")
 def observe(client_for: ClientFor, spec: LambdaSpec) -> Observed:
     iam, lam, sagemaker = client_for("iam"), client_for("lambda"), client_for("sagemaker")
     found = Observed()
@@ -342,6 +346,7 @@ def _ready(function_name: str, waiter: str) -> Waiter:
     return Waiter(waiter, {"FunctionName": function_name}, "lambda", explain=_not_ready)
 
 
+@sends("lambda", "GetFunctionConfiguration")
 def _not_ready(client_for: ClientFor, params: dict[str, Any]) -> OperationError:
     """Why the function did not become ready, from its configuration."""
     configuration = client_for("lambda").get_function_configuration(**params)
@@ -477,6 +482,7 @@ def planned_deploy(config: Config, client_for: ClientFor, account: str, partitio
     )
 
 
+@sends("lambda", "GetFunctionConfiguration", "GetAlias")
 def deploy_result(
     client_for: ClientFor, spec: LambdaSpec, found: Observed, package: ZipPayload, plan: Plan
 ) -> DeployResult:

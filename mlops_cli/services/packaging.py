@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_cli.errors import UsageError
+from mlops_cli.plan.sends import sends, sent_by
 from mlops_cli.plan.steps import Step, Unless
 
 PACKAGE_NAME = "model"
@@ -139,6 +140,7 @@ class PackageBody(bytes):
         return f"<sourcedir.tar.gz: {len(self)} bytes, sha256 {hashlib.sha256(self).hexdigest()[:12]}...>"
 
 
+@sends("s3", "HeadObject")
 def source_present(s3: Any, package: SourcePackage, uri: str) -> bool:
     """Whether the object at `uri` is this package (recognised by the full sha256 stored in its metadata)."""
     from mlops_cli.aws import absent_on
@@ -164,7 +166,11 @@ def upload_step(package: SourcePackage, code_prefix_uri: str) -> Step:
             "Metadata": {"sha256": package.sha256},
         },
         note=f"sourcedir.tar.gz of model/ ({len(package.files)} files, {len(package.data)} bytes)",
-        unless=Unless(lambda client_for: source_present(client_for("s3"), package, uri), "this exact package is there"),
+        unless=Unless(
+            lambda client_for: source_present(client_for("s3"), package, uri),
+            "this exact package is there",
+            sends=sent_by(source_present),
+        ),
         name="upload",
         action="create",
     )

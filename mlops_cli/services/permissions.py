@@ -1,18 +1,18 @@
 """The least-privilege IAM policy a person or CI role needs to run given `mlops` commands.
 
-Each command lists the AWS operations it sends, as botocore names them: its plan's steps plus the reads and
-waits around the plan (describes, polls, the account lookup). Operations become IAM actions by IAM's naming
-(the service prefix and the operation, except where IAM names them otherwise: S3's object and listing calls,
-Lambda's Invoke), and resources are scoped to the project's ARNs (names from services/naming.py). The roles
-the project generates are passed to the one service that runs as them (`iam:PassedToService`).
+The AWS operations each command sends (as botocore names them) are derived from the command's own planning and
+declarations (mlops_cli.usecases.permissions). Here they become IAM actions by IAM's naming (the service prefix
+and the operation, except where IAM names them otherwise: S3's object and listing calls, Lambda's Invoke), and
+resources are scoped to the project's ARNs (names from services/naming.py). The roles the project generates are
+passed to the one service that runs as them (`iam:PassedToService`).
 
 tests/strict/test_permissions.py runs the commands against the local AWS, records every call they make, and
-checks each one against this policy with the audit's own policy engine, so the lists cannot fall behind.
+checks each one against this policy with the audit's own policy engine.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,192 +23,6 @@ from mlops_cli.services.iam_policies import VERSION
 if TYPE_CHECKING:
     from mlops_cli.config.schema import Config
 
-# What each command sends, per service (boto3 service name -> operations). Commands that send nothing to AWS
-# (`config`, `local`, `data sample`, `train-ec2 --local` without --upload) are absent.
-_TRAINING_ROLE = {
-    "iam": ("GetRole", "CreateRole", "PutRolePolicy", "TagRole", "UpdateAssumeRolePolicy"),
-    "sts": ("GetCallerIdentity",),
-}
-_LOGS_READ = {"logs": ("DescribeLogStreams", "GetLogEvents")}
-_SCALING = {
-    "application-autoscaling": (
-        "DescribeScalableTargets",
-        "DescribeScalingPolicies",
-        "ListTagsForResource",
-        "RegisterScalableTarget",
-        "PutScalingPolicy",
-        "TagResource",
-        "DeleteScalingPolicy",
-        "DeregisterScalableTarget",
-    ),
-}
-COMMANDS: dict[str, dict[str, tuple[str, ...]]] = {
-    "data upload": {
-        "s3": (
-            "HeadBucket",
-            "CreateBucket",
-            "ListObjectsV2",
-            "HeadObject",
-            "PutObject",
-            "CreateMultipartUpload",
-            "UploadPart",
-            "CompleteMultipartUpload",
-            "AbortMultipartUpload",
-            "ListMultipartUploads",
-            "DeleteObjects",
-        ),
-    },
-    "train": {
-        **_TRAINING_ROLE,
-        **_LOGS_READ,
-        "s3": ("HeadObject", "PutObject", "ListObjectsV2"),
-        "sagemaker": ("CreateTrainingJob", "DescribeTrainingJob", "StopTrainingJob"),
-    },
-    "tune": {
-        **_TRAINING_ROLE,
-        **_LOGS_READ,
-        "s3": ("HeadObject", "PutObject", "ListObjectsV2"),
-        "sagemaker": (
-            "CreateHyperParameterTuningJob",
-            "DescribeHyperParameterTuningJob",
-            "ListTrainingJobsForHyperParameterTuningJob",
-            "StopHyperParameterTuningJob",
-            "DescribeTrainingJob",
-        ),
-    },
-    "train-ec2": {
-        "sts": ("GetCallerIdentity",),
-        "iam": (
-            "GetRole",
-            "CreateRole",
-            "TagRole",
-            "PutRolePolicy",
-            "ListRolePolicies",
-            "DeleteRolePolicy",
-            "GetInstanceProfile",
-            "CreateInstanceProfile",
-            "TagInstanceProfile",
-            "AddRoleToInstanceProfile",
-        ),
-        "s3": ("HeadObject", "PutObject", "GetObject", "ListObjectsV2"),
-        "ec2": ("DescribeImages", "RunInstances", "DescribeInstances", "CreateTags"),
-        "ssm": ("GetParameter",),
-    },
-    "deploy": {
-        **_SCALING,
-        "sts": ("GetCallerIdentity",),
-        "iam": ("GetRole", "CreateRole", "PutRolePolicy", "TagRole", "UpdateAssumeRolePolicy"),
-        "s3": ("HeadObject",),
-        "sagemaker": (
-            "ListTrainingJobs",
-            "DescribeTrainingJob",
-            "DescribeEndpoint",
-            "DescribeEndpointConfig",
-            "CreateModel",
-            "CreateEndpointConfig",
-            "CreateEndpoint",
-            "UpdateEndpoint",
-            "DeleteEndpointConfig",
-            "DeleteModel",
-        ),
-    },
-    "autoscale": {**_SCALING, "sagemaker": ("DescribeEndpoint",)},
-    "invoke": {"sagemaker-runtime": ("InvokeEndpoint",)},
-    "loadtest": {
-        "sagemaker": ("DescribeEndpoint",),
-        "sagemaker-runtime": ("InvokeEndpoint",),
-        "lambda": ("GetFunction", "Invoke"),
-        "application-autoscaling": ("DescribeScalableTargets",),
-    },
-    "lambda deploy": {
-        "sts": ("GetCallerIdentity",),
-        "sagemaker": ("DescribeEndpoint",),
-        "iam": (
-            "GetRole",
-            "CreateRole",
-            "TagRole",
-            "UpdateAssumeRolePolicy",
-            "ListRolePolicies",
-            "GetRolePolicy",
-            "PutRolePolicy",
-            "DeleteRolePolicy",
-            "ListAttachedRolePolicies",
-            "DetachRolePolicy",
-        ),
-        "lambda": (
-            "GetFunction",
-            "GetFunctionConfiguration",
-            "CreateFunction",
-            "UpdateFunctionCode",
-            "UpdateFunctionConfiguration",
-            "PublishVersion",
-            "GetAlias",
-            "CreateAlias",
-            "UpdateAlias",
-            "ListTags",
-            "TagResource",
-        ),
-    },
-    "lambda invoke": {"lambda": ("Invoke",)},
-    "concurrency set": {
-        "lambda": (
-            "GetFunction",
-            "GetAlias",
-            "GetAccountSettings",
-            "GetProvisionedConcurrencyConfig",
-            "PutFunctionConcurrency",
-            "DeleteFunctionConcurrency",
-            "PutProvisionedConcurrencyConfig",
-            "DeleteProvisionedConcurrencyConfig",
-        ),
-    },
-    "audit-iam": {
-        "sts": ("GetCallerIdentity",),
-        "iam": ("GetAccountAuthorizationDetails", "GetAccessKeyLastUsed", "GetRole"),
-    },
-    "status": {
-        "sagemaker": (
-            "ListTrainingJobs",
-            "DescribeTrainingJob",
-            "ListHyperParameterTuningJobs",
-            "ListEndpoints",
-            "DescribeEndpoint",
-            "DescribeEndpointConfig",
-            "ListTags",
-        ),
-        "application-autoscaling": ("DescribeScalableTargets", "DescribeScalingPolicies"),
-        "ec2": ("DescribeInstances",),
-        "lambda": ("ListFunctions", "ListTags", "ListProvisionedConcurrencyConfigs"),
-    },
-    "teardown": {
-        **_SCALING,
-        "sagemaker": (
-            "ListEndpoints",
-            "ListEndpointConfigs",
-            "ListModels",
-            "ListTrainingJobs",
-            "ListHyperParameterTuningJobs",
-            "ListTags",
-            "DescribeEndpoint",
-            "DescribeEndpointConfig",
-            "DeleteEndpoint",
-            "DeleteEndpointConfig",
-            "DeleteModel",
-            "StopTrainingJob",
-            "StopHyperParameterTuningJob",
-        ),
-        "ec2": ("DescribeInstances", "TerminateInstances"),
-        "lambda": ("ListFunctions", "ListTags", "DeleteFunction"),
-        "iam": (
-            "GetRole",
-            "ListRolePolicies",
-            "DeleteRolePolicy",
-            "ListAttachedRolePolicies",
-            "DetachRolePolicy",
-            "DeleteRole",
-        ),
-    },
-}
 # The project roles each command creates or reads (Scope.roles kinds); the first four also pass theirs to the
 # service that runs as it (iam:PassRole with iam:PassedToService).
 ROLES: dict[str, tuple[str, ...]] = {
@@ -243,6 +57,14 @@ _ACTIONS = {
     ("lambda", "Invoke"): "InvokeFunction",
 }
 _PREFIXES = {"sagemaker-runtime": "sagemaker"}
+# Creating with tags (as the project always does) is authorised by the tagging action too (IAM User Guide,
+# "Permissions required to tag"; Lambda and Application Auto Scaling "tag on create").
+_TAGGED_ON_CREATE = {
+    ("iam", "CreateRole"): "TagRole",
+    ("iam", "CreateInstanceProfile"): "TagInstanceProfile",
+    ("lambda", "CreateFunction"): "TagResource",
+    ("application-autoscaling", "RegisterScalableTarget"): "TagResource",
+}
 _BUCKET_ACTIONS = {"ListBucket", "ListBucketMultipartUploads", "CreateBucket", "GetBucketLocation"}
 # SageMaker resource types by the noun in the operation name, most specific first.
 _SAGEMAKER_NOUNS = (
@@ -354,21 +176,22 @@ def _sagemaker_resources(scope: Scope, operation: str) -> list[str]:
     return [scope.arn("sagemaker", f"{kind}/{name.lower()}") for kind in kinds for name in names[kind]]
 
 
-def parse_commands(words: Iterable[str]) -> list[str]:
-    """Command words as typed (`train lambda deploy`, or quoted `"lambda deploy"`) -> COMMANDS keys; none = all.
-    An unknown command is a usage error naming the known ones."""
+def parse_commands(words: Iterable[str], known: Iterable[str]) -> list[str]:
+    """Command words as typed (`train lambda deploy`, or quoted `"lambda deploy"`) -> `known` commands; none =
+    all. An unknown command is a usage error naming the known ones."""
+    commands = sorted(known)
     tokens = [token for word in words for token in word.split()]
     chosen: list[str] = []
     while tokens:
         two = " ".join(tokens[:2])
-        key = two if two in COMMANDS else tokens[0]
-        if key not in COMMANDS:
+        key = two if two in commands else tokens[0]
+        if key not in commands:
             raise UsageError(
-                f"no AWS permissions are known for '{tokens[0]}'; commands that call AWS: {', '.join(sorted(COMMANDS))}"
+                f"no AWS permissions are known for '{tokens[0]}'; commands that call AWS: {', '.join(commands)}"
             )
         chosen.append(key)
         del tokens[: len(key.split())]
-    return list(dict.fromkeys(chosen)) or sorted(COMMANDS)
+    return list(dict.fromkeys(chosen)) or commands
 
 
 def check_account(account: str) -> str:
@@ -377,15 +200,19 @@ def check_account(account: str) -> str:
     return account
 
 
-def policy(scope: Scope, commands: Iterable[str]) -> dict[str, Any]:
-    """The policy document: one statement per service and set of resources, then the role passes."""
-    chosen = list(commands)
+def policy(scope: Scope, sent: Mapping[str, Iterable[tuple[str, str]]]) -> dict[str, Any]:
+    """The policy document for the commands of `sent` (command -> the (service, operation)s it sends): one
+    statement per service and set of resources, then the role passes."""
+    chosen = list(sent)
     grouped: dict[tuple[str, tuple[str, ...]], set[str]] = {}
-    for command in chosen:
-        for service, operations in COMMANDS[command].items():
-            for operation in operations:
-                key = (_PREFIXES.get(service, service), tuple(resources(scope, service, operation, command)))
-                grouped.setdefault(key, set()).add(iam_action(service, operation))
+    for command, sends in sent.items():
+        operations = set(sends)
+        operations |= {
+            (service, _TAGGED_ON_CREATE[service, op]) for service, op in operations & _TAGGED_ON_CREATE.keys()
+        }
+        for service, operation in sorted(operations):
+            key = (_PREFIXES.get(service, service), tuple(resources(scope, service, operation, command)))
+            grouped.setdefault(key, set()).add(iam_action(service, operation))
     everywhere = {action for (_, arns), actions in grouped.items() if arns == ("*",) for action in actions}
     statements: list[dict[str, Any]] = []
     sids = _Sids()

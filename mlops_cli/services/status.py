@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from mlops_cli.plan.sends import sends, sends_via
 from mlops_cli.services import autoscaling
 from mlops_cli.services.naming import PROJECT_TAG
 
@@ -56,14 +57,18 @@ def attempt(unreadable: Unreadable | None, kind: str, name: str, read: Callable[
         return default
 
 
+@sends("sagemaker", "ListTags")
 def _sagemaker_tags(sm: Any, arn: str) -> list[dict[str, str]]:
     return sm.list_tags(ResourceArn=arn).get("Tags", [])
 
 
+@sends("lambda", "ListTags")
 def _function_tags(lam: Any, arn: str) -> dict[str, str]:
     return lam.list_tags(Resource=arn).get("Tags", {})
 
 
+@sends("sagemaker", "ListEndpoints")
+@sends_via(_sagemaker_tags)
 def project_endpoints(sm: Any, config: Config, unreadable: Unreadable | None = None) -> list[dict[str, Any]]:
     """Summaries (ListEndpoints) of the project's endpoints (by name, else by tag)."""
     found = []
@@ -85,6 +90,8 @@ def project_endpoints(sm: Any, config: Config, unreadable: Unreadable | None = N
     return found
 
 
+@sends("lambda", "ListFunctions")
+@sends_via(_function_tags)
 def project_functions(lam: Any, config: Config, unreadable: Unreadable | None = None) -> list[dict[str, Any]]:
     found = []
     for page in lam.get_paginator("list_functions").paginate():
@@ -106,6 +113,8 @@ def project_functions(lam: Any, config: Config, unreadable: Unreadable | None = 
     return found
 
 
+@sends("sagemaker", "DescribeEndpoint", "DescribeEndpointConfig")
+@sends_via(autoscaling.read_state)
 def endpoint_status(sm: Any, aas: Any, name: str) -> dict[str, Any]:
     described = sm.describe_endpoint(EndpointName=name)
     from botocore.exceptions import ClientError
@@ -149,6 +158,7 @@ def endpoint_status(sm: Any, aas: Any, name: str) -> dict[str, Any]:
     }
 
 
+@sends("sagemaker", "ListTrainingJobs")
 def project_training_jobs(sm: Any, config: Config, status: str | None = None) -> list[dict[str, Any]]:
     """The project's SageMaker training jobs (`<project>-` names), newest first, at most 100."""
     filters = {"StatusEquals": status} if status else {}
@@ -158,6 +168,7 @@ def project_training_jobs(sm: Any, config: Config, status: str | None = None) ->
     return [job for job in jobs if job["TrainingJobName"].startswith(f"{config.project}-")]
 
 
+@sends("sagemaker", "ListHyperParameterTuningJobs")
 def project_tuning_jobs(sm: Any, config: Config, status: str | None = None) -> list[dict[str, Any]]:
     """The project's hyperparameter tuning jobs (`<project>-` names), newest first, at most 100."""
     filters = {"StatusEquals": status} if status else {}
@@ -167,6 +178,36 @@ def project_tuning_jobs(sm: Any, config: Config, status: str | None = None) -> l
     return [job for job in jobs if job["HyperParameterTuningJobName"].startswith(f"{config.project}-")]
 
 
+@sends("sagemaker", "DescribeTrainingJob")
+def _training_usd_per_hour(sm: Any, job: dict[str, Any]) -> float | None:
+    """What a running training job costs per hour (instances x the shipped table's price); None otherwise."""
+    if job["TrainingJobStatus"] != "InProgress":
+        return None
+    from mlops_cli.services.cost import shipped_prices
+
+    resources = sm.describe_training_job(TrainingJobName=job["TrainingJobName"]).get("ResourceConfig") or {}
+    price = shipped_prices().training.get(resources.get("InstanceType", ""))
+    return round(price * int(resources.get("InstanceCount") or 1), 3) if price is not None else None
+
+
+@sends("lambda", "ListProvisionedConcurrencyConfigs")
+def _provisioned(lam: Any, function: dict[str, Any]) -> dict[str, Any]:
+    """The function's allocated provisioned concurrency and what it costs per hour (the shipped table)."""
+    from mlops_cli.services.cost import provisioned_item, shipped_prices
+
+    configs = lam.list_provisioned_concurrency_configs(FunctionName=function["FunctionName"]).get(
+        "ProvisionedConcurrencyConfigs", []
+    )
+    allocated = sum(int(c.get("AllocatedProvisionedConcurrentExecutions") or 0) for c in configs)
+    if not allocated:
+        return {"provisioned": 0, "usd_per_hour": None}
+    architecture = (function.get("Architectures") or ["x86_64"])[0]
+    item = provisioned_item(shipped_prices(), int(function.get("MemorySize") or 128), allocated, architecture)
+    return {"provisioned": allocated, "usd_per_hour": item["usd_per_hour"]}
+
+
+@sends_via(project_training_jobs, project_endpoints, endpoint_status, project_functions, project_tuning_jobs)
+@sends_via(_training_usd_per_hour, _provisioned)  # live_instances (ec2_follow) is read in an empty account too
 def gather(client_for: ClientFor, config: Config) -> dict[str, Any]:
     """Everything status shows; what cannot be read is listed under `unreadable` and the rest still shown."""
     from mlops_cli.services.ec2_follow import live_instances
@@ -258,29 +299,3 @@ def _prices_text() -> str:
 
     prices = shipped_prices()
     return f"{prices.region} on-demand list prices as of {prices.as_of} ({prices.source})"
-
-
-def _training_usd_per_hour(sm: Any, job: dict[str, Any]) -> float | None:
-    """What a running training job costs per hour (instances x the shipped table's price); None otherwise."""
-    if job["TrainingJobStatus"] != "InProgress":
-        return None
-    from mlops_cli.services.cost import shipped_prices
-
-    resources = sm.describe_training_job(TrainingJobName=job["TrainingJobName"]).get("ResourceConfig") or {}
-    price = shipped_prices().training.get(resources.get("InstanceType", ""))
-    return round(price * int(resources.get("InstanceCount") or 1), 3) if price is not None else None
-
-
-def _provisioned(lam: Any, function: dict[str, Any]) -> dict[str, Any]:
-    """The function's allocated provisioned concurrency and what it costs per hour (the shipped table)."""
-    from mlops_cli.services.cost import provisioned_item, shipped_prices
-
-    configs = lam.list_provisioned_concurrency_configs(FunctionName=function["FunctionName"]).get(
-        "ProvisionedConcurrencyConfigs", []
-    )
-    allocated = sum(int(c.get("AllocatedProvisionedConcurrentExecutions") or 0) for c in configs)
-    if not allocated:
-        return {"provisioned": 0, "usd_per_hour": None}
-    architecture = (function.get("Architectures") or ["x86_64"])[0]
-    item = provisioned_item(shipped_prices(), int(function.get("MemorySize") or 128), allocated, architecture)
-    return {"provisioned": allocated, "usd_per_hour": item["usd_per_hour"]}

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import UsageError
-from mlops_cli.plan import Answers, Plan, Step
+from mlops_cli.plan import Answers, Plan, Step, sends, sends_via
 from mlops_cli.services import autoscaling
 from mlops_cli.services.autoscaling import ScalingState
 from mlops_cli.services.naming import lambda_role_name
@@ -83,6 +83,7 @@ class Inventory:
         }
 
 
+@sends("sagemaker", "ListTags")
 def _tag_map(sm: Any, arn: str) -> dict[str, str]:
     return {tag["Key"]: tag["Value"] for tag in sm.list_tags(ResourceArn=arn).get("Tags", [])}
 
@@ -91,6 +92,8 @@ def _listed(sm: Any, operation: str, key: str) -> list[dict[str, Any]]:
     return [item for page in sm.get_paginator(operation).paginate() for item in page[key]]
 
 
+@sends("sagemaker", "ListEndpointConfigs", "ListModels")
+@sends_via(_tag_map)
 def _chosen(sm: Any, kind: str, linked: set[str], wanted: set[str], everything: bool, project: str) -> list[str]:
     """Names of the endpoint configurations or models (`kind`: "EndpointConfig" | "Model") to delete: those the
     wanted endpoints use, those deploy tagged for them, and with --all every one of the project."""
@@ -108,6 +111,31 @@ def _chosen(sm: Any, kind: str, linked: set[str], wanted: set[str], everything: 
     return chosen
 
 
+@sends("iam", "GetRole", "ListRolePolicies", "ListAttachedRolePolicies")
+def _lambda_role(iam: Any, config: Config) -> list[LambdaRole]:
+    """The role `mlops lambda deploy` made for the project's functions, with what must go before it can."""
+    name = lambda_role_name(config)
+    try:
+        iam.get_role(RoleName=name)
+    except iam.exceptions.NoSuchEntityException:
+        return []
+    inline = [
+        policy
+        for page in iam.get_paginator("list_role_policies").paginate(RoleName=name)
+        for policy in page["PolicyNames"]
+    ]
+    attached = [
+        policy["PolicyArn"]
+        for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=name)
+        for policy in page["AttachedPolicies"]
+    ]
+    return [LambdaRole(name, inline, attached)]
+
+
+# What find reads of each endpoint, configuration and scalable target it finds (an empty account shows none).
+@sends("sagemaker", "ListEndpoints", "DescribeEndpoint", "DescribeEndpointConfig")
+@sends_via(_tag_map, _chosen, autoscaling.read_state, _lambda_role)
+@sends_via(project_endpoints, project_functions, project_training_jobs, project_tuning_jobs)
 def find(client_for: ClientFor, config: Config, endpoint: str | None, everything: bool, functions: bool) -> Inventory:
     """What teardown would delete: `endpoint` (default: the configured one), or the whole project."""
     from botocore.exceptions import ClientError
@@ -175,26 +203,6 @@ def find(client_for: ClientFor, config: Config, endpoint: str | None, everything
         inventory.functions = [f["FunctionName"] for f in project_functions(client_for("lambda"), config)]
         inventory.roles = _lambda_role(client_for("iam"), config)
     return inventory
-
-
-def _lambda_role(iam: Any, config: Config) -> list[LambdaRole]:
-    """The role `mlops lambda deploy` made for the project's functions, with what must go before it can."""
-    name = lambda_role_name(config)
-    try:
-        iam.get_role(RoleName=name)
-    except iam.exceptions.NoSuchEntityException:
-        return []
-    inline = [
-        policy
-        for page in iam.get_paginator("list_role_policies").paginate(RoleName=name)
-        for policy in page["PolicyNames"]
-    ]
-    attached = [
-        policy["PolicyArn"]
-        for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=name)
-        for policy in page["AttachedPolicies"]
-    ]
-    return [LambdaRole(name, inline, attached)]
 
 
 def plan_teardown(inventory: Inventory) -> Plan:

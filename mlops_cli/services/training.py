@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import OperationError, UsageError
 from mlops_cli.plan import Answers, Plan, Step
+from mlops_cli.plan.sends import sends, sends_via
 from mlops_cli.services import naming
 from model import hyperparameters
 
@@ -391,6 +392,7 @@ def stream_host(stream_name: str) -> str:
     return found.group(1) if found else tail
 
 
+@sends("logs", "DescribeLogStreams", "GetLogEvents")
 class JobLogReader:
     """Reads every instance's CloudWatch log stream of a job, picking up where it left off."""
 
@@ -450,6 +452,7 @@ def metric_values(line: str, definitions: list[dict[str, str]]) -> dict[str, flo
     return values
 
 
+@sends("sagemaker", "DescribeTrainingJob")
 def describe_job(sagemaker: Any, job_name: str) -> dict[str, Any]:
     """DescribeTrainingJob's answer without boto3's ResponseMetadata."""
     description = sagemaker.describe_training_job(TrainingJobName=job_name)
@@ -461,6 +464,7 @@ def _seconds(value: Any) -> float:
     return value.timestamp() if hasattr(value, "timestamp") else float(value or 0)
 
 
+@sends_via(describe_job, JobLogReader)
 def follow_job(
     sagemaker: Any, logs: Any, job_name: str, *, poll_s: float = 10.0, sleep: Callable[[float], None] = time.sleep
 ) -> Iterator[JobEvent]:
@@ -509,6 +513,7 @@ def failure_error(description: dict[str, Any]) -> OperationError:
     return OperationError(f"training job {name} {status.lower()}: {reason}".replace("\n", " "))
 
 
+@sends("sagemaker", "StopTrainingJob")
 def stop_job(sagemaker: Any, job_name: str) -> None:
     sagemaker.stop_training_job(TrainingJobName=job_name)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import UsageError
+from mlops_cli.plan.sends import sends, sends_via
 from mlops_cli.services import naming, training
 from mlops_cli.services.tuning_ranges import (
     Objective,
@@ -204,12 +205,14 @@ def plan_tuning(
 # --- following a tuning job ------------------------------------------------------------------------------
 
 
+@sends("sagemaker", "DescribeHyperParameterTuningJob")
 def describe_tuning(sagemaker: Any, name: str) -> dict[str, Any]:
     description = sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
     description.pop("ResponseMetadata", None)
     return description
 
 
+@sends("sagemaker", "ListTrainingJobsForHyperParameterTuningJob")
 def list_trials(sagemaker: Any, name: str) -> list[dict[str, Any]]:
     """Every training job the tuning job launched (ListTrainingJobsForHyperParameterTuningJob, all pages)."""
     trials: list[dict[str, Any]] = []
@@ -241,10 +244,12 @@ class TuningSnapshot:
         return self.status in TERMINAL_STATUSES
 
 
+@sends_via(describe_tuning, list_trials)
 def snapshot(sagemaker: Any, name: str) -> TuningSnapshot:
     return TuningSnapshot(describe_tuning(sagemaker, name), list_trials(sagemaker, name))
 
 
+@sends_via(snapshot)
 def follow_tuning(
     sagemaker: Any, name: str, *, poll_s: float = 10.0, sleep: Callable[[float], None] = time.sleep
 ) -> Iterator[TuningSnapshot]:
@@ -307,6 +312,7 @@ def result_document(current: TuningSnapshot, best_description: dict[str, Any] | 
     return document
 
 
+@sends_via(describe_tuning)
 def best_trial_name(sagemaker: Any, name: str) -> str:
     """The tuning job's BestTrainingJob; UsageError when there is no such tuning job or no best trial yet."""
     from botocore.exceptions import ClientError
@@ -326,6 +332,7 @@ def best_trial_name(sagemaker: Any, name: str) -> str:
     return best["TrainingJobName"]
 
 
+@sends("sagemaker", "StopHyperParameterTuningJob")
 def stop_tuning(sagemaker: Any, name: str) -> None:
     sagemaker.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
 

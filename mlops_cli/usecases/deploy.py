@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,7 @@ if TYPE_CHECKING:
     from mlops_cli.config.schema import Config
     from mlops_cli.plan.planned import Planned
     from mlops_cli.services.autoscaling import ScalingSettings
+    from mlops_cli.services.deploy import DeployTarget, LiveEndpoint
 
 
 @dataclass(frozen=True)
@@ -26,8 +28,15 @@ class DeployRequest:
     max_cost: float | None = None
 
 
-def planned_deploy(config: Config, clients: AwsClients, request: DeployRequest) -> Planned:
-    """Check the request (exit 2 before any AWS call), find the artifact, read the live endpoint, plan."""
+def planned_deploy(
+    config: Config,
+    clients: AwsClients,
+    request: DeployRequest,
+    assume_live: Callable[[DeployTarget], LiveEndpoint | None] | None = None,
+) -> Planned:
+    """Check the request (exit 2 before any AWS call), find the artifact, read the live endpoint, plan.
+    `assume_live` stands for the endpoint as it is instead of reading it (`config permissions` plans the update
+    an empty account never shows)."""
     from mlops_cli.services import autoscaling, images, naming, sagemaker_roles
     from mlops_cli.services import deploy as service
     from mlops_cli.services.cost import summary as cost_summary
@@ -60,8 +69,12 @@ def planned_deploy(config: Config, clients: AwsClients, request: DeployRequest) 
         )
     )
     target = service.build_target(config, artifact, image, role_arn, scaling)
-    live = service.read_live(
-        clients.client("sagemaker"), clients.client(autoscaling.SERVICE), target.endpoint, target.variant
+    live = (
+        assume_live(target)
+        if assume_live is not None
+        else service.read_live(
+            clients.client("sagemaker"), clients.client(autoscaling.SERVICE), target.endpoint, target.variant
+        )
     )
     max_poll_s = service.LOCAL_MAX_POLL_S if clients.is_local else service.MAX_POLL_S
     plan = service.plan_deploy(target, live, role_steps, request.wait, max_poll_s)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from mlops_cli.plan.sends import sends
+
 if TYPE_CHECKING:
     from mlops_cli.aws import AwsClients
     from mlops_cli.config.schema import Config
@@ -13,6 +15,7 @@ if TYPE_CHECKING:
     from mlops_cli.services.tuning import TuneSettings
 
 
+@sends("sts", "GetCallerIdentity")  # the account of a real run (_account)
 def planned_training(config: Config, clients: AwsClients, job_name: str | None, max_cost: float | None) -> Planned:
     from mlops_cli.plan.planned import Planned
     from mlops_cli.services import cost, training
@@ -37,6 +40,7 @@ def planned_training(config: Config, clients: AwsClients, job_name: str | None, 
     )
 
 
+@sends("sts", "GetCallerIdentity")  # the account of a real run (_account)
 def planned_tuning(
     config: Config, clients: AwsClients, settings: TuneSettings, job_name: str | None, max_cost: float | None
 ) -> Planned:

@@ -1,6 +1,7 @@
 """`mlops config permissions`: the policy names real IAM actions for real API operations, scopes them to the
 project, and allows every call the commands really make (recorded while they run against the local AWS and
-checked with the audit's policy engine), so the command lists cannot fall behind the code."""
+checked with the audit's policy engine), so what is derived from the commands' plans and declarations
+(mlops_cli.usecases.permissions) cannot fall behind the code."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from typing import Any
 
 import pytest
 
+from mlops_cli.config import load_config
 from mlops_cli.services import permissions
 from mlops_cli.services.audit.policy import allows, parse_statements
-from tests.helpers import AwsCall, recorded_aws_calls
+from mlops_cli.usecases import permissions as derivation
+from tests.helpers import LOCAL_CONFIG, AwsCall, recorded_aws_calls
 
 ACCOUNT = "123456789012"
 PROJECT = "perms"
@@ -28,12 +31,8 @@ def test_every_operation_is_botocore_s_and_every_action_is_iam_s():
     from policy_sentry.querying.actions import get_actions_for_service
 
     session = botocore.session.get_session()
-    used = {
-        (service, operation)
-        for services in permissions.COMMANDS.values()
-        for service in services
-        for operation in services[service]
-    }
+    derived = derivation.operations(load_config([str(LOCAL_CONFIG)]), derivation.commands())
+    used = {operation for sent in derived.values() for operation in sent}
     for service in {service for service, _ in used}:
         operations = set(session.get_service_model(service).operation_names)
         assert {op for s, op in used if s == service} <= operations, f"{service}: operations botocore does not know"

@@ -13,6 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from typing import Any
 
+from mlops_cli.plan.sends import sends, sends_via
+
 WORKERS = 8
 
 
@@ -33,6 +35,34 @@ def _is_no_such_entity(exc: Exception) -> bool:
     return getattr(exc, "response", {}).get("Error", {}).get("Code") in ("NoSuchEntity", "NoSuchEntityException")
 
 
+@sends("iam", "ListAccessKeys", "GetAccessKeyLastUsed", "GetLoginProfile", "ListMFADevices")
+def _user_credentials(iam: Any, user: dict[str, Any]) -> None:
+    name = user["UserName"]
+    user["AccessKeys"] = []
+    for page in iam.get_paginator("list_access_keys").paginate(UserName=name):
+        for key in page["AccessKeyMetadata"]:
+            last_used = iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"]).get("AccessKeyLastUsed", {})
+            entry = {"AccessKeyId": key["AccessKeyId"], "Status": key["Status"], "CreateDate": key["CreateDate"]}
+            if last_used.get("LastUsedDate"):  # absent when never used ("N/A" service and region)
+                entry["LastUsedDate"] = last_used["LastUsedDate"]
+            user["AccessKeys"].append(entry)
+    try:
+        profile = iam.get_login_profile(UserName=name)["LoginProfile"]
+        user["LoginProfile"] = {"CreateDate": profile.get("CreateDate")}
+    except Exception as exc:
+        if not _is_no_such_entity(exc):
+            raise
+        user["LoginProfile"] = None
+    devices = []
+    for page in iam.get_paginator("list_mfa_devices").paginate(UserName=name):
+        devices.extend(page["MFADevices"])
+    user["MFADevices"] = [{"SerialNumber": d["SerialNumber"], "EnableDate": d.get("EnableDate")} for d in devices]
+
+
+# account_id() is the caller's STS lookup, for an account with no user, group or role to read it from.
+@sends("iam", "GetAccountAuthorizationDetails", "GetRole")
+@sends("sts", "GetCallerIdentity")
+@sends_via(_user_credentials)
 def collect_account(iam: Any, account_id: Callable[[], str] | None = None, workers: int = WORKERS) -> dict[str, Any]:
     """Everything the audit reads, from a boto3 IAM client (the caller translates botocore errors)."""
     data: dict[str, Any] = {"UserDetailList": [], "GroupDetailList": [], "RoleDetailList": [], "Policies": []}
@@ -55,26 +85,3 @@ def collect_account(iam: Any, account_id: Callable[[], str] | None = None, worke
     arns = [item["Arn"] for key in ("UserDetailList", "RoleDetailList", "GroupDetailList") for item in data[key]]
     data["AccountId"] = arns[0].split(":")[4] if arns else (account_id() if account_id else None)
     return data
-
-
-def _user_credentials(iam: Any, user: dict[str, Any]) -> None:
-    name = user["UserName"]
-    user["AccessKeys"] = []
-    for page in iam.get_paginator("list_access_keys").paginate(UserName=name):
-        for key in page["AccessKeyMetadata"]:
-            last_used = iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"]).get("AccessKeyLastUsed", {})
-            entry = {"AccessKeyId": key["AccessKeyId"], "Status": key["Status"], "CreateDate": key["CreateDate"]}
-            if last_used.get("LastUsedDate"):  # absent when never used ("N/A" service and region)
-                entry["LastUsedDate"] = last_used["LastUsedDate"]
-            user["AccessKeys"].append(entry)
-    try:
-        profile = iam.get_login_profile(UserName=name)["LoginProfile"]
-        user["LoginProfile"] = {"CreateDate": profile.get("CreateDate")}
-    except Exception as exc:
-        if not _is_no_such_entity(exc):
-            raise
-        user["LoginProfile"] = None
-    devices = []
-    for page in iam.get_paginator("list_mfa_devices").paginate(UserName=name):
-        devices.extend(page["MFADevices"])
-    user["MFADevices"] = [{"SerialNumber": d["SerialNumber"], "EnableDate": d.get("EnableDate")} for d in devices]

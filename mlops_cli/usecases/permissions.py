@@ -1,0 +1,352 @@
+"""`mlops config permissions`: the AWS operations each command sends, derived from the command's own code.
+
+For each command its planners run as `--dry-run` runs them without AWS: against an account where nothing
+exists yet (mlops_cli.aws_offline), through clients that record every operation asked of them (the reads made
+while planning). The plans they return add their steps with the steps' fallbacks, checks and waits
+(`Plan.operations()`). Where an empty account hides a branch (an endpoint to update rather than create, things
+to delete, scaling to remove), the same planner also plans against an account where the project's resources
+exist and differ from what the command wants (the `_existing_*` states below). The functions a command calls
+around its plan (following a job, reading the result, the stop sent on Ctrl-C, the reads of each resource found)
+declare what they send next to their code (mlops_cli.plan.sends).
+
+So a new step, wait or read in a command's code reaches the policy without an edit here;
+tests/strict/test_permissions.py runs the commands against the local AWS and checks every call against it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlops_cli.aws import AwsClients
+    from mlops_cli.config.schema import Config
+    from mlops_cli.plan import Operation, Plan
+
+Planner = Callable[["Config", "AwsClients"], "Iterable[Plan]"]
+EXAMPLE_IMAGE_URL = "https://example.com/image.jpg"  # what invoke plans with: a URL is never fetched here
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """How a command's operations are found: `plans` (its planners, run offline, every read recorded) and
+    `around` (the functions it calls outside its plan, each declaring what it sends)."""
+
+    plans: Planner | None = None
+    around: Callable[[], tuple[Callable[..., Any], ...]] = tuple
+
+
+# Commands not yet planned through the one executor (commands/_common.run): their operations are listed here
+# by hand until their plans land; then each becomes a Derivation like the others.
+LISTED: dict[str, dict[str, tuple[str, ...]]] = {
+    "data upload": {
+        "s3": (
+            "HeadBucket",
+            "CreateBucket",
+            "ListObjectsV2",
+            "HeadObject",
+            "PutObject",
+            "CreateMultipartUpload",
+            "UploadPart",
+            "CompleteMultipartUpload",
+            "AbortMultipartUpload",
+            "ListMultipartUploads",
+            "DeleteObjects",
+        ),
+    },
+    "train-ec2": {
+        "sts": ("GetCallerIdentity",),
+        "iam": (
+            "GetRole",
+            "CreateRole",
+            "TagRole",
+            "PutRolePolicy",
+            "ListRolePolicies",
+            "DeleteRolePolicy",
+            "GetInstanceProfile",
+            "CreateInstanceProfile",
+            "TagInstanceProfile",
+            "AddRoleToInstanceProfile",
+        ),
+        "s3": ("HeadObject", "PutObject", "GetObject", "ListObjectsV2"),
+        "ec2": ("DescribeImages", "RunInstances", "DescribeInstances", "CreateTags"),
+        "ssm": ("GetParameter",),
+    },
+    "loadtest": {
+        "sagemaker": ("DescribeEndpoint",),
+        "sagemaker-runtime": ("InvokeEndpoint",),
+        "lambda": ("GetFunction", "Invoke"),
+        "application-autoscaling": ("DescribeScalableTargets",),
+    },
+}
+
+
+def permissions_policy(
+    config: Config, clients: AwsClients, words: Iterable[str], account: str | None
+) -> dict[str, Any]:
+    """The policy document for the commands named (`words` as typed; none: every command) in `account` (default:
+    the caller's, from STS). Unknown commands and a malformed account are usage errors, before any AWS call."""
+    from mlops_cli.services import permissions
+
+    chosen = permissions.parse_commands(words, commands())
+    if account is not None:
+        permissions.check_account(account)
+    scope = permissions.Scope.from_config(config, account or clients.account_id, clients.partition)
+    return permissions.policy(scope, operations(config, chosen))
+
+
+def operations(config: Config, chosen: Iterable[str]) -> dict[str, set[Operation]]:
+    """Every (service, operation) that running each chosen command may send."""
+    from mlops_cli.aws import AwsClients
+    from mlops_cli.plan import sent_by
+
+    found: dict[str, set[Operation]] = {}
+    recording: set[Operation] = set()
+    clients = AwsClients.planning_only(config.aws, lambda service, operation: recording.add((service, operation)))
+    for command in chosen:
+        if command in LISTED:
+            found[command] = {(service, op) for service, ops in LISTED[command].items() for op in ops}
+            continue
+        derivation = DERIVATIONS[command]
+        recording.clear()
+        planned = list(derivation.plans(config, clients)) if derivation.plans is not None else []
+        found[command] = {
+            *recording,
+            *((service, operation) for plan in planned for service, operation, _resource in plan.operations()),
+            *sent_by(*derivation.around()),
+        }
+    return found
+
+
+def commands() -> list[str]:
+    """Every command that calls AWS."""
+    return sorted({*DERIVATIONS, *LISTED})
+
+
+# --- the planners, as each command calls them -------------------------------------------------------------------
+
+
+def _train(config: Config, clients: AwsClients) -> list[Plan]:
+    from mlops_cli.usecases.training import planned_training
+
+    return [planned_training(config, clients, None, None).plan]
+
+
+def _tune(config: Config, clients: AwsClients) -> list[Plan]:
+    from mlops_cli.services import tuning
+    from mlops_cli.usecases.training import planned_tuning
+
+    return [planned_tuning(config, clients, tuning.settings(config), None, None).plan]
+
+
+def _deploy(config: Config, clients: AwsClients) -> list[Plan]:
+    from mlops_cli.usecases.deploy import DeployRequest, planned_deploy
+
+    request = DeployRequest(autoscale=f"max={config.autoscale.max}")
+    return [
+        planned_deploy(config, clients, request).plan,
+        planned_deploy(config, clients, request, assume_live=_existing_endpoint).plan,
+    ]
+
+
+def _autoscale(config: Config, clients: AwsClients) -> list[Plan]:
+    from mlops_cli.services import autoscaling, naming
+
+    name, variant = config.endpoint_name, config.deploy.variant_name
+    current = autoscaling.read_state(clients.client(autoscaling.SERVICE), name, variant)
+    desired = autoscaling.ScalingSettings.from_config(config.autoscale)
+    tags = naming.tag_map(config, endpoint=name)
+    return [
+        autoscaling.plan_autoscale(current, desired, tags),
+        autoscaling.plan_autoscale(_existing_scaling(name, variant), desired, tags),
+        autoscaling.plan_autoscale(_existing_scaling(name, variant), None, tags),  # --off
+    ]
+
+
+def _invoke(config: Config, clients: AwsClients) -> list[Plan]:
+    from mlops_cli.services import endpoint_invoke
+
+    request = endpoint_invoke.build_request(EXAMPLE_IMAGE_URL)
+    return [endpoint_invoke.planned_invoke(config.endpoint_name, request, endpoint_invoke.DEFAULT_TOP_K).plan]
+
+
+def _lambda_deploy(config: Config, clients: AwsClients) -> list[Plan]:
+    from mlops_cli.services import lambda_deploy
+
+    spec = lambda_deploy.LambdaSpec.from_config(config, clients.account_id, clients.partition)
+    return [
+        lambda_deploy.planned_deploy(config, clients.client, clients.account_id, clients.partition).plan,
+        lambda_deploy.plan_deploy(spec, lambda_deploy.build_package(), _existing_function(spec)),
+    ]
+
+
+def _lambda_invoke(config: Config, clients: AwsClients) -> list[Plan]:
+    from mlops_cli.services.lambda_deploy import planned_invoke
+
+    return [planned_invoke(config.function_name, config.lambda_.alias, {"url": EXAMPLE_IMAGE_URL}).plan]
+
+
+def _concurrency(config: Config, clients: AwsClients) -> list[Plan]:
+    from mlops_cli.services import concurrency
+    from mlops_cli.usecases.concurrency import ConcurrencyRequest, planned_concurrency
+
+    existing = concurrency.ConcurrencyState(
+        config.function_name,
+        config.lambda_.alias,
+        "1",
+        reserved=1,
+        provisioned={"Status": "READY", "RequestedProvisionedConcurrentExecutions": 1},
+        account_limit=1000,
+        unreserved=999,
+    )
+    return [
+        planned_concurrency(config, clients, ConcurrencyRequest(reserved=1, provisioned=1)).plan,
+        concurrency.plan_clear(existing),
+    ]
+
+
+def _status(config: Config, clients: AwsClients) -> list[Plan]:
+    from mlops_cli.services.status import gather
+
+    gather(clients.client, config)  # reads only: what it asks is recorded
+    return []
+
+
+def _teardown(config: Config, clients: AwsClients) -> list[Plan]:
+    from mlops_cli.services import teardown
+
+    inventory = teardown.find(clients.client, config, None, everything=True, functions=True)
+    return [teardown.plan_teardown(inventory), teardown.plan_teardown(_existing_inventory(config))]
+
+
+# --- accounts where the project's resources exist: the branches an empty account does not take ----------------
+
+
+def _existing_scaling(endpoint: str, variant: str) -> Any:
+    """Scaling on the variant, with a policy: what `autoscale --off`, teardown and an update remove."""
+    from mlops_cli.services import autoscaling
+
+    return autoscaling.ScalingState(
+        endpoint,
+        variant,
+        target={"MinCapacity": 1, "MaxCapacity": 2, "ScalableTargetARN": "arn:aws:application-autoscaling:target"},
+        policies=[{"PolicyName": "another-policy", "PolicyType": autoscaling.POLICY_TYPE}],
+    )
+
+
+def _existing_endpoint(target: Any) -> Any:
+    """The endpoint serving an older configuration on another instance type, scaled: the update that sends the
+    most (its scaling removed for the update and applied again after)."""
+    from mlops_cli.services.deploy import LiveEndpoint
+
+    return LiveEndpoint(
+        {"EndpointStatus": "InService", "EndpointConfigName": f"{target.endpoint}-previous"},
+        {"ProductionVariants": [{"VariantName": target.variant, "InstanceType": "another-type"}]},
+        _existing_scaling(target.endpoint, target.variant),
+    )
+
+
+def _existing_function(spec: Any) -> Any:
+    """The function, its alias and its role as an older deploy or someone else left them: every part differs."""
+    from mlops_cli.services.lambda_deploy import Observed
+
+    return Observed(
+        role={"AssumeRolePolicyDocument": {}, "Tags": []},
+        inline_policies={"another-policy": {}},
+        attached_policies=["arn:aws:iam::aws:policy/AnotherPolicy"],
+        function={"FunctionArn": f"arn:aws:lambda:::function:{spec.function_name}:$LATEST"},
+        alias={"FunctionVersion": "1"},
+    )
+
+
+def _existing_inventory(config: Config) -> Any:
+    """One of everything teardown deletes or stops."""
+    from mlops_cli.services import teardown
+
+    endpoint = config.endpoint_name
+    return teardown.Inventory(
+        tuning_jobs=[f"{config.project}-tuning"],
+        training_jobs=[f"{config.project}-train"],
+        training_instances=["i-0123456789abcdef0"],
+        endpoints=[endpoint],
+        scaling=[_existing_scaling(endpoint, config.deploy.variant_name)],
+        endpoint_configs=[f"{endpoint}-config"],
+        models=[f"{endpoint}-model"],
+        functions=[config.function_name],
+        roles=[teardown.LambdaRole("role", ["another-policy"], ["arn:aws:iam::aws:policy/AnotherPolicy"])],
+    )
+
+
+# --- what each command calls around its plan ---------------------------------------------------------------------
+
+
+def _around_train() -> tuple[Callable[..., Any], ...]:
+    from mlops_cli.services import training
+    from mlops_cli.usecases.training import planned_training
+
+    return (planned_training, training.describe_job, training.follow_job, training.stop_job)
+
+
+def _around_tune() -> tuple[Callable[..., Any], ...]:
+    from mlops_cli.services import training, tuning
+    from mlops_cli.usecases.training import planned_tuning
+
+    return (planned_tuning, tuning.snapshot, tuning.follow_tuning, tuning.stop_tuning, training.describe_job)
+
+
+def _around_deploy() -> tuple[Callable[..., Any], ...]:
+    from mlops_cli.services import deploy, tuning
+
+    return (deploy.resolve_artifact, tuning.best_trial_name, deploy.read_live, deploy.planned_deploy)
+
+
+def _around_autoscale() -> tuple[Callable[..., Any], ...]:
+    from mlops_cli.services import autoscaling
+
+    return (autoscaling.check_variant, autoscaling.read_state)
+
+
+def _around_lambda_deploy() -> tuple[Callable[..., Any], ...]:
+    from mlops_cli.services import lambda_deploy
+
+    return (lambda_deploy.observe, lambda_deploy.deploy_result)
+
+
+def _around_concurrency() -> tuple[Callable[..., Any], ...]:
+    from mlops_cli.services import concurrency
+
+    return (concurrency.read_state, concurrency.planned_set)
+
+
+def _around_status() -> tuple[Callable[..., Any], ...]:
+    from mlops_cli.services.status import gather
+
+    return (gather,)
+
+
+def _around_teardown() -> tuple[Callable[..., Any], ...]:
+    from mlops_cli.services.teardown import find
+
+    return (find,)
+
+
+def _around_audit() -> tuple[Callable[..., Any], ...]:
+    from mlops_cli.services.audit.collect import collect_account
+
+    return (collect_account,)
+
+
+DERIVATIONS: dict[str, Derivation] = {
+    "train": Derivation(_train, _around_train),
+    "tune": Derivation(_tune, _around_tune),
+    "deploy": Derivation(_deploy, _around_deploy),
+    "autoscale": Derivation(_autoscale, _around_autoscale),
+    "invoke": Derivation(_invoke),
+    "lambda deploy": Derivation(_lambda_deploy, _around_lambda_deploy),
+    "lambda invoke": Derivation(_lambda_invoke),
+    "concurrency set": Derivation(_concurrency, _around_concurrency),
+    "status": Derivation(_status, _around_status),
+    "teardown": Derivation(_teardown, _around_teardown),
+    "audit-iam": Derivation(around=_around_audit),  # reads only, none of them planned: all declared
+}
