@@ -145,18 +145,24 @@ def resources_of(call: AwsCall, account: str) -> list[str]:
 
 @pytest.fixture
 def tiny_images(digits_dir: Path, tmp_path: Path) -> Path:
-    """Three images of the sample, in its layout: enough for every kind of upload request but the multipart."""
+    """Two images of two classes in each split of the sample's layout: enough for every kind of upload request
+    but the multipart, and for a one-epoch training job."""
     folder = tmp_path / "tiny"
-    for image in sorted((digits_dir / "train").rglob("*.png"))[:3]:
-        target = folder / "train" / image.parent.name / image.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(image.read_bytes())
+    for split in ("train", "valid", "test"):
+        for label in sorted(path for path in (digits_dir / split).iterdir() if path.is_dir())[:2]:
+            for image in sorted(label.glob("*.png"))[:2]:
+                target = folder / split / label.name / image.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(image.read_bytes())
     return folder
 
 
-def test_every_call_the_commands_make_is_allowed_by_their_policy(mlops, local_aws, boto_client, tiny_images):
+def test_every_call_the_commands_make_is_allowed_by_their_policy(
+    mlops, local_aws, boto_client, tiny_images, served_model
+):
     # deploy only checks that the artifact exists before its requests; --no-wait leaves the endpoint to the local
-    # AWS (its model server fails on these bytes) and teardown deletes it.
+    # AWS (its model server fails on these bytes) and teardown deletes it. invoke, autoscale and the Lambda
+    # function talk to the session's endpoint that answers (served_model), named through the config.
     artifact = f"{PROJECT}/models/permissions/output/model.tar.gz"
     s3 = boto_client("s3")
     try:
@@ -164,24 +170,33 @@ def test_every_call_the_commands_make_is_allowed_by_their_policy(mlops, local_aw
     except s3.exceptions.BucketAlreadyOwnedByYou:
         pass
     s3.put_object(Bucket="mlops-local", Key=artifact, Body=b"not a model")
+    served = {**ENV, "MLOPS_DEPLOY__ENDPOINT_NAME": served_model}
+    image = str(next((tiny_images / "test").rglob("*.png")))
     runs = [
-        ("data upload", ["data", "upload", str(tiny_images)]),
-        ("lambda deploy", ["lambda", "deploy"]),
-        ("concurrency set", ["concurrency", "set", "--reserved", "2", "--provisioned", "0"]),
-        ("deploy", ["deploy", "--model", f"s3://mlops-local/{artifact}", "--no-wait"]),
-        ("status", ["status"]),
-        ("teardown", ["teardown", "--lambda", "--yes"]),
+        ("data upload", ENV, ["data", "upload", str(tiny_images)]),
+        ("train", ENV, ["train", "--hp", "epochs=1", "--job-name", f"{PROJECT}-train-1"]),
+        ("invoke", served, ["invoke", image]),
+        ("autoscale", served, ["autoscale", "--max", "2"]),
+        ("autoscale", served, ["autoscale", "--off"]),
+        ("lambda deploy", served, ["lambda", "deploy"]),
+        ("lambda invoke", served, ["lambda", "invoke", image]),
+        ("concurrency set", ENV, ["concurrency", "set", "--reserved", "2", "--provisioned", "0"]),
+        ("deploy", ENV, ["deploy", "--model", f"s3://mlops-local/{artifact}", "--no-wait"]),
+        ("status", ENV, ["status"]),
+        ("teardown", ENV, ["teardown", "--lambda", "--yes"]),
     ]
     made: dict[str, list[AwsCall]] = {}
-    for command, args in runs:
+    environments: dict[str, dict[str, str]] = {}
+    for command, env, args in runs:
         with recorded_aws_calls() as calls:
-            result = mlops("-q", *args, env=ENV)
+            result = mlops("-q", *args, env=env)
         assert result.exit_code == 0, f"{command}: {result.output[-2000:]}"
-        made[command] = list(calls)
-    assert all(made[command] for command, _ in runs), "a command made no AWS call: the test would check nothing"
+        made.setdefault(command, []).extend(calls)
+        environments[command] = env
+    assert all(made.values()), "a command made no AWS call: the test would check nothing"
 
     for command, calls in made.items():
-        result = mlops("-o", "json", "config", "permissions", command, env=ENV)
+        result = mlops("-o", "json", "config", "permissions", command, env=environments[command])
         assert result.exit_code == 0, result.output
         policy = statements(json.loads(result.stdout))
         refused = {
