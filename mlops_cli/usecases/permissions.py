@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from mlops_cli.aws import AwsClients
     from mlops_cli.config.schema import Config
     from mlops_cli.plan import Operation, Plan
+    from mlops_cli.services.autoscaling import ScalingState
+    from mlops_cli.services.deploy import DeployTarget, LiveEndpoint
+    from mlops_cli.services.lambda_deploy import LambdaSpec, Observed
+    from mlops_cli.services.teardown import Inventory
 
 Planner = Callable[["Config", "AwsClients"], "Iterable[Plan]"]
 EXAMPLE_IMAGE_URL = "https://example.com/image.jpg"  # what invoke plans with: a URL is never fetched here
@@ -223,7 +227,7 @@ def _teardown(config: Config, clients: AwsClients) -> list[Plan]:
 # --- accounts where the project's resources exist: the branches an empty account does not take ----------------
 
 
-def _existing_scaling(endpoint: str, variant: str) -> Any:
+def _existing_scaling(endpoint: str, variant: str) -> ScalingState:
     """Scaling on the variant, with a policy: what `autoscale --off`, teardown and an update remove."""
     from mlops_cli.services import autoscaling
 
@@ -235,7 +239,7 @@ def _existing_scaling(endpoint: str, variant: str) -> Any:
     )
 
 
-def _existing_endpoint(target: Any) -> Any:
+def _existing_endpoint(target: DeployTarget) -> LiveEndpoint:
     """The endpoint serving an older configuration on another instance type, scaled: the update that sends the
     most (its scaling removed for the update and applied again after)."""
     from mlops_cli.services.deploy import LiveEndpoint
@@ -247,7 +251,7 @@ def _existing_endpoint(target: Any) -> Any:
     )
 
 
-def _existing_function(spec: Any) -> Any:
+def _existing_function(spec: LambdaSpec) -> Observed:
     """The function, its alias and its role as an older deploy or someone else left them: every part differs."""
     from mlops_cli.services.lambda_deploy import Observed
 
@@ -260,7 +264,7 @@ def _existing_function(spec: Any) -> Any:
     )
 
 
-def _existing_inventory(config: Config) -> Any:
+def _existing_inventory(config: Config) -> Inventory:
     """One of everything teardown deletes or stops."""
     from mlops_cli.services import teardown
 
