@@ -32,7 +32,7 @@ def run(app_state: AppState, planned: Planned) -> Any:
     for warning in planned.warnings:
         out.warn(warning)
     if app_state.dry_run:
-        planned.plan.assumed_empty = app_state.clients.offline
+        planned.plan.assumed_empty = planned.reads_aws and app_state.clients.offline
         out.plan(planned.plan)
         raise typer.Exit(0)
     for notice in planned.notices:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from pathlib import Path
 
 import typer
 
-from mlops_cli.commands._common import state
-from mlops_cli.errors import Interrupted
+from mlops_cli.commands._common import run, state
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -52,42 +50,13 @@ def upload(
     ),
     jobs: int = typer.Option(16, "--jobs", "-j", min=1, max=64, help="Parallel transfers."),
 ) -> None:
-    from mlops_cli.local.core.manager import mlops_home
     from mlops_cli.render.upload import UploadProgress, summary_table
-    from mlops_cli.services import s3sync
-    from mlops_cli.services.naming import data_uri
+    from mlops_cli.usecases.upload import UploadRequest, check_finished, planned_upload
 
     app_state = state(ctx)
-    config = app_state.config
-    dest = s3sync.parse_s3_uri(to or data_uri(config))
-    threshold = s3sync.parse_multipart_threshold(multipart_threshold)
-    tree = s3sync.scan_source(src or Path(config.data.local_dir))
     out = app_state.out
-    for name, why in tree.skipped:
-        out.warn(f"skipped {ascii(name) if not name.isprintable() else repr(name)}: {why}")
-    s3 = app_state.clients.client("s3")
-    with s3sync.SyncState(mlops_home(), config.aws.endpoint_url or "aws", dest.bucket) as sync_state:
-        plan = s3sync.plan_sync(
-            s3,
-            tree,
-            dest,
-            sync_state,
-            delete=delete,
-            create_bucket=create_bucket,
-            multipart_threshold=threshold,
-            jobs=jobs,
-        )
-        if app_state.dry_run:  # the transfers run in parallel, resumable (s3sync.run_sync), not step by step
-            shown = plan.to_plan()
-            shown.assumed_empty = app_state.clients.offline
-            out.plan(shown)
-            return
-        # Nothing to send (a re-run with no change): no progress bar, and rich.progress is not even imported.
-        with UploadProgress(out) if plan.transfers else nullcontext() as progress:
-            result = s3sync.run_sync(s3, plan, sync_state, jobs=jobs, observer=progress).to_dict()
+    request = UploadRequest(src, to, delete, create_bucket, multipart_threshold, jobs)
+    with planned_upload(app_state.config, app_state.clients, request, lambda: UploadProgress(out)) as planned:
+        result = run(app_state, planned)
     out.result(result, summary_table(result))
-    if result["interrupted"]:
-        raise Interrupted(
-            f"interrupted: {result['uploaded']} files finished, {result['pending']} not sent",
-            hint="re-run the same command to resume; finished files are not sent again",
-        )
+    check_finished(result)

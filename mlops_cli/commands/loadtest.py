@@ -6,8 +6,7 @@ from pathlib import Path
 
 import typer
 
-from mlops_cli.commands._common import state
-from mlops_cli.errors import OperationError
+from mlops_cli.commands._common import run, state
 
 
 def loadtest(
@@ -35,57 +34,20 @@ def loadtest(
         None, "--function", metavar="NAME[:ALIAS]", help="Default: the project's function and lambda.alias."
     ),
 ) -> None:
-    from mlops_cli.plan import Plan
     from mlops_cli.render.loadtest import check_plot_path, live_view, loadtest_table, write_plot
-    from mlops_cli.services import loadtest as service
+    from mlops_cli.usecases.loadtest import LoadtestRequest, check_limits, planned_loadtest
 
-    start_rate, end_rate = service.parse_rate(rate, ramp)
-    limits = service.parse_fail_on(fail_on)
     if plot is not None:
         check_plot_path(plot)
     app_state = state(ctx)
     app_state.override({"deploy.endpoint_name": endpoint})
-    config = app_state.config
-    name = (
-        config.endpoint_name if target == "endpoint" else function or f"{config.function_name}:{config.lambda_.alias}"
+    out = app_state.out
+    request = LoadtestRequest(target, rate, ramp, duration, images, max_in_flight, fail_on, function)
+    result = run(
+        app_state, planned_loadtest(app_state.config, app_state.clients, request, lambda: live_view(out, target))
     )
-    spec = service.LoadSpec(target, name, start_rate, end_rate, duration, max_in_flight, limits)
-    service.check_spec(spec)
-    payloads = service.load_images(images or Path(config.data.local_dir) / "test")
-    if app_state.dry_run:
-        count = len(service.arrival_times(start_rate, end_rate, duration))
-        step = Plan(f"load test {target} {name}")
-        if target == "endpoint":
-            step.add(
-                "sagemaker-runtime",
-                "InvokeEndpoint",
-                {"EndpointName": name, "Body": f"<{len(payloads)} images>"},
-                note=f"{count} requests over {duration:g} s",
-            )
-        else:
-            step.add(
-                "lambda",
-                "Invoke",
-                {"FunctionName": name, "Payload": f"<{len(payloads)} images>"},
-                note=f"{count} requests over {duration:g} s",
-            )
-        app_state.out.plan(step)
-        return
-    clients = app_state.clients
-
-    def client_for(service_name: str):
-        if service_name in ("sagemaker-runtime", "lambda"):
-            return clients.load_client(service_name, max_in_flight)
-        return clients.client(service_name)
-
-    with live_view(app_state.out, target) as on_tick:
-        result = service.run_load(spec, client_for, payloads, on_tick)
-    result["plot"] = None
     if plot is not None:
         write_plot(result, plot)
         result["plot"] = str(plot)
-    broken = service.failed_limits(result, limits)
-    result["failed_limits"] = broken
-    app_state.out.result(result, loadtest_table)
-    if broken:
-        raise OperationError(f"load test failed --fail-on: {'; '.join(broken)}")
+    out.result(result, loadtest_table)
+    check_limits(result)

@@ -20,7 +20,8 @@ class Planned:
     notices: list[str] = field(default_factory=list)  # warnings said before a real run only
     announce: list[str] = field(default_factory=list)  # info lines said before a real run only
     interrupted: tuple[str, str | None] | None = None  # (message, hint) for Ctrl-C during the run
-    run: Callable[[Executor, Plan], Answers] | None = None  # a run with its own failure handling
+    run: Callable[[Executor, Plan], Answers] | None = None  # a run with its own failure handling, or its own sender
+    reads_aws: bool = True  # False: planned from flags and files alone, so a dry run need not ask if AWS is there
 
     def execute(self, executor: Executor) -> Answers:
         return self.run(executor, self.plan) if self.run is not None else executor.execute(self.plan)

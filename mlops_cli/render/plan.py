@@ -75,11 +75,15 @@ def progress(out: Output) -> Iterator[Callable[[Event], None]]:
     from mlops_cli.render import console
 
     terminal = console(stderr=True).is_terminal
-    with out.progress(columns=(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())) as bar:
+    # Started by the first event: a run that sends nothing through the executor (an upload's transfers, a load
+    # test) shows its own live display instead, and two at once need a rich newer than the one we require.
+    bar = out.progress(columns=(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn()))
+    try:
         waiting: list[Any] = []  # the spinner of the wait in progress, if any
         said: list[str] = []  # the last status line printed
 
         def on_event(event: Event) -> None:
+            bar.start()  # idempotent
             if event.kind == "retry":
                 out.info(event.message)
                 return
@@ -99,3 +103,6 @@ def progress(out: Output) -> Iterator[Callable[[Event], None]]:
             out.detail(event.message)
 
         yield on_event
+    finally:
+        if bar.live.is_started:
+            bar.stop()

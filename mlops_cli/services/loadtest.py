@@ -24,10 +24,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import OperationError, UsageError
 from mlops_cli.services.endpoint_invoke import JSON, MAX_PAYLOAD_BYTES, sniff_content_type
+
+if TYPE_CHECKING:
+    from mlops_cli.plan import Plan
 
 TARGETS = ("endpoint", "lambda")
 MAX_IMAGES = 500  # enough variety; every image is read into memory before the first request
@@ -122,6 +125,22 @@ def load_images(folder: Path) -> list[Payload]:
     if not payloads:
         raise UsageError(f"no JPEG, PNG, GIF, BMP or WebP image of at most {MAX_PAYLOAD_BYTES} bytes in {folder}")
     return payloads
+
+
+def plan_load(spec: LoadSpec, image_count: int) -> Plan:
+    """The load as one step: the request every arrival sends (`--dry-run` shows it; run_load sends them)."""
+    from mlops_cli.plan import Plan
+
+    plan = Plan(f"load test {spec.target} {spec.name}")
+    count = len(arrival_times(spec.start_rate, spec.end_rate, spec.duration_s))
+    note = f"{count} requests over {spec.duration_s:g} s"
+    if spec.target == "endpoint":
+        plan.add(
+            "sagemaker-runtime", "InvokeEndpoint", {"EndpointName": spec.name, "Body": f"<{image_count} images>"}, note
+        )
+    else:
+        plan.add("lambda", "Invoke", {"FunctionName": spec.name, "Payload": f"<{image_count} images>"}, note)
+    return plan
 
 
 def arrival_times(start_rate: float, end_rate: float, duration_s: float) -> list[float]:

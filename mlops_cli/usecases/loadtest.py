@@ -1,0 +1,78 @@
+"""`mlops loadtest`: the flags checked, the images read, and the load as a plan; a real run sends it open-loop
+(services/loadtest.py), the result judged against --fail-on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops_cli.errors import OperationError
+
+if TYPE_CHECKING:
+    from mlops_cli.aws import AwsClients
+    from mlops_cli.config.schema import Config
+    from mlops_cli.plan.planned import Planned
+    from mlops_cli.services.loadtest import Snapshot
+
+# The live view while the load runs: entered only by a real run; gives what to call every tick (None: nothing).
+LiveView = Callable[[], AbstractContextManager[Callable[["Snapshot"], None] | None]]
+
+
+@dataclass(frozen=True)
+class LoadtestRequest:
+    """What the flags ask for (the endpoint name arrives through the config)."""
+
+    target: str = "endpoint"
+    rate: float | None = None
+    ramp: str | None = None
+    duration: float = 60
+    images: Path | None = None  # default: the data set's test split
+    max_in_flight: int = 32
+    fail_on: str | None = None
+    function: str | None = None  # NAME[:ALIAS]; default: the project's function and lambda.alias
+
+
+def planned_loadtest(config: Config, clients: AwsClients, request: LoadtestRequest, live_view: LiveView) -> Planned:
+    """Check the flags (exit 2 before any AWS call), read the images, plan the load; the result also carries
+    `plot` (None) and `failed_limits`."""
+    from mlops_cli.plan import Answers
+    from mlops_cli.plan.planned import Planned
+    from mlops_cli.services import loadtest as service
+
+    start_rate, end_rate = service.parse_rate(request.rate, request.ramp)
+    limits = service.parse_fail_on(request.fail_on)
+    target = request.target
+    name = (
+        config.endpoint_name
+        if target == "endpoint"
+        else request.function or f"{config.function_name}:{config.lambda_.alias}"
+    )
+    spec = service.LoadSpec(target, name, start_rate, end_rate, request.duration, request.max_in_flight, limits)
+    service.check_spec(spec)
+    payloads = service.load_images(request.images or Path(config.data.local_dir) / "test")
+
+    def client_for(service_name: str) -> Any:
+        if service_name in ("sagemaker-runtime", "lambda"):
+            return clients.load_client(service_name, request.max_in_flight)
+        return clients.client(service_name)
+
+    def send(_executor: Any, _plan: Any) -> Answers:
+        with live_view() as on_tick:
+            return Answers({"load": service.run_load(spec, client_for, payloads, on_tick)})
+
+    def finish(answers: Answers) -> dict[str, Any]:
+        result = answers["load"]
+        result["plot"] = None  # the command writes the plot, when asked for one
+        result["failed_limits"] = service.failed_limits(result, limits)
+        return result
+
+    return Planned(service.plan_load(spec, len(payloads)), finish=finish, run=send, reads_aws=False)
+
+
+def check_limits(result: dict[str, Any]) -> None:
+    """The CI gate: exit 1 when the load broke a --fail-on limit."""
+    if result["failed_limits"]:
+        raise OperationError(f"load test failed --fail-on: {'; '.join(result['failed_limits'])}")

@@ -1,0 +1,84 @@
+"""`mlops data upload`: the folder scanned, the destination read, and the sync plan; `--dry-run` shows that plan's
+requests, a real run sends them through s3sync's parallel, resumable transfer (not step by step)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops_cli.errors import Interrupted
+
+if TYPE_CHECKING:
+    from mlops_cli.aws import AwsClients
+    from mlops_cli.config.schema import Config
+    from mlops_cli.plan.planned import Planned
+    from mlops_cli.services.s3sync import TransferObserver
+
+ShowProgress = Callable[[], AbstractContextManager["TransferObserver"]]
+
+
+@dataclass(frozen=True)
+class UploadRequest:
+    """What the flags ask for; None: the config's value."""
+
+    src: Path | None = None
+    to: str | None = None
+    delete: bool = False
+    create_bucket: bool = True
+    multipart_threshold: str = "8MiB"
+    jobs: int = 16
+
+
+@contextmanager
+def planned_upload(
+    config: Config, clients: AwsClients, request: UploadRequest, show_progress: ShowProgress
+) -> Iterator[Planned]:
+    """Check the flags (exit 2 before any AWS call), scan the folder, plan the sync. This machine's sync state
+    stays open until the plan has run; `show_progress` is entered only when there is something to send."""
+    from mlops_cli.local.core.manager import mlops_home
+    from mlops_cli.plan import Answers
+    from mlops_cli.plan.planned import Planned
+    from mlops_cli.services import s3sync
+    from mlops_cli.services.naming import data_uri
+
+    dest = s3sync.parse_s3_uri(request.to or data_uri(config))
+    threshold = s3sync.parse_multipart_threshold(request.multipart_threshold)
+    tree = s3sync.scan_source(request.src or Path(config.data.local_dir))
+    s3 = clients.client("s3")
+    with s3sync.SyncState(mlops_home(), config.aws.endpoint_url or "aws", dest.bucket) as sync_state:
+        sync = s3sync.plan_sync(
+            s3,
+            tree,
+            dest,
+            sync_state,
+            delete=request.delete,
+            create_bucket=request.create_bucket,
+            multipart_threshold=threshold,
+            jobs=request.jobs,
+        )
+
+        def send(_executor: Any, _plan: Any) -> Answers:
+            # Nothing to send (a re-run with no change): no progress bar.
+            with show_progress() if sync.transfers else nullcontext() as observer:
+                return Answers({"sync": s3sync.run_sync(s3, sync, sync_state, jobs=request.jobs, observer=observer)})
+
+        yield Planned(
+            sync.to_plan(),
+            finish=lambda answers: answers["sync"].to_dict(),
+            warnings=[
+                f"skipped {ascii(name) if not name.isprintable() else repr(name)}: {why}" for name, why in tree.skipped
+            ],
+            run=send,
+        )
+
+
+def check_finished(result: dict[str, Any]) -> None:
+    """Ctrl-C stopped the transfers (what finished is kept and recorded): exit 130, saying how to resume."""
+    if result["interrupted"]:
+        raise Interrupted(
+            f"interrupted: {result['uploaded']} files finished, {result['pending']} not sent",
+            hint="re-run the same command to resume; finished files are not sent again",
+        )
