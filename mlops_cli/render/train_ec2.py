@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.render import key_value_table
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from mlops_cli.render import Output
+
+FAILURE_TAIL_LINES = 10
 
 
 def _draw(title: str, data: dict[str, Any], keys: list[tuple[str, str]], out: Console) -> None:
@@ -74,6 +80,29 @@ def local_run(out: Console, data: dict[str, Any]) -> None:
 
 
 def user_data(out: Console, script: str) -> None:
-    """The bootstrap as it will run, after the dry-run plan (stderr keeps stdout one JSON document)."""
+    """The bootstrap as it will run, with the dry-run plan (stderr keeps stdout one JSON document)."""
     out.rule("user data (bootstrap script)")
     out.print(script, markup=False, highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def following(out: Output, job_name: str, instance_id: str) -> Iterator[Callable[[str], None]]:
+    """While the job runs: a spinner with the instance's state, and a line each time it changes."""
+    from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with out.progress(columns=(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())) as progress:
+        task = progress.add_task(f"{job_name}: launching", total=None)
+
+        def on_state(state_name: str) -> None:
+            out.info(f"instance {instance_id}: {state_name}")
+            progress.update(task, description=f"{job_name}: instance {instance_id} {state_name}")
+
+        yield on_state
+
+
+def failed(out: Output, result: dict[str, Any]) -> None:
+    """A job that did not complete: the end of its log on stderr (and with -o json its document)."""
+    for line in result.get("log_tail", [])[-FAILURE_TAIL_LINES:]:
+        out.info(f"  | {line}")
+    if out.json:
+        out.result(result)

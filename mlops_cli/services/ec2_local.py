@@ -11,6 +11,7 @@ from mlops_cli.errors import OperationError, UsageError
 from mlops_cli.services.ec2_job import hyperparameter_args
 
 if TYPE_CHECKING:
+    from mlops_cli.plan import Plan
     from mlops_cli.services.ec2_job import Ec2Job
 
 
@@ -38,6 +39,19 @@ def local_command(job: Ec2Job, data_dir: Path, out_dir: Path) -> list[str]:
         str(out_dir / "checkpoints"),
         *hyperparameter_args(job.hyperparameters),
     ]
+
+
+def plan_local(job: Ec2Job, argv: list[str], tar_path: Path, upload: bool) -> Plan:
+    """What a --local run does: the entry point here, then (unless --no-upload) the model into the job's prefix."""
+    from mlops_cli.plan import Plan
+    from mlops_cli.services.packaging import split_s3_uri
+
+    plan = Plan(f"train-ec2 --local {job.name}")
+    plan.add("local", "Run", {"argv": argv}, "the EC2 entry point on this machine")
+    if upload:
+        bucket, key = split_s3_uri(job.model_artifact)
+        plan.add("s3", "PutObject", {"Bucket": bucket, "Key": key, "Body": f"<{tar_path}>"})
+    return plan
 
 
 def run_local(argv: list[str], on_line: Callable[[str], None]) -> tuple[int, list[str]]:
