@@ -32,6 +32,8 @@ COMMANDS = {
     "lambda deploy": ["lambda", "deploy"],
     "concurrency set": ["concurrency", "set", "--reserved", "10", "--provisioned", "1"],
     "teardown --all --lambda": ["teardown", "--all", "--lambda"],
+    "loadtest": ["loadtest", "--duration", "2", "--images", "{digits}/test"],
+    "loadtest --target lambda": ["loadtest", "--target", "lambda", "--duration", "2", "--images", "{digits}/test"],
 }
 
 
