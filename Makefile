@@ -27,7 +27,7 @@ demo: $(VENV)/.installed-local
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
 
 test: $(VENV)/.installed-test browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 # The drive-by test (tests/security) drives a real headless Chromium: Debian's package, installed where apt-get
 # runs as root (CI); elsewhere the test is skipped and says why.
