@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from mlops_cli.local.core.server import Hooks, ServerContext
 from mlops_cli.local.sagemaker.hosting import Hosting
-from mlops_cli.local.sagemaker.training import TrainingJobs, fail_interrupted_jobs
+from mlops_cli.local.sagemaker.training_jobs import fail_interrupted_jobs
+from mlops_cli.local.sagemaker.training_requests import TrainingJobs
 from mlops_cli.local.sagemaker.tuning import TuningJobs, fail_interrupted_tuning_jobs
 
 

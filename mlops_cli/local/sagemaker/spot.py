@@ -1,7 +1,7 @@
 """Managed spot interruptions, on demand: when the local AWS takes a spot training job's instances away.
 
 SageMaker runs a job with `EnableManagedSpotTraining` on spare EC2 capacity that EC2 may reclaim. What SageMaker
-does then, and what the local training runner (training.py here) does the same way:
+does then, and what the local training runner (training_runner.py here) does the same way:
 
 - The job stays `InProgress` with SecondaryStatus `Interrupted` ("The job stopped because the managed spot training
   instances were interrupted", DescribeTrainingJob in the SageMaker API Reference) until capacity is back, then

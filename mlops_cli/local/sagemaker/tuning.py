@@ -3,8 +3,8 @@
 moto records CreateHyperParameterTuningJob and answers Describe/List with a fixed, finished job (a fake best
 trial); it has no ListTrainingJobsForHyperParameterTuningJob or StopHyperParameterTuningJob. Here a tuner thread
 per tuning job drives moto's own object through the real lifecycle (InProgress -> Completed | Failed | Stopping ->
-Stopped) and launches the trials through this server's own CreateTrainingJob (sagemaker/training.py runs them), at most
-MaxParallelTrainingJobs at a time, up to MaxNumberOfTrainingJobs:
+Stopped) and launches the trials through this server's own CreateTrainingJob (sagemaker/training_runner.py runs
+them), at most MaxParallelTrainingJobs at a time, up to MaxNumberOfTrainingJobs:
 
 - values: Random and Grid exactly as SageMaker documents them; Bayesian by Optuna's TPE sampler (warm start
   parents' results seed it); Hyperband samples randomly and stops trials by the median rule below;
@@ -85,7 +85,7 @@ def save_tuning_job(context: ServerContext, account: str, region: str, name: str
 
 def fail_interrupted_tuning_jobs(context: ServerContext) -> None:
     """After a restart: a tuning job that was running lost its tuner (and its trials their processes, which
-    sagemaker/training.py fails); it is Failed with the reason, as a job is never left hanging."""
+    sagemaker/training_jobs.py fails); it is Failed with the reason, as a job is never left hanging."""
     from mlops_cli.local import moto_compat
 
     for account, region, backend in moto_compat.backends("sagemaker"):
