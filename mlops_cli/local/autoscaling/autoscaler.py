@@ -15,8 +15,8 @@ max; a scale-out waits for the scale-out cooldown after the last one, a scale-in
 after any scaling. `DisableScaleIn` is honoured. The two alarms exist in CloudWatch (alarms.py) and
 follow the evaluation. Each scaling is recorded as an activity (DescribeScalingActivities) with AWS's wording.
 
-Instances. Each extra instance is one more model server process (sagemaker/hosting.py starts it the same way as
-the first) and requests go round-robin across the healthy ones of the endpoint's current configuration.
+Instances. Each extra instance is one more model server process (sagemaker/hosting_runner.py starts it the same
+way as the first) and requests go round-robin across the healthy ones of the endpoint's current configuration.
 DescribeEndpoint shows the variant's DesiredInstanceCount at once and its CurrentInstanceCount once the new
 server answers /ping; the endpoint is Updating meanwhile. Scale-in takes an instance out of rotation first,
 then lets its requests in flight finish before stopping it, so no request fails.
@@ -40,10 +40,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.local.autoscaling import alarms as scaling_alarms
+from mlops_cli.local.sagemaker.endpoints import save_endpoint
+from mlops_cli.local.sagemaker.hosting_runner import ModelServer, spawn, wait_ready, work_folder
 
 if TYPE_CHECKING:
     from mlops_cli.local.core.server import LocalRequest
-    from mlops_cli.local.sagemaker.hosting import Hosting, ModelServer
+    from mlops_cli.local.sagemaker.hosting import Hosting
 
 TIME_SCALE_ENV = "MLOPS_LOCAL_TIME_SCALE"
 MAX_TIME_SCALE = 3600.0
@@ -335,8 +337,13 @@ class Autoscaler:
         if status in ("InService", "Updating") and load.endpoint not in self.hosting.starting:
             status = "Updating" if self.pending.get(load.endpoint, 0) > 0 else "InService"
         if variants != endpoint.production_variants or status != endpoint.endpoint_status:
-            self.hosting.save_endpoint(
-                load.account, load.region, load.endpoint, production_variants=variants, endpoint_status=status
+            save_endpoint(
+                self.hosting.context,
+                load.account,
+                load.region,
+                load.endpoint,
+                production_variants=variants,
+                endpoint_status=status,
             )
 
     def scale_to(self, load: VariantLoad, wanted: int, cause: str) -> None:
@@ -407,9 +414,11 @@ class Autoscaler:
         try:
             if request is None:
                 raise LookupError(f"no CreateEndpoint request recorded for {load.endpoint}")
-            work_dir = self.hosting.work_dir(load.endpoint, f"{config_name}-instance-{uuid.uuid4().hex[:8]}")
-            server = self.hosting.spawn(request, load.endpoint, config_name, work_dir)
-            failure = self.hosting.wait_ready(server)
+            work_dir = work_folder(
+                self.hosting.context, load.endpoint, f"{config_name}-instance-{uuid.uuid4().hex[:8]}"
+            )
+            server = spawn(self.hosting.context, request, load.endpoint, config_name, work_dir)
+            failure = wait_ready(server)
         except Exception as exc:
             failure = f"{type(exc).__name__}: {exc}"
         with self.hosting.lock:

@@ -4,7 +4,7 @@
   (Application Auto Scaling API Reference, RegisterScalableTarget, `Tags`: "Use this parameter to tag the
   scalable target when it is created. To tag an existing scalable target, use the TagResource operation.";
   AWS answers ValidationException "The scalable target that you tried to tag already exists."). Tags given at
-  creation are kept. This check runs before the one of sagemaker/hosting.py (the target's endpoint must exist):
+  creation are kept. This check runs before the one of endpoint_targets.py (the target's endpoint must exist):
   autoscaling/routes.py stacks them in that order.
 - TagResource, UntagResource and ListTagsForResource on a target's ARN (moto has none of them); the tags live on
   moto's target object, set through the durable store's journal like every change a hook makes.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from mlops_cli.local.core.server import Hooks, ServerContext
 from mlops_cli.local.sagemaker.hosting import Hosting
+from mlops_cli.local.sagemaker.hosting_requests import EndpointRequests
 from mlops_cli.local.sagemaker.training_jobs import fail_interrupted_jobs
 from mlops_cli.local.sagemaker.training_requests import TrainingJobs
 from mlops_cli.local.sagemaker.tuning import TuningJobs, fail_interrupted_tuning_jobs
@@ -27,7 +28,8 @@ def register(hooks: Hooks, context: ServerContext) -> None:
     hosting = context.hosting = Hosting(context)
     context.on_shutdown(hosting.stop_all)
     context.store.on_resume(hosting.restore)
-    hooks.operation("sagemaker", "CreateEndpoint", hosting.create_endpoint)
-    hooks.operation("sagemaker", "UpdateEndpoint", hosting.update_endpoint)
-    hooks.operation("sagemaker", "DeleteEndpoint", hosting.delete_endpoint)
-    hooks.route("POST", r"^/endpoints/[^/]+/invocations$", hosting.invoke_endpoint, service="sagemaker")
+    endpoints = EndpointRequests(hosting)
+    hooks.operation("sagemaker", "CreateEndpoint", endpoints.create_endpoint)
+    hooks.operation("sagemaker", "UpdateEndpoint", endpoints.update_endpoint)
+    hooks.operation("sagemaker", "DeleteEndpoint", endpoints.delete_endpoint)
+    hooks.route("POST", r"^/endpoints/[^/]+/invocations$", endpoints.invoke_endpoint, service="sagemaker")

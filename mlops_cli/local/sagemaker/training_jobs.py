@@ -14,22 +14,11 @@ from typing import Any
 
 from mlops_cli.local.core.paths import confined
 from mlops_cli.local.core.server import ServerContext
+from mlops_cli.local.sagemaker.records import save_record, utcnow
 
 
 def job_folder(context: ServerContext, name: str) -> Path:
     return confined(context.state_dir / "jobs", name)
-
-
-def sagemaker_backend(account: str, region: str) -> Any:
-    from mlops_cli.local import moto_compat
-
-    return moto_compat.backend("sagemaker", account, region)
-
-
-def utcnow() -> Any:
-    from mlops_cli.local import moto_compat
-
-    return moto_compat.utcnow()
 
 
 def transition(job: Any, secondary: str, message: str, status: str | None) -> dict[str, Any]:
@@ -50,9 +39,7 @@ def transition(job: Any, secondary: str, message: str, status: str | None) -> di
 
 
 def save_job(context: ServerContext, account: str, region: str, name: str, attributes: dict[str, Any]) -> None:
-    context.store.call(
-        "moto.set", {"path": ("sagemaker", account, region, "training_jobs", name), "attributes": attributes}
-    )
+    save_record(context, account, region, "training_jobs", name, attributes)
 
 
 def fail_interrupted_jobs(context: ServerContext) -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from mlops_cli.local.core.paths import confined
 from mlops_cli.local.core.server import Forward, LocalRequest, LocalResponse, ServerContext
 from mlops_cli.local.sagemaker import spot
-from mlops_cli.local.sagemaker.training_jobs import job_folder, sagemaker_backend
+from mlops_cli.local.sagemaker.records import sagemaker_backend
+from mlops_cli.local.sagemaker.training_jobs import job_folder
 from mlops_cli.local.sagemaker.training_runner import LocalTrainingRunner
 
 

@@ -35,6 +35,7 @@ from mlops_cli.local.core.paths import confined
 from mlops_cli.local.core.server import ServerContext
 from mlops_cli.local.logs.streams import LogStream
 from mlops_cli.local.sagemaker import spot
+from mlops_cli.local.sagemaker.records import sagemaker_backend, utcnow
 from mlops_cli.local.sagemaker.script_mode import LOG_GROUP, decode_hyperparameters, metric_values
 from mlops_cli.local.sagemaker.training_container import (
     CheckpointSync,
@@ -49,7 +50,7 @@ from mlops_cli.local.sagemaker.training_container import (
     unpack_source,
     write_configs,
 )
-from mlops_cli.local.sagemaker.training_jobs import job_folder, sagemaker_backend, save_job, transition, utcnow
+from mlops_cli.local.sagemaker.training_jobs import job_folder, save_job, transition
 
 STOP_GRACE_S = 10.0  # SageMaker gives 120 s between SIGTERM and SIGKILL; local jobs are small
 POLL_S = 0.2

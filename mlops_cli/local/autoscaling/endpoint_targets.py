@@ -1,0 +1,115 @@
+"""Scalable targets of SageMaker endpoint variants, where AWS does more than moto.
+
+- RegisterScalableTarget refuses a variant that does not exist (this check runs after the tags' one,
+  targets.py: autoscaling/routes.py stacks them in that order).
+- DeregisterScalableTarget also deletes the target's scaling policies and their alarms, as AWS does (moto keeps
+  them); DeleteEndpoint deregisters the endpoint's targets the same way (sagemaker/hosting_requests.py).
+- UpdateEndpoint may not change the instance type of (or remove) a variant registered as a scalable target.
+
+Every change goes through the local AWS's journal, under the hosting lock the autoscaler evaluates under.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mlops_cli.local.autoscaling import alarms as scaling_alarms
+from mlops_cli.local.autoscaling.autoscaler import SCALABLE_DIMENSION
+from mlops_cli.local.core.server import Forward, LocalRequest, LocalResponse, ServerContext
+from mlops_cli.local.sagemaker.records import sagemaker_backend
+
+if TYPE_CHECKING:
+    from mlops_cli.local.sagemaker.hosting import Hosting
+
+
+def _backend(request: LocalRequest) -> Any:
+    from mlops_cli.local import moto_compat
+
+    return moto_compat.backend("application-autoscaling", request.account, request.region)
+
+
+class EndpointTargets:
+    """RegisterScalableTarget and DeregisterScalableTarget for the endpoints `hosting` serves."""
+
+    def __init__(self, hosting: Hosting):
+        self.hosting = hosting
+
+    def register_scalable_target(self, request: LocalRequest, forward: Forward) -> LocalResponse:
+        params = request.json()
+        resource = params.get("ResourceId", "")
+        if params.get("ServiceNamespace") == "sagemaker":
+            parts = resource.split("/")
+            backend = sagemaker_backend(request.account, request.region)
+            endpoint = backend.endpoints.get(parts[1]) if len(parts) == 4 and parts[0] == "endpoint" else None
+            variants = [v["VariantName"] for v in endpoint.production_variants] if endpoint else []
+            if endpoint is None or parts[3] not in variants:
+                return LocalResponse.aws_error(
+                    "ValidationException",
+                    f"Unable to register scalable target: resource {resource} does not exist "
+                    "(no such endpoint or variant).",
+                )
+        return forward(request)
+
+    def deregister_scalable_target(self, request: LocalRequest, forward: Forward) -> LocalResponse:
+        response = forward(request)
+        if response.status == 200:
+            params = request.json()
+            with self.hosting.lock:
+                delete_policies(self.hosting.context, request, params.get("ServiceNamespace"), params.get("ResourceId"))
+        return response
+
+
+def blocking_variants(request: LocalRequest, endpoint: Any, new_config: Any) -> list[str]:
+    """Variants that are scalable targets whose instance type the update would change (or that it removes)."""
+    old_config = sagemaker_backend(request.account, request.region).endpoint_configs.get(endpoint.endpoint_config_name)
+    old_types = {
+        v["VariantName"]: v.get("InstanceType") for v in (old_config.production_variants if old_config else [])
+    }
+    new_types = {v["VariantName"]: v.get("InstanceType") for v in new_config.production_variants}
+    targets = _backend(request).targets.get(SCALABLE_DIMENSION, {})
+    prefix = f"endpoint/{endpoint.endpoint_name}/variant/"
+    blocked = []
+    for resource in targets:
+        if resource.startswith(prefix):
+            variant = resource[len(prefix) :]
+            if variant not in new_types or new_types[variant] != old_types.get(variant):
+                blocked.append(variant)
+    return blocked
+
+
+def deregister_endpoint_targets(context: ServerContext, request: LocalRequest, name: str) -> None:
+    """The deleted endpoint's scalable targets go, with their policies (called under the hosting lock)."""
+    targets = _backend(request).targets.get(SCALABLE_DIMENSION, {})
+    for resource in [r for r in targets if r.startswith(f"endpoint/{name}/variant/")]:
+        context.store.call(
+            "moto.delete",
+            {
+                "path": (
+                    "application-autoscaling",
+                    request.account,
+                    request.region,
+                    "targets",
+                    SCALABLE_DIMENSION,
+                    resource,
+                )
+            },
+        )
+        delete_policies(context, request, "sagemaker", resource)
+
+
+def delete_policies(context: ServerContext, request: LocalRequest, namespace: str | None, resource: str | None) -> None:
+    policies = _backend(request).policies
+    for key in [k for k, p in policies.items() if p.service_namespace == namespace and p.resource_id == resource]:
+        context.store.call(
+            scaling_alarms.CHANGE,
+            {  # AWS deletes a policy's alarms with it
+                "account": request.account,
+                "region": request.region,
+                "resource": resource,
+                "policy": policies[key].policy_name,
+                "target": None,
+            },
+        )
+        context.store.call(
+            "moto.delete", {"path": ("application-autoscaling", request.account, request.region, "policies", key)}
+        )

@@ -1,0 +1,51 @@
+"""What the local AWS keeps of an endpoint: moto's record (DescribeEndpoint and ListEndpoints answer from it),
+changed only through the local AWS's journal so that it survives a restart.
+
+moto marks every endpoint InService at once and has no UpdateEndpoint; the record here follows what the model
+servers do (hosting.py): Creating, Updating, InService with the configuration that serves, or Failed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlops_cli.local.core.server import ServerContext
+from mlops_cli.local.sagemaker.records import sagemaker_backend, save_record, utcnow
+
+
+def save_endpoint(context: ServerContext, account: str, region: str, name: str, **attributes: Any) -> None:
+    """Change moto's endpoint record, durably (the local AWS's journal)."""
+    save_record(context, account, region, "endpoints", name, attributes)
+
+
+def record_in_service(
+    context: ServerContext, account: str, region: str, endpoint: Any, config_name: str, update: dict[str, Any] | None
+) -> None:
+    """The endpoint InService with `config_name`'s variants; an update with RetainAllVariantProperties keeps the
+    instance counts and weights (but those it excludes)."""
+    backend = sagemaker_backend(account, region)
+    config = backend.endpoint_configs.get(config_name)
+    variants = endpoint._process_production_variants(config.production_variants if config else [])
+    if update and update["retain"]:
+        old = {v["VariantName"]: v for v in endpoint.production_variants}
+        kept = {
+            "DesiredInstanceCount": ("CurrentInstanceCount", "DesiredInstanceCount"),
+            "DesiredWeight": ("CurrentWeight", "DesiredWeight"),
+        }
+        for variant in variants:
+            for prop, keys in kept.items():
+                if variant["VariantName"] in old and prop not in update["exclude"]:
+                    for key in keys:
+                        if key in old[variant["VariantName"]]:
+                            variant[key] = old[variant["VariantName"]][key]
+    save_endpoint(
+        context,
+        account,
+        region,
+        endpoint.endpoint_name,
+        production_variants=variants,
+        endpoint_config_name=config_name,
+        endpoint_status="InService",
+        failure_reason=None,
+        last_modified_time=utcnow(),
+    )
