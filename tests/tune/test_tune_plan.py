@@ -194,7 +194,7 @@ def as_received(**specs):
 
 
 def test_random_and_bayesian_values_respect_the_scale():
-    from mlops_cli.local.sagemaker.tuning import BayesianChooser, RandomChooser
+    from mlops_cli.local.sagemaker.tuning_strategies import BayesianChooser, RandomChooser
 
     [log_range] = as_received(lr="0.0001:0.1:log")
     [linear_range] = as_received(lr="0.0001:0.1:linear")
@@ -218,7 +218,7 @@ def test_random_and_bayesian_values_respect_the_scale():
 
 
 def test_grid_runs_every_combination_once():
-    from mlops_cli.local.sagemaker.tuning import GridChooser
+    from mlops_cli.local.sagemaker.tuning_strategies import GridChooser
 
     chooser = GridChooser(as_received(batch_size="16,32", lr_schedule="cosine,step,none"))
     seen = []
@@ -231,7 +231,8 @@ def test_grid_runs_every_combination_once():
 
 
 def test_median_rule_stops_a_trial_worse_than_the_median_of_earlier_running_averages():
-    from mlops_cli.local.sagemaker.tuning import Trial, median_rule_stops
+    from mlops_cli.local.sagemaker.tuning_runner import Trial
+    from mlops_cli.local.sagemaker.tuning_strategies import median_rule_stops
 
     def trial(*history: float) -> Trial:
         return Trial("t", {}, None, None, list(history))  # type: ignore[arg-type]

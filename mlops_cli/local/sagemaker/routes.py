@@ -8,7 +8,8 @@ from mlops_cli.local.sagemaker.hosting import Hosting
 from mlops_cli.local.sagemaker.hosting_requests import EndpointRequests
 from mlops_cli.local.sagemaker.training_jobs import fail_interrupted_jobs
 from mlops_cli.local.sagemaker.training_requests import TrainingJobs
-from mlops_cli.local.sagemaker.tuning import TuningJobs, fail_interrupted_tuning_jobs
+from mlops_cli.local.sagemaker.tuning_jobs import fail_interrupted_tuning_jobs
+from mlops_cli.local.sagemaker.tuning_requests import TuningJobs
 
 
 def register(hooks: Hooks, context: ServerContext) -> None:

@@ -1,0 +1,129 @@
+"""The tuning requests as the local AWS answers them: CreateHyperParameterTuningJob (SageMaker's rules that the
+service model does not carry, then moto records the job and tuning_runner.py runs it), StopHyperParameterTuningJob,
+and ListTrainingJobsForHyperParameterTuningJob (moto has neither), answered from the trials' summaries the tuner
+keeps on the job's record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlops_cli.local.core.server import Forward, LocalRequest, LocalResponse, ServerContext
+from mlops_cli.local.sagemaker.ranges import ranges_from_request
+from mlops_cli.local.sagemaker.records import sagemaker_backend
+from mlops_cli.local.sagemaker.tuning_jobs import list_summary
+from mlops_cli.local.sagemaker.tuning_runner import LocalTuner
+
+DEFAULT_LIST_RESULTS = 10
+
+
+class TuningJobs:
+    """CreateHyperParameterTuningJob runs the tuner here; Stop stops it; the trials are listed from its records."""
+
+    def __init__(self, context: ServerContext):
+        self.tuner = LocalTuner(context)
+
+    def create(self, request: LocalRequest, forward: Forward) -> LocalResponse:
+        params = request.json()
+        problem = request_problem(params)
+        if problem:
+            return LocalResponse.aws_error("ValidationException", problem)
+        response = forward(request)  # moto records it (and refuses a name in use)
+        if response.status == 200:
+            self.tuner.start(request.account, request.region, params)
+        return response
+
+    def stop(self, request: LocalRequest, forward: Forward) -> LocalResponse:
+        name = request.json().get("HyperParameterTuningJobName", "")
+        tuning_jobs = sagemaker_backend(request.account, request.region).hyper_parameter_tuning_jobs
+        if name not in tuning_jobs:
+            return LocalResponse.aws_error(
+                "ResourceNotFound", f"Amazon SageMaker can't find a tuning job with name {name}"
+            )
+        job = self.tuner.jobs.get(name)
+        status = tuning_jobs[name].hyper_parameter_tuning_job_status
+        if status != "InProgress" or job is None:
+            return LocalResponse.aws_error(
+                "ValidationException", f"The tuning job {name} is in status {status} and cannot be stopped"
+            )
+        job.request_stop()
+        return LocalResponse.json({})
+
+    def list_trials(self, request: LocalRequest, forward: Forward) -> LocalResponse:
+        return list_training_jobs(request.account, request.region, request.json())
+
+
+def request_problem(params: dict[str, Any]) -> str | None:
+    """SageMaker's rules that the service model alone does not carry (and what the local tuner needs)."""
+    job_config = params.get("HyperParameterTuningJobConfig") or {}
+    definition = params.get("TrainingJobDefinition")
+    if not definition:
+        return "TrainingJobDefinition is required (TrainingJobDefinitions is not supported by the local AWS)"
+    try:
+        ranges = ranges_from_request(job_config.get("ParameterRanges") or {})
+    except (KeyError, TypeError, ValueError) as exc:
+        return f"ParameterRanges: {exc}"
+    static = definition.get("StaticHyperParameters") or {}
+    for item in ranges:
+        if item.name in static:
+            return f"Hyperparameter {item.name} is both static and tunable"
+        if item.kind != "Categorical":
+            if not item.low < item.high:
+                return f"MinValue must be less than MaxValue for {item.name}"
+            if item.scale in ("Logarithmic", "ReverseLogarithmic") and item.low <= 0:
+                return f"Logarithmic scaling requires values greater than 0 for {item.name}"
+    strategy = job_config.get("Strategy")
+    if strategy == "Grid" and any(item.kind != "Categorical" for item in ranges):
+        return "Grid search strategy supports only categorical parameter ranges"
+    if strategy == "Hyperband" and job_config.get("TrainingJobEarlyStoppingType") == "Auto":
+        return "TrainingJobEarlyStoppingType must be Off when the Hyperband strategy is used"
+    # Limits of the local tuner, not AWS rules (AWS can also stop on completion criteria or a runtime).
+    if strategy != "Grid" and not (job_config.get("ResourceLimits") or {}).get("MaxNumberOfTrainingJobs"):
+        return f"the local AWS needs ResourceLimits.MaxNumberOfTrainingJobs for the {strategy} strategy"
+    objective = job_config.get("HyperParameterTuningJobObjective")
+    if strategy != "Grid" and not objective:
+        return f"the local AWS needs a HyperParameterTuningJobObjective for the {strategy} strategy"
+    if objective:
+        names = {
+            item.get("Name") for item in (definition.get("AlgorithmSpecification") or {}).get("MetricDefinitions") or []
+        }
+        if objective.get("MetricName") not in names:
+            return f"The objective metric {objective.get('MetricName')} is not among the MetricDefinitions"
+    return None
+
+
+def _epoch(value: Any) -> float:
+    return value.timestamp() if hasattr(value, "timestamp") else float(value or 0)
+
+
+def list_training_jobs(account: str, region: str, params: dict[str, Any]) -> LocalResponse:
+    backend = sagemaker_backend(account, region)
+    job = backend.hyper_parameter_tuning_jobs.get(params.get("HyperParameterTuningJobName", ""))
+    if job is None:
+        return LocalResponse.aws_error(
+            "ResourceNotFound",
+            f"Amazon SageMaker can't find a tuning job with name {params.get('HyperParameterTuningJobName', '')}",
+        )
+    summaries = [list_summary(backend, summary) for summary in getattr(job, "mlops_trials", [])]
+    if params.get("StatusEquals"):
+        summaries = [item for item in summaries if item["TrainingJobStatus"] == params["StatusEquals"]]
+    sort_by = params.get("SortBy") or "Name"
+    if sort_by == "FinalObjectiveMetricValue":
+        summaries = [item for item in summaries if "FinalHyperParameterTuningJobObjectiveMetric" in item]
+    keys = {
+        "Name": lambda item: item["TrainingJobName"],
+        "CreationTime": lambda item: _epoch(item["CreationTime"]),
+        "Status": lambda item: item["TrainingJobStatus"],
+        "FinalObjectiveMetricValue": lambda item: item["FinalHyperParameterTuningJobObjectiveMetric"]["Value"],
+    }
+    summaries.sort(key=keys[sort_by], reverse=params.get("SortOrder") == "Descending")
+    start = int(params["NextToken"]) if str(params.get("NextToken") or "").isdigit() else 0
+    size = int(params.get("MaxResults") or DEFAULT_LIST_RESULTS)
+    page = summaries[start : start + size]
+    answer: dict[str, Any] = {
+        "TrainingJobSummaries": [
+            {key: _epoch(value) if key.endswith("Time") else value for key, value in item.items()} for item in page
+        ]
+    }
+    if start + size < len(summaries):
+        answer["NextToken"] = str(start + size)
+    return LocalResponse.json(answer)
