@@ -4,13 +4,13 @@ reserved and provisioned concurrency."""
 from __future__ import annotations
 
 from mlops_cli.local.core.server import Hooks, ServerContext
-from mlops_cli.local.lambda_.functions import LocalLambda
+from mlops_cli.local.lambda_.function_requests import FunctionRequests
 
 FUNCTION = r"^/\d{4}-\d{2}-\d{2}/functions/(?P<name>[^/]+)"
 
 
 def register(hooks: Hooks, context: ServerContext) -> None:
-    local = LocalLambda(context)
+    local = FunctionRequests(context)
     hooks.route("POST", FUNCTION + r"/invocations/?$", local.invoke, service="lambda")
     hooks.route("PUT", FUNCTION + r"/concurrency/?$", local.put_function_concurrency, service="lambda")
     for method in ("GET", "PUT", "DELETE"):
