@@ -88,3 +88,11 @@ def set_state(policy: Any, kind: str, state: str, reason: str) -> None:
     alarm = next((a for a in getattr(policy, "alarms", []) if f"-Alarm{kind}-" in a.name), None)
     if alarm is not None and alarm.state_value != state:
         _cloudwatch(policy.account_id, policy.region_name).set_alarm_state(alarm.name, reason, "{}", state)
+
+
+def show_evaluation(policy: Any, points: list[float | None], high: bool, low: bool) -> None:
+    """The policy's alarms follow the autoscaler's evaluation: ALARM, OK, or INSUFFICIENT_DATA without data."""
+    last = points[-1] if points else None
+    for kind, breaching in (("High", high), ("Low", low)):
+        state = "ALARM" if breaching else "INSUFFICIENT_DATA" if last is None else "OK"
+        set_state(policy, kind, state, f"Threshold {'crossed' if breaching else 'not crossed'}: last datapoint {last}")

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from mlops_cli.local.autoscaling import activities
 from mlops_cli.local.autoscaling import alarms as scaling_alarms
 from mlops_cli.local.sagemaker.endpoints import save_endpoint
 from mlops_cli.local.sagemaker.hosting_runner import ModelServer, spawn, wait_ready, work_folder
@@ -55,11 +56,6 @@ SCALE_IN_DATAPOINTS = 15
 SCALE_IN_FRACTION = 0.9  # the low alarm's threshold, as a share of the target
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 METRIC_TYPE = "SageMakerVariantInvocationsPerInstance"
-MAX_ACTIVITIES = 1000  # per account and region; AWS keeps six weeks of them
-# Where activities are kept: an attribute of moto's Application Auto Scaling backend, so whatever scales a target
-# locally records them in one place and DescribeScalingActivities answers from it.
-ACTIVITIES = "mlops_scaling_activities"
-ACTIVITY_CHANGE = "autoscaling.activity"  # the local AWS's journal replays activity records by this name
 
 
 def time_scale() -> float:
@@ -273,7 +269,7 @@ class Autoscaler:
                 and len(points) == SCALE_IN_DATAPOINTS
                 and all(p is not None and p < SCALE_IN_FRACTION * goal for p in points)
             )
-            self._show_alarms(policy, points, high_alarm, low_alarm)
+            scaling_alarms.show_evaluation(policy, points, high_alarm, low_alarm)
             if high_alarm:
                 wanted = min(high, math.ceil(desired * recent[-1] / goal))
                 if wanted > desired and now - load.last_scale_out >= float(config.get("ScaleOutCooldown") or 0):
@@ -298,16 +294,6 @@ class Autoscaler:
                         f"monitor alarm {scaling_alarms.name(policy, 'Low')} in state "
                         f"ALARM triggered policy {policy.policy_name}",
                     )
-
-    @staticmethod
-    def _show_alarms(policy: Any, points: list[float | None], high: bool, low: bool) -> None:
-        """The policy's alarms in CloudWatch follow the evaluation: ALARM, OK, or INSUFFICIENT_DATA without data."""
-        last = points[-1] if points else None
-        for kind, breaching in (("High", high), ("Low", low)):
-            state = "ALARM" if breaching else "INSUFFICIENT_DATA" if last is None else "OK"
-            scaling_alarms.set_state(
-                policy, kind, state, f"Threshold {'crossed' if breaching else 'not crossed'}: last datapoint {last}"
-            )
 
     # -- instances (called under hosting.lock)
     def _endpoint(self, load: VariantLoad) -> Any:
@@ -444,28 +430,6 @@ class Autoscaler:
         if not keep and server is not None:
             server.stop(drain=False)
 
-    # -- the policy's alarms
-    def put_scaling_policy(self, request: LocalRequest, forward: Any) -> Any:
-        """PutScalingPolicy, and for a target-tracking policy on a SageMaker variant its two CloudWatch alarms
-        (a journaled change of the local AWS, so they survive a restart with the same names)."""
-        response = forward(request)
-        params = request.json()
-        if response.status == 200 and params.get("ServiceNamespace") == "sagemaker":
-            tracking = params.get("TargetTrackingScalingPolicyConfiguration") or {}
-            target = tracking.get("TargetValue") if params.get("PolicyType") == "TargetTrackingScaling" else None
-            with self.hosting.lock:
-                self.hosting.context.store.call(
-                    scaling_alarms.CHANGE,
-                    {
-                        "account": request.account,
-                        "region": request.region,
-                        "resource": params.get("ResourceId", ""),
-                        "policy": params.get("PolicyName", ""),
-                        "target": target,
-                    },
-                )
-        return response
-
     # -- activities
     def _activity(self, load: VariantLoad, wanted: int, cause: str) -> dict[str, Any]:
 
@@ -487,48 +451,4 @@ class Autoscaler:
         self._record(load, activity)
 
     def _record(self, load: VariantLoad, activity: dict[str, Any]) -> None:
-        """The activity as it is now, through the local AWS's journal (DescribeScalingActivities after a restart)."""
-        self.hosting.context.store.call(
-            ACTIVITY_CHANGE, {"account": load.account, "region": load.region, "activity": dict(activity)}
-        )
-
-
-def record_activity(data: dict[str, Any]) -> None:
-    """The named change: `data["activity"]` into its account and region's activities, in place of an older record
-    of the same activity (ActivityId), the oldest dropped past MAX_ACTIVITIES."""
-    from mlops_cli.local import moto_compat
-
-    backend = moto_compat.backend("application-autoscaling", data["account"], data["region"])
-    history = getattr(backend, ACTIVITIES, None)
-    if history is None:
-        history = []
-        setattr(backend, ACTIVITIES, history)
-    activity = dict(data["activity"])
-    for index, kept in enumerate(history):
-        if kept["ActivityId"] == activity["ActivityId"]:
-            history[index] = activity
-            return
-    history.append(activity)
-    del history[:-MAX_ACTIVITIES]
-
-
-def describe_scaling_activities(request: LocalRequest, forward: Any) -> Any:
-    """DescribeScalingActivities (moto lacks it): the activities kept on moto's Application Auto Scaling backend
-    (oldest first, timestamps in epoch seconds), newest first, filtered and paginated as the API describes."""
-    from mlops_cli.local import moto_compat
-    from mlops_cli.local.core.server import LocalResponse
-
-    params = request.json()
-    wanted = {key: params[key] for key in ("ServiceNamespace", "ResourceId", "ScalableDimension") if params.get(key)}
-    backend = moto_compat.backend("application-autoscaling", request.account, request.region)
-    found = [
-        dict(a)
-        for a in reversed(list(getattr(backend, ACTIVITIES, [])))
-        if all(a.get(key) == value for key, value in wanted.items())
-    ]
-    start = int(params["NextToken"]) if str(params.get("NextToken", "")).isdigit() else 0
-    size = int(params.get("MaxResults") or 50)
-    answer: dict[str, Any] = {"ScalingActivities": found[start : start + size]}
-    if start + size < len(found):
-        answer["NextToken"] = str(start + size)
-    return LocalResponse.json(answer)
+        activities.record(self.hosting.context, load.account, load.region, activity)

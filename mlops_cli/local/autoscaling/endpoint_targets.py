@@ -1,12 +1,8 @@
-"""Scalable targets of SageMaker endpoint variants, where AWS does more than moto.
-
-- RegisterScalableTarget refuses a variant that does not exist (this check runs after the tags' one,
-  targets.py: autoscaling/routes.py stacks them in that order).
-- DeregisterScalableTarget also deletes the target's scaling policies and their alarms, as AWS does (moto keeps
-  them); DeleteEndpoint deregisters the endpoint's targets the same way (sagemaker/hosting_requests.py).
-- UpdateEndpoint may not change the instance type of (or remove) a variant registered as a scalable target.
-
-Every change goes through the local AWS's journal, under the hosting lock the autoscaler evaluates under.
+"""The scalable targets of SageMaker endpoint variants and their policies, where AWS does more than moto: a
+deleted target (DeregisterScalableTarget, or DeleteEndpoint for all of the endpoint's) takes its scaling policies
+and their alarms with it, and UpdateEndpoint may not change the instance type of (or remove) a variant registered
+as a scalable target. Every change goes through the local AWS's journal; callers hold the hosting lock the
+autoscaler evaluates under.
 """
 
 from __future__ import annotations
@@ -15,48 +11,17 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_cli.local.autoscaling import alarms as scaling_alarms
 from mlops_cli.local.autoscaling.autoscaler import SCALABLE_DIMENSION
-from mlops_cli.local.core.server import Forward, LocalRequest, LocalResponse, ServerContext
+from mlops_cli.local.core.server import LocalRequest, ServerContext
 from mlops_cli.local.sagemaker.records import sagemaker_backend
 
 if TYPE_CHECKING:
-    from mlops_cli.local.sagemaker.hosting import Hosting
+    pass
 
 
 def _backend(request: LocalRequest) -> Any:
     from mlops_cli.local import moto_compat
 
     return moto_compat.backend("application-autoscaling", request.account, request.region)
-
-
-class EndpointTargets:
-    """RegisterScalableTarget and DeregisterScalableTarget for the endpoints `hosting` serves."""
-
-    def __init__(self, hosting: Hosting):
-        self.hosting = hosting
-
-    def register_scalable_target(self, request: LocalRequest, forward: Forward) -> LocalResponse:
-        params = request.json()
-        resource = params.get("ResourceId", "")
-        if params.get("ServiceNamespace") == "sagemaker":
-            parts = resource.split("/")
-            backend = sagemaker_backend(request.account, request.region)
-            endpoint = backend.endpoints.get(parts[1]) if len(parts) == 4 and parts[0] == "endpoint" else None
-            variants = [v["VariantName"] for v in endpoint.production_variants] if endpoint else []
-            if endpoint is None or parts[3] not in variants:
-                return LocalResponse.aws_error(
-                    "ValidationException",
-                    f"Unable to register scalable target: resource {resource} does not exist "
-                    "(no such endpoint or variant).",
-                )
-        return forward(request)
-
-    def deregister_scalable_target(self, request: LocalRequest, forward: Forward) -> LocalResponse:
-        response = forward(request)
-        if response.status == 200:
-            params = request.json()
-            with self.hosting.lock:
-                delete_policies(self.hosting.context, request, params.get("ServiceNamespace"), params.get("ResourceId"))
-        return response
 
 
 def blocking_variants(request: LocalRequest, endpoint: Any, new_config: Any) -> list[str]:

@@ -5,8 +5,8 @@ policies' CloudWatch alarms and the scaling activities."""
 from __future__ import annotations
 
 from mlops_cli.local.autoscaling import alarms
-from mlops_cli.local.autoscaling.autoscaler import ACTIVITY_CHANGE, describe_scaling_activities, record_activity
-from mlops_cli.local.autoscaling.endpoint_targets import EndpointTargets
+from mlops_cli.local.autoscaling.activities import ACTIVITY_CHANGE, record_activity
+from mlops_cli.local.autoscaling.scaling_requests import ScalingRequests, describe_scaling_activities
 from mlops_cli.local.autoscaling.targets import SERVICE, TargetTags
 from mlops_cli.local.core.server import Hooks, ServerContext
 
@@ -14,13 +14,13 @@ from mlops_cli.local.core.server import Hooks, ServerContext
 def register(hooks: Hooks, context: ServerContext) -> None:
     tags = TargetTags(context)
     hosting = context.hosting  # registered before: the endpoints these targets scale
-    variants = EndpointTargets(hosting)
+    scaling = ScalingRequests(hosting)
     context.store.register(alarms.CHANGE, alarms.apply)
     context.store.register(ACTIVITY_CHANGE, record_activity)
     hooks.operation(SERVICE, "RegisterScalableTarget", tags.register_scalable_target)  # first: tags on a new target
-    hooks.operation(SERVICE, "RegisterScalableTarget", variants.register_scalable_target)  # then: the variant exists
-    hooks.operation(SERVICE, "DeregisterScalableTarget", variants.deregister_scalable_target)
-    hooks.operation(SERVICE, "PutScalingPolicy", hosting.autoscaler.put_scaling_policy)
+    hooks.operation(SERVICE, "RegisterScalableTarget", scaling.register_scalable_target)  # then: the variant exists
+    hooks.operation(SERVICE, "DeregisterScalableTarget", scaling.deregister_scalable_target)
+    hooks.operation(SERVICE, "PutScalingPolicy", scaling.put_scaling_policy)
     hooks.operation(SERVICE, "DescribeScalingActivities", describe_scaling_activities)
     hooks.operation(SERVICE, "TagResource", tags.tag_resource)
     hooks.operation(SERVICE, "UntagResource", tags.untag_resource)
