@@ -52,3 +52,22 @@ def test_every_emulated_service_registers_its_routes_one_way():
         if path.name != "routes.py" and path.parent.name != "core":
             text = path.read_text()
             assert "hooks.operation(" not in text and "hooks.route(" not in text, path
+
+
+MAX_LINES = 500  # past this a module mixes jobs: state, request handling and process control belong apart
+
+
+def test_modules_stay_small_and_request_handling_starts_no_processes():
+    long = [
+        f"{path.relative_to(LOCAL)}: {count} lines"
+        for path in sorted(LOCAL.rglob("*.py"))
+        if (count := len(path.read_text().splitlines())) > MAX_LINES
+    ]
+    assert not long, "\n".join(long)
+    requests = sorted(LOCAL.rglob("*_requests.py"))
+    runners = sorted(LOCAL.rglob("*_runner.py"))
+    assert requests and runners
+    for path in requests:  # processes are started by a runner, never while parsing and answering a request
+        assert not {"subprocess", "multiprocessing"} & set(imports(path)), path
+    for path in runners:  # and a runner answers no request itself
+        assert "mlops_cli.local.core.server.LocalResponse" not in imports(path), path
