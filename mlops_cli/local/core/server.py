@@ -342,6 +342,7 @@ def serve(host: str, port: int, state_dir: Path, credentials_file: Path) -> None
     from werkzeug.serving import make_server
 
     from mlops_cli.local import moto_compat
+    from mlops_cli.local.core.store import StateUnreadable
 
     credentials = local_credentials.read(credentials_file)
     if credentials is None:
@@ -350,7 +351,7 @@ def serve(host: str, port: int, state_dir: Path, credentials_file: Path) -> None
     state_dir.mkdir(parents=True, exist_ok=True)
     try:
         app = build_app(context)
-    except FaultError as exc:  # a bad MLOPS_LOCAL_FAULTS: one line in the log, which `local up` quotes
+    except (FaultError, StateUnreadable) as exc:  # one line in the log, which `local up` quotes
         raise SystemExit(str(exc)) from None
     server = make_server(host, port, app, threaded=True, request_handler=moto_compat.server_request_handler())
 

@@ -62,6 +62,10 @@ def _fsync_dir(path: Path) -> None:
         os.close(descriptor)
 
 
+class StateUnreadable(Exception):
+    """The snapshot on disk cannot be loaded into this moto: the server does not start over it."""
+
+
 class BlobStore:
     """Content-addressed bodies: `blobs/<sha256>`, each written once, fsynced before it is referred to."""
 
@@ -325,7 +329,14 @@ class DurableStore:
         moto_compat.make_deterministic()
         snapshot = self.root / SNAPSHOT
         if snapshot.exists():
-            extra = moto_compat.load_state(snapshot.read_bytes(), self.blobs)
+            try:
+                extra = moto_compat.load_state(snapshot.read_bytes(), self.blobs)
+            except Exception as exc:  # unpickling names classes: another moto (or mlops) may lack them
+                raise StateUnreadable(
+                    f"the saved state {snapshot} cannot be read ({type(exc).__name__}: {exc}); it was probably "
+                    "written by another version of mlops or moto. Start the local AWS with that version, or "
+                    "delete the state with `mlops local reset --yes`"
+                ) from None
             self.seq = extra["seq"]
             for name, value in extra["participants"].items():
                 if name in self.participants:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mlops_cli.local.core.server import LocalRequest, ServerContext
@@ -55,16 +55,20 @@ class ProvisionedConcurrency:
         self.runner = runner
         self.provisioned: dict[tuple[str, str, str, str], Provisioned] = {}
         self.lock = threading.Lock()
-        context.store.participant("lambda.provisioned", lambda: dict(self.provisioned), self.restore_provisioned)
+        context.store.participant("lambda.provisioned", self.saved, self.restore_provisioned)
         context.store.on_resume(self.resume_allocations)
+
+    def saved(self) -> dict[tuple[str, str, str, str], dict[str, Any]]:
+        """The configs as plain data: the durable state names no class of ours, so moving one breaks no state."""
+        return {key: asdict(config) for key, config in self.provisioned.items()}
 
     def save(self) -> None:
         """Journal the provisioned concurrency configs (called with self.lock held, after each change)."""
-        self.context.store.record("lambda.provisioned", dict(self.provisioned))
+        self.context.store.record("lambda.provisioned", self.saved())
 
-    def restore_provisioned(self, configs: dict[tuple[str, str, str, str], Provisioned]) -> None:
+    def restore_provisioned(self, configs: dict[tuple[str, str, str, str], dict[str, Any]]) -> None:
         self.provisioned.clear()
-        self.provisioned.update(configs)
+        self.provisioned.update({key: Provisioned(**config) for key, config in configs.items()})
 
     def resume_allocations(self) -> None:
         """After a restart: allocations that were under way start again; READY ones stay READY and get their warm
