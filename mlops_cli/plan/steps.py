@@ -20,6 +20,7 @@ from mlops_cli.plan.sends import Operation, sent_by
 
 ClientFor = Callable[[str], Any]
 Report = Callable[[str], None]
+ON_THIS_MACHINE = "local"  # the service of a step run here, not sent to AWS (nothing to grant)
 
 # The first word of an operation says what it does to its resource (Terraform's +, ~, -, =).
 ACTIONS = {
@@ -133,12 +134,12 @@ class Waiter:
 @dataclass(frozen=True)
 class Poll:
     """A wait of our own: `until(client_for, report)` polls until done and returns the last answer; `sends` is
-    what it polls with (mlops_cli.plan.sends: `sent_by` the function behind `until`; undeclared, it is granted
-    nothing and tests/strict/test_permissions.py finds the call refused)."""
+    what it polls with, `sent_by` the function behind `until` (mlops_cli.plan.sends). Required: `config
+    permissions` grants a wait what it declares, so an undeclared one would be refused when it runs."""
 
     until: Callable[[ClientFor, Report], Any]
     what: str
-    sends: tuple[Operation, ...] = ()
+    sends: tuple[Operation, ...]
 
     def describe(self) -> str:
         return f"waits: {self.what}"
@@ -166,11 +167,11 @@ class Retry:
 @dataclass(frozen=True)
 class Unless:
     """Skip the step when `holds(client_for)` says what it would do is done already (`what` says what); `sends`
-    is what the check reads (`sent_by` the function behind `holds`; as for `Poll.sends`)."""
+    is what the check reads (`sent_by` the function behind `holds`; required, as `Poll.sends`)."""
 
     holds: Callable[[ClientFor], bool]
     what: str
-    sends: tuple[Operation, ...] = ()
+    sends: tuple[Operation, ...]
 
     def describe(self) -> str:
         return f"skipped when {self.what}"
@@ -274,6 +275,8 @@ class Plan:
         permission for (mlops_cli.services.permissions); the reads made while planning are the use case's."""
         found = []
         for step in self.steps:
+            if step.service == ON_THIS_MACHINE:
+                continue
             for sent in (step, *([step.instead.step] if step.instead is not None else [])):
                 found.append((sent.service, sent.operation, sent.target))
                 around = (*(sent.unless.sends if sent.unless else ()), *(sent.wait.operations() if sent.wait else ()))

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.aws import error_code
+from mlops_cli.plan.sends import sends, sends_via
 from mlops_cli.services import naming
 
 if TYPE_CHECKING:
@@ -19,6 +20,7 @@ ENDED_STATES = ("shutting-down", "terminated", "stopping", "stopped")
 LIVE_STATES = ("pending", "running", "stopping", "stopped")  # not terminated: still billed (a stopped one: its volume)
 
 
+@sends("s3", "GetObject")
 def read_status(s3: Any, status_uri: str) -> dict[str, Any] | None:
     """The job's status object, or None while it does not exist yet."""
     from mlops_cli.services.packaging import split_s3_uri
@@ -36,6 +38,7 @@ def read_status(s3: Any, status_uri: str) -> dict[str, Any] | None:
         return {"status": "Failed", "reason": f"{status_uri} is not valid JSON"}
 
 
+@sends("ec2", "DescribeInstances")
 def job_instances(ec2: Any, config: Config, states: tuple[str, ...]) -> Iterator[tuple[dict[str, Any], dict]]:
     """(instance, its tags as a dict) of the project's train-ec2 instances (tagged with a job) in one of `states`."""
     filters = [
@@ -63,6 +66,7 @@ def live_instances(ec2: Any, config: Config) -> list[dict[str, Any]]:
     ]
 
 
+@sends("ec2", "DescribeInstances")
 def instance_state(ec2: Any, instance_id: str) -> tuple[str, str]:
     """(state name, state reason message); ("pending", "") while EC2 does not list a brand-new instance yet."""
     try:
@@ -75,6 +79,7 @@ def instance_state(ec2: Any, instance_id: str) -> tuple[str, str]:
     return instance["State"]["Name"], instance.get("StateReason", {}).get("Message", "")
 
 
+@sends_via(read_status, instance_state)
 def follow(
     ec2: Any,
     s3: Any,

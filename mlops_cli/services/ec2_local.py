@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import OperationError, UsageError
+from mlops_cli.plan.sends import sends
 from mlops_cli.services.ec2_job import hyperparameter_args
 
 if TYPE_CHECKING:
@@ -44,10 +45,11 @@ def local_command(job: Ec2Job, data_dir: Path, out_dir: Path) -> list[str]:
 def plan_local(job: Ec2Job, argv: list[str], tar_path: Path, upload: bool) -> Plan:
     """What a --local run does: the entry point here, then (unless --no-upload) the model into the job's prefix."""
     from mlops_cli.plan import Plan
+    from mlops_cli.plan.steps import ON_THIS_MACHINE
     from mlops_cli.services.packaging import split_s3_uri
 
     plan = Plan(f"train-ec2 --local {job.name}")
-    plan.add("local", "Run", {"argv": argv}, "the EC2 entry point on this machine")
+    plan.add(ON_THIS_MACHINE, "Run", {"argv": argv}, "the EC2 entry point on this machine")
     if upload:
         bucket, key = split_s3_uri(job.model_artifact)
         plan.add("s3", "PutObject", {"Bucket": bucket, "Key": key, "Body": f"<{tar_path}>"})
@@ -100,6 +102,8 @@ def pack_model_dir(model_dir: Path, tar_path: Path) -> None:
     partial.replace(tar_path)
 
 
+# boto3's managed transfer: one PutObject, or a multipart upload for a large model.
+@sends("s3", "PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload", "AbortMultipartUpload")
 def upload_artifact(s3: Any, tar_path: Path, uri: str) -> None:
     from mlops_cli.services.packaging import split_s3_uri
 

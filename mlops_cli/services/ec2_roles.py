@@ -7,7 +7,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.aws import absent_on, error_code
-from mlops_cli.plan import Step
+from mlops_cli.plan import Step, sends, sends_via, sent_by
 from mlops_cli.services import naming
 from mlops_cli.services.ec2_follow import ENDED_STATES, job_instances, read_status
 from mlops_cli.services.ec2_job import JOB_POLICY_PREFIX, STATUS_FILE
@@ -72,16 +72,23 @@ def role_steps(config: Config, job: Ec2Job, partition: str) -> list[Step]:
             "iam",
             "AddRoleToInstanceProfile",
             {"InstanceProfileName": role, "RoleName": role},
-            unless=Unless(lambda client_for: _in_profile(client_for("iam"), role), "the role is in the profile"),
+            unless=Unless(
+                lambda client_for: _in_profile(client_for("iam"), role),
+                "the role is in the profile",
+                sends=sent_by(_in_profile),
+            ),
         ),
     ]
 
 
+@sends("iam", "GetInstanceProfile")
 def _in_profile(iam: Any, role: str) -> bool:
     profile = absent_on(("NoSuchEntity",), lambda: iam.get_instance_profile(InstanceProfileName=role))
     return profile is not None and role in [item["RoleName"] for item in profile["InstanceProfile"].get("Roles", [])]
 
 
+@sends("iam", "ListRolePolicies")
+@sends_via(job_instances, read_status)
 def stale_job_policies(iam: Any, ec2: Any, s3: Any, config: Config, keep: str) -> list[str]:
     """`job-*` policies of jobs that have ended: their status object exists or their instance is gone.
 
@@ -106,6 +113,7 @@ def stale_job_policies(iam: Any, ec2: Any, s3: Any, config: Config, keep: str) -
     return stale
 
 
+@sends("iam", "DeleteRolePolicy")
 def remove_job_policy(iam: Any, config: Config, policy_name: str) -> None:
     try:
         iam.delete_role_policy(RoleName=naming.ec2_role_name(config), PolicyName=policy_name)

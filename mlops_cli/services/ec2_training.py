@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import UsageError
-from mlops_cli.plan import Answers, Executor, Plan, Ref
+from mlops_cli.plan import Answers, Executor, Plan, Ref, sends_via
 from mlops_cli.plan.planned import Planned
 from mlops_cli.services import naming
 from mlops_cli.services.ec2_images import dlami_query, pick_image, root_volume
@@ -168,6 +168,7 @@ class Launch:
         }
 
 
+@sends_via(stale_job_policies, remove_job_policy)  # remove_job_policy: after a failed RunInstances
 def planned_launch(
     client_for: Callable[[str], Any], config: Config, job: Ec2Job, package: SourcePackage, partition: str, offline: bool
 ) -> Planned:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import OperationError, UsageError
+from mlops_cli.plan.sends import sends, sends_via
 from mlops_cli.services.endpoint_invoke import JSON, MAX_PAYLOAD_BYTES, sniff_content_type
 
 if TYPE_CHECKING:
@@ -192,6 +193,8 @@ class Sender:
             name, _, qualifier = spec.name.partition(":")
             self.function = {"FunctionName": name, **({"Qualifier": qualifier} if qualifier else {})}
 
+    @sends("sagemaker-runtime", "InvokeEndpoint")
+    @sends("lambda", "Invoke")
     def __call__(self, payload: Payload) -> tuple[str, bool]:
         if self.spec.target == "endpoint":
             response = self.client.invoke_endpoint(
@@ -222,6 +225,7 @@ class InstancePoller:
         self.points: list[dict[str, float]] = []
         self.current: int | None = None
 
+    @sends("sagemaker", "DescribeEndpoint")
     def poll(self, t: float) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -415,6 +419,9 @@ def failed_limits(result: dict[str, Any], limits: dict[str, float]) -> list[str]
     return broken
 
 
+@sends("sagemaker", "DescribeEndpoint")  # the endpoint checked before the first request
+@sends("lambda", "GetFunction")  # the function checked before the first request
+@sends_via(Sender.__call__, InstancePoller.poll)
 def run_load(
     spec: LoadSpec,
     client_for: Callable[[str], Any],

@@ -58,10 +58,11 @@ _ACTIONS = {
 }
 _PREFIXES = {"sagemaker-runtime": "sagemaker"}
 # Creating with tags (as the project always does) is authorised by the tagging action too (IAM User Guide,
-# "Permissions required to tag"; Lambda and Application Auto Scaling "tag on create").
+# "Permissions required to tag"; Lambda and Application Auto Scaling "tag on create"; EC2's TagSpecifications).
 _TAGGED_ON_CREATE = {
     ("iam", "CreateRole"): "TagRole",
     ("iam", "CreateInstanceProfile"): "TagInstanceProfile",
+    ("ec2", "RunInstances"): "CreateTags",
     ("lambda", "CreateFunction"): "TagResource",
     ("application-autoscaling", "RegisterScalableTarget"): "TagResource",
 }

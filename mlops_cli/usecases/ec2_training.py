@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import Interrupted, OperationError, UsageError
+from mlops_cli.plan.sends import sends_via
+from mlops_cli.services import ec2_follow, ec2_local, ec2_roles
+from mlops_cli.services import ec2_training as service
 
 if TYPE_CHECKING:
     from mlops_cli.aws import AwsClients
@@ -40,62 +43,7 @@ def check_flags(*, local: bool, instance_type: str | None, local_only: bool) -> 
         raise UsageError("--data-dir, --out-dir and --no-upload apply only with --local")
 
 
-def planned_ec2_training(
-    config: Config, clients: AwsClients, request: Ec2TrainingRequest, on_output: Callable[[str], None]
-) -> tuple[str | None, Planned]:
-    """The bootstrap the instance will run (None with --local) and the plan: the launch, whose result is a
-    `Launch`; or the run here, whose result is the local run's document (`on_output` gets its output lines)."""
-    from mlops_cli.services import ec2_images, ec2_job, naming
-    from mlops_cli.services import ec2_training as service
-    from mlops_cli.services.packaging import build_source_tarball, source_uri
-    from mlops_cli.services.training import check_job_name
-
-    name = check_job_name(request.job_name or naming.timestamped(config, "ec2"))
-    if request.local:
-        return None, _planned_here(config, clients, name, request, on_output)
-    package = build_source_tarball()
-    job = ec2_job.new_job(config, name, source_uri(package, naming.code_prefix(config)))
-    planned = service.planned_launch(clients.client, config, job, package, clients.partition, clients.offline)
-    warning = ec2_images.unsupported_type_warning(job.instance_type, config.train.ec2.ami_id)
-    if warning:
-        planned.warnings.append(warning)
-    return service.user_data(job), planned
-
-
-def follow_launch(
-    config: Config, clients: AwsClients, launch: Launch, on_state: Callable[[str], None]
-) -> dict[str, Any]:
-    """Wait until the job records its status (or its instance ends without one); then remove the job's write
-    access. The launch's document with the job's status. Ctrl-C: exit 130, the instance goes on and ends itself."""
-    from mlops_cli.services import ec2_follow, ec2_roles
-
-    job, instance_id = launch.job, launch.instance_id
-    try:
-        status = ec2_follow.follow(
-            clients.client("ec2"),
-            clients.client("s3"),
-            job,
-            instance_id,
-            poll_s=LOCAL_POLL_S if clients.is_local else AWS_POLL_S,
-            on_state=on_state,
-        )
-    except KeyboardInterrupt:
-        raise Interrupted(
-            f"stopped waiting; instance {instance_id} keeps training and terminates itself when the job ends "
-            f"(status: {job.status_uri})",
-            hint=f"stop it now with: {ec2_follow.stop_hint(instance_id)}",
-        ) from None
-    ec2_roles.remove_job_policy(clients.client("iam"), config, job.policy_name)
-    return {**launch.to_dict(), **status}
-
-
-def failure(result: dict[str, Any]) -> OperationError:
-    """A followed job that did not complete: exit 1 with its recorded reason."""
-    return OperationError(
-        f"EC2 training job {result['job_name']} failed: {result.get('reason') or 'no reason recorded'}"
-    )
-
-
+@sends_via(ec2_local.upload_artifact)  # sent by the plan's own run (train_here)
 def _planned_here(
     config: Config, clients: AwsClients, name: str, request: Ec2TrainingRequest, on_output: Callable[[str], None]
 ) -> Planned:
@@ -103,7 +51,7 @@ def _planned_here(
     would; planned from flags and files alone."""
     from mlops_cli.plan import Answers
     from mlops_cli.plan.planned import Planned
-    from mlops_cli.services import ec2_job, ec2_local
+    from mlops_cli.services import ec2_job
     from mlops_cli.services.owned_folder import check_owned, claim
 
     out_dir = request.out_dir or LOCAL_OUT_ROOT / name
@@ -142,4 +90,59 @@ def _planned_here(
         announce=[f"training {name} here: {' '.join(argv[1:])}"],
         run=train_here,
         reads_aws=False,
+    )
+
+
+@sends_via(_planned_here, service.planned_launch)
+def planned_ec2_training(
+    config: Config, clients: AwsClients, request: Ec2TrainingRequest, on_output: Callable[[str], None]
+) -> tuple[str | None, Planned]:
+    """The bootstrap the instance will run (None with --local) and the plan: the launch, whose result is a
+    `Launch`; or the run here, whose result is the local run's document (`on_output` gets its output lines)."""
+    from mlops_cli.services import ec2_images, ec2_job, naming
+    from mlops_cli.services.packaging import build_source_tarball, source_uri
+    from mlops_cli.services.training import check_job_name
+
+    name = check_job_name(request.job_name or naming.timestamped(config, "ec2"))
+    if request.local:
+        return None, _planned_here(config, clients, name, request, on_output)
+    package = build_source_tarball()
+    job = ec2_job.new_job(config, name, source_uri(package, naming.code_prefix(config)))
+    planned = service.planned_launch(clients.client, config, job, package, clients.partition, clients.offline)
+    warning = ec2_images.unsupported_type_warning(job.instance_type, config.train.ec2.ami_id)
+    if warning:
+        planned.warnings.append(warning)
+    return service.user_data(job), planned
+
+
+@sends_via(ec2_follow.follow, ec2_roles.remove_job_policy)
+def follow_launch(
+    config: Config, clients: AwsClients, launch: Launch, on_state: Callable[[str], None]
+) -> dict[str, Any]:
+    """Wait until the job records its status (or its instance ends without one); then remove the job's write
+    access. The launch's document with the job's status. Ctrl-C: exit 130, the instance goes on and ends itself."""
+    job, instance_id = launch.job, launch.instance_id
+    try:
+        status = ec2_follow.follow(
+            clients.client("ec2"),
+            clients.client("s3"),
+            job,
+            instance_id,
+            poll_s=LOCAL_POLL_S if clients.is_local else AWS_POLL_S,
+            on_state=on_state,
+        )
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"stopped waiting; instance {instance_id} keeps training and terminates itself when the job ends "
+            f"(status: {job.status_uri})",
+            hint=f"stop it now with: {ec2_follow.stop_hint(instance_id)}",
+        ) from None
+    ec2_roles.remove_job_policy(clients.client("iam"), config, job.policy_name)
+    return {**launch.to_dict(), **status}
+
+
+def failure(result: dict[str, Any]) -> OperationError:
+    """A followed job that did not complete: exit 1 with its recorded reason."""
+    return OperationError(
+        f"EC2 training job {result['job_name']} failed: {result.get('reason') or 'no reason recorded'}"
     )

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import OperationError
+from mlops_cli.plan.sends import sends_via
+from mlops_cli.services import loadtest as service
 
 if TYPE_CHECKING:
     from mlops_cli.aws import AwsClients
@@ -35,12 +37,12 @@ class LoadtestRequest:
     function: str | None = None  # NAME[:ALIAS]; default: the project's function and lambda.alias
 
 
+@sends_via(service.run_load)  # the load is sent by the plan's own run (send)
 def planned_loadtest(config: Config, clients: AwsClients, request: LoadtestRequest, live_view: LiveView) -> Planned:
     """Check the flags (exit 2 before any AWS call), read the images, plan the load; the result also carries
     `plot` (None) and `failed_limits`."""
     from mlops_cli.plan import Answers
     from mlops_cli.plan.planned import Planned
-    from mlops_cli.services import loadtest as service
 
     start_rate, end_rate = service.parse_rate(request.rate, request.ramp)
     limits = service.parse_fail_on(request.fail_on)

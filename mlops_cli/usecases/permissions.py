@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -26,10 +27,12 @@ if TYPE_CHECKING:
     from mlops_cli.services.autoscaling import ScalingState
     from mlops_cli.services.deploy import DeployTarget, LiveEndpoint
     from mlops_cli.services.lambda_deploy import LambdaSpec, Observed
+    from mlops_cli.services.s3sync import SyncPlan
     from mlops_cli.services.teardown import Inventory
 
 Planner = Callable[["Config", "AwsClients"], "Iterable[Plan]"]
 EXAMPLE_IMAGE_URL = "https://example.com/image.jpg"  # what invoke plans with: a URL is never fetched here
+EXAMPLE_JOB = "example-job"  # the train-ec2 job planned against existing resources
 
 
 @dataclass(frozen=True)
@@ -39,51 +42,6 @@ class Derivation:
 
     plans: Planner | None = None
     around: Callable[[], tuple[Callable[..., Any], ...]] = tuple
-
-
-# Commands not yet planned through the one executor (commands/_common.run): their operations are listed here
-# by hand until their plans land; then each becomes a Derivation like the others.
-LISTED: dict[str, dict[str, tuple[str, ...]]] = {
-    "data upload": {
-        "s3": (
-            "HeadBucket",
-            "CreateBucket",
-            "ListObjectsV2",
-            "HeadObject",
-            "PutObject",
-            "CreateMultipartUpload",
-            "UploadPart",
-            "CompleteMultipartUpload",
-            "AbortMultipartUpload",
-            "ListMultipartUploads",
-            "DeleteObjects",
-        ),
-    },
-    "train-ec2": {
-        "sts": ("GetCallerIdentity",),
-        "iam": (
-            "GetRole",
-            "CreateRole",
-            "TagRole",
-            "PutRolePolicy",
-            "ListRolePolicies",
-            "DeleteRolePolicy",
-            "GetInstanceProfile",
-            "CreateInstanceProfile",
-            "TagInstanceProfile",
-            "AddRoleToInstanceProfile",
-        ),
-        "s3": ("HeadObject", "PutObject", "GetObject", "ListObjectsV2"),
-        "ec2": ("DescribeImages", "RunInstances", "DescribeInstances", "CreateTags"),
-        "ssm": ("GetParameter",),
-    },
-    "loadtest": {
-        "sagemaker": ("DescribeEndpoint",),
-        "sagemaker-runtime": ("InvokeEndpoint",),
-        "lambda": ("GetFunction", "Invoke"),
-        "application-autoscaling": ("DescribeScalableTargets",),
-    },
-}
 
 
 def permissions_policy(
@@ -109,9 +67,6 @@ def operations(config: Config, chosen: Iterable[str]) -> dict[str, set[Operation
     recording: set[Operation] = set()
     clients = AwsClients.planning_only(config.aws, lambda service, operation: recording.add((service, operation)))
     for command in chosen:
-        if command in LISTED:
-            found[command] = {(service, op) for service, ops in LISTED[command].items() for op in ops}
-            continue
         derivation = DERIVATIONS[command]
         recording.clear()
         planned = list(derivation.plans(config, clients)) if derivation.plans is not None else []
@@ -125,7 +80,7 @@ def operations(config: Config, chosen: Iterable[str]) -> dict[str, set[Operation
 
 def commands() -> list[str]:
     """Every command that calls AWS."""
-    return sorted({*DERIVATIONS, *LISTED})
+    return sorted(DERIVATIONS)
 
 
 # --- the planners, as each command calls them -------------------------------------------------------------------
@@ -210,6 +165,38 @@ def _concurrency(config: Config, clients: AwsClients) -> list[Plan]:
     ]
 
 
+def _upload(config: Config, clients: AwsClients) -> list[Plan]:
+    # Planning reads the destination (declared on plan_sync, with this machine's sync state): no plan is made
+    # here, only the sync an empty account never asks for.
+    return [_unsynced(config).to_plan()]
+
+
+def _train_ec2(config: Config, clients: AwsClients) -> list[Plan]:
+    from mlops_cli.services import ec2_job, ec2_local, ec2_training, naming
+    from mlops_cli.services.packaging import build_source_tarball, source_uri
+    from mlops_cli.usecases.ec2_training import Ec2TrainingRequest, planned_ec2_training
+
+    _user_data, launch = planned_ec2_training(config, clients, Ec2TrainingRequest(), lambda _line: None)
+    package = build_source_tarball()
+    job = ec2_job.new_job(config, EXAMPLE_JOB, source_uri(package, naming.code_prefix(config)))
+    ended = [f"{ec2_job.JOB_POLICY_PREFIX}{config.project}-ec2-ended"]  # the write access of a job that has ended
+    return [
+        launch.plan,
+        ec2_training.build_plan(config, job, package, clients.partition, ended),
+        ec2_local.plan_local(job, ["python"], Path("model.tar.gz"), upload=True),  # --local
+    ]
+
+
+def _loadtest(config: Config, clients: AwsClients) -> list[Plan]:
+    from mlops_cli.services.loadtest import LoadSpec, plan_load
+
+    function = f"{config.function_name}:{config.lambda_.alias}"
+    return [
+        plan_load(LoadSpec(target, name, 1, 1, 1, 1), 1)
+        for target, name in (("endpoint", config.endpoint_name), ("lambda", function))
+    ]
+
+
 def _status(config: Config, clients: AwsClients) -> list[Plan]:
     from mlops_cli.services.status import gather
 
@@ -264,6 +251,35 @@ def _existing_function(spec: LambdaSpec) -> Observed:
     )
 
 
+def _unsynced(config: Config) -> SyncPlan:
+    """A sync into a bucket not there yet, after a killed run, of a small file and a large one, with a remote
+    object no local file has (--delete): every request an upload sends."""
+    from mlops_cli.services import naming, s3sync
+    from mlops_cli.services.s3sync.planner import MIN_PART_SIZE, Transfer
+    from mlops_cli.services.s3sync.source import LocalFile, SourceTree
+    from mlops_cli.services.s3sync.state import PendingMultipart
+
+    dest = s3sync.parse_s3_uri(naming.data_uri(config))
+    small, large = (
+        LocalFile(name, Path(name), size, 0, sha256="0" * 64)
+        for name, size in (("small.png", 1), ("large.bin", 2 * MIN_PART_SIZE))
+    )
+    return s3sync.SyncPlan(
+        SourceTree(Path(), [small, large]),
+        dest,
+        config.aws.region,
+        create_bucket=True,
+        transfers=[
+            Transfer(small, dest.key_for(small.relative), "new"),
+            Transfer(large, dest.key_for(large.relative), "changed", part_size=MIN_PART_SIZE),
+        ],
+        skipped=0,
+        deletes=[dest.key_for("removed.png")],
+        remote_only=0,
+        orphans=[PendingMultipart(dest.key_for("killed.bin"), "upload-id")],
+    )
+
+
 def _existing_inventory(config: Config) -> Inventory:
     """One of everything teardown deletes or stops."""
     from mlops_cli.services import teardown
@@ -311,6 +327,24 @@ def _around_autoscale() -> tuple[Callable[..., Any], ...]:
     return (autoscaling.check_variant, autoscaling.read_state)
 
 
+def _around_upload() -> tuple[Callable[..., Any], ...]:
+    from mlops_cli.usecases.upload import planned_upload
+
+    return (planned_upload,)
+
+
+def _around_train_ec2() -> tuple[Callable[..., Any], ...]:
+    from mlops_cli.usecases.ec2_training import follow_launch, planned_ec2_training
+
+    return (planned_ec2_training, follow_launch)
+
+
+def _around_loadtest() -> tuple[Callable[..., Any], ...]:
+    from mlops_cli.usecases.loadtest import planned_loadtest
+
+    return (planned_loadtest,)
+
+
 def _around_lambda_deploy() -> tuple[Callable[..., Any], ...]:
     from mlops_cli.services import lambda_deploy
 
@@ -342,11 +376,14 @@ def _around_audit() -> tuple[Callable[..., Any], ...]:
 
 
 DERIVATIONS: dict[str, Derivation] = {
+    "data upload": Derivation(_upload, _around_upload),
     "train": Derivation(_train, _around_train),
+    "train-ec2": Derivation(_train_ec2, _around_train_ec2),
     "tune": Derivation(_tune, _around_tune),
     "deploy": Derivation(_deploy, _around_deploy),
     "autoscale": Derivation(_autoscale, _around_autoscale),
     "invoke": Derivation(_invoke),
+    "loadtest": Derivation(_loadtest, _around_loadtest),
     "lambda deploy": Derivation(_lambda_deploy, _around_lambda_deploy),
     "lambda invoke": Derivation(_lambda_invoke),
     "concurrency set": Derivation(_concurrency, _around_concurrency),

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import Interrupted
+from mlops_cli.plan.sends import sends_via
+from mlops_cli.services import s3sync
 
 if TYPE_CHECKING:
     from mlops_cli.aws import AwsClients
@@ -32,6 +34,7 @@ class UploadRequest:
     jobs: int = 16
 
 
+@sends_via(s3sync.plan_sync, s3sync.run_sync)  # run_sync: the plan's own run (send)
 @contextmanager
 def planned_upload(
     config: Config, clients: AwsClients, request: UploadRequest, show_progress: ShowProgress
@@ -41,7 +44,6 @@ def planned_upload(
     from mlops_cli.local.core.manager import mlops_home
     from mlops_cli.plan import Answers
     from mlops_cli.plan.planned import Planned
-    from mlops_cli.services import s3sync
     from mlops_cli.services.naming import data_uri
 
     dest = s3sync.parse_s3_uri(request.to or data_uri(config))

@@ -161,8 +161,8 @@ def test_every_call_the_commands_make_is_allowed_by_their_policy(
     mlops, local_aws, boto_client, tiny_images, served_model
 ):
     # deploy only checks that the artifact exists before its requests; --no-wait leaves the endpoint to the local
-    # AWS (its model server fails on these bytes) and teardown deletes it. invoke, autoscale and the Lambda
-    # function talk to the session's endpoint that answers (served_model), named through the config.
+    # AWS (its model server fails on these bytes) and teardown deletes it. invoke, loadtest, autoscale and the
+    # Lambda function talk to the session's endpoint that answers (served_model), named through the config.
     artifact = f"{PROJECT}/models/permissions/output/model.tar.gz"
     s3 = boto_client("s3")
     try:
@@ -176,6 +176,7 @@ def test_every_call_the_commands_make_is_allowed_by_their_policy(
         ("data upload", ENV, ["data", "upload", str(tiny_images)]),
         ("train", ENV, ["train", "--hp", "epochs=1", "--job-name", f"{PROJECT}-train-1"]),
         ("invoke", served, ["invoke", image]),
+        ("loadtest", served, ["loadtest", "--rate", "4", "--duration", "1", "--images", str(tiny_images / "test")]),
         ("autoscale", served, ["autoscale", "--max", "2"]),
         ("autoscale", served, ["autoscale", "--off"]),
         ("lambda deploy", served, ["lambda", "deploy"]),

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlops_cli.errors import OperationError, UsageError
-from mlops_cli.plan import Plan, Step
+from mlops_cli.plan import Plan, Step, sends, sends_via
 from mlops_cli.services.s3sync.location import S3Location, parse_size
 from mlops_cli.services.s3sync.source import LocalFile, SourceTree, b64_to_hex, hex_to_b64, sha256_file
 from mlops_cli.services.s3sync.state import PendingMultipart, RemoteRecord, SyncState
@@ -178,6 +178,7 @@ def _drop_unused_listing_fields(response_dict: dict[str, Any], **_kwargs: Any) -
         response_dict["body"] = _UNUSED_LISTING_FIELDS.sub(b"", response_dict["body"])
 
 
+@sends("s3", "ListObjectsV2")
 def list_remote(s3: Any, dest: S3Location) -> dict[str, tuple[int, str]] | None:
     """key -> (size, ETag) of every object under the destination, in one paginated listing; None: no bucket."""
     remote: dict[str, tuple[int, str]] = {}
@@ -196,6 +197,7 @@ def list_remote(s3: Any, dest: S3Location) -> dict[str, tuple[int, str]] | None:
     return remote
 
 
+@sends("s3", "HeadObject")
 def recorded_sha256(s3: Any, bucket: str, key: str) -> str | None:
     """The whole-object SHA-256 S3 holds for `key`, if any: our metadata, or a single-part checksum."""
     try:
@@ -232,6 +234,7 @@ def part_size_for(size: int, threshold: int) -> int:
     return max(threshold, MIN_PART_SIZE, -(-size // MAX_PARTS))
 
 
+@sends_via(list_remote, recorded_sha256)
 def plan_sync(
     s3: Any,
     tree: SourceTree,

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from mlops_cli.errors import MlopsError, OperationError
+from mlops_cli.plan.sends import sends, sends_via
 from mlops_cli.services.s3sync import source
 from mlops_cli.services.s3sync.planner import DEFAULT_JOBS, SyncPlan, Transfer, error_code
 from mlops_cli.services.s3sync.source import b64_sha256
@@ -169,6 +170,7 @@ class _Uploader:
         error = translate_error(exc)
         return type(error)(f"uploading '{transfer.file.relative}': {error}", hint=error.hint)
 
+    @sends("s3", "PutObject")
     def _put(self, transfer: Transfer) -> str:
         with source.open_source(transfer.file.path) as handle:
             body = handle.read(transfer.file.size + 1)  # one byte more: a file that grew is caught too
@@ -178,6 +180,7 @@ class _Uploader:
         self.observer.sent(len(body))
         return response["ETag"]
 
+    @sends("s3", "CreateMultipartUpload", "CompleteMultipartUpload", "AbortMultipartUpload")
     def _multipart(self, transfer: Transfer) -> str:
         upload_id = self.s3.create_multipart_upload(**transfer.create_params(self.bucket))["UploadId"]
         self.state.multipart_started(transfer.key, upload_id)
@@ -220,6 +223,7 @@ class _Uploader:
         finally:
             wait(futures)  # no part may still be on its way when the upload is completed or aborted
 
+    @sends("s3", "UploadPart")
     def _send_part(self, transfer: Transfer, upload_id: str, number: int, chunk: bytes) -> dict[str, Any]:
         try:
             if self.stop.is_set():
@@ -240,6 +244,8 @@ def _skip_continue_for_small_bodies(request: Any, **_kwargs: Any) -> None:
         request.headers.pop("Expect", None)
 
 
+@sends("s3", "CreateBucket", "AbortMultipartUpload", "DeleteObjects")
+@sends_via(_Uploader._put, _Uploader._multipart, _Uploader._send_part)
 def run_sync(
     s3: Any, plan: SyncPlan, state: SyncState, *, jobs: int = DEFAULT_JOBS, observer: TransferObserver | None = None
 ) -> SyncResult:
