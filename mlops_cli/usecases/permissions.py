@@ -6,8 +6,9 @@ while planning). The plans they return add their steps with the steps' fallbacks
 (`Plan.operations()`). Where an empty account hides a branch (an endpoint to update rather than create, things
 to delete, scaling to remove), the same planner also plans against an account where the project's resources
 exist and differ from what the command wants (the `_existing_*` states below). The functions a command calls
-around its plan (following a job, reading the result, the stop sent on Ctrl-C, the reads of each resource found)
-declare what they send next to their code (mlops_cli.plan.sends).
+around its plan (following a job, reading the result, the stop sent on Ctrl-C, the reads of each resource found,
+a plan's own sender such as an upload's transfers or a load test's requests) declare what they send next to their
+code (mlops_cli.plan.sends).
 
 So a new step, wait or read in a command's code reaches the policy without an edit here;
 tests/strict/test_permissions.py runs the commands against the local AWS and checks every call against it.
@@ -166,9 +167,9 @@ def _concurrency(config: Config, clients: AwsClients) -> list[Plan]:
 
 
 def _upload(config: Config, clients: AwsClients) -> list[Plan]:
-    # Planning reads the destination (declared on plan_sync, with this machine's sync state): no plan is made
-    # here, only the sync an empty account never asks for.
-    return [_unsynced(config).to_plan()]
+    # plan_sync's reads (the destination, beside this machine's sync state) are declared on it; the sync planned
+    # here is the one an empty account never asks for.
+    return [_existing_sync(config).to_plan()]
 
 
 def _train_ec2(config: Config, clients: AwsClients) -> list[Plan]:
@@ -251,9 +252,9 @@ def _existing_function(spec: LambdaSpec) -> Observed:
     )
 
 
-def _unsynced(config: Config) -> SyncPlan:
-    """A sync into a bucket not there yet, after a killed run, of a small file and a large one, with a remote
-    object no local file has (--delete): every request an upload sends."""
+def _existing_sync(config: Config) -> SyncPlan:
+    """Every branch of a sync at once (no real destination is all of these): the bucket to create, a killed run's
+    multipart upload to abort, a small file and a large one to send, a remote object no local file has (--delete)."""
     from mlops_cli.services import naming, s3sync
     from mlops_cli.services.s3sync.planner import MIN_PART_SIZE, Transfer
     from mlops_cli.services.s3sync.source import LocalFile, SourceTree
