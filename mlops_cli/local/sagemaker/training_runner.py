@@ -194,8 +194,10 @@ class LocalTrainingJob:
     def _download(self) -> None:
         self._check_stop()
         count = int(self.request["ResourceConfig"]["InstanceCount"])
-        for instance in self.instances:  # a restart runs on new instances: nothing of the last run's disks is left
-            shutil.rmtree(instance.root, ignore_errors=True)
+        # A restart runs on new instances: the last run's disks are put out of reach at once (a rename) and deleted
+        # with the job's folder when it ends, not file by file while the job waits to start again.
+        for instance in self.instances:
+            instance.root.rename(self.dir / f".reclaimed-{self.interrupted}-{instance.host}")
         self.dir.mkdir(parents=True, exist_ok=True)
         self.instances = [Instance(self.dir, index, count) for index in range(1, count + 1)]
         if self.started_at is None:
