@@ -173,7 +173,8 @@ def planned_launch(
     client_for: Callable[[str], Any], config: Config, job: Ec2Job, package: SourcePackage, partition: str, offline: bool
 ) -> Planned:
     """`mlops train-ec2`: the launch plan (policies of ended jobs found first; offline: none), and the launch it
-    results in. A failed RunInstances removes this job's policy again (nothing will use it)."""
+    results in. The AMI lookup's answer is checked before the rest is sent, so with no image nothing is written;
+    a failed RunInstances removes this job's policy again (nothing will use it)."""
     stale = (
         []
         if offline
@@ -182,8 +183,11 @@ def planned_launch(
     plan = build_plan(config, job, package, partition, stale)
 
     def run(executor: Executor, plan: Plan) -> Answers:
+        lookup, writes = plan.steps[:1], plan.steps[1:]  # build_plan puts the AMI lookup first
+        answers = executor.execute(Plan(plan.title, lookup))
+        pick_image(answers["image"], job.instance_type, config.train.ec2.ami_id)  # no image: a clear error here
         try:
-            return executor.execute(plan)
+            return executor.execute(Plan(plan.title, writes), answers)
         except Exception:
             if any(step.operation == "PutRolePolicy" for step in plan.steps):
                 remove_job_policy(client_for("iam"), config, job.policy_name)

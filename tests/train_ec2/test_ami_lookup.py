@@ -77,12 +77,18 @@ def test_configured_ami_id_overrides_the_lookup(boto_client):
         ec2_images.find_image(ec2, "m5.large", ami_id="ami-0123456789abcdef0")
 
 
-def test_no_matching_ami_is_a_clear_error_and_launches_nothing(mlops, boto_client):
-    result = mlops("train-ec2", "--instance-type", "m7g.large", "--job-name", "digits-ec2-noami")
+def test_no_matching_ami_is_a_clear_error_and_writes_nothing(mlops, boto_client):
+    # A project of its own: no earlier test has made its bucket, code object or role.
+    env = {"MLOPS_PROJECT": "noami", "MLOPS_S3__BUCKET": "mlops-noami"}
+    result = mlops("train-ec2", "--instance-type", "m7g.large", "--job-name", "noami-ec2", env=env)
     assert result.exit_code == 2, result.output
     assert "no Deep Learning AMI for arm64 (m7g.large) found" in result.stderr
     assert "train.ec2.ami_id" in result.stderr
-    reservations = boto_client("ec2").describe_instances(
-        Filters=[{"Name": "tag:mlops:job", "Values": ["digits-ec2-noami"]}]
-    )["Reservations"]
+    reservations = boto_client("ec2").describe_instances(Filters=[{"Name": "tag:mlops:job", "Values": ["noami-ec2"]}])[
+        "Reservations"
+    ]
     assert reservations == []
+    buckets = [bucket["Name"] for bucket in boto_client("s3").list_buckets()["Buckets"]]
+    assert "mlops-noami" not in buckets
+    roles = [role["RoleName"] for role in boto_client("iam").list_roles()["Roles"]]
+    assert "noami-ec2-train" not in roles
