@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -48,22 +48,13 @@ def run(app_state: AppState, planned: Planned) -> Any:
         raise Interrupted(message, hint=hint) from None
 
 
-def interrupted_while_waiting(
-    app_state: AppState,
-    kind: str,
-    name: str,
-    *,
-    stop: Callable[[], None],
-    stop_command: str,
-    describe_command: str,
-    yes: bool,
-) -> NoReturn:
-    """Ctrl-C while a job runs in AWS: ask (or with --yes decide) whether to stop it; exit 130 either way."""
-    try:
-        chosen = yes or (sys.stdin.isatty() and typer.confirm(f"\nstop {kind} {name}?", default=False, err=True))
-    except (KeyboardInterrupt, typer.Abort):
-        chosen = False
-    if not chosen:
-        raise Interrupted(f"{kind} {name} is still running in AWS", hint=f"stop it later with: {stop_command}")
-    stop()
-    raise Interrupted(f"stop requested for {kind} {name}; it ends as Stopped (`{describe_command}` shows it)")
+def stop_question(yes: bool) -> Callable[[str, str], bool]:
+    """What Ctrl-C asks while a job runs in AWS: stop <kind> <name>? --yes answers yes; no terminal answers no."""
+
+    def ask(kind: str, name: str) -> bool:
+        try:
+            return yes or (sys.stdin.isatty() and typer.confirm(f"\nstop {kind} {name}?", default=False, err=True))
+        except (KeyboardInterrupt, typer.Abort):
+            return False
+
+    return ask

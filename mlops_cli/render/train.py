@@ -9,7 +9,7 @@ from mlops_cli.render import Output, console
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from mlops_cli.services.training import JobEvent
+    from mlops_cli.services.training import JobEvent, LaunchResult
 
 HOST_STYLES = ("cyan", "magenta", "green", "blue", "yellow")
 TAIL_LINE_CHARS = 300
@@ -22,6 +22,18 @@ def _host_style(host: str) -> str:
 
 def _format_value(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:.4g}"
+
+
+def launched(out: Output, result: LaunchResult, kind: str, details: str, *, wait: bool, stop_command: str) -> None:
+    """A launch (`mlops train`, `mlops tune`) said: the source package uploaded or found unchanged, the job
+    created, and with --no-wait how to see and stop it."""
+    out.info(
+        f"source package {result.source_uri} "
+        + ("uploaded" if result.source_uploaded else "unchanged, not re-uploaded")
+    )
+    out.info(f"{kind} {result.job_name} created ({details})")
+    if not wait:
+        out.info(f"not waiting; `mlops status` shows it, `{stop_command}` stops it")
 
 
 def event(out: Output, item: JobEvent) -> None:

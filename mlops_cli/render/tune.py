@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.render import Output, console
@@ -111,6 +113,13 @@ class LiveLeaderboard:
                     markup=False,
                     highlight=False,
                 )
+
+
+@contextmanager
+def following(out: Output) -> Iterator[Callable[[TuningSnapshot], None]]:
+    """While the trials run: the live leaderboard, updated with each snapshot."""
+    with LiveLeaderboard(out) as board:
+        yield board.update
 
 
 def result_table(out: Console, document: dict[str, Any]) -> None:

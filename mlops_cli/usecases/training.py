@@ -1,18 +1,32 @@
 """`mlops train` and `mlops tune`: the launch plan (role, source package, the job request) with its cost, checked
-against --max-cost before anything is sent."""
+against --max-cost before anything is sent; then the job (or the trials) followed to the end, where Ctrl-C asks
+whether to stop what runs in AWS."""
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from mlops_cli.errors import Interrupted, OperationError
 from mlops_cli.plan.sends import sends
 
 if TYPE_CHECKING:
     from mlops_cli.aws import AwsClients
     from mlops_cli.config.schema import Config
     from mlops_cli.plan.planned import Planned
-    from mlops_cli.services.tuning import TuneSettings
+    from mlops_cli.services.training import JobEvent
+    from mlops_cli.services.tuning import TuneSettings, TuningSnapshot
+
+LOCAL_POLL_S = 1.0  # the local AWS answers in moments
+TRAIN_POLL_S = 10.0
+TUNE_POLL_S = 15.0
+FAILURE_TAIL_LINES = 10
+# Ctrl-C while a job runs in AWS: the command's question "stop <kind> <name>?" (--yes answers it).
+StopAsked = Callable[[str, str], bool]
 
 
 @sends("sts", "GetCallerIdentity")  # the account of a real run (_account)
@@ -90,3 +104,132 @@ def _prices(config: Config, clients: AwsClients) -> Any:
         config.aws.region,
         training_types=(config.train.sagemaker.instance_type,),
     )
+
+
+@dataclass
+class TrainingOutcome:
+    description: dict[str, Any]  # DescribeTrainingJob's answer
+    log_tail: list[str]  # the last log lines followed, `[algo-N] message`
+
+    @property
+    def completed(self) -> bool:
+        return self.description["TrainingJobStatus"] == "Completed"
+
+    def failure(self) -> OperationError:
+        from mlops_cli.services import training
+
+        return training.failure_error(self.description)
+
+
+def follow_training(
+    clients: AwsClients,
+    job_name: str,
+    *,
+    on_launched: Callable[[], None],
+    on_event: Callable[[JobEvent], None] | None,
+    stop_asked: StopAsked,
+) -> TrainingOutcome:
+    """The launched job (said by `on_launched`, already within Ctrl-C's reach) followed to its end, each status
+    change, log line and metric to `on_event`; without `on_event` (--no-wait) the job as it is now.
+    Ctrl-C: exit 130, the job stopped if `stop_asked` says so."""
+    from mlops_cli.services import training
+
+    try:
+        on_launched()
+        sagemaker = clients.client("sagemaker")
+        if on_event is None:
+            return TrainingOutcome(training.describe_job(sagemaker, job_name), [])
+        poll_s = LOCAL_POLL_S if clients.is_local else TRAIN_POLL_S
+        tail: deque[str] = deque(maxlen=FAILURE_TAIL_LINES)
+        for item in training.follow_job(sagemaker, clients.client("logs"), job_name, poll_s=poll_s):
+            on_event(item)
+            if isinstance(item, (training.LogLine, training.MetricValues)):
+                line = item.line if isinstance(item, training.MetricValues) else item
+                tail.append(f"[{line.host}] {line.message}")
+            elif isinstance(item, training.JobFinished):
+                return TrainingOutcome(item.description, list(tail))
+    except KeyboardInterrupt:
+        _stop_or_leave(
+            "training job",
+            job_name,
+            stop_asked,
+            stop=lambda: training.stop_job(clients.client("sagemaker"), job_name),
+            stop_command=training.stop_command(job_name),
+            describe_command=f"aws sagemaker describe-training-job --training-job-name {job_name}",
+        )
+    raise AssertionError("follow_job ends with JobFinished")  # pragma: no cover
+
+
+@dataclass
+class TuningOutcome:
+    snapshot: TuningSnapshot  # the tuning job and its trials, last seen
+    document: dict[str, Any]  # services/tuning.result_document, the best trial described
+    overlay: Path | None  # where the best values were written (--write-best)
+
+    def failure(self) -> OperationError | None:
+        """A tuning job that ended other than Completed, or with no trial reporting the objective."""
+        document = self.document
+        if not self.snapshot.finished:
+            return None
+        if self.snapshot.status != "Completed":
+            reason = document.get("failure_reason") or "no reason given"
+            return OperationError(f"tuning job {document['tuning_job']} {self.snapshot.status.lower()}: {reason}")
+        if not document["best"]:
+            return OperationError(
+                f"tuning job {document['tuning_job']}: no trial reported {document['objective']['name']}"
+            )
+        return None
+
+
+def follow_tuning(
+    clients: AwsClients,
+    name: str,
+    *,
+    on_launched: Callable[[], None],
+    following: AbstractContextManager[Callable[[TuningSnapshot], None]] | None,
+    stop_asked: StopAsked,
+    write_best: Path | None,
+) -> TuningOutcome:
+    """The launched tuning job (said by `on_launched`, already within Ctrl-C's reach) followed to its end, each
+    snapshot to the update `following` opens (closed before Ctrl-C asks its question); without `following`
+    (--no-wait) the job as it is now. Then the best trial described and, when followed, its values written to
+    `write_best`. Ctrl-C: exit 130, the job stopped if `stop_asked` says so."""
+    from mlops_cli.services import training, tuning
+
+    try:
+        on_launched()
+        sagemaker = clients.client("sagemaker")
+        if following is None:
+            current = tuning.snapshot(sagemaker, name)
+        else:
+            poll_s = LOCAL_POLL_S if clients.is_local else TUNE_POLL_S
+            with following as on_update:
+                for current in tuning.follow_tuning(sagemaker, name, poll_s=poll_s):
+                    on_update(current)
+    except KeyboardInterrupt:
+        _stop_or_leave(
+            "tuning job",
+            name,
+            stop_asked,
+            stop=lambda: tuning.stop_tuning(clients.client("sagemaker"), name),
+            stop_command=tuning.stop_command(name),
+            describe_command="aws sagemaker describe-hyper-parameter-tuning-job "
+            f"--hyper-parameter-tuning-job-name {name}",
+        )
+    best = current.description.get("BestTrainingJob")
+    best_description = training.describe_job(sagemaker, best["TrainingJobName"]) if best else None
+    document = tuning.result_document(current, best_description)
+    overlay = write_best if following is not None and document["best"] else None  # --no-wait: nothing is final
+    if overlay is not None:
+        tuning.write_overlay(overlay, document["tuning_job"], document["best"]["hyperparameters"])
+    return TuningOutcome(current, document, overlay)
+
+
+def _stop_or_leave(
+    kind: str, name: str, stop_asked: StopAsked, *, stop: Callable[[], None], stop_command: str, describe_command: str
+) -> NoReturn:
+    """Ctrl-C while a job runs in AWS: stop it when `stop_asked`; exit 130 either way, saying what goes on."""
+    if not stop_asked(kind, name):
+        raise Interrupted(f"{kind} {name} is still running in AWS", hint=f"stop it later with: {stop_command}")
+    stop()
+    raise Interrupted(f"stop requested for {kind} {name}; it ends as Stopped (`{describe_command}` shows it)")

@@ -12,14 +12,6 @@ import mlops_cli.commands
 COMMANDS = Path(mlops_cli.commands.__file__).parent
 THE_ONE_RUNNER = "_common.py"
 AWS_LIBRARIES = {"boto3", "botocore", "s3transfer"}
-# Commands that still follow a job or read AWS themselves; this list only shrinks (a test below keeps it honest).
-STILL_CALLING_CLIENTS = {
-    "audit_iam.py": "reads IAM for the audit",
-    "train.py": "follows the job",
-    "tune.py": "follows the trials",
-}
-# audit-iam changes nothing: its --dry-run lists the reads an audit makes, no plan runs.
-OWN_DRY_RUN = {"audit_iam.py"}
 
 
 def _modules() -> dict[str, ast.Module]:
@@ -58,15 +50,14 @@ def test_commands_ask_no_client_for_aws():
     calling = {name for name, tree in _modules().items() if {"client", "load_client"} & _called_methods(tree)} - {
         THE_ONE_RUNNER
     }
-    assert calling <= set(STILL_CALLING_CLIENTS), f"a command reaches AWS itself: {sorted(calling)}"
-    assert set(STILL_CALLING_CLIENTS) <= calling, "a command got thin: take it off STILL_CALLING_CLIENTS"
+    assert not calling, f"a command reaches AWS itself: {sorted(calling)}"
 
 
 def test_plans_are_shown_and_run_only_by_the_one_runner():
     """No command builds, shows or executes a plan itself: it gets a Planned from a use case and hands it to run."""
     wrong = []
     for name, tree in _modules().items():
-        if name == THE_ONE_RUNNER or name in OWN_DRY_RUN:
+        if name == THE_ONE_RUNNER:
             continue
         wrong.extend(f"{name}: imports {module}" for module in _imported(tree) if module.startswith("mlops_cli.plan"))
         if "plan" in _called_methods(tree):
