@@ -30,10 +30,9 @@ def _aws_values() -> dict[str, list[str]]:
     """The instance-type enums and region names of the installed botocore, cached on disk per botocore version:
     parsing the EC2 and SageMaker models costs ~0.2 s, too much for every `mlops config validate`."""
     import json
-    import os
-    import tempfile
     from importlib.metadata import version
 
+    from mlops_cli.files import write_atomically
     from mlops_cli.local.core.manager import mlops_home
 
     cache = mlops_home() / "cache" / f"aws-values-botocore-{version('botocore')}.json"
@@ -50,17 +49,12 @@ def _aws_values() -> dict[str, list[str]]:
     values["regions"] = [
         region for partition in loader.load_data("endpoints")["partitions"] for region in partition["regions"]
     ]
+    text = json.dumps(values)
     try:  # written whole, then renamed: concurrent runs never read half a file
         cache.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=cache.parent, prefix=".aws-values.")
+        write_atomically(cache, lambda stream: stream.write(text.encode("utf-8")))
     except OSError:
-        return values  # a read-only home only costs the parse next time
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(values, stream)
-        os.replace(temporary, cache)
-    except OSError:
-        os.unlink(temporary)
+        pass  # a read-only home only costs the parse next time
     return values
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import UsageError
+from mlops_cli.files import write_atomically
 from mlops_cli.render import Output, console, key_value_table
 
 if TYPE_CHECKING:
@@ -112,12 +112,7 @@ def write_plot(result: dict[str, Any], path: Path) -> None:
         count.set_ylim(0, max(counts) + 1)
         count.legend(loc="upper right")
     figure.tight_layout()
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        figure.savefig(temporary, format="png")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    write_atomically(path, lambda stream: figure.savefig(stream, format="png"))
 
 
 def loadtest_table(out: Console, data: dict[str, Any]) -> None:

@@ -360,22 +360,14 @@ def best_overlay(values: dict[str, Any]) -> dict[str, Any]:
 
 def write_overlay(path: Path, job: str, values: dict[str, Any]) -> None:
     """Write the overlay atomically; refuse to replace a file `--write-best` did not write."""
-    import os
-    import tempfile
-
     import yaml
+
+    from mlops_cli.files import write_atomically
 
     check_overlay_target(path)
     text = OVERLAY_HEADER.format(job=job) + yaml.safe_dump(best_overlay(values), sort_keys=False)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(path, lambda stream: stream.write(text.encode("utf-8")))
 
 
 def check_overlay_target(path: Path) -> None:

@@ -4,8 +4,6 @@ file, then audited; documents are written whole or not at all."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import OperationError, UsageError
+from mlops_cli.files import write_atomically
 
 if TYPE_CHECKING:
     from mlops_cli.aws import AwsClients
@@ -92,18 +91,11 @@ def write_document(path: Path, document: Any) -> None:
     target = Path(path)
     if target.is_dir():
         raise UsageError(f"{target} is a directory")
+    text = json.dumps(document, indent=2, default=str) + "\n"
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        write_atomically(target, lambda stream: stream.write(text.encode("utf-8")))
     except OSError as exc:
         raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(document, stream, indent=2, default=str)
-            stream.write("\n")
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _planned_read(clients: AwsClients, save_input: Path | None) -> Planned:
