@@ -28,6 +28,22 @@ def test_bad_flags_exit_2_with_one_line(args, message):
     assert message in result.stderr and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b'{"statusCode": 429, "body": "{}"}', 429),
+        (b'{"label": "cat"}', 200),
+        (b"not json", 200),
+        (b'"a string"', 200),
+        (b"[" * 100_000 + b"]" * 100_000, 200),  # past Python's recursion limit: not a crash of the load test
+    ],
+)
+def test_a_functions_answer_gives_its_status_or_200(body, status):
+    from mlops_cli.services.loadtest import answer_status
+
+    assert answer_status(body) == status
+
+
 def test_dry_run_prints_the_requests_it_would_send(digits_dir: Path):
     result = cli(
         "-o", "json", "--dry-run", "loadtest", "--rate", "4", "--duration", "5", "--images", str(digits_dir / "test")
