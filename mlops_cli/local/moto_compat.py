@@ -99,7 +99,12 @@ def _default_dict(factory: type, items: dict[Any, Any]) -> defaultdict:
 def _fake_key(cls: type, state: dict[str, Any], digest: str) -> Any:
     key: Any = object.__new__(cls)  # as unpickling does: no __init__, the state comes next
     key.__setstate__({**state, "value": _loading_blobs[-1].get(digest)})
+    _blob_digests[key] = digest
     return key
+
+
+# The blob-store digest of each large S3 object's body, by object (kept as long as moto keeps the object).
+_blob_digests: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
 
 def _pickler(file: Any, blobs: Blobs, digests: set[str], inline_max: int) -> pickle.Pickler:
@@ -111,9 +116,18 @@ def _pickler(file: Any, blobs: Blobs, digests: set[str], inline_max: int) -> pic
     def fake_key(key: Any) -> Any:
         if key.contentsize <= inline_max:
             return key.__reduce_ex__(5)
-        state = key.__getstate__()  # a large body goes to the blob store, the pickle keeps its digest
-        value = state.pop("value")
-        digest = blobs.put(value.encode() if isinstance(value, str) else value)
+        # A large body goes to the blob store, the pickle keeps its digest. A key's body never changes once made
+        # (moto 5.2 sets `value` only in __init__ and __setstate__), so it is read and hashed once, not at every
+        # snapshot: re-hashing every model tarball held the store's lock, and so every request, for seconds.
+        digest = _blob_digests.get(key)
+        if digest is None:
+            try:
+                value = key.value
+            except ValueError:  # its buffer is closed: the key was deleted (moto's own __getstate__ does this)
+                value = b""
+            digest = blobs.put(value.encode() if isinstance(value, str) else value)
+            _blob_digests[key] = digest
+        state = {name: item for name, item in key.__dict__.items() if name not in ("_value_buffer", "lock")}
         digests.add(digest)
         return _fake_key, (FakeKey, state, digest)
 
