@@ -164,7 +164,7 @@ def load_state(data: bytes, blobs: Blobs) -> Any:
     """Fill moto's live backends from `dump_state`'s pickle; returns its `extra`."""
     _loading_blobs.append(blobs)
     try:
-        loaded = pickle.loads(data)
+        loaded = loads(data)
     finally:
         _loading_blobs.pop()
     for key, accounts in loaded["moto"].items():
@@ -174,6 +174,24 @@ def load_state(data: bytes, blobs: Blobs) -> Any:
         if live not in _registry():
             _registry().append(live)
     return loaded["extra"]
+
+
+# Classes of ours that state written by an earlier version names where they used to live (the local AWS's
+# services were split into modules; older snapshots and journals still load).
+MOVED = {
+    ("mlops_cli.local.lambda_.functions", "Provisioned"): ("mlops_cli.local.lambda_.provisioned", "Provisioned"),
+}
+
+
+class _StateUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        module, name = MOVED.get((module, name), (module, name))
+        return super().find_class(module, name)
+
+
+def loads(data: bytes) -> Any:
+    """Unpickle saved state (a snapshot, a journal record), finding moved classes where they live now."""
+    return _StateUnpickler(io.BytesIO(data)).load()
 
 
 def _random() -> Any:

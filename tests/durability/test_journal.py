@@ -43,3 +43,18 @@ def test_appends_after_a_restart_continue_the_file(tmp_path):
     journal.sync(journal.append({"seq": 3}))
     journal.close()
     assert [record["seq"] for record in Journal.read(path)[0]] == [1, 2, 3]
+
+
+def test_state_naming_a_class_where_it_used_to_live_still_loads():
+    """Snapshots and journals written before the local AWS's split name Provisioned in its old module."""
+    import pickle
+
+    from mlops_cli.local import moto_compat
+    from mlops_cli.local.lambda_.provisioned import Provisioned
+
+    config = Provisioned("arn:aws:lambda:us-east-1:123456789012:function:f", 2, "1", status="READY")
+    written_before = pickle.dumps({"configs": config}, protocol=0).replace(
+        b"mlops_cli.local.lambda_.provisioned", b"mlops_cli.local.lambda_.functions"
+    )
+    assert b"mlops_cli.local.lambda_.functions" in written_before
+    assert moto_compat.loads(written_before) == {"configs": config}

@@ -137,7 +137,7 @@ class Journal:
             payload = data[offset + _HEADER.size : offset + _HEADER.size + length]
             if len(payload) < length or zlib.crc32(payload) != crc:
                 break
-            records.append(pickle.loads(payload))
+            records.append(moto_compat.loads(payload))
             offset += _HEADER.size + length
         return records, offset
 

@@ -68,7 +68,9 @@ class ProvisionedConcurrency:
 
     def restore_provisioned(self, configs: dict[tuple[str, str, str, str], dict[str, Any]]) -> None:
         self.provisioned.clear()
-        self.provisioned.update({key: Provisioned(**config) for key, config in configs.items()})
+        # Plain dicts; state written before they were holds the objects themselves.
+        for key, config in configs.items():
+            self.provisioned[key] = config if isinstance(config, Provisioned) else Provisioned(**config)
 
     def resume_allocations(self) -> None:
         """After a restart: allocations that were under way start again; READY ones stay READY and get their warm
