@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from mlops_cli.errors import OperationError, UsageError
 from mlops_cli.local.autoscaling.autoscaler import TIME_SCALE_ENV
 from mlops_cli.local.core import credentials as local_credentials
-from mlops_cli.local.core import pidfile
+from mlops_cli.local.core import pidfile, versions
 from mlops_cli.local.core.credentials import instance_dir, mlops_home  # noqa: F401 (mlops_home: used via this module)
 from mlops_cli.local.core.faults import CONTROL_PATH, FAULTS_ENV
 from mlops_cli.local.core.server import HEALTH_PATH
@@ -100,6 +100,9 @@ def up(url: str | None, time_scale: float = 1.0, faults: list[dict] | None = Non
     (autoscaling periods and cooldowns) run that much faster; `faults` (rules of mlops_cli.local.core.faults) replace
     MLOPS_LOCAL_FAULTS when given."""
     url = _check_url(url)
+    problem = versions.mismatch()
+    if problem:
+        raise UsageError(problem)
     try:
         spot.from_env()  # the server would refuse to start with it: say why before starting one
     except ValueError as exc:

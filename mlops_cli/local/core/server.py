@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from mlops_cli.local.core import credentials as local_credentials
+from mlops_cli.local.core import versions
 from mlops_cli.local.core.credentials import LocalCredentials
 from mlops_cli.local.core.faults import (
     CONTROL_PATH,
@@ -339,6 +340,9 @@ def build_app(context: ServerContext) -> Any:
 
 
 def serve(host: str, port: int, state_dir: Path, credentials_file: Path) -> None:
+    problem = versions.mismatch()  # before moto is imported: another moto may not even import the same way
+    if problem:
+        raise SystemExit(problem)
     from werkzeug.serving import make_server
 
     from mlops_cli.local import moto_compat

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import pickle
 import secrets
@@ -31,9 +32,11 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from mlops_cli.local import moto_compat
+from mlops_cli.local.core import versions
 
 JOURNAL = "journal.log"
 SNAPSHOT = "snapshot.pickle"
+STAMP = "versions.json"  # the mlops and moto versions that wrote the snapshot and journal beside it
 BLOBS = "blobs"
 INLINE_MAX = 16 * 1024  # bodies above this go to the blob store, not into the journal or snapshot
 SNAPSHOT_EVERY = 5_000  # journal records; bounds the replay after a crash (~1,800 records took 22 s under load)
@@ -309,13 +312,7 @@ class DurableStore:
         with self.lock:
             extra = {"seq": self.seq, "participants": {name: get() for name, (get, _) in self.participants.items()}}
             data, digests = moto_compat.dump_state(extra, self.blobs, INLINE_MAX)
-            temporary = self.root / (SNAPSHOT + ".tmp")
-            with open(temporary, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, self.root / SNAPSHOT)
-            _fsync_dir(self.root)
+            _write_private(self.root / SNAPSHOT, data)
             self.journal.restart()
             self.since_snapshot = 0
             return digests
@@ -327,6 +324,7 @@ class DurableStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self.blobs = BlobStore(self.root / BLOBS)
         moto_compat.make_deterministic()
+        self._check_stamp()
         snapshot = self.root / SNAPSHOT
         if snapshot.exists():
             try:
@@ -349,6 +347,7 @@ class DurableStore:
             self._replay(record)
         self.seq = max([self.seq, *(record["seq"] for record in replayed)])
         self.journal = Journal(self.root / JOURNAL)
+        _write_private(self.root / STAMP, json.dumps(versions.stamp(), sort_keys=True).encode())
         self.since_snapshot = len(replayed)
         for callback in self.restored_callbacks:
             callback()
@@ -356,6 +355,23 @@ class DurableStore:
             print(f"local AWS: state restored ({len(replayed)} journal record(s) replayed)", flush=True)
             self.snapshotting = True
             threading.Thread(target=self._snapshot_in_background, name="local-aws-snapshot", daemon=True).start()
+
+    def _check_stamp(self) -> None:
+        """Refuse state another version wrote, before reading any of it: moto's pickled backends change between
+        patch releases (5.2.6 added fields 5.2.5's objects lack), so they would fail at first use, not at load.
+        State from before stamps existed has none and loads as it did (an unreadable one is refused below)."""
+        try:
+            written = json.loads((self.root / STAMP).read_text())
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:
+            raise StateUnreadable(f"the saved state's {self.root / STAMP} is unreadable ({exc}); {_WAY_OUT}") from None
+        current = versions.stamp()
+        if written != current:
+            raise StateUnreadable(
+                f"the saved state in {self.root} was written by {_versions(written)}, this is {_versions(current)}; "
+                f"start the local AWS with that version, or {_WAY_OUT}"
+            )
 
     def _replay(self, record: dict[str, Any]) -> None:
         try:
@@ -411,6 +427,27 @@ class DurableStore:
             assert self.blobs is not None
             self.blobs.keep_only(self.snapshot())
             self.journal.close()
+
+
+_WAY_OUT = "delete the state with `mlops local reset --yes`"
+
+
+def _versions(stamp: Any) -> str:
+    if not isinstance(stamp, dict):
+        return "an unknown version"
+    return ", ".join(f"{name} {version or 'absent'}" for name, version in sorted(stamp.items()))
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write `path` whole (a temporary file renamed over it), readable by its owner only."""
+    temporary = path.with_name(path.name + ".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    _fsync_dir(path.parent)
 
 
 def journaling_enabled() -> bool:
