@@ -34,5 +34,7 @@ for name, version in sorted(locked.items()):
     if found != version:
         print(f"  {name}: {version} -> {found}")
 PY
-"$venv/bin/python" -m pytest -q tests/foundation/test_moto_contract.py
-"$venv/bin/python" -m pytest -q -m "not integration" --deselect tests/foundation/test_lock.py
+status=0
+"$venv/bin/python" -m pytest -q tests/foundation/test_moto_contract.py || status=1
+"$venv/bin/python" -m pytest -q -m "not integration" --deselect tests/foundation/test_lock.py || status=1
+exit $status

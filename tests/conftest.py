@@ -8,8 +8,11 @@ MLOPS_HOME in a temporary folder, and stopped at the end.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +41,13 @@ for _name in [n for n in os.environ if n.startswith("MLOPS_") and "__" in n]:
 # shared server does not (tests/strict starts one that does).
 os.environ["MLOPS_LOCAL_IAM_PROPAGATION_S"] = "0"
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"  # never reach 169.254.169.254 for credentials
+# Hermetic: a test that starts no local AWS talks to an address where nothing listens (port 1 needs root to bind),
+# never to the user's own local AWS on configs/local.yaml's default port, and keeps its state in a home of the
+# suite's own, never ~/.mlops. The local_aws fixture points the session at its own server instead.
+NO_AWS_URL = "http://127.0.0.1:1"
+os.environ["MLOPS_AWS__ENDPOINT_URL"] = NO_AWS_URL
+os.environ["MLOPS_HOME"] = tempfile.mkdtemp(prefix="mlops-test-home-")
+atexit.register(shutil.rmtree, os.environ["MLOPS_HOME"], ignore_errors=True)
 os.environ["AWS_CONFIG_FILE"] = os.devnull
 os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
 
@@ -69,7 +79,7 @@ def local_aws(mlops_home: Path) -> Iterator[str]:
         try:
             yield url
         finally:
-            os.environ.pop("MLOPS_AWS__ENDPOINT_URL", None)
+            os.environ["MLOPS_AWS__ENDPOINT_URL"] = NO_AWS_URL
 
 
 @pytest.fixture

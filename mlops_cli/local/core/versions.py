@@ -57,6 +57,6 @@ def mismatch() -> str | None:
 
 def stamp() -> dict[str, str | None]:
     """What saved state records of the code that wrote it: mlops and the seam's versions."""
-    from mlops_cli import __version__
+    import mlops_cli
 
-    return {"mlops": __version__, **installed()}
+    return {"mlops": mlops_cli.__version__, **installed()}
