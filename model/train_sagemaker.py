@@ -64,8 +64,7 @@ def torchrun_command(env: dict[str, str], argv: list[str], script: str) -> tuple
         raise ConfigError("MLOPS_HOST_ADDRESSES is not a JSON object of host -> address") from None
     command = [
         sys.executable,
-        "-m",
-        "torch.distributed.run",
+        str(Path(__file__).resolve().with_name("launcher.py")),
         f"--nnodes={len(hosts)}",
         f"--node-rank={hosts.index(current)}",
         f"--nproc-per-node={processes}",

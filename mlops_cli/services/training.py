@@ -351,9 +351,10 @@ class StatusChange:
 
 
 # torchrun's and torch.distributed's own logging: glog-style "I1201 02:03:41.730000 123 torch/distributed/..." (torch
-# prefixes every line of a record, tracebacks included) or the classic "INFO:torch.distributed...".
+# prefixes every line of a record, tracebacks included) or the classic "INFO:torch.distributed...". The path is
+# relative inside a source tree and absolute from a venv elsewhere (".../site-packages/torch/distributed/...").
 _DISTRIBUTED_RUNTIME_LOG = re.compile(
-    r"^(?:[IWE]\d{4} [\d:.]+ +\d+ torch/distributed/|(?:INFO|WARNING|ERROR):torch\.distributed)"
+    r"^(?:[IWE]\d{4} [\d:.]+ +\d+ \S*torch/distributed/|(?:INFO|WARNING|ERROR):torch\.distributed)"
 )
 
 

@@ -361,7 +361,7 @@ def test_sagemaker_entry_point_two_hosts_run_one_ddp_job(digits_dir, tmp_path):
     outputs = [process.communicate(timeout=600)[0] for process in processes]
     for process, output in zip(processes, outputs, strict=True):
         assert process.returncode == 0, output[-4000:]
-        assert "torch.distributed.run --nnodes=2" in output
+        assert "launcher.py --nnodes=2" in output
     assert "--node-rank=0" in outputs[0] and "--node-rank=1" in outputs[1]
     assert "world_size=2 backend=gloo" in outputs[0] and "train_samples_per_rank=719,719" in outputs[0]
 

@@ -14,6 +14,9 @@ RUNTIME_LINES = [
     "I1201 02:03:41.742000 12292 torch/distributed/elastic/agent/server/api.py:553]   global_world_sizes=[2]",
     "E1201 02:03:45.564000 12292 torch/distributed/elastic/agent/server/api.py:1001] "
     "Traceback (most recent call last):",
+    # torch installed in a venv outside the source tree logs its files' absolute paths
+    "I1207 16:40:02.118000 4411 /home/me/.venv/lib/python3.11/site-packages/torch/distributed/run.py:811] "
+    "Using nproc_per_node=1.",
     "WARNING:torch.distributed.run:Setting OMP_NUM_THREADS environment variable for each process",
 ]
 SCRIPT_LINES = [
