@@ -17,6 +17,7 @@ import threading
 import uuid
 from typing import Any
 
+from mlops_cli.local.core.archives import UnsafeArchive
 from mlops_cli.local.core.server import Forward, LocalRequest, LocalResponse, ServerContext
 from mlops_cli.local.lambda_.concurrency import Executions, Throttle
 from mlops_cli.local.lambda_.function_runner import FunctionRunner, lambda_time
@@ -82,6 +83,10 @@ class FunctionRequests:
                 "Could not parse request body into json: Could not parse payload into json",
                 400,
             )
+        try:
+            self.runner.code_dir(fn)  # unpacked once per code; a package that cannot be is Lambda's 502
+        except UnsafeArchive as exc:
+            return _error("InvalidZipFileException", f"Lambda was unable to unzip the deployment package: {exc}", 502)
         invocation_type = request.headers.get("x-amz-invocation-type", "RequestResponse")
         if invocation_type == "DryRun":
             return LocalResponse(204, b"", {"X-Amz-Executed-Version": str(fn.version)})
@@ -116,6 +121,27 @@ class FunctionRequests:
         error = document.get("init_error") or document.get("error") or {}
         headers["X-Amz-Function-Error"] = "Unhandled"
         return LocalResponse(200, json.dumps(error).encode(), headers)
+
+    def check_code(self, request: LocalRequest, forward: Forward) -> LocalResponse:
+        """CreateFunction / UpdateFunctionCode with an inline zip: refused as Lambda refuses a package it cannot
+        unzip, here also one with members outside its folder (mlops_cli.local.core.archives), before moto keeps it."""
+        try:
+            document = request.json()
+            code = document.get("Code") if request.method == "POST" else document  # CreateFunction nests it
+            inline = code.get("ZipFile") if isinstance(code, dict) else None
+            package = base64.b64decode(inline, validate=True) if isinstance(inline, str) else None
+        except (ValueError, AttributeError):
+            package = None  # moto answers what AWS answers for a body or a base64 that does not parse
+        if package is not None:
+            try:
+                self.runner.check_zip(package)
+            except UnsafeArchive as exc:
+                return _error(
+                    "InvalidParameterValueException",
+                    f"Could not unzip uploaded file. Please check your file, then try to upload again. ({exc})",
+                    400,
+                )
+        return forward(request)
 
     def admit(self, request: LocalRequest, backend: Any, fn: Any) -> Throttle | None:
         """Count the execution against the function's reserved (or the account's unreserved) concurrency."""
