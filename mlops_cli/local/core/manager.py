@@ -125,6 +125,8 @@ def up(url: str | None, time_scale: float = 1.0, faults: list[dict] | None = Non
         str(state_dir),
         "--credentials-file",
         str(local_credentials.path(url)),
+        "--log-file",
+        str(log_file),
     ]
     with open(log_file, "ab") as log:
         process = subprocess.Popen(

@@ -17,7 +17,7 @@ import functools
 import hmac
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, unquote
@@ -56,7 +56,8 @@ class SignedRequest:
 
 
 def precheck(request: SignedRequest, credentials: LocalCredentials) -> Refusal | None:
-    """What can be refused before the body is read: no signature, another scheme, another key."""
+    """What can be refused before the body is read: no signature, another scheme, another key, and a wrong
+    signature where it does not cover the body."""
     authorization = request.headers.get("authorization", "")
     query = _query_params(request.raw_query)
     if authorization:
@@ -71,6 +72,14 @@ def precheck(request: SignedRequest, credentials: LocalCredentials) -> Refusal |
         return Refusal("missing", "the request is not signed (every request needs this local AWS's credentials)")
     if not _equal(key_id, credentials.access_key_id):
         return Refusal("unknown-key", "the access key id is not this local AWS's")
+    # A signature that covers no body (a stated x-amz-content-sha256, an S3 presigned URL) is checked whole now;
+    # the stated hash is compared with the body once it is read.
+    stated = request.headers.get("x-amz-content-sha256", "")
+    presigned_s3 = not authorization and (
+        "AWSAccessKeyId" in query or (scope_of({}, request.raw_query) or ("",))[-1] == "s3"
+    )
+    if (authorization and stated) or presigned_s3:
+        return verify(replace(request, body_sha256=stated), credentials)
     return None
 
 
@@ -106,12 +115,13 @@ def verify_post_policy(
     fields: Mapping[str, str],
     credentials: LocalCredentials,
     bucket: str,
-    file_size: int,
+    file_size: int | None,
     now: datetime.datetime | None = None,
 ) -> Refusal | None:
     """An S3 browser form POST: the policy must be signed with `credentials`, unexpired, and the form must meet
     its conditions, naming no field they do not
-    (https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-HTTPPOSTConstructPolicy.html)."""
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-HTTPPOSTConstructPolicy.html). `file_size` None: the
+    file is not read yet, its size is not checked."""
     try:
         return _verify_post_policy(fields, credentials, bucket, file_size, now or datetime.datetime.now(datetime.UTC))
     except _UNPARSEABLE as exc:
@@ -119,7 +129,7 @@ def verify_post_policy(
 
 
 def _verify_post_policy(
-    fields: Mapping[str, str], credentials: LocalCredentials, bucket: str, file_size: int, now: datetime.datetime
+    fields: Mapping[str, str], credentials: LocalCredentials, bucket: str, file_size: int | None, now: datetime.datetime
 ) -> Refusal | None:
     fields = {name.lower(): value for name, value in fields.items()}
     if "policy" in fields and "awsaccesskeyid" in fields and "signature" in fields:  # the older (SigV2) form
@@ -456,7 +466,7 @@ def _canonical_query(raw_query: str, drop: str = "") -> str:
     return "&".join(f"{name}={value}" for name, value in sorted(pairs))
 
 
-def _check_conditions(conditions: list[Any], fields: dict[str, str], file_size: int) -> Refusal | None:
+def _check_conditions(conditions: list[Any], fields: dict[str, str], file_size: int | None) -> Refusal | None:
     """The policy's eq / starts-with / content-length-range conditions against the form's fields; a field no
     condition names is refused as S3 refuses it (all but the policy, the signature and the file themselves, and
     `x-ignore-*`)."""
@@ -483,7 +493,7 @@ def _check_conditions(conditions: list[Any], fields: dict[str, str], file_size: 
             return Refusal("signature", f"policy condition {condition!r} is malformed")
         for operator, name, value in checks:
             if operator == "content-length-range":
-                if not int(name) <= file_size <= int(value):
+                if file_size is not None and not int(name) <= file_size <= int(value):
                     return Refusal("policy", f"the file's size is outside the policy's {condition}")
                 continue
             actual = fields.get(str(name).lstrip("$").lower(), "")
