@@ -118,7 +118,11 @@ def _zip_members(source: zipfile.ZipFile) -> Iterator[_Member]:
             )
             raise UnsafeArchive(f"member {_shown(info.filename)} is {what or 'not a file'}")
         else:
-            yield _Member(info.filename, "file", info.file_size, "", bool(mode & 0o111), lambda i=info: source.open(i))
+            yield _Member(info.filename, "file", info.file_size, "", bool(mode & 0o111), _zip_opener(source, info))
+
+
+def _zip_opener(source: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], IO[bytes]]:
+    return lambda: source.open(info)
 
 
 def _extract(members: Iterator[_Member], destination: Path, packed: int, limits: Limits) -> None:
@@ -239,7 +243,7 @@ class _Unpacker:
     def _resolve(self, parts: list[str]) -> Path | None:
         """Where `parts` (relative to the root) leads in the tree as it is now, following its symlinks as the
         kernel would; None when it leaves the root (or loops). Missing components are taken literally."""
-        pending, current, hops = list(parts), [], 0
+        pending, current, hops = list(parts), list[str](), 0
         while pending:
             part = pending.pop(0)
             if part in ("", "."):

@@ -98,10 +98,10 @@ class _HeaderDeadlines:
                     pass
 
 
-def bounded_handler(base: type, limits: ConnectionLimits, deadlines: _HeaderDeadlines) -> type:
+def bounded_handler(base: Any, limits: ConnectionLimits, deadlines: _HeaderDeadlines) -> type:
     """`base` (a werkzeug request handler) with the idle timeout on its socket and the header deadline."""
 
-    class BoundedHandler(base):  # type: ignore[misc,valid-type]
+    class BoundedHandler(base):
         timeout = limits.idle_timeout_s  # socketserver.StreamRequestHandler sets it on the connection
 
         def handle_one_request(self) -> None:

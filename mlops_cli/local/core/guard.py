@@ -6,8 +6,8 @@ rebinding), there must be no Origin header (browsers send one on every cross-ori
 in, and no CORS header ever leaves), the signature must be one of the instance's as far as the headers show (a
 form POST's policy and signature: its first FORM_FIELDS_MAX bytes), the body must be within AWS's own size
 limit (checked on Content-Length before reading; a chunked body is read only up to the limit), and the request
-must be SigV4-signed with the instance's credentials (mlops_cli.local.core.sigv4). Malformed bodies get the protocol's 4xx, anything unexpected
-an InternalFailure 500, never werkzeug's HTML page.
+must be SigV4-signed with the instance's credentials (mlops_cli.local.core.sigv4). Malformed bodies get the
+protocol's 4xx, anything unexpected an InternalFailure 500, never werkzeug's HTML page.
 """
 
 from __future__ import annotations
