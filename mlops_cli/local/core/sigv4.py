@@ -23,12 +23,12 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from mlops_cli.local.core.credentials import LocalCredentials
+from mlops_cli.local.core.scopes import scope_problem
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_SKEW = datetime.timedelta(minutes=15)  # AWS refuses header-signed requests further off than 15 minutes
 MAX_PRESIGN_EXPIRES_S = 7 * 24 * 3600  # and presigned URLs valid for more than 7 days
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
-LOCAL_SERVICES = frozenset({"mlops"})  # the local AWS's own control API (mlops_cli.local.core.faults.CONTROL_PATH)
 _TIMESTAMP = "%Y%m%dT%H%M%SZ"
 # Form fields an S3 POST policy need not name (the bucket is the URL's, never a field here).
 _UNNAMED_POST_FIELDS = frozenset({"policy", "signature", "x-amz-signature", "awsaccesskeyid", "file", "bucket"})
@@ -148,7 +148,7 @@ def _verify_post_policy(
         key_id, date, region, service = scope
         if not _equal(key_id, credentials.access_key_id):
             return Refusal("unknown-key", "the access key id is not this local AWS's")
-        refusal = _scope_refusal(region, service)
+        refusal = _scope_refusal_of(region, service)
         if refusal is not None:
             return refusal
         timestamp = fields.get("x-amz-date", "")
@@ -227,7 +227,7 @@ def _verify_header(
     key_id, date, region, service = scope
     if not _equal(key_id, credentials.access_key_id):
         return Refusal("unknown-key", "the access key id is not this local AWS's")
-    refusal = _scope_refusal(region, service) or _unsigned_headers(request, signed, service)
+    refusal = _scope_refusal_of(region, service) or _unsigned_headers(request, signed, service)
     if refusal is not None:
         return refusal
     timestamp = _timestamp(request.headers)
@@ -266,7 +266,7 @@ def _verify_presigned(
     key_id, date, region, service = scope
     if not _equal(key_id, credentials.access_key_id):
         return Refusal("unknown-key", "the access key id is not this local AWS's")
-    refusal = _scope_refusal(region, service) or _unsigned_headers(request, signed, service)
+    refusal = _scope_refusal_of(region, service) or _unsigned_headers(request, signed, service)
     if refusal is not None:
         return refusal
     timestamp = query.get("X-Amz-Date", "")
@@ -385,35 +385,9 @@ def _unsigned_headers(request: SignedRequest, signed: list[str], service: str) -
     )
 
 
-@functools.cache
-def _known_scopes() -> tuple[frozenset[str], frozenset[str]]:
-    """(regions, signing names) AWS has, from botocore's own partition and endpoint data and its service list."""
-    import botocore.loaders
-
-    loader = botocore.loaders.create_loader()
-    regions: set[str] = set()
-    services = set(loader.list_available_services("service-2")) | LOCAL_SERVICES
-    for partition in loader.load_data("partitions")["partitions"]:
-        regions.update(partition["regions"])
-    for partition in loader.load_data("endpoints")["partitions"]:
-        regions.update(partition["regions"])
-        for prefix, service in partition["services"].items():
-            services.add(prefix)
-            for endpoint in [service.get("defaults", {}), *service.get("endpoints", {}).values()]:
-                scoped = endpoint.get("credentialScope", {})
-                services.update(value for key, value in scoped.items() if key == "service")
-                regions.update(value for key, value in scoped.items() if key == "region")
-    return frozenset(regions), frozenset(services)
-
-
-def _scope_refusal(region: str, service: str) -> Refusal | None:
-    """AWS's answer to a credential scope naming a region or a service it does not have."""
-    regions, services = _known_scopes()
-    if region not in regions:
-        return Refusal("signature", f"Credential should be scoped to a valid region, not '{region}'.")
-    if service not in services:
-        return Refusal("signature", f"Credential should be scoped to correct service, not '{service}'.")
-    return None
+def _scope_refusal_of(region: str, service: str) -> Refusal | None:
+    problem = scope_problem(region, service)
+    return Refusal("signature", problem) if problem else None
 
 
 def _auth_fields(authorization: str) -> dict[str, str]:
