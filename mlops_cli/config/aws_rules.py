@@ -34,6 +34,7 @@ def _aws_values() -> dict[str, list[str]]:
 
     from mlops_cli.files import write_atomically
     from mlops_cli.local.core.manager import mlops_home
+    from mlops_cli.local.core.paths import private_folder
 
     cache = mlops_home() / "cache" / f"aws-values-botocore-{version('botocore')}.json"
     try:
@@ -51,7 +52,7 @@ def _aws_values() -> dict[str, list[str]]:
     ]
     text = json.dumps(values)
     try:  # written whole, then renamed: concurrent runs never read half a file
-        cache.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(cache.parent)  # $MLOPS_HOME too when it is new: owner-only, whatever the umask
         write_atomically(cache, lambda stream: stream.write(text.encode("utf-8")))
     except OSError:
         pass  # a read-only home only costs the parse next time

@@ -5,19 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
-from mlops_cli.local.core.urls import is_loopback_url
+from mlops_cli.local.core.urls import endpoint_url_problem, is_loopback_url  # noqa: F401 (is_loopback_url: re-exported)
 
 
 def check_endpoint_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"'{url}' is not an http(s) URL")
-    if parts.username or parts.password:
-        raise ValueError("endpoint_url must not carry credentials")
-    if parts.scheme == "http" and not is_loopback_url(url):
-        raise ValueError("plain http is allowed only for a loopback endpoint (the embedded local AWS); use https")
+    problem = endpoint_url_problem(url)
+    if problem:
+        raise ValueError(problem)
     return url.rstrip("/")
 
 

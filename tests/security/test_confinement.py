@@ -241,12 +241,72 @@ def test_source_package_member_outside_the_code_folder_fails_the_job(boto_client
     assert description["FailureReason"].startswith(
         f"ClientError: cannot unpack the source package s3://{BUCKET}/code/climbing.tar.gz: "
     )
-    assert "outside the destination" in description["FailureReason"]
+    assert "has a '..' segment" in description["FailureReason"]
     assert snapshot(sentinel) == before
 
 
-def test_function_zip_member_outside_its_folder_stays_inside(boto_client, sentinel):
-    """Lambda unpacks a function's zip like Python's zipfile: '..' segments are dropped, never followed."""
+def test_source_package_hard_link_to_a_file_outside_fails_the_job(boto_client, s3, sentinel, role_arn):
+    """A hard link names another file, here the sentinel's: unpacked, train.py would be that file."""
+    before = snapshot(sentinel)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo("train.py")
+        info.type, info.linkname = tarfile.LNKTYPE, str(sentinel / "keep.txt")
+        tar.addfile(info)
+    s3.put_object(Bucket=BUCKET, Key="code/hard-link.tar.gz", Body=buffer.getvalue())
+    s3.put_object(Bucket=BUCKET, Key="data/one.txt", Body=b"1")
+    sagemaker = boto_client("sagemaker")
+    hyperparameters = {
+        "sagemaker_program": json.dumps("train.py"),
+        "sagemaker_submit_directory": json.dumps(f"s3://{BUCKET}/code/hard-link.tar.gz"),
+    }
+    sagemaker.create_training_job(**job_request("hard-link-source", role_arn, hyperparameters=hyperparameters))
+    description = finished(sagemaker, "hard-link-source")
+    assert description["TrainingJobStatus"] == "Failed"
+    assert "member 'train.py' has an absolute path" in description["FailureReason"]
+    assert snapshot(sentinel) == before
+
+
+def test_model_archive_symlink_chain_fails_the_endpoint_and_writes_nothing(boto_client, s3, sentinel, role_arn):
+    """CVE-2025-4517's archive, aimed at the sentinel from wherever the endpoint unpacks it (extra `..` stop at
+    /): tarfile's data filter on this Python let it write PWNED there; the endpoint fails, naming the member."""
+    from tests.security.test_archives import symlink_chain_archive
+
+    before = snapshot(sentinel)
+    s3.put_object(
+        Bucket=BUCKET,
+        Key="models/chain.tar.gz",
+        Body=symlink_chain_archive("../" * 40 + str(sentinel).lstrip("/")),
+    )
+    sagemaker = boto_client("sagemaker")
+    sagemaker.create_model(
+        ModelName="symlink-chain",
+        ExecutionRoleArn=role_arn,
+        PrimaryContainer={
+            "Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.6.0-cpu-py312",
+            "ModelDataUrl": f"s3://{BUCKET}/models/chain.tar.gz",
+        },
+    )
+    variant = {"VariantName": "AllTraffic", "ModelName": "symlink-chain", "InitialInstanceCount": 1}
+    sagemaker.create_endpoint_config(
+        EndpointConfigName="symlink-chain", ProductionVariants=[{**variant, "InstanceType": "ml.m5.large"}]
+    )
+    sagemaker.create_endpoint(EndpointName="symlink-chain", EndpointConfigName="symlink-chain")
+    deadline = time.monotonic() + 120
+    while (described := sagemaker.describe_endpoint(EndpointName="symlink-chain"))[
+        "EndpointStatus"
+    ] == "Creating" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    sagemaker.delete_endpoint(EndpointName="symlink-chain")
+    assert described["EndpointStatus"] == "Failed"
+    reason = described["FailureReason"]
+    assert f'Failed to extract model data archive from URL "s3://{BUCKET}/models/chain.tar.gz".' in reason
+    assert "member 'a/b/c" in reason or "member 'dddd" in reason
+    assert snapshot(sentinel) == before
+
+
+def test_function_zip_slip_is_refused_and_writes_nothing(boto_client, sentinel):
+    """Lambda refuses a package it cannot unzip; here also one whose members climb out of its folder."""
     before = snapshot(sentinel)
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as archive:
@@ -260,13 +320,44 @@ def test_function_zip_member_outside_its_folder_stays_inside(boto_client, sentin
         ],
     }
     role = iam.create_role(RoleName="climbing-zip", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    with pytest.raises(ClientError) as refused:
+        lam.create_function(
+            FunctionName="climbing-zip",
+            Runtime="python3.12",
+            Role=role,
+            Handler="handler.handler",
+            Code={"ZipFile": code.getvalue()},
+        )
+    error = refused.value.response["Error"]
+    assert error["Code"] == "InvalidParameterValueException"
+    assert error["Message"].startswith("Could not unzip uploaded file.")
+    assert "'..' segment" in error["Message"]
+    with pytest.raises(ClientError):
+        lam.get_function(FunctionName="climbing-zip")
+    assert snapshot(sentinel) == before
+
+
+def test_function_zip_from_s3_that_climbs_out_is_refused_at_invoke(boto_client, s3, sentinel):
+    """A package from S3 reaches the local AWS only when the function first runs: Lambda's 502 then."""
+    before = snapshot(sentinel)
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("handler.py", "def handler(event, context):\n    return 'ran'\n")
+        archive.writestr("/tmp/zip-planted-from-s3.py", "planted\n")
+    s3.put_object(Bucket=BUCKET, Key="functions/absolute.zip", Body=code.getvalue())
+    iam, lam = boto_client("iam"), boto_client("lambda")
+    role = iam.get_role(RoleName="climbing-zip")["Role"]["Arn"]
     lam.create_function(
-        FunctionName="climbing-zip",
+        FunctionName="absolute-zip",
         Runtime="python3.12",
         Role=role,
         Handler="handler.handler",
-        Code={"ZipFile": code.getvalue()},
+        Code={"S3Bucket": BUCKET, "S3Key": "functions/absolute.zip"},
     )
-    answer = lam.invoke(FunctionName="climbing-zip", Payload=b"{}")
-    assert json.loads(answer["Payload"].read()) == "ran"
+    with pytest.raises(ClientError) as refused:
+        lam.invoke(FunctionName="absolute-zip", Payload=b"{}")
+    assert refused.value.response["Error"]["Code"] == "InvalidZipFileException"
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 502
+    assert "absolute path" in refused.value.response["Error"]["Message"]
+    assert not Path("/tmp/zip-planted-from-s3.py").exists()
     assert snapshot(sentinel) == before

@@ -66,6 +66,12 @@ _CODES: dict[str, dict[str, tuple[str, int]]] = {
         "query": ("RequestEntityTooLarge", 413),
         "ec2": ("RequestEntityTooLarge", 413),
     },
+    "request-timeout": {
+        "s3": ("RequestTimeout", 400),
+        "json": ("RequestTimeoutException", 408),
+        "query": ("RequestTimeout", 400),
+        "ec2": ("RequestTimeout", 400),
+    },
     "unknown-operation": {
         "s3": ("NotImplemented", 501),
         "json": ("UnknownOperationException", 400),

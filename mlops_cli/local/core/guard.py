@@ -3,10 +3,11 @@ own tools, and turns every failure into an AWS-shaped error.
 
 In order, before any handler runs: the Host must be the server's own loopback address and port (no DNS
 rebinding), there must be no Origin header (browsers send one on every cross-origin request: no web page gets
-in, and no CORS header ever leaves), the body must be within AWS's own size limit (checked on Content-Length
-before reading; a chunked body is read only up to the limit), and the request must be SigV4-signed with the
-instance's credentials (mlops_cli.local.core.sigv4). Malformed bodies get the protocol's 4xx, anything unexpected
-an InternalFailure 500, never werkzeug's HTML page.
+in, and no CORS header ever leaves), the signature must be one of the instance's as far as the headers show (a
+form POST's policy and signature: its first FORM_FIELDS_MAX bytes), the body must be within AWS's own size
+limit (checked on Content-Length before reading; a chunked body is read only up to the limit), and the request
+must be SigV4-signed with the instance's credentials (mlops_cli.local.core.sigv4). Malformed bodies get the
+protocol's 4xx, anything unexpected an InternalFailure 500, never werkzeug's HTML page.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ SAGEMAKER_INVOKE_MAX_BODY = 6 * MiB  # InvokeEndpoint payload: 6 MB (SageMaker "
 # 1 MiB a batch; IAM policies: 6,144 characters; RunInstances user data: 16 KB): 10 MiB bounds memory.
 OTHER_MAX_BODY = 10 * MiB
 _READ_CHUNK = 1 * MiB
+# What of a form POST is read before its policy and signature are checked: the fields before the file (S3's
+# policies are a few KB; AWS caps the whole form's fields at 20 KB).
+FORM_FIELDS_MAX = 64 * 1024
 _LAMBDA_INVOKE = re.compile(r"^/\d{4}-\d{2}-\d{2}/functions/[^/]+/invocations$")
 _SAGEMAKER_INVOKE = re.compile(r"^/endpoints/[^/]+/invocations(-response-stream)?$")
 # Bodies that fail to parse (JSON, XML, encodings, nesting beyond the parser's depth) are the client's fault.
@@ -148,7 +152,8 @@ class Guard:
         request = sigv4.SignedRequest(
             environ["REQUEST_METHOD"], _raw_path(environ), environ.get("QUERY_STRING", ""), headers, ""
         )
-        refusal = None if form_post else sigv4.precheck(request, self.credentials)  # before reading any body
+        # Before reading any body: the headers' signature, or a form's policy and signature (in its first bytes).
+        refusal = self._precheck_form_post(environ) if form_post else sigv4.precheck(request, self.credentials)
         if refusal is None:
             body_sha256 = _read_body(environ, *_body_limit(service, environ.get("PATH_INFO", "/")))
             if form_post:
@@ -167,6 +172,14 @@ class Guard:
             if body.strip():
                 json.loads(body)  # AWS takes only JSON here; nesting beyond the parser's depth is refused too
 
+    def _precheck_form_post(self, environ: dict[str, Any]) -> sigv4.Refusal | None:
+        """A form POST carries its policy and signature in the body, before the file (S3 ignores fields after
+        it): they are read, at most FORM_FIELDS_MAX bytes, and checked before the rest of the body is read."""
+        fields, prefix = _form_fields_before_file(environ)
+        environ["wsgi.input"] = _Prefixed(prefix, environ["wsgi.input"])  # read again whole once admitted
+        bucket = environ.get("PATH_INFO", "/").strip("/").split("/")[0]
+        return sigv4.verify_post_policy(fields, self.credentials, bucket, file_size=None)
+
     def _verify_form_post(self, environ: dict[str, Any]) -> sigv4.Refusal | None:
         """An S3 POST upload (HTML form): accepted only with a policy signed by this instance's key."""
         from werkzeug.formparser import parse_form_data
@@ -177,6 +190,72 @@ class Guard:
         size = files["file"].seek(0, io.SEEK_END) if "file" in files else 0
         body.seek(0)
         return sigv4.verify_post_policy(dict(form.items()), self.credentials, bucket, size)
+
+
+class _Prefixed(io.RawIOBase):
+    """`prefix` (what was already read of a stream), then the rest of `stream`."""
+
+    def __init__(self, prefix: bytes, stream: Any):
+        self.prefix, self.stream = prefix, stream
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self.prefix:
+            wanted = len(self.prefix) if size is None or size < 0 else size
+            chunk, self.prefix = self.prefix[:wanted], self.prefix[wanted:]
+            return chunk
+        return self.stream.read(size) if size is not None and size >= 0 else self.stream.read()
+
+
+def _form_fields_before_file(environ: dict[str, Any]) -> tuple[dict[str, str], bytes]:
+    """(the form's fields up to its file, the bytes read for them): Refused when they do not fit in
+    FORM_FIELDS_MAX or the body is no multipart form."""
+    from werkzeug.http import parse_options_header
+    from werkzeug.sansio.multipart import NEED_DATA, Data, Epilogue, Field, File, MultipartDecoder
+
+    boundary = parse_options_header(environ.get("CONTENT_TYPE", ""))[1].get("boundary", "")
+    if not boundary:
+        raise Refused("malformed", "a multipart/form-data body needs a boundary")
+    declared = environ.get("CONTENT_LENGTH")
+    remaining = int(declared) if declared and declared.isdigit() else None
+    decoder = MultipartDecoder(boundary.encode("latin-1"), max_form_memory_size=FORM_FIELDS_MAX)
+    stream, prefix = environ["wsgi.input"], bytearray()
+    fields: dict[str, str] = {}
+    name, value = None, bytearray()
+    while True:
+        event = decoder.next_event()
+        if event is NEED_DATA:
+            room = FORM_FIELDS_MAX - len(prefix) if remaining is None else min(FORM_FIELDS_MAX - len(prefix), remaining)
+            if room <= 0 and (remaining is None or remaining > 0):
+                raise Refused(
+                    "missing", f"a form POST needs its policy and signature in its first {FORM_FIELDS_MAX:,} bytes"
+                )
+            chunk = _read_or_time_out(stream, min(room, 64 * 1024)) if room > 0 else b""
+            prefix += chunk
+            if remaining is not None:
+                remaining -= len(chunk)
+            decoder.receive_data(chunk or None)
+        elif isinstance(event, Field):
+            name, value = event.name.lower(), bytearray()
+        elif isinstance(event, Data) and name is not None:
+            value += event.data
+            if not event.more_data:
+                fields[name], name = value.decode("utf-8", "replace"), None
+        elif isinstance(event, (File, Epilogue)):
+            return fields, bytes(prefix)
+
+
+def _read_or_time_out(stream: Any, size: int) -> bytes:
+    try:
+        return stream.read(size)
+    except TimeoutError:  # the connection's idle timeout (mlops_cli.local.core.connections)
+        raise Refused(
+            "request-timeout",
+            "Your socket connection to the server was not read from or written to within the timeout period. "
+            "Idle connections will be closed.",
+        ) from None
 
 
 def _headers(environ: dict[str, Any]) -> dict[str, str]:
@@ -239,7 +318,7 @@ def _read_body(environ: dict[str, Any], limit: int, code: str | None = None) -> 
     spool = tempfile.SpooledTemporaryFile(max_size=_READ_CHUNK)
     digest, total = hashlib.sha256(), 0
     while remaining is None or remaining > 0:
-        chunk = stream.read(_READ_CHUNK if remaining is None else min(_READ_CHUNK, remaining))
+        chunk = _read_or_time_out(stream, _READ_CHUNK if remaining is None else min(_READ_CHUNK, remaining))
         if not chunk:
             break
         total += len(chunk)

@@ -21,6 +21,7 @@ from mlops_cli.local.core import credentials as local_credentials
 from mlops_cli.local.core import pidfile, versions
 from mlops_cli.local.core.credentials import instance_dir, mlops_home  # noqa: F401 (mlops_home: used via this module)
 from mlops_cli.local.core.faults import CONTROL_PATH, FAULTS_ENV
+from mlops_cli.local.core.paths import private_file, private_folder
 from mlops_cli.local.core.server import HEALTH_PATH
 from mlops_cli.local.core.urls import is_loopback_url
 from mlops_cli.local.sagemaker import spot
@@ -113,6 +114,8 @@ def up(url: str | None, time_scale: float = 1.0, faults: list[dict] | None = Non
     if current.running:
         return current, False
     pid_file, log_file, state_dir = _paths(url)
+    for folder in (mlops_home(), mlops_home() / "local", instance_dir(url)):  # what it keeps is its user's only
+        private_folder(folder)
     _make_state_dir(state_dir)
     local_credentials.ensure(url)
     parts = urlsplit(url)
@@ -128,8 +131,10 @@ def up(url: str | None, time_scale: float = 1.0, faults: list[dict] | None = Non
         str(state_dir),
         "--credentials-file",
         str(local_credentials.path(url)),
+        "--log-file",
+        str(log_file),
     ]
-    with open(log_file, "ab") as log:
+    with os.fdopen(private_file(log_file), "ab") as log:
         process = subprocess.Popen(
             command,
             stdout=log,
@@ -162,8 +167,11 @@ def up(url: str | None, time_scale: float = 1.0, faults: list[dict] | None = Non
 def _make_state_dir(state_dir: Path) -> None:
     """The folder that keeps the local AWS's state across restarts, marked as made here when it is new."""
     if not state_dir.exists() or (state_dir.is_dir() and not any(state_dir.iterdir())):
-        state_dir.mkdir(parents=True, exist_ok=True)
-        (state_dir / STATE_MARKER).write_text("made by `mlops local up`; `mlops local reset` deletes this folder\n")
+        private_folder(state_dir)
+        with os.fdopen(private_file(state_dir / STATE_MARKER), "w") as marker:
+            marker.write("made by `mlops local up`; `mlops local reset` deletes this folder\n")
+    elif (state_dir / STATE_MARKER).is_file():  # made here, maybe by a version that left it readable to all
+        private_folder(state_dir)
 
 
 def reset(url: str | None) -> tuple[LocalServer, bool]:

@@ -5,10 +5,13 @@ when its start time and command line are the ones recorded when `local up` start
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from mlops_cli.local.core.paths import private_file
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,8 @@ def _ps(pid: int, column: str) -> str | None:
 def write(pid_file: Path, pid: int, command: list[str]) -> None:
     """Record the process just started (its start time is set at fork: no race with its exec)."""
     record = {"pid": pid, "start_time": start_time(pid), "command": command}
-    pid_file.write_text(json.dumps(record))
+    with os.fdopen(private_file(pid_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "w") as handle:
+        handle.write(json.dumps(record))
 
 
 def read(pid_file: Path) -> Record | None:

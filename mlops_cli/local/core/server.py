@@ -339,15 +339,23 @@ def build_app(context: ServerContext) -> Any:
     )
 
 
-def serve(host: str, port: int, state_dir: Path, credentials_file: Path) -> None:
+def serve(host: str, port: int, state_dir: Path, credentials_file: Path, log_file: Path | None = None) -> None:
     problem = versions.mismatch()  # before moto is imported: another moto may not even import the same way
     if problem:
         raise SystemExit(problem)
-    from werkzeug.serving import make_server
-
     from mlops_cli.local import moto_compat
+    from mlops_cli.local.core.connections import ConnectionLimits, make_bounded_server
     from mlops_cli.local.core.store import StateUnreadable
 
+    os.umask(0o077)  # everything the local AWS and what it runs write (state, logs, job folders) is owner-only
+    if log_file is not None:
+        from mlops_cli.local.core.serverlog import rotate_output
+
+        rotate_output(log_file)
+    try:
+        limits = ConnectionLimits.from_env()
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
     credentials = local_credentials.read(credentials_file)
     if credentials is None:
         raise SystemExit(f"no credentials in {credentials_file} (`mlops local up` writes them)")
@@ -357,7 +365,7 @@ def serve(host: str, port: int, state_dir: Path, credentials_file: Path) -> None
         app = build_app(context)
     except (FaultError, StateUnreadable) as exc:  # one line in the log, which `local up` quotes
         raise SystemExit(str(exc)) from None
-    server = make_server(host, port, app, threaded=True, request_handler=moto_compat.server_request_handler())
+    server = make_bounded_server(host, port, app, moto_compat.server_request_handler(), limits)
 
     def stop(_signum: int, _frame: Any) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()
@@ -388,8 +396,9 @@ def main(argv: list[str] | None = None) -> None:
         required=True,
         help="JSON with aws_access_key_id and aws_secret_access_key: the only keys accepted",
     )
+    parser.add_argument("--log-file", type=Path, help="where stdout and stderr go, rotated (the server's log)")
     args = parser.parse_args(argv)
-    serve(args.host, args.port, args.state_dir, args.credentials_file)
+    serve(args.host, args.port, args.state_dir, args.credentials_file, args.log_file)
 
 
 if __name__ == "__main__":

@@ -17,18 +17,23 @@ import functools
 import hmac
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
 from mlops_cli.local.core.credentials import LocalCredentials
+from mlops_cli.local.core.scopes import scope_problem
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_SKEW = datetime.timedelta(minutes=15)  # AWS refuses header-signed requests further off than 15 minutes
 MAX_PRESIGN_EXPIRES_S = 7 * 24 * 3600  # and presigned URLs valid for more than 7 days
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 _TIMESTAMP = "%Y%m%dT%H%M%SZ"
+# Form fields an S3 POST policy need not name (the bucket is the URL's, never a field here).
+_UNNAMED_POST_FIELDS = frozenset({"policy", "signature", "x-amz-signature", "awsaccesskeyid", "file", "bucket"})
+# What a header or query value of any shape can make the parsing or the signer raise (non-Latin-1 text, bad numbers).
+_UNPARSEABLE = (UnicodeError, ValueError, TypeError, KeyError, OverflowError)
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,8 @@ class SignedRequest:
 
 
 def precheck(request: SignedRequest, credentials: LocalCredentials) -> Refusal | None:
-    """What can be refused before the body is read: no signature, another scheme, another key."""
+    """What can be refused before the body is read: no signature, another scheme, another key, and a wrong
+    signature where it does not cover the body."""
     authorization = request.headers.get("authorization", "")
     query = _query_params(request.raw_query)
     if authorization:
@@ -64,8 +70,16 @@ def precheck(request: SignedRequest, credentials: LocalCredentials) -> Refusal |
         key_id = query.get("AWSAccessKeyId", "")
     else:
         return Refusal("missing", "the request is not signed (every request needs this local AWS's credentials)")
-    if not hmac.compare_digest(key_id, credentials.access_key_id):
+    if not _equal(key_id, credentials.access_key_id):
         return Refusal("unknown-key", "the access key id is not this local AWS's")
+    # A signature that covers no body (a stated x-amz-content-sha256, an S3 presigned URL) is checked whole now;
+    # the stated hash is compared with the body once it is read.
+    stated = request.headers.get("x-amz-content-sha256", "")
+    presigned_s3 = not authorization and (
+        "AWSAccessKeyId" in query or (scope_of({}, request.raw_query) or ("",))[-1] == "s3"
+    )
+    if (authorization and stated) or presigned_s3:
+        return verify(replace(request, body_sha256=stated), credentials)
     return None
 
 
@@ -85,12 +99,15 @@ def verify(
     now = now or datetime.datetime.now(datetime.UTC)
     authorization = request.headers.get("authorization", "")
     query = _query_params(request.raw_query)
-    if authorization:
-        return _verify_header(request, credentials, now, authorization)
-    if "X-Amz-Signature" in query or "X-Amz-Credential" in query:
-        return _verify_presigned(request, credentials, now, query)
-    if "Signature" in query or "AWSAccessKeyId" in query:
-        return _verify_presigned_v2(request, credentials, now, query)
+    try:
+        if authorization:
+            return _verify_header(request, credentials, now, authorization)
+        if "X-Amz-Signature" in query or "X-Amz-Credential" in query:
+            return _verify_presigned(request, credentials, now, query)
+        if "Signature" in query or "AWSAccessKeyId" in query:
+            return _verify_presigned_v2(request, credentials, now, query)
+    except _UNPARSEABLE as exc:  # a signature the signer cannot even read is no signature: 403, not 500
+        return Refusal("signature", f"the request's signature cannot be read ({type(exc).__name__})")
     return Refusal("missing", "the request is not signed (every request needs this local AWS's credentials)")
 
 
@@ -98,34 +115,47 @@ def verify_post_policy(
     fields: Mapping[str, str],
     credentials: LocalCredentials,
     bucket: str,
-    file_size: int,
+    file_size: int | None,
     now: datetime.datetime | None = None,
 ) -> Refusal | None:
     """An S3 browser form POST: the policy must be signed with `credentials`, unexpired, and the form must meet
-    its conditions (https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-HTTPPOSTConstructPolicy.html)."""
-    now = now or datetime.datetime.now(datetime.UTC)
+    its conditions, naming no field they do not
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-HTTPPOSTConstructPolicy.html). `file_size` None: the
+    file is not read yet, its size is not checked."""
+    try:
+        return _verify_post_policy(fields, credentials, bucket, file_size, now or datetime.datetime.now(datetime.UTC))
+    except _UNPARSEABLE as exc:
+        return Refusal("signature", f"the form's policy or signature cannot be read ({type(exc).__name__})")
+
+
+def _verify_post_policy(
+    fields: Mapping[str, str], credentials: LocalCredentials, bucket: str, file_size: int | None, now: datetime.datetime
+) -> Refusal | None:
     fields = {name.lower(): value for name, value in fields.items()}
     if "policy" in fields and "awsaccesskeyid" in fields and "signature" in fields:  # the older (SigV2) form
-        if not hmac.compare_digest(fields["awsaccesskeyid"], credentials.access_key_id):
+        if not _equal(fields["awsaccesskeyid"], credentials.access_key_id):
             return Refusal("unknown-key", "the access key id is not this local AWS's")
         from botocore.auth import HmacV1Auth
         from botocore.credentials import Credentials
 
         signer = HmacV1Auth(Credentials(credentials.access_key_id, credentials.secret_access_key))
-        if not hmac.compare_digest(signer.sign_string(fields["policy"]), fields["signature"]):
+        if not _equal(signer.sign_string(fields["policy"]), fields["signature"]):
             return Refusal("signature", "the policy signature does not match")
     elif fields.get("x-amz-algorithm") == ALGORITHM and "policy" in fields and "x-amz-signature" in fields:
         scope = _parse_credential(fields.get("x-amz-credential", ""))
         if scope is None:
             return Refusal("signature", "malformed x-amz-credential")
         key_id, date, region, service = scope
-        if not hmac.compare_digest(key_id, credentials.access_key_id):
+        if not _equal(key_id, credentials.access_key_id):
             return Refusal("unknown-key", "the access key id is not this local AWS's")
+        refusal = _scope_refusal_of(region, service)
+        if refusal is not None:
+            return refusal
         timestamp = fields.get("x-amz-date", "")
         if not timestamp.startswith(date):
             return Refusal("signature", "x-amz-date does not match the credential scope")
         expected = _signer(credentials, service, region).signature(fields["policy"], _Context(timestamp))
-        if not hmac.compare_digest(expected, fields["x-amz-signature"]):
+        if not _equal(expected, fields["x-amz-signature"]):
             return Refusal("signature", "the policy signature does not match")
     else:
         return Refusal("missing", "a form POST needs a signed policy (policy and its signature)")
@@ -195,8 +225,11 @@ def _verify_header(
     if scope is None or not signed or "host" not in signed or "Signature" not in fields:
         return Refusal("signature", "malformed Authorization header")
     key_id, date, region, service = scope
-    if not hmac.compare_digest(key_id, credentials.access_key_id):
+    if not _equal(key_id, credentials.access_key_id):
         return Refusal("unknown-key", "the access key id is not this local AWS's")
+    refusal = _scope_refusal_of(region, service) or _unsigned_headers(request, signed, service)
+    if refusal is not None:
+        return refusal
     timestamp = _timestamp(request.headers)
     if timestamp is None or not timestamp.startswith(date):
         return Refusal("signature", "missing or malformed X-Amz-Date, or not the credential scope's date")
@@ -231,8 +264,11 @@ def _verify_presigned(
     if scope is None or "host" not in signed or "X-Amz-Signature" not in query:
         return Refusal("signature", "malformed presigned URL")
     key_id, date, region, service = scope
-    if not hmac.compare_digest(key_id, credentials.access_key_id):
+    if not _equal(key_id, credentials.access_key_id):
         return Refusal("unknown-key", "the access key id is not this local AWS's")
+    refusal = _scope_refusal_of(region, service) or _unsigned_headers(request, signed, service)
+    if refusal is not None:
+        return refusal
     timestamp = query.get("X-Amz-Date", "")
     try:
         signed_at = datetime.datetime.strptime(timestamp, _TIMESTAMP).replace(tzinfo=datetime.UTC)
@@ -270,7 +306,7 @@ def _verify_presigned_v2(
     from botocore.awsrequest import HTTPHeaders
     from botocore.credentials import Credentials
 
-    if not hmac.compare_digest(query.get("AWSAccessKeyId", ""), credentials.access_key_id):
+    if not _equal(query.get("AWSAccessKeyId", ""), credentials.access_key_id):
         return Refusal("unknown-key", "the access key id is not this local AWS's")
     try:
         expires = int(query.get("Expires", ""))
@@ -292,7 +328,7 @@ def _verify_presigned_v2(
     verifier = Verifier(Credentials(credentials.access_key_id, credentials.secret_access_key))
     split = urlsplit(f"http://local{request.raw_path}?{request.raw_query}")
     expected = verifier.sign_string(verifier.canonical_string(request.method, split, headers))
-    if not hmac.compare_digest(expected, query.get("Signature", "")):
+    if not _equal(expected, query.get("Signature", "")):
         return Refusal(
             "signature",
             "The request signature we calculated does not match the signature you "
@@ -322,13 +358,36 @@ def _compare(
     # canonical_request takes the body hash from X-Amz-Content-SHA256 when it was signed; else from payload().
     canonical = signer.canonical_request(aws_request)
     expected = signer.signature(signer.string_to_sign(aws_request, canonical), aws_request)
-    if not hmac.compare_digest(expected, given.strip()):
+    if not _equal(expected, given.strip()):
         return Refusal(
             "signature",
             "The request signature we calculated does not match the signature you "
             "provided. Check your AWS Secret Access Key and signing method.",
         )
     return None
+
+
+def _equal(given: str, expected: str) -> bool:
+    """Constant-time equality of two texts, whatever characters the request put in them (hmac.compare_digest
+    raises TypeError on non-ASCII str)."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
+
+
+def _unsigned_headers(request: SignedRequest, signed: list[str], service: str) -> Refusal | None:
+    """AWS refuses an `x-amz-*` header that the signature does not cover: whoever holds a presigned URL (or sees a
+    signed request) must not add, say, `x-amz-copy-source` or `x-amz-meta-*` to it."""
+    unsigned = sorted(name for name in request.headers if name.startswith("x-amz-") and name not in signed)
+    if not unsigned:
+        return None
+    return Refusal(
+        "forbidden" if service == "s3" else "signature",
+        f"There were headers present in the request which were not signed: HeadersNotSigned: {', '.join(unsigned)}",
+    )
+
+
+def _scope_refusal_of(region: str, service: str) -> Refusal | None:
+    problem = scope_problem(region, service)
+    return Refusal("signature", problem) if problem else None
 
 
 def _auth_fields(authorization: str) -> dict[str, str]:
@@ -381,8 +440,24 @@ def _canonical_query(raw_query: str, drop: str = "") -> str:
     return "&".join(f"{name}={value}" for name, value in sorted(pairs))
 
 
-def _check_conditions(conditions: list[Any], fields: dict[str, str], file_size: int) -> Refusal | None:
-    """The policy's eq / starts-with / content-length-range conditions against the form's fields."""
+def _check_conditions(conditions: list[Any], fields: dict[str, str], file_size: int | None) -> Refusal | None:
+    """The policy's eq / starts-with / content-length-range conditions against the form's fields; a field no
+    condition names is refused as S3 refuses it (all but the policy, the signature and the file themselves, and
+    `x-ignore-*`)."""
+    named = {
+        str(name).lstrip("$").lower()
+        for condition in conditions
+        for name in (
+            condition if isinstance(condition, dict) else condition[1:2] if isinstance(condition, list) else []
+        )
+    }
+    extra = [
+        name
+        for name in fields
+        if name not in named and name not in _UNNAMED_POST_FIELDS and not name.startswith("x-ignore-")
+    ]
+    if extra:
+        return Refusal("policy", f"Invalid according to Policy: Extra input fields: {', '.join(extra)}")
     for condition in conditions:
         if isinstance(condition, dict):
             checks = [("eq", f"${name}", value) for name, value in condition.items()]
@@ -392,7 +467,7 @@ def _check_conditions(conditions: list[Any], fields: dict[str, str], file_size: 
             return Refusal("signature", f"policy condition {condition!r} is malformed")
         for operator, name, value in checks:
             if operator == "content-length-range":
-                if not int(name) <= file_size <= int(value):
+                if file_size is not None and not int(name) <= file_size <= int(value):
                     return Refusal("policy", f"the file's size is outside the policy's {condition}")
                 continue
             actual = fields.get(str(name).lstrip("$").lower(), "")

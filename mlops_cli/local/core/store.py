@@ -20,6 +20,7 @@ import io
 import json
 import os
 import pickle
+import re
 import secrets
 import struct
 import sys
@@ -171,12 +172,31 @@ def changes_state(environ: dict[str, Any], body: bytes) -> bool:
 
 
 def _replayable(environ: dict[str, Any]) -> dict[str, str]:
-    """What of a WSGI environ moto reads: the CGI variables and headers (no streams, no server objects)."""
+    """What of a WSGI environ moto reads: the CGI variables and headers (no streams, no server objects), with no
+    credential or signature in it: the replay needs the signer's scope (moto reads the region, service and key id
+    from it), never a signature or a session token, and the journal must not hand them to whoever reads it."""
     return {
-        key: value
+        key: _without_secrets(key, value)
         for key, value in environ.items()
-        if isinstance(value, str) and (not key.startswith(("wsgi.", "werkzeug.")) or key == "wsgi.url_scheme")
+        if isinstance(value, str)
+        and (not key.startswith(("wsgi.", "werkzeug.")) or key == "wsgi.url_scheme")
+        and key not in _SECRET_HEADERS
     }
+
+
+_SECRET_HEADERS = {"HTTP_X_AMZ_SECURITY_TOKEN"}
+# Signature=... in an Authorization header; X-Amz-Signature, Signature (S3's older form) and X-Amz-Security-Token in
+# a presigned query (QUERY_STRING, and the raw request line werkzeug keeps in REQUEST_URI / RAW_URI).
+_SIGNATURE_IN_HEADER = re.compile(r"(Signature=)[^,\s]*")
+_SECRET_QUERY = re.compile(r"((?:^|[?&])(?:X-Amz-Signature|Signature|X-Amz-Security-Token)=)[^&]*", re.IGNORECASE)
+
+
+def _without_secrets(key: str, value: str) -> str:
+    if key == "HTTP_AUTHORIZATION":
+        return _SIGNATURE_IN_HEADER.sub(r"\1redacted", value)
+    if key in ("QUERY_STRING", "REQUEST_URI", "RAW_URI"):
+        return _SECRET_QUERY.sub(r"\1redacted", value)
+    return value
 
 
 class DurableStore:

@@ -17,6 +17,8 @@ import threading
 import uuid
 from typing import Any
 
+from mlops_cli.local.core.archives import UnsafeArchive
+from mlops_cli.local.core.process_env import endpoint_problems
 from mlops_cli.local.core.server import Forward, LocalRequest, LocalResponse, ServerContext
 from mlops_cli.local.lambda_.concurrency import Executions, Throttle
 from mlops_cli.local.lambda_.function_runner import FunctionRunner, lambda_time
@@ -82,6 +84,10 @@ class FunctionRequests:
                 "Could not parse request body into json: Could not parse payload into json",
                 400,
             )
+        try:
+            self.runner.code_dir(fn)  # unpacked once per code; a package that cannot be is Lambda's 502
+        except UnsafeArchive as exc:
+            return _error("InvalidZipFileException", f"Lambda was unable to unzip the deployment package: {exc}", 502)
         invocation_type = request.headers.get("x-amz-invocation-type", "RequestResponse")
         if invocation_type == "DryRun":
             return LocalResponse(204, b"", {"X-Amz-Executed-Version": str(fn.version)})
@@ -116,6 +122,43 @@ class FunctionRequests:
         error = document.get("init_error") or document.get("error") or {}
         headers["X-Amz-Function-Error"] = "Unhandled"
         return LocalResponse(200, json.dumps(error).encode(), headers)
+
+    def check_function(self, request: LocalRequest, forward: Forward) -> LocalResponse:
+        """CreateFunction / UpdateFunctionCode / UpdateFunctionConfiguration, before moto keeps them: an inline
+        zip is refused as Lambda refuses a package it cannot unzip, here also one with members outside its folder
+        (mlops_cli.local.core.archives); endpoint variables follow the CLI's https rule, since the function runs
+        here with them (mlops_cli.local.core.process_env)."""
+        try:
+            document = request.json()
+        except ValueError:
+            return forward(request)  # moto answers what AWS answers for a body that does not parse
+        if not isinstance(document, dict):
+            return forward(request)
+        code = document.get("Code") if request.path.rstrip("/").endswith("functions") else document
+        inline = code.get("ZipFile") if isinstance(code, dict) and request.method in ("POST", "PUT") else None
+        environment = document.get("Environment")
+        variables = environment.get("Variables") if isinstance(environment, dict) else None
+        if isinstance(variables, dict) and endpoint_problems(variables):
+            name, problem = next(iter(endpoint_problems(variables).items()))
+            return _error(
+                "InvalidParameterValueException",
+                f"Lambda was unable to configure your environment variables: env {name}: {problem}",
+                400,
+            )
+        try:
+            package = base64.b64decode(inline, validate=True) if isinstance(inline, str) else None
+        except ValueError:
+            package = None  # moto answers what AWS answers for a base64 that does not parse
+        if package is not None:
+            try:
+                self.runner.check_zip(package)
+            except UnsafeArchive as exc:
+                return _error(
+                    "InvalidParameterValueException",
+                    f"Could not unzip uploaded file. Please check your file, then try to upload again. ({exc})",
+                    400,
+                )
+        return forward(request)
 
     def admit(self, request: LocalRequest, backend: Any, fn: Any) -> Throttle | None:
         """Count the execution against the function's reserved (or the account's unreserved) concurrency."""

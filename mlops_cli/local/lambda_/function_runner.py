@@ -9,7 +9,6 @@ to CloudWatch Logs `/aws/lambda/<name>` with START/END/REPORT lines.
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 import subprocess
@@ -17,11 +16,11 @@ import sys
 import tempfile
 import time
 import uuid
-import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mlops_cli.local.core.archives import extract_zip
 from mlops_cli.local.core.paths import confined
 from mlops_cli.local.core.server import ServerContext
 from mlops_cli.local.lambda_ import runtime
@@ -62,15 +61,25 @@ class FunctionRunner:
         """The function's zip extracted once per code hash (moto keeps the zip bytes of every version)."""
         target = confined(self.code_root, fn.code_digest)
         if not target.exists():
-            self.code_root.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(dir=self.code_root, prefix=".extract-"))
-            with zipfile.ZipFile(io.BytesIO(fn.code_bytes)) as archive:
-                archive.extractall(staging)
-            try:
+            self.code_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(dir=self.code_root, prefix=".extract-")) / "code"
+            try:  # every member checked (UnsafeArchive otherwise), into a folder of its own, then moved in place
+                extract_zip(fn.code_bytes, staging)
                 staging.rename(target)
             except OSError:  # another request extracted the same code first
-                shutil.rmtree(staging, ignore_errors=True)
+                pass
+            finally:
+                shutil.rmtree(staging.parent, ignore_errors=True)
         return target
+
+    def check_zip(self, package: bytes) -> None:
+        """UnsafeArchive unless `package` unpacks (checked as code_dir would unpack it, then removed)."""
+        self.code_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(dir=self.code_root, prefix=".check-"))
+        try:
+            extract_zip(package, scratch / "code")
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     def spawn(self, fn: Any, mode: str, log_stream: str) -> subprocess.Popen:
         """A new execution environment of the function: its process starts the init at once."""

@@ -12,6 +12,8 @@ FUNCTION = r"^/\d{4}-\d{2}-\d{2}/functions/(?P<name>[^/]+)"
 def register(hooks: Hooks, context: ServerContext) -> None:
     local = FunctionRequests(context)
     hooks.route("POST", FUNCTION + r"/invocations/?$", local.invoke, service="lambda")
+    hooks.route("POST", r"^/\d{4}-\d{2}-\d{2}/functions/?$", local.check_function, service="lambda")
+    hooks.route("PUT", FUNCTION + r"/(code|configuration)/?$", local.check_function, service="lambda")
     hooks.route("PUT", FUNCTION + r"/concurrency/?$", local.put_function_concurrency, service="lambda")
     for method in ("GET", "PUT", "DELETE"):
         hooks.route(method, FUNCTION + r"/provisioned-concurrency/?$", local.provisioned_concurrency, service="lambda")

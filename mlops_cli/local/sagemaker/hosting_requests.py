@@ -23,6 +23,7 @@ import time
 from typing import Any
 
 from mlops_cli.local.autoscaling.endpoint_targets import blocking_variants, deregister_endpoint_targets
+from mlops_cli.local.core.process_env import check_endpoints
 from mlops_cli.local.core.server import Forward, LocalRequest, LocalResponse
 from mlops_cli.local.sagemaker.endpoints import save_endpoint
 from mlops_cli.local.sagemaker.hosting import Hosting
@@ -194,6 +195,18 @@ class EndpointRequests:
                 "x-Amzn-Invoked-Production-Variant": server.variant,
             },
         )
+
+
+def check_model_environment(request: LocalRequest, forward: Forward) -> LocalResponse:
+    """CreateModel: a container's endpoint variables follow the CLI's https rule, since its model server runs
+    here with them (mlops_cli.local.core.process_env)."""
+    body = request.json()
+    containers = [("PrimaryContainer", body.get("PrimaryContainer"))]
+    containers += [(f"Containers.{index}", item) for index, item in enumerate(body.get("Containers") or [], 1)]
+    for member, container in containers:
+        if isinstance(container, dict) and isinstance(container.get("Environment"), dict):
+            check_endpoints(container["Environment"], f"{member}.Environment")
+    return forward(request)
 
 
 def _runtime_error(code: str, message: str, status: int = 400, **fields: Any) -> LocalResponse:

@@ -2,9 +2,9 @@
 
 Run by the local AWS (sagemaker/hosting.py) as
 `python -m mlops_cli.local.sagemaker.model_server --model-data s3://… --s3-endpoint-url URL --work-dir DIR`:
-downloads `model.tar.gz` from (local) S3, extracts it (tarfile filter "data") into `DIR/model`, puts the
-submit directory (`SAGEMAKER_SUBMIT_DIRECTORY`, `/opt/ml/model/…` mapped to `DIR/model/…`) first on
-sys.path, imports `SAGEMAKER_PROGRAM` and calls its `model_fn(model_dir)` once. Then it serves
+downloads `model.tar.gz` from (local) S3, extracts it (every member checked: mlops_cli.local.core.archives)
+into `DIR/model`, puts the submit directory (`SAGEMAKER_SUBMIT_DIRECTORY`, `/opt/ml/model/…` mapped to
+`DIR/model/…`) first on sys.path, imports `SAGEMAKER_PROGRAM` and calls its `model_fn(model_dir)` once. Then it serves
 `GET /ping` and `POST /invocations` (input_fn -> predict_fn -> output_fn) on a free loopback port with a
 threaded HTTP server, and writes `DIR/server.json` = {"port", "pid", "workers"}. With `--model-dir DIR` instead
 of `--model-data`, it serves an already extracted model directory (benchmarks, tests). If anything before that fails it
@@ -32,7 +32,6 @@ import json
 import os
 import signal
 import sys
-import tarfile
 import threading
 import time
 import traceback
@@ -41,6 +40,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from mlops_cli.local.core.archives import UnsafeArchive, extract_tar
 from mlops_cli.local.core.names import InvalidRequest
 from mlops_cli.local.core.paths import confined
 from mlops_cli.local.sagemaker.worker_pool import QueueFull, WorkerPool
@@ -89,13 +89,16 @@ def download(model_data: str, endpoint_url: str, destination: Path) -> None:
         raise LoadError(f"could not download the model data {model_data}: {describe(exc)}") from None
 
 
-def extract(archive: Path, model_dir: Path) -> None:
-    model_dir.mkdir(parents=True, exist_ok=True)
+def extract(archive: Path, model_dir: Path, model_data: str = "") -> None:
+    """The archive into `model_dir` (made here, owner-only), every member checked (mlops_cli.local.core.archives);
+    a refusal is SageMaker's failure reason for an archive it cannot extract, with what was wrong."""
     try:
-        with tarfile.open(archive, "r:*") as tar:
-            tar.extractall(model_dir, filter="data")
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise LoadError(f"the model data is not a readable tar.gz archive: {describe(exc)}") from None
+        extract_tar(archive, model_dir)
+    except UnsafeArchive as exc:
+        raise LoadError(
+            f'Failed to extract model data archive from URL "{model_data or archive.name}". Please ensure that the '
+            f"object located at the URL is a valid tar.gz archive: {exc}"
+        ) from None
 
 
 def load_handlers(model_dir: Path, environment: dict[str, str]) -> Any:
@@ -312,7 +315,7 @@ def prepare(model_data: str, endpoint_url: str, work_dir: Path) -> InferenceServ
     archive = work_dir / "model.tar.gz"
     model_dir = work_dir / MODEL_DIR
     download(model_data, endpoint_url, archive)
-    extract(archive, model_dir)
+    extract(archive, model_dir, model_data)
     archive.unlink()
     return load_service(model_dir)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from mlops_cli.local.core.server import Hooks, ServerContext
 from mlops_cli.local.sagemaker.hosting import Hosting
-from mlops_cli.local.sagemaker.hosting_requests import EndpointRequests
+from mlops_cli.local.sagemaker.hosting_requests import EndpointRequests, check_model_environment
 from mlops_cli.local.sagemaker.training_jobs import fail_interrupted_jobs
 from mlops_cli.local.sagemaker.training_requests import TrainingJobs
 from mlops_cli.local.sagemaker.tuning_jobs import fail_interrupted_tuning_jobs
@@ -30,6 +30,7 @@ def register(hooks: Hooks, context: ServerContext) -> None:
     context.on_shutdown(hosting.stop_all)
     context.store.on_resume(hosting.restore)
     endpoints = EndpointRequests(hosting)
+    hooks.operation("sagemaker", "CreateModel", check_model_environment)
     hooks.operation("sagemaker", "CreateEndpoint", endpoints.create_endpoint)
     hooks.operation("sagemaker", "UpdateEndpoint", endpoints.update_endpoint)
     hooks.operation("sagemaker", "DeleteEndpoint", endpoints.delete_endpoint)

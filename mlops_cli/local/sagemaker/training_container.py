@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mlops_cli.local.core.archives import UnsafeArchive, extract_tar
 from mlops_cli.local.core.names import InvalidRequest
 from mlops_cli.local.core.paths import confined
 from mlops_cli.local.logs.streams import LogStream
@@ -149,10 +150,10 @@ def unpack_source(s3: LocalS3, source: str, instances: list[Instance]) -> None:
     except Exception as exc:
         raise JobFailed(f"ClientError: cannot download the source package {source}: {exc}") from None
     for instance in instances:
-        try:  # the "data" filter refuses members outside the code folder, links out of it, devices
-            with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
-                tar.extractall(instance.code, filter="data")
-        except (tarfile.TarError, EOFError, OSError) as exc:
+        instance.code.rmdir()  # made empty with the instance; the package becomes a fresh owner-only folder
+        try:
+            extract_tar(archive, instance.code)
+        except UnsafeArchive as exc:
             raise JobFailed(f"ClientError: cannot unpack the source package {source}: {exc}") from None
 
 

@@ -1,0 +1,175 @@
+"""The local AWS's HTTP server, bounded: werkzeug's threaded server with a cap on open connections, an idle
+timeout and a deadline for a request's headers, so half-open connections (a client that sends half a header,
+or one byte now and then) cannot pile up threads until a real request waits.
+
+- **Idle timeout**: a connection that sends nothing for `idle_timeout_s` (waiting for a request, its headers or
+  its body) is closed; a request whose body stalls gets S3's `RequestTimeout` (mlops_cli.local.core.guard).
+- **Header deadline**: a request's line and headers must all arrive within `header_timeout_s` of the first wait
+  for them, however slowly they trickle; a reaper thread closes connections past it.
+- **Connection cap**: beyond `max_connections` open connections a new one is answered at once, without a
+  thread, with S3's `503 SlowDown` ("Please reduce your request rate."), which every AWS SDK retries with
+  backoff.
+
+Set with MLOPS_LOCAL_IDLE_TIMEOUT_S, MLOPS_LOCAL_HEADER_TIMEOUT_S and MLOPS_LOCAL_MAX_CONNECTIONS (tests use short
+ones).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+IDLE_TIMEOUT_ENV = "MLOPS_LOCAL_IDLE_TIMEOUT_S"
+HEADER_TIMEOUT_ENV = "MLOPS_LOCAL_HEADER_TIMEOUT_S"
+MAX_CONNECTIONS_ENV = "MLOPS_LOCAL_MAX_CONNECTIONS"
+_REAP_EVERY_S = 0.1
+SLOW_DOWN = (
+    b"HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nConnection: close\r\nRetry-After: 1\r\n"
+    b"Content-Length: %d\r\n\r\n%s"
+)
+_SLOW_DOWN_BODY = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
+    b"<Message>Please reduce your request rate.</Message></Error>"
+)
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    # S3 closes idle connections after about 20 s; the SDKs' default read timeout is 60 s.
+    idle_timeout_s: float = 20.0
+    header_timeout_s: float = 20.0
+    # Every connection holds a thread while it is open: enough for the SDKs' pools (10 each) across many clients.
+    max_connections: int = 512
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ConnectionLimits:
+        """The limits, each from its variable when set; ValueError naming the variable when it is no number > 0."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name, field, kind in (
+            (IDLE_TIMEOUT_ENV, "idle_timeout_s", float),
+            (HEADER_TIMEOUT_ENV, "header_timeout_s", float),
+            (MAX_CONNECTIONS_ENV, "max_connections", int),
+        ):
+            if environ.get(name):
+                try:
+                    values[field] = kind(environ[name])
+                except ValueError:
+                    values[field] = 0
+                if not values[field] > 0:
+                    raise ValueError(f"{name}={environ[name]!r} is not a {kind.__name__} above 0")
+        return cls(**values)
+
+
+class _HeaderDeadlines:
+    """Connections waiting for a request's headers, with when they must have them; a reaper thread shuts down
+    those past it (their handler's blocked read returns, and the handler closes them)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.deadlines: dict[socket.socket, float] = {}
+        threading.Thread(target=self._reap, name="local-aws-header-deadlines", daemon=True).start()
+
+    def expect(self, connection: socket.socket, seconds: float) -> None:
+        with self.lock:
+            self.deadlines[connection] = time.monotonic() + seconds
+
+    def met(self, connection: socket.socket) -> None:
+        with self.lock:
+            self.deadlines.pop(connection, None)
+
+    def _reap(self) -> None:
+        while True:
+            time.sleep(_REAP_EVERY_S)
+            now = time.monotonic()
+            with self.lock:
+                late = [connection for connection, deadline in self.deadlines.items() if deadline < now]
+                for connection in late:
+                    del self.deadlines[connection]
+            for connection in late:
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)
+                except OSError:  # already closed by its client
+                    pass
+
+
+def bounded_handler(base: Any, limits: ConnectionLimits, deadlines: _HeaderDeadlines) -> type:
+    """`base` (a werkzeug request handler) with the idle timeout on its socket and the header deadline."""
+
+    class BoundedHandler(base):
+        timeout = limits.idle_timeout_s  # socketserver.StreamRequestHandler sets it on the connection
+
+        def handle_one_request(self) -> None:
+            deadlines.expect(self.connection, limits.header_timeout_s)
+            try:
+                super().handle_one_request()
+            finally:
+                deadlines.met(self.connection)
+
+        def parse_request(self) -> bool:
+            parsed: bool = super().parse_request()
+            deadlines.met(self.connection)  # the headers are in: the idle timeout bounds the body
+            return parsed
+
+        def log_error(self, format: str, *args: Any) -> None:
+            if args and isinstance(args[0], str) and args[0].startswith("Request timed out"):
+                return  # an idle connection closed: expected, and one log line each would let anyone fill the log
+            super().log_error(format, *args)
+
+    return BoundedHandler
+
+
+def make_bounded_server(host: str, port: int, app: Any, handler: type, limits: ConnectionLimits) -> Any:
+    """werkzeug's threaded WSGI server on (host, port) serving `app` with `handler`, within `limits`."""
+    from werkzeug.serving import ThreadedWSGIServer
+
+    class BoundedServer(ThreadedWSGIServer):
+        def __init__(self) -> None:
+            super().__init__(host, port, app, handler=bounded_handler(handler, limits, _HeaderDeadlines()))
+            self.open_connections = 0
+            self.count_lock = threading.Lock()
+
+        def process_request(self, request: Any, client_address: Any) -> None:
+            with self.count_lock:
+                full = self.open_connections >= limits.max_connections
+                if not full:
+                    self.open_connections += 1
+            if full:
+                _slow_down(request)
+                self.shutdown_request(request)
+                return
+            try:
+                super().process_request(request, client_address)  # a thread of its own
+            except BaseException:
+                self._closed()
+                raise
+
+        def process_request_thread(self, request: Any, client_address: Any) -> None:
+            try:
+                super().process_request_thread(request, client_address)
+            finally:
+                self._closed()
+
+        def _closed(self) -> None:
+            with self.count_lock:
+                self.open_connections -= 1
+
+    return BoundedServer()
+
+
+def _slow_down(connection: socket.socket) -> None:
+    """The 503, then what already arrived of the request read and dropped (closing over unread bytes would reset
+    the connection, and the client could lose the answer)."""
+    try:
+        connection.settimeout(1.0)
+        connection.sendall(SLOW_DOWN % (len(_SLOW_DOWN_BODY), _SLOW_DOWN_BODY))
+        connection.setblocking(False)
+        while connection.recv(65536):
+            pass
+    except OSError:  # nothing more to read now, the client is gone, or it does not read: refused either way
+        pass

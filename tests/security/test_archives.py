@@ -1,0 +1,241 @@
+"""Archives the local AWS unpacks (model.tar.gz, training source packages, Lambda zips), attacked.
+
+Each attack aims at a sentinel folder beside the destination; after it, the archive is refused with a reason
+naming the member, the sentinel is as it was, and nothing of the archive is left (not even a partial folder).
+The symlink chain is CVE-2025-4517: on this Python (3.11.7) tarfile's own `data` filter lets it through.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import stat
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from mlops_cli.local.core.archives import Limits, UnsafeArchive, extract_tar, extract_zip
+
+
+def tar_of(*members: tuple[tarfile.TarInfo, bytes | None]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for info, data in members:
+            if data is not None:
+                info.size = len(data)
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return buffer.getvalue()
+
+
+def entry(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.mode = kind, link, 0o644
+    return info
+
+
+def symlink_chain_archive(target: str) -> bytes:
+    """CVE-2025-4517: 16 directories of 247-character names, each reachable by a one-letter link; a link through
+    all of them back up (`../` x 16) that the filter cannot resolve past PATH_MAX; `escape` through it to
+    `target`, then `escape/PWNED`."""
+    long_name, steps, path = "d" * 247, "abcdefghijklmnop", ""
+    members: list[tuple[tarfile.TarInfo, bytes | None]] = []
+    for step in steps:
+        members.append((entry(os.path.join(path, long_name), tarfile.DIRTYPE), None))
+        members.append((entry(os.path.join(path, step), tarfile.SYMTYPE, long_name), None))
+        path = os.path.join(path, long_name)
+    link_path = os.path.join("/".join(steps), "l" * 254)
+    members.append((entry(link_path, tarfile.SYMTYPE, "../" * len(steps)), None))
+    members.append((entry("escape", tarfile.SYMTYPE, f"{link_path}/{target}"), None))
+    members.append((entry("escape/PWNED", tarfile.REGTYPE), b"owned"))
+    return tar_of(*members)
+
+
+@pytest.fixture
+def place(tmp_path: Path) -> tuple[Path, Path]:
+    """(the destination, not there yet; the sentinel folder beside its parent, with one file)."""
+    sentinel = tmp_path / "sentinel"
+    sentinel.mkdir()
+    (sentinel / "keep.txt").write_text("untouched")
+    (tmp_path / "state").mkdir()
+    return tmp_path / "state" / "model", sentinel
+
+
+def assert_refused_and_untouched(call, place: tuple[Path, Path], *reason: str) -> str:
+    destination, sentinel = place
+    with pytest.raises(UnsafeArchive) as refused:
+        call(destination)
+    message = str(refused.value)
+    assert all(part in message for part in reason), message
+    assert sorted(p.name for p in sentinel.iterdir()) == ["keep.txt"]
+    assert (sentinel / "keep.txt").read_text() == "untouched"
+    assert list(destination.parent.iterdir()) == [], "nothing of a refused archive is left"
+    return message
+
+
+def test_the_symlink_chain_that_beats_tarfiles_filter_is_refused(place):
+    destination, sentinel = place
+    # From state/model (the destination), `../../sentinel` is the sentinel: what the chain's link reaches.
+    archive = symlink_chain_archive("../../sentinel")
+    message = assert_refused_and_untouched(lambda d: extract_tar(archive, d), place)
+    assert "member 'a/b/c" in message or "member 'escape" in message
+
+
+def test_the_same_chain_gets_through_pythons_own_filter_here(tmp_path):
+    """Why the extractor does not rely on the interpreter: on this Python the data filter lets PWNED out."""
+    import sys
+
+    if sys.version_info >= (3, 11, 13):
+        pytest.skip("this Python has the fix for CVE-2025-4517")
+    (tmp_path / "state").mkdir()
+    sentinel = tmp_path / "sentinel"
+    sentinel.mkdir()
+    with tarfile.open(fileobj=io.BytesIO(symlink_chain_archive("../../sentinel"))) as tar:
+        try:
+            tar.extractall(tmp_path / "state" / "model", filter="data")
+        except (tarfile.TarError, OSError):
+            pass
+    assert (sentinel / "PWNED").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [("/tmp/absolute-planted.py", "absolute path"), ("../../sentinel/planted.py", "'..' segment")],
+    ids=["absolute", "dot-dot"],
+)
+def test_members_named_outside_are_refused(place, name, reason):
+    archive = tar_of((entry("code/inference.py"), b"ok\n"), (entry(name), b"planted\n"))
+    assert_refused_and_untouched(lambda d: extract_tar(archive, d), place, reason)
+    assert not Path("/tmp/absolute-planted.py").exists()
+
+
+@pytest.mark.parametrize(
+    "link",
+    ["../../sentinel/keep.txt", "/etc/passwd", "code/../../../sentinel/keep.txt"],
+    ids=["dot-dot", "absolute", "through-a-folder"],
+)
+def test_hard_links_out_of_the_folder_are_refused(place, link):
+    archive = tar_of((entry("code/inference.py"), b"ok\n"), (entry("stolen", tarfile.LNKTYPE, link), None))
+    assert_refused_and_untouched(lambda d: extract_tar(archive, d), place, "'stolen'")
+
+
+def test_a_link_out_through_another_link_is_refused(place):
+    """`up` -> `.` is harmless; `up/..` read as text is the folder, but through the link it is its parent."""
+    archive = tar_of((entry("up", tarfile.SYMTYPE, "."), None), (entry("out", tarfile.SYMTYPE, "up/.."), None))
+    assert_refused_and_untouched(lambda d: extract_tar(archive, d), place, "'out'", "resolves outside")
+
+
+def test_a_link_whose_meaning_a_later_member_changes_is_refused(place):
+    """`late/..` is the folder itself while `late` does not exist; once `late` is a link to `.`, it is the
+    parent. Links are checked again against the finished tree."""
+    archive = tar_of(
+        (entry("out", tarfile.SYMTYPE, "late/.."), None),
+        (entry("late", tarfile.SYMTYPE, "."), None),
+    )
+    assert_refused_and_untouched(lambda d: extract_tar(archive, d), place, "'out'", "resolves outside")
+
+
+def test_writing_through_a_symlink_is_refused(place):
+    archive = tar_of(
+        (entry("inside", tarfile.DIRTYPE), None),
+        (entry("alias", tarfile.SYMTYPE, "inside"), None),
+        (entry("alias/file.py"), b"x"),
+    )
+    assert_refused_and_untouched(lambda d: extract_tar(archive, d), place, "written through 'alias'")
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [(tarfile.CHRTYPE, "a device file"), (tarfile.BLKTYPE, "a device file"), (tarfile.FIFOTYPE, "a FIFO")],
+    ids=["char-device", "block-device", "fifo"],
+)
+def test_device_files_and_fifos_are_refused(place, kind, reason):
+    device = entry("code/null", kind)
+    device.devmajor, device.devminor = 1, 3
+    archive = tar_of((entry("code/inference.py"), b"ok\n"), (device, None))
+    assert_refused_and_untouched(lambda d: extract_tar(archive, d), place, "'code/null'", reason)
+
+
+def test_a_bomb_is_refused_before_it_is_unpacked(place):
+    """64 MiB of zeros gzip to about 64 KiB (1000:1): refused at the ratio, and its file never fills the disk."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = entry("weights.bin")
+        info.size = 64 * 1024**2
+        tar.addfile(info, io.BytesIO(bytes(info.size)))
+    archive = buffer.getvalue()
+    assert len(archive) * 100 < 64 * 1024**2
+    assert_refused_and_untouched(lambda d: extract_tar(archive, d), place, "archive bomb", "'weights.bin'")
+
+
+def test_member_count_and_total_size_are_bounded(place):
+    many = tar_of(*[(entry(f"f{i}"), b"") for i in range(11)])
+    assert_refused_and_untouched(lambda d: extract_tar(many, d, Limits(max_members=10)), place, "more than 10")
+    big = tar_of((entry("a"), b"x" * 600), (entry("b"), b"y" * 600))
+    assert_refused_and_untouched(lambda d: extract_tar(big, d, Limits(max_bytes=1000)), place, "'b'")
+
+
+def test_not_an_archive_is_refused_in_one_line(place):
+    message = assert_refused_and_untouched(lambda d: extract_tar(gzip.compress(b"not a tar"), d), place)
+    assert "\n" not in message
+
+
+def test_a_good_archive_unpacks_owner_only_with_its_inside_links(place):
+    destination, _ = place
+    previous = os.umask(0o022)
+    try:
+        extract_tar(
+            tar_of(
+                (entry("code", tarfile.DIRTYPE), None),
+                (entry("code/inference.py"), b"def model_fn(d): pass\n"),
+                (entry("code/again.py", tarfile.LNKTYPE, "code/inference.py"), None),
+                (entry("current", tarfile.SYMTYPE, "code"), None),
+                (entry("model.pth"), b"\x00weights"),
+            ),
+            destination,
+        )
+    finally:
+        os.umask(previous)
+    assert (destination / "current" / "inference.py").read_text() == "def model_fn(d): pass\n"
+    assert (destination / "code" / "again.py").read_text() == "def model_fn(d): pass\n"
+    for path in [destination, *destination.rglob("*")]:
+        if not path.is_symlink():
+            assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
+
+
+def zip_of(*members: tuple[str, bytes, int]) -> bytes:
+    """(name, data, unix mode) members; mode 0 writes no Unix attributes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data, mode in members:
+            info = zipfile.ZipInfo(name)
+            info.external_attr = mode << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, data)
+    return buffer.getvalue()
+
+
+HANDLER = ("handler.py", b"def handler(event, context):\n    return 'ran'\n", 0o100644)
+
+
+@pytest.mark.parametrize(
+    ("member", "reason"),
+    [
+        (("../../sentinel/planted.py", b"planted", 0o100644), "'..' segment"),
+        (("/tmp/zip-planted.py", b"planted", 0o100644), "absolute path"),
+        (("out", b"../../sentinel", 0o120777), "resolves outside"),
+        (("fifo", b"", 0o010644), "a FIFO"),
+    ],
+    ids=["zip-slip", "absolute", "symlink-out", "fifo"],
+)
+def test_zip_attacks_are_refused(place, member, reason):
+    archive = zip_of(HANDLER, member)
+    assert_refused_and_untouched(lambda d: extract_zip(archive, d), place, reason)
+    assert not Path("/tmp/zip-planted.py").exists()
+
+
+def test_a_zip_bomb_is_refused(place):
+    archive = zip_of(HANDLER, ("zeros.bin", bytes(64 * 1024**2), 0o100644))
+    assert_refused_and_untouched(lambda d: extract_zip(archive, d), place, "archive bomb")

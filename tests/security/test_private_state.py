@@ -1,0 +1,83 @@
+"""What the local AWS keeps is its user's only: under the usual umask 022, every folder it makes is 0700 and every
+file 0600 (its state, journal, blobs, snapshot, log, pid file, credentials), and its journal holds no signature,
+session token or secret key (it once held every request's Authorization header)."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import boto3
+import pytest
+import requests
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+
+from mlops_cli.local.core import credentials, manager
+from tests.security.test_connections import own_local_aws
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("private") / "mlops-home"  # not there yet: `local up` makes it
+
+
+@pytest.fixture(scope="module")
+def private_aws(home: Path) -> Iterator[str]:
+    previous = os.umask(0o022)
+    try:
+        with own_local_aws(home) as url:
+            yield url
+    finally:
+        os.umask(previous)
+
+
+@pytest.fixture(scope="module")
+def secrets_sent(private_aws: str) -> list[str]:
+    """Requests that change state (so they are journaled), signed every way; returns what must not be kept."""
+    keys = credentials.load(private_aws)
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=private_aws,
+        region_name="us-east-1",
+        config=Config(signature_version="s3v4"),
+        **keys.boto_kwargs(),
+    )
+    s3.create_bucket(Bucket="private-state")
+    sent = [keys.secret_access_key]
+    for key, body in (("small.txt", b"small"), ("large.bin", os.urandom(64 * 1024))):  # inline, and a blob
+        request = AWSRequest("PUT", f"{private_aws}/private-state/{key}", data=body, headers={})
+        S3SigV4Auth(Credentials(keys.access_key_id, keys.secret_access_key), "s3", "us-east-1").add_auth(request)
+        assert requests.put(request.url, data=body, headers=dict(request.headers), timeout=10).status_code == 200
+        sent.append(re.search(r"Signature=([0-9a-f]{64})", request.headers["Authorization"]).group(1))
+    url = s3.generate_presigned_url("put_object", Params={"Bucket": "private-state", "Key": "presigned.txt"})
+    assert requests.put(url, data=b"presigned", timeout=10).status_code == 200
+    sent.append(parse_qs(urlsplit(url).query)["X-Amz-Signature"][0])
+    return sent
+
+
+def test_the_journal_keeps_no_signature_and_no_secret(private_aws, secrets_sent):
+    journal = Path(manager.status(private_aws).state_dir) / "durable" / "journal.log"
+    kept = journal.read_bytes()
+    assert b"presigned.txt" in kept and b"small.txt" in kept  # the requests are there, to be replayed
+    for secret in secrets_sent:
+        assert secret.encode() not in kept
+
+
+def test_everything_under_mlops_home_is_owner_only_under_umask_022(home, private_aws, secrets_sent):
+    assert Path(manager.status(private_aws).log_file).exists()
+    seen = []
+    for path in [home, *home.rglob("*")]:
+        if path.is_symlink():
+            continue
+        mode = stat.S_IMODE(path.lstat().st_mode)
+        seen.append(path.name)
+        assert mode & 0o077 == 0, f"{path.relative_to(home.parent)} is {oct(mode)}"
+    for name in ("local", "state", "durable", "blobs", "journal.log", "server.log", "server.pid", "credentials.json"):
+        assert name in seen
