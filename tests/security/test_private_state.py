@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import re
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -20,6 +22,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 
 from mlops_cli.local.core import credentials, manager
+from tests.helpers import LOCAL_CONFIG
 from tests.security.test_connections import own_local_aws
 
 
@@ -81,3 +84,29 @@ def test_everything_under_mlops_home_is_owner_only_under_umask_022(home, private
         assert mode & 0o077 == 0, f"{path.relative_to(home.parent)} is {oct(mode)}"
     for name in ("local", "state", "durable", "blobs", "journal.log", "server.log", "server.pid", "credentials.json"):
         assert name in seen
+
+
+def test_what_the_journal_keeps_without_signatures_still_replays_after_a_crash(private_aws, secrets_sent):
+    """SIGKILL (no snapshot at stop): the next start replays the journal, redacted signatures and all."""
+    import signal
+    import time
+
+    server = manager.status(private_aws)
+    os.killpg(server.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while manager.status(private_aws).running and time.monotonic() < deadline:
+        time.sleep(0.1)
+    again = subprocess.run(  # the CLI's own `local up`, so the server is not this test's child
+        [sys.executable, "-m", "mlops_cli", "-c", str(LOCAL_CONFIG), "local", "up"],
+        env={**os.environ, "MLOPS_AWS__ENDPOINT_URL": private_aws},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 0, again.stderr
+    s3 = boto3.client(
+        "s3", endpoint_url=private_aws, region_name="us-east-1", **credentials.load(private_aws).boto_kwargs()
+    )
+    assert s3.get_object(Bucket="private-state", Key="presigned.txt")["Body"].read() == b"presigned"
+    assert s3.get_object(Bucket="private-state", Key="small.txt")["Body"].read() == b"small"
+    assert len(s3.get_object(Bucket="private-state", Key="large.bin")["Body"].read()) == 64 * 1024

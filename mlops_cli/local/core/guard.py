@@ -219,8 +219,9 @@ def _form_fields_before_file(environ: dict[str, Any]) -> tuple[dict[str, str], b
     if not boundary:
         raise Refused("malformed", "a multipart/form-data body needs a boundary")
     declared = environ.get("CONTENT_LENGTH")
-    remaining = int(declared) if declared and declared.isdigit() else None
-    decoder = MultipartDecoder(boundary.encode("latin-1"), max_form_memory_size=FORM_FIELDS_MAX)
+    chunked = environ.get("wsgi.input_terminated") or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+    remaining = int(declared) if declared and declared.isdigit() else None if chunked else 0
+    decoder = MultipartDecoder(boundary.encode("latin-1"))  # what it buffers is bounded by what is read here
     stream, prefix = environ["wsgi.input"], bytearray()
     fields: dict[str, str] = {}
     name, value = None, bytearray()
