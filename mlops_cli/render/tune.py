@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from mlops_cli.services.tuning import TuningSnapshot
 
+LOG_OBJECTIVE_SPAN = 10.0  # objective values spanning more than this factor are plotted on a log scale
 STATUS_STYLES = {"Completed": "green", "InProgress": "cyan", "Failed": "red", "Stopped": "yellow", "Stopping": "yellow"}
 
 
@@ -138,7 +139,11 @@ def result_table(out: Console, document: dict[str, Any]) -> None:
         table.add_row("failure reason", document["failure_reason"])
     best = document.get("best")
     if best:
-        table.add_row("best training job", best["training_job"])
+        parent = best.get("tuning_job") not in (None, document["tuning_job"])
+        table.add_row(
+            "best training job",
+            f"{best['training_job']} (warm start parent {best['tuning_job']})" if parent else best["training_job"],
+        )
         table.add_row(f"best {best['objective']['name']}", _number(best["objective"]["value"]))
         table.add_row("best values", _values(best["hyperparameters"]))
         for name, value in (best.get("metrics") or {}).items():
@@ -160,7 +165,7 @@ def write_plot(document: dict[str, Any], curves: dict[str, list[float]], ranges:
     matplotlib.use("Agg")  # files only, no display
     from matplotlib import colormaps
     from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+    from matplotlib.ticker import MaxNLocator
 
     from mlops_cli.files import write_atomically
 
@@ -201,9 +206,11 @@ def write_plot(document: dict[str, Any], curves: dict[str, list[float]], ranges:
             epochs.plot(steps[-1], values[-1], marker="x", markersize=10, color="tab:red", linestyle="none")
         if is_best:
             epochs.plot(steps[-1], values[-1], marker="*", markersize=16, color="tab:orange", linestyle="none")
+    longest = max((len(values) for values in curves.values()), default=1)
+    epochs.set_xlim(0.5, longest + 0.5)
     epochs.set_xlabel("epoch")
     epochs.set_ylabel(metric)
-    epochs.xaxis.set_major_locator(MaxNLocator(integer=True))
+    epochs.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     epochs.set_title(
         f"tuning job {document['tuning_job']} ({document['strategy']}, {document['status']}): "
         f"{metric} ({direction}) after each epoch; x = stopped early",
@@ -214,6 +221,11 @@ def write_plot(document: dict[str, Any], curves: dict[str, list[float]], ranges:
         epochs.legend(fontsize=7, loc="best", ncols=1 if len(trials) <= 8 else 2, framealpha=0.8)
 
     scored = [(index, trial) for index, trial in enumerate(trials) if trial["objective"] is not None]
+    seen = [value for values in curves.values() for value in values] + [trial["objective"] for _, trial in scored]
+    # One diverged trial (a loss of 30 beside 0.3) would flatten every other: spread them on a log scale.
+    log_objective = bool(seen) and min(seen) > 0 and max(seen) > LOG_OBJECTIVE_SPAN * min(seen)
+    if log_objective:
+        _log_scale(epochs, "y")
     for column, name in enumerate(names):
         axis = figure.add_subplot(grid[1, column])
         raw = [trial["values"].get(name) for _, trial in scored]
@@ -228,10 +240,9 @@ def write_plot(document: dict[str, Any], curves: dict[str, list[float]], ranges:
             axis.set_xticks(range(len(labels)), labels)
             axis.set_xlim(-0.5, len(labels) - 0.5)
         elif name in log_scaled:
-            axis.set_xscale("log")
-            axis.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
-            axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-            axis.xaxis.set_minor_formatter(NullFormatter())
+            _log_scale(axis, "x")
+        if log_objective:
+            _log_scale(axis, "y")
         axis.set_xlabel(name)
         axis.set_ylabel(f"final {metric}" if column == 0 else "")
         axis.grid(alpha=0.3)
@@ -245,6 +256,17 @@ def write_plot(document: dict[str, Any], curves: dict[str, list[float]], ranges:
         bar.locator = MaxNLocator(integer=True)
         bar.update_ticks()
     write_atomically(path, lambda stream: figure.savefig(stream, format="png"))
+
+
+def _log_scale(axes: Any, which: str) -> None:
+    """The `which` ("x" | "y") axis of `axes` on a log scale, labelled 0.001, 0.002, 0.005 (not powers of ten)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    (axes.set_xscale if which == "x" else axes.set_yscale)("log")
+    axis = axes.xaxis if which == "x" else axes.yaxis
+    axis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def _trial_number(name: str) -> str:
