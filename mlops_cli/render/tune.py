@@ -225,7 +225,7 @@ def write_plot(document: dict[str, Any], curves: dict[str, list[float]], ranges:
     # One diverged trial (a loss of 30 beside 0.3) would flatten every other: spread them on a log scale.
     log_objective = bool(seen) and min(seen) > 0 and max(seen) > LOG_OBJECTIVE_SPAN * min(seen)
     if log_objective:
-        _log_scale(epochs, "y")
+        _log_scale(epochs, "y", seen)
     for column, name in enumerate(names):
         axis = figure.add_subplot(grid[1, column])
         raw = [trial["values"].get(name) for _, trial in scored]
@@ -240,9 +240,9 @@ def write_plot(document: dict[str, Any], curves: dict[str, list[float]], ranges:
             axis.set_xticks(range(len(labels)), labels)
             axis.set_xlim(-0.5, len(labels) - 0.5)
         elif name in log_scaled:
-            _log_scale(axis, "x")
+            _log_scale(axis, "x", [float(value) for value in xs])
         if log_objective:
-            _log_scale(axis, "y")
+            _log_scale(axis, "y", seen)
         axis.set_xlabel(name)
         axis.set_ylabel(f"final {metric}" if column == 0 else "")
         axis.grid(alpha=0.3)
@@ -258,13 +258,18 @@ def write_plot(document: dict[str, Any], curves: dict[str, list[float]], ranges:
     write_atomically(path, lambda stream: figure.savefig(stream, format="png"))
 
 
-def _log_scale(axes: Any, which: str) -> None:
-    """The `which` ("x" | "y") axis of `axes` on a log scale, labelled 0.001, 0.002, 0.005 (not powers of ten)."""
+def _log_scale(axes: Any, which: str, values: list[float]) -> None:
+    """The `which` ("x" | "y") axis of `axes` on a log scale, labelled in plain numbers (0.001, 0.002, 0.005 when
+    `values` span at most two decades; one label a decade or fewer beyond)."""
+    import math
+
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     (axes.set_xscale if which == "x" else axes.set_yscale)("log")
     axis = axes.xaxis if which == "x" else axes.yaxis
-    axis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+    positive = [value for value in values if value > 0]
+    decades = math.log10(max(positive) / min(positive)) if positive else 0.0
+    axis.set_major_locator(LogLocator(subs=(1, 2, 5) if decades <= 2 else (1,), numticks=8))
     axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     axis.set_minor_formatter(NullFormatter())
 

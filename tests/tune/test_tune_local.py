@@ -21,6 +21,8 @@ from tests.helpers import LOCAL_CONFIG
 from tests.interrupt import DEADLINE_S, interrupted
 
 JOB = "digits-tune-e2e"
+TWO_LONG_TRIALS = ("--max-jobs", "2", "--parallel", "2", "--hp", "epochs=50")  # both run until stopped
+PARENT_RANGES = ("--range", "lr=0.0005:0.05:log", "--range", "batch_size=16,32")  # the tuned job's, and its children's
 
 
 @dataclass
@@ -56,10 +58,7 @@ def tuned(small_digits_in_s3, tmp_path_factory) -> TuneRun:
             "4",
             "--parallel",
             "2",
-            "--range",
-            "lr=0.0005:0.05:log",
-            "--range",
-            "batch_size=16,32",
+            *PARENT_RANGES,
             "--hp",
             "epochs=1",
             "--write-best",
@@ -188,22 +187,29 @@ def test_deploy_tuning_job_without_a_best_trial_exits_2(mlops, local_aws):
     assert result.exit_code == 2 and "--tuning-job digits-no-such-tuning: no such tuning job" in result.stderr
 
 
-def test_early_stopping_stops_a_clearly_worse_trial(small_digits_in_s3, mlops, boto_client):
-    # One at a time, in grid order: a sane lr, then lr=5, whose first epoch is far worse than the median.
+@pytest.mark.parametrize(
+    "name, strategy",
+    [
+        # One at a time, in grid order: a sane lr, then lr=5, whose first epoch is far worse than the median.
+        ("digits-tune-stopping", ["--strategy", "grid", "--early-stopping", "auto"]),
+        # The seed and the job's name (which places trials in brackets) make the first trial the sane lr and the
+        # second lr=5, in the same bracket, whose rungs are epochs 1 and 3: worse than the first at epoch 1.
+        ("digits-hyperband-1", ["--strategy", "hyperband", "--seed", "10", "--max-jobs", "2"]),
+    ],
+    ids=["median-rule", "hyperband"],
+)
+def test_a_clearly_worse_trial_is_stopped_early(small_digits_in_s3, mlops, boto_client, name, strategy):
     result = mlops(
         "-o",
         "json",
         "tune",
         "--job-name",
-        "digits-tune-stopping",
-        "--strategy",
-        "grid",
+        name,
+        *strategy,
         "--range",
         "lr=0.003,5",
         "--parallel",
         "1",
-        "--early-stopping",
-        "auto",
         "--hp",
         "epochs=3",
         env=small_digits_in_s3,
@@ -215,44 +221,13 @@ def test_early_stopping_stops_a_clearly_worse_trial(small_digits_in_s3, mlops, b
     assert (terrible["values"]["lr"], terrible["status"]) == (5, "Stopped")
     assert document["counts"]["training_jobs"]["Stopped"] == 1
     assert document["best"]["training_job"] == sane["name"]
-    stopped = boto_client("sagemaker").describe_training_job(TrainingJobName=terrible["name"])
-    assert stopped["TrainingJobStatus"] == "Stopped"
-
-
-def test_hyperband_stops_a_trial_at_its_first_rung(small_digits_in_s3, mlops, boto_client):
-    # The seed and the job's name (which places trials in brackets) make the first trial the sane lr, and the
-    # second lr=5 in the same bracket, whose rungs are epochs 1 and 3: worse than the first at epoch 1, it stops.
-    result = mlops(
-        "-o",
-        "json",
-        "tune",
-        "--job-name",
-        "digits-hyperband-1",
-        "--strategy",
-        "hyperband",
-        "--seed",
-        "10",
-        "--range",
-        "lr=0.003,5",
-        "--max-jobs",
-        "2",
-        "--parallel",
-        "1",
-        "--hp",
-        "epochs=3",
-        env=small_digits_in_s3,
-    )
-    assert result.exit_code == 0, result.output[-3000:]
-    document = json.loads(result.stdout)
-    sane, terrible = document["trials"]
-    assert (sane["values"]["lr"], sane["status"]) == (0.003, "Completed")
-    assert (terrible["values"]["lr"], terrible["status"]) == (5, "Stopped")
-    described = boto_client("sagemaker").describe_hyper_parameter_tuning_job(
-        HyperParameterTuningJobName="digits-hyperband-1"
-    )
-    assert described["HyperParameterTuningJobConfig"]["StrategyConfig"] == {
-        "HyperbandStrategyConfig": {"MinResource": 1, "MaxResource": 3}
-    }
+    sagemaker = boto_client("sagemaker")
+    assert sagemaker.describe_training_job(TrainingJobName=terrible["name"])["TrainingJobStatus"] == "Stopped"
+    if "hyperband" in strategy:  # its resource is the epochs: from 1 to all of them
+        job_config = sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)[
+            "HyperParameterTuningJobConfig"
+        ]
+        assert job_config["StrategyConfig"] == {"HyperbandStrategyConfig": {"MinResource": 1, "MaxResource": 3}}
 
 
 def test_ctrl_c_with_yes_stops_the_tuning_job_and_its_trials(small_digits_in_s3, boto_client):
@@ -265,12 +240,7 @@ def test_ctrl_c_with_yes_stops_the_tuning_job_and_its_trials(small_digits_in_s3,
         "tune",
         "--job-name",
         "digits-tune-stop",
-        "--max-jobs",
-        "2",
-        "--parallel",
-        "2",
-        "--hp",
-        "epochs=50",
+        *TWO_LONG_TRIALS,
         "--yes",
     ]
     process, seen, rest = interrupted(command, lambda line: line.startswith("trial "), env=small_digits_in_s3)
@@ -299,12 +269,7 @@ def test_ctrl_c_without_a_terminal_leaves_it_running_and_teardown_all_stops_it(s
         "tune",
         "--job-name",
         "left-by-tag",
-        "--max-jobs",
-        "2",
-        "--parallel",
-        "2",
-        "--hp",
-        "epochs=50",
+        *TWO_LONG_TRIALS,
     ]
     process, _, rest = interrupted(
         command, lambda line: "tuning job left-by-tag created" in line, stdin=subprocess.DEVNULL, env=project
@@ -360,16 +325,8 @@ def test_the_same_seed_gives_the_same_values_and_a_warm_start_changes_them(
             "bayesian",
             "--seed",
             "11",
-            "--max-jobs",
-            "2",
-            "--parallel",
-            "2",
-            "--range",
-            "lr=0.0005:0.05:log",
-            "--range",
-            "batch_size=16,32",
-            "--hp",
-            "epochs=50",
+            *TWO_LONG_TRIALS,
+            *PARENT_RANGES,
             "--no-wait",
             *extra,
             env=small_digits_in_s3,
