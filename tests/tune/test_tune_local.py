@@ -346,15 +346,19 @@ def test_the_same_seed_gives_the_same_values_and_a_warm_start_changes_them(
     assert launch("digits-seed-warm", "--warm-start", JOB) != first
 
 
-def test_warm_start_reports_the_overall_best_and_writes_its_values(tuned, small_digits_in_s3, mlops, tmp_path):
+def test_warm_start_reports_the_overall_best_and_writes_its_values(
+    tuned, small_digits_in_s3, mlops, boto_client, tmp_path
+):
     # One trial with a learning rate too small to learn in an epoch: the parent's best stays the best overall.
+    # Its own project, and a name without the project's prefix: deploy finds its trial by the project tag alone.
+    project = {**small_digits_in_s3, "MLOPS_PROJECT": "tagonly"}
     best_file = tmp_path / "best.yaml"
     result = mlops(
         "-o",
         "json",
         "tune",
         "--job-name",
-        "digits-warm-child",
+        "warm-child",
         "--warm-start",
         JOB,
         "--max-jobs",
@@ -369,7 +373,7 @@ def test_warm_start_reports_the_overall_best_and_writes_its_values(tuned, small_
         "epochs=1",
         "--write-best",
         str(best_file),
-        env=small_digits_in_s3,
+        env=project,
     )
     assert result.exit_code == 0, result.output[-3000:]
     document = json.loads(result.stdout)
@@ -380,6 +384,11 @@ def test_warm_start_reports_the_overall_best_and_writes_its_values(tuned, small_
     assert document["best"]["tuning_job"] == JOB
     overlay = yaml.safe_load(best_file.read_text())["train"]["hyperparameters"]
     assert overlay["lr"] == parent_best["hyperparameters"]["lr"]
+
+    planned = json.loads(mlops("-o", "json", "--dry-run", "deploy", env=project).stdout)
+    [create_model] = [step for step in planned["steps"] if step["operation"] == "CreateModel"]
+    trained = boto_client("sagemaker").describe_training_job(TrainingJobName=child["name"])
+    assert create_model["params"]["PrimaryContainer"]["ModelDataUrl"] == trained["ModelArtifacts"]["S3ModelArtifacts"]
 
 
 def test_the_local_aws_refuses_tuning_requests_sagemaker_refuses(tuned, mlops, boto_client):

@@ -4,9 +4,10 @@ moto records CreateHyperParameterTuningJob and would answer Describe/List with a
 trial). Here a tuner thread per tuning job drives moto's own object through the real lifecycle (InProgress ->
 Completed | Failed | Stopping -> Stopped) and launches the trials through this server's own CreateTrainingJob
 (training_runner.py runs them), at most MaxParallelTrainingJobs at a time, up to MaxNumberOfTrainingJobs, with
-the values and the early stopping of tuning_strategies.py. The per-epoch objective values come from the trial's
-log through its MetricDefinitions, as on AWS. The tuner keeps the trials' final objective,
-TrainingJobStatusCounters, ObjectiveStatusCounters and BestTrainingJob on the job's record as
+the values and the early stopping of tuning_strategies.py (Hyperband's rungs and MaxResource, or the median rule).
+The per-epoch objective values come from the trial's log through its MetricDefinitions, as on AWS. The tuner keeps
+the trials' final objective, TrainingJobStatusCounters, ObjectiveStatusCounters, BestTrainingJob and, after a warm
+start on identical data and algorithm, OverallBestTrainingJob on the job's record as
 DescribeHyperParameterTuningJob reports them, and the trials' summaries that
 ListTrainingJobsForHyperParameterTuningJob lists (tuning_requests.py).
 """
@@ -101,13 +102,13 @@ class LocalTuningJob:
             self.max_jobs = int(limits["MaxNumberOfTrainingJobs"])
             history = [(values, value) for _, values, value in self._parent_trials()]
             if self.strategy == "Hyperband":
-                self.min_resource, self.max_resource = hyperband_resources(job_config, self.definition)
+                min_resource, self.max_resource = hyperband_resources(job_config, self.definition)
                 self.chooser = hyperband_chooser(
                     ranges,
                     seed,
                     self.maximize,
                     history,
-                    min_resource=self.min_resource,
+                    min_resource=min_resource,
                     max_resource=self.max_resource,
                     name=self.name,
                 )
@@ -274,7 +275,9 @@ class LocalTuningJob:
         for epoch, value in enumerate(new, start=first):
             if not math.isfinite(value) or self.chooser.stops(trial.token, epoch, value):
                 return True
-        return len(trial.history) >= self.max_resource
+        # At MaxResource a trial that would train on is stopped; one that ends there is left to complete.
+        planned = planned_epochs({**(self.definition.get("StaticHyperParameters") or {}), **trial.values})
+        return len(trial.history) >= self.max_resource and (planned is None or planned > self.max_resource)
 
     def _stop_running(self, only_new: bool = False) -> None:
         """StopTrainingJob for every running trial (`only_new`: those not asked yet)."""
@@ -380,22 +383,26 @@ def best_summary(summaries: list[dict[str, Any]], maximize: bool) -> dict[str, A
 EPOCH_KEYS = ("epochs", "numepochs", "n-epochs", "n_epochs", "num_epochs")  # where AWS infers MaxResource from
 
 
+def planned_epochs(hyperparameters: dict[str, str]) -> int | None:
+    """The epochs a training job's hyperparameters ask for (the first of EPOCH_KEYS), or None."""
+    import json
+
+    for key in EPOCH_KEYS:
+        if key in hyperparameters:
+            try:
+                return int(json.loads(hyperparameters[key]))
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
 def hyperband_resources(job_config: dict[str, Any], definition: dict[str, Any]) -> tuple[int, int]:
     """Hyperband's MinResource and MaxResource (epochs); MaxResource, when not given, from the static epochs
     hyperparameter as AWS infers it. ValueError with SageMaker's reason when there is none."""
-    import json
-
     config = (job_config.get("StrategyConfig") or {}).get("HyperbandStrategyConfig") or {}
     maximum = config.get("MaxResource")
     if maximum is None:
-        static = definition.get("StaticHyperParameters") or {}
-        for key in EPOCH_KEYS:
-            if key in static:
-                try:
-                    maximum = int(json.loads(static[key]))
-                except (TypeError, ValueError):
-                    continue
-                break
+        maximum = planned_epochs(definition.get("StaticHyperParameters") or {})
     if maximum is None:
         raise ValueError(
             "MaxResource could not be inferred from the StaticHyperParameters (epochs, numepochs, n-epochs, "
