@@ -30,7 +30,7 @@ def tune(
     ranges: list[str] | None = typer.Option(
         None,
         "--range",
-        metavar="NAME=LOW:HIGH[:log|:linear] | NAME=a,b,c",
+        metavar="NAME=LOW:HIGH[:log|:linear|:reverselog|:auto] | NAME=a,b,c",
         help="A tuned hyperparameter (repeatable); replaces tune.ranges when given.",
     ),
     early_stopping: str | None = typer.Option(
@@ -42,6 +42,9 @@ def tune(
     warm_start: list[str] | None = typer.Option(
         None, "--warm-start", metavar="TUNING_JOB", help="Start from a previous tuning job's results (repeatable)."
     ),
+    seed: int | None = typer.Option(
+        None, "--seed", metavar="N", help="RandomSeed of the search: the same seed chooses the same values."
+    ),
     spot: bool | None = typer.Option(None, "--spot/--no-spot", help="Managed spot training for the trials."),
     hp: list[str] | None = typer.Option(
         None, "--hp", metavar="KEY=VALUE", help="Override a static hyperparameter (repeatable), e.g. --hp epochs=1."
@@ -51,7 +54,13 @@ def tune(
         None,
         "--write-best",
         metavar="FILE",
-        help="Write the best values as a config overlay: mlops -c CONFIG -c FILE train.",
+        help="Write the best trial's hyperparameters as a config overlay: mlops -c CONFIG -c FILE train.",
+    ),
+    plot: Path | None = typer.Option(
+        None,
+        "--plot",
+        metavar="FILE.png",
+        help="Write each trial's objective per epoch and the tuned values against the objective to a PNG.",
     ),
     job_name: str | None = typer.Option(
         None, "--job-name", metavar="NAME", help="1-32 characters. Default: <project>-<timestamp>."
@@ -79,9 +88,17 @@ def tune(
         early_stopping=early_stopping,
         ranges=ranges,
         warm_start=warm_start,
+        seed=seed,
     )
     if write_best is not None:
         tuning.check_overlay_target(write_best)
+    if plot is not None:
+        from mlops_cli.errors import UsageError
+        from mlops_cli.render.loadtest import check_plot_path
+
+        if not wait:
+            raise UsageError("--plot needs the trials followed to the end: leave out --no-wait")
+        check_plot_path(plot)
     out, clients = app_state.out, app_state.clients
     result = run(app_state, planned_tuning(config, clients, settings, job_name, max_cost))
     outcome = follow_tuning(
@@ -99,9 +116,14 @@ def tune(
         following=render.following(out) if wait else None,
         stop_asked=stop_question(yes),
         write_best=write_best,
+        curves=plot is not None,
     )
     if outcome.overlay is not None:
         out.info(f"best values written to {outcome.overlay} (use: mlops -c <config> -c {outcome.overlay} train)")
+    if plot is not None and outcome.curves is not None:
+        job_config = outcome.snapshot.description["HyperParameterTuningJobConfig"]
+        render.write_plot(outcome.document, outcome.curves, job_config.get("ParameterRanges") or {}, plot)
+        outcome.document["plot"] = str(plot)
     out.result(outcome.document, render.result_table)
     failure = outcome.failure()
     if failure is not None:

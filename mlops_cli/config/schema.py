@@ -188,13 +188,13 @@ class TuneConfig(Section):
     """`mlops tune`: a SageMaker hyperparameter tuning job over the training job `mlops train` runs."""
 
     strategy: Literal["bayesian", "random", "grid", "hyperband"] = "bayesian"
-    objective: str = Field("valid_loss:min", description="a metric the training script reports, :min or :max")
+    objective: str = Field("valid_loss:min", description="a training or validation metric, :min or :max")
     max_jobs: int = Field(8, ge=1, le=10_000)
     parallel: int = Field(2, ge=1, le=100)
     early_stopping: Literal["auto", "off"] = Field("off", description="auto: stop trials by the median rule")
     ranges: dict[str, str | list[bool | int | float | str]] = Field(
         default_factory=_default_ranges,
-        description="name: LOW:HIGH[:log|:linear] (numbers) or a list of values (categorical)",
+        description="name: LOW:HIGH[:log|:linear|:reverselog|:auto] (numbers) or a list of values (categorical)",
     )
 
     @field_validator("early_stopping", mode="before")

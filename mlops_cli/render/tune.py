@@ -1,9 +1,11 @@
-"""Rendering for `mlops tune`: the live leaderboard on stderr while trials run, and the final result table."""
+"""Rendering for `mlops tune`: the live leaderboard on stderr while trials run, the final result table, and the
+plot of the run (`--plot`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.render import Output, console
@@ -14,6 +16,7 @@ if TYPE_CHECKING:
 
     from mlops_cli.services.tuning import TuningSnapshot
 
+LOG_OBJECTIVE_SPAN = 10.0  # objective values spanning more than this factor are plotted on a log scale
 STATUS_STYLES = {"Completed": "green", "InProgress": "cyan", "Failed": "red", "Stopped": "yellow", "Stopping": "yellow"}
 
 
@@ -136,7 +139,11 @@ def result_table(out: Console, document: dict[str, Any]) -> None:
         table.add_row("failure reason", document["failure_reason"])
     best = document.get("best")
     if best:
-        table.add_row("best training job", best["training_job"])
+        parent = best.get("tuning_job") not in (None, document["tuning_job"])
+        table.add_row(
+            "best training job",
+            f"{best['training_job']} (warm start parent {best['tuning_job']})" if parent else best["training_job"],
+        )
         table.add_row(f"best {best['objective']['name']}", _number(best["objective"]["value"]))
         table.add_row("best values", _values(best["hyperparameters"]))
         for name, value in (best.get("metrics") or {}).items():
@@ -145,3 +152,136 @@ def result_table(out: Console, document: dict[str, Any]) -> None:
             table.add_row("model artifact", best["model_artifact"])
     out.print(table)
     out.print(leaderboard(document))
+
+
+def write_plot(document: dict[str, Any], curves: dict[str, list[float]], ranges: dict[str, Any], path: Path) -> None:
+    """The tuning run as a user reads it (PNG): above, each trial's objective after every epoch (stopped trials
+    end in x, the best in a star); below, for each tuned hyperparameter, its value against the final objective,
+    coloured by trial order (does the search close in on good values?), log-scaled like the range.
+
+    Written to a temporary file and renamed, so a failed run leaves no half-written plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    from mlops_cli.files import write_atomically
+
+    trials = document["trials"]
+    metric = document["objective"]["name"]
+    direction = "min" if document["objective"].get("type") != "Maximize" else "max"
+    best = (document.get("best") or {}).get("training_job")
+    names = sorted({name for trial in trials for name in trial["values"]})
+    log_scaled = {
+        item["Name"]
+        for kind in ("ContinuousParameterRanges", "IntegerParameterRanges")
+        for item in ranges.get(kind) or []
+        if item.get("ScalingType") == "Logarithmic"
+    }
+    categorical = {item["Name"] for item in ranges.get("CategoricalParameterRanges") or []}
+    order = colormaps["viridis"]
+    shade = [order(index / max(1, len(trials) - 1)) for index in range(len(trials))]
+
+    figure = Figure(figsize=(10, 7.5), dpi=100, layout="constrained")
+    grid = figure.add_gridspec(2, max(1, len(names)), height_ratios=(1.2, 1))
+    epochs = figure.add_subplot(grid[0, :])
+    for index, trial in enumerate(trials):
+        values = curves.get(trial["name"]) or []
+        if not values:
+            continue
+        steps = list(range(1, len(values) + 1))
+        is_best = trial["name"] == best
+        epochs.plot(
+            steps,
+            values,
+            marker="o",
+            markersize=4,
+            linewidth=2.5 if is_best else 1.2,
+            color=shade[index],
+            label=f"{_trial_number(trial['name'])} {_values(trial['values'])}{'  (best)' if is_best else ''}",
+        )
+        if trial["status"] == "Stopped":
+            epochs.plot(steps[-1], values[-1], marker="x", markersize=10, color="tab:red", linestyle="none")
+        if is_best:
+            epochs.plot(steps[-1], values[-1], marker="*", markersize=16, color="tab:orange", linestyle="none")
+    longest = max((len(values) for values in curves.values()), default=1)
+    epochs.set_xlim(0.5, longest + 0.5)
+    epochs.set_xlabel("epoch")
+    epochs.set_ylabel(metric)
+    epochs.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    epochs.set_title(
+        f"tuning job {document['tuning_job']} ({document['strategy']}, {document['status']}): "
+        f"{metric} ({direction}) after each epoch; x = stopped early",
+        fontsize=10,
+    )
+    epochs.grid(alpha=0.3)
+    if trials:
+        epochs.legend(fontsize=7, loc="best", ncols=1 if len(trials) <= 8 else 2, framealpha=0.8)
+
+    scored = [(index, trial) for index, trial in enumerate(trials) if trial["objective"] is not None]
+    seen = [value for values in curves.values() for value in values] + [trial["objective"] for _, trial in scored]
+    # One diverged trial (a loss of 30 beside 0.3) would flatten every other: spread them on a log scale.
+    log_objective = bool(seen) and min(seen) > 0 and max(seen) > LOG_OBJECTIVE_SPAN * min(seen)
+    if log_objective:
+        _log_scale(epochs, "y", seen)
+    for column, name in enumerate(names):
+        axis = figure.add_subplot(grid[1, column])
+        raw = [trial["values"].get(name) for _, trial in scored]
+        labels = sorted({str(value) for value in raw}, key=_numeric_first) if name in categorical else []
+        xs = [labels.index(str(value)) if labels else value for value in raw]
+        ys = [trial["objective"] for _, trial in scored]
+        axis.scatter(xs, ys, c=[shade[index] for index, _ in scored], s=36, edgecolors="black", linewidths=0.5)
+        for x, y, (_, trial) in zip(xs, ys, scored, strict=True):
+            if trial["name"] == best:
+                axis.plot(x, y, marker="*", markersize=16, color="tab:orange", linestyle="none")
+        if labels:
+            axis.set_xticks(range(len(labels)), labels)
+            axis.set_xlim(-0.5, len(labels) - 0.5)
+        elif name in log_scaled:
+            _log_scale(axis, "x", [float(value) for value in xs])
+        if log_objective:
+            _log_scale(axis, "y", seen)
+        axis.set_xlabel(name)
+        axis.set_ylabel(f"final {metric}" if column == 0 else "")
+        axis.grid(alpha=0.3)
+    if names and scored:
+        from matplotlib.cm import ScalarMappable
+        from matplotlib.colors import Normalize
+
+        legend = ScalarMappable(norm=Normalize(1, max(2, len(trials))), cmap=order)
+        bar = figure.colorbar(legend, ax=figure.axes[1:], aspect=30, pad=0.02)
+        bar.set_label("trial (launch order)")
+        bar.locator = MaxNLocator(integer=True)
+        bar.update_ticks()
+    write_atomically(path, lambda stream: figure.savefig(stream, format="png"))
+
+
+def _log_scale(axes: Any, which: str, values: list[float]) -> None:
+    """The `which` ("x" | "y") axis of `axes` on a log scale, labelled in plain numbers (0.001, 0.002, 0.005 when
+    `values` span at most two decades; one label a decade or fewer beyond)."""
+    import math
+
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    (axes.set_xscale if which == "x" else axes.set_yscale)("log")
+    axis = axes.xaxis if which == "x" else axes.yaxis
+    positive = [value for value in values if value > 0]
+    decades = math.log10(max(positive) / min(positive)) if positive else 0.0
+    axis.set_major_locator(LogLocator(subs=(1, 2, 5) if decades <= 2 else (1,), numticks=8))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _trial_number(name: str) -> str:
+    """`<tuning job>-003-1a2b3c4d` -> `003`."""
+    parts = name.rsplit("-", 2)
+    return parts[1] if len(parts) == 3 and parts[1].isdigit() else name
+
+
+def _numeric_first(label: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(label), label)
+    except ValueError:
+        return (1, 0.0, label)

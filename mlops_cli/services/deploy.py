@@ -25,6 +25,7 @@ from mlops_cli.services import autoscaling, naming
 from mlops_cli.services.autoscaling import ScalingSettings, ScalingState
 from mlops_cli.services.packaging import split_s3_uri
 from mlops_cli.services.propagation import ROLE_PROPAGATION_S, sagemaker_cannot_assume
+from mlops_cli.services.status import project_jobs
 
 if TYPE_CHECKING:
     from mlops_cli.config.schema import Config
@@ -99,8 +100,7 @@ def _job_artifact(sm: Any, job: str) -> str:
     return uri
 
 
-@sends("sagemaker", "ListTrainingJobs")
-@sends_via(_job_artifact, _check_exists)
+@sends_via(_job_artifact, _check_exists, project_jobs)
 def resolve_artifact(sm: Any, s3: Any, project: str, model_uri: str | None, job: str | None) -> Artifact:
     """--model URI (checked to exist), --job NAME, or the project's latest completed training job."""
     if model_uri and job:
@@ -110,21 +110,14 @@ def resolve_artifact(sm: Any, s3: Any, project: str, model_uri: str | None, job:
         artifact = Artifact(model_uri, "--model")
     elif job:
         artifact = Artifact(_job_artifact(sm, job), f"job {job}", job)
-    else:
-        summaries = sm.list_training_jobs(
-            NameContains=project,
-            StatusEquals="Completed",
-            SortBy="CreationTime",
-            SortOrder="Descending",
-            MaxResults=100,
-        )["TrainingJobSummaries"]
-        ours = [s for s in summaries if s["TrainingJobName"].startswith(f"{project}-")]
+    else:  # by name or by the project tag (a job named with --job-name, a trial of a tuning job)
+        ours = project_jobs(sm, project, "TrainingJob", "Completed", limit=1)
         if not ours:
             raise UsageError(
                 f"no completed training job of project '{project}' to deploy",
                 hint="train one with `mlops train`, or pass --model s3://…/model.tar.gz",
             )
-        latest = max(ours, key=lambda s: s["CreationTime"])["TrainingJobName"]
+        latest = ours[0]["TrainingJobName"]
         artifact = Artifact(_job_artifact(sm, latest), f"latest completed job {latest}", latest)
     _check_exists(s3, artifact.uri, "model artifact" if not model_uri else "--model")
     return artifact

@@ -158,24 +158,54 @@ def endpoint_status(sm: Any, aas: Any, name: str) -> dict[str, Any]:
     }
 
 
-@sends("sagemaker", "ListTrainingJobs")
-def project_training_jobs(sm: Any, config: Config, status: str | None = None) -> list[dict[str, Any]]:
-    """The project's SageMaker training jobs (`<project>-` names), newest first, at most 100."""
-    filters = {"StatusEquals": status} if status else {}
-    jobs = sm.list_training_jobs(
-        NameContains=config.project, SortBy="CreationTime", SortOrder="Descending", MaxResults=100, **filters
-    )["TrainingJobSummaries"]
-    return [job for job in jobs if job["TrainingJobName"].startswith(f"{config.project}-")]
+JOBS_LISTED = 100
 
 
-@sends("sagemaker", "ListHyperParameterTuningJobs")
-def project_tuning_jobs(sm: Any, config: Config, status: str | None = None) -> list[dict[str, Any]]:
-    """The project's hyperparameter tuning jobs (`<project>-` names), newest first, at most 100."""
-    filters = {"StatusEquals": status} if status else {}
-    jobs = sm.list_hyper_parameter_tuning_jobs(
-        NameContains=config.project, SortBy="CreationTime", SortOrder="Descending", MaxResults=100, **filters
-    )["HyperParameterTuningJobSummaries"]
-    return [job for job in jobs if job["HyperParameterTuningJobName"].startswith(f"{config.project}-")]
+@sends("sagemaker", "ListTrainingJobs", "ListHyperParameterTuningJobs")
+@sends_via(_sagemaker_tags)
+def project_jobs(
+    sm: Any,
+    project: str,
+    kind: str,
+    status: str | None = None,
+    unreadable: Unreadable | None = None,
+    limit: int = JOBS_LISTED,
+) -> list[dict[str, Any]]:
+    """The project's jobs of `kind` ("TrainingJob" | "HyperParameterTuningJob"), newest first, at most `limit`:
+    a `<project>-` name, or the project tag (a job named with --job-name, and the trials of such a
+    tuning job, which carry its tags). Tags are read only for the jobs whose name does not tell."""
+    operation = {"TrainingJob": "list_training_jobs", "HyperParameterTuningJob": "list_hyper_parameter_tuning_jobs"}
+    kwargs: dict[str, Any] = {"SortBy": "CreationTime", "SortOrder": "Descending", "MaxResults": 100}
+    if status:
+        kwargs["StatusEquals"] = status
+    found: list[dict[str, Any]] = []
+    for page in sm.get_paginator(operation[kind]).paginate(**kwargs):
+        for job in page[f"{kind}Summaries"]:
+            name = job[f"{kind}Name"]
+            tags = partial(_sagemaker_tags, sm, job[f"{kind}Arn"])
+            if name.startswith(f"{project}-") or is_project_resource(
+                name, attempt(unreadable, "job tags", name, tags, list[dict[str, str]]()), project
+            ):
+                found.append(job)
+                if len(found) == limit:
+                    return found
+    return found
+
+
+@sends_via(project_jobs)
+def project_training_jobs(
+    sm: Any, config: Config, status: str | None = None, unreadable: Unreadable | None = None
+) -> list[dict[str, Any]]:
+    """The project's SageMaker training jobs (by name, else by tag), newest first, at most 100."""
+    return project_jobs(sm, config.project, "TrainingJob", status, unreadable)
+
+
+@sends_via(project_jobs)
+def project_tuning_jobs(
+    sm: Any, config: Config, status: str | None = None, unreadable: Unreadable | None = None
+) -> list[dict[str, Any]]:
+    """The project's hyperparameter tuning jobs (by name, else by tag), newest first, at most 100."""
+    return project_jobs(sm, config.project, "HyperParameterTuningJob", status, unreadable)
 
 
 @sends("sagemaker", "DescribeTrainingJob")

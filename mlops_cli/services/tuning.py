@@ -35,9 +35,12 @@ STRATEGIES = {"bayesian": "Bayesian", "random": "Random", "grid": "Grid", "hyper
 EARLY_STOPPING = {"auto": "Auto", "off": "Off"}
 TERMINAL_STATUSES = ("Completed", "Failed", "Stopped")
 TUNING_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}$")
-OVERLAY_HEADER = "# written by `mlops tune --write-best`: the best values of tuning job {job}\n"
+OVERLAY_HEADER = (
+    "# written by `mlops tune --write-best`: the hyperparameters of {trial}, the best trial of tuning job {job}\n"
+)
 OVERLAY_MARK = "# written by `mlops tune --write-best`"
 LIST_PAGE = 100
+MAX_SEED = 2**31 - 1  # RandomSeed: botocore's model says an integer >= 0; AWS reads a 32-bit signed integer
 
 
 @dataclass
@@ -51,6 +54,7 @@ class TuneSettings:
     early_stopping: str  # auto, off
     ranges: list[ParameterRange]
     warm_start: list[str]
+    seed: int | None = None  # RandomSeed: the same seed, the same values for the same results
 
 
 def settings(
@@ -63,6 +67,7 @@ def settings(
     early_stopping: str | None = None,
     ranges: list[str] | None = None,
     warm_start: list[str] | None = None,
+    seed: int | None = None,
 ) -> TuneSettings:
     """Config's `tune:` section overridden by flags; a bad flag is a UsageError naming it (exit 2)."""
     tune = config.tune
@@ -73,7 +78,9 @@ def settings(
     for flag, value in (("--max-jobs", max_jobs), ("--parallel", parallel)):
         if value is not None and value < 1:
             raise UsageError(f"{flag} {value}: expected a positive number")
-    try:
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"--seed {seed}: expected 0 to {MAX_SEED}")
+    try:  # the config's objective was checked when the config loaded
         chosen_objective = parse_objective(objective if objective is not None else tune.objective)
     except RangeError as exc:
         raise UsageError(f"--objective {objective}: {exc}") from None
@@ -96,6 +103,7 @@ def settings(
         early_stopping or tune.early_stopping,
         chosen_ranges,
         list(warm_start or []),
+        seed,
     )
     _check_strategy(result)
     for parent in result.warm_start:
@@ -159,6 +167,8 @@ def tuning_request(config: Config, tune: TuneSettings, *, job_name: str, definit
         "ParameterRanges": parameter_ranges(tune.ranges),
         "TrainingJobEarlyStoppingType": EARLY_STOPPING[tune.early_stopping],
     }
+    if tune.seed is not None:
+        job_config["RandomSeed"] = tune.seed
     if tune.strategy == "hyperband":  # the resource is epochs: the engine reports the objective every epoch
         job_config["StrategyConfig"] = {
             "HyperbandStrategyConfig": {"MinResource": 1, "MaxResource": config.train.hyperparameters.epochs}
@@ -278,12 +288,19 @@ def trial_row(summary: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def best_summary(description: dict[str, Any]) -> dict[str, Any] | None:
+    """The best trial AWS reports: after a warm start on identical data and algorithm, the best of this job's and
+    its parents' trials (OverallBestTrainingJob), else the best of this job's (BestTrainingJob)."""
+    return description.get("OverallBestTrainingJob") or description.get("BestTrainingJob")
+
+
 def result_document(current: TuningSnapshot, best_description: dict[str, Any] | None = None) -> dict[str, Any]:
-    """`mlops tune`'s result: the tuning job, AWS's counts, the best trial and every trial."""
+    """`mlops tune`'s result: the tuning job, AWS's counts, the best trial (of its parents' too, after a warm
+    start) and every trial."""
     description = current.description
     job_config = description.get("HyperParameterTuningJobConfig", {})
     objective = job_config.get("HyperParameterTuningJobObjective", {})
-    best = description.get("BestTrainingJob")
+    best = best_summary(description)
     document: dict[str, Any] = {
         "tuning_job": description["HyperParameterTuningJobName"],
         "status": current.status,
@@ -302,6 +319,7 @@ def result_document(current: TuningSnapshot, best_description: dict[str, Any] | 
         final = best.get("FinalHyperParameterTuningJobObjectiveMetric") or {}
         document["best"] = {
             "training_job": best["TrainingJobName"],
+            "tuning_job": best.get("TuningJobName") or description["HyperParameterTuningJobName"],
             "objective": {"name": final.get("MetricName", objective.get("MetricName")), "value": final.get("Value")},
             "hyperparameters": _decoded(best.get("TunedHyperParameters")),
             "metrics": {
@@ -310,6 +328,27 @@ def result_document(current: TuningSnapshot, best_description: dict[str, Any] | 
             "model_artifact": ((best_description or {}).get("ModelArtifacts") or {}).get("S3ModelArtifacts"),
         }
     return document
+
+
+@sends_via(training.JobLogReader)
+def objective_curves(logs: Any, current: TuningSnapshot) -> dict[str, list[float]]:
+    """Each trial's objective after every epoch, read from its log (the leader's lines, `algo-1`) through the
+    metric definitions, as SageMaker reads them."""
+    definition = current.description.get("TrainingJobDefinition") or {}
+    definitions = (definition.get("AlgorithmSpecification") or {}).get("MetricDefinitions") or []
+    objective = current.description["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]["MetricName"]
+    chosen = [item for item in definitions if item["Name"] == objective]
+    curves: dict[str, list[float]] = {}
+    for trial in current.trials:
+        name = trial["TrainingJobName"]
+        lines = training.JobLogReader(logs, name).read_new()
+        curves[name] = [
+            value
+            for line in lines
+            if line.host == "algo-1"
+            and (value := training.metric_values(line.message, chosen).get(objective)) is not None
+        ]
+    return curves
 
 
 @sends_via(describe_tuning)
@@ -323,7 +362,7 @@ def best_trial_name(sagemaker: Any, name: str) -> str:
         if exc.response.get("Error", {}).get("Code") in ("ResourceNotFound", "ValidationException"):
             raise UsageError(f"--tuning-job {name}: no such tuning job") from None
         raise
-    best = description.get("BestTrainingJob")
+    best = best_summary(description)
     if not best:
         raise UsageError(
             f"--tuning-job {name}: no trial has finished with an objective yet "
@@ -345,7 +384,8 @@ def stop_command(name: str) -> str:
 
 
 def best_overlay(values: dict[str, Any]) -> dict[str, Any]:
-    """Tuned values -> `{train: {hyperparameters: ...}, model: ...}`, each under the section it comes from."""
+    """Hyperparameters -> `{train: {hyperparameters: ...}, model: ...}`, each under the section it comes from (the
+    script-mode keys, which are no config settings, left out)."""
     overlay: dict[str, Any] = {}
     for name, value in sorted(values.items()):
         section = training.HYPERPARAMETER_SECTIONS.get(name)
@@ -358,14 +398,16 @@ def best_overlay(values: dict[str, Any]) -> dict[str, Any]:
     return overlay
 
 
-def write_overlay(path: Path, job: str, values: dict[str, Any]) -> None:
-    """Write the overlay atomically; refuse to replace a file `--write-best` did not write."""
+def write_overlay(path: Path, job: str, trial: str, values: dict[str, Any]) -> None:
+    """Write the overlay atomically; refuse to replace a file `--write-best` did not write. `values` are every
+    hyperparameter the best trial ran with (the tuned ones and the static ones, `--hp` overrides included), so
+    that training with the overlay reproduces that trial."""
     import yaml
 
     from mlops_cli.files import write_atomically
 
     check_overlay_target(path)
-    text = OVERLAY_HEADER.format(job=job) + yaml.safe_dump(best_overlay(values), sort_keys=False)
+    text = OVERLAY_HEADER.format(job=job, trial=trial) + yaml.safe_dump(best_overlay(values), sort_keys=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(path, lambda stream: stream.write(text.encode("utf-8")))
 

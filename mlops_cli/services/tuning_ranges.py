@@ -1,9 +1,11 @@
 """Hyperparameter ranges and the objective of a tuning job: parsed from `tune:` config or flags, checked against the
 hyperparameter schema (type, bounds, log scale only above zero) and turned into SageMaker's ParameterRanges.
 
-A range is written `LOW:HIGH[:log|:linear]` (continuous for float hyperparameters, integer for int ones) or
-`a,b,c` (categorical, any type). Categorical values travel JSON-encoded, like every other hyperparameter value, so
-the container decodes `32` as a number and `"cosine"` as a string.
+A range is written `LOW:HIGH[:SCALE]` (continuous for float hyperparameters, integer for int ones) or `a,b,c`
+(categorical, any type). SCALE is SageMaker's ScalingType: `log`, `linear`, `reverselog` (continuous ranges within
+0 <= x < 1: values near 1 searched finely, e.g. a decay factor 0.9..0.999) or `auto` (SageMaker chooses; the
+default). Categorical values travel JSON-encoded, like every other hyperparameter value, so the container decodes
+`32` as a number and `"cosine"` as a string.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-SCALES = {"log": "Logarithmic", "linear": "Linear"}
+SCALES = {"log": "Logarithmic", "linear": "Linear", "reverselog": "ReverseLogarithmic", "auto": "Auto"}
+RANGE_SYNTAX = "LOW:HIGH[:log|:linear|:reverselog|:auto]"
 OBJECTIVE_TYPES = {"min": "Minimize", "max": "Maximize"}
 MAX_RANGES_PER_KIND = 30  # SageMaker's ParameterRanges limit for each kind
 MAX_CATEGORIES = 30
@@ -29,7 +32,7 @@ class ParameterRange:
     kind: str  # Continuous, Integer, Categorical
     low: float = 0.0
     high: float = 0.0
-    scale: str = "Auto"  # Auto, Linear, Logarithmic
+    scale: str = "Auto"  # Auto, Linear, Logarithmic, ReverseLogarithmic
     values: tuple[Any, ...] = ()  # categorical: the validated values
 
     def to_aws(self) -> dict[str, Any]:
@@ -80,7 +83,7 @@ def _scalar(text: str) -> Any:
 
 
 def parse_range(name: str, spec: Any) -> ParameterRange:
-    """`name` with `spec` ("LOW:HIGH[:log|:linear]", "a,b,c" or a list) -> a checked ParameterRange."""
+    """`name` with `spec` ("LOW:HIGH[:SCALE]", "a,b,c" or a list) -> a checked ParameterRange."""
     name = name.strip().replace("-", "_")
     model, field = _schema(name)
     annotation = model.model_fields[field].annotation
@@ -91,7 +94,7 @@ def parse_range(name: str, spec: Any) -> ParameterRange:
     elif isinstance(spec, str):
         items = None
     else:
-        raise RangeError(f"{name}: expected LOW:HIGH[:log|:linear] or a,b,c, got {spec!r}")
+        raise RangeError(f"{name}: expected {RANGE_SYNTAX} or a,b,c, got {spec!r}")
     if items is not None:
         if not items or any(item == "" for item in items):
             raise RangeError(f"{name}: empty value in '{spec}'")
@@ -102,7 +105,7 @@ def parse_range(name: str, spec: Any) -> ParameterRange:
 
     parts = spec.split(":")
     if len(parts) not in (2, 3):
-        raise RangeError(f"{name}: expected LOW:HIGH[:log|:linear], got '{spec}'")
+        raise RangeError(f"{name}: expected {RANGE_SYNTAX}, got '{spec}'")
     if annotation not in (int, float):
         raise RangeError(
             f"{name}: a {getattr(annotation, '__name__', 'non-numeric')} hyperparameter takes "
@@ -127,6 +130,11 @@ def parse_range(name: str, spec: Any) -> ParameterRange:
         raise RangeError(f"{name}: LOW ({low}) must be less than HIGH ({high})")
     if scale == "Logarithmic" and low <= 0:
         raise RangeError(f"{name}: log scale needs LOW > 0 (got {low})")
+    if scale == "ReverseLogarithmic":
+        if annotation is int:
+            raise RangeError(f"{name}: reverselog scale is for continuous ranges only (SageMaker's rule)")
+        if not 0 <= low < high < 1:
+            raise RangeError(f"{name}: reverselog scale needs 0 <= LOW < HIGH < 1 (got {low}:{high})")
     return ParameterRange(name, "Integer" if annotation is int else "Continuous", low, high, scale)
 
 
@@ -134,7 +142,7 @@ def parse_range_flag(item: str) -> ParameterRange:
     """One `--range NAME=SPEC` item."""
     name, sep, spec = item.partition("=")
     if not sep or not name.strip() or not spec.strip():
-        raise RangeError("expected NAME=LOW:HIGH[:log|:linear] or NAME=a,b,c")
+        raise RangeError(f"expected NAME={RANGE_SYNTAX} or NAME=a,b,c")
     return parse_range(name, spec.strip())
 
 
@@ -162,15 +170,28 @@ class Objective:
         return f"{self.metric}:{'min' if self.type == 'Minimize' else 'max'}"
 
 
+def objective_metrics() -> list[str]:
+    """The metrics a tuning job may optimise: the training and validation ones the engine prints. Never the test
+    split's: choosing hyperparameters by it leaks the test set into the model, and its score is no longer a test."""
+    from model.metrics import METRIC_NAMES
+
+    return [name for name in METRIC_NAMES if name.startswith(("train_", "valid_"))]
+
+
 def parse_objective(spec: str) -> Objective:
-    """`valid_loss:min` -> Objective; the metric must be one the engine prints (model/metrics.py)."""
+    """`valid_loss:min` -> Objective; the metric must be a training or validation metric the engine prints."""
     from model.metrics import METRIC_NAMES
 
     metric, sep, direction = str(spec).partition(":")
     if not sep or direction.strip() not in OBJECTIVE_TYPES:
         raise RangeError(f"expected NAME:min or NAME:max, got '{spec}'")
     metric = metric.strip()
-    choices = [name for name in METRIC_NAMES if name != "epoch"]
+    choices = objective_metrics()
+    if metric.startswith("test_") and metric in METRIC_NAMES:
+        raise RangeError(
+            f"'{metric}' is measured on the test split: tuning on it fits the hyperparameters to the test set; "
+            f"use a validation metric ({', '.join(name for name in choices if name.startswith('valid_'))})"
+        )
     if metric not in choices:
-        raise RangeError(f"unknown metric '{metric}'; the training script reports {', '.join(choices)}")
+        raise RangeError(f"unknown metric '{metric}'; tune on one of {', '.join(choices)}")
     return Objective(metric, OBJECTIVE_TYPES[direction.strip()])

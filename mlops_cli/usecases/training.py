@@ -165,6 +165,7 @@ class TuningOutcome:
     snapshot: TuningSnapshot  # the tuning job and its trials, last seen
     document: dict[str, Any]  # services/tuning.result_document, the best trial described
     overlay: Path | None  # where the best values were written (--write-best)
+    curves: dict[str, list[float]] | None = None  # each trial's objective per epoch, from its log (--plot)
 
     def failure(self) -> OperationError | None:
         """A tuning job that ended other than Completed, or with no trial reporting the objective."""
@@ -189,11 +190,13 @@ def follow_tuning(
     following: AbstractContextManager[Callable[[TuningSnapshot], None]] | None,
     stop_asked: StopAsked,
     write_best: Path | None,
+    curves: bool = False,
 ) -> TuningOutcome:
     """The launched tuning job (said by `on_launched`, already within Ctrl-C's reach) followed to its end, each
     snapshot to the update `following` opens (closed before Ctrl-C asks its question); without `following`
-    (--no-wait) the job as it is now. Then the best trial described and, when followed, its values written to
-    `write_best`. Ctrl-C: exit 130, the job stopped if `stop_asked` says so."""
+    (--no-wait) the job as it is now. Then the best trial (of the warm start parents' too) described and, when
+    followed, every hyperparameter it ran with written to `write_best`, and with `curves` each trial's objective
+    per epoch read from its log. Ctrl-C: exit 130, the job stopped if `stop_asked` says so."""
     from mlops_cli.services import training, tuning
 
     try:
@@ -216,13 +219,19 @@ def follow_tuning(
             describe_command="aws sagemaker describe-hyper-parameter-tuning-job "
             f"--hyper-parameter-tuning-job-name {name}",
         )
-    best = current.description.get("BestTrainingJob")
+    best = tuning.best_summary(current.description)
     best_description = training.describe_job(sagemaker, best["TrainingJobName"]) if best else None
     document = tuning.result_document(current, best_description)
-    overlay = write_best if following is not None and document["best"] else None  # --no-wait: nothing is final
-    if overlay is not None:
-        tuning.write_overlay(overlay, document["tuning_job"], document["best"]["hyperparameters"])
-    return TuningOutcome(current, document, overlay)
+    overlay = write_best if following is not None and best_description else None  # --no-wait: nothing is final
+    if overlay is not None and best_description is not None:
+        tuning.write_overlay(
+            overlay,
+            document["tuning_job"],
+            best_description["TrainingJobName"],
+            training.decode_hyperparameters(best_description.get("HyperParameters") or {}),
+        )
+    trial_curves = tuning.objective_curves(clients.client("logs"), current) if curves else None
+    return TuningOutcome(current, document, overlay, trial_curves)
 
 
 def _stop_or_leave(

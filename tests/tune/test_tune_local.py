@@ -21,6 +21,8 @@ from tests.helpers import LOCAL_CONFIG
 from tests.interrupt import DEADLINE_S, interrupted
 
 JOB = "digits-tune-e2e"
+TWO_LONG_TRIALS = ("--max-jobs", "2", "--parallel", "2", "--hp", "epochs=50")  # both run until stopped
+PARENT_RANGES = ("--range", "lr=0.0005:0.05:log", "--range", "batch_size=16,32")  # the tuned job's, and its children's
 
 
 @dataclass
@@ -28,6 +30,7 @@ class TuneRun:
     document: dict
     stderr: str
     best_file: Path
+    plot: Path
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +40,8 @@ def tuned(small_digits_in_s3, tmp_path_factory) -> TuneRun:
 
     from mlops_cli.app import app
 
-    best_file = tmp_path_factory.mktemp("tune") / "best.yaml"
+    folder = tmp_path_factory.mktemp("tune")
+    best_file, plot = folder / "best.yaml", folder / "tuning.png"
     result = CliRunner().invoke(
         app,
         [
@@ -54,20 +58,19 @@ def tuned(small_digits_in_s3, tmp_path_factory) -> TuneRun:
             "4",
             "--parallel",
             "2",
-            "--range",
-            "lr=0.0005:0.05:log",
-            "--range",
-            "batch_size=16,32",
+            *PARENT_RANGES,
             "--hp",
             "epochs=1",
             "--write-best",
             str(best_file),
+            "--plot",
+            str(plot),
         ],
         env=small_digits_in_s3,
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output[-3000:]
-    return TuneRun(json.loads(result.stdout), result.stderr, best_file)
+    return TuneRun(json.loads(result.stdout), result.stderr, best_file, plot)
 
 
 def wait_until_ended(sagemaker, name: str) -> dict:
@@ -130,14 +133,29 @@ def test_four_trials_two_at_a_time_complete_with_the_best_found(tuned, boto_clie
     assert f"trial {trials[0]['name']} Completed" in tuned.stderr
 
 
-def test_write_best_round_trips_into_train(tuned, mlops):
-    best = tuned.document["best"]["hyperparameters"]
+def user_hyperparameters(encoded: dict[str, str]) -> dict[str, str]:
+    return {name: value for name, value in encoded.items() if not name.startswith("sagemaker_")}
+
+
+def test_write_best_reproduces_the_best_trial_static_overrides_included(tuned, mlops, boto_client):
+    best = tuned.document["best"]
     overlay = yaml.safe_load(tuned.best_file.read_text())
-    assert overlay == {"train": {"hyperparameters": best}}
+    assert {name: overlay["train"]["hyperparameters"][name] for name in best["hyperparameters"]} == best[
+        "hyperparameters"
+    ]
+    assert overlay["train"]["hyperparameters"]["epochs"] == 1  # tuned with --hp epochs=1; the config says 2
     result = mlops("-c", str(tuned.best_file), "-o", "json", "--dry-run", "train", "--instance-count", "2")
     assert result.exit_code == 0, result.output
-    hyperparameters = json.loads(result.stdout)["steps"][-1]["params"]["HyperParameters"]
-    assert {name: json.loads(hyperparameters[name]) for name in best} == best
+    planned = json.loads(result.stdout)["steps"][-1]["params"]["HyperParameters"]
+    trained = boto_client("sagemaker").describe_training_job(TrainingJobName=best["training_job"])["HyperParameters"]
+    assert user_hyperparameters(planned) == user_hyperparameters(trained)  # every value the trial ran with
+
+
+def test_plot_shows_the_trials(tuned):
+    assert tuned.document["plot"] == str(tuned.plot)
+    header = tuned.plot.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")) == (1000, 750)
 
 
 def test_status_lists_tuning_jobs(tuned, mlops):
@@ -169,22 +187,29 @@ def test_deploy_tuning_job_without_a_best_trial_exits_2(mlops, local_aws):
     assert result.exit_code == 2 and "--tuning-job digits-no-such-tuning: no such tuning job" in result.stderr
 
 
-def test_early_stopping_stops_a_clearly_worse_trial(small_digits_in_s3, mlops, boto_client):
-    # One at a time, in grid order: a sane lr, then lr=5, whose first epoch is far worse than the median.
+@pytest.mark.parametrize(
+    "name, strategy",
+    [
+        # One at a time, in grid order: a sane lr, then lr=5, whose first epoch is far worse than the median.
+        ("digits-tune-stopping", ["--strategy", "grid", "--early-stopping", "auto"]),
+        # The seed and the job's name (which places trials in brackets) make the first trial the sane lr and the
+        # second lr=5, in the same bracket, whose rungs are epochs 1 and 3: worse than the first at epoch 1.
+        ("digits-hyperband-1", ["--strategy", "hyperband", "--seed", "10", "--max-jobs", "2"]),
+    ],
+    ids=["median-rule", "hyperband"],
+)
+def test_a_clearly_worse_trial_is_stopped_early(small_digits_in_s3, mlops, boto_client, name, strategy):
     result = mlops(
         "-o",
         "json",
         "tune",
         "--job-name",
-        "digits-tune-stopping",
-        "--strategy",
-        "grid",
+        name,
+        *strategy,
         "--range",
         "lr=0.003,5",
         "--parallel",
         "1",
-        "--early-stopping",
-        "auto",
         "--hp",
         "epochs=3",
         env=small_digits_in_s3,
@@ -196,8 +221,13 @@ def test_early_stopping_stops_a_clearly_worse_trial(small_digits_in_s3, mlops, b
     assert (terrible["values"]["lr"], terrible["status"]) == (5, "Stopped")
     assert document["counts"]["training_jobs"]["Stopped"] == 1
     assert document["best"]["training_job"] == sane["name"]
-    stopped = boto_client("sagemaker").describe_training_job(TrainingJobName=terrible["name"])
-    assert stopped["TrainingJobStatus"] == "Stopped"
+    sagemaker = boto_client("sagemaker")
+    assert sagemaker.describe_training_job(TrainingJobName=terrible["name"])["TrainingJobStatus"] == "Stopped"
+    if "hyperband" in strategy:  # its resource is the epochs: from 1 to all of them
+        job_config = sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)[
+            "HyperParameterTuningJobConfig"
+        ]
+        assert job_config["StrategyConfig"] == {"HyperbandStrategyConfig": {"MinResource": 1, "MaxResource": 3}}
 
 
 def test_ctrl_c_with_yes_stops_the_tuning_job_and_its_trials(small_digits_in_s3, boto_client):
@@ -210,12 +240,7 @@ def test_ctrl_c_with_yes_stops_the_tuning_job_and_its_trials(small_digits_in_s3,
         "tune",
         "--job-name",
         "digits-tune-stop",
-        "--max-jobs",
-        "2",
-        "--parallel",
-        "2",
-        "--hp",
-        "epochs=50",
+        *TWO_LONG_TRIALS,
         "--yes",
     ]
     process, seen, rest = interrupted(command, lambda line: line.startswith("trial "), env=small_digits_in_s3)
@@ -232,7 +257,9 @@ def test_ctrl_c_with_yes_stops_the_tuning_job_and_its_trials(small_digits_in_s3,
 
 
 def test_ctrl_c_without_a_terminal_leaves_it_running_and_teardown_all_stops_it(small_digits_in_s3, boto_client, mlops):
-    project = {**small_digits_in_s3, "MLOPS_PROJECT": "tunetd"}  # its own project: teardown --all touches it only
+    # Its own project (teardown --all touches it only), and a name without the project's prefix: status and
+    # teardown find it, and its trials, by the project tag alone.
+    project = {**small_digits_in_s3, "MLOPS_PROJECT": "tunetd"}
     command = [
         sys.executable,
         "-m",
@@ -241,36 +268,127 @@ def test_ctrl_c_without_a_terminal_leaves_it_running_and_teardown_all_stops_it(s
         str(LOCAL_CONFIG),
         "tune",
         "--job-name",
-        "tunetd-left",
-        "--max-jobs",
-        "2",
-        "--parallel",
-        "2",
-        "--hp",
-        "epochs=50",
+        "left-by-tag",
+        *TWO_LONG_TRIALS,
     ]
     process, _, rest = interrupted(
-        command, lambda line: "tuning job tunetd-left created" in line, stdin=subprocess.DEVNULL, env=project
+        command, lambda line: "tuning job left-by-tag created" in line, stdin=subprocess.DEVNULL, env=project
     )
     assert process.returncode == 130
-    assert "tuning job tunetd-left is still running in AWS" in rest
-    assert "aws sagemaker stop-hyper-parameter-tuning-job --hyper-parameter-tuning-job-name tunetd-left" in rest
+    assert "tuning job left-by-tag is still running in AWS" in rest
+    assert "aws sagemaker stop-hyper-parameter-tuning-job --hyper-parameter-tuning-job-name left-by-tag" in rest
     sagemaker = boto_client("sagemaker")
     assert (
-        sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="tunetd-left")[
+        sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="left-by-tag")[
             "HyperParameterTuningJobStatus"
         ]
         == "InProgress"
     )
 
     status = json.loads(mlops("-o", "json", "status", env=project).stdout)
-    assert [(job["name"], job["status"]) for job in status["tuning_jobs"]] == [("tunetd-left", "InProgress")]
+    assert [(job["name"], job["status"]) for job in status["tuning_jobs"]] == [("left-by-tag", "InProgress")]
+    assert {job["name"].rsplit("-", 2)[0] for job in status["training_jobs"]} == {"left-by-tag"}  # its trials
     result = mlops("-o", "json", "teardown", "--all", "--yes", env=project)
     assert result.exit_code == 0, result.output
     steps = json.loads(result.stdout)["steps"]
-    assert {"operation": "StopHyperParameterTuningJob", "resource": "tunetd-left", "outcome": "stopped"} in steps
+    assert {"operation": "StopHyperParameterTuningJob", "resource": "left-by-tag", "outcome": "stopped"} in steps
     assert not [step for step in steps if step["operation"] == "StopTrainingJob"]  # its trials stop with it
-    assert wait_until_ended(sagemaker, "tunetd-left")["HyperParameterTuningJobStatus"] == "Stopped"
+    assert wait_until_ended(sagemaker, "left-by-tag")["HyperParameterTuningJobStatus"] == "Stopped"
+
+
+def first_trials(sagemaker, name: str, count: int) -> list[dict]:
+    """The tuned values of the tuning job's first `count` trials, once launched; then the job is stopped."""
+    deadline = time.monotonic() + DEADLINE_S
+    while time.monotonic() < deadline:
+        trials = sagemaker.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)[
+            "TrainingJobSummaries"
+        ]
+        if len(trials) >= count:
+            break
+        time.sleep(0.2)
+    sagemaker.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+    wait_until_ended(sagemaker, name)
+    return [trial["TunedHyperParameters"] for trial in sorted(trials, key=lambda trial: trial["TrainingJobName"])]
+
+
+def test_the_same_seed_gives_the_same_values_and_a_warm_start_changes_them(
+    tuned, small_digits_in_s3, mlops, boto_client
+):
+    sagemaker = boto_client("sagemaker")
+
+    def launch(name: str, *extra: str) -> list[dict]:
+        result = mlops(
+            "tune",
+            "--job-name",
+            name,
+            "--strategy",
+            "bayesian",
+            "--seed",
+            "11",
+            *TWO_LONG_TRIALS,
+            *PARENT_RANGES,
+            "--no-wait",
+            *extra,
+            env=small_digits_in_s3,
+        )
+        assert result.exit_code == 0, result.output
+        return first_trials(sagemaker, name, 2)
+
+    first = launch("digits-seed-a")
+    assert (
+        sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="digits-seed-a")[
+            "HyperParameterTuningJobConfig"
+        ]["RandomSeed"]
+        == 11
+    )
+    assert launch("digits-seed-b") == first
+    # The parent's 4 trials exceed the 3 random startup trials (2 ranges + 1): TPE chooses from the first trial.
+    assert launch("digits-seed-warm", "--warm-start", JOB) != first
+
+
+def test_warm_start_reports_the_overall_best_and_writes_its_values(
+    tuned, small_digits_in_s3, mlops, boto_client, tmp_path
+):
+    # One trial with a learning rate too small to learn in an epoch: the parent's best stays the best overall.
+    # Its own project, and a name without the project's prefix: deploy finds its trial by the project tag alone.
+    project = {**small_digits_in_s3, "MLOPS_PROJECT": "tagonly"}
+    best_file = tmp_path / "best.yaml"
+    result = mlops(
+        "-o",
+        "json",
+        "tune",
+        "--job-name",
+        "warm-child",
+        "--warm-start",
+        JOB,
+        "--max-jobs",
+        "1",
+        "--parallel",
+        "1",
+        "--range",
+        "lr=0.000001:0.000002",
+        "--range",
+        "batch_size=16,32",
+        "--hp",
+        "epochs=1",
+        "--write-best",
+        str(best_file),
+        env=project,
+    )
+    assert result.exit_code == 0, result.output[-3000:]
+    document = json.loads(result.stdout)
+    [child] = document["trials"]
+    parent_best = tuned.document["best"]
+    assert child["objective"] > parent_best["objective"]["value"]
+    assert document["best"]["training_job"] == parent_best["training_job"]
+    assert document["best"]["tuning_job"] == JOB
+    overlay = yaml.safe_load(best_file.read_text())["train"]["hyperparameters"]
+    assert overlay["lr"] == parent_best["hyperparameters"]["lr"]
+
+    planned = json.loads(mlops("-o", "json", "--dry-run", "deploy", env=project).stdout)
+    [create_model] = [step for step in planned["steps"] if step["operation"] == "CreateModel"]
+    trained = boto_client("sagemaker").describe_training_job(TrainingJobName=child["name"])
+    assert create_model["params"]["PrimaryContainer"]["ModelDataUrl"] == trained["ModelArtifacts"]["S3ModelArtifacts"]
 
 
 def test_the_local_aws_refuses_tuning_requests_sagemaker_refuses(tuned, mlops, boto_client):
@@ -300,7 +418,19 @@ def test_the_local_aws_refuses_tuning_requests_sagemaker_refuses(tuned, mlops, b
     def hyperband_with_early_stopping(changed):
         changed["HyperParameterTuningJobConfig"].update(Strategy="Hyperband", TrainingJobEarlyStoppingType="Auto")
 
+    def reverse_log_above_one(changed):
+        changed["HyperParameterTuningJobConfig"]["ParameterRanges"]["ContinuousParameterRanges"][0].update(
+            MinValue="0.5", MaxValue="2", ScalingType="ReverseLogarithmic"
+        )
+
+    def hyperband_without_max_resource(changed):
+        changed["HyperParameterTuningJobConfig"].update(Strategy="Hyperband")
+        changed["HyperParameterTuningJobConfig"].pop("StrategyConfig", None)
+        changed["TrainingJobDefinition"]["StaticHyperParameters"].pop("epochs")
+
     assert "both static and tunable" in refused(both_static_and_tuned)
+    assert "0 <= x < 1.0" in refused(reverse_log_above_one)
+    assert "MaxResource could not be inferred" in refused(hyperband_without_max_resource)
     assert "only categorical" in refused(grid_with_a_continuous_range)
     assert "must be Off" in refused(hyperband_with_early_stopping)
     with pytest.raises(ClientError) as caught:

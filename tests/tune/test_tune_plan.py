@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -45,13 +46,13 @@ def model_errors(service: str, operation: str, params: dict) -> str:
 def test_real_aws_plan_is_a_valid_request_by_botocores_model(tune_plan):
     from mlops_cli.local.core.validate import check_params
 
-    request, plan = tune_plan("--job-name", "dog-breeds-tune", config=DEFAULT_CONFIG)
+    request, plan = tune_plan("--job-name", "dog-breeds-tune", "--seed", "2147483647", config=DEFAULT_CONFIG)
     for step in plan["steps"]:
         assert model_errors(step["service"], step["operation"], step["params"]) == "", step["operation"]
         # Enums, patterns and lengths too, as AWS's validation layer checks them (the strict local AWS's checker).
         assert check_params(step["service"], step["operation"], step["params"]) == [], step["operation"]
     job_config = request["HyperParameterTuningJobConfig"]
-    assert job_config["Strategy"] == "Bayesian"
+    assert job_config["Strategy"] == "Bayesian" and job_config["RandomSeed"] == 2147483647
     assert job_config["HyperParameterTuningJobObjective"] == {"Type": "Minimize", "MetricName": "valid_loss"}
     assert job_config["ResourceLimits"] == {"MaxNumberOfTrainingJobs": 8, "MaxParallelTrainingJobs": 2}
     assert job_config["ParameterRanges"] == {
@@ -152,6 +153,14 @@ def test_strategies_and_their_rules(tune_plan):
         (["--range", "lr"], "--range lr", "expected NAME="),
         (["--objective", "valid_loss:down"], "--objective valid_loss:down", "expected NAME:min or NAME:max"),
         (["--objective", "accuracy:max"], "--objective accuracy:max", "unknown metric 'accuracy'"),
+        (["--objective", "test_loss:min"], "--objective test_loss:min", "measured on the test split"),
+        (["--objective", "test_acc:max"], "--objective test_acc:max", "fits the hyperparameters to the test set"),
+        (["--objective", "images_per_s:max"], "--objective images_per_s:max", "tune on one of train_loss"),
+        (["--range", "weight_decay=0.5:1.5:reverselog"], "--range weight_decay", "needs 0 <= LOW < HIGH < 1"),
+        (["--range", "epochs=1:3:reverselog"], "--range epochs=1:3:reverselog", "continuous ranges only"),
+        (["--seed", "-1"], "--seed -1", "expected 0 to 2147483647"),
+        (["--plot", "run.png", "--no-wait"], "--plot", "leave out --no-wait"),
+        (["--plot", "run.svg"], "--plot run.svg", "*.png"),
         (["--strategy", "grid", "--range", "lr=0.001:0.1"], "--strategy grid", "lr is LOW:HIGH"),
         (["--strategy", "hyperband", "--early-stopping", "auto"], "--early-stopping auto", "hyperband"),
         (["--strategy", "annealing"], "--strategy annealing", "expected one of"),
@@ -160,10 +169,19 @@ def test_strategies_and_their_rules(tune_plan):
     ],
 )
 def test_bad_ranges_and_objectives_exit_2_naming_the_flag(mlops, args, flag, reason):
-    result = mlops("--dry-run", "tune", *args)
+    result = mlops("--dry-run", "tune", *args, config=DEFAULT_CONFIG)
     assert result.exit_code == 2, result.output
     assert flag in result.stderr and reason in result.stderr, result.stderr
     assert "Traceback" not in result.output
+
+
+def test_a_test_split_objective_in_config_names_the_file_and_key(mlops, tmp_path):
+    config = tmp_path / "leaky.yaml"
+    config.write_text("tune:\n  objective: test_acc:max\n")
+    result = mlops("--dry-run", "tune", config=config)
+    assert result.exit_code == 2, result.output
+    assert f"{config}:2" in result.stderr and "tune.objective" in result.stderr and "test split" in result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 2  # the line, and at most a hint
 
 
 def test_a_bad_range_in_config_names_the_file_and_key(mlops, tmp_path):
@@ -194,20 +212,20 @@ def as_received(**specs):
 
 
 def test_random_and_bayesian_values_respect_the_scale():
-    from mlops_cli.local.sagemaker.tuning_strategies import BayesianChooser, RandomChooser
+    from mlops_cli.local.sagemaker.tuning_strategies import bayesian_chooser, random_chooser
 
     [log_range] = as_received(lr="0.0001:0.1:log")
     [linear_range] = as_received(lr="0.0001:0.1:linear")
-    chooser = RandomChooser([log_range], seed=1)
+    chooser = random_chooser([log_range], seed=1, maximize=False, history=[])
     log_values = [float(chooser.ask()[0]["lr"]) for _ in range(2000)]
-    chooser = RandomChooser([linear_range], seed=1)
+    chooser = random_chooser([linear_range], seed=1, maximize=False, history=[])
     linear_values = [float(chooser.ask()[0]["lr"]) for _ in range(2000)]
     assert all(0.0001 <= value <= 0.1 for value in log_values + linear_values)
     # Log-uniform: the median sits at the geometric middle (10^-2.5); linear: at the arithmetic one (0.05).
     assert abs(math.log10(statistics.median(log_values)) + 2.5) < 0.1
     assert abs(statistics.median(linear_values) - 0.05) < 0.005
 
-    bayesian = BayesianChooser(
+    bayesian = bayesian_chooser(
         as_received(lr="0.0001:0.1:log", batch_size=[16, 32]), seed=1, maximize=False, history=[]
     )
     asked = [bayesian.ask() for _ in range(40)]
@@ -245,3 +263,114 @@ def test_median_rule_stops_a_trial_worse_than_the_median_of_earlier_running_aver
     assert median_rule_stops(trial(float("nan")), earlier, maximize=False)  # a diverged trial is the worst
     assert not median_rule_stops(trial(9.0, 9.0, 9.0, 9.0), earlier, maximize=False)  # no earlier trial got there
     assert not median_rule_stops(trial(9.0), [], maximize=False)
+
+
+def test_integer_ranges_draw_each_value_equally_endpoints_included():
+    from mlops_cli.local.sagemaker.tuning_strategies import random_chooser
+
+    [item] = as_received(epochs="1:3:linear")
+    chooser = random_chooser([item], seed=3, maximize=False, history=[])
+    drawn = Counter(chooser.ask()[0]["epochs"] for _ in range(9_000))
+    assert set(drawn) == {"1", "2", "3"}
+    assert all(abs(count / 9_000 - 1 / 3) < 0.02 for count in drawn.values()), drawn  # not 1/4, 1/2, 1/4
+    [item] = as_received(epochs="1:4:log")  # log: uniform in log space, each integer's share of it
+    chooser = random_chooser([item], seed=3, maximize=False, history=[])
+    drawn = Counter(chooser.ask()[0]["epochs"] for _ in range(9_000))
+    share = {value: math.log((value + 0.5) / (value - 0.5)) / math.log(4.5 / 0.5) for value in (1, 2, 3, 4)}
+    assert all(abs(drawn[str(value)] / 9_000 - share[value]) < 0.02 for value in share), drawn
+
+
+def test_reverse_logarithmic_and_auto_scales():
+    from mlops_cli.local.sagemaker.ranges import ParameterRange
+    from mlops_cli.local.sagemaker.tuning_strategies import random_chooser
+
+    [item] = as_received(weight_decay="0.9:0.999:reverselog")
+    assert item.scale == "ReverseLogarithmic"
+    chooser = random_chooser([item], seed=1, maximize=False, history=[])
+    values = [float(chooser.ask()[0]["weight_decay"]) for _ in range(4000)]
+    assert all(0.9 <= value <= 0.999 for value in values)
+    # 1 - x is log-uniform on 0.001..0.1: the median sits at 1 - 0.01, and a tenth lies above 1 - 10^-2.8.
+    assert abs(statistics.median(values) - 0.99) < 0.002
+    assert abs(sum(value > 1 - 10**-2.8 for value in values) / 4000 - 0.1) < 0.02
+
+    # Auto: log when the range lies above 0 and spans two orders of magnitude, else linear.
+    assert as_received(lr="0.0001:0.1")[0].scale == "Auto"
+    assert ParameterRange("lr", "Continuous", 0.0001, 0.1).search_scale == "Logarithmic"
+    assert ParameterRange("lr", "Continuous", 0.001, 0.05).search_scale == "Linear"
+    assert ParameterRange("weight_decay", "Continuous", 0.0, 0.1).search_scale == "Linear"
+    chooser = random_chooser(as_received(lr="0.0001:0.1:auto"), seed=1, maximize=False, history=[])
+    auto_values = [float(chooser.ask()[0]["lr"]) for _ in range(2000)]
+    assert abs(math.log10(statistics.median(auto_values)) + 2.5) < 0.1
+
+
+def lr_distance(values: dict[str, str]) -> float:
+    """A synthetic objective with a clear optimum at lr = 0.001 (no training)."""
+    return abs(math.log10(float(values["lr"])) + 3)
+
+
+def test_tpe_leaves_random_search_within_the_first_four_trials():
+    from mlops_cli.local.sagemaker.tuning_strategies import bayesian_chooser, random_chooser
+
+    ranges = as_received(lr="0.0001:0.1:log")  # one range: 2 random startup trials, then TPE
+    for seed in range(5):
+        bayesian = bayesian_chooser(ranges, seed=seed, maximize=False, history=[])
+        random = random_chooser(ranges, seed=seed, maximize=False, history=[])
+        asked = {"bayesian": [], "random": []}
+        for _ in range(4):
+            for name, chooser in (("bayesian", bayesian), ("random", random)):
+                values, token = chooser.ask()
+                chooser.tell(token, lr_distance(values))
+                asked[name].append(values["lr"])
+        assert asked["bayesian"][:2] == asked["random"][:2]  # the startup trials: random, from the same seed
+        assert asked["bayesian"][2] != asked["random"][2] and asked["bayesian"][3] != asked["random"][3]
+        # TPE samples where the better startup trial was: its third value is nearer that trial's.
+        better = min(asked["bayesian"][:2], key=lambda lr: lr_distance({"lr": lr}))
+        assert abs(math.log10(float(asked["bayesian"][2]) / float(better))) < 1.5
+
+
+def test_warm_start_parents_change_the_first_values_asked():
+    from mlops_cli.local.sagemaker.tuning_strategies import bayesian_chooser
+
+    ranges = as_received(lr="0.0001:0.1:log", batch_size=[16, 32])
+    parents = [
+        ({"lr": repr(lr), "batch_size": "32"}, lr_distance({"lr": repr(lr)}))
+        for lr in (0.0002, 0.0009, 0.0011, 0.01, 0.05, 0.08)
+    ]
+    parents.append(({"lr": "0.5", "batch_size": "32"}, 9.0))  # outside this job's range: left out
+    for seed in range(3):
+        cold = bayesian_chooser(ranges, seed=seed, maximize=False, history=[])
+        warm = bayesian_chooser(ranges, seed=seed, maximize=False, history=parents)
+        assert len(warm.study.trials) == 6
+        first_cold = [cold.ask()[0] for _ in range(2)]
+        first_warm = [warm.ask()[0] for _ in range(2)]
+        assert first_cold != first_warm
+        again = bayesian_chooser(ranges, seed=seed, maximize=False, history=parents)
+        assert [again.ask()[0] for _ in range(2)] == first_warm  # the same seed, the same values
+
+
+def test_hyperband_stops_trials_at_the_rungs_of_their_bracket():
+    from mlops_cli.local.sagemaker.tuning_runner import hyperband_resources
+    from mlops_cli.local.sagemaker.tuning_strategies import hyperband_chooser
+
+    chooser = hyperband_chooser(
+        as_received(lr="0.0001:0.1:log"), 1, False, [], min_resource=1, max_resource=9, name="digits-hb"
+    )
+    stopped_at = []
+    for _ in range(12):  # each trial reports its objective after every epoch, as the tuner reads it
+        values, token = chooser.ask()
+        quality = lr_distance(values)
+        epoch = 0
+        for epoch in range(1, 10):
+            if chooser.stops(token, epoch, quality + 1 / epoch):
+                break
+        stopped_at.append(epoch)
+        chooser.tell(token, quality + 1 / epoch)
+    # Trials are stopped only at rungs (MinResource x 3^k epochs: 1, 3), and some run to MaxResource.
+    assert set(stopped_at) - {9} <= {1, 3} and 9 in stopped_at and len(set(stopped_at)) > 1
+
+    static = {"epochs": "7"}
+    assert hyperband_resources({}, {"StaticHyperParameters": static}) == (1, 7)  # inferred as AWS does
+    config = {"StrategyConfig": {"HyperbandStrategyConfig": {"MinResource": 2, "MaxResource": 4}}}
+    assert hyperband_resources(config, {"StaticHyperParameters": static}) == (2, 4)
+    with pytest.raises(ValueError, match="MaxResource could not be inferred"):
+        hyperband_resources({}, {"StaticHyperParameters": {}})

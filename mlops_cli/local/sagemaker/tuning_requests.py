@@ -8,10 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from mlops_cli.local.core.server import Forward, LocalRequest, LocalResponse, ServerContext
-from mlops_cli.local.sagemaker.ranges import ranges_from_request
+from mlops_cli.local.sagemaker.ranges import range_problem, ranges_from_request
 from mlops_cli.local.sagemaker.records import sagemaker_backend
 from mlops_cli.local.sagemaker.tuning_jobs import list_summary
-from mlops_cli.local.sagemaker.tuning_runner import LocalTuner
+from mlops_cli.local.sagemaker.tuning_runner import LocalTuner, hyperband_resources
 
 DEFAULT_LIST_RESULTS = 10
 
@@ -66,16 +66,21 @@ def request_problem(params: dict[str, Any]) -> str | None:
     for item in ranges:
         if item.name in static:
             return f"Hyperparameter {item.name} is both static and tunable"
-        if item.kind != "Categorical":
-            if not item.low < item.high:
-                return f"MinValue must be less than MaxValue for {item.name}"
-            if item.scale in ("Logarithmic", "ReverseLogarithmic") and item.low <= 0:
-                return f"Logarithmic scaling requires values greater than 0 for {item.name}"
+        problem = range_problem(item)
+        if problem:
+            return problem
     strategy = job_config.get("Strategy")
     if strategy == "Grid" and any(item.kind != "Categorical" for item in ranges):
         return "Grid search strategy supports only categorical parameter ranges"
     if strategy == "Hyperband" and job_config.get("TrainingJobEarlyStoppingType") == "Auto":
         return "TrainingJobEarlyStoppingType must be Off when the Hyperband strategy is used"
+    if strategy == "Hyperband":
+        try:
+            hyperband_resources(job_config, definition)
+        except ValueError as exc:
+            return str(exc)
+    elif job_config.get("StrategyConfig"):
+        return "StrategyConfig is only allowed with the Hyperband strategy"
     # Limits of the local tuner, not AWS rules (AWS can also stop on completion criteria or a runtime).
     if strategy != "Grid" and not (job_config.get("ResourceLimits") or {}).get("MaxNumberOfTrainingJobs"):
         return f"the local AWS needs ResourceLimits.MaxNumberOfTrainingJobs for the {strategy} strategy"

@@ -4,9 +4,10 @@ moto records CreateHyperParameterTuningJob and would answer Describe/List with a
 trial). Here a tuner thread per tuning job drives moto's own object through the real lifecycle (InProgress ->
 Completed | Failed | Stopping -> Stopped) and launches the trials through this server's own CreateTrainingJob
 (training_runner.py runs them), at most MaxParallelTrainingJobs at a time, up to MaxNumberOfTrainingJobs, with
-the values and the early stopping of tuning_strategies.py. The per-epoch objective values come from the trial's
-log through its MetricDefinitions, as on AWS. The tuner keeps the trials' final objective,
-TrainingJobStatusCounters, ObjectiveStatusCounters and BestTrainingJob on the job's record as
+the values and the early stopping of tuning_strategies.py (Hyperband's rungs and MaxResource, or the median rule).
+The per-epoch objective values come from the trial's log through its MetricDefinitions, as on AWS. The tuner keeps
+the trials' final objective, TrainingJobStatusCounters, ObjectiveStatusCounters, BestTrainingJob and, after a warm
+start on identical data and algorithm, OverallBestTrainingJob on the job's record as
 DescribeHyperParameterTuningJob reports them, and the trials' summaries that
 ListTrainingJobsForHyperParameterTuningJob lists (tuning_requests.py).
 """
@@ -27,10 +28,11 @@ from mlops_cli.local.sagemaker.records import sagemaker_backend, utcnow
 from mlops_cli.local.sagemaker.script_mode import LOG_GROUP, metric_values
 from mlops_cli.local.sagemaker.tuning_jobs import list_summary, save_tuning_job
 from mlops_cli.local.sagemaker.tuning_strategies import (
-    BayesianChooser,
     GridChooser,
-    RandomChooser,
+    bayesian_chooser,
+    hyperband_chooser,
     median_rule_stops,
+    random_chooser,
     worse,
 )
 
@@ -90,18 +92,32 @@ class LocalTuningJob:
         ranges = ranges_from_request(job_config.get("ParameterRanges") or {})
         limits = job_config["ResourceLimits"]
         self.parallel = int(limits["MaxParallelTrainingJobs"])
-        self.early_stopping = job_config.get("TrainingJobEarlyStoppingType") == "Auto" or self.strategy == "Hyperband"
+        self.median_rule = job_config.get("TrainingJobEarlyStoppingType") == "Auto"
+        self.max_resource: int | None = None  # Hyperband: a trial is stopped after this many epochs
         seed = job_config.get("RandomSeed")
         if self.strategy == "Grid":
             self.chooser: Any = GridChooser(ranges)
             self.max_jobs = min(self.chooser.size, int(limits.get("MaxNumberOfTrainingJobs") or self.chooser.size))
         else:
             self.max_jobs = int(limits["MaxNumberOfTrainingJobs"])
-            self.chooser = (
-                BayesianChooser(ranges, seed, self.maximize, self._parent_history())
-                if self.strategy == "Bayesian"
-                else RandomChooser(ranges, seed)
-            )
+            history = [(values, value) for _, values, value in self._parent_trials()]
+            if self.strategy == "Hyperband":
+                min_resource, self.max_resource = hyperband_resources(job_config, self.definition)
+                self.chooser = hyperband_chooser(
+                    ranges,
+                    seed,
+                    self.maximize,
+                    history,
+                    min_resource=min_resource,
+                    max_resource=self.max_resource,
+                    name=self.name,
+                )
+            else:
+                make = bayesian_chooser if self.strategy == "Bayesian" else random_chooser
+                self.chooser = make(ranges, seed, self.maximize, history)
+        warm_start = params.get("WarmStartConfig") or {}
+        # AWS reports the best of this job's and its parents' trials only for identical data and algorithm.
+        self.reports_overall_best = warm_start.get("WarmStartType") == "IdenticalDataAndAlgorithm"
         self.definitions = (self.definition.get("AlgorithmSpecification") or {}).get("MetricDefinitions") or []
         self.trials: list[Trial] = []
         self.best: Trial | None = None
@@ -138,16 +154,17 @@ class LocalTuningJob:
         self.stop_requested.set()
         self._stop_running()
 
-    def _parent_history(self) -> list[tuple[dict[str, str], float]]:
+    def _parent_trials(self) -> list[tuple[dict[str, Any], dict[str, str], float]]:
+        """The warm start parents' trials with this job's objective: (summary, tuned values, final value)."""
         parents = (self.params.get("WarmStartConfig") or {}).get("ParentHyperParameterTuningJobs") or []
-        history = []
+        found = []
         for parent in parents:
             job = self.backend.hyper_parameter_tuning_jobs.get(parent.get("HyperParameterTuningJobName"))
             for summary in getattr(job, "mlops_trials", []) if job else []:
                 final = summary.get("FinalHyperParameterTuningJobObjectiveMetric")
                 if final and final.get("MetricName") == self.metric:
-                    history.append((summary["TunedHyperParameters"], final["Value"]))
-        return history
+                    found.append((summary, summary["TunedHyperParameters"], final["Value"]))
+        return found
 
     # --- the loop ---
 
@@ -219,7 +236,7 @@ class LocalTuningJob:
                 if not trial.told:
                     self.chooser.tell(trial.token, trial.objective)
                     trial.told = True
-            elif self.early_stopping and trial.status == "InProgress" and self._median_stops(trial):
+            elif trial.status == "InProgress" and self._stops_early(trial):
                 trial.stop_sent = True
                 try:
                     self.context.client("sagemaker", self.region).stop_training_job(TrainingJobName=trial.name)
@@ -244,12 +261,23 @@ class LocalTuningJob:
             return None
         return float(value)
 
-    def _median_stops(self, trial: Trial) -> bool:
+    def _stops_early(self, trial: Trial) -> bool:
+        """After each new epoch: the median rule (early stopping Auto), or Hyperband's rungs and MaxResource."""
         if len(trial.history) <= trial.checked_epochs:
             return False
+        new = trial.history[trial.checked_epochs :]
         trial.checked_epochs = len(trial.history)
-        earlier = self.trials[: self.trials.index(trial)]
-        return median_rule_stops(trial, earlier, self.maximize)
+        if self.median_rule:
+            return median_rule_stops(trial, self.trials[: self.trials.index(trial)], self.maximize)
+        if self.max_resource is None:
+            return False
+        first = len(trial.history) - len(new) + 1
+        for epoch, value in enumerate(new, start=first):
+            if not math.isfinite(value) or self.chooser.stops(trial.token, epoch, value):
+                return True
+        # At MaxResource a trial that would train on is stopped; one that ends there is left to complete.
+        planned = planned_epochs({**(self.definition.get("StaticHyperParameters") or {}), **trial.values})
+        return len(trial.history) >= self.max_resource and (planned is None or planned > self.max_resource)
 
     def _stop_running(self, only_new: bool = False) -> None:
         """StopTrainingJob for every running trial (`only_new`: those not asked yet)."""
@@ -307,7 +335,13 @@ class LocalTuningJob:
                 if best is None or worse(best.objective, trial.objective, self.maximize):  # type: ignore[arg-type]
                     best = trial
         summaries = [self._summary(trial) for trial in self.trials if trial.listed]
+        overall = None
+        if self.reports_overall_best:
+            candidates = [summary for summary, _, _ in self._parent_trials()]
+            candidates += [self._summary(best)] if best else []
+            overall = best_summary(candidates, self.maximize)
         self._save(
+            OverallBestTrainingJob=list_summary(self.backend, overall) if overall else None,
             training_job_status_counters=counters,
             objective_status_counters=objectives,
             mlops_trials=summaries,
@@ -334,6 +368,50 @@ class LocalTuningJob:
             hyper_parameter_tuning_job_status=status,
             last_modified_time=utcnow(),
         )
+
+
+def best_summary(summaries: list[dict[str, Any]], maximize: bool) -> dict[str, Any] | None:
+    """The trial summary with the best final objective (the first of equals)."""
+    best = None
+    for summary in summaries:
+        value = summary["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+        if best is None or worse(best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"], value, maximize):
+            best = summary
+    return best
+
+
+EPOCH_KEYS = ("epochs", "numepochs", "n-epochs", "n_epochs", "num_epochs")  # where AWS infers MaxResource from
+
+
+def planned_epochs(hyperparameters: dict[str, str]) -> int | None:
+    """The epochs a training job's hyperparameters ask for (the first of EPOCH_KEYS), or None."""
+    import json
+
+    for key in EPOCH_KEYS:
+        if key in hyperparameters:
+            try:
+                return int(json.loads(hyperparameters[key]))
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def hyperband_resources(job_config: dict[str, Any], definition: dict[str, Any]) -> tuple[int, int]:
+    """Hyperband's MinResource and MaxResource (epochs); MaxResource, when not given, from the static epochs
+    hyperparameter as AWS infers it. ValueError with SageMaker's reason when there is none."""
+    config = (job_config.get("StrategyConfig") or {}).get("HyperbandStrategyConfig") or {}
+    maximum = config.get("MaxResource")
+    if maximum is None:
+        maximum = planned_epochs(definition.get("StaticHyperParameters") or {})
+    if maximum is None:
+        raise ValueError(
+            "MaxResource could not be inferred from the StaticHyperParameters (epochs, numepochs, n-epochs, "
+            "n_epochs, num_epochs): give HyperbandStrategyConfig.MaxResource"
+        )
+    minimum = int(config.get("MinResource") or 1)
+    if not 1 <= minimum <= int(maximum) <= 20_000:
+        raise ValueError("HyperbandStrategyConfig needs 1 <= MinResource <= MaxResource <= 20000")
+    return minimum, int(maximum)
 
 
 class LocalTuner:
