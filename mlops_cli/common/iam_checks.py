@@ -15,6 +15,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+# Actions AWS authorizes for everyone: "No permissions are required to perform this operation" (STS API
+# Reference, GetCallerIdentity); an explicit Deny does not stop it either.
+NO_PERMISSION_NEEDED = frozenset({"sts:GetCallerIdentity"})
 # The dependent actions AWS checks only when the request carries tags (tag-on-create).
 TAGGING_ACTIONS = frozenset(
     {"sagemaker:AddTags", "ec2:CreateTags", "lambda:TagResource", "application-autoscaling:TagResource"}

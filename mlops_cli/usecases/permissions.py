@@ -56,7 +56,9 @@ def permissions_policy(
     if account is not None:
         permissions.check_account(account)
     scope = permissions.Scope.from_config(config, account or clients.account_id, clients.partition)
-    return permissions.policy(scope, operations(config, chosen))
+    from mlops_cli.usecases.permissions_cache import cached
+
+    return permissions.policy(scope, cached(config, chosen, operations))
 
 
 def operations(config: Config, chosen: Iterable[str]) -> dict[str, set[Operation]]:

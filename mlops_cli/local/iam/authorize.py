@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from mlops_cli.common.iam_checks import NO_PERMISSION_NEEDED
 from mlops_cli.local.iam.evaluate import Check, decide
 from mlops_cli.local.iam.principals import ACCOUNT, Caller
-
-ALWAYS_ALLOWED = {"sts:GetCallerIdentity"}  # "No permissions are required to perform this operation" (STS API)
 
 
 def denial(
@@ -40,7 +39,7 @@ def denial(
         target = target or parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0]
         found = [Check(f"{service}:{target or environ.get('REQUEST_METHOD', '')}", "*")]
     for check in found:
-        if check.action in ALWAYS_ALLOWED:
+        if check.action in NO_PERMISSION_NEEDED:
             continue
         decision = decide(caller.policies, check)
         if decision != "allow":

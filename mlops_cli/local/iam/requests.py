@@ -32,7 +32,10 @@ _MEMBERS = {
     "InstanceProfileNameWithPath": ("InstanceProfileName",),
     "UserNameWithPath": ("UserName",),
     "InstanceId": ("InstanceIds",),
+    "Alias": ("Qualifier",),  # Lambda's `function alias` and `function version` resource types
+    "Version": ("Qualifier",),
 }
+_SCALABLE_TARGET = "arn:${Partition}:application-autoscaling:${Region}:${Account}:scalable-target/${ResourceId}"
 _ARN_MEMBERS = ("ResourceArn", "ResourceARN", "Resource")  # tagging calls name the resource by its ARN
 _ROLE_ARN = re.compile(r"^arn:aws[\w-]*:iam::\d{12}:role/")
 # Services whose calls name roles without passing them to a service (they are the roles' own API, or assume them).
@@ -49,13 +52,16 @@ def _values(params: Any, path: str) -> list[str]:
     return [str(value) for value in flat if isinstance(value, (str, int))]
 
 
-def _lambda_function(params: Mapping[str, Any]) -> list[str]:
-    """A Lambda function named by name, partial or full ARN, with its qualifier: `name` or `name:qualifier`."""
+def _lambda_function(params: Mapping[str, Any], qualified: bool) -> list[str]:
+    """A Lambda function named by name, partial or full ARN: `name`, or `name:qualifier` when `qualified` (the ARN
+    format has no qualifier of its own) and the request names one."""
     name = str(params.get("FunctionName") or "")
     if not name:
         return []
     name = name.split(":function:", 1)[1] if ":function:" in name else name
     qualifier = params.get("Qualifier")
+    if not qualified:
+        return [name.split(":", 1)[0]]
     return [f"{name}:{qualifier}" if qualifier and ":" not in name else name]
 
 
@@ -67,10 +73,14 @@ def _fill(arn_format: str, params: Mapping[str, Any], region: str, account: str)
         if fixed is not None:
             choices.append([fixed])
             continue
+        if (arn_format, variable) == (_SCALABLE_TARGET, "ResourceId"):  # an id AWS makes, not the request's ResourceId
+            return []
         if variable == "FunctionName":
-            values = _lambda_function(params)
+            values = _lambda_function(params, qualified="${Alias}" not in arn_format and "${Version}" not in arn_format)
         else:
-            values = [v for path in (variable, *_MEMBERS.get(variable, ())) for v in _values(params, path)]
+            # Members are named as the variable, camelCase in some APIs (CloudWatch Logs' logGroupName), or aliased.
+            names = (variable, variable[:1].lower() + variable[1:], *_MEMBERS.get(variable, ()))
+            values = next((found for path in names if (found := _values(params, path))), [])
         if not values:
             return []
         choices.append(values)
