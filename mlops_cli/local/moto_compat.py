@@ -484,7 +484,7 @@ def iam_caller(account: str, access_key_id: str) -> dict[str, Any] | None:
 
     session = sts_backends[account]["aws"].get_assumed_role_from_access_key(access_key_id)
     if session is not None:
-        key = AssumedRoleAccessKey(account, "aws", access_key_id, {"X-Amz-Security-Token": session.session_token})
+        key: Any = AssumedRoleAccessKey(account, "aws", access_key_id, {"X-Amz-Security-Token": session.session_token})
         token, secret = session.session_token, session.secret_access_key
     else:
         try:

@@ -243,16 +243,16 @@ def policy(scope: Scope, sent: Mapping[str, Iterable[tuple[str, str]]]) -> dict[
     statement per service and set of resources, then the role passes."""
     chosen = list(sent)
     grouped: dict[tuple[str, tuple[str, ...]], set[str]] = {}
-    conditional: dict[tuple[str, tuple[str, ...], str, str], set[str]] = {}  # (action, ARNs, key, ...) -> values
+    conditional: dict[tuple[str, tuple[str, ...], str], set[str]] = {}  # (action, ARNs, condition key) -> values
     for command, sends in sent.items():
         operations = set(sends)
         for service, operation in sorted(operations):
             for implied, condition in on_behalf(service, operation):
-                arns = _implied_resources(scope, implied, service, operation, command)
                 if condition is None:
                     operations.add(implied)
-                else:
-                    conditional.setdefault((iam_action(*implied), tuple(arns), condition[0]), set()).add(condition[1])
+                    continue
+                where = tuple(_implied_resources(scope, implied, service, operation, command))
+                conditional.setdefault((iam_action(*implied), where, condition[0]), set()).add(condition[1])
         for service, operation in sorted(operations):
             if iam_action(service, operation) in NO_PERMISSION_NEEDED:
                 continue
@@ -273,14 +273,15 @@ def policy(scope: Scope, sent: Mapping[str, Iterable[tuple[str, str]]]) -> dict[
                 "Resource": arns[0] if len(arns) == 1 else list(arns),
             }
         )
-    for (action, arns, key), values in sorted(conditional.items()):
+    for (action, where, condition_key), values in sorted(conditional.items()):
+        allowed = sorted(values) if len(values) > 1 else next(iter(values))
         statements.append(
             {
                 "Sid": sids.next(action.replace(":", "-")),
                 "Effect": "Allow",
                 "Action": action,
-                "Resource": arns[0] if len(arns) == 1 else list(arns),
-                "Condition": {"StringEquals": {key: sorted(values) if len(values) > 1 else next(iter(values))}},
+                "Resource": where[0] if len(where) == 1 else list(where),
+                "Condition": {"StringEquals": {condition_key: allowed}},
             }
         )
     passes: dict[str, set[str]] = {}

@@ -4,14 +4,13 @@ prints for one command: the commands then run as those users, and the local AWS 
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from tests.helpers import LOCAL_CONFIG, local_aws_server, local_client
+from tests.helpers import LOCAL_CONFIG, copy_first_images, local_aws_server, local_client
 
 ACCOUNT = "123456789012"
 # Longer than the 19 characters `tune` keeps of a project name (tuning job names have 32 at most).
@@ -29,14 +28,7 @@ def fresh_aws(mlops_home: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def small_digits(digits_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    source = tmp_path_factory.mktemp("small-digits")
-    for split, count in SMALL.items():
-        for class_dir in sorted((digits_dir / split).iterdir()):
-            dest = source / split / class_dir.name
-            dest.mkdir(parents=True)
-            for image in sorted(class_dir.iterdir())[:count]:
-                shutil.copy(image, dest / image.name)
-    return source
+    return copy_first_images(digits_dir, tmp_path_factory.mktemp("small-digits"), SMALL)
 
 
 def policy_for(url: str, *command: str, env: dict | None = None) -> dict:

@@ -86,7 +86,8 @@ def _fill(arn_format: str, params: Mapping[str, Any], region: str, account: str)
         choices.append(values)
     arns = []
     for picked in itertools.product(*choices):
-        arns.append(_VARIABLE.sub(lambda _match, filled=iter(picked): next(filled), arn_format))
+        filled = iter(picked)
+        arns.append(_VARIABLE.sub(lambda _match: next(filled), arn_format))  # noqa: B023 (used at once, in the loop)
     return arns
 
 
