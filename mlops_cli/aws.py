@@ -129,6 +129,8 @@ class AwsClients:
         if local_endpoint := self.local_endpoint:
             from mlops_cli.local.core import credentials as local_credentials
 
+            if acting := _acting_as(local_endpoint):  # `eval "$(mlops local env --user NAME)"` in this shell
+                return boto3.Session(region_name=self.aws.region, **acting)
             found = local_credentials.load(local_endpoint)
             return boto3.Session(
                 region_name=self.aws.region, **(found.boto_kwargs() if found else NOT_STARTED_CREDENTIALS)
@@ -365,3 +367,20 @@ def retry_while(
                 told = True
             sleep(delay)
             delay = min(delay * 2, MAX_RETRY_DELAY_S)
+
+
+def _acting_as(local_endpoint: str) -> dict[str, str] | None:
+    """The keys in the environment when the shell points them at this very local AWS (what `mlops local env
+    --user/--role` exports: AWS_ENDPOINT_URL with the keys of a local IAM identity); otherwise None and the
+    instance's own keys are used, so keys meant for AWS never sign a request to the local AWS."""
+    import os
+
+    key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+    if not (key and secret) or os.environ.get("AWS_ENDPOINT_URL", "").rstrip("/") != local_endpoint.rstrip("/"):
+        return None
+    token = os.environ.get("AWS_SESSION_TOKEN")
+    return {
+        "aws_access_key_id": key,
+        "aws_secret_access_key": secret,
+        **({"aws_session_token": token} if token else {}),
+    }

@@ -110,3 +110,66 @@ def recorded_aws_calls() -> Iterator[list[AwsCall]]:
         yield calls
     finally:
         botocore.session.Session.create_client = original  # type: ignore[method-assign]
+
+
+def tar_gz(files: dict[str, str]) -> bytes:
+    """A gzipped tarball of text files (a source package, a model artifact)."""
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, text in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(text.encode())
+            tar.addfile(info, io.BytesIO(text.encode()))
+    return buffer.getvalue()
+
+
+def run_script_job(
+    sagemaker: Any, name: str, role: str, bucket: str, prefix: str, program: str, hyperparameters: dict | None = None
+) -> dict:
+    """A training job of `program` from s3://bucket/<prefix>code/source.tar.gz, one channel `train` on
+    <prefix>data/, outputs under <prefix>output; waited for to its end. Its description."""
+    import time
+
+    sagemaker.create_training_job(
+        TrainingJobName=name,
+        AlgorithmSpecification={
+            "TrainingImage": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.6.0-cpu-py312",
+            "TrainingInputMode": "File",
+        },
+        RoleArn=role,
+        HyperParameters={
+            "sagemaker_program": json.dumps(program),
+            "sagemaker_submit_directory": json.dumps(f"s3://{bucket}/{prefix}code/source.tar.gz"),
+            **{key: json.dumps(value) for key, value in (hyperparameters or {}).items()},
+        },
+        InputDataConfig=[
+            {
+                "ChannelName": "train",
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/{prefix}data/"}},
+            }
+        ],
+        OutputDataConfig={"S3OutputPath": f"s3://{bucket}/{prefix}output"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+        StoppingCondition={"MaxRuntimeInSeconds": 300},
+    )
+    deadline = time.monotonic() + 300
+    while (description := sagemaker.describe_training_job(TrainingJobName=name))[
+        "TrainingJobStatus"
+    ] == "InProgress" and time.monotonic() < deadline:
+        time.sleep(0.3)
+    return description
+
+
+def copy_first_images(source: Path, dest: Path, per_class: dict[str, int]) -> Path:
+    """The first `per_class[split]` images of each class of each split of an ImageFolder tree, copied to `dest`."""
+    import shutil
+
+    for split, count in per_class.items():
+        for class_dir in sorted((source / split).iterdir()):
+            (dest / split / class_dir.name).mkdir(parents=True)
+            for image in sorted(class_dir.iterdir())[:count]:
+                shutil.copy(image, dest / split / class_dir.name / image.name)
+    return dest

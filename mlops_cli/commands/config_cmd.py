@@ -56,5 +56,5 @@ def permissions(
     from mlops_cli.usecases.permissions import permissions_policy
 
     app_state = state(ctx)
-    document = permissions_policy(app_state.config, app_state.clients, commands or [], account)
+    document = permissions_policy(app_state.config, app_state.clients, commands or [], account, reuse=True)
     app_state.out.result(document, policy_table)

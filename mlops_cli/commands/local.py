@@ -42,12 +42,25 @@ def down(ctx: typer.Context) -> None:
 
 
 @app.command("env", help='Print the shell lines that point any AWS tool at the local AWS: eval "$(mlops local env)".')
-def env(ctx: typer.Context) -> None:
+def env(
+    ctx: typer.Context,
+    user: str | None = typer.Option(
+        None, "--user", help="Act as this local IAM user (made, with an access key, when missing)."
+    ),
+    role: str | None = typer.Option(None, "--role", help="Act as a new session of this role (ARN)."),
+) -> None:
     from mlops_cli.local.core import manager
+    from mlops_cli.local.iam import identities
     from mlops_cli.render import shell_exports
 
     app_state = state(ctx)
+    if user and role:
+        raise UsageError("--user and --role: pick one identity to act as")
     variables = manager.shell_env(_url(ctx), app_state.config.aws.region)
+    if user:
+        variables = identities.user_env(variables, user)
+    elif role:
+        variables = identities.role_env(variables, role)
     if not manager.status(_url(ctx)).running:
         app_state.out.warn(f"the local AWS on {variables['AWS_ENDPOINT_URL']} is not running (`mlops local up`)")
     app_state.out.result(variables, shell_exports)

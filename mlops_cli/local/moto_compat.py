@@ -24,6 +24,7 @@ import contextlib
 import copyreg
 import importlib
 import io
+import json
 import os
 import pickle
 import sys
@@ -468,3 +469,32 @@ def instance_shutdown_reason(message: str, code: str) -> Any:
     from moto.ec2.models.instances import StateReason
 
     return StateReason(message, code)
+
+
+def iam_caller(account: str, access_key_id: str) -> dict[str, Any] | None:
+    """Who holds `access_key_id` in the local IAM: {"arn", "secret", "token" (None for a user's key), "policies"
+    (its inline and attached policies' documents, its groups' too)}; None when no active key or role session has it
+    (moto.iam.access_control's lookup)."""
+    from moto.iam.access_control import AssumedRoleAccessKey, CreateAccessKeyFailure, IAMUserAccessKey
+    from moto.sts.models import sts_backends
+
+    def document(policy: Any) -> dict[str, Any]:
+        text = next(v.document for v in policy.versions if v.is_default) if hasattr(policy, "versions") else policy
+        return json.loads(text if isinstance(text, str) else text["policy_document"])
+
+    session = sts_backends[account]["aws"].get_assumed_role_from_access_key(access_key_id)
+    if session is not None:
+        key: Any = AssumedRoleAccessKey(account, "aws", access_key_id, {"X-Amz-Security-Token": session.session_token})
+        token, secret = session.session_token, session.secret_access_key
+    else:
+        try:
+            key = IAMUserAccessKey(account, "aws", access_key_id, {})
+        except CreateAccessKeyFailure:
+            return None
+        if any(
+            k.access_key_id == access_key_id and k.status != "Active"
+            for k in key.backend.get_user(key._owner_user_name).access_keys
+        ):
+            return None
+        token, secret = None, key._secret_access_key
+    return {"arn": key.arn, "secret": secret, "token": token, "policies": [document(p) for p in key.collect_policies()]}

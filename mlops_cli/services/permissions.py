@@ -16,6 +16,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mlops_cli.common.iam_checks import (
+    ALARM_PREFIX,
+    NO_PERMISSION_NEEDED,
+    SAGEMAKER_SCALING_ROLE,
+    SAGEMAKER_SCALING_SERVICE,
+    TAGGING_ACTIONS,
+    dependent_actions,
+    unlisted,
+)
 from mlops_cli.errors import UsageError
 from mlops_cli.services import naming
 from mlops_cli.services.iam_policies import VERSION
@@ -57,15 +66,6 @@ _ACTIONS = {
     ("lambda", "Invoke"): "InvokeFunction",
 }
 _PREFIXES = {"sagemaker-runtime": "sagemaker"}
-# Creating with tags (as the project always does) is authorised by the tagging action too (IAM User Guide,
-# "Permissions required to tag"; Lambda and Application Auto Scaling "tag on create"; EC2's TagSpecifications).
-_TAGGED_ON_CREATE = {
-    ("iam", "CreateRole"): "TagRole",
-    ("iam", "CreateInstanceProfile"): "TagInstanceProfile",
-    ("ec2", "RunInstances"): "CreateTags",
-    ("lambda", "CreateFunction"): "TagResource",
-    ("application-autoscaling", "RegisterScalableTarget"): "TagResource",
-}
 _BUCKET_ACTIONS = {"ListBucket", "ListBucketMultipartUploads", "CreateBucket", "GetBucketLocation"}
 # SageMaker resource types by the noun in the operation name, most specific first.
 _SAGEMAKER_NOUNS = (
@@ -150,6 +150,9 @@ def resources(scope: Scope, service: str, operation: str, command: str) -> list[
             return [scope.arn("lambda", "function:*")]
         function = scope.arn("lambda", f"function:{scope.function}")
         return [function, f"{function}:*"]
+    if service == "cloudwatch":  # the target-tracking alarms Application Auto Scaling makes as the caller
+        alarms = ALARM_PREFIX.partition("{resource}")[0] + f"endpoint/{scope.endpoint}/*"
+        return [scope.arn("cloudwatch", f"alarm:{alarms}")]
     if service == "logs":  # the training jobs' logs, followed by train and tune
         return [scope.arn("logs", "log-group:/aws/sagemaker/TrainingJobs:*")]
     # Application Auto Scaling, EC2 launches and describes, STS and SSM's public AMI parameters: no project ARN
@@ -161,7 +164,9 @@ def _sagemaker_resources(scope: Scope, operation: str) -> list[str]:
     # SageMaker lower-cases resource names in ARNs.
     names = {
         "hyper-parameter-tuning-job": [f"{scope.tuning_prefix}-*"],
-        "training-job": [f"{scope.project}-*"],
+        # A tuning job's trials are named after it (`<tuning job>-NNN-<hex>`), and `tune` cuts the project name to
+        # fit SageMaker's 32 characters for tuning jobs (services/tuning.default_name).
+        "training-job": list(dict.fromkeys([f"{scope.project}-*", f"{scope.tuning_prefix}-*"])),
         "endpoint-config": [f"{scope.project}-*"],
         "endpoint": [f"{scope.project}-*"]
         + ([] if scope.endpoint.startswith(f"{scope.project}-") else [scope.endpoint]),
@@ -175,6 +180,38 @@ def _sagemaker_resources(scope: Scope, operation: str) -> list[str]:
     if operation in ("CreateEndpoint", "UpdateEndpoint"):  # IAM checks the endpoint config they name too
         kinds.append("endpoint-config")
     return [scope.arn("sagemaker", f"{kind}/{name.lower()}") for kind in kinds for name in names[kind]]
+
+
+def on_behalf(service: str, operation: str) -> list[tuple[tuple[str, str], tuple[str, str] | None]]:
+    """The (service, operation)s whose actions AWS also checks when the project sends `operation` (always with
+    tags, always for a SageMaker variant), each with the condition that scopes the grant to this use: the
+    reference's tag-on-create dependent actions (sagemaker:AddTags only as sagemaker:TaggingAction says) and the
+    ones it does not list (mlops_cli.common.iam_checks). iam:PassRole is granted per role (policy below)."""
+    found: list[tuple[tuple[str, str], tuple[str, str] | None]] = []
+    for dependent in dependent_actions().get(iam_action(service, operation), ()):
+        if dependent in TAGGING_ACTIONS:
+            condition = ("sagemaker:TaggingAction", operation) if dependent == "sagemaker:AddTags" else None
+            found.append((_operation_of(dependent), condition))
+    for row in unlisted(service, operation):
+        for action in row.actions:
+            condition = ("iam:AWSServiceName", SAGEMAKER_SCALING_SERVICE) if row.resource == "scaling-role" else None
+            found.append((_operation_of(action), condition))
+    return found
+
+
+def _operation_of(action: str) -> tuple[str, str]:
+    prefix, _, name = action.partition(":")
+    return prefix, name
+
+
+def _implied_resources(scope: Scope, implied: tuple[str, str], service: str, operation: str, command: str) -> list[str]:
+    """Where a check made on the caller's behalf is made: the created resource for tag-on-create, the
+    service-linked role, else the implied action's own project resources."""
+    if implied == ("iam", "CreateServiceLinkedRole"):
+        return [scope.arn("iam", SAGEMAKER_SCALING_ROLE, region=False)]
+    if implied[1] in ("AddTags", "TagResource", "CreateTags", "TagRole", "TagInstanceProfile"):
+        return resources(scope, service, operation, command)
+    return resources(scope, *implied, command)
 
 
 def parse_commands(words: Iterable[str], known: Iterable[str]) -> list[str]:
@@ -206,12 +243,19 @@ def policy(scope: Scope, sent: Mapping[str, Iterable[tuple[str, str]]]) -> dict[
     statement per service and set of resources, then the role passes."""
     chosen = list(sent)
     grouped: dict[tuple[str, tuple[str, ...]], set[str]] = {}
+    conditional: dict[tuple[str, tuple[str, ...], str], set[str]] = {}  # (action, ARNs, condition key) -> values
     for command, sends in sent.items():
         operations = set(sends)
-        operations |= {
-            (service, _TAGGED_ON_CREATE[service, op]) for service, op in operations & _TAGGED_ON_CREATE.keys()
-        }
         for service, operation in sorted(operations):
+            for implied, condition in on_behalf(service, operation):
+                if condition is None:
+                    operations.add(implied)
+                    continue
+                where = tuple(_implied_resources(scope, implied, service, operation, command))
+                conditional.setdefault((iam_action(*implied), where, condition[0]), set()).add(condition[1])
+        for service, operation in sorted(operations):
+            if iam_action(service, operation) in NO_PERMISSION_NEEDED:
+                continue
             key = (_PREFIXES.get(service, service), tuple(resources(scope, service, operation, command)))
             grouped.setdefault(key, set()).add(iam_action(service, operation))
     everywhere = {action for (_, arns), actions in grouped.items() if arns == ("*",) for action in actions}
@@ -227,6 +271,17 @@ def policy(scope: Scope, sent: Mapping[str, Iterable[tuple[str, str]]]) -> dict[
                 "Effect": "Allow",
                 "Action": sorted(actions),
                 "Resource": arns[0] if len(arns) == 1 else list(arns),
+            }
+        )
+    for (action, where, condition_key), values in sorted(conditional.items()):
+        allowed = sorted(values) if len(values) > 1 else next(iter(values))
+        statements.append(
+            {
+                "Sid": sids.next(action.replace(":", "-")),
+                "Effect": "Allow",
+                "Action": action,
+                "Resource": where[0] if len(where) == 1 else list(where),
+                "Condition": {"StringEquals": {condition_key: allowed}},
             }
         )
     passes: dict[str, set[str]] = {}

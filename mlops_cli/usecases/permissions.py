@@ -46,17 +46,20 @@ class Derivation:
 
 
 def permissions_policy(
-    config: Config, clients: AwsClients, words: Iterable[str], account: str | None
+    config: Config, clients: AwsClients, words: Iterable[str], account: str | None, reuse: bool = False
 ) -> dict[str, Any]:
     """The policy document for the commands named (`words` as typed; none: every command) in `account` (default:
-    the caller's, from STS). Unknown commands and a malformed account are usage errors, before any AWS call."""
+    the caller's, from STS). Unknown commands and a malformed account are usage errors, before any AWS call.
+    `reuse`: what an earlier run derived for the same code and config (mlops_cli.usecases.permissions_cache), as
+    the command does; code that changes the derivation in-process (a test's planner) derives afresh."""
     from mlops_cli.services import permissions
+    from mlops_cli.usecases.permissions_cache import cached
 
     chosen = permissions.parse_commands(words, commands())
     if account is not None:
         permissions.check_account(account)
     scope = permissions.Scope.from_config(config, account or clients.account_id, clients.partition)
-    return permissions.policy(scope, operations(config, chosen))
+    return permissions.policy(scope, cached(config, chosen, operations) if reuse else operations(config, chosen))
 
 
 def operations(config: Config, chosen: Iterable[str]) -> dict[str, set[Operation]]:

@@ -1,4 +1,5 @@
-"""Code the local AWS runs gets the local AWS's credentials only, never the caller's.
+"""Code the local AWS runs gets the local AWS's credentials only, never the caller's: a session of the role it was
+given (a training job, a model server, a Lambda function), or the instance's own (an EC2 bootstrap).
 
 A local AWS of its own is started from a shell holding recognisable fake credentials: keys, a session token,
 a profile in its own config and credentials files, and a secret that is no AWS variable. A training job, an
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port
+from tests.helpers import free_port, run_script_job, tar_gz
 
 pytestmark = pytest.mark.integration  # a local AWS of its own, a training job, an endpoint, a function, an instance
 MARK = "LEAKYCALLER"  # in every fake value the caller's shell holds
@@ -35,7 +36,8 @@ def report():
     frozen = session.get_credentials().get_frozen_credentials()
     s3 = session.client("s3")
     return {"environ": dict(os.environ), "access_key": frozen.access_key, "token": frozen.token,
-            "endpoint": s3.meta.endpoint_url, "buckets": [b["Name"] for b in s3.list_buckets()["Buckets"]]}
+            "endpoint": s3.meta.endpoint_url, "buckets": [b["Name"] for b in s3.list_buckets()["Buckets"]],
+            "arn": session.client("sts").get_caller_identity()["Arn"]}
 
 def handler(event, context):
     return report()
@@ -146,31 +148,42 @@ def client(leaky_local_aws: str, local_key):
     return make
 
 
+def role(client, name: str, service: str) -> str:
+    """A role for `service` that may list the buckets (what the report reads) and read the test's objects (a model
+    server downloads its model as its role)."""
+    iam = client("iam")
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust(service))["Role"]["Arn"]
+    listing = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"},
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{BUCKET}/*"},
+        ],
+    }
+    iam.put_role_policy(RoleName=name, PolicyName="list", PolicyDocument=json.dumps(listing))
+    return arn
+
+
 @pytest.fixture(scope="module")
 def sagemaker_role(client) -> str:
-    return client("iam").create_role(RoleName="env-report", AssumeRolePolicyDocument=trust("sagemaker"))["Role"]["Arn"]
+    return role(client, "env-report", "sagemaker")
 
 
-def tar_gz(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, text in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(text.encode())
-            tar.addfile(info, io.BytesIO(text.encode()))
-    return buffer.getvalue()
-
-
-def assert_local_only(report: dict, url: str, access_key_id: str, caller_files: dict[str, str]) -> None:
+def assert_local_only(report: dict, url: str, caller_files: dict[str, str], role: str | None, root_key: str) -> None:
+    """The code reached the local AWS with a session of `role` (None: with the instance's own key), and nothing of
+    the caller's reached it."""
     environ = report["environ"]
     shown = json.dumps(environ)
     assert MARK not in shown and MARK.lower() not in shown
     assert not any(path in shown for path in caller_files.values())
-    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SECURITY_TOKEN"):
         assert name not in environ
     assert environ["AWS_ENDPOINT_URL"] == url and environ["AWS_CONFIG_FILE"] == os.devnull
-    # boto3 in the code resolves the local AWS's own key (no token) and reaches the local AWS with it.
-    assert report["access_key"] == access_key_id and report["token"] is None
+    if role is None:  # boto3 in the code resolves the local AWS's own key (no token)
+        assert report["access_key"] == root_key and report["token"] is None and "AWS_SESSION_TOKEN" not in environ
+    else:  # an STS session of the role it was given
+        assert report["access_key"] != root_key and report["token"] == environ["AWS_SESSION_TOKEN"]
+        assert report["arn"].startswith(f"arn:aws:sts::123456789012:assumed-role/{role}/"), report["arn"]
     assert report["endpoint"] == url and BUCKET in report["buckets"]
 
 
@@ -178,37 +191,12 @@ def test_training_job_gets_local_credentials_only(leaky_local_aws, client, sagem
     s3, sagemaker = client("s3"), client("sagemaker")
     s3.put_object(Bucket=BUCKET, Key="code/source.tar.gz", Body=tar_gz({"report.py": REPORT}))
     s3.put_object(Bucket=BUCKET, Key="data/one.txt", Body=b"1")
-    sagemaker.create_training_job(
-        TrainingJobName="env-report",
-        AlgorithmSpecification={
-            "TrainingImage": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.6.0-cpu-py312",
-            "TrainingInputMode": "File",
-        },
-        RoleArn=sagemaker_role,
-        HyperParameters={
-            "sagemaker_program": json.dumps("report.py"),
-            "sagemaker_submit_directory": json.dumps(f"s3://{BUCKET}/code/source.tar.gz"),
-        },
-        InputDataConfig=[
-            {
-                "ChannelName": "train",
-                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/data/"}},
-            }
-        ],
-        OutputDataConfig={"S3OutputPath": f"s3://{BUCKET}/output"},
-        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
-        StoppingCondition={"MaxRuntimeInSeconds": 120},
-    )
-    deadline = time.monotonic() + 180
-    while (description := sagemaker.describe_training_job(TrainingJobName="env-report"))[
-        "TrainingJobStatus"
-    ] == "InProgress" and time.monotonic() < deadline:
-        time.sleep(0.3)
+    description = run_script_job(sagemaker, "env-report", sagemaker_role, BUCKET, "", "report.py")
     assert description["TrainingJobStatus"] == "Completed", description.get("FailureReason")
     archive = s3.get_object(Bucket=BUCKET, Key="output/env-report/output/model.tar.gz")["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
         report = json.load(tar.extractfile("report.json"))
-    assert_local_only(report, leaky_local_aws, local_key.access_key_id, caller_files)
+    assert_local_only(report, leaky_local_aws, caller_files, "env-report", local_key.access_key_id)
     assert report["environ"]["SM_CURRENT_HOST"] == "algo-1"  # the job's own variables are still there
 
 
@@ -216,12 +204,12 @@ def test_lambda_function_gets_local_credentials_only(leaky_local_aws, client, lo
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as archive:
         archive.writestr("report.py", REPORT)
-    role = client("iam").create_role(RoleName="env-report-lambda", AssumeRolePolicyDocument=trust("lambda"))
+    function_role = role(client, "env-report-lambda", "lambda")
     lam = client("lambda")
     lam.create_function(
         FunctionName="env-report",
         Runtime="python3.12",
-        Role=role["Role"]["Arn"],
+        Role=function_role,
         Handler="report.handler",
         Code={"ZipFile": code.getvalue()},
         Timeout=30,
@@ -229,7 +217,7 @@ def test_lambda_function_gets_local_credentials_only(leaky_local_aws, client, lo
     answer = lam.invoke(FunctionName="env-report", Payload=b"{}")
     report = json.loads(answer["Payload"].read())
     assert "FunctionError" not in answer, report
-    assert_local_only(report, leaky_local_aws, local_key.access_key_id, caller_files)
+    assert_local_only(report, leaky_local_aws, caller_files, "env-report-lambda", local_key.access_key_id)
     assert report["environ"]["AWS_LAMBDA_FUNCTION_NAME"] == "env-report"
 
 
@@ -292,7 +280,7 @@ def test_endpoint_model_server_gets_local_credentials_only(
         report = json.loads(answer["Body"].read())
     finally:
         sagemaker.delete_endpoint(EndpointName="env-report")
-    assert_local_only(report, leaky_local_aws, local_key.access_key_id, caller_files)
+    assert_local_only(report, leaky_local_aws, caller_files, "env-report", local_key.access_key_id)
     assert report["environ"]["SAGEMAKER_PROGRAM"] == "inference.py"  # the model's own environment is kept
 
 
@@ -317,5 +305,5 @@ def test_ec2_bootstrap_gets_local_credentials_only(leaky_local_aws, leaky_home, 
         time.sleep(0.3)
     assert state == "terminated"
     report = json.loads((leaky_home / "state" / "ec2" / instance / "home" / "report.json").read_text())
-    assert_local_only(report, leaky_local_aws, local_key.access_key_id, caller_files)
+    assert_local_only(report, leaky_local_aws, caller_files, None, local_key.access_key_id)
     assert report["environ"]["MLOPS_WORKDIR"].endswith(f"{instance}/work")

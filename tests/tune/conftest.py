@@ -3,12 +3,11 @@ local training job, configs/local.yaml's recipe, one epoch) costs a few seconds.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import LOCAL_CONFIG
+from tests.helpers import LOCAL_CONFIG, copy_first_images
 
 TUNE_DATA = "tune-data"
 IMAGES_PER_CLASS = {"train": 16, "valid": 8, "test": 4}
@@ -22,13 +21,7 @@ def small_digits_in_s3(local_aws: str, digits_dir: Path, tmp_path_factory: pytes
 
     from mlops_cli.app import app
 
-    source = tmp_path_factory.mktemp("small-digits")
-    for split, count in IMAGES_PER_CLASS.items():
-        for class_dir in sorted((digits_dir / split).iterdir()):
-            dest = source / split / class_dir.name
-            dest.mkdir(parents=True)
-            for image in sorted(class_dir.iterdir())[:count]:
-                shutil.copy(image, dest / image.name)
+    source = copy_first_images(digits_dir, tmp_path_factory.mktemp("small-digits"), IMAGES_PER_CLASS)
     result = CliRunner().invoke(
         app,
         ["-c", str(LOCAL_CONFIG), "-q", "data", "upload", str(source), "--to", f"s3://mlops-local/digits/{TUNE_DATA}"],

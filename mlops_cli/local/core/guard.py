@@ -27,6 +27,7 @@ from xml.etree.ElementTree import ParseError
 
 from mlops_cli.local.core import aws_errors, sigv4
 from mlops_cli.local.core.credentials import LocalCredentials
+from mlops_cli.local.iam import authorize, principals
 
 GiB, MiB = 1024**3, 1024**2
 # AWS's own request size limits:
@@ -152,16 +153,21 @@ class Guard:
         request = sigv4.SignedRequest(
             environ["REQUEST_METHOD"], _raw_path(environ), environ.get("QUERY_STRING", ""), headers, ""
         )
+        caller = self._caller(headers, environ.get("QUERY_STRING", ""))
         # Before reading any body: the headers' signature, or a form's policy and signature (in its first bytes).
-        refusal = self._precheck_form_post(environ) if form_post else sigv4.precheck(request, self.credentials)
+        refusal = self._precheck_form_post(environ) if form_post else sigv4.precheck(request, caller.credentials)
         if refusal is None:
             body_sha256 = _read_body(environ, *_body_limit(service, environ.get("PATH_INFO", "/")))
             if form_post:
                 refusal = self._verify_form_post(environ)
             else:
-                refusal = sigv4.verify(dataclasses.replace(request, body_sha256=body_sha256), self.credentials)
+                refusal = sigv4.verify(dataclasses.replace(request, body_sha256=body_sha256), caller.credentials)
         if refusal is not None:
             raise Refused(refusal.kind, refusal.message)
+        region = (sigv4.scope_of(headers, environ.get("QUERY_STRING", "")) or ("us-east-1",))[0]
+        denied = authorize.denial(caller, environ, headers, service, region)  # IAM, for users' and roles' keys
+        if denied is not None:
+            raise Refused("policy", denied)
         if (
             _LAMBDA_INVOKE.match(environ.get("PATH_INFO", ""))
             or "x-amz-target" in headers
@@ -179,6 +185,13 @@ class Guard:
         environ["wsgi.input"] = _Prefixed(prefix, environ["wsgi.input"])  # read again whole once admitted
         bucket = environ.get("PATH_INFO", "/").strip("/").split("/")[0]
         return sigv4.verify_post_policy(fields, self.credentials, bucket, file_size=None)
+
+    def _caller(self, headers: dict[str, str], raw_query: str) -> principals.Caller:
+        """Who the request says it is: the root (this instance's keys), a local IAM user or a role session."""
+        try:
+            return principals.identify(headers, raw_query, self.credentials)
+        except principals.BadToken as exc:
+            raise Refused("unknown-key", str(exc)) from None
 
     def _verify_form_post(self, environ: dict[str, Any]) -> sigv4.Refusal | None:
         """An S3 POST upload (HTML form): accepted only with a policy signed by this instance's key."""

@@ -92,6 +92,13 @@ def scope_of(headers: Mapping[str, str], raw_query: str) -> tuple[str, str] | No
     return (parts[2], parts[3]) if len(parts) == 5 else None
 
 
+def access_key_of(headers: Mapping[str, str], raw_query: str) -> str:
+    """The access key id a request names (header, presigned v4 or v2 query); "" when none."""
+    query = _query_params(raw_query)
+    credential = _auth_fields(headers.get("authorization", "")).get("Credential") or query.get("X-Amz-Credential")
+    return (_parse_credential(credential or "") or (query.get("AWSAccessKeyId", ""),))[0]
+
+
 def verify(
     request: SignedRequest, credentials: LocalCredentials, now: datetime.datetime | None = None
 ) -> Refusal | None:

@@ -23,6 +23,7 @@ from typing import Any
 from mlops_cli.local.core.archives import extract_zip
 from mlops_cli.local.core.paths import confined
 from mlops_cli.local.core.server import ServerContext
+from mlops_cli.local.iam.sessions import role_env
 from mlops_cli.local.lambda_ import runtime
 from mlops_cli.local.lambda_.concurrency import Environment, WarmEnvironments
 from mlops_cli.local.logs.streams import ensure_log_group
@@ -100,7 +101,7 @@ class FunctionRunner:
                 "LAMBDA_TASK_ROOT": str(code_dir),
                 "_HANDLER": fn.handler or "",
             },
-        )
+        ) | role_env(self.context, fn.role, fn.function_name, fn.region)  # the function's execution role
         command = [sys.executable, str(RUNTIME), str(code_dir), fn.handler or "", mode, str(fn.timeout)]
         process = subprocess.Popen(
             command,

@@ -22,6 +22,7 @@ from typing import Any
 
 from mlops_cli.local.core.paths import confined
 from mlops_cli.local.core.server import LocalRequest, ServerContext
+from mlops_cli.local.iam.sessions import role_env
 from mlops_cli.local.logs.streams import FLUSH_S, LogStream
 from mlops_cli.local.sagemaker.model_server import MODEL_DIR, STATUS_FILE
 from mlops_cli.local.sagemaker.records import sagemaker_backend
@@ -128,7 +129,10 @@ def spawn(context: ServerContext, request: LocalRequest, name: str, config_name:
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         bufsize=0,
-        env=context.process_env(request.region, {**(container.get("Environment") or {}), "PYTHONUNBUFFERED": "1"}),
+        env={
+            **context.process_env(request.region, {**(container.get("Environment") or {}), "PYTHONUNBUFFERED": "1"}),
+            **role_env(context, getattr(model, "execution_role_arn", None), name, request.region),  # the model's role
+        },
     )
     server = ModelServer(name, config_name, variant["VariantName"], process, work_dir)
     server.output = threading.Thread(

@@ -33,6 +33,7 @@ from typing import Any
 from mlops_cli.local.core.names import InvalidRequest
 from mlops_cli.local.core.paths import confined
 from mlops_cli.local.core.server import ServerContext
+from mlops_cli.local.iam.sessions import role_env
 from mlops_cli.local.logs.streams import LogStream
 from mlops_cli.local.sagemaker import spot
 from mlops_cli.local.sagemaker.records import sagemaker_backend, utcnow
@@ -228,7 +229,8 @@ class LocalTrainingJob:
         env = container_environment(
             instance, self.instances, self.request, self.hyperparameters, user_hps, master_port, threads
         )
-        return self.context.process_env(self.region, env)
+        role = role_env(self.context, self.request.get("RoleArn"), self.name, self.region)  # the job's own role
+        return {**self.context.process_env(self.region, env), **role}
 
     def _train(self) -> None:
         self._check_stop()

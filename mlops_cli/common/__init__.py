@@ -1,0 +1,1 @@
+"""What the client and the local AWS must read the same way (neutral: imports nothing of either side)."""
