@@ -349,7 +349,8 @@ def test_the_same_seed_gives_the_same_values_and_a_warm_start_changes_them(
 def test_warm_start_reports_the_overall_best_and_writes_its_values(
     tuned, small_digits_in_s3, mlops, boto_client, tmp_path
 ):
-    # One trial with a learning rate too small to learn in an epoch: the parent's best stays the best overall.
+    # One trial with a learning rate so large that it diverges (a finite loss of about 10^7 after an epoch): the
+    # parent's best stays the best overall.
     # Its own project, and a name without the project's prefix: deploy finds its trial by the project tag alone.
     project = {**small_digits_in_s3, "MLOPS_PROJECT": "tagonly"}
     best_file = tmp_path / "best.yaml"
@@ -366,7 +367,7 @@ def test_warm_start_reports_the_overall_best_and_writes_its_values(
         "--parallel",
         "1",
         "--range",
-        "lr=0.000001:0.000002",
+        "lr=0.2:0.3",
         "--range",
         "batch_size=16,32",
         "--hp",
