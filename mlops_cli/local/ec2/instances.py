@@ -26,6 +26,7 @@ from urllib.parse import parse_qs
 
 from mlops_cli.local.core.paths import confined
 from mlops_cli.local.core.server import DEFAULT_ACCOUNT, Forward, LocalRequest, LocalResponse, ServerContext
+from mlops_cli.local.iam.sessions import instance_profile_role, role_env
 
 LOCAL_DLAMI_NAME = "Deep Learning OSS Nvidia Driver AMI GPU PyTorch 2.x (mlops local) 20250101"
 DLAMI_OWNER_ID = "898082745236"  # the account AWS publishes the DLAMIs from
@@ -103,7 +104,9 @@ class Bootstraps:
         self.processes: dict[str, subprocess.Popen] = {}
         self.lock = threading.Lock()
 
-    def start(self, instance_id: str, region: str, script: str, shutdown_behavior: str) -> None:
+    def start(self, instance_id: str, region: str, script: str, shutdown_behavior: str, role: str | None) -> None:
+        """Run the bootstrap as the instance: with a session of its instance profile's role (`role`), or the
+        instance's own keys without one."""
         sandbox = confined(self.root, instance_id)
         bin_dir = sandbox / "bin"
         bin_dir.mkdir(parents=True, exist_ok=True)
@@ -128,7 +131,7 @@ class Bootstraps:
                 "OMP_NUM_THREADS": str(len(os.sched_getaffinity(0))),
                 "PYTHONUNBUFFERED": "1",
             },
-        )
+        ) | role_env(self.context, role, instance_id, region)
         with open(sandbox / "console.log", "ab") as console:
             process = subprocess.Popen(
                 ["bash", str(user_data)],
@@ -224,8 +227,10 @@ class Instances:
         if not _is_project_bootstrap(script) or form.get("DryRun") == "true":
             return response
         behavior = form.get("InstanceInitiatedShutdownBehavior", "stop")
+        profile = form.get("IamInstanceProfile.Arn") or form.get("IamInstanceProfile.Name")
+        role = instance_profile_role(request.account, profile) if profile else None  # the instance's credentials
         for instance_id in re.findall(r"<instanceId>(i-[0-9a-f]+)</instanceId>", response.body.decode()):
-            self.bootstraps.start(instance_id, request.region, script, behavior)
+            self.bootstraps.start(instance_id, request.region, script, behavior, role)
         return response
 
     def stop_instances(self, request: LocalRequest, forward: Forward) -> LocalResponse:
