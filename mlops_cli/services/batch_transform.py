@@ -62,7 +62,7 @@ def job_name(config: Config) -> str:
     return unique_name(config, "batch")
 
 
-def input_location(config: Config, uri: str, job: str) -> S3Location:
+def input_location(config: Config, uri: str) -> S3Location:
     """The job's input prefix; where the batch role may read (unless the user's own role runs it)."""
     location = parse_s3_uri(uri.rstrip("/"), "INPUT")
     if not location.prefix:
@@ -90,8 +90,8 @@ def _check_under(config: Config, location: S3Location, allowed: tuple[str, ...],
 
 
 @sends("s3", "ListObjectsV2")
-def count_inputs(s3: Any, source: S3Location) -> int:
-    """The objects under the input prefix (folder markers left out), up to MAX_OBJECTS_COUNTED."""
+def count_objects(s3: Any, source: S3Location) -> int:
+    """The objects under a prefix (folder markers left out), up to MAX_OBJECTS_COUNTED."""
     count = 0
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=source.bucket, Prefix=source.list_prefix):
         count += sum(1 for item in page.get("Contents", []) if not item["Key"].endswith("/"))
@@ -160,7 +160,7 @@ def plan_batch(target: BatchTarget, role_steps: list[Step], wait: bool, max_poll
 
 
 @sends("sagemaker", "DescribeTransformJob")
-@sends_via(count_inputs)
+@sends_via(count_objects)
 def wait_for_transform(
     sm: Any,
     s3: Any,
@@ -178,7 +178,7 @@ def wait_for_transform(
         status = described["TransformJobStatus"]
         if status in FINAL:
             return described
-        report(f"{status}: {count_inputs(s3, output)} outputs written")
+        report(f"{status}: {count_objects(s3, output)} outputs written")
         sleep(delay)
         delay = min(delay * 1.5, max_poll_s)
 

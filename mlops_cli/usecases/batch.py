@@ -46,24 +46,19 @@ def planned_batch(
     job = batch_transform.job_name(config)
     output = batch_transform.output_location(config, request.to, job)
     if request.input.startswith("s3://"):
-        source = batch_transform.input_location(config, request.input, job)
+        source = batch_transform.input_location(config, request.input)
         yield _planned(config, clients, request, job, source, output, None)
         return
     folder = Path(request.input)
     if not folder.is_dir():
         raise UsageError(f"INPUT {request.input} is neither an s3:// URI nor a folder")
+    from mlops_cli.services.naming import batch_input_uri
     from mlops_cli.usecases.upload import UploadRequest, planned_upload
 
-    source = batch_transform.input_location(config, f"{_batch_input(config)}/{job}", job)
+    source = batch_transform.input_location(config, f"{batch_input_uri(config)}/{job}")
     upload_request = UploadRequest(src=folder, to=source.uri)
     with planned_upload(config, clients, upload_request, show_progress) as upload:
         yield _planned(config, clients, request, job, source, output, upload)
-
-
-def _batch_input(config: Config) -> str:
-    from mlops_cli.services.naming import batch_input_uri
-
-    return batch_input_uri(config)
 
 
 def _planned(
@@ -149,7 +144,7 @@ def _planned(
         if described is not None:
             result["status"] = described["TransformJobStatus"]
             result["failure_reason"] = described.get("FailureReason") or None
-            count = inputs if inputs is not None else batch_transform.count_inputs(clients.client("s3"), source)
+            count = inputs if inputs is not None else batch_transform.count_objects(clients.client("s3"), source)
             result["summary"] = batch_transform.summarize(clients.client("s3"), source, output, count)
         return result
 
@@ -175,4 +170,4 @@ def _input_count(clients: AwsClients, source: S3Location, upload: Planned | None
         return sum(1 for step in upload.plan.steps if step.operation in ("PutObject", "CreateMultipartUpload"))
     if clients.offline:
         return None
-    return batch_transform.count_inputs(clients.client("s3"), source)
+    return batch_transform.count_objects(clients.client("s3"), source)
