@@ -12,7 +12,8 @@ DeleteEndpoint (moto keeps the records; hosting.py starts and stops the model se
 - InvokeEndpoint (`POST /endpoints/<name>/invocations`, sagemaker-runtime) is proxied to a serving model
   server; model errors come back in SageMaker runtime's shape (ModelError, 424, with the model's message).
 - DeleteEndpoint stops the servers and, like AWS, deregisters the endpoint's scalable targets.
-- A serverless endpoint scaled to zero gets its model server back on the next InvokeEndpoint (serverless.py).
+- A serverless endpoint scaled to zero gets its model server back on the next InvokeEndpoint, and invocations over
+  its MaxConcurrency are throttled (ThrottlingException, 429) (serverless.py).
 """
 
 from __future__ import annotations
@@ -127,6 +128,18 @@ class EndpointRequests:
     # -- SageMaker runtime
     def invoke_endpoint(self, request: LocalRequest, forward: Forward) -> LocalResponse:
         name = request.path.split("/")[2]
+        concurrency = self.hosting.serverless.enter(request, name)  # a serverless endpoint's MaxConcurrency
+        if concurrency is False:
+            return _runtime_error(
+                "ThrottlingException", f"Endpoint {name} is serving its MaxConcurrency invocations; retry later.", 429
+            )
+        try:
+            return self._invoke(request, name)
+        finally:
+            if concurrency:
+                self.hosting.serverless.leave(name)
+
+    def _invoke(self, request: LocalRequest, name: str) -> LocalResponse:
         backend = sagemaker_backend(request.account, request.region)
         cold_start = self.hosting.serverless.wake(request, name)  # a serverless endpoint scaled to zero starts
         with self.hosting.lock:

@@ -1,5 +1,5 @@
 """Serverless endpoints (a variant with ServerlessConfig) as SageMaker runs them: no instance while idle, a cold
-start for the request that finds none.
+start for the request that finds none, and at most MaxConcurrency invocations at once (the others are throttled).
 
 After IDLE_S without a request (AWS seconds: the local AWS's time scale applies, MLOPS_LOCAL_TIME_SCALE) the
 endpoint's model server drains and stops; the endpoint stays InService. The next InvokeEndpoint starts a model
@@ -42,9 +42,31 @@ class Serverless:
         self.hosting = hosting
         self.idle_s = IDLE_S / time_scale
         self.last_used: dict[str, float] = {}  # endpoint -> its last request, since it was first invoked
+        self.in_flight: dict[str, int] = {}  # endpoint -> invocations admitted and not answered yet
         self.lock = threading.Lock()
         self.stopped = threading.Event()
         threading.Thread(target=self._reap, name="serverless-idle", daemon=True).start()
+
+    def enter(self, request: LocalRequest, name: str) -> bool | None:
+        """Admit an invocation: None when the endpoint is not serverless, False when MaxConcurrency invocations
+        are in flight already (cold starts included), True when admitted (then `leave` once answered)."""
+        variant = serverless_variant(request, name)
+        if variant is None:
+            return None
+        limit = int(variant["CurrentServerlessConfig"].get("MaxConcurrency") or 1)
+        with self.lock:
+            if self.in_flight.get(name, 0) >= limit:
+                return False
+            self.in_flight[name] = self.in_flight.get(name, 0) + 1
+        return True
+
+    def leave(self, name: str) -> None:
+        with self.lock:
+            left = self.in_flight.get(name, 1) - 1
+            if left > 0:
+                self.in_flight[name] = left
+            else:
+                self.in_flight.pop(name, None)
 
     def wake(self, request: LocalRequest, name: str) -> float | None:
         """Before an invocation: when the endpoint is serverless and scaled to zero, start its model server (once
