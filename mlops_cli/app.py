@@ -26,6 +26,7 @@ from mlops_cli.commands import (
     lambda_cmd,
     loadtest,  # noqa: E402
     local,
+    predict_batch,
     status,
     teardown,
     train,
@@ -188,6 +189,9 @@ app.command("tune", help="Hyperparameter tuning: trials of the training job, the
 app.command("train-ec2", help="Train the same model package on an EC2 instance (or this machine).")(train_ec2.train_ec2)
 app.command("deploy", help="Create or blue/green-update the real-time endpoint, optionally with scaling.")(
     deploy.deploy
+)
+app.command("predict-batch", help="Score a folder or S3 prefix of images with a batch transform job.")(
+    predict_batch.predict_batch
 )
 app.command("autoscale", help="Target-tracking autoscaling on invocations per instance.")(autoscale.autoscale)
 app.command("invoke", help="Send an image (file or URL) to the endpoint and print the predictions.")(invoke.invoke)

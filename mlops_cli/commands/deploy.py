@@ -31,6 +31,12 @@ def deploy(
         metavar="max=2[,min=1,target=5,scale-in-cooldown=30,scale-out-cooldown=30]",
         help="Apply target-tracking scaling once InService; unset keys come from the autoscale config.",
     ),
+    serverless: str | None = typer.Option(
+        None,
+        "--serverless",
+        metavar="memory=2048[,concurrency=5]",
+        help="A serverless endpoint (billed per request, none while idle) instead of instances.",
+    ),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until the endpoint is InService."),
     max_cost: float | None = typer.Option(
         None,
@@ -40,17 +46,25 @@ def deploy(
     ),
 ) -> None:
     from mlops_cli.render.deploy import deploy_table
+    from mlops_cli.services.deploy import parse_serverless
     from mlops_cli.usecases.deploy import DeployRequest, planned_deploy
 
     app_state = state(ctx)
+    serverless_keys = (
+        {f"deploy.serverless.{key}": value for key, value in parse_serverless(serverless).items()}
+        if serverless is not None
+        else {}
+    )
     app_state.override(
         {
             "deploy.endpoint_name": endpoint,
             "deploy.instance_type": instance_type,
             "deploy.instance_count": instance_count,
+            **serverless_keys,
         },
-        flags={"deploy.endpoint_name": "--endpoint"},
+        flags={"deploy.endpoint_name": "--endpoint", **dict.fromkeys(serverless_keys, "--serverless")},
     )
-    request = DeployRequest(model, job, tuning_job, autoscale, wait, max_cost)
+    instance_flags = instance_type is not None or instance_count is not None
+    request = DeployRequest(model, job, tuning_job, autoscale, wait, max_cost, instance_flags)
     planned = planned_deploy(app_state.config, app_state.clients, request)
     app_state.out.result(run(app_state, planned), deploy_table)

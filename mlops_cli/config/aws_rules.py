@@ -22,7 +22,9 @@ MAX_PREFIX_BYTES = 512
 # Where each instance-type setting goes: (service, shape) in botocore's service models, and what it is for.
 TRAINING_INSTANCE = ("sagemaker", "TrainingInstanceType", "SageMaker training")
 HOSTING_INSTANCE = ("sagemaker", "ProductionVariantInstanceType", "SageMaker hosting")
+TRANSFORM_INSTANCE = ("sagemaker", "TransformInstanceType", "SageMaker batch transform")
 EC2_INSTANCE = ("ec2", "InstanceType", "EC2")
+CACHE_VERSION = "v2"  # changes when the cached values do (v2: transform instance types)
 
 
 @lru_cache(maxsize=1)
@@ -36,7 +38,7 @@ def _aws_values() -> dict[str, list[str]]:
     from mlops_cli.local.core.manager import mlops_home
     from mlops_cli.local.core.paths import private_folder
 
-    cache = mlops_home() / "cache" / f"aws-values-botocore-{version('botocore')}.json"
+    cache = mlops_home() / "cache" / f"aws-values-{CACHE_VERSION}-botocore-{version('botocore')}.json"
     try:
         return json.loads(cache.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -45,7 +47,7 @@ def _aws_values() -> dict[str, list[str]]:
 
     loader = botocore.loaders.create_loader()
     values: dict[str, list[str]] = {}
-    for service, shape, _ in (TRAINING_INSTANCE, HOSTING_INSTANCE, EC2_INSTANCE):
+    for service, shape, _ in (TRAINING_INSTANCE, HOSTING_INSTANCE, TRANSFORM_INSTANCE, EC2_INSTANCE):
         values[f"{service}.{shape}"] = loader.load_service_model(service, "service-2")["shapes"][shape]["enum"]
     values["regions"] = [
         region for partition in loader.load_data("endpoints")["partitions"] for region in partition["regions"]

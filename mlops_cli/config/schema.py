@@ -221,16 +221,50 @@ class TuneConfig(Section):
         return value
 
 
+SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)  # what SageMaker serverless endpoints offer
+
+
+class ServerlessConfig(Section):
+    """A serverless endpoint (ServerlessConfig) instead of instances when memory_mb is set."""
+
+    memory_mb: int | None = Field(None, description="1024 to 6144 in steps of 1024; unset: instances")
+    max_concurrency: int = Field(5, ge=1, le=200)
+
+    @field_validator("memory_mb")
+    @classmethod
+    def _offered(cls, value: int | None) -> int | None:
+        if value is not None and value not in SERVERLESS_MEMORY_MB:
+            raise ValueError(f"{value} MB is not offered; one of {', '.join(map(str, SERVERLESS_MEMORY_MB))}")
+        return value
+
+
 class DeployConfig(Section):
     endpoint_name: str | None = Field(None, max_length=63, pattern=NAME_PATTERN)
     instance_type: str = Field("ml.m5.large", pattern=ML_INSTANCE_PATTERN)
     instance_count: int = Field(1, ge=1, le=100)
     variant_name: str = Field("AllTraffic", max_length=63, pattern=NAME_PATTERN)
+    serverless: ServerlessConfig = Field(default_factory=ServerlessConfig)
 
     @field_validator("instance_type")
     @classmethod
     def _offered(cls, value: str) -> str:
         return aws_rules.check_instance_type(value, aws_rules.HOSTING_INSTANCE)
+
+
+class BatchConfig(Section):
+    """`mlops predict-batch`: the batch transform job's instances and how it feeds them."""
+
+    instance_type: str = Field("ml.m5.large", pattern=ML_INSTANCE_PATTERN)
+    instance_count: int = Field(1, ge=1, le=100)
+    max_concurrent_transforms: int = Field(2, ge=1, le=100, description="requests in flight per instance")
+    max_payload_mb: int = Field(6, ge=1, le=100, description="the largest input object, MB")
+    input_prefix: str = Field("batch-input", min_length=1, max_length=200, pattern=KEY_PATTERN)
+    output_prefix: str = Field("predictions", min_length=1, max_length=200, pattern=KEY_PATTERN)
+
+    @field_validator("instance_type")
+    @classmethod
+    def _offered(cls, value: str) -> str:
+        return aws_rules.check_instance_type(value, aws_rules.TRANSFORM_INSTANCE)
 
 
 class AutoscaleConfig(Section):
@@ -311,6 +345,7 @@ class Config(Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     tune: TuneConfig = Field(default_factory=TuneConfig)
     deploy: DeployConfig = Field(default_factory=DeployConfig)
+    batch: BatchConfig = Field(default_factory=BatchConfig)
     autoscale: AutoscaleConfig = Field(default_factory=AutoscaleConfig)
     lambda_: LambdaConfig = Field(default_factory=LambdaConfig, alias="lambda")
     audit: AuditConfig = Field(default_factory=AuditConfig)

@@ -33,7 +33,13 @@ def deploy_table(console: Console, data: dict[str, Any]) -> None:
         ("model", data["model"]),
         ("model data", f"{data['model_data']} ({data['artifact_source']})"),
         ("image", data["image"]),
-        ("instances", f"{data['instance_count']} x {data['instance_type']} (variant {data['variant']})"),
+        (
+            "instances",
+            f"serverless: {data['serverless']['MemorySizeInMB']} MB, up to {data['serverless']['MaxConcurrency']} "
+            f"concurrent, none while idle (variant {data['variant']})"
+            if data.get("serverless")
+            else f"{data['instance_count']} x {data['instance_type']} (variant {data['variant']})",
+        ),
         ("autoscaling", _scaling_text(data["scaling"]) + (" (applied)" if data["scaling_changed"] else "")),
     ]
     key_value_table("deploy", [row for row in rows if row[1] is not None])(console, data)
@@ -101,11 +107,19 @@ def status_table(console: Console, data: dict[str, Any]) -> None:
     for column in ("name", "status", "instances", "autoscaling", "USD/hour"):
         endpoints.add_column(column, justify="right" if column == "USD/hour" else "left")
     for endpoint in data["endpoints"]:
-        sizes = ", ".join(f"{v['instance_count']} x {v['instance_type'] or '?'}" for v in endpoint["variants"])
+        sizes = ", ".join(
+            f"serverless {v['serverless']['memory_mb']} MB (up to {v['serverless']['max_concurrency']})"
+            if v.get("serverless")
+            else f"{v['instance_count']} x {v['instance_type'] or '?'}"
+            for v in endpoint["variants"]
+        )
         scaling = ", ".join(
             f"{v['scaling']['min']}-{v['scaling']['max']}" if v["scaling"] else "off" for v in endpoint["variants"]
         )
         cost = "n/a" if endpoint["usd_per_hour"] is None else f"{endpoint['usd_per_hour']:.3f}"
+        per_request = [v["serverless"]["usd_per_1000_requests"] for v in endpoint["variants"] if v.get("serverless")]
+        if per_request and per_request[0] is not None:
+            cost = f"0 idle, {per_request[0]:.4f}/1k requests"
         status = endpoint["status"] + (f" ({endpoint['failure_reason']})" if endpoint["failure_reason"] else "")
         endpoints.add_row(endpoint["name"], status, sizes, scaling, cost)
     console.print(endpoints)

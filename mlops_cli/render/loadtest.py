@@ -145,7 +145,11 @@ def loadtest_table(out: Console, data: dict[str, Any]) -> None:
         ),
     ]
     cold = data.get("cold_starts")
-    if cold:
+    if cold and "max_setup_ms" in cold:  # a serverless endpoint: SageMaker's ModelSetupTime
+        rows.append(
+            ("cold starts", f"{cold['count']}, longest model setup {_ms(cold['max_setup_ms'])} ({cold['source']})")
+        )
+    elif cold:
         rows.append(
             (
                 "cold starts",

@@ -302,6 +302,20 @@ def check_variant(sm: Any, endpoint: str, variant: str, need_in_service: bool = 
             f"endpoint '{endpoint}' has no variant '{variant}' (it has: {', '.join(variants)})",
             hint="set deploy.variant_name in the config",
         )
+    serverless = next(
+        (
+            v
+            for v in described.get("ProductionVariants", [])
+            if v["VariantName"] == variant and v.get("CurrentServerlessConfig")
+        ),
+        None,
+    )
+    if serverless is not None and need_in_service:
+        raise UsageError(
+            f"endpoint '{endpoint}' is serverless: SageMaker scales it itself, up to MaxConcurrency "
+            f"{serverless['CurrentServerlessConfig'].get('MaxConcurrency')}; Application Auto Scaling does not apply",
+            hint="change its concurrency with `mlops deploy --serverless memory=MB,concurrency=N`",
+        )
     if need_in_service and described["EndpointStatus"] != "InService":
         raise OperationError(
             f"endpoint '{endpoint}' is {described['EndpointStatus']}; scaling can be set once it is InService",

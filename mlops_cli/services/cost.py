@@ -1,4 +1,5 @@
-"""What a launch will cost, before it is sent: training, tuning, endpoints, provisioned concurrency.
+"""What a launch will cost, before it is sent: training, tuning, endpoints, batch transform, provisioned
+concurrency.
 
 Prices come from the AWS Price List API (the `pricing` client, which answers in us-east-1) when it is reachable
 and the run is against AWS; otherwise, and for every local run and dry run (which must work offline), from the
@@ -36,6 +37,7 @@ class Prices:
     training: dict[str, float]
     hosting: dict[str, float]
     lambda_provisioned_gb_s: dict[str, float]
+    serverless: dict[str, float] = field(default_factory=dict)  # usd_per_gb_second, usd_per_gb_processed
     notes: list[str] = field(default_factory=list)
 
     def describe(self) -> dict[str, Any]:
@@ -52,6 +54,7 @@ def shipped_prices() -> Prices:
         data["sagemaker_training_hourly"],
         data["sagemaker_hosting_hourly"],
         data["lambda_provisioned_gb_second"],
+        data["sagemaker_serverless"],
     )
 
 
@@ -179,6 +182,53 @@ def endpoint_cost(prices: Prices, instance_type: str, min_instances: int, max_in
     return document(prices, [endpoint_item(prices, instance_type, min_instances, max_instances)], None)
 
 
+SERVERLESS_EXAMPLE_S = 0.1  # the inference time a per-request figure assumes (the load test measures the real one)
+SERVERLESS_EXAMPLE_MB = 0.1  # request plus response, MB
+
+
+def serverless_item(prices: Prices, memory_mb: int, max_concurrency: int) -> dict[str, Any]:
+    """A serverless endpoint: nothing while idle, then per GB-second of inference (memory x duration, cold
+    starts included) and per GB of data in and out."""
+    per_gb_s = prices.serverless.get("usd_per_gb_second")
+    per_gb = prices.serverless.get("usd_per_gb_processed")
+    per_second = per_gb_s * memory_mb / 1024 if per_gb_s is not None else None
+    per_request = (
+        per_second * SERVERLESS_EXAMPLE_S + per_gb * SERVERLESS_EXAMPLE_MB / 1024
+        if per_second is not None and per_gb is not None
+        else None
+    )
+    return {
+        "item": "serverless endpoint",
+        "memory_mb": memory_mb,
+        "max_concurrency": max_concurrency,
+        "usd_idle": 0.0,
+        "usd_per_inference_second": None if per_second is None else round(per_second, 8),
+        "usd_per_1000_requests": None if per_request is None else round(per_request * 1000, 6),
+        "assumes": f"{SERVERLESS_EXAMPLE_S * 1000:.0f} ms and {SERVERLESS_EXAMPLE_MB * 1000:.0f} KB per request",
+    }
+
+
+def serverless_cost(prices: Prices, memory_mb: int, max_concurrency: int) -> dict[str, Any]:
+    return document(prices, [serverless_item(prices, memory_mb, max_concurrency)], None)
+
+
+def transform_cost(prices: Prices, instance_type: str, instances: int, objects: int | None) -> dict[str, Any]:
+    """A batch transform job: its instances per hour, billed per second from start to end like hosting (AWS's
+    batch transform prices are the real-time inference prices); no maximum (the job has no runtime limit), and
+    nothing stays running after it."""
+    hourly = prices.hosting.get(instance_type)
+    item: dict[str, Any] = {
+        "item": "batch transform job",
+        "instance_type": instance_type,
+        "instances": instances,
+        "objects": objects,
+        "usd_per_hour": _round(hourly * instances) if hourly is not None else None,
+    }
+    if hourly is None:
+        item["note"] = f"no price for {instance_type} in the table"
+    return document(prices, [item], None)
+
+
 def provisioned_item(prices: Prices, memory_mb: int, provisioned: int, architecture: str = "arm64") -> dict[str, Any]:
     per_gb_s = prices.lambda_provisioned_gb_s.get(architecture)
     month = per_gb_s * memory_mb / 1024 * provisioned * SECONDS_PER_MONTH if per_gb_s is not None else None
@@ -235,10 +285,21 @@ def summary(cost: dict[str, Any]) -> str:
                 f"/month) at {item['min_instances']} x {item['instance_type']}, up to "
                 f"{_usd(item['usd_per_month_at_max'])}/month at {item['max_instances']}"
             )
+        elif item["item"] == "serverless endpoint":
+            parts.append(
+                f"serverless endpoint: nothing while idle, {_usd(item['usd_per_1000_requests'], 4)} per 1,000 requests "
+                f"({item['memory_mb']} MB, {item['assumes']})"
+            )
+        elif item["item"] == "batch transform job":
+            objects = f", {item['objects']} objects" if item.get("objects") is not None else ""
+            parts.append(
+                f"batch transform job: {_usd(item['usd_per_hour'])}/hour while it runs "
+                f"({item['instances']} x {item['instance_type']}{objects}), nothing after"
+            )
         else:
             parts.append(f"{item['item']}: {_usd(item.get('usd_per_month'))}/month")
     return f"estimated cost: {'; '.join(parts)} [{cost['prices']['source']}, {cost['prices']['as_of']}]"
 
 
-def _usd(value: float | None) -> str:
-    return "unknown" if value is None else f"${value:,.2f}"
+def _usd(value: float | None, digits: int = 2) -> str:
+    return "unknown" if value is None else f"${value:,.{digits}f}"

@@ -150,6 +150,7 @@ class DeployTarget:
     tags: list[dict[str, str]]
     model_name: str
     config_name: str
+    serverless: dict[str, int] | None = None  # ServerlessConfig: a serverless endpoint instead of instances
 
     @property
     def tag_map(self) -> dict[str, str]:
@@ -178,7 +179,49 @@ def build_target(
         tags=naming.tags(config, endpoint=endpoint),
         model_name=unique_name(config, "model"),
         config_name=unique_name(config, "config"),
+        serverless=serverless_config(config),
     )
+
+
+def serverless_config(config: Config) -> dict[str, int] | None:
+    """The variant's ServerlessConfig when deploy.serverless.memory_mb is set."""
+    serverless = config.deploy.serverless
+    if serverless.memory_mb is None:
+        return None
+    return {"MemorySizeInMB": serverless.memory_mb, "MaxConcurrency": serverless.max_concurrency}
+
+
+SERVERLESS_KEYS = {"memory": "memory_mb", "concurrency": "max_concurrency"}
+
+
+def parse_serverless(spec: str) -> dict[str, int]:
+    """`memory=2048[,concurrency=5]` -> deploy.serverless keys (values checked by the config schema)."""
+    expected = ", ".join(SERVERLESS_KEYS)
+    found: dict[str, int] = {}
+    for item in spec.split(","):
+        key, equals, value = (part.strip() for part in item.partition("="))
+        if key not in SERVERLESS_KEYS or not equals:
+            raise UsageError(f"--serverless: '{item.strip()}' is not key=value with a key of: {expected}")
+        if SERVERLESS_KEYS[key] in found:
+            raise UsageError(f"--serverless: '{key}' is given twice")
+        if not value.isdigit() or len(value) > 6:
+            raise UsageError(f"--serverless {key} must be a whole number, got '{value}'")
+        found[SERVERLESS_KEYS[key]] = int(value)
+    if "memory_mb" not in found:
+        raise UsageError("--serverless needs memory=MB (1024 to 6144 in steps of 1024), e.g. memory=2048")
+    return found
+
+
+def production_variant(target: DeployTarget) -> dict[str, Any]:
+    """The one variant of the new endpoint configuration: instances, or a serverless configuration."""
+    variant: dict[str, Any] = {"VariantName": target.variant, "ModelName": target.model_name}
+    if target.serverless is not None:
+        variant["ServerlessConfig"] = dict(target.serverless)
+    else:
+        variant.update(
+            InstanceType=target.instance_type, InitialInstanceCount=target.instance_count, InitialVariantWeight=1.0
+        )
+    return variant
 
 
 @dataclass
@@ -301,43 +344,15 @@ def plan_deploy(
     )
     steps = [
         *(role_steps or []),
-        Step(
-            "sagemaker",
-            "CreateModel",
-            {
-                "ModelName": target.model_name,
-                "PrimaryContainer": {
-                    "Image": target.image,
-                    "ModelDataUrl": target.artifact.uri,
-                    "Environment": {
-                        "SAGEMAKER_PROGRAM": "inference.py",
-                        "SAGEMAKER_SUBMIT_DIRECTORY": SUBMIT_DIRECTORY,
-                        "SAGEMAKER_REGION": target.region,
-                    },
-                },
-                "ExecutionRoleArn": target.role_arn,
-                "Tags": target.tags,
-            },
-            note=f"model from {target.artifact.source}",
-            # A role this plan converged may not be assumable yet (IAM propagation).
-            retry=Retry(sagemaker_cannot_assume, ROLE_PROPAGATION_S, "the new IAM role is not assumable yet")
-            if role_steps
-            else None,
+        create_model_step(
+            target.model_name, target.image, target.artifact, target.role_arn, target.region, target.tags, role_steps
         ),
         Step(
             "sagemaker",
             "CreateEndpointConfig",
             {
                 "EndpointConfigName": target.config_name,
-                "ProductionVariants": [
-                    {
-                        "VariantName": target.variant,
-                        "ModelName": target.model_name,
-                        "InstanceType": target.instance_type,
-                        "InitialInstanceCount": target.instance_count,
-                        "InitialVariantWeight": 1.0,
-                    }
-                ],
+                "ProductionVariants": [production_variant(target)],
                 "Tags": target.tags,
             },
         ),
@@ -378,6 +393,7 @@ def plan_deploy(
         )
         blocked = scaled and (
             old_variant is None
+            or target.serverless is not None  # a serverless variant is never a scalable target
             or old_variant.get("InstanceType") != target.instance_type
             or live.scaling.variant != target.variant
         )
@@ -393,6 +409,8 @@ def plan_deploy(
             after = (
                 autoscaling.apply_steps(empty, target.scaling, tag_map)
                 if target.scaling
+                else []
+                if target.serverless is not None
                 else reapply_steps(live.scaling, target.variant, tag_map)
             )
             restore = reapply_steps(live.scaling, live.scaling.variant, tag_map)
@@ -408,6 +426,42 @@ def plan_deploy(
     plan = Plan(f"deploy: {verb} endpoint {target.endpoint}", steps + after)
     return DeployPlan(
         plan, action, target, len(steps), restore, live.config_name if live else None, len(role_steps or [])
+    )
+
+
+def create_model_step(
+    name: str,
+    image: str,
+    artifact: Artifact,
+    role_arn: str,
+    region: str,
+    tags: list[dict[str, str]],
+    role_steps: list[Step] | None,
+) -> Step:
+    """CreateModel for the PyTorch inference container with the handlers packed in model.tar.gz (endpoints and
+    batch transform); retried while a role the same plan converged (`role_steps`) propagates."""
+    return Step(
+        "sagemaker",
+        "CreateModel",
+        {
+            "ModelName": name,
+            "PrimaryContainer": {
+                "Image": image,
+                "ModelDataUrl": artifact.uri,
+                "Environment": {
+                    "SAGEMAKER_PROGRAM": "inference.py",
+                    "SAGEMAKER_SUBMIT_DIRECTORY": SUBMIT_DIRECTORY,
+                    "SAGEMAKER_REGION": region,
+                },
+            },
+            "ExecutionRoleArn": role_arn,
+            "Tags": tags,
+        },
+        note=f"model from {artifact.source}",
+        # A role this plan converged may not be assumable yet (IAM propagation).
+        retry=Retry(sagemaker_cannot_assume, ROLE_PROPAGATION_S, "the new IAM role is not assumable yet")
+        if role_steps
+        else None,
     )
 
 
@@ -609,6 +663,7 @@ def result(
         "variant": target.variant,
         "instance_type": target.instance_type,
         "instance_count": current.get("CurrentInstanceCount", target.instance_count),
+        "serverless": target.serverless,
         "scaling": scaling.to_dict() if scaling and scaling.target else None,
         "scaling_changed": scaling_changed,
     }

@@ -11,11 +11,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.services.naming import (
+    batch_input_uri,
     code_prefix,
     data_uri,
     ec2_role_name,
     lambda_role_name,
     output_uri,
+    predictions_uri,
+    sagemaker_batch_role_name,
     sagemaker_endpoint_role_name,
     sagemaker_role_name,
 )
@@ -154,6 +157,42 @@ def sagemaker_endpoint_policy(config: Config, account_id: str, partition: str = 
     )
 
 
+def sagemaker_batch_policy(config: Config, account_id: str, partition: str = "aws") -> dict[str, Any]:
+    """The SageMaker batch transform role: read the model artifacts and the inputs a batch job may take (the
+    project's data and its batch-input prefix), list those prefixes, write predictions and nothing else in S3; its
+    logs and metrics, and pull the Deep Learning Containers."""
+    from mlops_cli.services.packaging import split_s3_uri
+
+    bucket, data_key = split_s3_uri(data_uri(config))
+    _, input_key = split_s3_uri(batch_input_uri(config))
+    return _policy(
+        {
+            "Sid": "ReadModelArtifactsAndInputs",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject"],
+            "Resource": [
+                _object_arn(partition, output_uri(config)) + "/*/model.tar.gz",
+                _object_arn(partition, data_uri(config)) + "/*",
+                _object_arn(partition, batch_input_uri(config)) + "/*",
+            ],
+        },
+        {
+            "Sid": "ListInputs",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket"],
+            "Resource": f"arn:{partition}:s3:::{bucket}",
+            "Condition": {"StringLike": {"s3:prefix": [data_key, f"{data_key}/*", input_key, f"{input_key}/*"]}},
+        },
+        {
+            "Sid": "WritePredictions",
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
+            "Resource": _object_arn(partition, predictions_uri(config)) + "/*",
+        },
+        *_sagemaker_service_statements(config, account_id, partition, "TransformJobs*"),
+    )
+
+
 def _object_arn(partition: str, uri: str) -> str:
     from mlops_cli.services.packaging import split_s3_uri
 
@@ -223,5 +262,6 @@ def project_roles(config: Config) -> list[ProjectRole]:
         ProjectRole(
             sagemaker_endpoint_role_name(config), "sagemaker.amazonaws.com", "IAM063", sagemaker_endpoint_policy
         ),
+        ProjectRole(sagemaker_batch_role_name(config), "sagemaker.amazonaws.com", "IAM064", sagemaker_batch_policy),
         ProjectRole(ec2_role_name(config), "ec2.amazonaws.com", "IAM062", ec2_train_policy),
     ]

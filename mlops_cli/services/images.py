@@ -64,6 +64,9 @@ def table() -> dict[str, Any]:
     return json.loads(TABLE_FILE.read_text())
 
 
+CPU_INSTANCE_TYPE = "ml.m5.large"  # stands for "a CPU image" where no instance type applies (serverless)
+
+
 def processor(instance_type: str) -> str:
     """`cpu` or `gpu` for an `ml.<family>.<size>` instance type (the SDK's rule: ml.p*/ml.g* are GPU)."""
     found = re.fullmatch(r"ml\.([a-z0-9-]+)\.[a-z0-9]+", instance_type)

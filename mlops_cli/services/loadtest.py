@@ -9,7 +9,8 @@ client). Clients make one attempt per request (no retries), so throttling and er
 While it runs, the endpoint's instance count is polled from DescribeEndpoint (CurrentInstanceCount); for a
 Lambda function the executions running at once are sampled from the client's side (AWS publishes
 ConcurrentExecutions only per minute). Lambda cold starts are told from warm ones by the `Init Duration` of
-the invocation's REPORT log line (`LogType=Tail`), as AWS writes it.
+the invocation's REPORT log line (`LogType=Tail`), as AWS writes it. A serverless endpoint's cold starts are
+read after the run from the metric SageMaker publishes for them (ModelSetupTime).
 """
 
 from __future__ import annotations
@@ -426,9 +427,36 @@ def failed_limits(result: dict[str, Any], limits: dict[str, float]) -> list[str]
     return broken
 
 
+SETUP_METRIC_SLACK_S = 120  # ModelSetupTime is per minute: the minutes around the run
+
+
+@sends("cloudwatch", "GetMetricStatistics")
+def serverless_cold_starts(cloudwatch: Any, endpoint: str, variants: list[str], started: float) -> dict[str, Any]:
+    """A serverless endpoint's cold starts during the run, from the metric SageMaker publishes for them
+    (ModelSetupTime, microseconds). On AWS the minute's datapoint may take a minute or two to appear."""
+    from datetime import UTC, datetime
+
+    count, longest = 0, None
+    for variant in variants:
+        points = cloudwatch.get_metric_statistics(
+            Namespace="AWS/SageMaker",
+            MetricName="ModelSetupTime",
+            Dimensions=[{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}],
+            StartTime=datetime.fromtimestamp(started - SETUP_METRIC_SLACK_S, UTC),
+            EndTime=datetime.fromtimestamp(time.time() + SETUP_METRIC_SLACK_S, UTC),
+            Period=60,
+            Statistics=["SampleCount", "Maximum"],
+        )["Datapoints"]
+        count += int(sum(point["SampleCount"] for point in points))
+        maxima = [point["Maximum"] / 1000 for point in points]
+        if maxima:
+            longest = max(maxima + ([longest] if longest is not None else []))
+    return {"count": count, "max_setup_ms": _round(longest), "source": "CloudWatch ModelSetupTime"}
+
+
 @sends("sagemaker", "DescribeEndpoint")  # the endpoint checked before the first request
 @sends("lambda", "GetFunction")  # the function checked before the first request
-@sends_via(Sender.__call__, InstancePoller.poll)
+@sends_via(Sender.__call__, InstancePoller.poll, serverless_cold_starts)
 def run_load(
     spec: LoadSpec,
     client_for: Callable[[str], Any],
@@ -442,15 +470,19 @@ def run_load(
     if spec.target == "endpoint":
         sagemaker = client_for("sagemaker")
         try:
-            status = sagemaker.describe_endpoint(EndpointName=spec.name)["EndpointStatus"]
+            described = sagemaker.describe_endpoint(EndpointName=spec.name)
         except ClientError:
             raise OperationError(
                 f"endpoint '{spec.name}' not found", hint="deploy it with `mlops deploy`, or pass --endpoint NAME"
             ) from None
+        status = described["EndpointStatus"]
         if status not in ("InService", "Updating"):
             raise OperationError(f"endpoint '{spec.name}' is {status}; it takes requests when InService")
         sender = Sender(spec, client_for("sagemaker-runtime"))
         poller: InstancePoller | None = InstancePoller(sagemaker, spec.name)
+        serverless = [
+            v["VariantName"] for v in described.get("ProductionVariants") or [] if v.get("CurrentServerlessConfig")
+        ]
     else:
         name, _, qualifier = spec.name.partition(":")
         lam = client_for("lambda")
@@ -463,6 +495,11 @@ def run_load(
             ) from None
         sender = Sender(spec, lam)
         poller = None
+        serverless = []
     run = LoadRun(spec, sender, payloads, poller)
+    started = time.time()
     run.run(on_tick)
-    return summarize(run)
+    result = summarize(run)
+    if serverless:
+        result["cold_starts"] = serverless_cold_starts(client_for("cloudwatch"), spec.name, serverless, started)
+    return result

@@ -56,6 +56,27 @@ def endpoint_role_arn(config: Config, account_id: Callable[[], str], partition: 
     return configured or f"arn:{partition}:iam::{account_id()}:role/{sagemaker_endpoint_role_name(config)}"
 
 
+def sagemaker_batch_role_name(config: Config) -> str:
+    return f"{config.project}-sagemaker-batch"
+
+
+def batch_role_arn(config: Config, account_id: Callable[[], str], partition: str = "aws") -> str:
+    """The role batch transform models run as: train.sagemaker.role_arn, else the project's generated batch role,
+    which reads model artifacts and batch inputs and writes predictions only."""
+    configured = config.train.sagemaker.role_arn
+    return configured or f"arn:{partition}:iam::{account_id()}:role/{sagemaker_batch_role_name(config)}"
+
+
+def batch_input_uri(config: Config) -> str:
+    """Where `predict-batch` uploads a local folder (one prefix per job under it)."""
+    return config.s3_uri(config.batch.input_prefix)
+
+
+def predictions_uri(config: Config) -> str:
+    """Where batch transform jobs write their `.out` objects (one prefix per job under it by default)."""
+    return config.s3_uri(config.batch.output_prefix)
+
+
 def lambda_role_name(config: Config) -> str:
     return f"{config.project}-lambda-invoke"
 

@@ -32,12 +32,13 @@ from mlops_cli.services.iam_policies import VERSION
 if TYPE_CHECKING:
     from mlops_cli.config.schema import Config
 
-# The project roles each command creates or reads (Scope.roles kinds); the first four also pass theirs to the
+# The project roles each command creates or reads (Scope.roles kinds); those in PASSES also pass theirs to the
 # service that runs as it (iam:PassRole with iam:PassedToService).
 ROLES: dict[str, tuple[str, ...]] = {
     "train": ("training",),
     "tune": ("training",),
     "deploy": ("endpoint",),
+    "predict-batch": ("batch",),
     "lambda deploy": ("lambda",),
     "train-ec2": ("ec2",),
     "teardown": ("lambda",),
@@ -45,10 +46,11 @@ ROLES: dict[str, tuple[str, ...]] = {
 PASSED_TO = {
     "training": "sagemaker.amazonaws.com",
     "endpoint": "sagemaker.amazonaws.com",
+    "batch": "sagemaker.amazonaws.com",
     "lambda": "lambda.amazonaws.com",
     "ec2": "ec2.amazonaws.com",
 }
-PASSES = ("train", "tune", "deploy", "lambda deploy", "train-ec2")
+PASSES = ("train", "tune", "deploy", "predict-batch", "lambda deploy", "train-ec2")
 
 # IAM names these differently from the API operation (Service Authorization Reference, "Actions" tables).
 _ACTIONS = {
@@ -71,6 +73,7 @@ _BUCKET_ACTIONS = {"ListBucket", "ListBucketMultipartUploads", "CreateBucket", "
 _SAGEMAKER_NOUNS = (
     ("HyperParameterTuningJob", "hyper-parameter-tuning-job"),
     ("TrainingJob", "training-job"),
+    ("TransformJob", "transform-job"),
     ("EndpointConfig", "endpoint-config"),
     ("Endpoint", "endpoint"),
     ("Model", "model"),
@@ -95,7 +98,7 @@ class Scope:
     endpoint: str
     function: str
     tuning_prefix: str
-    roles: dict[str, str]  # kind (training, endpoint, lambda, ec2) -> role name
+    roles: dict[str, str]  # kind (training, endpoint, batch, lambda, ec2) -> role name
 
     @classmethod
     def from_config(cls, config: Config, account: str, partition: str = "aws") -> Scope:
@@ -114,6 +117,7 @@ class Scope:
             {
                 "training": naming.sagemaker_role_name(config),
                 "endpoint": naming.sagemaker_endpoint_role_name(config),
+                "batch": naming.sagemaker_batch_role_name(config),
                 "lambda": naming.lambda_role_name(config),
                 "ec2": naming.ec2_role_name(config),
             },
@@ -167,6 +171,7 @@ def _sagemaker_resources(scope: Scope, operation: str) -> list[str]:
         # A tuning job's trials are named after it (`<tuning job>-NNN-<hex>`), and `tune` cuts the project name to
         # fit SageMaker's 32 characters for tuning jobs (services/tuning.default_name).
         "training-job": list(dict.fromkeys([f"{scope.project}-*", f"{scope.tuning_prefix}-*"])),
+        "transform-job": [f"{scope.project}-*"],
         "endpoint-config": [f"{scope.project}-*"],
         "endpoint": [f"{scope.project}-*"]
         + ([] if scope.endpoint.startswith(f"{scope.project}-") else [scope.endpoint]),

@@ -1,10 +1,11 @@
-"""The project's generated SageMaker roles: one for training jobs, one for endpoints (least privilege each).
+"""The project's generated SageMaker roles: one for training jobs, one for endpoints, one for batch transform
+(least privilege each).
 
 Training reads code, data and checkpoints and writes its outputs and checkpoints; an endpoint only reads the
-model artifacts it serves. `train` and `deploy` converge the role they use before the call that names it
-(CreateRole when absent, else the trust policy is updated; the inline policy is always rewritten to what
-mlops_cli.services.iam_policies generates and `audit-iam` checks), and retry that call while a new role
-propagates (mlops_cli.services.propagation).
+model artifacts it serves; a batch transform also reads its inputs and writes predictions. `train`, `deploy` and
+`predict-batch` converge the role they use before the call that names it (CreateRole when absent, else the trust
+policy is updated; the inline policy is always rewritten to what mlops_cli.services.iam_policies generates and
+`audit-iam` checks), and retry that call while a new role propagates (mlops_cli.services.propagation).
 """
 
 from __future__ import annotations
@@ -48,6 +49,14 @@ def endpoint_role() -> SageMakerRole:
         "mlops-sagemaker-endpoint",
         sagemaker_endpoint_policy,
         "SageMaker endpoints",
+    )
+
+
+def batch_role() -> SageMakerRole:
+    from mlops_cli.services.iam_policies import sagemaker_batch_policy
+
+    return SageMakerRole(
+        naming.sagemaker_batch_role_name, "mlops-sagemaker-batch", sagemaker_batch_policy, "SageMaker batch transform"
     )
 
 

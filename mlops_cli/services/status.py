@@ -31,6 +31,19 @@ def hourly_price(instance_type: str) -> float | None:
     return shipped_prices().hosting.get(instance_type)
 
 
+def _serverless_status(serverless: dict[str, Any]) -> dict[str, Any]:
+    """A serverless variant's memory and concurrency, priced per request (services/cost.py)."""
+    from mlops_cli.services.cost import serverless_item, shipped_prices
+
+    item = serverless_item(shipped_prices(), serverless["MemorySizeInMB"], serverless.get("MaxConcurrency", 1))
+    return {
+        "memory_mb": item["memory_mb"],
+        "max_concurrency": item["max_concurrency"],
+        "usd_per_1000_requests": item["usd_per_1000_requests"],
+        "assumes": item["assumes"],
+    }
+
+
 def is_project_resource(
     name: str, tags: Iterable[dict[str, str]] | dict[str, str], project: str, also: Iterable[str] = ()
 ) -> bool:
@@ -130,9 +143,11 @@ def endpoint_status(sm: Any, aas: Any, name: str) -> dict[str, Any]:
     for variant in described.get("ProductionVariants") or []:
         variant_name = variant["VariantName"]
         configured = variants_config.get(variant_name, {})
+        serverless = configured.get("ServerlessConfig")
         instance_type = configured.get("InstanceType")
         count = variant.get("CurrentInstanceCount", configured.get("InitialInstanceCount", 0))
-        price = hourly_price(instance_type) if instance_type else None
+        # A serverless variant has no instances to bill by the hour: it costs per request (see per_request).
+        price = 0.0 if serverless else hourly_price(instance_type) if instance_type else None
         scaling = autoscaling.read_state(aas, name, variant_name)
         variants.append(
             {
@@ -140,6 +155,7 @@ def endpoint_status(sm: Any, aas: Any, name: str) -> dict[str, Any]:
                 "model": configured.get("ModelName"),
                 "instance_type": instance_type,
                 "instance_count": count,
+                "serverless": _serverless_status(serverless) if serverless else None,
                 "scaling": {"min": scaling.target["MinCapacity"], "max": scaling.target["MaxCapacity"]}
                 if scaling.target
                 else None,

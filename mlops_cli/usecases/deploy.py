@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from mlops_cli.config.schema import Config
     from mlops_cli.plan.planned import Planned
     from mlops_cli.services.autoscaling import ScalingSettings
-    from mlops_cli.services.deploy import DeployTarget, LiveEndpoint
+    from mlops_cli.services.deploy import Artifact, DeployTarget, LiveEndpoint
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class DeployRequest:
     autoscale: str | None = None  # "max=2[,min=1,...]"
     wait: bool = True
     max_cost: float | None = None
+    instance_flags: bool = False  # --instance-type or --instance-count given
 
 
 def planned_deploy(
@@ -43,23 +44,15 @@ def planned_deploy(
 
     scaling = _check(config, request)
     sagemaker = config.train.sagemaker
+    serverless = config.deploy.serverless.memory_mb is not None
     image = images.image_uri(
-        config.aws.region, sagemaker.framework_version, sagemaker.py_version, config.deploy.instance_type, "inference"
+        config.aws.region,
+        sagemaker.framework_version,
+        sagemaker.py_version,
+        images.CPU_INSTANCE_TYPE if serverless else config.deploy.instance_type,  # serverless runs on CPUs only
+        "inference",
     )
-    job = request.job
-    if request.tuning_job:
-        from mlops_cli.services.tuning import best_trial_name
-
-        job = best_trial_name(clients.client("sagemaker"), request.tuning_job)
-    artifact = (
-        service.assumed_artifact(config, request.model, job)
-        if clients.offline
-        else service.resolve_artifact(
-            clients.client("sagemaker"), clients.client("s3"), config.project, request.model, job
-        )
-    )
-    if request.tuning_job:
-        artifact.source = f"best training job {job} of tuning job {request.tuning_job}"
+    artifact = model_artifact(config, clients, request.model, request.job, request.tuning_job)
     role_arn = naming.endpoint_role_arn(config, lambda: clients.account_id, clients.partition)
     role_steps = (
         []
@@ -89,26 +82,62 @@ def planned_deploy(
     return planned
 
 
+def model_artifact(
+    config: Config, clients: AwsClients, model: str | None, job: str | None, tuning_job: str | None
+) -> Artifact:
+    """The model.tar.gz to serve: --model, --job, --tuning-job's best trial, or the latest completed job."""
+    from mlops_cli.services import deploy as service
+
+    if tuning_job:
+        from mlops_cli.services.tuning import best_trial_name
+
+        job = best_trial_name(clients.client("sagemaker"), tuning_job)
+    artifact = (
+        service.assumed_artifact(config, model, job)
+        if clients.offline
+        else service.resolve_artifact(clients.client("sagemaker"), clients.client("s3"), config.project, model, job)
+    )
+    if tuning_job:
+        artifact.source = f"best training job {job} of tuning job {tuning_job}"
+    return artifact
+
+
+def check_model_flags(model: str | None, job: str | None, tuning_job: str | None) -> None:
+    """--model, --job and --tuning-job: at most one, each well-formed (exit 2 before any AWS call)."""
+    from mlops_cli.services import deploy as service
+
+    if model and job:
+        raise UsageError("give --model or --job, not both")
+    if tuning_job and (model or job):
+        raise UsageError("give --tuning-job alone, not with --model or --job")
+    if model:
+        service.object_location(model)
+    if job:
+        from mlops_cli.services.training import check_job_name
+
+        check_job_name(job, "--job")
+
+
 def _check(config: Config, request: DeployRequest) -> ScalingSettings | None:
     """The flags' rules; the scaling settings asked for, if any."""
     from mlops_cli.services import autoscaling
-    from mlops_cli.services import deploy as service
 
     scaling = None
+    if config.deploy.serverless.memory_mb is not None:
+        if request.autoscale is not None:
+            raise UsageError(
+                "--autoscale does not apply to a serverless endpoint: SageMaker scales it itself, up to "
+                "--serverless concurrency=N"
+            )
+        if request.instance_flags:
+            raise UsageError("--instance-type and --instance-count do not apply to a serverless endpoint")
+        if request.max_cost is not None:
+            raise UsageError("--max-cost bounds instance hours; a serverless endpoint is billed per request")
     if request.autoscale is not None:
         scaling = autoscaling.parse_spec(request.autoscale, autoscaling.ScalingSettings.from_config(config.autoscale))
         if not request.wait:
             raise UsageError("--autoscale is applied once the endpoint is InService, so it needs --wait")
-    if request.model and request.job:
-        raise UsageError("give --model or --job, not both")
-    if request.tuning_job and (request.model or request.job):
-        raise UsageError("give --tuning-job alone, not with --model or --job")
-    if request.model:
-        service.object_location(request.model)
-    if request.job:
-        from mlops_cli.services.training import check_job_name
-
-        check_job_name(request.job, "--job")
+    check_model_flags(request.model, request.job, request.tuning_job)
     return scaling
 
 
@@ -118,6 +147,9 @@ def _cost(
     """The endpoint per hour and month at its minimum and maximum instance counts; --max-cost checked here."""
     from mlops_cli.services import cost
 
+    serverless = config.deploy.serverless
+    if serverless.memory_mb is not None:
+        return cost.serverless_cost(cost.shipped_prices(), serverless.memory_mb, serverless.max_concurrency)
     instance_type = config.deploy.instance_type
     low = scaling.min if scaling else config.deploy.instance_count
     high = max(scaling.max, low) if scaling else config.deploy.instance_count

@@ -113,6 +113,21 @@ def _deploy(config: Config, clients: AwsClients) -> list[Plan]:
     ]
 
 
+def _predict_batch(config: Config, clients: AwsClients) -> list[Plan]:
+    from contextlib import nullcontext
+
+    from mlops_cli.services.naming import data_uri
+    from mlops_cli.usecases.batch import BatchRequest, planned_batch
+
+    request = BatchRequest(f"{data_uri(config)}/test", wait=True)
+    with planned_batch(config, clients, request, nullcontext) as planned:  # type: ignore[arg-type]  # no upload
+        batch = planned.plan
+    import dataclasses
+
+    upload = dataclasses.replace(_existing_sync(config), deletes=[])  # a local folder's upload (never --delete)
+    return [batch, upload.to_plan()]
+
+
 def _autoscale(config: Config, clients: AwsClients) -> list[Plan]:
     from mlops_cli.services import autoscaling, naming
 
@@ -325,6 +340,14 @@ def _around_deploy() -> tuple[Callable[..., Any], ...]:
     return (deploy.resolve_artifact, tuning.best_trial_name, deploy.read_live, deploy.planned_deploy)
 
 
+def _around_predict_batch() -> tuple[Callable[..., Any], ...]:
+    from mlops_cli.services import deploy, s3sync, tuning
+    from mlops_cli.usecases.batch import planned_batch
+
+    # A folder's upload: the sync's reads here, its transfers in the plan above (it never deletes).
+    return (deploy.resolve_artifact, tuning.best_trial_name, planned_batch, s3sync.plan_sync)
+
+
 def _around_autoscale() -> tuple[Callable[..., Any], ...]:
     from mlops_cli.services import autoscaling
 
@@ -385,6 +408,7 @@ DERIVATIONS: dict[str, Derivation] = {
     "train-ec2": Derivation(_train_ec2, _around_train_ec2),
     "tune": Derivation(_tune, _around_tune),
     "deploy": Derivation(_deploy, _around_deploy),
+    "predict-batch": Derivation(_predict_batch, _around_predict_batch),
     "autoscale": Derivation(_autoscale, _around_autoscale),
     "invoke": Derivation(_invoke),
     "loadtest": Derivation(_loadtest, _around_loadtest),

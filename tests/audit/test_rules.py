@@ -298,6 +298,22 @@ CASES: list[tuple[str, str, Build, Build]] = [
         ),
     ),
     (
+        "IAM064",
+        "digits-sagemaker-batch",
+        # Writing the training code is what a compromised batch container must not be able to do.
+        lambda a: a.role(
+            "digits-sagemaker-batch",
+            _generated("sagemaker_batch_policy"),
+            doc(allow("s3:PutObject", "arn:aws:s3:::mlops-local/digits/code/*")),
+            trusts=trust({"Service": "sagemaker.amazonaws.com"}),
+        ),
+        lambda a: a.role(
+            "digits-sagemaker-batch",
+            _generated("sagemaker_batch_policy"),
+            trusts=trust({"Service": "sagemaker.amazonaws.com"}),
+        ),
+    ),
+    (
         "IAM062",
         "digits-ec2-train",
         lambda a: a.role(

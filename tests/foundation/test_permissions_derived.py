@@ -121,6 +121,8 @@ def test_a_step_added_to_a_command_s_plan_is_granted(monkeypatch):
         ("data upload", {"CreateBucket", "UploadPart", "AbortMultipartUpload", "DeleteObjects", "HeadObject"}),
         # the launch with its checks, an ended job's access removed, the job followed, --local's upload
         ("train-ec2", {"RunInstances", "GetInstanceProfile", "DeleteRolePolicy", "GetObject", "UploadPart"}),
+        # a folder's upload, the job followed, its outputs read back for the summary
+        ("predict-batch", {"PutObject", "UploadPart", "CreateModel", "CreateTransformJob", "DescribeTransformJob"}),
         # the load, sent by the plan's own run, and the target checked first
         ("loadtest", {"InvokeEndpoint", "Invoke", "DescribeEndpoint", "GetFunction"}),
     ],

@@ -184,6 +184,7 @@ def test_every_call_the_commands_make_is_allowed_by_their_policy(
         ("lambda invoke", served, ["lambda", "invoke", image]),
         ("concurrency set", ENV, ["concurrency", "set", "--reserved", "2", "--provisioned", "0"]),
         ("deploy", ENV, ["deploy", "--model", f"s3://mlops-local/{artifact}", "--no-wait"]),
+        ("predict-batch", ENV, ["predict-batch", str(tiny_images / "test"), "--model", f"s3://mlops-local/{artifact}"]),
         ("status", ENV, ["status"]),
         ("teardown", ENV, ["teardown", "--lambda", "--yes"]),
     ]

@@ -29,6 +29,8 @@ COMMANDS = {
     "train-ec2": ["train-ec2"],
     "train-ec2 --local": ["train-ec2", "--local", "--data-dir", "{digits}", "--out-dir", "{tmp}"],
     "deploy --autoscale": ["deploy", "--model", MODEL, "--autoscale", "max=2"],
+    "deploy --serverless": ["deploy", "--model", MODEL, "--serverless", "memory=2048,concurrency=5"],
+    "predict-batch (a folder)": ["predict-batch", "{digits}/test", "--model", MODEL, "--wait"],
     "lambda deploy": ["lambda", "deploy"],
     "concurrency set": ["concurrency", "set", "--reserved", "10", "--provisioned", "1"],
     "teardown --all --lambda": ["teardown", "--all", "--lambda"],

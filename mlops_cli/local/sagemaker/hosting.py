@@ -8,7 +8,7 @@ server process (hosting_runner.py) of its configuration's first variant: `launch
 hosts the endpoints again. The requests that drive this are in hosting_requests.py.
 
 Scaling (mlops_cli/local/autoscaling/autoscaler.py) adds and removes model servers behind an endpoint, one per
-instance, and spreads requests across them.
+instance, and spreads requests across them. A serverless endpoint has no server while idle (serverless.py).
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from mlops_cli.local.autoscaling.autoscaler import Autoscaler
+from mlops_cli.local.autoscaling.autoscaler import Autoscaler, time_scale
 from mlops_cli.local.core.server import LocalRequest, ServerContext
 from mlops_cli.local.sagemaker.endpoints import record_in_service, save_endpoint
 from mlops_cli.local.sagemaker.hosting_runner import ModelServer, spawn, wait_ready, work_folder
 from mlops_cli.local.sagemaker.records import sagemaker_backend, utcnow
+from mlops_cli.local.sagemaker.serverless import Serverless
 
 
 class Hosting:
@@ -34,6 +35,7 @@ class Hosting:
         self.starting: dict[str, ModelServer] = {}
         self.generation: dict[str, int] = {}  # bumped by create/update/delete: a stale start stops itself
         self.autoscaler = Autoscaler(self)  # more instances under load (mlops_cli/local/autoscaling/autoscaler.py)
+        self.serverless = Serverless(self, time_scale())  # none while idle (serverless.py)
 
     def launch(
         self, request: LocalRequest, name: str, config_name: str, generation: int, update: dict[str, Any] | None
@@ -149,6 +151,7 @@ class Hosting:
         return self.generation[name]
 
     def stop_all(self) -> None:
+        self.serverless.stop()
         self.autoscaler.stop_all()
         with self.lock:
             servers = list(self.serving.values()) + list(self.starting.values())

@@ -12,6 +12,8 @@ DeleteEndpoint (moto keeps the records; hosting.py starts and stops the model se
 - InvokeEndpoint (`POST /endpoints/<name>/invocations`, sagemaker-runtime) is proxied to a serving model
   server; model errors come back in SageMaker runtime's shape (ModelError, 424, with the model's message).
 - DeleteEndpoint stops the servers and, like AWS, deregisters the endpoint's scalable targets.
+- A serverless endpoint scaled to zero gets its model server back on the next InvokeEndpoint, and invocations over
+  its MaxConcurrency are throttled (ThrottlingException, 429) (serverless.py).
 """
 
 from __future__ import annotations
@@ -118,6 +120,7 @@ class EndpointRequests:
             self.hosting.bump(name)
             servers = [s for s in (self.hosting.serving.pop(name, None), self.hosting.starting.pop(name, None)) if s]
             servers += self.hosting.autoscaler.forget(name)
+            self.hosting.serverless.forget(name)
             deregister_endpoint_targets(self.context, request, name)
         for server in servers:
             threading.Thread(target=server.stop, daemon=True).start()
@@ -126,7 +129,20 @@ class EndpointRequests:
     # -- SageMaker runtime
     def invoke_endpoint(self, request: LocalRequest, forward: Forward) -> LocalResponse:
         name = request.path.split("/")[2]
+        concurrency = self.hosting.serverless.enter(request, name)  # a serverless endpoint's MaxConcurrency
+        if concurrency is False:
+            return _runtime_error(
+                "ThrottlingException", f"Endpoint {name} is serving its MaxConcurrency invocations; retry later.", 429
+            )
+        try:
+            return self._invoke(request, name)
+        finally:
+            if concurrency:
+                self.hosting.serverless.leave(name)
+
+    def _invoke(self, request: LocalRequest, name: str) -> LocalResponse:
         backend = sagemaker_backend(request.account, request.region)
+        cold_start = self.hosting.serverless.wake(request, name)  # a serverless endpoint scaled to zero starts
         with self.hosting.lock:
             endpoint = backend.endpoints.get(name)
             coming = (
@@ -134,8 +150,10 @@ class EndpointRequests:
                 if endpoint is not None and name not in self.hosting.serving and endpoint.endpoint_status == "InService"
                 else None
             )
-        if coming is not None:  # hosted again after a restart: it answers once its model server is up
+        if coming is not None:  # hosted again (a restart, a cold start): it answers once its model server is up
             coming.ready.wait(INVOKE_TIMEOUT_S)
+            if cold_start is not None:
+                self.hosting.serverless.cold_started(request, name, cold_start)
         with self.hosting.lock:
             endpoint = backend.endpoints.get(name)
             server = self.hosting.serving.get(name)
@@ -166,6 +184,7 @@ class EndpointRequests:
             return response
         finally:
             server.release()
+            self.hosting.serverless.used(name)
 
     def _proxy(self, request: LocalRequest, server: ModelServer) -> LocalResponse:
         headers = {

@@ -1,9 +1,10 @@
-"""Model server processes: one per endpoint instance, started, watched until it answers /ping, drained and stopped.
+"""Model server processes: one per endpoint instance (or batch transform instance), started, watched until it
+answers /ping, drained and stopped.
 
-A model server (mlops_cli/local/sagemaker/model_server.py) serves one variant of an endpoint configuration from
-its own work folder. Its output goes to `server.log` in that folder and, as on SageMaker, to CloudWatch Logs
-`/aws/sagemaker/Endpoints/<endpoint>` (stream `<variant>/<endpoint config>`), where InvokeEndpoint's ModelError
-points.
+A model server (mlops_cli/local/sagemaker/model_server.py) serves one variant of an endpoint configuration (or a
+transform job's model) from its own work folder. Its output goes to `server.log` in that folder and, as on
+SageMaker, to CloudWatch Logs: `/aws/sagemaker/Endpoints/<endpoint>` (stream `<variant>/<endpoint config>`), where
+InvokeEndpoint's ModelError points, or `/aws/sagemaker/TransformJobs` (stream `<job>/<instance>`).
 """
 
 from __future__ import annotations
@@ -36,11 +37,13 @@ STOP_TIMEOUT_S = 10.0
 class ModelServer:
     """A running model server process and the requests in flight through it."""
 
-    endpoint: str
+    endpoint: str  # the endpoint it serves (a transform job's name for a batch transform instance)
     config_name: str
     variant: str
     process: subprocess.Popen
     work_dir: Path
+    log_group: str = ""  # where its output goes in CloudWatch Logs
+    log_stream: str = ""
     output: threading.Thread | None = None  # copies the process's output to server.log and CloudWatch
     port: int = 0
     in_flight: int = 0
@@ -109,10 +112,42 @@ def spawn(context: ServerContext, request: LocalRequest, name: str, config_name:
     config = backend.endpoint_configs[config_name]
     variant = config.production_variants[0]
     model = backend._models.get(variant["ModelName"])
-    container = model.primary_container if model else {}
+    server = ModelServer(
+        name,
+        config_name,
+        variant["VariantName"],
+        start_process(
+            context,
+            request,
+            model.primary_container if model else {},
+            work_dir,
+            role_arn=getattr(model, "execution_role_arn", None),
+            session_name=name,
+        ),
+        work_dir,
+        log_group=f"/aws/sagemaker/Endpoints/{name}",
+        log_stream=f"{variant['VariantName']}/{config_name}",
+    )
+    copy_output(context, request, server)
+    return server
+
+
+def start_process(
+    context: ServerContext,
+    request: LocalRequest,
+    container: dict[str, Any],
+    work_dir: Path,
+    environment: dict[str, str] | None = None,
+    *,
+    role_arn: str | None,
+    session_name: str,
+) -> subprocess.Popen:
+    """A model server process for a model's primary container (its environment, plus `environment`) in a fresh
+    work_dir, acting with the model's execution role `role_arn` (a session named `session_name`)."""
     shutil.rmtree(work_dir, ignore_errors=True)
     work_dir.mkdir(parents=True)
-    process = subprocess.Popen(
+    variables = {**(container.get("Environment") or {}), **(environment or {}), "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -130,16 +165,18 @@ def spawn(context: ServerContext, request: LocalRequest, name: str, config_name:
         stdin=subprocess.DEVNULL,
         bufsize=0,
         env={
-            **context.process_env(request.region, {**(container.get("Environment") or {}), "PYTHONUNBUFFERED": "1"}),
-            **role_env(context, getattr(model, "execution_role_arn", None), name, request.region),  # the model's role
+            **context.process_env(request.region, variables),
+            **role_env(context, role_arn, session_name, request.region),  # the model's execution role
         },
     )
-    server = ModelServer(name, config_name, variant["VariantName"], process, work_dir)
+
+
+def copy_output(context: ServerContext, request: LocalRequest, server: ModelServer) -> None:
+    """Start copying the server's output to server.log and its log stream, in a thread of its own."""
     server.output = threading.Thread(
-        target=_copy_output, args=(context, request, server), daemon=True, name=f"endpoint-{name}-output"
+        target=_copy_output, args=(context, request, server), daemon=True, name=f"model-server-{server.endpoint}"
     )
     server.output.start()
-    return server
 
 
 def _copy_output(context: ServerContext, request: LocalRequest, server: ModelServer) -> None:
@@ -147,13 +184,9 @@ def _copy_output(context: ServerContext, request: LocalRequest, server: ModelSer
     most FLUSH_S to be sent. A logging failure never touches the endpoint."""
     stream: LogStream | None = None
     try:
-        stream = LogStream(
-            context.client("logs", request.region),
-            f"/aws/sagemaker/Endpoints/{server.endpoint}",
-            f"{server.variant}/{server.config_name}",
-        )
+        stream = LogStream(context.client("logs", request.region), server.log_group, server.log_stream)
     except Exception as exc:  # server.log still gets every line
-        print(f"endpoint {server.endpoint}: no CloudWatch log stream: {exc}", file=sys.stderr, flush=True)
+        print(f"{server.log_group}: no CloudWatch log stream: {exc}", file=sys.stderr, flush=True)
     pipe = server.process.stdout
     assert pipe is not None
     with open(server.work_dir / "server.log", "ab") as log:

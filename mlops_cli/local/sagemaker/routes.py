@@ -1,5 +1,5 @@
-"""The SageMaker calls the local AWS answers itself (moto answers and records the rest): training and tuning jobs
-run here, endpoints are served here."""
+"""The SageMaker calls the local AWS answers itself (moto answers and records the rest): training, tuning and
+batch transform jobs run here, endpoints are served here."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from mlops_cli.local.sagemaker.hosting import Hosting
 from mlops_cli.local.sagemaker.hosting_requests import EndpointRequests, check_model_environment
 from mlops_cli.local.sagemaker.training_jobs import fail_interrupted_jobs
 from mlops_cli.local.sagemaker.training_requests import TrainingJobs
+from mlops_cli.local.sagemaker.transform_jobs import fail_interrupted_transform_jobs
+from mlops_cli.local.sagemaker.transform_requests import TransformJobs
 from mlops_cli.local.sagemaker.tuning_jobs import fail_interrupted_tuning_jobs
 from mlops_cli.local.sagemaker.tuning_requests import TuningJobs
 
@@ -35,3 +37,9 @@ def register(hooks: Hooks, context: ServerContext) -> None:
     hooks.operation("sagemaker", "UpdateEndpoint", endpoints.update_endpoint)
     hooks.operation("sagemaker", "DeleteEndpoint", endpoints.delete_endpoint)
     hooks.route("POST", r"^/endpoints/[^/]+/invocations$", endpoints.invoke_endpoint, service="sagemaker")
+
+    transform = TransformJobs(context)
+    context.on_shutdown(transform.runner.shutdown)
+    context.store.on_restored(lambda: fail_interrupted_transform_jobs(context))
+    hooks.operation("sagemaker", "CreateTransformJob", transform.create)
+    hooks.operation("sagemaker", "StopTransformJob", transform.stop)

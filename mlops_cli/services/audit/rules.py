@@ -265,6 +265,15 @@ RULES = {
             "Replace the role's policies with the least-privilege policy shown.",
         ),
         Rule(
+            "IAM064",
+            "Project SageMaker batch role reaches beyond reading inputs and writing predictions",
+            "high",
+            "project",
+            "A batch transform job runs the model's code on every input; its role should only read the model "
+            "artifacts and the batch inputs and write predictions.",
+            "Replace the role's policies with the least-privilege policy shown.",
+        ),
+        Rule(
             "IAM062",
             "Project EC2 training role reaches beyond what train-ec2 grants",
             "high",

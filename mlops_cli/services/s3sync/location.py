@@ -36,10 +36,10 @@ class S3Location:
         return key
 
 
-def parse_s3_uri(uri: str) -> S3Location:
-    """`s3://bucket[/prefix]` -> S3Location; exit 2 with what was wrong otherwise."""
+def parse_s3_uri(uri: str, flag: str = "--to") -> S3Location:
+    """`s3://bucket[/prefix]` -> S3Location; exit 2 with what was wrong (naming `flag`) otherwise."""
     if not uri.startswith("s3://"):
-        raise UsageError(f"--to must be an s3://bucket/prefix URI, not '{uri}'")
+        raise UsageError(f"{flag} must be an s3://bucket/prefix URI, not '{uri}'")
     from mlops_cli.config import aws_rules
 
     bucket, _, prefix = uri[len("s3://") :].partition("/")
@@ -47,7 +47,7 @@ def parse_s3_uri(uri: str) -> S3Location:
         aws_rules.check_bucket_name(bucket)
         aws_rules.check_prefix(prefix)
     except ValueError as exc:
-        raise UsageError(f"--to: {exc}") from None
+        raise UsageError(f"{flag}: {exc}") from None
     return S3Location(bucket, prefix.strip("/"))
 
 
