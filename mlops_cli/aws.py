@@ -322,6 +322,11 @@ def error_code(exc: BaseException) -> str:
     return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
 
 
+def is_unknown_credentials(exc: BaseException) -> bool:
+    """AWS (or a local AWS of another home) does not know the access key the request was signed with."""
+    return error_code(exc) in UNKNOWN_KEY_CODES
+
+
 def error_message(exc: BaseException) -> str:
     """The AWS error message of a botocore ClientError ("" for anything else)."""
     response = getattr(exc, "response", None)
