@@ -84,6 +84,22 @@ def torchrun_command(env: dict[str, str], argv: list[str], script: str) -> tuple
     return [*command, script, *argv], child_env
 
 
+def run_torchrun(args: list[str], env: dict[str, str]) -> int:
+    """`python -m torch.distributed.run ARGS` in this process, with `env`. A SIGTERM (a spot reclaim, a
+    StopTrainingJob) ends it in one line and exit 128 + the signal, where torchrun would print a traceback."""
+    os.environ.clear()
+    os.environ.update(env)
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.run import main as torchrun
+
+    try:
+        torchrun(args)
+    except SignalException as exc:
+        print(f"torchrun stopped by signal {int(exc.sigval)}, and its workers with it", flush=True)
+        return 128 + int(exc.sigval)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     parser = argument_parser("SageMaker training entry point (hyperparameters as --name value).")
@@ -95,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     if relaunch is not None:
         command, child_env = relaunch
         print(f"launching torchrun: {' '.join(command[1:])}", flush=True)
-        os.execve(sys.executable, command, child_env)
+        sys.exit(run_torchrun(command[3:], child_env))
     checkpoint_dir = env.get("MLOPS_CHECKPOINT_DIR") or (
         DEFAULT_CHECKPOINT_DIR if os.path.isdir(DEFAULT_CHECKPOINT_DIR) else None
     )

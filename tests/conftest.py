@@ -45,7 +45,7 @@ os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
 
 
 # Tests that use these (directly or through other fixtures) are integration tests: `make check` leaves them out.
-INTEGRATION_FIXTURES = {"local_aws", "trained_model", "trained_job", "digits_dir", "delayed_aws"}
+INTEGRATION_FIXTURES = {"local_aws", "trained_model", "trained_job", "digits_dir", "delayed_aws", "docs_project"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
