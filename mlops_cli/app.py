@@ -22,6 +22,7 @@ from mlops_cli.commands import (
     config_cmd,
     data,
     deploy,
+    init,
     invoke,
     lambda_cmd,
     loadtest,  # noqa: E402
@@ -141,7 +142,7 @@ def main_options(
         "--config",
         "-c",
         metavar="FILE",
-        help="YAML config file; repeat to layer (later wins). Default: $MLOPS_CONFIG.",
+        help="YAML config file; repeat to layer (later wins). Default: $MLOPS_CONFIG, else the nearest mlops.yaml.",
     ),
     profile: str | None = typer.Option(
         None, "--profile", metavar="NAME", help="AWS profile (else AWS_PROFILE / config)."
@@ -163,7 +164,7 @@ def main_options(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only results, warnings and errors (no progress)."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:
-    from mlops_cli.config import default_config_files
+    from mlops_cli.config.project import default_config_files
 
     output = output.lower()
     if output not in ("table", "json"):
@@ -179,6 +180,9 @@ def main_options(
     )
 
 
+app.command("init", help="Make this folder a project: an mlops.yaml that every command here reads (--local).")(
+    init.init
+)
 app.add_typer(config_cmd.app, name="config", help="Show or validate the effective configuration.")
 app.add_typer(local.app, name="local", help="The embedded local AWS (moto server + real local execution).")
 app.add_typer(data.app, name="data", help="Sample data and incremental, verified S3 upload.")

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from mlops_cli.errors import MlopsError, OperationError, UsageError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mlops_cli.config.schema import AwsConfig
 
 T = TypeVar("T")
@@ -50,6 +52,10 @@ ACCESS_DENIED_CODES = {
     "ExpiredTokenException",
     "SignatureDoesNotMatch",
 }
+# How AWS (and the local AWS) answer a request signed with an access key id they do not know.
+UNKNOWN_KEY_CODES = {"UnrecognizedClientException", "InvalidClientTokenId", "InvalidAccessKeyId", "AuthFailure"}
+# The local AWS says whose it is when another key signs (mlops_cli.local.core.guard): another home's instance.
+OTHER_HOME = re.compile(r"it belongs to MLOPS_HOME=('[^']*'|\S+)")
 NOT_FOUND_CODES = {
     "NoSuchBucket",
     "NoSuchKey",
@@ -78,9 +84,12 @@ UNREACHABLE_OR_NO_CREDENTIALS = {
 class AwsClients:
     """Lazily-created boto3 clients sharing one session; pass `.client` to services."""
 
-    def __init__(self, aws: AwsConfig, dry_run: bool = False):
+    def __init__(self, aws: AwsConfig, dry_run: bool = False, home: Path | None = None):
+        from mlops_cli.config.project import mlops_home
+
         self.aws = aws
         self.dry_run = dry_run
+        self.home = home or mlops_home()  # whose local AWS credentials to use, and where upload records live
         self._clients: dict[str, Any] = {}
         self._record: Callable[[str, str], None] | None = None
 
@@ -131,7 +140,7 @@ class AwsClients:
 
             if acting := _acting_as(local_endpoint):  # `eval "$(mlops local env --user NAME)"` in this shell
                 return boto3.Session(region_name=self.aws.region, **acting)
-            found = local_credentials.load(local_endpoint)
+            found = local_credentials.load(local_endpoint, self.home)
             return boto3.Session(
                 region_name=self.aws.region, **(found.boto_kwargs() if found else NOT_STARTED_CREDENTIALS)
             )
@@ -232,6 +241,15 @@ def _client_error_message(exc: Any) -> MlopsError:
     operation = getattr(exc, "operation_name", "the request")
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     attempts = 1 + int(exc.response.get("ResponseMetadata", {}).get("RetryAttempts") or 0)
+    other_home = OTHER_HOME.search(message) if code in UNKNOWN_KEY_CODES else None
+    if other_home:
+        owner = other_home.group(1)
+        return OperationError(
+            f"the local AWS refused {operation}: it belongs to another home, MLOPS_HOME={owner}, and this command "
+            "signed with another home's credentials",
+            hint=f"run the command in that project's folder or with MLOPS_HOME={owner}; "
+            f'for other AWS tools: eval "$(MLOPS_HOME={owner} mlops local env)"',
+        )
     if code in ACCESS_DENIED_CODES:
         # AWS's wording names the IAM action (EC2 first says "not authorized to perform this operation").
         found = re.search(r"not authorized to perform:? ([\w-]+:[\w*-]+)(?: on resource:? (\S+))?", message)
@@ -270,7 +288,7 @@ def translate_error(exc: BaseException) -> MlopsError:
         return UsageError(
             "no AWS credentials found",
             hint="run `aws configure`, set AWS_PROFILE or pass --profile, or use the embedded local AWS "
-            "(`-c configs/local.yaml`, `mlops local up`)",
+            "(`mlops init --local`, `mlops local up`)",
         )
     if name == "ProfileNotFound":
         return UsageError(f"{exc}", hint="check --profile / AWS_PROFILE against ~/.aws/config")
@@ -304,6 +322,11 @@ def error_code(exc: BaseException) -> str:
     """The AWS error code of a botocore ClientError ("" for anything else)."""
     response = getattr(exc, "response", None)
     return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
+
+
+def is_unknown_credentials(exc: BaseException) -> bool:
+    """AWS (or a local AWS of another home) does not know the access key the request was signed with."""
+    return error_code(exc) in UNKNOWN_KEY_CODES
 
 
 def error_message(exc: BaseException) -> str:

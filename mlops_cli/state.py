@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.render import Output
@@ -22,6 +23,7 @@ class AppState:
     out: Output = field(default_factory=Output)
     flag_overrides: dict[str, Any] = field(default_factory=dict)
     flag_names: dict[str, str] = field(default_factory=dict)
+    files_read: list[str] = field(default_factory=list)  # set with `.config`: config_files and what they include
 
     def override(self, values: dict[str, Any], flags: dict[str, str] | None = None) -> None:
         """Command flags, highest precedence; call before first use of `.config`. Keys use '.' for nesting.
@@ -40,10 +42,20 @@ class AppState:
 
         overrides = {"aws.profile": self.profile, "aws.region": self.region, **self.flag_overrides}
         flag_names = {"aws.profile": "--profile", "aws.region": "--region", **self.flag_names}
-        return load_config(self.config_files, overrides=overrides, flag_names=flag_names)
+        read: list[str] = []
+        config = load_config(self.config_files, overrides=overrides, flag_names=flag_names, read=read)
+        self.files_read = read
+        return config
+
+    @cached_property
+    def home(self) -> Path:
+        """Where the local AWS and this machine's records live: $MLOPS_HOME, else the project's .mlops/."""
+        from mlops_cli.config.project import mlops_home
+
+        return mlops_home()
 
     @cached_property
     def clients(self) -> AwsClients:
         from mlops_cli.aws import AwsClients
 
-        return AwsClients(self.config.aws, dry_run=self.dry_run)
+        return AwsClients(self.config.aws, dry_run=self.dry_run, home=self.home)

@@ -2,19 +2,33 @@
 # The main job, end to end, on the embedded local AWS (no account, no Docker):
 # sample data -> S3 -> hyperparameter tuning -> 2-instance DDP training job with the best values -> autoscaled endpoint
 # -> Lambda with concurrency -> IAM audit -> a load test whose plot it names at the end.
+# It runs in this folder as a project (mlops.yaml, written by `mlops init --local` unless there is one), and leaves
+# the local AWS and the endpoint running, so the commands it prints at the end work as typed.
 set -euo pipefail
-export MLOPS_CONFIG="${MLOPS_CONFIG:-configs/local.yaml}"
-export MLOPS_HOME="${MLOPS_HOME:-$PWD/.mlops}"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
-trap 'mlops local down >/dev/null 2>&1 || true' EXIT
+if [ -n "${MLOPS_CONFIG+set}" ]; then
+    echo "note: MLOPS_CONFIG is ignored here: the demo uses this folder's mlops.yaml, as commands typed here will" >&2
+    unset MLOPS_CONFIG
+fi
+
+step "this folder as a project on the local AWS (mlops.yaml)"
+[ -e mlops.yaml ] || mlops init --local
+endpoint=$(mlops -o json config show | python -c 'import json,sys; print(json.load(sys.stdin)["aws"]["endpoint_url"] or "")')
+case "$endpoint" in
+    http://127.0.0.1:*|http://localhost:*) ;;
+    *) echo "error: mlops.yaml does not point at the embedded local AWS (aws.endpoint_url: ${endpoint:-none});" \
+            "the demo runs only there: move it away, or run the demo in another folder" >&2; exit 2 ;;
+esac
+trap 'printf "\nthe demo stopped early; the local AWS still runs: \`mlops status\`, \`mlops local down\`\n" >&2' ERR
 
 step "start the local AWS";                      mlops local up
+home=$(mlops -o json local status | python -c 'import json,sys; print(json.load(sys.stdin)["home"])')
 step "act as a least-privilege CI user: it holds only what \`mlops config permissions\` prints for the demo"
 eval "$(mlops local env)"  # the root makes the user and attaches the policy (in parts: 6,144 characters each)
 mlops -o json config permissions data upload tune train deploy invoke "lambda deploy" "lambda invoke" \
-  "concurrency set" audit-iam status loadtest teardown > "$MLOPS_HOME/ci-policy.json"
-python - "$MLOPS_HOME/ci-policy.json" <<'PY'
+  "concurrency set" audit-iam status loadtest teardown > "$home/ci-policy.json"
+python - "$home/ci-policy.json" <<'PY'
 import json, sys
 import boto3
 
@@ -35,10 +49,10 @@ eval "$(mlops local env --user ci)"
 aws sts get-caller-identity --query Arn --output text
 step "write the sample data (digits)";           mlops data sample
 step "upload it to S3";                          mlops data upload
-best="$MLOPS_HOME/best-hyperparameters.yaml"
+best="$home/best-hyperparameters.yaml"
 step "tune: 4 one-epoch trials, 2 at a time";    mlops tune --max-jobs 4 --parallel 2 --hp epochs=1 --write-best "$best"
 step "train on 2 instances (real DDP) with the best values"
-mlops -c "$MLOPS_CONFIG" -c "$best" train --instance-count 2 --wait
+mlops -c mlops.yaml -c "$best" train --instance-count 2 --wait
 step "deploy with autoscaling";                  mlops deploy --autoscale max=2 --wait
 # The first test image; `sed -n 1p` reads to the end, so sort never dies of SIGPIPE (head would, under pipefail).
 image=$(find "$(mlops -o json config show | python -c 'import json,sys; print(json.load(sys.stdin)["data"]["local_dir"])')/test" -name '*.png' | sort | sed -n 1p)
@@ -49,15 +63,26 @@ step "reserved + provisioned concurrency";       mlops concurrency set --reserve
 # What the CI user holds by its job, accepted with the reason: it deploys the function, so it can change the code
 # that runs as the function's role (IAM022); Application Auto Scaling names a scalable target by an id it makes, so
 # scaling policies are granted on * (IAM012).
-ignore="$MLOPS_HOME/ci-user.iam-ignore.yaml"
+ignore="$home/ci-user.iam-ignore.yaml"
 printf '%s\n' 'ignore:' '  - rule: IAM022' '    arn: "arn:aws:iam::*:user/ci"' \
   '    reason: "the demo deploys as user ci: updating the Lambda function code is its job"' \
   '  - rule: IAM012' '    arn: "arn:aws:iam::*:policy/ci-*"' \
   '    reason: "scaling policies: a scalable target has no ARN to grant on before it exists"' > "$ignore"
 step "audit IAM (the project's roles must be clean)"; mlops audit-iam --ignore-file "$ignore"
 step "what runs, and what it would cost";        mlops status
-plot="$MLOPS_HOME/loadtest.png"
+plot="$home/loadtest.png"
 step "load test: 2 requests/s for 30 s (a local minute lasts 6 s: watch it scale out)"
 mlops loadtest --rate 2 --duration 30 --plot "$plot" --fail-on 'errors>1'
-step "tear it all down";                         mlops teardown --all --lambda --yes
-printf '\nload test plot: %s\n' "$plot"
+trap - ERR
+cat <<DONE
+
+load test plot: $plot
+
+The endpoint, the Lambda function and the local AWS keep running (state in $home). Carry on from this folder:
+  mlops status
+  mlops invoke $image
+  mlops loadtest --duration 10
+When done:
+  mlops teardown --all --lambda --yes    # delete the endpoint, its scaling and the Lambda function
+  mlops local down                       # stop the local AWS (its state stays until \`mlops local reset\`)
+DONE

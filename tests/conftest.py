@@ -31,10 +31,12 @@ for _name in (
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
     "AWS_ENDPOINT_URL",
-    "MLOPS_CONFIG",
     "MLOPS_OUTPUT",
 ):
     os.environ.pop(_name, None)
+# Set and empty: no config file unless a test names one, even where the checkout has the user's own mlops.yaml
+# (which `mlops` would otherwise read from the current folder or a parent).
+os.environ["MLOPS_CONFIG"] = ""
 for _name in [n for n in os.environ if n.startswith("MLOPS_") and "__" in n]:
     os.environ.pop(_name)
 # The local AWS makes a new IAM role unassumable for a few seconds, as IAM's propagation does; the suite's
@@ -53,7 +55,7 @@ os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
 
 
 # Tests that use these (directly or through other fixtures) are integration tests: `make check` leaves them out.
-INTEGRATION_FIXTURES = {"local_aws", "trained_model", "trained_job", "digits_dir", "delayed_aws"}
+INTEGRATION_FIXTURES = {"local_aws", "trained_model", "trained_job", "digits_dir", "delayed_aws", "docs_project"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -21,23 +21,31 @@ def _flat(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     return rows
 
 
-@app.command("show", help="Print the effective config (all layers applied); --output json for tools.")
+FILES_KEY = "config_files"  # in `show -o json`: the files read, beside the config's own sections
+
+
+@app.command(
+    "show",
+    help="Print the effective config (all layers applied) and the files it was read from; --output json for tools.",
+)
 def show(ctx: typer.Context) -> None:
     from mlops_cli.render import key_value_table
 
     app_state = state(ctx)
     data = app_state.config.as_plain()
-    app_state.out.result(data, key_value_table("effective config", _flat(data)))
+    files = app_state.files_read
+    rows = [("config files", ", ".join(files) or "(none: built-in defaults)"), *_flat(data)]
+    app_state.out.result({**data, FILES_KEY: files}, key_value_table("effective config", rows))
 
 
 @app.command("validate", help="Check the config; exit 2 with the file, key and problem if it is wrong.")
 def validate(ctx: typer.Context) -> None:
     app_state = state(ctx)
     config = app_state.config
-    files = app_state.config_files or ["(built-in defaults)"]
+    files = app_state.files_read or ["(built-in defaults)"]
     app_state.out.info(f"config OK: {', '.join(files)} (project {config.project})")
     if app_state.out.json:
-        app_state.out.result({"valid": True, "files": app_state.config_files, "project": config.project})
+        app_state.out.result({"valid": True, "files": app_state.files_read, "project": config.project})
 
 
 @app.command(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 
@@ -24,12 +25,16 @@ def _url(ctx: typer.Context) -> str | None:
     return state(ctx).config.aws.endpoint_url
 
 
+def _home(ctx: typer.Context) -> Path:
+    return state(ctx).home
+
+
 @app.command("up", help="Start the local AWS in the background (no-op if it already runs).")
 def up(ctx: typer.Context) -> None:
     from mlops_cli.local.core import manager
 
     local = state(ctx).config.local
-    server, started = manager.up(_url(ctx), local.time_scale, local.faults)
+    server, started = manager.up(_url(ctx), local.time_scale, local.faults, home=_home(ctx))
     _render(ctx, server, f"local AWS {'started' if started else 'already running'} on {server.url}")
 
 
@@ -37,7 +42,7 @@ def up(ctx: typer.Context) -> None:
 def down(ctx: typer.Context) -> None:
     from mlops_cli.local.core import manager
 
-    server, stopped = manager.down(_url(ctx))
+    server, stopped = manager.down(_url(ctx), _home(ctx))
     _render(ctx, server, f"local AWS {'stopped' if stopped else 'was not running'} on {server.url}")
 
 
@@ -56,12 +61,12 @@ def env(
     app_state = state(ctx)
     if user and role:
         raise UsageError("--user and --role: pick one identity to act as")
-    variables = manager.shell_env(_url(ctx), app_state.config.aws.region)
+    variables = manager.shell_env(_url(ctx), app_state.config.aws.region, _home(ctx))
     if user:
         variables = identities.user_env(variables, user)
     elif role:
         variables = identities.role_env(variables, role)
-    if not manager.status(_url(ctx)).running:
+    if not manager.status(_url(ctx), _home(ctx)).running:
         app_state.out.warn(f"the local AWS on {variables['AWS_ENDPOINT_URL']} is not running (`mlops local up`)")
     app_state.out.result(variables, shell_exports)
 
@@ -70,7 +75,7 @@ def env(
 def status(ctx: typer.Context) -> None:
     from mlops_cli.local.core import manager
 
-    server = manager.status(_url(ctx))
+    server = manager.status(_url(ctx), _home(ctx))
     _render(ctx, server, f"local AWS {'running' if server.running else 'not running'} on {server.url}")
     if not server.running:
         raise typer.Exit(1)
@@ -92,11 +97,11 @@ def reset(
             "reset deletes the local AWS's state and cannot ask here (stdin is not a terminal); pass --yes to confirm"
         )
     if not yes:
-        server = manager.status(url)
+        server = manager.status(url, _home(ctx))
         if not typer.confirm(
             f"Delete everything the local AWS on {server.url} keeps ({server.state_dir})?", default=False, err=True
         ):
             state(ctx).out.info("nothing deleted")
             raise typer.Exit(1)
-    server, deleted = manager.reset(url)
+    server, deleted = manager.reset(url, _home(ctx))
     _render(ctx, server, f"local AWS state {'deleted' if deleted else 'was empty'}: {server.state_dir}")

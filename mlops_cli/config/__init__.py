@@ -13,12 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_cli.config.project import shown
 from mlops_cli.errors import UsageError, read_user_file
 
 if TYPE_CHECKING:
     from mlops_cli.config.schema import Config
 
 ENV_PREFIX = "MLOPS_"
+# A top-level key of any config file: other config files read before it (paths relative to it).
+INCLUDE_KEY = "include"
 # AWS's own conventions, taken at the environment layer (an MLOPS_AWS__* variable wins over them).
 AWS_ENV = {
     "AWS_PROFILE": "aws.profile",
@@ -60,6 +63,7 @@ class Source:
 class Layers:
     data: dict[str, Any] = field(default_factory=dict)
     sources: dict[tuple[str, ...], Source] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)  # every config file read, includes first, in reading order
 
     def set(self, path: tuple[str, ...], value: Any, source: Source) -> None:
         node = self.data
@@ -106,18 +110,40 @@ def _flatten(data: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> Iterable[
             yield path, value
 
 
-def _read_yaml(path: Path, layers: Layers) -> None:
+def _read_yaml(path: Path, layers: Layers, chain: tuple[Path, ...] = ()) -> None:
+    """One config file into `layers`: first the files its `include:` names (relative to it, in order), then its own
+    keys, so the including file wins. An include cycle or a missing include is one line naming file and line."""
     from mlops_cli import documents
 
     text = read_user_file(path, "config file", documents.CONFIG.max_bytes)
     data, root = documents.load_yaml(text, str(path), documents.CONFIG)
     if data is None:
+        layers.files.append(str(path))
         return
     if not isinstance(data, dict):
         raise UsageError(f"{path}: expected a mapping of sections at the top level, got {type(data).__name__}")
     lines = _key_lines(root)
+    if INCLUDE_KEY in data:
+        where = f"{path}:{lines.get((INCLUDE_KEY,), 1)}"
+        chain = (*chain, path.resolve())
+        for name in _include_names(data.pop(INCLUDE_KEY), where):
+            included = Path(os.path.normpath(path.parent / name))
+            if included.resolve() in chain:
+                cycle = " -> ".join([*(shown(file) for file in chain), str(included)])
+                raise UsageError(f"{where}: include cycle: {cycle}")
+            if not included.is_file():
+                raise UsageError(f"{where}: included config file not found: {included}")
+            _read_yaml(included, layers, chain)
+    layers.files.append(str(path))
     for key_path, value in _flatten(data):
         layers.set(key_path, value, Source("file", str(path), lines.get(key_path)))
+
+
+def _include_names(value: Any, where: str) -> list[str]:
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not all(isinstance(name, str) and name for name in names):
+        raise UsageError(f"{where}: include: expected a file name or a list of file names")
+    return names
 
 
 def _parse_env_value(name: str, text: str) -> Any:
@@ -188,8 +214,10 @@ def load_config(
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
     flag_names: Mapping[str, str] | None = None,
+    read: list[str] | None = None,
 ) -> Config:
-    """Build the config from all layers; raise UsageError naming the first problem."""
+    """Build the config from all layers; raise UsageError naming the first problem. `read`, when given, receives
+    the config files actually read, included ones too, in reading order."""
     from pydantic import ValidationError
 
     from mlops_cli.config.schema import Config
@@ -197,6 +225,8 @@ def load_config(
     layers = Layers()
     for file in files:
         _read_yaml(Path(file), layers)
+    if read is not None:
+        read.extend(layers.files)
     _read_env(os.environ if env is None else env, layers)
     for dotted, value in (overrides or {}).items():
         if value is not None:
@@ -208,9 +238,3 @@ def load_config(
         errors = exc.errors()
         extra = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
         raise UsageError(_describe_error(errors[0], layers) + extra) from None
-
-
-def default_config_files(env: Mapping[str, str] | None = None) -> list[str]:
-    """Files used when no --config is given: $MLOPS_CONFIG (os.pathsep-separated), else none."""
-    value = (os.environ if env is None else env).get("MLOPS_CONFIG", "")
-    return [part for part in value.split(os.pathsep) if part]

@@ -34,8 +34,8 @@ def _aws_values() -> dict[str, list[str]]:
     import json
     from importlib.metadata import version
 
+    from mlops_cli.config.project import mlops_home
     from mlops_cli.files import write_atomically
-    from mlops_cli.local.core.manager import mlops_home
     from mlops_cli.local.core.paths import private_folder
 
     cache = mlops_home() / "cache" / f"aws-values-{CACHE_VERSION}-botocore-{version('botocore')}.json"

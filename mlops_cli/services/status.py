@@ -56,14 +56,19 @@ Unreadable = list[dict[str, str]]
 
 def attempt(unreadable: Unreadable | None, kind: str, name: str, read: Callable[[], T], default: T) -> T:
     """`read()`; with `unreadable` given, an AWS error is noted there (kind, name, error) and `default` returned, so
-    one resource that cannot be read does not hide the others."""
+    one resource that cannot be read does not hide the others. Credentials the service does not know are not
+    about one resource: raised, as nothing can be read with them."""
     if unreadable is None:
         return read()
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from mlops_cli.aws import is_unknown_credentials
+
     try:
         return read()
     except (ClientError, BotoCoreError) as exc:
+        if is_unknown_credentials(exc):
+            raise
         error = getattr(exc, "response", {}).get("Error", {})
         reason = f"{error.get('Code')}: {error.get('Message', '')}" if error else str(exc)
         unreadable.append({"kind": kind, "name": name, "error": reason.strip()})

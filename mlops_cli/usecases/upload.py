@@ -41,7 +41,6 @@ def planned_upload(
 ) -> Iterator[Planned]:
     """Check the flags (exit 2 before any AWS call), scan the folder, plan the sync. This machine's sync state
     stays open until the plan has run; `show_progress` is entered only when there is something to send."""
-    from mlops_cli.local.core.manager import mlops_home
     from mlops_cli.plan import Answers
     from mlops_cli.plan.planned import Planned
     from mlops_cli.services.naming import data_uri
@@ -50,7 +49,7 @@ def planned_upload(
     threshold = s3sync.parse_multipart_threshold(request.multipart_threshold)
     tree = s3sync.scan_source(request.src or Path(config.data.local_dir))
     s3 = clients.client("s3")
-    with s3sync.SyncState(mlops_home(), config.aws.endpoint_url or "aws", dest.bucket) as sync_state:
+    with s3sync.SyncState(clients.home, config.aws.endpoint_url or "aws", dest.bucket) as sync_state:
         sync = s3sync.plan_sync(
             s3,
             tree,

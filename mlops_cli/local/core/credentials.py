@@ -37,16 +37,23 @@ class LocalCredentials:
 
 
 def mlops_home() -> Path:
+    """The home when the caller names none: $MLOPS_HOME, else ~/.mlops (the CLI names its project's home)."""
     return Path(os.environ.get("MLOPS_HOME") or Path.home() / ".mlops")
 
 
-def instance_dir(url: str) -> Path:
+def instance_dir(url: str, home: Path | None = None) -> Path:
     """Where the local AWS on this URL's port keeps its pid file, log, credentials and state."""
-    return mlops_home() / "local" / str(urlsplit(url).port)
+    return (home or mlops_home()) / "local" / str(urlsplit(url).port)
 
 
-def path(url: str) -> Path:
-    return instance_dir(url) / FILE_NAME
+def path(url: str, home: Path | None = None) -> Path:
+    return instance_dir(url, home) / FILE_NAME
+
+
+def home_of(inside_instance: Path) -> Path:
+    """The home a local AWS belongs to, from a file or folder directly in its `instance_dir` (its credentials
+    file, its state folder)."""
+    return inside_instance.absolute().parents[2]
 
 
 def generate() -> LocalCredentials:
@@ -76,21 +83,21 @@ def read(file: Path) -> LocalCredentials | None:
         return None
 
 
-def ensure(url: str) -> LocalCredentials:
+def ensure(url: str, home: Path | None = None) -> LocalCredentials:
     """The instance's credentials, made on its first start; kept across restarts (like its state), so shells
     that ran `eval "$(mlops local env)"` keep working. Delete the file to get new ones at the next start."""
-    existing = load(url)
+    existing = load(url, home)
     if existing is not None:
-        path(url).chmod(0o600)  # in case it was copied or loosened since: owner only
+        path(url, home).chmod(0o600)  # in case it was copied or loosened since: owner only
         return existing
     credentials = generate()
-    write(path(url), credentials)
+    write(path(url, home), credentials)
     return credentials
 
 
-def load(url: str) -> LocalCredentials | None:
-    """The credentials of the instance on `url`, or None if it was never started from this MLOPS_HOME."""
-    return read(path(url))
+def load(url: str, home: Path | None = None) -> LocalCredentials | None:
+    """The credentials of the instance on `url`, or None if it was never started from this home."""
+    return read(path(url, home))
 
 
 def process_env(endpoint_url: str, region: str, credentials: LocalCredentials) -> dict[str, str]:

@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import re
+import shlex
 import sys
 import tempfile
 import traceback
@@ -63,10 +64,18 @@ class Guard:
     """Wraps the local AWS app; `open_paths` (the health check) skip authentication, not the Host/Origin rule."""
 
     def __init__(
-        self, app: WsgiApp, credentials: LocalCredentials, host: str, port: int, open_paths: tuple[str, ...] = ()
+        self,
+        app: WsgiApp,
+        credentials: LocalCredentials,
+        host: str,
+        port: int,
+        open_paths: tuple[str, ...] = (),
+        home: str = "",
     ):
         self.app = app
         self.credentials = credentials
+        # Named to a client signing with another key (most likely another home's local AWS): where this one belongs.
+        self.home = home
         # Clients name the server by its address or as localhost; any other name is a rebinding attempt.
         address = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a Host header
         self.allowed_hosts = {f"{address}:{port}".lower(), f"localhost:{port}"}
@@ -163,7 +172,7 @@ class Guard:
             else:
                 refusal = sigv4.verify(dataclasses.replace(request, body_sha256=body_sha256), caller.credentials)
         if refusal is not None:
-            raise Refused(refusal.kind, refusal.message)
+            raise Refused(refusal.kind, self._explained(refusal))
         region = (sigv4.scope_of(headers, environ.get("QUERY_STRING", "")) or ("us-east-1",))[0]
         denied = authorize.denial(caller, environ, headers, service, region)  # IAM, for users' and roles' keys
         if denied is not None:
@@ -192,6 +201,16 @@ class Guard:
             return principals.identify(headers, raw_query, self.credentials)
         except principals.BadToken as exc:
             raise Refused("unknown-key", str(exc)) from None
+
+    def _explained(self, refusal: sigv4.Refusal) -> str:
+        """Another key than this instance's: say whose instance this is and how to use its credentials."""
+        if refusal.kind != "unknown-key" or not self.home:
+            return refusal.message
+        owner = shlex.quote(self.home)
+        return (
+            f"{refusal.message}: it belongs to MLOPS_HOME={owner} "
+            f'(other AWS tools: eval "$(MLOPS_HOME={owner} mlops local env)")'
+        )
 
     def _verify_form_post(self, environ: dict[str, Any]) -> sigv4.Refusal | None:
         """An S3 POST upload (HTML form): accepted only with a policy signed by this instance's key."""

@@ -19,7 +19,7 @@ from mlops_cli.errors import OperationError, UsageError
 from mlops_cli.local.autoscaling.autoscaler import TIME_SCALE_ENV
 from mlops_cli.local.core import credentials as local_credentials
 from mlops_cli.local.core import pidfile, versions
-from mlops_cli.local.core.credentials import instance_dir, mlops_home  # noqa: F401 (mlops_home: used via this module)
+from mlops_cli.local.core.credentials import instance_dir, mlops_home
 from mlops_cli.local.core.faults import CONTROL_PATH, FAULTS_ENV
 from mlops_cli.local.core.paths import private_file, private_folder
 from mlops_cli.local.core.server import HEALTH_PATH
@@ -41,14 +41,19 @@ class LocalServer:
     state_dir: str
     log_file: str
     foreign_pid: int | None = None  # what a listener we did not start says its pid is (never signalled)
+    home: str = ""  # the home whose instance this is (its credentials, state and log live under it)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def _paths(url: str) -> tuple[Path, Path, Path]:
-    base = instance_dir(url)
+def _paths(url: str, home: Path | None) -> tuple[Path, Path, Path]:
+    base = instance_dir(url, home)
     return base / "server.pid", base / "server.log", base / "state"
+
+
+def _home(home: Path | None) -> str:
+    return str((home or mlops_home()).absolute())
 
 
 def _check_url(url: str | None) -> str:
@@ -57,7 +62,7 @@ def _check_url(url: str | None) -> str:
     if parts.scheme != "http" or not is_loopback_url(url) or not parts.port:
         raise UsageError(
             f"the local AWS runs on a loopback http URL with a port, not '{url}' "
-            "(set aws.endpoint_url, e.g. with -c configs/local.yaml)"
+            "(set aws.endpoint_url: `mlops init --local` writes an mlops.yaml that does)"
         )
     return url
 
@@ -76,16 +81,16 @@ def _own_pid(pid_file: Path) -> int | None:
     return record.pid if record and pidfile.alive(record) else None
 
 
-def status(url: str | None) -> LocalServer:
+def status(url: str | None, home: Path | None = None) -> LocalServer:
     url = _check_url(url)
-    pid_file, log_file, state_dir = _paths(url)
+    pid_file, log_file, state_dir = _paths(url, home)
     answer = health(url)
     pid = _own_pid(pid_file)
     foreign = None
     if answer is not None and (pid is None or answer.get("pid") != pid):
         reported = answer.get("pid") if isinstance(answer, dict) else None
         foreign = reported if isinstance(reported, int) and not isinstance(reported, bool) else -1
-    return LocalServer(url, answer is not None, pid, str(state_dir), str(log_file), foreign)
+    return LocalServer(url, answer is not None, pid, str(state_dir), str(log_file), foreign, _home(home))
 
 
 def _foreign_listener(server: LocalServer) -> OperationError:
@@ -96,7 +101,9 @@ def _foreign_listener(server: LocalServer) -> OperationError:
     )
 
 
-def up(url: str | None, time_scale: float = 1.0, faults: list[dict] | None = None) -> tuple[LocalServer, bool]:
+def up(
+    url: str | None, time_scale: float = 1.0, faults: list[dict] | None = None, home: Path | None = None
+) -> tuple[LocalServer, bool]:
     """Start the server unless it already answers; returns (server, started_now). `time_scale` makes its clock
     (autoscaling periods and cooldowns) run that much faster; `faults` (rules of mlops_cli.local.core.faults) replace
     MLOPS_LOCAL_FAULTS when given."""
@@ -108,16 +115,16 @@ def up(url: str | None, time_scale: float = 1.0, faults: list[dict] | None = Non
         spot.from_env()  # the server would refuse to start with it: say why before starting one
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    current = status(url)
+    current = status(url, home)
     if current.foreign_pid is not None:
         raise _foreign_listener(current)
     if current.running:
         return current, False
-    pid_file, log_file, state_dir = _paths(url)
-    for folder in (mlops_home(), mlops_home() / "local", instance_dir(url)):  # what it keeps is its user's only
-        private_folder(folder)
+    pid_file, log_file, state_dir = _paths(url, home)
+    for folder in (home or mlops_home(), (home or mlops_home()) / "local", instance_dir(url, home)):
+        private_folder(folder)  # what it keeps is its user's only
     _make_state_dir(state_dir)
-    local_credentials.ensure(url)
+    local_credentials.ensure(url, home)
     parts = urlsplit(url)
     command = [
         sys.executable,
@@ -130,7 +137,7 @@ def up(url: str | None, time_scale: float = 1.0, faults: list[dict] | None = Non
         "--state-dir",
         str(state_dir),
         "--credentials-file",
-        str(local_credentials.path(url)),
+        str(local_credentials.path(url, home)),
         "--log-file",
         str(log_file),
     ]
@@ -157,7 +164,7 @@ def up(url: str | None, time_scale: float = 1.0, faults: list[dict] | None = Non
             tail = log_file.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
             raise OperationError(f"local AWS exited during start-up: {tail[0]} (log: {log_file})")
         if health(url, timeout=0.5):
-            return LocalServer(url, True, process.pid, str(state_dir), str(log_file)), True
+            return LocalServer(url, True, process.pid, str(state_dir), str(log_file), home=_home(home)), True
         time.sleep(0.1)
     _terminate(process.pid)
     pid_file.unlink(missing_ok=True)
@@ -174,11 +181,11 @@ def _make_state_dir(state_dir: Path) -> None:
         private_folder(state_dir)
 
 
-def reset(url: str | None) -> tuple[LocalServer, bool]:
+def reset(url: str | None, home: Path | None = None) -> tuple[LocalServer, bool]:
     """Delete the stopped local AWS's state folder (everything it kept); returns (server, deleted_now). Refuses
     while it runs (its state lives in its memory too) and leaves a folder without the marker alone."""
     url = _check_url(url)
-    current = status(url)
+    current = status(url, home)
     if current.running or current.pid is not None:
         raise OperationError(
             f"the local AWS on {url} is running (pid {current.pid}); its state cannot be reset while it runs",
@@ -219,13 +226,13 @@ def _terminate(pid: int) -> None:
             pass
 
 
-def shell_env(url: str | None, region: str) -> dict[str, str]:
+def shell_env(url: str | None, region: str, home: Path | None = None) -> dict[str, str]:
     """What points any AWS tool at the local AWS: endpoint, the instance's credentials, region."""
     url = _check_url(url)
-    found = local_credentials.load(url)
+    found = local_credentials.load(url, home)
     if found is None:
         raise OperationError(
-            f"the local AWS on {url} has no credentials under {mlops_home()} yet",
+            f"the local AWS on {url} has no credentials under {_home(home)} yet",
             hint="start it with `mlops local up` (with the same MLOPS_HOME)",
         )
     return {
@@ -236,12 +243,12 @@ def shell_env(url: str | None, region: str) -> dict[str, str]:
     }
 
 
-def down(url: str | None) -> tuple[LocalServer, bool]:
+def down(url: str | None, home: Path | None = None) -> tuple[LocalServer, bool]:
     """Stop the server this MLOPS_HOME started; returns (server, stopped_now). A listener it did not start
     (or cannot prove it started) is reported, never signalled."""
     url = _check_url(url)
-    current = status(url)
-    pid_file = _paths(url)[0]
+    current = status(url, home)
+    pid_file = _paths(url, home)[0]
     if current.pid is None:
         pid_file.unlink(missing_ok=True)
         if current.foreign_pid is not None:
@@ -249,29 +256,29 @@ def down(url: str | None) -> tuple[LocalServer, bool]:
         return current, False
     _terminate(current.pid)
     pid_file.unlink(missing_ok=True)
-    return LocalServer(url, False, None, current.state_dir, current.log_file), True
+    return LocalServer(url, False, None, current.state_dir, current.log_file, home=current.home), True
 
 
-def set_faults(url: str | None, rules: list[dict] | None) -> dict:
+def set_faults(url: str | None, rules: list[dict] | None, home: Path | None = None) -> dict:
     """Replace the running local AWS's fault rules (None or []: none); returns what it reports: its rules, the
     calls it counted since and the ones it answered with an error. A signed request, like any other."""
-    return _control_faults(url, "PUT" if rules else "DELETE", rules)
+    return _control_faults(url, "PUT" if rules else "DELETE", rules, home)
 
 
-def fault_report(url: str | None) -> dict:
+def fault_report(url: str | None, home: Path | None = None) -> dict:
     """The running local AWS's fault rules, the calls it counted since they were set and those it faulted."""
-    return _control_faults(url, "GET", None)
+    return _control_faults(url, "GET", None, home)
 
 
-def _control_faults(url: str | None, method: str, rules: list[dict] | None) -> dict:
+def _control_faults(url: str | None, method: str, rules: list[dict] | None, home: Path | None) -> dict:
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
     url = _check_url(url)
-    found = local_credentials.load(url)
+    found = local_credentials.load(url, home)
     if found is None:
-        raise OperationError(f"the local AWS on {url} has no credentials under {mlops_home()} yet")
+        raise OperationError(f"the local AWS on {url} has no credentials under {_home(home)} yet")
     body = json.dumps(rules).encode() if rules else b""
     request = AWSRequest(method, url + CONTROL_PATH, data=body, headers={"Content-Type": "application/json"})
     SigV4Auth(Credentials(found.access_key_id, found.secret_access_key), "mlops", "us-east-1").add_auth(request)

@@ -336,6 +336,7 @@ def build_app(context: ServerContext) -> Any:
         str(address.hostname),
         int(address.port or 80),
         open_paths=(HEALTH_PATH,),
+        home=str(local_credentials.home_of(context.state_dir)),
     )
 
 
