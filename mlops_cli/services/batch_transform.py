@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlops_cli.errors import OperationError, UsageError
+from mlops_cli.errors import UsageError
 from mlops_cli.plan import Plan, Poll, Step
 from mlops_cli.plan.sends import sends, sends_via, sent_by
 from mlops_cli.services import naming
@@ -205,12 +205,3 @@ def summarize(s3: Any, source: S3Location, output: S3Location, inputs: int) -> d
         "unreadable_outputs": unreadable,
         "top_labels": [{"label": label, "count": count} for label, count in labels.most_common(TOP_LABELS)],
     }
-
-
-def failure(described: dict[str, Any]) -> OperationError:
-    name, status = described["TransformJobName"], described["TransformJobStatus"]
-    reason = described.get("FailureReason") or "no reason given"
-    return OperationError(
-        f"transform job {name} {status}" + (f": {reason}" if status == "Failed" else ""),
-        hint=f"its logs: `aws logs tail /aws/sagemaker/TransformJobs --log-stream-name-prefix {name}`",
-    )

@@ -82,6 +82,6 @@ def test_batch_transform_scores_a_folder_like_the_endpoint(trained_job, digits_d
 
 
 def test_a_model_that_cannot_load_fails_the_job_with_its_reason(artifacts, digits_in_s3):
-    result = cli("predict-batch", f"{digits_in_s3}/test/000.zero", "--model", artifacts["broken"], "--wait")
+    result = cli("predict-batch", f"{digits_in_s3}/test/001.zero", "--model", artifacts["broken"], "--wait")
     assert result.exit_code == 1, result.output
     assert "Failed" in result.output and "did not start" in result.output
