@@ -32,15 +32,27 @@ class AppState:
         self.flag_overrides.update(values)
         self.flag_names.update(flags or {})
         self.__dict__.pop("config", None)
+        self.__dict__.pop("config_values", None)
         self.__dict__.pop("clients", None)
+
+    def _layers(self) -> dict[str, Any]:
+        overrides = {"aws.profile": self.profile, "aws.region": self.region, **self.flag_overrides}
+        flag_names = {"aws.profile": "--profile", "aws.region": "--region", **self.flag_names}
+        return {"files": self.config_files, "overrides": overrides, "flag_names": flag_names}
 
     @cached_property
     def config(self) -> Config:
         from mlops_cli.config import load_config
 
-        overrides = {"aws.profile": self.profile, "aws.region": self.region, **self.flag_overrides}
-        flag_names = {"aws.profile": "--profile", "aws.region": "--region", **self.flag_names}
-        return load_config(self.config_files, overrides=overrides, flag_names=flag_names)
+        return load_config(**self._layers())
+
+    @cached_property
+    def config_values(self) -> dict[str, Any]:
+        """The validated config as plain data (`config.as_plain()`), remembered across runs: what a command
+        that only reads values uses, so it pays for neither pydantic nor YAML when nothing changed."""
+        from mlops_cli.config import load_config_values
+
+        return load_config_values(**self._layers())
 
     @cached_property
     def clients(self) -> AwsClients:

@@ -26,18 +26,18 @@ def show(ctx: typer.Context) -> None:
     from mlops_cli.render import key_value_table
 
     app_state = state(ctx)
-    data = app_state.config.as_plain()
+    data = app_state.config_values
     app_state.out.result(data, key_value_table("effective config", _flat(data)))
 
 
 @app.command("validate", help="Check the config; exit 2 with the file, key and problem if it is wrong.")
 def validate(ctx: typer.Context) -> None:
     app_state = state(ctx)
-    config = app_state.config
+    project = app_state.config_values["project"]
     files = app_state.config_files or ["(built-in defaults)"]
-    app_state.out.info(f"config OK: {', '.join(files)} (project {config.project})")
+    app_state.out.info(f"config OK: {', '.join(files)} (project {project})")
     if app_state.out.json:
-        app_state.out.result({"valid": True, "files": app_state.config_files, "project": config.project})
+        app_state.out.result({"valid": True, "files": app_state.config_files, "project": project})
 
 
 @app.command(

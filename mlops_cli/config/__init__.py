@@ -102,10 +102,15 @@ def _flatten(data: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> Iterable[
             yield path, value
 
 
-def _read_yaml(path: Path, layers: Layers) -> None:
+def _read_text(path: Path) -> str:
     from mlops_cli import documents
 
-    text = read_user_file(path, "config file", documents.CONFIG.max_bytes)
+    return read_user_file(path, "config file", documents.CONFIG.max_bytes)
+
+
+def _read_yaml(path: Path, text: str, layers: Layers) -> None:
+    from mlops_cli import documents
+
     data, root = documents.load_yaml(text, str(path), documents.CONFIG)
     if data is None:
         return
@@ -130,12 +135,20 @@ def env_key_path(name: str) -> tuple[str, ...]:
     return tuple(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
 
 
+def _config_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The variables that are config layers (AWS_* conventions first, then MLOPS_* sorted), as set."""
+    taken = {name: env[name] for name in AWS_ENV if env.get(name)}
+    taken.update(
+        (name, value) for name, value in sorted(env.items()) if name.startswith(ENV_PREFIX) and name not in RESERVED_ENV
+    )
+    return taken
+
+
 def _read_env(env: Mapping[str, str], layers: Layers) -> None:
-    for name, key in AWS_ENV.items():
-        if env.get(name):
-            layers.set(tuple(key.split(".")), env[name], Source("env", name))
-    for name, value in sorted(env.items()):
-        if name.startswith(ENV_PREFIX) and name not in RESERVED_ENV:
+    for name, value in env.items():
+        if name in AWS_ENV:
+            layers.set(tuple(AWS_ENV[name].split(".")), value, Source("env", name))
+        else:
             layers.set(env_key_path(name), _parse_env_value(name, value), Source("env", name))
 
 
@@ -186,18 +199,59 @@ def load_config(
     flag_names: Mapping[str, str] | None = None,
 ) -> Config:
     """Build the config from all layers; raise UsageError naming the first problem."""
+    texts = ((Path(file), _read_text(Path(file))) for file in files)  # each read as its turn comes
+    return _validate(texts, *_layer_inputs(env, overrides), flag_names or {})
+
+
+def load_config_values(
+    files: Iterable[str | Path] = (),
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    flag_names: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """What `load_config(...).as_plain()` returns, from the cache of earlier runs when no input and no source
+    file that decides it changed (config/cache.py): then neither pydantic nor YAML is imported."""
+    from mlops_cli.config import cache
+
+    files = list(files)
+    try:
+        texts = [(Path(file), _read_text(Path(file))) for file in files]
+    except UsageError:  # raised again by load_config, after the error an earlier file may come first with
+        return load_config(files, env, overrides, flag_names).as_plain()
+    taken_env, taken_flags = _layer_inputs(env, overrides)
+    entry = cache.key([text for _, text in texts], taken_env, taken_flags)
+    values = cache.read(entry)
+    if values is None:
+        values = _validate(texts, taken_env, taken_flags, flag_names or {}).as_plain()
+        cache.write(entry, values)
+    return values
+
+
+def _layer_inputs(
+    env: Mapping[str, str] | None, overrides: Mapping[str, Any] | None
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """The variables and flags that are config layers (a flag left unset is no layer)."""
+    flags = {dotted: value for dotted, value in (overrides or {}).items() if value is not None}
+    return _config_env(os.environ if env is None else env), flags
+
+
+def _validate(
+    texts: Iterable[tuple[Path, str]],
+    env: Mapping[str, str],
+    overrides: Mapping[str, Any],
+    flag_names: Mapping[str, str],
+) -> Config:
     from pydantic import ValidationError
 
     from mlops_cli.config.schema import Config
 
     layers = Layers()
-    for file in files:
-        _read_yaml(Path(file), layers)
-    _read_env(os.environ if env is None else env, layers)
-    for dotted, value in (overrides or {}).items():
-        if value is not None:
-            flag = (flag_names or {}).get(dotted) or "--" + dotted.split(".")[-1].replace("_", "-")
-            layers.set(tuple(dotted.split(".")), value, Source("flag", flag))
+    for path, text in texts:
+        _read_yaml(path, text, layers)
+    _read_env(env, layers)
+    for dotted, value in overrides.items():
+        flag = flag_names.get(dotted) or "--" + dotted.split(".")[-1].replace("_", "-")
+        layers.set(tuple(dotted.split(".")), value, Source("flag", flag))
     try:
         return Config.model_validate(layers.data)
     except ValidationError as exc:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -134,3 +138,50 @@ def test_flag_error_names_the_flag_as_typed(mlops):
     result = mlops("lambda", "deploy", "--name", "bad name", "--dry-run")
     assert result.exit_code == 2
     assert "flag --name: lambda.function_name" in result.stderr and "Traceback" not in result.output
+
+
+def _validate_in_a_process(file: Path, home: Path) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """`mlops -c FILE config validate` in a fresh interpreter; returns its result and the heavy modules it loaded."""
+    code = (
+        "import sys\nfrom mlops_cli.app import main\ntry:\n    main()\nfinally:\n"
+        "    print([m for m in ('pydantic', 'yaml', 'rich') if m in sys.modules], file=sys.stderr)"
+    )
+    env = {**os.environ, "MLOPS_HOME": str(home)}
+    env.pop("MLOPS_AWS__ENDPOINT_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-c", code, "-c", str(file), "config", "validate"], capture_output=True, text=True, env=env
+    )
+    return done, ast.literal_eval(done.stderr.strip().splitlines()[-1])
+
+
+def test_a_config_validated_before_is_read_without_pydantic_or_yaml(tmp_path):
+    """The validated values are remembered across runs (config/cache.py); a changed file is validated again."""
+    file = write(tmp_path, "c.yaml", "project: cached\nautoscale: {min: 1, max: 3}\n")
+    first, loaded = _validate_in_a_process(file, tmp_path / "home")
+    assert first.returncode == 0 and "(project cached)" in first.stderr and "pydantic" in loaded
+    again, loaded = _validate_in_a_process(file, tmp_path / "home")
+    assert again.returncode == 0 and "(project cached)" in again.stderr and loaded == []
+    file.write_text("project: cached\nautoscale: {min: 4, max: 3}\n")
+    bad, _ = _validate_in_a_process(file, tmp_path / "home")
+    assert bad.returncode == 2 and f"{file}:2: autoscale: min (4) must be <= max (3)" in bad.stderr
+
+
+def test_a_remembered_config_no_longer_counts_once_a_source_file_changes(tmp_path, monkeypatch):
+    """Like a bytecode cache: an entry records the modules loaded when it was validated (size, mtime)."""
+    import types
+
+    from mlops_cli.config import cache
+
+    monkeypatch.setenv("MLOPS_HOME", str(tmp_path / "home"))
+    validator = write(tmp_path, "validator.py", "RULE = 1\n")
+    module = types.ModuleType("a_validator")
+    module.__file__ = str(validator)
+    monkeypatch.setitem(sys.modules, "a_validator", module)
+    entry = cache.key(["project: x\n"], {}, {})
+    assert entry != cache.key(["project: x\n"], {"MLOPS_S3__BUCKET": "b"}, {})
+    assert entry != cache.key(["project: x\n"], {}, {"n": 5})
+    assert cache.key([], {}, {"n": 5}) != cache.key([], {}, {"n": "5"})  # a typed value is a different input
+    cache.write(entry, {"project": "x"})
+    assert cache.read(entry) == {"project": "x"}
+    validator.write_text("RULE = 22\n")
+    assert cache.read(entry) is None
