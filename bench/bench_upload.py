@@ -31,6 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 TARGETS = {"first": 0.65, "re-run": 0.5}  # mlops / aws s3 sync, medians
+HIDDEN = ["--exclude", ".*", "--exclude", "*/.*"]  # mlops never uploads hidden files: neither does aws here
 
 
 def free_port() -> int:
@@ -47,7 +48,8 @@ def make_tree(root: Path, extra_files: int) -> int:
         path = root / "extra" / f"{index % 10}" / f"note_{index:04d}.txt"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"extra file {index}\n" * (1 + index % 40))
-    return sum(1 for path in root.rglob("*") if path.is_file())
+    # What both tools upload: hidden files (the sample's .mlops-sample marker) are never uploaded by mlops.
+    return sum(1 for path in root.rglob("*") if path.is_file() and not path.name.startswith("."))
 
 
 def make_big_tree(root: Path, count: int, mib: int) -> int:
@@ -134,7 +136,7 @@ def main() -> None:
                 timed(aws + ["mb", f"s3://{aws_bucket}"], env)
                 runs = {
                     "mlops": mlops + [f"s3://{mlops_bucket}/data"],
-                    "aws": aws + ["sync", str(tree), f"s3://{aws_bucket}/data", "--only-show-errors"],
+                    "aws": aws + ["sync", str(tree), f"s3://{aws_bucket}/data", "--only-show-errors", *HIDDEN],
                 }
                 order = ["mlops", "aws"] if round_index % 2 == 0 else ["aws", "mlops"]
                 for phase in ["first"] + ["re-run"] * args.reruns:
