@@ -8,7 +8,8 @@ project's own sample account from tests/audit/sample_account.py):
 - per category (privilege escalation, resource exposure, data exfiltration, credentials exposure, infrastructure
   modification) how many policies each tool flags and the overlap; every policy cloudsplaining flags for
   privilege escalation that we do not is listed with the reason (or UNEXPLAINED).
-Then it audits synthetic accounts of --sizes roles (default 1k/5k/10k) and prints time per role.
+Then it audits synthetic accounts of --sizes roles (default 1k/5k/10k), best of --repeat each, and prints CPU time
+per role; target: flat, the largest <= 1.1x the smallest per role.
 
 Run: .venv/bin/python bench/bench_audit.py [--repeat 3] [--sizes 1000,5000,10000] [--fixtures DIR]
 """
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+SCALING_TARGET = 1.1  # CPU per role of the largest synthetic account over the smallest's
 FIXTURES = REPO / ".." / "shared" / "fixtures" / "iam"
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(REPO))
@@ -313,7 +315,7 @@ def synthetic_account(roles: int, managed: list[dict[str, Any]], seed: int = 7) 
     return {"UserDetailList": users, "GroupDetailList": groups, "RoleDetailList": role_list, "Policies": managed}
 
 
-def scaling(sizes: list[int], managed: list[dict[str, Any]]) -> None:
+def scaling(sizes: list[int], managed: list[dict[str, Any]], repeat: int) -> None:
     from mlops_cli.services.audit import Settings, load_account_file, run_audit
 
     print("\n== scaling: synthetic accounts (file read + parse + every check, in-process)")
@@ -327,7 +329,7 @@ def scaling(sizes: list[int], managed: list[dict[str, Any]]) -> None:
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
             json.dump(data, handle)
         wall, cpu, report = best_of(
-            1, lambda: run_audit(load_account_file(handle.name), Settings(now=datetime(2026, 1, 1, tzinfo=UTC)))
+            repeat, lambda: run_audit(load_account_file(handle.name), Settings(now=datetime(2026, 1, 1, tzinfo=UTC)))
         )
         Path(handle.name).unlink()
         per_role = cpu / size * 1e6
@@ -337,6 +339,9 @@ def scaling(sizes: list[int], managed: list[dict[str, Any]]) -> None:
             f"{per_role:12.0f} {per_role / base:11.2f}x"
         )
     print("   (CPU time per role stays flat when the run is linear in the account size)")
+    ratio = per_role / base
+    verdict = "OK" if ratio <= SCALING_TARGET else "OVER TARGET"
+    print(f"target: per role at {sizes[-1]} roles <= {SCALING_TARGET}x at {sizes[0]} -> {ratio:.2f}x {verdict}")
 
 
 def main() -> None:
@@ -356,7 +361,7 @@ def main() -> None:
     )
     print(
         f"mlops start-up floor (`mlops config validate`): wall {floor[0]:.3f} s, CPU {floor[1]:.3f} s "
-        "(interpreter, typer, pydantic config: paid by every mlops command)"
+        "(interpreter, typer, the config: paid by every mlops command)"
     )
     with tempfile.TemporaryDirectory() as work:
         dumps = account_dumps(args.fixtures, Path(work))
@@ -364,7 +369,7 @@ def main() -> None:
             for path in dumps:
                 compare_fixture(path, args.repeat)
         managed = json.loads(dumps[0].read_text())["Policies"]
-    scaling([int(size) for size in args.sizes.split(",") if size], managed)
+    scaling([int(size) for size in args.sizes.split(",") if size], managed, args.repeat)
 
 
 def account_dumps(fixtures: Path, work: Path) -> list[Path]:

@@ -14,7 +14,7 @@ os.environ.setdefault("TYPER_USE_RICH", "0")
 import typer  # noqa: E402
 from typer.core import TyperGroup  # noqa: E402
 
-from mlops_cli import __version__  # noqa: E402
+from mlops_cli import __version__, plain_params  # noqa: E402
 from mlops_cli.commands import (
     audit_iam,
     autoscale,
@@ -81,6 +81,7 @@ class ErrorBoundary(TyperGroup):
     """Turns every expected failure into one line on stderr and the documented exit code."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        plain_params.install(self, ctx)
         return super().parse_args(ctx, hoist_global_options(list(args)))
 
     def invoke(self, ctx: Any) -> Any:

@@ -32,6 +32,7 @@ NOT_STARTED_CREDENTIALS = {"aws_access_key_id": "mlops-local-not-started", "aws_
 # a stopped local AWS should fail in a second (connection errors back off 50 ms at first), not after minutes.
 MAX_ATTEMPTS = 8
 LOCAL_MAX_ATTEMPTS = 4
+DEFAULT_POOL_CONNECTIONS = 32
 THROTTLING_CODES = {
     "Throttling",
     "ThrottlingException",
@@ -156,7 +157,10 @@ class AwsClients:
         except Exception as exc:  # botocore.exceptions.ProfileNotFound and friends
             raise translate_error(exc) from None
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, in_flight: int = 0) -> Any:
+        """The service's client, shared by the command. `in_flight`: how many requests the first caller sends at
+        once from worker threads (an upload's); the connection pool is made at least that large, so no connection
+        is dropped and made again for lack of room."""
         if service not in self._clients and self.offline:
             import boto3
 
@@ -176,7 +180,7 @@ class AwsClients:
                 connect_timeout=10,
                 read_timeout=70,
                 user_agent_extra=f"mlops/{__version__}",
-                max_pool_connections=32,
+                max_pool_connections=max(DEFAULT_POOL_CONNECTIONS, in_flight),
             )
             self._clients[service] = self.session.client(service, endpoint_url=self.aws.endpoint_url, config=config)
         return self._clients[service]

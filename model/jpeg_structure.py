@@ -17,6 +17,7 @@ marker that follows the scan (see ``model.images``).
 from __future__ import annotations
 
 import math
+import re
 import struct
 from dataclasses import dataclass
 
@@ -141,18 +142,16 @@ def _scan(segment: bytes, data_start: int, data_end: int) -> Scan:
     return Scan(identifiers, start, end, approximation >> 4, approximation & 0x0F, data_start, data_end)
 
 
+# An FF followed by a byte that makes it a marker: neither a stuffed zero (FF 00) nor a restart (FF D0-D7).
+_MARKER_IN_SCAN = re.compile(rb"\xff(?=[^\x00\xd0-\xd7])")
+
+
 def _entropy_data_end(data: bytes, position: int) -> int:
     """Where the entropy-coded data starting at ``position`` ends: at the first marker that is neither a
-    stuffed zero (FF 00) nor a restart marker (FF D0-D7), or at the end of the data."""
-    while True:
-        position = data.find(b"\xff", position)
-        if position < 0 or position + 1 >= len(data):
-            return len(data)
-        following = data[position + 1]
-        if following == 0x00 or 0xD0 <= following <= 0xD7:
-            position += 2
-            continue
-        return position
+    stuffed zero (FF 00) nor a restart marker (FF D0-D7), or at the end of the data. One scan in C: a photo's
+    data holds an FF every few hundred bytes, which a loop in Python paid for one by one."""
+    found = _MARKER_IN_SCAN.search(data, position)
+    return found.start() if found else len(data)
 
 
 def _check_coverage(structure: JpegStructure) -> None:

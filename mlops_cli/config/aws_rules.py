@@ -114,7 +114,9 @@ def _bucket_problem(name: str) -> str | None:
 def key_problem(key: str, max_bytes: int = MAX_KEY_BYTES) -> str | None:
     """Why `key` cannot be an S3 key (or prefix) we write, or None: no control characters, no `.`/`..`
     segments (they resolve differently in tools that treat keys as paths), no empty segments, length."""
-    if any(unicodedata.category(char) in ("Cc", "Cf", "Cs") for char in key):
+    # Printable text has none of those categories: only other text is looked at character by character (an
+    # upload checks every key it writes, and this was most of a no-change re-run's local work).
+    if not key.isprintable() and any(unicodedata.category(char) in ("Cc", "Cf", "Cs") for char in key):
         bad = next(char for char in key if unicodedata.category(char) in ("Cc", "Cf", "Cs"))
         return f"it contains the control character {bad!r}"
     segments = key.split("/")

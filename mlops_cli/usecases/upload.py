@@ -48,7 +48,7 @@ def planned_upload(
     dest = s3sync.parse_s3_uri(request.to or data_uri(config))
     threshold = s3sync.parse_multipart_threshold(request.multipart_threshold)
     tree = s3sync.scan_source(request.src or Path(config.data.local_dir))
-    s3 = clients.client("s3")
+    s3 = clients.client("s3", in_flight=2 * request.jobs)  # a file and a part pool, each of `jobs` threads
     with s3sync.SyncState(clients.home, config.aws.endpoint_url or "aws", dest.bucket) as sync_state:
         sync = s3sync.plan_sync(
             s3,

@@ -180,3 +180,25 @@ def test_dry_run_prints_the_read_only_calls(mlops):
     operations = [step["operation"] for step in plan["steps"]]
     assert plan["dry_run"] and operations[0] == "GetAccountAuthorizationDetails"
     assert {"ListAccessKeys", "GetAccessKeyLastUsed", "GetLoginProfile", "ListMFADevices"} <= set(operations)
+
+
+def test_the_audit_runs_without_cyclic_garbage_collection(tmp_path):
+    """The collector re-walking the growing account graph was the audit's whole superlinear cost (gc_pause.py):
+    reading and auditing a few hundred roles triggers no collection but the one it owes once it is back on
+    after each (unpaused: dozens), and the collector is on again afterwards."""
+    import gc
+    from datetime import UTC, datetime
+
+    from mlops_cli.services.audit import Settings, load_account_file, run_audit
+
+    account = Account()
+    for index in range(300):
+        account.role(f"app-{index}", doc(allow("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/app-*"), allow("s3:*")))
+    path = account.write(tmp_path / "account.json")
+    collections: list[dict] = []
+    gc.callbacks.append(lambda phase, info: collections.append(info) if phase == "start" else None)
+    try:
+        report = run_audit(load_account_file(path), Settings(now=datetime(2026, 1, 1, tzinfo=UTC)))
+    finally:
+        gc.callbacks.pop()
+    assert len(report.findings) >= 300 and len(collections) <= 2 and gc.isenabled()

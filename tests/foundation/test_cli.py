@@ -137,3 +137,61 @@ def test_not_yet_built_commands_exit_2_saying_so(mlops):
     ):
         result = mlops(*args, "--help", config=None)
         assert result.exit_code == 0, args
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "config OK: configs/local.yaml (project mlops-local)",
+        "uploaded 3 files: 12 KB",
+        "éàü 100 % → done",
+        "a\tb",
+        "two\nlines",
+        "bell\x07",
+        "wave :wave: here",
+        "time 10:20:30",
+    ],
+)
+def test_info_lines_print_as_rich_would(capsys, message):
+    """Output.info writes a plain line itself (no rich import); what it prints is what rich would have."""
+    from mlops_cli.render import Output, console
+
+    Output().info(message)
+    ours = capsys.readouterr().err
+    console(stderr=True).print(message, markup=False)
+    assert ours == capsys.readouterr().err
+
+
+def test_plain_parameter_values_are_what_typers_coercion_gives():
+    """mlops_cli/plain_params.py takes str, flag and repeated-str values as they are, without pydantic: for every
+    such parameter of every command, the same values Typer's own coercion returns; others still go to Typer."""
+    import typer.main
+    from typer._coercion import build_runtime_param
+
+    from mlops_cli import plain_params
+    from mlops_cli.app import app
+
+    group = typer.main.get_command(app)
+    ctx = group.make_context("mlops", ["--help"], resilient_parsing=True)
+    plain_params.install(group, ctx)
+    samples = {str: ["x", "", "über -1"], bool: [True, False], list[str]: [("a", "b"), ["c"], ()]}
+    checked = 0
+
+    def walk(command):
+        nonlocal checked
+        for param in [*command.params, command.get_help_option(ctx)]:
+            ours = param.get_runtime_param()
+            if not isinstance(ours, plain_params.PlainOrTyper):
+                assert param.type_descriptor.annotation not in samples or param.type_descriptor.is_path, param.name
+                continue
+            typers = build_runtime_param(param.type_descriptor)
+            for value in samples[param.type_descriptor.annotation]:
+                assert ours.coerce(value, param, ctx) == typers.coerce(value, param, ctx), (param.name, value)
+                checked += 1
+            if param.type_descriptor.annotation is bool:  # not plain: Typer's coercion decides
+                assert ours.coerce("yes", param, ctx) is typers.coerce("yes", param, ctx) is True
+        for sub in getattr(command, "commands", {}).values():
+            walk(sub)
+
+    walk(group)
+    assert checked > 100

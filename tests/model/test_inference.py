@@ -161,9 +161,11 @@ def test_photos_as_raw_bodies(model, name, image_format, content_type):
     assert list(response) == ["predictions"] and len(response["predictions"]) == 1
     assert list(response["predictions"][0]) == ["top_k"]
     assert_top_k(response["predictions"][0], inference.DEFAULT_TOP_K)
-    # The handler's numbers are the model's own: the eval transform of the image, one forward pass.
+    # The handler's numbers are the model's own: the eval transform of the image (a JPEG decoded at reduced scale
+    # down to 2x the eval resize, as the handler decodes it), one forward pass.
+    image = decode_image(body, draft_short_side=model.draft_short_side)
     with torch.inference_mode():
-        expected = torch.softmax(model.network(eval_transform(64)(decode_image(body)).unsqueeze(0)), dim=1)[0]
+        expected = torch.softmax(model.network(eval_transform(64)(image).unsqueeze(0)), dim=1)[0]
     top = response["predictions"][0]["top_k"][0]
     assert top["probability"] == pytest.approx(expected.max().item(), abs=1e-5)
 
@@ -211,12 +213,12 @@ def test_large_jpegs_are_decoded_at_reduced_scale_with_a_negligible_change_of_th
     photo = Image.fromarray(PHOTOS["astronaut"]).resize((2048, 2048), Image.LANCZOS)
     body = encode(photo, "JPEG", quality=90)
     drafted = decode_image(body, draft_short_side=model.draft_short_side)
-    assert drafted.size == (512, 512)  # 1/4 scale: still 4x the 73 px the eval transform resizes to
+    assert drafted.size == (256, 256)  # 1/8 scale: still 2x the 73 px the eval transform resizes to
     transform = eval_transform(64)
     full = transform(Image.open(io.BytesIO(body)).convert("RGB"))
-    # Mean change below 0.005 (a third of a grey level after normalisation); decoding at 2x, not 4x,
-    # the eval resize changed it by 0.02-0.03 on the sample photos.
-    assert (transform(drafted) - full).abs().mean() < 0.005
+    # Mean change below 0.01 (under a grey level after normalisation; 0.005 here); decoding at 1x, not 2x,
+    # the eval resize changed it by up to 0.13 on the sample photos (the DCT's box filter aliases fine texture).
+    assert (transform(drafted) - full).abs().mean() < 0.01
     assert torch.equal(inference._preprocess(body, model), transform(drafted))
 
 
@@ -310,6 +312,30 @@ def test_trained_digits_model_classifies_test_pngs_through_the_handlers(trained_
     # Same preprocessing as the engine's evaluation, so the same accuracy (to one image for float ties).
     assert abs(correct / total - metrics["test_acc"]) <= 1 / total
     assert correct / total >= 0.9
+
+
+def test_photo_sized_jpegs_of_the_test_set_get_the_top_1_of_a_full_decode(trained_model, digits_dir):
+    """Reduced-scale JPEG decoding (JPEG_DRAFT_FACTOR) changes no answer: every digit of the held test set,
+    enlarged to a 1 MP photo-quality JPEG, gets the same top-1 as the same JPEG decoded at full size."""
+    served = model_fn(str(trained_model.model_dir))
+    full_size = dataclasses.replace(served, draft_short_side=0)
+    paths = sorted((digits_dir / "test").glob("*/*.png"))
+    bodies = [
+        encode(Image.open(path).convert("RGB").resize((1024, 1024), Image.BICUBIC), "JPEG", quality=90)
+        for path in paths
+    ]
+    assert decode_image(bodies[0], draft_short_side=served.draft_short_side).size == (128, 128)  # 1/8 scale
+    drafted = [top["index"] for top in _top_1(served, bodies)]
+    assert len(drafted) == 179 and drafted == [top["index"] for top in _top_1(full_size, bodies)]
+
+
+def _top_1(served, bodies: list[bytes]) -> list[dict]:
+    answers = []
+    for start in range(0, len(bodies), MAX_BATCH_SIZE):
+        batch = [{"image_b64": base64.b64encode(body).decode(), "top_k": 1} for body in bodies[start:][:MAX_BATCH_SIZE]]
+        response = handle(served, json.dumps(batch), "application/json")
+        answers += [prediction["top_k"][0] for prediction in response["predictions"]]
+    return answers
 
 
 # --- bad inputs ---------------------------------------------------------------------------------------------

@@ -176,3 +176,14 @@ def test_keys_keep_spaces_and_unicode_and_a_rerun_skips_them(upload, s3, bucket,
     assert code == 0 and summary["uploaded"] == 2
     assert set(remote_objects(s3, bucket)) == {"p q/a b/ünï çødé.txt", "p q/x/y/z+1%.png"}
     assert upload(str(root), "--to", f"s3://{bucket}/p q")[1]["skipped"] == 2
+
+
+def test_the_upload_client_has_a_connection_for_every_worker():
+    """An upload sends from a file pool and a part pool of --jobs threads each: the client's connection pool holds
+    that many, so no connection is dropped and opened again for lack of room (botocore's default keeps 10)."""
+    from mlops_cli.aws import DEFAULT_POOL_CONNECTIONS, AwsClients
+    from mlops_cli.config.schema import AwsConfig
+
+    aws = AwsConfig(region="us-east-1")
+    assert AwsClients(aws).client("s3", in_flight=2 * 40).meta.config.max_pool_connections == 80
+    assert AwsClients(aws).client("s3").meta.config.max_pool_connections == DEFAULT_POOL_CONNECTIONS

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from mlops_cli.services.audit.checks import run_checks
 from mlops_cli.services.audit.collect import collect_account
 from mlops_cli.services.audit.findings import Finding, Settings
+from mlops_cli.services.audit.gc_pause import gc_paused
 from mlops_cli.services.audit.ignore import IgnoreEntry, apply_ignores, load_ignore_file
 from mlops_cli.services.audit.model import Account, load_account_file, parse_account
 from mlops_cli.services.audit.report import REPORT_SCHEMA, SCHEMA_VERSION, Report
@@ -40,6 +41,7 @@ __all__ = [
 ]
 
 
+@gc_paused
 def run_audit(
     account: Account,
     settings: Settings,

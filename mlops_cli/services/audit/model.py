@@ -19,6 +19,7 @@ from typing import Any
 
 from mlops_cli.errors import UsageError, read_user_file
 from mlops_cli.services.audit.actions import KNOWN_AWS_POLICY_DOCUMENTS, is_aws_managed
+from mlops_cli.services.audit.gc_pause import gc_paused
 from mlops_cli.services.audit.policy import PolicyFormatError, Statement, parse_document, parse_statements
 
 LISTS = ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies")
@@ -165,6 +166,7 @@ class _Reader:
             raise UsageError(f"{self.origin}: {exc}") from None
 
 
+@gc_paused
 def load_account_file(path: str | Path, now: datetime | None = None) -> Account:
     """Read and parse an authorization-details JSON file; malformed input raises UsageError (exit 2)."""
     file = Path(path)
@@ -180,6 +182,7 @@ def load_account_file(path: str | Path, now: datetime | None = None) -> Account:
     return parse_account(data, {"kind": "file", "path": str(file)}, now)
 
 
+@gc_paused
 def parse_account(data: Any, source: dict[str, Any], now: datetime | None = None) -> Account:
     """Build the account model from authorization-details data (a file's JSON or the live collector's)."""
     now = now or datetime.now(UTC)
