@@ -18,9 +18,7 @@ from tests.helpers import REPO
 def mlops(folder: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """`mlops ARGS` in `folder` with no MLOPS_CONFIG / MLOPS_HOME / the suite's endpoint (unless `env` sets them),
     as typed by hand."""
-    base = {
-        k: v for k, v in os.environ.items() if k not in ("MLOPS_CONFIG", "MLOPS_HOME", "MLOPS_AWS__ENDPOINT_URL")
-    }
+    base = {k: v for k, v in os.environ.items() if k not in ("MLOPS_CONFIG", "MLOPS_HOME", "MLOPS_AWS__ENDPOINT_URL")}
     return subprocess.run(
         [sys.executable, "-m", "mlops_cli", *args],
         cwd=folder,
