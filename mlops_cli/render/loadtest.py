@@ -40,7 +40,9 @@ def live_view(out: Output, target: str) -> Iterator[Callable[[Snapshot], None] |
         def show(s: Snapshot) -> None:
             live.update(
                 Text(
-                    f"{s.elapsed_s:.0f}/{s.duration_s:g} s | {s.rate:.1f}/s | in flight {s.in_flight} | "
+                    ("warm-up | " if s.elapsed_s < 0 else "")
+                    + f"{s.elapsed_s:.0f}/{s.duration_s:g} s | {s.rate:.1f}/s | in flight {s.in_flight} | "
+                    f"waiting {s.waiting} | "
                     f"p50 {_ms(s.p50_ms)} p99 {_ms(s.p99_ms)} | errors {s.errors} | "
                     f"{label} {'-' if s.instances is None else s.instances}",
                     no_wrap=True,
@@ -115,30 +117,39 @@ def write_plot(result: dict[str, Any], path: Path) -> None:
     write_atomically(path, lambda stream: figure.savefig(stream, format="png"))
 
 
+def _figures(figures: dict[str, float | None]) -> str:
+    return f"p50 {_ms(figures['p50'])}, p90 {_ms(figures['p90'])}, p99 {_ms(figures['p99'])}, max {_ms(figures['max'])}"
+
+
 def loadtest_table(out: Console, data: dict[str, Any]) -> None:
-    latency = data["latency_ms"]
     errors = data["errors"]
     rate = data["rate"]
     points = data["instances"]
+    load = (
+        f"{rate['start']:g} requests/s for {data['duration_s']:g} s"
+        if rate["start"] == rate["end"]
+        else f"{rate['start']:g} -> {rate['end']:g} requests/s over {data['duration_s']:g} s"
+    )
+    if data.get("warmup_s"):
+        load += f", after a {data['warmup_s']:g} s warm-up ({data['warmup_requests']} requests, not counted)"
     rows: list[tuple[str, Any]] = [
         ("target", f"{data['target']} {data['name']}"),
+        ("load", load),
         (
-            "load",
-            f"{rate['start']:g} requests/s for {data['duration_s']:g} s"
-            if rate["start"] == rate["end"]
-            else f"{rate['start']:g} -> {rate['end']:g} requests/s over {data['duration_s']:g} s",
+            "requests",
+            f"{data['requests']} ({data['ok']} ok); offered {data['offered_rps']:g}/s, sent {data['achieved_rps']:g}/s",
         ),
-        ("requests", f"{data['requests']} ({data['ok']} ok)"),
-        (
-            "latency",
-            f"p50 {_ms(latency['p50'])}, p90 {_ms(latency['p90'])}, p99 {_ms(latency['p99'])}, "
-            f"max {_ms(latency['max'])}",
-        ),
+        ("latency", f"{_figures(data['latency_ms'])} (from the due time, every request)"),
+        ("service time", f"{_figures(data['service_ms'])} (from the send)"),
         (
             "errors",
-            f"4xx {errors['4xx']}, 5xx {errors['5xx']}, throttled {errors['throttled']} ({data['error_percent']:g} %)",
+            ", ".join(f"{kind} {count}" for kind, count in errors.items()) + f" ({data['error_percent']:g} %)",
         ),
-        ("dropped", f"{data['dropped']} (over --max-in-flight {data['max_in_flight']})"),
+        (
+            "dropped",
+            f"{data['dropped']} (waited over --timeout {data['timeout_s']:g} s for one of "
+            f"--max-in-flight {data['max_in_flight']})",
+        ),
         (
             "instances" if data["target"] == "endpoint" else "concurrency",
             " -> ".join(f"{p['count']} at {p['t']:g} s" for p in points) or "-",
@@ -153,6 +164,7 @@ def loadtest_table(out: Console, data: dict[str, Any]) -> None:
                 f"(warm p50 {_ms(cold['warm_p50_ms'])})",
             )
         )
-    if data.get("plot"):
-        rows.append(("plot", data["plot"]))
+    for key in ("plot", "samples"):
+        if data.get(key):
+            rows.append((key, data[key]))
     key_value_table("load test", rows)(out, data)
