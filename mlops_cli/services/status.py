@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from mlops_cli.errors import OperationError
 from mlops_cli.plan.sends import sends, sends_via
 from mlops_cli.services import autoscaling
 from mlops_cli.services.naming import PROJECT_TAG
@@ -43,14 +44,20 @@ Unreadable = list[dict[str, str]]
 
 def attempt(unreadable: Unreadable | None, kind: str, name: str, read: Callable[[], T], default: T) -> T:
     """`read()`; with `unreadable` given, an AWS error is noted there (kind, name, error) and `default` returned, so
-    one resource that cannot be read does not hide the others."""
+    one resource that cannot be read does not hide the others. When AWS cannot be read at all (no credentials,
+    refused ones, no answer) there are no others: that fails the whole status (exit 1), never empty tables."""
     if unreadable is None:
         return read()
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from mlops_cli.aws import cannot_read_aws, translate_error
+
     try:
         return read()
     except (ClientError, BotoCoreError) as exc:
+        if cannot_read_aws(exc):
+            failed = translate_error(exc)
+            raise OperationError(f"cannot read AWS, so nothing can be shown: {failed}", hint=failed.hint) from None
         error = getattr(exc, "response", {}).get("Error", {})
         reason = f"{error.get('Code')}: {error.get('Message', '')}" if error else str(exc)
         unreadable.append({"kind": kind, "name": name, "error": reason.strip()})
