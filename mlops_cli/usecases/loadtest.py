@@ -96,6 +96,7 @@ def planned_loadtest(config: Config, clients: AwsClients, request: LoadtestReque
         if request.samples is not None:
             service.write_samples(request.samples, answers["samples"])
             result["samples"] = str(request.samples)
+        result["fail_on"] = limits
         result["failed_limits"] = service.failed_limits(result, limits)
         return result
 
