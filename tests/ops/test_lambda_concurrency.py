@@ -3,14 +3,12 @@ concurrency keeps an environment warm, and `loadtest` reports cold starts apart 
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from pathlib import Path
 
 import pytest
 
-from .conftest import cli
+from .conftest import cli, python_function
 
 FUNCTION = "digits-burst"
 SLOW = """
@@ -27,28 +25,10 @@ def handler(event, context):
 @pytest.fixture(scope="module")
 def burst_function(boto_client):
     """A function whose invocations take a second, version 1 behind the alias `live`."""
-    from mlops_cli.services.iam_policies import assume_role_policy
-
-    iam, lam = boto_client("iam"), boto_client("lambda")
-    role = iam.create_role(
-        RoleName="digits-burst-role", AssumeRolePolicyDocument=json.dumps(assume_role_policy("lambda.amazonaws.com"))
-    )["Role"]
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("slow.py", SLOW)
-    lam.create_function(
-        FunctionName=FUNCTION,
-        Runtime="python3.12",
-        Role=role["Arn"],
-        Handler="slow.handler",
-        Code={"ZipFile": buffer.getvalue()},
-        Timeout=10,
-    )
-    version = lam.publish_version(FunctionName=FUNCTION)["Version"]
-    lam.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion=version)
-    yield FUNCTION
-    lam.delete_function(FunctionName=FUNCTION)
-    iam.delete_role(RoleName="digits-burst-role")
+    with python_function(boto_client, FUNCTION, "slow", SLOW) as lam:
+        version = lam.publish_version(FunctionName=FUNCTION)["Version"]
+        lam.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion=version)
+        yield FUNCTION
 
 
 def test_reserved_concurrency_throttles_a_burst_and_provisioned_stays_warm(

@@ -4,14 +4,12 @@ gate, and its usage errors."""
 from __future__ import annotations
 
 import csv
-import io
 import json
-import zipfile
 from pathlib import Path
 
 import pytest
 
-from .conftest import cli
+from .conftest import cli, python_function
 
 
 @pytest.mark.parametrize(
@@ -105,26 +103,8 @@ def handler(event, context):
 @pytest.fixture(scope="module")
 def stall_function(boto_client):
     """A function that answers at once, or after `stall_s` seconds, with the `status` its event asks for."""
-    from mlops_cli.services.iam_policies import assume_role_policy
-
-    iam, lam = boto_client("iam"), boto_client("lambda")
-    role = iam.create_role(
-        RoleName="digits-stall-role", AssumeRolePolicyDocument=json.dumps(assume_role_policy("lambda.amazonaws.com"))
-    )["Role"]
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("stall.py", STALL)
-    lam.create_function(
-        FunctionName="digits-stall",
-        Runtime="python3.12",
-        Role=role["Arn"],
-        Handler="stall.handler",
-        Code={"ZipFile": buffer.getvalue()},
-        Timeout=10,
-    )
-    yield "digits-stall"
-    lam.delete_function(FunctionName="digits-stall")
-    iam.delete_role(RoleName="digits-stall-role")
+    with python_function(boto_client, "digits-stall", "stall", STALL):
+        yield "digits-stall"
 
 
 def test_a_stall_shows_in_the_corrected_latency_and_failures_count(stall_function, tmp_path: Path):
