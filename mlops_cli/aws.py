@@ -82,6 +82,24 @@ UNREACHABLE_OR_NO_CREDENTIALS = {
 }
 
 
+# Answers that mean the caller's credentials are refused everywhere, not that one resource is out of reach.
+CREDENTIALS_REFUSED = {
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "InvalidAccessKeyId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidSignatureException",
+    "SignatureDoesNotMatch",
+    "AuthFailure",
+}
+
+
+def cannot_read_aws(exc: BaseException) -> bool:
+    """AWS cannot be read at all: no credentials, refused credentials, or the endpoint does not answer."""
+    return type(exc).__name__ in UNREACHABLE_OR_NO_CREDENTIALS or error_code(exc) in CREDENTIALS_REFUSED
+
+
 class AwsClients:
     """Lazily-created boto3 clients sharing one session; pass `.client` to services."""
 
@@ -200,17 +218,18 @@ class AwsClients:
             retries["total_max_attempts"] = LOCAL_MAX_ATTEMPTS if self.is_local else MAX_ATTEMPTS
         return retries
 
-    def load_client(self, service: str, pool_size: int) -> Any:
-        """A client for load generation: one attempt per request (throttling is counted, not retried away) and a
-        connection pool as large as the requests in flight (boto3 clients are thread-safe)."""
+    def load_client(self, service: str, pool_size: int, timeout_s: float = 70) -> Any:
+        """A client for load generation: one attempt per request (throttling is counted, not retried away), a
+        connection pool as large as the requests in flight (boto3 clients are thread-safe), and the load test's
+        own timeout for each answer."""
         from botocore.config import Config as BotoConfig
 
         from mlops_cli import __version__
 
         config = BotoConfig(
             retries={"mode": "standard", "total_max_attempts": 1},
-            connect_timeout=10,
-            read_timeout=70,
+            connect_timeout=min(10, timeout_s),
+            read_timeout=timeout_s,
             user_agent_extra=f"mlops/{__version__}",
             max_pool_connections=pool_size,
         )

@@ -9,11 +9,20 @@ from mlops_cli.commands._common import run, state
 app = typer.Typer(no_args_is_help=True)
 
 
-@app.command("set", help="Set reserved (function) and provisioned (alias) concurrency; 0 = none.")
+@app.command(
+    "set",
+    help="Set reserved (function) and provisioned (alias) concurrency. --reserved 0 throttles every invocation, "
+    "as on AWS; --unreserved removes the reservation.",
+)
 def set_concurrency(
     ctx: typer.Context,
     function: str | None = typer.Option(None, "--function", help="Function name (default: lambda.function_name)."),
-    reserved: int | None = typer.Option(None, "--reserved", help="Reserved concurrency (default: config)."),
+    reserved: int | None = typer.Option(
+        None, "--reserved", help="Reserved concurrency (default: config); 0 throttles every invocation."
+    ),
+    unreserved: bool = typer.Option(
+        False, "--unreserved", help="Remove the reservation: the function uses the account's unreserved pool."
+    ),
     provisioned: int | None = typer.Option(
         None, "--provisioned", help="Provisioned concurrency on the alias (default: config)."
     ),
@@ -21,11 +30,15 @@ def set_concurrency(
     clear: bool = typer.Option(False, "--clear", help="Remove the reservation and the provisioned concurrency."),
     show: bool = typer.Option(False, "--show", help="Only show the current settings."),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until provisioned concurrency is READY."),
+    max_cost: float | None = typer.Option(
+        None, "--max-cost", metavar="USD", help="Refuse when the provisioned concurrency costs more a month."
+    ),
 ) -> None:
     from mlops_cli.render.lambda_ import concurrency_table
+    from mlops_cli.services.concurrency import describe_reserved
     from mlops_cli.usecases.concurrency import ConcurrencyRequest, check_flags, current_state, planned_concurrency
 
-    check_flags(reserved, provisioned, clear, show)
+    check_flags(reserved, provisioned, clear, show, unreserved)
     app_state = state(ctx)
     app_state.override(
         {"lambda.function_name": function, "lambda.alias": alias}, flags={"lambda.function_name": "--function"}
@@ -34,11 +47,11 @@ def set_concurrency(
     if show:
         out.result(current_state(config, app_state.clients).to_dict(), concurrency_table)
         return
-    request = ConcurrencyRequest(reserved, provisioned, clear, wait)
+    request = ConcurrencyRequest(reserved, provisioned, clear, wait, unreserved, max_cost)
     result = run(app_state, planned_concurrency(config, app_state.clients, request))
     if not result["changes"]:
         out.info(
-            f"unchanged: {config.function_name} already has reserved {result['reserved'] or 'none'} and "
+            f"unchanged: {config.function_name} already has reserved {describe_reserved(result['reserved'])} and "
             f"provisioned {result['provisioned']['requested'] or 'none'} on alias {result['alias']}; nothing was sent"
         )
     out.result(result, concurrency_table)

@@ -57,5 +57,6 @@ def invoke(
     app_state.override({"lambda.function_name": name, "lambda.alias": alias}, flags={"lambda.function_name": "--name"})
     event = invocation_event(image, url, top_k)
     config = app_state.config
-    result = run(app_state, planned_invoke(config.function_name, config.lambda_.alias, event))
+    source = url if url is not None else str(image)
+    result = run(app_state, planned_invoke(config.function_name, config.lambda_.alias, event, source))
     app_state.out.result(result, predictions_table)

@@ -20,8 +20,32 @@ def loadtest(
     images: Path | None = typer.Option(
         None, "--images", metavar="DIR", help="Images to send (default: the data set's test split)."
     ),
+    requests: Path | None = typer.Option(
+        None,
+        "--requests",
+        metavar="FILE",
+        help="JSON lines to replay instead of images: a body (object), or an image path or URL (string).",
+    ),
+    order: str = typer.Option(
+        "sequential", "--order", metavar="sequential|random", help="Order of the images or requests sent."
+    ),
     max_in_flight: int = typer.Option(
-        32, "--max-in-flight", metavar="C", help="Requests waiting at once; arrivals beyond are dropped and counted."
+        32,
+        "--max-in-flight",
+        metavar="C",
+        help="Requests outstanding at once; arrivals beyond wait for one (counted from their due time).",
+    ),
+    timeout: float = typer.Option(
+        30,
+        "--timeout",
+        metavar="S",
+        help="Seconds a request may take (or wait to be sent) before it fails.",
+    ),
+    warmup: float = typer.Option(
+        0, "--warmup", metavar="S", help="Seconds of load at the first rate before the measured duration."
+    ),
+    samples: Path | None = typer.Option(
+        None, "--samples", metavar="FILE.csv", help="Write every request (due time, latency, outcome) as CSV."
     ),
     plot: Path | None = typer.Option(
         None, "--plot", metavar="FILE.png", help="Write latency, rate and instances over time to a PNG."
@@ -42,7 +66,21 @@ def loadtest(
     app_state = state(ctx)
     app_state.override({"deploy.endpoint_name": endpoint})
     out = app_state.out
-    request = LoadtestRequest(target, rate, ramp, duration, images, max_in_flight, fail_on, function)
+    request = LoadtestRequest(
+        target,
+        rate,
+        ramp,
+        duration,
+        images,
+        max_in_flight,
+        fail_on,
+        function,
+        timeout=timeout,
+        warmup=warmup,
+        requests=requests,
+        order=order,
+        samples=samples,
+    )
     result = run(
         app_state, planned_loadtest(app_state.config, app_state.clients, request, lambda: live_view(out, target))
     )

@@ -286,7 +286,8 @@ class LambdaConfig(Section):
     memory_mb: int = Field(256, ge=128, le=10_240)
     timeout_s: int = Field(30, ge=1, le=900)
     alias: str = Field("live", pattern=r"^[a-zA-Z0-9_-]{1,128}$", description="not all digits (AWS rule)")
-    reserved_concurrency: int = Field(10, ge=0)
+    # As on AWS: 0 throttles every invocation; null leaves the function on the account's unreserved pool.
+    reserved_concurrency: int | None = Field(10, ge=0)
     provisioned_concurrency: int = Field(1, ge=0)
 
     @field_validator("alias")
@@ -299,7 +300,7 @@ class LambdaConfig(Section):
     @model_validator(mode="after")
     def _provisioned_within_reserved(self) -> LambdaConfig:
         # Reserved 0 means the function may not run at all, so no provisioned concurrency either.
-        if self.provisioned_concurrency > self.reserved_concurrency:
+        if self.reserved_concurrency is not None and self.provisioned_concurrency > self.reserved_concurrency:
             raise ValueError(
                 f"provisioned_concurrency ({self.provisioned_concurrency}) must be <= "
                 f"reserved_concurrency ({self.reserved_concurrency})"

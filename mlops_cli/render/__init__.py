@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 _consoles: dict[str, Console] = {}
+# Off a terminal (a pipe, a file, a CI log) nothing is cut to fit a screen: tables keep their natural width up to
+# this, so an identifier someone will paste into the next command (a job, an endpoint, an ARN) stays whole.
+PIPE_WIDTH = 1000
 
 
 def console(stderr: bool = False) -> Console:
@@ -26,7 +29,10 @@ def console(stderr: bool = False) -> Console:
     if existing is None or existing.file is not stream:
         from rich.console import Console
 
-        _consoles[key] = Console(file=stream, stderr=stderr, highlight=False, soft_wrap=True)
+        made = Console(file=stream, stderr=stderr, highlight=False, soft_wrap=True)
+        if not made.is_terminal:
+            made.width = PIPE_WIDTH
+        _consoles[key] = made
     return _consoles[key]
 
 
@@ -86,13 +92,14 @@ class Output:
         show(self, plan)
 
     def progress(self, **kwargs: Any) -> Any:
-        """A rich Progress on stderr, hidden when quiet or not a TTY."""
+        """A rich Progress on stderr, hidden when quiet or not a TTY (no spinner frames in a CI log)."""
         from rich.progress import Progress
 
+        err = console(stderr=True)
         return Progress(
             *kwargs.pop("columns", ()),
-            console=console(stderr=True),
-            disable=self.verbosity < 0,
+            console=err,
+            disable=self.verbosity < 0 or not err.is_terminal,
             transient=False,
             **kwargs,
         )

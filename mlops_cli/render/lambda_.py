@@ -58,6 +58,8 @@ def predictions_table(console: Console, data: dict[str, Any]) -> None:
 
 
 def concurrency_table(console: Console, data: dict[str, Any]) -> None:
+    from mlops_cli.services.concurrency import describe_reserved
+
     provisioned = data["provisioned"]
     status = provisioned["status"] or "none"
     if provisioned["status_reason"]:
@@ -69,7 +71,7 @@ def concurrency_table(console: Console, data: dict[str, Any]) -> None:
     key_value_table(
         title,
         [
-            ("reserved", data["reserved"] if data["reserved"] is not None else "none (unreserved pool)"),
+            ("reserved", describe_reserved(data["reserved"])),
             (
                 "provisioned",
                 f"{provisioned['requested']} on alias {data['alias']} (version {data['alias_version']}), "

@@ -2,8 +2,9 @@
 
 Reserved concurrency caps the function and sets capacity aside for it; provisioned concurrency keeps that
 many execution environments initialised for a published version or an alias (never `$LATEST`) and comes
-out of the reservation. A value of 0 means "none": no reservation (the function uses the account's
-unreserved pool), no provisioned concurrency.
+out of the reservation. As on AWS, a reservation of 0 throttles every invocation (the function's off switch:
+PutFunctionConcurrency 0); no reservation at all (None here, DeleteFunctionConcurrency) lets the function use
+the account's unreserved pool. Provisioned concurrency 0 means none.
 
 Every rule is checked before anything is changed: values are integers >= 0, provisioned <= reserved when
 there is a reservation, and the reservation fits the account: AWS keeps 100 units of the account's
@@ -78,12 +79,13 @@ def read_provisioned(lam: Any, function_name: str, alias: str) -> dict[str, Any]
     return answer
 
 
-@sends("lambda", "GetFunction", "GetAlias", "GetAccountSettings")
+@sends("lambda", "GetFunctionConcurrency", "GetAlias", "GetAccountSettings")
 @sends_via(read_provisioned)
 def read_state(lam: Any, function_name: str, alias: str) -> ConcurrencyState:
-    """Reads only: the function's reservation, the alias and its provisioned config, the account's capacity."""
+    """Reads only: the function's reservation (GetFunctionConcurrency, which answers a reservation of 0 as 0),
+    the alias and its provisioned config, the account's capacity."""
     try:
-        function = lam.get_function(FunctionName=function_name)
+        reserved = lam.get_function_concurrency(FunctionName=function_name).get("ReservedConcurrentExecutions")
         alias_info = lam.get_alias(FunctionName=function_name, Name=alias)
     except Exception as exc:
         if error_code(exc) == "ResourceNotFoundException":
@@ -92,7 +94,6 @@ def read_state(lam: Any, function_name: str, alias: str) -> ConcurrencyState:
                 hint="deploy it first: mlops lambda deploy",
             ) from None
         raise
-    reserved = (function.get("Concurrency") or {}).get("ReservedConcurrentExecutions")
     limits = lam.get_account_settings()["AccountLimit"]
     return ConcurrencyState(
         function_name=function_name,
@@ -111,19 +112,30 @@ def fresh_state(function_name: str, alias: str) -> ConcurrencyState:
     return ConcurrencyState(function_name, alias, "1", None, None, account_limit=1000, unreserved=1000)
 
 
-def check_values(reserved: int, provisioned: int) -> None:
-    """The rules that need no AWS state (checked before any request, even a read)."""
-    for flag, value in (("--reserved", reserved), ("--provisioned", provisioned)):
-        if type(value) is not int or value < 0:
-            raise UsageError(f"{flag} must be an integer >= 0 (0 = none), not {value!r}")
-    if reserved and provisioned > reserved:
+def check_values(reserved: int | None, provisioned: int) -> None:
+    """The rules that need no AWS state (checked before any request, even a read). `reserved` None: no
+    reservation; 0: every invocation throttled."""
+    for flag, value, meaning in (
+        ("--reserved", reserved, "0 throttles every invocation; --unreserved removes the reservation"),
+        ("--provisioned", provisioned, "0 = none"),
+    ):
+        if value is not None and (type(value) is not int or value < 0):
+            raise UsageError(f"{flag} must be an integer >= 0 ({meaning}), not {value!r}")
+    if reserved is not None and provisioned > reserved:
         raise UsageError(
             f"--provisioned {provisioned} is more than --reserved {reserved}: provisioned concurrency "
             "comes out of the function's reservation"
+            + (" (a reservation of 0 lets nothing run; --unreserved removes it)" if reserved == 0 else "")
         )
 
 
-def validate(state: ConcurrencyState, reserved: int, provisioned: int) -> None:
+def describe_reserved(reserved: int | None) -> str:
+    if reserved is None:
+        return "none (unreserved pool)"
+    return "0 (every invocation throttled)" if reserved == 0 else str(reserved)
+
+
+def validate(state: ConcurrencyState, reserved: int | None, provisioned: int) -> None:
     """Refuse (UsageError, exit 2) anything AWS would refuse or that cannot be satisfied; nothing sent yet."""
     check_values(reserved, provisioned)
     if provisioned and state.alias_version == "$LATEST":
@@ -131,13 +143,13 @@ def validate(state: ConcurrencyState, reserved: int, provisioned: int) -> None:
             f"alias '{state.alias}' points at $LATEST; provisioned concurrency needs a published version",
             hint="publish one with `mlops lambda deploy`",
         )
-    if reserved > state.reservable:
+    if reserved is not None and reserved > state.reservable:
         raise UsageError(
             f"--reserved {reserved} does not fit the account: at most {max(state.reservable, 0)} can be reserved for "
             f"{state.function_name} ({state.unreserved} unreserved + {state.reserved or 0} it holds - "
             f"{MIN_UNRESERVED} AWS keeps unreserved)"
         )
-    if not reserved and provisioned:
+    if reserved is None and provisioned:
         # What the function holds now (its reservation, or its provisioned concurrency) returns to the pool.
         held = state.reserved if state.reserved is not None else state.provisioned_requested
         spare = state.unreserved + held - MIN_UNRESERVED
@@ -148,24 +160,31 @@ def validate(state: ConcurrencyState, reserved: int, provisioned: int) -> None:
             )
 
 
-def plan_set(state: ConcurrencyState, reserved: int, provisioned: int, wait: bool = True) -> Plan:
+def plan_set(state: ConcurrencyState, reserved: int | None, provisioned: int, wait: bool = True) -> Plan:
     """The requests that take the function from `state` to the wanted values (none when already there); with
-    `wait`, until the provisioned concurrency is READY."""
+    `wait`, until the provisioned concurrency is READY. `reserved` None removes the reservation."""
     validate(state, reserved, provisioned)
     name, alias = state.function_name, state.alias
-    plan = Plan(f"concurrency of {name}: reserved {reserved or 'none'}, provisioned {provisioned or 'none'} on {alias}")
+    plan = Plan(
+        f"concurrency of {name}: reserved {describe_reserved(reserved)}, provisioned {provisioned or 'none'} on {alias}"
+    )
     reserved_steps: list[Step] = []
-    if reserved and reserved != state.reserved:
+    if reserved is not None and reserved != state.reserved:
         reserved_steps.append(
-            Step("lambda", "PutFunctionConcurrency", {"FunctionName": name, "ReservedConcurrentExecutions": reserved})
+            Step(
+                "lambda",
+                "PutFunctionConcurrency",
+                {"FunctionName": name, "ReservedConcurrentExecutions": reserved},
+                note="0 throttles every invocation until the reservation changes" if reserved == 0 else "",
+            )
         )
-    elif not reserved and state.reserved is not None:
+    elif reserved is None and state.reserved is not None:
         reserved_steps.append(
             Step(
                 "lambda",
                 "DeleteFunctionConcurrency",
                 {"FunctionName": name},
-                note="0 = no reservation: the function uses the account's unreserved pool",
+                note="no reservation: the function uses the account's unreserved pool",
             )
         )
     provisioned_steps: list[Step] = []

@@ -177,9 +177,36 @@ def endpoint_item(prices: Prices, instance_type: str, min_instances: int, max_in
     return item
 
 
-def endpoint_cost(prices: Prices, instance_type: str, min_instances: int, max_instances: int) -> dict[str, Any]:
-    """An endpoint per hour and per month at its minimum and maximum instance counts (no maximum total)."""
-    return document(prices, [endpoint_item(prices, instance_type, min_instances, max_instances)], None)
+def switch_item(prices: Prices, fleets: list[tuple[str, int]]) -> dict[str, Any]:
+    """A blue/green update: the old fleet serves until the new one is InService, so both bill meanwhile
+    (per hour; the switch usually lasts minutes, so it is left out of the monthly figures)."""
+    hourly = [prices.hosting.get(instance_type) for instance_type, _count in fleets]
+    known = None not in hourly
+    item: dict[str, Any] = {
+        "item": "blue/green switch",
+        "fleets": [{"instance_type": t, "instances": n} for t, n in fleets],
+        "usd_per_hour": _round(sum(h * n for h, (_t, n) in zip(hourly, fleets, strict=True) if h)) if known else None,
+        "while": "the new fleet starts; both fleets bill",
+    }
+    if not known:
+        item["note"] = "no price for " + ", ".join(t for (t, _n), h in zip(fleets, hourly, strict=True) if h is None)
+    return item
+
+
+def endpoint_cost(
+    prices: Prices,
+    instance_type: str,
+    min_instances: int,
+    max_instances: int,
+    old_fleets: list[tuple[str, int]] | None = None,
+    new_instances: int = 0,
+) -> dict[str, Any]:
+    """An endpoint per hour and month at its minimum and maximum instance counts (no maximum total); on an update
+    of a live one (`old_fleets`), also the switch, while the old fleets and the new one bill together."""
+    items = [endpoint_item(prices, instance_type, min_instances, max_instances)]
+    if old_fleets:
+        items.append(switch_item(prices, [*old_fleets, (instance_type, new_instances)]))
+    return document(prices, items, None)
 
 
 SERVERLESS_EXAMPLE_S = 0.1  # the inference time a per-request figure assumes (the load test measures the real one)
@@ -256,7 +283,8 @@ def check_budget(cost: dict[str, Any], max_cost: float | None, what: str) -> Non
         raise UsageError(f"--max-cost must be >= 0 USD (got {max_cost:g})")
     estimate, basis = cost.get("max_usd"), "at most"
     if estimate is None:
-        months = [item.get("usd_per_month_at_max", item.get("usd_per_month")) for item in cost["items"]]
+        lasting = [item for item in cost["items"] if item["item"] != "blue/green switch"]
+        months = [item.get("usd_per_month_at_max", item.get("usd_per_month")) for item in lasting]
         if any(value is None for value in months):
             notes = "; ".join(item["note"] for item in cost["items"] if "note" in item)
             raise UsageError(f"--max-cost: cannot estimate {what} ({notes or 'no price'}), so it is not launched")
@@ -296,6 +324,9 @@ def summary(cost: dict[str, Any]) -> str:
                 f"batch transform job: {_usd(item['usd_per_hour'])}/hour while it runs "
                 f"({item['instances']} x {item['instance_type']}{objects}), nothing after"
             )
+        elif item["item"] == "blue/green switch":
+            fleets = " + ".join(f"{f['instances']} x {f['instance_type']}" for f in item["fleets"])
+            parts.append(f"while the new fleet starts, both bill: {_usd(item['usd_per_hour'])}/hour ({fleets})")
         else:
             parts.append(f"{item['item']}: {_usd(item.get('usd_per_month'))}/month")
     return f"estimated cost: {'; '.join(parts)} [{cost['prices']['source']}, {cost['prices']['as_of']}]"

@@ -122,14 +122,15 @@ def planned_invoke(endpoint: str, request: InvokeRequest, top_k: int) -> Planned
 
     def finish(answers: Answers) -> dict[str, Any]:
         result = predictions(endpoint, request, answers["answer"])
-        result["predictions"] = result["predictions"][:top_k]
+        result["predictions"] = result["top_k"] = result["top_k"][:top_k]
         return result
 
     return Planned(plan, finish=finish, run=run)
 
 
 def predictions(endpoint: str, request: InvokeRequest, response: dict[str, Any]) -> dict[str, Any]:
-    """The model's top-k predictions from InvokeEndpoint's answer."""
+    """The model's top-k predictions from InvokeEndpoint's answer, in the shape `lambda invoke` gives too
+    (`source`, `top_k`); `predictions` is the same list, the key this command has always had."""
     payload = response["Body"].read()
     try:
         predictions = json.loads(payload)["predictions"][0]["top_k"]
@@ -142,6 +143,7 @@ def predictions(endpoint: str, request: InvokeRequest, response: dict[str, Any])
         "source": request.source,
         "content_type": request.content_type,
         "variant": response.get("InvokedProductionVariant"),
+        "top_k": predictions,
         "predictions": predictions,
     }
 

@@ -547,8 +547,9 @@ class EventPayload(bytes):
         return text if len(text) <= 300 else f"<event JSON: {len(self)} bytes, starts {text[:120]}...>"
 
 
-def planned_invoke(function_name: str, alias: str, event: dict[str, Any]) -> Planned:
-    """`mlops lambda invoke`: one Invoke of the alias; the result is the function's predictions."""
+def planned_invoke(function_name: str, alias: str, event: dict[str, Any], source: str = "") -> Planned:
+    """`mlops lambda invoke`: one Invoke of the alias; the result is the function's predictions (`source`: the
+    image file or URL they are about)."""
     plan = Plan(f"invoke Lambda function {function_name} (alias {alias})")
     plan.add(
         "lambda",
@@ -558,11 +559,15 @@ def planned_invoke(function_name: str, alias: str, event: dict[str, Any]) -> Pla
         ok_on=("ResourceNotFoundException",),
         action="invoke",
     )
-    return Planned(plan, finish=lambda answers: invocation_result(function_name, alias, answers["answer"]))
+    return Planned(plan, finish=lambda answers: invocation_result(function_name, alias, answers["answer"], source))
 
 
-def invocation_result(function_name: str, alias: str, answer: dict[str, Any] | None) -> dict[str, Any]:
-    """The predictions from Invoke's answer; the function's error answers become one-line errors."""
+def invocation_result(
+    function_name: str, alias: str, answer: dict[str, Any] | None, source: str = ""
+) -> dict[str, Any]:
+    """The predictions from Invoke's answer; the function's error answers become one-line errors. The shape
+    `mlops invoke` gives too: `source` and `top_k` (the image's labels, most probable first); `predictions`
+    stays the function's own answer (one {"top_k": [...]} per image), as this command has always given it."""
     if answer is None:
         raise UsageError(
             f"Lambda function {function_name} (alias {alias}) not found", hint="deploy it first: mlops lambda deploy"
@@ -587,9 +592,9 @@ def invocation_result(function_name: str, alias: str, answer: dict[str, Any] | N
     if status != 200:
         message = body.get("error") if isinstance(body, dict) else body
         raise refused(status, f"the function answered {status}: {message}")
-    return {
-        "function": function_name,
-        "alias": alias,
-        "version": version,
-        **(body if isinstance(body, dict) else {"predictions": body}),
-    }
+    answered = body if isinstance(body, dict) else {"predictions": body}
+    try:
+        top_k = list(answered["predictions"][0]["top_k"])
+    except (KeyError, IndexError, TypeError):  # a function of another shape: its answer as it is
+        top_k = []
+    return {"function": function_name, "alias": alias, "version": version, "source": source, "top_k": top_k, **answered}

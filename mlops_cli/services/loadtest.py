@@ -1,10 +1,16 @@
 """`mlops loadtest`: open-loop load against the endpoint or the Lambda function.
 
-Arrivals are scheduled in advance (a constant rate, or a linear ramp from R1 to R2 requests/s) and each one
-starts at its own time whatever the server does, so a slow server meets a growing queue, as it would from
-real users (a closed loop would slow down with it and hide the latency). A request that cannot start because
-`max_in_flight` requests are already waiting is not sent: it is counted as `dropped` (throttled by the
-client). Clients make one attempt per request (no retries), so throttling and errors are seen as they happen.
+Arrivals are scheduled in advance (a constant rate, or a linear ramp from R1 to R2 requests/s, after an optional
+warm-up at the first rate) and each one is due at its own time whatever the server does, so a slow server meets a
+growing queue, as it would from real users (a closed loop would slow down with it and hide the latency).
+
+At most `max_in_flight` requests are outstanding at once (the client's connections). An arrival that finds them
+all busy waits for one, as a user's request would; one still waiting after the timeout is given up and counted as
+`dropped`. Latency counts from the time a request was due, not from when it could be sent: the figure corrected
+for coordinated omission (a generator that measures from the send hides exactly the waits a stalled server
+causes). The service time, from the send to the answer, is kept beside it. Every request due counts in the
+latency percentiles: an answer (successful or not) at its time, a timeout or a drop at the time it was given up.
+Clients make one attempt per request (no retries), so throttling and errors are seen as they happen.
 
 While it runs, the endpoint's instance count is polled from DescribeEndpoint (CurrentInstanceCount); for a
 Lambda function the executions running at once are sampled from the client's side (AWS publishes
@@ -16,8 +22,11 @@ read after the run from the metric SageMaker publishes for them (ModelSetupTime)
 from __future__ import annotations
 
 import base64
+import csv
+import io
 import json
 import math
+import random
 import re
 import threading
 import time
@@ -27,26 +36,39 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_cli.documents import DocumentError
 from mlops_cli.errors import OperationError, UsageError
+from mlops_cli.files import write_atomically
 from mlops_cli.plan.sends import sends, sends_via
-from mlops_cli.services.endpoint_invoke import JSON, MAX_PAYLOAD_BYTES, sniff_content_type
+from mlops_cli.services.endpoint_invoke import JSON, MAX_PAYLOAD_BYTES, URL, sniff_content_type
 
 if TYPE_CHECKING:
     from mlops_cli.plan import Plan
 
 TARGETS = ("endpoint", "lambda")
+ORDERS = ("sequential", "random")
 MAX_IMAGES = 500  # enough variety; every image is read into memory before the first request
+MAX_REQUEST_LINES = 100_000
 POLL_S = 1.0
 TICK_S = 0.5
+DEFAULT_TIMEOUT_S = 30.0
 FAIL_ON = re.compile(r"^(p50|p90|p99|max|errors)\s*>\s*(\d+(?:\.\d+)?)$")
 INIT_DURATION = re.compile(r"Init Duration: ([\d.]+) ms")
 THROTTLING_CODES = {"TooManyRequestsException", "ThrottlingException", "Throttling"}
+OUTCOMES = ("ok", "4xx", "5xx", "throttled", "timeout", "dropped")
+ERROR_CLASSES = OUTCOMES[1:-1]  # answered (or timed out) but not ok; `dropped` is reported beside them
+# The timeline's percentiles come from a trailing window wide enough to hold about WINDOW_REQUESTS requests at
+# the run's mean rate (within these bounds): a per-second p99 of three samples would only be their maximum.
+WINDOW_REQUESTS = 100
+WINDOW_S = (10, 60)
+MIN_SAMPLES = {"p50_ms": 1, "p90_ms": 10, "p99_ms": 50}
 
 
 @dataclass(frozen=True)
 class Payload:
-    body: bytes
+    body: bytes  # what the endpoint gets
     content_type: str
+    event: dict[str, Any] | None = None  # what a Lambda function gets; None: {"image_b64": body}
 
 
 @dataclass(frozen=True)
@@ -58,13 +80,17 @@ class LoadSpec:
     duration_s: float
     max_in_flight: int
     fail_on: dict[str, float] = field(default_factory=dict)  # p99 -> ms, errors -> percent
+    timeout_s: float = DEFAULT_TIMEOUT_S  # per request, from its send (and the longest wait for a connection)
+    warmup_s: float = 0.0  # at start_rate before the measured duration; left out of every figure
+    order: str = "sequential"  # of the payloads: sequential (cycling) | random
 
 
 @dataclass
 class Sample:
-    t: float  # seconds since the start, when the request was due
-    latency_ms: float | None  # None for a dropped request
-    outcome: str  # ok | 4xx | 5xx | throttled | dropped
+    t: float  # seconds since the measured start when the request was due (negative: warm-up)
+    latency_ms: float  # from the due time to the answer or to giving up (coordinated-omission corrected)
+    service_ms: float | None  # from the send to the answer; None for a request never sent (dropped)
+    outcome: str  # one of OUTCOMES
     cold: bool = False
 
 
@@ -105,6 +131,24 @@ def check_spec(spec: LoadSpec) -> None:
         raise UsageError("--duration must be between 1 second and 24 hours")
     if not 1 <= spec.max_in_flight <= 1000:
         raise UsageError("--max-in-flight must be between 1 and 1000")
+    if not 0 < spec.timeout_s <= 900:
+        raise UsageError("--timeout must be more than 0 and at most 900 seconds")
+    if not 0 <= spec.warmup_s <= 3600:
+        raise UsageError("--warmup must be between 0 and 3600 seconds")
+    if spec.warmup_s and spec.start_rate <= 0:
+        raise UsageError("--warmup runs at the first rate of --ramp, which is 0: start the ramp above 0")
+    if spec.order not in ORDERS:
+        raise UsageError(f"--order must be one of {', '.join(ORDERS)} (got '{spec.order}')")
+
+
+def read_image(path: Path) -> Payload | None:
+    """The image file as a body (content type from its magic bytes), None when it is not one we can send."""
+    try:
+        data = path.read_bytes() if path.stat().st_size <= MAX_PAYLOAD_BYTES else b""
+    except OSError:
+        return None
+    content_type = sniff_content_type(data)
+    return Payload(data, content_type) if content_type else None
 
 
 def load_images(folder: Path) -> list[Payload]:
@@ -117,31 +161,71 @@ def load_images(folder: Path) -> list[Payload]:
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
         if len(payloads) == MAX_IMAGES:
             break
-        try:
-            data = path.read_bytes() if path.stat().st_size <= MAX_PAYLOAD_BYTES else b""
-        except OSError:
-            continue
-        content_type = sniff_content_type(data)
-        if content_type:
-            payloads.append(Payload(data, content_type))
+        payload = read_image(path)
+        if payload is not None:
+            payloads.append(payload)
     if not payloads:
         raise UsageError(f"no JPEG, PNG, GIF, BMP or WebP image of at most {MAX_PAYLOAD_BYTES} bytes in {folder}")
     return payloads
 
 
-def plan_load(spec: LoadSpec, image_count: int) -> Plan:
+def load_requests(path: Path) -> list[Payload]:
+    """`--requests FILE`: one request per line, as JSON. An object is the body itself (sent as JSON to the
+    endpoint, as the event to a function); a string is an http(s) URL (sent as {"url": ...}, which the endpoint
+    fetches) or the path of an image file (relative to FILE's folder). Blank lines are skipped."""
+    from mlops_cli.documents import Limits, load_json
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"--requests {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--requests {path}: cannot be read ({exc.__class__.__name__})") from None
+    limits = Limits(max_bytes=MAX_PAYLOAD_BYTES, max_values=0)
+    payloads: list[Payload] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        if len(payloads) == MAX_REQUEST_LINES:
+            raise UsageError(f"--requests {path}: more than {MAX_REQUEST_LINES} requests")
+        where = f"--requests {path} line {number}"
+        try:
+            item = load_json(line, where, limits)
+        except DocumentError as exc:
+            raise UsageError(str(exc)) from None
+        if isinstance(item, dict):
+            payloads.append(Payload(json.dumps(item).encode(), JSON, item))
+        elif isinstance(item, str) and URL.match(item):
+            payloads.append(Payload(json.dumps({"url": item}).encode(), JSON, {"url": item}))
+        elif isinstance(item, str) and item.strip():
+            image = path.parent / item
+            payload = read_image(image) if image.is_file() else None
+            if payload is None:
+                raise UsageError(
+                    f"{where}: {item} is not a JPEG, PNG, GIF, BMP or WebP file of at most {MAX_PAYLOAD_BYTES} bytes"
+                )
+            payloads.append(payload)
+        else:
+            raise UsageError(f"{where}: expected a JSON object (the body), or a string (an image path or URL)")
+    if not payloads:
+        raise UsageError(f"--requests {path}: no requests in it (one JSON value per line)")
+    return payloads
+
+
+def plan_load(spec: LoadSpec, payload_count: int, source: str = "images") -> Plan:
     """The load as one step: the request every arrival sends (`--dry-run` shows it; run_load sends them)."""
     from mlops_cli.plan import Plan
 
     plan = Plan(f"load test {spec.target} {spec.name}")
     count = len(arrival_times(spec.start_rate, spec.end_rate, spec.duration_s))
     note = f"{count} requests over {spec.duration_s:g} s"
+    if spec.warmup_s:
+        note += f", after {len(arrival_times(spec.start_rate, spec.start_rate, spec.warmup_s))} in a warm-up"
+    body = f"<{payload_count} {source}>"
     if spec.target == "endpoint":
-        plan.add(
-            "sagemaker-runtime", "InvokeEndpoint", {"EndpointName": spec.name, "Body": f"<{image_count} images>"}, note
-        )
+        plan.add("sagemaker-runtime", "InvokeEndpoint", {"EndpointName": spec.name, "Body": body}, note)
     else:
-        plan.add("lambda", "Invoke", {"FunctionName": spec.name, "Payload": f"<{image_count} images>"}, note)
+        plan.add("lambda", "Invoke", {"FunctionName": spec.name, "Payload": body}, note)
     return plan
 
 
@@ -161,6 +245,16 @@ def arrival_times(start_rate: float, end_rate: float, duration_s: float) -> list
     return times
 
 
+def schedule(spec: LoadSpec) -> list[float]:
+    """Every due time, in seconds since the measured start: the warm-up's (negative) first."""
+    warmup = (
+        [t - spec.warmup_s for t in arrival_times(spec.start_rate, spec.start_rate, spec.warmup_s)]
+        if spec.warmup_s
+        else []
+    )
+    return warmup + arrival_times(spec.start_rate, spec.end_rate, spec.duration_s)
+
+
 def percentile(values: list[float], q: float) -> float | None:
     """Nearest-rank percentile of `values` (q in 0..100); None when empty."""
     if not values:
@@ -170,7 +264,12 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 def _status_of(exc: Exception) -> str:
-    """Sort a failed request: throttled (429 or a throttling code), 4xx, or 5xx (also unreachable)."""
+    """Sort a failed request: timeout (no answer in time), throttled (429 or a throttling code), 4xx, or 5xx
+    (also unreachable)."""
+    from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
+
+    if isinstance(exc, (ReadTimeoutError, ConnectTimeoutError)):
+        return "timeout"
     response = getattr(exc, "response", None)
     if not isinstance(response, dict):
         return "5xx"
@@ -203,8 +302,8 @@ class Sender:
             )
             response["Body"].read()
             return "ok", False
-        event = json.dumps({"image_b64": base64.b64encode(payload.body).decode()}).encode()
-        response = self.client.invoke(**self.function, Payload=event, LogType="Tail")
+        event = payload.event if payload.event is not None else {"image_b64": base64.b64encode(payload.body).decode()}
+        response = self.client.invoke(**self.function, Payload=json.dumps(event).encode(), LogType="Tail")
         body = response["Payload"].read()
         log = base64.b64decode(response.get("LogResult") or "").decode("utf-8", "replace")
         cold = INIT_DURATION.search(log) is not None
@@ -251,7 +350,7 @@ class InstancePoller:
 class Snapshot:
     """What the live view shows, every TICK_S."""
 
-    elapsed_s: float
+    elapsed_s: float  # negative during the warm-up
     duration_s: float
     rate: float  # requests due per second over the last second
     in_flight: int
@@ -259,6 +358,7 @@ class Snapshot:
     p99_ms: float | None
     errors: int
     instances: int | None
+    waiting: int = 0  # due, waiting for a connection
 
 
 class LoadRun:
@@ -275,71 +375,84 @@ class LoadRun:
         self.poller = poller
         self.samples: list[Sample] = []
         self.lock = threading.Lock()
-        self.in_flight = 0
+        self.in_flight = 0  # sent, not answered
+        self.waiting = 0  # due, waiting for a connection
         self.concurrency: list[dict[str, float]] = []  # lambda: executions at once, sampled
-        self.started = 0.0
+        self.started = 0.0  # monotonic time of the measured start (the warm-up runs before it)
 
     def _one(self, due: float, payload: Payload) -> None:
-        began = time.monotonic()
+        sent = time.monotonic()
+        waited = sent - (self.started + due)
+        with self.lock:
+            self.waiting -= 1
+            if waited > self.spec.timeout_s:  # the user gave up waiting for a connection
+                self.samples.append(Sample(due, self.spec.timeout_s * 1000, None, "dropped"))
+                return
+            self.in_flight += 1
         try:
             outcome, cold = self.sender(payload)
         except Exception as exc:  # every failure is a data point, never the end of the run
             outcome, cold = _status_of(exc), False
-        latency = (time.monotonic() - began) * 1000
+        answered = time.monotonic()
         with self.lock:
             self.in_flight -= 1
-            self.samples.append(Sample(due, latency, outcome, cold))
+            self.samples.append(
+                Sample(due, (answered - self.started - due) * 1000, (answered - sent) * 1000, outcome, cold)
+            )
 
     def _watch(self, stop: threading.Event, on_tick: Callable[[Snapshot], None] | None) -> None:
-        next_poll = 0.0
+        next_poll = -math.inf
         while True:
             elapsed = time.monotonic() - self.started
             if self.poller and elapsed >= next_poll:
                 self.poller.poll(elapsed)
                 next_poll = elapsed + POLL_S
             with self.lock:
-                in_flight = self.in_flight
-                recent = [s for s in self.samples if s.t >= elapsed - 5 and s.latency_ms is not None]
-                errors = sum(1 for s in self.samples if s.outcome != "ok")
-                due_last_second = sum(1 for s in self.samples if s.t >= elapsed - 1) + in_flight
+                in_flight, waiting = self.in_flight, self.waiting
+                recent = [s.latency_ms for s in self.samples if s.t >= elapsed - 5]
+                errors = sum(1 for s in self.samples if s.outcome != "ok" and s.t >= 0)
+                due_last_second = sum(1 for s in self.samples if s.t >= elapsed - 1) + in_flight + waiting
             if self.spec.target == "lambda":
                 if not self.concurrency or self.concurrency[-1]["count"] != in_flight:
                     self.concurrency.append({"t": round(elapsed, 2), "count": in_flight})
             if on_tick:
-                latencies = [s.latency_ms for s in recent if s.outcome == "ok" and s.latency_ms is not None]
                 on_tick(
                     Snapshot(
                         elapsed,
                         self.spec.duration_s,
                         due_last_second,
                         in_flight,
-                        percentile(latencies, 50),
-                        percentile(latencies, 99),
+                        percentile(recent, 50),
+                        percentile(recent, 99),
                         errors,
                         self.poller.current if self.poller else in_flight,
+                        waiting,
                     )
                 )
             if stop.wait(TICK_S):
                 return
 
+    def payload_for(self, index: int, draw: random.Random) -> Payload:
+        if self.spec.order == "random":
+            return draw.choice(self.payloads)
+        return self.payloads[index % len(self.payloads)]
+
     def run(self, on_tick: Callable[[Snapshot], None] | None = None) -> None:
-        schedule = arrival_times(self.spec.start_rate, self.spec.end_rate, self.spec.duration_s)
+        due_times = schedule(self.spec)
+        draw = random.Random()
         stop = threading.Event()
-        self.started = time.monotonic()
+        self.started = time.monotonic() + self.spec.warmup_s
         watcher = threading.Thread(target=self._watch, args=(stop, on_tick), daemon=True, name="loadtest-watch")
         watcher.start()
         pool = ThreadPoolExecutor(max_workers=self.spec.max_in_flight, thread_name_prefix="loadtest")
         try:
-            for index, due in enumerate(schedule):
+            for index, due in enumerate(due_times):
                 delay = self.started + due - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
                 with self.lock:
-                    if self.in_flight >= self.spec.max_in_flight:
-                        self.samples.append(Sample(due, None, "dropped"))
-                        continue
-                    self.in_flight += 1
-                pool.submit(self._one, due, self.payloads[index % len(self.payloads)])
+                    self.waiting += 1
+                pool.submit(self._one, due, self.payload_for(index, draw))
             remaining = self.started + self.spec.duration_s - time.monotonic()
             if remaining > 0:  # a ramp from 0 ends with a gap; the run still lasts its duration
                 time.sleep(remaining)
@@ -351,24 +464,37 @@ class LoadRun:
             self.poller.poll(time.monotonic() - self.started)
 
 
+def window_s(requests: int, duration_s: float) -> int:
+    """The timeline's trailing window: about WINDOW_REQUESTS requests at the mean rate, within WINDOW_S."""
+    mean_rate = requests / duration_s if duration_s else 0
+    wanted = WINDOW_REQUESTS / mean_rate if mean_rate else WINDOW_S[1]
+    return int(min(max(math.ceil(wanted), WINDOW_S[0]), WINDOW_S[1]))
+
+
 def timeline(samples: list[Sample], duration_s: float) -> list[dict[str, Any]]:
-    """Per-second buckets (by due time): requests due, ok, errors, latency p50/p99 of the ok ones."""
-    buckets: list[list[Sample]] = [[] for _ in range(max(1, math.ceil(duration_s)))]
+    """Per-second rows (by due time): requests due, ok, errors (and by class), and the latency percentiles of
+    every request due in the trailing window ending with that second (None where it holds too few samples:
+    MIN_SAMPLES)."""
+    seconds = max(1, math.ceil(duration_s))
+    buckets: list[list[Sample]] = [[] for _ in range(seconds)]
     for sample in samples:
-        buckets[min(int(sample.t), len(buckets) - 1)].append(sample)
+        buckets[min(int(sample.t), seconds - 1)].append(sample)
+    window = window_s(len(samples), duration_s)
     rows = []
     for second, bucket in enumerate(buckets):
-        ok = [s.latency_ms for s in bucket if s.outcome == "ok" and s.latency_ms is not None]
-        rows.append(
-            {
-                "t": second,
-                "requests": len(bucket),
-                "ok": len(ok),
-                "errors": len(bucket) - len(ok),
-                "p50_ms": _round(percentile(ok, 50)),
-                "p99_ms": _round(percentile(ok, 99)),
-            }
-        )
+        latencies = [s.latency_ms for b in buckets[max(0, second - window + 1) : second + 1] for s in b]
+        ok = sum(1 for s in bucket if s.outcome == "ok")
+        row: dict[str, Any] = {
+            "t": second,
+            "requests": len(bucket),
+            "ok": ok,
+            "errors": len(bucket) - ok,
+            "by_outcome": {kind: sum(1 for s in bucket if s.outcome == kind) for kind in OUTCOMES[1:]},
+            "window_s": window,
+        }
+        for name, q in (("p50_ms", 50), ("p90_ms", 90), ("p99_ms", 99)):
+            row[name] = _round(percentile(latencies, q)) if len(latencies) >= MIN_SAMPLES[name] else None
+        rows.append(row)
     return rows
 
 
@@ -376,34 +502,48 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
+def _percentiles(values: list[float]) -> dict[str, float | None]:
+    figures = {name: _round(percentile(values, q)) for name, q in (("p50", 50), ("p90", 90), ("p99", 99))}
+    figures["max"] = _round(max(values)) if values else None
+    return figures
+
+
 def summarize(run: LoadRun) -> dict[str, Any]:
-    samples = sorted(run.samples, key=lambda s: s.t)
-    ok = [s.latency_ms for s in samples if s.outcome == "ok" and s.latency_ms is not None]
-    counts = {kind: sum(1 for s in samples if s.outcome == kind) for kind in ("4xx", "5xx", "throttled", "dropped")}
+    """The figures of the measured requests (the warm-up's are left out)."""
+    spec = run.spec
+    samples = sorted((s for s in run.samples if s.t >= 0), key=lambda s: s.t)
+    counts = {kind: sum(1 for s in samples if s.outcome == kind) for kind in OUTCOMES}
     requests = len(samples)
-    failed = requests - len(ok)
+    sent = [s for s in samples if s.service_ms is not None]
+    failed = requests - counts["ok"]
     result: dict[str, Any] = {
-        "target": run.spec.target,
-        "name": run.spec.name,
-        "rate": {"start": run.spec.start_rate, "end": run.spec.end_rate},
-        "duration_s": run.spec.duration_s,
-        "max_in_flight": run.spec.max_in_flight,
+        "target": spec.target,
+        "name": spec.name,
+        "rate": {"start": spec.start_rate, "end": spec.end_rate},
+        "duration_s": spec.duration_s,
+        "warmup_s": spec.warmup_s,
+        "timeout_s": spec.timeout_s,
+        "max_in_flight": spec.max_in_flight,
         "requests": requests,
-        "ok": len(ok),
+        "ok": counts["ok"],
         "dropped": counts["dropped"],
-        "latency_ms": {name: _round(percentile(ok, q)) for name, q in (("p50", 50), ("p90", 90), ("p99", 99))},
-        "errors": {"4xx": counts["4xx"], "5xx": counts["5xx"], "throttled": counts["throttled"]},
+        "offered_rps": round(requests / spec.duration_s, 2),
+        "achieved_rps": round(len(sent) / spec.duration_s, 2),
+        "latency_ms": _percentiles([s.latency_ms for s in samples]),
+        "service_ms": _percentiles([s.service_ms for s in sent if s.service_ms is not None]),
+        "ok_latency_ms": _percentiles([s.latency_ms for s in samples if s.outcome == "ok"]),
+        "errors": {kind: counts[kind] for kind in ERROR_CLASSES},
         "error_percent": round(100 * failed / requests, 2) if requests else 0.0,
+        "warmup_requests": sum(1 for s in run.samples if s.t < 0),
         "instances": run.poller.points if run.poller else run.concurrency,
         "instances_source": "DescribeEndpoint CurrentInstanceCount"
         if run.poller
         else "executions in flight, seen by the client",
-        "timeline": timeline(samples, run.spec.duration_s),
+        "timeline": timeline(samples, spec.duration_s),
     }
-    result["latency_ms"]["max"] = _round(max(ok)) if ok else None
-    if run.spec.target == "lambda":
-        cold = [s.latency_ms for s in samples if s.outcome == "ok" and s.cold and s.latency_ms is not None]
-        warm = [s.latency_ms for s in samples if s.outcome == "ok" and not s.cold and s.latency_ms is not None]
+    if spec.target == "lambda":
+        cold = [s.latency_ms for s in samples if s.outcome == "ok" and s.cold]
+        warm = [s.latency_ms for s in samples if s.outcome == "ok" and not s.cold]
         result["cold_starts"] = {
             "count": len(cold),
             "p50_ms": _round(percentile(cold, 50)),
@@ -411,6 +551,21 @@ def summarize(run: LoadRun) -> dict[str, Any]:
             "warm_p50_ms": _round(percentile(warm, 50)),
         }
     return result
+
+
+SAMPLE_COLUMNS = ("due_s", "latency_ms", "service_ms", "outcome", "cold", "warmup")
+
+
+def write_samples(path: Path, samples: list[Sample]) -> None:
+    """`--samples FILE`: every request as one CSV row, in due order (warm-up rows included and marked)."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(SAMPLE_COLUMNS)
+    for s in sorted(samples, key=lambda s: s.t):
+        service = "" if s.service_ms is None else f"{s.service_ms:.3f}"
+        writer.writerow([f"{s.t:.4f}", f"{s.latency_ms:.3f}", service, s.outcome, int(s.cold), int(s.t < 0)])
+    data = text.getvalue().encode()
+    write_atomically(path, lambda stream: stream.write(data))
 
 
 def failed_limits(result: dict[str, Any], limits: dict[str, float]) -> list[str]:
@@ -422,7 +577,7 @@ def failed_limits(result: dict[str, Any], limits: dict[str, float]) -> list[str]
                 broken.append(f"errors {result['error_percent']:g} % > {limit:g} %")
             continue
         value = result["latency_ms"].get(name)
-        if value is None or value > limit:  # no successful request at all fails a latency limit too
+        if value is None or value > limit:  # no request measured at all fails a latency limit too
             broken.append(f"{name} {'n/a' if value is None else f'{value:g} ms'} > {limit:g} ms")
     return broken
 
@@ -462,8 +617,9 @@ def run_load(
     client_for: Callable[[str], Any],
     payloads: list[Payload],
     on_tick: Callable[[Snapshot], None] | None = None,
-) -> dict[str, Any]:
-    """Run the load; the summary (see module doc). Fails before sending when the target does not exist."""
+) -> tuple[dict[str, Any], list[Sample]]:
+    """Run the load; the summary (see module doc) and the raw samples. Fails before sending when the target does
+    not exist."""
     from botocore.exceptions import ClientError
 
     check_spec(spec)
@@ -502,4 +658,4 @@ def run_load(
     result = summarize(run)
     if serverless:
         result["cold_starts"] = serverless_cold_starts(client_for("cloudwatch"), spec.name, serverless, started)
-    return result
+    return result, run.samples

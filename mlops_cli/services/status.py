@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from mlops_cli.errors import OperationError
 from mlops_cli.plan.sends import sends, sends_via
 from mlops_cli.services import autoscaling
 from mlops_cli.services.naming import PROJECT_TAG
@@ -57,18 +58,22 @@ Unreadable = list[dict[str, str]]
 def attempt(unreadable: Unreadable | None, kind: str, name: str, read: Callable[[], T], default: T) -> T:
     """`read()`; with `unreadable` given, an AWS error is noted there (kind, name, error) and `default` returned, so
     one resource that cannot be read does not hide the others. Credentials the service does not know are not
-    about one resource: raised, as nothing can be read with them."""
+    about one resource: raised, as nothing can be read with them. When AWS cannot be read at all (no credentials,
+    refused ones, no answer) there are no others: that fails the whole status (exit 1), never empty tables."""
     if unreadable is None:
         return read()
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from mlops_cli.aws import is_unknown_credentials
+    from mlops_cli.aws import cannot_read_aws, is_unknown_credentials, translate_error
 
     try:
         return read()
     except (ClientError, BotoCoreError) as exc:
         if is_unknown_credentials(exc):
             raise
+        if cannot_read_aws(exc):
+            failed = translate_error(exc)
+            raise OperationError(f"cannot read AWS, so nothing can be shown: {failed}", hint=failed.hint) from None
         error = getattr(exc, "response", {}).get("Error", {})
         reason = f"{error.get('Code')}: {error.get('Message', '')}" if error else str(exc)
         unreadable.append({"kind": kind, "name": name, "error": reason.strip()})

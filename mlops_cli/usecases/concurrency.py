@@ -18,17 +18,23 @@ if TYPE_CHECKING:
 class ConcurrencyRequest:
     """What the flags ask for (function name and alias arrive through the config); None: the config's value."""
 
-    reserved: int | None = None
+    reserved: int | None = None  # 0 throttles every invocation, as on AWS
     provisioned: int | None = None
     clear: bool = False
     wait: bool = True
+    unreserved: bool = False  # remove the reservation (the function uses the account's unreserved pool)
+    max_cost: float | None = None  # USD per month of provisioned concurrency
 
 
-def check_flags(reserved: int | None, provisioned: int | None, clear: bool, show: bool) -> None:
+def check_flags(
+    reserved: int | None, provisioned: int | None, clear: bool, show: bool, unreserved: bool = False
+) -> None:
     if clear and show:
         raise UsageError("--clear and --show cannot be combined")
-    if (clear or show) and (reserved is not None or provisioned is not None):
-        raise UsageError(f"--{'clear' if clear else 'show'} takes no --reserved/--provisioned")
+    if (clear or show) and (reserved is not None or provisioned is not None or unreserved):
+        raise UsageError(f"--{'clear' if clear else 'show'} takes no --reserved/--unreserved/--provisioned")
+    if unreserved and reserved is not None:
+        raise UsageError("give --reserved N or --unreserved, not both")
 
 
 def current_state(config: Config, clients: AwsClients) -> ConcurrencyState:
@@ -41,18 +47,34 @@ def current_state(config: Config, clients: AwsClients) -> ConcurrencyState:
 
 
 def planned_concurrency(config: Config, clients: AwsClients, request: ConcurrencyRequest) -> Planned:
-    """Check the values (exit 2 before any change), read the function's state, plan set or clear, price it."""
+    """Check the values (exit 2 before any change), read the function's state, plan set or clear, price it (the
+    provisioned concurrency bills by the hour while it is configured; --max-cost checked against a month)."""
     from mlops_cli.services import concurrency as service
     from mlops_cli.services import cost
 
-    reserved = config.lambda_.reserved_concurrency if request.reserved is None else request.reserved
+    reserved = (
+        None
+        if request.unreserved
+        else config.lambda_.reserved_concurrency
+        if request.reserved is None
+        else request.reserved
+    )
     provisioned = config.lambda_.provisioned_concurrency if request.provisioned is None else request.provisioned
     if not request.clear:
         service.check_values(reserved, provisioned)
+    estimate = cost.provisioned_cost(
+        cost.shipped_prices(), config.lambda_.memory_mb, 0 if request.clear else provisioned or 0
+    )
+    cost.check_budget(
+        estimate, request.max_cost, f"provisioned concurrency {provisioned} x {config.lambda_.memory_mb} MB"
+    )
     current = current_state(config, clients)
     if request.clear:
         plan = service.plan_clear(current)
     else:
         plan = service.plan_set(current, reserved, provisioned, request.wait)
-        plan.cost = cost.provisioned_cost(cost.shipped_prices(), config.lambda_.memory_mb, provisioned or 0)
-    return service.planned_set(clients.client("lambda"), plan, current)
+        plan.cost = estimate
+    planned = service.planned_set(clients.client("lambda"), plan, current)
+    if plan.cost is not None and plan.steps:
+        planned.announce.insert(0, cost.summary(plan.cost))
+    return planned

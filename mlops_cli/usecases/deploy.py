@@ -71,7 +71,7 @@ def planned_deploy(
     )
     max_poll_s = service.LOCAL_MAX_POLL_S if clients.is_local else service.MAX_POLL_S
     plan = service.plan_deploy(target, live, role_steps, request.wait, max_poll_s)
-    plan.plan.cost = _cost(config, clients, target.endpoint, scaling, request.max_cost)
+    plan.plan.cost = _cost(config, clients, target.endpoint, scaling, request.max_cost, live)
     if plan.after and not request.wait:
         raise UsageError(
             "this update removes the variant's autoscaling while the instance type changes and "
@@ -142,9 +142,18 @@ def _check(config: Config, request: DeployRequest) -> ScalingSettings | None:
 
 
 def _cost(
-    config: Config, clients: AwsClients, endpoint: str, scaling: ScalingSettings | None, max_cost: float | None
+    config: Config,
+    clients: AwsClients,
+    endpoint: str,
+    scaling: ScalingSettings | None,
+    max_cost: float | None,
+    live: LiveEndpoint | None,
 ) -> dict[str, Any]:
-    """The endpoint per hour and month at its minimum and maximum instance counts; --max-cost checked here."""
+    """What will run, per hour and month at its minimum and maximum instance counts; --max-cost checked here.
+
+    On an update, the scaling in place stays unless --autoscale replaces it, and an autoscaled variant keeps the
+    instance count it has (RetainAllVariantProperties): the range is what the scaling will hold, never less than
+    what runs now. Meanwhile the old fleet serves until the new one is InService: both bill (priced apart)."""
     from mlops_cli.services import cost
 
     serverless = config.deploy.serverless
@@ -153,11 +162,25 @@ def _cost(
     instance_type = config.deploy.instance_type
     low = scaling.min if scaling else config.deploy.instance_count
     high = max(scaling.max, low) if scaling else config.deploy.instance_count
+    old_fleets: list[tuple[str, int]] = []
+    new_instances = config.deploy.instance_count
+    if live is not None:
+        running = {v["VariantName"]: v for v in live.description.get("ProductionVariants") or []}
+        for variant in live.config.get("ProductionVariants") or []:
+            described = running.get(variant["VariantName"], {})
+            count = int(described.get("CurrentInstanceCount") or variant.get("InitialInstanceCount") or 0)
+            old_fleets.append((variant["InstanceType"], count))
+        in_place = live.scaling.target
+        if in_place is not None:
+            new_instances = sum(count for _type, count in old_fleets) or new_instances
+            if scaling is None:
+                low, high = int(in_place["MinCapacity"]), int(in_place["MaxCapacity"])
+        high = max(high, new_instances)
     prices = cost.load_prices(
         None if clients.is_local or clients.dry_run else clients.session,
         config.aws.region,
-        hosting_types=(instance_type,),
+        hosting_types=tuple(dict.fromkeys([instance_type, *(t for t, _n in old_fleets)])),
     )
-    estimate = cost.endpoint_cost(prices, instance_type, low, high)
+    estimate = cost.endpoint_cost(prices, instance_type, low, high, old_fleets, new_instances)
     cost.check_budget(estimate, max_cost, f"endpoint {endpoint} ({high} x {instance_type})")
     return estimate

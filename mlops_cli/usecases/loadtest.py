@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_cli.errors import OperationError
+from mlops_cli.errors import OperationError, UsageError
 from mlops_cli.plan.sends import sends_via
 from mlops_cli.services import loadtest as service
 
@@ -35,12 +35,17 @@ class LoadtestRequest:
     max_in_flight: int = 32
     fail_on: str | None = None
     function: str | None = None  # NAME[:ALIAS]; default: the project's function and lambda.alias
+    timeout: float = service.DEFAULT_TIMEOUT_S
+    warmup: float = 0
+    requests: Path | None = None  # JSON lines replayed instead of the images
+    order: str = "sequential"
+    samples: Path | None = None  # raw samples (CSV) written here
 
 
 @sends_via(service.run_load)  # the load is sent by the plan's own run (send)
 def planned_loadtest(config: Config, clients: AwsClients, request: LoadtestRequest, live_view: LiveView) -> Planned:
-    """Check the flags (exit 2 before any AWS call), read the images, plan the load; the result also carries
-    `plot` (None) and `failed_limits`."""
+    """Check the flags (exit 2 before any AWS call), read the images or the requests file, plan the load; the
+    result also carries `plot` (None), `samples` (the CSV written, or None) and `failed_limits`."""
     from mlops_cli.plan import Answers
     from mlops_cli.plan.planned import Planned
 
@@ -52,26 +57,50 @@ def planned_loadtest(config: Config, clients: AwsClients, request: LoadtestReque
         if target == "endpoint"
         else request.function or f"{config.function_name}:{config.lambda_.alias}"
     )
-    spec = service.LoadSpec(target, name, start_rate, end_rate, request.duration, request.max_in_flight, limits)
+    spec = service.LoadSpec(
+        target,
+        name,
+        start_rate,
+        end_rate,
+        request.duration,
+        request.max_in_flight,
+        limits,
+        timeout_s=request.timeout,
+        warmup_s=request.warmup,
+        order=request.order,
+    )
     service.check_spec(spec)
-    payloads = service.load_images(request.images or Path(config.data.local_dir) / "test")
+    if request.requests is not None and request.images is not None:
+        raise UsageError("give --images or --requests, not both")
+    if request.samples is not None and not request.samples.parent.is_dir():
+        raise UsageError(f"--samples {request.samples}: no such folder {request.samples.parent}")
+    if request.requests is not None:
+        payloads, source = service.load_requests(request.requests), "requests"
+    else:
+        payloads, source = service.load_images(request.images or Path(config.data.local_dir) / "test"), "images"
 
     def client_for(service_name: str) -> Any:
         if service_name in ("sagemaker-runtime", "lambda"):
-            return clients.load_client(service_name, request.max_in_flight)
+            return clients.load_client(service_name, request.max_in_flight, request.timeout)
         return clients.client(service_name)
 
     def send(_executor: Any, _plan: Any) -> Answers:
         with live_view() as on_tick:
-            return Answers({"load": service.run_load(spec, client_for, payloads, on_tick)})
+            summary, samples = service.run_load(spec, client_for, payloads, on_tick)
+        return Answers({"load": summary, "samples": samples})
 
     def finish(answers: Answers) -> dict[str, Any]:
         result = answers["load"]
         result["plot"] = None  # the command writes the plot, when asked for one
+        result["samples"] = None
+        if request.samples is not None:
+            service.write_samples(request.samples, answers["samples"])
+            result["samples"] = str(request.samples)
+        result["fail_on"] = limits
         result["failed_limits"] = service.failed_limits(result, limits)
         return result
 
-    return Planned(service.plan_load(spec, len(payloads)), finish=finish, run=send, reads_aws=False)
+    return Planned(service.plan_load(spec, len(payloads), source), finish=finish, run=send, reads_aws=False)
 
 
 def check_limits(result: dict[str, Any]) -> None:

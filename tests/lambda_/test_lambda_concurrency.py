@@ -83,10 +83,17 @@ VALIDATION_ERRORS = {
     ),
     "reserved over the account": (("--reserved", "100000", "--provisioned", "1"), "does not fit the account"),
     "provisioned over the unreserved pool": (
-        ("--reserved", "0", "--provisioned", "100000"),
+        ("--unreserved", "--provisioned", "100000"),
         "does not fit the account's unreserved concurrency",
     ),
-    "clear with values": (("--clear", "--reserved", "3"), "--clear takes no --reserved/--provisioned"),
+    "clear with values": (("--clear", "--reserved", "3"), "--clear takes no --reserved/--unreserved/--provisioned"),
+    "provisioned under a reservation of 0": (
+        ("--reserved", "0", "--provisioned", "1"),
+        "a reservation of 0 lets nothing run; --unreserved removes it",
+    ),
+    "reserved and unreserved": (("--reserved", "2", "--unreserved"), "give --reserved N or --unreserved, not both"),
+    "a negative budget": (("--reserved", "2", "--provisioned", "1", "--max-cost", "-1"), "--max-cost must be >= 0"),
+    "over the budget": (("--reserved", "2", "--provisioned", "2", "--max-cost", "0.01"), "--max-cost 0.01 USD"),
     "clear and show": (("--clear", "--show"), "cannot be combined"),
     "not an integer": (("--reserved", "ten"), "Invalid value for '--reserved'"),
 }
@@ -178,6 +185,49 @@ def test_failed_allocation_is_reported_with_its_reason(mlops, boto_client, proje
     )
     status = lam.get_provisioned_concurrency_config(FunctionName=function, Qualifier="live")
     assert status["Status"] == "FAILED" and "ENDPOINT_NAME" in status["StatusReason"]
+
+
+def test_reserved_0_throttles_every_invocation_and_unreserved_removes_it(mlops, local_aws, deployed, boto_client):
+    """As on AWS, PutFunctionConcurrency 0 is the off switch; --show reads it back as 0, also after the AWS CLI
+    set it (GetFunction in the local AWS shows it too: moto's leaves a 0 out)."""
+    lam = boto_client("lambda")
+    assert concurrency(mlops, "--clear").exit_code == 0
+    off = concurrency(mlops, "--reserved", "0", "--provisioned", "0", "-o", "json")
+    assert off.exit_code == 0, off.output
+    assert json.loads(off.stdout)["changes"] == [f"PutFunctionConcurrency {FUNCTION} = 0"]
+    with pytest.raises(lam.exceptions.TooManyRequestsException) as refused:
+        lam.invoke(FunctionName=FUNCTION, Qualifier="live", Payload=b"{}")
+    assert refused.value.response["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    shown = concurrency(mlops, "--show")
+    assert shown.exit_code == 0 and "0 (every invocation throttled)" in shown.stdout
+    assert aws_cli(local_aws, "lambda", "get-function", "--function-name", FUNCTION)["Concurrency"] == {
+        "ReservedConcurrentExecutions": 0
+    }
+
+    back = concurrency(mlops, "--unreserved", "--provisioned", "0", "-o", "json")
+    assert back.exit_code == 0, back.output
+    assert json.loads(back.stdout)["changes"] == [f"DeleteFunctionConcurrency {FUNCTION}"]
+    assert json.loads(back.stdout)["reserved"] is None
+    assert lam.invoke(FunctionName=FUNCTION, Qualifier="live", Payload=b"{}")["StatusCode"] == 200
+
+    aws_cli(
+        local_aws,
+        "lambda",
+        "put-function-concurrency",
+        "--function-name",
+        FUNCTION,
+        "--reserved-concurrent-executions",
+        "0",
+    )
+    assert json.loads(concurrency(mlops, "--show", "-o", "json").stdout)["reserved"] == 0
+    assert concurrency(mlops, "--clear").exit_code == 0
+
+
+def test_the_cost_line_comes_before_the_change(mlops, deployed):
+    result = concurrency(mlops, "--reserved", "2", "--provisioned", "1", "--max-cost", "100")
+    assert result.exit_code == 0, result.output
+    assert "estimated cost: provisioned concurrency: $" in result.stderr and "/month" in result.stderr
+    assert concurrency(mlops, "--clear").exit_code == 0
 
 
 def test_missing_function_is_a_usage_error(mlops, local_aws):

@@ -51,6 +51,12 @@ def test_lambda_invoke_returns_the_right_labels_through_the_endpoint(mlops, serv
         assert answer["alias"] == "live" and answer["version"] == "1"
         ranked = answer["predictions"][0]["top_k"]
         assert len(ranked) == 3 and ranked[0]["label"] == label, (label, ranked)
+        # One shape with `mlops invoke`: the same `source` and `top_k` from the endpoint behind the function.
+        direct = json.loads(
+            mlops("-o", "json", "invoke", "--endpoint", served_model, str(image), "--top-k", "3").stdout
+        )
+        assert answer["source"] == direct["source"] == str(image)
+        assert answer["top_k"] == direct["top_k"] == ranked
     table = mlops("lambda", "invoke", str(tmp_path / f"{next(iter(samples))}.png"), env=ENV)
     assert table.exit_code == 0 and "probability" in table.stdout and next(iter(samples)) in table.stdout
 

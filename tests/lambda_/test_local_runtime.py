@@ -37,8 +37,15 @@ def unmarshalable(event, context):
 """
 
 
-def run(code: Path, handler: str, event: object = None, mode: str = "invoke", timeout: str = "3") -> tuple[list, str]:
-    stdin = b"" if mode == "init" else json.dumps({"request_id": "req-1"}).encode() + b"\n" + json.dumps(event).encode()
+def invocation(event: object, request_id: str = "req-1") -> bytes:
+    body = json.dumps(event).encode()
+    return json.dumps({"request_id": request_id, "length": len(body)}).encode() + b"\n" + body
+
+
+def run(
+    code: Path, handler: str, event: object = None, mode: str = "invoke", timeout: str = "3", stdin: bytes | None = None
+) -> tuple[list, str]:
+    stdin = stdin if stdin is not None else b"" if mode == "init" else invocation(event)
     done = subprocess.run(
         [sys.executable, runtime.__file__, str(code), handler, mode, timeout],
         input=stdin,
@@ -57,6 +64,17 @@ def test_an_invocation_gets_its_event_and_context_and_the_function_output_goes_t
     assert answer["result"]["event"] == {"x": 1} and answer["result"]["request"] == "req-1"
     assert 0 < answer["result"]["left_ms"] <= 3000
     assert "loaded" in log and "event {'x': 1}" in log
+
+
+def test_one_environment_serves_invocation_after_invocation_with_one_init(tmp_path):
+    """As a Lambda execution environment: the init once, then invocations one at a time, each log cut apart."""
+    (tmp_path / "handlers.py").write_text(HANDLERS)
+    (ready, first, second), log = run(
+        tmp_path, "handlers.echo", stdin=invocation({"n": 1}, "req-1") + invocation({"n": 2}, "req-2")
+    )
+    assert "ready" in ready and first["result"]["event"] == {"n": 1} and second["result"]["event"] == {"n": 2}
+    assert log.count("loaded") == 1
+    assert f"{runtime.END_OF_LOGS} req-1" in log and f"{runtime.END_OF_LOGS} req-2" in log
 
 
 def test_init_only_and_init_failures_are_lambdas_errors(tmp_path):

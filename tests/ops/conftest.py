@@ -4,7 +4,12 @@ only need an endpoint that answers use the session's `served_model`."""
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -42,3 +47,31 @@ def fast_cli(fast_aws):
         return cli(*args, env={"MLOPS_AWS__ENDPOINT_URL": url})
 
     return run_mlops, lambda *args: aws_cli(url, *args)
+
+
+@contextmanager
+def python_function(boto_client, name: str, module: str, code: str) -> Iterator[Any]:
+    """A Lambda function `name` running `<module>.handler` from `code` (python3.12, 10 s timeout) with a role of
+    its own in the session's local AWS; yields its Lambda client, and deletes the function and role after."""
+    from mlops_cli.services.iam_policies import assume_role_policy
+
+    iam, lam = boto_client("iam"), boto_client("lambda")
+    role = iam.create_role(
+        RoleName=f"{name}-role", AssumeRolePolicyDocument=json.dumps(assume_role_policy("lambda.amazonaws.com"))
+    )["Role"]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(f"{module}.py", code)
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role["Arn"],
+        Handler=f"{module}.handler",
+        Code={"ZipFile": buffer.getvalue()},
+        Timeout=10,
+    )
+    try:
+        yield lam
+    finally:
+        lam.delete_function(FunctionName=name)
+        iam.delete_role(RoleName=f"{name}-role")

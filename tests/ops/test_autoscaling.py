@@ -52,7 +52,7 @@ def test_load_scales_the_endpoint_out_and_back_in(fast_aws, fast_cli, digits_dir
     )
     assert result.exit_code == 0, result.output
     load = json.loads(result.stdout)
-    assert load["errors"] == {"4xx": 0, "5xx": 0, "throttled": 0} and load["dropped"] == 0
+    assert load["errors"] == {"4xx": 0, "5xx": 0, "throttled": 0, "timeout": 0} and load["dropped"] == 0
     counts = [point["count"] for point in load["instances"]]
     assert counts[0] == 1 and 2 in counts, load["instances"]
     assert plot.read_bytes().startswith(b"\x89PNG")
@@ -84,6 +84,33 @@ def test_load_scales_the_endpoint_out_and_back_in(fast_aws, fast_cli, digits_dir
     assert all("in state ALARM triggered policy" in a["Cause"] for a in activities)
     alarms = aws("cloudwatch", "describe-alarms", "--alarm-name-prefix", f"TargetTracking-{RESOURCE}-")["MetricAlarms"]
     assert sorted(a["AlarmName"] in activities[1]["Cause"] + activities[0]["Cause"] for a in alarms) == [True, True]
+    # The alarms' period is the local minute, so the statistics at that period are the values they judged: the
+    # high alarm's breach shows there (at 60 s, each sum would hold 60 of them).
+    high = next(a for a in alarms if "-AlarmHigh-" in a["AlarmName"])
+    assert high["Period"] == 60 // FAST_TIME_SCALE
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 600))
+    ended = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 60))
+    statistics = aws(
+        "cloudwatch",
+        "get-metric-statistics",
+        "--namespace",
+        "AWS/SageMaker",
+        "--metric-name",
+        "InvocationsPerInstance",
+        "--dimensions",
+        f"Name=EndpointName,Value={ENDPOINT}",
+        "Name=VariantName,Value=AllTraffic",
+        "--statistics",
+        "Sum",
+        "--period",
+        str(high["Period"]),
+        "--start-time",
+        started,
+        "--end-time",
+        ended,
+    )["Datapoints"]
+    sums = [point["Sum"] for point in statistics]
+    assert sum(value > high["Threshold"] for value in sums) >= 3 and max(sums) <= 6 * high["Threshold"], sums
 
     metrics = aws(
         "cloudwatch",

@@ -79,3 +79,29 @@ def test_tuning_plan_costs_its_trials_and_max_cost_refuses():
     assert plan["cost"]["max_usd"] == pytest.approx(4 * M5_LARGE * 1.0)
     refused = cli("--dry-run", "tune", "--max-jobs", "4", "--parallel", "2", "--max-cost", "0.3")
     assert refused.exit_code == 2 and "tuning job (4 trials of 1 x ml.m5.large" in " ".join(refused.stderr.split())
+
+
+def test_an_update_prices_the_live_scaling_and_both_fleets(served_model, boto_client):
+    """A live endpoint autoscaled up to 2: the update keeps that range, so --max-cost prices 2 instances, and
+    while the new fleet starts both bill (the old fleet's 1 instance and the new one's)."""
+    aas = boto_client("application-autoscaling")
+    scalable = {
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": f"endpoint/{served_model}/variant/AllTraffic",
+        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+    }
+    aas.register_scalable_target(**scalable, MinCapacity=1, MaxCapacity=2)
+    model = "s3://mlops-local/served/models/session/output/model.tar.gz"
+    update = ("--dry-run", "deploy", "--model", model, "--endpoint", served_model)
+    try:
+        plan = json.loads(cli("-o", "json", *update).stdout)
+        endpoint, switch = plan["cost"]["items"]
+        assert (endpoint["min_instances"], endpoint["max_instances"]) == (1, 2)
+        assert endpoint["usd_per_month_at_max"] == pytest.approx(2 * M5_LARGE * 730)
+        assert switch["item"] == "blue/green switch" and switch["usd_per_hour"] == pytest.approx(2 * M5_LARGE)
+        one_instance_month = M5_LARGE * 730
+        refused = cli(*update, "--max-cost", f"{1.5 * one_instance_month:.2f}")  # 1 instance fits, 2 do not
+        assert refused.exit_code == 2 and "would cost per month" in " ".join(refused.stderr.split())
+        assert cli(*update, "--max-cost", f"{2.5 * one_instance_month:.2f}").exit_code == 0
+    finally:
+        aas.deregister_scalable_target(**scalable)

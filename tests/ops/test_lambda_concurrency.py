@@ -3,14 +3,12 @@ concurrency keeps an environment warm, and `loadtest` reports cold starts apart 
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from pathlib import Path
 
 import pytest
 
-from .conftest import cli
+from .conftest import cli, python_function
 
 FUNCTION = "digits-burst"
 SLOW = """
@@ -27,28 +25,10 @@ def handler(event, context):
 @pytest.fixture(scope="module")
 def burst_function(boto_client):
     """A function whose invocations take a second, version 1 behind the alias `live`."""
-    from mlops_cli.services.iam_policies import assume_role_policy
-
-    iam, lam = boto_client("iam"), boto_client("lambda")
-    role = iam.create_role(
-        RoleName="digits-burst-role", AssumeRolePolicyDocument=json.dumps(assume_role_policy("lambda.amazonaws.com"))
-    )["Role"]
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("slow.py", SLOW)
-    lam.create_function(
-        FunctionName=FUNCTION,
-        Runtime="python3.12",
-        Role=role["Arn"],
-        Handler="slow.handler",
-        Code={"ZipFile": buffer.getvalue()},
-        Timeout=10,
-    )
-    version = lam.publish_version(FunctionName=FUNCTION)["Version"]
-    lam.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion=version)
-    yield FUNCTION
-    lam.delete_function(FunctionName=FUNCTION)
-    iam.delete_role(RoleName="digits-burst-role")
+    with python_function(boto_client, FUNCTION, "slow", SLOW) as lam:
+        version = lam.publish_version(FunctionName=FUNCTION)["Version"]
+        lam.create_alias(FunctionName=FUNCTION, Name="live", FunctionVersion=version)
+        yield FUNCTION
 
 
 def test_reserved_concurrency_throttles_a_burst_and_provisioned_stays_warm(
@@ -93,7 +73,7 @@ def test_reserved_concurrency_throttles_a_burst_and_provisioned_stays_warm(
     assert result.exit_code == 0, result.output
     load = json.loads(result.stdout)
     assert load["requests"] == 10 and load["ok"] == 2
-    assert load["errors"] == {"4xx": 0, "5xx": 0, "throttled": 8}
+    assert load["errors"] == {"4xx": 0, "5xx": 0, "throttled": 8, "timeout": 0}
     assert load["cold_starts"]["count"] == 1 and load["cold_starts"]["warm_p50_ms"] is not None
 
     # `status` prices what runs: one provisioned environment of 128 MB (the function's default), arm64 or not.
@@ -109,3 +89,24 @@ def test_reserved_concurrency_throttles_a_burst_and_provisioned_stays_warm(
         lam.invoke(FunctionName=FUNCTION, Qualifier="live", Payload=b"{}")
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
     assert refused.value.response["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+
+
+def test_environments_are_reused_as_lambda_reuses_them(burst_function, boto_client):
+    """Sequential invocations find the environment the last one left: $LATEST is cold once, then warm; an alias
+    with provisioned concurrency 1 is warm every time (its environment is not used up by an invocation)."""
+    import base64
+    import uuid
+
+    lam = boto_client("lambda")
+    lam.delete_function_concurrency(FunctionName=FUNCTION)  # the test above switched the function off
+    # A configuration change: $LATEST's environments so far served the old one, so the next start is cold.
+    lam.update_function_configuration(FunctionName=FUNCTION, Environment={"Variables": {"RUN": uuid.uuid4().hex}})
+
+    def cold(**qualifier: str) -> bool:
+        answer = lam.invoke(FunctionName=FUNCTION, Payload=b"{}", LogType="Tail", **qualifier)
+        return "Init Duration" in base64.b64decode(answer["LogResult"]).decode()
+
+    assert [cold() for _ in range(3)] == [True, False, False]
+    done = cli("concurrency", "set", "--function", FUNCTION, "--unreserved", "--provisioned", "1")
+    assert done.exit_code == 0, done.output
+    assert [cold(Qualifier="live") for _ in range(3)] == [False, False, False]

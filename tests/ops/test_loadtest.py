@@ -3,12 +3,13 @@ gate, and its usage errors."""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
 import pytest
 
-from .conftest import cli
+from .conftest import cli, python_function
 
 
 @pytest.mark.parametrize(
@@ -81,9 +82,117 @@ def test_load_gives_summary_json_plot_and_gate(served_model, digits_dir: Path, t
     assert "--fail-on: p99" in result.stderr
     data = json.loads(result.stdout)
     assert data["requests"] == 12 and data["ok"] == 12 and data["dropped"] == 0
-    assert data["errors"] == {"4xx": 0, "5xx": 0, "throttled": 0}
+    assert data["errors"] == {"4xx": 0, "5xx": 0, "throttled": 0, "timeout": 0}
     latency = data["latency_ms"]
     assert 0 < latency["p50"] <= latency["p90"] <= latency["p99"] <= latency["max"]
     assert data["instances"][0]["count"] == 1  # DescribeEndpoint's CurrentInstanceCount
     assert sum(row["requests"] for row in data["timeline"]) == 12
     assert data["plot"] == str(plot) and plot.read_bytes().startswith(b"\x89PNG")
+
+
+STALL = """
+import time
+
+
+def handler(event, context):
+    time.sleep(event.get("stall_s", 0))
+    return {"statusCode": event.get("status", 200), "body": "{}"}
+"""
+
+
+@pytest.fixture(scope="module")
+def stall_function(boto_client):
+    """A function that answers at once, or after `stall_s` seconds, with the `status` its event asks for."""
+    with python_function(boto_client, "digits-stall", "stall", STALL):
+        yield "digits-stall"
+
+
+def test_a_stall_shows_in_the_corrected_latency_and_failures_count(stall_function, tmp_path: Path):
+    # 3 requests/s on one connection: a warm-up second, then 30 measured requests. The 4th measured stalls 1.2 s
+    # and the 5th (due 0.33 s later) 5 s, past --timeout 2.5: those due meanwhile wait for the connection, and the
+    # ones that wait longer than the timeout are given up. Two later ones answer 503 and 404.
+    events: list[dict] = [{}] * 3 + [{}] * 30
+    events[3 + 3] = {"stall_s": 1.2}
+    events[3 + 4] = {"stall_s": 5}
+    events[3 + 22] = {"status": 503}
+    events[3 + 25] = {"status": 404}
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text("".join(json.dumps(event) + "\n" for event in events))
+    samples = tmp_path / "samples.csv"
+    result = cli(
+        "-o",
+        "json",
+        "loadtest",
+        "--target",
+        "lambda",
+        "--function",
+        stall_function,
+        "--rate",
+        "3",
+        "--duration",
+        "10",
+        "--warmup",
+        "1",
+        "--max-in-flight",
+        "1",
+        "--timeout",
+        "2.5",
+        "--requests",
+        str(requests),
+        "--samples",
+        str(samples),
+    )
+    assert result.exit_code == 0, result.output
+    load = json.loads(result.stdout)
+    assert load["requests"] == 30 and load["warmup_requests"] == 3
+    assert load["errors"]["timeout"] == 1 and load["errors"]["5xx"] == 1 and load["errors"]["4xx"] == 1
+    assert load["dropped"] >= 1
+    assert load["ok"] == 30 - 3 - load["dropped"]
+    # The timeout counts in the figures (only successes, the service-time p99 would be the 1.2 s stall) ...
+    assert load["service_ms"]["p99"] >= 2500
+    # ... and the wait behind the stalls, which a generator measuring from the send never sees.
+    assert load["latency_ms"]["p99"] > load["service_ms"]["p99"] + 500
+    assert load["latency_ms"]["p90"] > load["service_ms"]["p90"]
+    rows = list(csv.DictReader(samples.open()))
+    assert len(rows) == 33 and sum(row["warmup"] == "1" for row in rows) == 3
+    assert {row["outcome"] for row in rows} >= {"ok", "timeout", "dropped", "4xx", "5xx"}
+    assert load["samples"] == str(samples)
+
+
+def test_requests_file_replays_image_paths_and_urls(served_model, digits_dir: Path, tmp_path: Path):
+    image = next((digits_dir / "test").rglob("*.png"))
+    requests = tmp_path / "requests.jsonl"
+    # An image by path (relative to the file), and a URL the endpoint refuses to fetch (loopback: its SSRF rule).
+    requests.write_text(json.dumps(str(image)) + "\n\n" + json.dumps("http://127.0.0.1:9/digit.png") + "\n")
+    result = cli(
+        "-o",
+        "json",
+        "loadtest",
+        "--endpoint",
+        served_model,
+        "--rate",
+        "4",
+        "--duration",
+        "1",
+        "--requests",
+        str(requests),
+    )
+    assert result.exit_code == 0, result.output
+    load = json.loads(result.stdout)
+    assert load["requests"] == 4 and load["ok"] == 2 and load["errors"]["4xx"] == 2  # in order: ok, 4xx, ok, 4xx
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{}\n[1, 2]\n", "line 2: expected a JSON object"),
+        ("{not json\n", "line 1"),
+        ('"missing.png"\n', "missing.png is not a JPEG"),
+        ("\n\n", "no requests in it"),
+    ],
+)
+def test_a_bad_requests_file_exits_2_naming_the_line(tmp_path: Path, content: str, message: str):
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text(content)
+    result = cli("loadtest", "--requests", str(requests))
+    assert result.exit_code == 2 and message in result.stderr and "Traceback" not in result.output

@@ -5,7 +5,9 @@ alarms that are configured for the target tracking scaling policy", Application 
 alarm (metric above the target for 3 of 3 one-minute periods: scale out) and a low alarm (below 90 % of the target
 for 15 of 15: scale in). moto makes them for DynamoDB and ECS only; here they exist for SageMaker variants too,
 so `describe-scaling-policies` lists them and `describe-alarms` shows their state, which the local autoscaler
-sets as it evaluates each period.
+sets as it evaluates each period. Their period is the local minute (60 s / time scale, whole seconds), the
+interval the autoscaler closes a datapoint at: `get-metric-statistics` with the alarm's period shows the values
+the alarm judged, where a 60 s period would sum time_scale of them.
 """
 
 from __future__ import annotations
@@ -26,6 +28,13 @@ def _cloudwatch(account: str, region: str) -> Any:
 
 
 CHANGE = "autoscaling.alarms"  # the local AWS's journal replays alarm changes by this name (store.register)
+
+
+def period_s() -> int:
+    """The alarms' period: one local minute, in whole seconds."""
+    from mlops_cli.local.autoscaling.autoscaler import PERIOD_S, time_scale
+
+    return max(1, round(PERIOD_S / time_scale()))
 
 
 def apply(data: dict[str, Any]) -> None:
@@ -65,7 +74,7 @@ def apply(data: dict[str, Any]) -> None:
             comparison_operator=operator,
             evaluation_periods=periods,
             datapoints_to_alarm=periods,
-            period=60,
+            period=period_s(),
             threshold=threshold,
             statistic="Sum",
             description=f"DO NOT EDIT OR DELETE. For TargetTrackingScaling policy {policy.policy_arn}.",

@@ -22,7 +22,8 @@ server answers /ping; the endpoint is Updating meanwhile. Scale-in takes an inst
 then lets its requests in flight finish before stopping it, so no request fails.
 
 Time. `MLOPS_LOCAL_TIME_SCALE` (set by `mlops local up` from the config's `local.time_scale`) makes a local
-minute last 60 / scale real seconds: periods and cooldowns shrink by that factor; timestamps stay real.
+minute last 60 / scale real seconds: periods and cooldowns shrink by that factor; timestamps stay real. The
+alarms' period is that local minute too (alarms.period_s), so CloudWatch statistics at it match the alarms.
 """
 
 from __future__ import annotations
@@ -84,8 +85,11 @@ class VariantLoad:
     errors_5xx: int = 0
     latency_us: float = 0.0
     datapoints: deque = field(default_factory=lambda: deque(maxlen=SCALE_IN_DATAPOINTS))
-    last_scale_out: float = -math.inf  # local seconds
-    last_scale_in: float = -math.inf
+    # Local seconds when the last scale-out (its instances serving) and the last scale-in completed: each
+    # cooldown counts from the completion of an activity of its own kind (Application Auto Scaling API
+    # Reference, TargetTrackingScalingPolicyConfiguration ScaleOutCooldown/ScaleInCooldown).
+    scale_out_done: float = -math.inf
+    scale_in_done: float = -math.inf
 
 
 class Autoscaler:
@@ -270,11 +274,14 @@ class Autoscaler:
                 and all(p is not None and p < SCALE_IN_FRACTION * goal for p in points)
             )
             scaling_alarms.show_evaluation(policy, points, high_alarm, low_alarm)
+            # The datapoints stay: an alarm keeps its state across a scaling, as CloudWatch's does, so a metric
+            # still above the target after a scale-out scales out again once the cooldown has passed.
+            busy = self.pending.get(load.endpoint, 0) > 0  # a scale-out in progress has not completed
             if high_alarm:
                 wanted = min(high, math.ceil(desired * recent[-1] / goal))
-                if wanted > desired and now - load.last_scale_out >= float(config.get("ScaleOutCooldown") or 0):
-                    load.last_scale_out = now
-                    load.datapoints.clear()
+                cooldown = float(config.get("ScaleOutCooldown") or 0)
+                if wanted > desired and not busy and now - load.scale_out_done >= cooldown:
+                    # A scale-out is not held back by the scale-in cooldown ("scales out immediately").
                     self.scale_to(
                         load,
                         wanted,
@@ -285,9 +292,7 @@ class Autoscaler:
             if low_alarm and not config.get("DisableScaleIn"):
                 wanted = max(low, math.ceil(desired * points[-1] / goal))
                 cooldown = float(config.get("ScaleInCooldown") or 0)
-                if wanted < desired and now - max(load.last_scale_in, load.last_scale_out) >= cooldown:
-                    load.last_scale_in = now
-                    load.datapoints.clear()
+                if wanted < desired and not busy and now - load.scale_in_done >= cooldown:
                     self.scale_to(
                         load,
                         wanted,
@@ -350,6 +355,7 @@ class Autoscaler:
             removed = [replicas.pop() for _ in range(min(desired - wanted, len(replicas)))]
             for server in removed:  # out of rotation now; requests in flight finish before it stops
                 threading.Thread(target=server.stop, name=f"endpoint-{load.endpoint}-drain", daemon=True).start()
+            load.scale_in_done = self.local_now()  # the capacity left at once
             self._finish(
                 load,
                 activity,
@@ -416,6 +422,7 @@ class Autoscaler:
             if not restoring or self.pending.get(load.endpoint, 0) == 0:
                 self._set_counts(load)
             if activity is not None and self.pending.get(load.endpoint, 0) == 0:
+                load.scale_out_done = self.local_now()
                 if failure is None:
                     self._finish(
                         load,

@@ -6,7 +6,8 @@ has no provisioned concurrency or `GetAccountSettings`, and enforces no account 
   `X-Amz-Log-Result` for `LogType=Tail`); reserved and unreserved concurrency throttle it (concurrency.py);
 - provisioned concurrency (Put/Get/Delete/List, provisioned.py) refuses what AWS refuses at once (`$LATEST` or
   an alias on it, more than the reserved concurrency, the account's last 100 unreserved);
-- `GetAccountSettings` and `PutFunctionConcurrency` apply the account limit of 1000 with 100 kept unreserved.
+- `GetAccountSettings` and `PutFunctionConcurrency` apply the account limit of 1000 with 100 kept unreserved;
+- `GetFunction` shows a reservation of 0 (moto leaves it out).
 """
 
 from __future__ import annotations
@@ -225,6 +226,22 @@ class FunctionRequests:
                     400,
                 )
         return forward(request)
+
+    def get_function(self, request: LocalRequest, forward: Forward) -> LocalResponse:
+        """moto's GetFunction leaves `Concurrency` out for a reservation of 0 (it tests the value, not its
+        presence); AWS answers `{"ReservedConcurrentExecutions": 0}`, the setting that throttles every call."""
+        response = forward(request)
+        if response.status != 200:
+            return response
+        try:
+            answer = response.json_body()
+            reserved = _backend(request).get_function(answer["Configuration"]["FunctionName"]).reserved_concurrency
+        except Exception:
+            return response
+        if reserved is not None and int(reserved) == 0 and "Concurrency" not in answer:
+            answer["Concurrency"] = {"ReservedConcurrentExecutions": 0}
+            response.body = json.dumps(answer).encode()
+        return response
 
     def provisioned_concurrency(self, request: LocalRequest, forward: Forward) -> LocalResponse:
         backend = _backend(request)

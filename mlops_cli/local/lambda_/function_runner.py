@@ -1,15 +1,18 @@
 """Running a Lambda function here: execution environments are processes of runtime.py, one invocation (or one
-init) at a time.
+init) at a time, kept for the next invocation as Lambda keeps them.
 
-`Invoke` runs the function's handler from its zip (kept by moto) in a fresh Python process (a cold start each
-time) or in a warm environment that provisioned concurrency keeps (provisioned.py), with the function's
-environment plus this server as `AWS_ENDPOINT_URL` and its own credentials, the event on stdin. The output goes
-to CloudWatch Logs `/aws/lambda/<name>` with START/END/REPORT lines.
+`Invoke` runs the function's handler from its zip (kept by moto) in an idle environment of the function's
+version (warm: provisioned concurrency keeps some, and any environment waits for the next invocation once done,
+concurrency.py), or else in a new Python process (a cold start), with the function's environment plus this
+server as `AWS_ENDPOINT_URL` and its own credentials, the event on stdin. $LATEST's environments serve only the
+code and configuration they started with: a change starts new ones, as on Lambda. The output goes to CloudWatch
+Logs `/aws/lambda/<name>` with START/END/REPORT lines.
 """
 
 from __future__ import annotations
 
 import json
+import queue
 import shutil
 import subprocess
 import sys
@@ -25,7 +28,7 @@ from mlops_cli.local.core.paths import confined
 from mlops_cli.local.core.server import ServerContext
 from mlops_cli.local.iam.sessions import role_env
 from mlops_cli.local.lambda_ import runtime
-from mlops_cli.local.lambda_.concurrency import Environment, WarmEnvironments
+from mlops_cli.local.lambda_.concurrency import Environment, Key, WarmEnvironments
 from mlops_cli.local.logs.streams import ensure_log_group
 
 INIT_LIMIT_S = 10  # Lambda's own limit on a function's initialisation
@@ -36,6 +39,28 @@ RUNTIME = Path(runtime.__file__)  # the program an execution environment runs (b
 def lambda_time() -> str:
     """Now, as Lambda writes times (LastModified, log lines)."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
+
+
+def pool_key(fn: Any) -> Key:
+    """Which environments may serve `fn`: those of its version; for $LATEST, of its code and configuration too."""
+    version = str(fn.version)
+    if version == "$LATEST":
+        revision = json.dumps(
+            [fn.code_digest, fn.handler, str(fn.timeout), str(fn.memory_size), fn.environment_vars or {}],
+            sort_keys=True,
+            default=str,
+        )
+        version += ":" + hashlib.sha256(revision.encode()).hexdigest()[:16]
+    return (fn.account_id, fn.region, fn.function_name, version)
+
+
+def exit_error(request_id: str, process: Any) -> dict[str, Any]:
+    return {
+        "error": {
+            "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: exit status {process.poll()}",
+            "errorType": "Runtime.ExitError",
+        }
+    }
 
 
 def log_stream_name(fn: Any) -> str:
@@ -115,6 +140,9 @@ class FunctionRunner:
         self.processes.add(process)
         return process
 
+    def start(self, fn: Any, mode: str, log_stream: str) -> Environment:
+        return Environment(self.spawn(fn, mode, log_stream), log_stream)
+
     def run(
         self,
         fn: Any,
@@ -126,45 +154,69 @@ class FunctionRunner:
         environment: Environment | None = None,
     ) -> tuple[dict[str, Any], str, float, float | None]:
         """(result document, log text, duration in ms, init duration in ms or None when the environment was
-        already warm) of one invocation (or, mode "init", one init) in a new or the given environment."""
+        already warm) of one invocation (or, mode "init", one init) in the given environment, or a new one. An
+        environment that fails or times out is stopped (the caller never gets it back alive)."""
         started = time.monotonic()
-        process = environment.process if environment else self.spawn(fn, mode, log_stream)
-        # The function stops itself at its timeout; this only catches a process that cannot.
-        limit = (0 if environment else INIT_LIMIT_S) + (0 if mode == "init" else int(fn.timeout) + 5)
-        header = json.dumps({"request_id": request_id, "invoked_arn": invoked_arn}).encode() + b"\n"
+        environment = environment or self.start(fn, mode, log_stream)
+        init_ms = None
         try:
-            out, err = process.communicate(header + event, timeout=limit)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            out, err = process.communicate()
-            duration = (time.monotonic() - started) * 1000
+            if environment.init_ms is None:  # a cold start: this invocation waits for the init
+                # The init, within Lambda's limit: {"ready": ms}, or the init's end (init mode, or its failure).
+                first = environment.documents.get(timeout=INIT_LIMIT_S)
+                if first is None or "ready" not in first:
+                    environment.stop()
+                    return (
+                        first or exit_error(request_id, environment.process),
+                        self._remaining_logs(environment),
+                        (time.monotonic() - started) * 1000,
+                        None,
+                    )
+                init_ms = environment.init_ms = float(first["ready"])
+            header = {"request_id": request_id, "invoked_arn": invoked_arn, "length": len(event)}
+            stdin = environment.process.stdin
+            assert stdin is not None
+            stdin.write(json.dumps(header).encode() + b"\n" + event)
+            stdin.flush()
+            # The function stops itself at its timeout; this only catches a process that cannot.
+            document = environment.documents.get(timeout=float(fn.timeout) + 5)
+        except queue.Empty:
+            environment.stop()
             message = f"{lambda_time()} {request_id} Task timed out after {float(fn.timeout):.2f} seconds"
             return (
                 {"error": {"errorMessage": message, "errorType": "Sandbox.Timedout"}},
-                err.decode("utf-8", "replace"),
-                duration,
-                None,
+                self._remaining_logs(environment),
+                (time.monotonic() - started) * 1000,
+                init_ms,
             )
-        finally:
-            self.processes.discard(process)
+        except OSError:  # the process went away under the write
+            document = None
         duration = (time.monotonic() - started) * 1000
-        logs = err.decode("utf-8", "replace")
-        init_ms = None
+        if init_ms is not None:
+            duration = max(0.0, duration - init_ms)  # Lambda reports the init apart (Init Duration)
+        if document is None:
+            environment.stop()
+            return exit_error(request_id, environment.process), self._remaining_logs(environment), duration, init_ms
         try:
-            *ready, last = out.splitlines() or [b""]
-            if ready:
-                init_ms = float(json.loads(ready[0])["ready"])
-                duration = max(0.0, duration - init_ms)  # Lambda reports the init apart (Init Duration)
-            document = json.loads(last)
-        except (ValueError, KeyError, TypeError):
-            document = {
-                "error": {
-                    "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
-                    f"exit status {process.returncode}",
-                    "errorType": "Runtime.ExitError",
-                }
-            }
+            logs = environment.logs.get(timeout=5) or ""
+        except queue.Empty:
+            logs = ""
+        if document.get("error", {}).get("errorType") == "Sandbox.Timedout":
+            environment.stop()
         return document, logs, duration, init_ms
+
+    @staticmethod
+    def _remaining_logs(environment: Environment) -> str:
+        """What a stopped environment logged (until its log ends)."""
+        parts = []
+        while True:
+            try:
+                part = environment.logs.get(timeout=5)
+            except queue.Empty:
+                break
+            if part is None:
+                break
+            parts.append(part)
+        return "\n".join(p for p in parts if p)
 
     def write_logs(self, fn: Any, log_stream: str, lines: list[str]) -> None:
         """Into CloudWatch Logs of this same server; a logging failure never fails the invocation."""
@@ -185,11 +237,18 @@ class FunctionRunner:
             print(f"lambda hook: writing logs failed: {exc}", file=sys.stderr, flush=True)
 
     def execute(self, fn: Any, event: bytes, request_id: str, invoked_arn: str) -> tuple[dict[str, Any], str]:
-        environment = self.warm.take((fn.account_id, fn.region, fn.function_name, str(fn.version)))
-        log_stream = environment.log_stream if environment else log_stream_name(fn)
-        document, logs, duration, init_ms = self.run(
-            fn, "invoke", event, request_id, invoked_arn, log_stream, environment
-        )
+        key = pool_key(fn)
+        environment = self.warm.take(key)
+        try:
+            environment = environment or self.start(fn, "invoke", log_stream_name(fn))
+            log_stream = environment.log_stream
+            document, logs, duration, init_ms = self.run(
+                fn, "invoke", event, request_id, invoked_arn, log_stream, environment
+            )
+        finally:
+            self.warm.give_back(key, environment)
+            if environment is not None and not environment.alive():
+                self.processes.discard(environment.process)
         lines = [f"START RequestId: {request_id} Version: {fn.version}", *logs.splitlines()]
         error = document.get("init_error") or document.get("error")
         if error:

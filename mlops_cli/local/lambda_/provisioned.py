@@ -152,8 +152,7 @@ class ProvisionedConcurrency:
         version_key = (key[0], key[1], key[2], str(fn.version))
 
         def environment() -> Environment:
-            log_stream = log_stream_name(fn)
-            return Environment(self.runner.spawn(fn, "invoke", log_stream), log_stream)
+            return self.runner.start(fn, "invoke", log_stream_name(fn))
 
         self.runner.warm.provision(version_key, self.provisioned_total(key, str(fn.version)), environment)
         return version_key

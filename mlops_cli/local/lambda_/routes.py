@@ -15,6 +15,7 @@ def register(hooks: Hooks, context: ServerContext) -> None:
     hooks.route("POST", r"^/\d{4}-\d{2}-\d{2}/functions/?$", local.check_function, service="lambda")
     hooks.route("PUT", FUNCTION + r"/(code|configuration)/?$", local.check_function, service="lambda")
     hooks.route("PUT", FUNCTION + r"/concurrency/?$", local.put_function_concurrency, service="lambda")
+    hooks.route("GET", FUNCTION + r"/?$", local.get_function, service="lambda")
     for method in ("GET", "PUT", "DELETE"):
         hooks.route(method, FUNCTION + r"/provisioned-concurrency/?$", local.provisioned_concurrency, service="lambda")
     hooks.route("GET", r"^/\d{4}-\d{2}-\d{2}/account-settings/?$", local.account_settings, service="lambda")

@@ -4,10 +4,13 @@ library only (it runs the user's code and must not drag the local AWS in with it
     python runtime.py CODE_DIR MODULE.FUNCTION MODE TIMEOUT_S
 
 It imports the handler (the "init"); with MODE `init` it only reports that. Otherwise it says
-{"ready": init ms} on its result channel, then waits for one invocation on stdin (a header line with the request
-id and invoked ARN, then the event) and calls the handler with a Lambda-like context. A warm (provisioned)
-environment is one that has said ready before its invocation came. Its stdout carries only those JSON documents;
-everything the function prints goes to stderr (the log).
+{"ready": init ms} on its result channel, then serves invocations one at a time, as long as it lives, as a Lambda
+execution environment does: each comes on stdin as a header line (request id, invoked ARN, the event's length)
+and the event, and is answered with one JSON line. A warm environment is one that has said ready before its
+invocation came. Its stdout carries only those JSON documents; everything the function prints goes to stderr
+(the log), where each invocation ends with END_OF_LOGS and its request id, so the log of one invocation can be
+told from the next. A timeout ends the environment (as on Lambda, which starts a fresh one); end of input ends
+it too.
 """
 
 from __future__ import annotations
@@ -53,6 +56,9 @@ def failure(error_type: str, exc: BaseException | str, request_id: str = "") -> 
     }
 
 
+END_OF_LOGS = "\x1e-- end of invocation"
+
+
 class Channel:
     """The result channel: this process's original stdout, while the function's own stdout goes to stderr."""
 
@@ -64,6 +70,11 @@ class Channel:
     def say(self, document: dict[str, Any]) -> None:
         self.out.write(json.dumps(document) + "\n")
         self.out.flush()
+
+    @staticmethod
+    def end_of_logs(request_id: str) -> None:
+        sys.stderr.flush()
+        os.write(2, f"\n{END_OF_LOGS} {request_id}\n".encode())
 
     def end(self, document: dict[str, Any]) -> NoReturn:
         self.out.write(json.dumps(document))
@@ -85,6 +96,33 @@ def load_handler(channel: Channel, handler_spec: str) -> Any:
         channel.end({"init_error": failure(type(exc).__name__, exc)})
 
 
+def invoke(handler: Any, header: dict[str, Any], body: bytes, timeout_s: float, channel: Channel) -> dict[str, Any]:
+    """One invocation: the handler called with the event and a context; its result or Lambda's error document."""
+    request_id = header.get("request_id", "")
+    # The function's timeout counts from the invocation, not from the init (which has its own limit).
+    context = Context(request_id, header.get("invoked_arn", ""), time.monotonic() + timeout_s)
+
+    def timed_out(_signum: int, _frame: Any) -> None:
+        message = f"{request_id} Task timed out after {timeout_s:.2f} seconds"
+        channel.say({"error": {"errorMessage": message, "errorType": "Sandbox.Timedout"}})
+        channel.end_of_logs(request_id)
+        os._exit(0)  # a timed-out environment is not used again
+
+    signal.signal(signal.SIGALRM, timed_out)
+    signal.setitimer(signal.ITIMER_REAL, timeout_s)
+    try:
+        event = json.loads(body or b"{}")
+        value = handler(event, context)
+    except BaseException as exc:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        return {"error": failure(type(exc).__name__, exc, request_id)}
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    try:
+        return {"result": json.loads(json.dumps(value))}
+    except (TypeError, ValueError) as exc:
+        return {"error": failure("Runtime.MarshalError", f"Unable to marshal response: {exc}", request_id)}
+
+
 def main(argv: list[str]) -> NoReturn:
     code_dir, handler_spec, mode, timeout_text = argv
     timeout_s = float(timeout_text)
@@ -98,30 +136,14 @@ def main(argv: list[str]) -> NoReturn:
     if mode == "init":
         channel.end({"result": None})
     channel.say({"ready": round(init_ms, 2)})
-
-    header = json.loads(sys.stdin.buffer.readline() or b"{}")
-    request_id = header.get("request_id", "")
-    # The function's timeout counts from the invocation, not from the init (which has its own limit).
-    context = Context(request_id, header.get("invoked_arn", ""), time.monotonic() + timeout_s)
-
-    def timed_out(_signum: int, _frame: Any) -> None:
-        message = f"{request_id} Task timed out after {timeout_s:.2f} seconds"
-        channel.out.write(json.dumps({"error": {"errorMessage": message, "errorType": "Sandbox.Timedout"}}))
-        channel.out.flush()
-        os._exit(0)
-
-    signal.signal(signal.SIGALRM, timed_out)
-    signal.setitimer(signal.ITIMER_REAL, timeout_s)
-    try:
-        event = json.loads(sys.stdin.buffer.read() or b"{}")
-        value = handler(event, context)
-    except BaseException as exc:
-        channel.end({"error": failure(type(exc).__name__, exc, request_id)})
-    signal.setitimer(signal.ITIMER_REAL, 0)
-    try:
-        channel.end({"result": json.loads(json.dumps(value))})
-    except (TypeError, ValueError) as exc:
-        channel.end({"error": failure("Runtime.MarshalError", f"Unable to marshal response: {exc}", request_id)})
+    while True:
+        line = sys.stdin.buffer.readline()
+        if not line:  # the environment is shut down
+            sys.exit(0)
+        header = json.loads(line)
+        body = sys.stdin.buffer.read(int(header.get("length") or 0))
+        channel.say(invoke(handler, header, body, timeout_s, channel))
+        channel.end_of_logs(header.get("request_id", ""))
 
 
 if __name__ == "__main__":
