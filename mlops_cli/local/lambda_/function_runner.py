@@ -11,6 +11,7 @@ Logs `/aws/lambda/<name>` with START/END/REPORT lines.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import queue
 import shutil
