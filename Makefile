@@ -60,7 +60,7 @@ browser:
 		echo "could not install Chromium: the browser test will be skipped"; \
 	else echo "Chromium is not installed (needs root and apt-get): the browser test will be skipped"; fi; }
 
-# The fast gate: lint, format, types and the unit tier (no local AWS, no training), well under a minute.
+# The fast gate: lint, format, types and the unit tier (no local AWS, no training).
 check: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
