@@ -230,7 +230,8 @@ def served_model(local_aws: str, boto_client, trained_model: TrainedModel) -> It
     result = CliRunner().invoke(
         app,
         ["-c", str(LOCAL_CONFIG), "deploy", "--model", f"s3://mlops-local/{key}", "--endpoint", SERVED_ENDPOINT],
-        env={"MLOPS_PROJECT": SERVED_PROJECT},
+        # The project's own prefix: its endpoint role reads model artifacts there only, as the model server does.
+        env={"MLOPS_PROJECT": SERVED_PROJECT, "MLOPS_S3__PREFIX": SERVED_PROJECT},
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output

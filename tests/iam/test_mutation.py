@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import SERVED_ENDPOINT, local_client
+from tests.helpers import SERVED_ENDPOINT, SERVED_PROJECT, local_client
 from tests.iam.conftest import policy_for
 
 pytestmark = pytest.mark.integration
@@ -78,7 +78,12 @@ def test_lambda_deploy_then_concurrency_set(local_aws, run_as, mlops):
 
 
 def test_autoscale(local_aws, run_as, mlops, served_model):
-    env = {"MLOPS_PROJECT": PROJECT, "MLOPS_DEPLOY__ENDPOINT_NAME": SERVED_ENDPOINT}
+    # As the endpoint's own project: the autoscaling prerequisites are checked on its configuration, named after it.
+    env = {
+        "MLOPS_PROJECT": SERVED_PROJECT,
+        "MLOPS_S3__PREFIX": SERVED_PROJECT,
+        "MLOPS_DEPLOY__ENDPOINT_NAME": SERVED_ENDPOINT,
+    }
     root = root_mlops(mlops, env)
 
     def unscaled():
