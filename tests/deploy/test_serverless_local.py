@@ -67,6 +67,14 @@ def test_idle_scale_to_zero_cold_start_and_max_concurrency(boto_client, mlops_ho
         ],
     }
     role = iam.create_role(RoleName="digits-serverless-local", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    # The model server acts with this role (as on AWS): it must be allowed to read the model.
+    read_model = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{BUCKET}/digits/models/*"}
+        ],
+    }
+    iam.put_role_policy(RoleName=role["RoleName"], PolicyName="read-model", PolicyDocument=json.dumps(read_model))
     sm.create_model(
         ModelName=ENDPOINT,
         PrimaryContainer={
