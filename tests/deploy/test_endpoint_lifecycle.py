@@ -291,6 +291,7 @@ def test_status_lists_job_endpoint_cost_and_scaling(created, mlops, trained_job)
             "model": endpoint["variants"][0]["model"],
             "instance_type": "ml.c5.large",
             "instance_count": 1,
+            "serverless": None,
             "scaling": {"min": 1, "max": 2},
             "usd_per_hour": 0.102,
         }
