@@ -471,19 +471,6 @@ def instance_shutdown_reason(message: str, code: str) -> Any:
     return StateReason(message, code)
 
 
-def role_trust_policy(account: str, role_arn: str) -> dict[str, Any] | None:
-    """The trust policy (AssumeRolePolicyDocument) of the local IAM role `role_arn`; None when there is no such
-    role or its document cannot be read."""
-    from moto.iam.models import iam_backends
-
-    try:
-        role = iam_backends[account]["global"].get_role_by_arn(role_arn)
-        document = json.loads(role.assume_role_policy_document)
-    except Exception:  # moto's IAMNotFoundException, or a document that is not JSON
-        return None
-    return document if isinstance(document, dict) else None
-
-
 def iam_caller(account: str, access_key_id: str) -> dict[str, Any] | None:
     """Who holds `access_key_id` in the local IAM: {"arn", "secret", "token" (None for a user's key), "policies"
     (its inline and attached policies' documents, its groups' too)}; None when no active key or role session has it

@@ -9,6 +9,7 @@ sagemaker:AddTags action" (IAM User Guide, "Troubleshooting access denied error 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -60,8 +61,13 @@ def _untrusted(caller_arn: str, role_arn: str) -> str | None:
     if ":assumed-role/" in caller_arn:  # a role session is named in trust policies by its role's ARN
         principals.append(f"arn:aws:iam::{ACCOUNT}:role/{caller_arn.split(':assumed-role/', 1)[1].split('/')[0]}")
     check = Check("sts:AssumeRole", role_arn, {"aws:principalarn": [caller_arn]})
-    document = moto_compat.role_trust_policy(ACCOUNT, role_arn)
-    if document is not None and decide_trust(document, principals, check) == "allow":
+    try:  # moto's IAMNotFoundException for no such role, or a document that is not JSON: refused
+        document = json.loads(
+            moto_compat.backend("iam", ACCOUNT, "aws").get_role_by_arn(role_arn).assume_role_policy_document
+        )
+    except Exception:
+        document = None
+    if isinstance(document, dict) and decide_trust(document, principals, check) == "allow":
         return None
     return f"User: {caller_arn} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
 
