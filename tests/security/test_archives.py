@@ -239,3 +239,38 @@ def test_zip_attacks_are_refused(place, member, reason):
 def test_a_zip_bomb_is_refused(place):
     archive = zip_of(HANDLER, ("zeros.bin", bytes(64 * 1024**2), 0o100644))
     assert_refused_and_untouched(lambda d: extract_zip(archive, d), place, "archive bomb")
+
+
+def _peak_bytes(call) -> int:
+    """The most memory Python objects held while `call` ran."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        call()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+def test_a_zip_symlink_member_that_is_a_bomb_is_refused_without_reading_it(place):
+    """A symlink's target is its member's data: 64 MiB of it (64 KiB packed) must not be read to find that out."""
+    archive = zip_of(HANDLER, ("link", b"a" * (64 * 1024**2), 0o120777))
+    peak = _peak_bytes(
+        lambda: assert_refused_and_untouched(lambda d: extract_zip(archive, d), place, "'link'", "PATH_MAX")
+    )
+    assert peak < 8 * 1024**2, f"{peak:,} bytes held to read one link target"
+
+
+def test_a_tar_long_name_header_that_is_a_bomb_is_refused_before_tarfile_reads_it(place):
+    """tarfile reads a GNU long-name (or pax) header whole into memory before yielding a member: 64 MiB of name
+    packs into 64 KiB."""
+    header = tarfile.TarInfo("././@LongLink")
+    header.type, header.size = tarfile.GNUTYPE_LONGNAME, 64 * 1024**2
+    raw = header.tobuf(format=tarfile.USTAR_FORMAT) + b"a" * header.size + bytes(1024)
+    archive = gzip.compress(raw + tarfile.TarInfo("x").tobuf() + bytes(1024))
+    peak = _peak_bytes(
+        lambda: assert_refused_and_untouched(lambda d: extract_tar(archive, d), place, "extended header", "bomb")
+    )
+    assert peak < 8 * 1024**2, f"{peak:,} bytes held to read one header"

@@ -30,6 +30,10 @@ from typing import IO
 MiB, GiB = 1024**2, 1024**3
 _CHUNK = 1 * MiB
 _MAX_LINK_HOPS = 40  # what Linux allows in one path lookup (MAXSYMLINKS)
+_MAX_LINK_TARGET = 4096  # PATH_MAX: a zip's symlink member holds its target as data
+# tarfile reads a long-name or pax header whole into memory, before any member reaches this module's checks.
+_EXTENDED_HEADERS = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE)
+_MAX_EXTENDED_HEADER = 1 * MiB
 
 
 class UnsafeArchive(Exception):
@@ -60,8 +64,13 @@ class _Member:
 def extract_tar(archive: Path | bytes, destination: Path, limits: Limits = Limits()) -> None:
     """A tar archive (any compression tarfile reads) into `destination`, which must not exist yet."""
     packed = len(archive) if isinstance(archive, bytes) else archive.stat().st_size
+    bounded = _bounded_headers(max(limits.ratio_floor, limits.max_ratio * packed))
     try:
-        source = tarfile.open(fileobj=io.BytesIO(archive)) if isinstance(archive, bytes) else tarfile.open(archive)
+        source = (
+            tarfile.open(fileobj=io.BytesIO(archive), tarinfo=bounded)
+            if isinstance(archive, bytes)
+            else tarfile.open(archive, tarinfo=bounded)
+        )
         with source as tar:
             _extract(_tar_members(tar), destination, packed, limits)
     except (tarfile.TarError, EOFError, OSError, ValueError) as exc:  # zlib/gzip errors are OSError or ValueError
@@ -77,6 +86,24 @@ def extract_zip(archive: bytes, destination: Path, limits: Limits = Limits()) ->
         raise UnsafeArchive(
             f"is not a zip archive that can be unpacked: {' '.join(str(exc).split()) or type(exc).__name__}"
         ) from None
+
+
+def _bounded_headers(ceiling: int) -> type[tarfile.TarInfo]:
+    """A TarInfo that refuses an extended header (long name, pax) larger than _MAX_EXTENDED_HEADER or reaching past
+    `ceiling` unpacked bytes, before tarfile reads it: one such header of a gigabyte packs into a megabyte, and
+    pax global headers accumulate in memory for the whole archive."""
+
+    class BoundedTarInfo(tarfile.TarInfo):
+        def _proc_member(self, tar: tarfile.TarFile) -> tarfile.TarInfo:
+            if self.type in _EXTENDED_HEADERS and (
+                self.size > _MAX_EXTENDED_HEADER or self.offset + self.size > ceiling
+            ):
+                raise UnsafeArchive(
+                    f"has a {self.size:,}-byte extended header at unpacked byte {self.offset:,}: an archive bomb"
+                )
+            return super()._proc_member(tar)  # type: ignore[misc]
+
+    return BoundedTarInfo
 
 
 def _tar_members(tar: tarfile.TarFile) -> Iterator[_Member]:
@@ -110,7 +137,10 @@ def _zip_members(source: zipfile.ZipFile) -> Iterator[_Member]:
         if info.is_dir():
             yield _Member(info.filename, "dir")
         elif kind == stat.S_IFLNK:
-            target = source.read(info)[:4096].decode("utf-8", "replace")
+            with source.open(info) as data:  # read no more than a target can be: the member may be a bomb
+                target = data.read(_MAX_LINK_TARGET + 1).decode("utf-8", "replace")
+            if len(target) > _MAX_LINK_TARGET:
+                raise UnsafeArchive(f"member {_shown(info.filename)} is a link to a target longer than PATH_MAX")
             yield _Member(info.filename, "symlink", link=target)
         elif kind not in (0, stat.S_IFREG):
             what = (

@@ -87,6 +87,7 @@ ACTIONS = {
     "s3:UploadPart": "s3:PutObject",
     "s3:CompleteMultipartUpload": "s3:PutObject",
     "s3:CopyObject": "s3:PutObject",
+    "s3:UploadPartCopy": "s3:PutObject",
     "s3:DeleteObjects": "s3:DeleteObject",
     "s3:ListMultipartUploads": "s3:ListBucketMultipartUploads",
     "s3:GetObjectAttributes": "s3:GetObject",

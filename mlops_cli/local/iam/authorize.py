@@ -9,11 +9,12 @@ sagemaker:AddTags action" (IAM User Guide, "Troubleshooting access denied error 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from mlops_cli.common.iam_checks import NO_PERMISSION_NEEDED
-from mlops_cli.local.iam.evaluate import Check, decide
+from mlops_cli.local.iam.evaluate import Check, decide, decide_trust
 from mlops_cli.local.iam.principals import ACCOUNT, Caller
 
 
@@ -46,7 +47,29 @@ def denial(
             refused = message(str(caller.arn), check, decision == "deny")
             # EC2 says it first (EC2 API Reference, "Error codes": UnauthorizedOperation).
             return f"You are not authorized to perform this operation. {refused}" if service == "ec2" else refused
+    if call is not None and (call.service, call.operation) == ("sts", "AssumeRole"):
+        return _untrusted(str(caller.arn), str(call.params.get("RoleArn") or ""))
     return None
+
+
+def _untrusted(caller_arn: str, role_arn: str) -> str | None:
+    """AWS's refusal when the role's trust policy does not allow the caller to assume it (its identity policy
+    allowing sts:AssumeRole is not enough: IAM User Guide, "Granting a user permissions to switch roles")."""
+    from mlops_cli.local import moto_compat
+
+    principals = [caller_arn, f"arn:aws:iam::{ACCOUNT}:root", ACCOUNT]
+    if ":assumed-role/" in caller_arn:  # a role session is named in trust policies by its role's ARN
+        principals.append(f"arn:aws:iam::{ACCOUNT}:role/{caller_arn.split(':assumed-role/', 1)[1].split('/')[0]}")
+    check = Check("sts:AssumeRole", role_arn, {"aws:principalarn": [caller_arn]})
+    try:  # moto's IAMNotFoundException for no such role, or a document that is not JSON: refused
+        document = json.loads(
+            moto_compat.backend("iam", ACCOUNT, "aws").get_role_by_arn(role_arn).assume_role_policy_document
+        )
+    except Exception:
+        document = None
+    if isinstance(document, dict) and decide_trust(document, principals, check) == "allow":
+        return None
+    return f"User: {caller_arn} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
 
 
 def message(caller_arn: str, check: Check, explicit: bool) -> str:

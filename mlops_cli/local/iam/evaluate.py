@@ -82,6 +82,9 @@ def _one(operator: str, actual: str, wanted: str) -> bool:
     raise ValueError(operator)
 
 
+_POSITIVE = frozenset(
+    {"StringEquals", "ArnEquals", "StringEqualsIgnoreCase", "StringLike", "ArnLike", "Bool", *_NUMERIC}
+)
 _NEGATED = {
     "StringNotEquals": "StringEquals",
     "StringNotEqualsIgnoreCase": "StringEqualsIgnoreCase",
@@ -97,9 +100,13 @@ def _condition(operator: str, key: str, wanted: list[str], context: Mapping[str,
     operator = operator.removesuffix("IfExists")
     actual = context.get(key.lower())
     if operator == "Null":
+        if len(wanted) != 1:  # a policy AWS would refuse as malformed: it grants and denies nothing
+            raise ValueError(operator)
         return (actual is None or not actual) == (_bool(wanted[0]) == "true")
     negated = operator in _NEGATED
     positive = _NEGATED.get(operator, operator)
+    if positive not in _POSITIVE:  # before the key is looked at: a Deny on a key not modelled must still apply
+        raise ValueError(operator)
     if not actual:
         return if_exists or negated or qualifier == "ForAllValues"
     if qualifier == "ForAllValues":
@@ -109,15 +116,17 @@ def _condition(operator: str, key: str, wanted: list[str], context: Mapping[str,
     return not hit if negated else hit
 
 
-def _conditions_hold(conditions: Mapping[str, Any], context: Mapping[str, Sequence[str]]) -> bool:
+def _conditions_hold(conditions: Mapping[str, Any], context: Mapping[str, Sequence[str]], deny: bool) -> bool:
     try:
         return all(
             _condition(operator, key, _listed(wanted), context)
             for operator, keys in conditions.items()
             for key, wanted in keys.items()
         )
-    except ValueError:  # an operator this evaluator does not know never grants (and never denies) anything
-        return False
+    except (ValueError, AttributeError):
+        # An operator this evaluator does not know (Date*, IpAddress, ...) or a malformed block: failing closed,
+        # it never grants anything, and a Deny that carries it applies (else `Deny ... DateGreaterThan` is ignored).
+        return deny
 
 
 def _applies(statement: Mapping[str, Any], check: Check) -> bool:
@@ -133,7 +142,7 @@ def _applies(statement: Mapping[str, Any], check: Check) -> bool:
             return False
     elif "NotResource" in statement and any(matches(p, check.resource) for p in _listed(statement["NotResource"])):
         return False
-    return _conditions_hold(statement.get("Condition") or {}, check.context)
+    return _conditions_hold(statement.get("Condition") or {}, check.context, statement.get("Effect") == "Deny")
 
 
 def _statements(documents: Iterable[Mapping[str, Any]]) -> Iterable[Mapping[str, Any]]:
@@ -151,3 +160,18 @@ def decide(documents: Iterable[Mapping[str, Any]], check: Check) -> Decision:
                 return "deny"
             allowed = allowed or statement.get("Effect") == "Allow"
     return "allow" if allowed else "none"
+
+
+def _names(principal: Any, principals: Sequence[str]) -> bool:
+    """Does a statement's Principal name one of `principals` ("*" names everyone)?"""
+    if principal == "*":
+        return True
+    named = _listed(principal.get("AWS")) if isinstance(principal, dict) else []
+    return any(name == "*" or name in principals for name in named)
+
+
+def decide_trust(document: Mapping[str, Any], principals: Sequence[str], check: Check) -> Decision:
+    """A resource-based policy such as a role's trust policy: only the statements whose Principal names one of
+    `principals` (the caller's ARN, its role's ARN, its account) count."""
+    named = [statement for statement in _statements([document]) if _names(statement.get("Principal"), principals)]
+    return decide([{"Statement": named}], check)

@@ -10,6 +10,7 @@ import itertools
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import unquote
 
 from mlops_cli.common.iam_checks import (
     ALARM_PREFIX,
@@ -94,6 +95,8 @@ def _fill(arn_format: str, params: Mapping[str, Any], region: str, account: str)
 def resources(action: str, params: Mapping[str, Any], region: str, account: str) -> list[str]:
     """The ARNs `action` is authorized on for this request; `*` when the action has no resource types or the
     request names none of them (as AWS does for a resource that does not exist yet and has no name)."""
+    if action == "sts:AssumeRole" and isinstance(params.get("RoleArn"), str):  # the role is the resource
+        return [params["RoleArn"]]
     for member in _ARN_MEMBERS:
         value = params.get(member)
         if isinstance(value, str) and value.startswith("arn:"):
@@ -149,6 +152,8 @@ def checks(
     context = _context(caller_arn, region, account, tags, params)
     found = [Check(action, arn, context) for arn in targets]
     prefix = action.partition(":")[0]
+    if service == "s3" and isinstance(params.get("CopySource"), str):
+        found.append(_copy_source(params["CopySource"], context))
     for dependent in reference.dependent_actions(action):
         if dependent in TAGGING_ACTIONS and tags:
             extra = {f"{prefix}:taggingaction": [operation]} if prefix == "sagemaker" else {}
@@ -166,6 +171,13 @@ def checks(
                 for arn in _row(row, params, targets, region, account)
             ]
     return found
+
+
+def _copy_source(source: str, context: dict[str, list[str]]) -> Check:
+    """CopyObject and UploadPartCopy read their source as the caller: s3:GetObject (s3:GetObjectVersion for a
+    version) on it (S3 API Reference, CopyObject, "Permissions")."""
+    path, _, version = unquote(source).lstrip("/").partition("?versionId=")
+    return Check("s3:GetObjectVersion" if version else "s3:GetObject", f"arn:aws:s3:::{path}", context)
 
 
 def _strings(value: Any) -> Iterable[str]:
