@@ -63,10 +63,14 @@ def test_a_serverless_endpoint_answers_after_idle_with_a_cold_start(trained_job,
             "loadtest",
             "--endpoint",
             ENDPOINT,
+            # Two requests, never more in flight than MaxConcurrency (2): both wait out the cold start, which
+            # takes tens of seconds on a loaded machine (a third would be throttled, as on AWS).
             "--rate",
-            "2",
+            "1",
             "--duration",
             "2",
+            "--timeout",
+            "300",
             "--images",
             str(digits_dir / "test"),
         )
