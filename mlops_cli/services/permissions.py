@@ -184,6 +184,8 @@ def _sagemaker_resources(scope: Scope, operation: str) -> list[str]:
     kinds = [kind for noun, kind in _SAGEMAKER_NOUNS if noun in operation][:1] or list(names)
     if operation in ("CreateEndpoint", "UpdateEndpoint"):  # IAM checks the endpoint config they name too
         kinds.append("endpoint-config")
+    if operation == "CreateTransformJob":  # and the model a transform job runs
+        kinds.append("model")
     return [scope.arn("sagemaker", f"{kind}/{name.lower()}") for kind in kinds for name in names[kind]]
 
 

@@ -141,7 +141,7 @@ def test_audit_iam_finds_nothing_wrong_with_the_roles_the_project_generates(mlop
     assert result.exit_code in (0, 1), result.output
     report = json.loads(result.stdout)
     names = {role.name for role in generated}
-    assert len(names) == 4
+    assert len(names) == 5  # training, endpoint, batch (predict-batch), Lambda, EC2
     flagged = [finding for finding in report["findings"] if any(name in json.dumps(finding) for name in names)]
     assert flagged == []
 

@@ -22,9 +22,9 @@ def sent(monkeypatch):
     calls: list[tuple[str, str, dict]] = []
     made = AwsClients.client
 
-    def client(self, service):
+    def client(self, service, **_options):
         new = service not in self._clients
-        made_client = made(self, service)
+        made_client = made(self, service, **_options)
         if new:
 
             def record(params, model, **_kwargs):
