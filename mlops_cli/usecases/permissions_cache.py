@@ -23,7 +23,7 @@ _PREFIX = "permissions-"
 
 
 def _folder() -> Path:
-    from mlops_cli.local.core.manager import mlops_home
+    from mlops_cli.config.project import mlops_home
 
     return mlops_home() / "cache"
 
