@@ -143,6 +143,16 @@ def sagemaker_execution_policy(config: Config, account_id: str, partition: str =
     )
 
 
+MODEL_ARTIFACTS = "/*/model.tar.gz"  # under the project's output prefix: where its training jobs put models
+
+
+def readable_model(config: Config, uri: str) -> bool:
+    """Whether the project's generated endpoint and batch roles may read the model at `uri` (MODEL_ARTIFACTS, as
+    IAM matches it: `*` spans any characters, slashes included)."""
+    prefix = output_uri(config) + "/"
+    return uri.startswith(prefix) and uri[len(prefix) :].endswith(MODEL_ARTIFACTS[2:])
+
+
 def sagemaker_endpoint_policy(config: Config, account_id: str, partition: str = "aws") -> dict[str, Any]:
     """The SageMaker endpoint role: read the model artifacts it serves (the project's model.tar.gz files), write
     nothing in S3; its logs and metrics, and pull the Deep Learning Containers."""
@@ -151,7 +161,7 @@ def sagemaker_endpoint_policy(config: Config, account_id: str, partition: str = 
             "Sid": "ReadModelArtifacts",
             "Effect": "Allow",
             "Action": ["s3:GetObject"],
-            "Resource": _object_arn(partition, output_uri(config)) + "/*/model.tar.gz",
+            "Resource": _object_arn(partition, output_uri(config)) + MODEL_ARTIFACTS,
         },
         *_sagemaker_service_statements(config, account_id, partition, "Endpoints/*"),
     )
@@ -171,7 +181,7 @@ def sagemaker_batch_policy(config: Config, account_id: str, partition: str = "aw
             "Effect": "Allow",
             "Action": ["s3:GetObject"],
             "Resource": [
-                _object_arn(partition, output_uri(config)) + "/*/model.tar.gz",
+                _object_arn(partition, output_uri(config)) + MODEL_ARTIFACTS,
                 _object_arn(partition, data_uri(config)) + "/*",
                 _object_arn(partition, batch_input_uri(config)) + "/*",
             ],

@@ -88,6 +88,8 @@ def model_artifact(
     """The model.tar.gz to serve: --model, --job, --tuning-job's best trial, or the latest completed job."""
     from mlops_cli.services import deploy as service
 
+    if model:  # the project's own jobs put their models where its serving roles read
+        check_readable(config, model)
     if tuning_job:
         from mlops_cli.services.tuning import best_trial_name
 
@@ -100,6 +102,22 @@ def model_artifact(
     if tuning_job:
         artifact.source = f"best training job {job} of tuning job {tuning_job}"
     return artifact
+
+
+def check_readable(config: Config, model: str) -> None:
+    """On AWS a model the serving role may not read fails the endpoint minutes later (ping health check): said
+    here, before anything is made."""
+    from mlops_cli.services.iam_policies import MODEL_ARTIFACTS, readable_model
+    from mlops_cli.services.naming import output_uri
+
+    if config.train.sagemaker.role_arn or readable_model(config, model):
+        return
+    raise UsageError(
+        f"--model {model} is outside what the project's generated serving roles may read "
+        f"({output_uri(config)}{MODEL_ARTIFACTS})",
+        hint="copy it there (for example s3://…/models/NAME/model.tar.gz), or set train.sagemaker.role_arn to a role "
+        "that may read it",
+    )
 
 
 def check_model_flags(model: str | None, job: str | None, tuning_job: str | None) -> None:

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 pytestmark = pytest.mark.usefixtures("local_aws")
 
-ENDPOINT = "digits-serverless-local"
+ENDPOINT = "serverless-local-test"  # not the "digits" project's: tests that list its resources share this AWS
 BUCKET = "mlops-local"
 
 
@@ -66,7 +66,7 @@ def test_idle_scale_to_zero_cold_start_and_max_concurrency(boto_client, mlops_ho
             {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
         ],
     }
-    role = iam.create_role(RoleName="digits-serverless-local", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    role = iam.create_role(RoleName="serverless-local-test", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
     # The model server acts with this role (as on AWS): it must be allowed to read the model.
     read_model = {
         "Version": "2012-10-17",

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 pytestmark = pytest.mark.usefixtures("local_aws")
 
 BUCKET = "mlops-local"
-MODEL = "digits-transform-local-model"
+MODEL = "transform-local-test-model"  # not the "digits" project's: tests that list its resources share this AWS
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def model(boto_client) -> str:
             {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
         ],
     }
-    role = boto_client("iam").create_role(RoleName="digits-transform-local", AssumeRolePolicyDocument=json.dumps(trust))
+    role = boto_client("iam").create_role(RoleName="transform-local-test", AssumeRolePolicyDocument=json.dumps(trust))
     boto_client("sagemaker").create_model(
         ModelName=MODEL,
         PrimaryContainer={

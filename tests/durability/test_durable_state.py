@@ -33,7 +33,7 @@ pytestmark = pytest.mark.integration  # starts its own local AWS
 PROJECT = "dur"
 BUCKET = "mlops-local"
 DATA_PREFIX = "digits/data/"
-MODEL_URI = f"s3://{BUCKET}/{PROJECT}/models/model.tar.gz"
+MODEL_URI = f"s3://{BUCKET}/{PROJECT}/models/kept/model.tar.gz"  # where the endpoint role may read
 ENDPOINT = f"{PROJECT}-endpoint"
 FUNCTION = f"{PROJECT}-invoke"
 ROLE = f"{PROJECT}-training-role"
@@ -233,6 +233,7 @@ def test_every_kind_of_state_is_back_after_a_sigkill_mid_upload(aws, trained_job
         ),
     )["Policy"]["Arn"]
     iam.attach_user_policy(UserName=f"{PROJECT}-user", PolicyArn=policy)
+    iam.attach_role_policy(RoleName=ROLE, PolicyArn=policy)  # the model server reads the model as this role
     deployed = aws.cli("deploy", "--model", MODEL_URI, "--autoscale", "max=2")
     assert deployed.exit_code == 0, deployed.output
     assert aws.cli("lambda", "deploy").exit_code == 0

@@ -53,9 +53,18 @@ def role_arn(boto_client) -> str:
         ],
     }
     try:
-        return iam.create_role(RoleName="security-tests", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        arn = iam.create_role(RoleName="security-tests", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
     except iam.exceptions.EntityAlreadyExistsException:
-        return iam.get_role(RoleName="security-tests")["Role"]["Arn"]
+        arn = iam.get_role(RoleName="security-tests")["Role"]["Arn"]
+    # Jobs and model servers act as this role (the local AWS enforces IAM): the bucket is theirs.
+    bucket = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "s3:*", "Resource": [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"]}
+        ],
+    }
+    iam.put_role_policy(RoleName="security-tests", PolicyName="bucket", PolicyDocument=json.dumps(bucket))
+    return arn
 
 
 @pytest.fixture(scope="module")

@@ -85,6 +85,28 @@ def test_sagemaker_refuses_a_role_that_is_missing_or_does_not_trust_it(boto_clie
         )
 
 
+def test_list_models_filters_sorts_and_pages_as_aws_does(boto_client):
+    """moto's ListModels returns every model whatever the request asks: a caller listing its project's models by
+    NameContains would see (and might act on) every other model."""
+    iam, sagemaker = boto_client("iam"), boto_client("sagemaker")
+    arn = iam.create_role(RoleName="strict-listing", AssumeRolePolicyDocument=trust("sagemaker.amazonaws.com"))
+    container = {"Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.6.0-cpu-py312"}
+    for name in ("listing-b", "listing-a", "listing-c", "other-d"):
+        sagemaker.create_model(ModelName=name, PrimaryContainer=container, ExecutionRoleArn=arn["Role"]["Arn"])
+
+    newest_first = sagemaker.list_models(NameContains="listing")["Models"]
+    assert [m["ModelName"] for m in newest_first] == ["listing-c", "listing-a", "listing-b"]
+    first = sagemaker.list_models(NameContains="listing", SortBy="Name", SortOrder="Ascending", MaxResults=2)
+    assert [m["ModelName"] for m in first["Models"]] == ["listing-a", "listing-b"]
+    rest = sagemaker.list_models(
+        NameContains="listing", SortBy="Name", SortOrder="Ascending", NextToken=first["NextToken"]
+    )
+    assert [m["ModelName"] for m in rest["Models"]] == ["listing-c"] and "NextToken" not in rest
+    assert (
+        sagemaker.list_models(NameContains="listing", CreationTimeAfter=newest_first[0]["CreationTime"])["Models"] == []
+    )
+
+
 def test_lambda_refuses_a_role_that_does_not_trust_it(boto_client):
     boto_client("iam").create_role(
         RoleName="strict-sagemaker-only", AssumeRolePolicyDocument=trust("sagemaker.amazonaws.com")

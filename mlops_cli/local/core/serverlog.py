@@ -9,6 +9,7 @@ new one starts. The files are created owner-only (the server runs with umask 077
 
 from __future__ import annotations
 
+import atexit
 import codecs
 import logging
 import logging.handlers
@@ -19,6 +20,7 @@ from pathlib import Path
 
 MAX_BYTES = 10 * 1024 * 1024
 BACKUPS = 3
+DRAIN_TIMEOUT_S = 2.0
 MAX_BYTES_ENV = "MLOPS_LOCAL_LOG_MAX_BYTES"  # tests make it small
 
 
@@ -36,7 +38,21 @@ def rotate_output(log_file: Path, max_bytes: int | None = None, backups: int = B
     os.dup2(write_end, 1)
     os.dup2(write_end, 2)
     os.close(write_end)
-    threading.Thread(target=_copy, args=(read_end, handler), name="local-aws-log", daemon=True).start()
+    copier = threading.Thread(target=_copy, args=(read_end, handler), name="local-aws-log", daemon=True)
+    copier.start()
+    # At exit (SystemExit's message is written by then) the pipe is closed and drained: a server that stops
+    # during start-up leaves its reason as the log's last line, which `mlops local up` quotes.
+    atexit.register(_drain, copier)
+
+
+def _drain(copier: threading.Thread) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.dup2(null, 2)
+    os.close(null)
+    copier.join(timeout=DRAIN_TIMEOUT_S)  # jobs it started may still hold the pipe open: not for ever
 
 
 def _copy(read_end: int, handler: logging.Handler) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from mlops_cli.local.core.server import Hooks, ServerContext
 from mlops_cli.local.sagemaker.hosting import Hosting
 from mlops_cli.local.sagemaker.hosting_requests import EndpointRequests, check_model_environment
+from mlops_cli.local.sagemaker.listing import list_models
 from mlops_cli.local.sagemaker.training_jobs import fail_interrupted_jobs
 from mlops_cli.local.sagemaker.training_requests import TrainingJobs
 from mlops_cli.local.sagemaker.transform_jobs import fail_interrupted_transform_jobs
@@ -33,6 +34,7 @@ def register(hooks: Hooks, context: ServerContext) -> None:
     context.store.on_resume(hosting.restore)
     endpoints = EndpointRequests(hosting)
     hooks.operation("sagemaker", "CreateModel", check_model_environment)
+    hooks.operation("sagemaker", "ListModels", list_models)
     hooks.operation("sagemaker", "CreateEndpoint", endpoints.create_endpoint)
     hooks.operation("sagemaker", "UpdateEndpoint", endpoints.update_endpoint)
     hooks.operation("sagemaker", "DeleteEndpoint", endpoints.delete_endpoint)

@@ -8,12 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 from mlops_cli.local.core.server import Forward, LocalRequest, LocalResponse, ServerContext
+from mlops_cli.local.sagemaker.listing import epoch, sorted_page
 from mlops_cli.local.sagemaker.ranges import range_problem, ranges_from_request
 from mlops_cli.local.sagemaker.records import sagemaker_backend
 from mlops_cli.local.sagemaker.tuning_jobs import list_summary
 from mlops_cli.local.sagemaker.tuning_runner import LocalTuner, hyperband_resources
-
-DEFAULT_LIST_RESULTS = 10
 
 
 class TuningJobs:
@@ -96,10 +95,6 @@ def request_problem(params: dict[str, Any]) -> str | None:
     return None
 
 
-def _epoch(value: Any) -> float:
-    return value.timestamp() if hasattr(value, "timestamp") else float(value or 0)
-
-
 def list_training_jobs(account: str, region: str, params: dict[str, Any]) -> LocalResponse:
     backend = sagemaker_backend(account, region)
     job = backend.hyper_parameter_tuning_jobs.get(params.get("HyperParameterTuningJobName", ""))
@@ -111,24 +106,13 @@ def list_training_jobs(account: str, region: str, params: dict[str, Any]) -> Loc
     summaries = [list_summary(backend, summary) for summary in getattr(job, "mlops_trials", [])]
     if params.get("StatusEquals"):
         summaries = [item for item in summaries if item["TrainingJobStatus"] == params["StatusEquals"]]
-    sort_by = params.get("SortBy") or "Name"
-    if sort_by == "FinalObjectiveMetricValue":
+    if (params.get("SortBy") or "Name") == "FinalObjectiveMetricValue":
         summaries = [item for item in summaries if "FinalHyperParameterTuningJobObjectiveMetric" in item]
     keys = {
         "Name": lambda item: item["TrainingJobName"],
-        "CreationTime": lambda item: _epoch(item["CreationTime"]),
+        "CreationTime": lambda item: epoch(item["CreationTime"]),
         "Status": lambda item: item["TrainingJobStatus"],
         "FinalObjectiveMetricValue": lambda item: item["FinalHyperParameterTuningJobObjectiveMetric"]["Value"],
     }
-    summaries.sort(key=keys[sort_by], reverse=params.get("SortOrder") == "Descending")
-    start = int(params["NextToken"]) if str(params.get("NextToken") or "").isdigit() else 0
-    size = int(params.get("MaxResults") or DEFAULT_LIST_RESULTS)
-    page = summaries[start : start + size]
-    answer: dict[str, Any] = {
-        "TrainingJobSummaries": [
-            {key: _epoch(value) if key.endswith("Time") else value for key, value in item.items()} for item in page
-        ]
-    }
-    if start + size < len(summaries):
-        answer["NextToken"] = str(start + size)
-    return LocalResponse.json(answer)
+    page, token = sorted_page(summaries, params, keys, default_sort="Name", default_order="Ascending")
+    return LocalResponse.json({"TrainingJobSummaries": page, **({"NextToken": token} if token else {})})
