@@ -33,8 +33,8 @@ class AppState:
         """
         self.flag_overrides.update(values)
         self.flag_names.update(flags or {})
-        self.__dict__.pop("config", None)
-        self.__dict__.pop("clients", None)
+        for derived in ("config", "config_values", "clients"):
+            self.__dict__.pop(derived, None)
 
     @cached_property
     def config(self) -> Config:
@@ -46,6 +46,18 @@ class AppState:
         config = load_config(self.config_files, overrides=overrides, flag_names=flag_names, read=read)
         self.files_read = read
         return config
+
+    @cached_property
+    def config_values(self) -> dict[str, Any]:
+        """`config.as_plain()`, remembered across runs (mlops_cli.config.cache): for commands that only read values."""
+        from mlops_cli.config import load_config_values
+
+        if "config" in self.__dict__:
+            return self.config.as_plain()
+        overrides = {"aws.profile": self.profile, "aws.region": self.region, **self.flag_overrides}
+        flag_names = {"aws.profile": "--profile", "aws.region": "--region", **self.flag_names}
+        values, self.files_read = load_config_values(self.config_files, overrides, flag_names)
+        return values
 
     @cached_property
     def home(self) -> Path:

@@ -32,7 +32,7 @@ def show(ctx: typer.Context) -> None:
     from mlops_cli.render import key_value_table
 
     app_state = state(ctx)
-    data = app_state.config.as_plain()
+    data = app_state.config_values
     files = app_state.files_read
     rows = [("config files", ", ".join(files) or "(none: built-in defaults)"), *_flat(data)]
     app_state.out.result({**data, FILES_KEY: files}, key_value_table("effective config", rows))
@@ -41,11 +41,11 @@ def show(ctx: typer.Context) -> None:
 @app.command("validate", help="Check the config; exit 2 with the file, key and problem if it is wrong.")
 def validate(ctx: typer.Context) -> None:
     app_state = state(ctx)
-    config = app_state.config
+    project = app_state.config_values["project"]
     files = app_state.files_read or ["(built-in defaults)"]
-    app_state.out.info(f"config OK: {', '.join(files)} (project {config.project})")
+    app_state.out.info(f"config OK: {', '.join(files)} (project {project})")
     if app_state.out.json:
-        app_state.out.result({"valid": True, "files": app_state.files_read, "project": config.project})
+        app_state.out.result({"valid": True, "files": app_state.files_read, "project": project})
 
 
 @app.command(

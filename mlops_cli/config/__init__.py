@@ -160,12 +160,20 @@ def env_key_path(name: str) -> tuple[str, ...]:
     return tuple(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
 
 
+def _config_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The variables that are config layers, in the order they apply (AWS's conventions, then MLOPS_* sorted)."""
+    taken = {name: env[name] for name in AWS_ENV if env.get(name)}
+    taken.update(
+        (name, value) for name, value in sorted(env.items()) if name.startswith(ENV_PREFIX) and name not in RESERVED_ENV
+    )
+    return taken
+
+
 def _read_env(env: Mapping[str, str], layers: Layers) -> None:
-    for name, key in AWS_ENV.items():
-        if env.get(name):
-            layers.set(tuple(key.split(".")), env[name], Source("env", name))
-    for name, value in sorted(env.items()):
-        if name.startswith(ENV_PREFIX) and name not in RESERVED_ENV:
+    for name, value in _config_env(env).items():
+        if name in AWS_ENV:
+            layers.set(tuple(AWS_ENV[name].split(".")), value, Source("env", name))
+        else:
             layers.set(env_key_path(name), _parse_env_value(name, value), Source("env", name))
 
 
@@ -238,3 +246,30 @@ def load_config(
         errors = exc.errors()
         extra = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
         raise UsageError(_describe_error(errors[0], layers) + extra) from None
+
+
+def load_config_values(
+    files: Iterable[str | Path] = (),
+    overrides: Mapping[str, Any] | None = None,
+    flag_names: Mapping[str, str] | None = None,
+) -> tuple[dict[str, Any], list[str]]:
+    """(`load_config(...).as_plain()`, the config files read), from an earlier run's cache when nothing that
+    decides them changed (config/cache.py): then neither pydantic nor YAML is imported."""
+    from mlops_cli import documents
+    from mlops_cli.config import cache
+
+    names = [str(file) for file in files]
+    try:
+        texts = [(name, read_user_file(Path(name), "config file", documents.CONFIG.max_bytes)) for name in names]
+    except UsageError:  # load_config says it, after any error an earlier file may come first with
+        texts = None
+    flags = {dotted: value for dotted, value in (overrides or {}).items() if value is not None}
+    entry = cache.key(texts, _config_env(os.environ), flags) if texts is not None else None
+    kept = cache.read(entry) if entry else None
+    if kept is not None:
+        return kept
+    read: list[str] = []
+    values = load_config(names, overrides=overrides, flag_names=flag_names, read=read).as_plain()
+    if entry:
+        cache.write(entry, values, read)
+    return values, read

@@ -2,8 +2,8 @@
 
 Deriving runs every command's planners offline through botocore clients, and loading their service models is
 most of its time (about 2.5 s; EC2's model alone is megabytes of JSON). What it finds depends only on the code,
-the config and botocore, so it is kept in $MLOPS_HOME/cache with a key hashing all three: any edit to a source
-file or a config value, or another botocore, derives again. Only the newest entry is kept.
+the config and botocore, so it is kept in the home's cache (mlops_cli.disk_cache) with a key hashing all three:
+any edit to a source file or a config value, or another botocore, derives again. Only the newest entry is kept.
 """
 
 from __future__ import annotations
@@ -22,12 +22,6 @@ PACKAGE = Path(__file__).resolve().parents[1]
 _PREFIX = "permissions-"
 
 
-def _folder() -> Path:
-    from mlops_cli.config.project import mlops_home
-
-    return mlops_home() / "cache"
-
-
 def _key(config: Config, chosen: list[str]) -> str:
     from importlib.metadata import version
 
@@ -42,24 +36,16 @@ def cached(
     config: Config, chosen: Iterable[str], derive: Callable[[Config, list[str]], dict[str, set[Operation]]]
 ) -> dict[str, set[Operation]]:
     """derive(config, chosen), or what it gave last time for the same code, config and commands."""
-    from mlops_cli.files import write_atomically
+    from mlops_cli import disk_cache
 
     chosen = list(chosen)
-    key = _key(config, chosen)
-    entry = _folder() / f"{_PREFIX}{key}.json"
-    try:
-        kept = json.loads(entry.read_text())
-        return {command: {(service, op) for service, op in sent} for command, sent in kept.items()}
-    except (OSError, ValueError, TypeError):
-        pass
+    name = _PREFIX + _key(config, chosen)
+    kept = disk_cache.load(name)
+    if isinstance(kept, dict):
+        try:
+            return {command: {(service, op) for service, op in sent} for command, sent in kept.items()}
+        except (TypeError, ValueError):
+            pass
     found = derive(config, chosen)
-    try:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps({command: sorted(sent) for command, sent in found.items()}).encode()
-        write_atomically(entry, lambda out: out.write(text))
-        for older in entry.parent.glob(f"{_PREFIX}*.json"):
-            if older != entry:
-                older.unlink(missing_ok=True)
-    except OSError:  # a cache that cannot be written only costs the next run the time
-        pass
+    disk_cache.store(name, {command: sorted(sent) for command, sent in found.items()}, _PREFIX, keep=1)
     return found

@@ -22,7 +22,8 @@ def mlops(folder: Path, *args: str, env: dict[str, str] | None = None) -> subpro
     return subprocess.run(
         [sys.executable, "-m", "mlops_cli", *args],
         cwd=folder,
-        env={**base, "PYTHONPATH": str(REPO), **(env or {})},
+        # HOME too: what a command keeps in ~/.mlops without a project (a config cache) stays the test's.
+        env={**base, "HOME": str(folder), "PYTHONPATH": str(REPO), **(env or {})},
         capture_output=True,
         text=True,
         timeout=60,
