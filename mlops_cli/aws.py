@@ -265,8 +265,8 @@ def _client_error_message(exc: Any) -> MlopsError:
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     attempts = 1 + int(exc.response.get("ResponseMetadata", {}).get("RetryAttempts") or 0)
     other_home = OTHER_HOME.search(message) if code in UNKNOWN_KEY_CODES else None
-    if other_home:
-        owner = other_home.group(1)
+    owner = _home_path(other_home.group(1)) if other_home else None
+    if owner:
         return OperationError(
             f"the local AWS refused {operation}: it belongs to another home, MLOPS_HOME={owner}, and this command "
             "signed with another home's credentials",
@@ -430,3 +430,17 @@ def _acting_as(local_endpoint: str) -> dict[str, str] | None:
         "aws_secret_access_key": secret,
         **({"aws_session_token": token} if token else {}),
     }
+
+
+def _home_path(text: str) -> str | None:
+    """The other home a local AWS names, quoted for a shell; None when it is not a plain absolute path (the
+    answer comes from whatever listens on the port: it is pasted into an `eval` hint only when harmless)."""
+    import shlex
+
+    try:
+        parts = shlex.split(text)
+    except ValueError:
+        return None
+    if len(parts) != 1 or not parts[0].startswith("/") or not parts[0].isprintable() or "\n" in parts[0]:
+        return None
+    return shlex.quote(parts[0])

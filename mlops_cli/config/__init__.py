@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 ENV_PREFIX = "MLOPS_"
 # A top-level key of any config file: other config files read before it (paths relative to it).
 INCLUDE_KEY = "include"
+MAX_CONFIG_FILES = 64  # read in one load, included ones counted: a config is a handful of files
 # AWS's own conventions, taken at the environment layer (an MLOPS_AWS__* variable wins over them).
 AWS_ENV = {
     "AWS_PROFILE": "aws.profile",
@@ -64,6 +65,7 @@ class Layers:
     data: dict[str, Any] = field(default_factory=dict)
     sources: dict[tuple[str, ...], Source] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)  # every config file read, includes first, in reading order
+    digests: dict[str, str] = field(default_factory=dict)  # each file read: the sha256 of the text it had
 
     def set(self, path: tuple[str, ...], value: Any, source: Source) -> None:
         node = self.data
@@ -110,30 +112,43 @@ def _flatten(data: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> Iterable[
             yield path, value
 
 
-def _read_yaml(path: Path, layers: Layers, chain: tuple[Path, ...] = ()) -> None:
+def _read_yaml(path: Path, layers: Layers, chain: tuple[Path, ...] = (), root: Path | None = None) -> None:
     """One config file into `layers`: first the files its `include:` names (relative to it, in order), then its own
-    keys, so the including file wins. An include cycle or a missing include is one line naming file and line."""
+    keys, so the including file wins. Includes stay inside `root`, the folder of the config file named first (a
+    project's config must not read, and echo in its errors, files from elsewhere on the machine), and at most
+    MAX_CONFIG_FILES are read in all. An include cycle, a missing include or one outside is one line naming file
+    and line."""
+    import hashlib
+
     from mlops_cli import documents
 
+    if len(layers.files) >= MAX_CONFIG_FILES:
+        raise UsageError(f"{path}: more than {MAX_CONFIG_FILES} config files read: the includes fan out too far")
     text = read_user_file(path, "config file", documents.CONFIG.max_bytes)
-    data, root = documents.load_yaml(text, str(path), documents.CONFIG)
+    layers.digests[str(path)] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    data, yaml_root = documents.load_yaml(text, str(path), documents.CONFIG)
     if data is None:
         layers.files.append(str(path))
         return
     if not isinstance(data, dict):
         raise UsageError(f"{path}: expected a mapping of sections at the top level, got {type(data).__name__}")
-    lines = _key_lines(root)
+    lines = _key_lines(yaml_root)
     if INCLUDE_KEY in data:
         where = f"{path}:{lines.get((INCLUDE_KEY,), 1)}"
         chain = (*chain, path.resolve())
+        root = root or path.resolve().parent
         for name in _include_names(data.pop(INCLUDE_KEY), where):
             included = Path(os.path.normpath(path.parent / name))
             if included.resolve() in chain:
                 cycle = " -> ".join([*(shown(file) for file in chain), str(included)])
                 raise UsageError(f"{where}: include cycle: {cycle}")
-            if not included.is_file():
+            if os.path.isabs(name) or not included.resolve().is_relative_to(root):
+                raise UsageError(f"{where}: include {name}: outside {root}, the folder of the config named first")
+            if not os.path.lexists(included):
                 raise UsageError(f"{where}: included config file not found: {included}")
-            _read_yaml(included, layers, chain)
+            if not included.is_file():
+                raise UsageError(f"{where}: include {name}: not a regular file")
+            _read_yaml(included, layers, chain, root)
     layers.files.append(str(path))
     for key_path, value in _flatten(data):
         layers.set(key_path, value, Source("file", str(path), lines.get(key_path)))
@@ -223,9 +238,10 @@ def load_config(
     overrides: Mapping[str, Any] | None = None,
     flag_names: Mapping[str, str] | None = None,
     read: list[str] | None = None,
+    digests: dict[str, str] | None = None,
 ) -> Config:
     """Build the config from all layers; raise UsageError naming the first problem. `read`, when given, receives
-    the config files actually read, included ones too, in reading order."""
+    the config files actually read, included ones too, in reading order; `digests` the sha256 of each one's text."""
     from pydantic import ValidationError
 
     from mlops_cli.config.schema import Config
@@ -235,6 +251,8 @@ def load_config(
         _read_yaml(Path(file), layers)
     if read is not None:
         read.extend(layers.files)
+    if digests is not None:
+        digests.update(layers.digests)
     _read_env(os.environ if env is None else env, layers)
     for dotted, value in (overrides or {}).items():
         if value is not None:
@@ -254,22 +272,30 @@ def load_config_values(
     flag_names: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """(`load_config(...).as_plain()`, the config files read), from an earlier run's cache when nothing that
-    decides them changed (config/cache.py): then neither pydantic nor YAML is imported."""
+    decides them changed (config/cache.py): then neither pydantic nor YAML is imported. Only regular files are
+    remembered (a pipe such as `-c <(...)` cannot be read twice)."""
+    import hashlib
+
     from mlops_cli import documents
     from mlops_cli.config import cache
 
     names = [str(file) for file in files]
-    try:
-        texts = [(name, read_user_file(Path(name), "config file", documents.CONFIG.max_bytes)) for name in names]
-    except UsageError:  # load_config says it, after any error an earlier file may come first with
-        texts = None
     flags = {dotted: value for dotted, value in (overrides or {}).items() if value is not None}
-    entry = cache.key(texts, _config_env(os.environ), flags) if texts is not None else None
-    kept = cache.read(entry) if entry else None
-    if kept is not None:
-        return kept
+    entry = None
+    if all(cache.regular_file(name) for name in names):
+        try:
+            texts = [(name, read_user_file(Path(name), "config file", documents.CONFIG.max_bytes)) for name in names]
+        except UsageError:  # load_config says it, after any error an earlier file may come first with
+            texts = None
+        if texts is not None:
+            entry = cache.key(texts, _config_env(os.environ), flags)
+            kept = cache.read(entry)
+            if kept is not None:
+                return kept
     read: list[str] = []
-    values = load_config(names, overrides=overrides, flag_names=flag_names, read=read).as_plain()
-    if entry:
-        cache.write(entry, values, read)
+    digests: dict[str, str] = {}
+    values = load_config(names, overrides=overrides, flag_names=flag_names, read=read, digests=digests).as_plain()
+    # Stored only when what was validated is what the key was made of (no file changed in between).
+    if entry and all(digests.get(name) == hashlib.sha256(text.encode()).hexdigest() for name, text in texts or []):
+        cache.write(entry, values, read, digests)
     return values, read

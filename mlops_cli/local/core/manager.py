@@ -123,6 +123,7 @@ def up(
     pid_file, log_file, state_dir = _paths(url, home)
     for folder in (home or mlops_home(), (home or mlops_home()) / "local", instance_dir(url, home)):
         private_folder(folder)  # what it keeps is its user's only
+    _ignored_by_git(home or mlops_home())
     _make_state_dir(state_dir)
     local_credentials.ensure(url, home)
     parts = urlsplit(url)
@@ -169,6 +170,14 @@ def up(
     _terminate(process.pid)
     pid_file.unlink(missing_ok=True)
     raise OperationError(f"local AWS did not answer on {url} within {START_TIMEOUT_S:.0f} s (log: {log_file})")
+
+
+def _ignored_by_git(home: Path) -> None:
+    """A project's home holds credentials and state: a `.gitignore` of `*` keeps it out of the project's commits."""
+    ignore = home / ".gitignore"
+    if not os.path.lexists(ignore):
+        with os.fdopen(private_file(ignore), "w") as stream:
+            stream.write("# written by `mlops local up`: this folder (credentials, state) is never committed\n*\n")
 
 
 def _make_state_dir(state_dir: Path) -> None:
