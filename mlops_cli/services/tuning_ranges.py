@@ -41,11 +41,6 @@ class ParameterRange:
         text = (lambda v: str(int(v))) if self.kind == "Integer" else (lambda v: repr(float(v)))
         return {"Name": self.name, "MinValue": text(self.low), "MaxValue": text(self.high), "ScalingType": self.scale}
 
-    def contains(self, value: Any) -> bool:
-        if self.kind == "Categorical":
-            return value in self.values
-        return self.low <= float(value) <= self.high
-
 
 def _schema(name: str) -> tuple[Any, str]:
     """The pydantic section model and field of a tunable hyperparameter."""

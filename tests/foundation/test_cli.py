@@ -117,28 +117,6 @@ def test_local_aws_refuses_an_unknown_spot_interruption(mlops):
     assert "Traceback" not in result.output
 
 
-def test_not_yet_built_commands_exit_2_saying_so(mlops):
-    """A command whose issue has not landed says so with exit 2 (no stub that pretends)."""
-    from mlops_cli.errors import NotBuiltYet
-
-    error = NotBuiltYet("example")
-    assert error.exit_code == 2 and "not built yet" in str(error)
-    for args in (
-        ["train"],
-        ["train-ec2"],
-        ["deploy"],
-        ["autoscale"],
-        ["audit-iam"],
-        ["lambda", "deploy"],
-        ["concurrency", "set"],
-        ["data", "upload"],
-        ["status"],
-        ["teardown"],
-    ):
-        result = mlops(*args, "--help", config=None)
-        assert result.exit_code == 0, args
-
-
 @pytest.mark.parametrize(
     "message",
     [
