@@ -409,7 +409,9 @@ class JobLogReader:
             try:
                 page = self.logs.describe_log_streams(**kwargs)
             except Exception as exc:  # the group appears with the first instance's first line
-                if getattr(exc, "response", {}).get("Error", {}).get("Code") == "ResourceNotFoundException":
+                from mlops_cli.aws import error_code
+
+                if error_code(exc) == "ResourceNotFoundException":
                     return names
                 raise
             names.extend(stream["logStreamName"] for stream in page.get("logStreams", []))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_cli.aws import error_code
 from mlops_cli.errors import UsageError
 from mlops_cli.plan.sends import sends, sends_via
 from mlops_cli.services import naming, training
@@ -359,7 +360,7 @@ def best_trial_name(sagemaker: Any, name: str) -> str:
     try:
         description = describe_tuning(sagemaker, name)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("ResourceNotFound", "ValidationException"):
+        if error_code(exc) in ("ResourceNotFound", "ValidationException"):
             raise UsageError(f"--tuning-job {name}: no such tuning job") from None
         raise
     best = best_summary(description)
