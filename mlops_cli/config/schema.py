@@ -205,14 +205,14 @@ class TuneConfig(Section):
     @field_validator("objective")
     @classmethod
     def _objective(cls, value: str) -> str:
-        from mlops_cli.services.tuning_ranges import parse_objective
+        from mlops_cli.config.tuning_ranges import parse_objective
 
         return parse_objective(value).spec
 
     @field_validator("ranges")
     @classmethod
     def _ranges(cls, value: dict[str, Any]) -> dict[str, Any]:
-        from mlops_cli.services.tuning_ranges import parse_range
+        from mlops_cli.config.tuning_ranges import parse_range
 
         if not value:
             raise ValueError("at least one hyperparameter range is needed")

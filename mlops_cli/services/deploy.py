@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.aws import error_code
+from mlops_cli.common.s3_uris import split_s3_uri
 from mlops_cli.errors import OperationError, UsageError
 from mlops_cli.plan import Answers, Executor, Plan, Poll, Retry, Step
 from mlops_cli.plan.planned import Planned
 from mlops_cli.plan.sends import sends, sends_via, sent_by
 from mlops_cli.services import autoscaling, naming
 from mlops_cli.services.autoscaling import ScalingSettings, ScalingState
-from mlops_cli.services.packaging import split_s3_uri
 from mlops_cli.services.propagation import ROLE_PROPAGATION_S, sagemaker_cannot_assume
 from mlops_cli.services.status import project_jobs
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlops_cli.common.s3_uris import split_s3_uri
 from mlops_cli.errors import UsageError
 from mlops_cli.plan.sends import sends, sent_by
 from mlops_cli.plan.steps import Step, Unless
@@ -112,14 +113,6 @@ def build_source_tarball(source: Path | None = None) -> SourcePackage:
         gz.write(raw.getvalue())
     data = compressed.getvalue()
     return SourcePackage(data, hashlib.sha256(data).hexdigest(), tuple(files))
-
-
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    """`s3://bucket/a/b` -> (`bucket`, `a/b`)."""
-    if not uri.startswith("s3://"):
-        raise UsageError(f"'{uri}' is not an s3:// URI")
-    bucket, _, key = uri[len("s3://") :].partition("/")
-    return bucket, key
 
 
 def source_uri(package: SourcePackage, code_prefix_uri: str) -> str:

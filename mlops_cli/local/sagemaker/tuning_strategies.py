@@ -20,7 +20,8 @@ import statistics
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from mlops_cli.local.sagemaker.ranges import ParameterRange
+from mlops_cli.common.parameter_ranges import ParameterRange
+from mlops_cli.local.sagemaker.ranges import search_scale
 
 if TYPE_CHECKING:
     from mlops_cli.local.sagemaker.tuning_runner import Trial
@@ -53,7 +54,7 @@ def _distribution(item: ParameterRange) -> Any:
 
     if item.kind == "Categorical":
         return distributions.CategoricalDistribution(list(item.values))
-    scale = item.search_scale
+    scale = search_scale(item)
     if item.kind == "Integer":
         return distributions.IntDistribution(int(item.low), int(item.high), log=scale == "Logarithmic")
     if scale == "ReverseLogarithmic":
@@ -62,7 +63,7 @@ def _distribution(item: ParameterRange) -> Any:
 
 
 def _reversed(item: ParameterRange) -> bool:
-    return item.kind == "Continuous" and item.search_scale == "ReverseLogarithmic"
+    return item.kind == "Continuous" and search_scale(item) == "ReverseLogarithmic"
 
 
 def _value_text(item: ParameterRange, internal: Any) -> str:
