@@ -29,7 +29,7 @@ class RangeError(ValueError):
 
 def _schema(name: str) -> tuple[Any, str]:
     """The pydantic section model and field of a tunable hyperparameter."""
-    from mlops_cli.config.schema import Hyperparameters, ModelConfig
+    from mlops_cli.config.sections import Hyperparameters, ModelConfig
     from model.hyperparameters import sections
 
     known = sections()

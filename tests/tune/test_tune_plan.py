@@ -249,11 +249,10 @@ def test_grid_runs_every_combination_once():
 
 
 def test_median_rule_stops_a_trial_worse_than_the_median_of_earlier_running_averages():
-    from mlops_cli.local.sagemaker.tuning_runner import Trial
     from mlops_cli.local.sagemaker.tuning_strategies import median_rule_stops
 
-    def trial(*history: float) -> Trial:
-        return Trial("t", {}, None, None, list(history))  # type: ignore[arg-type]
+    def trial(*history: float) -> list[float]:
+        return list(history)
 
     earlier = [trial(1.0, 0.5, 0.3), trial(2.0, 1.0), trial(0.8)]
     # At epoch 2 the earlier running averages are 0.75 and 1.5: median 1.125.

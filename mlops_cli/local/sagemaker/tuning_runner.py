@@ -268,7 +268,8 @@ class LocalTuningJob:
         new = trial.history[trial.checked_epochs :]
         trial.checked_epochs = len(trial.history)
         if self.median_rule:
-            return median_rule_stops(trial, self.trials[: self.trials.index(trial)], self.maximize)
+            earlier = [other.history for other in self.trials[: self.trials.index(trial)]]
+            return median_rule_stops(trial.history, earlier, self.maximize)
         if self.max_resource is None:
             return False
         first = len(trial.history) - len(new) + 1

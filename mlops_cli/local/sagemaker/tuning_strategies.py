@@ -18,13 +18,10 @@ import itertools
 import math
 import statistics
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mlops_cli.common.parameter_ranges import ParameterRange
 from mlops_cli.local.sagemaker.ranges import search_scale
-
-if TYPE_CHECKING:
-    from mlops_cli.local.sagemaker.tuning_runner import Trial
 
 HYPERBAND_REDUCTION = 3  # SageMaker's Hyperband keeps about a third of the trials at each rung
 
@@ -194,13 +191,14 @@ def worse(value: float, than: float, maximize: bool) -> bool:
     return value < than if maximize else value > than
 
 
-def median_rule_stops(trial: Trial, earlier: list[Trial], maximize: bool) -> bool:
-    """SageMaker's median stopping rule at the trial's latest epoch."""
-    epoch = len(trial.history)
+def median_rule_stops(history: list[float], earlier: list[list[float]], maximize: bool) -> bool:
+    """SageMaker's median stopping rule at a trial's latest epoch: `history` is its objective after each epoch,
+    `earlier` the histories of the trials started before it."""
+    epoch = len(history)
     if epoch == 0:
         return False
-    averages = [running_averages(other.history)[epoch - 1] for other in earlier if len(other.history) >= epoch]
+    averages = [running_averages(other)[epoch - 1] for other in earlier if len(other) >= epoch]
     averages = [value for value in averages if not math.isnan(value)]
     if not averages:
         return False
-    return worse(trial.history[-1], statistics.median(averages), maximize)
+    return worse(history[-1], statistics.median(averages), maximize)
