@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.request
@@ -173,3 +174,34 @@ def test_plain_parameter_values_are_what_typers_coercion_gives():
 
     walk(group)
     assert checked > 100
+
+
+def _command_paths(command, path=()):
+    yield path
+    for name, sub in sorted(getattr(command, "commands", {}).items()):
+        if not sub.hidden:
+            yield from _command_paths(sub, (*path, name))
+
+
+PYTHON_TYPE_METAVAR = re.compile(r"<(?:str|int|float|bool|path|file|datetime|\w+ range|list\[[^\]]*\])>")
+
+
+def test_help_names_values_in_words_not_python_types(mlops, monkeypatch):
+    """Metavars say what a value is (NAME, N, S3_URI, COMMAND), never Typer's `<str>`, `<int range>`,
+    `<list[str]>` or `<path>`. In the plain help users get (app.py turns rich help off)."""
+    import typer.core
+    import typer.main
+
+    from mlops_cli.app import app
+
+    monkeypatch.setattr(typer.core, "HAS_RICH", False)
+
+    paths = list(_command_paths(typer.main.get_command(app)))
+    assert len(paths) > 20
+    wrong = {}
+    for path in paths:
+        result = mlops(*path, "--help", config=None, env={"COLUMNS": "200"})
+        assert result.exit_code == 0, path
+        if found := PYTHON_TYPE_METAVAR.findall(result.output):
+            wrong[" ".join(path)] = found
+    assert not wrong, wrong
