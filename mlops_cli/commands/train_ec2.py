@@ -14,7 +14,9 @@ def train_ec2(
     instance_type: str | None = typer.Option(
         None, "--instance-type", metavar="TYPE", help="EC2 instance type (default: train.ec2.instance_type)."
     ),
-    wait: bool = typer.Option(False, "--wait/--no-wait", help="Follow the job to its end; failure exits 1."),
+    wait: bool = typer.Option(
+        True, "--wait/--no-wait", help="Follow the job to its end (failure exits 1); --no-wait: launch and return."
+    ),
     job_name: str | None = typer.Option(
         None, "--job-name", metavar="NAME", help="Default: <project>-ec2-<UTC timestamp>."
     ),

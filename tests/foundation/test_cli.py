@@ -205,3 +205,13 @@ def test_help_names_values_in_words_not_python_types(mlops, monkeypatch):
         if found := PYTHON_TYPE_METAVAR.findall(result.output):
             wrong[" ".join(path)] = found
     assert not wrong, wrong
+
+
+@pytest.mark.parametrize("command", [["train"], ["tune"], ["train-ec2"], ["deploy"]])
+def test_launchers_wait_by_default(mlops, monkeypatch, command):
+    """A launch is followed to its end unless --no-wait (train-ec2 used to return at once)."""
+    import typer.core
+
+    monkeypatch.setattr(typer.core, "HAS_RICH", False)
+    help_text = " ".join(mlops(*command, "--help", config=None, env={"COLUMNS": "200"}).output.split())
+    assert re.search(r"--wait / --no-wait .*?\[default: wait\]", help_text), help_text
