@@ -77,11 +77,22 @@ def hoist_global_options(args: list[str]) -> list[str]:
     return hoisted + rest
 
 
+def show_argument_metavars_alone(command: Any) -> None:
+    """An argument with a metavar is listed by it alone (`IMAGE_PATH|URL`, `COMMAND`): Typer (0.29) appends
+    the Python type to it in help (`<str>`, `<list[str]>`), which options with a metavar do not get."""
+    for param in command.params:
+        if param.param_type_name == "argument" and param.metavar is not None:
+            param.display_type_rich = lambda ctx: None
+    for sub in getattr(command, "commands", {}).values():
+        show_argument_metavars_alone(sub)
+
+
 class ErrorBoundary(TyperGroup):
     """Turns every expected failure into one line on stderr and the documented exit code."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         plain_params.install(self, ctx)
+        show_argument_metavars_alone(self)
         return super().parse_args(ctx, hoist_global_options(list(args)))
 
     def invoke(self, ctx: Any) -> Any:
@@ -160,7 +171,9 @@ def main_options(
         help="table or json (one JSON document on stdout).",
         case_sensitive=False,
     ),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the planned AWS requests as JSON; send nothing."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show the plan, one line per AWS request (-o json: the exact requests); send nothing."
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="More detail; tracebacks for internal errors."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only results, warnings and errors (no progress)."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),

@@ -258,9 +258,8 @@ def check_configured_endpoints(botocore_session: Any) -> None:
 
 
 def _client_error_message(exc: Any) -> MlopsError:
-    error = exc.response.get("Error", {})
-    code = str(error.get("Code", "Unknown"))
-    message = str(error.get("Message") or "").strip()
+    code = error_code(exc) or "Unknown"
+    message = error_message(exc).strip()
     operation = getattr(exc, "operation_name", "the request")
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     attempts = 1 + int(exc.response.get("ResponseMetadata", {}).get("RetryAttempts") or 0)

@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mlops_cli.plan.steps import snake_case
-
 PLACEHOLDER_ACCOUNT = "123456789012"
 READS = ("Describe", "Get", "List", "Head")
 # What each service answers for a thing that does not exist: (code, HTTP status, message).
@@ -46,6 +44,7 @@ def install(client: Any, record: Callable[[str, str], None] | None = None) -> An
     service = client.meta.service_model.service_name
 
     def answer(model: Any, **_kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        from botocore import xform_name
         from botocore.awsrequest import AWSResponse
 
         if record is not None:
@@ -58,7 +57,7 @@ def install(client: Any, record: Callable[[str, str], None] | None = None) -> An
             return ok, {**known, "ResponseMetadata": {"HTTPStatusCode": 200}}
         if not model.name.startswith(READS):
             raise RuntimeError(f"offline: {service} {model.name} is a change and is never sent by a dry run")
-        if model.name.startswith("List") or client.can_paginate(snake_case(model.name)):
+        if model.name.startswith("List") or client.can_paginate(xform_name(model.name)):
             return ok, empty(model.output_shape)
         code, status, message = NOT_FOUND.get(service, ("ResourceNotFoundException", 404, "not found"))
         error = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}

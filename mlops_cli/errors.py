@@ -68,13 +68,6 @@ def refused(status: object, message: str, *, hint: str | None = None) -> MlopsEr
     return OperationError(message, hint=hint)
 
 
-class NotBuiltYet(UsageError):
-    """A mission command whose implementation has not landed yet."""
-
-    def __init__(self, command: str):
-        super().__init__(f"`mlops {command}` is not built yet in this version; see the README's roadmap.")
-
-
 class Interrupted(MlopsError):
     """Ctrl-C: exit code 130, with what still goes on in AWS and how to stop or finish it."""
 

@@ -26,14 +26,14 @@ def run(app_state: AppState, planned: Planned) -> Any:
     """The one way a command runs its plan: `--dry-run` shows it (and the command ends there, exit 0); otherwise
     the executor sends it and the use case's result is returned. Ctrl-C meanwhile: exit 130 with what goes on."""
     from mlops_cli.plan import Executor
-    from mlops_cli.render.plan import progress
+    from mlops_cli.render.plan import progress, show
 
     out = app_state.out
     for warning in planned.warnings:
         out.warn(warning)
     if app_state.dry_run:
         planned.plan.assumed_empty = planned.reads_aws and app_state.clients.offline
-        out.plan(planned.plan)
+        show(out, planned.plan)  # --dry-run: for people (table mode) or the exact requests (JSON)
         raise typer.Exit(0)
     for notice in planned.notices:
         out.warn(notice)

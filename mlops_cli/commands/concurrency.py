@@ -16,17 +16,21 @@ app = typer.Typer(no_args_is_help=True)
 )
 def set_concurrency(
     ctx: typer.Context,
-    function: str | None = typer.Option(None, "--function", help="Function name (default: lambda.function_name)."),
+    function: str | None = typer.Option(
+        None, "--function", metavar="NAME", help="Function name (default: lambda.function_name)."
+    ),
     reserved: int | None = typer.Option(
-        None, "--reserved", help="Reserved concurrency (default: config); 0 throttles every invocation."
+        None, "--reserved", metavar="N", help="Reserved concurrency (default: config); 0 throttles every invocation."
     ),
     unreserved: bool = typer.Option(
         False, "--unreserved", help="Remove the reservation: the function uses the account's unreserved pool."
     ),
     provisioned: int | None = typer.Option(
-        None, "--provisioned", help="Provisioned concurrency on the alias (default: config)."
+        None, "--provisioned", metavar="N", help="Provisioned concurrency on the alias (default: config)."
     ),
-    alias: str | None = typer.Option(None, "--alias", help="Alias for provisioned concurrency (default: live)."),
+    alias: str | None = typer.Option(
+        None, "--alias", metavar="NAME", help="Alias for provisioned concurrency (default: live)."
+    ),
     clear: bool = typer.Option(False, "--clear", help="Remove the reservation and the provisioned concurrency."),
     show: bool = typer.Option(False, "--show", help="Only show the current settings."),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until provisioned concurrency is READY."),

@@ -55,7 +55,7 @@ def validate(ctx: typer.Context) -> None:
 )
 def permissions(
     ctx: typer.Context,
-    commands: list[str] | None = typer.Argument(None, metavar="[COMMAND]...", show_default=False),
+    commands: list[str] | None = typer.Argument(None, metavar="COMMAND", show_default=False),
     account: str | None = typer.Option(
         None, "--account", metavar="ID", help="The AWS account the ARNs name (default: the caller's, from STS)."
     ),

@@ -14,7 +14,9 @@ app = typer.Typer(no_args_is_help=True)
 @app.command("sample", help="Write the offline sample set (scikit-learn digits) as train/valid/test ImageFolder.")
 def sample(
     ctx: typer.Context,
-    dest: Path | None = typer.Argument(None, help="Target folder (default: data.local_dir from the config)."),
+    dest: Path | None = typer.Argument(
+        None, metavar="DEST", help="Target folder (default: data.local_dir from the config)."
+    ),
 ) -> None:
     from mlops_cli.render import key_value_table
     from mlops_cli.services.sample_data import write_digits_imagefolder
@@ -48,7 +50,7 @@ def upload(
         metavar="SIZE",
         help="Files this large or larger go as multipart uploads (>= 5MiB).",
     ),
-    jobs: int = typer.Option(16, "--jobs", "-j", min=1, max=64, help="Parallel transfers."),
+    jobs: int = typer.Option(16, "--jobs", "-j", metavar="N", min=1, max=64, help="Parallel transfers."),
 ) -> None:
     from mlops_cli.render.upload import UploadProgress, summary_table
     from mlops_cli.usecases.upload import UploadRequest, check_finished, planned_upload

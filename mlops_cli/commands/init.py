@@ -13,7 +13,9 @@ from mlops_cli.errors import UsageError
 def init(
     ctx: typer.Context,
     local: bool = typer.Option(False, "--local", help="For the embedded local AWS (no account, no Docker)."),
-    port: int = typer.Option(4599, "--port", help="The local AWS's loopback port (one per project running at once)."),
+    port: int = typer.Option(
+        4599, "--port", metavar="PORT", help="The local AWS's loopback port (one per project running at once)."
+    ),
     force: bool = typer.Option(False, "--force", help="Rewrite an mlops.yaml that `mlops init` wrote before."),
 ) -> None:
     from mlops_cli.config.project import HOME_FOLDER

@@ -14,11 +14,19 @@ app = typer.Typer(no_args_is_help=True)
 @app.command("deploy", help="Deploy the Lambda function with a least-privilege role (idempotent).")
 def deploy(
     ctx: typer.Context,
-    endpoint: str | None = typer.Option(None, "--endpoint", help="Endpoint to call (default: the project's)."),
-    name: str | None = typer.Option(None, "--name", help="Function name (default: lambda.function_name)."),
-    memory: int | None = typer.Option(None, "--memory", min=128, max=10240, help="Memory in MB."),
-    timeout: int | None = typer.Option(None, "--timeout", min=1, max=900, help="Timeout in seconds."),
-    alias: str | None = typer.Option(None, "--alias", help="Alias to point at the new version (default: live)."),
+    endpoint: str | None = typer.Option(
+        None, "--endpoint", metavar="NAME", help="Endpoint to call (default: the project's)."
+    ),
+    name: str | None = typer.Option(
+        None, "--name", metavar="NAME", help="Function name (default: lambda.function_name)."
+    ),
+    memory: int | None = typer.Option(None, "--memory", metavar="MB", min=128, max=10240, help="Memory in MB."),
+    timeout: int | None = typer.Option(
+        None, "--timeout", metavar="SECONDS", min=1, max=900, help="Timeout in seconds."
+    ),
+    alias: str | None = typer.Option(
+        None, "--alias", metavar="NAME", help="Alias to point at the new version (default: live)."
+    ),
 ) -> None:
     from mlops_cli.render.lambda_ import deploy_summary, deploy_table
     from mlops_cli.services.lambda_deploy import planned_deploy
@@ -44,11 +52,15 @@ def deploy(
 @app.command("invoke", help="Invoke the Lambda function with an image file or a URL and print the predictions.")
 def invoke(
     ctx: typer.Context,
-    image: Path | None = typer.Argument(None, help="Image file (JPEG, PNG, ...).", dir_okay=False),
-    url: str | None = typer.Option(None, "--url", help="http(s) URL of an image, fetched by the endpoint."),
-    alias: str | None = typer.Option(None, "--alias", help="Alias to invoke (default: lambda.alias)."),
-    name: str | None = typer.Option(None, "--name", help="Function name (default: lambda.function_name)."),
-    top_k: int | None = typer.Option(None, "--top-k", min=1, max=100, help="How many labels to return."),
+    image: Path | None = typer.Argument(None, metavar="IMAGE", help="Image file (JPEG, PNG, ...).", dir_okay=False),
+    url: str | None = typer.Option(
+        None, "--url", metavar="URL", help="http(s) URL of an image, fetched by the endpoint."
+    ),
+    alias: str | None = typer.Option(None, "--alias", metavar="NAME", help="Alias to invoke (default: lambda.alias)."),
+    name: str | None = typer.Option(
+        None, "--name", metavar="NAME", help="Function name (default: lambda.function_name)."
+    ),
+    top_k: int | None = typer.Option(None, "--top-k", metavar="K", min=1, max=100, help="How many labels to return."),
 ) -> None:
     from mlops_cli.render.lambda_ import predictions_table
     from mlops_cli.services.lambda_deploy import invocation_event, planned_invoke

@@ -50,9 +50,11 @@ def down(ctx: typer.Context) -> None:
 def env(
     ctx: typer.Context,
     user: str | None = typer.Option(
-        None, "--user", help="Act as this local IAM user (made, with an access key, when missing)."
+        None, "--user", metavar="NAME", help="Act as this local IAM user (made, with an access key, when missing)."
     ),
-    role: str | None = typer.Option(None, "--role", help="Act as a new session of this role (ARN)."),
+    role: str | None = typer.Option(
+        None, "--role", metavar="ROLE_ARN", help="Act as a new session of this role (ARN)."
+    ),
 ) -> None:
     from mlops_cli.local.core import manager
     from mlops_cli.local.iam import identities

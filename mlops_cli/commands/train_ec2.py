@@ -12,10 +12,14 @@ from mlops_cli.commands._common import run, state
 def train_ec2(
     ctx: typer.Context,
     instance_type: str | None = typer.Option(
-        None, "--instance-type", help="EC2 instance type (default: train.ec2.instance_type)."
+        None, "--instance-type", metavar="TYPE", help="EC2 instance type (default: train.ec2.instance_type)."
     ),
-    wait: bool = typer.Option(False, "--wait/--no-wait", help="Follow the job to its end; failure exits 1."),
-    job_name: str | None = typer.Option(None, "--job-name", help="Default: <project>-ec2-<UTC timestamp>."),
+    wait: bool = typer.Option(
+        True, "--wait/--no-wait", help="Follow the job to its end (failure exits 1); --no-wait: launch and return."
+    ),
+    job_name: str | None = typer.Option(
+        None, "--job-name", metavar="NAME", help="Default: <project>-ec2-<UTC timestamp>."
+    ),
     hp: list[str] | None = typer.Option(
         None, "--hp", metavar="NAME=VALUE", help="Hyperparameter over the config (repeatable), e.g. --hp epochs=3."
     ),
@@ -23,10 +27,16 @@ def train_ec2(
         False, "--local", help="Run the EC2 entry point on this machine (e.g. when you are on the instance)."
     ),
     data_dir: Path | None = typer.Option(
-        None, "--data-dir", help="With --local: the train/valid/test image folder (default: data.local_dir)."
+        None,
+        "--data-dir",
+        metavar="DIR",
+        help="With --local: the train/valid/test image folder (default: data.local_dir).",
     ),
     out_dir: Path | None = typer.Option(
-        None, "--out-dir", help="With --local: where model/ and model.tar.gz go (default: .mlops/train-ec2/<job>)."
+        None,
+        "--out-dir",
+        metavar="DIR",
+        help="With --local: where model/ and model.tar.gz go (default: .mlops/train-ec2/<job>).",
     ),
     upload: bool = typer.Option(
         True, "--upload/--no-upload", help="With --local: upload model.tar.gz to <models>/<job>/output/."

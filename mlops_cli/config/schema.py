@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from mlops_cli.config import aws_rules
-from model import hyperparameters
-from model.hyperparameters import ARCHS, LR_SCHEDULES
+from mlops_cli.config.sections import Hyperparameters, ModelConfig, Section
 
 SEVERITIES = ("critical", "high", "medium", "low")
 NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$"  # SageMaker/Lambda resource-name alphabet
@@ -31,13 +30,6 @@ PATTERN_MEANINGS = {
     r"^(\d+\.\d+(\.\d+)?|\d+\.x|latest)$": "a PyTorch version such as 2.6, 2.x or latest",
     r"^py3\d+$": "a Python version tag such as py312",
 }
-
-
-class Section(BaseModel):
-    # strict: YAML `true` is not the integer 1, "5" is not a number; no .inf/.nan where a number is expected.
-    model_config = ConfigDict(
-        extra="forbid", validate_assignment=True, populate_by_name=True, strict=True, allow_inf_nan=False
-    )
 
 
 class AwsConfig(Section):
@@ -85,43 +77,6 @@ class DataConfig(Section):
     @classmethod
     def _usable_prefix(cls, value: str) -> str:
         return aws_rules.check_prefix(value)
-
-
-def _declared(name: str) -> Any:
-    """The field of hyperparameter `name` as model/hyperparameters.py declares it (default, bounds, help): the
-    schema names each one with its type, for type checkers; a test holds names and types to the declaration."""
-    rule = hyperparameters.rule_of(_DECLARED[name])
-    return Field(
-        hyperparameters.default_of(_DECLARED[name]),
-        ge=rule.minimum,
-        le=rule.maximum,
-        gt=0 if rule.positive else None,
-        description=rule.help,
-    )
-
-
-_DECLARED = {spec.name: spec for spec in hyperparameters.declared()}
-
-
-class ModelConfig(Section):
-    arch: Literal[ARCHS] = _declared("arch")  # type: ignore[valid-type]
-    pretrained: bool = _declared("pretrained")
-    pretrained_fallback: bool = _declared("pretrained_fallback")
-    freeze_backbone: bool = _declared("freeze_backbone")
-    hidden_units: int = _declared("hidden_units")
-    num_classes: int = Field(133, ge=2, le=100_000)
-    image_size: int = _declared("image_size")
-
-
-class Hyperparameters(Section):
-    epochs: int = _declared("epochs")
-    batch_size: int = _declared("batch_size")
-    lr: float = _declared("lr")
-    weight_decay: float = _declared("weight_decay")
-    lr_schedule: Literal[LR_SCHEDULES] = _declared("lr_schedule")  # type: ignore[valid-type]
-    early_stopping_patience: int = _declared("early_stopping_patience")
-    seed: int = _declared("seed")
-    hflip: bool = _declared("hflip")
 
 
 class SageMakerTrainConfig(Section):
@@ -205,14 +160,14 @@ class TuneConfig(Section):
     @field_validator("objective")
     @classmethod
     def _objective(cls, value: str) -> str:
-        from mlops_cli.services.tuning_ranges import parse_objective
+        from mlops_cli.config.tuning_ranges import parse_objective
 
         return parse_objective(value).spec
 
     @field_validator("ranges")
     @classmethod
     def _ranges(cls, value: dict[str, Any]) -> dict[str, Any]:
-        from mlops_cli.services.tuning_ranges import parse_range
+        from mlops_cli.config.tuning_ranges import parse_range
 
         if not value:
             raise ValueError("at least one hyperparameter range is needed")

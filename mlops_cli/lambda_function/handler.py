@@ -271,6 +271,7 @@ def invoke_endpoint(content_type: str, body: bytes, timeouts: tuple[int, int]) -
         )
         answer = response["Body"].read()
     except ClientError as error:
+        # Read here, not through mlops_cli.aws.error_code: the deployment package is this file alone.
         details = error.response.get("Error", {})
         original_status = error.response.get("OriginalStatusCode")
         if details.get("Code") == "ModelError" and isinstance(original_status, int):

@@ -112,13 +112,8 @@ class DisplayOnlyExecutor:
     """Runs a plan without sending anything: records each request as it would go out, refs shown as their
     placeholders (valid by the service model) and listed under `refs` (`--dry-run`)."""
 
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-
     def execute(self, plan: Plan) -> dict[str, Any]:
-        shown = plan.to_dict()
-        self.requests.extend(shown["steps"])
-        return shown
+        return plan.to_dict()
 
 
 def _answer(ref: Ref, answers: Answers) -> Any:

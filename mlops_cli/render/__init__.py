@@ -85,12 +85,6 @@ class Output:
         if hint:
             err.print(f"hint: {hint}", markup=False)
 
-    def plan(self, plan: Any) -> None:
-        """`--dry-run`: the plan for people (table mode) or its exact requests (JSON); see render/plan.py."""
-        from mlops_cli.render.plan import show
-
-        show(self, plan)
-
     def progress(self, **kwargs: Any) -> Any:
         """A rich Progress on stderr, hidden when quiet or not a TTY (no spinner frames in a CI log)."""
         from rich.progress import Progress

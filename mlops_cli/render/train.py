@@ -40,7 +40,8 @@ def event(out: Output, item: JobEvent) -> None:
     """One line on stderr per event: status changes, `[algo-N] log line` (metric lines highlighted); nothing
     when quiet. The distributed runtime's own logging shows with -v only: it stays in the job's log stream, and
     a failed job's log tail shows it."""
-    from mlops_cli.services.training import JobFinished, LogLine, MetricValues, StatusChange
+    from mlops_cli.common.job_logs import LogLine
+    from mlops_cli.services.training import JobFinished, MetricValues, StatusChange
 
     if out.verbosity < 0 or isinstance(item, JobFinished):
         return

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from mlops_cli.aws import error_code
 from mlops_cli.errors import OperationError, UsageError
 from mlops_cli.plan import Plan, Step
 from mlops_cli.plan.sends import sends
@@ -291,7 +292,7 @@ def check_variant(sm: Any, endpoint: str, variant: str, need_in_service: bool = 
     try:
         described = sm.describe_endpoint(EndpointName=endpoint)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("ValidationException", "ResourceNotFound"):
+        if error_code(exc) in ("ValidationException", "ResourceNotFound"):
             raise OperationError(
                 f"endpoint '{endpoint}' not found", hint="deploy it first with `mlops deploy`, or pass --endpoint NAME"
             ) from None

@@ -17,13 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mlops_cli.aws import error_code
+from mlops_cli.common.s3_uris import split_s3_uri
 from mlops_cli.errors import OperationError, UsageError
 from mlops_cli.plan import Answers, Executor, Plan, Poll, Retry, Step
 from mlops_cli.plan.planned import Planned
 from mlops_cli.plan.sends import sends, sends_via, sent_by
 from mlops_cli.services import autoscaling, naming
 from mlops_cli.services.autoscaling import ScalingSettings, ScalingState
-from mlops_cli.services.packaging import split_s3_uri
 from mlops_cli.services.propagation import ROLE_PROPAGATION_S, sagemaker_cannot_assume
 from mlops_cli.services.status import project_jobs
 
@@ -77,8 +78,7 @@ def _check_exists(s3: Any, uri: str, what: str) -> None:
     try:
         s3.head_object(Bucket=bucket, Key=key)
     except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code"))
-        if code in ("404", "NoSuchKey", "NotFound", "NoSuchBucket"):
+        if error_code(exc) in ("404", "NoSuchKey", "NotFound", "NoSuchBucket"):
             raise UsageError(f"{what} {uri} does not exist") from None
         raise
 
@@ -90,7 +90,7 @@ def _job_artifact(sm: Any, job: str) -> str:
     try:
         described = sm.describe_training_job(TrainingJobName=job)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("ValidationException", "ResourceNotFound"):
+        if error_code(exc) in ("ValidationException", "ResourceNotFound"):
             raise UsageError(f"training job '{job}' not found") from None
         raise
     status = described["TrainingJobStatus"]
@@ -252,7 +252,7 @@ def read_live(sm: Any, aas: Any, endpoint: str, variant: str) -> LiveEndpoint | 
     try:
         description = sm.describe_endpoint(EndpointName=endpoint)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("ValidationException", "ResourceNotFound"):
+        if error_code(exc) in ("ValidationException", "ResourceNotFound"):
             return None
         raise
     config = sm.describe_endpoint_config(EndpointConfigName=description["EndpointConfigName"])

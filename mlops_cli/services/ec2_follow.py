@@ -23,7 +23,7 @@ LIVE_STATES = ("pending", "running", "stopping", "stopped")  # not terminated: s
 @sends("s3", "GetObject")
 def read_status(s3: Any, status_uri: str) -> dict[str, Any] | None:
     """The job's status object, or None while it does not exist yet."""
-    from mlops_cli.services.packaging import split_s3_uri
+    from mlops_cli.common.s3_uris import split_s3_uri
 
     bucket, key = split_s3_uri(status_uri)
     try:

@@ -44,9 +44,9 @@ def local_command(job: Ec2Job, data_dir: Path, out_dir: Path) -> list[str]:
 
 def plan_local(job: Ec2Job, argv: list[str], tar_path: Path, upload: bool) -> Plan:
     """What a --local run does: the entry point here, then (unless --no-upload) the model into the job's prefix."""
+    from mlops_cli.common.s3_uris import split_s3_uri
     from mlops_cli.plan import Plan
     from mlops_cli.plan.steps import ON_THIS_MACHINE
-    from mlops_cli.services.packaging import split_s3_uri
 
     plan = Plan(f"train-ec2 --local {job.name}")
     plan.add(ON_THIS_MACHINE, "Run", {"argv": argv}, "the EC2 entry point on this machine")
@@ -105,7 +105,7 @@ def pack_model_dir(model_dir: Path, tar_path: Path) -> None:
 # boto3's managed transfer: one PutObject, or a multipart upload for a large model.
 @sends("s3", "PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload", "AbortMultipartUpload")
 def upload_artifact(s3: Any, tar_path: Path, uri: str) -> None:
-    from mlops_cli.services.packaging import split_s3_uri
+    from mlops_cli.common.s3_uris import split_s3_uri
 
     bucket, key = split_s3_uri(uri)
     s3.upload_file(str(tar_path), bucket, key, ExtraArgs={"ContentType": "application/gzip"})

@@ -164,13 +164,12 @@ def model_error_message(original: str) -> str:
 
 
 def _invoke_error(endpoint: str, exc: Any) -> MlopsError:
-    from mlops_cli.aws import translate_error
+    from mlops_cli.aws import error_code, error_message, translate_error
 
-    error = exc.response.get("Error", {})
-    code = error.get("Code")
+    code = error_code(exc)
     if code == "ModelError":
         status = exc.response.get("OriginalStatusCode")
-        message = model_error_message(str(exc.response.get("OriginalMessage") or error.get("Message", "")))
+        message = model_error_message(str(exc.response.get("OriginalMessage") or error_message(exc)))
         # A 5xx is the model's own failure: its traceback is in the endpoint's log group.
         hint = (
             f"the model server's output: CloudWatch Logs group /aws/sagemaker/Endpoints/{endpoint}"
@@ -179,7 +178,7 @@ def _invoke_error(endpoint: str, exc: Any) -> MlopsError:
         )
         return refused(status, f"endpoint '{endpoint}' refused the request ({status}): {message}", hint=hint)
     if code in ("ValidationError", "ValidationException") and re.search(
-        r"not found|could not find", error.get("Message", ""), re.I
+        r"not found|could not find", error_message(exc), re.I
     ):
         return OperationError(
             f"endpoint '{endpoint}' not found", hint="deploy it with `mlops deploy`, or pass --endpoint NAME"

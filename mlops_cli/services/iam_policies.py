@@ -104,7 +104,7 @@ def _sagemaker_service_statements(
 def sagemaker_execution_policy(config: Config, account_id: str, partition: str = "aws") -> dict[str, Any]:
     """The SageMaker training role: read the project's code, data and checkpoints, write job outputs and
     checkpoints (nothing else in S3, no deletes), its logs and metrics, and pull the Deep Learning Containers."""
-    from mlops_cli.services.packaging import split_s3_uri
+    from mlops_cli.common.s3_uris import split_s3_uri
 
     bucket, data_key = split_s3_uri(data_uri(config))
     _, checkpoint_key = split_s3_uri(config.s3_uri("checkpoints"))
@@ -171,7 +171,7 @@ def sagemaker_batch_policy(config: Config, account_id: str, partition: str = "aw
     """The SageMaker batch transform role: read the model artifacts and the inputs a batch job may take (the
     project's data and its batch-input prefix), list those prefixes, write predictions and nothing else in S3; its
     logs and metrics, and pull the Deep Learning Containers."""
-    from mlops_cli.services.packaging import split_s3_uri
+    from mlops_cli.common.s3_uris import split_s3_uri
 
     bucket, data_key = split_s3_uri(data_uri(config))
     _, input_key = split_s3_uri(batch_input_uri(config))
@@ -204,7 +204,7 @@ def sagemaker_batch_policy(config: Config, account_id: str, partition: str = "aw
 
 
 def _object_arn(partition: str, uri: str) -> str:
-    from mlops_cli.services.packaging import split_s3_uri
+    from mlops_cli.common.s3_uris import split_s3_uri
 
     bucket, key = split_s3_uri(uri)
     return f"arn:{partition}:s3:::{bucket}/{key}"
@@ -213,7 +213,7 @@ def _object_arn(partition: str, uri: str) -> str:
 def ec2_read_policy(config: Config, partition: str = "aws") -> dict[str, Any]:
     """The EC2 training role's standing policy: read the project's code and data prefixes (GetObject under them,
     ListBucket only for the data prefix)."""
-    from mlops_cli.services.packaging import split_s3_uri
+    from mlops_cli.common.s3_uris import split_s3_uri
 
     bucket, data_key = split_s3_uri(data_uri(config))
     return _policy(

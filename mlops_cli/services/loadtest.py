@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_cli.aws import error_code
 from mlops_cli.documents import DocumentError
 from mlops_cli.errors import OperationError, UsageError
 from mlops_cli.files import write_atomically
@@ -273,7 +274,7 @@ def _status_of(exc: Exception) -> str:
     response = getattr(exc, "response", None)
     if not isinstance(response, dict):
         return "5xx"
-    code = response.get("Error", {}).get("Code", "")
+    code = error_code(exc)
     status = response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 500
     if status == 429 or code in THROTTLING_CODES:
         return "throttled"

@@ -6,10 +6,10 @@ or hidden files, and the gzip header carries mtime 0 and no file name: the same 
 bytes, so the same sha256, so the same S3 key (`<code prefix>/sourcedir-<sha12>.tar.gz`), and an unchanged
 package is never uploaded twice.
 
-API (used by `mlops train` and `mlops train-ec2`):
+API (used by `mlops train`, `mlops tune` and `mlops train-ec2`):
     package = build_source_tarball()                 # SourcePackage(data, sha256, files); .read(name)
-    uri = source_uri(package, naming.code_prefix(config))  # plan/dry-run: where it will live
-    upload = upload_source(s3_client, package, naming.code_prefix(config))  # SourceUpload(uri, uploaded)
+    uri = source_uri(package, naming.code_prefix(config))  # where it lives
+    plan.steps.append(upload_step(package, naming.code_prefix(config)))  # PutObject unless already there
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlops_cli.common.s3_uris import split_s3_uri
 from mlops_cli.errors import UsageError
 from mlops_cli.plan.sends import sends, sent_by
 from mlops_cli.plan.steps import Step, Unless
@@ -52,12 +53,6 @@ class SourcePackage:
             if member is None:
                 raise KeyError(name)
             return member.read()
-
-
-@dataclass(frozen=True)
-class SourceUpload:
-    uri: str  # s3://bucket/<code prefix>/sourcedir-<sha12>.tar.gz
-    uploaded: bool  # False: the same package was already there
 
 
 def package_dir() -> Path:
@@ -120,14 +115,6 @@ def build_source_tarball(source: Path | None = None) -> SourcePackage:
     return SourcePackage(data, hashlib.sha256(data).hexdigest(), tuple(files))
 
 
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    """`s3://bucket/a/b` -> (`bucket`, `a/b`)."""
-    if not uri.startswith("s3://"):
-        raise UsageError(f"'{uri}' is not an s3:// URI")
-    bucket, _, key = uri[len("s3://") :].partition("/")
-    return bucket, key
-
-
 def source_uri(package: SourcePackage, code_prefix_uri: str) -> str:
     """The S3 URI the package is stored at under `code_prefix_uri` (e.g. `naming.code_prefix(config)`)."""
     return f"{code_prefix_uri.rstrip('/')}/{package.file_name}"
@@ -174,11 +161,3 @@ def upload_step(package: SourcePackage, code_prefix_uri: str) -> Step:
         name="upload",
         action="create",
     )
-
-
-def upload_source(s3: Any, package: SourcePackage, code_prefix_uri: str) -> SourceUpload:
-    """Put the package under `code_prefix_uri` unless this exact package is already there."""
-    from mlops_cli.plan import Answers, Executor
-
-    answer = Executor(lambda _service: s3).run_step(upload_step(package, code_prefix_uri), Answers())
-    return SourceUpload(source_uri(package, code_prefix_uri), uploaded=answer is not None)

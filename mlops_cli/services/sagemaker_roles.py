@@ -94,13 +94,3 @@ def role_steps(role: SageMakerRole, config: Config, *, account_id: str, partitio
             "least privilege, as audit-iam checks it",
         ),
     ]
-
-
-def converge(
-    role: SageMakerRole, config: Config, client_for: Callable[[str], Any], *, account_id: str, partition: str
-) -> None:
-    """Create the role, or put its trust and policy back to what the project generates (outside a plan)."""
-    from mlops_cli.plan import Executor, Plan
-
-    steps = role_steps(role, config, account_id=account_id, partition=partition)
-    Executor(client_for).execute(Plan(f"converge role {role.name(config)}", steps))

@@ -64,7 +64,7 @@ def attempt(unreadable: Unreadable | None, kind: str, name: str, read: Callable[
         return read()
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from mlops_cli.aws import cannot_read_aws, is_unknown_credentials, translate_error
+    from mlops_cli.aws import cannot_read_aws, error_code, error_message, is_unknown_credentials, translate_error
 
     try:
         return read()
@@ -74,8 +74,7 @@ def attempt(unreadable: Unreadable | None, kind: str, name: str, read: Callable[
         if cannot_read_aws(exc):
             failed = translate_error(exc)
             raise OperationError(f"cannot read AWS, so nothing can be shown: {failed}", hint=failed.hint) from None
-        error = getattr(exc, "response", {}).get("Error", {})
-        reason = f"{error.get('Code')}: {error.get('Message', '')}" if error else str(exc)
+        reason = f"{error_code(exc)}: {error_message(exc)}" if error_code(exc) else str(exc)
         unreadable.append({"kind": kind, "name": name, "error": reason.strip()})
         return default
 

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mlops_cli.common import job_logs
+from mlops_cli.common.job_logs import LogLine
 from mlops_cli.errors import OperationError, UsageError
 from mlops_cli.plan import Answers, Plan, Step
 from mlops_cli.plan.sends import sends, sends_via
@@ -350,26 +352,6 @@ class StatusChange:
     message: str
 
 
-# torchrun's and torch.distributed's own logging: glog-style "I1201 02:03:41.730000 123 torch/distributed/..." (torch
-# prefixes every line of a record, tracebacks included) or the classic "INFO:torch.distributed...". The path is
-# relative inside a source tree and absolute from a venv elsewhere (".../site-packages/torch/distributed/...").
-_DISTRIBUTED_RUNTIME_LOG = re.compile(
-    r"^(?:[IWE]\d{4} [\d:.]+ +\d+ \S*torch/distributed/|(?:INFO|WARNING|ERROR):torch\.distributed)"
-)
-
-
-@dataclass
-class LogLine:
-    host: str  # algo-1, algo-2, ...
-    timestamp_ms: int
-    message: str
-
-    @property
-    def from_distributed_runtime(self) -> bool:
-        """The launcher's own logging (rendezvous, worker groups, exit barrier), not the training script's."""
-        return bool(_DISTRIBUTED_RUNTIME_LOG.match(self.message))
-
-
 @dataclass
 class MetricValues:
     """A log line that carries metrics (matched by the job's MetricDefinitions), with their values."""
@@ -386,71 +368,12 @@ class JobFinished:
 JobEvent = StatusChange | LogLine | MetricValues | JobFinished
 
 
-def stream_host(stream_name: str) -> str:
-    """`<job>/algo-2-1700000000` -> `algo-2`."""
-    tail = stream_name.rsplit("/", 1)[-1]
-    found = re.match(r"(algo-\d+)", tail)
-    return found.group(1) if found else tail
-
-
 @sends("logs", "DescribeLogStreams", "GetLogEvents")
-class JobLogReader:
-    """Reads every instance's CloudWatch log stream of a job, picking up where it left off."""
+class JobLogReader(job_logs.JobLogReader):
+    """Every instance's log stream of a training job, read on from where the last read stopped."""
 
     def __init__(self, logs: Any, job_name: str):
-        self.logs = logs
-        self.job_name = job_name
-        self.tokens: dict[str, str | None] = {}
-
-    def _streams(self) -> list[str]:
-        names: list[str] = []
-        kwargs: dict[str, Any] = {"logGroupName": LOG_GROUP, "logStreamNamePrefix": f"{self.job_name}/"}
-        while True:
-            try:
-                page = self.logs.describe_log_streams(**kwargs)
-            except Exception as exc:  # the group appears with the first instance's first line
-                if getattr(exc, "response", {}).get("Error", {}).get("Code") == "ResourceNotFoundException":
-                    return names
-                raise
-            names.extend(stream["logStreamName"] for stream in page.get("logStreams", []))
-            if not page.get("nextToken"):
-                return names
-            kwargs["nextToken"] = page["nextToken"]
-
-    def read_new(self) -> list[LogLine]:
-        """New lines of all streams, interleaved by time."""
-        lines: list[LogLine] = []
-        for stream in self._streams():
-            token = self.tokens.get(stream)
-            while True:
-                kwargs: dict[str, Any] = {"logGroupName": LOG_GROUP, "logStreamName": stream, "startFromHead": True}
-                if token:
-                    kwargs["nextToken"] = token
-                page = self.logs.get_log_events(**kwargs)
-                events = page.get("events", [])
-                lines.extend(
-                    LogLine(stream_host(stream), event["timestamp"], event["message"].rstrip("\n")) for event in events
-                )
-                next_token = page.get("nextForwardToken")
-                if not events or next_token == token:
-                    token = next_token or token
-                    break
-                token = next_token
-            self.tokens[stream] = token
-        lines.sort(key=lambda line: (line.timestamp_ms, line.host))
-        return lines
-
-
-def metric_values(line: str, definitions: list[dict[str, str]]) -> dict[str, float]:
-    values: dict[str, float] = {}
-    for definition in definitions:
-        found = re.search(definition["Regex"], line)
-        if found:
-            try:
-                values[definition["Name"]] = float(found.group(1))
-            except (IndexError, ValueError):
-                continue
-    return values
+        super().__init__(logs, LOG_GROUP, job_name)
 
 
 @sends("sagemaker", "DescribeTrainingJob")
@@ -496,7 +419,7 @@ def follow_job(
             last_status = current
         definitions = description.get("AlgorithmSpecification", {}).get("MetricDefinitions", [])
         for line in reader.read_new():
-            values = metric_values(line.message, definitions)
+            values = job_logs.metric_values(line.message, definitions)
             timed.append((line.timestamp_ms / 1000, MetricValues(line, values) if values else line))
         timed.sort(key=lambda pair: pair[0])
         yield from (item for _, item in timed)

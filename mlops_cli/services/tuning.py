@@ -15,18 +15,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_cli.errors import UsageError
-from mlops_cli.plan.sends import sends, sends_via
-from mlops_cli.services import naming, training
-from mlops_cli.services.tuning_ranges import (
+from mlops_cli.aws import error_code
+from mlops_cli.common import job_logs
+from mlops_cli.common.parameter_ranges import ParameterRange
+from mlops_cli.config.tuning_ranges import (
     Objective,
-    ParameterRange,
     RangeError,
     parameter_ranges,
     parse_objective,
     parse_range,
     parse_range_flag,
 )
+from mlops_cli.errors import UsageError
+from mlops_cli.plan.sends import sends, sends_via
+from mlops_cli.services import naming, training
 
 if TYPE_CHECKING:
     from mlops_cli.config.schema import Config
@@ -346,7 +348,7 @@ def objective_curves(logs: Any, current: TuningSnapshot) -> dict[str, list[float
             value
             for line in lines
             if line.host == "algo-1"
-            and (value := training.metric_values(line.message, chosen).get(objective)) is not None
+            and (value := job_logs.metric_values(line.message, chosen).get(objective)) is not None
         ]
     return curves
 
@@ -359,7 +361,7 @@ def best_trial_name(sagemaker: Any, name: str) -> str:
     try:
         description = describe_tuning(sagemaker, name)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("ResourceNotFound", "ValidationException"):
+        if error_code(exc) in ("ResourceNotFound", "ValidationException"):
             raise UsageError(f"--tuning-job {name}: no such tuning job") from None
         raise
     best = best_summary(description)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from mlops_cli.common.job_logs import LogLine
 from mlops_cli.errors import Interrupted, OperationError
 from mlops_cli.plan.sends import sends
 
@@ -143,7 +144,7 @@ def follow_training(
         tail: deque[str] = deque(maxlen=FAILURE_TAIL_LINES)
         for item in training.follow_job(sagemaker, clients.client("logs"), job_name, poll_s=poll_s):
             on_event(item)
-            if isinstance(item, (training.LogLine, training.MetricValues)):
+            if isinstance(item, (LogLine, training.MetricValues)):
                 line = item.line if isinstance(item, training.MetricValues) else item
                 tail.append(f"[{line.host}] {line.message}")
             elif isinstance(item, training.JobFinished):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.request
@@ -119,28 +120,6 @@ def test_local_aws_refuses_an_unknown_spot_interruption(mlops):
     assert "Traceback" not in result.output
 
 
-def test_not_yet_built_commands_exit_2_saying_so(mlops):
-    """A command whose issue has not landed says so with exit 2 (no stub that pretends)."""
-    from mlops_cli.errors import NotBuiltYet
-
-    error = NotBuiltYet("example")
-    assert error.exit_code == 2 and "not built yet" in str(error)
-    for args in (
-        ["train"],
-        ["train-ec2"],
-        ["deploy"],
-        ["autoscale"],
-        ["audit-iam"],
-        ["lambda", "deploy"],
-        ["concurrency", "set"],
-        ["data", "upload"],
-        ["status"],
-        ["teardown"],
-    ):
-        result = mlops(*args, "--help", config=None)
-        assert result.exit_code == 0, args
-
-
 @pytest.mark.parametrize(
     "message",
     [
@@ -197,3 +176,44 @@ def test_plain_parameter_values_are_what_typers_coercion_gives():
 
     walk(group)
     assert checked > 100
+
+
+def _command_paths(command, path=()):
+    yield path
+    for name, sub in sorted(getattr(command, "commands", {}).items()):
+        if not sub.hidden:
+            yield from _command_paths(sub, (*path, name))
+
+
+PYTHON_TYPE_METAVAR = re.compile(r"<(?:str|int|float|bool|path|file|datetime|\w+ range|list\[[^\]]*\])>")
+
+
+def test_help_names_values_in_words_not_python_types(mlops, monkeypatch):
+    """Metavars say what a value is (NAME, N, S3_URI, COMMAND), never Typer's `<str>`, `<int range>`,
+    `<list[str]>` or `<path>`. In the plain help users get (app.py turns rich help off)."""
+    import typer.core
+    import typer.main
+
+    from mlops_cli.app import app
+
+    monkeypatch.setattr(typer.core, "HAS_RICH", False)
+
+    paths = list(_command_paths(typer.main.get_command(app)))
+    assert len(paths) > 20
+    wrong = {}
+    for path in paths:
+        result = mlops(*path, "--help", config=None, env={"COLUMNS": "200"})
+        assert result.exit_code == 0, path
+        if found := PYTHON_TYPE_METAVAR.findall(result.output):
+            wrong[" ".join(path)] = found
+    assert not wrong, wrong
+
+
+@pytest.mark.parametrize("command", [["train"], ["tune"], ["train-ec2"], ["deploy"]])
+def test_launchers_wait_by_default(mlops, monkeypatch, command):
+    """A launch is followed to its end unless --no-wait (train-ec2 used to return at once)."""
+    import typer.core
+
+    monkeypatch.setattr(typer.core, "HAS_RICH", False)
+    help_text = " ".join(mlops(*command, "--help", config=None, env={"COLUMNS": "200"}).output.split())
+    assert re.search(r"--wait / --no-wait .*?\[default: wait\]", help_text), help_text

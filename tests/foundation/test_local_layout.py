@@ -10,10 +10,10 @@ import mlops_cli.local
 
 LOCAL = Path(mlops_cli.local.__file__).parent
 # The manager is what the CLI calls to start and stop the local AWS: it fails with the CLI's error types.
-NEUTRAL = {
-    "mlops_cli.errors": {"core/manager.py", "iam/identities.py"},
-    "mlops_cli.common": {"iam/requests.py", "iam/authorize.py"},
-}
+NEUTRAL = {"mlops_cli.errors": {"core/manager.py", "iam/identities.py"}}
+# What both sides read the same way (log lines, metrics, parameter ranges, S3 URIs, IAM's checks); it imports
+# nothing of either side (test_the_neutral_package_imports_neither_side).
+COMMON = "mlops_cli.common"
 
 
 def imports(path: Path) -> list[str]:
@@ -35,13 +35,26 @@ def test_the_local_aws_imports_nothing_client_side_and_moto_only_through_moto_co
         name = path.relative_to(LOCAL).as_posix()
         for module in imports(path):
             root = module.split(".")[0]
-            if root == "mlops_cli" and module != "mlops_cli" and not module.startswith("mlops_cli.local"):
+            if root == "mlops_cli" and module != "mlops_cli" and not module.startswith(("mlops_cli.local", COMMON)):
                 if not any(
                     module.split(".")[:2] == neutral.split(".") for neutral in NEUTRAL if name in NEUTRAL[neutral]
                 ):
                     wrong.append(f"{name}: {module}")
             if root == "moto" and name != "moto_compat.py":
                 wrong.append(f"{name}: {module}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_neutral_package_imports_neither_side():
+    common = LOCAL.parent / "common"
+    files = sorted(common.rglob("*.py"))
+    assert len(files) > 3
+    wrong = [
+        f"{path.name}: {module}"
+        for path in files
+        for module in imports(path)
+        if module.split(".")[0] in ("mlops_cli", "moto", "boto3", "botocore") and not module.startswith(COMMON)
+    ]
     assert not wrong, "\n".join(wrong)
 
 

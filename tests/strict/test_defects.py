@@ -110,7 +110,7 @@ def test_audit_iam_finds_nothing_wrong_with_the_roles_the_project_generates(mlop
     from mlops_cli.config import load_config
     from mlops_cli.services import iam_policies, sagemaker_roles
     from mlops_cli.services.iam_policies import assume_role_policy
-    from tests.helpers import LOCAL_CONFIG
+    from tests.helpers import LOCAL_CONFIG, converge_role
 
     config_path = tmp_path / "config.yaml"
     config_path.write_text(
@@ -122,7 +122,7 @@ def test_audit_iam_finds_nothing_wrong_with_the_roles_the_project_generates(mlop
     iam = boto_client("iam")
     account = "123456789012"
     for role in (sagemaker_roles.training_role(), sagemaker_roles.endpoint_role()):
-        sagemaker_roles.converge(role, config, boto_client, account_id=account, partition="aws")
+        converge_role(role, config, boto_client, account_id=account, partition="aws")
     generated = iam_policies.project_roles(config)
     for role in generated:  # the Lambda and EC2 roles: their documents as the Lambda and EC2 helpers write them
         if role.service in ("lambda.amazonaws.com", "ec2.amazonaws.com"):

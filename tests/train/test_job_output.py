@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from mlops_cli.common.job_logs import LogLine
 from mlops_cli.render import Output
 from mlops_cli.render.train import event
-from mlops_cli.services.training import LogLine
 
 RUNTIME_LINES = [
     "I1201 02:03:41.730000 12292 torch/distributed/launcher/api.py:257] Starting elastic_operator with launch configs:",

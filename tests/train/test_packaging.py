@@ -56,23 +56,31 @@ def test_a_changed_file_changes_the_name(source: Path):
     assert packaging.build_source_tarball(source).file_name != before.file_name
 
 
+def upload(s3, package: packaging.SourcePackage, code_prefix_uri: str) -> tuple[str, bool]:
+    """The upload step as train and train-ec2 run it: (where the package is, whether it was sent)."""
+    from mlops_cli.plan import Answers, Executor
+
+    answer = Executor(lambda _service: s3).run_step(packaging.upload_step(package, code_prefix_uri), Answers())
+    return packaging.source_uri(package, code_prefix_uri), answer is not None
+
+
 def test_unchanged_package_is_not_uploaded_again(boto_client, source: Path):
     s3 = boto_client("s3")
     bucket = "packaging-test"
     s3.create_bucket(Bucket=bucket)
     package = packaging.build_source_tarball(source)
-    first = packaging.upload_source(s3, package, f"s3://{bucket}/proj/code")
-    assert first.uploaded and first.uri == f"s3://{bucket}/proj/code/{package.file_name}"
+    first, uploaded = upload(s3, package, f"s3://{bucket}/proj/code")
+    assert uploaded and first == f"s3://{bucket}/proj/code/{package.file_name}"
     stored = s3.head_object(Bucket=bucket, Key=f"proj/code/{package.file_name}")
 
-    again = packaging.upload_source(s3, packaging.build_source_tarball(source), f"s3://{bucket}/proj/code/")
-    assert not again.uploaded and again.uri == first.uri
+    again, uploaded = upload(s3, packaging.build_source_tarball(source), f"s3://{bucket}/proj/code/")
+    assert not uploaded and again == first
     assert s3.head_object(Bucket=bucket, Key=f"proj/code/{package.file_name}")["LastModified"] == stored["LastModified"]
     body = s3.get_object(Bucket=bucket, Key=f"proj/code/{package.file_name}")["Body"].read()
     assert body == package.data
 
     (source / "network.py").write_text("# edited\n")
-    changed = packaging.upload_source(s3, packaging.build_source_tarball(source), f"s3://{bucket}/proj/code")
-    assert changed.uploaded and changed.uri != first.uri
+    changed, uploaded = upload(s3, packaging.build_source_tarball(source), f"s3://{bucket}/proj/code")
+    assert uploaded and changed != first
     keys = [item["Key"] for item in s3.list_objects_v2(Bucket=bucket, Prefix="proj/code/")["Contents"]]
     assert len(keys) == 2

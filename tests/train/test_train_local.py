@@ -201,12 +201,13 @@ def test_ctrl_c_without_a_terminal_leaves_the_job_running_and_says_how_to_stop_i
 def test_generated_execution_role_is_created_then_converged(boto_client):
     from mlops_cli.config import load_config
     from mlops_cli.services.iam_policies import sagemaker_execution_policy
-    from mlops_cli.services.sagemaker_roles import converge, training_role
+    from mlops_cli.services.sagemaker_roles import training_role
+    from tests.helpers import converge_role
 
     config = load_config([LOCAL_CONFIG], env={"MLOPS_PROJECT": "trainrole", "MLOPS_TRAIN__SAGEMAKER__ROLE_ARN": "null"})
     iam = boto_client("iam")
     account = boto_client("sts").get_caller_identity()["Account"]
-    converge(training_role(), config, boto_client, account_id=account, partition="aws")
+    converge_role(training_role(), config, boto_client, account_id=account, partition="aws")
 
     role = iam.get_role(RoleName="trainrole-sagemaker-execution")["Role"]
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Condition"] == {
@@ -236,7 +237,7 @@ def test_generated_execution_role_is_created_then_converged(boto_client):
             }
         ),
     )
-    converge(training_role(), config, boto_client, account_id=account, partition="aws")
+    converge_role(training_role(), config, boto_client, account_id=account, partition="aws")
     stored = iam.get_role_policy(RoleName=role["RoleName"], PolicyName="mlops-sagemaker-execution")
     assert stored["PolicyDocument"] == wanted
     trust = iam.get_role(RoleName=role["RoleName"])["Role"]["AssumeRolePolicyDocument"]

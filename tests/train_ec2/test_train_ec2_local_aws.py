@@ -69,7 +69,7 @@ def test_wait_trains_on_the_instance_and_leaves_a_90_percent_model(
 ):
     job = "digits-ec2-e2e"
     # configs/local.yaml's own training settings (the two-epoch recipe of tests/recipe.py).
-    result = mlops("-o", "json", "train-ec2", "--wait", "--job-name", job)
+    result = mlops("-o", "json", "train-ec2", "--job-name", job)  # it waits by default
     assert result.exit_code == 0, result.output
     outcome = json.loads(result.stdout)
     artifact_uri = f"s3://{BUCKET}/digits/models/{job}/output/model.tar.gz"
@@ -100,7 +100,7 @@ def test_failing_training_exits_1_with_the_reason_and_log_tail(mlops, local_aws,
     for image in (tiny_digits / "train").rglob("*.png"):  # a data set without valid/
         s3.upload_file(str(image), BUCKET, f"digits/broken/{image.relative_to(tiny_digits).as_posix()}")
     job = "digits-ec2-broken"
-    result = mlops("train-ec2", "--wait", "--job-name", job, env={"MLOPS_DATA__S3_PREFIX": "broken"})
+    result = mlops("train-ec2", "--job-name", job, env={"MLOPS_DATA__S3_PREFIX": "broken"})
     assert result.exit_code == 1, result.output
     assert f"EC2 training job {job} failed: training failed (exit 2): error: data dir" in result.stderr
     assert "has no valid/ folder" in result.stderr
@@ -139,7 +139,7 @@ def test_terminating_the_instance_kills_its_bootstrap(mlops, digits_in_s3, boto_
 def test_ctrl_c_while_waiting_says_how_to_stop_the_instance(digits_in_s3, boto_client):
     job = "digits-ec2-interrupted"
     process = subprocess.Popen(
-        [sys.executable, "-m", "mlops_cli", "-c", str(LOCAL_CONFIG), "train-ec2", "--wait", "--job-name", job],
+        [sys.executable, "-m", "mlops_cli", "-c", str(LOCAL_CONFIG), "train-ec2", "--job-name", job],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

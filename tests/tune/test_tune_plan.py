@@ -205,10 +205,10 @@ def test_write_best_never_replaces_a_file_it_did_not_write(mlops, tmp_path):
 
 def as_received(**specs):
     """Ranges as the local tuner gets them: parsed, sent as ParameterRanges, read back."""
-    from mlops_cli.local.sagemaker.ranges import ranges_from_request
-    from mlops_cli.services.tuning_ranges import parameter_ranges, parse_range
+    from mlops_cli.common.parameter_ranges import from_aws
+    from mlops_cli.config.tuning_ranges import parameter_ranges, parse_range
 
-    return ranges_from_request(parameter_ranges([parse_range(name, spec) for name, spec in specs.items()]))
+    return from_aws(parameter_ranges([parse_range(name, spec) for name, spec in specs.items()]))
 
 
 def test_random_and_bayesian_values_respect_the_scale():
@@ -249,11 +249,10 @@ def test_grid_runs_every_combination_once():
 
 
 def test_median_rule_stops_a_trial_worse_than_the_median_of_earlier_running_averages():
-    from mlops_cli.local.sagemaker.tuning_runner import Trial
     from mlops_cli.local.sagemaker.tuning_strategies import median_rule_stops
 
-    def trial(*history: float) -> Trial:
-        return Trial("t", {}, None, None, list(history))  # type: ignore[arg-type]
+    def trial(*history: float) -> list[float]:
+        return list(history)
 
     earlier = [trial(1.0, 0.5, 0.3), trial(2.0, 1.0), trial(0.8)]
     # At epoch 2 the earlier running averages are 0.75 and 1.5: median 1.125.
@@ -281,7 +280,8 @@ def test_integer_ranges_draw_each_value_equally_endpoints_included():
 
 
 def test_reverse_logarithmic_and_auto_scales():
-    from mlops_cli.local.sagemaker.ranges import ParameterRange
+    from mlops_cli.common.parameter_ranges import ParameterRange
+    from mlops_cli.local.sagemaker.ranges import search_scale
     from mlops_cli.local.sagemaker.tuning_strategies import random_chooser
 
     [item] = as_received(weight_decay="0.9:0.999:reverselog")
@@ -295,9 +295,9 @@ def test_reverse_logarithmic_and_auto_scales():
 
     # Auto: log when the range lies above 0 and spans two orders of magnitude, else linear.
     assert as_received(lr="0.0001:0.1")[0].scale == "Auto"
-    assert ParameterRange("lr", "Continuous", 0.0001, 0.1).search_scale == "Logarithmic"
-    assert ParameterRange("lr", "Continuous", 0.001, 0.05).search_scale == "Linear"
-    assert ParameterRange("weight_decay", "Continuous", 0.0, 0.1).search_scale == "Linear"
+    assert search_scale(ParameterRange("lr", "Continuous", 0.0001, 0.1)) == "Logarithmic"
+    assert search_scale(ParameterRange("lr", "Continuous", 0.001, 0.05)) == "Linear"
+    assert search_scale(ParameterRange("weight_decay", "Continuous", 0.0, 0.1)) == "Linear"
     chooser = random_chooser(as_received(lr="0.0001:0.1:auto"), seed=1, maximize=False, history=[])
     auto_values = [float(chooser.ask()[0]["lr"]) for _ in range(2000)]
     assert abs(math.log10(statistics.median(auto_values)) + 2.5) < 0.1

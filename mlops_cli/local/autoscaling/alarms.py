@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlops_cli.local.core.clock import time_scale
+
 NAMESPACE = "AWS/SageMaker"
 METRIC = "InvocationsPerInstance"
 HIGH_PERIODS = 3
@@ -27,13 +29,12 @@ def _cloudwatch(account: str, region: str) -> Any:
     return moto_compat.backend("cloudwatch", account, region)
 
 
+PERIOD_S = 60  # the predefined metric's period: one (local) minute
 CHANGE = "autoscaling.alarms"  # the local AWS's journal replays alarm changes by this name (store.register)
 
 
 def period_s() -> int:
     """The alarms' period: one local minute, in whole seconds."""
-    from mlops_cli.local.autoscaling.autoscaler import PERIOD_S, time_scale
-
     return max(1, round(PERIOD_S / time_scale()))
 
 

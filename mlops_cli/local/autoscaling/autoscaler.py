@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 import sys
 import threading
 import time
@@ -42,30 +41,20 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_cli.local.autoscaling import activities
 from mlops_cli.local.autoscaling import alarms as scaling_alarms
+from mlops_cli.local.core.clock import time_scale
 from mlops_cli.local.sagemaker.endpoints import save_endpoint
 from mlops_cli.local.sagemaker.hosting_runner import ModelServer, spawn, wait_ready, work_folder
 
 if TYPE_CHECKING:
     from mlops_cli.local.core.server import LocalRequest
-    from mlops_cli.local.sagemaker.hosting import Hosting
+    from mlops_cli.local.sagemaker.serving import Serving
 
-TIME_SCALE_ENV = "MLOPS_LOCAL_TIME_SCALE"
-MAX_TIME_SCALE = 3600.0
-PERIOD_S = 60  # the predefined metric's period
+
 SCALE_OUT_DATAPOINTS = 3
 SCALE_IN_DATAPOINTS = 15
 SCALE_IN_FRACTION = 0.9  # the low alarm's threshold, as a share of the target
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 METRIC_TYPE = "SageMakerVariantInvocationsPerInstance"
-
-
-def time_scale() -> float:
-    """How much faster local time runs (1 = real time); bad values fall back to 1."""
-    try:
-        scale = float(os.environ.get(TIME_SCALE_ENV) or 1)
-    except ValueError:
-        return 1.0
-    return min(max(scale, 1.0), MAX_TIME_SCALE) if math.isfinite(scale) else 1.0
 
 
 def _iso_now() -> datetime:
@@ -95,7 +84,7 @@ class VariantLoad:
 class Autoscaler:
     """Replicas behind each endpoint, the metrics that drive them, and the recorded scaling activities."""
 
-    def __init__(self, hosting: Hosting):
+    def __init__(self, hosting: Serving):
         self.hosting = hosting
         self.scale = time_scale()
         self.replicas: dict[str, list[ModelServer]] = {}  # endpoint -> healthy extra instances
@@ -158,7 +147,7 @@ class Autoscaler:
                     self.thread.start()
 
     def _loop(self) -> None:
-        while not self.stop.wait(PERIOD_S / self.scale):
+        while not self.stop.wait(scaling_alarms.PERIOD_S / self.scale):
             try:
                 self.tick()
             except Exception as exc:  # one bad period must not end scaling for good

@@ -20,14 +20,14 @@ from mlops_cli.local.core.server import Forward, LocalRequest, LocalResponse
 from mlops_cli.local.sagemaker.records import sagemaker_backend
 
 if TYPE_CHECKING:
-    from mlops_cli.local.sagemaker.hosting import Hosting
+    from mlops_cli.local.sagemaker.serving import Serving
 
 
 class ScalingRequests:
     """The requests about the variants of the endpoints `hosting` serves (under its lock, which the autoscaler
     evaluates under)."""
 
-    def __init__(self, hosting: Hosting):
+    def __init__(self, hosting: Serving):
         self.hosting = hosting
 
     def register_scalable_target(self, request: LocalRequest, forward: Forward) -> LocalResponse:

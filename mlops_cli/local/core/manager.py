@@ -16,9 +16,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from mlops_cli.errors import OperationError, UsageError
-from mlops_cli.local.autoscaling.autoscaler import TIME_SCALE_ENV
 from mlops_cli.local.core import credentials as local_credentials
 from mlops_cli.local.core import pidfile, versions
+from mlops_cli.local.core.clock import TIME_SCALE_ENV
 from mlops_cli.local.core.credentials import instance_dir, mlops_home
 from mlops_cli.local.core.faults import CONTROL_PATH, FAULTS_ENV
 from mlops_cli.local.core.paths import private_file, private_folder

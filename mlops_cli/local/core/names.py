@@ -79,10 +79,3 @@ def check_names(service: str, operation: str, params: Any) -> None:
     if found:
         count = len(found)
         raise InvalidRequest(f"{count} validation error{'s' if count > 1 else ''} detected: " + "; ".join(found))
-
-
-def check_name(service: str, shape_name: str, value: str, where: str) -> None:
-    """One value against one named shape (a name taken from a URL path, say)."""
-    found = violations(service_model(service).shape_for(shape_name), value, where)
-    if found:
-        raise InvalidRequest(f"1 validation error detected: {found[0]}")

@@ -17,7 +17,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from mlops_cli.local.autoscaling.autoscaler import Autoscaler, time_scale
+from mlops_cli.local.autoscaling.autoscaler import Autoscaler
+from mlops_cli.local.core.clock import time_scale
 from mlops_cli.local.core.server import LocalRequest, ServerContext
 from mlops_cli.local.sagemaker.endpoints import record_in_service, save_endpoint
 from mlops_cli.local.sagemaker.hosting_runner import ModelServer, spawn, wait_ready, work_folder

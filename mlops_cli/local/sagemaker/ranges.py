@@ -1,5 +1,5 @@
-"""A tuning job's ParameterRanges as the local tuner reads them from CreateHyperParameterTuningJob, and the scale
-each numeric range is searched on.
+"""What SageMaker does with a tuning job's ParameterRanges (the shape itself is neutral: mlops_cli.common): the
+rules it checks them by, and the scale each numeric range is searched on.
 
 AWS documents the scales (ScalingType): Linear; Logarithmic (values > 0 only); ReverseLogarithmic (continuous
 ranges within 0 <= x < 1 only: the distance to 1 is searched on a log scale, so 0.9, 0.99 and 0.999 are as far
@@ -10,46 +10,16 @@ two orders of magnitude (HIGH >= 100 x LOW, e.g. a learning rate 1e-4..1e-1), li
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from mlops_cli.common.parameter_ranges import ParameterRange
 
 AUTO_LOG_SPAN = 100.0  # HIGH / LOW from which an Auto range is searched on a log scale
 
 
-@dataclass(frozen=True)
-class ParameterRange:
-    name: str
-    kind: str  # Continuous, Integer, Categorical
-    low: float = 0.0
-    high: float = 0.0
-    scale: str = "Auto"  # Auto, Linear, Logarithmic, ReverseLogarithmic
-    values: tuple[Any, ...] = ()  # categorical: the values as sent
-
-    @property
-    def search_scale(self) -> str:
-        """The scale the range is searched on: Linear, Logarithmic or ReverseLogarithmic (Auto resolved)."""
-        if self.scale != "Auto":
-            return self.scale
-        return "Logarithmic" if self.low > 0 and self.high >= AUTO_LOG_SPAN * self.low else "Linear"
-
-
-def ranges_from_request(parameter_ranges: dict[str, Any]) -> list[ParameterRange]:
-    """The three kinds' lists of a request, as ranges (MinValue/MaxValue read as numbers)."""
-    found = []
-    for kind in ("Continuous", "Integer"):
-        for item in parameter_ranges.get(f"{kind}ParameterRanges") or []:
-            found.append(
-                ParameterRange(
-                    item["Name"],
-                    kind,
-                    float(item["MinValue"]),
-                    float(item["MaxValue"]),
-                    item.get("ScalingType") or "Auto",
-                )
-            )
-    for item in parameter_ranges.get("CategoricalParameterRanges") or []:
-        found.append(ParameterRange(item["Name"], "Categorical", values=tuple(item["Values"])))
-    return found
+def search_scale(item: ParameterRange) -> str:
+    """The scale the range is searched on: Linear, Logarithmic or ReverseLogarithmic (Auto resolved)."""
+    if item.scale != "Auto":
+        return item.scale
+    return "Logarithmic" if item.low > 0 and item.high >= AUTO_LOG_SPAN * item.low else "Linear"
 
 
 def range_problem(item: ParameterRange) -> str | None:

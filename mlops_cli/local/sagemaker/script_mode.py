@@ -1,11 +1,10 @@
 """What SageMaker's side of a training job does with a request, as the emulator's own code (never the client's,
-so that a bug shared by both sides cannot pass unnoticed): where the job's logs go, how the PyTorch container
-decodes hyperparameters, and how MetricDefinitions pick metric values out of log lines."""
+so that a bug shared by both sides cannot pass unnoticed): where the job's logs go and how the PyTorch container
+decodes hyperparameters. Reading metric values out of log lines is neutral (mlops_cli.common.job_logs)."""
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"  # streams `<job>/algo-<n>-<epoch seconds>`
@@ -20,16 +19,3 @@ def decode_hyperparameters(encoded: dict[str, str]) -> dict[str, Any]:
         except (TypeError, ValueError):
             decoded[key] = value
     return decoded
-
-
-def metric_values(line: str, definitions: list[dict[str, str]]) -> dict[str, float]:
-    """The metrics a log line carries: each definition's Regex, its first group read as a number."""
-    values: dict[str, float] = {}
-    for definition in definitions:
-        found = re.search(definition["Regex"], line)
-        if found:
-            try:
-                values[definition["Name"]] = float(found.group(1))
-            except (IndexError, ValueError):
-                continue
-    return values

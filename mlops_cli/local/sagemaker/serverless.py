@@ -19,7 +19,7 @@ from mlops_cli.local.core.server import LocalRequest
 from mlops_cli.local.sagemaker.records import sagemaker_backend
 
 if TYPE_CHECKING:
-    from mlops_cli.local.sagemaker.hosting import Hosting
+    from mlops_cli.local.sagemaker.serving import Serving
 
 # SageMaker keeps an idle serverless endpoint warm for a while (it does not say how long); a minute here, in AWS
 # seconds, so that a test sees a cold start after ~6 s at the default local time scale of 10.
@@ -38,7 +38,7 @@ def serverless_variant(request: LocalRequest, name: str) -> dict[str, Any] | Non
 class Serverless:
     """Scales serverless endpoints to zero when idle and back to one on the next request."""
 
-    def __init__(self, hosting: Hosting, time_scale: float):
+    def __init__(self, hosting: Serving, time_scale: float):
         self.hosting = hosting
         self.idle_s = IDLE_S / time_scale
         self.last_used: dict[str, float] = {}  # endpoint -> its last request, since it was first invoked

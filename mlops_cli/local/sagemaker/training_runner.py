@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from mlops_cli.common.job_logs import metric_values
 from mlops_cli.local.core.names import InvalidRequest
 from mlops_cli.local.core.paths import confined
 from mlops_cli.local.core.server import ServerContext
@@ -37,7 +38,7 @@ from mlops_cli.local.iam.sessions import role_env
 from mlops_cli.local.logs.streams import LogStream
 from mlops_cli.local.sagemaker import spot
 from mlops_cli.local.sagemaker.records import sagemaker_backend, utcnow
-from mlops_cli.local.sagemaker.script_mode import LOG_GROUP, decode_hyperparameters, metric_values
+from mlops_cli.local.sagemaker.script_mode import LOG_GROUP, decode_hyperparameters
 from mlops_cli.local.sagemaker.training_container import (
     CheckpointSync,
     Instance,

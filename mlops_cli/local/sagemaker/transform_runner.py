@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlops_cli.common.s3_uris import split_s3_uri
 from mlops_cli.local.core.server import LocalRequest, ServerContext
 from mlops_cli.local.logs.streams import LogStream
 from mlops_cli.local.sagemaker.hosting_runner import ModelServer, copy_output, start_process, wait_ready
@@ -135,7 +136,7 @@ class TransformRunner:
             failure = wait_ready(server)
             if failure is not None:
                 return "Failed", f"AlgorithmError: the model server on {server.variant} did not start: {failure}"[:1024]
-        prefix = _split(source["S3Uri"])[1]
+        prefix = split_s3_uri(source["S3Uri"])[1]
         with ThreadPoolExecutor(max_workers=count) as pool:
             shares = [
                 pool.submit(self._feed, run, server, s3, keys[index::count], prefix)
@@ -181,7 +182,7 @@ class TransformRunner:
                 params["TransformInput"].get("ContentType", "application/octet-stream"),
                 params["TransformOutput"].get("Accept", "*/*"),
             )
-            out_bucket, out_prefix = _split(params["TransformOutput"]["S3OutputPath"])
+            out_bucket, out_prefix = split_s3_uri(params["TransformOutput"]["S3OutputPath"])
             relative = key[len(prefix) :].lstrip("/") if key.startswith(prefix) else key.rsplit("/", 1)[-1]
             out_key = f"{out_prefix.rstrip('/')}/{relative}.out".lstrip("/")
             s3.put_object(Bucket=out_bucket, Key=out_key, Body=answer)
@@ -199,14 +200,9 @@ class _RecordFailed(Exception):
     """One object was not transformed (the model's error, or too large): named in the data log."""
 
 
-def _split(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return bucket, key
-
-
 def _list_objects(s3: Any, uri: str) -> list[tuple[str, str]]:
     """(bucket, key) of every object under an S3Prefix URI, in key order; folder markers left out."""
-    bucket, prefix = _split(uri)
+    bucket, prefix = split_s3_uri(uri)
     found: list[tuple[str, str]] = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlops_cli.common import parameter_ranges
 from mlops_cli.local.core.server import Forward, LocalRequest, LocalResponse, ServerContext
 from mlops_cli.local.sagemaker.listing import epoch, sorted_page
-from mlops_cli.local.sagemaker.ranges import range_problem, ranges_from_request
+from mlops_cli.local.sagemaker.ranges import range_problem
 from mlops_cli.local.sagemaker.records import sagemaker_backend
 from mlops_cli.local.sagemaker.tuning_jobs import list_summary
 from mlops_cli.local.sagemaker.tuning_runner import LocalTuner, hyperband_resources
@@ -58,7 +59,7 @@ def request_problem(params: dict[str, Any]) -> str | None:
     if not definition:
         return "TrainingJobDefinition is required (TrainingJobDefinitions is not supported by the local AWS)"
     try:
-        ranges = ranges_from_request(job_config.get("ParameterRanges") or {})
+        ranges = parameter_ranges.from_aws(job_config.get("ParameterRanges") or {})
     except (KeyError, TypeError, ValueError) as exc:
         return f"ParameterRanges: {exc}"
     static = definition.get("StaticHyperParameters") or {}

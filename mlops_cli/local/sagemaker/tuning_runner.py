@@ -21,11 +21,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlops_cli.common import parameter_ranges
+from mlops_cli.common.job_logs import JobLogReader, metric_values
 from mlops_cli.local.core.server import ServerContext
-from mlops_cli.local.logs.reader import JobLogReader
-from mlops_cli.local.sagemaker.ranges import ranges_from_request
 from mlops_cli.local.sagemaker.records import sagemaker_backend, utcnow
-from mlops_cli.local.sagemaker.script_mode import LOG_GROUP, metric_values
+from mlops_cli.local.sagemaker.script_mode import LOG_GROUP
 from mlops_cli.local.sagemaker.tuning_jobs import list_summary, save_tuning_job
 from mlops_cli.local.sagemaker.tuning_strategies import (
     GridChooser,
@@ -89,7 +89,7 @@ class LocalTuningJob:
         self.metric: str | None = objective.get("MetricName")
         self.maximize = objective.get("Type") == "Maximize"
         self.strategy = job_config["Strategy"]
-        ranges = ranges_from_request(job_config.get("ParameterRanges") or {})
+        ranges = parameter_ranges.from_aws(job_config.get("ParameterRanges") or {})
         limits = job_config["ResourceLimits"]
         self.parallel = int(limits["MaxParallelTrainingJobs"])
         self.median_rule = job_config.get("TrainingJobEarlyStoppingType") == "Auto"
@@ -268,7 +268,8 @@ class LocalTuningJob:
         new = trial.history[trial.checked_epochs :]
         trial.checked_epochs = len(trial.history)
         if self.median_rule:
-            return median_rule_stops(trial, self.trials[: self.trials.index(trial)], self.maximize)
+            earlier = [other.history for other in self.trials[: self.trials.index(trial)]]
+            return median_rule_stops(trial.history, earlier, self.maximize)
         if self.max_resource is None:
             return False
         first = len(trial.history) - len(new) + 1

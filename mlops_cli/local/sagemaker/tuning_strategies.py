@@ -18,12 +18,10 @@ import itertools
 import math
 import statistics
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from mlops_cli.local.sagemaker.ranges import ParameterRange
-
-if TYPE_CHECKING:
-    from mlops_cli.local.sagemaker.tuning_runner import Trial
+from mlops_cli.common.parameter_ranges import ParameterRange
+from mlops_cli.local.sagemaker.ranges import search_scale
 
 HYPERBAND_REDUCTION = 3  # SageMaker's Hyperband keeps about a third of the trials at each rung
 
@@ -53,7 +51,7 @@ def _distribution(item: ParameterRange) -> Any:
 
     if item.kind == "Categorical":
         return distributions.CategoricalDistribution(list(item.values))
-    scale = item.search_scale
+    scale = search_scale(item)
     if item.kind == "Integer":
         return distributions.IntDistribution(int(item.low), int(item.high), log=scale == "Logarithmic")
     if scale == "ReverseLogarithmic":
@@ -62,7 +60,7 @@ def _distribution(item: ParameterRange) -> Any:
 
 
 def _reversed(item: ParameterRange) -> bool:
-    return item.kind == "Continuous" and item.search_scale == "ReverseLogarithmic"
+    return item.kind == "Continuous" and search_scale(item) == "ReverseLogarithmic"
 
 
 def _value_text(item: ParameterRange, internal: Any) -> str:
@@ -193,13 +191,14 @@ def worse(value: float, than: float, maximize: bool) -> bool:
     return value < than if maximize else value > than
 
 
-def median_rule_stops(trial: Trial, earlier: list[Trial], maximize: bool) -> bool:
-    """SageMaker's median stopping rule at the trial's latest epoch."""
-    epoch = len(trial.history)
+def median_rule_stops(history: list[float], earlier: list[list[float]], maximize: bool) -> bool:
+    """SageMaker's median stopping rule at a trial's latest epoch: `history` is its objective after each epoch,
+    `earlier` the histories of the trials started before it."""
+    epoch = len(history)
     if epoch == 0:
         return False
-    averages = [running_averages(other.history)[epoch - 1] for other in earlier if len(other.history) >= epoch]
+    averages = [running_averages(other)[epoch - 1] for other in earlier if len(other) >= epoch]
     averages = [value for value in averages if not math.isnan(value)]
     if not averages:
         return False
-    return worse(trial.history[-1], statistics.median(averages), maximize)
+    return worse(history[-1], statistics.median(averages), maximize)

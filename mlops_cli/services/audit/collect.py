@@ -32,7 +32,9 @@ def _plain(value: Any) -> Any:
 
 
 def _is_no_such_entity(exc: Exception) -> bool:
-    return getattr(exc, "response", {}).get("Error", {}).get("Code") in ("NoSuchEntity", "NoSuchEntityException")
+    from mlops_cli.aws import error_code
+
+    return error_code(exc) in ("NoSuchEntity", "NoSuchEntityException")
 
 
 @sends("iam", "ListAccessKeys", "GetAccessKeyLastUsed", "GetLoginProfile", "ListMFADevices")

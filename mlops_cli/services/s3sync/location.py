@@ -38,11 +38,13 @@ class S3Location:
 
 def parse_s3_uri(uri: str, flag: str = "--to") -> S3Location:
     """`s3://bucket[/prefix]` -> S3Location; exit 2 with what was wrong (naming `flag`) otherwise."""
-    if not uri.startswith("s3://"):
-        raise UsageError(f"{flag} must be an s3://bucket/prefix URI, not '{uri}'")
+    from mlops_cli.common.s3_uris import split_s3_uri
     from mlops_cli.config import aws_rules
 
-    bucket, _, prefix = uri[len("s3://") :].partition("/")
+    try:
+        bucket, prefix = split_s3_uri(uri)
+    except ValueError:
+        raise UsageError(f"{flag} must be an s3://bucket/prefix URI, not '{uri}'") from None
     try:
         aws_rules.check_bucket_name(bucket)
         aws_rules.check_prefix(prefix)

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlops_cli.aws import error_code
 from mlops_cli.errors import OperationError, UsageError
 from mlops_cli.plan import Plan, Step, sends, sends_via
 from mlops_cli.services.s3sync.location import S3Location, parse_size
@@ -165,11 +166,6 @@ class SyncPlan:
         for params in self.delete_batches():
             plan.add("s3", "DeleteObjects", params, "remote objects with no local file (--delete)")
         return plan
-
-
-def error_code(exc: BaseException) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
 
 
 def _drop_unused_listing_fields(response_dict: dict[str, Any], **_kwargs: Any) -> None:

@@ -16,10 +16,11 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from mlops_cli.aws import error_code
 from mlops_cli.errors import MlopsError, OperationError
 from mlops_cli.plan.sends import sends, sends_via
 from mlops_cli.services.s3sync import source
-from mlops_cli.services.s3sync.planner import DEFAULT_JOBS, SyncPlan, Transfer, error_code
+from mlops_cli.services.s3sync.planner import DEFAULT_JOBS, SyncPlan, Transfer
 from mlops_cli.services.s3sync.source import b64_sha256
 from mlops_cli.services.s3sync.state import RemoteRecord, SyncState
 

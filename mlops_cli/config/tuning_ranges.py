@@ -10,10 +10,11 @@ default). Categorical values travel JSON-encoded, like every other hyperparamete
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from typing import Any
+
+from mlops_cli.common.parameter_ranges import ParameterRange
 
 SCALES = {"log": "Logarithmic", "linear": "Linear", "reverselog": "ReverseLogarithmic", "auto": "Auto"}
 RANGE_SYNTAX = "LOW:HIGH[:log|:linear|:reverselog|:auto]"
@@ -26,39 +27,19 @@ class RangeError(ValueError):
     """A range or objective that cannot be tuned; the message says why (the caller names the flag or key)."""
 
 
-@dataclass(frozen=True)
-class ParameterRange:
-    name: str
-    kind: str  # Continuous, Integer, Categorical
-    low: float = 0.0
-    high: float = 0.0
-    scale: str = "Auto"  # Auto, Linear, Logarithmic, ReverseLogarithmic
-    values: tuple[Any, ...] = ()  # categorical: the validated values
-
-    def to_aws(self) -> dict[str, Any]:
-        if self.kind == "Categorical":
-            return {"Name": self.name, "Values": [json.dumps(value) for value in self.values]}
-        text = (lambda v: str(int(v))) if self.kind == "Integer" else (lambda v: repr(float(v)))
-        return {"Name": self.name, "MinValue": text(self.low), "MaxValue": text(self.high), "ScalingType": self.scale}
-
-    def contains(self, value: Any) -> bool:
-        if self.kind == "Categorical":
-            return value in self.values
-        return self.low <= float(value) <= self.high
-
-
 def _schema(name: str) -> tuple[Any, str]:
     """The pydantic section model and field of a tunable hyperparameter."""
-    from mlops_cli.config.schema import Hyperparameters, ModelConfig
-    from mlops_cli.services.training import HYPERPARAMETER_SECTIONS
+    from mlops_cli.config.sections import Hyperparameters, ModelConfig
+    from model.hyperparameters import sections
 
-    if name not in HYPERPARAMETER_SECTIONS:
+    known = sections()
+    if name not in known:
         import difflib
 
-        close = difflib.get_close_matches(name, list(HYPERPARAMETER_SECTIONS), n=1)
+        close = difflib.get_close_matches(name, list(known), n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise RangeError(f"unknown hyperparameter '{name}'{hint}; known: {', '.join(sorted(HYPERPARAMETER_SECTIONS))}")
-    model = Hyperparameters if HYPERPARAMETER_SECTIONS[name] == "train.hyperparameters" else ModelConfig
+        raise RangeError(f"unknown hyperparameter '{name}'{hint}; known: {', '.join(sorted(known))}")
+    model = Hyperparameters if known[name] == "train.hyperparameters" else ModelConfig
     return model, name
 
 

@@ -1,4 +1,6 @@
-"""Reading back what a training job wrote to CloudWatch Logs (the local tuner follows its trials this way)."""
+"""A training job's CloudWatch log lines as both sides read them: every instance's stream followed from where the
+last read stopped (the client follows a job, the local tuner its trials), and the metric values a line carries by
+the job's MetricDefinitions (the client shows them, the local AWS reports them as SageMaker does)."""
 
 from __future__ import annotations
 
@@ -6,12 +8,24 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+# torchrun's and torch.distributed's own logging: glog-style "I1201 02:03:41.730000 123 torch/distributed/..." (torch
+# prefixes every line of a record, tracebacks included) or the classic "INFO:torch.distributed...". The path is
+# relative inside a source tree and absolute from a venv elsewhere (".../site-packages/torch/distributed/...").
+_DISTRIBUTED_RUNTIME_LOG = re.compile(
+    r"^(?:[IWE]\d{4} [\d:.]+ +\d+ \S*torch/distributed/|(?:INFO|WARNING|ERROR):torch\.distributed)"
+)
+
 
 @dataclass
 class LogLine:
-    host: str  # algo-N
+    host: str  # algo-1, algo-2, ...
     timestamp_ms: int
     message: str
+
+    @property
+    def from_distributed_runtime(self) -> bool:
+        """The launcher's own logging (rendezvous, worker groups, exit barrier), not the training script's."""
+        return bool(_DISTRIBUTED_RUNTIME_LOG.match(self.message))
 
 
 def stream_host(stream_name: str) -> str:
@@ -63,3 +77,16 @@ class JobLogReader:
             self.tokens[stream] = token
         lines.sort(key=lambda line: (line.timestamp_ms, line.host))
         return lines
+
+
+def metric_values(line: str, definitions: list[dict[str, str]]) -> dict[str, float]:
+    """The metrics a log line carries: each MetricDefinition's Regex, its first group read as a number."""
+    values: dict[str, float] = {}
+    for definition in definitions:
+        found = re.search(definition["Regex"], line)
+        if found:
+            try:
+                values[definition["Name"]] = float(found.group(1))
+            except (IndexError, ValueError):
+                continue
+    return values
