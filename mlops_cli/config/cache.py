@@ -95,7 +95,7 @@ def _loaded_sources() -> dict[str, list[int] | None]:
 
 def read(entry: str) -> tuple[dict[str, Any], list[str]] | None:
     """(validated values, config files read) stored under `entry`; None when absent, unreadable or stale."""
-    from mlops_cli import disk_cache
+    from mlops_cli.config import disk_cache
 
     kept = disk_cache.load(entry)
     try:
@@ -113,7 +113,7 @@ def read(entry: str) -> tuple[dict[str, Any], list[str]] | None:
 
 def write(entry: str, values: dict[str, Any], read_files: list[str], digests: dict[str, str]) -> None:
     """Remember `values` (just validated), the config files read and the hash of the text each one had."""
-    from mlops_cli import disk_cache
+    from mlops_cli.config import disk_cache
 
     kept = {"sources": _loaded_sources(), "files": digests, "values": values, "read": read_files}
     disk_cache.store(entry, kept, PREFIX, MAX_ENTRIES)

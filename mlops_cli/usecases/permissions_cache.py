@@ -2,7 +2,7 @@
 
 Deriving runs every command's planners offline through botocore clients, and loading their service models is
 most of its time (about 2.5 s; EC2's model alone is megabytes of JSON). What it finds depends only on the code,
-the config and botocore, so it is kept in the home's cache (mlops_cli.disk_cache) with a key hashing all three:
+the config and botocore, so it is kept in the home's cache (mlops_cli.config.disk_cache) with a key hashing all three:
 any edit to a source file or a config value, or another botocore, derives again. Only the newest entry is kept.
 """
 
@@ -36,7 +36,7 @@ def cached(
     config: Config, chosen: Iterable[str], derive: Callable[[Config, list[str]], dict[str, set[Operation]]]
 ) -> dict[str, set[Operation]]:
     """derive(config, chosen), or what it gave last time for the same code, config and commands."""
-    from mlops_cli import disk_cache
+    from mlops_cli.config import disk_cache
 
     chosen = list(chosen)
     name = _PREFIX + _key(config, chosen)
