@@ -25,6 +25,7 @@ from mlops_cli.services import autoscaling, naming
 from mlops_cli.services.autoscaling import ScalingSettings, ScalingState
 from mlops_cli.services.packaging import split_s3_uri
 from mlops_cli.services.propagation import ROLE_PROPAGATION_S, sagemaker_cannot_assume
+from mlops_cli.services.rollout import Rollout, alarm_steps, follow_rollout
 from mlops_cli.services.status import project_jobs
 
 if TYPE_CHECKING:
@@ -151,6 +152,8 @@ class DeployTarget:
     model_name: str
     config_name: str
     serverless: dict[str, int] | None = None  # ServerlessConfig: a serverless endpoint instead of instances
+    rollout: Rollout | None = None  # traffic shifting and rollback alarms for an update (services/rollout.py)
+    project: str = ""
 
     @property
     def tag_map(self) -> dict[str, str]:
@@ -163,7 +166,12 @@ def unique_name(config: Config, kind: str) -> str:
 
 
 def build_target(
-    config: Config, artifact: Artifact, image: str, role_arn: str, scaling: ScalingSettings | None
+    config: Config,
+    artifact: Artifact,
+    image: str,
+    role_arn: str,
+    scaling: ScalingSettings | None,
+    rollout: Rollout | None = None,
 ) -> DeployTarget:
     endpoint = config.endpoint_name
     return DeployTarget(
@@ -180,6 +188,8 @@ def build_target(
         model_name=unique_name(config, "model"),
         config_name=unique_name(config, "config"),
         serverless=serverless_config(config),
+        rollout=rollout,
+        project=config.project,
     )
 
 
@@ -378,16 +388,26 @@ def plan_deploy(
         _check_updatable(target.endpoint, live)
         old_variant = live.variant(live.scaling.variant)
         scaled = live.scaling.target is not None
+        update_params: dict[str, Any] = {
+            "EndpointName": target.endpoint,
+            "EndpointConfigName": target.config_name,
+            "RetainAllVariantProperties": scaled,
+        }
+        note = "blue/green: the current fleet serves until the new one is InService"
+        if target.rollout is not None:
+            alarm_names = target.rollout.alarm_names(target.project, target.endpoint)
+            update_params["DeploymentConfig"] = target.rollout.deployment_config(alarm_names)
+            steps += alarm_steps(target.rollout, target.project, target.endpoint, target.variant, target.config_name)
+            note = f"blue/green, {target.rollout.strategy.spec}: traffic shifts step by step" + (
+                ", rolled back if an alarm fires" if alarm_names else ""
+            )
+            if wait:
+                in_service = _rollout_wait(target, alarm_names, max_poll_s)
         update = Step(
             "sagemaker",
             "UpdateEndpoint",
-            {
-                "EndpointName": target.endpoint,
-                "EndpointConfigName": target.config_name,
-                "RetainAllVariantProperties": scaled,
-            },
-            note="blue/green: the current fleet serves until the new one is InService"
-            + ("; keeps the instance count the autoscaler set" if scaled else ""),
+            update_params,
+            note=note + ("; keeps the instance count the autoscaler set" if scaled else ""),
             name="endpoint",
             wait=in_service,
         )
@@ -426,6 +446,26 @@ def plan_deploy(
     plan = Plan(f"deploy: {verb} endpoint {target.endpoint}", steps + after)
     return DeployPlan(
         plan, action, target, len(steps), restore, live.config_name if live else None, len(role_steps or [])
+    )
+
+
+def _rollout_wait(target: DeployTarget, alarm_names: list[str], max_poll_s: float) -> Poll:
+    rollout = target.rollout
+    assert rollout is not None
+    return Poll(
+        lambda client_for, report: follow_rollout(
+            client_for("sagemaker"),
+            client_for("cloudwatch"),
+            target.endpoint,
+            target.config_name,
+            rollout,
+            alarm_names,
+            target.instance_count,
+            report,
+            max_poll_s=max_poll_s,
+        ),
+        f"the {rollout.strategy.spec} rollout of {target.config_name} on endpoint {target.endpoint}",
+        sends=sent_by(follow_rollout),
     )
 
 
@@ -666,4 +706,13 @@ def result(
         "serverless": target.serverless,
         "scaling": scaling.to_dict() if scaling and scaling.target else None,
         "scaling_changed": scaling_changed,
+        "rollout": _rollout_result(deploy),
     }
+
+
+def _rollout_result(deploy: DeployPlan) -> dict[str, Any] | None:
+    rollout = deploy.target.rollout
+    if rollout is None or deploy.action != "update":
+        return None
+    names = rollout.alarm_names(deploy.target.project, deploy.target.endpoint)
+    return {"strategy": rollout.strategy.spec, "alarms": names, "deployment_config": rollout.deployment_config(names)}
