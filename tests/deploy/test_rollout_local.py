@@ -80,6 +80,12 @@ def _with_traffic(url: str, body: bytes, run):
         sender.join(timeout=60)
 
 
+def rollout(model: str, *alarms: str) -> list[str]:
+    """`deploy` of `model` to the endpoint as a 10 % canary baking 5 (local) minutes, rolled back on `alarms`."""
+    guards = [arg for alarm in alarms for arg in ("--rollback-on", alarm)]
+    return ["deploy", "--model", model, "--endpoint", ENDPOINT, "--rollout", "canary:10%:5m", *guards]
+
+
 @pytest.fixture(scope="module")
 def models(fast_aws, artifacts, boto_client) -> dict[str, str]:  # noqa: F811
     """The relabelled model and one that fails on traffic, in the fast local AWS's S3 (where the trained one is)."""
@@ -104,10 +110,7 @@ def test_canary_shifts_a_tenth_then_all_of_the_traffic(fast_aws, fast_cli, model
     created = mlops("deploy", "--model", models["trained"], "--endpoint", ENDPOINT)
     assert created.exit_code == 0, created.output
 
-    planned = mlops(
-        "-o", "json", "--dry-run", "deploy", "--model", models["relabelled"], "--endpoint", ENDPOINT,
-        "--rollout", "canary:10%:5m", "--rollback-on", "5xx>1%", "--rollback-on", "p99>10s",
-    )  # fmt: skip
+    planned = mlops("-o", "json", "--dry-run", *rollout(models["relabelled"], "5xx>1%", "p99>10s"))
     assert planned.exit_code == 0, planned.output
     steps = json.loads(planned.stdout)["steps"]
     alarms = [step["params"] for step in steps if step["operation"] == "PutMetricAlarm"]
@@ -125,21 +128,7 @@ def test_canary_shifts_a_tenth_then_all_of_the_traffic(fast_aws, fast_cli, model
     result, traffic = _with_traffic(
         url,
         digit_png,
-        lambda: mlops(
-            "-o",
-            "json",
-            "deploy",
-            "--model",
-            models["relabelled"],
-            "--endpoint",
-            ENDPOINT,
-            "--rollout",
-            "canary:10%:5m",
-            "--rollback-on",
-            "5xx>1%",
-            "--rollback-on",
-            "p99>10s",
-        ),  # fmt: skip
+        lambda: mlops("-o", "json", *rollout(models["relabelled"], "5xx>1%", "p99>10s")),
     )
     assert result.exit_code == 0, result.output
     deployed = json.loads(result.stdout)
@@ -172,17 +161,7 @@ def test_a_model_failing_on_traffic_is_rolled_back_by_its_alarm(fast_aws, fast_c
     result, traffic = _with_traffic(
         url,
         digit_png,
-        lambda: mlops(
-            "deploy",
-            "--model",
-            models["failing"],
-            "--endpoint",
-            ENDPOINT,
-            "--rollout",
-            "canary:10%:5m",
-            "--rollback-on",
-            "5xx>1%",
-        ),  # fmt: skip
+        lambda: mlops(*rollout(models["failing"], "5xx>1%")),
     )
     assert result.exit_code == 1, result.output
     alarm = f"digits-rollout-{ENDPOINT}-5xx-rate-gt-1pct"

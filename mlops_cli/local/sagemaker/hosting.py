@@ -93,7 +93,11 @@ class Hosting:
                         f"not pass the ping health check: {failure}"
                     )[:1024],
                 )
-            elif update and update.get("deployment") and self.serving.get(server.endpoint) is not None:
+            elif (
+                update
+                and (update.get("deployment") or {}).get("BlueGreenUpdatePolicy")
+                and self.serving.get(server.endpoint) is not None
+            ):
                 # Traffic shifts step by step; the old fleet serves until the shift completes (traffic_shift.py).
                 stale, previous = None, None
                 self.shifts.start(request, server, self.serving[server.endpoint], generation, update)
