@@ -42,12 +42,12 @@ class Rollout:
 
     @classmethod
     def from_config(cls, config: Config, is_local: bool) -> Rollout | None:
-        """deploy.rollout (the flags already merged in); None when no strategy is set and no alarm asked for."""
+        """deploy.rollout (the flags already merged in); None when no strategy is set."""
         settings = config.deploy.rollout
-        if settings.strategy is None and not settings.rollback_on:
+        if settings.strategy is None:
             return None
         return cls(
-            parse_strategy(settings.strategy or "all-at-once"),
+            parse_strategy(settings.strategy),
             tuple(parse_alarms(settings.rollback_on)),
             settings.termination_wait_s,
             settings.max_execution_s,

@@ -163,6 +163,12 @@ def _check(config: Config, request: DeployRequest) -> ScalingSettings | None:
                 "--rollout and --rollback-on do not apply to a serverless endpoint: SageMaker's traffic shifting "
                 "works on instance fleets"
             )
+    rollout = config.deploy.rollout
+    if rollout.rollback_on and rollout.strategy is None:
+        raise UsageError(
+            "--rollback-on needs --rollout: SageMaker watches the alarms while a traffic step bakes "
+            "(e.g. --rollout all-at-once:5m)"
+        )
     if request.autoscale is not None:
         scaling = autoscaling.parse_spec(request.autoscale, autoscaling.ScalingSettings.from_config(config.autoscale))
         if not request.wait:
