@@ -25,7 +25,7 @@ from mlops_cli.services import autoscaling, naming
 from mlops_cli.services.autoscaling import ScalingSettings, ScalingState
 from mlops_cli.services.packaging import split_s3_uri
 from mlops_cli.services.propagation import ROLE_PROPAGATION_S, sagemaker_cannot_assume
-from mlops_cli.services.rollout import Rollout, alarm_steps, follow_rollout
+from mlops_cli.services.rollout import Rollout, alarm_steps, rollout_wait
 from mlops_cli.services.status import project_jobs
 
 if TYPE_CHECKING:
@@ -402,7 +402,9 @@ def plan_deploy(
                 ", rolled back if an alarm fires" if alarm_names else ""
             )
             if wait:
-                in_service = _rollout_wait(target, alarm_names, max_poll_s)
+                in_service = rollout_wait(
+                    target.rollout, target.endpoint, target.config_name, alarm_names, target.instance_count, max_poll_s
+                )
         update = Step(
             "sagemaker",
             "UpdateEndpoint",
@@ -446,26 +448,6 @@ def plan_deploy(
     plan = Plan(f"deploy: {verb} endpoint {target.endpoint}", steps + after)
     return DeployPlan(
         plan, action, target, len(steps), restore, live.config_name if live else None, len(role_steps or [])
-    )
-
-
-def _rollout_wait(target: DeployTarget, alarm_names: list[str], max_poll_s: float) -> Poll:
-    rollout = target.rollout
-    assert rollout is not None
-    return Poll(
-        lambda client_for, report: follow_rollout(
-            client_for("sagemaker"),
-            client_for("cloudwatch"),
-            target.endpoint,
-            target.config_name,
-            rollout,
-            alarm_names,
-            target.instance_count,
-            report,
-            max_poll_s=max_poll_s,
-        ),
-        f"the {rollout.strategy.spec} rollout of {target.config_name} on endpoint {target.endpoint}",
-        sends=sent_by(follow_rollout),
     )
 
 
@@ -706,13 +688,7 @@ def result(
         "serverless": target.serverless,
         "scaling": scaling.to_dict() if scaling and scaling.target else None,
         "scaling_changed": scaling_changed,
-        "rollout": _rollout_result(deploy),
+        "rollout": target.rollout.to_dict(target.project, target.endpoint)
+        if target.rollout is not None and deploy.action == "update"
+        else None,
     }
-
-
-def _rollout_result(deploy: DeployPlan) -> dict[str, Any] | None:
-    rollout = deploy.target.rollout
-    if rollout is None or deploy.action != "update":
-        return None
-    names = rollout.alarm_names(deploy.target.project, deploy.target.endpoint)
-    return {"strategy": rollout.strategy.spec, "alarms": names, "deployment_config": rollout.deployment_config(names)}

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from mlops_cli.plan import Step
-from mlops_cli.plan.sends import sends
+from mlops_cli.plan import Poll, Step
+from mlops_cli.plan.sends import sends, sent_by
 from mlops_cli.services.rollout_specs import ROLLOUT_ALARM_INFIX, AlarmSpec, Strategy, parse_alarms, parse_strategy
 
 if TYPE_CHECKING:
@@ -69,6 +69,10 @@ class Rollout:
             config["AutoRollbackConfiguration"] = {"Alarms": [{"AlarmName": name} for name in alarm_names]}
         return config
 
+    def to_dict(self, project: str, endpoint: str) -> dict[str, Any]:
+        names = self.alarm_names(project, endpoint)
+        return {"strategy": self.strategy.spec, "alarms": names, "deployment_config": self.deployment_config(names)}
+
 
 def alarm_prefix(project: str) -> str:
     """What every alarm this tool makes for rollouts starts with (IAM scopes the grant to it)."""
@@ -88,6 +92,27 @@ def alarm_steps(rollout: Rollout, project: str, endpoint: str, variant: str, con
         for alarm in rollout.alarms
         if alarm.existing is None
     ]
+
+
+def rollout_wait(
+    rollout: Rollout, endpoint: str, config_name: str, alarm_names: list[str], instances: int, max_poll_s: float
+) -> Poll:
+    """UpdateEndpoint's wait: the rollout followed until the new configuration serves, or rolled back."""
+    return Poll(
+        lambda client_for, report: follow_rollout(
+            client_for("sagemaker"),
+            client_for("cloudwatch"),
+            endpoint,
+            config_name,
+            rollout,
+            alarm_names,
+            instances,
+            report,
+            max_poll_s=max_poll_s,
+        ),
+        f"the {rollout.strategy.spec} rollout of {config_name} on endpoint {endpoint}",
+        sends=sent_by(follow_rollout),
+    )
 
 
 @sends("cloudwatch", "DescribeAlarms")
