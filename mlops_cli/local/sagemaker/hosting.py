@@ -135,9 +135,9 @@ class Hosting:
                 continue
             for name, endpoint in list(backend.endpoints.items()):
                 status = endpoint.endpoint_status
-                if status not in ("InService", "Creating", "Updating"):
+                if status not in ("InService", "Creating", "Updating", "RollingBack"):
                     continue
-                if status == "Updating":
+                if status in ("Updating", "RollingBack"):  # a traffic shift or its rollback included
                     save_endpoint(
                         self.context,
                         request.account,
