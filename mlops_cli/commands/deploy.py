@@ -37,6 +37,19 @@ def deploy(
         metavar="memory=2048[,concurrency=5]",
         help="A serverless endpoint (billed per request, none while idle) instead of instances.",
     ),
+    rollout: str | None = typer.Option(
+        None,
+        "--rollout",
+        metavar="canary:10%:5m|linear:25%:2m|all-at-once[:5m]",
+        help="Shift an update's traffic step by step, baking between steps (default: deploy.rollout.strategy).",
+    ),
+    rollback_on: list[str] | None = typer.Option(
+        None,
+        "--rollback-on",
+        metavar="p99>800ms|5xx>1%|errors>5|ALARM",
+        help="Roll the update back when this alarm fires on the new fleet; repeatable "
+        "(default: deploy.rollout.rollback_on).",
+    ),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until the endpoint is InService."),
     max_cost: float | None = typer.Option(
         None,
@@ -60,9 +73,16 @@ def deploy(
             "deploy.endpoint_name": endpoint,
             "deploy.instance_type": instance_type,
             "deploy.instance_count": instance_count,
+            "deploy.rollout.strategy": rollout,
+            "deploy.rollout.rollback_on": rollback_on or None,
             **serverless_keys,
         },
-        flags={"deploy.endpoint_name": "--endpoint", **dict.fromkeys(serverless_keys, "--serverless")},
+        flags={
+            "deploy.endpoint_name": "--endpoint",
+            "deploy.rollout.strategy": "--rollout",
+            "deploy.rollout.rollback_on": "--rollback-on",
+            **dict.fromkeys(serverless_keys, "--serverless"),
+        },
     )
     instance_flags = instance_type is not None or instance_count is not None
     request = DeployRequest(model, job, tuning_job, autoscale, wait, max_cost, instance_flags)

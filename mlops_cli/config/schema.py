@@ -193,12 +193,40 @@ class ServerlessConfig(Section):
         return value
 
 
+class RolloutConfig(Section):
+    """An update's traffic shifting and automatic rollback (SageMaker deployment guardrails); unset: all at once,
+    no alarms (the plain blue/green update)."""
+
+    strategy: str | None = Field(None, description="canary:10%:5m, linear:25%:2m or all-at-once[:5m]")
+    rollback_on: list[str] = Field(
+        default_factory=list, description="alarm specs (p99>800ms, 5xx>1%, errors>5) or existing alarm names"
+    )
+    termination_wait_s: int = Field(0, ge=0, le=3600, description="the old fleet stays this long after the shift")
+    max_execution_s: int | None = Field(None, ge=600, le=28800, description="SageMaker gives up the update after")
+
+    @field_validator("strategy")
+    @classmethod
+    def _strategy(cls, value: str | None) -> str | None:
+        from mlops_cli.services.rollout_specs import parse_strategy
+
+        return None if value is None else parse_strategy(value).spec
+
+    @field_validator("rollback_on")
+    @classmethod
+    def _alarms(cls, value: list[str]) -> list[str]:
+        from mlops_cli.services.rollout_specs import parse_alarms
+
+        parse_alarms(value)
+        return value
+
+
 class DeployConfig(Section):
     endpoint_name: str | None = Field(None, max_length=63, pattern=NAME_PATTERN)
     instance_type: str = Field("ml.m5.large", pattern=ML_INSTANCE_PATTERN)
     instance_count: int = Field(1, ge=1, le=100)
     variant_name: str = Field("AllTraffic", max_length=63, pattern=NAME_PATTERN)
     serverless: ServerlessConfig = Field(default_factory=ServerlessConfig)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
 
     @field_validator("instance_type")
     @classmethod

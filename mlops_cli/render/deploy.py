@@ -41,6 +41,12 @@ def deploy_table(console: Console, data: dict[str, Any]) -> None:
             else f"{data['instance_count']} x {data['instance_type']} (variant {data['variant']})",
         ),
         ("autoscaling", _scaling_text(data["scaling"]) + (" (applied)" if data["scaling_changed"] else "")),
+        (
+            "rollout",
+            f"{data['rollout']['strategy']}; rollback alarms: {', '.join(data['rollout']['alarms']) or 'none'}"
+            if data.get("rollout")
+            else None,
+        ),
     ]
     key_value_table("deploy", [row for row in rows if row[1] is not None])(console, data)
 

@@ -26,6 +26,7 @@ from mlops_cli.plan.sends import sends, sends_via, sent_by
 from mlops_cli.services import autoscaling, naming
 from mlops_cli.services.autoscaling import ScalingSettings, ScalingState
 from mlops_cli.services.propagation import ROLE_PROPAGATION_S, sagemaker_cannot_assume
+from mlops_cli.services.rollout import Rollout, alarm_steps, rollout_wait
 from mlops_cli.services.status import project_jobs
 
 if TYPE_CHECKING:
@@ -151,6 +152,8 @@ class DeployTarget:
     model_name: str
     config_name: str
     serverless: dict[str, int] | None = None  # ServerlessConfig: a serverless endpoint instead of instances
+    rollout: Rollout | None = None  # traffic shifting and rollback alarms for an update (services/rollout.py)
+    project: str = ""
 
     @property
     def tag_map(self) -> dict[str, str]:
@@ -163,7 +166,12 @@ def unique_name(config: Config, kind: str) -> str:
 
 
 def build_target(
-    config: Config, artifact: Artifact, image: str, role_arn: str, scaling: ScalingSettings | None
+    config: Config,
+    artifact: Artifact,
+    image: str,
+    role_arn: str,
+    scaling: ScalingSettings | None,
+    rollout: Rollout | None = None,
 ) -> DeployTarget:
     endpoint = config.endpoint_name
     return DeployTarget(
@@ -180,6 +188,8 @@ def build_target(
         model_name=unique_name(config, "model"),
         config_name=unique_name(config, "config"),
         serverless=serverless_config(config),
+        rollout=rollout,
+        project=config.project,
     )
 
 
@@ -378,16 +388,28 @@ def plan_deploy(
         _check_updatable(target.endpoint, live)
         old_variant = live.variant(live.scaling.variant)
         scaled = live.scaling.target is not None
+        update_params: dict[str, Any] = {
+            "EndpointName": target.endpoint,
+            "EndpointConfigName": target.config_name,
+            "RetainAllVariantProperties": scaled,
+        }
+        note = "blue/green: the current fleet serves until the new one is InService"
+        if target.rollout is not None:
+            alarm_names = target.rollout.alarm_names(target.project, target.endpoint)
+            update_params["DeploymentConfig"] = target.rollout.deployment_config(alarm_names)
+            steps += alarm_steps(target.rollout, target.project, target.endpoint, target.variant, target.config_name)
+            note = f"blue/green, {target.rollout.strategy.spec}: traffic shifts step by step" + (
+                ", rolled back if an alarm fires" if alarm_names else ""
+            )
+            if wait:
+                in_service = rollout_wait(
+                    target.rollout, target.endpoint, target.config_name, alarm_names, target.instance_count, max_poll_s
+                )
         update = Step(
             "sagemaker",
             "UpdateEndpoint",
-            {
-                "EndpointName": target.endpoint,
-                "EndpointConfigName": target.config_name,
-                "RetainAllVariantProperties": scaled,
-            },
-            note="blue/green: the current fleet serves until the new one is InService"
-            + ("; keeps the instance count the autoscaler set" if scaled else ""),
+            update_params,
+            note=note + ("; keeps the instance count the autoscaler set" if scaled else ""),
             name="endpoint",
             wait=in_service,
         )
@@ -666,4 +688,7 @@ def result(
         "serverless": target.serverless,
         "scaling": scaling.to_dict() if scaling and scaling.target else None,
         "scaling_changed": scaling_changed,
+        "rollout": target.rollout.to_dict(target.project, target.endpoint)
+        if target.rollout is not None and deploy.action == "update"
+        else None,
     }

@@ -28,6 +28,7 @@ from mlops_cli.common.iam_checks import (
 from mlops_cli.errors import UsageError
 from mlops_cli.services import naming
 from mlops_cli.services.iam_policies import VERSION
+from mlops_cli.services.rollout import alarm_prefix
 
 if TYPE_CHECKING:
     from mlops_cli.config.schema import Config
@@ -154,14 +155,25 @@ def resources(scope: Scope, service: str, operation: str, command: str) -> list[
             return [scope.arn("lambda", "function:*")]
         function = scope.arn("lambda", f"function:{scope.function}")
         return [function, f"{function}:*"]
-    if service == "cloudwatch":  # the target-tracking alarms Application Auto Scaling makes as the caller
-        alarms = ALARM_PREFIX.partition("{resource}")[0] + f"endpoint/{scope.endpoint}/*"
-        return [scope.arn("cloudwatch", f"alarm:{alarms}")]
+    if service == "cloudwatch" and operation in ROLLOUT_ALARM_OPERATIONS:  # deploy --rollback-on's own alarms
+        return [scope.arn("cloudwatch", f"alarm:{alarm_prefix(scope.project)}*")]
+    if service == "cloudwatch":
+        return _target_tracking_alarms(scope)
     if service == "logs":  # the training jobs' logs, followed by train and tune
         return [scope.arn("logs", "log-group:/aws/sagemaker/TrainingJobs:*")]
     # Application Auto Scaling, EC2 launches and describes, STS and SSM's public AMI parameters: no project ARN
     # to narrow to before the resource exists.
     return ["*"]
+
+
+def _target_tracking_alarms(scope: Scope) -> list[str]:
+    """The target-tracking alarms Application Auto Scaling makes (and deletes) as the caller."""
+    alarms = ALARM_PREFIX.partition("{resource}")[0] + f"endpoint/{scope.endpoint}/*"
+    return [scope.arn("cloudwatch", f"alarm:{alarms}")]
+
+
+# The alarms `deploy --rollback-on` makes (named <project>-rollout-…), follows, and `teardown` deletes.
+ROLLOUT_ALARM_OPERATIONS = ("PutMetricAlarm", "DescribeAlarms", "DeleteAlarms")
 
 
 def _sagemaker_resources(scope: Scope, operation: str) -> list[str]:
@@ -218,6 +230,8 @@ def _implied_resources(scope: Scope, implied: tuple[str, str], service: str, ope
         return [scope.arn("iam", SAGEMAKER_SCALING_ROLE, region=False)]
     if implied[1] in ("AddTags", "TagResource", "CreateTags", "TagRole", "TagInstanceProfile"):
         return resources(scope, service, operation, command)
+    if implied[0] == "cloudwatch":
+        return _target_tracking_alarms(scope)
     return resources(scope, *implied, command)
 
 
@@ -255,6 +269,10 @@ def policy(scope: Scope, sent: Mapping[str, Iterable[tuple[str, str]]]) -> dict[
         operations = set(sends)
         for service, operation in sorted(operations):
             for implied, condition in on_behalf(service, operation):
+                if condition is None and implied[0] == "cloudwatch":  # on the target-tracking alarms only
+                    key = ("cloudwatch", tuple(_target_tracking_alarms(scope)))
+                    grouped.setdefault(key, set()).add(iam_action(*implied))
+                    continue
                 if condition is None:
                     operations.add(implied)
                     continue

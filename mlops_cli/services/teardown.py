@@ -64,6 +64,7 @@ class Inventory:
     models: list[str] = field(default_factory=list)
     functions: list[str] = field(default_factory=list)
     roles: list[LambdaRole] = field(default_factory=list)
+    alarms: list[str] = field(default_factory=list)  # the rollback alarms `deploy --rollback-on` made
 
     @property
     def empty(self) -> bool:
@@ -80,6 +81,7 @@ class Inventory:
             "models": self.models,
             "functions": self.functions,
             "roles": [role.name for role in self.roles],
+            "alarms": self.alarms,
         }
 
 
@@ -160,9 +162,11 @@ def find(client_for: ClientFor, config: Config, endpoint: str | None, everything
     live_configs = set()
     for name in inventory.endpoints:
         try:
-            live_configs.add(sm.describe_endpoint(EndpointName=name)["EndpointConfigName"])
+            described = sm.describe_endpoint(EndpointName=name)
         except ClientError:  # deleted meanwhile
-            pass
+            continue
+        live_configs.add(described["EndpointConfigName"])
+        inventory.alarms += own_alarms(described, config.project)
     inventory.endpoint_configs = _chosen(sm, "EndpointConfig", live_configs, wanted, everything, config.project)
 
     config_models: set[str] = set()
@@ -205,6 +209,16 @@ def find(client_for: ClientFor, config: Config, endpoint: str | None, everything
     return inventory
 
 
+def own_alarms(described: dict[str, Any], project: str) -> list[str]:
+    """The rollback alarms of the endpoint's last rollout that `deploy --rollback-on` made (named after the
+    project and the endpoint); an existing alarm it was only given is not ours to delete."""
+    from mlops_cli.services.rollout import alarm_prefix
+
+    ours = f"{alarm_prefix(project)}{described['EndpointName']}-"
+    alarms = ((described.get("LastDeploymentConfig") or {}).get("AutoRollbackConfiguration") or {}).get("Alarms")
+    return [alarm["AlarmName"] for alarm in alarms or [] if alarm.get("AlarmName", "").startswith(ours)]
+
+
 def plan_teardown(inventory: Inventory) -> Plan:
     plan = Plan("teardown")
     for name in inventory.tuning_jobs:
@@ -224,6 +238,8 @@ def plan_teardown(inventory: Inventory) -> Plan:
         plan.add("sagemaker", "DeleteEndpoint", {"EndpointName": name}, note="stops the instances (and the bill)")
     for name in inventory.endpoint_configs:
         plan.add("sagemaker", "DeleteEndpointConfig", {"EndpointConfigName": name})
+    if inventory.alarms:
+        plan.add("cloudwatch", "DeleteAlarms", {"AlarmNames": inventory.alarms}, note="the rollouts' rollback alarms")
     for name in inventory.models:
         plan.add("sagemaker", "DeleteModel", {"ModelName": name})
     for name in inventory.functions:
@@ -287,8 +303,9 @@ def _resource(step: Step) -> str:
     ):
         if key in step.params:
             return step.params[key]
-    if "InstanceIds" in step.params:
-        return ", ".join(step.params["InstanceIds"])
+    for key in ("InstanceIds", "AlarmNames"):
+        if key in step.params:
+            return ", ".join(step.params[key])
     if "RoleName" in step.params:
         detail = step.params.get("PolicyName") or step.params.get("PolicyArn")
         return f"{step.params['RoleName']} ({detail})" if detail else step.params["RoleName"]

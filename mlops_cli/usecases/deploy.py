@@ -41,6 +41,7 @@ def planned_deploy(
     from mlops_cli.services import autoscaling, images, naming, sagemaker_roles
     from mlops_cli.services import deploy as service
     from mlops_cli.services.cost import summary as cost_summary
+    from mlops_cli.services.rollout import Rollout
 
     scaling = _check(config, request)
     sagemaker = config.train.sagemaker
@@ -61,7 +62,8 @@ def planned_deploy(
             sagemaker_roles.endpoint_role(), config, account_id=clients.account_id, partition=clients.partition
         )
     )
-    target = service.build_target(config, artifact, image, role_arn, scaling)
+    rollout = Rollout.from_config(config, clients.is_local)
+    target = service.build_target(config, artifact, image, role_arn, scaling, rollout)
     live = (
         assume_live(target)
         if assume_live is not None
@@ -79,6 +81,10 @@ def planned_deploy(
         )
     planned = service.planned_deploy(plan, clients.client, request.wait)
     planned.announce.insert(0, cost_summary(plan.plan.cost))
+    if rollout is not None and plan.action == "create":
+        planned.announce.append(
+            f"--rollout {rollout.strategy.spec}: a new endpoint has no traffic to shift; it applies to later updates"
+        )
     return planned
 
 
@@ -151,6 +157,18 @@ def _check(config: Config, request: DeployRequest) -> ScalingSettings | None:
             raise UsageError("--instance-type and --instance-count do not apply to a serverless endpoint")
         if request.max_cost is not None:
             raise UsageError("--max-cost bounds instance hours; a serverless endpoint is billed per request")
+        rollout = config.deploy.rollout
+        if rollout.strategy is not None or rollout.rollback_on:
+            raise UsageError(
+                "--rollout and --rollback-on do not apply to a serverless endpoint: SageMaker's traffic shifting "
+                "works on instance fleets"
+            )
+    rollout = config.deploy.rollout
+    if rollout.rollback_on and rollout.strategy is None:
+        raise UsageError(
+            "--rollback-on needs --rollout: SageMaker watches the alarms while a traffic step bakes "
+            "(e.g. --rollout all-at-once:5m)"
+        )
     if request.autoscale is not None:
         scaling = autoscaling.parse_spec(request.autoscale, autoscaling.ScalingSettings.from_config(config.autoscale))
         if not request.wait:

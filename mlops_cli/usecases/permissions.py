@@ -104,12 +104,22 @@ def _tune(config: Config, clients: AwsClients) -> list[Plan]:
 
 
 def _deploy(config: Config, clients: AwsClients) -> list[Plan]:
+    from mlops_cli.config.schema import RolloutConfig
     from mlops_cli.usecases.deploy import DeployRequest, planned_deploy
 
     request = DeployRequest(autoscale=f"max={config.autoscale.max}")
+    # An update may be a rollout guarded by alarms of the tool's own (deploy --rollout … --rollback-on …).
+    rollout = config.model_copy(
+        update={
+            "deploy": config.deploy.model_copy(
+                update={"rollout": RolloutConfig(strategy="canary:10%:5m", rollback_on=["p99>1s"])}
+            )
+        }
+    )
     return [
         planned_deploy(config, clients, request).plan,
         planned_deploy(config, clients, request, assume_live=_existing_endpoint).plan,
+        planned_deploy(rollout, clients, request, assume_live=_existing_endpoint).plan,
     ]
 
 
@@ -314,6 +324,7 @@ def _existing_inventory(config: Config) -> Inventory:
         models=[f"{endpoint}-model"],
         functions=[config.function_name],
         roles=[teardown.LambdaRole("role", ["another-policy"], ["arn:aws:iam::aws:policy/AnotherPolicy"])],
+        alarms=[f"{config.project}-rollout-{endpoint}-p99-latency-gt-1s"],
     )
 
 

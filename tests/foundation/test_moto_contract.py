@@ -90,6 +90,25 @@ def routed(service: str, method: str, path: str, body: bytes, headers: dict[str,
 # --- the checks: (the internals they rely on, the check) --------------------------------------------------------
 
 
+def cloudwatch_alarm_evaluation() -> None:
+    """mlops_cli.local.cloudwatch.alarm_evaluation reads moto's alarms and metric data and sets alarm states."""
+    from mlops_cli.local.cloudwatch import alarm_evaluation
+
+    cloudwatch = moto_compat.backend("cloudwatch", ACCOUNT, "eu-west-3")
+    dimensions = [{"Name": "EndpointName", "Value": "e"}, {"Name": "EndpointConfigName", "Value": "new"}]
+    cloudwatch.put_metric_alarm(
+        name="contract-p90", namespace="AWS/SageMaker", metric_name="ModelLatency",
+        comparison_operator="GreaterThanThreshold", evaluation_periods=1, period=60, threshold=500.0,
+        statistic=None, extended_statistic="p90", description="", dimensions=dimensions, alarm_actions=[],
+        datapoints_to_alarm=1, treat_missing_data="notBreaching",
+    )  # fmt: skip
+    assert alarm_evaluation.evaluate(ACCOUNT, "eu-west-3", "contract-p90", 1.0) == "OK"  # no data: not breaching
+    datum = {"MetricName": "ModelLatency", "Dimensions": dimensions, "Values": [100, 900], "Counts": [8, 2]}
+    cloudwatch.put_metric_data("AWS/SageMaker", [{**datum, "Timestamp": datetime.now(UTC)}])
+    assert alarm_evaluation.evaluate(ACCOUNT, "eu-west-3", "contract-p90", 1.0) == "ALARM"  # p90 of 8x100, 2x900
+    assert cloudwatch.alarms["contract-p90"].state_reason.startswith("Threshold crossed")
+
+
 def route_query() -> None:
     body = b"Action=CreateRole&Version=2010-05-08&RoleName=contract-query&AssumeRolePolicyDocument=%7B%7D"
     operation, protocol, params = routed(
@@ -246,6 +265,11 @@ CHECKS: dict[str, tuple[str, Callable[[], None]]] = {
     "backend_collections": (
         "the BackendDicts of sagemaker, application-autoscaling, iam and their collections",
         backend_collections,
+    ),
+    "cloudwatch_alarm_evaluation": (
+        "moto.cloudwatch.models.CloudWatchBackend (alarms, metric_data, put_metric_alarm, put_metric_data with "
+        "Values/Counts, set_alarm_state), FakeAlarm and MetricDatum attributes",
+        cloudwatch_alarm_evaluation,
     ),
     "lambda_backend": ("moto.awslambda.utils.get_backend", lambda_backend),
     "ec2_models": (

@@ -16,7 +16,7 @@ from mlops_cli.config import load_config
 from mlops_cli.services import permissions
 from mlops_cli.services.audit.policy import allows, parse_statements
 from mlops_cli.usecases import permissions as derivation
-from tests.helpers import LOCAL_CONFIG, AwsCall, recorded_aws_calls
+from tests.helpers import LOCAL_CONFIG, SERVED_PROJECT, AwsCall, recorded_aws_calls
 
 ACCOUNT = "123456789012"
 PROJECT = "perms"
@@ -138,6 +138,9 @@ def resources_of(call: AwsCall, account: str) -> list[str]:
         name = params["FunctionName"]
         arn = name if name.startswith("arn:") else f"arn:aws:lambda:{region}:{account}:function:{name}"
         return [f"{arn}:{params['Qualifier']}" if params.get("Qualifier") else arn]
+    if call.service == "cloudwatch" and ("AlarmName" in params or "AlarmNames" in params):
+        names = params.get("AlarmNames") or [params["AlarmName"]]
+        return [f"arn:aws:cloudwatch:{region}:{account}:alarm:{name}" for name in names]
     if call.service == "logs" and "logGroupName" in params:
         stream = params.get("logStreamName", "")
         return [f"arn:aws:logs:{region}:{account}:log-group:{params['logGroupName']}:log-stream:{stream}"]
@@ -172,6 +175,13 @@ def test_every_call_the_commands_make_is_allowed_by_their_policy(
         pass
     s3.put_object(Bucket="mlops-local", Key=artifact, Body=b"not a model")
     served = {**ENV, "MLOPS_DEPLOY__ENDPOINT_NAME": served_model}
+    # A guarded update of the served endpoint, as its own project, to the model it serves: its rollback alarm,
+    # the UpdateEndpoint with a DeploymentConfig and the rollout followed to the end (no bake: seconds).
+    served_project = {"MLOPS_PROJECT": SERVED_PROJECT, "MLOPS_S3__PREFIX": SERVED_PROJECT}
+    rollout = [
+        "deploy", "--model", f"s3://mlops-local/{SERVED_PROJECT}/models/session/output/model.tar.gz",
+        "--endpoint", served_model, "--rollout", "canary:10%:0s", "--rollback-on", "p99>30s",
+    ]  # fmt: skip
     image = str(next((tiny_images / "test").rglob("*.png")))
     runs = [
         ("data upload", ENV, ["data", "upload", str(tiny_images)]),
@@ -184,22 +194,23 @@ def test_every_call_the_commands_make_is_allowed_by_their_policy(
         ("lambda invoke", served, ["lambda", "invoke", image]),
         ("concurrency set", ENV, ["concurrency", "set", "--reserved", "2", "--provisioned", "0"]),
         ("deploy", ENV, ["deploy", "--model", f"s3://mlops-local/{artifact}", "--no-wait"]),
+        ("deploy", served_project, rollout),
         ("predict-batch", ENV, ["predict-batch", str(tiny_images / "test"), "--model", f"s3://mlops-local/{artifact}"]),
         ("status", ENV, ["status"]),
         ("teardown", ENV, ["teardown", "--lambda", "--yes"]),
     ]
-    made: dict[str, list[AwsCall]] = {}
+    made: dict[tuple[str, str], list[AwsCall]] = {}  # (command, its environment) -> the calls it made
     environments: dict[str, dict[str, str]] = {}
     for command, env, args in runs:
         with recorded_aws_calls() as calls:
             result = mlops("-q", *args, env=env)
         assert result.exit_code == 0, f"{command}: {result.output[-2000:]}"
-        made.setdefault(command, []).extend(calls)
-        environments[command] = env
+        made.setdefault((command, json.dumps(env, sort_keys=True)), []).extend(calls)
+        environments[json.dumps(env, sort_keys=True)] = env
     assert all(made.values()), "a command made no AWS call: the test would check nothing"
 
-    for command, calls in made.items():
-        result = mlops("-o", "json", "config", "permissions", command, env=environments[command])
+    for (command, env_key), calls in made.items():
+        result = mlops("-o", "json", "config", "permissions", command, env=environments[env_key])
         assert result.exit_code == 0, result.output
         policy = statements(json.loads(result.stdout))
         refused = {

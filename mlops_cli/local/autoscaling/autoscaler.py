@@ -314,7 +314,8 @@ class Autoscaler:
                 variant["CurrentInstanceCount"] = self.current_count(load.endpoint)
                 variant["DesiredInstanceCount"] = self.desired_count(load.endpoint)
         status = endpoint.endpoint_status
-        if status in ("InService", "Updating") and load.endpoint not in self.hosting.starting:
+        shifting = load.endpoint in self.hosting.shifts.active  # a canary/linear update is Updating throughout
+        if status in ("InService", "Updating") and load.endpoint not in self.hosting.starting and not shifting:
             status = "Updating" if self.pending.get(load.endpoint, 0) > 0 else "InService"
         if variants != endpoint.production_variants or status != endpoint.endpoint_status:
             save_endpoint(

@@ -19,10 +19,16 @@ def save_endpoint(context: ServerContext, account: str, region: str, name: str, 
 
 
 def record_in_service(
-    context: ServerContext, account: str, region: str, endpoint: Any, config_name: str, update: dict[str, Any] | None
+    context: ServerContext,
+    account: str,
+    region: str,
+    endpoint: Any,
+    config_name: str,
+    update: dict[str, Any] | None,
+    **extra: Any,
 ) -> None:
     """The endpoint InService with `config_name`'s variants; an update with RetainAllVariantProperties keeps the
-    instance counts and weights (but those it excludes)."""
+    instance counts and weights (but those it excludes). `extra`: more attributes of the record to set."""
     backend = sagemaker_backend(account, region)
     config = backend.endpoint_configs.get(config_name)
     variants = endpoint._process_production_variants(config.production_variants if config else [])
@@ -48,4 +54,5 @@ def record_in_service(
         endpoint_status="InService",
         failure_reason=None,
         last_modified_time=utcnow(),
+        **extra,
     )

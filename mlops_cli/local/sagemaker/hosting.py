@@ -24,6 +24,7 @@ from mlops_cli.local.sagemaker.endpoints import record_in_service, save_endpoint
 from mlops_cli.local.sagemaker.hosting_runner import ModelServer, spawn, wait_ready, work_folder
 from mlops_cli.local.sagemaker.records import sagemaker_backend, utcnow
 from mlops_cli.local.sagemaker.serverless import Serverless
+from mlops_cli.local.sagemaker.traffic_shift import TrafficShifts
 
 
 class Hosting:
@@ -37,6 +38,7 @@ class Hosting:
         self.generation: dict[str, int] = {}  # bumped by create/update/delete: a stale start stops itself
         self.autoscaler = Autoscaler(self)  # more instances under load (mlops_cli/local/autoscaling/autoscaler.py)
         self.serverless = Serverless(self, time_scale())  # none while idle (serverless.py)
+        self.shifts = TrafficShifts(self, time_scale())  # canary / linear updates (traffic_shift.py)
 
     def launch(
         self, request: LocalRequest, name: str, config_name: str, generation: int, update: dict[str, Any] | None
@@ -86,11 +88,20 @@ class Hosting:
                     server.endpoint,
                     last_modified_time=utcnow(),
                     endpoint_status="InService" if update and not update.get("restore") else "Failed",
+                    pending_deployment_summary=None,
                     failure_reason=(
                         f"The primary container for production variant {server.variant} did "
                         f"not pass the ping health check: {failure}"
                     )[:1024],
                 )
+            elif (
+                update
+                and (update.get("deployment") or {}).get("BlueGreenUpdatePolicy")
+                and self.serving.get(server.endpoint) is not None
+            ):
+                # Traffic shifts step by step; the old fleet serves until the shift completes (traffic_shift.py).
+                stale, previous = None, None
+                self.shifts.start(request, server, self.serving[server.endpoint], generation, update)
             else:
                 stale, previous = None, self.serving.get(server.endpoint)
                 self.serving[server.endpoint] = server
@@ -125,9 +136,9 @@ class Hosting:
                 continue
             for name, endpoint in list(backend.endpoints.items()):
                 status = endpoint.endpoint_status
-                if status not in ("InService", "Creating", "Updating"):
+                if status not in ("InService", "Creating", "Updating", "RollingBack"):
                     continue
-                if status == "Updating":
+                if status in ("Updating", "RollingBack"):  # a traffic shift or its rollback included
                     save_endpoint(
                         self.context,
                         request.account,
@@ -135,6 +146,7 @@ class Hosting:
                         name,
                         endpoint_status="InService",
                         last_modified_time=utcnow(),
+                        pending_deployment_summary=None,
                         failure_reason="The update was interrupted: the local AWS restarted.",
                     )
                 with self.lock:
@@ -155,7 +167,7 @@ class Hosting:
         self.serverless.stop()
         self.autoscaler.stop_all()
         with self.lock:
-            servers = list(self.serving.values()) + list(self.starting.values())
+            servers = list(self.serving.values()) + list(self.starting.values()) + self.shifts.stop_all()
             self.serving.clear()
             self.starting.clear()
         for server in servers:

@@ -31,6 +31,7 @@ from mlops_cli.local.sagemaker.endpoints import save_endpoint
 from mlops_cli.local.sagemaker.hosting import Hosting
 from mlops_cli.local.sagemaker.hosting_runner import ModelServer, work_folder
 from mlops_cli.local.sagemaker.records import sagemaker_backend, utcnow
+from mlops_cli.local.sagemaker.traffic_shift import check_deployment, deployment_attributes
 
 INVOKE_TIMEOUT_S = 60.0  # SageMaker's limit for a real-time model response
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
@@ -92,6 +93,10 @@ class EndpointRequests:
                     "with Application Auto Scaling; an update may not change their instance type or remove them. "
                     "Deregister them (DeregisterScalableTarget) before updating the endpoint."
                 )
+            deployment = params.get("DeploymentConfig")
+            refused = check_deployment(request, new_config, deployment)
+            if refused:
+                return _validation(refused)
             save_endpoint(
                 self.context,
                 request.account,
@@ -100,6 +105,7 @@ class EndpointRequests:
                 endpoint_status="Updating",
                 failure_reason=None,
                 last_modified_time=utcnow(),
+                **deployment_attributes(new_config, deployment),
             )
             generation = self.hosting.bump(name)
         update = {
@@ -107,6 +113,7 @@ class EndpointRequests:
             "exclude": {
                 item.get("VariantPropertyType") for item in params.get("ExcludeRetainedVariantProperties") or []
             },
+            "deployment": deployment,
         }
         self.hosting.launch(request, name, config_name, generation, update=update)
         return LocalResponse.json({"EndpointArn": endpoint.arn})
@@ -120,6 +127,7 @@ class EndpointRequests:
             self.hosting.bump(name)
             servers = [s for s in (self.hosting.serving.pop(name, None), self.hosting.starting.pop(name, None)) if s]
             servers += self.hosting.autoscaler.forget(name)
+            servers += self.hosting.shifts.forget(name)
             self.hosting.serverless.forget(name)
             deregister_endpoint_targets(self.context, request, name)
         for server in servers:
@@ -163,7 +171,7 @@ class EndpointRequests:
                 return _runtime_error(
                     "ValidationError", f"Endpoint {endpoint.arn} is {endpoint.endpoint_status} and cannot be invoked."
                 )
-            server = self.hosting.autoscaler.pick(name, server)
+            server = self.hosting.autoscaler.pick(name, self.hosting.shifts.pick(name, server))
             server.acquire()
         started = time.monotonic()
         try:
@@ -175,12 +183,10 @@ class EndpointRequests:
                     413,
                 )
             response = self._proxy(request, server)
-            self.hosting.autoscaler.record(
-                request,
-                server,
-                time.monotonic() - started,
-                json.loads(response.body).get("OriginalStatusCode", 500) if response.status != 200 else 200,
-            )
+            latency = time.monotonic() - started
+            status = json.loads(response.body).get("OriginalStatusCode", 500) if response.status != 200 else 200
+            self.hosting.autoscaler.record(request, server, latency, status)
+            self.hosting.shifts.record(server, latency, status)
             return response
         finally:
             server.release()
