@@ -3,6 +3,7 @@ Scaling's requests and serverless endpoints. Typed here so that none of them imp
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -12,8 +13,13 @@ if TYPE_CHECKING:
     from mlops_cli.local.sagemaker.hosting_runner import ModelServer
 
 
+class Shifting(Protocol):
+    active: Mapping[str, Any]  # endpoint -> its canary/linear update under way (traffic_shift.py)
+
+
 class Serving(Protocol):
     context: ServerContext
+    shifts: Shifting
     serving: dict[str, ModelServer]  # endpoint -> the model server answering for it
     starting: dict[str, ModelServer]  # endpoint -> the one being started
 
