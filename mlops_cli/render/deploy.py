@@ -56,14 +56,19 @@ def autoscale_table(console: Console, data: dict[str, Any]) -> None:
 
 
 def invoke_table(console: Console, data: dict[str, Any]) -> None:
+    ranked_predictions(console, f"{data['source']} -> {data['endpoint']}", data["predictions"])
+
+
+def ranked_predictions(console: Console, title: str, predictions: list[dict[str, Any]]) -> None:
+    """`invoke` and `lambda invoke`: rank, label and probability, most probable first."""
     from rich.table import Table
 
-    table = Table(title=f"{data['source']} -> {data['endpoint']}", title_justify="left")
+    table = Table(title=title, title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("label")
     table.add_column("probability", justify="right")
-    for rank, prediction in enumerate(data["predictions"], start=1):
-        table.add_row(str(rank), str(prediction["label"]), f"{prediction['probability']:.4f}")
+    for rank, prediction in enumerate(predictions, start=1):
+        table.add_row(str(rank), str(prediction.get("label")), f"{float(prediction.get('probability', 0)):.4f}")
     console.print(table)
 
 
