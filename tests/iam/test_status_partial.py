@@ -4,14 +4,13 @@ command exits 1 with one line naming what could not be read."""
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 
 import pytest
 
 from tests.helpers import local_client
 from tests.iam.conftest import PROJECT, policy_for
+from tests.ops.conftest import python_function
 
 pytestmark = pytest.mark.integration
 
@@ -28,30 +27,10 @@ def without(document: dict, action: str) -> dict:
 
 
 def test_status_without_list_functions_shows_the_rest_and_exits_1(fresh_aws, run_as):
-    iam, lam = local_client(fresh_aws, "iam"), local_client(fresh_aws, "lambda")
-    role = iam.create_role(
-        RoleName=f"{PROJECT}-status-fn-role",
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-                ],
-            }
-        ),
-    )["Role"]["Arn"]
-    package = io.BytesIO()
-    with zipfile.ZipFile(package, "w") as archive:
-        archive.writestr("handler.py", "def handler(event, context):\n    return {}\n")
-    name = f"{PROJECT}-status-fn"
-    lam.create_function(
-        FunctionName=name,
-        Runtime="python3.12",
-        Role=role,
-        Handler="handler.handler",
-        Code={"ZipFile": package.getvalue()},
-    )
-    try:
+    def client(service: str):
+        return local_client(fresh_aws, service)
+
+    with python_function(client, f"{PROJECT}-status-fn", "handler", "def handler(event, context):\n    return {}\n"):
         document = without(policy_for(fresh_aws, "status"), "lambda:ListFunctions")
         result = run_as(fresh_aws, "status-no-functions", document, "-o", "json", "status")
         assert result.exit_code == 1, result.output
@@ -64,6 +43,3 @@ def test_status_without_list_functions_shows_the_rest_and_exits_1(fresh_aws, run
         table = run_as(fresh_aws, "status-no-functions", document, "status")
         assert table.exit_code == 1 and "Lambda functions: could not be read" in table.stdout
         assert "endpoints cost about 0.000 USD/hour" in table.stdout  # the endpoints were read: none
-    finally:
-        lam.delete_function(FunctionName=name)
-        iam.delete_role(RoleName=f"{PROJECT}-status-fn-role")
