@@ -284,6 +284,14 @@ def _client_error_message(exc: Any) -> MlopsError:
             f"access denied: not allowed to {detail}",
             hint="grant that permission to your identity, or choose another with --profile",
         )
+    if exc.response.get("Reason") == "ReservedFunctionConcurrentInvocationLimitExceeded":
+        # Waiting cannot help a reservation of 0 (AWS's switch that throttles every invocation, by design).
+        return OperationError(
+            f"Lambda throttled {operation}: the function's reserved concurrency is used up; a reserved concurrency"
+            " of 0 throttles every invocation by design",
+            hint="see it with `mlops concurrency set --show`; lift it with `mlops concurrency set --unreserved`"
+            " (or --reserved N)",
+        )
     if code in THROTTLING_CODES:
         return OperationError(
             f"AWS throttled {operation} ({code}) and it still failed after {attempts} attempt"

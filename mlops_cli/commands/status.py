@@ -8,13 +8,13 @@ from mlops_cli.commands._common import state
 
 
 def status(ctx: typer.Context) -> None:
+    from mlops_cli.errors import OperationError
     from mlops_cli.render.deploy import status_table
-    from mlops_cli.services.status import gather
+    from mlops_cli.services.status import gather, incomplete
 
     app_state = state(ctx)
     found = gather(app_state.clients.client, app_state.config)
     app_state.out.result(found, status_table)
-    for problem in found["unreadable"]:
-        app_state.out.warn(
-            f"could not read {problem['kind']} {problem['name']} ({problem['error']}); the rest is shown"
-        )
+    problem = incomplete(found)
+    if problem:
+        raise OperationError(problem)

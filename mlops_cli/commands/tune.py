@@ -72,7 +72,7 @@ def tune(
 ) -> None:
     from mlops_cli.render import train as render_train
     from mlops_cli.render import tune as render
-    from mlops_cli.services import training, tuning
+    from mlops_cli.services import training, tuning, tuning_ranges
     from mlops_cli.usecases.training import follow_tuning, planned_tuning
 
     app_state = state(ctx)
@@ -90,6 +90,9 @@ def tune(
         warm_start=warm_start,
         seed=seed,
     )
+    backwards = tuning_ranges.backwards(settings.objective)
+    if backwards:
+        app_state.out.warn(backwards)
     if write_best is not None:
         tuning.check_overlay_target(write_best)
     if plot is not None:

@@ -151,6 +151,24 @@ class Objective:
         return f"{self.metric}:{'min' if self.type == 'Minimize' else 'max'}"
 
 
+# Which way is better for a metric, by its kind: a loss falls, an accuracy rises.
+BETTER = {"_loss": "Minimize", "_acc": "Maximize"}
+
+
+def backwards(objective: Objective) -> str | None:
+    """A warning when the objective optimises a metric the wrong way (minimising an accuracy, maximising a loss):
+    allowed, as someone may want the worst trial, but almost always a slip that searches for bad models."""
+    for suffix, better in BETTER.items():
+        if objective.metric.endswith(suffix) and objective.type != better:
+            right = Objective(objective.metric, better).spec
+            what = "an accuracy" if suffix == "_acc" else "a loss"
+            verb = "minimises" if objective.type == "Minimize" else "maximises"
+            return (
+                f"objective {objective.spec} {verb} {what}: the search will look for the worst models (meant {right}?)"
+            )
+    return None
+
+
 def objective_metrics() -> list[str]:
     """The metrics a tuning job may optimise: the training and validation ones the engine prints. Never the test
     split's: choosing hyperparameters by it leaks the test set into the model, and its score is no longer a test."""

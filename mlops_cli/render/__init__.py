@@ -1,7 +1,9 @@
 """All terminal output goes through here: JSON documents on stdout, rich tables, and log lines on stderr.
 
 `--output json` prints exactly one JSON document on stdout; everything else (progress, logs) goes to stderr.
-NO_COLOR and non-TTY output are respected (rich does both).
+NO_COLOR and non-TTY output are respected. Whether a stream is a terminal is the stream's own isatty(), not
+rich's opinion: FORCE_COLOR and TTY_COMPATIBLE (common in CI) make rich report a terminal, which should bring
+colour to a CI log, never a screen-wide cut of identifiers or spinner frames.
 """
 
 from __future__ import annotations
@@ -20,6 +22,15 @@ _consoles: dict[str, Console] = {}
 PIPE_WIDTH = 1000
 
 
+def on_terminal(stderr: bool = False) -> bool:
+    """Whether stdout (or stderr) is an interactive terminal, as the stream itself says."""
+    isatty = getattr(sys.stderr if stderr else sys.stdout, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except (ValueError, OSError):  # a closed or detached stream is no terminal
+        return False
+
+
 def console(stderr: bool = False) -> Console:
     """The shared rich console for stdout (results) or stderr (logs, progress)."""
     key = "err" if stderr else "out"
@@ -30,7 +41,7 @@ def console(stderr: bool = False) -> Console:
         from rich.console import Console
 
         made = Console(file=stream, stderr=stderr, highlight=False, soft_wrap=True)
-        if not made.is_terminal:
+        if not on_terminal(stderr):
             made.width = PIPE_WIDTH
         _consoles[key] = made
     return _consoles[key]
@@ -89,11 +100,10 @@ class Output:
         """A rich Progress on stderr, hidden when quiet or not a TTY (no spinner frames in a CI log)."""
         from rich.progress import Progress
 
-        err = console(stderr=True)
         return Progress(
             *kwargs.pop("columns", ()),
-            console=err,
-            disable=self.verbosity < 0 or not err.is_terminal,
+            console=console(stderr=True),
+            disable=self.verbosity < 0 or not on_terminal(stderr=True),
             transient=False,
             **kwargs,
         )

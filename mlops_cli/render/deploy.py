@@ -62,31 +62,46 @@ def autoscale_table(console: Console, data: dict[str, Any]) -> None:
 
 
 def invoke_table(console: Console, data: dict[str, Any]) -> None:
+    ranked_predictions(console, f"{data['source']} -> {data['endpoint']}", data["predictions"])
+
+
+def ranked_predictions(console: Console, title: str, predictions: list[dict[str, Any]]) -> None:
+    """`invoke` and `lambda invoke`: rank, label and probability, most probable first."""
     from rich.table import Table
 
-    table = Table(title=f"{data['source']} -> {data['endpoint']}", title_justify="left")
+    table = Table(title=title, title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("label")
     table.add_column("probability", justify="right")
-    for rank, prediction in enumerate(data["predictions"], start=1):
-        table.add_row(str(rank), str(prediction["label"]), f"{prediction['probability']:.4f}")
+    for rank, prediction in enumerate(predictions, start=1):
+        table.add_row(str(rank), str(prediction.get("label")), f"{float(prediction.get('probability', 0)):.4f}")
     console.print(table)
+
+
+def _unreadable(console: Console, section: str) -> None:
+    """A section status could not read: said so, never drawn as an empty table ("there are none")."""
+    console.print(f"{section}: could not be read (see the error below)", markup=False, style="yellow")
 
 
 def status_table(console: Console, data: dict[str, Any]) -> None:
     from rich.table import Table
 
-    jobs = Table(
-        title=f"training jobs of {data['project']} (latest {len(data['training_jobs'])})", title_justify="left"
-    )
-    for column in ("name", "status", "created", "USD/hour"):
-        jobs.add_column(column, justify="right" if column == "USD/hour" else "left")
-    for job in data["training_jobs"]:
-        running = job.get("usd_per_hour")
-        jobs.add_row(job["name"], job["status"], _time(job["created"]), "" if running is None else f"{running:.3f}")
-    console.print(jobs)
+    if data["training_jobs"] is None:
+        _unreadable(console, f"training jobs of {data['project']}")
+    else:
+        jobs = Table(
+            title=f"training jobs of {data['project']} (latest {len(data['training_jobs'])})", title_justify="left"
+        )
+        for column in ("name", "status", "created", "USD/hour"):
+            jobs.add_column(column, justify="right" if column == "USD/hour" else "left")
+        for job in data["training_jobs"]:
+            running = job.get("usd_per_hour")
+            jobs.add_row(job["name"], job["status"], _time(job["created"]), "" if running is None else f"{running:.3f}")
+        console.print(jobs)
 
-    if data.get("tuning_jobs"):
+    if data["tuning_jobs"] is None:
+        _unreadable(console, "tuning jobs")
+    elif data["tuning_jobs"]:
         tuning = Table(title="tuning jobs", title_justify="left")
         for column in ("name", "status", "strategy", "trials", "created"):
             tuning.add_column(column)
@@ -95,7 +110,9 @@ def status_table(console: Console, data: dict[str, Any]) -> None:
             tuning.add_row(job["name"], job["status"], str(job["strategy"]), trials, _time(job["created"]))
         console.print(tuning)
 
-    if data["training_instances"]:  # train-ec2 instances bill until they terminate themselves
+    if data["training_instances"] is None:
+        _unreadable(console, "EC2 training instances")
+    elif data["training_instances"]:  # train-ec2 instances bill until they terminate themselves
         instances = Table(title="EC2 training instances", title_justify="left")
         for column in ("instance", "job", "state", "type", "launched"):
             instances.add_column(column, no_wrap=column == "instance")  # the id is what the user acts on
@@ -109,47 +126,55 @@ def status_table(console: Console, data: dict[str, Any]) -> None:
             )
         console.print(instances)
 
-    endpoints = Table(title="endpoints", title_justify="left")
-    for column in ("name", "status", "instances", "autoscaling", "USD/hour"):
-        endpoints.add_column(column, justify="right" if column == "USD/hour" else "left")
-    for endpoint in data["endpoints"]:
-        sizes = ", ".join(
-            f"serverless {v['serverless']['memory_mb']} MB (up to {v['serverless']['max_concurrency']})"
-            if v.get("serverless")
-            else f"{v['instance_count']} x {v['instance_type'] or '?'}"
-            for v in endpoint["variants"]
+    if data["endpoints"] is None:
+        _unreadable(console, "endpoints (and their cost)")
+    else:
+        endpoints = Table(title="endpoints", title_justify="left")
+        for column in ("name", "status", "instances", "autoscaling", "USD/hour"):
+            endpoints.add_column(column, justify="right" if column == "USD/hour" else "left")
+        for endpoint in data["endpoints"]:
+            sizes = ", ".join(
+                f"serverless {v['serverless']['memory_mb']} MB (up to {v['serverless']['max_concurrency']})"
+                if v.get("serverless")
+                else f"{v['instance_count']} x {v['instance_type'] or '?'}"
+                for v in endpoint["variants"]
+            )
+            scaling = ", ".join(
+                f"{v['scaling']['min']}-{v['scaling']['max']}" if v["scaling"] else "off" for v in endpoint["variants"]
+            )
+            cost = "n/a" if endpoint["usd_per_hour"] is None else f"{endpoint['usd_per_hour']:.3f}"
+            per_request = [
+                v["serverless"]["usd_per_1000_requests"] for v in endpoint["variants"] if v.get("serverless")
+            ]
+            if per_request and per_request[0] is not None:
+                cost = f"0 idle, {per_request[0]:.4f}/1k requests"
+            status = endpoint["status"] + (f" ({endpoint['failure_reason']})" if endpoint["failure_reason"] else "")
+            endpoints.add_row(endpoint["name"], status, sizes, scaling, cost)
+        console.print(endpoints)
+        console.print(
+            f"endpoints cost about {data['endpoints_usd_per_hour']:.3f} USD/hour ({data['prices']}"
+            + (f"; no price known for {', '.join(data['unpriced_endpoints'])}" if data["unpriced_endpoints"] else "")
+            + ")",
+            markup=False,
         )
-        scaling = ", ".join(
-            f"{v['scaling']['min']}-{v['scaling']['max']}" if v["scaling"] else "off" for v in endpoint["variants"]
-        )
-        cost = "n/a" if endpoint["usd_per_hour"] is None else f"{endpoint['usd_per_hour']:.3f}"
-        per_request = [v["serverless"]["usd_per_1000_requests"] for v in endpoint["variants"] if v.get("serverless")]
-        if per_request and per_request[0] is not None:
-            cost = f"0 idle, {per_request[0]:.4f}/1k requests"
-        status = endpoint["status"] + (f" ({endpoint['failure_reason']})" if endpoint["failure_reason"] else "")
-        endpoints.add_row(endpoint["name"], status, sizes, scaling, cost)
-    console.print(endpoints)
-    console.print(
-        f"endpoints cost about {data['endpoints_usd_per_hour']:.3f} USD/hour ({data['prices']}"
-        + (f"; no price known for {', '.join(data['unpriced_endpoints'])}" if data["unpriced_endpoints"] else "")
-        + ")",
-        markup=False,
-    )
 
-    functions = Table(title="Lambda functions", title_justify="left")
-    for column in ("name", "runtime", "memory MB", "state", "provisioned", "USD/hour"):
-        functions.add_column(column, justify="right" if column == "USD/hour" else "left")
-    for function in data["functions"]:
-        running = function.get("usd_per_hour")
-        functions.add_row(
-            function["name"],
-            str(function["runtime"]),
-            str(function["memory_mb"]),
-            str(function["state"]),
-            str(function.get("provisioned", 0)),
-            "" if running is None else f"{running:.4f}",
-        )
-    console.print(functions)
+    if data["functions"] is None:
+        _unreadable(console, "Lambda functions")
+    else:
+        functions = Table(title="Lambda functions", title_justify="left")
+        for column in ("name", "runtime", "memory MB", "state", "provisioned", "USD/hour"):
+            functions.add_column(column, justify="right" if column == "USD/hour" else "left")
+        for function in data["functions"]:
+            running = function.get("usd_per_hour")
+            functions.add_row(
+                function["name"],
+                str(function["runtime"]),
+                str(function["memory_mb"]),
+                str(function["state"]),
+                str(function.get("provisioned", 0)),
+                "" if running is None else f"{running:.4f}",
+            )
+        console.print(functions)
 
 
 def inventory_table(title: str) -> Callable[[Console, Any], None]:

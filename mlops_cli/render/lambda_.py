@@ -40,21 +40,9 @@ def deploy_summary(data: dict[str, Any]) -> str:
 
 
 def predictions_table(console: Console, data: dict[str, Any]) -> None:
-    """One table per image: label and probability, most probable first."""
-    from rich.table import Table
+    from mlops_cli.render.deploy import ranked_predictions
 
-    for number, prediction in enumerate(data.get("predictions") or [], start=1):
-        ranked = prediction.get("top_k", []) if isinstance(prediction, dict) else []
-        table = Table(
-            title=f"{data['function']}:{data['alias']} (version {data['version']})"
-            + (f", image {number}" if len(data["predictions"]) > 1 else ""),
-            title_justify="left",
-        )
-        table.add_column("label")
-        table.add_column("probability", justify="right")
-        for entry in ranked:
-            table.add_row(str(entry.get("label")), f"{float(entry.get('probability', 0)):.4f}")
-        console.print(table)
+    ranked_predictions(console, f"{data['function']}:{data['alias']} (version {data['version']})", data["predictions"])
 
 
 def concurrency_table(console: Console, data: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import UsageError
 from mlops_cli.files import write_atomically
-from mlops_cli.render import Output, console, key_value_table
+from mlops_cli.render import Output, console, key_value_table, on_terminal
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -28,10 +28,10 @@ def _ms(value: float | None) -> str:
 def live_view(out: Output, target: str) -> Iterator[Callable[[Snapshot], None] | None]:
     """A one-line rich Live on stderr (rate, in flight, p50/p99, errors, instances); none when quiet or
     stderr is not a terminal."""
-    err = console(stderr=True)
-    if out.verbosity < 0 or not err.is_terminal:
+    if out.verbosity < 0 or not on_terminal(stderr=True):
         yield None
         return
+    err = console(stderr=True)
     from rich.live import Live
     from rich.text import Text
 

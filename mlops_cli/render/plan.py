@@ -72,9 +72,9 @@ def progress(out: Output) -> Iterator[Callable[[Event], None]]:
     latest status: a spinner on a terminal, else a line each time it changes (a CI log keeps them)."""
     from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from mlops_cli.render import console
+    from mlops_cli.render import on_terminal
 
-    terminal = console(stderr=True).is_terminal
+    terminal = on_terminal(stderr=True)
     # Started by the first event: a run that sends nothing through the executor (an upload's transfers, a load
     # test) shows its own live display instead, and two at once need a rich newer than the one we require.
     bar = out.progress(columns=(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn()))

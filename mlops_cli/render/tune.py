@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_cli.render import Output, console
+from mlops_cli.render import Output, console, on_terminal
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -80,7 +80,7 @@ class LiveLeaderboard:
         self.seen: dict[str, tuple[str, Any]] = {}
 
     def __enter__(self) -> LiveLeaderboard:
-        if self.out.verbosity >= 0 and self.err.is_terminal:
+        if self.out.verbosity >= 0 and on_terminal(stderr=True):
             from rich.live import Live
 
             self.live = Live(console=self.err, auto_refresh=False, transient=False)

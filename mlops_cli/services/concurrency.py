@@ -112,18 +112,27 @@ def fresh_state(function_name: str, alias: str) -> ConcurrencyState:
     return ConcurrencyState(function_name, alias, "1", None, None, account_limit=1000, unreserved=1000)
 
 
-def check_values(reserved: int | None, provisioned: int) -> None:
+RESERVED_FLAG, PROVISIONED_FLAG = "--reserved", "--provisioned"
+
+
+def check_values(
+    reserved: int | None,
+    provisioned: int,
+    reserved_from: str = RESERVED_FLAG,
+    provisioned_from: str = PROVISIONED_FLAG,
+) -> None:
     """The rules that need no AWS state (checked before any request, even a read). `reserved` None: no
-    reservation; 0: every invocation throttled."""
+    reservation; 0: every invocation throttled. `*_from` names where each value came from (a flag, or the config
+    key when the user typed no flag), so a refusal names what the user can change."""
     for flag, value, meaning in (
-        ("--reserved", reserved, "0 throttles every invocation; --unreserved removes the reservation"),
-        ("--provisioned", provisioned, "0 = none"),
+        (reserved_from, reserved, "0 throttles every invocation; --unreserved removes the reservation"),
+        (provisioned_from, provisioned, "0 = none"),
     ):
         if value is not None and (type(value) is not int or value < 0):
             raise UsageError(f"{flag} must be an integer >= 0 ({meaning}), not {value!r}")
     if reserved is not None and provisioned > reserved:
         raise UsageError(
-            f"--provisioned {provisioned} is more than --reserved {reserved}: provisioned concurrency "
+            f"{provisioned_from} {provisioned} is more than {reserved_from} {reserved}: provisioned concurrency "
             "comes out of the function's reservation"
             + (" (a reservation of 0 lets nothing run; --unreserved removes it)" if reserved == 0 else "")
         )

@@ -15,6 +15,7 @@ as it runs, so they are priced per hour and per month instead (a month = 730 hou
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -279,8 +280,8 @@ def check_budget(cost: dict[str, Any], max_cost: float | None, what: str) -> Non
     `max_usd` where a maximum exists, else one month at the maximum instance count."""
     if max_cost is None:
         return
-    if max_cost < 0:
-        raise UsageError(f"--max-cost must be >= 0 USD (got {max_cost:g})")
+    if not math.isfinite(max_cost) or max_cost < 0:  # NaN compares false with everything: it would let all through
+        raise UsageError(f"--max-cost must be a finite number >= 0 USD (got {max_cost:g})")
     estimate, basis = cost.get("max_usd"), "at most"
     if estimate is None:
         lasting = [item for item in cost["items"] if item["item"] != "blue/green switch"]

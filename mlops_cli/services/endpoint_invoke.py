@@ -129,8 +129,8 @@ def planned_invoke(endpoint: str, request: InvokeRequest, top_k: int) -> Planned
 
 
 def predictions(endpoint: str, request: InvokeRequest, response: dict[str, Any]) -> dict[str, Any]:
-    """The model's top-k predictions from InvokeEndpoint's answer, in the shape `lambda invoke` gives too
-    (`source`, `top_k`); `predictions` is the same list, the key this command has always had."""
+    """The model's top-k predictions from InvokeEndpoint's answer, in the shape `lambda invoke` gives too:
+    `source`, and `predictions` (the key this command has always had; `top_k` is the same list)."""
     payload = response["Body"].read()
     try:
         predictions = json.loads(payload)["predictions"][0]["top_k"]

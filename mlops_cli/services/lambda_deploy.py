@@ -566,8 +566,9 @@ def invocation_result(
     function_name: str, alias: str, answer: dict[str, Any] | None, source: str = ""
 ) -> dict[str, Any]:
     """The predictions from Invoke's answer; the function's error answers become one-line errors. The shape
-    `mlops invoke` gives too: `source` and `top_k` (the image's labels, most probable first); `predictions`
-    stays the function's own answer (one {"top_k": [...]} per image), as this command has always given it."""
+    `mlops invoke` gives: `source`, and `predictions` (also as `top_k`): the image's labels, most probable
+    first. The function's own answer ({"predictions": [{"top_k": [...]}]}, one per image) is kept whole under
+    `answer`, never spread over the result's keys."""
     if answer is None:
         raise UsageError(
             f"Lambda function {function_name} (alias {alias}) not found", hint="deploy it first: mlops lambda deploy"
@@ -597,4 +598,12 @@ def invocation_result(
         top_k = list(answered["predictions"][0]["top_k"])
     except (KeyError, IndexError, TypeError):  # a function of another shape: its answer as it is
         top_k = []
-    return {"function": function_name, "alias": alias, "version": version, "source": source, "top_k": top_k, **answered}
+    return {
+        "function": function_name,
+        "alias": alias,
+        "version": version,
+        "source": source,
+        "predictions": top_k,
+        "top_k": top_k,
+        "answer": answered,
+    }

@@ -30,7 +30,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_cli.aws import error_code
 from mlops_cli.documents import DocumentError
-from mlops_cli.errors import OperationError, UsageError
+from mlops_cli.errors import OperationError, UsageError, read_user_file
 from mlops_cli.files import write_atomically
 from mlops_cli.plan.sends import sends, sends_via
 from mlops_cli.services.endpoint_invoke import JSON, MAX_PAYLOAD_BYTES, URL, sniff_content_type
@@ -50,6 +50,11 @@ TARGETS = ("endpoint", "lambda")
 ORDERS = ("sequential", "random")
 MAX_IMAGES = 500  # enough variety; every image is read into memory before the first request
 MAX_REQUEST_LINES = 100_000
+MAX_REQUESTS_FILE_BYTES = 64 * 1024 * 1024  # what `--requests FILE` may hold (read once, kept in memory)
+# Every request is kept as a sample until the summary; beyond this a run would take gigabytes (and hours).
+MAX_SCHEDULED = 1_000_000
+MAX_DURATION_S = 24 * 3600
+LIVE_WINDOW_S = 5  # the live view's percentiles: the requests due in the last few seconds
 POLL_S = 1.0
 TICK_S = 0.5
 DEFAULT_TIMEOUT_S = 30.0
@@ -105,8 +110,9 @@ def parse_rate(rate: float | None, ramp: str | None) -> tuple[float, float]:
         start, end = float(found.group(1)), float(found.group(2))
     else:
         start = end = 5.0 if rate is None else rate
-    if start <= 0 and end <= 0 or start < 0 or end < 0:
-        raise UsageError("the request rate must be > 0 requests per second")
+    if not (math.isfinite(start) and math.isfinite(end)) or start <= 0 and end <= 0 or start < 0 or end < 0:
+        given = ramp if ramp is not None else f"{rate:g}"
+        raise UsageError(f"the request rate must be a finite number > 0 requests per second (got {given})")
     return start, end
 
 
@@ -128,8 +134,8 @@ def parse_fail_on(text: str | None) -> dict[str, float]:
 def check_spec(spec: LoadSpec) -> None:
     if spec.target not in TARGETS:
         raise UsageError(f"--target must be one of {', '.join(TARGETS)} (got '{spec.target}')")
-    if not 0 < spec.duration_s <= 24 * 3600:
-        raise UsageError("--duration must be between 1 second and 24 hours")
+    if not 1 <= spec.duration_s <= MAX_DURATION_S:
+        raise UsageError(f"--duration must be between 1 second and 24 hours (got {spec.duration_s:g})")
     if not 1 <= spec.max_in_flight <= 1000:
         raise UsageError("--max-in-flight must be between 1 and 1000")
     if not 0 < spec.timeout_s <= 900:
@@ -140,6 +146,22 @@ def check_spec(spec: LoadSpec) -> None:
         raise UsageError("--warmup runs at the first rate of --ramp, which is 0: start the ramp above 0")
     if spec.order not in ORDERS:
         raise UsageError(f"--order must be one of {', '.join(ORDERS)} (got '{spec.order}')")
+    # Counted as floats first: a rate near the largest float overflows to infinity, never to an error here.
+    total = expected_arrivals(spec.start_rate, spec.end_rate, spec.duration_s)
+    if spec.warmup_s:
+        total += expected_arrivals(spec.start_rate, spec.start_rate, spec.warmup_s)
+    load = f"{spec.start_rate:g}" + ("" if spec.end_rate == spec.start_rate else f" to {spec.end_rate:g}")
+    load += f" requests/s for {spec.duration_s:g} s" + (
+        f" after a {spec.warmup_s:g} s warm-up" if spec.warmup_s else ""
+    )
+    if not total <= MAX_SCHEDULED:
+        shown = f"{int(total):,}" if total < 1e15 else f"{total:.3g}" if math.isfinite(total) else "more than 1e+308"
+        raise UsageError(
+            f"{load} schedules {shown} requests, more than the {MAX_SCHEDULED:,} one run may:"
+            " lower the rate or the duration"
+        )
+    if scheduled_counts(spec)[0] == 0:
+        raise UsageError(f"{load} schedules no request to measure: raise the rate or the duration")
 
 
 def read_image(path: Path) -> Payload | None:
@@ -176,14 +198,11 @@ def load_requests(path: Path) -> list[Payload]:
     fetches) or the path of an image file (relative to FILE's folder). Blank lines are skipped."""
     from mlops_cli.documents import Limits, load_json
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"--requests {path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"--requests {path}: cannot be read ({exc.__class__.__name__})") from None
+    text = read_user_file(path, "--requests file", MAX_REQUESTS_FILE_BYTES)
     limits = Limits(max_bytes=MAX_PAYLOAD_BYTES, max_values=0)
     payloads: list[Payload] = []
+    images: dict[Path, Payload | None] = {}  # each image file read once, however many lines name it
+    image_bytes = 0
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -200,7 +219,12 @@ def load_requests(path: Path) -> list[Payload]:
             payloads.append(Payload(json.dumps({"url": item}).encode(), JSON, {"url": item}))
         elif isinstance(item, str) and item.strip():
             image = path.parent / item
-            payload = read_image(image) if image.is_file() else None
+            if image not in images:
+                read = images[image] = read_image(image) if image.is_file() else None
+                image_bytes += len(read.body) if read else 0
+                if image_bytes > MAX_REQUESTS_FILE_BYTES:
+                    raise UsageError(f"{where}: the images named add up to more than {MAX_REQUESTS_FILE_BYTES} bytes")
+            payload = images[image]
             if payload is None:
                 raise UsageError(
                     f"{where}: {item} is not a JPEG, PNG, GIF, BMP or WebP file of at most {MAX_PAYLOAD_BYTES} bytes"
@@ -218,10 +242,10 @@ def plan_load(spec: LoadSpec, payload_count: int, source: str = "images") -> Pla
     from mlops_cli.plan import Plan
 
     plan = Plan(f"load test {spec.target} {spec.name}")
-    count = len(arrival_times(spec.start_rate, spec.end_rate, spec.duration_s))
+    count, warmup = scheduled_counts(spec)
     note = f"{count} requests over {spec.duration_s:g} s"
     if spec.warmup_s:
-        note += f", after {len(arrival_times(spec.start_rate, spec.start_rate, spec.warmup_s))} in a warm-up"
+        note += f", after {warmup} in a warm-up"
     body = f"<{payload_count} {source}>"
     if spec.target == "endpoint":
         plan.add("sagemaker-runtime", "InvokeEndpoint", {"EndpointName": spec.name, "Body": body}, note)
@@ -230,30 +254,43 @@ def plan_load(spec: LoadSpec, payload_count: int, source: str = "images") -> Pla
     return plan
 
 
-def arrival_times(start_rate: float, end_rate: float, duration_s: float) -> list[float]:
-    """Send times of a rate that moves linearly from start_rate to end_rate over duration_s.
+def expected_arrivals(start_rate: float, end_rate: float, duration_s: float) -> float:
+    """The requests a rate moving linearly from start_rate to end_rate over duration_s asks for (its mean times
+    the duration; infinite where that overflows)."""
+    return start_rate / 2 * duration_s + end_rate / 2 * duration_s
+
+
+def arrival_count(start_rate: float, end_rate: float, duration_s: float) -> int:
+    """How many requests that rate schedules (within MAX_SCHEDULED once check_spec has passed)."""
+    return int(expected_arrivals(start_rate, end_rate, duration_s)) if duration_s > 0 else 0
+
+
+def scheduled_counts(spec: LoadSpec) -> tuple[int, int]:
+    """(measured, warm-up) requests the spec schedules, without scheduling them."""
+    warmup = arrival_count(spec.start_rate, spec.start_rate, spec.warmup_s) if spec.warmup_s else 0
+    return arrival_count(spec.start_rate, spec.end_rate, spec.duration_s), warmup
+
+
+def arrival_times(start_rate: float, end_rate: float, duration_s: float) -> Iterator[float]:
+    """Send times of a rate that moves linearly from start_rate to end_rate over duration_s, one at a time (a
+    long run's schedule is never held whole).
 
     The k-th request is due when the expected count, start*t + (end-start)*t^2/(2*duration), reaches k.
     """
     slope = (end_rate - start_rate) / duration_s
-    total = int(start_rate * duration_s + slope * duration_s**2 / 2)
-    times = []
-    for k in range(total):
+    for k in range(arrival_count(start_rate, end_rate, duration_s)):
         if abs(slope) < 1e-12:
-            times.append(k / start_rate)
+            yield k / start_rate
         else:
-            times.append((-start_rate + math.sqrt(start_rate**2 + 2 * slope * k)) / slope)
-    return times
+            yield (-start_rate + math.sqrt(start_rate**2 + 2 * slope * k)) / slope
 
 
-def schedule(spec: LoadSpec) -> list[float]:
+def schedule(spec: LoadSpec) -> Iterator[float]:
     """Every due time, in seconds since the measured start: the warm-up's (negative) first."""
-    warmup = (
-        [t - spec.warmup_s for t in arrival_times(spec.start_rate, spec.start_rate, spec.warmup_s)]
-        if spec.warmup_s
-        else []
-    )
-    return warmup + arrival_times(spec.start_rate, spec.end_rate, spec.duration_s)
+    if spec.warmup_s:
+        for t in arrival_times(spec.start_rate, spec.start_rate, spec.warmup_s):
+            yield t - spec.warmup_s
+    yield from arrival_times(spec.start_rate, spec.end_rate, spec.duration_s)
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -375,11 +412,20 @@ class LoadRun:
         self.payloads = payloads
         self.poller = poller
         self.samples: list[Sample] = []
+        self.fresh: list[Sample] = []  # finished since the live view's last tick
+        self.window: list[Sample] = []  # the live view's: due in its last LIVE_WINDOW_S seconds
+        self.errors = 0  # measured requests that failed, as of the live view's last tick
         self.lock = threading.Lock()
         self.in_flight = 0  # sent, not answered
         self.waiting = 0  # due, waiting for a connection
         self.concurrency: list[dict[str, float]] = []  # lambda: executions at once, sampled
         self.started = 0.0  # monotonic time of the measured start (the warm-up runs before it)
+
+    def _record(self, sample: Sample) -> None:
+        """Keep a finished request (called with the lock held): for the summary, and for the live view's next
+        tick, which sees only the samples finished since the last one."""
+        self.samples.append(sample)
+        self.fresh.append(sample)
 
     def _one(self, due: float, payload: Payload) -> None:
         sent = time.monotonic()
@@ -387,7 +433,7 @@ class LoadRun:
         with self.lock:
             self.waiting -= 1
             if waited > self.spec.timeout_s:  # the user gave up waiting for a connection
-                self.samples.append(Sample(due, self.spec.timeout_s * 1000, None, "dropped"))
+                self._record(Sample(due, self.spec.timeout_s * 1000, None, "dropped"))
                 return
             self.in_flight += 1
         try:
@@ -397,9 +443,30 @@ class LoadRun:
         answered = time.monotonic()
         with self.lock:
             self.in_flight -= 1
-            self.samples.append(
-                Sample(due, (answered - self.started - due) * 1000, (answered - sent) * 1000, outcome, cold)
-            )
+            self._record(Sample(due, (answered - self.started - due) * 1000, (answered - sent) * 1000, outcome, cold))
+
+    def snapshot(self, elapsed: float) -> Snapshot:
+        """The live view's figures at `elapsed`. The work is the samples finished since the last tick plus those
+        due in the last LIVE_WINDOW_S seconds, never the whole run so far: the tool's bookkeeping must not slow
+        the requests it measures (they wait for the same lock, and the same CPU)."""
+        with self.lock:
+            in_flight, waiting = self.in_flight, self.waiting
+            fresh, self.fresh = self.fresh, []
+        self.errors += sum(1 for s in fresh if s.outcome != "ok" and s.t >= 0)
+        self.window = [s for s in self.window + fresh if s.t >= elapsed - LIVE_WINDOW_S]
+        recent = sorted(s.latency_ms for s in self.window)
+        due_last_second = sum(1 for s in self.window if s.t >= elapsed - 1) + in_flight + waiting
+        return Snapshot(
+            elapsed,
+            self.spec.duration_s,
+            due_last_second,
+            in_flight,
+            percentile(recent, 50),
+            percentile(recent, 99),
+            self.errors,
+            self.poller.current if self.poller else in_flight,
+            waiting,
+        )
 
     def _watch(self, stop: threading.Event, on_tick: Callable[[Snapshot], None] | None) -> None:
         next_poll = -math.inf
@@ -408,28 +475,12 @@ class LoadRun:
             if self.poller and elapsed >= next_poll:
                 self.poller.poll(elapsed)
                 next_poll = elapsed + POLL_S
-            with self.lock:
-                in_flight, waiting = self.in_flight, self.waiting
-                recent = [s.latency_ms for s in self.samples if s.t >= elapsed - 5]
-                errors = sum(1 for s in self.samples if s.outcome != "ok" and s.t >= 0)
-                due_last_second = sum(1 for s in self.samples if s.t >= elapsed - 1) + in_flight + waiting
+            snapshot = self.snapshot(elapsed)
             if self.spec.target == "lambda":
-                if not self.concurrency or self.concurrency[-1]["count"] != in_flight:
-                    self.concurrency.append({"t": round(elapsed, 2), "count": in_flight})
+                if not self.concurrency or self.concurrency[-1]["count"] != snapshot.in_flight:
+                    self.concurrency.append({"t": round(elapsed, 2), "count": snapshot.in_flight})
             if on_tick:
-                on_tick(
-                    Snapshot(
-                        elapsed,
-                        self.spec.duration_s,
-                        due_last_second,
-                        in_flight,
-                        percentile(recent, 50),
-                        percentile(recent, 99),
-                        errors,
-                        self.poller.current if self.poller else in_flight,
-                        waiting,
-                    )
-                )
+                on_tick(snapshot)
             if stop.wait(TICK_S):
                 return
 
@@ -557,8 +608,43 @@ def summarize(run: LoadRun) -> dict[str, Any]:
 SAMPLE_COLUMNS = ("due_s", "latency_ms", "service_ms", "outcome", "cold", "warmup")
 
 
+SAMPLES_HEADER = ",".join(SAMPLE_COLUMNS)
+
+
+def check_samples_path(path: Path) -> None:
+    """`--samples FILE` is checked before any request: its folder exists, and FILE is new or a samples CSV this
+    tool wrote earlier (same header line), never a symlink, a device, a folder or a file of the user's."""
+    import os
+    import stat
+
+    if not path.parent.is_dir():
+        raise UsageError(f"--samples {path}: no such folder {path.parent}")
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise UsageError(f"--samples {path}: cannot be checked ({exc.strerror or exc})") from None
+    if stat.S_ISLNK(mode) or not stat.S_ISREG(mode):
+        kind = "a symlink" if stat.S_ISLNK(mode) else "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+        raise UsageError(f"--samples {path}: {kind}; name a new file")
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as stream:
+            first = stream.read(len(SAMPLES_HEADER) + 1)
+    except OSError as exc:
+        raise UsageError(f"--samples {path}: cannot be read ({exc.strerror or exc})") from None
+    if first != (SAMPLES_HEADER + "\n").encode():
+        raise UsageError(
+            f"--samples {path}: the file exists and is not a samples CSV written by mlops; name a new file",
+            hint="mlops only replaces a samples file it wrote (first line: " + SAMPLES_HEADER + ")",
+        )
+
+
 def write_samples(path: Path, samples: list[Sample]) -> None:
-    """`--samples FILE`: every request as one CSV row, in due order (warm-up rows included and marked)."""
+    """`--samples FILE`: every request as one CSV row, in due order (warm-up rows included and marked), written
+    whole or not at all. FILE is checked again first: it may have changed while the load ran."""
+    check_samples_path(path)
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(SAMPLE_COLUMNS)
@@ -566,12 +652,17 @@ def write_samples(path: Path, samples: list[Sample]) -> None:
         service = "" if s.service_ms is None else f"{s.service_ms:.3f}"
         writer.writerow([f"{s.t:.4f}", f"{s.latency_ms:.3f}", service, s.outcome, int(s.cold), int(s.t < 0)])
     data = text.getvalue().encode()
-    write_atomically(path, lambda stream: stream.write(data))
+    try:
+        write_atomically(path, lambda stream: stream.write(data))
+    except OSError as exc:  # the folder went away or filled up while the load ran
+        raise OperationError(f"--samples {path}: not written ({exc.strerror or exc})") from None
 
 
 def failed_limits(result: dict[str, Any], limits: dict[str, float]) -> list[str]:
     """The --fail-on conditions the result breaks, as text ('p99 812.0 ms > 500 ms')."""
     broken = []
+    if limits and not result["requests"]:  # a run that measured nothing shows nothing is fine
+        return ["no request was measured"]
     for name, limit in limits.items():
         if name == "errors":
             if result["error_percent"] > limit:

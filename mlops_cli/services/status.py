@@ -264,16 +264,18 @@ def _provisioned(lam: Any, function: dict[str, Any]) -> dict[str, Any]:
 @sends_via(project_training_jobs, project_endpoints, endpoint_status, project_functions, project_tuning_jobs)
 @sends_via(_training_usd_per_hour, _provisioned)  # live_instances (ec2_follow) is read in an empty account too
 def gather(client_for: ClientFor, config: Config) -> dict[str, Any]:
-    """Everything status shows; what cannot be read is listed under `unreadable` and the rest still shown."""
+    """Everything status shows. What cannot be read is listed under `unreadable` and the rest still shown; a
+    whole section that cannot be read is null, never [] (which would say "there are none")."""
     from mlops_cli.services.ec2_follow import live_instances
 
     unreadable: Unreadable = []
-    none: list[dict[str, Any]] = []
     sm = client_for("sagemaker")
-    jobs = attempt(unreadable, "training jobs", config.project, partial(project_training_jobs, sm, config), none)
-    summaries = attempt(
-        unreadable, "endpoints", config.project, partial(project_endpoints, sm, config, unreadable), none
-    )
+
+    def section(kind: str, read: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]] | None:
+        return attempt(unreadable, kind, config.project, read, None)
+
+    jobs = section("training jobs", partial(project_training_jobs, sm, config))
+    summaries = section("endpoints", partial(project_endpoints, sm, config, unreadable))
     read = [
         attempt(
             unreadable,
@@ -282,23 +284,18 @@ def gather(client_for: ClientFor, config: Config) -> dict[str, Any]:
             partial(endpoint_status, sm, client_for(autoscaling.SERVICE), summary["EndpointName"]),
             None,
         )
-        for summary in summaries
+        for summary in summaries or []
     ]
-    endpoints = [endpoint for endpoint in read if endpoint is not None]
-    functions = attempt(
-        unreadable,
-        "functions",
-        config.project,
-        partial(project_functions, client_for("lambda"), config, unreadable),
-        none,
-    )
-    instances = attempt(
-        unreadable, "training instances", config.project, partial(live_instances, client_for("ec2"), config), none
-    )
-    known = [e["usd_per_hour"] for e in endpoints]
+    endpoints = None if summaries is None else [endpoint for endpoint in read if endpoint is not None]
+    functions = section("functions", partial(project_functions, client_for("lambda"), config, unreadable))
+    instances = section("training instances", partial(live_instances, client_for("ec2"), config))
+    tuning_jobs = section("tuning jobs", partial(project_tuning_jobs, sm, config))
+    known = [e["usd_per_hour"] for e in endpoints or []]
     return {
         "project": config.project,
-        "training_jobs": [
+        "training_jobs": None
+        if jobs is None
+        else [
             {
                 "name": job["TrainingJobName"],
                 "status": job["TrainingJobStatus"],
@@ -311,7 +308,9 @@ def gather(client_for: ClientFor, config: Config) -> dict[str, Any]:
             for job in jobs[:TRAINING_JOBS_SHOWN]
         ],
         "training_instances": instances,
-        "tuning_jobs": [
+        "tuning_jobs": None
+        if tuning_jobs is None
+        else [
             {
                 "name": job["HyperParameterTuningJobName"],
                 "status": job["HyperParameterTuningJobStatus"],
@@ -320,12 +319,12 @@ def gather(client_for: ClientFor, config: Config) -> dict[str, Any]:
                 "created": job.get("CreationTime"),
                 "ended": job.get("HyperParameterTuningEndTime"),
             }
-            for job in attempt(
-                unreadable, "tuning jobs", config.project, partial(project_tuning_jobs, sm, config), none
-            )[:TRAINING_JOBS_SHOWN]
+            for job in tuning_jobs[:TRAINING_JOBS_SHOWN]
         ],
         "endpoints": endpoints,
-        "functions": [
+        "functions": None
+        if functions is None
+        else [
             {
                 "name": f["FunctionName"],
                 "runtime": f.get("Runtime"),
@@ -342,11 +341,21 @@ def gather(client_for: ClientFor, config: Config) -> dict[str, Any]:
             }
             for f in functions
         ],
-        "endpoints_usd_per_hour": round(sum(k for k in known if k is not None), 3),
-        "unpriced_endpoints": [e["name"] for e, k in zip(endpoints, known, strict=True) if k is None],
+        # Unknown, not 0, when the endpoints could not be listed.
+        "endpoints_usd_per_hour": None if endpoints is None else round(sum(k for k in known if k is not None), 3),
+        "unpriced_endpoints": [e["name"] for e, k in zip(endpoints or [], known, strict=True) if k is None],
         "prices": _prices_text(),
         "unreadable": unreadable,
     }
+
+
+def incomplete(found: dict[str, Any]) -> str | None:
+    """One line naming what status could not read (None when it read everything): such a status is a failed
+    operation (exit 1), though the readable part is shown, as a CI check must not read "none" from it."""
+    if not found["unreadable"]:
+        return None
+    parts = [f"{problem['kind']} {problem['name']} ({problem['error']})" for problem in found["unreadable"]]
+    return f"status is incomplete: could not read {'; '.join(parts)}; the rest is shown"
 
 
 def _prices_text() -> str:

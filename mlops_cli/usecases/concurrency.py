@@ -61,7 +61,12 @@ def planned_concurrency(config: Config, clients: AwsClients, request: Concurrenc
     )
     provisioned = config.lambda_.provisioned_concurrency if request.provisioned is None else request.provisioned
     if not request.clear:
-        service.check_values(reserved, provisioned)
+        service.check_values(
+            reserved,
+            provisioned,
+            service.RESERVED_FLAG if request.reserved is not None else "config lambda.reserved_concurrency",
+            service.PROVISIONED_FLAG if request.provisioned is not None else "config lambda.provisioned_concurrency",
+        )
     estimate = cost.provisioned_cost(
         cost.shipped_prices(), config.lambda_.memory_mb, 0 if request.clear else provisioned or 0
     )

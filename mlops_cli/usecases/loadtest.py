@@ -72,8 +72,8 @@ def planned_loadtest(config: Config, clients: AwsClients, request: LoadtestReque
     service.check_spec(spec)
     if request.requests is not None and request.images is not None:
         raise UsageError("give --images or --requests, not both")
-    if request.samples is not None and not request.samples.parent.is_dir():
-        raise UsageError(f"--samples {request.samples}: no such folder {request.samples.parent}")
+    if request.samples is not None:
+        service.check_samples_path(request.samples)
     if request.requests is not None:
         payloads, source = service.load_requests(request.requests), "requests"
     else:

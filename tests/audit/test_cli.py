@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import jsonschema
 import pytest
@@ -202,3 +203,17 @@ def test_the_audit_runs_without_cyclic_garbage_collection(tmp_path):
     finally:
         gc.callbacks.pop()
     assert len(report.findings) >= 300 and len(collections) <= 2 and gc.isenabled()
+
+
+def test_forced_colour_off_a_terminal_never_cuts_identifiers(mlops, one_medium_one_low):
+    """FORCE_COLOR / TTY_COMPATIBLE (common in CI) make rich call a pipe a terminal COLUMNS wide; the stream
+    itself is no terminal, so the table keeps every identifier whole for `| cat` and a CI log."""
+    plain = mlops("audit-iam", "--input", str(one_medium_one_low))
+    forced = mlops(
+        "audit-iam",
+        "--input",
+        str(one_medium_one_low),
+        env={"FORCE_COLOR": "1", "TTY_COMPATIBLE": "1", "COLUMNS": "40"},
+    )
+    tables = [re.sub(r"\x1b\[[0-9;]*m", "", result.stdout).splitlines()[:-1] for result in (plain, forced)]
+    assert tables[1] == tables[0] and "…" not in plain.stdout  # the last line differs in its timing

@@ -91,8 +91,15 @@ VALIDATION_ERRORS = {
         ("--reserved", "0", "--provisioned", "1"),
         "a reservation of 0 lets nothing run; --unreserved removes it",
     ),
+    "the config's provisioned over a reservation of 0": (
+        ("--reserved", "0"),
+        "config lambda.provisioned_concurrency 1 is more than --reserved 0",  # named as the user can change it
+    ),
     "reserved and unreserved": (("--reserved", "2", "--unreserved"), "give --reserved N or --unreserved, not both"),
-    "a negative budget": (("--reserved", "2", "--provisioned", "1", "--max-cost", "-1"), "--max-cost must be >= 0"),
+    "a negative budget": (
+        ("--reserved", "2", "--provisioned", "1", "--max-cost", "-1"),
+        "--max-cost must be a finite number >= 0",
+    ),
     "over the budget": (("--reserved", "2", "--provisioned", "2", "--max-cost", "0.01"), "--max-cost 0.01 USD"),
     "clear and show": (("--clear", "--show"), "cannot be combined"),
     "not an integer": (("--reserved", "ten"), "Invalid value for '--reserved'"),
@@ -198,6 +205,11 @@ def test_reserved_0_throttles_every_invocation_and_unreserved_removes_it(mlops, 
     with pytest.raises(lam.exceptions.TooManyRequestsException) as refused:
         lam.invoke(FunctionName=FUNCTION, Qualifier="live", Payload=b"{}")
     assert refused.value.response["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    # Waiting cannot help: the command says why it is throttled and how to lift it, not "try again later".
+    invoked = mlops("lambda", "invoke", "--url", "https://example.com/7.png", env=ENV)
+    assert invoked.exit_code == 1, invoked.output
+    assert "reserved concurrency of 0 throttles every invocation by design" in " ".join(invoked.stderr.split())
+    assert "mlops concurrency set --unreserved" in invoked.stderr and "try again later" not in invoked.stderr
     shown = concurrency(mlops, "--show")
     assert shown.exit_code == 0 and "0 (every invocation throttled)" in shown.stdout
     assert aws_cli(local_aws, "lambda", "get-function", "--function-name", FUNCTION)["Concurrency"] == {

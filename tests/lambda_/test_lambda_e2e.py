@@ -49,14 +49,15 @@ def test_lambda_invoke_returns_the_right_labels_through_the_endpoint(mlops, serv
         assert result.exit_code == 0, result.output
         answer = json.loads(result.stdout)
         assert answer["alias"] == "live" and answer["version"] == "1"
-        ranked = answer["predictions"][0]["top_k"]
+        ranked = answer["predictions"]
         assert len(ranked) == 3 and ranked[0]["label"] == label, (label, ranked)
-        # One shape with `mlops invoke`: the same `source` and `top_k` from the endpoint behind the function.
+        assert answer["answer"]["predictions"][0]["top_k"] == ranked  # the function's own answer, whole
+        # One shape with `mlops invoke`: the same `source`, `predictions` and `top_k` from the endpoint behind it.
         direct = json.loads(
             mlops("-o", "json", "invoke", "--endpoint", served_model, str(image), "--top-k", "3").stdout
         )
         assert answer["source"] == direct["source"] == str(image)
-        assert answer["top_k"] == direct["top_k"] == ranked
+        assert answer["predictions"] == direct["predictions"] == answer["top_k"] == direct["top_k"]
     table = mlops("lambda", "invoke", str(tmp_path / f"{next(iter(samples))}.png"), env=ENV)
     assert table.exit_code == 0 and "probability" in table.stdout and next(iter(samples)) in table.stdout
 

@@ -105,3 +105,14 @@ def test_an_update_prices_the_live_scaling_and_both_fleets(served_model, boto_cl
         assert cli(*update, "--max-cost", f"{2.5 * one_instance_month:.2f}").exit_code == 0
     finally:
         aas.deregister_scalable_target(**scalable)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1"])
+@pytest.mark.parametrize(
+    "command",
+    [["train"], ["tune", "--max-jobs", "2"], ["concurrency", "set", "--provisioned", "1", "--reserved", "2"]],
+)
+def test_max_cost_must_be_a_finite_amount(command: list[str], value: str):
+    """NaN compares false with every estimate: accepted, it would turn the guard off."""
+    result = cli("--dry-run", *command, "--max-cost", value)
+    assert result.exit_code == 2 and "--max-cost must be a finite number >= 0 USD" in result.stderr, result.output

@@ -21,10 +21,22 @@ from .conftest import cli, python_function
         (["--target", "queue"], "--target must be one of"),
         (["--plot", "out.svg"], "name it *.png"),
         (["--images", "/nonexistent-folder"], "no such image folder"),
+        (["--rate", "nan"], "finite number > 0"),
+        (["--rate", "inf"], "finite number > 0"),
+        (["--ramp", "1:99999999999999999999"], "more than the 1,000,000 one run may"),
+        (["--rate", "1e8", "--duration", "100"], "schedules 10,000,000,000 requests, more than the 1,000,000"),
+        (["--rate", "1e300", "--dry-run"], "more than the 1,000,000 one run may"),
+        (["--ramp", "1" + "0" * 308 + ":1" + "0" * 308], "schedules more than 1e+308 requests"),  # overflows
+        (["--rate", "1000", "--duration", "3600"], "schedules 3,600,000 requests"),
+        (["--duration", "0.001"], "--duration must be between 1 second and 24 hours"),
+        (["--rate", "1e-9", "--fail-on", "errors>0"], "schedules no request to measure"),
+        (["--requests", "/dev/zero"], "larger than the"),
+        (["--requests", "/nonexistent.jsonl"], "not found: /nonexistent.jsonl"),
     ],
 )
 def test_bad_flags_exit_2_with_one_line(args, message):
-    result = cli("loadtest", *args)
+    dry_run = ["--dry-run"] if "--dry-run" in args else []
+    result = cli(*dry_run, "loadtest", *[arg for arg in args if arg != "--dry-run"])
     assert result.exit_code == 2
     assert message in result.stderr and "Traceback" not in result.output
 
@@ -52,6 +64,55 @@ def test_dry_run_prints_the_requests_it_would_send(digits_dir: Path):
     assert result.exit_code == 0, result.output
     step = json.loads(result.stdout)["steps"][0]
     assert step["operation"] == "InvokeEndpoint" and step["note"] == "20 requests over 5 s"
+
+
+def test_a_long_run_is_planned_without_scheduling_it(digits_dir: Path):
+    # 900,000 requests: under the cap; the schedule is counted, not built (it is generated as the run goes).
+    result = cli(
+        "-o",
+        "json",
+        "--dry-run",
+        "loadtest",
+        "--rate",
+        "250",
+        "--duration",
+        "3600",
+        "--images",
+        str(digits_dir / "test"),
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["steps"][0]["note"] == "900000 requests over 3600 s"
+
+
+def test_a_run_that_measured_nothing_fails_every_gate():
+    from mlops_cli.services.loadtest import failed_limits
+
+    nothing = {"requests": 0, "error_percent": 0.0, "latency_ms": {"p99": None}}
+    assert failed_limits(nothing, {"errors": 1.0}) == ["no request was measured"]
+    assert failed_limits(nothing, {}) == []
+
+
+def test_the_live_view_never_rescans_earlier_samples():
+    """The live view's per-tick work is the samples due in its window, not every sample so far: with 300,000
+    earlier samples a tick must not walk them (it would hold the senders' lock meanwhile)."""
+    from mlops_cli.services.loadtest import LoadRun, LoadSpec, Payload, Sample
+
+    class NotToBeScanned(list):
+        def __iter__(self):
+            raise AssertionError("a tick walked every sample of the run")
+
+    run = LoadRun(LoadSpec("endpoint", "e", 1, 1, 600, 1), lambda _: ("ok", False), [Payload(b"", "x")], None)
+    run.samples = NotToBeScanned()
+    with run.lock:
+        for k in range(300_000):  # 1,000/s for the first 300 s, 1 % failing
+            run._record(Sample(k / 1000, 5.0, 5.0, "5xx" if k % 100 == 0 else "ok"))
+    run.snapshot(300.0)
+    with run.lock:
+        for k in range(10):  # then ten slow ones in the last second
+            run._record(Sample(399.5 + k / 100, 900.0, 900.0, "ok"))
+    snapshot = run.snapshot(400.0)
+    assert snapshot.p50_ms == 900.0 and snapshot.rate == 10
+    assert snapshot.errors == 3000
 
 
 def test_a_missing_endpoint_fails_before_any_load(local_aws, digits_dir: Path):
@@ -182,6 +243,35 @@ def test_requests_file_replays_image_paths_and_urls(served_model, digits_dir: Pa
     assert load["requests"] == 4 and load["ok"] == 2 and load["errors"]["4xx"] == 2  # in order: ok, 4xx, ok, 4xx
 
 
+def test_samples_never_replace_what_mlops_did_not_write(tmp_path: Path):
+    """--samples is checked before any request: a user's file, a symlink, a folder or a device is refused (exit
+    2, nothing touched); only a samples CSV mlops wrote may be replaced."""
+    mine = tmp_path / "notes.csv"
+    mine.write_text("due_s,latency_ms\n1,2\n")
+    mine.chmod(0o644)
+    link = tmp_path / "link.csv"
+    link.symlink_to("/proc/self/fd/1")
+    for path, message in [
+        (mine, "not a samples CSV written by mlops"),
+        (link, "a symlink"),
+        (tmp_path, "a folder"),
+        (Path("/dev/null"), "not a regular file"),
+        (tmp_path / "no-folder" / "s.csv", "no such folder"),
+    ]:
+        result = cli("--dry-run", "loadtest", "--samples", str(path), "--images", str(tmp_path))
+        assert result.exit_code == 2 and message in result.stderr, (path, result.output)
+    assert mine.read_text() == "due_s,latency_ms\n1,2\n" and mine.stat().st_mode & 0o777 == 0o644
+    assert link.is_symlink()
+
+    from mlops_cli.services.loadtest import Sample, check_samples_path, write_samples
+
+    ours = tmp_path / "ours.csv"
+    write_samples(ours, [Sample(0.0, 1.0, 1.0, "ok")])
+    check_samples_path(ours)  # a samples CSV mlops wrote: replaced without a word
+    write_samples(ours, [Sample(0.0, 2.0, 2.0, "ok")])
+    assert ours.read_text().splitlines()[1].startswith("0.0000,2.000")
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -189,6 +279,7 @@ def test_requests_file_replays_image_paths_and_urls(served_model, digits_dir: Pa
         ("{not json\n", "line 1"),
         ('"missing.png"\n', "missing.png is not a JPEG"),
         ("\n\n", "no requests in it"),
+        ('{"pad": "' + "x" * (6 * 1024 * 1024) + '"}\n', "line 1: larger than the 6291456-byte limit"),
     ],
 )
 def test_a_bad_requests_file_exits_2_naming_the_line(tmp_path: Path, content: str, message: str):

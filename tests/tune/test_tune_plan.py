@@ -374,3 +374,21 @@ def test_hyperband_stops_trials_at_the_rungs_of_their_bracket():
     assert hyperband_resources(config, {"StaticHyperParameters": static}) == (2, 4)
     with pytest.raises(ValueError, match="MaxResource could not be inferred"):
         hyperband_resources({}, {"StaticHyperParameters": {}})
+
+
+@pytest.mark.parametrize(
+    ("objective", "warning"),
+    [
+        ("valid_acc:min", "objective valid_acc:min minimises an accuracy: the search will look for the worst models"),
+        ("train_loss:max", "objective train_loss:max maximises a loss"),
+        ("valid_loss:min", None),
+        ("valid_acc:max", None),
+    ],
+)
+def test_an_objective_optimised_the_wrong_way_is_warned_about(mlops, objective, warning):
+    result = mlops("--dry-run", "tune", "--objective", objective, config=DEFAULT_CONFIG)
+    assert result.exit_code == 0, result.output
+    if warning:
+        assert f"warning: {warning}" in " ".join(result.stderr.split())
+    else:
+        assert "warning: objective" not in result.stderr

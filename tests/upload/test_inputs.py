@@ -121,3 +121,14 @@ def test_what_cannot_be_a_key_is_skipped_by_name_and_the_plan_matches_the_upload
             "'dangling.png'",
         ):
             assert name in output, (name, output)
+
+
+def test_forced_colour_off_a_terminal_brings_no_progress_frames(mlops, local_aws, tree, boto_client):
+    """FORCE_COLOR / TTY_COMPATIBLE (common in CI) make rich call a pipe a terminal: the progress bar still stays
+    off, as the stream itself is no terminal (no redraws, no cursor codes in a CI log)."""
+    boto_client("s3").create_bucket(Bucket="forced-colour")
+    result = mlops(
+        "data", "upload", str(tree), "--to", "s3://forced-colour/p", env={"FORCE_COLOR": "1", "TTY_COMPATIBLE": "1"}
+    )
+    assert result.exit_code == 0, result.output
+    assert "\r" not in result.stderr and "\x1b[?25l" not in result.stderr  # redraws, the hidden cursor
