@@ -57,5 +57,5 @@ def test_a_scheduled_shutdown_is_read_as_the_shim_records_it(tmp_path):
     assert requested_shutdown(file, 2) == (False, 1010)
     file.write_text(f"{1000} -h +5 cap\n{1003} -c\n")
     assert requested_shutdown(file, 60) == (False, None)  # cancelled
-    file.write_text(f"{1000} -h +5 cap\n{int(time.time())} -h now\n")
+    file.write_text(f"\n{1000} -h +5 cap\nnot the shim's\n{int(time.time())} -h now\n")
     assert requested_shutdown(file, 60) == (True, 1300)

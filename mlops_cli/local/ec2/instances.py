@@ -116,8 +116,8 @@ def requested_shutdown(shutdown_file: Path, minute: int) -> tuple[bool, float | 
         lines = shutdown_file.read_text().splitlines()
     except FileNotFoundError:
         return False, None
-    for line in lines:
-        when, *args = line.split()
+    for line in lines:  # the job's own code could write here too: anything unexpected is skipped
+        when, *args = line.split() or [""]
         if not when.isdigit():
             continue
         if "-c" in args:
