@@ -41,6 +41,12 @@ def train_ec2(
     upload: bool = typer.Option(
         True, "--upload/--no-upload", help="With --local: upload model.tar.gz to <models>/<job>/output/."
     ),
+    max_cost: float | None = typer.Option(
+        None,
+        "--max-cost",
+        metavar="USD",
+        help="Refuse to launch when the instance could cost more, up to train.ec2.max_run_s (exit 2).",
+    ),
 ) -> None:
     from mlops_cli.render import console
     from mlops_cli.render import train_ec2 as render
@@ -53,7 +59,9 @@ def train_ec2(
         planned_ec2_training,
     )
 
-    check_flags(local=local, instance_type=instance_type, local_only=bool(data_dir or out_dir or not upload))
+    check_flags(
+        local=local, instance_type=instance_type, local_only=bool(data_dir or out_dir or not upload), max_cost=max_cost
+    )
     app_state = state(ctx)
     overrides = training.hyperparameter_overrides(hp or [])  # bad --hp: exit 2 before any AWS call
     if instance_type:
@@ -62,7 +70,7 @@ def train_ec2(
         overrides["data.local_dir"] = str(data_dir)
     app_state.override(overrides, flags={"data.local_dir": "--data-dir"})
     config, out, clients = app_state.config, app_state.out, app_state.clients
-    request = Ec2TrainingRequest(job_name, local, out_dir, upload)
+    request = Ec2TrainingRequest(job_name, local, out_dir, upload, max_cost)
     bootstrap, planned = planned_ec2_training(config, clients, request, on_output=out.info)
     if app_state.dry_run and bootstrap is not None and not out.json:  # the bootstrap the instance runs, readable
         render.user_data(console(stderr=True), bootstrap)

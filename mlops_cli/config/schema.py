@@ -111,6 +111,9 @@ class Ec2TrainConfig(Section):
     security_group_ids: list[str] = Field(default_factory=list)
     key_name: str | None = None
     volume_gb: int = Field(100, ge=8, le=16_384)
+    # The hard runtime cap: the instance powers off (and terminates) this long after its bootstrap starts, even if
+    # training hangs; shutdown(8) counts whole minutes, so it is rounded up to one.
+    max_run_s: int = Field(3600, ge=60, le=28 * 24 * 3600)
 
     @field_validator("instance_type")
     @classmethod

@@ -44,6 +44,7 @@ BACKENDS = {
     "application-autoscaling": ("moto.applicationautoscaling.models", "applicationautoscaling_backends"),
     "ec2": ("moto.ec2.models", "ec2_backends"),
     "iam": ("moto.iam.models", "iam_backends"),
+    "sts": ("moto.sts.models", "sts_backends"),
 }
 
 
@@ -476,13 +477,12 @@ def iam_caller(account: str, access_key_id: str) -> dict[str, Any] | None:
     (its inline and attached policies' documents, its groups' too)}; None when no active key or role session has it
     (moto.iam.access_control's lookup)."""
     from moto.iam.access_control import AssumedRoleAccessKey, CreateAccessKeyFailure, IAMUserAccessKey
-    from moto.sts.models import sts_backends
 
     def document(policy: Any) -> dict[str, Any]:
         text = next(v.document for v in policy.versions if v.is_default) if hasattr(policy, "versions") else policy
         return json.loads(text if isinstance(text, str) else text["policy_document"])
 
-    session = sts_backends[account]["aws"].get_assumed_role_from_access_key(access_key_id)
+    session = backend("sts", account, "aws").get_assumed_role_from_access_key(access_key_id)
     if session is not None:
         key: Any = AssumedRoleAccessKey(account, "aws", access_key_id, {"X-Amz-Security-Token": session.session_token})
         token, secret = session.session_token, session.secret_access_key

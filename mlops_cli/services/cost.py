@@ -1,5 +1,5 @@
-"""What a launch will cost, before it is sent: training, tuning, endpoints, batch transform, provisioned
-concurrency.
+"""What a launch will cost, before it is sent: training (on SageMaker or one EC2 instance), tuning, endpoints,
+batch transform, provisioned concurrency.
 
 Prices come from the AWS Price List API (the `pricing` client, which answers in us-east-1) when it is reachable
 and the run is against AWS; otherwise, and for every local run and dry run (which must work offline), from the
@@ -8,8 +8,9 @@ read). Other regions cost somewhat more or less; the document says which prices 
 
 Every estimate is one document: `{"currency", "max_usd", "items", "prices": {"source", "as_of", "region"}}`.
 `max_usd` is the most the launch can cost where such a maximum exists (a training job stops at its
-MaxRuntimeInSeconds, a tuning job after its max jobs); an endpoint or provisioned concurrency costs for as long
-as it runs, so they are priced per hour and per month instead (a month = 730 hours, as AWS's pricing pages count).
+MaxRuntimeInSeconds, a tuning job after its max jobs, a train-ec2 instance powers off at train.ec2.max_run_s); an
+endpoint or provisioned concurrency costs for as long as it runs, so they are priced per hour and per month instead
+(a month = 730 hours, as AWS's pricing pages count). EC2 prices come from the shipped table only.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class Prices:
     hosting: dict[str, float]
     lambda_provisioned_gb_s: dict[str, float]
     serverless: dict[str, float] = field(default_factory=dict)  # usd_per_gb_second, usd_per_gb_processed
+    ec2: dict[str, float] = field(default_factory=dict)  # EC2 on-demand Linux, USD per hour
+    ebs_gp3_gb_month: float | None = None
     notes: list[str] = field(default_factory=list)
 
     def describe(self) -> dict[str, Any]:
@@ -56,6 +59,8 @@ def shipped_prices() -> Prices:
         data["sagemaker_hosting_hourly"],
         data["lambda_provisioned_gb_second"],
         data["sagemaker_serverless"],
+        data["ec2_on_demand_hourly"],
+        data["ebs_gp3_gb_month"],
     )
 
 
@@ -123,8 +128,10 @@ def document(prices: Prices, items: list[dict[str, Any]], max_usd: float | None)
     return cost
 
 
-def training_item(prices: Prices, instance_type: str, instances: int, max_run_s: int, spot: bool) -> dict[str, Any]:
-    hourly = prices.training.get(instance_type)
+def training_item(
+    hourly: float | None, instance_type: str, instances: int, max_run_s: int, spot: bool
+) -> dict[str, Any]:
+    """Instances bounded by a maximum runtime; `hourly`: one instance's price (None: not in the table)."""
     hours = max_run_s / 3600
     item: dict[str, Any] = {
         "item": "training job",
@@ -146,7 +153,17 @@ def training_item(prices: Prices, instance_type: str, instances: int, max_run_s:
 
 def training_cost(prices: Prices, instance_type: str, instances: int, max_run_s: int, spot: bool) -> dict[str, Any]:
     """One training job: instances x hourly price x max runtime (and, with spot, its ceiling)."""
-    item = training_item(prices, instance_type, instances, max_run_s, spot)
+    item = training_item(prices.training.get(instance_type), instance_type, instances, max_run_s, spot)
+    return document(prices, [item], item["max_usd"])
+
+
+def ec2_training_cost(prices: Prices, instance_type: str, volume_gb: int, max_run_s: int) -> dict[str, Any]:
+    """`mlops train-ec2`: one on-demand instance and its gp3 root volume for at most max_run_s (the bootstrap
+    powers the instance off at it, and it terminates on shutdown)."""
+    instance = prices.ec2.get(instance_type)
+    volume = prices.ebs_gp3_gb_month * volume_gb / HOURS_PER_MONTH if prices.ebs_gp3_gb_month is not None else 0.0
+    item = training_item(None if instance is None else instance + volume, instance_type, 1, max_run_s, False)
+    item.update(item="EC2 training job", volume_gb=volume_gb)
     return document(prices, [item], item["max_usd"])
 
 
@@ -154,7 +171,7 @@ def tuning_cost(
     prices: Prices, instance_type: str, instances: int, max_run_s: int, max_jobs: int, spot: bool = False
 ) -> dict[str, Any]:
     """A tuning job: at most `max_jobs` training jobs, each bounded like one training job."""
-    item = training_item(prices, instance_type, instances, max_run_s, spot)
+    item = training_item(prices.training.get(instance_type), instance_type, instances, max_run_s, spot)
     item.update(item="tuning job", max_jobs=max_jobs)
     for key in ("max_usd", "spot_ceiling_usd"):
         if item.get(key) is not None:
@@ -301,7 +318,7 @@ def summary(cost: dict[str, Any]) -> str:
     """One line for the terminal before a launch."""
     parts = []
     for item in cost["items"]:
-        if item["item"] in ("training job", "tuning job"):
+        if item["item"] in ("training job", "tuning job", "EC2 training job"):
             usd = item.get("max_usd")
             jobs = f"{item['max_jobs']} jobs x " if item["item"] == "tuning job" else ""
             parts.append(

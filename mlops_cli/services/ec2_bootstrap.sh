@@ -1,7 +1,8 @@
 #!/bin/bash
 @@MARKER@@
 # Job @@JOB@@: fetch the code and data from S3, train, upload model.tar.gz, record the outcome in
-# @@STATUS_URI@@, then shut down (the instance terminates on shutdown).
+# @@STATUS_URI@@, then shut down (the instance terminates on shutdown). A shutdown is scheduled first, at the
+# runtime cap (train.ec2.max_run_s): the instance powers off then even if the job hangs.
 # cloud-init runs this as root on a Deep Learning AMI; the embedded local AWS runs the same text with
 # MLOPS_WORKDIR, MLOPS_PYTHON and AWS_ENDPOINT_URL set.
 set -euo pipefail
@@ -11,11 +12,14 @@ CODE_URI=@@CODE_URI@@
 DATA_URI=@@DATA_URI@@
 JOB_URI=@@JOB_URI@@
 HYPERPARAMETERS=(@@HYPERPARAMETERS@@)
+MAX_RUN_S=@@MAX_RUN_S@@
+MAX_RUN_MINUTES=@@MAX_RUN_MINUTES@@
 export AWS_DEFAULT_REGION=@@REGION@@
 WORKDIR="${MLOPS_WORKDIR:-@@DEFAULT_WORKDIR@@}"
 LOG="$WORKDIR/@@LOG_FILE@@"
 STAGE="start"
 STARTED_AT="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+CAP_AT=""
 
 # The DLAMI's PyTorch environment (older DLAMIs: a conda env); its bin/ is also where `aws` is looked for last.
 PYTHON="${MLOPS_PYTHON:-}"
@@ -40,7 +44,10 @@ finish() {
   wait "$TEE_PID" 2>/dev/null
   STATUS=Failed
   [ "$code" -eq 0 ] && [ "$STAGE" = "done" ] && STATUS=Completed
+  CAP_REACHED=0
+  [ -n "$CAP_AT" ] && [ "$(date +%s)" -ge "$CAP_AT" ] && CAP_REACHED=1
   EXIT_CODE="$code" STATUS="$STATUS" STAGE="$STAGE" STARTED_AT="$STARTED_AT" JOB_NAME="$JOB_NAME" \
+    CAP_REACHED="$CAP_REACHED" MAX_RUN_S="$MAX_RUN_S" \
     MODEL_ARTIFACT="$JOB_URI/output/model.tar.gz" LOG_URI="$JOB_URI/@@LOG_FILE@@" \
     python3 - "$LOG" "$WORKDIR/model/metrics.json" > "$WORKDIR/@@STATUS_FILE@@" <<'PY'
 import json, os, sys, time
@@ -54,7 +61,10 @@ failed = os.environ["STATUS"] != "Completed"
 reason = ""
 if failed:
     reason = "%s failed (exit %s)" % (os.environ["STAGE"], os.environ["EXIT_CODE"])
-    if os.environ["EXIT_CODE"] == "143":
+    if os.environ["EXIT_CODE"] == "143" and os.environ["CAP_REACHED"] == "1":
+        reason += ": the runtime cap was reached (train.ec2.max_run_s: %s s); the instance shut down" % (
+            os.environ["MAX_RUN_S"])
+    elif os.environ["EXIT_CODE"] == "143":
         reason += ": SIGTERM, the instance was stopped or terminated"
     elif lines:
         reason += ": " + lines[-1][-300:]
@@ -73,6 +83,13 @@ trap finish EXIT
 # goes straight to the log and a closed pipe is no reason to die before the status is written.
 trap 'exec >>"$LOG" 2>&1; exit 143' TERM
 trap '' PIPE
+
+# The hard runtime cap, before anything can hang: shutdown(8) at +MINUTES (systemd then stops everything, this
+# script's TERM trap records the failure, and the instance terminates on shutdown). The local AWS keeps shorter
+# minutes (MLOPS_MINUTE_S); CAP_AT tells the status which SIGTERM was the cap's.
+STAGE="schedule the runtime cap"
+CAP_AT=$(( $(date +%s) + MAX_RUN_MINUTES * ${MLOPS_MINUTE_S:-60} ))
+shutdown -h "+$MAX_RUN_MINUTES" "mlops: job $JOB_NAME reached its runtime cap of $MAX_RUN_S s"
 
 STAGE="download code"
 aws s3 cp "$CODE_URI" "$WORKDIR/sourcedir.tar.gz" --only-show-errors

@@ -26,6 +26,12 @@ class Ec2Job:
     data_uri: str
     job_uri: str  # <models>/<job>: output/model.tar.gz, status.json, bootstrap.log
     hyperparameters: dict[str, Any] = field(default_factory=dict)
+    max_run_s: int = 3600  # the instance powers off at this runtime (train.ec2.max_run_s)
+
+    @property
+    def max_run_minutes(self) -> int:
+        """The cap as shutdown(8) takes it: whole minutes, rounded up."""
+        return -(-self.max_run_s // 60)
 
     @property
     def model_artifact(self) -> str:
@@ -63,4 +69,5 @@ def new_job(config: Config, name: str, code_uri: str) -> Ec2Job:
         data_uri=naming.data_uri(config),
         job_uri=f"{naming.output_uri(config)}/{name}",
         hyperparameters=user_hyperparameters(config),
+        max_run_s=config.train.ec2.max_run_s,
     )

@@ -7,9 +7,10 @@ The launch is a plan (see `build_plan`): the code tarball into S3, an instance r
 (`user_data`, the template ec2_bootstrap.sh) fetches code and data with the AWS CLI, runs `python -m
 model.train_ec2`, uploads `models/<job>/output/model.tar.gz`, and, whatever happened, writes
 `models/<job>/status.json` (and the log) from an EXIT trap before `shutdown -h now`; the instance is launched with
-`InstanceInitiatedShutdownBehavior=terminate`, so nothing keeps running or billing. The CLI follows a job by
-reading that status object and the instance state (ec2_follow.py); `--local` runs the same entry point here
-(ec2_local.py).
+`InstanceInitiatedShutdownBehavior=terminate`, so nothing keeps running or billing. A shutdown scheduled first at
+train.ec2.max_run_s is the hard cap: a hung job still ends there, and the plan's cost is bounded by it. The CLI
+follows a job by reading that status object and the instance state (ec2_follow.py); `--local` runs the same entry
+point here (ec2_local.py).
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ def user_data(job: Ec2Job) -> str:
         "DATA_URI": shlex.quote(job.data_uri),
         "JOB_URI": shlex.quote(job.job_uri),
         "HYPERPARAMETERS": " ".join(shlex.quote(arg) for arg in hyperparameter_args(job.hyperparameters)),
+        "MAX_RUN_S": str(job.max_run_s),
+        "MAX_RUN_MINUTES": str(job.max_run_minutes),
         "REGION": shlex.quote(job.region),
         "DEFAULT_WORKDIR": DEFAULT_WORKDIR,
         "LOG_FILE": LOG_FILE,

@@ -33,12 +33,15 @@ class Ec2TrainingRequest:
     local: bool = False
     out_dir: Path | None = None  # --local: default .mlops/train-ec2/<job>
     upload: bool = True  # --local: model.tar.gz to the job's prefix
+    max_cost: float | None = None  # USD: refuse a launch whose estimate (instance hours to max_run_s) is higher
 
 
-def check_flags(*, local: bool, instance_type: str | None, local_only: bool) -> None:
+def check_flags(*, local: bool, instance_type: str | None, local_only: bool, max_cost: float | None = None) -> None:
     """`local_only`: --data-dir, --out-dir or --no-upload given."""
     if local and instance_type:
         raise UsageError("--instance-type does not apply with --local (it trains on this machine)")
+    if local and max_cost is not None:
+        raise UsageError("--max-cost does not apply with --local (it trains on this machine)")
     if not local and local_only:
         raise UsageError("--data-dir, --out-dir and --no-upload apply only with --local")
 
@@ -99,16 +102,22 @@ def planned_ec2_training(
 ) -> tuple[str | None, Planned]:
     """The bootstrap the instance will run (None with --local) and the plan: the launch, whose result is a
     `Launch`; or the run here, whose result is the local run's document (`on_output` gets its output lines)."""
-    from mlops_cli.services import ec2_images, ec2_job, naming
+    from mlops_cli.services import cost, ec2_images, ec2_job, naming
     from mlops_cli.services.packaging import build_source_tarball, source_uri
     from mlops_cli.services.training import check_job_name
 
     name = check_job_name(request.job_name or naming.timestamped(config, "ec2"))
     if request.local:
         return None, _planned_here(config, clients, name, request, on_output)
+    ec2 = config.train.ec2
+    # The shipped table (EC2 on-demand, us-east-1): checked before anything is read or sent.
+    estimate = cost.ec2_training_cost(cost.shipped_prices(), ec2.instance_type, ec2.volume_gb, ec2.max_run_s)
+    cost.check_budget(estimate, request.max_cost, f"EC2 training job (1 x {ec2.instance_type}, max {ec2.max_run_s} s)")
     package = build_source_tarball()
     job = ec2_job.new_job(config, name, source_uri(package, naming.code_prefix(config)))
     planned = service.planned_launch(clients.client, config, job, package, clients.partition, clients.offline)
+    planned.plan.cost = estimate
+    planned.announce.append(cost.summary(estimate))
     warning = ec2_images.unsupported_type_warning(job.instance_type, config.train.ec2.ami_id)
     if warning:
         planned.warnings.append(warning)

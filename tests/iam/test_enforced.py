@@ -88,6 +88,12 @@ def test_resources_wildcards_explicit_deny_and_s3_conditions(local_aws):
     denied(lambda: s3.list_objects_v2(Bucket="iam-test", Prefix="other/"))
     error = denied(lambda: s3.put_object(Bucket="iam-test", Key="mine/secret.txt", Body=b"a"))
     assert "with an explicit deny in an identity-based policy" in error.response["Error"]["Message"]
+    # An object body too large to be read for the check (authorize.S3_BODY_READ_MAX): decided the same way.
+    large = b"x" * (3 * 1024 * 1024)
+    s3.put_object(Bucket="iam-test", Key="mine/large.bin", Body=large)
+    assert s3.head_object(Bucket="iam-test", Key="mine/large.bin")["ContentLength"] == len(large)
+    error = denied(lambda: s3.put_object(Bucket="iam-test", Key="other/large.bin", Body=large))
+    assert "s3:PutObject on resource: arn:aws:s3:::iam-test/other/large.bin" in error.response["Error"]["Message"]
 
 
 def test_aws_managed_policies_count_and_not_action(local_aws):

@@ -147,3 +147,21 @@ def test_a_sagemaker_target_tracking_policy_needs_the_alarms():
         "cloudwatch:DeleteAlarms",
     ]
     assert found[0].resource == "*"  # a scalable target's ARN is an id AWS makes, not the ResourceId
+
+
+@pytest.mark.parametrize(
+    "operation, action, resource",
+    [
+        ("GetBucketEncryption", "s3:GetEncryptionConfiguration", "arn:aws:s3:::b"),  # the reference's API link
+        ("ListObjectVersions", "s3:ListBucketVersions", "arn:aws:s3:::b"),
+        ("ListParts", "s3:ListMultipartUploadParts", "arn:aws:s3:::b/k"),
+        ("DeleteBucketCors", "s3:PutBucketCors", "arn:aws:s3:::b"),  # a Delete<X> is authorized as Put<X>
+        ("DeletePublicAccessBlock", "s3:PutBucketPublicAccessBlock", "arn:aws:s3:::b"),
+        ("ListBucketMetricsConfigurations", "s3:GetMetricsConfiguration", "arn:aws:s3:::b"),
+    ],
+)
+def test_s3_operations_named_otherwise_in_iam_are_checked_on_their_bucket_or_object(operation, action, resource):
+    """Before, these were checked as `s3:<Operation>` on `*`: an action no policy names, so no grant on the
+    bucket could allow them and a grant of `s3:*` on `*` alone did."""
+    (found,) = checks("s3", operation, {"Bucket": "b", "Key": "k"}, "us-east-1", "123456789012", USER)
+    assert (found.action.lower(), found.resource) == (action.lower(), resource)

@@ -165,8 +165,51 @@ def test_bad_flags_exit_2_before_anything(mlops):
         (["--job-name", "bad_name!"], "--job-name"),
         (["--local", "--instance-type", "m5.large"], "--instance-type"),
         (["--data-dir", "/tmp"], "--local"),
+        (["--local", "--max-cost", "1"], "--max-cost"),
+        (["--max-cost", "-1"], "--max-cost"),
     ]
     for args, needle in cases:
         result = mlops("train-ec2", "--dry-run", *args)
         assert result.exit_code == 2, (args, result.output)
         assert needle in result.stderr and "Traceback" not in result.output
+
+
+def test_plan_prices_the_instance_up_to_its_runtime_cap(mlops):
+    plan = _dry_run(mlops, "--instance-type", "g5.xlarge", env={"MLOPS_TRAIN__EC2__MAX_RUN_S": "7200"})
+    (item,) = plan["cost"]["items"]
+    # g5.xlarge on demand (1.006 USD/h) and its 100 GB gp3 root volume (0.08 USD per GB-month of 730 h), 2 hours.
+    assert (item["item"], item["instance_type"], item["max_hours"], item["volume_gb"]) == (
+        "EC2 training job",
+        "g5.xlarge",
+        2.0,
+        100,
+    )
+    assert item["max_usd"] == plan["cost"]["max_usd"] == round((1.006 + 100 * 0.08 / 730) * 2, 4)
+    assert plan["cost"]["prices"]["source"].startswith("shipped table")
+    script = _step(plan, "RunInstances")["params"]["UserData"]
+    # The cap is scheduled before the first download: a hung download or training still ends at it.
+    assert script.index('shutdown -h "+$MAX_RUN_MINUTES"') < script.index('aws s3 cp "$CODE_URI"')
+    assert "MAX_RUN_MINUTES=120" in script.splitlines()
+
+
+def test_max_run_s_rounds_up_to_whole_minutes(mlops):
+    plan = _dry_run(mlops, env={"MLOPS_TRAIN__EC2__MAX_RUN_S": "61"})
+    script = _step(plan, "RunInstances")["params"]["UserData"].splitlines()
+    assert "MAX_RUN_S=61" in script and "MAX_RUN_MINUTES=2" in script
+
+
+def test_max_cost_refuses_before_anything_is_sent(mlops):
+    url = f"http://127.0.0.1:{free_port()}"  # nobody listens: a request sent would fail differently
+    result = mlops("train-ec2", "--max-cost", "0.5", env={"MLOPS_AWS__ENDPOINT_URL": url})
+    assert result.exit_code == 2, result.output
+    assert "--max-cost 0.5 USD: EC2 training job (1 x g4dn.xlarge, max 3600 s) would cost at most 0.54 USD" in (
+        result.stderr
+    )
+    assert "nothing was sent" in result.stderr
+    allowed = mlops("-o", "json", "train-ec2", "--dry-run", "--max-cost", "1", env={"MLOPS_AWS__ENDPOINT_URL": url})
+    assert allowed.exit_code == 0, allowed.output
+    unpriced = mlops(
+        "train-ec2", "--dry-run", "--instance-type", "p5en.48xlarge", "--max-cost", "1000",
+        env={"MLOPS_AWS__ENDPOINT_URL": url},
+    )  # fmt: skip
+    assert unpriced.exit_code == 2 and "cannot estimate" in unpriced.stderr, unpriced.output

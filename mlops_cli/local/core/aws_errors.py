@@ -36,6 +36,12 @@ _CODES: dict[str, dict[str, tuple[str, int]]] = {
         "query": ("SignatureDoesNotMatch", 403),
         "ec2": ("AuthFailure", 401),
     },
+    "expired-token": {  # a role session's keys past their Expiration
+        "s3": ("ExpiredToken", 400),
+        "json": ("ExpiredTokenException", 400),
+        "query": ("ExpiredToken", 403),
+        "ec2": ("RequestExpired", 400),
+    },
     "body-hash": {
         "s3": ("XAmzContentSHA256Mismatch", 400),
         "json": ("InvalidSignatureException", 403),

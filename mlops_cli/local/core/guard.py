@@ -201,6 +201,8 @@ class Guard:
             return principals.identify(headers, raw_query, self.credentials)
         except principals.BadToken as exc:
             raise Refused("unknown-key", str(exc)) from None
+        except principals.ExpiredToken as exc:
+            raise Refused("expired-token", str(exc)) from None
 
     def _explained(self, refusal: sigv4.Refusal) -> str:
         """Another key than this instance's: say whose instance this is and how to use its credentials."""

@@ -3,9 +3,13 @@
 moto creates the instance; then the user data runs in a background process group in a sandbox
 `<state_dir>/ec2/<instance-id>/` with the venv's `aws` and `python` on PATH, `AWS_ENDPOINT_URL` pointing back at
 this server (its own credentials stand in for the instance profile), and `MLOPS_WORKDIR` inside the sandbox instead
-of the real path. `shutdown` is a shim on PATH that records the request; when the script has exited the instance
-is stopped or terminated in moto according to its `InstanceInitiatedShutdownBehavior`, with the state reason AWS
-gives an instance-initiated shutdown. Terminating or stopping the instance through the API kills its bootstrap.
+of the real path. `shutdown` is a shim on PATH that records the request; `shutdown -h now` takes effect when the
+script has exited, `shutdown -h +MINUTES` (the bootstrap's runtime cap) at that time whatever the script is doing:
+its processes get SIGTERM (then SIGKILL after systemd's stop timeout), as a real shutdown does. Either way the
+instance is then stopped or terminated in moto according to its `InstanceInitiatedShutdownBehavior`, with the state
+reason AWS gives an instance-initiated shutdown. A local minute lasts 60 / time scale seconds (whole seconds, at
+least one; the bootstrap is told with MLOPS_MINUTE_S). Terminating or stopping the instance through the API kills its
+bootstrap.
 
 The region's image list also gets one Amazon-owned "Deep Learning OSS Nvidia Driver AMI GPU PyTorch" image (x86_64)
 standing in for the real DLAMI, whose software here is this machine's venv; so the DLAMI lookup runs unchanged.
@@ -31,13 +35,15 @@ from mlops_cli.local.iam.sessions import instance_profile_role, role_env
 LOCAL_DLAMI_NAME = "Deep Learning OSS Nvidia Driver AMI GPU PyTorch 2.x (mlops local) 20250101"
 DLAMI_OWNER_ID = "898082745236"  # the account AWS publishes the DLAMIs from
 KILL_GRACE_S = 5.0
+SHUTDOWN_GRACE_S = 90.0  # systemd's DefaultTimeoutStopSec: what a scheduled shutdown gives processes to end
+WATCH_S = 1.0  # how often a running bootstrap's shutdown requests are read
 # The second line of the bootstrap `mlops train-ec2` sends as user data (its template's marker): the emulator keeps
 # its own copy, so a drift on either side fails the local EC2 tests instead of passing unnoticed.
 BOOTSTRAP_MARKER = "# mlops train-ec2 bootstrap"
 SHUTDOWN_SHIM = """#!/bin/sh
-# Local stand-in for shutdown(8): record the request; the local AWS stops or terminates the instance when the
-# bootstrap has exited.
-echo "$*" >> "$MLOPS_SHUTDOWN_FILE"
+# Local stand-in for shutdown(8): record the request (when, and its arguments); the local AWS stops or terminates
+# the instance: for `now` when the bootstrap has exited, for `+MINUTES` at that time.
+echo "$(date +%s) $*" >> "$MLOPS_SHUTDOWN_FILE"
 """
 
 
@@ -95,6 +101,34 @@ def shut_down(data: dict[str, str]) -> None:
     )
 
 
+def minute_s() -> int:
+    """A local minute in whole seconds (the time scale applies: autoscaler.time_scale)."""
+    from mlops_cli.local.autoscaling.autoscaler import time_scale
+
+    return max(1, round(60 / time_scale()))
+
+
+def requested_shutdown(shutdown_file: Path, minute: int) -> tuple[bool, float | None]:
+    """What the shim recorded: (`shutdown now` asked, the time a scheduled one is due or None). `-c` cancels a
+    scheduled one; a line the shim did not write, or a time given as hh:mm, is ignored."""
+    now, due = False, None
+    try:
+        lines = shutdown_file.read_text().splitlines()
+    except FileNotFoundError:
+        return False, None
+    for line in lines:  # the job's own code could write here too: anything unexpected is skipped
+        when, *args = line.split() or [""]
+        if not when.isdigit():
+            continue
+        if "-c" in args:
+            due = None
+        elif "now" in args or "+0" in args:
+            now = True
+        elif scheduled := next((a[1:] for a in args if a.startswith("+") and a[1:].isdigit()), None):
+            due = int(when) + int(scheduled) * minute
+    return now, due
+
+
 class Bootstraps:
     """The running bootstrap processes, by instance id."""
 
@@ -128,6 +162,7 @@ class Bootstraps:
                 "MLOPS_WORKDIR": str(sandbox / "work"),
                 "MLOPS_PYTHON": sys.executable,
                 "MLOPS_SHUTDOWN_FILE": str(shutdown_file),
+                "MLOPS_MINUTE_S": str(minute_s()),
                 "OMP_NUM_THREADS": str(len(os.sched_getaffinity(0))),
                 "PYTHONUNBUFFERED": "1",
             },
@@ -154,24 +189,41 @@ class Bootstraps:
     def _watch(
         self, instance_id: str, region: str, process: subprocess.Popen, shutdown_file: Path, shutdown_behavior: str
     ) -> None:
+        minute, capped = minute_s(), False
+        while process.poll() is None:
+            _now, due = requested_shutdown(shutdown_file, minute)
+            if due is not None and time.time() >= due:  # the runtime cap: a shutdown, whatever the script does
+                self.kill([instance_id], SHUTDOWN_GRACE_S)
+                capped = True
+                break
+            try:
+                process.wait(timeout=WATCH_S if due is None else min(WATCH_S, max(0.0, due - time.time())))
+            except subprocess.TimeoutExpired:
+                pass
         process.wait()
         with self.lock:
-            if self.processes.get(instance_id) is process:
+            ended_by_itself = self.processes.get(instance_id) is process
+            if ended_by_itself:
                 del self.processes[instance_id]
-        if not shutdown_file.exists():
+        if not (ended_by_itself or capped):
+            return  # stopped or terminated through the API: that is its state now
+        now, due = requested_shutdown(shutdown_file, minute)
+        if not now and due is None:
             return  # like a real instance whose user data ended without shutting down: it keeps running
+        if not now and due is not None:  # only the scheduled one: it comes at its time
+            time.sleep(max(0.0, due - time.time()))
         self.context.store.call(
             "ec2.shutdown", {"region": region, "instance_id": instance_id, "behavior": shutdown_behavior}
         )
 
-    def kill(self, instance_ids: list[str]) -> None:
+    def kill(self, instance_ids: list[str], grace_s: float = KILL_GRACE_S) -> None:
         """SIGTERM the bootstraps' process groups (bash traps it and records the failure), SIGKILL what is left
-        after a grace period, as an instance's shutdown does."""
+        after `grace_s`, as an instance's shutdown does."""
         with self.lock:
             processes = [self.processes.pop(iid) for iid in instance_ids if iid in self.processes]
         for process in processes:
             _signal_group(process, signal.SIGTERM)
-        deadline = time.monotonic() + KILL_GRACE_S
+        deadline = time.monotonic() + grace_s
         for process in processes:
             try:
                 process.wait(timeout=max(0.0, deadline - time.monotonic()))

@@ -17,6 +17,11 @@ from mlops_cli.common.iam_checks import NO_PERMISSION_NEEDED
 from mlops_cli.local.iam.evaluate import Check, decide, decide_trust
 from mlops_cli.local.iam.principals import ACCOUNT, Caller
 
+# S3 bodies above this are object data (PutObject, UploadPart, a POST upload: up to 5 GiB, spooled to disk by the
+# front door), authorized by the path, query and headers alone: they are not read into memory here. Below it are
+# the requests whose body names what they act on (DeleteObjects' 1,000 keys at most).
+S3_BODY_READ_MAX = 2 * 1024 * 1024
+
 
 def denial(
     caller: Caller, environ: dict[str, Any], headers: Mapping[str, str], service: str, region: str
@@ -28,7 +33,7 @@ def denial(
     from mlops_cli.local.iam.requests import checks
 
     stream = environ["wsgi.input"]
-    body = stream.read()
+    body = b"" if service == "s3" and int(environ.get("CONTENT_LENGTH") or 0) > S3_BODY_READ_MAX else stream.read()
     stream.seek(0)
     call = parse(environ, body, service, dict(headers))
     if call is not None:

@@ -32,9 +32,13 @@ class BadToken(Exception):
     """A session token that is missing, not the session's, or sent with a long-term key."""
 
 
+class ExpiredToken(Exception):
+    """A role session's keys after its Expiration (AssumeRole's DurationSeconds): refused as AWS does."""
+
+
 def identify(headers: Mapping[str, str], raw_query: str, root: LocalCredentials) -> Caller:
     """The caller a request names by its access key. An unknown key gives the root's credentials back, so the
-    signature check refuses it as a key that is not this local AWS's. Raises BadToken."""
+    signature check refuses it as a key that is not this local AWS's. Raises BadToken or ExpiredToken."""
     from mlops_cli.local.core.sigv4 import access_key_of
 
     key_id = access_key_of(headers, raw_query)
@@ -52,4 +56,19 @@ def identify(headers: Mapping[str, str], raw_query: str, root: LocalCredentials)
         return Caller(root)
     if not hmac.compare_digest(found["token"] or "", token):
         raise BadToken("The security token included in the request is invalid.")
+    if found["token"] and _expired(key_id):
+        raise ExpiredToken("The security token included in the request is expired")
     return Caller(LocalCredentials(key_id, found["secret"]), found["arn"], tuple(found["policies"]))
+
+
+def _expired(key_id: str) -> bool:
+    from datetime import UTC, datetime
+
+    from mlops_cli.local import moto_compat
+
+    session = moto_compat.backend("sts", ACCOUNT, "aws").get_assumed_role_from_access_key(key_id)
+    expires = getattr(session, "expiration", None)  # moto keeps it as a naive UTC datetime
+    if expires is None:
+        return False
+    expires = expires if expires.tzinfo else expires.replace(tzinfo=UTC)
+    return datetime.now(UTC) >= expires

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
@@ -59,3 +60,37 @@ def dependent_actions(action: str) -> tuple[str, ...]:
 
 def known(action: str) -> bool:
     return privilege(action) is not None
+
+
+@functools.cache
+def _documented(prefix: str) -> dict[str, str]:
+    """Operation name -> the action whose reference entry links that operation's API page (S3's
+    GetBucketEncryption is documented under s3:GetEncryptionConfiguration)."""
+    found: dict[str, str] = {}
+    for name, entry in (_database().get(prefix) or {}).get("privileges", {}).items():
+        linked = re.search(r"/API_(\w+)\.html", entry.get("api_documentation_link") or "")
+        if linked:
+            found.setdefault(linked.group(1), f"{prefix}:{name}")
+    return found
+
+
+def action_for(service: str, operation: str) -> str:
+    """The IAM action AWS authorizes `operation` as: the exceptions faults.ACTIONS names, else the action named as
+    the operation where the reference has it, else the one whose entry links the operation's API page. S3
+    authorizes a Delete<X> as its Put<X> and a ListBucket<X>Configurations as GetBucket<X>Configuration (S3 API
+    Reference, each operation's "Permissions"). An operation none of these name keeps its own name."""
+    from mlops_cli.local.core.faults import action_of
+
+    action = action_of(service, operation)
+    if known(action):
+        return action
+    documented = _documented(action.partition(":")[0])
+    if operation in documented:
+        return documented[operation]
+    counterpart = None
+    if service == "s3" and operation.startswith("Delete"):
+        counterpart = "Put" + operation[len("Delete") :]
+    elif service == "s3" and (listed := re.fullmatch(r"ListBucket(\w+)Configurations", operation)):
+        counterpart = f"GetBucket{listed.group(1)}Configuration"
+    found = action_for(service, counterpart) if counterpart else action
+    return found if known(found) else action

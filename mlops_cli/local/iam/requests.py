@@ -20,7 +20,6 @@ from mlops_cli.common.iam_checks import (
     Unlisted,
     unlisted,
 )
-from mlops_cli.local.core.faults import action_of
 from mlops_cli.local.iam import reference
 from mlops_cli.local.iam.evaluate import Check
 
@@ -146,7 +145,7 @@ def checks(
     service: str, operation: str, params: Mapping[str, Any], region: str, account: str, caller_arn: str
 ) -> list[Check]:
     """Every authorization AWS makes for one call, the call's own action first."""
-    action = action_of(service, operation)
+    action = reference.action_for(service, operation)
     targets = resources(action, params, region, account)
     tags = _tags(service, params)
     context = _context(caller_arn, region, account, tags, params)

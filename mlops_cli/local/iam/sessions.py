@@ -1,6 +1,10 @@
 """Execution roles: what the local AWS runs (a training job, a model server, a Lambda function) calls AWS with a
 session of the role it was given, as the service does by assuming that role (an STS AssumeRole session, minted
-by the root), so the role's policies are what its code may do."""
+by the root), so the role's policies are what its code may do.
+
+Sessions expire (the local AWS refuses their keys afterwards with ExpiredToken, as AWS does). AWS refreshes a
+job's or a function's credentials while it runs; here a process keeps the keys it was started with, so its
+sessions last 12 hours (STS's longest) and one is reused for 30 minutes at most."""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ import time
 from typing import Any
 
 _SESSION_NAME = re.compile(r"[^\w+=,.@-]")  # what STS allows in a RoleSessionName
-REUSE_S = 30 * 60  # sessions last an hour (STS's default); a process started with one is given half of it at least
+SESSION_S = 12 * 3600  # AssumeRole's DurationSeconds: STS's maximum
+REUSE_S = 30 * 60  # a process started with a reused session still has 11.5 hours of it
 _LOCK = threading.Lock()
 _SESSIONS: dict[tuple[str, str, str], tuple[float, dict[str, Any]]] = {}
 _ROLE_ARN = re.compile(r"^arn:aws[\w-]*:iam::\d{12}:role/")
@@ -25,7 +30,8 @@ def role_env(context: Any, role_arn: str | None, session_name: str, region: str)
     with _LOCK:  # a session is reused while fresh (Lambda starts an environment per cold invocation)
         kept = _SESSIONS.get((role_arn, name, region))
         if kept is None or time.monotonic() - kept[0] > REUSE_S:
-            found = context.client("sts", region).assume_role(RoleArn=role_arn, RoleSessionName=name)["Credentials"]
+            sts = context.client("sts", region)
+            found = sts.assume_role(RoleArn=role_arn, RoleSessionName=name, DurationSeconds=SESSION_S)["Credentials"]
             kept = _SESSIONS[(role_arn, name, region)] = (time.monotonic(), found)
     found = kept[1]
     return {
