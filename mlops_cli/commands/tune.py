@@ -70,9 +70,9 @@ def tune(
         None, "--max-cost", metavar="USD", help="Refuse to launch when the trials could cost more (exit 2)."
     ),
 ) -> None:
+    from mlops_cli.config import tuning_ranges
     from mlops_cli.render import train as render_train
     from mlops_cli.render import tune as render
-    from mlops_cli.config import tuning_ranges
     from mlops_cli.services import training, tuning
     from mlops_cli.usecases.training import follow_tuning, planned_tuning
 
