@@ -96,7 +96,10 @@ def test_bad_autoscale_flags_are_refused_before_any_call(offline, args, message)
         (["--model", "s3://b/m.tar.gz", "--job", "j"], "give --model or --job, not both"),
         # On AWS the endpoint would fail its health check minutes later: the serving role may not read it.
         (["--model", "s3://mlops-local/digits/models/model.tar.gz"], "outside what the project's generated serving"),
-        (["--model", "s3://mlops-local/other/models/x/model.tar.gz"], "(s3://mlops-local/digits/models/*/model.tar.gz)"),
+        (
+            ["--model", "s3://mlops-local/other/models/x/model.tar.gz"],
+            "(s3://mlops-local/digits/models/*/model.tar.gz)",
+        ),
         (
             ["--autoscale", "max=2", "--no-wait"],
             "--autoscale is applied once the endpoint is InService, so it needs --wait",
