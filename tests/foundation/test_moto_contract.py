@@ -1,4 +1,4 @@
-"""The contract with moto's internals: every one the local AWS uses (through mlops_cli/local/moto_compat.py), each
+"""The contract with moto's internals: every one the local AWS uses (through mlops_cli/local/moto_compat/), each
 called once, in-process, with no server. A moto release that changes one fails here, in `make check`, with the
 internal's name, not an hour later as a 500 in an integration test (moto 5.2.6 changed
 `determine_request_protocol`'s argument and broke every non-S3 request). `make deps-latest` runs this file against
