@@ -210,14 +210,14 @@ class RolloutConfig(Section):
     @field_validator("strategy")
     @classmethod
     def _strategy(cls, value: str | None) -> str | None:
-        from mlops_cli.services.rollout_specs import parse_strategy
+        from mlops_cli.config.rollout_specs import parse_strategy
 
         return None if value is None else parse_strategy(value).spec
 
     @field_validator("rollback_on")
     @classmethod
     def _alarms(cls, value: list[str]) -> list[str]:
-        from mlops_cli.services.rollout_specs import parse_alarms
+        from mlops_cli.config.rollout_specs import parse_alarms
 
         parse_alarms(value)
         return value

@@ -25,6 +25,7 @@ from mlops_cli.plan.planned import Planned
 from mlops_cli.plan.sends import sends, sends_via, sent_by
 from mlops_cli.services import autoscaling, naming
 from mlops_cli.services.autoscaling import ScalingSettings, ScalingState
+from mlops_cli.services.endpoint_states import TRANSITIONAL, EndpointFailed
 from mlops_cli.services.propagation import ROLE_PROPAGATION_S, sagemaker_cannot_assume
 from mlops_cli.services.rollout import Rollout, alarm_steps, rollout_wait
 from mlops_cli.services.status import project_jobs
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 ClientFor = Callable[[str], Any]
 StatusCallback = Callable[[str, float], None]
 
-TRANSITIONAL = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting", "OutOfService")
 SUBMIT_DIRECTORY = "/opt/ml/model/code"
 WAIT_TIMEOUT_S = 3600.0
 # After UpdateEndpoint, a describe may briefly still show the old InService state before "Updating".
@@ -506,12 +506,6 @@ def _check_updatable(endpoint: str, live: LiveEndpoint) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ execution
-
-
-class EndpointFailed(OperationError):
-    def __init__(self, message: str, description: dict[str, Any]):
-        super().__init__(message)
-        self.description = description
 
 
 @sends("sagemaker", "DescribeEndpoint")

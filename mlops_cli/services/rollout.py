@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from mlops_cli.config.rollout_specs import ROLLOUT_ALARM_INFIX, AlarmSpec, Strategy, parse_alarms, parse_strategy
 from mlops_cli.plan import Poll, Step
 from mlops_cli.plan.sends import sends, sent_by
-from mlops_cli.services.rollout_specs import ROLLOUT_ALARM_INFIX, AlarmSpec, Strategy, parse_alarms, parse_strategy
 
 if TYPE_CHECKING:
     from mlops_cli.config.schema import Config
@@ -142,7 +142,7 @@ def follow_rollout(
     """Poll until the endpoint serves `config_name` (its description) or SageMaker rolled back (EndpointFailed
     naming the alarm that fired), telling each step's traffic share, the alarm states and the baking time left."""
     from mlops_cli.errors import OperationError
-    from mlops_cli.services.deploy import TRANSITIONAL, EndpointFailed
+    from mlops_cli.services.endpoint_states import TRANSITIONAL, EndpointFailed
 
     shares = rollout.strategy.shares(instances)
     bakes: list[Any] = []  # the start of each baking period seen: one per traffic step

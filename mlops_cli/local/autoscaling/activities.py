@@ -8,9 +8,6 @@ from typing import Any
 from mlops_cli.local.core.server import ServerContext
 
 MAX_ACTIVITIES = 1000  # per account and region; AWS keeps six weeks of them
-# Where activities are kept: an attribute of moto's Application Auto Scaling backend, so whatever scales a target
-# locally records them in one place and DescribeScalingActivities answers from it.
-ACTIVITIES = "mlops_scaling_activities"
 ACTIVITY_CHANGE = "autoscaling.activity"  # the local AWS's journal replays activity records by this name
 
 
@@ -22,13 +19,9 @@ def record(context: ServerContext, account: str, region: str, activity: dict[str
 def record_activity(data: dict[str, Any]) -> None:
     """The named change: `data["activity"]` into its account and region's activities, in place of an older record
     of the same activity (ActivityId), the oldest dropped past MAX_ACTIVITIES."""
-    from mlops_cli.local import moto_compat
+    from mlops_cli.local.moto_compat.records import autoscaling as scaling_records
 
-    backend = moto_compat.backend("application-autoscaling", data["account"], data["region"])
-    history = getattr(backend, ACTIVITIES, None)
-    if history is None:
-        history = []
-        setattr(backend, ACTIVITIES, history)
+    history = scaling_records.activity_log(data["account"], data["region"])
     activity = dict(data["activity"])
     for index, kept in enumerate(history):
         if kept["ActivityId"] == activity["ActivityId"]:

@@ -15,18 +15,14 @@ from __future__ import annotations
 from typing import Any
 
 from mlops_cli.local.core.clock import time_scale
+from mlops_cli.local.moto_compat.records import autoscaling as scaling_records
+from mlops_cli.local.moto_compat.records import cloudwatch
 
 NAMESPACE = "AWS/SageMaker"
 METRIC = "InvocationsPerInstance"
 HIGH_PERIODS = 3
 LOW_PERIODS = 15
 LOW_FRACTION = 0.9
-
-
-def _cloudwatch(account: str, region: str) -> Any:
-    from mlops_cli.local import moto_compat
-
-    return moto_compat.backend("cloudwatch", account, region)
 
 
 PERIOD_S = 60  # the predefined metric's period: one (local) minute
@@ -45,14 +41,13 @@ def apply(data: dict[str, Any]) -> None:
     from mlops_cli.local import moto_compat
 
     account, region, resource = data["account"], data["region"], data["resource"]
-    cloudwatch = _cloudwatch(account, region)
+    alarms = cloudwatch.alarms(account, region)
     prefix = f"TargetTracking-{resource}-Alarm"
-    cloudwatch.delete_alarms([name for name in list(cloudwatch.alarms) if name.startswith(prefix)])
-    backend = moto_compat.backend("application-autoscaling", account, region)
+    alarms.delete_alarms([name for name in list(alarms.alarms) if name.startswith(prefix)])
     policy = next(
         (
             p
-            for p in backend.policies.values()
+            for p in scaling_records.policies(account, region).values()
             if p.service_namespace == "sagemaker" and p.resource_id == resource and p.policy_name == data["policy"]
         ),
         None,
@@ -68,7 +63,7 @@ def apply(data: dict[str, Any]) -> None:
         ("High", "GreaterThanThreshold", HIGH_PERIODS, target_value),
         ("Low", "LessThanThreshold", LOW_PERIODS, LOW_FRACTION * target_value),
     ):
-        alarm = cloudwatch.put_metric_alarm(
+        alarm = alarms.put_metric_alarm(
             name=f"{prefix}{kind}-{moto_compat.random().uuid4()}",
             namespace=NAMESPACE,
             metric_name=METRIC,
@@ -84,23 +79,23 @@ def apply(data: dict[str, Any]) -> None:
         )
         policy.alarms.append(alarm)
         # A new alarm has no data yet (moto starts it at OK).
-        cloudwatch.set_alarm_state(alarm.name, "Unchecked: Initial alarm creation", "{}", "INSUFFICIENT_DATA")
+        alarms.set_alarm_state(alarm.name, "Unchecked: Initial alarm creation", "{}", "INSUFFICIENT_DATA")
 
 
-def name(policy: Any, kind: str) -> str:
+def name(policy: scaling_records.ScalingPolicy, kind: str) -> str:
     """The policy's High or Low alarm name (the name AWS would give when the alarm is missing)."""
-    found = [alarm.name for alarm in getattr(policy, "alarms", []) if f"-Alarm{kind}-" in alarm.name]
+    found = [alarm.name for alarm in scaling_records.policy_alarms(policy) if f"-Alarm{kind}-" in alarm.name]
     return found[0] if found else f"TargetTracking-{policy.resource_id}-Alarm{kind}"
 
 
-def set_state(policy: Any, kind: str, state: str, reason: str) -> None:
+def set_state(policy: scaling_records.ScalingPolicy, kind: str, state: str, reason: str) -> None:
     """Move the alarm to ALARM, OK or INSUFFICIENT_DATA (only when it changes, so its history stays readable)."""
-    alarm = next((a for a in getattr(policy, "alarms", []) if f"-Alarm{kind}-" in a.name), None)
+    alarm = next((a for a in scaling_records.policy_alarms(policy) if f"-Alarm{kind}-" in a.name), None)
     if alarm is not None and alarm.state_value != state:
-        _cloudwatch(policy.account_id, policy.region_name).set_alarm_state(alarm.name, reason, "{}", state)
+        cloudwatch.alarms(policy.account_id, policy.region_name).set_alarm_state(alarm.name, reason, "{}", state)
 
 
-def show_evaluation(policy: Any, points: list[float | None], high: bool, low: bool) -> None:
+def show_evaluation(policy: scaling_records.ScalingPolicy, points: list[float | None], high: bool, low: bool) -> None:
     """The policy's alarms follow the autoscaler's evaluation: ALARM, OK, or INSUFFICIENT_DATA without data."""
     last = points[-1] if points else None
     for kind, breaching in (("High", high), ("Low", low)):

@@ -42,6 +42,8 @@ from typing import TYPE_CHECKING, Any
 from mlops_cli.local.autoscaling import activities
 from mlops_cli.local.autoscaling import alarms as scaling_alarms
 from mlops_cli.local.core.clock import time_scale
+from mlops_cli.local.moto_compat.records import autoscaling as scaling_records
+from mlops_cli.local.moto_compat.records import sagemaker as records
 from mlops_cli.local.sagemaker.endpoints import save_endpoint
 from mlops_cli.local.sagemaker.hosting_runner import ModelServer, spawn, wait_ready, work_folder
 
@@ -204,19 +206,18 @@ class Autoscaler:
             print(f"local autoscaling: PutMetricData failed: {exc}", file=sys.stderr, flush=True)
 
     # -- the policy
-    def _scaling(self, load: VariantLoad) -> tuple[Any, Any] | None:
+    def _scaling(
+        self, load: VariantLoad
+    ) -> tuple[scaling_records.ScalableTarget, scaling_records.ScalingPolicy | None] | None:
         """(scalable target, target-tracking policy) of the variant, from moto's records."""
-        from mlops_cli.local import moto_compat
-
-        backend = moto_compat.backend("application-autoscaling", load.account, load.region)
         resource = f"endpoint/{load.endpoint}/variant/{load.variant}"
-        target = backend.targets.get(SCALABLE_DIMENSION, {}).get(resource)
+        target = scaling_records.target(load.account, load.region, SCALABLE_DIMENSION, resource)
         if target is None:
             return None
         policy = next(
             (
                 p
-                for p in backend.policies.values()
+                for p in scaling_records.policies(load.account, load.region).values()
                 if p.service_namespace == "sagemaker"
                 and p.resource_id == resource
                 and p.policy_type == "TargetTrackingScaling"
@@ -290,10 +291,8 @@ class Autoscaler:
                     )
 
     # -- instances (called under hosting.lock)
-    def _endpoint(self, load: VariantLoad) -> Any:
-        from mlops_cli.local import moto_compat
-
-        return moto_compat.backend("sagemaker", load.account, load.region).endpoints.get(load.endpoint)
+    def _endpoint(self, load: VariantLoad) -> records.Endpoint | None:
+        return records.endpoint(load.account, load.region, load.endpoint)
 
     def current_count(self, endpoint: str) -> int:
         serving = 1 if self.hosting.serving.get(endpoint) is not None else 0

@@ -7,31 +7,23 @@ autoscaler evaluates under.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from mlops_cli.local.autoscaling import alarms as scaling_alarms
 from mlops_cli.local.autoscaling.autoscaler import SCALABLE_DIMENSION
 from mlops_cli.local.core.server import LocalRequest, ServerContext
-from mlops_cli.local.sagemaker.records import sagemaker_backend
-
-if TYPE_CHECKING:
-    pass
+from mlops_cli.local.moto_compat.records import autoscaling as scaling_records
+from mlops_cli.local.moto_compat.records import sagemaker as records
 
 
-def _backend(request: LocalRequest) -> Any:
-    from mlops_cli.local import moto_compat
-
-    return moto_compat.backend("application-autoscaling", request.account, request.region)
-
-
-def blocking_variants(request: LocalRequest, endpoint: Any, new_config: Any) -> list[str]:
+def blocking_variants(
+    request: LocalRequest, endpoint: records.Endpoint, new_config: records.EndpointConfig
+) -> list[str]:
     """Variants that are scalable targets whose instance type the update would change (or that it removes)."""
-    old_config = sagemaker_backend(request.account, request.region).endpoint_configs.get(endpoint.endpoint_config_name)
+    old_config = records.endpoint_config(request.account, request.region, endpoint.endpoint_config_name)
     old_types = {
         v["VariantName"]: v.get("InstanceType") for v in (old_config.production_variants if old_config else [])
     }
     new_types = {v["VariantName"]: v.get("InstanceType") for v in new_config.production_variants}
-    targets = _backend(request).targets.get(SCALABLE_DIMENSION, {})
+    targets = scaling_records.target_resources(request.account, request.region, SCALABLE_DIMENSION)
     prefix = f"endpoint/{endpoint.endpoint_name}/variant/"
     blocked = []
     for resource in targets:
@@ -44,26 +36,17 @@ def blocking_variants(request: LocalRequest, endpoint: Any, new_config: Any) -> 
 
 def deregister_endpoint_targets(context: ServerContext, request: LocalRequest, name: str) -> None:
     """The deleted endpoint's scalable targets go, with their policies (called under the hosting lock)."""
-    targets = _backend(request).targets.get(SCALABLE_DIMENSION, {})
+    targets = scaling_records.target_resources(request.account, request.region, SCALABLE_DIMENSION)
     for resource in [r for r in targets if r.startswith(f"endpoint/{name}/variant/")]:
         context.store.call(
             "moto.delete",
-            {
-                "path": (
-                    "application-autoscaling",
-                    request.account,
-                    request.region,
-                    "targets",
-                    SCALABLE_DIMENSION,
-                    resource,
-                )
-            },
+            {"path": scaling_records.target_path(request.account, request.region, SCALABLE_DIMENSION, resource)},
         )
         delete_policies(context, request, "sagemaker", resource)
 
 
 def delete_policies(context: ServerContext, request: LocalRequest, namespace: str | None, resource: str | None) -> None:
-    policies = _backend(request).policies
+    policies = scaling_records.policies(request.account, request.region)
     for key in [k for k, p in policies.items() if p.service_namespace == namespace and p.resource_id == resource]:
         context.store.call(
             scaling_alarms.CHANGE,
@@ -75,6 +58,4 @@ def delete_policies(context: ServerContext, request: LocalRequest, namespace: st
                 "target": None,
             },
         )
-        context.store.call(
-            "moto.delete", {"path": ("application-autoscaling", request.account, request.region, "policies", key)}
-        )
+        context.store.call("moto.delete", {"path": scaling_records.policy_path(request.account, request.region, key)})

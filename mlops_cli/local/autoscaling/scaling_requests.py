@@ -14,10 +14,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.local.autoscaling import alarms as scaling_alarms
-from mlops_cli.local.autoscaling.activities import ACTIVITIES
 from mlops_cli.local.autoscaling.endpoint_targets import delete_policies
 from mlops_cli.local.core.server import Forward, LocalRequest, LocalResponse
-from mlops_cli.local.sagemaker.records import sagemaker_backend
+from mlops_cli.local.moto_compat.records import autoscaling as scaling_records
+from mlops_cli.local.moto_compat.records import sagemaker as records
 
 if TYPE_CHECKING:
     from mlops_cli.local.sagemaker.serving import Serving
@@ -35,8 +35,11 @@ class ScalingRequests:
         resource = params.get("ResourceId", "")
         if params.get("ServiceNamespace") == "sagemaker":
             parts = resource.split("/")
-            backend = sagemaker_backend(request.account, request.region)
-            endpoint = backend.endpoints.get(parts[1]) if len(parts) == 4 and parts[0] == "endpoint" else None
+            endpoint = (
+                records.endpoint(request.account, request.region, parts[1])
+                if len(parts) == 4 and parts[0] == "endpoint"
+                else None
+            )
             variants = [v["VariantName"] for v in endpoint.production_variants] if endpoint else []
             if endpoint is None or parts[3] not in variants:
                 return LocalResponse.aws_error(
@@ -79,14 +82,11 @@ class ScalingRequests:
 def describe_scaling_activities(request: LocalRequest, forward: Any) -> Any:
     """DescribeScalingActivities (moto lacks it): the activities kept on moto's Application Auto Scaling backend
     (oldest first, timestamps in epoch seconds), newest first, filtered and paginated as the API describes."""
-    from mlops_cli.local import moto_compat
-
     params = request.json()
     wanted = {key: params[key] for key in ("ServiceNamespace", "ResourceId", "ScalableDimension") if params.get(key)}
-    backend = moto_compat.backend("application-autoscaling", request.account, request.region)
     found = [
         dict(a)
-        for a in reversed(list(getattr(backend, ACTIVITIES, [])))
+        for a in reversed(scaling_records.activities(request.account, request.region))
         if all(a.get(key) == value for key, value in wanted.items())
     ]
     start = int(params["NextToken"]) if str(params.get("NextToken", "")).isdigit() else 0

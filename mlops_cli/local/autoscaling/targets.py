@@ -12,42 +12,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from mlops_cli.local.core.server import Forward, LocalRequest, LocalResponse, ServerContext
+from mlops_cli.local.moto_compat.records import autoscaling as scaling_records
+from mlops_cli.local.moto_compat.records.autoscaling import ScalableTarget
 
 SERVICE = "application-autoscaling"
 
 
-def _backend(request: LocalRequest) -> Any:
-    from mlops_cli.local import moto_compat
-
-    return moto_compat.backend("application-autoscaling", request.account, request.region)
+def _target(request: LocalRequest, resource_id: str, dimension: str) -> ScalableTarget | None:
+    return scaling_records.target(request.account, request.region, dimension, resource_id)
 
 
-def _target(backend: Any, resource_id: str, dimension: str) -> Any:
-    return backend.targets.get(dimension, {}).get(resource_id)
-
-
-def _target_by_arn(backend: Any, arn: str) -> Any:
-    return next((target for by_id in backend.targets.values() for target in by_id.values() if target.arn == arn), None)
-
-
-def _set_tags(context: ServerContext, request: LocalRequest, target: Any, tags: dict[str, str]) -> None:
-    context.store.call(
-        "moto.set",
-        {
-            "path": (
-                SERVICE,
-                request.account,
-                request.region,
-                "targets",
-                target.scalable_dimension,
-                target.resource_id,
-            ),
-            "attributes": {"mlops_tags": tags},
-        },
-    )
+def _set_tags(context: ServerContext, request: LocalRequest, target: ScalableTarget, tags: dict[str, str]) -> None:
+    path = scaling_records.target_path(request.account, request.region, target.scalable_dimension, target.resource_id)
+    context.store.call("moto.set", {"path": path, "attributes": {scaling_records.TAGS: tags}})
 
 
 class TargetTags:
@@ -58,8 +36,7 @@ class TargetTags:
 
     def register_scalable_target(self, request: LocalRequest, forward: Forward) -> LocalResponse:
         params = request.json()
-        backend = _backend(request)
-        exists = _target(backend, params.get("ResourceId", ""), params.get("ScalableDimension", "")) is not None
+        exists = _target(request, params.get("ResourceId", ""), params.get("ScalableDimension", "")) is not None
         if exists and params.get("Tags"):
             return LocalResponse.aws_error(
                 "ValidationException",
@@ -67,20 +44,16 @@ class TargetTags:
                 "tags on an existing scalable target, use the TagResource operation.",
             )
         response = forward(request)
-        if response.status == 200 and params.get("Tags"):
-            _set_tags(
-                self.context,
-                request,
-                _target(backend, params["ResourceId"], params["ScalableDimension"]),
-                dict(params["Tags"]),
-            )
+        created = _target(request, params.get("ResourceId", ""), params.get("ScalableDimension", ""))
+        if response.status == 200 and params.get("Tags") and created is not None:
+            _set_tags(self.context, request, created, dict(params["Tags"]))
         return response
 
     def tag_resource(self, request: LocalRequest, forward: Forward) -> LocalResponse:
         target = _found(request)
         if target is None:
             return _not_found(request)
-        tags = {**getattr(target, "mlops_tags", {}), **request.json().get("Tags", {})}
+        tags = {**scaling_records.target_tags(target), **request.json().get("Tags", {})}
         _set_tags(self.context, request, target, tags)
         return LocalResponse.json({})
 
@@ -89,7 +62,7 @@ class TargetTags:
         if target is None:
             return _not_found(request)
         removed = set(request.json().get("TagKeys", []))
-        tags = {k: v for k, v in getattr(target, "mlops_tags", {}).items() if k not in removed}
+        tags = {k: v for k, v in scaling_records.target_tags(target).items() if k not in removed}
         _set_tags(self.context, request, target, tags)
         return LocalResponse.json({})
 
@@ -97,11 +70,11 @@ class TargetTags:
         target = _found(request)
         if target is None:
             return _not_found(request)
-        return LocalResponse.json({"Tags": getattr(target, "mlops_tags", {})})
+        return LocalResponse.json({"Tags": scaling_records.target_tags(target)})
 
 
-def _found(request: LocalRequest) -> Any:
-    return _target_by_arn(_backend(request), request.json().get("ResourceARN", ""))
+def _found(request: LocalRequest) -> ScalableTarget | None:
+    return scaling_records.target_by_arn(request.account, request.region, request.json().get("ResourceARN", ""))
 
 
 def _not_found(request: LocalRequest) -> LocalResponse:

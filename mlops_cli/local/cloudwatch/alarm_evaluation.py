@@ -19,18 +19,14 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from mlops_cli.local.moto_compat.records import cloudwatch as records
+
 _COMPARE = {
     "GreaterThanThreshold": lambda value, threshold: value > threshold,
     "GreaterThanOrEqualToThreshold": lambda value, threshold: value >= threshold,
     "LessThanThreshold": lambda value, threshold: value < threshold,
     "LessThanOrEqualToThreshold": lambda value, threshold: value <= threshold,
 }
-
-
-def _cloudwatch(account: str, region: str) -> Any:
-    from mlops_cli.local import moto_compat
-
-    return moto_compat.backend("cloudwatch", account, region)
 
 
 def _aware(moment: datetime) -> datetime:
@@ -69,7 +65,7 @@ def evaluate(account: str, region: str, name: str, time_scale: float, now: datet
     """Judge metric alarm `name` on its latest periods and move it to ALARM, OK or INSUFFICIENT_DATA (only on a
     change, so its history stays readable); its state, or None when there is no such alarm (or it is a metric
     math alarm, which the local AWS does not evaluate)."""
-    cloudwatch = _cloudwatch(account, region)
+    cloudwatch = records.metric_alarms(account, region)
     alarm = cloudwatch.alarms.get(name)
     if alarm is None or alarm.metric_data_queries or not alarm.metric_name:
         return None if alarm is None else alarm.state_value

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from mlops_cli.local.core.validate import Call, Refusal
+from mlops_cli.local.moto_compat.records import iam as iam_records
 
 PROPAGATION_ENV = "MLOPS_LOCAL_IAM_PROPAGATION_S"
 DEFAULT_PROPAGATION_S = 3.0
@@ -110,20 +111,6 @@ def _trusts(document: Any, principal: str) -> bool:
     return False
 
 
-def _role(arn: str) -> Any:
-    from mlops_cli.local import moto_compat
-
-    parts = arn.split(":")
-    if len(parts) < 6 or parts[2] != "iam":
-        return None
-    account = parts[4]
-    if not moto_compat.has_account("iam", account):
-        return None
-    return next(
-        (role for role in moto_compat.backend("iam", account, "global").roles.values() if role.arn == arn), None
-    )
-
-
 def _seconds_since(created: Any) -> float:
     from mlops_cli.local import moto_compat
 
@@ -136,7 +123,7 @@ def check_role(call: Call, delay_s: float) -> Refusal | None:
     arn = _at(call.params, use.path) if use else None
     if not use or not isinstance(arn, str):
         return None
-    role = _role(arn)
+    role = iam_records.role(arn)
     if role is None or not _trusts(role.assume_role_policy_document, use.principal):
         return use.refuse(arn)
     if delay_s and _seconds_since(role.create_date) < delay_s:

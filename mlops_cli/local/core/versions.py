@@ -1,8 +1,8 @@
 """The packages whose internals the local AWS reaches into, checked before it serves.
 
-moto (its backends, routing, parsers and pickled state: local/moto_compat.py) and the SageMaker serving toolkit
-(local/sagemaker/model_server.py) change their internals in patch releases, so the project pins them exactly in
-its `local` extra. The pins are read back from the installed project's own metadata, the one place they are
+moto (its backends, routing, parsers and pickled state: the local/moto_compat/ package) and the SageMaker serving
+toolkit (local/sagemaker/model_server.py) change their internals in patch releases, so the project pins them exactly
+in its `local` extra. The pins are read back from the installed project's own metadata, the one place they are
 written (pyproject.toml), so this check cannot drift from what `make` installs.
 """
 

@@ -30,7 +30,9 @@ from urllib.parse import parse_qs
 
 from mlops_cli.local.core.paths import confined
 from mlops_cli.local.core.server import DEFAULT_ACCOUNT, Forward, LocalRequest, LocalResponse, ServerContext
-from mlops_cli.local.iam.sessions import instance_profile_role, role_env
+from mlops_cli.local.iam.sessions import role_env
+from mlops_cli.local.moto_compat.records import ec2 as ec2_records
+from mlops_cli.local.moto_compat.records.iam import instance_profile_role
 
 LOCAL_DLAMI_NAME = "Deep Learning OSS Nvidia Driver AMI GPU PyTorch 2.x (mlops local) 20250101"
 DLAMI_OWNER_ID = "898082745236"  # the account AWS publishes the DLAMIs from
@@ -51,26 +53,18 @@ def _form(request: LocalRequest) -> dict[str, str]:
     return {key: values[0] for key, values in parse_qs(request.body.decode("utf-8", "replace")).items()}
 
 
-def _backend(region: str):
-    from mlops_cli.local import moto_compat
-
-    return moto_compat.backend("ec2", DEFAULT_ACCOUNT, region)
-
-
 def _has_local_dlami(region: str) -> bool:
-    return any(ami.name == LOCAL_DLAMI_NAME for ami in _backend(region).amis.values())
+    return LOCAL_DLAMI_NAME in ec2_records.image_names(DEFAULT_ACCOUNT, region)
 
 
 def add_local_dlami(data: dict[str, str]) -> None:
     """A change the local AWS journals (its id is drawn from moto's seeded Random, so a replay makes the same)."""
-    from mlops_cli.local import moto_compat
-
     region = data["region"]
-    backend = _backend(region)
     if _has_local_dlami(region):
         return
-    moto_compat.new_ami(
-        backend,
+    ec2_records.new_ami(
+        DEFAULT_ACCOUNT,
+        region,
         name=LOCAL_DLAMI_NAME,
         owner_id=DLAMI_OWNER_ID,
         owner_alias="amazon",
@@ -87,17 +81,13 @@ def add_local_dlami(data: dict[str, str]) -> None:
 
 def shut_down(data: dict[str, str]) -> None:
     """An instance-initiated shutdown: stopped or terminated by its shutdown behaviour (a journaled change)."""
-    from mlops_cli.local import moto_compat
-
-    instance = _backend(data["region"]).get_instance(data["instance_id"])
-    if instance.state in ("terminated", "stopped"):
-        return
-    if data["behavior"] == "terminate":
-        instance.terminate()
-    else:
-        instance.stop()
-    instance.state_reason = moto_compat.instance_shutdown_reason(
-        "Client.InstanceInitiatedShutdown: Instance initiated shutdown", "Client.InstanceInitiatedShutdown"
+    ec2_records.shut_down_instance(
+        DEFAULT_ACCOUNT,
+        data["region"],
+        data["instance_id"],
+        terminate=data["behavior"] == "terminate",
+        message="Client.InstanceInitiatedShutdown: Instance initiated shutdown",
+        code="Client.InstanceInitiatedShutdown",
     )
 
 

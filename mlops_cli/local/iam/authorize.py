@@ -60,16 +60,14 @@ def denial(
 def _untrusted(caller_arn: str, role_arn: str) -> str | None:
     """AWS's refusal when the role's trust policy does not allow the caller to assume it (its identity policy
     allowing sts:AssumeRole is not enough: IAM User Guide, "Granting a user permissions to switch roles")."""
-    from mlops_cli.local import moto_compat
+    from mlops_cli.local.moto_compat.records.iam import trust_policy
 
     principals = [caller_arn, f"arn:aws:iam::{ACCOUNT}:root", ACCOUNT]
     if ":assumed-role/" in caller_arn:  # a role session is named in trust policies by its role's ARN
         principals.append(f"arn:aws:iam::{ACCOUNT}:role/{caller_arn.split(':assumed-role/', 1)[1].split('/')[0]}")
     check = Check("sts:AssumeRole", role_arn, {"aws:principalarn": [caller_arn]})
     try:  # moto's IAMNotFoundException for no such role, or a document that is not JSON: refused
-        document = json.loads(
-            moto_compat.backend("iam", ACCOUNT, "aws").get_role_by_arn(role_arn).assume_role_policy_document
-        )
+        document = json.loads(trust_policy(ACCOUNT, role_arn))
     except Exception:
         document = None
     if isinstance(document, dict) and decide_trust(document, principals, check) == "allow":

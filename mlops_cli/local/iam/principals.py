@@ -1,6 +1,6 @@
 """Who signed a request: the instance's own keys (the account root: every action allowed), an access key of a
 local IAM user, or a role session's temporary keys (STS AssumeRole; the session token must come with them, as
-AWS requires). Keys are looked up in the local IAM and STS (moto's, through moto_compat)."""
+AWS requires). Keys are looked up in the local IAM and STS (moto's, through moto_compat/records/iam.py)."""
 
 from __future__ import annotations
 
@@ -49,9 +49,9 @@ def identify(headers: Mapping[str, str], raw_query: str, root: LocalCredentials)
         if token:
             raise BadToken("The security token included in the request is invalid.")
         return Caller(root)
-    from mlops_cli.local import moto_compat
+    from mlops_cli.local.moto_compat.records.iam import iam_caller
 
-    found = moto_compat.iam_caller(ACCOUNT, key_id)
+    found = iam_caller(ACCOUNT, key_id)
     if found is None:
         return Caller(root)
     if not hmac.compare_digest(found["token"] or "", token):
@@ -64,10 +64,9 @@ def identify(headers: Mapping[str, str], raw_query: str, root: LocalCredentials)
 def _expired(key_id: str) -> bool:
     from datetime import UTC, datetime
 
-    from mlops_cli.local import moto_compat
+    from mlops_cli.local.moto_compat.records import iam as records
 
-    session = moto_compat.backend("sts", ACCOUNT, "aws").get_assumed_role_from_access_key(key_id)
-    expires = getattr(session, "expiration", None)  # moto keeps it as a naive UTC datetime
+    expires = records.session_expiry(ACCOUNT, key_id)
     if expires is None:
         return False
     expires = expires if expires.tzinfo else expires.replace(tzinfo=UTC)

@@ -213,9 +213,9 @@ def _row(row: Unlisted, params: Mapping[str, Any], targets: list[str], region: s
     if row.resource == "endpoint":
         return [f"{sagemaker}:endpoint/{endpoint.lower()}"]
     if row.resource == "endpoint-config":
-        from mlops_cli.local import moto_compat
+        from mlops_cli.local.moto_compat.records import sagemaker as records
 
-        found = moto_compat.backend("sagemaker", account, region).endpoints.get(endpoint)
+        found = records.endpoint(account, region, endpoint)
         config = getattr(found, "endpoint_config_name", None)
         return [f"{sagemaker}:endpoint-config/{config.lower()}"] if config else []
     if row.resource == "scaling-role":

@@ -39,14 +39,3 @@ def role_env(context: Any, role_arn: str | None, session_name: str, region: str)
         "AWS_SECRET_ACCESS_KEY": found["SecretAccessKey"],
         "AWS_SESSION_TOKEN": found["SessionToken"],
     }
-
-
-def instance_profile_role(account: str, profile: str) -> str | None:
-    """The role ARN in an instance profile named by name or ARN (None when there is none): what an EC2 instance
-    launched with it gets credentials for."""
-    from mlops_cli.local import moto_compat
-
-    iam = moto_compat.backend("iam", account, "aws")
-    name = profile.rsplit("/", 1)[-1]
-    found = next((p for p in iam.instance_profiles.values() if p.name == name or p.arn == profile), None)
-    return found.roles[0].arn if found is not None and found.roles else None

@@ -16,7 +16,6 @@ import base64
 import json
 import threading
 import uuid
-from typing import Any
 
 from mlops_cli.local.core.archives import UnsafeArchive
 from mlops_cli.local.core.process_env import endpoint_problems
@@ -29,6 +28,7 @@ from mlops_cli.local.lambda_.provisioned import (
     Provisioned,
     ProvisionedConcurrency,
 )
+from mlops_cli.local.moto_compat.records.lambda_ import Functions, LambdaFunction, functions
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 TAIL_BYTES = 4096
@@ -41,10 +41,8 @@ def _error(code: str, message: str, status: int) -> LocalResponse:
     return response
 
 
-def _backend(request: LocalRequest) -> Any:
-    from mlops_cli.local import moto_compat
-
-    return moto_compat.lambda_backend(request.account, request.region)
+def _backend(request: LocalRequest) -> Functions:
+    return functions(request.account, request.region)
 
 
 def _qualifier(request: LocalRequest) -> str | None:
@@ -161,7 +159,7 @@ class FunctionRequests:
                 )
         return forward(request)
 
-    def admit(self, request: LocalRequest, backend: Any, fn: Any) -> Throttle | None:
+    def admit(self, request: LocalRequest, backend: Functions, fn: LambdaFunction) -> Throttle | None:
         """Count the execution against the function's reserved (or the account's unreserved) concurrency."""
         latest = backend.get_function(fn.function_name)
         reserved = None if latest.reserved_concurrency is None else int(latest.reserved_concurrency)
@@ -297,8 +295,8 @@ class FunctionRequests:
     def put_provisioned(
         self,
         request: LocalRequest,
-        backend: Any,
-        latest: Any,
+        backend: Functions,
+        latest: LambdaFunction,
         qualifier: str,
         version: str,
         key: tuple[str, str, str, str],
@@ -344,7 +342,7 @@ class FunctionRequests:
         self.concurrency.start_allocation(key, config, backend.get_function(latest.function_name, version))
         return LocalResponse.json(config.shape(), status=202, content_type="application/json")
 
-    def list_provisioned(self, request: LocalRequest, backend: Any, latest: Any) -> LocalResponse:
+    def list_provisioned(self, request: LocalRequest, backend: Functions, latest: LambdaFunction) -> LocalResponse:
         with self.concurrency.lock:
             self.concurrency.prune(request, backend)
             items = [

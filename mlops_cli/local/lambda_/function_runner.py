@@ -31,6 +31,7 @@ from mlops_cli.local.iam.sessions import role_env
 from mlops_cli.local.lambda_ import runtime
 from mlops_cli.local.lambda_.concurrency import Environment, Key, WarmEnvironments
 from mlops_cli.local.logs.streams import ensure_log_group
+from mlops_cli.local.moto_compat.records.lambda_ import LambdaFunction
 
 INIT_LIMIT_S = 10  # Lambda's own limit on a function's initialisation
 
@@ -42,7 +43,7 @@ def lambda_time() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
 
 
-def pool_key(fn: Any) -> Key:
+def pool_key(fn: LambdaFunction) -> Key:
     """Which environments may serve `fn`: those of its version; for $LATEST, of its code and configuration too."""
     version = str(fn.version)
     if version == "$LATEST":
@@ -64,7 +65,7 @@ def exit_error(request_id: str, process: Any) -> dict[str, Any]:
     }
 
 
-def log_stream_name(fn: Any) -> str:
+def log_stream_name(fn: LambdaFunction) -> str:
     """One log stream per execution environment, named like Lambda's."""
     return f"{time.strftime('%Y/%m/%d')}/[{fn.version}]{uuid.uuid4().hex}"
 
@@ -84,7 +85,7 @@ class FunctionRunner:
         for process in list(self.processes):
             process.kill()
 
-    def code_dir(self, fn: Any) -> Path:
+    def code_dir(self, fn: LambdaFunction) -> Path:
         """The function's zip extracted once per code hash (moto keeps the zip bytes of every version)."""
         target = confined(self.code_root, fn.code_digest)
         if not target.exists():
@@ -108,7 +109,7 @@ class FunctionRunner:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
-    def spawn(self, fn: Any, mode: str, log_stream: str) -> subprocess.Popen:
+    def spawn(self, fn: LambdaFunction, mode: str, log_stream: str) -> subprocess.Popen:
         """A new execution environment of the function: its process starts the init at once."""
         code_dir = self.code_dir(fn)
         env = self.context.process_env(
@@ -141,12 +142,12 @@ class FunctionRunner:
         self.processes.add(process)
         return process
 
-    def start(self, fn: Any, mode: str, log_stream: str) -> Environment:
+    def start(self, fn: LambdaFunction, mode: str, log_stream: str) -> Environment:
         return Environment(self.spawn(fn, mode, log_stream), log_stream)
 
     def run(
         self,
-        fn: Any,
+        fn: LambdaFunction,
         mode: str,
         event: bytes,
         request_id: str,
@@ -219,7 +220,7 @@ class FunctionRunner:
             parts.append(part)
         return "\n".join(p for p in parts if p)
 
-    def write_logs(self, fn: Any, log_stream: str, lines: list[str]) -> None:
+    def write_logs(self, fn: LambdaFunction, log_stream: str, lines: list[str]) -> None:
         """Into CloudWatch Logs of this same server; a logging failure never fails the invocation."""
         try:
             logs = self.context.client("logs", fn.region)
@@ -237,7 +238,9 @@ class FunctionRunner:
         except Exception as exc:
             print(f"lambda hook: writing logs failed: {exc}", file=sys.stderr, flush=True)
 
-    def execute(self, fn: Any, event: bytes, request_id: str, invoked_arn: str) -> tuple[dict[str, Any], str]:
+    def execute(
+        self, fn: LambdaFunction, event: bytes, request_id: str, invoked_arn: str
+    ) -> tuple[dict[str, Any], str]:
         key = pool_key(fn)
         environment = self.warm.take(key)
         try:

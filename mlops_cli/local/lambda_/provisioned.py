@@ -16,6 +16,7 @@ from typing import Any
 from mlops_cli.local.core.server import LocalRequest, ServerContext
 from mlops_cli.local.lambda_.concurrency import Environment
 from mlops_cli.local.lambda_.function_runner import INIT_LIMIT_S, FunctionRunner, lambda_time, log_stream_name
+from mlops_cli.local.moto_compat.records.lambda_ import Functions, LambdaFunction, functions
 
 ACCOUNT_CONCURRENCY = 1000
 MIN_UNRESERVED = 100
@@ -75,18 +76,16 @@ class ProvisionedConcurrency:
     def resume_allocations(self) -> None:
         """After a restart: allocations that were under way start again; READY ones stay READY and get their warm
         environments back (their processes went with the server)."""
-        from mlops_cli.local import moto_compat
-
         with self.lock:
             for key, config in list(self.provisioned.items()):
                 account, region, name, _ = key
-                version = moto_compat.lambda_backend(account, region).get_function(name, config.version)
+                version = functions(account, region).get_function(name, config.version)
                 if config.status == "IN_PROGRESS":
                     self.start_allocation(key, config, version)
                 elif config.status == "READY":
                     self.keep_warm(key, version)
 
-    def unreserved(self, backend: Any, excluding: str | None = None) -> int:
+    def unreserved(self, backend: Functions, excluding: str | None = None) -> int:
         """The account's unreserved concurrency: what reservations and unreserved provisioning leave."""
         used = 0
         for fn in backend.list_functions():
@@ -98,10 +97,10 @@ class ProvisionedConcurrency:
                 used += sum(config.requested for key, config in self.provisioned.items() if key[2] == fn.function_name)
         return ACCOUNT_CONCURRENCY - used
 
-    def key(self, request: LocalRequest, fn: Any, qualifier: str) -> tuple[str, str, str, str]:
+    def key(self, request: LocalRequest, fn: LambdaFunction, qualifier: str) -> tuple[str, str, str, str]:
         return (request.account, request.region, fn.function_name, qualifier)
 
-    def resolve(self, backend: Any, name: str, qualifier: str) -> tuple[Any, str]:
+    def resolve(self, backend: Functions, name: str, qualifier: str) -> tuple[LambdaFunction, str]:
         """(the function's $LATEST, the version the qualifier means); raises KeyError/ValueError."""
         latest = backend.get_function(name)
         if qualifier.isdigit():
@@ -110,7 +109,7 @@ class ProvisionedConcurrency:
         version = backend.get_alias(qualifier, latest.function_name).function_version
         return latest, str(version)
 
-    def prune(self, request: LocalRequest, backend: Any) -> None:
+    def prune(self, request: LocalRequest, backend: Functions) -> None:
         """Forget configs of deleted functions, versions or aliases (AWS deletes them with their target)."""
         for key in list(self.provisioned):
             if key[:2] != (request.account, request.region):
@@ -121,7 +120,7 @@ class ProvisionedConcurrency:
                 self.release_warm(key, self.provisioned.pop(key).version)
                 self.save()
 
-    def allocate(self, key: tuple[str, str, str, str], config: Provisioned, fn: Any) -> None:
+    def allocate(self, key: tuple[str, str, str, str], config: Provisioned, fn: LambdaFunction) -> None:
         """Run the version's init once, as provisioning does, then start the environments it keeps warm: READY
         once they wait initialised, FAILED with the init error."""
         generation = config.generation
@@ -147,7 +146,7 @@ class ProvisionedConcurrency:
                 config.status, config.allocated, config.reason = "READY", config.requested, ""
             self.save()
 
-    def keep_warm(self, key: tuple[str, str, str, str], fn: Any) -> tuple[str, str, str, str]:
+    def keep_warm(self, key: tuple[str, str, str, str], fn: LambdaFunction) -> tuple[str, str, str, str]:
         """As many warm environments of the version as its provisioned configs ask for (called under lock)."""
         version_key = (key[0], key[1], key[2], str(fn.version))
 
@@ -168,7 +167,7 @@ class ProvisionedConcurrency:
         """The version lost (some of) its provisioned concurrency (called under lock)."""
         self.runner.warm.provision((key[0], key[1], key[2], version), self.provisioned_total(key, version))
 
-    def start_allocation(self, key: tuple[str, str, str, str], config: Provisioned, version_fn: Any) -> None:
+    def start_allocation(self, key: tuple[str, str, str, str], config: Provisioned, version_fn: LambdaFunction) -> None:
         config.generation += 1
         config.status, config.allocated, config.reason = "IN_PROGRESS", 0, ""
         self.save()

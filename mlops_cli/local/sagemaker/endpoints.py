@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from mlops_cli.local.core.server import ServerContext
-from mlops_cli.local.sagemaker.records import sagemaker_backend, save_record, utcnow
+from mlops_cli.local.moto_compat.records import sagemaker as records
+from mlops_cli.local.sagemaker.records import save_record, utcnow
 
 
 def save_endpoint(context: ServerContext, account: str, region: str, name: str, **attributes: Any) -> None:
@@ -22,16 +23,15 @@ def record_in_service(
     context: ServerContext,
     account: str,
     region: str,
-    endpoint: Any,
+    endpoint: records.Endpoint,
     config_name: str,
     update: dict[str, Any] | None,
     **extra: Any,
 ) -> None:
     """The endpoint InService with `config_name`'s variants; an update with RetainAllVariantProperties keeps the
     instance counts and weights (but those it excludes). `extra`: more attributes of the record to set."""
-    backend = sagemaker_backend(account, region)
-    config = backend.endpoint_configs.get(config_name)
-    variants = endpoint._process_production_variants(config.production_variants if config else [])
+    config = records.endpoint_config(account, region, config_name)
+    variants = records.serving_variants(endpoint, config.production_variants if config else [])
     if update and update["retain"]:
         old = {v["VariantName"]: v for v in endpoint.production_variants}
         kept = {

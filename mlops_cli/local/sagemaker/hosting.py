@@ -20,9 +20,10 @@ from typing import Any
 from mlops_cli.local.autoscaling.autoscaler import Autoscaler
 from mlops_cli.local.core.clock import time_scale
 from mlops_cli.local.core.server import LocalRequest, ServerContext
+from mlops_cli.local.moto_compat.records import sagemaker as records
 from mlops_cli.local.sagemaker.endpoints import record_in_service, save_endpoint
 from mlops_cli.local.sagemaker.hosting_runner import ModelServer, spawn, wait_ready, work_folder
-from mlops_cli.local.sagemaker.records import sagemaker_backend, utcnow
+from mlops_cli.local.sagemaker.records import utcnow
 from mlops_cli.local.sagemaker.serverless import Serverless
 from mlops_cli.local.sagemaker.traffic_shift import TrafficShifts
 
@@ -74,7 +75,7 @@ class Hosting:
         with self.lock:
             if self.starting.get(server.endpoint) is server:
                 del self.starting[server.endpoint]
-            endpoint = sagemaker_backend(request.account, request.region).endpoints.get(server.endpoint)
+            endpoint = records.endpoint(request.account, request.region, server.endpoint)
             if self.generation.get(server.endpoint) != generation or endpoint is None:
                 stale, previous = server, None  # deleted (or replaced) while starting
             elif failure is not None:
@@ -128,36 +129,33 @@ class Hosting:
         """After a restart: endpoints InService (or being created) get their model servers back, as many as the
         variant's journaled DesiredInstanceCount; one whose update was cut off serves its previous configuration
         again, as after a failed update."""
-        from mlops_cli.local import moto_compat
-
-        for account, region, backend in moto_compat.backends("sagemaker"):
+        for account, region, name, endpoint in records.every_endpoint():
             request = LocalRequest({}, "POST", "/", {}, {}, b"", "sagemaker", region, "")
             if request.account != account:
                 continue
-            for name, endpoint in list(backend.endpoints.items()):
-                status = endpoint.endpoint_status
-                if status not in ("InService", "Creating", "Updating", "RollingBack"):
-                    continue
-                if status in ("Updating", "RollingBack"):  # a traffic shift or its rollback included
-                    save_endpoint(
-                        self.context,
-                        request.account,
-                        request.region,
-                        name,
-                        endpoint_status="InService",
-                        last_modified_time=utcnow(),
-                        pending_deployment_summary=None,
-                        failure_reason="The update was interrupted: the local AWS restarted.",
-                    )
-                with self.lock:
-                    generation = self.bump(name)
-                self.launch(
-                    request,
+            status = endpoint.endpoint_status
+            if status not in ("InService", "Creating", "Updating", "RollingBack"):
+                continue
+            if status in ("Updating", "RollingBack"):  # a traffic shift or its rollback included
+                save_endpoint(
+                    self.context,
+                    request.account,
+                    request.region,
                     name,
-                    endpoint.endpoint_config_name,
-                    generation,
-                    update=None if status == "Creating" else {"restore": True},
+                    endpoint_status="InService",
+                    last_modified_time=utcnow(),
+                    pending_deployment_summary=None,
+                    failure_reason="The update was interrupted: the local AWS restarted.",
                 )
+            with self.lock:
+                generation = self.bump(name)
+            self.launch(
+                request,
+                name,
+                endpoint.endpoint_config_name,
+                generation,
+                update=None if status == "Creating" else {"restore": True},
+            )
 
     def bump(self, name: str) -> int:
         self.generation[name] = self.generation.get(name, 0) + 1

@@ -27,10 +27,11 @@ from typing import Any
 from mlops_cli.local.autoscaling.endpoint_targets import blocking_variants, deregister_endpoint_targets
 from mlops_cli.local.core.process_env import check_endpoints
 from mlops_cli.local.core.server import Forward, LocalRequest, LocalResponse
+from mlops_cli.local.moto_compat.records import sagemaker as records
 from mlops_cli.local.sagemaker.endpoints import save_endpoint
 from mlops_cli.local.sagemaker.hosting import Hosting
 from mlops_cli.local.sagemaker.hosting_runner import ModelServer, work_folder
-from mlops_cli.local.sagemaker.records import sagemaker_backend, utcnow
+from mlops_cli.local.sagemaker.records import utcnow
 from mlops_cli.local.sagemaker.traffic_shift import check_deployment, deployment_attributes
 
 INVOKE_TIMEOUT_S = 60.0  # SageMaker's limit for a real-time model response
@@ -55,9 +56,9 @@ class EndpointRequests:
     def create_endpoint(self, request: LocalRequest, forward: Forward) -> LocalResponse:
         params = request.json()
         name = params.get("EndpointName", "")
-        backend = sagemaker_backend(request.account, request.region)
-        if name in backend.endpoints:
-            return _validation(f'Cannot create already existing endpoint "{backend.endpoints[name].arn}".')
+        existing = records.endpoint(request.account, request.region, name)
+        if existing is not None:
+            return _validation(f'Cannot create already existing endpoint "{existing.arn}".')
         work_folder(self.context, name, params.get("EndpointConfigName", ""))
         response = forward(request)
         if response.status != 200:
@@ -71,12 +72,11 @@ class EndpointRequests:
     def update_endpoint(self, request: LocalRequest, forward: Forward) -> LocalResponse:
         params = request.json()
         name, config_name = params.get("EndpointName", ""), params.get("EndpointConfigName", "")
-        backend = sagemaker_backend(request.account, request.region)
         with self.hosting.lock:
-            endpoint = backend.endpoints.get(name)
+            endpoint = records.endpoint(request.account, request.region, name)
             if endpoint is None:
                 return _validation(f'Could not find endpoint "{_arn(request, "endpoint", name)}".')
-            new_config = backend.endpoint_configs.get(config_name)
+            new_config = records.endpoint_config(request.account, request.region, config_name)
             if new_config is None:
                 return _validation(
                     f'Could not find endpoint configuration "{_arn(request, "endpoint-config", config_name)}".'
@@ -149,10 +149,9 @@ class EndpointRequests:
                 self.hosting.serverless.leave(name)
 
     def _invoke(self, request: LocalRequest, name: str) -> LocalResponse:
-        backend = sagemaker_backend(request.account, request.region)
         cold_start = self.hosting.serverless.wake(request, name)  # a serverless endpoint scaled to zero starts
         with self.hosting.lock:
-            endpoint = backend.endpoints.get(name)
+            endpoint = records.endpoint(request.account, request.region, name)
             coming = (
                 self.hosting.starting.get(name)
                 if endpoint is not None and name not in self.hosting.serving and endpoint.endpoint_status == "InService"
@@ -163,7 +162,7 @@ class EndpointRequests:
             if cold_start is not None:
                 self.hosting.serverless.cold_started(request, name, cold_start)
         with self.hosting.lock:
-            endpoint = backend.endpoints.get(name)
+            endpoint = records.endpoint(request.account, request.region, name)
             server = self.hosting.serving.get(name)
             if endpoint is None:
                 return _runtime_error("ValidationError", f"Endpoint {name} of account {request.account} not found.")

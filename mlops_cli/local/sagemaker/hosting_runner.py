@@ -25,8 +25,8 @@ from mlops_cli.local.core.paths import confined
 from mlops_cli.local.core.server import LocalRequest, ServerContext
 from mlops_cli.local.iam.sessions import role_env
 from mlops_cli.local.logs.streams import FLUSH_S, LogStream
+from mlops_cli.local.moto_compat.records import sagemaker as records
 from mlops_cli.local.sagemaker.model_server import MODEL_DIR, STATUS_FILE
-from mlops_cli.local.sagemaker.records import sagemaker_backend
 
 START_TIMEOUT_S = 600.0
 DRAIN_TIMEOUT_S = 60.0
@@ -108,10 +108,11 @@ def work_folder(context: ServerContext, endpoint: str, config_name: str) -> Path
 
 def spawn(context: ServerContext, request: LocalRequest, name: str, config_name: str, work_dir: Path) -> ModelServer:
     """Start one model server (one instance) of the configuration's first variant in a fresh work_dir."""
-    backend = sagemaker_backend(request.account, request.region)
-    config = backend.endpoint_configs[config_name]
+    config = records.endpoint_config(request.account, request.region, config_name)
+    if config is None:  # deleted since the endpoint named it
+        raise KeyError(f"no endpoint configuration {config_name}")
     variant = config.production_variants[0]
-    model = backend._models.get(variant["ModelName"])
+    model = records.model(request.account, request.region, variant["ModelName"])
     server = ModelServer(
         name,
         config_name,

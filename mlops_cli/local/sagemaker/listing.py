@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mlops_cli.local.core.server import Forward, LocalRequest, LocalResponse
-from mlops_cli.local.sagemaker.records import sagemaker_backend
+from mlops_cli.local.moto_compat.records import sagemaker as records
 
 DEFAULT_MAX_RESULTS = 10
 
@@ -40,7 +40,7 @@ def sorted_page(
 
 def list_models(request: LocalRequest, forward: Forward) -> LocalResponse:
     params = request.json()
-    models = [model.response_object for model in sagemaker_backend(request.account, request.region).list_models()]
+    models = records.model_summaries(request.account, request.region)
     contains = params.get("NameContains") or ""  # matched as moto matches it in the List* calls it filters
     before, after = params.get("CreationTimeBefore"), params.get("CreationTimeAfter")
     models = [

@@ -1,17 +1,12 @@
-"""moto's SageMaker records as the local AWS reads and changes them: the backend of an account and region, moto's
-clock, and a change to one record, made through the local AWS's journal so that it survives a restart."""
+"""A change to one of moto's SageMaker records, made through the local AWS's journal so that it survives a
+restart, and moto's clock the records are stamped with. Reading records: moto_compat/records/sagemaker.py."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from mlops_cli.local.core.server import ServerContext
-
-
-def sagemaker_backend(account: str, region: str) -> Any:
-    from mlops_cli.local import moto_compat
-
-    return moto_compat.backend("sagemaker", account, region)
+from mlops_cli.local.moto_compat.records.sagemaker import Collection
 
 
 def utcnow() -> Any:
@@ -21,7 +16,7 @@ def utcnow() -> Any:
 
 
 def save_record(
-    context: ServerContext, account: str, region: str, collection: str, name: str, attributes: dict[str, Any]
+    context: ServerContext, account: str, region: str, collection: Collection, name: str, attributes: dict[str, Any]
 ) -> None:
-    """Change moto's record `name` in `collection` (training_jobs, hyper_parameter_tuning_jobs, endpoints)."""
+    """Change moto's record `name` in `collection` (training_jobs, hyper_parameter_tuning_jobs, endpoints...)."""
     context.store.call("moto.set", {"path": ("sagemaker", account, region, collection, name), "attributes": attributes})

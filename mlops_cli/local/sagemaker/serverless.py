@@ -16,7 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.local.core.server import LocalRequest
-from mlops_cli.local.sagemaker.records import sagemaker_backend
+from mlops_cli.local.moto_compat.records import sagemaker as records
 
 if TYPE_CHECKING:
     from mlops_cli.local.sagemaker.serving import Serving
@@ -29,7 +29,7 @@ CHECK_S = 0.5
 
 def serverless_variant(request: LocalRequest, name: str) -> dict[str, Any] | None:
     """The endpoint's serving variant when it is serverless (its CurrentServerlessConfig), else None."""
-    endpoint = sagemaker_backend(request.account, request.region).endpoints.get(name)
+    endpoint = records.endpoint(request.account, request.region, name)
     variants = endpoint.production_variants if endpoint is not None else []
     first = variants[0] if variants else {}
     return first if first.get("CurrentServerlessConfig") else None
@@ -80,8 +80,8 @@ class Serverless:
         with hosting.lock:
             if name in hosting.serving or name in hosting.starting:
                 return None
-            endpoint = sagemaker_backend(request.account, request.region).endpoints[name]
-            if endpoint.endpoint_status != "InService":
+            endpoint = records.endpoint(request.account, request.region, name)
+            if endpoint is None or endpoint.endpoint_status != "InService":  # deleted meanwhile, or not serving
                 return None
             began = time.monotonic()
             generation = hosting.bump(name)

@@ -1,5 +1,6 @@
 """What the endpoints' hosting (hosting.Hosting) offers the parts that act on it: the autoscaler, Application Auto
-Scaling's requests and serverless endpoints. Typed here so that none of them imports hosting.py, which builds them."""
+Scaling's requests, serverless endpoints and traffic shifts. Typed here so that none of them imports hosting.py,
+which builds them."""
 
 from __future__ import annotations
 
@@ -14,14 +15,20 @@ if TYPE_CHECKING:
 
 
 class Shifting(Protocol):
-    active: Mapping[str, Any]  # endpoint -> its canary/linear update under way (traffic_shift.py)
+    @property
+    def active(self) -> Mapping[str, Any]:  # endpoint -> its canary/linear update under way (traffic_shift.py)
+        ...
 
 
 class Serving(Protocol):
     context: ServerContext
-    shifts: Shifting
+
+    @property
+    def shifts(self) -> Shifting: ...
+
     serving: dict[str, ModelServer]  # endpoint -> the model server answering for it
     starting: dict[str, ModelServer]  # endpoint -> the one being started
+    generation: dict[str, int]  # endpoint -> its latest start (bump)
 
     @property
     def lock(self) -> AbstractContextManager[Any]:  # guards serving and starting

@@ -28,13 +28,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.local.cloudwatch import alarm_evaluation
+from mlops_cli.local.moto_compat.records import cloudwatch as cloudwatch_records
+from mlops_cli.local.moto_compat.records import sagemaker as records
 from mlops_cli.local.sagemaker.endpoints import record_in_service, save_endpoint
-from mlops_cli.local.sagemaker.records import sagemaker_backend, utcnow
+from mlops_cli.local.sagemaker.records import utcnow
 
 if TYPE_CHECKING:
     from mlops_cli.local.core.server import LocalRequest
-    from mlops_cli.local.sagemaker.hosting import Hosting
     from mlops_cli.local.sagemaker.hosting_runner import ModelServer
+    from mlops_cli.local.sagemaker.serving import Serving
 
 PERIOD_S = 60  # SageMaker publishes its endpoint metrics per minute
 
@@ -90,7 +92,7 @@ def shares(routing: dict[str, Any], instances: int) -> list[float]:
 class TrafficShifts:
     """Endpoint name -> its traffic shift in progress."""
 
-    def __init__(self, hosting: Hosting, time_scale: float):
+    def __init__(self, hosting: Serving, time_scale: float):
         self.hosting = hosting
         self.scale = time_scale
         self.active: dict[str, Shift] = {}
@@ -101,7 +103,7 @@ class TrafficShifts:
     ) -> None:
         policy = update["deployment"]["BlueGreenUpdatePolicy"]
         routing = policy["TrafficRoutingConfiguration"]
-        config = sagemaker_backend(request.account, request.region).endpoint_configs.get(new.config_name)
+        config = records.endpoint_config(request.account, request.region, new.config_name)
         instances = int((config.production_variants[0].get("InitialInstanceCount") if config else 1) or 1)
         alarms = (update["deployment"].get("AutoRollbackConfiguration") or {}).get("Alarms") or []
         shift = Shift(
@@ -283,7 +285,7 @@ class TrafficShifts:
                 return
             del self.active[shift.new.endpoint]
             self.hosting.serving[shift.new.endpoint] = shift.new
-            endpoint = sagemaker_backend(shift.request.account, shift.request.region).endpoints.get(shift.new.endpoint)
+            endpoint = records.endpoint(shift.request.account, shift.request.region, shift.new.endpoint)
             if endpoint is None:
                 return
             record_in_service(
@@ -322,9 +324,7 @@ def check_deployment(request: LocalRequest, new_config: Any, deployment: dict[st
     serverless = any(variant.get("ServerlessConfig") for variant in new_config.production_variants)
     if serverless and routing.get("Type") not in (None, "ALL_AT_ONCE"):
         return f"Traffic routing type {routing['Type']} is not supported for serverless endpoints."
-    from mlops_cli.local import moto_compat
-
-    known = moto_compat.backend("cloudwatch", request.account, request.region).alarms
+    known = cloudwatch_records.alarms(request.account, request.region).alarms
     alarms = (deployment.get("AutoRollbackConfiguration") or {}).get("Alarms") or []
     missing = [alarm.get("AlarmName", "") for alarm in alarms if alarm.get("AlarmName") not in known]
     if missing:

@@ -44,25 +44,24 @@ class LocalS3:
     server fetching them from itself over HTTP costs ~6 ms a file under one GIL (11 s for the digits sample)."""
 
     def __init__(self, account: str):
-        from mlops_cli.local import moto_compat
-
         self.account = account
-        self.backend = moto_compat.backend("s3", account, "aws")
 
     def keys(self, uri: str) -> list[str]:
         """The object keys under an s3:// prefix, sorted, without folder markers; none if the bucket is missing."""
-        from mlops_cli.local import moto_compat
+        from mlops_cli.local.moto_compat.records import s3
 
         bucket_name, prefix = split_s3_uri(uri)
-        names = moto_compat.bucket_keys(self.account, bucket_name) or []
+        names = s3.bucket_keys(self.account, bucket_name) or []
         return sorted(name for name in names if name.startswith(prefix) and not name.endswith("/"))
 
     def read(self, uri: str) -> bytes:
+        from mlops_cli.local.moto_compat.records import s3
+
         bucket, key = split_s3_uri(uri)
-        found = self.backend.get_object(bucket, key)
+        found = s3.object_body(self.account, bucket, key)
         if found is None:
             raise KeyError(f"{uri} does not exist")
-        return found.value
+        return found
 
 
 class JobFailed(Exception):

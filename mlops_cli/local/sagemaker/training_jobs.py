@@ -14,6 +14,7 @@ from typing import Any
 
 from mlops_cli.local.core.paths import confined
 from mlops_cli.local.core.server import ServerContext
+from mlops_cli.local.moto_compat.records import sagemaker as records
 from mlops_cli.local.sagemaker.records import save_record, utcnow
 
 
@@ -21,7 +22,7 @@ def job_folder(context: ServerContext, name: str) -> Path:
     return confined(context.state_dir / "jobs", name)
 
 
-def transition(job: Any, secondary: str, message: str, status: str | None) -> dict[str, Any]:
+def transition(job: records.TrainingJob, secondary: str, message: str, status: str | None) -> dict[str, Any]:
     """The changes to moto's job record for a new secondary status (and status, if given), as SageMaker shows
     them: the previous transition ends now, the new one starts (and ends, if final)."""
     now = utcnow()
@@ -45,21 +46,18 @@ def save_job(context: ServerContext, account: str, region: str, name: str, attri
 def fail_interrupted_jobs(context: ServerContext) -> None:
     """After a restart: a job that was running when the local AWS stopped or crashed has lost its processes.
     SageMaker never leaves a job hanging: it is Failed, with the reason."""
-    from mlops_cli.local import moto_compat
-
     reason = "InternalServerError: the local AWS restarted while the job was running"
-    for account, region, backend in moto_compat.backends("sagemaker"):
-        for name, job in list(backend.training_jobs.items()):
-            if job.training_job_status in ("InProgress", "Stopping"):
-                save_job(
-                    context,
-                    account,
-                    region,
-                    name,
-                    {
-                        **transition(job, "Failed", reason, "Failed"),
-                        "failure_reason": reason,
-                        "training_end_time": utcnow(),
-                    },
-                )
+    for account, region, name, job in records.every_training_job():
+        if job.training_job_status in ("InProgress", "Stopping"):
+            save_job(
+                context,
+                account,
+                region,
+                name,
+                {
+                    **transition(job, "Failed", reason, "Failed"),
+                    "failure_reason": reason,
+                    "training_end_time": utcnow(),
+                },
+            )
     shutil.rmtree(context.state_dir / "jobs", ignore_errors=True)  # their work folders (this hook made them)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from mlops_cli.local.core.paths import confined
 from mlops_cli.local.core.server import Forward, LocalRequest, LocalResponse, ServerContext
+from mlops_cli.local.moto_compat.records import sagemaker as records
 from mlops_cli.local.sagemaker import spot
-from mlops_cli.local.sagemaker.records import sagemaker_backend
 from mlops_cli.local.sagemaker.training_jobs import job_folder
 from mlops_cli.local.sagemaker.training_runner import LocalTrainingRunner
 
@@ -28,7 +28,7 @@ class TrainingJobs:
         job_dir = job_folder(self.context, name)
         for channel in params.get("InputDataConfig") or []:
             confined(job_dir, channel.get("ChannelName", ""))  # "." and ".." fit ChannelName's pattern
-        if name in sagemaker_backend(request.account, request.region).training_jobs:
+        if records.training_job(request.account, request.region, name) is not None:
             return LocalResponse.aws_error(
                 "ResourceInUse",
                 f"Training job names must be unique within an AWS "
@@ -42,10 +42,10 @@ class TrainingJobs:
 
     def stop(self, request: LocalRequest, forward: Forward) -> LocalResponse:
         name = request.json().get("TrainingJobName", "")
-        training_jobs = sagemaker_backend(request.account, request.region).training_jobs
-        if name not in training_jobs:
+        record = records.training_job(request.account, request.region, name)
+        if record is None:
             return LocalResponse.aws_error("ValidationException", "Requested resource not found.")
-        status = training_jobs[name].training_job_status
+        status = record.training_job_status
         job = self.runner.jobs.get(name)
         if status != "InProgress" or job is None:
             return LocalResponse.aws_error(

@@ -36,8 +36,9 @@ from mlops_cli.local.core.paths import confined
 from mlops_cli.local.core.server import ServerContext
 from mlops_cli.local.iam.sessions import role_env
 from mlops_cli.local.logs.streams import LogStream
+from mlops_cli.local.moto_compat.records import sagemaker as records
 from mlops_cli.local.sagemaker import spot
-from mlops_cli.local.sagemaker.records import sagemaker_backend, utcnow
+from mlops_cli.local.sagemaker.records import utcnow
 from mlops_cli.local.sagemaker.script_mode import LOG_GROUP, decode_hyperparameters
 from mlops_cli.local.sagemaker.training_container import (
     CheckpointSync,
@@ -108,7 +109,10 @@ class LocalTrainingJob:
         self.request = request
         self.running_instances = running_instances  # of every job running here: they share this machine's cores
         self.name: str = request["TrainingJobName"]
-        self.job = sagemaker_backend(account, region).training_jobs[self.name]
+        job = records.training_job(account, region, self.name)
+        if job is None:  # CreateTrainingJob recorded it before the runner starts
+            raise KeyError(f"no training job {self.name}")
+        self.job: records.TrainingJob = job
         self.dir = job_folder(context, self.name)
         self.stop_requested = threading.Event()
         self.stop_reason = "Stopped"  # or MaxRuntimeExceeded, MaxWaitTimeExceeded (STOP_MESSAGES)

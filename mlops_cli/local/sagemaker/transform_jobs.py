@@ -15,6 +15,7 @@ from typing import Any
 
 from mlops_cli.local.core.paths import confined
 from mlops_cli.local.core.server import ServerContext
+from mlops_cli.local.moto_compat.records import sagemaker as records
 from mlops_cli.local.sagemaker.records import save_record, utcnow
 
 FINAL = ("Completed", "Failed", "Stopped")
@@ -35,17 +36,14 @@ def save_transform_job(context: ServerContext, account: str, region: str, name: 
 
 def fail_interrupted_transform_jobs(context: ServerContext) -> None:
     """After a restart: a job that was running has lost its model servers; SageMaker never leaves one hanging."""
-    from mlops_cli.local import moto_compat
-
-    for account, region, backend in moto_compat.backends("sagemaker"):
-        for name, job in list(backend.transform_jobs.items()):
-            if job.transform_job_status in ("InProgress", "Stopping"):
-                save_transform_job(
-                    context,
-                    account,
-                    region,
-                    name,
-                    transform_job_status="Failed",
-                    failure_reason="InternalServerError: the local AWS restarted while the job was running",
-                )
+    for account, region, name, job in records.every_transform_job():
+        if job.transform_job_status in ("InProgress", "Stopping"):
+            save_transform_job(
+                context,
+                account,
+                region,
+                name,
+                transform_job_status="Failed",
+                failure_reason="InternalServerError: the local AWS restarted while the job was running",
+            )
     shutil.rmtree(context.state_dir / "transform-jobs", ignore_errors=True)  # their work folders

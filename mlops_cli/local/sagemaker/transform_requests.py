@@ -9,7 +9,7 @@ augmented manifest, records split by line or RecordIO) is refused at once rather
 from __future__ import annotations
 
 from mlops_cli.local.core.server import Forward, LocalRequest, LocalResponse, ServerContext
-from mlops_cli.local.sagemaker.records import sagemaker_backend
+from mlops_cli.local.moto_compat.records import sagemaker as records
 from mlops_cli.local.sagemaker.transform_jobs import save_transform_job, transform_folder
 from mlops_cli.local.sagemaker.transform_runner import TransformRunner
 
@@ -23,15 +23,14 @@ class TransformJobs:
         params = request.json()
         name = params.get("TransformJobName", "")
         transform_folder(self.context, name)
-        backend = sagemaker_backend(request.account, request.region)
-        if name in backend.transform_jobs:
+        if records.transform_job(request.account, request.region, name) is not None:
             return LocalResponse.aws_error(
                 "ResourceInUse", f"Job name must be unique within an AWS account and region, and {name} exists."
             )
         unsupported = _unsupported(params)
         if unsupported:
             return LocalResponse.aws_error("ValidationException", f"The local AWS does not run {unsupported}.")
-        if params.get("ModelName") and params["ModelName"] not in backend._models:
+        if params.get("ModelName") and records.model(request.account, request.region, params["ModelName"]) is None:
             return LocalResponse.aws_error("ValidationException", f'Could not find model "{params["ModelName"]}".')
         response = forward(request)  # the botocore model's checks come first: a malformed request never gets here
         if response.status != 200:
@@ -42,7 +41,7 @@ class TransformJobs:
 
     def stop(self, request: LocalRequest, forward: Forward) -> LocalResponse:
         name = request.json().get("TransformJobName", "")
-        job = sagemaker_backend(request.account, request.region).transform_jobs.get(name)
+        job = records.transform_job(request.account, request.region, name)
         if job is None:
             return LocalResponse.aws_error("ValidationException", f"Could not find job to update with name {name}")
         if job.transform_job_status != "InProgress" or not self.runner.stop(name):

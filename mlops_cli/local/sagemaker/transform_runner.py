@@ -24,8 +24,8 @@ from typing import Any
 from mlops_cli.common.s3_uris import split_s3_uri
 from mlops_cli.local.core.server import LocalRequest, ServerContext
 from mlops_cli.local.logs.streams import LogStream
+from mlops_cli.local.moto_compat.records import sagemaker as records
 from mlops_cli.local.sagemaker.hosting_runner import ModelServer, copy_output, start_process, wait_ready
-from mlops_cli.local.sagemaker.records import sagemaker_backend
 from mlops_cli.local.sagemaker.transform_jobs import save_transform_job, transform_folder
 
 LOG_GROUP = "/aws/sagemaker/TransformJobs"
@@ -105,7 +105,7 @@ class TransformRunner:
         keys = _list_objects(s3, source["S3Uri"])
         if not keys:
             return "Failed", f'ClientError: No S3 objects found under S3 URL "{source["S3Uri"]}"'
-        model = sagemaker_backend(request.account, request.region)._models.get(params["ModelName"])
+        model = records.model(request.account, request.region, params["ModelName"])
         if model is None:
             return "Failed", f'ClientError: Could not find model "{params["ModelName"]}".'
         count = int(params["TransformResources"]["InstanceCount"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlops_cli.local.core.server import ServerContext
+from mlops_cli.local.moto_compat.records import sagemaker as records
 from mlops_cli.local.sagemaker.records import save_record, utcnow
 
 
@@ -17,36 +18,30 @@ def save_tuning_job(context: ServerContext, account: str, region: str, name: str
 def fail_interrupted_tuning_jobs(context: ServerContext) -> None:
     """After a restart: a tuning job that was running lost its tuner (and its trials their processes, which
     training_jobs.py fails); it is Failed with the reason, as a job is never left hanging."""
-    from mlops_cli.local import moto_compat
-
-    for account, region, backend in moto_compat.backends("sagemaker"):
-        for name, job in list(backend.hyper_parameter_tuning_jobs.items()):
-            if job.hyper_parameter_tuning_job_status in ("InProgress", "Stopping"):
-                save_tuning_job(
-                    context,
-                    account,
-                    region,
-                    name,
-                    {
-                        "hyper_parameter_tuning_job_status": "Failed",
-                        "hyper_parameter_tuning_end_time": utcnow(),
-                        "last_modified_time": utcnow(),
-                        "failure_reason": (
-                            "InternalServerError: the local AWS restarted while the tuning job was running"
-                        ),
-                    },
-                )
+    for account, region, name, job in records.every_tuning_job():
+        if job.hyper_parameter_tuning_job_status in ("InProgress", "Stopping"):
+            save_tuning_job(
+                context,
+                account,
+                region,
+                name,
+                {
+                    "hyper_parameter_tuning_job_status": "Failed",
+                    "hyper_parameter_tuning_end_time": utcnow(),
+                    "last_modified_time": utcnow(),
+                    "failure_reason": "InternalServerError: the local AWS restarted while the tuning job was running",
+                },
+            )
 
 
-def list_summary(backend: Any, summary: dict[str, Any]) -> dict[str, Any]:
+def list_summary(account: str, region: str, summary: dict[str, Any]) -> dict[str, Any]:
     """A HyperParameterTrainingJobSummary: the tuner's fields plus the training job's own state."""
-    job = backend.training_jobs.get(summary["TrainingJobName"])
+    job = records.training_job(account, region, summary["TrainingJobName"])
     result = dict(summary)
     if job is None:  # CreateTrainingJob refused it
         result.update(
             {
-                "TrainingJobArn": f"arn:aws:sagemaker:{backend.region_name}:{backend.account_id}:"
-                f"training-job/{summary['TrainingJobName']}",
+                "TrainingJobArn": f"arn:aws:sagemaker:{region}:{account}:training-job/{summary['TrainingJobName']}",
                 "CreationTime": utcnow(),
                 "TrainingJobStatus": "Failed",
             }

@@ -9,9 +9,9 @@ from typing import Any
 
 from mlops_cli.common import parameter_ranges
 from mlops_cli.local.core.server import Forward, LocalRequest, LocalResponse, ServerContext
+from mlops_cli.local.moto_compat.records import sagemaker as records
 from mlops_cli.local.sagemaker.listing import epoch, sorted_page
 from mlops_cli.local.sagemaker.ranges import range_problem
-from mlops_cli.local.sagemaker.records import sagemaker_backend
 from mlops_cli.local.sagemaker.tuning_jobs import list_summary
 from mlops_cli.local.sagemaker.tuning_runner import LocalTuner, hyperband_resources
 
@@ -34,13 +34,13 @@ class TuningJobs:
 
     def stop(self, request: LocalRequest, forward: Forward) -> LocalResponse:
         name = request.json().get("HyperParameterTuningJobName", "")
-        tuning_jobs = sagemaker_backend(request.account, request.region).hyper_parameter_tuning_jobs
-        if name not in tuning_jobs:
+        record = records.tuning_job(request.account, request.region, name)
+        if record is None:
             return LocalResponse.aws_error(
                 "ResourceNotFound", f"Amazon SageMaker can't find a tuning job with name {name}"
             )
         job = self.tuner.jobs.get(name)
-        status = tuning_jobs[name].hyper_parameter_tuning_job_status
+        status = record.hyper_parameter_tuning_job_status
         if status != "InProgress" or job is None:
             return LocalResponse.aws_error(
                 "ValidationException", f"The tuning job {name} is in status {status} and cannot be stopped"
@@ -97,14 +97,13 @@ def request_problem(params: dict[str, Any]) -> str | None:
 
 
 def list_training_jobs(account: str, region: str, params: dict[str, Any]) -> LocalResponse:
-    backend = sagemaker_backend(account, region)
-    job = backend.hyper_parameter_tuning_jobs.get(params.get("HyperParameterTuningJobName", ""))
+    job = records.tuning_job(account, region, params.get("HyperParameterTuningJobName", ""))
     if job is None:
         return LocalResponse.aws_error(
             "ResourceNotFound",
             f"Amazon SageMaker can't find a tuning job with name {params.get('HyperParameterTuningJobName', '')}",
         )
-    summaries = [list_summary(backend, summary) for summary in getattr(job, "mlops_trials", [])]
+    summaries = [list_summary(account, region, summary) for summary in records.trials(job)]
     if params.get("StatusEquals"):
         summaries = [item for item in summaries if item["TrainingJobStatus"] == params["StatusEquals"]]
     if (params.get("SortBy") or "Name") == "FinalObjectiveMetricValue":

@@ -24,7 +24,8 @@ from typing import Any
 from mlops_cli.common import parameter_ranges
 from mlops_cli.common.job_logs import JobLogReader, metric_values
 from mlops_cli.local.core.server import ServerContext
-from mlops_cli.local.sagemaker.records import sagemaker_backend, utcnow
+from mlops_cli.local.moto_compat.records import sagemaker as records
+from mlops_cli.local.sagemaker.records import utcnow
 from mlops_cli.local.sagemaker.script_mode import LOG_GROUP
 from mlops_cli.local.sagemaker.tuning_jobs import list_summary, save_tuning_job
 from mlops_cli.local.sagemaker.tuning_strategies import (
@@ -80,8 +81,10 @@ class LocalTuningJob:
         self.account = account
         self.region = region
         self.name: str = params["HyperParameterTuningJobName"]
-        self.job = sagemaker_backend(account, region).hyper_parameter_tuning_jobs[self.name]
-        self.backend = sagemaker_backend(account, region)
+        job = records.tuning_job(account, region, self.name)
+        if job is None:  # CreateHyperParameterTuningJob recorded it before the tuner starts
+            raise KeyError(f"no tuning job {self.name}")
+        self.job: records.TuningJob = job
         self.params = params
         job_config = params["HyperParameterTuningJobConfig"]
         self.definition: dict[str, Any] = params["TrainingJobDefinition"]
@@ -159,8 +162,8 @@ class LocalTuningJob:
         parents = (self.params.get("WarmStartConfig") or {}).get("ParentHyperParameterTuningJobs") or []
         found = []
         for parent in parents:
-            job = self.backend.hyper_parameter_tuning_jobs.get(parent.get("HyperParameterTuningJobName"))
-            for summary in getattr(job, "mlops_trials", []) if job else []:
+            job = records.tuning_job(self.account, self.region, parent.get("HyperParameterTuningJobName") or "")
+            for summary in records.trials(job) if job else []:
                 final = summary.get("FinalHyperParameterTuningJobObjectiveMetric")
                 if final and final.get("MetricName") == self.metric:
                     found.append((summary, summary["TunedHyperParameters"], final["Value"]))
@@ -227,7 +230,7 @@ class LocalTuningJob:
         for trial in self.trials:
             if trial.ended and trial.told:
                 continue
-            job = self.backend.training_jobs.get(trial.name)
+            job = records.training_job(self.account, self.region, trial.name)
             if job is not None:
                 trial.status = job.training_job_status
             self._read_metrics(trial)
@@ -254,7 +257,7 @@ class LocalTuningJob:
             if value is not None:
                 trial.history.append(value)
 
-    def _final_objective(self, trial: Trial, job: Any) -> float | None:
+    def _final_objective(self, trial: Trial, job: records.TrainingJob | None) -> float | None:
         final = {item["MetricName"]: item["Value"] for item in getattr(job, "final_metric_data_list", None) or []}
         value = final.get(self.metric, trial.history[-1] if trial.history else None)
         if value is None or not math.isfinite(float(value)):
@@ -342,12 +345,12 @@ class LocalTuningJob:
             candidates += [self._summary(best)] if best else []
             overall = best_summary(candidates, self.maximize)
         self._save(
-            OverallBestTrainingJob=list_summary(self.backend, overall) if overall else None,
+            OverallBestTrainingJob=list_summary(self.account, self.region, overall) if overall else None,
             training_job_status_counters=counters,
             objective_status_counters=objectives,
             mlops_trials=summaries,
             last_modified_time=utcnow(),
-            best_training_job=list_summary(self.backend, self._summary(best)) if best else None,
+            best_training_job=list_summary(self.account, self.region, self._summary(best)) if best else None,
         )
         self.best = best
 
