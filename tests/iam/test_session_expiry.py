@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mlops_cli.local import moto_compat
 from mlops_cli.local.core import guard
 from mlops_cli.local.core.credentials import LocalCredentials
 from mlops_cli.local.iam.principals import ACCOUNT
+from mlops_cli.local.moto_compat.backends import backend
 
 TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "*"}]}
 
@@ -22,10 +22,10 @@ TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal":
 @pytest.fixture
 def session():
     """A session of a new role in this process's local IAM: (access key id, session token, the session)."""
-    iam = moto_compat.backend("iam", ACCOUNT, "aws")
+    iam = backend("iam", ACCOUNT, "aws")
     # name, trust policy, path, permissions boundary, description, tags, max session duration
     role = iam.create_role("expiring-role", json.dumps(TRUST), "/", None, "", [], None)
-    found = moto_compat.backend("sts", ACCOUNT, "aws").assume_role(
+    found = backend("sts", ACCOUNT, "aws").assume_role(
         region_name="us-east-1",
         role_session_name="s",
         role_arn=role.arn,
