@@ -88,7 +88,13 @@ class DurableAws:
 def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DurableAws]:
     home = tmp_path_factory.mktemp("durable-home")
     url = f"http://127.0.0.1:{free_port()}"
-    aws = DurableAws(url, home, {"MLOPS_HOME": str(home), "MLOPS_AWS__ENDPOINT_URL": url, "MLOPS_PROJECT": PROJECT})
+    env = {
+        "MLOPS_HOME": str(home),
+        "MLOPS_AWS__ENDPOINT_URL": url,
+        "MLOPS_PROJECT": PROJECT,
+        "MLOPS_S3__PREFIX": PROJECT,
+    }
+    aws = DurableAws(url, home, env)  # the project's own prefix: its endpoint role reads models there
     started = aws.local("up")
     assert started.returncode == 0, started.stderr
     try:
