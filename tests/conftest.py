@@ -1,6 +1,7 @@
-"""Shared fixtures: the embedded local AWS (a real moto server over HTTP), a CLI runner, the digits sample and
-the session's two real trainings (one by the engine in-process, one `mlops train` job), shared by every test
-that needs a trained model.
+"""Shared fixtures: the embedded local AWS (a real moto server over HTTP), a CLI runner, the digits sample, its
+small slice, and the session's one real training of the recipe (a `mlops train` job), shared by every test that
+needs a trained model. Tests of a mechanism (entry points, DDP, spot, kill/resume, train-ec2, tune) train on the
+small slice instead, for an epoch or two: the accuracy claims are the shared training's.
 
 The server is started once per test session on a free loopback port through `mlops local up`, with
 MLOPS_HOME in a temporary folder, and stopped at the end.
@@ -21,7 +22,15 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from tests.helpers import LOCAL_CONFIG, SERVED_ENDPOINT, SERVED_PROJECT, aws_cli, local_aws_server, local_client
+from tests.helpers import (
+    LOCAL_CONFIG,
+    SERVED_ENDPOINT,
+    SERVED_PROJECT,
+    aws_cli,
+    copy_first_images,
+    local_aws_server,
+    local_client,
+)
 
 # Never let a test reach real AWS: no credentials, profiles or endpoints from the developer's shell.
 for _name in (
@@ -56,12 +65,24 @@ os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
 
 # Tests that use these (directly or through other fixtures) are integration tests: `make check` leaves them out.
 INTEGRATION_FIXTURES = {"local_aws", "trained_model", "trained_job", "digits_dir", "delayed_aws", "docs_project"}
+# Fixtures that run a real training (the session's one, the 2-instance DDP job, the tuning job, the docs' project
+# whose pages train and tune): their users are marked `training` (tests that train in their own body carry the mark
+# themselves, as tests that start a local AWS of their own without these fixtures carry `slow`).
+TRAINING_FIXTURES = {"trained_job", "ddp_job", "tuned", "docs_project"}
+# Fixtures that start a local AWS of their own (about 8 s each), for settings the session's cannot have: its users
+# are marked `slow`.
+OWN_LOCAL_AWS_FIXTURES = {"fast_aws", "delayed_aws", "fresh_aws", "bounded_aws", "private_aws", "docs_project"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if INTEGRATION_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        used = set(getattr(item, "fixturenames", ()))
+        if INTEGRATION_FIXTURES & used:
             item.add_marker(pytest.mark.integration)
+        if TRAINING_FIXTURES & used:
+            item.add_marker(pytest.mark.training)
+        if OWN_LOCAL_AWS_FIXTURES & used:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -144,38 +165,28 @@ def digits_in_s3(local_aws: str, digits_dir: Path) -> str:
     return "s3://mlops-local/digits/data"
 
 
-@dataclass(frozen=True)
-class TrainedModel:
-    model_dir: Path
-    output_dir: Path
-    checkpoint_dir: Path
-    metrics: dict[str, Any]  # what run_training returned
+SMALL_DIGITS_PREFIX = "small-data"  # under configs/local.yaml's s3.prefix
 
 
 @pytest.fixture(scope="session")
-def trained_model(tmp_path_factory: pytest.TempPathFactory, digits_dir: Path) -> TrainedModel:
-    """The engine's run_training in-process with the tests' recipe (tests/recipe.py)."""
-    import torch
+def small_digits(digits_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first SMALL_DIGITS_PER_CLASS images of each class of every split (tests/recipe.py), as an ImageFolder
+    tree: what tests of a mechanism train on."""
+    from tests.recipe import SMALL_DIGITS_PER_CLASS
 
-    from model.engine import run_training
-    from tests.recipe import train_config
+    return copy_first_images(digits_dir, tmp_path_factory.mktemp("small-digits"), SMALL_DIGITS_PER_CLASS)
 
-    root = tmp_path_factory.mktemp("trained-model")
-    trained = TrainedModel(root / "model", root / "output", root / "checkpoints", {})
-    threads = torch.get_num_threads()  # the engine sizes the thread pool for itself; give the rest theirs back
-    try:
-        metrics = run_training(
-            train_config(),
-            digits_dir,
-            trained.model_dir,
-            output_dir=trained.output_dir,
-            checkpoint_dir=trained.checkpoint_dir,
-            log=lambda line: None,
-        )
-    finally:
-        torch.set_num_threads(threads)
-    trained.metrics.update(metrics)
-    return trained
+
+@pytest.fixture(scope="session")
+def small_digits_in_s3(local_aws: str, small_digits: Path) -> dict[str, str]:
+    """`small_digits` uploaded to s3://mlops-local/digits/small-data; the environment that points `data.s3_prefix`
+    at it (pass it as a command's env)."""
+    from mlops_cli.app import app
+
+    to = f"s3://mlops-local/digits/{SMALL_DIGITS_PREFIX}"
+    result = CliRunner().invoke(app, ["-c", str(LOCAL_CONFIG), "-q", "data", "upload", str(small_digits), "--to", to])
+    assert result.exit_code == 0, result.output
+    return {"MLOPS_DATA__S3_PREFIX": SMALL_DIGITS_PREFIX}
 
 
 @dataclass(frozen=True)
@@ -194,8 +205,9 @@ class TrainedJob:
 
 @pytest.fixture(scope="session")
 def trained_job(digits_in_s3: str, boto_client) -> TrainedJob:
-    """The session's one `mlops train`: one instance, configs/local.yaml's recipe, a real local job whose model
-    the deploy tests serve (named like the project's jobs, so `mlops deploy` finds it as the latest)."""
+    """The session's one training of the recipe (tests/recipe.py): `mlops train` with configs/local.yaml alone, one
+    instance, a real local job. Its model is what the accuracy claims, the deploy tests and `trained_model` use
+    (named like the project's jobs, so `mlops deploy` finds it as the latest)."""
     from mlops_cli.app import app
 
     name = "digits-session-model"
@@ -207,29 +219,44 @@ def trained_job(digits_in_s3: str, boto_client) -> TrainedJob:
     return TrainedJob(result, description)
 
 
+@dataclass(frozen=True)
+class TrainedModel:
+    model_dir: Path  # model.tar.gz unpacked: what the engine wrote to SM_MODEL_DIR
+    output_dir: Path  # output.tar.gz unpacked: metrics.json
+    metrics: dict[str, Any]  # output_dir/metrics.json
+
+
 @pytest.fixture(scope="session")
-def served_model(local_aws: str, boto_client, trained_model: TrainedModel) -> Iterator[str]:
-    """The engine's trained model as model.tar.gz in S3, behind an endpoint from `mlops deploy` in a project of its
-    own (SERVED_ENDPOINT): one model server for the tests that need an endpoint that answers with that model."""
+def trained_model(trained_job: TrainedJob, boto_client, tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
+    """The session's one training (`trained_job`), its model and output archives unpacked here for the tests that
+    load the model in-process (engine, inference, Lambda, hostile inputs)."""
     import io
     import tarfile
 
+    root = tmp_path_factory.mktemp("trained-model")
+    s3 = boto_client("s3")
+    bucket, key = trained_job.model_data.removeprefix("s3://").split("/", 1)
+    folders = {"model": root / "model", "output": root / "output"}
+    for name, folder in folders.items():
+        body = s3.get_object(Bucket=bucket, Key=key.replace("/model.tar.gz", f"/{name}.tar.gz"))["Body"].read()
+        with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
+            tar.extractall(folder, filter="data")
+    metrics = json.loads((folders["output"] / "metrics.json").read_text())
+    return TrainedModel(folders["model"], folders["output"], metrics)
+
+
+@pytest.fixture(scope="session")
+def served_model(local_aws: str, boto_client, trained_job: TrainedJob) -> Iterator[str]:
+    """The session's trained model copied to a project of its own (SERVED_PROJECT), behind an endpoint from
+    `mlops deploy` (SERVED_ENDPOINT): one model server for the tests that need an endpoint that answers with it."""
     from mlops_cli.app import app
 
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for path in sorted(trained_model.model_dir.rglob("*")):
-            tar.add(path, arcname=str(path.relative_to(trained_model.model_dir)), recursive=False)
-    s3 = boto_client("s3")
-    try:
-        s3.create_bucket(Bucket="mlops-local")
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        pass
+    bucket, source = trained_job.model_data.removeprefix("s3://").split("/", 1)
     key = f"{SERVED_PROJECT}/models/session/output/model.tar.gz"
-    s3.put_object(Bucket="mlops-local", Key=key, Body=buffer.getvalue())
+    boto_client("s3").copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": source})
     result = CliRunner().invoke(
         app,
-        ["-c", str(LOCAL_CONFIG), "deploy", "--model", f"s3://mlops-local/{key}", "--endpoint", SERVED_ENDPOINT],
+        ["-c", str(LOCAL_CONFIG), "deploy", "--model", f"s3://{bucket}/{key}", "--endpoint", SERVED_ENDPOINT],
         # The project's own prefix: its endpoint role reads model artifacts there only, as the model server does.
         env={"MLOPS_PROJECT": SERVED_PROJECT, "MLOPS_S3__PREFIX": SERVED_PROJECT},
         catch_exceptions=False,

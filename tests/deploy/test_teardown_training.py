@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from mlops_cli.services import ec2_images
 
 PROJECT = "tdown"
@@ -34,6 +36,7 @@ def _state(ec2, instance_id: str) -> str:
     return ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]["State"]["Name"]
 
 
+@pytest.mark.training  # a real training job runs until teardown stops it
 def test_status_shows_running_training_and_teardown_all_stops_it(mlops, digits_in_s3, boto_client):
     sm, ec2 = boto_client("sagemaker"), boto_client("ec2")
     job = f"{PROJECT}-long"

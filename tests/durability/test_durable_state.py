@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 
 from tests.helpers import LOCAL_CONFIG, free_port
 
-pytestmark = pytest.mark.integration  # starts its own local AWS
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # starts its own local AWS
 
 PROJECT = "dur"
 BUCKET = "mlops-local"

@@ -14,7 +14,7 @@ import pytest
 from mlops_cli.local.core import versions
 from tests.helpers import LOCAL_CONFIG, free_port
 
-pytestmark = pytest.mark.integration  # starts (or tries to start) a local AWS of its own
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # starts (or tries to start) a local AWS of its own
 
 
 def test_a_snapshot_naming_a_class_this_version_lacks_stops_local_up_with_one_line(tmp_path):

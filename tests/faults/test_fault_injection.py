@@ -175,6 +175,7 @@ def test_bad_rules_are_refused_with_the_key():
 
 
 @pytest.mark.integration  # starts a local AWS of its own
+@pytest.mark.slow
 def test_rules_from_the_config_reach_the_server_local_up_starts(tmp_path, mlops_home):
     config = yaml.safe_load(LOCAL_CONFIG.read_text())
     config.setdefault("local", {})["faults"] = [{"operation": "s3:ListBuckets", "error": "AccessDenied", "on_call": 1}]

@@ -78,6 +78,7 @@ def test_shell_completion_is_offered(runner):
 
 
 @pytest.mark.integration  # a real subprocess server: make test only
+@pytest.mark.slow
 def test_local_aws_lifecycle(tmp_path):
     """up starts a health-checked background server with a pid file; up again is a no-op; down stops it."""
     from tests.helpers import LOCAL_CONFIG, free_port

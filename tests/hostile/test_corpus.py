@@ -51,14 +51,10 @@ def load_cases() -> list[Any]:
         for case in document["cases"]:
             # Endpoint bodies and Lambda events need the session's trained model or local AWS: make test only.
             slow = document["kind"] in ("inference", "lambda") or case.get("needs") == "local_aws"
-            params.append(
-                pytest.param(
-                    document["kind"],
-                    case,
-                    id=f"{file.stem}:{case['id']}",
-                    marks=[pytest.mark.integration] if slow else [],
-                )
-            )
+            marks = [pytest.mark.integration] if slow else []
+            if document["kind"] == "inference":  # the session's training (run_inference)
+                marks.append(pytest.mark.training)
+            params.append(pytest.param(document["kind"], case, id=f"{file.stem}:{case['id']}", marks=marks))
     return params
 
 

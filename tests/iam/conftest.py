@@ -10,25 +10,20 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.helpers import LOCAL_CONFIG, copy_first_images, local_aws_server, local_client
+from tests.helpers import LOCAL_CONFIG, local_aws_server, local_client
 
 ACCOUNT = "123456789012"
 # Longer than the 19 characters `tune` keeps of a project name (tuning job names have 32 at most).
 PROJECT = "least-privilege-proof"
-SMALL = {"train": 16, "valid": 8, "test": 4}  # images per class: the tune tests' small slice of the digits sample
 
 
 @pytest.fixture(scope="module")
 def fresh_aws(mlops_home: Path) -> Iterator[str]:
     """A local AWS of its own (nothing in its account yet), under the session's MLOPS_HOME; the module's commands
-    run against it."""
+    run against it. Not the session's: there the bucket, roles and jobs other tests made would spare the commands
+    their create paths, and the printed policies would be proven on less than a new account needs."""
     with local_aws_server({"MLOPS_LOCAL__TIME_SCALE": "1"}) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def small_digits(digits_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return copy_first_images(digits_dir, tmp_path_factory.mktemp("small-digits"), SMALL)
 
 
 def policy_for(url: str, *command: str, env: dict | None = None) -> dict:

@@ -11,7 +11,8 @@ import pytest
 
 from tests.iam.conftest import policy_for
 
-pytestmark = pytest.mark.integration
+# The commands run in order on one fresh account (its own local AWS): train's real job is what deploy serves.
+pytestmark = [pytest.mark.integration, pytest.mark.training, pytest.mark.slow]
 
 COMMANDS = [
     # (command as `config permissions` names it, the arguments it runs with)

@@ -19,6 +19,7 @@ import pytest
 from mlops_cli.local.core import manager
 from tests.helpers import local_aws_server, local_client
 
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # local AWSes of their own, waits on real timeouts
 IDLE_S, HEADER_S, MAX_CONNECTIONS = 2.0, 4.0, 400
 LOG_MAX_BYTES = 4096
 HALF_OPEN = 300

@@ -33,6 +33,7 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
 
 
 @pytest.mark.integration  # two CLI runs and two servers in subprocesses
+@pytest.mark.slow
 def test_local_down_leaves_a_foreign_listener_and_the_pid_it_names_alive(tmp_path: Path):
     port = free_port()
     url = f"http://127.0.0.1:{port}"

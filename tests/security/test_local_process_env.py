@@ -24,7 +24,8 @@ import pytest
 
 from tests.helpers import free_port, run_script_job, tar_gz
 
-pytestmark = pytest.mark.integration  # a local AWS of its own, a training job, an endpoint, a function, an instance
+# A local AWS of its own, a training job, an endpoint, a function, an instance.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 MARK = "LEAKYCALLER"  # in every fake value the caller's shell holds
 BUCKET = "env-report"
 REPORT = """

@@ -13,7 +13,7 @@ import pytest
 from mlops_cli.local.core import credentials
 from tests.helpers import LOCAL_CONFIG, REPO, local_aws_server
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a local AWS of another home
 
 
 def mlops(home: Path, url: str, *args: str) -> subprocess.CompletedProcess:

@@ -25,6 +25,8 @@ from mlops_cli.local.core import credentials, manager
 from tests.helpers import LOCAL_CONFIG
 from tests.security.test_connections import own_local_aws
 
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a local AWS of its own, killed and started again
+
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:

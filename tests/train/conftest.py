@@ -1,5 +1,5 @@
-"""Fixtures for `mlops train`: dry-run plans as JSON, a broken data set, the one uninterrupted 2-instance job (the
-digits sample in S3 and the session's 1-instance training job are tests/conftest.py's)."""
+"""Fixtures for `mlops train`: dry-run plans as JSON, a broken data set, the one uninterrupted 2-instance job on the
+small slice of the digits (the data sets in S3 and the session's 1-instance training job are tests/conftest.py's)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import LOCAL_CONFIG
+from tests.recipe import DDP_EPOCHS
 
 
 @pytest.fixture
@@ -49,17 +50,21 @@ def broken_data_prefix(local_aws: str, digits_dir: Path, tmp_path_factory: pytes
 
 
 @pytest.fixture(scope="session")
-def ddp_job(digits_in_s3: str):
-    """`mlops -o json train --instance-count 2` with configs/local.yaml's recipe, uninterrupted: the click Result
-    (the DescribeTrainingJob answer on stdout, the progress on stderr). The DDP test checks it; the spot test
-    compares its interrupted and resumed run with it."""
+def ddp_job(small_digits_in_s3: dict[str, str]):
+    """`mlops -o json train --instance-count 2` with configs/local.yaml's recipe for DDP_EPOCHS on the small slice,
+    uninterrupted: the click Result (the DescribeTrainingJob answer on stdout, the progress on stderr). The DDP test
+    checks it; the spot test compares its interrupted and resumed run with it."""
     from typer.testing import CliRunner
 
     from mlops_cli.app import app
 
     result = CliRunner().invoke(
         app,
-        ["-c", str(LOCAL_CONFIG), "-o", "json", "train", "--instance-count", "2", "--wait", "--job-name", "ddp-two"],
+        [
+            *("-c", str(LOCAL_CONFIG), "-o", "json", "train", "--instance-count", "2", "--wait"),
+            *("--job-name", "ddp-two", "--hp", f"epochs={DDP_EPOCHS}"),
+        ],
+        env=small_digits_in_s3,
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output[-3000:]

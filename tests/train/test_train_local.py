@@ -1,8 +1,8 @@
 """`mlops train` against the local AWS: real jobs (real DDP across two simulated instances), their logs in
 CloudWatch, the model in S3, failure, stopping, and the source package uploaded once.
 
-Runtime: one 2-instance run here and the session's 1-instance job (tests/conftest.py), both with configs/local.yaml's
-two-epoch recipe, plus jobs that fail at start or are stopped early (about 2 minutes on 2 shared cores).
+Runtime: the session's 1-instance job (tests/conftest.py, configs/local.yaml's two-epoch recipe on the digits), one
+2-instance run of the recipe on the small slice, plus jobs that fail at start or are stopped early.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pytest
 from mlops_cli.services import packaging
 from tests.helpers import LOCAL_CONFIG
 from tests.interrupt import DEADLINE_S, interrupted
+from tests.recipe import DDP_EPOCHS
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 
@@ -36,13 +37,14 @@ def stream_messages(logs, job: str) -> dict[str, list[str]]:
     return messages
 
 
-def test_two_instances_train_one_model_with_ddp(ddp_job, digits_dir, boto_client, tmp_path):
+def test_two_instances_train_one_model_with_ddp(ddp_job, small_digits, boto_client, tmp_path):
     import torch
     from PIL import Image
 
     from model import artifact, data
 
-    # configs/local.yaml's recipe, batch 32 per rank: 0.955 test accuracy measured here.
+    # configs/local.yaml's recipe, batch 32 per rank, on the small slice: the wiring of DDP through a job (accuracy
+    # is the session training's claim).
     result = ddp_job
     description = json.loads(result.stdout)  # -o json: the DescribeTrainingJob answer
     assert description["TrainingJobName"] == "ddp-two"
@@ -57,7 +59,7 @@ def test_two_instances_train_one_model_with_ddp(ddp_job, digits_dir, boto_client
     ]
     assert description["BillableTimeInSeconds"] >= 1
     final = {item["MetricName"]: item["Value"] for item in description["FinalMetricDataList"]}
-    assert final["epoch"] == 2 and final["test_acc"] >= 0.9
+    assert final["epoch"] == DDP_EPOCHS
     # Followed on stderr: transitions, both instances' logs with their prefix, the metric lines.
     assert "InProgress / Training" in result.stderr and "Completed / Completed" in result.stderr
     assert "[algo-1] world_size=2" in result.stderr and "[algo-2] " in result.stderr
@@ -70,7 +72,7 @@ def test_two_instances_train_one_model_with_ddp(ddp_job, digits_dir, boto_client
     assert any("world_size=2" in line for line in messages["algo-1"])
     assert any("global_world_sizes=[2]" in line for line in messages["algo-2"])
     assert any("--nnodes=2 --node-rank=1" in line for line in messages["algo-2"])
-    assert any("train_samples_per_rank=719,719" in line for line in messages["algo-1"])
+    assert any("train_samples_per_rank=80,80" in line for line in messages["algo-1"])
 
     artifact_uri = description["ModelArtifacts"]["S3ModelArtifacts"]
     assert artifact_uri == "s3://mlops-local/digits/models/ddp-two/output/model.tar.gz"
@@ -79,17 +81,18 @@ def test_two_instances_train_one_model_with_ddp(ddp_job, digits_dir, boto_client
     with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
         tar.extractall(tmp_path / "model", filter="data")
     model, meta = artifact.load_model_dir(tmp_path / "model")
-    # Scored the way inference sees images: each test PNG through the model's own eval transform.
+    # Scored the way inference sees images: each test PNG through the model's own eval transform, the same accuracy
+    # as the job's (to one image for float ties): the artifact is the model the ranks trained together.
     transform = data.eval_transform(meta["image_size"])
     samples = [
-        (path, meta["class_names"].index(path.parent.name)) for path in sorted((digits_dir / "test").glob("*/*.png"))
+        (path, meta["class_names"].index(path.parent.name)) for path in sorted((small_digits / "test").glob("*/*.png"))
     ]
-    assert len(samples) == 179
+    assert len(samples) == 40
     with torch.no_grad():
         batch = torch.stack([transform(Image.open(path).convert("RGB")) for path, _ in samples])
         predicted = model(batch).argmax(dim=1).tolist()
     accuracy = sum(guess == label for guess, (_, label) in zip(predicted, samples, strict=True)) / len(samples)
-    assert accuracy >= 0.90
+    assert abs(accuracy - final["test_acc"]) <= 1 / len(samples)
 
     # A finished job cannot be stopped (the local StopTrainingJob answers as SageMaker does).
     from botocore.exceptions import ClientError
@@ -143,6 +146,7 @@ def test_empty_data_channel_fails_like_sagemaker(mlops, local_aws, boto_client):
     assert 'No S3 objects found under S3 URL "s3://mlops-local/digits/nothing-here/"' in result.stderr
 
 
+@pytest.mark.training
 def test_ctrl_c_with_yes_stops_the_running_job(digits_in_s3, boto_client):
     sagemaker = boto_client("sagemaker")
     command = [
@@ -174,6 +178,7 @@ def test_ctrl_c_with_yes_stops_the_running_job(digits_in_s3, boto_client):
     assert [item["Status"] for item in status["SecondaryStatusTransitions"]][-2:] == ["Stopping", "Stopped"]
 
 
+@pytest.mark.training
 def test_ctrl_c_without_a_terminal_leaves_the_job_running_and_says_how_to_stop_it(digits_in_s3, boto_client):
     command = [
         sys.executable,

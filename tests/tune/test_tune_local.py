@@ -198,6 +198,7 @@ def test_deploy_tuning_job_without_a_best_trial_exits_2(mlops, local_aws):
     ],
     ids=["median-rule", "hyperband"],
 )
+@pytest.mark.training
 def test_a_clearly_worse_trial_is_stopped_early(small_digits_in_s3, mlops, boto_client, name, strategy):
     result = mlops(
         "-o",
@@ -230,6 +231,7 @@ def test_a_clearly_worse_trial_is_stopped_early(small_digits_in_s3, mlops, boto_
         assert job_config["StrategyConfig"] == {"HyperbandStrategyConfig": {"MinResource": 1, "MaxResource": 3}}
 
 
+@pytest.mark.training
 def test_ctrl_c_with_yes_stops_the_tuning_job_and_its_trials(small_digits_in_s3, boto_client):
     command = [
         sys.executable,
@@ -256,6 +258,7 @@ def test_ctrl_c_with_yes_stops_the_tuning_job_and_its_trials(small_digits_in_s3,
     assert described["TrainingJobStatusCounters"]["Stopped"] == len(trials)
 
 
+@pytest.mark.training
 def test_ctrl_c_without_a_terminal_leaves_it_running_and_teardown_all_stops_it(small_digits_in_s3, boto_client, mlops):
     # Its own project (teardown --all touches it only), and a name without the project's prefix: status and
     # teardown find it, and its trials, by the project tag alone.
