@@ -8,6 +8,7 @@ import json
 import pytest
 
 from mlops_cli.services import cost
+from tests.helpers import SERVED_PROJECT
 
 from .conftest import cli
 
@@ -93,16 +94,17 @@ def test_an_update_prices_the_live_scaling_and_both_fleets(served_model, boto_cl
     aas.register_scalable_target(**scalable, MinCapacity=1, MaxCapacity=2)
     model = "s3://mlops-local/served/models/session/output/model.tar.gz"
     update = ("--dry-run", "deploy", "--model", model, "--endpoint", served_model)
+    served = {"MLOPS_PROJECT": SERVED_PROJECT, "MLOPS_S3__PREFIX": SERVED_PROJECT}  # the model's project
     try:
-        plan = json.loads(cli("-o", "json", *update).stdout)
+        plan = json.loads(cli("-o", "json", *update, env=served).stdout)
         endpoint, switch = plan["cost"]["items"]
         assert (endpoint["min_instances"], endpoint["max_instances"]) == (1, 2)
         assert endpoint["usd_per_month_at_max"] == pytest.approx(2 * M5_LARGE * 730)
         assert switch["item"] == "blue/green switch" and switch["usd_per_hour"] == pytest.approx(2 * M5_LARGE)
         one_instance_month = M5_LARGE * 730
-        refused = cli(*update, "--max-cost", f"{1.5 * one_instance_month:.2f}")  # 1 instance fits, 2 do not
+        refused = cli(*update, "--max-cost", f"{1.5 * one_instance_month:.2f}", env=served)  # 1 instance fits, not 2
         assert refused.exit_code == 2 and "would cost per month" in " ".join(refused.stderr.split())
-        assert cli(*update, "--max-cost", f"{2.5 * one_instance_month:.2f}").exit_code == 0
+        assert cli(*update, "--max-cost", f"{2.5 * one_instance_month:.2f}", env=served).exit_code == 0
     finally:
         aas.deregister_scalable_target(**scalable)
 

@@ -47,6 +47,7 @@ def iam_caller(account: str, access_key_id: str) -> dict[str, Any] | None:
     (its inline and attached policies' documents, its groups' too)}; None when no active key or role session has it
     (moto.iam.access_control's lookup)."""
     from moto.iam.access_control import AssumedRoleAccessKey, CreateAccessKeyFailure, IAMUserAccessKey
+    from moto.iam.exceptions import NotFoundException
     from moto.sts.models import sts_backends
 
     def document(policy: Any) -> dict[str, Any]:
@@ -68,7 +69,11 @@ def iam_caller(account: str, access_key_id: str) -> dict[str, Any] | None:
         ):
             return None
         token, secret = None, key._secret_access_key
-    return {"arn": key.arn, "secret": secret, "token": token, "policies": [document(p) for p in key.collect_policies()]}
+    try:
+        policies = [document(p) for p in key.collect_policies()]
+    except NotFoundException:  # a session of a role deleted since (or never made): it holds no policy, as on AWS
+        policies = []
+    return {"arn": key.arn, "secret": secret, "token": token, "policies": policies}
 
 
 def session_expiry(account: str, access_key_id: str) -> Any:
