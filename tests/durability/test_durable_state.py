@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]  # starts its own local
 PROJECT = "dur"
 BUCKET = "mlops-local"
 DATA_PREFIX = "digits/data/"
-MODEL_URI = f"s3://{BUCKET}/{PROJECT}/models/kept/model.tar.gz"  # where the project's endpoint role reads
+MODEL_URI = f"s3://{BUCKET}/digits/models/kept/model.tar.gz"  # under the config's prefix: the endpoint role reads it
 ENDPOINT = f"{PROJECT}-endpoint"
 FUNCTION = f"{PROJECT}-invoke"
 ROLE = f"{PROJECT}-training-role"
@@ -88,13 +88,7 @@ class DurableAws:
 def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DurableAws]:
     home = tmp_path_factory.mktemp("durable-home")
     url = f"http://127.0.0.1:{free_port()}"
-    env = {
-        "MLOPS_HOME": str(home),
-        "MLOPS_AWS__ENDPOINT_URL": url,
-        "MLOPS_PROJECT": PROJECT,
-        "MLOPS_S3__PREFIX": PROJECT,
-    }
-    aws = DurableAws(url, home, env)  # the project's own prefix: its endpoint role reads models there
+    aws = DurableAws(url, home, {"MLOPS_HOME": str(home), "MLOPS_AWS__ENDPOINT_URL": url, "MLOPS_PROJECT": PROJECT})
     started = aws.local("up")
     assert started.returncode == 0, started.stderr
     try:
