@@ -374,7 +374,9 @@ def serve(host: str, port: int, state_dir: Path, credentials_file: Path, log_fil
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     print(f"mlops local AWS listening on {context.endpoint_url}", flush=True)
-    context.store.resume()
+    # Resuming restarts the restored endpoints' model servers, which take sessions of their execution roles from
+    # this server's own STS: it must be answering by then, so resuming runs beside it.
+    threading.Thread(target=context.store.resume, name="local-aws-resume", daemon=True).start()
     try:
         server.serve_forever()
     finally:
