@@ -178,7 +178,7 @@ def copy_first_images(source: Path, dest: Path, per_class: dict[str, int]) -> Pa
 def converge_role(role: Any, config: Any, client_for: Any, *, account_id: str, partition: str) -> None:
     """Create a generated SageMaker role, or put its trust and policy back, with the steps train and deploy plan."""
     from mlops_cli.plan import Executor, Plan
-    from mlops_cli.services.sagemaker_roles import role_steps
+    from mlops_cli.services.iam.sagemaker_roles import role_steps
 
     steps = role_steps(role, config, account_id=account_id, partition=partition)
     Executor(client_for).execute(Plan(f"converge role {role.name(config)}", steps))

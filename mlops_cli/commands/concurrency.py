@@ -39,7 +39,7 @@ def set_concurrency(
     ),
 ) -> None:
     from mlops_cli.render.lambda_ import concurrency_table
-    from mlops_cli.services.concurrency import describe_reserved
+    from mlops_cli.services.lambda_.concurrency import describe_reserved
     from mlops_cli.usecases.concurrency import ConcurrencyRequest, check_flags, current_state, planned_concurrency
 
     check_flags(reserved, provisioned, clear, show, unreserved)

@@ -59,7 +59,7 @@ def deploy(
     ),
 ) -> None:
     from mlops_cli.render.deploy import deploy_table
-    from mlops_cli.services.deploy import parse_serverless
+    from mlops_cli.services.deploy.endpoint import parse_serverless
     from mlops_cli.usecases.deploy import DeployRequest, planned_deploy
 
     app_state = state(ctx)

@@ -14,7 +14,7 @@ def invoke(
     top_k: int = typer.Option(5, "--top-k", metavar="K", help="How many labels to show (1-100)."),
 ) -> None:
     from mlops_cli.render.deploy import invoke_table
-    from mlops_cli.services import endpoint_invoke
+    from mlops_cli.services.deploy import invoke as endpoint_invoke
 
     request = endpoint_invoke.build_request(source, top_k)
     app_state = state(ctx)

@@ -29,7 +29,7 @@ def deploy(
     ),
 ) -> None:
     from mlops_cli.render.lambda_ import deploy_summary, deploy_table
-    from mlops_cli.services.lambda_deploy import planned_deploy
+    from mlops_cli.services.lambda_.function import planned_deploy
 
     app_state = state(ctx)
     app_state.override(
@@ -63,7 +63,7 @@ def invoke(
     top_k: int | None = typer.Option(None, "--top-k", metavar="K", min=1, max=100, help="How many labels to return."),
 ) -> None:
     from mlops_cli.render.lambda_ import predictions_table
-    from mlops_cli.services.lambda_deploy import invocation_event, planned_invoke
+    from mlops_cli.services.lambda_.function import invocation_event, planned_invoke
 
     app_state = state(ctx)
     app_state.override({"lambda.function_name": name, "lambda.alias": alias}, flags={"lambda.function_name": "--name"})

@@ -33,7 +33,7 @@ def predict_batch(
     from mlops_cli.errors import OperationError
     from mlops_cli.render.batch import batch_table
     from mlops_cli.render.upload import UploadProgress
-    from mlops_cli.services.batch_transform import FINAL
+    from mlops_cli.services.deploy.batch_transform import FINAL
     from mlops_cli.usecases.batch import BatchRequest, planned_batch
 
     app_state = state(ctx)

@@ -35,7 +35,7 @@ def train(
     ),
 ) -> None:
     from mlops_cli.render import train as render
-    from mlops_cli.services import training
+    from mlops_cli.services.training import job as training
     from mlops_cli.usecases.training import follow_training, planned_training
 
     app_state = state(ctx)

@@ -50,7 +50,7 @@ def train_ec2(
 ) -> None:
     from mlops_cli.render import console
     from mlops_cli.render import train_ec2 as render
-    from mlops_cli.services import training
+    from mlops_cli.services.training import job as training
     from mlops_cli.usecases.ec2_training import (
         Ec2TrainingRequest,
         check_flags,

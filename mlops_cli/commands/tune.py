@@ -73,7 +73,8 @@ def tune(
     from mlops_cli.config import tuning_ranges
     from mlops_cli.render import train as render_train
     from mlops_cli.render import tune as render
-    from mlops_cli.services import training, tuning
+    from mlops_cli.services.training import job as training
+    from mlops_cli.services.tuning import job as tuning
     from mlops_cli.usecases.training import follow_tuning, planned_tuning
 
     app_state = state(ctx)

@@ -104,7 +104,7 @@ class SageMakerTrainConfig(Section):
 
 
 class Ec2TrainConfig(Section):
-    # A GPU type the PyTorch Deep Learning AMI supports (mlops_cli.services.ec2_images.DLAMI_FAMILIES).
+    # A GPU type the PyTorch Deep Learning AMI supports (mlops_cli.services.ec2.images.DLAMI_FAMILIES).
     instance_type: str = Field("g4dn.xlarge", pattern=r"^[a-z0-9]+\.[a-z0-9]+$")
     ami_id: str | None = Field(None, pattern=r"^ami-[0-9a-f]{8,17}$", description="null = look up a DLAMI")
     subnet_id: str | None = Field(None, pattern=r"^subnet-[0-9a-f]{8,17}$")

@@ -272,7 +272,7 @@ class Plan:
     def operations(self) -> list[tuple[str, str, str]]:
         """(service, operation, resource) of every request running the plan may send: each step, the step sent
         `instead` of it, what its `unless` check reads and what its `wait` polls with. What the caller needs
-        permission for (mlops_cli.services.permissions); the reads made while planning are the use case's."""
+        permission for (mlops_cli.services.iam.permissions); the reads made while planning are the use case's."""
         found = []
         for step in self.steps:
             if step.service == ON_THIS_MACHINE:

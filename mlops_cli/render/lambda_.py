@@ -46,7 +46,7 @@ def predictions_table(console: Console, data: dict[str, Any]) -> None:
 
 
 def concurrency_table(console: Console, data: dict[str, Any]) -> None:
-    from mlops_cli.services.concurrency import describe_reserved
+    from mlops_cli.services.lambda_.concurrency import describe_reserved
 
     provisioned = data["provisioned"]
     status = provisioned["status"] or "none"

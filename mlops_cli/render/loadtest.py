@@ -15,7 +15,7 @@ from mlops_cli.render import Output, console, key_value_table, on_terminal
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from mlops_cli.services.loadtest import Snapshot
+    from mlops_cli.services.deploy.loadtest import Snapshot
 
 PLOT_SUFFIXES = (".png",)
 

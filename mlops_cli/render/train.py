@@ -9,7 +9,7 @@ from mlops_cli.render import Output, console
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from mlops_cli.services.training import JobEvent, LaunchResult
+    from mlops_cli.services.training.job import JobEvent, LaunchResult
 
 HOST_STYLES = ("cyan", "magenta", "green", "blue", "yellow")
 TAIL_LINE_CHARS = 300
@@ -41,7 +41,7 @@ def event(out: Output, item: JobEvent) -> None:
     when quiet. The distributed runtime's own logging shows with -v only: it stays in the job's log stream, and
     a failed job's log tail shows it."""
     from mlops_cli.common.job_logs import LogLine
-    from mlops_cli.services.training import JobFinished, MetricValues, StatusChange
+    from mlops_cli.services.training.job import JobFinished, MetricValues, StatusChange
 
     if out.verbosity < 0 or isinstance(item, JobFinished):
         return

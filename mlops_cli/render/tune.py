@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-    from mlops_cli.services.tuning import TuningSnapshot
+    from mlops_cli.services.tuning.job import TuningSnapshot
 
 LOG_OBJECTIVE_SPAN = 10.0  # objective values spanning more than this factor are plotted on a log scale
 STATUS_STYLES = {"Completed": "green", "InProgress": "cyan", "Failed": "red", "Stopped": "yellow", "Stopping": "yellow"}
@@ -92,7 +92,7 @@ class LiveLeaderboard:
             self.live.__exit__(*exc)
 
     def update(self, current: TuningSnapshot) -> None:
-        from mlops_cli.services.tuning import result_document
+        from mlops_cli.services.tuning.job import result_document
 
         if self.out.verbosity < 0:
             return

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlops_cli.errors import OperationError
 from mlops_cli.plan.sends import sends, sends_via
-from mlops_cli.services import autoscaling
+from mlops_cli.services.deploy import autoscaling
 from mlops_cli.services.naming import PROJECT_TAG
 
 if TYPE_CHECKING:
@@ -266,7 +266,7 @@ def _provisioned(lam: Any, function: dict[str, Any]) -> dict[str, Any]:
 def gather(client_for: ClientFor, config: Config) -> dict[str, Any]:
     """Everything status shows. What cannot be read is listed under `unreadable` and the rest still shown; a
     whole section that cannot be read is null, never [] (which would say "there are none")."""
-    from mlops_cli.services.ec2_follow import live_instances
+    from mlops_cli.services.ec2.follow import live_instances
 
     unreadable: Unreadable = []
     sm = client_for("sagemaker")

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import UsageError
 from mlops_cli.plan import Answers, Plan, Step, sends, sends_via
-from mlops_cli.services import autoscaling
-from mlops_cli.services.autoscaling import ScalingState
+from mlops_cli.services.deploy import autoscaling
+from mlops_cli.services.deploy.autoscaling import ScalingState
 from mlops_cli.services.naming import lambda_role_name
 from mlops_cli.services.status import (
     is_project_resource,
@@ -191,7 +191,7 @@ def find(client_for: ClientFor, config: Config, endpoint: str | None, everything
             inventory.scaling.append(autoscaling.read_state(aas, parts[1], parts[3]))
 
     if everything:
-        from mlops_cli.services.ec2_follow import live_instances
+        from mlops_cli.services.ec2.follow import live_instances
 
         inventory.tuning_jobs = [
             job["HyperParameterTuningJobName"] for job in project_tuning_jobs(sm, config, "InProgress")
@@ -212,7 +212,7 @@ def find(client_for: ClientFor, config: Config, endpoint: str | None, everything
 def own_alarms(described: dict[str, Any], project: str) -> list[str]:
     """The rollback alarms of the endpoint's last rollout that `deploy --rollback-on` made (named after the
     project and the endpoint); an existing alarm it was only given is not ours to delete."""
-    from mlops_cli.services.rollout import alarm_prefix
+    from mlops_cli.services.deploy.rollout import alarm_prefix
 
     ours = f"{alarm_prefix(project)}{described['EndpointName']}-"
     alarms = ((described.get("LastDeploymentConfig") or {}).get("AutoRollbackConfiguration") or {}).get("Alarms")

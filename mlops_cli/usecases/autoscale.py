@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from mlops_cli.aws import AwsClients
     from mlops_cli.config.schema import Config
     from mlops_cli.plan.planned import Planned
-    from mlops_cli.services.autoscaling import ScalingState
+    from mlops_cli.services.deploy.autoscaling import ScalingState
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ def check_flags(request: ScalingRequest, show: bool) -> None:
 
 def current_scaling(config: Config, clients: AwsClients, *, need_in_service: bool = False) -> ScalingState:
     """The variant's scaling as it is (the variant checked first; offline: as `mlops deploy` creates it)."""
-    from mlops_cli.services import autoscaling
+    from mlops_cli.services.deploy import autoscaling
 
     name, variant = config.endpoint_name, config.deploy.variant_name
     if not clients.offline:
@@ -54,7 +54,8 @@ def planned_autoscale(config: Config, clients: AwsClients, request: ScalingReque
     """Check the settings (exit 2 before any AWS call), read the scaling in place, plan the change. The result:
     the scaling afterwards, whether anything changed, and the requests sent."""
     from mlops_cli.plan.planned import Planned
-    from mlops_cli.services import autoscaling, naming
+    from mlops_cli.services import naming
+    from mlops_cli.services.deploy import autoscaling
 
     name, variant = config.endpoint_name, config.deploy.variant_name
     if request.off:

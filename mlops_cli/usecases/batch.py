@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.plan.sends import sends_via
-from mlops_cli.services import batch_transform
+from mlops_cli.services.deploy import batch_transform
 
 if TYPE_CHECKING:
     from mlops_cli.aws import AwsClients
@@ -72,7 +72,8 @@ def _planned(
 ) -> Planned:
     from mlops_cli.plan import Plan
     from mlops_cli.plan.planned import Planned
-    from mlops_cli.services import cost, images, naming, sagemaker_roles
+    from mlops_cli.services import cost, images, naming
+    from mlops_cli.services.iam import sagemaker_roles
     from mlops_cli.usecases.deploy import model_artifact
 
     batch = config.batch

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from mlops_cli.aws import AwsClients
     from mlops_cli.config.schema import Config
     from mlops_cli.plan.planned import Planned
-    from mlops_cli.services.concurrency import ConcurrencyState
+    from mlops_cli.services.lambda_.concurrency import ConcurrencyState
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ def check_flags(
 
 def current_state(config: Config, clients: AwsClients) -> ConcurrencyState:
     """Reads only; offline (a dry run without AWS), the function as a fresh account would have it."""
-    from mlops_cli.services import concurrency as service
+    from mlops_cli.services.lambda_ import concurrency as service
 
     if clients.offline:
         return service.fresh_state(config.function_name, config.lambda_.alias)
@@ -49,8 +49,8 @@ def current_state(config: Config, clients: AwsClients) -> ConcurrencyState:
 def planned_concurrency(config: Config, clients: AwsClients, request: ConcurrencyRequest) -> Planned:
     """Check the values (exit 2 before any change), read the function's state, plan set or clear, price it (the
     provisioned concurrency bills by the hour while it is configured; --max-cost checked against a month)."""
-    from mlops_cli.services import concurrency as service
     from mlops_cli.services import cost
+    from mlops_cli.services.lambda_ import concurrency as service
 
     reserved = (
         None

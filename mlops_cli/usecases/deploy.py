@@ -12,8 +12,8 @@ if TYPE_CHECKING:
     from mlops_cli.aws import AwsClients
     from mlops_cli.config.schema import Config
     from mlops_cli.plan.planned import Planned
-    from mlops_cli.services.autoscaling import ScalingSettings
-    from mlops_cli.services.deploy import Artifact, DeployTarget, LiveEndpoint
+    from mlops_cli.services.deploy.autoscaling import ScalingSettings
+    from mlops_cli.services.deploy.endpoint import Artifact, DeployTarget, LiveEndpoint
 
 
 @dataclass(frozen=True)
@@ -38,10 +38,12 @@ def planned_deploy(
     """Check the request (exit 2 before any AWS call), find the artifact, read the live endpoint, plan.
     `assume_live` stands for the endpoint as it is instead of reading it (`config permissions` plans the update
     an empty account never shows)."""
-    from mlops_cli.services import autoscaling, images, naming, sagemaker_roles
-    from mlops_cli.services import deploy as service
+    from mlops_cli.services import images, naming
     from mlops_cli.services.cost import summary as cost_summary
-    from mlops_cli.services.rollout import Rollout
+    from mlops_cli.services.deploy import autoscaling
+    from mlops_cli.services.deploy import endpoint as service
+    from mlops_cli.services.deploy.rollout import Rollout
+    from mlops_cli.services.iam import sagemaker_roles
 
     scaling = _check(config, request)
     sagemaker = config.train.sagemaker
@@ -92,12 +94,12 @@ def model_artifact(
     config: Config, clients: AwsClients, model: str | None, job: str | None, tuning_job: str | None
 ) -> Artifact:
     """The model.tar.gz to serve: --model, --job, --tuning-job's best trial, or the latest completed job."""
-    from mlops_cli.services import deploy as service
+    from mlops_cli.services.deploy import endpoint as service
 
     if model:  # the project's own jobs put their models where its serving roles read
         check_readable(config, model)
     if tuning_job:
-        from mlops_cli.services.tuning import best_trial_name
+        from mlops_cli.services.tuning.job import best_trial_name
 
         job = best_trial_name(clients.client("sagemaker"), tuning_job)
     artifact = (
@@ -113,7 +115,7 @@ def model_artifact(
 def check_readable(config: Config, model: str) -> None:
     """On AWS a model the serving role may not read fails the endpoint minutes later (ping health check): said
     here, before anything is made."""
-    from mlops_cli.services.iam_policies import MODEL_ARTIFACTS, readable_model
+    from mlops_cli.services.iam.policies import MODEL_ARTIFACTS, readable_model
     from mlops_cli.services.naming import output_uri
 
     if config.train.sagemaker.role_arn or readable_model(config, model):
@@ -128,7 +130,7 @@ def check_readable(config: Config, model: str) -> None:
 
 def check_model_flags(model: str | None, job: str | None, tuning_job: str | None) -> None:
     """--model, --job and --tuning-job: at most one, each well-formed (exit 2 before any AWS call)."""
-    from mlops_cli.services import deploy as service
+    from mlops_cli.services.deploy import endpoint as service
 
     if model and job:
         raise UsageError("give --model or --job, not both")
@@ -137,14 +139,14 @@ def check_model_flags(model: str | None, job: str | None, tuning_job: str | None
     if model:
         service.object_location(model)
     if job:
-        from mlops_cli.services.training import check_job_name
+        from mlops_cli.services.training.job import check_job_name
 
         check_job_name(job, "--job")
 
 
 def _check(config: Config, request: DeployRequest) -> ScalingSettings | None:
     """The flags' rules; the scaling settings asked for, if any."""
-    from mlops_cli.services import autoscaling
+    from mlops_cli.services.deploy import autoscaling
 
     scaling = None
     if config.deploy.serverless.memory_mb is not None:

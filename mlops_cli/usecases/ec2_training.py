@@ -1,5 +1,5 @@
-"""`mlops train-ec2`: the launch of a self-terminating EC2 instance (services/ec2_training.py) and the job followed
-to its end; or, with --local, the same entry point on this machine (services/ec2_local.py) as a plan of its own."""
+"""`mlops train-ec2`: the launch of a self-terminating EC2 instance (services/ec2/training.py) and the job followed
+to its end; or, with --local, the same entry point on this machine (services/ec2/local.py) as a plan of its own."""
 
 from __future__ import annotations
 
@@ -10,14 +10,16 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import Interrupted, OperationError, UsageError
 from mlops_cli.plan.sends import sends_via
-from mlops_cli.services import ec2_follow, ec2_local, ec2_roles
-from mlops_cli.services import ec2_training as service
+from mlops_cli.services.ec2 import follow as ec2_follow
+from mlops_cli.services.ec2 import local as ec2_local
+from mlops_cli.services.ec2 import roles as ec2_roles
+from mlops_cli.services.ec2 import training as service
 
 if TYPE_CHECKING:
     from mlops_cli.aws import AwsClients
     from mlops_cli.config.schema import Config
     from mlops_cli.plan.planned import Planned
-    from mlops_cli.services.ec2_training import Launch
+    from mlops_cli.services.ec2.training import Launch
 
 LOCAL_OUT_ROOT = Path(".mlops") / "train-ec2"
 OUT_MARKER = ".mlops-train-ec2"  # marks an --out-dir as this command's own output
@@ -54,7 +56,7 @@ def _planned_here(
     would; planned from flags and files alone."""
     from mlops_cli.plan import Answers
     from mlops_cli.plan.planned import Planned
-    from mlops_cli.services import ec2_job
+    from mlops_cli.services.ec2 import job as ec2_job
     from mlops_cli.services.owned_folder import check_owned, claim
 
     out_dir = request.out_dir or LOCAL_OUT_ROOT / name
@@ -102,9 +104,11 @@ def planned_ec2_training(
 ) -> tuple[str | None, Planned]:
     """The bootstrap the instance will run (None with --local) and the plan: the launch, whose result is a
     `Launch`; or the run here, whose result is the local run's document (`on_output` gets its output lines)."""
-    from mlops_cli.services import cost, ec2_images, ec2_job, naming
-    from mlops_cli.services.packaging import build_source_tarball, source_uri
-    from mlops_cli.services.training import check_job_name
+    from mlops_cli.services import cost, naming
+    from mlops_cli.services.ec2 import images as ec2_images
+    from mlops_cli.services.ec2 import job as ec2_job
+    from mlops_cli.services.training.job import check_job_name
+    from mlops_cli.services.training.packaging import build_source_tarball, source_uri
 
     name = check_job_name(request.job_name or naming.timestamped(config, "ec2"))
     if request.local:

@@ -1,5 +1,5 @@
 """`mlops loadtest`: the flags checked, the images read, and the load as a plan; a real run sends it open-loop
-(services/loadtest.py), the result judged against --fail-on."""
+(services/deploy/loadtest.py), the result judged against --fail-on."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import OperationError, UsageError
 from mlops_cli.plan.sends import sends_via
-from mlops_cli.services import loadtest as service
+from mlops_cli.services.deploy import loadtest as service
 
 if TYPE_CHECKING:
     from mlops_cli.aws import AwsClients
     from mlops_cli.config.schema import Config
     from mlops_cli.plan.planned import Planned
-    from mlops_cli.services.loadtest import Snapshot
+    from mlops_cli.services.deploy.loadtest import Snapshot
 
 # The live view while the load runs: entered only by a real run; gives what to call every tick (None: nothing).
 LiveView = Callable[[], AbstractContextManager[Callable[["Snapshot"], None] | None]]

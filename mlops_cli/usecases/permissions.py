@@ -25,9 +25,9 @@ if TYPE_CHECKING:
     from mlops_cli.aws import AwsClients
     from mlops_cli.config.schema import Config
     from mlops_cli.plan import Operation, Plan
-    from mlops_cli.services.autoscaling import ScalingState
-    from mlops_cli.services.deploy import DeployTarget, LiveEndpoint
-    from mlops_cli.services.lambda_deploy import LambdaSpec, Observed
+    from mlops_cli.services.deploy.autoscaling import ScalingState
+    from mlops_cli.services.deploy.endpoint import DeployTarget, LiveEndpoint
+    from mlops_cli.services.lambda_.function import LambdaSpec, Observed
     from mlops_cli.services.s3sync import SyncPlan
     from mlops_cli.services.teardown import Inventory
 
@@ -52,7 +52,7 @@ def permissions_policy(
     the caller's, from STS). Unknown commands and a malformed account are usage errors, before any AWS call.
     `reuse`: what an earlier run derived for the same code and config (mlops_cli.usecases.permissions_cache), as
     the command does; code that changes the derivation in-process (a test's planner) derives afresh."""
-    from mlops_cli.services import permissions
+    from mlops_cli.services.iam import permissions
     from mlops_cli.usecases.permissions_cache import cached
 
     chosen = permissions.parse_commands(words, commands())
@@ -97,7 +97,7 @@ def _train(config: Config, clients: AwsClients) -> list[Plan]:
 
 
 def _tune(config: Config, clients: AwsClients) -> list[Plan]:
-    from mlops_cli.services import tuning
+    from mlops_cli.services.tuning import job as tuning
     from mlops_cli.usecases.training import planned_tuning
 
     return [planned_tuning(config, clients, tuning.settings(config), None, None).plan]
@@ -139,7 +139,8 @@ def _predict_batch(config: Config, clients: AwsClients) -> list[Plan]:
 
 
 def _autoscale(config: Config, clients: AwsClients) -> list[Plan]:
-    from mlops_cli.services import autoscaling, naming
+    from mlops_cli.services import naming
+    from mlops_cli.services.deploy import autoscaling
 
     name, variant = config.endpoint_name, config.deploy.variant_name
     current = autoscaling.read_state(clients.client(autoscaling.SERVICE), name, variant)
@@ -153,14 +154,14 @@ def _autoscale(config: Config, clients: AwsClients) -> list[Plan]:
 
 
 def _invoke(config: Config, clients: AwsClients) -> list[Plan]:
-    from mlops_cli.services import endpoint_invoke
+    from mlops_cli.services.deploy import invoke as endpoint_invoke
 
     request = endpoint_invoke.build_request(EXAMPLE_IMAGE_URL)
     return [endpoint_invoke.planned_invoke(config.endpoint_name, request, endpoint_invoke.DEFAULT_TOP_K).plan]
 
 
 def _lambda_deploy(config: Config, clients: AwsClients) -> list[Plan]:
-    from mlops_cli.services import lambda_deploy
+    from mlops_cli.services.lambda_ import function as lambda_deploy
 
     spec = lambda_deploy.LambdaSpec.from_config(config, clients.account_id, clients.partition)
     return [
@@ -170,13 +171,13 @@ def _lambda_deploy(config: Config, clients: AwsClients) -> list[Plan]:
 
 
 def _lambda_invoke(config: Config, clients: AwsClients) -> list[Plan]:
-    from mlops_cli.services.lambda_deploy import planned_invoke
+    from mlops_cli.services.lambda_.function import planned_invoke
 
     return [planned_invoke(config.function_name, config.lambda_.alias, {"url": EXAMPLE_IMAGE_URL}).plan]
 
 
 def _concurrency(config: Config, clients: AwsClients) -> list[Plan]:
-    from mlops_cli.services import concurrency
+    from mlops_cli.services.lambda_ import concurrency
     from mlops_cli.usecases.concurrency import ConcurrencyRequest, planned_concurrency
 
     existing = concurrency.ConcurrencyState(
@@ -201,8 +202,11 @@ def _upload(config: Config, clients: AwsClients) -> list[Plan]:
 
 
 def _train_ec2(config: Config, clients: AwsClients) -> list[Plan]:
-    from mlops_cli.services import ec2_job, ec2_local, ec2_training, naming
-    from mlops_cli.services.packaging import build_source_tarball, source_uri
+    from mlops_cli.services import naming
+    from mlops_cli.services.ec2 import job as ec2_job
+    from mlops_cli.services.ec2 import local as ec2_local
+    from mlops_cli.services.ec2 import training as ec2_training
+    from mlops_cli.services.training.packaging import build_source_tarball, source_uri
     from mlops_cli.usecases.ec2_training import Ec2TrainingRequest, planned_ec2_training
 
     _user_data, launch = planned_ec2_training(config, clients, Ec2TrainingRequest(), lambda _line: None)
@@ -217,7 +221,7 @@ def _train_ec2(config: Config, clients: AwsClients) -> list[Plan]:
 
 
 def _loadtest(config: Config, clients: AwsClients) -> list[Plan]:
-    from mlops_cli.services.loadtest import LoadSpec, plan_load
+    from mlops_cli.services.deploy.loadtest import LoadSpec, plan_load
 
     function = f"{config.function_name}:{config.lambda_.alias}"
     return [
@@ -245,7 +249,7 @@ def _teardown(config: Config, clients: AwsClients) -> list[Plan]:
 
 def _existing_scaling(endpoint: str, variant: str) -> ScalingState:
     """Scaling on the variant, with a policy: what `autoscale --off`, teardown and an update remove."""
-    from mlops_cli.services import autoscaling
+    from mlops_cli.services.deploy import autoscaling
 
     return autoscaling.ScalingState(
         endpoint,
@@ -258,7 +262,7 @@ def _existing_scaling(endpoint: str, variant: str) -> ScalingState:
 def _existing_endpoint(target: DeployTarget) -> LiveEndpoint:
     """The endpoint serving an older configuration on another instance type, scaled: the update that sends the
     most (its scaling removed for the update and applied again after)."""
-    from mlops_cli.services.deploy import LiveEndpoint
+    from mlops_cli.services.deploy.endpoint import LiveEndpoint
 
     return LiveEndpoint(
         {"EndpointStatus": "InService", "EndpointConfigName": f"{target.endpoint}-previous"},
@@ -269,7 +273,7 @@ def _existing_endpoint(target: DeployTarget) -> LiveEndpoint:
 
 def _existing_function(spec: LambdaSpec) -> Observed:
     """The function, its alias and its role as an older deploy or someone else left them: every part differs."""
-    from mlops_cli.services.lambda_deploy import Observed
+    from mlops_cli.services.lambda_.function import Observed
 
     return Observed(
         role={"AssumeRolePolicyDocument": {}, "Tags": []},
@@ -332,27 +336,31 @@ def _existing_inventory(config: Config) -> Inventory:
 
 
 def _around_train() -> tuple[Callable[..., Any], ...]:
-    from mlops_cli.services import training
+    from mlops_cli.services.training import job as training
     from mlops_cli.usecases.training import planned_training
 
     return (planned_training, training.describe_job, training.follow_job, training.stop_job)
 
 
 def _around_tune() -> tuple[Callable[..., Any], ...]:
-    from mlops_cli.services import training, tuning
+    from mlops_cli.services.training import job as training
+    from mlops_cli.services.tuning import job as tuning
     from mlops_cli.usecases.training import planned_tuning
 
     return (planned_tuning, tuning.snapshot, tuning.follow_tuning, tuning.stop_tuning, training.describe_job)
 
 
 def _around_deploy() -> tuple[Callable[..., Any], ...]:
-    from mlops_cli.services import deploy, tuning
+    from mlops_cli.services.deploy import endpoint as deploy
+    from mlops_cli.services.tuning import job as tuning
 
     return (deploy.resolve_artifact, tuning.best_trial_name, deploy.read_live, deploy.planned_deploy)
 
 
 def _around_predict_batch() -> tuple[Callable[..., Any], ...]:
-    from mlops_cli.services import deploy, s3sync, tuning
+    from mlops_cli.services import s3sync
+    from mlops_cli.services.deploy import endpoint as deploy
+    from mlops_cli.services.tuning import job as tuning
     from mlops_cli.usecases.batch import planned_batch
 
     # A folder's upload: the sync's reads here, its transfers in the plan above (it never deletes).
@@ -360,7 +368,7 @@ def _around_predict_batch() -> tuple[Callable[..., Any], ...]:
 
 
 def _around_autoscale() -> tuple[Callable[..., Any], ...]:
-    from mlops_cli.services import autoscaling
+    from mlops_cli.services.deploy import autoscaling
 
     return (autoscaling.check_variant, autoscaling.read_state)
 
@@ -384,13 +392,13 @@ def _around_loadtest() -> tuple[Callable[..., Any], ...]:
 
 
 def _around_lambda_deploy() -> tuple[Callable[..., Any], ...]:
-    from mlops_cli.services import lambda_deploy
+    from mlops_cli.services.lambda_ import function as lambda_deploy
 
     return (lambda_deploy.observe, lambda_deploy.deploy_result)
 
 
 def _around_concurrency() -> tuple[Callable[..., Any], ...]:
-    from mlops_cli.services import concurrency
+    from mlops_cli.services.lambda_ import concurrency
 
     return (concurrency.read_state, concurrency.planned_set)
 

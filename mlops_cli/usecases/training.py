@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from mlops_cli.aws import AwsClients
     from mlops_cli.config.schema import Config
     from mlops_cli.plan.planned import Planned
-    from mlops_cli.services.training import JobEvent
-    from mlops_cli.services.tuning import TuneSettings, TuningSnapshot
+    from mlops_cli.services.training.job import JobEvent
+    from mlops_cli.services.tuning.job import TuneSettings, TuningSnapshot
 
 LOCAL_POLL_S = 1.0  # the local AWS answers in moments
 TRAIN_POLL_S = 10.0
@@ -33,7 +33,8 @@ StopAsked = Callable[[str, str], bool]
 @sends("sts", "GetCallerIdentity")  # the account of a real run (_account)
 def planned_training(config: Config, clients: AwsClients, job_name: str | None, max_cost: float | None) -> Planned:
     from mlops_cli.plan.planned import Planned
-    from mlops_cli.services import cost, training
+    from mlops_cli.services import cost
+    from mlops_cli.services.training import job as training
 
     launch = training.plan_training(
         config, account_id=_account(clients), partition=clients.partition, job_name=job_name
@@ -60,7 +61,9 @@ def planned_tuning(
     config: Config, clients: AwsClients, settings: TuneSettings, job_name: str | None, max_cost: float | None
 ) -> Planned:
     from mlops_cli.plan.planned import Planned
-    from mlops_cli.services import cost, training, tuning
+    from mlops_cli.services import cost
+    from mlops_cli.services.training import job as training
+    from mlops_cli.services.tuning import job as tuning
 
     launch = tuning.plan_tuning(
         config, settings, account_id=_account(clients), partition=clients.partition, job_name=job_name
@@ -91,7 +94,7 @@ def planned_tuning(
 
 def _account(clients: AwsClients) -> Callable[[], str]:
     """A dry run does not look the account up: the plan shows the placeholder account."""
-    from mlops_cli.services import training
+    from mlops_cli.services.training import job as training
 
     return (lambda: training.ACCOUNT_PLACEHOLDER) if clients.dry_run else (lambda: clients.account_id)
 
@@ -117,7 +120,7 @@ class TrainingOutcome:
         return self.description["TrainingJobStatus"] == "Completed"
 
     def failure(self) -> OperationError:
-        from mlops_cli.services import training
+        from mlops_cli.services.training import job as training
 
         return training.failure_error(self.description)
 
@@ -133,7 +136,7 @@ def follow_training(
     """The launched job (said by `on_launched`, already within Ctrl-C's reach) followed to its end, each status
     change, log line and metric to `on_event`; without `on_event` (--no-wait) the job as it is now.
     Ctrl-C: exit 130, the job stopped if `stop_asked` says so."""
-    from mlops_cli.services import training
+    from mlops_cli.services.training import job as training
 
     try:
         on_launched()
@@ -164,7 +167,7 @@ def follow_training(
 @dataclass
 class TuningOutcome:
     snapshot: TuningSnapshot  # the tuning job and its trials, last seen
-    document: dict[str, Any]  # services/tuning.result_document, the best trial described
+    document: dict[str, Any]  # services/tuning/job.result_document, the best trial described
     overlay: Path | None  # where the best values were written (--write-best)
     curves: dict[str, list[float]] | None = None  # each trial's objective per epoch, from its log (--plot)
 
@@ -198,7 +201,8 @@ def follow_tuning(
     (--no-wait) the job as it is now. Then the best trial (of the warm start parents' too) described and, when
     followed, every hyperparameter it ran with written to `write_best`, and with `curves` each trial's objective
     per epoch read from its log. Ctrl-C: exit 130, the job stopped if `stop_asked` says so."""
-    from mlops_cli.services import training, tuning
+    from mlops_cli.services.training import job as training
+    from mlops_cli.services.tuning import job as tuning
 
     try:
         on_launched()

@@ -35,7 +35,7 @@ def trust(principal: dict) -> str:
 def ml_account(local_aws, boto_client, tmp_path_factory):
     """Seed the account; yields (config path, role/user names); removes everything afterwards."""
     from mlops_cli.config import load_config
-    from mlops_cli.services.iam_policies import ec2_train_policy
+    from mlops_cli.services.iam.policies import ec2_train_policy
 
     config_path = tmp_path_factory.mktemp("audit-live") / "config.yaml"
     config_path.write_text(

@@ -342,7 +342,7 @@ CASES: list[tuple[str, str, Build, Build]] = [
 
 
 def _generated(name: str) -> dict:
-    from mlops_cli.services import iam_policies
+    from mlops_cli.services.iam import policies as iam_policies
 
     return getattr(iam_policies, name)(project_config(), ACCOUNT, "aws")
 
@@ -438,7 +438,7 @@ def test_permissions_boundary_caps_escalation(audit):
 
 
 def test_project_finding_prints_the_replacement_policy(mlops, account, tmp_path):
-    from mlops_cli.services.iam_policies import lambda_invoke_policy
+    from mlops_cli.services.iam.policies import lambda_invoke_policy
 
     account.role(
         "digits-lambda-invoke",
@@ -458,7 +458,7 @@ def test_project_finding_prints_the_replacement_policy(mlops, account, tmp_path)
 
 def test_generated_project_roles_come_out_clean(audit):
     """The policies the deploy/train helpers create are exactly what the audit holds them to: no finding at all."""
-    from mlops_cli.services import iam_policies
+    from mlops_cli.services.iam import policies as iam_policies
 
     config = project_config()
     account = Account()
@@ -474,7 +474,8 @@ def test_generated_project_roles_come_out_clean(audit):
 def test_ec2_role_reference_is_what_train_ec2_grants(audit):
     """IAM062 compares the EC2 role with train-ec2's own documents: its standing read policy and a job policy pass,
     while project-wide object access (delete, overwrite data, read other jobs' models) is flagged action by action."""
-    from mlops_cli.services import ec2_job, iam_policies
+    from mlops_cli.services.ec2 import job as ec2_job
+    from mlops_cli.services.iam import policies as iam_policies
 
     config = project_config()
     job = ec2_job.new_job(config, "digits-job-1", "s3://mlops-local/digits/code/x.tar.gz")

@@ -8,8 +8,9 @@ import pytest
 
 from mlops_cli.config import load_config
 from mlops_cli.errors import OperationError
-from mlops_cli.services import autoscaling, deploy
-from mlops_cli.services.autoscaling import ScalingSettings, ScalingState
+from mlops_cli.services.deploy import autoscaling
+from mlops_cli.services.deploy import endpoint as deploy
+from mlops_cli.services.deploy.autoscaling import ScalingSettings, ScalingState
 from tests.helpers import LOCAL_CONFIG
 
 CONFIG = load_config([LOCAL_CONFIG], env={})
@@ -255,7 +256,7 @@ def test_waiter_backs_off_to_15_s_on_aws_and_1_s_locally():
 def test_model_errors_point_at_the_log_group_when_the_model_failed(status, hint):
     from botocore.exceptions import ClientError
 
-    from mlops_cli.services.endpoint_invoke import _invoke_error
+    from mlops_cli.services.deploy.invoke import _invoke_error
 
     # The shape botocore gives a SageMaker runtime ModelError (its members next to "Error").
     exc = ClientError(

@@ -7,8 +7,8 @@ from __future__ import annotations
 import io
 import json
 
-from mlops_cli.services.endpoint_invoke import InvokeRequest, predictions
-from mlops_cli.services.lambda_deploy import invocation_result
+from mlops_cli.services.deploy.invoke import InvokeRequest, predictions
+from mlops_cli.services.lambda_.function import invocation_result
 
 RANKED = [{"label": "seven", "index": 7, "probability": 0.9}, {"label": "one", "index": 1, "probability": 0.05}]
 MODEL_ANSWER = {"predictions": [{"top_k": RANKED}]}  # what the endpoint answers (docs/model.md)

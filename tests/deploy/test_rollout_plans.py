@@ -10,8 +10,8 @@ import pytest
 from mlops_cli.config import load_config
 from mlops_cli.config.rollout_specs import parse_alarms, parse_strategy
 from mlops_cli.errors import UsageError
-from mlops_cli.services import deploy
-from mlops_cli.services.rollout import Rollout, follow_rollout
+from mlops_cli.services.deploy import endpoint as deploy
+from mlops_cli.services.deploy.rollout import Rollout, follow_rollout
 from tests.deploy.test_plans import CONFIG, live, target
 from tests.helpers import LOCAL_CONFIG
 

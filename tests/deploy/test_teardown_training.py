@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from mlops_cli.services import ec2_images
+from mlops_cli.services.ec2 import images as ec2_images
 
 PROJECT = "tdown"
 ENV = {"MLOPS_PROJECT": PROJECT}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlops_cli.services.autoscaling import ScalingSettings, parse_spec
+from mlops_cli.services.deploy.autoscaling import ScalingSettings, parse_spec
 from tests.helpers import closed_url
 
 

@@ -147,7 +147,7 @@ def test_access_denied_before_a_launch_leaves_only_what_a_rerun_uses(faults, bot
     sagemaker = boto_client("sagemaker")
     assert sagemaker.list_training_jobs(NameContains=PROJECT)["TrainingJobSummaries"] == []
     assert sagemaker.list_hyper_parameter_tuning_jobs(NameContains=PROJECT)["HyperParameterTuningJobSummaries"] == []
-    from mlops_cli.services.ec2_job import JOB_POLICY_PREFIX
+    from mlops_cli.services.ec2.job import JOB_POLICY_PREFIX
 
     # A job that fails in its first second (its data channel is empty), so `train` follows it to the end, reading
     # its status and logs, under a fault on the first call of each operation too.

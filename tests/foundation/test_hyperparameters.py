@@ -6,7 +6,7 @@ from __future__ import annotations
 import typing
 
 from mlops_cli.config.schema import Hyperparameters, ModelConfig
-from mlops_cli.services.training import HYPERPARAMETER_SECTIONS
+from mlops_cli.services.training.job import HYPERPARAMETER_SECTIONS
 from model import hyperparameters
 from model.hyperparameters import MODEL_SECTION, TRAIN_SECTION
 

@@ -10,8 +10,8 @@ from mlops_cli.aws import AwsClients, absent_on
 from mlops_cli.config import load_config
 from mlops_cli.plan import Instead, Plan, Poll, Step, Unless, Waiter, sends, sends_via, sent_by
 from mlops_cli.plan.steps import ON_THIS_MACHINE
-from mlops_cli.services import permissions
 from mlops_cli.services.audit.policy import allows, parse_statements
+from mlops_cli.services.iam import permissions
 from mlops_cli.usecases import permissions as derived
 from mlops_cli.usecases.permissions import Derivation
 from tests.helpers import LOCAL_CONFIG

@@ -42,7 +42,7 @@ with open(os.path.join(os.environ["SM_MODEL_DIR"], "results.json"), "w") as out:
 
 def test_a_job_is_refused_writes_outside_what_its_generated_role_allows(local_aws, boto_client):
     from mlops_cli.config import load_config
-    from mlops_cli.services.iam_policies import assume_role_policy, sagemaker_execution_policy
+    from mlops_cli.services.iam.policies import assume_role_policy, sagemaker_execution_policy
 
     config = load_config([str(LOCAL_CONFIG)], env={"MLOPS_PROJECT": PROJECT, "MLOPS_S3__PREFIX": PROJECT})
     bucket, s3, iam, sagemaker = config.s3.bucket, boto_client("s3"), boto_client("iam"), boto_client("sagemaker")

@@ -13,7 +13,7 @@ from mlops_cli.config import load_config
 from mlops_cli.local.iam import reference
 from mlops_cli.local.iam.evaluate import Check, decide
 from mlops_cli.local.iam.requests import checks
-from mlops_cli.services import permissions
+from mlops_cli.services.iam import permissions
 from mlops_cli.usecases import permissions as derivation
 from tests.helpers import LOCAL_CONFIG
 

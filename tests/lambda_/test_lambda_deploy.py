@@ -99,7 +99,7 @@ def test_deploy_creates_role_function_version_and_alias(mlops, local_aws, boto_c
 
 
 def test_package_is_one_file_and_byte_for_byte_reproducible(tmp_path):
-    from mlops_cli.services.lambda_deploy import build_package, code_sha256
+    from mlops_cli.services.lambda_.function import build_package, code_sha256
 
     first, second = build_package(), build_package()
     assert bytes(first) == bytes(second)
@@ -237,7 +237,7 @@ def test_dry_run_prints_every_request_and_sends_nothing(mlops, boto_client, proj
 def test_changed_code_is_uploaded_once_and_published(mlops, local_aws, boto_client, project, project_env, tmp_path):
     from mlops_cli.config import load_config
     from mlops_cli.plan import Executor
-    from mlops_cli.services.lambda_deploy import (
+    from mlops_cli.services.lambda_.function import (
         LambdaSpec,
         build_package,
         code_sha256,

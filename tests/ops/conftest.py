@@ -23,7 +23,7 @@ FAST_TIME_SCALE = 60  # a local minute lasts one second
 def fast_aws(trained_job, boto_client, mlops_home):
     """A second local AWS (`mlops local up` with local.time_scale 60) holding the session's trained model and the
     project's SageMaker role; yields (url, model S3 URI)."""
-    from mlops_cli.services.iam_policies import assume_role_policy
+    from mlops_cli.services.iam.policies import assume_role_policy
 
     with local_aws_server({"MLOPS_LOCAL__TIME_SCALE": str(FAST_TIME_SCALE)}) as url:
         bucket, key = trained_job.model_data[5:].split("/", 1)
@@ -53,7 +53,7 @@ def fast_cli(fast_aws):
 def python_function(boto_client, name: str, module: str, code: str) -> Iterator[Any]:
     """A Lambda function `name` running `<module>.handler` from `code` (python3.12, 10 s timeout) with a role of
     its own in the session's local AWS; yields its Lambda client, and deletes the function and role after."""
-    from mlops_cli.services.iam_policies import assume_role_policy
+    from mlops_cli.services.iam.policies import assume_role_policy
 
     iam, lam = boto_client("iam"), boto_client("lambda")
     role = iam.create_role(

@@ -52,7 +52,7 @@ def test_bad_flags_exit_2_with_one_line(args, message):
     ],
 )
 def test_a_functions_answer_gives_its_status_or_200(body, status):
-    from mlops_cli.services.loadtest import answer_status
+    from mlops_cli.services.deploy.loadtest import answer_status
 
     assert answer_status(body) == status
 
@@ -85,7 +85,7 @@ def test_a_long_run_is_planned_without_scheduling_it(digits_dir: Path):
 
 
 def test_a_run_that_measured_nothing_fails_every_gate():
-    from mlops_cli.services.loadtest import failed_limits
+    from mlops_cli.services.deploy.loadtest import failed_limits
 
     nothing = {"requests": 0, "error_percent": 0.0, "latency_ms": {"p99": None}}
     assert failed_limits(nothing, {"errors": 1.0}) == ["no request was measured"]
@@ -95,7 +95,7 @@ def test_a_run_that_measured_nothing_fails_every_gate():
 def test_the_live_view_never_rescans_earlier_samples():
     """The live view's per-tick work is the samples due in its window, not every sample so far: with 300,000
     earlier samples a tick must not walk them (it would hold the senders' lock meanwhile)."""
-    from mlops_cli.services.loadtest import LoadRun, LoadSpec, Payload, Sample
+    from mlops_cli.services.deploy.loadtest import LoadRun, LoadSpec, Payload, Sample
 
     class NotToBeScanned(list):
         def __iter__(self):
@@ -263,7 +263,7 @@ def test_samples_never_replace_what_mlops_did_not_write(tmp_path: Path):
     assert mine.read_text() == "due_s,latency_ms\n1,2\n" and mine.stat().st_mode & 0o777 == 0o644
     assert link.is_symlink()
 
-    from mlops_cli.services.loadtest import Sample, check_samples_path, write_samples
+    from mlops_cli.services.deploy.loadtest import Sample, check_samples_path, write_samples
 
     ours = tmp_path / "ours.csv"
     write_samples(ours, [Sample(0.0, 1.0, 1.0, "ok")])

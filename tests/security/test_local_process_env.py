@@ -286,8 +286,8 @@ def test_endpoint_model_server_gets_local_credentials_only(
 
 
 def test_ec2_bootstrap_gets_local_credentials_only(leaky_local_aws, leaky_home, client, local_key, caller_files):
-    from mlops_cli.services.ec2_images import find_image
-    from mlops_cli.services.ec2_training import BOOTSTRAP_MARKER
+    from mlops_cli.services.ec2.images import find_image
+    from mlops_cli.services.ec2.training import BOOTSTRAP_MARKER
 
     ec2 = client("ec2")
     script = f"#!/bin/bash\n{BOOTSTRAP_MARKER}\n\"$MLOPS_PYTHON\" - <<'PY'\n{REPORT}\nPY\nshutdown -h now\n"

@@ -15,7 +15,7 @@ def test_tags_go_with_the_scalable_target_only_when_it_is_created():
     """AWS refuses Tags on RegisterScalableTarget for a target that exists (test_aws_behaviours.py); before the fix
     `mlops autoscale` and `deploy --autoscale` sent them on every change (tests/deploy's autoscale test re-registers
     a live target on the strict local AWS). Tags an existing target lacks go through TagResource."""
-    from mlops_cli.services import autoscaling
+    from mlops_cli.services.deploy import autoscaling
 
     tags = {"mlops:project": "digits"}
     desired = autoscaling.ScalingSettings(1, 3, 5.0, 30, 30)
@@ -65,7 +65,7 @@ def test_graviton_types_are_refused_with_a_clear_message(mlops):
 
 def test_train_ec2_defaults_to_a_type_the_deep_learning_ami_supports(mlops):
     from mlops_cli.config.schema import Ec2TrainConfig
-    from mlops_cli.services import ec2_images
+    from mlops_cli.services.ec2 import images as ec2_images
 
     default = Ec2TrainConfig().instance_type
     assert ec2_images.unsupported_type_warning(default, None) is None
@@ -87,7 +87,7 @@ def _actions(policy: dict) -> dict[str, list[str]]:
 
 def test_endpoints_read_only_model_artifacts_and_training_writes_only_outputs_and_checkpoints():
     from mlops_cli.config import load_config
-    from mlops_cli.services.iam_policies import sagemaker_endpoint_policy, sagemaker_execution_policy
+    from mlops_cli.services.iam.policies import sagemaker_endpoint_policy, sagemaker_execution_policy
     from tests.helpers import LOCAL_CONFIG
 
     config = load_config([LOCAL_CONFIG], env={})
@@ -108,8 +108,9 @@ def test_audit_iam_finds_nothing_wrong_with_the_roles_the_project_generates(mlop
     """Every role the project generates, created by the project's own code in the local AWS: audit-iam reports
     none of them."""
     from mlops_cli.config import load_config
-    from mlops_cli.services import iam_policies, sagemaker_roles
-    from mlops_cli.services.iam_policies import assume_role_policy
+    from mlops_cli.services.iam import policies as iam_policies
+    from mlops_cli.services.iam import sagemaker_roles
+    from mlops_cli.services.iam.policies import assume_role_policy
     from tests.helpers import LOCAL_CONFIG, converge_role
 
     config_path = tmp_path / "config.yaml"

@@ -13,8 +13,8 @@ import pytest
 
 from mlops_cli.common.iam_checks import NO_PERMISSION_NEEDED
 from mlops_cli.config import load_config
-from mlops_cli.services import permissions
 from mlops_cli.services.audit.policy import allows, parse_statements
+from mlops_cli.services.iam import permissions
 from mlops_cli.usecases import permissions as derivation
 from tests.helpers import LOCAL_CONFIG, SERVED_PROJECT, AwsCall, recorded_aws_calls
 

@@ -4,7 +4,7 @@ ranges), checked by the very validator the local AWS runs on each request (mlops
 
 The plans read state from the local AWS (an account where nothing of the project exists yet, apart from a model
 artifact for `deploy`). `mlops autoscale` plans nothing without an InService endpoint; its requests are checked
-here through `deploy --autoscale`, which builds them with the same code (services/autoscaling.apply_steps).
+here through `deploy --autoscale`, which builds them with the same code (services/deploy/autoscaling.apply_steps).
 """
 
 from __future__ import annotations

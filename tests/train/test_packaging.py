@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_cli.services import packaging
+from mlops_cli.services.training import packaging
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from mlops_cli.services import packaging
+from mlops_cli.services.training import packaging
 from tests.helpers import LOCAL_CONFIG
 from tests.interrupt import DEADLINE_S, interrupted
 from tests.recipe import DDP_EPOCHS
@@ -205,8 +205,8 @@ def test_ctrl_c_without_a_terminal_leaves_the_job_running_and_says_how_to_stop_i
 
 def test_generated_execution_role_is_created_then_converged(boto_client):
     from mlops_cli.config import load_config
-    from mlops_cli.services.iam_policies import sagemaker_execution_policy
-    from mlops_cli.services.sagemaker_roles import training_role
+    from mlops_cli.services.iam.policies import sagemaker_execution_policy
+    from mlops_cli.services.iam.sagemaker_roles import training_role
     from tests.helpers import converge_role
 
     config = load_config([LOCAL_CONFIG], env={"MLOPS_PROJECT": "trainrole", "MLOPS_TRAIN__SAGEMAKER__ROLE_ARN": "null"})

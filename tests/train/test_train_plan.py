@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from mlops_cli.services import packaging, training
+from mlops_cli.services.training import job as training
+from mlops_cli.services.training import packaging
 from tests.helpers import LOCAL_CONFIG, closed_url
 
 SHA12 = packaging.build_source_tarball().sha256[:12]
@@ -204,7 +205,7 @@ def test_bad_instance_count_and_job_name_exit_2(mlops):
 
 def test_generated_execution_role_is_least_privilege(dry_run):
     from mlops_cli.config import load_config
-    from mlops_cli.services.iam_policies import sagemaker_execution_policy
+    from mlops_cli.services.iam.policies import sagemaker_execution_policy
 
     _, plan, _ = dry_run("--job-name", "plan-role", env={"MLOPS_TRAIN__SAGEMAKER__ROLE_ARN": "null"})
     steps = plan["steps"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mlops_cli.errors import UsageError
-from mlops_cli.services import ec2_images
+from mlops_cli.services.ec2 import images as ec2_images
 
 
 @pytest.mark.parametrize(

@@ -120,7 +120,7 @@ def test_user_data_bootstrap(mlops):
 def test_bootstrap_template_is_a_valid_shell_script():
     from importlib.resources import files
 
-    from mlops_cli.services.ec2_training import BOOTSTRAP_TEMPLATE
+    from mlops_cli.services.ec2.training import BOOTSTRAP_TEMPLATE
 
     template = files("mlops_cli.services") / BOOTSTRAP_TEMPLATE
     syntax = subprocess.run(["bash", "-n", str(template)], text=True, capture_output=True)

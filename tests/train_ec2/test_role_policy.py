@@ -13,7 +13,10 @@ from typing import Any
 
 import pytest
 
-from mlops_cli.services import ec2_images, ec2_job, ec2_roles, iam_policies
+from mlops_cli.services.ec2 import images as ec2_images
+from mlops_cli.services.ec2 import job as ec2_job
+from mlops_cli.services.ec2 import roles as ec2_roles
+from mlops_cli.services.iam import policies as iam_policies
 
 JOB = "digits-ec2-20250101-000000"
 BUCKET = "arn:aws:s3:::mlops-local"

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from mlops_cli.services import ec2_follow, ec2_job
+from mlops_cli.services.ec2 import follow as ec2_follow
+from mlops_cli.services.ec2 import job as ec2_job
 from tests.helpers import LOCAL_CONFIG
 
 BUCKET = "mlops-local"

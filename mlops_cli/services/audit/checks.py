@@ -453,7 +453,7 @@ def _staleness(context: Context) -> Iterable[Finding]:
 
 
 def _project_roles(context: Context) -> Iterable[Finding]:
-    from mlops_cli.services.iam_policies import project_roles
+    from mlops_cli.services.iam.policies import project_roles
 
     config = context.settings.config
     account_id = context.account.account_id

@@ -26,7 +26,7 @@ from model import hyperparameters
 
 if TYPE_CHECKING:
     from mlops_cli.config.schema import Config
-    from mlops_cli.services.packaging import SourcePackage
+    from mlops_cli.services.training.packaging import SourcePackage
 
 ENTRY_POINT = "model/train_sagemaker.py"
 CHANNEL = "training"
@@ -127,7 +127,7 @@ def check_job_name(name: str, flag: str = "--job-name") -> str:
 
 def execution_role_steps(config: Config, *, account_id: str, partition: str) -> list[Step]:
     """The project's SageMaker training role: CreateRole when absent, and its least-privilege inline policy."""
-    from mlops_cli.services import sagemaker_roles
+    from mlops_cli.services.iam import sagemaker_roles
 
     return sagemaker_roles.role_steps(
         sagemaker_roles.training_role(), config, account_id=account_id, partition=partition
@@ -238,7 +238,8 @@ class JobInputs:
 def job_inputs(config: Config, *, account_id: Callable[[], str], partition: str = "aws") -> JobInputs:
     """Package the source, resolve the image and role; sends nothing but, when the project's generated role is
     used, `account_id()` (pass one returning ACCOUNT_PLACEHOLDER for a dry run)."""
-    from mlops_cli.services import images, packaging
+    from mlops_cli.services import images
+    from mlops_cli.services.training import packaging
 
     package = packaging.build_source_tarball()
     if ENTRY_POINT not in package.files:
@@ -280,8 +281,8 @@ def plan_launch(
 ) -> TrainingLaunch:
     """The plan every job launch runs: the role steps, the source upload, then `operation` with `request`."""
     from mlops_cli.plan import Retry
-    from mlops_cli.services import packaging
-    from mlops_cli.services.propagation import ROLE_PROPAGATION_S, sagemaker_cannot_assume
+    from mlops_cli.services.iam.propagation import ROLE_PROPAGATION_S, sagemaker_cannot_assume
+    from mlops_cli.services.training import packaging
 
     plan = Plan(title)
     plan.steps.extend(inputs.role_steps)
@@ -332,7 +333,7 @@ class LaunchResult:
 
 def launch_result(launch: TrainingLaunch, answers: Answers, arn_key: str) -> LaunchResult:
     """What a launch plan's run answered: the job's ARN (under `arn_key`) and whether the source was uploaded."""
-    from mlops_cli.services.packaging import source_uri
+    from mlops_cli.services.training.packaging import source_uri
 
     return LaunchResult(
         launch.job_name,

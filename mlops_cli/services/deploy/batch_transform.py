@@ -22,7 +22,7 @@ from mlops_cli.errors import UsageError
 from mlops_cli.plan import Plan, Poll, Step
 from mlops_cli.plan.sends import sends, sends_via, sent_by
 from mlops_cli.services import naming
-from mlops_cli.services.deploy import Artifact, create_model_step
+from mlops_cli.services.deploy.endpoint import Artifact, create_model_step
 from mlops_cli.services.s3sync.location import S3Location, parse_s3_uri
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ class BatchTarget:
 
 
 def job_name(config: Config) -> str:
-    from mlops_cli.services.deploy import unique_name
+    from mlops_cli.services.deploy.endpoint import unique_name
 
     return unique_name(config, "batch")
 

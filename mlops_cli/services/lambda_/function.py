@@ -35,16 +35,17 @@ from mlops_cli.errors import OperationError, UsageError, refused
 from mlops_cli.plan import Plan, Ref, Retry, Step, Waiter
 from mlops_cli.plan.planned import Planned
 from mlops_cli.plan.sends import sends
-from mlops_cli.services import iam_policies, naming
-from mlops_cli.services.packaging import FIXED_MTIME
-from mlops_cli.services.propagation import ROLE_PROPAGATION_S, lambda_cannot_assume
+from mlops_cli.services import naming
+from mlops_cli.services.iam import policies as iam_policies
+from mlops_cli.services.iam.propagation import ROLE_PROPAGATION_S, lambda_cannot_assume
+from mlops_cli.services.training.packaging import FIXED_MTIME
 
 if TYPE_CHECKING:
     from mlops_cli.config.schema import Config
 
 ClientFor = Callable[[str], Any]
 
-HANDLER_SOURCE = Path(__file__).resolve().parents[1] / "lambda_function" / "handler.py"
+HANDLER_SOURCE = Path(__file__).resolve().parents[2] / "lambda_function" / "handler.py"
 ZIP_ENTRY = "handler.py"
 HANDLER = "handler.lambda_handler"
 RUNTIME = "python3.12"

@@ -142,7 +142,7 @@ def follow_rollout(
     """Poll until the endpoint serves `config_name` (its description) or SageMaker rolled back (EndpointFailed
     naming the alarm that fired), telling each step's traffic share, the alarm states and the baking time left."""
     from mlops_cli.errors import OperationError
-    from mlops_cli.services.endpoint_states import TRANSITIONAL, EndpointFailed
+    from mlops_cli.services.deploy.endpoint_states import TRANSITIONAL, EndpointFailed
 
     shares = rollout.strategy.shares(instances)
     bakes: list[Any] = []  # the start of each baking period seen: one per traffic step

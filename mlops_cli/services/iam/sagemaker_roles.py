@@ -4,8 +4,8 @@
 Training reads code, data and checkpoints and writes its outputs and checkpoints; an endpoint only reads the
 model artifacts it serves; a batch transform also reads its inputs and writes predictions. `train`, `deploy` and
 `predict-batch` converge the role they use before the call that names it (CreateRole when absent, else the trust
-policy is updated; the inline policy is always rewritten to what mlops_cli.services.iam_policies generates and
-`audit-iam` checks), and retry that call while a new role propagates (mlops_cli.services.propagation).
+policy is updated; the inline policy is always rewritten to what mlops_cli.services.iam.policies generates and
+`audit-iam` checks), and retry that call while a new role propagates (mlops_cli.services.iam.propagation).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class SageMakerRole:
 
 
 def training_role() -> SageMakerRole:
-    from mlops_cli.services.iam_policies import sagemaker_execution_policy
+    from mlops_cli.services.iam.policies import sagemaker_execution_policy
 
     return SageMakerRole(
         naming.sagemaker_role_name, "mlops-sagemaker-execution", sagemaker_execution_policy, "SageMaker training jobs"
@@ -42,7 +42,7 @@ def training_role() -> SageMakerRole:
 
 
 def endpoint_role() -> SageMakerRole:
-    from mlops_cli.services.iam_policies import sagemaker_endpoint_policy
+    from mlops_cli.services.iam.policies import sagemaker_endpoint_policy
 
     return SageMakerRole(
         naming.sagemaker_endpoint_role_name,
@@ -53,7 +53,7 @@ def endpoint_role() -> SageMakerRole:
 
 
 def batch_role() -> SageMakerRole:
-    from mlops_cli.services.iam_policies import sagemaker_batch_policy
+    from mlops_cli.services.iam.policies import sagemaker_batch_policy
 
     return SageMakerRole(
         naming.sagemaker_batch_role_name, "mlops-sagemaker-batch", sagemaker_batch_policy, "SageMaker batch transform"
@@ -63,7 +63,7 @@ def batch_role() -> SageMakerRole:
 def role_steps(role: SageMakerRole, config: Config, *, account_id: str, partition: str) -> list[Step]:
     """CreateRole (when the role exists already: UpdateAssumeRolePolicy with the same trust policy instead), then
     PutRolePolicy: the role ends with exactly the trust and the inline policy the project generates."""
-    from mlops_cli.services.iam_policies import assume_role_policy
+    from mlops_cli.services.iam.policies import assume_role_policy
 
     name = role.name(config)
     trust = json.dumps(assume_role_policy(PRINCIPAL, account_id))

@@ -4,7 +4,7 @@ launches it.
 The launch is a plan (see `build_plan`): the code tarball into S3, an instance role `<project>-ec2-train`
 (ec2_roles.py) that can read the code and data prefixes and write only this job's prefix under `models/`, and one
 `RunInstances` of the newest AWS Deep Learning AMI (ec2_images.py) with a user-data bootstrap. The bootstrap
-(`user_data`, the template ec2_bootstrap.sh) fetches code and data with the AWS CLI, runs `python -m
+(`user_data`, the template bootstrap.sh) fetches code and data with the AWS CLI, runs `python -m
 model.train_ec2`, uploads `models/<job>/output/model.tar.gz`, and, whatever happened, writes
 `models/<job>/status.json` (and the log) from an EXIT trap before `shutdown -h now`; the instance is launched with
 `InstanceInitiatedShutdownBehavior=terminate`, so nothing keeps running or billing. A shutdown scheduled first at
@@ -25,24 +25,24 @@ from mlops_cli.errors import UsageError
 from mlops_cli.plan import Answers, Executor, Plan, Ref, sends_via
 from mlops_cli.plan.planned import Planned
 from mlops_cli.services import naming
-from mlops_cli.services.ec2_images import dlami_query, pick_image, root_volume
-from mlops_cli.services.ec2_job import LOG_FILE, STATUS_FILE, Ec2Job, hyperparameter_args
-from mlops_cli.services.ec2_roles import remove_job_policy, role_steps, stale_job_policies
+from mlops_cli.services.ec2.images import dlami_query, pick_image, root_volume
+from mlops_cli.services.ec2.job import LOG_FILE, STATUS_FILE, Ec2Job, hyperparameter_args
+from mlops_cli.services.ec2.roles import remove_job_policy, role_steps, stale_job_policies
 
 if TYPE_CHECKING:
     from mlops_cli.config.schema import Config
-    from mlops_cli.services.packaging import SourcePackage
+    from mlops_cli.services.training.packaging import SourcePackage
 
 # The first line after the shebang: the embedded local AWS recognises the project's bootstrap by it.
 BOOTSTRAP_MARKER = "# mlops train-ec2 bootstrap"
-BOOTSTRAP_TEMPLATE = "ec2_bootstrap.sh"  # package data beside this module
+BOOTSTRAP_TEMPLATE = "bootstrap.sh"  # package data beside this module
 DEFAULT_WORKDIR = "/opt/ml-ec2"
 USER_DATA_LIMIT = 16 * 1024  # EC2's limit on raw user data
 PROFILE_PROPAGATION_S = 60.0  # a new instance profile can take this long before RunInstances accepts it
 
 
 def user_data(job: Ec2Job) -> str:
-    """The bootstrap script (ec2_bootstrap.sh with its @@NAME@@ slots filled): plain bash, every value
+    """The bootstrap script (bootstrap.sh with its @@NAME@@ slots filled): plain bash, every value
     shell-quoted, one text for AWS and the local AWS."""
     from importlib.resources import files
 
@@ -62,7 +62,7 @@ def user_data(job: Ec2Job) -> str:
         "LOG_FILE": LOG_FILE,
         "STATUS_FILE": STATUS_FILE,
     }
-    template = (files("mlops_cli.services") / BOOTSTRAP_TEMPLATE).read_text()
+    template = (files("mlops_cli.services.ec2") / BOOTSTRAP_TEMPLATE).read_text()
     script = re.sub(r"@@([A-Z_]+)@@", lambda slot: values[slot.group(1)], template)
     if len(script.encode()) > USER_DATA_LIMIT:
         raise UsageError(
@@ -113,8 +113,8 @@ def build_plan(config: Config, job: Ec2Job, package: SourcePackage, partition: s
     """Every request of a launch, in order: the AMI lookup (before anything is written), the code, the role,
     the policies of ended jobs (`stale`) removed, the instance."""
     from mlops_cli.plan import Retry
-    from mlops_cli.services.packaging import upload_step
-    from mlops_cli.services.propagation import ec2_profile_unknown
+    from mlops_cli.services.iam.propagation import ec2_profile_unknown
+    from mlops_cli.services.training.packaging import upload_step
 
     ami_id = config.train.ec2.ami_id
     plan = Plan(f"train-ec2 {job.name}")

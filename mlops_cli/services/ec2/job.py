@@ -59,7 +59,7 @@ def hyperparameter_args(hyperparameters: dict[str, Any]) -> list[str]:
 
 
 def new_job(config: Config, name: str, code_uri: str) -> Ec2Job:
-    from mlops_cli.services.training import check_job_name, user_hyperparameters
+    from mlops_cli.services.training.job import check_job_name, user_hyperparameters
 
     return Ec2Job(
         name=check_job_name(name),

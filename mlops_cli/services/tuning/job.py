@@ -28,7 +28,8 @@ from mlops_cli.config.tuning_ranges import (
 )
 from mlops_cli.errors import UsageError
 from mlops_cli.plan.sends import sends, sends_via
-from mlops_cli.services import naming, training
+from mlops_cli.services import naming
+from mlops_cli.services.training import job as training
 
 if TYPE_CHECKING:
     from mlops_cli.config.schema import Config

@@ -41,7 +41,7 @@ from mlops_cli.documents import DocumentError
 from mlops_cli.errors import OperationError, UsageError, read_user_file
 from mlops_cli.files import write_atomically
 from mlops_cli.plan.sends import sends, sends_via
-from mlops_cli.services.endpoint_invoke import JSON, MAX_PAYLOAD_BYTES, URL, sniff_content_type
+from mlops_cli.services.deploy.invoke import JSON, MAX_PAYLOAD_BYTES, URL, sniff_content_type
 
 if TYPE_CHECKING:
     from mlops_cli.plan import Plan

@@ -27,8 +27,8 @@ from mlops_cli.common.iam_checks import (
 )
 from mlops_cli.errors import UsageError
 from mlops_cli.services import naming
-from mlops_cli.services.iam_policies import VERSION
-from mlops_cli.services.rollout import alarm_prefix
+from mlops_cli.services.deploy.rollout import alarm_prefix
+from mlops_cli.services.iam.policies import VERSION
 
 if TYPE_CHECKING:
     from mlops_cli.config.schema import Config
@@ -103,7 +103,7 @@ class Scope:
 
     @classmethod
     def from_config(cls, config: Config, account: str, partition: str = "aws") -> Scope:
-        from mlops_cli.services.tuning import default_name
+        from mlops_cli.services.tuning.job import default_name
 
         return cls(
             partition,
@@ -181,7 +181,7 @@ def _sagemaker_resources(scope: Scope, operation: str) -> list[str]:
     names = {
         "hyper-parameter-tuning-job": [f"{scope.tuning_prefix}-*"],
         # A tuning job's trials are named after it (`<tuning job>-NNN-<hex>`), and `tune` cuts the project name to
-        # fit SageMaker's 32 characters for tuning jobs (services/tuning.default_name).
+        # fit SageMaker's 32 characters for tuning jobs (services/tuning/job.default_name).
         "training-job": list(dict.fromkeys([f"{scope.project}-*", f"{scope.tuning_prefix}-*"])),
         "transform-job": [f"{scope.project}-*"],
         "endpoint-config": [f"{scope.project}-*"],

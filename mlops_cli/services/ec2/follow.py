@@ -14,7 +14,7 @@ from mlops_cli.services import naming
 
 if TYPE_CHECKING:
     from mlops_cli.config.schema import Config
-    from mlops_cli.services.ec2_job import Ec2Job
+    from mlops_cli.services.ec2.job import Ec2Job
 
 ENDED_STATES = ("shutting-down", "terminated", "stopping", "stopped")
 LIVE_STATES = ("pending", "running", "stopping", "stopped")  # not terminated: still billed (a stopped one: its volume)

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 from mlops_cli.aws import absent_on, error_code
 from mlops_cli.plan import Step, sends, sends_via, sent_by
 from mlops_cli.services import naming
-from mlops_cli.services.ec2_follow import ENDED_STATES, job_instances, read_status
-from mlops_cli.services.ec2_job import JOB_POLICY_PREFIX, STATUS_FILE
+from mlops_cli.services.ec2.follow import ENDED_STATES, job_instances, read_status
+from mlops_cli.services.ec2.job import JOB_POLICY_PREFIX, STATUS_FILE
 
 if TYPE_CHECKING:
     from mlops_cli.config.schema import Config
-    from mlops_cli.services.ec2_job import Ec2Job
+    from mlops_cli.services.ec2.job import Ec2Job
 
 READ_POLICY_NAME = "read-code-and-data"
 
@@ -23,7 +23,7 @@ def role_steps(config: Config, job: Ec2Job, partition: str) -> list[Step]:
     """The role and its instance profile: created when missing (EntityAlreadyExists: there already), the
     inline policies always rewritten, the role added to the profile when it is not in it."""
     from mlops_cli.plan import Unless
-    from mlops_cli.services.iam_policies import assume_role_policy, ec2_job_policy, ec2_read_policy
+    from mlops_cli.services.iam.policies import assume_role_policy, ec2_job_policy, ec2_read_policy
 
     role = naming.ec2_role_name(config)
     trust = json.dumps(assume_role_policy("ec2.amazonaws.com"))

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import OperationError, UsageError
 from mlops_cli.plan.sends import sends
-from mlops_cli.services.ec2_job import hyperparameter_args
+from mlops_cli.services.ec2.job import hyperparameter_args
 
 if TYPE_CHECKING:
     from mlops_cli.plan import Plan
-    from mlops_cli.services.ec2_job import Ec2Job
+    from mlops_cli.services.ec2.job import Ec2Job
 
 
 def check_data_dir(data_dir: Path) -> None:
@@ -61,7 +61,7 @@ def run_local(argv: list[str], on_line: Callable[[str], None]) -> tuple[int, lis
     import collections
     import subprocess
 
-    from mlops_cli.services.packaging import package_dir
+    from mlops_cli.services.training.packaging import package_dir
 
     tail: collections.deque[str] = collections.deque(maxlen=20)
     process = subprocess.Popen(

@@ -23,11 +23,12 @@ from mlops_cli.errors import OperationError, UsageError
 from mlops_cli.plan import Answers, Executor, Plan, Poll, Retry, Step
 from mlops_cli.plan.planned import Planned
 from mlops_cli.plan.sends import sends, sends_via, sent_by
-from mlops_cli.services import autoscaling, naming
-from mlops_cli.services.autoscaling import ScalingSettings, ScalingState
-from mlops_cli.services.endpoint_states import TRANSITIONAL, EndpointFailed
-from mlops_cli.services.propagation import ROLE_PROPAGATION_S, sagemaker_cannot_assume
-from mlops_cli.services.rollout import Rollout, alarm_steps, rollout_wait
+from mlops_cli.services import naming
+from mlops_cli.services.deploy import autoscaling
+from mlops_cli.services.deploy.autoscaling import ScalingSettings, ScalingState
+from mlops_cli.services.deploy.endpoint_states import TRANSITIONAL, EndpointFailed
+from mlops_cli.services.deploy.rollout import Rollout, alarm_steps, rollout_wait
+from mlops_cli.services.iam.propagation import ROLE_PROPAGATION_S, sagemaker_cannot_assume
 from mlops_cli.services.status import project_jobs
 
 if TYPE_CHECKING:
@@ -152,7 +153,7 @@ class DeployTarget:
     model_name: str
     config_name: str
     serverless: dict[str, int] | None = None  # ServerlessConfig: a serverless endpoint instead of instances
-    rollout: Rollout | None = None  # traffic shifting and rollback alarms for an update (services/rollout.py)
+    rollout: Rollout | None = None  # traffic shifting and rollback alarms for an update (services/deploy/rollout.py)
     project: str = ""
 
     @property
@@ -333,7 +334,7 @@ def plan_deploy(
     wait: bool = True,
     max_poll_s: float = MAX_POLL_S,
 ) -> DeployPlan:
-    """The deploy's requests; `role_steps` (mlops_cli.services.sagemaker_roles) come first when the project's
+    """The deploy's requests; `role_steps` (mlops_cli.services.iam.sagemaker_roles) come first when the project's
     generated endpoint role is used. With `wait`, the endpoint step waits until it serves the new configuration
     (the scaling steps after it need that), polling at most `max_poll_s` apart."""
     tag_map = target.tag_map

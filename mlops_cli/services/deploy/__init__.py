@@ -1,0 +1,1 @@
+"""Hosting: endpoints, their scaling and rollouts, invocation, batch transform and load tests."""

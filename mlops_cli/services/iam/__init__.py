@@ -1,0 +1,1 @@
+"""IAM: the generated roles and policies, what each command needs, and propagation."""

@@ -1,0 +1,1 @@
+"""The Lambda function in front of an endpoint, and its concurrency."""

@@ -1,0 +1,1 @@
+"""SageMaker hyperparameter tuning jobs."""
