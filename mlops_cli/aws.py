@@ -175,18 +175,28 @@ class AwsClients:
         except Exception as exc:  # botocore.exceptions.ProfileNotFound and friends
             raise translate_error(exc) from None
 
+    @cached_property
+    def _offline_session(self) -> Any:
+        """One session for every offline client (each new session would load the endpoint data again), reading
+        botocore's models through the process's one loader, which the config's checks may have filled already."""
+        import boto3
+        import botocore.session
+
+        from mlops_cli.config.aws_rules import botocore_loader
+
+        core = botocore.session.Session()
+        core.register_component("data_loader", botocore_loader())
+        return boto3.Session(botocore_session=core, region_name=self.aws.region, **NOT_STARTED_CREDENTIALS)
+
     def client(self, service: str, in_flight: int = 0) -> Any:
         """The service's client, shared by the command. `in_flight`: how many requests the first caller sends at
         once from worker threads (an upload's); the connection pool is made at least that large, so no connection
         is dropped and made again for lack of room."""
         if service not in self._clients and self.offline:
-            import boto3
-
             from mlops_cli import aws_offline
 
-            session = boto3.Session(region_name=self.aws.region, **NOT_STARTED_CREDENTIALS)
             self._clients[service] = aws_offline.install(
-                session.client(service, endpoint_url=self.aws.endpoint_url), record=self._record
+                self._offline_session.client(service, endpoint_url=self.aws.endpoint_url), record=self._record
             )
         if service not in self._clients:
             from botocore.config import Config as BotoConfig

@@ -12,6 +12,7 @@ import ipaddress
 import re
 import unicodedata
 from functools import lru_cache
+from typing import Any
 
 # https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html (general purpose buckets)
 BUCKET_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
@@ -25,6 +26,15 @@ HOSTING_INSTANCE = ("sagemaker", "ProductionVariantInstanceType", "SageMaker hos
 TRANSFORM_INSTANCE = ("sagemaker", "TransformInstanceType", "SageMaker batch transform")
 EC2_INSTANCE = ("ec2", "InstanceType", "EC2")
 CACHE_VERSION = "v2"  # changes when the cached values do (v2: transform instance types)
+
+
+@lru_cache(maxsize=1)
+def botocore_loader() -> Any:
+    """One loader of botocore's data files for the process: each model is parsed once, whoever asks (these
+    checks, the offline clients of a dry run or `config permissions`); EC2's alone is ~4 MB of JSON."""
+    import botocore.loaders
+
+    return botocore.loaders.create_loader()
 
 
 @lru_cache(maxsize=1)
@@ -43,9 +53,7 @@ def _aws_values() -> dict[str, list[str]]:
         return json.loads(cache.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         pass
-    import botocore.loaders
-
-    loader = botocore.loaders.create_loader()
+    loader = botocore_loader()
     values: dict[str, list[str]] = {}
     for service, shape, _ in (TRAINING_INSTANCE, HOSTING_INSTANCE, TRANSFORM_INSTANCE, EC2_INSTANCE):
         values[f"{service}.{shape}"] = loader.load_service_model(service, "service-2")["shapes"][shape]["enum"]

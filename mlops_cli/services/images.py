@@ -130,9 +130,9 @@ def registries(region: str) -> list[str]:
 
 def _dns_suffix(region: str) -> str:
     """The partition's DNS suffix (amazonaws.com, amazonaws.com.cn, ...), from botocore's bundled endpoint data."""
-    from botocore.loaders import create_loader
+    from mlops_cli.config.aws_rules import botocore_loader
 
-    partitions = create_loader().load_data("endpoints")["partitions"]
+    partitions = botocore_loader().load_data("endpoints")["partitions"]
     for partition in partitions:
         if region in partition.get("regions", {}):
             return partition["dnsSuffix"]
