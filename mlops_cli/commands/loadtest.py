@@ -58,7 +58,8 @@ def loadtest(
         None, "--function", metavar="NAME[:ALIAS]", help="Default: the project's function and lambda.alias."
     ),
 ) -> None:
-    from mlops_cli.render.loadtest import check_plot_path, live_view, loadtest_table, write_plot
+    from mlops_cli.render.loadtest import live_view, loadtest_table, write_plot
+    from mlops_cli.render.plots import check_plot_path
     from mlops_cli.usecases.loadtest import LoadtestRequest, check_limits, planned_loadtest
 
     if plot is not None:

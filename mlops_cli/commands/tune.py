@@ -99,7 +99,7 @@ def tune(
         tuning.check_overlay_target(write_best)
     if plot is not None:
         from mlops_cli.errors import UsageError
-        from mlops_cli.render.loadtest import check_plot_path
+        from mlops_cli.render.plots import check_plot_path
 
         if not wait:
             raise UsageError("--plot needs the trials followed to the end: leave out --no-wait")

@@ -8,16 +8,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_cli.errors import UsageError
-from mlops_cli.files import write_atomically
 from mlops_cli.render import Output, console, key_value_table, on_terminal
+from mlops_cli.render.plots import save_plot
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from mlops_cli.services.deploy.loadtest import Snapshot
-
-PLOT_SUFFIXES = (".png",)
 
 
 def _ms(value: float | None) -> str:
@@ -52,17 +49,6 @@ def live_view(out: Output, target: str) -> Iterator[Callable[[Snapshot], None] |
             )
 
         yield show
-
-
-def check_plot_path(path: Path) -> None:
-    if path.suffix.lower() not in PLOT_SUFFIXES:
-        raise UsageError(f"--plot {path}: the plot is written as PNG; name it *.png")
-    import importlib.util
-
-    if importlib.util.find_spec("matplotlib") is None:
-        raise UsageError("--plot needs matplotlib: pip install 'mlops[plot]'")
-    if not path.parent.is_dir():
-        raise UsageError(f"--plot {path}: no such folder {path.parent}")
 
 
 ERROR_COLORS = {
@@ -183,7 +169,7 @@ def write_plot(result: dict[str, Any], path: Path) -> None:
         axes.grid(True, alpha=0.3)
         if axes.get_legend_handles_labels()[0]:
             axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small", frameon=False)
-    write_atomically(path, lambda stream: figure.savefig(stream, format="png"))
+    save_plot(figure, path)
 
 
 def _figures(figures: dict[str, float | None]) -> str:

@@ -167,7 +167,7 @@ def write_plot(document: dict[str, Any], curves: dict[str, list[float]], ranges:
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    from mlops_cli.files import write_atomically
+    from mlops_cli.render.plots import save_plot
 
     trials = document["trials"]
     metric = document["objective"]["name"]
@@ -255,7 +255,7 @@ def write_plot(document: dict[str, Any], curves: dict[str, list[float]], ranges:
         bar.set_label("trial (launch order)")
         bar.locator = MaxNLocator(integer=True)
         bar.update_ticks()
-    write_atomically(path, lambda stream: figure.savefig(stream, format="png"))
+    save_plot(figure, path)
 
 
 def _log_scale(axes: Any, which: str, values: list[float]) -> None:
