@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from mlops_cli.services.deploy.autoscaling import ScalingSettings
     from mlops_cli.services.deploy.endpoint import Artifact, DeployPlan, DeployTarget, LiveEndpoint
 
+SERVERLESS_KEYS = {"memory": "memory_mb", "concurrency": "max_concurrency"}  # --serverless key -> config key
+
 
 @dataclass(frozen=True)
 class DeployRequest:
@@ -31,6 +33,25 @@ class DeployRequest:
     wait: bool = True
     max_cost: float | None = None
     instance_flags: bool = False  # --instance-type or --instance-count given
+
+
+def serverless_overrides(spec: str) -> dict[str, int]:
+    """`--serverless memory=2048[,concurrency=5]` -> deploy.serverless.* config overrides (values checked by the
+    config schema)."""
+    expected = ", ".join(SERVERLESS_KEYS)
+    found: dict[str, int] = {}
+    for item in spec.split(","):
+        key, equals, value = (part.strip() for part in item.partition("="))
+        if key not in SERVERLESS_KEYS or not equals:
+            raise UsageError(f"--serverless: '{item.strip()}' is not key=value with a key of: {expected}")
+        if SERVERLESS_KEYS[key] in found:
+            raise UsageError(f"--serverless: '{key}' is given twice")
+        if not value.isdigit() or len(value) > 6:
+            raise UsageError(f"--serverless {key} must be a whole number, got '{value}'")
+        found[SERVERLESS_KEYS[key]] = int(value)
+    if "memory_mb" not in found:
+        raise UsageError("--serverless needs memory=MB (1024 to 6144 in steps of 1024), e.g. memory=2048")
+    return {f"deploy.serverless.{key}": value for key, value in found.items()}
 
 
 # Around the plan: the result is read (DescribeEndpoint without --wait, the scaling with it); a rollout AWS refused

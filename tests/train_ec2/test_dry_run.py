@@ -122,7 +122,7 @@ def test_bootstrap_template_is_a_valid_shell_script():
 
     from mlops_cli.services.ec2.training import BOOTSTRAP_TEMPLATE
 
-    template = files("mlops_cli.services") / BOOTSTRAP_TEMPLATE
+    template = files("mlops_cli.services.ec2") / BOOTSTRAP_TEMPLATE
     syntax = subprocess.run(["bash", "-n", str(template)], text=True, capture_output=True)
     assert syntax.returncode == 0, syntax.stderr
 

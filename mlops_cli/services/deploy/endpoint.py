@@ -201,27 +201,6 @@ def serverless_config(config: Config) -> dict[str, int] | None:
     return {"MemorySizeInMB": serverless.memory_mb, "MaxConcurrency": serverless.max_concurrency}
 
 
-SERVERLESS_KEYS = {"memory": "memory_mb", "concurrency": "max_concurrency"}
-
-
-def parse_serverless(spec: str) -> dict[str, int]:
-    """`memory=2048[,concurrency=5]` -> deploy.serverless keys (values checked by the config schema)."""
-    expected = ", ".join(SERVERLESS_KEYS)
-    found: dict[str, int] = {}
-    for item in spec.split(","):
-        key, equals, value = (part.strip() for part in item.partition("="))
-        if key not in SERVERLESS_KEYS or not equals:
-            raise UsageError(f"--serverless: '{item.strip()}' is not key=value with a key of: {expected}")
-        if SERVERLESS_KEYS[key] in found:
-            raise UsageError(f"--serverless: '{key}' is given twice")
-        if not value.isdigit() or len(value) > 6:
-            raise UsageError(f"--serverless {key} must be a whole number, got '{value}'")
-        found[SERVERLESS_KEYS[key]] = int(value)
-    if "memory_mb" not in found:
-        raise UsageError("--serverless needs memory=MB (1024 to 6144 in steps of 1024), e.g. memory=2048")
-    return found
-
-
 def production_variant(target: DeployTarget) -> dict[str, Any]:
     """The one variant of the new endpoint configuration: instances, or a serverless configuration."""
     variant: dict[str, Any] = {"VariantName": target.variant, "ModelName": target.model_name}
