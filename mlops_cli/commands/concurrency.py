@@ -38,8 +38,7 @@ def set_concurrency(
         None, "--max-cost", metavar="USD", help="Refuse when the provisioned concurrency costs more a month."
     ),
 ) -> None:
-    from mlops_cli.render.lambda_ import concurrency_table
-    from mlops_cli.services.lambda_.concurrency import describe_reserved
+    from mlops_cli.render.lambda_ import concurrency_table, concurrency_unchanged
     from mlops_cli.usecases.concurrency import ConcurrencyRequest, check_flags, current_state, planned_concurrency
 
     check_flags(reserved, provisioned, clear, show, unreserved)
@@ -54,8 +53,5 @@ def set_concurrency(
     request = ConcurrencyRequest(reserved, provisioned, clear, wait, unreserved, max_cost)
     result = run(app_state, planned_concurrency(config, app_state.clients, request))
     if not result["changes"]:
-        out.info(
-            f"unchanged: {config.function_name} already has reserved {describe_reserved(result['reserved'])} and "
-            f"provisioned {result['provisioned']['requested'] or 'none'} on alias {result['alias']}; nothing was sent"
-        )
+        out.info(concurrency_unchanged(result))
     out.result(result, concurrency_table)

@@ -19,12 +19,10 @@ def sample(
     ),
 ) -> None:
     from mlops_cli.render import key_value_table
-    from mlops_cli.services.sample_data import write_digits_imagefolder
+    from mlops_cli.usecases.sample_data import write_sample
 
     app_state = state(ctx)
-    target = dest or Path(app_state.config.data.local_dir)
-    counts = write_digits_imagefolder(target)
-    data = {"path": str(target), "classes": 10, **counts}
+    data = write_sample(app_state.config, dest)
     app_state.out.result(data, key_value_table("sample data written", list(data.items())))
 
 

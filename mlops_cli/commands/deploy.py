@@ -59,15 +59,10 @@ def deploy(
     ),
 ) -> None:
     from mlops_cli.render.deploy import deploy_table
-    from mlops_cli.services.deploy.endpoint import parse_serverless
-    from mlops_cli.usecases.deploy import DeployRequest, planned_deploy
+    from mlops_cli.usecases.deploy import DeployRequest, planned_deploy, serverless_overrides
 
     app_state = state(ctx)
-    serverless_keys = (
-        {f"deploy.serverless.{key}": value for key, value in parse_serverless(serverless).items()}
-        if serverless is not None
-        else {}
-    )
+    serverless_keys = serverless_overrides(serverless) if serverless is not None else {}
     app_state.override(
         {
             "deploy.endpoint_name": endpoint,

@@ -18,10 +18,8 @@ def init(
     ),
     force: bool = typer.Option(False, "--force", help="Rewrite an mlops.yaml that `mlops init` wrote before."),
 ) -> None:
-    from mlops_cli.config.project import HOME_FOLDER
-    from mlops_cli.config.project import shown as shown_path
     from mlops_cli.render import key_value_table
-    from mlops_cli.services.project_file import write_local_project
+    from mlops_cli.usecases.init import init_local_project
 
     if not local:
         raise UsageError(
@@ -29,11 +27,6 @@ def init(
             hint="for real AWS, copy configs/default.yaml to mlops.yaml and set your bucket and role",
         )
     out = state(ctx).out
-    target = write_local_project(Path.cwd(), port, force)
-    data = {
-        "config_file": shown_path(target),
-        "endpoint_url": f"http://127.0.0.1:{port}",
-        "home": str(target.parent / HOME_FOLDER),
-    }
+    data = init_local_project(Path.cwd(), port, force)
     out.info(f"wrote {data['config_file']}: commands run here (and below) use the local AWS; next: `mlops local up`")
     out.result(data, key_value_table("project", list(data.items())))

@@ -14,10 +14,9 @@ def invoke(
     top_k: int = typer.Option(5, "--top-k", metavar="K", help="How many labels to show (1-100)."),
 ) -> None:
     from mlops_cli.render.deploy import invoke_table
-    from mlops_cli.services.deploy import invoke as endpoint_invoke
+    from mlops_cli.usecases.invoke import planned_invoke
 
-    request = endpoint_invoke.build_request(source, top_k)
     app_state = state(ctx)
     app_state.override({"deploy.endpoint_name": endpoint}, flags={"deploy.endpoint_name": "--endpoint"})
-    result = run(app_state, endpoint_invoke.planned_invoke(app_state.config.endpoint_name, request, top_k))
+    result = run(app_state, planned_invoke(app_state.config, source, top_k))
     app_state.out.result(result, invoke_table)

@@ -29,7 +29,7 @@ def deploy(
     ),
 ) -> None:
     from mlops_cli.render.lambda_ import deploy_summary, deploy_table
-    from mlops_cli.services.lambda_.function import planned_deploy
+    from mlops_cli.usecases.lambda_ import planned_lambda_deploy
 
     app_state = state(ctx)
     app_state.override(
@@ -42,9 +42,7 @@ def deploy(
         },
         flags={"deploy.endpoint_name": "--endpoint", "lambda.function_name": "--name"},
     )
-    clients = app_state.clients
-    planned = planned_deploy(app_state.config, clients.client, clients.account_id, clients.partition)
-    result = run(app_state, planned).to_dict()
+    result = run(app_state, planned_lambda_deploy(app_state.config, app_state.clients)).to_dict()
     app_state.out.info(deploy_summary(result))
     app_state.out.result(result, deploy_table)
 
@@ -63,12 +61,9 @@ def invoke(
     top_k: int | None = typer.Option(None, "--top-k", metavar="K", min=1, max=100, help="How many labels to return."),
 ) -> None:
     from mlops_cli.render.lambda_ import predictions_table
-    from mlops_cli.services.lambda_.function import invocation_event, planned_invoke
+    from mlops_cli.usecases.lambda_ import planned_lambda_invoke
 
     app_state = state(ctx)
     app_state.override({"lambda.function_name": name, "lambda.alias": alias}, flags={"lambda.function_name": "--name"})
-    event = invocation_event(image, url, top_k)
-    config = app_state.config
-    source = url if url is not None else str(image)
-    result = run(app_state, planned_invoke(config.function_name, config.lambda_.alias, event, source))
+    result = run(app_state, planned_lambda_invoke(app_state.config, image, url, top_k))
     app_state.out.result(result, predictions_table)

@@ -30,11 +30,9 @@ def predict_batch(
     ),
     wait: bool = typer.Option(False, "--wait/--no-wait", help="Follow the job to its end and summarize the outputs."),
 ) -> None:
-    from mlops_cli.errors import OperationError
     from mlops_cli.render.batch import batch_table
     from mlops_cli.render.upload import UploadProgress
-    from mlops_cli.services.deploy.batch_transform import FINAL
-    from mlops_cli.usecases.batch import BatchRequest, planned_batch
+    from mlops_cli.usecases.batch import BatchRequest, check_finished, planned_batch
 
     app_state = state(ctx)
     app_state.override(
@@ -46,9 +44,4 @@ def predict_batch(
     with planned_batch(app_state.config, app_state.clients, request, lambda: UploadProgress(out)) as planned:
         result = run(app_state, planned)
     out.result(result, batch_table)
-    if result["status"] in FINAL and result["status"] != "Completed":
-        raise OperationError(
-            f"transform job {result['job']} {result['status']}"
-            + (f": {result['failure_reason']}" if result["failure_reason"] else ""),
-            hint=f"its logs: `aws logs tail /aws/sagemaker/TransformJobs --log-stream-name-prefix {result['job']}`",
-        )
+    check_finished(result)

@@ -8,13 +8,10 @@ from mlops_cli.commands._common import state
 
 
 def status(ctx: typer.Context) -> None:
-    from mlops_cli.errors import OperationError
     from mlops_cli.render.deploy import status_table
-    from mlops_cli.services.status import gather, incomplete
+    from mlops_cli.usecases.status import check_complete, project_status
 
     app_state = state(ctx)
-    found = gather(app_state.clients.client, app_state.config)
+    found = project_status(app_state.config, app_state.clients)
     app_state.out.result(found, status_table)
-    problem = incomplete(found)
-    if problem:
-        raise OperationError(problem)
+    check_complete(found)

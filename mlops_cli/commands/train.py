@@ -35,11 +35,10 @@ def train(
     ),
 ) -> None:
     from mlops_cli.render import train as render
-    from mlops_cli.services.training import job as training
-    from mlops_cli.usecases.training import follow_training, planned_training
+    from mlops_cli.usecases.training import follow_training, hyperparameter_overrides, planned_training
 
     app_state = state(ctx)
-    overrides = training.hyperparameter_overrides(hp or [])  # bad --hp: exit 2 before any AWS call
+    overrides = hyperparameter_overrides(hp or [])  # bad --hp: exit 2 before any AWS call
     app_state.override(
         {
             **overrides,
@@ -54,13 +53,13 @@ def train(
     outcome = follow_training(
         clients,
         result.job_name,
-        on_launched=lambda: render.launched(
+        on_launched=lambda stop_command: render.launched(
             out,
             result,
             "training job",
             f"{sagemaker.instance_count} x {sagemaker.instance_type}",
             wait=wait,
-            stop_command=training.stop_command(result.job_name),
+            stop_command=stop_command,
         ),
         on_event=(lambda item: render.event(out, item)) if wait else None,
         stop_asked=stop_question(yes),

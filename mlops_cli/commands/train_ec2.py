@@ -50,7 +50,6 @@ def train_ec2(
 ) -> None:
     from mlops_cli.render import console
     from mlops_cli.render import train_ec2 as render
-    from mlops_cli.services.training import job as training
     from mlops_cli.usecases.ec2_training import (
         Ec2TrainingRequest,
         check_flags,
@@ -58,12 +57,13 @@ def train_ec2(
         follow_launch,
         planned_ec2_training,
     )
+    from mlops_cli.usecases.training import hyperparameter_overrides
 
     check_flags(
         local=local, instance_type=instance_type, local_only=bool(data_dir or out_dir or not upload), max_cost=max_cost
     )
     app_state = state(ctx)
-    overrides = training.hyperparameter_overrides(hp or [])  # bad --hp: exit 2 before any AWS call
+    overrides = hyperparameter_overrides(hp or [])  # bad --hp: exit 2 before any AWS call
     if instance_type:
         overrides["train.ec2.instance_type"] = instance_type
     if data_dir:

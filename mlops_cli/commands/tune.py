@@ -70,33 +70,22 @@ def tune(
         None, "--max-cost", metavar="USD", help="Refuse to launch when the trials could cost more (exit 2)."
     ),
 ) -> None:
-    from mlops_cli.config import tuning_ranges
     from mlops_cli.render import train as render_train
     from mlops_cli.render import tune as render
-    from mlops_cli.services.training import job as training
-    from mlops_cli.services.tuning import job as tuning
-    from mlops_cli.usecases.training import follow_tuning, planned_tuning
+    from mlops_cli.usecases.training import (
+        TuneRequest,
+        follow_tuning,
+        hyperparameter_overrides,
+        planned_tuning,
+        tuning_settings,
+    )
 
     app_state = state(ctx)
-    overrides = training.hyperparameter_overrides(hp or [])  # bad flags: exit 2 before any AWS call
+    overrides = hyperparameter_overrides(hp or [])  # bad flags: exit 2 before any AWS call
     app_state.override({**overrides, "train.sagemaker.spot": spot})
     config = app_state.config
-    settings = tuning.settings(
-        config,
-        strategy=strategy,
-        objective=objective,
-        max_jobs=max_jobs,
-        parallel=parallel,
-        early_stopping=early_stopping,
-        ranges=ranges,
-        warm_start=warm_start,
-        seed=seed,
-    )
-    backwards = tuning_ranges.backwards(settings.objective)
-    if backwards:
-        app_state.out.warn(backwards)
-    if write_best is not None:
-        tuning.check_overlay_target(write_best)
+    request = TuneRequest(strategy, objective, max_jobs, parallel, early_stopping, ranges, warm_start, seed, write_best)
+    settings = tuning_settings(config, request)
     if plot is not None:
         from mlops_cli.errors import UsageError
         from mlops_cli.render.plots import check_plot_path
@@ -109,14 +98,14 @@ def tune(
     outcome = follow_tuning(
         clients,
         result.job_name,
-        on_launched=lambda: render_train.launched(
+        on_launched=lambda stop_command: render_train.launched(
             out,
             result,
             "tuning job",
             f"{settings.strategy}, up to {settings.max_jobs} trials, {settings.parallel} at a time, "
             f"objective {settings.objective.spec}",
             wait=wait,
-            stop_command=tuning.stop_command(result.job_name),
+            stop_command=stop_command,
         ),
         following=render.following(out) if wait else None,
         stop_asked=stop_question(yes),
@@ -126,8 +115,7 @@ def tune(
     if outcome.overlay is not None:
         out.info(f"best values written to {outcome.overlay} (use: mlops -c <config> -c {outcome.overlay} train)")
     if plot is not None and outcome.curves is not None:
-        job_config = outcome.snapshot.description["HyperParameterTuningJobConfig"]
-        render.write_plot(outcome.document, outcome.curves, job_config.get("ParameterRanges") or {}, plot)
+        render.write_plot(outcome.document, outcome.curves, outcome.ranges, plot)
         outcome.document["plot"] = str(plot)
     out.result(outcome.document, render.result_table)
     failure = outcome.failure()

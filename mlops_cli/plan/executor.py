@@ -1,9 +1,11 @@
 """The two ways a plan is run: `Executor` sends its requests, `DisplayOnlyExecutor` only records them.
 
-Both walk the same steps in the same order, so `--dry-run` shows by construction what a real run sends.
-The executor resolves refs to earlier answers, retries a step while AWS answers with the error its `retry`
-names, treats the codes of `ok_on` as done, waits after a step that has a `wait`, and reports what it
-does through `on_event` (services and the executor never print).
+Both walk the plan with the one loop, `Executor.execute` (as Chalice's deployer runs and displays its plans): the
+display-only executor replaces only what is done with each step, recording the request as it would go out instead
+of sending it, so `--dry-run` shows by construction the steps a real run sends, in the same order. The executor
+resolves refs to earlier answers, retries a step while AWS answers with the error its `retry` names, treats the
+codes of `ok_on` as done, waits after a step that has a `wait`, and reports what it does through `on_event`
+(services and the executor never print).
 """
 
 from __future__ import annotations
@@ -108,12 +110,31 @@ class Executor:
         return answer
 
 
-class DisplayOnlyExecutor:
-    """Runs a plan without sending anything: records each request as it would go out, refs shown as their
-    placeholders (valid by the service model) and listed under `refs` (`--dry-run`)."""
+class DisplayOnlyExecutor(Executor):
+    """`--dry-run`: the executor's walk, sending nothing. Each step is recorded as the request it would send, refs
+    shown as their placeholders (valid by the service model) and listed under `refs`, its `wait`, `retry`,
+    `unless` and `instead` described; its answer is None (a later step's refs stay placeholders)."""
 
-    def execute(self, plan: Plan) -> dict[str, Any]:
-        return plan.to_dict()
+    def __init__(self) -> None:
+        super().__init__(client_for=_nothing_is_sent)
+        self.requests: list[dict[str, Any]] = []
+
+    def run_step(self, step: Step, answers: Answers) -> None:
+        self.requests.append(step.to_dict())
+
+    def show(self, plan: Plan) -> dict[str, Any]:
+        """The plan as `--dry-run -o json` prints it: its title, the recorded requests, the cost, offline or not."""
+        self.execute(plan)
+        shown: dict[str, Any] = {"plan": plan.title, "steps": self.requests}
+        if plan.cost is not None:
+            shown["cost"] = plan.cost
+        if plan.assumed_empty:
+            shown["offline"] = True
+        return shown
+
+
+def _nothing_is_sent(service: str) -> Any:
+    raise AssertionError(f"a dry run asked for a {service} client")  # pragma: no cover: run_step sends nothing
 
 
 def _answer(ref: Ref, answers: Answers) -> Any:

@@ -4,7 +4,7 @@ A mutating use case builds a `Plan`: an ordered list of steps, each a service, a
 and its parameters. A parameter AWS must answer first (the version PublishVersion returns, the ARN of a role
 CreateRole made) is a `Ref` to the earlier step's answer, resolved when the plan runs. Waiting until AWS is done
 (`wait`), retrying while AWS still refuses for a known reason (`retry`) and treating "already gone" as done
-(`ok_on`) are properties of a step. One executor runs every plan and a display-only executor shows the same
+(`ok_on`) are properties of a step. One executor runs every plan and a display-only executor walks the same
 plan for `--dry-run` (mlops_cli.plan.executor), so what a dry run prints is by construction what runs.
 """
 
@@ -282,14 +282,6 @@ class Plan:
                 around = (*(sent.unless.sends if sent.unless else ()), *(sent.wait.operations() if sent.wait else ()))
                 found += [(service, operation, sent.target) for service, operation in around]
         return found
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"plan": self.title, "steps": [step.to_dict() for step in self.steps]}
-        if self.cost is not None:
-            data["cost"] = self.cost
-        if self.assumed_empty:
-            data["offline"] = True
-        return data
 
 
 def placeholders(value: Any) -> Any:

@@ -45,6 +45,16 @@ def predictions_table(console: Console, data: dict[str, Any]) -> None:
     ranked_predictions(console, f"{data['function']}:{data['alias']} (version {data['version']})", data["predictions"])
 
 
+def concurrency_unchanged(data: dict[str, Any]) -> str:
+    """`concurrency set` that found nothing to change: what the function already has."""
+    from mlops_cli.services.lambda_.concurrency import describe_reserved
+
+    return (
+        f"unchanged: {data['function']} already has reserved {describe_reserved(data['reserved'])} and "
+        f"provisioned {data['provisioned']['requested'] or 'none'} on alias {data['alias']}; nothing was sent"
+    )
+
+
 def concurrency_table(console: Console, data: dict[str, Any]) -> None:
     from mlops_cli.services.lambda_.concurrency import describe_reserved
 

@@ -1,5 +1,6 @@
 """A plan for people, as Terraform shows one: a line per step (action, resource, why), then a summary line and
-the cost; `-o json` prints the exact requests instead (mlops_cli.plan.executor.DisplayOnlyExecutor)."""
+the cost; `-o json` prints the exact requests instead. Both show what the display-only executor recorded
+walking the plan (mlops_cli.plan.executor.DisplayOnlyExecutor), one request per step."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ OFFLINE = "offline: planned for an account where nothing exists yet (AWS could n
 def show(out: Output, plan: Plan) -> None:
     from mlops_cli.plan import DisplayOnlyExecutor
 
-    shown = DisplayOnlyExecutor().execute(plan)
+    shown = DisplayOnlyExecutor().show(plan)
     if plan.assumed_empty:
         out.info(OFFLINE)
     if out.json:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_cli.errors import OperationError
 from mlops_cli.plan.sends import sends_via
 from mlops_cli.services.deploy import batch_transform
 
@@ -172,3 +173,13 @@ def _input_count(clients: AwsClients, source: S3Location, upload: Planned | None
     if clients.offline:
         return None
     return batch_transform.count_objects(clients.client("s3"), source)
+
+
+def check_finished(result: dict[str, Any]) -> None:
+    """A followed job that ended other than Completed: exit 1 with its reason, once the result was shown."""
+    if result["status"] in batch_transform.FINAL and result["status"] != "Completed":
+        raise OperationError(
+            f"transform job {result['job']} {result['status']}"
+            + (f": {result['failure_reason']}" if result["failure_reason"] else ""),
+            hint=f"its logs: `aws logs tail /aws/sagemaker/TransformJobs --log-stream-name-prefix {result['job']}`",
+        )

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import UsageError
+from mlops_cli.plan.sends import sends_via
+from mlops_cli.services.lambda_.concurrency import read_state
 
 if TYPE_CHECKING:
     from mlops_cli.aws import AwsClients
     from mlops_cli.config.schema import Config
+    from mlops_cli.plan.executor import Answers
     from mlops_cli.plan.planned import Planned
     from mlops_cli.services.lambda_.concurrency import ConcurrencyState
 
@@ -46,9 +49,11 @@ def current_state(config: Config, clients: AwsClients) -> ConcurrencyState:
     return service.read_state(clients.client("lambda"), config.function_name, config.lambda_.alias)
 
 
+@sends_via(read_state)  # the settings afterwards
 def planned_concurrency(config: Config, clients: AwsClients, request: ConcurrencyRequest) -> Planned:
     """Check the values (exit 2 before any change), read the function's state, plan set or clear, price it (the
     provisioned concurrency bills by the hour while it is configured; --max-cost checked against a month)."""
+    from mlops_cli.plan.planned import Planned
     from mlops_cli.services import cost
     from mlops_cli.services.lambda_ import concurrency as service
 
@@ -79,7 +84,18 @@ def planned_concurrency(config: Config, clients: AwsClients, request: Concurrenc
     else:
         plan = service.plan_set(current, reserved, provisioned, request.wait)
         plan.cost = estimate
-    planned = service.planned_set(clients.client("lambda"), plan, current)
-    if plan.cost is not None and plan.steps:
-        planned.announce.insert(0, cost.summary(plan.cost))
-    return planned
+    lam = clients.client("lambda")
+
+    def finish(_answers: Answers) -> dict[str, Any]:
+        after = service.read_state(lam, current.function_name, current.alias)
+        return {**after.to_dict(), "changes": service.describe_changes(plan)}
+
+    return Planned(
+        plan,
+        finish=finish,
+        announce=[cost.summary(plan.cost)] if plan.cost is not None and plan.steps else [],
+        interrupted=(
+            "interrupted: AWS goes on allocating the provisioned concurrency",
+            "check it with `mlops concurrency set --show`, remove it with `mlops concurrency set --clear`",
+        ),
+    )

@@ -6,14 +6,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlops_cli.errors import UsageError
+from mlops_cli.errors import OperationError, UsageError
+from mlops_cli.plan.sends import sends, sends_via
+from mlops_cli.services.deploy import autoscaling
 
 if TYPE_CHECKING:
     from mlops_cli.aws import AwsClients
     from mlops_cli.config.schema import Config
+    from mlops_cli.plan.executor import Answers, Executor
     from mlops_cli.plan.planned import Planned
+    from mlops_cli.plan.steps import ClientFor, Plan
     from mlops_cli.services.deploy.autoscaling import ScalingSettings
-    from mlops_cli.services.deploy.endpoint import Artifact, DeployTarget, LiveEndpoint
+    from mlops_cli.services.deploy.endpoint import Artifact, DeployPlan, DeployTarget, LiveEndpoint
+
+SERVERLESS_KEYS = {"memory": "memory_mb", "concurrency": "max_concurrency"}  # --serverless key -> config key
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,30 @@ class DeployRequest:
     instance_flags: bool = False  # --instance-type or --instance-count given
 
 
+def serverless_overrides(spec: str) -> dict[str, int]:
+    """`--serverless memory=2048[,concurrency=5]` -> deploy.serverless.* config overrides (values checked by the
+    config schema)."""
+    expected = ", ".join(SERVERLESS_KEYS)
+    found: dict[str, int] = {}
+    for item in spec.split(","):
+        key, equals, value = (part.strip() for part in item.partition("="))
+        if key not in SERVERLESS_KEYS or not equals:
+            raise UsageError(f"--serverless: '{item.strip()}' is not key=value with a key of: {expected}")
+        if SERVERLESS_KEYS[key] in found:
+            raise UsageError(f"--serverless: '{key}' is given twice")
+        if not value.isdigit() or len(value) > 6:
+            raise UsageError(f"--serverless {key} must be a whole number, got '{value}'")
+        found[SERVERLESS_KEYS[key]] = int(value)
+    if "memory_mb" not in found:
+        raise UsageError("--serverless needs memory=MB (1024 to 6144 in steps of 1024), e.g. memory=2048")
+    return {f"deploy.serverless.{key}": value for key, value in found.items()}
+
+
+# Around the plan: the result is read (DescribeEndpoint without --wait, the scaling with it); a rollout AWS refused
+# deletes the model and endpoint config it made; scaling removed for a failed update is put back.
+@sends("sagemaker", "DescribeEndpoint", "DeleteEndpointConfig", "DeleteModel")
+@sends("application-autoscaling", "RegisterScalableTarget", "PutScalingPolicy")
+@sends_via(autoscaling.read_state)
 def planned_deploy(
     config: Config,
     clients: AwsClients,
@@ -40,7 +70,6 @@ def planned_deploy(
     an empty account never shows)."""
     from mlops_cli.services import images, naming
     from mlops_cli.services.cost import summary as cost_summary
-    from mlops_cli.services.deploy import autoscaling
     from mlops_cli.services.deploy import endpoint as service
     from mlops_cli.services.deploy.rollout import Rollout
     from mlops_cli.services.iam import sagemaker_roles
@@ -81,13 +110,105 @@ def planned_deploy(
             "this update removes the variant's autoscaling while the instance type changes and "
             "re-applies it once InService, so it needs --wait"
         )
-    planned = service.planned_deploy(plan, clients.client, request.wait)
+    planned = _run_and_read(plan, clients.client)
     planned.announce.insert(0, cost_summary(plan.plan.cost))
     if rollout is not None and plan.action == "create":
         planned.announce.append(
             f"--rollout {rollout.strategy.spec}: a new endpoint has no traffic to shift; it applies to later updates"
         )
     return planned
+
+
+def _run_and_read(deploy: DeployPlan, client_for: ClientFor) -> Planned:
+    """Run the plan: the endpoint role, the rollout (CreateModel retried while a role this deploy converged
+    propagates), the wait for InService, then the scaling steps; a failed update puts removed scaling back, a
+    rollout AWS refused is undone. The result: the endpoint (and its scaling) as it is afterwards."""
+    from mlops_cli.plan.executor import Answers
+    from mlops_cli.plan.planned import Planned
+    from mlops_cli.services.deploy import endpoint as service
+    from mlops_cli.services.deploy.endpoint_states import EndpointFailed
+
+    target = deploy.target
+
+    def run(executor: Executor, plan: Plan) -> Answers:
+        from botocore.exceptions import ClientError
+
+        answers = Answers()
+        try:
+            return executor.execute(plan, answers)
+        except EndpointFailed as failure:
+            raise OperationError(service.failure_message(deploy, failure, _restore(deploy, executor))) from None
+        except ClientError as refused:
+            undone = _undo(deploy, len(answers.ordered), refused, executor)
+            if undone is None:
+                raise
+            from mlops_cli.aws import translate_error
+
+            error = translate_error(refused)
+            raise OperationError(f"{error}{undone}", hint=error.hint) from None
+
+    def finish(answers: Answers) -> dict[str, Any]:
+        described = answers.waited.get("endpoint")
+        if described is None:  # --no-wait
+            described = client_for("sagemaker").describe_endpoint(EndpointName=target.endpoint)
+            return service.result(deploy, described, None, scaling_changed=False)
+        scaling = autoscaling.read_state(client_for(autoscaling.SERVICE), target.endpoint, target.variant)
+        return service.result(deploy, described, scaling, scaling_changed=bool(deploy.after))
+
+    doing = (
+        "creation"
+        if deploy.action == "create"
+        else f"update to {target.config_name} (the previous configuration serves until it completes)"
+    )
+    return Planned(
+        deploy.plan,
+        finish=finish,
+        run=run,
+        announce=[
+            f"{'creating' if deploy.action == 'create' else 'updating (blue/green)'} endpoint {target.endpoint} "
+            f"with {target.artifact.uri} ({target.artifact.source})"
+        ],
+        interrupted=(
+            f"stopped waiting; the endpoint's {doing} continues in AWS"
+            + ("; its autoscaling was removed for the update" if deploy.restore else ""),
+            f"follow it with `mlops status`; stop paying with `mlops teardown --endpoint {target.endpoint}`"
+            + ("; re-apply scaling with `mlops autoscale`" if deploy.restore else ""),
+        ),
+    )
+
+
+def _undo(deploy: DeployPlan, failed_at: int, refused: Exception, executor: Executor) -> str | None:
+    """A rollout AWS refused: its model and endpoint config deleted, the scaling it removed put back; a sentence
+    for the error message. None when the failure is elsewhere (services/deploy/endpoint.py: undo_steps)."""
+    from mlops_cli.plan.steps import Plan
+    from mlops_cli.services.deploy import endpoint as service
+
+    undo = service.undo_steps(deploy, failed_at, refused)
+    if undo is None:
+        return None
+    left = []
+    for step in undo:
+        try:
+            executor.execute(Plan(f"undo: {step.operation}", [step]))
+        except Exception:  # the deploy already failed; name what is left instead of hiding the cause
+            left.append(step.params.get("EndpointConfigName") or step.params["ModelName"])
+    restored = _restore(deploy, executor) if service.descaled_before(deploy, failed_at) else ""
+    if left:
+        return f"; left behind (delete with `mlops teardown`): {', '.join(left)}{restored}"
+    return ("; undone: this deploy's model and endpoint config deleted" if undo else "") + restored
+
+
+def _restore(deploy: DeployPlan, executor: Executor) -> str:
+    """Put back scaling removed for a failed update; a sentence for the error message."""
+    from mlops_cli.plan.steps import Plan
+
+    if not deploy.restore:
+        return ""
+    try:
+        executor.execute(Plan(f"restore the autoscaling of {deploy.target.endpoint}", deploy.restore))
+    except Exception as exc:  # the deploy already failed; say what is left to do instead of hiding the cause
+        return f"; restoring its autoscaling failed ({exc}): re-apply it with `mlops autoscale`"
+    return "; its autoscaling was restored"
 
 
 def model_artifact(

@@ -18,8 +18,11 @@ from mlops_cli.services.ec2 import training as service
 if TYPE_CHECKING:
     from mlops_cli.aws import AwsClients
     from mlops_cli.config.schema import Config
+    from mlops_cli.plan.executor import Executor
     from mlops_cli.plan.planned import Planned
+    from mlops_cli.services.ec2.job import Ec2Job
     from mlops_cli.services.ec2.training import Launch
+    from mlops_cli.services.training.packaging import SourcePackage
 
 LOCAL_OUT_ROOT = Path(".mlops") / "train-ec2"
 OUT_MARKER = ".mlops-train-ec2"  # marks an --out-dir as this command's own output
@@ -98,7 +101,40 @@ def _planned_here(
     )
 
 
-@sends_via(_planned_here, service.planned_launch)
+@sends_via(ec2_roles.stale_job_policies, ec2_roles.remove_job_policy)  # remove_job_policy: after a failed launch
+def _planned_launch(config: Config, clients: AwsClients, job: Ec2Job, package: SourcePackage) -> Planned:
+    """The launch plan (policies of ended jobs found first; offline: none), and the launch it results in. The AMI
+    lookup's answer is checked before the rest is sent, so with no image nothing is written; a failed
+    RunInstances removes this job's policy again (nothing will use it)."""
+    from mlops_cli.plan import Answers, Plan
+    from mlops_cli.plan.planned import Planned
+    from mlops_cli.services.ec2.images import pick_image
+
+    client_for = clients.client
+    stale = (
+        []
+        if clients.offline
+        else ec2_roles.stale_job_policies(
+            client_for("iam"), client_for("ec2"), client_for("s3"), config, job.policy_name
+        )
+    )
+    plan = service.build_plan(config, job, package, clients.partition, stale)
+
+    def run(executor: Executor, plan: Plan) -> Answers:
+        lookup, writes = plan.steps[:1], plan.steps[1:]  # build_plan puts the AMI lookup first
+        answers = executor.execute(Plan(plan.title, lookup))
+        pick_image(answers["image"], job.instance_type, config.train.ec2.ami_id)  # no image: a clear error here
+        try:
+            return executor.execute(Plan(plan.title, writes), answers)
+        except Exception:
+            if any(step.operation == "PutRolePolicy" for step in plan.steps):
+                ec2_roles.remove_job_policy(client_for("iam"), config, job.policy_name)
+            raise
+
+    return Planned(plan, finish=lambda answers: service.launched(config, job, answers, stale), run=run)
+
+
+@sends_via(_planned_here, _planned_launch)
 def planned_ec2_training(
     config: Config, clients: AwsClients, request: Ec2TrainingRequest, on_output: Callable[[str], None]
 ) -> tuple[str | None, Planned]:
@@ -119,7 +155,7 @@ def planned_ec2_training(
     cost.check_budget(estimate, request.max_cost, f"EC2 training job (1 x {ec2.instance_type}, max {ec2.max_run_s} s)")
     package = build_source_tarball()
     job = ec2_job.new_job(config, name, source_uri(package, naming.code_prefix(config)))
-    planned = service.planned_launch(clients.client, config, job, package, clients.partition, clients.offline)
+    planned = _planned_launch(config, clients, job, package)
     planned.plan.cost = estimate
     planned.announce.append(cost.summary(estimate))
     warning = ec2_images.unsupported_type_warning(job.instance_type, config.train.ec2.ami_id)

@@ -154,26 +154,27 @@ def _autoscale(config: Config, clients: AwsClients) -> list[Plan]:
 
 
 def _invoke(config: Config, clients: AwsClients) -> list[Plan]:
-    from mlops_cli.services.deploy import invoke as endpoint_invoke
+    from mlops_cli.services.deploy.invoke import DEFAULT_TOP_K
+    from mlops_cli.usecases.invoke import planned_invoke
 
-    request = endpoint_invoke.build_request(EXAMPLE_IMAGE_URL)
-    return [endpoint_invoke.planned_invoke(config.endpoint_name, request, endpoint_invoke.DEFAULT_TOP_K).plan]
+    return [planned_invoke(config, EXAMPLE_IMAGE_URL, DEFAULT_TOP_K).plan]
 
 
 def _lambda_deploy(config: Config, clients: AwsClients) -> list[Plan]:
     from mlops_cli.services.lambda_ import function as lambda_deploy
+    from mlops_cli.usecases.lambda_ import planned_lambda_deploy
 
     spec = lambda_deploy.LambdaSpec.from_config(config, clients.account_id, clients.partition)
     return [
-        lambda_deploy.planned_deploy(config, clients.client, clients.account_id, clients.partition).plan,
+        planned_lambda_deploy(config, clients).plan,
         lambda_deploy.plan_deploy(spec, lambda_deploy.build_package(), _existing_function(spec)),
     ]
 
 
 def _lambda_invoke(config: Config, clients: AwsClients) -> list[Plan]:
-    from mlops_cli.services.lambda_.function import planned_invoke
+    from mlops_cli.usecases.lambda_ import planned_lambda_invoke
 
-    return [planned_invoke(config.function_name, config.lambda_.alias, {"url": EXAMPLE_IMAGE_URL}).plan]
+    return [planned_lambda_invoke(config, None, EXAMPLE_IMAGE_URL, None).plan]
 
 
 def _concurrency(config: Config, clients: AwsClients) -> list[Plan]:
@@ -353,8 +354,9 @@ def _around_tune() -> tuple[Callable[..., Any], ...]:
 def _around_deploy() -> tuple[Callable[..., Any], ...]:
     from mlops_cli.services.deploy import endpoint as deploy
     from mlops_cli.services.tuning import job as tuning
+    from mlops_cli.usecases.deploy import planned_deploy
 
-    return (deploy.resolve_artifact, tuning.best_trial_name, deploy.read_live, deploy.planned_deploy)
+    return (deploy.resolve_artifact, tuning.best_trial_name, deploy.read_live, planned_deploy)
 
 
 def _around_predict_batch() -> tuple[Callable[..., Any], ...]:
@@ -399,8 +401,9 @@ def _around_lambda_deploy() -> tuple[Callable[..., Any], ...]:
 
 def _around_concurrency() -> tuple[Callable[..., Any], ...]:
     from mlops_cli.services.lambda_ import concurrency
+    from mlops_cli.usecases.concurrency import planned_concurrency
 
-    return (concurrency.read_state, concurrency.planned_set)
+    return (concurrency.read_state, planned_concurrency)
 
 
 def _around_status() -> tuple[Callable[..., Any], ...]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from mlops_cli.common.job_logs import LogLine
-from mlops_cli.errors import Interrupted, OperationError
+from mlops_cli.errors import Interrupted, OperationError, UsageError
 from mlops_cli.plan.sends import sends
 
 if TYPE_CHECKING:
@@ -28,6 +28,44 @@ TUNE_POLL_S = 15.0
 FAILURE_TAIL_LINES = 10
 # Ctrl-C while a job runs in AWS: the command's question "stop <kind> <name>?" (--yes answers it).
 StopAsked = Callable[[str, str], bool]
+
+
+def hyperparameter_overrides(items: list[str]) -> dict[str, Any]:
+    """`--hp key=value` items -> config overrides (`train.hyperparameters.lr`: 0.01), validated by the schema."""
+    import difflib
+
+    from pydantic import BaseModel, ValidationError
+
+    from mlops_cli import documents
+    from mlops_cli.config.schema import Hyperparameters, ModelConfig
+    from mlops_cli.services.training.job import HYPERPARAMETER_SECTIONS
+
+    sections: dict[str, type[BaseModel]] = {"train.hyperparameters": Hyperparameters, "model": ModelConfig}
+    overrides: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise UsageError(f"--hp expects key=value, got '{item}'")
+        if key not in HYPERPARAMETER_SECTIONS:
+            close = difflib.get_close_matches(key, list(HYPERPARAMETER_SECTIONS), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise UsageError(
+                f"--hp {item}: unknown hyperparameter '{key}'{hint}; known: "
+                f"{', '.join(sorted(HYPERPARAMETER_SECTIONS))}"
+            )
+        try:
+            value = documents.load_yaml(raw, f"--hp {key}", documents.ENV_VALUE)[0] if raw.strip() else raw
+        except documents.SyntaxProblem:
+            value = raw
+        section = HYPERPARAMETER_SECTIONS[key]
+        try:
+            validated = sections[section].model_validate({key: value})
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            raise UsageError(f"--hp {item}: {error['msg'].removeprefix('Value error, ')}") from None
+        overrides[f"{section}.{key}"] = getattr(validated, key)
+    return overrides
 
 
 @sends("sts", "GetCallerIdentity")  # the account of a real run (_account)
@@ -56,10 +94,47 @@ def planned_training(config: Config, clients: AwsClients, job_name: str | None, 
     )
 
 
+@dataclass(frozen=True)
+class TuneRequest:
+    """`mlops tune`'s flags for the search; None: the config's `tune:` value."""
+
+    strategy: str | None = None
+    objective: str | None = None
+    max_jobs: int | None = None
+    parallel: int | None = None
+    early_stopping: str | None = None
+    ranges: list[str] | None = None
+    warm_start: list[str] | None = None
+    seed: int | None = None
+    write_best: Path | None = None
+
+
+def tuning_settings(config: Config, request: TuneRequest) -> TuneSettings:
+    """The search the flags and the config ask for; a bad flag (or --write-best target) exits 2 before any AWS
+    call."""
+    from mlops_cli.services.tuning import job as tuning
+
+    settings = tuning.settings(
+        config,
+        strategy=request.strategy,
+        objective=request.objective,
+        max_jobs=request.max_jobs,
+        parallel=request.parallel,
+        early_stopping=request.early_stopping,
+        ranges=request.ranges,
+        warm_start=request.warm_start,
+        seed=request.seed,
+    )
+    if request.write_best is not None:
+        tuning.check_overlay_target(request.write_best)
+    return settings
+
+
 @sends("sts", "GetCallerIdentity")  # the account of a real run (_account)
 def planned_tuning(
     config: Config, clients: AwsClients, settings: TuneSettings, job_name: str | None, max_cost: float | None
 ) -> Planned:
+    from mlops_cli.config.tuning_ranges import backwards
     from mlops_cli.plan.planned import Planned
     from mlops_cli.services import cost
     from mlops_cli.services.training import job as training
@@ -87,7 +162,7 @@ def planned_tuning(
     return Planned(
         launch.plan,
         finish=lambda answers: training.launch_result(launch, answers, "HyperParameterTuningJobArn"),
-        warnings=launch.warnings,
+        warnings=[warning for warning in (backwards(settings.objective), *launch.warnings) if warning],
         announce=[cost.summary(launch.plan.cost)],
     )
 
@@ -129,17 +204,18 @@ def follow_training(
     clients: AwsClients,
     job_name: str,
     *,
-    on_launched: Callable[[], None],
+    on_launched: Callable[[str], None],
     on_event: Callable[[JobEvent], None] | None,
     stop_asked: StopAsked,
 ) -> TrainingOutcome:
-    """The launched job (said by `on_launched`, already within Ctrl-C's reach) followed to its end, each status
+    """The launched job (said by `on_launched`, given the command that stops it, already within Ctrl-C's reach)
+    followed to its end, each status
     change, log line and metric to `on_event`; without `on_event` (--no-wait) the job as it is now.
     Ctrl-C: exit 130, the job stopped if `stop_asked` says so."""
     from mlops_cli.services.training import job as training
 
     try:
-        on_launched()
+        on_launched(training.stop_command(job_name))
         sagemaker = clients.client("sagemaker")
         if on_event is None:
             return TrainingOutcome(training.describe_job(sagemaker, job_name), [])
@@ -171,6 +247,11 @@ class TuningOutcome:
     overlay: Path | None  # where the best values were written (--write-best)
     curves: dict[str, list[float]] | None = None  # each trial's objective per epoch, from its log (--plot)
 
+    @property
+    def ranges(self) -> dict[str, Any]:
+        """The ParameterRanges the job searched (as CreateHyperParameterTuningJob took them)."""
+        return self.snapshot.description["HyperParameterTuningJobConfig"].get("ParameterRanges") or {}
+
     def failure(self) -> OperationError | None:
         """A tuning job that ended other than Completed, or with no trial reporting the objective."""
         document = self.document
@@ -190,22 +271,23 @@ def follow_tuning(
     clients: AwsClients,
     name: str,
     *,
-    on_launched: Callable[[], None],
+    on_launched: Callable[[str], None],
     following: AbstractContextManager[Callable[[TuningSnapshot], None]] | None,
     stop_asked: StopAsked,
     write_best: Path | None,
     curves: bool = False,
 ) -> TuningOutcome:
-    """The launched tuning job (said by `on_launched`, already within Ctrl-C's reach) followed to its end, each
-    snapshot to the update `following` opens (closed before Ctrl-C asks its question); without `following`
-    (--no-wait) the job as it is now. Then the best trial (of the warm start parents' too) described and, when
-    followed, every hyperparameter it ran with written to `write_best`, and with `curves` each trial's objective
-    per epoch read from its log. Ctrl-C: exit 130, the job stopped if `stop_asked` says so."""
+    """The launched tuning job (said by `on_launched`, given the command that stops it, already within Ctrl-C's
+    reach) followed to its end, each snapshot to the update `following` opens (closed before Ctrl-C asks its
+    question); without `following` (--no-wait) the job as it is now. Then the best trial (of the warm start
+    parents' too) described and, when followed, every hyperparameter it ran with written to `write_best`, and with
+    `curves` each trial's objective per epoch read from its log. Ctrl-C: exit 130, the job stopped if `stop_asked`
+    says so."""
     from mlops_cli.services.training import job as training
     from mlops_cli.services.tuning import job as tuning
 
     try:
-        on_launched()
+        on_launched(tuning.stop_command(name))
         sagemaker = clients.client("sagemaker")
         if following is None:
             current = tuning.snapshot(sagemaker, name)

@@ -256,7 +256,7 @@ def test_waiter_backs_off_to_15_s_on_aws_and_1_s_locally():
 def test_model_errors_point_at_the_log_group_when_the_model_failed(status, hint):
     from botocore.exceptions import ClientError
 
-    from mlops_cli.services.deploy.invoke import _invoke_error
+    from mlops_cli.services.deploy.invoke import invoke_error
 
     # The shape botocore gives a SageMaker runtime ModelError (its members next to "Error").
     exc = ClientError(
@@ -267,5 +267,5 @@ def test_model_errors_point_at_the_log_group_when_the_model_failed(status, hint)
         },
         "InvokeEndpoint",
     )
-    error = _invoke_error("ep", exc)
+    error = invoke_error("ep", exc)
     assert str(error) == f"endpoint 'ep' refused the request ({status}): boom" and error.hint == hint

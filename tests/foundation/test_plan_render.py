@@ -60,3 +60,21 @@ def test_plans_list_what_they_need_permission_for():
         ("iam", "CreateRole", "r"),
         ("lambda", "UpdateFunctionConfiguration", "f"),
     ]
+
+
+def test_the_dry_run_walks_the_executors_loop_and_sends_nothing():
+    """DisplayOnlyExecutor replaces only what is done with each step: the loop is the executor's, so a dry run
+    visits the steps a real run sends, in its order; asking for a client would fail it."""
+    from mlops_cli.plan import DisplayOnlyExecutor, Executor, Unless
+
+    assert DisplayOnlyExecutor.execute is Executor.execute
+    plan = sample_plan()
+    # A real run asks S3 whether to skip this step; the dry run must not (it would reach AWS).
+    uploaded = Unless(lambda client_for: client_for("s3").head_object(), "uploaded", (("s3", "HeadObject"),))
+    plan.add("s3", "PutObject", {"Bucket": "b", "Key": "k"}, unless=uploaded)
+    display = DisplayOnlyExecutor()
+    shown = display.show(plan)
+    assert [(step["service"], step["operation"]) for step in shown["steps"]] == [
+        (step.service, step.operation) for step in plan.steps
+    ]
+    assert shown["steps"] == display.requests and display.requests[1]["params"]["Role"].endswith(":role/r")

@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING, Any
 from mlops_cli.aws import error_code
 from mlops_cli.common.s3_uris import split_s3_uri
 from mlops_cli.errors import OperationError, UsageError
-from mlops_cli.plan import Answers, Executor, Plan, Poll, Retry, Step
-from mlops_cli.plan.planned import Planned
+from mlops_cli.plan import Plan, Poll, Retry, Step
 from mlops_cli.plan.sends import sends, sends_via, sent_by
 from mlops_cli.services import naming
 from mlops_cli.services.deploy import autoscaling
@@ -200,27 +199,6 @@ def serverless_config(config: Config) -> dict[str, int] | None:
     if serverless.memory_mb is None:
         return None
     return {"MemorySizeInMB": serverless.memory_mb, "MaxConcurrency": serverless.max_concurrency}
-
-
-SERVERLESS_KEYS = {"memory": "memory_mb", "concurrency": "max_concurrency"}
-
-
-def parse_serverless(spec: str) -> dict[str, int]:
-    """`memory=2048[,concurrency=5]` -> deploy.serverless keys (values checked by the config schema)."""
-    expected = ", ".join(SERVERLESS_KEYS)
-    found: dict[str, int] = {}
-    for item in spec.split(","):
-        key, equals, value = (part.strip() for part in item.partition("="))
-        if key not in SERVERLESS_KEYS or not equals:
-            raise UsageError(f"--serverless: '{item.strip()}' is not key=value with a key of: {expected}")
-        if SERVERLESS_KEYS[key] in found:
-            raise UsageError(f"--serverless: '{key}' is given twice")
-        if not value.isdigit() or len(value) > 6:
-            raise UsageError(f"--serverless {key} must be a whole number, got '{value}'")
-        found[SERVERLESS_KEYS[key]] = int(value)
-    if "memory_mb" not in found:
-        raise UsageError("--serverless needs memory=MB (1024 to 6144 in steps of 1024), e.g. memory=2048")
-    return found
 
 
 def production_variant(target: DeployTarget) -> dict[str, Any]:
@@ -548,70 +526,11 @@ def wait_for_endpoint(
         delay = min(delay * 1.5, max_poll_s)
 
 
-# Around the plan: the result is read (DescribeEndpoint without --wait, the scaling with it); a rollout AWS refused
-# deletes the model and endpoint config it made; scaling removed for a failed update is put back.
-@sends("sagemaker", "DescribeEndpoint", "DeleteEndpointConfig", "DeleteModel")
-@sends("application-autoscaling", "RegisterScalableTarget", "PutScalingPolicy")
-@sends_via(autoscaling.read_state)
-def planned_deploy(deploy: DeployPlan, client_for: ClientFor, wait: bool = True) -> Planned:
-    """Run the plan: the endpoint role, the rollout (CreateModel retried while a role this deploy converged
-    propagates), the wait for InService, then the scaling steps; a failed update puts removed scaling back."""
-    target = deploy.target
-
-    def run(executor: Executor, plan: Plan) -> Answers:
-        from botocore.exceptions import ClientError
-
-        answers = Answers()
-        try:
-            return executor.execute(plan, answers)
-        except EndpointFailed as failure:
-            raise OperationError(_failure_message(deploy, failure, _restore(deploy, executor))) from None
-        except ClientError as refused:
-            undone = _undo_refused_rollout(deploy, plan, len(answers.ordered), refused, executor)
-            if undone is None:
-                raise
-            from mlops_cli.aws import translate_error
-
-            error = translate_error(refused)
-            raise OperationError(f"{error}{undone}", hint=error.hint) from None
-
-    def finish(answers: Answers) -> dict[str, Any]:
-        described = answers.waited.get("endpoint")
-        if described is None:  # --no-wait
-            described = client_for("sagemaker").describe_endpoint(EndpointName=target.endpoint)
-            return result(deploy, described, None, scaling_changed=False)
-        scaling = autoscaling.read_state(client_for(autoscaling.SERVICE), target.endpoint, target.variant)
-        return result(deploy, described, scaling, scaling_changed=bool(deploy.after))
-
-    doing = (
-        "creation"
-        if deploy.action == "create"
-        else f"update to {target.config_name} (the previous configuration serves until it completes)"
-    )
-    return Planned(
-        deploy.plan,
-        finish=finish,
-        run=run,
-        announce=[
-            f"{'creating' if deploy.action == 'create' else 'updating (blue/green)'} endpoint {target.endpoint} "
-            f"with {target.artifact.uri} ({target.artifact.source})"
-        ],
-        interrupted=(
-            f"stopped waiting; the endpoint's {doing} continues in AWS"
-            + ("; its autoscaling was removed for the update" if deploy.restore else ""),
-            f"follow it with `mlops status`; stop paying with `mlops teardown --endpoint {target.endpoint}`"
-            + ("; re-apply scaling with `mlops autoscale`" if deploy.restore else ""),
-        ),
-    )
-
-
-def _undo_refused_rollout(
-    deploy: DeployPlan, plan: Plan, failed_at: int, refused: Exception, executor: Executor
-) -> str | None:
-    """When AWS refused a rollout request itself (so it did nothing), delete the model and endpoint config this
-    deploy created before it and put back the scaling it removed; a sentence for the error message. None when the
-    failure is elsewhere (the role, a wait, the scaling after InService): nothing is undone then. The converged
-    role stays: running the deploy again uses it."""
+def undo_steps(deploy: DeployPlan, failed_at: int, refused: Exception) -> list[Step] | None:
+    """When AWS refused a rollout request itself (so it did nothing), the deletes of the model and endpoint config
+    this deploy created before it. None when the failure is elsewhere (the role, a wait, the scaling after
+    InService): nothing is undone then. The converged role stays: running the deploy again uses it."""
+    plan = deploy.plan
     failed = plan.steps[failed_at] if failed_at < len(plan.steps) else None
     if (
         failed is None
@@ -619,38 +538,21 @@ def _undo_refused_rollout(
         or getattr(refused, "operation_name", "") != failed.operation
     ):
         return None
-    sent = plan.steps[deploy.role_steps : failed_at]
-    made = {step.operation for step in sent}
+    made = {step.operation for step in plan.steps[deploy.role_steps : failed_at]}
     undo = []
     if "CreateEndpointConfig" in made:
         undo.append(Step("sagemaker", "DeleteEndpointConfig", {"EndpointConfigName": deploy.target.config_name}))
     if "CreateModel" in made:
         undo.append(Step("sagemaker", "DeleteModel", {"ModelName": deploy.target.model_name}))
-    left = []
-    for step in undo:
-        try:
-            executor.execute(Plan(f"undo: {step.operation}", [step]))
-        except Exception:  # the deploy already failed; name what is left instead of hiding the cause
-            left.append(step.params.get("EndpointConfigName") or step.params["ModelName"])
-    descaled = any(step.service == autoscaling.SERVICE for step in sent)
-    restored = _restore(deploy, executor) if descaled else ""
-    if left:
-        return f"; left behind (delete with `mlops teardown`): {', '.join(left)}{restored}"
-    return ("; undone: this deploy's model and endpoint config deleted" if undo else "") + restored
+    return undo
 
 
-def _restore(deploy: DeployPlan, executor: Executor) -> str:
-    """Put back scaling removed for a failed update; a sentence for the error message."""
-    if not deploy.restore:
-        return ""
-    try:
-        executor.execute(Plan(f"restore the autoscaling of {deploy.target.endpoint}", deploy.restore))
-    except Exception as exc:  # the deploy already failed; say what is left to do instead of hiding the cause
-        return f"; restoring its autoscaling failed ({exc}): re-apply it with `mlops autoscale`"
-    return "; its autoscaling was restored"
+def descaled_before(deploy: DeployPlan, failed_at: int) -> bool:
+    """Whether the steps sent before the one at `failed_at` removed the variant's scaling."""
+    return any(step.service == autoscaling.SERVICE for step in deploy.plan.steps[deploy.role_steps : failed_at])
 
 
-def _failure_message(deploy: DeployPlan, failure: EndpointFailed, restored: str) -> str:
+def failure_message(deploy: DeployPlan, failure: EndpointFailed, restored: str) -> str:
     target = deploy.target
     if deploy.action == "create":
         return f"endpoint '{target.endpoint}' failed to create: {failure}"

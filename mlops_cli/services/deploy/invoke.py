@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_cli.errors import MlopsError, OperationError, UsageError, refused
-from mlops_cli.plan import Answers, Executor, Plan
-from mlops_cli.plan.planned import Planned
+from mlops_cli.plan import Plan
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # SageMaker real-time InvokeEndpoint request limit
 DEFAULT_TOP_K = 5  # what the model answers for a bare image body
@@ -100,32 +99,22 @@ class RequestBody(bytes):
         return f"<{len(self)} bytes from {self.source}>"
 
 
-def planned_invoke(endpoint: str, request: InvokeRequest, top_k: int) -> Planned:
-    """`mlops invoke`: one InvokeEndpoint; the result is the model's top-k predictions, most probable first."""
-    from botocore.exceptions import ClientError
-
-    body = RequestBody(request.body, request.source)
+def plan_invoke(endpoint: str, request: InvokeRequest) -> Plan:
+    """One InvokeEndpoint with the request's body; its answer is the step `answer`'s."""
     plan = Plan(f"invoke endpoint {endpoint}")
     plan.add(
         "sagemaker-runtime",
         "InvokeEndpoint",
-        {"EndpointName": endpoint, "ContentType": request.content_type, "Accept": JSON, "Body": body},
+        {
+            "EndpointName": endpoint,
+            "ContentType": request.content_type,
+            "Accept": JSON,
+            "Body": RequestBody(request.body, request.source),
+        },
         name="answer",
         action="invoke",
     )
-
-    def run(executor: Executor, plan: Plan) -> Answers:
-        try:
-            return executor.execute(plan)
-        except ClientError as exc:
-            raise _invoke_error(endpoint, exc) from None
-
-    def finish(answers: Answers) -> dict[str, Any]:
-        result = predictions(endpoint, request, answers["answer"])
-        result["predictions"] = result["top_k"] = result["top_k"][:top_k]
-        return result
-
-    return Planned(plan, finish=finish, run=run)
+    return plan
 
 
 def predictions(endpoint: str, request: InvokeRequest, response: dict[str, Any]) -> dict[str, Any]:
@@ -163,7 +152,7 @@ def model_error_message(original: str) -> str:
     return original.strip().split("\n", 1)[0]
 
 
-def _invoke_error(endpoint: str, exc: Any) -> MlopsError:
+def invoke_error(endpoint: str, exc: Any) -> MlopsError:
     from mlops_cli.aws import error_code, error_message, translate_error
 
     code = error_code(exc)

@@ -17,17 +17,15 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import UsageError
-from mlops_cli.plan import Answers, Executor, Plan, Ref, sends_via
-from mlops_cli.plan.planned import Planned
+from mlops_cli.plan import Answers, Plan, Ref
 from mlops_cli.services import naming
 from mlops_cli.services.ec2.images import dlami_query, pick_image, root_volume
 from mlops_cli.services.ec2.job import LOG_FILE, STATUS_FILE, Ec2Job, hyperparameter_args
-from mlops_cli.services.ec2.roles import remove_job_policy, role_steps, stale_job_policies
+from mlops_cli.services.ec2.roles import role_steps
 
 if TYPE_CHECKING:
     from mlops_cli.config.schema import Config
@@ -171,41 +169,15 @@ class Launch:
         }
 
 
-@sends_via(stale_job_policies, remove_job_policy)  # remove_job_policy: after a failed RunInstances
-def planned_launch(
-    client_for: Callable[[str], Any], config: Config, job: Ec2Job, package: SourcePackage, partition: str, offline: bool
-) -> Planned:
-    """`mlops train-ec2`: the launch plan (policies of ended jobs found first; offline: none), and the launch it
-    results in. The AMI lookup's answer is checked before the rest is sent, so with no image nothing is written;
-    a failed RunInstances removes this job's policy again (nothing will use it)."""
-    stale = (
-        []
-        if offline
-        else stale_job_policies(client_for("iam"), client_for("ec2"), client_for("s3"), config, job.policy_name)
+def launched(config: Config, job: Ec2Job, answers: Answers, removed_policies: list[str]) -> Launch:
+    """The launch the answers of `build_plan`'s plan describe: the image picked and the instance started."""
+    image = pick_image(answers["image"], job.instance_type, config.train.ec2.ami_id)
+    instance = answers["instance"]["Instances"][0]
+    return Launch(
+        job,
+        instance["InstanceId"],
+        image["ImageId"],
+        image.get("Name", ""),
+        answers.get("upload") is not None,
+        removed_policies,
     )
-    plan = build_plan(config, job, package, partition, stale)
-
-    def run(executor: Executor, plan: Plan) -> Answers:
-        lookup, writes = plan.steps[:1], plan.steps[1:]  # build_plan puts the AMI lookup first
-        answers = executor.execute(Plan(plan.title, lookup))
-        pick_image(answers["image"], job.instance_type, config.train.ec2.ami_id)  # no image: a clear error here
-        try:
-            return executor.execute(Plan(plan.title, writes), answers)
-        except Exception:
-            if any(step.operation == "PutRolePolicy" for step in plan.steps):
-                remove_job_policy(client_for("iam"), config, job.policy_name)
-            raise
-
-    def finish(answers: Answers) -> Launch:
-        image = pick_image(answers["image"], job.instance_type, config.train.ec2.ami_id)
-        instance = answers["instance"]["Instances"][0]
-        return Launch(
-            job,
-            instance["InstanceId"],
-            image["ImageId"],
-            image.get("Name", ""),
-            answers.get("upload") is not None,
-            stale,
-        )
-
-    return Planned(plan, finish=finish, run=run)

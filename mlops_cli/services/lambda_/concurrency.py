@@ -22,7 +22,6 @@ from typing import Any
 from mlops_cli.aws import absent_on, error_code
 from mlops_cli.errors import OperationError, UsageError
 from mlops_cli.plan import Plan, Poll, Step
-from mlops_cli.plan.planned import Planned
 from mlops_cli.plan.sends import sends, sends_via, sent_by
 
 MIN_UNRESERVED = 100  # AWS keeps this much of the account's concurrency unreserved
@@ -292,21 +291,3 @@ def wait_provisioned(
             )
         time.sleep(delay)
         delay = min(delay * 1.5, MAX_POLL_S)
-
-
-@sends_via(read_state)  # the settings afterwards
-def planned_set(lam: Any, plan: Plan, state: ConcurrencyState) -> Planned:
-    """Run `plan` (from `plan_set` or `plan_clear`); the result is the function's settings afterwards."""
-
-    def finish(_answers: Any) -> dict[str, Any]:
-        after = read_state(lam, state.function_name, state.alias)
-        return {**after.to_dict(), "changes": describe_changes(plan)}
-
-    return Planned(
-        plan,
-        finish=finish,
-        interrupted=(
-            "interrupted: AWS goes on allocating the provisioned concurrency",
-            "check it with `mlops concurrency set --show`, remove it with `mlops concurrency set --clear`",
-        ),
-    )

@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any
 from mlops_cli.aws import absent_on
 from mlops_cli.errors import OperationError, UsageError, refused
 from mlops_cli.plan import Plan, Ref, Retry, Step, Waiter
-from mlops_cli.plan.planned import Planned
 from mlops_cli.plan.sends import sends
 from mlops_cli.services import naming
 from mlops_cli.services.iam import policies as iam_policies
@@ -461,28 +460,6 @@ def changes(plan: Plan) -> list[str]:
     return [describe_step(step) for step in plan.steps if step.kind != "read"]
 
 
-def planned_deploy(config: Config, client_for: ClientFor, account: str, partition: str) -> Planned:
-    """`mlops lambda deploy`: read what exists, plan what differs, and how the result is read once it ran."""
-    spec = LambdaSpec.from_config(config, account, partition)
-    package = build_package()
-    found = observe(client_for, spec)
-    plan = plan_deploy(spec, package, found)
-    return Planned(
-        plan,
-        finish=lambda _answers: deploy_result(client_for, spec, found, package, plan),
-        notices=[]
-        if found.endpoint_status is not None
-        else [
-            f"endpoint {spec.endpoint_name} does not exist (yet): the function answers 502 until "
-            "`mlops deploy` creates it"
-        ],
-        interrupted=(
-            f"interrupted: a started update of {spec.function_name} goes on in AWS",
-            "re-run `mlops lambda deploy` to finish (it only does what is still missing)",
-        ),
-    )
-
-
 @sends("lambda", "GetFunctionConfiguration", "GetAlias")
 def deploy_result(
     client_for: ClientFor, spec: LambdaSpec, found: Observed, package: ZipPayload, plan: Plan
@@ -548,9 +525,8 @@ class EventPayload(bytes):
         return text if len(text) <= 300 else f"<event JSON: {len(self)} bytes, starts {text[:120]}...>"
 
 
-def planned_invoke(function_name: str, alias: str, event: dict[str, Any], source: str = "") -> Planned:
-    """`mlops lambda invoke`: one Invoke of the alias; the result is the function's predictions (`source`: the
-    image file or URL they are about)."""
+def plan_invoke(function_name: str, alias: str, event: dict[str, Any]) -> Plan:
+    """One Invoke of the alias with `event`; its answer is the step `answer`'s (None: no such function)."""
     plan = Plan(f"invoke Lambda function {function_name} (alias {alias})")
     plan.add(
         "lambda",
@@ -560,7 +536,7 @@ def planned_invoke(function_name: str, alias: str, event: dict[str, Any], source
         ok_on=("ResourceNotFoundException",),
         action="invoke",
     )
-    return Planned(plan, finish=lambda answers: invocation_result(function_name, alias, answers["answer"], source))
+    return plan
 
 
 def invocation_result(

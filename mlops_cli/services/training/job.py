@@ -41,43 +41,6 @@ HYPERPARAMETER_SECTIONS = hyperparameters.sections()  # name -> config section, 
 JOB_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
 
-def hyperparameter_overrides(items: list[str]) -> dict[str, Any]:
-    """`--hp key=value` items -> config overrides (`train.hyperparameters.lr`: 0.01), validated by the schema."""
-    import difflib
-
-    from pydantic import BaseModel, ValidationError
-
-    from mlops_cli import documents
-    from mlops_cli.config.schema import Hyperparameters, ModelConfig
-
-    sections: dict[str, type[BaseModel]] = {"train.hyperparameters": Hyperparameters, "model": ModelConfig}
-    overrides: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or not key:
-            raise UsageError(f"--hp expects key=value, got '{item}'")
-        if key not in HYPERPARAMETER_SECTIONS:
-            close = difflib.get_close_matches(key, list(HYPERPARAMETER_SECTIONS), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise UsageError(
-                f"--hp {item}: unknown hyperparameter '{key}'{hint}; known: "
-                f"{', '.join(sorted(HYPERPARAMETER_SECTIONS))}"
-            )
-        try:
-            value = documents.load_yaml(raw, f"--hp {key}", documents.ENV_VALUE)[0] if raw.strip() else raw
-        except documents.SyntaxProblem:
-            value = raw
-        section = HYPERPARAMETER_SECTIONS[key]
-        try:
-            validated = sections[section].model_validate({key: value})
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            raise UsageError(f"--hp {item}: {error['msg'].removeprefix('Value error, ')}") from None
-        overrides[f"{section}.{key}"] = getattr(validated, key)
-    return overrides
-
-
 def user_hyperparameters(config: Config) -> dict[str, Any]:
     """The entry point's hyperparameters from config (train.hyperparameters + the model section), plain values."""
     plain = config.as_plain()
