@@ -352,9 +352,16 @@ def _around_tune() -> tuple[Callable[..., Any], ...]:
 
 def _around_deploy() -> tuple[Callable[..., Any], ...]:
     from mlops_cli.services.deploy import endpoint as deploy
+    from mlops_cli.services.deploy.rollout import check_named_alarms
     from mlops_cli.services.tuning import job as tuning
 
-    return (deploy.resolve_artifact, tuning.best_trial_name, deploy.read_live, deploy.planned_deploy)
+    return (
+        deploy.resolve_artifact,
+        tuning.best_trial_name,
+        deploy.read_live,
+        check_named_alarms,
+        deploy.planned_deploy,
+    )
 
 
 def _around_predict_batch() -> tuple[Callable[..., Any], ...]:

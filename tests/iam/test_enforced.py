@@ -141,6 +141,34 @@ def test_tag_on_create_needs_add_tags_scoped_by_tagging_action(local_aws):
     assert f"perform: iam:PassRole on resource: {role}" in str(error)
 
 
+def test_an_alarm_tagged_on_creation_needs_tag_resource_on_it(local_aws):
+    """CloudWatch API Reference, PutMetricAlarm, Tags: creating an alarm with tags needs cloudwatch:TagResource."""
+    alarms = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:a-*"
+    put = allow("cloudwatch:PutMetricAlarm", alarms)
+
+    def put_alarm(keys, name, tags):
+        client(local_aws, "cloudwatch", keys).put_metric_alarm(
+            AlarmName=name,
+            Namespace="AWS/SageMaker",
+            MetricName="ModelLatency",
+            Statistic="Average",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=1.0,
+            ComparisonOperator="GreaterThanThreshold",
+            **({"Tags": tags} if tags else {}),
+        )
+
+    _arn, keys = user_with(local_aws, put)
+    put_alarm(keys, "a-untagged", [])
+    error = denied(lambda: put_alarm(keys, "a-tagged", [{"Key": "mlops:project", "Value": "x"}]))
+    assert "perform: cloudwatch:TagResource on resource: arn:aws:cloudwatch:us-east-1:123456789012:alarm:a-tagged" in (
+        str(error)
+    )
+    _arn, keys = user_with(local_aws, put, allow("cloudwatch:TagResource", alarms))
+    put_alarm(keys, "a-tagged", [{"Key": "mlops:project", "Value": "x"}])
+
+
 def test_an_assumed_role_acts_with_the_role_s_policies(local_aws):
     iam = local_client(local_aws, "iam")
     name = f"r-{uuid.uuid4().hex[:6]}"

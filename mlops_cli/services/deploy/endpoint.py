@@ -398,7 +398,9 @@ def plan_deploy(
         if target.rollout is not None:
             alarm_names = target.rollout.alarm_names(target.project, target.endpoint)
             update_params["DeploymentConfig"] = target.rollout.deployment_config(alarm_names)
-            steps += alarm_steps(target.rollout, target.project, target.endpoint, target.variant, target.config_name)
+            steps += alarm_steps(
+                target.rollout, target.project, target.endpoint, target.variant, target.config_name, target.tags
+            )
             note = f"blue/green, {target.rollout.strategy.spec}: traffic shifts step by step" + (
                 ", rolled back if an alarm fires" if alarm_names else ""
             )
@@ -586,6 +588,9 @@ def planned_deploy(deploy: DeployPlan, client_for: ClientFor, wait: bool = True)
     doing = (
         "creation"
         if deploy.action == "create"
+        else f"{target.rollout.strategy.spec} rollout of {target.config_name} (the previous configuration serves "
+        "the rest of the traffic until it completes, and all of it again if an alarm rolls it back)"
+        if target.rollout is not None
         else f"update to {target.config_name} (the previous configuration serves until it completes)"
     )
     return Planned(
