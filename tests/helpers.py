@@ -194,3 +194,20 @@ def wait_for(condition: Callable[[], Any], what: str, timeout: float = 120) -> A
             return value
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def put_alarm(cloudwatch: Any, name: str, tags: list[dict[str, str]] | None = None, **metric: Any) -> None:
+    """A CloudWatch metric alarm of a user's (a one-minute Average of ModelLatency above 1 unless `metric` says
+    otherwise), tagged only when `tags` are given."""
+    params = {
+        "AlarmName": name,
+        "Namespace": "AWS/SageMaker",
+        "MetricName": "ModelLatency",
+        "Statistic": "Average",
+        "Period": 60,
+        "EvaluationPeriods": 1,
+        "Threshold": 1.0,
+        "ComparisonOperator": "GreaterThanThreshold",
+        **metric,
+    }
+    cloudwatch.put_metric_alarm(**params, **({"Tags": tags} if tags else {}))

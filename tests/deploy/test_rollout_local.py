@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.deploy.conftest import _tar
-from tests.helpers import local_client
+from tests.helpers import local_client, put_alarm
 from tests.ops.conftest import fast_aws, fast_cli  # noqa: F401  (fixtures: a local AWS 60x faster)
 
 ENDPOINT = "digits-rollout"
@@ -203,16 +203,13 @@ def test_a_model_answering_too_slowly_is_rolled_back_by_its_latency_alarm(
     assert before["EndpointStatus"] == "InService"  # serving the relabelled model (the test above)
     # An alarm of the user's own, named like the tool's but untagged: the rollout may watch it, teardown keeps it.
     theirs = f"digits-rollout-{ENDPOINT}-handmade"
-    local_client(url, "cloudwatch").put_metric_alarm(
-        AlarmName=theirs,
-        Namespace="AWS/SageMaker",
+    put_alarm(
+        local_client(url, "cloudwatch"),
+        theirs,
         MetricName="Invocation4XXErrors",
         Dimensions=[{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": "AllTraffic"}],
         Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
         Threshold=1000,
-        ComparisonOperator="GreaterThanThreshold",
         TreatMissingData="notBreaching",
     )
 

@@ -13,7 +13,7 @@ from mlops_cli.errors import UsageError
 from mlops_cli.services.deploy import endpoint as deploy
 from mlops_cli.services.deploy.rollout import Rollout, follow_rollout
 from tests.deploy.test_plans import CONFIG, live, target
-from tests.helpers import LOCAL_CONFIG
+from tests.helpers import LOCAL_CONFIG, put_alarm
 
 
 def _validate(service: str, operation: str, params: dict) -> None:
@@ -199,18 +199,8 @@ def test_an_alarm_named_must_exist_and_be_the_project_s(boto_client):
     from mlops_cli.services.deploy.rollout import check_named_alarms
 
     cw = boto_client("cloudwatch")
-    for name, tags in (("plans-theirs", [{"Key": "mlops:project", "Value": "other"}]), ("plans-mine", [])):
-        cw.put_metric_alarm(
-            AlarmName=name,
-            Namespace="AWS/SageMaker",
-            MetricName="ModelLatency",
-            Statistic="Average",
-            Period=60,
-            EvaluationPeriods=1,
-            Threshold=1.0,
-            ComparisonOperator="GreaterThanThreshold",
-            **({"Tags": tags} if tags else {}),
-        )
+    put_alarm(cw, "plans-theirs", [{"Key": "mlops:project", "Value": "other"}])
+    put_alarm(cw, "plans-mine")
     try:
 
         def named(*names: str) -> Rollout:

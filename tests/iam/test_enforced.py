@@ -11,7 +11,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.helpers import local_client
+from tests.helpers import local_client, put_alarm
 
 ACCOUNT = "123456789012"
 ROLE_TRUST = {
@@ -146,27 +146,15 @@ def test_an_alarm_tagged_on_creation_needs_tag_resource_on_it(local_aws):
     alarms = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:a-*"
     put = allow("cloudwatch:PutMetricAlarm", alarms)
 
-    def put_alarm(keys, name, tags):
-        client(local_aws, "cloudwatch", keys).put_metric_alarm(
-            AlarmName=name,
-            Namespace="AWS/SageMaker",
-            MetricName="ModelLatency",
-            Statistic="Average",
-            Period=60,
-            EvaluationPeriods=1,
-            Threshold=1.0,
-            ComparisonOperator="GreaterThanThreshold",
-            **({"Tags": tags} if tags else {}),
-        )
-
+    tagged = [{"Key": "mlops:project", "Value": "x"}]
     _arn, keys = user_with(local_aws, put)
-    put_alarm(keys, "a-untagged", [])
-    error = denied(lambda: put_alarm(keys, "a-tagged", [{"Key": "mlops:project", "Value": "x"}]))
+    put_alarm(client(local_aws, "cloudwatch", keys), "a-untagged")
+    error = denied(lambda: put_alarm(client(local_aws, "cloudwatch", keys), "a-tagged", tagged))
     assert "perform: cloudwatch:TagResource on resource: arn:aws:cloudwatch:us-east-1:123456789012:alarm:a-tagged" in (
         str(error)
     )
     _arn, keys = user_with(local_aws, put, allow("cloudwatch:TagResource", alarms))
-    put_alarm(keys, "a-tagged", [{"Key": "mlops:project", "Value": "x"}])
+    put_alarm(client(local_aws, "cloudwatch", keys), "a-tagged", tagged)
 
 
 def test_an_assumed_role_acts_with_the_role_s_policies(local_aws):
