@@ -4,7 +4,9 @@ new fleet starts again and the rollout goes on from its first step, judged by th
 completes; a model that answers 5xx is rolled back by its alarm. Never a half state: the endpoint always names a
 configuration that exists and serves. `status` and `deploy` tell the truth meanwhile and afterwards.
 
-A local AWS of its own (a minute lasts a second), started with `mlops local up` and restarted the same way."""
+A local AWS of its own (a minute lasts a second), started with `mlops local up` and restarted the same way. The
+models are handlers only (no weights): each answers with its own label, or fails, so which fleet answered is
+plain and no training is needed."""
 
 from __future__ import annotations
 
@@ -15,7 +17,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -63,24 +64,43 @@ class Restartable:
         return aws_cli(self.url, "sagemaker", "describe-endpoint", "--endpoint-name", ENDPOINT)
 
 
+def labelling(label: str) -> bytes:
+    """A model whose handler answers every request with `label`, in the shape of the real handler's answer."""
+    handler = f"""
+import json
+
+def model_fn(model_dir):
+    return "{label}"
+
+def input_fn(body, content_type):
+    return body
+
+def predict_fn(data, model):
+    return model
+
+def output_fn(prediction, accept):
+    return json.dumps({{"predictions": [{{"top_k": [{{"label": prediction}}]}}]}}), "application/json"
+"""
+    return _tar({"code/inference.py": handler.encode()})
+
+
 @pytest.fixture(scope="module")
-def restartable(artifacts, boto_client, mlops_home) -> Iterator[tuple[Restartable, dict[str, str]]]:
-    """The local AWS and the S3 URIs of the models in it: the trained one, the relabelled one ("v2-" labels) and
-    one that answers every request with a 500."""
+def restartable(mlops_home) -> Iterator[tuple[Restartable, dict[str, str]]]:
+    """The local AWS and the S3 URIs of the models in it: one answering "zero", one answering "v2-zero" (the new
+    model) and one that answers every request with a 500."""
     from mlops_cli.services.iam.policies import assume_role_policy
 
     with local_aws_server({"MLOPS_LOCAL__TIME_SCALE": str(FAST_TIME_SCALE)}) as url:
         s3 = local_client(url, "s3")
         s3.create_bucket(Bucket=BUCKET)
         uris = {}
-        for name in ("trained", "relabelled"):
-            bucket, key = artifacts[name][5:].split("/", 1)
-            body = boto_client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
-            s3.put_object(Bucket=BUCKET, Key=f"{MODELS[len(f's3://{BUCKET}/') :]}/{name}/model.tar.gz", Body=body)
+        for name, body in (
+            ("trained", labelling("zero")),
+            ("relabelled", labelling("v2-zero")),
+            ("failing", _tar({"code/inference.py": FAILING_HANDLER.encode()})),
+        ):
             uris[name] = f"{MODELS}/{name}/model.tar.gz"
-        failing = _tar({"code/inference.py": FAILING_HANDLER.encode()})
-        s3.put_object(Bucket=BUCKET, Key=f"{MODELS[len(f's3://{BUCKET}/') :]}/failing/model.tar.gz", Body=failing)
-        uris["failing"] = f"{MODELS}/failing/model.tar.gz"
+            s3.put_object(Bucket=BUCKET, Key=uris[name][len(f"s3://{BUCKET}/") :], Body=body)
         local_client(url, "iam").create_role(
             RoleName="digits-sagemaker-execution",
             AssumeRolePolicyDocument=json.dumps(assume_role_policy("sagemaker.amazonaws.com")),
@@ -88,9 +108,7 @@ def restartable(artifacts, boto_client, mlops_home) -> Iterator[tuple[Restartabl
         yield Restartable(url), uris
 
 
-@pytest.fixture(scope="module")
-def digit_png(digits_dir: Path) -> bytes:
-    return next((digits_dir / "test").glob("*/*.png")).read_bytes()
+DIGIT = b"an image: the handlers here do not read it"
 
 
 def baking(aws: Restartable) -> bool:
@@ -139,7 +157,7 @@ def crash_mid_rollout(aws: Restartable, model: str) -> dict[str, Any]:
     return before
 
 
-def test_a_rollout_cut_by_a_crash_goes_on_to_completion(restartable, digit_png):
+def test_a_rollout_cut_by_a_crash_goes_on_to_completion(restartable):
     aws, models = restartable
     created = aws.mlops("deploy", "--model", models["trained"], "--endpoint", ENDPOINT)
     assert created.exit_code == 0, created.output
@@ -159,13 +177,13 @@ def test_a_rollout_cut_by_a_crash_goes_on_to_completion(restartable, digit_png):
     assert endpoint["status"] == "Updating" and endpoint["pending_deployment"]["endpoint_config"] == new_config
     busy = aws.mlops("deploy", "--model", models["trained"], "--endpoint", ENDPOINT)
     assert busy.exit_code == 1 and f"endpoint '{ENDPOINT}' is Updating" in " ".join(busy.output.split())
-    assert "v2-" not in label(aws.url, digit_png)  # the old model serves while the new fleet starts again
+    assert "v2-" not in label(aws.url, DIGIT)  # the old model serves while the new fleet starts again
 
     done = settled(aws)
     assert done["EndpointStatus"] == "InService", done
     assert done["EndpointConfigName"] == new_config and "FailureReason" not in done
     assert done["LastDeploymentConfig"] == before["LastDeploymentConfig"]
-    assert "v2-" in label(aws.url, digit_png)
+    assert "v2-" in label(aws.url, DIGIT)
     shown = json.loads(aws.mlops("-o", "json", "status").stdout)
     (endpoint,) = [e for e in shown["endpoints"] if e["name"] == ENDPOINT]
     assert (endpoint["status"], endpoint["endpoint_config"], endpoint["failure_reason"]) == (
@@ -176,7 +194,7 @@ def test_a_rollout_cut_by_a_crash_goes_on_to_completion(restartable, digit_png):
     assert endpoint["pending_deployment"] is None
 
 
-def test_a_rollout_cut_by_a_crash_is_rolled_back_by_its_alarm_afterwards(restartable, digit_png):
+def test_a_rollout_cut_by_a_crash_is_rolled_back_by_its_alarm_afterwards(restartable):
     aws, models = restartable
     serving = aws.describe()["EndpointConfigName"]  # the relabelled model (the test above)
 
@@ -189,7 +207,7 @@ def test_a_rollout_cut_by_a_crash_is_rolled_back_by_its_alarm_afterwards(restart
     def send() -> None:
         while not stop.is_set():
             try:
-                answers.append(label(aws.url, digit_png))
+                answers.append(label(aws.url, DIGIT))
             except Exception as exc:  # counted: the canary's own failures
                 answers.append(f"error: {exc}")
 
@@ -203,7 +221,7 @@ def test_a_rollout_cut_by_a_crash_is_rolled_back_by_its_alarm_afterwards(restart
     assert done["EndpointStatus"] == "InService" and done["EndpointConfigName"] == serving, done
     assert ALARM in done["FailureReason"]
     assert [answer for answer in answers if answer.startswith("error")], "the canary never took traffic"
-    assert "v2-" in label(aws.url, digit_png)
+    assert "v2-" in label(aws.url, DIGIT)
     shown = json.loads(aws.mlops("-o", "json", "status").stdout)
     (endpoint,) = [e for e in shown["endpoints"] if e["name"] == ENDPOINT]
     assert endpoint["status"] == "InService" and ALARM in endpoint["failure_reason"]
