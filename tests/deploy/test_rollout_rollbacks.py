@@ -1,12 +1,15 @@
-"""A rollout survives a crash of the local AWS, as one survives a host failure on AWS: the server is killed
-(SIGKILL) while the canary bakes and started again on the same state; the old configuration serves again, the
-new fleet starts again and the rollout goes on from its first step, judged by the same alarms. A good model then
-completes; a model that answers 5xx is rolled back by its alarm. Never a half state: the endpoint always names a
-configuration that exists and serves. `status` and `deploy` tell the truth meanwhile and afterwards.
+"""Rollouts that must not end with a bad model serving, on a local AWS of its own (a minute lasts a second):
 
-A local AWS of its own (a minute lasts a second), started with `mlops local up` and restarted the same way. The
-models are handlers only (no weights): each answers with its own label, or fails, so which fleet answered is
-plain and no training is needed."""
+- a crash of the local AWS mid-rollout (SIGKILL while the canary bakes, then `mlops local up` on the same state)
+  ends as a host failure ends on AWS: the old configuration serves again, the new fleet starts again and the
+  rollout goes on from its first step under the same alarms. A good model then completes; a model that answers
+  5xx is rolled back by its alarm. Never a half state; `status` and `deploy` tell the truth meanwhile;
+- a model that answers too slowly (its handler sleeps 1.5 s per prediction, measured by the real model server)
+  is rolled back by `--rollback-on p99>800ms` while the old model answers the rest of the traffic;
+- `teardown` then deletes every alarm the rollouts made (by their tags), not the user's own alarm it was given.
+
+The models are handlers only (no weights): each answers with its own label, slowly, or fails, so which fleet
+answered is plain and no training is needed."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -24,7 +28,7 @@ import pytest
 from mlops_cli.local.core import credentials
 from tests.deploy.conftest import _tar, cli
 from tests.deploy.test_rollout_local import FAILING_HANDLER
-from tests.helpers import LOCAL_CONFIG, aws_cli, local_aws_server, local_client, wait_for
+from tests.helpers import LOCAL_CONFIG, aws_cli, local_aws_server, local_client, put_alarm, wait_for
 from tests.ops.conftest import FAST_TIME_SCALE
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # starts (and kills) its own local AWS
@@ -34,6 +38,9 @@ BUCKET = "mlops-local"
 MODELS = f"s3://{BUCKET}/digits/models/restart-tests"
 CANARY = "canary:10%:20m"  # 20 s of baking at a minute a second: time to stop the follow and kill mid-step
 ALARM = f"digits-rollout-{ENDPOINT}-5xx-rate-gt-1pct"
+LATENCY_ALARM = f"digits-rollout-{ENDPOINT}-p99-latency-gt-800ms"
+THEIRS = f"digits-rollout-{ENDPOINT}-handmade"  # the user's own alarm, named like the tool's but untagged
+SLOW_S = 1.5  # what the slow model's handler takes per prediction (its p99 then exceeds 800 ms)
 
 
 class Restartable:
@@ -64,10 +71,12 @@ class Restartable:
         return aws_cli(self.url, "sagemaker", "describe-endpoint", "--endpoint-name", ENDPOINT)
 
 
-def labelling(label: str) -> bytes:
-    """A model whose handler answers every request with `label`, in the shape of the real handler's answer."""
+def labelling(label: str, delay_s: float = 0.0) -> bytes:
+    """A model whose handler answers every request with `label` (after `delay_s` seconds of each prediction), in
+    the shape of the real handler's answer."""
     handler = f"""
 import json
+import time
 
 def model_fn(model_dir):
     return "{label}"
@@ -76,6 +85,7 @@ def input_fn(body, content_type):
     return body
 
 def predict_fn(data, model):
+    time.sleep({delay_s})
     return model
 
 def output_fn(prediction, accept):
@@ -97,6 +107,7 @@ def restartable(mlops_home) -> Iterator[tuple[Restartable, dict[str, str]]]:
         for name, body in (
             ("trained", labelling("zero")),
             ("relabelled", labelling("v2-zero")),
+            ("slow", labelling("slow", delay_s=SLOW_S)),
             ("failing", _tar({"code/inference.py": FAILING_HANDLER.encode()})),
         ):
             uris[name] = f"{MODELS}/{name}/model.tar.gz"
@@ -201,23 +212,8 @@ def test_a_rollout_cut_by_a_crash_is_rolled_back_by_its_alarm_afterwards(restart
     before = crash_mid_rollout(aws, models["failing"])
     assert before["EndpointConfigName"] == serving
     # Traffic from the restart on: the canary's share fails, its alarm fires, the rollback takes it all back.
-    answers: list[str] = []
-    stop = threading.Event()
-
-    def send() -> None:
-        while not stop.is_set():
-            try:
-                answers.append(label(aws.url, DIGIT))
-            except Exception as exc:  # counted: the canary's own failures
-                answers.append(f"error: {exc}")
-
-    sender = threading.Thread(target=send, daemon=True)
-    sender.start()
-    try:
+    with traffic(aws) as answers:
         done = settled(aws)
-    finally:
-        stop.set()
-        sender.join(timeout=60)
     assert done["EndpointStatus"] == "InService" and done["EndpointConfigName"] == serving, done
     assert ALARM in done["FailureReason"]
     assert [answer for answer in answers if answer.startswith("error")], "the canary never took traffic"
@@ -225,4 +221,74 @@ def test_a_rollout_cut_by_a_crash_is_rolled_back_by_its_alarm_afterwards(restart
     shown = json.loads(aws.mlops("-o", "json", "status").stdout)
     (endpoint,) = [e for e in shown["endpoints"] if e["name"] == ENDPOINT]
     assert endpoint["status"] == "InService" and ALARM in endpoint["failure_reason"]
-    assert aws.mlops("teardown", "--endpoint", ENDPOINT, "--yes").exit_code == 0
+
+
+def test_a_model_answering_too_slowly_is_rolled_back_by_its_latency_alarm(restartable):
+    aws, models = restartable
+    serving = aws.describe()["EndpointConfigName"]  # the relabelled model (the tests above)
+    put_alarm(
+        local_client(aws.url, "cloudwatch"),
+        THEIRS,
+        MetricName="Invocation4XXErrors",
+        Dimensions=[{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": "AllTraffic"}],
+        Statistic="Sum",
+        Threshold=1000,
+        TreatMissingData="notBreaching",
+    )
+    # A quarter of the requests on the canary, baking 10 (local) minutes: its slow answers land within the bake
+    # even on a loaded machine.
+    guarded = ["--rollout", "canary:25%:10m", "--rollback-on", "p99>800ms", "--rollback-on", THEIRS]
+    with traffic(aws) as answers:
+        result = aws.mlops("deploy", "--model", models["slow"], "--endpoint", ENDPOINT, *guarded)
+    assert result.exit_code == 1, result.output
+    assert f"alarm {LATENCY_ALARM} went to ALARM" in " ".join(result.output.split())
+
+    assert not [answer for answer in answers if answer.startswith("error")]  # slow, never failed
+    slow = [index for index, answer in enumerate(answers) if answer == "slow"]
+    assert slow, "the canary never answered"  # the new fleet served its share, slowly, until the rollback
+    assert len(slow) <= 0.25 * len(answers) + 2, (len(slow), len(answers))
+    assert "v2-zero" in answers[slow[0] :], answers  # the old model kept answering the rest meanwhile
+    assert set(answers) == {"slow", "v2-zero"}
+
+    done = aws.describe()
+    assert done["EndpointStatus"] == "InService" and done["EndpointConfigName"] == serving, done
+    assert LATENCY_ALARM in done["FailureReason"]
+    (state,) = aws_cli(aws.url, "cloudwatch", "describe-alarms", "--alarm-names", LATENCY_ALARM)["MetricAlarms"]
+    assert state["StateValue"] == "ALARM" and state["ExtendedStatistic"] == "p99"
+    assert max(json.loads(state["StateReasonData"])["recentDatapoints"]) >= SLOW_S * 1e6  # real latencies, in us
+    assert label(aws.url, DIGIT) == "v2-zero"
+
+
+def test_teardown_deletes_every_alarm_the_rollouts_made_and_never_the_user_s(restartable):
+    aws, _models = restartable
+    cloudwatch = local_client(aws.url, "cloudwatch")
+    tags = cloudwatch.list_tags_for_resource(
+        ResourceARN=cloudwatch.describe_alarms(AlarmNames=[LATENCY_ALARM])["MetricAlarms"][0]["AlarmArn"]
+    )["Tags"]
+    assert {"Key": "mlops:project", "Value": "digits"} in tags and {"Key": "mlops:endpoint", "Value": ENDPOINT} in tags
+    torn = aws.mlops("-o", "json", "teardown", "--endpoint", ENDPOINT, "--yes")
+    assert torn.exit_code == 0, torn.output
+    left = {alarm["AlarmName"] for alarm in cloudwatch.describe_alarms()["MetricAlarms"]}
+    assert not {ALARM, LATENCY_ALARM} & left and THEIRS in left
+
+
+@contextmanager
+def traffic(aws: Restartable) -> Iterator[list[str]]:
+    """Invocations sent one after another meanwhile: each answer's label, or the error."""
+    answers: list[str] = []
+    stop = threading.Event()
+
+    def send() -> None:
+        while not stop.is_set():
+            try:
+                answers.append(label(aws.url, DIGIT))
+            except Exception as exc:  # counted: which failures happen is what these tests are about
+                answers.append(f"error: {exc}")
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    try:
+        yield answers
+    finally:
+        stop.set()
+        sender.join(timeout=60)
