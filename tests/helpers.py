@@ -8,7 +8,8 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,3 +183,31 @@ def converge_role(role: Any, config: Any, client_for: Any, *, account_id: str, p
 
     steps = role_steps(role, config, account_id=account_id, partition=partition)
     Executor(client_for).execute(Plan(f"converge role {role.name(config)}", steps))
+
+
+def wait_for(condition: Callable[[], Any], what: str, timeout: float = 120) -> Any:
+    """`condition()` once it is true (polled), or an AssertionError naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def put_alarm(cloudwatch: Any, name: str, tags: list[dict[str, str]] | None = None, **metric: Any) -> None:
+    """A CloudWatch metric alarm of a user's (a one-minute Average of ModelLatency above 1 unless `metric` says
+    otherwise), tagged only when `tags` are given."""
+    params = {
+        "AlarmName": name,
+        "Namespace": "AWS/SageMaker",
+        "MetricName": "ModelLatency",
+        "Statistic": "Average",
+        "Period": 60,
+        "EvaluationPeriods": 1,
+        "Threshold": 1.0,
+        "ComparisonOperator": "GreaterThanThreshold",
+        **metric,
+    }
+    cloudwatch.put_metric_alarm(**params, **({"Tags": tags} if tags else {}))

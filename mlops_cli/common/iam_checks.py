@@ -83,6 +83,15 @@ UNLISTED: tuple[Unlisted, ...] = (
         "tags",
         "https://docs.aws.amazon.com/lambda/latest/dg/tagging.html",
     ),
+    # CloudWatch API Reference, PutMetricAlarm, Tags: setting tags on create needs cloudwatch:TagResource too.
+    Unlisted(
+        "cloudwatch",
+        "PutMetricAlarm",
+        ("cloudwatch:TagResource",),
+        "created",
+        "tags",
+        "https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html",
+    ),
     # Application Auto Scaling User Guide, "Permissions required for API actions on target resources" (SageMaker).
     Unlisted(
         "application-autoscaling",

@@ -73,6 +73,19 @@ class Strategy:
             share += step
         return [*shares, 1.0]
 
+    def check_fleet(self, instances: int) -> None:
+        """A size in instances against the new fleet (API Reference, TrafficRoutingConfig): a canary at most half
+        of it, a linear step 10 % to 50 % of it."""
+        if self.size is None or self.percent:
+            return
+        share = self.size / max(instances, 1)
+        if share > 0.5 or (self.kind == "LINEAR" and share < 0.1):
+            allowed = "at most half" if self.kind == "CANARY" else "10% to 50%"
+            raise SpecError(
+                f"'{self.spec}': a {self.kind.lower()} step of {self.size} instance(s) on a fleet of {instances}; "
+                f"SageMaker takes {allowed} of the new fleet's instances"
+            )
+
     @property
     def spec(self) -> str:
         if self.size is None:
@@ -124,8 +137,11 @@ class AlarmSpec:
             return self.existing
         return f"{project}{ROLLOUT_ALARM_INFIX}{endpoint}-{self.slug}"[:ALARM_NAME_MAX]
 
-    def put_params(self, name: str, endpoint: str, variant: str, config_name: str) -> dict[str, Any]:
-        """PutMetricAlarm on the new fleet's metric (dimensions EndpointName, VariantName, EndpointConfigName)."""
+    def put_params(
+        self, name: str, endpoint: str, variant: str, config_name: str, tags: list[dict[str, str]]
+    ) -> dict[str, Any]:
+        """PutMetricAlarm on the new fleet's metric (dimensions EndpointName, VariantName, EndpointConfigName),
+        tagged on creation (`teardown` finds the project's alarms by these tags; AWS ignores Tags on an update)."""
         params: dict[str, Any] = {
             "AlarmName": name,
             "AlarmDescription": f"mlops deploy --rollback-on {self.spec}: rolls back endpoint {endpoint}",
@@ -142,6 +158,7 @@ class AlarmSpec:
             "Threshold": self.threshold,
             "ComparisonOperator": self.operator,
             "TreatMissingData": "notBreaching",
+            "Tags": tags,
         }
         if self.statistic.startswith("p"):
             params["ExtendedStatistic"] = self.statistic

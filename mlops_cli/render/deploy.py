@@ -149,6 +149,9 @@ def status_table(console: Console, data: dict[str, Any]) -> None:
             if per_request and per_request[0] is not None:
                 cost = f"0 idle, {per_request[0]:.4f}/1k requests"
             status = endpoint["status"] + (f" ({endpoint['failure_reason']})" if endpoint["failure_reason"] else "")
+            pending = endpoint.get("pending_deployment")
+            if pending:
+                status += f": {pending['endpoint_config']} {pending['message'] or pending['status'] or ''}".rstrip()
             endpoints.add_row(endpoint["name"], status, sizes, scaling, cost)
         console.print(endpoints)
         console.print(

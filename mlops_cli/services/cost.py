@@ -42,6 +42,9 @@ class Prices:
     serverless: dict[str, float] = field(default_factory=dict)  # usd_per_gb_second, usd_per_gb_processed
     ec2: dict[str, float] = field(default_factory=dict)  # EC2 on-demand Linux, USD per hour
     ebs_gp3_gb_month: float | None = None
+    alarm_metric_month: dict[str, float] = field(
+        default_factory=dict
+    )  # CloudWatch: USD per alarm metric, by resolution
     notes: list[str] = field(default_factory=list)
 
     def describe(self) -> dict[str, Any]:
@@ -61,6 +64,7 @@ def shipped_prices() -> Prices:
         data["sagemaker_serverless"],
         data["ec2_on_demand_hourly"],
         data["ebs_gp3_gb_month"],
+        data["cloudwatch_alarm_metric_month"],
     )
 
 
@@ -211,6 +215,20 @@ def switch_item(prices: Prices, fleets: list[tuple[str, int]]) -> dict[str, Any]
     return item
 
 
+def alarms_item(prices: Prices, alarms: int) -> dict[str, Any]:
+    """The rollback alarms a rollout creates: CloudWatch bills each standard-resolution (60 s period) metric
+    alarm per month, for as long as it exists (they stay after the rollout, until `teardown`)."""
+    monthly = prices.alarm_metric_month.get("standard_resolution")
+    item: dict[str, Any] = {
+        "item": "rollback alarms",
+        "alarms": alarms,
+        "usd_per_month": _round(monthly * alarms) if monthly is not None else None,
+    }
+    if monthly is None:
+        item["note"] = "no price for CloudWatch alarms in the table"
+    return item
+
+
 def endpoint_cost(
     prices: Prices,
     instance_type: str,
@@ -218,12 +236,16 @@ def endpoint_cost(
     max_instances: int,
     old_fleets: list[tuple[str, int]] | None = None,
     new_instances: int = 0,
+    alarms: int = 0,
 ) -> dict[str, Any]:
     """An endpoint per hour and month at its minimum and maximum instance counts (no maximum total); on an update
-    of a live one (`old_fleets`), also the switch, while the old fleets and the new one bill together."""
+    of a live one (`old_fleets`), also the switch, while the old fleets and the new one bill together, and the
+    rollback alarms a rollout creates."""
     items = [endpoint_item(prices, instance_type, min_instances, max_instances)]
     if old_fleets:
         items.append(switch_item(prices, [*old_fleets, (instance_type, new_instances)]))
+    if alarms:
+        items.append(alarms_item(prices, alarms))
     return document(prices, items, None)
 
 
@@ -345,6 +367,8 @@ def summary(cost: dict[str, Any]) -> str:
         elif item["item"] == "blue/green switch":
             fleets = " + ".join(f"{f['instances']} x {f['instance_type']}" for f in item["fleets"])
             parts.append(f"while the new fleet starts, both bill: {_usd(item['usd_per_hour'])}/hour ({fleets})")
+        elif item["item"] == "rollback alarms":
+            parts.append(f"{item['alarms']} rollback alarm(s): {_usd(item['usd_per_month'])}/month until teardown")
         else:
             parts.append(f"{item['item']}: {_usd(item.get('usd_per_month'))}/month")
     return f"estimated cost: {'; '.join(parts)} [{cost['prices']['source']}, {cost['prices']['as_of']}]"

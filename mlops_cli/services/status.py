@@ -177,9 +177,25 @@ def endpoint_status(sm: Any, aas: Any, name: str) -> dict[str, Any]:
         "status": described["EndpointStatus"],
         "endpoint_config": described["EndpointConfigName"],
         "failure_reason": described.get("FailureReason"),
+        "pending_deployment": _pending_deployment(described),
         "variants": variants,
         "usd_per_hour": round(cost, 3) if cost is not None else None,
         "created": described.get("CreationTime"),
+    }
+
+
+def _pending_deployment(described: dict[str, Any]) -> dict[str, Any] | None:
+    """The update under way (a rollout's step, or the new fleet starting): the configuration it deploys and its
+    variant's latest status; None when none is."""
+    pending = described.get("PendingDeploymentSummary")
+    if not pending:
+        return None
+    statuses = [s for v in pending.get("ProductionVariants") or [] for s in v.get("VariantStatus") or []]
+    latest = statuses[-1] if statuses else {}
+    return {
+        "endpoint_config": pending.get("EndpointConfigName"),
+        "status": latest.get("Status"),
+        "message": latest.get("StatusMessage"),
     }
 
 

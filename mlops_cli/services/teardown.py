@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 ClientFor = Callable[[str], Any]
 ENDPOINT_TAG = "mlops:endpoint"
+MAX_ALARMS_PER_DELETE = 100  # DeleteAlarms' AlarmNames
 OUTCOMES = {
     "StopHyperParameterTuningJob": "stopped",
     "StopTrainingJob": "stopped",
@@ -134,10 +135,30 @@ def _lambda_role(iam: Any, config: Config) -> list[LambdaRole]:
     return [LambdaRole(name, inline, attached)]
 
 
+@sends("cloudwatch", "DescribeAlarms")
+@sends("cloudwatch", "ListTagsForResource")
+def own_alarms(cw: Any, project: str, endpoints: set[str] | None) -> list[str]:
+    """Every rollback alarm `deploy --rollback-on` made for the project (all of them, or those of `endpoints`),
+    over every rollout, the endpoint deleted or not: named with the project's rollout prefix and carrying its
+    tags (put on creation). An existing alarm a rollout was only given by name carries no such tag: not ours."""
+    from mlops_cli.services.deploy.rollout import alarm_prefix
+    from mlops_cli.services.naming import PROJECT_TAG
+
+    found = []
+    pages = cw.get_paginator("describe_alarms").paginate(
+        AlarmNamePrefix=alarm_prefix(project), AlarmTypes=["MetricAlarm"]
+    )
+    for alarm in (alarm for page in pages for alarm in page["MetricAlarms"]):
+        tags = {tag["Key"]: tag["Value"] for tag in cw.list_tags_for_resource(ResourceARN=alarm["AlarmArn"])["Tags"]}
+        if tags.get(PROJECT_TAG) == project and (endpoints is None or tags.get(ENDPOINT_TAG) in endpoints):
+            found.append(alarm["AlarmName"])
+    return found
+
+
 # What find reads of each endpoint, configuration and scalable target it finds (an empty account shows none).
 @sends("sagemaker", "ListEndpoints", "DescribeEndpoint", "DescribeEndpointConfig")
 @sends_via(_tag_map, _chosen, autoscaling.read_state, _lambda_role)
-@sends_via(project_endpoints, project_functions, project_training_jobs, project_tuning_jobs)
+@sends_via(project_endpoints, project_functions, project_training_jobs, project_tuning_jobs, own_alarms)
 def find(client_for: ClientFor, config: Config, endpoint: str | None, everything: bool, functions: bool) -> Inventory:
     """What teardown would delete: `endpoint` (default: the configured one), or the whole project."""
     from botocore.exceptions import ClientError
@@ -166,7 +187,7 @@ def find(client_for: ClientFor, config: Config, endpoint: str | None, everything
         except ClientError:  # deleted meanwhile
             continue
         live_configs.add(described["EndpointConfigName"])
-        inventory.alarms += own_alarms(described, config.project)
+    inventory.alarms = own_alarms(client_for("cloudwatch"), config.project, None if everything else wanted)
     inventory.endpoint_configs = _chosen(sm, "EndpointConfig", live_configs, wanted, everything, config.project)
 
     config_models: set[str] = set()
@@ -209,16 +230,6 @@ def find(client_for: ClientFor, config: Config, endpoint: str | None, everything
     return inventory
 
 
-def own_alarms(described: dict[str, Any], project: str) -> list[str]:
-    """The rollback alarms of the endpoint's last rollout that `deploy --rollback-on` made (named after the
-    project and the endpoint); an existing alarm it was only given is not ours to delete."""
-    from mlops_cli.services.deploy.rollout import alarm_prefix
-
-    ours = f"{alarm_prefix(project)}{described['EndpointName']}-"
-    alarms = ((described.get("LastDeploymentConfig") or {}).get("AutoRollbackConfiguration") or {}).get("Alarms")
-    return [alarm["AlarmName"] for alarm in alarms or [] if alarm.get("AlarmName", "").startswith(ours)]
-
-
 def plan_teardown(inventory: Inventory) -> Plan:
     plan = Plan("teardown")
     for name in inventory.tuning_jobs:
@@ -238,8 +249,9 @@ def plan_teardown(inventory: Inventory) -> Plan:
         plan.add("sagemaker", "DeleteEndpoint", {"EndpointName": name}, note="stops the instances (and the bill)")
     for name in inventory.endpoint_configs:
         plan.add("sagemaker", "DeleteEndpointConfig", {"EndpointConfigName": name})
-    if inventory.alarms:
-        plan.add("cloudwatch", "DeleteAlarms", {"AlarmNames": inventory.alarms}, note="the rollouts' rollback alarms")
+    for start in range(0, len(inventory.alarms), MAX_ALARMS_PER_DELETE):
+        names = inventory.alarms[start : start + MAX_ALARMS_PER_DELETE]
+        plan.add("cloudwatch", "DeleteAlarms", {"AlarmNames": names}, note="the rollouts' rollback alarms")
     for name in inventory.models:
         plan.add("sagemaker", "DeleteModel", {"ModelName": name})
     for name in inventory.functions:

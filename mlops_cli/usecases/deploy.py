@@ -71,7 +71,7 @@ def planned_deploy(
     from mlops_cli.services import images, naming
     from mlops_cli.services.cost import summary as cost_summary
     from mlops_cli.services.deploy import endpoint as service
-    from mlops_cli.services.deploy.rollout import Rollout
+    from mlops_cli.services.deploy.rollout import Rollout, check_named_alarms
     from mlops_cli.services.iam import sagemaker_roles
 
     scaling = _check(config, request)
@@ -94,6 +94,8 @@ def planned_deploy(
         )
     )
     rollout = Rollout.from_config(config, clients.is_local)
+    if rollout is not None:
+        rollout.check(config.deploy.instance_count)
     target = service.build_target(config, artifact, image, role_arn, scaling, rollout)
     live = (
         assume_live(target)
@@ -102,9 +104,12 @@ def planned_deploy(
             clients.client("sagemaker"), clients.client(autoscaling.SERVICE), target.endpoint, target.variant
         )
     )
+    if rollout is not None and live is not None and assume_live is None and not clients.offline:
+        check_named_alarms(clients.client("cloudwatch"), rollout, config.project)
     max_poll_s = service.LOCAL_MAX_POLL_S if clients.is_local else service.MAX_POLL_S
     plan = service.plan_deploy(target, live, role_steps, request.wait, max_poll_s)
-    plan.plan.cost = _cost(config, clients, target.endpoint, scaling, request.max_cost, live)
+    created_alarms = len(rollout.created_alarms) if rollout is not None and live is not None else 0
+    plan.plan.cost = _cost(config, clients, target.endpoint, scaling, request.max_cost, live, created_alarms)
     if plan.after and not request.wait:
         raise UsageError(
             "this update removes the variant's autoscaling while the instance type changes and "
@@ -158,6 +163,9 @@ def _run_and_read(deploy: DeployPlan, client_for: ClientFor) -> Planned:
     doing = (
         "creation"
         if deploy.action == "create"
+        else f"{target.rollout.strategy.spec} rollout of {target.config_name} (the previous configuration serves "
+        "the rest of the traffic until it completes, and all of it again if an alarm rolls it back)"
+        if target.rollout is not None
         else f"update to {target.config_name} (the previous configuration serves until it completes)"
     )
     return Planned(
@@ -307,8 +315,10 @@ def _cost(
     scaling: ScalingSettings | None,
     max_cost: float | None,
     live: LiveEndpoint | None,
+    alarms: int = 0,
 ) -> dict[str, Any]:
-    """What will run, per hour and month at its minimum and maximum instance counts; --max-cost checked here.
+    """What will run, per hour and month at its minimum and maximum instance counts, and the rollback alarms a
+    rollout creates; --max-cost checked here.
 
     On an update, the scaling in place stays unless --autoscale replaces it, and an autoscaled variant keeps the
     instance count it has (RetainAllVariantProperties): the range is what the scaling will hold, never less than
@@ -340,6 +350,6 @@ def _cost(
         config.aws.region,
         hosting_types=tuple(dict.fromkeys([instance_type, *(t for t, _n in old_fleets)])),
     )
-    estimate = cost.endpoint_cost(prices, instance_type, low, high, old_fleets, new_instances)
+    estimate = cost.endpoint_cost(prices, instance_type, low, high, old_fleets, new_instances, alarms)
     cost.check_budget(estimate, max_cost, f"endpoint {endpoint} ({high} x {instance_type})")
     return estimate

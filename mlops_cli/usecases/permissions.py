@@ -353,10 +353,17 @@ def _around_tune() -> tuple[Callable[..., Any], ...]:
 
 def _around_deploy() -> tuple[Callable[..., Any], ...]:
     from mlops_cli.services.deploy import endpoint as deploy
+    from mlops_cli.services.deploy.rollout import check_named_alarms
     from mlops_cli.services.tuning import job as tuning
     from mlops_cli.usecases.deploy import planned_deploy
 
-    return (deploy.resolve_artifact, tuning.best_trial_name, deploy.read_live, planned_deploy)
+    return (
+        deploy.resolve_artifact,
+        tuning.best_trial_name,
+        deploy.read_live,
+        check_named_alarms,
+        planned_deploy,
+    )
 
 
 def _around_predict_batch() -> tuple[Callable[..., Any], ...]:

@@ -13,7 +13,7 @@ from mlops_cli.errors import UsageError
 from mlops_cli.services.deploy import endpoint as deploy
 from mlops_cli.services.deploy.rollout import Rollout, follow_rollout
 from tests.deploy.test_plans import CONFIG, live, target
-from tests.helpers import LOCAL_CONFIG
+from tests.helpers import LOCAL_CONFIG, put_alarm
 
 
 def _validate(service: str, operation: str, params: dict) -> None:
@@ -133,3 +133,84 @@ def test_follow_names_the_alarm_when_aws_rolled_back():
     rollout = Rollout(parse_strategy("canary:10%:5m"), tuple(parse_alarms(["5xx>1%"])))
     with pytest.raises(deploy.EndpointFailed, match="alarm my-alarm went to ALARM"):
         follow_rollout(answers, answers, "e", "new", rollout, ["my-alarm"], 1, sleep=lambda _: None)
+
+
+def test_the_rollback_alarms_carry_the_project_s_tags():
+    plan = deploy.plan_deploy(_guarded("canary:10%:5m", "p99>800ms", "their-alarm"), live())
+    (alarm,) = [step.params for step in plan.rollout if step.operation == "PutMetricAlarm"]
+    assert alarm["Tags"] == plan.target.tags
+    assert {"Key": "mlops:project", "Value": "digits"} in alarm["Tags"]
+    assert {"Key": "mlops:endpoint", "Value": plan.target.endpoint} in alarm["Tags"]
+
+
+MODEL = "s3://mlops-local/digits/models/hostile/model.tar.gz"
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (["--rollout", "canary:0%"], "is not one of canary:10%:5m"),
+        (["--rollout", "canary:0%:5m"], "a canary step is 1% to 50%"),
+        (["--rollout", "canary:100%:5m"], "a canary step is 1% to 50%"),
+        (["--rollout", "linear:5%:1m"], "a linear step is 10% to 50%"),
+        (["--rollout", "canary:10%:61m"], "SageMaker allows 0 to 3600 s"),
+        (["--rollout", "canary:10%:99999h"], "SageMaker allows 0 to 3600 s"),
+        (["--rollout", "canary:10%:5min"], "is not one of"),
+        (["--rollout", "linear:10%:1h"], "outlast the 28800 s SageMaker gives an update"),
+        (["--rollout", "canary:1:5m"], "a canary step of 1 instance(s) on a fleet of 1"),
+        (["--rollout", "linear:1:5m", "--instance-count", "20"], "a linear step of 1 instance(s) on a fleet of 20"),
+        (["--rollout", "canary:10%:5m", "--rollback-on", "p99>800"], "a latency needs ms or s"),
+        (["--rollout", "canary:10%:5m", "--rollback-on", "p99>800mss"], "is not one of p99>800ms"),
+        (["--rollout", "canary:10%:5m", "--rollback-on", "5xx>101%"], "a share is at most 100%"),
+        (["--rollout", "canary:10%:5m", "--rollback-on", "errors>5ms"], "errors are a count"),
+        (["--rollout", "canary:10%:5m", "--rollback-on", "5xx>1%", "--rollback-on", "errors>1%"], "given twice"),
+        (["--rollout", "canary:10%:5m", "--rollback-on", "mine", "--rollback-on", "mine"], "given twice"),
+        (["--rollback-on", "5xx>1%"], "--rollback-on needs --rollout"),
+        (["--rollout", "canary:10%:5m", "--serverless", "memory=2048"], "do not apply to a serverless endpoint"),
+    ],
+)
+def test_hostile_rollouts_are_refused_with_one_line(flags, said):
+    from tests.deploy.conftest import cli
+
+    result = cli("--dry-run", "deploy", "--model", MODEL, "--endpoint", "digits-hostile", *flags)
+    assert result.exit_code == 2, result.output
+    assert said in " ".join(result.stderr.split())
+    assert "Traceback" not in result.output and len(result.stderr.strip().splitlines()) <= 2  # the error, a hint
+
+
+def test_what_sagemaker_accepts_is_planned_as_given():
+    rollout = Rollout(parse_strategy("linear:33%:0s"), ())
+    rollout.check(1)  # no bake at all is allowed (WaitIntervalInSeconds 0)
+    assert rollout.strategy.traffic_routing() == {
+        "Type": "LINEAR",
+        "WaitIntervalInSeconds": 0,
+        "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 33},
+    }
+    assert rollout.strategy.shares(1) == [0.33, 0.66, 0.99, 1.0]
+    Rollout(parse_strategy("canary:1:5m"), ()).check(2)  # half the new fleet
+    Rollout(parse_strategy("linear:50%:1h"), (), max_execution_s=3 * 3600).check(1)  # 2 bakes of an hour fit
+    with pytest.raises(UsageError, match="outlast the 7200 s"):
+        Rollout(parse_strategy("linear:50%:1h"), (), termination_wait_s=60, max_execution_s=7200).check(1)
+
+
+def test_an_alarm_named_must_exist_and_be_the_project_s(boto_client):
+    """--rollback-on NAME, checked on the local CloudWatch before anything is sent: no such alarm, or one tagged
+    for another project, is refused in one line; an untagged alarm of the user's, or one of this project, is used."""
+    from mlops_cli.services.deploy.rollout import check_named_alarms
+
+    cw = boto_client("cloudwatch")
+    put_alarm(cw, "plans-theirs", [{"Key": "mlops:project", "Value": "other"}])
+    put_alarm(cw, "plans-mine")
+    try:
+
+        def named(*names: str) -> Rollout:
+            return Rollout(parse_strategy("canary:10%:5m"), tuple(parse_alarms(["p99>1s", *names])))
+
+        with pytest.raises(UsageError, match="--rollback-on plans-nowhere: no CloudWatch alarm of that name"):
+            check_named_alarms(cw, named("plans-mine", "plans-nowhere"), "digits")
+        with pytest.raises(UsageError, match="--rollback-on plans-theirs: the alarm belongs to project 'other'"):
+            check_named_alarms(cw, named("plans-theirs"), "digits")
+        check_named_alarms(cw, named("plans-mine"), "digits")
+        check_named_alarms(cw, named("plans-theirs"), "other")
+    finally:
+        cw.delete_alarms(AlarmNames=["plans-theirs", "plans-mine"])

@@ -17,8 +17,7 @@ import signal
 import subprocess
 import sys
 import tarfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from tests.helpers import LOCAL_CONFIG, free_port
+from tests.helpers import LOCAL_CONFIG, free_port, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # starts its own local AWS
 
@@ -108,16 +107,6 @@ def bodies(s3: Any, keys: list[str]) -> dict[str, str]:
 def listed(s3: Any, prefix: str) -> list[str]:
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
     return [item["Key"] for page in pages for item in page.get("Contents", [])]
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = 120) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def start_training_job(aws: DurableAws, name: str, source_uri: str, role_arn: str, *extra: str) -> None:

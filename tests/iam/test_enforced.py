@@ -11,7 +11,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.helpers import local_client
+from tests.helpers import local_client, put_alarm
 
 ACCOUNT = "123456789012"
 ROLE_TRUST = {
@@ -139,6 +139,22 @@ def test_tag_on_create_needs_add_tags_scoped_by_tagging_action(local_aws):
     _arn, keys = user_with(local_aws, create, tagging)
     error = denied(lambda: create_model(keys, "m-3"))
     assert f"perform: iam:PassRole on resource: {role}" in str(error)
+
+
+def test_an_alarm_tagged_on_creation_needs_tag_resource_on_it(local_aws):
+    """CloudWatch API Reference, PutMetricAlarm, Tags: creating an alarm with tags needs cloudwatch:TagResource."""
+    alarms = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:a-*"
+    put = allow("cloudwatch:PutMetricAlarm", alarms)
+
+    tagged = [{"Key": "mlops:project", "Value": "x"}]
+    _arn, keys = user_with(local_aws, put)
+    put_alarm(client(local_aws, "cloudwatch", keys), "a-untagged")
+    error = denied(lambda: put_alarm(client(local_aws, "cloudwatch", keys), "a-tagged", tagged))
+    assert "perform: cloudwatch:TagResource on resource: arn:aws:cloudwatch:us-east-1:123456789012:alarm:a-tagged" in (
+        str(error)
+    )
+    _arn, keys = user_with(local_aws, put, allow("cloudwatch:TagResource", alarms))
+    put_alarm(client(local_aws, "cloudwatch", keys), "a-tagged", tagged)
 
 
 def test_an_assumed_role_acts_with_the_role_s_policies(local_aws):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from importlib import resources
 
 import pytest
 
@@ -107,6 +108,21 @@ def test_an_update_prices_the_live_scaling_and_both_fleets(served_model, boto_cl
         assert cli(*update, "--max-cost", f"{2.5 * one_instance_month:.2f}", env=served).exit_code == 0
     finally:
         aas.deregister_scalable_target(**scalable)
+
+
+def test_a_rollout_prices_the_alarms_it_creates_from_the_shipped_table(served_model):
+    """Each alarm a rollout creates bills per month at CloudWatch's standard-resolution alarm price (the table's,
+    services/prices.json); an existing alarm it is only given is not priced."""
+    model = "s3://mlops-local/served/models/session/output/model.tar.gz"
+    served = {"MLOPS_PROJECT": SERVED_PROJECT, "MLOPS_S3__PREFIX": SERVED_PROJECT}
+    guarded = ("--rollout", "canary:10%:5m", "--rollback-on", "p99>800ms", "--rollback-on", "5xx>1%")
+    update = ("-o", "json", "--dry-run", "deploy", "--model", model, "--endpoint", served_model, *guarded)
+    plan = json.loads(cli(*update, env=served).stdout)
+    (alarms,) = [item for item in plan["cost"]["items"] if item["item"] == "rollback alarms"]
+    shipped = json.loads(resources.files("mlops_cli.services").joinpath("prices.json").read_text())
+    per_alarm = shipped["cloudwatch_alarm_metric_month"]["standard_resolution"]
+    assert alarms == {"item": "rollback alarms", "alarms": 2, "usd_per_month": pytest.approx(2 * per_alarm)}
+    assert cost.summary(plan["cost"]).count("2 rollback alarm(s)") == 1
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-1"])

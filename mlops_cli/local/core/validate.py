@@ -28,7 +28,18 @@ from typing import Any
 from mlops_cli.local.core.aws_errors import shaped
 
 # The services the tool calls and the local AWS emulates; requests to others pass unchecked.
-SERVICES = ("sagemaker", "sagemaker-runtime", "application-autoscaling", "logs", "iam", "ec2", "s3", "lambda", "sts")
+SERVICES = (
+    "sagemaker",
+    "sagemaker-runtime",
+    "application-autoscaling",
+    "cloudwatch",
+    "logs",
+    "iam",
+    "ec2",
+    "s3",
+    "lambda",
+    "sts",
+)
 # A bound on one pattern match (botocore's patterns are simple; the bound is against a pathological one). It is
 # wall-clock time, so it must hold on a loaded machine too: at 50 ms, a valid job name was refused under load.
 PATTERN_TIMEOUT_S = 1.0

@@ -34,6 +34,7 @@ _MEMBERS = {
     "InstanceId": ("InstanceIds",),
     "Alias": ("Qualifier",),  # Lambda's `function alias` and `function version` resource types
     "Version": ("Qualifier",),
+    "AlarmName": ("AlarmNames",),  # DescribeAlarms and DeleteAlarms name several: each alarm is checked
 }
 _SCALABLE_TARGET = "arn:${Partition}:application-autoscaling:${Region}:${Account}:scalable-target/${ResourceId}"
 _ARN_MEMBERS = ("ResourceArn", "ResourceARN", "Resource")  # tagging calls name the resource by its ARN

@@ -25,7 +25,12 @@ from mlops_cli.local.sagemaker.endpoints import record_in_service, save_endpoint
 from mlops_cli.local.sagemaker.hosting_runner import ModelServer, spawn, wait_ready, work_folder
 from mlops_cli.local.sagemaker.records import utcnow
 from mlops_cli.local.sagemaker.serverless import Serverless
-from mlops_cli.local.sagemaker.traffic_shift import TrafficShifts
+from mlops_cli.local.sagemaker.traffic_shift import (
+    TrafficShifts,
+    pending_summary,
+    rolled_back_reason,
+    rollout_to_resume,
+)
 
 
 class Hosting:
@@ -43,7 +48,7 @@ class Hosting:
 
     def launch(
         self, request: LocalRequest, name: str, config_name: str, generation: int, update: dict[str, Any] | None
-    ) -> None:
+    ) -> ModelServer:
         work_dir = work_folder(self.context, name, config_name)
         server = spawn(self.context, request, name, config_name, work_dir)
         with self.lock:
@@ -54,6 +59,7 @@ class Hosting:
             name=f"endpoint-{name}",
             daemon=True,
         ).start()
+        return server
 
     def _await_ready(
         self, request: LocalRequest, server: ModelServer, work_dir: Path, generation: int, update: dict[str, Any] | None
@@ -127,8 +133,11 @@ class Hosting:
 
     def restore(self) -> None:
         """After a restart: endpoints InService (or being created) get their model servers back, as many as the
-        variant's journaled DesiredInstanceCount; one whose update was cut off serves its previous configuration
-        again, as after a failed update."""
+        variant's journaled DesiredInstanceCount. A rollout (a blue/green update with DeploymentConfig) goes on as
+        on AWS, where a host failure does not end it: the old configuration serves again, the new fleet starts
+        again and the traffic shifts from its first step, judged by the same alarms. A rollback under way ends as
+        it would have; an update with no deployment recorded serves its previous configuration again, as after a
+        failed update."""
         for account, region, name, endpoint in records.every_endpoint():
             request = LocalRequest({}, "POST", "/", {}, {}, b"", "sagemaker", region, "")
             if request.account != account:
@@ -136,7 +145,8 @@ class Hosting:
             status = endpoint.endpoint_status
             if status not in ("InService", "Creating", "Updating", "RollingBack"):
                 continue
-            if status in ("Updating", "RollingBack"):  # a traffic shift or its rollback included
+            rollout = rollout_to_resume(endpoint) if status == "Updating" else None
+            if status in ("Updating", "RollingBack") and rollout is None:
                 save_endpoint(
                     self.context,
                     request.account,
@@ -145,17 +155,43 @@ class Hosting:
                     endpoint_status="InService",
                     last_modified_time=utcnow(),
                     pending_deployment_summary=None,
-                    failure_reason="The update was interrupted: the local AWS restarted.",
+                    failure_reason=rolled_back_reason(request.account, request.region, endpoint)
+                    if status == "RollingBack"
+                    else "The update was interrupted: the local AWS restarted.",
                 )
             with self.lock:
                 generation = self.bump(name)
-            self.launch(
+            serving = self.launch(
                 request,
                 name,
                 endpoint.endpoint_config_name,
                 generation,
                 update=None if status == "Creating" else {"restore": True},
             )
+            if rollout is not None:
+                threading.Thread(
+                    target=self._resume_rollout,
+                    args=(request, serving, generation, rollout),
+                    name=f"endpoint-{name}-resume",
+                    daemon=True,
+                ).start()
+
+    def _resume_rollout(self, request: LocalRequest, old: ModelServer, generation: int, update: dict[str, Any]) -> None:
+        """Once the old configuration serves again, start the new fleet of the rollout that was cut off."""
+        old.ready.wait()
+        with self.lock:
+            if self.serving.get(old.endpoint) is not old or self.generation.get(old.endpoint) != generation:
+                return  # it did not come back (Failed), or the endpoint changed meanwhile
+            save_endpoint(
+                self.context,
+                request.account,
+                request.region,
+                old.endpoint,
+                pending_deployment_summary=pending_summary(
+                    update["config_name"], old.variant, "Creating", "Starting the new fleet again"
+                ),
+            )
+        self.launch(request, old.endpoint, update["config_name"], generation, update)
 
     def bump(self, name: str) -> int:
         self.generation[name] = self.generation.get(name, 0) + 1

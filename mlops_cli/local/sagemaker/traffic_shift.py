@@ -324,12 +324,58 @@ def check_deployment(request: LocalRequest, new_config: Any, deployment: dict[st
     serverless = any(variant.get("ServerlessConfig") for variant in new_config.production_variants)
     if serverless and routing.get("Type") not in (None, "ALL_AT_ONCE"):
         return f"Traffic routing type {routing['Type']} is not supported for serverless endpoints."
+    oversized = _oversized_step(routing, new_config)
+    if oversized:
+        return oversized
     known = cloudwatch_records.alarms(request.account, request.region).alarms
     alarms = (deployment.get("AutoRollbackConfiguration") or {}).get("Alarms") or []
     missing = [alarm.get("AlarmName", "") for alarm in alarms if alarm.get("AlarmName") not in known]
     if missing:
         return f"The CloudWatch alarm(s) [{', '.join(missing)}] in AutoRollbackConfiguration do not exist."
     return None
+
+
+def _oversized_step(routing: dict[str, Any], new_config: Any) -> str | None:
+    """A step in instances beyond what the API Reference (TrafficRoutingConfig) allows of the new fleet: a canary
+    at most 50 % of the variant's instance count, a linear step 10 % to 50 %."""
+    member = {"CANARY": "CanarySize", "LINEAR": "LinearStepSize"}.get(routing.get("Type", ""))
+    size = routing.get(member) if member else None
+    if not size or size.get("Type") != "INSTANCE_COUNT":
+        return None
+    instances = int(new_config.production_variants[0].get("InitialInstanceCount") or 1)
+    share = float(size.get("Value") or 0) / instances
+    if share > 0.5 or (member == "LinearStepSize" and share < 0.1):
+        bounds = "less than or equal to 50%" if member == "CanarySize" else "10-50%"
+        return f"{member} must be {bounds} of the variant's total instance count ({instances})."
+    return None
+
+
+def rollout_to_resume(endpoint: Any) -> dict[str, Any] | None:
+    """The update of an endpoint journaled Updating with a blue/green DeploymentConfig (its pending deployment names
+    the new configuration), to start again after a restart of the local AWS; None for any other update."""
+    deployment = getattr(endpoint, "last_deployment_config", None)
+    pending = getattr(endpoint, "pending_deployment_summary", None) or {}
+    config_name = pending.get("EndpointConfigName")
+    if not deployment or not deployment.get("BlueGreenUpdatePolicy") or not config_name:
+        return None
+    if config_name == endpoint.endpoint_config_name:
+        return None
+    return {"retain": False, "exclude": set(), "deployment": deployment, "config_name": config_name}
+
+
+def rolled_back_reason(account: str, region: str, endpoint: Any) -> str:
+    """The FailureReason of a rollback the restart cut short: the alarm that had fired, as the rollback says."""
+    deployment = getattr(endpoint, "last_deployment_config", None) or {}
+    names = [a.get("AlarmName") for a in (deployment.get("AutoRollbackConfiguration") or {}).get("Alarms") or []]
+    known = cloudwatch_records.alarms(account, region).alarms
+    fired = next((name for name in names if name in known and known[name].state_value == "ALARM"), None)
+    if fired is None:
+        return "The endpoint update was rolled back; the local AWS restarted during the rollback."
+    pending = getattr(endpoint, "pending_deployment_summary", None) or {}
+    return (
+        f"The endpoint update was rolled back: the alarm {fired} went into ALARM state while the new fleet "
+        f"({pending.get('EndpointConfigName', 'the new configuration')}) was baking."
+    )[:1024]
 
 
 def deployment_attributes(new_config: Any, deployment: dict[str, Any] | None) -> dict[str, Any]:

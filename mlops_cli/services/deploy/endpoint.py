@@ -376,7 +376,9 @@ def plan_deploy(
         if target.rollout is not None:
             alarm_names = target.rollout.alarm_names(target.project, target.endpoint)
             update_params["DeploymentConfig"] = target.rollout.deployment_config(alarm_names)
-            steps += alarm_steps(target.rollout, target.project, target.endpoint, target.variant, target.config_name)
+            steps += alarm_steps(
+                target.rollout, target.project, target.endpoint, target.variant, target.config_name, target.tags
+            )
             note = f"blue/green, {target.rollout.strategy.spec}: traffic shifts step by step" + (
                 ", rolled back if an alarm fires" if alarm_names else ""
             )

@@ -18,7 +18,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from mlops_cli.config.rollout_specs import ROLLOUT_ALARM_INFIX, AlarmSpec, Strategy, parse_alarms, parse_strategy
+from mlops_cli.config.rollout_specs import (
+    ROLLOUT_ALARM_INFIX,
+    AlarmSpec,
+    SpecError,
+    Strategy,
+    parse_alarms,
+    parse_strategy,
+)
+from mlops_cli.errors import UsageError
 from mlops_cli.plan import Poll, Step
 from mlops_cli.plan.sends import sends, sent_by
 
@@ -26,7 +34,8 @@ if TYPE_CHECKING:
     from mlops_cli.config.schema import Config
 
 Report = Callable[[str], None]
-WAIT_TIMEOUT_S = 8 * 3600.0  # MaximumExecutionTimeoutInSeconds' upper bound
+MAX_EXECUTION_S = 8 * 3600  # MaximumExecutionTimeoutInSeconds' upper bound (botocore's model)
+WAIT_TIMEOUT_S = float(MAX_EXECUTION_S)
 UPDATE_GRACE_S = 30.0  # a describe right after UpdateEndpoint may still show the old InService state
 
 
@@ -54,6 +63,25 @@ class Rollout:
             config.local.time_scale if is_local else 1.0,
         )
 
+    def check(self, instances: int) -> None:
+        """What SageMaker refuses or cuts short, said before anything is sent (exit 2): a step in instances the new
+        fleet cannot hold, or bakes that outlast the update's time limit (MaximumExecutionTimeoutInSeconds, at
+        most 8 hours), after which SageMaker would give the update up."""
+        self.strategy.check_fleet(instances)
+        baking = len(self.strategy.shares(instances)) * self.strategy.wait_s + self.termination_wait_s
+        limit = self.max_execution_s or MAX_EXECUTION_S
+        if baking > limit:
+            raise SpecError(
+                f"--rollout {self.strategy.spec}: {len(self.strategy.shares(instances))} steps baking "
+                f"{self.strategy.wait_s} s each (and {self.termination_wait_s} s of termination wait) outlast the "
+                f"{limit} s SageMaker gives an update (deploy.rollout.max_execution_s)"
+            )
+
+    @property
+    def created_alarms(self) -> list[AlarmSpec]:
+        """The thresholds this tool makes alarms for (an existing alarm is only named)."""
+        return [alarm for alarm in self.alarms if alarm.existing is None]
+
     def alarm_names(self, project: str, endpoint: str) -> list[str]:
         return [alarm.alarm_name(project, endpoint) for alarm in self.alarms]
 
@@ -79,18 +107,20 @@ def alarm_prefix(project: str) -> str:
     return f"{project}{ROLLOUT_ALARM_INFIX}"
 
 
-def alarm_steps(rollout: Rollout, project: str, endpoint: str, variant: str, config_name: str) -> list[Step]:
-    """PutMetricAlarm for each threshold spec (an existing alarm is only named); PutMetricAlarm on an existing
-    name updates it, so the next rollout points the same alarm at its own new configuration."""
+def alarm_steps(
+    rollout: Rollout, project: str, endpoint: str, variant: str, config_name: str, tags: list[dict[str, str]]
+) -> list[Step]:
+    """PutMetricAlarm for each threshold spec (an existing alarm is only named), with the project's tags;
+    PutMetricAlarm on an existing name updates it, so the next rollout points the same alarm at its own new
+    configuration."""
     return [
         Step(
             "cloudwatch",
             "PutMetricAlarm",
-            alarm.put_params(alarm.alarm_name(project, endpoint), endpoint, variant, config_name),
+            alarm.put_params(alarm.alarm_name(project, endpoint), endpoint, variant, config_name, tags),
             note=f"rollback alarm: {alarm.spec} on the new fleet",
         )
-        for alarm in rollout.alarms
-        if alarm.existing is None
+        for alarm in rollout.created_alarms
     ]
 
 
@@ -122,6 +152,35 @@ def alarm_states(cw: Any, names: list[str]) -> dict[str, dict[str, Any]]:
         return {}
     found = cw.describe_alarms(AlarmNames=names, AlarmTypes=["MetricAlarm", "CompositeAlarm"])
     return {alarm["AlarmName"]: alarm for alarm in [*found["MetricAlarms"], *found["CompositeAlarms"]]}
+
+
+@sends("cloudwatch", "DescribeAlarms", "ListTagsForResource")
+def check_named_alarms(cw: Any, rollout: Rollout, project: str) -> None:
+    """Before anything is sent: every alarm `--rollback-on` names must exist (else UpdateEndpoint is refused after
+    the model and configuration were made) and must not be another project's (its teardown would delete it, and
+    its thresholds judge that project's fleet)."""
+    from mlops_cli.services.naming import PROJECT_TAG
+
+    names = [alarm.existing for alarm in rollout.alarms if alarm.existing]
+    if not names:
+        return
+    found = alarm_states(cw, names)
+    missing = [name for name in names if name not in found]
+    if missing:
+        raise UsageError(
+            f"--rollback-on {missing[0]}: no CloudWatch alarm of that name in this account and region",
+            hint="create it first, or give a threshold such as p99>800ms or 5xx>1% (the tool then makes the alarm)",
+        )
+    from botocore.exceptions import ClientError
+
+    for name in names:
+        try:
+            tags = cw.list_tags_for_resource(ResourceARN=found[name]["AlarmArn"])["Tags"]
+        except ClientError:  # tags the caller may not read (a grant scoped to the project's alarms): no owner known
+            continue
+        owner = next((tag["Value"] for tag in tags if tag["Key"] == PROJECT_TAG), project)
+        if owner != project:
+            raise UsageError(f"--rollback-on {name}: the alarm belongs to project '{owner}' (tag {PROJECT_TAG})")
 
 
 @sends("sagemaker", "DescribeEndpoint")

@@ -155,6 +155,8 @@ def resources(scope: Scope, service: str, operation: str, command: str) -> list[
             return [scope.arn("lambda", "function:*")]
         function = scope.arn("lambda", f"function:{scope.function}")
         return [function, f"{function}:*"]
+    if (service, operation) == ("cloudwatch", "DescribeAlarms"):  # reads alarms it is given by name, lists by prefix
+        return ["*"]
     if service == "cloudwatch" and operation in ROLLOUT_ALARM_OPERATIONS:  # deploy --rollback-on's own alarms
         return [scope.arn("cloudwatch", f"alarm:{alarm_prefix(scope.project)}*")]
     if service == "cloudwatch":
@@ -172,8 +174,9 @@ def _target_tracking_alarms(scope: Scope) -> list[str]:
     return [scope.arn("cloudwatch", f"alarm:{alarms}")]
 
 
-# The alarms `deploy --rollback-on` makes (named <project>-rollout-…), follows, and `teardown` deletes.
-ROLLOUT_ALARM_OPERATIONS = ("PutMetricAlarm", "DescribeAlarms", "DeleteAlarms")
+# The alarms `deploy --rollback-on` makes (named <project>-rollout-…, tagged on creation), and `teardown` finds by
+# their tags and deletes.
+ROLLOUT_ALARM_OPERATIONS = ("PutMetricAlarm", "TagResource", "ListTagsForResource", "DeleteAlarms")
 
 
 def _sagemaker_resources(scope: Scope, operation: str) -> list[str]:
@@ -269,7 +272,7 @@ def policy(scope: Scope, sent: Mapping[str, Iterable[tuple[str, str]]]) -> dict[
         operations = set(sends)
         for service, operation in sorted(operations):
             for implied, condition in on_behalf(service, operation):
-                if condition is None and implied[0] == "cloudwatch":  # on the target-tracking alarms only
+                if condition is None and implied[0] == "cloudwatch" and service != "cloudwatch":  # target tracking's
                     key = ("cloudwatch", tuple(_target_tracking_alarms(scope)))
                     grouped.setdefault(key, set()).add(iam_action(*implied))
                     continue
