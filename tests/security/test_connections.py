@@ -231,3 +231,35 @@ def connect_and_refuse(url: str) -> None:
     import requests
 
     assert requests.get(f"{url}/unsigned", timeout=10).status_code == 403
+
+
+@pytest.mark.parametrize("who", ["unsigned-form-post", "presigned-put"])
+def test_a_chunked_body_cut_inside_a_chunk_is_refused_without_reading_past_it(bounded_aws, who):
+    """A chunk that says 2 MiB, 3 bytes of it, then the client closes its side. werkzeug's dechunker counted the
+    missing bytes as read, and the server copied them from its own memory: 64 KiB of it into an unsigned form's
+    fields, and 1 MiB reads (a presigned URL's body) segfaulted the whole server. Now: 400, and it still serves."""
+    netloc = bounded_aws.split("://", 1)[1]
+    if who == "presigned-put":
+        url = local_client(bounded_aws, "s3", signature_version="s3v4").generate_presigned_url(
+            "put_object", Params={"Bucket": "chunked", "Key": "cut.bin"}
+        )
+        method, target, content_type = "PUT", url.split(netloc, 1)[1], "application/octet-stream"
+    else:
+        method, target, content_type = "POST", "/chunked", "multipart/form-data; boundary=b"
+    connection = connect(bounded_aws)
+    try:
+        connection.sendall(
+            f"{method} {target} HTTP/1.1\r\nHost: {netloc}\r\nContent-Type: {content_type}\r\n".encode()
+            + b"Transfer-Encoding: chunked\r\n\r\n200000\r\nabc"
+        )
+        connection.shutdown(socket.SHUT_WR)
+        connection.settimeout(10)
+        answer = b""
+        while chunk := connection.recv(4096):
+            answer += chunk
+    finally:
+        connection.close()
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:300]
+    assert b"<Code>IncompleteBody</Code>" in answer
+    assert _try_list(bounded_aws)
+    assert "Traceback" not in Path(manager.status(bounded_aws).log_file).read_text()

@@ -9,6 +9,10 @@ or one byte now and then) cannot pile up threads until a real request waits.
 - **Connection cap**: beyond `max_connections` open connections a new one is answered at once, without a
   thread, with S3's `503 SlowDown` ("Please reduce your request rate."), which every AWS SDK retries with
   backoff.
+- **Chunked bodies read exactly**: werkzeug's `DechunkedInput` counts a chunk the client cut short (it closed
+  mid-chunk) as read whole, and `io.RawIOBase.read` then copies that many bytes from a buffer holding only what
+  arrived: the server's own memory (a 64 KiB over-read for an unsigned form POST, a segfault of the whole server
+  for a 1 MiB read). Here a short chunk or a bad chunk header is a `ChunkedBodyError`, answered with a 400.
 
 Set with MLOPS_LOCAL_IDLE_TIMEOUT_S, MLOPS_LOCAL_HEADER_TIMEOUT_S and MLOPS_LOCAL_MAX_CONNECTIONS (tests use short
 ones).
@@ -66,6 +70,43 @@ class ConnectionLimits:
         return cls(**values)
 
 
+class ChunkedBodyError(OSError):
+    """A `Transfer-Encoding: chunked` body that is malformed or ends inside a chunk."""
+
+
+def _exact_dechunked_input() -> type:
+    """werkzeug's DechunkedInput with a `readinto` that counts only the bytes that arrived."""
+    from werkzeug.serving import DechunkedInput
+
+    class ExactDechunkedInput(DechunkedInput):
+        def read_chunk_len(self) -> int:
+            try:
+                return int(super().read_chunk_len())
+            except OSError as exc:  # werkzeug's words for a bad size line
+                raise ChunkedBodyError(str(exc)) from None
+
+        def readinto(self, buf: Any) -> int:
+            view = memoryview(buf).cast("B")
+            read = 0
+            while not self._done and read < len(view):
+                if self._len == 0:
+                    self._len = self.read_chunk_len()
+                    self._done = self._len == 0
+                if self._len > 0:
+                    wanted = min(len(view) - read, self._len)
+                    data = self._rfile.read(wanted)
+                    if len(data) != wanted:
+                        raise ChunkedBodyError("the chunked body ends inside a chunk")
+                    view[read : read + wanted] = data
+                    self._len -= wanted
+                    read += wanted
+                if self._len == 0 and self._rfile.readline(2) not in (b"\n", b"\r\n", b"\r"):
+                    raise ChunkedBodyError("a chunk is not followed by its line break")
+            return read
+
+    return ExactDechunkedInput
+
+
 class _HeaderDeadlines:
     """Connections waiting for a request's headers, with when they must have them; a reaper thread shuts down
     those past it (their handler's blocked read returns, and the handler closes them)."""
@@ -110,6 +151,12 @@ def bounded_handler(base: Any, limits: ConnectionLimits, deadlines: _HeaderDeadl
                 super().handle_one_request()
             finally:
                 deadlines.met(self.connection)
+
+        def make_environ(self) -> dict[str, Any]:
+            environ: dict[str, Any] = super().make_environ()
+            if environ.get("wsgi.input_terminated"):  # chunked: read by the exact dechunker, never werkzeug's
+                environ["wsgi.input"] = _exact_dechunked_input()(self.rfile)
+            return environ
 
         def parse_request(self) -> bool:
             parsed: bool = super().parse_request()

@@ -27,6 +27,7 @@ from typing import Any
 from xml.etree.ElementTree import ParseError
 
 from mlops_cli.local.core import aws_errors, sigv4
+from mlops_cli.local.core.connections import ChunkedBodyError
 from mlops_cli.local.core.credentials import LocalCredentials
 from mlops_cli.local.iam import authorize, principals
 
@@ -291,6 +292,8 @@ def _read_or_time_out(stream: Any, size: int) -> bytes:
             "Your socket connection to the server was not read from or written to within the timeout period. "
             "Idle connections will be closed.",
         ) from None
+    except ChunkedBodyError as exc:
+        raise Refused("malformed", f"the request's chunked body cannot be read: {exc}", "IncompleteBody") from None
 
 
 def _headers(environ: dict[str, Any]) -> dict[str, str]:
