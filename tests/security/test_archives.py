@@ -274,3 +274,56 @@ def test_a_tar_long_name_header_that_is_a_bomb_is_refused_before_tarfile_reads_i
         lambda: assert_refused_and_untouched(lambda d: extract_tar(archive, d), place, "extended header", "bomb")
     )
     assert peak < 8 * 1024**2, f"{peak:,} bytes held to read one header"
+
+
+def old_gnu_sparse_archive(extension_blocks: int) -> bytes:
+    """A GNU old-format sparse member whose map goes on for `extension_blocks` 512-byte blocks of 21 entries each,
+    all alike: xz packs 10 MB of them into a few KB, and tarfile holds each entry as a tuple of two ints."""
+
+    def octal(number: int) -> bytes:
+        return b"%011o\0" % number
+
+    info = entry("sparse.bin", tarfile.GNUTYPE_SPARSE)
+    header = bytearray(info.tobuf(format=tarfile.GNU_FORMAT))
+    header[482], header[483:495] = 1, octal(1)  # isextended; the real size
+    header[148:156] = b" " * 8
+    header[148:156] = b"%06o\0 " % sum(header)  # the checksum, over the header with blanks in its place
+    block = bytearray((octal(1) + octal(1)) * 21 + bytes(8))
+    block[504] = 1  # another block follows
+    import lzma
+
+    return lzma.compress(bytes(header) + bytes(block) * extension_blocks + bytes(1536))
+
+
+def pax_sparse_archive() -> bytes:
+    """GNU's pax sparse format 1.0: the map (a count, then offset and size lines) at the start of the data."""
+    sparse_map = b"2\n0\n1\n9\n1\n"
+    data = sparse_map + bytes(-len(sparse_map) % 512) + b"ab"
+    info = entry("GNUSparseFile.0/weights.bin")
+    info.pax_headers = {
+        "GNU.sparse.major": "1",
+        "GNU.sparse.minor": "0",
+        "GNU.sparse.name": "weights.bin",
+        "GNU.sparse.realsize": "10",
+    }
+    info.size = len(data)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
+        tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_a_sparse_map_bomb_is_refused_before_tarfile_reads_it(place):
+    """20,000 map blocks (10 MB, a few KB packed) held about 90 MB in tarfile before any member reached the
+    extractor; 200,000 of them, 15 KB packed, 900 MB."""
+    archive = old_gnu_sparse_archive(20_000)
+    assert len(archive) < 64 * 1024
+    peak = _peak_bytes(
+        lambda: assert_refused_and_untouched(lambda d: extract_tar(archive, d), place, "'sparse.bin'", "sparse file")
+    )
+    assert peak < 24 * 1024**2, f"{peak:,} bytes held to read one sparse map"  # xz's own buffers are ~8 MB
+
+
+def test_pax_sparse_members_are_refused(place):
+    assert_refused_and_untouched(lambda d: extract_tar(pax_sparse_archive(), d), place, "sparse file")
+
