@@ -327,3 +327,13 @@ def test_a_sparse_map_bomb_is_refused_before_tarfile_reads_it(place):
 def test_pax_sparse_members_are_refused(place):
     assert_refused_and_untouched(lambda d: extract_tar(pax_sparse_archive(), d), place, "sparse file")
 
+
+def test_a_chain_of_extended_headers_is_refused_in_one_line(place):
+    """tarfile reads the header after a long-name header recursively: 400 of them (2 KB packed) ended in a
+    RecursionError, which no caller turned into the job's or endpoint's reason."""
+    header = tarfile.TarInfo("././@LongLink")
+    header.type, header.size = tarfile.GNUTYPE_LONGNAME, 100
+    chained = (header.tobuf(format=tarfile.USTAR_FORMAT) + b"a" * 100 + bytes(412)) * 400
+    archive = gzip.compress(chained + tarfile.TarInfo("x").tobuf() + bytes(1024))
+    message = assert_refused_and_untouched(lambda d: extract_tar(archive, d), place, "extended headers in a row")
+    assert "\n" not in message

@@ -34,6 +34,7 @@ _MAX_LINK_TARGET = 4096  # PATH_MAX: a zip's symlink member holds its target as 
 # tarfile reads a long-name or pax header whole into memory, before any member reaches this module's checks.
 _EXTENDED_HEADERS = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE)
 _MAX_EXTENDED_HEADER = 1 * MiB
+_MAX_EXTENDED_CHAIN = 8  # a member has at most a global and a local pax header, a long name and a long link name
 
 
 class UnsafeArchive(Exception):
@@ -93,13 +94,17 @@ def _bounded_headers(ceiling: int) -> type[tarfile.TarInfo]:
     - an extended header (long name, pax) larger than _MAX_EXTENDED_HEADER or reaching past `ceiling` unpacked
       bytes: one such header of a gigabyte packs into a megabyte, and pax global headers accumulate in memory for
       the whole archive;
+    - more than _MAX_EXTENDED_CHAIN extended headers in a row: tarfile reads each next header recursively, so a few
+      hundred of them (a few hundred bytes packed) end in a RecursionError;
     - sparse members (GNU's old format and its pax forms): tarfile reads a sparse map whole into memory, and an
       old-format map of repeated 512-byte blocks takes several times its unpacked size (a 15 KB xz archive held
       900 MB) before any member reaches this module's checks. Nothing that packs models or code writes them
       (tarfile never does; GNU tar only with --sparse)."""
+    chain = 0
 
     class BoundedTarInfo(tarfile.TarInfo):
         def _proc_member(self, tar: tarfile.TarFile) -> tarfile.TarInfo:
+            nonlocal chain
             if self.type == tarfile.GNUTYPE_SPARSE:
                 self._refuse_sparse(self)
             if self.type not in _EXTENDED_HEADERS:
@@ -108,7 +113,16 @@ def _bounded_headers(ceiling: int) -> type[tarfile.TarInfo]:
                 raise UnsafeArchive(
                     f"has a {self.size:,}-byte extended header at unpacked byte {self.offset:,}: an archive bomb"
                 )
-            return super()._proc_member(tar)  # type: ignore[misc]
+            chain += 1
+            try:
+                if chain > _MAX_EXTENDED_CHAIN:
+                    raise UnsafeArchive(
+                        f"has more than {_MAX_EXTENDED_CHAIN} extended headers in a row at unpacked byte "
+                        f"{self.offset:,}"
+                    )
+                return super()._proc_member(tar)  # type: ignore[misc]
+            finally:
+                chain -= 1
 
         def _refuse_sparse(self, member: tarfile.TarInfo, *_: Any) -> None:
             raise UnsafeArchive(f"member {_shown(member.name)} is a sparse file")
