@@ -337,3 +337,17 @@ def test_a_chain_of_extended_headers_is_refused_in_one_line(place):
     archive = gzip.compress(chained + tarfile.TarInfo("x").tobuf() + bytes(1024))
     message = assert_refused_and_untouched(lambda d: extract_tar(archive, d), place, "extended headers in a row")
     assert "\n" not in message
+
+
+def test_a_link_target_longer_than_path_max_is_refused_before_it_is_resolved(place):
+    """A pax header may hold a link target of up to 1 MiB; 400,000 `./` (2 KB gzipped) took the extractor's
+    step-by-step resolution 110 s of CPU, inside the local AWS for a source package."""
+    import time
+
+    link = entry("link", tarfile.SYMTYPE, "./" * 100_000 + "x")  # 4 s of CPU before, 400,000 110 s
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
+        tar.addfile(link)
+    started = time.process_time()
+    assert_refused_and_untouched(lambda d: extract_tar(buffer.getvalue(), d), place, "'link'", "PATH_MAX")
+    assert time.process_time() - started < 2

@@ -30,7 +30,7 @@ from typing import IO, Any
 MiB, GiB = 1024**2, 1024**3
 _CHUNK = 1 * MiB
 _MAX_LINK_HOPS = 40  # what Linux allows in one path lookup (MAXSYMLINKS)
-_MAX_LINK_TARGET = 4096  # PATH_MAX: a zip's symlink member holds its target as data
+_MAX_LINK_TARGET = 4096  # PATH_MAX: no longer target can be made (a zip's symlink member holds it as data)
 # tarfile reads a long-name or pax header whole into memory, before any member reaches this module's checks.
 _EXTENDED_HEADERS = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE)
 _MAX_EXTENDED_HEADER = 1 * MiB
@@ -262,6 +262,8 @@ class _Unpacker:
         return path
 
     def _symlink(self, parts: list[str], member: _Member) -> None:
+        if len(member.link) > _MAX_LINK_TARGET:  # before it is resolved: that takes time with its length squared
+            raise UnsafeArchive(f"member {_shown(member.name)} is a link to a target longer than PATH_MAX")
         if member.link.startswith("/") or "\x00" in member.link or not member.link:
             raise UnsafeArchive(f"member {_shown(member.name)} is a link to an absolute path ({_shown(member.link)})")
         target = [*parts[:-1], *member.link.split("/")]
