@@ -351,3 +351,13 @@ def test_a_link_target_longer_than_path_max_is_refused_before_it_is_resolved(pla
     started = time.process_time()
     assert_refused_and_untouched(lambda d: extract_tar(buffer.getvalue(), d), place, "'link'", "PATH_MAX")
     assert time.process_time() - started < 2
+
+
+def test_an_encrypted_zip_member_is_refused_in_one_line(place):
+    """zipfile raises RuntimeError (not one of its archive errors) for an encrypted member: it went past the
+    extractor, and CreateFunction answered 500 InternalFailure with a traceback in the server's log."""
+    raw = bytearray(zip_of(HANDLER))
+    raw[6] |= 1  # the encryption flag, in the local header
+    raw[raw.find(b"PK\x01\x02") + 8] |= 1  # and in the central directory
+    message = assert_refused_and_untouched(lambda d: extract_zip(bytes(raw), d), place, "'handler.py'", "encrypted")
+    assert "\n" not in message

@@ -161,6 +161,8 @@ def _zip_members(source: zipfile.ZipFile) -> Iterator[_Member]:
     for info in source.infolist():
         mode = info.external_attr >> 16  # the Unix mode, when a Unix zip tool wrote the entry (else 0)
         kind = stat.S_IFMT(mode)
+        if info.flag_bits & 0x1:  # zipfile would raise RuntimeError ("password required") on reading it
+            raise UnsafeArchive(f"member {_shown(info.filename)} is encrypted")
         if info.is_dir():
             yield _Member(info.filename, "dir")
         elif kind == stat.S_IFLNK:
