@@ -263,3 +263,68 @@ def test_a_chunked_body_cut_inside_a_chunk_is_refused_without_reading_past_it(bo
     assert b"<Code>IncompleteBody</Code>" in answer
     assert _try_list(bounded_aws)
     assert "Traceback" not in Path(manager.status(bounded_aws).log_file).read_text()
+
+
+def _answer_while_sending(url: str, head: bytes, first_bytes: int) -> bytes:
+    """Send `head` and `first_bytes` of its body, then read the answer (the rest of the body is never sent)."""
+    connection = connect(url)
+    try:
+        connection.sendall(head + bytes(first_bytes))
+        connection.settimeout(10)
+        answer = b""
+        while b"</Error>" not in answer and (chunk := connection.recv(4096)):
+            answer += chunk
+        return answer
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    ("authorization", "code"),
+    [
+        ("", b"AccessDenied"),
+        (
+            "AWS4-HMAC-SHA256 Credential=AKIAOTHERKEY/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, "
+            "Signature=" + "0" * 64,
+            b"InvalidAccessKeyId",
+        ),
+    ],
+    ids=["unsigned", "another-key"],
+)
+def test_a_body_nobody_signed_is_refused_before_it_is_read(bounded_aws, authorization, code):
+    """A 300 MiB PUT with no signature, or another key's: refused from its headers while the client has sent only
+    256 KiB (read in full first, it would wait for the rest and time out instead)."""
+    netloc = bounded_aws.split("://", 1)[1]
+    head = f"PUT /uploads/big.bin HTTP/1.1\r\nHost: {netloc}\r\nContent-Length: {300 * 1024**2}\r\n"
+    if authorization:
+        head += f"Authorization: {authorization}\r\n"
+    answer = _answer_while_sending(bounded_aws, (head + "\r\n").encode(), 256 * 1024)
+    assert answer.startswith(b"HTTP/1.1 403"), answer[:300]
+    assert b"<Code>" + code + b"</Code>" in answer
+
+
+def test_a_signed_body_that_stalls_gets_request_timeout(bounded_aws):
+    """Signed for 1 MiB, half of it sent, then nothing: answered S3's RequestTimeout after the idle timeout, not
+    held open for ever."""
+    import hashlib
+
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    from mlops_cli.local.core import credentials
+
+    keys = credentials.load(bounded_aws)
+    body = bytes(1024**2)
+    request = AWSRequest(method="PUT", url=f"{bounded_aws}/uploads/stalled.bin", data=body)
+    request.headers["x-amz-content-sha256"] = hashlib.sha256(body).hexdigest()
+    S3SigV4Auth(Credentials(keys.access_key_id, keys.secret_access_key), "s3", "us-east-1").add_auth(request)
+    netloc = bounded_aws.split("://", 1)[1]
+    head = f"PUT /uploads/stalled.bin HTTP/1.1\r\nHost: {netloc}\r\nContent-Length: {len(body)}\r\n" + "".join(
+        f"{name}: {value}\r\n" for name, value in request.headers.items() if name.lower() != "host"
+    )
+    started = time.monotonic()
+    answer = _answer_while_sending(bounded_aws, (head + "\r\n").encode(), len(body) // 2)
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:300]
+    assert b"<Code>RequestTimeout</Code>" in answer
+    assert time.monotonic() - started >= IDLE_S
