@@ -28,6 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mlops_cli.local.core import redact
+
 IDLE_TIMEOUT_ENV = "MLOPS_LOCAL_IDLE_TIMEOUT_S"
 HEADER_TIMEOUT_ENV = "MLOPS_LOCAL_HEADER_TIMEOUT_S"
 MAX_CONNECTIONS_ENV = "MLOPS_LOCAL_MAX_CONNECTIONS"
@@ -162,6 +164,10 @@ def bounded_handler(base: Any, limits: ConnectionLimits, deadlines: _HeaderDeadl
             parsed: bool = super().parse_request()
             deadlines.met(self.connection)  # the headers are in: the idle timeout bounds the body
             return parsed
+
+        def log(self, type: str, message: str, *args: Any) -> None:
+            """werkzeug's log line, without a presigned URL's signature or session token (the request line)."""
+            super().log(type, message, *(redact.query(arg) if isinstance(arg, str) else arg for arg in args))
 
         def log_error(self, format: str, *args: Any) -> None:
             if args and isinstance(args[0], str) and args[0].startswith("Request timed out"):
