@@ -123,6 +123,31 @@ def test_a_slowloris_header_is_cut_at_the_header_deadline(bounded_aws):
         connection.close()
 
 
+def test_a_form_post_trickling_its_fields_is_cut_at_the_header_deadline(bounded_aws):
+    """An unsigned form POST whose fields come a byte every IDLE_S/4: its policy can never be checked until they
+    are in, so the header deadline bounds them too (without it, 512 such connections, no credentials needed, held
+    the connection cap for ever and everyone else got 503 SlowDown)."""
+    netloc = bounded_aws.split("://", 1)[1]
+    connection = connect(bounded_aws)
+    started = time.monotonic()
+    try:
+        connection.sendall(
+            f"POST /uploads HTTP/1.1\r\nHost: {netloc}\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+            f'Content-Length: 100000\r\n\r\n--b\r\nContent-Disposition: form-data; name="key"\r\n\r\n'.encode()
+        )
+        while not closed_by_server(connection):
+            assert time.monotonic() - started < HEADER_S + 3, "still open past the header deadline"
+            try:
+                connection.setblocking(True)
+                connection.sendall(b"k")
+            except OSError:
+                break
+            time.sleep(IDLE_S / 4)
+        assert time.monotonic() - started >= IDLE_S  # it outlived the idle timeout: the deadline closed it
+    finally:
+        connection.close()
+
+
 def test_beyond_the_connection_cap_the_answer_is_slow_down(tmp_path):
     cap = 20
     with own_local_aws(tmp_path, max_connections=str(cap), idle_timeout_s="30", header_timeout_s="30") as url:

@@ -5,7 +5,10 @@ or one byte now and then) cannot pile up threads until a real request waits.
 - **Idle timeout**: a connection that sends nothing for `idle_timeout_s` (waiting for a request, its headers or
   its body) is closed; a request whose body stalls gets S3's `RequestTimeout` (mlops_cli.local.core.guard).
 - **Header deadline**: a request's line and headers must all arrive within `header_timeout_s` of the first wait
-  for them, however slowly they trickle; a reaper thread closes connections past it.
+  for them, however slowly they trickle; a reaper thread closes connections past it. What the front door reads
+  of a body before it can check a signature (a form POST's fields) gets a deadline of its own
+  (`environ[UNVERIFIED_READ]`): a byte now and then would otherwise hold the connection for ever, and 512 such
+  connections, no credentials needed, would answer everyone else `503 SlowDown`.
 - **Connection cap**: beyond `max_connections` open connections a new one is answered at once, without a
   thread, with S3's `503 SlowDown` ("Please reduce your request rate."), which every AWS SDK retries with
   backoff.
@@ -20,16 +23,20 @@ ones).
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from mlops_cli.local.core import redact
 
+# The environ key of a context manager: reads made inside it must finish within the header deadline.
+UNVERIFIED_READ = "mlops.unverified_read"
 IDLE_TIMEOUT_ENV = "MLOPS_LOCAL_IDLE_TIMEOUT_S"
 HEADER_TIMEOUT_ENV = "MLOPS_LOCAL_HEADER_TIMEOUT_S"
 MAX_CONNECTIONS_ENV = "MLOPS_LOCAL_MAX_CONNECTIONS"
@@ -126,6 +133,15 @@ class _HeaderDeadlines:
         with self.lock:
             self.deadlines.pop(connection, None)
 
+    @contextmanager
+    def within(self, connection: socket.socket, seconds: float) -> Iterator[None]:
+        """What the block reads from `connection` must arrive within `seconds`, or the connection is shut down."""
+        self.expect(connection, seconds)
+        try:
+            yield
+        finally:
+            self.met(connection)
+
     def _reap(self) -> None:
         while True:
             time.sleep(_REAP_EVERY_S)
@@ -158,6 +174,7 @@ def bounded_handler(base: Any, limits: ConnectionLimits, deadlines: _HeaderDeadl
             environ: dict[str, Any] = super().make_environ()
             if environ.get("wsgi.input_terminated"):  # chunked: read by the exact dechunker, never werkzeug's
                 environ["wsgi.input"] = _exact_dechunked_input()(self.rfile)
+            environ[UNVERIFIED_READ] = functools.partial(deadlines.within, self.connection, limits.header_timeout_s)
             return environ
 
         def parse_request(self) -> bool:

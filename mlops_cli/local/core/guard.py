@@ -12,6 +12,7 @@ protocol's 4xx, anything unexpected an InternalFailure 500, never werkzeug's HTM
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import io
@@ -27,7 +28,7 @@ from typing import Any
 from xml.etree.ElementTree import ParseError
 
 from mlops_cli.local.core import aws_errors, sigv4
-from mlops_cli.local.core.connections import ChunkedBodyError
+from mlops_cli.local.core.connections import UNVERIFIED_READ, ChunkedBodyError
 from mlops_cli.local.core.credentials import LocalCredentials
 from mlops_cli.local.iam import authorize, principals
 
@@ -191,7 +192,8 @@ class Guard:
     def _precheck_form_post(self, environ: dict[str, Any]) -> sigv4.Refusal | None:
         """A form POST carries its policy and signature in the body, before the file (S3 ignores fields after
         it): they are read, at most FORM_FIELDS_MAX bytes, and checked before the rest of the body is read."""
-        fields, prefix = _form_fields_before_file(environ)
+        with environ.get(UNVERIFIED_READ, contextlib.nullcontext)():  # a deadline: no one has signed this yet
+            fields, prefix = _form_fields_before_file(environ)
         environ["wsgi.input"] = _Prefixed(prefix, environ["wsgi.input"])  # read again whole once admitted
         bucket = environ.get("PATH_INFO", "/").strip("/").split("/")[0]
         return sigv4.verify_post_policy(fields, self.credentials, bucket, file_size=None)
