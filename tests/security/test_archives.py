@@ -121,6 +121,17 @@ def test_hard_links_out_of_the_folder_are_refused(place, link):
     assert_refused_and_untouched(lambda d: extract_tar(archive, d), place, "'stolen'")
 
 
+def test_a_hard_link_through_a_link_that_leads_out_is_refused(place):
+    """No `..` in the hard link's own name: `out` -> `late/..` stayed inside until `late` -> `.` made it the
+    parent; the hard link through `out` must be refused before the file outside is copied in."""
+    archive = tar_of(
+        (entry("out", tarfile.SYMTYPE, "late/.."), None),
+        (entry("late", tarfile.SYMTYPE, "."), None),
+        (entry("stolen", tarfile.LNKTYPE, "out/sentinel/keep.txt"), None),
+    )
+    assert_refused_and_untouched(lambda d: extract_tar(archive, d), place, "'stolen'", "hard link")
+
+
 def test_a_link_out_through_another_link_is_refused(place):
     """`up` -> `.` is harmless; `up/..` read as text is the folder, but through the link it is its parent."""
     archive = tar_of((entry("up", tarfile.SYMTYPE, "."), None), (entry("out", tarfile.SYMTYPE, "up/.."), None))
