@@ -104,48 +104,55 @@ def test_a_signed_request_answers_within_a_second_under_300_half_open_connection
             connection.close()
 
 
-def test_a_slowloris_header_is_cut_at_the_header_deadline(bounded_aws):
-    """A byte every IDLE_S/2 never trips the idle timeout; the header deadline still closes it."""
-    connection = connect(bounded_aws)
+def assert_trickle_is_cut_at_the_header_deadline(url: str, head: bytes, byte: bytes) -> None:
+    """Send `head`, then `byte` every IDLE_S/4 (never idle long enough for the idle timeout): the server closes the
+    connection past the header deadline, not before the idle timeout."""
+    connection = connect(url)
     started = time.monotonic()
     try:
-        connection.sendall(b"GET / HTTP/1.1\r\n")
+        connection.sendall(head)
         while not closed_by_server(connection):
             assert time.monotonic() - started < HEADER_S + 3, "still open past the header deadline"
             try:
                 connection.setblocking(True)
-                connection.sendall(b"X")
+                connection.sendall(byte)
             except OSError:
                 break
             time.sleep(IDLE_S / 4)
         assert time.monotonic() - started >= IDLE_S  # it outlived the idle timeout: the deadline closed it
     finally:
         connection.close()
+
+
+def test_a_slowloris_header_is_cut_at_the_header_deadline(bounded_aws):
+    assert_trickle_is_cut_at_the_header_deadline(bounded_aws, b"GET / HTTP/1.1\r\n", b"X")
 
 
 def test_a_form_post_trickling_its_fields_is_cut_at_the_header_deadline(bounded_aws):
-    """An unsigned form POST whose fields come a byte every IDLE_S/4: its policy can never be checked until they
-    are in, so the header deadline bounds them too (without it, 512 such connections, no credentials needed, held
-    the connection cap for ever and everyone else got 503 SlowDown)."""
-    netloc = bounded_aws.split("://", 1)[1]
-    connection = connect(bounded_aws)
-    started = time.monotonic()
-    try:
-        connection.sendall(
-            f"POST /uploads HTTP/1.1\r\nHost: {netloc}\r\nContent-Type: multipart/form-data; boundary=b\r\n"
-            f'Content-Length: 100000\r\n\r\n--b\r\nContent-Disposition: form-data; name="key"\r\n\r\n'.encode()
-        )
-        while not closed_by_server(connection):
-            assert time.monotonic() - started < HEADER_S + 3, "still open past the header deadline"
-            try:
-                connection.setblocking(True)
-                connection.sendall(b"k")
-            except OSError:
-                break
-            time.sleep(IDLE_S / 4)
-        assert time.monotonic() - started >= IDLE_S  # it outlived the idle timeout: the deadline closed it
-    finally:
-        connection.close()
+    """An unsigned form POST whose fields come a byte at a time: its policy cannot be checked until they are in,
+    so the header deadline bounds them too (without it, 512 such connections, no credentials needed, held the
+    connection cap for ever and everyone else got 503 SlowDown)."""
+    head = (
+        f"POST /uploads HTTP/1.1\r\nHost: {bounded_aws.split('://', 1)[1]}\r\n"
+        "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n"
+        '--b\r\nContent-Disposition: form-data; name="key"\r\n\r\n'
+    )
+    assert_trickle_is_cut_at_the_header_deadline(bounded_aws, head.encode(), b"k")
+
+
+def test_a_body_trickled_under_a_bare_key_id_is_cut_at_the_header_deadline(bounded_aws):
+    """A Lambda call with this instance's key id (every presigned URL shows it) and a made-up signature: the body
+    must be read before the signature can be checked, so it too must arrive within the header deadline."""
+    from mlops_cli.local.core import credentials
+
+    key_id = credentials.load(bounded_aws).access_key_id
+    head = (
+        f"POST /2015-03-31/functions HTTP/1.1\r\nHost: {bounded_aws.split('://', 1)[1]}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 100000\r\nX-Amz-Date: 20260101T000000Z\r\n"
+        f"Authorization: AWS4-HMAC-SHA256 Credential={key_id}/20260101/us-east-1/lambda/aws4_request, "
+        f"SignedHeaders=host;x-amz-date, Signature={'0' * 64}\r\n\r\n{{"
+    )
+    assert_trickle_is_cut_at_the_header_deadline(bounded_aws, head.encode(), b" ")
 
 
 def test_beyond_the_connection_cap_the_answer_is_slow_down(tmp_path):

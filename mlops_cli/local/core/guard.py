@@ -168,7 +168,11 @@ class Guard:
         # Before reading any body: the headers' signature, or a form's policy and signature (in its first bytes).
         refusal = self._precheck_form_post(environ) if form_post else sigv4.precheck(request, caller.credentials)
         if refusal is None:
-            body_sha256 = _read_body(environ, *_body_limit(service, environ.get("PATH_INFO", "/")))
+            # A body read before its signature can be checked (only its key id is known to be this instance's, and
+            # that is in every presigned URL) must arrive within the header deadline.
+            unverified = not form_post and not sigv4.checked_before_body(request)
+            with environ.get(UNVERIFIED_READ, contextlib.nullcontext)() if unverified else contextlib.nullcontext():
+                body_sha256 = _read_body(environ, *_body_limit(service, environ.get("PATH_INFO", "/")))
             if form_post:
                 refusal = self._verify_form_post(environ)
             else:

@@ -74,13 +74,18 @@ def precheck(request: SignedRequest, credentials: LocalCredentials) -> Refusal |
         return Refusal("unknown-key", "the access key id is not this local AWS's")
     # A signature that covers no body (a stated x-amz-content-sha256, an S3 presigned URL) is checked whole now;
     # the stated hash is compared with the body once it is read.
-    stated = request.headers.get("x-amz-content-sha256", "")
-    presigned_s3 = not authorization and (
-        "AWSAccessKeyId" in query or (scope_of({}, request.raw_query) or ("",))[-1] == "s3"
-    )
-    if (authorization and stated) or presigned_s3:
-        return verify(replace(request, body_sha256=stated), credentials)
+    if checked_before_body(request):
+        return verify(replace(request, body_sha256=request.headers.get("x-amz-content-sha256", "")), credentials)
     return None
+
+
+def checked_before_body(request: SignedRequest) -> bool:
+    """Whether `precheck` verifies the whole signature (it covers no body: S3's stated x-amz-content-sha256, an S3
+    presigned URL); otherwise the body must be read before the signature can be checked."""
+    if request.headers.get("authorization"):
+        return bool(request.headers.get("x-amz-content-sha256"))
+    query = _query_params(request.raw_query)
+    return "AWSAccessKeyId" in query or (scope_of({}, request.raw_query) or ("",))[-1] == "s3"
 
 
 def scope_of(headers: Mapping[str, str], raw_query: str) -> tuple[str, str] | None:
