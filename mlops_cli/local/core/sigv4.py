@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from mlops_cli.local.core.credentials import LocalCredentials
-from mlops_cli.local.core.scopes import scope_problem
+from mlops_cli.local.core.scopes import s3_subresources, scope_problem
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_SKEW = datetime.timedelta(minutes=15)  # AWS refuses header-signed requests further off than 15 minutes
@@ -328,7 +328,7 @@ def _verify_presigned_v2(
         return Refusal("expired", "Request has expired")
     if expires > now.timestamp() + MAX_PRESIGN_EXPIRES_S:
         return Refusal("signature", "Expires is more than 7 days away")
-    unsigned = sorted(name for name in query if name in _s3_subresources() and name not in HmacV1Auth.QSAOfInterest)
+    unsigned = sorted(name for name in query if name in s3_subresources() and name not in HmacV1Auth.QSAOfInterest)
     if unsigned:  # `?legal-hold` on a presigned PUT would make it PutObjectLegalHold
         return Refusal("signature", f"the query names subresources the signature does not cover: {', '.join(unsigned)}")
 
@@ -350,21 +350,6 @@ def _verify_presigned_v2(
             "provided. Check your AWS Secret Access Key and signing method.",
         )
     return None
-
-
-@functools.cache
-def _s3_subresources() -> frozenset[str]:
-    """The subresources S3's operations are told apart by (`?retention` in PutObjectRetention's request URI), from
-    botocore's S3 model. The older signature covers only those botocore's HmacV1Auth knows, far fewer."""
-    import botocore.loaders
-
-    model = botocore.loaders.create_loader().load_service_model("s3", "service-2")
-    return frozenset(
-        part
-        for operation in model["operations"].values()
-        for part in operation["http"]["requestUri"].partition("?")[2].split("&")
-        if part and "=" not in part
-    )
 
 
 def _compare(
