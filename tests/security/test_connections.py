@@ -104,23 +104,55 @@ def test_a_signed_request_answers_within_a_second_under_300_half_open_connection
             connection.close()
 
 
-def test_a_slowloris_header_is_cut_at_the_header_deadline(bounded_aws):
-    """A byte every IDLE_S/2 never trips the idle timeout; the header deadline still closes it."""
-    connection = connect(bounded_aws)
+def assert_trickle_is_cut_at_the_header_deadline(url: str, head: bytes, byte: bytes) -> None:
+    """Send `head`, then `byte` every IDLE_S/4 (never idle long enough for the idle timeout): the server closes the
+    connection past the header deadline, not before the idle timeout."""
+    connection = connect(url)
     started = time.monotonic()
     try:
-        connection.sendall(b"GET / HTTP/1.1\r\n")
+        connection.sendall(head)
         while not closed_by_server(connection):
             assert time.monotonic() - started < HEADER_S + 3, "still open past the header deadline"
             try:
                 connection.setblocking(True)
-                connection.sendall(b"X")
+                connection.sendall(byte)
             except OSError:
                 break
             time.sleep(IDLE_S / 4)
         assert time.monotonic() - started >= IDLE_S  # it outlived the idle timeout: the deadline closed it
     finally:
         connection.close()
+
+
+def test_a_slowloris_header_is_cut_at_the_header_deadline(bounded_aws):
+    assert_trickle_is_cut_at_the_header_deadline(bounded_aws, b"GET / HTTP/1.1\r\n", b"X")
+
+
+def test_a_form_post_trickling_its_fields_is_cut_at_the_header_deadline(bounded_aws):
+    """An unsigned form POST whose fields come a byte at a time: its policy cannot be checked until they are in,
+    so the header deadline bounds them too (without it, 512 such connections, no credentials needed, held the
+    connection cap for ever and everyone else got 503 SlowDown)."""
+    head = (
+        f"POST /uploads HTTP/1.1\r\nHost: {bounded_aws.split('://', 1)[1]}\r\n"
+        "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n"
+        '--b\r\nContent-Disposition: form-data; name="key"\r\n\r\n'
+    )
+    assert_trickle_is_cut_at_the_header_deadline(bounded_aws, head.encode(), b"k")
+
+
+def test_a_body_trickled_under_a_bare_key_id_is_cut_at_the_header_deadline(bounded_aws):
+    """A Lambda call with this instance's key id (every presigned URL shows it) and a made-up signature: the body
+    must be read before the signature can be checked, so it too must arrive within the header deadline."""
+    from mlops_cli.local.core import credentials
+
+    key_id = credentials.load(bounded_aws).access_key_id
+    head = (
+        f"POST /2015-03-31/functions HTTP/1.1\r\nHost: {bounded_aws.split('://', 1)[1]}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 100000\r\nX-Amz-Date: 20260101T000000Z\r\n"
+        f"Authorization: AWS4-HMAC-SHA256 Credential={key_id}/20260101/us-east-1/lambda/aws4_request, "
+        f"SignedHeaders=host;x-amz-date, Signature={'0' * 64}\r\n\r\n{{"
+    )
+    assert_trickle_is_cut_at_the_header_deadline(bounded_aws, head.encode(), b" ")
 
 
 def test_beyond_the_connection_cap_the_answer_is_slow_down(tmp_path):
@@ -231,3 +263,100 @@ def connect_and_refuse(url: str) -> None:
     import requests
 
     assert requests.get(f"{url}/unsigned", timeout=10).status_code == 403
+
+
+@pytest.mark.parametrize("who", ["unsigned-form-post", "presigned-put"])
+def test_a_chunked_body_cut_inside_a_chunk_is_refused_without_reading_past_it(bounded_aws, who):
+    """A chunk that says 2 MiB, 3 bytes of it, then the client closes its side. werkzeug's dechunker counted the
+    missing bytes as read, and the server copied them from its own memory: 64 KiB of it into an unsigned form's
+    fields, and 1 MiB reads (a presigned URL's body) segfaulted the whole server. Now: 400, and it still serves."""
+    netloc = bounded_aws.split("://", 1)[1]
+    if who == "presigned-put":
+        url = local_client(bounded_aws, "s3", signature_version="s3v4").generate_presigned_url(
+            "put_object", Params={"Bucket": "chunked", "Key": "cut.bin"}
+        )
+        method, target, content_type = "PUT", url.split(netloc, 1)[1], "application/octet-stream"
+    else:
+        method, target, content_type = "POST", "/chunked", "multipart/form-data; boundary=b"
+    connection = connect(bounded_aws)
+    try:
+        connection.sendall(
+            f"{method} {target} HTTP/1.1\r\nHost: {netloc}\r\nContent-Type: {content_type}\r\n".encode()
+            + b"Transfer-Encoding: chunked\r\n\r\n200000\r\nabc"
+        )
+        connection.shutdown(socket.SHUT_WR)
+        connection.settimeout(10)
+        answer = b""
+        while chunk := connection.recv(4096):
+            answer += chunk
+    finally:
+        connection.close()
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:300]
+    assert b"<Code>IncompleteBody</Code>" in answer
+    assert _try_list(bounded_aws)
+    assert "Traceback" not in Path(manager.status(bounded_aws).log_file).read_text()
+
+
+def _answer_while_sending(url: str, head: bytes, first_bytes: int) -> bytes:
+    """Send `head` and `first_bytes` of its body, then read the answer (the rest of the body is never sent)."""
+    connection = connect(url)
+    try:
+        connection.sendall(head + bytes(first_bytes))
+        connection.settimeout(10)
+        answer = b""
+        while b"</Error>" not in answer and (chunk := connection.recv(4096)):
+            answer += chunk
+        return answer
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    ("authorization", "code"),
+    [
+        ("", b"AccessDenied"),
+        (
+            "AWS4-HMAC-SHA256 Credential=AKIAOTHERKEY/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, "
+            "Signature=" + "0" * 64,
+            b"InvalidAccessKeyId",
+        ),
+    ],
+    ids=["unsigned", "another-key"],
+)
+def test_a_body_nobody_signed_is_refused_before_it_is_read(bounded_aws, authorization, code):
+    """A 300 MiB PUT with no signature, or another key's: refused from its headers while the client has sent only
+    256 KiB (read in full first, it would wait for the rest and time out instead)."""
+    netloc = bounded_aws.split("://", 1)[1]
+    head = f"PUT /uploads/big.bin HTTP/1.1\r\nHost: {netloc}\r\nContent-Length: {300 * 1024**2}\r\n"
+    if authorization:
+        head += f"Authorization: {authorization}\r\n"
+    answer = _answer_while_sending(bounded_aws, (head + "\r\n").encode(), 256 * 1024)
+    assert answer.startswith(b"HTTP/1.1 403"), answer[:300]
+    assert b"<Code>" + code + b"</Code>" in answer
+
+
+def test_a_signed_body_that_stalls_gets_request_timeout(bounded_aws):
+    """Signed for 1 MiB, half of it sent, then nothing: answered S3's RequestTimeout after the idle timeout, not
+    held open for ever."""
+    import hashlib
+
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    from mlops_cli.local.core import credentials
+
+    keys = credentials.load(bounded_aws)
+    body = bytes(1024**2)
+    request = AWSRequest(method="PUT", url=f"{bounded_aws}/uploads/stalled.bin", data=body)
+    request.headers["x-amz-content-sha256"] = hashlib.sha256(body).hexdigest()
+    S3SigV4Auth(Credentials(keys.access_key_id, keys.secret_access_key), "s3", "us-east-1").add_auth(request)
+    netloc = bounded_aws.split("://", 1)[1]
+    head = f"PUT /uploads/stalled.bin HTTP/1.1\r\nHost: {netloc}\r\nContent-Length: {len(body)}\r\n" + "".join(
+        f"{name}: {value}\r\n" for name, value in request.headers.items() if name.lower() != "host"
+    )
+    started = time.monotonic()
+    answer = _answer_while_sending(bounded_aws, (head + "\r\n").encode(), len(body) // 2)
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:300]
+    assert b"<Code>RequestTimeout</Code>" in answer
+    assert time.monotonic() - started >= IDLE_S

@@ -80,6 +80,38 @@ def test_a_presigned_put_cannot_add_unsigned_metadata(presigner, boto_client, bu
     assert "upload/meta.bin" not in keys_of(boto_client, share)
 
 
+def test_an_older_presigned_put_cannot_become_a_legal_hold_or_a_retention(local_aws, boto_client, server_log):
+    """S3's older presigned form signs only the subresources botocore's HmacV1Auth lists: `&legal-hold` or
+    `&retention` added to a presigned PUT of a key made it PutObjectLegalHold / PutObjectRetention (a COMPLIANCE
+    lock until 2099 that no one can lift), answered 200."""
+    bucket = f"locked-{uuid.uuid4().hex[:8]}"
+    s3 = boto_client("s3")
+    s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    s3.put_object(Bucket=bucket, Key="k.txt", Body=b"v1")
+    older = boto3.client(
+        "s3",
+        endpoint_url=local_aws,
+        region_name="us-east-1",
+        config=Config(signature_version="s3"),
+        **credentials.load(local_aws).boto_kwargs(),
+    )
+    url = older.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "k.txt"})
+    namespace = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
+    for subresource, body in (
+        ("legal-hold", f"<LegalHold {namespace}><Status>ON</Status></LegalHold>"),
+        (
+            "retention",
+            f"<Retention {namespace}><Mode>COMPLIANCE</Mode><RetainUntilDate>2099-01-01T00:00:00Z"
+            "</RetainUntilDate></Retention>",
+        ),
+    ):
+        answer = requests.put(f"{url}&{subresource}", data=body.encode(), timeout=10)
+        assert answer.status_code == 403, (subresource, answer.text)
+        assert "<Code>SignatureDoesNotMatch</Code>" in answer.text and subresource in answer.text
+    assert s3.get_object_legal_hold(Bucket=bucket, Key="k.txt").get("LegalHold", {}).get("Status") != "ON"
+    assert requests.put(url, data=b"v2", timeout=10).status_code == 200  # what the URL was made for
+
+
 def test_header_auth_refuses_x_amz_headers_added_after_signing(local_aws, boto_client, buckets, server_log):
     """A signed request replayed with one more header (the signature still matches what was signed)."""
     share, secret = buckets

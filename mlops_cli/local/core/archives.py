@@ -25,15 +25,16 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 MiB, GiB = 1024**2, 1024**3
 _CHUNK = 1 * MiB
 _MAX_LINK_HOPS = 40  # what Linux allows in one path lookup (MAXSYMLINKS)
-_MAX_LINK_TARGET = 4096  # PATH_MAX: a zip's symlink member holds its target as data
+_MAX_LINK_TARGET = 4096  # PATH_MAX: no longer target can be made (a zip's symlink member holds it as data)
 # tarfile reads a long-name or pax header whole into memory, before any member reaches this module's checks.
 _EXTENDED_HEADERS = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE)
 _MAX_EXTENDED_HEADER = 1 * MiB
+_MAX_EXTENDED_CHAIN = 8  # a member has at most a global and a local pax header, a long name and a long link name
 
 
 class UnsafeArchive(Exception):
@@ -89,19 +90,45 @@ def extract_zip(archive: bytes, destination: Path, limits: Limits = Limits()) ->
 
 
 def _bounded_headers(ceiling: int) -> type[tarfile.TarInfo]:
-    """A TarInfo that refuses an extended header (long name, pax) larger than _MAX_EXTENDED_HEADER or reaching past
-    `ceiling` unpacked bytes, before tarfile reads it: one such header of a gigabyte packs into a megabyte, and
-    pax global headers accumulate in memory for the whole archive."""
+    """A TarInfo that refuses, before tarfile reads them:
+    - an extended header (long name, pax) larger than _MAX_EXTENDED_HEADER or reaching past `ceiling` unpacked
+      bytes: one such header of a gigabyte packs into a megabyte, and pax global headers accumulate in memory for
+      the whole archive;
+    - more than _MAX_EXTENDED_CHAIN extended headers in a row: tarfile reads each next header recursively, so a few
+      hundred of them (a few hundred bytes packed) end in a RecursionError;
+    - sparse members (GNU's old format and its pax forms): tarfile reads a sparse map whole into memory, and an
+      old-format map of repeated 512-byte blocks takes several times its unpacked size (a 15 KB xz archive held
+      900 MB) before any member reaches this module's checks. Nothing that packs models or code writes them
+      (tarfile never does; GNU tar only with --sparse)."""
+    chain = 0
 
     class BoundedTarInfo(tarfile.TarInfo):
         def _proc_member(self, tar: tarfile.TarFile) -> tarfile.TarInfo:
-            if self.type in _EXTENDED_HEADERS and (
-                self.size > _MAX_EXTENDED_HEADER or self.offset + self.size > ceiling
-            ):
+            nonlocal chain
+            if self.type == tarfile.GNUTYPE_SPARSE:
+                self._refuse_sparse(self)
+            if self.type not in _EXTENDED_HEADERS:
+                return super()._proc_member(tar)  # type: ignore[misc]
+            if self.size > _MAX_EXTENDED_HEADER or self.offset + self.size > ceiling:
                 raise UnsafeArchive(
                     f"has a {self.size:,}-byte extended header at unpacked byte {self.offset:,}: an archive bomb"
                 )
-            return super()._proc_member(tar)  # type: ignore[misc]
+            chain += 1
+            try:
+                if chain > _MAX_EXTENDED_CHAIN:
+                    raise UnsafeArchive(
+                        f"has more than {_MAX_EXTENDED_CHAIN} extended headers in a row at unpacked byte "
+                        f"{self.offset:,}"
+                    )
+                return super()._proc_member(tar)  # type: ignore[misc]
+            finally:
+                chain -= 1
+
+        def _refuse_sparse(self, member: tarfile.TarInfo, *_: Any) -> None:
+            raise UnsafeArchive(f"member {_shown(member.name)} is a sparse file")
+
+        # tarfile's handlers of the pax sparse formats (0.0, 0.1, 1.0), called with the member they describe.
+        _proc_gnusparse_00 = _proc_gnusparse_01 = _proc_gnusparse_10 = _refuse_sparse
 
     return BoundedTarInfo
 
@@ -134,6 +161,8 @@ def _zip_members(source: zipfile.ZipFile) -> Iterator[_Member]:
     for info in source.infolist():
         mode = info.external_attr >> 16  # the Unix mode, when a Unix zip tool wrote the entry (else 0)
         kind = stat.S_IFMT(mode)
+        if info.flag_bits & 0x1:  # zipfile would raise RuntimeError ("password required") on reading it
+            raise UnsafeArchive(f"member {_shown(info.filename)} is encrypted")
         if info.is_dir():
             yield _Member(info.filename, "dir")
         elif kind == stat.S_IFLNK:
@@ -235,6 +264,8 @@ class _Unpacker:
         return path
 
     def _symlink(self, parts: list[str], member: _Member) -> None:
+        if len(member.link) > _MAX_LINK_TARGET:  # before it is resolved: that takes time with its length squared
+            raise UnsafeArchive(f"member {_shown(member.name)} is a link to a target longer than PATH_MAX")
         if member.link.startswith("/") or "\x00" in member.link or not member.link:
             raise UnsafeArchive(f"member {_shown(member.name)} is a link to an absolute path ({_shown(member.link)})")
         target = [*parts[:-1], *member.link.split("/")]

@@ -5,10 +5,17 @@ or one byte now and then) cannot pile up threads until a real request waits.
 - **Idle timeout**: a connection that sends nothing for `idle_timeout_s` (waiting for a request, its headers or
   its body) is closed; a request whose body stalls gets S3's `RequestTimeout` (mlops_cli.local.core.guard).
 - **Header deadline**: a request's line and headers must all arrive within `header_timeout_s` of the first wait
-  for them, however slowly they trickle; a reaper thread closes connections past it.
+  for them, however slowly they trickle; a reaper thread closes connections past it. What the front door reads
+  of a body before it can check a signature (a form POST's fields) gets a deadline of its own
+  (`environ[UNVERIFIED_READ]`): a byte now and then would otherwise hold the connection for ever, and 512 such
+  connections, no credentials needed, would answer everyone else `503 SlowDown`.
 - **Connection cap**: beyond `max_connections` open connections a new one is answered at once, without a
   thread, with S3's `503 SlowDown` ("Please reduce your request rate."), which every AWS SDK retries with
   backoff.
+- **Chunked bodies read exactly**: werkzeug's `DechunkedInput` counts a chunk the client cut short (it closed
+  mid-chunk) as read whole, and `io.RawIOBase.read` then copies that many bytes from a buffer holding only what
+  arrived: the server's own memory (a 64 KiB over-read for an unsigned form POST, a segfault of the whole server
+  for a 1 MiB read). Here a short chunk or a bad chunk header is a `ChunkedBodyError`, answered with a 400.
 
 Set with MLOPS_LOCAL_IDLE_TIMEOUT_S, MLOPS_LOCAL_HEADER_TIMEOUT_S and MLOPS_LOCAL_MAX_CONNECTIONS (tests use short
 ones).
@@ -16,14 +23,20 @@ ones).
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from mlops_cli.local.core import redact
+
+# The environ key of a context manager: reads made inside it must finish within the header deadline.
+UNVERIFIED_READ = "mlops.unverified_read"
 IDLE_TIMEOUT_ENV = "MLOPS_LOCAL_IDLE_TIMEOUT_S"
 HEADER_TIMEOUT_ENV = "MLOPS_LOCAL_HEADER_TIMEOUT_S"
 MAX_CONNECTIONS_ENV = "MLOPS_LOCAL_MAX_CONNECTIONS"
@@ -66,6 +79,43 @@ class ConnectionLimits:
         return cls(**values)
 
 
+class ChunkedBodyError(OSError):
+    """A `Transfer-Encoding: chunked` body that is malformed or ends inside a chunk."""
+
+
+def _exact_dechunked_input() -> type:
+    """werkzeug's DechunkedInput with a `readinto` that counts only the bytes that arrived."""
+    from werkzeug.serving import DechunkedInput
+
+    class ExactDechunkedInput(DechunkedInput):
+        def read_chunk_len(self) -> int:
+            try:
+                return int(super().read_chunk_len())
+            except OSError as exc:  # werkzeug's words for a bad size line
+                raise ChunkedBodyError(str(exc)) from None
+
+        def readinto(self, buf: Any) -> int:
+            view = memoryview(buf).cast("B")
+            read = 0
+            while not self._done and read < len(view):
+                if self._len == 0:
+                    self._len = self.read_chunk_len()
+                    self._done = self._len == 0
+                if self._len > 0:
+                    wanted = min(len(view) - read, self._len)
+                    data = self._rfile.read(wanted)
+                    if len(data) != wanted:
+                        raise ChunkedBodyError("the chunked body ends inside a chunk")
+                    view[read : read + wanted] = data
+                    self._len -= wanted
+                    read += wanted
+                if self._len == 0 and self._rfile.readline(2) not in (b"\n", b"\r\n", b"\r"):
+                    raise ChunkedBodyError("a chunk is not followed by its line break")
+            return read
+
+    return ExactDechunkedInput
+
+
 class _HeaderDeadlines:
     """Connections waiting for a request's headers, with when they must have them; a reaper thread shuts down
     those past it (their handler's blocked read returns, and the handler closes them)."""
@@ -82,6 +132,15 @@ class _HeaderDeadlines:
     def met(self, connection: socket.socket) -> None:
         with self.lock:
             self.deadlines.pop(connection, None)
+
+    @contextmanager
+    def within(self, connection: socket.socket, seconds: float) -> Iterator[None]:
+        """What the block reads from `connection` must arrive within `seconds`, or the connection is shut down."""
+        self.expect(connection, seconds)
+        try:
+            yield
+        finally:
+            self.met(connection)
 
     def _reap(self) -> None:
         while True:
@@ -111,10 +170,21 @@ def bounded_handler(base: Any, limits: ConnectionLimits, deadlines: _HeaderDeadl
             finally:
                 deadlines.met(self.connection)
 
+        def make_environ(self) -> dict[str, Any]:
+            environ: dict[str, Any] = super().make_environ()
+            if environ.get("wsgi.input_terminated"):  # chunked: read by the exact dechunker, never werkzeug's
+                environ["wsgi.input"] = _exact_dechunked_input()(self.rfile)
+            environ[UNVERIFIED_READ] = functools.partial(deadlines.within, self.connection, limits.header_timeout_s)
+            return environ
+
         def parse_request(self) -> bool:
             parsed: bool = super().parse_request()
             deadlines.met(self.connection)  # the headers are in: the idle timeout bounds the body
             return parsed
+
+        def log(self, type: str, message: str, *args: Any) -> None:
+            """werkzeug's log line, without a presigned URL's signature or session token (the request line)."""
+            super().log(type, message, *(redact.query(arg) if isinstance(arg, str) else arg for arg in args))
 
         def log_error(self, format: str, *args: Any) -> None:
             if args and isinstance(args[0], str) and args[0].startswith("Request timed out"):

@@ -12,6 +12,7 @@ protocol's 4xx, anything unexpected an InternalFailure 500, never werkzeug's HTM
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import io
@@ -27,6 +28,7 @@ from typing import Any
 from xml.etree.ElementTree import ParseError
 
 from mlops_cli.local.core import aws_errors, sigv4
+from mlops_cli.local.core.connections import UNVERIFIED_READ, ChunkedBodyError
 from mlops_cli.local.core.credentials import LocalCredentials
 from mlops_cli.local.iam import authorize, principals
 
@@ -166,7 +168,11 @@ class Guard:
         # Before reading any body: the headers' signature, or a form's policy and signature (in its first bytes).
         refusal = self._precheck_form_post(environ) if form_post else sigv4.precheck(request, caller.credentials)
         if refusal is None:
-            body_sha256 = _read_body(environ, *_body_limit(service, environ.get("PATH_INFO", "/")))
+            # A body read before its signature can be checked (only its key id is known to be this instance's, and
+            # that is in every presigned URL) must arrive within the header deadline.
+            unverified = not form_post and not sigv4.checked_before_body(request)
+            with environ.get(UNVERIFIED_READ, contextlib.nullcontext)() if unverified else contextlib.nullcontext():
+                body_sha256 = _read_body(environ, *_body_limit(service, environ.get("PATH_INFO", "/")))
             if form_post:
                 refusal = self._verify_form_post(environ)
             else:
@@ -190,7 +196,8 @@ class Guard:
     def _precheck_form_post(self, environ: dict[str, Any]) -> sigv4.Refusal | None:
         """A form POST carries its policy and signature in the body, before the file (S3 ignores fields after
         it): they are read, at most FORM_FIELDS_MAX bytes, and checked before the rest of the body is read."""
-        fields, prefix = _form_fields_before_file(environ)
+        with environ.get(UNVERIFIED_READ, contextlib.nullcontext)():  # a deadline: no one has signed this yet
+            fields, prefix = _form_fields_before_file(environ)
         environ["wsgi.input"] = _Prefixed(prefix, environ["wsgi.input"])  # read again whole once admitted
         bucket = environ.get("PATH_INFO", "/").strip("/").split("/")[0]
         return sigv4.verify_post_policy(fields, self.credentials, bucket, file_size=None)
@@ -291,6 +298,8 @@ def _read_or_time_out(stream: Any, size: int) -> bytes:
             "Your socket connection to the server was not read from or written to within the timeout period. "
             "Idle connections will be closed.",
         ) from None
+    except ChunkedBodyError as exc:
+        raise Refused("malformed", f"the request's chunked body cannot be read: {exc}", "IncompleteBody") from None
 
 
 def _headers(environ: dict[str, Any]) -> dict[str, str]:

@@ -1,5 +1,6 @@
-"""Which regions and services a SigV4 credential scope may name: those AWS has, as botocore knows them (its
-partition and endpoint data and its list of services), plus the local AWS's own control API."""
+"""What a signature may name, as botocore knows AWS: the regions and services of a SigV4 credential scope (its
+partition and endpoint data and its list of services, plus the local AWS's own control API), and S3's
+subresources (its service model)."""
 
 from __future__ import annotations
 
@@ -37,3 +38,18 @@ def scope_problem(region: str, service: str) -> str | None:
     if service not in services:
         return f"Credential should be scoped to correct service, not '{service}'."
     return None
+
+
+@functools.cache
+def s3_subresources() -> frozenset[str]:
+    """The subresources S3's operations are told apart by (`?retention` in PutObjectRetention's request URI), from
+    botocore's S3 model. The older signature covers only those botocore's HmacV1Auth knows, far fewer."""
+    import botocore.loaders
+
+    model = botocore.loaders.create_loader().load_service_model("s3", "service-2")
+    return frozenset(
+        part
+        for operation in model["operations"].values()
+        for part in operation["http"]["requestUri"].partition("?")[2].split("&")
+        if part and "=" not in part
+    )

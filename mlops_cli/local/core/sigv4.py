@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from mlops_cli.local.core.credentials import LocalCredentials
-from mlops_cli.local.core.scopes import scope_problem
+from mlops_cli.local.core.scopes import s3_subresources, scope_problem
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_SKEW = datetime.timedelta(minutes=15)  # AWS refuses header-signed requests further off than 15 minutes
@@ -74,13 +74,18 @@ def precheck(request: SignedRequest, credentials: LocalCredentials) -> Refusal |
         return Refusal("unknown-key", "the access key id is not this local AWS's")
     # A signature that covers no body (a stated x-amz-content-sha256, an S3 presigned URL) is checked whole now;
     # the stated hash is compared with the body once it is read.
-    stated = request.headers.get("x-amz-content-sha256", "")
-    presigned_s3 = not authorization and (
-        "AWSAccessKeyId" in query or (scope_of({}, request.raw_query) or ("",))[-1] == "s3"
-    )
-    if (authorization and stated) or presigned_s3:
-        return verify(replace(request, body_sha256=stated), credentials)
+    if checked_before_body(request):
+        return verify(replace(request, body_sha256=request.headers.get("x-amz-content-sha256", "")), credentials)
     return None
+
+
+def checked_before_body(request: SignedRequest) -> bool:
+    """Whether `precheck` verifies the whole signature (it covers no body: S3's stated x-amz-content-sha256, an S3
+    presigned URL); otherwise the body must be read before the signature can be checked."""
+    if request.headers.get("authorization"):
+        return bool(request.headers.get("x-amz-content-sha256"))
+    query = _query_params(request.raw_query)
+    return "AWSAccessKeyId" in query or (scope_of({}, request.raw_query) or ("",))[-1] == "s3"
 
 
 def scope_of(headers: Mapping[str, str], raw_query: str) -> tuple[str, str] | None:
@@ -323,6 +328,9 @@ def _verify_presigned_v2(
         return Refusal("expired", "Request has expired")
     if expires > now.timestamp() + MAX_PRESIGN_EXPIRES_S:
         return Refusal("signature", "Expires is more than 7 days away")
+    unsigned = sorted(name for name in query if name in s3_subresources() and name not in HmacV1Auth.QSAOfInterest)
+    if unsigned:  # `?legal-hold` on a presigned PUT would make it PutObjectLegalHold
+        return Refusal("signature", f"the query names subresources the signature does not cover: {', '.join(unsigned)}")
 
     class Verifier(HmacV1Auth):
         def _get_date(self) -> str:

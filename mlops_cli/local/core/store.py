@@ -20,7 +20,6 @@ import io
 import json
 import os
 import pickle
-import re
 import secrets
 import struct
 import sys
@@ -33,7 +32,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from mlops_cli.local import moto_compat
-from mlops_cli.local.core import versions
+from mlops_cli.local.core import redact, versions
 
 JOURNAL = "journal.log"
 SNAPSHOT = "snapshot.pickle"
@@ -185,17 +184,13 @@ def _replayable(environ: dict[str, Any]) -> dict[str, str]:
 
 
 _SECRET_HEADERS = {"HTTP_X_AMZ_SECURITY_TOKEN"}
-# Signature=... in an Authorization header; X-Amz-Signature, Signature (S3's older form) and X-Amz-Security-Token in
-# a presigned query (QUERY_STRING, and the raw request line werkzeug keeps in REQUEST_URI / RAW_URI).
-_SIGNATURE_IN_HEADER = re.compile(r"(Signature=)[^,\s]*")
-_SECRET_QUERY = re.compile(r"((?:^|[?&])(?:X-Amz-Signature|Signature|X-Amz-Security-Token)=)[^&]*", re.IGNORECASE)
 
 
 def _without_secrets(key: str, value: str) -> str:
     if key == "HTTP_AUTHORIZATION":
-        return _SIGNATURE_IN_HEADER.sub(r"\1redacted", value)
-    if key in ("QUERY_STRING", "REQUEST_URI", "RAW_URI"):
-        return _SECRET_QUERY.sub(r"\1redacted", value)
+        return redact.authorization(value)
+    if key in ("QUERY_STRING", "REQUEST_URI", "RAW_URI"):  # the query, and the raw request line werkzeug keeps
+        return redact.query(value)
     return value
 
 
