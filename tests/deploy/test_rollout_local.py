@@ -81,9 +81,10 @@ def _with_traffic(url: str, body: bytes, run):
 
 
 def rollout(model: str, *alarms: str) -> list[str]:
-    """`deploy` of `model` to the endpoint as a 10 % canary baking 5 (local) minutes, rolled back on `alarms`."""
+    """`deploy` of `model` to the endpoint as a 10 % canary baking 15 (local) minutes, rolled back on `alarms`: long
+    enough for the 20+ requests the share is counted on even on a loaded machine (requests there take ~0.3 s)."""
     guards = [arg for alarm in alarms for arg in ("--rollback-on", alarm)]
-    return ["deploy", "--model", model, "--endpoint", ENDPOINT, "--rollout", "canary:10%:5m", *guards]
+    return ["deploy", "--model", model, "--endpoint", ENDPOINT, "--rollout", "canary:10%:15m", *guards]
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +120,7 @@ def test_canary_shifts_a_tenth_then_all_of_the_traffic(fast_aws, fast_cli, model
     routing = update["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
     assert routing == {
         "Type": "CANARY",
-        "WaitIntervalInSeconds": 300,
+        "WaitIntervalInSeconds": 900,
         "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10},
     }
     names = [alarm["AlarmName"] for alarm in alarms]
