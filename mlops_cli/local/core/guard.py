@@ -169,6 +169,8 @@ class Guard:
             body_sha256 = _read_body(environ, *_body_limit(service, environ.get("PATH_INFO", "/")))
             if form_post:
                 refusal = self._verify_form_post(environ)
+            elif sigv4.covers_body(request):  # the signature is verified: what is left is the body's hash
+                refusal = sigv4.body_refusal(request, body_sha256)
             else:
                 refusal = sigv4.verify(dataclasses.replace(request, body_sha256=body_sha256), caller.credentials)
         if refusal is not None:

@@ -55,9 +55,28 @@ class SignedRequest:
     body_sha256: str  # hex SHA-256 of the body
 
 
+def covers_body(request: SignedRequest) -> bool:
+    """Whether `precheck` verifies the whole signature (it does not sign the body itself: a stated
+    x-amz-content-sha256, or an S3 presigned URL), so that only `body_refusal` is left once the body is read."""
+    authorization = request.headers.get("authorization", "")
+    if authorization:
+        return bool(request.headers.get("x-amz-content-sha256"))
+    query = _query_params(request.raw_query)
+    return "AWSAccessKeyId" in query or (scope_of({}, request.raw_query) or ("",))[-1] == "s3"
+
+
+def body_refusal(request: SignedRequest, body_sha256: str) -> Refusal | None:
+    """After a `precheck` that `covers_body`: the body against the hash the signature covered (64 hex digits;
+    UNSIGNED-PAYLOAD and the STREAMING-* forms state none)."""
+    stated = request.headers.get("x-amz-content-sha256", "")
+    if request.headers.get("authorization") and len(stated) == 64 and not _equal(stated, body_sha256):
+        return Refusal("body-hash", "the x-amz-content-sha256 you provided does not match the body")
+    return None
+
+
 def precheck(request: SignedRequest, credentials: LocalCredentials) -> Refusal | None:
     """What can be refused before the body is read: no signature, another scheme, another key, and a wrong
-    signature where it does not cover the body."""
+    signature where it does not cover the body (`covers_body`: then only `body_refusal` is left to check)."""
     authorization = request.headers.get("authorization", "")
     query = _query_params(request.raw_query)
     if authorization:
@@ -74,12 +93,8 @@ def precheck(request: SignedRequest, credentials: LocalCredentials) -> Refusal |
         return Refusal("unknown-key", "the access key id is not this local AWS's")
     # A signature that covers no body (a stated x-amz-content-sha256, an S3 presigned URL) is checked whole now;
     # the stated hash is compared with the body once it is read.
-    stated = request.headers.get("x-amz-content-sha256", "")
-    presigned_s3 = not authorization and (
-        "AWSAccessKeyId" in query or (scope_of({}, request.raw_query) or ("",))[-1] == "s3"
-    )
-    if (authorization and stated) or presigned_s3:
-        return verify(replace(request, body_sha256=stated), credentials)
+    if covers_body(request):
+        return verify(replace(request, body_sha256=request.headers.get("x-amz-content-sha256", "")), credentials)
     return None
 
 
