@@ -28,6 +28,7 @@ from xml.etree.ElementTree import ParseError
 
 from mlops_cli.local.core import aws_errors, sigv4
 from mlops_cli.local.core.credentials import LocalCredentials
+from mlops_cli.local.core.server import BODY_SHA256
 from mlops_cli.local.iam import authorize, principals
 
 GiB, MiB = 1024**3, 1024**2
@@ -173,6 +174,8 @@ class Guard:
                 refusal = sigv4.body_refusal(request, body_sha256)
             else:
                 refusal = sigv4.verify(dataclasses.replace(request, body_sha256=body_sha256), caller.credentials)
+            if not form_post:
+                environ[BODY_SHA256] = body_sha256
         if refusal is not None:
             raise Refused(refusal.kind, self._explained(refusal))
         region = (sigv4.scope_of(headers, environ.get("QUERY_STRING", "")) or ("us-east-1",))[0]

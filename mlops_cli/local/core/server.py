@@ -11,6 +11,7 @@ this).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib
 import io
 import json
@@ -41,6 +42,9 @@ from mlops_cli.local.core.faults import answer as fault_answer
 from mlops_cli.local.core.names import NAMED_MEMBERS, InvalidRequest, check_names
 
 HEALTH_PATH = "/_mlops/health"
+# The environ key under which the front door (mlops_cli.local.core.guard) leaves the hex SHA-256 of the body it read
+# (no header can name it: headers arrive as HTTP_*), so handlers need not hash a large body again.
+BODY_SHA256 = "mlops.body_sha256"
 MOTO_API = "moto-api"  # the first path segment of moto's control API
 DEFAULT_ACCOUNT = "123456789012"
 
@@ -63,6 +67,11 @@ class LocalRequest:
 
     def json(self) -> Any:
         return json.loads(self.body or b"{}")
+
+    def body_digest(self) -> bytes:
+        """The body's SHA-256: the front door's, which read and hashed this very body, else computed here."""
+        known = self.environ.get(BODY_SHA256)
+        return bytes.fromhex(known) if known else hashlib.sha256(self.body).digest()
 
 
 @dataclass

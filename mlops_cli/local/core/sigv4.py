@@ -56,22 +56,19 @@ class SignedRequest:
 
 
 def covers_body(request: SignedRequest) -> bool:
-    """Whether `precheck` verifies the whole signature (it does not sign the body itself: a stated
-    x-amz-content-sha256, or an S3 presigned URL), so that only `body_refusal` is left once the body is read."""
-    authorization = request.headers.get("authorization", "")
-    if authorization:
+    """Whether `precheck` verifies the whole signature (it signs a stated x-amz-content-sha256, or is an S3
+    presigned URL), so that only `body_refusal` is left once the body is read."""
+    if request.headers.get("authorization", ""):
         return bool(request.headers.get("x-amz-content-sha256"))
-    query = _query_params(request.raw_query)
-    return "AWSAccessKeyId" in query or (scope_of({}, request.raw_query) or ("",))[-1] == "s3"
+    v2_query = "AWSAccessKeyId" in _query_params(request.raw_query)
+    return v2_query or (scope_of({}, request.raw_query) or ("",))[-1] == "s3"
 
 
 def body_refusal(request: SignedRequest, body_sha256: str) -> Refusal | None:
-    """After a `precheck` that `covers_body`: the body against the hash the signature covered (64 hex digits;
-    UNSIGNED-PAYLOAD and the STREAMING-* forms state none)."""
+    """After a `precheck` that `covers_body`: the body against the stated hash (UNSIGNED-PAYLOAD, STREAMING-*: none)."""
     stated = request.headers.get("x-amz-content-sha256", "")
-    if request.headers.get("authorization") and len(stated) == 64 and not _equal(stated, body_sha256):
-        return Refusal("body-hash", "the x-amz-content-sha256 you provided does not match the body")
-    return None
+    mismatch = request.headers.get("authorization") and len(stated) == 64 and not _equal(stated, body_sha256)
+    return Refusal("body-hash", "the x-amz-content-sha256 you provided does not match the body") if mismatch else None
 
 
 def precheck(request: SignedRequest, credentials: LocalCredentials) -> Refusal | None:
