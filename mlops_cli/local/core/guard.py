@@ -27,8 +27,8 @@ from typing import Any
 from xml.etree.ElementTree import ParseError
 
 from mlops_cli.local.core import aws_errors, sigv4
+from mlops_cli.local.core.body_digest import BODY_SHA256
 from mlops_cli.local.core.credentials import LocalCredentials
-from mlops_cli.local.core.server import BODY_SHA256
 from mlops_cli.local.iam import authorize, principals
 
 GiB, MiB = 1024**3, 1024**2

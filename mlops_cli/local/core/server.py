@@ -11,7 +11,6 @@ this).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib
 import io
 import json
@@ -28,6 +27,7 @@ from urllib.parse import parse_qs
 
 from mlops_cli.local.core import credentials as local_credentials
 from mlops_cli.local.core import versions
+from mlops_cli.local.core.body_digest import body_digest
 from mlops_cli.local.core.credentials import LocalCredentials
 from mlops_cli.local.core.faults import (
     CONTROL_PATH,
@@ -42,9 +42,6 @@ from mlops_cli.local.core.faults import answer as fault_answer
 from mlops_cli.local.core.names import NAMED_MEMBERS, InvalidRequest, check_names
 
 HEALTH_PATH = "/_mlops/health"
-# The environ key under which the front door (mlops_cli.local.core.guard) leaves the hex SHA-256 of the body it read
-# (no header can name it: headers arrive as HTTP_*), so handlers need not hash a large body again.
-BODY_SHA256 = "mlops.body_sha256"
 MOTO_API = "moto-api"  # the first path segment of moto's control API
 DEFAULT_ACCOUNT = "123456789012"
 
@@ -70,8 +67,7 @@ class LocalRequest:
 
     def body_digest(self) -> bytes:
         """The body's SHA-256: the front door's, which read and hashed this very body, else computed here."""
-        known = self.environ.get(BODY_SHA256)
-        return bytes.fromhex(known) if known else hashlib.sha256(self.body).digest()
+        return body_digest(self.environ, self.body)
 
 
 @dataclass
