@@ -6,7 +6,9 @@ per tool; `mlops` creates its bucket inside its timed run, `aws` gets one made b
 with no change `--reruns` times. The tools alternate which goes first, so machine load hits both alike; medians
 and the ratio mlops/aws are printed (below 1.00 = mlops faster). Targets: first run <= 0.65x `aws s3 sync`,
 no-change re-run <= 0.5x (the level of s5cmd, a Go client). `--big 20 --mib 20` uploads 20 random files of
-20 MiB instead (multipart for both tools).
+20 MiB instead (multipart for both tools). Both send `--jobs` requests at once in parts of 8 MiB above 8 MiB:
+`mlops --jobs N` (its default threshold and part size) beside an AWS config file giving `aws` the same
+max_concurrent_requests, multipart_threshold and multipart_chunksize.
 
 Both run as installed tools do: with bytecode caching on (PYTHONDONTWRITEBYTECODE is dropped for them, else
 `mlops` would recompile its own modules on every run while botocore and awscli load precompiled ones), after
@@ -90,6 +92,7 @@ def main() -> None:
     parser.add_argument("--extra-files", type=int, default=253, help="added to the 1,797 digits (default: 2,050 files)")
     parser.add_argument("--big", type=int, default=0, help="N random files of --mib MiB instead of the digits tree")
     parser.add_argument("--mib", type=int, default=20)
+    parser.add_argument("--jobs", type=int, default=16, help="requests in flight, for both tools (mlops' default)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-upload-") as temp:
@@ -108,6 +111,12 @@ def main() -> None:
         from mlops_cli.local.core import credentials
 
         env.update(credentials.process_env(url, "us-east-1", credentials.load(url)))  # for `aws s3 sync`
+        aws_config = Path(temp) / "aws-config"  # the same concurrency and part size as mlops'
+        aws_config.write_text(
+            f"[default]\ns3 =\n    max_concurrent_requests = {args.jobs}\n"
+            "    multipart_threshold = 8MB\n    multipart_chunksize = 8MB\n"
+        )
+        env["AWS_CONFIG_FILE"] = str(aws_config)
         try:
             print(
                 f"tree: {files} files, {sum(p.stat().st_size for p in tree.rglob('*') if p.is_file()):,} bytes; "
@@ -123,13 +132,15 @@ def main() -> None:
                 "data",
                 "upload",
                 str(tree),
+                "--jobs",
+                str(args.jobs),
                 "--to",
             ]
             aws = [str(BIN / "aws"), "--endpoint-url", url, "s3"]
             times: dict[str, list[float]] = {"mlops first": [], "aws first": [], "mlops re-run": [], "aws re-run": []}
             warm_up = make_warm_up_tree(Path(temp) / "warm-up")
             timed(aws + ["mb", "s3://bench-warm-up"], env)
-            timed(mlops[:-2] + [str(warm_up), "--to", "s3://bench-warm-up/mlops"], env)
+            timed(mlops[:-4] + [str(warm_up), "--to", "s3://bench-warm-up/mlops"], env)
             timed(aws + ["sync", str(warm_up), "s3://bench-warm-up/aws", "--only-show-errors"], env)
             for round_index in range(args.rounds):
                 mlops_bucket, aws_bucket = f"bench-mlops-{round_index}", f"bench-aws-{round_index}"

@@ -58,11 +58,11 @@ def profiled(argv: list[str]) -> pstats.Stats:
     profiles: list[cProfile.Profile] = []
 
     def start_in_thread(*_args: object) -> None:
-        profile = cProfile.Profile()
+        profile = cProfile.Profile(time.thread_time)
         profiles.append(profile)
         profile.enable()  # replaces this hook for the rest of the thread
 
-    main = cProfile.Profile()
+    main = cProfile.Profile(time.thread_time)
     threading.setprofile(start_in_thread)
     main.enable()
     try:
@@ -80,7 +80,7 @@ class _ProfiledApp:
     """The local AWS's WSGI app with every request run under one profiler, one request at a time."""
 
     def __init__(self, app: object):
-        self.app, self.profile, self.lock = app, cProfile.Profile(), threading.Lock()
+        self.app, self.profile, self.lock = app, cProfile.Profile(time.thread_time), threading.Lock()
 
     def __call__(self, environ: dict, start_response: object) -> list[bytes]:
         with self.lock:
@@ -95,20 +95,49 @@ def serve_profiled(server_args: list[str], out: str) -> None:
     """Run the local AWS's own main() with its app wrapped in _ProfiledApp; write the profile to `out` at exit."""
     import atexit
 
-    import werkzeug.serving
-
     from mlops_cli.local.core import server
 
-    make_server = werkzeug.serving.make_server
+    build_app = server.build_app
     apps: list[_ProfiledApp] = []
 
-    def profiled_server(host: str, port: int, app: object, **kwargs: object) -> object:
-        apps.append(_ProfiledApp(app))
-        return make_server(host, port, apps[-1], **kwargs)  # type: ignore[arg-type]
+    def profiled_app(context: object) -> object:
+        apps.append(_ProfiledApp(build_app(context)))  # type: ignore[arg-type]
+        return apps[-1]
 
-    werkzeug.serving.make_server = profiled_server  # type: ignore[assignment]
+    server.build_app = profiled_app  # type: ignore[assignment]
     atexit.register(lambda: apps[0].profile.dump_stats(out))
     server.main(server_args)
+
+
+# Where a request's CPU goes in the local AWS, by the function each stage runs in (module path suffix, name).
+SERVER_STAGES = {
+    "whole request (WSGI app)": ("core/guard.py", "__call__"),
+    "front door: SigV4, IAM, body read": ("core/guard.py", "_admit"),
+    "strict check (botocore model)": ("core/strict.py", "check"),
+    "moto (Flask dispatch, S3 backend)": ("moto_server/werkzeug_app.py", "__call__"),
+    "journal: encode and write": ("core/store.py", "append"),
+    "journal: fsync (group commit)": ("core/store.py", "sync"),
+}
+
+
+def print_stages(stats: pstats.Stats) -> None:
+    """The CPU ms per request of each of SERVER_STAGES (inclusive), and what none of them covers."""
+    found: dict[str, float] = {}
+    calls = 0
+    for (filename, _line, name), (_cc, count, _tt, cumulative, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        for stage, (suffix, function) in SERVER_STAGES.items():
+            if filename.endswith(suffix) and name == function:
+                found[stage] = found.get(stage, 0.0) + cumulative
+                if stage.startswith("whole"):
+                    calls += count
+    if not calls:
+        return
+    print(f"\n{'stage, CPU ms per request (' + str(calls) + ' requests, under cProfile)':62} {'ms':>6}")
+    for stage in SERVER_STAGES:
+        print(f"{stage:62} {1000 * found.get(stage, 0.0) / calls:6.2f}")
+    whole = found.get(next(iter(SERVER_STAGES)), 0.0)
+    rest = whole - sum(value for stage, value in found.items() if not stage.startswith("whole"))
+    print(f"{'the rest (hooks, checksum, parsing, answer)':62} {1000 * rest / calls:6.2f}")
 
 
 def profile_server(url: str, env: dict[str, str], upload: list[str]) -> None:
@@ -122,7 +151,10 @@ def profile_server(url: str, env: dict[str, str], upload: list[str]) -> None:
     port = str(urlsplit(url).port)
     out = str(Path(tempfile.gettempdir()) / f"profile-upload-server-{port}.prof")
     server_args = ["--port", port, "--state-dir", str(state_dir), "--credentials-file", str(credentials.path(url))]
-    process = subprocess.Popen([sys.executable, __file__, "--serve-profiled", out, *server_args], env=env)
+    log = open(Path(tempfile.gettempdir()) / f"profile-upload-server-{port}.log", "wb")  # its access log
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--serve-profiled", out, *server_args], env=env, stdout=log, stderr=log
+    )
     try:
         while not manager.health(url, timeout=0.5):
             time.sleep(0.1)
@@ -130,8 +162,11 @@ def profile_server(url: str, env: dict[str, str], upload: list[str]) -> None:
     finally:
         process.terminate()
         process.wait()
-    print("\n== the local AWS during one mlops upload: most own time, then most time inside")
+        log.close()
+        Path(log.name).unlink()
+    print("\n== the local AWS during one mlops upload, CPU time: most own time, then most time inside")
     stats = pstats.Stats(out)
+    print_stages(stats)
     stats.sort_stats("tottime").print_stats(25)
     stats.sort_stats("cumulative").print_stats(40)
     Path(out).unlink()

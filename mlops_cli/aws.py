@@ -100,10 +100,20 @@ def cannot_read_aws(exc: BaseException) -> bool:
     return type(exc).__name__ in UNREACHABLE_OR_NO_CREDENTIALS or error_code(exc) in CREDENTIALS_REFUSED
 
 
+@dataclass(frozen=True)
+class AwsTarget:
+    """The config's `aws` section as plain values: what a command that reads its config from the validation cache
+    (mlops_cli.config.cache) makes clients from, without building the pydantic config."""
+
+    region: str
+    profile: str | None = None
+    endpoint_url: str | None = None
+
+
 class AwsClients:
     """Lazily-created boto3 clients sharing one session; pass `.client` to services."""
 
-    def __init__(self, aws: AwsConfig, dry_run: bool = False, home: Path | None = None):
+    def __init__(self, aws: AwsConfig | AwsTarget, dry_run: bool = False, home: Path | None = None):
         from mlops_cli.config.project import mlops_home
 
         self.aws = aws

@@ -68,6 +68,9 @@ class AppState:
 
     @cached_property
     def clients(self) -> AwsClients:
-        from mlops_cli.aws import AwsClients
+        """From the config, or from its plain values when the command read only those (no pydantic then)."""
+        from mlops_cli.aws import AwsClients, AwsTarget
 
+        if "config" not in self.__dict__ and "config_values" in self.__dict__:
+            return AwsClients(AwsTarget(**self.config_values["aws"]), dry_run=self.dry_run, home=self.home)
         return AwsClients(self.config.aws, dry_run=self.dry_run, home=self.home)

@@ -51,12 +51,20 @@ def upload(
     jobs: int = typer.Option(16, "--jobs", "-j", metavar="N", min=1, max=64, help="Parallel transfers."),
 ) -> None:
     from mlops_cli.render.upload import UploadProgress, summary_table
-    from mlops_cli.usecases.upload import UploadRequest, check_finished, planned_upload
+    from mlops_cli.usecases.upload import (
+        UploadRequest,
+        check_finished,
+        default_destination,
+        default_source,
+        planned_upload,
+    )
 
     app_state = state(ctx)
     out = app_state.out
-    request = UploadRequest(src, to, delete, create_bucket, multipart_threshold, jobs)
-    with planned_upload(app_state.config, app_state.clients, request, lambda: UploadProgress(out)) as planned:
+    values = app_state.config_values  # the config's values, from the validation cache when unchanged
+    source, destination = src or default_source(values), to or default_destination(values)
+    request = UploadRequest(source, destination, delete, create_bucket, multipart_threshold, jobs)
+    with planned_upload(app_state.clients, request, lambda: UploadProgress(out)) as planned:
         result = run(app_state, planned)
     out.result(result, summary_table(result))
     check_finished(result)

@@ -6,6 +6,12 @@ from __future__ import annotations
 PREFIX = "s3://"
 
 
+def s3_uri(bucket: str, prefix: str, *parts: str) -> str:
+    """`s3://bucket/prefix/part/...`, empty parts and surrounding slashes left out (the config's `s3_uri`)."""
+    root = f"{PREFIX}{bucket}/{prefix}".rstrip("/")
+    return "/".join([root, *(part.strip("/") for part in parts if part)])
+
+
 def split_s3_uri(uri: str) -> tuple[str, str]:
     """`s3://bucket/a/b` -> (`bucket`, `a/b`); ValueError for anything that is not an s3:// URI."""
     if not uri.startswith(PREFIX):

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from mlops_cli.common.s3_uris import s3_uri
 from mlops_cli.config import aws_rules
 from mlops_cli.config.sections import Hyperparameters, ModelConfig, Section
 
@@ -349,10 +350,10 @@ class Config(Section):
 
     @property
     def s3_root(self) -> str:
-        return f"s3://{self.s3.bucket}/{self.s3.prefix}".rstrip("/")
+        return s3_uri(self.s3.bucket, self.s3.prefix)
 
     def s3_uri(self, *parts: str) -> str:
-        return "/".join([self.s3_root, *(part.strip("/") for part in parts if part)])
+        return s3_uri(self.s3.bucket, self.s3.prefix, *parts)
 
     def as_plain(self) -> dict:
         return self.model_dump(mode="json", by_alias=True)

@@ -58,7 +58,7 @@ def planned_batch(
 
     source = batch_transform.input_location(config, f"{batch_input_uri(config)}/{job}")
     upload_request = UploadRequest(src=folder, to=source.uri)
-    with planned_upload(config, clients, upload_request, show_progress) as upload:
+    with planned_upload(clients, upload_request, show_progress) as upload:
         yield _planned(config, clients, request, job, source, output, upload)
 
 

@@ -3,7 +3,7 @@ requests, a real run sends them through s3sync's parallel, resumable transfer (n
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +15,6 @@ from mlops_cli.services import s3sync
 
 if TYPE_CHECKING:
     from mlops_cli.aws import AwsClients
-    from mlops_cli.config.schema import Config
     from mlops_cli.plan.planned import Planned
     from mlops_cli.services.s3sync import TransferObserver
 
@@ -24,32 +23,41 @@ ShowProgress = Callable[[], AbstractContextManager["TransferObserver"]]
 
 @dataclass(frozen=True)
 class UploadRequest:
-    """What the flags ask for; None: the config's value."""
+    """What the flags ask for, the folder and destination resolved (`with_config_defaults`)."""
 
-    src: Path | None = None
-    to: str | None = None
+    src: Path
+    to: str
     delete: bool = False
     create_bucket: bool = True
     multipart_threshold: str = "8MiB"
     jobs: int = 16
 
 
+def default_source(values: Mapping[str, Any]) -> Path:
+    """`data.local_dir` of the config's plain values (config_values: no pydantic on a re-run's path)."""
+    return Path(values["data"]["local_dir"])
+
+
+def default_destination(values: Mapping[str, Any]) -> str:
+    """s3://<s3.bucket>/<s3.prefix>/<data.s3_prefix>: what services.naming.data_uri makes of the same config."""
+    from mlops_cli.common.s3_uris import s3_uri
+
+    return s3_uri(values["s3"]["bucket"], values["s3"]["prefix"], values["data"]["s3_prefix"])
+
+
 @sends_via(s3sync.plan_sync, s3sync.run_sync)  # run_sync: the plan's own run (send)
 @contextmanager
-def planned_upload(
-    config: Config, clients: AwsClients, request: UploadRequest, show_progress: ShowProgress
-) -> Iterator[Planned]:
+def planned_upload(clients: AwsClients, request: UploadRequest, show_progress: ShowProgress) -> Iterator[Planned]:
     """Check the flags (exit 2 before any AWS call), scan the folder, plan the sync. This machine's sync state
     stays open until the plan has run; `show_progress` is entered only when there is something to send."""
     from mlops_cli.plan import Answers
     from mlops_cli.plan.planned import Planned
-    from mlops_cli.services.naming import data_uri
 
-    dest = s3sync.parse_s3_uri(request.to or data_uri(config))
+    dest = s3sync.parse_s3_uri(request.to)
     threshold = s3sync.parse_multipart_threshold(request.multipart_threshold)
-    tree = s3sync.scan_source(request.src or Path(config.data.local_dir))
+    tree = s3sync.scan_source(request.src)
     s3 = clients.client("s3", in_flight=2 * request.jobs)  # a file and a part pool, each of `jobs` threads
-    with s3sync.SyncState(clients.home, config.aws.endpoint_url or "aws", dest.bucket) as sync_state:
+    with s3sync.SyncState(clients.home, clients.aws.endpoint_url or "aws", dest.bucket) as sync_state:
         sync = s3sync.plan_sync(
             s3,
             tree,

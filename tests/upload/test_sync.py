@@ -187,3 +187,19 @@ def test_the_upload_client_has_a_connection_for_every_worker():
     aws = AwsConfig(region="us-east-1")
     assert AwsClients(aws).client("s3", in_flight=2 * 40).meta.config.max_pool_connections == 80
     assert AwsClients(aws).client("s3").meta.config.max_pool_connections == DEFAULT_POOL_CONNECTIONS
+
+
+def test_a_rerun_takes_the_config_from_the_validation_cache(upload, bucket, tmp_path, monkeypatch):
+    """A no-change re-run is a listing and a compare: the config comes from the validation cache
+    (mlops_cli.config.cache), never from building the pydantic config again."""
+    import mlops_cli.config
+
+    tree = small_tree(tmp_path / "tree", count=3)
+    assert upload(str(tree), "--to", f"s3://{bucket}/data")[0] == 0  # validates the config, caches its values
+
+    def not_again(*_args, **_kwargs):
+        raise AssertionError("the config was validated again on a re-run")
+
+    monkeypatch.setattr(mlops_cli.config, "load_config", not_again)
+    code, summary, _stderr = upload(str(tree), "--to", f"s3://{bucket}/data")
+    assert code == 0 and (summary["uploaded"], summary["skipped"]) == (0, 3)

@@ -28,6 +28,7 @@ from typing import Any
 from xml.etree.ElementTree import ParseError
 
 from mlops_cli.local.core import aws_errors, sigv4
+from mlops_cli.local.core.body_digest import BODY_SHA256
 from mlops_cli.local.core.connections import UNVERIFIED_READ, ChunkedBodyError
 from mlops_cli.local.core.credentials import LocalCredentials
 from mlops_cli.local.iam import authorize, principals
@@ -175,8 +176,12 @@ class Guard:
                 body_sha256 = _read_body(environ, *_body_limit(service, environ.get("PATH_INFO", "/")))
             if form_post:
                 refusal = self._verify_form_post(environ)
+            elif sigv4.checked_before_body(request):  # the signature is verified: what is left is the body's hash
+                refusal = sigv4.body_refusal(request, body_sha256)
             else:
                 refusal = sigv4.verify(dataclasses.replace(request, body_sha256=body_sha256), caller.credentials)
+            if not form_post:
+                environ[BODY_SHA256] = body_sha256
         if refusal is not None:
             raise Refused(refusal.kind, self._explained(refusal))
         region = (sigv4.scope_of(headers, environ.get("QUERY_STRING", "")) or ("us-east-1",))[0]

@@ -27,6 +27,7 @@ from urllib.parse import parse_qs
 
 from mlops_cli.local.core import credentials as local_credentials
 from mlops_cli.local.core import versions
+from mlops_cli.local.core.body_digest import body_digest
 from mlops_cli.local.core.credentials import LocalCredentials
 from mlops_cli.local.core.faults import (
     CONTROL_PATH,
@@ -63,6 +64,10 @@ class LocalRequest:
 
     def json(self) -> Any:
         return json.loads(self.body or b"{}")
+
+    def body_digest(self) -> bytes:
+        """The body's SHA-256: the front door's, which read and hashed this very body, else computed here."""
+        return body_digest(self.environ, self.body)
 
 
 @dataclass

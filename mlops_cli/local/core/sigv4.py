@@ -55,9 +55,25 @@ class SignedRequest:
     body_sha256: str  # hex SHA-256 of the body
 
 
+def checked_before_body(request: SignedRequest) -> bool:
+    """Whether `precheck` verifies the whole signature (it signs a stated x-amz-content-sha256, or is an S3
+    presigned URL), so that only `body_refusal` is left once the body is read; else the body is read first."""
+    if request.headers.get("authorization", ""):
+        return bool(request.headers.get("x-amz-content-sha256"))
+    presigned_s3 = (scope_of({}, request.raw_query) or ("",))[-1] == "s3"
+    return presigned_s3 or "AWSAccessKeyId" in _query_params(request.raw_query)
+
+
+def body_refusal(request: SignedRequest, body_sha256: str) -> Refusal | None:
+    """The body, once read, against the hash the signature stated (UNSIGNED-PAYLOAD, STREAMING-*: none)."""
+    stated = request.headers.get("x-amz-content-sha256", "")
+    mismatch = request.headers.get("authorization") and len(stated) == 64 and not _equal(stated, body_sha256)
+    return Refusal("body-hash", "the x-amz-content-sha256 you provided does not match the body") if mismatch else None
+
+
 def precheck(request: SignedRequest, credentials: LocalCredentials) -> Refusal | None:
     """What can be refused before the body is read: no signature, another scheme, another key, and a wrong
-    signature where it does not cover the body."""
+    signature where it does not cover the body (`checked_before_body`: then only `body_refusal` is left to check)."""
     authorization = request.headers.get("authorization", "")
     query = _query_params(request.raw_query)
     if authorization:
@@ -72,20 +88,9 @@ def precheck(request: SignedRequest, credentials: LocalCredentials) -> Refusal |
         return Refusal("missing", "the request is not signed (every request needs this local AWS's credentials)")
     if not _equal(key_id, credentials.access_key_id):
         return Refusal("unknown-key", "the access key id is not this local AWS's")
-    # A signature that covers no body (a stated x-amz-content-sha256, an S3 presigned URL) is checked whole now;
-    # the stated hash is compared with the body once it is read.
     if checked_before_body(request):
         return verify(replace(request, body_sha256=request.headers.get("x-amz-content-sha256", "")), credentials)
     return None
-
-
-def checked_before_body(request: SignedRequest) -> bool:
-    """Whether `precheck` verifies the whole signature (it covers no body: S3's stated x-amz-content-sha256, an S3
-    presigned URL); otherwise the body must be read before the signature can be checked."""
-    if request.headers.get("authorization"):
-        return bool(request.headers.get("x-amz-content-sha256"))
-    query = _query_params(request.raw_query)
-    return "AWSAccessKeyId" in query or (scope_of({}, request.raw_query) or ("",))[-1] == "s3"
 
 
 def scope_of(headers: Mapping[str, str], raw_query: str) -> tuple[str, str] | None:
@@ -392,12 +397,9 @@ def _unsigned_headers(request: SignedRequest, signed: list[str], service: str) -
     """AWS refuses an `x-amz-*` header that the signature does not cover: whoever holds a presigned URL (or sees a
     signed request) must not add, say, `x-amz-copy-source` or `x-amz-meta-*` to it."""
     unsigned = sorted(name for name in request.headers if name.startswith("x-amz-") and name not in signed)
-    if not unsigned:
-        return None
-    return Refusal(
-        "forbidden" if service == "s3" else "signature",
-        f"There were headers present in the request which were not signed: HeadersNotSigned: {', '.join(unsigned)}",
-    )
+    names = ", ".join(unsigned)
+    message = f"There were headers present in the request which were not signed: HeadersNotSigned: {names}"
+    return Refusal("forbidden" if service == "s3" else "signature", message) if unsigned else None
 
 
 def _scope_refusal_of(region: str, service: str) -> Refusal | None:

@@ -7,7 +7,6 @@ Real S3 refuses a PutObject/UploadPart whose body does not match `x-amz-checksum
 from __future__ import annotations
 
 import base64
-import hashlib
 
 from mlops_cli.local.core.server import Forward, LocalRequest, LocalResponse
 
@@ -21,7 +20,7 @@ def verify_sha256(request: LocalRequest, forward: Forward) -> LocalResponse:
     claimed = request.headers.get("x-amz-checksum-sha256")
     chunked = "aws-chunked" in request.headers.get("content-encoding", "")
     if claimed and not chunked:
-        actual = base64.b64encode(hashlib.sha256(request.body).digest()).decode()
+        actual = base64.b64encode(request.body_digest()).decode()
         if actual != claimed:
             return LocalResponse(400, BAD_DIGEST, {"Content-Type": "application/xml"})
     return forward(request)
