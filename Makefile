@@ -7,7 +7,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test check setup bench clean browser lock deps-latest
+.PHONY: demo test check types units setup bench clean browser lock deps-latest
 
 PIP_VERSION := 26.3
 
@@ -60,11 +60,17 @@ browser:
 		echo "could not install Chromium: the browser test will be skipped"; \
 	else echo "Chromium is not installed (needs root and apt-get): the browser test will be skipped"; fi; }
 
-# The fast gate: lint, format, types and the unit tier (no local AWS, no training).
+# The fast gate: lint, format, types and the unit tier (no local AWS, no training). mypy (about 45 s of CPU with no
+# .mypy_cache, 1 s with one) and the unit tier run side by side, a core each; each one's output comes whole.
 check: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(MAKE) --no-print-directory -j2 --output-sync=target types units
+
+types: $(VENV)/.installed-test
 	$(BIN)/mypy
+
+units: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q -m "not integration"
 
 bench: $(VENV)/.installed-test

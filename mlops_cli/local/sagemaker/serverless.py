@@ -1,15 +1,18 @@
 """Serverless endpoints (a variant with ServerlessConfig) as SageMaker runs them: no instance while idle, a cold
 start for the request that finds none, and at most MaxConcurrency invocations at once (the others are throttled).
 
-After IDLE_S without a request (AWS seconds: the local AWS's time scale applies, MLOPS_LOCAL_TIME_SCALE) the
-endpoint's model server drains and stops; the endpoint stays InService. The next InvokeEndpoint starts a model
-server again and waits for it (requests arriving meanwhile wait for the same one), and the time that took is
-published as SageMaker publishes it: the CloudWatch metric `ModelSetupTime` (microseconds, namespace
-AWS/SageMaker, dimensions EndpointName and VariantName), which `mlops loadtest` reads to report cold starts.
+After IDLE_S without a request in flight (AWS seconds: the local AWS's time scale applies, MLOPS_LOCAL_TIME_SCALE;
+tests that need only the mechanism shorten it with MLOPS_LOCAL_SERVERLESS_IDLE_S) the endpoint's model server
+drains and stops; the endpoint stays InService. The next InvokeEndpoint starts a model server again and waits for
+it (requests arriving meanwhile wait for the same one), and the time that took is published as SageMaker
+publishes it: the CloudWatch metric `ModelSetupTime` (microseconds, namespace AWS/SageMaker, dimensions
+EndpointName and VariantName), which `mlops loadtest` reads to report cold starts.
 """
 
 from __future__ import annotations
 
+import math
+import os
 import sys
 import threading
 import time
@@ -24,7 +27,18 @@ if TYPE_CHECKING:
 # SageMaker keeps an idle serverless endpoint warm for a while (it does not say how long); a minute here, in AWS
 # seconds, so that a test sees a cold start after ~6 s at the default local time scale of 10.
 IDLE_S = 60.0
+IDLE_ENV = "MLOPS_LOCAL_SERVERLESS_IDLE_S"
 CHECK_S = 0.5
+
+
+def idle_s() -> float:
+    """AWS seconds an idle serverless endpoint keeps its model server: IDLE_ENV when it is a number above 0, else
+    IDLE_S."""
+    try:
+        seconds = float(os.environ.get(IDLE_ENV) or IDLE_S)
+    except ValueError:
+        return IDLE_S
+    return seconds if math.isfinite(seconds) and seconds > 0 else IDLE_S
 
 
 def serverless_variant(request: LocalRequest, name: str) -> dict[str, Any] | None:
@@ -40,7 +54,7 @@ class Serverless:
 
     def __init__(self, hosting: Serving, time_scale: float):
         self.hosting = hosting
-        self.idle_s = IDLE_S / time_scale
+        self.idle_s = idle_s() / time_scale
         self.last_used: dict[str, float] = {}  # endpoint -> its last request, since it was first invoked
         self.in_flight: dict[str, int] = {}  # endpoint -> invocations admitted and not answered yet
         self.lock = threading.Lock()
@@ -138,6 +152,9 @@ class Serverless:
             last = self.last_used.get(name)
             server = hosting.serving.get(name)
             if last is None or time.monotonic() - last < self.idle_s or server is None or server.in_flight:
+                return
+            # Admitted and not answered: waiting for this very server after a cold start longer than the idle time.
+            if self.in_flight.get(name):
                 return
             del hosting.serving[name]
             del self.last_used[name]
