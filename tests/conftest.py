@@ -48,6 +48,9 @@ for _name in (
     "MLOPS_OUTPUT",
 ):
     os.environ.pop(_name, None)
+# The suite starts hundreds of Python processes (local AWS servers, trainings, model servers, CLI runs): with
+# bytecode caching off each would compile the project's modules again.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 # Set and empty: no config file unless a test names one, even where the checkout has the user's own mlops.yaml
 # (which `mlops` would otherwise read from the current folder or a parent).
 os.environ["MLOPS_CONFIG"] = ""
