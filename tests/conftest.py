@@ -1,14 +1,10 @@
 """Shared fixtures: the embedded local AWS (a real moto server over HTTP), a CLI runner, the digits sample, its
-small slice, and the run's one real training of the recipe (a `mlops train` job), shared by every test that
+small slice, and the session's one real training of the recipe (a `mlops train` job), shared by every test that
 needs a trained model. Tests of a mechanism (entry points, DDP, spot, kill/resume, train-ec2, tune) train on the
 small slice instead, for an epoch or two: the accuracy claims are the shared training's.
 
-The server is started once per test session (per pytest-xdist worker under `-n`) on a free loopback port through
-`mlops local up`, with MLOPS_HOME in a temporary folder, and stopped at the end. The training runs once per run,
-whatever the number of workers: the first session that needs it trains in a local AWS of its own and stops it
-(under a file lock in the run's temporary folder), and every session's local AWS starts from a copy of that
-stopped one's state, as the local AWS restores its state after a restart (the job, its logs, its artifacts and
-the digits in S3, with the credentials they were made with).
+The server is started once per test session on a free loopback port through `mlops local up`, with
+MLOPS_HOME in a temporary folder, and stopped at the end.
 """
 
 from __future__ import annotations
@@ -24,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from filelock import FileLock
 from typer.testing import CliRunner
 
 from tests.helpers import (
@@ -100,22 +95,12 @@ def mlops_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
-# Real time: the suite's own traffic must not scale its endpoints (tests/ops runs a faster local AWS for that).
-# Managed spot jobs are interrupted once, when their first checkpoint reaches S3 (tests/train/test_spot.py). An idle
-# serverless endpoint scales to zero after 3 s, not a minute (tests/deploy/test_serverless*.py: the mechanism).
-SESSION_AWS_ENV = {
-    "MLOPS_LOCAL__TIME_SCALE": "1",
-    "MLOPS_LOCAL_SPOT_INTERRUPTIONS": "checkpoint",
-    "MLOPS_LOCAL_SERVERLESS_IDLE_S": "3",
-}
-TRAINED_JOB_NAME = "digits-session-model"
-
-
 @pytest.fixture(scope="session")
-def local_aws(mlops_home: Path, trained_state: TrainedState | None) -> Iterator[str]:
-    """URL of a running local AWS; MLOPS_AWS__ENDPOINT_URL points every CLI call at it. When a collected test
-    needs the trained model, it starts from the state of the run's one training (`trained_state`)."""
-    with local_aws_server(SESSION_AWS_ENV, state_from=trained_state.instance if trained_state else None) as url:
+def local_aws(mlops_home: Path) -> Iterator[str]:
+    """URL of a running local AWS; MLOPS_AWS__ENDPOINT_URL points every CLI call at it."""
+    # Real time: the suite's own traffic must not scale its endpoints (tests/ops runs a faster local AWS for that).
+    # Managed spot jobs are interrupted once, when their first checkpoint reaches S3 (tests/train/test_spot.py).
+    with local_aws_server({"MLOPS_LOCAL__TIME_SCALE": "1", "MLOPS_LOCAL_SPOT_INTERRUPTIONS": "checkpoint"}) as url:
         os.environ["MLOPS_AWS__ENDPOINT_URL"] = url
         try:
             yield url
@@ -173,20 +158,14 @@ def digits_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _upload_digits(digits_dir: Path, env: dict[str, str] | None = None) -> str:
-    """`mlops data upload` of the digits sample to configs/local.yaml's data prefix, as a user does it."""
-    from mlops_cli.app import app
-
-    result = CliRunner().invoke(app, ["-c", str(LOCAL_CONFIG), "-q", "data", "upload", str(digits_dir)], env=env)
-    assert result.exit_code == 0, result.output
-    return "s3://mlops-local/digits/data"
-
-
 @pytest.fixture(scope="session")
 def digits_in_s3(local_aws: str, digits_dir: Path) -> str:
-    """The digits sample uploaded to configs/local.yaml's data prefix (where the session's local AWS started from
-    the trained state, it is there already and the upload sends nothing)."""
-    return _upload_digits(digits_dir)
+    """The digits sample uploaded to configs/local.yaml's data prefix, as a user does it (`mlops data upload`)."""
+    from mlops_cli.app import app
+
+    result = CliRunner().invoke(app, ["-c", str(LOCAL_CONFIG), "-q", "data", "upload", str(digits_dir)])
+    assert result.exit_code == 0, result.output
+    return "s3://mlops-local/digits/data"
 
 
 SMALL_DIGITS_PREFIX = "small-data"  # under configs/local.yaml's s3.prefix
@@ -215,8 +194,7 @@ def small_digits_in_s3(local_aws: str, small_digits: Path) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class TrainedJob:
-    stdout: str  # what `mlops train` printed: the table
-    stderr: str  # its progress
+    result: Any  # the click Result of `mlops train` (table on stdout, progress on stderr)
     description: dict[str, Any]  # DescribeTrainingJob
 
     @property
@@ -228,73 +206,20 @@ class TrainedJob:
         return self.description["ModelArtifacts"]["S3ModelArtifacts"]
 
 
-@dataclass(frozen=True)
-class TrainedState:
-    instance: Path  # the instance folder of the stopped local AWS that trained: its state and credentials
-    job: dict[str, Any]  # TrainedJob's fields: what `mlops train` printed (stdout, stderr), its description
-
-
-TRAINED_STATE_FILE = "trained.json"  # in the run's trained-state folder: TrainedState as JSON
-TRAINING_FAILED_FILE = "failed.txt"  # beside it when the training failed: the other workers fail with its reason
-
-
-def _train_once(folder: Path, digits_dir: Path) -> None:
-    """The run's one training: a local AWS of its own (home `folder/home`), the digits uploaded, `mlops train` with
-    configs/local.yaml alone, and the local AWS stopped; writes TRAINED_STATE_FILE."""
+@pytest.fixture(scope="session")
+def trained_job(digits_in_s3: str, boto_client) -> TrainedJob:
+    """The session's one training of the recipe (tests/recipe.py): `mlops train` with configs/local.yaml alone, one
+    instance, a real local job. Its model is what the accuracy claims, the deploy tests and `trained_model` use
+    (named like the project's jobs, so `mlops deploy` finds it as the latest)."""
     from mlops_cli.app import app
-    from mlops_cli.local.core.credentials import instance_dir
-    from tests.helpers import local_client
 
-    home = folder / "home"
-    with local_aws_server({"MLOPS_HOME": str(home)}) as url:
-        env = {"MLOPS_HOME": str(home), "MLOPS_AWS__ENDPOINT_URL": url}
-        _upload_digits(digits_dir, env)
-        command = ["-c", str(LOCAL_CONFIG), "train", "--job-name", TRAINED_JOB_NAME]
-        result = CliRunner().invoke(app, command, env=env, catch_exceptions=False)
-        assert result.exit_code == 0, result.output[-3000:]
-        description = local_client(url, "sagemaker", home).describe_training_job(TrainingJobName=TRAINED_JOB_NAME)
-        description.pop("ResponseMetadata", None)
-        assert description["TrainingJobStatus"] == "Completed", json.dumps(description, default=str)[-2000:]
-        instance = instance_dir(url, home)
-    job = {"stdout": result.stdout, "stderr": result.stderr, "description": description}
-    (folder / TRAINED_STATE_FILE).write_text(json.dumps({"instance": str(instance), "job": job}, default=str))
-
-
-@pytest.fixture(scope="session")
-def trained_state(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> TrainedState | None:
-    """The stopped local AWS that ran the run's one training of the recipe, and the job, made by the first session
-    that needs them; None when no collected test uses the trained model (then no
-    session trains: `-m "not training"` stays fast)."""
-    if not any("trained_job" in getattr(item, "fixturenames", ()) for item in request.session.items):
-        return None
-    # Under pytest-xdist each worker's base temp is a folder of the run's (pytest-xdist's documented pattern).
-    run_folder = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        run_folder = run_folder.parent
-    folder = run_folder / "trained-state"
-    with FileLock(run_folder / "trained-state.lock"):
-        failed = folder / TRAINING_FAILED_FILE
-        if failed.exists():
-            pytest.fail(f"the run's one training failed (in another worker):\n{failed.read_text()}")
-        if not (folder / TRAINED_STATE_FILE).exists():
-            folder.mkdir(exist_ok=True)
-            try:
-                _train_once(folder, request.getfixturevalue("digits_dir"))
-            except BaseException as exc:
-                failed.write_text(f"{type(exc).__name__}: {exc}")
-                raise
-    saved = json.loads((folder / TRAINED_STATE_FILE).read_text())
-    return TrainedState(Path(saved["instance"]), saved["job"])
-
-
-@pytest.fixture(scope="session")
-def trained_job(local_aws: str, trained_state: TrainedState | None) -> TrainedJob:
-    """The run's one training of the recipe (tests/recipe.py): `mlops train` with configs/local.yaml alone, one
-    instance, a real local job, in the state the session's local AWS started from. Its model is what the accuracy
-    claims, the deploy tests and `trained_model` use (named like the project's jobs, so `mlops deploy` finds it as
-    the latest)."""
-    assert trained_state is not None  # made for every run that collects a user of this fixture
-    return TrainedJob(**trained_state.job)
+    name = "digits-session-model"
+    result = CliRunner().invoke(app, ["-c", str(LOCAL_CONFIG), "train", "--job-name", name], catch_exceptions=False)
+    assert result.exit_code == 0, result.output[-3000:]
+    description = boto_client("sagemaker").describe_training_job(TrainingJobName=name)
+    description.pop("ResponseMetadata", None)
+    assert description["TrainingJobStatus"] == "Completed", json.dumps(description, default=str)[-2000:]
+    return TrainedJob(result, description)
 
 
 @dataclass(frozen=True)

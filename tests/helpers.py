@@ -35,22 +35,11 @@ def closed_url() -> str:
 
 
 @contextmanager
-def local_aws_server(
-    env: dict[str, str] | None = None, config: Path = LOCAL_CONFIG, state_from: Path | None = None
-) -> Iterator[str]:
+def local_aws_server(env: dict[str, str] | None = None, config: Path = LOCAL_CONFIG) -> Iterator[str]:
     """`mlops local up` on a free port (with `env` over os.environ: MLOPS_HOME, time scale, ...); yields its URL
-    and runs `mlops local down` on the way out. `state_from`: the instance folder of a stopped local AWS, whose
-    state and credentials this one starts from (a copy: the local AWS restores it as after a restart)."""
-    import shutil
-
-    from mlops_cli.local.core.credentials import FILE_NAME, instance_dir
-
+    and runs `mlops local down` on the way out."""
     url = f"http://127.0.0.1:{free_port()}"
     full_env = {**os.environ, **(env or {}), "MLOPS_AWS__ENDPOINT_URL": url}
-    if state_from is not None:
-        instance = instance_dir(url, Path(full_env["MLOPS_HOME"]))
-        shutil.copytree(state_from / "state", instance / "state")
-        shutil.copy2(state_from / FILE_NAME, instance / FILE_NAME)
     command = [sys.executable, "-m", "mlops_cli", "-c", str(config), "local"]
     started = subprocess.run(command + ["up"], env=full_env, capture_output=True, text=True, timeout=90)
     assert started.returncode == 0, started.stderr
@@ -60,15 +49,14 @@ def local_aws_server(
         subprocess.run(command + ["down"], env=full_env, capture_output=True, text=True, timeout=60)
 
 
-def local_client(url: str, service: str, home: Path | None = None, **config: Any) -> Any:
-    """A boto3 client for the local AWS at `url` (of MLOPS_HOME, or `home`), signed with its credentials; `config`:
-    botocore Config options."""
+def local_client(url: str, service: str, **config: Any) -> Any:
+    """A boto3 client for the local AWS at `url`, signed with its credentials; `config`: botocore Config options."""
     import boto3
     from botocore.config import Config
 
     from mlops_cli.local.core import credentials
 
-    keys = credentials.load(url, home)
+    keys = credentials.load(url)
     assert keys is not None, f"`mlops local up` wrote no credentials at {credentials.path(url)}"
     return boto3.client(
         service, region_name="us-east-1", endpoint_url=url, **keys.boto_kwargs(), config=Config(**config)

@@ -106,10 +106,10 @@ def test_one_instance_trains_without_torchrun_and_reuses_the_package(mlops, trai
     package = packaging.build_source_tarball()
     key = f"digits/code/{package.file_name}"
     # The session's job (tests/conftest.py) was launched by `mlops train` with configs/local.yaml alone.
-    uploaded = rf"source package s3://mlops-local/{key} (uploaded|unchanged, not re-uploaded)"
-    assert re.search(uploaded, trained_job.stderr)
+    result = trained_job.result
+    assert re.search(rf"source package s3://mlops-local/{key} (uploaded|unchanged, not re-uploaded)", result.stderr)
     stored = s3.head_object(Bucket="mlops-local", Key=key)["LastModified"]
-    assert "Completed" in trained_job.stdout and "model artifact" in trained_job.stdout  # the table
+    assert "Completed" in result.stdout and "model artifact" in result.stdout  # the table
 
     description = trained_job.description
     assert description["ResourceConfig"]["InstanceCount"] == 1
