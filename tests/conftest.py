@@ -99,8 +99,14 @@ def mlops_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def local_aws(mlops_home: Path) -> Iterator[str]:
     """URL of a running local AWS; MLOPS_AWS__ENDPOINT_URL points every CLI call at it."""
     # Real time: the suite's own traffic must not scale its endpoints (tests/ops runs a faster local AWS for that).
-    # Managed spot jobs are interrupted once, when their first checkpoint reaches S3 (tests/train/test_spot.py).
-    with local_aws_server({"MLOPS_LOCAL__TIME_SCALE": "1", "MLOPS_LOCAL_SPOT_INTERRUPTIONS": "checkpoint"}) as url:
+    # Managed spot jobs are interrupted once, when their first checkpoint reaches S3 (tests/train/test_spot.py). An idle
+    # serverless endpoint scales to zero after 3 s, not a minute (tests/deploy/test_serverless*.py: the mechanism).
+    settings = {
+        "MLOPS_LOCAL__TIME_SCALE": "1",
+        "MLOPS_LOCAL_SPOT_INTERRUPTIONS": "checkpoint",
+        "MLOPS_LOCAL_SERVERLESS_IDLE_S": "3",
+    }
+    with local_aws_server(settings) as url:
         os.environ["MLOPS_AWS__ENDPOINT_URL"] = url
         try:
             yield url
