@@ -306,7 +306,10 @@ def test_model_archive_symlink_chain_fails_the_endpoint_and_writes_nothing(boto_
         "EndpointStatus"
     ] == "Creating" and time.monotonic() < deadline:
         time.sleep(0.2)
+    # Nothing left for other tests that share the session's local AWS (teardown --all lists what remains).
     sagemaker.delete_endpoint(EndpointName="symlink-chain")
+    sagemaker.delete_endpoint_config(EndpointConfigName="symlink-chain")
+    sagemaker.delete_model(ModelName="symlink-chain")
     assert described["EndpointStatus"] == "Failed"
     reason = described["FailureReason"]
     assert f'Failed to extract model data archive from URL "s3://{BUCKET}/models/chain.tar.gz".' in reason
