@@ -75,6 +75,9 @@ def planned_deploy(
     from mlops_cli.services.iam import sagemaker_roles
 
     scaling = _check(config, request)
+    rollout = Rollout.from_config(config, clients.is_local)
+    if rollout is not None:  # the flags' errors before any AWS read (the artifact, the live endpoint)
+        rollout.check(config.deploy.instance_count)
     sagemaker = config.train.sagemaker
     serverless = config.deploy.serverless.memory_mb is not None
     image = images.image_uri(
@@ -93,9 +96,6 @@ def planned_deploy(
             sagemaker_roles.endpoint_role(), config, account_id=clients.account_id, partition=clients.partition
         )
     )
-    rollout = Rollout.from_config(config, clients.is_local)
-    if rollout is not None:
-        rollout.check(config.deploy.instance_count)
     target = service.build_target(config, artifact, image, role_arn, scaling, rollout)
     live = (
         assume_live(target)
