@@ -614,27 +614,10 @@ SAMPLES_HEADER = ",".join(SAMPLE_COLUMNS)
 def check_samples_path(path: Path) -> None:
     """`--samples FILE` is checked before any request: its folder exists, and FILE is new or a samples CSV this
     tool wrote earlier (same header line), never a symlink, a device, a folder or a file of the user's."""
-    import os
-    import stat
+    from mlops_cli.files import existing_head
 
-    if not path.parent.is_dir():
-        raise UsageError(f"--samples {path}: no such folder {path.parent}")
-    try:
-        mode = path.lstat().st_mode
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise UsageError(f"--samples {path}: cannot be checked ({exc.strerror or exc})") from None
-    if stat.S_ISLNK(mode) or not stat.S_ISREG(mode):
-        kind = "a symlink" if stat.S_ISLNK(mode) else "a folder" if stat.S_ISDIR(mode) else "not a regular file"
-        raise UsageError(f"--samples {path}: {kind}; name a new file")
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        with os.fdopen(fd, "rb") as stream:
-            first = stream.read(len(SAMPLES_HEADER) + 1)
-    except OSError as exc:
-        raise UsageError(f"--samples {path}: cannot be read ({exc.strerror or exc})") from None
-    if first != (SAMPLES_HEADER + "\n").encode():
+    first = existing_head(path, "--samples", len(SAMPLES_HEADER) + 1)
+    if first is not None and first != (SAMPLES_HEADER + "\n").encode():
         raise UsageError(
             f"--samples {path}: the file exists and is not a samples CSV written by mlops; name a new file",
             hint="mlops only replaces a samples file it wrote (first line: " + SAMPLES_HEADER + ")",
